@@ -1,0 +1,473 @@
+"""The kernel attachment: each registered device is a TUN/TAP interface of the same name.
+
+Ethernet-type devices get a TAP (frames with an Ethernet header), devices
+without a link header (SLIP-like, ``hard_header_len == 0``) get a TUN without
+packet info.  Frames the kernel sends are read from the fd and handed to the
+driver's ``start_xmit`` through the core; ``netif_rx`` ends in a write to the fd.
+
+* Back-pressure: while a device's queue is stopped its fd is not read, so the
+  kernel's qdisc queues and drops (``tc -s qdisc``).
+* Offloads: a driver declaring NETIF_F_HW_CSUM/NETIF_F_TSO* gets IFF_VNET_HDR
+  and TUNSETOFFLOAD; the header maps to ``ip_summed``/``gso_*`` both ways.
+  Without them, plain frames.
+* Kept in step through netlink both ways (see :mod:`.netlink`).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import logging
+import os
+import struct
+from typing import TYPE_CHECKING
+
+from ..errors import NameInUseError, NotPermittedError
+from ..ether import ETH_P_IP, ETH_P_IPV6
+from ..linktypes import is_l2
+from ..netdevice import (
+    IFF_ALLMULTI,
+    IFF_NOARP,
+    IFF_PROMISC,
+    IFF_UP,
+    NETIF_F_HW_CSUM,
+    NETIF_F_IP_CSUM,
+    NETIF_F_TSO,
+    NETIF_F_TSO6,
+    NETIF_F_TSO_ECN,
+)
+from ..skbuff import SkBuff
+from . import ioctl
+from .base import Attachment
+from .netlink import LinkConfig, LinkEvent, LinkMonitor
+from .vnet import (
+    DATA_VALID_HDR,
+    PLAIN_HDR,
+    VNET_HDR_LEN,
+    VnetHeaderError,
+    apply_vnet_header,
+    build_vnet_header,
+)
+
+if TYPE_CHECKING:
+    from ..netdevice import NetDevice
+
+__all__ = ["KernelStack", "TunTap"]
+
+log = logging.getLogger("netdrv.attach.tap")
+
+IFF_TUN = 0x0001
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
+TUN_F_CSUM = 0x01
+TUN_F_TSO4 = 0x02
+TUN_F_TSO6 = 0x04
+TUN_F_TSO_ECN = 0x08
+MAX_FRAME = 65536 + 14 + VNET_HDR_LEN
+RX_HEADROOM = 32  # lets a driver push a header without reallocating
+
+
+class TunTap:
+    """One open ``/dev/net/tun`` queue bound to an interface."""
+
+    def __init__(self, name: str, *, tap: bool, vnet_hdr: bool, offloads: int) -> None:
+        self.name = name
+        self.tap = tap
+        self.vnet_hdr = vnet_hdr
+        try:
+            self.fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        except PermissionError:
+            raise NotPermittedError(
+                "cannot open /dev/net/tun: permission denied. Run as root or give the daemon "
+                "CAP_NET_ADMIN (see docs: troubleshooting)"
+            ) from None
+        except FileNotFoundError:
+            raise NotPermittedError(
+                "/dev/net/tun does not exist: load the tun module (modprobe tun) or, in a "
+                "container, pass --device /dev/net/tun"
+            ) from None
+        flags = (IFF_TAP if tap else IFF_TUN) | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)
+        ifr = struct.pack("16sH22x", name.encode(), flags)
+        try:
+            fcntl.ioctl(self.fd, ioctl.TUNSETIFF, ifr)
+            if vnet_hdr:
+                fcntl.ioctl(self.fd, ioctl.TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR_LEN))
+                fcntl.ioctl(self.fd, ioctl.TUNSETOFFLOAD, offloads)
+        except OSError as exc:
+            os.close(self.fd)
+            if exc.errno == errno.EPERM:
+                raise NotPermittedError(
+                    f"creating interface {name!r} needs CAP_NET_ADMIN: run as root, or "
+                    "`sudo setcap cap_net_admin+ep` on the Python running the daemon"
+                ) from None
+            if exc.errno in (errno.EBUSY, errno.EEXIST):
+                raise NameInUseError(
+                    f"interface {name!r} already exists and is not a free TUN/TAP; "
+                    f"delete it (ip link del {name}) or choose another name"
+                ) from None
+            if exc.errno == errno.EINVAL:
+                raise NameInUseError(
+                    f"the kernel refused interface {name!r} (EINVAL): an interface of another "
+                    f"type may have this name; choose another name"
+                ) from None
+            raise
+
+    def set_carrier(self, on: bool) -> bool:
+        """TUNSETCARRIER; False when the kernel is too old to support it."""
+        try:
+            fcntl.ioctl(self.fd, ioctl.TUNSETCARRIER, struct.pack("i", 1 if on else 0))
+            return True
+        except OSError as exc:
+            log.debug("%s: TUNSETCARRIER failed: %s", self.name, exc)
+            return False
+
+    def close(self) -> None:
+        """Close the fd: the (non-persistent) interface disappears."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class _Port:
+    """Per-device state of the kernel attachment."""
+
+    __slots__ = ("dev", "index", "reading", "tt")
+
+    def __init__(self, dev: NetDevice, tt: TunTap, index: int) -> None:
+        self.dev = dev
+        self.tt = tt
+        self.index = index
+        self.reading = False
+
+
+class KernelStack(Attachment):
+    """Attach devices to the host kernel through TUN/TAP, kept in step through netlink."""
+
+    budget = 64  # frames read per fd wake-up, like a NAPI weight
+
+    def __init__(self) -> None:
+        self.ports: dict[str, _Port] = {}
+        self._by_index: dict[int, _Port] = {}
+        self._cfg: LinkConfig | None = None
+        self._mon: LinkMonitor | None = None
+        self._scratch = bytearray(MAX_FRAME)
+        self._scratch_mv = memoryview(self._scratch)
+        self._mcast_timer = None
+        self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0}
+
+    # -- setup ----------------------------------------------------------------------------
+    @property
+    def cfg(self) -> LinkConfig:
+        """pyroute2 link configuration (opened on first use)."""
+        if self._cfg is None:
+            self._cfg = LinkConfig()
+        return self._cfg
+
+    def names_in_use(self) -> set[str]:
+        """Interfaces of this network namespace."""
+        try:
+            return set(os.listdir("/sys/class/net"))
+        except OSError:
+            return set()
+
+    def _ensure_monitor(self) -> None:
+        if self._mon is None:
+            self._mon = LinkMonitor()
+            self.host.loop.add_reader(self._mon.fileno(), self._on_netlink)
+            self._mcast_timer = self.host.loop.call_later(1.0, self._poll_mcast)
+
+    @staticmethod
+    def _offloads(dev: NetDevice) -> int:
+        f = dev.features
+        off = 0
+        if f & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
+            off |= TUN_F_CSUM
+            if f & NETIF_F_TSO:
+                off |= TUN_F_TSO4
+            if f & NETIF_F_TSO6:
+                off |= TUN_F_TSO6
+            if f & NETIF_F_TSO_ECN:
+                off |= TUN_F_TSO_ECN
+        return off
+
+    def attach(self, dev: NetDevice) -> None:
+        """Create the interface and mirror the device's settings onto it."""
+        self._ensure_monitor()
+        offloads = self._offloads(dev)
+        # A VNET header also lets us mark received frames DATA_VALID (LDD's
+        # CHECKSUM_UNNECESSARY), so use it whenever the driver asks for any offload.
+        vnet = bool(offloads) or bool(getattr(dev, "rx_csum_unnecessary", False))
+        tt = TunTap(dev.name, tap=is_l2(dev), vnet_hdr=vnet, offloads=offloads)
+        try:
+            index = self.cfg.index(dev.name)
+            if index is None:
+                raise NameInUseError(f"interface {dev.name!r} vanished right after creation")
+            port = _Port(dev, tt, index)
+            self.ports[dev.name] = port
+            self._by_index[index] = port
+            self._sync_to_kernel(port)
+        except BaseException:
+            self.ports.pop(dev.name, None)
+            tt.close()
+            raise
+        self._start_reading(port)
+
+    def _sync_to_kernel(self, port: _Port) -> None:
+        dev = port.dev
+        kw: dict[str, object] = {"mtu": dev.mtu, "txqlen": dev.tx_queue_len}
+        if port.tt.tap and dev.dev_addr and any(dev.dev_addr):
+            kw["address"] = ":".join(f"{b:02x}" for b in dev.dev_addr)
+        mask = IFF_NOARP
+        kw["flags"] = dev.flags & mask
+        kw["change"] = mask
+        if dev.mtu > 65535:
+            kw["mtu"] = 65535
+        self.cfg.set(port.index, **kw)
+        if getattr(dev, "disable_ipv6", False):
+            _write_sysctl(f"/proc/sys/net/ipv6/conf/{dev.name}/disable_ipv6", "1")
+        port.tt.set_carrier(dev._carrier)
+
+    def detach(self, dev: NetDevice) -> None:
+        """Close the fd; the interface disappears."""
+        port = self.ports.pop(dev.name, None)
+        if port is None:
+            return
+        self._by_index.pop(port.index, None)
+        self.host.loop.remove_reader(port.tt.fd)
+        port.tt.close()
+
+    def close(self) -> None:
+        """Release every interface and the netlink sockets."""
+        for name in list(self.ports):
+            self.detach(self.ports[name].dev)
+        if self._mon is not None:
+            self.host.loop.remove_reader(self._mon.fileno())
+            self._mon.close()
+            self._mon = None
+        if self._mcast_timer is not None:
+            self._mcast_timer.cancel()
+        if self._cfg is not None:
+            self._cfg.close()
+            self._cfg = None
+
+    # -- kernel → driver ------------------------------------------------------------------
+    def _start_reading(self, port: _Port) -> None:
+        if not port.reading and port.tt.fd >= 0:
+            port.reading = True
+            self.host.loop.add_reader(port.tt.fd, lambda p=port: self._on_readable(p))
+
+    def _stop_reading(self, port: _Port) -> None:
+        if port.reading:
+            port.reading = False
+            self.host.loop.remove_reader(port.tt.fd)
+
+    def _on_readable(self, port: _Port) -> None:
+        dev = port.dev
+        host = self.host
+        fd = port.tt.fd
+        vnet = port.tt.vnet_hdr
+        tap = port.tt.tap
+        scratch = self._scratch
+        smv = self._scratch_mv
+        hlen = VNET_HDR_LEN if vnet else 0
+        for _ in range(self.budget):
+            if dev._queue_stopped or dev.qdisc:
+                # Back-pressure: leave frames in the kernel's qdisc until netif_wake_queue.
+                self._stop_reading(port)
+                return
+            try:
+                n = os.readv(fd, [scratch])
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                log.warning("%s: read from TUN/TAP failed: %s", dev.name, exc)
+                return
+            plen = n - hlen
+            if plen <= 0:
+                continue
+            skb = SkBuff(RX_HEADROOM + plen)
+            skb.data = RX_HEADROOM
+            skb.tail = RX_HEADROOM + plen
+            skb.buf[RX_HEADROOM:] = smv[hlen:n]
+            skb.dev = dev
+            skb.mac_header = RX_HEADROOM
+            if tap:
+                skb.protocol = (scratch[hlen + 12] << 8) | scratch[hlen + 13]
+                skb.network_header = RX_HEADROOM + 14
+            else:
+                v = scratch[hlen] >> 4
+                skb.protocol = ETH_P_IP if v == 4 else ETH_P_IPV6 if v == 6 else 0
+                skb.network_header = RX_HEADROOM
+            if vnet:
+                try:
+                    apply_vnet_header(smv[:hlen], skb)
+                except VnetHeaderError as exc:
+                    self.counters["bad_vnet"] += 1
+                    log.debug("%s: %s", dev.name, exc)
+                    continue
+            host.dev_queue_xmit(skb)
+
+    def queue_woken(self, dev: NetDevice) -> None:
+        """Read from the kernel again."""
+        port = self.ports.get(dev.name)
+        if port is not None:
+            self._start_reading(port)
+            self._on_readable(port)
+
+    # -- driver → kernel ------------------------------------------------------------------
+    def receive(self, dev: NetDevice, skb: SkBuff) -> None:
+        """Write a received frame (from its mac header, for TAP) to the fd."""
+        port = self.ports.get(dev.name)
+        if port is None:
+            return
+        start = skb.mac_header if (port.tt.tap and 0 <= skb.mac_header <= skb.data) else skb.data
+        frame = memoryview(skb.buf)[start : skb.tail]
+        try:
+            if port.tt.vnet_hdr:
+                if skb.ip_summed == 1 and not skb.gso_size:  # CHECKSUM_UNNECESSARY
+                    hdr = DATA_VALID_HDR
+                elif skb.ip_summed == 0 and not skb.gso_size:
+                    hdr = PLAIN_HDR
+                else:
+                    hdr = build_vnet_header(skb, start)
+                n = os.writev(port.tt.fd, (hdr, frame)) - VNET_HDR_LEN
+            else:
+                n = os.write(port.tt.fd, frame)
+        except BlockingIOError:
+            self.counters["eagain"] += 1
+            dev.core_stats.rx_backlog_drops += 1
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # the kernel side of the interface is down
+                self.counters["eio"] += 1
+                dev.core_stats.rx_down_drops += 1
+                return
+            if exc.errno == errno.EINVAL:
+                self.counters["oversize"] += 1
+                dev.core_stats.rx_down_drops += 1
+                return
+            raise
+        if n != len(frame):
+            self.counters["short"] += 1
+            dev.core_stats.rx_backlog_drops += 1
+
+    # -- kept in step: netdrv → kernel ----------------------------------------------------
+    def state_changed(self, dev: NetDevice) -> None:
+        """Mirror IFF_UP to the kernel link (no-op when the kernel caused it)."""
+        port = self.ports.get(dev.name)
+        if port is None:
+            return
+        try:
+            kflags = self.cfg.flags(port.index)
+            if bool(kflags & IFF_UP) != dev.is_up:
+                self.cfg.set(port.index, state="up" if dev.is_up else "down")
+        except Exception as exc:
+            log.warning("%s: could not set the kernel link state: %s", dev.name, exc)
+
+    def carrier_changed(self, dev: NetDevice) -> None:
+        """TUNSETCARRIER: NO-CARRIER / LOWER_UP in ``ip link``."""
+        port = self.ports.get(dev.name)
+        if port is not None:
+            port.tt.set_carrier(dev._carrier)
+
+    def mtu_changed(self, dev: NetDevice) -> None:
+        """Mirror the accepted MTU."""
+        port = self.ports.get(dev.name)
+        if port is not None:
+            self.cfg.set(port.index, mtu=min(dev.mtu, 65535))
+
+    def address_changed(self, dev: NetDevice) -> None:
+        """Mirror the accepted MAC."""
+        port = self.ports.get(dev.name)
+        if port is not None and port.tt.tap:
+            self.cfg.set(port.index, address=":".join(f"{b:02x}" for b in dev.dev_addr))
+
+    # -- kept in step: kernel → netdrv ----------------------------------------------------
+    def _on_netlink(self) -> None:
+        assert self._mon is not None
+        # Only the newest event per link counts: older ones queued before a
+        # change we made ourselves would otherwise undo it.
+        latest: dict[int, LinkEvent] = {}
+        for ev in self._mon.read():
+            latest[ev.index] = ev
+        for ev in latest.values():
+            port = self._by_index.get(ev.index)
+            if port is not None and not ev.deleted:
+                self._apply_event(port, ev)
+
+    def _apply_event(self, port: _Port, ev: LinkEvent) -> None:
+        dev = port.dev
+        host = self.host
+        if dev.host is not host or host.devices.get(dev.name) is not dev:
+            return
+        up = bool(ev.flags & IFF_UP)
+        if up and not dev.is_up:
+            ret = host.dev_open(dev)
+            if ret:
+                log.warning("%s: open refused (%s); setting the link down again", dev.name,
+                            errno.errorcode.get(-ret, ret))  # fmt: skip
+                self.cfg.set(port.index, state="down")
+                return
+        elif not up and dev.is_up:
+            host.dev_close(dev)
+        if ev.mtu is not None and ev.mtu != dev.mtu and not (dev.mtu > 65535 and ev.mtu == 65535):
+            ret = host.dev_set_mtu(dev, ev.mtu)
+            if ret:
+                log.warning("%s: driver refused mtu %d (%s); reverting to %d", dev.name, ev.mtu,
+                            errno.errorcode.get(-ret, ret), dev.mtu)  # fmt: skip
+                self.cfg.set(port.index, mtu=min(dev.mtu, 65535))
+        if port.tt.tap and ev.address is not None and ev.address != dev.dev_addr:
+            ret = host.dev_set_mac_address(dev, ev.address)
+            if ret:
+                log.warning("%s: driver refused address change (%s); reverting", dev.name,
+                            errno.errorcode.get(-ret, ret))  # fmt: skip
+                self.cfg.set(port.index, address=":".join(f"{b:02x}" for b in dev.dev_addr))
+        if ev.txqlen is not None:
+            dev.tx_queue_len = ev.txqlen
+        promisc = bool(ev.flags & IFF_PROMISC)
+        allmulti = bool(ev.flags & IFF_ALLMULTI)
+        host.dev_set_rx_mode(dev, promisc=promisc, allmulti=allmulti)
+
+    def _poll_mcast(self) -> None:
+        """Link-layer multicast joins have no netlink event: read /proc/net/dev_mcast."""
+        try:
+            with open("/proc/net/dev_mcast") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            lines = []
+        lists: dict[str, list[bytes]] = {name: [] for name in self.ports}
+        for line in lines:
+            parts = line.split()
+            if len(parts) >= 5 and parts[1] in lists:
+                lists[parts[1]].append(bytes.fromhex(parts[4]))
+        for name, addrs in lists.items():
+            port = self.ports.get(name)
+            if port is not None and sorted(addrs) != sorted(port.dev.mc_list):
+                self.host.dev_set_rx_mode(port.dev, mc_list=addrs)
+        self._mcast_timer = self.host.loop.call_later(1.0, self._poll_mcast)
+
+    # -- configuration helpers for drivers ------------------------------------------------
+    def add_address(self, dev: NetDevice, cidr: str, peer: str | None = None) -> None:
+        """``ip addr add CIDR [peer PEER] dev DEV``."""
+        port = self.ports[dev.name]
+        iface = ipaddress.ip_interface(cidr)
+        self.cfg.add_address(port.index, str(iface.ip), iface.network.prefixlen, peer)
+
+    def add_route(self, dev: NetDevice, dst: str, gateway: str | None = None) -> None:
+        """``ip route add DST dev DEV``."""
+        self.cfg.add_route(dst, self.ports[dev.name].index, gateway)
+
+    def set_link_up(self, dev: NetDevice) -> int:
+        """Open the device and set the kernel link up."""
+        ret = self.host.dev_open(dev)
+        return ret
+
+
+def _write_sysctl(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as exc:
+        log.debug("sysctl %s: %s", path, exc)

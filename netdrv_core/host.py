@@ -1,0 +1,586 @@
+"""The :class:`Host`: the "kernel" devices register with.
+
+A host owns the device registry (names, ifindexes), the event loop, the
+receive backlog and one attachment — the network stack frames go to and come
+from (the kernel through TUN/TAP, or the in-process memory stack).  All
+device-level core logic lives here: ``dev_open``/``dev_close``, the transmit
+path with its qdisc and the ``start_xmit`` contract, ``netif_rx`` and the
+backlog, the watchdog, and isolating a driver that raises.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import errno
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .errors import DriverError, NameInUseError
+from .loop import EventLoop
+from .netdevice import (
+    IFF_ALLMULTI,
+    IFF_LOWER_UP,
+    IFF_PROMISC,
+    IFF_RUNNING,
+    IFF_UP,
+    IFNAMSIZ,
+    NET_RX_DROP,
+    NET_RX_SUCCESS,
+    NET_XMIT_DROP,
+    NET_XMIT_SUCCESS,
+    NETDEV_TX_BUSY,
+    NETREG_REGISTERED,
+    NETREG_UNREGISTERED,
+    NetDevice,
+    NetDeviceOps,
+    kfree_tx,
+)
+from .skbuff import SkBuff
+
+if TYPE_CHECKING:
+    from .attach.base import Attachment
+
+__all__ = [
+    "Host",
+    "current_host",
+    "dev_close",
+    "dev_get_by_name",
+    "dev_open",
+    "dev_queue_xmit",
+    "netif_receive_skb",
+    "netif_rx",
+    "register_netdev",
+    "unregister_netdev",
+]
+
+log = logging.getLogger("netdrv.host")
+
+_current_host: contextvars.ContextVar[Host | None] = contextvars.ContextVar(
+    "netdrv_current_host", default=None
+)
+
+_NAME_BAD = re.compile(r"[\s/:]")
+TapCallback = Callable[[NetDevice, SkBuff, str], None]
+
+
+def current_host() -> Host:
+    """The host whose driver code is running (set during driver init/exit)."""
+    h = _current_host.get()
+    if h is None:
+        raise RuntimeError(
+            "no current netdrv host: call this from a driver's init/exit, or pass host= explicitly"
+        )
+    return h
+
+
+def _errcode(ret: Any) -> int:
+    """Map an op's return value to 0 or a negative errno."""
+    if ret is None or ret is True:
+        return 0
+    if isinstance(ret, int) and ret < 0:
+        return ret
+    return 0
+
+
+class Host:
+    """A network "kernel" for devices: registry, loop, backlog and attachment."""
+
+    netdev_max_backlog = 1000
+    dev_weight = 64  # packets per backlog round, like net.core.dev_weight
+
+    def __init__(
+        self,
+        attachment: Attachment | None = None,
+        loop: EventLoop | None = None,
+        *,
+        netdev_max_backlog: int | None = None,
+    ) -> None:
+        from .attach.memory import MemoryStack
+
+        self.loop = loop or EventLoop()
+        self.attachment: Attachment = attachment or MemoryStack()
+        self.devices: dict[str, NetDevice] = {}
+        self._next_ifindex = 1
+        self.backlog: deque[SkBuff] = deque()
+        self._backlog_scheduled = False
+        if netdev_max_backlog is not None:
+            self.netdev_max_backlog = netdev_max_backlog
+        self._taps: dict[str, list[TapCallback]] = {}
+        self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
+        self.attachment.bind(self)
+
+    # -- context --------------------------------------------------------------------
+    @contextmanager
+    def as_current(self) -> Iterator[Host]:
+        """Make this host the implicit one for ``register_netdev(dev)`` calls."""
+        token = _current_host.set(self)
+        try:
+            yield self
+        finally:
+            _current_host.reset(token)
+
+    def _notify(self, event: str, dev: NetDevice) -> None:
+        if self.notify is not None:
+            try:
+                self.notify(event, dev)
+            except Exception:
+                log.exception("lifecycle hook %s for %s raised", event, dev.name)
+
+    # -- registry -------------------------------------------------------------------
+    def dev_alloc_name(self, pattern: str) -> str:
+        """Resolve a ``%d`` pattern to the lowest free name (``dev_alloc_name``)."""
+        if "%d" not in pattern:
+            return pattern
+        if pattern.count("%") != 1:
+            raise ValueError(f"interface name pattern {pattern!r} must contain exactly one %d")
+        taken = set(self.devices) | self.attachment.names_in_use()
+        for i in range(32768):
+            name = pattern.replace("%d", str(i))
+            if name not in taken:
+                return name
+        raise NameInUseError(f"no free interface name for pattern {pattern!r}")
+
+    def register_netdev(self, dev: NetDevice) -> None:
+        """Make ``dev`` known to the host and its stack (a kernel interface, if attached)."""
+        if dev.reg_state == NETREG_REGISTERED:
+            raise DriverError(f"{dev.name}: already registered", errno.EEXIST)
+        name = self.dev_alloc_name(dev.name)
+        if len(name) >= IFNAMSIZ or not name or _NAME_BAD.search(name) or name in (".", ".."):
+            raise ValueError(
+                f"invalid interface name {name!r}: 1..15 characters, no spaces, '/' or ':'"
+            )
+        if name in self.devices:
+            raise NameInUseError(
+                f"interface name {name!r} is already registered by "
+                f"{self._owner(self.devices[name])}; choose another name (e.g. name=...%d)"
+            )
+        if name in self.attachment.names_in_use():
+            raise NameInUseError(
+                f"interface {name!r} already exists in this network namespace; "
+                f"delete it (ip link del {name}) or choose another name"
+            )
+        dev.name = name
+        dev.host = self
+        ret = _errcode(dev.netdev_ops.init(dev))
+        if ret:
+            dev.host = None
+            raise DriverError(f"{name}: ndo_init failed: {errno.errorcode.get(-ret, ret)}", -ret)
+        dev.ifindex = self._next_ifindex
+        self._next_ifindex += 1
+        try:
+            self.attachment.attach(dev)
+        except BaseException:
+            dev.host = None
+            raise
+        self.devices[name] = dev
+        dev.reg_state = NETREG_REGISTERED
+        log.info("registered %s (%s)", name, self._owner(dev))
+        self._notify("registered", dev)
+
+    def unregister_netdev(self, dev: NetDevice) -> None:
+        """Remove ``dev``: closed first, then gone from the stack and the registry."""
+        if self.devices.get(dev.name) is not dev:
+            raise DriverError(f"{dev.name}: not registered with this host", errno.ENODEV)
+        if dev.is_up:
+            self.dev_close(dev)
+        for napi in list(dev.napi_list):
+            napi.disable()
+        try:
+            self.attachment.detach(dev)
+        finally:
+            del self.devices[dev.name]
+            self._taps.pop(dev.name, None)
+            dev.reg_state = NETREG_UNREGISTERED
+            try:
+                dev.netdev_ops.uninit(dev)
+            except Exception:
+                log.exception("%s: ndo_uninit raised", dev.name)
+            while dev.qdisc:
+                kfree_tx(dev.qdisc.popleft())
+            self._notify("unregistered", dev)
+            log.info("unregistered %s", dev.name)
+
+    def dev_get_by_name(self, name: str) -> NetDevice | None:
+        """The registered device called ``name``, or None."""
+        return self.devices.get(name)
+
+    def dev_get_by_index(self, ifindex: int) -> NetDevice | None:
+        """The registered device with this ifindex, or None."""
+        for d in self.devices.values():
+            if d.ifindex == ifindex:
+                return d
+        return None
+
+    @staticmethod
+    def _owner(dev: NetDevice) -> str:
+        drv = dev.driver
+        return f"driver {getattr(drv, 'name', type(drv).__name__)!s}" if drv else "the host"
+
+    # -- administrative state ----------------------------------------------------------
+    def dev_open(self, dev: NetDevice) -> int:
+        """Bring ``dev`` up: ``validate_addr`` then ``open``; 0 or a negative errno."""
+        if dev.is_up:
+            return 0
+        ops = dev.netdev_ops
+        ret = self._call(dev, "validate_addr", ops.validate_addr, dev)
+        if ret == 0:
+            ret = self._call(dev, "open", ops.open, dev)
+        if ret:
+            log.warning("%s: open failed: %s", dev.name, errno.errorcode.get(-ret, ret))
+            return ret
+        dev.flags |= IFF_UP | IFF_RUNNING
+        dev.operstate = "up" if dev._carrier else "lowerlayerdown"
+        self._arm_watchdog(dev)
+        self.attachment.state_changed(dev)
+        self._notify("up", dev)
+        return 0
+
+    def dev_close(self, dev: NetDevice) -> int:
+        """Bring ``dev`` down: ``stop``, NAPI off, pending transmissions dropped."""
+        if not dev.is_up:
+            return 0
+        dev.flags &= ~(IFF_UP | IFF_RUNNING)
+        for napi in dev.napi_list:
+            napi.disable()
+        ret = self._call(dev, "stop", dev.netdev_ops.stop, dev)
+        if dev._watchdog is not None:
+            dev._watchdog.cancel()
+            dev._watchdog = None
+        while dev.qdisc:
+            dev.core_stats.tx_qdisc_drops += 1
+            kfree_tx(dev.qdisc.popleft())
+        dev.operstate = "down"
+        self.attachment.state_changed(dev)
+        self._notify("down", dev)
+        return ret
+
+    def dev_set_mtu(self, dev: NetDevice, mtu: int) -> int:
+        """Check ``min_mtu``/``max_mtu`` and call ``change_mtu``; 0 or negative errno."""
+        if mtu == dev.mtu:
+            return 0
+        if mtu < dev.min_mtu or mtu > dev.max_mtu:
+            log.warning(
+                "%s: mtu %d refused: the device accepts %d..%d", dev.name, mtu, dev.min_mtu,
+                dev.max_mtu,
+            )  # fmt: skip
+            return -errno.EINVAL
+        ret = self._call(dev, "change_mtu", dev.netdev_ops.change_mtu, dev, mtu)
+        if ret == 0:
+            self.attachment.mtu_changed(dev)
+        return ret
+
+    def dev_set_mac_address(self, dev: NetDevice, addr: bytes) -> int:
+        """Call ``set_mac_address``; 0 or negative errno."""
+        ret = self._call(dev, "set_mac_address", dev.netdev_ops.set_mac_address, dev, bytes(addr))
+        if ret == 0:
+            self.attachment.address_changed(dev)
+        return ret
+
+    def dev_set_config(self, dev: NetDevice, ifmap: dict[str, int]) -> int:
+        """Call ``set_config`` (drivers refuse changes while up, as in LDD)."""
+        return self._call(dev, "set_config", dev.netdev_ops.set_config, dev, ifmap)
+
+    def dev_ioctl(self, dev: NetDevice, request: int, data: Any = None) -> Any:
+        """Hand a device ioctl (e.g. SIOCDEVPRIVATE+n) to ``do_ioctl``."""
+        return dev.netdev_ops.do_ioctl(dev, request, data)
+
+    def dev_set_rx_mode(
+        self, dev: NetDevice, *, promisc: bool | None = None, allmulti: bool | None = None,
+        mc_list: list[bytes] | None = None,
+    ) -> None:  # fmt: skip
+        """Update IFF_PROMISC/IFF_ALLMULTI/``mc_list`` and call ``set_rx_mode`` if they changed."""
+        old = (dev.flags & (IFF_PROMISC | IFF_ALLMULTI), list(dev.mc_list))
+        if promisc is not None:
+            dev.flags = dev.flags | IFF_PROMISC if promisc else dev.flags & ~IFF_PROMISC
+        if allmulti is not None:
+            dev.flags = dev.flags | IFF_ALLMULTI if allmulti else dev.flags & ~IFF_ALLMULTI
+        if mc_list is not None:
+            dev.mc_list = [bytes(a) for a in mc_list]
+        if (dev.flags & (IFF_PROMISC | IFF_ALLMULTI), dev.mc_list) != old:
+            self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev)
+
+    def dev_mc_add(self, dev: NetDevice, addr: bytes) -> None:
+        """Join a link-layer multicast address."""
+        if bytes(addr) not in dev.mc_list:
+            self.dev_set_rx_mode(dev, mc_list=[*dev.mc_list, bytes(addr)])
+
+    def dev_mc_del(self, dev: NetDevice, addr: bytes) -> None:
+        """Leave a link-layer multicast address."""
+        if bytes(addr) in dev.mc_list:
+            self.dev_set_rx_mode(dev, mc_list=[a for a in dev.mc_list if a != bytes(addr)])
+
+    # -- driver faults ----------------------------------------------------------------------
+    def _call(self, dev: NetDevice, what: str, fn: Callable[..., Any], *args: Any) -> int:
+        try:
+            return _errcode(fn(*args))
+        except OSError as exc:
+            return -(exc.errno or errno.EIO)
+        except Exception as exc:
+            self.driver_fault(dev, what, exc)
+            return -errno.EIO
+
+    def driver_fault(self, dev: NetDevice, where: str, exc: BaseException) -> None:
+        """A driver raised: log it, take the device down, keep everything else running."""
+        log.error(
+            "%s: driver %s raised in %s: %r — taking the device down",
+            dev.name, self._owner(dev), where, exc, exc_info=exc,
+        )  # fmt: skip
+        if dev.is_up and where not in ("stop",):
+            self.loop.call_soon(self._fault_close, dev)
+
+    def _fault_close(self, dev: NetDevice) -> None:
+        if dev.is_up and self.devices.get(dev.name) is dev:
+            self.dev_close(dev)
+
+    # -- transmit ------------------------------------------------------------------------------
+    def dev_queue_xmit(self, skb: SkBuff) -> int:
+        """Hand ``skb`` (``skb.dev`` set) to its device, through the device's qdisc."""
+        dev = skb.dev
+        if dev is None:
+            raise ValueError("dev_queue_xmit: skb.dev is not set")
+        taps = self._taps.get(dev.name)
+        if taps:
+            self._run_taps(taps, dev, skb, "tx")
+        if not dev.flags & IFF_UP:
+            dev.core_stats.tx_qdisc_drops += 1
+            kfree_tx(skb)
+            return NET_XMIT_DROP
+        if dev.xmit_hook is not None and not dev.xmit_hook(skb):
+            return NET_XMIT_SUCCESS  # middleware took it (dropped and counted, or delayed)
+        return self._enqueue(dev, skb)
+
+    def _enqueue(self, dev: NetDevice, skb: SkBuff) -> int:
+        q = dev.qdisc
+        if q or dev._queue_stopped:
+            if len(q) >= max(dev.tx_queue_len, 1):
+                dev.core_stats.tx_qdisc_drops += 1
+                kfree_tx(skb)
+                return NET_XMIT_DROP
+            q.append(skb)
+            return NET_XMIT_SUCCESS
+        self.xmit_one(dev, skb)
+        return NET_XMIT_SUCCESS
+
+    def xmit_one(self, dev: NetDevice, skb: SkBuff) -> bool:
+        """Call ``start_xmit``; False when the driver said BUSY (skb requeued at the head)."""
+        try:
+            rc = dev.netdev_ops.start_xmit(skb, dev)
+        except Exception as exc:
+            dev.core_stats.tx_submitted += 1
+            dev.core_stats.tx_driver_faults += 1
+            kfree_tx(skb)
+            self.driver_fault(dev, "start_xmit", exc)
+            return True
+        if rc == NETDEV_TX_BUSY:
+            dev.core_stats.tx_busy += 1
+            dev.qdisc.appendleft(skb)
+            if not dev._queue_stopped:
+                # BUSY without stopping the queue is a driver bug in Linux too; retry soon.
+                log.debug("%s: NETDEV_TX_BUSY with the queue awake", dev.name)
+                self.loop.call_later(0.001, self.qdisc_run, dev)
+            return False
+        dev.core_stats.tx_submitted += 1
+        return True
+
+    def qdisc_run(self, dev: NetDevice) -> None:
+        """Send what the qdisc holds while the queue is awake."""
+        q = dev.qdisc
+        while q and not dev._queue_stopped and dev.flags & IFF_UP:
+            if not self.xmit_one(dev, q.popleft()):
+                return
+
+    def queue_woken(self, dev: NetDevice) -> None:
+        """Called by ``netif_wake_queue``: drain the qdisc, then let the stack send again."""
+        if dev.qdisc:
+            self.loop.call_soon(self._wake, dev)
+        else:
+            self.attachment.queue_woken(dev)
+
+    def _wake(self, dev: NetDevice) -> None:
+        self.qdisc_run(dev)
+        if not dev._queue_stopped:
+            self.attachment.queue_woken(dev)
+
+    # -- watchdog -----------------------------------------------------------------------------
+    def _arm_watchdog(self, dev: NetDevice) -> None:
+        ops = dev.netdev_ops
+        if type(ops).tx_timeout is NetDeviceOps.tx_timeout:
+            return
+        if dev.watchdog_timeo <= 0:
+            dev.watchdog_timeo = 5.0  # kernel default: 5 * HZ
+        dev._watchdog = self.loop.call_later(dev.watchdog_timeo, self._watchdog_check, dev)
+
+    def _watchdog_check(self, dev: NetDevice) -> None:
+        if not dev.is_up or self.devices.get(dev.name) is not dev:
+            return
+        now = self.loop.clock()
+        if dev._queue_stopped and dev._carrier and now - dev.trans_start > dev.watchdog_timeo:
+            dev.watchdog_fired += 1
+            dev.core_stats.tx_timeouts += 1
+            log.warning(
+                "%s: transmit queue timed out (%.0f ms since last transmission)",
+                dev.name, (now - dev.trans_start) * 1000,
+            )  # fmt: skip
+            dev.trans_start = now
+            try:
+                dev.netdev_ops.tx_timeout(dev, 0)
+            except Exception as exc:
+                self.driver_fault(dev, "tx_timeout", exc)
+        if dev.is_up:
+            # Check several times per period so a timeout fires within ~1.25 periods.
+            dev._watchdog = self.loop.call_later(
+                max(dev.watchdog_timeo / 4, 0.001), self._watchdog_check, dev
+            )
+
+    # -- carrier ------------------------------------------------------------------------------
+    def carrier_changed(self, dev: NetDevice) -> None:
+        """Called by ``netif_carrier_on/off``."""
+        if dev.is_up:
+            dev.operstate = "up" if dev._carrier else "lowerlayerdown"
+        self.attachment.carrier_changed(dev)
+        self._notify("carrier", dev)
+
+    # -- receive ------------------------------------------------------------------------------
+    def netif_rx(self, skb: SkBuff) -> int:
+        """Queue a received skb on the backlog; NET_RX_DROP when it is full or the device down."""
+        dev = skb.dev
+        if dev is None:
+            raise ValueError("netif_rx: skb.dev is not set (use eth_type_trans or set skb.dev)")
+        cs = dev.core_stats
+        cs.rx_submitted += 1
+        if not dev.flags & IFF_UP:
+            cs.rx_down_drops += 1
+            skb.freed = True
+            return NET_RX_DROP
+        if len(self.backlog) >= self.netdev_max_backlog:
+            cs.rx_backlog_drops += 1
+            skb.freed = True
+            return NET_RX_DROP
+        self.backlog.append(skb)
+        if not self._backlog_scheduled:
+            self._backlog_scheduled = True
+            self.loop.call_soon(self.process_backlog)
+        return NET_RX_SUCCESS
+
+    def process_backlog(self) -> None:
+        """Deliver up to ``dev_weight`` backlog skbs; reschedule if more are waiting."""
+        bl = self.backlog
+        deliver = self.netif_receive_skb
+        for _ in range(min(len(bl), self.dev_weight)):
+            deliver(bl.popleft())
+        if bl:
+            self.loop.call_soon(self.process_backlog)
+        else:
+            self._backlog_scheduled = False
+
+    def netif_receive_skb(self, skb: SkBuff) -> int:
+        """Deliver ``skb`` to the stack now (the NAPI path; the backlog ends here too)."""
+        dev = skb.dev
+        assert dev is not None
+        if dev.rx_hook is not None and not dev.rx_hook(skb):
+            return NET_RX_SUCCESS
+        cs = dev.core_stats
+        if not dev.flags & IFF_UP:
+            cs.rx_down_drops += 1
+            return NET_RX_DROP
+        taps = self._taps.get(dev.name)
+        if taps:
+            self._run_taps(taps, dev, skb, "rx")
+        cs.rx_delivered += 1
+        self.attachment.receive(dev, skb)
+        return NET_RX_SUCCESS
+
+    # -- packet taps (capture) ------------------------------------------------------------------
+    def add_tap(self, dev: NetDevice, callback: TapCallback) -> Callable[[], None]:
+        """Call ``callback(dev, skb, "rx"|"tx")`` for every frame; returns a remover."""
+        self._taps.setdefault(dev.name, []).append(callback)
+
+        def remove() -> None:
+            lst = self._taps.get(dev.name, [])
+            if callback in lst:
+                lst.remove(callback)
+
+        return remove
+
+    def _run_taps(self, taps: list[TapCallback], dev: NetDevice, skb: SkBuff, d: str) -> None:
+        for cb in list(taps):
+            try:
+                cb(dev, skb, d)
+            except Exception:
+                log.exception("%s: capture tap raised; removing it", dev.name)
+                taps.remove(cb)
+
+    # -- teardown ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Unregister every device and close the attachment."""
+        for dev in list(self.devices.values()):
+            try:
+                self.unregister_netdev(dev)
+            except Exception:
+                log.exception("%s: unregister failed", dev.name)
+        self.attachment.close()
+
+    def link_flags(self, dev: NetDevice) -> int:
+        """Flags as ``ip link`` would show them (LOWER_UP when up with carrier)."""
+        f = dev.flags
+        if f & IFF_UP and dev._carrier:
+            f |= IFF_LOWER_UP
+        return f
+
+
+# -- module-level kernel-style API -------------------------------------------------------------
+def register_netdev(dev: NetDevice, host: Host | None = None) -> None:
+    """Register ``dev`` with ``host`` (default: the host running the driver's init)."""
+    (host or current_host()).register_netdev(dev)
+
+
+def unregister_netdev(dev: NetDevice) -> None:
+    """Unregister ``dev`` from its host."""
+    if dev.host is None:
+        raise DriverError(f"{dev.name}: not registered", errno.ENODEV)
+    dev.host.unregister_netdev(dev)
+
+
+def dev_get_by_name(name: str, host: Host | None = None) -> NetDevice | None:
+    """Look a device up by name."""
+    return (host or current_host()).dev_get_by_name(name)
+
+
+def netif_rx(skb: SkBuff) -> int:
+    """Hand a received skb to the stack (``skb.dev`` must be set); NET_RX_SUCCESS/NET_RX_DROP."""
+    dev = skb.dev
+    if dev is None or dev.host is None:
+        raise ValueError("netif_rx: skb.dev must be a registered device")
+    return dev.host.netif_rx(skb)
+
+
+def netif_receive_skb(skb: SkBuff) -> int:
+    """Deliver a received skb immediately (from a NAPI poll)."""
+    dev = skb.dev
+    if dev is None or dev.host is None:
+        raise ValueError("netif_receive_skb: skb.dev must be a registered device")
+    return dev.host.netif_receive_skb(skb)
+
+
+def dev_queue_xmit(skb: SkBuff) -> int:
+    """Transmit ``skb`` on ``skb.dev`` through the core."""
+    dev = skb.dev
+    if dev is None or dev.host is None:
+        raise ValueError("dev_queue_xmit: skb.dev must be a registered device")
+    return dev.host.dev_queue_xmit(skb)
+
+
+def dev_open(dev: NetDevice) -> int:
+    """Bring ``dev`` up."""
+    assert dev.host is not None, f"{dev.name} is not registered"
+    return dev.host.dev_open(dev)
+
+
+def dev_close(dev: NetDevice) -> int:
+    """Bring ``dev`` down."""
+    assert dev.host is not None, f"{dev.name} is not registered"
+    return dev.host.dev_close(dev)

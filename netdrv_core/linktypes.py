@@ -1,0 +1,174 @@
+"""Setup helpers for device types (``ether_setup`` and family) and ARPHRD values.
+
+Each helper fills in the fields the kernel's own helper does (seed 004, "The
+Device Methods"/"Utility Fields"): type, header length, MTU, address length,
+queue length, flags and the broadcast address.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .netdevice import (
+    IFF_BROADCAST,
+    IFF_MULTICAST,
+    IFF_NOARP,
+    IFF_POINTOPOINT,
+)
+
+if TYPE_CHECKING:
+    from .netdevice import NetDevice
+
+__all__ = [
+    "ARPHRD_APPLETLK",
+    "ARPHRD_AX25",
+    "ARPHRD_CSLIP",
+    "ARPHRD_ETHER",
+    "ARPHRD_FCPP",
+    "ARPHRD_FDDI",
+    "ARPHRD_HIPPI",
+    "ARPHRD_IEEE802",
+    "ARPHRD_IEEE802_TR",
+    "ARPHRD_LOOPBACK",
+    "ARPHRD_NONE",
+    "ARPHRD_PPP",
+    "ARPHRD_SLIP",
+    "ether_setup",
+    "fc_setup",
+    "fddi_setup",
+    "hippi_setup",
+    "is_l2",
+    "ltalk_setup",
+    "ptp_setup",
+    "tr_setup",
+]
+
+ARPHRD_NETROM = 0
+ARPHRD_ETHER = 1
+ARPHRD_AX25 = 3
+ARPHRD_IEEE802 = 6
+ARPHRD_APPLETLK = 8
+ARPHRD_SLIP = 256
+ARPHRD_CSLIP = 257
+ARPHRD_PPP = 512
+ARPHRD_HIPPI = 780
+ARPHRD_LOOPBACK = 772
+ARPHRD_FCPP = 784
+ARPHRD_FDDI = 774
+ARPHRD_IEEE802_TR = 800
+ARPHRD_NONE = 0xFFFE
+
+ETH_ALEN = 6
+ETH_HLEN = 14
+ETH_DATA_LEN = 1500
+ETH_MIN_MTU = 68
+ETH_MAX_MTU = 0xFFFF
+
+
+def ether_setup(dev: NetDevice) -> None:
+    """Ethernet: 14-byte header, 6-byte addresses, MTU 1500, queue 1000, broadcast ff:…:ff."""
+    from .ether import ETH_HEADER_OPS
+
+    dev.type = ARPHRD_ETHER
+    dev.hard_header_len = ETH_HLEN
+    dev.mtu = ETH_DATA_LEN
+    dev.min_mtu = ETH_MIN_MTU
+    dev.max_mtu = ETH_DATA_LEN
+    dev.addr_len = ETH_ALEN
+    dev.tx_queue_len = 1000
+    dev.flags = IFF_BROADCAST | IFF_MULTICAST
+    dev.broadcast = b"\xff" * ETH_ALEN
+    dev.dev_addr = bytes(ETH_ALEN)
+    dev.header_ops = ETH_HEADER_OPS
+
+
+def ltalk_setup(dev: NetDevice) -> None:
+    """LocalTalk: 1-byte addresses, 3-byte LLAP header, MTU 600, no ARP."""
+    dev.type = ARPHRD_APPLETLK
+    dev.hard_header_len = 3
+    dev.mtu = dev.max_mtu = 600
+    dev.min_mtu = 1
+    dev.addr_len = 1
+    dev.tx_queue_len = 10
+    dev.broadcast = b"\xff"
+    dev.dev_addr = b"\x00"
+    dev.flags = IFF_BROADCAST | IFF_MULTICAST | IFF_NOARP
+
+
+def fddi_setup(dev: NetDevice) -> None:
+    """FDDI: 21-byte header (FC + addresses + SNAP), MTU 4352, 6-byte addresses."""
+    dev.type = ARPHRD_FDDI
+    dev.hard_header_len = 21
+    dev.mtu = dev.max_mtu = 4352
+    dev.min_mtu = 21
+    dev.addr_len = ETH_ALEN
+    dev.tx_queue_len = 100
+    dev.flags = IFF_BROADCAST | IFF_MULTICAST
+    dev.broadcast = b"\xff" * ETH_ALEN
+    dev.dev_addr = bytes(ETH_ALEN)
+
+
+def hippi_setup(dev: NetDevice) -> None:
+    """HIPPI: 48-byte header (HIPPI-FP + LE + SNAP), MTU 65280, 6-byte addresses, no ARP."""
+    dev.type = ARPHRD_HIPPI
+    dev.hard_header_len = 48
+    dev.mtu = dev.max_mtu = 65280
+    dev.min_mtu = 68
+    dev.addr_len = ETH_ALEN
+    dev.tx_queue_len = 25
+    dev.flags = 0
+    dev.broadcast = b"\xff" * ETH_ALEN
+    dev.dev_addr = bytes(ETH_ALEN)
+
+
+def tr_setup(dev: NetDevice) -> None:
+    """Token Ring: 14-byte MAC header + 18 bytes routing, MTU 2000, 6-byte addresses."""
+    dev.type = ARPHRD_IEEE802_TR
+    dev.hard_header_len = 14 + 18
+    dev.mtu = dev.max_mtu = 2000
+    dev.min_mtu = 68
+    dev.addr_len = ETH_ALEN
+    dev.tx_queue_len = 100
+    dev.flags = IFF_BROADCAST | IFF_MULTICAST
+    dev.broadcast = b"\xff" * ETH_ALEN
+    dev.dev_addr = bytes(ETH_ALEN)
+
+
+def fc_setup(dev: NetDevice) -> None:
+    """Fibre Channel (IP over FC): 24-byte header, MTU 2024, 6-byte addresses."""
+    dev.type = ARPHRD_FCPP
+    dev.hard_header_len = 24
+    dev.mtu = dev.max_mtu = 2024
+    dev.min_mtu = 68
+    dev.addr_len = ETH_ALEN
+    dev.tx_queue_len = 100
+    dev.flags = IFF_BROADCAST
+    dev.broadcast = b"\xff" * ETH_ALEN
+    dev.dev_addr = bytes(ETH_ALEN)
+
+
+def ptp_setup(dev: NetDevice, type_: int = ARPHRD_SLIP, mtu: int = 296) -> None:
+    """Point-to-point L3 link (SLIP/PPP-like): no link header, no addresses, NOARP.
+
+    Like Linux ``sl_setup``: MTU 296 (SLIP's default), queue length 10 (a slow
+    line holds seconds of data in 10 frames — seed 000), IFF_NOARP|IFF_POINTOPOINT.
+    """
+    dev.type = type_
+    dev.hard_header_len = 0
+    dev.mtu = mtu
+    dev.min_mtu = 68
+    dev.max_mtu = 65534
+    dev.addr_len = 0
+    dev.tx_queue_len = 10
+    dev.flags = IFF_NOARP | IFF_POINTOPOINT | IFF_MULTICAST
+    dev.broadcast = b""
+    dev.dev_addr = b""
+    dev.header_ops = None
+
+
+slip_setup = ptp_setup
+
+
+def is_l2(dev: NetDevice) -> bool:
+    """True for devices that carry a link-layer header the stack builds (Ethernet-like)."""
+    return dev.type in (ARPHRD_ETHER, ARPHRD_LOOPBACK) or dev.hard_header_len > 0

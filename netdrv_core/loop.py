@@ -1,0 +1,180 @@
+"""The event loop: one ``epoll`` (``selectors``) loop for every device of a host.
+
+It serves file descriptors (TAP fds, netlink, the control socket), timers
+(watchdogs, carrier retries, keepalives) and deferred work — NAPI polls and the
+receive backlog, the equivalent of the kernel's NET_RX softirq.  Threads that
+must block (pyserial, pyusb) hand their results over with
+:meth:`EventLoop.call_soon_threadsafe`, which wakes the loop through an eventfd.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import selectors
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["EventLoop", "Timer"]
+
+log = logging.getLogger("netdrv.loop")
+
+
+class Timer:
+    """A scheduled call; :meth:`cancel` prevents it from running."""
+
+    __slots__ = ("args", "callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.when = when
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Do not run this timer."""
+        self.cancelled = True
+
+
+class EventLoop:
+    """A small single-threaded event loop.
+
+    ``clock`` may be replaced (tests pass a fake clock to drive watchdogs
+    deterministically).  Exceptions raised by callbacks are handed to
+    :attr:`error_handler` so one failing driver cannot stop the loop.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._selector = selectors.DefaultSelector()
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+        self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._threadsafe: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._selector.register(self._wake_fd, selectors.EVENT_READ, self._drain_wakeup)
+        self._stopping = False
+        self._thread_id: int | None = None
+        self.error_handler: Callable[[BaseException, Callable[..., Any]], None] = self._log_error
+
+    # -- registration -----------------------------------------------------------
+    def add_reader(self, fd: int, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` whenever ``fd`` is readable."""
+        try:
+            self._selector.modify(fd, selectors.EVENT_READ, callback)
+        except KeyError:
+            self._selector.register(fd, selectors.EVENT_READ, callback)
+
+    def remove_reader(self, fd: int) -> bool:
+        """Stop watching ``fd``; returns False when it was not watched."""
+        try:
+            self._selector.unregister(fd)
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` in the next loop iteration."""
+        self._ready.append((callback, args))
+
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Like :meth:`call_soon`, from any thread; wakes the loop."""
+        self._threadsafe.append((callback, args))
+        try:
+            os.eventfd_write(self._wake_fd, 1)
+        except OSError:  # loop closed
+            pass
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        """Run ``callback(*args)`` after ``delay`` seconds."""
+        return self.call_at(self.clock() + delay, callback, *args)
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        """Run ``callback(*args)`` at loop time ``when``."""
+        t = Timer(when, callback, args)
+        heapq.heappush(self._timers, (when, next(self._seq), t))
+        return t
+
+    # -- running --------------------------------------------------------------------
+    def _drain_wakeup(self) -> None:
+        try:
+            os.eventfd_read(self._wake_fd)
+        except BlockingIOError:
+            pass
+
+    def _run(self, cb: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            cb(*args)
+        except Exception as exc:
+            self.error_handler(exc, cb)
+
+    def _log_error(self, exc: BaseException, cb: Callable[..., Any]) -> None:
+        log.error("callback %r raised %r", cb, exc, exc_info=exc)
+
+    def run_once(self, timeout: float | None = None) -> None:
+        """Wait for events at most ``timeout`` seconds (None: until one) and run them."""
+        if self._ready or self._threadsafe:
+            timeout = 0
+        elif self._timers:
+            delay = max(0.0, self._timers[0][0] - self.clock())
+            timeout = delay if timeout is None else min(timeout, delay)
+        for key, _ in self._selector.select(timeout):
+            self._run(key.data, ())
+        ts = self._threadsafe
+        while ts:
+            self._ready.append(ts.popleft())
+        now = self.clock()
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            t = heapq.heappop(timers)[2]
+            if not t.cancelled:
+                self._ready.append((t.callback, t.args))
+        # Only what was ready at the start runs now, so work that reschedules
+        # itself (a NAPI poll over budget) cannot starve the fds.
+        ready = self._ready
+        for _ in range(len(ready)):
+            cb, args = ready.popleft()
+            self._run(cb, args)
+
+    def run_forever(self) -> None:
+        """Run until :meth:`stop` is called."""
+        self._stopping = False
+        self._thread_id = threading.get_ident()
+        while not self._stopping:
+            self.run_once(None)
+
+    def run_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Run until ``predicate()`` is true or ``timeout`` real seconds pass."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.run_once(min(left, 0.05))
+        return True
+
+    def run_until_idle(self, max_rounds: int = 10_000) -> None:
+        """Run ready work (not timers in the future) until nothing is left."""
+        for _ in range(max_rounds):
+            if not (self._ready or self._threadsafe):
+                self.run_once(0)
+                if not (self._ready or self._threadsafe):
+                    return
+            else:
+                self.run_once(0)
+
+    def stop(self) -> None:
+        """Make :meth:`run_forever` return after the current iteration."""
+        self._stopping = True
+        self.call_soon_threadsafe(lambda: None)
+
+    def close(self) -> None:
+        """Release the selector and the wake-up fd."""
+        self._selector.close()
+        os.close(self._wake_fd)
+        self._wake_fd = -1

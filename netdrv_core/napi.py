@@ -1,0 +1,131 @@
+"""NAPI: interrupt mitigation by polling with a budget.
+
+A driver registers a poll function with :func:`netif_napi_add`.  When packets
+arrive it calls :func:`napi_schedule` (instead of one ``netif_rx`` per packet);
+the core then calls ``poll(napi, budget)``, which receives at most ``budget``
+packets with ``netif_receive_skb`` and returns how many.  A poll that did less
+than its budget calls :func:`napi_complete_done` and re-enables its "interrupt";
+a poll that used the whole budget is called again in the next loop round, after
+the other work (fds, timers) has had its turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .netdevice import NetDevice
+
+__all__ = [
+    "NAPI_POLL_WEIGHT",
+    "NapiStruct",
+    "napi_complete",
+    "napi_complete_done",
+    "napi_disable",
+    "napi_enable",
+    "napi_schedule",
+    "netif_napi_add",
+    "netif_napi_del",
+]
+
+NAPI_POLL_WEIGHT = 64
+
+
+class NapiStruct:
+    """``struct napi_struct``: one polling context of a device."""
+
+    __slots__ = ("dev", "enabled", "poll", "polls", "scheduled", "weight", "work_done_total")
+
+    def __init__(self, dev: NetDevice, poll: Callable[[NapiStruct, int], int], weight: int) -> None:
+        self.dev = dev
+        self.poll = poll
+        self.weight = weight
+        self.scheduled = False
+        self.enabled = False
+        self.polls = 0
+        self.work_done_total = 0
+
+    def enable(self) -> None:
+        """Allow scheduling (``napi_enable``)."""
+        self.enabled = True
+
+    def disable(self) -> None:
+        """Forbid scheduling and cancel a pending poll (``napi_disable``)."""
+        self.enabled = False
+        self.scheduled = False
+
+    def schedule(self) -> bool:
+        """Schedule a poll; False when one is already pending or NAPI is disabled."""
+        if self.scheduled or not self.enabled:
+            return False
+        host = self.dev.host
+        if host is None:
+            return False
+        self.scheduled = True
+        host.loop.call_soon(self._run)
+        return True
+
+    def _run(self) -> None:
+        if not self.scheduled or not self.enabled:
+            return
+        host = self.dev.host
+        assert host is not None
+        try:
+            done = self.poll(self, self.weight)
+        except Exception as exc:
+            self.scheduled = False
+            host.driver_fault(self.dev, "napi poll", exc)
+            return
+        self.polls += 1
+        self.work_done_total += done
+        if done > self.weight:
+            raise RuntimeError(f"{self.dev.name}: NAPI poll did {done} > budget {self.weight}")
+        if self.scheduled and done >= self.weight:
+            host.loop.call_soon(self._run)  # budget used up: more work waits
+
+    def complete_done(self, work_done: int) -> bool:
+        """Mark the poll finished; the driver may re-enable its interrupt (returns True)."""
+        self.scheduled = False
+        return True
+
+
+def netif_napi_add(
+    dev: NetDevice, poll: Callable[[NapiStruct, int], int], weight: int = NAPI_POLL_WEIGHT
+) -> NapiStruct:
+    """Register a NAPI context for ``dev``; enable it with :func:`napi_enable` at open."""
+    napi = NapiStruct(dev, poll, weight)
+    dev.napi_list.append(napi)
+    return napi
+
+
+def netif_napi_del(napi: NapiStruct) -> None:
+    """Forget a NAPI context."""
+    napi.disable()
+    if napi in napi.dev.napi_list:
+        napi.dev.napi_list.remove(napi)
+
+
+def napi_enable(napi: NapiStruct) -> None:
+    """Allow polls."""
+    napi.enable()
+
+
+def napi_disable(napi: NapiStruct) -> None:
+    """Stop polls."""
+    napi.disable()
+
+
+def napi_schedule(napi: NapiStruct) -> bool:
+    """Ask the core to call the poll function soon."""
+    return napi.schedule()
+
+
+def napi_complete_done(napi: NapiStruct, work_done: int) -> bool:
+    """Tell the core the poll is finished after ``work_done`` packets."""
+    return napi.complete_done(work_done)
+
+
+def napi_complete(napi: NapiStruct) -> bool:
+    """:func:`napi_complete_done` without a count."""
+    return napi.complete_done(0)

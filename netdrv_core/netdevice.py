@@ -1,0 +1,452 @@
+"""``net_device``: :class:`NetDevice`, its operations, flags, statistics, queue and carrier.
+
+Names follow the kernel (seed 004, LDD "Network Drivers") so a driver author
+who knows ``struct net_device`` finds every field where they expect it.
+Differences, because this is Python:
+
+* time is in seconds (``float``, from the host's loop clock) — ``trans_start``,
+  ``watchdog_timeo``;
+* operations return ``0``/``None`` on success and a negative errno (or raise
+  ``OSError``) on failure;
+* a device belongs to a :class:`~netdrv_core.host.Host` once registered; the
+  host is the "kernel" it is registered with.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .skbuff import SkBuff, kfree_skb
+
+if TYPE_CHECKING:
+    from .ethtool import EthtoolOps
+    from .host import Host
+    from .napi import NapiStruct
+
+__all__ = [
+    "IFF_ALLMULTI",
+    "IFF_BROADCAST",
+    "IFF_DEBUG",
+    "IFF_DORMANT",
+    "IFF_DYNAMIC",
+    "IFF_LIVE_ADDR_CHANGE",
+    "IFF_LOOPBACK",
+    "IFF_LOWER_UP",
+    "IFF_MULTICAST",
+    "IFF_NOARP",
+    "IFF_POINTOPOINT",
+    "IFF_PROMISC",
+    "IFF_RUNNING",
+    "IFF_UP",
+    "IFNAMSIZ",
+    "NETDEV_TX_BUSY",
+    "NETDEV_TX_OK",
+    "NET_RX_DROP",
+    "NET_RX_SUCCESS",
+    "NET_XMIT_DROP",
+    "NET_XMIT_SUCCESS",
+    "SIOCDEVPRIVATE",
+    "CoreStats",
+    "HeaderOps",
+    "NetDevice",
+    "NetDeviceOps",
+    "NetDeviceStats",
+    "alloc_etherdev",
+    "alloc_netdev",
+    "dev_get_stats",
+    "netdev_priv",
+    "netif_carrier_off",
+    "netif_carrier_ok",
+    "netif_carrier_on",
+    "netif_queue_stopped",
+    "netif_running",
+    "netif_start_queue",
+    "netif_stop_queue",
+    "netif_trans_update",
+    "netif_wake_queue",
+]
+
+log = logging.getLogger("netdrv.netdevice")
+
+IFNAMSIZ = 16
+
+# Interface flags (include/uapi/linux/if.h).
+IFF_UP = 0x1
+IFF_BROADCAST = 0x2
+IFF_DEBUG = 0x4
+IFF_LOOPBACK = 0x8
+IFF_POINTOPOINT = 0x10
+IFF_NOTRAILERS = 0x20
+IFF_RUNNING = 0x40
+IFF_NOARP = 0x80
+IFF_PROMISC = 0x100
+IFF_ALLMULTI = 0x200
+IFF_MASTER = 0x400
+IFF_SLAVE = 0x800
+IFF_MULTICAST = 0x1000
+IFF_PORTSEL = 0x2000
+IFF_AUTOMEDIA = 0x4000
+IFF_DYNAMIC = 0x8000
+IFF_LOWER_UP = 0x10000
+IFF_DORMANT = 0x20000
+IFF_ECHO = 0x40000
+
+# priv_flags
+IFF_LIVE_ADDR_CHANGE = 0x1
+
+# Feature bits a driver declares in ``features``/``hw_features`` (subset of netdev_features.h).
+NETIF_F_SG = 1 << 0
+NETIF_F_IP_CSUM = 1 << 1
+NETIF_F_HW_CSUM = 1 << 3
+NETIF_F_IPV6_CSUM = 1 << 4
+NETIF_F_HIGHDMA = 1 << 5
+NETIF_F_LLTX = 1 << 12
+NETIF_F_TSO = 1 << 16
+NETIF_F_TSO_ECN = 1 << 18
+NETIF_F_TSO6 = 1 << 20
+NETIF_F_GSO_UDP_L4 = 1 << 21
+NETIF_F_RXCSUM = 1 << 29
+NETIF_F_LOOPBACK = 1 << 31
+
+# Return values.
+NETDEV_TX_OK = 0x00
+NETDEV_TX_BUSY = 0x10
+NET_RX_SUCCESS = 0
+NET_RX_DROP = 1
+NET_XMIT_SUCCESS = 0x00
+NET_XMIT_DROP = 0x01
+
+SIOCDEVPRIVATE = 0x89F0  # ..+15 are the driver's private ioctls
+
+# reg_state
+NETREG_UNINITIALIZED = 0
+NETREG_REGISTERED = 1
+NETREG_UNREGISTERED = 3
+
+_STAT_FIELDS = (
+    "rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors",
+    "rx_dropped", "tx_dropped", "multicast", "collisions", "rx_length_errors",
+    "rx_over_errors", "rx_crc_errors", "rx_frame_errors", "rx_fifo_errors",
+    "rx_missed_errors", "tx_aborted_errors", "tx_carrier_errors", "tx_fifo_errors",
+    "tx_heartbeat_errors", "tx_window_errors", "rx_compressed", "tx_compressed",
+    "rx_nohandler",
+)  # fmt: skip
+
+
+class NetDeviceStats:
+    """The full ``rtnl_link_stats64`` counter set; drivers increment these."""
+
+    __slots__ = _STAT_FIELDS
+
+    def __init__(self) -> None:
+        for f in _STAT_FIELDS:
+            setattr(self, f, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        """All counters by name."""
+        return {f: getattr(self, f) for f in _STAT_FIELDS}
+
+    def copy(self) -> NetDeviceStats:
+        """A snapshot."""
+        s = NetDeviceStats()
+        for f in _STAT_FIELDS:
+            setattr(s, f, getattr(self, f))
+        return s
+
+    def __repr__(self) -> str:
+        nz = {k: v for k, v in self.as_dict().items() if v}
+        return f"NetDeviceStats({nz})"
+
+
+class CoreStats:
+    """What the core counted about a device, independently of the driver.
+
+    These make the transmit contract checkable: every skb for which
+    ``start_xmit`` returned ``NETDEV_TX_OK`` is in ``tx_submitted`` and must end
+    up in the driver's ``tx_packets + tx_dropped + tx_errors``.
+    """
+
+    __slots__ = (
+        "rx_backlog_drops", "rx_delivered", "rx_down_drops", "rx_submitted", "tx_busy",
+        "tx_driver_faults", "tx_qdisc_drops", "tx_submitted", "tx_timeouts",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        for f in self.__slots__:
+            setattr(self, f, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        """All counters by name."""
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+class NetDeviceOps:
+    """``net_device_ops``: subclass and override what your device supports.
+
+    Every method receives the device first, as in C.  Return ``0``/``None``
+    for success or a negative errno; raising ``OSError`` works too.
+    """
+
+    def init(self, dev: NetDevice) -> int | None:
+        """Called by ``register_netdev`` before the device is visible (``ndo_init``)."""
+        return 0
+
+    def uninit(self, dev: NetDevice) -> None:
+        """Called by ``unregister_netdev`` (``ndo_uninit``)."""
+
+    def open(self, dev: NetDevice) -> int | None:
+        """The interface is brought up (``ip link set DEV up``)."""
+        return 0
+
+    def stop(self, dev: NetDevice) -> int | None:
+        """The interface is brought down."""
+        return 0
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        """Transmit ``skb``: return NETDEV_TX_OK (you own it) or NETDEV_TX_BUSY (core keeps it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement start_xmit")
+
+    def tx_timeout(self, dev: NetDevice, txqueue: int = 0) -> None:
+        """The watchdog saw the queue stopped for longer than ``watchdog_timeo``."""
+
+    def get_stats(self, dev: NetDevice) -> NetDeviceStats:
+        """Return the device statistics (default: ``dev.stats``)."""
+        return dev.stats
+
+    def set_config(self, dev: NetDevice, ifmap: dict[str, int]) -> int | None:
+        """Change bus resources (``irq``, ``base_addr``, ``mem_start``, ...); see LDD."""
+        return -errno.EOPNOTSUPP
+
+    def do_ioctl(self, dev: NetDevice, request: int, data: Any) -> Any:
+        """Device-specific ioctls, SIOCDEVPRIVATE..SIOCDEVPRIVATE+15."""
+        return -errno.EOPNOTSUPP
+
+    def set_rx_mode(self, dev: NetDevice) -> None:
+        """Flags IFF_PROMISC/IFF_ALLMULTI or ``mc_list`` changed: program the filter."""
+
+    def set_mac_address(self, dev: NetDevice, addr: bytes) -> int | None:
+        """Change the hardware address (default: :func:`~netdrv_core.ether.eth_mac_addr`)."""
+        from .ether import eth_mac_addr
+
+        return eth_mac_addr(dev, addr)
+
+    def change_mtu(self, dev: NetDevice, new_mtu: int) -> int | None:
+        """Accept a new MTU (limits ``min_mtu``/``max_mtu`` are checked by the core)."""
+        dev.mtu = new_mtu
+        return 0
+
+    def validate_addr(self, dev: NetDevice) -> int | None:
+        """Check ``dev_addr`` before open (default: accept)."""
+        return 0
+
+
+class HeaderOps:
+    """``header_ops``: build and parse the link-layer header."""
+
+    def create(
+        self, skb: SkBuff, dev: NetDevice, type_: int, daddr: bytes | None,
+        saddr: bytes | None, length: int,
+    ) -> int:  # fmt: skip
+        """Push a header; return its length, negative when it is incomplete."""
+        return 0
+
+    def parse(self, skb: SkBuff) -> bytes:
+        """Return the source hardware address of a received frame."""
+        return b""
+
+    def rebuild(self, skb: SkBuff) -> int:
+        """Complete a header created with an unknown destination."""
+        return 0
+
+    def cache(self, *args: Any) -> int:
+        """Fill a hardware header cache entry (unused by most drivers)."""
+        return -errno.EOPNOTSUPP
+
+
+class NetDevice:
+    """A network interface.
+
+    Allocate it with :func:`alloc_netdev` or :func:`alloc_etherdev`, fill in
+    ``netdev_ops`` (alias ``ops``), then register it with the host.
+    """
+
+    def __init__(self, name: str = "eth%d") -> None:
+        self.name = name
+        self.ifindex = 0
+        self.type = 0
+        self.flags = 0
+        self.priv_flags = 0
+        self.features = 0
+        self.hw_features = 0
+        self.mtu = 1500
+        self.min_mtu = 68
+        self.max_mtu = 1500
+        self.hard_header_len = 0
+        self.needed_headroom = 0
+        self.addr_len = 0
+        self.dev_addr = b""
+        self.perm_addr = b""
+        self.broadcast = b""
+        self.tx_queue_len = 1000
+        self.watchdog_timeo = 0.0
+        self.trans_start = 0.0
+        self.last_rx = 0.0
+        # Bus resources (ifmap) — LDD "set_config".
+        self.irq = 0
+        self.base_addr = 0
+        self.mem_start = 0
+        self.mem_end = 0
+        self.dma = 0
+        self.if_port = 0
+        self.mc_list: list[bytes] = []
+        self.priv: Any = None
+        self.stats = NetDeviceStats()
+        self.core_stats = CoreStats()
+        self.netdev_ops: NetDeviceOps = NetDeviceOps()
+        self.header_ops: HeaderOps | None = None
+        self.ethtool_ops: EthtoolOps | None = None
+        self.driver: Any = None
+        self.host: Host | None = None
+        self.reg_state = NETREG_UNINITIALIZED
+        self.napi_list: list[NapiStruct] = []
+        self.qdisc: deque[SkBuff] = deque()
+        self.promiscuity = 0
+        self.allmulti = 0
+        self.operstate = "down"
+        self._queue_stopped = True
+        self._carrier = True
+        self._watchdog: Any = None
+        self.watchdog_fired = 0
+        # Kernel-attachment hints: disable IPv6 on the interface (snull does), and
+        # mark received frames DATA_VALID through a virtio-net header.
+        self.disable_ipv6 = False
+        self.rx_csum_unnecessary = False
+        self.xmit_hook: Callable[[SkBuff], bool] | None = None  # phy middleware (tx)
+        self.rx_hook: Callable[[SkBuff], bool] | None = None  # phy middleware (rx)
+
+    # ops is the name LDD uses; netdev_ops the modern one.
+    @property
+    def ops(self) -> NetDeviceOps:
+        """Alias of :attr:`netdev_ops`."""
+        return self.netdev_ops
+
+    @ops.setter
+    def ops(self, value: NetDeviceOps) -> None:
+        self.netdev_ops = value
+
+    @property
+    def is_up(self) -> bool:
+        """True while IFF_UP is set."""
+        return bool(self.flags & IFF_UP)
+
+    def __repr__(self) -> str:
+        return f"<NetDevice {self.name} type={self.type} flags=0x{self.flags:x} mtu={self.mtu}>"
+
+
+def alloc_netdev(
+    sizeof_priv: int | Callable[[], Any] | type | None,
+    name: str,
+    setup: Callable[[NetDevice], None],
+) -> NetDevice:
+    """Allocate a device, its private area, and run ``setup(dev)`` on it.
+
+    ``sizeof_priv`` is a byte count (a zeroed ``bytearray``, as in C) or,
+    better in Python, a class/factory whose instance becomes ``dev.priv``.
+    ``name`` may hold ``%d``: the lowest free number is chosen at registration.
+    """
+    if not name or len(name) >= IFNAMSIZ:
+        raise ValueError(f"interface name {name!r} must be 1..{IFNAMSIZ - 1} characters")
+    dev = NetDevice(name)
+    if isinstance(sizeof_priv, int):
+        dev.priv = bytearray(sizeof_priv)
+    elif sizeof_priv is not None:
+        dev.priv = sizeof_priv()
+    setup(dev)
+    return dev
+
+
+def alloc_etherdev(sizeof_priv: int | Callable[[], Any] | type | None = None) -> NetDevice:
+    """Allocate an Ethernet device named ``eth%d`` (``ether_setup`` applied)."""
+    from .linktypes import ether_setup
+
+    return alloc_netdev(sizeof_priv, "eth%d", ether_setup)
+
+
+def netdev_priv(dev: NetDevice) -> Any:
+    """The driver's private data of ``dev``."""
+    return dev.priv
+
+
+# -- queue ----------------------------------------------------------------------------
+def netif_start_queue(dev: NetDevice) -> None:
+    """Allow the core to call ``start_xmit`` (at open time)."""
+    dev._queue_stopped = False
+
+
+def netif_stop_queue(dev: NetDevice) -> None:
+    """Tell the core not to call ``start_xmit`` until :func:`netif_wake_queue`."""
+    dev._queue_stopped = True
+
+
+def netif_wake_queue(dev: NetDevice) -> None:
+    """Restart a stopped queue and let the core send what it holds."""
+    was = dev._queue_stopped
+    dev._queue_stopped = False
+    if was and dev.host is not None:
+        dev.host.queue_woken(dev)
+
+
+def netif_queue_stopped(dev: NetDevice) -> bool:
+    """True while the transmit queue is stopped."""
+    return dev._queue_stopped
+
+
+def netif_trans_update(dev: NetDevice) -> None:
+    """Record that a transmission started now (resets the watchdog's clock)."""
+    dev.trans_start = dev.host.loop.clock() if dev.host is not None else 0.0
+
+
+def netif_running(dev: NetDevice) -> bool:
+    """True while the device is up."""
+    return bool(dev.flags & IFF_UP)
+
+
+# -- carrier --------------------------------------------------------------------------
+def netif_carrier_on(dev: NetDevice) -> None:
+    """The link is up: the kernel shows LOWER_UP and sends traffic."""
+    if not dev._carrier:
+        dev._carrier = True
+        if dev.host is not None:
+            dev.host.carrier_changed(dev)
+
+
+def netif_carrier_off(dev: NetDevice) -> None:
+    """The link is down: the kernel shows NO-CARRIER."""
+    if dev._carrier:
+        dev._carrier = False
+        if dev.host is not None:
+            dev.host.carrier_changed(dev)
+
+
+def netif_carrier_ok(dev: NetDevice) -> bool:
+    """True while the carrier is on."""
+    return dev._carrier
+
+
+def dev_get_stats(dev: NetDevice) -> NetDeviceStats:
+    """The driver's statistics plus what the core dropped on its behalf (like the kernel)."""
+    s = dev.netdev_ops.get_stats(dev).copy()
+    cs = dev.core_stats
+    s.rx_dropped += cs.rx_backlog_drops + cs.rx_down_drops
+    s.tx_dropped += cs.tx_driver_faults
+    return s
+
+
+def kfree_tx(skb: SkBuff) -> None:
+    """Free an skb the core could not hand to the driver."""
+    if not skb.freed:
+        kfree_skb(skb)

@@ -1,0 +1,123 @@
+"""Typed, documented driver parameters — the ``module_param`` of netdrv.
+
+A driver declares ``parameters = (Param("lockup", int, 0, "…"), …)``; the
+command line gives ``name=value`` words.  Unknown names and ill-typed values
+raise :class:`~netdrv_core.errors.ParameterError` listing the valid
+parameters, before any device is created.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ParameterError
+
+__all__ = ["Param", "format_params", "parse_bool", "parse_params"]
+
+_TRUE = {"1", "y", "yes", "true", "on"}
+_FALSE = {"0", "n", "no", "false", "off"}
+
+
+def parse_bool(text: str) -> bool:
+    """``1/y/yes/true/on`` or ``0/n/no/false/off`` (like the kernel's ``bool`` params)."""
+    t = text.strip().lower()
+    if t in _TRUE:
+        return True
+    if t in _FALSE:
+        return False
+    raise ValueError(f"expected a boolean (1/0, y/n, true/false, on/off), got {text!r}")
+
+
+def _parse_int(text: str) -> int:
+    return int(text, 0)  # accepts 0x.. like module_param
+
+
+@dataclass(frozen=True)
+class Param:
+    """One driver parameter: name, type, default, help and optional limits."""
+
+    name: str
+    type: type | Callable[[str], Any]
+    default: Any
+    help: str
+    choices: Sequence[Any] | None = None
+    min: float | None = None
+    max: float | None = None
+    unit: str = ""
+
+    def convert(self, text: str) -> Any:
+        """Parse ``text`` and check choices/limits; ValueError explains what is wrong."""
+        if self.type is bool:
+            value: Any = parse_bool(text)
+        elif self.type is int:
+            value = _parse_int(text)
+        else:
+            value = self.type(text)  # type: ignore[call-arg]
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(map(str, self.choices))}")
+        if self.min is not None and value < self.min:
+            raise ValueError(f"must be >= {self.min}")
+        if self.max is not None and value > self.max:
+            raise ValueError(f"must be <= {self.max}")
+        return value
+
+    @property
+    def type_name(self) -> str:
+        """Human name of the type."""
+        return getattr(self.type, "__name__", str(self.type))
+
+    def describe(self) -> str:
+        """``name=TYPE (default D): help``."""
+        extra = f", one of {'|'.join(map(str, self.choices))}" if self.choices else ""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.name}={self.type_name}{unit} (default {self.default!r}{extra}): {self.help}"
+
+
+def format_params(params: Iterable[Param]) -> str:
+    """One line per parameter, for error messages and ``--verbose`` listings."""
+    lines = [f"  {p.describe()}" for p in params]
+    return "\n".join(lines) if lines else "  (this driver takes no parameters)"
+
+
+def parse_params(
+    driver: str, params: Sequence[Param], args: Iterable[str] | Mapping[str, Any]
+) -> dict[str, Any]:
+    """Turn ``["k=v", …]`` (or a mapping) into a dict with every declared parameter set."""
+    decl = {p.name: p for p in params}
+    values = {p.name: p.default for p in params}
+    items = args.items() if isinstance(args, Mapping) else _split(driver, args, decl)
+    for name, raw in items:
+        p = decl.get(name)
+        if p is None:
+            close = difflib.get_close_matches(name, decl, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ParameterError(
+                f"driver {driver!r} has no parameter {name!r}.{hint}\n"
+                f"Valid parameters:\n{format_params(params)}"
+            )
+        if isinstance(raw, str):
+            try:
+                values[name] = p.convert(raw)
+            except (ValueError, TypeError) as exc:
+                raise ParameterError(
+                    f"driver {driver!r}: bad value {raw!r} for {name}: {exc}\n  {p.describe()}"
+                ) from None
+        else:
+            values[name] = raw
+    return values
+
+
+def _split(driver: str, args: Iterable[str], decl: Mapping[str, Param]) -> list[tuple[str, str]]:
+    out = []
+    for word in args:
+        name, sep, raw = word.partition("=")
+        if not sep or not name:
+            raise ParameterError(
+                f"driver {driver!r}: parameter {word!r} is not of the form name=value\n"
+                f"Valid parameters:\n{format_params(decl.values())}"
+            )
+        out.append((name.strip(), raw))
+    return out

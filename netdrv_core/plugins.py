@@ -1,0 +1,272 @@
+"""Plugin discovery and guarded loading (pluggy; entry-point group ``netdrv.drivers``).
+
+* Listing drivers reads entry-point metadata and each module's docstring from
+  its source file: nothing is imported, so ``netdrv drivers`` stays fast with
+  many plugins installed.
+* Loading imports just the requested plugin.  Every import and hook call is
+  guarded: a failure becomes a :class:`~netdrv_core.errors.PluginError` that
+  names the plugin, its distribution and version, and the cause — and the
+  other plugins keep working.
+* ``NETDRV_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off (then only
+  plugins named in ``NETDRV_PLUGINS=mod1,mod2`` or ``-p MODULE`` load);
+  ``-p no:NAME`` disables one plugin — both as in pytest.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import importlib.metadata as md
+import importlib.util
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .driver import Driver
+from .errors import PluginError
+from .params import Param
+
+__all__ = ["ENTRY_POINT_GROUP", "DriverInfo", "PluginManager", "hookimpl"]
+
+log = logging.getLogger("netdrv.plugins")
+
+ENTRY_POINT_GROUP = "netdrv.drivers"
+hookimpl = pluggy.HookimplMarker("netdrv")
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    """What is known about a driver without importing it."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    summary: str
+    disabled: bool = False
+
+    @property
+    def origin(self) -> str:
+        """``distribution version``."""
+        return f"{self.distribution} {self.version}".strip()
+
+
+def _module_summary(module: str) -> str:
+    """First docstring line of ``module``, read from its source without importing it."""
+    if "." in module:
+        return ""  # find_spec of a submodule would import the parent package
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return ""
+    path = spec.origin if spec else None
+    if not path or not path.endswith(".py"):
+        return ""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError):
+        return ""
+    doc = ast.get_docstring(tree) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+class PluginManager:
+    """netdrv's plugin manager (a thin, guarded layer over :class:`pluggy.PluginManager`)."""
+
+    def __init__(
+        self,
+        *,
+        autoload: bool | None = None,
+        disabled: Iterable[str] = (),
+        extra: Iterable[str] = (),
+    ) -> None:
+        if autoload is None:
+            autoload = not os.environ.get("NETDRV_DISABLE_PLUGIN_AUTOLOAD")
+        self.autoload = autoload
+        self.disabled = set(disabled)
+        self.extra = [m for m in extra if m]
+        env = os.environ.get("NETDRV_PLUGINS", "")
+        self.extra += [m.strip() for m in env.split(",") if m.strip()]
+        self.pm = pluggy.PluginManager("netdrv")
+        self.pm.add_hookspecs(hookspecs)
+        self._drivers: dict[str, tuple[type[Driver], str]] = {}
+        self._loaded: dict[str, ModuleType | object] = {}
+        self.errors: dict[str, PluginError] = {}
+
+    # -- listing (no imports) ------------------------------------------------------------
+    def _entry_points(self) -> list[md.EntryPoint]:
+        if not self.autoload:
+            return []
+        return list(md.entry_points(group=ENTRY_POINT_GROUP))
+
+    def list_drivers(self) -> list[DriverInfo]:
+        """Every installed driver, from metadata only (disabled ones flagged)."""
+        out = []
+        for ep in self._entry_points():
+            dist = ep.dist
+            out.append(
+                DriverInfo(
+                    name=ep.name,
+                    module=ep.value,
+                    distribution=dist.metadata["Name"] if dist else "?",
+                    version=dist.version if dist else "?",
+                    summary=_module_summary(ep.value),
+                    disabled=ep.name in self.disabled,
+                )
+            )
+        for mod in self.extra:
+            name = mod.rsplit(".", 1)[-1]
+            out.append(DriverInfo(name, mod, "(-p)", "", _module_summary(mod)))
+        return sorted(out, key=lambda d: d.name)
+
+    def driver_names(self) -> list[str]:
+        """Names of every enabled driver."""
+        return [d.name for d in self.list_drivers() if not d.disabled]
+
+    # -- loading --------------------------------------------------------------------------
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register an already imported plugin (module or object) under ``name``."""
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        if name in self.disabled:
+            raise PluginError(f"plugin {name!r} is disabled (-p no:{name})")
+        self.pm.register(plugin, name=name)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(plugin)
+            raise PluginError(f"plugin {name!r} implements unknown hooks: {exc}") from None
+        self._loaded[name] = plugin
+        self._collect(plugin, name)
+
+    def _origin(self, name: str) -> str:
+        for ep in self._entry_points():
+            if ep.name == name and ep.dist is not None:
+                return f"distribution {ep.dist.metadata['Name']} {ep.dist.version}"
+        return "no distribution"
+
+    def _collect(self, plugin: object, pname: str) -> None:
+        impl = getattr(plugin, "netdrv_drivers", None)
+        if impl is None:
+            return
+        try:
+            classes = impl() or []
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {pname!r} ({self._origin(pname)}) raised in netdrv_drivers: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        for cls in classes:
+            if not (isinstance(cls, type) and issubclass(cls, Driver)) or not cls.name:
+                raise PluginError(
+                    f"plugin {pname!r} ({self._origin(pname)}) offered {cls!r}, "
+                    "which is not a netdrv_core.Driver subclass with a name"
+                )
+            if cls.name in self._drivers and self._drivers[cls.name][0] is not cls:
+                other = self._drivers[cls.name][1]
+                raise PluginError(
+                    f"plugin {pname!r} ({self._origin(pname)}) declares driver {cls.name!r}, "
+                    f"which plugin {other!r} ({self._origin(other)}) already provides; "
+                    f"disable one with -p no:NAME"
+                )
+            self._drivers[cls.name] = (cls, pname)
+
+    def load_plugin(self, name: str) -> object:
+        """Import and register the plugin called ``name`` (entry point or ``-p`` module)."""
+        if name in self._loaded:
+            return self._loaded[name]
+        if name in self.disabled:
+            raise PluginError(f"plugin {name!r} is disabled (-p no:{name} or configuration)")
+        target = None
+        for ep in self._entry_points():
+            if ep.name == name:
+                target = ep
+                break
+        try:
+            if target is not None:
+                module = target.load()
+            elif name in self.extra or any(m.rsplit(".", 1)[-1] == name for m in self.extra):
+                modname = next(m for m in self.extra if m == name or m.rsplit(".", 1)[-1] == name)
+                module = importlib.import_module(modname)
+            else:
+                known = self.driver_names()
+                close = difflib.get_close_matches(name, known, n=3)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                avail = ", ".join(known) or "none (is netdrv installed with pip install -e .?)"
+                raise PluginError(f"unknown driver {name!r}.{hint} Installed drivers: {avail}")
+        except PluginError:
+            raise
+        except BaseException as exc:  # SystemExit/KeyboardInterrupt from a plugin too
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            err = PluginError(
+                f"plugin {name!r} ({self._origin(name)}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            self.errors[name] = err
+            raise err from exc
+        self.register(module, name)
+        return module
+
+    def get_driver(self, name: str) -> type[Driver]:
+        """The driver class called ``name``, loading only its plugin."""
+        if name not in self._drivers:
+            self.load_plugin(name)
+        if name not in self._drivers:
+            # The entry point's module may offer the driver under another plugin name.
+            raise PluginError(
+                f"plugin {name!r} ({self._origin(name)}) loaded but offers no driver named "
+                f"{name!r} (it offers: {', '.join(self._drivers) or 'nothing'})"
+            )
+        return self._drivers[name][0]
+
+    def load_all(self) -> dict[str, PluginError]:
+        """Load every enabled plugin; failures are collected, not raised."""
+        for name in self.driver_names():
+            try:
+                self.load_plugin(name)
+            except PluginError as exc:
+                self.errors[name] = exc
+                log.error("%s", exc)
+        return dict(self.errors)
+
+    def driver_parameters(self, name: str) -> tuple[Param, ...]:
+        """Declared parameters of a driver plus those other plugins add."""
+        cls = self.get_driver(name)
+        extra: list[Param] = []
+        for res in self.call_guarded("netdrv_driver_parameters", driver=name):
+            extra.extend(res or [])
+        return (*cls.parameters, *extra)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def call_guarded(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of ``hook``; one that raises is logged with its plugin name."""
+        results = []
+        caller = getattr(self.pm.hook, hook)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                args = [kwargs[a] for a in impl.argnames]
+                res = impl.function(*args)
+            except Exception as exc:
+                log.error(
+                    "plugin %r (%s) raised in %s: %s: %s",
+                    impl.plugin_name, self._origin(impl.plugin_name), hook,
+                    type(exc).__name__, exc,
+                )  # fmt: skip
+                continue
+            if res is not None:
+                results.append(res)
+        return results
+
+    def notify(self, event: str, dev: Any) -> None:
+        """Fan a host lifecycle event out to ``netdrv_device_<event>`` hooks."""
+        hook = f"netdrv_device_{event}"
+        if hasattr(self.pm.hook, hook):
+            self.call_guarded(hook, dev=dev)

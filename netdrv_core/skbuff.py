@@ -1,0 +1,369 @@
+"""Socket buffers: :class:`SkBuff`, the packet container of the driver model.
+
+An skb is one preallocated ``bytearray`` with four offsets, exactly as in the
+kernel (seed 000, "Network Buffers and Memory Management")::
+
+    head <= data <= tail <= end
+    |headroom|  packet   |tailroom|
+
+``put`` grows the packet at the tail, ``push`` prepends a header into the
+headroom, ``pull`` strips a header from the front, ``reserve`` makes headroom
+in an empty buffer and ``trim`` cuts the tail.  Going past either end raises
+:class:`SkbOverPanic` / :class:`SkbUnderPanic`, naming the sizes involved.
+
+Views are ``memoryview`` slices of the one buffer: nothing on the hot path
+copies a packet unless the kernel would too (``skb_copy``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .netdevice import NetDevice
+
+__all__ = [
+    "CHECKSUM_COMPLETE",
+    "CHECKSUM_NONE",
+    "CHECKSUM_PARTIAL",
+    "CHECKSUM_UNNECESSARY",
+    "NET_IP_ALIGN",
+    "NET_SKB_PAD",
+    "PACKET_BROADCAST",
+    "PACKET_HOST",
+    "PACKET_LOOPBACK",
+    "PACKET_MULTICAST",
+    "PACKET_OTHERHOST",
+    "PACKET_OUTGOING",
+    "SKB_GSO_TCPV4",
+    "SKB_GSO_TCPV6",
+    "SKB_GSO_UDP_L4",
+    "SkBuff",
+    "SkbError",
+    "SkbOverPanic",
+    "SkbUnderPanic",
+    "alloc_skb",
+    "dev_alloc_skb",
+    "dev_kfree_skb",
+    "kfree_skb",
+    "netdev_alloc_skb",
+    "netdev_alloc_skb_ip_align",
+    "skb_clone",
+    "skb_copy",
+]
+
+# pkt_type: who the frame was for (set by eth_type_trans).
+PACKET_HOST = 0
+PACKET_BROADCAST = 1
+PACKET_MULTICAST = 2
+PACKET_OTHERHOST = 3
+PACKET_OUTGOING = 4
+PACKET_LOOPBACK = 5
+
+# ip_summed: what is known about the checksums of the packet.
+CHECKSUM_NONE = 0
+CHECKSUM_UNNECESSARY = 1
+CHECKSUM_COMPLETE = 2
+CHECKSUM_PARTIAL = 3
+
+# gso_type bits (subset of include/linux/skbuff.h).
+SKB_GSO_TCPV4 = 1 << 0
+SKB_GSO_TCP_ECN = 1 << 2
+SKB_GSO_TCPV6 = 1 << 4
+SKB_GSO_UDP_L4 = 1 << 16
+
+NET_SKB_PAD = 16  # headroom dev_alloc_skb reserves
+NET_IP_ALIGN = 2  # 14-byte Ethernet header + 2 puts the IP header on a 4-byte boundary
+
+
+class SkbError(RuntimeError):
+    """A misuse of an skb (freed twice, used after free)."""
+
+
+class SkbOverPanic(SkbError):
+    """Raised instead of the kernel's ``skb_over_panic``: writing past ``end``."""
+
+
+class SkbUnderPanic(SkbError):
+    """Raised instead of the kernel's ``skb_under_panic``: pushing before ``head``."""
+
+
+class SkBuff:
+    """A socket buffer.
+
+    Offsets are indexes into :attr:`buf`; ``head`` is always 0.  The header
+    offsets (``mac_header``, ``network_header``, ``transport_header``) are
+    absolute indexes too, or ``-1`` when unset.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "buf",
+        "cb",
+        "csum",
+        "csum_offset",
+        "csum_start",
+        "data",
+        "dev",
+        "end",
+        "freed",
+        "gso_size",
+        "gso_type",
+        "ip_summed",
+        "mac_header",
+        "network_header",
+        "pkt_type",
+        "priority",
+        "protocol",
+        "tail",
+        "transport_header",
+        "tstamp",
+    )
+
+    def __init__(self, size: int, buf: bytearray | None = None) -> None:
+        if size < 0:
+            raise ValueError(f"alloc_skb: size must be >= 0, got {size}")
+        self.buf: bytearray = bytearray(size) if buf is None else buf
+        self.data = 0
+        self.tail = 0
+        self.end = len(self.buf)
+        self.dev: NetDevice | None = None
+        self.protocol = 0
+        self.pkt_type = PACKET_HOST
+        self.ip_summed = CHECKSUM_NONE
+        self.csum = 0
+        self.csum_start = 0
+        self.csum_offset = 0
+        self.gso_size = 0
+        self.gso_type = 0
+        self.mac_header = -1
+        self.network_header = -1
+        self.transport_header = -1
+        self.priority = 0
+        self.tstamp = 0.0
+        self.freed = False
+        self.cb: dict[str, Any] | None = None  # driver scratch space, like skb->cb
+
+    # -- sizes -------------------------------------------------------------
+    @property
+    def head(self) -> int:
+        """Start of the buffer (always 0)."""
+        return 0
+
+    @property
+    def len(self) -> int:
+        """Bytes of packet data (``tail - data``)."""
+        return self.tail - self.data
+
+    def __len__(self) -> int:
+        return self.tail - self.data
+
+    def headroom(self) -> int:
+        """Free bytes before ``data`` (``skb_headroom``)."""
+        return self.data
+
+    def tailroom(self) -> int:
+        """Free bytes after ``tail`` (``skb_tailroom``)."""
+        return self.end - self.tail
+
+    # -- buffer operations ---------------------------------------------------
+    def reserve(self, n: int) -> None:
+        """Make ``n`` bytes of headroom in an empty buffer (``skb_reserve``)."""
+        if self.tail != self.data:
+            raise SkbError(f"skb_reserve on a non-empty skb (len={self.len}); reserve before put")
+        if n < 0 or self.data + n > self.end:
+            raise SkbOverPanic(
+                f"skb_over_panic: reserve {n} bytes at data={self.data} but end={self.end}"
+            )
+        self.data += n
+        self.tail += n
+
+    def put(self, n: int) -> memoryview:
+        """Extend the data at the tail by ``n`` bytes; return a writable view of them."""
+        tail = self.tail
+        new_tail = tail + n
+        if n < 0 or new_tail > self.end:
+            raise SkbOverPanic(
+                f"skb_over_panic: put {n} bytes at tail={tail} but end={self.end} "
+                f"(len={self.len}, tailroom={self.end - tail})"
+            )
+        self.tail = new_tail
+        return memoryview(self.buf)[tail:new_tail]
+
+    def put_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data`` at the tail (``skb_put_data``): one copy into the buffer."""
+        tail = self.tail
+        new_tail = tail + len(data)
+        if new_tail > self.end:
+            raise SkbOverPanic(
+                f"skb_over_panic: put {len(data)} bytes at tail={tail} but end={self.end} "
+                f"(len={self.len}, tailroom={self.end - tail})"
+            )
+        self.buf[tail:new_tail] = data
+        self.tail = new_tail
+
+    def push(self, n: int) -> memoryview:
+        """Prepend ``n`` bytes into the headroom; return a writable view of them."""
+        new_data = self.data - n
+        if n < 0 or new_data < 0:
+            raise SkbUnderPanic(
+                f"skb_under_panic: push {n} bytes with headroom={self.data} "
+                f"(len={self.len}); reserve more headroom when allocating"
+            )
+        self.data = new_data
+        return memoryview(self.buf)[new_data : new_data + n]
+
+    def pull(self, n: int) -> memoryview:
+        """Remove ``n`` bytes from the start of the data; return a view of the new data.
+
+        Like the kernel's ``skb_pull`` it refuses to pull more than ``len``:
+        that raises :class:`SkbUnderPanic` rather than returning NULL, because a
+        silent failure here is always a driver bug.
+        """
+        if n < 0 or n > self.tail - self.data:
+            raise SkbUnderPanic(f"skb_pull: pull {n} bytes from an skb of len={self.len}")
+        self.data += n
+        return memoryview(self.buf)[self.data : self.tail]
+
+    def trim(self, length: int) -> None:
+        """Cut the packet down to ``length`` bytes (``skb_trim``); no-op if already shorter."""
+        if length < 0:
+            raise ValueError(f"skb_trim: length must be >= 0, got {length}")
+        if self.tail - self.data > length:
+            self.tail = self.data + length
+
+    # -- views -----------------------------------------------------------------
+    def view(self) -> memoryview:
+        """A zero-copy, writable view of the packet data."""
+        return memoryview(self.buf)[self.data : self.tail]
+
+    def tobytes(self) -> bytes:
+        """A copy of the packet data as ``bytes``."""
+        return bytes(self.buf[self.data : self.tail])
+
+    def __bytes__(self) -> bytes:
+        return self.tobytes()
+
+    # -- header offsets (skb_reset_mac_header and friends) ----------------------
+    def reset_mac_header(self) -> None:
+        """Mark the current ``data`` as the start of the link-layer header."""
+        self.mac_header = self.data
+
+    def reset_network_header(self) -> None:
+        """Mark the current ``data`` as the start of the network header."""
+        self.network_header = self.data
+
+    def reset_transport_header(self) -> None:
+        """Mark the current ``data`` as the start of the transport header."""
+        self.transport_header = self.data
+
+    def set_network_header(self, offset: int) -> None:
+        """Network header at ``data + offset``."""
+        self.network_header = self.data + offset
+
+    def set_transport_header(self, offset: int) -> None:
+        """Transport header at ``data + offset``."""
+        self.transport_header = self.data + offset
+
+    def mac_header_view(self) -> memoryview:
+        """View from the link-layer header to ``tail`` (``skb_mac_header``)."""
+        if self.mac_header < 0:
+            raise SkbError("skb has no mac header set (call reset_mac_header first)")
+        return memoryview(self.buf)[self.mac_header : self.tail]
+
+    def network_header_view(self) -> memoryview:
+        """View from the network header to ``tail`` (``skb_network_header``)."""
+        if self.network_header < 0:
+            raise SkbError("skb has no network header set")
+        return memoryview(self.buf)[self.network_header : self.tail]
+
+    # -- ownership ----------------------------------------------------------------
+    def clone(self) -> SkBuff:
+        """A new skb header sharing this packet data (``skb_clone``)."""
+        c = SkBuff.__new__(SkBuff)
+        for name in SkBuff.__slots__:
+            if name != "__weakref__":
+                setattr(c, name, getattr(self, name))
+        c.freed = False
+        c.cb = dict(self.cb) if self.cb else None
+        return c
+
+    def copy(self, headroom: int | None = None, tailroom: int = 0) -> SkBuff:
+        """A private copy of header and data (``skb_copy`` / ``skb_copy_expand``)."""
+        hr = self.data if headroom is None else headroom
+        c = self.clone()
+        c.buf = bytearray(hr + self.len + tailroom)
+        c.buf[hr : hr + self.len] = self.buf[self.data : self.tail]
+        shift = hr - self.data
+        c.data = hr
+        c.tail = hr + self.len
+        c.end = len(c.buf)
+        for name in ("mac_header", "network_header", "transport_header"):
+            off = getattr(self, name)
+            if off >= 0:
+                setattr(c, name, off + shift)
+        if self.ip_summed == CHECKSUM_PARTIAL:
+            c.csum_start = self.csum_start + shift
+        return c
+
+    def is_cloned_with(self, other: SkBuff) -> bool:
+        """True when both skbs share one data buffer."""
+        return self.buf is other.buf
+
+    def __repr__(self) -> str:
+        dev = self.dev.name if self.dev is not None else None
+        return (
+            f"<SkBuff len={self.len} headroom={self.data} tailroom={self.end - self.tail} "
+            f"protocol=0x{self.protocol:04x} dev={dev}{' freed' if self.freed else ''}>"
+        )
+
+
+def alloc_skb(size: int) -> SkBuff:
+    """Allocate an skb with ``size`` bytes of buffer and no headroom."""
+    return SkBuff(size)
+
+
+def dev_alloc_skb(length: int) -> SkBuff:
+    """Allocate an skb for receiving ``length`` bytes, with 16 bytes of headroom reserved."""
+    skb = SkBuff(length + NET_SKB_PAD)
+    skb.data = skb.tail = NET_SKB_PAD
+    return skb
+
+
+def netdev_alloc_skb(dev: NetDevice | None, length: int) -> SkBuff:
+    """``dev_alloc_skb`` that also sets ``skb.dev``."""
+    skb = SkBuff(length + NET_SKB_PAD)
+    skb.data = skb.tail = NET_SKB_PAD
+    skb.dev = dev
+    return skb
+
+
+def netdev_alloc_skb_ip_align(dev: NetDevice | None, length: int) -> SkBuff:
+    """Allocate for ``length`` bytes and reserve 2 more so the IP header is aligned."""
+    skb = SkBuff(length + NET_SKB_PAD + NET_IP_ALIGN)
+    skb.data = skb.tail = NET_SKB_PAD + NET_IP_ALIGN
+    skb.dev = dev
+    return skb
+
+
+def skb_clone(skb: SkBuff) -> SkBuff:
+    """Kernel-style alias of :meth:`SkBuff.clone`."""
+    return skb.clone()
+
+
+def skb_copy(skb: SkBuff) -> SkBuff:
+    """Kernel-style alias of :meth:`SkBuff.copy`."""
+    return skb.copy()
+
+
+def kfree_skb(skb: SkBuff) -> None:
+    """Release an skb. Freeing twice raises :class:`SkbError` (a double free is a bug)."""
+    if skb.freed:
+        raise SkbError(f"double free of {skb!r}")
+    skb.freed = True
+
+
+dev_kfree_skb = kfree_skb
+dev_kfree_skb_any = kfree_skb
+dev_consume_skb_any = kfree_skb
+consume_skb = kfree_skb

@@ -1,0 +1,111 @@
+"""The loopback driver, after Linux ``drivers/net/loopback.c``.
+
+Every skb handed to ``start_xmit`` is counted and given straight back to the
+stack with ``netif_rx``: IFF_LOOPBACK, no ARP, MTU 64 KiB, the checksum is
+trusted (``CHECKSUM_UNNECESSARY``).  On the kernel attachment it is a TAP
+interface named ``nlo0`` (the kernel's own ``lo`` name is taken).
+"""
+
+from __future__ import annotations
+
+from netdrv_core import (
+    CHECKSUM_UNNECESSARY,
+    ETH_HLEN,
+    IFF_LOOPBACK,
+    IFF_NOARP,
+    NETDEV_TX_OK,
+    Driver,
+    NetDevice,
+    NetDeviceOps,
+    Param,
+    SkBuff,
+    alloc_netdev,
+    eth_type_trans,
+    ether_setup,
+    netif_rx,
+    netif_start_queue,
+    netif_stop_queue,
+)
+from netdrv_core.ethtool import DrvInfo, EthtoolOps, LinkSettings
+from netdrv_core.skbuff import PACKET_LOOPBACK
+
+LOOPBACK_MTU = 65536
+
+
+class LoopbackOps(NetDeviceOps):
+    """``loopback_ops``."""
+
+    def open(self, dev: NetDevice) -> int:
+        """Start the queue."""
+        netif_start_queue(dev)
+        return 0
+
+    def stop(self, dev: NetDevice) -> int:
+        """Stop the queue."""
+        netif_stop_queue(dev)
+        return 0
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        """Count the frame as sent and received, and hand it back."""
+        length = skb.len
+        if skb.mac_header >= 0 and skb.mac_header < skb.data:
+            skb.data = skb.mac_header  # the stack gave us the frame from its link header
+        skb.ip_summed = CHECKSUM_UNNECESSARY
+        eth_type_trans(skb, dev)
+        skb.pkt_type = PACKET_LOOPBACK
+        s = dev.stats
+        if netif_rx(skb) == 0:
+            s.tx_packets += 1
+            s.tx_bytes += length
+            s.rx_packets += 1
+            s.rx_bytes += length
+        else:
+            s.tx_dropped += 1
+        return NETDEV_TX_OK
+
+    def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
+        """Any MTU within 68..65536."""
+        dev.mtu = new_mtu
+        return 0
+
+
+class LoopbackEthtool(EthtoolOps):
+    """ethtool: link always up."""
+
+    def get_drvinfo(self, dev: NetDevice) -> DrvInfo:
+        """Driver name."""
+        return DrvInfo(driver="loopback", version=Loopback.version)
+
+    def get_link(self, dev: NetDevice) -> bool:
+        """Always linked."""
+        return True
+
+    def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
+        """No physical speed."""
+        return LinkSettings()
+
+
+def loopback_setup(dev: NetDevice) -> None:
+    """``loopback_setup``: Ethernet framing, loopback flags, 64 KiB MTU."""
+    ether_setup(dev)
+    dev.mtu = dev.max_mtu = LOOPBACK_MTU
+    dev.hard_header_len = ETH_HLEN
+    dev.flags = IFF_LOOPBACK | IFF_NOARP
+    dev.tx_queue_len = 0
+    dev.dev_addr = b"\x02\x00\x00\x00\x00\x01"  # a TAP needs a unicast address of its own
+    dev.netdev_ops = LoopbackOps()
+    dev.ethtool_ops = LoopbackEthtool()
+
+
+class Loopback(Driver):
+    """A loopback interface: what you send comes back."""
+
+    name = "loopback"
+    summary = "every transmitted frame comes back in (Linux loopback.c), as nlo%d"
+    version = "1.0"
+    parameters = (Param("name", str, "nlo%d", "interface name (%d picks the lowest free number)"),)
+
+    def init(self) -> None:
+        """Register one loopback device."""
+        dev = alloc_netdev(None, self.params["name"], loopback_setup)
+        self.register(dev)
