@@ -1,0 +1,83 @@
+"""Describe a host's devices and drivers as plain data (``netdrv status --json``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .ethtool import ethtool_report
+from .netdevice import (
+    IFF_ALLMULTI,
+    IFF_BROADCAST,
+    IFF_LOOPBACK,
+    IFF_LOWER_UP,
+    IFF_MULTICAST,
+    IFF_NOARP,
+    IFF_POINTOPOINT,
+    IFF_PROMISC,
+    IFF_RUNNING,
+    IFF_UP,
+    NetDevice,
+    dev_get_stats,
+)
+
+if TYPE_CHECKING:
+    from .host import Host
+
+__all__ = ["device_status", "flag_names", "host_status"]
+
+_FLAG_NAMES = (
+    (IFF_UP, "UP"), (IFF_BROADCAST, "BROADCAST"), (IFF_LOOPBACK, "LOOPBACK"),
+    (IFF_POINTOPOINT, "POINTOPOINT"), (IFF_RUNNING, "RUNNING"), (IFF_NOARP, "NOARP"),
+    (IFF_PROMISC, "PROMISC"), (IFF_ALLMULTI, "ALLMULTI"), (IFF_MULTICAST, "MULTICAST"),
+    (IFF_LOWER_UP, "LOWER_UP"),
+)  # fmt: skip
+
+
+def flag_names(flags: int) -> list[str]:
+    """``["UP", "NOARP", …]`` like ``ip link`` shows them."""
+    return [name for bit, name in _FLAG_NAMES if flags & bit]
+
+
+def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
+    """One device: identity, state, queue, carrier, statistics."""
+    try:
+        ethtool: dict[str, Any] = ethtool_report(dev)
+    except Exception as exc:  # a driver bug must not break status
+        ethtool = {"error": repr(exc)}
+    return {
+        "name": dev.name,
+        "ifindex": dev.ifindex,
+        "driver": getattr(dev.driver, "name", None),
+        "type": dev.type,
+        "flags": flag_names(host.link_flags(dev)),
+        "state": "up" if dev.is_up else "down",
+        "operstate": dev.operstate,
+        "carrier": dev._carrier,
+        "queue": "stopped" if dev._queue_stopped else "awake",
+        "qdisc_backlog": len(dev.qdisc),
+        "mtu": dev.mtu,
+        "address": ":".join(f"{b:02x}" for b in dev.dev_addr),
+        "tx_queue_len": dev.tx_queue_len,
+        "watchdog_timeo_ms": round(dev.watchdog_timeo * 1000, 3),
+        "tx_timeouts": dev.watchdog_fired,
+        "mc_list": [":".join(f"{b:02x}" for b in a) for a in dev.mc_list],
+        "stats": dev_get_stats(dev).as_dict(),
+        "core": dev.core_stats.as_dict(),
+        "ethtool": ethtool,
+    }
+
+
+def host_status(host: Host, drivers: dict[str, Any]) -> dict[str, Any]:
+    """Every device and loaded driver."""
+    return {
+        "devices": [device_status(host, d) for d in host.devices.values()],
+        "drivers": [
+            {
+                "name": name,
+                "params": {k: v for k, v in drv.params.items()},
+                "devices": [d.name for d in drv.devices],
+                "description": drv.describe(),
+            }
+            for name, drv in drivers.items()
+        ],
+    }
