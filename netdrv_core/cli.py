@@ -194,7 +194,8 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
         return
     try:
         with _client(start=True, plugins=plugins) as c:
-            reply = _check(c.request("load", driver=driver, params=list(params)))
+            extra = [p for p in plugins if not p.startswith("no:")]
+            reply = _check(c.request("load", driver=driver, params=list(params), plugins=extra))
     except NetdrvError as exc:
         _fail(str(exc))
     click.echo(f"{driver}: {', '.join(reply['devices']) or 'no devices yet'}")

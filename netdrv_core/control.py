@@ -99,6 +99,9 @@ def validate_request(req: dict[str, Any]) -> None:
         params = req.get("params", [])
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
             raise ProtocolError("load: 'params' must be a list of name=value strings")
+        mods = req.get("plugins", [])
+        if not isinstance(mods, list) or not all(isinstance(m, str) for m in mods):
+            raise ProtocolError("load: 'plugins' must be a list of module names")
     if cmd == "capture":
         if not isinstance(req.get("dev"), str):
             raise ProtocolError("capture: 'dev' must be a string")

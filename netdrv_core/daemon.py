@@ -182,6 +182,9 @@ class Daemon:
         if cmd == "ping":
             return {"ok": True, "pid": os.getpid(), "drivers": list(self.drivers)}
         if cmd == "load":
+            for mod in req.get("plugins", []):
+                if mod not in self.pm.extra:
+                    self.pm.extra.append(mod)
             return self.load(req["driver"], req.get("params", []))
         if cmd == "unload":
             self.unload(req["driver"])
@@ -216,6 +219,8 @@ class Daemon:
                         self.host.unregister_netdev(dev)
             with contextlib.suppress(Exception):
                 drv.exit()
+            if not self.drivers and self.exit_when_empty:
+                self.host.loop.call_soon(self.shutdown)
             if isinstance(exc, NetdrvError):
                 raise
             if isinstance(exc, PermissionError):

@@ -222,8 +222,7 @@ class KernelStack(Attachment):
         mask = IFF_NOARP
         kw["flags"] = dev.flags & mask
         kw["change"] = mask
-        if dev.mtu > 65535:
-            kw["mtu"] = 65535
+        kw["mtu"] = _kernel_mtu(port)
         self.cfg.set(port.index, **kw)
         if getattr(dev, "disable_ipv6", False):
             _write_sysctl(f"/proc/sys/net/ipv6/conf/{dev.name}/disable_ipv6", "1")
@@ -376,7 +375,7 @@ class KernelStack(Attachment):
         """Mirror the accepted MTU."""
         port = self.ports.get(dev.name)
         if port is not None:
-            self.cfg.set(port.index, mtu=min(dev.mtu, 65535))
+            self.cfg.set(port.index, mtu=_kernel_mtu(port))
 
     def address_changed(self, dev: NetDevice) -> None:
         """Mirror the accepted MAC."""
@@ -412,12 +411,12 @@ class KernelStack(Attachment):
                 return
         elif not up and dev.is_up:
             host.dev_close(dev)
-        if ev.mtu is not None and ev.mtu != dev.mtu and not (dev.mtu > 65535 and ev.mtu == 65535):
+        if ev.mtu is not None and ev.mtu != _kernel_mtu(port):
             ret = host.dev_set_mtu(dev, ev.mtu)
             if ret:
                 log.warning("%s: driver refused mtu %d (%s); reverting to %d", dev.name, ev.mtu,
                             errno.errorcode.get(-ret, ret), dev.mtu)  # fmt: skip
-                self.cfg.set(port.index, mtu=min(dev.mtu, 65535))
+                self.cfg.set(port.index, mtu=_kernel_mtu(port))
         if port.tt.tap and ev.address is not None and ev.address != dev.dev_addr:
             ret = host.dev_set_mac_address(dev, ev.address)
             if ret:
@@ -463,6 +462,11 @@ class KernelStack(Attachment):
         """Open the device and set the kernel link up."""
         ret = self.host.dev_open(dev)
         return ret
+
+
+def _kernel_mtu(port: _Port) -> int:
+    """The device MTU clamped to what a TUN/TAP accepts (65535 minus the link header)."""
+    return min(port.dev.mtu, 65535 - (14 if port.tt.tap else 0))
 
 
 def _write_sysctl(path: str, value: str) -> None:

@@ -46,6 +46,8 @@ from netdrv_core import (
     napi_disable,
     napi_enable,
     napi_schedule,
+    netif_carrier_off,
+    netif_carrier_on,
     netif_napi_add,
     netif_queue_stopped,
     netif_receive_skb,
@@ -67,6 +69,7 @@ SNULL_TX_INTR = 0x0002
 SNULL_MAC = b"\x00SNUL0"
 SNULL_IOC_GETSTATE = SIOCDEVPRIVATE
 SNULL_IOC_SETLOCKUP = SIOCDEVPRIVATE + 1
+SNULL_IOC_SETCARRIER = SIOCDEVPRIVATE + 2  # pull (0) or plug (1) the virtual cable
 
 
 class SnullPacket:
@@ -107,6 +110,7 @@ class SnullPriv:
         self.napi: NapiStruct | None = None
         self.peer: NetDevice | None = None
         self.lockups = 0
+        self.pool_stops = 0
         self.mc_filter: set[bytes] = set()
         self.filter_all_multi = False
         self.params: dict[str, Any] = {}
@@ -197,11 +201,17 @@ class SnullOps(NetDeviceOps):
                 "lockup": priv.params["lockup"],
                 "use_napi": priv.napi is not None,
                 "tx_pending": priv.skb is not None,
+                "pool_stops": priv.pool_stops,
             }
         if request == SNULL_IOC_SETLOCKUP:
             if not isinstance(data, int) or data < 0:
                 return -errno.EINVAL
             priv.params["lockup"] = data
+            return 0
+        if request == SNULL_IOC_SETCARRIER:
+            if data not in (0, 1):
+                return -errno.EINVAL
+            (netif_carrier_on if data else netif_carrier_off)(dev)
             return 0
         return -errno.EOPNOTSUPP
 
@@ -232,12 +242,12 @@ class SnullEthtool(EthtoolOps):
 
     def get_strings(self, dev: NetDevice) -> list[str]:
         """Private counters."""
-        return ["lockups", "pool_free", "rx_queue"]
+        return ["lockups", "pool_free", "pool_stops", "rx_queue"]
 
     def get_ethtool_stats(self, dev: NetDevice) -> list[int]:
         """Values of the private counters."""
         p = _priv(dev)
-        return [p.lockups, len(p.ppool), len(p.rx_queue)]
+        return [p.lockups, len(p.ppool), p.pool_stops, len(p.rx_queue)]
 
 
 # -- the pool -------------------------------------------------------------------------------
@@ -254,6 +264,7 @@ def snull_get_tx_buffer(dev: NetDevice) -> SnullPacket | None:
     pkt = priv.ppool.pop()
     if not priv.ppool:
         log.debug("%s: pool empty", dev.name)
+        priv.pool_stops += 1
         netif_stop_queue(dev)
     return pkt
 
@@ -322,12 +333,15 @@ def snull_hw_tx(skb: SkBuff, dev: NetDevice) -> None:
             snull_interrupt(peer)
     # Transmit side: the TX-done interrupt, unless this is a simulated lockup.
     priv.tx_packetlen = length
-    priv.status |= SNULL_TX_INTR
     lockup = priv.params["lockup"]
     if lockup and (dev.stats.tx_packets + dev.stats.tx_errors + 1) % lockup == 0:
-        netif_stop_queue(dev)  # simulate a dropped transmit interrupt
+        # Simulate a dropped transmit interrupt.  LDD leaves SNULL_TX_INTR in the
+        # status word, so the next RX interrupt quietly completes it; here the
+        # interrupt is really lost and only the watchdog's tx_timeout recovers.
+        netif_stop_queue(dev)
         log.debug("%s: simulated lockup", dev.name)
     else:
+        priv.status |= SNULL_TX_INTR
         snull_interrupt(dev)
 
 

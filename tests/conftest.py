@@ -1,0 +1,1 @@
+"""Shared test configuration: the netdrv pytest plugin is loaded through its pytest11 entry point."""

@@ -1,0 +1,183 @@
+"""The kernel attachment, the daemon and the CLI (issue 4)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netdrv_core.netdevice import SIOCDEVPRIVATE
+from netdrv_core.testing import NetNamespace
+
+from .helpers import device, status, wait_for
+
+pytestmark = pytest.mark.netns
+
+PLUGINS = str(Path(__file__).resolve().parent.parent / "plugins")
+
+
+def test_link_changes_reach_the_driver(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    netns.run("ip link set sn0 down")
+    assert wait_for(lambda: device(netns, "sn0")["state"] == "down")
+    assert device(netns, "sn0")["queue"] == "stopped"
+    # Address while down: accepted by eth_mac_addr, mirrored back.
+    netns.run("ip link set sn0 address 02:11:22:33:44:55")
+    assert wait_for(lambda: device(netns, "sn0")["address"] == "02:11:22:33:44:55")
+    netns.run("ip link set sn0 up")
+    assert wait_for(lambda: device(netns, "sn0")["state"] == "up")
+    # While up the driver refuses (EBUSY) and the kernel link is reverted.
+    netns.run("ip link set sn0 address 02:66:66:66:66:66")
+    assert wait_for(lambda: "02:11:22:33:44:55" in netns.run("ip link show sn0").stdout)
+    netns.run("ip link set sn0 promisc on")
+    assert wait_for(lambda: "PROMISC" in device(netns, "sn0")["flags"])
+    netns.run("ip link set sn0 promisc off")
+    assert wait_for(lambda: "PROMISC" not in device(netns, "sn0")["flags"])
+    netns.run("ip maddr add 01:00:5e:01:02:03 dev sn0")
+    assert wait_for(lambda: "01:00:5e:01:02:03" in device(netns, "sn0")["mc_list"], timeout=5)
+    netns.run("ip link set sn0 txqueuelen 77")
+    assert wait_for(lambda: device(netns, "sn0")["tx_queue_len"] == 77)
+
+
+def test_carrier_shows_in_ip_link(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    netns.netdrv(f"set sn1 ioctl={SIOCDEVPRIVATE + 2}:0")
+    assert wait_for(lambda: "NO-CARRIER" in netns.run("ip link show sn1").stdout)
+    assert device(netns, "sn1")["carrier"] is False
+    netns.netdrv(f"set sn1 ioctl={SIOCDEVPRIVATE + 2}:1")
+    assert wait_for(lambda: "LOWER_UP" in netns.run("ip link show sn1").stdout)
+
+
+def test_set_config_refused_while_up(netns: NetNamespace) -> None:
+    netns.netdrv("load snull configure=0")
+    ok = netns.netdrv("set sn0 irq=9")
+    assert json.loads(ok.stdout) == 0
+    netns.run("ip link set sn0 up")
+    assert wait_for(lambda: device(netns, "sn0")["state"] == "up")
+    bad = netns.netdrv("set sn0 irq=10", check=False)
+    assert bad.returncode != 0 and "busy" in bad.stderr.lower()
+
+
+def test_backpressure_drops_are_counted(netns: NetNamespace) -> None:
+    # lockup=1 with a long timeout: the queue stops after every packet for ~2 s.
+    netns.netdrv("load snull lockup=1 timeout=2000")
+    code = (
+        "import socket\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+        "s.setblocking(False)\n"
+        "sent=0\n"
+        "for i in range(5000):\n"
+        "  try:\n"
+        "    s.sendto(b'x'*64,('198.18.0.2',9)); sent+=1\n"
+        "  except BlockingIOError: pass\n"
+        "print(sent)\n"
+    )
+    sent = int(netns.python(code).stdout)
+    assert sent > 1000
+    d = device(netns, "sn0")
+    assert d["queue"] == "stopped"
+    # The kernel held and dropped what we could not take: visible in its own counters.
+    stats = json.loads(netns.run("ip -s -j link show sn0").stdout)[0]["stats64"]["tx"]
+    qdisc = netns.run("tc -s qdisc show dev sn0").stdout
+    assert stats["dropped"] > 0 or "dropped 0" not in qdisc, (stats, qdisc)
+    assert d["core"]["tx_submitted"] <= 2
+    assert wait_for(lambda: device(netns, "sn0")["tx_timeouts"] >= 1, timeout=6)
+
+
+def test_two_namespaces_have_independent_daemons(netns_factory) -> None:
+    a, b = netns_factory(), netns_factory()
+    a.netdrv("load snull")
+    b.netdrv("load loopback")
+    sa, sb = status(a), status(b)
+    assert sa["pid"] != sb["pid"]
+    assert [d["name"] for d in sa["devices"]] == ["sn0", "sn1"]
+    assert [d["name"] for d in sb["devices"]] == ["nlo0"]
+    a.netdrv("unload snull")
+    assert wait_for(lambda: not a.pids())
+    assert [d["name"] for d in status(b)["devices"]] == ["nlo0"]
+
+
+def test_clear_errors(netns: NetNamespace) -> None:
+    netns.run("ip link add sn0 type veth peer name xx0")
+    res = netns.netdrv("load loopback name=xx0", check=False)
+    assert res.returncode != 0 and "xx0" in res.stderr and "already exists" in res.stderr
+    assert not netns.pids(), "a failed load leaves no daemon behind"
+    # %d names skip what the kernel already has, like dev_alloc_name.
+    out = netns.netdrv("load snull").stdout
+    assert "sn1, sn2" in out
+    res = netns.netdrv("load snul", check=False)
+    assert "unknown driver 'snul'" in res.stderr and "snull" in res.stderr
+    res = netns.netdrv("unload loopback", check=False)
+    assert res.returncode != 0 and "not loaded" in res.stderr and "snull" in res.stderr
+
+
+def test_no_cap_net_admin_is_explained(netns: NetNamespace) -> None:
+    code = (
+        "import os,sys\n"
+        "from netdrv_core import cli\n"
+        "os.setgroups([]); os.setresgid(65534,65534,65534); os.setresuid(65534,65534,65534)\n"
+        "cli.main(['load','snull'])\n"
+    )
+    res = netns.python(code, check=False)
+    assert res.returncode == 4 and "CAP_NET_ADMIN" in res.stderr
+
+
+def test_control_socket_refuses_other_users(netns: NetNamespace) -> None:
+    netns.netdrv("load loopback")
+    code = (
+        "import os\n"
+        "from netdrv_core.control import ControlClient\n"
+        "os.setgroups([]); os.setresgid(65534,65534,65534); os.setresuid(65534,65534,65534)\n"
+        "c=ControlClient(); print(c.read_message())\n"
+    )
+    res = netns.python(code)
+    assert "permission denied" in res.stdout and "'ok': False" in res.stdout
+    assert [d["name"] for d in status(netns)["devices"]] == ["nlo0"]
+
+
+def test_sigkill_leaves_no_stale_state_and_sigterm_unloads(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    pid = status(netns)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: "sn0" not in netns.run("ip -o link").stdout)
+    netns.netdrv("load snull")
+    assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
+    pid = status(netns)["pid"]
+    os.kill(pid, signal.SIGTERM)
+    assert wait_for(lambda: not netns.pids())
+    assert "sn0" not in netns.run("ip -o link").stdout
+
+
+def test_a_raising_driver_is_isolated(netns: NetNamespace, monkeypatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", PLUGINS + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    netns.netdrv("load snull")
+    res = netns.netdrv("-p netdrv_faulty load netdrv_faulty fail_init=1", check=False)
+    assert res.returncode != 0 and "deliberate bug in init" in res.stderr
+    assert "fa0" not in netns.run("ip -o link").stdout
+    netns.netdrv("-p netdrv_faulty load netdrv_faulty")
+    netns.run("ip addr add 198.19.0.1/24 dev fa0")
+    netns.run("ip link set fa0 up")
+    netns.run("ping -c 1 -W 1 198.19.0.2", check=False)  # fa0's start_xmit raises
+    assert wait_for(lambda: device(netns, "fa0")["state"] == "down")
+    assert device(netns, "fa0")["core"]["tx_driver_faults"] >= 1
+    # The daemon and the other driver are fine.
+    assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
+
+
+def test_foreground_mode_unloads_on_ctrl_c(netns: NetNamespace) -> None:
+    p = netns.popen([sys.executable, "-m", "netdrv_core.cli", "load", "-f", "loopback"],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert wait_for(lambda: "nlo0" in netns.run("ip -o link").stdout, timeout=10)
+        assert [d["name"] for d in status(netns)["devices"]] == ["nlo0"]
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert "nlo0" not in netns.run("ip -o link").stdout

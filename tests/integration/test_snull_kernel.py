@@ -1,0 +1,147 @@
+"""snull on the kernel: `netdrv load snull` behaves as in LDD chapter 14 (issue 5)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from netdrv_core.testing import NetNamespace
+
+from .helpers import device, read_pcap, status, tcp_transfer, wait_for
+
+pytestmark = pytest.mark.netns
+
+
+def _invariant(d: dict) -> None:
+    s, c = d["stats"], d["core"]
+    assert c["tx_submitted"] == s["tx_packets"] + s["tx_dropped"] + s["tx_errors"], (d["name"], s, c)
+
+
+def test_load_ping_both_ways_and_unload_leaves_nothing(netns: NetNamespace) -> None:
+    out = netns.netdrv("load snull").stdout
+    assert "sn0, sn1" in out and "ping 198.18.0.2" in out
+    link = netns.run("ip -o link show").stdout
+    for name, mac in (("sn0", "00:53:4e:55:4c:30"), ("sn1", "00:53:4e:55:4c:31")):
+        line = next(ln for ln in link.splitlines() if f" {name}:" in ln)
+        assert "NOARP" in line and "UP" in line and "LOWER_UP" in line
+        assert mac in line
+        v6 = netns.run(f"cat /proc/sys/net/ipv6/conf/{name}/disable_ipv6").stdout.strip()
+        assert v6 == "1"
+    addrs = netns.run("ip -o -4 addr show").stdout
+    assert "198.18.0.1/24" in addrs and "198.18.1.2/24" in addrs
+    ping = netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
+    assert "3 received" in ping
+    ping = netns.run("ping -c 3 -i 0.2 -W 2 198.18.1.1").stdout
+    assert "3 received" in ping
+    st = status(netns)
+    devs = {d["name"]: d for d in st["devices"]}
+    assert devs["sn0"]["stats"]["tx_packets"] >= 6 and devs["sn1"]["stats"]["rx_packets"] >= 6
+    assert devs["sn0"]["driver"] == "snull" and devs["sn0"]["carrier"] is True
+    for d in devs.values():
+        _invariant(d)
+    # Every frame sn0 sent arrived on sn1 and vice versa.
+    assert devs["sn0"]["stats"]["tx_packets"] == devs["sn1"]["stats"]["rx_packets"]
+    assert devs["sn1"]["stats"]["tx_packets"] == devs["sn0"]["stats"]["rx_packets"]
+    netns.netdrv("unload snull")
+    assert wait_for(lambda: "sn0" not in netns.run("ip -o link").stdout)
+    assert wait_for(lambda: not netns.pids()), "the daemon must exit with its last driver"
+
+
+def test_tcp_and_udp_cross_the_pair(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    size = 32 << 20
+    chash, shash, peer = tcp_transfer(netns, netns, "198.18.1.2", "198.18.0.2", size)
+    assert chash == shash
+    assert peer == "198.18.1.1", "the server must see the flipped source address"
+    # UDP datagrams the other way round.
+    code = (
+        "import socket,sys\n"
+        "r=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);r.bind(('198.18.0.1',9999));"
+        "r.settimeout(3)\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('198.18.1.2',0))\n"
+        "got=0\n"
+        "for i in range(200):\n"
+        "  s.sendto(b'x%d'%i*50,('198.18.1.1',9999))\n"
+        "  d,a=r.recvfrom(2000); got+=1; assert a[0]=='198.18.0.2', a\n"
+        "print(got)\n"
+    )
+    assert netns.python(code).stdout.strip() == "200"
+    devs = {d["name"]: d for d in status(netns)["devices"]}
+    for d in devs.values():
+        _invariant(d)
+        assert d["stats"]["rx_errors"] == 0 and d["stats"]["tx_errors"] == 0
+    assert devs["sn0"]["stats"]["tx_packets"] == devs["sn1"]["stats"]["rx_packets"]
+
+
+def test_lockup_recovered_by_watchdog_under_traffic(netns: NetNamespace) -> None:
+    netns.netdrv("load snull lockup=10 timeout=20")
+    chash, shash, _ = tcp_transfer(netns, netns, "198.18.1.2", "198.18.0.2", 2 << 20)
+    assert chash == shash
+    devs = {d["name"]: d for d in status(netns)["devices"]}
+    timeouts = sum(d["tx_timeouts"] for d in devs.values())
+    errors = sum(d["stats"]["tx_errors"] for d in devs.values())
+    assert timeouts > 0 and errors > 0
+    assert devs["sn0"]["ethtool"]["stats"]["lockups"] + devs["sn1"]["ethtool"]["stats"]["lockups"] == timeouts
+    for d in devs.values():
+        _invariant(d)
+        assert d["queue"] == "awake"
+
+
+def test_napi_and_small_pool(netns: NetNamespace) -> None:
+    netns.netdrv("load snull use_napi=1 pool_size=2 napi_weight=4")
+    chash, shash, _ = tcp_transfer(netns, netns, "198.18.1.2", "198.18.0.2", 8 << 20)
+    assert chash == shash
+    devs = {d["name"]: d for d in status(netns)["devices"]}
+    assert sum(d["ethtool"]["stats"]["pool_stops"] for d in devs.values()) > 0
+    for d in devs.values():
+        _invariant(d)
+        assert d["ethtool"]["stats"]["pool_free"] == 2, "every pool packet returns"
+    assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.1.1").stdout
+
+
+def test_mtu_change_accepted_and_refused(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    netns.run("ip link set sn0 mtu 1400")
+    assert wait_for(lambda: device(netns, "sn0")["mtu"] == 1400)
+    # Above snull's 1500 the driver refuses and the kernel link is reverted.
+    netns.run("ip link set sn0 mtu 1600")
+    assert wait_for(lambda: "mtu 1400" in netns.run("ip link show sn0").stdout)
+    assert device(netns, "sn0")["mtu"] == 1400
+    chash, shash, _ = tcp_transfer(netns, netns, "198.18.1.2", "198.18.0.2", 1 << 20)
+    assert chash == shash
+
+
+def test_capture_shows_flipped_addresses(netns: NetNamespace, tmp_path) -> None:
+    netns.netdrv("load snull")
+    path = tmp_path / "sn1.pcap"
+    cap = netns.popen([sys.executable, "-m", "netdrv_core.cli", "capture", "sn1", "-w", str(path),
+                       "-c", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    time.sleep(0.5)
+    netns.run("ping -c 2 -i 0.2 198.18.0.2")
+    cap.wait(timeout=10)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+    linktype, frames = read_pcap(str(path))
+    assert linktype == 1 and len(frames) == 4
+    # On sn1: requests arrive from 198.18.1.1 to 198.18.1.2, replies leave the other way.
+    pairs = {(bytes(f[26:30]), bytes(f[30:34])) for f in frames}
+    assert (bytes([198, 18, 1, 1]), bytes([198, 18, 1, 2])) in pairs
+    assert (bytes([198, 18, 1, 2]), bytes([198, 18, 1, 1])) in pairs
+    res = subprocess.run(["tcpdump", "-n", "-r", str(path)], capture_output=True, text=True)
+    if res.returncode == 0 or "not found" not in res.stderr:
+        assert "198.18.1.1 > 198.18.1.2: ICMP echo request" in res.stdout
+
+
+def test_eth_names_and_parameters_rejected_before_anything_exists(netns: NetNamespace) -> None:
+    bad = netns.netdrv("load snull lockup=-1", check=False)
+    assert bad.returncode != 0 and "lockup" in bad.stderr and ">= 0" in bad.stderr
+    bad = netns.netdrv("load snull lokup=3", check=False)
+    assert "Did you mean 'lockup'" in bad.stderr and "pool_size=int" in bad.stderr
+    assert "sn0" not in netns.run("ip -o link").stdout
+    assert not netns.pids()
+    netns.netdrv("load snull eth=1")
+    link = netns.run("ip -o link").stdout
+    assert " eth0:" in link and " eth1:" in link
+    assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
