@@ -15,6 +15,7 @@ reason when the process cannot create namespaces.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,6 +40,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ok, why = netns_available()
     if ok:
         return
+    if os.environ.get("NETDRV_REQUIRE_NETNS") and any("netns" in i.keywords for i in items):
+        raise pytest.UsageError(f"NETDRV_REQUIRE_NETNS is set but netns tests cannot run: {why}")
     skip = pytest.mark.skip(reason=f"netns test: {why}")
     for item in items:
         if "netns" in item.keywords:
