@@ -1,0 +1,454 @@
+"""The ``slip`` driver: IP over a serial line, after Linux ``slip.c`` (and ``plip.c``, ``mkiss.c``).
+
+One point-to-point interface (``sl%d``; a TUN on the kernel attachment,
+IFF_NOARP|IFF_POINTOPOINT) per serial port.  The line mode — SLIP, CSLIP,
+adaptive, a PLIP-like framing or KISS — is a parameter; the framing is done by
+the sans-I/O codecs in :mod:`netdrv_serial.codecs`, the I/O by
+:class:`~netdrv_serial.port.LinePort` threads.
+
+Faults, as a serial link should take them: when the port vanishes the carrier
+goes off (NO-CARRIER in ``ip link``), the counters stay, and the port is
+reopened with exponential backoff until it comes back; garbage on the line is
+counted as framing errors; writes never block the event loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+from typing import Any
+
+from netdrv_core import (
+    NETDEV_TX_OK,
+    Driver,
+    NetDevice,
+    NetDeviceOps,
+    Param,
+    SkBuff,
+    alloc_netdev,
+    dev_kfree_skb,
+    netif_carrier_off,
+    netif_carrier_ok,
+    netif_carrier_on,
+    netif_queue_stopped,
+    netif_rx,
+    netif_start_queue,
+    netif_stop_queue,
+    netif_wake_queue,
+    ptp_setup,
+)
+from netdrv_core.ether import ETH_P_IP, ETH_P_IPV6
+from netdrv_core.ethtool import DUPLEX_FULL, DrvInfo, EthtoolOps, LinkSettings
+from netdrv_core.linktypes import ARPHRD_AX25, ARPHRD_CSLIP, ARPHRD_SLIP
+
+from .codecs import DEFAULT_MTUS, MODES, CodecError
+from .port import LinePort, PortError
+
+log = logging.getLogger("netdrv.serial")
+
+# Frames queued to the writer thread before the queue is stopped: enough to keep
+# the line busy between two loop wake-ups, small enough to keep latency low.
+TX_INFLIGHT = 2
+MODE_TYPES = {"slip": ARPHRD_SLIP, "cslip": ARPHRD_CSLIP, "adaptive": ARPHRD_SLIP,
+              "plip": ARPHRD_SLIP, "kiss": ARPHRD_AX25}  # fmt: skip
+
+
+def _addr(text: str) -> str:
+    """Validate ADDR/PREFIX."""
+    ipaddress.ip_interface(text)
+    return text
+
+
+def _host(text: str) -> str:
+    """Validate a plain address."""
+    ipaddress.ip_address(text)
+    return text
+
+
+class SerialPriv:
+    """Per-interface state."""
+
+    def __init__(self) -> None:
+        self.port: LinePort | None = None
+        self.encoder: Any = None
+        self.decoder: Any = None
+        self.inflight = 0
+        self.params: dict[str, Any] = {}
+        self.reopen_timer: Any = None
+        self.backoff = 0.1
+        self.port_losses = 0
+        self.reconnects = 0
+        self.last_rx = 0.0
+        self.last_tx = 0.0
+        self.keepalive_timer: Any = None
+        self.outfill_timer: Any = None
+        self.line_bytes_out = 0
+        self.line_bytes_in = 0
+        self.closing = False
+
+
+def _priv(dev: NetDevice) -> SerialPriv:
+    return dev.priv  # type: ignore[no-any-return]
+
+
+class SerialOps(NetDeviceOps):
+    """Open the port on ``ip link set up``, close it on ``down``."""
+
+    def open(self, dev: NetDevice) -> int:
+        """Open the line (if it fails, the link stays up without carrier and retries)."""
+        priv = _priv(dev)
+        priv.closing = False
+        _port_open(dev)
+        netif_start_queue(dev)
+        _arm_timers(dev)
+        return 0
+
+    def stop(self, dev: NetDevice) -> int:
+        """Close the line; what was queued is counted as dropped."""
+        priv = _priv(dev)
+        priv.closing = True
+        netif_stop_queue(dev)
+        for t in (priv.reopen_timer, priv.keepalive_timer, priv.outfill_timer):
+            if t is not None:
+                t.cancel()
+        priv.reopen_timer = priv.keepalive_timer = priv.outfill_timer = None
+        if priv.port is not None:
+            for _tok in priv.port.close():
+                dev.stats.tx_dropped += 1
+        priv.inflight = 0
+        return 0
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        """Frame the IP packet and queue it to the writer thread."""
+        priv = _priv(dev)
+        port = priv.port
+        if port is None or not port.is_open or not netif_carrier_ok(dev):
+            dev.stats.tx_dropped += 1
+            dev.stats.tx_carrier_errors += 1
+            dev_kfree_skb(skb)
+            return NETDEV_TX_OK
+        try:
+            wire = priv.encoder.encode(skb.view())
+        except CodecError as exc:
+            log.debug("%s: cannot frame packet: %s", dev.name, exc)
+            dev.stats.tx_dropped += 1
+            dev_kfree_skb(skb)
+            return NETDEV_TX_OK
+        length = skb.len
+        dev_kfree_skb(skb)
+        priv.inflight += 1
+        priv.line_bytes_out += len(wire)
+        port.write(wire, length)
+        if priv.inflight >= TX_INFLIGHT:
+            netif_stop_queue(dev)
+        return NETDEV_TX_OK
+
+    def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
+        """Like ``sl_change_mtu``: rebuild the codecs for the new MTU (68..65534)."""
+        if new_mtu < 68 or new_mtu > 65534:
+            return -errno.EINVAL
+        dev.mtu = new_mtu
+        _make_codecs(dev)
+        return 0
+
+
+class SerialEthtool(EthtoolOps):
+    """Line rate and codec counters."""
+
+    def get_drvinfo(self, dev: NetDevice) -> DrvInfo:
+        """Driver, mode and port."""
+        p = _priv(dev).params
+        return DrvInfo(driver="slip", version=SerialLink.version, bus_info=p["port"],
+                       fw_version=p["mode"])  # fmt: skip
+
+    def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
+        """Speed is the line rate (Mbit/s, rounded up); bps exactly in ``extra``."""
+        baud = _priv(dev).params["baud"]
+        return LinkSettings(speed=max(1, baud // 1_000_000), duplex=DUPLEX_FULL,
+                            port="tp", extra={"baud": baud})  # fmt: skip
+
+    def get_strings(self, dev: NetDevice) -> list[str]:
+        """Codec and line counters."""
+        return [name for name, _ in _private_stats(dev)]
+
+    def get_ethtool_stats(self, dev: NetDevice) -> list[int]:
+        """Values in :meth:`get_strings` order."""
+        return [v for _, v in _private_stats(dev)]
+
+
+def _private_stats(dev: NetDevice) -> list[tuple[str, int]]:
+    priv = _priv(dev)
+    out: list[tuple[str, int]] = [
+        ("baud", priv.params.get("baud", 0)),
+        ("port_losses", priv.port_losses),
+        ("reconnects", priv.reconnects),
+        ("line_bytes_in", priv.line_bytes_in),
+        ("line_bytes_out", priv.line_bytes_out),
+    ]
+    if priv.decoder is not None:
+        for k, v in priv.decoder.stats.as_dict().items():
+            out.append((f"rx_{k}", int(v)))
+    if priv.encoder is not None:
+        for k, v in priv.encoder.stats.as_dict().items():
+            out.append((f"tx_{k}", int(v)))
+    return out
+
+
+# -- line events (all on the event loop) -------------------------------------------------
+def _make_codecs(dev: NetDevice) -> None:
+    priv = _priv(dev)
+    old_dec = priv.decoder
+    priv.encoder, priv.decoder = MODES[priv.params["mode"]](mtu=dev.mtu)
+    if old_dec is not None:
+        log.debug("%s: codecs rebuilt for mtu %d", dev.name, dev.mtu)
+
+
+def _port_open(dev: NetDevice) -> bool:
+    priv = _priv(dev)
+    p = priv.params
+    host = dev.host
+    assert host is not None
+    if priv.port is None:
+        priv.port = LinePort(
+            p["port"], p["baud"], host.loop.call_soon_threadsafe,
+            lambda data: _on_data(dev, data), lambda tok: _on_written_any(dev, tok),
+            lambda exc: _on_lost(dev, exc), rtscts=p["rtscts"], xonxoff=p["xonxoff"],
+        )  # fmt: skip
+    try:
+        priv.port.open()
+    except PortError as exc:
+        log.warning("%s: %s; retrying in %.1f s", dev.name, exc, priv.backoff)
+        netif_carrier_off(dev)
+        _schedule_reopen(dev)
+        return False
+    if priv.decoder is not None:
+        priv.decoder.reset()
+    priv.backoff = 0.1
+    now = host.loop.clock()
+    priv.last_rx = priv.last_tx = now
+    netif_carrier_on(dev)
+    if netif_queue_stopped(dev) and dev.is_up:
+        netif_wake_queue(dev)
+    return True
+
+
+def _schedule_reopen(dev: NetDevice) -> None:
+    priv = _priv(dev)
+    if priv.closing or dev.host is None:
+        return
+    delay = priv.backoff
+    priv.backoff = min(priv.backoff * 2, priv.params["retry_max"])
+    priv.reopen_timer = dev.host.loop.call_later(delay, _reopen, dev)
+
+
+def _reopen(dev: NetDevice) -> None:
+    priv = _priv(dev)
+    priv.reopen_timer = None
+    if priv.closing or not dev.is_up:
+        return
+    if _port_open(dev):
+        priv.reconnects += 1
+        log.info("%s: %s is back; carrier on", dev.name, priv.params["port"])
+
+
+def _on_lost(dev: NetDevice, exc: BaseException) -> None:
+    """The port failed: carrier off, count what was in flight, retry with backoff."""
+    priv = _priv(dev)
+    priv.port_losses += 1
+    log.warning("%s: lost %s (%s); carrier off, retrying", dev.name, priv.params["port"], exc)
+    netif_carrier_off(dev)
+    if priv.port is not None:
+        for _tok in priv.port.close():
+            dev.stats.tx_errors += 1
+            dev.stats.tx_carrier_errors += 1
+    priv.inflight = 0
+    _schedule_reopen(dev)
+
+
+def _on_written(dev: NetDevice, length: int) -> None:
+    priv = _priv(dev)
+    priv.inflight -= 1
+    dev.stats.tx_packets += 1
+    dev.stats.tx_bytes += length
+    if dev.host is not None:
+        priv.last_tx = dev.host.loop.clock()
+    if priv.inflight < TX_INFLIGHT and netif_queue_stopped(dev) and dev.is_up:
+        netif_wake_queue(dev)
+
+
+def _on_data(dev: NetDevice, data: bytes) -> None:
+    """Bytes from the line: decode and hand every complete packet up."""
+    priv = _priv(dev)
+    priv.line_bytes_in += len(data)
+    dec = priv.decoder
+    before = _errors(dec.stats)
+    packets = dec.feed(data)
+    after = _errors(dec.stats)
+    if after != before:
+        dev.stats.rx_errors += after[0] - before[0]
+        dev.stats.rx_frame_errors += after[1] - before[1]
+        dev.stats.rx_over_errors += after[2] - before[2]
+        dev.stats.rx_crc_errors += after[3] - before[3]
+    if not packets:
+        return
+    host = dev.host
+    if host is not None:
+        priv.last_rx = host.loop.clock()
+    if not netif_carrier_ok(dev) and priv.port is not None and priv.port.is_open:
+        netif_carrier_on(dev)  # keepalive had declared the line dead
+    for pkt in packets:
+        n = len(pkt)
+        skb = SkBuff(n + 16)
+        skb.data = skb.tail = 16
+        skb.put_data(pkt)
+        skb.dev = dev
+        v = pkt[0] >> 4
+        skb.protocol = ETH_P_IP if v == 4 else ETH_P_IPV6 if v == 6 else 0
+        skb.mac_header = skb.network_header = skb.data
+        dev.stats.rx_packets += 1
+        dev.stats.rx_bytes += n
+        netif_rx(skb)
+
+
+def _errors(s: Any) -> tuple[int, int, int, int]:
+    frame = s.framing_errors + s.escape_errors
+    return (frame + s.overruns + s.checksum_errors + s.tossed, frame, s.overruns,
+            s.checksum_errors)  # fmt: skip
+
+
+# -- keepalive / outfill (Linux slip.c SLF_KEEPTEST / SLF_OUTWAIT) --------------------------
+def _arm_timers(dev: NetDevice) -> None:
+    priv = _priv(dev)
+    host = dev.host
+    assert host is not None
+    if priv.params["keepalive"]:
+        priv.keepalive_timer = host.loop.call_later(priv.params["keepalive"], _keepalive, dev)
+    if priv.params["outfill"]:
+        priv.outfill_timer = host.loop.call_later(priv.params["outfill"], _outfill, dev)
+
+
+def _keepalive(dev: NetDevice) -> None:
+    """No frame for ``keepalive`` seconds: the line is dead, carrier off (until data returns)."""
+    priv = _priv(dev)
+    host = dev.host
+    if host is None or not dev.is_up:
+        return
+    ka = priv.params["keepalive"]
+    if host.loop.clock() - priv.last_rx >= ka and netif_carrier_ok(dev):
+        log.warning("%s: no packets received for %d s; carrier off (keepalive)", dev.name, ka)
+        netif_carrier_off(dev)
+    priv.keepalive_timer = host.loop.call_later(ka, _keepalive, dev)
+
+
+def _outfill(dev: NetDevice) -> None:
+    """Idle for ``outfill`` seconds: send a lone END so the peer's keepalive stays happy."""
+    priv = _priv(dev)
+    host = dev.host
+    if host is None or not dev.is_up:
+        return
+    of = priv.params["outfill"]
+    if host.loop.clock() - priv.last_tx >= of and priv.port is not None and priv.port.is_open:
+        priv.port.write(b"\xc0", None)
+        priv.inflight += 1
+    priv.outfill_timer = host.loop.call_later(of, _outfill, dev)
+
+
+def _on_written_any(dev: NetDevice, token: Any) -> None:
+    if token is None:  # an outfill byte, not a packet
+        _priv(dev).inflight -= 1
+        return
+    _on_written(dev, token)
+
+
+def serial_setup(dev: NetDevice) -> None:
+    """``sl_setup``: a point-to-point L3 device without ARP, queue of 10."""
+    ptp_setup(dev)
+    dev.netdev_ops = SerialOps()
+    dev.ethtool_ops = SerialEthtool()
+
+
+class SerialLink(Driver):
+    """IP over a serial line (SLIP, CSLIP, PLIP-like, KISS)."""
+
+    name = "slip"
+    summary = "IP over a serial line: SLIP, CSLIP, a PLIP-like framing and KISS, over pyserial"
+    version = "1.0"
+    parameters = (
+        Param("port", str, "", "serial port: a device path, socket://host:port, "
+              "rfc2217://host:port or loop://"),
+        Param("baud", int, 115200, "line rate", min=50, max=20_000_000, unit="bit/s"),
+        Param("mode", str, "slip", "line discipline", choices=tuple(MODES)),
+        Param("local", _addr, "", "local address with prefix, e.g. 198.18.5.1/30 "
+              "(empty: configure it yourself)"),
+        Param("peer", _host, "", "the peer's address (a host route to it is added)"),
+        Param("mtu", int, 0, "MTU (0: the mode's default: slip 296, plip 1500, kiss 256)",
+              min=0, max=65534),
+        Param("name", str, "sl%d", "interface name"),
+        Param("rtscts", bool, False, "hardware (RTS/CTS) flow control"),
+        Param("xonxoff", bool, False, "software (XON/XOFF) flow control"),
+        Param("keepalive", int, 0, "carrier off when nothing is received for N seconds "
+              "(0: off)", min=0, unit="s"),
+        Param("outfill", int, 0, "send an END when idle for N seconds (0: off)", min=0,
+              unit="s"),
+        Param("retry_max", float, 5.0, "longest wait between attempts to reopen a lost port",
+              min=0.1, unit="s"),
+        Param("txqueuelen", int, 10, "kernel transmit queue length", min=1),
+        Param("wait", bool, False, "load even if the port cannot be opened yet (retry)"),
+    )  # fmt: skip
+    conformance_params = {"port": "loop://", "mode": "slip"}
+
+    def init(self) -> None:
+        """Check the port, create the interface."""
+        p = self.params
+        if not p["port"]:
+            raise PortError(
+                "the slip driver needs port=PORT (a device path, socket://host:port, "
+                "rfc2217://host:port or loop://)"
+            )
+        if not p["wait"]:
+            # Fail before creating anything if the port cannot be opened at all.
+            from .port import open_serial
+
+            open_serial(p["port"], p["baud"], rtscts=p["rtscts"], xonxoff=p["xonxoff"]).close()
+        dev = alloc_netdev(SerialPriv, p["name"], serial_setup)
+        priv = _priv(dev)
+        priv.params = p
+        dev.type = MODE_TYPES[p["mode"]]
+        dev.mtu = p["mtu"] or DEFAULT_MTUS[p["mode"]]
+        dev.tx_queue_len = p["txqueuelen"]
+        dev.disable_ipv6 = True
+        _make_codecs(dev)
+        self.register(dev)
+
+    def configure(self) -> None:
+        """Addresses and the peer route, link up."""
+        dev = self.devices[0]
+        att = self.host.attachment
+        p = self.params
+        if p["local"]:
+            iface = ipaddress.ip_interface(p["local"])
+            if p["peer"]:
+                att.add_address(dev, f"{iface.ip}/{iface.network.prefixlen}", peer=p["peer"])
+            else:
+                att.add_address(dev, p["local"])
+        ret = att.set_link_up(dev)
+        if ret:
+            raise OSError(-ret, f"{dev.name}: open failed")
+
+    def exit(self) -> None:
+        """Close the port, unregister."""
+        for dev in self.devices:
+            priv = _priv(dev)
+            priv.closing = True
+            if priv.port is not None and priv.port.is_open:
+                priv.port.close()
+        super().exit()
+
+    def describe(self) -> str:
+        """Interface, port, mode and rate."""
+        p = self.params
+        names = ", ".join(d.name for d in self.devices)
+        peer = f" peer {p['peer']}" if p["peer"] else ""
+        local = f" {p['local']}" if p["local"] else ""
+        return f"{names}{local}{peer} over {p['port']} at {p['baud']} bit/s, mode {p['mode']}"

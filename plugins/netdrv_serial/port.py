@@ -1,0 +1,218 @@
+"""The thin I/O layer under the serial link: a pyserial port served by two threads.
+
+pyserial reads and writes block, so a reader thread and a writer thread own
+the port and hand everything to the host's event loop with
+``call_soon_threadsafe``: the loop never blocks on the line.  When the port
+fails (a USB-serial adapter unplugged, ser2net gone, the far end of a pty
+closed) both threads stop and :attr:`LinePort.on_lost` runs on the loop; the
+driver turns the carrier off and calls :meth:`LinePort.open` again later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import select
+import threading
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("netdrv.serial.port")
+
+__all__ = ["LinePort", "PortError", "open_serial"]
+
+_STOP = object()
+
+
+class PortError(OSError):
+    """The serial port could not be opened or failed; the message says which and why."""
+
+
+def open_serial(url: str, baud: int, *, rtscts: bool = False, xonxoff: bool = False) -> Any:
+    """Open anything pyserial opens: a device path, ``socket://``, ``rfc2217://``, ``loop://``."""
+    import serial
+
+    if "://" not in url:
+        if not os.path.exists(url):
+            raise PortError(
+                f"serial port {url} does not exist: check the cable/adapter "
+                f"(ls /dev/serial/by-id) or the pty link"
+            )
+        if not os.access(url, os.R_OK | os.W_OK):
+            raise PortError(
+                f"no permission to open {url}: add the daemon's user to the 'dialout' group "
+                f"or run as root"
+            )
+    try:
+        return serial.serial_for_url(
+            url, baudrate=baud, rtscts=rtscts, xonxoff=xonxoff, timeout=0, write_timeout=None
+        )
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise PortError(f"cannot open serial port {url}: {exc}") from exc
+
+
+class LinePort:
+    """A pyserial port with a reader and a writer thread.
+
+    ``on_data(bytes)``, ``on_written(token)`` and ``on_lost(exc)`` are called
+    on the event loop.  :meth:`write` never blocks: it queues.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        baud: int,
+        call_soon_threadsafe: Callable[..., None],
+        on_data: Callable[[bytes], None],
+        on_written: Callable[[Any], None],
+        on_lost: Callable[[BaseException], None],
+        *,
+        rtscts: bool = False,
+        xonxoff: bool = False,
+    ) -> None:
+        self.url = url
+        self.baud = baud
+        self.rtscts = rtscts
+        self.xonxoff = xonxoff
+        self._post = call_soon_threadsafe
+        self.on_data = on_data
+        self.on_written = on_written
+        self.on_lost = on_lost
+        self.ser: Any = None
+        self._txq: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._lost_reported = False
+        self._wake_r = self._wake_w = -1
+        self.generation = 0  # bumps at every open: stale callbacks are ignored
+
+    @property
+    def is_open(self) -> bool:
+        """True while the port is open and its threads run."""
+        return self.ser is not None
+
+    def open(self) -> None:
+        """Open the port and start the threads; raises :class:`PortError`."""
+        if self.ser is not None:
+            return
+        self.ser = open_serial(self.url, self.baud, rtscts=self.rtscts, xonxoff=self.xonxoff)
+        self.generation += 1
+        self._stopping.clear()
+        self._lost_reported = False
+        self._txq = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        gen = self.generation
+        self._threads = [
+            threading.Thread(target=self._reader, args=(self.ser, gen), daemon=True,
+                             name=f"netdrv-serial-rx {self.url}"),
+            threading.Thread(target=self._writer, args=(self.ser, gen, self._txq), daemon=True,
+                             name=f"netdrv-serial-tx {self.url}"),
+        ]  # fmt: skip
+        for t in self._threads:
+            t.start()
+
+    def write(self, data: bytes, token: Any = None) -> None:
+        """Queue ``data``; ``on_written(token)`` follows once it left (or ``on_lost``)."""
+        self._txq.put((data, token))
+
+    def close(self) -> list[Any]:
+        """Stop the threads and close the port; returns the tokens never written."""
+        ser = self.ser
+        if ser is None:
+            return []
+        self._stopping.set()
+        self._txq.put(_STOP)
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+        for fn in ("cancel_read", "cancel_write"):
+            with contextlib.suppress(Exception):
+                getattr(ser, fn)()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=2)
+        with contextlib.suppress(Exception):
+            ser.close()
+        self.ser = None
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+        unsent = []
+        while True:
+            try:
+                item = self._txq.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                unsent.append(item[1])
+        self._threads = []
+        return unsent
+
+    # -- threads ------------------------------------------------------------------------
+    def _lost(self, gen: int, exc: BaseException) -> None:
+        if self._stopping.is_set() or gen != self.generation:
+            return
+        self._post(self._report_lost, gen, exc)
+
+    def _report_lost(self, gen: int, exc: BaseException) -> None:
+        if gen != self.generation or self._lost_reported:
+            return
+        self._lost_reported = True
+        self.on_lost(exc)
+
+    def _reader(self, ser: Any, gen: int) -> None:
+        try:
+            fd = ser.fileno()
+        except Exception:
+            fd = None
+        post = self._post
+        try:
+            if fd is not None:
+                wake = self._wake_r
+                ser.timeout = 0
+                while not self._stopping.is_set():
+                    r, _, _ = select.select([fd, wake], [], [], 1.0)
+                    if wake in r or self._stopping.is_set():
+                        return
+                    if not r:
+                        continue
+                    data = ser.read(65536)
+                    if not data:
+                        # Readable but empty: the other end hung up (pty closed, socket EOF).
+                        raise PortError(f"{self.url}: the line hung up")
+                    post(self._deliver, gen, data)
+            else:
+                ser.timeout = 0.02
+                while not self._stopping.is_set():
+                    data = ser.read(4096)
+                    if data:
+                        post(self._deliver, gen, data)
+        except Exception as exc:
+            self._lost(gen, exc)
+
+    def _deliver(self, gen: int, data: bytes) -> None:
+        if gen == self.generation and not self._lost_reported:
+            self.on_data(data)
+
+    def _writer(self, ser: Any, gen: int, txq: queue.SimpleQueue[Any]) -> None:
+        while True:
+            item = txq.get()
+            if item is _STOP or self._stopping.is_set():
+                if item is not _STOP:
+                    txq.put(item)  # keep it for close() to report as unsent
+                return
+            data, token = item
+            try:
+                ser.write(data)
+            except Exception as exc:
+                txq.put(item)
+                self._lost(gen, exc)
+                return
+            self._post(self._written, gen, token)
+
+    def _written(self, gen: int, token: Any) -> None:
+        if gen == self.generation:
+            self.on_written(token)

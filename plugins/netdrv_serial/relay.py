@@ -1,0 +1,174 @@
+"""A null-modem cable made of two pseudo-terminals, paced at a real line rate.
+
+``python -m netdrv_serial.relay --baud 115200 /tmp/ttyA /tmp/ttyB`` creates
+two ptys, links their slave ends at the given paths and copies bytes between
+them at ``baud / 10`` bytes per second in each direction (8N1: start + 8 data
++ stop bits), like a real cable between two UARTs.  ``--baud 0`` copies as
+fast as possible.  Signals: SIGUSR1 injects a burst of random garbage in both
+directions (line noise); SIGTERM/SIGINT pull the cable (the links disappear,
+the ports hang up).  On exit it prints how busy each direction was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import select
+import signal
+import sys
+import time
+import tty
+
+__all__ = ["Relay", "main"]
+
+CHUNK = 4096
+MAX_BUFFER = 4096  # bytes held per direction before we stop reading (back-pressure)
+
+
+class _Direction:
+    def __init__(self, src: int, dst: int, rate: float) -> None:
+        self.src = src
+        self.dst = dst
+        self.rate = rate  # bytes/s, 0 = unpaced
+        self.buf = bytearray()
+        self.credit_t = 0.0
+        self.sent = 0
+        self.busy_start = 0.0
+        self.busy_time = 0.0
+        self.last_done = 0.0
+
+    def allowed(self, now: float) -> int:
+        if not self.rate:
+            return len(self.buf)
+        if self.credit_t == 0.0 or now - self.credit_t > 0.05:
+            # Line was idle: a new transmission starts now (no burst of saved credit).
+            self.credit_t = now - 1.0 / self.rate
+        n = int((now - self.credit_t) * self.rate)
+        return min(n, len(self.buf))
+
+    def consume(self, n: int, now: float) -> None:
+        self.sent += n
+        if self.rate:
+            self.credit_t += n / self.rate
+            # Busy time: the line is busy while it has credit-paced bytes in flight.
+            self.busy_time += n / self.rate
+        del self.buf[:n]
+
+
+class Relay:
+    """Two ptys joined back to back, paced at ``baud``."""
+
+    def __init__(self, link_a: str, link_b: str, baud: int) -> None:
+        self.links = (link_a, link_b)
+        self.masters: list[int] = []
+        self.slaves: list[int] = []
+        for link in self.links:
+            m, s = os.openpty()
+            tty.setraw(s)  # no echo or line editing before the driver opens it
+            os.set_blocking(m, False)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(link)
+            os.symlink(os.ttyname(s), link)
+            self.masters.append(m)
+            self.slaves.append(s)
+        rate = baud / 10.0
+        self.dirs = [
+            _Direction(self.masters[0], self.masters[1], rate),
+            _Direction(self.masters[1], self.masters[0], rate),
+        ]
+        self.noise = 0
+        self.running = True
+        self.started = time.monotonic()
+
+    def inject_noise(self, n: int = 200) -> None:
+        """Queue ``n`` random bytes in each direction."""
+        for d in self.dirs:
+            d.buf += bytes(random.getrandbits(8) for _ in range(n))
+        self.noise += n
+
+    def run(self) -> None:
+        """Copy until stopped."""
+        while self.running:
+            now = time.monotonic()
+            rlist = [d.src for d in self.dirs if len(d.buf) < MAX_BUFFER]
+            wlist = []
+            timeout = 0.5
+            for d in self.dirs:
+                if d.buf:
+                    n = d.allowed(now)
+                    if n > 0:
+                        wlist.append(d.dst)
+                    else:
+                        timeout = min(timeout, max(0.0002, 1.0 / d.rate if d.rate else 0))
+            try:
+                r, w, _ = select.select(rlist, wlist, [], timeout)
+            except InterruptedError:
+                continue
+            now = time.monotonic()
+            for d in self.dirs:
+                if d.src in r:
+                    try:
+                        data = os.read(d.src, CHUNK)
+                    except BlockingIOError:
+                        data = b""
+                    except OSError:
+                        data = b""
+                    d.buf += data
+                if d.dst in w and d.buf:
+                    n = d.allowed(now)
+                    if n > 0:
+                        try:
+                            k = os.write(d.dst, bytes(d.buf[:n]))
+                        except (BlockingIOError, OSError):
+                            k = 0
+                        if k:
+                            d.consume(k, now)
+
+    def close(self) -> None:
+        """Pull the cable: remove the links, close the ptys."""
+        for link in self.links:
+            with contextlib.suppress(OSError):
+                os.unlink(link)
+        for fd in self.masters + self.slaves:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def report(self) -> str:
+        """How busy each direction was."""
+        elapsed = time.monotonic() - self.started
+        parts = []
+        for name, d in zip(("A->B", "B->A"), self.dirs, strict=True):
+            busy = d.busy_time / elapsed * 100 if elapsed and d.rate else 0.0
+            parts.append(f"{name}: {d.sent} bytes, line busy {busy:.1f}% of {elapsed:.1f} s")
+        return "; ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(prog="python -m netdrv_serial.relay", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap.add_argument("link_a")
+    ap.add_argument("link_b")
+    ap.add_argument("--baud", type=int, default=115200, help="line rate (0: unpaced)")
+    ns = ap.parse_args(argv)
+    relay = Relay(ns.link_a, ns.link_b, ns.baud)
+
+    def stop(*_: object) -> None:
+        relay.running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, lambda *_: relay.inject_noise())
+    print(f"ready {ns.link_a} <-> {ns.link_b} at {ns.baud} bit/s", flush=True)
+    try:
+        relay.run()
+    finally:
+        relay.close()
+        print(relay.report(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
