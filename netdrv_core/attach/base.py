@@ -21,6 +21,8 @@ class Attachment:
     """
 
     host: Host
+    #: True when devices are real interfaces of the host kernel (sockets reach them).
+    is_kernel = False
 
     def bind(self, host: Host) -> None:
         """Called once by the host that owns this attachment."""

@@ -52,7 +52,9 @@ class MemoryStack(Attachment):
         """Queue the frame, or transmit it on the wired peer."""
         peer = self.wires.get(dev.name)
         if peer is not None:
-            self.send(peer, skb.view())
+            # The frame from its link header: eth_type_trans pulled it off skb.data.
+            start = skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
+            self.send(peer, memoryview(skb.buf)[start : skb.tail])
             return
         q = self.rx.get(dev.name)
         if q is None:

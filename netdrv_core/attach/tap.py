@@ -146,6 +146,7 @@ class KernelStack(Attachment):
     """Attach devices to the host kernel through TUN/TAP, kept in step through netlink."""
 
     budget = 64  # frames read per fd wake-up, like a NAPI weight
+    is_kernel = True
 
     def __init__(self) -> None:
         self.ports: dict[str, _Port] = {}

@@ -395,6 +395,7 @@ class SerialLink(Driver):
               min=0.1, unit="s"),
         Param("txqueuelen", int, 10, "kernel transmit queue length", min=1),
         Param("wait", bool, False, "load even if the port cannot be opened yet (retry)"),
+        Param("linktest", bool, True, "answer `netdrv linktest` from the peer on the local address"),
     )  # fmt: skip
     conformance_params = {"port": "loop://", "mode": "slip"}
 
@@ -435,9 +436,20 @@ class SerialLink(Driver):
         ret = att.set_link_up(dev)
         if ret:
             raise OSError(-ret, f"{dev.name}: open failed")
+        if p["linktest"] and p["local"] and att.is_kernel:
+            from netdrv_core.netdevice import dev_get_stats
+
+            from .linktest import Responder
+
+            self.responder = Responder(
+                str(ipaddress.ip_interface(p["local"]).ip), lambda: dev_get_stats(dev).as_dict()
+            )
 
     def exit(self) -> None:
-        """Close the port, unregister."""
+        """Close the port and the linktest responder, unregister."""
+        if getattr(self, "responder", None) is not None:
+            self.responder.close()
+            self.responder = None
         for dev in self.devices:
             priv = _priv(dev)
             priv.closing = True

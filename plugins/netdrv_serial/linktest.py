@@ -1,0 +1,349 @@
+"""``netdrv linktest DEV``: measure a serial link whose far end also runs netdrv.
+
+The ``slip`` driver runs a small responder on its interface's local address
+(UDP and TCP port :data:`PORT`, in the daemon): UDP probes are echoed, a TCP
+connection either sinks what it is sent (``SINK``) or sources data for a given
+time (``SOURCE``), and reports the far end's device counters as JSON.
+
+The test measures, one phase after the other, with a live progress view:
+
+* round-trip latency and loss (UDP echo probes);
+* throughput out and back (TCP, so the line — not a queue — is the limit);
+* error counters on both ends (framing, overruns, checksum, carrier);
+
+and ends with a summary including the efficiency against the configured line
+rate and the theoretical maximum for the mode and MTU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+__all__ = ["PORT", "Responder", "linktest_command", "theoretical_goodput"]
+
+PORT = 7359
+_PROBE = struct.Struct("!4sIQ")
+_MAGIC = b"NDLT"
+CHUNK = 16384
+
+
+class Responder:
+    """The far end of ``netdrv linktest``: echo, sink and source, on one address."""
+
+    def __init__(self, address: str, stats: Callable[[], dict[str, Any]]) -> None:
+        self.address = address
+        self.stats = stats
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        for s in (self.udp, self.tcp):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # The interface address may not be usable yet; bind anyway (freebind).
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND
+            s.bind((address, PORT))
+        self.tcp.listen(4)
+        self._stop = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._udp_loop, daemon=True, name="netdrv-linktest-udp"),
+            threading.Thread(target=self._tcp_loop, daemon=True, name="netdrv-linktest-tcp"),
+        ]
+        for t in self.threads:
+            t.start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._stop.set()
+        for s in (self.udp, self.tcp):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        for t in self.threads:
+            t.join(timeout=2)
+
+    def _udp_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.udp.recvfrom(65536)
+            except OSError:
+                return
+            if data[:4] == _MAGIC:
+                with contextlib.suppress(OSError):
+                    self.udp.sendto(data, addr)
+
+    def _tcp_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.tcp.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(120)
+            try:
+                line = _readline(conn)
+                if line.startswith(b"SINK"):
+                    n = 0
+                    t0 = time.monotonic()
+                    while True:
+                        b = conn.recv(CHUNK)
+                        if not b:
+                            break
+                        n += len(b)
+                    report = {"bytes": n, "seconds": time.monotonic() - t0, "stats": self.stats()}
+                    conn.sendall(json.dumps(report).encode())
+                elif line.startswith(b"SOURCE"):
+                    duration = float(line.split()[1])
+                    buf = os.urandom(CHUNK)
+                    end = time.monotonic() + duration
+                    while time.monotonic() < end:
+                        conn.sendall(buf)
+                    conn.shutdown(socket.SHUT_WR)
+                elif line.startswith(b"STATS"):
+                    conn.sendall(json.dumps({"stats": self.stats()}).encode())
+            except (OSError, ValueError):
+                return
+
+
+def _readline(conn: socket.socket) -> bytes:
+    out = bytearray()
+    while not out.endswith(b"\n") and len(out) < 256:
+        b = conn.recv(1)
+        if not b:
+            break
+        out += b
+    return bytes(out)
+
+
+def theoretical_goodput(baud: int, mode: str, mtu: int) -> tuple[float, float]:
+    """(max TCP goodput in bytes/s, framing efficiency) for random data at ``baud`` 8N1."""
+    from .codecs import MODES
+
+    enc, _ = MODES[mode](mtu=mtu)
+    payload = mtu - 52  # IPv4 20 + TCP 20 + timestamps 12
+    pkt = bytearray(os.urandom(mtu))
+    pkt[0] = 0x45
+    pkt[9] = 6
+    wire = len(enc.encode(bytes(pkt)))
+    return baud / 10.0 * payload / wire, mtu / wire
+
+
+# -- the client ---------------------------------------------------------------------------
+def _status() -> dict[str, Any]:
+    from netdrv_core.control import ControlClient
+
+    with ControlClient() as c:
+        st = c.request("status")
+    if not st.get("ok"):
+        raise click.ClickException(str(st.get("error")))
+    return st
+
+
+def _find(dev: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    st = _status()
+    d = next((x for x in st["devices"] if x["name"] == dev), None)
+    if d is None:
+        raise click.ClickException(f"{dev} is not a netdrv device in this namespace")
+    drv = next((x for x in st["drivers"] if dev in x["devices"]), None)
+    if drv is None or drv["name"] != "slip":
+        raise click.ClickException(f"{dev} is not a slip device (driver {d['driver']})")
+    return d, drv["params"]
+
+
+_ERRS = ("rx_errors", "rx_frame_errors", "rx_over_errors", "rx_crc_errors", "tx_errors",
+         "tx_dropped", "tx_carrier_errors")  # fmt: skip
+
+
+def _err_counts(stats: dict[str, Any]) -> dict[str, int]:
+    return {k: int(stats.get(k, 0)) for k in _ERRS}
+
+
+@click.command(name="linktest")
+@click.argument("dev")
+@click.option("--peer", help="the peer's address (default: the slip driver's peer=)")
+@click.option("-d", "--duration", default=5.0, type=float, show_default=True,
+              help="seconds per throughput direction")  # fmt: skip
+@click.option("-n", "--count", default=20, type=int, show_default=True, help="latency probes")
+@click.option("--size", default=64, type=int, show_default=True, help="probe size (bytes)")
+@click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
+def linktest_command(dev: str, peer: str | None, duration: float, count: int, size: int,
+                     as_json: bool) -> None:  # fmt: skip
+    """Measure latency, loss, throughput both ways and errors of serial link DEV."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    d0, params = _find(dev)
+    peer = peer or params.get("peer")
+    if not peer:
+        raise click.ClickException(f"{dev} has no peer= address; give --peer ADDR")
+    local = str(params.get("local", "")).split("/")[0] or None
+    baud, mode, mtu = int(params["baud"]), str(params["mode"]), int(d0["mtu"])
+    console = Console(stderr=as_json)
+    errs0 = _err_counts(d0["stats"])
+    res: dict[str, Any] = {"dev": dev, "peer": peer, "baud": baud, "mode": mode, "mtu": mtu}
+    progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                        TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+                        console=console, disable=as_json)  # fmt: skip
+    try:
+        remote0 = _remote_stats(peer, local)
+    except OSError as exc:
+        raise click.ClickException(
+            f"no linktest responder at {peer}:{PORT} ({exc}): is netdrv's slip driver loaded "
+            f"on the far end, and is the carrier on?"
+        ) from None
+    with progress:
+        # 1. latency and loss
+        t = progress.add_task("latency", total=count, info="")
+        rtts = []
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if local:
+            s.bind((local, 0))
+        line_time = (size + 28 + 2) * 10 / baud
+        s.settimeout(max(1.0, 4 * line_time + 0.5))
+        pad = b"\0" * max(0, size - _PROBE.size)
+        for i in range(count):
+            t0 = time.perf_counter_ns()
+            s.sendto(_PROBE.pack(_MAGIC, i, t0) + pad, (peer, PORT))
+            try:
+                while True:
+                    data, _ = s.recvfrom(65536)
+                    magic, seq, _ = _PROBE.unpack_from(data)
+                    if magic == _MAGIC and seq == i:
+                        rtts.append((time.perf_counter_ns() - t0) / 1e6)
+                        break
+            except TimeoutError:
+                pass
+            progress.update(t, advance=1, info=f"{len(rtts)}/{i + 1} answered")
+        s.close()
+        res["probes"] = count
+        res["lost"] = count - len(rtts)
+        res["loss_pct"] = 100.0 * (count - len(rtts)) / count if count else 0.0
+        if rtts:
+            res["rtt_ms"] = {"min": min(rtts), "avg": sum(rtts) / len(rtts), "max": max(rtts)}
+        # 2. throughput out (we send, the peer sinks)
+        t = progress.add_task("to peer", total=duration, info="")
+        res["out_bps"] = _sink(peer, local, duration, lambda x, info: progress.update(
+            t, completed=x, info=info)) * 8  # fmt: skip
+        # 3. throughput back (the peer sources)
+        t = progress.add_task("from peer", total=duration, info="")
+        res["in_bps"] = _source(peer, local, duration, lambda x, info: progress.update(
+            t, completed=x, info=info)) * 8  # fmt: skip
+    remote1 = _remote_stats(peer, local)
+    d1, _ = _find(dev)
+    errs1 = _err_counts(d1["stats"])
+    res["local_errors"] = {k: errs1[k] - errs0[k] for k in _ERRS}
+    r0, r1 = _err_counts(remote0), _err_counts(remote1)
+    res["peer_errors"] = {k: r1[k] - r0[k] for k in _ERRS}
+    line = baud / 10.0 * 8  # payload bits/s an 8N1 line can carry
+    max_goodput, framing = theoretical_goodput(baud, mode, mtu)
+    res["line_rate_bps"] = line
+    res["max_goodput_bps"] = max_goodput * 8
+    res["framing_efficiency"] = framing
+    res["efficiency_out"] = res["out_bps"] / line
+    res["efficiency_in"] = res["in_bps"] / line
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+        return
+    tb = Table(title=f"linktest {dev} -> {peer} ({mode}, mtu {mtu}, {baud} bit/s)")
+    tb.add_column("measure")
+    tb.add_column("value", justify="right")
+    rtt = res.get("rtt_ms")
+    tb.add_row(
+        "round trip min/avg/max",
+        f"{rtt['min']:.2f}/{rtt['avg']:.2f}/{rtt['max']:.2f} ms" if rtt else "no answer",
+    )
+    tb.add_row("loss", f"{res['lost']}/{count} ({res['loss_pct']:.1f} %)")
+    for key, label in (("out_bps", "throughput to peer"), ("in_bps", "throughput from peer")):
+        eff = res[key] / line * 100
+        tb.add_row(label, f"{res[key] / 1000:.1f} kbit/s = {eff:.1f} % of line rate")
+    tb.add_row("theoretical maximum",
+               f"{max_goodput * 8 / 1000:.1f} kbit/s ({max_goodput * 8 / line * 100:.1f} %, "
+               f"framing efficiency {framing * 100:.1f} %)")  # fmt: skip
+    tb.add_row("errors here", _fmt_errs(res["local_errors"]))
+    tb.add_row("errors at peer", _fmt_errs(res["peer_errors"]))
+    console.print(tb)
+
+
+def _fmt_errs(e: dict[str, int]) -> str:
+    nz = {k: v for k, v in e.items() if v}
+    return ", ".join(f"{k} {v}" for k, v in nz.items()) if nz else "none"
+
+
+def _connect(peer: str, local: str | None) -> socket.socket:
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.settimeout(30)
+    if local:
+        c.bind((local, 0))
+    c.connect((peer, PORT))
+    return c
+
+
+def _remote_stats(peer: str, local: str | None) -> dict[str, Any]:
+    with _connect(peer, local) as c:
+        c.sendall(b"STATS\n")
+        data = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+    return json.loads(data)["stats"]
+
+
+def _sink(
+    peer: str, local: str | None, duration: float, tick: Callable[[float, str], None]
+) -> float:
+    buf = os.urandom(CHUNK)
+    with _connect(peer, local) as c:
+        c.sendall(b"SINK\n")
+        t0 = time.monotonic()
+        sent = 0
+        while (el := time.monotonic() - t0) < duration:
+            c.sendall(buf[:1024])
+            sent += 1024
+            tick(el, f"{sent * 8 / max(el, 1e-3) / 1000:.1f} kbit/s")
+        c.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+    rep = json.loads(data)
+    tick(duration, "done")
+    # The peer's count over the time until the last byte arrived.
+    return rep["bytes"] / max(rep["seconds"], 1e-6)
+
+
+def _source(
+    peer: str, local: str | None, duration: float, tick: Callable[[float, str], None]
+) -> float:
+    with _connect(peer, local) as c:
+        c.sendall(f"SOURCE {duration}\n".encode())
+        t0 = time.monotonic()
+        n = 0
+        first = None
+        while True:
+            b = c.recv(CHUNK)
+            if not b:
+                break
+            if first is None:
+                first = time.monotonic()
+            n += len(b)
+            el = time.monotonic() - t0
+            tick(min(el, duration), f"{n * 8 / max(el, 1e-3) / 1000:.1f} kbit/s")
+        end = time.monotonic()
+    tick(duration, "done")
+    return n / max(end - (first or t0), 1e-6)
