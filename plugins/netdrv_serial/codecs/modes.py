@@ -1,0 +1,308 @@
+"""Line modes for the serial link driver: IP packets in and out of each framing.
+
+Each factory returns ``(encoder, decoder)``: ``encoder.encode(ip_packet) ->
+bytes`` and ``decoder.feed(data) -> list[bytes]`` (IP packets), each with a
+``stats`` :class:`~netdrv_serial.codecs.base.CodecStats` and the decoder with
+``reset()``. For single-layer modes these are the framing codecs themselves
+(their ``stats`` object is live); stacked modes (cslip, adaptive, kiss) return
+a summary snapshot from ``stats`` on each access, with ``frames``/``bytes``
+counting IP packets.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+from .base import Buffer, CodecError, CodecStats, PacketDecoder, PacketEncoder
+from .cslip import (
+    AdaptiveMode,
+    VJCompressor,
+    VJDecompressor,
+    cslip_decode_packet,
+    cslip_encode_packet,
+)
+from .kiss import CMD_DATA, KissDecoder, KissEncoder
+from .plip import PlipDecoder, PlipEncoder
+from .slip import DEFAULT_MTU, SlipDecoder, SlipEncoder
+
+__all__ = [
+    "DEFAULT_MTUS",
+    "MODES",
+    "CslipPacketDecoder",
+    "CslipPacketEncoder",
+    "KissPacketDecoder",
+    "KissPacketEncoder",
+    "ModeFactory",
+    "make_adaptive",
+    "make_cslip",
+    "make_kiss",
+    "make_plip",
+    "make_slip",
+]
+
+#: Default MTU per mode (Linux: slip.c 296, plip.c 1500, mkiss/AX.25 256).
+DEFAULT_MTUS = {
+    "slip": DEFAULT_MTU,
+    "cslip": DEFAULT_MTU,
+    "adaptive": DEFAULT_MTU,
+    "plip": 1500,
+    "kiss": 256,
+}
+
+ModeFactory = Callable[..., tuple[PacketEncoder, PacketDecoder]]
+
+
+def _check_ip(ip_packet: Buffer, mtu: int) -> None:
+    n = len(ip_packet)
+    if not 0 < n <= mtu:
+        raise CodecError(f"cannot send a {n}-byte packet: packets must be 1..{mtu} bytes (the MTU)")
+    if ip_packet[0] >= 0x70:
+        raise CodecError(
+            f"CSLIP can only carry IP packets (first byte < 0x70), got {ip_packet[0]:#x}"
+        )
+
+
+class CslipPacketEncoder:
+    """SLIP framing over VJ compression; with an :class:`AdaptiveMode`, plain SLIP until it switches."""
+
+    __slots__ = ("adaptive", "mtu", "slip", "vj")
+
+    def __init__(
+        self,
+        mtu: int = DEFAULT_MTU,
+        *,
+        slots: int = 16,
+        compress_slot_id: bool = True,
+        adaptive: AdaptiveMode | None = None,
+        leading_end: bool = True,
+    ) -> None:
+        self.mtu = mtu
+        self.slip = SlipEncoder(mtu, leading_end=leading_end)
+        self.vj = VJCompressor(slots, compress_slot_id)
+        self.adaptive = adaptive
+
+    def encode(self, ip_packet: Buffer) -> bytes:
+        """Return the wire bytes of ``ip_packet``.
+
+        :raises CodecError: empty, larger than the MTU, or not an IP packet.
+        """
+        # Checked before compressing: a packet compressed but never sent would
+        # desynchronise the peer's decompressor.
+        _check_ip(ip_packet, self.mtu)
+        if self.adaptive is None or self.adaptive.compressing:
+            return self.slip.encode(cslip_encode_packet(self.vj, ip_packet))
+        return self.slip.encode(ip_packet)
+
+    @property
+    def stats(self) -> CodecStats:
+        """Snapshot: SLIP counters, IP bytes, VJ compressed/uncompressed counts."""
+        s = copy.copy(self.slip.stats)
+        # SLIP saw compressed sizes; the IP size is what went into the compressor.
+        s.bytes += self.vj.stats.bytes - self.vj.stats.wire_bytes
+        s.compressed = self.vj.stats.compressed
+        s.uncompressed = self.vj.stats.uncompressed
+        return s
+
+
+class CslipPacketDecoder:
+    """SLIP deframing, then VJ decompression; a lost SLIP frame makes VJ toss until resync."""
+
+    __slots__ = ("_ignored", "adaptive", "slip", "vj")
+
+    def __init__(
+        self,
+        mtu: int = DEFAULT_MTU,
+        *,
+        slots: int = 16,
+        adaptive: AdaptiveMode | None = None,
+        verify_tcp_checksum: bool = False,
+        max_frame: int | None = None,
+    ) -> None:
+        self.slip = SlipDecoder(mtu, max_frame=max_frame)
+        self.vj = VJDecompressor(slots, verify_tcp_checksum=verify_tcp_checksum)
+        self.adaptive = adaptive
+        self._ignored = 0
+
+    def reset(self) -> None:
+        """Forget the partial frame and all VJ state."""
+        self.slip.reset()
+        self.vj.reset()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of the current partial SLIP frame."""
+        return self.slip.buffered
+
+    def feed(self, data: Buffer) -> list[bytes]:
+        """Consume line bytes; return the IP packets they completed."""
+        out = []
+        vj = self.vj
+        adaptive = self.adaptive
+        for wire in self.slip.feed_with_drops(data):
+            if wire is None:
+                vj.toss()
+                continue
+            if adaptive is not None:
+                adaptive.observe(wire)
+                if not adaptive.accepts(wire):
+                    # Linux ignores compressed packets until the peer sent an uncompressed one.
+                    self._ignored += 1
+                    continue
+            pkt = cslip_decode_packet(vj, wire)
+            if pkt is not None:
+                out.append(pkt)
+        return out
+
+    @property
+    def stats(self) -> CodecStats:
+        """Snapshot: SLIP framing errors plus VJ counters; ``frames``/``bytes`` are IP packets."""
+        s = self.slip.stats + self.vj.stats
+        s.frames = self.vj.stats.frames
+        s.bytes = self.vj.stats.bytes
+        s.wire_bytes = self.slip.stats.wire_bytes
+        s.dropped += self._ignored
+        return s
+
+
+class KissPacketEncoder:
+    """IP packets as KISS data frames on one TNC port."""
+
+    __slots__ = ("kiss", "port")
+
+    def __init__(self, mtu: int = 256, *, port: int = 0, leading_fend: bool = True) -> None:
+        self.kiss = KissEncoder(mtu, leading_fend=leading_fend)
+        self.port = port
+
+    def encode(self, ip_packet: Buffer) -> bytes:
+        """Return the wire bytes of ``ip_packet``; :class:`CodecError` if empty or over the MTU."""
+        if not ip_packet:
+            raise CodecError("cannot send an empty packet")
+        return self.kiss.encode(ip_packet, port=self.port)
+
+    @property
+    def stats(self) -> CodecStats:
+        """The KISS encoder's counters (a copy)."""
+        return copy.copy(self.kiss.stats)
+
+
+class KissPacketDecoder:
+    """KISS data frames on one port are IP packets; commands are counted and ignored.
+
+    Data frames for other ports, and empty ones, count as ``dropped``.
+    """
+
+    __slots__ = ("_bytes", "_dropped", "_frames", "kiss", "port")
+
+    def __init__(self, mtu: int = 256, *, port: int = 0) -> None:
+        self.kiss = KissDecoder(mtu)
+        self.port = port
+        self._dropped = 0
+        self._frames = 0
+        self._bytes = 0
+
+    def reset(self) -> None:
+        """Forget the partial frame."""
+        self.kiss.reset()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of the current partial KISS frame."""
+        return self.kiss.buffered
+
+    def feed(self, data: Buffer) -> list[bytes]:
+        """Consume line bytes; return the IP packets they completed."""
+        out = []
+        for f in self.kiss.feed(data):
+            if f.command == CMD_DATA:
+                if f.port == self.port and f.data:
+                    out.append(f.data)
+                else:
+                    self._dropped += 1
+        self._frames += len(out)
+        self._bytes += sum(map(len, out))
+        return out
+
+    @property
+    def stats(self) -> CodecStats:
+        """Snapshot: KISS counters; ``frames`` = IP packets delivered, ``bytes`` their size."""
+        s = copy.copy(self.kiss.stats)
+        s.frames = self._frames
+        s.bytes = self._bytes
+        s.dropped += self._dropped
+        return s
+
+
+def make_slip(
+    mtu: int = DEFAULT_MTU, *, leading_end: bool = True, max_frame: int | None = None
+) -> tuple[SlipEncoder, SlipDecoder]:
+    """Plain SLIP (RFC 1055)."""
+    return SlipEncoder(mtu, leading_end=leading_end), SlipDecoder(mtu, max_frame=max_frame)
+
+
+def make_cslip(
+    mtu: int = DEFAULT_MTU,
+    *,
+    slots: int = 16,
+    compress_slot_id: bool = True,
+    verify_tcp_checksum: bool = False,
+    leading_end: bool = True,
+) -> tuple[CslipPacketEncoder, CslipPacketDecoder]:
+    """SLIP with Van Jacobson header compression (RFC 1144) always on."""
+    return (
+        CslipPacketEncoder(
+            mtu, slots=slots, compress_slot_id=compress_slot_id, leading_end=leading_end
+        ),
+        CslipPacketDecoder(mtu, slots=slots, verify_tcp_checksum=verify_tcp_checksum),
+    )
+
+
+def make_adaptive(
+    mtu: int = DEFAULT_MTU,
+    *,
+    slots: int = 16,
+    compress_slot_id: bool = True,
+    verify_tcp_checksum: bool = False,
+    leading_end: bool = True,
+) -> tuple[CslipPacketEncoder, CslipPacketDecoder]:
+    """Linux SL_MODE_ADAPTIVE: plain SLIP until the peer sends a VJ packet, then CSLIP.
+
+    Both objects share one :class:`AdaptiveMode`, reachable as ``.adaptive``.
+    """
+    mode = AdaptiveMode()
+    return (
+        CslipPacketEncoder(
+            mtu,
+            slots=slots,
+            compress_slot_id=compress_slot_id,
+            adaptive=mode,
+            leading_end=leading_end,
+        ),
+        CslipPacketDecoder(
+            mtu, slots=slots, adaptive=mode, verify_tcp_checksum=verify_tcp_checksum
+        ),
+    )
+
+
+def make_plip(mtu: int = 1500) -> tuple[PlipEncoder, PlipDecoder]:
+    """The PLIP-like framing (sync pair, length, data, additive checksum)."""
+    return PlipEncoder(mtu), PlipDecoder(mtu)
+
+
+def make_kiss(
+    mtu: int = 256, *, port: int = 0, leading_fend: bool = True
+) -> tuple[KissPacketEncoder, KissPacketDecoder]:
+    """IP packets in KISS data frames on ``port``."""
+    return KissPacketEncoder(mtu, port=port, leading_fend=leading_fend), KissPacketDecoder(
+        mtu, port=port
+    )
+
+
+#: Mode name -> factory ``(mtu=..., **options) -> (encoder, decoder)``.
+MODES: dict[str, ModeFactory] = {
+    "slip": make_slip,
+    "cslip": make_cslip,
+    "adaptive": make_adaptive,
+    "plip": make_plip,
+    "kiss": make_kiss,
+}
