@@ -1,0 +1,599 @@
+"""ASIX AX88179/178A (and AX88179A/772D firmware) framing, constants and helpers.
+
+Sans-I/O port of the parts of Linux ``drivers/net/usb/ax88179_178a.c`` (6.x)
+that touch bytes: register numbers, the RX aggregation trailer, the 8-byte TX
+header, the interrupt status word, the multicast hash and the link-reset
+arithmetic.  Control transfers themselves are issued by the driver core:
+
+* read:  ``ctrl_transfer(0xC0, AX_ACCESS_MAC, wValue=reg, wIndex=size, size)``
+* write: ``ctrl_transfer(0x40, AX_ACCESS_MAC, wValue=reg, wIndex=size, data)``
+* PHY:   ``bRequest=AX_ACCESS_PHY, wValue=AX88179_PHY_ID, wIndex=mii_reg``, 2 bytes.
+
+RX transfer layout (firmware of AX88179A/772D, per the Linux comment)::
+
+    <pkt 1: 2-byte pad + frame> <0-7 pad to 8>  ...  <pkt N> <pad>
+    <hdr 1> [<dummy hdr>] ... <hdr N> [<dummy hdr>]   (4 bytes each, LE u32)
+    [<padding2: 4 bytes>] <footer: u16 pkt_cnt, u16 hdr_off>
+
+Decisions (mirroring Linux ``ax88179_rx_fixup`` of 6.x, see the class doc):
+headers with pkt_len 0 are dummy/alignment headers and are skipped without
+advancing the data cursor; a header with CRC_ERR/DROP_ERR or pkt_len < 16 is
+an error that skips its (padded) data; each packet's data is ``pkt_len`` bytes
+of which the first 2 are the IP-alignment pad, so the frame is
+``pkt_len - 2`` bytes (Linux copies 2 extra trailing bytes for non-last
+packets; we do not).  Decoders never raise on device data; every problem is
+counted in ``stats``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Iterable, Sequence
+
+from ._common import ETH_ALEN, ETH_HLEN, CodecStats, FramingError, ether_crc, needs_zlp
+
+__all__ = [
+    "Ax88179RxDecoder",
+    "Ax88179RxPacket",
+    "Ax88179RxStats",
+    "Ax88179TxDecoder",
+    "Ax88179TxStats",
+    "LinkStatus",
+    "ax88179_tx_header",
+    "build_interrupt",
+    "bulkin_config",
+    "decode_physr",
+    "encode_rx_transfer",
+    "encode_tx",
+    "mcast_hash_bit",
+    "medium_mode",
+    "multicast_filter",
+    "needs_zlp",
+    "parse_interrupt",
+    "rx_mode",
+]
+
+ASIX_VENDOR_ID = 0x0B95
+AX88179_PRODUCT_ID = 0x1790
+AX88178A_PRODUCT_ID = 0x178A
+
+AX88179_PHY_ID = 0x03
+AX_EEPROM_LEN = 0x100
+AX88179_EEPROM_MAGIC = 0x17900B95
+AX_MCAST_FLTSIZE = 8
+AX_MCAST_FILTER_SIZE = AX_MCAST_FLTSIZE
+AX_MAX_MCAST = 64
+
+AX_INT_PPLS_LINK = 1 << 16
+"""Link bit in the first 32-bit word of the interrupt status."""
+
+AX_RXHDR_L4CSUM_ERR = 0x00000001
+AX_RXHDR_L3CSUM_ERR = 0x00000002
+AX_RXHDR_L4_TYPE_MASK = 0x0000001C
+AX_RXHDR_L4_TYPE_UDP = 4
+AX_RXHDR_L4_TYPE_TCP = 16
+AX_RXHDR_CRC_ERR = 1 << 29
+AX_RXHDR_DROP_ERR = 1 << 31
+AX_RXHDR_LEN_SHIFT = 16
+AX_RXHDR_LEN_MASK = 0x1FFF
+
+AX_TX_HDR2_PADDING = 0x80008000
+"""tx_hdr2 bits Linux sets when (len + 8) is a multiple of the max packet size."""
+
+# Vendor requests (bRequest).
+AX_ACCESS_MAC = 0x01
+AX_ACCESS_PHY = 0x02
+AX_ACCESS_EEPROM = 0x04
+AX_ACCESS_EFUS = 0x05
+AX_RELOAD_EEPROM_EFUSE = 0x06
+AX_FW_MODE = 0x08
+AX_ACCESS_TX_FIFO = 0x81
+"""Vendor request Linux link_reset polls (wValue 0x8c, 4 bytes, bit 30 = TX FIFO busy)."""
+AX_TX_FIFO_STATUS_REG = 0x8C
+
+REQ_TYPE_VENDOR_IN = 0xC0
+REQ_TYPE_VENDOR_OUT = 0x40
+
+# MAC registers (wValue of AX_ACCESS_MAC).
+PHYSICAL_LINK_STATUS = 0x02
+AX_USB_FS = 0x01
+AX_USB_HS = 0x02
+AX_USB_SS = 0x04
+GENERAL_STATUS = 0x03
+AX_SECLD = 0x04
+AX_SROM_ADDR = 0x07
+AX_SROM_CMD = 0x0A
+EEP_RD = 0x04
+EEP_BUSY = 0x10
+AX_SROM_DATA_LOW = 0x08
+AX_SROM_DATA_HIGH = 0x09
+
+AX_RX_CTL = 0x0B
+AX_RX_CTL_DROPCRCERR = 0x0100
+AX_RX_CTL_IPE = 0x0200
+AX_RX_CTL_START = 0x0080
+AX_RX_CTL_AP = 0x0020
+AX_RX_CTL_AM = 0x0010
+AX_RX_CTL_AB = 0x0008
+AX_RX_CTL_AMALL = 0x0002
+AX_RX_CTL_PRO = 0x0001
+AX_RX_CTL_STOP = 0x0000
+
+AX_NODE_ID = 0x10
+AX_MULFLTARY = 0x16
+
+AX_MEDIUM_STATUS_MODE = 0x22
+AX_MEDIUM_GIGAMODE = 0x01
+AX_MEDIUM_FULL_DUPLEX = 0x02
+AX_MEDIUM_EN_125MHZ = 0x08
+AX_MEDIUM_RXFLOW_CTRLEN = 0x10
+AX_MEDIUM_TXFLOW_CTRLEN = 0x20
+AX_MEDIUM_RECEIVE_EN = 0x100
+AX_MEDIUM_PS = 0x200
+AX_MEDIUM_JUMBO_EN = 0x8040
+
+AX_MONITOR_MOD = 0x24
+AX_MONITOR_MODE_RWLC = 0x02
+AX_MONITOR_MODE_RWMP = 0x04
+AX_MONITOR_MODE_PMEPOL = 0x20
+AX_MONITOR_MODE_PMETYPE = 0x40
+
+AX_GPIO_CTRL = 0x25
+AX_GPIO_CTRL_GPIO3EN = 0x80
+AX_GPIO_CTRL_GPIO2EN = 0x40
+AX_GPIO_CTRL_GPIO1EN = 0x20
+
+AX_PHYPWR_RSTCTL = 0x26
+AX_PHYPWR_RSTCTL_BZ = 0x0010
+AX_PHYPWR_RSTCTL_IPRL = 0x0020
+AX_PHYPWR_RSTCTL_AT = 0x1000
+
+AX_RX_BULKIN_QCTRL = 0x2E
+AX_CLK_SELECT = 0x33
+AX_CLK_SELECT_BCS = 0x01
+AX_CLK_SELECT_ACS = 0x02
+AX_CLK_SELECT_ULR = 0x08
+
+AX_RXCOE_CTL = 0x34
+AX_RXCOE_IP = 0x01
+AX_RXCOE_TCP = 0x02
+AX_RXCOE_UDP = 0x04
+AX_RXCOE_TCPV6 = 0x20
+AX_RXCOE_UDPV6 = 0x40
+
+AX_TXCOE_CTL = 0x35
+AX_TXCOE_IP = 0x01
+AX_TXCOE_TCP = 0x02
+AX_TXCOE_UDP = 0x04
+AX_TXCOE_TCPV6 = 0x20
+AX_TXCOE_UDPV6 = 0x40
+
+AX_PAUSE_WATERLVL_HIGH = 0x54
+AX_PAUSE_WATERLVL_LOW = 0x55
+AX_LEDCTRL = 0x73
+
+# PHY (GMII) registers, reached with AX_ACCESS_PHY.
+MII_BMCR = 0x00
+MII_BMSR = 0x01
+MII_PHYSID1 = 0x02
+MII_PHYSID2 = 0x03
+MII_ADVERTISE = 0x04
+MII_LPA = 0x05
+MII_CTRL1000 = 0x09
+MII_STAT1000 = 0x0A
+BMCR_RESET = 0x8000
+BMCR_ANENABLE = 0x1000
+BMCR_ANRESTART = 0x0200
+BMSR_LSTATUS = 0x0004
+BMSR_ANEGCOMPLETE = 0x0020
+GMII_PHY_PHYSR = 0x11
+GMII_PHY_PHYSR_SMASK = 0xC000
+GMII_PHY_PHYSR_GIGA = 0x8000
+GMII_PHY_PHYSR_100 = 0x4000
+GMII_PHY_PHYSR_FULL = 0x2000
+GMII_PHY_PHYSR_LINK = 0x0400
+GMII_PHYPAGE = 0x1E
+GMII_PHY_PAGE_SELECT = 0x1F
+
+# AX88179_BULKIN_SIZE[] from Linux: ctrl, timer_l, timer_h, size, ifg.
+AX88179_BULKIN_SIZE: tuple[bytes, ...] = (
+    bytes([7, 0x4F, 0, 0x12, 0xFF]),
+    bytes([7, 0x20, 3, 0x16, 0xFF]),
+    bytes([7, 0xAE, 7, 0x18, 0xFF]),
+    bytes([7, 0xCC, 0x4C, 0x18, 8]),
+)
+
+RX_PAD = 2
+"""IP-alignment pseudo header in front of every received frame."""
+TX_HEADER_LEN = 8
+
+
+# --------------------------------------------------------------------------
+# Receive path
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Ax88179RxPacket:
+    """One received frame with its per-packet header."""
+
+    frame: bytes | memoryview
+    header: int
+
+    @property
+    def checksum_unnecessary(self) -> bool:
+        """Linux ``ax88179_rx_checksum``: TCP/UDP with no L3/L4 checksum error."""
+        if self.header & (AX_RXHDR_L3CSUM_ERR | AX_RXHDR_L4CSUM_ERR):
+            return False
+        return (self.header & AX_RXHDR_L4_TYPE_MASK) in (AX_RXHDR_L4_TYPE_TCP, AX_RXHDR_L4_TYPE_UDP)
+
+
+@dataclasses.dataclass
+class Ax88179RxStats(CodecStats):
+    """Counters of :class:`Ax88179RxDecoder` (each error also bumps ``rx_errors``).
+
+    ``bad_footer``: transfer < 4 bytes, pkt_cnt 0, or header array outside the
+    transfer (the last case also counts ``bad_header_array``); whole transfer
+    dropped.  ``crc_errors``/``drop_errors``: packets flagged by the chip
+    (also ``rx_crc_errors``/``rx_frame_errors``); ``length_errors``: runts
+    (pkt_len < 16) and packets running past the header array (the latter also
+    count ``truncated`` and stop the transfer).  ``dummy_headers`` is
+    informational.
+    """
+
+    bad_footer: int = 0
+    bad_header_array: int = 0
+    crc_errors: int = 0
+    drop_errors: int = 0
+    length_errors: int = 0
+    truncated: int = 0
+    dummy_headers: int = 0
+    checksum_unnecessary: int = 0
+
+
+class Ax88179RxDecoder:
+    """Split one AX88179 bulk IN transfer into Ethernet frames (Linux 6.x rx_fixup).
+
+    Algorithm: read the footer from the last 4 bytes (``pkt_cnt`` low half,
+    ``hdr_off`` high half); require ``pkt_cnt > 0`` and
+    ``hdr_off + 4 * pkt_cnt <= len - 4``; packets live in ``[0, hdr_off)``.
+    For each header: pkt_len 0 -> dummy, skipped; padded length
+    ``(pkt_len + 7) & ~7`` beyond the data area -> stop (frames already found
+    are kept); CRC/DROP flags or pkt_len < 2 + 14 -> counted and skipped;
+    otherwise the frame is ``data[cursor + 2 : cursor + pkt_len]`` and the
+    cursor advances by the padded length.  Bounded by ``pkt_cnt`` (<= 65535)
+    so it always terminates.  Never raises on device data.
+    """
+
+    def __init__(self, *, copy: bool = True) -> None:
+        """*copy* False returns memoryview slices of the transfer instead of bytes."""
+        self.copy = copy
+        self.stats = Ax88179RxStats()
+
+    def decode(self, transfer: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
+        """Return the frames of *transfer* (see :meth:`decode_packets`)."""
+        return [p.frame for p in self.decode_packets(transfer)]
+
+    def decode_packets(self, transfer: bytes | bytearray | memoryview) -> list[Ax88179RxPacket]:
+        """Return frames with their per-packet headers (for checksum offload status)."""
+        st = self.stats
+        st.rx_transfers += 1
+        mv = memoryview(transfer)
+        if mv.ndim != 1 or mv.format != "B":
+            mv = mv.cast("B")
+        n = len(mv)
+        if n < 4:
+            st.bump("bad_footer", "rx_errors", "rx_length_errors")
+            return []
+        end = n - 4
+        pkt_cnt, hdr_off = struct.unpack_from("<HH", mv, end)
+        if pkt_cnt == 0:
+            st.bump("bad_footer", "rx_errors", "rx_frame_errors")
+            return []
+        if hdr_off + 4 * pkt_cnt > end:
+            st.bump("bad_footer", "bad_header_array", "rx_errors", "rx_length_errors")
+            return []
+        out: list[Ax88179RxPacket] = []
+        cursor = 0
+        for i in range(pkt_cnt):
+            hdr = struct.unpack_from("<I", mv, hdr_off + 4 * i)[0]
+            pkt_len = (hdr >> AX_RXHDR_LEN_SHIFT) & AX_RXHDR_LEN_MASK
+            if pkt_len == 0:
+                st.dummy_headers += 1
+                continue
+            padded = (pkt_len + 7) & ~7
+            if cursor + padded > hdr_off:
+                st.bump("length_errors", "truncated", "rx_errors", "rx_length_errors")
+                break
+            if hdr & (AX_RXHDR_CRC_ERR | AX_RXHDR_DROP_ERR) or pkt_len < RX_PAD + ETH_HLEN:
+                if hdr & AX_RXHDR_CRC_ERR:
+                    st.bump("crc_errors", "rx_crc_errors")
+                elif hdr & AX_RXHDR_DROP_ERR:
+                    st.bump("drop_errors", "rx_frame_errors")
+                else:
+                    st.bump("length_errors", "rx_length_errors")
+                st.rx_errors += 1
+                cursor += padded
+                continue
+            start, stop = cursor + RX_PAD, cursor + pkt_len
+            frame: bytes | memoryview = bytes(mv[start:stop]) if self.copy else mv[start:stop]
+            pkt = Ax88179RxPacket(frame, hdr)
+            if pkt.checksum_unnecessary:
+                st.checksum_unnecessary += 1
+            out.append(pkt)
+            st.rx_frames += 1
+            st.rx_bytes += stop - start
+            cursor += padded
+        return out
+
+
+def encode_rx_transfer(
+    frames: Sequence[bytes | bytearray | memoryview],
+    *,
+    dummy_headers: bool = False,
+    flags: Sequence[int] | None = None,
+) -> bytes:
+    """Build a bulk IN transfer as the chip would (for simulators and tests).
+
+    Each frame gets the 2-byte pad and is padded to 8 bytes; the header array
+    follows, then the footer.  With *dummy_headers* (AX88179A/772D firmware)
+    every header is followed by a dummy ``DROP_ERR | len 0`` header and 4
+    bytes of padding2 precede the footer so it ends on an 8-byte boundary.
+    *flags* gives per-frame low header bits (checksum status, CRC_ERR, ...).
+    Raises :class:`FramingError` for no frames or a frame above 8189 bytes.
+    """
+    if not frames:
+        raise FramingError("an AX88179 RX transfer carries at least one packet")
+    if flags is not None and len(flags) != len(frames):
+        raise ValueError("flags must have one entry per frame")
+    data = bytearray()
+    headers: list[int] = []
+    for i, f in enumerate(frames):
+        pkt_len = len(f) + RX_PAD
+        if pkt_len > AX_RXHDR_LEN_MASK:
+            raise FramingError(f"frame of {len(f)} bytes exceeds the 13-bit packet length")
+        data += b"\x00" * RX_PAD
+        data += f
+        data += b"\x00" * (-len(data) % 8)
+        fl = flags[i] if flags is not None else 0
+        headers.append(
+            (pkt_len << AX_RXHDR_LEN_SHIFT) | (fl & ~(AX_RXHDR_LEN_MASK << AX_RXHDR_LEN_SHIFT))
+        )
+        if dummy_headers:
+            headers.append(AX_RXHDR_DROP_ERR)
+    hdr_off = len(data)
+    if hdr_off > 0xFFFF or len(headers) > 0xFFFF:
+        raise FramingError("RX transfer too large for a 16-bit header offset")
+    for h in headers:
+        data += struct.pack("<I", h & 0xFFFFFFFF)
+    if dummy_headers:
+        data += b"\x00" * 4
+    data += struct.pack("<HH", len(headers), hdr_off)
+    return bytes(data)
+
+
+def rx_transfer_size(frame_lengths: Iterable[int], *, dummy_headers: bool = False) -> int:
+    """Size :func:`encode_rx_transfer` would produce for frames of these lengths."""
+    total = 0
+    count = 0
+    for n in frame_lengths:
+        total += (n + RX_PAD + 7) & ~7
+        count += 1
+    per = 8 if dummy_headers else 4
+    return total + per * count + (4 if dummy_headers else 0) + 4
+
+
+# --------------------------------------------------------------------------
+# Transmit path
+# --------------------------------------------------------------------------
+
+
+def ax88179_tx_header(
+    frame_len: int,
+    gso_size: int = 0,
+    max_packet: int | None = None,
+    *,
+    mss: int | None = None,
+) -> bytes:
+    """The 8-byte TX header Linux ``ax88179_tx_fixup`` prepends.
+
+    ``tx_hdr1`` = frame length, ``tx_hdr2`` = TSO MSS (*gso_size*, Linux's
+    ``skb_shinfo(skb)->gso_size``; *mss* is an alias that wins if given; 0
+    without TSO).  Raises :class:`FramingError` for a length or MSS outside
+    32 bits.  If *max_packet* is given and ``(frame_len + 8) % max_packet == 0``
+    the padding bits ``0x80008000`` are set in ``tx_hdr2``: the transfer would
+    end on a full packet, and the chip is told that a padding byte may follow.
+    The codec itself never appends anything: the core terminates such a
+    transfer (one pad byte, as usbnet does without FLAG_SEND_ZLP, or a ZLP);
+    use :func:`needs_zlp`.
+    """
+    if mss is not None:
+        gso_size = mss
+    if not 0 <= frame_len <= 0xFFFFFFFF or not 0 <= gso_size <= 0xFFFFFFFF:
+        raise FramingError(f"bad frame length {frame_len} or MSS {gso_size}")
+    hdr2 = gso_size
+    if max_packet and (frame_len + TX_HEADER_LEN) % max_packet == 0:
+        hdr2 |= AX_TX_HDR2_PADDING
+    return struct.pack("<II", frame_len, hdr2)
+
+
+def encode_tx(
+    frame: bytes | bytearray | memoryview, *, gso_size: int = 0, max_packet: int | None = None
+) -> bytes:
+    """Header + frame, one frame per bulk OUT transfer (as Linux sends them).
+
+    Raises :class:`FramingError` for an empty frame.
+    """
+    if len(frame) == 0:
+        raise FramingError("cannot transmit an empty frame")
+    return ax88179_tx_header(len(frame), gso_size, max_packet) + bytes(frame)
+
+
+@dataclasses.dataclass
+class Ax88179TxStats(CodecStats):
+    """Counters of :class:`Ax88179TxDecoder` (device side; ``rx_*`` = received from the host)."""
+
+    bad_length: int = 0
+    truncated: int = 0
+    pad_bytes: int = 0
+
+
+class Ax88179TxDecoder:
+    """Device-side parser of host bulk OUT transfers (used by the simulator).
+
+    A transfer holds one or more ``[u32 len][u32 flags/mss][len bytes]``
+    records back to back; fewer than 8 bytes left after a record are treated
+    as padding (the pad byte the host adds to avoid a full last packet).  A
+    record with length 0 or running past the end stops parsing (counted).
+    """
+
+    def __init__(self, *, max_frame: int = 0xFFFF) -> None:
+        """*max_frame* rejects records longer than this (jumbo/TSO limit)."""
+        self.max_frame = max_frame
+        self.stats = Ax88179TxStats()
+
+    def decode(self, transfer: bytes | bytearray | memoryview) -> list[bytes]:
+        """Return the frames of a host OUT transfer; never raises on bad data."""
+        st = self.stats
+        st.rx_transfers += 1
+        buf = bytes(transfer)
+        off = 0
+        out: list[bytes] = []
+        while len(buf) - off >= TX_HEADER_LEN:
+            length, _hdr2 = struct.unpack_from("<II", buf, off)
+            off += TX_HEADER_LEN
+            if length == 0 or length > self.max_frame:
+                st.bump("bad_length", "rx_errors", "rx_length_errors")
+                return out
+            if off + length > len(buf):
+                st.bump("truncated", "rx_errors", "rx_length_errors")
+                return out
+            out.append(buf[off : off + length])
+            st.rx_frames += 1
+            st.rx_bytes += length
+            off += length
+        st.pad_bytes += len(buf) - off
+        return out
+
+
+# --------------------------------------------------------------------------
+# Interrupt endpoint, PHY and RX-mode helpers
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkStatus:
+    """Parsed 8-byte interrupt status (``struct ax88179_int_data``)."""
+
+    link: bool
+    intdata1: int
+    intdata2: int
+
+
+def parse_interrupt(data: bytes | bytearray | memoryview | Sequence[int]) -> LinkStatus | None:
+    """Parse an interrupt transfer; None if shorter than 8 bytes (Linux ignores those).
+
+    ``link`` is bit 16 of the first little-endian u32 (``AX_INT_PPLS_LINK``).
+    """
+    buf = bytes(data)
+    if len(buf) < 8:
+        return None
+    d1, d2 = struct.unpack_from("<II", buf, 0)
+    return LinkStatus(link=bool(d1 & AX_INT_PPLS_LINK), intdata1=d1, intdata2=d2)
+
+
+def build_interrupt(link: bool, *, intdata1_extra: int = 0, intdata2: int = 0) -> bytes:
+    """Serialize an interrupt status as the chip sends it (simulators/tests)."""
+    d1 = (intdata1_extra & ~AX_INT_PPLS_LINK) | (AX_INT_PPLS_LINK if link else 0)
+    return struct.pack("<II", d1 & 0xFFFFFFFF, intdata2 & 0xFFFFFFFF)
+
+
+def decode_physr(physr: int) -> tuple[bool, int, bool]:
+    """Decode GMII_PHY_PHYSR: (link, speed in Mbit/s, full duplex)."""
+    link = bool(physr & GMII_PHY_PHYSR_LINK)
+    sel = physr & GMII_PHY_PHYSR_SMASK
+    speed = 1000 if sel == GMII_PHY_PHYSR_GIGA else 100 if sel == GMII_PHY_PHYSR_100 else 10
+    return link, speed, bool(physr & GMII_PHY_PHYSR_FULL)
+
+
+def encode_physr(link: bool, speed_mbps: int, full_duplex: bool = True) -> int:
+    """Inverse of :func:`decode_physr` (what the PHY reports)."""
+    v = GMII_PHY_PHYSR_LINK if link else 0
+    if speed_mbps >= 1000:
+        v |= GMII_PHY_PHYSR_GIGA
+    elif speed_mbps >= 100:
+        v |= GMII_PHY_PHYSR_100
+    if full_duplex:
+        v |= GMII_PHY_PHYSR_FULL
+    return v
+
+
+def medium_mode(speed_mbps: int, full_duplex: bool, mtu: int = 1500) -> int:
+    """AX_MEDIUM_STATUS_MODE value Linux ``ax88179_link_reset`` writes."""
+    mode = AX_MEDIUM_RECEIVE_EN | AX_MEDIUM_TXFLOW_CTRLEN | AX_MEDIUM_RXFLOW_CTRLEN
+    if speed_mbps >= 1000:
+        mode |= AX_MEDIUM_GIGAMODE | AX_MEDIUM_EN_125MHZ
+        if mtu > 1500:
+            mode |= AX_MEDIUM_JUMBO_EN
+    elif speed_mbps >= 100:
+        mode |= AX_MEDIUM_PS
+    if full_duplex:
+        mode |= AX_MEDIUM_FULL_DUPLEX
+    return mode
+
+
+def bulkin_config(speed_mbps: int, usb_link_status: int) -> tuple[bytes, int]:
+    """(AX_RX_BULKIN_QCTRL bytes, rx_urb_size) as chosen by Linux link_reset.
+
+    *usb_link_status* is the PHYSICAL_LINK_STATUS register (AX_USB_SS/HS).
+    """
+    if speed_mbps >= 1000:
+        if usb_link_status & AX_USB_SS:
+            cfg = AX88179_BULKIN_SIZE[0]
+        elif usb_link_status & AX_USB_HS:
+            cfg = AX88179_BULKIN_SIZE[1]
+        else:
+            cfg = AX88179_BULKIN_SIZE[3]
+    elif speed_mbps >= 100:
+        cfg = (
+            AX88179_BULKIN_SIZE[2]
+            if usb_link_status & (AX_USB_SS | AX_USB_HS)
+            else AX88179_BULKIN_SIZE[3]
+        )
+    else:
+        cfg = AX88179_BULKIN_SIZE[3]
+    return cfg, 1024 * (cfg[3] + 2)
+
+
+def mcast_hash_bit(addr: bytes | Sequence[int]) -> int:
+    """Bit index (0..63) of *addr* in the 8-byte multicast filter (``ether_crc >> 26``)."""
+    return ether_crc(bytes(addr[:ETH_ALEN])) >> 26
+
+
+def multicast_filter(addrs: Iterable[bytes | Sequence[int]]) -> bytes:
+    """The 8-byte AX_MULFLTARY value for *addrs*, as ``ax88179_set_multicast`` computes it."""
+    filt = bytearray(AX_MCAST_FLTSIZE)
+    for a in addrs:
+        bit = mcast_hash_bit(a)
+        filt[bit >> 3] |= 1 << (bit & 7)
+    return bytes(filt)
+
+
+def rx_mode(
+    *, promisc: bool = False, allmulti: bool = False, mc_addrs: Sequence[bytes] = ()
+) -> tuple[int, bytes | None]:
+    """(RX_CTL value, multicast filter or None) as ``ax88179_set_multicast`` computes.
+
+    START | AB | IPE always; PRO if promiscuous; AMALL if all-multicast or
+    more than 64 groups; otherwise AM plus the hashed filter when groups are
+    given.  A filter of None means "do not write AX_MULFLTARY".
+    """
+    ctl = AX_RX_CTL_START | AX_RX_CTL_AB | AX_RX_CTL_IPE
+    if promisc:
+        return ctl | AX_RX_CTL_PRO, None
+    if allmulti or len(mc_addrs) > AX_MAX_MCAST:
+        return ctl | AX_RX_CTL_AMALL, None
+    if not mc_addrs:
+        return ctl, None
+    return ctl | AX_RX_CTL_AM, multicast_filter(mc_addrs)

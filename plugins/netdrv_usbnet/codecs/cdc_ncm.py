@@ -1,0 +1,582 @@
+"""CDC-NCM NTB16 framing: parameters, a batching encoder and a validating decoder.
+
+Sans-I/O.  Layout of an NTB16 (all fields little endian)::
+
+    NTH16  "NCMH" wHeaderLength=12 wSequence wBlockLength wNdpIndex
+    NDP16  "NCM0" wLength wNextNdpIndex (wDatagramIndex, wDatagramLength)* (0, 0)
+    datagrams, each starting at an offset with offset % divisor == remainder
+
+References: USB NCM 1.0 §3, Linux ``drivers/net/usb/cdc_ncm.c``
+(``cdc_ncm_fill_tx_frame``, ``cdc_ncm_rx_verify_nth16``,
+``cdc_ncm_rx_verify_ndp16``, ``cdc_ncm_rx_fixup``).
+
+Error policy: :class:`NtbDecoder` never raises on device data.  A malformed
+NTH16 (signature, header length, block length) or a malformed *first* NDP
+drops the whole transfer; a malformed datagram entry ends processing of its
+NDP (frames already extracted are kept, as Linux does); a broken NDP chain
+(loop, too many NDPs, bad later NDP) stops there and keeps what was valid.
+Everything is counted in ``stats``.  :class:`NtbEncoder` raises
+:class:`~netdrv_usbnet.codecs.FramingError` only for an empty frame, a frame
+that cannot fit in an empty NTB, or :meth:`NtbEncoder.build` with nothing
+queued; :meth:`NtbParameters.parse` raises it for fewer than 28 bytes.
+
+NTB32 ("ncmh"/"ncm0") is not implemented: such transfers are counted as
+``unsupported`` and dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import struct
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from ._common import ETH_HLEN, CodecStats, FramingError
+from .cdc_ecm import (  # re-exported for convenience
+    GET_NTB_PARAMETERS,
+    SET_NTB_INPUT_SIZE,
+    USB_CDC_NCM_PROTO_NTB,
+    USB_CDC_SUBCLASS_NCM,
+)
+
+__all__ = [
+    "GET_NTB_PARAMETERS",
+    "NCM_NDP16_MIN_LENGTH",
+    "NTH16_LENGTH",
+    "SET_NTB_INPUT_SIZE",
+    "USB_CDC_NCM_PROTO_NTB",
+    "USB_CDC_SUBCLASS_NCM",
+    "NtbDecoder",
+    "NtbDecoderStats",
+    "NtbEncoder",
+    "NtbParameters",
+    "encode_ntb",
+]
+
+NTH16_SIGNATURE = b"NCMH"
+NTH32_SIGNATURE = b"ncmh"
+NDP16_NOCRC_SIGNATURE = b"NCM0"
+NDP16_CRC_SIGNATURE = b"NCM1"
+NDP32_NOCRC_SIGNATURE = b"ncm0"
+NDP32_CRC_SIGNATURE = b"ncm1"
+
+NTH16_LENGTH = 12
+"""Size of the NTH16 header (the only valid wHeaderLength)."""
+NDP16_HEADER_LENGTH = 8
+"""Signature + wLength + wNextNdpIndex."""
+DPE16_LENGTH = 4
+NCM_NDP16_MIN_LENGTH = 16
+"""Smallest valid NDP16: header + one entry + the terminating zero pair."""
+NTB16_MAX_SIZE = 0xFFFF
+NTB_MIN_SIZE = 2048
+"""USB_CDC_NCM_NTB_MIN_IN_SIZE / _OUT_SIZE: every device must accept this much."""
+NDP_ALIGN_MIN = 4
+"""USB_CDC_NCM_NDP_ALIGN_MIN_SIZE."""
+DEFAULT_TX_DATAGRAMS = 40
+"""Linux CDC_NCM_DPT_DATAGRAMS_MAX: datagrams batched per TX NTB."""
+
+NTB_FORMAT_NTB16 = 0x0001
+NTB_FORMAT_NTB32 = 0x0002
+
+_PARAMS = struct.Struct("<HHIHHHHIHHHH")
+assert _PARAMS.size == 28
+
+
+def _pow2(v: int) -> bool:
+    return v > 0 and (v & (v - 1)) == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class NtbParameters:
+    """The 28-byte answer to GET_NTB_PARAMETERS (NCM 1.0 table 6-3)."""
+
+    bmNtbFormatsSupported: int = NTB_FORMAT_NTB16
+    dwNtbInMaxSize: int = 16384
+    wNdpInDivisor: int = 4
+    wNdpInPayloadRemainder: int = 0
+    wNdpInAlignment: int = 4
+    dwNtbOutMaxSize: int = 16384
+    wNdpOutDivisor: int = 4
+    wNdpOutPayloadRemainder: int = 0
+    wNdpOutAlignment: int = 4
+    wNtbOutMaxDatagrams: int = 0
+    wLength: int = 28
+    reserved: int = 0
+
+    SIZE = 28
+
+    @classmethod
+    def parse(cls, data: bytes | bytearray | memoryview | Sequence[int]) -> NtbParameters:
+        """Parse the GET_NTB_PARAMETERS data stage.
+
+        Raises :class:`FramingError` if fewer than 28 bytes are given (extra
+        bytes are ignored).  Values are returned as the device sent them; use
+        :meth:`sanitized` before relying on them.
+        """
+        buf = bytes(data)
+        if len(buf) < cls.SIZE:
+            raise FramingError(f"NTB parameters need {cls.SIZE} bytes, got {len(buf)}")
+        (
+            wlen,
+            fmts,
+            in_max,
+            in_div,
+            in_rem,
+            in_align,
+            reserved,
+            out_max,
+            out_div,
+            out_rem,
+            out_align,
+            out_dg,
+        ) = _PARAMS.unpack_from(buf, 0)
+        return cls(
+            bmNtbFormatsSupported=fmts,
+            dwNtbInMaxSize=in_max,
+            wNdpInDivisor=in_div,
+            wNdpInPayloadRemainder=in_rem,
+            wNdpInAlignment=in_align,
+            dwNtbOutMaxSize=out_max,
+            wNdpOutDivisor=out_div,
+            wNdpOutPayloadRemainder=out_rem,
+            wNdpOutAlignment=out_align,
+            wNtbOutMaxDatagrams=out_dg,
+            wLength=wlen,
+            reserved=reserved,
+        )
+
+    def pack(self) -> bytes:
+        """Serialize to the 28-byte wire form."""
+        return _PARAMS.pack(
+            self.wLength,
+            self.bmNtbFormatsSupported,
+            self.dwNtbInMaxSize,
+            self.wNdpInDivisor,
+            self.wNdpInPayloadRemainder,
+            self.wNdpInAlignment,
+            self.reserved,
+            self.dwNtbOutMaxSize,
+            self.wNdpOutDivisor,
+            self.wNdpOutPayloadRemainder,
+            self.wNdpOutAlignment,
+            self.wNtbOutMaxDatagrams,
+        )
+
+    def sanitized(self) -> NtbParameters:
+        """Return a copy with Linux's fallbacks applied (``cdc_ncm_setup``).
+
+        Divisors and alignments that are not powers of two >= 4 become 4; a
+        remainder >= its divisor becomes 0; max sizes are clamped to
+        [2048, 65535] (NTB16).
+        """
+
+        def div(v: int) -> int:
+            return v if v >= NDP_ALIGN_MIN and _pow2(v) and v <= NTB16_MAX_SIZE else NDP_ALIGN_MIN
+
+        def size(v: int) -> int:
+            return min(max(v, NTB_MIN_SIZE), NTB16_MAX_SIZE)
+
+        in_div, out_div = div(self.wNdpInDivisor), div(self.wNdpOutDivisor)
+        return dataclasses.replace(
+            self,
+            dwNtbInMaxSize=size(self.dwNtbInMaxSize),
+            dwNtbOutMaxSize=size(self.dwNtbOutMaxSize),
+            wNdpInDivisor=in_div,
+            wNdpOutDivisor=out_div,
+            wNdpInPayloadRemainder=self.wNdpInPayloadRemainder
+            if self.wNdpInPayloadRemainder < in_div
+            else 0,
+            wNdpOutPayloadRemainder=self.wNdpOutPayloadRemainder
+            if self.wNdpOutPayloadRemainder < out_div
+            else 0,
+            wNdpInAlignment=div(self.wNdpInAlignment),
+            wNdpOutAlignment=div(self.wNdpOutAlignment),
+        )
+
+
+def _align_up(pos: int, align: int) -> int:
+    return (pos + align - 1) // align * align
+
+
+def _align_payload(pos: int, divisor: int, remainder: int) -> int:
+    """Smallest offset >= pos with offset % divisor == remainder."""
+    return pos + ((remainder - pos) % divisor)
+
+
+class NtbEncoder:
+    """Batching NTB16 builder (the host's TX path, or a device's IN path).
+
+    Usage::
+
+        enc = NtbEncoder(params)            # params from GET_NTB_PARAMETERS
+        for frame in frames:
+            if not enc.add(frame):          # NTB full: flush and retry
+                send(enc.build())
+                enc.add(frame)
+        if enc.pending:
+            send(enc.build())
+
+    Layout: NTH16 at 0, the NDP16 right after it (aligned to wNdpOutAlignment,
+    sized for exactly the queued datagrams), then the datagrams, each at an
+    offset with ``offset % wNdpOutDivisor == wNdpOutPayloadRemainder``.  With
+    ``ndp_at_end=True`` the NDP follows the last datagram instead (what Linux
+    does for devices flagged ``CDC_NCM_FLAG_NDP_TO_END``).  The block never
+    exceeds the (sanitized) dwNtbOutMaxSize nor *max_size*, and never holds
+    more than ``min(max_datagrams, wNtbOutMaxDatagrams)`` datagrams (0 in the
+    parameters means "no limit").  wSequence starts at *sequence* and
+    increments (mod 2**16) per :meth:`build`.  No ZLP/short-packet padding is
+    added: see :func:`~netdrv_usbnet.codecs.needs_zlp`.
+
+    ``direction="in"`` uses the IN fields of *params* (for device simulators).
+    """
+
+    def __init__(
+        self,
+        params: NtbParameters | None = None,
+        *,
+        max_datagrams: int = DEFAULT_TX_DATAGRAMS,
+        max_size: int | None = None,
+        direction: Literal["out", "in"] = "out",
+        ndp_at_end: bool = False,
+        sequence: int = 0,
+    ) -> None:
+        """See the class docstring; *max_size* further limits the block size."""
+        p = (params or NtbParameters()).sanitized()
+        if direction == "out":
+            limit, div, rem, align = (
+                p.dwNtbOutMaxSize,
+                p.wNdpOutDivisor,
+                p.wNdpOutPayloadRemainder,
+                p.wNdpOutAlignment,
+            )
+            dev_max_dg = p.wNtbOutMaxDatagrams
+        elif direction == "in":
+            limit, div, rem, align = (
+                p.dwNtbInMaxSize,
+                p.wNdpInDivisor,
+                p.wNdpInPayloadRemainder,
+                p.wNdpInAlignment,
+            )
+            dev_max_dg = 0
+        else:
+            raise ValueError(f"direction must be 'out' or 'in', not {direction!r}")
+        if max_size is not None:
+            limit = min(limit, max_size)
+        if max_datagrams < 1:
+            raise ValueError("max_datagrams must be >= 1")
+        self.params = p
+        self.max_size = min(limit, NTB16_MAX_SIZE)
+        self.divisor = div
+        self.remainder = rem
+        self.ndp_alignment = align
+        self.max_datagrams = min(max_datagrams, dev_max_dg) if dev_max_dg else max_datagrams
+        self.ndp_at_end = ndp_at_end
+        self.sequence = sequence & 0xFFFF
+        self._frames: list[bytes] = []
+        self._size = self._layout_size([])
+
+    # -- layout -----------------------------------------------------------
+
+    def _layout(self, lengths: Sequence[int]) -> tuple[int, list[int], int]:
+        """Return (ndp_offset, datagram_offsets, block_length) for *lengths*."""
+        ndp_len = NDP16_HEADER_LENGTH + DPE16_LENGTH * (len(lengths) + 1)
+        offsets: list[int] = []
+        if not self.ndp_at_end:
+            ndp_off = _align_up(NTH16_LENGTH, self.ndp_alignment)
+            pos = ndp_off + ndp_len
+            for n in lengths:
+                pos = _align_payload(pos, self.divisor, self.remainder)
+                offsets.append(pos)
+                pos += n
+            return ndp_off, offsets, pos
+        pos = NTH16_LENGTH
+        for n in lengths:
+            pos = _align_payload(pos, self.divisor, self.remainder)
+            offsets.append(pos)
+            pos += n
+        ndp_off = _align_up(pos, self.ndp_alignment)
+        return ndp_off, offsets, ndp_off + ndp_len
+
+    def _layout_size(self, lengths: Sequence[int]) -> int:
+        return self._layout(lengths)[2]
+
+    @functools.cached_property
+    def max_frame_size(self) -> int:
+        """Largest frame that fits alone in an NTB with these parameters."""
+        lo, hi = 0, self.max_size
+        while lo < hi:  # binary search; the layout size is monotonic in the length
+            mid = (lo + hi + 1) // 2
+            if self._layout_size([mid]) <= self.max_size:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    # -- batching ---------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Number of datagrams queued for the next :meth:`build`."""
+        return len(self._frames)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    @property
+    def size(self) -> int:
+        """Block length the NTB would have if built now."""
+        return self._layout_size([len(f) for f in self._frames])
+
+    def add(self, frame: bytes | bytearray | memoryview) -> bool:
+        """Queue *frame*; return False (queue unchanged) if the NTB is full.
+
+        Raises :class:`FramingError` for an empty frame or one that could not
+        fit even in an empty NTB (so a caller's flush-and-retry loop always
+        terminates).
+        """
+        n = len(frame)
+        if n == 0:
+            raise FramingError("cannot put an empty datagram in an NTB")
+        if self._layout_size([n]) > self.max_size:
+            raise FramingError(
+                f"a {n}-byte frame does not fit in an NTB of at most {self.max_size} bytes"
+            )
+        if len(self._frames) >= self.max_datagrams:
+            return False
+        lengths = [len(f) for f in self._frames]
+        lengths.append(n)
+        if self._layout_size(lengths) > self.max_size:
+            return False
+        self._frames.append(bytes(frame))
+        return True
+
+    def build(self) -> bytes:
+        """Serialize the queued datagrams into one NTB and clear the queue.
+
+        Raises :class:`FramingError` if nothing is queued.
+        """
+        if not self._frames:
+            raise FramingError("no datagrams queued")
+        frames, self._frames = self._frames, []
+        ndp_off, offsets, total = self._layout([len(f) for f in frames])
+        out = bytearray(total)
+        struct.pack_into(
+            "<4sHHHH", out, 0, NTH16_SIGNATURE, NTH16_LENGTH, self.sequence, total, ndp_off
+        )
+        ndp_len = NDP16_HEADER_LENGTH + DPE16_LENGTH * (len(frames) + 1)
+        struct.pack_into("<4sHH", out, ndp_off, NDP16_NOCRC_SIGNATURE, ndp_len, 0)
+        pos = ndp_off + NDP16_HEADER_LENGTH
+        for off, f in zip(offsets, frames, strict=True):
+            struct.pack_into("<HH", out, pos, off, len(f))
+            pos += DPE16_LENGTH
+            out[off : off + len(f)] = f
+        # terminating (0, 0) entry is already zero
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        return bytes(out)
+
+
+def encode_ntb(
+    frames: Iterable[bytes | bytearray | memoryview],
+    params: NtbParameters | None = None,
+    **kwargs: object,
+) -> list[bytes]:
+    """One-shot: pack *frames* (in order) into as few NTBs as the limits allow.
+
+    Keyword arguments go to :class:`NtbEncoder`.  Raises :class:`FramingError`
+    for frames that can never fit (see :meth:`NtbEncoder.add`).
+    """
+    enc = NtbEncoder(params, **kwargs)  # type: ignore[arg-type]
+    out: list[bytes] = []
+    for f in frames:
+        if not enc.add(f):
+            out.append(enc.build())
+            if not enc.add(f):  # pragma: no cover - add() raises instead
+                raise FramingError("frame does not fit in an empty NTB")
+    if enc.pending:
+        out.append(enc.build())
+    return out
+
+
+@dataclasses.dataclass
+class NtbDecoderStats(CodecStats):
+    """Counters of :class:`NtbDecoder` (each error also bumps ``rx_errors`` once).
+
+    Whole-transfer drops: ``too_short``, ``bad_nth_signature``, ``unsupported``
+    (NTB32, CRC NDPs), ``bad_header_length``, ``bad_block_length`` (beyond the
+    transfer or above ``max_size``), ``bad_ndp_index`` (not 4-aligned, inside
+    the NTH, or beyond the block), ``bad_ndp_length``.
+    Partial: ``bad_ndp_signature``, ``bad_datagram`` (index/length out of the
+    block or inside the NTH), ``overlapping_datagram`` (inside its NDP),
+    ``short_datagram`` (< 14 bytes), ``long_datagram``, ``missing_terminator``,
+    ``ndp_loop`` (an NDP visited twice), ``too_many_ndps``,
+    ``too_many_datagrams``, ``empty_ndp`` (first entry is the zero pair;
+    Linux skips such an NDP silently, we count it).  Informational (not an
+    error): ``sequence_errors`` (wSequence glitch; Linux only logs it).
+    """
+
+    rx_ntbs: int = 0
+    too_short: int = 0
+    bad_nth_signature: int = 0
+    unsupported: int = 0
+    bad_header_length: int = 0
+    bad_block_length: int = 0
+    bad_ndp_index: int = 0
+    bad_ndp_signature: int = 0
+    bad_ndp_length: int = 0
+    bad_datagram: int = 0
+    overlapping_datagram: int = 0
+    short_datagram: int = 0
+    long_datagram: int = 0
+    missing_terminator: int = 0
+    empty_ndp: int = 0
+    ndp_loop: int = 0
+    too_many_ndps: int = 0
+    too_many_datagrams: int = 0
+    sequence_errors: int = 0
+
+
+class NtbDecoder:
+    """Validating NTB16 parser: one bulk IN transfer in, Ethernet frames out.
+
+    Checks, in order: transfer >= 28 bytes; "NCMH" signature; wHeaderLength
+    == 12; wBlockLength <= transfer length and <= *max_size* (0 means "up to
+    the end of the transfer", NCM 1.0 §3.2.1); then for each NDP of the chain:
+    index >= 12, multiple of 4, NDP inside the block; "NCM0" signature;
+    wLength >= 16, multiple of 4, inside the block; then each (index, length)
+    entry until the first zero pair: index >= 12, index+length within the
+    block, not overlapping the NDP itself, length >= 14 (and <=
+    *max_datagram* if given); the last slot of the table must be the zero
+    pair.  The chain is bounded by *max_ndps* and refuses to revisit an NDP;
+    at most *max_datagrams* frames are returned per transfer.
+
+    *copy* True (default) returns ``bytes``; False returns zero-copy
+    ``memoryview`` slices of the transfer (valid while the buffer is).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_size: int = NTB16_MAX_SIZE,
+        max_datagrams: int = 512,
+        max_ndps: int = 32,
+        max_datagram: int | None = None,
+        copy: bool = True,
+    ) -> None:
+        """See the class docstring for the meaning of each limit."""
+        self.max_size = max_size
+        self.max_datagrams = max_datagrams
+        self.max_ndps = max_ndps
+        self.max_datagram = max_datagram
+        self.copy = copy
+        self.stats = NtbDecoderStats()
+        self._last_seq: int | None = None
+
+    def reset(self) -> None:
+        """Forget the sequence number (after a reset/reconnect); counters are kept."""
+        self._last_seq = None
+
+    def _err(self, kind: str, category: str) -> None:
+        self.stats.bump(kind, "rx_errors", category)
+
+    def decode(self, transfer: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
+        """Return the Ethernet frames in *transfer* (possibly none); never raises on bad data."""
+        st = self.stats
+        st.rx_transfers += 1
+        mv = memoryview(transfer)
+        if mv.ndim != 1 or mv.format != "B":
+            mv = mv.cast("B")
+        n = len(mv)
+        if n < NTH16_LENGTH + NCM_NDP16_MIN_LENGTH:
+            self._err("too_short", "rx_length_errors")
+            return []
+        sig = bytes(mv[0:4])
+        if sig != NTH16_SIGNATURE:
+            if sig == NTH32_SIGNATURE:
+                self._err("unsupported", "rx_frame_errors")
+            else:
+                self._err("bad_nth_signature", "rx_frame_errors")
+            return []
+        hlen, seq, blen, ndp = struct.unpack_from("<HHHH", mv, 4)
+        if hlen != NTH16_LENGTH:
+            self._err("bad_header_length", "rx_frame_errors")
+            return []
+        if blen == 0:
+            blen = n
+        if blen > n or blen > self.max_size:
+            self._err("bad_block_length", "rx_length_errors")
+            return []
+        last = self._last_seq
+        if last is not None and seq != ((last + 1) & 0xFFFF) and (last or seq):
+            st.sequence_errors += 1
+        self._last_seq = seq
+        st.rx_ntbs += 1
+
+        frames: list[bytes | memoryview] = []
+        visited: set[int] = set()
+        while ndp:
+            if ndp in visited:
+                self._err("ndp_loop", "rx_frame_errors")
+                break
+            if len(visited) >= self.max_ndps:
+                self._err("too_many_ndps", "rx_frame_errors")
+                break
+            visited.add(ndp)
+            if ndp < NTH16_LENGTH or ndp % 4 or ndp + NCM_NDP16_MIN_LENGTH > blen:
+                self._err("bad_ndp_index", "rx_frame_errors")
+                break
+            nsig = bytes(mv[ndp : ndp + 4])
+            wlen, nxt = struct.unpack_from("<HH", mv, ndp + 4)
+            if nsig != NDP16_NOCRC_SIGNATURE:
+                # Linux (err_ndp): skip this NDP but follow its next pointer.
+                if nsig in (NDP16_CRC_SIGNATURE, NDP32_NOCRC_SIGNATURE, NDP32_CRC_SIGNATURE):
+                    self._err("unsupported", "rx_frame_errors")
+                else:
+                    self._err("bad_ndp_signature", "rx_frame_errors")
+                ndp = nxt
+                continue
+            if wlen < NCM_NDP16_MIN_LENGTH or wlen % 4 or ndp + wlen > blen:
+                self._err("bad_ndp_length", "rx_length_errors")
+                break
+            if not self._datagrams(mv, ndp, wlen, blen, frames):
+                break
+            ndp = nxt
+        return frames
+
+    def _datagrams(
+        self, mv: memoryview, ndp: int, wlen: int, blen: int, frames: list[bytes | memoryview]
+    ) -> bool:
+        """Extract one NDP's datagrams into *frames*; False stops the NDP chain."""
+        st = self.stats
+        entries = (wlen - NDP16_HEADER_LENGTH) // DPE16_LENGTH
+        ndp_end = ndp + wlen
+        pos = ndp + NDP16_HEADER_LENGTH
+        for i in range(entries):
+            idx, dlen = struct.unpack_from("<HH", mv, pos + DPE16_LENGTH * i)
+            if idx == 0 or dlen == 0:
+                if i == 0:  # an NDP must describe at least one datagram
+                    self._err("empty_ndp", "rx_frame_errors")
+                return True
+            if i == entries - 1:
+                self._err("missing_terminator", "rx_frame_errors")
+                return True
+            if len(frames) >= self.max_datagrams:
+                self._err("too_many_datagrams", "rx_frame_errors")
+                return False
+            end = idx + dlen
+            if idx < NTH16_LENGTH or end > blen:
+                self._err("bad_datagram", "rx_length_errors")
+                return True
+            if idx < ndp_end and end > ndp:
+                self._err("overlapping_datagram", "rx_frame_errors")
+                return True
+            if dlen < ETH_HLEN:
+                self._err("short_datagram", "rx_length_errors")
+                return True
+            if self.max_datagram is not None and dlen > self.max_datagram:
+                self._err("long_datagram", "rx_length_errors")
+                return True
+            frames.append(bytes(mv[idx:end]) if self.copy else mv[idx:end])
+            st.rx_frames += 1
+            st.rx_bytes += dlen
+        return True  # pragma: no cover - wlen >= 16 means at least 2 entries; loop returns

@@ -1,0 +1,344 @@
+"""Simulated ASIX AX88179 / AX88179A USB 3.0 gigabit adapter (0b95:1790).
+
+One vendor-specific interface (class 0xFF) with interrupt IN 0x81 (8 bytes),
+bulk IN 0x82 and bulk OUT 0x03.  Control: vendor requests exactly as Linux
+``ax88179_178a.c`` issues them (see :mod:`netdrv_usbnet.codecs.ax88179`):
+
+* ``AX_ACCESS_MAC`` (0x01): a 256-byte register file; reads/writes of
+  ``wLength`` bytes at ``wValue`` (past 0xFF -> STALL).  NODE_ID (0x10) holds
+  the MAC (writable; filtering follows it), RX_CTL (0x0B), MULFLTARY (0x16),
+  MEDIUM_STATUS_MODE (0x22), PHYSICAL_LINK_STATUS (0x02, reports the USB
+  speed), RX_BULKIN_QCTRL (0x2E: byte 3 sets the aggregation limit to
+  ``1024 * (size + 2)`` bytes, the rx_urb_size Linux derives).
+* ``AX_ACCESS_PHY`` (0x02) with ``wValue = 3`` (the PHY id) and
+  ``wIndex = register``: BMCR, BMSR (link), PHYSID, ADVERTISE, LPA,
+  CTRL1000/STAT1000 and GMII_PHY_PHYSR (link/speed/duplex); other PHY ids
+  read 0xFFFF.
+* ``AX_ACCESS_EEPROM``/``AX_ACCESS_EFUS`` read as blank (0xFF),
+  ``AX_RELOAD_EEPROM_EFUSE`` and request 0x91 are accepted, request 0x81
+  (TX FIFO status poll of ``ax88179_link_reset``) reads zeros.  Anything
+  else STALLs.
+
+Receive path enabled only when the host set ``AX_RX_CTL_START`` in RX_CTL and
+``AX_MEDIUM_RECEIVE_EN`` in MEDIUM_STATUS_MODE (as Linux reset/link_reset do).
+Filtering: PRO accepts everything; broadcast needs AB; multicast needs AMALL,
+or AM with the group's hash bit set in MULFLTARY; unicast must match NODE_ID
+(the chip's AP bit is not modelled).  Frames above 1518 bytes are dropped
+unless MEDIUM_STATUS_MODE has JUMBO_EN.
+
+Interrupt: an 8-byte status (link = bit 16) is queued when the device is
+configured and on every :meth:`set_link` (the real chip repeats it every
+interval; the simulator reports changes only, which is deterministic).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from netdrv_usbnet.codecs import ax88179 as ax
+from netdrv_usbnet.codecs.ax88179 import Ax88179TxDecoder, encode_rx_transfer, rx_transfer_size
+
+from .cdc import default_mac
+from .descriptors import (
+    ConfigDescriptor,
+    DeviceDescriptor,
+    InterfaceDescriptor,
+    bulk_endpoint,
+    interrupt_endpoint,
+    ss_companion,
+)
+from .device import BULK_MPS, SPEED_FULL, SPEED_HIGH, SPEED_SUPER, SPEEDS, Stall
+from .netdev import SimNetDevice
+
+__all__ = ["Ax88179Model"]
+
+
+class Ax88179Model(SimNetDevice):
+    """An AX88179 (``variant="ax88179"``) or AX88179A (``"ax88179a"``) adapter.
+
+    ``ax88179a_dummy_headers`` (default: True for the A variant) makes bulk IN
+    transfers carry a dummy header after every per-packet header plus 4 bytes
+    of padding before the footer, like the AX88179A/772D firmware.
+
+    ``malformed_next(kind)`` corrupts the next bulk IN transfer:
+    ``bad_footer`` (pkt_cnt 0), ``bad_header_count`` (pkt_cnt 0xFFFF, header
+    array out of bounds), ``crc_error`` (first packet flagged CRC_ERR) or
+    ``truncated`` (first packet length runs past the data area).
+
+    Host OUT transfers are parsed with :class:`Ax88179TxDecoder`
+    (``tx_decoder.stats``); parse errors count as ``wire_tx_errors``.
+    """
+
+    BULK_IN = 0x82
+    BULK_OUT = 0x03
+    INTR_IN = 0x81
+    MALFORMED_KINDS = frozenset({"bad_footer", "bad_header_count", "crc_error", "truncated"})
+    DEFAULT_RX_MAX_TRANSFER = 16384
+
+    def __init__(
+        self,
+        *,
+        speed: str = "super",
+        mac: bytes | None = None,
+        variant: str = "ax88179",
+        link_up: bool = True,
+        speed_bps: int = 1_000_000_000,
+        ax88179a_dummy_headers: bool | None = None,
+        kernel_driver: bool = False,
+        vid: int = ax.ASIX_VENDOR_ID,
+        pid: int = ax.AX88179_PRODUCT_ID,
+    ) -> None:
+        """*speed*: "full", "high" or "super" (bulk wMaxPacketSize 64/512/1024)."""
+        if variant not in ("ax88179", "ax88179a"):
+            raise ValueError("variant must be 'ax88179' or 'ax88179a'")
+        speed_code = SPEEDS[speed]
+        mps = BULK_MPS[speed_code]
+        ss = speed_code >= SPEED_SUPER
+        mac = bytes(mac) if mac is not None else default_mac(b"\x00\x0e\xc6")
+        self.variant = variant
+        self.ax88179a_dummy_headers = (
+            variant == "ax88179a" if ax88179a_dummy_headers is None else ax88179a_dummy_headers
+        )
+        self.rx_max_transfer: int | None = None
+        self.tx_decoder = Ax88179TxDecoder()
+        self.regs = bytearray(256)
+        self.phy: dict[int, int] = {}
+        intf = InterfaceDescriptor(
+            0,
+            0,
+            0xFF,
+            0xFF,
+            0x00,
+            endpoints=[
+                interrupt_endpoint(
+                    self.INTR_IN,
+                    8,
+                    128 if speed_code == SPEED_FULL else 11,
+                    extra=ss_companion(0, 0, 8) if ss else (),
+                ),
+                bulk_endpoint(self.BULK_IN, mps, extra=ss_companion(3) if ss else ()),
+                bulk_endpoint(self.BULK_OUT, mps, extra=ss_companion(3) if ss else ()),
+            ],
+        )
+        config = ConfigDescriptor(1, [[intf]], bmAttributes=0xA0, bMaxPower=124 if ss else 248)
+        device = DeviceDescriptor(
+            vid,
+            pid,
+            bcdUSB=0x0300 if ss else 0x0210,
+            bDeviceClass=0xFF,
+            bDeviceSubClass=0xFF,
+            bDeviceProtocol=0x00,
+            bMaxPacketSize0=9 if ss else 64,
+            bcdDevice=0x0200 if variant == "ax88179a" else 0x0100,
+            iManufacturer=1,
+            iProduct=2,
+            iSerialNumber=3,
+        )
+        strings = {
+            1: "ASIX Elec. Corp.",
+            2: "AX88179A" if variant == "ax88179a" else "AX88179",
+            3: "00" + mac.hex().upper(),
+        }
+        super().__init__(
+            device,
+            [config],
+            strings,
+            speed=speed_code,
+            kernel_driver=kernel_driver,
+            mac=mac,
+            link_up=link_up,
+            speed_bps=speed_bps,
+        )
+        self._power_on_registers()
+
+    # -- registers -----------------------------------------------------------
+
+    def _power_on_registers(self) -> None:
+        self.regs[:] = bytes(256)
+        self.regs[ax.AX_NODE_ID : ax.AX_NODE_ID + 6] = self.permanent_mac
+        usb = {SPEED_FULL: ax.AX_USB_FS, SPEED_HIGH: ax.AX_USB_HS, SPEED_SUPER: ax.AX_USB_SS}[
+            self.speed
+        ]
+        self.regs[ax.PHYSICAL_LINK_STATUS] = usb
+        self.regs[ax.GENERAL_STATUS] = ax.AX_SECLD
+        self.phy = {
+            ax.MII_BMCR: 0x1140,
+            ax.MII_PHYSID1: 0x001C,
+            ax.MII_PHYSID2: 0xC916,
+            ax.MII_ADVERTISE: 0x01E1,
+            ax.MII_CTRL1000: 0x0200,
+            ax.GMII_PHY_PAGE_SELECT: 0,
+        }
+        self.tx_decoder = Ax88179TxDecoder()
+
+    def _reg16(self, reg: int) -> int:
+        return struct.unpack_from("<H", self.regs, reg)[0]
+
+    @property
+    def mac(self) -> bytes:
+        """The NODE_ID register (the host may rewrite it)."""
+        return bytes(self.regs[ax.AX_NODE_ID : ax.AX_NODE_ID + 6])
+
+    @property
+    def rx_ctl(self) -> int:
+        """Current RX_CTL register."""
+        return self._reg16(ax.AX_RX_CTL)
+
+    @property
+    def medium_mode(self) -> int:
+        """Current MEDIUM_STATUS_MODE register."""
+        return self._reg16(ax.AX_MEDIUM_STATUS_MODE)
+
+    @property
+    def multicast_filter(self) -> bytes:
+        """Current 8-byte MULFLTARY register."""
+        return bytes(self.regs[ax.AX_MULFLTARY : ax.AX_MULFLTARY + 8])
+
+    def _speed_mbps(self) -> int:
+        return max(10, self.speed_bps // 1_000_000)
+
+    def _phy_read(self, reg: int) -> int:
+        link = self.link_up
+        if reg == ax.MII_BMSR:
+            return 0x7949 | ((ax.BMSR_LSTATUS | ax.BMSR_ANEGCOMPLETE) if link else 0)
+        if reg == ax.MII_LPA:
+            return 0xC5E1 if link else 0
+        if reg == ax.MII_STAT1000:
+            return 0x3800 if link and self._speed_mbps() >= 1000 else 0
+        if reg == ax.GMII_PHY_PHYSR:
+            return ax.encode_physr(link, self._speed_mbps(), True) if link else 0
+        return self.phy.get(reg, 0)
+
+    def _phy_write(self, reg: int, value: int) -> None:
+        if reg == ax.MII_BMCR:
+            value &= ~(ax.BMCR_RESET | ax.BMCR_ANRESTART)  # self-clearing
+        self.phy[reg] = value & 0xFFFF
+
+    def _class_vendor_request(
+        self, rt: int, req: int, value: int, index: int, data: bytes | None, length: int
+    ) -> bytes | None:
+        if rt not in (ax.REQ_TYPE_VENDOR_IN, ax.REQ_TYPE_VENDOR_OUT):
+            raise Stall(f"request type {rt:#04x} not supported")
+        is_in = rt == ax.REQ_TYPE_VENDOR_IN
+        if req == ax.AX_ACCESS_MAC:
+            n = length if is_in else len(data or b"")
+            if value + n > len(self.regs):
+                raise Stall(f"MAC register {value:#x}+{n} out of range")
+            if is_in:
+                return bytes(self.regs[value : value + n])
+            self.regs[value : value + n] = data or b""
+            return None
+        if req == ax.AX_ACCESS_PHY:
+            if is_in:
+                v = self._phy_read(index) if value == ax.AX88179_PHY_ID else 0xFFFF
+                return struct.pack("<H", v)[:length]
+            if data and len(data) >= 2 and value == ax.AX88179_PHY_ID:
+                self._phy_write(index, struct.unpack_from("<H", data)[0])
+            return None
+        if req in (ax.AX_ACCESS_EEPROM, ax.AX_ACCESS_EFUS):
+            return b"\xff" * length if is_in else None
+        if req == ax.AX_RELOAD_EEPROM_EFUSE or (req == 0x91 and not is_in):
+            return None
+        if req == ax.AX_ACCESS_TX_FIFO:
+            return bytes(length) if is_in else None
+        raise Stall(f"vendor request {req:#04x} not supported")
+
+    # -- state ---------------------------------------------------------------
+
+    def _on_configured(self, value: int) -> None:
+        self._rx_pending = []
+        if value:
+            self._push_in(self.INTR_IN, ax.build_interrupt(self.link_up))
+            self.stats.notifications_queued += 1
+
+    def _on_replug(self) -> None:
+        super()._on_replug()
+        self._power_on_registers()
+
+    def _rx_enabled(self) -> bool:
+        return (
+            bool(self.configuration)
+            and bool(self.rx_ctl & ax.AX_RX_CTL_START)
+            and bool(self.medium_mode & ax.AX_MEDIUM_RECEIVE_EN)
+        )
+
+    def _max_rx_frame(self) -> int:
+        jumbo = (self.medium_mode & ax.AX_MEDIUM_JUMBO_EN) == ax.AX_MEDIUM_JUMBO_EN
+        return 8189 if jumbo else 1518
+
+    def _rx_accepts(self, frame: bytes) -> bool:
+        ctl = self.rx_ctl
+        if ctl & ax.AX_RX_CTL_PRO:
+            return True
+        dst = frame[:6]
+        kind = self._classify(dst)
+        if kind == "broadcast":
+            return bool(ctl & ax.AX_RX_CTL_AB)
+        if kind == "multicast":
+            if ctl & ax.AX_RX_CTL_AMALL:
+                return True
+            if ctl & ax.AX_RX_CTL_AM:
+                bit = ax.mcast_hash_bit(dst)
+                return bool(self.multicast_filter[bit >> 3] & (1 << (bit & 7)))
+            return False
+        return dst == self.mac
+
+    def _link_notifications(self) -> list[bytes]:
+        return [ax.build_interrupt(self.link_up)]
+
+    # -- data path -----------------------------------------------------------
+
+    def _max_transfer(self) -> int:
+        if self.rx_max_transfer is not None:
+            return self.rx_max_transfer
+        size = self.regs[ax.AX_RX_BULKIN_QCTRL + 3]
+        return 1024 * (size + 2) if size else self.DEFAULT_RX_MAX_TRANSFER
+
+    def _after_rx_queued(self) -> None:
+        limit = self._max_transfer()
+        if (
+            rx_transfer_size(
+                (len(f) for f in self._rx_pending), dummy_headers=self.ax88179a_dummy_headers
+            )
+            >= limit
+        ):
+            self._frame_pending()
+
+    def _frame_rx_batch(self, frames: list[bytes]) -> list[bytes]:
+        limit = self._max_transfer()
+        dummy = self.ax88179a_dummy_headers
+        out: list[bytes] = []
+        batch: list[bytes] = []
+        for f in frames:
+            if batch and rx_transfer_size([*map(len, batch), len(f)], dummy_headers=dummy) > limit:
+                out.append(encode_rx_transfer(batch, dummy_headers=dummy))
+                batch = []
+            batch.append(f)
+        if batch:
+            out.append(encode_rx_transfer(batch, dummy_headers=dummy))
+        return out
+
+    def _corrupt(self, kind: str, transfer: bytes) -> bytes:
+        t = bytearray(transfer)
+        end = len(t) - 4
+        _pkt_cnt, hdr_off = struct.unpack_from("<HH", t, end)
+        if kind == "bad_footer":
+            struct.pack_into("<HH", t, end, 0, hdr_off)
+        elif kind == "bad_header_count":
+            struct.pack_into("<HH", t, end, 0xFFFF, hdr_off)
+        else:
+            hdr = struct.unpack_from("<I", t, hdr_off)[0]
+            if kind == "crc_error":
+                hdr |= ax.AX_RXHDR_CRC_ERR
+            else:  # truncated
+                hdr = (hdr & 0xE000FFFF) | (ax.AX_RXHDR_LEN_MASK << ax.AX_RXHDR_LEN_SHIFT)
+            struct.pack_into("<I", t, hdr_off, hdr)
+        return bytes(t)
+
+    def _on_out_transfer(self, ep: int, data: bytes) -> list[bytes]:
+        if ep != self.BULK_OUT:
+            return []
+        before = self.tx_decoder.stats.rx_errors
+        frames = self.tx_decoder.decode(data)
+        self.stats.wire_tx_errors += self.tx_decoder.stats.rx_errors - before
+        return self._deliver_to_wire(frames)
