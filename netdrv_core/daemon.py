@@ -162,7 +162,8 @@ class Daemon:
             except Exception as exc:
                 log.exception("request %r failed", req.get("cmd"))
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "internal"}
-            self._send(conn, reply)
+            if reply is not None:  # capture answered itself and now streams raw bytes
+                self._send(conn, reply)
 
     def _send(self, conn: _Conn, obj: dict[str, Any]) -> None:
         try:
@@ -176,7 +177,7 @@ class Daemon:
                 conn.sock.setblocking(False)
 
     # -- commands ------------------------------------------------------------------------
-    def handle(self, req: dict[str, Any], conn: _Conn | None = None) -> dict[str, Any]:
+    def handle(self, req: dict[str, Any], conn: _Conn | None = None) -> dict[str, Any] | None:
         """Execute one request."""
         cmd = req["cmd"]
         if cmd == "ping":
@@ -268,7 +269,7 @@ class Daemon:
             return {"ok": not (isinstance(res, int) and res < 0), "result": res}
         raise ProtocolError("set: give 'ifmap' or 'ioctl'")
 
-    def start_capture(self, conn: _Conn, devname: str, count: int) -> dict[str, Any]:
+    def start_capture(self, conn: _Conn, devname: str, count: int) -> None:
         """Stream pcap records of ``devname`` to this connection."""
         from .phy.pcap import PcapWriter
 
@@ -289,7 +290,6 @@ class Daemon:
                     self.host.loop.call_soon(self._close_conn, conn)
 
         conn.capture_remove = self.host.add_tap(dev, tap)
-        return {"ok": True, "streaming": True}
 
     def _raw(self, conn: _Conn, data: bytes) -> None:
         try:

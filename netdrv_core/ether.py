@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import struct
 from typing import TYPE_CHECKING
 
-from .netdevice import IFF_LIVE_ADDR_CHANGE, IFF_UP, HeaderOps
+from .netdevice import IFF_LIVE_ADDR_CHANGE, IFF_LOOPBACK, IFF_NOARP, IFF_UP, HeaderOps
 from .skbuff import PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST, SkBuff
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ ETH_P_802_2 = 0x0004
 ETH_P_802_3_MIN = 0x0600
 
 _BCAST = b"\xff" * 6
+_HEX_OCTET = re.compile(r"[0-9A-Fa-f]{1,2}")
 _HDR = struct.Struct("!6s6sH")
 
 
@@ -93,7 +95,7 @@ def parse_mac(text: str) -> bytes:
     """Parse ``aa:bb:cc:dd:ee:ff`` (or ``-`` separated); ValueError with the reason otherwise."""
     parts = text.replace("-", ":").split(":")
     try:
-        if len(parts) != 6:
+        if len(parts) != 6 or not all(_HEX_OCTET.fullmatch(p) for p in parts):
             raise ValueError
         out = bytes(int(p, 16) for p in parts)
     except ValueError:
@@ -111,17 +113,19 @@ def eth_header(
 
     Per seed 000/001: with an unknown destination the space is still allocated
     and filled as far as possible; the negative length tells the caller to
-    resolve the address and call :func:`eth_rebuild_header`.
+    resolve the address and call :func:`eth_rebuild_header`.  A device with
+    IFF_LOOPBACK or IFF_NOARP resolves nothing: the destination is zeroed and
+    the header is complete (as in the kernel).
     """
     hdr = skb.push(ETH_HLEN)
     proto = type_ if type_ not in (ETH_P_802_3, ETH_P_802_2) else length
     hdr[12:14] = proto.to_bytes(2, "big")
     hdr[6:12] = saddr if saddr is not None else dev.dev_addr
-    if dev.flags & 0x8 and daddr is None:  # IFF_LOOPBACK: no resolution needed
-        hdr[0:6] = b"\0" * 6
-        return ETH_HLEN
     if daddr is not None:
         hdr[0:6] = daddr
+        return ETH_HLEN
+    if dev.flags & (IFF_LOOPBACK | IFF_NOARP):  # nothing to resolve (as the kernel)
+        hdr[0:6] = b"\0" * 6
         return ETH_HLEN
     hdr[0:6] = b"\0" * 6
     return -ETH_HLEN

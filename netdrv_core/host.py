@@ -234,6 +234,7 @@ class Host:
             return ret
         dev.flags |= IFF_UP | IFF_RUNNING
         dev.operstate = "up" if dev._carrier else "lowerlayerdown"
+        dev.trans_start = self.loop.clock()  # like dev_activate(): the watchdog counts from now
         self._arm_watchdog(dev)
         self.attachment.state_changed(dev)
         self._notify("up", dev)
@@ -384,6 +385,8 @@ class Host:
                 self.loop.call_later(0.001, self.qdisc_run, dev)
             return False
         dev.core_stats.tx_submitted += 1
+        if dev._watchdog is not None:
+            dev.trans_start = self.loop.clock()  # the kernel's txq_trans_update() on TX_OK
         return True
 
     def qdisc_run(self, dev: NetDevice) -> None:

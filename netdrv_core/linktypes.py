@@ -29,6 +29,7 @@ __all__ = [
     "ARPHRD_HIPPI",
     "ARPHRD_IEEE802",
     "ARPHRD_IEEE802_TR",
+    "ARPHRD_LOCALTLK",
     "ARPHRD_LOOPBACK",
     "ARPHRD_NONE",
     "ARPHRD_PPP",
@@ -53,6 +54,7 @@ ARPHRD_CSLIP = 257
 ARPHRD_PPP = 512
 ARPHRD_HIPPI = 780
 ARPHRD_LOOPBACK = 772
+ARPHRD_LOCALTLK = 773
 ARPHRD_FCPP = 784
 ARPHRD_FDDI = 774
 ARPHRD_IEEE802_TR = 800
@@ -83,9 +85,9 @@ def ether_setup(dev: NetDevice) -> None:
 
 
 def ltalk_setup(dev: NetDevice) -> None:
-    """LocalTalk: 1-byte addresses, 3-byte LLAP header, MTU 600, no ARP."""
-    dev.type = ARPHRD_APPLETLK
-    dev.hard_header_len = 3
+    """LocalTalk: ARPHRD_LOCALTLK, 1-byte addresses, LTALK_HLEN 1, MTU 600, no ARP."""
+    dev.type = ARPHRD_LOCALTLK
+    dev.hard_header_len = 1
     dev.mtu = dev.max_mtu = 600
     dev.min_mtu = 1
     dev.addr_len = 1
@@ -96,10 +98,10 @@ def ltalk_setup(dev: NetDevice) -> None:
 
 
 def fddi_setup(dev: NetDevice) -> None:
-    """FDDI: 21-byte header (FC + addresses + SNAP), MTU 4352, 6-byte addresses."""
+    """FDDI: 802.2 SNAP header + 3 pad bytes (24), MTU 4470 (FDDI_K_SNAP_DLEN), 6-byte addresses."""
     dev.type = ARPHRD_FDDI
-    dev.hard_header_len = 21
-    dev.mtu = dev.max_mtu = 4352
+    dev.hard_header_len = 21 + 3
+    dev.mtu = dev.max_mtu = 4470
     dev.min_mtu = 21
     dev.addr_len = ETH_ALEN
     dev.tx_queue_len = 100
@@ -109,9 +111,9 @@ def fddi_setup(dev: NetDevice) -> None:
 
 
 def hippi_setup(dev: NetDevice) -> None:
-    """HIPPI: 48-byte header (HIPPI-FP + LE + SNAP), MTU 65280, 6-byte addresses, no ARP."""
+    """HIPPI: 40-byte header (HIPPI-FP 8 + LE 24 + SNAP 8), MTU 65280, 6-byte addresses."""
     dev.type = ARPHRD_HIPPI
-    dev.hard_header_len = 48
+    dev.hard_header_len = 8 + 24 + 8
     dev.mtu = dev.max_mtu = 65280
     dev.min_mtu = 68
     dev.addr_len = ETH_ALEN
@@ -122,9 +124,9 @@ def hippi_setup(dev: NetDevice) -> None:
 
 
 def tr_setup(dev: NetDevice) -> None:
-    """Token Ring: 14-byte MAC header + 18 bytes routing, MTU 2000, 6-byte addresses."""
+    """Token Ring: TR_HLEN 40 (MAC header with routing 32 + LLC/SNAP 8), MTU 2000."""
     dev.type = ARPHRD_IEEE802_TR
-    dev.hard_header_len = 14 + 18
+    dev.hard_header_len = 32 + 8
     dev.mtu = dev.max_mtu = 2000
     dev.min_mtu = 68
     dev.addr_len = ETH_ALEN
@@ -135,9 +137,9 @@ def tr_setup(dev: NetDevice) -> None:
 
 
 def fc_setup(dev: NetDevice) -> None:
-    """Fibre Channel (IP over FC): 24-byte header, MTU 2024, 6-byte addresses."""
-    dev.type = ARPHRD_FCPP
-    dev.hard_header_len = 24
+    """Fibre Channel (IP over FC): ARPHRD_IEEE802, FC_HLEN 20 (addresses 12 + LLC/SNAP 8)."""
+    dev.type = ARPHRD_IEEE802
+    dev.hard_header_len = 12 + 8
     dev.mtu = dev.max_mtu = 2024
     dev.min_mtu = 68
     dev.addr_len = ETH_ALEN

@@ -56,6 +56,10 @@ class Param:
             value = _parse_int(text)
         else:
             value = self.type(text)  # type: ignore[call-arg]
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        """Check ``value`` against choices/limits; ValueError explains what is wrong."""
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"must be one of {', '.join(map(str, self.choices))}")
         if self.min is not None and value < self.min:
@@ -106,7 +110,12 @@ def parse_params(
                     f"driver {driver!r}: bad value {raw!r} for {name}: {exc}\n  {p.describe()}"
                 ) from None
         else:
-            values[name] = raw
+            try:
+                values[name] = p.check(raw)
+            except (ValueError, TypeError) as exc:
+                raise ParameterError(
+                    f"driver {driver!r}: bad value {raw!r} for {name}: {exc}\n  {p.describe()}"
+                ) from None
     return values
 
 

@@ -143,8 +143,16 @@ class PluginManager:
         except pluggy.PluginValidationError as exc:
             self.pm.unregister(plugin)
             raise PluginError(f"plugin {name!r} implements unknown hooks: {exc}") from None
+        try:
+            self._collect(plugin, name)
+        except PluginError as exc:
+            # Do not leave a rejected plugin half-registered (its hooks would still run).
+            self.pm.unregister(plugin)
+            for drv in [d for d, (_, owner) in self._drivers.items() if owner == name]:
+                del self._drivers[drv]
+            self.errors[name] = exc
+            raise
         self._loaded[name] = plugin
-        self._collect(plugin, name)
 
     def _origin(self, name: str) -> str:
         for ep in self._entry_points():

@@ -1,0 +1,343 @@
+"""A fault injector for any registered device (after smoltcp's ``FaultInjector``).
+
+::
+
+    fi = FaultInjector(dev, seed=1, drop=0.1, corrupt=0.01, delay=0.02, direction="both")
+    ...
+    print(fi.stats)
+    fi.remove()
+
+It sits on the device's ``xmit_hook`` (frames the stack sends, before the
+qdisc and ``start_xmit``) and/or ``rx_hook`` (frames the driver hands up,
+before they reach the stack), chaining whatever hook was there: the newest
+middleware sees a frame first and hands it on to the one installed before it.
+
+For each frame, in this order:
+
+1. ``drop`` — with this probability the frame is dropped;
+2. ``rate_limit`` — a token bucket of ``rate_limit`` bit/s holding ``burst``
+   bytes (default: two full-size frames); a frame that finds too few tokens is
+   dropped (``rate_limited``);
+3. ``corrupt`` — with this probability one random bit of the packet data
+   (``skb.data`` to ``tail``: the whole frame on transmit, the payload after
+   the already parsed link header on receive) is flipped, and a receive-side
+   CHECKSUM_UNNECESSARY is withdrawn so the stack verifies the checksums;
+4. ``duplicate`` — with this probability a copy follows the frame;
+5. ``delay`` — the frame (and its copy) is held for ``delay`` seconds on the
+   host's loop (``call_later``), then continues where it left off: through the
+   hooks installed before this one, then the qdisc (transmit) or delivery to
+   the stack (receive).  Frames keep their order.
+
+Every decision draws from its own random stream seeded from ``seed`` (and the
+fault and direction), so a seed gives the same decisions for the same frames
+on every run, and changing one probability does not change the others.
+
+:attr:`FaultInjector.stats` counts what happened; at any time
+``seen + duplicated == delivered + dropped + rate_limited + pending``.
+Frames the injector drops are counted there only (like a qdisc's drops), not
+in the device statistics.  :meth:`FaultInjector.remove` restores the previous
+hook and releases delayed frames at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from ..netdevice import IFF_UP, kfree_tx
+from ..skbuff import CHECKSUM_NONE, CHECKSUM_UNNECESSARY
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..host import Host
+    from ..loop import Timer
+    from ..netdevice import NetDevice
+    from ..skbuff import SkBuff
+
+    Hook = Callable[[SkBuff], bool]
+
+__all__ = ["FaultInjector", "FaultStats", "TokenBucket"]
+
+log = logging.getLogger("netdrv.phy.faults")
+
+_FAULTS = ("drop", "corrupt", "duplicate")
+
+
+@dataclass
+class FaultStats:
+    """What a :class:`FaultInjector` did, both directions together."""
+
+    seen: int = 0  #: frames that entered the injector
+    delivered: int = 0  #: frames handed on (copies included; delayed ones once released)
+    dropped: int = 0  #: dropped by the ``drop`` probability
+    rate_limited: int = 0  #: dropped by the token bucket
+    corrupted: int = 0  #: frames with a flipped bit
+    duplicated: int = 0  #: extra copies made
+    delayed: int = 0  #: frames held back (in total)
+    pending: int = 0  #: frames held back right now
+
+    def as_dict(self) -> dict[str, int]:
+        """All counters by name."""
+        return asdict(self)
+
+
+class TokenBucket:
+    """``rate`` bit/s refilling a bucket of ``burst`` bytes, on a caller-supplied clock."""
+
+    def __init__(self, rate_bps: float, burst: int, clock: Callable[[], float]) -> None:
+        self.rate = rate_bps / 8.0  # bytes per second
+        self.burst = burst
+        self.tokens = float(burst)
+        self.clock = clock
+        self.last = clock()
+
+    def take(self, nbytes: int) -> bool:
+        """Spend ``nbytes`` if the bucket holds them; False (nothing spent) otherwise."""
+        now = self.clock()
+        if now > self.last:
+            self.tokens = min(float(self.burst), self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if nbytes <= self.tokens:
+            self.tokens -= nbytes
+            return True
+        return False
+
+
+class FaultInjector:
+    """Drop, corrupt, duplicate, delay and rate-limit the frames of one device.
+
+    ``dev`` must be registered (the injector uses its host's loop).  Probabilities
+    are 0.0..1.0, ``delay`` is in seconds, ``rate_limit`` in bit/s (None: no
+    limit) with a bucket of ``burst`` bytes, ``direction`` is ``"tx"``, ``"rx"``
+    or ``"both"``.  See the module docstring for the order of the faults.
+    """
+
+    def __init__(
+        self,
+        dev: NetDevice,
+        *,
+        seed: int | str | None = None,
+        drop: float = 0.0,
+        corrupt: float = 0.0,
+        duplicate: float = 0.0,
+        delay: float = 0.0,
+        rate_limit: float | None = None,
+        burst: int | None = None,
+        direction: str = "both",
+    ) -> None:
+        for name, p in (("drop", drop), ("corrupt", corrupt), ("duplicate", duplicate)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"FaultInjector {name} must be a probability 0.0..1.0, got {p}")
+        if delay < 0:
+            raise ValueError(f"FaultInjector delay must be >= 0 seconds, got {delay}")
+        if rate_limit is not None and rate_limit <= 0:
+            raise ValueError(
+                f"FaultInjector rate_limit must be > 0 bit/s or None, got {rate_limit}"
+            )
+        if direction not in ("tx", "rx", "both"):
+            raise ValueError(
+                f"FaultInjector direction must be 'tx', 'rx' or 'both', got {direction!r}"
+            )
+        host = dev.host
+        if host is None or host.dev_get_by_name(dev.name) is not dev:
+            raise ValueError(f"{dev.name}: register the device before installing a FaultInjector")
+        if burst is None:
+            burst = 2 * (dev.mtu + dev.hard_header_len)
+        if burst <= 0:
+            raise ValueError(f"FaultInjector burst must be > 0 bytes, got {burst}")
+        self.dev = dev
+        self.host: Host = host
+        self.seed = seed
+        self.drop = drop
+        self.corrupt = corrupt
+        self.duplicate = duplicate
+        self.delay = delay
+        self.rate_limit = rate_limit
+        self.burst = burst
+        self.direction = direction
+        self.stats = FaultStats()
+        self.removed = False
+        dirs = ("tx", "rx") if direction == "both" else (direction,)
+        self._dirs = dirs
+        self._rng = {(f, d): self._stream(f, d) for f in (*_FAULTS, "bit") for d in dirs}
+        clock = host.loop.clock
+        self._buckets = (
+            {d: TokenBucket(rate_limit, burst, clock) for d in dirs} if rate_limit else {}
+        )
+        self._pending: dict[int, tuple[Timer, SkBuff, str]] = {}
+        self._keys = itertools.count()
+        self._prev: dict[str, Hook | None] = {}
+        if "tx" in dirs:
+            self._prev["tx"] = dev.xmit_hook
+            dev.xmit_hook = self._tx_hook
+        if "rx" in dirs:
+            self._prev["rx"] = dev.rx_hook
+            dev.rx_hook = self._rx_hook
+
+    def _stream(self, fault: str, direction: str) -> random.Random:
+        if self.seed is None:
+            return random.Random()
+        return random.Random(f"netdrv.phy.faults:{self.seed}:{fault}:{direction}")
+
+    # -- the hooks -----------------------------------------------------------------------
+    def _tx_hook(self, skb: SkBuff) -> bool:
+        return self._process(skb, "tx")
+
+    def _rx_hook(self, skb: SkBuff) -> bool:
+        return self._process(skb, "rx")
+
+    def _roll(self, fault: str, d: str) -> bool:
+        p: float = getattr(self, fault)
+        return p > 0.0 and self._rng[fault, d].random() < p
+
+    def _process(self, skb: SkBuff, d: str) -> bool:
+        prev = self._prev[d]
+        if self.removed:  # still chained below a newer hook: be transparent
+            return prev(skb) if prev is not None else True
+        st = self.stats
+        st.seen += 1
+        if self._roll("drop", d):
+            st.dropped += 1
+            self._free(skb)
+            return False
+        bucket = self._buckets.get(d)
+        if bucket is not None and not bucket.take(skb.tail - skb.data):
+            st.rate_limited += 1
+            self._free(skb)
+            return False
+        if self._roll("corrupt", d) and self._corrupt(skb, d):
+            st.corrupted += 1
+        dup = None
+        if self._roll("duplicate", d):
+            dup = skb.copy()
+            st.duplicated += 1
+        if self.delay > 0.0:
+            self._hold(skb, d)
+            if dup is not None:
+                self._hold(dup, d)
+            return False
+        if dup is not None:
+            self._forward(skb, d)
+            self._forward(dup, d)
+            return False
+        st.delivered += 1
+        return prev(skb) if prev is not None else True
+
+    def _corrupt(self, skb: SkBuff, d: str) -> bool:
+        n = skb.tail - skb.data
+        if n <= 0:
+            return False
+        bit = self._rng["bit", d].randrange(n * 8)
+        skb.buf[skb.data + bit // 8] ^= 1 << (bit % 8)
+        if skb.ip_summed == CHECKSUM_UNNECESSARY:
+            skb.ip_summed = CHECKSUM_NONE
+        return True
+
+    @staticmethod
+    def _free(skb: SkBuff) -> None:
+        kfree_tx(skb)  # frees unless already freed
+
+    # -- delay ---------------------------------------------------------------------------
+    def _hold(self, skb: SkBuff, d: str) -> None:
+        key = next(self._keys)
+        timer = self.host.loop.call_later(self.delay, self._release, key)
+        self._pending[key] = (timer, skb, d)
+        self.stats.delayed += 1
+        self.stats.pending += 1
+
+    def _release(self, key: int) -> None:
+        entry = self._pending.pop(key, None)
+        if entry is None:
+            return
+        _, skb, d = entry
+        self.stats.pending -= 1
+        self._forward(skb, d)
+
+    # -- continuing on the normal path ---------------------------------------------------------
+    def _forward(self, skb: SkBuff, d: str) -> None:
+        """Hand ``skb`` to the hooks below this one, then to the core (no re-entry here)."""
+        self.stats.delivered += 1
+        prev = self._prev[d]
+        if prev is not None and not prev(skb):
+            return
+        if d == "tx":
+            self._tx_continue(skb)
+        else:
+            self._rx_continue(skb)
+
+    def _registered(self) -> bool:
+        dev = self.dev
+        return dev.host is self.host and self.host.dev_get_by_name(dev.name) is dev
+
+    def _tx_continue(self, skb: SkBuff) -> None:
+        # What dev_queue_xmit does after its hook; a device that went down meanwhile
+        # drops the frame as dev_queue_xmit would have.
+        dev = self.dev
+        if not self._registered() or not dev.flags & IFF_UP:
+            dev.core_stats.tx_qdisc_drops += 1
+            kfree_tx(skb)
+            return
+        self.host._enqueue(dev, skb)
+
+    def _rx_continue(self, skb: SkBuff) -> None:
+        # What Host.netif_receive_skb does after its hook.
+        dev = self.dev
+        host = self.host
+        cs = dev.core_stats
+        if not self._registered() or not dev.flags & IFF_UP:
+            cs.rx_down_drops += 1
+            return
+        taps = host._taps.get(dev.name)
+        if taps:
+            host._run_taps(taps, dev, skb, "rx")
+        cs.rx_delivered += 1
+        host.attachment.receive(dev, skb)
+
+    # -- removal -------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Release every delayed frame now, in order."""
+        for key in sorted(self._pending):
+            entry = self._pending.get(key)
+            if entry is not None:
+                entry[0].cancel()
+                self._release(key)
+
+    def remove(self) -> None:
+        """Uninstall: restore the previous hooks and release delayed frames (idempotent)."""
+        if self.removed:
+            return
+        dev = self.dev
+        if "tx" in self._dirs:
+            if dev.xmit_hook == self._tx_hook:
+                dev.xmit_hook = self._prev["tx"]
+            else:
+                log.debug(
+                    "%s: a newer xmit hook wraps this injector; it stays as a no-op", dev.name
+                )
+        if "rx" in self._dirs:
+            if dev.rx_hook == self._rx_hook:
+                dev.rx_hook = self._prev["rx"]
+            else:
+                log.debug("%s: a newer rx hook wraps this injector; it stays as a no-op", dev.name)
+        self.flush()
+        self.removed = True
+
+    def __enter__(self) -> FaultInjector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        faults = ", ".join(
+            f"{k}={v}" for k, v in (("drop", self.drop), ("corrupt", self.corrupt),
+                                    ("duplicate", self.duplicate), ("delay", self.delay),
+                                    ("rate_limit", self.rate_limit)) if v
+        )  # fmt: skip
+        return (
+            f"<FaultInjector {self.dev.name} {self.direction} {faults or 'passive'} {self.stats}>"
+        )

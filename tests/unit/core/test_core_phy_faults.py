@@ -1,0 +1,299 @@
+"""phy.faults: deterministic drops, corruption, duplication, delay and rate limiting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakedev import FakeClock, LoadSnull, Run, get, make_dev, mem
+from frames import ETH_P_IP, eth_frame, udp_packet
+
+from netdrv_core import CHECKSUM_NONE, Host, NetDevice, SkBuff, dev_get_stats
+from netdrv_core.loop import EventLoop
+from netdrv_core.phy import FaultInjector, FaultStats, capture
+
+SRC, DST = "198.18.0.1", "198.18.0.2"
+HOST_MAC = b"\x02\xaa\xbb\xcc\xdd\xee"
+
+
+def frame_n(dev: NetDevice, i: int, size: int = 40) -> bytes:
+    payload = (i.to_bytes(4, "big") * (size // 4 + 1))[:size]
+    return eth_frame(dev.dev_addr, HOST_MAC, ETH_P_IP, udp_packet(SRC, DST, 1, 2, payload))
+
+
+def index_of(frame: bytes) -> int:
+    return int.from_bytes(frame[14 + 28 : 14 + 32], "big")
+
+
+def balanced(st: FaultStats) -> bool:
+    return st.seen + st.duplicated == st.delivered + st.dropped + st.rate_limited + st.pending
+
+
+def tx_dev(host: Host):
+    return make_dev(host, "f%d")
+
+
+def send_all(host: Host, dev: NetDevice, n: int, size: int = 40) -> list[bytes]:
+    frames = [frame_n(dev, i, size) for i in range(n)]
+    for f in frames:
+        mem(host).send(dev, f)
+    host.loop.run_until_idle()
+    return frames
+
+
+def dropped_indexes(seed: int, drop: float, n: int = 200) -> list[int]:
+    clock = FakeClock()
+    host = Host(loop=EventLoop(clock=clock))
+    try:
+        dev, ops = tx_dev(host)
+        fi = FaultInjector(dev, seed=seed, drop=drop, direction="tx")
+        send_all(host, dev, n)
+        got = {index_of(f) for f in ops.sent_bytes}
+        assert fi.stats.dropped == n - len(got) and balanced(fi.stats)
+        return [i for i in range(n) if i not in got]
+    finally:
+        host.close()
+        host.loop.close()
+
+
+def test_the_same_seed_drops_the_same_frames() -> None:
+    a = dropped_indexes(42, 0.3)
+    assert a == dropped_indexes(42, 0.3)
+    assert 30 < len(a) < 90  # about 30 % of 200
+    assert a != dropped_indexes(43, 0.3)
+
+
+def test_other_faults_do_not_change_which_frames_are_dropped(host: Host) -> None:
+    expected = dropped_indexes(42, 0.3)
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=42, drop=0.3, duplicate=0.5, rate_limit=1e9, burst=10**9,
+                       direction="tx")  # fmt: skip
+    send_all(host, dev, 200)
+    got = {index_of(f) for f in ops.sent_bytes}
+    assert [i for i in range(200) if i not in got] == expected
+    assert fi.stats.duplicated > 50
+    fi.remove()
+    fi = FaultInjector(dev, seed=42, drop=0.3, corrupt=0.5, direction="tx")
+    send_all(host, dev, 200)
+    assert fi.stats.dropped == len(expected) and fi.stats.corrupted > 50
+
+
+def test_drop_all_and_nothing(host: Host) -> None:
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, drop=1.0, direction="tx")
+    send_all(host, dev, 10)
+    assert ops.sent_bytes == [] and fi.stats.dropped == 10 and fi.stats.delivered == 0
+    fi.remove()
+    fi2 = FaultInjector(dev, seed=1, direction="tx")
+    send_all(host, dev, 10)
+    assert len(ops.sent_bytes) == 10 and fi2.stats.delivered == 10 == fi2.stats.seen
+
+
+def test_corrupt_flips_exactly_one_bit_per_frame(host: Host) -> None:
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=7, corrupt=1.0, direction="tx")
+    frames = send_all(host, dev, 50)
+    assert fi.stats.corrupted == 50
+    positions = set()
+    for orig, got in zip(frames, ops.sent_bytes, strict=True):
+        diff = [(i, a ^ b) for i, (a, b) in enumerate(zip(orig, got, strict=True)) if a != b]
+        assert len(diff) == 1 and bin(diff[0][1]).count("1") == 1
+        positions.add(diff[0][0])
+    assert len(positions) > 20  # anywhere in the frame
+
+
+def test_corrupt_on_receive_withdraws_checksum_unnecessary(host: Host, snull: LoadSnull) -> None:
+    snull()
+    sn0, sn1 = get(host, "sn0"), get(host, "sn1")
+    clean = send_all(host, sn0, 1)
+    (good,) = mem(host).received("sn1")
+    FaultInjector(sn1, seed=3, corrupt=1.0, direction="rx")
+    mem(host).send(sn0, clean[0])
+    host.loop.run_until_idle()
+    (skb,) = mem(host).received_skbs("sn1")
+    bad = bytes(skb.buf[skb.mac_header : skb.tail])
+    assert bad[:14] == good[:14]  # the parsed link header is left alone
+    assert sum(bin(a ^ b).count("1") for a, b in zip(good, bad, strict=True)) == 1
+    assert skb.ip_summed == CHECKSUM_NONE
+
+
+def test_duplicate_doubles_every_frame_in_order(host: Host) -> None:
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, duplicate=1.0, direction="tx")
+    frames = send_all(host, dev, 5)
+    assert ops.sent_bytes == [f for f in frames for _ in range(2)]
+    assert fi.stats.duplicated == 5 and fi.stats.delivered == 10 and balanced(fi.stats)
+    assert dev.core_stats.tx_submitted == 10
+    assert ops.sent[0] is not ops.sent[1]  # a real copy
+
+
+def test_delay_delivers_after_the_loop_clock_advances(host: Host, run: Run) -> None:
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, delay=0.05, direction="tx")
+    frames = send_all(host, dev, 4)
+    assert ops.sent_bytes == [] and fi.stats.pending == 4 and fi.stats.delayed == 4
+    assert balanced(fi.stats)
+    run(0.049)
+    assert ops.sent_bytes == []
+    run(0.002)
+    assert ops.sent_bytes == frames and fi.stats.pending == 0 and fi.stats.delivered == 4
+    assert fi.stats.seen == 4  # delivered without passing through the injector again
+    assert balanced(fi.stats)
+
+
+def test_delayed_receive(host: Host, snull: LoadSnull, run: Run, tmp_path: Path) -> None:
+    snull()
+    sn0, sn1 = get(host, "sn0"), get(host, "sn1")
+    fi = FaultInjector(sn1, seed=1, delay=0.02, direction="rx")
+    cap = capture(host, sn1, tmp_path / "d.pcap")
+    send_all(host, sn0, 3)
+    assert mem(host).received("sn1") == [] and cap.packets == 0
+    run(0.03)
+    got = mem(host).received("sn1")
+    assert [index_of(f) for f in got] == [0, 1, 2] and cap.packets == 3
+    assert sn1.core_stats.rx_delivered == 3 and fi.stats.delivered == 3
+
+
+def test_delay_duplicate_and_drop_counts_add_up(host: Host, run: Run) -> None:
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=9, drop=0.2, duplicate=0.3, delay=0.01, direction="tx")
+    for i in range(100):
+        mem(host).send(dev, frame_n(dev, i))
+        if i % 10 == 0:
+            run(0.004)
+        assert balanced(fi.stats)
+    assert fi.stats.pending > 0
+    run(0.02)
+    st = fi.stats
+    assert st.pending == 0 and balanced(st)
+    assert (
+        st.seen == 100 and len(ops.sent_bytes) == st.delivered == 100 - st.dropped + st.duplicated
+    )
+    assert st.dropped > 0 and st.duplicated > 0
+
+
+def test_rate_limit_is_a_token_bucket(host: Host, clock: FakeClock, run: Run) -> None:
+    dev, ops = tx_dev(host)
+    size = len(frame_n(dev, 0, 58))
+    assert size == 100
+    fi = FaultInjector(dev, seed=1, rate_limit=8000, burst=300, direction="tx")  # 1000 B/s
+    send_all(host, dev, 5, 58)
+    assert len(ops.sent_bytes) == 3 and fi.stats.rate_limited == 2
+    clock.advance(0.1)  # 100 bytes of tokens
+    send_all(host, dev, 2, 58)
+    assert len(ops.sent_bytes) == 4 and fi.stats.rate_limited == 3
+    clock.advance(10.0)  # refills up to the burst only
+    send_all(host, dev, 5, 58)
+    assert len(ops.sent_bytes) == 7 and fi.stats.rate_limited == 5 and balanced(fi.stats)
+
+
+def test_default_burst_passes_two_full_frames(host: Host) -> None:
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, rate_limit=1000, direction="tx")
+    assert fi.burst == 2 * 1514
+    send_all(host, dev, 3, 1472)  # 1514-byte frames
+    assert len(ops.sent_bytes) == 2 and fi.stats.rate_limited == 1
+
+
+def test_hooks_chain_and_remove_restores(host: Host) -> None:
+    dev, ops = tx_dev(host)
+    order: list[str] = []
+
+    def base_hook(skb: SkBuff) -> bool:
+        order.append("base")
+        return True
+
+    dev.xmit_hook = base_hook
+    fi1 = FaultInjector(dev, seed=1, direction="tx")
+    fi2 = FaultInjector(dev, seed=2, duplicate=1.0, direction="tx")
+    send_all(host, dev, 1)
+    assert order == ["base", "base"]  # fi2 duplicated; both copies went through fi1 and base
+    assert fi2.stats.seen == 1 and fi1.stats.seen == 2 and len(ops.sent_bytes) == 2
+    fi2.remove()
+    assert dev.xmit_hook == fi1._tx_hook
+    fi1.remove()
+    assert dev.xmit_hook is base_hook
+    fi1.remove()  # idempotent
+
+
+def test_removing_an_inner_injector_makes_it_transparent(host: Host) -> None:
+    dev, ops = tx_dev(host)
+    inner = FaultInjector(dev, seed=1, drop=1.0, direction="tx")
+    outer = FaultInjector(dev, seed=1, direction="tx")
+    inner.remove()
+    assert dev.xmit_hook == outer._tx_hook
+    send_all(host, dev, 3)
+    assert len(ops.sent_bytes) == 3 and inner.stats.seen == 0
+    outer.remove()
+    assert dev.xmit_hook == inner._tx_hook  # restored what was there (a no-op now)
+    send_all(host, dev, 1)
+    assert len(ops.sent_bytes) == 4
+
+
+def test_remove_releases_delayed_frames(host: Host) -> None:
+    dev, ops = tx_dev(host)
+    with FaultInjector(dev, seed=1, delay=10.0, direction="tx") as fi:
+        frames = send_all(host, dev, 3)
+        assert ops.sent_bytes == []
+    assert ops.sent_bytes == frames and fi.stats.pending == 0 and dev.xmit_hook is None
+    host.loop.run_until_idle()
+    assert len(ops.sent_bytes) == 3  # the cancelled timers do not send them again
+
+
+def test_delayed_frames_for_a_device_gone_down_are_dropped(host: Host, run: Run) -> None:
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, delay=0.01)
+    send_all(host, dev, 2)
+    host.dev_close(dev)
+    run(0.02)
+    assert ops.sent_bytes == [] and dev.core_stats.tx_qdisc_drops == 2
+    assert fi.stats.delivered == 2 and balanced(fi.stats)
+
+
+def test_both_directions_on_snull_keep_the_driver_contract(
+    host: Host, snull: LoadSnull, run: Run
+) -> None:
+    snull(pool_size=4, use_napi=1, lockup=7, timeout=20)
+    sn0, sn1 = get(host, "sn0"), get(host, "sn1")
+    tx_fi = FaultInjector(sn0, seed=5, drop=0.1, duplicate=0.1, delay=0.003, direction="tx")
+    rx_fi = FaultInjector(sn1, seed=5, drop=0.1, corrupt=0.1, delay=0.002, direction="rx")
+    for i in range(120):
+        mem(host).send(sn0, frame_n(sn0, i))
+        if i % 8 == 0:
+            run(0.002)
+    run(0.5)
+    assert tx_fi.stats.pending == 0 and rx_fi.stats.pending == 0
+    assert balanced(tx_fi.stats) and balanced(rx_fi.stats)
+    s = dev_get_stats(sn0)
+    assert sn0.core_stats.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
+    assert sn0.core_stats.tx_submitted == tx_fi.stats.delivered
+    assert rx_fi.stats.seen == sn1.stats.rx_packets
+    got = mem(host).received("sn1")
+    assert len(got) == rx_fi.stats.delivered == sn1.core_stats.rx_delivered
+
+
+@pytest.mark.parametrize(
+    ("kw", "fragment"),
+    [({"drop": 1.5}, "drop must be a probability"), ({"corrupt": -0.1}, "corrupt"),
+     ({"duplicate": 2}, "duplicate"), ({"delay": -1}, "delay"), ({"rate_limit": 0}, "rate_limit"),
+     ({"direction": "up"}, "direction"), ({"rate_limit": 100, "burst": 0}, "burst")],
+)  # fmt: skip
+def test_argument_errors(host: Host, kw: dict[str, object], fragment: str) -> None:
+    dev, _ = tx_dev(host)
+    with pytest.raises(ValueError, match=fragment):
+        FaultInjector(dev, **kw)  # type: ignore[arg-type]
+    assert dev.xmit_hook is None and dev.rx_hook is None
+
+
+def test_needs_a_registered_device() -> None:
+    dev, _ = make_dev(None, "loose")
+    with pytest.raises(ValueError, match="register the device"):
+        FaultInjector(dev)
+
+
+def test_repr_and_stats_dict(host: Host) -> None:
+    dev, _ = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, drop=0.5)
+    assert "drop=0.5" in repr(fi) and "both" in repr(fi)
+    assert fi.stats.as_dict() == {"seen": 0, "delivered": 0, "dropped": 0, "rate_limited": 0,
+                                  "corrupted": 0, "duplicated": 0, "delayed": 0, "pending": 0}  # fmt: skip

@@ -1,0 +1,204 @@
+"""netif_rx and the backlog; NAPI polling with a budget."""
+
+from __future__ import annotations
+
+import pytest
+from fakedev import make_dev, mem
+
+from netdrv_core import (
+    NET_RX_DROP,
+    NET_RX_SUCCESS,
+    Host,
+    NapiStruct,
+    NetDevice,
+    SkBuff,
+    dev_alloc_skb,
+    dev_get_stats,
+    eth_type_trans,
+    napi_complete_done,
+    napi_disable,
+    napi_enable,
+    napi_schedule,
+    netif_napi_add,
+    netif_receive_skb,
+    netif_rx,
+)
+from netdrv_core.loop import EventLoop
+from netdrv_core.napi import netif_napi_del
+
+FRAME = b"\x02\x00\x00\x00\x00\x10" + b"\x02\x00\x00\x00\x00\x20" + b"\x08\x00" + bytes(46)
+
+
+def rx_skb(dev: NetDevice, payload: bytes = FRAME) -> SkBuff:
+    skb = dev_alloc_skb(len(payload))
+    skb.put_data(payload)
+    eth_type_trans(skb, dev)
+    return skb
+
+
+def test_netif_rx_success_is_delivered_after_the_loop_runs(host: Host) -> None:
+    dev, _ = make_dev(host)
+    assert netif_rx(rx_skb(dev)) == NET_RX_SUCCESS
+    assert mem(host).received(dev) == []
+    host.loop.run_until_idle()
+    assert mem(host).received(dev) == [FRAME]
+    cs = dev.core_stats
+    assert (cs.rx_submitted, cs.rx_delivered, cs.rx_backlog_drops) == (1, 1, 0)
+
+
+def test_netif_rx_needs_a_registered_device() -> None:
+    skb = SkBuff(10)
+    with pytest.raises(ValueError, match="registered device"):
+        netif_rx(skb)
+
+
+def test_backlog_full_drops_and_counts() -> None:
+    loop = EventLoop()
+    host = Host(loop=loop, netdev_max_backlog=3)
+    try:
+        dev, _ = make_dev(host)
+        results = [netif_rx(rx_skb(dev)) for _ in range(5)]
+        assert results == [NET_RX_SUCCESS] * 3 + [NET_RX_DROP] * 2
+        assert dev.core_stats.rx_backlog_drops == 2
+        assert dev_get_stats(dev).rx_dropped == 2
+        host.loop.run_until_idle()
+        assert len(mem(host).received(dev)) == 3
+        assert netif_rx(rx_skb(dev)) == NET_RX_SUCCESS  # room again once processed
+    finally:
+        host.close()
+        loop.close()
+
+
+def test_netif_rx_on_a_down_device_drops(host: Host) -> None:
+    dev, _ = make_dev(host, up=False)
+    skb = rx_skb(dev)
+    assert netif_rx(skb) == NET_RX_DROP
+    assert dev.core_stats.rx_down_drops == 1 and dev_get_stats(dev).rx_dropped == 1
+    assert skb.freed
+
+
+def test_device_going_down_before_delivery_drops(host: Host) -> None:
+    dev, _ = make_dev(host)
+    netif_rx(rx_skb(dev))
+    host.dev_close(dev)
+    host.loop.run_until_idle()
+    assert dev.core_stats.rx_down_drops == 1 and dev.core_stats.rx_delivered == 0
+
+
+def test_backlog_is_processed_in_rounds_of_dev_weight(host: Host) -> None:
+    dev, _ = make_dev(host)
+    host.dev_weight = 4
+    for _ in range(10):
+        netif_rx(rx_skb(dev))
+    host.loop.run_once(0)
+    assert dev.core_stats.rx_delivered == 4
+    host.loop.run_until_idle()
+    assert dev.core_stats.rx_delivered == 10
+
+
+def test_rx_taps_see_delivered_frames(host: Host) -> None:
+    dev, _ = make_dev(host)
+    seen: list[tuple[str, bytes]] = []
+    host.add_tap(dev, lambda d, skb, direction: seen.append((direction, skb.tobytes())))
+    netif_rx(rx_skb(dev))
+    host.loop.run_until_idle()
+    assert seen == [("rx", FRAME[14:])]  # data starts after the pulled link header
+
+
+# -- NAPI ---------------------------------------------------------------------------------
+class Ring:
+    """A fake receive ring polled by NAPI."""
+
+    def __init__(self, dev: NetDevice, n: int) -> None:
+        self.dev = dev
+        self.pending = n
+        self.budgets: list[int] = []
+        self.irq_enabled = True
+
+    def poll(self, napi: NapiStruct, budget: int) -> int:
+        self.budgets.append(budget)
+        done = 0
+        while done < budget and self.pending:
+            self.pending -= 1
+            netif_receive_skb(rx_skb(self.dev))
+            done += 1
+        if done < budget:
+            napi_complete_done(napi, done)
+            self.irq_enabled = True
+        return done
+
+
+def test_napi_poll_gets_the_budget_and_is_rescheduled_while_it_uses_it(host: Host) -> None:
+    dev, _ = make_dev(host)
+    ring = Ring(dev, 10)
+    napi = netif_napi_add(dev, ring.poll, weight=4)
+    assert napi in dev.napi_list
+    assert not napi_schedule(napi)  # not enabled yet
+    napi_enable(napi)
+    assert napi_schedule(napi)
+    assert not napi_schedule(napi)  # already scheduled
+    host.loop.run_once(0)
+    assert ring.budgets == [4] and dev.core_stats.rx_delivered == 4
+    host.loop.run_until_idle()
+    assert ring.budgets == [4, 4, 4]  # 4 + 4 + 2 (< budget: complete)
+    assert dev.core_stats.rx_delivered == 10 and not napi.scheduled
+    assert napi.polls == 3 and napi.work_done_total == 10
+    host.loop.run_until_idle()
+    assert ring.budgets == [4, 4, 4]  # napi_complete_done stopped polling
+    assert napi_schedule(napi)
+
+
+def test_napi_poll_that_completes_at_exactly_the_budget_is_not_rescheduled(host: Host) -> None:
+    dev, _ = make_dev(host)
+    calls = []
+
+    def poll(napi: NapiStruct, budget: int) -> int:
+        calls.append(budget)
+        napi_complete_done(napi, budget)
+        return budget
+
+    napi = netif_napi_add(dev, poll, weight=8)
+    napi_enable(napi)
+    napi_schedule(napi)
+    host.loop.run_until_idle()
+    assert calls == [8]
+
+
+def test_napi_disable_cancels_a_pending_poll(host: Host) -> None:
+    dev, _ = make_dev(host)
+    ring = Ring(dev, 3)
+    napi = netif_napi_add(dev, ring.poll)
+    napi_enable(napi)
+    napi_schedule(napi)
+    napi_disable(napi)
+    host.loop.run_until_idle()
+    assert ring.budgets == []
+    netif_napi_del(napi)
+    assert napi not in dev.napi_list
+
+
+def test_napi_disabled_when_the_device_closes(host: Host) -> None:
+    dev, _ = make_dev(host)
+    napi = netif_napi_add(dev, Ring(dev, 1).poll)
+    napi_enable(napi)
+    host.dev_close(dev)
+    assert not napi.enabled and not napi_schedule(napi)
+
+
+def test_napi_poll_raising_is_a_driver_fault(host: Host) -> None:
+    dev, _ = make_dev(host)
+
+    def poll(napi: NapiStruct, budget: int) -> int:
+        raise RuntimeError("poll bug")
+
+    napi = netif_napi_add(dev, poll)
+    napi_enable(napi)
+    napi_schedule(napi)
+    host.loop.run_until_idle()
+    assert not dev.is_up and not napi.scheduled
+
+
+def test_netif_receive_skb_delivers_immediately(host: Host) -> None:
+    dev, _ = make_dev(host)
+    assert netif_receive_skb(rx_skb(dev)) == NET_RX_SUCCESS
+    assert mem(host).received(dev) == [FRAME]
