@@ -28,6 +28,9 @@ from ..ether import ETH_P_IP, ETH_P_IPV6
 from ..linktypes import is_l2
 from ..netdevice import (
     IFF_ALLMULTI,
+    IFF_DEBUG,
+    IFF_DYNAMIC,
+    IFF_MULTICAST,
     IFF_NOARP,
     IFF_PROMISC,
     IFF_UP,
@@ -217,10 +220,11 @@ class KernelStack(Attachment):
 
     def _sync_to_kernel(self, port: _Port) -> None:
         dev = port.dev
-        kw: dict[str, object] = {"mtu": dev.mtu, "txqlen": dev.tx_queue_len}
+        # A TUN/TAP sizes its ring by txqueuelen: 0 would drop every frame (ENOBUFS).
+        kw: dict[str, object] = {"mtu": dev.mtu, "txqlen": max(dev.tx_queue_len, 1)}
         if port.tt.tap and dev.dev_addr and any(dev.dev_addr):
             kw["address"] = ":".join(f"{b:02x}" for b in dev.dev_addr)
-        mask = IFF_NOARP
+        mask = IFF_NOARP | IFF_MULTICAST | IFF_DEBUG | IFF_DYNAMIC  # what rtnetlink lets us set
         kw["flags"] = dev.flags & mask
         kw["change"] = mask
         kw["mtu"] = _kernel_mtu(port)

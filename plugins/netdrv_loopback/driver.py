@@ -91,7 +91,7 @@ def loopback_setup(dev: NetDevice) -> None:
     dev.mtu = dev.max_mtu = LOOPBACK_MTU
     dev.hard_header_len = ETH_HLEN
     dev.flags = IFF_LOOPBACK | IFF_NOARP
-    dev.tx_queue_len = 0
+    dev.tx_queue_len = 1000  # like today's lo; a TUN/TAP with 0 cannot queue anything
     dev.dev_addr = b"\x02\x00\x00\x00\x00\x01"  # a TAP needs a unicast address of its own
     dev.netdev_ops = LoopbackOps()
     dev.ethtool_ops = LoopbackEthtool()

@@ -118,8 +118,10 @@ def test_capture_shows_flipped_addresses(netns: NetNamespace, tmp_path) -> None:
     netns.netdrv("load snull")
     path = tmp_path / "sn1.pcap"
     cap = netns.popen([sys.executable, "-m", "netdrv_core.cli", "capture", "sn1", "-w", str(path),
-                       "-c", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    time.sleep(0.5)
+                       "-c", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                      text=True)  # fmt: skip
+    assert cap.stderr is not None
+    assert "capturing on sn1" in cap.stderr.readline()
     netns.run("ping -c 2 -i 0.2 198.18.0.2")
     cap.wait(timeout=10)
     assert oct(path.stat().st_mode & 0o777) == oct(0o600)
