@@ -54,6 +54,11 @@ def netdrv_device_down(dev: NetDevice) -> None:
     """A device was brought down."""
 
 
+@hookspec
+def netdrv_device_carrier(dev: NetDevice) -> None:
+    """A device's carrier went on or off (``netif_carrier_ok(dev)`` tells which)."""
+
+
 @hookspec(firstresult=True)
 def netdrv_probe(bus: str, device: Any) -> Any:
     """A bus driver found ``device`` (e.g. bus ``"usb"``, a pyusb Device): claim it or return None.

@@ -94,14 +94,21 @@ class Responder:
             try:
                 line = _readline(conn)
                 if line.startswith(b"SINK"):
+                    # The rate counts what arrived after the first chunk, over the time
+                    # from that chunk to the last: the first chunk's own line time
+                    # lies before the clock started.
                     n = 0
-                    t0 = time.monotonic()
+                    t0 = t1 = 0.0
                     while True:
                         b = conn.recv(CHUNK)
                         if not b:
                             break
-                        n += len(b)
-                    report = {"bytes": n, "seconds": time.monotonic() - t0, "stats": self.stats()}
+                        t1 = time.monotonic()
+                        if t0 == 0.0:
+                            t0 = t1
+                        else:
+                            n += len(b)
+                    report = {"bytes": n, "seconds": t1 - t0, "stats": self.stats()}
                     conn.sendall(json.dumps(report).encode())
                 elif line.startswith(b"SOURCE"):
                     duration = float(line.split()[1])
@@ -334,16 +341,17 @@ def _source(
         c.sendall(f"SOURCE {duration}\n".encode())
         t0 = time.monotonic()
         n = 0
-        first = None
+        first = last = 0.0
         while True:
             b = c.recv(CHUNK)
             if not b:
                 break
-            if first is None:
-                first = time.monotonic()
-            n += len(b)
-            el = time.monotonic() - t0
+            last = time.monotonic()
+            if first == 0.0:
+                first = last  # the first chunk's line time lies before this clock
+            else:
+                n += len(b)
+            el = last - t0
             tick(min(el, duration), f"{n * 8 / max(el, 1e-3) / 1000:.1f} kbit/s")
-        end = time.monotonic()
     tick(duration, "done")
-    return n / max(end - (first or t0), 1e-6)
+    return n / max(last - first, 1e-6)
