@@ -281,6 +281,11 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
     """Bytes from the line: decode and hand every complete packet up."""
     priv = _priv(dev)
     priv.line_bytes_in += len(data)
+    host = dev.host
+    if host is not None:
+        # Any line activity (an outfill END included) proves the line alive, as
+        # Linux clears SLF_KEEPTEST on every received byte.
+        priv.last_rx = host.loop.clock()
     dec = priv.decoder
     before = _errors(dec.stats)
     packets = dec.feed(data)
@@ -290,13 +295,10 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
         dev.stats.rx_frame_errors += after[1] - before[1]
         dev.stats.rx_over_errors += after[2] - before[2]
         dev.stats.rx_crc_errors += after[3] - before[3]
+    if not netif_carrier_ok(dev) and priv.port is not None and priv.port.is_open:
+        netif_carrier_on(dev)  # keepalive had declared the line dead; it is back
     if not packets:
         return
-    host = dev.host
-    if host is not None:
-        priv.last_rx = host.loop.clock()
-    if not netif_carrier_ok(dev) and priv.port is not None and priv.port.is_open:
-        netif_carrier_on(dev)  # keepalive had declared the line dead
     for pkt in packets:
         n = len(pkt)
         skb = SkBuff(n + 16)
@@ -351,6 +353,7 @@ def _outfill(dev: NetDevice) -> None:
     if host.loop.clock() - priv.last_tx >= of and priv.port is not None and priv.port.is_open:
         priv.port.write(b"\xc0", None)
         priv.inflight += 1
+        priv.line_bytes_out += 1
     priv.outfill_timer = host.loop.call_later(of, _outfill, dev)
 
 

@@ -1,0 +1,177 @@
+"""The slip driver on the memory attachment: real pyserial ports (loop://, socket://), no root."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from netdrv_core import Host, PluginManager, netif_carrier_ok
+from netdrv_core.params import parse_params
+
+IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
+
+
+def _load(host: Host, **params: str):
+    pm = PluginManager()
+    cls = pm.get_driver("slip")
+    drv = cls(host, parse_params("slip", pm.driver_parameters("slip"), params))
+    with host.as_current():
+        drv.init()
+        drv.configure()
+    return drv
+
+
+@pytest.fixture
+def host():
+    h = Host()
+    yield h
+    h.close()
+    h.loop.close()
+
+
+def test_loop_port_sends_and_receives_in_every_mode(host: Host) -> None:
+    for mode in ("slip", "cslip", "plip", "kiss"):
+        drv = _load(host, port="loop://", mode=mode, name=f"lp{mode}%d")
+        dev = drv.devices[0]
+        assert netif_carrier_ok(dev) and dev.is_up
+        for _ in range(5):
+            host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda d=dev: d.stats.rx_packets == 5, timeout=5)
+        host.loop.run_until_idle()
+        assert host.attachment.received(dev) == [IP] * 5
+        assert dev.stats.tx_packets == 5 and dev.core_stats.tx_submitted == 5
+        with host.as_current():
+            drv.exit()
+
+
+def test_oversized_packet_is_dropped_and_counted(host: Host) -> None:
+    drv = _load(host, port="loop://", mtu="296")
+    dev = drv.devices[0]
+    dev.mtu = 1500  # the kernel would not do this; the codec still refuses
+    host.attachment.send(dev, IP + bytes(1400))
+    host.loop.run_until_idle()
+    assert dev.stats.tx_dropped == 1 and dev.stats.tx_packets == 0
+    with host.as_current():
+        drv.exit()
+
+
+def test_keepalive_drops_carrier_and_outfill_keeps_it(host: Host) -> None:
+    quiet = _load(host, port="loop://", keepalive="1", name="ka%d")
+    dev = quiet.devices[0]
+    assert host.loop.run_until(lambda: not netif_carrier_ok(dev), timeout=4)
+    # A packet on the line brings the carrier back.
+    lively = _load(host, port="loop://", keepalive="2", outfill="1", name="of%d")
+    dev2 = lively.devices[0]
+    host.loop.run_until(lambda: False, timeout=3.5)
+    assert netif_carrier_ok(dev2), "outfill ENDs echoed by loop:// keep the line alive"
+    assert dev2.ethtool_ops is not None
+    stats = dict(
+        zip(
+            dev2.ethtool_ops.get_strings(dev2),
+            dev2.ethtool_ops.get_ethtool_stats(dev2),
+            strict=True,
+        )
+    )
+    assert stats["line_bytes_out"] >= 2 and stats["line_bytes_in"] >= 2
+    with host.as_current():
+        quiet.exit()
+        lively.exit()
+
+
+class _Server:
+    """A TCP "serial server" that can vanish and come back on the same port."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(1)
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _echo(c: socket.socket) -> None:
+        while True:
+            try:
+                b = c.recv(4096)
+            except OSError:
+                return
+            if not b:
+                return
+            c.sendall(b)
+
+    def close(self) -> None:
+        for c in self.conns:
+            c.shutdown(socket.SHUT_RDWR)  # close() alone sends no FIN while recv() blocks
+            c.close()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def test_port_vanishing_turns_carrier_off_and_it_comes_back(host: Host) -> None:
+    srv = _Server()
+    drv = _load(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.3")
+    dev = drv.devices[0]
+    host.attachment.send(dev, IP)
+    assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    port = srv.port
+    srv.close()
+    assert host.loop.run_until(lambda: not netif_carrier_ok(dev), timeout=5)
+    # While the carrier is off, what the stack sends is dropped and counted.
+    host.attachment.send(dev, IP)
+    host.loop.run_until_idle()
+    assert dev.stats.rx_packets == 1, "counters survive the outage"
+    time.sleep(0.2)
+    srv2 = _Server.__new__(_Server)
+    srv2.sock = socket.socket()
+    srv2.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv2.sock.bind(("127.0.0.1", port))
+    srv2.sock.listen(1)
+    srv2.conns = []
+    srv2.thread = threading.Thread(target=srv2._accept, daemon=True)
+    srv2.thread.start()
+    try:
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=5)
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
+        s, c = dev.stats, dev.core_stats
+        assert c.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
+        stats = dict(
+            zip(
+                dev.ethtool_ops.get_strings(dev),
+                dev.ethtool_ops.get_ethtool_stats(dev),
+                strict=True,
+            )
+        )
+        assert stats["port_losses"] == 1 and stats["reconnects"] >= 1
+    finally:
+        with host.as_current():
+            drv.exit()
+        srv2.close()
+
+
+def test_load_fails_clearly_without_a_port(host: Host) -> None:
+    from netdrv_serial.port import PortError
+
+    with pytest.raises(PortError, match="needs port=PORT"):
+        _load(host)
+    with pytest.raises(PortError, match="does not exist"):
+        _load(host, port="/dev/ttyDOESNOTEXIST9")
+    assert not host.devices
