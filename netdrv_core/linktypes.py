@@ -67,86 +67,59 @@ ETH_MIN_MTU = 68
 ETH_MAX_MTU = 0xFFFF
 
 
+def _link_setup(
+    dev: NetDevice, type_: int, hard_header_len: int, mtu: int, min_mtu: int, addr_len: int,
+    tx_queue_len: int, flags: int, broadcast: bytes,
+) -> None:  # fmt: skip
+    """The fields every *_setup helper fills in, like the kernel's (MTU is also max_mtu)."""
+    dev.type = type_
+    dev.hard_header_len = hard_header_len
+    dev.mtu = dev.max_mtu = mtu
+    dev.min_mtu = min_mtu
+    dev.addr_len = addr_len
+    dev.tx_queue_len = tx_queue_len
+    dev.flags = flags
+    dev.broadcast = broadcast
+    dev.dev_addr = bytes(addr_len)
+
+
 def ether_setup(dev: NetDevice) -> None:
     """Ethernet: 14-byte header, 6-byte addresses, MTU 1500, queue 1000, broadcast ff:…:ff."""
     from .ether import ETH_HEADER_OPS
 
-    dev.type = ARPHRD_ETHER
-    dev.hard_header_len = ETH_HLEN
-    dev.mtu = ETH_DATA_LEN
-    dev.min_mtu = ETH_MIN_MTU
-    dev.max_mtu = ETH_DATA_LEN
-    dev.addr_len = ETH_ALEN
-    dev.tx_queue_len = 1000
-    dev.flags = IFF_BROADCAST | IFF_MULTICAST
-    dev.broadcast = b"\xff" * ETH_ALEN
-    dev.dev_addr = bytes(ETH_ALEN)
+    _link_setup(dev, ARPHRD_ETHER, ETH_HLEN, ETH_DATA_LEN, ETH_MIN_MTU, ETH_ALEN, 1000,
+                IFF_BROADCAST | IFF_MULTICAST, b"\xff" * ETH_ALEN)  # fmt: skip
     dev.header_ops = ETH_HEADER_OPS
 
 
 def ltalk_setup(dev: NetDevice) -> None:
     """LocalTalk: ARPHRD_LOCALTLK, 1-byte addresses, LTALK_HLEN 1, MTU 600, no ARP."""
-    dev.type = ARPHRD_LOCALTLK
-    dev.hard_header_len = 1
-    dev.mtu = dev.max_mtu = 600
-    dev.min_mtu = 1
-    dev.addr_len = 1
-    dev.tx_queue_len = 10
-    dev.broadcast = b"\xff"
-    dev.dev_addr = b"\x00"
-    dev.flags = IFF_BROADCAST | IFF_MULTICAST | IFF_NOARP
+    _link_setup(dev, ARPHRD_LOCALTLK, 1, 600, 1, 1, 10,
+                IFF_BROADCAST | IFF_MULTICAST | IFF_NOARP, b"\xff")  # fmt: skip
 
 
 def fddi_setup(dev: NetDevice) -> None:
     """FDDI: 802.2 SNAP header + 3 pad bytes (24), MTU 4470 (FDDI_K_SNAP_DLEN), 6-byte addresses."""
-    dev.type = ARPHRD_FDDI
-    dev.hard_header_len = 21 + 3
-    dev.mtu = dev.max_mtu = 4470
-    dev.min_mtu = 21
-    dev.addr_len = ETH_ALEN
-    dev.tx_queue_len = 100
-    dev.flags = IFF_BROADCAST | IFF_MULTICAST
-    dev.broadcast = b"\xff" * ETH_ALEN
-    dev.dev_addr = bytes(ETH_ALEN)
+    _link_setup(dev, ARPHRD_FDDI, 21 + 3, 4470, 21, ETH_ALEN, 100,
+                IFF_BROADCAST | IFF_MULTICAST, b"\xff" * ETH_ALEN)  # fmt: skip
 
 
 def hippi_setup(dev: NetDevice) -> None:
     """HIPPI: 40-byte header (HIPPI-FP 8 + LE 24 + SNAP 8), MTU 65280, 6-byte addresses."""
-    dev.type = ARPHRD_HIPPI
-    dev.hard_header_len = 8 + 24 + 8
-    dev.mtu = dev.max_mtu = 65280
-    dev.min_mtu = 68
-    dev.addr_len = ETH_ALEN
-    dev.tx_queue_len = 25
-    dev.flags = 0
-    dev.broadcast = b"\xff" * ETH_ALEN
-    dev.dev_addr = bytes(ETH_ALEN)
+    _link_setup(dev, ARPHRD_HIPPI, 8 + 24 + 8, 65280, 68, ETH_ALEN, 25, 0,
+                b"\xff" * ETH_ALEN)  # fmt: skip
 
 
 def tr_setup(dev: NetDevice) -> None:
     """Token Ring: TR_HLEN 40 (MAC header with routing 32 + LLC/SNAP 8), MTU 2000."""
-    dev.type = ARPHRD_IEEE802_TR
-    dev.hard_header_len = 32 + 8
-    dev.mtu = dev.max_mtu = 2000
-    dev.min_mtu = 68
-    dev.addr_len = ETH_ALEN
-    dev.tx_queue_len = 100
-    dev.flags = IFF_BROADCAST | IFF_MULTICAST
-    dev.broadcast = b"\xff" * ETH_ALEN
-    dev.dev_addr = bytes(ETH_ALEN)
+    _link_setup(dev, ARPHRD_IEEE802_TR, 32 + 8, 2000, 68, ETH_ALEN, 100,
+                IFF_BROADCAST | IFF_MULTICAST, b"\xff" * ETH_ALEN)  # fmt: skip
 
 
 def fc_setup(dev: NetDevice) -> None:
     """Fibre Channel (IP over FC): ARPHRD_IEEE802, FC_HLEN 20 (addresses 12 + LLC/SNAP 8)."""
-    dev.type = ARPHRD_IEEE802
-    dev.hard_header_len = 12 + 8
-    dev.mtu = dev.max_mtu = 2024
-    dev.min_mtu = 68
-    dev.addr_len = ETH_ALEN
-    dev.tx_queue_len = 100
-    dev.flags = IFF_BROADCAST
-    dev.broadcast = b"\xff" * ETH_ALEN
-    dev.dev_addr = bytes(ETH_ALEN)
+    _link_setup(dev, ARPHRD_IEEE802, 12 + 8, 2024, 68, ETH_ALEN, 100, IFF_BROADCAST,
+                b"\xff" * ETH_ALEN)  # fmt: skip
 
 
 def ptp_setup(dev: NetDevice, type_: int = ARPHRD_SLIP, mtu: int = 296) -> None:
