@@ -65,7 +65,7 @@ def test_setup(lo: Callable[..., NetDevice]) -> None:
     dev = lo(name="lb%d")
     assert dev.name == "lb0"
     assert dev.flags & IFF_LOOPBACK and dev.flags & IFF_NOARP
-    assert dev.type == ARPHRD_ETHER and dev.mtu == 65536 and dev.tx_queue_len == 0
+    assert dev.type == ARPHRD_ETHER and dev.mtu == 65536 and dev.tx_queue_len == 1000
     assert dev.hard_header_len == 14
 
 
