@@ -20,12 +20,35 @@ class Driver:
     implement :meth:`init` (allocate and register devices, like
     ``module_init``).  :meth:`exit` unregisters every device the driver
     registered; override it to release more (ports, USB interfaces).
+
+    Class attributes:
+
+    ``name``
+        The driver name (``netdrv load NAME``); also the entry-point name.
+    ``summary``
+        One line for ``netdrv status`` (``netdrv drivers`` shows the plugin
+        module's docstring instead, read without importing it).
+    ``version``
+        The driver's own version (ethtool ``drvinfo``).
+    ``parameters``
+        Declared :class:`~netdrv_core.Param` objects (typed, with help text
+        and a default of their type), like ``module_param``.
+    ``conformance_params``
+        Parameter values (``name -> text``, as on the ``netdrv load`` command
+        line) the driver conformance kit
+        (:mod:`netdrv_core.testing.conformance`) loads the driver with.  A
+        driver that needs an external resource points it at a simulated one
+        here, e.g. a serial driver ``{"port": "loop://"}`` or a USB driver
+        ``{"sim": "cdc_ether"}``, so ``pytest --netdrv-conformance=NAME`` runs
+        without hardware or privileges.  Values a conformance test class sets
+        in its ``driver_params`` take precedence.
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     version: ClassVar[str] = ""
     parameters: ClassVar[tuple[Param, ...]] = ()
+    conformance_params: ClassVar[dict[str, str]] = {}
 
     def __init__(self, host: Host, params: dict[str, Any]) -> None:
         self.host = host

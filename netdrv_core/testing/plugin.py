@@ -11,12 +11,17 @@ Fixtures:
 
 Marker ``netns``: tests that need CAP_NET_ADMIN; they are skipped with the
 reason when the process cannot create namespaces.
+
+Option ``--netdrv-conformance=DRIVER[,DRIVER…]`` (or ``all``): run the driver
+conformance kit (:mod:`netdrv_core.testing.conformance`) against those
+installed drivers, in addition to the tests collected otherwise.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +32,42 @@ from ..params import parse_params
 from ..plugins import PluginManager
 from .netns import NetNamespace, netns_available
 
+CONFORMANCE_SUITE = "netdrv_core.testing._conformance_suite"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--netdrv-conformance``."""
+    group = parser.getgroup("netdrv")
+    group.addoption(
+        "--netdrv-conformance",
+        action="append",
+        default=[],
+        metavar="DRIVER[,DRIVER...]",
+        help="run the netdrv driver conformance kit against these installed drivers "
+        "('all': every installed driver); may be repeated",
+    )
+
+
+def conformance_drivers(config: pytest.Config) -> list[str]:
+    """Driver names given with ``--netdrv-conformance`` (``all`` expanded), in order, once each."""
+    names: list[str] = []
+    for value in config.getoption("netdrv_conformance", default=None) or []:
+        for name in (n.strip() for n in value.split(",")):
+            if name == "all":
+                names += PluginManager().driver_names()
+            elif name:
+                names.append(name)
+    return list(dict.fromkeys(names))
+
+
+class _ConformanceModule(pytest.Module):
+    """The conformance suite, imported by its module name wherever netdrv is installed."""
+
+    def _getobj(self) -> Any:
+        import importlib
+
+        return importlib.import_module(CONFORMANCE_SUITE)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers."""
@@ -35,8 +76,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip netns-marked tests, with the reason, when namespaces cannot be made."""
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so they apply to the kit too
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Add the ``--netdrv-conformance`` tests; skip netns tests when namespaces cannot be made."""
+    if conformance_drivers(config):
+        import importlib
+
+        path = Path(importlib.import_module(CONFORMANCE_SUITE).__file__ or "")
+        module = _ConformanceModule.from_parent(session, path=path, nodeid="netdrv-conformance")
+        items.extend(session.genitems(module))
     ok, why = netns_available()
     if ok:
         return

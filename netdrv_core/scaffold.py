@@ -1,0 +1,326 @@
+"""``netdrv new-driver NAME``: write a ready, pip-installable driver plugin project.
+
+The project it writes::
+
+    netdrv-NAME/
+      pyproject.toml             entry point netdrv.drivers: NAME = "netdrv_NAME"
+      README.md
+      src/netdrv_NAME/__init__.py  the plugin: summary docstring + netdrv_drivers hook
+      src/netdrv_NAME/driver.py    a working Ethernet driver (counts and frees, like dummy)
+      tests/test_conformance.py    the driver conformance kit
+      tests/test_driver.py         a first unit test of your own, on the memory stack
+
+``pip install -e netdrv-NAME`` makes ``netdrv load NAME`` work and
+``pytest netdrv-NAME/tests`` pass, unchanged.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from pathlib import Path
+from string import Template
+
+from .errors import NetdrvError
+
+__all__ = ["ScaffoldError", "create_driver_project", "validate_driver_name"]
+
+
+class ScaffoldError(NetdrvError):
+    """The project cannot be written (bad name, directory in the way)."""
+
+
+def validate_driver_name(name: str) -> str:
+    """Return ``name`` if it can be a driver, entry-point and module name; else raise ScaffoldError."""
+    if not (name.isascii() and name.isidentifier()) or keyword.iskeyword(name):
+        fixed = re.sub(r"\W", "_", name)
+        hint = f"e.g. {fixed}" if fixed.isidentifier() and fixed.isascii() else "e.g. my_drv"
+        raise ScaffoldError(
+            f"invalid driver name {name!r}: it becomes the Python module netdrv_{name}, so it "
+            f"must be a Python identifier — ASCII letters, digits and underscores, not starting "
+            f"with a digit, not a keyword ({hint})"
+        )
+    return name
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "My"
+
+
+_PYPROJECT = Template("""\
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "netdrv-$name"
+version = "0.1.0"
+description = "$summary"
+readme = "README.md"
+requires-python = ">=3.11"
+dependencies = ["netdrv>=$netdrv_min"]
+
+# How netdrv finds the driver: the entry-point name is the driver name
+# (`netdrv load $name`), the value the plugin module.
+[project.entry-points."netdrv.drivers"]
+$name = "netdrv_$name"
+
+[tool.setuptools.packages.find]
+where = ["src"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+addopts = "-ra"
+""")
+
+_INIT = Template('''\
+"""$name: $summary.
+
+The first line of this docstring is the summary `netdrv drivers` shows.  It is
+read without importing this module, and loading another driver never imports
+it: keep imports of heavy dependencies inside driver.py.
+"""
+
+from __future__ import annotations
+
+from netdrv_core import hookimpl
+
+
+@hookimpl
+def netdrv_drivers() -> list[type]:
+    """Offer the $name driver."""
+    from .driver import ${cls}Driver
+
+    return [${cls}Driver]
+''')
+
+_DRIVER = Template('''\
+"""The $name driver: an Ethernet device that counts and frees what it is sent.
+
+Like Linux ``drivers/net/dummy.c``: every frame the stack transmits is counted
+in ``tx_packets``/``tx_bytes`` and freed.  Start from here — replace
+``start_xmit`` with what your hardware does, and call ``netif_rx`` for what it
+receives.  The contract the conformance kit checks: every skb handed to
+``start_xmit`` ends exactly once (transmitted, dropped or errored) and is
+counted; stop the queue when you cannot take more and wake it when you can.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from netdrv_core import (
+    NETDEV_TX_OK,
+    Driver,
+    NetDevice,
+    NetDeviceOps,
+    Param,
+    SkBuff,
+    alloc_netdev,
+    dev_kfree_skb,
+    eth_random_addr,
+    ether_setup,
+    netif_carrier_off,
+    netif_start_queue,
+    netif_stop_queue,
+)
+
+MAX_MTU = 9000
+
+
+class ${cls}Ops(NetDeviceOps):
+    """The device operations (``net_device_ops``)."""
+
+    def open(self, dev: NetDevice) -> int:
+        """``ip link set DEV up``: allocate resources, start the queue."""
+        netif_start_queue(dev)
+        return 0
+
+    def stop(self, dev: NetDevice) -> int:
+        """``ip link set DEV down``: stop the queue, release what open took."""
+        netif_stop_queue(dev)
+        return 0
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        """Transmit ``skb``: on NETDEV_TX_OK we own it, so count it and free it."""
+        dev.stats.tx_packets += 1
+        dev.stats.tx_bytes += skb.len
+        dev_kfree_skb(skb)
+        return NETDEV_TX_OK
+
+    def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
+        """Accept any MTU in min_mtu..max_mtu (the core checks the limits first)."""
+        if not dev.min_mtu <= new_mtu <= dev.max_mtu:
+            return -errno.EINVAL
+        dev.mtu = new_mtu
+        return 0
+
+
+def ${name}_setup(dev: NetDevice) -> None:
+    """Ethernet defaults, a random locally administered MAC, jumbo frames, our ops."""
+    ether_setup(dev)
+    dev.dev_addr = eth_random_addr()
+    dev.max_mtu = MAX_MTU
+    dev.netdev_ops = ${cls}Ops()
+
+
+class ${cls}Driver(Driver):
+    """$summary."""
+
+    name = "$name"
+    summary = "$summary"
+    version = "0.1.0"
+    parameters = (
+        Param("count", int, 1, "number of interfaces to create", min=1, max=16),
+        Param("ifname", str, "$ifname", "interface name (%d: the lowest free number)"),
+        Param("carrier", bool, True, "start with the carrier on (link detected)"),
+    )
+    # Values the driver conformance kit loads the driver with (pytest).
+    conformance_params = {"count": "2"}
+
+    def init(self) -> None:
+        """Allocate and register the interfaces (``module_init``)."""
+        for _ in range(self.params["count"]):
+            dev = alloc_netdev(None, self.params["ifname"], ${name}_setup)
+            if not self.params["carrier"]:
+                netif_carrier_off(dev)
+            self.register(dev)
+''')
+
+_TEST_CONFORMANCE = Template('''\
+"""The netdrv driver conformance kit, run against the $name driver.
+
+Every check of the kit (registration, open/stop, every skb accounted for,
+queue stop/wake, watchdog, carrier, MTU, statistics, parameters, clean unload)
+becomes a test here.  The driver is loaded by name from the installed plugins:
+`pip install -e .` first.
+"""
+
+from netdrv_core.testing.conformance import DriverConformance
+
+
+class TestConformance(DriverConformance):
+    driver_name = "$name"
+
+
+class TestConformanceOneInterface(DriverConformance):
+    driver_name = "$name"
+    driver_params = {"count": "1", "carrier": "0"}
+''')
+
+_TEST_DRIVER = Template('''\
+"""Unit tests of the $name driver on netdrv's in-process memory stack."""
+
+from netdrv_core.testing.conformance import ethernet_frame, ipv4_udp
+
+
+def test_frames_are_counted_and_freed(netdrv_load, netdrv_host):
+    drv = netdrv_load("$name", count=1)
+    (dev,) = drv.devices
+    stack = netdrv_host.attachment
+    stack.up(dev)
+    packet = ipv4_udp(bytes([198, 18, 0, 1]), bytes([198, 18, 0, 2]), 100)
+    for _ in range(3):
+        stack.send(dev, ethernet_frame(b"\\xff" * 6, dev.dev_addr, 0x0800, packet))
+    netdrv_host.loop.run_until_idle()
+    assert dev.stats.tx_packets == 3
+    assert dev.stats.tx_bytes == 3 * (14 + 100)
+    assert dev.core_stats.tx_submitted == 3
+
+
+def test_interface_names_follow_the_parameter(netdrv_load):
+    drv = netdrv_load("$name", count=2, ifname="tst%d")
+    assert [d.name for d in drv.devices] == ["tst0", "tst1"]
+''')
+
+_README = Template("""\
+# netdrv-$name
+
+$summary — a [netdrv](https://pypi.org/project/netdrv/) driver plugin.
+
+## Use it
+
+```sh
+pip install -e .                # registers the driver (entry point netdrv.drivers)
+netdrv drivers                  # $name is listed
+sudo netdrv load $name count=2  # creates ${ifprefix}0 and ${ifprefix}1 as kernel interfaces
+ip link show ${ifprefix}0
+sudo netdrv unload $name
+```
+
+Parameters: `count` (number of interfaces), `ifname` (name pattern, `%d` picks
+the lowest free number), `carrier` (start with the link detected).
+
+## Test it
+
+```sh
+pytest                                   # unit tests and the conformance kit
+pytest --netdrv-conformance=$name        # the kit alone, without a test file
+```
+
+`tests/test_conformance.py` subclasses `netdrv_core.testing.conformance.DriverConformance`:
+every check of netdrv's driver contract runs on the in-process memory stack, no
+root needed.
+
+## Write it
+
+* `src/netdrv_$name/__init__.py` — the plugin: its docstring's first line is
+  the summary `netdrv drivers` shows; `netdrv_drivers()` returns the driver class.
+* `src/netdrv_$name/driver.py` — the driver: `init()` allocates and registers the
+  devices; the `${cls}Ops` methods are the `net_device_ops`.
+""")
+
+_GITIGNORE = "build/\ndist/\n*.egg-info/\n__pycache__/\n.pytest_cache/\n"
+
+
+def create_driver_project(
+    name: str,
+    directory: str | Path | None = None,
+    *,
+    summary: str | None = None,
+) -> list[Path]:
+    """Write the project for driver ``name`` into ``directory`` (default ``./netdrv-NAME``).
+
+    Returns the files written.  Raises :class:`ScaffoldError` for an invalid
+    name or when ``directory`` exists and is not empty (nothing is overwritten).
+    """
+    validate_driver_name(name)
+    target = Path(directory) if directory is not None else Path(f"netdrv-{name}")
+    if target.exists():
+        if not target.is_dir():
+            raise ScaffoldError(f"{target} exists and is not a directory")
+        if any(target.iterdir()):
+            raise ScaffoldError(
+                f"{target} already exists and is not empty: choose another --directory "
+                f"(nothing was written)"
+            )
+    summary = summary or "a minimal Ethernet driver that counts and frees every frame"
+    summary = summary.replace('"', "'").replace("\\", "/").strip().rstrip(".")
+    ifprefix = name[:11]
+    subst = {
+        "name": name,
+        "cls": _camel(name),
+        "summary": summary,
+        "ifname": f"{ifprefix}%d",
+        "ifprefix": ifprefix,
+        "netdrv_min": "0.1",
+    }
+    pkg = Path("src") / f"netdrv_{name}"
+    files = {
+        Path("pyproject.toml"): _PYPROJECT,
+        Path("README.md"): _README,
+        pkg / "__init__.py": _INIT,
+        pkg / "driver.py": _DRIVER,
+        Path("tests") / "test_conformance.py": _TEST_CONFORMANCE,
+        Path("tests") / "test_driver.py": _TEST_DRIVER,
+    }
+    written = []
+    for rel, tmpl in files.items():
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tmpl.substitute(subst), encoding="utf-8")
+        written.append(path)
+    gi = target / ".gitignore"
+    gi.write_text(_GITIGNORE, encoding="utf-8")
+    written.append(gi)
+    return written

@@ -1,0 +1,1053 @@
+"""The driver conformance kit: one contract every netdrv driver must meet.
+
+It runs on the in-process memory attachment (no privileges, no kernel
+interfaces) and checks a driver the way the kernel's expectations of a network
+driver would:
+
+* registration and naming — ``%d`` patterns resolved to the lowest free name,
+  a clash with a fixed name refused with a clear error, names freed again by
+  ``exit()``;
+* ``open``/``stop`` cycles — the queue is started on open, the core never
+  calls ``start_xmit`` on a device that is down;
+* every skb accounted for — after the loop is idle,
+  ``core_stats.tx_submitted == tx_packets + tx_dropped + tx_errors`` on every
+  device, nothing left in the qdisc, no double free, no exception;
+* queue stop/wake — no ``start_xmit`` while the queue is stopped, the held
+  frames go out after ``netif_wake_queue``, ``NETDEV_TX_BUSY`` only with the
+  queue stopped and the skb not freed;
+* the watchdog — armed with ``watchdog_timeo > 0`` when the driver implements
+  ``tx_timeout``, which is called on a stalled queue without breaking the device;
+* carrier — ``netif_carrier_off``/``on`` reflected in operstate and LOWER_UP;
+* MTU — ``min_mtu``/``max_mtu`` enforced, ``change_mtu`` accepting the range;
+* statistics — no negative counter, bytes >= packets * the minimum frame size,
+  counters never go back;
+* parameters — declared, documented, defaults of their type, unknown names
+  and ill-typed values refused;
+* clean unload — after ``exit()`` none of the driver's devices is registered,
+  and no file descriptor, thread, loop reader or timer it started is left.
+
+A third party uses it by subclassing :class:`DriverConformance` in a test file::
+
+    from netdrv_core.testing.conformance import DriverConformance
+
+    class TestMyDriverConformance(DriverConformance):
+        driver_name = "mydrv"                 # the entry-point name
+        driver_params = {"speed": "100"}      # optional, like `netdrv load mydrv speed=100`
+
+or, without writing a test, with ``pytest --netdrv-conformance=mydrv[,other…]``
+(``--netdrv-conformance=all`` checks every installed driver).
+
+A driver that needs an external resource (a serial port, a USB adapter)
+declares ``conformance_params`` on its :class:`~netdrv_core.Driver` class to
+point the kit at a simulated one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import threading
+import time
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+
+from ..driver import Driver
+from ..errors import NameInUseError, ParameterError
+from ..ether import ETH_ALEN, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, is_valid_ether_addr
+from ..host import Host
+from ..linktypes import ARPHRD_ETHER, ARPHRD_LOOPBACK, ether_setup
+from ..loop import EventLoop
+from ..netdevice import (
+    IFF_LOWER_UP,
+    IFF_UP,
+    IFNAMSIZ,
+    NET_XMIT_DROP,
+    NETDEV_TX_BUSY,
+    NETREG_REGISTERED,
+    NETREG_UNREGISTERED,
+    NetDevice,
+    NetDeviceOps,
+    NetDeviceStats,
+    alloc_netdev,
+    dev_get_stats,
+    netif_carrier_off,
+    netif_carrier_ok,
+    netif_carrier_on,
+    netif_queue_stopped,
+    netif_stop_queue,
+    netif_trans_update,
+    netif_wake_queue,
+)
+from ..params import Param, parse_params
+from ..plugins import PluginManager
+from ..skbuff import SkBuff
+
+__all__ = [
+    "ConformanceClock",
+    "DriverConformance",
+    "DriverHarness",
+    "Violation",
+    "arp_request",
+    "default_frames",
+    "ethernet_frame",
+    "ipv4_icmp_echo",
+    "ipv4_udp",
+    "min_frame_size",
+]
+
+_STAT_BASE = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")
+
+
+# -- frames --------------------------------------------------------------------------------
+def _csum(data: bytes | bytearray) -> int:
+    from ..checksum import ip_compute_csum
+
+    return ip_compute_csum(data)
+
+
+def _ipv4_header(src: bytes, dst: bytes, proto: int, payload_len: int, ident: int) -> bytearray:
+    total = 20 + payload_len
+    h = bytearray(20)
+    h[0] = 0x45
+    h[2:4] = total.to_bytes(2, "big")
+    h[4:6] = (ident & 0xFFFF).to_bytes(2, "big")
+    h[6] = 0x40  # DF
+    h[8] = 64
+    h[9] = proto
+    h[12:16] = src
+    h[16:20] = dst
+    h[10:12] = _csum(h).to_bytes(2, "big")
+    return h
+
+
+def ipv4_udp(src: bytes, dst: bytes, size: int, *, ident: int = 0, dport: int = 9) -> bytes:
+    """A valid IPv4/UDP packet of ``size`` bytes in all (at least 28), checksums filled in."""
+    from ..checksum import csum_partial, csum_tcpudp_magic
+
+    size = max(size, 28)
+    plen = size - 28
+    payload = bytes((ident + i) & 0xFF for i in range(plen))
+    udp = bytearray(8)
+    udp[0:2] = (40000 + ident % 1000).to_bytes(2, "big")
+    udp[2:4] = dport.to_bytes(2, "big")
+    udp[4:6] = (8 + plen).to_bytes(2, "big")
+    check = csum_tcpudp_magic(src, dst, 8 + plen, 17, csum_partial(bytes(udp) + payload))
+    udp[6:8] = (check or 0xFFFF).to_bytes(2, "big")
+    return bytes(_ipv4_header(src, dst, 17, 8 + plen, ident)) + bytes(udp) + payload
+
+
+def ipv4_icmp_echo(src: bytes, dst: bytes, size: int, *, ident: int = 0, seq: int = 0) -> bytes:
+    """A valid IPv4 ICMP echo request of ``size`` bytes in all (at least 28)."""
+    size = max(size, 28)
+    payload = bytes((seq + i) & 0xFF for i in range(size - 28))
+    icmp = bytearray(8)
+    icmp[0] = 8
+    icmp[4:6] = (ident & 0xFFFF).to_bytes(2, "big")
+    icmp[6:8] = (seq & 0xFFFF).to_bytes(2, "big")
+    icmp[2:4] = _csum(bytes(icmp) + payload).to_bytes(2, "big")
+    return bytes(_ipv4_header(src, dst, 1, 8 + len(payload), ident)) + bytes(icmp) + payload
+
+
+def ethernet_frame(dst: bytes, src: bytes, ethertype: int, payload: bytes) -> bytes:
+    """An Ethernet II frame (no FCS)."""
+    return bytes(dst) + bytes(src) + ethertype.to_bytes(2, "big") + payload
+
+
+def arp_request(src_mac: bytes, src_ip: bytes, target_ip: bytes) -> bytes:
+    """A broadcast ARP request "who has ``target_ip``? tell ``src_ip``"."""
+    arp = (
+        b"\x00\x01\x08\x00\x06\x04\x00\x01"
+        + bytes(src_mac) + bytes(src_ip) + b"\x00" * 6 + bytes(target_ip)
+    )  # fmt: skip
+    return ethernet_frame(b"\xff" * 6, src_mac, ETH_P_ARP, arp)
+
+
+def is_ethernet_like(dev: NetDevice) -> bool:
+    """True for devices that carry Ethernet II headers (what the kit then sends)."""
+    return dev.type in (ARPHRD_ETHER, ARPHRD_LOOPBACK) or (
+        dev.hard_header_len == ETH_HLEN and dev.addr_len == ETH_ALEN
+    )
+
+
+def is_raw_l3(dev: NetDevice) -> bool:
+    """True for point-to-point L3 devices (no link header): raw IP packets."""
+    return dev.hard_header_len == 0
+
+
+def min_frame_size(dev: NetDevice) -> int:
+    """The smallest frame a device can count: a link header, or an IPv4 header on L3 links."""
+    if is_ethernet_like(dev):
+        return ETH_HLEN
+    if is_raw_l3(dev):
+        return 20
+    return max(dev.hard_header_len, 1)
+
+
+def default_frames(dev: NetDevice, index: int = 0) -> list[bytes]:
+    """Frames the kit sends on ``dev``: Ethernet/IPv4 (and ARP) or raw IPv4, small to MTU.
+
+    Addresses are from the benchmarking range 198.18.0.0/15, network
+    ``198.18.<2*index>.0/24``; sizes go from the smallest UDP packet to a full
+    MTU.  Link types other than Ethernet and raw L3 return ``[]``: a test
+    class must then override :meth:`DriverConformance.conformance_frames`.
+    """
+    net = (2 * index) & 0xFF
+    src = bytes([198, 18, net, 1])
+    dst = bytes([198, 18, net, 2])
+    mtu = max(28, min(dev.mtu, 65535))
+    sizes = sorted({28, min(100, mtu), min(576, mtu), mtu})
+    packets = [ipv4_udp(src, dst, s, ident=i) for i, s in enumerate(sizes)]
+    packets.append(ipv4_icmp_echo(src, dst, min(84, mtu), ident=index, seq=1))
+    if is_ethernet_like(dev):
+        me = bytes(dev.dev_addr) if len(dev.dev_addr) == ETH_ALEN else b"\x02\x00\x00\x00\x00\x01"
+        peers = (me, b"\xff" * 6, b"\x02\x00\x5e\x00\x53\x02")
+        frames = [ethernet_frame(peers[i % 3], me, ETH_P_IP, p) for i, p in enumerate(packets)]
+        frames.append(arp_request(me, src, dst))
+        return frames
+    if is_raw_l3(dev):
+        return packets
+    return []
+
+
+# -- the harness -----------------------------------------------------------------------------
+class ConformanceClock:
+    """Real monotonic time plus an offset a test can jump forward.
+
+    Drivers that use threads keep working in real time, and a watchdog or
+    keepalive can still be made due at once with :meth:`advance`.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self._frozen: float | None = None
+
+    def __call__(self) -> float:
+        if self._frozen is not None:
+            return self._frozen
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward."""
+        if self._frozen is not None:
+            self._frozen += seconds
+        else:
+            self.offset += seconds
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Stop the clock (no timer, e.g. the watchdog, becomes due); it resumes where it stopped."""
+        self._frozen = self()
+        try:
+            yield
+        finally:
+            self.offset = self._frozen - time.monotonic()
+            self._frozen = None
+
+
+@dataclass
+class Violation:
+    """One breach of the contract seen while it happened (by a spy on the driver's ops)."""
+
+    dev: str
+    what: str
+
+
+@dataclass
+class _XmitSpy:
+    calls: dict[str, int] = field(default_factory=dict)
+    violations: list[Violation] = field(default_factory=list)
+    wrapped: list[NetDeviceOps] = field(default_factory=list)
+
+
+def _fd_table() -> dict[int, str]:
+    out: dict[int, str] = {}
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            out[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+    return out
+
+
+class DriverHarness:
+    """Load a driver on a memory-attached :class:`~netdrv_core.Host` and watch it.
+
+    The host's loop runs on a :class:`ConformanceClock`; driver faults (an
+    exception in an op), loop callback errors and contract violations seen by
+    the ``start_xmit`` spy are collected in :attr:`faults` and
+    :attr:`violations`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        driver_class: type[Driver] | None = None,
+        plugins: PluginManager | None = None,
+        frames: Callable[[NetDevice, int], list[bytes]] | None = None,
+        settle_timeout: float = 5.0,
+    ) -> None:
+        self.name = name
+        self.pm = plugins or PluginManager()
+        # Raises PluginError (distribution, version, cause) when the driver cannot load.
+        self.cls: type[Driver] = driver_class or self.pm.get_driver(name)
+        self._installed = driver_class is None
+        self.extra_params = dict(params or {})
+        self.frame_factory = frames or default_frames
+        self.settle_timeout = settle_timeout
+        self.clock = ConformanceClock()
+        self.loop = EventLoop(clock=self.clock)
+        self.host = Host(loop=self.loop)
+        self.stack: Any = self.host.attachment
+        self.faults: list[str] = []
+        self.events: list[tuple[str, str]] = []
+        self.spy = _XmitSpy()
+        self.drivers: list[Driver] = []
+        self.loop.error_handler = self._loop_error
+        orig_fault = self.host.driver_fault
+
+        def driver_fault(dev: NetDevice, where: str, exc: BaseException) -> None:
+            self.faults.append(f"{dev.name}: {where} raised {type(exc).__name__}: {exc}")
+            orig_fault(dev, where, exc)
+
+        self.host.driver_fault = driver_fault  # type: ignore[method-assign]
+        self.host.notify = lambda event, dev: self.events.append((event, dev.name))
+        self._excepthook = threading.excepthook
+
+        def excepthook(args: Any) -> None:
+            name = args.thread.name if args.thread is not None else "?"
+            self.faults.append(f"thread {name} died: {args.exc_type.__name__}: {args.exc_value}")
+            self._excepthook(args)
+
+        threading.excepthook = excepthook
+
+    # -- parameters and loading ---------------------------------------------------------------
+    def parameters(self) -> tuple[Param, ...]:
+        """The driver's declared parameters plus those other plugins add."""
+        if self._installed:
+            return self.pm.driver_parameters(self.name)
+        return tuple(self.cls.parameters)
+
+    def param_values(self) -> dict[str, Any]:
+        """``conformance_params`` of the driver overridden by the test's ``driver_params``."""
+        given = {**getattr(self.cls, "conformance_params", {}), **self.extra_params}
+        return parse_params(self.name, self.parameters(), given)
+
+    def load(self, *, configure: bool = True) -> Driver:
+        """``init()`` then ``configure()`` as the daemon does; on failure nothing stays registered."""
+        drv = self.cls(self.host, self.param_values())
+        try:
+            with self.host.as_current():
+                drv.init()
+                if configure:
+                    drv.configure()
+        except BaseException:
+            self._force_remove(drv)
+            raise
+        self.drivers.append(drv)
+        self.settle()
+        self._spy_on(drv)
+        return drv
+
+    def unload(self, drv: Driver) -> None:
+        """``exit()`` (the kit checks afterwards that nothing of the driver is left)."""
+        if drv in self.drivers:
+            self.drivers.remove(drv)
+        with self.host.as_current():
+            drv.exit()
+        self._unspy()
+        self.settle()
+
+    def _force_remove(self, drv: Driver) -> None:
+        """What the daemon does when init fails: unregister the driver's devices, call exit."""
+        for dev in list(self.host.devices.values()):
+            if dev.driver is drv:
+                with contextlib.suppress(Exception):
+                    self.host.unregister_netdev(dev)
+        with contextlib.suppress(Exception), self.host.as_current():
+            drv.exit()
+
+    def owned(self, drv: Driver) -> list[NetDevice]:
+        """Devices registered on the host that belong to ``drv``."""
+        return [d for d in self.host.devices.values() if d.driver is drv]
+
+    def close(self) -> None:
+        """Unload whatever is still loaded and release the host."""
+        for drv in list(self.drivers):
+            self.drivers.remove(drv)
+            self._force_remove(drv)
+        self._unspy()
+        threading.excepthook = self._excepthook
+        with contextlib.suppress(Exception):
+            self.host.close()
+        with contextlib.suppress(Exception):
+            self.loop.close()
+
+    # -- the start_xmit spy -------------------------------------------------------------------
+    def _spy_on(self, drv: Driver) -> None:
+        for dev in self.owned(drv):
+            ops = dev.netdev_ops
+            if any(o is ops for o in self.spy.wrapped):
+                continue
+            orig = ops.start_xmit
+            spy = self.spy
+
+            def start_xmit(
+                skb: SkBuff, dev: NetDevice, _orig: Any = orig, spy: _XmitSpy = spy
+            ) -> int:
+                name = dev.name
+                spy.calls[name] = spy.calls.get(name, 0) + 1
+                if netif_queue_stopped(dev):
+                    spy.violations.append(Violation(name, "start_xmit called while the queue "
+                                                          "was stopped"))  # fmt: skip
+                if not dev.flags & IFF_UP:
+                    spy.violations.append(Violation(name, "start_xmit called while down"))
+                if skb.freed:
+                    spy.violations.append(Violation(name, "start_xmit got a freed skb "
+                                                          "(freed before NETDEV_TX_BUSY?)"))  # fmt: skip
+                rc = _orig(skb, dev)
+                if rc == NETDEV_TX_BUSY:
+                    if skb.freed:
+                        spy.violations.append(Violation(
+                            name, "returned NETDEV_TX_BUSY after freeing the skb: on BUSY "
+                                  "the core keeps the skb, the driver must not free it"))  # fmt: skip
+                    if not netif_queue_stopped(dev):
+                        spy.violations.append(Violation(
+                            name, "returned NETDEV_TX_BUSY without stopping the queue "
+                                  "(call netif_stop_queue before returning BUSY)"))  # fmt: skip
+                return rc
+
+            try:
+                ops.start_xmit = start_xmit  # type: ignore[method-assign]
+            except AttributeError:  # ops with __slots__: no spy, the counters still tell
+                continue
+            self.spy.wrapped.append(ops)
+
+    def _unspy(self) -> None:
+        for ops in self.spy.wrapped:
+            with contextlib.suppress(AttributeError):
+                del ops.start_xmit  # type: ignore[method-assign]
+        self.spy.wrapped.clear()
+
+    def xmit_calls(self, dev: NetDevice) -> int:
+        """How many times the core called ``dev``'s ``start_xmit`` (when spied on)."""
+        return self.spy.calls.get(dev.name, 0)
+
+    @property
+    def spying(self) -> bool:
+        """True when ``start_xmit`` calls are being counted."""
+        return bool(self.spy.wrapped)
+
+    @property
+    def violations(self) -> list[Violation]:
+        """Contract breaches the spy saw."""
+        return self.spy.violations
+
+    def _loop_error(self, exc: BaseException, cb: Callable[..., Any]) -> None:
+        self.faults.append(f"loop callback {cb!r} raised {type(exc).__name__}: {exc}")
+
+    # -- running -----------------------------------------------------------------------------
+    def settle(self, pred: Callable[[], bool] | None = None, timeout: float | None = None) -> bool:
+        """Run the loop until it is idle and ``pred()`` holds (or ``timeout`` real seconds)."""
+        deadline = time.monotonic() + (self.settle_timeout if timeout is None else timeout)
+        while True:
+            self.loop.run_until_idle()
+            self._drain_rx()
+            if not self.host.backlog and (pred is None or pred()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self.loop.run_once(0.005)
+
+    def _drain_rx(self) -> None:
+        rx = getattr(self.stack, "rx", None)
+        if isinstance(rx, dict):
+            for q in rx.values():
+                q.clear()
+
+    def up(self, dev: NetDevice) -> None:
+        """``ip link set DEV up``; fails the test when ``open`` fails."""
+        ret = self.host.dev_open(dev)
+        assert ret == 0, f"{dev.name}: open failed: {errno.errorcode.get(-ret, ret)}"
+        self.settle()
+
+    def down(self, dev: NetDevice) -> None:
+        """``ip link set DEV down``."""
+        ret = self.host.dev_close(dev)
+        assert ret == 0, f"{dev.name}: stop failed: {errno.errorcode.get(-ret, ret)}"
+        self.settle()
+
+    def frames(self, dev: NetDevice) -> list[bytes]:
+        """The frames to send on ``dev`` (from the test class's ``conformance_frames``)."""
+        devs = list(self.host.devices.values())
+        index = devs.index(dev) if dev in devs else 0
+        out = self.frame_factory(dev, index)
+        if not out:
+            pytest.fail(
+                f"{dev.name}: the kit cannot build frames for link type {dev.type} "
+                f"(hard_header_len {dev.hard_header_len}); override conformance_frames() in "
+                f"your DriverConformance subclass",
+                pytrace=False,
+            )
+        return out
+
+    def xmit(self, dev: NetDevice, frame: bytes) -> int:
+        """Hand ``frame`` to the core as the stack would (``dev_queue_xmit``)."""
+        headroom = max(dev.needed_headroom, 0) + 32
+        skb = SkBuff(headroom + len(frame))
+        skb.data = skb.tail = headroom
+        skb.put_data(frame)
+        skb.dev = dev
+        skb.mac_header = headroom
+        if is_ethernet_like(dev) and len(frame) >= ETH_HLEN:
+            skb.protocol = int.from_bytes(frame[12:14], "big")
+            skb.network_header = headroom + ETH_HLEN
+        else:
+            v = frame[0] >> 4 if frame else 0
+            skb.protocol = ETH_P_IP if v == 4 else ETH_P_IPV6 if v == 6 else 0
+            skb.network_header = headroom
+        return self.host.dev_queue_xmit(skb)
+
+    def traffic(self, devs: list[NetDevice], count: int) -> None:
+        """Send ``count`` frames on each device (cycling through its frames) and settle."""
+        for dev in devs:
+            frames = self.frames(dev)
+            for i in range(count):
+                self.xmit(dev, frames[i % len(frames)])
+                if i % 8 == 7:
+                    self.loop.run_until_idle()
+        self.settle_accounted(devs)
+
+    # -- accounting ---------------------------------------------------------------------------
+    @staticmethod
+    def accounted(dev: NetDevice) -> bool:
+        """``tx_submitted == tx_packets + tx_dropped + tx_errors`` (driver counters + core drops)."""
+        s = dev_get_stats(dev)
+        return dev.core_stats.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
+
+    def settle_accounted(self, devs: list[NetDevice]) -> bool:
+        """Settle until every device of ``devs`` has an empty qdisc (or a stopped queue) and balances."""
+
+        def done() -> bool:
+            return all(
+                (not d.qdisc or netif_queue_stopped(d) or not d.is_up) and self.accounted(d)
+                for d in devs
+            )
+
+        return self.settle(done)
+
+    def assert_accounted(self, devs: list[NetDevice], *, pending_ok: bool = False) -> None:
+        """Assert the transmit contract on ``devs`` (call after :meth:`settle_accounted`)."""
+        self.assert_clean()  # a fault or a violation is the cause of whatever follows
+        for dev in devs:
+            s = dev_get_stats(dev)
+            cs = dev.core_stats
+            total = s.tx_packets + s.tx_dropped + s.tx_errors
+            assert cs.tx_submitted == total, (
+                f"{dev.name}: the core handed {cs.tx_submitted} skbs to start_xmit that returned "
+                f"NETDEV_TX_OK, but the driver accounted for {total} (tx_packets {s.tx_packets} "
+                f"+ tx_dropped {s.tx_dropped} + tx_errors {s.tx_errors}) "
+                f"{self.settle_timeout:g} s later: every skb handed to a driver must end exactly "
+                f"once — transmitted, dropped or errored — and be counted"
+            )
+            if not pending_ok:
+                assert not dev.qdisc, (
+                    f"{dev.name}: {len(dev.qdisc)} frames still pending in the qdisc after the "
+                    f"loop went idle (queue {'stopped' if netif_queue_stopped(dev) else 'awake'}):"
+                    f" a driver that stops its queue must wake it when it can send again"
+                )
+
+    def assert_clean(self) -> None:
+        """No driver fault, no loop error, no violation seen by the spy."""
+        faults = list(self.faults)
+        for d in self.host.devices.values():
+            if d.core_stats.tx_driver_faults:
+                faults.append(f"{d.name}: {d.core_stats.tx_driver_faults} start_xmit faults")
+        broken = [f"{v.dev}: {v.what}" for v in self.violations]
+        msg = ""
+        if broken:
+            msg += "transmit contract broken:\n  " + "\n  ".join(dict.fromkeys(broken)) + "\n"
+        if faults:
+            more = f"\n  … and {len(faults) - 10} more" if len(faults) > 10 else ""
+            msg += "the driver raised:\n  " + "\n  ".join(faults[:10]) + more
+        assert not msg, msg
+
+
+# -- the test class ---------------------------------------------------------------------------
+def _default_ok(p: Param) -> str | None:
+    """Why ``p``'s default is not of its type (None when it is)."""
+    d = p.default
+    t = p.type
+    if t is bool:
+        ok = isinstance(d, bool)
+    elif t is int:
+        ok = isinstance(d, int) and not isinstance(d, bool)
+    elif t is float:
+        ok = isinstance(d, int | float) and not isinstance(d, bool)
+    elif isinstance(t, type):
+        ok = isinstance(d, t)
+    else:  # a converter function: its return annotation is the type
+        try:
+            ret = typing.get_type_hints(t).get("return")
+        except Exception:
+            ret = None
+        ok = isinstance(d, ret) if isinstance(ret, type) else d is not None
+    if not ok:
+        return f"default {d!r} is not a {p.type_name}"
+    if p.choices is not None and d not in p.choices:
+        return f"default {d!r} is not one of its choices {list(p.choices)}"
+    if isinstance(d, int | float) and not isinstance(d, bool):
+        if p.min is not None and d < p.min:
+            return f"default {d!r} is below its minimum {p.min}"
+        if p.max is not None and d > p.max:
+            return f"default {d!r} is above its maximum {p.max}"
+    return None
+
+
+_BAD_VALUES: dict[Any, str] = {int: "not-a-number", float: "not-a-number", bool: "maybe"}
+
+
+class DriverConformance:
+    """The conformance tests; subclass it as ``Test…`` and set :attr:`driver_name`.
+
+    Class attributes a subclass may set:
+
+    ``driver_name``
+        The driver to check (its ``netdrv.drivers`` entry-point name).
+    ``driver_params``
+        Parameter values (``name -> text`` or typed values), applied over the
+        driver's own ``conformance_params``.
+    ``driver_class``
+        Check this :class:`~netdrv_core.Driver` subclass directly instead of
+        loading ``driver_name`` from the installed plugins (for a driver that is
+        not installed yet).
+    ``settle_timeout``
+        Real seconds the kit waits for a threaded driver to finish its work.
+    ``frames_per_device``
+        Frames sent on each device in the traffic checks.
+
+    Override :meth:`conformance_frames` for link types other than Ethernet and
+    raw IP.  The ``netdrv_conformance`` fixture is the :class:`DriverHarness`.
+    """
+
+    driver_name: ClassVar[str] = ""
+    driver_params: ClassVar[Mapping[str, Any]] = {}
+    driver_class: ClassVar[type[Driver] | None] = None
+    settle_timeout: ClassVar[float] = 5.0
+    frames_per_device: ClassVar[int] = 48
+
+    # -- fixtures ---------------------------------------------------------------------------------
+    @pytest.fixture
+    def netdrv_conformance_driver(self) -> str:
+        """The driver under test (the ``--netdrv-conformance`` suite parametrizes this)."""
+        name = self.driver_name or (self.driver_class.name if self.driver_class else "")
+        if not name:
+            pytest.fail(f"{type(self).__name__}: set driver_name = 'yourdriver'", pytrace=False)
+        return name
+
+    @pytest.fixture
+    def netdrv_conformance(self, netdrv_conformance_driver: str) -> Iterator[DriverHarness]:
+        """A :class:`DriverHarness` for the driver under test; everything is unloaded afterwards."""
+        h = self.make_harness(netdrv_conformance_driver)
+        try:
+            yield h
+        finally:
+            h.close()
+
+    def make_harness(self, name: str) -> DriverHarness:
+        """Build the harness (raises :class:`~netdrv_core.PluginError` if the driver cannot load)."""
+        cls = self.driver_class if self.driver_class and self.driver_class.name == name else None
+        return DriverHarness(
+            name,
+            self.driver_params,
+            driver_class=cls,
+            frames=self.conformance_frames,
+            settle_timeout=self.settle_timeout,
+        )
+
+    def conformance_frames(self, dev: NetDevice, index: int) -> list[bytes]:
+        """Frames (with link header, if any) the kit transmits on ``dev``: see :func:`default_frames`."""
+        return default_frames(dev, index)
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _loaded(self, h: DriverHarness, *, up: bool = True) -> tuple[Driver, list[NetDevice]]:
+        drv = h.load()
+        devs = h.owned(drv)
+        assert devs, f"driver {h.name!r}: init() registered no device"
+        for dev in devs:
+            if up and not dev.is_up:
+                h.up(dev)
+        if up:
+            ok = h.settle(lambda: not any(netif_queue_stopped(d) for d in devs))
+            stopped = [d.name for d in devs if netif_queue_stopped(d)]
+            assert ok, f"queue still stopped after open on {stopped}: open must netif_start_queue"
+        return drv, devs
+
+    # -- the tests ----------------------------------------------------------------------------------
+    def test_driver_loads(self, netdrv_conformance: DriverHarness) -> None:
+        """The plugin offers a Driver subclass with this name, a summary, and init registers devices."""
+        h = netdrv_conformance
+        cls = h.cls
+        assert issubclass(cls, Driver)
+        assert cls.name == h.name, f"{cls.__name__}.name is {cls.name!r}, expected {h.name!r}"
+        assert isinstance(cls.summary, str) and cls.summary.strip(), (
+            f"{cls.__name__}.summary is empty: give one line for `netdrv status`"
+        )
+        drv = h.load()
+        assert h.owned(drv), f"driver {h.name!r}: init() registered no device"
+        h.assert_clean()
+
+    def test_parameters_declared_and_documented(self, netdrv_conformance: DriverHarness) -> None:
+        """Every Param has a unique identifier name, help text, and a default of its type."""
+        h = netdrv_conformance
+        params = tuple(h.cls.parameters)
+        names = [p.name for p in params]
+        assert len(set(names)) == len(names), f"duplicate parameter names in {names}"
+        problems = []
+        for p in params:
+            if not isinstance(p, Param):
+                problems.append(f"{p!r} is not a netdrv_core.Param")
+                continue
+            if not p.name.isidentifier():
+                problems.append(f"{p.name!r} is not an identifier")
+            if not (isinstance(p.help, str) and p.help.strip()):
+                problems.append(f"{p.name}: no help text")
+            why = _default_ok(p)
+            if why:
+                problems.append(f"{p.name}: {why}")
+            assert isinstance(p.describe(), str)
+        assert not problems, f"driver {h.name!r} parameters:\n  " + "\n  ".join(problems)
+        cp = getattr(h.cls, "conformance_params", {})
+        unknown = sorted(set(cp) - set(names))
+        assert not unknown, f"conformance_params names undeclared parameters {unknown}"
+        h.param_values()  # the conformance values themselves parse
+
+    def test_unknown_and_ill_typed_parameters_rejected(
+        self, netdrv_conformance: DriverHarness
+    ) -> None:
+        """``name=value`` words naming no parameter, or of the wrong type, are refused up front."""
+        h = netdrv_conformance
+        params = h.parameters()
+        bogus = "netdrv_conformance_no_such_parameter"
+        with pytest.raises(ParameterError, match=bogus):
+            parse_params(h.name, params, [f"{bogus}=1"])
+        for p in params:
+            bad = _BAD_VALUES.get(p.type)
+            if bad is None and p.choices is not None and p.type is str:
+                bad = "netdrv-conformance-not-a-choice"
+            if bad is not None:
+                with pytest.raises(ParameterError, match=p.name):
+                    parse_params(h.name, params, [f"{p.name}={bad}"])
+
+    def test_registration_and_naming(self, netdrv_conformance: DriverHarness) -> None:
+        """Devices are registered with resolved, unique names; exit() frees them for reuse."""
+        h = netdrv_conformance
+        drv = h.load()
+        devs = h.owned(drv)
+        assert devs, f"driver {h.name!r}: init() registered no device"
+        names = [d.name for d in devs]
+        assert len(set(names)) == len(names), f"duplicate names {names}"
+        assert sorted(d.name for d in drv.devices) == sorted(names), (
+            "devices registered on the host by the driver must be registered through "
+            "Driver.register (so exit() finds them): "
+            f"host has {sorted(names)}, driver.devices has {sorted(d.name for d in drv.devices)}"
+        )
+        ifindexes = [d.ifindex for d in devs]
+        assert all(i > 0 for i in ifindexes) and len(set(ifindexes)) == len(ifindexes)
+        for dev in devs:
+            assert "%" not in dev.name and 0 < len(dev.name) < IFNAMSIZ, dev.name
+            assert h.host.dev_get_by_name(dev.name) is dev
+            assert dev.reg_state == NETREG_REGISTERED and dev.host is h.host
+            assert ("registered", dev.name) in h.events
+            assert dev.min_mtu <= dev.mtu <= dev.max_mtu, (
+                f"{dev.name}: mtu {dev.mtu} outside {dev.min_mtu}..{dev.max_mtu}"
+            )
+            if is_ethernet_like(dev):
+                assert is_valid_ether_addr(bytes(dev.dev_addr)), (
+                    f"{dev.name}: dev_addr {bytes(dev.dev_addr).hex(':')} is not a valid unicast "
+                    f"MAC (use eth_random_addr() or a locally administered 02:… address)"
+                )
+        h.unload(drv)
+        left = [d.name for d in h.owned(drv)] + [n for n in names if h.host.dev_get_by_name(n)]
+        assert not left, f"still registered after exit(): {left}"
+        for dev in devs:
+            assert dev.reg_state == NETREG_UNREGISTERED
+        drv2 = h.load()
+        names2 = [d.name for d in h.owned(drv2)]
+        assert sorted(names2) == sorted(names), (
+            f"reloading gave {names2}, the first load {names}: exit() must free the names "
+            f"and %d must resolve to the lowest free number"
+        )
+        h.unload(drv2)
+        h.assert_clean()
+
+    def test_name_clash_resolved_or_refused(self, netdrv_conformance: DriverHarness) -> None:
+        """With its first name taken, a driver picks the next %d or fails with a clear error."""
+        h = netdrv_conformance
+        drv = h.load()
+        names = [d.name for d in h.owned(drv)]
+        h.unload(drv)
+        squatter = alloc_netdev(None, names[0], ether_setup)
+        h.host.register_netdev(squatter)
+        try:
+            drv2 = h.load()
+        except Exception as exc:
+            chain: list[BaseException] = []
+            e: BaseException | None = exc
+            while e is not None and len(chain) < 10:
+                chain.append(e)
+                e = e.__cause__ or e.__context__
+            assert any(isinstance(x, NameInUseError) or names[0] in str(x) for x in chain), (
+                f"loading with {names[0]!r} taken failed with an error that does not say so: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            left = [d.name for d in h.host.devices.values() if d is not squatter]
+            assert not left, f"a failed init left {left} registered"
+        else:
+            new = [d.name for d in h.owned(drv2)]
+            assert names[0] not in new and len(set(new)) == len(new), new
+            h.unload(drv2)
+        assert h.host.dev_get_by_name(names[0]) is squatter
+        h.host.unregister_netdev(squatter)
+        h.assert_clean()
+
+    def test_open_stop_cycles(self, netdrv_conformance: DriverHarness) -> None:
+        """open/stop can be repeated; open starts the queue; nothing reaches a device that is down."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h, up=False)
+        for dev in devs:
+            if dev.is_up:
+                h.down(dev)
+            assert not dev.is_up and h.host.dev_close(dev) == 0  # closing twice is harmless
+        for _cycle in range(3):
+            for dev in devs:
+                h.up(dev)
+                assert dev.is_up and h.host.dev_open(dev) == 0  # opening twice too
+            ok = h.settle(lambda: not any(netif_queue_stopped(d) for d in devs))
+            assert ok, (
+                f"queue stopped after open on {[d.name for d in devs if netif_queue_stopped(d)]}: "
+                f"open must call netif_start_queue"
+            )
+            h.traffic(devs, 8)
+            h.assert_accounted(devs)
+            for dev in devs:
+                h.down(dev)
+                assert not dev.is_up
+        for dev in devs:
+            before = h.xmit_calls(dev)
+            submitted = dev.core_stats.tx_submitted
+            assert h.xmit(dev, h.frames(dev)[0]) == NET_XMIT_DROP
+            h.settle()
+            assert h.xmit_calls(dev) == before and dev.core_stats.tx_submitted == submitted
+        h.assert_accounted(devs)
+
+    def test_every_skb_accounted(self, netdrv_conformance: DriverHarness) -> None:
+        """After the loop is idle, tx_submitted == tx_packets + tx_dropped + tx_errors, nothing pending."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        h.traffic(devs, self.frames_per_device)
+        h.assert_accounted(devs)
+        # Bursts larger than the queue: the qdisc drops are the core's, the rest must balance.
+        for dev in devs:
+            frames = h.frames(dev)
+            for i in range(max(dev.tx_queue_len, 1) + 16):
+                h.xmit(dev, frames[i % len(frames)])
+        h.settle_accounted(devs)
+        h.assert_accounted(devs)
+        assert sum(d.core_stats.tx_submitted for d in devs) > 0, "no frame reached the driver"
+
+    def test_queue_stop_and_wake(self, netdrv_conformance: DriverHarness) -> None:
+        """No start_xmit while the queue is stopped; the held frames go out after wake."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        for dev in devs:
+            h.settle_accounted([dev])
+            frames = h.frames(dev)
+            held = min(3, max(dev.tx_queue_len, 1))
+            # The clock stands still meanwhile, so the watchdog cannot recover the queue.
+            with h.clock.frozen():
+                netif_trans_update(dev)  # as a driver does that stops its queue after a
+                netif_stop_queue(dev)  # transmission filled its ring
+                before = h.xmit_calls(dev)
+                submitted = dev.core_stats.tx_submitted
+                for i in range(3):
+                    h.xmit(dev, frames[i % len(frames)])
+                h.settle()
+                assert h.xmit_calls(dev) == before, "start_xmit was called with the queue stopped"
+                assert netif_queue_stopped(dev), (
+                    f"{dev.name}: the queue was woken while idle (nothing was in flight)"
+                )
+                assert len(dev.qdisc) == held, (len(dev.qdisc), held)
+            netif_wake_queue(dev)
+            ok = h.settle(lambda d=dev: not d.qdisc and h.accounted(d))
+            assert ok, f"{dev.name}: {len(dev.qdisc)} frames still queued after netif_wake_queue"
+            got = dev.core_stats.tx_submitted - submitted
+            assert got == held, f"{dev.name}: {held} frames were held, {got} went out after wake"
+            if h.spying:
+                assert h.xmit_calls(dev) - before >= held
+        h.assert_accounted(devs)
+
+    def test_watchdog(self, netdrv_conformance: DriverHarness) -> None:
+        """A driver with tx_timeout is watched (watchdog_timeo > 0); a stall calls it harmlessly."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        for dev in devs:
+            has_timeout = type(dev.netdev_ops).tx_timeout is not NetDeviceOps.tx_timeout
+            if not has_timeout:
+                assert dev._watchdog is None
+                continue
+            assert dev.watchdog_timeo > 0 and dev._watchdog is not None, (
+                f"{dev.name}: implements tx_timeout but the watchdog is not armed"
+            )
+            h.settle_accounted([dev])
+            if not netif_carrier_ok(dev):
+                netif_carrier_on(dev)  # the watchdog only watches a device with carrier
+            netif_stop_queue(dev)  # a transmit that never completes
+            fired = dev.core_stats.tx_timeouts
+            h.clock.advance(dev.watchdog_timeo * 1.5 + 0.01)
+            h.settle(lambda d=dev, f=fired: d.core_stats.tx_timeouts > f)
+            h.clock.advance(dev.watchdog_timeo / 2 + 0.01)
+            h.settle(lambda d=dev, f=fired: d.core_stats.tx_timeouts > f)
+            assert dev.core_stats.tx_timeouts > fired, f"{dev.name}: tx_timeout was not called"
+            h.assert_clean()
+            assert dev.is_up, f"{dev.name}: tx_timeout took the device down"
+            if netif_queue_stopped(dev):
+                netif_wake_queue(dev)
+            h.traffic([dev], 4)
+        h.assert_accounted(devs)
+
+    def test_carrier(self, netdrv_conformance: DriverHarness) -> None:
+        """netif_carrier_off/on are reflected (operstate, LOWER_UP, notification); traffic still balances."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        for dev in devs:
+            if not netif_carrier_ok(dev):
+                netif_carrier_on(dev)
+            netif_carrier_off(dev)
+            assert not netif_carrier_ok(dev)
+            assert dev.operstate == "lowerlayerdown"
+            assert not h.host.link_flags(dev) & IFF_LOWER_UP
+            assert ("carrier", dev.name) in h.events
+            h.traffic([dev], 4)
+            netif_carrier_on(dev)
+            assert netif_carrier_ok(dev) and dev.operstate == "up"
+            assert h.host.link_flags(dev) & IFF_LOWER_UP
+            h.down(dev)
+            h.up(dev)
+            assert dev.operstate == ("up" if netif_carrier_ok(dev) else "lowerlayerdown")
+        h.settle_accounted(devs)
+        h.assert_accounted(devs)
+
+    def test_mtu_limits(self, netdrv_conformance: DriverHarness) -> None:
+        """min_mtu/max_mtu are enforced; change_mtu accepts values inside, down or up."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h, up=False)
+        for dev in devs:
+            lo, hi, orig = dev.min_mtu, dev.max_mtu, dev.mtu
+            assert 0 <= lo <= orig <= hi, f"{dev.name}: mtu {orig} outside {lo}..{hi}"
+            for state in ("down", "up"):
+                if state == "up" and not dev.is_up:
+                    h.up(dev)
+                if state == "down" and dev.is_up:
+                    h.down(dev)
+                assert h.host.dev_set_mtu(dev, hi + 1) == -errno.EINVAL and dev.mtu == orig
+                if lo > 0:
+                    assert h.host.dev_set_mtu(dev, lo - 1) == -errno.EINVAL and dev.mtu == orig
+                for new in [*sorted({lo, (lo + hi) // 2, hi}), orig]:
+                    ret = h.host.dev_set_mtu(dev, new)
+                    assert ret == 0, (
+                        f"{dev.name} ({state}): change_mtu({new}) refused "
+                        f"({errno.errorcode.get(-ret, ret)}) although min_mtu..max_mtu is "
+                        f"{lo}..{hi}: set max_mtu/min_mtu to what the driver accepts"
+                    )
+                    assert dev.mtu == new, f"{dev.name}: change_mtu({new}) left mtu at {dev.mtu}"
+                    if state == "up" and new in (lo, hi):
+                        h.traffic([dev], 4)  # frames of the new size
+        h.settle_accounted(devs)
+        h.assert_accounted(devs)
+
+    def test_stats_consistency(self, netdrv_conformance: DriverHarness) -> None:
+        """No negative counter; bytes >= packets * minimum frame; counters never go back."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        snaps: list[dict[str, dict[str, int]]] = []
+        for _ in range(2):
+            h.traffic(devs, 16)
+            snap = {}
+            for dev in devs:
+                raw = dev.netdev_ops.get_stats(dev)
+                assert isinstance(raw, NetDeviceStats), (
+                    f"{dev.name}: get_stats returned {type(raw).__name__}, not NetDeviceStats"
+                )
+                s = dev_get_stats(dev).as_dict()
+                for k, v in s.items():
+                    assert isinstance(v, int) and v >= 0, f"{dev.name}: {k} = {v!r}"
+                m = min_frame_size(dev)
+                for kind in ("rx", "tx"):
+                    pk, by = s[f"{kind}_packets"], s[f"{kind}_bytes"]
+                    if pk:
+                        assert by >= pk * m, (
+                            f"{dev.name}: {kind}_bytes {by} < {kind}_packets {pk} * {m}: "
+                            f"count the bytes of every frame (skb.len) with its packets"
+                        )
+                snap[dev.name] = s
+            snaps.append(snap)
+        for name, s in snaps[1].items():
+            back = [k for k, v in s.items() if v < snaps[0][name][k]]
+            assert not back, f"{name}: counters went back: {back}"
+        h.assert_accounted(devs)
+
+    def test_clean_unload(self, netdrv_conformance: DriverHarness) -> None:
+        """After exit(): no device, fd, thread, loop reader or timer of the driver is left.
+
+        One load/unload cycle runs first so that what a library sets up once per
+        process (a context, a cache) is not counted; what the measured cycle
+        leaves behind is.
+        """
+        h = netdrv_conformance
+        threads0 = set(threading.enumerate())
+        drv, devs = self._loaded(h)
+        names = sorted(d.name for d in devs)
+        h.traffic(devs, 8)
+        h.unload(drv)
+        left = [d.name for d in h.owned(drv)]
+        assert not left, f"still registered after exit(): {left}"
+        self._wait_threads(threads0, h)  # the warm-up cycle's threads may end now
+        fds = _fd_table()
+        threads = set(threading.enumerate())
+        readers = set(h.loop._selector.get_map())
+        drv, devs = self._loaded(h)
+        assert sorted(d.name for d in devs) == names
+        h.traffic(devs, 8)
+        h.assert_accounted(devs)
+        h.unload(drv)
+        left = [d.name for d in h.owned(drv)]
+        assert not left, f"still registered after exit(): {left}"
+        assert all(d.reg_state == NETREG_UNREGISTERED for d in devs)
+        alive = self._wait_threads(threads, h)
+        assert not alive, f"threads started by the driver still run after exit(): {alive}"
+        new_fds = {fd: t for fd, t in _fd_table().items() if fds.get(fd) != t}
+        assert not new_fds, f"file descriptors opened by the driver still open: {new_fds}"
+        new_readers = set(h.loop._selector.get_map()) - readers
+        assert not new_readers, f"loop readers left registered (fds): {sorted(new_readers)}"
+        timers = [
+            t.callback for _, _, t in h.loop._timers
+            if not t.cancelled and not isinstance(getattr(t.callback, "__self__", None), Host)
+        ]  # fmt: skip
+        assert not timers, f"timers left scheduled after exit(): {timers}"
+        h.assert_clean()
+
+    @staticmethod
+    def _wait_threads(before: set[threading.Thread], h: DriverHarness) -> list[str]:
+        deadline = time.monotonic() + h.settle_timeout
+        while True:
+            new = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+            if not new or time.monotonic() >= deadline:
+                return [t.name for t in new]
+            h.loop.run_once(0.01)
+            for t in new:
+                t.join(0.01)

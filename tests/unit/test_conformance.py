@@ -1,0 +1,371 @@
+"""The driver conformance kit: every first-party driver passes it, and it catches real bugs.
+
+The first part runs :class:`DriverConformance` over every driver the ``netdrv``
+distribution declares (entry-point group ``netdrv.drivers``).  A driver that
+cannot be loaded fails with its PluginError, it is not skipped.
+
+The second part proves each check can fail: a minimal correct driver passes
+everything, and one bug at a time added to it makes exactly the matching
+check fail with a message that says what is wrong.
+
+The third part runs the ``--netdrv-conformance`` option in a pytest subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netdrv_core import (
+    NETDEV_TX_BUSY,
+    NETDEV_TX_OK,
+    Driver,
+    NetDevice,
+    NetDeviceOps,
+    Param,
+    PluginManager,
+    SkBuff,
+    alloc_netdev,
+    dev_kfree_skb,
+    ether_setup,
+    netif_start_queue,
+    netif_stop_queue,
+)
+from netdrv_core.testing.conformance import (
+    DriverConformance,
+    DriverHarness,
+    default_frames,
+    ipv4_udp,
+)
+
+
+def _first_party() -> list[str]:
+    """Every driver the netdrv distribution declares (a broken one fails, it is not skipped)."""
+    return [
+        i.name for i in PluginManager(autoload=True).list_drivers() if i.distribution == "netdrv"
+    ]
+
+
+def test_first_party_drivers_are_discovered() -> None:
+    assert {"loopback", "snull", "slip", "usbnet"} <= set(_first_party())
+
+
+class TestFirstPartyDriverConformance(DriverConformance):
+    """The kit over every first-party driver."""
+
+    @pytest.fixture(params=_first_party(), ids=str)
+    def netdrv_conformance_driver(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+
+# -- a correct minimal driver, and the same driver with one bug each ---------------------------
+class GoodOps(NetDeviceOps):
+    """Counts and frees every frame, like Linux dummy.c."""
+
+    def open(self, dev: NetDevice) -> int:
+        netif_start_queue(dev)
+        return 0
+
+    def stop(self, dev: NetDevice) -> int:
+        netif_stop_queue(dev)
+        return 0
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        dev.stats.tx_packets += 1
+        dev.stats.tx_bytes += skb.len
+        dev_kfree_skb(skb)
+        return NETDEV_TX_OK
+
+    def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
+        dev.mtu = new_mtu
+        return 0
+
+
+class Good(Driver):
+    """The baseline every bug below is added to."""
+
+    name = "kitgood"
+    summary = "a correct dummy driver"
+    parameters = (Param("count", int, 1, "number of interfaces", min=1, max=4),)
+    ops_class: type[NetDeviceOps] = GoodOps
+
+    def init(self) -> None:
+        for i in range(self.params["count"]):
+            dev = alloc_netdev(None, "kit%d", ether_setup)
+            dev.dev_addr = bytes([2, 0, 0, 0, 0x4B, i + 1])
+            dev.max_mtu = 9000
+            dev.netdev_ops = self.ops_class()
+            self.register(dev)
+
+
+def _bug(name: str, ops: type[NetDeviceOps] | None = None, **attrs: Any) -> type[Driver]:
+    ns: dict[str, Any] = {"name": name, "summary": f"bug: {name}", **attrs}
+    if ops is not None:
+        ns["ops_class"] = ops
+    return type(name.title(), (Good,), ns)
+
+
+class UncountedOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        if skb.len > 100:
+            dev_kfree_skb(skb)  # freed but never counted
+            return NETDEV_TX_OK
+        return super().start_xmit(skb, dev)
+
+
+class DoubleFreeOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        super().start_xmit(skb, dev)
+        dev_kfree_skb(skb)  # SkbError: double free
+        return NETDEV_TX_OK
+
+
+class BusyAwakeOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        if skb.cb is None:
+            skb.cb = {"tried": True}
+            return NETDEV_TX_BUSY  # without netif_stop_queue
+        return super().start_xmit(skb, dev)
+
+
+class BusyFreedOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        if skb.cb is None:
+            skb.cb = {"tried": True}
+            netif_stop_queue(dev)
+            dev_kfree_skb(skb)
+            dev.host.loop.call_soon(_wake, dev)  # type: ignore[union-attr]
+            return NETDEV_TX_BUSY  # after freeing it
+        return super().start_xmit(skb, dev)
+
+
+def _wake(dev: NetDevice) -> None:
+    from netdrv_core import netif_wake_queue
+
+    netif_wake_queue(dev)
+
+
+class NoStartOps(GoodOps):
+    def open(self, dev: NetDevice) -> int:
+        return 0  # forgets netif_start_queue
+
+
+class StuckOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        netif_stop_queue(dev)  # ring "full", never woken again
+        return super().start_xmit(skb, dev)
+
+
+class NoBytesOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        dev.stats.tx_packets += 1
+        dev_kfree_skb(skb)
+        return NETDEV_TX_OK
+
+
+class SmallMtuOps(GoodOps):
+    def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
+        if new_mtu > 1500:
+            return -22  # but max_mtu says 9000
+        return super().change_mtu(dev, new_mtu)
+
+
+class TimeoutRaisesOps(GoodOps):
+    def tx_timeout(self, dev: NetDevice, txqueue: int = 0) -> None:
+        raise RuntimeError("reset failed")
+
+
+class TimerOps(GoodOps):
+    def open(self, dev: NetDevice) -> int:
+        dev.host.loop.call_later(3600, lambda: None)  # type: ignore[union-attr]  # never cancelled
+        return super().open(dev)
+
+
+class LeakyThread(Good):
+    name = "kitthread"
+    summary = "starts a thread it never stops"
+    stop_event = threading.Event()
+
+    def init(self) -> None:
+        super().init()
+        threading.Thread(target=self.stop_event.wait, name="kit-leak", daemon=True).start()
+
+
+class LeakyFd(Good):
+    name = "kitfd"
+    summary = "opens a pipe it never closes"
+    leaked: list[int] = []
+
+    def init(self) -> None:
+        super().init()
+        self.leaked.extend(os.pipe())
+
+
+class NoExit(Good):
+    name = "kitnoexit"
+    summary = "exit() forgets to unregister"
+
+    def exit(self) -> None:
+        pass
+
+
+class SelfRegister(Good):
+    name = "kitselfreg"
+    summary = "registers behind Driver.register's back"
+
+    def init(self) -> None:
+        dev = alloc_netdev(None, "kit%d", ether_setup)
+        dev.dev_addr = b"\x02\x00\x00\x00\x4b\x09"
+        dev.netdev_ops = GoodOps()
+        dev.driver = self
+        self.host.register_netdev(dev)
+
+
+class ZeroMac(Good):
+    name = "kitzeromac"
+    summary = "keeps the all-zero MAC ether_setup leaves"
+
+    def init(self) -> None:
+        super().init()
+        for dev in self.devices:
+            dev.dev_addr = bytes(6)
+
+
+BadParams = _bug(
+    "kitbadparams",
+    parameters=(
+        Param("count", int, 1, "number of interfaces", min=1),
+        Param("speed", int, "fast", "link speed"),  # default of the wrong type
+        Param("quiet", bool, False, ""),  # no help
+        Param("mode", str, "x", "mode", choices=("a", "b")),  # default not a choice
+    ),
+)
+
+
+@pytest.fixture(autouse=True)
+def _release_leaks() -> Any:
+    yield
+    LeakyThread.stop_event.set()
+    LeakyThread.stop_event = threading.Event()
+    while LeakyFd.leaked:
+        os.close(LeakyFd.leaked.pop())
+
+
+def check(cls: type[Driver], test: str, **params: Any) -> None:
+    """Run one conformance test of the kit on ``cls`` (not installed: driver_class)."""
+    kit = DriverConformance()
+    h = DriverHarness(cls.name, params, driver_class=cls, settle_timeout=0.5)
+    try:
+        getattr(kit, test)(h)
+    finally:
+        h.close()
+
+
+KIT_TESTS = sorted(n for n in dir(DriverConformance) if n.startswith("test_"))
+
+
+@pytest.mark.parametrize("test", KIT_TESTS)
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
+    check(Good, test, count=str(count))
+
+
+@pytest.mark.parametrize(
+    ("cls", "test", "message"),
+    [
+        (_bug("kituncounted", UncountedOps), "test_every_skb_accounted", "accounted for"),
+        (_bug("kitdoublefree", DoubleFreeOps), "test_every_skb_accounted", "double free"),
+        (_bug("kitbusyawake", BusyAwakeOps), "test_every_skb_accounted",
+         "BUSY without stopping the queue"),
+        (_bug("kitbusyfreed", BusyFreedOps), "test_every_skb_accounted",
+         "BUSY after freeing the skb"),
+        (_bug("kitnostart", NoStartOps), "test_open_stop_cycles", "netif_start_queue"),
+        (_bug("kitstuck", StuckOps), "test_every_skb_accounted", "still pending in the qdisc"),
+        (_bug("kitnobytes", NoBytesOps), "test_stats_consistency", "tx_bytes 0 < tx_packets"),
+        (_bug("kitsmallmtu", SmallMtuOps), "test_mtu_limits", r"change_mtu\(\d+\) refused"),
+        (_bug("kittimeout", TimeoutRaisesOps), "test_watchdog", "tx_timeout raised RuntimeError"),
+        (_bug("kittimer", TimerOps), "test_clean_unload", "timers left scheduled"),
+        (LeakyThread, "test_clean_unload", "threads started by the driver still run"),
+        (LeakyFd, "test_clean_unload", "file descriptors opened by the driver"),
+        (NoExit, "test_registration_and_naming", "still registered after exit"),
+        (NoExit, "test_clean_unload", "still registered after exit"),
+        (SelfRegister, "test_registration_and_naming", "through Driver.register"),
+        (ZeroMac, "test_registration_and_naming", "not a valid unicast MAC"),
+        (BadParams, "test_parameters_declared_and_documented", "speed: default 'fast' is not a int"),
+        (BadParams, "test_parameters_declared_and_documented", "quiet: no help text"),
+        (BadParams, "test_parameters_declared_and_documented", "mode: default 'x' is not one of"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v.startswith("test_") else None,
+)  # fmt: skip
+def test_the_kit_catches_the_bug(cls: type[Driver], test: str, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check(cls, test)
+
+
+def test_a_clean_name_clash_error_is_accepted_and_leaves_nothing() -> None:
+    class Fixed(Good):
+        name = "kitfixed"
+        summary = "fixed interface names"
+
+        def init(self) -> None:
+            for n in ("kfix0", "kfix1"):
+                dev = alloc_netdev(None, n, ether_setup)
+                dev.dev_addr = b"\x02\x00\x00\x00\x4b\x10"
+                dev.netdev_ops = GoodOps()
+                self.register(dev)
+
+    check(Fixed, "test_name_clash_resolved_or_refused")
+
+
+def test_default_frames_fit_the_device() -> None:
+    from netdrv_core.checksum import ip_fast_csum
+    from netdrv_core.linktypes import ptp_setup
+
+    eth = alloc_netdev(None, "e%d", ether_setup)
+    eth.dev_addr = b"\x02\x00\x00\x00\x00\x07"
+    frames = default_frames(eth, 1)
+    assert max(len(f) for f in frames) == 14 + eth.mtu
+    assert all(f[6:12] == eth.dev_addr for f in frames)
+    ptp = alloc_netdev(None, "p%d", ptp_setup)
+    packets = default_frames(ptp, 0)
+    assert max(len(p) for p in packets) == ptp.mtu and all(p[0] >> 4 == 4 for p in packets)
+    for p in packets:
+        assert ip_fast_csum(p[:20]) == 0
+    udp = ipv4_udp(b"\xc6\x12\x00\x01", b"\xc6\x12\x00\x02", 64)
+    assert len(udp) == 64 and udp[9] == 17
+
+
+# -- the pytest option ---------------------------------------------------------------------------
+def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NETDRV_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+
+
+def test_option_runs_the_kit_on_named_drivers(tmp_path: Path) -> None:
+    res = _pytest(tmp_path, "--netdrv-conformance=loopback,snull", "-k", "accounted or clean")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "4 passed" in res.stdout, res.stdout
+    listing = _pytest(tmp_path, "--netdrv-conformance=loopback", "--collect-only")
+    ids = [ln for ln in listing.stdout.splitlines() if ln.startswith("netdrv-conformance::")]
+    assert len(ids) == len(KIT_TESTS) and all(i.endswith("[loopback]") for i in ids), ids
+
+
+def test_option_fails_on_a_driver_that_cannot_load(tmp_path: Path) -> None:
+    res = _pytest(tmp_path, "--netdrv-conformance=no_such_driver", "-k", "loads")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "unknown driver 'no_such_driver'" in res.stdout
+    assert "1 error" in res.stdout
+
+
+def test_without_the_option_nothing_is_added(tmp_path: Path) -> None:
+    res = _pytest(tmp_path)
+    assert res.returncode == 5 and "no tests ran" in res.stdout, res.stdout + res.stderr
