@@ -1,0 +1,213 @@
+"""CDC-NCM minidriver, after Linux ``drivers/net/usb/cdc_ncm.c``.
+
+Binding (``cdc_ncm_bind_common``): the CDC descriptors as for ECM (plus the
+NCM functional descriptor's capabilities), both interfaces claimed, the data
+interface put in alternate setting 0 while the NTB parameters are
+negotiated — GET_NTB_PARAMETERS, SET_NTB_FORMAT(NTB16) when NTB32 is offered
+too, SET_NTB_INPUT_SIZE, the maximum datagram size, CRC off — then the data
+alternate setting with the bulk endpoints.
+
+Data: NTB16 both ways (:mod:`netdrv_usbnet.codecs.cdc_ncm`).  Bulk IN reads
+exactly the negotiated NTB input size (an NTB of exactly that size is not
+followed by a ZLP).  On TX the writer packs every frame queued at that moment
+into as few NTBs as the device's limits allow (up to 40 datagrams each, like
+Linux), aligned as GET_NTB_PARAMETERS asks; an NTB that ends on a full packet
+is followed by a ZLP.  The decoder bounds-checks every index and length the
+device sends; malformed NTBs count as rx errors.
+
+:class:`AppleNcm` is the iPhone's NCM function, which has no interrupt
+endpoint: its carrier is on while the interface is up.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import Any
+
+import usb.core
+
+from .cdc_ether import CdcMixin
+from .codecs import FramingError, NtbDecoder, NtbEncoder, NtbParameters
+from .codecs import cdc_ecm as ecm
+from .codecs.cdc_ncm import NTB_FORMAT_NTB16, NTB_FORMAT_NTB32
+from .core import (
+    FLAG_ETHER,
+    FLAG_LINK_INTR,
+    FLAG_MULTI_PACKET,
+    FLAG_NO_SETINT,
+    FLAG_POINTTOPOINT,
+    FLAG_SEND_ZLP,
+    BindError,
+    MiniDriver,
+    RxMode,
+    TxTransfer,
+    UsbNet,
+    codec_stats,
+    usb_errno,
+)
+
+__all__ = ["AppleNcm", "CdcNcm"]
+
+NTB_RX_MAX = 16384
+"""NTB input size we ask for (Linux CDC_NCM_NTB_DEF_SIZE_RX is 16 KiB too)."""
+NTB_TX_MAX = 16384
+DATAGRAMS_PER_NTB = 40
+"""Linux CDC_NCM_DPT_DATAGRAMS_MAX."""
+MAX_DATAGRAM_SIZE = 8192
+"""Linux CDC_NCM_MAX_DATAGRAM_SIZE."""
+
+
+class CdcNcm(CdcMixin, MiniDriver):
+    """CDC Network Control Model (``cdc_ncm_info``)."""
+
+    name = "cdc_ncm"
+    description = "CDC NCM"
+    flags = (FLAG_ETHER | FLAG_POINTTOPOINT | FLAG_NO_SETINT | FLAG_MULTI_PACKET
+             | FLAG_LINK_INTR | FLAG_SEND_ZLP)  # fmt: skip
+
+    def __init__(self) -> None:
+        self._init_cdc()
+        self.params = NtbParameters()
+        self.rx_max = NTB_RX_MAX
+        self.tx_max = NTB_TX_MAX
+        self.max_datagram = 1514
+        self.caps = 0
+        self.rx_decoder = NtbDecoder(copy=False)
+        self.rx_stats = self.rx_decoder.stats
+        self.encoder = NtbEncoder()
+        self.tx_ntbs = 0
+        self.tx_datagrams = 0
+        self.tx_too_big = 0
+
+    # -- bind (binding thread) --------------------------------------------------------------------
+    def bind(self, un: UsbNet, intf: Any) -> None:
+        """Descriptors, interfaces, NTB negotiation in data alt 0, then the data alt setting."""
+        self.cdc_parse(un, intf)
+        self.caps = self.fd.ncm.bmNetworkCapabilities if self.fd.ncm is not None else 0
+        un.claim(self.ctrl_intf)
+        un.claim(self.data_intf)
+        alt = self.data_alt(un)
+        un.set_altsetting(self.data_intf, 0)  # NTB parameters are set while the data path is off
+        self.setup(un)
+        un.set_altsetting(self.data_intf, alt.bAlternateSetting)
+        un.use_endpoints(alt, intf)
+        un.hard_mtu = self.max_datagram
+        un.max_mtu = self.max_datagram - 14
+        un.rx_urb_size = un.rx_buf_size = self.rx_max
+        un.mac = self.read_mac(un)
+        self.cdc_set_rx_mode(un, RxMode())
+
+    def setup(self, un: UsbNet) -> None:
+        """``cdc_ncm_setup``: NTB parameters, format, input size, datagram size, CRC."""
+        try:
+            raw = un.ctrl_in(ecm.REQ_TYPE_CLASS_IN, ecm.GET_NTB_PARAMETERS, 0, self.ctrl_intf,
+                             NtbParameters.SIZE)  # fmt: skip
+            params = NtbParameters.parse(raw)
+        except FramingError as exc:
+            raise BindError(f"{un}: GET_NTB_PARAMETERS: {exc}") from exc
+        except usb.core.USBError as exc:
+            if usb_errno(exc) != errno.EPIPE:
+                raise
+            raise BindError(f"{un}: the adapter refused GET_NTB_PARAMETERS") from exc
+        if not params.bmNtbFormatsSupported & NTB_FORMAT_NTB16:
+            raise BindError(f"{un}: the adapter does not support NTB16")
+        self.params = params.sanitized()
+        if params.bmNtbFormatsSupported & NTB_FORMAT_NTB32:
+            self._optional(un, ecm.SET_NTB_FORMAT, 0)  # NTB16
+        # NTB input size: what we read per bulk IN transfer.
+        want = max(2048, min(NTB_RX_MAX, self.params.dwNtbInMaxSize))
+        data = struct.pack("<I", want)
+        if self.caps & ecm.NCM_NCAP_NTB_INPUT_SIZE:
+            data += struct.pack("<HH", 0, 0)  # dwNtbInMaxSize + wNtbInMaxDatagrams (0: any)
+        self.rx_max = want if self._optional(un, ecm.SET_NTB_INPUT_SIZE, 0, data) else (
+            self.params.dwNtbInMaxSize)  # fmt: skip
+        # Maximum datagram size (the MTU).
+        mss = self.ether.wMaxSegmentSize or 1514
+        self.max_datagram = max(1514, min(mss, MAX_DATAGRAM_SIZE))
+        if self.caps & ecm.NCM_NCAP_MAX_DATAGRAM_SIZE:
+            try:
+                cur = struct.unpack("<H", un.ctrl_in(ecm.REQ_TYPE_CLASS_IN,
+                                                     ecm.GET_MAX_DATAGRAM_SIZE, 0,
+                                                     self.ctrl_intf, 2)[:2])[0]  # fmt: skip
+            except (usb.core.USBError, struct.error) as exc:
+                if isinstance(exc, usb.core.USBError) and usb_errno(exc) != errno.EPIPE:
+                    raise
+                cur = self.max_datagram
+            if cur != self.max_datagram and not self._optional(
+                    un, ecm.SET_MAX_DATAGRAM_SIZE, 0, struct.pack("<H", self.max_datagram)):  # fmt: skip
+                self.max_datagram = max(1514, min(cur, self.max_datagram))
+        if self.caps & ecm.NCM_NCAP_CRC_MODE:
+            self._optional(un, ecm.SET_CRC_MODE, 0)
+        self.tx_max = max(2048, min(NTB_TX_MAX, self.params.dwNtbOutMaxSize))
+        self.encoder = NtbEncoder(self.params, max_datagrams=DATAGRAMS_PER_NTB,
+                                  max_size=self.tx_max)  # fmt: skip
+        self.rx_decoder.max_size = self.rx_max
+        self.rx_decoder.max_datagram = self.max_datagram + 4
+
+    def _optional(self, un: UsbNet, request: int, value: int, data: bytes = b"") -> bool:
+        """A class request the adapter may refuse (STALL): False then."""
+        try:
+            un.ctrl_out(ecm.REQ_TYPE_CLASS_OUT, request, value, self.ctrl_intf, data)
+        except usb.core.USBError as exc:
+            if usb_errno(exc) != errno.EPIPE:
+                raise
+            return False
+        return True
+
+    # -- data -----------------------------------------------------------------------------------------
+    def status(self, un: UsbNet, data: bytes) -> None:
+        """Same notifications as ECM."""
+        self.cdc_status(un, data)
+
+    def status_reset(self) -> None:
+        """Drop a half-received split notification."""
+        self.notifications.reset()
+
+    def rx_fixup(self, un: UsbNet, transfer: bytes) -> list[tuple[bytes | memoryview, bool]]:
+        """``cdc_ncm_rx_fixup``: every datagram of every NDP, bounds checked."""
+        return [(f, False) for f in self.rx_decoder.decode(transfer)]
+
+    def tx_fixup(self, un: UsbNet, frames: list[bytes]) -> tuple[list[TxTransfer], int]:
+        """Pack the frames into NTBs (``cdc_ncm_fill_tx_frame``); too large ones are dropped."""
+        enc = self.encoder
+        out: list[TxTransfer] = []
+        dropped = count = size = 0
+        for f in frames:
+            try:
+                added = enc.add(f)
+            except FramingError:
+                dropped += 1
+                self.tx_too_big += 1
+                continue
+            if not added:
+                out.append((enc.build(), count, size))
+                count = size = 0
+                enc.add(f)
+            count += 1
+            size += len(f)
+        if enc.pending:
+            out.append((enc.build(), count, size))
+        self.tx_ntbs += len(out)
+        self.tx_datagrams += sum(t[1] for t in out)
+        return out, dropped
+
+    def set_rx_mode(self, un: UsbNet, mode: RxMode) -> None:
+        """The ECM filter requests (NCM 1.0 §6.2.2-6.2.5)."""
+        self.cdc_set_rx_mode(un, mode)
+
+    def private_stats(self) -> list[tuple[str, int]]:
+        """NTB sizes, TX batching and decoder counters."""
+        return [("ntb_in_size", self.rx_max), ("ntb_out_max", self.tx_max),
+                ("max_datagram_size", self.max_datagram), ("packet_filter", self.packet_filter),
+                ("tx_ntbs", self.tx_ntbs), ("tx_datagrams", self.tx_datagrams),
+                ("tx_too_big", self.tx_too_big),
+                *codec_stats("ntb", self.rx_decoder.stats),
+                *codec_stats("notify", self.notifications.stats)]  # fmt: skip
+
+
+class AppleNcm(CdcNcm):
+    """The iPhone's NCM tethering function: no interrupt endpoint, carrier on while up."""
+
+    description = "Apple iPhone NCM"
+    flags = CdcNcm.flags & ~FLAG_LINK_INTR

@@ -1,0 +1,1168 @@
+"""The usbnet core: one bound USB Ethernet adapter, after Linux ``drivers/net/usb/usbnet.c``.
+
+A :class:`UsbNet` is Linux's ``struct usbnet``: it owns the pyusb device, the
+claimed interfaces, the endpoints, one network device and the threads that
+move bytes.  What differs between adapter families lives in a
+:class:`MiniDriver` (Linux's ``struct driver_info``): ``bind``/``unbind``,
+``status`` (interrupt data), ``link_reset``, ``rx_fixup`` (one transfer →
+frames), ``tx_fixup`` (frames → transfers), ``set_rx_mode`` and ``flags``.
+
+Threads (pyusb transfers block; the event loop must not):
+
+* **bulk IN reader** — reads ``rx_urb_size`` bytes at a time while the
+  interface is up and hands each transfer to the loop.  At most ``rx_qlen``
+  transfers wait for the loop (back-pressure: the reader pauses, the device
+  buffers or drops, as with Linux's bounded RX URB queue).  ``rx_fixup`` runs
+  on the loop.
+* **interrupt IN reader** — reads ``wMaxPacketSize`` bytes and calls the
+  minidriver's ``status``, which reports link changes and speeds.
+* **bulk OUT writer** — takes batches of frames from a queue, runs
+  ``tx_fixup`` (NCM packs a whole batch into one NTB), terminates transfers
+  that end on a full packet (ZLP or a pad byte) and reports completions to
+  the loop.  ``start_xmit`` only queues: it never blocks, and it stops the
+  netdev queue when ``tx_qlen`` frames are in flight (woken at half).
+* **kevent worker** — Linux's deferred ``kevent``: control transfers asked for
+  from the loop or the interrupt thread (``link_reset``, rx mode, MTU, MAC)
+  run here, in order.  When the adapter goes away it joins the other threads,
+  releases the interfaces and closes the device.
+
+Faults, as usbnet takes them: a stall (EPIPE) is cleared with ``clear_halt``
+and counted; a timeout is counted and the transfer retried; a babble
+(EOVERFLOW) counts ``rx_over_errors``; other RX errors throttle the reader
+for 125 ms so a sick device cannot make it spin; ENODEV (unplugged) on any
+transfer turns the carrier off, unregisters the interface and releases the
+adapter, and the rest of the daemon runs on.  Every skb handed to
+``start_xmit`` ends exactly once as ``tx_packets``, ``tx_dropped`` or
+``tx_errors``.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import errno
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import usb.core
+import usb.util
+
+from netdrv_core import (
+    CHECKSUM_UNNECESSARY,
+    NETDEV_TX_OK,
+    PACKET_MULTICAST,
+    DriverError,
+    EthtoolOps,
+    NetDevice,
+    NetDeviceOps,
+    SkBuff,
+    alloc_netdev,
+    dev_kfree_skb,
+    eth_type_trans,
+    ether_setup,
+    netdev_alloc_skb_ip_align,
+    netif_carrier_off,
+    netif_carrier_ok,
+    netif_carrier_on,
+    netif_queue_stopped,
+    netif_rx,
+    netif_start_queue,
+    netif_stop_queue,
+    netif_wake_queue,
+)
+from netdrv_core.ether import eth_mac_addr, is_valid_ether_addr
+from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_UNKNOWN, SPEED_UNKNOWN, DrvInfo, LinkSettings
+from netdrv_core.netdevice import IFF_ALLMULTI, IFF_PROMISC, SIOCDEVPRIVATE
+
+from .codecs import CodecStats, needs_zlp
+
+if TYPE_CHECKING:
+    from .ids import Match
+
+__all__ = [
+    "FLAG_ETHER",
+    "FLAG_LINK_INTR",
+    "FLAG_MULTI_PACKET",
+    "FLAG_NO_SETINT",
+    "FLAG_POINTTOPOINT",
+    "FLAG_SEND_ZLP",
+    "USBNET_IOC_GETSTATE",
+    "USBNET_IOC_SIM_LINK",
+    "USBNET_IOC_SIM_UNPLUG",
+    "BindError",
+    "MiniDriver",
+    "RxMode",
+    "TxTransfer",
+    "UsbNet",
+    "usb_errno",
+]
+
+log = logging.getLogger("netdrv.usbnet")
+
+# driver_info flags (include/linux/usb/usbnet.h); the core acts on SEND_ZLP,
+# MULTI_PACKET and LINK_INTR, the others document the adapter like in Linux.
+FLAG_NO_SETINT = 0x0010
+FLAG_ETHER = 0x0020
+FLAG_SEND_ZLP = 0x0200
+FLAG_LINK_INTR = 0x0800
+FLAG_POINTTOPOINT = 0x1000
+FLAG_FRAMING_AX = 0x4000
+FLAG_MULTI_PACKET = 0x8000
+
+# Private ioctls (``netdrv set usb0 ioctl=N[:VALUE]``).
+USBNET_IOC_GETSTATE = SIOCDEVPRIVATE
+"""Return the adapter's state as a dict (USB ids, bus, endpoints, queues, counters)."""
+USBNET_IOC_SIM_UNPLUG = SIOCDEVPRIVATE + 1
+"""Simulated adapters only: pull the plug; VALUE > 0 plugs it back after VALUE ms."""
+USBNET_IOC_SIM_LINK = SIOCDEVPRIVATE + 2
+"""Simulated adapters only: cable link down (VALUE 0) or up (VALUE 1)."""
+
+# libusb speed codes (usb.core.Device.speed).
+SPEED_LOW, SPEED_FULL, SPEED_HIGH, SPEED_SUPER, SPEED_SUPER_PLUS = 1, 2, 3, 4, 5
+USB_SPEED_NAMES = {0: "unknown", SPEED_LOW: "low", SPEED_FULL: "full", SPEED_HIGH: "high",
+                   SPEED_SUPER: "super", SPEED_SUPER_PLUS: "super+"}  # fmt: skip
+
+MAX_QUEUE_MEMORY = 60 * 1518
+"""Linux usbnet: the bytes of RX/TX in flight that ~5 ms at high speed need."""
+RX_POLL_MS = 100
+"""A reader's transfer timeout: how often an idle reader looks at its stop flag."""
+TX_TIMEOUT_MS = 1000
+CTRL_TIMEOUT_MS = 1000
+THROTTLE_S = 0.125
+"""Linux THROTTLE_JIFFIES (HZ/8): pause after an RX error so a sick device cannot spin us."""
+ERROR_BURST = 8
+"""Consecutive errors of any kind after which a reader throttles too."""
+RX_BUDGET = 16
+"""Transfers processed per loop pass before yielding to the loop's other work."""
+JOIN_TIMEOUT = 3.0
+
+
+class BindError(DriverError):
+    """An adapter could not be bound; the message says which and why."""
+
+
+def usb_errno(exc: BaseException) -> int:
+    """The errno of a pyusb error (ETIMEDOUT for timeouts, EIO when unknown)."""
+    if isinstance(exc, usb.core.USBTimeoutError):
+        return errno.ETIMEDOUT
+    err = getattr(exc, "errno", None)
+    return err if isinstance(err, int) and err > 0 else errno.EIO
+
+
+@dataclass(frozen=True)
+class RxMode:
+    """What ``set_rx_mode`` must program: a snapshot taken on the loop."""
+
+    promisc: bool = False
+    allmulti: bool = False
+    mc_list: tuple[bytes, ...] = ()
+
+
+TxTransfer = tuple[bytes, int, int]
+"""One bulk OUT transfer built by ``tx_fixup``: (data, frames in it, frame bytes in it)."""
+
+
+class MiniDriver:
+    """Linux's ``driver_info``: what one adapter family does differently.
+
+    One instance per bound adapter (it holds that adapter's codec state).
+    Where each method runs matters:
+
+    * :meth:`bind`, :meth:`unbind`: the thread that binds (init or the
+      hotplug watcher) / the kevent worker; may do control transfers;
+    * :meth:`status`: the interrupt thread; reports through
+      :meth:`UsbNet.link_change` and :meth:`UsbNet.set_link_speed`;
+    * :meth:`link_reset`, :meth:`set_rx_mode`: the kevent worker;
+    * :meth:`rx_fixup`: the event loop;
+    * :meth:`tx_fixup`: the writer thread;
+    * :meth:`change_mtu`, :meth:`set_mac_address`: the loop (defer control
+      transfers with :meth:`UsbNet.defer`).
+    """
+
+    name: ClassVar[str] = ""
+    """Driver name shown by ethtool (``cdc_ether``, ``cdc_ncm``, ``ax88179_178a``)."""
+    description: ClassVar[str] = ""
+    flags: ClassVar[int] = FLAG_ETHER
+
+    rx_stats: CodecStats
+    """The receive decoder's counters (rx_errors and friends are folded into dev.stats)."""
+
+    def bind(self, un: UsbNet, intf: Any) -> None:
+        """Claim interfaces, pick endpoints, read the MAC, program the adapter (raise BindError)."""
+        raise NotImplementedError
+
+    def unbind(self, un: UsbNet) -> None:
+        """Undo what :meth:`bind` programmed (the device may be gone already)."""
+
+    def status(self, un: UsbNet, data: bytes) -> None:
+        """One interrupt transfer arrived."""
+
+    def status_reset(self) -> None:
+        """The interrupt endpoint stalled: forget partial notifications."""
+
+    def link_reset(self, un: UsbNet) -> bool:
+        """After a link-up report: reprogram for the new speed; return True if the link is up."""
+        return True
+
+    def rx_fixup(self, un: UsbNet, transfer: bytes) -> list[tuple[bytes | memoryview, bool]]:
+        """Split one bulk IN transfer into (frame, checksum verified) pairs."""
+        raise NotImplementedError
+
+    def tx_fixup(self, un: UsbNet, frames: list[bytes]) -> tuple[list[TxTransfer], int]:
+        """Turn frames into bulk OUT transfers; also return how many frames were dropped."""
+        return [(f, 1, len(f)) for f in frames], 0
+
+    def set_rx_mode(self, un: UsbNet, mode: RxMode) -> None:
+        """Program promiscuous/all-multicast/multicast filters."""
+
+    def change_mtu(self, un: UsbNet, dev: NetDevice, new_mtu: int) -> int:
+        """Accept ``new_mtu`` (the core already checked min_mtu..max_mtu)."""
+        dev.mtu = new_mtu
+        return 0
+
+    def set_mac_address(self, un: UsbNet, dev: NetDevice, addr: bytes) -> int:
+        """Change the station address; the default refuses (the adapter filters on its own)."""
+        return -errno.EOPNOTSUPP
+
+    def private_stats(self) -> list[tuple[str, int]]:
+        """Codec counters for ``ethtool -S``."""
+        return []
+
+
+class UsbNet:
+    """One bound adapter: ``struct usbnet``.
+
+    Created by :meth:`probe` (binding, in whichever thread scans the bus),
+    turned into a network interface by :meth:`register` on the loop, torn
+    down by :meth:`disconnect` (ENODEV, removal or unload).
+    """
+
+    def __init__(self, owner: Any, udev: Any, info: MiniDriver, match: Match) -> None:
+        self.owner = owner
+        self.host = owner.host
+        self.loop = owner.host.loop
+        self.udev = udev
+        self.info = info
+        self.match = match
+        self.bus = int(udev.bus or 0)
+        self.address = int(udev.address or 0)
+        try:
+            ports = tuple(int(p) for p in (udev.port_numbers or ()))
+        except Exception:
+            ports = ()
+        self.port_numbers = ports or ((int(udev.port_number),) if udev.port_number else ())
+        self.speed = int(udev.speed or 0)
+        self.vid = int(udev.idVendor)
+        self.pid = int(udev.idProduct)
+        self.key = (self.bus, self.address)
+        self.simulated = _is_simulated(udev)
+        self.dev: NetDevice | None = None
+        self.state = "probing"  # -> bound -> gone -> released
+        # Set by the minidriver's bind.
+        self.claimed: list[int] = []
+        self.detached: list[int] = []
+        self.ep_in = 0
+        self.ep_out = 0
+        self.ep_int: int | None = None
+        self.in_mps = 512
+        self.out_mps = 512
+        self.int_mps = 16
+        self.mac = b""
+        self.mac_random = False
+        self.hard_mtu = 1514
+        self.max_mtu = 1500
+        self.rx_urb_size = 0
+        self.rx_buf_size = 0
+        self.features = 0
+        self.rx_csum = False
+        self.port_type = "other"
+        # Link.
+        self.speed_bps = 0
+        self.uplink_bps = 0
+        self.duplex = DUPLEX_UNKNOWN
+        self._link_seq = 0
+        self._link_up = False
+        # Queues.
+        self.rx_qlen = 4
+        self.tx_qlen = 4
+        self.rxq: deque[bytes] = deque()
+        self.rx_cond = threading.Condition()
+        self.rx_scheduled = False
+        self.txq: deque[list[bytes]] = deque()
+        self.tx_cond = threading.Condition()
+        self.tx_pending: list[bytes] = []
+        self.tx_flush_scheduled = False
+        self.tx_inflight = 0
+        self.tx_stopped = False
+        self.tx_gen = 0  # bumped by tx_timeout: the writer abandons the rest of its batch
+        self.kq: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self.k_cond = threading.Condition()
+        # Threads.
+        self.stopping = threading.Event()
+        self.rx_gate = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.kevent_thread: threading.Thread | None = None
+        self._lost_reported = False
+        self._released = False
+        # Counters: each is written by one thread only (ethtool -S).
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("rx_transfers", "tx_transfers", "rx_stalls", "tx_stalls", "intr_stalls",
+             "rx_timeouts", "tx_timeouts", "intr_timeouts", "rx_overflows", "rx_throttled",
+             "intr_errors", "kevent_errors", "tx_zlps", "tx_pad_bytes", "link_changes",
+             "watchdog_timeouts", "notifications"), 0)  # fmt: skip
+
+    # -- identity --------------------------------------------------------------------------
+    @property
+    def port_path(self) -> str:
+        """Root-hub port path like ``1.4`` (empty when the backend does not tell)."""
+        return ".".join(str(p) for p in self.port_numbers)
+
+    @property
+    def bus_info(self) -> str:
+        """``usb-BUS-PORT`` (ethtool ``bus-info``, like Linux ``usb_make_path``)."""
+        return f"usb-{self.bus}-{self.port_path or self.address}"
+
+    def __repr__(self) -> str:
+        return f"{self.vid:04x}:{self.pid:04x} at {self.bus_info} ({self.info.name})"
+
+    def _post(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    # -- probing (binding thread) --------------------------------------------------------------
+    @classmethod
+    def probe(cls, owner: Any, udev: Any, match: Match) -> UsbNet:
+        """Select the configuration, bind the minidriver; BindError (interfaces released) on failure."""
+        un = cls(owner, udev, match.info(), match)
+        try:
+            un._select_configuration(match.config_value)
+            intf = un.interface(match.interface, 0)
+            un.info.bind(un, intf)
+            if not un.ep_in or not un.ep_out:
+                raise BindError(f"{un}: the minidriver found no bulk endpoints")
+            if not is_valid_ether_addr(un.mac):
+                raise BindError(f"{un}: no valid MAC address")
+            if not un.rx_urb_size:
+                un.rx_urb_size = round_up(un.hard_mtu, un.in_mps)
+            un.rx_buf_size = max(un.rx_buf_size, un.rx_urb_size)
+            un.update_max_qlen()
+        except BindError:
+            un._release_usb()
+            raise
+        except usb.core.USBError as exc:
+            un._release_usb()
+            raise BindError(_usb_error_message(un, "binding", exc), usb_errno(exc)) from exc
+        except Exception as exc:
+            un._release_usb()
+            raise BindError(f"{un}: bind failed: {type(exc).__name__}: {exc}") from exc
+        return un
+
+    def _select_configuration(self, value: int) -> None:
+        udev = self.udev
+        try:
+            current = udev.get_active_configuration().bConfigurationValue
+        except usb.core.USBError as exc:
+            if usb_errno(exc) in (errno.EACCES, errno.ENODEV):
+                raise
+            current = 0
+        if current == value:
+            return
+        if current:
+            for intf in udev.get_active_configuration():
+                if intf.bAlternateSetting == 0:
+                    self._detach_kernel_driver(intf.bInterfaceNumber)
+        udev.set_configuration(value)
+
+    def _detach_kernel_driver(self, number: int) -> None:
+        try:
+            if self.udev.is_kernel_driver_active(number):
+                self.udev.detach_kernel_driver(number)
+                self.detached.append(number)
+                log.info("%s: detached the kernel driver from interface %d", self, number)
+        except NotImplementedError:
+            pass
+        except usb.core.USBError as exc:
+            if usb_errno(exc) in (errno.EACCES, errno.ENODEV):
+                raise
+            log.debug("%s: kernel driver check on interface %d: %s", self, number, exc)
+
+    def interface(self, number: int, alt: int = 0) -> Any:
+        """The pyusb Interface ``number``/``alt`` of the active configuration."""
+        cfg = self.udev.get_active_configuration()
+        found = usb.util.find_descriptor(cfg, bInterfaceNumber=number, bAlternateSetting=alt)
+        if found is None:
+            raise BindError(f"{self}: no interface {number} alternate setting {alt}")
+        return found
+
+    def interfaces(self, number: int) -> list[Any]:
+        """Every alternate setting of interface ``number``."""
+        cfg = self.udev.get_active_configuration()
+        return [i for i in cfg if i.bInterfaceNumber == number]
+
+    def claim(self, number: int) -> None:
+        """Claim interface ``number`` (detaching a kernel driver first); clear errors on failure."""
+        if number in self.claimed:
+            return
+        self._detach_kernel_driver(number)
+        try:
+            usb.util.claim_interface(self.udev, number)
+        except usb.core.USBError as exc:
+            if usb_errno(exc) == errno.EBUSY:
+                raise BindError(
+                    f"{self}: interface {number} is busy: another program or a kernel driver "
+                    f"holds it (check `lsusb -t`; unbind the kernel driver or stop the other "
+                    f"program)", errno.EBUSY) from exc  # fmt: skip
+            raise
+        self.claimed.append(number)
+
+    def set_altsetting(self, number: int, alt: int) -> None:
+        """SET_INTERFACE (the CDC data interface's bulk endpoints exist only in alt 1)."""
+        self.udev.set_interface_altsetting(interface=number, alternate_setting=alt)
+
+    def use_endpoints(self, intf: Any, int_intf: Any | None = None) -> None:
+        """Take bulk IN/OUT from ``intf`` and an interrupt IN from ``int_intf`` (default ``intf``)."""
+        for ep in intf.endpoints():
+            addr = ep.bEndpointAddress
+            kind = usb.util.endpoint_type(ep.bmAttributes)
+            is_in = usb.util.endpoint_direction(addr) == usb.util.ENDPOINT_IN
+            mps = ep.wMaxPacketSize & 0x7FF
+            if kind == usb.util.ENDPOINT_TYPE_BULK and is_in and not self.ep_in:
+                self.ep_in, self.in_mps = addr, mps
+            elif kind == usb.util.ENDPOINT_TYPE_BULK and not is_in and not self.ep_out:
+                self.ep_out, self.out_mps = addr, mps
+        for ep in (int_intf if int_intf is not None else intf).endpoints():
+            addr = ep.bEndpointAddress
+            if (usb.util.endpoint_type(ep.bmAttributes) == usb.util.ENDPOINT_TYPE_INTR
+                    and usb.util.endpoint_direction(addr) == usb.util.ENDPOINT_IN):  # fmt: skip
+                self.ep_int, self.int_mps = addr, max(ep.wMaxPacketSize & 0x7FF, 1)
+                break
+
+    def random_mac(self, why: str) -> bytes:
+        """A random locally administered MAC, with the warning Linux prints."""
+        from netdrv_core import eth_random_addr
+
+        mac = eth_random_addr()
+        self.mac_random = True
+        log.warning("%s: %s; using random MAC %s", self, why, mac.hex(":"))
+        return mac
+
+    # -- control transfers (binding thread or kevent worker) -------------------------------------
+    def ctrl_in(
+        self, request_type: int, request: int, value: int, index: int, length: int
+    ) -> bytes:
+        """A control IN transfer; returns the data stage."""
+        data = self.udev.ctrl_transfer(request_type, request, value, index, length,
+                                       CTRL_TIMEOUT_MS)  # fmt: skip
+        return bytes(data)
+
+    def ctrl_out(
+        self, request_type: int, request: int, value: int, index: int, data: bytes = b""
+    ) -> None:
+        """A control OUT transfer."""
+        self.udev.ctrl_transfer(request_type, request, value, index, data, CTRL_TIMEOUT_MS)
+
+    # -- queue sizing ---------------------------------------------------------------------------
+    def update_max_qlen(self) -> None:
+        """``usbnet_update_max_qlen``: RX/TX queue lengths from the USB speed and transfer sizes."""
+        rx_size = max(self.rx_urb_size, 1)
+        mtu = max(self.hard_mtu, 1)
+        if self.speed == SPEED_HIGH:
+            rx, tx = MAX_QUEUE_MEMORY // rx_size, MAX_QUEUE_MEMORY // mtu
+        elif self.speed in (SPEED_SUPER, SPEED_SUPER_PLUS):
+            rx, tx = 5 * MAX_QUEUE_MEMORY // rx_size, 5 * MAX_QUEUE_MEMORY // mtu
+        else:
+            rx = tx = 4
+        self.rx_qlen, self.tx_qlen = max(rx, 2), max(tx, 2)
+
+    # -- the network interface (loop) -------------------------------------------------------------
+    def register(self) -> NetDevice:
+        """Create and register the network interface, then start the I/O threads."""
+        dev = alloc_netdev(None, self.owner.params["name"], ether_setup)
+        dev.priv = self
+        dev.netdev_ops = UsbNetOps()
+        dev.ethtool_ops = UsbNetEthtool()
+        dev.dev_addr = dev.perm_addr = self.mac
+        dev.max_mtu = max(self.max_mtu, 68)
+        dev.mtu = min(1500, dev.max_mtu)
+        dev.watchdog_timeo = 5.0  # TX_TIMEOUT_JIFFIES
+        dev.features |= self.features
+        dev.rx_csum_unnecessary = self.rx_csum
+        if self.info.flags & FLAG_LINK_INTR and self.ep_int is not None:
+            netif_carrier_off(dev)  # until the interrupt endpoint reports the link
+        self.dev = dev
+        self.owner.register(dev)
+        self.state = "bound"
+        self._start_threads()
+        return dev
+
+    def _start_threads(self) -> None:
+        name = f"{self.dev.name if self.dev else '?'} {self.bus_info}"
+        specs: list[tuple[str, Callable[[], None]]] = [("rx", self._rx_thread),
+                                                       ("tx", self._tx_thread)]  # fmt: skip
+        if self.ep_int is not None:
+            specs.append(("intr", self._intr_thread))
+        for what, fn in specs:
+            t = threading.Thread(target=self._guard, args=(fn,), daemon=True,
+                                 name=f"netdrv-usbnet-{what} {name}")  # fmt: skip
+            self.threads.append(t)
+            t.start()
+        self.kevent_thread = threading.Thread(target=self._guard, args=(self._kevent_thread,),
+                                              daemon=True, name=f"netdrv-usbnet-kevent {name}")  # fmt: skip
+        self.kevent_thread.start()
+
+    def _guard(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:
+            log.exception("%s: %s crashed", self, threading.current_thread().name)
+
+    def disconnect(self, reason: str, *, quiet: bool = False) -> None:
+        """The adapter is gone (or being unbound): carrier off, interface unregistered, I/O stopped.
+
+        Idempotent; runs on the loop.  The kevent worker then releases the
+        interfaces and closes the device once the other threads ended.
+        """
+        if self.state in ("gone", "released"):
+            return
+        registered = self.state == "bound"
+        self.state = "gone"
+        (log.info if quiet else log.warning)(
+            "%s: %s: %s", self.dev.name if self.dev else "usbnet", self, reason
+        )
+        dev = self.dev
+        if dev is not None:
+            netif_carrier_off(dev)
+            netif_stop_queue(dev)
+        self.stop_io()
+        if dev is not None and registered:
+            try:
+                self.owner.unregister(dev)
+            except Exception:
+                log.exception("%s: unregister failed", dev.name)
+        if self.kevent_thread is None:  # never registered: no worker to do it
+            self._release_usb()
+            self.state = "released"
+            self.owner.unit_released(self)
+
+    def stop_io(self) -> None:
+        """Stop every thread (they end on their own) and count what never left as dropped."""
+        self.stopping.set()
+        with self.tx_cond:
+            queued = sum(len(b) for b in self.txq)
+            self.txq.clear()
+            self.tx_cond.notify_all()
+        queued += len(self.tx_pending)
+        self.tx_pending = []
+        if queued:
+            self._account_tx(0, 0, 0, queued)
+        with self.k_cond:
+            self.k_cond.notify_all()
+        with self.rx_cond:
+            self.rx_cond.notify_all()
+
+    def join(self, timeout: float = JOIN_TIMEOUT) -> list[str]:
+        """Wait for the threads (after :meth:`disconnect`); names of those still running."""
+        deadline = time.monotonic() + timeout
+        for t in [self.kevent_thread, *self.threads]:
+            if t is not None and t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
+        return [
+            t.name for t in [self.kevent_thread, *self.threads] if t is not None and t.is_alive()
+        ]
+
+    def _release_usb(self) -> None:
+        """Unbind, release the interfaces, give detached interfaces back to the kernel, close."""
+        if self._released:
+            return
+        self._released = True
+        with contextlib.suppress(Exception):
+            self.info.unbind(self)
+        for number in reversed(self.claimed):
+            try:
+                usb.util.release_interface(self.udev, number)
+            except (usb.core.USBError, ValueError) as exc:
+                log.debug("%s: release interface %d: %s", self, number, exc)
+        for number in self.detached:
+            with contextlib.suppress(Exception):
+                self.udev.attach_kernel_driver(number)
+        self.claimed = []
+        with contextlib.suppress(Exception):
+            usb.util.dispose_resources(self.udev)
+
+    def _lost(self, exc: BaseException) -> None:
+        """ENODEV seen by a thread: report it to the loop once."""
+        if not self._lost_reported and not self.stopping.is_set():
+            self._lost_reported = True
+            self._post(self.disconnect, f"disconnected ({exc})")
+
+    def _clear_halt(self, ep: int) -> bool:
+        """CLEAR_FEATURE(HALT) after a stall; False when the device is gone."""
+        try:
+            self.udev.clear_halt(ep)
+        except usb.core.USBError as exc:
+            if usb_errno(exc) == errno.ENODEV:
+                self._lost(exc)
+                return False
+            log.warning("%s: clear_halt(0x%02x) failed: %s", self, ep, exc)
+            self.stopping.wait(THROTTLE_S)
+        return True
+
+    def _throttle(self, counter: str | None = None) -> None:
+        if counter:
+            self.counters[counter] += 1
+        self.stopping.wait(THROTTLE_S)
+
+    # -- link (any thread) ---------------------------------------------------------------------
+    def link_change(self, link: bool, need_reset: bool) -> None:
+        """``usbnet_link_change``: carrier now, or after ``link_reset`` when it must reprogram."""
+        self._link_seq += 1
+        self._link_up = link
+        seq = self._link_seq
+        self._post(self._set_carrier, link and not need_reset, seq)
+        if link and need_reset:
+            self.defer(self._link_reset, seq)
+
+    def set_link_speed(self, downlink_bps: int, uplink_bps: int | None = None) -> None:
+        """The adapter reported its link rate (ethtool speed)."""
+        self.speed_bps = int(downlink_bps)
+        self.uplink_bps = int(uplink_bps if uplink_bps is not None else downlink_bps)
+
+    def _link_reset(self, seq: int) -> None:
+        if seq != self._link_seq:
+            return  # superseded by a newer link report
+        up = self.info.link_reset(self)
+        self.update_max_qlen()
+        if up:
+            self._post(self._set_carrier, True, seq)
+
+    def _set_carrier(self, on: bool, seq: int) -> None:
+        dev = self.dev
+        if dev is None or self.state != "bound" or seq != self._link_seq:
+            return
+        if on != netif_carrier_ok(dev):
+            self.counters["link_changes"] += 1
+            log.info("%s: link %s%s", dev.name, "up" if on else "down",
+                     f" at {self.speed_bps // 1_000_000} Mbit/s" if on and self.speed_bps else "")  # fmt: skip
+        (netif_carrier_on if on else netif_carrier_off)(dev)
+
+    # -- kevent ---------------------------------------------------------------------------------
+    def defer(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` in the kevent worker (control transfers off the loop)."""
+        if self.kevent_thread is None and self.state == "probing":
+            fn(*args)  # still binding: we are in the binding thread already
+            return
+        with self.k_cond:
+            if self.stopping.is_set():
+                return
+            self.kq.append((fn, args))
+            self.k_cond.notify()
+
+    def _kevent_thread(self) -> None:
+        try:
+            while True:
+                with self.k_cond:
+                    while not self.kq and not self.stopping.is_set():
+                        self.k_cond.wait()
+                    if self.stopping.is_set():
+                        break
+                    fn, args = self.kq.popleft()
+                try:
+                    fn(*args)
+                except usb.core.USBError as exc:
+                    if usb_errno(exc) == errno.ENODEV:
+                        self._lost(exc)
+                    else:
+                        self.counters["kevent_errors"] += 1
+                        log.warning("%s: %s failed: %s", self, getattr(fn, "__name__", fn), exc)
+                except Exception:
+                    self.counters["kevent_errors"] += 1
+                    log.exception("%s: %s raised", self, getattr(fn, "__name__", fn))
+        finally:
+            for t in self.threads:
+                t.join(JOIN_TIMEOUT)
+            self._release_usb()
+            self.state = "released"
+            self._post(self.owner.unit_released, self)
+
+    # -- receive ------------------------------------------------------------------------------------
+    def _rx_thread(self) -> None:
+        stop = self.stopping
+        poll = RX_POLL_MS
+        burst = 0
+        buf = array.array("B")
+        while not stop.is_set():
+            if not self.rx_gate.wait(0.1):
+                continue  # interface down: leave the data in the adapter
+            with self.rx_cond:
+                if len(self.rxq) >= self.rx_qlen:
+                    self.rx_cond.wait(0.1)  # back-pressure: the loop is behind
+                    continue
+            if len(buf) != self.rx_buf_size:
+                buf = array.array("B", bytes(self.rx_buf_size))
+            t0 = time.monotonic()
+            try:
+                n = self.udev.read(self.ep_in, buf, poll)
+            except usb.core.USBTimeoutError:
+                if time.monotonic() - t0 < poll / 2000:  # failed early: the device timed out
+                    burst += 1
+                    self._post(self._rx_error, "timeout")
+                    self._throttle("rx_throttled")
+                continue
+            except usb.core.USBError as exc:
+                err = usb_errno(exc)
+                if err == errno.ENODEV:
+                    self._lost(exc)
+                    return
+                burst += 1
+                if err == errno.EPIPE:
+                    self._post(self._rx_error, "stall")
+                    if not self._clear_halt(self.ep_in):
+                        return
+                elif err == errno.EOVERFLOW:
+                    self._post(self._rx_error, "overflow")
+                else:
+                    self._post(self._rx_error, "error")
+                    log.debug("%s: bulk IN error: %s", self, exc)
+                    self._throttle("rx_throttled")
+                    burst = 0
+                if burst >= ERROR_BURST:
+                    self._throttle("rx_throttled")
+                    burst = 0
+                continue
+            burst = 0
+            if not self.rx_gate.is_set():
+                continue  # went down while reading: like an unlinked URB
+            self.counters["rx_transfers"] += 1
+            self.rxq.append(memoryview(buf)[:n].tobytes())
+            if not self.rx_scheduled:
+                self.rx_scheduled = True
+                self._post(self._rx_drain)
+
+    def _rx_error(self, kind: str) -> None:
+        """A bulk IN transfer failed (loop): rx_errors, and the specific counter."""
+        dev = self.dev
+        if dev is None:
+            return
+        dev.stats.rx_errors += 1
+        if kind == "overflow":
+            dev.stats.rx_over_errors += 1
+            self.counters["rx_overflows"] += 1
+        elif kind == "stall":
+            self.counters["rx_stalls"] += 1
+        elif kind == "timeout":
+            self.counters["rx_timeouts"] += 1
+
+    def _rx_drain(self) -> None:
+        """Process the transfers the reader handed over (loop), RX_BUDGET per pass."""
+        self.rx_scheduled = False
+        q = self.rxq
+        done = 0
+        while q and done < RX_BUDGET:
+            self.rx_process(q.popleft())
+            done += 1
+        if q and not self.rx_scheduled:
+            self.rx_scheduled = True
+            self.loop.call_soon(self._rx_drain)
+        if done:
+            with self.rx_cond:
+                self.rx_cond.notify_all()
+
+    def rx_process(self, transfer: bytes) -> None:
+        """``rx_process``: minidriver ``rx_fixup``, errors counted, frames up the stack."""
+        dev = self.dev
+        if dev is None or not dev.is_up or self.state != "bound":
+            return
+        st = self.info.rx_stats
+        before = (st.rx_errors, st.rx_length_errors, st.rx_frame_errors, st.rx_crc_errors)
+        frames = self.info.rx_fixup(self, transfer)
+        after = (st.rx_errors, st.rx_length_errors, st.rx_frame_errors, st.rx_crc_errors)
+        if after != before:
+            s = dev.stats
+            s.rx_errors += after[0] - before[0]
+            s.rx_length_errors += after[1] - before[1]
+            s.rx_frame_errors += after[2] - before[2]
+            s.rx_crc_errors += after[3] - before[3]
+        stats = dev.stats
+        for frame, csum_ok in frames:
+            n = len(frame)
+            skb = netdev_alloc_skb_ip_align(dev, n)
+            skb.put_data(frame)
+            if csum_ok:
+                skb.ip_summed = CHECKSUM_UNNECESSARY
+            eth_type_trans(skb, dev)
+            stats.rx_packets += 1
+            stats.rx_bytes += n
+            if skb.pkt_type == PACKET_MULTICAST:
+                stats.multicast += 1
+            netif_rx(skb)
+
+    # -- interrupt --------------------------------------------------------------------------------
+    def _intr_thread(self) -> None:
+        stop = self.stopping
+        poll = RX_POLL_MS
+        assert self.ep_int is not None
+        buf = array.array("B", bytes(self.int_mps))
+        burst = 0
+        while not stop.is_set():
+            t0 = time.monotonic()
+            try:
+                n = self.udev.read(self.ep_int, buf, poll)
+            except usb.core.USBTimeoutError:
+                if time.monotonic() - t0 < poll / 2000:
+                    self.counters["intr_timeouts"] += 1
+                    self._throttle()
+                continue
+            except usb.core.USBError as exc:
+                err = usb_errno(exc)
+                if err == errno.ENODEV:
+                    self._lost(exc)
+                    return
+                burst += 1
+                if err == errno.EPIPE:
+                    self.counters["intr_stalls"] += 1
+                    self.info.status_reset()
+                    if not self._clear_halt(self.ep_int):
+                        return
+                else:
+                    self.counters["intr_errors"] += 1
+                    log.debug("%s: interrupt IN error: %s", self, exc)
+                    self._throttle()
+                if burst >= ERROR_BURST:
+                    self._throttle()
+                    burst = 0
+                continue
+            burst = 0
+            self.counters["notifications"] += 1
+            try:
+                self.info.status(self, memoryview(buf)[:n].tobytes())
+            except Exception:
+                log.exception("%s: status() raised", self)
+
+    # -- transmit -----------------------------------------------------------------------------------
+    def queue_tx(self, frame: bytes) -> None:
+        """Hand one frame to the writer (loop; never blocks); stop the queue when full."""
+        self.tx_pending.append(frame)
+        self.tx_inflight += 1
+        if not self.tx_flush_scheduled:
+            self.tx_flush_scheduled = True
+            self.loop.call_soon(self._tx_flush)
+        dev = self.dev
+        if self.tx_inflight >= self.tx_qlen and dev is not None and not netif_queue_stopped(dev):
+            netif_stop_queue(dev)
+            self.tx_stopped = True
+
+    def _tx_flush(self) -> None:
+        """Everything ``start_xmit`` queued in this loop pass goes to the writer as one batch."""
+        self.tx_flush_scheduled = False
+        frames, self.tx_pending = self.tx_pending, []
+        if not frames:
+            return
+        if self.state != "bound" or self.stopping.is_set():
+            self._account_tx(0, 0, 0, len(frames))
+            return
+        with self.tx_cond:
+            self.txq.append(frames)
+            self.tx_cond.notify()
+
+    def _tx_thread(self) -> None:
+        stop = self.stopping
+        while True:
+            with self.tx_cond:
+                while not self.txq and not stop.is_set():
+                    self.tx_cond.wait()
+                if stop.is_set():
+                    return  # what is still queued is counted by stop_io
+                frames: list[bytes] = []
+                while self.txq:
+                    frames.extend(self.txq.popleft())
+            self._tx_batch(frames)
+            if stop.is_set():
+                return
+
+    def _tx_batch(self, frames: list[bytes]) -> None:
+        ok = ok_bytes = errors = 0
+        try:
+            transfers, dropped = self.info.tx_fixup(self, frames)
+        except Exception:
+            log.exception("%s: tx_fixup raised; dropping %d frames", self, len(frames))
+            self._post(self._account_tx, 0, 0, 0, len(frames))
+            return
+        gen = self.tx_gen
+        for i, (data, npk, nbytes) in enumerate(transfers):
+            if self.stopping.is_set():
+                dropped += sum(t[1] for t in transfers[i:])
+                break
+            if gen != self.tx_gen:  # tx_timeout: the rest is given up, like unlinked URBs
+                errors += sum(t[1] for t in transfers[i:])
+                break
+            err = self._bulk_out(data)
+            if not err:
+                ok += npk
+                ok_bytes += nbytes
+                continue
+            errors += npk
+            if err == errno.ENODEV:
+                errors += sum(t[1] for t in transfers[i + 1 :])
+                break
+        self._post(self._account_tx, ok, ok_bytes, errors, dropped)
+
+    def _bulk_out(self, data: bytes) -> int:
+        """One bulk OUT transfer, terminated like usbnet does; 0 or the errno."""
+        zlp = needs_zlp(len(data), self.out_mps)
+        if zlp and not self.info.flags & FLAG_SEND_ZLP:
+            data += b"\x00"  # the 1-byte pad usbnet adds instead of a ZLP
+            self.counters["tx_pad_bytes"] += 1
+            zlp = False
+        try:
+            self.udev.write(self.ep_out, data, TX_TIMEOUT_MS)
+            if zlp:
+                self.udev.write(self.ep_out, b"", TX_TIMEOUT_MS)
+                self.counters["tx_zlps"] += 1
+        except usb.core.USBTimeoutError:
+            self.counters["tx_timeouts"] += 1
+            return errno.ETIMEDOUT
+        except usb.core.USBError as exc:
+            err = usb_errno(exc)
+            if err == errno.ENODEV:
+                self._lost(exc)
+            elif err == errno.EPIPE:
+                self.counters["tx_stalls"] += 1
+                self._clear_halt(self.ep_out)
+            else:
+                log.debug("%s: bulk OUT error: %s", self, exc)
+            return err
+        self.counters["tx_transfers"] += 1
+        return 0
+
+    def _account_tx(self, ok: int, ok_bytes: int, errors: int, dropped: int) -> None:
+        """Writer completions (loop): every frame ends here exactly once."""
+        dev = self.dev
+        if dev is not None:
+            st = dev.stats
+            st.tx_packets += ok
+            st.tx_bytes += ok_bytes
+            st.tx_errors += errors
+            st.tx_dropped += dropped
+        self.tx_inflight -= ok + errors + dropped
+        if (self.tx_stopped and self.tx_inflight <= self.tx_qlen // 2 and dev is not None
+                and self.state == "bound" and dev.is_up):  # fmt: skip
+            self.tx_stopped = False
+            netif_wake_queue(dev)
+
+    def purge_tx(self) -> int:
+        """Give up on what the writer has not sent yet (loop); it counts as tx_errors.
+
+        Frames still queued are taken back now; the writer abandons the rest of
+        the batch it is working on after its current transfer.
+        """
+        self.tx_gen += 1
+        with self.tx_cond:
+            n = sum(len(b) for b in self.txq)
+            self.txq.clear()
+        if n:
+            self._account_tx(0, 0, n, 0)
+        return n
+
+    # -- state for ioctl/ethtool ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything worth knowing about the adapter, JSON-friendly."""
+        return {
+            "minidriver": self.info.name,
+            "vid": f"{self.vid:04x}",
+            "pid": f"{self.pid:04x}",
+            "bus": self.bus,
+            "address": self.address,
+            "port": self.port_path,
+            "bus_info": self.bus_info,
+            "usb_speed": USB_SPEED_NAMES.get(self.speed, str(self.speed)),
+            "simulated": self.simulated,
+            "state": self.state,
+            "interfaces": list(self.claimed),
+            "endpoints": {
+                "in": self.ep_in,
+                "out": self.ep_out,
+                "int": self.ep_int,
+                "in_mps": self.in_mps,
+                "out_mps": self.out_mps,
+                "int_mps": self.int_mps,
+            },
+            "hard_mtu": self.hard_mtu,
+            "rx_urb_size": self.rx_urb_size,
+            "rx_qlen": self.rx_qlen,
+            "tx_qlen": self.tx_qlen,
+            "tx_inflight": self.tx_inflight,
+            "speed_bps": self.speed_bps,
+            "mac_random": self.mac_random,
+            "counters": dict(self.counters),
+            "codec": dict(self.info.private_stats()),
+        }
+
+
+def round_up(n: int, m: int) -> int:
+    """``n`` rounded up to a multiple of ``m`` (a transfer size to whole USB packets)."""
+    m = max(m, 1)
+    return (n + m - 1) // m * m
+
+
+def _is_simulated(udev: Any) -> bool:
+    try:
+        from .sim import SimBackend
+
+        return isinstance(udev.backend, SimBackend)
+    except Exception:
+        return False
+
+
+def _usb_error_message(un: UsbNet, what: str, exc: BaseException) -> str:
+    err = usb_errno(exc)
+    if err == errno.EACCES:
+        return (
+            f"permission denied {what} USB adapter {un}: run the netdrv daemon as root, or "
+            f'add a udev rule giving its user access, e.g. SUBSYSTEM=="usb", '
+            f'ATTR{{idVendor}}=="{un.vid:04x}", MODE="0660", GROUP="plugdev" '
+            f"(see the troubleshooting docs: USB permissions)"
+        )
+    if err == errno.ENODEV:
+        return f"USB adapter {un} disappeared while {what} it"
+    return f"{what} USB adapter {un} failed: {exc}"
+
+
+# -- net_device_ops and ethtool_ops ---------------------------------------------------------------
+def _un(dev: NetDevice) -> UsbNet:
+    return dev.priv  # type: ignore[no-any-return]
+
+
+class UsbNetOps(NetDeviceOps):
+    """``usbnet_netdev_ops``."""
+
+    def open(self, dev: NetDevice) -> int:
+        """Start receiving; carrier from the interrupt endpoint (or on, without one)."""
+        un = _un(dev)
+        if un.state != "bound":
+            return -errno.ENODEV
+        un.rx_gate.set()
+        un.tx_stopped = False
+        netif_start_queue(dev)
+        if un.ep_int is None or not un.info.flags & FLAG_LINK_INTR:
+            netif_carrier_on(dev)
+        return 0
+
+    def stop(self, dev: NetDevice) -> int:
+        """Stop receiving; frames already handed to the writer still complete."""
+        un = _un(dev)
+        un.rx_gate.clear()
+        un.tx_stopped = False
+        netif_stop_queue(dev)
+        return 0
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        """Queue the frame to the writer thread (``usbnet_start_xmit``)."""
+        un = _un(dev)
+        if un.state != "bound":
+            dev.stats.tx_dropped += 1
+            dev_kfree_skb(skb)
+            return NETDEV_TX_OK
+        frame = skb.tobytes()
+        dev_kfree_skb(skb)
+        un.queue_tx(frame)
+        return NETDEV_TX_OK
+
+    def tx_timeout(self, dev: NetDevice, txqueue: int = 0) -> None:
+        """``usbnet_tx_timeout``: give up on what the writer has not started, wake the queue."""
+        un = _un(dev)
+        un.counters["watchdog_timeouts"] += 1
+        n = un.purge_tx()
+        log.warning("%s: transmit timed out; %d queued frames dropped, the transfer in "
+                    "progress is the last of its batch", dev.name, n)  # fmt: skip
+        if un.state == "bound" and netif_queue_stopped(dev) and un.tx_inflight < un.tx_qlen:
+            un.tx_stopped = False
+            netif_wake_queue(dev)
+
+    def set_rx_mode(self, dev: NetDevice) -> None:
+        """Promiscuous/all-multicast/multicast list: programmed by the kevent worker."""
+        un = _un(dev)
+        if un.state != "bound":
+            return
+        mode = RxMode(promisc=bool(dev.flags & IFF_PROMISC),
+                      allmulti=bool(dev.flags & IFF_ALLMULTI), mc_list=tuple(dev.mc_list))  # fmt: skip
+        un.defer(un.info.set_rx_mode, un, mode)
+
+    def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
+        """The minidriver decides (AX88179 switches jumbo mode)."""
+        un = _un(dev)
+        ret = un.info.change_mtu(un, dev, new_mtu)
+        if ret == 0:
+            un.hard_mtu = dev.mtu + 14
+            un.update_max_qlen()
+        return ret
+
+    def set_mac_address(self, dev: NetDevice, addr: bytes) -> int:
+        """The minidriver decides (the adapter filters unicast on its own address)."""
+        un = _un(dev)
+        if un.state != "bound":
+            return -errno.ENODEV
+        return un.info.set_mac_address(un, dev, bytes(addr))
+
+    def do_ioctl(self, dev: NetDevice, request: int, data: Any) -> Any:
+        """SIOCDEVPRIVATE: state; +1: unplug a simulated adapter; +2: its cable link."""
+        un = _un(dev)
+        if request == USBNET_IOC_GETSTATE:
+            return un.state_dict()
+        if request in (USBNET_IOC_SIM_UNPLUG, USBNET_IOC_SIM_LINK):
+            return un.owner.sim_ioctl(un, request, data)
+        return -errno.EOPNOTSUPP
+
+
+def default_set_mac_address(un: UsbNet, dev: NetDevice, addr: bytes) -> int:
+    """``eth_mac_addr`` (refused while up), for minidrivers that then reprogram the adapter."""
+    return eth_mac_addr(dev, addr)
+
+
+class UsbNetEthtool(EthtoolOps):
+    """``usbnet_get_drvinfo``, link settings from the adapter's reports, private counters."""
+
+    def get_drvinfo(self, dev: NetDevice) -> DrvInfo:
+        """Minidriver name, driver version, description and ``usb-BUS-PORT``."""
+        un = _un(dev)
+        return DrvInfo(driver=un.info.name, version=getattr(un.owner, "version", ""),
+                       fw_version=un.info.description, bus_info=un.bus_info)  # fmt: skip
+
+    def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
+        """Speed (Mbit/s) as the adapter reported it; USB speed and queues in ``extra``."""
+        un = _un(dev)
+        speed = un.speed_bps // 1_000_000 if un.speed_bps else SPEED_UNKNOWN
+        return LinkSettings(
+            speed=speed, duplex=un.duplex,
+            autoneg=un.duplex == DUPLEX_FULL, port=un.port_type,
+            extra={"usb_speed": USB_SPEED_NAMES.get(un.speed, str(un.speed)),
+                   "downlink_bps": un.speed_bps, "uplink_bps": un.uplink_bps,
+                   "rx_qlen": un.rx_qlen, "tx_qlen": un.tx_qlen},
+        )  # fmt: skip
+
+    def get_strings(self, dev: NetDevice) -> list[str]:
+        """Core counters, queue sizes and codec counters."""
+        return [name for name, _ in _private_stats(_un(dev))]
+
+    def get_ethtool_stats(self, dev: NetDevice) -> list[int]:
+        """Values in :meth:`get_strings` order."""
+        return [value for _, value in _private_stats(_un(dev))]
+
+
+def _private_stats(un: UsbNet) -> list[tuple[str, int]]:
+    out = list(un.counters.items())
+    out += [("rx_qlen", un.rx_qlen), ("tx_qlen", un.tx_qlen), ("rx_urb_size", un.rx_urb_size),
+            ("tx_inflight", un.tx_inflight)]  # fmt: skip
+    out += un.info.private_stats()
+    return out
+
+
+def codec_stats(prefix: str, *stats: CodecStats) -> list[tuple[str, int]]:
+    """``(prefix_name, value)`` for every counter of codec stats objects (for ethtool -S)."""
+    out: list[tuple[str, int]] = []
+    for s in stats:
+        out += [(f"{prefix}_{k}", int(v)) for k, v in s.as_dict().items()]
+    return out

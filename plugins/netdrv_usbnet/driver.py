@@ -1,0 +1,518 @@
+"""The ``usbnet`` driver: USB Ethernet adapters over pyusb, after Linux ``usbnet``.
+
+``netdrv load usbnet`` binds every supported adapter that is plugged in — one
+interface ``usb0``, ``usb1``, … per adapter — and keeps watching the bus:
+adapters plugged in later are bound, adapters pulled out disappear (their
+interface is unregistered, their threads end, the rest of the daemon runs
+on).  Supported: CDC-ECM (class 0x02/0x06, e.g. the Linux g_ether gadget
+0525:a4a1, phones, docks), CDC-NCM (0x02/0x0D, incl. the iPhone's NCM
+function 05ac:12a8) and the ASIX AX88179/AX88178A gigabit chips
+(0b95:1790, 0b95:178a).  The id table (:mod:`netdrv_usbnet.ids`) is matched
+like Linux's: deny entries first, then specific devices, then generic class
+matches.  The interfaces come up *down*, like Linux: ``ip link set usb0 up``.
+
+Parameters (``netdrv load usbnet k=v …``):
+
+``vid=``, ``pid=``
+    Only adapters with this vendor/product id (hex, as ``lsusb`` prints it:
+    ``vid=0b95``; 0 = any).
+``bus=``, ``port=``
+    Only adapters on this bus number / root-hub port path (``port=1`` or
+    ``port=1.4``, as in ``lsusb -t``; 0 / empty = any).
+``name=``
+    Interface name pattern (default ``usb%d``).
+``backend=MODULE:CALLABLE``
+    Import MODULE and call CALLABLE() for the pyusb backend object
+    (``usb.backend.IBackend``), e.g. ``backend=netdrv_usbnet.sim:get_backend``
+    (the process-wide simulator).  Default: libusb-1.0 from the
+    ``libusb-package`` wheel, else the system's libusb.  In-process callers
+    may pass the backend object itself.
+``sim=cdc_ether|cdc_ncm|ax88179``
+    Plug in a built-in simulated adapter (:mod:`netdrv_usbnet.sim`) and bind
+    it through the very same pyusb code path as real hardware.  Without
+    ``backend=`` only the simulated adapter is seen.
+``sim_wire=NAME``
+    On the kernel attachment, the simulated adapter's Ethernet cable ends in a
+    TAP interface NAME (default ``usbsim0``), not a netdrv device: move it to
+    another namespace and answer traffic there::
+
+        ip netns add B
+        netdrv load usbnet sim=cdc_ether sim_wire=simw0
+        ip link set simw0 netns B
+        ip addr add 198.18.7.1/24 dev usb0 && ip link set usb0 up
+        ip -n B addr add 198.18.7.2/24 dev simw0 && ip -n B link set simw0 up
+        ping 198.18.7.2
+
+    On the memory attachment (unit tests, the conformance kit) the cable stays
+    in-process: what the adapter transmits is counted by the model
+    (``drv.sim_model.stats``, ``drv.sim_model.wire_tx_log``) unless a test sets
+    ``drv.sim_model.on_wire_tx``; ``drv.sim_model.wire_rx(frame)`` injects.
+``sim_speed=auto|full|high|super``
+    The simulated adapter's USB speed (bulk packets of 64/512/1024 bytes;
+    auto: high for CDC, super for the AX88179).
+``hotplug_interval=SECONDS``
+    How often the bus is scanned for adapters that appeared or disappeared
+    (default 1; 0 = bind what is there at load time only).
+
+Loading without a matching adapter (and without ``sim=``) succeeds: the
+driver reports that it is waiting and binds adapters as they are plugged in.
+Without a usable libusb the load fails and says to ``pip install
+libusb-package`` (``pip install 'netdrv[usb]'``) or install libusb-1.0; when
+an adapter cannot be opened for lack of permission (EACCES) the message says
+to run the daemon as root or add a udev rule (see the troubleshooting docs).
+
+Faults and how they show (``netdrv status``, ``ethtool -S``-style counters in
+``netdrv status --json`` → ``ethtool.stats``):
+
+* stall (EPIPE) on any endpoint: ``clear_halt``, counted (``rx_stalls``,
+  ``tx_stalls``, ``intr_stalls``; the transfer counts as an rx/tx error);
+* timeout: counted (``rx_timeouts``/``tx_timeouts``; rx_errors, or tx_errors
+  for the frames of a timed-out transfer), the next transfer goes on;
+* babble (EOVERFLOW): ``rx_over_errors`` (and rx_errors);
+* RX timeouts and other RX errors throttle the reader for 125 ms
+  (``rx_throttled``), as do bursts of any error: a sick adapter cannot make
+  it spin;
+* the watchdog (no transmit completion for 5 s with the queue stopped):
+  what the writer has not sent yet counts as tx_errors, the queue is woken
+  (``watchdog_timeouts``);
+* malformed NTBs / AX88179 trailers / runt ECM transfers: ``rx_errors`` with
+  ``rx_length_errors``/``rx_frame_errors``/``rx_crc_errors`` and the
+  decoder's own counters (``ntb_*``, ``ax_*``, ``ecm_*``);
+* a bad MAC string (ECM/NCM) or NODE_ID (AX88179): a random locally
+  administered MAC and a warning in the daemon log;
+* unplug (ENODEV on any transfer, or the adapter gone from the bus): carrier
+  off, the interface is unregistered, the interfaces released, the threads
+  end; when the adapter comes back (it re-enumerates with a new address) it
+  is bound again and its interface reappears (down, like on Linux).
+
+Private ioctls (``netdrv set usb0 ioctl=N[:VALUE]``): ``0x89F0``
+(SIOCDEVPRIVATE) returns the adapter's state; on simulated adapters
+``0x89F1:MS`` pulls the plug and plugs it back in after MS milliseconds (0:
+stays unplugged until the driver is unloaded), ``0x89F2:0|1`` sets the cable
+link down/up.  In-process, tests reach the model's fault hooks directly:
+``drv.sim_model.stall(ep)``, ``timeout_next``, ``overflow_next``,
+``unplug``/``replug``, ``drop_zlp``, ``split_notifications``,
+``bad_mac_string``, ``malformed_next(kind)``, ``ax88179a_dummy_headers``,
+``set_link``.
+
+Data path: ``start_xmit`` never blocks — it queues the frame for the
+writer thread and stops the queue when ``tx_qlen`` frames are in flight
+(woken at half); the queue lengths follow the USB speed like Linux's
+``usbnet_update_max_qlen`` (full speed 4, high speed ~60 frames, super speed
+5x).  Everything handed over in one loop pass travels as one batch, which
+CDC-NCM packs into as few NTBs as fit (up to 40 datagrams each).  Transfers
+that end on a full USB packet are terminated with a zero-length packet
+(ECM, NCM) or a pad byte (AX88179, as Linux does).  Every skb handed to
+``start_xmit`` ends exactly once as tx_packets, tx_dropped or tx_errors.
+RX transfers are split by the minidriver on the event loop; ``rx_bytes``
+counts whole frames including the Ethernet header.
+
+Threads: per adapter a bulk-IN reader, an interrupt reader, a bulk-OUT
+writer and a kevent worker for control requests (see
+:mod:`netdrv_usbnet.core`), plus one hotplug watcher per loaded driver; all
+end on unload.  Idle readers wake every 100 ms to check whether they must
+stop (pyusb's synchronous transfers cannot be cancelled otherwise), so an
+unload takes up to ~0.1 s per adapter.
+
+From Python (tests, the conformance kit, which loads the driver with
+``conformance_params = {"sim": "cdc_ether"}`` on the memory attachment): the
+loaded driver object has ``sim_model`` (the simulated adapter, with its fault
+hooks), ``backend`` (the pyusb backend) and ``units`` (the bound adapters,
+:class:`~netdrv_usbnet.core.UsbNet`); each device's ``priv`` is its
+``UsbNet`` (``counters``, ``rx_qlen``/``tx_qlen``, ``info`` = the
+minidriver with its codec state).  ``backend=netdrv_usbnet.sim:get_backend``
+shares the process-wide simulator, into which a test plugs its own models
+(``get_backend().plug(CdcNcmModel(split_notifications=True))``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib
+import logging
+import threading
+from typing import Any
+
+import usb.core
+
+from netdrv_core import Driver, DriverError, NetDevice, Param
+from netdrv_core.errors import NotPermittedError, ParameterError
+
+from .core import USBNET_IOC_SIM_LINK, USBNET_IOC_SIM_UNPLUG, BindError, UsbNet
+from .ids import match_device
+
+__all__ = ["NO_LIBUSB", "Usbnet", "default_backend", "hexid", "load_backend"]
+
+log = logging.getLogger("netdrv.usbnet")
+
+NO_LIBUSB = (
+    "no usable libusb-1.0 found: install it with `pip install libusb-package` (or `pip install "
+    "'netdrv[usb]'`), or the system package (Debian: apt install libusb-1.0-0); see the "
+    "troubleshooting docs"
+)
+SIM_MODELS = ("cdc_ether", "cdc_ncm", "ax88179")
+
+
+def hexid(text: str) -> int:
+    """A USB vendor/product id in hex, as ``lsusb`` prints it (``0b95`` or ``0x0b95``)."""
+    value = int(text, 16)
+    if not 0 <= value <= 0xFFFF:
+        raise ValueError("a USB id is 0000..ffff")
+    return value
+
+
+def load_backend(spec: Any) -> Any:
+    """``MODULE:CALLABLE`` → ``CALLABLE()``; a backend object is returned as is."""
+    if not isinstance(spec, str):
+        if not hasattr(spec, "enumerate_devices"):
+            raise ParameterError(f"backend {spec!r} is not a pyusb backend (no enumerate_devices)")
+        return spec
+    mod_name, sep, attr = spec.partition(":")
+    if not sep or not mod_name or not attr:
+        raise ParameterError(f"backend={spec!r}: expected MODULE:CALLABLE, e.g. "
+                             f"netdrv_usbnet.sim:get_backend")  # fmt: skip
+    try:
+        module = importlib.import_module(mod_name)
+    except Exception as exc:
+        raise ParameterError(f"backend={spec}: cannot import {mod_name}: "
+                             f"{type(exc).__name__}: {exc}") from exc  # fmt: skip
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        raise ParameterError(f"backend={spec}: {mod_name} has no callable {attr!r}")
+    try:
+        backend = fn()
+    except Exception as exc:
+        raise DriverError(f"backend={spec}: {attr}() raised {type(exc).__name__}: {exc}") from exc
+    if backend is None or not hasattr(backend, "enumerate_devices"):
+        raise DriverError(f"backend={spec}: {attr}() returned {backend!r}, not a pyusb backend "
+                          f"(usb.backend.IBackend)")  # fmt: skip
+    return backend
+
+
+def default_backend() -> Any:
+    """libusb-1.0 from the ``libusb-package`` wheel, else the system's; DriverError if none."""
+    backend = None
+    try:
+        import libusb_package
+
+        backend = libusb_package.get_libusb1_backend()
+    except ImportError:
+        pass
+    if backend is None:
+        import usb.backend.libusb1
+
+        backend = usb.backend.libusb1.get_backend()
+    if backend is None:
+        raise DriverError(NO_LIBUSB, errno.ENOENT)
+    return backend
+
+
+class Usbnet(Driver):
+    """USB Ethernet adapters (CDC-ECM, CDC-NCM, ASIX AX88179) with hotplug."""
+
+    name = "usbnet"
+    summary = "USB Ethernet adapters: CDC-ECM, CDC-NCM and ASIX AX88179 over pyusb, with hotplug"
+    version = "1.0"
+    parameters = (
+        Param("vid", hexid, 0, "only adapters with this USB vendor id (hex, e.g. 0b95; 0: any)"),
+        Param("pid", hexid, 0, "only adapters with this USB product id (hex; 0: any)"),
+        Param("bus", int, 0, "only adapters on this USB bus number (0: any)", min=0, max=255),
+        Param("port", str, "", "only adapters on this root-hub port path, e.g. 1 or 1.4 "
+              "(empty: any)"),
+        Param("name", str, "usb%d", "interface name pattern"),
+        Param("backend", str, "", "pyusb backend as MODULE:CALLABLE (default: libusb-1.0 from "
+              "libusb-package or the system)"),
+        Param("sim", str, "", "plug in a simulated adapter (cdc_ether, cdc_ncm or ax88179)",
+              choices=("", *SIM_MODELS)),
+        Param("sim_wire", str, "usbsim0", "kernel TAP interface the simulated adapter's cable "
+              "ends in (kernel attachment only)"),
+        Param("sim_speed", str, "auto", "USB speed of the simulated adapter",
+              choices=("auto", "full", "high", "super")),
+        Param("hotplug_interval", float, 1.0, "seconds between scans for adapters plugged in "
+              "or out (0: no hotplug)", min=0.0, max=3600.0, unit="s"),
+    )  # fmt: skip
+    conformance_params = {"sim": "cdc_ether"}
+
+    def __init__(self, host: Any, params: dict[str, Any]) -> None:
+        super().__init__(host, params)
+        self.backend: Any = None
+        self.sim_model: Any = None
+        self.sim_wire: Any = None
+        self._own_sim_backend = False
+        self._lock = threading.Lock()
+        self._claimed: dict[tuple[int, int], UsbNet | None] = {}
+        self._failed: set[tuple[int, int]] = set()
+        self._units: list[UsbNet] = []
+        self._stop = threading.Event()
+        self._rescan = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._timers: list[Any] = []
+        self._exiting = False
+
+    # -- load / unload --------------------------------------------------------------------------
+    def init(self) -> None:
+        """Bind what is plugged in now (and the simulated adapter), then watch the bus."""
+        p = self.params
+        if p["name"].count("%") > 1 or (("%" in p["name"]) and "%d" not in p["name"]):
+            raise ParameterError(f"usbnet: name={p['name']!r} must be a name or contain one %d")
+        self.backend = self._make_backend()
+        if p["sim"]:
+            self._start_sim()
+        new, _gone, denied = self._scan()
+        for un in new:
+            self._attach(un, raise_errors=True)
+        if not self.devices:
+            if denied:
+                raise NotPermittedError(denied[0])
+            log.info("usbnet: no matching USB Ethernet adapter yet; waiting for one to be "
+                     "plugged in")  # fmt: skip
+        if p["hotplug_interval"] > 0:
+            self._watcher = threading.Thread(target=self._watch, daemon=True,
+                                             name="netdrv-usbnet-hotplug")  # fmt: skip
+            self._watcher.start()
+
+    def exit(self) -> None:
+        """Unbind every adapter, release interfaces, end every thread, remove the sim cable."""
+        self._exiting = True
+        self._stop.set()
+        self._rescan.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
+            self._watcher = None
+        for t in self._timers:
+            t.cancel()
+        self._timers = []
+        with self._lock:
+            bound = [un for un in self._claimed.values() if un is not None]
+        for un in bound:
+            un.disconnect("driver unloaded", quiet=True)
+        if self.sim_model is not None and self.backend is not None:
+            # Pulling our own simulated adapter wakes blocked reads at once.
+            with contextlib.suppress(Exception):
+                self.backend.remove(self.sim_model)
+        for un in list(self._units):
+            alive = un.join()
+            if alive:
+                log.warning("usbnet: threads still running after unload: %s", alive)
+        self._units = []
+        if self.sim_wire is not None:
+            self.sim_wire.close()
+            self.sim_wire = None
+        super().exit()
+
+    def describe(self) -> str:
+        """Interfaces and adapters, or that the driver is waiting for one."""
+        with self._lock:
+            bound = [un for un in self._claimed.values() if un is not None and un.dev is not None]
+        sim = ""
+        if self.sim_model is not None:
+            wire = self.sim_wire
+            where = (f"cable on TAP {wire.name}" if wire is not None and wire.is_kernel
+                     else "cable in-process")  # fmt: skip
+            sim = f"; simulated {self.params['sim']} adapter, {where}"
+        if not bound:
+            every = self.params["hotplug_interval"]
+            how = f"scanning every {every:g} s" if every > 0 else "hotplug off"
+            return f"no USB Ethernet adapter yet: waiting for one to be plugged in ({how}){sim}"
+        parts = [f"{un.dev.name}: {un}" for un in bound if un.dev is not None]
+        return "; ".join(parts) + sim
+
+    # -- backend and simulator -----------------------------------------------------------------
+    def _make_backend(self) -> Any:
+        p = self.params
+        if p["backend"]:
+            return load_backend(p["backend"])
+        if p["sim"]:
+            from .sim import SimBackend
+
+            self._own_sim_backend = True
+            return SimBackend()
+        return default_backend()
+
+    def _start_sim(self) -> None:
+        from .sim import Ax88179Model, CdcEcmModel, CdcNcmModel
+        from .simwire import SimWire
+
+        p = self.params
+        if not hasattr(self.backend, "plug"):
+            raise ParameterError(f"sim={p['sim']} needs a simulator backend (SimBackend), not "
+                                 f"{type(self.backend).__name__}")  # fmt: skip
+        cls = {"cdc_ether": CdcEcmModel, "cdc_ncm": CdcNcmModel, "ax88179": Ax88179Model}[p["sim"]]
+        kwargs = {} if p["sim_speed"] == "auto" else {"speed": p["sim_speed"]}
+        model = cls(**kwargs)
+        self.sim_model = model
+        self.sim_wire = SimWire(self.host, model, p["sim_wire"])
+        self.sim_wire.open()
+        self.backend.plug(model)
+
+    def sim_ioctl(self, un: UsbNet, request: int, data: Any) -> Any:
+        """Private ioctls on simulated adapters (unplug/replug, cable link)."""
+        model = _sim_model_of(un) or self.sim_model
+        if model is None or not un.simulated:
+            return -errno.EOPNOTSUPP
+        value = int(data) if isinstance(data, int | str) and str(data).strip() else 0
+        if request == USBNET_IOC_SIM_UNPLUG:
+            if value < 0:
+                return -errno.EINVAL
+            model.unplug()
+            if value > 0:
+                self._timers.append(self.host.loop.call_later(value / 1000, self._sim_replug,
+                                                              model))  # fmt: skip
+            return 0
+        if request == USBNET_IOC_SIM_LINK:
+            if value not in (0, 1):
+                return -errno.EINVAL
+            model.set_link(bool(value))
+            return 0
+        return -errno.EOPNOTSUPP
+
+    def _sim_replug(self, model: Any) -> None:
+        self._timers = [t for t in self._timers if not t.cancelled]
+        if self._exiting:
+            return
+        model.replug()
+        self._rescan.set()
+
+    # -- scanning --------------------------------------------------------------------------------
+    def _wanted(self, udev: Any) -> bool:
+        p = self.params
+        if p["vid"] and udev.idVendor != p["vid"]:
+            return False
+        if p["pid"] and udev.idProduct != p["pid"]:
+            return False
+        if p["bus"] and udev.bus != p["bus"]:
+            return False
+        if p["port"]:
+            try:
+                path = ".".join(str(n) for n in (udev.port_numbers or ()))
+            except Exception:
+                path = ""
+            if path != p["port"]:
+                return False
+        return True
+
+    def _enumerate(self) -> list[Any]:
+        try:
+            return list(usb.core.find(find_all=True, backend=self.backend))
+        except usb.core.NoBackendError as exc:
+            raise DriverError(NO_LIBUSB, errno.ENOENT) from exc
+
+    def _scan(self) -> tuple[list[UsbNet], list[UsbNet], list[str]]:
+        """Enumerate; bind new matching adapters; find bound ones that left the bus.
+
+        Returns (newly bound units, units gone from the bus, permission errors).
+        Runs in init (the loop's thread) or in the watcher thread.
+        """
+        present: set[tuple[int, int]] = set()
+        new: list[UsbNet] = []
+        denied: list[str] = []
+        for udev in self._enumerate():
+            if self._stop.is_set():
+                break
+            try:
+                key = (int(udev.bus or 0), int(udev.address or 0))
+            except Exception:
+                continue
+            present.add(key)
+            with self._lock:
+                if key in self._claimed or key in self._failed:
+                    continue
+            if not self._wanted(udev):
+                continue
+            try:
+                match = match_device(udev)
+            except (usb.core.USBError, ValueError, IndexError) as exc:
+                log.debug("usbnet: cannot read descriptors of %s: %s", key, exc)
+                continue
+            if match is None:
+                continue
+            with self._lock:
+                self._claimed[key] = None  # probing
+            try:
+                un = UsbNet.probe(self, udev, match)
+            except BindError as exc:
+                log.warning("usbnet: %s", exc)
+                with self._lock:
+                    self._claimed.pop(key, None)
+                    self._failed.add(key)
+                if exc.errno == errno.EACCES:
+                    denied.append(str(exc))
+                continue
+            with self._lock:
+                self._claimed[key] = un
+            new.append(un)
+        with self._lock:
+            self._failed &= present  # a device that left may come back and be tried again
+            gone = [un for key, un in self._claimed.items() if un is not None
+                    and key not in present and un.state == "bound"]  # fmt: skip
+        return new, gone, denied
+
+    def _watch(self) -> None:
+        """The hotplug watcher: scan every ``hotplug_interval`` s (or when woken)."""
+        interval = self.params["hotplug_interval"]
+        post = self.host.loop.call_soon_threadsafe
+        failing = False
+        while not self._stop.is_set():
+            self._rescan.wait(interval)
+            self._rescan.clear()
+            if self._stop.is_set():
+                break
+            try:
+                new, gone, denied = self._scan()
+            except Exception as exc:
+                if not failing:
+                    log.warning("usbnet: scanning the USB bus failed: %s", exc)
+                failing = True
+                continue
+            failing = False
+            for msg in denied:
+                log.error("usbnet: %s", msg)
+            for un in gone:
+                post(un.disconnect, "removed from the bus")
+            for un in new:
+                post(self._attach, un)
+
+    # -- units (loop) ----------------------------------------------------------------------------
+    def _attach(self, un: UsbNet, raise_errors: bool = False) -> None:
+        """Register a freshly bound adapter's interface."""
+        if self._exiting:
+            un.disconnect("driver unloading", quiet=True)
+            return
+        self._units.append(un)
+        try:
+            dev = un.register()
+        except Exception as exc:
+            log.error("usbnet: cannot register an interface for %s: %s", un, exc)
+            un.disconnect("not registered", quiet=True)
+            with self._lock:
+                self._failed.add(un.key)
+            if raise_errors:
+                raise
+            return
+        log.info("%s: %s (%s, MAC %s)", dev.name, un, un.info.description, un.mac.hex(":"))
+
+    def unit_released(self, un: UsbNet) -> None:
+        """The unit's worker released the adapter (loop): its bus address may bind again."""
+        with self._lock:
+            if self._claimed.get(un.key) is un:
+                del self._claimed[un.key]
+        if un in self._units:
+            self._units.remove(un)
+
+    def unregister(self, dev: NetDevice) -> None:
+        """Unregister one of our interfaces (ignores one already gone)."""
+        with contextlib.suppress(Exception):
+            super().unregister(dev)
+
+    @property
+    def units(self) -> list[UsbNet]:
+        """The adapters bound now."""
+        with self._lock:
+            return [un for un in self._claimed.values() if un is not None and un.state == "bound"]
+
+
+def _sim_model_of(un: UsbNet) -> Any:
+    """The simulator model behind a pyusb device of a SimBackend (None otherwise)."""
+    ctx = getattr(un.udev, "_ctx", None)
+    return getattr(getattr(ctx, "dev", None), "model", None)

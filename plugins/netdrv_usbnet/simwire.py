@@ -1,0 +1,115 @@
+"""The far end of a simulated adapter's Ethernet cable.
+
+On the kernel attachment the cable ends in a plain TAP interface (not a
+netdrv device) named by ``sim_wire=`` (default ``usbsim0``): frames the kernel
+sends into that TAP arrive at the adapter (``model.wire_rx``), frames the
+adapter puts on the wire (``model.on_wire_tx``, called in the usbnet writer
+thread) are written to the TAP.  The TAP can be moved into another network
+namespace (``ip link set usbsim0 netns B``); it keeps working there, so a
+test answers real traffic from B.  The TAP lives as long as the driver is
+loaded: replugging the adapter does not touch it.
+
+On any other attachment (the memory stack of unit tests and the conformance
+kit) there is no kernel: the cable stays in-process.  What the adapter
+transmits is counted by the model (``model.stats.wire_tx_*``, the bounded
+``model.wire_tx_log``); tests inject received frames with ``model.wire_rx``
+or set ``model.on_wire_tx`` themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from netdrv_core import Host
+
+__all__ = ["SimWire"]
+
+log = logging.getLogger("netdrv.usbnet.simwire")
+
+READ_BUDGET = 64
+MAX_FRAME = 65536
+
+
+class SimWire:
+    """A simulated adapter's cable: a kernel TAP, or nothing (in-process)."""
+
+    def __init__(self, host: Host, model: Any, name: str) -> None:
+        self.host = host
+        self.model = model
+        self.name = name
+        self.tap: Any = None
+        self.counters = {"to_adapter": 0, "from_adapter": 0, "write_dropped": 0,
+                         "write_errors": 0}  # fmt: skip
+
+    @property
+    def is_kernel(self) -> bool:
+        """True when the cable ends in a kernel TAP."""
+        return self.tap is not None
+
+    def open(self) -> None:
+        """Create the TAP (kernel attachment only) and connect the model's cable to it."""
+        if not getattr(self.host.attachment, "is_kernel", False):
+            return
+        from netdrv_core.attach.tap import TunTap
+
+        tt = TunTap(self.name, tap=True, vnet_hdr=False, offloads=0)
+        try:
+            cfg = getattr(self.host.attachment, "cfg", None)
+            if cfg is not None:
+                index = cfg.index(self.name)
+                if index is not None:
+                    cfg.set(index, state="up")
+        except Exception as exc:  # the test may still set it up (or move it) itself
+            log.debug("%s: could not set the link up: %s", self.name, exc)
+        self.tap = tt
+        self.host.loop.add_reader(tt.fd, self._readable)
+        self.model.on_wire_tx = self._write
+        log.info("simulated adapter's cable ends in TAP %s", self.name)
+
+    def _readable(self) -> None:
+        """Frames the kernel sent into the TAP reach the adapter."""
+        tt = self.tap
+        if tt is None:
+            return
+        for _ in range(READ_BUDGET):
+            try:
+                frame = os.read(tt.fd, MAX_FRAME)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                log.warning("%s: read failed: %s", self.name, exc)
+                return
+            if frame:
+                self.counters["to_adapter"] += 1
+                self.model.wire_rx(frame)
+
+    def _write(self, frame: bytes) -> None:
+        """The adapter transmitted ``frame`` (called in the writer thread)."""
+        tt = self.tap
+        fd = tt.fd if tt is not None else -1
+        if fd < 0:
+            return
+        try:
+            os.write(fd, frame)
+            self.counters["from_adapter"] += 1
+        except BlockingIOError:
+            self.counters["write_dropped"] += 1
+        except OSError as exc:
+            self.counters["write_errors"] += 1  # EIO while the TAP is down
+            if exc.errno not in (errno.EIO, errno.EINVAL):
+                log.debug("%s: write failed: %s", self.name, exc)
+
+    def close(self) -> None:
+        """Disconnect the cable and close the TAP (the interface disappears, wherever it is)."""
+        if self.model.on_wire_tx == self._write:
+            self.model.on_wire_tx = None
+        tt, self.tap = self.tap, None
+        if tt is not None:
+            with contextlib.suppress(Exception):
+                self.host.loop.remove_reader(tt.fd)
+            tt.close()

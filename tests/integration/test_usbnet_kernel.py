@@ -1,0 +1,137 @@
+"""usbnet on the kernel: simulated adapters whose cable ends in a TAP moved to another namespace.
+
+Namespace A runs the daemon with ``netdrv load usbnet sim=MODEL sim_wire=simw0``;
+``simw0`` (the far end of the adapter's Ethernet cable) is moved into namespace
+B, which answers real traffic: ping both ways and a TCP transfer with a hash
+check, through pyusb, the usbnet core, a minidriver and the simulated adapter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from netdrv_core.testing import NetNamespace
+
+from .helpers import device, status, tcp_transfer, wait_for
+
+pytestmark = pytest.mark.netns
+
+A_IP, B_IP = "198.18.7.1", "198.18.7.2"
+SIOCDEVPRIVATE = 0x89F0
+
+
+def _invariant(d: dict) -> None:
+    s, c = d["stats"], d["core"]
+    assert c["tx_submitted"] == s["tx_packets"] + s["tx_dropped"] + s["tx_errors"], (s, c)
+
+
+def _links(ns: NetNamespace) -> str:
+    return ns.run("ip -o link").stdout
+
+
+def _setup(
+    netns_factory: Callable[[], NetNamespace], sim: str, extra: str = ""
+) -> tuple[NetNamespace, NetNamespace]:
+    a, b = netns_factory(), netns_factory()
+    out = a.netdrv(f"load usbnet sim={sim} sim_wire=simw0 {extra}").stdout
+    assert "usb0" in out and "simw0" in out, out
+    assert " simw0:" in _links(a)
+    a.run(f"ip link set simw0 netns {b.name}")
+    b.run(f"ip addr add {B_IP}/24 dev simw0")
+    b.run("ip link set simw0 up")
+    _usb0_up(a)
+    return a, b
+
+
+def _usb0_up(a: NetNamespace) -> None:
+    a.run(f"ip addr add {A_IP}/24 dev usb0")
+    a.run("ip link set usb0 up")
+    assert wait_for(lambda: device(a, "usb0")["carrier"]), "no carrier on usb0"
+
+
+def _ping(src: NetNamespace, dst: str, count: int = 3) -> None:
+    res = src.run(f"ping -c {count} -i 0.2 -W 2 {dst}", check=False)
+    assert f"{count} received" in res.stdout, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("sim", ["cdc_ether", "cdc_ncm", "ax88179"])
+def test_ping_and_tcp_through_a_simulated_adapter(netns_factory, sim: str) -> None:
+    a, b = _setup(netns_factory, sim)
+    _ping(a, B_IP)
+    _ping(b, A_IP)
+    size = 4 << 20
+    chash, shash, peer = tcp_transfer(b, a, B_IP, B_IP, size, timeout=60)
+    assert chash == shash and peer == A_IP
+    chash, shash, peer = tcp_transfer(a, b, A_IP, A_IP, size, port=5202, timeout=60)
+    assert chash == shash and peer == B_IP
+    d = device(a, "usb0")
+    _invariant(d)
+    assert d["driver"] == "usbnet" and d["state"] == "up" and d["carrier"] is True
+    assert d["stats"]["rx_packets"] > 2000 and d["stats"]["tx_packets"] > 2000
+    assert d["stats"]["rx_errors"] == 0 and d["stats"]["tx_errors"] == 0
+    eth = d["ethtool"]
+    assert eth["driver"] == {"cdc_ether": "cdc_ether", "cdc_ncm": "cdc_ncm",
+                             "ax88179": "ax88179_178a"}[sim]  # fmt: skip
+    assert eth["bus_info"] == "usb-1-1" and eth["link"] is True and eth["speed"] > 0
+    if sim == "cdc_ncm":
+        assert eth["stats"]["tx_datagrams"] > eth["stats"]["tx_ntbs"], "NCM batched datagrams"
+    # The kernel sees the adapter's MAC on usb0.
+    state = a.netdrv(f"set usb0 ioctl={SIOCDEVPRIVATE}").stdout
+    assert f'"minidriver": "{eth["driver"]}"' in state
+    assert d["address"] in a.run("ip -o link show usb0").stdout
+
+
+def test_hot_unplug_and_replug(netns_factory) -> None:
+    a, b = _setup(netns_factory, "cdc_ether", "hotplug_interval=0.5")
+    _ping(a, B_IP)
+    before = device(a, "usb0")["ethtool"]
+    # Pull the plug; the simulated adapter comes back 1.5 s later with a new address.
+    a.netdrv(f"set usb0 ioctl={SIOCDEVPRIVATE + 1}:1500")
+    assert wait_for(lambda: " usb0:" not in _links(a), timeout=1.0), "usb0 must disappear"
+    assert all(d["name"] != "usb0" for d in status(a)["devices"])
+    assert " simw0:" in _links(b), "the cable's end stays"
+    assert wait_for(lambda: " usb0:" in _links(a), timeout=6.0), "usb0 must come back"
+    _usb0_up(a)  # a new interface: configured again, like a replugged adapter
+    _ping(a, B_IP)
+    _ping(b, A_IP)
+    chash, shash, _ = tcp_transfer(b, a, B_IP, B_IP, 1 << 20, timeout=60)
+    assert chash == shash
+    d = device(a, "usb0")
+    _invariant(d)
+    assert d["ethtool"]["bus_info"] == before["bus_info"] and d["address"]
+
+
+def _tasks(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_unload_leaves_no_interface_thread_or_tap(netns_factory) -> None:
+    a, b = netns_factory(), netns_factory()
+    a.netdrv("load snull")  # keeps the daemon alive after usbnet is unloaded
+    (pid,) = a.pids()
+    # Without sim= and without an adapter on this machine's bus: loads and waits.  (libusb
+    # starts its own event thread once per process: the baseline is taken after this cycle.)
+    out = a.netdrv("load usbnet").stdout
+    assert "no devices yet" in out and "waiting" in out, out
+    running = _tasks(pid)
+    a.netdrv("unload usbnet")
+    assert wait_for(lambda: _tasks(pid) == running - 1), "the hotplug watcher ends"
+    base = _tasks(pid)
+    a.netdrv("load usbnet sim=cdc_ncm sim_wire=simw0")
+    a.run(f"ip link set simw0 netns {b.name}")
+    b.run(f"ip addr add {B_IP}/24 dev simw0")
+    b.run("ip link set simw0 up")
+    _usb0_up(a)
+    _ping(a, B_IP, 2)
+    assert _tasks(pid) >= base + 5  # reader, interrupt, writer, kevent, hotplug
+    a.netdrv("unload usbnet")
+    assert wait_for(lambda: " usb0:" not in _links(a))
+    assert wait_for(lambda: " simw0:" not in _links(b)), "the TAP goes with the driver"
+    assert wait_for(lambda: _tasks(pid) == base), f"threads left: {_tasks(pid) - base}"
+    assert [d["name"] for d in status(a)["devices"]] == ["sn0", "sn1"]
+    assert "3 received" in a.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout, "the rest runs on"
+    a.netdrv("unload snull")
+    assert wait_for(lambda: not a.pids())

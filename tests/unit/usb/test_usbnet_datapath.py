@@ -1,0 +1,282 @@
+"""TX and RX through the host for every minidriver: framing, batching, ZLPs, filters, queues."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from netdrv_usbnet.codecs import NtbDecoder
+from netdrv_usbnet.codecs import ax88179 as ax
+from netdrv_usbnet.codecs import cdc_ecm as ecm
+from usbnet_helpers import BCAST, PEER, accounted, frame, received, settle_tx, up, wait
+
+from netdrv_core import CHECKSUM_UNNECESSARY, netif_queue_stopped
+
+MODELS = ["cdc_ether", "cdc_ncm", "ax88179"]
+
+
+@pytest.mark.parametrize("sim", MODELS)
+@pytest.mark.parametrize("speed", ["full", "high", "super"])
+def test_tx_and_rx_every_size(host, usbnet, sim, speed):
+    drv = usbnet(sim=sim, sim_speed=speed)
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    sizes = [60, 63, 64, 65, 127, 128, 500, 511, 512, 513, 1000, 1023, 1024, 1025, 1514]
+    sent = [frame(PEER, n, i) for i, n in enumerate(sizes)]
+    for f in sent:
+        host.attachment.send(dev, f)
+    assert settle_tx(host, dev)
+    assert m.take_wire_tx() == sent
+    assert dev.stats.tx_packets == len(sent) and dev.stats.tx_bytes == sum(sizes)
+    assert dev.stats.tx_errors == dev.stats.tx_dropped == 0
+    incoming = [frame(dev.dev_addr, n, i) for i, n in enumerate(sizes)]
+    for f in incoming:
+        assert m.wire_rx(f)
+    assert received(host, dev, len(incoming)) == incoming
+    assert dev.stats.rx_packets == len(incoming) and dev.stats.rx_errors == 0
+    assert m.stats.wire_tx_errors == 0
+
+
+def test_ncm_batches_queued_frames_into_one_ntb(host, usbnet):
+    drv = usbnet(sim="cdc_ncm")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    ntbs: list[bytes] = []
+    orig = m._on_out_transfer
+
+    def spy(ep, data):
+        ntbs.append(data)
+        return orig(ep, data)
+
+    m._on_out_transfer = spy
+    for i in range(10):  # handed to start_xmit in one loop pass: one writer batch
+        host.attachment.send(dev, frame(PEER, 200, i))
+    assert settle_tx(host, dev)
+    assert len(ntbs) == 1, "ten queued frames travel in one NTB"
+    assert len(NtbDecoder().decode(ntbs[0])) == 10
+    info = dev.priv.info
+    assert (info.tx_ntbs, info.tx_datagrams) == (1, 10)
+    # More than fit in one NTB (16 KiB, 40 datagrams): several NTBs, all frames in order.
+    ntbs.clear()
+    burst = [frame(PEER, 1514, i) for i in range(30)]
+    for f in burst:
+        host.attachment.send(dev, f)
+    assert settle_tx(host, dev)
+    assert 2 <= len(ntbs) <= 4
+    assert m.take_wire_tx()[-30:] == burst
+    assert all(len(n) <= m.ntb_params.dwNtbOutMaxSize for n in ntbs)
+
+
+def test_ncm_rx_many_datagrams_per_ntb(host, usbnet):
+    drv = usbnet(sim="cdc_ncm")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    frames = [frame(dev.dev_addr, 100 + i, i) for i in range(25)]
+    assert m.wire_rx_many(frames) == 25
+    assert received(host, dev, 25) == frames
+    assert dev.priv.info.rx_decoder.stats.rx_ntbs <= 2
+
+
+@pytest.mark.parametrize("sim", MODELS)
+def test_missing_zlp_is_handled_by_terminating_transfers(host, usbnet, sim):
+    """An adapter that merges a full-packet transfer with the next one still gets every frame."""
+    drv = usbnet(sim=sim, sim_speed="full")
+    m = drv.sim_model
+    m.drop_zlp = True
+    (dev,) = drv.devices
+    up(host, dev)
+    mps = dev.priv.out_mps
+    assert mps == 64
+    # Transfers (frame, NTB of one frame, header + frame) that end exactly on a packet boundary.
+    overhead = {"cdc_ether": 0, "cdc_ncm": 28, "ax88179": 8}[sim]
+    sizes = [64 * k - overhead for k in (2, 3, 5, 10, 16)] + [100]
+    sent = [frame(PEER, n, i) for i, n in enumerate(sizes)]
+    for f in sent:
+        host.attachment.send(dev, f)
+        assert settle_tx(host, dev)  # one at a time: each is its own transfer
+    assert m.take_wire_tx() == sent
+    assert m.stats.wire_tx_errors == 0 and m.pending_out_bytes(dev.priv.ep_out) == 0
+    counters = dev.priv.counters
+    if sim == "ax88179":
+        assert counters["tx_pad_bytes"] > 0 and counters["tx_zlps"] == 0, "Linux pads AX88179"
+    else:
+        assert counters["tx_zlps"] > 0 and m.stats.zlps_received == counters["tx_zlps"]
+
+
+def test_ax88179_checksum_verdict_marks_skbs(host, usbnet):
+    drv = usbnet(sim="ax88179")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    good = frame(dev.dev_addr, 100, 1)
+    plain = frame(dev.dev_addr, 100, 2)
+    bad = frame(dev.dev_addr, 100, 3)
+    transfer = ax.encode_rx_transfer(
+        [good, plain, bad],
+        flags=[ax.AX_RXHDR_L4_TYPE_TCP, 0, ax.AX_RXHDR_L4_TYPE_TCP | ax.AX_RXHDR_L4CSUM_ERR],
+    )
+    with m._cond:
+        m._push_in(m.BULK_IN, transfer)
+    skbs = []
+    wait(host, lambda: skbs.extend(host.attachment.received_skbs(dev)) or len(skbs) >= 3)
+    assert [s.ip_summed == CHECKSUM_UNNECESSARY for s in skbs] == [True, False, False]
+
+
+def test_ax88179a_dummy_headers_are_skipped(host, usbnet, sim_backend):
+    from netdrv_usbnet.sim import Ax88179Model
+
+    m = sim_backend.plug(Ax88179Model(variant="ax88179a"))
+    assert m.ax88179a_dummy_headers
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    (dev,) = drv.devices
+    up(host, dev)
+    frames = [frame(dev.dev_addr, 60 + 7 * i, i) for i in range(12)]
+    m.wire_rx_many(frames)
+    assert received(host, dev, 12) == frames
+    st = dev.priv.info.rx_decoder.stats
+    assert st.dummy_headers >= 12 and st.rx_errors == 0 and dev.stats.rx_errors == 0
+
+
+def test_cdc_filters_follow_rx_mode(host, usbnet):
+    drv = usbnet(sim="cdc_ether")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    group = b"\x01\x00\x5e\x00\x00\x07"
+    other = b"\x01\x00\x5e\x00\x00\x08"
+    assert not m.wire_rx(frame(group)), "multicast filtered before joining"
+    host.dev_mc_add(dev, group)
+    assert wait(host, lambda: m.packet_filter & ecm.MULTICAST and m.multicast_filters == [group])
+    assert m.wire_rx(frame(group)) and not m.wire_rx(frame(other))
+    host.dev_set_rx_mode(dev, allmulti=True)
+    assert wait(host, lambda: m.packet_filter & ecm.ALL_MULTICAST)
+    assert m.wire_rx(frame(other))
+    host.dev_set_rx_mode(dev, promisc=True)
+    assert wait(host, lambda: m.packet_filter & ecm.PROMISCUOUS)
+    assert m.wire_rx(frame(b"\x02\x99\x99\x99\x99\x99"))
+    host.dev_set_rx_mode(dev, promisc=False, allmulti=False, mc_list=[])
+    assert wait(host, lambda: m.packet_filter == ecm.DIRECTED | ecm.BROADCAST)
+    assert not m.wire_rx(frame(b"\x02\x99\x99\x99\x99\x99")) and m.wire_rx(frame(BCAST))
+    # More groups than the adapter has perfect filters: all-multicast instead.
+    host.dev_set_rx_mode(dev, mc_list=[bytes([1, 0, 0x5E, 0, 1, i]) for i in range(17)])
+    assert wait(host, lambda: m.packet_filter & ecm.ALL_MULTICAST)
+    assert len(received(host, dev, 4)) == 4
+
+
+def test_ax88179_filters_follow_rx_mode(host, usbnet):
+    drv = usbnet(sim="ax88179")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    group = b"\x01\x00\x5e\x00\x00\x07"
+    host.dev_mc_add(dev, group)
+    assert wait(
+        host,
+        lambda: m.rx_ctl & ax.AX_RX_CTL_AM and m.multicast_filter == ax.multicast_filter([group]),
+    )
+    assert m.wire_rx(frame(group))
+    host.dev_set_rx_mode(dev, promisc=True)
+    assert wait(host, lambda: m.rx_ctl & ax.AX_RX_CTL_PRO)
+    assert m.wire_rx(frame(b"\x02\x99\x99\x99\x99\x99"))
+    host.dev_set_rx_mode(dev, promisc=False, allmulti=True)
+    assert wait(host, lambda: m.rx_ctl & ax.AX_RX_CTL_AMALL and not m.rx_ctl & ax.AX_RX_CTL_PRO)
+    assert not m.wire_rx(frame(b"\x02\x99\x99\x99\x99\x99"))
+
+
+def test_ax88179_jumbo_mtu(host, usbnet):
+    drv = usbnet(sim="ax88179")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    assert host.dev_set_mtu(dev, 4000) == 0
+    assert wait(host, lambda: m.medium_mode & ax.AX_MEDIUM_JUMBO_EN == ax.AX_MEDIUM_JUMBO_EN)
+    big = frame(dev.dev_addr, 4014, 9)
+    assert m.wire_rx(big)
+    assert received(host, dev, 1) == [big]
+    host.attachment.send(dev, frame(PEER, 4014, 7))
+    assert settle_tx(host, dev) and m.take_wire_tx() == [frame(PEER, 4014, 7)]
+    assert host.dev_set_mtu(dev, 1500) == 0
+    assert wait(host, lambda: not m.medium_mode & 0x0040)
+    assert host.dev_set_mtu(dev, 4089) != 0
+
+
+def test_mac_address_change(host, usbnet):
+    drv = usbnet(sim="ax88179")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    new = b"\x02\x42\x42\x42\x42\x42"
+    assert host.dev_set_mac_address(dev, new) == 0
+    assert wait(host, lambda: m.mac == new)
+    up(host, dev)
+    assert m.wire_rx(frame(new)) and received(host, dev, 1)
+    drv2 = usbnet(sim="cdc_ether")
+    assert host.dev_set_mac_address(drv2.devices[0], new) < 0, "ECM filters on its own MAC"
+
+
+def test_queue_stops_when_full_and_wakes_when_drained(host, usbnet):
+    drv = usbnet(sim="cdc_ether", sim_speed="full")  # tx_qlen 4
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    un = dev.priv
+    assert un.tx_qlen == 4
+    gate = __import__("threading").Event()
+    orig = m._on_out_transfer
+
+    def slow(ep, data):
+        gate.wait(5)
+        return orig(ep, data)
+
+    m._on_out_transfer = slow
+    for i in range(20):
+        host.attachment.send(dev, frame(PEER, 100, i))
+    host.loop.run_until_idle()
+    assert netif_queue_stopped(dev) and un.tx_inflight == 4 and len(dev.qdisc) == 16
+    gate.set()
+    assert settle_tx(host, dev)
+    assert not netif_queue_stopped(dev) and dev.stats.tx_packets == 20
+    assert len(m.take_wire_tx()) == 20
+
+
+def test_rx_back_pressure_bounds_what_waits_for_the_loop(host, usbnet):
+    drv = usbnet(sim="cdc_ether")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    un = dev.priv
+    for i in range(300):
+        m.wire_rx(frame(dev.dev_addr, 60, i))
+    import time
+
+    time.sleep(0.3)  # the reader runs ahead while the loop does nothing
+    assert len(un.rxq) <= un.rx_qlen
+    got = received(host, dev, 300)
+    assert len(got) == 300 and [f[14] for f in got] == [i & 0xFF for i in range(300)]
+
+
+def test_down_interface_does_not_read_or_send(host, usbnet):
+    drv = usbnet(sim="cdc_ether")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    host.attachment.down(dev)
+    import time
+
+    time.sleep(0.25)  # a read in progress when the interface went down ends (like an unlinked URB)
+    host.attachment.send(dev, frame(PEER))
+    m.wire_rx(frame(dev.dev_addr))
+    time.sleep(0.25)
+    host.loop.run_until_idle()
+    assert m.pending_in_transfers(m.BULK_IN) + len(m._rx_pending) == 1, "left in the adapter"
+    assert dev.stats.tx_packets == 0 and m.take_wire_tx() == []
+    up(host, dev)
+    assert len(received(host, dev, 1)) == 1
+    assert accounted(dev)
+
+
+def test_udp_header_checks_struct():  # the helper frames are what they claim
+    f = frame(PEER, 100, 5, ethertype=0x0800)
+    assert len(f) == 100 and struct.unpack("!H", f[12:14])[0] == 0x0800

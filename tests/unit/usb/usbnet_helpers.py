@@ -1,0 +1,87 @@
+"""Helpers of the usbnet driver tests: load the driver on a memory host, frames, waiting."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from netdrv_usbnet.driver import Usbnet
+
+from netdrv_core import Host, NetDevice
+from netdrv_core.netdevice import dev_get_stats
+from netdrv_core.params import parse_params
+
+PEER = b"\x02\x11\x22\x33\x44\x55"
+BCAST = b"\xff" * 6
+
+
+def load(host: Host, **params: Any) -> Usbnet:
+    """``netdrv load usbnet k=v…`` on ``host`` (non-str values are used as they are)."""
+    values = {k: v if not isinstance(v, int | float) or isinstance(v, bool) else str(v)
+              for k, v in params.items()}  # fmt: skip
+    values.setdefault("hotplug_interval", "0.05")
+    drv = Usbnet(host, parse_params("usbnet", Usbnet.parameters, values))
+    try:
+        with host.as_current():
+            drv.init()
+    except BaseException:
+        with host.as_current():
+            drv.exit()
+        raise
+    return drv
+
+
+def unload(host: Host, drv: Usbnet) -> None:
+    """``netdrv unload usbnet``, then let posted completions run."""
+    with host.as_current():
+        drv.exit()
+    host.loop.run_until_idle()
+
+
+def frame(
+    dst: bytes, size: int = 60, tag: int = 0, src: bytes = PEER, ethertype: int = 0x88B5
+) -> bytes:
+    """An Ethernet frame of ``size`` bytes whose payload bytes are ``tag``."""
+    return dst + src + ethertype.to_bytes(2, "big") + bytes([tag & 0xFF]) * (size - 14)
+
+
+def wait(host: Host, pred: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Run the loop until ``pred()`` (threads hand their work to the loop)."""
+    return host.loop.run_until(pred, timeout)
+
+
+def up(host: Host, dev: NetDevice, carrier: bool = True) -> None:
+    """``ip link set DEV up`` and wait for the carrier (the interrupt endpoint reports it)."""
+    host.attachment.up(dev)
+    if carrier:
+        assert wait(host, lambda: dev._carrier), f"{dev.name}: no carrier"
+
+
+def received(host: Host, dev: NetDevice, n: int, timeout: float = 5.0) -> list[bytes]:
+    """Collect ``n`` frames received on ``dev`` (fewer if they do not come)."""
+    got: list[bytes] = []
+
+    def enough() -> bool:
+        got.extend(host.attachment.received(dev))
+        return len(got) >= n
+
+    wait(host, enough, timeout)
+    return got
+
+
+def accounted(dev: NetDevice) -> bool:
+    """The transmit contract: every skb handed to start_xmit ended exactly once."""
+    s = dev_get_stats(dev)
+    return dev.core_stats.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
+
+
+def settle_tx(host: Host, dev: NetDevice, timeout: float = 5.0) -> bool:
+    """Wait until nothing is queued and every frame is accounted for."""
+    return wait(host, lambda: not dev.qdisc and accounted(dev) and dev.priv.tx_inflight == 0,
+                timeout)  # fmt: skip
+
+
+def usbnet_threads() -> list[threading.Thread]:
+    """Threads of the usbnet driver still running."""
+    return [t for t in threading.enumerate() if t.name.startswith("netdrv-usbnet")]
