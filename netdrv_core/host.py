@@ -63,7 +63,7 @@ _current_host: contextvars.ContextVar[Host | None] = contextvars.ContextVar(
     "netdrv_current_host", default=None
 )
 
-_NAME_BAD = re.compile(r"[\s/:]")
+_NAME_BAD = re.compile(r"[\s/:\0]")
 TapCallback = Callable[[NetDevice, SkBuff, str], None]
 
 
@@ -107,11 +107,15 @@ class Host:
         self._next_ifindex = 1
         self.backlog: deque[SkBuff] = deque()
         self._backlog_scheduled = False
+        self._rx_busy = False  # inside a direct netif_rx delivery (no re-entry)
         if netdev_max_backlog is not None:
             self.netdev_max_backlog = netdev_max_backlog
         self._taps: dict[str, list[TapCallback]] = {}
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
         self.attachment.bind(self)
+        # An attachment whose receive() cannot re-enter the host (the kernel one: a
+        # write to an fd) lets netif_rx deliver at once while the backlog is empty.
+        self._direct_rx = bool(getattr(self.attachment, "direct_rx", False))
 
     # -- context --------------------------------------------------------------------
     @contextmanager
@@ -149,9 +153,11 @@ class Host:
         if dev.reg_state == NETREG_REGISTERED:
             raise DriverError(f"{dev.name}: already registered", errno.EEXIST)
         name = self.dev_alloc_name(dev.name)
-        if len(name) >= IFNAMSIZ or not name or _NAME_BAD.search(name) or name in (".", ".."):
+        # The kernel counts bytes (IFNAMSIZ includes the NUL): "é"*8 is 16 bytes, too long.
+        if (len(name.encode(errors="surrogateescape")) >= IFNAMSIZ or not name
+                or _NAME_BAD.search(name) or name in (".", "..")):  # fmt: skip
             raise ValueError(
-                f"invalid interface name {name!r}: 1..15 characters, no spaces, '/' or ':'"
+                f"invalid interface name {name!r}: 1..15 bytes, no spaces, NUL, '/' or ':'"
             )
         if name in self.devices:
             raise NameInUseError(
@@ -327,7 +333,7 @@ class Host:
     def driver_fault(self, dev: NetDevice, where: str, exc: BaseException) -> None:
         """A driver raised: log it, take the device down, keep everything else running."""
         log.error(
-            "%s: driver %s raised in %s: %r — taking the device down",
+            "%s: %s raised in %s: %r — taking the device down",
             dev.name, self._owner(dev), where, exc, exc_info=exc,
         )  # fmt: skip
         if dev.is_up and where not in ("stop",):
@@ -343,16 +349,35 @@ class Host:
         dev = skb.dev
         if dev is None:
             raise ValueError("dev_queue_xmit: skb.dev is not set")
-        taps = self._taps.get(dev.name)
-        if taps:
-            self._run_taps(taps, dev, skb, "tx")
+        if self._taps:
+            taps = self._taps.get(dev.name)
+            if taps:
+                self._run_taps(taps, dev, skb, "tx")
         if not dev.flags & IFF_UP:
             dev.core_stats.tx_qdisc_drops += 1
             kfree_tx(skb)
             return NET_XMIT_DROP
         if dev.xmit_hook is not None and not dev.xmit_hook(skb):
             return NET_XMIT_SUCCESS  # middleware took it (dropped and counted, or delayed)
-        return self._enqueue(dev, skb)
+        if dev.qdisc or dev._queue_stopped:
+            return self._enqueue(dev, skb)
+        # The common case, inlined (it runs for every frame): an empty qdisc and an
+        # awake queue send straight to the driver — xmit_one() without the call.
+        try:
+            rc = dev.netdev_ops.start_xmit(skb, dev)
+        except Exception as exc:
+            dev.core_stats.tx_submitted += 1
+            dev.core_stats.tx_driver_faults += 1
+            kfree_tx(skb)
+            self.driver_fault(dev, "start_xmit", exc)
+            return NET_XMIT_SUCCESS
+        if rc == NETDEV_TX_BUSY:
+            self._busy(dev, skb)
+            return NET_XMIT_SUCCESS
+        dev.core_stats.tx_submitted += 1
+        if dev._watchdog is not None:
+            dev.trans_start = self.loop.clock()  # the kernel's txq_trans_update() on TX_OK
+        return NET_XMIT_SUCCESS
 
     def _enqueue(self, dev: NetDevice, skb: SkBuff) -> int:
         q = dev.qdisc
@@ -377,17 +402,21 @@ class Host:
             self.driver_fault(dev, "start_xmit", exc)
             return True
         if rc == NETDEV_TX_BUSY:
-            dev.core_stats.tx_busy += 1
-            dev.qdisc.appendleft(skb)
-            if not dev._queue_stopped:
-                # BUSY without stopping the queue is a driver bug in Linux too; retry soon.
-                log.debug("%s: NETDEV_TX_BUSY with the queue awake", dev.name)
-                self.loop.call_later(0.001, self.qdisc_run, dev)
+            self._busy(dev, skb)
             return False
         dev.core_stats.tx_submitted += 1
         if dev._watchdog is not None:
             dev.trans_start = self.loop.clock()  # the kernel's txq_trans_update() on TX_OK
         return True
+
+    def _busy(self, dev: NetDevice, skb: SkBuff) -> None:
+        """The driver said NETDEV_TX_BUSY: keep ``skb`` at the head of the qdisc."""
+        dev.core_stats.tx_busy += 1
+        dev.qdisc.appendleft(skb)
+        if not dev._queue_stopped:
+            # BUSY without stopping the queue is a driver bug in Linux too; retry soon.
+            log.debug("%s: NETDEV_TX_BUSY with the queue awake", dev.name)
+            self.loop.call_later(0.001, self.qdisc_run, dev)
 
     def qdisc_run(self, dev: NetDevice) -> None:
         """Send what the qdisc holds while the queue is awake."""
@@ -449,7 +478,15 @@ class Host:
 
     # -- receive ------------------------------------------------------------------------------
     def netif_rx(self, skb: SkBuff) -> int:
-        """Queue a received skb on the backlog; NET_RX_DROP when it is full or the device down."""
+        """Queue a received skb on the backlog; NET_RX_DROP when it is full or the device down.
+
+        On an attachment with ``direct_rx`` (the kernel: delivering is a write to
+        the TAP fd) an skb arriving while the backlog is empty is delivered at
+        once instead of waiting for the next loop round: one hop less per packet
+        and less latency.  Anything arriving during that delivery, or while
+        skbs are queued, takes the backlog, so order and NET_RX_DROP on a full
+        backlog are kept.
+        """
         dev = skb.dev
         if dev is None:
             raise ValueError("netif_rx: skb.dev is not set (use eth_type_trans or set skb.dev)")
@@ -459,6 +496,12 @@ class Host:
             cs.rx_down_drops += 1
             skb.freed = True
             return NET_RX_DROP
+        if self._direct_rx and not self.backlog and not self._rx_busy:
+            self._rx_busy = True
+            try:
+                return self._deliver_skb(skb)
+            finally:
+                self._rx_busy = False
         if len(self.backlog) >= self.netdev_max_backlog:
             cs.rx_backlog_drops += 1
             skb.freed = True
@@ -472,7 +515,7 @@ class Host:
     def process_backlog(self) -> None:
         """Deliver up to ``dev_weight`` backlog skbs; reschedule if more are waiting."""
         bl = self.backlog
-        deliver = self.netif_receive_skb
+        deliver = self._deliver_skb
         for _ in range(min(len(bl), self.dev_weight)):
             deliver(bl.popleft())
         if bl:
@@ -481,7 +524,18 @@ class Host:
             self._backlog_scheduled = False
 
     def netif_receive_skb(self, skb: SkBuff) -> int:
-        """Deliver ``skb`` to the stack now (the NAPI path; the backlog ends here too)."""
+        """Deliver ``skb`` to the stack now (the NAPI path).
+
+        Counted in ``rx_submitted`` like ``netif_rx``, so that on every path
+        ``rx_submitted == rx_delivered + rx_backlog_drops + rx_down_drops``.
+        """
+        dev = skb.dev
+        assert dev is not None
+        dev.core_stats.rx_submitted += 1
+        return self._deliver_skb(skb)
+
+    def _deliver_skb(self, skb: SkBuff) -> int:
+        """Hand an skb already counted in ``rx_submitted`` to the attachment (backlog, NAPI)."""
         dev = skb.dev
         assert dev is not None
         if dev.rx_hook is not None and not dev.rx_hook(skb):
@@ -490,11 +544,13 @@ class Host:
         if not dev.flags & IFF_UP:
             cs.rx_down_drops += 1
             return NET_RX_DROP
-        taps = self._taps.get(dev.name)
-        if taps:
-            self._run_taps(taps, dev, skb, "rx")
+        if self._taps:
+            taps = self._taps.get(dev.name)
+            if taps:
+                self._run_taps(taps, dev, skb, "rx")
+        if self.attachment.receive(dev, skb) is False:
+            return NET_RX_DROP  # the stack refused it (counted as a drop by the attachment)
         cs.rx_delivered += 1
-        self.attachment.receive(dev, skb)
         return NET_RX_SUCCESS
 
     # -- packet taps (capture) ------------------------------------------------------------------

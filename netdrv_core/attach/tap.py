@@ -69,7 +69,14 @@ TUN_F_TSO4 = 0x02
 TUN_F_TSO6 = 0x04
 TUN_F_TSO_ECN = 0x08
 MAX_FRAME = 65536 + 14 + VNET_HDR_LEN
-RX_HEADROOM = 32  # lets a driver push a header without reallocating
+# Headroom of a received skb: room to push a header without reallocating, and
+# (NET_SKB_PAD + NET_IP_ALIGN, like netdev_alloc_skb_ip_align) an IP header on
+# a 4-byte boundary after the 14-byte Ethernet header of a TAP frame.
+RX_HEADROOM = 34
+# A frame up to this size is copied out of the read buffer into an skb of its
+# own size; a larger one (a TSO super-frame) keeps the read buffer itself, and
+# the port reads into a fresh one: no copy of 64 KiB in Python.
+RX_COPYBREAK = 4096
 
 
 class TunTap:
@@ -134,15 +141,28 @@ class TunTap:
 
 
 class _Port:
-    """Per-device state of the kernel attachment."""
+    """Per-device state of the kernel attachment, with its read buffer."""
 
-    __slots__ = ("dev", "index", "reading", "tt")
+    __slots__ = ("dev", "head", "hlen", "index", "iov", "reading", "scratch", "start", "tt")
 
     def __init__(self, dev: NetDevice, tt: TunTap, index: int) -> None:
         self.dev = dev
         self.tt = tt
         self.index = index
         self.reading = False
+        # A read lands at ``start``: the virtio-net header (if any), then the frame
+        # at ``head``, so the bytes need not move to become an skb.
+        self.hlen = VNET_HDR_LEN if tt.vnet_hdr else 0
+        self.head = RX_HEADROOM if tt.tap else RX_HEADROOM - 2  # TUN: the IP header first
+        self.start = self.head - self.hlen
+        self.scratch = bytearray()
+        self.iov: list[memoryview] = []
+        self.new_scratch()
+
+    def new_scratch(self) -> None:
+        """A fresh read buffer (the old one became an skb's)."""
+        self.scratch = bytearray(MAX_FRAME + RX_HEADROOM)
+        self.iov = [memoryview(self.scratch)[self.start :]]
 
 
 class KernelStack(Attachment):
@@ -150,16 +170,16 @@ class KernelStack(Attachment):
 
     budget = 64  # frames read per fd wake-up, like a NAPI weight
     is_kernel = True
+    direct_rx = True  # receive() only writes to an fd: netif_rx may deliver at once
 
     def __init__(self) -> None:
         self.ports: dict[str, _Port] = {}
         self._by_index: dict[int, _Port] = {}
         self._cfg: LinkConfig | None = None
         self._mon: LinkMonitor | None = None
-        self._scratch = bytearray(MAX_FRAME)
-        self._scratch_mv = memoryview(self._scratch)
         self._mcast_timer = None
-        self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0}
+        self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0,
+                         "runt": 0}  # fmt: skip
 
     # -- setup ----------------------------------------------------------------------------
     @property
@@ -268,50 +288,57 @@ class KernelStack(Attachment):
             self.host.loop.remove_reader(port.tt.fd)
 
     def _on_readable(self, port: _Port) -> None:
+        # Up to ``budget`` frames per wake-up; everything per frame is inline.
         dev = port.dev
-        host = self.host
+        xmit = self.host.dev_queue_xmit
         fd = port.tt.fd
-        vnet = port.tt.vnet_hdr
         tap = port.tt.tap
-        scratch = self._scratch
-        smv = self._scratch_mv
-        hlen = VNET_HDR_LEN if vnet else 0
+        hlen = port.hlen
+        head = port.head
+        start = port.start
+        minlen = 14 if tap else 1  # a TAP frame needs its Ethernet header (protocol below)
+        readv = os.readv
         for _ in range(self.budget):
             if dev._queue_stopped or dev.qdisc:
                 # Back-pressure: leave frames in the kernel's qdisc until netif_wake_queue.
                 self._stop_reading(port)
                 return
             try:
-                n = os.readv(fd, [scratch])
+                n = readv(fd, port.iov)
             except BlockingIOError:
                 return
             except OSError as exc:
                 log.warning("%s: read from TUN/TAP failed: %s", dev.name, exc)
                 return
             plen = n - hlen
-            if plen <= 0:
+            if plen < minlen:
+                self.counters["runt"] += 1  # nothing a driver could send: counted, not read past
                 continue
-            skb = SkBuff(RX_HEADROOM + plen)
-            skb.data = RX_HEADROOM
-            skb.tail = RX_HEADROOM + plen
-            skb.buf[RX_HEADROOM:] = smv[hlen:n]
-            skb.dev = dev
-            skb.mac_header = RX_HEADROOM
-            if tap:
-                skb.protocol = (scratch[hlen + 12] << 8) | scratch[hlen + 13]
-                skb.network_header = RX_HEADROOM + 14
+            scratch = port.scratch
+            end = head + plen
+            if plen > RX_COPYBREAK:
+                skb = SkBuff(0, scratch)  # the read buffer becomes the skb's
+                port.new_scratch()
             else:
-                v = scratch[hlen] >> 4
+                skb = SkBuff(0, scratch[:end])  # one allocation, one copy, no zeroing
+            skb.data = skb.mac_header = head
+            skb.tail = end
+            skb.dev = dev
+            if tap:
+                skb.protocol = (scratch[head + 12] << 8) | scratch[head + 13]
+                skb.network_header = head + 14
+            else:
+                v = scratch[head] >> 4
                 skb.protocol = ETH_P_IP if v == 4 else ETH_P_IPV6 if v == 6 else 0
-                skb.network_header = RX_HEADROOM
-            if vnet:
+                skb.network_header = head
+            if hlen and (scratch[start] or scratch[start + 1]):  # flags or GSO: not a plain frame
                 try:
-                    apply_vnet_header(smv[:hlen], skb)
+                    apply_vnet_header(memoryview(scratch)[start:head], skb)
                 except VnetHeaderError as exc:
                     self.counters["bad_vnet"] += 1
                     log.debug("%s: %s", dev.name, exc)
                     continue
-            host.dev_queue_xmit(skb)
+            xmit(skb)
 
     def queue_woken(self, dev: NetDevice) -> None:
         """Read from the kernel again."""
@@ -321,41 +348,46 @@ class KernelStack(Attachment):
             self._on_readable(port)
 
     # -- driver → kernel ------------------------------------------------------------------
-    def receive(self, dev: NetDevice, skb: SkBuff) -> None:
-        """Write a received frame (from its mac header, for TAP) to the fd."""
+    def receive(self, dev: NetDevice, skb: SkBuff) -> bool:
+        """Write a received frame (from its mac header, for TAP) to the fd; False if dropped."""
         port = self.ports.get(dev.name)
         if port is None:
-            return
-        start = skb.mac_header if (port.tt.tap and 0 <= skb.mac_header <= skb.data) else skb.data
+            return False
+        tt = port.tt
+        start = skb.mac_header if (tt.tap and 0 <= skb.mac_header <= skb.data) else skb.data
         frame = memoryview(skb.buf)[start : skb.tail]
         try:
-            if port.tt.vnet_hdr:
-                if skb.ip_summed == 1 and not skb.gso_size:  # CHECKSUM_UNNECESSARY
+            if port.hlen:
+                if skb.gso_size:
+                    hdr = build_vnet_header(skb, start)
+                elif skb.ip_summed == 1:  # CHECKSUM_UNNECESSARY
                     hdr = DATA_VALID_HDR
-                elif skb.ip_summed == 0 and not skb.gso_size:
+                elif skb.ip_summed == 0:
                     hdr = PLAIN_HDR
                 else:
                     hdr = build_vnet_header(skb, start)
-                n = os.writev(port.tt.fd, (hdr, frame)) - VNET_HDR_LEN
+                n = os.writev(tt.fd, (hdr, frame)) - VNET_HDR_LEN
             else:
-                n = os.write(port.tt.fd, frame)
+                n = os.write(tt.fd, frame)
         except BlockingIOError:
             self.counters["eagain"] += 1
             dev.core_stats.rx_backlog_drops += 1
-            return
+            return False
         except OSError as exc:
             if exc.errno == errno.EIO:  # the kernel side of the interface is down
                 self.counters["eio"] += 1
                 dev.core_stats.rx_down_drops += 1
-                return
+                return False
             if exc.errno == errno.EINVAL:
                 self.counters["oversize"] += 1
                 dev.core_stats.rx_down_drops += 1
-                return
+                return False
             raise
         if n != len(frame):
             self.counters["short"] += 1
             dev.core_stats.rx_backlog_drops += 1
+            return False
+        return True
 
     # -- kept in step: netdrv → kernel ----------------------------------------------------
     def state_changed(self, dev: NetDevice) -> None:
@@ -478,5 +510,7 @@ def _write_sysctl(path: str, value: str) -> None:
     try:
         with open(path, "w") as f:
             f.write(value)
-    except OSError as exc:
-        log.debug("sysctl %s: %s", path, exc)
+    except OSError as exc:  # e.g. no CAP_NET_ADMIN over this namespace's sysctls: not fatal
+        level = logging.DEBUG if exc.errno == errno.ENOENT else logging.WARNING  # no IPv6 at all
+        log.log(level, "could not write %s to %s (%s); continuing without it", value, path,
+                exc.strerror or exc)  # fmt: skip

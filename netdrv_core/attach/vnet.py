@@ -53,8 +53,15 @@ class VnetHeaderError(ValueError):
 
 
 def apply_vnet_header(hdr: bytes | memoryview, skb: SkBuff) -> None:
-    """Set ``skb`` checksum/GSO metadata from a header; offsets relative to ``skb.data``."""
-    flags, gso_type, _hdr_len, gso_size, csum_start, csum_offset = VNET_HDR.unpack_from(hdr)
+    """Set ``skb`` checksum/GSO metadata from a header; offsets relative to ``skb.data``.
+
+    Raises :class:`VnetHeaderError` (only) when the header is shorter than
+    :data:`VNET_HDR_LEN` or cannot describe the frame.
+    """
+    try:
+        flags, gso_type, _hdr_len, gso_size, csum_start, csum_offset = VNET_HDR.unpack_from(hdr)
+    except struct.error:
+        raise VnetHeaderError(f"vnet header of {len(hdr)} bytes; expected {VNET_HDR_LEN}") from None
     n = skb.tail - skb.data
     if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM:
         if csum_start + csum_offset + 2 > n:

@@ -7,12 +7,19 @@ them at ``baud / 10`` bytes per second in each direction (8N1: start + 8 data
 fast as possible.  Signals: SIGUSR1 injects a burst of random garbage in both
 directions (line noise); SIGTERM/SIGINT pull the cable (the links disappear,
 the ports hang up).  On exit it prints how busy each direction was.
+
+Machine-readable: SIGUSR2 prints a line ``stats {json}`` at once, and the
+same line is printed on exit; the JSON holds the monotonic time ``t`` and, per
+direction (``A->B``, ``B->A``), ``bytes`` moved and ``busy`` seconds of line
+time they took.  The busy fraction over any window is the difference of two
+snapshots' ``busy`` divided by the difference of their ``t``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import select
@@ -74,6 +81,7 @@ class Relay:
             self.masters.append(m)
             self.slaves.append(s)
         rate = baud / 10.0
+        self.baud = baud
         self.dirs = [
             _Direction(self.masters[0], self.masters[1], rate),
             _Direction(self.masters[1], self.masters[0], rate),
@@ -135,6 +143,13 @@ class Relay:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def stats(self) -> dict[str, object]:
+        """Counters for the ``stats`` line: time, and bytes and busy seconds per direction."""
+        out: dict[str, object] = {"t": time.monotonic(), "baud": self.baud}
+        for name, d in zip(("A->B", "B->A"), self.dirs, strict=True):
+            out[name] = {"bytes": d.sent, "busy": d.busy_time}
+        return out
+
     def report(self) -> str:
         """How busy each direction was."""
         elapsed = time.monotonic() - self.started
@@ -161,12 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGUSR1, lambda *_: relay.inject_noise())
+    signal.signal(signal.SIGUSR2, lambda *_: print("stats " + json.dumps(relay.stats()), flush=True))
     print(f"ready {ns.link_a} <-> {ns.link_b} at {ns.baud} bit/s", flush=True)
     try:
         relay.run()
     finally:
         relay.close()
         print(relay.report(), flush=True)
+        print("stats " + json.dumps(relay.stats()), flush=True)
     return 0
 
 

@@ -20,11 +20,6 @@ class FlipError(ValueError):
     """The frame is not an IPv4 packet snull can route."""
 
 
-def _add16(a: int, b: int) -> int:
-    s = a + b
-    return (s & 0xFFFF) + (s >> 16)
-
-
 def flip_ipv4(buf: bytearray, ip: int, end: int, partial_csum_at: int = -1) -> None:
     """Flip the third octet's low bit of both addresses of the IPv4 header at ``buf[ip]``.
 
@@ -32,55 +27,61 @@ def flip_ipv4(buf: bytearray, ip: int, end: int, partial_csum_at: int = -1) -> N
     pseudo-header sum (CHECKSUM_PARTIAL, offloaded): it is adjusted as a
     non-inverted sum.  Otherwise a TCP/UDP checksum of an unfragmented packet is
     updated as a finished checksum.
+
+    The arithmetic is RFC 1624 eqn. 3, ``HC' = ~(~HC + ~m + m')``, with the
+    per-word difference ``~m + m'`` known in advance: flipping bit 8 of a
+    16-bit word adds 0x0100 when it was clear and subtracts it (adds 0xFEFF in
+    one's complement) when it was set.  Everything is inline integer work on
+    the buffer — no slices, no calls — because it runs for every packet.
     """
-    if end - ip < 20 or buf[ip] >> 4 != 4:
+    if end - ip < 20:
         raise FlipError("not an IPv4 packet")
-    ihl = (buf[ip] & 0x0F) * 4
+    v = buf[ip]
+    if v >> 4 != 4:
+        raise FlipError("not an IPv4 packet")
+    ihl = (v & 0x0F) * 4
     if ihl < 20 or ip + ihl > end:
         raise FlipError(f"bad IPv4 header length {ihl}")
-    s = ip + 12
-    d = ip + 16
-    old_s = (buf[s + 2] << 8) | buf[s + 3]
-    old_d = (buf[d + 2] << 8) | buf[d + 3]
-    buf[s + 2] ^= 1
-    buf[d + 2] ^= 1
-    new_s = old_s ^ 0x100
-    new_d = old_d ^ 0x100
-    # One's-complement delta of both address words: ~m + m' for each.
-    delta = _add16(_add16(~old_s & 0xFFFF, new_s), _add16(~old_d & 0xFFFF, new_d))
-    delta = _add16(delta, 0)
+    s = ip + 14  # third octet of the source address
+    d = ip + 18  # ... and of the destination
+    a = buf[s]
+    b = buf[d]
+    buf[s] = a ^ 1
+    buf[d] = b ^ 1
+    # One's-complement difference of both address words (~m + m' for each).
+    delta = (0xFEFF if a & 1 else 0x0100) + (0xFEFF if b & 1 else 0x0100)
+    delta = (delta & 0xFFFF) + (delta >> 16)
     # IP header checksum (always a finished checksum).
     c = ip + 10
-    hc = (buf[c] << 8) | buf[c + 1]
-    hc = ~_add16(_add16(~hc & 0xFFFF, delta), 0) & 0xFFFF
-    buf[c] = hc >> 8
-    buf[c + 1] = hc & 0xFF
+    x = (((buf[c] << 8) | buf[c + 1]) ^ 0xFFFF) + delta
+    x = ((x & 0xFFFF) + (x >> 16)) ^ 0xFFFF
+    buf[c] = x >> 8
+    buf[c + 1] = x & 0xFF
     if partial_csum_at >= 0:
         # Pseudo-header sum stored non-inverted: add the delta directly.
         p = partial_csum_at
         if p + 2 <= end:
-            v = _add16(_add16((buf[p] << 8) | buf[p + 1], delta), 0)
-            buf[p] = v >> 8
-            buf[p + 1] = v & 0xFF
+            x = ((buf[p] << 8) | buf[p + 1]) + delta
+            x = (x & 0xFFFF) + (x >> 16)
+            buf[p] = x >> 8
+            buf[p + 1] = x & 0xFF
         return
-    frag = ((buf[ip + 6] & 0x1F) << 8) | buf[ip + 7]
-    if frag:
+    if buf[ip + 7] or buf[ip + 6] & 0x1F:
         return  # not the first fragment: no L4 header here
     proto = buf[ip + 9]
-    t = ip + ihl
     if proto == IPPROTO_TCP:
-        p = t + 16
+        p = ip + ihl + 16
     elif proto == IPPROTO_UDP:
-        p = t + 6
-        if p + 2 <= end and buf[p] == 0 and buf[p + 1] == 0:
+        p = ip + ihl + 6
+        if p + 2 <= end and not buf[p] and not buf[p + 1]:
             return  # UDP without checksum
     else:
         return
     if p + 2 > end:
         return
-    lc = (buf[p] << 8) | buf[p + 1]
-    lc = ~_add16(_add16(~lc & 0xFFFF, delta), 0) & 0xFFFF
-    if proto == IPPROTO_UDP and lc == 0:
-        lc = 0xFFFF  # RFC 768: a computed 0 is sent as all ones
-    buf[p] = lc >> 8
-    buf[p + 1] = lc & 0xFF
+    x = (((buf[p] << 8) | buf[p + 1]) ^ 0xFFFF) + delta
+    x = ((x & 0xFFFF) + (x >> 16)) ^ 0xFFFF
+    if proto == IPPROTO_UDP and x == 0:
+        x = 0xFFFF  # RFC 768: a computed 0 is sent as all ones
+    buf[p] = x >> 8
+    buf[p + 1] = x & 0xFF
