@@ -8,16 +8,20 @@ that daemon; ``drivers`` reads plugin metadata only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from .control import ControlClient, DaemonNotRunning
+from .control import DEFAULT_TIMEOUT, ControlClient, DaemonNotRunning
 from .errors import NetdrvError
 
 __all__ = ["main"]
@@ -65,17 +69,27 @@ def _daemon_args(plugins: tuple[str, ...]) -> list[str]:
 
 def start_daemon(plugins: tuple[str, ...] = (), timeout: float = 15.0) -> None:
     """Start this namespace's daemon in the background and wait until it listens."""
-    from .daemon import log_path
+    from .daemon import log_path, open_log
 
-    path = log_path()
+    try:
+        path = log_path()
+        logfd = open_log(path)  # never world-writable, whatever the umask; no symlinks followed
+    except (OSError, NetdrvError) as exc:
+        _fail(f"cannot open the daemon's log: {exc}")
     r, w = os.pipe()
-    with open(path, "ab", buffering=0) as logf:
+    # A long-running daemon whose threads come and go (serial reconnects, USB replugs):
+    # with glibc's default of one malloc arena per thread its RSS creeps up by an arena
+    # now and then.  Two arenas are plenty for a process that runs Python under one GIL.
+    env = {"MALLOC_ARENA_MAX": "2", **os.environ}
+    try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "netdrv_core.daemon", "--ready-fd", str(w),
              *_daemon_args(plugins)],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, pass_fds=(w,),
-            start_new_session=True, close_fds=True,
+            stdin=subprocess.DEVNULL, stdout=logfd, stderr=logfd, pass_fds=(w,),
+            start_new_session=True, close_fds=True, env=env,
         )  # fmt: skip
+    finally:
+        os.close(logfd)
     os.close(w)
     deadline = time.monotonic() + timeout
     import select
@@ -102,14 +116,54 @@ def start_daemon(plugins: tuple[str, ...] = (), timeout: float = 15.0) -> None:
     _fail(f"the daemon did not start (exit status {code}); its log {path} says:\n{tail}")
 
 
+def _timeout() -> float:
+    """The ``--timeout`` of this invocation (``NETDRV_TIMEOUT``; default 30 s)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    value = (obj or {}).get("timeout")
+    if value is None:  # before click parsed the command line (plugin commands): the env only
+        try:
+            value = float(os.environ.get("NETDRV_TIMEOUT") or DEFAULT_TIMEOUT)
+        except ValueError:
+            value = DEFAULT_TIMEOUT
+    return value if value > 0 else DEFAULT_TIMEOUT
+
+
 def _client(start: bool = False, plugins: tuple[str, ...] = ()) -> ControlClient:
     try:
-        return ControlClient()
+        return ControlClient(timeout=_timeout())
     except DaemonNotRunning:
         if not start:
             raise
     start_daemon(plugins)
-    return ControlClient()
+    return ControlClient(timeout=_timeout())
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float, what: str) -> Iterator[None]:
+    """Give up on plugin code in this process (an import that hangs) after ``seconds``.
+
+    SIGALRM interrupts a sleeping or looping plugin with a :class:`NetdrvError`
+    that says what hung; only the main thread can take signals, elsewhere this
+    does nothing.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(_signum: int, _frame: Any) -> None:
+        raise NetdrvError(
+            f"{what} did not finish within {seconds:g} s: the plugin hangs (give it longer with "
+            f"netdrv --timeout SECONDS, or disable it with netdrv -p no:NAME)"
+        )
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _check(reply: dict[str, Any]) -> dict[str, Any]:
@@ -122,10 +176,14 @@ def _check(reply: dict[str, Any]) -> dict[str, Any]:
 @click.version_option(package_name="netdrv", prog_name="netdrv")
 @click.option("-p", "plugins", multiple=True, metavar="no:NAME|MODULE",
               help="disable a plugin (no:NAME) or load an extra plugin module")  # fmt: skip
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              envvar="NETDRV_TIMEOUT", metavar="SECONDS",
+              help=f"give up waiting for the daemon (or a plugin) after SECONDS "
+                   f"(default {DEFAULT_TIMEOUT:g}; env NETDRV_TIMEOUT)")  # fmt: skip
 @click.pass_context
-def cli(ctx: click.Context, plugins: tuple[str, ...]) -> None:
+def cli(ctx: click.Context, plugins: tuple[str, ...], timeout: float | None) -> None:
     """netdrv — write, load and test network drivers in Python."""
-    ctx.obj = {"plugins": plugins}
+    ctx.obj = {"plugins": plugins, "timeout": timeout}
 
 
 @cli.command()
@@ -134,6 +192,8 @@ def cli(ctx: click.Context, plugins: tuple[str, ...]) -> None:
 @click.pass_context
 def drivers(ctx: click.Context, verbose: bool, as_json: bool) -> None:
     """List installed drivers (reads metadata; imports nothing unless --verbose)."""
+    import contextlib
+
     pm = _plugin_manager(ctx.obj["plugins"])
     infos = pm.list_drivers()
     rows = []
@@ -142,27 +202,34 @@ def drivers(ctx: click.Context, verbose: bool, as_json: bool) -> None:
             "name": info.name, "distribution": info.distribution, "version": info.version,
             "summary": info.summary, "disabled": info.disabled,
         }  # fmt: skip
-        if verbose and not info.disabled:
+        if info.problem:  # seen in the metadata: the plugin cannot load
+            row["error"] = info.problem
+        elif verbose and not info.disabled:
             try:
-                row["parameters"] = [p.describe() for p in pm.driver_parameters(info.name)]
+                # A plugin printing while it is imported must not corrupt --json output.
+                with contextlib.redirect_stdout(sys.stderr), _deadline(
+                    _timeout(), f"importing plugin {info.name!r}"
+                ):
+                    row["parameters"] = [p.describe() for p in pm.driver_parameters(info.name)]
             except NetdrvError as exc:
                 row["error"] = str(exc)
         rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="netdrv drivers")
     for col in ("driver", "distribution", "version", "summary"):
         t.add_column(col)
-    for r in rows:
-        summary = r["summary"] + (" [dim](disabled)[/]" if r["disabled"] else "")
+    for r in rows:  # third-party text is escaped: a "[" in it is not rich markup
+        summary = escape(r["summary"]) + (" [dim](disabled)[/]" if r["disabled"] else "")
         if "error" in r:
-            summary += f"\n[red]{r['error']}[/]"
+            summary += f"\n[red]broken: {escape(r['error'])}[/]"
         if "parameters" in r:
-            summary += "\n" + "\n".join(f"  [cyan]{p}[/]" for p in r["parameters"])
-        t.add_row(r["name"], r["distribution"], r["version"], summary)
+            summary += "\n" + "\n".join(f"  [cyan]{escape(p)}[/]" for p in r["parameters"])
+        t.add_row(escape(r["name"]), escape(r["distribution"]), escape(r["version"]), summary)
     _console().print(t)
 
 
@@ -179,7 +246,9 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
     try:
         from .params import parse_params
 
-        parse_params(driver, pm.driver_parameters(driver), params)
+        with _deadline(_timeout(), f"importing plugin {driver!r}"):
+            decl = pm.driver_parameters(driver)
+        parse_params(driver, decl, params)
     except NetdrvError as exc:
         _fail(str(exc), 2)
     if not _has_net_admin():
@@ -195,7 +264,9 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
     try:
         with _client(start=True, plugins=plugins) as c:
             extra = [p for p in plugins if not p.startswith("no:")]
-            reply = _check(c.request("load", driver=driver, params=list(params), plugins=extra))
+            disabled = [p[3:] for p in plugins if p.startswith("no:")]
+            reply = _check(c.request("load", driver=driver, params=list(params), plugins=extra,
+                                     disabled=disabled))  # fmt: skip
     except NetdrvError as exc:
         _fail(str(exc))
     click.echo(f"{driver}: {', '.join(reply['devices']) or 'no devices yet'}")
@@ -236,7 +307,7 @@ def _foreground(driver: str, params: list[str], pm: Any) -> None:
 def unload(driver: str) -> None:
     """Unload DRIVER: its interfaces disappear."""
     try:
-        with ControlClient() as c:
+        with _client() as c:
             _check(c.request("unload", driver=driver))
     except DaemonNotRunning:
         _fail(f"driver {driver!r} is not loaded (no netdrv daemon in this namespace)")
@@ -278,7 +349,7 @@ def _status_table(st: dict[str, Any]) -> Any:
 def status(as_json: bool) -> None:
     """Devices, driver, state, carrier, queue and statistics (like ip -s link)."""
     try:
-        with ControlClient() as c:
+        with _client() as c:
             st = _check(c.request("status"))
     except DaemonNotRunning:
         if as_json:
@@ -286,6 +357,8 @@ def status(as_json: bool) -> None:
         else:
             click.echo("no netdrv daemon in this network namespace (nothing loaded)")
         return
+    except NetdrvError as exc:
+        _fail(str(exc))
     if as_json:
         click.echo(json.dumps(st, indent=2))
         return
@@ -307,9 +380,14 @@ def capture(dev: str, path: str, count: int) -> None:
         c = ControlClient(timeout=None)
     except DaemonNotRunning:
         _fail(f"no netdrv daemon in this namespace: {dev!r} is not a netdrv device")
-    reply = c.request("capture", dev=dev, count=count)
-    _check(reply)
-    _check(c.read_message())
+    try:
+        c.sock.settimeout(_timeout())
+        _check(c.request("capture", dev=dev, count=count))
+        c.sock.settimeout(None)  # then stream until the daemon ends it (or Ctrl-C)
+    except NetdrvError as exc:
+        c.close()
+        _fail(str(exc))
+    click.echo(f"capturing on {dev} (both directions) into {path}", err=True)
     # The file is created by the user, with safe permissions, never by the daemon.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     frames = 0
@@ -333,11 +411,13 @@ def capture(dev: str, path: str, count: int) -> None:
 def stop() -> None:
     """Unload every driver and stop this namespace's daemon."""
     try:
-        with ControlClient() as c:
+        with _client() as c:
             _check(c.request("stop"))
     except DaemonNotRunning:
         click.echo("no netdrv daemon in this network namespace")
         return
+    except NetdrvError as exc:
+        _fail(str(exc))
     # Wait until the socket is gone so a following load starts a fresh daemon.
     for _ in range(100):
         try:
@@ -370,29 +450,68 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
     if ifmap:
         req["ifmap"] = ifmap
     try:
-        with ControlClient() as c:
+        with _client() as c:
             reply = c.request("set", **req)
     except DaemonNotRunning:
         _fail("no netdrv daemon in this network namespace")
+    except NetdrvError as exc:
+        _fail(str(exc))
     if not reply.get("ok"):
         _fail(f"{dev}: {reply.get('error') or reply.get('result')}")
     click.echo(json.dumps(reply.get("result")))
+
+
+@cli.command(name="new-driver")
+@click.argument("name")
+@click.option("-d", "--directory", type=click.Path(file_okay=False), default=None,
+              help="where to write the project (default: ./netdrv-NAME; must be empty)")  # fmt: skip
+def new_driver(name: str, directory: str | None) -> None:
+    """Write a pip-installable driver plugin project for NAME, with its conformance test."""
+    from .scaffold import create_driver_project
+
+    try:
+        files = create_driver_project(name, directory)
+    except NetdrvError as exc:
+        _fail(str(exc), 2)
+    root = files[0].parent
+    for f in files:
+        click.echo(f"created {f}")
+    click.echo(f"\nnext: pip install -e {root} && netdrv drivers && pytest {root / 'tests'}")
 
 
 class _PluginCommands(click.Group):
     """Lets plugins add commands (``netdrv_cli_commands``) without slowing the built-ins."""
 
 
+def _split_global(args: list[str]) -> tuple[str | None, tuple[str, ...]]:
+    """(subcommand, ``-p`` values) of a command line, skipping global options' values."""
+    plugins: list[str] = []
+    it = iter(args)
+    for a in it:
+        if a == "-p":
+            plugins.append(next(it, ""))
+        elif a == "--timeout":
+            next(it, None)
+        elif a.startswith("-p") and not a.startswith("--"):
+            plugins.append(a[2:])
+        elif a == "--":
+            return next(it, None), tuple(plugins)
+        elif not a.startswith("-"):
+            return a, tuple(plugins)
+    return None, tuple(plugins)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = sys.argv[1:] if argv is None else argv
-    cmd = next((a for a in args if not a.startswith("-")), None)
+    cmd, plugins = _split_global(args)
     if cmd is not None and cmd not in cli.commands:
         # Unknown to the core: maybe a plugin command (e.g. linktest); load plugins to ask.
         try:
-            pm = _plugin_manager(())
-            pm.load_all()
-            pm.call_guarded("netdrv_cli_commands", cli=cli)
+            pm = _plugin_manager(plugins)
+            with _deadline(_timeout(), "loading plugins for their commands"):
+                pm.load_all()
+                pm.call_guarded("netdrv_cli_commands", cli=cli)
         except Exception as exc:  # never let a plugin break the CLI
             click.echo(f"netdrv: warning: plugins could not add commands: {exc}", err=True)
     cli.main(args=args, prog_name="netdrv")

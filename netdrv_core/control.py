@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import struct
+import time
 from typing import Any
 
 from .errors import NetdrvError
 
 __all__ = [
     "CONTROL_ADDRESS",
+    "DEFAULT_TIMEOUT",
     "MAX_MESSAGE",
     "ControlClient",
+    "DaemonBusy",
     "DaemonNotRunning",
     "ProtocolError",
     "decode_message",
@@ -83,15 +87,29 @@ def decode_message(buf: bytearray) -> dict[str, Any] | None:
         obj = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"control message is not JSON: {exc}") from None
+    except RecursionError:  # "[[[[…": nested deeper than the parser's stack
+        raise ProtocolError("control message is nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolError("control message must be a JSON object")
     return obj
 
 
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+IFMAP_KEYS = ("irq", "base_addr", "mem_start", "mem_end", "dma", "port")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def validate_request(req: dict[str, Any]) -> None:
-    """Check the shape of a request (types of the fields each command uses)."""
+    """Check the shape of a request (types of the fields each command uses).
+
+    Raises :class:`ProtocolError` naming the field; the daemon answers with it
+    and keeps serving.  Fields a command does not use are ignored.
+    """
     cmd = req.get("cmd")
-    if cmd not in COMMANDS:
+    if not isinstance(cmd, str) or cmd not in COMMANDS:
         raise ProtocolError(f"unknown command {cmd!r}; expected one of {', '.join(COMMANDS)}")
     if cmd in ("load", "unload") and not isinstance(req.get("driver"), str):
         raise ProtocolError(f"{cmd}: 'driver' must be a string")
@@ -102,19 +120,72 @@ def validate_request(req: dict[str, Any]) -> None:
         mods = req.get("plugins", [])
         if not isinstance(mods, list) or not all(isinstance(m, str) for m in mods):
             raise ProtocolError("load: 'plugins' must be a list of module names")
+        disabled = req.get("disabled", [])
+        if not isinstance(disabled, list) or not all(isinstance(m, str) for m in disabled):
+            raise ProtocolError("load: 'disabled' must be a list of plugin names")
+        bad = [m for m in mods if not _MODULE.match(m)]
+        if bad:
+            raise ProtocolError(f"load: {bad[0]!r} is not a Python module name (-p MODULE)")
     if cmd == "capture":
         if not isinstance(req.get("dev"), str):
             raise ProtocolError("capture: 'dev' must be a string")
-        if not isinstance(req.get("count", 0), int):
-            raise ProtocolError("capture: 'count' must be an integer")
-    if cmd == "set" and not isinstance(req.get("dev"), str):
-        raise ProtocolError("set: 'dev' must be a string")
+        count = req.get("count", 0)
+        if not _is_int(count) or count < 0:
+            raise ProtocolError("capture: 'count' must be an integer >= 0")
+    if cmd == "set":
+        if not isinstance(req.get("dev"), str):
+            raise ProtocolError("set: 'dev' must be a string")
+        if "ifmap" in req:
+            ifmap = req["ifmap"]
+            if not isinstance(ifmap, dict) or not all(
+                k in IFMAP_KEYS and _is_int(v) for k, v in ifmap.items()
+            ):
+                raise ProtocolError(
+                    f"set: 'ifmap' must map {', '.join(IFMAP_KEYS)} to integers"
+                )
+        if "ioctl" in req and not _is_int(req["ioctl"]):
+            raise ProtocolError("set: 'ioctl' must be an integer request number")
+        if req.get("data") is not None and not _is_int(req["data"]):
+            raise ProtocolError("set: 'data' must be an integer")
+
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds ``netdrv`` waits for the daemon's answer (``--timeout``, ``NETDRV_TIMEOUT``)."""
+
+
+class DaemonBusy(NetdrvError):
+    """The daemon did not answer in time (stuck in a driver's or plugin's code)."""
+
+
+def busy_report(pid: int | None) -> str:
+    """What the daemon ``pid`` says it is stuck in (its busy file), or ``""``."""
+    try:
+        from .daemon import busy_path
+
+        with open(busy_path()) as f:
+            info = json.load(f)
+    except (OSError, ValueError, NetdrvError):
+        return ""
+    if not isinstance(info, dict) or (pid is not None and info.get("pid") != pid):
+        return ""
+    busy = str(info.get("busy", "?"))
+    try:
+        since = f" for {max(0.0, time.time() - float(info['since'])):.0f} s"
+    except (KeyError, TypeError, ValueError):
+        since = ""
+    return f"{busy}{since}"
 
 
 class ControlClient:
-    """A connection to this namespace's daemon."""
+    """A connection to this namespace's daemon.
 
-    def __init__(self, timeout: float | None = 30.0) -> None:
+    Every reply is awaited at most ``timeout`` seconds; then :class:`DaemonBusy`
+    says what the daemon is stuck in (when its watchdog reported it) and how to
+    end it.
+    """
+
+    def __init__(self, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        self.timeout = timeout
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         self.sock.settimeout(timeout)
         try:
@@ -122,11 +193,45 @@ class ControlClient:
         except (ConnectionRefusedError, FileNotFoundError):
             self.sock.close()
             raise DaemonNotRunning("no netdrv daemon runs in this network namespace") from None
+        except TimeoutError:  # the listen backlog is full: the daemon does not accept
+            self.sock.close()
+            raise DaemonBusy(self._busy_message("connect", None)) from None
         self._buf = bytearray()
+        self.pid: int | None = None
+        try:
+            creds = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                         struct.calcsize("3i"))  # fmt: skip
+            self.pid = struct.unpack("3i", creds)[0] or None
+        except OSError:
+            pass
+        self._cmd = ""
+
+    def _busy_message(self, cmd: str, pid: int | None) -> str:
+        who = f"the netdrv daemon (pid {pid})" if pid else "the netdrv daemon"
+        busy = busy_report(pid)
+        what = f"it is busy in {busy}" if busy else "it is busy or hung"
+        try:
+            from .daemon import log_path
+
+            log = f"; its log {log_path()} has a stack dump"
+        except Exception:
+            log = ""
+        kill = f"kill {pid}" if pid else "kill the daemon"
+        return (
+            f"{who} did not answer {cmd!r} within {self.timeout:g} s: {what}{log}. Wait and retry "
+            f"(netdrv --timeout SECONDS), or stop it: {kill} (SIGTERM aborts the stuck call and "
+            f"unloads every driver)"
+        )
 
     def request(self, cmd: str, **kw: Any) -> dict[str, Any]:
         """Send one request and wait for its reply."""
-        self.sock.sendall(encode_message({"cmd": cmd, **kw}))
+        self._cmd = cmd
+        try:
+            self.sock.sendall(encode_message({"cmd": cmd, **kw}))
+        except TimeoutError:
+            raise DaemonBusy(self._busy_message(cmd, self.pid)) from None
+        except (BrokenPipeError, ConnectionResetError):
+            raise ProtocolError("the daemon closed the connection (see its log)") from None
         return self.read_message()
 
     def read_message(self) -> dict[str, Any]:
@@ -135,7 +240,12 @@ class ControlClient:
             msg = decode_message(self._buf)
             if msg is not None:
                 return msg
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                raise DaemonBusy(self._busy_message(self._cmd or "?", self.pid)) from None
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
                 raise ProtocolError("the daemon closed the connection (see its log)")
             self._buf += chunk

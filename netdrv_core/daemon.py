@@ -12,12 +12,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import faulthandler
+import json
 import logging
 import os
 import signal
 import socket
+import stat
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
 from typing import Any
 
 from .control import (
@@ -28,13 +34,14 @@ from .control import (
     validate_request,
 )
 from .driver import Driver
-from .errors import NetdrvError, NotPermittedError, PluginError
+from .errors import DriverError, NetdrvError, NotPermittedError, PluginError
 from .host import Host
+from .netdevice import NetDevice
 from .params import parse_params
 from .plugins import PluginManager
 from .status import host_status
 
-__all__ = ["Daemon", "main"]
+__all__ = ["Daemon", "DriverHang", "busy_path", "log_path", "main", "run_dir"]
 
 log = logging.getLogger("netdrv.daemon")
 
@@ -45,6 +52,113 @@ def _peer_uid(sock: socket.socket) -> int:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return uid
+
+
+DEFAULT_WATCHDOG = 10.0
+"""Seconds a driver or plugin may run in one call before the daemon reports it busy."""
+
+
+class DriverHang(NetdrvError):
+    """Raised into driver/plugin code that hangs when the daemon is told to stop (SIGTERM)."""
+
+
+class _Watchdog:
+    """Reports a daemon stuck in driver or plugin code.
+
+    :meth:`guard` wraps each call into third-party code (driver init/exit,
+    plugin imports and hooks).  When one runs longer than ``after`` seconds a
+    timer thread logs a warning naming the driver, ``faulthandler`` dumps
+    every thread's stack into the log, and a small JSON file (:func:`busy_path`)
+    tells ``netdrv`` — which times out waiting for its answer — what the
+    daemon is busy with.  The file is removed when the call returns.
+    """
+
+    def __init__(self, after: float | None, path: str | None) -> None:
+        self.after = after
+        self.path = path
+        self.current: str | None = None
+        self.since = 0.0
+        self._depth = 0
+        self._reported = False
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Run the body as ``what`` ("driver 'x' init"); nested guards keep the outer name."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        with self._lock:
+            self.current, self.since, self._reported = what, time.monotonic(), False
+        timer = None
+        if self.after:
+            timer = threading.Timer(self.after, self._report, args=(what, self.since))
+            timer.daemon = True
+            timer.name = "netdrv-watchdog"
+            timer.start()
+            with contextlib.suppress(Exception):  # no usable stderr (closed): no stack dump
+                faulthandler.dump_traceback_later(self.after, repeat=False, file=sys.stderr)
+        try:
+            yield
+        finally:
+            if timer is not None:
+                with contextlib.suppress(Exception):
+                    faulthandler.cancel_dump_traceback_later()
+                timer.cancel()
+            with self._lock:
+                reported, took = self._reported, time.monotonic() - self.since
+                self.current, self._reported = None, False
+            self._depth = 0
+            if reported:
+                log.warning("%s returned after %.1f s; the daemon serves requests again",
+                            what, took)  # fmt: skip
+                self._remove()
+
+    def _report(self, what: str, since: float) -> None:
+        with self._lock:
+            if self.current != what or self.since != since:
+                return
+            self._reported = True
+        log.warning(
+            "%s has been running for %.0f s: the daemon cannot answer requests until it returns "
+            "(stack dump follows; SIGTERM aborts it and unloads)", what, self.after,
+        )  # fmt: skip
+        if self.path is None:
+            return
+        info = {"pid": os.getpid(), "busy": what, "since": time.time() - (time.monotonic() - since)}
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o644)  # fmt: skip
+            with os.fdopen(fd, "w") as f:
+                json.dump(info, f)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.debug("cannot write %s: %s", self.path, exc)
+
+    def _remove(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
+def _strerror(err: int) -> str:
+    """``os.strerror`` for any number a driver may return."""
+    try:
+        return os.strerror(err)
+    except (ValueError, OverflowError):
+        return f"error {err}"
+
+
+def _frames(tb: TracebackType | None) -> Iterator[Any]:
+    while tb is not None:
+        yield tb.tb_frame
+        tb = tb.tb_next
 
 
 class _Conn:
@@ -67,6 +181,8 @@ class Daemon:
         pm: PluginManager | None = None,
         *,
         exit_when_empty: bool = True,
+        watchdog: float | None = DEFAULT_WATCHDOG,
+        busy_file: str | None = None,
     ) -> None:
         if host is None:
             from .attach.tap import KernelStack
@@ -74,13 +190,75 @@ class Daemon:
             host = Host(KernelStack())
         self.host = host
         self.pm = pm or PluginManager()
-        host.notify = self.pm.notify
+        self.watchdog = _Watchdog(watchdog, busy_file)
+        host.notify = self._notify
+        # A driver's timer or thread hand-off that raises is a driver fault, not a loop error.
+        host.loop.error_handler = self._loop_error
         self.drivers: dict[str, Driver] = {}
         self.exit_when_empty = exit_when_empty
         self.uid = os.geteuid()
         self.listener: socket.socket | None = None
         self.conns: dict[int, _Conn] = {}
         self._stopping = False
+
+    # -- faults in driver and plugin code ----------------------------------------------------
+    def _notify(self, event: str, dev: NetDevice) -> None:
+        """Lifecycle hooks fan out to plugins under the watchdog (a hanging hook is reported)."""
+        caller = getattr(self.pm.pm.hook, f"netdrv_device_{event}", None)
+        if caller is None or not caller.get_hookimpls():
+            return
+        with self.watchdog.guard(f"plugin hooks for {event} of {dev.name}"):
+            self.pm.notify(event, dev)
+
+    def culprit(self, exc: BaseException) -> tuple[Driver | None, NetDevice | None]:
+        """The loaded driver (and device) whose code raised ``exc``, from its traceback."""
+        modules = {}
+        for drv in self.drivers.values():
+            mod = type(drv).__module__
+            modules[mod.partition(".")[0]] = drv
+        found: Driver | None = None
+        dev: NetDevice | None = None
+        for frame in _frames(exc.__traceback__):
+            top = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+            drv = modules.get(top)
+            if drv is None:
+                continue
+            found = drv
+            for value in frame.f_locals.values():
+                if isinstance(value, NetDevice) and value in drv.devices:
+                    dev = value
+        return found, dev
+
+    def _isolate(self, exc: BaseException, where: str) -> bool:
+        """Take the faulting driver's device(s) down; False when no loaded driver is to blame."""
+        drv, dev = self.culprit(exc)
+        if drv is None:
+            return False
+        devs = [dev] if dev is not None else list(drv.devices)
+        if not devs:
+            log.error("driver %s raised in %s: %r", drv.name, where, exc, exc_info=exc)
+        for d in devs:
+            if self.host.devices.get(d.name) is d:
+                self.host.driver_fault(d, where, exc)
+        return True
+
+    def _loop_error(self, exc: BaseException, cb: Callable[..., Any]) -> None:
+        """A loop callback raised: a driver timer or thread hand-off is isolated like any op."""
+        name = getattr(cb, "__qualname__", repr(cb))
+        if not self._isolate(exc, f"a loop callback ({name})"):
+            log.error("callback %r raised %r", cb, exc, exc_info=exc)
+
+    def _thread_error(self, args: threading.ExceptHookArgs) -> None:
+        """``threading.excepthook``: a driver thread that dies takes its device(s) down."""
+        exc = args.exc_value
+        if exc is None or isinstance(exc, SystemExit):
+            return
+        where = f"thread {args.thread.name if args.thread else '?'}"
+        self.host.loop.call_soon_threadsafe(self._thread_fault, exc, where)
+
+    def _thread_fault(self, exc: BaseException, where: str) -> None:
+        if not self._isolate(exc, where):
+            log.error("%s raised %r", where, exc, exc_info=exc)
 
     # -- control socket ------------------------------------------------------------
     def listen(self) -> None:
@@ -164,12 +342,23 @@ class Daemon:
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "internal"}
             if reply is not None:  # capture answered itself and now streams raw bytes
                 self._send(conn, reply)
+            if conn.sock.fileno() < 0:
+                return
 
     def _send(self, conn: _Conn, obj: dict[str, Any]) -> None:
         try:
+            data = encode_message(obj)
+        except (TypeError, ValueError, ProtocolError) as exc:
+            # A driver returned something JSON cannot carry: the client still gets an answer.
+            log.error("reply %.200r could not be encoded: %s", obj, exc)
+            data = encode_message({
+                "ok": False, "kind": "ProtocolError",
+                "error": f"the daemon's reply could not be encoded ({exc}); see its log",
+            })  # fmt: skip
+        try:
             conn.sock.setblocking(True)
             conn.sock.settimeout(5)
-            conn.sock.sendall(encode_message(obj))
+            conn.sock.sendall(data)
         except OSError:
             pass
         finally:
@@ -183,10 +372,13 @@ class Daemon:
         if cmd == "ping":
             return {"ok": True, "pid": os.getpid(), "drivers": list(self.drivers)}
         if cmd == "load":
+            name = req["driver"]
+            if name in req.get("disabled", ()) or name in self.pm.disabled:
+                raise PluginError(f"plugin {name!r} is disabled (-p no:{name})")
             for mod in req.get("plugins", []):
                 if mod not in self.pm.extra:
                     self.pm.extra.append(mod)
-            return self.load(req["driver"], req.get("params", []))
+            return self.load(name, req.get("params", []))
         if cmd == "unload":
             self.unload(req["driver"])
             return {"ok": True}
@@ -203,39 +395,59 @@ class Daemon:
         raise ProtocolError(f"unhandled command {cmd!r}")
 
     def load(self, name: str, args: list[str]) -> dict[str, Any]:
-        """Load driver ``name`` with ``args``; on any failure nothing stays registered."""
+        """Load driver ``name`` with ``args``; on any failure nothing stays registered.
+
+        The plugin's import, the driver's ``init``/``configure`` and the hooks
+        they trigger run under the watchdog: a hang is logged with a stack dump
+        and reported to clients (``netdrv`` says the daemon is busy in driver
+        NAME's init); SIGTERM aborts it.
+        """
         if name in self.drivers:
             raise NetdrvError(f"driver {name!r} is already loaded (netdrv unload {name} first)")
-        cls = self.pm.get_driver(name)
-        params = parse_params(name, self.pm.driver_parameters(name), args)
-        drv = cls(self.host, params)
+        with self.watchdog.guard(f"importing plugin {name!r}"):
+            cls = self.pm.get_driver(name)
+            params = parse_params(name, self.pm.driver_parameters(name), args)
+        drv: Driver | None = None
         try:
-            with self.host.as_current():
+            with self.watchdog.guard(f"driver {name!r} init"), self.host.as_current():
+                drv = cls(self.host, params)
                 drv.init()
                 drv.configure()
         except BaseException as exc:
-            for dev in list(self.host.devices.values()):
-                if dev.driver is drv:
-                    with contextlib.suppress(Exception):
-                        self.host.unregister_netdev(dev)
-            with contextlib.suppress(Exception):
-                drv.exit()
-            if not self.drivers and self.exit_when_empty:
-                self.host.loop.call_soon(self.shutdown)
+            log.warning("loading %s failed: %s: %s", name, type(exc).__name__, exc)
+            self._undo_load(name, drv)
             if isinstance(exc, NetdrvError):
                 raise
             if isinstance(exc, PermissionError):
                 raise NotPermittedError(f"loading {name}: {exc}") from exc
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise DriverHang(f"driver {name!r} init was interrupted") from exc
             raise PluginError(
                 f"driver {name!r} failed to initialise: {type(exc).__name__}: {exc}"
             ) from exc
         self.drivers[name] = drv
         log.info("loaded %s %s", name, " ".join(args))
-        return {
-            "ok": True,
-            "devices": [d.name for d in drv.devices],
-            "description": drv.describe(),
-        }
+        try:
+            desc = drv.describe()
+        except Exception as exc:
+            log.error("driver %s raised in describe(): %r", name, exc, exc_info=exc)
+            desc = drv.summary
+        return {"ok": True, "devices": [d.name for d in drv.devices], "description": str(desc)}
+
+    def _undo_load(self, name: str, drv: Driver | None) -> None:
+        """A load failed: unregister what the driver registered, let it release the rest."""
+        for dev in list(self.host.devices.values()):
+            if drv is not None and dev.driver is drv:
+                with contextlib.suppress(Exception):
+                    self.host.unregister_netdev(dev)
+        if drv is not None:
+            try:
+                with self.watchdog.guard(f"driver {name!r} exit"), self.host.as_current():
+                    drv.exit()
+            except BaseException as exc:  # a hang aborted by SIGTERM included
+                log.warning("driver %s raised in exit after a failed init: %r", name, exc)
+        if not self.drivers and self.exit_when_empty:
+            self.host.loop.call_soon(self.shutdown)
 
     def unload(self, name: str) -> None:
         """Unload driver ``name``: its devices are unregistered, its resources released."""
@@ -244,10 +456,11 @@ class Daemon:
             loaded = ", ".join(self.drivers) or "none"
             raise NetdrvError(f"driver {name!r} is not loaded (loaded: {loaded})")
         try:
-            with self.host.as_current():
+            with self.watchdog.guard(f"driver {name!r} exit"), self.host.as_current():
                 drv.exit()
-        except Exception:
-            log.exception("driver %s raised in exit; unregistering its devices anyway", name)
+        except BaseException as exc:  # Exception, or DriverHang raised into a hanging exit
+            log.error("driver %s raised in exit: %r; unregistering its devices anyway", name,
+                      exc, exc_info=exc)  # fmt: skip
         for dev in list(self.host.devices.values()):
             if dev.driver is drv:
                 with contextlib.suppress(Exception):
@@ -263,10 +476,23 @@ class Daemon:
             raise NetdrvError(f"no netdrv device named {req['dev']!r}")
         if "ifmap" in req:
             ret = self.host.dev_set_config(dev, dict(req["ifmap"]))
-            return {"ok": ret == 0, "result": ret, "error": os.strerror(-ret) if ret else None}
+            return {"ok": ret == 0, "result": ret, "error": _strerror(-ret) if ret else None}
         if "ioctl" in req:
-            res = self.host.dev_ioctl(dev, int(req["ioctl"]), req.get("data"))
-            return {"ok": not (isinstance(res, int) and res < 0), "result": res}
+            try:
+                res = self.host.dev_ioctl(dev, int(req["ioctl"]), req.get("data"))
+            except OSError as exc:
+                res = -(exc.errno or errno.EIO)
+            except Exception as exc:
+                self.host.driver_fault(dev, "do_ioctl", exc)
+                raise DriverError(
+                    f"{dev.name}: {self.host._owner(dev)} raised in do_ioctl: "
+                    f"{type(exc).__name__}: {exc} (the device was taken down; see the daemon log)"
+                ) from exc
+            failed = isinstance(res, int) and not isinstance(res, bool) and res < 0
+            out: dict[str, Any] = {"ok": not failed, "result": res}
+            if failed:
+                out["error"] = _strerror(-res)
+            return out
         raise ProtocolError("set: give 'ifmap' or 'ioctl'")
 
     def start_capture(self, conn: _Conn, devname: str, count: int) -> None:
@@ -315,11 +541,20 @@ class Daemon:
             self.listener = None
         self.host.loop.stop()
 
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        """SIGTERM/SIGINT/SIGHUP: shut down; if stuck in driver code, abort that code first."""
+        self.host.loop.call_soon_threadsafe(self.shutdown)
+        busy = self.watchdog.current
+        if busy is not None:
+            log.warning("%s while busy in %s: aborting it", signal.Signals(signum).name, busy)
+            raise DriverHang(f"{busy} aborted by {signal.Signals(signum).name}")
+
     def run(self) -> None:
         """Serve until stopped; SIGTERM and SIGINT shut down cleanly."""
         loop = self.host.loop
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(self.shutdown))
+            signal.signal(sig, self._on_signal)
+        threading.excepthook = self._thread_error
         try:
             loop.run_forever()
         finally:
@@ -328,14 +563,60 @@ class Daemon:
             log.info("daemon stopped")
 
 
+def run_dir() -> str:
+    """The directory of this user's daemon logs: ``/run/netdrv`` for root.
+
+    Other users get ``$XDG_RUNTIME_DIR/netdrv`` or ``/tmp/netdrv-UID``, created
+    0700.  The directory must be a real directory owned by the user and not
+    writable by anyone else — otherwise another user could plant a symlink
+    where the daemon appends its log — or :class:`NetdrvError` says what to
+    remove.
+    """
+    uid = os.geteuid()
+    if uid == 0:
+        base, mode = "/run/netdrv", 0o755
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        base, mode = os.path.join(os.environ["XDG_RUNTIME_DIR"], "netdrv"), 0o700
+    else:
+        base, mode = f"/tmp/netdrv-{uid}", 0o700
+    try:
+        os.makedirs(base, mode=mode, exist_ok=True)
+        st = os.lstat(base)
+    except OSError as exc:
+        raise NetdrvError(f"cannot create the netdrv log directory {base}: {exc}") from None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o022:
+        raise NetdrvError(
+            f"{base} must be a directory owned by uid {uid} and writable only by it "
+            f"(it is {stat.filemode(st.st_mode)} owned by uid {st.st_uid}): remove it and retry"
+        )
+    return base
+
+
 def log_path() -> str:
     """Where a background daemon of this namespace logs."""
     from .control import netns_id
 
-    base = "/run/netdrv" if os.geteuid() == 0 else os.path.join(
-        os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "netdrv")  # fmt: skip
-    os.makedirs(base, mode=0o755, exist_ok=True)
-    return os.path.join(base, f"daemon-{netns_id()}.log")
+    return os.path.join(run_dir(), f"daemon-{netns_id()}.log")
+
+
+def busy_path() -> str:
+    """Where the daemon of this namespace says what driver code it is stuck in (see ``netdrv``)."""
+    from .control import netns_id
+
+    return os.path.join(run_dir(), f"daemon-{netns_id()}.busy")
+
+
+def open_log(path: str) -> int:
+    """Open (append) a daemon log without following symlinks; never world-writable."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o640)  # fmt: skip
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid():
+        os.close(fd)
+        raise NetdrvError(f"{path} belongs to uid {st.st_uid}, not to you: remove it and retry")
+    if st.st_mode & 0o022:
+        os.fchmod(fd, st.st_mode & 0o755 & ~0o022)
+    return fd
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,7 +626,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ready-fd", type=int, default=-1, help="write one byte here once listening")
     ap.add_argument("-p", dest="plugins", action="append", default=[],
                     help="no:NAME disables a plugin; MODULE adds one")  # fmt: skip
+    ap.add_argument("--watchdog", type=float,
+                    default=float(os.environ.get("NETDRV_WATCHDOG") or DEFAULT_WATCHDOG),
+                    help="seconds a driver or plugin call may take before the daemon reports "
+                         "itself busy (log warning, stack dump); 0 disables")  # fmt: skip
     ns = ap.parse_args(argv)
+    os.umask(0o022)  # whatever the caller's umask, nothing the daemon creates is world-writable
     logging.basicConfig(
         level=ns.log_level.upper(),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -354,7 +640,13 @@ def main(argv: list[str] | None = None) -> int:
     disabled = [p[3:] for p in ns.plugins if p.startswith("no:")]
     extra = [p for p in ns.plugins if not p.startswith("no:")]
     try:
-        d = Daemon(pm=PluginManager(disabled=disabled, extra=extra))
+        try:
+            busy: str | None = busy_path()
+        except NetdrvError as exc:
+            log.warning("%s; hangs will be logged but not reported to netdrv", exc)
+            busy = None
+        d = Daemon(pm=PluginManager(disabled=disabled, extra=extra), watchdog=ns.watchdog or None,
+                   busy_file=busy)  # fmt: skip
         d.listen()
     except NetdrvError as exc:
         print(f"netdrv-daemon: {exc}", file=sys.stderr)

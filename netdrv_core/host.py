@@ -416,7 +416,9 @@ class Host:
         if not dev._queue_stopped:
             # BUSY without stopping the queue is a driver bug in Linux too; retry soon.
             log.debug("%s: NETDEV_TX_BUSY with the queue awake", dev.name)
-            self.loop.call_later(0.001, self.qdisc_run, dev)
+            # _wake, not qdisc_run: once the qdisc drains the attachment must read again
+            # (the TAP reader stopped when it saw the qdisc non-empty).
+            self.loop.call_later(0.001, self._wake, dev)
 
     def qdisc_run(self, dev: NetDevice) -> None:
         """Send what the qdisc holds while the queue is awake."""

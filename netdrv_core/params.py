@@ -9,6 +9,7 @@ parameters, before any device is created.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,13 @@ class Param:
         return self.check(value)
 
     def check(self, value: Any) -> Any:
-        """Check ``value`` against choices/limits; ValueError explains what is wrong."""
+        """Check ``value`` against choices/limits; ValueError explains what is wrong.
+
+        Floats must be finite: NaN compares false with every limit (it would slip
+        past ``min``/``max``) and an infinite delay would stall an event loop.
+        """
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"must be a finite number, not {value!r}")
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"must be one of {', '.join(map(str, self.choices))}")
         if self.min is not None and value < self.min:
@@ -102,21 +109,27 @@ def parse_params(
                 f"driver {driver!r} has no parameter {name!r}.{hint}\n"
                 f"Valid parameters:\n{format_params(params)}"
             )
-        if isinstance(raw, str):
-            try:
-                values[name] = p.convert(raw)
-            except (ValueError, TypeError) as exc:
-                raise ParameterError(
-                    f"driver {driver!r}: bad value {raw!r} for {name}: {exc}\n  {p.describe()}"
-                ) from None
-        else:
-            try:
-                values[name] = p.check(raw)
-            except (ValueError, TypeError) as exc:
-                raise ParameterError(
-                    f"driver {driver!r}: bad value {raw!r} for {name}: {exc}\n  {p.describe()}"
-                ) from None
+        try:
+            values[name] = p.convert(raw) if isinstance(raw, str) else p.check(raw)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(
+                f"driver {driver!r}: bad value {_short(raw)} for {name}: {_short(exc, 300)}\n"
+                f"  {p.describe()}"
+            ) from None
+        except ParameterError:
+            raise
+        except Exception as exc:  # a plugin's converter failed some other way: still the value's fault
+            raise ParameterError(
+                f"driver {driver!r}: bad value {_short(raw)} for {name}: "
+                f"{type(exc).__name__}: {_short(exc, 300)}\n  {p.describe()}"
+            ) from None
     return values
+
+
+def _short(obj: object, limit: int = 80) -> str:
+    """``repr`` (of a value) or ``str`` (of an exception), cut to ``limit`` characters."""
+    text = str(obj) if isinstance(obj, BaseException) else repr(obj)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _split(driver: str, args: Iterable[str], decl: Mapping[str, Param]) -> list[tuple[str, str]]:

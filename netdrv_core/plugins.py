@@ -7,6 +7,14 @@
   guarded: a failure becomes a :class:`~netdrv_core.errors.PluginError` that
   names the plugin, its distribution and version, and the cause — and the
   other plugins keep working.
+* A driver name belongs to one entry point.  When several distributions
+  declare it, netdrv's own driver keeps it and the others are reported as
+  broken; between third parties the name is ambiguous and refused (never a
+  guess that depends on ``sys.path`` order).  A plugin whose ``netdrv_drivers``
+  offers a driver under another installed plugin's name is refused too.
+  ``netdrv drivers`` shows these problems, and modules that are missing,
+  without importing anything; ``netdrv drivers --verbose`` loads each plugin
+  (guarded) and shows why one fails.
 * ``NETDRV_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off (then only
   plugins named in ``NETDRV_PLUGINS=mod1,mod2`` or ``-p MODULE`` load);
   ``-p no:NAME`` disables one plugin — both as in pytest.
@@ -17,10 +25,12 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib
+import importlib.machinery
 import importlib.metadata as md
 import importlib.util
 import logging
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
@@ -51,6 +61,7 @@ class DriverInfo:
     version: str
     summary: str
     disabled: bool = False
+    problem: str = ""  # what metadata alone shows is wrong (module missing, name taken)
 
     @property
     def origin(self) -> str:
@@ -58,24 +69,53 @@ class DriverInfo:
         return f"{self.distribution} {self.version}".strip()
 
 
+def _find_module(module: str) -> tuple[bool, str | None]:
+    """(found, source path) of ``module`` (``pkg.mod`` or ``pkg.mod:attr``), importing nothing.
+
+    Only the top-level name goes through :func:`importlib.util.find_spec` (which
+    imports nothing for a top-level name); submodules are searched for in the
+    package's directories, so no package ``__init__`` runs either.
+    """
+    parts = module.partition(":")[0].strip().split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return False, None
+    for i in range(1, len(parts)):
+        locations = spec.submodule_search_locations if spec is not None else None
+        if not locations:
+            return False, None
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(
+                ".".join(parts[: i + 1]), list(locations)
+            )
+        except (ImportError, ValueError):
+            return False, None
+    if spec is None:
+        return False, None
+    path = spec.origin
+    return True, path if path and path.endswith(".py") else None
+
+
 def _module_summary(module: str) -> str:
     """First docstring line of ``module``, read from its source without importing it."""
-    if "." in module:
-        return ""  # find_spec of a submodule would import the parent package
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return ""
-    path = spec.origin if spec else None
-    if not path or not path.endswith(".py"):
+    _found, path = _find_module(module)
+    if not path:
         return ""
     try:
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
-    except (OSError, SyntaxError):
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), path)  # bytes: the source's coding declaration applies
+    except (OSError, SyntaxError, ValueError):  # unreadable, not Python, not UTF-8, NUL bytes
         return ""
     doc = ast.get_docstring(tree) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _dist_origin(ep: md.EntryPoint) -> str:
+    dist = ep.dist
+    if dist is None:
+        return "no distribution"
+    return f"{dist.metadata['Name']} {dist.version}"
 
 
 class PluginManager:
@@ -100,28 +140,103 @@ class PluginManager:
         self._drivers: dict[str, tuple[type[Driver], str]] = {}
         self._loaded: dict[str, ModuleType | object] = {}
         self.errors: dict[str, PluginError] = {}
+        self.metadata_errors: list[str] = []  # distributions whose entry points are unreadable
 
     # -- listing (no imports) ------------------------------------------------------------
     def _entry_points(self) -> list[md.EntryPoint]:
+        """Entry points of the group, one distribution at a time.
+
+        Like :func:`importlib.metadata.entry_points` (the first distribution of a
+        name on ``sys.path`` counts), but a distribution whose metadata cannot be
+        read is skipped and remembered in :attr:`metadata_errors` instead of
+        making every listing fail.
+        """
         if not self.autoload:
             return []
-        return list(md.entry_points(group=ENTRY_POINT_GROUP))
+        eps: list[md.EntryPoint] = []
+        seen: set[str] = set()
+        errors: list[str] = []
+        for dist in md.distributions():
+            try:
+                dname = dist.metadata["Name"] or "?"
+                key = re.sub(r"[-_.]+", "-", dname).lower()
+                if key in seen:
+                    continue
+                seen.add(key)
+                eps.extend(ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP)
+            except Exception as exc:
+                where = getattr(dist, "_path", "?")
+                errors.append(f"unreadable entry points in {where}: {type(exc).__name__}: {exc}")
+        for e in errors:
+            if e not in self.metadata_errors:
+                log.warning("%s", e)
+        self.metadata_errors = errors
+        return eps
+
+    def _claims(self) -> dict[str, list[md.EntryPoint]]:
+        claims: dict[str, list[md.EntryPoint]] = {}
+        for ep in self._entry_points():
+            group = claims.setdefault(ep.name, [])
+            if not any(e.value == ep.value and _dist_origin(e) == _dist_origin(ep) for e in group):
+                group.append(ep)
+        return claims
+
+    @staticmethod
+    def _resolve(name: str, eps: list[md.EntryPoint]) -> tuple[md.EntryPoint | None, str]:
+        """Which entry point owns driver name ``name``: (winner or None, why not, if not).
+
+        One claimant owns its name.  When several distributions declare the same
+        driver name, netdrv's own (first-party) driver keeps it; between third
+        parties the name is ambiguous and nobody gets it — never a guess that
+        depends on the order of ``sys.path``.
+        """
+        if len(eps) == 1:
+            return eps[0], ""
+        first = [ep for ep in eps if ep.dist is not None and ep.dist.metadata["Name"] == "netdrv"]
+        if len(first) == 1:
+            return first[0], ""
+        who = ", ".join(f"{_dist_origin(ep)} (module {ep.value})" for ep in eps)
+        return None, (
+            f"driver name {name!r} is declared by {len(eps)} distributions: {who}; "
+            f"uninstall all but one of them"
+        )
+
+    def _problem(self, ep: md.EntryPoint, claims: dict[str, list[md.EntryPoint]]) -> str:
+        winner, why = self._resolve(ep.name, claims[ep.name])
+        if winner is None:
+            return why
+        if winner is not ep:
+            return (
+                f"driver name {ep.name!r} is already taken by {_dist_origin(winner)} (module "
+                f"{winner.value}); this entry point of {_dist_origin(ep)} is ignored: rename "
+                f"the driver"
+            )
+        found, _ = _find_module(ep.value)
+        if not found:
+            return (
+                f"module {ep.value.partition(':')[0]!r} not found ({_dist_origin(ep)} is "
+                f"installed without it, or for another Python)"
+            )
+        return ""
 
     def list_drivers(self) -> list[DriverInfo]:
-        """Every installed driver, from metadata only (disabled ones flagged)."""
+        """Every installed driver, from metadata only (disabled ones and problems flagged)."""
         out = []
-        for ep in self._entry_points():
-            dist = ep.dist
-            out.append(
-                DriverInfo(
-                    name=ep.name,
-                    module=ep.value,
-                    distribution=dist.metadata["Name"] if dist else "?",
-                    version=dist.version if dist else "?",
-                    summary=_module_summary(ep.value),
-                    disabled=ep.name in self.disabled,
+        claims = self._claims()
+        for eps in claims.values():
+            for ep in eps:
+                dist = ep.dist
+                out.append(
+                    DriverInfo(
+                        name=ep.name,
+                        module=ep.value,
+                        distribution=dist.metadata["Name"] if dist else "?",
+                        version=dist.version if dist else "?",
+                        summary=_module_summary(ep.value),
+                        disabled=ep.name in self.disabled,
+                        problem=self._problem(ep, claims),
+                    )
                 )
-            )
         for mod in self.extra:
             name = mod.rsplit(".", 1)[-1]
             out.append(DriverInfo(name, mod, "(-p)", "", _module_summary(mod)))
@@ -155,8 +270,10 @@ class PluginManager:
         self._loaded[name] = plugin
 
     def _origin(self, name: str) -> str:
-        for ep in self._entry_points():
-            if ep.name == name and ep.dist is not None:
+        eps = self._claims().get(name)
+        if eps:
+            ep = self._resolve(name, eps)[0] or eps[0]
+            if ep.dist is not None:
                 return f"distribution {ep.dist.metadata['Name']} {ep.dist.version}"
         return "no distribution"
 
@@ -177,8 +294,15 @@ class PluginManager:
                     f"plugin {pname!r} ({self._origin(pname)}) offered {cls!r}, "
                     "which is not a netdrv_core.Driver subclass with a name"
                 )
+            other = None
             if cls.name in self._drivers and self._drivers[cls.name][0] is not cls:
                 other = self._drivers[cls.name][1]
+            elif cls.name != pname and cls.name not in self.disabled:
+                # Another installed plugin owns this name, even if it is not loaded yet.
+                claims = self._claims().get(cls.name)
+                if claims and self._resolve(cls.name, claims)[0] is not None:
+                    other = cls.name
+            if other is not None:
                 raise PluginError(
                     f"plugin {pname!r} ({self._origin(pname)}) declares driver {cls.name!r}, "
                     f"which plugin {other!r} ({self._origin(other)}) already provides; "
@@ -193,10 +317,13 @@ class PluginManager:
         if name in self.disabled:
             raise PluginError(f"plugin {name!r} is disabled (-p no:{name} or configuration)")
         target = None
-        for ep in self._entry_points():
-            if ep.name == name:
-                target = ep
-                break
+        eps = self._claims().get(name)
+        if eps:
+            target, why = self._resolve(name, eps)
+            if target is None:
+                err = PluginError(why)
+                self.errors[name] = err
+                raise err
         try:
             if target is not None:
                 module = target.load()

@@ -38,6 +38,19 @@ def flag_names(flags: int) -> list[str]:
     return [name for bit, name in _FLAG_NAMES if flags & bit]
 
 
+def _stats(host: Host, dev: NetDevice) -> dict[str, int]:
+    """``dev_get_stats``; a driver whose ``get_stats`` raises is isolated, status still answers."""
+    try:
+        return dev_get_stats(dev).as_dict()
+    except Exception as exc:
+        host.driver_fault(dev, "get_stats", exc)
+        s = dev.stats.copy()  # what the driver counted directly, plus the core's drops
+        cs = dev.core_stats
+        s.rx_dropped += cs.rx_backlog_drops + cs.rx_down_drops
+        s.tx_dropped += cs.tx_driver_faults
+        return s.as_dict()
+
+
 def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
     """One device: identity, state, queue, carrier, statistics."""
     try:
@@ -61,16 +74,18 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
         "watchdog_timeo_ms": round(dev.watchdog_timeo * 1000, 3),
         "tx_timeouts": dev.watchdog_fired,
         "mc_list": [":".join(f"{b:02x}" for b in a) for a in dev.mc_list],
-        "stats": dev_get_stats(dev).as_dict(),
+        "stats": _stats(host, dev),
         "core": dev.core_stats.as_dict(),
         "ethtool": ethtool,
     }
 
 
 def host_status(host: Host, drivers: dict[str, Any]) -> dict[str, Any]:
-    """Every device and loaded driver."""
+    """Every device and loaded driver, and what the attachment dropped before any device saw it."""
     return {
         "devices": [device_status(host, d) for d in host.devices.values()],
+        # e.g. the kernel attachment's runts, bad virtio-net headers, short/failed writes
+        "attachment": dict(getattr(host.attachment, "counters", {})),
         "drivers": [
             {
                 "name": name,

@@ -391,10 +391,17 @@ class KernelStack(Attachment):
 
     # -- kept in step: netdrv → kernel ----------------------------------------------------
     def state_changed(self, dev: NetDevice) -> None:
-        """Mirror IFF_UP to the kernel link (no-op when the kernel caused it)."""
+        """Mirror IFF_UP to the kernel link (no-op when the kernel caused it).
+
+        Coming up also resumes reading the fd: a reader stopped by back-pressure
+        before the device went down would otherwise never restart, because
+        ``open`` starts the queue with ``netif_start_queue``, not a wake.
+        """
         port = self.ports.get(dev.name)
         if port is None:
             return
+        if dev.is_up:
+            self._start_reading(port)  # a no-op when reading; the loop reads what is queued
         try:
             kflags = self.cfg.flags(port.index)
             if bool(kflags & IFF_UP) != dev.is_up:

@@ -284,7 +284,7 @@ class FaultInjector:
         self.host._enqueue(dev, skb)
 
     def _rx_continue(self, skb: SkBuff) -> None:
-        # What Host.netif_receive_skb does after its hook.
+        # What Host._deliver_skb does after its hook.
         dev = self.dev
         host = self.host
         cs = dev.core_stats
@@ -294,8 +294,9 @@ class FaultInjector:
         taps = host._taps.get(dev.name)
         if taps:
             host._run_taps(taps, dev, skb, "rx")
+        if host.attachment.receive(dev, skb) is False:
+            return  # the stack refused it (counted as a drop by the attachment)
         cs.rx_delivered += 1
-        host.attachment.receive(dev, skb)
 
     # -- removal -------------------------------------------------------------------------------
     def flush(self) -> None:

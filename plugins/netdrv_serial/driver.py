@@ -268,7 +268,7 @@ def _on_lost(dev: NetDevice, exc: BaseException) -> None:
 
 def _on_written(dev: NetDevice, length: int) -> None:
     priv = _priv(dev)
-    priv.inflight -= 1
+    priv.inflight = max(0, priv.inflight - 1)  # 0 already if the port was lost meanwhile
     dev.stats.tx_packets += 1
     dev.stats.tx_bytes += length
     if dev.host is not None:
@@ -359,7 +359,8 @@ def _outfill(dev: NetDevice) -> None:
 
 def _on_written_any(dev: NetDevice, token: Any) -> None:
     if token is None:  # an outfill byte, not a packet
-        _priv(dev).inflight -= 1
+        priv = _priv(dev)
+        priv.inflight = max(0, priv.inflight - 1)
         return
     _on_written(dev, token)
 

@@ -11,17 +11,19 @@ driver turns the carrier off and calls :meth:`LinePort.open` again later.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import queue
 import select
+import stat
 import threading
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("netdrv.serial.port")
 
-__all__ = ["LinePort", "PortError", "open_serial"]
+__all__ = ["LinePort", "PortError", "check_port_path", "open_serial"]
 
 _STOP = object()
 
@@ -30,21 +32,57 @@ class PortError(OSError):
     """The serial port could not be opened or failed; the message says which and why."""
 
 
+def check_port_path(path: str) -> None:
+    """A ``port=`` path must lead to a terminal (a tty or pty): :class:`PortError` says why not.
+
+    Checked before pyserial opens it, so a directory, a regular file, a FIFO, a
+    socket, a dangling link or a loop of symbolic links gets a message that
+    names the problem instead of an ioctl error — and nothing is opened that
+    is not a character device.
+    """
+    try:
+        st = os.stat(path)  # follows links: ELOOP for a loop, ENOENT for a dangling one
+    except FileNotFoundError:
+        raise PortError(
+            f"serial port {path} does not exist: check the cable/adapter "
+            f"(ls /dev/serial/by-id) or the pty link"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PortError(f"serial port {path}: too many levels of symbolic links (a link "
+                            f"loop); point port= at the device itself") from None  # fmt: skip
+        raise PortError(f"serial port {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise PortError(f"serial port {path} is a directory, not a serial port "
+                        f"(e.g. /dev/ttyUSB0, /dev/ttyS0 or a pty)")  # fmt: skip
+    if not stat.S_ISCHR(st.st_mode):
+        kind = {stat.S_IFREG: "a regular file", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+                stat.S_IFBLK: "a block device"}.get(stat.S_IFMT(st.st_mode), "not a device")  # fmt: skip
+        raise PortError(f"serial port {path} is {kind}, not a character device (a serial port "
+                        f"is /dev/ttyUSB*, /dev/ttyS*, /dev/ttyACM* or a pty)")  # fmt: skip
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise PortError(
+            f"no permission to open {path}: add the daemon's user to the 'dialout' group "
+            f"or run as root"
+        )
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise PortError(f"cannot open serial port {path}: {exc.strerror}") from None
+    try:
+        if not os.isatty(fd):
+            raise PortError(f"serial port {path} is a character device but not a terminal "
+                            f"(tty): it cannot carry a serial line")  # fmt: skip
+    finally:
+        os.close(fd)
+
+
 def open_serial(url: str, baud: int, *, rtscts: bool = False, xonxoff: bool = False) -> Any:
     """Open anything pyserial opens: a device path, ``socket://``, ``rfc2217://``, ``loop://``."""
     import serial
 
     if "://" not in url:
-        if not os.path.exists(url):
-            raise PortError(
-                f"serial port {url} does not exist: check the cable/adapter "
-                f"(ls /dev/serial/by-id) or the pty link"
-            )
-        if not os.access(url, os.R_OK | os.W_OK):
-            raise PortError(
-                f"no permission to open {url}: add the daemon's user to the 'dialout' group "
-                f"or run as root"
-            )
+        check_port_path(url)
     try:
         return serial.serial_for_url(
             url, baudrate=baud, rtscts=rtscts, xonxoff=xonxoff, timeout=0, write_timeout=None
@@ -214,5 +252,7 @@ class LinePort:
             self._post(self._written, gen, token)
 
     def _written(self, gen: int, token: Any) -> None:
-        if gen == self.generation:
-            self.on_written(token)
+        # Reported even for an earlier generation (a writer that outlived its close()):
+        # the frame did leave, and close() did not return it as unsent — dropping this
+        # report would leave it counted nowhere.
+        self.on_written(token)

@@ -106,7 +106,7 @@ def test_clear_errors(netns: NetNamespace) -> None:
     netns.run("ip link add sn0 type veth peer name xx0")
     res = netns.netdrv("load loopback name=xx0", check=False)
     assert res.returncode != 0 and "xx0" in res.stderr and "already exists" in res.stderr
-    assert not netns.pids(), "a failed load leaves no daemon behind"
+    assert wait_for(lambda: not netns.pids()), "a failed load leaves no daemon behind"
     # %d names skip what the kernel already has, like dev_alloc_name.
     out = netns.netdrv("load snull").stdout
     assert "sn1, sn2" in out

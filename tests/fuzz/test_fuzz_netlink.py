@@ -1,0 +1,231 @@
+"""Property tests of the rtnetlink side: link messages and what they do to a device.
+
+:func:`parse_link_messages` reads datagrams from the kernel's NETLINK_ROUTE
+socket; whatever bytes arrive it must return well-typed events (never raise,
+never loop) and find every well-formed RTM_NEWLINK among garbage.  Then the
+events are applied to a driver's device (``ip link set …`` from any user with
+CAP_NET_ADMIN): nothing but refusals the kernel link is reverted to.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from netdrv_core import Host
+from netdrv_core.attach.netlink import (
+    IFLA_ADDRESS,
+    IFLA_IFNAME,
+    IFLA_MTU,
+    IFLA_PROMISCUITY,
+    IFLA_TXQLEN,
+    RTM_DELLINK,
+    RTM_NEWLINK,
+    LinkEvent,
+    parse_link_messages,
+)
+from netdrv_core.attach.tap import KernelStack, _Port
+from netdrv_core.netdevice import IFF_ALLMULTI, IFF_PROMISC, IFF_UP
+from netdrv_core.params import parse_params
+
+FAST = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow,
+                HealthCheck.function_scoped_fixture])  # fmt: skip
+
+NLMSG_HDR = struct.Struct("=IHHII")
+IFINFO = struct.Struct("=BxHiII")
+u32 = st.integers(0, 0xFFFFFFFF)
+
+
+def rta(kind: int, payload: bytes) -> bytes:
+    a = struct.pack("=HH", 4 + len(payload), kind) + payload
+    return a + b"\0" * (-len(a) % 4)
+
+
+def nlmsg(mtype: int, body: bytes) -> bytes:
+    m = NLMSG_HDR.pack(NLMSG_HDR.size + len(body), mtype, 0, 1, 0) + body
+    return m + b"\0" * (-len(m) % 4)
+
+
+@st.composite
+def link_message(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
+    """A well-formed RTM_NEWLINK/DELLINK and the fields it carries."""
+    want: dict[str, Any] = {
+        "kind": draw(st.sampled_from([RTM_NEWLINK, RTM_DELLINK])),
+        "index": draw(st.integers(-(2**31), 2**31 - 1)),
+        "flags": draw(u32),
+    }
+    attrs = []
+    if draw(st.booleans()):
+        want["name"] = draw(st.text(st.characters(min_codepoint=33, max_codepoint=126),
+                                    min_size=1, max_size=15))  # fmt: skip
+        attrs.append(rta(IFLA_IFNAME, want["name"].encode() + b"\0"))
+    if draw(st.booleans()):
+        want["mtu"] = draw(u32)
+        attrs.append(rta(IFLA_MTU, struct.pack("<I", want["mtu"])))
+    if draw(st.booleans()):
+        want["address"] = draw(st.binary(max_size=32))
+        attrs.append(rta(IFLA_ADDRESS, want["address"]))
+    if draw(st.booleans()):
+        want["txqlen"] = draw(u32)
+        attrs.append(rta(IFLA_TXQLEN, struct.pack("<I", want["txqlen"])))
+    if draw(st.booleans()):
+        want["promiscuity"] = draw(u32)
+        attrs.append(rta(IFLA_PROMISCUITY, struct.pack("<I", want["promiscuity"])))
+    # Attributes netdrv does not know (nested or not, large) come along too.  The parser
+    # masks NLA_F_NESTED/NLA_F_NET_BYTEORDER (0xC000) off the type, so 0x4001 is an address.
+    known = {IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_TXQLEN, IFLA_PROMISCUITY}
+    unknown = st.integers(1, 0xFFFF).filter(lambda t: t & 0x3FFF not in known)
+    for _ in range(draw(st.integers(0, 3))):
+        attrs.insert(draw(st.integers(0, len(attrs))),
+                     rta(draw(unknown), draw(st.binary(max_size=40))))  # fmt: skip
+    body = IFINFO.pack(0, 1, want["index"], want["flags"], 0xFFFFFFFF) + b"".join(attrs)
+    return nlmsg(want["kind"], body), want
+
+
+def _check_event(ev: LinkEvent) -> None:
+    assert ev.kind in (RTM_NEWLINK, RTM_DELLINK)
+    assert isinstance(ev.name, str)
+    for v in (ev.mtu, ev.txqlen, ev.promiscuity):
+        assert v is None or 0 <= v <= 0xFFFFFFFF
+    assert ev.address is None or isinstance(ev.address, bytes)
+
+
+@FAST
+@given(st.binary(max_size=1024))
+@example(NLMSG_HDR.pack(0, RTM_NEWLINK, 0, 0, 0) * 3)  # zero length: must not loop
+@example(NLMSG_HDR.pack(16, RTM_NEWLINK, 0, 0, 0))  # no ifinfomsg
+@example(nlmsg(RTM_NEWLINK, IFINFO.pack(0, 1, 3, 1, 0) + struct.pack("=HH", 0, IFLA_MTU)))
+@example(nlmsg(RTM_NEWLINK, IFINFO.pack(0, 1, 3, 1, 0) + struct.pack("=HH", 200, IFLA_MTU)))
+def test_arbitrary_datagrams_never_raise(data: bytes) -> None:
+    events = parse_link_messages(data)
+    # Each event needs at least a netlink header and an ifinfomsg: bounded output.
+    assert len(events) <= len(data) // (NLMSG_HDR.size + IFINFO.size)
+    for ev in events:
+        _check_event(ev)
+
+
+@FAST
+@given(st.lists(st.one_of(link_message(), st.binary(max_size=60).map(lambda b: (b, None))),
+                max_size=8))  # fmt: skip
+def test_well_formed_messages_are_found_among_garbage(parts: list[tuple[bytes, Any]]) -> None:
+    """Garbage *between* messages is framed as netlink messages of other types and skipped."""
+    data = b""
+    wanted = []
+    for raw, want in parts:
+        if want is None:
+            # Junk wrapped as a message of another type (RTM_NEWADDR): it has to be skipped.
+            data += nlmsg(20, raw)
+        else:
+            data += raw
+            wanted.append(want)
+    events = parse_link_messages(data)
+    assert len(events) == len(wanted)
+    for ev, want in zip(events, wanted, strict=True):
+        _check_event(ev)
+        assert (ev.kind, ev.index, ev.flags) == (want["kind"], want["index"], want["flags"])
+        assert ev.name == want.get("name", "")
+        assert ev.mtu == want.get("mtu")
+        assert ev.address == want.get("address")
+        assert ev.txqlen == want.get("txqlen")
+        assert ev.promiscuity == want.get("promiscuity")
+
+
+@FAST
+@given(link_message(), st.integers(0, 200))
+def test_a_truncated_datagram_loses_only_the_cut_message(msg: tuple[bytes, Any], cut: int) -> None:
+    raw, _want = msg
+    good = nlmsg(RTM_NEWLINK, IFINFO.pack(0, 1, 5, 0, 0))
+    events = parse_link_messages(good + raw[: max(0, len(raw) - cut)])
+    assert events[0].index == 5
+    assert len(events) in (1, 2)
+
+
+# -- events applied to a device ---------------------------------------------------------------
+class _FakeLinkConfig:
+    """Records what the attachment asks the kernel to change (pyroute2 stand-in)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.kernel_flags = 0
+
+    def set(self, index: int, **kw: Any) -> None:
+        self.calls.append(kw)
+
+    def flags(self, index: int) -> int:
+        return self.kernel_flags
+
+
+class _FakeTunTap:
+    tap = True
+    vnet_hdr = False
+    fd = -1
+    name = "sn0"
+
+    def set_carrier(self, on: bool) -> bool:
+        return True
+
+
+@pytest.fixture
+def kernel_view() -> Iterator[tuple[Host, KernelStack, _Port, _FakeLinkConfig]]:
+    """snull's sn0 on a memory host, seen through a KernelStack with a fake netlink config."""
+    from netdrv_snull.driver import Snull
+
+    host = Host()
+    drv = Snull(host, parse_params("snull", Snull.parameters, ["configure=0"]))
+    with host.as_current():
+        drv.init()
+    ks = KernelStack()
+    ks.host = host
+    cfg = _FakeLinkConfig()
+    ks._cfg = cfg  # type: ignore[assignment]
+    port = _Port(host.devices["sn0"], _FakeTunTap(), 7)  # type: ignore[arg-type]
+    yield host, ks, port, cfg
+    with host.as_current():
+        drv.exit()
+    host.close()
+    host.loop.close()
+
+
+event_st = st.builds(
+    LinkEvent,
+    kind=st.just(RTM_NEWLINK),
+    index=st.just(7),
+    flags=st.one_of(st.sampled_from([0, IFF_UP, IFF_UP | IFF_PROMISC, IFF_ALLMULTI]), u32),
+    change=u32,
+    name=st.just("sn0"),
+    mtu=st.one_of(st.none(), st.sampled_from([0, 67, 68, 1400, 1500, 1501, 65535]), u32),
+    address=st.one_of(st.none(), st.binary(max_size=10),
+                      st.sampled_from([b"\x02\x11\x22\x33\x44\x55", b"\x01" * 6, bytes(6)])),
+    txqlen=st.one_of(st.none(), u32),
+    promiscuity=st.one_of(st.none(), u32),
+)  # fmt: skip
+
+
+@FAST
+@given(events=st.lists(event_st, min_size=1, max_size=12))
+def test_link_events_applied_to_a_driver_never_raise(
+    kernel_view: tuple[Host, KernelStack, _Port, _FakeLinkConfig], events: list[LinkEvent]
+) -> None:
+    host, ks, port, cfg = kernel_view
+    dev = port.dev
+    for ev in events:
+        cfg.calls.clear()
+        old_mtu, old_addr = dev.mtu, dev.dev_addr
+        ks._apply_event(port, ev)
+        host.loop.run_until_idle()
+        assert dev.is_up == bool(ev.flags & IFF_UP)
+        # snull accepts 68..1500; anything else is refused and the kernel link reverted.
+        assert 68 <= dev.mtu <= 1500
+        if ev.mtu is not None and dev.mtu != ev.mtu:
+            assert dev.mtu == old_mtu and {"mtu": old_mtu} in cfg.calls
+        assert len(dev.dev_addr) == 6 and not dev.dev_addr[0] & 1
+        if ev.address is not None and dev.dev_addr != ev.address:
+            assert dev.dev_addr == old_addr
+        assert bool(dev.flags & IFF_PROMISC) == bool(ev.flags & IFF_PROMISC)
+    cs = dev.core_stats
+    assert cs.tx_driver_faults == 0

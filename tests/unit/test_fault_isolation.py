@@ -1,0 +1,198 @@
+"""A driver that raises in any callback is isolated (issue 10, process faults).
+
+The daemon hosts ``netdrv_faulty`` (tests/plugins) next to snull on the memory
+attachment.  For every callback — ndo ops, the watchdog's ``tx_timeout``, a
+NAPI poll, a loop timer, a reader thread's hand-off, the thread itself,
+``get_stats``, ``do_ioctl``, a lifecycle hook, ``init`` and ``exit`` — the
+fault is logged with the driver's name, the faulting device is taken down
+(or never comes up), snull keeps passing traffic and the daemon keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netdrv_core import Host
+from netdrv_core.daemon import Daemon
+from netdrv_core.errors import DriverError, PluginError
+from netdrv_core.netdevice import SIOCDEVPRIVATE
+from netdrv_core.plugins import PluginManager
+
+PLUGINS = str(Path(__file__).resolve().parent.parent / "plugins")
+FRAME = b"\x02\x00\x00\x00\xfa\x02" + b"\x02\x00\x00\x00\xfa\x01" + b"\x08\x00" + b"\x45" + bytes(45)
+
+
+@pytest.fixture
+def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+    """A daemon on the memory attachment with snull loaded (sn0/sn1 up)."""
+    monkeypatch.syspath_prepend(PLUGINS)
+    host = Host()
+    d = Daemon(host=host, pm=PluginManager(extra=["netdrv_faulty"]), exit_when_empty=False,
+               watchdog=None)  # fmt: skip
+    d.load("snull", [])
+    yield d
+    for name in list(d.drivers):
+        d.unload(name)
+    host.close()
+    host.loop.close()
+
+
+def _snull_still_works(d: Daemon) -> None:
+    host = d.host
+    sn0, sn1 = host.devices["sn0"], host.devices["sn1"]
+    assert sn0.is_up and sn1.is_up
+    mem: Any = host.attachment
+    mem.received(sn1)
+    frame = (b"\x00SNUL1\x00SNUL0\x08\x00" + bytes([0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0])
+             + bytes([198, 18, 0, 1, 198, 18, 0, 2]) + bytes(8))  # fmt: skip
+    before = sn1.stats.rx_packets
+    mem.send(sn0, frame)
+    host.loop.run_until(lambda: sn1.stats.rx_packets > before, timeout=2)
+    assert sn1.stats.rx_packets == before + 1
+    assert d.handle({"cmd": "ping"})["ok"]
+    st = d.handle({"cmd": "status"})
+    assert st is not None and st["ok"]
+
+
+def _logged(caplog: pytest.LogCaptureFixture, where: str) -> None:
+    msgs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("netdrv_faulty" in m and where in m for m in msgs), msgs
+
+
+def _load_up(d: Daemon, fail_in: str) -> Any:
+    d.load("netdrv_faulty", [f"fail_in={fail_in}"])
+    fa0 = d.host.devices["fa0"]
+    d.host.attachment.up(fa0)  # type: ignore[attr-defined]
+    return fa0
+
+
+RUNTIME: dict[str, Callable[[Daemon, Any], None]] = {
+    "start_xmit": lambda d, dev: d.host.attachment.send(dev, FRAME),  # type: ignore[attr-defined]
+    "change_mtu": lambda d, dev: d.host.dev_set_mtu(dev, 1400),
+    "set_rx_mode": lambda d, dev: d.host.dev_set_rx_mode(dev, promisc=True),
+    "tx_timeout": lambda d, dev: d.host.attachment.send(dev, FRAME),  # type: ignore[attr-defined]
+    "napi": lambda d, dev: d.host.attachment.send(dev, FRAME),  # type: ignore[attr-defined]
+    "timer": lambda d, dev: None,  # fires 50 ms after open
+    "reader": lambda d, dev: None,  # the thread hands data over 50 ms after open
+    "get_stats": lambda d, dev: d.handle({"cmd": "status"}),
+}
+WHERE = {"napi": "napi poll", "timer": "loop callback", "reader": "loop callback"}
+
+
+@pytest.mark.parametrize("fail_in", sorted(RUNTIME))
+def test_a_raising_callback_takes_only_its_device_down(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture, fail_in: str
+) -> None:
+    fa0 = _load_up(daemon, fail_in)
+    RUNTIME[fail_in](daemon, fa0)
+    assert daemon.host.loop.run_until(lambda: not fa0.is_up, timeout=3), f"{fail_in}: fa0 still up"
+    _logged(caplog, WHERE.get(fail_in, fail_in))
+    _snull_still_works(daemon)
+    # The device can be brought up again: the fault was the driver's, not the core's.
+    assert fa0.reg_state is not None and daemon.host.devices["fa0"] is fa0
+
+
+def test_a_dying_driver_thread_takes_its_device_down(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threading, "excepthook", daemon._thread_error)  # as Daemon.run() does
+    fa0 = _load_up(daemon, "thread")
+    assert daemon.host.loop.run_until(lambda: not fa0.is_up, timeout=3)
+    _logged(caplog, "thread netdrv-faulty-rx")
+    _snull_still_works(daemon)
+
+
+def test_a_raising_open_leaves_the_link_down(daemon: Daemon, caplog: pytest.LogCaptureFixture) -> None:
+    daemon.load("netdrv_faulty", ["fail_in=open"])
+    fa0 = daemon.host.devices["fa0"]
+    with pytest.raises(DriverError, match="open failed"):
+        daemon.host.attachment.up(fa0)  # type: ignore[attr-defined]
+    assert not fa0.is_up
+    _logged(caplog, "open")
+    _snull_still_works(daemon)
+
+
+def test_a_raising_stop_still_takes_the_device_down(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    fa0 = _load_up(daemon, "stop")
+    daemon.host.attachment.down(fa0)  # type: ignore[attr-defined]
+    assert not fa0.is_up
+    _logged(caplog, "stop")
+    _snull_still_works(daemon)
+
+
+def test_a_raising_ioctl_is_refused_and_isolated(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    fa0 = _load_up(daemon, "ioctl")
+    with pytest.raises(DriverError, match="netdrv_faulty raised in do_ioctl"):
+        daemon.handle({"cmd": "set", "dev": "fa0", "ioctl": SIOCDEVPRIVATE})
+    daemon.host.loop.run_until(lambda: not fa0.is_up, timeout=2)
+    assert not fa0.is_up
+    _snull_still_works(daemon)
+
+
+def test_a_raising_hook_is_logged_with_its_plugin(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    fa0 = _load_up(daemon, "hook")
+    assert fa0.is_up, "a lifecycle hook observes: its failure does not undo the event"
+    msgs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("netdrv_faulty" in m and "netdrv_device_up" in m for m in msgs), msgs
+    _snull_still_works(daemon)
+
+
+def test_a_raising_init_leaves_nothing_registered(daemon: Daemon) -> None:
+    with pytest.raises(PluginError, match=r"netdrv_faulty.*deliberate bug in init"):
+        daemon.load("netdrv_faulty", ["fail_in=init"])
+    assert "fa0" not in daemon.host.devices and "netdrv_faulty" not in daemon.drivers
+    _snull_still_works(daemon)
+
+
+def test_a_raising_exit_still_unregisters(daemon: Daemon, caplog: pytest.LogCaptureFixture) -> None:
+    _load_up(daemon, "exit")
+    daemon.unload("netdrv_faulty")
+    assert "fa0" not in daemon.host.devices
+    msgs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("netdrv_faulty raised in exit" in m for m in msgs), msgs
+    _snull_still_works(daemon)
+
+
+def test_a_hang_in_init_is_reported_by_the_watchdog(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """The watchdog names what hangs in the log and in the busy file, and forgets it after."""
+    monkeypatch.syspath_prepend(PLUGINS)
+    host = Host()
+    busy = tmp_path / "daemon.busy"
+    d = Daemon(host=host, pm=PluginManager(extra=["netdrv_faulty"]), exit_when_empty=False,
+               watchdog=0.2, busy_file=str(busy))  # fmt: skip
+    seen: list[str] = []
+    real_sleep = __import__("time").sleep
+
+    def sleep_and_look(s: float) -> None:  # the "hang": 0.6 s, looking at the busy file
+        real_sleep(s)
+        seen.append(busy.read_text() if busy.exists() else "")
+
+    import netdrv_faulty
+
+    monkeypatch.setattr(netdrv_faulty.time, "sleep", sleep_and_look)
+    try:
+        d.load("netdrv_faulty", ["hang_in=init", "hang_s=0.6", "fail_in="])
+        assert '"busy": "driver \'netdrv_faulty\' init"' in seen[0]
+        assert not busy.exists(), "the busy file goes away when the call returns"
+        msgs = [r.getMessage() for r in caplog.records]
+        assert any("driver 'netdrv_faulty' init has been running" in m for m in msgs), msgs
+        assert any("returned after" in m for m in msgs)
+    finally:
+        for name in list(d.drivers):
+            d.unload(name)
+        host.close()
+        host.loop.close()
