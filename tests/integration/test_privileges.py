@@ -98,13 +98,24 @@ def _no_world_writable(path: Path) -> None:
 
 def test_nothing_netdrv_creates_is_world_writable(netns: NetNamespace, tmp_path: Path) -> None:
     log = Path(f"/run/netdrv/daemon-{os.stat(f'/run/netns/{netns.name}').st_ino}.log")
-    if log.exists():
-        log.unlink()  # an old namespace with the same inode: let this load create it
     umask0 = ["sh", "-c", 'umask 0 && exec "$@"', "sh", sys.executable, "-m", "netdrv_core.cli"]
+    kept = log.with_suffix(".log.kept")
+    if log.exists():
+        log.rename(kept)  # an old namespace's log (same inode): put it back afterwards
+    try:
+        netns.run([*umask0, "load", "loopback"])  # creates the log, under umask 0
+        mode = log.stat().st_mode
+        assert stat.S_IMODE(mode) == 0o640, stat.filemode(mode)
+        netns.netdrv("stop")
+        os.chmod(log, 0o666)  # as a careless earlier version could have left it
+    finally:
+        if kept.exists():
+            log.write_bytes(kept.read_bytes() + (log.read_bytes() if log.exists() else b""))
+            os.chmod(log, 0o666)
+            kept.unlink()
     netns.run([*umask0, "load", "snull"])
-    assert log.exists()
     mode = log.stat().st_mode
-    assert not mode & (stat.S_IWOTH | stat.S_IWGRP), stat.filemode(mode)
+    assert not mode & (stat.S_IWOTH | stat.S_IWGRP), f"not tightened: {stat.filemode(mode)}"
     assert stat.S_IMODE(os.stat("/run/netdrv").st_mode) & 0o022 == 0
     _no_world_writable(Path("/run/netdrv"))
     # A capture file is the user's, 0600, even with umask 0.
@@ -124,8 +135,9 @@ def test_nothing_netdrv_creates_is_world_writable(netns: NetNamespace, tmp_path:
 
 def test_a_log_symlink_planted_by_someone_is_not_followed(netns: NetNamespace, tmp_path: Path) -> None:
     log = Path(f"/run/netdrv/daemon-{os.stat(f'/run/netns/{netns.name}').st_ino}.log")
-    if log.exists() or log.is_symlink():
-        log.unlink()
+    kept = log.with_suffix(".log.kept")
+    if log.exists():
+        log.rename(kept)  # an old namespace's log (same inode): put it back afterwards
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     log.symlink_to(victim)
@@ -136,6 +148,8 @@ def test_a_log_symlink_planted_by_someone_is_not_followed(netns: NetNamespace, t
         assert not netns.pids()
     finally:
         log.unlink()
+        if kept.exists():
+            kept.rename(log)
 
 
 @pytest.mark.parametrize("kind", ["dir", "loop", "file", "devnull"])

@@ -129,7 +129,8 @@ def test_a_hanging_hook_is_reported_and_the_daemon_recovers(
     netns.run("ip link set fa0 up")  # the daemon runs the device_up hook: it sleeps 4 s
     time.sleep(1.0)
     res = netns.netdrv("--timeout 1 status", check=False)
-    assert res.returncode != 0 and "busy in plugin hooks for up of fa0" in res.stderr, res.stderr
+    assert res.returncode != 0 and "busy in plugin hooks for up of fa0" in res.stderr, (
+        res.stdout, res.stderr, netns.pids(), log.text()[-3000:])  # fmt: skip
     # When the hook returns the daemon serves again and the busy report is gone.
     assert wait_for(lambda: netns.netdrv("--timeout 1 status --json", check=False).returncode == 0,
                     timeout=10)  # fmt: skip
