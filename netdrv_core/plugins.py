@@ -353,7 +353,22 @@ class PluginManager:
     def get_driver(self, name: str) -> type[Driver]:
         """The driver class called ``name``, loading only its plugin."""
         if name not in self._drivers:
-            self.load_plugin(name)
+            try:
+                self.load_plugin(name)
+            except PluginError:
+                # A ``-p MODULE`` plugin may offer the driver under another name than
+                # its module's (``-p netdrv_snull`` offers ``snull``): ask each of them.
+                for mod in self.extra:
+                    if name in self._drivers:
+                        break
+                    plugin = mod.rsplit(".", 1)[-1]
+                    if plugin not in self._loaded and plugin not in self.disabled:
+                        try:
+                            self.load_plugin(plugin)
+                        except PluginError as exc:
+                            log.error("%s", exc)
+                if name not in self._drivers:
+                    raise
         if name not in self._drivers:
             # The entry point's module may offer the driver under another plugin name.
             raise PluginError(

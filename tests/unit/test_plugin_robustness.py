@@ -311,3 +311,11 @@ def test_summaries_of_odd_modules_do_not_break_the_listing(tmp_path: Path) -> No
     assert rows["attrplug"]["summary"] == "pkgplug: lives in a submodule."
     assert rows["latin1"]["summary"] == "" and rows["nul"]["summary"] == ""
     assert s.imported() == []
+
+
+def test_p_module_offering_a_differently_named_driver() -> None:
+    """``-p netdrv_snull`` offers ``snull``: the name need not be the module's."""
+    pm = PluginManager(autoload=False, extra=["netdrv_snull"])
+    assert pm.get_driver("snull").name == "snull"
+    with pytest.raises(PluginError, match="unknown driver 'snul'"):
+        PluginManager(autoload=False, extra=["netdrv_snull"]).get_driver("snul")
