@@ -362,6 +362,8 @@ class PluginManager:
                     if name in self._drivers:
                         break
                     plugin = mod.rsplit(".", 1)[-1]
+                    if plugin == name or plugin in self.errors:
+                        continue  # already tried (and failed) just now: never retry a hang
                     if plugin not in self._loaded and plugin not in self.disabled:
                         try:
                             self.load_plugin(plugin)
