@@ -55,6 +55,25 @@ def device(ns: NetNamespace, name: str) -> dict[str, Any]:
     raise AssertionError(f"no device {name} in netdrv status")
 
 
+def link_pair(a: NetNamespace, b: NetNamespace, name: str, timeout: float = 10.0) -> tuple[dict, dict]:
+    """Both ends of a link once the frames still on the wire have arrived.
+
+    The two ends live in two daemons, so their counters are read at two moments;
+    a late TCP ACK or FIN on the cable in between would make them differ by one.
+    Poll until each side's tx equals the other side's rx (or ``timeout``) and
+    return the last reading, which the caller asserts on.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        da, db = device(a, name), device(b, name)
+        sa, sb = da["stats"], db["stats"]
+        if (sa["tx_packets"] == sb["rx_packets"] and sb["tx_packets"] == sa["rx_packets"]) or (
+            time.monotonic() > deadline
+        ):
+            return da, db
+        time.sleep(0.1)
+
+
 def tcp_transfer(
     server_ns: NetNamespace, client_ns: NetNamespace, bind: str, connect: str,
     size: int, port: int = 5201, timeout: float = 120,

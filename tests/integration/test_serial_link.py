@@ -18,7 +18,7 @@ import pytest
 from netdrv_core.checksum import ip_compute_csum
 from netdrv_core.testing import NetNamespace
 
-from .helpers import device, tcp_transfer, wait_for
+from .helpers import device, link_pair, tcp_transfer, wait_for
 from .serial_helpers import Cable
 
 pytestmark = pytest.mark.netns
@@ -65,9 +65,10 @@ def test_every_mode_carries_ping_and_tcp(netns_factory, cable_factory, mode_a, m
     assert "3 received" in a.run(f"ping -c 3 -i 0.2 -W 2 {B}").stdout
     chash, shash, peer = tcp_transfer(b, a, B, B, 1 << 20, timeout=120)
     assert chash == shash and peer == A
-    da, db = device(a, "sl0"), device(b, "sl0")
+    da, db = link_pair(a, b, "sl0")
     assert da["stats"]["rx_errors"] == 0 and db["stats"]["rx_errors"] == 0
     assert da["stats"]["tx_packets"] == db["stats"]["rx_packets"]
+    assert db["stats"]["tx_packets"] == da["stats"]["rx_packets"]
     if mode_a == "cslip":
         # VJ compression really happened on the TCP stream, in both directions.
         assert da["ethtool"]["stats"]["tx_compressed"] > 100
