@@ -461,6 +461,36 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
     click.echo(json.dumps(reply.get("result")))
 
 
+@cli.command(name="sysctl")
+@click.argument("settings", nargs=-1)
+def sysctl_cmd(settings: tuple[str, ...]) -> None:
+    """Show or set the daemon's tunables (NAME=VALUE), e.g. busy_poll=50 (microseconds).
+
+    Setting a value starts the daemon of this namespace if needed; the value
+    holds until the daemon stops.
+    """
+    from .daemon import SYSCTLS
+
+    values: dict[str, int] = {}
+    for s in settings:
+        k, sep, v = s.partition("=")
+        if not sep or k not in SYSCTLS:
+            _fail(f"{s!r} is not NAME=VALUE with NAME one of: {', '.join(SYSCTLS)}")
+        try:
+            values[k] = int(v, 0)
+        except ValueError:
+            _fail(f"{k}: {v!r} is not an integer")
+    try:
+        with _client(start=bool(values)) as c:
+            result = _check(c.request("sysctl", values=values))["result"]
+    except DaemonNotRunning:
+        _fail("no netdrv daemon in this network namespace (setting a value starts one)")
+    except NetdrvError as exc:
+        _fail(str(exc))
+    for k, v in result.items():
+        click.echo(f"{k} = {v}")
+
+
 @cli.command(name="new-driver")
 @click.argument("name")
 @click.option("-d", "--directory", type=click.Path(file_okay=False), default=None,

@@ -41,7 +41,7 @@ __all__ = [
 CONTROL_ADDRESS = "\0netdrv/control"
 MAX_MESSAGE = 1 << 20
 _LEN = struct.Struct("!I")
-COMMANDS = ("ping", "load", "unload", "status", "capture", "stop", "set")
+COMMANDS = ("ping", "load", "unload", "status", "capture", "stop", "set", "sysctl")
 
 
 class ProtocolError(NetdrvError):
@@ -147,6 +147,12 @@ def validate_request(req: dict[str, Any]) -> None:
             raise ProtocolError("set: 'ioctl' must be an integer request number")
         if req.get("data") is not None and not _is_int(req["data"]):
             raise ProtocolError("set: 'data' must be an integer")
+    if cmd == "sysctl":
+        values = req.get("values", {})
+        if not isinstance(values, dict) or not all(
+            isinstance(k, str) and _is_int(v) for k, v in values.items()
+        ):
+            raise ProtocolError("sysctl: 'values' must map setting names to integers")
 
 
 DEFAULT_TIMEOUT = 30.0

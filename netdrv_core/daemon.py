@@ -34,7 +34,7 @@ from .control import (
     validate_request,
 )
 from .driver import Driver
-from .errors import DriverError, NetdrvError, NotPermittedError, PluginError
+from .errors import DriverError, NetdrvError, NotPermittedError, ParameterError, PluginError
 from .host import Host
 from .netdevice import NetDevice
 from .params import parse_params
@@ -44,6 +44,15 @@ from .status import host_status
 __all__ = ["Daemon", "DriverHang", "busy_path", "log_path", "main", "run_dir"]
 
 log = logging.getLogger("netdrv.daemon")
+
+SYSCTLS: dict[str, tuple[str, int, int]] = {
+    "busy_poll": (
+        "microseconds the event loop keeps polling after the last event instead of "
+        "sleeping (like net.core.busy_poll): lower latency for a busy CPU; 0 = never",
+        0, 10_000_000,
+    ),
+}
+"""Daemon-wide tunables of ``netdrv sysctl``: name -> (description, minimum, maximum)."""
 
 
 def _peer_uid(sock: socket.socket) -> int:
@@ -392,7 +401,23 @@ class Daemon:
             return self.start_capture(conn, req["dev"], int(req.get("count", 0)))
         if cmd == "set":
             return self.set_device(req)
+        if cmd == "sysctl":
+            return {"ok": True, "result": self.sysctl(req.get("values", {}))}
         raise ProtocolError(f"unhandled command {cmd!r}")
+
+    def sysctl(self, values: dict[str, int]) -> dict[str, int]:
+        """Set daemon-wide tunables (all or none) and return every one's value."""
+        for key, value in values.items():
+            if key not in SYSCTLS:
+                raise ParameterError(f"unknown setting {key!r}; known: {', '.join(SYSCTLS)}")
+            _, lo, hi = SYSCTLS[key]
+            if not lo <= value <= hi:
+                raise ParameterError(f"{key}={value} is out of range: {lo}..{hi}")
+        loop = self.host.loop
+        if "busy_poll" in values:
+            loop.busy_poll = values["busy_poll"] / 1e6
+            log.info("busy_poll set to %d us", values["busy_poll"])
+        return {"busy_poll": round(loop.busy_poll * 1e6)}
 
     def load(self, name: str, args: list[str]) -> dict[str, Any]:
         """Load driver ``name`` with ``args``; on any failure nothing stays registered.

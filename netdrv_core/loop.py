@@ -60,6 +60,12 @@ class EventLoop:
         self._selector.register(self._wake_fd, selectors.EVENT_READ, self._drain_wakeup)
         self._stopping = False
         self._thread_id: int | None = None
+        self.busy_poll = 0.0
+        """Seconds to keep polling (``epoll_wait`` with a zero timeout) after the last event
+        instead of sleeping: the ``net.core.busy_poll`` of netdrv.  A sleeping process
+        takes tens of microseconds to wake; a spinning one answers at once, at the price
+        of a busy CPU while traffic keeps coming.  0 (the default) never spins."""
+        self._last_event = 0.0
         self.error_handler: Callable[[BaseException, Callable[..., Any]], None] = self._log_error
 
     # -- registration -----------------------------------------------------------
@@ -123,7 +129,12 @@ class EventLoop:
         elif self._timers:
             delay = max(0.0, self._timers[0][0] - self.clock())
             timeout = delay if timeout is None else min(timeout, delay)
-        for key, _ in self._selector.select(timeout):
+        if self.busy_poll and timeout != 0 and time.monotonic() - self._last_event < self.busy_poll:
+            timeout = 0  # spin: the next frame is probably microseconds away
+        events = self._selector.select(timeout)
+        if events and self.busy_poll:
+            self._last_event = time.monotonic()
+        for key, _ in events:
             self._run(key.data, ())
         ts = self._threadsafe
         while ts:

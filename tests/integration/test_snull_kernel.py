@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -146,3 +147,36 @@ def test_eth_names_and_parameters_rejected_before_anything_exists(netns: NetName
     link = netns.run("ip -o link").stdout
     assert " eth0:" in link and " eth1:" in link
     assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # USER_HZ
+
+
+def _cpu_after_ping(netns: NetNamespace, pid: int) -> float:
+    """Daemon CPU seconds in the second after a few pings."""
+    netns.run("ping -c 2 -i 0.2 -W 2 198.18.0.2")
+    t0 = _cpu_seconds(pid)
+    time.sleep(1.0)
+    return _cpu_seconds(pid) - t0
+
+
+def test_busy_poll_sysctl_spins_after_traffic_and_keeps_the_link(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    pid = status(netns)["pid"]
+    assert netns.netdrv("sysctl").stdout.strip() == "busy_poll = 0"
+    idle = _cpu_after_ping(netns, pid)
+    assert netns.netdrv("sysctl busy_poll=10000000").stdout.strip() == "busy_poll = 10000000"
+    spinning = _cpu_after_ping(netns, pid)
+    # Sleeping in epoll costs nothing; polling for 10 s after the last frame burns the CPU
+    # it gets (a share of a busy runner's two cores, so only a loose bound).
+    assert idle < 0.05 and spinning > 0.15, (idle, spinning)
+    assert "20 received" in netns.run("ping -c 20 -i 0.01 -W 2 198.18.0.2").stdout
+    assert netns.netdrv("sysctl busy_poll=0").stdout.strip() == "busy_poll = 0"
+    for bad, why in (("busy_poll=-1", "out of range"), ("busy_poll=x", "not an integer"),
+                     ("nosuch=1", "NAME one of: busy_poll"), ("busy_poll", "NAME=VALUE")):  # fmt: skip
+        res = netns.netdrv(f"sysctl {bad}", check=False)
+        assert res.returncode != 0 and why in res.stderr, (bad, res.stderr)
+    assert status(netns)["pid"] == pid
