@@ -30,7 +30,6 @@ atheris``) and imported only when a target is run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import math
@@ -41,28 +40,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness
+
 TARGET_NAMES = ("vnet", "netlink", "control", "params", "snull")
 
 
-def _ensure_importable() -> None:
-    # find_spec, not import: the modules must first be imported under atheris' instrumentation.
-    if importlib.util.find_spec("netdrv_core") is None:  # a checkout without an install
-        root = Path(__file__).resolve().parent.parent
-        sys.path[:0] = [str(root), str(root / "plugins")]
-
-
 def _split(data: bytes) -> list[bytes]:
-    """Use the first byte(s) of the input as chunk lengths, so the fuzzer explores chunkings."""
-    if not data:
-        return []
-    n = data[0] % 8 + 1
-    sizes, rest = data[1 : 1 + n], data[1 + n :]
-    chunks, pos = [], 0
-    for s in sizes:
-        chunks.append(rest[pos : pos + s * 4])
-        pos += s * 4
-    chunks.append(rest[pos:])
-    return chunks
+    return _harness.split(data, scale=4)
 
 
 def build_targets() -> dict[str, Callable[[bytes], None]]:
@@ -212,50 +197,21 @@ def _smoke_input(name: str, rnd: random.Random) -> bytes:
         vals = ["1", "-1", "nan", "inf", "0x10", "1e309", "kiss", "", "é", "9" * 50]
         return " ".join(f"{rnd.choice(names)}={rnd.choice(vals)}"
                         for _ in range(rnd.randrange(5))).encode()  # fmt: skip
-    n = rnd.randrange(0, 400)
     specials = bytes([0x00, 0x01, 0x02, 0x10, 0x45, 0x08, 0xFF, 0x14, 0x11, 0x06])
-    return bytes(rnd.choice(specials) if rnd.random() < 0.4 else rnd.randrange(256)
-                 for _ in range(n))  # fmt: skip
+    return _harness.random_bytes(rnd, specials, 400, 0.4)
 
 
 def smoke(iterations: int) -> int:
     """Run every target on random inputs (no atheris needed); for CI and quick checks."""
-    _ensure_importable()
-    targets = build_targets()
-    rnd = random.Random(1010)
-    for name in TARGET_NAMES:
-        runs = iterations if name != "snull" else max(1, iterations // 10)
-        for _ in range(runs):
-            targets[name](_smoke_input(name, rnd))
-        print(f"{name}: {runs} inputs ok")
-    return 0
+    _harness.ensure_importable("netdrv_core")
+    return _harness.smoke(TARGET_NAMES, build_targets(), _smoke_input, iterations, seed=1010,
+                          runs=lambda name, n: n if name != "snull" else max(1, n // 10))  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: ``atheris_core.py TARGET [libFuzzer args]`` or ``--smoke [N]``."""
-    if len(argv) >= 2 and argv[1] == "--smoke":
-        return smoke(int(argv[2]) if len(argv) > 2 else 1000)
-    if len(argv) < 2 or argv[1] not in TARGET_NAMES:
-        print(__doc__, file=sys.stderr)
-        print(f"error: choose a target: {', '.join(TARGET_NAMES)} (or --smoke N)", file=sys.stderr)
-        return 2
-    try:
-        import atheris
-    except ImportError:
-        print(
-            "atheris is not installed, so coverage-guided fuzzing is unavailable.\n"
-            "Install it with `pip install atheris` (Linux x86-64/arm64 wheels; elsewhere it needs\n"
-            "clang with libFuzzer), or run the targets on random inputs without it:\n"
-            f"    python {argv[0]} --smoke 2000",
-            file=sys.stderr,
-        )
-        return 2
-    _ensure_importable()
-    with atheris.instrument_imports():
-        targets = build_targets()
-    atheris.Setup([argv[0], *argv[2:]], targets[argv[1]])
-    atheris.Fuzz()
-    return 0
+    """Entry point: ``atheris_core.py TARGET [libFuzzer args]``, ``--smoke [N]`` or ``list``."""
+    return _harness.main(argv, doc=__doc__ or "", package="netdrv_core", names=TARGET_NAMES,
+                         build_targets=build_targets, run_smoke=smoke)  # fmt: skip
 
 
 if __name__ == "__main__":

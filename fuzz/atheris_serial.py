@@ -17,34 +17,18 @@ toolchain on some platforms) and imported only when a target is run.
 
 from __future__ import annotations
 
-import importlib.util
-import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness
+
 MTU = 128
 
 
-def _ensure_importable() -> None:
-    # find_spec, not import: the codecs must first be imported under atheris' instrumentation.
-    if importlib.util.find_spec("netdrv_serial") is None:  # a checkout without an install
-        root = Path(__file__).resolve().parent.parent
-        sys.path[:0] = [str(root), str(root / "plugins")]
-
-
 def _split(data: bytes) -> list[bytes]:
-    """Use the first byte(s) of the input as chunk lengths, so the fuzzer explores chunkings."""
-    if not data:
-        return []
-    n = data[0] % 8 + 1
-    sizes, rest = data[1 : 1 + n], data[1 + n :]
-    chunks, pos = [], 0
-    for s in sizes:
-        chunks.append(rest[pos : pos + s])
-        pos += s
-    chunks.append(rest[pos:])
-    return chunks
+    return _harness.split(data)
 
 
 def _check_decoder(make: Callable[[], object], bound: int, data: bytes) -> None:
@@ -132,48 +116,21 @@ def build_targets() -> dict[str, Callable[[bytes], None]]:
 TARGET_NAMES = ("slip", "kiss", "plip", "cslip", "vj", "roundtrip")
 
 
+SPECIALS = bytes([0xC0, 0xDB, 0xDC, 0xDD, 0x16, 0x45, 0x75, 0x80, 0x00, 0xFF])
+
+
 def smoke(iterations: int) -> int:
     """Run every target on random inputs (no atheris needed); for CI and quick checks."""
-    _ensure_importable()
-    targets = build_targets()
-    rnd = random.Random(1144)
-    specials = bytes([0xC0, 0xDB, 0xDC, 0xDD, 0x16, 0x45, 0x75, 0x80, 0x00, 0xFF])
-    for name in TARGET_NAMES:
-        for _ in range(iterations):
-            n = rnd.randrange(0, 700)
-            data = bytes(
-                rnd.choice(specials) if rnd.random() < 0.3 else rnd.randrange(256) for _ in range(n)
-            )
-            targets[name](data)
-        print(f"{name}: {iterations} inputs ok")
-    return 0
+    _harness.ensure_importable("netdrv_serial")
+    return _harness.smoke(TARGET_NAMES, build_targets(),
+                          lambda _name, rnd: _harness.random_bytes(rnd, SPECIALS, 700, 0.3),
+                          iterations, seed=1144)  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: ``atheris_serial.py TARGET [libFuzzer args]`` or ``--smoke [N]``."""
-    if len(argv) >= 2 and argv[1] == "--smoke":
-        return smoke(int(argv[2]) if len(argv) > 2 else 1000)
-    if len(argv) < 2 or argv[1] not in TARGET_NAMES:
-        print(__doc__, file=sys.stderr)
-        print(f"error: choose a target: {', '.join(TARGET_NAMES)} (or --smoke N)", file=sys.stderr)
-        return 2
-    try:
-        import atheris
-    except ImportError:
-        print(
-            "atheris is not installed, so coverage-guided fuzzing is unavailable.\n"
-            "Install it with `pip install atheris` (Linux x86-64/arm64 wheels; elsewhere it needs\n"
-            "clang with libFuzzer), or run the targets on random inputs without it:\n"
-            f"    python {argv[0]} --smoke 2000",
-            file=sys.stderr,
-        )
-        return 2
-    _ensure_importable()
-    with atheris.instrument_imports():
-        targets = build_targets()
-    atheris.Setup([argv[0], *argv[2:]], targets[argv[1]])
-    atheris.Fuzz()
-    return 0
+    """Entry point: ``atheris_serial.py TARGET [libFuzzer args]``, ``--smoke [N]`` or ``list``."""
+    return _harness.main(argv, doc=__doc__ or "", package="netdrv_serial", names=TARGET_NAMES,
+                         build_targets=build_targets, run_smoke=smoke)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Coverage-guided fuzz targets for the USB framing codecs (run on demand with atheris).
 
-Usage::
+Run on demand, one target at a time; extra arguments go to libFuzzer::
 
-    pip install atheris
-    PYTHONPATH=.:plugins python fuzz/atheris_usb.py ncm  [libFuzzer args, e.g. -max_total_time=60 corpus/]
-    PYTHONPATH=.:plugins python fuzz/atheris_usb.py list
+    python fuzz/atheris_usb.py ncm -max_total_time=60 corpus/
+    python fuzz/atheris_usb.py --smoke 2000      # every target, random inputs, no atheris
+    python fuzz/atheris_usb.py list
 
 Targets: ``ncm`` (NtbDecoder), ``ax88179`` (Ax88179RxDecoder), ``ax88179-tx``
 (Ax88179TxDecoder), ``notify`` (NotificationParser, input split into interrupt
@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness
 
 # The codecs are imported lazily, inside the targets, so that ``main`` imports them
 # first under ``atheris.instrument_imports()`` and libFuzzer gets coverage feedback.
@@ -110,27 +114,29 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 }
 
 
+TARGET_NAMES = tuple(TARGETS)
+SPECIALS = bytes([0x4E, 0x43, 0x4D, 0x48, 0x30, 0x00, 0x0C, 0x10, 0xA1, 0x2A, 0xFF, 0x80])
+
+
+def build_targets() -> dict[str, Callable[[bytes], None]]:
+    """Import the codecs (inside atheris' instrumentation when it is active); the targets."""
+    import netdrv_usbnet.codecs  # noqa: F401
+
+    return TARGETS
+
+
+def smoke(iterations: int) -> int:
+    """Run every target on random inputs (no atheris needed); for CI and quick checks."""
+    _harness.ensure_importable("netdrv_usbnet")
+    return _harness.smoke(TARGET_NAMES, build_targets(),
+                          lambda _name, rnd: _harness.random_bytes(rnd, SPECIALS, 3000, 0.4),
+                          iterations, seed=179)  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
-    """Run the target named in argv[1] under atheris; remaining args go to libFuzzer."""
-    if len(argv) < 2 or argv[1] not in TARGETS:
-        print(f"usage: {argv[0]} {{{'|'.join(TARGETS)}|list}} [libFuzzer options]", file=sys.stderr)
-        return 0 if len(argv) >= 2 and argv[1] == "list" else 2
-    try:
-        import atheris
-    except ImportError:
-        print(
-            "atheris is not installed: `pip install atheris` (needs a clang/libFuzzer toolchain on "
-            "some platforms). The hypothesis tests in tests/fuzz/test_fuzz_usb_codecs.py cover the "
-            "same targets without it.",
-            file=sys.stderr,
-        )
-        return 1
-    target = TARGETS[argv[1]]
-    with atheris.instrument_imports():
-        import netdrv_usbnet.codecs  # noqa: F401  (instrument the codecs)
-    atheris.Setup([argv[0], *argv[2:]], target)
-    atheris.Fuzz()
-    return 0
+    """Entry point: ``atheris_usb.py TARGET [libFuzzer args]``, ``--smoke [N]`` or ``list``."""
+    return _harness.main(argv, doc=__doc__ or "", package="netdrv_usbnet", names=TARGET_NAMES,
+                         build_targets=build_targets, run_smoke=smoke)  # fmt: skip
 
 
 if __name__ == "__main__":
