@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -125,12 +126,18 @@ def test_a_hanging_hook_is_reported_and_the_daemon_recovers(
 ) -> None:
     monkeypatch.setenv("NETDRV_WATCHDOG", "0.5")
     log = LogTail(netns)
-    netns.netdrv("-p netdrv_faulty load netdrv_faulty hang_in=hook hang_s=4 fail_in=")
-    netns.run("ip link set fa0 up")  # the daemon runs the device_up hook: it sleeps 4 s
-    time.sleep(1.0)
-    res = netns.netdrv("--timeout 1 status", check=False)
-    assert res.returncode != 0 and "busy in plugin hooks for up of fa0" in res.stderr, (
-        res.stdout, res.stderr, netns.pids(), log.text()[-3000:])  # fmt: skip
+    netns.netdrv("-p netdrv_faulty load netdrv_faulty hang_in=hook hang_s=6 fail_in=")
+    netns.run("ip link set fa0 up")  # the daemon runs the device_up hook: it sleeps 6 s
+    seen: list[subprocess.CompletedProcess[str]] = []
+
+    def reported() -> bool:
+        # The daemon sees the link go up a moment later, and the watchdog needs 0.5 s more:
+        # on a loaded runner that can take a while, so ask until the report appears.
+        seen.append(netns.netdrv("--timeout 1 status", check=False))
+        return seen[-1].returncode != 0 and "busy in plugin hooks for up of fa0" in seen[-1].stderr
+
+    assert wait_for(reported, timeout=4.5, interval=0.2), (
+        seen[-1].stdout, seen[-1].stderr, netns.pids(), log.text()[-3000:])  # fmt: skip
     # When the hook returns the daemon serves again and the busy report is gone.
     assert wait_for(lambda: netns.netdrv("--timeout 1 status --json", check=False).returncode == 0,
                     timeout=10)  # fmt: skip
