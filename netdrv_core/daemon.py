@@ -20,6 +20,7 @@ import signal
 import socket
 import stat
 import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -126,7 +127,7 @@ class _Watchdog:
             if reported:
                 log.warning("%s returned after %.1f s; the daemon serves requests again",
                             what, took)  # fmt: skip
-                self._remove()
+                self.remove()
 
     def _report(self, what: str, since: float) -> None:
         with self._lock:
@@ -137,6 +138,10 @@ class _Watchdog:
             "%s has been running for %.0f s: the daemon cannot answer requests until it returns "
             "(stack dump follows; SIGTERM aborts it and unloads)", what, self.after,
         )  # fmt: skip
+        self.write_busy(what, since)
+
+    def write_busy(self, what: str, since: float) -> None:
+        """Tell ``netdrv`` (through the busy file) that the daemon is stuck in ``what``."""
         if self.path is None:
             return
         info = {"pid": os.getpid(), "busy": what, "since": time.time() - (time.monotonic() - since)}
@@ -150,10 +155,85 @@ class _Watchdog:
         except OSError as exc:
             log.debug("cannot write %s: %s", self.path, exc)
 
-    def _remove(self) -> None:
+    def remove(self) -> None:
+        """The daemon serves again: no busy file."""
         if self.path is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
+
+
+_STDLIB = sysconfig.get_paths()["stdlib"]
+
+
+class _LockupDetector:
+    """The soft-lockup watchdog of the event loop.
+
+    Driver code the loop runs — ``start_xmit``, a NAPI poll, a timer, a
+    reader thread's hand-off — is not wrapped by :class:`_Watchdog` (that would
+    cost on every packet).  Instead a thread samples the loop every quarter of
+    ``after``: when the same callback has been running for ``after`` seconds
+    without the loop moving on, it logs the driver code it is stuck in with
+    every thread's stack, and writes the busy file so that ``netdrv`` says what
+    the daemon is doing instead of only timing out.  SIGTERM aborts the stuck
+    code (the driver is faulted, the daemon unloads).
+    """
+
+    def __init__(self, loop: Any, watchdog: _Watchdog, after: float) -> None:
+        self.loop = loop
+        self.watchdog = watchdog
+        self.after = after
+        self.busy: str | None = None
+        self._busy_since = 0.0
+        self._stop = threading.Event()
+        self._main = threading.main_thread().ident
+        self._thread = threading.Thread(target=self._watch, name="netdrv-lockup", daemon=True)
+
+    def start(self) -> None:
+        """Start watching (from the loop's thread)."""
+        self._main = threading.get_ident()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+
+    def _where(self) -> str:
+        """The innermost frame of the loop's thread outside netdrv_core: the stuck driver code."""
+        frame = sys._current_frames().get(self._main)
+        where = None
+        while frame is not None:
+            mod = str(frame.f_globals.get("__name__", ""))
+            path = frame.f_code.co_filename
+            if where is None and not mod.startswith("netdrv_core") and not path.startswith(_STDLIB):
+                where = f"{mod}.{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})"
+            frame = frame.f_back
+        return where or "an event-loop callback"
+
+    def _watch(self) -> None:
+        seen: tuple[int, Any] | None = None
+        since = 0.0
+        while not self._stop.wait(self.after / 4):
+            loop = self.loop
+            running = loop.running
+            now = (loop.iterations, running)
+            if running is None or now != seen or self.watchdog.current is not None:
+                seen, since = now, time.monotonic()
+                if self.busy is not None:
+                    log.warning("%s returned after %.1f s; the daemon serves requests again",
+                                self.busy, since - self._busy_since)  # fmt: skip
+                    self.busy = None
+                    self.watchdog.remove()
+                continue
+            if self.busy is None and time.monotonic() - since >= self.after:
+                self.busy, self._busy_since = f"driver code {self._where()}", since
+                log.warning(
+                    "the event loop has been stuck in %s for %.0f s: no device is served and the "
+                    "daemon cannot answer requests until it returns (stack dump follows; SIGTERM "
+                    "aborts it and unloads)", self.busy, self.after,
+                )  # fmt: skip
+                with contextlib.suppress(Exception):
+                    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+                self.watchdog.write_busy(self.busy, since)
 
 
 def _strerror(err: int) -> str:
@@ -200,6 +280,7 @@ class Daemon:
         self.host = host
         self.pm = pm or PluginManager()
         self.watchdog = _Watchdog(watchdog, busy_file)
+        self.lockup = _LockupDetector(host.loop, self.watchdog, watchdog) if watchdog else None
         host.notify = self._notify
         # A driver's timer or thread hand-off that raises is a driver fault, not a loop error.
         host.loop.error_handler = self._loop_error
@@ -569,7 +650,7 @@ class Daemon:
     def _on_signal(self, signum: int, _frame: Any) -> None:
         """SIGTERM/SIGINT/SIGHUP: shut down; if stuck in driver code, abort that code first."""
         self.host.loop.call_soon_threadsafe(self.shutdown)
-        busy = self.watchdog.current
+        busy = self.watchdog.current or (self.lockup.busy if self.lockup is not None else None)
         if busy is not None:
             log.warning("%s while busy in %s: aborting it", signal.Signals(signum).name, busy)
             raise DriverHang(f"{busy} aborted by {signal.Signals(signum).name}")
@@ -580,9 +661,13 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         threading.excepthook = self._thread_error
+        if self.lockup is not None:
+            self.lockup.start()
         try:
             loop.run_forever()
         finally:
+            if self.lockup is not None:
+                self.lockup.stop()
             self.shutdown()
             self.host.close()
             log.info("daemon stopped")

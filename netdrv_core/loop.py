@@ -66,6 +66,10 @@ class EventLoop:
         takes tens of microseconds to wake; a spinning one answers at once, at the price
         of a busy CPU while traffic keeps coming.  0 (the default) never spins."""
         self._last_event = 0.0
+        self.iterations = 0
+        """Loop iterations so far; with :attr:`running`, what a lockup detector watches."""
+        self.running: Callable[..., Any] | None = None
+        """The callback running now (None between callbacks)."""
         self.error_handler: Callable[[BaseException, Callable[..., Any]], None] = self._log_error
 
     # -- registration -----------------------------------------------------------
@@ -114,16 +118,20 @@ class EventLoop:
             pass
 
     def _run(self, cb: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.running = cb
         try:
             cb(*args)
         except Exception as exc:
             self.error_handler(exc, cb)
+        finally:
+            self.running = None
 
     def _log_error(self, exc: BaseException, cb: Callable[..., Any]) -> None:
         log.error("callback %r raised %r", cb, exc, exc_info=exc)
 
     def run_once(self, timeout: float | None = None) -> None:
         """Wait for events at most ``timeout`` seconds (None: until one) and run them."""
+        self.iterations += 1
         if self._ready or self._threadsafe:
             timeout = 0
         elif self._timers:

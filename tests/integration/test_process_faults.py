@@ -156,3 +156,45 @@ def test_a_plugin_hanging_at_import_cannot_wedge_the_cli(
     assert res.returncode == 2
     assert "importing plugin 'netdrv_faulty' did not finish within 2 s" in res.stderr, res.stderr
     assert not netns.pids(), "no daemon was started"
+
+
+def test_a_driver_stuck_in_start_xmit_is_reported_and_sigterm_aborts_it(
+    netns: NetNamespace, faulty_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The soft-lockup watchdog: driver code the event loop runs (no guard around it) hangs."""
+    monkeypatch.setenv("NETDRV_WATCHDOG", "0.5")
+    log = LogTail(netns)
+    netns.netdrv("load snull")
+    netns.netdrv("-p netdrv_faulty load netdrv_faulty hang_in=start_xmit hang_s=3 fail_in=")
+    netns.run("ip addr add 198.19.0.1/24 dev fa0")
+    netns.run("ip link set fa0 up")
+    netns.run("ping -c 1 -W 1 198.19.0.2", check=False)  # the first frame: start_xmit sleeps 3 s
+    seen: list[subprocess.CompletedProcess[str]] = []
+
+    def reported() -> bool:
+        seen.append(netns.netdrv("--timeout 1 status", check=False))
+        return seen[-1].returncode != 0 and "busy in driver code netdrv_faulty._bug" in seen[-1].stderr
+
+    assert wait_for(reported, timeout=2.5, interval=0.1), (seen[-1].stderr, log.text()[-3000:])
+    # The log names the stuck code, with every thread's stack.
+    text = log.text()
+    assert "the event loop has been stuck in driver code netdrv_faulty._bug" in text, text[-3000:]
+    assert "netdrv_faulty.py" in text and ("Current thread" in text or "Thread 0x" in text)
+    # When start_xmit returns, everything runs on: nothing was lost or double-counted.
+    assert wait_for(lambda: netns.netdrv("--timeout 1 status", check=False).returncode == 0,
+                    timeout=10)  # fmt: skip
+    assert wait_for(lambda: "returned after" in log.text(), timeout=3)
+    assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
+    # Stuck for good this time: SIGTERM aborts the driver code and unloads.
+    pid = status(netns)["pid"]
+    netns.netdrv("unload netdrv_faulty")
+    netns.netdrv("-p netdrv_faulty load netdrv_faulty hang_in=start_xmit hang_s=3600 fail_in=")
+    netns.run("ip addr add 198.19.0.1/24 dev fa0")
+    netns.run("ip link set fa0 up")
+    netns.run("ping -c 1 -W 1 198.19.0.2", check=False)
+    assert wait_for(lambda: log.text().count("the event loop has been stuck") == 2, timeout=5)
+    os.kill(pid, signal.SIGTERM)
+    assert wait_for(lambda: not netns.pids(), timeout=10), "the daemon exits"
+    links = netns.run("ip -o link").stdout
+    assert "fa0" not in links and "sn0" not in links
+    assert "aborted by SIGTERM" in log.text()

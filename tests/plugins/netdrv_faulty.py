@@ -23,7 +23,7 @@
 ``hook``       the plugin's ``netdrv_device_up`` hook
 =============  ==============================================================
 
-``hang_in=init|exit|hook|open`` sleeps ``hang_s`` seconds there instead (a
+``hang_in=init|exit|hook|open|start_xmit|timer`` sleeps ``hang_s`` seconds there instead (a
 hung driver).  ``NETDRV_FAULTY_HANG_IMPORT=SECONDS`` in the environment makes
 the module itself hang while it is imported.
 """
@@ -61,7 +61,7 @@ if os.environ.get("NETDRV_FAULTY_HANG_IMPORT"):
 
 FAIL_POINTS = ("", "init", "exit", "open", "stop", "start_xmit", "change_mtu", "set_rx_mode",
                "tx_timeout", "napi", "timer", "reader", "thread", "get_stats", "ioctl", "hook")  # fmt: skip
-HANG_POINTS = ("", "init", "exit", "hook", "open")
+HANG_POINTS = ("", "init", "exit", "hook", "open", "start_xmit", "timer")
 
 
 class FaultyPriv:

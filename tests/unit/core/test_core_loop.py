@@ -82,3 +82,17 @@ def test_sysctl_requests_are_checked(values) -> None:
         validate_request({"cmd": "sysctl", "values": values})
     validate_request({"cmd": "sysctl", "values": {"busy_poll": 50}})
     validate_request({"cmd": "sysctl"})
+
+
+def test_the_loop_shows_what_runs_for_the_lockup_detector(loop) -> None:
+    during: list[object] = []
+
+    def cb() -> None:
+        during.append(loop.running)
+        raise RuntimeError("a driver bug")  # handed to the error handler; running is cleared
+
+    loop.error_handler = lambda exc, cb: None
+    before = loop.iterations
+    loop.call_soon(cb)
+    loop.run_once(0)
+    assert during == [cb] and loop.running is None and loop.iterations == before + 1
