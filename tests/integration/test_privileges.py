@@ -66,6 +66,7 @@ REQUESTS = {
     "capture": {"dev": "nlo0", "count": 1},
     "stop": {},
     "set": {"dev": "nlo0", "ioctl": 0x89F0},
+    "sysctl": {"values": {"busy_poll": 1_000_000}},
 }
 
 
@@ -86,6 +87,7 @@ def test_every_command_from_another_user_is_refused(netns: NetNamespace) -> None
     st = status(netns)
     assert st["pid"] == pid, "the daemon kept running (stop was refused)"
     assert [d["name"] for d in st["devices"]] == ["nlo0"], "nothing was loaded or unloaded"
+    assert netns.netdrv("sysctl").stdout.strip() == "busy_poll = 0", "no tunable was changed"
 
 
 def _no_world_writable(path: Path) -> None:
