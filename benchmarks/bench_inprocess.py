@@ -4,8 +4,10 @@ What one packet costs in Python, with no kernel in the way: the frame is put
 into an skb as the TAP reader would (allocate + copy), handed to the core
 (``dev_queue_xmit`` -> qdisc -> snull ``start_xmit``), snull rewrites the MAC,
 flips both addresses and updates the IP and UDP/TCP checksums incrementally,
-the peer receives it (``eth_type_trans``, ``netif_rx``), the backlog delivers it
-to the stack.  Packets go in batches of 64 (one NAPI/backlog round), so the
+takes a buffer from its pool, the peer receives the skb itself (veth-like: its
+IP header is aligned, so no copy; ``eth_type_trans``'s work, statistics,
+``netif_rx``) and gives the buffer back, the TX-done completes the
+transmission, and the backlog delivers the skb to the stack.  Packets go in batches of 64 (one NAPI/backlog round), so the
 loop's own wake-up is amortised as it is on the kernel attachment.
 
 Rows:

@@ -50,17 +50,18 @@ class MemoryStack(Attachment):
 
     def receive(self, dev: NetDevice, skb: SkBuff) -> None:
         """Queue the frame, or transmit it on the wired peer."""
-        peer = self.wires.get(dev.name)
+        name = dev.name
+        peer = self.wires.get(name) if self.wires else None
         if peer is not None:
             # The frame from its link header: eth_type_trans pulled it off skb.data.
             start = skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
             self.send(peer, memoryview(skb.buf)[start : skb.tail])
             return
-        q = self.rx.get(dev.name)
+        q = self.rx.get(name)
         if q is None:
             return
         if len(q) >= self.rx_queue_len:
-            self.rx_overflow[dev.name] += 1
+            self.rx_overflow[name] += 1
             return
         q.append(skb)
 

@@ -19,7 +19,6 @@ from collections import deque
 from typing import Any
 
 from netdrv_core import (
-    CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
     ETH_HLEN,
@@ -40,7 +39,6 @@ from netdrv_core import (
     alloc_netdev,
     dev_alloc_skb,
     dev_kfree_skb,
-    eth_type_trans,
     ether_setup,
     napi_complete_done,
     napi_disable,
@@ -54,16 +52,15 @@ from netdrv_core import (
     netif_stop_queue,
     netif_wake_queue,
 )
+from netdrv_core.ether import ETH_P_IP
 from netdrv_core.ethtool import DUPLEX_FULL, DrvInfo, EthtoolOps, LinkSettings
 from netdrv_core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6
-from netdrv_core.skbuff import NET_SKB_PAD
+from netdrv_core.skbuff import NET_SKB_PAD, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST
 
 from .ipv4 import FlipError, flip_ipv4
 
 log = logging.getLogger("netdrv.snull")
 
-SNULL_RX_INTR = 0x0001
-SNULL_TX_INTR = 0x0002
 SNULL_MAC = b"\x00SNUL0"
 SNULL_IOC_GETSTATE = SIOCDEVPRIVATE
 SNULL_IOC_SETLOCKUP = SIOCDEVPRIVATE + 1
@@ -72,59 +69,36 @@ SNULL_IOC_SETCARRIER = SIOCDEVPRIVATE + 2  # pull (0) or plug (1) the virtual ca
 # (a normal Ethernet frame is copied, as in LDD; a 64 KiB TSO super-frame is not).
 SNULL_COPYBREAK = 2048
 _BCAST = b"\xff" * 6
-_NO_DATA = bytearray()
 _RX_RESERVE = NET_SKB_PAD + 2  # headroom of a received skb: the IP header 16-byte aligned
 
 
-class SnullPacket:
-    """``struct snull_packet``: one buffer of the transmit pool.
+class SnullPriv:
+    """``struct snull_priv``.
 
-    The "hardware" reads the frame where the skb holds it, as a NIC's DMA
-    engine does: :attr:`data` is the transmitted skb's buffer and the frame
-    starts at :attr:`off`, so transmitting copies nothing.  The receiving side
-    copies it into a fresh, aligned skb (LDD's ``snull_rx``) — or, for a frame
-    longer than :data:`SNULL_COPYBREAK` (a 64 KiB TSO super-frame), builds its
-    skb around that buffer, like the kernel's ``build_skb``.  The transmitted
-    skb is freed by the TX-done interrupt and never written again, so sharing
-    its buffer is safe; a released packet drops the reference.
+    The transmit pool (LDD's ``ppool``) is a count of free packet buffers,
+    :attr:`pool_free`: the "hardware" hands the transmitted skb itself to the
+    peer (see :func:`snull_hw_tx`), so a buffer holds no data — what is left
+    of it is the accounting, and that is kept: a transmission takes a buffer,
+    the receiver gives it back once it has received the packet, the queue
+    stops when the last one is taken and wakes when one returns.
     """
 
     __slots__ = (
-        "csum_offset",
-        "csum_start",
-        "data",
-        "datalen",
-        "dev",
-        "gso_size",
-        "gso_type",
-        "ip_summed",
-        "off",
+        "filter_all_multi", "lockup", "lockups", "mc_filter", "napi", "params", "peer",
+        "pool_free", "pool_size", "pool_stops", "rx_int_enabled", "rx_queue", "skb",
+        "tx_packetlen",
     )  # fmt: skip
 
-    def __init__(self, dev: NetDevice) -> None:
-        self.dev = dev
-        self.data: bytearray = _NO_DATA
-        self.off = 0
-        self.datalen = 0
-        self.ip_summed = CHECKSUM_NONE
-        self.csum_start = 0
-        self.csum_offset = 0
-        self.gso_size = 0
-        self.gso_type = 0
-
-
-class SnullPriv:
-    """``struct snull_priv``."""
-
     def __init__(self) -> None:
-        self.ppool: list[SnullPacket] = []
-        self.rx_queue: deque[SnullPacket] = deque()
+        self.pool_size = 0
+        self.pool_free = 0  # free buffers of the transmit pool
+        self.rx_queue: deque[SkBuff] = deque()  # received, waiting for the NAPI poll
         self.rx_int_enabled = True
         self.tx_packetlen = 0
-        self.status = 0
-        self.skb: SkBuff | None = None  # the skb whose TX-done interrupt is pending
+        self.skb: SkBuff | None = None  # the transmission whose TX-done interrupt is pending
         self.napi: NapiStruct | None = None
         self.peer: NetDevice | None = None
+        self.lockup = 0  # params["lockup"], read per packet
         self.lockups = 0
         self.pool_stops = 0
         self.mc_filter: set[bytes] = set()
@@ -156,29 +130,34 @@ class SnullOps(NetDeviceOps):
             napi_disable(priv.napi)
         if priv.skb is not None:
             dev.stats.tx_errors += 1
-            dev_kfree_skb(priv.skb)
-            priv.skb = None
+            priv.skb = None  # the skb itself is the peer's by now: see snull_hw_tx
         while priv.rx_queue:
-            pkt = priv.rx_queue.popleft()
+            skb = priv.rx_queue.popleft()
             dev.stats.rx_dropped += 1
-            snull_release_buffer(pkt)
+            dev_kfree_skb(skb)
+            snull_release_buffer(priv.peer)  # the sender's pool buffer
         return 0
 
     def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
-        """``snull_tx``: pad to ETH_ZLEN, note the time, hand the frame to the "hardware"."""
-        priv = dev.priv
-        if not priv.ppool:
+        """``snull_tx``: pad to ETH_ZLEN and hand the frame to the "hardware" (:func:`snull_hw_tx`).
+
+        LDD3's ``dev->trans_start = jiffies`` is left to the core, which records
+        it on NETDEV_TX_OK as Linux's ``txq_trans_update()`` does.
+        """
+        if not dev.priv.pool_free:
             return NETDEV_TX_BUSY  # the pool is empty: the queue should have been stopped
-        short = ETH_ZLEN - (skb.tail - skb.data)
-        if short > 0:
-            if skb.end - skb.tail < short:
+        data = skb.data
+        end = skb.tail
+        if end - data < ETH_ZLEN:
+            short = ETH_ZLEN - (end - data)
+            if skb.end - end < short:
                 padded = skb.copy(tailroom=short)
                 dev_kfree_skb(skb)
                 skb = padded
             skb.put_data(bytes(short))
-        dev.trans_start = dev.host.loop.clock()  # netif_trans_update(); LDD3: = jiffies
-        priv.skb = skb
-        snull_hw_tx(skb, dev)
+            data = skb.data
+            end = skb.tail
+        snull_hw_tx(skb, dev, skb.buf, data, end)
         return NETDEV_TX_OK
 
     def tx_timeout(self, dev: NetDevice, txqueue: int = 0) -> None:
@@ -190,9 +169,7 @@ class SnullOps(NetDeviceOps):
             # LDD counts tx_packets (through the interrupt) *and* tx_errors for this
             # packet; here each skb ends exactly once, so it is an error only.
             dev.stats.tx_errors += 1
-            dev_kfree_skb(priv.skb)
             priv.skb = None
-            priv.status &= ~SNULL_TX_INTR
         netif_wake_queue(dev)
 
     def set_config(self, dev: NetDevice, ifmap: dict[str, int]) -> int:
@@ -211,7 +188,7 @@ class SnullOps(NetDeviceOps):
         priv = _priv(dev)
         if request == SNULL_IOC_GETSTATE:
             return {
-                "pool_free": len(priv.ppool),
+                "pool_free": priv.pool_free,
                 "rx_queue": len(priv.rx_queue),
                 "lockups": priv.lockups,
                 "lockup": priv.params["lockup"],
@@ -222,7 +199,10 @@ class SnullOps(NetDeviceOps):
         if request == SNULL_IOC_SETLOCKUP:
             if not isinstance(data, int) or data < 0:
                 return -errno.EINVAL
-            priv.params["lockup"] = data
+            priv.params["lockup"] = data  # a module parameter: both interfaces
+            priv.lockup = data
+            if priv.peer is not None:
+                priv.peer.priv.lockup = data
             return 0
         if request == SNULL_IOC_SETCARRIER:
             if data not in (0, 1):
@@ -263,188 +243,170 @@ class SnullEthtool(EthtoolOps):
     def get_ethtool_stats(self, dev: NetDevice) -> list[int]:
         """Values of the private counters."""
         p = _priv(dev)
-        return [p.lockups, len(p.ppool), p.pool_stops, len(p.rx_queue)]
+        return [p.lockups, p.pool_free, p.pool_stops, len(p.rx_queue)]
 
 
 # -- the pool -------------------------------------------------------------------------------
 def snull_setup_pool(dev: NetDevice, pool_size: int) -> None:
-    """Preallocate ``pool_size`` packets."""
-    _priv(dev).ppool = [SnullPacket(dev) for _ in range(pool_size)]
+    """Preallocate ``pool_size`` packet buffers (a count: see :class:`SnullPriv`)."""
+    priv = _priv(dev)
+    priv.pool_size = priv.pool_free = pool_size
 
 
-def snull_get_tx_buffer(dev: NetDevice) -> SnullPacket | None:
-    """Take a packet from the pool; stop the queue when it runs empty (LDD)."""
+def snull_release_buffer(dev: NetDevice) -> None:
+    """Give a buffer back to ``dev``'s pool; wake the queue if the pool had run dry."""
     priv = dev.priv
-    pool = priv.ppool
-    if not pool:
-        return None
-    pkt = pool.pop()
-    if not pool:
-        log.debug("%s: pool empty", dev.name)
-        priv.pool_stops += 1
-        netif_stop_queue(dev)
-    return pkt
-
-
-def snull_release_buffer(pkt: SnullPacket) -> None:
-    """Give a packet back to its pool; wake the queue if the pool had run dry."""
-    pkt.data = _NO_DATA  # do not keep the sender's buffer alive
-    dev = pkt.dev
-    priv = dev.priv
-    pool = priv.ppool
-    pool.append(pkt)
-    if dev._queue_stopped and len(pool) == 1 and priv.skb is None and dev.flags & IFF_UP:
+    free = priv.pool_free + 1
+    priv.pool_free = free
+    if free == 1 and dev._queue_stopped and priv.skb is None and dev.flags & IFF_UP:
         netif_wake_queue(dev)
 
 
 # -- the "hardware" --------------------------------------------------------------------------
 # This runs for every packet, so it reads fields directly (``dev.priv`` rather
 # than ``netdev_priv(dev)``, ``dev._queue_stopped`` rather than
-# ``netif_queue_stopped(dev)``): each call saved is ~5 % of the per-packet cost.
-def snull_hw_tx(skb: SkBuff, dev: NetDevice) -> None:
-    """``snull_hw_tx``: rewrite, flip, deliver to the peer, raise the interrupts."""
+# ``netif_queue_stopped(dev)``) and the two "interrupts" are direct calls: each
+# call saved is some 2 % of the per-packet cost.
+def snull_hw_tx(skb: SkBuff, dev: NetDevice, buf: bytearray, data: int, end: int) -> None:
+    """``snull_hw_tx``: rewrite, flip, deliver to the peer, complete the transmission.
+
+    Like veth, the "hardware" hands the transmitted skb itself to the peer:
+    from here on it is the receiver's (delivered, or dropped and freed there).
+    What LDD's two interrupts do happens as direct calls, in LDD's order: the
+    peer's RX interrupt (``snull_rx`` and ``netif_rx``, or a NAPI schedule),
+    then this device's TX-done interrupt (``tx_packets``, ``tx_bytes``, queue
+    wake-up) — unless this packet simulates a lockup, which leaves the
+    transmission pending (:attr:`SnullPriv.skb`) until ``tx_timeout``.
+
+    The frame is ``buf[data:end]`` (``skb.buf``, ``skb.data``, ``skb.tail``),
+    padded to at least ETH_ZLEN bytes by ``start_xmit``.
+    """
     priv = dev.priv
-    buf = skb.buf
-    data = skb.data
-    end = skb.tail
-    if end - data < ETH_HLEN + 20 or buf[data + 12] != 0x08 or buf[data + 13]:  # ETH_P_IP
+    if buf[data + 12] != 0x08 or buf[data + 13]:  # ETH_P_IP
         # snull routes IPv4 only (IPv6 is disabled on the pair); anything else is dropped.
         dev.stats.tx_dropped += 1
-        priv.skb = None
         dev_kfree_skb(skb)
         return
     peer = priv.peer
     # The hard_header trick: the kernel addressed the frame to our own MAC
     # (NOARP); rewrite the destination to the peer's, as LDD's header does.
-    if not buf[data] & 1:
-        buf[data : data + 6] = peer.dev_addr
-    buf[data + 6 : data + 12] = dev.dev_addr
-    ip_summed = skb.ip_summed
+    if buf[data] & 1:
+        buf[data + 6 : data + 12] = dev.dev_addr
+    else:
+        buf[data : data + 12] = peer.dev_addr + dev.dev_addr
+    partial = skb.ip_summed == CHECKSUM_PARTIAL
     try:
-        flip_ipv4(buf, data + ETH_HLEN, end,
-                  skb.csum_start + skb.csum_offset if ip_summed == CHECKSUM_PARTIAL else -1)  # fmt: skip
+        flip_ipv4(buf, data + ETH_HLEN, end, skb.csum_start + skb.csum_offset if partial else -1)
     except FlipError as exc:
         log.debug("%s: dropping frame: %s", dev.name, exc)
         dev.stats.tx_dropped += 1
-        priv.skb = None
         dev_kfree_skb(skb)
         return
-    pkt = snull_get_tx_buffer(dev)
-    if pkt is None:  # cannot happen: start_xmit checked
-        dev.stats.tx_dropped += 1
-        priv.skb = None
-        dev_kfree_skb(skb)
-        return
-    length = end - data
-    pkt.data = buf  # the "DMA" reads the frame from the skb: see SnullPacket
-    pkt.off = data
-    pkt.datalen = length
-    pkt.ip_summed = ip_summed
-    if ip_summed == CHECKSUM_PARTIAL:
-        pkt.csum_start = skb.csum_start - data
-        pkt.csum_offset = skb.csum_offset
-        pkt.gso_size = skb.gso_size
-        pkt.gso_type = skb.gso_type
-    # Receive side: enqueue and raise the peer's RX interrupt.
+    # snull_get_tx_buffer(): start_xmit saw a free buffer; stop the queue on the last one.
+    free = priv.pool_free - 1
+    priv.pool_free = free
+    if not free:
+        log.debug("%s: pool empty", dev.name)
+        priv.pool_stops += 1
+        netif_stop_queue(dev)
+    # Receive side: the peer's RX interrupt.  A buffer the peer is done with at
+    # once returns to the pool at once; no wake-up here, the TX-done below does it
+    # (LDD: the TX-done interrupt is still pending while the peer receives).
     ppriv = peer.priv
     if not peer.flags & IFF_UP:
         peer.stats.rx_dropped += 1
-        snull_release_buffer(pkt)
+        dev_kfree_skb(skb)
+        priv.pool_free = free + 1
+    elif ppriv.napi is None:
+        snull_rx(peer, skb, peer.host.netif_rx)
+        priv.pool_free = free + 1
     else:
-        ppriv.rx_queue.append(pkt)
+        ppriv.rx_queue.append(skb)  # the poll gives the buffer back
         if ppriv.rx_int_enabled:
-            ppriv.status |= SNULL_RX_INTR
-            snull_interrupt(peer)
+            ppriv.rx_int_enabled = False  # snull_rx_ints(dev, 0)
+            napi_schedule(ppriv.napi)
     # Transmit side: the TX-done interrupt, unless this is a simulated lockup.
-    priv.tx_packetlen = length
-    lockup = priv.params["lockup"]
-    if lockup and (dev.stats.tx_packets + dev.stats.tx_errors + 1) % lockup == 0:
+    stats = dev.stats
+    lockup = priv.lockup
+    if lockup and (stats.tx_packets + stats.tx_errors + 1) % lockup == 0:
         # Simulate a dropped transmit interrupt.  LDD leaves SNULL_TX_INTR in the
         # status word, so the next RX interrupt quietly completes it; here the
         # interrupt is really lost and only the watchdog's tx_timeout recovers.
+        priv.skb = skb
+        priv.tx_packetlen = end - data
         netif_stop_queue(dev)
         log.debug("%s: simulated lockup", dev.name)
-    else:
-        priv.status |= SNULL_TX_INTR
-        snull_interrupt(dev)
+        return
+    stats.tx_packets += 1
+    stats.tx_bytes += end - data
+    if dev._queue_stopped and priv.pool_free and dev.flags & IFF_UP:
+        netif_wake_queue(dev)
 
 
-def snull_interrupt(dev: NetDevice) -> None:
-    """The interrupt handler (regular or NAPI flavour)."""
-    priv = dev.priv
-    status = priv.status
-    priv.status = 0
-    if status & SNULL_RX_INTR:
-        if priv.napi is not None:
-            priv.rx_int_enabled = False  # snull_rx_ints(dev, 0)
-            napi_schedule(priv.napi)
-        else:
-            rxq = priv.rx_queue
-            rx = dev.host.netif_rx  # what netif_rx(skb) calls, without the extra hop
-            while rxq:
-                pkt = rxq.popleft()
-                snull_rx(dev, pkt, rx)
-                snull_release_buffer(pkt)
-    if status & SNULL_TX_INTR:
-        stats = dev.stats
-        stats.tx_packets += 1
-        stats.tx_bytes += priv.tx_packetlen
-        skb = priv.skb
-        priv.skb = None
-        if skb is not None:
-            dev_kfree_skb(skb)
-        if dev._queue_stopped and priv.ppool and dev.flags & IFF_UP:
-            netif_wake_queue(dev)
+def snull_rx(dev: NetDevice, skb: SkBuff, deliver: Any) -> None:
+    """``snull_rx``: receive the frame the peer transmitted and pass it up.
 
-
-def snull_rx(dev: NetDevice, pkt: SnullPacket, deliver: Any) -> None:
-    """``snull_rx``: copy the packet into a fresh skb and pass it up.
-
-    A large frame (see :class:`SnullPacket`) is not copied: the skb is built
-    around the buffer the "DMA" left it in, like the kernel's ``build_skb``.
+    ``skb`` is the peer's transmitted skb (see :func:`snull_hw_tx`): it is
+    received as it is when its IP header is 4-byte aligned (the TAP reader's
+    skbs are), or for a frame over :data:`SNULL_COPYBREAK` (a TSO super-frame);
+    otherwise it is copied into a fresh skb with the IP header aligned, as
+    LDD's ``dev_alloc_skb(len + 2)`` + ``skb_reserve(skb, 2)`` does, and freed.
     """
-    data = pkt.data
-    off = pkt.off
-    if data[off] & 1:
+    buf = skb.buf
+    off = skb.data
+    if buf[off] & 1:
         priv = dev.priv
-        dst = bytes(data[off : off + 6])
+        dst = bytes(buf[off : off + 6])
         if dst != _BCAST and not priv.filter_all_multi and dst not in priv.mc_filter:
             dev.stats.rx_dropped += 1  # multicast we did not join: the filter drops it
+            dev_kfree_skb(skb)
             return
-    length = pkt.datalen
-    if length > SNULL_COPYBREAK:
-        skb = SkBuff(0, data)  # build_skb(): around the buffer the frame is in
-        skb.data = off
-        skb.tail = skb.end = off + length
-    elif off >= _RX_RESERVE:
-        # dev_alloc_skb(len + 2) + skb_reserve(2) + memcpy in one step: a slice of
-        # the frame and the bytes before it (they become headroom) is one
-        # allocation and one copy, without zero-filling first — half the cost.
-        skb = SkBuff(0, data[off - _RX_RESERVE : off + length])
-        skb.data = _RX_RESERVE
-        skb.tail = _RX_RESERVE + length
+    length = skb.tail - off
+    if (off + ETH_HLEN) & 3 and length <= SNULL_COPYBREAK:
+        skb = _rx_copy(skb, off, length)
+        buf = skb.buf
+    # eth_type_trans(), with what the "hardware" already knows: the frame is
+    # IPv4 and a unicast destination is this device's own address.
+    skb.dev = dev
+    skb.mac_header = off = skb.data
+    skb.data = skb.network_header = off + ETH_HLEN
+    skb.protocol = ETH_P_IP
+    stats = dev.stats
+    if buf[off] & 1:
+        skb.pkt_type = PACKET_BROADCAST if buf[off : off + 6] == _BCAST else PACKET_MULTICAST
+        stats.multicast += 1
     else:
-        skb = dev_alloc_skb(length + 2)
-        skb.buf[_RX_RESERVE:] = memoryview(data)[off : off + length]
-        skb.data = _RX_RESERVE
-        skb.tail = _RX_RESERVE + length
-    base = skb.data
-    eth_type_trans(skb, dev)
-    if pkt.ip_summed == CHECKSUM_PARTIAL:
-        skb.ip_summed = CHECKSUM_PARTIAL
-        skb.csum_start = base + pkt.csum_start
-        skb.csum_offset = pkt.csum_offset
-        skb.gso_size = pkt.gso_size
-        skb.gso_type = pkt.gso_type
+        skb.pkt_type = PACKET_HOST
+    if skb.ip_summed == CHECKSUM_PARTIAL:
         skb.transport_header = skb.csum_start
     else:
         skb.ip_summed = CHECKSUM_UNNECESSARY  # we checked (and kept) the checksums
-    stats = dev.stats
     stats.rx_packets += 1
     stats.rx_bytes += length
-    if data[off] & 1:
-        stats.multicast += 1
     deliver(skb)
+
+
+def _rx_copy(skb: SkBuff, off: int, length: int) -> SkBuff:
+    """The frame at ``skb.buf[off:]`` copied into a fresh skb, IP header aligned; ``skb`` freed."""
+    data = skb.buf
+    if off >= _RX_RESERVE:
+        # dev_alloc_skb(len + 2) + skb_reserve(2) + memcpy in one step: a slice of
+        # the frame and the bytes before it (they become headroom) is one
+        # allocation and one copy, without zero-filling first.
+        new = SkBuff(0, data[off - _RX_RESERVE : off + length])
+    else:
+        new = dev_alloc_skb(length + 2)
+        new.buf[_RX_RESERVE:] = memoryview(data)[off : off + length]
+    new.data = _RX_RESERVE
+    new.tail = _RX_RESERVE + length
+    if skb.ip_summed == CHECKSUM_PARTIAL:
+        new.ip_summed = CHECKSUM_PARTIAL
+        new.csum_start = skb.csum_start - off + _RX_RESERVE
+        new.csum_offset = skb.csum_offset
+        new.gso_size = skb.gso_size
+        new.gso_type = skb.gso_type
+    dev_kfree_skb(skb)
+    return new
 
 
 def snull_poll(napi: NapiStruct, budget: int) -> int:
@@ -452,11 +414,11 @@ def snull_poll(napi: NapiStruct, budget: int) -> int:
     dev = napi.dev
     priv = dev.priv
     rxq = priv.rx_queue
+    sender = priv.peer
     npackets = 0
     while npackets < budget and rxq:
-        pkt = rxq.popleft()
-        snull_rx(dev, pkt, netif_receive_skb)
-        snull_release_buffer(pkt)
+        snull_rx(dev, rxq.popleft(), netif_receive_skb)
+        snull_release_buffer(sender)
         npackets += 1
     if npackets < budget:
         napi_complete_done(napi, npackets)
@@ -514,6 +476,7 @@ class Snull(Driver):
             dev = alloc_netdev(SnullPriv, "eth%d" if p["eth"] else "sn%d", snull_setup)
             priv = _priv(dev)
             priv.params = p
+            priv.lockup = p["lockup"]
             dev.watchdog_timeo = p["timeout"] / 1000.0
             dev.dev_addr = SNULL_MAC[:5] + bytes([SNULL_MAC[5] ^ i])
             if p["offload"]:

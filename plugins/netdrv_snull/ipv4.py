@@ -23,6 +23,86 @@ class FlipError(ValueError):
 def flip_ipv4(buf: bytearray, ip: int, end: int, partial_csum_at: int = -1) -> None:
     """Flip the third octet's low bit of both addresses of the IPv4 header at ``buf[ip]``.
 
+    Same contract and results, bit for bit, as :func:`_flip_ipv4_general`
+    (see there); this is the per-packet fast path.  For the usual packet — a
+    20-byte header whose two third octets have the same low bit (198.18.0.x
+    <-> 198.18.1.x) — both address words change by 0x0100 in the same
+    direction, so every finished checksum changes by exactly 0x0200 in the
+    other direction: unless that borrows or carries out of the high byte (or
+    would make a UDP checksum 0), only the checksum's high byte changes.  One
+    read and one write per checksum; anything else takes the general path.
+    """
+    if end - ip < 20 or buf[ip] != 0x45:
+        return _flip_ipv4_general(buf, ip, end, partial_csum_at)
+    s = ip + 14  # third octet of the source address (ip + 18: of the destination)
+    a = buf[s]
+    b = buf[s + 4]
+    if (a ^ b) & 1:
+        return _flip_ipv4_general(buf, ip, end, partial_csum_at)
+    buf[s] = a ^ 1
+    buf[s + 4] = b ^ 1
+    # Both bits set -> cleared: the sum drops by 0x0200, a finished checksum rises by it.
+    if a & 1:
+        step = 2
+        delta = 0xFDFF  # ~m + m' of both words, folded (as in the general path)
+    else:
+        step = -2
+        delta = 0x0200
+    c = ip + 10
+    hi = buf[c] + step
+    if 0 <= hi <= 0xFE:
+        buf[c] = hi
+    else:
+        _update_finished(buf, c, delta, False)
+    if partial_csum_at >= 0:
+        p = partial_csum_at
+        if p + 2 <= end:
+            hi = buf[p] - step  # a pseudo-header sum, stored non-inverted
+            if 0 < hi <= 0xFF:
+                buf[p] = hi
+            else:
+                x = ((buf[p] << 8) | buf[p + 1]) + delta
+                x = (x & 0xFFFF) + (x >> 16)
+                buf[p] = x >> 8
+                buf[p + 1] = x & 0xFF
+        return
+    if buf[ip + 7] or buf[ip + 6] & 0x1F:
+        return  # not the first fragment: no L4 header here
+    proto = buf[ip + 9]
+    if proto == IPPROTO_UDP:
+        p = ip + 26
+        if p + 2 > end:
+            return
+        old = buf[p]
+        hi = old + step
+        if old and 0 < hi <= 0xFE:
+            buf[p] = hi
+        elif old or buf[p + 1]:  # 0: UDP without checksum
+            _update_finished(buf, p, delta, True)
+    elif proto == IPPROTO_TCP:
+        p = ip + 36
+        if p + 2 > end:
+            return
+        hi = buf[p] + step
+        if 0 <= hi <= 0xFE:
+            buf[p] = hi
+        else:
+            _update_finished(buf, p, delta, False)
+
+
+def _update_finished(buf: bytearray, p: int, delta: int, udp: bool) -> None:
+    """Add ``delta`` to the finished checksum at ``buf[p]`` (RFC 1624 eqn. 3)."""
+    x = (((buf[p] << 8) | buf[p + 1]) ^ 0xFFFF) + delta
+    x = ((x & 0xFFFF) + (x >> 16)) ^ 0xFFFF
+    if udp and x == 0:
+        x = 0xFFFF  # RFC 768: a computed 0 is sent as all ones
+    buf[p] = x >> 8
+    buf[p + 1] = x & 0xFF
+
+
+def _flip_ipv4_general(buf: bytearray, ip: int, end: int, partial_csum_at: int = -1) -> None:
+    """The flip for any IPv4 header (options, mixed address parities, any checksum).
+
     ``partial_csum_at`` is the buffer offset of an L4 checksum field holding a
     pseudo-header sum (CHECKSUM_PARTIAL, offloaded): it is adjusted as a
     non-inverted sum.  Otherwise a TCP/UDP checksum of an unfragmented packet is

@@ -29,9 +29,11 @@ from frames import (
 from netdrv_core import (
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
+    PACKET_HOST,
     SIOCDEVPRIVATE,
     Host,
     NetDevice,
+    SkBuff,
     dev_get_stats,
     netif_queue_stopped,
 )
@@ -257,7 +259,7 @@ def test_peer_down_drops_on_the_peer(host: Host, snull: LoadSnull) -> None:
     send(host, sn0, udp_packet(SRC, DST, 1, 2, b"x"))
     host.loop.run_until_idle()
     assert sn0.stats.tx_packets == 1 and sn1.stats.rx_dropped == 1
-    assert len(sn0.priv.ppool) == sn0.priv.params["pool_size"]  # buffer given back
+    assert sn0.priv.pool_free == sn0.priv.params["pool_size"]  # buffer given back
 
 
 def test_lockup_recovered_by_the_watchdog(host: Host, snull: LoadSnull, run: Run) -> None:
@@ -295,11 +297,11 @@ def test_pool_exhaustion_stops_and_refill_wakes_the_queue(host: Host, snull: Loa
     for i in range(10):
         send(host, sn0, udp_packet(SRC, DST, 1, 2, bytes([i]) * 20))
     # No loop run yet: sn1's NAPI poll has not given the buffers back.
-    assert sn0.priv.ppool == [] and netif_queue_stopped(sn0)
+    assert sn0.priv.pool_free == 0 and netif_queue_stopped(sn0)
     assert len(sn0.qdisc) == 8 and sn0.core_stats.tx_submitted == 2
     host.loop.run_until_idle()
     assert not netif_queue_stopped(sn0) and not sn0.qdisc
-    assert len(sn0.priv.ppool) == 2
+    assert sn0.priv.pool_free == 2
     got = received(host, "sn1")
     assert [parse_ipv4(f[14:]).payload[8] for f in got] == list(range(10))
     assert sn0.core_stats.tx_busy == 0 and balanced(sn0)
@@ -340,7 +342,7 @@ def test_every_skb_ends_exactly_once_under_lockup_and_pool_exhaustion(
     assert s.tx_errors == sn0.priv.lockups > 0 and s.tx_dropped == 5
     assert cs.tx_busy == 0  # the queue is always stopped before the pool runs dry
     assert len(received(host, "sn1")) == sent - 5 == sn1.stats.rx_packets
-    assert len(sn0.priv.ppool) == 3
+    assert sn0.priv.pool_free == 3
 
 
 def test_napi_delivers_everything(host: Host, snull: LoadSnull) -> None:
@@ -430,3 +432,95 @@ def test_eth_names_and_unload(host: Host, snull: LoadSnull) -> None:
     with host.as_current():
         drv.exit()
     assert host.devices == {}
+
+
+def _aligned_skb(dev: NetDevice, frame: bytes, headroom: int = 34) -> SkBuff:
+    """An skb as the TAP reader builds it: 34 bytes of headroom, so the IP header is aligned."""
+    skb = SkBuff(headroom + len(frame))
+    skb.buf[headroom:] = frame
+    skb.data = skb.mac_header = headroom
+    skb.tail = headroom + len(frame)
+    skb.dev = dev
+    return skb
+
+
+def test_an_aligned_skb_is_handed_to_the_peer_itself(host: Host, snull: LoadSnull) -> None:
+    snull()
+    sn0, sn1 = devs(host)
+    pkt = udp_packet(SRC, DST, 1, 2, b"veth-like" * 4)
+    skb = _aligned_skb(sn0, eth_frame(sn0.dev_addr, HOST_MAC, ETH_P_IP, pkt))
+    skb.priority = 5
+    host.dev_queue_xmit(skb)
+    host.loop.run_until_idle()
+    (got,) = mem(host).received_skbs("sn1")
+    assert got is skb and not got.freed  # no copy: the receiver owns the transmitted skb
+    assert got.dev is sn1 and got.protocol == ETH_P_IP and got.pkt_type == PACKET_HOST
+    assert got.mac_header == 34 and got.data == got.network_header == 48
+    assert got.ip_summed == CHECKSUM_UNNECESSARY
+    frame = bytes(got.buf[got.mac_header : got.tail])
+    assert frame[:12] == sn1.dev_addr + sn0.dev_addr
+    assert ipv4_checksum_ok(frame[14:]) and l4_checksum_ok(frame[14:])
+    assert sn0.stats.tx_packets == 1 and sn1.stats.rx_packets == 1 and balanced(sn0)
+    assert sn0.priv.pool_free == sn0.priv.pool_size
+
+
+def test_an_unaligned_skb_is_copied_aligned_and_freed(host: Host, snull: LoadSnull) -> None:
+    snull()
+    sn0, _ = devs(host)
+    skb = _aligned_skb(sn0, eth_frame(sn0.dev_addr, HOST_MAC, ETH_P_IP,
+                                      udp_packet(SRC, DST, 1, 2, b"copied" * 6)), headroom=17)  # fmt: skip
+    host.dev_queue_xmit(skb)
+    host.loop.run_until_idle()
+    (got,) = mem(host).received_skbs("sn1")
+    assert got is not skb and skb.freed and got.data % 4 == 0
+
+
+@pytest.mark.parametrize("use_napi", [0, 1])
+def test_a_locked_up_transmission_is_not_freed_under_the_receiver(
+    host: Host, snull: LoadSnull, run: Run, use_napi: int
+) -> None:
+    snull(lockup=1, timeout=20, use_napi=use_napi)
+    sn0, _ = devs(host)
+    skb = _aligned_skb(sn0, eth_frame(sn0.dev_addr, HOST_MAC, ETH_P_IP,
+                                      udp_packet(SRC, DST, 1, 2, b"lost irq" * 4)))  # fmt: skip
+    host.dev_queue_xmit(skb)
+    host.loop.run_until_idle()
+    assert sn0.priv.skb is skb and netif_queue_stopped(sn0)
+    run(0.1)  # tx_timeout completes it as an error, without freeing the peer's skb
+    assert sn0.priv.skb is None and sn0.stats.tx_errors == 1 and balanced(sn0)
+    (got,) = mem(host).received_skbs("sn1")
+    assert got is skb and not got.freed
+
+
+def test_the_flip_fast_path_matches_the_general_one_bit_for_bit() -> None:
+    import random
+
+    from netdrv_snull.ipv4 import FlipError, _flip_ipv4_general, flip_ipv4
+
+    rnd = random.Random(7)
+    edges = [0, 1, 2, 3, 0x1FF, 0x200, 0x201, 0xFCFF, 0xFD00, 0xFDFE, 0xFDFF, 0xFEFF, 0xFFFF]
+    for _ in range(20_000):
+        pkt = bytearray(rnd.randbytes(rnd.choice([rnd.randint(0, 60), 40])))
+        n = len(pkt)
+        if n and rnd.random() < 0.9:
+            pkt[0] = 0x45 if rnd.random() < 0.8 else 0x40 | rnd.randint(0, 15)
+        if n > 9:
+            pkt[9] = rnd.choice([6, 17, 1])
+        if n > 7 and rnd.random() < 0.6:
+            pkt[6], pkt[7] = rnd.choice([0, 0x40]), 0
+        if n > 18 and rnd.random() < 0.8:  # same low bit in both third octets, mostly
+            pkt[18] = (pkt[18] & 0xFE) | (pkt[14] & 1 if rnd.random() < 0.9 else rnd.randint(0, 1))
+        for off in (10, 26, 36):
+            if n > off + 1 and rnd.random() < 0.5:
+                v = rnd.choice(edges)
+                pkt[off], pkt[off + 1] = v >> 8, v & 0xFF
+        partial = rnd.choice([-1, -1, 40, rnd.randint(14, 14 + n + 2)])
+        outs = []
+        for fn in (_flip_ipv4_general, flip_ipv4):
+            buf = bytearray(14) + pkt
+            try:
+                fn(buf, 14, len(buf), partial)
+                outs.append(bytes(buf))
+            except FlipError:
+                outs.append(b"FlipError")
+        assert outs[0] == outs[1], (pkt.hex(), partial)
