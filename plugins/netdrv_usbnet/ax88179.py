@@ -17,8 +17,11 @@ Data: bulk IN transfers carry many frames with a trailer (footer + one
 are skipped); a header with the chip's CRC/drop flags or a footer out of
 bounds counts as an rx error.  Frames whose TCP/UDP checksum the chip
 verified are marked CHECKSUM_UNNECESSARY.  Bulk OUT: an 8-byte header per
-frame; a transfer ending on a full packet gets a 1-byte pad (the padding
-bits in the header say so), as Linux does.  MTU up to 4088 (jumbo mode).
+frame; the frames the writer has at hand go back to back in one transfer of
+up to :data:`TX_AGG_MAX` bytes (the chip parses the records one after the
+other; one pyusb transfer per frame would cost more than the frame), and a
+transfer ending on a full packet gets a 1-byte pad (the padding bits in its
+last header say so), as Linux does.  MTU up to 4088 (jumbo mode).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from netdrv_core.ether import is_valid_ether_addr
 from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_HALF
 from netdrv_core.netdevice import NETIF_F_RXCSUM
 
-from .codecs import Ax88179RxDecoder, FramingError, encode_tx, parse_interrupt
+from .codecs import Ax88179RxDecoder, parse_interrupt
 from .codecs import ax88179 as ax
+from .codecs.ax88179 import TX_HEADER_LEN, encode_tx_many
 from .core import (
     FLAG_ETHER,
     FLAG_FRAMING_AX,
@@ -52,6 +56,9 @@ MAX_MTU = 4088
 """Linux: ``dev->net->max_mtu = 4088``."""
 RX_BUF_SIZE = 1024 * (max(cfg[3] for cfg in ax.AX88179_BULKIN_SIZE) + 2)
 """Large enough for every bulk-IN aggregation setting link_reset may choose."""
+TX_AGG_MAX = 16384
+"""Bytes of [header][frame] records packed into one bulk OUT transfer (a larger frame
+travels alone)."""
 
 
 class Ax88179(MiniDriver):
@@ -179,19 +186,29 @@ class Ax88179(MiniDriver):
     # -- data -----------------------------------------------------------------------------------
     def rx_fixup(self, un: UsbNet, transfer: bytes) -> list[tuple[bytes | memoryview, bool]]:
         """``ax88179_rx_fixup``: frames from the trailer's headers, checksum verdicts kept."""
-        return [(p.frame, p.checksum_unnecessary)
-                for p in self.rx_decoder.decode_packets(transfer)]  # fmt: skip
+        return self.rx_decoder.decode_frames(transfer)
 
     def tx_fixup(self, un: UsbNet, frames: list[bytes]) -> tuple[list[TxTransfer], int]:
-        """``ax88179_tx_fixup``: an 8-byte header per frame, one frame per transfer."""
+        """``ax88179_tx_fixup``: an 8-byte header per frame, records packed into transfers
+        of up to :data:`TX_AGG_MAX` bytes; empty frames are dropped."""
         out: list[TxTransfer] = []
-        dropped = 0
+        batch: list[bytes] = []
+        dropped = size = nbytes = 0
         for f in frames:
-            try:
-                out.append((encode_tx(f, max_packet=un.out_mps), 1, len(f)))
-            except FramingError:
+            n = len(f)
+            if n == 0:
                 dropped += 1
                 self.tx_too_big += 1
+                continue
+            if batch and size + TX_HEADER_LEN + n > TX_AGG_MAX:
+                out.append((encode_tx_many(batch, max_packet=un.out_mps), len(batch), nbytes))
+                batch = []
+                size = nbytes = 0
+            batch.append(f)
+            size += TX_HEADER_LEN + n
+            nbytes += n
+        if batch:
+            out.append((encode_tx_many(batch, max_packet=un.out_mps), len(batch), nbytes))
         return out, dropped
 
     def set_rx_mode(self, un: UsbNet, mode: RxMode) -> None:

@@ -9,11 +9,16 @@ frames), ``tx_fixup`` (frames → transfers), ``set_rx_mode`` and ``flags``.
 
 Threads (pyusb transfers block; the event loop must not):
 
-* **bulk IN reader** — reads ``rx_urb_size`` bytes at a time while the
-  interface is up and hands each transfer to the loop.  At most ``rx_qlen``
-  transfers wait for the loop (back-pressure: the reader pauses, the device
-  buffers or drops, as with Linux's bounded RX URB queue).  ``rx_fixup`` runs
-  on the loop.
+* **bulk IN reader** — reads ``rx_buf_size`` bytes at a time while the
+  interface is up, straight into a reusable buffer, and hands the filled
+  buffer to the loop (like an RX URB that completes and is resubmitted at
+  once).  At most ``rx_pool`` buffers exist (:data:`RX_POOL_MEMORY`); when all
+  of them wait for the loop the reader pauses (back-pressure: the device
+  buffers or drops).  The loop is woken once per batch, not per transfer: a
+  NAPI poll (:data:`RX_NAPI_WEIGHT` frames per round) runs ``rx_fixup`` on
+  each waiting buffer, delivers the frames with ``netif_receive_skb`` and
+  gives the buffer back to the reader.  Each hand-over between threads costs a
+  thread switch, so the fewer the better.
 * **interrupt IN reader** — reads ``wMaxPacketSize`` bytes and calls the
   minidriver's ``status``, which reports link changes and speeds.
 * **bulk OUT writer** — takes batches of frames from a queue, runs
@@ -65,18 +70,23 @@ from netdrv_core import (
     dev_kfree_skb,
     eth_type_trans,
     ether_setup,
+    napi_complete_done,
+    napi_disable,
+    napi_enable,
+    napi_schedule,
     netdev_alloc_skb_ip_align,
     netif_carrier_off,
     netif_carrier_ok,
     netif_carrier_on,
+    netif_napi_add,
     netif_queue_stopped,
-    netif_rx,
     netif_start_queue,
     netif_stop_queue,
     netif_wake_queue,
 )
 from netdrv_core.ether import eth_mac_addr, is_valid_ether_addr
 from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_UNKNOWN, SPEED_UNKNOWN, DrvInfo, LinkSettings
+from netdrv_core.napi import NapiStruct
 from netdrv_core.netdevice import IFF_ALLMULTI, IFF_PROMISC, SIOCDEVPRIVATE
 
 from .codecs import CodecStats, needs_zlp
@@ -129,6 +139,11 @@ USB_SPEED_NAMES = {0: "unknown", SPEED_LOW: "low", SPEED_FULL: "full", SPEED_HIG
 
 MAX_QUEUE_MEMORY = 60 * 1518
 """Linux usbnet: the bytes of RX/TX in flight that ~5 ms at high speed need."""
+RX_POOL_MEMORY = 5 * MAX_QUEUE_MEMORY
+"""Bytes of receive buffers per adapter.  Linux resubmits an RX URB as soon as it completes
+and the completed ones wait for the bottom half on a list ``rx_qlen`` does not bound; here a
+buffer is reused once the loop has copied its frames out, so the pool bounds both together:
+as much as usbnet keeps in flight at super speed (and at least ``rx_qlen`` buffers)."""
 RX_POLL_MS = 100
 """A reader's transfer timeout: how often an idle reader looks at its stop flag."""
 TX_TIMEOUT_MS = 1000
@@ -137,8 +152,8 @@ THROTTLE_S = 0.125
 """Linux THROTTLE_JIFFIES (HZ/8): pause after an RX error so a sick device cannot spin us."""
 ERROR_BURST = 8
 """Consecutive errors of any kind after which a reader throttles too."""
-RX_BUDGET = 16
-"""Transfers processed per loop pass before yielding to the loop's other work."""
+RX_NAPI_WEIGHT = 64
+"""Frames delivered per NAPI poll before the loop's other work gets its turn."""
 JOIN_TIMEOUT = 3.0
 
 
@@ -290,9 +305,16 @@ class UsbNet:
         # Queues.
         self.rx_qlen = 4
         self.tx_qlen = 4
-        self.rxq: deque[bytes] = deque()
-        self.rx_cond = threading.Condition()
-        self.rx_scheduled = False
+        self.rx_pool = 4  # receive buffers: those being filled and those waiting for the loop
+        self.rxq: deque[tuple[array.array[int], int]] = deque()  # (buffer, bytes) for the loop
+        self.rx_free: deque[array.array[int]] = deque()  # buffers the reader may fill
+        self.rx_cond = threading.Condition()  # the reader waits here for a free buffer
+        self.rx_scheduled = False  # a NAPI poll is due: the reader need not wake the loop
+        self.napi: NapiStruct | None = None
+        self._rx_frames: list[tuple[bytes | memoryview, bool]] = []  # decoded, not yet delivered
+        self._rx_next = 0
+        self._rx_buf: array.array[int] | None = None  # the buffer _rx_frames point into
+        self._rx_nbufs = 0  # buffers in use by the reader, the loop or the free list
         self.txq: deque[list[bytes]] = deque()
         self.tx_cond = threading.Condition()
         self.tx_pending: list[bytes] = []
@@ -477,6 +499,7 @@ class UsbNet:
         else:
             rx = tx = 4
         self.rx_qlen, self.tx_qlen = max(rx, 2), max(tx, 2)
+        self.rx_pool = max(self.rx_qlen, RX_POOL_MEMORY // max(self.rx_buf_size, 1))
 
     # -- the network interface (loop) -------------------------------------------------------------
     def register(self) -> NetDevice:
@@ -493,6 +516,7 @@ class UsbNet:
         dev.rx_csum_unnecessary = self.rx_csum
         if self.info.flags & FLAG_LINK_INTR and self.ep_int is not None:
             netif_carrier_off(dev)  # until the interrupt endpoint reports the link
+        self.napi = netif_napi_add(dev, self._napi_poll, RX_NAPI_WEIGHT)
         self.dev = dev
         self.owner.register(dev)
         self.state = "bound"
@@ -689,20 +713,37 @@ class UsbNet:
             self._post(self.owner.unit_released, self)
 
     # -- receive ------------------------------------------------------------------------------------
+    def _rx_buffer(self) -> array.array[int] | None:
+        """A buffer to read into (reader): a free one, a new one while fewer than ``rx_pool``
+        exist, else None after waiting a little for the loop to give one back."""
+        free = self.rx_free
+        size = self.rx_buf_size
+        while free:
+            buf = free.popleft()
+            if len(buf) == size and self._rx_nbufs <= self.rx_pool:
+                return buf
+            self._rx_nbufs -= 1  # the size or the pool size changed: let it go
+        if self._rx_nbufs < self.rx_pool:
+            self._rx_nbufs += 1
+            return array.array("B", bytes(size))
+        with self.rx_cond:  # back-pressure: every buffer waits for the loop
+            if not free and not self.stopping.is_set():
+                self.rx_cond.wait(0.1)
+        return None
+
     def _rx_thread(self) -> None:
         stop = self.stopping
+        gate = self.rx_gate
         poll = RX_POLL_MS
         burst = 0
-        buf = array.array("B")
+        buf: array.array[int] | None = None
         while not stop.is_set():
-            if not self.rx_gate.wait(0.1):
+            if not gate.is_set() and not gate.wait(0.1):
                 continue  # interface down: leave the data in the adapter
-            with self.rx_cond:
-                if len(self.rxq) >= self.rx_qlen:
-                    self.rx_cond.wait(0.1)  # back-pressure: the loop is behind
+            if buf is None:
+                buf = self._rx_buffer()
+                if buf is None:
                     continue
-            if len(buf) != self.rx_buf_size:
-                buf = array.array("B", bytes(self.rx_buf_size))
             t0 = time.monotonic()
             try:
                 n = self.udev.read(self.ep_in, buf, poll)
@@ -734,13 +775,14 @@ class UsbNet:
                     burst = 0
                 continue
             burst = 0
-            if not self.rx_gate.is_set():
+            if not gate.is_set():
                 continue  # went down while reading: like an unlinked URB
             self.counters["rx_transfers"] += 1
-            self.rxq.append(memoryview(buf)[:n].tobytes())
-            if not self.rx_scheduled:
+            self.rxq.append((buf, n))
+            buf = None
+            if not self.rx_scheduled:  # one wake-up per batch: the poll takes all that waits
                 self.rx_scheduled = True
-                self._post(self._rx_drain)
+                self._post(self._rx_kick)
 
     def _rx_error(self, kind: str) -> None:
         """A bulk IN transfer failed (loop): rx_errors, and the specific counter."""
@@ -756,49 +798,125 @@ class UsbNet:
         elif kind == "timeout":
             self.counters["rx_timeouts"] += 1
 
-    def _rx_drain(self) -> None:
-        """Process the transfers the reader handed over (loop), RX_BUDGET per pass."""
+    def _rx_kick(self) -> None:
+        """The reader handed over transfers (loop): schedule the NAPI poll."""
+        napi = self.napi
+        if napi is not None and (napi_schedule(napi) or napi.scheduled):
+            return
+        self.rx_discard()  # NAPI is off (interface down): like URBs unlinked by stop
         self.rx_scheduled = False
-        q = self.rxq
-        done = 0
-        while q and done < RX_BUDGET:
-            self.rx_process(q.popleft())
-            done += 1
-        if q and not self.rx_scheduled:
-            self.rx_scheduled = True
-            self.loop.call_soon(self._rx_drain)
-        if done:
-            with self.rx_cond:
-                self.rx_cond.notify_all()
 
-    def rx_process(self, transfer: bytes) -> None:
-        """``rx_process``: minidriver ``rx_fixup``, errors counted, frames up the stack."""
+    def rx_discard(self) -> None:
+        """Drop the transfers waiting for the loop and give their buffers back (loop)."""
+        self._rx_frames = []
+        self._rx_next = 0
+        with self.rx_cond:
+            if self._rx_buf is not None:
+                self.rx_free.append(self._rx_buf)
+                self._rx_buf = None
+            while self.rxq:
+                self.rx_free.append(self.rxq.popleft()[0])
+            self.rx_cond.notify_all()
+
+    def _napi_poll(self, napi: NapiStruct, budget: int) -> int:
+        """NAPI poll (loop): ``rx_fixup`` each waiting buffer, deliver up to *budget* frames.
+
+        A transfer larger than what is left of the budget is finished by the next
+        poll; a buffer goes back to the reader once all its frames are delivered
+        (they are copied into skbs).
+        """
         dev = self.dev
         if dev is None or not dev.is_up or self.state != "bound":
-            return
+            self.rx_discard()
+            napi_complete_done(napi, 0)
+            self.rx_scheduled = False
+            return 0
+        done = 0
+        released = False
+        rxq = self.rxq
+        while done < budget:
+            frames, i = self._rx_frames, self._rx_next
+            if i >= len(frames):
+                if self._rx_buf is not None:
+                    self.rx_free.append(self._rx_buf)
+                    self._rx_buf = None
+                    self._rx_frames = []
+                    released = True
+                if not rxq:
+                    break
+                buf, n = rxq.popleft()
+                self._rx_buf = buf
+                self._rx_frames = self._rx_fixup(memoryview(buf)[:n])
+                self._rx_next = 0
+                continue
+            k = min(len(frames) - i, budget - done)
+            self._rx_next = i + k
+            self._rx_deliver(frames if k == len(frames) else frames[i : i + k])
+            done += k
+        if released and (not rxq or 2 * len(self.rx_free) >= self._rx_nbufs):
+            # The reader may wait for a buffer: wake it for several at once (or when the
+            # loop runs dry), as each wake-up costs a thread switch.
+            with self.rx_cond:
+                self.rx_cond.notify()
+        if done < budget:
+            napi_complete_done(napi, done)
+            self.rx_scheduled = False
+            if rxq:  # handed over while we were finishing
+                self.rx_scheduled = True
+                napi_schedule(napi)
+        return done
+
+    def _rx_fixup(self, transfer: bytes | memoryview) -> list[tuple[bytes | memoryview, bool]]:
+        """Minidriver ``rx_fixup``, its decoder's errors folded into the device stats."""
+        dev = self.dev
         st = self.info.rx_stats
         before = (st.rx_errors, st.rx_length_errors, st.rx_frame_errors, st.rx_crc_errors)
-        frames = self.info.rx_fixup(self, transfer)
+        try:
+            frames = self.info.rx_fixup(self, transfer)
+        except Exception:  # a decoder must not raise on device data: count it, go on
+            log.exception("%s: rx_fixup raised; transfer dropped", self)
+            st.rx_errors += 1
+            frames = []
         after = (st.rx_errors, st.rx_length_errors, st.rx_frame_errors, st.rx_crc_errors)
-        if after != before:
+        if after != before and dev is not None:
             s = dev.stats
             s.rx_errors += after[0] - before[0]
             s.rx_length_errors += after[1] - before[1]
             s.rx_frame_errors += after[2] - before[2]
             s.rx_crc_errors += after[3] - before[3]
-        stats = dev.stats
-        for frame, csum_ok in frames:
-            n = len(frame)
-            skb = netdev_alloc_skb_ip_align(dev, n)
-            skb.put_data(frame)
-            if csum_ok:
-                skb.ip_summed = CHECKSUM_UNNECESSARY
-            eth_type_trans(skb, dev)
-            stats.rx_packets += 1
-            stats.rx_bytes += n
-            if skb.pkt_type == PACKET_MULTICAST:
-                stats.multicast += 1
-            netif_rx(skb)
+        return frames
+
+    def _rx_deliver(self, frames: list[tuple[bytes | memoryview, bool]]) -> None:
+        """Frames up the stack (``usbnet_skb_return``); counted as they are handed over."""
+        dev = self.dev
+        assert dev is not None
+        receive = self.host.netif_receive_skb
+        count = nbytes = mcast = 0
+        try:
+            for frame, csum_ok in frames:
+                n = len(frame)
+                skb = netdev_alloc_skb_ip_align(dev, n)
+                skb.put_data(frame)
+                if csum_ok:
+                    skb.ip_summed = CHECKSUM_UNNECESSARY
+                eth_type_trans(skb, dev)
+                if skb.pkt_type == PACKET_MULTICAST:
+                    mcast += 1
+                count += 1
+                nbytes += n
+                receive(skb)
+        finally:  # one update per batch, exact even if delivery raised
+            stats = dev.stats
+            stats.rx_packets += count
+            stats.rx_bytes += nbytes
+            stats.multicast += mcast
+
+    def rx_process(self, transfer: bytes | bytearray | memoryview) -> None:
+        """``rx_process``: minidriver ``rx_fixup``, errors counted, frames up the stack now."""
+        dev = self.dev
+        if dev is None or not dev.is_up or self.state != "bound":
+            return
+        self._rx_deliver(self._rx_fixup(transfer))
 
     # -- interrupt --------------------------------------------------------------------------------
     def _intr_thread(self) -> None:
@@ -918,7 +1036,8 @@ class UsbNet:
             self.counters["tx_pad_bytes"] += 1
             zlp = False
         try:
-            self.udev.write(self.ep_out, data, TX_TIMEOUT_MS)
+            # pyusb wants an array; handing it one skips its conversion by trial and error.
+            self.udev.write(self.ep_out, array.array("B", data), TX_TIMEOUT_MS)
             if zlp:
                 self.udev.write(self.ep_out, b"", TX_TIMEOUT_MS)
                 self.counters["tx_zlps"] += 1
@@ -993,6 +1112,8 @@ class UsbNet:
             "hard_mtu": self.hard_mtu,
             "rx_urb_size": self.rx_urb_size,
             "rx_qlen": self.rx_qlen,
+            "rx_pool": self.rx_pool,
+            "rx_buffers": self._rx_nbufs,
             "tx_qlen": self.tx_qlen,
             "tx_inflight": self.tx_inflight,
             "speed_bps": self.speed_bps,
@@ -1044,6 +1165,10 @@ class UsbNetOps(NetDeviceOps):
         un = _un(dev)
         if un.state != "bound":
             return -errno.ENODEV
+        if un.napi is not None:
+            napi_enable(un.napi)
+        un.rx_scheduled = False
+        un.rx_discard()  # nothing from before the interface went down
         un.rx_gate.set()
         un.tx_stopped = False
         netif_start_queue(dev)
@@ -1055,6 +1180,9 @@ class UsbNetOps(NetDeviceOps):
         """Stop receiving; frames already handed to the writer still complete."""
         un = _un(dev)
         un.rx_gate.clear()
+        if un.napi is not None:
+            napi_disable(un.napi)
+        un.rx_discard()
         un.tx_stopped = False
         netif_stop_queue(dev)
         return 0

@@ -100,12 +100,15 @@ writer thread and stops the queue when ``tx_qlen`` frames are in flight
 (woken at half); the queue lengths follow the USB speed like Linux's
 ``usbnet_update_max_qlen`` (full speed 4, high speed ~60 frames, super speed
 5x).  Everything handed over in one loop pass travels as one batch, which
-CDC-NCM packs into as few NTBs as fit (up to 40 datagrams each).  Transfers
+CDC-NCM packs into as few NTBs as fit (up to 40 datagrams each) and the
+AX88179 into transfers of up to 16 KiB of header+frame records.  Transfers
 that end on a full USB packet are terminated with a zero-length packet
 (ECM, NCM) or a pad byte (AX88179, as Linux does).  Every skb handed to
 ``start_xmit`` ends exactly once as tx_packets, tx_dropped or tx_errors.
-RX transfers are split by the minidriver on the event loop; ``rx_bytes``
-counts whole frames including the Ethernet header.
+RX transfers are split by the minidriver on the event loop, in a NAPI poll
+that takes every transfer the reader handed over (one wake-up per batch) and
+delivers with ``netif_receive_skb``; ``rx_bytes`` counts whole frames
+including the Ethernet header.
 
 Threads: per adapter a bulk-IN reader, an interrupt reader, a bulk-OUT
 writer and a kevent worker for control requests (see

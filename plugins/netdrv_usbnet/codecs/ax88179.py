@@ -46,12 +46,15 @@ __all__ = [
     "decode_physr",
     "encode_rx_transfer",
     "encode_tx",
+    "encode_tx_many",
     "mcast_hash_bit",
     "medium_mode",
     "multicast_filter",
     "needs_zlp",
     "parse_interrupt",
     "rx_mode",
+    "rx_packet_size",
+    "rx_transfer_size",
 ]
 
 ASIX_VENDOR_ID = 0x0B95
@@ -213,6 +216,9 @@ TX_HEADER_LEN = 8
 # Receive path
 # --------------------------------------------------------------------------
 
+_Span = tuple[int, int, int, bool]
+_ZEROS = bytes(8)
+
 
 @dataclasses.dataclass(frozen=True)
 class Ax88179RxPacket:
@@ -224,9 +230,13 @@ class Ax88179RxPacket:
     @property
     def checksum_unnecessary(self) -> bool:
         """Linux ``ax88179_rx_checksum``: TCP/UDP with no L3/L4 checksum error."""
-        if self.header & (AX_RXHDR_L3CSUM_ERR | AX_RXHDR_L4CSUM_ERR):
-            return False
-        return (self.header & AX_RXHDR_L4_TYPE_MASK) in (AX_RXHDR_L4_TYPE_TCP, AX_RXHDR_L4_TYPE_UDP)
+        return _checksum_ok(self.header)
+
+
+def _checksum_ok(header: int) -> bool:
+    if header & (AX_RXHDR_L3CSUM_ERR | AX_RXHDR_L4CSUM_ERR):
+        return False
+    return (header & AX_RXHDR_L4_TYPE_MASK) in (AX_RXHDR_L4_TYPE_TCP, AX_RXHDR_L4_TYPE_UDP)
 
 
 @dataclasses.dataclass
@@ -273,10 +283,26 @@ class Ax88179RxDecoder:
 
     def decode(self, transfer: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
         """Return the frames of *transfer* (see :meth:`decode_packets`)."""
-        return [p.frame for p in self.decode_packets(transfer)]
+        return [f for f, _csum in self.decode_frames(transfer)]
 
     def decode_packets(self, transfer: bytes | bytearray | memoryview) -> list[Ax88179RxPacket]:
         """Return frames with their per-packet headers (for checksum offload status)."""
+        mv, spans = self._split(transfer)
+        copy = self.copy
+        return [Ax88179RxPacket(bytes(mv[a:b]) if copy else mv[a:b], h) for a, b, h, _ in spans]
+
+    def decode_frames(
+        self, transfer: bytes | bytearray | memoryview
+    ) -> list[tuple[bytes | memoryview, bool]]:
+        """Return ``(frame, checksum verified by the chip)`` pairs: what ``rx_fixup`` needs."""
+        mv, spans = self._split(transfer)
+        if self.copy:
+            return [(bytes(mv[a:b]), ok) for a, b, _h, ok in spans]
+        return [(mv[a:b], ok) for a, b, _h, ok in spans]
+
+    def _split(self, transfer: bytes | bytearray | memoryview) -> tuple[memoryview, list[_Span]]:
+        """Validate the trailer; (the transfer, (start, stop, header, checksum verified) of
+        every good packet)."""
         st = self.stats
         st.rx_transfers += 1
         mv = memoryview(transfer)
@@ -285,19 +311,18 @@ class Ax88179RxDecoder:
         n = len(mv)
         if n < 4:
             st.bump("bad_footer", "rx_errors", "rx_length_errors")
-            return []
+            return mv, []
         end = n - 4
         pkt_cnt, hdr_off = struct.unpack_from("<HH", mv, end)
         if pkt_cnt == 0:
             st.bump("bad_footer", "rx_errors", "rx_frame_errors")
-            return []
+            return mv, []
         if hdr_off + 4 * pkt_cnt > end:
             st.bump("bad_footer", "bad_header_array", "rx_errors", "rx_length_errors")
-            return []
-        out: list[Ax88179RxPacket] = []
-        cursor = 0
-        for i in range(pkt_cnt):
-            hdr = struct.unpack_from("<I", mv, hdr_off + 4 * i)[0]
+            return mv, []
+        out: list[_Span] = []
+        cursor = nbytes = csum = 0
+        for hdr in struct.unpack_from(f"<{pkt_cnt}I", mv, hdr_off):  # pkt_cnt <= 65535
             pkt_len = (hdr >> AX_RXHDR_LEN_SHIFT) & AX_RXHDR_LEN_MASK
             if pkt_len == 0:
                 st.dummy_headers += 1
@@ -316,16 +341,15 @@ class Ax88179RxDecoder:
                 st.rx_errors += 1
                 cursor += padded
                 continue
-            start, stop = cursor + RX_PAD, cursor + pkt_len
-            frame: bytes | memoryview = bytes(mv[start:stop]) if self.copy else mv[start:stop]
-            pkt = Ax88179RxPacket(frame, hdr)
-            if pkt.checksum_unnecessary:
-                st.checksum_unnecessary += 1
-            out.append(pkt)
-            st.rx_frames += 1
-            st.rx_bytes += stop - start
+            ok = _checksum_ok(hdr)
+            csum += ok
+            out.append((cursor + RX_PAD, cursor + pkt_len, hdr, ok))
+            nbytes += pkt_len - RX_PAD
             cursor += padded
-        return out
+        st.rx_frames += len(out)
+        st.rx_bytes += nbytes
+        st.checksum_unnecessary += csum
+        return mv, out
 
 
 def encode_rx_transfer(
@@ -347,41 +371,42 @@ def encode_rx_transfer(
         raise FramingError("an AX88179 RX transfer carries at least one packet")
     if flags is not None and len(flags) != len(frames):
         raise ValueError("flags must have one entry per frame")
-    data = bytearray()
+    parts: list[bytes | bytearray | memoryview] = []
     headers: list[int] = []
+    hdr_off = 0
     for i, f in enumerate(frames):
         pkt_len = len(f) + RX_PAD
         if pkt_len > AX_RXHDR_LEN_MASK:
             raise FramingError(f"frame of {len(f)} bytes exceeds the 13-bit packet length")
-        data += b"\x00" * RX_PAD
-        data += f
-        data += b"\x00" * (-len(data) % 8)
+        pad = -pkt_len % 8
+        parts += (_ZEROS[:RX_PAD], f, _ZEROS[:pad])
+        hdr_off += pkt_len + pad
         fl = flags[i] if flags is not None else 0
         headers.append(
-            (pkt_len << AX_RXHDR_LEN_SHIFT) | (fl & ~(AX_RXHDR_LEN_MASK << AX_RXHDR_LEN_SHIFT))
+            ((pkt_len << AX_RXHDR_LEN_SHIFT) | (fl & ~(AX_RXHDR_LEN_MASK << AX_RXHDR_LEN_SHIFT)))
+            & 0xFFFFFFFF
         )
         if dummy_headers:
             headers.append(AX_RXHDR_DROP_ERR)
-    hdr_off = len(data)
     if hdr_off > 0xFFFF or len(headers) > 0xFFFF:
         raise FramingError("RX transfer too large for a 16-bit header offset")
-    for h in headers:
-        data += struct.pack("<I", h & 0xFFFFFFFF)
+    parts.append(struct.pack(f"<{len(headers)}I", *headers))
     if dummy_headers:
-        data += b"\x00" * 4
-    data += struct.pack("<HH", len(headers), hdr_off)
-    return bytes(data)
+        parts.append(_ZEROS[:4])
+    parts.append(struct.pack("<HH", len(headers), hdr_off))
+    return b"".join(parts)
 
 
 def rx_transfer_size(frame_lengths: Iterable[int], *, dummy_headers: bool = False) -> int:
     """Size :func:`encode_rx_transfer` would produce for frames of these lengths."""
-    total = 0
-    count = 0
-    for n in frame_lengths:
-        total += (n + RX_PAD + 7) & ~7
-        count += 1
     per = 8 if dummy_headers else 4
-    return total + per * count + (4 if dummy_headers else 0) + 4
+    total = sum(((n + RX_PAD + 7) & ~7) + per for n in frame_lengths)
+    return total + (4 if dummy_headers else 0) + 4
+
+
+def rx_packet_size(frame_len: int, *, dummy_headers: bool = False) -> int:
+    """Bytes one frame adds to :func:`rx_transfer_size`: its padded data and header(s)."""
+    return ((frame_len + RX_PAD + 7) & ~7) + (8 if dummy_headers else 4)
 
 
 # --------------------------------------------------------------------------
@@ -428,6 +453,31 @@ def encode_tx(
     if len(frame) == 0:
         raise FramingError("cannot transmit an empty frame")
     return ax88179_tx_header(len(frame), gso_size, max_packet) + bytes(frame)
+
+
+def encode_tx_many(
+    frames: Sequence[bytes | bytearray | memoryview], *, max_packet: int | None = None
+) -> bytes:
+    """Several ``[header][frame]`` records in one bulk OUT transfer (the chip parses them
+    back to back, see :class:`Ax88179TxDecoder`).
+
+    The padding bits go on the last header when the whole transfer would end on a
+    full packet (*max_packet*), as :func:`ax88179_tx_header` does for one frame.
+    Raises :class:`FramingError` for no frames or an empty one.
+    """
+    if not frames:
+        raise FramingError("a bulk OUT transfer carries at least one frame")
+    parts: list[bytes | bytearray | memoryview] = []
+    total = 0
+    for f in frames:
+        n = len(f)
+        if n == 0:
+            raise FramingError("cannot transmit an empty frame")
+        parts += (struct.pack("<II", n, 0), f)
+        total += TX_HEADER_LEN + n
+    if max_packet and total % max_packet == 0:
+        parts[-2] = struct.pack("<II", len(frames[-1]), AX_TX_HDR2_PADDING)
+    return b"".join(parts)
 
 
 @dataclasses.dataclass

@@ -195,6 +195,10 @@ class NtbParameters:
         )
 
 
+_ZEROS = bytes(1 << 16)
+"""Padding source (a slice of it is at most one divisor or alignment long)."""
+
+
 def _align_up(pos: int, align: int) -> int:
     return (pos + align - 1) // align * align
 
@@ -274,7 +278,12 @@ class NtbEncoder:
         self.ndp_at_end = ndp_at_end
         self.sequence = sequence & 0xFFFF
         self._frames: list[bytes] = []
-        self._size = self._layout_size([])
+        # Adding a datagram grows the NDP by one 4-byte entry, which moves every datagram
+        # behind it by 4: when the divisor divides 4 their padding stays the same and the
+        # new block length follows from the old one (O(1) per add instead of a relayout).
+        self._shift_free = ndp_at_end or 4 % div == 0
+        self._end = 0  # end of the last datagram (the block length with the NDP first)
+        self.discard()
 
     # -- layout -----------------------------------------------------------
 
@@ -328,6 +337,29 @@ class NtbEncoder:
         """Block length the NTB would have if built now."""
         return self._layout_size([len(f) for f in self._frames])
 
+    def discard(self) -> None:
+        """Drop the queued datagrams without building (the sequence number stays)."""
+        self._frames = []
+        if self.ndp_at_end:
+            self._end = NTH16_LENGTH
+        else:  # the NDP of an empty NTB: header and the terminating entry
+            self._end = (_align_up(NTH16_LENGTH, self.ndp_alignment) + NDP16_HEADER_LENGTH
+                         + DPE16_LENGTH)  # fmt: skip
+
+    def _size_with(self, n: int) -> tuple[int, int]:
+        """(end of the datagrams, block length) once an *n*-byte datagram is added."""
+        if not self._shift_free:
+            lengths = [len(f) for f in self._frames]
+            lengths.append(n)
+            _ndp, offsets, total = self._layout(lengths)
+            return offsets[-1] + n, total
+        if self.ndp_at_end:
+            end = _align_payload(self._end, self.divisor, self.remainder) + n
+            ndp_len = NDP16_HEADER_LENGTH + DPE16_LENGTH * (len(self._frames) + 2)
+            return end, _align_up(end, self.ndp_alignment) + ndp_len
+        end = _align_payload(self._end + DPE16_LENGTH, self.divisor, self.remainder) + n
+        return end, end
+
     def add(self, frame: bytes | bytearray | memoryview) -> bool:
         """Queue *frame*; return False (queue unchanged) if the NTB is full.
 
@@ -336,19 +368,26 @@ class NtbEncoder:
         terminates).
         """
         n = len(frame)
-        if n == 0:
-            raise FramingError("cannot put an empty datagram in an NTB")
-        if self._layout_size([n]) > self.max_size:
+        if not 0 < n <= self.max_frame_size:
+            if n == 0:
+                raise FramingError("cannot put an empty datagram in an NTB")
             raise FramingError(
                 f"a {n}-byte frame does not fit in an NTB of at most {self.max_size} bytes"
             )
-        if len(self._frames) >= self.max_datagrams:
+        frames = self._frames
+        if len(frames) >= self.max_datagrams:
             return False
-        lengths = [len(f) for f in self._frames]
-        lengths.append(n)
-        if self._layout_size(lengths) > self.max_size:
+        if self._shift_free and not self.ndp_at_end:  # the usual layout, inline: hot path
+            end = self._end + DPE16_LENGTH
+            end += (self.remainder - end) % self.divisor
+            end += n
+            total = end
+        else:
+            end, total = self._size_with(n)
+        if total > self.max_size:
             return False
-        self._frames.append(bytes(frame))
+        self._end = end
+        frames.append(frame if type(frame) is bytes else bytes(frame))
         return True
 
     def build(self) -> bytes:
@@ -358,22 +397,43 @@ class NtbEncoder:
         """
         if not self._frames:
             raise FramingError("no datagrams queued")
-        frames, self._frames = self._frames, []
-        ndp_off, offsets, total = self._layout([len(f) for f in frames])
-        out = bytearray(total)
-        struct.pack_into(
-            "<4sHHHH", out, 0, NTH16_SIGNATURE, NTH16_LENGTH, self.sequence, total, ndp_off
-        )
-        ndp_len = NDP16_HEADER_LENGTH + DPE16_LENGTH * (len(frames) + 1)
-        struct.pack_into("<4sHH", out, ndp_off, NDP16_NOCRC_SIGNATURE, ndp_len, 0)
-        pos = ndp_off + NDP16_HEADER_LENGTH
-        for off, f in zip(offsets, frames, strict=True):
-            struct.pack_into("<HH", out, pos, off, len(f))
-            pos += DPE16_LENGTH
-            out[off : off + len(f)] = f
-        # terminating (0, 0) entry is already zero
+        frames = self._frames
+        self.discard()
+        count = len(frames)
+        ndp_len = NDP16_HEADER_LENGTH + DPE16_LENGTH * (count + 1)
+        div, rem = self.divisor, self.remainder
+        # One join copies every byte once: NTH, NDP, each datagram after its padding (the
+        # NTH and NDP slots are filled once the offsets are known).
+        entries: list[int] = []
+        if self.ndp_at_end:
+            parts: list[bytes] = [b""]
+            pos = NTH16_LENGTH
+        else:
+            ndp_off = _align_up(NTH16_LENGTH, self.ndp_alignment)
+            parts = [b"", _ZEROS[: ndp_off - NTH16_LENGTH], b""]
+            pos = ndp_off + ndp_len
+        for f in frames:
+            pad = (rem - pos) % div
+            if pad:
+                parts.append(_ZEROS[:pad])
+                pos += pad
+            n = len(f)
+            entries += (pos, n)
+            parts.append(f)
+            pos += n
+        if self.ndp_at_end:
+            ndp_off = _align_up(pos, self.ndp_alignment)
+            parts += (_ZEROS[: ndp_off - pos], b"")
+            total = ndp_off + ndp_len
+        else:
+            total = pos
+        ndp = struct.pack(f"<4sHH{len(entries) + 2}H", NDP16_NOCRC_SIGNATURE, ndp_len, 0,
+                          *entries, 0, 0)  # fmt: skip
+        parts[-1 if self.ndp_at_end else 2] = ndp
+        parts[0] = struct.pack("<4sHHHH", NTH16_SIGNATURE, NTH16_LENGTH, self.sequence, total,
+                               ndp_off)  # fmt: skip
         self.sequence = (self.sequence + 1) & 0xFFFF
-        return bytes(out)
+        return b"".join(parts)
 
 
 def encode_ntb(
@@ -547,36 +607,44 @@ class NtbDecoder:
         self, mv: memoryview, ndp: int, wlen: int, blen: int, frames: list[bytes | memoryview]
     ) -> bool:
         """Extract one NDP's datagrams into *frames*; False stops the NDP chain."""
-        st = self.stats
         entries = (wlen - NDP16_HEADER_LENGTH) // DPE16_LENGTH
         ndp_end = ndp + wlen
-        pos = ndp + NDP16_HEADER_LENGTH
-        for i in range(entries):
-            idx, dlen = struct.unpack_from("<HH", mv, pos + DPE16_LENGTH * i)
-            if idx == 0 or dlen == 0:
-                if i == 0:  # an NDP must describe at least one datagram
-                    self._err("empty_ndp", "rx_frame_errors")
-                return True
-            if i == entries - 1:
-                self._err("missing_terminator", "rx_frame_errors")
-                return True
-            if len(frames) >= self.max_datagrams:
-                self._err("too_many_datagrams", "rx_frame_errors")
-                return False
-            end = idx + dlen
-            if idx < NTH16_LENGTH or end > blen:
-                self._err("bad_datagram", "rx_length_errors")
-                return True
-            if idx < ndp_end and end > ndp:
-                self._err("overlapping_datagram", "rx_frame_errors")
-                return True
-            if dlen < ETH_HLEN:
-                self._err("short_datagram", "rx_length_errors")
-                return True
-            if self.max_datagram is not None and dlen > self.max_datagram:
-                self._err("long_datagram", "rx_length_errors")
-                return True
-            frames.append(bytes(mv[idx:end]) if self.copy else mv[idx:end])
-            st.rx_frames += 1
-            st.rx_bytes += dlen
+        table = struct.unpack_from(f"<{2 * entries}H", mv, ndp + NDP16_HEADER_LENGTH)
+        max_dg = self.max_datagram if self.max_datagram is not None else 0xFFFF
+        room = self.max_datagrams - len(frames)
+        copy = self.copy
+        found: list[bytes | memoryview] = []
+        nbytes = 0
+        try:
+            for i in range(entries):
+                idx, dlen = table[2 * i], table[2 * i + 1]
+                if idx == 0 or dlen == 0:
+                    if i == 0:  # an NDP must describe at least one datagram
+                        self._err("empty_ndp", "rx_frame_errors")
+                    return True
+                if i == entries - 1:
+                    self._err("missing_terminator", "rx_frame_errors")
+                    return True
+                if len(found) >= room:
+                    self._err("too_many_datagrams", "rx_frame_errors")
+                    return False
+                end = idx + dlen
+                if idx < NTH16_LENGTH or end > blen:
+                    self._err("bad_datagram", "rx_length_errors")
+                    return True
+                if idx < ndp_end and end > ndp:
+                    self._err("overlapping_datagram", "rx_frame_errors")
+                    return True
+                if dlen < ETH_HLEN:
+                    self._err("short_datagram", "rx_length_errors")
+                    return True
+                if dlen > max_dg:
+                    self._err("long_datagram", "rx_length_errors")
+                    return True
+                found.append(bytes(mv[idx:end]) if copy else mv[idx:end])
+                nbytes += dlen
+        finally:  # what was found before an error is kept (and counted) either way
+            frames += found
+            self.stats.rx_frames += len(found)
+            self.stats.rx_bytes += nbytes
         return True  # pragma: no cover - wlen >= 16 means at least 2 entries; loop returns

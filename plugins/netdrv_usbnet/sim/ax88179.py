@@ -34,21 +34,25 @@ interval; the simulator reports changes only, which is deterministic).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from netdrv_usbnet.codecs import ax88179 as ax
-from netdrv_usbnet.codecs.ax88179 import Ax88179TxDecoder, encode_rx_transfer, rx_transfer_size
+from netdrv_usbnet.codecs.ax88179 import (
+    Ax88179TxDecoder,
+    encode_rx_transfer,
+    rx_packet_size,
+    rx_transfer_size,
+)
 
-from .cdc import default_mac
 from .descriptors import (
     ConfigDescriptor,
-    DeviceDescriptor,
     InterfaceDescriptor,
     bulk_endpoint,
     interrupt_endpoint,
     ss_companion,
 )
-from .device import BULK_MPS, SPEED_FULL, SPEED_HIGH, SPEED_SUPER, SPEEDS, Stall
-from .netdev import SimNetDevice
+from .device import SPEED_FULL, SPEED_HIGH, SPEED_SUPER, Stall
+from .netdev import SimNetDevice, default_mac, device_descriptor, usb_speed
 
 __all__ = ["Ax88179Model"]
 
@@ -91,15 +95,14 @@ class Ax88179Model(SimNetDevice):
         """*speed*: "full", "high" or "super" (bulk wMaxPacketSize 64/512/1024)."""
         if variant not in ("ax88179", "ax88179a"):
             raise ValueError("variant must be 'ax88179' or 'ax88179a'")
-        speed_code = SPEEDS[speed]
-        mps = BULK_MPS[speed_code]
-        ss = speed_code >= SPEED_SUPER
+        speed_code, mps, ss = usb_speed(speed)
         mac = bytes(mac) if mac is not None else default_mac(b"\x00\x0e\xc6")
         self.variant = variant
         self.ax88179a_dummy_headers = (
             variant == "ax88179a" if ax88179a_dummy_headers is None else ax88179a_dummy_headers
         )
         self.rx_max_transfer: int | None = None
+        self._rx_open = 0  # bytes of frames and headers in the transfer being filled
         self.tx_decoder = Ax88179TxDecoder()
         self.regs = bytearray(256)
         self.phy: dict[int, int] = {}
@@ -121,18 +124,14 @@ class Ax88179Model(SimNetDevice):
             ],
         )
         config = ConfigDescriptor(1, [[intf]], bmAttributes=0xA0, bMaxPower=124 if ss else 248)
-        device = DeviceDescriptor(
+        device = device_descriptor(
             vid,
             pid,
-            bcdUSB=0x0300 if ss else 0x0210,
-            bDeviceClass=0xFF,
-            bDeviceSubClass=0xFF,
-            bDeviceProtocol=0x00,
-            bMaxPacketSize0=9 if ss else 64,
-            bcdDevice=0x0200 if variant == "ax88179a" else 0x0100,
-            iManufacturer=1,
-            iProduct=2,
-            iSerialNumber=3,
+            ss=ss,
+            usb2=0x0210,
+            device_class=(0xFF, 0xFF, 0x00),
+            bcd_device=0x0200 if variant == "ax88179a" else 0x0100,
+            strings=(1, 2, 3),
         )
         strings = {
             1: "ASIX Elec. Corp.",
@@ -246,7 +245,7 @@ class Ax88179Model(SimNetDevice):
     # -- state ---------------------------------------------------------------
 
     def _on_configured(self, value: int) -> None:
-        self._rx_pending = []
+        self._rx_discard()
         if value:
             self._push_in(self.INTR_IN, ax.build_interrupt(self.link_up))
             self.stats.notifications_queued += 1
@@ -266,22 +265,18 @@ class Ax88179Model(SimNetDevice):
         jumbo = (self.medium_mode & ax.AX_MEDIUM_JUMBO_EN) == ax.AX_MEDIUM_JUMBO_EN
         return 8189 if jumbo else 1518
 
-    def _rx_accepts(self, frame: bytes) -> bool:
+    def _filter_policy(self) -> tuple[bool, bool, Callable[[bytes], bool], bool]:
         ctl = self.rx_ctl
-        if ctl & ax.AX_RX_CTL_PRO:
-            return True
-        dst = frame[:6]
-        kind = self._classify(dst)
-        if kind == "broadcast":
-            return bool(ctl & ax.AX_RX_CTL_AB)
-        if kind == "multicast":
+        hashes = self.multicast_filter
+
+        def multicast(dst: bytes) -> bool:
             if ctl & ax.AX_RX_CTL_AMALL:
                 return True
-            if ctl & ax.AX_RX_CTL_AM:
-                bit = ax.mcast_hash_bit(dst)
-                return bool(self.multicast_filter[bit >> 3] & (1 << (bit & 7)))
-            return False
-        return dst == self.mac
+            bit = ax.mcast_hash_bit(dst)
+            return bool(ctl & ax.AX_RX_CTL_AM and hashes[bit >> 3] & (1 << (bit & 7)))
+
+        # Unicast must match NODE_ID (the chip's AP bit is not modelled).
+        return bool(ctl & ax.AX_RX_CTL_PRO), bool(ctl & ax.AX_RX_CTL_AB), multicast, True
 
     def _link_notifications(self) -> list[bytes]:
         return [ax.build_interrupt(self.link_up)]
@@ -294,29 +289,25 @@ class Ax88179Model(SimNetDevice):
         size = self.regs[ax.AX_RX_BULKIN_QCTRL + 3]
         return 1024 * (size + 2) if size else self.DEFAULT_RX_MAX_TRANSFER
 
-    def _after_rx_queued(self) -> None:
-        limit = self._max_transfer()
-        if (
-            rx_transfer_size(
-                (len(f) for f in self._rx_pending), dummy_headers=self.ax88179a_dummy_headers
-            )
-            >= limit
-        ):
-            self._frame_pending()
-
-    def _frame_rx_batch(self, frames: list[bytes]) -> list[bytes]:
+    def _rx_adder(self) -> Callable[[bytes], bool]:
         limit = self._max_transfer()
         dummy = self.ax88179a_dummy_headers
-        out: list[bytes] = []
-        batch: list[bytes] = []
-        for f in frames:
-            if batch and rx_transfer_size([*map(len, batch), len(f)], dummy_headers=dummy) > limit:
-                out.append(encode_rx_transfer(batch, dummy_headers=dummy))
-                batch = []
-            batch.append(f)
-        if batch:
-            out.append(encode_rx_transfer(batch, dummy_headers=dummy))
-        return out
+        empty = rx_transfer_size((), dummy_headers=dummy)
+
+        def add(frame: bytes) -> bool:
+            cost = rx_packet_size(len(frame), dummy_headers=dummy)
+            if not self._rx_pending:  # a frame always fits an empty transfer
+                self._rx_open = empty + cost
+            elif self._rx_open + cost > limit:
+                return False
+            else:
+                self._rx_open += cost
+            return True
+
+        return add
+
+    def _rx_build(self, frames: list[bytes]) -> bytes:
+        return encode_rx_transfer(frames, dummy_headers=self.ax88179a_dummy_headers)
 
     def _corrupt(self, kind: str, transfer: bytes) -> bytes:
         t = bytearray(transfer)
@@ -335,10 +326,5 @@ class Ax88179Model(SimNetDevice):
             struct.pack_into("<I", t, hdr_off, hdr)
         return bytes(t)
 
-    def _on_out_transfer(self, ep: int, data: bytes) -> list[bytes]:
-        if ep != self.BULK_OUT:
-            return []
-        before = self.tx_decoder.stats.rx_errors
-        frames = self.tx_decoder.decode(data)
-        self.stats.wire_tx_errors += self.tx_decoder.stats.rx_errors - before
-        return self._deliver_to_wire(frames)
+    def _decode_out(self, data: bytes) -> list[bytes]:
+        return self._decode_with(self.tx_decoder, data)

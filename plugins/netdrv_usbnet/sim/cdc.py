@@ -17,32 +17,27 @@ gadgets do) and on every :meth:`set_link` while configured.  With
 
 from __future__ import annotations
 
-import itertools
 import struct
+from collections.abc import Callable
 
 from netdrv_usbnet.codecs import cdc_ecm as ecm
 from netdrv_usbnet.codecs.cdc_ncm import NtbDecoder, NtbEncoder, NtbParameters
 
 from .descriptors import (
     ConfigDescriptor,
-    DeviceDescriptor,
     InterfaceDescriptor,
     bulk_endpoint,
     interrupt_endpoint,
     ss_companion,
 )
-from .device import BULK_MPS, SPEED_FULL, SPEED_SUPER, SPEEDS, Stall
-from .netdev import SimNetDevice
+from .device import SPEED_FULL, SPEED_SUPER, Stall
+from .netdev import SimNetDevice, default_mac, device_descriptor, usb_speed
 
 __all__ = ["CdcEcmModel", "CdcNcmModel"]
 
-_mac_counter = itertools.count(1)
 
-
-def default_mac(prefix: bytes = b"\x02\x53\x49") -> bytes:
-    """A fresh locally administered unicast MAC (02:53:49:xx:xx:xx, unique per process)."""
-    n = next(_mac_counter)
-    return prefix + n.to_bytes(3, "big")
+def _fits(frame: bytes) -> bool:
+    return True
 
 
 def gadget_bitrate(speed: int) -> int:
@@ -82,9 +77,7 @@ class _CdcModel(SimNetDevice):
         kernel_driver: bool = False,
         ncm_descriptor: ecm.NcmDescriptor | None = None,
     ) -> None:
-        speed_code = SPEEDS[speed]
-        mps = BULK_MPS[speed_code]
-        ss = speed_code >= SPEED_SUPER
+        speed_code, mps, ss = usb_speed(speed)
         interval = 32 if speed_code == SPEED_FULL else 9
         mac = bytes(mac) if mac is not None else default_mac()
         func = ecm.build_functional_descriptors(
@@ -145,18 +138,14 @@ class _CdcModel(SimNetDevice):
         config = ConfigDescriptor(
             1, [[control], [data0, data1]], bmAttributes=0xC0, bMaxPower=1, extra_descriptors=iad
         )
-        device = DeviceDescriptor(
+        device = device_descriptor(
             vid,
             pid,
-            bcdUSB=0x0300 if ss else 0x0200,
-            bDeviceClass=0xEF,
-            bDeviceSubClass=0x02,
-            bDeviceProtocol=0x01,
-            bMaxPacketSize0=9 if ss else 64,
-            bcdDevice=0x0601,
-            iManufacturer=self.STR_MANUFACTURER,
-            iProduct=self.STR_PRODUCT,
-            iSerialNumber=self.STR_SERIAL,
+            ss=ss,
+            usb2=0x0200,
+            device_class=(0xEF, 0x02, 0x01),  # IAD: miscellaneous / common / IAD
+            bcd_device=0x0601,
+            strings=(self.STR_MANUFACTURER, self.STR_PRODUCT, self.STR_SERIAL),
         )
         strings = {
             self.STR_MANUFACTURER: "netdrv simulated devices",
@@ -201,12 +190,12 @@ class _CdcModel(SimNetDevice):
     def _on_configured(self, value: int) -> None:
         self.packet_filter = self.DEFAULT_FILTER
         self.multicast_filters = []
-        self._rx_pending = []
+        self._rx_discard()
 
     def _on_altsetting(self, intf: int, alt: int) -> None:
         if intf != self.DATA_INTF:
             return
-        self._rx_pending = []
+        self._rx_discard()
         if alt == 1:
             for pkt in self._link_notifications():
                 self._push_in(self.INTR_IN, pkt)
@@ -224,19 +213,16 @@ class _CdcModel(SimNetDevice):
     def _max_rx_frame(self) -> int:
         return self.max_segment_size + 4  # room for a VLAN tag
 
-    def _rx_accepts(self, frame: bytes) -> bool:
+    def _filter_policy(self) -> tuple[bool, bool, Callable[[bytes], bool], bool]:
         pf = self.packet_filter
-        if pf & ecm.PROMISCUOUS:
-            return True
-        dst = frame[:6]
-        kind = self._classify(dst)
-        if kind == "broadcast":
-            return bool(pf & ecm.BROADCAST)
-        if kind == "multicast":
-            return bool(pf & ecm.ALL_MULTICAST) or bool(
-                pf & ecm.MULTICAST and dst in self.multicast_filters
-            )
-        return bool(pf & ecm.DIRECTED) and dst == self.mac
+        groups = set(self.multicast_filters) if pf & ecm.MULTICAST else set()
+        multicast = (lambda dst: True) if pf & ecm.ALL_MULTICAST else groups.__contains__
+        return (
+            bool(pf & ecm.PROMISCUOUS),
+            bool(pf & ecm.BROADCAST),
+            multicast,
+            bool(pf & ecm.DIRECTED),
+        )
 
     def _link_notifications(self) -> list[bytes]:
         if not self.link_up:
@@ -305,22 +291,23 @@ class CdcEcmModel(_CdcModel):
         split_notifications, kernel_driver."""
         super().__init__(speed=speed, mac=mac, vid=vid, pid=pid, product=product, **kwargs)  # type: ignore[arg-type]
 
-    def _after_rx_queued(self) -> None:
-        self._frame_pending()  # no batching: one frame, one transfer
+    def _rx_adder(self) -> Callable[[bytes], bool]:
+        return _fits  # no batching: one frame, one transfer (closed as soon as it is in)
 
-    def _frame_rx_batch(self, frames: list[bytes]) -> list[bytes]:
-        return list(frames)
+    def _rx_max_frames(self) -> int:
+        return 1
+
+    def _rx_build(self, frames: list[bytes]) -> bytes:
+        return frames[0]
 
     def _corrupt(self, kind: str, transfer: bytes) -> bytes:
         return transfer[:8]
 
-    def _on_out_transfer(self, ep: int, data: bytes) -> list[bytes]:
-        if ep != self.BULK_OUT:
-            return []
+    def _decode_out(self, data: bytes) -> list[bytes]:
         if len(data) < 14 or len(data) > self.max_segment_size + 1:
             self.stats.wire_tx_errors += 1
             return []
-        return self._deliver_to_wire([data])
+        return [data]
 
 
 class CdcNcmModel(_CdcModel):
@@ -411,6 +398,7 @@ class CdcNcmModel(_CdcModel):
         self.ntb_format = 0
         self.crc_mode = 0
         self._encoder = self._make_encoder()
+        self._rx_pending = []  # they were in the old encoder
         self.out_decoder.reset()
 
     def _on_altsetting(self, intf: int, alt: int) -> None:
@@ -428,23 +416,17 @@ class CdcNcmModel(_CdcModel):
 
     # -- data path -----------------------------------------------------------
 
-    def _after_rx_queued(self) -> None:
-        if len(self._rx_pending) >= self.in_max_datagrams:
-            self._frame_pending()
+    def _rx_adder(self) -> Callable[[bytes], bool]:
+        return self._encoder.add  # the NTB being filled is the encoder's queue
 
-    def _frame_rx_batch(self, frames: list[bytes]) -> list[bytes]:
-        enc = self._encoder
-        out: list[bytes] = []
-        for f in frames:
-            if enc.max_frame_size < len(f):  # jumbo datagram size but a small NTB input size
-                self.stats.wire_rx_dropped_size += 1
-                continue
-            if not enc.add(f):
-                out.append(enc.build())
-                enc.add(f)
-        if enc.pending:
-            out.append(enc.build())
-        return out
+    def _rx_max_frames(self) -> int:
+        return self._encoder.max_datagrams
+
+    def _rx_build(self, frames: list[bytes]) -> bytes:
+        return self._encoder.build()
+
+    def _rx_reset(self) -> None:
+        self._encoder.discard()
 
     def _in_terminated(self, transfer: bytes) -> bool | None:
         mps = self.max_packet(self.BULK_IN)
@@ -453,15 +435,11 @@ class CdcNcmModel(_CdcModel):
         return self.in_zlp and len(transfer) != self.ntb_in_size
 
     def _max_rx_frame(self) -> int:
-        return self.max_datagram_size + 4
+        # A jumbo datagram size with a small NTB input size: what does not fit is dropped.
+        return min(self.max_datagram_size + 4, self._encoder.max_frame_size)
 
-    def _on_out_transfer(self, ep: int, data: bytes) -> list[bytes]:
-        if ep != self.BULK_OUT:
-            return []
-        before = self.out_decoder.stats.rx_errors
-        frames = self.out_decoder.decode(data)
-        self.stats.wire_tx_errors += self.out_decoder.stats.rx_errors - before
-        return self._deliver_to_wire([bytes(f) for f in frames])
+    def _decode_out(self, data: bytes) -> list[bytes]:
+        return self._decode_with(self.out_decoder, data)
 
     def _corrupt(self, kind: str, transfer: bytes) -> bytes:
         t = bytearray(transfer)
@@ -515,6 +493,7 @@ class CdcNcmModel(_CdcModel):
         size = struct.unpack_from("<I", data, 0)[0]
         if not 2048 <= size <= self.ntb_params.dwNtbInMaxSize:
             raise Stall(f"NTB input size {size} out of range")
+        self._frame_pending()  # what the old NTB size holds goes out as it is
         self.ntb_in_size = size
         self._encoder = self._make_encoder()
         return None

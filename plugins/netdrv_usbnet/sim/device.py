@@ -1,9 +1,10 @@
 """USB-level behaviour shared by all simulated adapters: endpoints, transfers, faults.
 
 A :class:`SimDevice` is the device side of the bus.  :class:`~netdrv_usbnet.sim.SimBackend`
-forwards pyusb backend calls to it.  All state is protected by one
-``threading.Condition``; host reads block on it (up to their timeout) and are
-woken by new data, faults, ``unplug()`` and ``replug()``.
+forwards pyusb backend calls to it.  All state is protected by one lock
+(``_cond``); a host read blocks on its endpoint's condition (up to its
+timeout) and is woken by data for that endpoint, faults, ``unplug()`` and
+``replug()`` — data for one endpoint does not wake readers of the others.
 
 Transfer semantics (deliberately close to real USB):
 
@@ -133,8 +134,8 @@ class _Seg:
 
     __slots__ = ("data", "terminated", "zlp")
 
-    def __init__(self, data: bytes | bytearray, terminated: bool, zlp: bool = False) -> None:
-        self.data = bytearray(data)
+    def __init__(self, data: bytes, terminated: bool, zlp: bool = False) -> None:
+        self.data = data  # immutable: a read that splits it keeps the rest as a new slice
         self.terminated = terminated  # ends with a short packet or a ZLP
         self.zlp = zlp  # ends with a ZLP (a full last packet followed by a zero-length one)
 
@@ -167,7 +168,9 @@ class SimDevice:
         kernel_driver: bool = False,
     ) -> None:
         """*speed* is a libusb speed code (2 full, 3 high, 4 super)."""
-        self._cond = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._ep_conds: dict[int, threading.Condition] = {}  # per IN endpoint, same lock
         self.device_descriptor = device
         self.device_descriptor.speed = speed
         self.device_descriptor.bNumConfigurations = len(configurations)
@@ -198,6 +201,7 @@ class SimDevice:
         self._timeouts: dict[int, int] = {}
         self._overflows: dict[int, int] = {}
         self._ctrl_stalls = 0
+        self._forget_endpoints()
         ifaces = {
             alt.bInterfaceNumber for cfg in self.configurations for alt in cfg.all_alt_settings()
         }
@@ -209,30 +213,59 @@ class SimDevice:
                 return cfg
         return None
 
+    def _ep_cond(self, ep: int) -> threading.Condition:
+        cond = self._ep_conds.get(ep)
+        if cond is None:
+            cond = self._ep_conds[ep] = threading.Condition(self._lock)
+        return cond
+
+    def _wake(self, ep: int) -> None:
+        """Wake the host reads waiting on *ep* (lock held)."""
+        cond = self._ep_conds.get(ep)
+        if cond is not None:
+            cond.notify_all()
+
+    def _wake_all(self) -> None:
+        """Wake every waiting host read: a fault, a plug event or a state change (lock held)."""
+        for cond in self._ep_conds.values():
+            cond.notify_all()
+        self._cond.notify_all()
+
+    def _forget_endpoints(self) -> None:
+        """Drop the endpoint look-ups (configuration or alternate setting changed)."""
+        self._ep_cache: dict[int, tuple[int, EndpointDescriptor] | None] = {}
+        self._mps_cache: dict[int, int] = {}
+        self._intr_cache: dict[int, bool] = {}
+
     def _endpoint(self, ep: int) -> tuple[int, EndpointDescriptor] | None:
         """(interface number, descriptor) of *ep* in the current alternate settings."""
+        try:
+            return self._ep_cache[ep]  # every transfer asks: searching each time costs more
+        except KeyError:
+            pass
         cfg = self._active_config()
-        if cfg is None:
-            return None
-        for alts in cfg.interfaces:
-            for alt in alts:
-                if self.alt_settings.get(alt.bInterfaceNumber, 0) != alt.bAlternateSetting:
-                    continue
-                for e in alt.endpoints:
-                    if e.bEndpointAddress == ep:
-                        return alt.bInterfaceNumber, e
-        return None
+        alts = [] if cfg is None else [alt for alts in cfg.interfaces for alt in alts]
+        found = next(((alt.bInterfaceNumber, e) for alt in alts
+                      if self.alt_settings.get(alt.bInterfaceNumber, 0) == alt.bAlternateSetting
+                      for e in alt.endpoints if e.bEndpointAddress == ep), None)  # fmt: skip
+        self._ep_cache[ep] = found
+        return found
 
     def max_packet(self, ep: int) -> int:
         """wMaxPacketSize of *ep* (searching all alternate settings); 64 for endpoint 0."""
+        mps = self._mps_cache.get(ep)
+        if mps is not None:
+            return mps
         if ep & 0x7F == 0:
-            return self.device_descriptor.bMaxPacketSize0 if self.speed < SPEED_SUPER else 512
-        for cfg in self.configurations:
-            for alt in cfg.all_alt_settings():
-                for e in alt.endpoints:
-                    if e.bEndpointAddress == ep:
-                        return e.wMaxPacketSize
-        raise KeyError(f"no endpoint {ep:#04x}")
+            mps = self.device_descriptor.bMaxPacketSize0 if self.speed < SPEED_SUPER else 512
+        else:
+            mps = next((e.wMaxPacketSize for cfg in self.configurations
+                        for alt in cfg.all_alt_settings() for e in alt.endpoints
+                        if e.bEndpointAddress == ep), None)  # fmt: skip
+            if mps is None:
+                raise KeyError(f"no endpoint {ep:#04x}")
+        self._mps_cache[ep] = mps
+        return mps
 
     def _check_alive(self, generation: int) -> None:
         if not self.plugged or generation != self.generation:
@@ -256,16 +289,17 @@ class SimDevice:
         full = len(data) > 0 and len(data) % mps == 0
         if terminated is None:
             terminated = not full or (self.in_zlp and not self._is_interrupt(ep))
-        self._in_queue(ep).append(_Seg(data, terminated, zlp=terminated and full))
-        self._cond.notify_all()
+        self._in_queue(ep).append(_Seg(bytes(data), terminated, zlp=terminated and full))
+        self._wake(ep)
 
     def _is_interrupt(self, ep: int) -> bool:
-        for cfg in self.configurations:
-            for alt in cfg.all_alt_settings():
-                for e in alt.endpoints:
-                    if e.bEndpointAddress == ep:
-                        return e.transfer_type == 0x03
-        return False
+        found = self._intr_cache.get(ep)
+        if found is None:
+            found = self._intr_cache[ep] = next(
+                (e.transfer_type == 0x03 for cfg in self.configurations
+                 for alt in cfg.all_alt_settings() for e in alt.endpoints
+                 if e.bEndpointAddress == ep), False)  # fmt: skip
+        return found
 
     def _flush_endpoint(self, ep: int) -> None:
         self._in.pop(ep, None)
@@ -287,19 +321,19 @@ class SimDevice:
                 self._ctrl_stalls += 1
             else:
                 self.halted.add(endpoint)
-            self._cond.notify_all()
+            self._wake_all()
 
     def timeout_next(self, endpoint: int, n: int = 1) -> None:
         """Make the next *n* transfers on *endpoint* (0 = control) fail with ETIMEDOUT at once."""
         with self._cond:
             self._timeouts[endpoint] = self._timeouts.get(endpoint, 0) + n
-            self._cond.notify_all()
+            self._wake_all()
 
     def overflow_next(self, endpoint: int, n: int = 1) -> None:
         """Make the next *n* IN transfers on *endpoint* that carry data fail with EOVERFLOW (data lost)."""
         with self._cond:
             self._overflows[endpoint] = self._overflows.get(endpoint, 0) + n
-            self._cond.notify_all()
+            self._wake_all()
 
     def unplug(self) -> None:
         """Disconnect: every transfer (also one blocked in a read) fails with ENODEV.
@@ -309,7 +343,7 @@ class SimDevice:
         """
         with self._cond:
             self.plugged = False
-            self._cond.notify_all()
+            self._wake_all()
 
     def replug(self) -> None:
         """Reconnect as a fresh device: unconfigured, queues/halts/faults cleared.
@@ -322,7 +356,7 @@ class SimDevice:
             self._reset_usb_state()
             self._on_replug()
             self.plugged = True
-            self._cond.notify_all()
+            self._wake_all()
 
     @property
     def is_plugged(self) -> bool:
@@ -427,7 +461,7 @@ class SimDevice:
             if ep & 0x7F and self._endpoint(ep) is None:
                 raise usb_error(errno.ENOENT, f"endpoint {ep:#04x} not active")
             self.halted.discard(ep)
-            self._cond.notify_all()
+            self._wake_all()
 
     def host_control(
         self,
@@ -492,8 +526,8 @@ class SimDevice:
                 self.stats.out_bytes += len(t)
                 frames.extend(self._on_out_transfer(ep, t))
             callback = self._wire_callback()
-        for f in frames:  # outside the lock: the callback may call wire_rx()
-            if callback is not None:
+        if callback is not None:
+            for f in frames:  # outside the lock: the callback may call wire_rx()
                 callback(f)
         return len(data)
 
@@ -527,7 +561,7 @@ class SimDevice:
                         self.stats.in_bytes += len(partial)
                         return partial
                     raise usb_error(errno.ETIMEDOUT)
-                self._cond.wait(remaining)
+                self._ep_cond(ep).wait(remaining)
 
     # ------------------------------------------------------------------
     # internals
@@ -579,6 +613,11 @@ class SimDevice:
         q = self._in.get(ep)
         if not q:
             return None
+        head = q[0]
+        n = len(head.data)
+        if head.terminated and (n < size or (n == size and not head.zlp)):
+            q.popleft()  # the common case: one whole transfer fits the host's buffer
+            return head.data
         mps = self.max_packet(ep)
         total = 0
         n_full = 0
@@ -612,25 +651,24 @@ class SimDevice:
             )
         if not complete and (not allow_partial or total == 0):
             return None
-        out = bytearray()
-        for _ in range(n_full):
-            out += q.popleft().data
+        parts = [q.popleft().data for _ in range(n_full)]
         if split:
             head = q[0]
-            out += head.data[:split]
-            del head.data[:split]
+            parts.append(head.data[:split])
+            head.data = head.data[split:]
         if push_zlp:
             q.appendleft(_Seg(b"", True))  # the ZLP arrives as its own 0-byte read
-        return bytes(out)
+        return parts[0] if len(parts) == 1 else b"".join(parts)  # b"" for no parts
 
     def _set_configuration(self, value: int) -> None:
         self.configuration = value
         self.alt_settings = {}
+        self._forget_endpoints()
         self._in.clear()
         self._out.clear()
         self.halted.clear()
         self._on_configured(value)
-        self._cond.notify_all()
+        self._wake_all()
 
     def _set_interface(self, intf: int, alt: int) -> None:
         cfg = self._active_config()
@@ -645,8 +683,9 @@ class SimDevice:
             for e in a.endpoints:
                 self._flush_endpoint(e.bEndpointAddress)
         self.alt_settings[intf] = alt
+        self._forget_endpoints()
         self._on_altsetting(intf, alt)
-        self._cond.notify_all()
+        self._wake_all()
 
     def _control(
         self, rt: int, req: int, value: int, index: int, data: bytes | None, length: int
@@ -683,7 +722,7 @@ class SimDevice:
                     self.halted.discard(index)
                 else:
                     self.halted.add(index)
-                self._cond.notify_all()
+                self._wake_all()
                 return None
             if recipient == 0:
                 return None

@@ -247,14 +247,17 @@ def test_rx_back_pressure_bounds_what_waits_for_the_loop(host, usbnet):
     (dev,) = drv.devices
     up(host, dev)
     un = dev.priv
-    for i in range(300):
+    n = un.rx_pool + 50  # more transfers than the reader has buffers for
+    for i in range(n):
         m.wire_rx(frame(dev.dev_addr, 60, i))
     import time
 
     time.sleep(0.3)  # the reader runs ahead while the loop does nothing
-    assert len(un.rxq) <= un.rx_qlen
-    got = received(host, dev, 300)
-    assert len(got) == 300 and [f[14] for f in got] == [i & 0xFF for i in range(300)]
+    assert len(un.rxq) <= un.rx_pool and un.state_dict()["rx_buffers"] <= un.rx_pool
+    with m._cond:
+        assert m.pending_in_transfers(m.BULK_IN) + len(m._rx_pending) > 0, "the rest waits"
+    got = received(host, dev, n)
+    assert len(got) == n and [f[14] for f in got] == [i & 0xFF for i in range(n)]
 
 
 def test_down_interface_does_not_read_or_send(host, usbnet):
