@@ -254,6 +254,7 @@ class Host:
         for napi in dev.napi_list:
             napi.disable()
         ret = self._call(dev, "stop", dev.netdev_ops.stop, dev)
+        dev._watchdog_on = False
         if dev._watchdog is not None:
             dev._watchdog.cancel()
             dev._watchdog = None
@@ -375,7 +376,7 @@ class Host:
             self._busy(dev, skb)
             return NET_XMIT_SUCCESS
         dev.core_stats.tx_submitted += 1
-        if dev._watchdog is not None:
+        if dev._watchdog_on:
             dev.trans_start = self.loop.clock()  # the kernel's txq_trans_update() on TX_OK
         return NET_XMIT_SUCCESS
 
@@ -405,7 +406,7 @@ class Host:
             self._busy(dev, skb)
             return False
         dev.core_stats.tx_submitted += 1
-        if dev._watchdog is not None:
+        if dev._watchdog_on:
             dev.trans_start = self.loop.clock()  # the kernel's txq_trans_update() on TX_OK
         return True
 
@@ -441,18 +442,36 @@ class Host:
 
     # -- watchdog -----------------------------------------------------------------------------
     def _arm_watchdog(self, dev: NetDevice) -> None:
+        """At open: watch the queue of a driver with ``tx_timeout`` (the kernel's dev_watchdog_up)."""
         ops = dev.netdev_ops
         if type(ops).tx_timeout is NetDeviceOps.tx_timeout:
             return
         if dev.watchdog_timeo <= 0:
             dev.watchdog_timeo = 5.0  # kernel default: 5 * HZ
-        dev._watchdog = self.loop.call_later(dev.watchdog_timeo, self._watchdog_check, dev)
+        dev._watchdog_on = True
+        if dev._queue_stopped:
+            self.arm_watchdog(dev)
+
+    def arm_watchdog(self, dev: NetDevice) -> None:
+        """Check ``dev`` once its queue can have been stopped for ``watchdog_timeo``.
+
+        The kernel's dev_watchdog runs every period while a device is up; only a
+        stopped queue can time out, so netdrv checks only while one is stopped
+        (armed by ``netif_stop_queue``): an idle daemon is not woken hundreds of
+        times a second by short timeouts such as snull's 5 ms.
+        """
+        timeo = dev.watchdog_timeo
+        when = max(self.loop.clock(), dev.trans_start + timeo) + timeo / 16
+        dev._watchdog = self.loop.call_at(when, self._watchdog_check, dev)
 
     def _watchdog_check(self, dev: NetDevice) -> None:
-        if not dev.is_up or self.devices.get(dev.name) is not dev:
+        dev._watchdog = None
+        if not dev._watchdog_on or not dev.is_up or self.devices.get(dev.name) is not dev:
             return
+        if not dev._queue_stopped:
+            return  # woken in time: the next netif_stop_queue arms again
         now = self.loop.clock()
-        if dev._queue_stopped and dev._carrier and now - dev.trans_start > dev.watchdog_timeo:
+        if dev._carrier and now - dev.trans_start > dev.watchdog_timeo:
             dev.watchdog_fired += 1
             dev.core_stats.tx_timeouts += 1
             log.warning(
@@ -464,11 +483,11 @@ class Host:
                 dev.netdev_ops.tx_timeout(dev, 0)
             except Exception as exc:
                 self.driver_fault(dev, "tx_timeout", exc)
-        if dev.is_up:
-            # Check several times per period so a timeout fires within ~1.25 periods.
-            dev._watchdog = self.loop.call_later(
-                max(dev.watchdog_timeo / 4, 0.001), self._watchdog_check, dev
-            )
+        if dev._watchdog_on and dev._queue_stopped and dev._watchdog is None:
+            if dev._carrier:
+                self.arm_watchdog(dev)
+            else:  # no carrier: not a timeout, look again in a period
+                dev._watchdog = self.loop.call_later(dev.watchdog_timeo, self._watchdog_check, dev)
 
     # -- carrier ------------------------------------------------------------------------------
     def carrier_changed(self, dev: NetDevice) -> None:

@@ -319,7 +319,8 @@ class NetDevice:
         self.operstate = "down"
         self._queue_stopped = True
         self._carrier = True
-        self._watchdog: Any = None
+        self._watchdog: Any = None  # the pending watchdog check (a loop Timer), if any
+        self._watchdog_on = False  # up, with a tx_timeout: the core watches a stopped queue
         self.watchdog_fired = 0
         # Kernel-attachment hints: disable IPv6 on the interface (snull does), and
         # mark received frames DATA_VALID through a virtio-net header.
@@ -389,7 +390,10 @@ def netif_start_queue(dev: NetDevice) -> None:
 
 def netif_stop_queue(dev: NetDevice) -> None:
     """Tell the core not to call ``start_xmit`` until :func:`netif_wake_queue`."""
-    dev._queue_stopped = True
+    if not dev._queue_stopped:
+        dev._queue_stopped = True
+        if dev._watchdog_on and dev._watchdog is None and dev.host is not None:
+            dev.host.arm_watchdog(dev)  # only a stopped queue can time out
 
 
 def netif_wake_queue(dev: NetDevice) -> None:

@@ -898,9 +898,9 @@ class DriverConformance:
         for dev in devs:
             has_timeout = type(dev.netdev_ops).tx_timeout is not NetDeviceOps.tx_timeout
             if not has_timeout:
-                assert dev._watchdog is None
+                assert not dev._watchdog_on and dev._watchdog is None
                 continue
-            assert dev.watchdog_timeo > 0 and dev._watchdog is not None, (
+            assert dev.watchdog_timeo > 0 and dev._watchdog_on, (
                 f"{dev.name}: implements tx_timeout but the watchdog is not armed"
             )
             h.settle_accounted([dev])

@@ -231,7 +231,10 @@ def test_watchdog_default_period_and_no_watchdog_without_tx_timeout(host: Host) 
     from netdrv_core import NetDeviceOps
 
     dev, _ = make_dev(host, watchdog_timeo=0.0)
-    assert dev.watchdog_timeo == 5.0 and dev._watchdog is not None
+    assert dev.watchdog_timeo == 5.0 and dev._watchdog_on
+    assert dev._watchdog is None, "an awake queue cannot time out: nothing to check"
+    netif_stop_queue(dev)
+    assert dev._watchdog is not None, "a stopped queue is checked"
 
     class NoTimeout(NetDeviceOps):
         def start_xmit(self, skb: SkBuff, d: object) -> int:
@@ -240,7 +243,19 @@ def test_watchdog_default_period_and_no_watchdog_without_tx_timeout(host: Host) 
     d2, _ = make_dev(host, up=False)
     d2.netdev_ops = NoTimeout()
     host.dev_open(d2)
-    assert d2._watchdog is None
+    netif_stop_queue(d2)
+    assert not d2._watchdog_on and d2._watchdog is None
+
+
+def test_an_idle_device_schedules_no_watchdog_checks(host: Host, run: Run) -> None:
+    """Only a stopped queue is checked: an idle daemon is not woken every few milliseconds."""
+    dev, ops = make_dev(host, watchdog_timeo=0.005)
+    run(0.2)
+    assert not host.loop._timers and ops.timeouts == 0
+    netif_stop_queue(dev)
+    netif_wake_queue(dev)  # woken in time: the pending check finds nothing and is not renewed
+    run(0.2)
+    assert not host.loop._timers and ops.timeouts == 0
 
 
 def test_raising_tx_timeout_takes_the_device_down(host: Host, run: Run) -> None:
