@@ -7,6 +7,9 @@ updated incrementally), written to the other TAP.  No skb, no driver, no
 pool, no interrupts, no statistics.  ``--offload`` adds the virtio-net header
 with checksum/TSO offload, as snull's ``offload=1``.
 
+SIGUSR1 makes it busy poll (``epoll_wait`` with a zero timeout, as netdrv's
+``busy_poll``), SIGUSR2 makes it sleep in ``epoll_wait`` again.
+
 Run inside a namespace of its own: ``python benchmarks/_forwarder.py [--offload]``;
 prints ``ready`` once 198.18.0.2 can be pinged.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -64,9 +68,12 @@ def main() -> None:
     ep = select.epoll()
     for fd in fds:
         ep.register(fd, select.EPOLLIN)
+    spin = [False]
+    signal.signal(signal.SIGUSR1, lambda *_: spin.__setitem__(0, True))
+    signal.signal(signal.SIGUSR2, lambda *_: spin.__setitem__(0, False))
     print("ready", flush=True)
     while True:
-        for fd, _ in ep.poll():
+        for fd, _ in ep.poll(0 if spin[0] else -1):
             out, dst, src = peer[fd]
             for _ in range(64):
                 try:

@@ -10,6 +10,7 @@ benchmark left behind are swept after it.
     python benchmarks/run.py --only inprocess,usb,slip
     python benchmarks/run.py --list
     python benchmarks/run.py --replot        # redraw the chart from results.json
+    python benchmarks/run.py --markdown      # results.json as the table of docs/performance.md
 
 Writes ``benchmarks/results/results.json`` (``--out``) and the bar chart
 ``docs/assets/performance.png`` (``--png``; needs matplotlib:
@@ -224,6 +225,25 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
     return None
 
 
+def _num(x: Any) -> str:
+    return "—" if x is None else f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The rows of a results file as the Markdown table of docs/performance.md."""
+    out = ["| benchmark (reproduce: `python benchmarks/<script> [--quick]`) | figure | "
+           "baseline (same run) | ratio | target | met |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results["rows"]:
+        base = "—" if r.get("baseline") is None else f"{_num(r['baseline'])} ({r['baseline_name']})"
+        ratio = "—" if r.get("ratio") is None else f"{_num(r['ratio'])}\u00d7"
+        met = {True: "**yes**", False: "**no**", None: "info"}[r["passed"]]
+        script = f"bench_{r['benchmark']}.py"
+        name = r["name"].replace("|", "\\|")
+        out.append(f"| `{script}`: {name} | {_num(r['figure'])} {r['unit']} | {base} | {ratio} | "
+                   f"{r.get('target') or '—'} | {met} |")  # fmt: skip
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__,
@@ -236,8 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-png", action="store_true", help="do not draw the chart")
     ap.add_argument("--timeout", type=float, help="seconds per benchmark (default 240/600)")
     ap.add_argument("--replot", action="store_true",
-                    help="only redraw the chart from an existing --out file")  # fmt: skip
+                    help="only redraw the chart from an existing --out file")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print the figures of an existing --out file as the docs' Markdown table")  # fmt: skip
     ns = ap.parse_args(argv)
+    if ns.markdown:
+        print(markdown_table(json.loads(ns.out.read_text())))
+        return 0
     names = available()
     if ns.list:
         print("\n".join(names))

@@ -50,6 +50,14 @@ def test_run_quick_writes_results_with_the_expected_keys(tmp_path: Path) -> None
     assert (s["errors"] > 0) == (res.returncode == 1)
     # The chart is drawn when matplotlib is installed (the `bench` extra), else skipped with a reason.
     assert (data["png"] is not None and png.stat().st_size > 0) or "matplotlib" in data["png_error"]
+    # The docs' table comes from the same file: one line per row, with its script and verdict.
+    md = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--markdown", "--out",
+                         str(out)], capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    lines = md.stdout.splitlines()
+    assert len(lines) == 2 + len(data["rows"])
+    for line, r in zip(lines[2:], data["rows"], strict=True):
+        assert line.startswith(f"| `bench_{r['benchmark']}.py`: ")
+        assert line.endswith({True: "| **yes** |", False: "| **no** |", None: "| info |"}[r["passed"]])
 
 
 def test_a_failing_benchmark_does_not_stop_the_others() -> None:
