@@ -14,6 +14,26 @@ from usbnet_helpers import PEER, accounted, frame, received, settle_tx, up, usbn
 from netdrv_core.ethtool import ethtool_report
 
 MODELS = ["cdc_ether", "cdc_ncm", "ax88179"]
+SIM_BACKEND = "netdrv_usbnet.sim:get_backend"  # the adapters a test plugged into ``sim_backend``
+
+
+def _sim_up(host, usbnet, **params):
+    """Load the driver on one simulated adapter (``sim=…`` among ``params``) and bring it up.
+
+    Returns ``(drv, model, dev)``: the driver, its simulated adapter and its one interface.
+    """
+    drv = usbnet(**params)
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    return drv, m, dev
+
+
+def _drain_rx_then_traffic_ok(host, drv, dev) -> None:
+    """Let the bad transfer's leftovers be delivered and dropped, then check frames still flow."""
+    host.loop.run_until_idle()
+    host.attachment.received(dev)
+    _traffic_ok(host, drv, dev)
 
 
 def _traffic_ok(host, drv, dev, n: int = 3, tag: int = 0x40) -> None:
@@ -34,10 +54,7 @@ def _traffic_ok(host, drv, dev, n: int = 3, tag: int = 0x40) -> None:
 # -- stalls --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("sim", MODELS)
 def test_bulk_in_stall_is_cleared_and_counted(host, usbnet, sim):
-    drv = usbnet(sim=sim)
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim=sim)
     m.stall(m.BULK_IN)
     assert wait(host, lambda: dev.priv.counters["rx_stalls"] >= 1)
     assert wait(host, lambda: m.BULK_IN not in m.halted), "clear_halt"
@@ -47,10 +64,7 @@ def test_bulk_in_stall_is_cleared_and_counted(host, usbnet, sim):
 
 @pytest.mark.parametrize("sim", MODELS)
 def test_bulk_out_stall_is_cleared_and_counted(host, usbnet, sim):
-    drv = usbnet(sim=sim)
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim=sim)
     m.stall(m.BULK_OUT)
     host.attachment.send(dev, frame(PEER, 100, 1))
     assert settle_tx(host, dev)
@@ -61,10 +75,7 @@ def test_bulk_out_stall_is_cleared_and_counted(host, usbnet, sim):
 
 
 def test_interrupt_stall_then_link_reports_still_arrive(host, usbnet):
-    drv = usbnet(sim="cdc_ether")
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    _, m, dev = _sim_up(host, usbnet, sim="cdc_ether")
     m.stall(m.INTR_IN)
     assert wait(host, lambda: dev.priv.counters["intr_stalls"] >= 1)
     m.set_link(False)
@@ -76,10 +87,7 @@ def test_interrupt_stall_then_link_reports_still_arrive(host, usbnet):
 # -- timeouts ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("sim", MODELS)
 def test_timeouts_are_counted_and_traffic_continues(host, usbnet, sim):
-    drv = usbnet(sim=sim)
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim=sim)
     m.timeout_next(m.BULK_OUT, 2)
     for i in range(3):
         host.attachment.send(dev, frame(PEER, 100, i))
@@ -93,10 +101,7 @@ def test_timeouts_are_counted_and_traffic_continues(host, usbnet, sim):
 
 
 def test_rx_errors_are_throttled_not_spun(host, usbnet):
-    drv = usbnet(sim="cdc_ether")
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim="cdc_ether")
     un = dev.priv
     m.timeout_next(m.BULK_IN, 1000)  # a sick device failing every transfer at once
     t0 = time.monotonic()
@@ -113,10 +118,7 @@ def test_rx_errors_are_throttled_not_spun(host, usbnet):
 # -- babble ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("sim", MODELS)
 def test_overflow_counts_rx_over_errors(host, usbnet, sim):
-    drv = usbnet(sim=sim)
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim=sim)
     m.overflow_next(m.BULK_IN, 1)
     m.wire_rx(frame(dev.dev_addr, 100, 1))  # lost to the babble
     assert wait(host, lambda: dev.stats.rx_over_errors == 1)
@@ -127,10 +129,7 @@ def test_overflow_counts_rx_over_errors(host, usbnet, sim):
 # -- unplug / replug --------------------------------------------------------------------------------
 @pytest.mark.parametrize("sim", MODELS)
 def test_unplug_unregisters_and_replug_rebinds(host, usbnet, sim, caplog):
-    drv = usbnet(sim=sim, hotplug_interval=0.05)
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim=sim, hotplug_interval=0.05)
     threads = usbnet_threads()
     assert len(threads) >= 4
     m.unplug()  # the readers are blocked in reads: they wake with ENODEV
@@ -150,10 +149,7 @@ def test_unplug_unregisters_and_replug_rebinds(host, usbnet, sim, caplog):
 
 @pytest.mark.parametrize("sim", MODELS)
 def test_unplug_mid_transfer_accounts_every_frame(host, usbnet, sim):
-    drv = usbnet(sim=sim)
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    _, m, dev = _sim_up(host, usbnet, sim=sim)
     orig = m._on_out_transfer
     count = {"n": 0}
 
@@ -178,7 +174,7 @@ def test_unplug_mid_transfer_accounts_every_frame(host, usbnet, sim):
 
 def test_removed_from_the_bus_is_noticed_by_the_watcher(host, usbnet, sim_backend):
     m = sim_backend.plug(CdcNcmModel())
-    drv = usbnet(backend="netdrv_usbnet.sim:get_backend", hotplug_interval=0.05)
+    drv = usbnet(backend=SIM_BACKEND, hotplug_interval=0.05)
     (dev,) = drv.devices
     # Interface down: no reader is active, only the enumeration can tell.
     with m._cond:
@@ -222,10 +218,7 @@ def test_unload_while_unplugged_with_a_pending_replug(host, usbnet):
 # -- link and notifications -----------------------------------------------------------------------------
 @pytest.mark.parametrize("sim", MODELS)
 def test_link_down_and_up_follow_the_interrupt_endpoint(host, usbnet, sim):
-    drv = usbnet(sim=sim)
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    _, m, dev = _sim_up(host, usbnet, sim=sim)
     m.set_link(False)
     assert wait(host, lambda: not dev._carrier) and dev.operstate == "lowerlayerdown"
     m.set_link(True, speed_bps=100_000_000)
@@ -237,7 +230,7 @@ def test_link_down_and_up_follow_the_interrupt_endpoint(host, usbnet, sim):
 @pytest.mark.parametrize("model", [CdcEcmModel, CdcNcmModel])
 def test_split_speed_change_reaches_ethtool(host, usbnet, sim_backend, model):
     m = sim_backend.plug(model(split_notifications=True, speed_bps=123_000_000))
-    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    drv = usbnet(backend=SIM_BACKEND)
     (dev,) = drv.devices
     up(host, dev)
     assert wait(host, lambda: ethtool_report(dev)["speed"] == 123)
@@ -249,7 +242,7 @@ def test_split_speed_change_reaches_ethtool(host, usbnet, sim_backend, model):
 @pytest.mark.parametrize("bad", [True, "not-a-mac", "0180C2000000", ""])
 def test_bad_mac_string_gives_a_random_local_mac(host, usbnet, sim_backend, caplog, bad):
     m = sim_backend.plug(CdcEcmModel(bad_mac_string=bad))
-    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    drv = usbnet(backend=SIM_BACKEND)
     (dev,) = drv.devices
     mac = dev.dev_addr
     assert mac != m.mac and mac[0] & 0x02 and not mac[0] & 0x01, "locally administered unicast"
@@ -263,44 +256,31 @@ def test_bad_mac_string_gives_a_random_local_mac(host, usbnet, sim_backend, capl
 # -- malformed transfers ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", sorted(CdcNcmModel.MALFORMED_KINDS))
 def test_malformed_ntbs_are_rx_errors(host, usbnet, kind):
-    drv = usbnet(sim="cdc_ncm")
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim="cdc_ncm")
     m.malformed_next(kind)
     m.wire_rx_many([frame(dev.dev_addr, 80, i) for i in range(3)])
     assert wait(host, lambda: dev.stats.rx_errors >= 1), kind
     st = dev.stats
     assert st.rx_errors == st.rx_length_errors + st.rx_frame_errors + st.rx_crc_errors
-    host.loop.run_until_idle()
-    host.attachment.received(dev)
-    _traffic_ok(host, drv, dev)
+    _drain_rx_then_traffic_ok(host, drv, dev)
 
 
 @pytest.mark.parametrize(
     "kind", sorted(["bad_footer", "bad_header_count", "crc_error", "truncated"])
 )
 def test_malformed_ax88179_trailers_are_rx_errors(host, usbnet, kind):
-    drv = usbnet(sim="ax88179")
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim="ax88179")
     m.malformed_next(kind)
     m.wire_rx_many([frame(dev.dev_addr, 80, i) for i in range(3)])
     assert wait(host, lambda: dev.stats.rx_errors >= 1), kind
     if kind == "crc_error":
         assert dev.stats.rx_crc_errors == 1
         assert len(received(host, dev, 2)) == 2, "the other frames of the transfer survive"
-    host.loop.run_until_idle()
-    host.attachment.received(dev)
-    _traffic_ok(host, drv, dev)
+    _drain_rx_then_traffic_ok(host, drv, dev)
 
 
 def test_truncated_ecm_transfer_is_a_length_error(host, usbnet):
-    drv = usbnet(sim="cdc_ether")
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim="cdc_ether")
     m.malformed_next("truncate")
     m.wire_rx(frame(dev.dev_addr, 80, 1))
     assert wait(host, lambda: dev.stats.rx_length_errors == 1)
@@ -310,10 +290,7 @@ def test_truncated_ecm_transfer_is_a_length_error(host, usbnet):
 # -- the watchdog --------------------------------------------------------------------------------------
 def test_tx_timeout_drops_what_is_queued_and_wakes(host, usbnet, caplog):
     caplog.set_level(logging.WARNING)
-    drv = usbnet(sim="cdc_ether", sim_speed="full")
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    _, m, dev = _sim_up(host, usbnet, sim="cdc_ether", sim_speed="full")
     import threading
 
     gate = threading.Event()
@@ -335,7 +312,7 @@ def test_tx_timeout_drops_what_is_queued_and_wakes(host, usbnet, caplog):
 def test_control_stall_while_binding_refuses_then_replug_binds(host, usbnet, sim_backend, caplog):
     m = sim_backend.plug(CdcNcmModel())
     m.stall(0)  # GET_NTB_PARAMETERS stalls
-    drv = usbnet(backend="netdrv_usbnet.sim:get_backend", hotplug_interval=0.05)
+    drv = usbnet(backend=SIM_BACKEND, hotplug_interval=0.05)
     assert drv.devices == [] and "GET_NTB_PARAMETERS" in caplog.text
     assert m.claimed == set(), "a failed bind releases what it claimed"
     wait(host, lambda: False, 0.2)
@@ -347,10 +324,7 @@ def test_control_stall_while_binding_refuses_then_replug_binds(host, usbnet, sim
 
 
 def test_control_timeout_at_runtime_is_counted(host, usbnet):
-    drv = usbnet(sim="cdc_ether")
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim="cdc_ether")
     m.timeout_next(0)
     host.dev_set_rx_mode(dev, promisc=True)
     assert wait(host, lambda: dev.priv.counters["kevent_errors"] == 1)
@@ -366,10 +340,7 @@ def test_accounting_holds_under_a_storm_of_faults(host, usbnet, sim):
     import random
 
     rnd = random.Random(7)
-    drv = usbnet(sim=sim)
-    m = drv.sim_model
-    (dev,) = drv.devices
-    up(host, dev)
+    drv, m, dev = _sim_up(host, usbnet, sim=sim)
     faults = [
         lambda: m.stall(m.BULK_OUT),
         lambda: m.stall(m.BULK_IN),
