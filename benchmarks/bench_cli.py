@@ -11,7 +11,13 @@ Rows:
 * its growth while a million packets go through snull (UDP datagrams
   198.18.0.1 -> 198.18.0.2, i.e. out sn0 and in sn1, sent with a window so
   that none is dropped before snull sees it): target <= 1 MB.  ``--quick``
-  sends 200 000.
+  sends 200 000;
+* informational: ``netdrv load snull`` wall time until it returns (the
+  interfaces exist, up, with their addresses) in a fresh namespace, the
+  daemon's start included, and again with the daemon running; baseline: the
+  same two interfaces made by ``ip`` commands (a veth pair, addresses, up);
+* informational: what an idle daemon with snull loaded costs — wake-ups per
+  second (context switches of all its threads) and CPU over a few seconds.
 
 Run as root: ``python benchmarks/bench_cli.py [--quick]``.
 """
@@ -158,6 +164,71 @@ def memory_rows(quick: bool) -> list[dict]:
     ]  # fmt: skip
 
 
+IP_PAIR = ("ip link add vb0 type veth peer name vb1 && ip addr add 198.18.40.1/24 dev vb0 && "
+           "ip addr add 198.18.41.2/24 dev vb1 && ip link set vb0 up && ip link set vb1 up && "
+           "ip link del vb0")  # fmt: skip
+
+
+def load_rows(quick: bool) -> list[dict]:
+    """``netdrv load snull`` wall time (cold and warm) against ip commands, and the idle cost."""
+    ok, why = have_netns()
+    if not ok:
+        return [error_row("`netdrv load snull` wall time", COMMAND, why)]
+    repeats = 3 if quick else 5
+    argv = _netdrv_argv()
+    cold, warm, base = [], [], []
+    for _ in range(repeats):
+        with namespace("l") as ns:
+            t0 = time.perf_counter()
+            ns.run([*argv, "load", "snull"])
+            cold.append(time.perf_counter() - t0)
+            ns.run([*argv, "unload", "snull"])
+            ns.run([*argv, "load", "loopback"])  # keeps the daemon running
+            t0 = time.perf_counter()
+            ns.run([*argv, "load", "snull"])
+            warm.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            ns.run(["sh", "-c", IP_PAIR])
+            base.append(time.perf_counter() - t0)
+    with namespace("i") as ns:
+        ns.run([*argv, "load", "snull"])
+        pid = daemon_pid(ns)
+        time.sleep(0.5)
+        secs = 2.0 if quick else 5.0
+        sw0, cpu0 = _switches(pid), _cpu(pid)
+        time.sleep(secs)
+        sw1, cpu1 = _switches(pid), _cpu(pid)
+    c, w, b = min(cold), min(warm), min(base)
+    wakeups = (sw1 - sw0) / secs
+    return [
+        row("`netdrv load snull` wall time, daemon started on demand", c, "s", b,
+            "ip: a veth pair with addresses, up", c / b, "—", None, COMMAND,
+            note=f"best of {repeats}; returns once sn0/sn1 are up with their addresses"),
+        row("`netdrv load snull` wall time, daemon already running", w, "s", b,
+            "ip: a veth pair with addresses, up", w / b, "—", None, COMMAND,
+            note=f"best of {repeats}"),
+        row("idle daemon with snull loaded: wake-ups per second", wakeups, "/s", None, "", None,
+            "—", None, COMMAND,
+            note=f"context switches of all its threads over {secs:g} s; CPU "
+            f"{(cpu1 - cpu0) / secs * 100:.3f} % of a CPU"),
+    ]  # fmt: skip
+
+
+def _switches(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of all the process's threads (schedstat: nanoseconds, not 10 ms ticks)."""
+    return sum(int((t / "schedstat").read_text().split()[0])
+               for t in Path(f"/proc/{pid}/task").iterdir()) / 1e9  # fmt: skip
+
+
 def _vm_hwm_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -177,6 +248,10 @@ def run(quick: bool = False) -> list[dict]:
         rows += memory_rows(quick)
     except Exception as exc:
         rows.append(error_row("daemon RSS", COMMAND, f"{type(exc).__name__}: {exc}"))
+    try:
+        rows += load_rows(quick)
+    except Exception as exc:
+        rows.append(error_row("`netdrv load snull` wall time", COMMAND, f"{type(exc).__name__}: {exc}"))
     return rows
 
 
