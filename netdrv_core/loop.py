@@ -1,4 +1,4 @@
-"""The event loop: one ``epoll`` (``selectors``) loop for every device of a host.
+"""The event loop: one ``epoll`` loop for every device of a host.
 
 It serves file descriptors (TAP fds, netlink, the control socket), timers
 (watchdogs, carrier retries, keepalives) and deferred work — NAPI polls and the
@@ -13,7 +13,7 @@ import heapq
 import itertools
 import logging
 import os
-import selectors
+import select
 import threading
 import time
 from collections import deque
@@ -23,6 +23,11 @@ from typing import Any
 __all__ = ["EventLoop", "Timer"]
 
 log = logging.getLogger("netdrv.loop")
+
+# Events per epoll_wait.  Python's default (-1) allocates room for 1023 on every
+# call, a 12 KiB malloc; 32 fit pymalloc's small blocks.  More ready fds are
+# simply reported by the next call (level-triggered, and epoll rotates them).
+_MAX_EVENTS = 32
 
 
 class Timer:
@@ -51,13 +56,17 @@ class EventLoop:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._selector = selectors.DefaultSelector()
+        # epoll itself, not selectors: an event maps to its callback with one dict
+        # lookup instead of a SelectorKey per event (this runs for every frame).
+        self._epoll = select.epoll()
+        self._poll: Callable[..., list[tuple[int, int]]] = self._epoll.poll
+        self._readers: dict[int, Callable[[], Any]] = {}
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._threadsafe: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._selector.register(self._wake_fd, selectors.EVENT_READ, self._drain_wakeup)
+        self.add_reader(self._wake_fd, self._drain_wakeup)
         self._stopping = False
         self._thread_id: int | None = None
         self.busy_poll = 0.0
@@ -75,18 +84,25 @@ class EventLoop:
     # -- registration -----------------------------------------------------------
     def add_reader(self, fd: int, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` whenever ``fd`` is readable."""
-        try:
-            self._selector.modify(fd, selectors.EVENT_READ, callback)
-        except KeyError:
-            self._selector.register(fd, selectors.EVENT_READ, callback)
+        if fd in self._readers:
+            self._readers[fd] = callback
+            return
+        self._epoll.register(fd, select.EPOLLIN)  # ValueError/OSError for a bad fd
+        self._readers[fd] = callback
 
     def remove_reader(self, fd: int) -> bool:
         """Stop watching ``fd``; returns False when it was not watched."""
-        try:
-            self._selector.unregister(fd)
-        except (KeyError, ValueError):
+        if self._readers.pop(fd, None) is None:
             return False
+        try:
+            self._epoll.unregister(fd)
+        except (OSError, ValueError):  # already closed: the kernel dropped it from the set
+            pass
         return True
+
+    def reader_fds(self) -> set[int]:
+        """The file descriptors watched for reading."""
+        return set(self._readers)
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
         """Run ``callback(*args)`` in the next loop iteration."""
@@ -117,48 +133,63 @@ class EventLoop:
         except BlockingIOError:
             pass
 
-    def _run(self, cb: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.running = cb
-        try:
-            cb(*args)
-        except Exception as exc:
-            self.error_handler(exc, cb)
-        finally:
-            self.running = None
-
     def _log_error(self, exc: BaseException, cb: Callable[..., Any]) -> None:
         log.error("callback %r raised %r", cb, exc, exc_info=exc)
 
     def run_once(self, timeout: float | None = None) -> None:
         """Wait for events at most ``timeout`` seconds (None: until one) and run them."""
         self.iterations += 1
-        if self._ready or self._threadsafe:
+        ready = self._ready
+        timers = self._timers
+        if ready or self._threadsafe:
             timeout = 0
-        elif self._timers:
-            delay = max(0.0, self._timers[0][0] - self.clock())
-            timeout = delay if timeout is None else min(timeout, delay)
+        elif timers:
+            delay = timers[0][0] - self.clock()
+            if timeout is None or delay < timeout:
+                timeout = delay
+        if timeout is not None and timeout < 0:
+            timeout = 0  # epoll would read a negative timeout as "forever"
         if self.busy_poll and timeout != 0 and time.monotonic() - self._last_event < self.busy_poll:
             timeout = 0  # spin: the next frame is probably microseconds away
-        events = self._selector.select(timeout)
-        if events and self.busy_poll:
-            self._last_event = time.monotonic()
-        for key, _ in events:
-            self._run(key.data, ())
+        events = self._poll(timeout, _MAX_EVENTS)
+        if events:
+            if self.busy_poll:
+                self._last_event = time.monotonic()
+            readers = self._readers
+            for fd, _ in events:
+                # Looked up now: a callback earlier in this batch may have removed it.
+                cb = readers.get(fd)
+                if cb is None:
+                    continue
+                self.running = cb
+                try:
+                    cb()
+                except Exception as exc:
+                    self.error_handler(exc, cb)
+                finally:
+                    self.running = None
         ts = self._threadsafe
         while ts:
-            self._ready.append(ts.popleft())
-        now = self.clock()
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            t = heapq.heappop(timers)[2]
-            if not t.cancelled:
-                self._ready.append((t.callback, t.args))
+            ready.append(ts.popleft())
+        if timers:
+            now = self.clock()
+            while timers and timers[0][0] <= now:
+                t = heapq.heappop(timers)[2]
+                if not t.cancelled:
+                    ready.append((t.callback, t.args))
         # Only what was ready at the start runs now, so work that reschedules
         # itself (a NAPI poll over budget) cannot starve the fds.
-        ready = self._ready
-        for _ in range(len(ready)):
-            cb, args = ready.popleft()
-            self._run(cb, args)
+        if ready:
+            popleft = ready.popleft
+            for _ in range(len(ready)):
+                cb, args = popleft()
+                self.running = cb
+                try:
+                    cb(*args)
+                except Exception as exc:
+                    self.error_handler(exc, cb)
+                finally:
+                    self.running = None
 
     def run_forever(self) -> None:
         """Run until :meth:`stop` is called."""
@@ -193,7 +224,9 @@ class EventLoop:
         self.call_soon_threadsafe(lambda: None)
 
     def close(self) -> None:
-        """Release the selector and the wake-up fd."""
-        self._selector.close()
+        """Release the epoll instance and the wake-up fd."""
+        self._readers.clear()
+        self._epoll.close()
         os.close(self._wake_fd)
         self._wake_fd = -1
+

@@ -1019,7 +1019,7 @@ class DriverConformance:
         self._wait_threads(threads0, h)  # the warm-up cycle's threads may end now
         fds = _fd_table()
         threads = set(threading.enumerate())
-        readers = set(h.loop._selector.get_map())
+        readers = h.loop.reader_fds()
         drv, devs = self._loaded(h)
         assert sorted(d.name for d in devs) == names
         h.traffic(devs, 8)
@@ -1032,7 +1032,7 @@ class DriverConformance:
         assert not alive, f"threads started by the driver still run after exit(): {alive}"
         new_fds = {fd: t for fd, t in _fd_table().items() if fds.get(fd) != t}
         assert not new_fds, f"file descriptors opened by the driver still open: {new_fds}"
-        new_readers = set(h.loop._selector.get_map()) - readers
+        new_readers = h.loop.reader_fds() - readers
         assert not new_readers, f"loop readers left registered (fds): {sorted(new_readers)}"
         timers = [
             t.callback for _, _, t in h.loop._timers

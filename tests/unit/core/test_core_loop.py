@@ -15,13 +15,13 @@ from netdrv_core.loop import EventLoop
 def loop():
     lp = EventLoop()
     timeouts: list[float | None] = []
-    real = lp._selector.select
+    real = lp._poll
 
-    def select(timeout=None):
+    def poll(timeout=None, maxevents=-1):
         timeouts.append(timeout)
-        return real(timeout)
+        return real(timeout, maxevents)
 
-    lp._selector.select = select  # type: ignore[method-assign]
+    lp._poll = poll  # type: ignore[method-assign]
     lp.timeouts = timeouts  # type: ignore[attr-defined]
     yield lp
     lp.close()
@@ -96,3 +96,55 @@ def test_the_loop_shows_what_runs_for_the_lockup_detector(loop) -> None:
     loop.call_soon(cb)
     loop.run_once(0)
     assert during == [cb] and loop.running is None and loop.iterations == before + 1
+
+
+def test_a_reader_removed_by_an_earlier_callback_of_the_batch_is_not_called(loop) -> None:
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    called: list[int] = []
+
+    def first() -> None:
+        called.append(1)
+        loop.remove_reader(r2)
+        loop.remove_reader(r1)
+
+    loop.add_reader(r1, first)
+    loop.add_reader(r2, first)  # whichever runs first removes the other
+    os.write(w1, b"x"), os.write(w2, b"x")
+    loop.run_once(0)
+    assert called == [1]
+    assert not loop.remove_reader(r1) and not loop.remove_reader(r2)
+    for fd in (r1, w1, r2, w2):
+        os.close(fd)
+
+
+def test_reader_census_and_replacing_a_callback(loop) -> None:
+    r, w = os.pipe()
+    seen: list[str] = []
+    loop.add_reader(r, lambda: seen.append("old"))
+    loop.add_reader(r, lambda: (seen.append("new"), os.read(r, 1)))
+    assert r in loop.reader_fds()
+    os.write(w, b"x")
+    loop.run_once(0)
+    assert seen == ["new"]
+    assert loop.remove_reader(r) and r not in loop.reader_fds()
+    os.close(r), os.close(w)
+
+
+def test_a_negative_timeout_polls_instead_of_blocking(loop) -> None:
+    loop.run_once(-1.0)
+    loop.call_later(-5.0, lambda: None)  # overdue timer
+    loop.run_once(None)
+    assert loop.timeouts[-2:] == [0, 0]
+
+
+def test_more_ready_fds_than_one_poll_returns_are_all_served(loop) -> None:
+    pipes = [os.pipe() for _ in range(50)]
+    seen: set[int] = set()
+    for r, w in pipes:
+        loop.add_reader(r, lambda r=r: (seen.add(r), os.read(r, 1)))
+        os.write(w, b"x")
+    loop.run_until(lambda: len(seen) == 50, timeout=2)
+    assert len(seen) == 50
+    for r, w in pipes:
+        os.close(r), os.close(w)
