@@ -11,6 +11,7 @@ benchmark left behind are swept after it.
     python benchmarks/run.py --list
     python benchmarks/run.py --replot        # redraw the chart from results.json
     python benchmarks/run.py --markdown      # results.json as the table of docs/performance.md
+    python benchmarks/run.py --markdown --docs docs/performance.md   # ...written into the page
 
 Writes ``benchmarks/results/results.json`` (``--out``) and the bar chart
 ``docs/assets/performance.png`` (``--png``; needs matplotlib:
@@ -258,10 +259,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replot", action="store_true",
                     help="only redraw the chart from an existing --out file")
     ap.add_argument("--markdown", action="store_true",
-                    help="print the figures of an existing --out file as the docs' Markdown table")  # fmt: skip
+                    help="print the figures of an existing --out file as the docs' Markdown table")
+    ap.add_argument("--docs", type=Path, metavar="PAGE",
+                    help="with --markdown: write the table into PAGE between its "
+                    "<!-- figures:start --> and <!-- figures:end --> markers")  # fmt: skip
     ns = ap.parse_args(argv)
     if ns.markdown:
-        print(markdown_table(json.loads(ns.out.read_text())))
+        table = markdown_table(json.loads(ns.out.read_text()))
+        if ns.docs is None:
+            print(table)
+            return 0
+        page = ns.docs.read_text()
+        start, end = "<!-- figures:start -->", "<!-- figures:end -->"
+        if start not in page or end not in page:
+            ap.error(f"{ns.docs} has no {start} ... {end} markers")
+        head, rest = page.split(start, 1)
+        ns.docs.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
+        print(f"table written into {ns.docs}")
         return 0
     names = available()
     if ns.list:

@@ -58,6 +58,13 @@ def test_run_quick_writes_results_with_the_expected_keys(tmp_path: Path) -> None
     for line, r in zip(lines[2:], data["rows"], strict=True):
         assert line.startswith(f"| `bench_{r['benchmark']}.py`: ")
         assert line.endswith({True: "| **yes** |", False: "| **no** |", None: "| info |"}[r["passed"]])
+    page = tmp_path / "page.md"
+    page.write_text("before\n<!-- figures:start -->\nold\n<!-- figures:end -->\nafter\n")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--markdown", "--out",
+                    str(out), "--docs", str(page)], timeout=60, check=True)  # fmt: skip
+    assert page.read_text() == (
+        f"before\n<!-- figures:start -->\n{md.stdout.rstrip()}\n<!-- figures:end -->\nafter\n"
+    )
 
 
 def test_a_failing_benchmark_does_not_stop_the_others() -> None:
