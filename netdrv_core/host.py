@@ -546,12 +546,13 @@ class Host:
         bl = self.backlog
         popleft = bl.popleft
         receive = self.attachment.receive
+        taps = self._taps  # mutated in place, never replaced: a local load per skb
         for _ in range(min(len(bl), self.dev_weight)):
             skb = popleft()
             dev = skb.dev
             # _deliver_skb() inline for the common case (it runs for every frame): no
             # rx middleware, the device up, no capture taps.
-            if dev.rx_hook is not None or not dev.flags & IFF_UP or self._taps:
+            if dev.rx_hook is not None or not dev.flags & IFF_UP or taps:
                 self._deliver_skb(skb)
             elif receive(dev, skb) is not False:
                 dev.core_stats.rx_delivered += 1

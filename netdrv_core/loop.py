@@ -28,6 +28,8 @@ log = logging.getLogger("netdrv.loop")
 # call, a 12 KiB malloc; 32 fit pymalloc's small blocks.  More ready fds are
 # simply reported by the next call (level-triggered, and epoll rotates them).
 _MAX_EVENTS = 32
+# Bound once: the busy-poll test runs on every loop iteration.
+_monotonic = time.monotonic
 
 
 class Timer:
@@ -141,7 +143,8 @@ class EventLoop:
         self.iterations += 1
         ready = self._ready
         timers = self._timers
-        if ready or self._threadsafe:
+        ts = self._threadsafe
+        if ready or ts:
             timeout = 0
         elif timers:
             delay = timers[0][0] - self.clock()
@@ -149,12 +152,13 @@ class EventLoop:
                 timeout = delay
         if timeout is not None and timeout < 0:
             timeout = 0  # epoll would read a negative timeout as "forever"
-        if self.busy_poll and timeout != 0 and time.monotonic() - self._last_event < self.busy_poll:
+        busy_poll = self.busy_poll  # read once: used before and after the wait
+        if busy_poll and timeout != 0 and _monotonic() - self._last_event < busy_poll:
             timeout = 0  # spin: the next frame is probably microseconds away
         events = self._poll(timeout, _MAX_EVENTS)
         if events:
-            if self.busy_poll:
-                self._last_event = time.monotonic()
+            if busy_poll:
+                self._last_event = _monotonic()
             readers = self._readers
             for fd, _ in events:
                 # Looked up now: a callback earlier in this batch may have removed it.
@@ -168,7 +172,6 @@ class EventLoop:
                     self.error_handler(exc, cb)
                 finally:
                     self.running = None
-        ts = self._threadsafe
         while ts:
             ready.append(ts.popleft())
         if timers:

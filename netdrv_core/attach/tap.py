@@ -41,7 +41,7 @@ from ..netdevice import (
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
 )
-from ..skbuff import SkBuff
+from ..skbuff import SkBuff, skb_from_frame
 from . import ioctl
 from .base import Attachment
 from .netlink import LinkConfig, LinkEvent, LinkMonitor
@@ -144,8 +144,8 @@ class TunTap:
 class _Port:
     """Per-device state of the kernel attachment, with its read buffer."""
 
-    __slots__ = ("dev", "drain", "fd", "head", "hlen", "index", "iov", "reading", "scratch",
-                 "start", "tap", "tt", "unprobed")  # fmt: skip
+    __slots__ = ("dev", "drain", "fd", "head", "hlen", "index", "iov", "minlen", "reading",
+                 "scratch", "start", "tap", "tt", "unprobed")  # fmt: skip
 
     def __init__(self, dev: NetDevice, tt: TunTap, index: int) -> None:
         self.dev = dev
@@ -162,6 +162,7 @@ class _Port:
         self.hlen = VNET_HDR_LEN if tt.vnet_hdr else 0
         self.head = RX_HEADROOM if tt.tap else RX_HEADROOM - 2  # TUN: the IP header first
         self.start = self.head - self.hlen
+        self.minlen = 14 if tt.tap else 1  # a TAP frame needs its Ethernet header (protocol)
         self.scratch = bytearray()
         self.iov: list[memoryview] = []
         self.new_scratch()
@@ -306,8 +307,8 @@ class KernelStack(Attachment):
         # triggered) to report whether more are queued; woken again in the very
         # next loop iteration, frames are queueing up, and it drains again.
         dev = port.dev
-        xmit = self.host.dev_queue_xmit
-        it = self.host.loop.iterations
+        host = self.host
+        it = host.loop.iterations
         if port.drain:
             budget = self.budget
         elif it == port.unprobed + 1:
@@ -315,12 +316,11 @@ class KernelStack(Attachment):
             budget = self.budget
         else:
             budget = 1
+        xmit = host.dev_queue_xmit
         fd = port.fd
-        tap = port.tap
+        iov = port.iov
         hlen = port.hlen
         head = port.head
-        start = port.start
-        minlen = 14 if tap else 1  # a TAP frame needs its Ethernet header (protocol below)
         readv = os.readv
         for i in range(budget):
             if dev._queue_stopped or dev.qdisc:
@@ -328,7 +328,7 @@ class KernelStack(Attachment):
                 self._stop_reading(port)
                 return
             try:
-                n = readv(fd, port.iov)
+                n = readv(fd, iov)
             except BlockingIOError:
                 if i == 1:
                     port.drain = False  # one frame per wake-up: stop probing for a second
@@ -337,33 +337,34 @@ class KernelStack(Attachment):
                 log.warning("%s: read from TUN/TAP failed: %s", dev.name, exc)
                 return
             plen = n - hlen
-            if plen < minlen:
+            if plen < port.minlen:
                 self.counters["runt"] += 1  # nothing a driver could send: counted, not read past
                 continue
             scratch = port.scratch
             end = head + plen
-            if plen > RX_COPYBREAK:
-                skb = SkBuff(0, scratch)  # the read buffer becomes the skb's
-                port.new_scratch()
-            else:
-                skb = SkBuff(0, scratch[:end])  # one allocation, one copy, no zeroing
-            skb.data = skb.mac_header = head
-            skb.tail = end
-            skb.dev = dev
-            if tap:
-                skb.protocol = (scratch[head + 12] << 8) | scratch[head + 13]
-                skb.network_header = head + 14
+            if port.tap:
+                protocol = (scratch[head + 12] << 8) | scratch[head + 13]
+                nh = head + 14
             else:
                 v = scratch[head] >> 4
-                skb.protocol = ETH_P_IP if v == 4 else ETH_P_IPV6 if v == 6 else 0
-                skb.network_header = head
-            if hlen and (scratch[start] or scratch[start + 1]):  # flags or GSO: not a plain frame
-                try:
-                    apply_vnet_header(memoryview(scratch)[start:head], skb)
-                except VnetHeaderError as exc:
-                    self.counters["bad_vnet"] += 1
-                    log.debug("%s: %s", dev.name, exc)
-                    continue
+                protocol = ETH_P_IP if v == 4 else ETH_P_IPV6 if v == 6 else 0
+                nh = head
+            if plen > RX_COPYBREAK:
+                # The read buffer becomes the skb's; read into a fresh one.
+                skb = skb_from_frame(scratch, head, end, dev, protocol, nh)
+                port.new_scratch()
+                iov = port.iov
+            else:  # one allocation, one copy, no zeroing
+                skb = skb_from_frame(scratch[:end], head, end, dev, protocol, nh)
+            if hlen:
+                start = port.start
+                if scratch[start] or scratch[start + 1]:  # flags or GSO: not a plain frame
+                    try:
+                        apply_vnet_header(memoryview(scratch)[start:head], skb)
+                    except VnetHeaderError as exc:
+                        self.counters["bad_vnet"] += 1
+                        log.debug("%s: %s", dev.name, exc)
+                        continue
             xmit(skb)
         if budget == 1:
             port.unprobed = it

@@ -294,9 +294,9 @@ def snull_hw_tx(skb: SkBuff, dev: NetDevice, buf: bytearray, data: int, end: int
         buf[data + 6 : data + 12] = dev.dev_addr
     else:
         buf[data : data + 12] = peer.dev_addr + dev.dev_addr
-    partial = skb.ip_summed == CHECKSUM_PARTIAL
+    csum_at = skb.csum_start + skb.csum_offset if skb.ip_summed == CHECKSUM_PARTIAL else -1
     try:
-        flip_ipv4(buf, data + ETH_HLEN, end, skb.csum_start + skb.csum_offset if partial else -1)
+        flip_ipv4(buf, data + ETH_HLEN, end, csum_at)
     except FlipError as exc:
         log.debug("%s: dropping frame: %s", dev.name, exc)
         dev.stats.tx_dropped += 1
@@ -354,29 +354,34 @@ def snull_rx(dev: NetDevice, skb: SkBuff, deliver: Any) -> None:
     """
     buf = skb.buf
     off = skb.data
+    # The destination is classified once, before a copy (which keeps the bytes).
     if buf[off] & 1:
-        priv = dev.priv
         dst = bytes(buf[off : off + 6])
-        if dst != _BCAST and not priv.filter_all_multi and dst not in priv.mc_filter:
-            dev.stats.rx_dropped += 1  # multicast we did not join: the filter drops it
-            dev_kfree_skb(skb)
-            return
+        if dst == _BCAST:
+            pkt_type = PACKET_BROADCAST
+        else:
+            priv = dev.priv
+            if not priv.filter_all_multi and dst not in priv.mc_filter:
+                dev.stats.rx_dropped += 1  # multicast we did not join: the filter drops it
+                dev_kfree_skb(skb)
+                return
+            pkt_type = PACKET_MULTICAST
+    else:
+        pkt_type = PACKET_HOST
     length = skb.tail - off
     if (off + ETH_HLEN) & 3 and length <= SNULL_COPYBREAK:
         skb = _rx_copy(skb, off, length)
-        buf = skb.buf
+        off = skb.data
     # eth_type_trans(), with what the "hardware" already knows: the frame is
     # IPv4 and a unicast destination is this device's own address.
     skb.dev = dev
-    skb.mac_header = off = skb.data
+    skb.mac_header = off
     skb.data = skb.network_header = off + ETH_HLEN
     skb.protocol = ETH_P_IP
+    skb.pkt_type = pkt_type
     stats = dev.stats
-    if buf[off] & 1:
-        skb.pkt_type = PACKET_BROADCAST if buf[off : off + 6] == _BCAST else PACKET_MULTICAST
+    if pkt_type:  # PACKET_HOST is 0
         stats.multicast += 1
-    else:
-        skb.pkt_type = PACKET_HOST
     if skb.ip_summed == CHECKSUM_PARTIAL:
         skb.transport_header = skb.csum_start
     else:

@@ -32,7 +32,10 @@ def flip_ipv4(buf: bytearray, ip: int, end: int, partial_csum_at: int = -1) -> N
     would make a UDP checksum 0), only the checksum's high byte changes.  One
     read and one write per checksum; anything else takes the general path.
     """
-    if end - ip < 20 or buf[ip] != 0x45:
+    # 38 bytes: room for a TCP checksum (the deepest field read here), so the
+    # per-protocol bounds checks below are not needed; shorter packets (never
+    # from start_xmit, which pads to ETH_ZLEN) take the general path.
+    if end - ip < 38 or buf[ip] != 0x45:
         return _flip_ipv4_general(buf, ip, end, partial_csum_at)
     s = ip + 14  # third octet of the source address (ip + 18: of the destination)
     a = buf[s]
@@ -66,13 +69,12 @@ def flip_ipv4(buf: bytearray, ip: int, end: int, partial_csum_at: int = -1) -> N
                 buf[p] = x >> 8
                 buf[p + 1] = x & 0xFF
         return
-    if buf[ip + 7] or buf[ip + 6] & 0x1F:
-        return  # not the first fragment: no L4 header here
+    # The protocol first: an ICMP packet (a ping) needs no fragment test.
     proto = buf[ip + 9]
     if proto == IPPROTO_UDP:
+        if buf[ip + 7] or buf[ip + 6] & 0x1F:
+            return  # not the first fragment: no L4 header here
         p = ip + 26
-        if p + 2 > end:
-            return
         old = buf[p]
         hi = old + step
         if old and 0 < hi <= 0xFE:
@@ -80,9 +82,9 @@ def flip_ipv4(buf: bytearray, ip: int, end: int, partial_csum_at: int = -1) -> N
         elif old or buf[p + 1]:  # 0: UDP without checksum
             _update_finished(buf, p, delta, True)
     elif proto == IPPROTO_TCP:
+        if buf[ip + 7] or buf[ip + 6] & 0x1F:
+            return  # not the first fragment: no L4 header here
         p = ip + 36
-        if p + 2 > end:
-            return
         hi = buf[p] + step
         if 0 <= hi <= 0xFE:
             buf[p] = hi

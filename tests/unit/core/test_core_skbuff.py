@@ -19,7 +19,15 @@ from netdrv_core import (
     netdev_alloc_skb,
     netdev_alloc_skb_ip_align,
 )
-from netdrv_core.skbuff import NET_IP_ALIGN, NET_SKB_PAD, SkbError, skb_clone, skb_copy
+from netdrv_core.skbuff import (
+    NET_IP_ALIGN,
+    NET_SKB_PAD,
+    PACKET_HOST,
+    SkbError,
+    skb_clone,
+    skb_copy,
+    skb_from_frame,
+)
 
 
 def invariants(skb: SkBuff) -> None:
@@ -33,6 +41,33 @@ def test_alloc_skb_is_empty_without_headroom() -> None:
     skb = alloc_skb(100)
     invariants(skb)
     assert (skb.len, skb.headroom(), skb.tailroom()) == (0, 0, 100)
+
+
+def test_fresh_skb_field_defaults() -> None:
+    # __init__ stores the integer defaults as one constant tuple: pin each value.
+    skb = SkBuff(8)
+    assert (skb.data, skb.tail, skb.end, skb.protocol, skb.pkt_type, skb.ip_summed) == (
+        0, 0, 8, 0, PACKET_HOST, 0,
+    )  # fmt: skip
+    assert (skb.csum, skb.csum_start, skb.csum_offset, skb.gso_size, skb.gso_type) == (0,) * 5
+    assert (skb.mac_header, skb.network_header, skb.transport_header) == (-1, -1, -1)
+    assert (skb.priority, skb.tstamp, skb.freed, skb.cb, skb.dev) == (0, 0.0, False, None, None)
+
+
+def test_skb_from_frame_matches_init_plus_the_reader_fields() -> None:
+    buf = bytearray(range(64))
+    fast = skb_from_frame(buf, 34, 60, None, 0x0800, 48)
+    slow = SkBuff(0, buf)
+    slow.data = slow.mac_header = 34
+    slow.tail = 60
+    slow.protocol = 0x0800
+    slow.network_header = 48
+    assert fast.buf is buf
+    for name in SkBuff.__slots__:
+        if name != "__weakref__":
+            a, b = getattr(fast, name), getattr(slow, name)
+            assert a == b and type(a) is type(b), name
+    invariants(fast)
 
 
 def test_negative_size_is_refused() -> None:
