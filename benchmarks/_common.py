@@ -246,6 +246,15 @@ def daemon_pid(ns: Any) -> int:
     return int(json.loads(ns.netdrv("status --json").stdout)["pid"])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds of all the process's threads (schedstat: nanoseconds, not 10 ms ticks)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
+
+
 def vm_rss_kb(pid: int) -> int:
     """VmRSS of ``pid`` in KiB."""
     with open(f"/proc/{pid}/status") as f:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     PY,
     check,
+    cpu_seconds,
     daemon_pid,
     error_row,
     have_netns,
@@ -195,9 +196,9 @@ def load_rows(quick: bool) -> list[dict]:
         pid = daemon_pid(ns)
         time.sleep(0.5)
         secs = 2.0 if quick else 5.0
-        sw0, cpu0 = _switches(pid), _cpu(pid)
+        sw0, cpu0 = _switches(pid), cpu_seconds(pid)
         time.sleep(secs)
-        sw1, cpu1 = _switches(pid), _cpu(pid)
+        sw1, cpu1 = _switches(pid), cpu_seconds(pid)
     c, w, b = min(cold), min(warm), min(base)
     wakeups = (sw1 - sw0) / secs
     return [
@@ -221,12 +222,6 @@ def _switches(pid: int) -> int:
             if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
                 total += int(line.split()[1])
     return total
-
-
-def _cpu(pid: int) -> float:
-    """CPU seconds of all the process's threads (schedstat: nanoseconds, not 10 ms ticks)."""
-    return sum(int((t / "schedstat").read_text().split()[0])
-               for t in Path(f"/proc/{pid}/task").iterdir()) / 1e9  # fmt: skip
 
 
 def _vm_hwm_kb(pid: int) -> int:

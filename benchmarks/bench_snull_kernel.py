@@ -35,7 +35,6 @@ Run as root: ``python benchmarks/bench_snull_kernel.py [--quick]``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -49,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     PY,
     check,
+    cpu_seconds,
     daemon_pid,
     error_row,
     have_netns,
@@ -162,12 +162,6 @@ def _busy(ns: Any, fn: Any) -> Any:
     return measure
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _sn0(ns: Any) -> dict[str, int]:
     d = next(x for x in netdrv_status(ns)["devices"] if x["name"] == "sn0")
     return d["stats"]
@@ -257,11 +251,11 @@ def _with_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             fw = _Forwarder(nf, offload=True)
             try:
                 pid = daemon_pid(ns)
-                st0, cpu0 = _sn0(ns), _cpu_seconds(pid)
+                st0, cpu0 = _sn0(ns), cpu_seconds(pid)
                 got = _rotate(rounds, {"veth": lambda: veth.tcp_gbps(secs),
                                        "snull": lambda: sn.tcp_gbps(secs),
                                        "floor": lambda: fw.side.tcp_gbps(secs)})  # fmt: skip
-                st1, cpu1 = _sn0(ns), _cpu_seconds(pid)
+                st1, cpu1 = _sn0(ns), cpu_seconds(pid)
             finally:
                 fw.close()
                 sn.stop_server()
@@ -302,9 +296,9 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
         # TCP without offloads: every 1500-byte frame is a trip through Python.
         name = "TCP bulk (iperf3), snull offload=0 (1500-byte frames)"
         try:
-            cpu0, st0 = _cpu_seconds(pid), _sn0(ns)
+            cpu0, st0 = cpu_seconds(pid), _sn0(ns)
             s = sn.tcp_gbps(secs)
-            cpu1, st1 = _cpu_seconds(pid), _sn0(ns)
+            cpu1, st1 = cpu_seconds(pid), _sn0(ns)
             v = veth.tcp_gbps(secs)
             frames = st1["tx_packets"] - st0["tx_packets"]
             us = (cpu1 - cpu0) / max(frames, 1) * 1e6
@@ -315,13 +309,13 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
         busy = f", busy_poll={BUSY_POLL_US} (netdrv sysctl)"
         name = "UDP, 64-byte payload, packets delivered (iperf3 -u -b 0 -l 64), snull offload=0"
         try:
-            cpu0, st0 = _cpu_seconds(pid), _sn0(ns)
+            cpu0, st0 = cpu_seconds(pid), _sn0(ns)
             got = _rotate(rounds, {"veth": lambda: veth.udp_kpps(secs),
                                    "snull": lambda: sn.udp_kpps(secs),
                                    "busy": _busy(ns, lambda: sn.udp_kpps(secs)),
                                    "floor": lambda: fw.side.udp_kpps(secs),  # type: ignore[union-attr]
                                    "floor_busy": fw.busy(lambda: fw.side.udp_kpps(secs))})  # type: ignore[union-attr]  # fmt: skip
-            cpu1, st1 = _cpu_seconds(pid), _sn0(ns)
+            cpu1, st1 = cpu_seconds(pid), _sn0(ns)
             frames = st1["tx_packets"] - st0["tx_packets"]
             us = (cpu1 - cpu0) / max(frames, 1) * 1e6
             v, s, b, f, fb = (max(got[k]) for k in ("veth", "snull", "busy", "floor", "floor_busy"))
@@ -347,10 +341,10 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             cpu = {"busy": 0.0}
 
             def busy_ping() -> tuple[float, float]:
-                c0 = _cpu_seconds(pid)
+                c0 = cpu_seconds(pid)
                 t0 = time.monotonic()
                 out = sn.ping_ms()
-                cpu["busy"] = (_cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+                cpu["busy"] = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
                 return out
 
             got = _rotate(rounds, {"veth": veth.ping_ms, "snull": sn.ping_ms,
