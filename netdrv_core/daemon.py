@@ -125,9 +125,7 @@ class _Watchdog:
                 self.current, self._reported = None, False
             self._depth = 0
             if reported:
-                log.warning("%s returned after %.1f s; the daemon serves requests again",
-                            what, took)  # fmt: skip
-                self.remove()
+                self.served_again(what, took)
 
     def _report(self, what: str, since: float) -> None:
         with self._lock:
@@ -154,6 +152,11 @@ class _Watchdog:
             os.replace(tmp, self.path)
         except OSError as exc:
             log.debug("cannot write %s: %s", self.path, exc)
+
+    def served_again(self, what: str, took: float) -> None:
+        """``what``, reported stuck, has returned: say so and remove the busy file."""
+        log.warning("%s returned after %.1f s; the daemon serves requests again", what, took)
+        self.remove()
 
     def remove(self) -> None:
         """The daemon serves again: no busy file."""
@@ -183,7 +186,6 @@ class _LockupDetector:
         self.watchdog = watchdog
         self.after = after
         self.busy: str | None = None
-        self._busy_since = 0.0
         self._stop = threading.Event()
         self._main = threading.main_thread().ident
         self._thread = threading.Thread(target=self._watch, name="netdrv-lockup", daemon=True)
@@ -200,14 +202,13 @@ class _LockupDetector:
     def _where(self) -> str:
         """The innermost frame of the loop's thread outside netdrv_core: the stuck driver code."""
         frame = sys._current_frames().get(self._main)
-        where = None
         while frame is not None:
             mod = str(frame.f_globals.get("__name__", ""))
             path = frame.f_code.co_filename
-            if where is None and not mod.startswith("netdrv_core") and not path.startswith(_STDLIB):
-                where = f"{mod}.{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})"
+            if not mod.startswith("netdrv_core") and not path.startswith(_STDLIB):
+                return f"{mod}.{frame.f_code.co_name} ({path}:{frame.f_lineno})"
             frame = frame.f_back
-        return where or "an event-loop callback"
+        return "an event-loop callback"
 
     def _watch(self) -> None:
         seen: tuple[int, Any] | None = None
@@ -217,15 +218,13 @@ class _LockupDetector:
             running = loop.running
             now = (loop.iterations, running)
             if running is None or now != seen or self.watchdog.current is not None:
-                seen, since = now, time.monotonic()
-                if self.busy is not None:
-                    log.warning("%s returned after %.1f s; the daemon serves requests again",
-                                self.busy, since - self._busy_since)  # fmt: skip
+                if self.busy is not None:  # ``since`` is still when the stall began
+                    self.watchdog.served_again(self.busy, time.monotonic() - since)
                     self.busy = None
-                    self.watchdog.remove()
+                seen, since = now, time.monotonic()
                 continue
             if self.busy is None and time.monotonic() - since >= self.after:
-                self.busy, self._busy_since = f"driver code {self._where()}", since
+                self.busy = f"driver code {self._where()}"
                 log.warning(
                     "the event loop has been stuck in %s for %.0f s: no device is served and the "
                     "daemon cannot answer requests until it returns (stack dump follows; SIGTERM "
