@@ -483,17 +483,18 @@ class Host:
                 dev.netdev_ops.tx_timeout(dev, 0)
             except Exception as exc:
                 self.driver_fault(dev, "tx_timeout", exc)
-        if dev._watchdog_on and dev._queue_stopped and dev._watchdog is None:
-            if dev._carrier:
-                self.arm_watchdog(dev)
-            else:  # no carrier: not a timeout, look again in a period
-                dev._watchdog = self.loop.call_later(dev.watchdog_timeo, self._watchdog_check, dev)
+        # Without carrier a stopped queue is no timeout: carrier_changed arms again.
+        if dev._watchdog_on and dev._queue_stopped and dev._carrier and dev._watchdog is None:
+            self.arm_watchdog(dev)
 
     # -- carrier ------------------------------------------------------------------------------
     def carrier_changed(self, dev: NetDevice) -> None:
         """Called by ``netif_carrier_on/off``."""
         if dev.is_up:
             dev.operstate = "up" if dev._carrier else "lowerlayerdown"
+        if dev._carrier and dev._watchdog_on and dev._queue_stopped and dev._watchdog is None:
+            # Linux's netif_carrier_on restarts dev_watchdog a full period from now.
+            dev._watchdog = self.loop.call_later(dev.watchdog_timeo, self._watchdog_check, dev)
         self.attachment.carrier_changed(dev)
         self._notify("carrier", dev)
 

@@ -13,6 +13,7 @@ from netdrv_core import (
     SkBuff,
     dev_get_stats,
     netif_carrier_off,
+    netif_carrier_on,
     netif_stop_queue,
     netif_trans_update,
     netif_wake_queue,
@@ -190,6 +191,13 @@ def test_watchdog_not_called_with_the_carrier_off(host: Host, run: Run) -> None:
     netif_stop_queue(dev)
     run(0.5)
     assert ops.timeouts == 0
+    assert dev._watchdog is None, "no carrier: nothing is checked until it returns"
+    # The carrier returns with the queue still stopped: checked a period later, as in Linux.
+    netif_carrier_on(dev)
+    run(0.04)
+    assert ops.timeouts == 0
+    run(0.03)
+    assert ops.timeouts == 1
 
 
 def test_watchdog_does_not_fire_for_a_brief_stop_after_a_transmission(host: Host, run: Run) -> None:
