@@ -338,6 +338,11 @@ class Host:
             dev.name, self._owner(dev), where, exc, exc_info=exc,
         )  # fmt: skip
         if dev.is_up and where not in ("stop",):
+            # Until the deferred close, frames wait in the qdisc (dropped and counted by
+            # dev_close) instead of reaching the faulted driver again: a TAP reader in the
+            # middle of its batch would otherwise hand it the next frame, and a driver that
+            # hung there (aborted by SIGTERM) would hang again before the daemon could stop.
+            dev._queue_stopped = True
             self.loop.call_soon(self._fault_close, dev)
 
     def _fault_close(self, dev: NetDevice) -> None:

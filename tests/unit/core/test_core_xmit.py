@@ -131,6 +131,18 @@ def test_driver_raising_in_start_xmit_is_isolated(
     assert bad.core_stats.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
 
 
+def test_a_faulted_driver_gets_no_more_frames_before_its_device_closes(host: Host) -> None:
+    """Frames after the fault wait in the qdisc and are dropped, counted, by the close."""
+    bad, bad_ops = make_dev(host, "bad%d")
+    bad_ops.mode = "raise"
+    tx(host, bad)
+    assert tx(host, bad) == NET_XMIT_SUCCESS and tx(host, bad) == NET_XMIT_SUCCESS  # queued
+    assert bad_ops.calls.count("start_xmit") == 1, "the faulted driver was called again"
+    host.loop.run_until_idle()
+    assert not bad.is_up and not bad.qdisc
+    assert bad.core_stats.tx_qdisc_drops == 2
+
+
 def test_driver_freeing_then_raising_is_not_a_double_free(host: Host) -> None:
     from netdrv_core import dev_kfree_skb
 
