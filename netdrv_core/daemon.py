@@ -111,8 +111,13 @@ class _Watchdog:
             timer.daemon = True
             timer.name = "netdrv-watchdog"
             timer.start()
+            # The stacks are dumped by the timer thread, holding the GIL (_report): a dump
+            # from faulthandler's own C thread while another thread runs Python reads frames
+            # as they change and can crash the daemon (it did, once in a few hundred hangs).
+            # That C dump stays as a fallback, later, for code that never releases the GIL
+            # (then no other thread runs Python); _report cancels it.
             with contextlib.suppress(Exception):  # no usable stderr (closed): no stack dump
-                faulthandler.dump_traceback_later(self.after, repeat=False, file=sys.stderr)
+                faulthandler.dump_traceback_later(2 * self.after, repeat=False, file=sys.stderr)
         try:
             yield
         finally:
@@ -132,10 +137,13 @@ class _Watchdog:
             if self.current != what or self.since != since:
                 return
             self._reported = True
+        with contextlib.suppress(Exception):
+            faulthandler.cancel_dump_traceback_later()
         log.warning(
             "%s has been running for %.0f s: the daemon cannot answer requests until it returns "
             "(stack dump follows; SIGTERM aborts it and unloads)", what, self.after,
         )  # fmt: skip
+        _dump_stacks()
         self.write_busy(what, since)
 
     def write_busy(self, what: str, since: float) -> None:
@@ -230,9 +238,14 @@ class _LockupDetector:
                     "daemon cannot answer requests until it returns (stack dump follows; SIGTERM "
                     "aborts it and unloads)", self.busy, self.after,
                 )  # fmt: skip
-                with contextlib.suppress(Exception):
-                    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+                _dump_stacks()
                 self.watchdog.write_busy(self.busy, since)
+
+
+def _dump_stacks() -> None:
+    """Every thread's stack into the log, from a thread holding the GIL (frames stand still)."""
+    with contextlib.suppress(Exception):  # no usable stderr (closed): no stack dump
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
 def _strerror(err: int) -> str:
