@@ -246,7 +246,9 @@ def run(quick: bool = False) -> list[dict]:
     try:
         rows += load_rows(quick)
     except Exception as exc:
-        rows.append(error_row("`netdrv load snull` wall time", COMMAND, f"{type(exc).__name__}: {exc}"))
+        rows.append(
+            error_row("`netdrv load snull` wall time", COMMAND, f"{type(exc).__name__}: {exc}")
+        )
     return rows
 
 

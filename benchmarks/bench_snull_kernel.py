@@ -319,14 +319,40 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             frames = st1["tx_packets"] - st0["tx_packets"]
             us = (cpu1 - cpu0) / max(frames, 1) * 1e6
             v, s, b, f, fb = (max(got[k]) for k in ("veth", "snull", "busy", "floor", "floor_busy"))
-            rows.append(row(name, s, "kpps", v, "kernel veth pair", s / v, ">= 0.5x veth",
-                            check(s / v, ">=", 0.5), COMMAND, target_value=0.5, target_op=">=",
-                            note=f"daemon CPU {us:.1f} us per packet (all rounds); rounds (kpps): "
-                            f"snull {_rounds(got['snull'], '.0f')}; veth {_rounds(got['veth'], '.0f')}"))
-            rows.append(row(name + busy, b, "kpps", v, "kernel veth pair", b / v, ">= 0.5x veth",
-                            check(b / v, ">=", 0.5), COMMAND, target_value=0.5, target_op=">=",
-                            note=f"the daemon polls instead of sleeping: one CPU busy while traffic "
-                            f"flows; rounds (kpps): {_rounds(got['busy'], '.0f')}"))
+            rows.append(
+                row(
+                    name,
+                    s,
+                    "kpps",
+                    v,
+                    "kernel veth pair",
+                    s / v,
+                    ">= 0.5x veth",
+                    check(s / v, ">=", 0.5),
+                    COMMAND,
+                    target_value=0.5,
+                    target_op=">=",
+                    note=f"daemon CPU {us:.1f} us per packet (all rounds); rounds (kpps): "
+                    f"snull {_rounds(got['snull'], '.0f')}; veth {_rounds(got['veth'], '.0f')}",
+                )
+            )
+            rows.append(
+                row(
+                    name + busy,
+                    b,
+                    "kpps",
+                    v,
+                    "kernel veth pair",
+                    b / v,
+                    ">= 0.5x veth",
+                    check(b / v, ">=", 0.5),
+                    COMMAND,
+                    target_value=0.5,
+                    target_op=">=",
+                    note=f"the daemon polls instead of sleeping: one CPU busy while traffic "
+                    f"flows; rounds (kpps): {_rounds(got['busy'], '.0f')}",
+                )
+            )
             rows.append(row(FLOOR + "UDP 64-byte pps", f, "kpps", v, "kernel veth pair", f / v,
                             "—", None, COMMAND,
                             note=f"rounds: {_rounds(got['floor'], '.0f')} kpps"))  # fmt: skip
@@ -353,15 +379,41 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             keys = ("veth", "snull", "busy", "floor", "floor_busy")
             v, s, b, f, fb = (min(x[0] for x in got[k]) for k in keys)
             vmin, smin, bmin, fmin, fbmin = (min(x[1] for x in got[k]) for k in keys)
-            rows.append(row(name, s, "ms", v, "kernel veth pair", s / v, "<= 2.5x veth",
-                            check(s / v, "<=", 2.5), COMMAND, target_value=2.5, target_op="<=",
-                            note=f"the daemon sleeps in epoll between pings; minimum RTT snull "
-                            f"{smin:.3f} ms, veth {vmin:.3f} ms"))
-            rows.append(row(name + busy, b, "ms", v, "kernel veth pair", b / v, "<= 2.5x veth",
-                            check(b / v, "<=", 2.5), COMMAND, target_value=2.5, target_op="<=",
-                            note=f"the daemon polls instead of sleeping: it used "
-                            f"{cpu['busy'] * 100:.0f} % of a CPU during the pings; minimum RTT "
-                            f"{bmin:.3f} ms"))
+            rows.append(
+                row(
+                    name,
+                    s,
+                    "ms",
+                    v,
+                    "kernel veth pair",
+                    s / v,
+                    "<= 2.5x veth",
+                    check(s / v, "<=", 2.5),
+                    COMMAND,
+                    target_value=2.5,
+                    target_op="<=",
+                    note=f"the daemon sleeps in epoll between pings; minimum RTT snull "
+                    f"{smin:.3f} ms, veth {vmin:.3f} ms",
+                )
+            )
+            rows.append(
+                row(
+                    name + busy,
+                    b,
+                    "ms",
+                    v,
+                    "kernel veth pair",
+                    b / v,
+                    "<= 2.5x veth",
+                    check(b / v, "<=", 2.5),
+                    COMMAND,
+                    target_value=2.5,
+                    target_op="<=",
+                    note=f"the daemon polls instead of sleeping: it used "
+                    f"{cpu['busy'] * 100:.0f} % of a CPU during the pings; minimum RTT "
+                    f"{bmin:.3f} ms",
+                )
+            )
             rows.append(row(FLOOR + "ping RTT (median)", f, "ms", v, "kernel veth pair", f / v,
                             "—", None, COMMAND, note=f"minimum {fmin:.3f} ms"))  # fmt: skip
             rows.append(row(FLOOR + "ping RTT (median), busy polling", fb, "ms", v,

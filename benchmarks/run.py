@@ -256,10 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "assets" / "performance.png")
     ap.add_argument("--no-png", action="store_true", help="do not draw the chart")
     ap.add_argument("--timeout", type=float, help="seconds per benchmark (default 240/600)")
-    ap.add_argument("--replot", action="store_true",
-                    help="only redraw the chart from an existing --out file")
-    ap.add_argument("--markdown", action="store_true",
-                    help="print the figures of an existing --out file as the docs' Markdown table")
+    ap.add_argument(
+        "--replot", action="store_true", help="only redraw the chart from an existing --out file"
+    )
+    ap.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the figures of an existing --out file as the docs' Markdown table",
+    )
     ap.add_argument("--docs", type=Path, metavar="PAGE",
                     help="with --markdown: write the table into PAGE between its "
                     "<!-- figures:start --> and <!-- figures:end --> markers")  # fmt: skip
@@ -303,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         "schema": SCHEMA,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": ns.quick,
-        "command": "python benchmarks/run.py" + (" --quick" if ns.quick else "")
+        "command": "python benchmarks/run.py"
+        + (" --quick" if ns.quick else "")
         + (f" --only {','.join(names)}" if ns.only else ""),
         "machine": _machine(),
         "benchmarks": [],
@@ -347,9 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     print_rows(table, f"netdrv benchmarks{' (quick)' if ns.quick else ''}  "
                       f"({results['command']})")  # fmt: skip
     s = results["summary"]
-    print(f"{s['passed']} met, {s['failed']} not met, {s['info']} informational, "
-          f"{s['errors']} benchmark(s) with errors; {results['seconds']} s; "
-          f"results in {ns.out}" + (f", chart in {results['png']}" if results["png"] else ""))
+    print(
+        f"{s['passed']} met, {s['failed']} not met, {s['info']} informational, "
+        f"{s['errors']} benchmark(s) with errors; {results['seconds']} s; "
+        f"results in {ns.out}" + (f", chart in {results['png']}" if results["png"] else "")
+    )
     return 1 if s["errors"] else 0
 
 

@@ -77,7 +77,9 @@ def main(
         return 0
     if len(argv) < 2 or argv[1] not in names:
         print(doc, file=sys.stderr)
-        print(f"error: choose a target: {', '.join(names)} (or --smoke N, or list)", file=sys.stderr)
+        print(
+            f"error: choose a target: {', '.join(names)} (or --smoke N, or list)", file=sys.stderr
+        )
         return 2
     try:
         import atheris

@@ -187,7 +187,9 @@ def _smoke_input(name: str, rnd: random.Random) -> bytes:
                 req[key] = rnd.choice(values)
         body = json.dumps(req).encode()
         if rnd.random() < 0.2:
-            body = body[: rnd.randrange(len(body) + 1)] + bytes(rnd.randrange(256) for _ in range(5))
+            body = body[: rnd.randrange(len(body) + 1)] + bytes(
+                rnd.randrange(256) for _ in range(5)
+            )
         framed = struct.pack("!I", len(body)) + body
         n = rnd.randrange(8)  # _split: first byte % 8 + 1 chunk sizes follow
         return bytes([n]) + bytes(rnd.randrange(1, 20) for _ in range(n + 1)) + framed

@@ -207,8 +207,9 @@ def drivers(ctx: click.Context, verbose: bool, as_json: bool) -> None:
         elif verbose and not info.disabled:
             try:
                 # A plugin printing while it is imported must not corrupt --json output.
-                with contextlib.redirect_stdout(sys.stderr), _deadline(
-                    _timeout(), f"importing plugin {info.name!r}"
+                with (
+                    contextlib.redirect_stdout(sys.stderr),
+                    _deadline(_timeout(), f"importing plugin {info.name!r}"),
                 ):
                     row["parameters"] = [p.describe() for p in pm.driver_parameters(info.name)]
             except NetdrvError as exc:

@@ -140,9 +140,7 @@ def validate_request(req: dict[str, Any]) -> None:
             if not isinstance(ifmap, dict) or not all(
                 k in IFMAP_KEYS and _is_int(v) for k, v in ifmap.items()
             ):
-                raise ProtocolError(
-                    f"set: 'ifmap' must map {', '.join(IFMAP_KEYS)} to integers"
-                )
+                raise ProtocolError(f"set: 'ifmap' must map {', '.join(IFMAP_KEYS)} to integers")
         if "ioctl" in req and not _is_int(req["ioctl"]):
             raise ProtocolError("set: 'ioctl' must be an integer request number")
         if req.get("data") is not None and not _is_int(req["data"]):

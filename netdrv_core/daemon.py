@@ -50,7 +50,8 @@ SYSCTLS: dict[str, tuple[str, int, int]] = {
     "busy_poll": (
         "microseconds the event loop keeps polling after the last event instead of "
         "sleeping (like net.core.busy_poll): lower latency for a busy CPU; 0 = never",
-        0, 10_000_000,
+        0,
+        10_000_000,
     ),
 }
 """Daemon-wide tunables of ``netdrv sysctl``: name -> (description, minimum, maximum)."""

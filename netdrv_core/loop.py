@@ -232,4 +232,3 @@ class EventLoop:
         self._epoll.close()
         os.close(self._wake_fd)
         self._wake_fd = -1
-

@@ -57,7 +57,9 @@ def test_run_quick_writes_results_with_the_expected_keys(tmp_path: Path) -> None
     assert len(lines) == 2 + len(data["rows"])
     for line, r in zip(lines[2:], data["rows"], strict=True):
         assert line.startswith(f"| `bench_{r['benchmark']}.py`: ")
-        assert line.endswith({True: "| **yes** |", False: "| **no** |", None: "| info |"}[r["passed"]])
+        assert line.endswith(
+            {True: "| **yes** |", False: "| **no** |", None: "| info |"}[r["passed"]]
+        )
     page = tmp_path / "page.md"
     page.write_text("before\n<!-- figures:start -->\nold\n<!-- figures:end -->\nafter\n")
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--markdown", "--out",
@@ -68,7 +70,9 @@ def test_run_quick_writes_results_with_the_expected_keys(tmp_path: Path) -> None
 
 
 def test_a_failing_benchmark_does_not_stop_the_others() -> None:
-    spec = importlib.util.spec_from_file_location("netdrv_bench_run", ROOT / "benchmarks" / "run.py")
+    spec = importlib.util.spec_from_file_location(
+        "netdrv_bench_run", ROOT / "benchmarks" / "run.py"
+    )
     assert spec is not None and spec.loader is not None
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)

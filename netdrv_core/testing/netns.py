@@ -42,9 +42,7 @@ class NetNamespace:
         self, cmd: str | Sequence[str], *, check: bool = True, timeout: float = 60, **kw: Any
     ) -> subprocess.CompletedProcess[str]:
         """Run ``cmd`` in the namespace; output captured as text."""
-        res = subprocess.run(
-            self.argv(cmd), capture_output=True, text=True, timeout=timeout, **kw
-        )
+        res = subprocess.run(self.argv(cmd), capture_output=True, text=True, timeout=timeout, **kw)
         if check and res.returncode != 0:
             raise AssertionError(
                 f"`{cmd}` in {self.name} exited {res.returncode}\n"
@@ -56,12 +54,16 @@ class NetNamespace:
         """Start ``cmd`` in the namespace."""
         return subprocess.Popen(self.argv(cmd), **kw)
 
-    def netdrv(self, args: str, *, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def netdrv(
+        self, args: str, *, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run the netdrv CLI (this interpreter's) in the namespace."""
         return self.run([sys.executable, "-m", "netdrv_core.cli", *shlex.split(args)],
                         check=check, timeout=timeout)  # fmt: skip
 
-    def python(self, code: str, *, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def python(
+        self, code: str, *, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """Run Python code in the namespace."""
         return self.run([sys.executable, "-c", code], check=check, timeout=timeout)
 

@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGUSR1, lambda *_: relay.inject_noise())
-    signal.signal(signal.SIGUSR2, lambda *_: print("stats " + json.dumps(relay.stats()), flush=True))
+    signal.signal(
+        signal.SIGUSR2, lambda *_: print("stats " + json.dumps(relay.stats()), flush=True)
+    )
     print(f"ready {ns.link_a} <-> {ns.link_b} at {ns.baud} bit/s", flush=True)
     try:
         relay.run()

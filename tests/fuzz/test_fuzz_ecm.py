@@ -153,8 +153,7 @@ def test_descriptors_round_trip_among_foreign_ones(
         assert fd.union is None
     else:
         assert fd.union is not None
-        assert (fd.union.master_interface, list(fd.union.slave_interfaces)) == (union[0],
-                                                                                  union[1])
+        assert (fd.union.master_interface, list(fd.union.slave_interfaces)) == (union[0], union[1])
     assert fd.ethernet == eth
     assert fd.ncm == ncm
     if union is not None and eth is not None:
@@ -166,7 +165,9 @@ def test_descriptors_round_trip_among_foreign_ones(
 
 @FAST
 @given(st.binary(min_size=1, max_size=120), st.integers(0, 119))
-def test_a_corrupted_descriptor_set_parses_or_raises_descriptor_error(noise: bytes, at: int) -> None:
+def test_a_corrupted_descriptor_set_parses_or_raises_descriptor_error(
+    noise: bytes, at: int
+) -> None:
     good = bytearray(build_functional_descriptors(
         union=(0, [1]), ethernet=EthernetNetworkingDescriptor(1, 0, 1514, 0, 0)))  # fmt: skip
     at %= len(good)

@@ -142,7 +142,9 @@ def bad_paths(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         ("missing", "does not exist"),
     ],
 )
-def test_serial_port_paths_are_validated(bad_paths: dict[str, str], kind: str, message: str) -> None:
+def test_serial_port_paths_are_validated(
+    bad_paths: dict[str, str], kind: str, message: str
+) -> None:
     from netdrv_serial.port import PortError, open_serial
 
     with pytest.raises(PortError, match=message) as info:

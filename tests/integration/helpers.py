@@ -55,7 +55,9 @@ def device(ns: NetNamespace, name: str) -> dict[str, Any]:
     raise AssertionError(f"no device {name} in netdrv status")
 
 
-def link_pair(a: NetNamespace, b: NetNamespace, name: str, timeout: float = 10.0) -> tuple[dict, dict]:
+def link_pair(
+    a: NetNamespace, b: NetNamespace, name: str, timeout: float = 10.0
+) -> tuple[dict, dict]:
     """Both ends of a link once the frames still on the wire have arrived.
 
     The two ends live in two daemons, so their counters are read at two moments;

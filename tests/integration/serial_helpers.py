@@ -38,7 +38,9 @@ class Cable:
         deadline = time.monotonic() + 5
         while not (os.path.exists(self.a) and os.path.exists(self.b)):
             if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError(f"cable did not come up: {self.proc.stderr.read() if self.proc.stderr else ''}")
+                raise RuntimeError(
+                    f"cable did not come up: {self.proc.stderr.read() if self.proc.stderr else ''}"
+                )
             time.sleep(0.02)
 
     def pull(self) -> str:

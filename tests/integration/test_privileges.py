@@ -135,7 +135,9 @@ def test_nothing_netdrv_creates_is_world_writable(netns: NetNamespace, tmp_path:
     assert umask == "0022"
 
 
-def test_a_log_symlink_planted_by_someone_is_not_followed(netns: NetNamespace, tmp_path: Path) -> None:
+def test_a_log_symlink_planted_by_someone_is_not_followed(
+    netns: NetNamespace, tmp_path: Path
+) -> None:
     log = Path(f"/run/netdrv/daemon-{os.stat(f'/run/netns/{netns.name}').st_ino}.log")
     kept = log.with_suffix(".log.kept")
     if log.exists():
@@ -158,7 +160,12 @@ def test_a_log_symlink_planted_by_someone_is_not_followed(netns: NetNamespace, t
 def test_serial_port_paths_are_checked_before_anything_exists(
     netns: NetNamespace, tmp_path: Path, kind: str
 ) -> None:
-    paths = {"dir": tmp_path, "loop": tmp_path / "a", "file": tmp_path / "f", "devnull": "/dev/null"}
+    paths = {
+        "dir": tmp_path,
+        "loop": tmp_path / "a",
+        "file": tmp_path / "f",
+        "devnull": "/dev/null",
+    }
     os.symlink(tmp_path / "b", tmp_path / "a")
     os.symlink(tmp_path / "a", tmp_path / "b")
     (tmp_path / "f").write_text("x")

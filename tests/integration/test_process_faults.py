@@ -173,7 +173,9 @@ def test_a_driver_stuck_in_start_xmit_is_reported_and_sigterm_aborts_it(
 
     def reported() -> bool:
         seen.append(netns.netdrv("--timeout 1 status", check=False))
-        return seen[-1].returncode != 0 and "busy in driver code netdrv_faulty._bug" in seen[-1].stderr
+        return (
+            seen[-1].returncode != 0 and "busy in driver code netdrv_faulty._bug" in seen[-1].stderr
+        )
 
     assert wait_for(reported, timeout=2.5, interval=0.1), (seen[-1].stderr, log.text()[-3000:])
     # The log names the stuck code, with every thread's stack.

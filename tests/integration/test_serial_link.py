@@ -112,7 +112,9 @@ def test_link_through_ser2net_rfc2217(netns_factory, cable_factory, tmp_path) ->
                   stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         assert wait_for(lambda: ":7000" in a.run("ss -ltn").stdout, timeout=5)
-        a.netdrv(f"load slip port=rfc2217://127.0.0.1:7000?ign_set_control local={A}/32 peer={B} mtu=1500")
+        a.netdrv(
+            f"load slip port=rfc2217://127.0.0.1:7000?ign_set_control local={A}/32 peer={B} mtu=1500"
+        )
         b.netdrv(f"load slip port={cable.b} local={B}/32 peer={A} mtu=1500")
         assert "3 received" in a.run(f"ping -c 3 -i 0.3 -W 3 {B}").stdout
         chash, shash, _ = tcp_transfer(b, a, B, B, 256 << 10, timeout=120)
@@ -173,7 +175,9 @@ def test_garbage_on_the_line_is_counted_and_survived(netns_factory, cable_factor
     for _ in range(5):
         cable.noise()
         time.sleep(0.1)
-    assert wait_for(lambda: device(a, "sl0")["stats"]["rx_errors"] + device(b, "sl0")["stats"]["rx_errors"] > 0)
+    assert wait_for(
+        lambda: device(a, "sl0")["stats"]["rx_errors"] + device(b, "sl0")["stats"]["rx_errors"] > 0
+    )
     assert "3 received" in a.run(f"ping -c 3 -i 0.3 -W 3 {B}").stdout
 
 

@@ -17,7 +17,11 @@ pytestmark = pytest.mark.netns
 
 def _invariant(d: dict) -> None:
     s, c = d["stats"], d["core"]
-    assert c["tx_submitted"] == s["tx_packets"] + s["tx_dropped"] + s["tx_errors"], (d["name"], s, c)
+    assert c["tx_submitted"] == s["tx_packets"] + s["tx_dropped"] + s["tx_errors"], (
+        d["name"],
+        s,
+        c,
+    )
 
 
 def test_load_ping_both_ways_and_unload_leaves_nothing(netns: NetNamespace) -> None:
@@ -84,7 +88,10 @@ def test_lockup_recovered_by_watchdog_under_traffic(netns: NetNamespace) -> None
     timeouts = sum(d["tx_timeouts"] for d in devs.values())
     errors = sum(d["stats"]["tx_errors"] for d in devs.values())
     assert timeouts > 0 and errors > 0
-    assert devs["sn0"]["ethtool"]["stats"]["lockups"] + devs["sn1"]["ethtool"]["stats"]["lockups"] == timeouts
+    assert (
+        devs["sn0"]["ethtool"]["stats"]["lockups"] + devs["sn1"]["ethtool"]["stats"]["lockups"]
+        == timeouts
+    )
     for d in devs.values():
         _invariant(d)
         assert d["queue"] == "awake"

@@ -203,8 +203,13 @@ class Faulty(Driver):
     summary = "a driver that raises or hangs where it is told to (tests)"
     parameters = (
         Param("fail_init", bool, False, "raise in init (the same as fail_in=init)"),
-        Param("fail_in", str, "start_xmit", "raise in this callback (empty: nowhere)",
-              choices=FAIL_POINTS),
+        Param(
+            "fail_in",
+            str,
+            "start_xmit",
+            "raise in this callback (empty: nowhere)",
+            choices=FAIL_POINTS,
+        ),
         Param("hang_in", str, "", "sleep hang_s seconds in this callback", choices=HANG_POINTS),
         Param("hang_s", float, 3600.0, "how long a hang lasts", min=0.0, unit="s"),
     )

@@ -25,7 +25,9 @@ from netdrv_core.netdevice import SIOCDEVPRIVATE
 from netdrv_core.plugins import PluginManager
 
 PLUGINS = str(Path(__file__).resolve().parent.parent / "plugins")
-FRAME = b"\x02\x00\x00\x00\xfa\x02" + b"\x02\x00\x00\x00\xfa\x01" + b"\x08\x00" + b"\x45" + bytes(45)
+FRAME = (
+    b"\x02\x00\x00\x00\xfa\x02" + b"\x02\x00\x00\x00\xfa\x01" + b"\x08\x00" + b"\x45" + bytes(45)
+)
 
 
 @pytest.fixture
@@ -108,7 +110,9 @@ def test_a_dying_driver_thread_takes_its_device_down(
     _snull_still_works(daemon)
 
 
-def test_a_raising_open_leaves_the_link_down(daemon: Daemon, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_raising_open_leaves_the_link_down(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
     daemon.load("netdrv_faulty", ["fail_in=open"])
     fa0 = daemon.host.devices["fa0"]
     with pytest.raises(DriverError, match="open failed"):
