@@ -220,6 +220,17 @@ def _rounds(xs: list[float], fmt: str) -> str:
     return ", ".join(format(x, fmt) for x in xs)
 
 
+def _vs_veth(name: str, figure: float, unit: str, veth: float, op: str | None = None,
+             target: float | None = None, note: str = "") -> dict[str, Any]:  # fmt: skip
+    """A row compared with the veth pair of the same rounds; ``op``/``target`` for a target."""
+    ratio = figure / veth
+    if op is None or target is None:
+        return row(name, figure, unit, veth, "kernel veth pair", ratio, "—", None, COMMAND,
+                   note=note)  # fmt: skip
+    return row(name, figure, unit, veth, "kernel veth pair", ratio, f"{op} {target}x veth",
+               check(ratio, op, target), COMMAND, target_value=target, target_op=op, note=note)  # fmt: skip
+
+
 def run(quick: bool = False) -> list[dict]:
     """Measure the rows described in the module docstring."""
     ok, why = have_netns()
@@ -267,13 +278,12 @@ def _with_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
     cpu_per_64k = (cpu1 - cpu0) / max(nbytes, 1) * 65536 * 1e6
     v, s, f = max(got["veth"]), max(got["snull"]), max(got["floor"])
     return [
-        row(name, s, "Gbit/s", v, "kernel veth pair", s / v, ">= 0.8x veth",
-            check(s / v, ">=", 0.8), COMMAND, target_value=0.8, target_op=">=",
+        _vs_veth(name, s, "Gbit/s", v, ">=", 0.8,
             note=f"average frame through snull {avg / 1024:.1f} KiB (TSO super-frames); daemon "
             f"CPU {cpu_per_64k:.0f} us per 64 KiB; rounds (Gbit/s): snull "
             f"{_rounds(got['snull'], '.2f')}; veth {_rounds(got['veth'], '.2f')}"),
-        row(FLOOR + "TCP with TSO/checksum offload", f, "Gbit/s", v, "kernel veth pair", f / v,
-            "—", None, COMMAND, note=f"rounds: {_rounds(got['floor'], '.2f')} Gbit/s"),
+        _vs_veth(FLOOR + "TCP with TSO/checksum offload", f, "Gbit/s", v,
+                 note=f"rounds: {_rounds(got['floor'], '.2f')} Gbit/s"),
     ]  # fmt: skip
 
 
@@ -302,8 +312,7 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             v = veth.tcp_gbps(secs)
             frames = st1["tx_packets"] - st0["tx_packets"]
             us = (cpu1 - cpu0) / max(frames, 1) * 1e6
-            rows.append(row(name, s, "Gbit/s", v, "kernel veth pair", s / v, "—", None, COMMAND,
-                            note=f"daemon CPU {us:.1f} us per frame"))  # fmt: skip
+            rows.append(_vs_veth(name, s, "Gbit/s", v, note=f"daemon CPU {us:.1f} us per frame"))
         except Exception as exc:
             rows.append(error_row(name, COMMAND, exc))
         busy = f", busy_poll={BUSY_POLL_US} (netdrv sysctl)"
@@ -319,46 +328,16 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             frames = st1["tx_packets"] - st0["tx_packets"]
             us = (cpu1 - cpu0) / max(frames, 1) * 1e6
             v, s, b, f, fb = (max(got[k]) for k in ("veth", "snull", "busy", "floor", "floor_busy"))
-            rows.append(
-                row(
-                    name,
-                    s,
-                    "kpps",
-                    v,
-                    "kernel veth pair",
-                    s / v,
-                    ">= 0.5x veth",
-                    check(s / v, ">=", 0.5),
-                    COMMAND,
-                    target_value=0.5,
-                    target_op=">=",
-                    note=f"daemon CPU {us:.1f} us per packet (all rounds); rounds (kpps): "
-                    f"snull {_rounds(got['snull'], '.0f')}; veth {_rounds(got['veth'], '.0f')}",
-                )
-            )
-            rows.append(
-                row(
-                    name + busy,
-                    b,
-                    "kpps",
-                    v,
-                    "kernel veth pair",
-                    b / v,
-                    ">= 0.5x veth",
-                    check(b / v, ">=", 0.5),
-                    COMMAND,
-                    target_value=0.5,
-                    target_op=">=",
-                    note=f"the daemon polls instead of sleeping: one CPU busy while traffic "
-                    f"flows; rounds (kpps): {_rounds(got['busy'], '.0f')}",
-                )
-            )
-            rows.append(row(FLOOR + "UDP 64-byte pps", f, "kpps", v, "kernel veth pair", f / v,
-                            "—", None, COMMAND,
-                            note=f"rounds: {_rounds(got['floor'], '.0f')} kpps"))  # fmt: skip
-            rows.append(row(FLOOR + "UDP 64-byte pps, busy polling", fb, "kpps", v,
-                            "kernel veth pair", fb / v, "—", None, COMMAND,
-                            note=f"rounds: {_rounds(got['floor_busy'], '.0f')} kpps"))  # fmt: skip
+            rows.append(_vs_veth(name, s, "kpps", v, ">=", 0.5,
+                                 note=f"daemon CPU {us:.1f} us per packet (all rounds); "
+                                 f"rounds (kpps): snull {_rounds(got['snull'], '.0f')}; veth {_rounds(got['veth'], '.0f')}"))  # fmt: skip
+            rows.append(_vs_veth(name + busy, b, "kpps", v, ">=", 0.5,
+                                 note=f"the daemon polls instead of sleeping: one CPU busy "
+                                 f"while traffic flows; rounds (kpps): {_rounds(got['busy'], '.0f')}"))  # fmt: skip
+            rows.append(_vs_veth(FLOOR + "UDP 64-byte pps", f, "kpps", v,
+                                 note=f"rounds: {_rounds(got['floor'], '.0f')} kpps"))  # fmt: skip
+            rows.append(_vs_veth(FLOOR + "UDP 64-byte pps, busy polling", fb, "kpps", v,
+                                 note=f"rounds: {_rounds(got['floor_busy'], '.0f')} kpps"))  # fmt: skip
         except Exception as exc:
             rows.append(error_row(name, COMMAND, exc))
         sn.stop_server()
@@ -379,46 +358,17 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             keys = ("veth", "snull", "busy", "floor", "floor_busy")
             v, s, b, f, fb = (min(x[0] for x in got[k]) for k in keys)
             vmin, smin, bmin, fmin, fbmin = (min(x[1] for x in got[k]) for k in keys)
-            rows.append(
-                row(
-                    name,
-                    s,
-                    "ms",
-                    v,
-                    "kernel veth pair",
-                    s / v,
-                    "<= 2.5x veth",
-                    check(s / v, "<=", 2.5),
-                    COMMAND,
-                    target_value=2.5,
-                    target_op="<=",
-                    note=f"the daemon sleeps in epoll between pings; minimum RTT snull "
-                    f"{smin:.3f} ms, veth {vmin:.3f} ms",
-                )
-            )
-            rows.append(
-                row(
-                    name + busy,
-                    b,
-                    "ms",
-                    v,
-                    "kernel veth pair",
-                    b / v,
-                    "<= 2.5x veth",
-                    check(b / v, "<=", 2.5),
-                    COMMAND,
-                    target_value=2.5,
-                    target_op="<=",
-                    note=f"the daemon polls instead of sleeping: it used "
-                    f"{cpu['busy'] * 100:.0f} % of a CPU during the pings; minimum RTT "
-                    f"{bmin:.3f} ms",
-                )
-            )
-            rows.append(row(FLOOR + "ping RTT (median)", f, "ms", v, "kernel veth pair", f / v,
-                            "—", None, COMMAND, note=f"minimum {fmin:.3f} ms"))  # fmt: skip
-            rows.append(row(FLOOR + "ping RTT (median), busy polling", fb, "ms", v,
-                            "kernel veth pair", fb / v, "—", None, COMMAND,
-                            note=f"minimum {fbmin:.3f} ms"))  # fmt: skip
+            rows.append(_vs_veth(name, s, "ms", v, "<=", 2.5,
+                                 note=f"the daemon sleeps in epoll between pings; minimum RTT "
+                                 f"snull {smin:.3f} ms, veth {vmin:.3f} ms"))  # fmt: skip
+            rows.append(_vs_veth(name + busy, b, "ms", v, "<=", 2.5,
+                                 note=f"the daemon polls instead of sleeping: it used "
+                                 f"{cpu['busy'] * 100:.0f} % of a CPU during the pings; "
+                                 f"minimum RTT {bmin:.3f} ms"))  # fmt: skip
+            rows.append(_vs_veth(FLOOR + "ping RTT (median)", f, "ms", v,
+                                 note=f"minimum {fmin:.3f} ms"))  # fmt: skip
+            rows.append(_vs_veth(FLOOR + "ping RTT (median), busy polling", fb, "ms", v,
+                                 note=f"minimum {fbmin:.3f} ms"))  # fmt: skip
         except Exception as exc:
             rows.append(error_row(name, COMMAND, exc))
     finally:
