@@ -103,6 +103,7 @@ __all__ = [
     "FLAG_SEND_ZLP",
     "USBNET_IOC_GETSTATE",
     "USBNET_IOC_SIM_LINK",
+    "USBNET_IOC_SIM_STALL",
     "USBNET_IOC_SIM_UNPLUG",
     "BindError",
     "MiniDriver",
@@ -131,6 +132,9 @@ USBNET_IOC_SIM_UNPLUG = SIOCDEVPRIVATE + 1
 """Simulated adapters only: pull the plug; VALUE > 0 plugs it back after VALUE ms."""
 USBNET_IOC_SIM_LINK = SIOCDEVPRIVATE + 2
 """Simulated adapters only: cable link down (VALUE 0) or up (VALUE 1)."""
+USBNET_IOC_SIM_STALL = SIOCDEVPRIVATE + 3
+"""Simulated adapters only: halt endpoint VALUE (e.g. 0x81), as a STALL handshake would;
+0 makes the next control request STALL.  The driver recovers with ``clear_halt``."""
 
 # libusb speed codes (usb.core.Device.speed).
 SPEED_LOW, SPEED_FULL, SPEED_HIGH, SPEED_SUPER, SPEED_SUPER_PLUS = 1, 2, 3, 4, 5
@@ -1236,11 +1240,11 @@ class UsbNetOps(NetDeviceOps):
         return un.info.set_mac_address(un, dev, bytes(addr))
 
     def do_ioctl(self, dev: NetDevice, request: int, data: Any) -> Any:
-        """SIOCDEVPRIVATE: state; +1: unplug a simulated adapter; +2: its cable link."""
+        """SIOCDEVPRIVATE: state; on a simulated adapter +1: unplug, +2: cable link, +3: stall."""
         un = _un(dev)
         if request == USBNET_IOC_GETSTATE:
             return un.state_dict()
-        if request in (USBNET_IOC_SIM_UNPLUG, USBNET_IOC_SIM_LINK):
+        if request in (USBNET_IOC_SIM_UNPLUG, USBNET_IOC_SIM_LINK, USBNET_IOC_SIM_STALL):
             return un.owner.sim_ioctl(un, request, data)
         return -errno.EOPNOTSUPP
 

@@ -89,7 +89,9 @@ Private ioctls (``netdrv set usb0 ioctl=N[:VALUE]``): ``0x89F0``
 (SIOCDEVPRIVATE) returns the adapter's state; on simulated adapters
 ``0x89F1:MS`` pulls the plug and plugs it back in after MS milliseconds (0:
 stays unplugged until the driver is unloaded), ``0x89F2:0|1`` sets the cable
-link down/up.  In-process, tests reach the model's fault hooks directly:
+link down/up, ``0x89F3:EP`` halts endpoint EP (an address from the state ioctl's
+``endpoints``, e.g. ``0x82`` bulk IN on the simulated models; ``0``: the next
+control request STALLs) until the driver clears it.  In-process, tests reach the model's fault hooks directly:
 ``drv.sim_model.stall(ep)``, ``timeout_next``, ``overflow_next``,
 ``unplug``/``replug``, ``drop_zlp``, ``split_notifications``,
 ``bad_mac_string``, ``malformed_next(kind)``, ``ax88179a_dummy_headers``,
@@ -142,7 +144,13 @@ import usb.core
 from netdrv_core import Driver, DriverError, NetDevice, Param
 from netdrv_core.errors import NotPermittedError, ParameterError
 
-from .core import USBNET_IOC_SIM_LINK, USBNET_IOC_SIM_UNPLUG, BindError, UsbNet
+from .core import (
+    USBNET_IOC_SIM_LINK,
+    USBNET_IOC_SIM_STALL,
+    USBNET_IOC_SIM_UNPLUG,
+    BindError,
+    UsbNet,
+)
 from .ids import match_device
 
 __all__ = ["NO_LIBUSB", "Usbnet", "default_backend", "hexid", "load_backend"]
@@ -350,7 +358,7 @@ class Usbnet(Driver):
         self.backend.plug(model)
 
     def sim_ioctl(self, un: UsbNet, request: int, data: Any) -> Any:
-        """Private ioctls on simulated adapters (unplug/replug, cable link)."""
+        """Private ioctls on simulated adapters (unplug/replug, cable link, endpoint stall)."""
         model = _sim_model_of(un) or self.sim_model
         if model is None or not un.simulated:
             return -errno.EOPNOTSUPP
@@ -367,6 +375,13 @@ class Usbnet(Driver):
             if value not in (0, 1):
                 return -errno.EINVAL
             model.set_link(bool(value))
+            return 0
+        if request == USBNET_IOC_SIM_STALL:
+            # Only the adapter's own endpoints (or 0, control): a stall elsewhere
+            # would halt nothing the driver uses and recover nothing.
+            if value not in (0, un.ep_in, un.ep_out, un.ep_int):
+                return -errno.EINVAL
+            model.stall(value)
             return 0
         return -errno.EOPNOTSUPP
 

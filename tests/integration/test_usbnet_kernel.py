@@ -8,7 +8,9 @@ check, through pyusb, the usbnet core, a minidriver and the simulated adapter.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable
 
 import pytest
@@ -102,6 +104,32 @@ def test_hot_unplug_and_replug(netns_factory) -> None:
     d = device(a, "usb0")
     _invariant(d)
     assert d["ethtool"]["bus_info"] == before["bus_info"] and d["address"]
+
+
+@pytest.mark.parametrize("sim", ["cdc_ncm", "ax88179"])
+def test_endpoint_stalls_from_the_cli_are_cleared_and_traffic_goes_on(
+    netns_factory, sim: str
+) -> None:
+    """``netdrv set usb0 ioctl=0x89f3:EP`` halts an endpoint; the daemon clears it and carries on."""
+    a, b = _setup(netns_factory, sim)
+    _ping(a, B_IP)
+    state = json.loads(a.netdrv(f"set usb0 ioctl={SIOCDEVPRIVATE}").stdout)
+    eps = state["endpoints"]
+    bad = a.netdrv(f"set usb0 ioctl={SIOCDEVPRIVATE + 3}:0x7f", check=False)
+    assert bad.returncode != 0 and "Invalid argument" in bad.stderr + bad.stdout
+    for ep in (eps["in"], eps["out"], eps["int"]):
+        a.netdrv(f"set usb0 ioctl={SIOCDEVPRIVATE + 3}:{ep}")
+        # A stalled transfer loses its frames (counted as errors), at most one ping here.
+        res = a.run(f"ping -c 4 -i 0.2 -W 2 {B_IP}", check=False).stdout
+        assert re.search(r"4 packets transmitted, [34] received", res), res
+    _ping(a, B_IP)
+    eth = device(a, "usb0")["ethtool"]["stats"]
+    assert eth["rx_stalls"] >= 1 and eth["tx_stalls"] == 1 and eth["intr_stalls"] >= 1, eth
+    chash, shash, _ = tcp_transfer(b, a, B_IP, B_IP, 1 << 20, timeout=60)
+    assert chash == shash
+    d = device(a, "usb0")
+    _invariant(d)
+    assert d["carrier"] is True
 
 
 def _tasks(pid: int) -> int:

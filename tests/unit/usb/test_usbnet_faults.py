@@ -7,7 +7,7 @@ import time
 
 import pytest
 from netdrv_usbnet.codecs import cdc_ecm as ecm
-from netdrv_usbnet.core import USBNET_IOC_SIM_LINK, USBNET_IOC_SIM_UNPLUG
+from netdrv_usbnet.core import USBNET_IOC_SIM_LINK, USBNET_IOC_SIM_STALL, USBNET_IOC_SIM_UNPLUG
 from netdrv_usbnet.sim import CdcEcmModel, CdcNcmModel
 from usbnet_helpers import PEER, accounted, frame, received, settle_tx, up, usbnet_threads, wait
 
@@ -82,6 +82,23 @@ def test_interrupt_stall_then_link_reports_still_arrive(host, usbnet):
     assert wait(host, lambda: not dev._carrier)
     m.set_link(True)
     assert wait(host, lambda: dev._carrier)
+
+
+def test_ioctl_stalls_the_adapters_own_endpoints_only(host, usbnet):
+    """SIOCDEVPRIVATE+3 halts an endpoint of the simulated adapter, as ``netdrv set`` does."""
+    drv, m, dev = _sim_up(host, usbnet, sim="cdc_ncm")
+    for ep in (0x7F, 0x05, -1):  # not an endpoint of this adapter
+        assert host.dev_ioctl(dev, USBNET_IOC_SIM_STALL, ep) < 0
+    assert not m.halted
+    assert host.dev_ioctl(dev, USBNET_IOC_SIM_STALL, m.BULK_IN) == 0
+    assert wait(host, lambda: dev.priv.counters["rx_stalls"] >= 1)
+    assert host.dev_ioctl(dev, USBNET_IOC_SIM_STALL, m.BULK_OUT) == 0
+    host.attachment.send(dev, frame(PEER, 100, 1))
+    assert settle_tx(host, dev)
+    assert dev.priv.counters["tx_stalls"] == 1
+    assert wait(host, lambda: not m.halted), "the driver cleared both halts"
+    _traffic_ok(host, drv, dev)
+    assert accounted(dev)
 
 
 # -- timeouts ------------------------------------------------------------------------------------
