@@ -24,7 +24,7 @@ import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from .control import (
@@ -209,15 +209,8 @@ class _LockupDetector:
         self._stop.set()
 
     def _where(self) -> str:
-        """The innermost frame of the loop's thread outside netdrv_core: the stuck driver code."""
-        frame = sys._current_frames().get(self._main)
-        while frame is not None:
-            mod = str(frame.f_globals.get("__name__", ""))
-            path = frame.f_code.co_filename
-            if not mod.startswith("netdrv_core") and not path.startswith(_STDLIB):
-                return f"{mod}.{frame.f_code.co_name} ({path}:{frame.f_lineno})"
-            frame = frame.f_back
-        return "an event-loop callback"
+        """The stuck driver code in the loop's thread (see :func:`stuck_in`)."""
+        return stuck_in(sys._current_frames().get(self._main))
 
     def _watch(self) -> None:
         seen: tuple[int, Any] | None = None
@@ -241,6 +234,39 @@ class _LockupDetector:
                 )  # fmt: skip
                 _dump_stacks()
                 self.watchdog.write_busy(self.busy, since)
+
+
+def stuck_in(frame: FrameType | None) -> str:
+    """Name the driver code a stack is stuck in, from its innermost ``frame``.
+
+    The driver is the chain of frames outside netdrv_core and the standard
+    library nearest the top of the stack; its package is the one of the
+    frame netdrv_core called.  The innermost frame of that package is named
+    (``netdrv_x.func (file:line)``) and, when the code is stuck further in, in
+    a library the driver called, that frame too (``…, in lib.func (…)``): a
+    library blocking inside a driver callback is not mistaken for the driver.
+    """
+    chain: list[FrameType] = []  # innermost first
+    while frame is not None:
+        mod = str(frame.f_globals.get("__name__", ""))
+        if mod.startswith("netdrv_core"):
+            if chain:
+                break  # the core called the outermost frame of the chain: the driver's
+        elif not frame.f_code.co_filename.startswith(_STDLIB):
+            chain.append(frame)
+        frame = frame.f_back
+    if not chain:
+        return "an event-loop callback"
+
+    def package(f: FrameType) -> str:
+        return str(f.f_globals.get("__name__", "")).partition(".")[0]
+
+    def name(f: FrameType) -> str:
+        return f"{f.f_globals.get('__name__', '?')}.{f.f_code.co_name} ({f.f_code.co_filename}:{f.f_lineno})"
+
+    driver = package(chain[-1])
+    own = next(f for f in chain if package(f) == driver)
+    return name(own) if own is chain[0] else f"{name(own)}, in {name(chain[0])}"
 
 
 def _dump_stacks() -> None:
