@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHEAP = ("inprocess", "usb", "slip")
+CHEAP = ("inprocess", "usb", "slip", "kiss")
 ROW_KEYS = {"name", "figure", "unit", "baseline", "baseline_name", "ratio", "target", "passed",
             "command"}  # fmt: skip
 
