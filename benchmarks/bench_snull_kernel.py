@@ -21,13 +21,20 @@ of each is kept, so a busy neighbour costs every side alike):
   target >= 0.5x veth;
 * ping RTT (median of 100 at 10 ms intervals), snull ``offload=0``:
   target <= 2.5x veth;
+* ping RTT at 0.5 ms intervals, informational: no CPU idles between pings,
+  so caches stay warm — the difference to veth is what the daemon's two
+  passes cost, the rest of the 10 ms figure is waking from idle;
 * UDP and ping again with the daemon busy polling (``netdrv sysctl
   busy_poll=50000``): it spins on ``epoll_wait`` instead of sleeping between
   frames, trading a busy CPU for the wake-up latency (the note shows the CPU);
 * the floor, informational: the same three measurements, in the same
   rounds, through ``benchmarks/_forwarder.py``, a minimal Python TAP forwarder
   doing snull's per-frame work (MAC rewrite, address flip, checksums) with
-  nothing of netdrv around it — what any Python process in the path costs.
+  nothing of netdrv around it — what any Python process in the path costs;
+* the floor of another attachment, informational: the same forwarder on
+  veth pairs whose peers it reads and writes through AF_PACKET rings
+  (``benchmarks/_forwarder_packet.py``: TPACKET_V2 receive ring, a transmit
+  ring kicked once per batch) — what replacing TAP would buy.
 
 Run as root: ``python benchmarks/bench_snull_kernel.py [--quick]``.
 """
@@ -65,6 +72,8 @@ VETH_A, VETH_B = "198.18.20.1", "198.18.20.2"
 SN_LOCAL, SN_REMOTE, SN_SERVER = "198.18.0.1", "198.18.0.2", "198.18.1.2"
 PING_COUNT = 100
 PING_INTERVAL = 0.01
+WARM_INTERVAL = 0.0005  # pings close enough that no CPU idles in between (root only)
+WARM_COUNT = 1000
 
 
 class Side:
@@ -119,12 +128,14 @@ class Side:
         s = self.iperf(seconds, "-u", "-b", "0", "-l", "64")["end"]["sum"]
         return (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3
 
-    def ping_ms(self) -> tuple[float, float]:
+    def ping_ms(
+        self, interval: float = PING_INTERVAL, count: int = PING_COUNT
+    ) -> tuple[float, float]:
         """(median, min) RTT in ms."""
-        cmd = ["ping", "-n", "-c", str(PING_COUNT), "-i", str(PING_INTERVAL), "-W", "2", self.dest]
+        cmd = ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2", self.dest]
         res = self.client_ns.run(cmd, check=False, timeout=60)
         times = [float(t) for t in re.findall(r"time=([\d.]+) ms", res.stdout)]
-        if len(times) < PING_COUNT // 2:
+        if len(times) < count // 2:
             raise RuntimeError(f"ping {self.dest} on {self.name}: {res.stdout[-300:]}{res.stderr}")
         return median(times), min(times)
 
@@ -182,10 +193,10 @@ def _rotate(rounds: int, fns: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 class _Forwarder:
-    """benchmarks/_forwarder.py running in a namespace of its own."""
+    """A floor forwarder (``script``: benchmarks/_forwarder.py) in a namespace of its own."""
 
-    def __init__(self, ns: Any, offload: bool) -> None:
-        self.proc = ns.popen([PY, FORWARDER, *(["--offload"] if offload else [])],
+    def __init__(self, ns: Any, offload: bool, script: str | None = None) -> None:
+        self.proc = ns.popen([PY, script or FORWARDER, *(["--offload"] if offload else [])],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "ready":
@@ -214,6 +225,9 @@ class _Forwarder:
 
 FORWARDER = str(Path(__file__).resolve().parent / "_forwarder.py")
 FLOOR = "floor: a minimal Python TAP forwarder (benchmarks/_forwarder.py, no netdrv), "
+PACKET_FORWARDER = str(Path(__file__).resolve().parent / "_forwarder_packet.py")
+PACKET_FLOOR = ("floor, another attachment: veth pairs + AF_PACKET rings "
+                "(benchmarks/_forwarder_packet.py), ")  # fmt: skip
 
 
 def _rounds(xs: list[float], fmt: str) -> str:
@@ -256,18 +270,21 @@ def run(quick: bool = False) -> list[dict]:
 def _with_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
     name = "TCP bulk (iperf3), snull offload=1 (TSO + checksum offload)"
     try:
-        with namespace("s") as ns, namespace("f") as nf:
+        with namespace("s") as ns, namespace("f") as nf, namespace("p") as np_:
             sn = _snull(ns, 1)
             sn.start_server()
             fw = _Forwarder(nf, offload=True)
+            pf = _Forwarder(np_, offload=True, script=PACKET_FORWARDER)
             try:
                 pid = daemon_pid(ns)
                 st0, cpu0 = _sn0(ns), cpu_seconds(pid)
                 got = _rotate(rounds, {"veth": lambda: veth.tcp_gbps(secs),
                                        "snull": lambda: sn.tcp_gbps(secs),
-                                       "floor": lambda: fw.side.tcp_gbps(secs)})  # fmt: skip
+                                       "floor": lambda: fw.side.tcp_gbps(secs),
+                                       "packet": lambda: pf.side.tcp_gbps(secs)})  # fmt: skip
                 st1, cpu1 = _sn0(ns), cpu_seconds(pid)
             finally:
+                pf.close()
                 fw.close()
                 sn.stop_server()
     except Exception as exc:
@@ -276,7 +293,7 @@ def _with_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
     nbytes = st1["tx_bytes"] - st0["tx_bytes"]
     avg = nbytes / max(frames, 1)
     cpu_per_64k = (cpu1 - cpu0) / max(nbytes, 1) * 65536 * 1e6
-    v, s, f = max(got["veth"]), max(got["snull"]), max(got["floor"])
+    v, s, f, pk = (max(got[k]) for k in ("veth", "snull", "floor", "packet"))
     return [
         _vs_veth(name, s, "Gbit/s", v, ">=", 0.8,
             note=f"average frame through snull {avg / 1024:.1f} KiB (TSO super-frames); daemon "
@@ -284,22 +301,26 @@ def _with_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             f"{_rounds(got['snull'], '.2f')}; veth {_rounds(got['veth'], '.2f')}"),
         _vs_veth(FLOOR + "TCP with TSO/checksum offload", f, "Gbit/s", v,
                  note=f"rounds: {_rounds(got['floor'], '.2f')} Gbit/s"),
+        _vs_veth(PACKET_FLOOR + "TCP with TSO/checksum offload", pk, "Gbit/s", v,
+                 note=f"rounds: {_rounds(got['packet'], '.2f')} Gbit/s"),
     ]  # fmt: skip
 
 
 def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
     rows: list[dict] = []
     try:
-        cm_s, cm_f = namespace("n"), namespace("f")
-        ns, nf = cm_s.__enter__(), cm_f.__enter__()
+        cm_s, cm_f, cm_p = namespace("n"), namespace("f"), namespace("p")
+        ns, nf, np_ = cm_s.__enter__(), cm_f.__enter__(), cm_p.__enter__()
     except Exception as exc:
         return [error_row("snull offload=0", COMMAND, exc)]
     fw: _Forwarder | None = None
+    pf: _Forwarder | None = None
     try:
         try:
             sn = _snull(ns, 0)
             sn.start_server()
             fw = _Forwarder(nf, offload=False)
+            pf = _Forwarder(np_, offload=False, script=PACKET_FORWARDER)
             pid = daemon_pid(ns)
         except Exception as exc:
             return [error_row("snull offload=0 / the minimal forwarder", COMMAND, exc)]
@@ -323,7 +344,8 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
                                    "snull": lambda: sn.udp_kpps(secs),
                                    "busy": _busy(ns, lambda: sn.udp_kpps(secs)),
                                    "floor": lambda: fw.side.udp_kpps(secs),  # type: ignore[union-attr]
-                                   "floor_busy": fw.busy(lambda: fw.side.udp_kpps(secs))})  # type: ignore[union-attr]  # fmt: skip
+                                   "floor_busy": fw.busy(lambda: fw.side.udp_kpps(secs)),  # type: ignore[union-attr]
+                                   "packet": lambda: pf.side.udp_kpps(secs)})  # type: ignore[union-attr]  # fmt: skip
             cpu1, st1 = cpu_seconds(pid), _sn0(ns)
             frames = st1["tx_packets"] - st0["tx_packets"]
             us = (cpu1 - cpu0) / max(frames, 1) * 1e6
@@ -338,6 +360,10 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
                                  note=f"rounds: {_rounds(got['floor'], '.0f')} kpps"))  # fmt: skip
             rows.append(_vs_veth(FLOOR + "UDP 64-byte pps, busy polling", fb, "kpps", v,
                                  note=f"rounds: {_rounds(got['floor_busy'], '.0f')} kpps"))  # fmt: skip
+            pk = max(got["packet"])
+            rows.append(_vs_veth(PACKET_FLOOR + "UDP 64-byte pps", pk, "kpps", v,
+                                 note=f"{pk / f:.2f}x the TAP floor; rounds: "
+                                 f"{_rounds(got['packet'], '.0f')} kpps"))  # fmt: skip
         except Exception as exc:
             rows.append(error_row(name, COMMAND, exc))
         sn.stop_server()
@@ -354,7 +380,10 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
 
             got = _rotate(rounds, {"veth": veth.ping_ms, "snull": sn.ping_ms,
                                    "busy": _busy(ns, busy_ping), "floor": fw.side.ping_ms,
-                                   "floor_busy": fw.busy(fw.side.ping_ms)})  # fmt: skip
+                                   "floor_busy": fw.busy(fw.side.ping_ms),
+                                   "packet": pf.side.ping_ms, "packet_busy": pf.busy(pf.side.ping_ms),
+                                   "veth_warm": lambda: veth.ping_ms(WARM_INTERVAL, WARM_COUNT),
+                                   "snull_warm": lambda: sn.ping_ms(WARM_INTERVAL, WARM_COUNT)})  # fmt: skip
             keys = ("veth", "snull", "busy", "floor", "floor_busy")
             v, s, b, f, fb = (min(x[0] for x in got[k]) for k in keys)
             vmin, smin, bmin, fmin, fbmin = (min(x[1] for x in got[k]) for k in keys)
@@ -365,15 +394,26 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
                                  note=f"the daemon polls instead of sleeping: it used "
                                  f"{cpu['busy'] * 100:.0f} % of a CPU during the pings; "
                                  f"minimum RTT {bmin:.3f} ms"))  # fmt: skip
+            vw, sw = (min(x[0] for x in got[k]) for k in ("veth_warm", "snull_warm"))
+            rows.append(_vs_veth(f"ping RTT (median of {WARM_COUNT}, -i {WARM_INTERVAL}: no CPU "
+                                 "idles between pings), snull offload=0", sw, "ms", vw,
+                                 note=f"what netdrv adds per round trip with warm caches: "
+                                 f"{(sw - vw) * 1000:.0f} us for two passes through the daemon; "
+                                 f"the rest of the RTT at -i {PING_INTERVAL} is waking from idle, with cold caches"))  # fmt: skip
             rows.append(_vs_veth(FLOOR + "ping RTT (median)", f, "ms", v,
                                  note=f"minimum {fmin:.3f} ms"))  # fmt: skip
             rows.append(_vs_veth(FLOOR + "ping RTT (median), busy polling", fb, "ms", v,
                                  note=f"minimum {fbmin:.3f} ms"))  # fmt: skip
+            pk, pkb = (min(x[0] for x in got[k]) for k in ("packet", "packet_busy"))
+            rows.append(_vs_veth(PACKET_FLOOR + "ping RTT (median)", pk, "ms", v))
+            rows.append(_vs_veth(PACKET_FLOOR + "ping RTT (median), busy polling", pkb, "ms", v))
         except Exception as exc:
             rows.append(error_row(name, COMMAND, exc))
     finally:
-        if fw is not None:
-            fw.close()
+        for fwd in (pf, fw):
+            if fwd is not None:
+                fwd.close()
+        cm_p.__exit__(None, None, None)
         cm_f.__exit__(None, None, None)
         cm_s.__exit__(None, None, None)
     return rows
