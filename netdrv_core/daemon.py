@@ -20,11 +20,10 @@ import signal
 import socket
 import stat
 import sys
-import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from .control import (
@@ -37,6 +36,7 @@ from .control import (
 from .driver import Driver
 from .errors import DriverError, NetdrvError, NotPermittedError, ParameterError, PluginError
 from .host import Host
+from .lockup import LockupDetector, dump_stacks
 from .netdevice import NetDevice
 from .params import parse_params
 from .plugins import PluginManager
@@ -144,7 +144,7 @@ class _Watchdog:
             "%s has been running for %.0f s: the daemon cannot answer requests until it returns "
             "(stack dump follows; SIGTERM aborts it and unloads)", what, self.after,
         )  # fmt: skip
-        _dump_stacks()
+        dump_stacks()
         self.write_busy(what, since)
 
     def write_busy(self, what: str, since: float) -> None:
@@ -172,107 +172,6 @@ class _Watchdog:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
-
-
-_STDLIB = sysconfig.get_paths()["stdlib"]
-
-
-class _LockupDetector:
-    """The soft-lockup watchdog of the event loop.
-
-    Driver code the loop runs — ``start_xmit``, a NAPI poll, a timer, a
-    reader thread's hand-off — is not wrapped by :class:`_Watchdog` (that would
-    cost on every packet).  Instead a thread samples the loop every quarter of
-    ``after``: when the same callback has been running for ``after`` seconds
-    without the loop moving on, it logs the driver code it is stuck in with
-    every thread's stack, and writes the busy file so that ``netdrv`` says what
-    the daemon is doing instead of only timing out.  SIGTERM aborts the stuck
-    code (the driver is faulted, the daemon unloads).
-    """
-
-    def __init__(self, loop: Any, watchdog: _Watchdog, after: float) -> None:
-        self.loop = loop
-        self.watchdog = watchdog
-        self.after = after
-        self.busy: str | None = None
-        self._stop = threading.Event()
-        self._main = threading.main_thread().ident
-        self._thread = threading.Thread(target=self._watch, name="netdrv-lockup", daemon=True)
-
-    def start(self) -> None:
-        """Start watching (from the loop's thread)."""
-        self._main = threading.get_ident()
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop watching."""
-        self._stop.set()
-
-    def _where(self) -> str:
-        """The stuck driver code in the loop's thread (see :func:`stuck_in`)."""
-        return stuck_in(sys._current_frames().get(self._main))
-
-    def _watch(self) -> None:
-        seen: tuple[int, Any] | None = None
-        since = 0.0
-        while not self._stop.wait(self.after / 4):
-            loop = self.loop
-            running = loop.running
-            now = (loop.iterations, running)
-            if running is None or now != seen or self.watchdog.current is not None:
-                if self.busy is not None:  # ``since`` is still when the stall began
-                    self.watchdog.served_again(self.busy, time.monotonic() - since)
-                    self.busy = None
-                seen, since = now, time.monotonic()
-                continue
-            if self.busy is None and time.monotonic() - since >= self.after:
-                self.busy = f"driver code {self._where()}"
-                log.warning(
-                    "the event loop has been stuck in %s for %.0f s: no device is served and the "
-                    "daemon cannot answer requests until it returns (stack dump follows; SIGTERM "
-                    "aborts it and unloads)", self.busy, self.after,
-                )  # fmt: skip
-                _dump_stacks()
-                self.watchdog.write_busy(self.busy, since)
-
-
-def stuck_in(frame: FrameType | None) -> str:
-    """Name the driver code a stack is stuck in, from its innermost ``frame``.
-
-    The driver is the chain of frames outside netdrv_core and the standard
-    library nearest the top of the stack; its package is the one of the
-    frame netdrv_core called.  The innermost frame of that package is named
-    (``netdrv_x.func (file:line)``) and, when the code is stuck further in, in
-    a library the driver called, that frame too (``…, in lib.func (…)``): a
-    library blocking inside a driver callback is not mistaken for the driver.
-    """
-    chain: list[FrameType] = []  # innermost first
-    while frame is not None:
-        mod = str(frame.f_globals.get("__name__", ""))
-        if mod.startswith("netdrv_core"):
-            if chain:
-                break  # the core called the outermost frame of the chain: the driver's
-        elif not frame.f_code.co_filename.startswith(_STDLIB):
-            chain.append(frame)
-        frame = frame.f_back
-    if not chain:
-        return "an event-loop callback"
-
-    def package(f: FrameType) -> str:
-        return str(f.f_globals.get("__name__", "")).partition(".")[0]
-
-    def name(f: FrameType) -> str:
-        return f"{f.f_globals.get('__name__', '?')}.{f.f_code.co_name} ({f.f_code.co_filename}:{f.f_lineno})"
-
-    driver = package(chain[-1])
-    own = next(f for f in chain if package(f) == driver)
-    return name(own) if own is chain[0] else f"{name(own)}, in {name(chain[0])}"
-
-
-def _dump_stacks() -> None:
-    """Every thread's stack into the log, from a thread holding the GIL (frames stand still)."""
-    with contextlib.suppress(Exception):  # no usable stderr (closed): no stack dump
-        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
 def _strerror(err: int) -> str:
@@ -319,7 +218,7 @@ class Daemon:
         self.host = host
         self.pm = pm or PluginManager()
         self.watchdog = _Watchdog(watchdog, busy_file)
-        self.lockup = _LockupDetector(host.loop, self.watchdog, watchdog) if watchdog else None
+        self.lockup = LockupDetector(host.loop, self.watchdog, watchdog) if watchdog else None
         host.notify = self._notify
         # A driver's timer or thread hand-off that raises is a driver fault, not a loop error.
         host.loop.error_handler = self._loop_error

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import sys
+import sysconfig
 import threading
 import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from netdrv_core.daemon import stuck_in
+from netdrv_core.lockup import stuck_in
 
 
-def _module(name: str, source: str, **env: object) -> types.ModuleType:
-    """A module named ``name`` (its frames carry that ``__name__``) from ``source``."""
+def _module(name: str, source: str, root: str = "/srv", **env: object) -> types.ModuleType:
+    """A module named ``name`` (its frames carry that ``__name__``), as if from a file under ``root``."""
     mod = types.ModuleType(name)
     mod.__dict__.update(env)
-    exec(compile(source, f"/srv/{name.replace('.', '/')}.py", "exec"), mod.__dict__)
+    exec(compile(source, f"{root}/{name.replace('.', '/')}.py", "exec"), mod.__dict__)
     return mod
 
 
@@ -76,3 +77,28 @@ def test_no_driver_frame_on_the_stack() -> None:
     with _stuck("callback", CORE.run) as where:
         assert where == "an event-loop callback"
     assert stuck_in(None) == "an event-loop callback"
+
+
+SITE = sysconfig.get_paths()["purelib"]  # site-packages: inside the stdlib's directory
+SITE_LIB = _module("otherlib.io", "def block(ev):\n    ev.wait(10)\n", root=SITE)
+SITE_DRIVER = _module(
+    "netdrv_pipdrv.driver",
+    "def start_xmit(ev):\n    otherlib.block(ev)\n",
+    root=SITE,
+    otherlib=SITE_LIB,
+)
+
+
+def test_installed_packages_are_not_taken_for_the_standard_library() -> None:
+    # A driver installed with pip (not -e) and a library from PyPI both live in site-packages.
+    with _stuck("block", CORE.dev_queue_xmit, SITE_DRIVER.start_xmit) as where:
+        assert where == (
+            f"netdrv_pipdrv.driver.start_xmit ({SITE}/netdrv_pipdrv/driver.py:2), "
+            f"in otherlib.io.block ({SITE}/otherlib/io.py:2)"
+        ), where
+
+
+def test_a_plugin_whose_name_starts_like_the_core_is_not_the_core() -> None:
+    lookalike = _module("netdrv_core_extras.drv", "def spin(ev):\n    ev.wait(10)\n")
+    with _stuck("spin", CORE.dev_queue_xmit, lookalike.spin) as where:
+        assert where.startswith("netdrv_core_extras.drv.spin ("), where
