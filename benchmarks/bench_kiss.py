@@ -2,7 +2,7 @@
 
 netdrv's serial driver speaks KISS (``mode=kiss``) as well as SLIP; kiss3 is
 the KISS library a Python user would otherwise pick.  Rows (ratio = kiss3
-time / our time; informational, the issue sets no KISS target):
+time / our time; informational: no target is set for KISS):
 
 * decode, fed one byte at a time (what a serial port read with a short
   timeout delivers at low speed): time per 256-byte frame (AX.25-sized) and
@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import error_row, main, row
+from _common import best, error_row, main, row
 
 try:
     from netdrv_serial.codecs.kiss import KissDecoder, KissEncoder
@@ -48,15 +47,6 @@ def _frames(n: int, size: int = SIZE, seed: int = 7) -> list[bytes]:
 def _wire(frames: list[bytes]) -> bytes:
     enc = KissEncoder(mtu=max(len(f) for f in frames))
     return b"".join(enc.encode(f) for f in frames)
-
-
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _chunks(wire: bytes, size: int) -> list[bytes]:
@@ -88,7 +78,9 @@ def _kiss3(chunks: list[bytes], expect: int) -> Callable[[], None]:
     return run
 
 
-def _vs_kiss3(name: str, ours: float, theirs: float, unit: str, scale: float, note: str = "") -> dict:
+def _vs_kiss3(name: str, ours: float, theirs: float, unit: str, scale: float,
+              note: str = "") -> dict:  # fmt: skip
+    """A row comparing our time with kiss3's (informational)."""
     return row(name, ours * scale, unit, theirs * scale, f"kiss3 {_kiss3_version()}",
                theirs / ours, "—", None, COMMAND, note=note)  # fmt: skip
 
@@ -107,18 +99,18 @@ def _decode_rows(quick: bool) -> list[dict]:
     n = 20 if quick else 100
     for size in (SIZE, 1500):
         wire = _wire(_frames(n, size))
-        ours = _best(_ours(_chunks(wire, 1), n, size), reps) / n
-        theirs = _best(_kiss3(_chunks(wire, 1), n), reps) / n
+        ours = best(_ours(_chunks(wire, 1), n, size), reps) / n
+        theirs = best(_kiss3(_chunks(wire, 1), n), reps) / n
         rows.append(_vs_kiss3(f"decode {size}-byte frames fed 1 byte at a time", ours, theirs,
                               "us/frame", 1e6))  # fmt: skip
     n = 2000 if quick else 10_000
     wire = _wire(_frames(n))
-    ours = _best(_ours(_chunks(wire, 4096), n), reps) / n
-    theirs = _best(_kiss3(_chunks(wire, 4096), n), reps) / n
+    ours = best(_ours(_chunks(wire, 4096), n), reps) / n
+    theirs = best(_kiss3(_chunks(wire, 4096), n), reps) / n
     rows.append(_vs_kiss3(f"decode {SIZE}-byte frames fed in 4 KiB reads", ours, theirs,
                           "us/frame", 1e6))  # fmt: skip
-    ours = _best(_ours([wire], n), reps)
-    theirs = _best(_kiss3([wire], n), reps)
+    ours = best(_ours([wire], n), reps)
+    theirs = best(_kiss3([wire], n), reps)
     rows.append(_vs_kiss3(f"decode {n}x{SIZE}-byte frames in one buffer", ours, theirs, "ms", 1e3))
     return rows
 
@@ -152,8 +144,8 @@ def _encode_row(quick: bool) -> dict:
 
     t_ours, t_theirs = [], []
     for _ in range(5 if quick else 9):  # interleaved: a drifting clock hits both alike
-        t_ours.append(_best(ours, 1))
-        t_theirs.append(_best(theirs, 1))
+        t_ours.append(best(ours, 1))
+        t_theirs.append(best(theirs, 1))
     o, t = min(t_ours), min(t_theirs)
     return _vs_kiss3(f"encode {n}x{SIZE}-byte frames", o, t, "ms", 1e3,
                      note=f"{n * SIZE / o / 1e6:.0f} MB/s")  # fmt: skip

@@ -21,8 +21,8 @@ of each is kept, so a busy neighbour costs every side alike):
   target >= 0.5x veth;
 * ping RTT (median of 100 at 10 ms intervals), snull ``offload=0``:
   target <= 2.5x veth;
-* ping RTT at 0.5 ms intervals, informational: no CPU idles between pings,
-  so caches stay warm — the difference to veth is what the daemon's two
+* ping RTT at 0.5 ms intervals, informational: the idle gaps are too short
+  for the caches to cool — the difference to veth is what the daemon's two
   passes cost, the rest of the 10 ms figure is waking from idle;
 * UDP and ping again with the daemon busy polling (``netdrv sysctl
   busy_poll=50000``): it spins on ``epoll_wait`` instead of sleeping between
@@ -41,6 +41,7 @@ Run as root: ``python benchmarks/bench_snull_kernel.py [--quick]``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -72,7 +73,7 @@ VETH_A, VETH_B = "198.18.20.1", "198.18.20.2"
 SN_LOCAL, SN_REMOTE, SN_SERVER = "198.18.0.1", "198.18.0.2", "198.18.1.2"
 PING_COUNT = 100
 PING_INTERVAL = 0.01
-WARM_INTERVAL = 0.0005  # pings close enough that no CPU idles in between (root only)
+WARM_INTERVAL = 0.0005  # pings close enough that the caches stay warm in between (root only)
 WARM_COUNT = 1000
 
 
@@ -308,19 +309,16 @@ def _with_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
 
 def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
     rows: list[dict] = []
-    try:
-        cm_s, cm_f, cm_p = namespace("n"), namespace("f"), namespace("p")
-        ns, nf, np_ = cm_s.__enter__(), cm_f.__enter__(), cm_p.__enter__()
-    except Exception as exc:
-        return [error_row("snull offload=0", COMMAND, exc)]
-    fw: _Forwarder | None = None
-    pf: _Forwarder | None = None
-    try:
+    # Closed in reverse order whatever happens: the forwarders, then the namespaces.
+    with contextlib.ExitStack() as stack:
         try:
+            ns, nf, np_ = (stack.enter_context(namespace(tag)) for tag in ("n", "f", "p"))
             sn = _snull(ns, 0)
             sn.start_server()
             fw = _Forwarder(nf, offload=False)
+            stack.callback(fw.close)
             pf = _Forwarder(np_, offload=False, script=PACKET_FORWARDER)
+            stack.callback(pf.close)
             pid = daemon_pid(ns)
         except Exception as exc:
             return [error_row("snull offload=0 / the minimal forwarder", COMMAND, exc)]
@@ -343,9 +341,9 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             got = _rotate(rounds, {"veth": lambda: veth.udp_kpps(secs),
                                    "snull": lambda: sn.udp_kpps(secs),
                                    "busy": _busy(ns, lambda: sn.udp_kpps(secs)),
-                                   "floor": lambda: fw.side.udp_kpps(secs),  # type: ignore[union-attr]
-                                   "floor_busy": fw.busy(lambda: fw.side.udp_kpps(secs)),  # type: ignore[union-attr]
-                                   "packet": lambda: pf.side.udp_kpps(secs)})  # type: ignore[union-attr]  # fmt: skip
+                                   "floor": lambda: fw.side.udp_kpps(secs),
+                                   "floor_busy": fw.busy(lambda: fw.side.udp_kpps(secs)),
+                                   "packet": lambda: pf.side.udp_kpps(secs)})  # fmt: skip
             cpu1, st1 = cpu_seconds(pid), _sn0(ns)
             frames = st1["tx_packets"] - st0["tx_packets"]
             us = (cpu1 - cpu0) / max(frames, 1) * 1e6
@@ -395,8 +393,8 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
                                  f"{cpu['busy'] * 100:.0f} % of a CPU during the pings; "
                                  f"minimum RTT {bmin:.3f} ms"))  # fmt: skip
             vw, sw = (min(x[0] for x in got[k]) for k in ("veth_warm", "snull_warm"))
-            rows.append(_vs_veth(f"ping RTT (median of {WARM_COUNT}, -i {WARM_INTERVAL}: no CPU "
-                                 "idles between pings), snull offload=0", sw, "ms", vw,
+            rows.append(_vs_veth(f"ping RTT (median of {WARM_COUNT}, -i {WARM_INTERVAL}: idle gaps "
+                                 "too short to cool the caches), snull offload=0", sw, "ms", vw,
                                  note=f"what netdrv adds per round trip with warm caches: "
                                  f"{(sw - vw) * 1000:.0f} us for two passes through the daemon; "
                                  f"the rest of the RTT at -i {PING_INTERVAL} is waking from idle, with cold caches"))  # fmt: skip
@@ -409,13 +407,6 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             rows.append(_vs_veth(PACKET_FLOOR + "ping RTT (median), busy polling", pkb, "ms", v))
         except Exception as exc:
             rows.append(error_row(name, COMMAND, exc))
-    finally:
-        for fwd in (pf, fw):
-            if fwd is not None:
-                fwd.close()
-        cm_p.__exit__(None, None, None)
-        cm_f.__exit__(None, None, None)
-        cm_s.__exit__(None, None, None)
     return rows
 
 

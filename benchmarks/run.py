@@ -5,9 +5,9 @@ Each ``benchmarks/bench_*.py`` runs in a subprocess of its own (its
 the others: it shows up as a failed row with its error.  Namespaces a killed
 benchmark left behind are swept after it.
 
-    python benchmarks/run.py                 # everything (~5 minutes; as root)
+    python benchmarks/run.py                 # everything (~4 minutes; as root)
     python benchmarks/run.py --quick         # shorter runs (~1-2 minutes)
-    python benchmarks/run.py --only inprocess,usb,slip
+    python benchmarks/run.py --only inprocess,usb,slip,kiss
     python benchmarks/run.py --list
     python benchmarks/run.py --replot        # redraw the chart from results.json
     python benchmarks/run.py --markdown      # results.json as the table of docs/performance.md
@@ -40,7 +40,7 @@ from _common import NS_PREFIX, ROOT, RUN_TAG, print_rows, sweep_namespaces
 HERE = Path(__file__).resolve().parent
 
 # Cheapest first: a slow one at the end cannot hold up the quick ones.
-ORDER = ("inprocess", "usb", "slip", "cli", "serial_link", "snull_kernel")
+ORDER = ("inprocess", "usb", "slip", "kiss", "cli", "serial_link", "snull_kernel")
 TIMEOUT = {"quick": 240, "full": 600}
 SCHEMA = 1
 MARGIN_MAX = 1000.0  # "met by a factor of 1000 or more" (e.g. no memory growth at all)
