@@ -118,9 +118,8 @@ def parse_params(
             ) from None
         except ParameterError:
             raise
-        except (
-            Exception
-        ) as exc:  # a plugin's converter failed some other way: still the value's fault
+        except Exception as exc:
+            # A plugin's converter failed some other way: still the value's fault.
             raise ParameterError(
                 f"driver {driver!r}: bad value {_short(raw)} for {name}: "
                 f"{type(exc).__name__}: {_short(exc, 300)}\n  {p.describe()}"

@@ -89,10 +89,10 @@ Private ioctls (``netdrv set usb0 ioctl=N[:VALUE]``): ``0x89F0``
 (SIOCDEVPRIVATE) returns the adapter's state; on simulated adapters
 ``0x89F1:MS`` pulls the plug and plugs it back in after MS milliseconds (0:
 stays unplugged until the driver is unloaded), ``0x89F2:0|1`` sets the cable
-link down/up, ``0x89F3:EP`` halts endpoint EP (an address from the state ioctl's
-``endpoints``, e.g. ``0x82`` bulk IN on the simulated models; ``0``: the next
-control request STALLs) until the driver clears it.  In-process, tests reach the model's fault hooks directly:
-``drv.sim_model.stall(ep)``, ``timeout_next``, ``overflow_next``,
+link down/up, ``0x89F3:EP`` halts endpoint EP (an address from the state
+ioctl's ``endpoints``, e.g. ``0x82`` bulk IN on the simulated models; ``0``:
+the next control request STALLs) until the driver clears it.  In-process,
+tests reach the model's fault hooks directly: ``drv.sim_model.stall(ep)``, ``timeout_next``, ``overflow_next``,
 ``unplug``/``replug``, ``drop_zlp``, ``split_notifications``,
 ``bad_mac_string``, ``malformed_next(kind)``, ``ax88179a_dummy_headers``,
 ``set_link``.
@@ -362,7 +362,10 @@ class Usbnet(Driver):
         model = _sim_model_of(un) or self.sim_model
         if model is None or not un.simulated:
             return -errno.EOPNOTSUPP
-        value = int(data) if isinstance(data, int | str) and str(data).strip() else 0
+        try:
+            value = data if isinstance(data, int) else int(str(data or "0").strip() or "0", 0)
+        except ValueError:
+            return -errno.EINVAL  # from a raw control client: "0x82" and "130" are both fine
         if request == USBNET_IOC_SIM_UNPLUG:
             if value < 0:
                 return -errno.EINVAL
@@ -377,9 +380,9 @@ class Usbnet(Driver):
             model.set_link(bool(value))
             return 0
         if request == USBNET_IOC_SIM_STALL:
-            # Only the adapter's own endpoints (or 0, control): a stall elsewhere
-            # would halt nothing the driver uses and recover nothing.
-            if value not in (0, un.ep_in, un.ep_out, un.ep_int):
+            # Which endpoint must be said (no default), and only the adapter's own (or 0,
+            # control): a stall elsewhere would halt nothing the driver uses.
+            if data is None or value not in (0, un.ep_in, un.ep_out, un.ep_int):
                 return -errno.EINVAL
             model.stall(value)
             return 0

@@ -87,10 +87,10 @@ def test_interrupt_stall_then_link_reports_still_arrive(host, usbnet):
 def test_ioctl_stalls_the_adapters_own_endpoints_only(host, usbnet):
     """SIOCDEVPRIVATE+3 halts an endpoint of the simulated adapter, as ``netdrv set`` does."""
     drv, m, dev = _sim_up(host, usbnet, sim="cdc_ncm")
-    for ep in (0x7F, 0x05, -1):  # not an endpoint of this adapter
+    for ep in (0x7F, 0x05, -1, None, "bulk"):  # not an endpoint of this adapter, or none
         assert host.dev_ioctl(dev, USBNET_IOC_SIM_STALL, ep) < 0
     assert not m.halted
-    assert host.dev_ioctl(dev, USBNET_IOC_SIM_STALL, m.BULK_IN) == 0
+    assert host.dev_ioctl(dev, USBNET_IOC_SIM_STALL, hex(m.BULK_IN)) == 0  # as a raw client sends
     assert wait(host, lambda: dev.priv.counters["rx_stalls"] >= 1)
     assert host.dev_ioctl(dev, USBNET_IOC_SIM_STALL, m.BULK_OUT) == 0
     host.attachment.send(dev, frame(PEER, 100, 1))
