@@ -114,6 +114,19 @@ def test_bad_escape_and_overrun_are_counted_and_the_next_frame_survives():
     assert dec.feed(FEND + b"\x00" + b"m" * 10 + FEND) == [KissFrame(0, 0, b"m" * 10)]
 
 
+def test_byte_at_a_time_matches_whole_buffer_errors_and_counters_included():
+    # feed() takes its own inline path for chunks without FEND (a serial read of one
+    # byte): it must buffer, bound and count exactly as the whole-buffer path does.
+    good = KissEncoder(mtu=10).encode(b"ok")
+    wire = FEND + b"\x00ab" + FESC + b"Q" + FEND + good + FEND + b"\x00" + b"z" * 25 + FEND + good
+    whole, single = KissDecoder(mtu=10), KissDecoder(mtu=10)
+    expect = whole.feed(wire)
+    got = [f for i in range(len(wire)) for f in single.feed(memoryview(wire)[i : i + 1])]
+    assert got == expect == [KissFrame(0, 0, b"ok")] * 2
+    assert single.stats.as_dict() == whole.stats.as_dict()
+    assert single.stats.overruns == 1 and single.stats.wire_bytes == len(wire)
+
+
 def test_buffer_bounded_without_fend():
     dec = KissDecoder(mtu=256)
     for _ in range(200):
