@@ -98,6 +98,17 @@ def best(fn: Callable[[], Any], repeats: int) -> float:
     return t
 
 
+def random_frames(n: int, size: int, seed: int, stride: int) -> list[bytes]:
+    """``n`` reproducible random payloads of ``size`` bytes, cut from one pool at ``stride``.
+
+    About one byte in 128 is a SLIP/KISS END or ESC, so the codecs' escapes are exercised.
+    """
+    import random
+
+    pool = random.Random(seed).randbytes(size * 64)
+    return [pool[(i * stride) % (size * 63) :][:size] for i in range(n)]
+
+
 def median(values: list[float]) -> float:
     """The median (robust against a noisy neighbour)."""
     return statistics.median(values)

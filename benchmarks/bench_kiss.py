@@ -19,29 +19,20 @@ kiss3 comes with the ``test`` extra).  Best of a few repeats, wall time.
 
 from __future__ import annotations
 
-import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best, error_row, main, row
-
-try:
-    from netdrv_serial.codecs.kiss import KissDecoder, KissEncoder
-except ImportError:  # a checkout without an editable install
-    _root = Path(__file__).resolve().parent.parent
-    sys.path[:0] = [str(_root), str(_root / "plugins")]
-    from netdrv_serial.codecs.kiss import KissDecoder, KissEncoder
+from _common import best, error_row, main, random_frames, row
+from netdrv_serial.codecs.kiss import KissDecoder, KissEncoder  # importable once _common ran
 
 COMMAND = "python benchmarks/bench_kiss.py"
 SIZE = 256
 
 
-def _frames(n: int, size: int = SIZE, seed: int = 7) -> list[bytes]:
-    rnd = random.Random(seed)
-    pool = rnd.randbytes(size * 64)
-    return [pool[(i * 331) % (size * 63) :][:size] for i in range(n)]
+def _frames(n: int, size: int = SIZE) -> list[bytes]:
+    return random_frames(n, size, seed=7, stride=331)
 
 
 def _wire(frames: list[bytes]) -> bytes:

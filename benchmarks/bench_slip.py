@@ -16,39 +16,22 @@ repeats (time.perf_counter); nothing here is asserted.
 from __future__ import annotations
 
 import os
-import random
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-try:
-    from netdrv_serial.codecs import SlipDecoder, SlipEncoder
-except ImportError:  # running from a checkout without an editable install
-    _root = Path(__file__).resolve().parent.parent
-    sys.path[:0] = [str(_root), str(_root / "plugins")]
-    from netdrv_serial.codecs import SlipDecoder, SlipEncoder
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sliplib
+from _common import best, random_frames
+from netdrv_serial.codecs import SlipDecoder, SlipEncoder  # importable once _common ran
 
 COMMAND = "python benchmarks/bench_slip.py"
 FRAME = 1500
 
 
 def _frames(n: int, size: int = FRAME, seed: int = 1) -> list[bytes]:
-    # Random payloads: about 1 byte in 128 is END or ESC, so escapes are exercised.
-    rnd = random.Random(seed)
-    pool = rnd.randbytes(size * 64)
-    return [pool[(i * 977) % (size * 63) :][:size] for i in range(n)]
-
-
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return random_frames(n, size, seed=seed, stride=977)
 
 
 def _wire(frames: list[bytes]) -> bytes:
@@ -101,9 +84,9 @@ def bench_bytewise(quick: bool) -> dict:
     ours_n, theirs_n = (40, 4) if quick else (300, 20)
     frames = _frames(ours_n)
     wire = _wire(frames)
-    ours = _best(_ours_feed([wire[i : i + 1] for i in range(len(wire))], ours_n), 3) / ours_n
+    ours = best(_ours_feed([wire[i : i + 1] for i in range(len(wire))], ours_n), 3) / ours_n
     wire = _wire(frames[:theirs_n])
-    theirs = _best(
+    theirs = best(
         _sliplib_feed([wire[i : i + 1] for i in range(len(wire))], theirs_n), 2 if quick else 3
     )
     theirs /= theirs_n
@@ -115,8 +98,8 @@ def bench_bytewise(quick: bool) -> dict:
 def bench_whole(quick: bool) -> dict:
     n = 2000 if quick else 10_000
     wire = _wire(_frames(n))
-    ours = _best(_ours_feed([wire], n), 3 if quick else 5)
-    theirs = _best(_sliplib_feed([wire], n), 3 if quick else 5)
+    ours = best(_ours_feed([wire], n), 3 if quick else 5)
+    theirs = best(_sliplib_feed([wire], n), 3 if quick else 5)
     ratio = theirs / ours
     return _row(f"decode {n}x{FRAME}-byte frames in one buffer", ours * 1e3, "ms", theirs * 1e3,
                 f"sliplib {sliplib_version()} Driver", ratio, ">= 1.5x", ratio >= 1.5)  # fmt: skip
@@ -132,7 +115,7 @@ def bench_scaling(quick: bool) -> list[dict]:
         repeats = 3 if (quick or n == counts[-1]) else 5
         if n == counts[0]:
             repeats *= 4  # short run: more repeats to tame noise
-        per_frame[n] = _best(_ours_feed(chunks, n), repeats) / n
+        per_frame[n] = best(_ours_feed(chunks, n), repeats) / n
     rows = []
     base = per_frame[counts[0]]
     for n in counts[1:]:
@@ -164,8 +147,8 @@ def bench_encode(quick: bool) -> dict:
     reps = 5 if quick else 9
     t_ours, t_theirs = [], []
     for _ in range(reps):  # interleaved, so drifting clocks hit both alike
-        t_ours.append(_best(ours, 1))
-        t_theirs.append(_best(theirs, 1))
+        t_ours.append(best(ours, 1))
+        t_theirs.append(best(theirs, 1))
     o, t = min(t_ours), min(t_theirs)
     mbps = n * FRAME / o / 1e6
     ratio = t / o
