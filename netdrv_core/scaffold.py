@@ -254,8 +254,8 @@ the lowest free number), `carrier` (start with the link detected).
 ## Test it
 
 ```sh
-pytest                                   # unit tests and the conformance kit
-pytest --netdrv-conformance=$name        # the kit alone, without a test file
+python -m pytest                         # unit tests and the conformance kit
+python -m pytest --netdrv-conformance=$name   # the kit alone, without a test file
 ```
 
 `tests/test_conformance.py` subclasses `netdrv_core.testing.conformance.DriverConformance`:

@@ -110,8 +110,9 @@ class TunTap:
             os.close(self.fd)
             if exc.errno == errno.EPERM:
                 raise NotPermittedError(
-                    f"creating interface {name!r} needs CAP_NET_ADMIN: run as root, or "
-                    "`sudo setcap cap_net_admin+ep` on the Python running the daemon"
+                    f"creating interface {name!r} needs CAP_NET_ADMIN: run as root, or give "
+                    "the daemon that capability (docs/troubleshooting.md: running the daemon "
+                    "with only CAP_NET_ADMIN)"
                 ) from None
             if exc.errno in (errno.EBUSY, errno.EEXIST):
                 raise NameInUseError(

@@ -249,11 +249,12 @@ def test_the_daemon_runs_with_only_cap_net_admin(netns: NetNamespace) -> None:
     assert "sn0" not in netns.run("ip -o link").stdout
 
 
-def test_without_cap_net_admin_the_daemon_fails_cleanly(netns: NetNamespace) -> None:
-    """Every capability dropped: the CLI (uid 0) starts the daemon, which explains what it needs."""
+def test_root_without_cap_net_admin_is_stopped_before_anything_starts(netns: NetNamespace) -> None:
+    """uid 0 with every capability dropped (a container without --cap-add NET_ADMIN)."""
     no_caps = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"]
     res = netns.run([*no_caps, sys.executable, "-m", "netdrv_core.cli", "load", "snull"],
                     check=False)  # fmt: skip
-    assert res.returncode != 0 and "CAP_NET_ADMIN" in res.stderr, res.stderr
+    assert res.returncode == 4, (res.returncode, res.stderr)
+    assert "needs CAP_NET_ADMIN" in res.stderr and "troubleshooting" in res.stderr, res.stderr
     assert "sn0" not in netns.run("ip -o link").stdout
     assert wait_for(lambda: not netns.pids())
