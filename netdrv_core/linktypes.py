@@ -41,6 +41,7 @@ __all__ = [
     "is_l2",
     "ltalk_setup",
     "ptp_setup",
+    "slip_setup",
     "tr_setup",
 ]
 
