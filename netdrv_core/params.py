@@ -9,6 +9,7 @@ parameters, before any device is created.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 from .errors import ParameterError
 
-__all__ = ["Param", "format_params", "parse_bool", "parse_params"]
+__all__ = ["Param", "format_params", "ip_address", "ip_interface", "parse_bool", "parse_params"]
 
 _TRUE = {"1", "y", "yes", "true", "on"}
 _FALSE = {"0", "n", "no", "false", "off"}
@@ -34,6 +35,22 @@ def parse_bool(text: str) -> bool:
 
 def _parse_int(text: str) -> int:
     return int(text, 0)  # accepts 0x.. like module_param
+
+
+def ip_interface(text: str) -> str:
+    """Parameter type ``ADDRESS/PREFIX`` (e.g. ``198.18.0.1/24``), checked when parsed."""
+    ipaddress.ip_interface(text)
+    return text
+
+
+def ip_address(text: str) -> str:
+    """Parameter type: a plain IPv4 or IPv6 address, checked when parsed."""
+    ipaddress.ip_address(text)
+    return text
+
+
+# What ``netdrv drivers --verbose`` and error messages call these types.
+_TYPE_NAMES: dict[Any, str] = {ip_interface: "address/prefix", ip_address: "address"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +95,8 @@ class Param:
     @property
     def type_name(self) -> str:
         """Human name of the type."""
-        return getattr(self.type, "__name__", str(self.type))
+        name = _TYPE_NAMES.get(self.type) or getattr(self.type, "__name__", str(self.type))
+        return name.lstrip("_")  # a driver's private converter: "_port" reads as "port"
 
     def describe(self) -> str:
         """``name=TYPE (default D): help``."""

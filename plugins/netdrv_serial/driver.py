@@ -41,6 +41,7 @@ from netdrv_core import (
 from netdrv_core.ether import ETH_P_IP, ETH_P_IPV6
 from netdrv_core.ethtool import DUPLEX_FULL, DrvInfo, EthtoolOps, LinkSettings
 from netdrv_core.linktypes import ARPHRD_AX25, ARPHRD_CSLIP, ARPHRD_SLIP
+from netdrv_core.params import ip_address, ip_interface
 
 from .codecs import DEFAULT_MTUS, MODES, CodecError
 from .port import LinePort, PortError
@@ -52,18 +53,6 @@ log = logging.getLogger("netdrv.serial")
 TX_INFLIGHT = 2
 MODE_TYPES = {"slip": ARPHRD_SLIP, "cslip": ARPHRD_CSLIP, "adaptive": ARPHRD_SLIP,
               "plip": ARPHRD_SLIP, "kiss": ARPHRD_AX25}  # fmt: skip
-
-
-def _addr(text: str) -> str:
-    """Validate ADDR/PREFIX."""
-    ipaddress.ip_interface(text)
-    return text
-
-
-def _host(text: str) -> str:
-    """Validate a plain address."""
-    ipaddress.ip_address(text)
-    return text
 
 
 class SerialPriv:
@@ -383,9 +372,9 @@ class SerialLink(Driver):
               "rfc2217://host:port or loop://"),
         Param("baud", int, 115200, "line rate", min=50, max=20_000_000, unit="bit/s"),
         Param("mode", str, "slip", "line discipline", choices=tuple(MODES)),
-        Param("local", _addr, "", "local address with prefix, e.g. 198.18.5.1/30 "
+        Param("local", ip_interface, "", "local address with prefix, e.g. 198.18.5.1/30 "
               "(empty: configure it yourself)"),
-        Param("peer", _host, "", "the peer's address (a host route to it is added)"),
+        Param("peer", ip_address, "", "the peer's address (a host route to it is added)"),
         Param("mtu", int, 0, "MTU (0: the mode's default: slip 296, plip 1500, kiss 256)",
               min=0, max=65534),
         Param("name", str, "sl%d", "interface name"),

@@ -55,6 +55,7 @@ from netdrv_core import (
 from netdrv_core.ether import ETH_P_IP
 from netdrv_core.ethtool import DUPLEX_FULL, DrvInfo, EthtoolOps, LinkSettings
 from netdrv_core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6
+from netdrv_core.params import ip_interface
 from netdrv_core.skbuff import NET_SKB_PAD, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST
 
 from .ipv4 import FlipError, flip_ipv4
@@ -445,14 +446,6 @@ def snull_setup(dev: NetDevice) -> None:
     dev.rx_csum_unnecessary = True
 
 
-def _ip_interface(text: str) -> str:
-    """An ADDRESS/PREFIX parameter, checked when parsed (ValueError says what is wrong)."""
-    import ipaddress
-
-    ipaddress.ip_interface(text)
-    return text
-
-
 class Snull(Driver):
     """The LDD snull pair."""
 
@@ -469,8 +462,8 @@ class Snull(Driver):
         Param("offload", bool, True,
               "declare checksum/TSO offloads (virtio-net header on the kernel attachment)"),
         Param("configure", bool, True, "assign addresses and bring the pair up on load"),
-        Param("addr0", _ip_interface, "198.18.0.1/24", "address of the first interface"),
-        Param("addr1", _ip_interface, "198.18.1.2/24", "address of the second interface"),
+        Param("addr0", ip_interface, "198.18.0.1/24", "address of the first interface"),
+        Param("addr1", ip_interface, "198.18.1.2/24", "address of the second interface"),
     )  # fmt: skip
 
     def init(self) -> None:
