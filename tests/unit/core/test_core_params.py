@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from netdrv_core import Param, ParameterError
-from netdrv_core.params import format_params, parse_bool, parse_params
+from netdrv_core.params import format_params, ip_address, ip_interface, parse_bool, parse_params
 
 PARAMS = (
     Param("lockup", int, 0, "simulate a lockup every N packets", min=0),
@@ -119,3 +119,23 @@ def test_describe() -> None:
     assert PARAMS[1].describe() == "timeout=int ms (default 5): watchdog timeout"
     assert "one of slip|cslip|kiss" in PARAMS[4].describe()
     assert PARAMS[2].type_name == "bool"
+
+
+def test_address_types_read_as_addresses_and_are_checked() -> None:
+    addr = Param("addr", ip_interface, "198.18.0.1/24", "address")
+    peer = Param("peer", ip_address, "", "peer")
+    assert addr.describe().startswith("addr=address/prefix (default '198.18.0.1/24')")
+    assert peer.type_name == "address"
+    got = parse_params("x", (addr, peer), ["addr=2001:db8::1/64", "peer=198.18.0.2"])
+    assert got == {"addr": "2001:db8::1/64", "peer": "198.18.0.2"}
+    with pytest.raises(ParameterError, match=r"bad value '198\.18\.0\.300/24' for addr"):
+        parse_params("x", (addr,), ["addr=198.18.0.300/24"])
+    with pytest.raises(ParameterError, match="for peer"):
+        parse_params("x", (peer,), ["peer=198.18.0.0/24"])
+
+
+def test_a_private_converter_is_named_without_its_underscore() -> None:
+    def _port(text: str) -> str:
+        return text
+
+    assert Param("port", _port, "", "a port").type_name == "port"
