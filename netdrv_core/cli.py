@@ -435,17 +435,25 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
     """Driver settings with no ip-link equivalent: irq=N, base_addr=N, ioctl=N[:VALUE]."""
     ifmap: dict[str, int] = {}
     req: dict[str, Any] = {"dev": dev}
+
+    def number(text: str, setting: str) -> int:
+        try:
+            return int(text, 0)
+        except ValueError:
+            _fail(f"setting {setting!r}: {text!r} is not a number (decimal, or 0x… for hex)")
+            raise  # not reached: _fail exits
+
     for s in settings:
         k, sep, v = s.partition("=")
         if not sep:
             _fail(f"setting {s!r} is not name=value")
         if k == "ioctl":
             num, _, val = v.partition(":")
-            req["ioctl"] = int(num, 0)
+            req["ioctl"] = number(num, s)
             if val:
-                req["data"] = int(val, 0)
+                req["data"] = number(val, s)
         elif k in ("irq", "base_addr", "mem_start", "mem_end", "dma", "port"):
-            ifmap[k] = int(v, 0)
+            ifmap[k] = number(v, s)
         else:
             _fail(f"unknown setting {k!r}: irq, base_addr, mem_start, mem_end, dma, port, ioctl")
     if ifmap:
