@@ -43,8 +43,18 @@ from .host import (
     unregister_netdev,
 )
 from .linktypes import (
+    ARPHRD_APPLETLK,
+    ARPHRD_AX25,
+    ARPHRD_CSLIP,
     ARPHRD_ETHER,
+    ARPHRD_FCPP,
+    ARPHRD_FDDI,
+    ARPHRD_HIPPI,
+    ARPHRD_IEEE802,
+    ARPHRD_IEEE802_TR,
+    ARPHRD_LOCALTLK,
     ARPHRD_LOOPBACK,
+    ARPHRD_NONE,
     ARPHRD_PPP,
     ARPHRD_SLIP,
     ether_setup,
@@ -134,8 +144,18 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "ARPHRD_APPLETLK",
+    "ARPHRD_AX25",
+    "ARPHRD_CSLIP",
     "ARPHRD_ETHER",
+    "ARPHRD_FCPP",
+    "ARPHRD_FDDI",
+    "ARPHRD_HIPPI",
+    "ARPHRD_IEEE802",
+    "ARPHRD_IEEE802_TR",
+    "ARPHRD_LOCALTLK",
     "ARPHRD_LOOPBACK",
+    "ARPHRD_NONE",
     "ARPHRD_PPP",
     "ARPHRD_SLIP",
     "CHECKSUM_NONE",
