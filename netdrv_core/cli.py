@@ -253,10 +253,14 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
     except NetdrvError as exc:
         _fail(str(exc), 2)
     if not _has_net_admin():
+        how = (
+            "this root has not got it (a container needs --cap-add NET_ADMIN)"
+            if os.geteuid() == 0
+            else "run as root (sudo netdrv load …)"
+        )
         _fail(
-            "loading a driver creates kernel interfaces, which needs CAP_NET_ADMIN: run as root "
-            "(sudo netdrv load …) or see docs/troubleshooting.md for running the daemon with "
-            "only CAP_NET_ADMIN",
+            f"loading a driver creates kernel interfaces, which needs CAP_NET_ADMIN: {how}, or "
+            "see docs/troubleshooting.md for running the daemon with only CAP_NET_ADMIN",
             4,
         )
     if foreground:
