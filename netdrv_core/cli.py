@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -34,7 +34,7 @@ def _console() -> Any:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
-def _fail(msg: str, code: int = 1) -> None:
+def _fail(msg: str, code: int = 1) -> NoReturn:
     click.echo(f"netdrv: {msg}", err=True)
     sys.exit(code)
 
@@ -445,7 +445,6 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
             return int(text, 0)
         except ValueError:
             _fail(f"setting {setting!r}: {text!r} is not a number (decimal, or 0x… for hex)")
-            raise  # not reached: _fail exits
 
     for s in settings:
         k, sep, v = s.partition("=")
