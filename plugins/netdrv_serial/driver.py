@@ -25,6 +25,7 @@ from netdrv_core import (
     NetDevice,
     NetDeviceOps,
     Param,
+    ParameterError,
     SkBuff,
     alloc_netdev,
     dev_kfree_skb,
@@ -102,10 +103,7 @@ class SerialOps(NetDeviceOps):
             if t is not None:
                 t.cancel()
         priv.reopen_timer = priv.keepalive_timer = priv.outfill_timer = None
-        if priv.port is not None:
-            for _tok in priv.port.close():
-                dev.stats.tx_dropped += 1
-        priv.inflight = 0
+        dev.stats.tx_dropped += _close_port(dev)
         return 0
 
     def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
@@ -154,7 +152,7 @@ class SerialEthtool(EthtoolOps):
     def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
         """Speed is the line rate (Mbit/s, rounded up); bps exactly in ``extra``."""
         baud = _priv(dev).params["baud"]
-        return LinkSettings(speed=max(1, baud // 1_000_000), duplex=DUPLEX_FULL,
+        return LinkSettings(speed=-(-baud // 1_000_000), duplex=DUPLEX_FULL,
                             port="tp", extra={"baud": baud})  # fmt: skip
 
     def get_strings(self, dev: NetDevice) -> list[str]:
@@ -247,12 +245,20 @@ def _on_lost(dev: NetDevice, exc: BaseException) -> None:
     priv.port_losses += 1
     log.warning("%s: lost %s (%s); carrier off, retrying", dev.name, priv.params["port"], exc)
     netif_carrier_off(dev)
-    if priv.port is not None:
-        for _tok in priv.port.close():
-            dev.stats.tx_errors += 1
-            dev.stats.tx_carrier_errors += 1
-    priv.inflight = 0
+    lost = _close_port(dev)
+    dev.stats.tx_errors += lost
+    dev.stats.tx_carrier_errors += lost
     _schedule_reopen(dev)
+
+
+def _close_port(dev: NetDevice) -> int:
+    """Close the line; the number of packets it had not sent (outfill ENDs are not packets)."""
+    priv = _priv(dev)
+    unsent = 0
+    if priv.port is not None:
+        unsent = sum(tok is not None for tok in priv.port.close())
+    priv.inflight = 0
+    return unsent
 
 
 def _on_written(dev: NetDevice, length: int) -> None:
@@ -400,6 +406,11 @@ class SerialLink(Driver):
                 "the slip driver needs port=PORT (a device path, socket://host:port, "
                 "rfc2217://host:port or loop://)"
             )
+        if 0 < p["mtu"] < 68:
+            raise ParameterError(
+                f"mtu={p['mtu']}: must be 0 (the mode's default) or 68..65534, the MTUs the "
+                "interface accepts (IPv4 needs 68)"
+            )
         if not p["wait"]:
             # Fail before creating anything if the port cannot be opened at all.
             from .port import open_serial
@@ -444,10 +455,10 @@ class SerialLink(Driver):
             self.responder.close()
             self.responder = None
         for dev in self.devices:
-            priv = _priv(dev)
-            priv.closing = True
-            if priv.port is not None and priv.port.is_open:
-                priv.port.close()
+            _priv(dev).closing = True
+            # Closed here (the writer thread ends now), so stop() finds nothing left:
+            # what the line had not sent is counted here.
+            dev.stats.tx_dropped += _close_port(dev)
         super().exit()
 
     def describe(self) -> str:

@@ -175,3 +175,75 @@ def test_load_fails_clearly_without_a_port(host: Host) -> None:
     with pytest.raises(PortError, match="does not exist"):
         _load(host, port="/dev/ttyDOESNOTEXIST9")
     assert not host.devices
+
+
+def _slow_line(dev, fail: bool = False) -> None:
+    """Every write takes 0.3 s (a slow line); with ``fail``, it then fails (an unplugged adapter)."""
+    ser = dev.priv.port.ser
+    real = ser.write
+
+    def write(data: bytes) -> int:
+        time.sleep(0.3)
+        if fail:
+            raise OSError(5, "I/O error (adapter unplugged)")
+        return real(data)
+
+    ser.write = write
+
+
+def _ended(dev) -> int:
+    s = dev.stats
+    return s.tx_packets + s.tx_dropped + s.tx_errors
+
+
+@pytest.mark.parametrize("how", ["down", "lost"])
+def test_an_outfill_end_is_not_counted_as_a_packet(host: Host, how: str) -> None:
+    from netdrv_serial import driver as sd
+
+    drv = _load(host, port="loop://", outfill="1", retry_max="100")
+    dev = drv.devices[0]
+    _slow_line(dev, fail=how == "lost")
+    host.attachment.send(dev, IP)  # the writer is busy with it...
+    host.loop.run_until(lambda: False, 0.05)
+    dev.priv.last_tx = -1e9
+    sd._outfill(dev)  # ...and an outfill END queues behind it
+    if how == "down":
+        host.dev_close(dev)
+    else:
+        assert host.loop.run_until(lambda: dev.priv.port_losses > 0, 3)
+    host.loop.run_until(lambda: False, 0.4)
+    assert dev.core_stats.tx_submitted == 1 and _ended(dev) == 1, dev.stats.as_dict()
+    with host.as_current():
+        drv.exit()
+
+
+def test_unloading_counts_what_the_line_had_not_sent(host: Host) -> None:
+    drv = _load(host, port="loop://")
+    dev = drv.devices[0]
+    _slow_line(dev)
+    host.attachment.send(dev, IP)
+    host.attachment.send(dev, IP)
+    host.loop.run_until(lambda: False, 0.05)
+    with host.as_current():
+        drv.exit()  # netdrv unload slip while the second packet waits for the line
+    host.loop.run_until(lambda: False, 0.4)
+    assert dev.core_stats.tx_submitted == 2 and _ended(dev) == 2, dev.stats.as_dict()
+    assert dev.stats.tx_dropped >= 1
+
+
+def test_an_mtu_the_interface_refuses_is_refused_at_load(host: Host) -> None:
+    from netdrv_core import ParameterError
+
+    with pytest.raises(ParameterError, match=r"mtu=20: must be 0 \(the mode's default\) or 68"):
+        _load(host, port="loop://", mtu="20")
+    assert not host.devices
+    drv = _load(host, port="loop://", mtu="68")
+    assert drv.devices[0].mtu == 68
+
+
+def test_ethtool_speed_is_the_line_rate_rounded_up(host: Host) -> None:
+    drv = _load(host, port="loop://", baud="2500000")
+    dev = drv.devices[0]
+    assert dev.ethtool_ops.get_link_ksettings(dev).speed == 3
+    with host.as_current():
+        drv.exit()
