@@ -535,6 +535,8 @@ class Host:
                     return NET_RX_DROP  # refused by the stack (counted by the attachment)
                 cs.rx_delivered += 1
                 return NET_RX_SUCCESS
+            except Exception as exc:
+                return self._deliver_failed(dev, skb, exc)
             finally:
                 self._rx_busy = False
         if len(backlog) >= self.netdev_max_backlog:
@@ -553,19 +555,29 @@ class Host:
         popleft = bl.popleft
         receive = self.attachment.receive
         taps = self._taps  # mutated in place, never replaced: a local load per skb
-        for _ in range(min(len(bl), self.dev_weight)):
-            skb = popleft()
-            dev = skb.dev
-            # _deliver_skb() inline for the common case (it runs for every frame): no
-            # rx middleware, the device up, no capture taps.
-            if dev.rx_hook is not None or not dev.flags & IFF_UP or taps:
-                self._deliver_skb(skb)
-            elif receive(dev, skb) is not False:
-                dev.core_stats.rx_delivered += 1
-        if bl:
-            self.loop.call_soon(self.process_backlog)
-        else:
-            self._backlog_scheduled = False
+        try:
+            for _ in range(min(len(bl), self.dev_weight)):
+                skb = popleft()
+                dev = skb.dev
+                # _deliver_skb() inline for the common case (it runs for every frame): no
+                # rx middleware, the device up, no capture taps.
+                if dev.rx_hook is not None or not dev.flags & IFF_UP or taps:
+                    self._deliver_skb(skb)
+                    continue
+                try:
+                    delivered = receive(dev, skb) is not False
+                except Exception as exc:
+                    self._deliver_failed(dev, skb, exc)
+                    continue
+                if delivered:
+                    dev.core_stats.rx_delivered += 1
+        finally:
+            # Rescheduled whatever happened: a backlog left "scheduled" but not
+            # scheduled would hold every device's received frames for good.
+            if bl:
+                self.loop.call_soon(self.process_backlog)
+            else:
+                self._backlog_scheduled = False
 
     def netif_receive_skb(self, skb: SkBuff) -> int:
         """Deliver ``skb`` to the stack now (the NAPI path).
@@ -582,20 +594,38 @@ class Host:
         """Hand an skb already counted in ``rx_submitted`` to the attachment (backlog, NAPI)."""
         dev = skb.dev
         assert dev is not None
-        if dev.rx_hook is not None and not dev.rx_hook(skb):
-            return NET_RX_SUCCESS
         cs = dev.core_stats
-        if not dev.flags & IFF_UP:
-            cs.rx_down_drops += 1
-            return NET_RX_DROP
-        if self._taps:
-            taps = self._taps.get(dev.name)
-            if taps:
-                self._run_taps(taps, dev, skb, "rx")
-        if self.attachment.receive(dev, skb) is False:
-            return NET_RX_DROP  # the stack refused it (counted as a drop by the attachment)
+        try:
+            if dev.rx_hook is not None and not dev.rx_hook(skb):
+                return NET_RX_SUCCESS
+            if not dev.flags & IFF_UP:
+                cs.rx_down_drops += 1
+                return NET_RX_DROP
+            if self._taps:
+                taps = self._taps.get(dev.name)
+                if taps:
+                    self._run_taps(taps, dev, skb, "rx")
+            if self.attachment.receive(dev, skb) is False:
+                return NET_RX_DROP  # the stack refused it (counted as a drop by the attachment)
+        except Exception as exc:
+            return self._deliver_failed(dev, skb, exc)
         cs.rx_delivered += 1
         return NET_RX_SUCCESS
+
+    def _deliver_failed(self, dev: NetDevice, skb: SkBuff, exc: Exception) -> int:
+        """Delivering ``skb`` raised: drop and count it, and keep every other frame flowing.
+
+        An OSError from the attachment (the kernel refused a write) costs the frame
+        only; anything else — a malformed skb, a raising rx middleware — is a fault
+        of the device's driver, which is taken down like a raising ``start_xmit``.
+        """
+        dev.core_stats.rx_down_drops += 1
+        skb.freed = True
+        if isinstance(exc, OSError):
+            log.warning("%s: a received frame could not be delivered: %s (dropped)", dev.name, exc)
+        else:
+            self.driver_fault(dev, "netif_rx (delivering the skb)", exc)
+        return NET_RX_DROP
 
     # -- packet taps (capture) ------------------------------------------------------------------
     def add_tap(self, dev: NetDevice, callback: TapCallback) -> Callable[[], None]:

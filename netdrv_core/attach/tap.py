@@ -188,7 +188,7 @@ class KernelStack(Attachment):
         self._mon: LinkMonitor | None = None
         self._mcast_timer = None
         self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0,
-                         "runt": 0}  # fmt: skip
+                         "runt": 0, "bad_offload": 0}  # fmt: skip
 
     # -- setup ----------------------------------------------------------------------------
     @property
@@ -388,6 +388,8 @@ class KernelStack(Attachment):
         frame = memoryview(skb.buf)[start : skb.tail]
         try:
             if port.hlen:
+                # build_vnet_header raises VnetHeaderError for offload fields no header can
+                # carry (a driver's bug): that frame is dropped, like one the kernel refuses.
                 if skb.gso_size:
                     hdr = build_vnet_header(skb, start)
                 elif skb.ip_summed == 1:  # CHECKSUM_UNNECESSARY
@@ -399,6 +401,11 @@ class KernelStack(Attachment):
                 n = os.writev(port.fd, (hdr, frame)) - VNET_HDR_LEN
             else:
                 n = os.write(port.fd, frame)
+        except VnetHeaderError as exc:
+            self.counters["bad_offload"] += 1
+            dev.core_stats.rx_down_drops += 1
+            log.warning("%s: dropping a received skb: %s", dev.name, exc)
+            return False
         except BlockingIOError:
             self.counters["eagain"] += 1
             dev.core_stats.rx_backlog_drops += 1

@@ -89,7 +89,11 @@ def apply_vnet_header(hdr: bytes | memoryview, skb: SkBuff) -> None:
 
 
 def build_vnet_header(skb: SkBuff, start: int) -> bytes:
-    """The header describing ``skb`` whose frame starts at buffer offset ``start``."""
+    """The header describing ``skb`` whose frame starts at buffer offset ``start``.
+
+    :raises VnetHeaderError: the skb's offload fields cannot be described (a checksum
+        start outside the frame, or a field over 16 bits): a driver bug, not a frame.
+    """
     flags = 0
     csum_start = csum_offset = 0
     if skb.ip_summed == CHECKSUM_PARTIAL:
@@ -106,9 +110,22 @@ def build_vnet_header(skb: SkBuff, start: int) -> bytes:
     hdr_len = 0
     if gso_type and skb.transport_header >= 0:
         hdr_len = skb.transport_header - start
-    return VNET_HDR.pack(
-        flags, gso_type, hdr_len, skb.gso_size if gso_type else 0, csum_start, csum_offset
-    )
+    gso_size = skb.gso_size if gso_type else 0
+    length = skb.tail - start
+    if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM and not (
+        csum_start >= 0 and csum_start + csum_offset + 2 <= length
+    ):
+        raise VnetHeaderError(
+            f"CHECKSUM_PARTIAL skb with csum_start {skb.csum_start} / csum_offset {csum_offset} "
+            f"outside its {length}-byte frame"
+        )
+    try:
+        return VNET_HDR.pack(flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)
+    except struct.error:
+        raise VnetHeaderError(
+            f"offload fields do not fit a virtio-net header: hdr_len {hdr_len}, gso_size "
+            f"{gso_size}, csum_start {csum_start}, csum_offset {csum_offset}"
+        ) from None
 
 
 DATA_VALID_HDR = VNET_HDR.pack(VIRTIO_NET_HDR_F_DATA_VALID, 0, 0, 0, 0, 0)
