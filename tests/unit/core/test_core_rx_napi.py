@@ -198,6 +198,58 @@ def test_napi_poll_raising_is_a_driver_fault(host: Host) -> None:
     assert not dev.is_up and not napi.scheduled
 
 
+def test_a_poll_queued_before_disable_does_not_run_beside_the_new_one(host: Host) -> None:
+    # Down and up again while a poll is queued: one poll chain afterwards, not two.
+    dev, _ = make_dev(host)
+    rounds: list[int] = []
+
+    def busy(napi: NapiStruct, budget: int) -> int:
+        rounds.append(host.loop.iterations)
+        return budget  # always more work: the poll reschedules itself
+
+    napi = netif_napi_add(dev, busy, weight=4)
+    napi_enable(napi)
+    napi_schedule(napi)
+    napi_disable(napi)
+    napi_enable(napi)
+    napi_schedule(napi)
+    for _ in range(5):
+        host.loop.run_once(0)
+    assert len(rounds) == len(set(rounds)) == 5, rounds
+
+
+@pytest.mark.parametrize("bad", [None, -1, "3", 2.0])
+def test_a_poll_returning_no_count_is_a_driver_fault(host: Host, bad: object) -> None:
+    dev, _ = make_dev(host)
+    napi = netif_napi_add(dev, lambda n, b: bad)  # type: ignore[arg-type, return-value]
+    napi_enable(napi)
+    napi_schedule(napi)
+    host.loop.run_until_idle()
+    assert not dev.is_up and not napi.scheduled  # not a context stuck "scheduled" forever
+
+
+def test_a_poll_over_its_budget_is_warned_about_and_polled_again(
+    host: Host, caplog: pytest.LogCaptureFixture
+) -> None:
+    dev, _ = make_dev(host)
+    polls: list[int] = []
+
+    def greedy(napi: NapiStruct, budget: int) -> int:
+        polls.append(budget)
+        if len(polls) < 3:
+            return budget + 5  # Linux warns (once) and polls again
+        napi_complete_done(napi, 0)
+        return 0
+
+    napi = netif_napi_add(dev, greedy, weight=4)
+    napi_enable(napi)
+    napi_schedule(napi)
+    host.loop.run_until_idle()
+    assert polls == [4, 4, 4] and dev.is_up and napi.over_budget == 2
+    assert caplog.text.count("NAPI poll did 9 > budget 4") == 1
+    assert napi_schedule(napi), "the context still works"
+
+
 def test_netif_receive_skb_delivers_immediately(host: Host) -> None:
     dev, _ = make_dev(host)
     assert netif_receive_skb(rx_skb(dev)) == NET_RX_SUCCESS
