@@ -547,19 +547,25 @@ class Daemon:
         if dev is None:
             raise NetdrvError(f"no netdrv device named {devname!r}")
         writer = PcapWriter.for_device(dev)
-        conn.capture_left = count
+        conn.capture_left = count  # 0: until the client goes away
         self._send(conn, {"ok": True, "linktype": writer.linktype})
         self._raw(conn, writer.header())
 
         def tap(d: Any, skb: Any, direction: str) -> None:
             start = skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
             self._raw(conn, writer.record(memoryview(skb.buf)[start : skb.tail]))
-            if conn.capture_left:
+            if count:
                 conn.capture_left -= 1
-                if conn.capture_left == 0:
-                    self.host.loop.call_soon(self._close_conn, conn)
+                if conn.capture_left == 0:  # the last one: no frame of this round after it
+                    end_capture()
 
-        conn.capture_remove = self.host.add_tap(dev, tap)
+        def end_capture() -> None:
+            if conn.capture_remove is not None:
+                conn.capture_remove()
+                conn.capture_remove = None
+            self.host.loop.call_soon(self._close_conn, conn)  # EOF tells netdrv capture
+
+        conn.capture_remove = self.host.add_tap(dev, tap, gone=end_capture)
 
     def _raw(self, conn: _Conn, data: bytes) -> None:
         try:

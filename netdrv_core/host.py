@@ -111,6 +111,7 @@ class Host:
         if netdev_max_backlog is not None:
             self.netdev_max_backlog = netdev_max_backlog
         self._taps: dict[str, list[TapCallback]] = {}
+        self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
         self.attachment.bind(self)
         # An attachment whose receive() cannot re-enter the host (the kernel one: a
@@ -200,6 +201,11 @@ class Host:
         finally:
             del self.devices[dev.name]
             self._taps.pop(dev.name, None)
+            for gone in self._tap_gone.pop(dev.name, []):
+                try:
+                    gone()
+                except Exception:
+                    log.exception("%s: a capture's end-of-device callback raised", dev.name)
             dev.reg_state = NETREG_UNREGISTERED
             try:
                 dev.netdev_ops.uninit(dev)
@@ -628,14 +634,29 @@ class Host:
         return NET_RX_DROP
 
     # -- packet taps (capture) ------------------------------------------------------------------
-    def add_tap(self, dev: NetDevice, callback: TapCallback) -> Callable[[], None]:
-        """Call ``callback(dev, skb, "rx"|"tx")`` for every frame; returns a remover."""
-        self._taps.setdefault(dev.name, []).append(callback)
+    def add_tap(
+        self, dev: NetDevice, callback: TapCallback, gone: Callable[[], None] | None = None
+    ) -> Callable[[], None]:
+        """Call ``callback(dev, skb, "rx"|"tx")`` for every frame; returns a remover.
+
+        ``gone()`` is called if the device is unregistered first (the tap ends with it).
+        """
+        name = dev.name
+        self._taps.setdefault(name, []).append(callback)
+        if gone is not None:
+            self._tap_gone.setdefault(name, []).append(gone)
 
         def remove() -> None:
-            lst = self._taps.get(dev.name, [])
-            if callback in lst:
+            lst = self._taps.get(name)
+            if lst is not None and callback in lst:
                 lst.remove(callback)
+                if not lst:  # no tap left: the per-frame paths skip the tap lookups again
+                    del self._taps[name]
+            gl = self._tap_gone.get(name)
+            if gone is not None and gl is not None and gone in gl:
+                gl.remove(gone)
+                if not gl:
+                    del self._tap_gone[name]
 
         return remove
 

@@ -1,0 +1,77 @@
+"""`netdrv capture` in the daemon: exactly -c N records, and an EOF when the device goes away."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+
+import pytest
+from fakedev import make_dev, mem
+
+from netdrv_core.daemon import Daemon, _Conn
+from netdrv_core.host import Host
+
+
+@pytest.fixture
+def capture() -> Iterator[tuple]:
+    host = Host()
+    dev, _ = make_dev(host)
+    daemon = Daemon(host=host, watchdog=None, exit_when_empty=False)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    conn = _Conn(a)
+    daemon.conns[a.fileno()] = conn
+    yield host, daemon, dev, conn, b
+    a.close()
+    b.close()
+    host.close()
+    host.loop.close()
+
+
+def _records(data: bytes) -> int:
+    """pcap records in what the client received: reply, pcap header, then records."""
+    n = struct.unpack("!I", data[:4])[0]
+    rest, count = data[4 + n + 24 :], 0
+    while len(rest) >= 16:
+        rest = rest[16 + struct.unpack("<IIII", rest[:16])[2] :]
+        count += 1
+    return count
+
+
+def _read_all(sock: socket.socket) -> tuple[bytes, bool]:
+    """Everything sent so far, and whether the daemon closed the connection (EOF)."""
+    sock.setblocking(False)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(1 << 20)
+        except BlockingIOError:
+            return data, False
+        if not chunk:
+            return data, True
+        data += chunk
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_exactly_count_records_even_when_more_frames_come_in_the_same_round(capture, count):
+    host, daemon, dev, conn, client = capture
+    daemon.start_capture(conn, dev.name, count)
+    for _ in range(count + 4):
+        mem(host).send(dev, bytes(60))  # all in one loop round
+    host.loop.run_until_idle()
+    data, eof = _read_all(client)
+    assert _records(data) == count and eof
+    assert not host._taps, "the tap is gone: frames skip the capture lookups again"
+
+
+def test_the_capture_ends_with_an_eof_when_its_device_is_unregistered(capture):
+    host, daemon, dev, conn, client = capture
+    daemon.start_capture(conn, dev.name, 0)
+    mem(host).send(dev, bytes(60))
+    host.loop.run_until_idle()
+    host.unregister_netdev(dev)
+    host.loop.run_until_idle()
+    data, eof = _read_all(client)
+    assert _records(data) == 1 and eof, "netdrv capture would wait forever"
+    assert not host._taps and not host._tap_gone
