@@ -290,20 +290,49 @@ class SkBuff:
         return c
 
     def copy(self, headroom: int | None = None, tailroom: int = 0) -> SkBuff:
-        """A private copy of header and data (``skb_copy`` / ``skb_copy_expand``)."""
-        hr = self.data if headroom is None else headroom
+        """A private copy of header and data (``skb_copy`` / ``skb_copy_expand``).
+
+        As in the kernel the headroom is copied too, so the headers before
+        ``data`` (the link-layer header after ``eth_type_trans``) come along
+        and every offset (``mac_header``, ``network_header``,
+        ``transport_header``, ``csum_start`` of a ``CHECKSUM_PARTIAL`` skb)
+        points at the same bytes in the copy.  ``headroom`` is the copy's
+        ``skb_headroom`` (default: the same as this skb's), raised when the
+        headers before ``data`` would not fit in it; ``tailroom`` is the room
+        after ``tail``.
+        """
+        if tailroom < 0 or (headroom is not None and headroom < 0):
+            raise ValueError(
+                f"skb_copy_expand: headroom and tailroom must be >= 0, got {headroom}, {tailroom}"
+            )
+        data = self.data
+        partial = self.ip_summed == CHECKSUM_PARTIAL
+        # The earliest header that is set: it and everything after it must be copied.
+        start = data
+        for off in (self.mac_header, self.network_header, self.transport_header):
+            if 0 <= off < start:
+                start = off
+        if partial and 0 <= self.csum_start < start:
+            start = self.csum_start
+        hr = data if headroom is None else max(headroom, data - start)
+        # Like the kernel, copy as much of the old headroom as the new one holds
+        # (all of it for a plain copy): never less than from ``start``.
+        before = min(data, hr)
         c = self.clone()
-        c.buf = bytearray(hr + self.len + tailroom)
-        c.buf[hr : hr + self.len] = self.buf[self.data : self.tail]
-        shift = hr - self.data
+        c.buf = buf = bytearray(hr + self.tail - data + tailroom)
+        buf[hr - before : hr + self.tail - data] = self.buf[data - before : self.tail]
+        shift = hr - data
         c.data = hr
-        c.tail = hr + self.len
-        c.end = len(c.buf)
-        for name in ("mac_header", "network_header", "transport_header"):
-            off = getattr(self, name)
-            if off >= 0:
-                setattr(c, name, off + shift)
-        if self.ip_summed == CHECKSUM_PARTIAL:
+        c.tail = self.tail + shift
+        c.end = len(buf)
+        # Unset offsets (-1) stay unset; set ones move with the bytes they point at.
+        if self.mac_header >= 0:
+            c.mac_header = self.mac_header + shift
+        if self.network_header >= 0:
+            c.network_header = self.network_header + shift
+        if self.transport_header >= 0:
+            c.transport_header = self.transport_header + shift
+        if partial:
             c.csum_start = self.csum_start + shift
         return c
 
