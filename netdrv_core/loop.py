@@ -44,8 +44,20 @@ class Timer:
         self.cancelled = False
 
     def cancel(self) -> None:
-        """Do not run this timer."""
+        """Do not run this timer (also when it is already due in this loop round)."""
         self.cancelled = True
+
+    def __call__(self) -> Any:
+        """Run the callback unless cancelled: what the loop calls once the timer is due."""
+        # Checked here, not only when the timer comes due: a callback that runs
+        # earlier in the same round may cancel it after it joined the ready queue.
+        if not self.cancelled:
+            return self.callback(*self.args)
+        return None
+
+    def __repr__(self) -> str:
+        state = " cancelled" if self.cancelled else ""
+        return f"<Timer when={self.when:.6f} callback={self.callback!r}{state}>"
 
 
 class EventLoop:
@@ -80,7 +92,7 @@ class EventLoop:
         self.iterations = 0
         """Loop iterations so far; with :attr:`running`, what a lockup detector watches."""
         self.running: Callable[..., Any] | None = None
-        """The callback running now (None between callbacks)."""
+        """The callback running now (None between callbacks; the :class:`Timer` of a timer's)."""
         self.error_handler: Callable[[BaseException, Callable[..., Any]], None] = self._log_error
 
     # -- registration -----------------------------------------------------------
@@ -179,7 +191,9 @@ class EventLoop:
             while timers and timers[0][0] <= now:
                 t = heapq.heappop(timers)[2]
                 if not t.cancelled:
-                    ready.append((t.callback, t.args))
+                    # The Timer itself, which checks ``cancelled`` again when it runs;
+                    # plain call_soon callbacks pay nothing for that.
+                    ready.append((t, ()))
         # Only what was ready at the start runs now, so work that reschedules
         # itself (a NAPI poll over budget) cannot starve the fds.
         if ready:
@@ -190,7 +204,8 @@ class EventLoop:
                 try:
                     cb(*args)
                 except Exception as exc:
-                    self.error_handler(exc, cb)
+                    # Blame a timer's callback (the driver's function), not the Timer.
+                    self.error_handler(exc, cb.callback if type(cb) is Timer else cb)
                 finally:
                     self.running = None
 
