@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any, NoReturn
 
 import click
 
-from .control import DEFAULT_TIMEOUT, ControlClient, DaemonNotRunning
+from .control import DEFAULT_TIMEOUT, MAX_TIMEOUT, ControlClient, DaemonNotRunning
 from .errors import NetdrvError
 
 __all__ = ["main"]
@@ -126,7 +127,15 @@ def _timeout() -> float:
             value = float(os.environ.get("NETDRV_TIMEOUT") or DEFAULT_TIMEOUT)
         except ValueError:
             value = DEFAULT_TIMEOUT
-    return value if value > 0 else DEFAULT_TIMEOUT
+    # Out of range (or NaN, which no comparison admits): click reports it once it parses.
+    return value if 0 < value <= MAX_TIMEOUT else DEFAULT_TIMEOUT
+
+
+def _check_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """``--timeout``: FloatRange lets NaN through (it compares false to both bounds)."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("nan is not a number of seconds.", ctx, param)
+    return value
 
 
 def _client(start: bool = False, plugins: tuple[str, ...] = ()) -> ControlClient:
@@ -176,8 +185,9 @@ def _check(reply: dict[str, Any]) -> dict[str, Any]:
 @click.version_option(package_name="netdrv", prog_name="netdrv")
 @click.option("-p", "plugins", multiple=True, metavar="no:NAME|MODULE",
               help="disable a plugin (no:NAME) or load an extra plugin module")  # fmt: skip
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-              envvar="NETDRV_TIMEOUT", metavar="SECONDS",
+# At most a day: socket.settimeout and setitimer overflow on inf or 1e300.
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=MAX_TIMEOUT),
+              default=None, envvar="NETDRV_TIMEOUT", metavar="SECONDS", callback=_check_timeout,
               help=f"give up waiting for the daemon (or a plugin) after SECONDS "
                    f"(default {DEFAULT_TIMEOUT:g}; env NETDRV_TIMEOUT)")  # fmt: skip
 @click.pass_context

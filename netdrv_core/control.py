@@ -16,6 +16,7 @@ byte stream after its reply.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -29,6 +30,7 @@ __all__ = [
     "CONTROL_ADDRESS",
     "DEFAULT_TIMEOUT",
     "MAX_MESSAGE",
+    "MAX_TIMEOUT",
     "ControlClient",
     "DaemonBusy",
     "DaemonNotRunning",
@@ -155,6 +157,8 @@ def validate_request(req: dict[str, Any]) -> None:
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds ``netdrv`` waits for the daemon's answer (``--timeout``, ``NETDRV_TIMEOUT``)."""
+MAX_TIMEOUT = 86_400
+"""The longest wait (one day): ``socket.settimeout`` overflows on much larger values."""
 
 
 class DaemonBusy(NetdrvError):
@@ -185,10 +189,16 @@ class ControlClient:
 
     Every reply is awaited at most ``timeout`` seconds; then :class:`DaemonBusy`
     says what the daemon is stuck in (when its watchdog reported it) and how to
-    end it.
+    end it.  ``None`` waits forever; a longer wait than :data:`MAX_TIMEOUT`
+    (``inf`` too) is cut to it, and NaN raises :class:`ValueError`.
     """
 
     def __init__(self, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        if timeout is not None:
+            if math.isnan(timeout):
+                raise ValueError("ControlClient: timeout must be a number of seconds, not NaN")
+            # settimeout overflows on inf or 1e300; a day is as good as forever here.
+            timeout = min(timeout, MAX_TIMEOUT)
         self.timeout = timeout
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         self.sock.settimeout(timeout)
@@ -221,8 +231,11 @@ class ControlClient:
         except Exception:
             log = ""
         kill = f"kill {pid}" if pid else "kill the daemon"
+        # The socket's: a caller may set it after connecting (capture starts with None).
+        waited = self.sock.gettimeout()
+        within = f" within {waited:g} s" if waited is not None else ""
         return (
-            f"{who} did not answer {cmd!r} within {self.timeout:g} s: {what}{log}. Wait and retry "
+            f"{who} did not answer {cmd!r}{within}: {what}{log}. Wait and retry "
             f"(netdrv --timeout SECONDS), or stop it: {kill} (SIGTERM aborts the stuck call and "
             f"unloads every driver)"
         )
