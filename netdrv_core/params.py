@@ -76,6 +76,23 @@ class Param:
             value = self.type(text)  # type: ignore[call-arg]
         return self.check(value)
 
+    def accept(self, value: Any) -> Any:
+        """A value that is not text (the mapping form of :func:`parse_params`): type, then limits.
+
+        ``int``/``float``/``bool`` parameters want exactly that type (an int does for
+        a float; a bool is not an int here).  Other parameters take the value as it
+        is: in-process, a ``str`` parameter may be given the object its text names
+        (usbnet's ``backend``).
+        """
+        t = self.type
+        if t is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if t in (int, float, bool) and (
+            not isinstance(value, t) or (t is not bool and isinstance(value, bool))
+        ):
+            raise ValueError(f"expected {self.type_name}, got {type(value).__name__} {value!r}")
+        return self.check(value)
+
     def check(self, value: Any) -> Any:
         """Check ``value`` against choices/limits; ValueError explains what is wrong.
 
@@ -128,7 +145,7 @@ def parse_params(
                 f"Valid parameters:\n{format_params(params)}"
             )
         try:
-            values[name] = p.convert(raw) if isinstance(raw, str) else p.check(raw)
+            values[name] = p.convert(raw) if isinstance(raw, str) else p.accept(raw)
         except (ValueError, TypeError) as exc:
             raise ParameterError(
                 f"driver {driver!r}: bad value {_short(raw)} for {name}: {_short(exc, 300)}\n"

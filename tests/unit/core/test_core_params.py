@@ -139,3 +139,18 @@ def test_a_private_converter_is_named_without_its_underscore() -> None:
         return text
 
     assert Param("port", _port, "", "a port").type_name == "port"
+
+
+@pytest.mark.parametrize(
+    ("mapping", "fragment"),
+    [({"lockup": 3.7}, "expected int, got float 3.7"), ({"lockup": True}, "expected int, got bool"),
+     ({"use_napi": 1}, "expected bool, got int 1"), ({"ratio": "x"}, "could not convert")],
+)  # fmt: skip
+def test_mapping_values_must_have_the_parameter_type(mapping: dict[str, object], fragment) -> None:
+    with pytest.raises(ParameterError, match=fragment):
+        parse_params("snull", PARAMS, mapping)
+
+
+def test_an_int_is_accepted_for_a_float_parameter() -> None:
+    p = Param("delay", float, 0.5, "seconds")
+    assert parse_params("x", (p,), {"delay": 2}) == {"delay": 2.0}
