@@ -252,7 +252,16 @@ class PluginManager:
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         if name in self.disabled:
             raise PluginError(f"plugin {name!r} is disabled (-p no:{name})")
-        self.pm.register(plugin, name=name)
+        try:
+            # pluggy validates each hookimpl's arguments against its hookspec here.
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            # pluggy keeps the hooks it registered before the bad one: none may run.
+            if self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
+            err = PluginError(f"plugin {name!r} ({self._origin(name)}) has a bad hook: {exc}")
+            self.errors[name] = err
+            raise err from None
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -288,6 +297,11 @@ class PluginManager:
                 f"plugin {pname!r} ({self._origin(pname)}) raised in netdrv_drivers: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        if not isinstance(classes, list | tuple):
+            raise PluginError(
+                f"plugin {pname!r} ({self._origin(pname)}): netdrv_drivers returned {classes!r}, "
+                "not a list of Driver subclasses (return [MyDriver])"
+            )
         for cls in classes:
             if not (isinstance(cls, type) and issubclass(cls, Driver)) or not cls.name:
                 raise PluginError(

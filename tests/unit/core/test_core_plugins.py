@@ -238,6 +238,42 @@ def test_unknown_hook_is_refused() -> None:
     assert m.pm.get_plugin("bad") is None
 
 
+def test_a_hook_with_arguments_the_spec_does_not_have_is_refused_and_unregistered() -> None:
+    class BadArgs:
+        @hookimpl
+        def netdrv_device_carrier(self, dev: object) -> None: ...  # a good one, registered first
+
+        @hookimpl
+        def netdrv_device_up(self, dev: object, when: float) -> None: ...
+
+    m = pm()
+    with pytest.raises(PluginError, match=r"plugin 'badargs' .*has a bad hook"):
+        m.register(BadArgs(), name="badargs")
+    assert m.pm.get_plugin("badargs") is None and "badargs" in m.errors
+    assert not [i for i in m.pm.hook.netdrv_device_carrier.get_hookimpls()
+                if i.plugin_name == "badargs"], "none of its hooks may run"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "@hookimpl\ndef netdrv_drivers(when):\n    return []\n",  # not the hookspec's arguments
+        "class D(Driver):\n    name = 'bare'\n\n@hookimpl\ndef netdrv_drivers():\n    return D\n",
+    ],
+    ids=["bad-hook", "not-a-list"],
+)
+def test_one_broken_plugin_does_not_stop_the_others_from_loading(
+    fake_dist: FakeDist, source: str
+) -> None:
+    fake_dist({"bare": "from netdrv_core import Driver, hookimpl\n\n" + source})
+    m = pm()
+    errors = m.load_all()
+    assert list(errors) == ["bare"] and isinstance(errors["bare"], PluginError)
+    assert m.get_driver("snull").name == "snull" and "snull" in m._loaded
+    with pytest.raises(PluginError, match="bare"):
+        m.get_driver("bare")
+
+
 class UpRecorder:
     def __init__(self) -> None:
         self.seen: list[object] = []
