@@ -452,6 +452,7 @@ class Daemon:
             cls = self.pm.get_driver(name)
             params = parse_params(name, self.pm.driver_parameters(name), args)
         drv: Driver | None = None
+        before = set(self.host.devices.values())
         try:
             with self.watchdog.guard(f"driver {name!r} init"), self.host.as_current():
                 drv = cls(self.host, params)
@@ -459,6 +460,7 @@ class Daemon:
                 drv.configure()
         except BaseException as exc:
             log.warning("loading %s failed: %s: %s", name, type(exc).__name__, exc)
+            self._adopt(drv, before)
             self._undo_load(name, drv)
             if isinstance(exc, NetdrvError):
                 raise
@@ -469,6 +471,7 @@ class Daemon:
             raise PluginError(
                 f"driver {name!r} failed to initialise: {type(exc).__name__}: {exc}"
             ) from exc
+        self._adopt(drv, before)
         self.drivers[name] = drv
         log.info("loaded %s %s", name, " ".join(args))
         try:
@@ -477,6 +480,20 @@ class Daemon:
             log.error("driver %s raised in describe(): %r", name, exc, exc_info=exc)
             desc = drv.summary
         return {"ok": True, "devices": [d.name for d in drv.devices], "description": str(desc)}
+
+    def _adopt(self, drv: Driver | None, before: set[NetDevice]) -> None:
+        """Make ``drv`` the owner of the devices its load registered with bare ``register_netdev``.
+
+        Only ``Driver.register`` records the owner; a device registered with
+        ``register_netdev(dev)`` (documented, and what LDD's code does) would
+        otherwise outlive a failed load or an unload.
+        """
+        if drv is None:
+            return
+        for dev in list(self.host.devices.values()):
+            if dev not in before and dev.driver is None:
+                dev.driver = drv
+                drv.devices.append(dev)
 
     def _undo_load(self, name: str, drv: Driver | None) -> None:
         """A load failed: unregister what the driver registered, let it release the rest."""

@@ -200,3 +200,47 @@ def test_a_hang_in_init_is_reported_by_the_watchdog(
             d.unload(name)
         host.close()
         host.loop.close()
+
+
+KERNEL_STYLE = '''
+from netdrv_core import Driver, Param, alloc_netdev, ether_setup, hookimpl, register_netdev
+
+class KernelStyle(Driver):
+    """Registers like LDD's code does: register_netdev(dev), not Driver.register."""
+    name = "kstyle"
+    parameters = (Param("fail", bool, False, "raise after the first device"),)
+
+    def init(self):
+        dev = alloc_netdev(None, "ks%d", ether_setup)
+        dev.dev_addr = b"\\x02\\x00\\x00\\x00\\x6b\\x01"
+        register_netdev(dev)
+        if self.params["fail"]:
+            raise OSError(12, "no memory for the second device")
+
+@hookimpl
+def netdrv_drivers():
+    return [KernelStyle]
+'''
+
+
+@pytest.mark.parametrize("fail", [True, False], ids=["failed-load", "unload"])
+def test_devices_registered_with_bare_register_netdev_do_not_outlive_their_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: bool
+) -> None:
+    (tmp_path / "netdrv_kstyle.py").write_text(KERNEL_STYLE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = Host()
+    d = Daemon(host=host, pm=PluginManager(extra=["netdrv_kstyle"]), exit_when_empty=False,
+               watchdog=None)  # fmt: skip
+    try:
+        for _ in range(2):  # retried: nothing piles up
+            if fail:
+                with pytest.raises(PluginError, match="no memory for the second device"):
+                    d.load("kstyle", ["fail=1"])
+            else:
+                assert d.load("kstyle", [])["devices"] == ["ks0"]
+                d.unload("kstyle")
+            assert not host.devices and "kstyle" not in d.drivers
+    finally:
+        host.close()
+        host.loop.close()
