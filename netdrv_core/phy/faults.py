@@ -291,11 +291,15 @@ class FaultInjector:
         if not self._registered() or not dev.flags & IFF_UP:
             cs.rx_down_drops += 1
             return
-        taps = host._taps.get(dev.name)
-        if taps:
-            host._run_taps(taps, dev, skb, "rx")
-        if host.attachment.receive(dev, skb) is False:
-            return  # the stack refused it (counted as a drop by the attachment)
+        try:
+            taps = host._taps.get(dev.name)
+            if taps:
+                host._run_taps(taps, dev, skb, "rx")
+            if host.attachment.receive(dev, skb) is False:
+                return  # the stack refused it (counted as a drop by the attachment)
+        except Exception as exc:  # as on the core's own path: one frame lost, counted
+            host._deliver_failed(dev, skb, exc)
+            return
         cs.rx_delivered += 1
 
     # -- removal -------------------------------------------------------------------------------

@@ -297,3 +297,44 @@ def test_repr_and_stats_dict(host: Host) -> None:
     assert "drop=0.5" in repr(fi) and "both" in repr(fi)
     assert fi.stats.as_dict() == {"seen": 0, "delivered": 0, "dropped": 0, "rate_limited": 0,
                                   "corrupted": 0, "duplicated": 0, "delayed": 0, "pending": 0}  # fmt: skip
+
+
+class _RefusingStack:
+    """Wraps a MemoryStack's receive: raises ``exc`` for every frame (a stack that refuses)."""
+
+    def __init__(self, host: Host, exc: Exception) -> None:
+        self.exc = exc
+        host.attachment.receive = self.receive  # type: ignore[method-assign]
+
+    def receive(self, dev: NetDevice, skb: SkBuff) -> bool:
+        raise self.exc
+
+
+@pytest.mark.parametrize(("exc", "faulted"), [(OSError(105, "no buffers"), False),
+                                              (RuntimeError("malformed skb"), True)])  # fmt: skip
+def test_a_delayed_frame_whose_delivery_raises_is_counted_like_on_the_core_path(
+    exc: Exception, faulted: bool
+) -> None:
+    from fakedev import run_for
+
+    from netdrv_core import netdev_alloc_skb, netif_rx
+
+    clock = FakeClock()
+    host = Host(loop=EventLoop(clock=clock))
+    try:
+        dev, _ = make_dev(host, "f%d")
+        fi = FaultInjector(dev, seed=1, delay=0.01, direction="rx")
+        _RefusingStack(host, exc)
+        frame = frame_n(dev, 1)
+        skb = netdev_alloc_skb(dev, len(frame))
+        skb.put_data(frame)
+        skb.dev = dev
+        with host.as_current():
+            netif_rx(skb)
+            run_for(host, clock, 0.05)  # the delayed frame is released, and refused
+        cs = dev.core_stats
+        assert cs.rx_submitted == 1 and cs.rx_down_drops == 1 and cs.rx_delivered == 0
+        assert dev.is_up is not faulted and balanced(fi.stats)
+    finally:
+        host.close()
+        host.loop.close()
