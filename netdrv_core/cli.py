@@ -391,6 +391,8 @@ def status(as_json: bool) -> None:
               help="stop after N frames (0: until Ctrl-C)")  # fmt: skip
 def capture(dev: str, path: str, count: int) -> None:
     """Capture frames of DEV (both directions, as the driver sees them) into a pcap file."""
+    from .phy.pcap import open_capture_file
+
     try:
         c = ControlClient(timeout=None)
     except DaemonNotRunning:
@@ -402,12 +404,16 @@ def capture(dev: str, path: str, count: int) -> None:
     except NetdrvError as exc:
         c.close()
         _fail(str(exc))
-    click.echo(f"capturing on {dev} (both directions) into {path}", err=True)
-    # The file is created by the user, with safe permissions, never by the daemon.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    frames = 0
+    # Created by the user, never by the daemon, once the capture runs (a typo in DEV
+    # clobbers no file): mode 0600, and a symlink at PATH is refused, not followed.
     try:
-        with os.fdopen(fd, "wb") as f:
+        f = open_capture_file(path)
+    except OSError as exc:
+        c.close()
+        _fail(str(exc))
+    click.echo(f"capturing on {dev} (both directions) into {path}", err=True)
+    try:
+        with f:
             while True:
                 data = c.read_raw()
                 if not data:
@@ -419,7 +425,6 @@ def capture(dev: str, path: str, count: int) -> None:
     finally:
         c.close()
     click.echo(f"wrote {path}" + (f" ({count} frames requested)" if count else ""), err=True)
-    del frames
 
 
 @cli.command()

@@ -76,6 +76,7 @@ __all__ = [
     "capture",
     "frame_view",
     "linktype_for",
+    "open_capture_file",
 ]
 
 log = logging.getLogger("netdrv.phy.pcap")
@@ -193,6 +194,27 @@ class PcapWriter:
         return b"".join((hdr, frame[:incl]))
 
 
+def open_capture_file(path: str) -> IO[bytes]:
+    """Open ``path`` for a capture: created or truncated, mode 0600, never through a symlink.
+
+    Captures hold other people's traffic: an existing file keeps no wider
+    permissions, and a symlink planted at ``path`` is refused (ELOOP) rather
+    than followed to overwrite what it points at.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write capture file {path}: {exc.strerror}") from None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)  # an existing file keeps no wider permissions
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class PcapFile:
     """A pcap file being written: a :class:`PcapWriter` plus the file.
 
@@ -218,20 +240,7 @@ class PcapFile:
         self._owned = not hasattr(target, "write")
         if self._owned:
             path = os.fspath(target)  # type: ignore[arg-type]
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
-            try:
-                fd = os.open(path, flags, 0o600)
-            except OSError as exc:
-                raise OSError(
-                    exc.errno, f"cannot write capture file {path}: {exc.strerror}"
-                ) from None
-            try:
-                if stat.S_ISREG(os.fstat(fd).st_mode):
-                    os.fchmod(fd, 0o600)  # an existing file keeps no wider permissions
-                self.file: IO[bytes] = os.fdopen(fd, "wb")
-            except BaseException:
-                os.close(fd)
-                raise
+            self.file: IO[bytes] = open_capture_file(path)
             self.name = path
         else:
             self.file = target  # type: ignore[assignment]

@@ -124,6 +124,8 @@ def test_mtu_change_accepted_and_refused(netns: NetNamespace) -> None:
 def test_capture_shows_flipped_addresses(netns: NetNamespace, tmp_path) -> None:
     netns.netdrv("load snull")
     path = tmp_path / "sn1.pcap"
+    path.write_bytes(b"an older capture")
+    path.chmod(0o644)  # an existing file: truncated, and left readable by its owner only
     cap = netns.popen([sys.executable, "-m", "netdrv_core.cli", "capture", "sn1", "-w", str(path),
                        "-c", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                       text=True)  # fmt: skip
@@ -141,6 +143,14 @@ def test_capture_shows_flipped_addresses(netns: NetNamespace, tmp_path) -> None:
     res = subprocess.run(["tcpdump", "-n", "-r", str(path)], capture_output=True, text=True)
     if res.returncode == 0 or "not found" not in res.stderr:
         assert "198.18.1.1 > 198.18.1.2: ICMP echo request" in res.stdout
+    # A symlink planted at the path is refused, not followed to overwrite its target.
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "link.pcap").symlink_to(victim)
+    res = netns.run([sys.executable, "-m", "netdrv_core.cli", "capture", "sn1", "-w",
+                     str(tmp_path / "link.pcap"), "-c", "1"], check=False)  # fmt: skip
+    assert res.returncode == 1 and "cannot write capture file" in res.stderr, res.stderr
+    assert victim.read_text() == "keep me"
 
 
 def test_eth_names_and_parameters_rejected_before_anything_exists(netns: NetNamespace) -> None:
