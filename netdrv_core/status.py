@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .ethtool import ethtool_report
@@ -31,6 +32,9 @@ _FLAG_NAMES = (
     (IFF_PROMISC, "PROMISC"), (IFF_ALLMULTI, "ALLMULTI"), (IFF_MULTICAST, "MULTICAST"),
     (IFF_LOWER_UP, "LOWER_UP"),
 )  # fmt: skip
+
+
+log = logging.getLogger("netdrv.status")
 
 
 def flag_names(flags: int) -> list[str]:
@@ -89,10 +93,26 @@ def host_status(host: Host, drivers: dict[str, Any]) -> dict[str, Any]:
         "drivers": [
             {
                 "name": name,
-                "params": {k: v for k, v in drv.params.items()},
+                "params": {k: _plain(v) for k, v in drv.params.items()},
                 "devices": [d.name for d in drv.devices],
-                "description": drv.describe(),
+                "description": _describe(drv),
             }
             for name, drv in drivers.items()
         ],
     }
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as JSON can carry it: a converter's object becomes its text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _describe(drv: Any) -> str:
+    """``drv.describe()``; one driver's bug must not take ``netdrv status`` down for all."""
+    try:
+        return str(drv.describe())
+    except Exception as exc:
+        log.error("driver %s raised in describe(): %r", drv.name, exc, exc_info=exc)
+        return str(drv.summary)

@@ -1,0 +1,40 @@
+"""`netdrv status` survives what one driver gets wrong."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+
+import pytest
+
+from netdrv_core import Driver, Host
+from netdrv_core.status import host_status
+
+
+class _Drv(Driver):
+    name = "odd"
+    summary = "a driver with odd parameters and a raising describe()"
+
+    def describe(self) -> str:
+        raise RuntimeError("describe bug")
+
+
+def test_status_carries_odd_parameter_values_and_a_raising_describe(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    host = Host()
+    try:
+        drv = _Drv(host, {"peer": ipaddress.IPv4Address("198.18.0.2"), "n": 3, "on": True,
+                          "none": None, "ratio": 0.5, "name": "x"})  # fmt: skip
+        st = host_status(host, {"odd": drv})
+        json.dumps(st)  # what the daemon sends: it must encode
+        (d,) = st["drivers"]
+        assert d["params"] == {"peer": "198.18.0.2", "n": 3, "on": True, "none": None,
+                               "ratio": 0.5, "name": "x"}  # fmt: skip
+        assert d["description"] == _Drv.summary
+        assert any("describe bug" in r.getMessage() and r.levelno == logging.ERROR
+                   for r in caplog.records)  # fmt: skip
+    finally:
+        host.close()
+        host.loop.close()
