@@ -360,6 +360,12 @@ class Daemon:
                 return
             if req is None:
                 return
+            if conn.capture_remove is not None:
+                # The connection streams pcap records now: a reply would land in the
+                # middle of them, and a second capture would orphan the first one's tap.
+                log.warning("a request on a capturing connection (%r): closing it", req)
+                self._close_conn(conn)
+                return
             try:
                 validate_request(req)
                 reply = self.handle(req, conn)
@@ -585,10 +591,24 @@ class Daemon:
         conn.capture_remove = self.host.add_tap(dev, tap, gone=end_capture)
 
     def _raw(self, conn: _Conn, data: bytes) -> None:
+        """Send one pcap record whole, or not at all: a slow reader loses frames, not sync."""
         try:
-            conn.sock.send(data)
-        except (BlockingIOError, OSError):
-            pass  # a slow reader loses frames rather than stalling every device
+            n = conn.sock.send(data)
+        except OSError:  # BlockingIOError included: nothing went out, the record is dropped
+            return
+        if n < len(data):
+            # Part of a record is out: the rest must follow or every later record is
+            # misread.  Waited for (briefly); a reader that stalls even that long ends
+            # its capture.
+            try:
+                conn.sock.setblocking(True)
+                conn.sock.settimeout(1.0)
+                conn.sock.sendall(memoryview(data)[n:])
+            except OSError:
+                self.host.loop.call_soon(self._close_conn, conn)
+            finally:
+                with contextlib.suppress(OSError):
+                    conn.sock.setblocking(False)
 
     # -- lifecycle ----------------------------------------------------------------------
     def shutdown(self) -> None:

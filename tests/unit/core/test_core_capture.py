@@ -75,3 +75,54 @@ def test_the_capture_ends_with_an_eof_when_its_device_is_unregistered(capture):
     data, eof = _read_all(client)
     assert _records(data) == 1 and eof, "netdrv capture would wait forever"
     assert not host._taps and not host._tap_gone
+
+
+def test_records_larger_than_the_socket_buffer_arrive_whole(capture):
+    import threading
+    import time
+
+    host, daemon, dev, conn, client = capture
+    daemon.start_capture(conn, dev.name, 0)
+    got = bytearray()
+
+    def slow_reader() -> None:  # a client that reads, but not at once
+        client.settimeout(2.0)
+        time.sleep(0.05)
+        while True:
+            try:
+                chunk = client.recv(32768)
+            except OSError:
+                return
+            if not chunk:
+                return
+            got.extend(chunk)
+
+    t = threading.Thread(target=slow_reader)
+    t.start()
+    sizes = [120_000, 120_000, 120_000, 60, 60]  # bigger than the socket's send buffer
+    for n in sizes:
+        mem(host).send(dev, bytes(n))
+    host.loop.run_until_idle()
+    daemon._close_conn(conn)
+    t.join(5)
+    data = bytes(got)
+    n = struct.unpack("!I", data[:4])[0]
+    rest, lengths = data[4 + n + 24 :], []
+    while len(rest) >= 16:
+        incl = struct.unpack("<IIII", rest[:16])[2]
+        assert len(rest) >= 16 + incl, "a record was cut: the stream lost its sync"
+        lengths.append(incl)
+        rest = rest[16 + incl :]
+    assert not rest and lengths == sizes
+
+
+def test_a_request_on_a_capturing_connection_ends_it_and_leaves_no_tap(capture):
+    from netdrv_core.control import encode_message
+
+    host, daemon, dev, conn, client = capture
+    daemon.start_capture(conn, dev.name, 0)
+    client.sendall(encode_message({"cmd": "capture", "dev": dev.name}))  # a second capture
+    daemon._on_readable(conn)
+    host.loop.run_until_idle()
+    _, eof = _read_all(client)
+    assert eof and not host._taps, "the first capture's tap would be orphaned"
