@@ -36,6 +36,8 @@ from netdrv_core import (
     ether_setup,
     netif_start_queue,
     netif_stop_queue,
+    register_netdev,
+    unregister_netdev,
 )
 from netdrv_core.testing.conformance import (
     DriverConformance,
@@ -227,6 +229,19 @@ class SelfRegister(Good):
         self.host.register_netdev(dev)
 
 
+class LateRegister(Good):
+    name = "kitlatereg"
+    summary = "registers a second device from a callback after init, with no owner"
+
+    def init(self) -> None:
+        super().init()
+        dev = alloc_netdev(None, "kit%d", ether_setup)
+        dev.dev_addr = b"\x02\x00\x00\x00\x4b\x0a"
+        dev.netdev_ops = GoodOps()
+        # Outside init nothing adopts it: neither exit() nor the daemon's unload would find it.
+        self.host.loop.call_soon(register_netdev, dev, self.host)
+
+
 class ZeroMac(Good):
     name = "kitzeromac"
     summary = "keeps the all-zero MAC ether_setup leaves"
@@ -296,6 +311,8 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
         (NoExit, "test_registration_and_naming", "still registered after exit"),
         (NoExit, "test_clean_unload", "still registered after exit"),
         (SelfRegister, "test_registration_and_naming", "through Driver.register"),
+        (LateRegister, "test_registration_and_naming", "through Driver.register"),
+        (LateRegister, "test_clean_unload", "still registered after exit"),
         (ZeroMac, "test_registration_and_naming", "not a valid unicast MAC"),
         (BadParams, "test_parameters_declared_and_documented", "speed: default 'fast' is not a int"),
         (BadParams, "test_parameters_declared_and_documented", "quiet: no help text"),
@@ -306,6 +323,65 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
 def test_the_kit_catches_the_bug(cls: type[Driver], test: str, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check(cls, test)
+
+
+class LddStyle(Good):
+    """Registers like LDD's snull: bare register_netdev inside init (documented as valid)."""
+
+    name = "kitldd"
+    summary = "LDD-style registration"
+
+    def init(self) -> None:
+        self.mine: list[NetDevice] = []
+        for i in range(self.params["count"]):
+            dev = alloc_netdev(None, "kit%d", ether_setup)
+            dev.dev_addr = bytes([2, 0, 0, 0, 0x4C, i + 1])
+            dev.max_mtu = 9000
+            dev.netdev_ops = self.ops_class()
+            register_netdev(dev)
+            self.mine.append(dev)
+
+    def exit(self) -> None:
+        for dev in self.mine:
+            unregister_netdev(dev)
+
+
+class LddStyleDefaultExit(LddStyle):
+    """The same, relying on Driver.exit: the adopted devices are in self.devices."""
+
+    name = "kitlddexit"
+
+    def exit(self) -> None:
+        Driver.exit(self)
+
+
+@pytest.mark.parametrize("test", KIT_TESTS)
+@pytest.mark.parametrize("cls", [LddStyle, LddStyleDefaultExit], ids=lambda c: c.name)
+@pytest.mark.parametrize("count", [1, 2])
+def test_an_ldd_style_driver_passes_every_check(cls: type[Driver], test: str, count: int) -> None:
+    check(cls, test, count=str(count))
+
+
+class FailingLdd(LddStyle):
+    name = "kitlddfail"
+    summary = "LDD-style init that fails after registering"
+
+    def init(self) -> None:
+        super().init()
+        raise RuntimeError("probe failed")
+
+    def exit(self) -> None:
+        pass  # a sloppy exit: the harness must still remove the adopted devices
+
+
+def test_a_failed_ldd_style_init_leaves_nothing_registered() -> None:
+    h = DriverHarness(FailingLdd.name, {"count": "2"}, driver_class=FailingLdd)
+    try:
+        with pytest.raises(RuntimeError, match="probe failed"):
+            h.load()
+        assert not h.host.devices
+    finally:
+        h.close()
 
 
 def test_a_clean_name_clash_error_is_accepted_and_leaves_nothing() -> None:
