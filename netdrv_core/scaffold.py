@@ -16,6 +16,9 @@ The project it writes::
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata as md
+import importlib.util
 import keyword
 import re
 from pathlib import Path
@@ -30,21 +33,69 @@ class ScaffoldError(NetdrvError):
     """The project cannot be written (bad name, directory in the way)."""
 
 
+# First-party packages a generated ``netdrv_NAME`` package would shadow on sys.path
+# (``core`` would replace netdrv itself); installed ones are found with find_spec.
+_FIRST_PARTY_PACKAGES = frozenset({"core", "snull", "loopback", "serial", "usbnet"})
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a driver name (None when it can)."""
+    if not (name.isascii() and name.isidentifier()) or keyword.iskeyword(name):
+        return (
+            f"it becomes the Python module netdrv_{name}, so it must be a Python identifier — "
+            f"ASCII letters, digits and underscores, not starting with a digit, not a keyword"
+        )
+    if name.startswith("__") or not name.strip("_"):
+        # Inside the generated class bodies "__x" names are mangled: NameError at init.
+        return (
+            "it must not start with '__' or be only underscores (Python mangles such "
+            "names inside a class)"
+        )
+    pkg = f"netdrv_{name}"
+    if name in _FIRST_PARTY_PACKAGES:
+        return f"its package {pkg} would shadow netdrv's own {pkg}"
+    try:
+        spec = importlib.util.find_spec(pkg)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        where = spec.origin or ", ".join(spec.submodule_search_locations or ()) or "?"
+        return f"its package {pkg} would shadow the installed module {pkg} ({where})"
+    taken = _installed_drivers().get(name)
+    if taken is not None:
+        return f"an installed driver is already called {name!r} (module {taken})"
+    return _generated_problem(name)
+
+
+def _installed_drivers() -> dict[str, str]:
+    """Installed ``netdrv.drivers`` entry points: name -> module (a clash makes one ignored)."""
+    return {ep.name: ep.value for ep in md.entry_points(group="netdrv.drivers")}
+
+
+def _suggest(name: str) -> str:
+    """A valid driver name close to ``name`` (for the error's hint)."""
+    fixed = re.sub(r"\W", "_", name.encode("ascii", "ignore").decode()).lstrip("_")
+    if fixed[:1].isdigit():
+        fixed = f"drv_{fixed}"
+    if not fixed:
+        return "my_drv"
+    for candidate in (fixed, f"{fixed}_drv", f"my_{fixed}_drv"):
+        if _name_problem(candidate) is None:
+            return candidate
+    return "my_drv"
+
+
 def validate_driver_name(name: str) -> str:
     """Return ``name`` if it can be a driver, entry-point and module name; else raise ScaffoldError."""
-    if not (name.isascii() and name.isidentifier()) or keyword.iskeyword(name):
-        fixed = re.sub(r"\W", "_", name)
-        hint = f"e.g. {fixed}" if fixed.isidentifier() and fixed.isascii() else "e.g. my_drv"
-        raise ScaffoldError(
-            f"invalid driver name {name!r}: it becomes the Python module netdrv_{name}, so it "
-            f"must be a Python identifier — ASCII letters, digits and underscores, not starting "
-            f"with a digit, not a keyword ({hint})"
-        )
+    problem = _name_problem(name)
+    if problem is not None:
+        raise ScaffoldError(f"invalid driver name {name!r}: {problem} (e.g. {_suggest(name)})")
     return name
 
 
 def _camel(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "My"
+    cls = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "My"
+    return f"Drv{cls}" if cls[0].isdigit() else cls  # "_9x": a class name cannot start so
 
 
 _PYPROJECT = Template("""\
@@ -156,7 +207,7 @@ class ${cls}Ops(NetDeviceOps):
         return 0
 
 
-def ${name}_setup(dev: NetDevice) -> None:
+def ${name}_netdev_setup(dev: NetDevice) -> None:
     """Ethernet defaults, a random locally administered MAC, jumbo frames, our ops."""
     ether_setup(dev)
     dev.dev_addr = eth_random_addr()
@@ -181,7 +232,7 @@ class ${cls}Driver(Driver):
     def init(self) -> None:
         """Allocate and register the interfaces (``module_init``)."""
         for _ in range(self.params["count"]):
-            dev = alloc_netdev(None, self.params["ifname"], ${name}_setup)
+            dev = alloc_netdev(None, self.params["ifname"], ${name}_netdev_setup)
             if not self.params["carrier"]:
                 netif_carrier_off(dev)
             self.register(dev)
@@ -273,6 +324,72 @@ root needed.
 _GITIGNORE = "build/\ndist/\n*.egg-info/\n__pycache__/\n.pytest_cache/\n"
 
 
+def _generated_problem(name: str) -> str | None:
+    """Why the modules generated for ``name`` would not work as written (None when they do).
+
+    A generated identifier equal to an imported one shadows it (``def ether_setup``
+    calling itself instead of netdrv's), and a ``__x`` name used in a class body is
+    mangled; both break only at run time, so every generated module is checked.
+    """
+    subst = _substitutions(name, "summary")
+    for rel, tmpl in _files(name).items():
+        if rel.suffix != ".py":
+            continue
+        try:
+            tree = ast.parse(tmpl.substitute(subst), str(rel))
+        except SyntaxError as exc:
+            return f"the generated {rel.as_posix()} would not compile ({exc.msg})"
+        bound: set[str] = set()
+        for node in tree.body:
+            names: list[str] = []
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [(a.asname or a.name).split(".")[0] for a in node.names]
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names = [node.name]
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+            for n in names:
+                if n in bound:
+                    return (
+                        f"the generated {rel.as_posix()} would define {n}, shadowing the {n} "
+                        f"it imports"
+                    )
+                bound.add(n)
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for ident in (n.id for n in ast.walk(cls) if isinstance(n, ast.Name)):
+                if ident.startswith("__") and not ident.endswith("__"):
+                    return (
+                        f"{ident} in the generated {rel.as_posix()} would be name-mangled "
+                        f"inside class {cls.name}"
+                    )
+    return None
+
+
+def _substitutions(name: str, summary: str) -> dict[str, str]:
+    ifprefix = name[:11]
+    return {
+        "name": name,
+        "cls": _camel(name),
+        "summary": summary,
+        "ifname": f"{ifprefix}%d",
+        "ifprefix": ifprefix,
+        "netdrv_min": "0.1",
+    }
+
+
+def _files(name: str) -> dict[Path, Template]:
+    pkg = Path("src") / f"netdrv_{name}"
+    return {
+        Path("pyproject.toml"): _PYPROJECT,
+        Path("README.md"): _README,
+        pkg / "__init__.py": _INIT,
+        pkg / "driver.py": _DRIVER,
+        Path("tests") / "test_conformance.py": _TEST_CONFORMANCE,
+        Path("tests") / "test_driver.py": _TEST_DRIVER,
+    }
+
+
 def create_driver_project(
     name: str,
     directory: str | Path | None = None,
@@ -296,29 +413,13 @@ def create_driver_project(
             )
     summary = summary or "a minimal Ethernet driver that counts and frees every frame"
     summary = summary.replace('"', "'").replace("\\", "/").strip().rstrip(".")
-    ifprefix = name[:11]
-    subst = {
-        "name": name,
-        "cls": _camel(name),
-        "summary": summary,
-        "ifname": f"{ifprefix}%d",
-        "ifprefix": ifprefix,
-        "netdrv_min": "0.1",
-    }
-    pkg = Path("src") / f"netdrv_{name}"
-    files = {
-        Path("pyproject.toml"): _PYPROJECT,
-        Path("README.md"): _README,
-        pkg / "__init__.py": _INIT,
-        pkg / "driver.py": _DRIVER,
-        Path("tests") / "test_conformance.py": _TEST_CONFORMANCE,
-        Path("tests") / "test_driver.py": _TEST_DRIVER,
-    }
+    subst = _substitutions(name, summary)
+    texts = {rel: tmpl.substitute(subst) for rel, tmpl in _files(name).items()}
     written = []
-    for rel, tmpl in files.items():
+    for rel, text in texts.items():
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(tmpl.substitute(subst), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     gi = target / ".gitignore"
     gi.write_text(_GITIGNORE, encoding="utf-8")

@@ -137,3 +137,16 @@ def test_generated_driver_loads_as_kernel_interfaces(
     )
     netdrv("unload", NAME)
     assert wait_for(lambda: f"{NAME}0" not in netns.run("ip -o link").stdout)
+
+
+def test_name_of_an_imported_helper_generates_a_clean_project(tmp_path: Path) -> None:
+    """``ether``: the generated setup function no longer shadows (and recurses into) ether_setup."""
+    project = tmp_path / "ether"
+    res = CliRunner().invoke(cli, ["new-driver", "ether", "-d", str(project)])
+    assert res.exit_code == 0, res.output
+    driver = (project / "src/netdrv_ether/driver.py").read_text()
+    assert "def ether_netdev_setup(" in driver and "def ether_setup(" not in driver
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated",
+                           "--select", "E,F,W,I,B,UP", str(project)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
