@@ -483,14 +483,10 @@ class KernelStack(Attachment):
         if dev.host is not host or host.devices.get(dev.name) is not dev:
             return
         up = bool(ev.flags & IFF_UP)
-        if up and not dev.is_up:
-            ret = host.dev_open(dev)
-            if ret:
-                log.warning("%s: open refused (%s); setting the link down again", dev.name,
-                            errno.errorcode.get(-ret, ret))  # fmt: skip
-                self.cfg.set(port.index, state="down")
-                return
-        elif not up and dev.is_up:
+        # The kernel's order: `ip link set DEV address A up` changes the address while
+        # the link is still down, then brings it up; a driver refuses a new address
+        # while up (eth_mac_addr: EBUSY). So: close, then MTU and address, then open.
+        if not up and dev.is_up:
             host.dev_close(dev)
         if ev.mtu is not None and ev.mtu != _kernel_mtu(port):
             ret = host.dev_set_mtu(dev, ev.mtu)
@@ -506,7 +502,15 @@ class KernelStack(Attachment):
                 self.cfg.set(port.index, address=":".join(f"{b:02x}" for b in dev.dev_addr))
         if ev.txqlen is not None:
             dev.tx_queue_len = ev.txqlen
-        promisc = bool(ev.flags & IFF_PROMISC)
+        if up and not dev.is_up:
+            ret = host.dev_open(dev)
+            if ret:
+                log.warning("%s: open refused (%s); setting the link down again", dev.name,
+                            errno.errorcode.get(-ret, ret))  # fmt: skip
+                self.cfg.set(port.index, state="down")
+                return
+        # tcpdump's promiscuous mode shows only in the promiscuity count, not the flag.
+        promisc = bool(ev.flags & IFF_PROMISC) or bool(ev.promiscuity)
         allmulti = bool(ev.flags & IFF_ALLMULTI)
         host.dev_set_rx_mode(dev, promisc=promisc, allmulti=allmulti)
 

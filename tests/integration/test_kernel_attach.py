@@ -44,6 +44,26 @@ def test_link_changes_reach_the_driver(netns: NetNamespace) -> None:
     assert wait_for(lambda: device(netns, "sn0")["tx_queue_len"] == 77)
 
 
+def test_address_and_up_in_one_command_and_tcpdumps_promiscuity(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    netns.run("ip link set sn0 down")
+    assert wait_for(lambda: device(netns, "sn0")["state"] == "down")
+    # The kernel changes the address while the link is still down, then brings it up.
+    netns.run("ip link set sn0 address 02:11:22:33:44:66 up")
+    assert wait_for(lambda: device(netns, "sn0")["state"] == "up")
+    assert device(netns, "sn0")["address"] == "02:11:22:33:44:66"
+    assert "02:11:22:33:44:66" in netns.run("ip link show sn0").stdout, "not reverted"
+    # tcpdump makes the link promiscuous without the PROMISC flag (promiscuity count only).
+    dump = netns.popen(["tcpdump", "-ni", "sn1", "-c", "1000"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert wait_for(lambda: "PROMISC" in device(netns, "sn1")["flags"], timeout=5)
+    finally:
+        dump.terminate()
+        dump.wait(5)
+    assert wait_for(lambda: "PROMISC" not in device(netns, "sn1")["flags"], timeout=5)
+
+
 def test_carrier_shows_in_ip_link(netns: NetNamespace) -> None:
     netns.netdrv("load snull")
     netns.netdrv(f"set sn1 ioctl={SIOCDEVPRIVATE + 2}:0")
