@@ -179,10 +179,13 @@ def _err_counts(stats: dict[str, Any]) -> dict[str, int]:
 @click.command(name="linktest")
 @click.argument("dev")
 @click.option("--peer", help="the peer's address (default: the slip driver's peer=)")
-@click.option("-d", "--duration", default=5.0, type=float, show_default=True,
+@click.option("-d", "--duration", default=5.0, type=click.FloatRange(0, 3600), show_default=True,
               help="seconds per throughput direction")  # fmt: skip
-@click.option("-n", "--count", default=20, type=int, show_default=True, help="latency probes")
-@click.option("--size", default=64, type=int, show_default=True, help="probe size (bytes)")
+@click.option("-n", "--count", default=20, type=click.IntRange(0, 100_000), show_default=True,
+              help="latency probes")  # fmt: skip
+# A probe is one UDP datagram: at most 65507 bytes of payload (IPv4).
+@click.option("--size", default=64, type=click.IntRange(_PROBE.size, 65507), show_default=True,
+              help="probe size (bytes)")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
 def linktest_command(dev: str, peer: str | None, duration: float, count: int, size: int,
                      as_json: bool) -> None:  # fmt: skip

@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("link_b")
     ap.add_argument("--baud", type=int, default=115200, help="line rate (0: unpaced)")
     ns = ap.parse_args(argv)
+    if ns.baud < 0:
+        ap.error(f"--baud {ns.baud}: a line rate is a positive number of bit/s (0: unpaced)")
     relay = Relay(ns.link_a, ns.link_b, ns.baud)
 
     def stop(*_: object) -> None:
