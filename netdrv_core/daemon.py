@@ -40,7 +40,7 @@ from .lockup import LockupDetector, dump_stacks
 from .netdevice import NetDevice
 from .params import parse_params
 from .plugins import PluginManager
-from .status import host_status
+from .status import describe_driver, host_status
 
 __all__ = ["Daemon", "DriverHang", "busy_path", "log_path", "main", "run_dir"]
 
@@ -389,12 +389,18 @@ class Daemon:
                 "ok": False, "kind": "ProtocolError",
                 "error": f"the daemon's reply could not be encoded ({exc}); see its log",
             })  # fmt: skip
+        self._send_all(conn, data, 5.0)
+
+    @staticmethod
+    def _send_all(conn: _Conn, data: bytes | memoryview, timeout: float) -> bool:
+        """Send all of ``data``, waiting at most ``timeout`` s for a slow reader; False if not."""
         try:
             conn.sock.setblocking(True)
-            conn.sock.settimeout(5)
+            conn.sock.settimeout(timeout)
             conn.sock.sendall(data)
+            return True
         except OSError:
-            pass
+            return False
         finally:
             with contextlib.suppress(OSError):
                 conn.sock.setblocking(False)
@@ -466,7 +472,8 @@ class Daemon:
                 drv.configure()
         except BaseException as exc:
             log.warning("loading %s failed: %s: %s", name, type(exc).__name__, exc)
-            self._adopt(drv, before)
+            if drv is not None:
+                drv.adopt(before)
             self._undo_load(name, drv)
             if isinstance(exc, NetdrvError):
                 raise
@@ -477,29 +484,11 @@ class Daemon:
             raise PluginError(
                 f"driver {name!r} failed to initialise: {type(exc).__name__}: {exc}"
             ) from exc
-        self._adopt(drv, before)
+        drv.adopt(before)
         self.drivers[name] = drv
         log.info("loaded %s %s", name, " ".join(args))
-        try:
-            desc = drv.describe()
-        except Exception as exc:
-            log.error("driver %s raised in describe(): %r", name, exc, exc_info=exc)
-            desc = drv.summary
-        return {"ok": True, "devices": [d.name for d in drv.devices], "description": str(desc)}
-
-    def _adopt(self, drv: Driver | None, before: set[NetDevice]) -> None:
-        """Make ``drv`` the owner of the devices its load registered with bare ``register_netdev``.
-
-        Only ``Driver.register`` records the owner; a device registered with
-        ``register_netdev(dev)`` (documented, and what LDD's code does) would
-        otherwise outlive a failed load or an unload.
-        """
-        if drv is None:
-            return
-        for dev in list(self.host.devices.values()):
-            if dev not in before and dev.driver is None:
-                dev.driver = drv
-                drv.devices.append(dev)
+        devices = [d.name for d in drv.devices]
+        return {"ok": True, "devices": devices, "description": describe_driver(drv)}
 
     def _undo_load(self, name: str, drv: Driver | None) -> None:
         """A load failed: unregister what the driver registered, let it release the rest."""
@@ -596,19 +585,10 @@ class Daemon:
             n = conn.sock.send(data)
         except OSError:  # BlockingIOError included: nothing went out, the record is dropped
             return
-        if n < len(data):
-            # Part of a record is out: the rest must follow or every later record is
-            # misread.  Waited for (briefly); a reader that stalls even that long ends
-            # its capture.
-            try:
-                conn.sock.setblocking(True)
-                conn.sock.settimeout(1.0)
-                conn.sock.sendall(memoryview(data)[n:])
-            except OSError:
-                self.host.loop.call_soon(self._close_conn, conn)
-            finally:
-                with contextlib.suppress(OSError):
-                    conn.sock.setblocking(False)
+        # Part of a record is out: the rest must follow or every later record is misread.
+        # Waited for (briefly); a reader that stalls even that long ends its capture.
+        if n < len(data) and not self._send_all(conn, memoryview(data)[n:], 1.0):
+            self.host.loop.call_soon(self._close_conn, conn)
 
     # -- lifecycle ----------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -62,6 +62,19 @@ class Driver:
         self.devices.append(dev)
         return dev
 
+    def adopt(self, before: set[NetDevice]) -> None:
+        """Own the devices registered since ``before`` with bare ``register_netdev``.
+
+        Only :meth:`register` records the owner; a device an ``init`` registered
+        the LDD way (``register_netdev(dev)``, documented as valid) would
+        otherwise outlive a failed load or an unload.  The daemon and the
+        conformance kit call this around ``init``/``configure``.
+        """
+        for dev in list(self.host.devices.values()):
+            if dev not in before and dev.driver is None:
+                dev.driver = self
+                self.devices.append(dev)
+
     def unregister(self, dev: NetDevice) -> None:
         """Unregister one of this driver's devices."""
         if dev in self.devices:

@@ -24,7 +24,7 @@ from .netdevice import (
 if TYPE_CHECKING:
     from .host import Host
 
-__all__ = ["device_status", "flag_names", "host_status"]
+__all__ = ["describe_driver", "device_status", "flag_names", "host_status"]
 
 _FLAG_NAMES = (
     (IFF_UP, "UP"), (IFF_BROADCAST, "BROADCAST"), (IFF_LOOPBACK, "LOOPBACK"),
@@ -95,7 +95,7 @@ def host_status(host: Host, drivers: dict[str, Any]) -> dict[str, Any]:
                 "name": name,
                 "params": {k: _plain(v) for k, v in drv.params.items()},
                 "devices": [d.name for d in drv.devices],
-                "description": _describe(drv),
+                "description": describe_driver(drv),
             }
             for name, drv in drivers.items()
         ],
@@ -109,8 +109,8 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _describe(drv: Any) -> str:
-    """``drv.describe()``; one driver's bug must not take ``netdrv status`` down for all."""
+def describe_driver(drv: Any) -> str:
+    """``drv.describe()``, or its summary if that raises: one driver's bug answers no request."""
     try:
         return str(drv.describe())
     except Exception as exc:

@@ -349,10 +349,10 @@ class DriverHarness:
                 if configure:
                     drv.configure()
         except BaseException:
-            self._adopt(drv, before)
+            drv.adopt(before)  # as the daemon does: LDD-style register_netdev in init
             self._force_remove(drv)
             raise
-        self._adopt(drv, before)
+        drv.adopt(before)
         self.drivers.append(drv)
         self.settle()
         self._spy_on(drv)
@@ -366,17 +366,6 @@ class DriverHarness:
             drv.exit()
         self._unspy()
         self.settle()
-
-    def _adopt(self, drv: Driver, before: set[NetDevice]) -> None:
-        """Record as ``drv``'s the devices its load registered with bare ``register_netdev``.
-
-        Mirrors ``Daemon._adopt``: LDD-style ``register_netdev(dev)`` inside
-        ``init`` is documented as valid, and the daemon owns such devices.
-        """
-        for dev in list(self.host.devices.values()):
-            if dev not in before and dev.driver is None:
-                dev.driver = drv
-                drv.devices.append(dev)
 
     def _force_remove(self, drv: Driver) -> None:
         """What the daemon does when init fails: unregister the driver's devices, call exit."""
