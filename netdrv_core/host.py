@@ -600,10 +600,22 @@ class Host:
         """Hand an skb already counted in ``rx_submitted`` to the attachment (backlog, NAPI)."""
         dev = skb.dev
         assert dev is not None
+        if dev.rx_hook is not None:
+            try:
+                if not dev.rx_hook(skb):
+                    return NET_RX_SUCCESS  # middleware took it (dropped and counted, or delayed)
+            except Exception as exc:
+                return self._deliver_failed(dev, skb, exc)
+        return self.deliver_past_hook(dev, skb)
+
+    def deliver_past_hook(self, dev: NetDevice, skb: SkBuff) -> int:
+        """What delivery does after the rx middleware: capture taps, the stack, the counters.
+
+        Also how rx middleware that held a frame (``phy.FaultInjector``'s delay)
+        hands it on later.
+        """
         cs = dev.core_stats
         try:
-            if dev.rx_hook is not None and not dev.rx_hook(skb):
-                return NET_RX_SUCCESS
             if not dev.flags & IFF_UP:
                 cs.rx_down_drops += 1
                 return NET_RX_DROP

@@ -284,23 +284,13 @@ class FaultInjector:
         self.host._enqueue(dev, skb)
 
     def _rx_continue(self, skb: SkBuff) -> None:
-        # What Host._deliver_skb does after its hook.
+        # What Host._deliver_skb does after its hook; a device unregistered meanwhile
+        # drops the frame as a device that is down would.
         dev = self.dev
-        host = self.host
-        cs = dev.core_stats
-        if not self._registered() or not dev.flags & IFF_UP:
-            cs.rx_down_drops += 1
+        if not self._registered():
+            dev.core_stats.rx_down_drops += 1
             return
-        try:
-            taps = host._taps.get(dev.name)
-            if taps:
-                host._run_taps(taps, dev, skb, "rx")
-            if host.attachment.receive(dev, skb) is False:
-                return  # the stack refused it (counted as a drop by the attachment)
-        except Exception as exc:  # as on the core's own path: one frame lost, counted
-            host._deliver_failed(dev, skb, exc)
-            return
-        cs.rx_delivered += 1
+        self.host.deliver_past_hook(dev, skb)
 
     # -- removal -------------------------------------------------------------------------------
     def flush(self) -> None:
