@@ -18,10 +18,12 @@ rate and the theoretical maximum for the mode and MTU.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
 import struct
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -29,12 +31,40 @@ from typing import Any
 
 import click
 
-__all__ = ["PORT", "Responder", "linktest_command", "theoretical_goodput"]
+__all__ = [
+    "PORT",
+    "Responder",
+    "linktest_command",
+    "queue_limit",
+    "send_for",
+    "theoretical_goodput",
+]
 
 PORT = 7359
 _PROBE = struct.Struct("!4sIQ")
 _MAGIC = b"NDLT"
 CHUNK = 16384
+# How long the far end may take to answer once the data is sent (besides the line
+# time of what is still queued): a daemon under load, a slow line's ACKs.
+ANSWER_TIMEOUT = 30.0
+
+
+def queue_limit(baud: int, mtu: int) -> int:
+    """Bytes a throughput sender keeps queued in its TCP socket on a ``baud`` line.
+
+    A serial line drains a full socket buffer slowly: Linux's default (megabytes,
+    autotuned) holds minutes of a 9600-baud line, so a transfer told to stop
+    after ``-d`` seconds would go on until the buffer drained.  Three packets (one
+    on the line, two waiting) or half a second of line time, whichever is more,
+    keep the line busy and bound the drain.  It is enforced with SIOCOUTQ, not
+    SO_SNDBUF: a socket overshoots its SO_SNDBUF by whole segments' overhead.
+    """
+    return max(3 * mtu, int(baud / 10 * 0.5))
+
+
+def _drain_timeout(limit: int, baud: int) -> float:
+    # The queued bytes at the line rate, twice over for framing, ACKs and retransmissions.
+    return ANSWER_TIMEOUT + 2 * limit / (baud / 10)
 
 
 class Responder:
@@ -111,16 +141,59 @@ class Responder:
                     report = {"bytes": n, "seconds": t1 - t0, "stats": self.stats()}
                     conn.sendall(json.dumps(report).encode())
                 elif line.startswith(b"SOURCE"):
-                    duration = float(line.split()[1])
-                    buf = os.urandom(CHUNK)
-                    end = time.monotonic() + duration
-                    while time.monotonic() < end:
-                        conn.sendall(buf)
+                    words = line.split()
+                    duration = float(words[1])
+                    # The client sizes our queue for its line (an older client does not).
+                    limit = int(words[2]) if len(words) > 2 else 0
+                    send_for(conn, os.urandom(CHUNK), duration, limit)
+                    conn.settimeout(120)
                     conn.shutdown(socket.SHUT_WR)
                 elif line.startswith(b"STATS"):
                     conn.sendall(json.dumps({"stats": self.stats()}).encode())
             except (OSError, ValueError):
                 return
+
+
+def send_for(
+    conn: socket.socket,
+    buf: bytes,
+    duration: float,
+    limit: int = 0,
+    tick: Callable[[float, int], None] | None = None,
+) -> int:
+    """Send ``buf`` over and over for ``duration`` seconds; the bytes sent.
+
+    At most ``limit`` bytes (0: no limit) are kept unacknowledged in the socket
+    (see :func:`queue_limit`).  Each send waits at most until the time is up and
+    may be partial, so a slow line (a 16 KiB write is 17 s at 9600 baud) cannot
+    stretch the transfer.
+    """
+    view = memoryview(buf)
+    # Whole segments only: a short write would go out as a short segment once the
+    # last ACK arrives (Nagle only holds it) and waste header bytes on a slow line.
+    mss = max(1, conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)) if limit else 1
+    t0 = time.monotonic()
+    sent = 0
+    while (left := duration - (time.monotonic() - t0)) > 0:
+        room = len(buf)
+        if limit:
+            room = min(room, limit - _outq(conn)) // mss * mss
+            if room <= 0:
+                time.sleep(min(0.005, left))  # a 1 kB packet is 1 ms even at 921600 baud
+                continue
+        conn.settimeout(left)
+        try:
+            sent += conn.send(view[:room])
+        except TimeoutError:
+            break
+        if tick is not None:
+            tick(time.monotonic() - t0, sent)
+    return sent
+
+
+def _outq(conn: socket.socket) -> int:
+    """Bytes queued in a TCP socket, sent but unacknowledged included (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
 
 
 def _readline(conn: socket.socket) -> bytes:
@@ -242,14 +315,20 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
         res["loss_pct"] = 100.0 * (count - len(rtts)) / count if count else 0.0
         if rtts:
             res["rtt_ms"] = {"min": min(rtts), "avg": sum(rtts) / len(rtts), "max": max(rtts)}
-        # 2. throughput out (we send, the peer sinks)
-        t = progress.add_task("to peer", total=duration, info="")
-        res["out_bps"] = _sink(peer, local, duration, lambda x, info: progress.update(
-            t, completed=x, info=info)) * 8  # fmt: skip
-        # 3. throughput back (the peer sources)
-        t = progress.add_task("from peer", total=duration, info="")
-        res["in_bps"] = _source(peer, local, duration, lambda x, info: progress.update(
-            t, completed=x, info=info)) * 8  # fmt: skip
+        try:
+            # 2. throughput out (we send, the peer sinks)
+            t = progress.add_task("to peer", total=duration, info="")
+            res["out_bps"] = _sink(peer, local, duration, (baud, mtu), lambda x, info: progress.update(
+                t, completed=x, info=info)) * 8  # fmt: skip
+            # 3. throughput back (the peer sources)
+            t = progress.add_task("from peer", total=duration, info="")
+            res["in_bps"] = _source(peer, local, duration, (baud, mtu), lambda x, info: progress.update(
+                t, completed=x, info=info)) * 8  # fmt: skip
+        except OSError as exc:
+            raise click.ClickException(
+                f"the throughput test to {peer} broke off ({exc}): is the cable still in, and the "
+                f"far end's daemon running? (`netdrv status` on both ends)"
+            ) from None
     remote1 = _remote_stats(peer, local)
     d1, _ = _find(dev)
     errs1 = _err_counts(d1["stats"])
@@ -293,55 +372,54 @@ def _fmt_errs(e: dict[str, int]) -> str:
 
 def _connect(peer: str, local: str | None) -> socket.socket:
     c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    c.settimeout(30)
+    c.settimeout(ANSWER_TIMEOUT)
     if local:
         c.bind((local, 0))
     c.connect((peer, PORT))
     return c
 
 
+def _read_all(c: socket.socket) -> bytes:
+    data = b""
+    while b := c.recv(65536):
+        data += b
+    return data
+
+
 def _remote_stats(peer: str, local: str | None) -> dict[str, Any]:
     with _connect(peer, local) as c:
         c.sendall(b"STATS\n")
-        data = b""
-        while True:
-            b = c.recv(65536)
-            if not b:
-                break
-            data += b
-    return json.loads(data)["stats"]
+        return json.loads(_read_all(c))["stats"]
 
 
 def _sink(
-    peer: str, local: str | None, duration: float, tick: Callable[[float, str], None]
-) -> float:
-    buf = os.urandom(CHUNK)
+    peer: str, local: str | None, duration: float, link: tuple[int, int],
+    tick: Callable[[float, str], None],
+) -> float:  # fmt: skip
+    baud, mtu = link
+    limit = queue_limit(baud, mtu)
     with _connect(peer, local) as c:
         c.sendall(b"SINK\n")
-        t0 = time.monotonic()
-        sent = 0
-        while (el := time.monotonic() - t0) < duration:
-            c.sendall(buf[:1024])
-            sent += 1024
-            tick(el, f"{sent * 8 / max(el, 1e-3) / 1000:.1f} kbit/s")
+        send_for(c, os.urandom(CHUNK), duration, limit, lambda el, sent: tick(
+            el, f"{sent * 8 / max(el, 1e-3) / 1000:.1f} kbit/s"))  # fmt: skip
+        # The peer answers once what is still queued has crossed the line.
+        c.settimeout(_drain_timeout(limit, baud))
         c.shutdown(socket.SHUT_WR)
-        data = b""
-        while True:
-            b = c.recv(65536)
-            if not b:
-                break
-            data += b
-    rep = json.loads(data)
+        rep = json.loads(_read_all(c))
     tick(duration, "done")
     # The peer's count over the time until the last byte arrived.
     return rep["bytes"] / max(rep["seconds"], 1e-6)
 
 
 def _source(
-    peer: str, local: str | None, duration: float, tick: Callable[[float, str], None]
-) -> float:
+    peer: str, local: str | None, duration: float, link: tuple[int, int],
+    tick: Callable[[float, str], None],
+) -> float:  # fmt: skip
+    baud, mtu = link
+    limit = queue_limit(baud, mtu)
     with _connect(peer, local) as c:
-        c.sendall(f"SOURCE {duration}\n".encode())
+        c.sendall(f"SOURCE {duration} {limit}\n".encode())
+        c.settimeout(duration + _drain_timeout(limit, baud))
         t0 = time.monotonic()
         n = 0
         first = last = 0.0

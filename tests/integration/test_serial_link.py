@@ -268,6 +268,21 @@ def test_linktest_reports_the_link(netns_factory, cable_factory) -> None:
     assert res["local_errors"]["rx_errors"] == 0
 
 
+def test_linktest_keeps_to_its_duration_on_a_slow_line(netns_factory, cable_factory) -> None:
+    # At 9600 baud a socket's default send buffer holds minutes of line time: the
+    # throughput phases used to run until it drained, and the report timed out.
+    a, b = netns_factory(), netns_factory()
+    cable = cable_factory(baud=9600)
+    _link(a, b, cable, "mtu=296 baud=9600")
+    t0 = time.monotonic()
+    res = json.loads(a.netdrv("linktest sl0 -d 2 -n 1 --json", timeout=120).stdout)
+    took = time.monotonic() - t0
+    # 2 x 2 s of transfer, then the far end's counters (JSON at 960 bytes/s) three times.
+    assert took < 20, f"linktest -d 2 took {took:.0f} s on a 9600-baud line"
+    for key in ("out_bps", "in_bps"):
+        assert 0.5 * res["max_goodput_bps"] < res[key] <= res["line_rate_bps"] * 1.02
+
+
 def test_port_that_does_not_exist_is_a_clear_error(netns: NetNamespace) -> None:
     res = netns.netdrv("load slip port=/dev/ttyNOPE0 local=198.18.5.1/32", check=False)
     assert res.returncode != 0 and "/dev/ttyNOPE0 does not exist" in res.stderr
