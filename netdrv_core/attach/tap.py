@@ -145,8 +145,9 @@ class TunTap:
 class _Port:
     """Per-device state of the kernel attachment, with its read buffer."""
 
-    __slots__ = ("dev", "drain", "fd", "head", "hlen", "index", "iov", "minlen", "reading",
-                 "scratch", "start", "tap", "tt", "unprobed")  # fmt: skip
+    __slots__ = ("dev", "drain", "fd", "head", "hlen", "index", "iov", "k_addr", "k_mtu",
+                 "k_txqlen", "k_up", "minlen", "reading", "scratch", "start", "tap", "tt",
+                 "unprobed")  # fmt: skip
 
     def __init__(self, dev: NetDevice, tt: TunTap, index: int) -> None:
         self.dev = dev
@@ -167,6 +168,13 @@ class _Port:
         self.scratch = bytearray()
         self.iov: list[memoryview] = []
         self.new_scratch()
+        # The kernel link as the last RTM_NEWLINK showed it (at first: a new TAP, down,
+        # with what _sync_to_kernel writes).  An event is applied as the difference from
+        # the one before, so events queued before a change netdrv made cannot undo it.
+        self.k_up = False
+        self.k_mtu = _kernel_mtu(self)
+        self.k_addr = bytes(dev.dev_addr)
+        self.k_txqlen = dev.tx_queue_len  # a 0 is written as 1: the first event says so
 
     def new_scratch(self) -> None:
         """A fresh read buffer (the old one became an skb's)."""
@@ -187,6 +195,8 @@ class KernelStack(Attachment):
         self._cfg: LinkConfig | None = None
         self._mon: LinkMonitor | None = None
         self._mcast_timer = None
+        self._backlog: list[LinkEvent] = []  # read early (attach) for the other ports
+        self._applying: _Port | None = None  # a kernel event is being applied to this port
         self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0,
                          "runt": 0, "bad_offload": 0}  # fmt: skip
 
@@ -239,8 +249,9 @@ class KernelStack(Attachment):
                 raise NameInUseError(f"interface {dev.name!r} vanished right after creation")
             port = _Port(dev, tt, index)
             self.ports[dev.name] = port
-            self._by_index[index] = port
             self._sync_to_kernel(port)
+            self._skip_setup_events(index)
+            self._by_index[index] = port
         except BaseException:
             self.ports.pop(dev.name, None)
             tt.close()
@@ -261,6 +272,19 @@ class KernelStack(Attachment):
         if getattr(dev, "disable_ipv6", False):
             _write_sysctl(f"/proc/sys/net/ipv6/conf/{dev.name}/disable_ipv6", "1")
         port.tt.set_carrier(dev._carrier)
+
+    def _skip_setup_events(self, index: int) -> None:
+        """Drop the new link's events so far: its creation (a random address) and our setup.
+
+        Applied as changes they would hand the driver the TAP's own address.  They are
+        all queued by now (rtnetlink notifies as it changes the link); other links'
+        events read with them wait in the backlog for :meth:`_on_netlink`.
+        """
+        assert self._mon is not None
+        other = [ev for ev in self._mon.read() if ev.index != index]
+        if other:
+            self._backlog.extend(other)
+            self.host.loop.call_soon(self._on_netlink)
 
     def detach(self, dev: NetDevice) -> None:
         """Close the fd; the interface disappears."""
@@ -439,6 +463,8 @@ class KernelStack(Attachment):
             return
         if dev.is_up:
             self._start_reading(port)  # a no-op when reading; the loop reads what is queued
+        if port is self._applying:
+            return  # the kernel did it; _reconcile mirrors the outcome after the batch
         try:
             kflags = self.cfg.flags(port.index)
             if bool(kflags & IFF_UP) != dev.is_up:
@@ -453,66 +479,115 @@ class KernelStack(Attachment):
             port.tt.set_carrier(dev._carrier)
 
     def mtu_changed(self, dev: NetDevice) -> None:
-        """Mirror the accepted MTU."""
+        """Mirror the accepted MTU (unless a kernel event asked for it)."""
         port = self.ports.get(dev.name)
-        if port is not None:
+        if port is not None and port is not self._applying:
             self.cfg.set(port.index, mtu=_kernel_mtu(port))
 
     def address_changed(self, dev: NetDevice) -> None:
-        """Mirror the accepted MAC."""
+        """Mirror the accepted MAC (unless a kernel event asked for it)."""
         port = self.ports.get(dev.name)
-        if port is not None and port.tt.tap:
+        if port is not None and port.tt.tap and port is not self._applying:
             self.cfg.set(port.index, address=":".join(f"{b:02x}" for b in dev.dev_addr))
 
     # -- kept in step: kernel → netdrv ----------------------------------------------------
     def _on_netlink(self) -> None:
         assert self._mon is not None
-        # Only the newest event per link counts: older ones queued before a
-        # change we made ourselves would otherwise undo it.
-        latest: dict[int, LinkEvent] = {}
-        for ev in self._mon.read():
-            latest[ev.index] = ev
-        for ev in latest.values():
+        events, self._backlog = self._backlog, []
+        events += self._mon.read()
+        self._handle_events(events)
+
+    def _handle_events(self, events: list[LinkEvent]) -> None:
+        """Apply each event in order, then make every link touched agree with its driver.
+
+        Every event must count: ``ip -batch`` (down; address A; up) queues three at
+        once, and only the first tells the driver to stop before the address changes.
+        """
+        touched: dict[int, _Port] = {}
+        for ev in events:
             port = self._by_index.get(ev.index)
             if port is not None and not ev.deleted:
                 self._apply_event(port, ev)
+                touched[ev.index] = port
+        for port in touched.values():
+            if self.ports.get(port.dev.name) is port:
+                self._reconcile(port)
 
     def _apply_event(self, port: _Port, ev: LinkEvent) -> None:
+        """Hand the driver what changed on the kernel link since the previous event.
+
+        Compared with the previous event, not with the driver: the echo of a change
+        netdrv made is then a no-op, and an event queued before it cannot undo it.
+        Refusals are not reverted here; :meth:`_reconcile` does it once the batch is done.
+        """
         dev = port.dev
         host = self.host
         if dev.host is not host or host.devices.get(dev.name) is not dev:
             return
         up = bool(ev.flags & IFF_UP)
-        # The kernel's order: `ip link set DEV address A up` changes the address while
-        # the link is still down, then brings it up; a driver refuses a new address
-        # while up (eth_mac_addr: EBUSY). So: close, then MTU and address, then open.
-        if not up and dev.is_up:
-            host.dev_close(dev)
-        if ev.mtu is not None and ev.mtu != _kernel_mtu(port):
-            ret = host.dev_set_mtu(dev, ev.mtu)
-            if ret:
-                log.warning("%s: driver refused mtu %d (%s); reverting to %d", dev.name, ev.mtu,
-                            errno.errorcode.get(-ret, ret), dev.mtu)  # fmt: skip
-                self.cfg.set(port.index, mtu=_kernel_mtu(port))
-        if port.tt.tap and ev.address is not None and ev.address != dev.dev_addr:
-            ret = host.dev_set_mac_address(dev, ev.address)
-            if ret:
-                log.warning("%s: driver refused address change (%s); reverting", dev.name,
-                            errno.errorcode.get(-ret, ret))  # fmt: skip
-                self.cfg.set(port.index, address=":".join(f"{b:02x}" for b in dev.dev_addr))
+        went_down = port.k_up and not up
+        went_up = up and not port.k_up
+        mtu = ev.mtu if ev.mtu is not None and ev.mtu != port.k_mtu else None
+        addr = ev.address if port.tt.tap and ev.address not in (None, port.k_addr) else None
+        txqlen = ev.txqlen if ev.txqlen is not None and ev.txqlen != port.k_txqlen else None
+        port.k_up = up
+        if ev.mtu is not None:
+            port.k_mtu = ev.mtu
+        if port.tt.tap and ev.address is not None:
+            port.k_addr = ev.address
         if ev.txqlen is not None:
-            dev.tx_queue_len = ev.txqlen
-        if up and not dev.is_up:
-            ret = host.dev_open(dev)
-            if ret:
-                log.warning("%s: open refused (%s); setting the link down again", dev.name,
-                            errno.errorcode.get(-ret, ret))  # fmt: skip
-                self.cfg.set(port.index, state="down")
-                return
-        # tcpdump's promiscuous mode shows only in the promiscuity count, not the flag.
-        promisc = bool(ev.flags & IFF_PROMISC) or bool(ev.promiscuity)
-        allmulti = bool(ev.flags & IFF_ALLMULTI)
-        host.dev_set_rx_mode(dev, promisc=promisc, allmulti=allmulti)
+            port.k_txqlen = ev.txqlen
+        self._applying = port
+        try:
+            # The kernel's order: `ip link set DEV address A up` changes the address while
+            # the link is still down, then brings it up; a driver refuses a new address
+            # while up (eth_mac_addr: EBUSY). So: close, then MTU and address, then open.
+            if went_down:
+                host.dev_close(dev)
+            if mtu is not None and mtu != _kernel_mtu(port):
+                ret = host.dev_set_mtu(dev, mtu)
+                if ret:
+                    log.warning("%s: driver refused mtu %d (%s); reverting to %d", dev.name, mtu,
+                                errno.errorcode.get(-ret, ret), dev.mtu)  # fmt: skip
+            if addr is not None and addr != dev.dev_addr:
+                ret = host.dev_set_mac_address(dev, addr)
+                if ret:
+                    log.warning("%s: driver refused address change (%s); reverting", dev.name,
+                                errno.errorcode.get(-ret, ret))  # fmt: skip
+            if txqlen is not None:
+                dev.tx_queue_len = txqlen
+            if went_up and not dev.is_up:
+                ret = host.dev_open(dev)
+                if ret:
+                    log.warning("%s: open refused (%s); setting the link down again", dev.name,
+                                errno.errorcode.get(-ret, ret))  # fmt: skip
+                    return
+            # tcpdump's promiscuous mode shows only in the promiscuity count, not the flag.
+            promisc = bool(ev.flags & IFF_PROMISC) or bool(ev.promiscuity)
+            allmulti = bool(ev.flags & IFF_ALLMULTI)
+            host.dev_set_rx_mode(dev, promisc=promisc, allmulti=allmulti)
+        finally:
+            self._applying = None
+
+    def _reconcile(self, port: _Port) -> None:
+        """Set the kernel link to the driver's state where the last event showed otherwise.
+
+        That is a refusal (revert), an open that failed, or a change of netdrv's own whose
+        echo is still to come (written again: harmless).  The echo of what is written
+        here agrees with the driver, so applying it changes nothing: no ping-pong.
+        """
+        dev = port.dev
+        try:
+            mtu = _kernel_mtu(port)
+            if port.k_mtu != mtu:
+                self.cfg.set(port.index, mtu=mtu)
+            if port.tt.tap and port.k_addr != dev.dev_addr:
+                self.cfg.set(port.index, address=":".join(f"{b:02x}" for b in dev.dev_addr))
+            if port.k_up != dev.is_up:
+                self.cfg.set(port.index, state="up" if dev.is_up else "down")
+        except Exception as exc:
+            log.warning("%s: could not set the kernel link to the driver's state: %s", dev.name,
+                        exc)  # fmt: skip
 
     def _poll_mcast(self) -> None:
         """Link-layer multicast joins have no netlink event: read /proc/net/dev_mcast."""

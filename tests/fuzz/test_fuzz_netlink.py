@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -173,6 +174,12 @@ class _FakeTunTap:
 @pytest.fixture
 def kernel_view() -> Iterator[tuple[Host, KernelStack, _Port, _FakeLinkConfig]]:
     """snull's sn0 on a memory host, seen through a KernelStack with a fake netlink config."""
+    with _kernel_view() as view:
+        yield view
+
+
+@contextmanager
+def _kernel_view() -> Iterator[tuple[Host, KernelStack, _Port, _FakeLinkConfig]]:
     from netdrv_snull.driver import Snull
 
     host = Host()
@@ -184,6 +191,8 @@ def kernel_view() -> Iterator[tuple[Host, KernelStack, _Port, _FakeLinkConfig]]:
     cfg = _FakeLinkConfig()
     ks._cfg = cfg  # type: ignore[assignment]
     port = _Port(host.devices["sn0"], _FakeTunTap(), 7)  # type: ignore[arg-type]
+    ks.ports["sn0"] = port
+    ks._by_index[7] = port
     yield host, ks, port, cfg
     with host.as_current():
         drv.exit()
@@ -216,7 +225,7 @@ def test_link_events_applied_to_a_driver_never_raise(
     for ev in events:
         cfg.calls.clear()
         old_mtu, old_addr = dev.mtu, dev.dev_addr
-        ks._apply_event(port, ev)
+        ks._handle_events([ev])
         host.loop.run_until_idle()
         assert dev.is_up == bool(ev.flags & IFF_UP)
         # snull accepts 68..1500; anything else is refused and the kernel link reverted.
@@ -230,3 +239,123 @@ def test_link_events_applied_to_a_driver_never_raise(
         assert bool(dev.flags & IFF_PROMISC) == bool(ev.flags & IFF_PROMISC or ev.promiscuity)
     cs = dev.core_stats
     assert cs.tx_driver_faults == 0
+
+
+# -- a model of the kernel link: every change queues an event, netdrv's writes too ------------
+class _KernelLink:
+    """sn0's kernel side: what ``ip link set`` and netdrv's writes do, and the events they queue.
+
+    Events carry the whole state at the moment of the change, like RTM_NEWLINK, and
+    pile up until netdrv reads them (in batches of any size: coalescing is the hazard).
+    """
+
+    def __init__(self, port: _Port) -> None:
+        self.up = False  # a new TAP, given the device's settings by the attachment
+        self.mtu = port.dev.mtu
+        self.addr = port.dev.dev_addr
+        self.queue: list[LinkEvent] = []
+
+    def change(self, *, up: bool | None = None, mtu: int | None = None,
+               addr: bytes | None = None) -> None:  # fmt: skip
+        if up is not None:
+            self.up = up
+        if mtu is not None:
+            assert 68 <= mtu <= 65521, "a TAP refuses this mtu"
+            self.mtu = mtu
+        if addr is not None:
+            self.addr = addr
+        self.queue.append(LinkEvent(RTM_NEWLINK, 7, IFF_UP if self.up else 0, 0xFFFFFFFF,
+                                    "sn0", self.mtu, self.addr, 1000, 0))  # fmt: skip
+
+    # LinkConfig, as the attachment uses it.
+    def set(self, index: int, **kw: Any) -> None:
+        addr = bytes.fromhex(kw["address"].replace(":", "")) if "address" in kw else None
+        up = {"up": True, "down": False}.get(kw.get("state", ""))
+        self.change(up=up, mtu=kw.get("mtu"), addr=addr)
+
+    def flags(self, index: int) -> int:
+        return IFF_UP if self.up else 0
+
+
+_addr_st = st.sampled_from([b"\x02\x11\x22\x33\x44\x55", b"\x02\x66\x66\x66\x66\x66",
+                            b"\x00\x53\x4e\x55\x4c\x30"])  # fmt: skip
+_op_st = st.one_of(
+    st.tuples(st.just("user up"), st.booleans()),
+    st.tuples(st.just("user mtu"), st.sampled_from([576, 1400, 1500, 9000])),
+    st.tuples(st.just("user address"), _addr_st),
+    st.tuples(st.just("driver up"), st.booleans()),
+    st.tuples(st.just("driver mtu"), st.sampled_from([576, 1280])),
+    st.tuples(st.just("read"), st.integers(1, 4)),  # netdrv reads a batch of this many events
+)
+
+
+@FAST
+@given(ops=st.lists(_op_st, max_size=20))
+@example(ops=[("user up", False), ("user address", b"\x02\x11\x22\x33\x44\x55"),
+              ("user up", True)])  # fmt: skip
+@example(ops=[("user up", False), ("user mtu", 1400), ("user up", True)])
+@example(ops=[("user up", False), ("user up", True)])
+def test_kernel_and_driver_agree_however_events_are_batched(ops: list[tuple[str, Any]]) -> None:
+    """Whatever the user and the driver change, and however the events are read, both ends
+    settle on one state (no change bounced back and forth), and nothing the driver accepts
+    is refused: an address set while the link is down reaches the driver (``ip -batch``:
+    down; address; up — stop, set_mac_address, open)."""
+    with _kernel_view() as (host, ks, port, _):
+        _run_ops(host, ks, port, ops)
+
+
+def _run_ops(host: Host, ks: KernelStack, port: _Port, ops: list[tuple[str, Any]]) -> None:
+    dev = port.dev
+    kernel = _KernelLink(port)
+    ks._cfg = kernel  # type: ignore[assignment]
+    memory = host.attachment
+    host.attachment = ks  # the driver's own changes are mirrored to the model kernel
+    refused = []
+    real_set_mac = dev.netdev_ops.set_mac_address
+
+    def set_mac(d: Any, addr: bytes) -> int | None:
+        ret = real_set_mac(d, addr)
+        if ret:
+            refused.append(addr)
+        return ret
+
+    dev.netdev_ops.set_mac_address = set_mac  # type: ignore[method-assign]
+    try:
+        host.dev_open(dev)  # up on both sides, as `netdrv load` leaves it
+        batch, kernel.queue = kernel.queue, []
+        ks._handle_events(batch)
+        user_only = True  # and nothing a driver refuses: the user's changes must all stick
+        intent = [kernel.up, kernel.mtu, kernel.addr]
+        for op, arg in ops:
+            if op == "user up" and kernel.up != arg:
+                kernel.change(up=arg)
+                intent[0] = arg
+            elif op == "user mtu":
+                user_only &= arg <= 1500  # snull refuses more
+                kernel.change(mtu=arg)
+                intent[1] = arg
+            elif op == "user address":
+                user_only &= not kernel.up  # while up the driver refuses it (EBUSY)
+                kernel.change(addr=arg)
+                intent[2] = arg
+            elif op == "driver up":
+                user_only = False
+                (host.dev_open if arg else host.dev_close)(dev)
+            elif op == "driver mtu":
+                user_only = False
+                host.dev_set_mtu(dev, arg)
+            elif op == "read":
+                batch, kernel.queue = kernel.queue[:arg], kernel.queue[arg:]
+                ks._handle_events(batch)
+        for _ in range(20):  # what netdrv writes queues events too: it must die down
+            if not kernel.queue:
+                break
+            batch, kernel.queue = kernel.queue, []
+            ks._handle_events(batch)
+        assert not kernel.queue, "kernel and driver keep changing each other"
+    finally:
+        host.attachment = memory
+    assert (kernel.up, kernel.mtu, kernel.addr) == (dev.is_up, dev.mtu, dev.dev_addr)
+    if user_only:
+        assert not refused
+        assert [dev.is_up, dev.mtu, dev.dev_addr] == intent

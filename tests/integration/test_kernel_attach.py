@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -62,6 +63,79 @@ def test_address_and_up_in_one_command_and_tcpdumps_promiscuity(netns: NetNamesp
         dump.terminate()
         dump.wait(5)
     assert wait_for(lambda: "PROMISC" not in device(netns, "sn1")["flags"], timeout=5)
+
+
+# snull on the kernel attachment in this process, its ops recorded: `ip -batch` runs to the
+# end before the loop reads a single event, so every event of the batch is queued at once.
+BATCH_RECORDER = r"""
+import json, subprocess, sys
+from netdrv_core.attach.tap import KernelStack
+from netdrv_core.host import Host
+from netdrv_core.params import parse_params
+from netdrv_core.plugins import PluginManager
+
+host = Host(KernelStack())
+pm = PluginManager()
+drv = pm.get_driver("snull")(host, parse_params("snull", pm.driver_parameters("snull"), {}))
+with host.as_current():
+    drv.init()
+dev = host.devices["sn0"]
+host.attachment.set_link_up(dev)
+calls = []
+for name in ("open", "stop", "set_mac_address", "change_mtu"):
+    def rec(*a, _real=getattr(dev.netdev_ops, name), _name=name):
+        ret = _real(*a)
+        calls.append([_name, ret or 0])
+        return ret
+    setattr(dev.netdev_ops, name, rec)
+out = []
+for batch in json.loads(sys.argv[1]):
+    host.loop.run_until_idle()
+    calls.clear()
+    subprocess.run(["ip", "-batch", "-"], input=batch, text=True, check=True)
+    host.loop.run_until(lambda: False, timeout=0.3)  # the events, and the echoes of any revert
+    k = json.loads(subprocess.run(["ip", "-j", "link", "show", "sn0"], capture_output=True,
+                                  text=True, check=True).stdout)[0]
+    out.append({"calls": calls[:], "driver": [dev.is_up, dev.dev_addr.hex(":"), dev.mtu],
+                "kernel": ["UP" in k["flags"], k["address"], k["mtu"]]})
+with host.as_current():
+    drv.exit()
+print(json.dumps(out))
+"""
+
+
+def test_batched_link_changes_reach_the_driver_in_order(netns: NetNamespace) -> None:
+    # The events of `ip -batch` are read together: each must count, in order.  Applied as
+    # one (the latest state), the driver never saw the down and refused the address (EBUSY).
+    batches = [
+        "link set sn0 down\nlink set sn0 address 02:11:22:33:44:55\nlink set sn0 up\n",
+        "link set sn0 down\nlink set sn0 mtu 1400\nlink set sn0 up\n",
+        "link set sn0 down\nlink set sn0 up\n",
+        "link set sn0 address 02:66:66:66:66:66\n",  # while up: refused, and reverted
+    ]
+    run = netns.run([sys.executable, "-c", BATCH_RECORDER, json.dumps(batches)])
+    res = json.loads(run.stdout)
+    assert [r["calls"] for r in res] == [
+        [["stop", 0], ["set_mac_address", 0], ["open", 0]],
+        [["stop", 0], ["change_mtu", 0], ["open", 0]],
+        [["stop", 0], ["open", 0]],
+        [["set_mac_address", -errno.EBUSY]],
+    ]
+    for r in res:
+        assert r["driver"] == r["kernel"], r
+    assert [r["driver"] for r in res] == [
+        [True, "02:11:22:33:44:55", 1500],
+        [True, "02:11:22:33:44:55", 1400],
+        [True, "02:11:22:33:44:55", 1400],
+        [True, "02:11:22:33:44:55", 1400],
+    ]
+    # The same through the daemon: the final kernel state is the driver's.
+    netns.netdrv("load snull")
+    netns.run(["ip", "-batch", "-"], input=batches[0].replace("55\n", "77\n"))
+    want = {"state": "up", "address": "02:11:22:33:44:77"}
+    assert wait_for(lambda: {k: device(netns, "sn0")[k] for k in want} == want)
+    assert "02:11:22:33:44:77" in netns.run("ip link show sn0").stdout
+    assert ",UP," in netns.run("ip link show sn0").stdout
 
 
 def test_carrier_shows_in_ip_link(netns: NetNamespace) -> None:
