@@ -72,6 +72,9 @@ class Ax88179(MiniDriver):
         self.rx_decoder = Ax88179RxDecoder(copy=False)
         self.rx_stats = self.rx_decoder.stats
         self.link: bool | None = None
+        self.reset_failed = False
+        """link_reset did not finish (control error, PHY not up yet): a later link-up
+        report runs it again, as Linux does by comparing each report with the carrier."""
         self.rx_ctl = 0
         self.medium = 0
         self.mc_filter = b""
@@ -119,7 +122,11 @@ class Ax88179(MiniDriver):
         un.claim(intf.bInterfaceNumber)
         un.use_endpoints(intf)
         if un.ep_int is None:
-            raise BindError(f"{un}: no interrupt endpoint (not an AX88179?)")
+            bad = f" ({'; '.join(un.bad_endpoints)})" if un.bad_endpoints else ""
+            raise BindError(
+                f"{un}: no interrupt endpoint{bad}: the AX88179 reports its link "
+                f"there (not an AX88179, or broken descriptors; check `lsusb -v`)"
+            )
         un.hard_mtu = 1514
         un.max_mtu = MAX_MTU
         un.rx_urb_size = 1024 * 20  # Linux ax88179_bind, until link_reset picks the real one
@@ -162,12 +169,14 @@ class Ax88179(MiniDriver):
         st = parse_interrupt(data)
         if st is None:
             return
-        if st.link != self.link:
+        if st.link != self.link or (st.link and self.reset_failed):
             self.link = st.link
+            self.reset_failed = False
             un.link_change(st.link, True)
 
     def link_reset(self, un: UsbNet) -> bool:
         """``ax88179_link_reset``: PHY speed/duplex → medium mode and bulk-IN aggregation."""
+        self.reset_failed = True  # until the end: an exception or no PHY link leaves it set
         physr = self.read_phy(un, ax.GMII_PHY_PHYSR)
         link, speed, full = ax.decode_physr(physr)
         if not link:
@@ -181,6 +190,7 @@ class Ax88179(MiniDriver):
         self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, self.medium)
         un.set_link_speed(speed * 1_000_000)
         un.duplex = DUPLEX_FULL if full else DUPLEX_HALF
+        self.reset_failed = False
         return True
 
     # -- data -----------------------------------------------------------------------------------

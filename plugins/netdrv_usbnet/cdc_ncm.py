@@ -92,8 +92,11 @@ class CdcNcm(CdcMixin, MiniDriver):
         self.setup(un)
         un.set_altsetting(self.data_intf, alt.bAlternateSetting)
         un.use_endpoints(alt, intf)
-        un.hard_mtu = self.max_datagram
-        un.max_mtu = self.max_datagram - 14
+        # A frame must also fit one OUT NTB (dwNtbOutMaxSize may be as small as 2048 while
+        # the datagram size is jumbo): a larger MTU would only make frames tx_dropped.
+        largest = min(self.max_datagram, self.encoder.max_frame_size)
+        un.hard_mtu = largest
+        un.max_mtu = largest - 14
         un.rx_urb_size = un.rx_buf_size = self.rx_max
         un.mac = self.read_mac(un)
         self.cdc_set_rx_mode(un, RxMode())

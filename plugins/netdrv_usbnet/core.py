@@ -288,6 +288,7 @@ class UsbNet:
         self.ep_in = 0
         self.ep_out = 0
         self.ep_int: int | None = None
+        self.bad_endpoints: list[str] = []  # skipped by use_endpoints, named in bind errors
         self.in_mps = 512
         self.out_mps = 512
         self.int_mps = 16
@@ -369,7 +370,12 @@ class UsbNet:
             intf = un.interface(match.interface, 0)
             un.info.bind(un, intf)
             if not un.ep_in or not un.ep_out:
-                raise BindError(f"{un}: the minidriver found no bulk endpoints")
+                missing = " and ".join(what for what, ep in (("IN", un.ep_in), ("OUT", un.ep_out))
+                                       if not ep)  # fmt: skip
+                bad = f" ({'; '.join(un.bad_endpoints)})" if un.bad_endpoints else ""
+                raise BindError(f"{un}: no usable bulk {missing} endpoint{bad}: not a "
+                                f"{un.info.description or un.info.name}, or broken "
+                                f"descriptors (check `lsusb -v`)")  # fmt: skip
             if not is_valid_ether_addr(un.mac):
                 raise BindError(f"{un}: no valid MAC address")
             if not un.rx_urb_size:
@@ -450,22 +456,38 @@ class UsbNet:
         self.udev.set_interface_altsetting(interface=number, alternate_setting=alt)
 
     def use_endpoints(self, intf: Any, int_intf: Any | None = None) -> None:
-        """Take bulk IN/OUT from ``intf`` and an interrupt IN from ``int_intf`` (default ``intf``)."""
+        """Take bulk IN/OUT from ``intf`` and an interrupt IN from ``int_intf`` (default ``intf``).
+
+        Endpoints with wMaxPacketSize 0 are skipped, as Linux's ``usb_parse_endpoint`` does:
+        nothing can be transferred on them (and ZLP arithmetic would divide by zero).
+        """
         for ep in intf.endpoints():
             addr = ep.bEndpointAddress
             kind = usb.util.endpoint_type(ep.bmAttributes)
             is_in = usb.util.endpoint_direction(addr) == usb.util.ENDPOINT_IN
             mps = ep.wMaxPacketSize & 0x7FF
-            if kind == usb.util.ENDPOINT_TYPE_BULK and is_in and not self.ep_in:
+            if kind != usb.util.ENDPOINT_TYPE_BULK or (self.ep_in if is_in else self.ep_out):
+                continue
+            if not mps:
+                self._bad_endpoint(addr)
+            elif is_in:
                 self.ep_in, self.in_mps = addr, mps
-            elif kind == usb.util.ENDPOINT_TYPE_BULK and not is_in and not self.ep_out:
+            else:
                 self.ep_out, self.out_mps = addr, mps
         for ep in (int_intf if int_intf is not None else intf).endpoints():
             addr = ep.bEndpointAddress
             if (usb.util.endpoint_type(ep.bmAttributes) == usb.util.ENDPOINT_TYPE_INTR
                     and usb.util.endpoint_direction(addr) == usb.util.ENDPOINT_IN):  # fmt: skip
-                self.ep_int, self.int_mps = addr, max(ep.wMaxPacketSize & 0x7FF, 1)
+                if not ep.wMaxPacketSize & 0x7FF:
+                    self._bad_endpoint(addr)
+                    continue
+                self.ep_int, self.int_mps = addr, ep.wMaxPacketSize & 0x7FF
                 break
+
+    def _bad_endpoint(self, addr: int) -> None:
+        why = f"endpoint 0x{addr:02x} has wMaxPacketSize 0"
+        self.bad_endpoints.append(why)
+        log.warning("%s: %s (invalid descriptor): ignored", self, why)
 
     def random_mac(self, why: str) -> bytes:
         """A random locally administered MAC, with the warning Linux prints."""
@@ -778,6 +800,11 @@ class UsbNet:
                     self._throttle("rx_throttled")
                     burst = 0
                 continue
+            except Exception:  # a backend bug must not end the reader: RX would stop for good
+                log.exception("%s: bulk IN read raised", self)
+                self._post(self._rx_error, "error")
+                self._throttle("rx_throttled")
+                continue
             burst = 0
             if not gate.is_set():
                 continue  # went down while reading: like an unlinked URB
@@ -957,6 +984,11 @@ class UsbNet:
                     self._throttle()
                     burst = 0
                 continue
+            except Exception:  # a backend bug must not end the reader: the link would freeze
+                log.exception("%s: interrupt IN read raised", self)
+                self.counters["intr_errors"] += 1
+                self._throttle()
+                continue
             burst = 0
             self.counters["notifications"] += 1
             try:
@@ -1021,7 +1053,11 @@ class UsbNet:
             if gen != self.tx_gen:  # tx_timeout: the rest is given up, like unlinked URBs
                 errors += sum(t[1] for t in transfers[i:])
                 break
-            err = self._bulk_out(data)
+            try:
+                err = self._bulk_out(data)
+            except Exception:  # a backend bug must not end the writer: the queue would stall
+                log.exception("%s: bulk OUT transfer raised", self)
+                err = errno.EIO
             if not err:
                 ok += npk
                 ok_bytes += nbytes

@@ -80,6 +80,10 @@ Faults and how they show (``netdrv status``, ``ethtool -S``-style counters in
   decoder's own counters (``ntb_*``, ``ax_*``, ``ecm_*``);
 * a bad MAC string (ECM/NCM) or NODE_ID (AX88179): a random locally
   administered MAC and a warning in the daemon log;
+* an endpoint with wMaxPacketSize 0: ignored (as Linux does); without a
+  usable bulk pair (AX88179: interrupt endpoint) the bind fails naming it;
+* an unexpected exception from the backend: logged, counted as an rx/tx
+  error, the thread goes on;
 * unplug (ENODEV on any transfer, or the adapter gone from the bus): carrier
   off, the interface is unregistered, the interfaces released, the threads
   end; when the adapter comes back (it re-enumerates with a new address) it

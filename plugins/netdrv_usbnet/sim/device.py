@@ -285,7 +285,12 @@ class SimDevice:
         ``in_zlp`` is set, and never on interrupt endpoints (notifications are
         single packets; the host reads them with a wMaxPacketSize buffer).
         """
-        mps = self.max_packet(ep)
+        try:
+            mps = self.max_packet(ep)
+        except KeyError:
+            return  # a model whose descriptors lost the endpoint: nowhere to send it
+        if not mps:
+            return  # wMaxPacketSize 0: no packet can carry it
         full = len(data) > 0 and len(data) % mps == 0
         if terminated is None:
             terminated = not full or (self.in_zlp and not self._is_interrupt(ep))

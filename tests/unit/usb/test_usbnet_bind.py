@@ -251,3 +251,76 @@ def test_ncm_without_interrupt_endpoint_has_carrier_while_up(host, usbnet, sim_b
     assert settle_tx(host, dev) and m.take_wire_tx() == [frame(PEER, 100, 1)]
     m.wire_rx(frame(dev.dev_addr, 100, 2))
     assert received(host, dev, 1) == [frame(dev.dev_addr, 100, 2)]
+
+
+def _zero_mps(m, ep: int) -> None:
+    for cfg in m.configurations:
+        for alt in cfg.all_alt_settings():
+            for e in alt.endpoints:
+                if e.bEndpointAddress == ep:
+                    e.wMaxPacketSize = 0
+
+
+@pytest.mark.parametrize("model", [CdcEcmModel, CdcNcmModel, Ax88179Model])
+def test_bulk_endpoint_with_zero_max_packet_is_refused_by_name(host, usbnet, sim_backend, caplog,
+                                                               model):  # fmt: skip
+    """wMaxPacketSize 0 is invalid for bulk (Linux skips such endpoints while parsing the
+    configuration): the bind fails naming the endpoint, instead of a writer that dies on its
+    first frame and a queue that never drains."""
+    m = sim_backend.plug(model())
+    _zero_mps(m, m.BULK_OUT)
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    assert drv.devices == []
+    assert "no usable bulk OUT endpoint" in caplog.text
+    assert f"0x{m.BULK_OUT:02x} has wMaxPacketSize 0" in caplog.text
+    assert m.claimed == set(), "a failed bind releases what it claimed"
+
+
+def test_interrupt_endpoint_with_zero_max_packet_is_ignored(host, usbnet, sim_backend, caplog):
+    """An unusable interrupt endpoint is skipped: ECM then has carrier while up, like a
+    function without one, and the AX88179 (which needs it for the link) is refused by name."""
+    m = sim_backend.plug(CdcEcmModel())
+    _zero_mps(m, m.INTR_IN)
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    (dev,) = drv.devices
+    assert dev.priv.ep_int is None and "0x81 has wMaxPacketSize 0" in caplog.text
+    up(host, dev)
+    assert dev._carrier, "no interrupt endpoint to wait for"
+    unload(host, drv)
+    sim_backend.remove(m)
+    caplog.clear()
+    ax_model = sim_backend.plug(Ax88179Model())
+    _zero_mps(ax_model, ax_model.INTR_IN)
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    assert drv.devices == [] and "no interrupt endpoint" in caplog.text
+
+
+def test_ax88179_without_interrupt_endpoint_is_refused_by_name(host, usbnet, sim_backend,
+                                                                caplog):  # fmt: skip
+    m = Ax88179Model()
+    intf = m.configurations[0].interfaces[0][0]
+    intf.endpoints = [e for e in intf.endpoints if e.bEndpointAddress != m.INTR_IN]
+    sim_backend.plug(m)
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    assert drv.devices == [] and "no interrupt endpoint" in caplog.text
+
+
+def test_ncm_mtu_is_bounded_by_what_fits_an_out_ntb(host, usbnet, sim_backend):
+    """A device announcing jumbo datagrams but small OUT NTBs: the MTU cannot exceed what one
+    NTB carries (else every larger frame is silently dropped as tx_dropped)."""
+    from netdrv_usbnet.codecs.cdc_ncm import NtbParameters
+    from usbnet_helpers import PEER, accounted, frame, settle_tx
+
+    m = sim_backend.plug(CdcNcmModel(max_segment_size=9014,
+                                     ntb_params=NtbParameters(dwNtbOutMaxSize=2048)))  # fmt: skip
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    (dev,) = drv.devices
+    un = dev.priv
+    assert dev.max_mtu + 14 <= un.info.encoder.max_frame_size
+    assert host.dev_set_mtu(dev, dev.max_mtu + 1) != 0
+    assert host.dev_set_mtu(dev, dev.max_mtu) == 0
+    up(host, dev)
+    big = frame(PEER, dev.mtu + 14, 1)
+    host.attachment.send(dev, big)
+    assert settle_tx(host, dev) and accounted(dev)
+    assert dev.stats.tx_dropped == 0 and m.take_wire_tx() == [big]

@@ -394,3 +394,71 @@ def test_accounting_holds_under_a_storm_of_faults(host, usbnet, sim):
     )
     assert wait(host, lambda: not m.halted), "every stall was cleared"
     _traffic_ok(host, drv, dev, tag=0x70)
+
+
+def test_ax88179_link_up_after_a_failed_link_reset_is_retried(host, usbnet):
+    """The chip keeps reporting its status on the interrupt endpoint; Linux compares each
+    report with the carrier, so a link_reset that failed (a control timeout) is tried again
+    at the next report instead of leaving the carrier off until the cable is replugged."""
+    _, m, dev = _sim_up(host, usbnet, sim="ax88179")
+    m.set_link(False)
+    assert wait(host, lambda: not dev._carrier)
+    m.timeout_next(0)  # the PHY status read of link_reset times out
+    m.set_link(True)
+    assert wait(host, lambda: dev.priv.counters["kevent_errors"] == 1)
+    assert not dev._carrier
+    m.set_link(True)  # the next periodic status report: link still up
+    assert wait(host, lambda: dev._carrier)
+    assert ethtool_report(dev)["speed"] == 1000
+
+
+def test_unexpected_backend_error_on_bulk_out_is_a_tx_error(host, usbnet):
+    """A backend raising something other than USBError must not kill the writer: the frame
+    counts as tx_errors and the next ones still go out."""
+    drv, m, dev = _sim_up(host, usbnet, sim="cdc_ether")
+    orig = m._on_out_transfer
+    calls = {"n": 0}
+
+    def broken_once(ep, data):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("backend bug")
+        return orig(ep, data)
+
+    m._on_out_transfer = broken_once
+    host.attachment.send(dev, frame(PEER, 100, 1))
+    assert settle_tx(host, dev)
+    assert dev.stats.tx_errors == 1 and accounted(dev)
+    m._on_out_transfer = orig
+    _traffic_ok(host, drv, dev)
+    assert accounted(dev)
+
+
+@pytest.mark.parametrize("ep_name", ["BULK_IN", "INTR_IN"])
+def test_unexpected_backend_error_on_a_read_does_not_end_the_reader(host, usbnet, ep_name):
+    """The readers count it and go on (a dead bulk-IN reader would leave an interface that is
+    up, with carrier, and never receives again; a dead interrupt reader, a frozen link)."""
+    drv, m, dev = _sim_up(host, usbnet, sim="cdc_ether")
+    ep = getattr(m, ep_name)
+    orig = m._refill_in
+    raised = {"n": 0}
+
+    def broken_once(e):
+        if e == ep and not raised["n"]:
+            raised["n"] += 1
+            raise RuntimeError("backend bug")
+        return orig(e)
+
+    m._refill_in = broken_once
+    assert wait(host, lambda: raised["n"] == 1)
+    if ep_name == "BULK_IN":
+        assert wait(host, lambda: dev.stats.rx_errors == 1)
+    else:
+        assert wait(host, lambda: dev.priv.counters["intr_errors"] == 1)
+    m._refill_in = orig
+    assert all(t.is_alive() for t in dev.priv.threads)
+    m.set_link(False)
+    assert wait(host, lambda: not dev._carrier)
+    m.set_link(True)
+    assert wait(host, lambda: dev._carrier)
+    _traffic_ok(host, drv, dev)
