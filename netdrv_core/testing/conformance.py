@@ -10,10 +10,14 @@ driver would:
   a clash with a fixed name refused with a clear error, names freed again by
   ``exit()``;
 * ``open``/``stop`` cycles — the queue is started on open, the core never
-  calls ``start_xmit`` on a device that is down;
+  calls ``start_xmit`` on a device that is down, ``stop`` with transmissions
+  in flight completes or drops them (counted) and frees them;
 * every skb accounted for — after the loop is idle,
   ``core_stats.tx_submitted == tx_packets + tx_dropped + tx_errors`` on every
   device, nothing left in the qdisc, no double free, no exception;
+* every skb released — an skb ``start_xmit`` accepted is freed
+  (``dev_kfree_skb``) or handed back to the core (``netif_rx``…), at the
+  latest by ``stop`` and ``exit()``: counted but never freed is a leak;
 * queue stop/wake — no ``start_xmit`` while the queue is stopped, the held
   frames go out after ``netif_wake_queue``, ``NETDEV_TX_BUSY`` only with the
   queue stopped and the skb not freed;
@@ -264,6 +268,16 @@ class _XmitSpy:
     calls: dict[str, int] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     wrapped: list[NetDeviceOps] = field(default_factory=list)
+    # skbs start_xmit accepted and the driver still owns: not freed, not handed back to
+    # the core (netif_rx, netif_receive_skb, dev_queue_xmit).  id -> (device name, skb);
+    # the strong reference keeps ids unique.
+    held: dict[int, tuple[str, SkBuff]] = field(default_factory=dict)
+
+    def owned_by_driver(self, names: set[str]) -> list[tuple[str, SkBuff]]:
+        """The skbs the driver of ``names`` still holds (freed ones are forgotten)."""
+        for key in [k for k, (_, skb) in self.held.items() if skb.freed]:
+            del self.held[key]
+        return [(n, skb) for n, skb in self.held.values() if n in names]
 
 
 def _fd_table() -> dict[int, str]:
@@ -318,6 +332,17 @@ class DriverHarness:
 
         self.host.driver_fault = driver_fault  # type: ignore[method-assign]
         self.host.notify = lambda event, dev: self.events.append((event, dev.name))
+        # An skb the driver hands back to the core is no longer the driver's to free.
+        for meth in ("netif_rx", "netif_receive_skb", "dev_queue_xmit"):
+            orig_meth = getattr(self.host, meth)
+
+            def handed_back(
+                skb: SkBuff, _orig: Any = orig_meth, held: dict[int, Any] = self.spy.held
+            ) -> int:
+                held.pop(id(skb), None)
+                return _orig(skb)
+
+            setattr(self.host, meth, handed_back)
         self._excepthook = threading.excepthook
 
         def excepthook(args: Any) -> None:
@@ -414,8 +439,15 @@ class DriverHarness:
                 if skb.freed:
                     spy.violations.append(Violation(name, "start_xmit got a freed skb "
                                                           "(freed before NETDEV_TX_BUSY?)"))  # fmt: skip
-                rc = _orig(skb, dev)
+                # Recorded before the call: a driver may hand the skb up (netif_rx) inside it.
+                spy.held[id(skb)] = (name, skb)
+                try:
+                    rc = _orig(skb, dev)
+                except BaseException:
+                    spy.held.pop(id(skb), None)  # the core frees it
+                    raise
                 if rc == NETDEV_TX_BUSY:
+                    spy.held.pop(id(skb), None)  # the core keeps it
                     if skb.freed:
                         spy.violations.append(Violation(
                             name, "returned NETDEV_TX_BUSY after freeing the skb: on BUSY "
@@ -545,13 +577,41 @@ class DriverHarness:
 
         return self.settle(done)
 
+    @staticmethod
+    def _tx_total(dev: NetDevice) -> int:
+        s = dev_get_stats(dev)
+        return s.tx_packets + s.tx_dropped + s.tx_errors
+
     def assert_accounted(self, devs: list[NetDevice], *, pending_ok: bool = False) -> None:
-        """Assert the transmit contract on ``devs`` (call after :meth:`settle_accounted`)."""
+        """Assert the transmit contract on ``devs`` (call after :meth:`settle_accounted`).
+
+        Besides the counters: a device that is down holds no skb it accepted —
+        each was freed (``dev_kfree_skb``) or handed back to the core
+        (``netif_rx``…).  A device that is up may keep completed skbs until its
+        next transmission (lazy TX reclaim); :meth:`assert_released` checks
+        after ``exit()``.
+        """
         self.assert_clean()  # a fault or a violation is the cause of whatever follows
         for dev in devs:
             s = dev_get_stats(dev)
             cs = dev.core_stats
             total = s.tx_packets + s.tx_dropped + s.tx_errors
+            if cs.tx_submitted != total:
+                # Slow (a watchdog recovering every few frames) or stuck? Look a little longer.
+                self.settle(lambda d=dev: self.accounted(d), timeout=1.0)
+                later = self._tx_total(dev)
+                if later != total and cs.tx_submitted != later:
+                    raise AssertionError(
+                        f"{dev.name}: the core handed {cs.tx_submitted} skbs to start_xmit that "
+                        f"returned NETDEV_TX_OK and the driver accounted for {total} "
+                        f"{self.settle_timeout:g} s later, still progressing ({later} a second "
+                        f"after that; {len(dev.qdisc)} frames still wait in the qdisc): the "
+                        f"driver completes transmissions more slowly than the kit waits — set "
+                        f"settle_timeout in your DriverConformance subclass, or use parameters "
+                        f"that recover faster"
+                    )
+            total = self._tx_total(dev)
+            s = dev_get_stats(dev)
             assert cs.tx_submitted == total, (
                 f"{dev.name}: the core handed {cs.tx_submitted} skbs to start_xmit that returned "
                 f"NETDEV_TX_OK, but the driver accounted for {total} (tx_packets {s.tx_packets} "
@@ -565,6 +625,32 @@ class DriverHarness:
                     f"loop went idle (queue {'stopped' if netif_queue_stopped(dev) else 'awake'}):"
                     f" a driver that stops its queue must wake it when it can send again"
                 )
+        down = [d for d in devs if not d.is_up]
+        if not pending_ok and down:
+            self.assert_released(down, when="while the device is down (after stop)")
+
+    def assert_released(self, devs: list[NetDevice], *, when: str) -> None:
+        """No skb ``start_xmit`` accepted on ``devs`` is still held by the driver.
+
+        Each must have been freed (``dev_kfree_skb`` and its aliases) or handed
+        back to the core (``netif_rx``, ``netif_receive_skb``,
+        ``dev_queue_xmit``).  Counting an skb is not freeing it: in the kernel
+        the memory would leak.
+        """
+        names = {d.name for d in devs}
+        self.settle(lambda: not self.spy.owned_by_driver(names))
+        held = self.spy.owned_by_driver(names)
+        if held:
+            per_dev: dict[str, int] = {}
+            for n, _ in held:
+                per_dev[n] = per_dev.get(n, 0) + 1
+            where = ", ".join(f"{n}: {c}" for n, c in sorted(per_dev.items()))
+            raise AssertionError(
+                f"skbs accepted by start_xmit (NETDEV_TX_OK) still held by the driver {when}, "
+                f"neither freed nor handed back to the core ({where}; e.g. {held[0][1]!r}): "
+                f"counting an skb is not freeing it — call dev_kfree_skb(skb) once it is sent "
+                f"or dropped, and free what is left in your TX ring in stop()"
+            )
 
     def assert_clean(self) -> None:
         """No driver fault, no loop error, no violation seen by the spy."""
@@ -826,7 +912,7 @@ class DriverConformance:
         h.assert_clean()
 
     def test_open_stop_cycles(self, netdrv_conformance: DriverHarness) -> None:
-        """open/stop can be repeated; open starts the queue; nothing reaches a device that is down."""
+        """open/stop can be repeated, also with frames in flight; nothing reaches a device that is down."""
         h = netdrv_conformance
         _drv, devs = self._loaded(h, up=False)
         for dev in devs:
@@ -847,6 +933,19 @@ class DriverConformance:
             for dev in devs:
                 h.down(dev)
                 assert not dev.is_up
+        # `ip link set DEV down` under load: stop() finds transmissions still in flight and
+        # must complete or drop them — counted — and release their skbs.
+        for dev in devs:
+            h.up(dev)
+        for dev in devs:
+            frames = h.frames(dev)
+            for i in range(8):
+                h.xmit(dev, frames[i % len(frames)])
+        for dev in devs:
+            ret = h.host.dev_close(dev)
+            assert ret == 0, f"{dev.name}: stop failed: {errno.errorcode.get(-ret, ret)}"
+        h.settle_accounted(devs)
+        h.assert_accounted(devs)
         for dev in devs:
             before = h.xmit_calls(dev)
             submitted = dev.core_stats.tx_submitted
@@ -894,7 +993,15 @@ class DriverConformance:
                 assert len(dev.qdisc) == held, (len(dev.qdisc), held)
             netif_wake_queue(dev)
             ok = h.settle(lambda d=dev: not d.qdisc and h.accounted(d))
-            assert ok, f"{dev.name}: {len(dev.qdisc)} frames still queued after netif_wake_queue"
+            assert ok, (
+                f"{dev.name}: {len(dev.qdisc)} frames still queued after netif_wake_queue"
+                if dev.qdisc
+                else f"{dev.name}: the held frames went out after netif_wake_queue, but "
+                f"{dev.core_stats.tx_submitted - h._tx_total(dev)} skbs accepted by start_xmit "
+                f"are not accounted for (tx_packets + tx_dropped + tx_errors) "
+                f"{h.settle_timeout:g} s later: complete every transmission (a TX-done timer "
+                f"or interrupt), do not wait for more traffic"
+            )
             got = dev.core_stats.tx_submitted - submitted
             assert got == held, f"{dev.name}: {held} frames were held, {got} went out after wake"
             if h.spying:
@@ -1040,6 +1147,7 @@ class DriverConformance:
         left = [d.name for d in h.host.devices.values() if d not in before]
         assert not left, f"still registered after exit(): {left}"
         assert all(d.reg_state == NETREG_UNREGISTERED for d in devs)
+        h.assert_released(devs, when="after exit()")
         alive = self._wait_threads(threads, h)
         assert not alive, f"threads started by the driver still run after exit(): {alive}"
         new_fds = {fd: t for fd, t in _fd_table().items() if fds.get(fd) != t}

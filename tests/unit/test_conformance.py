@@ -34,8 +34,10 @@ from netdrv_core import (
     alloc_netdev,
     dev_kfree_skb,
     ether_setup,
+    netif_running,
     netif_start_queue,
     netif_stop_queue,
+    netif_wake_queue,
     register_netdev,
     unregister_netdev,
 )
@@ -189,6 +191,111 @@ class TimerOps(GoodOps):
         return super().open(dev)
 
 
+class LeakOps(GoodOps):
+    """Counts every frame but keeps the skb: the accounting balances, the memory leaks."""
+
+    kept: list[SkBuff] = []
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        dev.stats.tx_packets += 1
+        dev.stats.tx_bytes += skb.len
+        self.kept.append(skb)  # never dev_kfree_skb
+        return NETDEV_TX_OK
+
+
+class RingOps(GoodOps):
+    """A TX ring completed by a timer "interrupt", LDD style: count and free on completion."""
+
+    delay = 0.001
+
+    def open(self, dev: NetDevice) -> int:
+        dev.priv = {"ring": [], "timer": None}
+        return super().open(dev)
+
+    def stop(self, dev: NetDevice) -> int:
+        netif_stop_queue(dev)
+        ring = dev.priv["ring"]
+        if dev.priv["timer"] is not None:
+            dev.priv["timer"].cancel()
+            dev.priv["timer"] = None
+        self.release_ring(dev, ring)
+        ring.clear()
+        return 0
+
+    def release_ring(self, dev: NetDevice, ring: list[SkBuff]) -> None:
+        for skb in ring:  # what the hardware never sent: dropped, counted and freed
+            dev.stats.tx_dropped += 1
+            dev_kfree_skb(skb)
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        dev.priv["ring"].append(skb)
+        if dev.priv["timer"] is None:
+            dev.priv["timer"] = dev.host.loop.call_later(self.delay, self.tx_done, dev)  # type: ignore[union-attr]
+        return NETDEV_TX_OK
+
+    def tx_done(self, dev: NetDevice) -> None:
+        dev.priv["timer"] = None
+        ring = dev.priv["ring"]
+        while ring:
+            skb = ring.pop(0)
+            dev.stats.tx_packets += 1
+            dev.stats.tx_bytes += skb.len
+            dev_kfree_skb(skb)
+
+
+class RingLeakOnStopOps(RingOps):
+    """stop() counts what is left in the ring as dropped but forgets to free it."""
+
+    def release_ring(self, dev: NetDevice, ring: list[SkBuff]) -> None:
+        dev.stats.tx_dropped += len(ring)
+
+
+class LazyReclaimOps(GoodOps):
+    """Counts at xmit and frees the previous skb on the next one (virtio-net's old way)."""
+
+    def open(self, dev: NetDevice) -> int:
+        dev.priv = []
+        return super().open(dev)
+
+    def stop(self, dev: NetDevice) -> int:
+        while dev.priv:
+            dev_kfree_skb(dev.priv.pop())
+        return super().stop(dev)
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        while dev.priv:
+            dev_kfree_skb(dev.priv.pop())
+        dev.stats.tx_packets += 1
+        dev.stats.tx_bytes += skb.len
+        dev.priv.append(skb)
+        return NETDEV_TX_OK
+
+
+class BatchOps(RingOps):
+    """Completes only once four frames are in the ring: the last ones wait forever."""
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        dev.priv["ring"].append(skb)
+        if len(dev.priv["ring"]) >= 4:
+            self.tx_done(dev)
+        return NETDEV_TX_OK
+
+
+class SlowOps(RingOps):
+    """One frame in flight at a time, 10 ms each: correct, but slower than the kit waits."""
+
+    delay = 0.01
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        netif_stop_queue(dev)
+        return super().start_xmit(skb, dev)
+
+    def tx_done(self, dev: NetDevice) -> None:
+        super().tx_done(dev)
+        if netif_running(dev):
+            netif_wake_queue(dev)
+
+
 class LeakyThread(Good):
     name = "kitthread"
     summary = "starts a thread it never stops"
@@ -306,6 +413,13 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
         (_bug("kitsmallmtu", SmallMtuOps), "test_mtu_limits", r"change_mtu\(\d+\) refused"),
         (_bug("kittimeout", TimeoutRaisesOps), "test_watchdog", "tx_timeout raised RuntimeError"),
         (_bug("kittimer", TimerOps), "test_clean_unload", "timers left scheduled"),
+        (_bug("kitleak", LeakOps), "test_open_stop_cycles", "counting an skb is not freeing it"),
+        (_bug("kitleak", LeakOps), "test_clean_unload", "still held by the driver after exit"),
+        (_bug("kitringleak", RingLeakOnStopOps), "test_open_stop_cycles",
+         "free what is left in your TX ring in stop"),
+        (_bug("kitbatch", BatchOps), "test_queue_stop_and_wake",
+         "3 skbs accepted by start_xmit are not accounted for"),
+        (_bug("kitslow", SlowOps), "test_every_skb_accounted", "still progressing"),
         (LeakyThread, "test_clean_unload", "threads started by the driver still run"),
         (LeakyFd, "test_clean_unload", "file descriptors opened by the driver"),
         (NoExit, "test_registration_and_naming", "still registered after exit"),
@@ -323,6 +437,13 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
 def test_the_kit_catches_the_bug(cls: type[Driver], test: str, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check(cls, test)
+
+
+@pytest.mark.parametrize("test", KIT_TESTS)
+@pytest.mark.parametrize("ops", [RingOps, LazyReclaimOps], ids=lambda o: o.__name__)
+def test_deferred_tx_completion_passes_every_check(test: str, ops: type[NetDeviceOps]) -> None:
+    """Completion from a timer, or lazy reclaim on the next frame, is not a leak."""
+    check(_bug(f"kit{ops.__name__.lower()[:8]}", ops), test, count="2")
 
 
 class LddStyle(Good):
