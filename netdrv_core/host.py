@@ -211,7 +211,8 @@ class Host:
                 dev.netdev_ops.uninit(dev)
             except Exception:
                 log.exception("%s: ndo_uninit raised", dev.name)
-            while dev.qdisc:
+            while dev.qdisc:  # a device that went away without dev_close (an unplug)
+                dev.core_stats.tx_qdisc_drops += 1
                 kfree_tx(dev.qdisc.popleft())
             self._notify("unregistered", dev)
             log.info("unregistered %s", dev.name)
@@ -618,6 +619,7 @@ class Host:
         try:
             if not dev.flags & IFF_UP:
                 cs.rx_down_drops += 1
+                skb.freed = True  # dropped by the core, as every other refusal here
                 return NET_RX_DROP
             if self._taps:
                 taps = self._taps.get(dev.name)

@@ -40,8 +40,13 @@ class Attachment:
     def detach(self, dev: NetDevice) -> None:
         """A device is being unregistered."""
 
-    def receive(self, dev: NetDevice, skb: SkBuff) -> None:
-        """Deliver a received frame to the stack."""
+    def receive(self, dev: NetDevice, skb: SkBuff) -> bool | None:
+        """Deliver a received frame to the stack; False when the stack refused it.
+
+        The attachment counts a refusal in ``dev.core_stats`` — ``rx_backlog_drops``
+        for a full queue, ``rx_down_drops`` otherwise — and in its own counters;
+        the core then does not count the frame as delivered.
+        """
         raise NotImplementedError
 
     def queue_woken(self, dev: NetDevice) -> None:

@@ -48,8 +48,8 @@ class MemoryStack(Attachment):
         if peer is not None:
             self.wires.pop(peer.name, None)
 
-    def receive(self, dev: NetDevice, skb: SkBuff) -> None:
-        """Queue the frame, or transmit it on the wired peer."""
+    def receive(self, dev: NetDevice, skb: SkBuff) -> bool | None:
+        """Queue the frame, or transmit it on the wired peer; False when the queue is full."""
         name = dev.name
         peer = self.wires.get(name) if self.wires else None
         if peer is not None:
@@ -62,8 +62,10 @@ class MemoryStack(Attachment):
             return
         if len(q) >= self.rx_queue_len:
             self.rx_overflow[name] += 1
-            return
+            dev.core_stats.rx_backlog_drops += 1  # a full queue, like the TAP's EAGAIN
+            return False
         q.append(skb)
+        return None
 
     # -- the user's side ------------------------------------------------------------
     def _dev(self, dev: NetDevice | str) -> NetDevice:
