@@ -32,6 +32,7 @@ __all__ = ["Relay", "main"]
 
 CHUNK = 4096
 MAX_BUFFER = 4096  # bytes held per direction before we stop reading (back-pressure)
+MAX_LATE = 0.05  # seconds of line time a late wake-up may send at once
 
 
 class _Direction:
@@ -46,13 +47,23 @@ class _Direction:
         self.busy_time = 0.0
         self.last_done = 0.0
 
+    def receive(self, data: bytes, now: float) -> None:
+        """Queue bytes read from the source at ``now``."""
+        if data and not self.buf and self.rate:
+            # The line had nothing to send until now: a UART saves no line time while
+            # idle, so the transmission starts now (its first byte goes at once).
+            self.credit_t = max(self.credit_t, now - 1.0 / self.rate)
+        self.buf += data
+
     def allowed(self, now: float) -> int:
+        """How many queued bytes the line has carried by ``now``."""
         if not self.rate:
             return len(self.buf)
-        if self.credit_t == 0.0 or now - self.credit_t > 0.05:
-            # Line was idle: a new transmission starts now (no burst of saved credit).
-            self.credit_t = now - 1.0 / self.rate
-        n = int((now - self.credit_t) * self.rate)
+        if now - self.credit_t > MAX_LATE:
+            # We woke late with bytes waiting (descheduled): what the line would have sent
+            # meanwhile goes now, but at most MAX_LATE of it at once.
+            self.credit_t = now - MAX_LATE
+        n = int((now - self.credit_t) * self.rate + 1e-6)  # float error: 0.99999 bytes
         return min(n, len(self.buf))
 
     def consume(self, n: int, now: float) -> None:
@@ -92,8 +103,9 @@ class Relay:
 
     def inject_noise(self, n: int = 200) -> None:
         """Queue ``n`` random bytes in each direction."""
+        now = time.monotonic()
         for d in self.dirs:
-            d.buf += bytes(random.getrandbits(8) for _ in range(n))
+            d.receive(bytes(random.getrandbits(8) for _ in range(n)), now)
         self.noise += n
 
     def run(self) -> None:
@@ -123,7 +135,7 @@ class Relay:
                         data = b""
                     except OSError:
                         data = b""
-                    d.buf += data
+                    d.receive(data, now)
                 if d.dst in w and d.buf:
                     n = d.allowed(now)
                     if n > 0:
