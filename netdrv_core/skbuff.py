@@ -17,6 +17,8 @@ copies a packet unless the kernel would too (``skb_copy``).
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,6 +53,7 @@ __all__ = [
     "kfree_skb",
     "netdev_alloc_skb",
     "netdev_alloc_skb_ip_align",
+    "set_skb_debug",
     "skb_clone",
     "skb_copy",
     "skb_from_frame",
@@ -90,6 +93,65 @@ class SkbOverPanic(SkbError):
 
 class SkbUnderPanic(SkbError):
     """Raised instead of the kernel's ``skb_under_panic``: pushing before ``head``."""
+
+
+#: Record where each skb is freed, so a use after free or a double free names the
+#: place (``NETDRV_SKB_DEBUG=1``, or :func:`set_skb_debug`; the conformance kit
+#: turns it on).  Off by default: it costs a frame lookup per free.
+skb_debug = os.environ.get("NETDRV_SKB_DEBUG", "") not in ("", "0")
+
+
+def set_skb_debug(on: bool) -> bool:
+    """Turn recording of free sites on or off; returns the previous setting."""
+    global skb_debug
+    old, skb_debug = skb_debug, bool(on)
+    return old
+
+
+class _FreedBuffer:
+    """What a freed skb's :attr:`SkBuff.buf` becomes: any access raises :class:`SkbError`.
+
+    In the kernel the memory would be reused by another packet, and reading or
+    writing it corrupts that one — the bug this turns into an error at its site.
+    """
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str = "") -> None:
+        self.where = where
+
+    def _used(self, *_args: object) -> Any:
+        raise SkbError(f"skb used after free{_freed_at(self)}: its buffer may already hold "
+                       f"another packet; take what you need before dev_kfree_skb")  # fmt: skip
+
+    __getitem__ = __setitem__ = __delitem__ = __len__ = __iter__ = __contains__ = _used
+
+    def __repr__(self) -> str:
+        return f"<buffer of a freed skb{_freed_at(self)}>"
+
+
+_FREED = _FreedBuffer()
+
+
+def _freed_at(buf: object) -> str:
+    where = getattr(buf, "where", "")
+    if where:
+        return f" (freed at {where})"
+    return " (NETDRV_SKB_DEBUG=1 names where it was freed)"
+
+
+def _use_after_free(skb: SkBuff) -> None:
+    raise SkbError(f"skb used after free{_freed_at(skb.buf)}: {skb!r}")
+
+
+def _caller_site() -> str:
+    # The first frame outside this module: the driver line that freed the skb.
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename == __file__:
+        f = f.f_back  # type: ignore[assignment]
+    if f is None:
+        return "?"
+    return f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
 
 
 class SkBuff:
@@ -181,6 +243,8 @@ class SkBuff:
 
     def put(self, n: int) -> memoryview:
         """Extend the data at the tail by ``n`` bytes; return a writable view of them."""
+        if self.freed:
+            _use_after_free(self)
         tail = self.tail
         new_tail = tail + n
         if n < 0 or new_tail > self.end:
@@ -205,6 +269,8 @@ class SkBuff:
 
     def push(self, n: int) -> memoryview:
         """Prepend ``n`` bytes into the headroom; return a writable view of them."""
+        if self.freed:
+            _use_after_free(self)
         new_data = self.data - n
         if n < 0 or new_data < 0:
             raise SkbUnderPanic(
@@ -221,6 +287,8 @@ class SkBuff:
         that raises :class:`SkbUnderPanic` rather than returning NULL, because a
         silent failure here is always a driver bug.
         """
+        if self.freed:
+            _use_after_free(self)
         if n < 0 or n > self.tail - self.data:
             raise SkbUnderPanic(f"skb_pull: pull {n} bytes from an skb of len={self.len}")
         self.data += n
@@ -236,6 +304,8 @@ class SkBuff:
     # -- views -----------------------------------------------------------------
     def view(self) -> memoryview:
         """A zero-copy, writable view of the packet data."""
+        if self.freed:
+            _use_after_free(self)
         return memoryview(self.buf)[self.data : self.tail]
 
     def tobytes(self) -> bytes:
@@ -268,12 +338,16 @@ class SkBuff:
 
     def mac_header_view(self) -> memoryview:
         """View from the link-layer header to ``tail`` (``skb_mac_header``)."""
+        if self.freed:
+            _use_after_free(self)
         if self.mac_header < 0:
             raise SkbError("skb has no mac header set (call reset_mac_header first)")
         return memoryview(self.buf)[self.mac_header : self.tail]
 
     def network_header_view(self) -> memoryview:
         """View from the network header to ``tail`` (``skb_network_header``)."""
+        if self.freed:
+            _use_after_free(self)
         if self.network_header < 0:
             raise SkbError("skb has no network header set")
         return memoryview(self.buf)[self.network_header : self.tail]
@@ -281,6 +355,8 @@ class SkBuff:
     # -- ownership ----------------------------------------------------------------
     def clone(self) -> SkBuff:
         """A new skb header sharing this packet data (``skb_clone``)."""
+        if self.freed:
+            _use_after_free(self)
         c = SkBuff.__new__(SkBuff)
         for name in SkBuff.__slots__:
             if name != "__weakref__":
@@ -419,10 +495,15 @@ def skb_copy(skb: SkBuff) -> SkBuff:
 
 
 def kfree_skb(skb: SkBuff) -> None:
-    """Release an skb. Freeing twice raises :class:`SkbError` (a double free is a bug)."""
+    """Release an skb. Freeing twice raises :class:`SkbError` (a double free is a bug).
+
+    The skb's buffer is gone afterwards: reading or writing ``skb.buf``, or a
+    view of it taken later, raises :class:`SkbError` (a use after free).
+    """
     if skb.freed:
-        raise SkbError(f"double free of {skb!r}")
+        raise SkbError(f"double free of {skb!r}{_freed_at(skb.buf)}")
     skb.freed = True
+    skb.buf = _FreedBuffer(_caller_site()) if skb_debug else _FREED  # type: ignore[assignment]
 
 
 dev_kfree_skb = kfree_skb

@@ -91,7 +91,7 @@ from ..netdevice import (
 )
 from ..params import Param, parse_params
 from ..plugins import PluginManager
-from ..skbuff import SkBuff
+from ..skbuff import SkBuff, set_skb_debug
 
 __all__ = [
     "ConformanceClock",
@@ -315,6 +315,8 @@ class DriverHarness:
         self.extra_params = dict(params or {})
         self.frame_factory = frames or default_frames
         self.settle_timeout = settle_timeout
+        # A use after free or a double free names the line that freed the skb.
+        self._skb_debug = set_skb_debug(True)
         self.clock = ConformanceClock()
         self.loop = EventLoop(clock=self.clock)
         self.host = Host(loop=self.loop)
@@ -411,6 +413,7 @@ class DriverHarness:
             self.drivers.remove(drv)
             self._force_remove(drv)
         self._unspy()
+        set_skb_debug(self._skb_debug)
         threading.excepthook = self._excepthook
         with contextlib.suppress(Exception):
             self.host.close()

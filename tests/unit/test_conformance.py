@@ -130,6 +130,14 @@ class DoubleFreeOps(GoodOps):
         return NETDEV_TX_OK
 
 
+class UseAfterFreeOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        dev_kfree_skb(skb)
+        dev.stats.tx_packets += 1
+        dev.stats.tx_bytes += len(skb.view())  # SkbError: used after free
+        return NETDEV_TX_OK
+
+
 class BusyAwakeOps(GoodOps):
     def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
         if skb.cb is None:
@@ -403,6 +411,8 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
     [
         (_bug("kituncounted", UncountedOps), "test_every_skb_accounted", "accounted for"),
         (_bug("kitdoublefree", DoubleFreeOps), "test_every_skb_accounted", "double free"),
+        (_bug("kituaf", UseAfterFreeOps), "test_every_skb_accounted",
+         r"used after free \(freed at .*test_conformance.py:\d+ in start_xmit\)"),
         (_bug("kitbusyawake", BusyAwakeOps), "test_every_skb_accounted",
          "BUSY without stopping the queue"),
         (_bug("kitbusyfreed", BusyFreedOps), "test_every_skb_accounted",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 from hypothesis import given
@@ -276,3 +277,57 @@ def test_repr_names_the_sizes() -> None:
     skb = dev_alloc_skb(10)
     skb.put(3)
     assert re.search(r"len=3 headroom=16 tailroom=7", repr(skb))
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda s: s.buf[s.data],
+        lambda s: s.buf.__setitem__(0, 1),
+        lambda s: s.view(),
+        lambda s: s.tobytes(),
+        lambda s: s.put(1),
+        lambda s: s.put_data(b"x"),
+        lambda s: s.push(1),
+        lambda s: s.pull(1),
+        lambda s: s.clone(),
+        lambda s: s.copy(),
+    ],
+    ids=["read", "write", "view", "tobytes", "put", "put_data", "push", "pull", "clone", "copy"],
+)
+def test_a_freed_skb_cannot_be_used(use) -> None:
+    skb = dev_alloc_skb(20)
+    skb.put_data(b"\x01" * 10)
+    length = skb.len
+    kfree_skb(skb)
+    assert skb.len == length  # the metadata stays readable, as the kernel's struct would
+    with pytest.raises(SkbError, match="used after free"):
+        use(skb)
+
+
+def test_skb_debug_names_where_it_was_freed() -> None:
+    from netdrv_core.skbuff import set_skb_debug
+
+    old = set_skb_debug(True)
+    try:
+        skb = alloc_skb(4)
+        kfree_skb(skb)  # this line is named
+        line = sys._getframe().f_lineno - 1
+        with pytest.raises(SkbError, match=rf"freed at .*test_core_skbuff.py:{line} in test_"):
+            skb.buf[0]
+        with pytest.raises(SkbError, match=rf"double free .*test_core_skbuff.py:{line}"):
+            kfree_skb(skb)
+    finally:
+        set_skb_debug(old)
+    skb = alloc_skb(4)
+    kfree_skb(skb)
+    with pytest.raises(SkbError, match="NETDRV_SKB_DEBUG=1 names where"):
+        skb.view()
+
+
+def test_a_clone_outlives_the_freed_original() -> None:
+    skb = dev_alloc_skb(20)
+    skb.put_data(b"\x02" * 8)
+    c = skb.clone()
+    kfree_skb(skb)
+    assert c.tobytes() == b"\x02" * 8
