@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any
 
 from .control import (
@@ -182,12 +181,6 @@ def _strerror(err: int) -> str:
         return f"error {err}"
 
 
-def _frames(tb: TracebackType | None) -> Iterator[Any]:
-    while tb is not None:
-        yield tb.tb_frame
-        tb = tb.tb_next
-
-
 class _Conn:
     """One client connection."""
 
@@ -220,8 +213,8 @@ class Daemon:
         self.watchdog = _Watchdog(watchdog, busy_file)
         self.lockup = LockupDetector(host.loop, self.watchdog, watchdog) if watchdog else None
         host.notify = self._notify
-        # A driver's timer or thread hand-off that raises is a driver fault, not a loop error.
-        host.loop.error_handler = self._loop_error
+        # A driver's timer, reader or thread hand-off that raises is a driver fault: the
+        # host's loop error handler (Host.callback_fault) attributes and isolates it.
         self.drivers: dict[str, Driver] = {}
         self.exit_when_empty = exit_when_empty
         self.uid = os.geteuid()
@@ -239,54 +232,31 @@ class Daemon:
             self.pm.notify(event, dev)
 
     def culprit(self, exc: BaseException) -> tuple[Driver | None, NetDevice | None]:
-        """The loaded driver (and device) whose code raised ``exc``, from its traceback."""
-        modules = {}
-        for drv in self.drivers.values():
-            mod = type(drv).__module__
-            modules[mod.partition(".")[0]] = drv
-        found: Driver | None = None
-        dev: NetDevice | None = None
-        for frame in _frames(exc.__traceback__):
-            top = str(frame.f_globals.get("__name__", "")).partition(".")[0]
-            drv = modules.get(top)
-            if drv is None:
-                continue
-            found = drv
-            for value in frame.f_locals.values():
-                if isinstance(value, NetDevice) and value in drv.devices:
-                    dev = value
-        return found, dev
-
-    def _isolate(self, exc: BaseException, where: str) -> bool:
-        """Take the faulting driver's device(s) down; False when no loaded driver is to blame."""
-        drv, dev = self.culprit(exc)
-        if drv is None:
-            return False
-        devs = [dev] if dev is not None else list(drv.devices)
-        if not devs:
-            log.error("driver %s raised in %s: %r", drv.name, where, exc, exc_info=exc)
-        for d in devs:
-            if self.host.devices.get(d.name) is d:
-                self.host.driver_fault(d, where, exc)
-        return True
-
-    def _loop_error(self, exc: BaseException, cb: Callable[..., Any]) -> None:
-        """A loop callback raised: a driver timer or thread hand-off is isolated like any op."""
-        name = getattr(cb, "__qualname__", repr(cb))
-        if not self._isolate(exc, f"a loop callback ({name})"):
-            log.error("callback %r raised %r", cb, exc, exc_info=exc)
+        """The driver (and a device of it) whose code raised ``exc`` (see ``Host.blame``)."""
+        for drv, devs in self.host.blame(exc):
+            return drv, (devs[0] if devs else None)
+        return None, None
 
     def _thread_error(self, args: threading.ExceptHookArgs) -> None:
         """``threading.excepthook``: a driver thread that dies takes its device(s) down."""
         exc = args.exc_value
         if exc is None or isinstance(exc, SystemExit):
             return
-        where = f"thread {args.thread.name if args.thread else '?'}"
-        self.host.loop.call_soon_threadsafe(self._thread_fault, exc, where)
+        self.host.loop.call_soon_threadsafe(self._thread_fault, exc, args.thread)
 
-    def _thread_fault(self, exc: BaseException, where: str) -> None:
-        if not self._isolate(exc, where):
-            log.error("%s raised %r", where, exc, exc_info=exc)
+    def _thread_fault(self, exc: BaseException, thread: threading.Thread | None) -> None:
+        if not self.host.thread_fault(exc, thread):
+            name = thread.name if thread is not None else "?"
+            log.error("thread %s raised %r", name, exc, exc_info=exc)
+
+    def _status(self) -> dict[str, Any]:
+        """``netdrv status``, with each driver's faults (the devices show as down)."""
+        st = host_status(self.host, self.drivers)
+        for entry in st["drivers"]:
+            drv = self.drivers.get(entry["name"])
+            entry["faults"] = getattr(drv, "faults", 0)
+            entry["last_fault"] = getattr(drv, "last_fault", None)
+        return st
 
     # -- control socket ------------------------------------------------------------
     def listen(self) -> None:
@@ -423,7 +393,7 @@ class Daemon:
             self.unload(req["driver"])
             return {"ok": True}
         if cmd == "status":
-            return {"ok": True, "pid": os.getpid(), **host_status(self.host, self.drivers)}
+            return {"ok": True, "pid": os.getpid(), **self._status()}
         if cmd == "stop":
             self.host.loop.call_soon(self.shutdown)
             return {"ok": True}

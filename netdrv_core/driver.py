@@ -50,10 +50,25 @@ class Driver:
     parameters: ClassVar[tuple[Param, ...]] = ()
     conformance_params: ClassVar[dict[str, str]] = {}
 
+    faults: int = 0
+    """Faults of this driver so far: each time the core took one of its devices down
+    because driver code raised (an op, a NAPI poll, a timer, a reader, a thread), or
+    caught its code raising when it had no device (``netdrv status``)."""
+    last_fault: str | None = None
+    """The latest of them: ``"DEV: WHERE: Exception: message"``."""
+
     def __init__(self, host: Host, params: dict[str, Any]) -> None:
         self.host = host
         self.params = params
         self.devices: list[NetDevice] = []
+        # Known to the host from now on, devices or not: a timer, reader or thread of
+        # this driver that raises is attributed to it (weakly held: unloading frees it).
+        known = getattr(host, "known_drivers", None)
+        if known is not None:
+            try:
+                known.add(self)
+            except TypeError:  # a subclass that made itself unhashable: found via its devices
+                pass
 
     def register(self, dev: NetDevice) -> NetDevice:
         """Register ``dev`` with the host as one of this driver's devices."""

@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import contextvars
 import errno
+import functools
 import logging
 import re
+import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .driver import Driver
 from .errors import DriverError, NameInUseError
-from .loop import EventLoop
+from .loop import EventLoop, Timer
+from .napi import NapiStruct
 from .netdevice import (
     IFF_ALLMULTI,
     IFF_LOWER_UP,
@@ -77,6 +83,59 @@ def current_host() -> Host:
     return h
 
 
+def _is_core(module: str | None) -> bool:
+    return module is not None and (module == "netdrv_core" or module.startswith("netdrv_core."))
+
+
+def _frames(tb: TracebackType | None) -> Iterator[Any]:
+    while tb is not None:
+        yield tb.tb_frame
+        tb = tb.tb_next
+
+
+def _unwrap(fn: Any, args: tuple[Any, ...]) -> tuple[Any, list[Any]]:
+    """The function a callback runs (through Timers and partials) and the objects it gets."""
+    objs = list(args)
+    for _ in range(16):  # bounded: a partial of a partial of …
+        if isinstance(fn, Timer):
+            objs.extend(fn.args)
+            fn = fn.callback
+        elif isinstance(fn, functools.partial):
+            objs.extend(fn.args)
+            objs.extend(fn.keywords.values())
+            fn = fn.func
+        else:
+            break
+    owner = getattr(fn, "__self__", None)  # a bound method's object (a priv, a driver, …)
+    if owner is not None:
+        objs.append(owner)
+    return fn, objs
+
+
+def _module_of(fn: Any) -> str | None:
+    """The module whose code ``fn`` is (a callable object: its class's)."""
+    mod = getattr(getattr(fn, "__func__", fn), "__module__", None)
+    return mod if isinstance(mod, str) else None
+
+
+def _name_of(fn: Any) -> str:
+    """``module.qualname`` of a callback, for the log (never its repr: that may raise)."""
+    try:
+        fn = getattr(fn, "__func__", fn)
+        name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+        mod = _module_of(fn)
+        return f"{mod}.{name}" if mod else str(name)
+    except Exception:
+        return "?"
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # a driver's exception whose __str__ raises
+        return type(exc).__name__
+
+
 def _errcode(ret: Any) -> int:
     """Map an op's return value to 0 or a negative errno."""
     if ret is None or ret is True:
@@ -113,6 +172,12 @@ class Host:
         self._taps: dict[str, list[TapCallback]] = {}
         self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
+        self.known_drivers: weakref.WeakSet[Driver] = weakref.WeakSet()
+        """Every driver created on this host (``Driver.__init__`` adds itself)."""
+        # A callback of a driver that raises is that driver's fault: attribute it, and
+        # hand what belongs to no driver (nor to this host) to the handler before us.
+        self._unattributed = self.loop.error_handler
+        self.loop.error_handler = self._loop_error
         self.attachment.bind(self)
         # An attachment whose receive() cannot re-enter the host (the kernel one: a
         # write to an fd) lets netif_rx deliver at once while the backlog is empty.
@@ -344,6 +409,10 @@ class Host:
             "%s: %s raised in %s: %r — taking the device down",
             dev.name, self._owner(dev), where, exc, exc_info=exc,
         )  # fmt: skip
+        drv = dev.driver
+        if drv is not None:
+            drv.faults += 1
+            drv.last_fault = f"{dev.name}: {where}: {_describe(exc)}"
         if dev.is_up and where not in ("stop",):
             # Until the deferred close, frames wait in the qdisc (dropped and counted by
             # dev_close) instead of reaching the faulted driver again: a TAP reader in the
@@ -355,6 +424,166 @@ class Host:
     def _fault_close(self, dev: NetDevice) -> None:
         if dev.is_up and self.devices.get(dev.name) is dev:
             self.dev_close(dev)
+
+    # -- faults in a driver's own callbacks and threads -----------------------------------------
+    # Nothing here runs per packet: the loop calls it only when a callback raised.
+    def _loop_error(self, exc: BaseException, cb: Callable[..., Any]) -> None:
+        """The loop's error handler: a driver's timer, reader or call is a driver fault."""
+        ctx = self.loop.fault_context
+        try:
+            if ctx is None:
+                handled = self.callback_fault(exc, "callback", cb)
+            else:
+                handled = self.callback_fault(exc, ctx.kind, ctx.callback, ctx.args, ctx.fd)
+        except Exception:
+            log.exception("attributing %r to a driver failed", exc)
+            handled = False
+        if not handled:
+            self._unattributed(exc, cb)
+
+    def callback_fault(
+        self, exc: BaseException, kind: str, fn: Callable[..., Any],
+        args: tuple[Any, ...] = (), fd: int | None = None,
+    ) -> bool:  # fmt: skip
+        """``fn(*args)``, a loop callback of ``kind`` (timer/reader/callback), raised ``exc``.
+
+        When the code belongs to a driver its device(s) go down through
+        :meth:`driver_fault`, and a reader is removed (its fd is still readable: it
+        would fire, and raise, in every loop round — Linux disables an IRQ nobody
+        handles).  False when no driver is to blame.
+        """
+        owner = self.loop.reader_owner(fd) if fd is not None else None
+        blamed = self.blame(exc, fn, args, owner)
+        if not blamed:
+            return False
+        where = f"{'loop callback' if kind == 'callback' else kind} {_name_of(_unwrap(fn, ())[0])}"
+        if fd is not None:
+            where += f" (fd {fd})"
+            if self.loop.remove_reader(fd):
+                log.error("fd %d: its reader raised; it is not watched any more (reload the "
+                          "driver to restore it)", fd)  # fmt: skip
+        for drv, devs in blamed:
+            self._fault_devices(drv, devs, where, exc)
+        return True
+
+    def thread_fault(self, exc: BaseException, thread: threading.Thread | None) -> bool:
+        """A thread died of ``exc`` (``threading.excepthook``, handed over to the loop).
+
+        A driver's thread takes its device(s) down like any other driver code;
+        False when the thread belongs to no driver.  The daemon installs the hook.
+        """
+        # A Thread subclass's run() is its code; a plain Thread's target is found in the
+        # traceback (Thread.run has dropped its reference by now).
+        run = None
+        if thread is not None and type(thread).run is not threading.Thread.run:
+            run = thread.run
+        blamed = self.blame(exc, run, ())
+        if not blamed:
+            return False
+        where = f"thread {thread.name if thread is not None else '?'}"
+        for drv, devs in blamed:
+            self._fault_devices(drv, devs, where, exc)
+        return True
+
+    def _fault_devices(
+        self, drv: Driver | None, devs: list[NetDevice], where: str, exc: BaseException
+    ) -> None:
+        devs = [d for d in devs if self.devices.get(d.name) is d]
+        for d in devs:
+            self.driver_fault(d, where, exc)
+        if not devs and drv is not None:  # nothing to take down: logged and counted
+            log.error("driver %s raised in %s: %r", drv.name, where, exc, exc_info=exc)
+            drv.faults += 1
+            drv.last_fault = f"{where}: {_describe(exc)}"
+
+    def blame(
+        self, exc: BaseException, fn: Any = None, args: tuple[Any, ...] = (),
+        registered_by: str | None = None,
+    ) -> list[tuple[Driver | None, list[NetDevice]]]:  # fmt: skip
+        """Which driver (and which of its devices) the code that raised ``exc`` belongs to.
+
+        Like an oops names the module from the faulting address: the innermost
+        frame of a driver's module in the traceback; else the module of ``fn``
+        itself (a callable object, a lambda); else the module that registered
+        the reader (``registered_by``: a library or C callable leaves no driver
+        frame).  Modules map to drivers through every class of the driver's
+        MRO outside the core, then through their top-level package.  The devices
+        are those the callback was given (a device, an skb, a NAPI context, a
+        device's ``priv``, an object holding a device) or its driver frames hold;
+        when there is none, every device of the driver.  Code of ``netdrv_core``
+        is the core's: never blamed on a driver by its arguments alone.
+        """
+        exact: dict[str, list[Driver]] = {}
+        package: dict[str, list[Driver]] = {}
+        drivers = list(self.known_drivers)
+        for d in self.devices.values():
+            if d.driver is not None and d.driver not in drivers:
+                drivers.append(d.driver)
+        for drv in drivers:
+            for cls in type(drv).__mro__[:-1]:
+                mod = cls.__module__
+                if _is_core(mod):
+                    continue
+                for index, key in ((exact, mod), (package, mod.partition(".")[0])):
+                    if drv not in index.setdefault(key, []):
+                        index[key].append(drv)
+
+        def owners(mod: str | None) -> list[Driver]:
+            if mod is None or _is_core(mod):
+                return []
+            return exact.get(mod) or package.get(mod.partition(".")[0]) or []
+
+        fn, objs = _unwrap(fn, args)
+        culprits: list[Driver] = []
+        for frame in _frames(exc.__traceback__):
+            found = owners(frame.f_globals.get("__name__"))
+            if found:
+                culprits = found  # the innermost driver frame: where it went wrong
+                objs.extend(frame.f_locals.values())
+        fn_mod = _module_of(fn)
+        if not culprits:
+            culprits = owners(fn_mod) or owners(registered_by)
+        devs = self._devices_in(objs)
+        if not culprits:
+            if _is_core(fn_mod) or _is_core(registered_by):
+                return []  # the core's own callback: a netdrv bug, not a driver's
+            # Library or C code scheduled with a driver's object: that driver's.
+            culprits = [o for o in objs if isinstance(o, Driver)]
+            culprits += [d.driver for d in devs if d.driver is not None]
+            if not culprits:
+                return [(None, devs)] if devs else []
+        culprits = list(dict.fromkeys(culprits))
+        mine = [d for d in devs if any(d.driver is c for c in culprits)]
+        if len(culprits) > 1 and mine:  # shared code of several drivers: its device tells
+            culprits = list(dict.fromkeys(d.driver for d in mine if d.driver is not None))
+        return [(c, [d for d in mine if d.driver is c] or list(c.devices)) for c in culprits]
+
+    def _devices_in(self, objs: list[Any]) -> list[NetDevice]:
+        """Registered devices among ``objs``: devices, skbs, NAPI contexts, privs, holders."""
+        privs = {id(d.priv): d for d in self.devices.values()
+                 if d.priv is not None and not isinstance(d.priv, int | str | bytes)}  # fmt: skip
+        found: list[NetDevice] = []
+
+        def add(o: Any) -> bool:
+            dev = o if isinstance(o, NetDevice) else None
+            if dev is None and isinstance(o, SkBuff | NapiStruct):
+                dev = o.dev
+            if dev is None:
+                dev = privs.get(id(o))
+            if dev is not None and self.devices.get(dev.name) is dev:
+                if dev not in found:
+                    found.append(dev)
+                return True
+            return False
+
+        for o in objs:
+            if not add(o):
+                attrs = getattr(o, "__dict__", None)  # e.g. a usbnet object's .net
+                if isinstance(attrs, dict) and not isinstance(o, type):
+                    for v in list(attrs.values()):
+                        if isinstance(v, NetDevice):
+                            add(v)
+        return found
 
     # -- transmit ------------------------------------------------------------------------------
     def dev_queue_xmit(self, skb: SkBuff) -> int:

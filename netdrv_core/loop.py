@@ -14,13 +14,14 @@ import itertools
 import logging
 import os
 import select
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["EventLoop", "Timer"]
+__all__ = ["CallbackFault", "EventLoop", "Timer"]
 
 log = logging.getLogger("netdrv.loop")
 
@@ -60,12 +61,26 @@ class Timer:
         return f"<Timer when={self.when:.6f} callback={self.callback!r}{state}>"
 
 
+class CallbackFault(NamedTuple):
+    """What raised, as :attr:`EventLoop.fault_context` describes it to the error handler."""
+
+    kind: str
+    """``"timer"``, ``"reader"`` or ``"callback"`` (``call_soon``, ``call_soon_threadsafe``)."""
+    callback: Callable[..., Any]
+    """The function given to the loop (a timer's callback, not the :class:`Timer`)."""
+    args: tuple[Any, ...]
+    fd: int | None
+    """The file descriptor of a reader."""
+
+
 class EventLoop:
     """A small single-threaded event loop.
 
     ``clock`` may be replaced (tests pass a fake clock to drive watchdogs
     deterministically).  Exceptions raised by callbacks are handed to
-    :attr:`error_handler` so one failing driver cannot stop the loop.
+    :attr:`error_handler` so one failing driver cannot stop the loop; a
+    :class:`~netdrv_core.host.Host` installs one that finds the driver the
+    callback belongs to and takes its device down (``Host.driver_fault``).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -75,6 +90,9 @@ class EventLoop:
         self._epoll = select.epoll()
         self._poll: Callable[..., list[tuple[int, int]]] = self._epoll.poll
         self._readers: dict[int, Callable[[], Any]] = {}
+        # fd -> module that registered the reader: who to blame when a library or C
+        # callable (no driver frame in its traceback) raises.  Registration is rare.
+        self._reader_owners: dict[int, str | None] = {}
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
@@ -94,20 +112,32 @@ class EventLoop:
         self.running: Callable[..., Any] | None = None
         """The callback running now (None between callbacks; the :class:`Timer` of a timer's)."""
         self.error_handler: Callable[[BaseException, Callable[..., Any]], None] = self._log_error
+        """Called with ``(exc, callback)`` when a callback raises; an exception it raises
+        itself is logged, never propagated (the loop keeps running)."""
+        self.fault_context: CallbackFault | None = None
+        """While :attr:`error_handler` runs: the timer, reader or call that raised."""
 
     # -- registration -----------------------------------------------------------
     def add_reader(self, fd: int, callback: Callable[[], Any]) -> None:
-        """Call ``callback()`` whenever ``fd`` is readable."""
+        """Call ``callback()`` whenever ``fd`` is readable.
+
+        The module calling this is recorded as the reader's owner: a reader that
+        raises is blamed on it (and removed) even when the callback is library code.
+        """
+        owner = sys._getframe(1).f_globals.get("__name__")
         if fd in self._readers:
             self._readers[fd] = callback
+            self._reader_owners[fd] = owner
             return
         self._epoll.register(fd, select.EPOLLIN)  # ValueError/OSError for a bad fd
         self._readers[fd] = callback
+        self._reader_owners[fd] = owner
 
     def remove_reader(self, fd: int) -> bool:
         """Stop watching ``fd``; returns False when it was not watched."""
         if self._readers.pop(fd, None) is None:
             return False
+        self._reader_owners.pop(fd, None)
         try:
             self._epoll.unregister(fd)
         except (OSError, ValueError):  # already closed: the kernel dropped it from the set
@@ -117,6 +147,10 @@ class EventLoop:
     def reader_fds(self) -> set[int]:
         """The file descriptors watched for reading."""
         return set(self._readers)
+
+    def reader_owner(self, fd: int) -> str | None:
+        """The name of the module that registered the reader of ``fd`` (None: unknown)."""
+        return self._reader_owners.get(fd)
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
         """Run ``callback(*args)`` in the next loop iteration."""
@@ -150,6 +184,23 @@ class EventLoop:
     def _log_error(self, exc: BaseException, cb: Callable[..., Any]) -> None:
         log.error("callback %r raised %r", cb, exc, exc_info=exc)
 
+    def _fault(
+        self, exc: Exception, kind: str, cb: Callable[..., Any], args: tuple[Any, ...],
+        fd: int | None,
+    ) -> None:  # fmt: skip
+        """A callback raised: tell :attr:`error_handler`, which must not stop the loop either."""
+        self.fault_context = CallbackFault(kind, cb, args, fd)
+        try:
+            self.error_handler(exc, cb)
+        except Exception as exc2:  # a second fault while reporting the first: log both, go on
+            try:
+                log.critical("the loop's error handler raised %r while handling %r", exc2, exc,
+                             exc_info=exc2)  # fmt: skip
+            except Exception:  # even logging failed: nothing safer is left to do
+                pass
+        finally:
+            self.fault_context = None
+
     def run_once(self, timeout: float | None = None) -> None:
         """Wait for events at most ``timeout`` seconds (None: until one) and run them."""
         self.iterations += 1
@@ -181,7 +232,7 @@ class EventLoop:
                 try:
                     cb()
                 except Exception as exc:
-                    self.error_handler(exc, cb)
+                    self._fault(exc, "reader", cb, (), fd)
                 finally:
                     self.running = None
         while ts:
@@ -205,7 +256,10 @@ class EventLoop:
                     cb(*args)
                 except Exception as exc:
                     # Blame a timer's callback (the driver's function), not the Timer.
-                    self.error_handler(exc, cb.callback if type(cb) is Timer else cb)
+                    if type(cb) is Timer:
+                        self._fault(exc, "timer", cb.callback, cb.args, None)
+                    else:
+                        self._fault(exc, "callback", cb, args, None)
                 finally:
                     self.running = None
 
@@ -244,6 +298,7 @@ class EventLoop:
     def close(self) -> None:
         """Release the epoll instance and the wake-up fd."""
         self._readers.clear()
+        self._reader_owners.clear()
         self._epoll.close()
         os.close(self._wake_fd)
         self._wake_fd = -1

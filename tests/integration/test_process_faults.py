@@ -60,7 +60,10 @@ TRIGGERS = {
     "set_rx_mode": "ip link set fa0 promisc on",
     "timer": None,
     "thread": None,
+    "fd_reader": None,  # the driver's own fd: open signals it
     "tx_timeout": "ping -c 1 -W 1 198.19.0.2",
+    "tx_done": "ping -c 1 -W 1 198.19.0.2",
+    "call_soon": "ping -c 1 -W 1 198.19.0.2",
     "napi": "ping -c 1 -W 1 198.19.0.2",
 }
 
@@ -82,6 +85,16 @@ def test_a_raising_callback_is_isolated_on_the_kernel(
                     and "<UP" not in netns.run("ip link show fa0").stdout, timeout=5)  # fmt: skip
     text = log.text()
     assert "netdrv_faulty raised in" in text and f"deliberate bug in {fail_in}" in text
+
+    # Counted on the driver and named in `netdrv status`; once: the fault does not repeat.
+    def faulty() -> dict:
+        return next(d for d in status(netns)["drivers"] if d["name"] == "netdrv_faulty")
+
+    drv = faulty()
+    assert drv["faults"] >= 1 and f"deliberate bug in {fail_in}" in drv["last_fault"], drv
+    if fail_in not in ("tx_done", "call_soon"):  # (a frame the kernel retransmits may fault again)
+        time.sleep(0.3)
+        assert faulty()["faults"] == 1
     # The daemon and the other driver are fine.
     assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
     s = device(netns, "sn0")

@@ -16,6 +16,12 @@
 ``tx_timeout`` the watchdog's call (fa0 stops its queue on the first frame)
 ``napi``       the NAPI poll (fa0 loops every frame back through NAPI)
 ``timer``      a loop timer armed by open (fires after 50 ms)
+``tx_done``    the TX-done "interrupt" of every frame: start_xmit stops the queue and
+               arms a 10 ms timer that completes the frame and wakes the queue
+``call_soon``  the completion of every frame, scheduled by start_xmit with call_soon
+``fd_reader``  the "interrupt handler": a reader on an eventfd registered by init (kept
+               while the device is down, like an open serial port), signalled by open;
+               the handler raises before it acknowledges (reads) the eventfd
 ``reader``     the loop-side hand-off of a reader thread's data (after 50 ms)
 ``thread``     the reader thread itself (dies after 50 ms)
 ``get_stats``  ``ndo_get_stats`` (``netdrv status``)
@@ -54,13 +60,15 @@ from netdrv_core import (
     netif_receive_skb,
     netif_start_queue,
     netif_stop_queue,
+    netif_wake_queue,
 )
 
 if os.environ.get("NETDRV_FAULTY_HANG_IMPORT"):
     time.sleep(float(os.environ["NETDRV_FAULTY_HANG_IMPORT"]))
 
 FAIL_POINTS = ("", "init", "exit", "open", "stop", "start_xmit", "change_mtu", "set_rx_mode",
-               "tx_timeout", "napi", "timer", "reader", "thread", "get_stats", "ioctl", "hook")  # fmt: skip
+               "tx_timeout", "napi", "timer", "tx_done", "call_soon", "fd_reader", "reader",
+               "thread", "get_stats", "ioctl", "hook")  # fmt: skip
 HANG_POINTS = ("", "init", "exit", "hook", "open", "start_xmit", "timer")
 
 
@@ -74,6 +82,8 @@ class FaultyPriv:
         self.timer: Any = None
         self.thread: threading.Thread | None = None
         self.stop_thread = threading.Event()
+        self.inflight: list[SkBuff] = []  # accepted by start_xmit, not yet completed
+        self.irq_fd = -1  # the eventfd "interrupt line" (fail_in=fd_reader)
 
 
 def _bug(dev: NetDevice, where: str) -> None:
@@ -100,6 +110,27 @@ def _reader(dev: NetDevice, stop: threading.Event) -> None:
 
 def _rx_handoff(dev: NetDevice, data: bytes) -> None:
     _bug(dev, "reader")
+
+
+def _tx_complete(dev: NetDevice, skb: SkBuff, where: str) -> None:
+    """The TX-done "interrupt" (a timer or a call_soon): count, free, wake the queue."""
+    _bug(dev, where)
+    priv = dev.priv
+    if skb in priv.inflight:
+        priv.inflight.remove(skb)
+        dev.stats.tx_packets += 1
+        dev.stats.tx_bytes += skb.len
+        dev_kfree_skb(skb)
+    netif_wake_queue(dev)
+
+
+def _irq(dev: NetDevice) -> None:
+    """The eventfd's handler; a bug before the read leaves the fd readable (level-triggered)."""
+    _bug(dev, "fd_reader")
+    try:
+        os.eventfd_read(dev.priv.irq_fd)
+    except BlockingIOError:
+        pass
 
 
 def _poll(napi: Any, budget: int) -> int:
@@ -130,6 +161,8 @@ class FaultyOps(NetDeviceOps):
         priv.thread = threading.Thread(target=_reader, args=(dev, priv.stop_thread), daemon=True,
                                        name="netdrv-faulty-rx")  # fmt: skip
         priv.thread.start()
+        if priv.irq_fd >= 0:
+            os.eventfd_write(priv.irq_fd, 1)  # "the hardware raises its interrupt"
         return 0
 
     def stop(self, dev: NetDevice) -> int:
@@ -143,6 +176,9 @@ class FaultyOps(NetDeviceOps):
         if priv.thread is not None and priv.thread is not threading.current_thread():
             priv.thread.join(timeout=1)
         priv.rx.clear()
+        while priv.inflight:  # frames the TX-done never completed: dropped and counted
+            dev.stats.tx_dropped += 1
+            dev_kfree_skb(priv.inflight.pop())
         _bug(dev, "stop")
         return 0
 
@@ -150,6 +186,15 @@ class FaultyOps(NetDeviceOps):
         """Count and free the frame; with fail_in=tx_timeout/napi, lock up / loop back first."""
         _bug(dev, "start_xmit")
         p = dev.priv.params
+        if p["fail_in"] in ("tx_done", "call_soon"):
+            assert dev.host is not None
+            dev.priv.inflight.append(skb)
+            if p["fail_in"] == "tx_done":
+                netif_stop_queue(dev)  # one frame in flight: the TX-done wakes the queue
+                dev.priv.timer = dev.host.loop.call_later(0.01, _tx_complete, dev, skb, "tx_done")
+            else:
+                dev.host.loop.call_soon(_tx_complete, dev, skb, "call_soon")
+            return NETDEV_TX_OK
         if p["fail_in"] == "tx_timeout":
             netif_stop_queue(dev)  # the TX-done interrupt never comes: the watchdog fires
         if p["fail_in"] == "napi":
@@ -227,6 +272,8 @@ class Faulty(Driver):
         dev.priv.params = p
         dev.priv.napi = netif_napi_add(dev, _poll, 8)
         self.register(dev)
+        dev.priv.irq_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.host.loop.add_reader(dev.priv.irq_fd, lambda: _irq(dev))
 
     def exit(self) -> None:
         """Unregister fa0 — after raising or hanging, if told to."""
@@ -235,6 +282,11 @@ class Faulty(Driver):
             time.sleep(p["hang_s"])
         if p["fail_in"] == "exit":
             raise RuntimeError("deliberate bug in exit")
+        for dev in self.devices:
+            if dev.priv.irq_fd >= 0:
+                self.host.loop.remove_reader(dev.priv.irq_fd)
+                os.close(dev.priv.irq_fd)
+                dev.priv.irq_fd = -1
         super().exit()
 
 

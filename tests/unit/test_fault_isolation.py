@@ -6,6 +6,8 @@ NAPI poll, a loop timer, a reader thread's hand-off, the thread itself,
 ``get_stats``, ``do_ioctl``, a lifecycle hook, ``init`` and ``exit`` — the
 fault is logged with the driver's name, the faulting device is taken down
 (or never comes up), snull keeps passing traffic and the daemon keeps serving.
+Faults of the driver's own loop callbacks (timers, ``call_soon``, readers,
+thread hand-offs) and threads are counted on the driver in ``netdrv status``.
 """
 
 from __future__ import annotations
@@ -81,10 +83,24 @@ RUNTIME: dict[str, Callable[[Daemon, Any], None]] = {
     "tx_timeout": lambda d, dev: d.host.attachment.send(dev, FRAME),  # type: ignore[attr-defined]
     "napi": lambda d, dev: d.host.attachment.send(dev, FRAME),  # type: ignore[attr-defined]
     "timer": lambda d, dev: None,  # fires 50 ms after open
+    "tx_done": lambda d, dev: d.host.attachment.send(dev, FRAME),  # type: ignore[attr-defined]
+    "call_soon": lambda d, dev: d.host.attachment.send(dev, FRAME),  # type: ignore[attr-defined]
+    "fd_reader": lambda d, dev: None,  # open signals the eventfd
     "reader": lambda d, dev: None,  # the thread hands data over 50 ms after open
     "get_stats": lambda d, dev: d.handle({"cmd": "status"}),
 }
-WHERE = {"napi": "napi poll", "timer": "loop callback", "reader": "loop callback"}
+WHERE = {"napi": "napi poll", "timer": "timer netdrv_faulty._timer",
+         "tx_done": "timer netdrv_faulty._tx_complete",
+         "call_soon": "loop callback netdrv_faulty._tx_complete",
+         "fd_reader": "reader netdrv_faulty.Faulty.init.<locals>.<lambda> (fd ",
+         "reader": "loop callback netdrv_faulty._rx_handoff"}  # fmt: skip
+
+
+def _faults(d: Daemon, name: str = "netdrv_faulty") -> dict[str, Any]:
+    """The driver's entry of ``netdrv status``."""
+    st = d.handle({"cmd": "status"})
+    assert st is not None
+    return next(drv for drv in st["drivers"] if drv["name"] == name)
 
 
 @pytest.mark.parametrize("fail_in", sorted(RUNTIME))
@@ -95,9 +111,26 @@ def test_a_raising_callback_takes_only_its_device_down(
     RUNTIME[fail_in](daemon, fa0)
     assert daemon.host.loop.run_until(lambda: not fa0.is_up, timeout=3), f"{fail_in}: fa0 still up"
     _logged(caplog, WHERE.get(fail_in, fail_in))
+    # Counted once, in the status too: no cascade (a reader that fires again, a second
+    # frame reaching the faulted driver).  get_stats raises again in every status.
+    for _ in range(20):
+        daemon.host.loop.run_once(0.005)
+    msgs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    if fail_in != "get_stats":
+        assert len([m for m in msgs if f"deliberate bug in {fail_in}" in m]) == 1, msgs
+    entry = _faults(daemon)
+    assert f"deliberate bug in {fail_in}" in entry["last_fault"], entry
+    assert entry["faults"] == 1 or fail_in == "get_stats", entry
+    assert entry["last_fault"].startswith("fa0: "), entry
+    assert _faults(daemon, "snull")["faults"] == 0
     _snull_still_works(daemon)
     # The device can be brought up again: the fault was the driver's, not the core's.
     assert fa0.reg_state is not None and daemon.host.devices["fa0"] is fa0
+    if fail_in in ("tx_done", "call_soon"):  # the frame in flight was dropped by stop
+        s, cs = fa0.stats, fa0.core_stats
+        assert cs.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors == 1
+    if fail_in == "fd_reader":  # the faulting interrupt line is masked, not serviced forever
+        assert fa0.priv.irq_fd not in daemon.host.loop.reader_fds()
 
 
 def test_a_dying_driver_thread_takes_its_device_down(
@@ -107,6 +140,106 @@ def test_a_dying_driver_thread_takes_its_device_down(
     fa0 = _load_up(daemon, "thread")
     assert daemon.host.loop.run_until(lambda: not fa0.is_up, timeout=3)
     _logged(caplog, "thread netdrv-faulty-rx")
+    assert _faults(daemon)["faults"] == 1
+    _snull_still_works(daemon)
+
+
+TWINS = {
+    "__init__.py": "",
+    "common.py": """
+from netdrv_core import NETDEV_TX_OK, Driver, NetDeviceOps, alloc_netdev, dev_kfree_skb, ether_setup
+
+class Ops(NetDeviceOps):
+    def open(self, dev):
+        dev.priv["timer"] = dev.host.loop.call_later(0.02, tick, dev)
+        return 0
+
+    def stop(self, dev):
+        dev.priv["timer"].cancel()
+        return 0
+
+    def start_xmit(self, skb, dev):
+        dev_kfree_skb(skb)
+        return NETDEV_TX_OK
+
+def tick(dev):
+    if dev.priv["fail"]:
+        raise RuntimeError("deliberate bug in " + dev.name)
+
+class Twin(Driver):
+    prefix = ""
+    def init(self):
+        dev = alloc_netdev(dict, self.prefix + "%d", ether_setup)
+        dev.dev_addr = bytes([2, 0, 0, 0, 0x7E, len(self.prefix)])
+        dev.netdev_ops = Ops()
+        dev.priv["fail"] = self.prefix == "twa"
+        self.register(dev)
+""",
+    "a.py": "from .common import Twin\nclass TwinA(Twin):\n    name = 'twin_a'\n    prefix = 'twa'\n",
+    "b.py": "from .common import Twin\nclass TwinB(Twin):\n    name = 'twin_b'\n    prefix = 'twinb'\n",
+    "plugin.py": """
+from netdrv_core import hookimpl
+from .a import TwinA
+from .b import TwinB
+
+@hookimpl
+def netdrv_drivers():
+    return [TwinA, TwinB]
+""",
+}
+
+
+def test_two_drivers_of_one_package_are_told_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The faulting device names its driver; the package alone would name either."""
+    pkg = tmp_path / "netdrv_twins"
+    pkg.mkdir()
+    for name, text in TWINS.items():
+        (pkg / name).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = Host()
+    d = Daemon(host=host, pm=PluginManager(extra=["netdrv_twins.plugin"]), exit_when_empty=False,
+               watchdog=None)  # fmt: skip
+    try:
+        d.load("twin_a", [])
+        d.load("twin_b", [])  # loaded last: what a package-to-driver map would blame
+        twa, twb = host.devices["twa0"], host.devices["twinb0"]
+        host.attachment.up(twa)  # type: ignore[attr-defined]
+        host.attachment.up(twb)  # type: ignore[attr-defined]
+        assert host.loop.run_until(lambda: not twa.is_up, timeout=3)
+        for _ in range(10):
+            host.loop.run_once(0.01)
+        assert twb.is_up
+        assert _faults(d, "twin_a")["faults"] == 1 and _faults(d, "twin_b")["faults"] == 0
+        msgs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert any("twa0: driver twin_a raised in timer" in m for m in msgs), msgs
+    finally:
+        for name in list(d.drivers):
+            d.unload(name)
+        host.close()
+        host.loop.close()
+
+
+def test_a_callback_with_a_broken_repr_cannot_stop_the_loop(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reporting a fault must not raise a second one out of the loop."""
+    fa0 = _load_up(daemon, "")
+    import netdrv_faulty
+
+    class Handler:
+        def __call__(self) -> None:
+            raise RuntimeError("deliberate bug in a callable object")
+
+        def __repr__(self) -> str:
+            raise ValueError("a repr that raises")
+
+    Handler.__module__ = netdrv_faulty.__name__  # the driver's own class
+    daemon.host.loop.call_soon(Handler())
+    daemon.host.loop.run_once(0)  # must not raise
+    assert daemon.host.loop.run_until(lambda: not fa0.is_up, timeout=2)
+    assert _faults(daemon)["faults"] == 1
     _snull_still_works(daemon)
 
 

@@ -1,0 +1,346 @@
+"""A driver's own loop callbacks that raise are driver faults, on a bare host too.
+
+A timer the driver armed (a simulated TX-done interrupt), a ``call_soon``
+completion, a thread's ``call_soon_threadsafe`` hand-off, a reader on the
+driver's own fd and a NAPI poll: when one raises, the host attributes it to
+the driver that owns it — from the callback, its arguments, the traceback or,
+for a reader, who registered it — and handles it like a raising
+``start_xmit``: the device goes down (its ``stop`` drops what was in flight),
+the fault is counted on the driver and named in the log, a reader that keeps
+firing is removed instead of spinning the loop, and snull next to it keeps
+passing traffic.  Nothing here needs the daemon: the conformance kit and
+in-process tests get the same behaviour.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakedev import FakeClock, LoadSnull, load_driver, mem
+
+from netdrv_core import Host
+from netdrv_core.driver import Driver
+from netdrv_core.loop import EventLoop
+
+# The driver lives in its own module, as a plugin does: code of this test module is
+# not driver code (see test_a_callback_of_no_driver_is_only_logged).
+FLAKY = '''
+"""flaky: raises in the driver-owned loop callback named by fail_in."""
+import collections
+import os
+import threading
+
+from netdrv_core import (
+    NETDEV_TX_OK, Driver, NetDeviceOps, Param, alloc_netdev, dev_kfree_skb, ether_setup,
+    napi_complete_done, napi_disable, napi_enable, napi_schedule, netif_napi_add,
+    netif_start_queue, netif_stop_queue, netif_wake_queue,
+)
+
+KINDS = ("", "timer", "lambda_timer", "tx_done", "call_soon", "threadsafe", "reader",
+         "reader_builtin", "napi")
+
+
+class Priv:
+    def __init__(self):
+        self.fail_in = ""
+        self.inflight = []
+        self.timers = []
+        self.irq_r = self.irq_w = -1
+        self.pending = collections.deque()  # empty: popleft raises IndexError (in C)
+        self.napi = None
+
+    def explode(self):
+        raise RuntimeError(f"deliberate bug in {self.fail_in}")
+
+    def irq(self):
+        """The interrupt handler; the bug comes before the acknowledgement (the read)."""
+        if self.fail_in == "reader":
+            self.explode()
+        os.read(self.irq_r, 64)
+
+
+def bug(dev, where):
+    if dev.priv.fail_in == where:
+        raise RuntimeError(f"deliberate bug in {where}")
+
+
+def timer(dev):
+    bug(dev, "timer")
+
+
+def complete(dev, skb, where):
+    bug(dev, where)
+    if skb in dev.priv.inflight:
+        dev.priv.inflight.remove(skb)
+        dev.stats.tx_packets += 1
+        dev_kfree_skb(skb)
+    netif_wake_queue(dev)
+
+
+def handoff(dev, data):
+    bug(dev, "threadsafe")
+
+
+def poll(napi, budget):
+    bug(napi.dev, "napi")
+    napi_complete_done(napi, 0)
+    return 0
+
+
+class Ops(NetDeviceOps):
+    def open(self, dev):
+        p = dev.priv
+        netif_start_queue(dev)
+        napi_enable(p.napi)
+        loop = dev.host.loop
+        p.timers.append(loop.call_later(0.01, timer, dev))
+        if p.fail_in == "lambda_timer":
+            p.timers.append(loop.call_later(0.01, lambda: p.explode()))
+        if p.fail_in == "threadsafe":
+            threading.Thread(target=loop.call_soon_threadsafe, args=(handoff, dev, b"x"),
+                             daemon=True).start()
+        if p.fail_in in ("reader", "reader_builtin"):
+            os.write(p.irq_w, b"!")  # the interrupt line goes up
+        if p.fail_in == "napi":
+            napi_schedule(p.napi)
+        return 0
+
+    def stop(self, dev):
+        p = dev.priv
+        for t in p.timers:
+            t.cancel()
+        p.timers.clear()
+        napi_disable(p.napi)
+        netif_stop_queue(dev)
+        while p.inflight:  # never completed: dropped and counted
+            dev.stats.tx_dropped += 1
+            dev_kfree_skb(p.inflight.pop())
+        return 0
+
+    def start_xmit(self, skb, dev):
+        p = dev.priv
+        if p.fail_in == "tx_done":  # one frame in flight; the TX-done timer wakes the queue
+            p.inflight.append(skb)
+            netif_stop_queue(dev)
+            p.timers.append(dev.host.loop.call_later(0.001, complete, dev, skb, "tx_done"))
+            return NETDEV_TX_OK
+        if p.fail_in == "call_soon":
+            p.inflight.append(skb)
+            dev.host.loop.call_soon(complete, dev, skb, "call_soon")
+            return NETDEV_TX_OK
+        dev.stats.tx_packets += 1
+        dev_kfree_skb(skb)
+        return NETDEV_TX_OK
+
+
+class Flaky(Driver):
+    name = "flaky"
+    parameters = (
+        Param("fail_in", str, "", "where to raise", choices=KINDS),
+        Param("unit", int, 0, "the device number"),
+    )
+
+    def init(self):
+        unit = self.params["unit"]
+        dev = alloc_netdev(Priv, f"fl{unit}", ether_setup)
+        dev.dev_addr = bytes([2, 0, 0, 0, 0xF1, unit])
+        dev.netdev_ops = Ops()
+        p = dev.priv
+        p.fail_in = self.params["fail_in"]
+        p.napi = netif_napi_add(dev, poll, 8)
+        self.register(dev)
+        p.irq_r, p.irq_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        # Registered for the driver's lifetime, like an open serial port's fd.
+        handler = p.pending.popleft if p.fail_in == "reader_builtin" else p.irq
+        self.host.loop.add_reader(p.irq_r, handler)
+
+    def exit(self):
+        for dev in self.devices:
+            self.host.loop.remove_reader(dev.priv.irq_r)
+            os.close(dev.priv.irq_r)
+            os.close(dev.priv.irq_w)
+        super().exit()
+'''
+
+KINDS = ["timer", "lambda_timer", "tx_done", "call_soon", "threadsafe", "reader",
+         "reader_builtin", "napi"]  # fmt: skip
+TX_KINDS = ("tx_done", "call_soon")
+SNULL_FRAME = (b"\x00SNUL1\x00SNUL0\x08\x00" + bytes([0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0])
+               + bytes([198, 18, 0, 1, 198, 18, 0, 2]) + bytes(8))  # fmt: skip
+
+
+@pytest.fixture
+def flaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: Host) -> Iterator[Any]:
+    """``flaky(fail_in, unit=0)``: load the flaky driver on ``host``, its device up."""
+    (tmp_path / "netdrv_flaky.py").write_text(FLAKY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("netdrv_flaky", None)
+    mod = importlib.import_module("netdrv_flaky")
+    loaded: list[Driver] = []
+
+    def _load(fail_in: str, unit: int = 0) -> Driver:
+        drv = load_driver(host, mod.Flaky, fail_in=fail_in, unit=unit)
+        loaded.append(drv)
+        mem(host).up(drv.devices[0])
+        return drv
+
+    yield _load
+    for drv in loaded:
+        drv.exit()
+    sys.modules.pop("netdrv_flaky", None)
+
+
+def settle(host: Host, clock: FakeClock, pred: Callable[[], bool], timeout: float = 3.0) -> bool:
+    """Run the loop (fake time moving 5 ms a round) until ``pred()``; threads get real time."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        clock.advance(0.005)
+        host.loop.run_once(0.005)
+    return True
+
+
+def spin(host: Host, clock: FakeClock, rounds: int = 50) -> None:
+    """Let the loop run a while longer (a faulting reader would fire in every round)."""
+    for _ in range(rounds):
+        clock.advance(0.005)
+        host.loop.run_once(0)
+
+
+def snull_works(host: Host) -> None:
+    sn0, sn1 = host.devices["sn0"], host.devices["sn1"]
+    assert sn0.is_up and sn1.is_up
+    before = sn1.stats.rx_packets
+    mem(host).send(sn0, SNULL_FRAME)
+    host.loop.run_until_idle()
+    assert sn1.stats.rx_packets == before + 1
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_raising_driver_callback_takes_its_device_down(
+    host: Host, clock: FakeClock, snull: LoadSnull, flaky: Any, kind: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    snull()
+    drv = flaky(kind)
+    fl0 = drv.devices[0]
+    if kind == "tx_done":
+        for _ in range(3):  # one reaches the driver (it stops the queue), two wait
+            mem(host).send(fl0, b"\x02" * 60)
+    if kind == "call_soon":  # (each frame sent would be a completion that raises)
+        mem(host).send(fl0, b"\x02" * 60)
+    assert settle(host, clock, lambda: not fl0.is_up), f"{kind}: fl0 is still up"
+    spin(host, clock)
+    # Named in the log with the driver and the device, counted once: no cascade.
+    msgs = [m for m in errors(caplog) if "fl0: driver flaky raised in" in m]
+    assert len(msgs) == 1, errors(caplog)
+    assert drv.faults == 1, drv.faults  # type: ignore[attr-defined]
+    bug = "IndexError" if kind == "reader_builtin" else f"deliberate bug in {kind}"
+    assert drv.last_fault.startswith("fl0: ") and bug in drv.last_fault  # type: ignore[attr-defined]
+    if kind in TX_KINDS:  # every skb ended once: the in-flight one dropped by stop
+        s, cs = fl0.stats, fl0.core_stats
+        assert cs.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors == 1
+        assert cs.tx_qdisc_drops == (2 if kind == "tx_done" else 0) and not fl0.qdisc
+    if kind.startswith("reader"):  # the interrupt line is masked, not serviced forever
+        assert fl0.priv.irq_r not in host.loop.reader_fds()
+    snull_works(host)
+    # The device can be brought up again: the core kept nothing broken.
+    fl0.priv.fail_in = ""
+    mem(host).up(fl0)
+    assert fl0.is_up
+
+
+def test_only_the_device_the_callback_worked_on_goes_down(
+    host: Host, clock: FakeClock, flaky: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two instances of one driver module: the timer's argument names the device."""
+    good, bad = flaky(""), flaky("timer", unit=1)
+    assert settle(host, clock, lambda: not bad.devices[0].is_up)
+    spin(host, clock)
+    assert good.devices[0].is_up and good.faults == 0  # type: ignore[attr-defined]
+    assert bad.faults == 1  # type: ignore[attr-defined]
+
+
+def test_a_lambda_timer_is_attributed_through_its_closure(
+    host: Host, clock: FakeClock, flaky: Any
+) -> None:
+    good, bad = flaky(""), flaky("lambda_timer", unit=1)
+    assert settle(host, clock, lambda: not bad.devices[0].is_up)
+    assert good.devices[0].is_up
+
+
+def test_a_dying_driver_thread_is_a_driver_fault(
+    host: Host, clock: FakeClock, flaky: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    drv = flaky("")
+    fl0 = drv.devices[0]
+    mod = sys.modules["netdrv_flaky"]
+    seen: list[threading.ExceptHookArgs] = []
+    # The driver's rx thread dies in driver code; the daemon's excepthook hands it over.
+    t = threading.Thread(target=mod.Priv.explode, args=(fl0.priv,), name="flaky-rx")
+    old = threading.excepthook
+    threading.excepthook = seen.append
+    try:
+        t.start()
+        t.join()
+    finally:
+        threading.excepthook = old
+    exc = seen[0].exc_value
+    assert exc is not None
+    assert host.thread_fault(exc, seen[0].thread)
+    host.loop.run_until_idle()
+    assert not fl0.is_up and drv.faults == 1  # type: ignore[attr-defined]
+    assert any("fl0: driver flaky raised in thread flaky-rx" in m for m in errors(caplog))
+
+
+def test_a_callback_of_no_driver_is_only_logged(
+    host: Host, clock: FakeClock, flaky: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    drv = flaky("")
+    fl0 = drv.devices[0]
+
+    def not_a_driver(dev: Any) -> None:
+        raise RuntimeError("a bug outside any driver")
+
+    host.loop.call_soon(not_a_driver, "fl0")
+    host.loop.run_until_idle()
+    assert fl0.is_up and drv.faults == 0  # type: ignore[attr-defined]
+    assert any("a bug outside any driver" in m for m in errors(caplog))
+
+
+def test_a_raising_error_handler_does_not_stop_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = EventLoop()
+    ran: list[int] = []
+
+    def handler(exc: BaseException, cb: Any) -> None:
+        raise ValueError("the handler itself is broken")
+
+    def boom() -> None:
+        raise RuntimeError("first")
+
+    try:
+        loop.error_handler = handler
+        loop.call_soon(boom)
+        loop.call_soon(ran.append, 1)
+        loop.run_once(0)  # neither the callback's nor the handler's exception escapes
+        assert ran == [1]
+        assert any("the handler itself is broken" in r.getMessage()
+                   or "the handler itself is broken" in str(r.exc_info)
+                   for r in caplog.records)  # fmt: skip
+    finally:
+        loop.close()
