@@ -29,7 +29,16 @@ from .ether import (
     eth_type_trans,
     eth_validate_addr,
 )
-from .ethtool import DrvInfo, EthtoolOps, LinkSettings
+from .ethtool import (
+    Channels,
+    Coalesce,
+    DrvInfo,
+    EthtoolError,
+    EthtoolOps,
+    LinkSettings,
+    PauseParam,
+    RingParam,
+)
 from .host import (
     Host,
     current_host,
@@ -190,9 +199,12 @@ __all__ = [
     "SKB_GSO_TCPV4",
     "SKB_GSO_TCPV6",
     "SKB_GSO_UDP_L4",
+    "Channels",
+    "Coalesce",
     "Driver",
     "DriverError",
     "DrvInfo",
+    "EthtoolError",
     "EthtoolOps",
     "HeaderOps",
     "Host",
@@ -205,8 +217,10 @@ __all__ = [
     "NetdrvError",
     "Param",
     "ParameterError",
+    "PauseParam",
     "PluginError",
     "PluginManager",
+    "RingParam",
     "SkBuff",
     "SkbOverPanic",
     "SkbUnderPanic",

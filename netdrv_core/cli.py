@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import click
@@ -486,6 +486,236 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
     if not reply.get("ok"):
         _fail(f"{dev}: {reply.get('error') or reply.get('result')}")
     click.echo(json.dumps(reply.get("result")))
+
+
+# -- netdrv ethtool ---------------------------------------------------------------------------
+# flag -> (request, is a set, long name); the real ethtool's options for what netdrv supports.
+_ETHTOOL_MODES: dict[str, tuple[str, bool, str]] = {
+    "-g": ("ringparam", False, "--show-ring"), "-G": ("ringparam", True, "--set-ring"),
+    "-c": ("coalesce", False, "--show-coalesce"), "-C": ("coalesce", True, "--coalesce"),
+    "-l": ("channels", False, "--show-channels"), "-L": ("channels", True, "--set-channels"),
+    "-a": ("pauseparam", False, "--show-pause"), "-A": ("pauseparam", True, "--pause"),
+    "-i": ("drvinfo", False, "--driver"), "-S": ("stats", False, "--statistics"),
+    "-r": ("nway_reset", False, "--negotiate"), "-s": ("msglevel", True, "--change"),
+}  # fmt: skip
+# Keywords of the set modes -> struct field; a bool field takes on|off.
+_ETHTOOL_KEYWORDS: dict[str, dict[str, tuple[str, type]]] = {
+    "ringparam": {"rx": ("rx_pending", int), "rx-mini": ("rx_mini_pending", int),
+                  "rx-jumbo": ("rx_jumbo_pending", int), "tx": ("tx_pending", int)},
+    "coalesce": {"adaptive-rx": ("use_adaptive_rx_coalesce", bool),
+                 "adaptive-tx": ("use_adaptive_tx_coalesce", bool),
+                 "rx-usecs": ("rx_coalesce_usecs", int),
+                 "rx-frames": ("rx_max_coalesced_frames", int),
+                 "tx-usecs": ("tx_coalesce_usecs", int),
+                 "tx-frames": ("tx_max_coalesced_frames", int)},
+    "channels": {"rx": ("rx_count", int), "tx": ("tx_count", int),
+                 "other": ("other_count", int), "combined": ("combined_count", int)},
+    "pauseparam": {"autoneg": ("autoneg", bool), "rx": ("rx_pause", bool),
+                   "tx": ("tx_pause", bool)},
+}  # fmt: skip
+_U32_MAX = 0xFFFF_FFFF
+
+
+def _ethtool_value(key: str, text: str, kind: type) -> int | bool:
+    if kind is bool:
+        if text not in ("on", "off"):
+            raise click.UsageError(f"{key}: {text!r} is not on or off")
+        return text == "on"
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= _U32_MAX:
+        raise click.UsageError(f"{key}: {text!r} is not a number 0..{_U32_MAX}")
+    return value
+
+
+def _ethtool_settings(flag: str, op: str, words: tuple[str, ...]) -> dict[str, Any]:
+    """``rx 512 tx 64`` -> ``{"rx_pending": 512, "tx_pending": 64}``; usage errors exit 2."""
+    keywords = _ETHTOOL_KEYWORDS[op]
+    names = ", ".join(f"{k} {'on|off' if t is bool else 'N'}" for k, (_, t) in keywords.items())
+    if not words:
+        raise click.UsageError(f"{flag} needs at least one of: {names}")
+    out: dict[str, Any] = {}
+    for i in range(0, len(words), 2):
+        key = words[i]
+        if key not in keywords:
+            raise click.UsageError(f"{flag}: unknown setting {key!r}; expected: {names}")
+        if i + 1 >= len(words):
+            raise click.UsageError(f"{flag}: {key} needs a value")
+        field, kind = keywords[key]
+        if field in out:
+            raise click.UsageError(f"{flag}: {key} given twice")
+        out[field] = _ethtool_value(key, words[i + 1], kind)
+    return out
+
+
+def _msglvl(words: tuple[str, ...], current: Callable[[], int]) -> int:
+    """``msglvl N`` or ``msglvl TYPE on|off …`` (applied to ``current()``) -> the new level."""
+    from .ethtool import NETIF_MSG_NAMES
+
+    if not words or words[0] != "msglvl":
+        raise click.UsageError(
+            "-s: netdrv can change only the message level (msglvl N | msglvl TYPE on|off …); "
+            "speed, duplex and autoneg belong to the device's driver, which has no "
+            "set_link_ksettings"
+        )
+    rest = words[1:]
+    if len(rest) == 1 and rest[0] not in NETIF_MSG_NAMES:
+        return int(_ethtool_value("msglvl", rest[0], int))
+    if not rest or len(rest) % 2:
+        raise click.UsageError("-s: msglvl needs N, or TYPE on|off pairs")
+    changes = []
+    for name, state in zip(rest[::2], rest[1::2], strict=True):
+        if name not in NETIF_MSG_NAMES:
+            raise click.UsageError(
+                f"-s: unknown message type {name!r}; types: {' '.join(NETIF_MSG_NAMES)}"
+            )
+        changes.append((1 << NETIF_MSG_NAMES.index(name), _ethtool_value(name, state, bool)))
+    level = int(current())  # asked only once the words are known to be right
+    for bit, on in changes:
+        level = level | bit if on else level & ~bit
+    return level
+
+
+def _na(value: Any, present: bool = True) -> str:
+    return str(value) if present and value is not None else "n/a"
+
+
+def _onoff(value: Any) -> str:
+    return "n/a" if value is None else ("on" if value else "off")
+
+
+_PORTS = {"tp": "Twisted Pair", "aui": "AUI", "bnc": "BNC", "mii": "MII", "fibre": "FIBRE",
+          "da": "Direct Attach Copper", "none": "None", "other": "Other"}  # fmt: skip
+
+
+def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
+    """``r`` formatted as the real ethtool prints it."""
+    from .ethtool import NETIF_MSG_NAMES
+
+    if op == "settings":
+        speed = f"{r['speed']}Mb/s" if r["speed"] > 0 else "Unknown!"
+        duplex = {"full": "Full", "half": "Half"}.get(r["duplex"], "Unknown! (255)")
+        lines = [f"Settings for {dev}:", f"\tSpeed: {speed}", f"\tDuplex: {duplex}",
+                 f"\tAuto-negotiation: {_onoff(r['autoneg'])}",
+                 f"\tPort: {_PORTS.get(r['port'], r['port'])}"]  # fmt: skip
+        if r.get("msglevel") is not None:
+            lvl = r["msglevel"]
+            lines.append(f"\tCurrent message level: 0x{lvl:08x} ({lvl})")
+            names = [n for i, n in enumerate(NETIF_MSG_NAMES) if lvl >> i & 1]
+            lines.append("\t\t\t       " + " ".join(names))
+        lines.append(f"\tLink detected: {'yes' if r['link'] else 'no'}")
+        return "\n".join(lines)
+    if op == "drvinfo":
+        return "\n".join([
+            f"driver: {r['driver']}", f"version: {r['version']}",
+            f"firmware-version: {r['fw_version']}", "expansion-rom-version: ",
+            f"bus-info: {r['bus_info']}",
+            f"supports-statistics: {'yes' if r['n_stats'] else 'no'}",
+            "supports-test: no", "supports-eeprom-access: no", "supports-register-dump: no",
+            "supports-priv-flags: no",
+        ])  # fmt: skip
+    if op == "stats":
+        return "\n".join(["NIC statistics:", *(f"     {k}: {v}" for k, v in r["stats"].items())])
+    if op == "msglevel":
+        return f"Current message level: 0x{r['msglevel']:08x} ({r['msglevel']})"
+    if op in ("ringparam", "channels"):
+        if op == "ringparam":
+            title = f"Ring parameters for {dev}:"
+            rows = [("RX:\t\t", "rx_max_pending", "rx_pending"),
+                    ("RX Mini:\t", "rx_mini_max_pending", "rx_mini_pending"),
+                    ("RX Jumbo:\t", "rx_jumbo_max_pending", "rx_jumbo_pending"),
+                    ("TX:\t\t", "tx_max_pending", "tx_pending")]  # fmt: skip
+        else:
+            title = f"Channel parameters for {dev}:"
+            rows = [("RX:\t\t", "max_rx", "rx_count"), ("TX:\t\t", "max_tx", "tx_count"),
+                    ("Other:\t\t", "max_other", "other_count"),
+                    ("Combined:\t", "max_combined", "combined_count")]  # fmt: skip
+        # A maximum of 0: the device has no such ring/queue, and the kernel omits both values.
+        lines = [title, "Pre-set maximums:"]
+        lines += [f"{label}{_na(r[mx], bool(r[mx]))}" for label, mx, _ in rows]
+        lines.append("Current hardware settings:")
+        lines += [f"{label}{_na(r[cur], bool(r[mx]))}" for label, mx, cur in rows]
+        return "\n".join(lines)
+    if op == "coalesce":
+        return "\n".join([
+            f"Coalesce parameters for {dev}:",
+            f"Adaptive RX: {_onoff(r['use_adaptive_rx_coalesce'])}  "
+            f"TX: {_onoff(r['use_adaptive_tx_coalesce'])}",
+            "",
+            f"rx-usecs:\t{_na(r['rx_coalesce_usecs'])}",
+            f"rx-frames:\t{_na(r['rx_max_coalesced_frames'])}",
+            "",
+            f"tx-usecs:\t{_na(r['tx_coalesce_usecs'])}",
+            f"tx-frames:\t{_na(r['tx_max_coalesced_frames'])}",
+        ])  # fmt: skip
+    if op == "pauseparam":
+        return "\n".join([
+            f"Pause parameters for {dev}:", f"Autonegotiate:\t{_onoff(r['autoneg'])}",
+            f"RX:\t\t{_onoff(r['rx_pause'])}", f"TX:\t\t{_onoff(r['tx_pause'])}",
+        ])  # fmt: skip
+    return ""
+
+
+def _ethtool_modes(f: Any) -> Any:
+    for flag, (op, is_set, long) in reversed(_ETHTOOL_MODES.items()):
+        what = {"ringparam": "ring sizes", "coalesce": "interrupt coalescing",
+                "channels": "queue counts", "pauseparam": "pause (flow control)",
+                "drvinfo": "driver information", "stats": "the driver's statistics",
+                "nway_reset": "restart autonegotiation",
+                "msglevel": "change the message level: msglvl N | msglvl TYPE on|off"}[op]  # fmt: skip
+        verb = "" if op in ("nway_reset", "msglevel") else ("change " if is_set else "show ")
+        f = click.option(flag, long, "modes", flag_value=flag, multiple=True,
+                         help=f"{verb}{what}")(f)  # fmt: skip
+    return f
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@_ethtool_modes
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.argument("dev")
+@click.argument("settings", nargs=-1)
+def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str, ...]) -> None:
+    """Show or change DEV's ethtool settings, like ethtool(8) (e.g. -g DEV, -G DEV tx 64)."""
+    if len(modes) > 1:
+        raise click.UsageError(f"give one of {', '.join(modes)}, not several")
+    flag = modes[0] if modes else ""
+    if dev.startswith("-"):
+        raise click.UsageError(f"no such option: {dev}")
+    op, is_set = _ETHTOOL_MODES[flag][:2] if flag else ("settings", False)
+    if settings and not is_set:
+        raise click.UsageError(f"unexpected arguments: {' '.join(settings)}")
+
+    def request(c: ControlClient, **kw: Any) -> dict[str, Any]:
+        reply = c.request("ethtool", dev=dev, **kw)
+        if not reply.get("ok"):
+            _fail(str(reply.get("error", "the daemon refused the request")))
+        return reply
+
+    try:
+        with _client() as c:
+            if op == "msglevel":  # msglvl TYPE on|off changes bits of the current level
+
+                def current() -> int:
+                    return int(request(c, op="msglevel")["result"]["msglevel"])
+
+                reply = request(c, op=op, set={"msglevel": _msglvl(settings, current)})
+            elif is_set:
+                reply = request(c, op=op, set=_ethtool_settings(flag, op, settings))
+            else:
+                reply = request(c, op=op)
+    except DaemonNotRunning:
+        _fail(f"no netdrv daemon in this network namespace: {dev!r} is not a netdrv device")
+    except NetdrvError as exc:
+        _fail(str(exc))
+    result = reply.get("result", {})
+    if as_json:
+        if "changed" in reply:
+            result = {**result, "changed": reply["changed"]}
+        click.echo(json.dumps(result, indent=2))
+    elif not is_set and op != "nway_reset":  # like ethtool, a change succeeds silently
+        click.echo(_ethtool_text(dev, op, result))
 
 
 @cli.command(name="sysctl")

@@ -43,7 +43,7 @@ __all__ = [
 CONTROL_ADDRESS = "\0netdrv/control"
 MAX_MESSAGE = 1 << 20
 _LEN = struct.Struct("!I")
-COMMANDS = ("ping", "load", "unload", "status", "capture", "stop", "set", "sysctl")
+COMMANDS = ("ping", "load", "unload", "status", "capture", "stop", "set", "sysctl", "ethtool")
 
 
 class ProtocolError(NetdrvError):
@@ -153,6 +153,27 @@ def validate_request(req: dict[str, Any]) -> None:
             isinstance(k, str) and _is_int(v) for k, v in values.items()
         ):
             raise ProtocolError("sysctl: 'values' must map setting names to integers")
+    if cmd == "ethtool":
+        _validate_ethtool(req)
+
+
+def _validate_ethtool(req: dict[str, Any]) -> None:
+    """``ethtool``: ``dev``, ``op`` (a get), and for a set ``set``: field name -> int or bool."""
+    from .ethtool import ETHTOOL_REQUESTS
+
+    if not isinstance(req.get("dev"), str):
+        raise ProtocolError("ethtool: 'dev' must be a string")
+    op = req.get("op")
+    if not isinstance(op, str) or op not in ETHTOOL_REQUESTS:
+        raise ProtocolError(f"ethtool: 'op' must be one of {', '.join(ETHTOOL_REQUESTS)}")
+    if "set" in req:
+        settings = req["set"]
+        if op in ("settings", "drvinfo", "stats", "nway_reset"):
+            raise ProtocolError(f"ethtool: {op!r} takes no 'set'")
+        if not isinstance(settings, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) for k, v in settings.items()
+        ):
+            raise ProtocolError("ethtool: 'set' must map field names to integers or booleans")
 
 
 DEFAULT_TIMEOUT = 30.0

@@ -404,6 +404,8 @@ class Daemon:
             return self.set_device(req)
         if cmd == "sysctl":
             return {"ok": True, "result": self.sysctl(req.get("values", {}))}
+        if cmd == "ethtool":
+            return self.ethtool(req)
         raise ProtocolError(f"unhandled command {cmd!r}")
 
     def sysctl(self, values: dict[str, int]) -> dict[str, int]:
@@ -520,6 +522,29 @@ class Daemon:
                 out["error"] = _strerror(-res)
             return out
         raise ProtocolError("set: give 'ifmap' or 'ioctl'")
+
+    def ethtool(self, req: dict[str, Any]) -> dict[str, Any]:
+        """``netdrv ethtool``: one get or set request on a device's ``ethtool_ops``.
+
+        The core checks the request (:func:`~netdrv_core.ethtool.ethtool_request`)
+        and calls the driver under the watchdog; a refusal answers with its
+        message and ``errno``.
+        """
+        from .ethtool import EthtoolError, ethtool_request
+
+        dev = self.host.dev_get_by_name(req["dev"])
+        if dev is None:
+            raise NetdrvError(f"no netdrv device named {req['dev']!r}")
+        op = req["op"]
+        try:
+            with self.watchdog.guard(f"{self.host._owner(dev)}'s ethtool {op} on {dev.name}"):
+                result, changed = ethtool_request(self.host, dev, op, req.get("set"))
+        except EthtoolError as exc:
+            return {"ok": False, "error": str(exc), "errno": exc.errno, "kind": "EthtoolError"}
+        reply: dict[str, Any] = {"ok": True, "result": result}
+        if changed is not None:
+            reply["changed"] = changed
+        return reply
 
     def start_capture(self, conn: _Conn, devname: str, count: int) -> None:
         """Stream pcap records of ``devname`` to this connection."""

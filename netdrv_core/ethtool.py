@@ -1,24 +1,68 @@
-"""ethtool: the driver-information and link-settings interface.
+"""ethtool: the driver-information, link-settings and tuning interface.
 
 A driver sets ``dev.ethtool_ops`` to an :class:`EthtoolOps` subclass; netdrv's
-``status``/``ethtool`` views call these.  Defaults derive what they can from
+``status`` and ``ethtool`` views call these.  Defaults derive what they can from
 the device so a minimal driver still answers.
+
+The lower half of this module is the core side of ethtool (Linux's
+``net/ethtool/``): :func:`ethtool_get`, :func:`ethtool_set` and friends check a
+request as the kernel's ethnl handlers do — the driver implements the op, the
+values are within the limits the driver reported, something actually changes —
+before the driver sees it, and call set ops through the host's guarded call so
+that a raising op is a driver fault, not a daemon crash.  The real ``ethtool``
+binary cannot reach a netdrv driver (the kernel answers ethtool requests on a
+TAP itself); ``netdrv ethtool`` is the front end.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import errno
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import NetdrvError
 
 if TYPE_CHECKING:
+    from .host import Host
     from .netdevice import NetDevice
 
-__all__ = ["DUPLEX_FULL", "DUPLEX_HALF", "SPEED_UNKNOWN", "DrvInfo", "EthtoolOps", "LinkSettings"]
+__all__ = [
+    "DUPLEX_FULL",
+    "DUPLEX_HALF",
+    "ETHTOOL_REQUESTS",
+    "NETIF_MSG_NAMES",
+    "SPEED_UNKNOWN",
+    "Channels",
+    "Coalesce",
+    "DrvInfo",
+    "EthtoolError",
+    "EthtoolOps",
+    "LinkSettings",
+    "PauseParam",
+    "RingParam",
+    "ethtool_get",
+    "ethtool_get_msglevel",
+    "ethtool_nway_reset",
+    "ethtool_report",
+    "ethtool_request",
+    "ethtool_set",
+    "ethtool_set_msglevel",
+    "ethtool_supports",
+]
 
 SPEED_UNKNOWN = -1
 DUPLEX_HALF = 0
 DUPLEX_FULL = 1
 DUPLEX_UNKNOWN = 0xFF
+U32_MAX = 0xFFFF_FFFF
+
+NETIF_MSG_NAMES = (
+    "drv", "probe", "link", "timer", "ifdown", "ifup", "rx_err", "tx_err", "tx_queued",
+    "intr", "tx_done", "rx_status", "pktdata", "hw", "wol",
+)  # fmt: skip
+"""``NETIF_MSG_*`` bits in order (bit 0 is ``drv``), named as ``ethtool -s DEV msglvl`` names them."""
 
 
 @dataclass
@@ -42,8 +86,84 @@ class LinkSettings:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass
+class RingParam:
+    """``struct ethtool_ringparam`` (``ethtool -g/-G``): ring sizes in descriptors.
+
+    A ``*_max_pending`` of 0 means the device has no such ring (shown as
+    ``n/a``); its ``*_pending`` can then only be 0.
+    """
+
+    rx_max_pending: int = 0
+    rx_mini_max_pending: int = 0
+    rx_jumbo_max_pending: int = 0
+    tx_max_pending: int = 0
+    rx_pending: int = 0
+    rx_mini_pending: int = 0
+    rx_jumbo_pending: int = 0
+    tx_pending: int = 0
+
+
+@dataclass
+class Coalesce:
+    """The common fields of ``struct ethtool_coalesce`` (``ethtool -c/-C``).
+
+    Which fields the driver implements is :attr:`EthtoolOps.supported_coalesce_params`;
+    the others are shown as ``n/a`` and cannot be set.
+    """
+
+    rx_coalesce_usecs: int = 0
+    rx_max_coalesced_frames: int = 0
+    tx_coalesce_usecs: int = 0
+    tx_max_coalesced_frames: int = 0
+    use_adaptive_rx_coalesce: bool = False
+    use_adaptive_tx_coalesce: bool = False
+
+
+@dataclass
+class Channels:
+    """``struct ethtool_channels`` (``ethtool -l/-L``): queue counts; a max of 0 is ``n/a``."""
+
+    max_rx: int = 0
+    max_tx: int = 0
+    max_other: int = 0
+    max_combined: int = 0
+    rx_count: int = 0
+    tx_count: int = 0
+    other_count: int = 0
+    combined_count: int = 0
+
+
+@dataclass
+class PauseParam:
+    """``struct ethtool_pauseparam`` (``ethtool -a/-A``): 802.3x flow control."""
+
+    autoneg: bool = False
+    rx_pause: bool = False
+    tx_pause: bool = False
+
+
+class EthtoolError(NetdrvError):
+    """An ethtool request the core or the driver refused; ``errno`` says why (EINVAL, …)."""
+
+    def __init__(self, message: str, err: int) -> None:
+        super().__init__(message)
+        self.errno = err
+
+
 class EthtoolOps:
-    """``ethtool_ops``: override what the device can report."""
+    """``ethtool_ops``: override what the device can report or change.
+
+    An op a subclass does not override is one the driver lacks (a NULL
+    pointer in Linux): the core answers ``EOPNOTSUPP`` for it without calling
+    it.  Set ops receive the whole new structure — the current values with
+    the request applied, already checked against the maximums the get op
+    reported — and return 0 (or None) or a negative errno; an op that raises
+    is a driver fault and takes the device down.
+    """
+
+    supported_coalesce_params: ClassVar[frozenset[str]] = frozenset()
+    """Names of the :class:`Coalesce` fields the driver implements (Linux's bitmask)."""
 
     def get_drvinfo(self, dev: NetDevice) -> DrvInfo:
         """Driver name/version/bus."""
@@ -69,21 +189,351 @@ class EthtoolOps:
         return []
 
     def get_msglevel(self, dev: NetDevice) -> int:
-        """Debug message level."""
+        """Debug message level (``NETIF_MSG_*`` bits); shown only when overridden."""
         return 0
+
+    def set_msglevel(self, dev: NetDevice, value: int) -> int | None:
+        """Set the message level (``ethtool -s DEV msglvl N``); needs :meth:`get_msglevel` too."""
+        return -errno.EOPNOTSUPP
+
+    def nway_reset(self, dev: NetDevice) -> int | None:
+        """Restart autonegotiation (``ethtool -r``)."""
+        return -errno.EOPNOTSUPP
+
+    def get_ringparam(self, dev: NetDevice) -> RingParam | None:
+        """Ring sizes and their maximums (``ethtool -g``)."""
+        return None
+
+    def set_ringparam(self, dev: NetDevice, ring: RingParam) -> int | None:
+        """Resize the rings to ``ring``'s ``*_pending`` (``ethtool -G``)."""
+        return -errno.EOPNOTSUPP
+
+    def get_coalesce(self, dev: NetDevice) -> Coalesce | None:
+        """Interrupt coalescing (``ethtool -c``)."""
+        return None
+
+    def set_coalesce(self, dev: NetDevice, coalesce: Coalesce) -> int | None:
+        """Change interrupt coalescing (``ethtool -C``)."""
+        return -errno.EOPNOTSUPP
+
+    def get_channels(self, dev: NetDevice) -> Channels | None:
+        """Queue counts and their maximums (``ethtool -l``)."""
+        return None
+
+    def set_channels(self, dev: NetDevice, channels: Channels) -> int | None:
+        """Change the queue counts (``ethtool -L``)."""
+        return -errno.EOPNOTSUPP
+
+    def get_pauseparam(self, dev: NetDevice) -> PauseParam | None:
+        """Flow control (``ethtool -a``)."""
+        return None
+
+    def set_pauseparam(self, dev: NetDevice, pause: PauseParam) -> int | None:
+        """Change flow control (``ethtool -A``)."""
+        return -errno.EOPNOTSUPP
+
+
+def ethtool_supports(ops: EthtoolOps | None, name: str) -> bool:
+    """Whether ``ops`` implements the op ``name`` (overrides :class:`EthtoolOps`'s default)."""
+    if ops is None:
+        return False
+    return getattr(type(ops), name, None) is not getattr(EthtoolOps, name, None)
 
 
 def ethtool_report(dev: NetDevice) -> dict[str, object]:
-    """Everything ethtool knows about ``dev`` as a dict (for ``netdrv status --json``)."""
+    """Everything ethtool knows about ``dev`` as a dict (for ``netdrv status --json``).
+
+    The tuning structures a driver implements are included (``ringparam``,
+    ``coalesce``, ``channels``, ``pauseparam``, ``msglevel``); one that raises
+    is reported as ``{"error": …}`` without hiding the rest.
+    """
     ops = dev.ethtool_ops or EthtoolOps()
     info = ops.get_drvinfo(dev)
     ks = ops.get_link_ksettings(dev)
-    return {
+    out: dict[str, object] = {
         "driver": info.driver,
         "version": info.version,
         "bus_info": info.bus_info,
         "link": ops.get_link(dev),
         "speed": ks.speed,
-        "duplex": {DUPLEX_FULL: "full", DUPLEX_HALF: "half"}.get(ks.duplex, "unknown"),
+        "duplex": _duplex_name(ks.duplex),
         "stats": dict(zip(ops.get_strings(dev), ops.get_ethtool_stats(dev), strict=False)),
     }
+    for kind, spec in _KINDS.items():
+        if ethtool_supports(ops, spec.get):
+            try:
+                value = getattr(ops, spec.get)(dev)
+                out[kind] = _as_dict(ops, kind, value) if isinstance(value, spec.cls) else None
+            except Exception as exc:  # a driver bug must not hide the rest of the report
+                out[kind] = {"error": repr(exc)}
+    if ethtool_supports(ops, "get_msglevel"):
+        try:
+            out["msglevel"] = int(ops.get_msglevel(dev))
+        except Exception as exc:
+            out["msglevel"] = {"error": repr(exc)}
+    return out
+
+
+def _duplex_name(duplex: int) -> str:
+    return {DUPLEX_FULL: "full", DUPLEX_HALF: "half"}.get(duplex, "unknown")
+
+
+# -- the core side: requests checked as Linux's ethnl checks them ------------------------------
+@dataclass(frozen=True)
+class _Kind:
+    what: str  # "ring parameters": for messages
+    get: str
+    set: str
+    cls: type
+    settable: tuple[str, ...]
+    limits: dict[str, str] = field(default_factory=dict)  # setting -> its maximum's field
+
+
+_KINDS: dict[str, _Kind] = {
+    "ringparam": _Kind(
+        "ring parameters", "get_ringparam", "set_ringparam", RingParam,
+        ("rx_pending", "rx_mini_pending", "rx_jumbo_pending", "tx_pending"),
+        {"rx_pending": "rx_max_pending", "rx_mini_pending": "rx_mini_max_pending",
+         "rx_jumbo_pending": "rx_jumbo_max_pending", "tx_pending": "tx_max_pending"},
+    ),
+    "coalesce": _Kind(
+        "coalesce parameters", "get_coalesce", "set_coalesce", Coalesce,
+        tuple(f.name for f in fields(Coalesce)),
+    ),
+    "channels": _Kind(
+        "channels", "get_channels", "set_channels", Channels,
+        ("rx_count", "tx_count", "other_count", "combined_count"),
+        {"rx_count": "max_rx", "tx_count": "max_tx", "other_count": "max_other",
+         "combined_count": "max_combined"},
+    ),
+    "pauseparam": _Kind(
+        "pause parameters", "get_pauseparam", "set_pauseparam", PauseParam,
+        ("autoneg", "rx_pause", "tx_pause"),
+    ),
+}  # fmt: skip
+
+ETHTOOL_REQUESTS = (
+    "settings", "drvinfo", "stats", "msglevel", "nway_reset", *_KINDS,
+)  # fmt: skip
+"""What :func:`ethtool_request` (the daemon's ``ethtool`` command) answers."""
+
+
+def _strerror(err: int) -> str:
+    try:
+        return os.strerror(err)
+    except (ValueError, OverflowError):
+        return f"error {err}"
+
+
+def _unsupported(dev: NetDevice, what: str) -> EthtoolError:
+    return EthtoolError(f"{dev.name} does not support {what}", errno.EOPNOTSUPP)
+
+
+def _owner(dev: NetDevice) -> str:
+    drv = dev.driver
+    return f"driver {getattr(drv, 'name', type(drv).__name__)!s}" if drv else "the host"
+
+
+def _call_get(host: Host, dev: NetDevice, name: str) -> Any:
+    """A get op, guarded: raising is a driver fault (device taken down), as for any op."""
+    ops = dev.ethtool_ops or EthtoolOps()
+    try:
+        return getattr(ops, name)(dev)
+    except OSError as exc:
+        err = exc.errno or errno.EIO
+        raise EthtoolError(f"{dev.name}: {name}: {_strerror(err)}", err) from None
+    except Exception as exc:
+        host.driver_fault(dev, name, exc)
+        raise EthtoolError(
+            f"{dev.name}: {_owner(dev)} raised in {name}: {type(exc).__name__}: {exc} "
+            f"(the device was taken down; see the daemon log)",
+            errno.EIO,
+        ) from exc
+
+
+def _call_set(host: Host, dev: NetDevice, name: str, what: str, *args: Any) -> None:
+    """A set op through the host's guarded call; a negative errno becomes an :class:`EthtoolError`."""
+    ops = dev.ethtool_ops
+    assert ops is not None
+    ret = host._call(dev, name, getattr(ops, name), dev, *args)
+    if ret < 0:
+        raise EthtoolError(f"{dev.name}: cannot set {what}: {_strerror(-ret)}", -ret)
+
+
+def _as_dict(ops: EthtoolOps, kind: str, value: Any) -> dict[str, Any]:
+    """A structure as JSON carries it; coalesce fields the driver lacks are ``None`` (n/a)."""
+    out = asdict(value)
+    if kind == "coalesce":
+        supported = ops.supported_coalesce_params
+        out = {k: (v if k in supported else None) for k, v in out.items()}
+    return out
+
+
+def ethtool_get(host: Host, dev: NetDevice, kind: str) -> Any:
+    """``ethtool -g/-c/-l/-a``: the driver's :class:`RingParam`, :class:`Coalesce`, … .
+
+    ``kind`` is ``ringparam``, ``coalesce``, ``channels`` or ``pauseparam``.
+    Raises :class:`EthtoolError` (``EOPNOTSUPP`` when the driver lacks the op).
+    """
+    spec = _KINDS[kind]
+    if not ethtool_supports(dev.ethtool_ops, spec.get):
+        raise _unsupported(dev, spec.what)
+    value = _call_get(host, dev, spec.get)
+    if not isinstance(value, spec.cls):
+        raise EthtoolError(
+            f"{dev.name}: {_owner(dev)}'s {spec.get} returned {value!r}, not a {spec.cls.__name__}",
+            errno.EIO,
+        )
+    return value
+
+
+# Flags by their declared type, not by what a driver returned (a C-minded 0 for False).
+_FLAGS = frozenset(
+    f.name for cls in (Coalesce, PauseParam) for f in fields(cls) if isinstance(f.default, bool)
+)
+
+
+def _check_value(dev: NetDevice, name: str, value: Any) -> None:
+    if name in _FLAGS:
+        if not isinstance(value, bool):
+            raise EthtoolError(f"{dev.name}: {name} must be true or false, not {value!r}",
+                               errno.EINVAL)  # fmt: skip
+    elif isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U32_MAX:
+        raise EthtoolError(f"{dev.name}: {name} must be an integer 0..{U32_MAX}, not {value!r}",
+                           errno.EINVAL)  # fmt: skip
+
+
+def ethtool_set(host: Host, dev: NetDevice, kind: str, changes: Mapping[str, Any]) -> bool:
+    """``ethtool -G/-C/-L/-A``: apply ``changes`` (field name -> value); True if any changed.
+
+    Checked first, as Linux's ethnl does: the driver has both the get and the
+    set op (``EOPNOTSUPP``); only settable fields, u32 integers or booleans
+    (``EINVAL``); ring sizes and channel counts within the maximums the driver
+    reported, and at least one RX and one TX channel (``EINVAL``, naming the
+    limit); coalesce fields the driver supports (``EOPNOTSUPP``).  A request
+    that changes nothing does not reach the driver.  Otherwise the set op gets
+    the whole new structure; its negative errno raises :class:`EthtoolError`.
+    """
+    spec = _KINDS[kind]
+    ops = dev.ethtool_ops
+    if not (ethtool_supports(ops, spec.get) and ethtool_supports(ops, spec.set)):
+        raise _unsupported(dev, spec.what)
+    assert ops is not None
+    for name in changes:
+        if name not in spec.settable:
+            raise EthtoolError(
+                f"{dev.name}: {spec.what} have no settable field {name!r} "
+                f"(settable: {', '.join(spec.settable)})",
+                errno.EINVAL,
+            )
+    if kind == "coalesce":
+        unsupported = [n for n in changes if n not in ops.supported_coalesce_params]
+        if unsupported:
+            have = ", ".join(sorted(ops.supported_coalesce_params)) or "none"
+            raise EthtoolError(
+                f"{dev.name}: cannot modify an unsupported coalesce parameter: "
+                f"{', '.join(unsupported)} (the driver supports: {have})",
+                errno.EOPNOTSUPP,
+            )
+    current = ethtool_get(host, dev, kind)
+    for name, value in changes.items():
+        _check_value(dev, name, value)
+    new = replace(current, **changes)
+    for name, limit in spec.limits.items():
+        if getattr(new, name) > getattr(new, limit):
+            noun = "ring size" if kind == "ringparam" else "channel count"
+            top = getattr(new, limit)
+            none = f" (the device has no such {noun.split()[0]})" if not top else ""
+            raise EthtoolError(
+                f"{dev.name}: requested {noun} exceeds maximum: {name} {getattr(new, name)} > "
+                f"{limit} {top}{none}",
+                errno.EINVAL,
+            )
+    if kind == "channels":
+        for side in ("rx", "tx"):
+            if not new.combined_count and not getattr(new, f"{side}_count"):
+                raise EthtoolError(
+                    f"{dev.name}: requested channel counts would result in no "
+                    f"{side.upper()} channel being configured",
+                    errno.EINVAL,
+                )
+    if new == current:
+        return False  # ethnl: "if (!mod) return 0" — the driver is not bothered
+    _call_set(host, dev, spec.set, spec.what, new)
+    return True
+
+
+def ethtool_get_msglevel(host: Host, dev: NetDevice) -> int:
+    """The driver's message level; ``EOPNOTSUPP`` when it does not override ``get_msglevel``."""
+    if not ethtool_supports(dev.ethtool_ops, "get_msglevel"):
+        raise _unsupported(dev, "message levels")
+    value = _call_get(host, dev, "get_msglevel")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_msglevel returned {value!r}",
+                           errno.EIO)  # fmt: skip
+    return value
+
+
+def ethtool_set_msglevel(host: Host, dev: NetDevice, value: int) -> bool:
+    """``ethtool -s DEV msglvl N``; True if the level changed (needs get and set ops)."""
+    ops = dev.ethtool_ops
+    if not (ethtool_supports(ops, "get_msglevel") and ethtool_supports(ops, "set_msglevel")):
+        raise _unsupported(dev, "message levels")
+    _check_value(dev, "msglevel", value)
+    if ethtool_get_msglevel(host, dev) == value:
+        return False
+    _call_set(host, dev, "set_msglevel", "the message level", value)
+    return True
+
+
+def ethtool_nway_reset(host: Host, dev: NetDevice) -> None:
+    """``ethtool -r``: restart autonegotiation (``EOPNOTSUPP`` without ``nway_reset``)."""
+    if not ethtool_supports(dev.ethtool_ops, "nway_reset"):
+        raise _unsupported(dev, "restarting autonegotiation")
+    ret = host._call(dev, "nway_reset", dev.ethtool_ops.nway_reset, dev)  # type: ignore[union-attr]
+    if ret < 0:
+        raise EthtoolError(f"{dev.name}: cannot restart autonegotiation: {_strerror(-ret)}", -ret)
+
+
+def ethtool_request(
+    host: Host, dev: NetDevice, op: str, settings: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], bool | None]:
+    """One ``netdrv ethtool`` request: ``(result, changed)``; ``changed`` is None for a get.
+
+    ``op`` is one of :data:`ETHTOOL_REQUESTS`.  With ``settings`` (field name ->
+    value; ``{"msglevel": N}`` for ``msglevel``) it is a set request and the
+    result is the state after it.  Raises :class:`EthtoolError`.
+    """
+    ops = dev.ethtool_ops or EthtoolOps()
+    if op == "settings":
+        ks = _call_get(host, dev, "get_link_ksettings")
+        level = ethtool_get_msglevel(host, dev) if ethtool_supports(ops, "get_msglevel") else None
+        return {
+            "speed": ks.speed, "duplex": _duplex_name(ks.duplex), "autoneg": bool(ks.autoneg),
+            "port": ks.port, "link": bool(_call_get(host, dev, "get_link")), "msglevel": level,
+            "extra": dict(ks.extra),
+        }, None  # fmt: skip
+    if op == "drvinfo":
+        info = _call_get(host, dev, "get_drvinfo")
+        n_stats = len(_call_get(host, dev, "get_strings"))
+        return {**asdict(info), "n_stats": n_stats}, None
+    if op == "stats":
+        names = _call_get(host, dev, "get_strings")
+        if not names:
+            raise _unsupported(dev, "statistics")
+        values = _call_get(host, dev, "get_ethtool_stats")
+        return {"stats": dict(zip(names, values, strict=False))}, None
+    if op == "nway_reset":
+        ethtool_nway_reset(host, dev)
+        return {}, None
+    if op == "msglevel":
+        changed = None
+        if settings is not None:
+            if set(settings) != {"msglevel"}:
+                raise EthtoolError(f"{dev.name}: set only 'msglevel'", errno.EINVAL)
+            changed = ethtool_set_msglevel(host, dev, settings["msglevel"])
+        return {"msglevel": ethtool_get_msglevel(host, dev)}, changed
+    if op not in _KINDS:
+        raise EthtoolError(f"unknown ethtool request {op!r}", errno.EINVAL)
+    changed = None if settings is None else ethtool_set(host, dev, op, settings)
+    return _as_dict(ops, op, ethtool_get(host, dev, op)), changed

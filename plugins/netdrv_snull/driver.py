@@ -8,7 +8,9 @@ coming from another host.  Everything the chapter shows is here: the
 (``pool_size``; empty pool → stop the queue), simulated lockups
 (``lockup=N``) recovered by the watchdog's ``tx_timeout``, NAPI reception
 (``use_napi=1``), ``set_config`` refusing changes while up, the 68..1500 MTU
-rule, a private ioctl and full statistics.
+rule, a private ioctl and full statistics.  ``netdrv ethtool -g/-G`` shows and
+resizes the transmit pool (the only ring snull has), also while the interface
+is up.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from netdrv_core import (
     netif_wake_queue,
 )
 from netdrv_core.ether import ETH_P_IP
-from netdrv_core.ethtool import DUPLEX_FULL, DrvInfo, EthtoolOps, LinkSettings
+from netdrv_core.ethtool import DUPLEX_FULL, DrvInfo, EthtoolOps, LinkSettings, RingParam
 from netdrv_core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6
 from netdrv_core.params import ip_interface
 from netdrv_core.skbuff import NET_SKB_PAD, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST
@@ -69,6 +71,7 @@ SNULL_IOC_SETCARRIER = SIOCDEVPRIVATE + 2  # pull (0) or plug (1) the virtual ca
 # Frames longer than this are received in place instead of copied into a new skb
 # (a normal Ethernet frame is copied, as in LDD; a 64 KiB TSO super-frame is not).
 SNULL_COPYBREAK = 2048
+SNULL_POOL_MAX = 65536  # the pool_size parameter's maximum, and ethtool's tx_max_pending
 _BCAST = b"\xff" * 6
 _RX_RESERVE = NET_SKB_PAD + 2  # headroom of a received skb: the IP header 16-byte aligned
 
@@ -82,17 +85,22 @@ class SnullPriv:
     of it is the accounting, and that is kept: a transmission takes a buffer,
     the receiver gives it back once it has received the packet, the queue
     stops when the last one is taken and wakes when one returns.
+
+    ``ethtool -G DEV tx N`` resizes the pool at any time (:func:`snull_resize_pool`);
+    buffers still out when it shrinks below them are dropped as they come back
+    (:attr:`pool_excess`) instead of returning to the pool.
     """
 
     __slots__ = (
         "filter_all_multi", "lockup", "lockups", "mc_filter", "napi", "params", "peer",
-        "pool_free", "pool_size", "pool_stops", "rx_int_enabled", "rx_queue", "skb",
-        "tx_packetlen",
+        "pool_excess", "pool_free", "pool_size", "pool_stops", "rx_int_enabled", "rx_queue",
+        "skb", "tx_packetlen",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.pool_size = 0
         self.pool_free = 0  # free buffers of the transmit pool
+        self.pool_excess = 0  # buffers out (at the peer) that a shrunk pool no longer has room for
         self.rx_queue: deque[SkBuff] = deque()  # received, waiting for the NAPI poll
         self.rx_int_enabled = True
         self.tx_packetlen = 0
@@ -227,7 +235,12 @@ class SnullOps(NetDeviceOps):
 
 
 class SnullEthtool(EthtoolOps):
-    """ethtool for snull: driver info and private counters."""
+    """ethtool for snull: driver info, private counters and the transmit pool as the TX ring.
+
+    snull has no receive ring: the receiver holds the *sender's* pool buffers
+    (until its NAPI poll, or not at all without NAPI), so RX is ``n/a`` and
+    the receive side is sized by the peer's TX ring.
+    """
 
     def get_drvinfo(self, dev: NetDevice) -> DrvInfo:
         """Driver name and version."""
@@ -246,6 +259,17 @@ class SnullEthtool(EthtoolOps):
         p = _priv(dev)
         return [p.lockups, p.pool_free, p.pool_stops, len(p.rx_queue)]
 
+    def get_ringparam(self, dev: NetDevice) -> RingParam:
+        """TX: the pool size, up to the ``pool_size`` parameter's maximum."""
+        return RingParam(tx_max_pending=SNULL_POOL_MAX, tx_pending=_priv(dev).pool_size)
+
+    def set_ringparam(self, dev: NetDevice, ring: RingParam) -> int:
+        """Resize the pool, at once, also while up; a pool of 0 could never transmit (EINVAL)."""
+        if ring.tx_pending < 1:
+            return -errno.EINVAL
+        snull_resize_pool(dev, ring.tx_pending)
+        return 0
+
 
 # -- the pool -------------------------------------------------------------------------------
 def snull_setup_pool(dev: NetDevice, pool_size: int) -> None:
@@ -254,9 +278,33 @@ def snull_setup_pool(dev: NetDevice, pool_size: int) -> None:
     priv.pool_size = priv.pool_free = pool_size
 
 
+def snull_resize_pool(dev: NetDevice, size: int) -> None:
+    """Make the pool ``size`` buffers now; wake or stop the queue as the free count says.
+
+    Buffers at the peer stay counted as taken: when more are out than the new
+    size holds, the pool is empty until that many more have come back and been
+    dropped (:attr:`SnullPriv.pool_excess`).
+    """
+    priv = _priv(dev)
+    out = priv.pool_size + priv.pool_excess - priv.pool_free  # at the peer, not yet back
+    priv.pool_size = size
+    priv.pool_free = max(size - out, 0)
+    priv.pool_excess = max(out - size, 0)
+    if not dev.flags & IFF_UP:
+        return  # open() starts the queue
+    if priv.pool_free and dev._queue_stopped and priv.skb is None:
+        netif_wake_queue(dev)
+    elif not priv.pool_free and not dev._queue_stopped:
+        priv.pool_stops += 1
+        netif_stop_queue(dev)
+
+
 def snull_release_buffer(dev: NetDevice) -> None:
     """Give a buffer back to ``dev``'s pool; wake the queue if the pool had run dry."""
     priv = dev.priv
+    if priv.pool_excess:  # the pool shrank while this buffer was out: it does not return
+        priv.pool_excess -= 1
+        return
     free = priv.pool_free + 1
     priv.pool_free = free
     if free == 1 and dev._queue_stopped and priv.skb is None and dev.flags & IFF_UP:
@@ -457,7 +505,8 @@ class Snull(Driver):
         Param("lockup", int, 0, "simulate a lockup every N packets (0: never)", min=0),
         Param("timeout", int, 5, "transmit watchdog timeout", min=1, unit="ms"),
         Param("use_napi", bool, False, "receive through NAPI with a budget"),
-        Param("pool_size", int, 8, "transmit packet pool per interface", min=1, max=65536),
+        Param("pool_size", int, 8, "transmit packet pool per interface", min=1,
+              max=SNULL_POOL_MAX),
         Param("napi_weight", int, 64, "NAPI budget per poll", min=1, max=1024),
         Param("offload", bool, True,
               "declare checksum/TSO offloads (virtio-net header on the kernel attachment)"),

@@ -1,0 +1,271 @@
+"""``netdrv ethtool``: arguments, output as the real ethtool prints it, exit statuses.
+
+The command talks to an in-process daemon (snull on the memory attachment, plus
+a device with every tuning op) through a client that round-trips each message
+through JSON and the protocol check, as the control socket does.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import netdrv_core.cli as cli_mod
+from netdrv_core import Host, NetDevice, NetDeviceOps, alloc_netdev, ether_setup
+from netdrv_core.control import DaemonNotRunning, validate_request
+from netdrv_core.daemon import Daemon
+from netdrv_core.errors import NetdrvError
+from netdrv_core.ethtool import Channels, Coalesce, EthtoolOps, LinkSettings, PauseParam
+
+
+class TunableEthtool(EthtoolOps):
+    """Coalesce, channels, pause, message level and autonegotiation, kept in memory."""
+
+    supported_coalesce_params = frozenset({"rx_coalesce_usecs", "rx_max_coalesced_frames",
+                                           "use_adaptive_rx_coalesce"})  # fmt: skip
+
+    def __init__(self) -> None:
+        self.coalesce = Coalesce(rx_coalesce_usecs=3, rx_max_coalesced_frames=16)
+        self.channels = Channels(max_combined=8, max_other=1, combined_count=4, other_count=1)
+        self.pause = PauseParam(autoneg=True, rx_pause=True, tx_pause=True)
+        self.level = 0x7
+        self.resets = 0
+
+    def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
+        return LinkSettings(speed=1000, duplex=1, autoneg=True, port="tp")
+
+    def get_coalesce(self, dev: NetDevice) -> Coalesce:
+        return replace(self.coalesce)
+
+    def set_coalesce(self, dev: NetDevice, coalesce: Coalesce) -> int:
+        self.coalesce = coalesce
+        return 0
+
+    def get_channels(self, dev: NetDevice) -> Channels:
+        return replace(self.channels)
+
+    def set_channels(self, dev: NetDevice, channels: Channels) -> int:
+        self.channels = channels
+        return 0
+
+    def get_pauseparam(self, dev: NetDevice) -> PauseParam:
+        return replace(self.pause)
+
+    def set_pauseparam(self, dev: NetDevice, pause: PauseParam) -> int:
+        self.pause = pause
+        return 0
+
+    def get_msglevel(self, dev: NetDevice) -> int:
+        return self.level
+
+    def set_msglevel(self, dev: NetDevice, value: int) -> None:
+        self.level = value
+
+    def nway_reset(self, dev: NetDevice) -> int:
+        self.resets += 1
+        return 0 if dev.is_up else -errno.EAGAIN
+
+
+class _Client:
+    """A :class:`ControlClient` stand-in that hands requests to an in-process daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def request(self, cmd: str, **kw: Any) -> dict[str, Any]:
+        req = json.loads(json.dumps({"cmd": cmd, **kw}))
+        try:
+            validate_request(req)
+            reply = self.daemon.handle(req)
+        except NetdrvError as exc:
+            reply = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
+        return json.loads(json.dumps(reply))
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.fixture
+def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+    host = Host()
+    d = Daemon(host=host, exit_when_empty=False, watchdog=None)
+    d.load("snull", ["configure=0"])
+    tn0 = alloc_netdev(None, "tn0", ether_setup)
+    tn0.netdev_ops = NetDeviceOps()
+    tn0.dev_addr = b"\x02\x00\x00\x00\x00\x42"
+    tn0.ethtool_ops = TunableEthtool()
+    host.register_netdev(tn0)
+    for dev in host.devices.values():
+        host.attachment.up(dev)  # type: ignore[attr-defined]
+    monkeypatch.setattr(cli_mod, "_client", lambda start=False, plugins=(): _Client(d))
+    yield d
+    host.unregister_netdev(tn0)
+    for name in list(d.drivers):
+        d.unload(name)
+    host.close()
+    host.loop.close()
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli_mod.cli, ["ethtool", *args])
+
+
+def ok(*args: str) -> str:
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    return res.stdout
+
+
+def failed(code: int, *args: str) -> str:
+    res = run(*args)
+    assert res.exit_code == code, res.output
+    assert "Traceback" not in res.output and isinstance(res.exception, SystemExit)
+    return res.stderr
+
+
+def test_show_ring_like_ethtool_g(daemon: Daemon) -> None:
+    assert ok("-g", "sn0") == (
+        "Ring parameters for sn0:\n"
+        "Pre-set maximums:\n"
+        "RX:\t\tn/a\nRX Mini:\tn/a\nRX Jumbo:\tn/a\nTX:\t\t65536\n"
+        "Current hardware settings:\n"
+        "RX:\t\tn/a\nRX Mini:\tn/a\nRX Jumbo:\tn/a\nTX:\t\t8\n"
+    )
+
+
+def test_set_ring_is_silent_and_sticks(daemon: Daemon) -> None:
+    assert ok("-G", "sn0", "tx", "4") == ""
+    assert "TX:\t\t4\n" in ok("--show-ring", "sn0")
+    assert daemon.host.devices["sn0"].priv.pool_size == 4
+    out = json.loads(ok("--set-ring", "sn0", "tx", "0x10", "--json"))
+    assert out["tx_pending"] == 16 and out["changed"] is True
+    assert json.loads(ok("-G", "sn0", "tx", "16", "--json"))["changed"] is False
+    assert json.loads(ok("-g", "sn0", "--json"))["tx_pending"] == 16
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-G", "sn0", "tx", "70000"),
+         "netdrv: sn0: requested ring size exceeds maximum: tx_pending 70000 > "
+         "tx_max_pending 65536\n"),
+        (("-G", "sn0", "rx", "256"), "rx_pending 256 > rx_max_pending 0 (the device has no "
+                                     "such ring)"),
+        (("-G", "sn0", "tx", "0"), "netdrv: sn0: cannot set ring parameters: Invalid argument"),
+        (("-l", "sn0"), "netdrv: sn0 does not support channels\n"),
+        (("-c", "sn0"), "netdrv: sn0 does not support coalesce parameters\n"),
+        (("-r", "sn0"), "netdrv: sn0 does not support restarting autonegotiation\n"),
+        (("-s", "sn0", "msglvl", "3"), "netdrv: sn0 does not support message levels\n"),
+        (("-g", "sn9"), "netdrv: no netdrv device named 'sn9'\n"),
+        (("-C", "tn0", "tx-usecs", "5"), "cannot modify an unsupported coalesce parameter: "
+                                         "tx_coalesce_usecs"),
+        (("-L", "tn0", "combined", "9"), "combined_count 9 > max_combined 8"),
+        (("-L", "tn0", "combined", "0"), "would result in no RX channel being configured"),
+    ],
+)  # fmt: skip
+def test_a_refused_request_exits_1_with_the_reason(
+    daemon: Daemon, args: tuple[str, ...], message: str
+) -> None:
+    assert message in failed(1, *args)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-G", "sn0"), "-G needs at least one of: rx N, rx-mini N, rx-jumbo N, tx N"),
+        (("-G", "sn0", "tx"), "-G: tx needs a value"),
+        (("-G", "sn0", "tx", "x"), "tx: 'x' is not a number 0..4294967295"),
+        (("-G", "sn0", "tx", "-1"), "tx: '-1' is not a number"),
+        (("-G", "sn0", "speed", "10"), "-G: unknown setting 'speed'"),
+        (("-G", "sn0", "tx", "1", "tx", "2"), "-G: tx given twice"),
+        (("-A", "sn0", "rx", "yes"), "rx: 'yes' is not on or off"),
+        (("-g", "-G", "sn0"), "give one of -g, -G, not several"),
+        (("-g", "sn0", "tx", "4"), "unexpected arguments: tx 4"),
+        (("-s", "sn0", "speed", "100"), "netdrv can change only the message level"),
+        (("-s", "sn0", "msglvl"), "msglvl needs N, or TYPE on|off pairs"),
+        (("-s", "sn0", "msglvl", "drv"), "msglvl needs N, or TYPE on|off pairs"),
+        (("-s", "sn0", "msglvl", "drv", "maybe"), "drv: 'maybe' is not on or off"),
+        (("-s", "sn0", "msglvl", "bogus", "on"), "unknown message type 'bogus'"),
+        (("-x", "sn0"), "no such option: -x"),
+        ((), "Missing argument 'DEV'"),
+    ],
+)
+def test_a_malformed_command_line_exits_2_before_the_daemon(
+    daemon: Daemon, args: tuple[str, ...], message: str
+) -> None:
+    assert message in failed(2, *args)
+    assert daemon.host.devices["sn0"].priv.pool_size == 8
+
+
+def test_plain_driver_and_statistics(daemon: Daemon) -> None:
+    assert ok("sn0") == (
+        "Settings for sn0:\n\tSpeed: 10000Mb/s\n\tDuplex: Full\n\tAuto-negotiation: off\n"
+        "\tPort: Other\n\tLink detected: yes\n"
+    )
+    assert ok("tn0") == (
+        "Settings for tn0:\n\tSpeed: 1000Mb/s\n\tDuplex: Full\n\tAuto-negotiation: on\n"
+        "\tPort: Twisted Pair\n\tCurrent message level: 0x00000007 (7)\n"
+        "\t\t\t       drv probe link\n\tLink detected: yes\n"
+    )
+    info = ok("-i", "sn0")
+    assert info.startswith("driver: snull\nversion: 2.0\nfirmware-version: \n")
+    assert "bus-info: virtual\nsupports-statistics: yes\n" in info
+    assert ok("-S", "sn0") == (
+        "NIC statistics:\n     lockups: 0\n     pool_free: 8\n     pool_stops: 0\n"
+        "     rx_queue: 0\n"
+    )
+    assert "supports-statistics: no" in ok("-i", "tn0")
+    assert failed(1, "-S", "tn0") == "netdrv: tn0 does not support statistics\n"
+    assert json.loads(ok("sn0", "--json"))["speed"] == 10000
+
+
+def test_coalesce_channels_pause_msglevel_and_nway_reset(daemon: Daemon) -> None:
+    ops: TunableEthtool = daemon.host.devices["tn0"].ethtool_ops  # type: ignore[assignment]
+    assert ok("-c", "tn0") == (
+        "Coalesce parameters for tn0:\nAdaptive RX: off  TX: n/a\n\n"
+        "rx-usecs:\t3\nrx-frames:\t16\n\ntx-usecs:\tn/a\ntx-frames:\tn/a\n"
+    )
+    assert ok("-C", "tn0", "adaptive-rx", "on", "rx-usecs", "50") == ""
+    assert ops.coalesce.use_adaptive_rx_coalesce and ops.coalesce.rx_coalesce_usecs == 50
+    assert ok("-l", "tn0") == (
+        "Channel parameters for tn0:\nPre-set maximums:\n"
+        "RX:\t\tn/a\nTX:\t\tn/a\nOther:\t\t1\nCombined:\t8\n"
+        "Current hardware settings:\n"
+        "RX:\t\tn/a\nTX:\t\tn/a\nOther:\t\t1\nCombined:\t4\n"
+    )
+    assert ok("-L", "tn0", "combined", "2") == "" and ops.channels.combined_count == 2
+    assert ok("-a", "tn0") == (
+        "Pause parameters for tn0:\nAutonegotiate:\ton\nRX:\t\ton\nTX:\t\ton\n"
+    )
+    assert ok("-A", "tn0", "rx", "off", "autoneg", "off") == ""
+    assert ops.pause == PauseParam(autoneg=False, rx_pause=False, tx_pause=True)
+    assert ok("-s", "tn0", "msglvl", "0x10") == "" and ops.level == 0x10
+    assert ok("-s", "tn0", "msglvl", "drv", "on", "ifdown", "off", "hw", "on") == ""
+    assert ops.level == 0x2001
+    assert ok("-r", "tn0") == "" and ops.resets == 1
+    daemon.host.attachment.down(daemon.host.devices["tn0"])  # type: ignore[attr-defined]
+    assert "cannot restart autonegotiation: Resource temporarily unavailable" in failed(
+        1, "--negotiate", "tn0"
+    )
+
+
+def test_without_a_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_daemon(start: bool = False, plugins: tuple[str, ...] = ()) -> Any:
+        raise DaemonNotRunning("none")
+
+    monkeypatch.setattr(cli_mod, "_client", no_daemon)
+    assert failed(1, "-g", "eth0") == (
+        "netdrv: no netdrv daemon in this network namespace: 'eth0' is not a netdrv device\n"
+    )
