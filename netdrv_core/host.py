@@ -311,6 +311,9 @@ class Host:
             log.warning("%s: open failed: %s", dev.name, errno.errorcode.get(-ret, ret))
             return ret
         dev.flags |= IFF_UP | IFF_RUNNING
+        if dev.flags & (IFF_PROMISC | IFF_ALLMULTI) or dev.mc_list:
+            # Changed while down (Linux's __dev_open calls dev_set_rx_mode): program it now.
+            self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev)
         dev.operstate = "up" if dev._carrier else "lowerlayerdown"
         dev.trans_start = self.loop.clock()  # like dev_activate(): the watchdog counts from now
         self._arm_watchdog(dev)
@@ -372,7 +375,11 @@ class Host:
         self, dev: NetDevice, *, promisc: bool | None = None, allmulti: bool | None = None,
         mc_list: list[bytes] | None = None,
     ) -> None:  # fmt: skip
-        """Update IFF_PROMISC/IFF_ALLMULTI/``mc_list`` and call ``set_rx_mode`` if they changed."""
+        """Update IFF_PROMISC/IFF_ALLMULTI/``mc_list`` and call ``set_rx_mode`` if they changed.
+
+        As in Linux (``__dev_set_rx_mode``), only while the device is up: a
+        device that is down has no filter to program; ``dev_open`` programs it.
+        """
         old = (dev.flags & (IFF_PROMISC | IFF_ALLMULTI), list(dev.mc_list))
         if promisc is not None:
             dev.flags = dev.flags | IFF_PROMISC if promisc else dev.flags & ~IFF_PROMISC
@@ -380,7 +387,7 @@ class Host:
             dev.flags = dev.flags | IFF_ALLMULTI if allmulti else dev.flags & ~IFF_ALLMULTI
         if mc_list is not None:
             dev.mc_list = [bytes(a) for a in mc_list]
-        if (dev.flags & (IFF_PROMISC | IFF_ALLMULTI), dev.mc_list) != old:
+        if dev.flags & IFF_UP and (dev.flags & (IFF_PROMISC | IFF_ALLMULTI), dev.mc_list) != old:
             self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev)
 
     def dev_mc_add(self, dev: NetDevice, addr: bytes) -> None:

@@ -310,3 +310,19 @@ def test_ops_alias() -> None:
     ops = ScriptedOps()
     dev.ops = ops
     assert dev.netdev_ops is ops and dev.ops is ops
+
+
+def test_set_rx_mode_waits_for_open_while_the_device_is_down(host: Host) -> None:
+    # Linux's __dev_set_rx_mode: a device that is down has no filter to program (a driver
+    # taken down by a fault in set_rx_mode is not called again); dev_open programs it.
+    dev, ops = make_dev(host)
+    host.dev_close(dev)
+    calls = ops.rx_mode_calls
+    host.dev_set_rx_mode(dev, promisc=True)
+    assert ops.rx_mode_calls == calls and dev.flags & IFF_PROMISC
+    assert host.dev_open(dev) == 0
+    assert ops.rx_mode_calls == calls + 1
+    host.dev_close(dev)
+    host.dev_set_rx_mode(dev, promisc=False)
+    assert host.dev_open(dev) == 0
+    assert ops.rx_mode_calls == calls + 1  # nothing to program: the reset state
