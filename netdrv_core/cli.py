@@ -380,7 +380,12 @@ def status(as_json: bool) -> None:
     con = _console()
     con.print(_status_table(st))
     for drv in st.get("drivers", []):
-        con.print(f"[bold]{drv['name']}[/]: {drv['description']}")
+        con.print(f"[bold]{drv['name']}[/]: {drv['description']}", markup=True, highlight=False)
+        if drv.get("faults"):
+            # Its devices went down (see the table): say why, and how to recover.
+            con.print(f"  [red]{drv['faults']} fault(s)[/], last: {drv.get('last_fault')} — the "
+                      f"device was taken down; `netdrv unload {drv['name']}` and load it again, "
+                      f"or see the daemon log", markup=True, highlight=False)  # fmt: skip
 
 
 @cli.command()

@@ -249,15 +249,6 @@ class Daemon:
             name = thread.name if thread is not None else "?"
             log.error("thread %s raised %r", name, exc, exc_info=exc)
 
-    def _status(self) -> dict[str, Any]:
-        """``netdrv status``, with each driver's faults (the devices show as down)."""
-        st = host_status(self.host, self.drivers)
-        for entry in st["drivers"]:
-            drv = self.drivers.get(entry["name"])
-            entry["faults"] = getattr(drv, "faults", 0)
-            entry["last_fault"] = getattr(drv, "last_fault", None)
-        return st
-
     # -- control socket ------------------------------------------------------------
     def listen(self) -> None:
         """Bind the namespace's control socket; a clear error if a daemon already runs."""
@@ -393,7 +384,7 @@ class Daemon:
             self.unload(req["driver"])
             return {"ok": True}
         if cmd == "status":
-            return {"ok": True, "pid": os.getpid(), **self._status()}
+            return {"ok": True, "pid": os.getpid(), **host_status(self.host, self.drivers)}
         if cmd == "stop":
             self.host.loop.call_soon(self.shutdown)
             return {"ok": True}

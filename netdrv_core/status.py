@@ -96,6 +96,9 @@ def host_status(host: Host, drivers: dict[str, Any]) -> dict[str, Any]:
                 "params": {k: _plain(v) for k, v in drv.params.items()},
                 "devices": [d.name for d in drv.devices],
                 "description": describe_driver(drv),
+                # Faults in its code (each took a device down): see Host.driver_fault.
+                "faults": getattr(drv, "faults", 0),
+                "last_fault": getattr(drv, "last_fault", None),
             }
             for name, drv in drivers.items()
         ],

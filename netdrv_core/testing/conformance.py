@@ -325,6 +325,9 @@ class DriverHarness:
         self.events: list[tuple[str, str]] = []
         self.spy = _XmitSpy()
         self.drivers: list[Driver] = []
+        # The host's handler attributes a driver's raising callbacks (its device goes
+        # down through driver_fault, recorded below); anything else is recorded here.
+        self._host_loop_error = self.loop.error_handler
         self.loop.error_handler = self._loop_error
         orig_fault = self.host.driver_fault
 
@@ -351,6 +354,11 @@ class DriverHarness:
             name = args.thread.name if args.thread is not None else "?"
             self.faults.append(f"thread {name} died: {args.exc_type.__name__}: {args.exc_value}")
             self._excepthook(args)
+            if args.exc_value is not None:
+                # As in the daemon: a driver's thread that dies takes its device(s) down.
+                with contextlib.suppress(Exception):
+                    self.loop.call_soon_threadsafe(self.host.thread_fault, args.exc_value,
+                                                   args.thread)  # fmt: skip
 
         threading.excepthook = excepthook
 
@@ -488,7 +496,11 @@ class DriverHarness:
         return self.spy.violations
 
     def _loop_error(self, exc: BaseException, cb: Callable[..., Any]) -> None:
-        self.faults.append(f"loop callback {cb!r} raised {type(exc).__name__}: {exc}")
+        seen = len(self.faults)
+        self._host_loop_error(exc, cb)
+        if len(self.faults) == seen:  # no driver to blame, still a fault of this run
+            name = getattr(cb, "__qualname__", type(cb).__qualname__)
+            self.faults.append(f"loop callback {name} raised {type(exc).__name__}: {exc}")
 
     # -- running -----------------------------------------------------------------------------
     def settle(self, pred: Callable[[], bool] | None = None, timeout: float | None = None) -> bool:

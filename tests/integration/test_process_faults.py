@@ -95,6 +95,8 @@ def test_a_raising_callback_is_isolated_on_the_kernel(
     if fail_in not in ("tx_done", "call_soon"):  # (a frame the kernel retransmits may fault again)
         time.sleep(0.3)
         assert faulty()["faults"] == 1
+    shown = netns.netdrv("status").stdout  # the table says which driver faulted, and why
+    assert "fault(s), last:" in shown and f"deliberate bug in {fail_in}" in shown, shown
     # The daemon and the other driver are fine.
     assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
     s = device(netns, "sn0")

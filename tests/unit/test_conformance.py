@@ -199,6 +199,17 @@ class TimerOps(GoodOps):
         return super().open(dev)
 
 
+class TxDoneRaisesOps(GoodOps):
+    """Completes transmissions from a timer ("TX-done interrupt") that raises."""
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        dev.host.loop.call_later(0.001, self.tx_done, dev, skb)  # type: ignore[union-attr]
+        return NETDEV_TX_OK
+
+    def tx_done(self, dev: NetDevice, skb: SkBuff) -> None:
+        raise RuntimeError("TX-done handler bug")
+
+
 class LeakOps(GoodOps):
     """Counts every frame but keeps the skb: the accounting balances, the memory leaks."""
 
@@ -423,6 +434,8 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
         (_bug("kitsmallmtu", SmallMtuOps), "test_mtu_limits", r"change_mtu\(\d+\) refused"),
         (_bug("kittimeout", TimeoutRaisesOps), "test_watchdog", "tx_timeout raised RuntimeError"),
         (_bug("kittimer", TimerOps), "test_clean_unload", "timers left scheduled"),
+        (_bug("kittxdone", TxDoneRaisesOps), "test_every_skb_accounted",
+         r"kit0: timer .*TxDoneRaisesOps.tx_done raised RuntimeError: TX-done handler bug"),
         (_bug("kitleak", LeakOps), "test_open_stop_cycles", "counting an skb is not freeing it"),
         (_bug("kitleak", LeakOps), "test_clean_unload", "still held by the driver after exit"),
         (_bug("kitringleak", RingLeakOnStopOps), "test_open_stop_cycles",
