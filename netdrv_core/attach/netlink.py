@@ -5,21 +5,34 @@ events; its fd sits in the host's event loop and each ``RTM_NEWLINK`` is
 parsed here (sans-I/O parser :func:`parse_link_messages`) — a few struct
 unpacks, no threads.  Changes netdrv makes itself go through pyroute2
 (:class:`LinkConfig`), imported only when a kernel attachment is used.
+
+When the socket's receive buffer overflows the kernel drops events and says so
+once (ENOBUFS); the monitor then dumps the TUN/TAP links on the same socket, so
+each link's current state arrives in order with the events around it.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import socket
 import struct
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LinkConfig", "LinkEvent", "LinkMonitor", "parse_link_messages"]
+__all__ = ["LinkConfig", "LinkEvent", "LinkMonitor", "dump_status", "parse_link_messages"]
+
+log = logging.getLogger("netdrv.attach.netlink")
 
 NETLINK_ROUTE = 0
 RTMGRP_LINK = 1
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_REQUEST = 0x1
+NLM_F_DUMP = 0x300
 RTM_NEWLINK = 16
 RTM_DELLINK = 17
+RTM_GETLINK = 18
 NLMSG_HDR = struct.Struct("=IHHII")
 IFINFOMSG = struct.Struct("=BxHiII")
 RTATTR = struct.Struct("=HH")
@@ -28,8 +41,14 @@ IFLA_IFNAME = 3
 IFLA_MTU = 4
 IFLA_TXQLEN = 13
 IFLA_OPERSTATE = 16
+IFLA_LINKINFO = 18
 IFLA_PROMISCUITY = 30
 IFLA_CARRIER = 33
+IFLA_INFO_KIND = 1
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # not in Python's socket module
+# Room for some thousand link events (the kernel doubles it): a script toggling many links,
+# or the daemon busy in a driver for a while, must not overflow it.
+RCVBUF = 4 << 20
 
 
 @dataclass
@@ -45,6 +64,10 @@ class LinkEvent:
     address: bytes | None = None
     txqlen: int | None = None
     promiscuity: int | None = None
+    seq: int = 0
+    portid: int = 0
+    # A link's state read back after events were lost (ENOBUFS), not the report of a change.
+    resync: bool = False
 
     @property
     def deleted(self) -> bool:
@@ -59,13 +82,13 @@ def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
     off = 0
     n = len(mv)
     while off + NLMSG_HDR.size <= n:
-        length, mtype, _flags, _seq, _pid = NLMSG_HDR.unpack_from(mv, off)
+        length, mtype, _flags, seq, pid = NLMSG_HDR.unpack_from(mv, off)
         if length < NLMSG_HDR.size or off + length > n:
             break
         if mtype in (RTM_NEWLINK, RTM_DELLINK) and length >= NLMSG_HDR.size + IFINFOMSG.size:
             p = off + NLMSG_HDR.size
             _fam, _typ, index, flags, change = IFINFOMSG.unpack_from(mv, p)
-            ev = LinkEvent(mtype, index, flags, change)
+            ev = LinkEvent(mtype, index, flags, change, seq=seq, portid=pid)
             a = p + IFINFOMSG.size
             end = off + length
             while a + RTATTR.size <= end:
@@ -90,30 +113,118 @@ def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
     return out
 
 
-class LinkMonitor:
-    """A non-blocking socket receiving the kernel's link events."""
+def dump_status(data: bytes | memoryview, seq: int, portid: int) -> int | None:
+    """How the dump ``seq`` to ``portid`` ended in this datagram: 0 done, a negative errno, or
+    None while it goes on."""
+    mv = memoryview(data)
+    off = 0
+    n = len(mv)
+    while off + NLMSG_HDR.size <= n:
+        length, mtype, _flags, mseq, pid = NLMSG_HDR.unpack_from(mv, off)
+        if length < NLMSG_HDR.size or off + length > n:
+            break
+        if mseq == seq and pid == portid:
+            if mtype == NLMSG_DONE:
+                return 0
+            if mtype == NLMSG_ERROR:
+                if length < NLMSG_HDR.size + 4:
+                    return -errno.EPROTO
+                return struct.unpack_from("=i", mv, off + NLMSG_HDR.size)[0]
+        off += (length + 3) & ~3
+    return None
 
-    def __init__(self) -> None:
+
+def _rta(kind: int, payload: bytes) -> bytes:
+    a = RTATTR.pack(RTATTR.size + len(payload), kind) + payload
+    return a + b"\0" * (-len(a) % 4)
+
+
+# RTM_GETLINK dump of the TUN/TAP links only (the kernel filters by kind; an old kernel that
+# does not, dumps every link: the attachment skips the ones it does not own).
+_DUMP_BODY = IFINFOMSG.pack(0, 0, 0, 0, 0) + _rta(IFLA_LINKINFO, _rta(IFLA_INFO_KIND, b"tun\0"))
+
+
+class LinkMonitor:
+    """A non-blocking socket receiving the kernel's link events.
+
+    Events lost to a full receive buffer are made up for by a dump of the links on this
+    socket (:meth:`request_dump`, once :meth:`read` has read it to the end): its
+    RTM_NEWLINKs (``resync``) queue behind the events read before and ahead of the events
+    of later changes.
+    """
+
+    def __init__(self, rcvbuf: int = RCVBUF) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
                                   NETLINK_ROUTE)  # fmt: skip
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.set_rcvbuf(rcvbuf)
         self.sock.bind((0, RTMGRP_LINK))
+        self.portid: int = self.sock.getsockname()[0]
+        self.overflows = 0  # ENOBUFS: times the kernel dropped events
+        self.dump_wanted = False  # events were lost since the last dump was requested
+        self._dump_seq = 0  # the dump in progress (0: none)
+        self._seq = 0
+
+    def set_rcvbuf(self, size: int) -> None:
+        """Size the receive buffer: past ``net.core.rmem_max`` with CAP_NET_ADMIN."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+        except PermissionError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
     def fileno(self) -> int:
         """For the event loop."""
         return self.sock.fileno()
 
     def read(self) -> list[LinkEvent]:
-        """Every event waiting on the socket."""
+        """Every event waiting on the socket; after an overflow ``dump_wanted`` is set.
+
+        The queue is read to the end (an ENOBUFS is reported once, ahead of what is still
+        queued), so a dump requested next shows the links as they are after every event read.
+        """
         events: list[LinkEvent] = []
         while True:
             try:
                 data = self.sock.recv(65536)
             except BlockingIOError:
-                return events
-            except OSError:  # ENOBUFS: events lost; the caller resyncs
-                return events
-            events.extend(parse_link_messages(data))
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    log.warning("reading link events failed: %s", exc)
+                    break
+                self.overflows += 1
+                self.dump_wanted = True
+                continue
+            batch = parse_link_messages(data)
+            if self._dump_seq:
+                seq, pid = self._dump_seq, self.portid
+                for ev in batch:
+                    if ev.seq == seq and ev.portid == pid:
+                        ev.resync = True
+                status = dump_status(data, seq, pid)
+                if status is not None:
+                    self._dump_seq = 0
+                    if status:  # not retried: a refusal would come back at once, forever
+                        log.warning("dumping the links after lost events failed (%s)",
+                                    errno.errorcode.get(-status, status))  # fmt: skip
+            events.extend(batch)
+        return events
+
+    def request_dump(self) -> bool:
+        """Ask for the TUN/TAP links' state (``resync`` events); False if one cannot be asked
+        for now: one dump at a time per socket, an overflow during it wants another."""
+        if not self.dump_wanted or self._dump_seq:
+            return False
+        self._seq = self._seq % 0x7FFFFFFF + 1
+        msg = NLMSG_HDR.pack(NLMSG_HDR.size + len(_DUMP_BODY), RTM_GETLINK,
+                             NLM_F_REQUEST | NLM_F_DUMP, self._seq, 0) + _DUMP_BODY  # fmt: skip
+        try:
+            self.sock.sendto(msg, (0, 0))
+        except OSError as exc:  # still wanted: asked again after the next read
+            log.warning("could not ask the kernel for its links: %s", exc)
+            return False
+        self.dump_wanted = False
+        self._dump_seq = self._seq
+        return True
 
     def close(self) -> None:
         """Close the socket."""

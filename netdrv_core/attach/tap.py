@@ -10,7 +10,8 @@ driver's ``start_xmit`` through the core; ``netif_rx`` ends in a write to the fd
 * Offloads: a driver declaring NETIF_F_HW_CSUM/NETIF_F_TSO* gets IFF_VNET_HDR
   and TUNSETOFFLOAD; the header maps to ``ip_summed``/``gso_*`` both ways.
   Without them, plain frames.
-* Kept in step through netlink both ways (see :mod:`.netlink`).
+* Kept in step through netlink both ways (see :mod:`.netlink`); link events the
+  kernel drops (a full receive buffer) are made up for by re-reading the links.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..netdevice import (
     IFF_ALLMULTI,
     IFF_DEBUG,
     IFF_DYNAMIC,
+    IFF_LIVE_ADDR_CHANGE,
     IFF_MULTICAST,
     IFF_NOARP,
     IFF_PROMISC,
@@ -198,7 +200,7 @@ class KernelStack(Attachment):
         self._backlog: list[LinkEvent] = []  # read early (attach) for the other ports
         self._applying: _Port | None = None  # a kernel event is being applied to this port
         self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0,
-                         "runt": 0, "bad_offload": 0}  # fmt: skip
+                         "runt": 0, "bad_offload": 0, "netlink_overflows": 0}  # fmt: skip
 
     # -- setup ----------------------------------------------------------------------------
     @property
@@ -280,10 +282,10 @@ class KernelStack(Attachment):
         all queued by now (rtnetlink notifies as it changes the link); other links'
         events read with them wait in the backlog for :meth:`_on_netlink`.
         """
+        other = [ev for ev in self._read_netlink() if ev.index != index]
+        self._backlog.extend(other)
         assert self._mon is not None
-        other = [ev for ev in self._mon.read() if ev.index != index]
-        if other:
-            self._backlog.extend(other)
+        if other or self._mon.dump_wanted:  # events lost: _on_netlink asks for the links
             self.host.loop.call_soon(self._on_netlink)
 
     def detach(self, dev: NetDevice) -> None:
@@ -492,10 +494,42 @@ class KernelStack(Attachment):
 
     # -- kept in step: kernel → netdrv ----------------------------------------------------
     def _on_netlink(self) -> None:
-        assert self._mon is not None
         events, self._backlog = self._backlog, []
-        events += self._mon.read()
+        events += self._read_netlink()
+        if self._resync():
+            events = []  # all older than the links' state now asked for
         self._handle_events(events)
+
+    def _read_netlink(self) -> list[LinkEvent]:
+        """The monitor's events; an overflow is counted (the monitor re-reads the links)."""
+        mon = self._mon
+        assert mon is not None
+        before = mon.overflows
+        events = mon.read()
+        if mon.overflows != before:
+            self.counters["netlink_overflows"] += mon.overflows - before
+            log.warning("link events lost (netlink receive buffer full); re-reading the links")
+        return events
+
+    def _resync(self) -> bool:
+        """After lost events, ask for every link's state (``resync`` events); True if asked.
+
+        Asked once the socket is read to the end: what was read is older than the answer
+        and is dropped (applied, an event older than a change of netdrv's whose echo was
+        lost would undo it for good).  The answer is applied as the difference from the
+        link as netdrv knows it now, which is the driver's state: netdrv writes its own
+        changes at once and reverted every refusal after the last batch.  So it changes
+        only what the lost and dropped events changed, and a change netdrv makes after
+        asking (its echo queues behind the answer) is left alone.
+        """
+        mon = self._mon
+        if mon is None or not mon.request_dump():
+            return False
+        for port in self.ports.values():
+            port.k_up = port.dev.is_up
+            port.k_mtu = _kernel_mtu(port)
+            port.k_addr = bytes(port.dev.dev_addr)
+        return True
 
     def _handle_events(self, events: list[LinkEvent]) -> None:
         """Apply each event in order, then make every link touched agree with its driver.
@@ -519,6 +553,11 @@ class KernelStack(Attachment):
         Compared with the previous event, not with the driver: the echo of a change
         netdrv made is then a no-op, and an event queued before it cannot undo it.
         Refusals are not reverted here; :meth:`_reconcile` does it once the batch is done.
+
+        A ``resync`` event (the link read back after lost events, see :meth:`_resync`) is
+        applied the same way.  The events lost may have taken the link down and up around
+        a new address (``ip link set down; address; up``), which a driver refuses while
+        up: so the driver is closed around it, as it would have been.
         """
         dev = port.dev
         host = self.host
@@ -530,6 +569,11 @@ class KernelStack(Attachment):
         mtu = ev.mtu if ev.mtu is not None and ev.mtu != port.k_mtu else None
         addr = ev.address if port.tt.tap and ev.address not in (None, port.k_addr) else None
         txqlen = ev.txqlen if ev.txqlen is not None and ev.txqlen != port.k_txqlen else None
+        if (ev.resync and up and dev.is_up and addr is not None and addr != dev.dev_addr
+                and not dev.priv_flags & IFF_LIVE_ADDR_CHANGE):  # fmt: skip
+            log.info("%s: events were lost and the address changed: closing the device to "
+                     "apply it", dev.name)  # fmt: skip
+            went_down = went_up = True
         port.k_up = up
         if ev.mtu is not None:
             port.k_mtu = ev.mtu

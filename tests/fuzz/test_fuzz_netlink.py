@@ -4,7 +4,8 @@
 socket; whatever bytes arrive it must return well-typed events (never raise,
 never loop) and find every well-formed RTM_NEWLINK among garbage.  Then the
 events are applied to a driver's device (``ip link set …`` from any user with
-CAP_NET_ADMIN): nothing but refusals the kernel link is reverted to.
+CAP_NET_ADMIN): nothing but refusals the kernel link is reverted to, even when
+the kernel drops events (a full receive buffer) and the links are read back.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from netdrv_core.attach.netlink import (
     RTM_DELLINK,
     RTM_NEWLINK,
     LinkEvent,
+    dump_status,
     parse_link_messages,
 )
 from netdrv_core.attach.tap import KernelStack, _Port
@@ -108,6 +110,27 @@ def test_arbitrary_datagrams_never_raise(data: bytes) -> None:
     assert len(events) <= len(data) // (NLMSG_HDR.size + IFINFO.size)
     for ev in events:
         _check_event(ev)
+    status = dump_status(data, 1, 0)
+    assert status is None or -(2**31) <= status < 2**31
+
+
+@FAST
+@given(st.lists(st.one_of(link_message(), st.binary(max_size=60).map(lambda b: (b, None))),
+                max_size=6), st.sampled_from([None, 0, -16]))  # fmt: skip
+def test_the_end_of_a_dump_is_found(parts: list[tuple[bytes, Any]], end: int | None) -> None:
+    """NLMSG_DONE or NLMSG_ERROR of the monitor's dump (its seq and portid) ends it; the
+    same from another request, or another socket's, does not."""
+
+    def reply(mtype: int, seq: int, pid: int, err: int = 0) -> bytes:
+        return NLMSG_HDR.pack(20, mtype, 2, seq, pid) + struct.pack("=i", err)
+
+    data = b"".join(raw if want is not None else nlmsg(20, raw) for raw, want in parts)
+    data += reply(3, 9, 77) + reply(2, 5, 78, -16)  # another dump's DONE, another socket's
+    if end == 0:
+        data += reply(3, 5, 77)
+    elif end is not None:
+        data += reply(2, 5, 77, end)
+    assert dump_status(data, 5, 77) == end
 
 
 @FAST
@@ -212,6 +235,7 @@ event_st = st.builds(
                       st.sampled_from([b"\x02\x11\x22\x33\x44\x55", b"\x01" * 6, bytes(6)])),
     txqlen=st.one_of(st.none(), u32),
     promiscuity=st.one_of(st.none(), u32),
+    resync=st.booleans(),
 )  # fmt: skip
 
 
@@ -247,6 +271,10 @@ class _KernelLink:
 
     Events carry the whole state at the moment of the change, like RTM_NEWLINK, and
     pile up until netdrv reads them (in batches of any size: coalescing is the hazard).
+    Once the receive buffer is full (``congested``) every event is dropped until netdrv
+    has read the queue to the end; a dump then queues the link's state as a ``resync``
+    event behind what was read and ahead of later changes.  It is also the attachment's
+    LinkMonitor and LinkConfig.
     """
 
     def __init__(self, port: _Port) -> None:
@@ -254,6 +282,10 @@ class _KernelLink:
         self.mtu = port.dev.mtu
         self.addr = port.dev.dev_addr
         self.queue: list[LinkEvent] = []
+        self.congested = False
+        self.batch = 1  # events netdrv reads at once (all of them after an overflow)
+        self.overflows = 0
+        self.dump_wanted = False
 
     def change(self, *, up: bool | None = None, mtu: int | None = None,
                addr: bytes | None = None) -> None:  # fmt: skip
@@ -264,8 +296,30 @@ class _KernelLink:
             self.mtu = mtu
         if addr is not None:
             self.addr = addr
-        self.queue.append(LinkEvent(RTM_NEWLINK, 7, IFF_UP if self.up else 0, 0xFFFFFFFF,
-                                    "sn0", self.mtu, self.addr, 1000, 0))  # fmt: skip
+        if not self.congested:
+            self.queue.append(self._event())
+
+    def _event(self, resync: bool = False) -> LinkEvent:
+        return LinkEvent(RTM_NEWLINK, 7, IFF_UP if self.up else 0, 0xFFFFFFFF, "sn0", self.mtu,
+                         self.addr, 1000, 0, resync=resync)  # fmt: skip
+
+    # LinkMonitor, as the attachment uses it.
+    def read(self) -> list[LinkEvent]:
+        n = self.batch
+        if self.congested:  # ENOBUFS, and the queue read to the end
+            self.congested = False
+            self.overflows += 1
+            self.dump_wanted = True
+            n = len(self.queue)
+        batch, self.queue = self.queue[:n], self.queue[n:]
+        return batch
+
+    def request_dump(self) -> bool:
+        if not self.dump_wanted:
+            return False
+        self.dump_wanted = False
+        self.queue.append(self._event(resync=True))
+        return True
 
     # LinkConfig, as the attachment uses it.
     def set(self, index: int, **kw: Any) -> None:
@@ -286,7 +340,9 @@ _op_st = st.one_of(
     st.tuples(st.just("driver up"), st.booleans()),
     st.tuples(st.just("driver mtu"), st.sampled_from([576, 1280])),
     st.tuples(st.just("read"), st.integers(1, 4)),  # netdrv reads a batch of this many events
+    st.tuples(st.just("overflow"), st.none()),  # the kernel drops events until the next read
 )
+_A = b"\x02\x11\x22\x33\x44\x55"
 
 
 @FAST
@@ -295,11 +351,21 @@ _op_st = st.one_of(
               ("user up", True)])  # fmt: skip
 @example(ops=[("user up", False), ("user mtu", 1400), ("user up", True)])
 @example(ops=[("user up", False), ("user up", True)])
+# Lost: down, address, up.  The read-back link is up with a new address: stop, address, open.
+@example(ops=[("overflow", None), ("user up", False), ("user address", _A), ("user mtu", 1400),
+              ("user up", True), ("read", 1)])  # fmt: skip
+@example(ops=[("overflow", None), ("user up", False), ("read", 1)])
+# netdrv's own change, its echo lost: events read before it are not applied after it
+# (dropped: the link read back supersedes them).
+@example(ops=[("user mtu", 576), ("user mtu", 9000), ("overflow", None), ("driver mtu", 1280)])
+@example(ops=[("driver up", False), ("overflow", None), ("user up", True), ("driver mtu", 1280),
+              ("read", 2)])  # fmt: skip
 def test_kernel_and_driver_agree_however_events_are_batched(ops: list[tuple[str, Any]]) -> None:
-    """Whatever the user and the driver change, and however the events are read, both ends
-    settle on one state (no change bounced back and forth), and nothing the driver accepts
-    is refused: an address set while the link is down reaches the driver (``ip -batch``:
-    down; address; up — stop, set_mac_address, open)."""
+    """Whatever the user and the driver change, and however the events are read or lost,
+    both ends settle on one state (no change bounced back and forth), and nothing the
+    driver accepts is refused: an address set while the link is down reaches the driver
+    (``ip -batch``: down; address; up — stop, set_mac_address, open), also when those
+    events were lost and only the link read back shows the new address."""
     with _kernel_view() as (host, ks, port, _):
         _run_ops(host, ks, port, ops)
 
@@ -308,6 +374,7 @@ def _run_ops(host: Host, ks: KernelStack, port: _Port, ops: list[tuple[str, Any]
     dev = port.dev
     kernel = _KernelLink(port)
     ks._cfg = kernel  # type: ignore[assignment]
+    ks._mon = kernel  # type: ignore[assignment]
     memory = host.attachment
     host.attachment = ks  # the driver's own changes are mirrored to the model kernel
     refused = []
@@ -326,36 +393,59 @@ def _run_ops(host: Host, ks: KernelStack, port: _Port, ops: list[tuple[str, Any]
         ks._handle_events(batch)
         user_only = True  # and nothing a driver refuses: the user's changes must all stick
         intent = [kernel.up, kernel.mtu, kernel.addr]
+        own: list[Any] = [None, None]  # the driver's own up/mtu change, if the last one made
         for op, arg in ops:
             if op == "user up" and kernel.up != arg:
                 kernel.change(up=arg)
                 intent[0] = arg
+                own[0] = None
             elif op == "user mtu":
                 user_only &= arg <= 1500  # snull refuses more
                 kernel.change(mtu=arg)
                 intent[1] = arg
+                own[1] = None
             elif op == "user address":
                 user_only &= not kernel.up  # while up the driver refuses it (EBUSY)
                 kernel.change(addr=arg)
                 intent[2] = arg
             elif op == "driver up":
                 user_only = False
-                (host.dev_open if arg else host.dev_close)(dev)
+                if dev.is_up != arg:
+                    (host.dev_open if arg else host.dev_close)(dev)
+                    own[0] = arg
             elif op == "driver mtu":
                 user_only = False
-                host.dev_set_mtu(dev, arg)
+                if dev.mtu != arg and host.dev_set_mtu(dev, arg) == 0:
+                    own[1] = arg
             elif op == "read":
-                batch, kernel.queue = kernel.queue[:arg], kernel.queue[arg:]
-                ks._handle_events(batch)
+                kernel.batch = arg
+                ks._on_netlink()
+            elif op == "overflow":
+                kernel.congested = True
+        kernel.batch = 1000
         for _ in range(20):  # what netdrv writes queues events too: it must die down
-            if not kernel.queue:
+            if not kernel.queue and not kernel.congested:
                 break
-            batch, kernel.queue = kernel.queue, []
-            ks._handle_events(batch)
+            ks._on_netlink()
         assert not kernel.queue, "kernel and driver keep changing each other"
+        assert ks.counters["netlink_overflows"] == kernel.overflows
     finally:
         host.attachment = memory
     assert (kernel.up, kernel.mtu, kernel.addr) == (dev.is_up, dev.mtu, dev.dev_addr)
+    # No event read, lost or read back undoes a change netdrv made after it.
+    if own[0] is not None:
+        assert dev.is_up == own[0]
+    if own[1] is not None:
+        assert dev.mtu == own[1]
     if user_only:
         assert not refused
         assert [dev.is_up, dev.mtu, dev.dev_addr] == intent
+
+
+def test_a_change_back_after_netdrvs_own_is_seen_when_both_events_are_lost() -> None:
+    """The echo of netdrv's MTU change and the user's change back are lost: the link read
+    back equals the last event read, not the driver, and must be applied."""
+    with _kernel_view() as (host, ks, port, _):
+        _run_ops(host, ks, port, [("overflow", None), ("driver mtu", 576), ("user mtu", 1500)])
+        assert port.dev.mtu == 1500
+        assert ks.counters["netlink_overflows"] == 1

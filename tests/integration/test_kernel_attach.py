@@ -67,8 +67,9 @@ def test_address_and_up_in_one_command_and_tcpdumps_promiscuity(netns: NetNamesp
 
 # snull on the kernel attachment in this process, its ops recorded: `ip -batch` runs to the
 # end before the loop reads a single event, so every event of the batch is queued at once.
+# A second argument sizes the netlink monitor's receive buffer (0: the kernel's minimum).
 BATCH_RECORDER = r"""
-import json, subprocess, sys
+import json, socket, subprocess, sys
 from netdrv_core.attach.tap import KernelStack
 from netdrv_core.host import Host
 from netdrv_core.params import parse_params
@@ -81,6 +82,8 @@ with host.as_current():
     drv.init()
 dev = host.devices["sn0"]
 host.attachment.set_link_up(dev)
+if len(sys.argv) > 2:  # SO_RCVBUFFORCE
+    host.attachment._mon.sock.setsockopt(socket.SOL_SOCKET, 33, int(sys.argv[2]))
 calls = []
 for name in ("open", "stop", "set_mac_address", "change_mtu"):
     def rec(*a, _real=getattr(dev.netdev_ops, name), _name=name):
@@ -97,7 +100,9 @@ for batch in json.loads(sys.argv[1]):
     k = json.loads(subprocess.run(["ip", "-j", "link", "show", "sn0"], capture_output=True,
                                   text=True, check=True).stdout)[0]
     out.append({"calls": calls[:], "driver": [dev.is_up, dev.dev_addr.hex(":"), dev.mtu],
-                "kernel": ["UP" in k["flags"], k["address"], k["mtu"]]})
+                "kernel": ["UP" in k["flags"], k["address"], k["mtu"]],
+                "txqlen": [dev.tx_queue_len, k["txqlen"]],
+                "overflows": host.attachment.counters.get("netlink_overflows")})
 with host.as_current():
     drv.exit()
 print(json.dumps(out))
@@ -136,6 +141,38 @@ def test_batched_link_changes_reach_the_driver_in_order(netns: NetNamespace) -> 
     assert wait_for(lambda: {k: device(netns, "sn0")[k] for k in want} == want)
     assert "02:11:22:33:44:77" in netns.run("ip link show sn0").stdout
     assert ",UP," in netns.run("ip link show sn0").stdout
+
+
+def test_link_events_lost_to_an_overflow_are_resynced(netns: NetNamespace) -> None:
+    # The monitor's buffer at the kernel's minimum, hundreds of changes to other links (lo)
+    # and to sn1, then sn0's: the kernel drops its events (ENOBUFS) before the loop reads.
+    # Only reading the links back tells the driver.  sn0 is up before and after: its new
+    # address needs the driver closed around it, or it is refused (EBUSY) and reverted.
+    churn = "".join(f"link set lo txqueuelen {1000 + i}\nlink set sn1 alias churn{i}\n"
+                    for i in range(300))  # fmt: skip
+    batches = [
+        churn + "link set sn0 down\nlink set sn0 address 02:11:22:33:44:55\n"
+        "link set sn0 txqueuelen 77\nlink set sn0 up mtu 1400\n",
+        churn + "link set sn0 down\n",
+    ]
+    run = netns.run([sys.executable, "-c", BATCH_RECORDER, json.dumps(batches), "0"])
+    res = json.loads(run.stdout)
+    for r in res:
+        assert r["driver"] == r["kernel"], r
+        assert r["txqlen"][0] == r["txqlen"][1], r
+    # The user's state, not a revert: the driver was closed around the new address.
+    assert [r["driver"] for r in res] == [
+        [True, "02:11:22:33:44:55", 1400],
+        [False, "02:11:22:33:44:55", 1400],
+    ]
+    assert res[0]["txqlen"] == [77, 77]
+    assert res[0]["calls"] == [["stop", 0], ["change_mtu", 0], ["set_mac_address", 0],
+                               ["open", 0]]  # fmt: skip
+    assert res[1]["calls"] == [["stop", 0]]
+    assert 1 <= res[0]["overflows"] < res[1]["overflows"]
+    # The daemon counts them where `netdrv status` shows them.
+    netns.netdrv("load snull")
+    assert status(netns)["attachment"]["netlink_overflows"] == 0
 
 
 def test_carrier_shows_in_ip_link(netns: NetNamespace) -> None:
