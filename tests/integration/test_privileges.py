@@ -67,6 +67,7 @@ REQUESTS = {
     "stop": {},
     "set": {"dev": "nlo0", "ioctl": 0x89F0},
     "sysctl": {"values": {"busy_poll": 1_000_000}},
+    "ethtool": {"dev": "nlo0", "op": "ringparam", "set": {"tx_pending": 1}},
 }
 
 
