@@ -154,6 +154,8 @@ TX_TIMEOUT_MS = 1000
 CTRL_TIMEOUT_MS = 1000
 THROTTLE_S = 0.125
 """Linux THROTTLE_JIFFIES (HZ/8): pause after an RX error so a sick device cannot spin us."""
+HALT_WARN_INTERVAL_S = 10.0
+"""A clear_halt that keeps failing (retried every THROTTLE_S) is logged at most this often."""
 ERROR_BURST = 8
 """Consecutive errors of any kind after which a reader throttles too."""
 RX_NAPI_WEIGHT = 64
@@ -341,7 +343,8 @@ class UsbNet:
             ("rx_transfers", "tx_transfers", "rx_stalls", "tx_stalls", "intr_stalls",
              "rx_timeouts", "tx_timeouts", "intr_timeouts", "rx_overflows", "rx_throttled",
              "intr_errors", "kevent_errors", "tx_zlps", "tx_pad_bytes", "link_changes",
-             "watchdog_timeouts", "notifications"), 0)  # fmt: skip
+             "watchdog_timeouts", "notifications", "clear_halt_errors"), 0)  # fmt: skip
+        self._halt_warned = 0.0  # when a failed clear_halt was last logged (rate limit)
 
     # -- identity --------------------------------------------------------------------------
     @property
@@ -657,7 +660,13 @@ class UsbNet:
             if usb_errno(exc) == errno.ENODEV:
                 self._lost(exc)
                 return False
-            log.warning("%s: clear_halt(0x%02x) failed: %s", self, ep, exc)
+            self.counters["clear_halt_errors"] += 1
+            now = time.monotonic()
+            if now - self._halt_warned >= HALT_WARN_INTERVAL_S:
+                # Retried every THROTTLE_S while it keeps failing: one line per interval.
+                self._halt_warned = now
+                log.warning("%s: clear_halt(0x%02x) failed: %s (%d so far; retrying)", self, ep,
+                            exc, self.counters["clear_halt_errors"])  # fmt: skip
             self.stopping.wait(THROTTLE_S)
         return True
 

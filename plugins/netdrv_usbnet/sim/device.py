@@ -196,6 +196,7 @@ class SimDevice:
         self.alt_settings: dict[int, int] = {}
         self.claimed: set[int] = set()
         self.halted: set[int] = set()
+        self.clear_halt_failures = 0  # this many CLEAR_FEATURE(HALT) requests fail first
         self._in: dict[int, deque[_Seg]] = {}
         self._out: dict[int, bytearray] = {}
         self._timeouts: dict[int, int] = {}
@@ -460,11 +461,14 @@ class SimDevice:
             self._set_configuration(cfg)
 
     def host_clear_halt(self, generation: int, ep: int) -> None:
-        """CLEAR_FEATURE(ENDPOINT_HALT)."""
+        """CLEAR_FEATURE(ENDPOINT_HALT); fails (EPIPE) while ``clear_halt_failures`` lasts."""
         with self._cond:
             self._check_alive(generation)
             if ep & 0x7F and self._endpoint(ep) is None:
                 raise usb_error(errno.ENOENT, f"endpoint {ep:#04x} not active")
+            if self.clear_halt_failures:
+                self.clear_halt_failures -= 1
+                raise usb_error(errno.EPIPE, "injected: CLEAR_FEATURE(ENDPOINT_HALT) stalled")
             self.halted.discard(ep)
             self._wake_all()
 

@@ -62,6 +62,23 @@ def test_bulk_in_stall_is_cleared_and_counted(host, usbnet, sim):
     _traffic_ok(host, drv, dev)
 
 
+def test_a_clear_halt_that_keeps_failing_is_retried_and_logged_once(
+    host, usbnet, monkeypatch, caplog
+):
+    import netdrv_usbnet.core as core
+
+    monkeypatch.setattr(core, "THROTTLE_S", 0.001)  # retried every 1 ms instead of 125
+    drv, m, dev = _sim_up(host, usbnet, sim=MODELS[0])
+    m.clear_halt_failures = 20
+    with caplog.at_level("WARNING", logger="netdrv.usbnet"):
+        m.stall(m.BULK_IN)
+        assert wait(host, lambda: m.BULK_IN not in m.halted), "clear_halt never succeeded"
+    assert dev.priv.counters["clear_halt_errors"] == 20
+    warned = [r for r in caplog.records if "clear_halt" in r.getMessage()]
+    assert len(warned) == 1, [r.getMessage() for r in warned]  # not one line per retry
+    _traffic_ok(host, drv, dev)
+
+
 @pytest.mark.parametrize("sim", MODELS)
 def test_bulk_out_stall_is_cleared_and_counted(host, usbnet, sim):
     drv, m, dev = _sim_up(host, usbnet, sim=sim)
