@@ -23,7 +23,7 @@ import ipaddress
 import logging
 import os
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import NameInUseError, NotPermittedError
 from ..ether import ETH_P_IP, ETH_P_IPV6
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["KernelStack", "TunTap"]
 
 log = logging.getLogger("netdrv.attach.tap")
+_T = TypeVar("_T")
 
 IFF_TUN = 0x0001
 IFF_TAP = 0x0002
@@ -148,8 +149,8 @@ class _Port:
     """Per-device state of the kernel attachment, with its read buffer."""
 
     __slots__ = ("dev", "drain", "fd", "head", "hlen", "index", "iov", "k_addr", "k_mtu",
-                 "k_txqlen", "k_up", "minlen", "reading", "scratch", "start", "tap", "tt",
-                 "unprobed")  # fmt: skip
+                 "k_txqlen", "k_up", "minlen", "p_addr", "p_mtu", "p_up", "reading", "scratch",
+                 "start", "tap", "tt", "unprobed")  # fmt: skip
 
     def __init__(self, dev: NetDevice, tt: TunTap, index: int) -> None:
         self.dev = dev
@@ -177,6 +178,11 @@ class _Port:
         self.k_mtu = _kernel_mtu(self)
         self.k_addr = bytes(dev.dev_addr)
         self.k_txqlen = dev.tx_queue_len  # a 0 is written as 1: the first event says so
+        # What netdrv wrote to the link and no event has shown yet, oldest first: the link
+        # already has it, so an event of another value is older than the write (see _echo).
+        self.p_up: list[bool] = []
+        self.p_mtu: list[int] = []
+        self.p_addr: list[bytes] = []
 
     def new_scratch(self) -> None:
         """A fresh read buffer (the old one became an skb's)."""
@@ -470,7 +476,7 @@ class KernelStack(Attachment):
         try:
             kflags = self.cfg.flags(port.index)
             if bool(kflags & IFF_UP) != dev.is_up:
-                self.cfg.set(port.index, state="up" if dev.is_up else "down")
+                self._write_state(port)
         except Exception as exc:
             log.warning("%s: could not set the kernel link state: %s", dev.name, exc)
 
@@ -484,13 +490,35 @@ class KernelStack(Attachment):
         """Mirror the accepted MTU (unless a kernel event asked for it)."""
         port = self.ports.get(dev.name)
         if port is not None and port is not self._applying:
-            self.cfg.set(port.index, mtu=_kernel_mtu(port))
+            self._write_mtu(port)
 
     def address_changed(self, dev: NetDevice) -> None:
         """Mirror the accepted MAC (unless a kernel event asked for it)."""
         port = self.ports.get(dev.name)
         if port is not None and port.tt.tap and port is not self._applying:
-            self.cfg.set(port.index, address=":".join(f"{b:02x}" for b in dev.dev_addr))
+            self._write_address(port)
+
+    # Each write is remembered until an event shows it (_echo).  The state is written only
+    # when the link differs (state_changed asks), so its event is sure to come.  The kernel
+    # queues no event for an MTU or address the link already has: one is remembered only if
+    # it differs from what netdrv last knew of the link, so that if the link has it, an
+    # unread event (the change that set it) shows it; otherwise it could wait forever.
+    def _write_state(self, port: _Port) -> None:
+        up = port.dev.is_up
+        self.cfg.set(port.index, state="up" if up else "down")
+        port.p_up.append(up)
+
+    def _write_mtu(self, port: _Port) -> None:
+        mtu = _kernel_mtu(port)
+        self.cfg.set(port.index, mtu=mtu)
+        if mtu != (port.p_mtu[-1] if port.p_mtu else port.k_mtu):
+            port.p_mtu.append(mtu)
+
+    def _write_address(self, port: _Port) -> None:
+        addr = bytes(port.dev.dev_addr)
+        self.cfg.set(port.index, address=addr.hex(":"))
+        if addr != (port.p_addr[-1] if port.p_addr else port.k_addr):
+            port.p_addr.append(addr)
 
     # -- kept in step: kernel → netdrv ----------------------------------------------------
     def _on_netlink(self) -> None:
@@ -521,6 +549,9 @@ class KernelStack(Attachment):
         changes at once and reverted every refusal after the last batch.  So it changes
         only what the lost and dropped events changed, and a change netdrv makes after
         asking (its echo queues behind the answer) is left alone.
+
+        The writes netdrv is still waiting to see are forgotten: the answer shows them (or
+        what the user changed after them), and their echoes were read and dropped, or lost.
         """
         mon = self._mon
         if mon is None or not mon.request_dump():
@@ -529,6 +560,9 @@ class KernelStack(Attachment):
             port.k_up = port.dev.is_up
             port.k_mtu = _kernel_mtu(port)
             port.k_addr = bytes(port.dev.dev_addr)
+            port.p_up.clear()
+            port.p_mtu.clear()
+            port.p_addr.clear()
         return True
 
     def _handle_events(self, events: list[LinkEvent]) -> None:
@@ -551,7 +585,9 @@ class KernelStack(Attachment):
         """Hand the driver what changed on the kernel link since the previous event.
 
         Compared with the previous event, not with the driver: the echo of a change
-        netdrv made is then a no-op, and an event queued before it cannot undo it.
+        netdrv made is then a no-op, and an event queued before it cannot undo it.  While
+        a write of netdrv's is still to be seen (``p_*``, see :func:`_echo`), that value
+        shows nothing to apply: the event is the write's echo, or older than the write.
         Refusals are not reverted here; :meth:`_reconcile` does it once the batch is done.
 
         A ``resync`` event (the link read back after lost events, see :meth:`_resync`) is
@@ -564,10 +600,18 @@ class KernelStack(Attachment):
         if dev.host is not host or host.devices.get(dev.name) is not dev:
             return
         up = bool(ev.flags & IFF_UP)
-        went_down = port.k_up and not up
-        went_up = up and not port.k_up
-        mtu = ev.mtu if ev.mtu is not None and ev.mtu != port.k_mtu else None
-        addr = ev.address if port.tt.tap and ev.address not in (None, port.k_addr) else None
+        # An event showing the previous one's value changes nothing, and is no write's echo:
+        # a write's echo follows an event of another value (the write changed the link).
+        changed = up != port.k_up and not _echo(port.p_up, up)
+        went_down = changed and not up
+        went_up = changed and up
+        mtu: int | None = None
+        addr: bytes | None = None
+        if ev.mtu is not None and ev.mtu != port.k_mtu and not _echo(port.p_mtu, ev.mtu):
+            mtu = ev.mtu
+        if (port.tt.tap and ev.address is not None and ev.address != port.k_addr
+                and not _echo(port.p_addr, ev.address)):  # fmt: skip
+            addr = ev.address
         txqlen = ev.txqlen if ev.txqlen is not None and ev.txqlen != port.k_txqlen else None
         if (ev.resync and up and dev.is_up and addr is not None and addr != dev.dev_addr
                 and not dev.priv_flags & IFF_LIVE_ADDR_CHANGE):  # fmt: skip
@@ -616,19 +660,20 @@ class KernelStack(Attachment):
     def _reconcile(self, port: _Port) -> None:
         """Set the kernel link to the driver's state where the last event showed otherwise.
 
-        That is a refusal (revert), an open that failed, or a change of netdrv's own whose
-        echo is still to come (written again: harmless).  The echo of what is written
-        here agrees with the driver, so applying it changes nothing: no ping-pong.
+        That is a refusal (revert) or an open that failed.  Not while a write of netdrv's
+        is still to be seen: the link has it, or a change made since, whose event is yet
+        to come and must reach the driver (written again, the driver's value would undo a
+        user's later change).  The echo of what is written here agrees with the driver,
+        so applying it changes nothing: no ping-pong.
         """
         dev = port.dev
         try:
-            mtu = _kernel_mtu(port)
-            if port.k_mtu != mtu:
-                self.cfg.set(port.index, mtu=mtu)
-            if port.tt.tap and port.k_addr != dev.dev_addr:
-                self.cfg.set(port.index, address=":".join(f"{b:02x}" for b in dev.dev_addr))
-            if port.k_up != dev.is_up:
-                self.cfg.set(port.index, state="up" if dev.is_up else "down")
+            if not port.p_mtu and port.k_mtu != _kernel_mtu(port):
+                self._write_mtu(port)
+            if port.tt.tap and not port.p_addr and port.k_addr != dev.dev_addr:
+                self._write_address(port)
+            if not port.p_up and port.k_up != dev.is_up:
+                self._write_state(port)
         except Exception as exc:
             log.warning("%s: could not set the kernel link to the driver's state: %s", dev.name,
                         exc)  # fmt: skip
@@ -666,6 +711,22 @@ class KernelStack(Attachment):
         """Open the device and set the kernel link up."""
         ret = self.host.dev_open(dev)
         return ret
+
+
+def _echo(pending: list[_T], value: _T) -> bool:
+    """Whether a link event's ``value`` is no change to apply, given netdrv's writes not seen yet.
+
+    Events come in order, and each write of netdrv's is seen in a later event (its echo,
+    or the event that had set the link to that value already).  So while one is pending
+    the event shows it (it and the writes before it are seen: forgotten), or is older
+    than it: a change netdrv's own later write supersedes.  Only once none is pending is
+    a change a user's, made after every write of netdrv's.
+    """
+    if not pending:
+        return False
+    if value in pending:
+        del pending[: pending.index(value) + 1]
+    return True
 
 
 def _kernel_mtu(port: _Port) -> int:

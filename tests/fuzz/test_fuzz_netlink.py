@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -261,8 +262,34 @@ def test_link_events_applied_to_a_driver_never_raise(
             assert dev.dev_addr == old_addr
         # Promiscuous when the flag says so or anything (tcpdump) holds a promiscuity count.
         assert bool(dev.flags & IFF_PROMISC) == bool(ev.flags & IFF_PROMISC or ev.promiscuity)
+        # The kernel's events of what netdrv wrote (the reverts) come next: they change
+        # nothing, and nothing is written back.
+        state = (dev.is_up, dev.mtu, dev.dev_addr, dev.flags)
+        echoes = _echoes(replace(ev, resync=False), cfg.calls)
+        cfg.calls.clear()
+        ks._handle_events(echoes)
+        assert (dev.is_up, dev.mtu, dev.dev_addr, dev.flags) == state
+        assert not cfg.calls
     cs = dev.core_stats
     assert cs.tx_driver_faults == 0
+
+
+def _echoes(link: LinkEvent, calls: list[dict[str, Any]]) -> list[LinkEvent]:
+    """The events the kernel queues for ``calls`` made to ``link``: one per call that
+    changes it."""
+    out = []
+    for kw in calls:
+        new = replace(link)
+        if "mtu" in kw:
+            new.mtu = kw["mtu"]
+        if "address" in kw:
+            new.address = bytes.fromhex(kw["address"].replace(":", ""))
+        if "state" in kw:
+            new.flags = link.flags | IFF_UP if kw["state"] == "up" else link.flags & ~IFF_UP
+        if new != link:
+            out.append(new)
+            link = new
+    return out
 
 
 # -- a model of the kernel link: every change queues an event, netdrv's writes too ------------
@@ -271,6 +298,8 @@ class _KernelLink:
 
     Events carry the whole state at the moment of the change, like RTM_NEWLINK, and
     pile up until netdrv reads them (in batches of any size: coalescing is the hazard).
+    A write that changes nothing queues nothing, like the kernel's (the same MTU,
+    address or state: no RTM_NEWLINK), so netdrv cannot count on an echo of every write.
     Once the receive buffer is full (``congested``) every event is dropped until netdrv
     has read the queue to the end; a dump then queues the link's state as a ``resync``
     event behind what was read and ahead of later changes.  It is also the attachment's
@@ -289,6 +318,7 @@ class _KernelLink:
 
     def change(self, *, up: bool | None = None, mtu: int | None = None,
                addr: bytes | None = None) -> None:  # fmt: skip
+        before = (self.up, self.mtu, self.addr)
         if up is not None:
             self.up = up
         if mtu is not None:
@@ -296,7 +326,7 @@ class _KernelLink:
             self.mtu = mtu
         if addr is not None:
             self.addr = addr
-        if not self.congested:
+        if not self.congested and (self.up, self.mtu, self.addr) != before:
             self.queue.append(self._event())
 
     def _event(self, resync: bool = False) -> LinkEvent:
@@ -339,10 +369,14 @@ _op_st = st.one_of(
     st.tuples(st.just("user address"), _addr_st),
     st.tuples(st.just("driver up"), st.booleans()),
     st.tuples(st.just("driver mtu"), st.sampled_from([576, 1280])),
+    st.tuples(st.just("driver address"), _addr_st),  # refused (EBUSY) while the driver is up
     st.tuples(st.just("read"), st.integers(1, 4)),  # netdrv reads a batch of this many events
     st.tuples(st.just("overflow"), st.none()),  # the kernel drops events until the next read
 )
 _A = b"\x02\x11\x22\x33\x44\x55"
+
+
+_B = b"\x02\x66\x66\x66\x66\x66"
 
 
 @FAST
@@ -360,12 +394,23 @@ _A = b"\x02\x11\x22\x33\x44\x55"
 @example(ops=[("user mtu", 576), ("user mtu", 9000), ("overflow", None), ("driver mtu", 1280)])
 @example(ops=[("driver up", False), ("overflow", None), ("user up", True), ("driver mtu", 1280),
               ("read", 2)])  # fmt: skip
+# The user's change after netdrv's own, its echo not read yet when the batch before it ends:
+# that batch must not write netdrv's value again over the user's.  MTU, state, address.
+@example(ops=[("user up", False), ("driver mtu", 576), ("user mtu", 1400), ("read", 1)])
+@example(ops=[("user mtu", 1400), ("driver up", False), ("user up", True), ("read", 1)])
+@example(ops=[("user up", False), ("read", 1), ("user mtu", 1400), ("driver address", _A),
+              ("user address", _B), ("read", 1)])  # fmt: skip
+# A write that changes nothing has no echo: the user's event that had made the change shows it.
+@example(ops=[("user mtu", 576), ("driver mtu", 576), ("user mtu", 1400), ("read", 1)])
 def test_kernel_and_driver_agree_however_events_are_batched(ops: list[tuple[str, Any]]) -> None:
     """Whatever the user and the driver change, and however the events are read or lost,
-    both ends settle on one state (no change bounced back and forth), and nothing the
-    driver accepts is refused: an address set while the link is down reaches the driver
-    (``ip -batch``: down; address; up — stop, set_mac_address, open), also when those
-    events were lost and only the link read back shows the new address."""
+    both ends settle on one state (no change bounced back and forth), and it is each
+    setting's last change, the user's or the driver's, as with ``ip`` commands one after
+    the other: neither a batch ending before the echo of netdrv's own change nor an event
+    older than it undoes the other's.  Nothing the driver accepts is refused: an address
+    set while the link is down reaches the driver (``ip -batch``: down; address; up —
+    stop, set_mac_address, open), also when those events were lost and only the link read
+    back shows the new address."""
     with _kernel_view() as (host, ks, port, _):
         _run_ops(host, ks, port, ops)
 
@@ -391,32 +436,42 @@ def _run_ops(host: Host, ks: KernelStack, port: _Port, ops: list[tuple[str, Any]
         host.dev_open(dev)  # up on both sides, as `netdrv load` leaves it
         batch, kernel.queue = kernel.queue, []
         ks._handle_events(batch)
-        user_only = True  # and nothing a driver refuses: the user's changes must all stick
-        intent = [kernel.up, kernel.mtu, kernel.addr]
-        own: list[Any] = [None, None]  # the driver's own up/mtu change, if the last one made
+        # Each setting's last change (up, mtu, address), the user's or the driver's: the
+        # state both ends must settle on.  None once the user made a change the driver may
+        # refuse: netdrv reverts it when it reads the event, and a later change of the user's
+        # may have come before that.  The driver's own next change settles it again.
+        last: list[Any] = [kernel.up, kernel.mtu, kernel.addr]
+        may_refuse = False  # an address change the driver may refuse (EBUSY while up)
+        addr_unread = False  # the user set an address: the driver may not have it yet
         for op, arg in ops:
             if op == "user up" and kernel.up != arg:
                 kernel.change(up=arg)
-                intent[0] = arg
-                own[0] = None
+                last[0] = arg
             elif op == "user mtu":
-                user_only &= arg <= 1500  # snull refuses more
                 kernel.change(mtu=arg)
-                intent[1] = arg
-                own[1] = None
+                last[1] = arg if arg <= 1500 and last[1] is not None else None  # snull: <= 1500
             elif op == "user address":
-                user_only &= not kernel.up  # while up the driver refuses it (EBUSY)
+                if kernel.up:  # while up the driver refuses it (EBUSY)
+                    may_refuse = True
+                    last[2] = None
                 kernel.change(addr=arg)
-                intent[2] = arg
+                last[2] = arg if last[2] is not None else None
+                addr_unread = True
             elif op == "driver up":
-                user_only = False
                 if dev.is_up != arg:
                     (host.dev_open if arg else host.dev_close)(dev)
-                    own[0] = arg
+                    last[0] = arg
+                    if arg and addr_unread:  # the address may reach a driver up by now
+                        may_refuse = True
+                        last[2] = None
             elif op == "driver mtu":
-                user_only = False
                 if dev.mtu != arg and host.dev_set_mtu(dev, arg) == 0:
-                    own[1] = arg
+                    last[1] = arg
+            elif op == "driver address":
+                may_refuse = True  # the driver's own, while up
+                if dev.dev_addr != arg and host.dev_set_mac_address(dev, arg) == 0:
+                    last[2] = arg
+                    addr_unread = False  # the user's addresses before it are older
             elif op == "read":
                 kernel.batch = arg
                 ks._on_netlink()
@@ -432,14 +487,11 @@ def _run_ops(host: Host, ks: KernelStack, port: _Port, ops: list[tuple[str, Any]
     finally:
         host.attachment = memory
     assert (kernel.up, kernel.mtu, kernel.addr) == (dev.is_up, dev.mtu, dev.dev_addr)
-    # No event read, lost or read back undoes a change netdrv made after it.
-    if own[0] is not None:
-        assert dev.is_up == own[0]
-    if own[1] is not None:
-        assert dev.mtu == own[1]
-    if user_only:
+    # No event read, lost or read back undoes a later change, the user's or netdrv's.
+    for want, got in zip(last, (dev.is_up, dev.mtu, dev.dev_addr), strict=True):
+        assert want is None or got == want, (last, (dev.is_up, dev.mtu, dev.dev_addr))
+    if not may_refuse:
         assert not refused
-        assert [dev.is_up, dev.mtu, dev.dev_addr] == intent
 
 
 def test_a_change_back_after_netdrvs_own_is_seen_when_both_events_are_lost() -> None:

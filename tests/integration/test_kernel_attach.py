@@ -175,6 +175,80 @@ def test_link_events_lost_to_an_overflow_are_resynced(netns: NetNamespace) -> No
     assert status(netns)["attachment"]["netlink_overflows"] == 0
 
 
+# snull on the kernel attachment in this process, its link monitor handing over one event per
+# read (the rest on the next turn of the loop): a batch can end before the echo of a change
+# the driver made itself, with the user's next change queued behind it.  Each step is an
+# `ip` command or a change the driver makes (mtu, close, open, address), with no event read
+# in between; then the loop runs.
+OWN_CHANGE_RECORDER = r"""
+import json, subprocess, sys
+from netdrv_core.attach.tap import KernelStack
+from netdrv_core.host import Host
+from netdrv_core.params import parse_params
+from netdrv_core.plugins import PluginManager
+
+host = Host(KernelStack())
+ks = host.attachment
+pm = PluginManager()
+drv = pm.get_driver("snull")(host, parse_params("snull", pm.driver_parameters("snull"), {}))
+with host.as_current():
+    drv.init()
+dev = host.devices["sn0"]
+ks.set_link_up(dev)
+host.loop.run_until(lambda: False, timeout=0.3)
+queued, real_read = [], ks._mon.read
+def read_one():
+    queued.extend(real_read())
+    if len(queued) > 1:
+        host.loop.call_soon(ks._on_netlink)
+    return queued[:1] and [queued.pop(0)]
+ks._mon.read = read_one
+out = []
+for steps in json.loads(sys.argv[1]):
+    rets = []
+    for what, arg in steps:
+        if what == "ip":
+            subprocess.run(["ip", "link", "set", "sn0", *arg.split()], check=True)
+        elif what == "mtu":
+            rets.append(host.dev_set_mtu(dev, arg))
+        elif what == "address":
+            rets.append(host.dev_set_mac_address(dev, bytes.fromhex(arg.replace(":", ""))))
+        else:
+            rets.append((host.dev_open if what == "open" else host.dev_close)(dev) or 0)
+    host.loop.run_until(lambda: False, timeout=0.5)
+    k = json.loads(subprocess.run(["ip", "-j", "link", "show", "sn0"], capture_output=True,
+                                  text=True, check=True).stdout)[0]
+    out.append({"rets": rets, "driver": [dev.is_up, dev.mtu, dev.dev_addr.hex(":")],
+                "kernel": ["UP" in k["flags"], k["mtu"], k["address"]]})
+with host.as_current():
+    drv.exit()
+print(json.dumps(out))
+"""
+
+
+def test_a_users_change_after_the_drivers_own_wins(netns: NetNamespace) -> None:
+    # The first batch read ends before the echo of the driver's change: netdrv must not write
+    # the driver's value again over the user's change queued behind it, which then reaches the
+    # driver.  With sequential `ip` commands the later change wins: here always the user's.
+    steps = [
+        [["ip", "down"], ["mtu", 576], ["ip", "mtu 1400"]],
+        [["ip", "mtu 1300"], ["open", None], ["ip", "down"]],
+        [["ip", "txqueuelen 500"], ["address", "02:00:00:00:00:aa"],
+         ["ip", "address 02:00:00:00:00:bb"]],
+    ]  # fmt: skip
+    run = netns.run([sys.executable, "-c", OWN_CHANGE_RECORDER, json.dumps(steps)])
+    res = json.loads(run.stdout)
+    first = res[0]["driver"][2]
+    assert [r["driver"] for r in res] == [
+        [False, 1400, first],
+        [False, 1300, first],
+        [False, 1300, "02:00:00:00:00:bb"],
+    ], res
+    for r in res:
+        assert r["driver"] == r["kernel"], r
+        assert not any(r["rets"]), r  # the driver's own changes were accepted
+
+
 def test_carrier_shows_in_ip_link(netns: NetNamespace) -> None:
     netns.netdrv("load snull")
     netns.netdrv(f"set sn1 ioctl={SIOCDEVPRIVATE + 2}:0")
