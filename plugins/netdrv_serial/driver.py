@@ -14,6 +14,7 @@ counted as framing errors; writes never block the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
@@ -45,7 +46,7 @@ from netdrv_core.linktypes import ARPHRD_AX25, ARPHRD_CSLIP, ARPHRD_SLIP
 from netdrv_core.params import ip_address, ip_interface
 
 from .codecs import DEFAULT_MTUS, MODES, CodecError
-from .port import LinePort, PortError
+from .port import LinePort, PortError, open_blocks, open_serial
 
 log = logging.getLogger("netdrv.serial")
 
@@ -76,6 +77,7 @@ class SerialPriv:
         self.line_bytes_out = 0
         self.line_bytes_in = 0
         self.closing = False
+        self.preopened: Any = None  # the port init() opened, for the first open to adopt
 
 
 def _priv(dev: NetDevice) -> SerialPriv:
@@ -191,7 +193,13 @@ def _make_codecs(dev: NetDevice) -> None:
         log.debug("%s: codecs rebuilt for mtu %d", dev.name, dev.mtu)
 
 
-def _port_open(dev: NetDevice) -> bool:
+def _port_open(dev: NetDevice, *, reopen: bool = False) -> None:
+    """Open the line: at once for a device path, on a thread for a network port.
+
+    A connect to a ser2net host that does not answer takes seconds; done on the
+    event loop it would stall ``netdrv status`` and every other device.  The
+    carrier stays off until the port is open.
+    """
     priv = _priv(dev)
     p = priv.params
     host = dev.host
@@ -202,22 +210,40 @@ def _port_open(dev: NetDevice) -> bool:
             lambda data: _on_data(dev, data), lambda tok: _on_written_any(dev, tok),
             lambda exc: _on_lost(dev, exc), rtscts=p["rtscts"], xonxoff=p["xonxoff"],
         )  # fmt: skip
+    ser, priv.preopened = priv.preopened, None
+    if ser is None and open_blocks(p["port"]):
+        netif_carrier_off(dev)
+        priv.port.open_async(lambda err: _opened(dev, err, reopen))
+        return
     try:
-        priv.port.open()
+        priv.port.open(ser)
     except PortError as exc:
-        log.warning("%s: %s; retrying in %.1f s", dev.name, exc, priv.backoff)
+        _opened(dev, exc, reopen)
+        return
+    _opened(dev, None, reopen)
+
+
+def _opened(dev: NetDevice, err: PortError | None, reopen: bool) -> None:
+    """The port opened (carrier on) or failed to (carrier off, retry with backoff)."""
+    priv = _priv(dev)
+    host = dev.host
+    if host is None or priv.closing:
+        return  # stop() closed the port (an open in progress included)
+    if err is not None:
+        log.warning("%s: %s; retrying in %.1f s", dev.name, err, priv.backoff)
         netif_carrier_off(dev)
         _schedule_reopen(dev)
-        return False
+        return
     if priv.decoder is not None:
         priv.decoder.reset()
     priv.backoff = 0.1
-    now = host.loop.clock()
-    priv.last_rx = priv.last_tx = now
+    priv.last_rx = priv.last_tx = host.loop.clock()
     netif_carrier_on(dev)
-    if netif_queue_stopped(dev) and dev.is_up:
+    if netif_queue_stopped(dev) and dev.is_up:  # (open() itself starts the queue next)
         netif_wake_queue(dev)
-    return True
+    if reopen:
+        priv.reconnects += 1
+        log.info("%s: %s is back; carrier on", dev.name, priv.params["port"])
 
 
 def _schedule_reopen(dev: NetDevice) -> None:
@@ -234,9 +260,7 @@ def _reopen(dev: NetDevice) -> None:
     priv.reopen_timer = None
     if priv.closing or not dev.is_up:
         return
-    if _port_open(dev):
-        priv.reconnects += 1
-        log.info("%s: %s is back; carrier on", dev.name, priv.params["port"])
+    _port_open(dev, reopen=True)
 
 
 def _on_lost(dev: NetDevice, exc: BaseException) -> None:
@@ -255,6 +279,10 @@ def _close_port(dev: NetDevice) -> int:
     """Close the line; the number of packets it had not sent (outfill ENDs are not packets)."""
     priv = _priv(dev)
     unsent = 0
+    if priv.preopened is not None:  # the interface never came up
+        with contextlib.suppress(Exception):
+            priv.preopened.close()
+        priv.preopened = None
     if priv.port is not None:
         unsent = sum(tok is not None for tok in priv.port.close())
     priv.inflight = 0
@@ -411,20 +439,27 @@ class SerialLink(Driver):
                 f"mtu={p['mtu']}: must be 0 (the mode's default) or 68..65534, the MTUs the "
                 "interface accepts (IPv4 needs 68)"
             )
+        # Fail before creating anything if the port cannot be opened at all.  What is
+        # opened is kept for the interface's first open: closing and reopening would
+        # use up a one-client serial server and toggle a real tty's DTR (an Arduino resets).
+        ser = None
         if not p["wait"]:
-            # Fail before creating anything if the port cannot be opened at all.
-            from .port import open_serial
-
-            open_serial(p["port"], p["baud"], rtscts=p["rtscts"], xonxoff=p["xonxoff"]).close()
-        dev = alloc_netdev(SerialPriv, p["name"], serial_setup)
-        priv = _priv(dev)
-        priv.params = p
-        dev.type = MODE_TYPES[p["mode"]]
-        dev.mtu = p["mtu"] or DEFAULT_MTUS[p["mode"]]
-        dev.tx_queue_len = p["txqueuelen"]
-        dev.disable_ipv6 = True
-        _make_codecs(dev)
-        self.register(dev)
+            ser = open_serial(p["port"], p["baud"], rtscts=p["rtscts"], xonxoff=p["xonxoff"])
+        try:
+            dev = alloc_netdev(SerialPriv, p["name"], serial_setup)
+            priv = _priv(dev)
+            priv.params = p
+            priv.preopened = ser
+            dev.type = MODE_TYPES[p["mode"]]
+            dev.mtu = p["mtu"] or DEFAULT_MTUS[p["mode"]]
+            dev.tx_queue_len = p["txqueuelen"]
+            dev.disable_ipv6 = True
+            _make_codecs(dev)
+            self.register(dev)
+        except BaseException:
+            if ser is not None:
+                ser.close()
+            raise
 
     def configure(self) -> None:
         """Addresses and the peer route, link up."""

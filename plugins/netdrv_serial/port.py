@@ -5,7 +5,9 @@ the port and hand everything to the host's event loop with
 ``call_soon_threadsafe``: the loop never blocks on the line.  When the port
 fails (a USB-serial adapter unplugged, ser2net gone, the far end of a pty
 closed) both threads stop and :attr:`LinePort.on_lost` runs on the loop; the
-driver turns the carrier off and calls :meth:`LinePort.open` again later.
+driver turns the carrier off and calls :meth:`LinePort.open` again later —
+:meth:`LinePort.open_async` for a network port, whose connect can take seconds.
+Device paths are locked while open, so two programs cannot share a port.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import queue
 import select
+import socket
 import stat
 import threading
 from collections.abc import Callable
@@ -23,7 +26,7 @@ from typing import Any
 
 log = logging.getLogger("netdrv.serial.port")
 
-__all__ = ["LinePort", "PortError", "check_port_path", "open_serial"]
+__all__ = ["LinePort", "PortError", "check_port_path", "open_blocks", "open_serial"]
 
 _STOP = object()
 
@@ -81,14 +84,40 @@ def open_serial(url: str, baud: int, *, rtscts: bool = False, xonxoff: bool = Fa
     """Open anything pyserial opens: a device path, ``socket://``, ``rfc2217://``, ``loop://``."""
     import serial
 
-    if "://" not in url:
+    local = "://" not in url
+    if local:
         check_port_path(url)
+    # A device is locked (flock, as pyserial's exclusive=True does): a second program on
+    # the same port would take half of its bytes, and neither link would work.
+    lock = {"exclusive": True} if local else {}
     try:
-        return serial.serial_for_url(
-            url, baudrate=baud, rtscts=rtscts, xonxoff=xonxoff, timeout=0, write_timeout=None
-        )
+        return serial.serial_for_url(url, baudrate=baud, rtscts=rtscts, xonxoff=xonxoff,
+                                     timeout=0, write_timeout=None, **lock)  # fmt: skip
     except (serial.SerialException, OSError, ValueError) as exc:
+        if local and "exclusively lock" in str(exc):
+            raise PortError(
+                f"serial port {url} is in use by another program (it holds a lock on it; "
+                f"two programs on one port split its bytes): stop it first — `fuser -v {url}` "
+                f"shows which"
+            ) from exc
         raise PortError(f"cannot open serial port {url}: {exc}") from exc
+
+
+def open_blocks(url: str) -> bool:
+    """Whether opening ``url`` can take seconds: a network connect (``socket://``, ``rfc2217://``).
+
+    Device paths and ``loop://`` open at once; a TCP connect to a host that does
+    not answer takes pyserial 5 s to give up, and RFC 2217 negotiation more.
+    """
+    return "://" in url and not url.startswith("loop://")
+
+
+class _Opening:
+    """One open in progress on a thread; ``cancelled`` by :meth:`LinePort.close`."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.ser: Any = None
 
 
 class LinePort:
@@ -125,17 +154,82 @@ class LinePort:
         self._lost_reported = False
         self._wake_r = self._wake_w = -1
         self.generation = 0  # bumps at every open: stale callbacks are ignored
+        self._opening: _Opening | None = None
+        self._open_lock = threading.Lock()
 
     @property
     def is_open(self) -> bool:
         """True while the port is open and its threads run."""
         return self.ser is not None
 
-    def open(self) -> None:
-        """Open the port and start the threads; raises :class:`PortError`."""
+    @property
+    def is_opening(self) -> bool:
+        """True while :meth:`open_async` is still trying."""
+        return self._opening is not None
+
+    def open(self, ser: Any = None) -> None:
+        """Open the port (or adopt ``ser``, already open) and start the threads.
+
+        Raises :class:`PortError`.  Blocks for as long as pyserial takes: for a
+        URL where that can be seconds (:func:`open_blocks`), use :meth:`open_async`.
+        """
         if self.ser is not None:
             return
-        self.ser = open_serial(self.url, self.baud, rtscts=self.rtscts, xonxoff=self.xonxoff)
+        if ser is None:
+            ser = open_serial(self.url, self.baud, rtscts=self.rtscts, xonxoff=self.xonxoff)
+        self._start(ser)
+
+    def open_async(self, done: Callable[[PortError | None], None]) -> None:
+        """Open the port on a thread; ``done(None)`` (open, threads running) or
+        ``done(error)`` follows on the loop — unless :meth:`close` cancelled it first."""
+        if self.ser is not None or self._opening is not None:
+            return
+        op = self._opening = _Opening()
+
+        def run() -> None:
+            err: PortError | None = None
+            ser = None
+            try:
+                ser = open_serial(self.url, self.baud, rtscts=self.rtscts, xonxoff=self.xonxoff)
+            except PortError as exc:
+                err = exc
+            except Exception as exc:  # a pyserial handler failing in its own way
+                err = PortError(f"cannot open serial port {self.url}: {exc}")
+            with self._open_lock:
+                stale = ser if op.cancelled else None
+                if not op.cancelled:
+                    op.ser = ser
+            if stale is not None:  # closed meanwhile (link down, unload): nobody wants it
+                with contextlib.suppress(Exception):
+                    stale.close()
+                return
+            self._post(self._opened, op, err, done)
+
+        threading.Thread(target=run, daemon=True, name=f"netdrv-serial-open {self.url}").start()
+
+    def _opened(self, op: _Opening, err: PortError | None, done: Callable[..., None]) -> None:
+        with self._open_lock:
+            if op.cancelled:  # close() ran after the post and closed op.ser itself
+                return
+            ser, op.ser = op.ser, None
+        self._opening = None
+        if err is None:
+            self._start(ser)
+        done(err)
+
+    def _cancel_open(self) -> None:
+        op, self._opening = self._opening, None
+        if op is None:
+            return
+        with self._open_lock:
+            op.cancelled = True
+            ser, op.ser = op.ser, None
+        if ser is not None:
+            with contextlib.suppress(Exception):
+                ser.close()
+
+    def _start(self, ser: Any) -> None:
+        self.ser = ser
         self.generation += 1
         self._stopping.clear()
         self._lost_reported = False
@@ -156,7 +250,9 @@ class LinePort:
         self._txq.put((data, token))
 
     def close(self) -> list[Any]:
-        """Stop the threads and close the port; returns the tokens never written."""
+        """Stop the threads and close the port (or cancel an :meth:`open_async`); returns
+        the tokens never written."""
+        self._cancel_open()
         ser = self.ser
         if ser is None:
             return []
@@ -168,6 +264,12 @@ class LinePort:
         for fn in ("cancel_read", "cancel_write"):
             with contextlib.suppress(Exception):
                 getattr(ser, fn)()
+        # socket:// and rfc2217:// have no cancel_write: a writer blocked in send() (the
+        # server stopped reading) wakes only when the socket is shut down.
+        sock = getattr(ser, "_socket", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         for t in self._threads:
             if t is not threading.current_thread():
                 t.join(timeout=2)

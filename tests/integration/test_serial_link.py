@@ -291,3 +291,33 @@ def test_port_that_does_not_exist_is_a_clear_error(netns: NetNamespace) -> None:
     res = netns.netdrv("load slip port=loop:// mode=ppp", check=False)
     assert "mode" in res.stderr and "slip" in res.stderr
     assert not netns.pids()
+
+
+def test_a_cable_end_already_in_use_is_refused(netns_factory, cable_factory) -> None:
+    # Two daemons on one end of the cable would each get half of its bytes.
+    a, b = netns_factory(), netns_factory()
+    cable = cable_factory(0)
+    a.netdrv(f"load slip port={cable.a} local={A}/32 peer={B}")
+    res = b.netdrv(f"load slip port={cable.a} local={B}/32 peer={A}", check=False)
+    assert res.returncode == 1
+    assert f"serial port {cable.a} is in use by another program" in res.stderr
+    assert "fuser -v" in res.stderr
+
+
+def test_a_serial_server_that_does_not_answer_leaves_the_daemon_serving(netns) -> None:
+    # A ser2net host that is down drops the SYNs: each connect takes pyserial 5 s.
+    netns.run("ip link add v0 type veth peer name v1")
+    netns.run("ip addr add 198.18.7.1/24 dev v0")
+    netns.run("ip link set v0 up")
+    netns.run("ip neigh add 198.18.7.2 lladdr 02:00:00:00:00:09 dev v0")  # nobody there
+    t0 = time.monotonic()
+    netns.netdrv(f"load slip port=socket://198.18.7.2:7001 local={A}/32 wait=1 retry_max=0.5")
+    assert time.monotonic() - t0 < 4
+    for _ in range(4):
+        t0 = time.monotonic()
+        assert device(netns, "sl0")["carrier"] is False
+        assert time.monotonic() - t0 < 2, "netdrv status waited for the connect"
+        time.sleep(0.5)
+    t0 = time.monotonic()
+    netns.netdrv("unload slip")
+    assert time.monotonic() - t0 < 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -247,3 +248,159 @@ def test_ethtool_speed_is_the_line_rate_rounded_up(host: Host) -> None:
     assert dev.ethtool_ops.get_link_ksettings(dev).speed == 3
     with host.as_current():
         drv.exit()
+
+
+# -- the port going away and coming back (the daemon keeps serving meanwhile) ---------------
+def _serial_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("netdrv-serial")]
+
+
+def test_a_port_in_use_by_another_program_is_refused(host: Host) -> None:
+    # Two programs on one port split its bytes between them: neither link works.
+    import os
+
+    from netdrv_serial.port import PortError
+
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    first = _load(host, port=path, name="ex%d")
+    try:
+        with pytest.raises(PortError, match=f"{path} is in use by another program"):
+            _load(host, port=path, name="ey%d")
+        assert list(host.devices) == ["ex0"]
+    finally:
+        with host.as_current():
+            first.exit()
+        os.close(master)
+        os.close(slave)
+
+
+class _CountingServer(_Server):
+    """Counts the connections it accepted; never reads (a stuck serial server) if ``deaf``."""
+
+    def __init__(self, deaf: bool = False) -> None:
+        self.deaf = deaf
+        super().__init__()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            if not self.deaf:
+                threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+
+
+def test_load_opens_the_port_once(host: Host) -> None:
+    # A serial server that serves one client (socat without fork) would be used up by an
+    # open-to-check-then-close, and a real tty would toggle DTR (resetting an Arduino).
+    srv = _CountingServer()
+    drv = _load(host, port=f"socket://127.0.0.1:{srv.port}")
+    dev = drv.devices[0]
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        assert len(srv.conns) == 1
+    finally:
+        with host.as_current():
+            drv.exit()
+        srv.close()
+
+
+def _max_loop_gap(host: Host, seconds: float) -> float:
+    """Run the loop for ``seconds`` with a 20 ms ticker; the longest gap between ticks."""
+    ticks: list[float] = []
+
+    def tick() -> None:
+        ticks.append(time.monotonic())
+        host.loop.call_later(0.02, tick)
+
+    tick()
+    host.loop.run_until(lambda: False, timeout=seconds)
+    return max(b - a for a, b in itertools.pairwise(ticks))
+
+
+def test_reopening_a_slow_network_port_does_not_block_the_daemon(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A ser2net host that is down (no RST, no answer) takes pyserial 5 s to give up per
+    # attempt: done on the event loop, `netdrv status` and every other device waited.
+    from netdrv_serial import port as sp
+
+    srv = _Server()
+    drv = _load(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.2")
+    dev = drv.devices[0]
+    real = sp.open_serial
+
+    def slow(url: str, *a: object, **kw: object) -> object:
+        time.sleep(1.0)
+        return real(url, *a, **kw)
+
+    monkeypatch.setattr(sp, "open_serial", slow)
+    srv.close()
+    assert host.loop.run_until(lambda: not netif_carrier_ok(dev), timeout=5)
+    assert _max_loop_gap(host, 2.5) < 0.5, "the loop waited for a connect"
+    t0 = time.monotonic()
+    with host.as_current():
+        drv.exit()  # `netdrv unload slip` while a connect hangs
+    assert time.monotonic() - t0 < 0.5
+    assert not host.devices
+    # The connect still in progress ends on its own and leaves nothing open.
+    deadline = time.monotonic() + 5
+    while _serial_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _serial_threads()
+
+
+def test_a_slow_network_port_comes_back(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    from netdrv_serial import port as sp
+
+    srv = _Server()
+    drv = _load(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.2")
+    dev = drv.devices[0]
+    real = sp.open_serial
+
+    def slow(url: str, *a: object, **kw: object) -> object:
+        time.sleep(0.3)
+        return real(url, *a, **kw)
+
+    monkeypatch.setattr(sp, "open_serial", slow)
+    for c in srv.conns:
+        c.shutdown(socket.SHUT_RDWR)  # the server drops the client and stays up
+        c.close()
+    srv.conns.clear()
+    try:
+        assert host.loop.run_until(lambda: dev.priv.port_losses == 1, timeout=5)
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=5)
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        assert dev.priv.reconnects == 1
+    finally:
+        with host.as_current():
+            drv.exit()
+        srv.close()
+
+
+def test_closing_a_port_whose_server_stopped_reading_is_prompt(host: Host) -> None:
+    # The writer is blocked in send() (the server's window is full): close() must wake it,
+    # not wait out its join timeout on the event loop.
+    from netdrv_serial.port import LinePort
+
+    srv = _CountingServer(deaf=True)
+    lost: list[BaseException] = []
+    port = LinePort(f"socket://127.0.0.1:{srv.port}", 115200, host.loop.call_soon_threadsafe,
+                    lambda d: None, lambda t: None, lost.append)  # fmt: skip
+    port.open()
+    try:
+        port.write(bytes(32 << 20), "big")
+        host.loop.run_until(lambda: False, timeout=0.5)
+        t0 = time.monotonic()
+        unsent = port.close()
+        assert time.monotonic() - t0 < 0.5
+        assert unsent == ["big"] and not lost
+        assert not _serial_threads()
+    finally:
+        port.close()
+        srv.close()
