@@ -70,6 +70,10 @@ _current_host: contextvars.ContextVar[Host | None] = contextvars.ContextVar(
 )
 
 _NAME_BAD = re.compile(r"[\s/:\0]")
+FAULT_LOG_BURST = 10
+"""Faults of one driver logged (with their traceback) per :data:`FAULT_LOG_INTERVAL`."""
+FAULT_LOG_INTERVAL = 5.0
+"""Seconds; the faults beyond the burst are counted on the driver, not logged."""
 TapCallback = Callable[[NetDevice, SkBuff, str], None]
 
 
@@ -83,8 +87,10 @@ def current_host() -> Host:
     return h
 
 
-def _is_core(module: str | None) -> bool:
-    return module is not None and (module == "netdrv_core" or module.startswith("netdrv_core."))
+def _is_core(module: Any) -> bool:
+    return isinstance(module, str) and (
+        module == "netdrv_core" or module.startswith("netdrv_core.")
+    )
 
 
 def _frames(tb: TracebackType | None) -> Iterator[Any]:
@@ -97,24 +103,49 @@ def _unwrap(fn: Any, args: tuple[Any, ...]) -> tuple[Any, list[Any]]:
     """The function a callback runs (through Timers and partials) and the objects it gets."""
     objs = list(args)
     for _ in range(16):  # bounded: a partial of a partial of …
-        if isinstance(fn, Timer):
+        if _is_a(fn, Timer):
             objs.extend(fn.args)
             fn = fn.callback
-        elif isinstance(fn, functools.partial):
+        elif _is_a(fn, functools.partial):
             objs.extend(fn.args)
             objs.extend(fn.keywords.values())
             fn = fn.func
         else:
             break
-    owner = getattr(fn, "__self__", None)  # a bound method's object (a priv, a driver, …)
+    owner = _safe_getattr(fn, "__self__")  # a bound method's object (a priv, a driver, …)
     if owner is not None:
         objs.append(owner)
     return fn, objs
 
 
+def _safe_getattr(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)`` that never raises (a dead weak proxy, a raising property)."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
+
+
+def _is_a(obj: Any, cls: type) -> bool:
+    """``isinstance`` that never raises (a dead weak proxy raises ReferenceError for it)."""
+    try:
+        return isinstance(obj, cls)
+    except Exception:
+        return False
+
+
+# Values that are never a device's priv nor hold a device (skipped by _devices_in).
+_PLAIN = frozenset({int, float, bool, str, bytes, complex})
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    """``items`` without repeats, by identity (a driver may be unhashable, or define ``==``)."""
+    return list({id(i): i for i in items}.values())
+
+
 def _module_of(fn: Any) -> str | None:
     """The module whose code ``fn`` is (a callable object: its class's)."""
-    mod = getattr(getattr(fn, "__func__", fn), "__module__", None)
+    mod = _safe_getattr(_safe_getattr(fn, "__func__") or fn, "__module__")
     return mod if isinstance(mod, str) else None
 
 
@@ -174,6 +205,9 @@ class Host:
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
         self.known_drivers: weakref.WeakSet[Driver] = weakref.WeakSet()
         """Every driver created on this host (``Driver.__init__`` adds itself)."""
+        # Devices unregistered but still referenced (by a late timer, a thread): a fault
+        # of their code is theirs, not their driver's other devices' (see blame()).
+        self._gone: weakref.WeakSet[NetDevice] = weakref.WeakSet()
         # A callback of a driver that raises is that driver's fault: attribute it, and
         # hand what belongs to no driver (nor to this host) to the handler before us.
         self._unattributed = self.loop.error_handler
@@ -272,6 +306,7 @@ class Host:
                 except Exception:
                     log.exception("%s: a capture's end-of-device callback raised", dev.name)
             dev.reg_state = NETREG_UNREGISTERED
+            self._gone.add(dev)
             try:
                 dev.netdev_ops.uninit(dev)
             except Exception:
@@ -412,11 +447,13 @@ class Host:
 
     def driver_fault(self, dev: NetDevice, where: str, exc: BaseException) -> None:
         """A driver raised: log it, take the device down, keep everything else running."""
-        log.error(
-            "%s: %s raised in %s: %r — taking the device down",
-            dev.name, self._owner(dev), where, exc, exc_info=exc,
-        )  # fmt: skip
         drv = dev.driver
+        note = self._fault_log_note(drv)
+        if note is not None:
+            log.error(
+                "%s: %s raised in %s: %r — taking the device down%s",
+                dev.name, self._owner(dev), where, exc, note, exc_info=exc,
+            )  # fmt: skip
         if drv is not None:
             drv.faults += 1
             drv.last_fault = f"{dev.name}: {where}: {_describe(exc)}"
@@ -427,6 +464,43 @@ class Host:
             # hung there (aborted by SIGTERM) would hang again before the daemon could stop.
             dev._queue_stopped = True
             self.loop.call_soon(self._fault_close, dev)
+
+    def _fault_log_note(self, drv: Driver | None) -> str | None:
+        """Whether to log a fault of ``drv`` now: ``printk_ratelimit`` for each driver.
+
+        A driver that keeps faulting once its devices are down (a thread handing
+        raising callbacks over, a timer it re-arms) would write a traceback per
+        fault — at thousands a second, a full disk and a loop busy formatting
+        them.  :data:`FAULT_LOG_BURST` faults per :data:`FAULT_LOG_INTERVAL`
+        seconds are logged; the others are only counted (``faults``), and the
+        next logged one says how many were not.  None: do not log this one;
+        else a note to append to the message.
+        """
+        if drv is None:
+            return ""
+        now = self.loop.clock()
+        state = getattr(drv, "_fault_log", None)
+        if state is None or now - state[0] >= FAULT_LOG_INTERVAL:
+            suppressed = state[2] if state is not None else 0
+            state = [now, 0, 0]
+            try:
+                drv._fault_log = state  # type: ignore[attr-defined]
+            except Exception:  # an object refusing attributes: every fault logged
+                return ""
+            if suppressed:
+                state[1] = 1
+                return f" ({suppressed} more faults of this driver were counted, not logged)"
+        if state[1] < FAULT_LOG_BURST:
+            state[1] += 1
+            return ""
+        if not state[2]:
+            log.error(
+                "driver %s: more than %d faults in %g s; the next ones are counted "
+                "(netdrv status) but not logged for now",
+                getattr(drv, "name", "?"), FAULT_LOG_BURST, FAULT_LOG_INTERVAL,
+            )  # fmt: skip
+        state[2] += 1
+        return None
 
     def _fault_close(self, dev: NetDevice) -> None:
         if dev.is_up and self.devices.get(dev.name) is dev:
@@ -498,10 +572,19 @@ class Host:
         devs = [d for d in devs if self.devices.get(d.name) is d]
         for d in devs:
             self.driver_fault(d, where, exc)
-        if not devs and drv is not None:  # nothing to take down: logged and counted
-            log.error("driver %s raised in %s: %r", drv.name, where, exc, exc_info=exc)
-            drv.faults += 1
-            drv.last_fault = f"{where}: {_describe(exc)}"
+        if devs:
+            return
+        # Nothing to take down (no device, or the device it worked on is unregistered
+        # already): logged and counted.
+        if drv is None:
+            log.error("%s raised %r", where, exc, exc_info=exc)
+            return
+        note = self._fault_log_note(drv)
+        if note is not None:
+            log.error("driver %s raised in %s: %r%s", getattr(drv, "name", "?"), where, exc,
+                      note, exc_info=exc)  # fmt: skip
+        drv.faults += 1
+        drv.last_fault = f"{where}: {_describe(exc)}"
 
     def blame(
         self, exc: BaseException, fn: Any = None, args: tuple[Any, ...] = (),
@@ -514,29 +597,41 @@ class Host:
         itself (a callable object, a lambda); else the module that registered
         the reader (``registered_by``: a library or C callable leaves no driver
         frame).  Modules map to drivers through every class of the driver's
-        MRO outside the core, then through their top-level package.  The devices
-        are those the callback was given (a device, an skb, a NAPI context, a
-        device's ``priv``, an object holding a device) or its driver frames hold;
-        when there is none, every device of the driver.  Code of ``netdrv_core``
-        is the core's: never blamed on a driver by its arguments alone.
+        MRO outside the core, then through their top-level package.  Several
+        candidates (two instances of one driver, a reloaded driver next to the
+        unloaded one, drivers sharing a package) are told apart by the devices
+        the callback was given (a device, an skb, a NAPI context, a device's
+        ``priv``, an object holding a device) or its driver frames hold, and
+        by a driver object among them (a bound method's ``self``).
+
+        The devices returned are the registered ones to take down: those the
+        callback was given; when it was given none, every device of the
+        driver; none when the devices it was given are unregistered already (a
+        late timer of an unplugged device: the driver's other devices are not
+        to blame).  Code of ``netdrv_core`` is the core's: never blamed on a
+        driver by its arguments alone.  Never raises for odd objects (a dead
+        weak proxy, an unhashable driver, a class without ``__module__``).
         """
         exact: dict[str, list[Driver]] = {}
         package: dict[str, list[Driver]] = {}
-        drivers = list(self.known_drivers)
+        drivers: dict[int, Driver] = {id(drv): drv for drv in list(self.known_drivers)}
         for d in self.devices.values():
-            if d.driver is not None and d.driver not in drivers:
-                drivers.append(d.driver)
-        for drv in drivers:
-            for cls in type(drv).__mro__[:-1]:
-                mod = cls.__module__
-                if _is_core(mod):
-                    continue
-                for index, key in ((exact, mod), (package, mod.partition(".")[0])):
-                    if drv not in index.setdefault(key, []):
-                        index[key].append(drv)
+            if d.driver is not None:
+                drivers.setdefault(id(d.driver), d.driver)
+        # By class (many instances of one driver share it): this runs in a fault storm too.
+        by_class: dict[type, list[Driver]] = {}
+        for drv in drivers.values():
+            by_class.setdefault(type(drv), []).append(drv)
+        for cls, same in by_class.items():
+            mods = {m for c in cls.__mro__[:-1] if not _is_core(m := _safe_getattr(c, "__module__"))
+                    and isinstance(m, str)}  # fmt: skip
+            for mod in mods:
+                exact.setdefault(mod, []).extend(same)
+            for top in {m.partition(".")[0] for m in mods}:
+                package.setdefault(top, []).extend(same)
 
-        def owners(mod: str | None) -> list[Driver]:
-            if mod is None or _is_core(mod):
+        def owners(mod: Any) -> list[Driver]:
+            if not isinstance(mod, str) or _is_core(mod):
                 return []
             return exact.get(mod) or package.get(mod.partition(".")[0]) or []
 
@@ -550,47 +645,71 @@ class Host:
         fn_mod = _module_of(fn)
         if not culprits:
             culprits = owners(fn_mod) or owners(registered_by)
-        devs = self._devices_in(objs)
+        devs = self._devices_in(objs)  # registered or not: evidence
+        given = [o for o in objs if _is_a(o, Driver)]  # a bound method's self, a frame's
         if not culprits:
             if _is_core(fn_mod) or _is_core(registered_by):
                 return []  # the core's own callback: a netdrv bug, not a driver's
             # Library or C code scheduled with a driver's object: that driver's.
-            culprits = [o for o in objs if isinstance(o, Driver)]
-            culprits += [d.driver for d in devs if d.driver is not None]
+            culprits = given + [d.driver for d in devs if d.driver is not None]
             if not culprits:
-                return [(None, devs)] if devs else []
-        culprits = list(dict.fromkeys(culprits))
-        mine = [d for d in devs if any(d.driver is c for c in culprits)]
-        if len(culprits) > 1 and mine:  # shared code of several drivers: its device tells
-            culprits = list(dict.fromkeys(d.driver for d in mine if d.driver is not None))
-        return [(c, [d for d in mine if d.driver is c] or list(c.devices)) for c in culprits]
+                live = [d for d in devs if self.devices.get(d.name) is d]
+                return [(None, live)] if live else []
+        culprits = _unique(culprits)
+        if len(culprits) > 1:  # shared code of several drivers: its device or driver tells
+            told = _unique([d.driver for d in devs if d.driver is not None] + given)
+            told = [c for c in told if any(c is k for k in culprits)]
+            if told:
+                culprits = told
+        out: list[tuple[Driver | None, list[NetDevice]]] = []
+        for c in culprits:
+            mine = [d for d in devs if d.driver is c]
+            if not mine:
+                mine = list(_safe_getattr(c, "devices") or ())
+            out.append((c, [d for d in mine if self.devices.get(d.name) is d]))
+        return out
 
     def _devices_in(self, objs: list[Any]) -> list[NetDevice]:
-        """Registered devices among ``objs``: devices, skbs, NAPI contexts, privs, holders."""
-        privs = {id(d.priv): d for d in self.devices.values()
-                 if d.priv is not None and not isinstance(d.priv, int | str | bytes)}  # fmt: skip
-        found: list[NetDevice] = []
+        """This host's devices among ``objs`` (registered or unregistered already).
+
+        Devices, skbs, NAPI contexts, a device's ``priv``, objects holding a
+        device in an attribute.  An object that cannot be inspected (a dead weak
+        proxy, a raising property) is skipped.
+        """
+        privs: dict[int, NetDevice] | None = None  # built when first needed
+        found: dict[int, NetDevice] = {}
 
         def add(o: Any) -> bool:
+            nonlocal privs
+            if o is None or type(o) in _PLAIN:
+                return False
             dev = o if isinstance(o, NetDevice) else None
             if dev is None and isinstance(o, SkBuff | NapiStruct):
                 dev = o.dev
             if dev is None:
+                if privs is None:
+                    privs = {}
+                    for d in [*self._gone, *self.devices.values()]:  # a registered one wins
+                        p = d.priv
+                        if p is not None and type(p) not in _PLAIN:
+                            privs[id(p)] = d
                 dev = privs.get(id(o))
-            if dev is not None and self.devices.get(dev.name) is dev:
-                if dev not in found:
-                    found.append(dev)
+            if isinstance(dev, NetDevice) and dev.host is self:
+                found.setdefault(id(dev), dev)
                 return True
             return False
 
         for o in objs:
-            if not add(o):
-                attrs = getattr(o, "__dict__", None)  # e.g. a usbnet object's .net
-                if isinstance(attrs, dict) and not isinstance(o, type):
-                    for v in list(attrs.values()):
-                        if isinstance(v, NetDevice):
-                            add(v)
-        return found
+            try:
+                if not add(o):
+                    attrs = getattr(o, "__dict__", None)  # e.g. a usbnet object's .net
+                    if isinstance(attrs, dict) and not isinstance(o, type):
+                        for v in list(attrs.values()):
+                            if isinstance(v, NetDevice):
+                                add(v)
+            except Exception:  # evidence that cannot be read is no evidence
+                continue
+        return list(found.values())
 
     # -- transmit ------------------------------------------------------------------------------
     def dev_queue_xmit(self, skb: SkBuff) -> int:

@@ -344,3 +344,180 @@ def test_a_raising_error_handler_does_not_stop_the_loop(
                    for r in caplog.records)  # fmt: skip
     finally:
         loop.close()
+
+
+# -- who is to blame when there are several candidates, or odd objects ----------------------------
+PAIR = '''
+"""pair: one driver instance, two devices; its callbacks raise when the device's priv says."""
+import weakref
+
+from netdrv_core import Driver, NetDeviceOps, Param, alloc_netdev, ether_setup, netif_start_queue
+
+
+class Priv:
+    fail = False
+
+
+class Gone:
+    pass
+
+
+def tick(dev):
+    if dev.priv.fail:
+        raise RuntimeError(f"deliberate bug for {dev.name}")
+
+
+def tick_with_a_dead_proxy(dev):
+    helper = weakref.proxy(Gone())  # its object is gone at once: any use raises ReferenceError
+    raise RuntimeError(f"deliberate bug for {dev.name}")
+
+
+class Ops(NetDeviceOps):
+    def open(self, dev):
+        netif_start_queue(dev)
+        return 0
+
+
+class Pair(Driver):
+    name = "pair"
+    parameters = (Param("unit", int, 0, "devices pr(2 unit) and pr(2 unit + 1)"),)
+
+    def init(self):
+        for i in range(2 * self.params["unit"], 2 * self.params["unit"] + 2):
+            dev = alloc_netdev(Priv, f"pr{i}", ether_setup)
+            dev.dev_addr = bytes([2, 0, 0, 0, 0xF2, i])
+            dev.netdev_ops = Ops()
+            self.register(dev)
+
+    def poll_link(self):
+        """A periodic job of the driver itself, about no device in particular."""
+        raise RuntimeError("deliberate bug in poll_link")
+
+
+class Unhashable(Pair):
+    """A driver that defines == (and so, in Python, is unhashable)."""
+
+    def __eq__(self, other):
+        return self is other
+
+
+class NoModule(Driver):
+    name = "nomodule"
+
+    def init(self):
+        pass
+
+
+NoModule.__module__ = None  # a class made by a code generator, say
+'''
+
+
+@pytest.fixture
+def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: Host) -> Iterator[Any]:
+    """The ``netdrv_pair`` module: ``pair.load(cls=Pair)`` loads it, its devices up."""
+    (tmp_path / "netdrv_pair.py").write_text(PAIR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("netdrv_pair", None)
+    mod = importlib.import_module("netdrv_pair")
+
+    def _load(cls: Any = None, unit: int = 0) -> Driver:
+        drv = load_driver(host, cls or mod.Pair, unit=unit)
+        for dev in drv.devices:
+            mem(host).up(dev)
+        return drv
+
+    mod.load = _load  # type: ignore[attr-defined]
+    yield mod
+    sys.modules.pop("netdrv_pair", None)
+
+
+def test_a_late_callback_of_an_unplugged_device_takes_no_other_device_down(
+    host: Host, pair: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pr0 is unplugged (unregistered); a timer it left behind raises: pr1 is not to blame."""
+    drv = pair.load()
+    pr0, pr1 = drv.devices
+    drv.unregister(pr0)
+    pr0.priv.fail = True
+    host.loop.call_soon(pair.tick, pr0)
+    host.loop.run_until_idle()
+    assert pr1.is_up, "the driver's other device was taken down for pr0's late timer"
+    assert drv.faults == 1 and "deliberate bug for pr0" in drv.last_fault  # type: ignore[attr-defined]
+    assert any("driver pair raised in loop callback netdrv_pair.tick" in m for m in errors(caplog))
+
+
+@pytest.mark.parametrize("how", ["device", "driver method"])
+def test_a_leftover_callback_of_an_unloaded_instance_spares_the_reloaded_one(
+    host: Host, pair: Any, how: str
+) -> None:
+    """Unloaded, then loaded again: the old instance's leftover callback is the old one's."""
+    old = pair.load()
+    old_dev = old.devices[0]
+    old.exit()  # still known to the host while anything references it
+    new = pair.load()
+    assert len(host.known_drivers) == 2
+    if how == "device":
+        old_dev.priv.fail = True
+        host.loop.call_soon(pair.tick, old_dev)
+    else:
+        host.loop.call_later(0, old.poll_link)
+    host.loop.run_until_idle()
+    assert all(d.is_up for d in new.devices), "the reloaded driver was blamed"
+    assert new.faults == 0 and old.faults == 1  # type: ignore[attr-defined]
+
+
+def test_a_driver_method_without_a_device_takes_that_instances_devices_down(
+    host: Host, pair: Any
+) -> None:
+    """Two instances of one driver: a bound method's ``self`` says which one raised."""
+    a, b = pair.load(), pair.load(unit=1)
+    host.loop.call_soon(b.poll_link)
+    host.loop.run_until_idle()
+    assert all(d.is_up for d in a.devices) and not any(d.is_up for d in b.devices)
+    assert a.faults == 0 and b.faults == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("odd", ["unhashable driver", "dead weak proxy", "class without module"])
+def test_odd_objects_cannot_break_attribution(
+    host: Host, pair: Any, odd: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Attribution must not raise: it would leave the device up and a raising reader spinning."""
+    drv = pair.load(pair.Unhashable if odd == "unhashable driver" else None)
+    # Another known driver, held as the daemon holds it: must not break anyone's attribution.
+    other = pair.NoModule(host, {}) if odd == "class without module" else None
+    pr0, pr1 = drv.devices
+    pr0.priv.fail = True
+    tick = pair.tick_with_a_dead_proxy if odd == "dead weak proxy" else pair.tick
+    host.loop.call_soon(tick, pr0)
+    host.loop.run_until_idle()
+    assert not pr0.is_up and pr1.is_up
+    assert drv.faults == 1  # type: ignore[attr-defined]
+    assert not any("attributing" in m for m in errors(caplog))
+    assert other is None or other in host.known_drivers
+
+
+def test_a_fault_storm_is_counted_but_logged_at_a_bounded_rate(
+    host: Host, clock: FakeClock, pair: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Thousands of faults (a thread handing raising callbacks over): every one counted,
+    a few logged with their traceback, then a note, then the count when logging resumes."""
+    from netdrv_core.host import FAULT_LOG_BURST, FAULT_LOG_INTERVAL
+
+    drv = pair.load()
+    pr0 = drv.devices[0]
+    pr0.priv.fail = True
+    for _ in range(2000):
+        host.loop.call_soon(pair.tick, pr0)
+    host.loop.run_until_idle()
+    assert not pr0.is_up and drv.faults == 2000  # type: ignore[attr-defined]
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len([r for r in logged if r.exc_info]) == FAULT_LOG_BURST
+    assert sum("not logged for now" in r.getMessage() for r in logged) == 1
+    caplog.clear()
+    clock.advance(FAULT_LOG_INTERVAL)
+    host.loop.call_soon(pair.tick, pr0)
+    host.loop.run_until_idle()
+    msgs = errors(caplog)
+    assert len(msgs) == 1 and f"({2000 - FAULT_LOG_BURST} more faults of this driver were " \
+        "counted, not logged)" in msgs[0], msgs  # fmt: skip
+    assert drv.faults == 2001  # type: ignore[attr-defined]
