@@ -262,13 +262,17 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
     for kind, spec in _KINDS.items():
         if ethtool_supports(ops, spec.get):
             try:
-                value = getattr(ops, spec.get)(dev)
-                out[kind] = _as_dict(ops, kind, value) if isinstance(value, spec.cls) else None
+                value = _checked(dev, spec, getattr(ops, spec.get)(dev))
+                out[kind] = _as_dict(ops, kind, value)
+            except EthtoolError as exc:  # garbage from the driver: named, and JSON still works
+                out[kind] = {"error": str(exc)}
             except Exception as exc:  # a driver bug must not hide the rest of the report
                 out[kind] = {"error": repr(exc)}
     if ethtool_supports(ops, "get_msglevel"):
         try:
-            out["msglevel"] = int(ops.get_msglevel(dev))
+            out["msglevel"] = _checked_msglevel(dev, ops.get_msglevel(dev))
+        except EthtoolError as exc:
+            out["msglevel"] = {"error": str(exc)}
         except Exception as exc:
             out["msglevel"] = {"error": repr(exc)}
     return out
@@ -351,8 +355,19 @@ def _call_get(host: Host, dev: NetDevice, name: str) -> Any:
         ) from exc
 
 
+def _registered(host: Host, dev: NetDevice) -> None:
+    """ENODEV for a device no longer registered (gone while its request was checked)."""
+    if host.devices.get(dev.name) is not dev:
+        raise EthtoolError(f"{dev.name}: the device is no longer registered", errno.ENODEV)
+
+
 def _call_set(host: Host, dev: NetDevice, name: str, what: str, *args: Any) -> None:
-    """A set op through the host's guarded call; a negative errno becomes an :class:`EthtoolError`."""
+    """A set op through the host's guarded call; a negative errno becomes an :class:`EthtoolError`.
+
+    Never on a device unregistered in the meantime (by the get op that came
+    first, say: a USB driver noticing the unplug): ``ENODEV``.
+    """
+    _registered(host, dev)
     ops = dev.ethtool_ops
     assert ops is not None
     ret = host._call(dev, name, getattr(ops, name), dev, *args)
@@ -378,19 +393,45 @@ def ethtool_get(host: Host, dev: NetDevice, kind: str) -> Any:
     spec = _KINDS[kind]
     if not ethtool_supports(dev.ethtool_ops, spec.get):
         raise _unsupported(dev, spec.what)
-    value = _call_get(host, dev, spec.get)
-    if not isinstance(value, spec.cls):
-        raise EthtoolError(
-            f"{dev.name}: {_owner(dev)}'s {spec.get} returned {value!r}, not a {spec.cls.__name__}",
-            errno.EIO,
-        )
-    return value
+    return _checked(dev, spec, _call_get(host, dev, spec.get))
 
 
 # Flags by their declared type, not by what a driver returned (a C-minded 0 for False).
 _FLAGS = frozenset(
     f.name for cls in (Coalesce, PauseParam) for f in fields(cls) if isinstance(f.default, bool)
 )
+
+
+def _checked(dev: NetDevice, spec: _Kind, value: Any) -> Any:
+    """What a get op returned, checked as the kernel's u32/u8 fields would hold it.
+
+    The structure must be the right dataclass, its counts integers 0..U32_MAX
+    and its flags booleans (a C-minded 0/1 is taken, as a bool); anything else
+    — a string, None, a negative size — is the driver's bug, answered with
+    ``EIO`` naming the field, never a ``TypeError`` deep in the core or a
+    reply JSON cannot carry.  Returns a copy with the flags as booleans.
+    """
+    if not isinstance(value, spec.cls):
+        raise EthtoolError(
+            f"{dev.name}: {_owner(dev)}'s {spec.get} returned {value!r:.200}, not a "
+            f"{spec.cls.__name__}",
+            errno.EIO,
+        )
+    flags: dict[str, bool] = {}
+    for f in fields(spec.cls):
+        v = getattr(value, f.name, None)
+        if f.name in _FLAGS:
+            if type(v) is not bool and not (type(v) is int and v in (0, 1)):
+                raise EthtoolError(f"{dev.name}: {_owner(dev)}'s {spec.get} returned "
+                                   f"{f.name}={v!r:.100}, not true or false", errno.EIO)  # fmt: skip
+            flags[f.name] = bool(v)
+        elif not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= U32_MAX:
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s {spec.get} returned "
+                               f"{f.name}={v!r:.100}, not an integer 0..{U32_MAX}",
+                               errno.EIO)  # fmt: skip
+    if any(type(getattr(value, k)) is not bool for k in flags):
+        value = replace(value, **flags)
+    return value
 
 
 def _check_value(dev: NetDevice, name: str, value: Any) -> None:
@@ -467,10 +508,13 @@ def ethtool_get_msglevel(host: Host, dev: NetDevice) -> int:
     """The driver's message level; ``EOPNOTSUPP`` when it does not override ``get_msglevel``."""
     if not ethtool_supports(dev.ethtool_ops, "get_msglevel"):
         raise _unsupported(dev, "message levels")
-    value = _call_get(host, dev, "get_msglevel")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_msglevel returned {value!r}",
-                           errno.EIO)  # fmt: skip
+    return _checked_msglevel(dev, _call_get(host, dev, "get_msglevel"))
+
+
+def _checked_msglevel(dev: NetDevice, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U32_MAX:
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_msglevel returned {value!r:.100}, "
+                           f"not an integer 0..{U32_MAX}", errno.EIO)  # fmt: skip
     return value
 
 
@@ -490,9 +534,21 @@ def ethtool_nway_reset(host: Host, dev: NetDevice) -> None:
     """``ethtool -r``: restart autonegotiation (``EOPNOTSUPP`` without ``nway_reset``)."""
     if not ethtool_supports(dev.ethtool_ops, "nway_reset"):
         raise _unsupported(dev, "restarting autonegotiation")
+    _registered(host, dev)
     ret = host._call(dev, "nway_reset", dev.ethtool_ops.nway_reset, dev)  # type: ignore[union-attr]
     if ret < 0:
         raise EthtoolError(f"{dev.name}: cannot restart autonegotiation: {_strerror(-ret)}", -ret)
+
+
+def _garbage(dev: NetDevice, op: str, value: Any) -> EthtoolError:
+    return EthtoolError(f"{dev.name}: {_owner(dev)}'s {op} returned {value!r:.200}", errno.EIO)
+
+
+def _stat_names(host: Host, dev: NetDevice) -> list[str]:
+    names = _call_get(host, dev, "get_strings")
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+        raise _garbage(dev, "get_strings", names)
+    return list(names)
 
 
 def ethtool_request(
@@ -507,21 +563,35 @@ def ethtool_request(
     ops = dev.ethtool_ops or EthtoolOps()
     if op == "settings":
         ks = _call_get(host, dev, "get_link_ksettings")
+        speed, duplex, port = (getattr(ks, f, None) for f in ("speed", "duplex", "port"))
+        extra = getattr(ks, "extra", None)
+        if (not isinstance(ks, LinkSettings) or type(speed) is not int or type(duplex) is not int
+                or not isinstance(port, str) or not isinstance(extra, dict)):  # fmt: skip
+            raise _garbage(dev, "get_link_ksettings", ks)
         level = ethtool_get_msglevel(host, dev) if ethtool_supports(ops, "get_msglevel") else None
         return {
-            "speed": ks.speed, "duplex": _duplex_name(ks.duplex), "autoneg": bool(ks.autoneg),
-            "port": ks.port, "link": bool(_call_get(host, dev, "get_link")), "msglevel": level,
-            "extra": dict(ks.extra),
+            "speed": speed, "duplex": _duplex_name(duplex), "autoneg": bool(ks.autoneg),
+            "port": port, "link": bool(_call_get(host, dev, "get_link")), "msglevel": level,
+            "extra": {str(k): v if isinstance(v, str | int | float | None) else repr(v)
+                      for k, v in extra.items()},
         }, None  # fmt: skip
     if op == "drvinfo":
         info = _call_get(host, dev, "get_drvinfo")
-        n_stats = len(_call_get(host, dev, "get_strings"))
+        if not isinstance(info, DrvInfo) or not all(
+            isinstance(v, str) for v in asdict(info).values()
+        ):
+            raise _garbage(dev, "get_drvinfo", info)
+        n_stats = len(_stat_names(host, dev))
         return {**asdict(info), "n_stats": n_stats}, None
     if op == "stats":
-        names = _call_get(host, dev, "get_strings")
+        names = _stat_names(host, dev)
         if not names:
             raise _unsupported(dev, "statistics")
         values = _call_get(host, dev, "get_ethtool_stats")
+        if not isinstance(values, list | tuple) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        ):
+            raise _garbage(dev, "get_ethtool_stats", values)
         return {"stats": dict(zip(names, values, strict=False))}, None
     if op == "nway_reset":
         ethtool_nway_reset(host, dev)

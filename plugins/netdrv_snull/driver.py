@@ -129,6 +129,11 @@ class SnullOps(NetDeviceOps):
             napi_enable(priv.napi)
         priv.rx_int_enabled = True
         netif_start_queue(dev)
+        if not priv.pool_free:
+            # Every buffer is still at the peer (its NAPI queue) or held back by a shrunk
+            # pool: start_xmit would only answer BUSY.  The first one back wakes the queue.
+            priv.pool_stops += 1
+            netif_stop_queue(dev)
         return 0
 
     def stop(self, dev: NetDevice) -> int:
@@ -179,7 +184,10 @@ class SnullOps(NetDeviceOps):
             # packet; here each skb ends exactly once, so it is an error only.
             dev.stats.tx_errors += 1
             priv.skb = None
-        netif_wake_queue(dev)
+        # With every buffer still out (at a NAPI peer, or held back by a shrunk pool) a
+        # woken queue would only meet NETDEV_TX_BUSY: the buffer coming back wakes it.
+        if priv.pool_free:
+            netif_wake_queue(dev)
 
     def set_config(self, dev: NetDevice, ifmap: dict[str, int]) -> int:
         """``snull_config``: refuse while up; base_addr is fixed; irq may change."""

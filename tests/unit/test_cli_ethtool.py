@@ -269,3 +269,30 @@ def test_without_a_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
     assert failed(1, "-g", "eth0") == (
         "netdrv: no netdrv daemon in this network namespace: 'eth0' is not a netdrv device\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "garbage", "message"),
+    [
+        (("tn0",), {"link": LinkSettings(speed="1000")},  # type: ignore[arg-type]
+         "netdrv: tn0: the host's get_link_ksettings returned LinkSettings(speed='1000'"),
+        (("tn0",), {"level": -1}, "get_msglevel returned -1, not an integer 0..4294967295"),
+        (("-s", "tn0", "msglvl", "drv", "on"), {"level": "7"}, "get_msglevel returned '7'"),
+        (("-L", "tn0", "combined", "2"), {"channels": Channels(max_combined="8")},  # type: ignore[arg-type]
+         "get_channels returned max_combined='8', not an integer"),
+        (("-a", "tn0"), {"pause": PauseParam(rx_pause="on")},  # type: ignore[arg-type]
+         "get_pauseparam returned rx_pause='on', not true or false"),
+    ],
+)  # fmt: skip
+def test_garbage_from_a_driver_exits_1_naming_it(
+    daemon: Daemon, args: tuple[str, ...], garbage: dict[str, Any], message: str
+) -> None:
+    """Not a Python traceback from the CLI (``'>' not supported between 'str' and 'int'``),
+    nor an internal error of the daemon: the driver's get op is named, exit status 1."""
+    ops: TunableEthtool = daemon.host.devices["tn0"].ethtool_ops  # type: ignore[assignment]
+    if "link" in garbage:
+        ops.get_link_ksettings = lambda dev: garbage["link"]  # type: ignore[method-assign]
+    else:
+        for k, v in garbage.items():
+            setattr(ops, k, v)
+    assert message in failed(1, *args)

@@ -415,3 +415,115 @@ def test_snull_resize_while_down_takes_effect_on_open(host: Host, snull: LoadSnu
         _send(host, sn0, i)
     host.loop.run_until_idle()
     assert sn0.stats.tx_packets == 4 and sn0.priv.pool_free == 3
+
+
+# -- garbage from the driver, a device gone in between ----------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "bad"),
+    [
+        ("ringparam", {"tx_max_pending": "1024"}),
+        ("ringparam", {"tx_max_pending": None}),
+        ("ringparam", {"rx_pending": -1}),
+        ("ringparam", {"tx_pending": 1 << 40}),
+        ("ringparam", {"tx_pending": 12.5}),
+        ("ringparam", {"rx_max_pending": True}),
+        ("channels", {"max_combined": b"8"}),
+        ("coalesce", {"use_adaptive_rx_coalesce": "yes"}),
+        ("pauseparam", {"rx_pause": 2}),
+    ],
+)  # fmt: skip
+def test_a_get_op_returning_garbage_fields_is_eio_naming_the_field(
+    full: tuple[NetDevice, FullEthtool], kind: str, bad: dict[str, Any]
+) -> None:
+    """Not a TypeError in the limit check ('>' between str and int), not a reply or a
+    ``status --json`` that JSON cannot carry: the driver's bug, named."""
+    import json
+
+    dev, ops = full
+    attr = {"ringparam": "ring", "channels": "channels", "coalesce": "coalesce",
+            "pauseparam": "pause"}[kind]  # fmt: skip
+    setattr(ops, attr, replace(getattr(ops, attr), **bad))
+    (name,) = bad
+    match = f"^t0: the host's get_{kind} returned {name}="
+    _refused(errno.EIO, match, ethtool_get, dev.host, dev, kind)
+    _refused(errno.EIO, match, ethtool_request, dev.host, dev, kind)
+    settable = {"ringparam": {"tx_pending": 64}, "channels": {"combined_count": 2},
+                "coalesce": {"rx_coalesce_usecs": 7}, "pauseparam": {"tx_pause": True}}[kind]  # fmt: skip
+    _refused(errno.EIO, match, ethtool_set, dev.host, dev, kind, settable)
+    assert ops.calls == []
+    rep = ethtool_report(dev)
+    assert name in rep[kind]["error"]
+    json.dumps(rep)  # status --json still answers, for every device
+
+
+def test_a_c_minded_flag_is_taken_as_a_bool(full: tuple[NetDevice, FullEthtool]) -> None:
+    dev, ops = full
+    ops.pause = PauseParam(autoneg=1, rx_pause=0, tx_pause=1)  # type: ignore[arg-type]
+    result, _ = ethtool_request(dev.host, dev, "pauseparam")
+    assert result == {"autoneg": True, "rx_pause": False, "tx_pause": True}
+    assert ethtool_set(dev.host, dev, "pauseparam", {"autoneg": True}) is False
+
+
+@pytest.mark.parametrize("level", [-1, 1 << 32, "7", 7.0])
+def test_a_message_level_out_of_range_is_eio(
+    full: tuple[NetDevice, FullEthtool], level: Any
+) -> None:
+    dev, ops = full
+    ops.level = level
+    _refused(errno.EIO, "get_msglevel returned .*, not an integer 0..4294967295",
+             ethtool_request, dev.host, dev, "msglevel")  # fmt: skip
+    _refused(errno.EIO, "get_msglevel returned", ethtool_request, dev.host, dev, "settings")
+    assert "get_msglevel returned" in ethtool_report(dev)["msglevel"]["error"]
+
+
+@pytest.mark.parametrize(
+    ("op", "method", "value"),
+    [
+        ("settings", "get_link_ksettings", None),
+        ("settings", "get_link_ksettings", "LinkSettings(speed=1000)"),
+        ("settings", "get_link_ksettings", "speed"),
+        ("drvinfo", "get_drvinfo", {"driver": "x"}),
+        ("drvinfo", "get_strings", "rx_packets"),
+        ("stats", "get_strings", [1, 2]),
+        ("stats", "get_ethtool_stats", ["1", "2"]),
+        ("stats", "get_ethtool_stats", None),
+    ],
+)  # fmt: skip
+def test_garbage_from_the_plain_get_ops_is_eio(
+    host: Host, op: str, method: str, value: Any
+) -> None:
+    from netdrv_core.ethtool import LinkSettings
+
+    returned = LinkSettings(speed="fast") if value == "speed" else value  # type: ignore[arg-type]
+
+    class Garbage(EthtoolOps):
+        def get_strings(self, dev: NetDevice) -> Any:
+            return ["a", "b"]
+
+        def get_ethtool_stats(self, dev: NetDevice) -> Any:
+            return [1, 2]
+
+    setattr(Garbage, method, lambda self, dev: returned)
+    dev, _ = make_dev(host)
+    dev.ethtool_ops = Garbage()
+    _refused(errno.EIO, f"'s {method} returned", ethtool_request, host, dev, op)
+
+
+def test_a_device_unregistered_by_its_get_op_is_not_set(
+    full: tuple[NetDevice, FullEthtool],
+) -> None:
+    """The get op comes first (to fill in the request): if the device went away meanwhile
+    (a USB driver noticing the unplug), the set op is not called on it."""
+    dev, ops = full
+    host = dev.host
+    get = ops.get_ringparam
+
+    def get_and_unplug(d: NetDevice) -> RingParam:
+        ring = get(d)
+        host.unregister_netdev(d)
+        return ring
+
+    ops.get_ringparam = get_and_unplug  # type: ignore[method-assign]
+    _refused(errno.ENODEV, "t0: the device is no longer registered", ethtool_set, host, dev,
+             "ringparam", {"tx_pending": 64})  # fmt: skip
+    assert ops.calls == []
