@@ -125,11 +125,12 @@ class EventLoop:
         raises is blamed on it (and removed) even when the callback is library code.
         """
         owner = sys._getframe(1).f_globals.get("__name__")
-        if fd in self._readers:
-            self._readers[fd] = callback
-            self._reader_owners[fd] = owner
-            return
-        self._epoll.register(fd, select.EPOLLIN)  # ValueError/OSError for a bad fd
+        try:
+            self._epoll.register(fd, select.EPOLLIN)  # ValueError/OSError for a bad fd
+        except FileExistsError:
+            pass  # watched already: only the callback changes
+        # (A number still in _readers but not in the epoll set is a reused fd: its old
+        # file was closed without remove_reader, and the kernel dropped it from the set.)
         self._readers[fd] = callback
         self._reader_owners[fd] = owner
 

@@ -148,3 +148,24 @@ def test_more_ready_fds_than_one_poll_returns_are_all_served(loop) -> None:
     assert len(seen) == 50
     for r, w in pipes:
         os.close(r), os.close(w)
+
+
+def test_a_reader_on_a_reused_fd_number_is_watched(loop) -> None:
+    # The old file was closed without remove_reader (the kernel dropped it from the epoll
+    # set); a new file got the same number: its reader must really be watched.
+    r, w = os.pipe()
+    loop.add_reader(r, lambda: None)
+    os.close(r)
+    os.close(w)
+    r2, w2 = os.pipe()
+    try:
+        assert r2 == r  # the lowest free number is reused
+        got: list[bytes] = []
+        loop.add_reader(r2, lambda: got.append(os.read(r2, 10)))
+        os.write(w2, b"x")
+        loop.run_once(0.5)
+        assert got == [b"x"]
+    finally:
+        loop.remove_reader(r2)
+        os.close(r2)
+        os.close(w2)
