@@ -250,15 +250,18 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
     ops = dev.ethtool_ops or EthtoolOps()
     info = ops.get_drvinfo(dev)
     ks = ops.get_link_ksettings(dev)
+    # What JSON carries, whatever the driver returned (bytes, objects): one driver's
+    # garbage must not make `netdrv status` fail for every device.
     out: dict[str, object] = {
-        "driver": info.driver,
-        "version": info.version,
-        "bus_info": info.bus_info,
-        "link": ops.get_link(dev),
-        "speed": ks.speed,
-        "duplex": _duplex_name(ks.duplex),
-        "stats": dict(zip(ops.get_strings(dev), ops.get_ethtool_stats(dev), strict=False)),
-    }
+        "driver": _text(getattr(info, "driver", None)),
+        "version": _text(getattr(info, "version", None)),
+        "bus_info": _text(getattr(info, "bus_info", None)),
+        "link": bool(ops.get_link(dev)),
+        "speed": _number(getattr(ks, "speed", None)),
+        "duplex": _duplex_name(getattr(ks, "duplex", None)),
+        "stats": {_text(k): _number(v) for k, v in zip(ops.get_strings(dev),
+                                                        ops.get_ethtool_stats(dev), strict=False)},
+    }  # fmt: skip
     for kind, spec in _KINDS.items():
         if ethtool_supports(ops, spec.get):
             try:
@@ -278,8 +281,18 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
     return out
 
 
-def _duplex_name(duplex: int) -> str:
+def _duplex_name(duplex: Any) -> str:
     return {DUPLEX_FULL: "full", DUPLEX_HALF: "half"}.get(duplex, "unknown")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def _number(value: Any) -> int | float | str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return repr(value)
 
 
 # -- the core side: requests checked as Linux's ethnl checks them ------------------------------

@@ -38,3 +38,34 @@ def test_status_carries_odd_parameter_values_and_a_raising_describe(
     finally:
         host.close()
         host.loop.close()
+
+
+def test_status_carries_garbage_from_a_drivers_ethtool_ops() -> None:
+    from netdrv_core import alloc_etherdev, register_netdev
+    from netdrv_core.control import encode_message
+    from netdrv_core.ethtool import DrvInfo, EthtoolOps
+
+    class Garbage(EthtoolOps):
+        def get_drvinfo(self, dev):  # type: ignore[no-untyped-def]
+            return DrvInfo(driver=b"odd", version=None, bus_info="usb")  # type: ignore[arg-type]
+
+        def get_strings(self, dev):  # type: ignore[no-untyped-def]
+            return [b"rx_bytes_raw", "ok"]
+
+        def get_ethtool_stats(self, dev):  # type: ignore[no-untyped-def]
+            return [b"\x01", 7]
+
+    host = Host()
+    try:
+        dev = alloc_etherdev()
+        dev.ethtool_ops = Garbage()
+        register_netdev(dev, host)
+        st = host_status(host, {})
+        encode_message({"ok": True, **st})  # what the daemon sends: it must encode
+        (d,) = st["devices"]
+        eth = d["ethtool"]
+        assert eth["driver"] == "b'odd'" and eth["version"] == "None"
+        assert eth["stats"] == {"b'rx_bytes_raw'": "b'\\x01'", "ok": 7}
+    finally:
+        host.close()
+        host.loop.close()
