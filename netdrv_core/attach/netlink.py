@@ -17,6 +17,7 @@ import errno
 import logging
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,16 +76,26 @@ class LinkEvent:
         return self.kind == RTM_DELLINK
 
 
-def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
-    """Parse a netlink datagram into link events (other messages are skipped)."""
-    out: list[LinkEvent] = []
-    mv = memoryview(data)
+def _messages(mv: memoryview) -> Iterator[tuple[int, int, int, int, int]]:
+    """``(offset, length, type, seq, portid)`` of each netlink message in a datagram.
+
+    Stops at the first malformed header (a length that does not fit).
+    """
     off = 0
     n = len(mv)
     while off + NLMSG_HDR.size <= n:
         length, mtype, _flags, seq, pid = NLMSG_HDR.unpack_from(mv, off)
         if length < NLMSG_HDR.size or off + length > n:
-            break
+            return
+        yield off, length, mtype, seq, pid
+        off += (length + 3) & ~3
+
+
+def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
+    """Parse a netlink datagram into link events (other messages are skipped)."""
+    out: list[LinkEvent] = []
+    mv = memoryview(data)
+    for off, length, mtype, seq, pid in _messages(mv):
         if mtype in (RTM_NEWLINK, RTM_DELLINK) and length >= NLMSG_HDR.size + IFINFOMSG.size:
             p = off + NLMSG_HDR.size
             _fam, _typ, index, flags, change = IFINFOMSG.unpack_from(mv, p)
@@ -109,7 +120,6 @@ def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
                     ev.promiscuity = int.from_bytes(payload[:4], "little")
                 a += (alen + 3) & ~3
             out.append(ev)
-        off += (length + 3) & ~3
     return out
 
 
@@ -117,12 +127,7 @@ def dump_status(data: bytes | memoryview, seq: int, portid: int) -> int | None:
     """How the dump ``seq`` to ``portid`` ended in this datagram: 0 done, a negative errno, or
     None while it goes on."""
     mv = memoryview(data)
-    off = 0
-    n = len(mv)
-    while off + NLMSG_HDR.size <= n:
-        length, mtype, _flags, mseq, pid = NLMSG_HDR.unpack_from(mv, off)
-        if length < NLMSG_HDR.size or off + length > n:
-            break
+    for off, length, mtype, mseq, pid in _messages(mv):
         if mseq == seq and pid == portid:
             if mtype == NLMSG_DONE:
                 return 0
@@ -130,7 +135,6 @@ def dump_status(data: bytes | memoryview, seq: int, portid: int) -> int | None:
                 if length < NLMSG_HDR.size + 4:
                     return -errno.EPROTO
                 return struct.unpack_from("=i", mv, off + NLMSG_HDR.size)[0]
-        off += (length + 3) & ~3
     return None
 
 

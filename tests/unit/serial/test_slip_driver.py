@@ -322,23 +322,28 @@ def _max_loop_gap(host: Host, seconds: float) -> float:
     return max(b - a for a, b in itertools.pairwise(ticks))
 
 
+def _slow_opens(monkeypatch: pytest.MonkeyPatch, delay: float) -> None:
+    """Every port open takes ``delay`` seconds first (a network connect that hangs)."""
+    from netdrv_serial import port as sp
+
+    real = sp.open_serial
+
+    def slow(url: str, *a: object, **kw: object) -> object:
+        time.sleep(delay)
+        return real(url, *a, **kw)
+
+    monkeypatch.setattr(sp, "open_serial", slow)
+
+
 def test_reopening_a_slow_network_port_does_not_block_the_daemon(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A ser2net host that is down (no RST, no answer) takes pyserial 5 s to give up per
     # attempt: done on the event loop, `netdrv status` and every other device waited.
-    from netdrv_serial import port as sp
-
     srv = _Server()
     drv = _load(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.2")
     dev = drv.devices[0]
-    real = sp.open_serial
-
-    def slow(url: str, *a: object, **kw: object) -> object:
-        time.sleep(1.0)
-        return real(url, *a, **kw)
-
-    monkeypatch.setattr(sp, "open_serial", slow)
+    _slow_opens(monkeypatch, 1.0)
     srv.close()
     assert host.loop.run_until(lambda: not netif_carrier_ok(dev), timeout=5)
     assert _max_loop_gap(host, 2.5) < 0.5, "the loop waited for a connect"
@@ -355,18 +360,10 @@ def test_reopening_a_slow_network_port_does_not_block_the_daemon(
 
 
 def test_a_slow_network_port_comes_back(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
-    from netdrv_serial import port as sp
-
     srv = _Server()
     drv = _load(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.2")
     dev = drv.devices[0]
-    real = sp.open_serial
-
-    def slow(url: str, *a: object, **kw: object) -> object:
-        time.sleep(0.3)
-        return real(url, *a, **kw)
-
-    monkeypatch.setattr(sp, "open_serial", slow)
+    _slow_opens(monkeypatch, 0.3)
     for c in srv.conns:
         c.shutdown(socket.SHUT_RDWR)  # the server drops the client and stays up
         c.close()
