@@ -383,9 +383,11 @@ def status(as_json: bool) -> None:
         con.print(f"[bold]{drv['name']}[/]: {drv['description']}", markup=True, highlight=False)
         if drv.get("faults"):
             # Its devices went down (see the table): say why, and how to recover.
+            # soft_wrap: a terminal wraps the long line, rich would break it mid-word.
             con.print(f"  [red]{drv['faults']} fault(s)[/], last: {drv.get('last_fault')} — the "
                       f"device was taken down; `netdrv unload {drv['name']}` and load it again, "
-                      f"or see the daemon log", markup=True, highlight=False)  # fmt: skip
+                      f"or see the daemon log", markup=True, highlight=False,
+                      soft_wrap=True)  # fmt: skip
 
 
 @cli.command()
@@ -676,7 +678,8 @@ def _ethtool_modes(f: Any) -> Any:
     return f
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@cli.command(context_settings={"ignore_unknown_options": True},
+             short_help="Show or change DEV's ethtool settings, like ethtool(8).")  # fmt: skip
 @_ethtool_modes
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.argument("dev")
@@ -723,7 +726,7 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         click.echo(_ethtool_text(dev, op, result))
 
 
-@cli.command(name="sysctl")
+@cli.command(name="sysctl", short_help="Show or set the daemon's tunables (NAME=VALUE).")
 @click.argument("settings", nargs=-1)
 def sysctl_cmd(settings: tuple[str, ...]) -> None:
     """Show or set the daemon's tunables (NAME=VALUE), e.g. busy_poll=50 (microseconds).

@@ -374,6 +374,24 @@ def _registered(host: Host, dev: NetDevice) -> None:
         raise EthtoolError(f"{dev.name}: the device is no longer registered", errno.ENODEV)
 
 
+def _guarded(host: Host, dev: NetDevice, name: str, fn: Any, *args: Any) -> int:
+    """``fn(dev, *args)``: 0 or a negative errno; one that raises is a driver fault, said
+    as a get op's is (:func:`_call_get`)."""
+    from .host import _errcode
+
+    try:
+        return _errcode(fn(dev, *args))
+    except OSError as exc:
+        return -(exc.errno or errno.EIO)
+    except Exception as exc:
+        host.driver_fault(dev, name, exc)
+        raise EthtoolError(
+            f"{dev.name}: {_owner(dev)} raised in {name}: {type(exc).__name__}: {exc} "
+            f"(the device was taken down; see the daemon log)",
+            errno.EIO,
+        ) from exc
+
+
 def _call_set(host: Host, dev: NetDevice, name: str, what: str, *args: Any) -> None:
     """A set op through the host's guarded call; a negative errno becomes an :class:`EthtoolError`.
 
@@ -383,7 +401,7 @@ def _call_set(host: Host, dev: NetDevice, name: str, what: str, *args: Any) -> N
     _registered(host, dev)
     ops = dev.ethtool_ops
     assert ops is not None
-    ret = host._call(dev, name, getattr(ops, name), dev, *args)
+    ret = _guarded(host, dev, name, getattr(ops, name), *args)
     if ret < 0:
         raise EthtoolError(f"{dev.name}: cannot set {what}: {_strerror(-ret)}", -ret)
 
@@ -548,7 +566,7 @@ def ethtool_nway_reset(host: Host, dev: NetDevice) -> None:
     if not ethtool_supports(dev.ethtool_ops, "nway_reset"):
         raise _unsupported(dev, "restarting autonegotiation")
     _registered(host, dev)
-    ret = host._call(dev, "nway_reset", dev.ethtool_ops.nway_reset, dev)  # type: ignore[union-attr]
+    ret = _guarded(host, dev, "nway_reset", dev.ethtool_ops.nway_reset)  # type: ignore[union-attr]
     if ret < 0:
         raise EthtoolError(f"{dev.name}: cannot restart autonegotiation: {_strerror(-ret)}", -ret)
 

@@ -209,8 +209,9 @@ def test_a_raising_set_op_is_a_driver_fault(
 ) -> None:
     dev, ops = full
     ops.raise_in = "set_ringparam"
-    _refused(errno.EIO, "cannot set ring parameters: Input/output error", ethtool_set, dev.host,
-             dev, "ringparam", {"tx_pending": 64})  # fmt: skip
+    _refused(errno.EIO, r"raised in set_ringparam: RuntimeError: bug in set_ringparam \(the "
+             r"device was taken down", ethtool_set, dev.host, dev, "ringparam",
+             {"tx_pending": 64})  # fmt: skip
     dev.host.loop.run_until_idle()
     assert not dev.is_up, "the faulting device is taken down"
     assert any("raised in set_ringparam" in r.getMessage() for r in caplog.records)
