@@ -149,8 +149,8 @@ class _Port:
     """Per-device state of the kernel attachment, with its read buffer."""
 
     __slots__ = ("dev", "drain", "fd", "head", "hlen", "index", "iov", "k_addr", "k_mtu",
-                 "k_txqlen", "k_up", "minlen", "p_addr", "p_mtu", "p_up", "reading", "scratch",
-                 "start", "tap", "tt", "unprobed")  # fmt: skip
+                 "k_name", "k_txqlen", "k_up", "minlen", "p_addr", "p_mtu", "p_up", "reading",
+                 "scratch", "start", "tap", "tt", "unprobed")  # fmt: skip
 
     def __init__(self, dev: NetDevice, tt: TunTap, index: int) -> None:
         self.dev = dev
@@ -178,6 +178,7 @@ class _Port:
         self.k_mtu = _kernel_mtu(self)
         self.k_addr = bytes(dev.dev_addr)
         self.k_txqlen = dev.tx_queue_len  # a 0 is written as 1: the first event says so
+        self.k_name = dev.name  # ``ip link set DEV name NEW``: followed by index, not name
         # What netdrv wrote to the link and no event has shown yet, oldest first: the link
         # already has it, so an event of another value is older than the write (see _echo).
         self.p_up: list[bool] = []
@@ -296,12 +297,47 @@ class KernelStack(Attachment):
 
     def detach(self, dev: NetDevice) -> None:
         """Close the fd; the interface disappears."""
-        port = self.ports.pop(dev.name, None)
-        if port is None:
-            return
-        self._by_index.pop(port.index, None)
+        port = self.ports.get(dev.name)
+        if port is not None:
+            self._drop_port(port)
+
+    def _drop_port(self, port: _Port) -> None:
+        if self.ports.get(port.dev.name) is port:
+            del self.ports[port.dev.name]
+        if self._by_index.get(port.index) is port:
+            del self._by_index[port.index]
+        port.reading = False
         self.host.loop.remove_reader(port.tt.fd)
         port.tt.close()
+
+    def _link_gone(self, port: _Port) -> None:
+        """The kernel link left this namespace (``ip link delete``, ``ip link set netns``).
+
+        netdrv cannot follow it: the device is closed, as the kernel closed the link first,
+        and stays off the kernel (its frames are dropped, its changes mirror to nothing)
+        until its driver unregisters it.  Its TUN/TAP fd is closed: a link moved to another
+        namespace disappears there too.
+        """
+        if self.ports.get(port.dev.name) is not port:
+            return
+        dev = port.dev
+        log.warning("%s: its kernel link (ifindex %d) is no longer in this network namespace "
+                    "(deleted, or moved to another); the device is closed and detached from "
+                    "the kernel until its driver unregisters it", dev.name, port.index)  # fmt: skip
+        self._drop_port(port)
+        if dev.is_up and dev.host is self.host and self.host.devices.get(dev.name) is dev:
+            self.host.dev_close(dev)
+
+    def _gone_soon(self, port: _Port, exc: BaseException) -> bool:
+        """Whether ``exc`` (a netlink write's or an fd's) says the link is gone; if so the
+        port is let go of once the current call is done (not inside a driver's open)."""
+        code = getattr(exc, "code", None) or getattr(exc, "errno", None)
+        if code not in (errno.ENODEV, errno.EBADFD):
+            return False
+        log.debug("%s: the kernel link is gone (%s)", port.dev.name, exc)
+        self._stop_reading(port)
+        self.host.loop.call_soon(self._link_gone, port)
+        return True
 
     def close(self) -> None:
         """Release every interface and the netlink sockets."""
@@ -367,7 +403,8 @@ class KernelStack(Attachment):
                     port.drain = False  # one frame per wake-up: stop probing for a second
                 return
             except OSError as exc:
-                log.warning("%s: read from TUN/TAP failed: %s", dev.name, exc)
+                if not self._gone_soon(port, exc):  # EBADFD: the link was deleted
+                    log.warning("%s: read from TUN/TAP failed: %s", dev.name, exc)
                 return
             plen = n - hlen
             if plen < port.minlen:
@@ -443,6 +480,9 @@ class KernelStack(Attachment):
             dev.core_stats.rx_backlog_drops += 1
             return False
         except OSError as exc:
+            if exc.errno == errno.EBADFD and self._gone_soon(port, exc):  # link deleted
+                dev.core_stats.rx_down_drops += 1
+                return False
             if exc.errno == errno.EIO:  # the kernel side of the interface is down
                 self.counters["eio"] += 1
                 dev.core_stats.rx_down_drops += 1
@@ -478,7 +518,8 @@ class KernelStack(Attachment):
             if bool(kflags & IFF_UP) != dev.is_up:
                 self._write_state(port)
         except Exception as exc:
-            log.warning("%s: could not set the kernel link state: %s", dev.name, exc)
+            if not self._gone_soon(port, exc):
+                log.warning("%s: could not set the kernel link state: %s", dev.name, exc)
 
     def carrier_changed(self, dev: NetDevice) -> None:
         """TUNSETCARRIER: NO-CARRIER / LOWER_UP in ``ip link``."""
@@ -490,13 +531,22 @@ class KernelStack(Attachment):
         """Mirror the accepted MTU (unless a kernel event asked for it)."""
         port = self.ports.get(dev.name)
         if port is not None and port is not self._applying:
-            self._write_mtu(port)
+            try:
+                self._write_mtu(port)
+            except Exception as exc:
+                if not self._gone_soon(port, exc):
+                    log.warning("%s: could not set the kernel link's mtu: %s", dev.name, exc)
 
     def address_changed(self, dev: NetDevice) -> None:
         """Mirror the accepted MAC (unless a kernel event asked for it)."""
         port = self.ports.get(dev.name)
         if port is not None and port.tt.tap and port is not self._applying:
-            self._write_address(port)
+            try:
+                self._write_address(port)
+            except Exception as exc:
+                if not self._gone_soon(port, exc):
+                    log.warning("%s: could not set the kernel link's address: %s", dev.name,
+                                exc)  # fmt: skip
 
     # Each write is remembered until an event shows it (_echo).  The state is written only
     # when the link differs (state_changed asks), so its event is sure to come.  The kernel
@@ -574,7 +624,12 @@ class KernelStack(Attachment):
         touched: dict[int, _Port] = {}
         for ev in events:
             port = self._by_index.get(ev.index)
-            if port is not None and not ev.deleted:
+            if port is None:
+                continue
+            if ev.deleted:
+                touched.pop(ev.index, None)
+                self._link_gone(port)
+            else:
                 self._apply_event(port, ev)
                 touched[ev.index] = port
         for port in touched.values():
@@ -599,6 +654,10 @@ class KernelStack(Attachment):
         host = self.host
         if dev.host is not host or host.devices.get(dev.name) is not dev:
             return
+        if ev.name and ev.name != port.k_name:
+            log.warning("%s: its kernel link %s was renamed %s; netdrv follows it (by index) "
+                        "and the device keeps its name", dev.name, port.k_name, ev.name)  # fmt: skip
+            port.k_name = ev.name
         up = bool(ev.flags & IFF_UP)
         # An event showing the previous one's value changes nothing, and is no write's echo:
         # a write's echo follows an event of another value (the write changed the link).
@@ -675,8 +734,9 @@ class KernelStack(Attachment):
             if not port.p_up and port.k_up != dev.is_up:
                 self._write_state(port)
         except Exception as exc:
-            log.warning("%s: could not set the kernel link to the driver's state: %s", dev.name,
-                        exc)  # fmt: skip
+            if not self._gone_soon(port, exc):
+                log.warning("%s: could not set the kernel link to the driver's state: %s",
+                            dev.name, exc)  # fmt: skip
 
     def _poll_mcast(self) -> None:
         """Link-layer multicast joins have no netlink event: read /proc/net/dev_mcast."""
@@ -685,13 +745,15 @@ class KernelStack(Attachment):
                 lines = f.read().splitlines()
         except OSError:
             lines = []
-        lists: dict[str, list[bytes]] = {name: [] for name in self.ports}
+        # By ifindex: a link the user renamed keeps its device, and one that took its old
+        # name is another link.
+        lists: dict[int, list[bytes]] = {index: [] for index in self._by_index}
         for line in lines:
             parts = line.split()
-            if len(parts) >= 5 and parts[1] in lists:
-                lists[parts[1]].append(bytes.fromhex(parts[4]))
-        for name, addrs in lists.items():
-            port = self.ports.get(name)
+            if len(parts) >= 5 and parts[0].isdigit() and int(parts[0]) in lists:
+                lists[int(parts[0])].append(bytes.fromhex(parts[4]))
+        for index, addrs in lists.items():
+            port = self._by_index.get(index)
             if port is not None and sorted(addrs) != sorted(port.dev.mc_list):
                 self.host.dev_set_rx_mode(port.dev, mc_list=addrs)
         self._mcast_timer = self.host.loop.call_later(1.0, self._poll_mcast)
@@ -729,9 +791,13 @@ def _echo(pending: list[_T], value: _T) -> bool:
     return True
 
 
+TUN_MIN_MTU = 68  # a TUN/TAP's min_mtu (the kernel refuses less: EINVAL)
+
+
 def _kernel_mtu(port: _Port) -> int:
-    """The device MTU clamped to what a TUN/TAP accepts (65535 minus the link header)."""
-    return min(port.dev.mtu, 65535 - (14 if port.tt.tap else 0))
+    """The device MTU clamped to what a TUN/TAP accepts (68 to 65535 minus the link header):
+    a link type with a smaller minimum (LocalTalk, FDDI) gets 68 on the kernel link."""
+    return max(TUN_MIN_MTU, min(port.dev.mtu, 65535 - (14 if port.tt.tap else 0)))
 
 
 def _write_sysctl(path: str, value: str) -> None:

@@ -298,8 +298,9 @@ class _KernelLink:
 
     Events carry the whole state at the moment of the change, like RTM_NEWLINK, and
     pile up until netdrv reads them (in batches of any size: coalescing is the hazard).
-    A write that changes nothing queues nothing, like the kernel's (the same MTU,
-    address or state: no RTM_NEWLINK), so netdrv cannot count on an echo of every write.
+    A write that changes nothing queues nothing, like the kernel's (the same MTU or
+    state: no RTM_NEWLINK), so netdrv cannot count on an echo of every write; an address
+    is the exception: the kernel notifies every one set, the same one too.
     Once the receive buffer is full (``congested``) every event is dropped until netdrv
     has read the queue to the end; a dump then queues the link's state as a ``resync``
     event behind what was read and ahead of later changes.  It is also the attachment's
@@ -326,7 +327,9 @@ class _KernelLink:
             self.mtu = mtu
         if addr is not None:
             self.addr = addr
-        if not self.congested and (self.up, self.mtu, self.addr) != before:
+        # The kernel notifies every address set, even the one the link has (measured on 6.x:
+        # `ip link set DEV address A` and pyroute2's both queue an RTM_NEWLINK).
+        if not self.congested and ((self.up, self.mtu, self.addr) != before or addr is not None):
             self.queue.append(self._event())
 
     def _event(self, resync: bool = False) -> LinkEvent:
@@ -501,3 +504,25 @@ def test_a_change_back_after_netdrvs_own_is_seen_when_both_events_are_lost() -> 
         _run_ops(host, ks, port, [("overflow", None), ("driver mtu", 576), ("user mtu", 1500)])
         assert port.dev.mtu == 1500
         assert ks.counters["netlink_overflows"] == 1
+
+
+def test_an_mtu_below_a_taps_minimum_is_clamped_not_raised() -> None:
+    """A link type accepting a smaller MTU than a TUN/TAP's 68 (LocalTalk, FDDI): the kernel
+    link gets 68, as an MTU above a TAP's maximum gets the maximum; the kernel's refusal
+    (EINVAL) did not reach the driver's dev_set_mtu as an exception."""
+    with _kernel_view() as (host, ks, port, _):
+        dev = port.dev
+        kernel = _KernelLink(port)
+        ks._cfg = kernel  # type: ignore[assignment]
+        ks._mon = kernel  # type: ignore[assignment]
+        memory = host.attachment
+        host.attachment = ks
+        dev.min_mtu = 1
+        dev.netdev_ops.change_mtu = lambda d, mtu: setattr(d, "mtu", mtu)  # type: ignore
+        try:
+            assert host.dev_set_mtu(dev, 50) == 0
+            assert kernel.mtu == 68
+            ks._on_netlink()
+            assert dev.mtu == 50 and not kernel.queue  # its echo changes nothing
+        finally:
+            host.attachment = memory

@@ -386,3 +386,104 @@ def test_foreground_mode_unloads_on_ctrl_c(netns: NetNamespace) -> None:
         if p.poll() is None:
             p.kill()
     assert "nlo0" not in netns.run("ip -o link").stdout
+
+
+# snull on the kernel attachment in this process; the user deletes sn0's link and moves sn1's
+# to another network namespace (a process's: nothing left behind), then the driver carries on.
+LINK_GONE_RECORDER = r"""
+import json, logging, subprocess, sys
+from netdrv_core.attach.tap import KernelStack
+from netdrv_core.host import Host
+from netdrv_core.params import parse_params
+from netdrv_core.plugins import PluginManager
+
+records = []
+class Keep(logging.Handler):
+    def emit(self, rec):
+        records.append((rec.levelname, rec.getMessage()))
+logging.getLogger("netdrv").addHandler(Keep())
+logging.getLogger("netdrv").setLevel(logging.INFO)
+host = Host(KernelStack())
+ks = host.attachment
+faults = []
+host.loop.error_handler = lambda exc, cb: faults.append(repr(exc))
+pm = PluginManager()
+drv = pm.get_driver("snull")(host, parse_params("snull", pm.driver_parameters("snull"), {}))
+with host.as_current():
+    drv.init()
+sn0, sn1 = host.devices["sn0"], host.devices["sn1"]
+ks.set_link_up(sn0)
+ks.set_link_up(sn1)
+host.loop.run_until(lambda: False, timeout=0.3)
+out = {}
+def driver_carries_on(dev):
+    rets = []
+    for call in (lambda: host.dev_set_mtu(dev, 1400),
+                 lambda: host.dev_set_mac_address(dev, bytes.fromhex("020000000001")),
+                 lambda: host.dev_open(dev), lambda: host.dev_close(dev),
+                 lambda: host.dev_open(dev)):
+        try:
+            rets.append(call())
+        except Exception as exc:
+            rets.append(repr(exc))
+    return rets
+subprocess.run(["ip", "link", "delete", "sn0"], check=True)
+host.loop.run_until(lambda: False, timeout=0.3)
+out["sn0 after delete"] = [sn0.is_up, "sn0" in ks.ports]
+# sn1 moves away; the driver changes it before the loop reads the events.
+other = subprocess.Popen(["unshare", "-n", "sleep", "30"])
+try:
+    subprocess.run(["sleep", "0.2"])
+    subprocess.run(["ip", "link", "set", "sn1", "netns", str(other.pid)], check=True)
+    out["sn1 before events"] = driver_carries_on(sn1)
+    host.loop.run_until(lambda: False, timeout=0.3)
+    out["sn1 after move"] = ["sn1" in ks.ports]
+finally:
+    other.kill()
+    other.wait()
+out["sn0 driver"] = driver_carries_on(sn0)
+host.loop.run_until(lambda: False, timeout=0.3)
+with host.as_current():
+    drv.exit()
+out["faults"] = faults
+out["logs"] = records
+print(json.dumps(out))
+"""
+
+
+def test_a_link_deleted_or_moved_away_by_the_user_leaves_the_driver_sane(
+    netns: NetNamespace,
+) -> None:
+    # The TAP is gone from netdrv's namespace: the device is closed (the kernel closed the
+    # link first), the attachment lets go of it with a clear log, and the driver's later
+    # changes and opens raise nothing and do not spin on a dead fd.
+    run = netns.run([sys.executable, "-c", LINK_GONE_RECORDER])
+    res = json.loads(run.stdout)
+    assert res["sn0 after delete"] == [False, False], res
+    assert res["sn1 after move"] == [False], res
+    assert all(isinstance(r, int) for r in res["sn1 before events"]), res
+    assert res["sn0 driver"] == [0, 0, 0, 0, 0], res
+    assert not res["faults"], res
+    gone = [m for lvl, m in res["logs"] if lvl == "WARNING" and "no longer in this" in m]
+    assert len(gone) == 2 and "sn0" in gone[0] and "sn1" in gone[1], res["logs"]
+    assert not [m for _, m in res["logs"] if "read from TUN/TAP failed" in m], res["logs"]
+    assert not [m for lvl, m in res["logs"] if lvl in ("ERROR", "CRITICAL")], res["logs"]
+
+
+def test_a_renamed_link_stays_the_drivers_device(netns: NetNamespace) -> None:
+    # `ip link set sn0 name foo0`: netdrv follows the link by its index, its multicast list
+    # too (/proc/net/dev_mcast names links): the renamed link's joins reach the driver, and
+    # a new link that took the old name lends it none of its own.
+    netns.netdrv("load snull")
+    netns.run("ip link set sn0 down")
+    netns.run("ip link set sn0 name foo0")
+    netns.run("ip link set foo0 up mtu 1400")
+    assert wait_for(lambda: device(netns, "sn0")["state"] == "up")
+    assert device(netns, "sn0")["mtu"] == 1400
+    netns.run("ip link add sn0 type veth peer name vv0")
+    netns.run("ip maddr add 01:00:5e:09:09:09 dev sn0")
+    netns.run("ip maddr add 01:00:5e:01:02:03 dev foo0")
+    assert wait_for(lambda: "01:00:5e:01:02:03" in device(netns, "sn0")["mc_list"], timeout=5)
+    assert "01:00:5e:09:09:09" not in device(netns, "sn0")["mc_list"]
+    netns.run("ip link set foo0 down")
+    assert wait_for(lambda: device(netns, "sn0")["state"] == "down")
