@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --markdown: write the table into PAGE between its "
                     "<!-- figures:start --> and <!-- figures:end --> markers")  # fmt: skip
     ns = ap.parse_args(argv)
+    if (ns.markdown or ns.replot) and not ns.out.exists():
+        ap.error(f"no results in {ns.out} yet: run `python benchmarks/run.py` first")
     if ns.markdown:
         table = markdown_table(json.loads(ns.out.read_text()))
         if ns.docs is None:
