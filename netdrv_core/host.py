@@ -211,6 +211,7 @@ class Host:
         # A callback of a driver that raises is that driver's fault: attribute it, and
         # hand what belongs to no driver (nor to this host) to the handler before us.
         self._unattributed = self.loop.error_handler
+        self._unattributed_log: dict[str, list[Any]] = {}  # key -> [since, logged, suppressed]
         self.loop.error_handler = self._loop_error
         self.attachment.bind(self)
         # An attachment whose receive() cannot re-enter the host (the kernel one: a
@@ -519,8 +520,32 @@ class Host:
         except Exception:
             log.exception("attributing %r to a driver failed", exc)
             handled = False
-        if not handled:
+        if not handled and self._log_unattributed(ctx, cb):
             self._unattributed(exc, cb)
+
+    def _log_unattributed(self, ctx: Any, cb: Callable[..., Any]) -> bool:
+        """Rate-limit what no driver is blamed for, per callback, like a driver's faults.
+
+        A reader of the core or of the application that keeps raising fires in every
+        loop round: without a limit, a traceback each time fills the log.
+        """
+        kind = ctx.kind if ctx is not None else "callback"
+        key = f"{kind} {_name_of(_unwrap(ctx.callback if ctx is not None else cb, ())[0])}"
+        now = self.loop.clock()
+        state = self._unattributed_log.get(key)
+        if state is None or now - state[0] >= FAULT_LOG_INTERVAL:
+            if state is not None and state[2]:
+                log.error("%s: %d more errors were not logged", key, state[2])
+            self._unattributed_log[key] = [now, 1, 0]
+            return True
+        if state[1] < FAULT_LOG_BURST:
+            state[1] += 1
+            return True
+        if not state[2]:
+            log.error("%s keeps raising: the next errors in %g s are not logged", key,
+                      FAULT_LOG_INTERVAL)  # fmt: skip
+        state[2] += 1
+        return False
 
     def callback_fault(
         self, exc: BaseException, kind: str, fn: Callable[..., Any],

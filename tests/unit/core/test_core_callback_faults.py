@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -521,3 +522,37 @@ def test_a_fault_storm_is_counted_but_logged_at_a_bounded_rate(
     assert len(msgs) == 1 and f"({2000 - FAULT_LOG_BURST} more faults of this driver were " \
         "counted, not logged)" in msgs[0], msgs  # fmt: skip
     assert drv.faults == 2001  # type: ignore[attr-defined]
+
+
+def test_a_reader_belonging_to_no_driver_that_keeps_raising_is_logged_at_a_bounded_rate(
+    host: Host, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The core's or the application's reader: not removed (it may be the control socket),
+    but not a traceback per loop round either."""
+    from netdrv_core.host import FAULT_LOG_BURST, FAULT_LOG_INTERVAL
+
+    r, w = os.pipe()
+    calls = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise RuntimeError("application reader bug")
+
+    host.loop.add_reader(r, broken)
+    os.write(w, b"x")  # stays readable: the reader never reads it
+    try:
+        for _ in range(500):
+            host.loop.run_once(0)
+        assert len(calls) == 500 and r in host.loop.reader_fds()
+        tracebacks = [x for x in caplog.records if x.exc_info]
+        assert len(tracebacks) == FAULT_LOG_BURST
+        assert sum("keeps raising" in x.getMessage() for x in caplog.records) == 1
+        caplog.clear()
+        clock.advance(FAULT_LOG_INTERVAL)
+        host.loop.run_once(0)
+        assert any(f"{500 - FAULT_LOG_BURST} more errors were not logged" in x.getMessage()
+                   for x in caplog.records)  # fmt: skip
+    finally:
+        host.loop.remove_reader(r)
+        os.close(r)
+        os.close(w)
