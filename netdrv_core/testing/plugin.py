@@ -3,6 +3,8 @@
 Fixtures:
 
 * ``netdrv_host`` — a :class:`~netdrv_core.Host` on the in-process memory stack;
+* ``netdrv_clock`` — its loop's clock: real time that ``advance(seconds)`` jumps
+  forward (a watchdog or keepalive due at once) and ``frozen()`` stops;
 * ``netdrv_load`` — ``netdrv_load("snull", lockup=5)`` loads a driver on that
   host and returns the driver object (unloaded at teardown);
 * ``netns`` / ``netns_factory`` — fresh network namespaces (skipped with a
@@ -105,9 +107,24 @@ def netdrv_plugins() -> PluginManager:
 
 
 @pytest.fixture
-def netdrv_host() -> Iterator[Host]:
+def netdrv_clock() -> Any:
+    """The clock of ``netdrv_host``'s loop: real time, which a test can jump forward.
+
+    ``netdrv_clock.advance(6)`` makes a 5-second watchdog or a keepalive due at
+    the next loop round; ``with netdrv_clock.frozen():`` keeps every timer from
+    becoming due.  Threads of the driver still run in real time.
+    """
+    from .conformance import ConformanceClock
+
+    return ConformanceClock()
+
+
+@pytest.fixture
+def netdrv_host(netdrv_clock: Any) -> Iterator[Host]:
     """A host on the memory attachment; every device is unregistered afterwards."""
-    host = Host()
+    from ..loop import EventLoop
+
+    host = Host(loop=EventLoop(clock=netdrv_clock))
     yield host
     host.close()
     host.loop.close()
