@@ -318,6 +318,47 @@ class Host:
             self._notify("unregistered", dev)
             log.info("unregistered %s", dev.name)
 
+    def dev_rename(self, dev: NetDevice, name: str) -> None:
+        """``dev_change_name``: the device is called ``name`` from now on (NETDEV_CHANGENAME).
+
+        What follows a link the user renamed (``ip link set DEV name NEW``), so it changes
+        nothing on the stack's side: the attachment re-keys its own state
+        (``Attachment.dev_renamed``).  Everything kept by name follows the device: the
+        registry (``dev_get_by_name`` knows only the new name), running captures (they go
+        on), and lifecycle observers hear ``"renamed"``.  Raises ValueError for a name the
+        kernel would refuse and NameInUseError for one another device of this host has.
+        """
+        if dev.host is not self or self.devices.get(dev.name) is not dev:
+            raise DriverError(f"{dev.name}: not registered with this host", errno.ENODEV)
+        old = dev.name
+        if name == old:
+            return
+        if (len(name.encode(errors="surrogateescape")) >= IFNAMSIZ or not name
+                or _NAME_BAD.search(name) or name in (".", "..")):  # fmt: skip
+            raise ValueError(
+                f"invalid interface name {name!r}: 1..15 bytes, no spaces, NUL, '/' or ':'"
+            )
+        if name in self.devices:
+            raise NameInUseError(
+                f"interface name {name!r} is already registered by "
+                f"{self._owner(self.devices[name])}"
+            )
+        # Re-keyed in place, in the order of registration (status lists them so).
+        order = [(name if k == old else k, d) for k, d in self.devices.items()]
+        self.devices.clear()
+        self.devices.update(order)
+        if old in self._taps:
+            self._taps[name] = self._taps.pop(old)
+        if old in self._tap_gone:
+            self._tap_gone[name] = self._tap_gone.pop(old)
+        dev.name = name
+        try:
+            self.attachment.dev_renamed(dev, old)
+        except Exception:
+            log.exception("%s: the attachment failed to follow the rename from %s", name, old)
+        log.info("%s: renamed to %s", old, name)
+        self._notify("renamed", dev)
+
     def dev_get_by_name(self, name: str) -> NetDevice | None:
         """The registered device called ``name``, or None."""
         return self.devices.get(name)
@@ -1041,6 +1082,7 @@ class Host:
             self._tap_gone.setdefault(name, []).append(gone)
 
         def remove() -> None:
+            name = dev.name  # the device's name now: a rename (dev_rename) moved its taps
             lst = self._taps.get(name)
             if lst is not None and callback in lst:
                 lst.remove(callback)

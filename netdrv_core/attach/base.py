@@ -40,6 +40,16 @@ class Attachment:
     def detach(self, dev: NetDevice) -> None:
         """A device is being unregistered."""
 
+    def dev_renamed(self, dev: NetDevice, old: str) -> None:
+        """The device, called ``old`` until now, is called ``dev.name`` (``Host.dev_rename``).
+
+        Re-key what is kept by name; nothing is renamed on the stack's side (the rename
+        follows the stack's own).
+        """
+        for table in (getattr(self, "addresses", {}), getattr(self, "routes", {})):
+            if old in table:
+                table[dev.name] = table.pop(old)
+
     def receive(self, dev: NetDevice, skb: SkBuff) -> bool | None:
         """Deliver a received frame to the stack; False when the stack refused it.
 

@@ -48,6 +48,13 @@ class MemoryStack(Attachment):
         if peer is not None:
             self.wires.pop(peer.name, None)
 
+    def dev_renamed(self, dev: NetDevice, old: str) -> None:
+        """Keep the device's queue, overflow count and wire under its new name."""
+        super().dev_renamed(dev, old)
+        for table in (self.rx, self.rx_overflow, self.wires):
+            if old in table:
+                table[dev.name] = table.pop(old)  # type: ignore[index]
+
     def receive(self, dev: NetDevice, skb: SkBuff) -> bool | None:
         """Queue the frame, or transmit it on the wired peer; False when the queue is full."""
         name = dev.name

@@ -25,7 +25,7 @@ import os
 import struct
 from typing import TYPE_CHECKING, TypeVar
 
-from ..errors import NameInUseError, NotPermittedError
+from ..errors import DriverError, NameInUseError, NotPermittedError
 from ..ether import ETH_P_IP, ETH_P_IPV6
 from ..linktypes import is_l2
 from ..netdevice import (
@@ -178,7 +178,7 @@ class _Port:
         self.k_mtu = _kernel_mtu(self)
         self.k_addr = bytes(dev.dev_addr)
         self.k_txqlen = dev.tx_queue_len  # a 0 is written as 1: the first event says so
-        self.k_name = dev.name  # ``ip link set DEV name NEW``: followed by index, not name
+        self.k_name = dev.name  # ``ip link set DEV name NEW``: followed by index, then renamed
         # What netdrv wrote to the link and no event has shown yet, oldest first: the link
         # already has it, so an event of another value is older than the write (see _echo).
         self.p_up: list[bool] = []
@@ -309,6 +309,15 @@ class KernelStack(Attachment):
         port.reading = False
         self.host.loop.remove_reader(port.tt.fd)
         port.tt.close()
+
+    def dev_renamed(self, dev: NetDevice, old: str) -> None:
+        """Re-key the device's port: the host renamed it after its link (:meth:`_apply_event`)."""
+        super().dev_renamed(dev, old)
+        port = self.ports.get(old)
+        if port is not None and port.dev is dev:
+            del self.ports[old]
+            self.ports[dev.name] = port
+            port.tt.name = dev.name
 
     def _link_gone(self, port: _Port) -> None:
         """The kernel link left this namespace (``ip link delete``, ``ip link set netns``).
@@ -655,9 +664,7 @@ class KernelStack(Attachment):
         if dev.host is not host or host.devices.get(dev.name) is not dev:
             return
         if ev.name and ev.name != port.k_name:
-            log.warning("%s: its kernel link %s was renamed %s; netdrv follows it (by index) "
-                        "and the device keeps its name", dev.name, port.k_name, ev.name)  # fmt: skip
-            port.k_name = ev.name
+            self._follow_rename(port, ev.name)
         up = bool(ev.flags & IFF_UP)
         # An event showing the previous one's value changes nothing, and is no write's echo:
         # a write's echo follows an event of another value (the write changed the link).
@@ -716,6 +723,26 @@ class KernelStack(Attachment):
         finally:
             self._applying = None
 
+    def _follow_rename(self, port: _Port, name: str) -> None:
+        """``ip link set DEV name NEW``: the device is renamed too (NETDEV_CHANGENAME).
+
+        Only a name this host still gives a device whose link is gone (it keeps its name
+        until its driver unregisters it) cannot be taken: that device keeps its own name.
+        """
+        dev = port.dev
+        old = dev.name
+        port.k_name = name
+        if old == name:
+            return
+        try:
+            self.host.dev_rename(dev, name)
+        except (NameInUseError, ValueError) as exc:
+            log.warning("%s: its kernel link was renamed %s; the device keeps its name (%s)",
+                        old, name, exc)  # fmt: skip
+            return
+        if self.ports.get(old) is port:  # the host's attachment is another (tests): re-key
+            self.dev_renamed(dev, old)
+
     def _reconcile(self, port: _Port) -> None:
         """Set the kernel link to the driver's state where the last event showed otherwise.
 
@@ -760,14 +787,43 @@ class KernelStack(Attachment):
 
     # -- configuration helpers for drivers ------------------------------------------------
     def add_address(self, dev: NetDevice, cidr: str, peer: str | None = None) -> None:
-        """``ip addr add CIDR [peer PEER] dev DEV``."""
-        port = self.ports[dev.name]
+        """``ip addr add CIDR [peer PEER] dev DEV``; DriverError (ENODEV) if the link is gone."""
+        port = self._live_port(dev)
         iface = ipaddress.ip_interface(cidr)
-        self.cfg.add_address(port.index, str(iface.ip), iface.network.prefixlen, peer)
+        try:
+            self.cfg.add_address(port.index, str(iface.ip), iface.network.prefixlen, peer)
+        except Exception as exc:
+            if self._gone_soon(port, exc):
+                raise self._gone_error(dev) from None
+            raise
 
     def add_route(self, dev: NetDevice, dst: str, gateway: str | None = None) -> None:
-        """``ip route add DST dev DEV``."""
-        self.cfg.add_route(dst, self.ports[dev.name].index, gateway)
+        """``ip route add DST dev DEV``; DriverError (ENODEV) if the link is gone."""
+        port = self._live_port(dev)
+        try:
+            self.cfg.add_route(dst, port.index, gateway)
+        except Exception as exc:
+            if self._gone_soon(port, exc):
+                raise self._gone_error(dev) from None
+            raise
+
+    def _live_port(self, dev: NetDevice) -> _Port:
+        """The device's port; DriverError (ENODEV) once its link is gone (see _link_gone)."""
+        port = self.ports.get(dev.name)
+        if port is None or port.dev is not dev:
+            if dev.host is not self.host or self.host.devices.get(dev.name) is not dev:
+                raise DriverError(f"{dev.name}: not registered with this host", errno.ENODEV)
+            raise self._gone_error(dev)
+        return port
+
+    @staticmethod
+    def _gone_error(dev: NetDevice) -> DriverError:
+        return DriverError(
+            f"{dev.name}: its kernel link was deleted by the user (ip link delete, or moved "
+            f"to another network namespace); the device is detached from the kernel: "
+            f"reload the driver to recreate it",
+            errno.ENODEV,
+        )
 
     def set_link_up(self, dev: NetDevice) -> int:
         """Open the device and set the kernel link up."""

@@ -443,6 +443,15 @@ finally:
     other.wait()
 out["sn0 driver"] = driver_carries_on(sn0)
 host.loop.run_until(lambda: False, timeout=0.3)
+def config_error(call):
+    try:
+        call()
+    except Exception as exc:
+        return [type(exc).__name__, getattr(exc, "errno", None), str(exc)]
+    return None
+out["sn0 add_address"] = config_error(lambda: ks.add_address(sn0, "10.9.9.1/24"))
+out["sn0 add_route"] = config_error(lambda: ks.add_route(sn0, "10.9.8.0/24"))
+out["sn1 add_address"] = config_error(lambda: ks.add_address(sn1, "10.9.7.1/24"))
 with host.as_current():
     drv.exit()
 out["faults"] = faults
@@ -468,22 +477,54 @@ def test_a_link_deleted_or_moved_away_by_the_user_leaves_the_driver_sane(
     assert len(gone) == 2 and "sn0" in gone[0] and "sn1" in gone[1], res["logs"]
     assert not [m for _, m in res["logs"] if "read from TUN/TAP failed" in m], res["logs"]
     assert not [m for lvl, m in res["logs"] if lvl in ("ERROR", "CRITICAL")], res["logs"]
+    # Configuring a device whose link is gone: a clear DriverError (ENODEV), no KeyError.
+    for key in ("sn0 add_address", "sn0 add_route", "sn1 add_address"):
+        kind, err, msg = res[key]
+        assert (kind, err) == ("DriverError", errno.ENODEV), res[key]
+        assert "deleted" in msg and "reload" in msg, res[key]
 
 
-def test_a_renamed_link_stays_the_drivers_device(netns: NetNamespace) -> None:
-    # `ip link set sn0 name foo0`: netdrv follows the link by its index, its multicast list
-    # too (/proc/net/dev_mcast names links): the renamed link's joins reach the driver, and
-    # a new link that took the old name lends it none of its own.
+def test_a_renamed_link_stays_the_drivers_device(netns: NetNamespace, tmp_path: Path) -> None:
+    # `ip link set sn0 name foo0`: netdrv follows the link by its index and renames the
+    # device (NETDEV_CHANGENAME): status, set, ethtool and capture know it as foo0 only,
+    # a running capture goes on, and the multicast list follows the link's index
+    # (/proc/net/dev_mcast names links): a new link that took the old name lends it none.
     netns.netdrv("load snull")
-    netns.run("ip link set sn0 down")
-    netns.run("ip link set sn0 name foo0")
-    netns.run("ip link set foo0 up mtu 1400")
-    assert wait_for(lambda: device(netns, "sn0")["state"] == "up")
-    assert device(netns, "sn0")["mtu"] == 1400
+    pcap = tmp_path / "sn0.pcap"
+    cap = netns.popen([sys.executable, "-m", "netdrv_core.cli", "capture", "sn0", "-w", str(pcap)],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert wait_for(lambda: pcap.exists() and pcap.stat().st_size >= 24, timeout=5)
+        netns.run("ip link set sn0 down")
+        netns.run("ip link set sn0 name foo0")
+        netns.run("ip link set foo0 up mtu 1400")
+        assert wait_for(lambda: [d["name"] for d in status(netns)["devices"]] == ["foo0", "sn1"])
+        assert wait_for(lambda: device(netns, "foo0")["state"] == "up")
+        assert device(netns, "foo0")["mtu"] == 1400
+        # The capture started as sn0 goes on: it sees foo0's frames.
+        size = pcap.stat().st_size
+        netns.run("ping -c 2 -i 0.2 -W 1 198.18.0.2", check=False)
+        assert wait_for(lambda: pcap.stat().st_size > size, timeout=5)
+        assert cap.poll() is None, cap.stderr.read() if cap.stderr else ""
+        cap.send_signal(signal.SIGINT)
+        cap.wait(10)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    assert netns.netdrv("ethtool foo0").returncode == 0
     netns.run("ip link add sn0 type veth peer name vv0")
     netns.run("ip maddr add 01:00:5e:09:09:09 dev sn0")
     netns.run("ip maddr add 01:00:5e:01:02:03 dev foo0")
-    assert wait_for(lambda: "01:00:5e:01:02:03" in device(netns, "sn0")["mc_list"], timeout=5)
-    assert "01:00:5e:09:09:09" not in device(netns, "sn0")["mc_list"]
+    assert wait_for(lambda: "01:00:5e:01:02:03" in device(netns, "foo0")["mc_list"], timeout=5)
+    assert "01:00:5e:09:09:09" not in device(netns, "foo0")["mc_list"]
+    assert "sn0" not in [d["name"] for d in status(netns)["devices"]]
     netns.run("ip link set foo0 down")
-    assert wait_for(lambda: device(netns, "sn0")["state"] == "down")
+    assert wait_for(lambda: device(netns, "foo0")["state"] == "down")
+    assert json.loads(netns.netdrv("set foo0 irq=9").stdout) == 0  # refused while up
+    gone = netns.netdrv("set sn0 irq=9", check=False)
+    assert gone.returncode != 0 and "sn0" in gone.stderr, gone.stderr
+    # Renamed back while down: the old name again.
+    netns.run("ip link del sn0")
+    netns.run("ip link set foo0 name sn0")
+    assert wait_for(lambda: [d["name"] for d in status(netns)["devices"]] == ["sn0", "sn1"])
