@@ -167,6 +167,16 @@ def _describe(exc: BaseException) -> str:
         return type(exc).__name__
 
 
+def _check_name(name: str) -> None:
+    """Raise ValueError for an interface name the kernel would refuse."""
+    # The kernel counts bytes (IFNAMSIZ includes the NUL): "é"*8 is 16 bytes, too long.
+    if (len(name.encode(errors="surrogateescape")) >= IFNAMSIZ or not name
+            or _NAME_BAD.search(name) or name in (".", "..")):  # fmt: skip
+        raise ValueError(
+            f"invalid interface name {name!r}: 1..15 bytes, no spaces, NUL, '/' or ':'"
+        )
+
+
 def _errcode(ret: Any) -> int:
     """Map an op's return value to 0 or a negative errno."""
     if ret is None or ret is True:
@@ -254,12 +264,7 @@ class Host:
         if dev.reg_state == NETREG_REGISTERED:
             raise DriverError(f"{dev.name}: already registered", errno.EEXIST)
         name = self.dev_alloc_name(dev.name)
-        # The kernel counts bytes (IFNAMSIZ includes the NUL): "é"*8 is 16 bytes, too long.
-        if (len(name.encode(errors="surrogateescape")) >= IFNAMSIZ or not name
-                or _NAME_BAD.search(name) or name in (".", "..")):  # fmt: skip
-            raise ValueError(
-                f"invalid interface name {name!r}: 1..15 bytes, no spaces, NUL, '/' or ':'"
-            )
+        _check_name(name)
         if name in self.devices:
             raise NameInUseError(
                 f"interface name {name!r} is already registered by "
@@ -333,11 +338,7 @@ class Host:
         old = dev.name
         if name == old:
             return
-        if (len(name.encode(errors="surrogateescape")) >= IFNAMSIZ or not name
-                or _NAME_BAD.search(name) or name in (".", "..")):  # fmt: skip
-            raise ValueError(
-                f"invalid interface name {name!r}: 1..15 bytes, no spaces, NUL, '/' or ':'"
-            )
+        _check_name(name)
         if name in self.devices:
             raise NameInUseError(
                 f"interface name {name!r} is already registered by "
