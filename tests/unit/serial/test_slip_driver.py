@@ -83,9 +83,16 @@ def test_keepalive_drops_carrier_and_outfill_keeps_it(host: Host) -> None:
 
 
 class _Server:
-    """A TCP "serial server" that can vanish and come back on the same port."""
+    """A TCP "serial server" that can vanish and come back on the same port.
 
-    def __init__(self) -> None:
+    It echoes; a ``deaf`` one never reads (a stuck serial server).  ``conns`` are the
+    connections it accepted.
+    """
+
+    deaf = False
+
+    def __init__(self, deaf: bool = False) -> None:
+        self.deaf = deaf
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -102,7 +109,8 @@ class _Server:
             except OSError:
                 return
             self.conns.append(c)
-            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+            if not self.deaf:
+                threading.Thread(target=self._echo, args=(c,), daemon=True).start()
 
     @staticmethod
     def _echo(c: socket.socket) -> None:
@@ -275,28 +283,10 @@ def test_a_port_in_use_by_another_program_is_refused(host: Host) -> None:
         os.close(slave)
 
 
-class _CountingServer(_Server):
-    """Counts the connections it accepted; never reads (a stuck serial server) if ``deaf``."""
-
-    def __init__(self, deaf: bool = False) -> None:
-        self.deaf = deaf
-        super().__init__()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            if not self.deaf:
-                threading.Thread(target=self._echo, args=(c,), daemon=True).start()
-
-
 def test_load_opens_the_port_once(host: Host) -> None:
     # A serial server that serves one client (socat without fork) would be used up by an
     # open-to-check-then-close, and a real tty would toggle DTR (resetting an Arduino).
-    srv = _CountingServer()
+    srv = _Server()
     drv = _load(host, port=f"socket://127.0.0.1:{srv.port}")
     dev = drv.devices[0]
     try:
@@ -385,7 +375,7 @@ def test_closing_a_port_whose_server_stopped_reading_is_prompt(host: Host) -> No
     # not wait out its join timeout on the event loop.
     from netdrv_serial.port import LinePort
 
-    srv = _CountingServer(deaf=True)
+    srv = _Server(deaf=True)
     lost: list[BaseException] = []
     port = LinePort(f"socket://127.0.0.1:{srv.port}", 115200, host.loop.call_soon_threadsafe,
                     lambda d: None, lambda t: None, lost.append)  # fmt: skip
