@@ -178,13 +178,18 @@ SNULL_FRAME = (b"\x00SNUL1\x00SNUL0\x08\x00" + bytes([0x45, 0, 0, 28, 0, 1, 0, 0
                + bytes([198, 18, 0, 1, 198, 18, 0, 2]) + bytes(8))  # fmt: skip
 
 
+def _import_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, source: str) -> Any:
+    """Module ``name`` from ``source``, written to ``tmp_path`` and imported afresh (a plugin)."""
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
+
+
 @pytest.fixture
 def flaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: Host) -> Iterator[Any]:
     """``flaky(fail_in, unit=0)``: load the flaky driver on ``host``, its device up."""
-    (tmp_path / "netdrv_flaky.py").write_text(FLAKY)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("netdrv_flaky", None)
-    mod = importlib.import_module("netdrv_flaky")
+    mod = _import_source(tmp_path, monkeypatch, "netdrv_flaky", FLAKY)
     loaded: list[Driver] = []
 
     def _load(fail_in: str, unit: int = 0) -> Driver:
@@ -416,10 +421,7 @@ NoModule.__module__ = None  # a class made by a code generator, say
 @pytest.fixture
 def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: Host) -> Iterator[Any]:
     """The ``netdrv_pair`` module: ``pair.load(cls=Pair)`` loads it, its devices up."""
-    (tmp_path / "netdrv_pair.py").write_text(PAIR)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("netdrv_pair", None)
-    mod = importlib.import_module("netdrv_pair")
+    mod = _import_source(tmp_path, monkeypatch, "netdrv_pair", PAIR)
 
     def _load(cls: Any = None, unit: int = 0) -> Driver:
         drv = load_driver(host, cls or mod.Pair, unit=unit)

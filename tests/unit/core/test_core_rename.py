@@ -31,14 +31,6 @@ def _dev(host: Host, name: str) -> NetDevice:
     return dev
 
 
-@pytest.fixture
-def host() -> Iterator[Host]:
-    h = Host()
-    yield h
-    h.close()
-    h.loop.close()
-
-
 def test_dev_rename_rekeys_the_registry_and_notifies(host: Host) -> None:
     a, b = _dev(host, "sn0"), _dev(host, "sn1")
     events: list[tuple[str, str]] = []
