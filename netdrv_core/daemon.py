@@ -231,12 +231,6 @@ class Daemon:
         with self.watchdog.guard(f"plugin hooks for {event} of {dev.name}"):
             self.pm.notify(event, dev)
 
-    def culprit(self, exc: BaseException) -> tuple[Driver | None, NetDevice | None]:
-        """The driver (and a device of it) whose code raised ``exc`` (see ``Host.blame``)."""
-        for drv, devs in self.host.blame(exc):
-            return drv, (devs[0] if devs else None)
-        return None, None
-
     def _thread_error(self, args: threading.ExceptHookArgs) -> None:
         """``threading.excepthook``: a driver thread that dies takes its device(s) down."""
         exc = args.exc_value
