@@ -351,6 +351,16 @@ def _owner(dev: NetDevice) -> str:
     return f"driver {getattr(drv, 'name', type(drv).__name__)!s}" if drv else "the host"
 
 
+def _driver_raised(host: Host, dev: NetDevice, name: str, exc: Exception) -> EthtoolError:
+    """An op raised: a driver fault (the device goes down), said as such to the user."""
+    host.driver_fault(dev, name, exc)
+    return EthtoolError(
+        f"{dev.name}: {_owner(dev)} raised in {name}: {type(exc).__name__}: {exc} "
+        f"(the device was taken down; see the daemon log)",
+        errno.EIO,
+    )
+
+
 def _call_get(host: Host, dev: NetDevice, name: str) -> Any:
     """A get op, guarded: raising is a driver fault (device taken down), as for any op."""
     ops = dev.ethtool_ops or EthtoolOps()
@@ -360,12 +370,7 @@ def _call_get(host: Host, dev: NetDevice, name: str) -> Any:
         err = exc.errno or errno.EIO
         raise EthtoolError(f"{dev.name}: {name}: {_strerror(err)}", err) from None
     except Exception as exc:
-        host.driver_fault(dev, name, exc)
-        raise EthtoolError(
-            f"{dev.name}: {_owner(dev)} raised in {name}: {type(exc).__name__}: {exc} "
-            f"(the device was taken down; see the daemon log)",
-            errno.EIO,
-        ) from exc
+        raise _driver_raised(host, dev, name, exc) from exc
 
 
 def _registered(host: Host, dev: NetDevice) -> None:
@@ -384,12 +389,7 @@ def _guarded(host: Host, dev: NetDevice, name: str, fn: Any, *args: Any) -> int:
     except OSError as exc:
         return -(exc.errno or errno.EIO)
     except Exception as exc:
-        host.driver_fault(dev, name, exc)
-        raise EthtoolError(
-            f"{dev.name}: {_owner(dev)} raised in {name}: {type(exc).__name__}: {exc} "
-            f"(the device was taken down; see the daemon log)",
-            errno.EIO,
-        ) from exc
+        raise _driver_raised(host, dev, name, exc) from exc
 
 
 def _call_set(host: Host, dev: NetDevice, name: str, what: str, *args: Any) -> None:
