@@ -166,6 +166,9 @@ class LinkMonitor:
         self.overflows = 0  # ENOBUFS: times the kernel dropped events
         self.dump_wanted = False  # events were lost since the last dump was requested
         self._dump_seq = 0  # the dump in progress (0: none)
+        self._dump_seen: set[int] = set()  # links the dump in progress has shown so far
+        # The links a dump showed, once it ended; taken by :meth:`take_dump`.
+        self._dump_done: set[int] | None = None
         self._seq = 0
 
     def set_rcvbuf(self, size: int) -> None:
@@ -204,12 +207,19 @@ class LinkMonitor:
                 for ev in batch:
                     if ev.seq == seq and ev.portid == pid:
                         ev.resync = True
+                        self._dump_seen.add(ev.index)
                 status = dump_status(data, seq, pid)
                 if status is not None:
                     self._dump_seq = 0
-                    if status:  # not retried: a refusal would come back at once, forever
+                    if status:
+                        # Still wanted: the attachment asks again later (not at once: a
+                        # refusal would come back at once, forever).
+                        self.dump_wanted = True
                         log.warning("dumping the links after lost events failed (%s)",
                                     errno.errorcode.get(-status, status))  # fmt: skip
+                    else:
+                        self._dump_done = self._dump_seen
+                    self._dump_seen = set()
             events.extend(batch)
         return events
 
@@ -228,7 +238,15 @@ class LinkMonitor:
             return False
         self.dump_wanted = False
         self._dump_seq = self._seq
+        self._dump_seen = set()
         return True
+
+    def take_dump(self) -> set[int] | None:
+        """The indexes of the links the last dump showed, once it has ended (then None
+        until the next one ends): a link missing from it was deleted or moved away while
+        its events were lost."""
+        done, self._dump_done = self._dump_done, None
+        return done
 
     def close(self) -> None:
         """Close the socket."""

@@ -57,6 +57,7 @@ from .vnet import (
 )
 
 if TYPE_CHECKING:
+    from ..loop import Timer
     from ..netdevice import NetDevice
 
 __all__ = ["KernelStack", "TunTap"]
@@ -81,6 +82,8 @@ RX_HEADROOM = 34
 # own size; a larger one (a TSO super-frame) keeps the read buffer itself, and
 # the port reads into a fresh one: no copy of 64 KiB in Python.
 RX_COPYBREAK = 4096
+# Seconds before asking again for the links' state when a dump after lost events failed.
+DUMP_RETRY = 1.0
 
 
 class TunTap:
@@ -204,6 +207,10 @@ class KernelStack(Attachment):
         self._cfg: LinkConfig | None = None
         self._mon: LinkMonitor | None = None
         self._mcast_timer = None
+        # Links a dump was asked for (see _resync), and the timer asking again for one the
+        # kernel refused or could not be sent.
+        self._dump_ports: set[int] = set()
+        self._dump_retry: Timer | None = None
         self._backlog: list[LinkEvent] = []  # read early (attach) for the other ports
         self._applying: _Port | None = None  # a kernel event is being applied to this port
         self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0,
@@ -358,6 +365,9 @@ class KernelStack(Attachment):
             self._mon = None
         if self._mcast_timer is not None:
             self._mcast_timer.cancel()
+        if self._dump_retry is not None:
+            self._dump_retry.cancel()
+            self._dump_retry = None
         if self._cfg is not None:
             self._cfg.close()
             self._cfg = None
@@ -581,11 +591,30 @@ class KernelStack(Attachment):
 
     # -- kept in step: kernel → netdrv ----------------------------------------------------
     def _on_netlink(self) -> None:
+        mon = self._mon
+        if mon is None:
+            return  # closed
         events, self._backlog = self._backlog, []
         events += self._read_netlink()
         if self._resync():
             events = []  # all older than the links' state now asked for
         self._handle_events(events)
+        done = mon.take_dump()
+        if done is not None:
+            # A link the dump did not show was deleted (or moved away) with its DELLINK lost.
+            for index in self._dump_ports - done:
+                port = self._by_index.get(index)
+                if port is not None:
+                    self._link_gone(port)
+            self._dump_ports = set()
+        if mon.dump_wanted and self._dump_retry is None:
+            # The dump could not be asked for, or failed: ask again in a second, not only
+            # after the next lost event (there may be none).
+            self._dump_retry = self.host.loop.call_later(DUMP_RETRY, self._retry_dump)
+
+    def _retry_dump(self) -> None:
+        self._dump_retry = None
+        self._on_netlink()
 
     def _read_netlink(self) -> list[LinkEvent]:
         """The monitor's events; an overflow is counted (the monitor re-reads the links)."""
@@ -615,6 +644,7 @@ class KernelStack(Attachment):
         mon = self._mon
         if mon is None or not mon.request_dump():
             return False
+        self._dump_ports = set(self._by_index)
         for port in self.ports.values():
             port.k_up = port.dev.is_up
             port.k_mtu = _kernel_mtu(port)

@@ -316,6 +316,7 @@ class _KernelLink:
         self.batch = 1  # events netdrv reads at once (all of them after an overflow)
         self.overflows = 0
         self.dump_wanted = False
+        self.dumped: set[int] | None = None
 
     def change(self, *, up: bool | None = None, mtu: int | None = None,
                addr: bytes | None = None) -> None:  # fmt: skip
@@ -345,6 +346,8 @@ class _KernelLink:
             self.dump_wanted = True
             n = len(self.queue)
         batch, self.queue = self.queue[:n], self.queue[n:]
+        if any(ev.resync for ev in batch):
+            self.dumped = {7}  # the dump ended: it showed sn0, which is never deleted here
         return batch
 
     def request_dump(self) -> bool:
@@ -353,6 +356,10 @@ class _KernelLink:
         self.dump_wanted = False
         self.queue.append(self._event(resync=True))
         return True
+
+    def take_dump(self) -> set[int] | None:
+        done, self.dumped = self.dumped, None
+        return done
 
     # LinkConfig, as the attachment uses it.
     def set(self, index: int, **kw: Any) -> None:
