@@ -504,6 +504,7 @@ _ETHTOOL_MODES: dict[str, tuple[str, bool, str]] = {
     "-a": ("pauseparam", False, "--show-pause"), "-A": ("pauseparam", True, "--pause"),
     "-i": ("drvinfo", False, "--driver"), "-S": ("stats", False, "--statistics"),
     "-r": ("nway_reset", False, "--negotiate"), "-s": ("msglevel", True, "--change"),
+    "-k": ("features", False, "--show-features"), "-K": ("features", True, "--features"),
 }  # fmt: skip
 # Keywords of the set modes -> struct field; a bool field takes on|off.
 _ETHTOOL_KEYWORDS: dict[str, dict[str, tuple[str, type]]] = {
@@ -585,6 +586,47 @@ def _msglvl(words: tuple[str, ...], current: Callable[[], int]) -> int:
     return level
 
 
+def _feature_settings(words: tuple[str, ...]) -> dict[str, bool]:
+    """``tso off sg on`` -> ``{"tso": False, "sg": True}`` (names checked by the daemon)."""
+    if not words or len(words) % 2:
+        raise click.UsageError("-K needs FEATURE on|off pairs, e.g. -K DEV tso off")
+    out: dict[str, bool] = {}
+    for name, state in zip(words[::2], words[1::2], strict=True):
+        if name in out:
+            raise click.UsageError(f"-K: {name} given twice")
+        out[name] = bool(_ethtool_value(name, state, bool))
+    return out
+
+
+def _features_text(dev: str, features: dict[str, dict[str, bool]]) -> str:
+    """``ethtool -k``'s layout: group headings (on if any member is), members indented."""
+    from .ethtool import FEATURE_GROUPS, NETDEV_FEATURE_NAMES
+
+    def state(f: dict[str, bool]) -> str:
+        s = "on" if f["active"] else "off"
+        if f["fixed"]:
+            return s + " [fixed]"
+        if f["requested"] != f["active"]:
+            return s + f" [requested {'on' if f['requested'] else 'off'}]"
+        return s
+
+    lines = [f"Features for {dev}:"]
+    done: set[str] = set()
+    for heading, bits in FEATURE_GROUPS.values():
+        members = [n for b, n in NETDEV_FEATURE_NAMES.items() if b & bits and n in features]
+        group = [features[n] for n in members]
+        if heading == "rx-checksumming":  # one bit: ethtool shows the heading alone
+            lines.append(f"{heading}: {state(group[0])}")
+        else:
+            on = any(f["active"] for f in group)
+            fixed = " [fixed]" if all(f["fixed"] for f in group) else ""
+            lines.append(f"{heading}: {'on' if on else 'off'}{fixed}")
+            lines += [f"\t{n}: {state(features[n])}" for n in members]
+        done.update(members)
+    lines += [f"{n}: {state(f)}" for n, f in features.items() if n not in done]
+    return "\n".join(lines)
+
+
 def _na(value: Any, present: bool = True) -> str:
     return str(value) if present and value is not None else "n/a"
 
@@ -627,6 +669,8 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
         return "\n".join(["NIC statistics:", *(f"     {k}: {v}" for k, v in r["stats"].items())])
     if op == "msglevel":
         return f"Current message level: 0x{r['msglevel']:08x} ({r['msglevel']})"
+    if op == "features":
+        return _features_text(dev, r["features"])
     if op in ("ringparam", "channels"):
         if op == "ringparam":
             title = f"Ring parameters for {dev}:"
@@ -671,7 +715,8 @@ def _ethtool_modes(f: Any) -> Any:
                 "channels": "queue counts", "pauseparam": "pause (flow control)",
                 "drvinfo": "driver information", "stats": "the driver's statistics",
                 "nway_reset": "restart autonegotiation",
-                "msglevel": "change the message level: msglvl N | msglvl TYPE on|off"}[op]  # fmt: skip
+                "msglevel": "change the message level: msglvl N | msglvl TYPE on|off",
+                "features": "offload features (-K DEV tso off)"}[op]  # fmt: skip
         verb = "" if op in ("nway_reset", "msglevel") else ("change " if is_set else "show ")
         f = click.option(flag, long, "modes", flag_value=flag, multiple=True,
                          help=f"{verb}{what}")(f)  # fmt: skip
@@ -709,6 +754,8 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
                     return int(request(c, op="msglevel")["result"]["msglevel"])
 
                 reply = request(c, op=op, set={"msglevel": _msglvl(settings, current)})
+            elif op == "features" and is_set:
+                reply = request(c, op=op, set=_feature_settings(settings))
             elif is_set:
                 reply = request(c, op=op, set=_ethtool_settings(flag, op, settings))
             else:
@@ -724,6 +771,16 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         click.echo(json.dumps(result, indent=2))
     elif not is_set and op != "nway_reset":  # like ethtool, a change succeeds silently
         click.echo(_ethtool_text(dev, op, result))
+    elif op == "features":
+        # Like ethtool -K: say what did not come out as asked (a dependency kept it off).
+        unmet = [f"{n}: {'on' if f['active'] else 'off'} [requested "
+                 f"{'on' if f['requested'] else 'off'}]"
+                 for n, f in result.get("features", {}).items()
+                 if not f["fixed"] and f["requested"] != f["active"]]  # fmt: skip
+        if unmet and not reply.get("changed"):
+            click.echo("Could not change any device features", err=True)
+        if unmet:
+            click.echo("Actual changes:\n" + "\n".join(unmet))
 
 
 @cli.command(name="sysctl", short_help="Show or set the daemon's tunables (NAME=VALUE).")

@@ -23,6 +23,22 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import NetdrvError
+from .netdevice import (
+    NETIF_F_ALL_TSO,
+    NETIF_F_CSUM_MASK,
+    NETIF_F_GSO_UDP_L4,
+    NETIF_F_HIGHDMA,
+    NETIF_F_HW_CSUM,
+    NETIF_F_IP_CSUM,
+    NETIF_F_IPV6_CSUM,
+    NETIF_F_LLTX,
+    NETIF_F_LOOPBACK,
+    NETIF_F_RXCSUM,
+    NETIF_F_SG,
+    NETIF_F_TSO,
+    NETIF_F_TSO6,
+    NETIF_F_TSO_ECN,
+)
 
 if TYPE_CHECKING:
     from .host import Host
@@ -32,6 +48,8 @@ __all__ = [
     "DUPLEX_FULL",
     "DUPLEX_HALF",
     "ETHTOOL_REQUESTS",
+    "FEATURE_GROUPS",
+    "NETDEV_FEATURE_NAMES",
     "NETIF_MSG_NAMES",
     "SPEED_UNKNOWN",
     "Channels",
@@ -42,12 +60,14 @@ __all__ = [
     "LinkSettings",
     "PauseParam",
     "RingParam",
+    "ethtool_features",
     "ethtool_get",
     "ethtool_get_msglevel",
     "ethtool_nway_reset",
     "ethtool_report",
     "ethtool_request",
     "ethtool_set",
+    "ethtool_set_features",
     "ethtool_set_msglevel",
     "ethtool_supports",
 ]
@@ -330,7 +350,7 @@ _KINDS: dict[str, _Kind] = {
 }  # fmt: skip
 
 ETHTOOL_REQUESTS = (
-    "settings", "drvinfo", "stats", "msglevel", "nway_reset", *_KINDS,
+    "settings", "drvinfo", "stats", "msglevel", "nway_reset", "features", *_KINDS,
 )  # fmt: skip
 """What :func:`ethtool_request` (the daemon's ``ethtool`` command) answers."""
 
@@ -561,6 +581,88 @@ def ethtool_set_msglevel(host: Host, dev: NetDevice, value: int) -> bool:
     return True
 
 
+#: ``ethtool -k`` names of the feature bits (Linux's ``netdev_features_strings``).
+NETDEV_FEATURE_NAMES: dict[int, str] = {
+    NETIF_F_RXCSUM: "rx-checksum",
+    NETIF_F_IP_CSUM: "tx-checksum-ipv4",
+    NETIF_F_HW_CSUM: "tx-checksum-ip-generic",
+    NETIF_F_IPV6_CSUM: "tx-checksum-ipv6",
+    NETIF_F_SG: "tx-scatter-gather",
+    NETIF_F_TSO: "tx-tcp-segmentation",
+    NETIF_F_TSO_ECN: "tx-tcp-ecn-segmentation",
+    NETIF_F_TSO6: "tx-tcp6-segmentation",
+    NETIF_F_GSO_UDP_L4: "tx-udp-segmentation",
+    NETIF_F_LLTX: "tx-lockless",
+    NETIF_F_HIGHDMA: "highdma",
+    NETIF_F_LOOPBACK: "loopback",
+}
+#: ethtool's short names (``-K DEV tso off``) and group headings in ``-k``: alias -> bits.
+FEATURE_GROUPS: dict[str, tuple[str, int]] = {
+    "rx": ("rx-checksumming", NETIF_F_RXCSUM),
+    "tx": ("tx-checksumming", NETIF_F_CSUM_MASK),
+    "sg": ("scatter-gather", NETIF_F_SG),
+    "tso": ("tcp-segmentation-offload", NETIF_F_ALL_TSO),
+}
+_FEATURE_BITS = {name: bit for bit, name in NETDEV_FEATURE_NAMES.items()}
+
+
+def ethtool_features(dev: NetDevice) -> dict[str, dict[str, bool]]:
+    """``ethtool -k``: each feature's state — ``active`` (in ``features``), ``fixed`` (not in
+    ``hw_features``: the user cannot change it) and ``requested`` (in ``wanted_features``,
+    or active when fixed)."""
+    out = {}
+    for bit, name in NETDEV_FEATURE_NAMES.items():
+        fixed = not dev.hw_features & bit
+        active = bool(dev.features & bit)
+        out[name] = {"active": active, "fixed": fixed,
+                     "requested": active if fixed else bool(dev.wanted_features & bit)}  # fmt: skip
+    return out
+
+
+def _feature_bits(dev: NetDevice, name: str) -> int:
+    if name in FEATURE_GROUPS:
+        return FEATURE_GROUPS[name][1]
+    if name in _FEATURE_BITS:
+        return _FEATURE_BITS[name]
+    names = ", ".join([*FEATURE_GROUPS, *_FEATURE_BITS])
+    raise EthtoolError(f"{dev.name}: unknown feature {name!r}; features: {names}", errno.EINVAL)
+
+
+def ethtool_set_features(host: Host, dev: NetDevice, changes: Mapping[str, Any]) -> bool:
+    """``ethtool -K``: turn features on or off (name or short name -> bool); True if
+    ``dev.features`` changed.
+
+    As ethnl: a feature outside ``hw_features`` cannot be changed (``EOPNOTSUPP``,
+    naming its fixed state); the request updates ``wanted_features`` and
+    :meth:`~netdrv_core.host.Host.netdev_update_features` does the rest, so a feature
+    another depends on (TSO on checksum offload) may stay off although requested:
+    :func:`ethtool_features` shows it ``requested`` but not ``active``.  The driver's
+    negative errno from ``set_features`` raises :class:`EthtoolError`.
+    """
+    _registered(host, dev)
+    on = off = 0
+    for name, value in changes.items():
+        bits = _feature_bits(dev, name)
+        if not isinstance(value, bool):
+            raise EthtoolError(f"{dev.name}: {name} must be true or false, not {value!r}",
+                               errno.EINVAL)  # fmt: skip
+        settable = bits & dev.hw_features
+        if not settable:
+            state = "on" if dev.features & bits else "off"
+            raise EthtoolError(f"{dev.name}: {name} is fixed {state}: {_owner(dev)} does not "
+                               "let it be changed (not in hw_features)", errno.EOPNOTSUPP)  # fmt: skip
+        if value:
+            on |= settable
+        else:
+            off |= settable
+    before = dev.features
+    dev.wanted_features = (dev.wanted_features | on) & ~off
+    ret = host.netdev_update_features(dev)
+    if ret < 0:
+        raise EthtoolError(f"{dev.name}: cannot change the features: {_strerror(-ret)}", -ret)
+    return dev.features != before
+
+
 def ethtool_nway_reset(host: Host, dev: NetDevice) -> None:
     """``ethtool -r``: restart autonegotiation (``EOPNOTSUPP`` without ``nway_reset``)."""
     if not ethtool_supports(dev.ethtool_ops, "nway_reset"):
@@ -627,6 +729,9 @@ def ethtool_request(
     if op == "nway_reset":
         ethtool_nway_reset(host, dev)
         return {}, None
+    if op == "features":
+        changed = None if settings is None else ethtool_set_features(host, dev, settings)
+        return {"features": ethtool_features(dev)}, changed
     if op == "msglevel":
         changed = None
         if settings is not None:

@@ -39,6 +39,16 @@ from .netdevice import (
     NET_XMIT_DROP,
     NET_XMIT_SUCCESS,
     NETDEV_TX_BUSY,
+    NETIF_F_ALL_TSO,
+    NETIF_F_CSUM_MASK,
+    NETIF_F_GSO_UDP_L4,
+    NETIF_F_HW_CSUM,
+    NETIF_F_IP_CSUM,
+    NETIF_F_IPV6_CSUM,
+    NETIF_F_SG,
+    NETIF_F_TSO,
+    NETIF_F_TSO6,
+    NETIF_F_TSO_ECN,
     NETREG_REGISTERED,
     NETREG_UNREGISTERED,
     NetDevice,
@@ -57,6 +67,8 @@ __all__ = [
     "dev_get_by_name",
     "dev_open",
     "dev_queue_xmit",
+    "netdev_fix_features",
+    "netdev_update_features",
     "netif_receive_skb",
     "netif_rx",
     "register_netdev",
@@ -283,6 +295,9 @@ class Host:
             raise DriverError(f"{name}: ndo_init failed: {errno.errorcode.get(-ret, ret)}", -ret)
         dev.ifindex = self._next_ifindex
         self._next_ifindex += 1
+        # register_netdevice(): what the driver turned on of what the user may change.
+        dev.wanted_features = dev.features & dev.hw_features
+        dev.features = netdev_fix_features(dev, dev.features)
         try:
             self.attachment.attach(dev)
         except BaseException:
@@ -440,6 +455,36 @@ class Host:
         if ret == 0:
             self.attachment.address_changed(dev)
         return ret
+
+    def netdev_update_features(self, dev: NetDevice) -> int:
+        """Recompute ``dev.features`` after ``wanted_features`` or the device changed.
+
+        As Linux's ``__netdev_update_features``: the fixed features, plus the wanted
+        ones among ``hw_features``; then the core's rules (:func:`netdev_fix_features`),
+        the driver's ``fix_features`` and the attachment's limits.  If that differs from
+        ``dev.features`` the driver's ``set_features`` is called, and on success the
+        stack hears of it (the kernel attachment re-programs the TAP's offloads).
+        Returns 1 if the features changed, 0 if not, or the driver's negative errno
+        (``dev.features`` is then unchanged).
+        """
+        features = (dev.features & ~dev.hw_features) | (dev.wanted_features & dev.hw_features)
+        features = netdev_fix_features(dev, features)
+        try:
+            features = int(dev.netdev_ops.fix_features(dev, features))
+        except Exception as exc:
+            self.driver_fault(dev, "fix_features", exc)
+            return -errno.EIO
+        features = self.attachment.fix_features(dev, features)
+        if features == dev.features:
+            return 0
+        ret = self._call(dev, "set_features", dev.netdev_ops.set_features, dev, features)
+        if ret < 0:
+            log.warning("%s: set_features() failed (%s); wanted %#x, left %#x", dev.name,
+                        errno.errorcode.get(-ret, ret), features, dev.features)  # fmt: skip
+            return ret
+        dev.features = features
+        self.attachment.features_changed(dev)
+        return 1
 
     def dev_set_config(self, dev: NetDevice, ifmap: dict[str, int]) -> int:
         """Call ``set_config`` (drivers refuse changes while up, as in LDD)."""
@@ -1124,6 +1169,35 @@ class Host:
 
 
 # -- module-level kernel-style API -------------------------------------------------------------
+def netdev_fix_features(dev: NetDevice, features: int) -> int:
+    """The core's rules on a feature set (Linux's ``netdev_fix_features``).
+
+    Generic checksumming makes the protocol-specific bits redundant; segmentation
+    offload needs scatter-gather and a checksum offload for its protocol (the
+    device must finish each segment's checksum).
+    """
+    if features & NETIF_F_HW_CSUM and features & (NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM):
+        features &= ~(NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM)
+    if not features & NETIF_F_SG:
+        features &= ~(NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4)
+    if not features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
+        features &= ~(NETIF_F_TSO | NETIF_F_TSO_ECN)
+    if not features & (NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM):
+        features &= ~NETIF_F_TSO6
+    if not features & NETIF_F_CSUM_MASK:
+        features &= ~NETIF_F_GSO_UDP_L4
+    if features & NETIF_F_ALL_TSO == NETIF_F_TSO_ECN:
+        features &= ~NETIF_F_TSO_ECN  # ECN only qualifies TSO
+    return features
+
+
+def netdev_update_features(dev: NetDevice) -> int:
+    """Recompute ``dev.features`` (see :meth:`Host.netdev_update_features`)."""
+    if dev.host is None:
+        raise DriverError(f"{dev.name}: not registered", errno.ENODEV)
+    return dev.host.netdev_update_features(dev)
+
+
 def register_netdev(dev: NetDevice, host: Host | None = None) -> None:
     """Register ``dev`` with ``host`` (default: the host running the driver's init)."""
     (host or current_host()).register_netdev(dev)

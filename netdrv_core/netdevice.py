@@ -111,6 +111,8 @@ NETIF_F_TSO6 = 1 << 20
 NETIF_F_GSO_UDP_L4 = 1 << 21
 NETIF_F_RXCSUM = 1 << 29
 NETIF_F_LOOPBACK = 1 << 31
+NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM
+NETIF_F_ALL_TSO = NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO6
 
 # Return values.
 NETDEV_TX_OK = 0x00
@@ -243,6 +245,20 @@ class NetDeviceOps:
         """Check ``dev_addr`` before open (default: accept)."""
         return 0
 
+    def fix_features(self, dev: NetDevice, features: int) -> int:
+        """Adjust a requested feature set to what the device can do now (``ndo_fix_features``).
+
+        Called by :meth:`~netdrv_core.host.Host.netdev_update_features` after the core's
+        own rules (TSO needs scatter-gather and a checksum offload); return the features
+        to use.  Default: unchanged.
+        """
+        return features
+
+    def set_features(self, dev: NetDevice, features: int) -> int | None:
+        """Switch the hardware to ``features`` (``ndo_set_features``); ``dev.features`` is
+        still the old set here, and becomes ``features`` on success.  Default: accept."""
+        return 0
+
 
 class HeaderOps:
     """``header_ops``: build and parse the link-layer header."""
@@ -281,7 +297,10 @@ class NetDevice:
         self.flags = 0
         self.priv_flags = 0
         self.features = 0
+        # The features the user may turn on and off (``ethtool -K``), and those asked
+        # for: netdev_update_features() makes ``features`` from them.
         self.hw_features = 0
+        self.wanted_features = 0
         self.mtu = 1500
         self.min_mtu = 68
         self.max_mtu = 1500

@@ -74,6 +74,13 @@ class Attachment:
     def address_changed(self, dev: NetDevice) -> None:
         """The driver accepted a new hardware address."""
 
+    def fix_features(self, dev: NetDevice, features: int) -> int:
+        """Features the stack cannot use on this device removed (default: none)."""
+        return features
+
+    def features_changed(self, dev: NetDevice) -> None:
+        """``dev.features`` changed (``netdev_update_features``)."""
+
     def add_address(self, dev: NetDevice, cidr: str, peer: str | None = None) -> None:
         """Give the interface an address (``ip addr add``); recorded only, by default."""
         self.addresses.setdefault(dev.name, []).append((cidr, peer))

@@ -37,6 +37,9 @@ from ..netdevice import (
     IFF_NOARP,
     IFF_PROMISC,
     IFF_UP,
+    NETIF_F_ALL_TSO,
+    NETIF_F_CSUM_MASK,
+    NETIF_F_GSO_UDP_L4,
     NETIF_F_HW_CSUM,
     NETIF_F_IP_CSUM,
     NETIF_F_TSO,
@@ -131,6 +134,10 @@ class TunTap:
                     f"type may have this name; choose another name"
                 ) from None
             raise
+
+    def set_offloads(self, offloads: int) -> None:
+        """TUNSETOFFLOAD: what the kernel may hand over unfinished (needs the vnet header)."""
+        fcntl.ioctl(self.fd, ioctl.TUNSETOFFLOAD, offloads)
 
     def set_carrier(self, on: bool) -> bool:
         """TUNSETCARRIER; False when the kernel is too old to support it."""
@@ -238,8 +245,8 @@ class KernelStack(Attachment):
             self._mcast_timer = self.host.loop.call_later(1.0, self._poll_mcast)
 
     @staticmethod
-    def _offloads(dev: NetDevice) -> int:
-        f = dev.features
+    def _offloads(f: int) -> int:
+        """TUN_F_* flags for features ``f``: what the kernel may hand the reader unfinished."""
         off = 0
         if f & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
             off |= TUN_F_CSUM
@@ -254,10 +261,12 @@ class KernelStack(Attachment):
     def attach(self, dev: NetDevice) -> None:
         """Create the interface and mirror the device's settings onto it."""
         self._ensure_monitor()
-        offloads = self._offloads(dev)
+        offloads = self._offloads(dev.features)
         # A VNET header also lets us mark received frames DATA_VALID (LDD's
-        # CHECKSUM_UNNECESSARY), so use it whenever the driver asks for any offload.
-        vnet = bool(offloads) or bool(getattr(dev, "rx_csum_unnecessary", False))
+        # CHECKSUM_UNNECESSARY), so use it whenever the driver asks for any offload, or
+        # may be asked for one later (``ethtool -K``: only a new TAP can get the header).
+        vnet = (bool(offloads) or bool(self._offloads(dev.hw_features))
+                or bool(getattr(dev, "rx_csum_unnecessary", False)))  # fmt: skip
         tt = TunTap(dev.name, tap=is_l2(dev), vnet_hdr=vnet, offloads=offloads)
         try:
             index = self.cfg.index(dev.name)
@@ -516,6 +525,24 @@ class KernelStack(Attachment):
             dev.core_stats.rx_backlog_drops += 1
             return False
         return True
+
+    def fix_features(self, dev: NetDevice, features: int) -> int:
+        """Without a virtio-net header a TAP cannot pass on a checksum or segmentation job."""
+        port = self.ports.get(dev.name)
+        if port is not None and not port.hlen:
+            features &= ~(NETIF_F_CSUM_MASK | NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4)
+        return features
+
+    def features_changed(self, dev: NetDevice) -> None:
+        """Tell the kernel what it may now hand over unfinished (``ethtool -k`` there agrees)."""
+        port = self.ports.get(dev.name)
+        if port is None or not port.hlen or port.tt.fd < 0:
+            return
+        try:
+            port.tt.set_offloads(self._offloads(dev.features))
+        except OSError as exc:
+            if not self._gone_soon(port, exc):
+                log.warning("%s: TUNSETOFFLOAD failed: %s", dev.name, exc)
 
     # -- kept in step: netdrv → kernel ----------------------------------------------------
     def state_changed(self, dev: NetDevice) -> None:

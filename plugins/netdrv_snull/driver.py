@@ -517,7 +517,8 @@ class Snull(Driver):
               max=SNULL_POOL_MAX),
         Param("napi_weight", int, 64, "NAPI budget per poll", min=1, max=1024),
         Param("offload", bool, True,
-              "declare checksum/TSO offloads (virtio-net header on the kernel attachment)"),
+              "start with checksum/TSO offloads on (virtio-net header on the kernel "
+              "attachment; netdrv ethtool -K changes them later)"),
         Param("configure", bool, True, "assign addresses and bring the pair up on load"),
         Param("addr0", ip_interface, "198.18.0.1/24", "address of the first interface"),
         Param("addr1", ip_interface, "198.18.1.2/24", "address of the second interface"),
@@ -534,6 +535,8 @@ class Snull(Driver):
             priv.lockup = p["lockup"]
             dev.watchdog_timeo = p["timeout"] / 1000.0
             dev.dev_addr = SNULL_MAC[:5] + bytes([SNULL_MAC[5] ^ i])
+            # What `netdrv ethtool -K` may turn on and off; `offload` is the start.
+            dev.hw_features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6
             if p["offload"]:
                 dev.features |= NETIF_F_SG | NETIF_F_TSO | NETIF_F_TSO6
             else:

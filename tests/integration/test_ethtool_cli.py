@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -48,6 +49,55 @@ def test_settings_driver_and_statistics(netns: NetNamespace) -> None:
     assert "\tSpeed: 10000Mb/s\n\tDuplex: Full\n" in netns.netdrv("ethtool sn1").stdout
     assert netns.netdrv("ethtool -i sn1").stdout.startswith("driver: snull\nversion: 2.0\n")
     assert "     pool_free: 8\n" in netns.netdrv("ethtool -S sn1").stdout
+
+
+def _kernel_features(netns: NetNamespace, dev: str) -> dict[str, str]:
+    """The kernel's view of the TAP (the real ethtool -k): name -> on/off."""
+    out = netns.run(["ethtool", "-k", dev]).stdout
+    return dict(line.strip().split(": ")[:2] for line in out.splitlines()[1:] if ": " in line)
+
+
+@pytest.mark.skipif(
+    shutil.which("ethtool") is None, reason="ethtool is not installed (CI installs it)"
+)
+def test_features_toggle_the_taps_offloads(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    out = netns.netdrv("ethtool -k sn0").stdout
+    assert "tcp-segmentation-offload: on\n\ttx-tcp-segmentation: on\n" in out
+    assert "rx-checksumming: off [fixed]\n" in out
+    assert _kernel_features(netns, "sn0")["tx-tcp-segmentation"] == "on"
+
+    def avg_frame() -> float:  # bytes per frame sn0 sent during a 4 MiB TCP transfer
+        before = device(netns, "sn0")["stats"]
+        chash, shash, _ = tcp_transfer(netns, netns, "198.18.1.2", "198.18.0.2", 4 << 20)
+        assert chash == shash
+        after = device(netns, "sn0")["stats"]
+        return (after["tx_bytes"] - before["tx_bytes"]) / (
+            after["tx_packets"] - before["tx_packets"]
+        )
+
+    assert avg_frame() > 8000  # TSO super-frames
+    # Off: the kernel segments before sn0 (the TAP's offloads follow), frames fit the MTU.
+    assert netns.netdrv("ethtool -K sn0 tso off").stdout == ""
+    assert _kernel_features(netns, "sn0")["tx-tcp-segmentation"] == "off"
+    assert avg_frame() <= 1514
+    # Checksum offload off takes TSO with it (it needs one): asked for, it stays off.
+    assert netns.netdrv("ethtool -K sn0 tx off").stdout == ""
+    res = netns.netdrv("ethtool -K sn0 tso on", check=False)
+    assert res.returncode == 0
+    assert res.stdout == ("Actual changes:\ntx-tcp-segmentation: off [requested on]\n"
+                          "tx-tcp6-segmentation: off [requested on]\n")  # fmt: skip
+    assert res.stderr == "Could not change any device features\n"
+    assert _kernel_features(netns, "sn0")["tx-checksumming"] == "off"
+    netns.netdrv("ethtool -K sn0 tx on")  # the requested TSO comes back with it
+    feats = json.loads(netns.netdrv("ethtool -k sn0 --json").stdout)["features"]
+    assert feats["tx-tcp-segmentation"] == {"active": True, "fixed": False, "requested": True}
+    assert _kernel_features(netns, "sn0")["tx-tcp-segmentation"] == "on"
+    assert avg_frame() > 8000
+    res = netns.netdrv("ethtool -K sn0 rx on", check=False)
+    assert (res.returncode, res.stderr) == (
+        1, "netdrv: sn0: rx is fixed off: driver snull does not let it be changed "
+        "(not in hw_features)\n")  # fmt: skip
 
 
 def test_without_a_daemon(netns: NetNamespace) -> None:
