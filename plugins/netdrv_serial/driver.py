@@ -46,7 +46,7 @@ from netdrv_core.linktypes import ARPHRD_AX25, ARPHRD_CSLIP, ARPHRD_SLIP
 from netdrv_core.params import ip_address, ip_interface
 
 from .codecs import DEFAULT_MTUS, MODES, CodecError
-from .port import LinePort, PortError, open_blocks, open_serial
+from .port import LinePort, NotAPortError, PortError, open_blocks, open_serial
 
 log = logging.getLogger("netdrv.serial")
 
@@ -421,7 +421,8 @@ class SerialLink(Driver):
         Param("retry_max", float, 5.0, "longest wait between attempts to reopen a lost port",
               min=0.1, unit="s"),
         Param("txqueuelen", int, 10, "kernel transmit queue length", min=1),
-        Param("wait", bool, False, "load even if the port cannot be opened yet (retry)"),
+        Param("wait", bool, False, "load even if the port is missing or cannot be opened yet "
+              "(retry); a path that can never be a port still fails"),
         Param("linktest", bool, True, "answer `netdrv linktest` from the peer on the local address"),
     )  # fmt: skip
     conformance_params = {"port": "loop://", "mode": "slip"}
@@ -445,6 +446,16 @@ class SerialLink(Driver):
         ser = None
         if not p["wait"]:
             ser = open_serial(p["port"], p["baud"], rtscts=p["rtscts"], xonxoff=p["xonxoff"])
+        elif not open_blocks(p["port"]):
+            # wait=1 waits for a port that is not there yet (an adapter not plugged in), not
+            # for a path that can never be one (a regular file, a directory): that would be
+            # retried forever, so it fails the load like any other bad path.
+            try:
+                ser = open_serial(p["port"], p["baud"], rtscts=p["rtscts"], xonxoff=p["xonxoff"])
+            except NotAPortError:
+                raise
+            except PortError as exc:
+                log.info("%s; wait=1: the interface waits for it", exc)
         try:
             dev = alloc_netdev(SerialPriv, p["name"], serial_setup)
             priv = _priv(dev)

@@ -26,7 +26,14 @@ from typing import Any
 
 log = logging.getLogger("netdrv.serial.port")
 
-__all__ = ["LinePort", "PortError", "check_port_path", "open_blocks", "open_serial"]
+__all__ = [
+    "LinePort",
+    "NotAPortError",
+    "PortError",
+    "check_port_path",
+    "open_blocks",
+    "open_serial",
+]
 
 _STOP = object()
 
@@ -35,13 +42,25 @@ class PortError(OSError):
     """The serial port could not be opened or failed; the message says which and why."""
 
 
+class NotAPortError(PortError):
+    """The path exists but is something that never becomes a serial port (a regular file,
+    a directory, a FIFO, ``/dev/null``…): retrying it is pointless, unlike a missing path."""
+
+
+# What a port= path that is not a terminal should have been.
+_PASS_INSTEAD = ("port= takes a tty device (/dev/ttyUSB0, /dev/ttyACM0, /dev/ttyS0), a pty, "
+                 "socket://host:port or rfc2217://host:port")  # fmt: skip
+
+
 def check_port_path(path: str) -> None:
     """A ``port=`` path must lead to a terminal (a tty or pty): :class:`PortError` says why not.
 
     Checked before pyserial opens it, so a directory, a regular file, a FIFO, a
     socket, a dangling link or a loop of symbolic links gets a message that
     names the problem instead of an ioctl error — and nothing is opened that
-    is not a character device.
+    is not a character device.  A path that exists but can never be a port
+    raises :class:`NotAPortError`; a missing one (an adapter not plugged in
+    yet) or one that cannot be opened right now raises a plain :class:`PortError`.
     """
     try:
         st = os.stat(path)  # follows links: ELOOP for a loop, ENOENT for a dangling one
@@ -52,17 +71,17 @@ def check_port_path(path: str) -> None:
         ) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise PortError(f"serial port {path}: too many levels of symbolic links (a link "
-                            f"loop); point port= at the device itself") from None  # fmt: skip
+            raise NotAPortError(f"serial port {path}: too many levels of symbolic links (a link "
+                                f"loop); point port= at the device itself") from None  # fmt: skip
         raise PortError(f"serial port {path}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise PortError(f"serial port {path} is a directory, not a serial port "
-                        f"(e.g. /dev/ttyUSB0, /dev/ttyS0 or a pty)")  # fmt: skip
+        raise NotAPortError(f"serial port {path} is a directory, not a serial port: "
+                            f"{_PASS_INSTEAD}")  # fmt: skip
     if not stat.S_ISCHR(st.st_mode):
         kind = {stat.S_IFREG: "a regular file", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
                 stat.S_IFBLK: "a block device"}.get(stat.S_IFMT(st.st_mode), "not a device")  # fmt: skip
-        raise PortError(f"serial port {path} is {kind}, not a character device (a serial port "
-                        f"is /dev/ttyUSB*, /dev/ttyS*, /dev/ttyACM* or a pty)")  # fmt: skip
+        raise NotAPortError(f"serial port {path} is {kind}, not a character device: "
+                            f"{_PASS_INSTEAD}")  # fmt: skip
     if not os.access(path, os.R_OK | os.W_OK):
         raise PortError(
             f"no permission to open {path}: add the daemon's user to the 'dialout' group "
@@ -74,8 +93,8 @@ def check_port_path(path: str) -> None:
         raise PortError(f"cannot open serial port {path}: {exc.strerror}") from None
     try:
         if not os.isatty(fd):
-            raise PortError(f"serial port {path} is a character device but not a terminal "
-                            f"(tty): it cannot carry a serial line")  # fmt: skip
+            raise NotAPortError(f"serial port {path} is a character device but not a terminal "
+                                f"(tty), so it cannot carry a serial line: {_PASS_INSTEAD}")  # fmt: skip
     finally:
         os.close(fd)
 
@@ -346,10 +365,17 @@ class LinePort:
                 return
             data, token = item
             try:
-                ser.write(data)
+                n = ser.write(data)
             except Exception as exc:
                 txq.put(item)
                 self._lost(gen, exc)
+                return
+            if n is not None and n < len(data):
+                # close()'s cancel_write() cut it short, and pyserial returns a short count
+                # rather than raising: part of a frame is no frame sent, so it goes back for
+                # close() to report as unsent.  (_lost() is a no-op while closing.)
+                txq.put(item)
+                self._lost(gen, PortError(f"{self.url}: a write was cut short"))
                 return
             self._post(self._written, gen, token)
 

@@ -6,7 +6,8 @@ data frame; 1..6 set TNC parameters (TXDELAY, P, SLOTTIME, TXTAIL, FULLDUPLEX,
 SETHARDWARE); 0xFF (RETURN) leaves KISS mode. The command byte is escaped like
 data (port 12 data frames start with 0xC0).
 
-The decoder reuses :class:`~netdrv_serial.codecs.slip.SlipDecoder`, so it has
+The decoder is built on :class:`~netdrv_serial.codecs.slip.SlipFramer`, the
+frame assembly of :class:`~netdrv_serial.codecs.slip.SlipDecoder`, so it has
 the same bounds, linearity and error counting. One deviation from the KISS
 spec, which says a bad escape is ignored and assembly continues: like SLIP
 here, the frame is counted in ``escape_errors`` and dropped, because handing a
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .base import Buffer, CodecError, CodecStats
-from .slip import SlipDecoder
+from .slip import SlipFramer
 
 __all__ = [
     "CMD_DATA",
@@ -147,7 +148,7 @@ class KissEncoder:
         return self.encode(value, port=port, cmd=cmd)
 
 
-class KissDecoder:
+class KissDecoder(SlipFramer):
     """Decode a KISS byte stream into :class:`KissFrame` tuples.
 
     :param mtu: the largest data payload expected (the command byte is extra).
@@ -157,39 +158,28 @@ class KissDecoder:
     ``stats.commands`` the non-data ones, ``stats.bytes`` payload bytes.
     """
 
-    __slots__ = ("_slip", "mtu", "stats")
+    __slots__ = ()
 
     def __init__(self, mtu: int = DEFAULT_KISS_MTU, *, stats: CodecStats | None = None) -> None:
         if mtu < 1:
             raise CodecError(f"KISS MTU must be at least 1 byte, got {mtu}")
-        self.mtu = mtu
-        self.stats = stats if stats is not None else CodecStats()
-        self._slip = SlipDecoder(mtu, max_frame=mtu + 1, stats=self.stats)
-
-    @property
-    def buffered(self) -> int:
-        """Bytes of the current partial frame held in the buffer (still escaped)."""
-        return self._slip.buffered
-
-    def reset(self) -> None:
-        """Forget the partial frame (counters are kept)."""
-        self._slip.reset()
+        super().__init__(mtu, max_frame=mtu + 1, stats=stats)
 
     def feed(self, data: Buffer) -> list[KissFrame]:
         """Consume line bytes; return the KISS frames they completed, oldest first."""
-        slip = self._slip
         if type(data) is not bytes:
             data = bytes(data)
-        if _FEND not in data and not slip._discard:
-            # SlipDecoder.feed's hot path for byte-at-a-time reads, inline: the call
-            # through it was half the cost of a byte.
-            slip.stats.wire_bytes += len(data)
-            buf = slip._buf
-            buf += data
-            if len(buf) > slip._limit:
-                slip._start_discard(None)
+        st = self.stats
+        st.wire_bytes += len(data)
+        if _FEND not in data:
+            # Byte-at-a-time hot path, as SlipFramer prescribes.
+            if not self._discard:
+                buf = self._buf
+                buf += data
+                if len(buf) > self._limit:
+                    self._start_discard(None)
             return []
-        raws = slip.feed(data)
+        raws = self._frames(data, None)
         if not raws:
             return []
         out = []
@@ -204,7 +194,6 @@ class KissDecoder:
                 out.append(KissFrame(c >> 4, cmd, raw[1:]))
                 if cmd:
                     commands += 1
-        st = self.stats
         st.commands += commands
-        st.bytes -= len(raws)  # the SLIP layer counted the command bytes as payload
+        st.bytes -= len(raws)  # _frames counted the command bytes as payload
         return out

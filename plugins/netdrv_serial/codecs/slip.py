@@ -38,6 +38,7 @@ __all__ = [
     "ESC_ESC",
     "SlipDecoder",
     "SlipEncoder",
+    "SlipFramer",
     "decode_stream",
     "encode",
 ]
@@ -102,17 +103,25 @@ class SlipEncoder:
         return out
 
 
-class SlipDecoder:
-    """Decode a SLIP byte stream into frames.
+class SlipFramer:
+    """Frame assembly for SLIP-escaped streams, the part :class:`SlipDecoder` and
+    :class:`~netdrv_serial.codecs.kiss.KissDecoder` share; each adds its own ``feed``.
 
-    :param mtu: the largest frame expected (Linux default 296).
+    :param mtu: the largest frame expected.
     :param max_frame: the largest decoded frame delivered; defaults to ``mtu``.
-        (Linux ``slip.c`` accepts up to ``max(2 * mtu, 1152)``; pass that for
-        the same leniency.)
     :param stats: counters to add to (lets a wrapper share one object).
 
-    ``feed()`` returns ``list[bytes]``. The buffer never holds more than
-    ``2 * max_frame`` bytes (see :attr:`buffered`).
+    The protected API a subclass's ``feed`` builds on; the buffer stays bounded
+    and the counters right only if every ``feed`` does this:
+
+    * count the chunk in ``stats.wire_bytes``;
+    * a chunk without ``END``: unless ``_discard`` is set (an overrun frame is
+      being skipped up to the next ``END``), append it to ``_buf`` in place and
+      call ``_start_discard(None)`` once ``len(_buf) > _limit``.  Inline, not a
+      method: that is the cost of every byte fed one at a time, and a call
+      would double it;
+    * a chunk with an ``END``: ``_frames(data, None)`` returns the unescaped
+      frames it completed, already counted in ``stats.frames``/``stats.bytes``.
     """
 
     __slots__ = ("_buf", "_discard", "_limit", "max_frame", "mtu", "stats")
@@ -147,39 +156,6 @@ class SlipDecoder:
         self._buf.clear()
         self._discard = False
 
-    def feed(self, data: Buffer) -> list[bytes]:
-        """Consume line bytes; return the frames they completed, oldest first."""
-        if type(data) is not bytes:
-            data = bytes(data)
-        self.stats.wire_bytes += len(data)
-        if _END not in data:
-            # Hot path for byte-at-a-time feeding: append and check the bound.
-            if not self._discard:
-                buf = self._buf
-                buf += data
-                if len(buf) > self._limit:
-                    self._start_discard(None)
-            return []
-        return self._frames(data, None)
-
-    def feed_with_drops(self, data: Buffer) -> list[bytes | None]:
-        """Like :meth:`feed`, but a ``None`` marks, in stream order, each frame dropped for an error.
-
-        CSLIP uses the marks to make its VJ decompressor toss until resync.
-        """
-        if type(data) is not bytes:
-            data = bytes(data)
-        self.stats.wire_bytes += len(data)
-        marks: list[bytes | None] = []
-        if _END not in data:
-            if not self._discard:
-                buf = self._buf
-                buf += data
-                if len(buf) > self._limit:
-                    self._start_discard(marks)
-            return marks
-        return self._frames(data, marks)
-
     def _start_discard(self, marks: list | None) -> None:
         # The frame is certainly too long: count it now, skip to the next END.
         st = self.stats
@@ -191,6 +167,7 @@ class SlipDecoder:
             marks.append(None)
 
     def _frames(self, data: bytes, marks: list | None) -> list:
+        # ``data`` holds an END. ``marks``: also append a None per dropped frame.
         parts = data.split(_END)
         out: list = marks if marks is not None else []
         # The first part ends the frame already in progress.
@@ -261,6 +238,55 @@ class SlipDecoder:
         st.dropped += 1
         if marks is not None:
             out.append(None)
+
+
+class SlipDecoder(SlipFramer):
+    """Decode a SLIP byte stream into frames.
+
+    :param mtu: the largest frame expected (Linux default 296).
+    :param max_frame: the largest decoded frame delivered; defaults to ``mtu``.
+        (Linux ``slip.c`` accepts up to ``max(2 * mtu, 1152)``; pass that for
+        the same leniency.)
+    :param stats: counters to add to (lets a wrapper share one object).
+
+    ``feed()`` returns ``list[bytes]``. The buffer never holds more than
+    ``2 * max_frame`` bytes (see :attr:`buffered`).
+    """
+
+    __slots__ = ()
+
+    def feed(self, data: Buffer) -> list[bytes]:
+        """Consume line bytes; return the frames they completed, oldest first."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        self.stats.wire_bytes += len(data)
+        if _END not in data:
+            # Hot path for byte-at-a-time feeding: append and check the bound.
+            if not self._discard:
+                buf = self._buf
+                buf += data
+                if len(buf) > self._limit:
+                    self._start_discard(None)
+            return []
+        return self._frames(data, None)
+
+    def feed_with_drops(self, data: Buffer) -> list[bytes | None]:
+        """Like :meth:`feed`, but a ``None`` marks, in stream order, each frame dropped for an error.
+
+        CSLIP uses the marks to make its VJ decompressor toss until resync.
+        """
+        if type(data) is not bytes:
+            data = bytes(data)
+        self.stats.wire_bytes += len(data)
+        marks: list[bytes | None] = []
+        if _END not in data:
+            if not self._discard:
+                buf = self._buf
+                buf += data
+                if len(buf) > self._limit:
+                    self._start_discard(marks)
+            return marks
+        return self._frames(data, marks)
 
 
 def encode(frame: Buffer, leading_end: bool = True) -> bytes:

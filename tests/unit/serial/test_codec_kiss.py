@@ -209,3 +209,52 @@ def test_we_decode_kiss3_frames(frames):
     assert FEND + b"\x00" + kiss.util.escape_special_codes(frames[0]) + FEND == KissEncoder(
         mtu=200
     ).encode(frames[0])
+
+
+# --- built on SLIP's frame assembly, not on its internals ------------------------
+
+
+def test_no_codec_reads_another_objects_private_attributes():
+    # KissDecoder used to read and drive SlipDecoder's buffer, discard flag and limit from
+    # outside: a change inside SLIP would have broken KISS silently.  It now subclasses
+    # SlipFramer, whose protected API is its own state (self._...).
+    import ast
+    from pathlib import Path
+
+    from netdrv_serial import codecs
+
+    reaches = []
+    for path in sorted(Path(codecs.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                reaches.append(f"{path.name}:{node.lineno} {ast.unparse(node)}")
+    assert not reaches
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.lists(
+        st.sampled_from([FEND, FESC, TFEND, TFESC, b"\x00", b"\x10", b"\xff", b"x" * 7])
+    ).map(b"".join),
+    mtu=st.integers(1, 12),
+)
+def test_kiss_assembles_frames_exactly_as_slip_does(data, mtu):
+    # KISS inlines the byte-at-a-time path SlipDecoder.feed has: the two must not drift.
+    from netdrv_serial.codecs import SlipDecoder
+
+    slip = SlipDecoder(mtu, max_frame=mtu + 1)
+    raws = slip.feed(data)
+    for chunking in (len(data) or 1, 1, 3):
+        dec = KissDecoder(mtu)
+        got = []
+        for i in range(0, len(data), chunking):
+            got += dec.feed(data[i : i + chunking])
+        assert [bytes((f.port << 4 | f.command,)) + f.data for f in got] == raws
+        assert dec.buffered == slip.buffered
+        for name in ("frames", "wire_bytes", "overruns", "escape_errors", "dropped"):
+            assert getattr(dec.stats, name) == getattr(slip.stats, name), name

@@ -62,7 +62,7 @@ def _slip(n: int):
 
 def _kiss(n: int):
     dec = KissDecoder(mtu=n)
-    dec._slip._buf = ScanCountingBuffer()
+    dec._buf = ScanCountingBuffer()
     return dec, KissEncoder(mtu=n).encode(b"\x42" * n)
 
 

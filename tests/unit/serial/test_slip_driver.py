@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import select
 import socket
 import threading
 import time
@@ -391,3 +393,95 @@ def test_closing_a_port_whose_server_stopped_reading_is_prompt(host: Host) -> No
     finally:
         port.close()
         srv.close()
+
+
+# -- wait=1: wait for a port that is not there yet, refuse one that can never be a port ------
+def _not_a_port(tmp_path, kind: str) -> str:
+    if kind == "devnull":
+        return "/dev/null"
+    path = tmp_path / "ttyUSB0"
+    if kind == "file":
+        path.write_bytes(b"")  # e.g. `echo > /dev/ttyUSB0` while the adapter was unplugged
+    elif kind == "dir":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        other = tmp_path / "ttyUSB1"
+        other.symlink_to(path)
+        path.symlink_to(other)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "kind,says",
+    [
+        ("file", "is a regular file"),
+        ("dir", "is a directory"),
+        ("fifo", "is a FIFO"),
+        ("devnull", "is a character device but not a terminal"),
+        ("loop", ": too many levels of symbolic links"),
+    ],
+)
+def test_wait_refuses_a_path_that_can_never_be_a_serial_port(
+    host: Host, tmp_path, kind: str, says: str
+) -> None:
+    # It would never open: retrying it forever, carrier off, hid the mistake.
+    from netdrv_serial.port import PortError
+
+    path = _not_a_port(tmp_path, kind)
+    with pytest.raises(PortError) as err:
+        _load(host, port=path, wait="1")
+    msg = str(err.value)
+    assert f"{path}{says}" in msg or f"{path} {says}" in msg, msg
+    if kind != "loop":  # (that one says to point port= at the device itself)
+        assert "pty" in msg and "socket://host:port" in msg and "rfc2217://" in msg, msg
+    assert not host.devices and not _serial_threads()
+
+
+def test_wait_waits_for_a_port_that_does_not_exist_yet(host: Host, tmp_path) -> None:
+    # A USB-serial adapter not plugged in yet: the interface comes up without carrier and
+    # gets it when the port appears.
+    path = tmp_path / "ttyUSB0"
+    drv = _load(host, port=str(path), wait="1", retry_max="0.2")
+    dev = drv.devices[0]
+    master, slave = os.openpty()
+    try:
+        assert dev.is_up and not netif_carrier_ok(dev)
+        path.symlink_to(os.ttyname(slave))  # plugged in
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=5)
+    finally:
+        with host.as_current():
+            drv.exit()
+        os.close(master)
+        os.close(slave)
+
+
+# -- a frame the line had partly written when the port closed --------------------------------
+@pytest.mark.parametrize("how", ["down", "unload"])
+def test_a_frame_cut_short_by_close_is_dropped_not_sent(host: Host, how: str) -> None:
+    # Nobody reads the pty, so it takes ~12 KB and the writer blocks mid-frame; close()
+    # cancels the write and pyserial returns a short count instead of raising.
+    master, slave = os.openpty()
+    drv = _load(host, port=os.ttyname(slave), mtu="65534")
+    dev = drv.devices[0]
+    try:
+        host.attachment.send(dev, IP + bytes(60_000))
+        readable, _, _ = select.select([master], [], [], 5)
+        assert readable, "the writer never started"
+        host.loop.run_until(lambda: False, 0.2)
+        if how == "down":
+            host.dev_close(dev)
+        else:
+            with host.as_current():
+                drv.exit()
+        host.loop.run_until(lambda: False, 0.3)  # a late on_written would land here
+        s = dev.stats
+        assert (s.tx_packets, s.tx_bytes, s.tx_dropped) == (0, 0, 1), s.as_dict()
+        assert dev.core_stats.tx_submitted == _ended(dev) == 1
+    finally:
+        if how == "down":
+            with host.as_current():
+                drv.exit()
+        os.close(master)
+        os.close(slave)
