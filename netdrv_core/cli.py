@@ -716,8 +716,10 @@ def _ethtool_modes(f: Any) -> Any:
                 "drvinfo": "driver information", "stats": "the driver's statistics",
                 "nway_reset": "restart autonegotiation",
                 "msglevel": "change the message level: msglvl N | msglvl TYPE on|off",
-                "features": "offload features (-K DEV tso off)"}[op]  # fmt: skip
+                "features": "offload features"}[op]  # fmt: skip
         verb = "" if op in ("nway_reset", "msglevel") else ("change " if is_set else "show ")
+        if op == "features" and is_set:
+            what += ": FEATURE on|off … (tso, tx, sg, rx or a name -k shows)"
         f = click.option(flag, long, "modes", flag_value=flag, multiple=True,
                          help=f"{verb}{what}")(f)  # fmt: skip
     return f
