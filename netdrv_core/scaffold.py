@@ -291,12 +291,20 @@ $summary — a [netdrv](https://pypi.org/project/netdrv/) driver plugin.
 
 ## Use it
 
+Loading creates kernel interfaces (root, or `CAP_NET_ADMIN`). To keep them off
+your real network, try it in a scratch namespace first:
+`sudo ip netns add try && sudo ip netns exec try bash` (one netdrv daemon per
+namespace; `ip netns del try` afterwards).
+
 ```sh
 pip install -e .                # registers the driver (entry point netdrv.drivers)
 netdrv drivers                  # $name is listed
 sudo netdrv load $name count=2  # creates ${ifprefix}0 and ${ifprefix}1 as kernel interfaces
-ip link show ${ifprefix}0
-sudo netdrv unload $name
+sudo ip addr add 198.18.0.1/24 dev ${ifprefix}0
+sudo ip link set ${ifprefix}0 up        # calls the driver's open()
+ping -c 3 -W 1 198.18.0.2       # no replies: start_xmit frees every frame it is sent...
+sudo netdrv status              # ...and counts it: tx pkts and tx bytes of ${ifprefix}0
+sudo netdrv unload $name        # the interfaces disappear
 ```
 
 Parameters: `count` (number of interfaces), `ifname` (name pattern, `%d` picks
@@ -305,9 +313,12 @@ the lowest free number), `carrier` (start with the link detected).
 ## Test it
 
 ```sh
-python -m pytest                         # unit tests and the conformance kit
-python -m pytest --netdrv-conformance=$name   # the kit alone, without a test file
+python -m pytest                # unit tests and the conformance kit (tests/test_conformance.py)
 ```
+
+`--netdrv-conformance=$name` adds the kit for any installed driver without a
+test file; here it runs besides `tests/` (add `-k TestDriverConformance` for the
+kit alone). A failing check says what the driver did wrong and what to do.
 
 `tests/test_conformance.py` subclasses `netdrv_core.testing.conformance.DriverConformance`:
 every check of netdrv's driver contract runs on the in-process memory stack, no

@@ -20,7 +20,8 @@ driver would:
   latest by ``stop`` and ``exit()``: counted but never freed is a leak;
 * queue stop/wake — no ``start_xmit`` while the queue is stopped, the held
   frames go out after ``netif_wake_queue``, ``NETDEV_TX_BUSY`` only with the
-  queue stopped and the skb not freed;
+  queue stopped and the skb not freed; ``start_xmit`` returns ``NETDEV_TX_OK``
+  or ``NETDEV_TX_BUSY`` and nothing else (not None, True or an errno);
 * the watchdog — armed with ``watchdog_timeo > 0`` when the driver implements
   ``tx_timeout``, which is called on a stalled queue without breaking the device;
 * carrier — ``netif_carrier_off``/``on`` reflected in operstate and LOWER_UP;
@@ -55,7 +56,6 @@ import errno
 import os
 import threading
 import time
-import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -74,6 +74,7 @@ from ..netdevice import (
     IFNAMSIZ,
     NET_XMIT_DROP,
     NETDEV_TX_BUSY,
+    NETDEV_TX_OK,
     NETREG_REGISTERED,
     NETREG_UNREGISTERED,
     NetDevice,
@@ -99,6 +100,7 @@ __all__ = [
     "DriverHarness",
     "Violation",
     "arp_request",
+    "command_line_values",
     "default_frames",
     "ethernet_frame",
     "ipv4_icmp_echo",
@@ -171,6 +173,17 @@ def arp_request(src_mac: bytes, src_ip: bytes, target_ip: bytes) -> bytes:
         + bytes(src_mac) + bytes(src_ip) + b"\x00" * 6 + bytes(target_ip)
     )  # fmt: skip
     return ethernet_frame(b"\xff" * 6, src_mac, ETH_P_ARP, arp)
+
+
+def command_line_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` as ``netdrv load`` would get them: numbers and booleans as text.
+
+    ``{"lockup": 5, "use_napi": 1}`` is ``lockup=5 use_napi=1`` (an int for a
+    bool parameter, as on the command line).  Other values are left for
+    :func:`~netdrv_core.params.parse_params` to check: text is converted, anything
+    else refused — None is not the text ``"None"``.
+    """
+    return {k: str(v) if isinstance(v, int | float) else v for k, v in params.items()}
 
 
 def is_ethernet_like(dev: NetDevice) -> bool:
@@ -280,6 +293,15 @@ class _XmitSpy:
         return [(n, skb) for n, skb in self.held.values() if n in names]
 
 
+def _bad_xmit_return(rc: object) -> str:
+    """What to say about a ``start_xmit`` return value that is neither OK nor BUSY."""
+    why = " (a missing return statement?)" if rc is None else ""
+    return (
+        f"start_xmit returned {rc!r}{why}: return NETDEV_TX_OK (the skb is now the driver's "
+        f"to count and free) or NETDEV_TX_BUSY (the core keeps it; stop the queue first)"
+    )
+
+
 def _fd_table() -> dict[int, str]:
     out: dict[int, str] = {}
     for name in os.listdir("/proc/self/fd"):
@@ -372,7 +394,7 @@ class DriverHarness:
     def param_values(self) -> dict[str, Any]:
         """``conformance_params`` of the driver overridden by the test's ``driver_params``."""
         given = {**getattr(self.cls, "conformance_params", {}), **self.extra_params}
-        return parse_params(self.name, self.parameters(), given)
+        return parse_params(self.name, self.parameters(), command_line_values(given))
 
     def load(self, *, configure: bool = True) -> Driver:
         """``init()`` then ``configure()`` as the daemon does; on failure nothing stays registered."""
@@ -457,6 +479,9 @@ class DriverHarness:
                 except BaseException:
                     spy.held.pop(id(skb), None)  # the core frees it
                     raise
+                if isinstance(rc, bool) or rc not in (NETDEV_TX_OK, NETDEV_TX_BUSY):
+                    # The core takes anything but BUSY for OK; the kernel's contract has two values.
+                    spy.violations.append(Violation(name, _bad_xmit_return(rc)))
                 if rc == NETDEV_TX_BUSY:
                     spy.held.pop(id(skb), None)  # the core keeps it
                     if skb.freed:
@@ -523,15 +548,32 @@ class DriverHarness:
 
     def up(self, dev: NetDevice) -> None:
         """``ip link set DEV up``; fails the test when ``open`` fails."""
-        ret = self.host.dev_open(dev)
-        assert ret == 0, f"{dev.name}: open failed: {errno.errorcode.get(-ret, ret)}"
+        seen = len(self.faults)
+        self.check_op(dev, "open", self.host.dev_open(dev), seen)
         self.settle()
 
     def down(self, dev: NetDevice) -> None:
-        """``ip link set DEV down``."""
-        ret = self.host.dev_close(dev)
-        assert ret == 0, f"{dev.name}: stop failed: {errno.errorcode.get(-ret, ret)}"
+        """``ip link set DEV down``; fails the test when ``stop`` fails."""
+        seen = len(self.faults)
+        self.check_op(dev, "stop", self.host.dev_close(dev), seen)
         self.settle()
+
+    def check_op(self, dev: NetDevice, op: str, ret: int, seen: int = 0) -> None:
+        """Fail the test when ``op`` returned an error, with what the driver raised since ``seen``.
+
+        The core turns an exception in ``open``/``stop`` into ``-EIO``: the
+        exception, not the errno, is what the author needs to see.
+        """
+        if ret == 0:
+            return
+        msg = f"{dev.name}: {op} failed: {errno.errorcode.get(-ret, ret)}"
+        raised = self.faults[seen:]
+        if raised:
+            msg += " because the driver raised:\n  " + "\n  ".join(raised)
+        else:
+            ops = "validate_addr or open" if op == "open" else op  # dev_open calls both
+            msg += f" (the driver's {ops} returned {ret}: return 0 on success)"
+        raise AssertionError(msg)
 
     def frames(self, dev: NetDevice) -> list[bytes]:
         """The frames to send on ``dev`` (from the test class's ``conformance_frames``)."""
@@ -684,36 +726,6 @@ class DriverHarness:
 
 
 # -- the test class ---------------------------------------------------------------------------
-def _default_ok(p: Param) -> str | None:
-    """Why ``p``'s default is not of its type (None when it is)."""
-    d = p.default
-    t = p.type
-    if t is bool:
-        ok = isinstance(d, bool)
-    elif t is int:
-        ok = isinstance(d, int) and not isinstance(d, bool)
-    elif t is float:
-        ok = isinstance(d, int | float) and not isinstance(d, bool)
-    elif isinstance(t, type):
-        ok = isinstance(d, t)
-    else:  # a converter function: its return annotation is the type
-        try:
-            ret = typing.get_type_hints(t).get("return")
-        except Exception:
-            ret = None
-        ok = isinstance(d, ret) if isinstance(ret, type) else d is not None
-    if not ok:
-        return f"default {d!r} is not a {p.type_name}"
-    if p.choices is not None and d not in p.choices:
-        return f"default {d!r} is not one of its choices {list(p.choices)}"
-    if isinstance(d, int | float) and not isinstance(d, bool):
-        if p.min is not None and d < p.min:
-            return f"default {d!r} is below its minimum {p.min}"
-        if p.max is not None and d > p.max:
-            return f"default {d!r} is above its maximum {p.max}"
-    return None
-
-
 _BAD_VALUES: dict[Any, str] = {int: "not-a-number", float: "not-a-number", bool: "maybe"}
 
 
@@ -725,7 +737,8 @@ class DriverConformance:
     ``driver_name``
         The driver to check (its ``netdrv.drivers`` entry-point name).
     ``driver_params``
-        Parameter values (``name -> text`` or typed values), applied over the
+        Parameter values as on ``netdrv load`` (text; numbers and booleans are
+        turned into text, see :func:`command_line_values`), applied over the
         driver's own ``conformance_params``.
     ``driver_class``
         Check this :class:`~netdrv_core.Driver` subclass directly instead of
@@ -822,7 +835,7 @@ class DriverConformance:
                 problems.append(f"{p.name!r} is not an identifier")
             if not (isinstance(p.help, str) and p.help.strip()):
                 problems.append(f"{p.name}: no help text")
-            why = _default_ok(p)
+            why = p.default_problem()
             if why:
                 problems.append(f"{p.name}: {why}")
             assert isinstance(p.describe(), str)
@@ -957,8 +970,8 @@ class DriverConformance:
             for i in range(8):
                 h.xmit(dev, frames[i % len(frames)])
         for dev in devs:
-            ret = h.host.dev_close(dev)
-            assert ret == 0, f"{dev.name}: stop failed: {errno.errorcode.get(-ret, ret)}"
+            seen = len(h.faults)
+            h.check_op(dev, "stop", h.host.dev_close(dev), seen)
         h.settle_accounted(devs)
         h.assert_accounted(devs)
         for dev in devs:
@@ -1008,14 +1021,20 @@ class DriverConformance:
                 assert len(dev.qdisc) == held, (len(dev.qdisc), held)
             netif_wake_queue(dev)
             ok = h.settle(lambda d=dev: not d.qdisc and h.accounted(d))
+            if not ok:
+                h.assert_clean()  # a fault or a violation is the cause: name it first
+            missing = dev.core_stats.tx_submitted - h._tx_total(dev)
             assert ok, (
                 f"{dev.name}: {len(dev.qdisc)} frames still queued after netif_wake_queue"
                 if dev.qdisc
                 else f"{dev.name}: the held frames went out after netif_wake_queue, but "
-                f"{dev.core_stats.tx_submitted - h._tx_total(dev)} skbs accepted by start_xmit "
-                f"are not accounted for (tx_packets + tx_dropped + tx_errors) "
-                f"{h.settle_timeout:g} s later: complete every transmission (a TX-done timer "
-                f"or interrupt), do not wait for more traffic"
+                f"{missing} skbs accepted by start_xmit are not accounted for (tx_packets + "
+                f"tx_dropped + tx_errors) {h.settle_timeout:g} s later: complete every "
+                f"transmission (a TX-done timer or interrupt), do not wait for more traffic"
+                if missing > 0
+                else f"{dev.name}: the driver counted {-missing} skbs more (tx_packets + "
+                f"tx_dropped + tx_errors) than start_xmit accepted with NETDEV_TX_OK: count "
+                f"each skb once, and none you return NETDEV_TX_BUSY for"
             )
             got = dev.core_stats.tx_submitted - submitted
             assert got == held, f"{dev.name}: {held} frames were held, {got} went out after wake"

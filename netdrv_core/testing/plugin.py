@@ -6,7 +6,8 @@ Fixtures:
 * ``netdrv_clock`` — its loop's clock: real time that ``advance(seconds)`` jumps
   forward (a watchdog or keepalive due at once) and ``frozen()`` stops;
 * ``netdrv_load`` — ``netdrv_load("snull", lockup=5)`` loads a driver on that
-  host and returns the driver object (unloaded at teardown);
+  host, parameters as on the command line, and returns the driver object
+  (unloaded at teardown; a failed ``init`` leaves nothing registered);
 * ``netns`` / ``netns_factory`` — fresh network namespaces (skipped with a
   reason when not privileged), deleted with their daemon afterwards;
 * ``netdrv_plugins`` — the :class:`~netdrv_core.PluginManager` the fixtures use.
@@ -21,6 +22,7 @@ installed drivers, in addition to the tests collected otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -134,16 +136,31 @@ def netdrv_host(netdrv_clock: Any) -> Iterator[Host]:
 def netdrv_load(
     netdrv_host: Host, netdrv_plugins: PluginManager
 ) -> Iterator[Callable[..., Driver]]:
-    """``netdrv_load(name, **params)``: load a driver on ``netdrv_host``."""
+    """``netdrv_load(name, **params)``: load a driver on ``netdrv_host``.
+
+    Parameters are given as on the command line: ``netdrv_load("snull", lockup=5,
+    use_napi=1)`` is ``netdrv load snull lockup=5 use_napi=1``.  Numbers and booleans
+    become that text; any other value must be text (None is refused, not "None").
+    """
+    from .conformance import command_line_values
+
     loaded: list[Driver] = []
 
-    def load(name: str, **params: Any) -> Driver:
+    def load(name: str, /, **params: Any) -> Driver:  # "/": drivers have a `name` parameter
         cls = netdrv_plugins.get_driver(name)
-        values = parse_params(name, netdrv_plugins.driver_parameters(name),
-                              {k: str(v) if not isinstance(v, str) else v for k, v in params.items()})  # fmt: skip
+        decl = netdrv_plugins.driver_parameters(name)
+        values = parse_params(name, decl, command_line_values(params))
         drv = cls(netdrv_host, values)
-        with netdrv_host.as_current():
-            drv.init()
+        before = set(netdrv_host.devices.values())
+        try:
+            with netdrv_host.as_current():
+                drv.init()
+        except BaseException:
+            # As the daemon does: nothing of a failed init stays registered for the test.
+            drv.adopt(before)
+            _undo_load(netdrv_host, drv)
+            raise
+        drv.adopt(before)  # LDD-style register_netdev inside init, as the daemon accepts
         loaded.append(drv)
         return drv
 
@@ -151,6 +168,16 @@ def netdrv_load(
     for drv in reversed(loaded):
         with netdrv_host.as_current():
             drv.exit()
+
+
+def _undo_load(host: Host, drv: Driver) -> None:
+    """Unregister what a failed ``init`` registered, then let the driver release the rest."""
+    for dev in list(host.devices.values()):
+        if dev.driver is drv:
+            with contextlib.suppress(Exception):
+                host.unregister_netdev(dev)
+    with contextlib.suppress(Exception), host.as_current():
+        drv.exit()
 
 
 @pytest.fixture

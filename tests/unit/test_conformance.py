@@ -163,6 +163,44 @@ def _wake(dev: NetDevice) -> None:
     netif_wake_queue(dev)
 
 
+class NoReturnOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        super().start_xmit(skb, dev)  # forgets to return its NETDEV_TX_OK
+
+
+class ReturnsTrueOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        super().start_xmit(skb, dev)
+        return True  # "it worked"
+
+
+class ReturnsErrnoOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        super().start_xmit(skb, dev)
+        return -105  # -ENOBUFS, as an ndo that returns an errno would
+
+
+class DoubleCountOps(GoodOps):
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        dev.stats.tx_packets += 1  # counted here and again below
+        return super().start_xmit(skb, dev)
+
+
+class OpenRaisesOps(GoodOps):
+    def open(self, dev: NetDevice) -> int:
+        raise RuntimeError("no hardware")
+
+
+class OpenFailsOps(GoodOps):
+    def open(self, dev: NetDevice) -> int:
+        return -19  # -ENODEV, without raising
+
+
+class StopRaisesOps(GoodOps):
+    def stop(self, dev: NetDevice) -> int:
+        raise RuntimeError("stuck DMA")
+
+
 class NoStartOps(GoodOps):
     def open(self, dev: NetDevice) -> int:
         return 0  # forgets netif_start_queue
@@ -428,6 +466,23 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
          "BUSY without stopping the queue"),
         (_bug("kitbusyfreed", BusyFreedOps), "test_every_skb_accounted",
          "BUSY after freeing the skb"),
+        (_bug("kitnoreturn", NoReturnOps), "test_every_skb_accounted",
+         r"kit0: start_xmit returned None \(a missing return statement\?\): return NETDEV_TX_OK"),
+        (_bug("kitreturnstrue", ReturnsTrueOps), "test_every_skb_accounted",
+         r"start_xmit returned True: return NETDEV_TX_OK .* or NETDEV_TX_BUSY"),
+        (_bug("kitreturnserrno", ReturnsErrnoOps), "test_every_skb_accounted",
+         "start_xmit returned -105: return NETDEV_TX_OK"),
+        (_bug("kitdoublecount", DoubleCountOps), "test_queue_stop_and_wake",
+         "kit0: the driver counted 3 skbs more .* than start_xmit accepted"),
+        (_bug("kitopenraises", OpenRaisesOps), "test_open_stop_cycles",
+         "kit0: open failed: EIO because the driver raised:\n  kit0: open raised RuntimeError: "
+         "no hardware"),
+        (_bug("kitopenfails", OpenFailsOps), "test_carrier",
+         r"kit0: open failed: ENODEV \(the driver's validate_addr or open returned -19: return 0 on "
+         r"success\)"),
+        (_bug("kitstopraises", StopRaisesOps), "test_open_stop_cycles",
+         "kit0: stop failed: EIO because the driver raised:\n  kit0: stop raised RuntimeError: "
+         "stuck DMA"),
         (_bug("kitnostart", NoStartOps), "test_open_stop_cycles", "netif_start_queue"),
         (_bug("kitstuck", StuckOps), "test_every_skb_accounted", "still pending in the qdisc"),
         (_bug("kitnobytes", NoBytesOps), "test_stats_consistency", "tx_bytes 0 < tx_packets"),
@@ -451,7 +506,7 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
         (LateRegister, "test_registration_and_naming", "through Driver.register"),
         (LateRegister, "test_clean_unload", "still registered after exit"),
         (ZeroMac, "test_registration_and_naming", "not a valid unicast MAC"),
-        (BadParams, "test_parameters_declared_and_documented", "speed: default 'fast' is not a int"),
+        (BadParams, "test_parameters_declared_and_documented", "speed: default 'fast' is not an int"),
         (BadParams, "test_parameters_declared_and_documented", "quiet: no help text"),
         (BadParams, "test_parameters_declared_and_documented", "mode: default 'x' is not one of"),
     ],

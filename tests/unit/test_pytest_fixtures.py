@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from netdrv_core import (
+    Driver,
+    NetDevice,
+    Param,
+    ParameterError,
+    PluginManager,
+    alloc_netdev,
+    ether_setup,
+    hookimpl,
+    register_netdev,
+)
 from tests.unit.core.frames import eth_frame, udp_packet
 
 
@@ -22,3 +35,54 @@ def test_the_clock_fixture_makes_the_watchdog_due(netdrv_host, netdrv_load, netd
     netdrv_clock.advance(1)  # past snull's 5 ms watchdog timeout
     assert netdrv_host.loop.run_until(lambda: sn0.priv.lockups == 1, timeout=1)
     assert sn0.stats.tx_errors == 1 and sn0.priv.skb is None
+
+
+def test_load_takes_parameters_as_on_the_command_line(netdrv_load) -> None:
+    drv = netdrv_load("loopback", name="lbx%d")
+    assert [d.name for d in drv.devices] == ["lbx0"]
+    snull = netdrv_load("snull", lockup=2, use_napi=True, configure=0)  # numbers become text
+    assert snull.params["lockup"] == 2 and snull.params["use_napi"] is True
+
+
+def test_load_refuses_none_instead_of_naming_an_interface_none(netdrv_load, netdrv_host) -> None:
+    with pytest.raises(ParameterError) as ei:
+        netdrv_load("loopback", name=None)
+    assert str(ei.value).startswith("driver 'loopback': bad value None for name: expected str")
+    assert not netdrv_host.devices
+
+
+class LddStyle(Driver):
+    """Registers the LDD way, with bare register_netdev inside init (documented as valid)."""
+
+    name = "fixldd"
+    summary = "LDD-style registration"
+    parameters = (Param("fail", bool, False, "raise in init after registering"),)
+
+    def init(self) -> None:
+        self.mine: NetDevice = alloc_netdev(None, "ldd%d", ether_setup)
+        register_netdev(self.mine)
+        if self.params["fail"]:
+            raise RuntimeError("probe failed")
+
+
+class LddPlugin:
+    @hookimpl
+    def netdrv_drivers(self) -> list[type[Driver]]:
+        return [LddStyle]
+
+
+class TestLoadLikeTheDaemon:
+    @pytest.fixture
+    def netdrv_plugins(self) -> PluginManager:
+        pm = PluginManager(autoload=False)
+        pm.register(LddPlugin(), "fixldd")
+        return pm
+
+    def test_devices_registered_in_init_belong_to_the_driver(self, netdrv_load) -> None:
+        drv = netdrv_load("fixldd")
+        assert drv.devices == [drv.mine] and drv.mine.driver is drv  # so exit() removes it
+
+    def test_a_failed_init_leaves_nothing_registered(self, netdrv_load, netdrv_host) -> None:
+        with pytest.raises(RuntimeError, match="probe failed"):
+            netdrv_load("fixldd", fail=1)
+        assert not netdrv_host.devices

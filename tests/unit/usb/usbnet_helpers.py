@@ -17,11 +17,16 @@ BCAST = b"\xff" * 6
 
 
 def load(host: Host, **params: Any) -> Usbnet:
-    """``netdrv load usbnet k=v…`` on ``host`` (non-str values are used as they are)."""
-    values = {k: v if not isinstance(v, int | float) or isinstance(v, bool) else str(v)
-              for k, v in params.items()}  # fmt: skip
+    """``netdrv load usbnet k=v…`` on ``host``; numbers become text, objects are set as they are.
+
+    An object (a pyusb backend for ``backend``) is no text parse_params would take:
+    it replaces the parsed value, as only in-process code can.
+    """
+    objects = {k: v for k, v in params.items() if not isinstance(v, str | int | float)}
+    values = {k: v if isinstance(v, str | bool) else str(v)
+              for k, v in params.items() if k not in objects}  # fmt: skip
     values.setdefault("hotplug_interval", "0.05")
-    drv = Usbnet(host, parse_params("usbnet", Usbnet.parameters, values))
+    drv = Usbnet(host, {**parse_params("usbnet", Usbnet.parameters, values), **objects})
     try:
         with host.as_current():
             drv.init()
