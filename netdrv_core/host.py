@@ -224,6 +224,7 @@ class Host:
             self.netdev_max_backlog = netdev_max_backlog
         self._taps: dict[str, list[TapCallback]] = {}
         self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
+        self._odd_returns: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
         self.known_drivers: weakref.WeakSet[Driver] = weakref.WeakSet()
         """Every driver created on this host (``Driver.__init__`` adds itself)."""
@@ -851,9 +852,11 @@ class Host:
             kfree_tx(skb)
             self.driver_fault(dev, "start_xmit", exc)
             return NET_XMIT_SUCCESS
-        if rc == NETDEV_TX_BUSY:
-            self._busy(dev, skb)
-            return NET_XMIT_SUCCESS
+        if rc != 0:  # not NETDEV_TX_OK (a constant compares faster than a global)
+            if rc == NETDEV_TX_BUSY:
+                self._busy(dev, skb)
+                return NET_XMIT_SUCCESS
+            self._odd_xmit_return(dev, rc)
         dev.core_stats.tx_submitted += 1
         if dev._watchdog_on:
             dev.trans_start = self.loop.clock()  # the kernel's txq_trans_update() on TX_OK
@@ -881,13 +884,26 @@ class Host:
             kfree_tx(skb)
             self.driver_fault(dev, "start_xmit", exc)
             return True
-        if rc == NETDEV_TX_BUSY:
-            self._busy(dev, skb)
-            return False
+        if rc != 0:  # not NETDEV_TX_OK
+            if rc == NETDEV_TX_BUSY:
+                self._busy(dev, skb)
+                return False
+            self._odd_xmit_return(dev, rc)
         dev.core_stats.tx_submitted += 1
         if dev._watchdog_on:
             dev.trans_start = self.loop.clock()  # the kernel's txq_trans_update() on TX_OK
         return True
+
+    def _odd_xmit_return(self, dev: NetDevice, rc: object) -> None:
+        """``start_xmit`` returned neither NETDEV_TX_OK nor NETDEV_TX_BUSY: the skb counts as
+        taken (as Linux's dev_xmit_complete() takes NET_XMIT_* codes); said once per device."""
+        if dev in self._odd_returns:
+            return
+        self._odd_returns.add(dev)
+        hint = " (a missing return statement?)" if rc is None else ""
+        log.warning("%s: %s's start_xmit returned %r%s: return NETDEV_TX_OK when the skb is "
+                    "the driver's (sent, or dropped and freed), NETDEV_TX_BUSY to have the "
+                    "core keep it; counted as taken", dev.name, self._owner(dev), rc, hint)  # fmt: skip
 
     def _busy(self, dev: NetDevice, skb: SkBuff) -> None:
         """The driver said NETDEV_TX_BUSY: keep ``skb`` at the head of the qdisc."""

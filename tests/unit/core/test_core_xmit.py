@@ -289,3 +289,27 @@ def test_raising_tx_timeout_takes_the_device_down(host: Host, run: Run) -> None:
     netif_trans_update(dev)
     run(0.2)
     assert not dev.is_up and dev.core_stats.tx_timeouts == 1
+
+
+@pytest.mark.parametrize("rc", [None, True, -22])
+def test_an_odd_start_xmit_return_is_taken_and_said_once(
+    host: Host, caplog: pytest.LogCaptureFixture, rc: object
+) -> None:
+    # Neither TX_OK nor BUSY (a forgotten return, a bool, an errno): the skb counts as the
+    # driver's, as Linux's dev_xmit_complete() has it, and the log says what to return.
+    dev, ops = make_dev(host)
+    real = ops.start_xmit
+
+    def start_xmit(skb: SkBuff, d: object) -> object:
+        real(skb, d)
+        return rc
+
+    ops.start_xmit = start_xmit  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="netdrv.host"):
+        for _ in range(3):
+            assert tx(host, dev) == NET_XMIT_SUCCESS
+    assert dev.core_stats.tx_submitted == 3 and dev.stats.tx_packets == 3
+    said = [r.getMessage() for r in caplog.records if "start_xmit returned" in r.getMessage()]
+    assert len(said) == 1, said
+    assert f"start_xmit returned {rc!r}" in said[0] and "NETDEV_TX_OK" in said[0]
+    assert ("missing return statement" in said[0]) == (rc is None)
