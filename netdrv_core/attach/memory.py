@@ -86,9 +86,16 @@ class MemoryStack(Attachment):
     def up(self, dev: NetDevice | str) -> None:
         """``ip link set DEV up``; raises DriverError when ``open`` fails."""
         d = self._dev(dev)
+        drv = d.driver
+        faults = drv.faults if drv is not None else 0
         ret = self.host.dev_open(d)
         if ret:
-            raise DriverError(f"{d.name}: open failed ({errno.errorcode.get(-ret, ret)})", -ret)
+            why = ""
+            if drv is not None and drv.faults != faults:  # it raised: say what
+                why = f": the driver raised in {(drv.last_fault or '').split(': ', 1)[-1]}"
+            raise DriverError(
+                f"{d.name}: open failed ({errno.errorcode.get(-ret, ret)}){why}", -ret
+            )
 
     def down(self, dev: NetDevice | str) -> None:
         """``ip link set DEV down``."""
