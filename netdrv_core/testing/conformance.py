@@ -24,6 +24,12 @@ driver would:
   or ``NETDEV_TX_BUSY`` and nothing else (not None, True or an errno);
 * the watchdog — armed with ``watchdog_timeo > 0`` when the driver implements
   ``tx_timeout``, which is called on a stalled queue without breaking the device;
+* the receive contract, on whatever the driver hands up during the checks
+  (``netif_rx``/``netif_receive_skb``) — a live skb of one of its registered
+  devices, ``skb.protocol`` set and, on Ethernet, the header pulled
+  (``eth_type_trans``); each delivered frame counted in ``rx_packets`` and
+  ``rx_bytes``; a NAPI poll does at most its budget and one that does less
+  calls ``napi_complete_done`` (or it is never polled again);
 * carrier — ``netif_carrier_off``/``on`` reflected in operstate and LOWER_UP;
 * MTU — ``min_mtu``/``max_mtu`` enforced, ``change_mtu`` accepting the range;
 * statistics — no negative counter, bytes >= packets * the minimum frame size,
@@ -285,6 +291,8 @@ class _XmitSpy:
     # the core (netif_rx, netif_receive_skb, dev_queue_xmit).  id -> (device name, skb);
     # the strong reference keeps ids unique.
     held: dict[int, tuple[str, SkBuff]] = field(default_factory=dict)
+    # What the driver handed up (netif_rx, netif_receive_skb): device name -> [skbs, bytes].
+    rx: dict[str, list[int]] = field(default_factory=dict)
 
     def owned_by_driver(self, names: set[str]) -> list[tuple[str, SkBuff]]:
         """The skbs the driver of ``names`` still holds (freed ones are forgotten)."""
@@ -359,14 +367,18 @@ class DriverHarness:
 
         self.host.driver_fault = driver_fault  # type: ignore[method-assign]
         self.host.notify = lambda event, dev: self.events.append((event, dev.name))
-        # An skb the driver hands back to the core is no longer the driver's to free.
+        # An skb the driver hands back to the core is no longer the driver's to free; one it
+        # hands up must be a received frame as the stack expects it (see _check_rx).
         for meth in ("netif_rx", "netif_receive_skb", "dev_queue_xmit"):
             orig_meth = getattr(self.host, meth)
 
             def handed_back(
-                skb: SkBuff, _orig: Any = orig_meth, held: dict[int, Any] = self.spy.held
-            ) -> int:
+                skb: SkBuff, _orig: Any = orig_meth, held: dict[int, Any] = self.spy.held,
+                _rx: bool = meth != "dev_queue_xmit", _name: str = meth,
+            ) -> int:  # fmt: skip
                 held.pop(id(skb), None)
+                if _rx:
+                    self._check_rx(_name, skb)
                 return _orig(skb)
 
             setattr(self.host, meth, handed_back)
@@ -526,6 +538,66 @@ class DriverHarness:
         if len(self.faults) == seen:  # no driver to blame, still a fault of this run
             name = getattr(cb, "__qualname__", type(cb).__qualname__)
             self.faults.append(f"loop callback {name} raised {type(exc).__name__}: {exc}")
+
+    # -- the receive side ----------------------------------------------------------------------
+    def _check_rx(self, how: str, skb: SkBuff) -> None:
+        """Record a received skb the driver hands up, and what is wrong with it."""
+        dev = skb.dev
+        name = dev.name if dev is not None else "?"
+        bad: list[str] = []
+        if skb.freed:
+            bad.append(f"{how} of a freed skb: hand it up instead of freeing it, not both")
+        elif dev is not None:
+            if self.host.devices.get(dev.name) is not dev:
+                bad.append(f"{how} of an skb whose skb.dev is not a registered device")
+            if not skb.protocol:
+                fix = ("call skb.protocol = eth_type_trans(skb, dev) before handing it up"
+                       if is_ethernet_like(dev) else "set skb.protocol (ETH_P_IP, ETH_P_IPV6…)")  # fmt: skip
+                bad.append(f"{how} of an skb with protocol 0: {fix}")
+            elif is_ethernet_like(dev) and (
+                skb.mac_header < 0 or skb.data < skb.mac_header + ETH_HLEN
+            ):
+                bad.append(f"{how} of an skb whose Ethernet header was not pulled (mac_header "
+                           f"{skb.mac_header}, data {skb.data}): eth_type_trans(skb, dev) sets "
+                           f"the mac header and pulls it; the stack reads from skb.data")  # fmt: skip
+            count = self.spy.rx.setdefault(name, [0, 0])
+            count[0] += 1
+            count[1] += skb.tail - skb.data
+        self.spy.violations.extend(Violation(name, what) for what in bad)
+
+    def assert_rx_counted(self, devs: list[NetDevice]) -> None:
+        """What the driver handed up is counted, and no NAPI instance is stuck.
+
+        ``rx_packets`` must cover every frame the core delivered and ``rx_bytes``
+        their length at least; a NAPI instance still scheduled on an idle loop
+        returned less than its budget without ``napi_complete_done`` — it is never
+        polled again, and the device stops receiving.
+        """
+        self.assert_clean()
+        for dev in devs:
+            s = dev_get_stats(dev)
+            delivered = dev.core_stats.rx_delivered
+            handed, nbytes = self.spy.rx.get(dev.name, [0, 0])
+            assert s.rx_packets >= delivered, (
+                f"{dev.name}: the core delivered {delivered} frames the driver handed up, but "
+                f"rx_packets is {s.rx_packets}: count every received frame (rx_packets += 1, "
+                f"rx_bytes += its length) when you hand it up"
+            )
+            if handed and delivered == handed:
+                assert s.rx_bytes >= nbytes, (
+                    f"{dev.name}: rx_bytes {s.rx_bytes} < the {nbytes} bytes of the {handed} "
+                    f"frames handed up: count each frame's length in rx_bytes"
+                )
+            for napi in dev.napi_list:
+                assert not napi.over_budget, (
+                    f"{dev.name}: a NAPI poll received more than its budget ({napi.over_budget}"
+                    f" times): receive at most `budget` frames per poll and return the count"
+                )
+                assert not (napi.scheduled and napi.enabled), (
+                    f"{dev.name}: a NAPI instance is still scheduled with the loop idle: its "
+                    f"poll returned less than the budget without calling "
+                    f"napi_complete_done(napi, work_done), so it is never polled again"
+                )
 
     # -- running -----------------------------------------------------------------------------
     def settle(self, pred: Callable[[], bool] | None = None, timeout: float | None = None) -> bool:
@@ -718,7 +790,7 @@ class DriverHarness:
         broken = [f"{v.dev}: {v.what}" for v in self.violations]
         msg = ""
         if broken:
-            msg += "transmit contract broken:\n  " + "\n  ".join(dict.fromkeys(broken)) + "\n"
+            msg += "driver contract broken:\n  " + "\n  ".join(dict.fromkeys(broken)) + "\n"
         if faults:
             more = f"\n  … and {len(faults) - 10} more" if len(faults) > 10 else ""
             msg += "the driver raised:\n  " + "\n  ".join(faults[:10]) + more
@@ -1151,6 +1223,18 @@ class DriverConformance:
             back = [k for k, v in s.items() if v < snaps[0][name][k]]
             assert not back, f"{name}: counters went back: {back}"
         h.assert_accounted(devs)
+
+    def test_receive_contract(self, netdrv_conformance: DriverHarness) -> None:
+        """What the driver hands up during traffic is a proper, counted received frame.
+
+        Only what the traffic makes the driver receive is checked (a loopback or
+        a pair like snull receives what it sends; a driver on a simulated line
+        receives what its simulation answers): see :meth:`DriverHarness.assert_rx_counted`.
+        """
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        h.traffic(devs, self.frames_per_device)
+        h.assert_rx_counted(devs)
 
     def test_clean_unload(self, netdrv_conformance: DriverHarness) -> None:
         """After exit(): no device, fd, thread, loop reader or timer of the driver is left.

@@ -302,6 +302,11 @@ def _on_written(dev: NetDevice, length: int) -> None:
 
 def _on_data(dev: NetDevice, data: bytes) -> None:
     """Bytes from the line: decode and hand every complete packet up."""
+    if not dev.is_up:
+        # Posted by the reader thread before the port closed, run after: as slip.c's
+        # receive_buf, nothing is received on an interface that is not running (it may
+        # be unregistered by now).
+        return
     priv = _priv(dev)
     priv.line_bytes_in += len(data)
     host = dev.host

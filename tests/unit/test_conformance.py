@@ -33,8 +33,15 @@ from netdrv_core import (
     SkBuff,
     alloc_netdev,
     dev_kfree_skb,
+    eth_type_trans,
     ether_setup,
+    napi_complete_done,
+    napi_schedule,
+    netdev_alloc_skb,
+    netif_napi_add,
+    netif_receive_skb,
     netif_running,
+    netif_rx,
     netif_start_queue,
     netif_stop_queue,
     netif_wake_queue,
@@ -161,6 +168,108 @@ def _wake(dev: NetDevice) -> None:
     from netdrv_core import netif_wake_queue
 
     netif_wake_queue(dev)
+
+
+# -- the receive side: a driver that receives what it sends, like Linux loopback.c ----------
+class EchoOps(GoodOps):
+    """Hands every transmitted frame back up as received: eth_type_trans, counted, netif_rx."""
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        length = skb.len
+        dev.stats.tx_packets += 1
+        dev.stats.tx_bytes += length
+        self.receive(skb, dev, length)
+        return NETDEV_TX_OK
+
+    def receive(self, skb: SkBuff, dev: NetDevice, length: int) -> None:
+        skb.protocol = eth_type_trans(skb, dev)
+        dev.stats.rx_packets += 1
+        dev.stats.rx_bytes += length
+        netif_rx(skb)
+
+
+class NoTypeTransOps(EchoOps):
+    def receive(self, skb: SkBuff, dev: NetDevice, length: int) -> None:
+        new = netdev_alloc_skb(dev, length)  # a copy, as a driver with a ring does
+        new.put_data(bytes(skb.view()))
+        dev_kfree_skb(skb)
+        dev.stats.rx_packets += 1
+        dev.stats.rx_bytes += length
+        netif_rx(new)  # without eth_type_trans: protocol 0, the header still in front
+
+
+class NotPulledOps(EchoOps):
+    def receive(self, skb: SkBuff, dev: NetDevice, length: int) -> None:
+        dev.stats.rx_packets += 1
+        dev.stats.rx_bytes += length
+        netif_rx(skb)  # the transmitted skb as it is: protocol set, header not pulled
+
+
+class RxUncountedOps(EchoOps):
+    def receive(self, skb: SkBuff, dev: NetDevice, length: int) -> None:
+        skb.protocol = eth_type_trans(skb, dev)
+        netif_rx(skb)
+
+
+class RxAfterFreeOps(EchoOps):
+    def receive(self, skb: SkBuff, dev: NetDevice, length: int) -> None:
+        skb.protocol = eth_type_trans(skb, dev)
+        dev.stats.rx_packets += 1
+        dev.stats.rx_bytes += length
+        dev_kfree_skb(skb)  # "done with it"
+        netif_rx(skb)
+
+
+class NapiEchoOps(EchoOps):
+    """Receives through NAPI: frames wait in a queue until the poll (weight 4)."""
+
+    complete = True
+
+    def open(self, dev: NetDevice) -> int:
+        if not dev.napi_list:
+            netif_napi_add(dev, self.poll, 4)
+        for napi in dev.napi_list:
+            napi.enable()
+        self.queue: list[SkBuff] = []
+        return super().open(dev)
+
+    def stop(self, dev: NetDevice) -> int:
+        for napi in dev.napi_list:
+            napi.disable()
+        for skb in self.queue:
+            dev_kfree_skb(skb)
+        self.queue = []
+        return super().stop(dev)
+
+    def receive(self, skb: SkBuff, dev: NetDevice, length: int) -> None:
+        self.queue.append(skb)
+        napi_schedule(dev.napi_list[0])
+
+    def poll(self, napi: Any, budget: int) -> int:
+        take = self.take(budget)
+        batch, self.queue = self.queue[:take], self.queue[take:]
+        for skb in batch:
+            dev = skb.dev
+            length = skb.len
+            skb.protocol = eth_type_trans(skb, dev)
+            dev.stats.rx_packets += 1
+            dev.stats.rx_bytes += length
+            netif_receive_skb(skb)
+        if len(batch) < budget and self.complete:
+            napi_complete_done(napi, len(batch))
+        return len(batch)
+
+    def take(self, budget: int) -> int:
+        return budget
+
+
+class NapiNoCompleteOps(NapiEchoOps):
+    complete = False  # returns less than the budget without napi_complete_done
+
+
+class NapiOverBudgetOps(NapiEchoOps):
+    def take(self, budget: int) -> int:
+        return len(self.queue)  # everything queued, whatever the budget
 
 
 class NoReturnOps(GoodOps):
@@ -484,6 +593,18 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
          "kit0: stop failed: EIO because the driver raised:\n  kit0: stop raised RuntimeError: "
          "stuck DMA"),
         (_bug("kitnostart", NoStartOps), "test_open_stop_cycles", "netif_start_queue"),
+        (_bug("kitnotypetrans", NoTypeTransOps), "test_receive_contract",
+         r"kit0: netif_rx of an skb with protocol 0: call skb.protocol = eth_type_trans"),
+        (_bug("kitnotpulled", NotPulledOps), "test_receive_contract",
+         "Ethernet header was not pulled"),
+        (_bug("kitrxuncounted", RxUncountedOps), "test_receive_contract",
+         r"kit0: the core delivered \d+ frames the driver handed up, but rx_packets is 0"),
+        (_bug("kitrxafterfree", RxAfterFreeOps), "test_receive_contract",
+         "kit0: netif_rx of a freed skb"),
+        (_bug("kitnapistuck", NapiNoCompleteOps), "test_receive_contract",
+         "without calling napi_complete_done"),
+        (_bug("kitnapiover", NapiOverBudgetOps), "test_receive_contract",
+         "a NAPI poll received more than its budget"),
         (_bug("kitstuck", StuckOps), "test_every_skb_accounted", "still pending in the qdisc"),
         (_bug("kitnobytes", NoBytesOps), "test_stats_consistency", "tx_bytes 0 < tx_packets"),
         (_bug("kitsmallmtu", SmallMtuOps), "test_mtu_limits", r"change_mtu\(\d+\) refused"),
@@ -515,6 +636,14 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
 def test_the_kit_catches_the_bug(cls: type[Driver], test: str, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check(cls, test)
+
+
+@pytest.mark.parametrize("test", KIT_TESTS)
+@pytest.mark.parametrize("ops", [EchoOps, NapiEchoOps], ids=lambda o: o.__name__)
+def test_a_driver_that_receives_correctly_passes_every_check(
+    test: str, ops: type[NetDeviceOps]
+) -> None:
+    check(_bug(f"kit{ops.__name__.lower()[:8]}", ops), test, count="2")
 
 
 @pytest.mark.parametrize("test", KIT_TESTS)
