@@ -30,7 +30,8 @@ import usb.core
 from .cdc_ether import CdcMixin
 from .codecs import FramingError, NtbDecoder, NtbEncoder, NtbParameters
 from .codecs import cdc_ecm as ecm
-from .codecs.cdc_ncm import NTB_FORMAT_NTB16, NTB_FORMAT_NTB32
+from .codecs._common import ETH_HLEN
+from .codecs.cdc_ncm import DPE16_LENGTH, NTB_FORMAT_NTB16, NTB_FORMAT_NTB32
 from .core import (
     FLAG_ETHER,
     FLAG_LINK_INTR,
@@ -92,8 +93,8 @@ class CdcNcm(CdcMixin, MiniDriver):
         self.setup(un)
         un.set_altsetting(self.data_intf, alt.bAlternateSetting)
         un.use_endpoints(alt, intf)
-        # A frame must also fit one OUT NTB (dwNtbOutMaxSize may be as small as 2048 while
-        # the datagram size is jumbo): a larger MTU would only make frames tx_dropped.
+        # A frame must also fit one OUT NTB (dwNtbOutMaxSize may be small while the
+        # datagram size is jumbo): a larger MTU would only make frames tx_dropped.
         largest = min(self.max_datagram, self.encoder.max_frame_size)
         un.hard_mtu = largest
         un.max_mtu = largest - 14
@@ -142,11 +143,18 @@ class CdcNcm(CdcMixin, MiniDriver):
                 self.max_datagram = max(1514, min(cur, self.max_datagram))
         if self.caps & ecm.NCM_NCAP_CRC_MODE:
             self._optional(un, ecm.SET_CRC_MODE, 0)
-        self.tx_max = max(2048, min(NTB_TX_MAX, self.params.dwNtbOutMaxSize))
+        # Never more than the device takes, even below the spec's 2048 (as Linux): what it
+        # cannot take it drops, while the frames would count as sent here.
+        self.tx_max = min(NTB_TX_MAX, self.params.dwNtbOutMaxSize)
         self.encoder = NtbEncoder(self.params, max_datagrams=DATAGRAMS_PER_NTB,
                                   max_size=self.tx_max)  # fmt: skip
         self.rx_decoder.max_size = self.rx_max
         self.rx_decoder.max_datagram = self.max_datagram + 4
+        # As many datagrams as an NTB of this size can hold (Linux sets no limit): the
+        # decoder's default would drop the rest of a big NTB of small frames.
+        self.rx_decoder.max_datagrams = max(
+            self.rx_decoder.max_datagrams, self.rx_max // (ETH_HLEN + DPE16_LENGTH)
+        )
 
     def _optional(self, un: UsbNet, request: int, value: int, data: bytes = b"") -> bool:
         """A class request the adapter may refuse (STALL): False then."""

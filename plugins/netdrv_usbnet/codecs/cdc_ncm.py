@@ -166,33 +166,48 @@ class NtbParameters:
     def sanitized(self) -> NtbParameters:
         """Return a copy with Linux's fallbacks applied (``cdc_ncm_setup``).
 
-        Divisors and alignments that are not powers of two >= 4 become 4; a
-        remainder >= its divisor becomes 0; max sizes are clamped to
-        [2048, 65535] (NTB16).
+        dwNtbInMaxSize is clamped to [2048, 65535] (NTB16; Linux raises a too
+        small one to the spec's minimum).  dwNtbOutMaxSize is capped at 65535
+        but a smaller one is kept, as Linux keeps it: the device cannot take
+        a larger NTB, whatever the spec's minimum says (0 means 2048, what
+        every device must take).  Divisors and alignments that are not powers
+        of two >= 4, or not smaller than their direction's max size, become 4
+        (``cdc_ncm_fix_modulus``); a remainder >= its divisor becomes 0.
         """
-
-        def div(v: int) -> int:
-            return v if v >= NDP_ALIGN_MIN and _pow2(v) and v <= NTB16_MAX_SIZE else NDP_ALIGN_MIN
-
-        def size(v: int) -> int:
-            return min(max(v, NTB_MIN_SIZE), NTB16_MAX_SIZE)
-
-        in_div, out_div = div(self.wNdpInDivisor), div(self.wNdpOutDivisor)
+        in_max = min(max(self.dwNtbInMaxSize, NTB_MIN_SIZE), NTB16_MAX_SIZE)
+        out_max = min(self.dwNtbOutMaxSize or NTB_MIN_SIZE, NTB16_MAX_SIZE)
+        in_div, in_rem, in_align = _fix_modulus(
+            self.wNdpInDivisor, self.wNdpInPayloadRemainder, self.wNdpInAlignment, in_max
+        )
+        out_div, out_rem, out_align = _fix_modulus(
+            self.wNdpOutDivisor, self.wNdpOutPayloadRemainder, self.wNdpOutAlignment, out_max
+        )
         return dataclasses.replace(
             self,
-            dwNtbInMaxSize=size(self.dwNtbInMaxSize),
-            dwNtbOutMaxSize=size(self.dwNtbOutMaxSize),
+            dwNtbInMaxSize=in_max,
+            dwNtbOutMaxSize=out_max,
             wNdpInDivisor=in_div,
             wNdpOutDivisor=out_div,
-            wNdpInPayloadRemainder=self.wNdpInPayloadRemainder
-            if self.wNdpInPayloadRemainder < in_div
-            else 0,
-            wNdpOutPayloadRemainder=self.wNdpOutPayloadRemainder
-            if self.wNdpOutPayloadRemainder < out_div
-            else 0,
-            wNdpInAlignment=div(self.wNdpInAlignment),
-            wNdpOutAlignment=div(self.wNdpOutAlignment),
+            wNdpInPayloadRemainder=in_rem,
+            wNdpOutPayloadRemainder=out_rem,
+            wNdpInAlignment=in_align,
+            wNdpOutAlignment=out_align,
         )
+
+
+def _fix_modulus(divisor: int, remainder: int, alignment: int, limit: int) -> tuple[int, int, int]:
+    """(divisor, remainder, NDP alignment) as Linux ``cdc_ncm_fix_modulus`` accepts them.
+
+    A divisor or an alignment as large as the NTB itself would push the first
+    datagram (or the NDP) past its end: nothing would ever fit.
+    """
+
+    def ok(v: int) -> bool:
+        return NDP_ALIGN_MIN <= v < limit and _pow2(v)
+
+    divisor = divisor if ok(divisor) else NDP_ALIGN_MIN
+    alignment = alignment if ok(alignment) else NDP_ALIGN_MIN
+    return divisor, remainder if remainder < divisor else 0, alignment
 
 
 _ZEROS = bytes(1 << 16)
@@ -228,7 +243,9 @@ class NtbEncoder:
     does for devices flagged ``CDC_NCM_FLAG_NDP_TO_END``).  The block never
     exceeds the (sanitized) dwNtbOutMaxSize nor *max_size*, and never holds
     more than ``min(max_datagrams, wNtbOutMaxDatagrams)`` datagrams (0 in the
-    parameters means "no limit").  wSequence starts at *sequence* and
+    parameters means "no limit").  A divisor or NDP alignment not smaller than
+    *max_size* becomes 4, as :meth:`NtbParameters.sanitized` does for the
+    device's own maximum.  wSequence starts at *sequence* and
     increments (mod 2**16) per :meth:`build`.  No ZLP/short-packet padding is
     added: see :func:`~netdrv_usbnet.codecs.needs_zlp`.
 
@@ -267,6 +284,8 @@ class NtbEncoder:
             raise ValueError(f"direction must be 'out' or 'in', not {direction!r}")
         if max_size is not None:
             limit = min(limit, max_size)
+            # The caller's cap may be below the device's max: check the modulus against it too.
+            div, rem, align = _fix_modulus(div, rem, align, limit)
         if max_datagrams < 1:
             raise ValueError("max_datagrams must be >= 1")
         self.params = p

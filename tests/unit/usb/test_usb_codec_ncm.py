@@ -74,6 +74,41 @@ def test_ntb_parameters_sanitized_applies_linux_fallbacks():
     assert p.wNdpInDivisor == 16 and p.wNdpInPayloadRemainder == 0  # remainder >= divisor
 
 
+def test_a_small_out_max_size_is_kept():
+    """A device that takes OUT NTBs of 1600 bytes only (below the spec's 2048): bigger NTBs
+    are lost inside it, so the encoder never builds one (Linux honours such a value too)."""
+    p = NtbParameters(dwNtbOutMaxSize=1600).sanitized()
+    assert p.dwNtbOutMaxSize == 1600
+    assert NtbParameters(dwNtbOutMaxSize=0).sanitized().dwNtbOutMaxSize == 2048
+    frames = [eth(1000, i) for i in range(4)]
+    ntbs = encode_ntb(frames, NtbParameters(dwNtbOutMaxSize=1600))
+    assert len(ntbs) == 4 and all(len(n) <= 1600 for n in ntbs)
+    assert [f for n in ntbs for f in NtbDecoder(max_size=1600).decode(n)] == frames
+
+
+@pytest.mark.parametrize("field", ["wNdpOutDivisor", "wNdpOutAlignment"])
+@pytest.mark.parametrize(("value", "device_max", "cap"), [(16384, 16384, None),
+                                                          (32768, 32768, None),
+                                                          (16384, 65535, 16384)])  # fmt: skip
+def test_a_modulus_as_large_as_the_ntb_falls_back_to_four(field, value, device_max, cap):
+    """A divisor or NDP alignment >= the NTB size (the device's, or the caller's smaller cap)
+    put the first datagram or the NDP past the end: nothing fit, every frame was dropped.
+    Linux ``cdc_ncm_fix_modulus`` uses 4 then."""
+    params = NtbParameters(dwNtbOutMaxSize=device_max, **{field: value})
+    enc = NtbEncoder(params, max_size=cap)
+    assert (enc.divisor, enc.ndp_alignment) == (4, 4)
+    assert enc.max_frame_size >= 1514
+    frames = [eth(1514, 1), eth(60, 2)]
+    ntbs = encode_ntb(frames, params, max_size=cap)
+    assert [f for n in ntbs for f in NtbDecoder().decode(n)] == frames
+
+
+def test_a_modulus_below_the_ntb_size_is_kept():
+    enc = NtbEncoder(NtbParameters(dwNtbOutMaxSize=16384, wNdpOutDivisor=8192,
+                                   wNdpOutAlignment=8192))  # fmt: skip
+    assert (enc.divisor, enc.ndp_alignment) == (8192, 8192)
+
+
 # ---------------------------------------------------------------- encoder
 
 

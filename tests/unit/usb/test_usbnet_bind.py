@@ -324,3 +324,68 @@ def test_ncm_mtu_is_bounded_by_what_fits_an_out_ntb(host, usbnet, sim_backend):
     host.attachment.send(dev, big)
     assert settle_tx(host, dev) and accounted(dev)
     assert dev.stats.tx_dropped == 0 and m.take_wire_tx() == [big]
+
+
+def test_ncm_out_ntbs_never_exceed_a_small_device_max(host, usbnet, sim_backend):
+    """dwNtbOutMaxSize 1600, below the spec's 2048: NTBs of up to 2048 bytes were built, the
+    adapter dropped every batch that did not fit, and the frames still counted as sent."""
+    from netdrv_usbnet.codecs.cdc_ncm import NtbParameters
+    from usbnet_helpers import PEER, accounted, frame, settle_tx
+
+    m = sim_backend.plug(CdcNcmModel(ntb_params=NtbParameters(dwNtbOutMaxSize=1600)))
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    (dev,) = drv.devices
+    up(host, dev)
+    out = [frame(PEER, 1000, i) for i in range(4)]
+    for f in out:  # one writer batch: the NCM encoder would put two in one NTB
+        host.attachment.send(dev, f)
+    assert settle_tx(host, dev) and accounted(dev)
+    assert m.stats.wire_tx_errors == 0
+    assert m.take_wire_tx() == out
+    assert dev.stats.tx_packets == 4
+
+
+@pytest.mark.parametrize("field", ["wNdpOutDivisor", "wNdpOutAlignment"])
+@pytest.mark.parametrize("value", [16384, 32768])
+def test_ncm_modulus_as_large_as_the_ntb_still_sends(host, usbnet, sim_backend, field, value):
+    """A wNdpOutDivisor / wNdpOutAlignment >= the OUT NTB size (16 KiB here, the driver's cap)
+    left no room for any frame: the interface came up with MTU 68 and dropped everything."""
+    from netdrv_usbnet.codecs.cdc_ncm import NtbParameters
+    from usbnet_helpers import PEER, accounted, frame, settle_tx
+
+    params = NtbParameters(dwNtbOutMaxSize=65535, **{field: value})
+    m = sim_backend.plug(CdcNcmModel(ntb_params=params))
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    (dev,) = drv.devices
+    assert dev.mtu == 1500
+    up(host, dev)
+    out = [frame(PEER, 1514, 1), frame(PEER, 60, 2)]
+    for f in out:
+        host.attachment.send(dev, f)
+    assert settle_tx(host, dev) and accounted(dev)
+    assert dev.stats.tx_dropped == 0 and m.take_wire_tx() == out
+
+
+def test_ncm_big_ntb_of_small_frames_loses_none(host, usbnet, sim_backend):
+    """An adapter that refuses SET_NTB_INPUT_SIZE sends NTBs of up to 64 KiB: a burst of
+    ~1000 minimum-size frames in one NTB.  The decoder stopped at 512 datagrams and dropped
+    the rest as one rx error; Linux sets no such limit."""
+    from netdrv_usbnet.codecs.cdc_ncm import NtbParameters
+    from netdrv_usbnet.sim.device import Stall
+    from usbnet_helpers import frame, received
+
+    m = CdcNcmModel(ntb_params=NtbParameters(dwNtbInMaxSize=65535), in_max_datagrams=5000)
+
+    def refuse(value, data, length):
+        raise Stall("SET_NTB_INPUT_SIZE not supported")
+
+    m._req_set_ntb_input_size = refuse
+    sim_backend.plug(m)
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    (dev,) = drv.devices
+    up(host, dev)
+    assert dev.priv.info.rx_max == 65535
+    burst = [frame(dev.dev_addr, 60, i) for i in range(1000)]
+    assert m.wire_rx_many(burst) == 1000
+    assert received(host, dev, 1000) == burst
+    assert dev.stats.rx_errors == 0 and dev.priv.info.rx_decoder.stats.rx_ntbs == 1
