@@ -345,6 +345,8 @@ class DriverHarness:
         self.extra_params = dict(params or {})
         self.frame_factory = frames or default_frames
         self.settle_timeout = settle_timeout
+        # settle() fails at the first fault or violation; off to provoke faults on purpose.
+        self.fail_fast = True
         # A use after free or a double free names the line that freed the skb.
         self._skb_debug = set_skb_debug(True)
         self.clock = ConformanceClock()
@@ -601,11 +603,18 @@ class DriverHarness:
 
     # -- running -----------------------------------------------------------------------------
     def settle(self, pred: Callable[[], bool] | None = None, timeout: float | None = None) -> bool:
-        """Run the loop until it is idle and ``pred()`` holds (or ``timeout`` real seconds)."""
+        """Run the loop until it is idle and ``pred()`` holds (or ``timeout`` real seconds).
+
+        With :attr:`fail_fast` (the default) a driver fault or a contract violation
+        fails at once (:meth:`assert_clean`): waiting cannot mend it, and whatever
+        a check asserts next would only be its consequence (a device taken down).
+        """
         deadline = time.monotonic() + (self.settle_timeout if timeout is None else timeout)
         while True:
             self.loop.run_until_idle()
             self._drain_rx()
+            if self.fail_fast and (self.faults or self.spy.violations):
+                self.assert_clean()
             if not self.host.backlog and (pred is None or pred()):
                 return True
             if time.monotonic() >= deadline:

@@ -575,6 +575,9 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
          "BUSY without stopping the queue"),
         (_bug("kitbusyfreed", BusyFreedOps), "test_every_skb_accounted",
          "BUSY after freeing the skb"),
+        # A check whose own assertion is only the fault's consequence (the device taken
+        # down) reports the fault, at once, not a bare assert after waiting for nothing.
+        (_bug("kitbusyfreed", BusyFreedOps), "test_carrier", "BUSY after freeing the skb"),
         (_bug("kitnoreturn", NoReturnOps), "test_every_skb_accounted",
          r"kit0: start_xmit returned None \(a missing return statement\?\): return NETDEV_TX_OK"),
         (_bug("kitreturnstrue", ReturnsTrueOps), "test_every_skb_accounted",
