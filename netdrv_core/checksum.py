@@ -7,6 +7,11 @@ which runs in C and is the fastest portable way in CPython.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .skbuff import SkBuff
+
 __all__ = [
     "csum_fold",
     "csum_partial",
@@ -17,6 +22,7 @@ __all__ = [
     "csum_update",
     "ip_compute_csum",
     "ip_fast_csum",
+    "skb_checksum_help",
 ]
 
 Buffer = bytes | bytearray | memoryview
@@ -86,3 +92,25 @@ def csum_replace4(check: int, old: int, new: int) -> int:
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
+
+
+def skb_checksum_help(skb: SkBuff) -> None:
+    """Finish a CHECKSUM_PARTIAL skb's checksum in software (Linux's ``skb_checksum_help``).
+
+    The field at ``csum_start + csum_offset`` holds the pseudo-header sum; the
+    checksum over ``csum_start``..``tail`` replaces it (0 is sent as 0xFFFF, as
+    Linux's CSUM_MANGLED_0: a UDP receiver reads 0 as "no checksum"), and the skb becomes
+    CHECKSUM_NONE.  For a driver whose hardware cannot finish this frame.
+    """
+    from .skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL
+
+    if skb.ip_summed != CHECKSUM_PARTIAL:
+        return
+    start = skb.csum_start
+    at = start + skb.csum_offset
+    if not (skb.data <= start and at + 2 <= skb.tail):
+        raise ValueError(f"skb_checksum_help: checksum at {start}+{skb.csum_offset} lies "
+                         f"outside the frame {skb.data}..{skb.tail}")  # fmt: skip
+    csum = csum_fold(csum_partial(memoryview(skb.buf)[start : skb.tail])) or 0xFFFF
+    skb.buf[at : at + 2] = csum.to_bytes(2, "big")
+    skb.ip_summed = CHECKSUM_NONE

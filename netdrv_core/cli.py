@@ -95,19 +95,27 @@ def start_daemon(plugins: tuple[str, ...] = (), timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     import select
 
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([r], [], [], 0.1)
-        if ready:
-            ok = os.read(r, 1)
-            os.close(r)
-            if ok:
-                return
-            break
-        if proc.poll() is not None:
-            break
-    else:
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([r], [], [], 0.1)
+            if ready:
+                if os.read(r, 1):
+                    return
+                break
+            if proc.poll() is not None:
+                break
+    finally:
         os.close(r)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(1.0)  # it closed the pipe as it exits: its status says why
     code = proc.poll()
+    # Another netdrv command may have started this namespace's daemon first (two
+    # loads at once): then ours could not bind the socket, and the other one serves.
+    try:
+        ControlClient(timeout=_timeout()).close()
+        return
+    except NetdrvError:
+        pass
     tail = ""
     try:
         with open(path, errors="replace") as f:
@@ -339,6 +347,7 @@ def _human(n: int) -> str:
 
 
 def _status_table(st: dict[str, Any]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=f"netdrv status (daemon pid {st.get('pid')})")
@@ -348,8 +357,8 @@ def _status_table(st: dict[str, Any]) -> Any:
         t.add_column(c, justify="right" if c[:2] in ("rx", "tx", "mt") else "left")
     for d in st.get("devices", []):
         s = d["stats"]
-        t.add_row(
-            d["name"], d["driver"] or "", d["state"],
+        t.add_row(  # names come from drivers and `ip link set … name`: "[red]" is no markup
+            escape(d["name"]), escape(d["driver"] or ""), d["state"],
             "[green]on[/]" if d["carrier"] else "[red]NO-CARRIER[/]",
             d["queue"], str(d["mtu"]),
             _human(s["rx_packets"]), _human(s["rx_bytes"]), str(s["rx_errors"]),
@@ -377,23 +386,30 @@ def status(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(st, indent=2))
         return
+    from rich.markup import escape
+
     con = _console()
     con.print(_status_table(st))
     for drv in st.get("drivers", []):
-        con.print(f"[bold]{drv['name']}[/]: {drv['description']}", markup=True, highlight=False)
+        # A driver's description and fault messages are its text, not rich markup: a
+        # "[/…]" in them would raise, a "[red]" vanish.
+        name = escape(drv["name"])
+        con.print(f"[bold]{name}[/]: {escape(str(drv['description']))}", markup=True,
+                  highlight=False)  # fmt: skip
         if drv.get("faults"):
             # Its devices went down (see the table): say why, and how to recover.
             # soft_wrap: a terminal wraps the long line, rich would break it mid-word.
-            con.print(f"  [red]{drv['faults']} fault(s)[/], last: {drv.get('last_fault')} — the "
-                      f"device was taken down; `netdrv unload {drv['name']}` and load it again, "
-                      f"or see the daemon log", markup=True, highlight=False,
-                      soft_wrap=True)  # fmt: skip
+            con.print(f"  [red]{drv['faults']} fault(s)[/], last: "
+                      f"{escape(str(drv.get('last_fault')))} — the device was taken down; "
+                      f"`netdrv unload {name}` and load it again, or see the daemon log",
+                      markup=True, highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @cli.command()
 @click.argument("dev")
-@click.option("-w", "--write", "path", required=True, type=click.Path(dir_okay=False),
-              help="pcap file to write")  # fmt: skip
+@click.option("-w", "--write", "path", required=True,
+              type=click.Path(dir_okay=False, allow_dash=True),
+              help="pcap file to write (- for standard output, like tcpdump -w -)")  # fmt: skip
 @click.option("-c", "--count", default=0, type=click.IntRange(min=0),
               help="stop after N frames (0: until Ctrl-C)")  # fmt: skip
 def capture(dev: str, path: str, count: int) -> None:
@@ -401,37 +417,51 @@ def capture(dev: str, path: str, count: int) -> None:
     from .phy.pcap import open_capture_file
 
     try:
-        c = ControlClient(timeout=None)
+        c = ControlClient(timeout=_timeout())  # a daemon too busy to accept: DaemonBusy
     except DaemonNotRunning:
         _fail(f"no netdrv daemon in this namespace: {dev!r} is not a netdrv device")
+    except NetdrvError as exc:
+        _fail(str(exc))
     try:
-        c.sock.settimeout(_timeout())
         _check(c.request("capture", dev=dev, count=count))
         c.sock.settimeout(None)  # then stream until the daemon ends it (or Ctrl-C)
     except NetdrvError as exc:
         c.close()
         _fail(str(exc))
+    to_stdout = path == "-"
+    where = "standard output" if to_stdout else path
     # Created by the user, never by the daemon, once the capture runs (a typo in DEV
     # clobbers no file): mode 0600, and a symlink at PATH is refused, not followed.
     try:
-        f = open_capture_file(path)
+        f = sys.stdout.buffer if to_stdout else open_capture_file(path)
     except OSError as exc:
         c.close()
         _fail(str(exc))
-    click.echo(f"capturing on {dev} (both directions) into {path}", err=True)
+    click.echo(f"capturing on {dev} (both directions) into {where}", err=True)
     try:
-        with f:
-            while True:
+        while True:
+            try:
                 data = c.read_raw()
-                if not data:
-                    break
-                f.write(data)
-                f.flush()
+            except OSError:  # the daemon went away (killed): what arrived is written
+                break
+            if not data:
+                break
+            f.write(data)
+            f.flush()
     except KeyboardInterrupt:
         pass
+    except BrokenPipeError:
+        # The reader of standard output has had enough (`| head -c 100`): the capture
+        # ends as with Ctrl-C.  Python's final flush of stdout must not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:  # a full disk, a file system gone read-only, …
+        _fail(f"cannot write capture file {where}: {exc.strerror or exc}; the capture stopped")
     finally:
         c.close()
-    click.echo(f"wrote {path}" + (f" ({count} frames requested)" if count else ""), err=True)
+        if not to_stdout:
+            with contextlib.suppress(OSError):  # the error, if any, was reported above
+                f.close()
+    click.echo(f"wrote {where}" + (f" ({count} frames requested)" if count else ""), err=True)
 
 
 @cli.command()
@@ -804,6 +834,9 @@ def sysctl_cmd(settings: tuple[str, ...]) -> None:
             values[k] = int(v, 0)
         except ValueError:
             _fail(f"{k}: {v!r} is not an integer")
+        _, lo, hi = SYSCTLS[k]
+        if not lo <= values[k] <= hi:  # checked here too: a refused value starts no daemon
+            _fail(f"{k}={values[k]} is out of range: {lo}..{hi}")
     try:
         with _client(start=bool(values)) as c:
             result = _check(c.request("sysctl", values=values))["result"]

@@ -298,7 +298,6 @@ class Host:
         self._next_ifindex += 1
         # register_netdevice(): what the driver turned on of what the user may change.
         dev.wanted_features = dev.features & dev.hw_features
-        dev.features = netdev_fix_features(dev, dev.features)
         try:
             self.attachment.attach(dev)
         except BaseException:
@@ -306,6 +305,9 @@ class Host:
             raise
         self.devices[name] = dev
         dev.reg_state = NETREG_REGISTERED
+        # register_netdevice() ends with __netdev_update_features(): the driver's and the
+        # core's rules applied to what it declared (a failure leaves them, as in Linux).
+        self.netdev_update_features(dev)
         log.info("registered %s (%s)", name, self._owner(dev))
         self._notify("registered", dev)
 
@@ -461,21 +463,21 @@ class Host:
         """Recompute ``dev.features`` after ``wanted_features`` or the device changed.
 
         As Linux's ``__netdev_update_features``: the fixed features, plus the wanted
-        ones among ``hw_features``; then the core's rules (:func:`netdev_fix_features`),
-        the driver's ``fix_features`` and the attachment's limits.  If that differs from
+        ones among ``hw_features``; then the driver's ``fix_features``, the core's rules
+        (:func:`netdev_fix_features`: last, as a driver may be less strict about what
+        depends on what) and the attachment's limits.  If that differs from
         ``dev.features`` the driver's ``set_features`` is called, and on success the
         stack hears of it (the kernel attachment re-programs the TAP's offloads).
         Returns 1 if the features changed, 0 if not, or the driver's negative errno
         (``dev.features`` is then unchanged).
         """
         features = (dev.features & ~dev.hw_features) | (dev.wanted_features & dev.hw_features)
-        features = netdev_fix_features(dev, features)
         try:
             features = int(dev.netdev_ops.fix_features(dev, features))
         except Exception as exc:
             self.driver_fault(dev, "fix_features", exc)
             return -errno.EIO
-        features = self.attachment.fix_features(dev, features)
+        features = netdev_fix_features(dev, self.attachment.fix_features(dev, features))
         if features == dev.features:
             return 0
         ret = self._call(dev, "set_features", dev.netdev_ops.set_features, dev, features)

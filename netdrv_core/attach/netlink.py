@@ -21,7 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LinkConfig", "LinkEvent", "LinkMonitor", "dump_status", "parse_link_messages"]
+__all__ = [
+    "LinkConfig",
+    "LinkEvent",
+    "LinkMonitor",
+    "dump_interrupted",
+    "dump_status",
+    "parse_link_messages",
+]
 
 log = logging.getLogger("netdrv.attach.netlink")
 
@@ -31,6 +38,7 @@ NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
 NLM_F_DUMP = 0x300
+NLM_F_DUMP_INTR = 0x10  # the links changed while the dump ran: it may have missed one
 RTM_NEWLINK = 16
 RTM_DELLINK = 17
 RTM_GETLINK = 18
@@ -76,18 +84,18 @@ class LinkEvent:
         return self.kind == RTM_DELLINK
 
 
-def _messages(mv: memoryview) -> Iterator[tuple[int, int, int, int, int]]:
-    """``(offset, length, type, seq, portid)`` of each netlink message in a datagram.
+def _messages(mv: memoryview) -> Iterator[tuple[int, int, int, int, int, int]]:
+    """``(offset, length, type, seq, portid, flags)`` of each netlink message in a datagram.
 
     Stops at the first malformed header (a length that does not fit).
     """
     off = 0
     n = len(mv)
     while off + NLMSG_HDR.size <= n:
-        length, mtype, _flags, seq, pid = NLMSG_HDR.unpack_from(mv, off)
+        length, mtype, flags, seq, pid = NLMSG_HDR.unpack_from(mv, off)
         if length < NLMSG_HDR.size or off + length > n:
             return
-        yield off, length, mtype, seq, pid
+        yield off, length, mtype, seq, pid, flags
         off += (length + 3) & ~3
 
 
@@ -95,7 +103,7 @@ def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
     """Parse a netlink datagram into link events (other messages are skipped)."""
     out: list[LinkEvent] = []
     mv = memoryview(data)
-    for off, length, mtype, seq, pid in _messages(mv):
+    for off, length, mtype, seq, pid, _flags in _messages(mv):
         if mtype in (RTM_NEWLINK, RTM_DELLINK) and length >= NLMSG_HDR.size + IFINFOMSG.size:
             p = off + NLMSG_HDR.size
             _fam, _typ, index, flags, change = IFINFOMSG.unpack_from(mv, p)
@@ -123,11 +131,20 @@ def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
     return out
 
 
+def dump_interrupted(data: bytes | memoryview, seq: int, portid: int) -> bool:
+    """Whether a message of the dump ``seq`` to ``portid`` in this datagram carries
+    NLM_F_DUMP_INTR: the links changed while it ran, and it may have missed one."""
+    return any(
+        mseq == seq and pid == portid and flags & NLM_F_DUMP_INTR
+        for _off, _len, _type, mseq, pid, flags in _messages(memoryview(data))
+    )
+
+
 def dump_status(data: bytes | memoryview, seq: int, portid: int) -> int | None:
     """How the dump ``seq`` to ``portid`` ended in this datagram: 0 done, a negative errno, or
     None while it goes on."""
     mv = memoryview(data)
-    for off, length, mtype, mseq, pid in _messages(mv):
+    for off, length, mtype, mseq, pid, _flags in _messages(mv):
         if mseq == seq and pid == portid:
             if mtype == NLMSG_DONE:
                 return 0
@@ -167,6 +184,7 @@ class LinkMonitor:
         self.dump_wanted = False  # events were lost since the last dump was requested
         self._dump_seq = 0  # the dump in progress (0: none)
         self._dump_seen: set[int] = set()  # links the dump in progress has shown so far
+        self._dump_intr = False  # the dump in progress was interrupted (NLM_F_DUMP_INTR)
         # The links a dump showed, once it ended; taken by :meth:`take_dump`.
         self._dump_done: set[int] | None = None
         self._seq = 0
@@ -208,6 +226,8 @@ class LinkMonitor:
                     if ev.seq == seq and ev.portid == pid:
                         ev.resync = True
                         self._dump_seen.add(ev.index)
+                if dump_interrupted(data, seq, pid):
+                    self._dump_intr = True
                 status = dump_status(data, seq, pid)
                 if status is not None:
                     self._dump_seq = 0
@@ -217,9 +237,13 @@ class LinkMonitor:
                         self.dump_wanted = True
                         log.warning("dumping the links after lost events failed (%s)",
                                     errno.errorcode.get(-status, status))  # fmt: skip
+                    elif self._dump_intr:
+                        # Its state events still count; which links are gone it cannot say.
+                        self.dump_wanted = True
                     else:
                         self._dump_done = self._dump_seen
                     self._dump_seen = set()
+                    self._dump_intr = False
             events.extend(batch)
         return events
 
@@ -239,6 +263,7 @@ class LinkMonitor:
         self.dump_wanted = False
         self._dump_seq = self._seq
         self._dump_seen = set()
+        self._dump_intr = False
         return True
 
     def take_dump(self) -> set[int] | None:

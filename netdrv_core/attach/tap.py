@@ -25,6 +25,7 @@ import os
 import struct
 from typing import TYPE_CHECKING, TypeVar
 
+from ..checksum import skb_checksum_help
 from ..errors import DriverError, NameInUseError, NotPermittedError
 from ..ether import ETH_P_IP, ETH_P_IPV6
 from ..linktypes import is_l2
@@ -46,7 +47,7 @@ from ..netdevice import (
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
 )
-from ..skbuff import SkBuff, skb_from_frame
+from ..skbuff import CHECKSUM_PARTIAL, SkBuff, skb_from_frame
 from . import ioctl
 from .base import Attachment
 from .netlink import LinkConfig, LinkEvent, LinkMonitor
@@ -85,8 +86,10 @@ RX_HEADROOM = 34
 # own size; a larger one (a TSO super-frame) keeps the read buffer itself, and
 # the port reads into a fresh one: no copy of 64 KiB in Python.
 RX_COPYBREAK = 4096
-# Seconds before asking again for the links' state when a dump after lost events failed.
+# Seconds before asking again for the links' state when a dump after lost events failed,
+# doubling while it keeps failing, up to DUMP_RETRY_MAX.
 DUMP_RETRY = 1.0
+DUMP_RETRY_MAX = 60.0
 
 
 class TunTap:
@@ -218,10 +221,12 @@ class KernelStack(Attachment):
         # kernel refused or could not be sent.
         self._dump_ports: set[int] = set()
         self._dump_retry: Timer | None = None
+        self._dump_failures = 0
         self._backlog: list[LinkEvent] = []  # read early (attach) for the other ports
         self._applying: _Port | None = None  # a kernel event is being applied to this port
         self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0,
-                         "runt": 0, "bad_offload": 0, "netlink_overflows": 0}  # fmt: skip
+                         "runt": 0, "bad_offload": 0, "netlink_overflows": 0,
+                         "stale_offload": 0}  # fmt: skip
 
     # -- setup ----------------------------------------------------------------------------
     @property
@@ -463,9 +468,31 @@ class KernelStack(Attachment):
                         self.counters["bad_vnet"] += 1
                         log.debug("%s: %s", dev.name, exc)
                         continue
+                    if not self._offloads_ok(dev, skb):
+                        continue
             xmit(skb)
         if budget == 1:
             port.unprobed = it
+
+    def _offloads_ok(self, dev: NetDevice, skb: SkBuff) -> bool:
+        """Make an offload job the device no longer takes right (Linux's validate_xmit_skb).
+
+        The kernel may have queued it before ``ethtool -K`` turned the feature off: a
+        partial checksum is finished here; a super-frame cannot be segmented here, so it
+        is dropped and counted (TCP sends it again).  False when dropped.
+        """
+        f = dev.features
+        if skb.gso_size and not f & (NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4):
+            self.counters["stale_offload"] += 1
+            dev.core_stats.tx_qdisc_drops += 1
+            return False
+        if skb.ip_summed == CHECKSUM_PARTIAL and not f & NETIF_F_CSUM_MASK:
+            try:
+                skb_checksum_help(skb)
+            except ValueError:
+                self.counters["bad_vnet"] += 1
+                return False
+        return True
 
     def queue_woken(self, dev: NetDevice) -> None:
         """Read from the kernel again."""
@@ -623,21 +650,29 @@ class KernelStack(Attachment):
             return  # closed
         events, self._backlog = self._backlog, []
         events += self._read_netlink()
+        # A dump that ended in this read is judged against the ports it was asked about:
+        # _resync may ask for the next one, about the ports of now.
+        done, asked = mon.take_dump(), self._dump_ports
         if self._resync():
             events = []  # all older than the links' state now asked for
         self._handle_events(events)
-        done = mon.take_dump()
         if done is not None:
             # A link the dump did not show was deleted (or moved away) with its DELLINK lost.
-            for index in self._dump_ports - done:
+            for index in asked - done:
                 port = self._by_index.get(index)
                 if port is not None:
                     self._link_gone(port)
-            self._dump_ports = set()
-        if mon.dump_wanted and self._dump_retry is None:
-            # The dump could not be asked for, or failed: ask again in a second, not only
-            # after the next lost event (there may be none).
-            self._dump_retry = self.host.loop.call_later(DUMP_RETRY, self._retry_dump)
+            if self._dump_ports is asked:
+                self._dump_ports = set()
+        if not mon.dump_wanted:
+            self._dump_failures = 0
+        elif self._dump_retry is None:
+            # The dump could not be asked for, or failed: ask again, not only after the
+            # next lost event (there may be none) — backing off, so a kernel that keeps
+            # refusing is not asked (and logged) every second.
+            delay = min(DUMP_RETRY * 2**self._dump_failures, DUMP_RETRY_MAX)
+            self._dump_failures += 1
+            self._dump_retry = self.host.loop.call_later(delay, self._retry_dump)
 
     def _retry_dump(self) -> None:
         self._dump_retry = None

@@ -194,6 +194,9 @@ class _FakeTunTap:
     def set_carrier(self, on: bool) -> bool:
         return True
 
+    def close(self) -> None:
+        pass
+
 
 @pytest.fixture
 def kernel_view() -> Iterator[tuple[Host, KernelStack, _Port, _FakeLinkConfig]]:
@@ -533,3 +536,50 @@ def test_an_mtu_below_a_taps_minimum_is_clamped_not_raised() -> None:
             assert dev.mtu == 50 and not kernel.queue  # its echo changes nothing
         finally:
             host.attachment = memory
+
+
+class _ScriptedMonitor:
+    """A LinkMonitor whose dumps end when the test says, with the links it says."""
+
+    def __init__(self) -> None:
+        self.overflows = 0
+        self.dump_wanted = False
+        self.done: set[int] | None = None
+        self.asked = 0
+
+    def read(self) -> list[LinkEvent]:
+        return []
+
+    def request_dump(self) -> bool:
+        if not self.dump_wanted:
+            return False
+        self.dump_wanted = False
+        self.asked += 1
+        return True
+
+    def take_dump(self) -> set[int] | None:
+        done, self.done = self.done, None
+        return done
+
+
+def test_a_dump_is_judged_against_the_links_it_was_asked_about(
+    kernel_view: tuple[Host, KernelStack, _Port, _FakeLinkConfig],
+) -> None:
+    # Dump A was asked about sn0 only; sn1 was attached while it ran.  A ends in the same
+    # read as a new overflow, which asks for dump B: A must not declare sn1 gone (it was
+    # never asked about), and B, which does not show sn1, must.
+    host, ks, port, _cfg = kernel_view
+    mon = _ScriptedMonitor()
+    ks._mon = mon  # type: ignore[assignment]
+    ks._dump_ports = {7}
+    sn1 = _Port(host.devices["sn1"], _FakeTunTap(), 8)  # type: ignore[arg-type]
+    ks.ports["sn1"], ks._by_index[8] = sn1, sn1
+    mon.done, mon.dump_wanted = {7}, True  # A showed sn0; events were lost again
+    ks._on_netlink()
+    assert mon.asked == 1 and ks.ports.get("sn1") is sn1 and ks.ports.get("sn0") is port
+    assert ks._dump_ports == {7, 8}
+    mon.done = {7}  # B: sn1 is gone, its DELLINK lost
+    ks._on_netlink()
+    assert "sn1" not in ks.ports and ks.ports.get("sn0") is port
+    assert ks._dump_ports == set()
+    ks._mon = None

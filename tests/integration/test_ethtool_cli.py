@@ -81,15 +81,23 @@ def test_features_toggle_the_taps_offloads(netns: NetNamespace) -> None:
     assert netns.netdrv("ethtool -K sn0 tso off").stdout == ""
     assert _kernel_features(netns, "sn0")["tx-tcp-segmentation"] == "off"
     assert avg_frame() <= 1514
-    # Checksum offload off takes TSO with it (it needs one): asked for, it stays off.
-    assert netns.netdrv("ethtool -K sn0 tx off").stdout == ""
-    res = netns.netdrv("ethtool -K sn0 tso on", check=False)
-    assert res.returncode == 0
-    assert res.stdout == ("Actual changes:\ntx-tcp-segmentation: off [requested on]\n"
-                          "tx-tcp6-segmentation: off [requested on]\n")  # fmt: skip
-    assert res.stderr == "Could not change any device features\n"
+    assert netns.netdrv("ethtool -K sn0 tso on").stdout == ""
+    assert netns.netdrv("ethtool -K sn0 tso off").stdout == ""
+    # Checksum offload off takes TSO with it (it needs one), as ethtool -K reports it.
+    assert netns.netdrv("ethtool -K sn0 tso on tx off").stdout == (
+        "Actual changes:\ntx-checksum-ip-generic: off\ntx-tcp-segmentation: off [requested on]"
+        "\ntx-tcp6-segmentation: off [requested on]\n"
+    )
+    res = netns.netdrv("ethtool -K sn0 tso on", check=False)  # still no checksum offload
+    assert (res.returncode, res.stdout) == (1, "")
+    assert res.stderr == "netdrv: Could not change any device features\n"
     assert _kernel_features(netns, "sn0")["tx-checksumming"] == "off"
-    netns.netdrv("ethtool -K sn0 tx on")  # the requested TSO comes back with it
+    assert netns.netdrv("ethtool -K sn0 sg on").stdout == ""  # already on: nothing to say
+    # The requested TSO comes back with checksum offload.
+    assert netns.netdrv("ethtool -K sn0 tx on").stdout == (
+        "Actual changes:\ntx-checksum-ip-generic: on\ntx-tcp-segmentation: on\n"
+        "tx-tcp6-segmentation: on\n"
+    )
     feats = json.loads(netns.netdrv("ethtool -k sn0 --json").stdout)["features"]
     assert feats["tx-tcp-segmentation"] == {"active": True, "fixed": False, "requested": True}
     assert _kernel_features(netns, "sn0")["tx-tcp-segmentation"] == "on"

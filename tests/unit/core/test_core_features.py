@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import errno
+import struct
 from typing import Any
 
 import pytest
 from fakedev import make_dev
 
-from netdrv_core import Host, NetDevice, NetDeviceOps, netdev_update_features
+from netdrv_core import Host, NetDevice, NetDeviceOps, SkBuff, netdev_update_features
+from netdrv_core.checksum import (
+    csum_fold,
+    csum_partial,
+    csum_tcpudp_nofold,
+    ip_compute_csum,
+    skb_checksum_help,
+)
 from netdrv_core.ethtool import EthtoolError, ethtool_features, ethtool_request
 from netdrv_core.host import netdev_fix_features
 from netdrv_core.netdevice import (
@@ -21,12 +29,15 @@ from netdrv_core.netdevice import (
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
 )
+from netdrv_core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCPV4
 
 OFFLOADS = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6
 
 
 class FeatureOps(NetDeviceOps):
-    """Records set_features; ``ret``/``raise_in``/``no_tso6`` script it."""
+    """Records set_features; ``ret``/``raise_in``/``no_tso6``/``no_csum`` script it."""
+
+    no_csum = False  # a class attribute: set before registration by a subclass
 
     def __init__(self) -> None:
         self.calls: list[int] = []
@@ -40,6 +51,8 @@ class FeatureOps(NetDeviceOps):
     def fix_features(self, dev: NetDevice, features: int) -> int:
         if self.raise_in == "fix_features":
             raise RuntimeError("bug in fix_features")
+        if self.no_csum:
+            features &= ~NETIF_F_HW_CSUM
         return features & ~NETIF_F_TSO6 if self.no_tso6 else features
 
     def set_features(self, dev: NetDevice, features: int) -> int | None:
@@ -49,9 +62,11 @@ class FeatureOps(NetDeviceOps):
         return self.ret
 
 
-def _dev(host: Host, features: int = OFFLOADS, hw: int = OFFLOADS) -> tuple[NetDevice, FeatureOps]:
+def _dev(
+    host: Host, features: int = OFFLOADS, hw: int = OFFLOADS, ops_class: type = FeatureOps
+) -> tuple[NetDevice, FeatureOps]:
     dev, _ = make_dev(None, features=features | NETIF_F_LLTX, hw_features=hw)
-    ops = FeatureOps()
+    ops = ops_class()
     dev.netdev_ops = ops
     host.register_netdev(dev)
     return dev, ops
@@ -106,12 +121,27 @@ def test_the_core_rules() -> None:
     assert netdev_fix_features(dev, ecn) == NETIF_F_HW_CSUM | NETIF_F_SG
 
 
-def test_the_drivers_fix_features_has_the_last_word(host: Host) -> None:
+def test_the_drivers_fix_features_comes_before_the_core_rules(host: Host) -> None:
     dev, ops = _dev(host)
     ops.no_tso6 = True  # e.g. the hardware lost a capability after a firmware reload
     assert netdev_update_features(dev) == 1
     assert not dev.features & NETIF_F_TSO6 and dev.features & NETIF_F_TSO
     assert netdev_update_features(dev) == 0
+    # The driver drops checksum offload: the core's rules, applied after it as in Linux,
+    # take TSO with it (a driver may be less strict about what depends on what).
+    ops.no_csum = True
+    assert netdev_update_features(dev) == 1
+    assert dev.features == NETIF_F_SG | NETIF_F_LLTX and ops.calls[-1] == dev.features
+
+
+def test_registration_applies_the_drivers_fix_features(host: Host) -> None:
+    class NoCsumOps(FeatureOps):
+        no_csum = True
+
+    dev, ops = _dev(host, ops_class=NoCsumOps)
+    # register_netdevice() ends with __netdev_update_features(): set_features was called.
+    assert dev.features == NETIF_F_SG | NETIF_F_LLTX
+    assert ops.calls == [NETIF_F_SG | NETIF_F_LLTX]
 
 
 def test_a_refusing_set_features_leaves_the_features(host: Host) -> None:
@@ -166,3 +196,46 @@ def test_without_a_virtio_net_header_a_tap_keeps_offloads_off() -> None:
     assert ks.fix_features(dev, OFFLOADS | NETIF_F_LLTX) == NETIF_F_SG | NETIF_F_LLTX
     Port.hlen = 10
     assert ks.fix_features(dev, OFFLOADS) == OFFLOADS
+
+
+def _udp_partial(payload: bytes) -> SkBuff:
+    """An IPv4/UDP frame as the kernel hands it over with checksum offload (CHECKSUM_PARTIAL)."""
+    src, dst = bytes([198, 18, 0, 1]), bytes([198, 18, 0, 2])
+    udp = bytearray(struct.pack("!HHHH", 4000, 9, 8 + len(payload), 0) + payload)
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst))
+    ip[10:12] = ip_compute_csum(ip).to_bytes(2, "big")
+    pseudo = csum_fold(csum_tcpudp_nofold(src, dst, len(udp), 17))  # the stack's seed
+    udp[6:8] = (~pseudo & 0xFFFF).to_bytes(2, "big")
+    frame = bytes(12) + b"\x08\x00" + ip + udp
+    skb = SkBuff(len(frame), bytearray(frame))
+    skb.tail = len(frame)
+    skb.ip_summed = CHECKSUM_PARTIAL
+    skb.csum_start, skb.csum_offset = 34, 6
+    return skb
+
+
+def test_skb_checksum_help_finishes_a_partial_checksum() -> None:
+    skb = _udp_partial(b"hello, checksum")
+    skb_checksum_help(skb)
+    assert skb.ip_summed == CHECKSUM_NONE
+    frame = bytes(skb.buf)
+    pseudo = csum_tcpudp_nofold(frame[26:30], frame[30:34], len(frame) - 34, 17)
+    assert csum_fold(csum_partial(frame[34:], pseudo)) == 0  # verifies as a receiver would
+    skb_checksum_help(skb)  # not partial any more: nothing to do
+    assert bytes(skb.buf) == frame
+
+
+def test_frames_queued_before_an_offload_went_off_are_made_right(host: Host) -> None:
+    from netdrv_core.attach.tap import KernelStack
+
+    ks = KernelStack()
+    dev, _ = _dev(host, features=NETIF_F_SG)  # checksum offload and TSO off
+    skb = _udp_partial(b"x" * 100)
+    assert ks._offloads_ok(dev, skb) and skb.ip_summed == CHECKSUM_NONE  # finished here
+    gso = _udp_partial(b"x" * 3000)
+    gso.gso_size, gso.gso_type = 1448, SKB_GSO_TCPV4
+    assert not ks._offloads_ok(dev, gso)  # a super-frame cannot be segmented: dropped
+    assert ks.counters["stale_offload"] == 1 and dev.core_stats.tx_qdisc_drops == 1
+    dev.features |= NETIF_F_HW_CSUM | NETIF_F_TSO
+    keep = _udp_partial(b"x" * 100)
+    assert ks._offloads_ok(dev, keep) and keep.ip_summed == CHECKSUM_PARTIAL  # the device's job
