@@ -556,9 +556,9 @@ class DriverHarness:
                 fix = ("call skb.protocol = eth_type_trans(skb, dev) before handing it up"
                        if is_ethernet_like(dev) else "set skb.protocol (ETH_P_IP, ETH_P_IPV6…)")  # fmt: skip
                 bad.append(f"{how} of an skb with protocol 0: {fix}")
-            elif is_ethernet_like(dev) and (
+            elif dev.type == ARPHRD_ETHER and (
                 skb.mac_header < 0 or skb.data < skb.mac_header + ETH_HLEN
-            ):
+            ):  # Ethernet proper: a radiotap monitor device looks alike and pulls nothing
                 bad.append(f"{how} of an skb whose Ethernet header was not pulled (mac_header "
                            f"{skb.mac_header}, data {skb.data}): eth_type_trans(skb, dev) sets "
                            f"the mac header and pulls it; the stack reads from skb.data")  # fmt: skip
@@ -576,6 +576,11 @@ class DriverHarness:
         polled again, and the device stops receiving.
         """
         self.assert_clean()
+
+        def counted() -> bool:  # a driver may copy hardware counters on a timer
+            return all(dev_get_stats(d).rx_packets >= d.core_stats.rx_delivered for d in devs)
+
+        self.settle(counted, timeout=min(self.settle_timeout, 1.0))
         for dev in devs:
             s = dev_get_stats(dev)
             delivered = dev.core_stats.rx_delivered

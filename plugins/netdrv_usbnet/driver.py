@@ -25,8 +25,10 @@ Parameters (``netdrv load usbnet k=v …``):
     Import MODULE and call CALLABLE() for the pyusb backend object
     (``usb.backend.IBackend``), e.g. ``backend=netdrv_usbnet.sim:get_backend``
     (the process-wide simulator).  Default: libusb-1.0 from the
-    ``libusb-package`` wheel, else the system's libusb.  In-process callers
-    may pass the backend object itself.
+    ``libusb-package`` wheel, else the system's libusb.  Parameters are text
+    on every path (``parse_params`` refuses an object for a ``str`` one);
+    in-process code that holds a backend object sets ``params["backend"]``
+    after parsing, and :func:`load_backend` takes it as it is.
 ``sim=cdc_ether|cdc_ncm|ax88179``
     Plug in a built-in simulated adapter (:mod:`netdrv_usbnet.sim`) and bind
     it through the very same pyusb code path as real hardware.  Without

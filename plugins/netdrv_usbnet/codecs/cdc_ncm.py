@@ -196,7 +196,8 @@ class NtbParameters:
 
 
 def _fix_modulus(divisor: int, remainder: int, alignment: int, limit: int) -> tuple[int, int, int]:
-    """(divisor, remainder, NDP alignment) as Linux ``cdc_ncm_fix_modulus`` accepts them.
+    """(divisor, remainder, NDP alignment) after the fallbacks of Linux's ``cdc_ncm_fix_modulus``,
+    a little stricter: a value equal to the NTB size is refused too (Linux only one above).
 
     A divisor or an alignment as large as the NTB itself would push the first
     datagram (or the NDP) past its end: nothing would ever fit.
