@@ -65,10 +65,8 @@ def test_address_and_up_in_one_command_and_tcpdumps_promiscuity(netns: NetNamesp
     assert wait_for(lambda: "PROMISC" not in device(netns, "sn1")["flags"], timeout=5)
 
 
-# snull on the kernel attachment in this process, its ops recorded: `ip -batch` runs to the
-# end before the loop reads a single event, so every event of the batch is queued at once.
-# A second argument sizes the netlink monitor's receive buffer (0: the kernel's minimum).
-BATCH_RECORDER = r"""
+# The start of the scripts below: snull on the kernel attachment in this process, sn0 up.
+SNULL_ON_KERNEL = r"""
 import json, socket, subprocess, sys
 from netdrv_core.attach.tap import KernelStack
 from netdrv_core.host import Host
@@ -76,12 +74,22 @@ from netdrv_core.params import parse_params
 from netdrv_core.plugins import PluginManager
 
 host = Host(KernelStack())
+ks = host.attachment
 pm = PluginManager()
 drv = pm.get_driver("snull")(host, parse_params("snull", pm.driver_parameters("snull"), {}))
 with host.as_current():
     drv.init()
 dev = host.devices["sn0"]
-host.attachment.set_link_up(dev)
+ks.set_link_up(dev)
+"""
+
+
+# snull on the kernel attachment in this process, its ops recorded: `ip -batch` runs to the
+# end before the loop reads a single event, so every event of the batch is queued at once.
+# A second argument sizes the netlink monitor's receive buffer (0: the kernel's minimum).
+BATCH_RECORDER = (
+    SNULL_ON_KERNEL
+    + r"""
 if len(sys.argv) > 2:  # SO_RCVBUFFORCE
     host.attachment._mon.sock.setsockopt(socket.SOL_SOCKET, 33, int(sys.argv[2]))
 calls = []
@@ -107,6 +115,7 @@ with host.as_current():
     drv.exit()
 print(json.dumps(out))
 """
+)
 
 
 def test_batched_link_changes_reach_the_driver_in_order(netns: NetNamespace) -> None:
@@ -179,21 +188,9 @@ def test_link_events_lost_to_an_overflow_are_resynced(netns: NetNamespace) -> No
 # minimum and sn0's fd not read (reading paused, as under back-pressure): sn0 is deleted
 # behind hundreds of other changes, its DELLINK lost.  argv[1] "fail" makes the first dump
 # request fail (a send error, as under memory pressure): it must be asked again by itself.
-LOST_DELLINK = r"""
-import json, socket, subprocess, sys
-from netdrv_core.attach.tap import KernelStack
-from netdrv_core.host import Host
-from netdrv_core.params import parse_params
-from netdrv_core.plugins import PluginManager
-
-host = Host(KernelStack())
-ks = host.attachment
-pm = PluginManager()
-drv = pm.get_driver("snull")(host, parse_params("snull", pm.driver_parameters("snull"), {}))
-with host.as_current():
-    drv.init()
-dev = host.devices["sn0"]
-ks.set_link_up(dev)
+LOST_DELLINK = (
+    SNULL_ON_KERNEL
+    + r"""
 host.loop.run_until(lambda: False, timeout=0.2)
 mon = ks._mon
 mon.sock.setsockopt(socket.SOL_SOCKET, 33, 0)  # SO_RCVBUFFORCE
@@ -219,6 +216,7 @@ host.loop.run_until(lambda: "sn0" not in ks.ports, timeout=2)
 print(json.dumps({"early": early, "gone": "sn0" not in ks.ports, "up": dev.is_up,
                   "sn1": "sn1" in ks.ports, "overflows": ks.counters["netlink_overflows"]}))
 """
+)
 
 
 @pytest.mark.parametrize("dump", ["ok", "fail"])
@@ -239,21 +237,9 @@ def test_a_link_deleted_while_its_events_were_lost_is_let_go(netns: NetNamespace
 # the driver made itself, with the user's next change queued behind it.  Each step is an
 # `ip` command or a change the driver makes (mtu, close, open, address), with no event read
 # in between; then the loop runs.
-OWN_CHANGE_RECORDER = r"""
-import json, subprocess, sys
-from netdrv_core.attach.tap import KernelStack
-from netdrv_core.host import Host
-from netdrv_core.params import parse_params
-from netdrv_core.plugins import PluginManager
-
-host = Host(KernelStack())
-ks = host.attachment
-pm = PluginManager()
-drv = pm.get_driver("snull")(host, parse_params("snull", pm.driver_parameters("snull"), {}))
-with host.as_current():
-    drv.init()
-dev = host.devices["sn0"]
-ks.set_link_up(dev)
+OWN_CHANGE_RECORDER = (
+    SNULL_ON_KERNEL
+    + r"""
 host.loop.run_until(lambda: False, timeout=0.3)
 queued, real_read = [], ks._mon.read
 def read_one():
@@ -283,6 +269,7 @@ with host.as_current():
     drv.exit()
 print(json.dumps(out))
 """
+)
 
 
 def test_a_users_change_after_the_drivers_own_wins(netns: NetNamespace) -> None:
