@@ -628,6 +628,31 @@ def _feature_settings(words: tuple[str, ...]) -> dict[str, bool]:
     return out
 
 
+def _report_feature_changes(
+    asked: dict[str, bool], before: dict[str, dict[str, bool]], after: dict[str, dict[str, bool]]
+) -> None:
+    """As ethtool -K: silent when everything asked came out so and nothing else changed;
+    "Actual changes:" when a dependency kept an asked feature or changed another one;
+    "Could not change any device features" (exit 1) when nothing changed at all."""
+    from .ethtool import FEATURE_GROUPS, NETDEV_FEATURE_NAMES
+
+    want: dict[str, bool] = {}
+    for name, on in asked.items():
+        bits = FEATURE_GROUPS[name][1] if name in FEATURE_GROUPS else None
+        for bit, feat in NETDEV_FEATURE_NAMES.items():
+            if (feat == name or (bits is not None and bit & bits)) and not after[feat]["fixed"]:
+                want[feat] = on
+    unmet = {n for n, on in want.items() if after[n]["active"] != on}
+    changed = {n for n in after if after[n]["active"] != before[n]["active"]}
+    if unmet and not changed:
+        _fail("Could not change any device features")
+    if unmet or changed - want.keys():
+        lines = [f"{n}: {'on' if f['active'] else 'off'}"
+                 + (f" [requested {'on' if want[n] else 'off'}]" if n in unmet else "")
+                 for n, f in after.items() if n in unmet or n in changed]  # fmt: skip
+        click.echo("Actual changes:\n" + "\n".join(lines))
+
+
 def _features_text(dev: str, features: dict[str, dict[str, bool]]) -> str:
     """``ethtool -k``'s layout: group headings (on if any member is), members indented."""
     from .ethtool import FEATURE_GROUPS, NETDEV_FEATURE_NAMES
@@ -787,7 +812,9 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
 
                 reply = request(c, op=op, set={"msglevel": _msglvl(settings, current)})
             elif op == "features" and is_set:
-                reply = request(c, op=op, set=_feature_settings(settings))
+                asked = _feature_settings(settings)
+                before = request(c, op=op)["result"]["features"]
+                reply = request(c, op=op, set=asked)
             elif is_set:
                 reply = request(c, op=op, set=_ethtool_settings(flag, op, settings))
             else:
@@ -804,15 +831,7 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
     elif not is_set and op != "nway_reset":  # like ethtool, a change succeeds silently
         click.echo(_ethtool_text(dev, op, result))
     elif op == "features":
-        # Like ethtool -K: say what did not come out as asked (a dependency kept it off).
-        unmet = [f"{n}: {'on' if f['active'] else 'off'} [requested "
-                 f"{'on' if f['requested'] else 'off'}]"
-                 for n, f in result.get("features", {}).items()
-                 if not f["fixed"] and f["requested"] != f["active"]]  # fmt: skip
-        if unmet and not reply.get("changed"):
-            click.echo("Could not change any device features", err=True)
-        if unmet:
-            click.echo("Actual changes:\n" + "\n".join(unmet))
+        _report_feature_changes(asked, before, result["features"])
 
 
 @cli.command(name="sysctl", short_help="Show or set the daemon's tunables (NAME=VALUE).")
