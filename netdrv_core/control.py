@@ -223,14 +223,22 @@ class ControlClient:
         self.timeout = timeout
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         self.sock.settimeout(timeout)
-        try:
-            self.sock.connect(CONTROL_ADDRESS)
-        except (ConnectionRefusedError, FileNotFoundError):
-            self.sock.close()
-            raise DaemonNotRunning("no netdrv daemon runs in this network namespace") from None
-        except TimeoutError:  # the listen backlog is full: the daemon does not accept
-            self.sock.close()
-            raise DaemonBusy(self._busy_message("connect", None)) from None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                self.sock.connect(CONTROL_ADDRESS)
+                break
+            except (ConnectionRefusedError, FileNotFoundError):
+                self.sock.close()
+                raise DaemonNotRunning("no netdrv daemon runs in this network namespace") from None
+            except (BlockingIOError, TimeoutError):
+                # The listen backlog is full: the daemon is busy, or many clients came at
+                # once.  A socket with a timeout is non-blocking, and a Unix connect then
+                # fails at once (EAGAIN) instead of waiting: wait here, up to the timeout.
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.sock.close()
+                    raise DaemonBusy(self._busy_message("connect", None)) from None
+                time.sleep(0.02)
         self._buf = bytearray()
         self.pid: int | None = None
         try:

@@ -221,6 +221,7 @@ class Daemon:
         self.listener: socket.socket | None = None
         self.conns: dict[int, _Conn] = {}
         self._stopping = False
+        self._exiting = False  # the last driver is gone: shutting down, taking no new load
 
     # -- faults in driver and plugin code ----------------------------------------------------
     def _notify(self, event: str, dev: NetDevice) -> None:
@@ -329,12 +330,19 @@ class Daemon:
             except Exception as exc:
                 log.exception("request %r failed", req.get("cmd"))
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "internal"}
-            if reply is not None:  # capture answered itself and now streams raw bytes
-                self._send(conn, reply)
+            if reply is not None and not self._send(conn, reply):
+                # A client that does not read its replies (it pipelines requests, or hung):
+                # answering the rest of its requests would stall every device and client for
+                # the send timeout each, and a reply cut short desynchronises the stream.
+                log.warning("a client did not read its reply to %r: closing its connection",
+                            req.get("cmd"))  # fmt: skip
+                self._close_conn(conn)
+                return
             if conn.sock.fileno() < 0:
                 return
 
-    def _send(self, conn: _Conn, obj: dict[str, Any]) -> None:
+    def _send(self, conn: _Conn, obj: dict[str, Any]) -> bool:
+        """Send one reply; False if the client did not take it within the send timeout."""
         try:
             data = encode_message(obj)
         except (TypeError, ValueError, ProtocolError) as exc:
@@ -344,7 +352,7 @@ class Daemon:
                 "ok": False, "kind": "ProtocolError",
                 "error": f"the daemon's reply could not be encoded ({exc}); see its log",
             })  # fmt: skip
-        self._send_all(conn, data, 5.0)
+        return self._send_all(conn, data, 5.0)
 
     @staticmethod
     def _send_all(conn: _Conn, data: bytes | memoryview, timeout: float) -> bool:
@@ -367,6 +375,12 @@ class Daemon:
         if cmd == "ping":
             return {"ok": True, "pid": os.getpid(), "drivers": list(self.drivers)}
         if cmd == "load":
+            if self._exiting:
+                # Its shutdown, already scheduled, would unload the driver after an "ok".
+                raise NetdrvError(
+                    "this netdrv daemon is exiting (its last driver was just unloaded): "
+                    "run the command again, which starts a new one"
+                )
             name = req["driver"]
             if name in req.get("disabled", ()) or name in self.pm.disabled:
                 raise PluginError(f"plugin {name!r} is disabled (-p no:{name})")
@@ -460,7 +474,18 @@ class Daemon:
             except BaseException as exc:  # a hang aborted by SIGTERM included
                 log.warning("driver %s raised in exit after a failed init: %r", name, exc)
         if not self.drivers and self.exit_when_empty:
-            self.host.loop.call_soon(self.shutdown)
+            self._exit_empty()
+
+    def _exit_empty(self) -> None:
+        """No driver is left: exit, and stop listening before the reply goes out.
+
+        The client's next command (``netdrv unload X; netdrv load X``) then finds
+        no daemon and starts a fresh one, instead of connecting to this one as it
+        exits and seeing its connection closed unanswered.
+        """
+        self._exiting = True
+        self._close_listener()
+        self.host.loop.call_soon(self.shutdown)
 
     def unload(self, name: str) -> None:
         """Unload driver ``name``: its devices are unregistered, its resources released."""
@@ -480,7 +505,7 @@ class Daemon:
                     self.host.unregister_netdev(dev)
         log.info("unloaded %s", name)
         if not self.drivers and self.exit_when_empty:
-            self.host.loop.call_soon(self.shutdown)
+            self._exit_empty()
 
     def set_device(self, req: dict[str, Any]) -> dict[str, Any]:
         """Driver-level settings that have no ip-link equivalent (ioctl, set_config)."""
@@ -540,7 +565,9 @@ class Daemon:
             raise NetdrvError(f"no netdrv device named {devname!r}")
         writer = PcapWriter.for_device(dev)
         conn.capture_left = count  # 0: until the client goes away
-        self._send(conn, {"ok": True, "linktype": writer.linktype})
+        if not self._send(conn, {"ok": True, "linktype": writer.linktype}):
+            self.host.loop.call_soon(self._close_conn, conn)  # the client is gone: no tap
+            return
         self._raw(conn, writer.header())
 
         def tap(d: Any, skb: Any, direction: str) -> None:
@@ -582,11 +609,14 @@ class Daemon:
                 self.unload(name)
         for conn in list(self.conns.values()):
             self._close_conn(conn)
+        self._close_listener()
+        self.host.loop.stop()
+
+    def _close_listener(self) -> None:
         if self.listener is not None:
             self.host.loop.remove_reader(self.listener.fileno())
             self.listener.close()
             self.listener = None
-        self.host.loop.stop()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         """SIGTERM/SIGINT/SIGHUP: shut down; if stuck in driver code, abort that code first."""

@@ -1,0 +1,82 @@
+"""The daemon's life as several ``netdrv`` commands see it: racing starts, exits, pipes."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netdrv_core.testing import NetNamespace
+
+from .helpers import status
+
+pytestmark = pytest.mark.netns
+
+
+def test_a_daemon_started_by_another_command_first_is_used(netns: NetNamespace) -> None:
+    # Two `netdrv load` at once with no daemon: both start one, one of them cannot
+    # bind the socket.  Its command must use the daemon that won, not fail.
+    netns.netdrv("load snull")
+    netns.python("from netdrv_core.cli import start_daemon; start_daemon()")
+    netns.netdrv("load loopback")
+    assert sorted(d["name"] for d in status(netns)["drivers"]) == ["loopback", "snull"]
+
+
+def test_two_loads_at_once_both_load(netns: NetNamespace) -> None:
+    cmd = [sys.executable, "-m", "netdrv_core.cli", "load"]
+    procs = [netns.popen([*cmd, drv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for drv in ("snull", "loopback")]  # fmt: skip
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    assert sorted(d["name"] for d in status(netns)["drivers"]) == ["loopback", "snull"]
+
+
+def test_the_last_unload_stops_listening_before_it_answers(netns: NetNamespace) -> None:
+    # `netdrv unload X; netdrv load X`: the load must find no daemon and start one,
+    # not connect to the exiting daemon and see its connection closed unanswered.
+    out = netns.python(
+        "from netdrv_core.daemon import Daemon\n"
+        "from netdrv_core.control import ControlClient, DaemonNotRunning\n"
+        "d = Daemon(watchdog=None)\n"
+        "d.listen()\n"
+        "d.load('loopback', [])\n"
+        "d.unload('loopback')  # the reply would go out now\n"
+        "try:\n"
+        "    ControlClient(timeout=5).close()\n"
+        "    print('the exiting daemon still listens')\n"
+        "except DaemonNotRunning:\n"
+        "    print('no daemon')\n"
+        "d.host.loop.run_until_idle()\n"
+        "d.host.close()\n"
+    ).stdout
+    assert out.strip() == "no daemon"
+
+
+def test_a_capture_to_a_pipe_ends_quietly_when_the_reader_goes(
+    netns: NetNamespace, tmp_path: Path
+) -> None:
+    netns.netdrv("load snull")
+    cap = netns.popen([sys.executable, "-m", "netdrv_core.cli", "capture", "sn0", "-w", "-"],
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)  # fmt: skip
+    try:
+        assert cap.stderr is not None and cap.stdout is not None
+        assert b"capturing on sn0" in cap.stderr.readline()
+        netns.run("ping -c 1 -W 2 198.18.0.2")
+        # `netdrv capture sn0 -w - | head -c 100`
+        assert select.select([cap.stdout], [], [], 10)[0], "nothing on standard output"
+        head = os.read(cap.stdout.fileno(), 100)
+        assert head[:4] == b"\xd4\xc3\xb2\xa1"  # a pcap stream on standard output
+        cap.stdout.close()
+        netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2")  # frames for the closed pipe
+        err = cap.stderr.read().decode()
+        assert cap.wait(timeout=10) == 0, err
+        assert "Traceback" not in err and "wrote standard output" in err
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+    assert status(netns)["devices"], "the daemon serves on"

@@ -1,0 +1,88 @@
+"""The daemon against clients that misbehave, and its exit once its last driver is gone."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from netdrv_core import Driver, Host, alloc_etherdev
+from netdrv_core.control import decode_message, encode_message
+from netdrv_core.daemon import Daemon, _Conn
+from netdrv_core.errors import NetdrvError
+
+
+class _One(Driver):
+    name = "one"
+    summary = "one Ethernet device"
+
+    def init(self) -> None:
+        self.register(alloc_etherdev())
+
+
+@pytest.fixture
+def daemon() -> Iterator[Daemon]:
+    host = Host()
+    d = Daemon(host=host, watchdog=None, exit_when_empty=False)
+    yield d
+    host.close()
+    host.loop.close()
+
+
+def _connect(d: Daemon) -> tuple[_Conn, socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    conn = _Conn(a)
+    d.conns[a.fileno()] = conn
+    return conn, b
+
+
+def test_a_client_that_never_reads_its_replies_is_dropped_after_the_first_stuck_one(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    send_all = Daemon._send_all
+
+    def short_send_all(conn: _Conn, data: bytes | memoryview, timeout: float) -> bool:
+        waits.append(timeout)  # each wait stalls every device and client of the daemon
+        return send_all(conn, data, 0.01)
+
+    monkeypatch.setattr(Daemon, "_send_all", staticmethod(short_send_all))
+    conn, client = _connect(daemon)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    # Pipelined requests whose replies fill the socket buffers many times over.
+    conn.buf += encode_message({"cmd": "sysctl", "values": {}}) * 2000
+    client.sendall(encode_message({"cmd": "ping"}))
+    daemon._on_readable(conn)
+    assert conn.sock.fileno() < 0 and conn not in daemon.conns.values()
+    assert len(waits) < 2000 and waits[-1] == 5.0
+    # What the client got is whole replies: the stream never carried half of one.
+    client.setblocking(False)
+    buf = bytearray()
+    while True:
+        try:
+            chunk = client.recv(1 << 16)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    while (msg := decode_message(buf)) is not None:
+        assert msg["ok"]
+    client.close()
+
+
+def test_the_last_unload_refuses_a_load_that_its_exit_would_undo(daemon: Daemon) -> None:
+    daemon.exit_when_empty = True
+    daemon.pm.get_driver = lambda name: _One  # type: ignore[method-assign]
+    daemon.pm.driver_parameters = lambda name: []  # type: ignore[method-assign]
+    assert daemon.handle({"cmd": "load", "driver": "one"})["ok"]
+    daemon.handle({"cmd": "unload", "driver": "one"})
+    # A second client, connected before the daemon stopped listening, asks for a load
+    # in the same loop round: an "ok" would be a lie once the scheduled exit runs.
+    with pytest.raises(NetdrvError, match="exiting"):
+        daemon.handle({"cmd": "load", "driver": "one"})
+    daemon.host.loop.run_until_idle()
+    assert not daemon.drivers and not daemon.host.devices

@@ -1,0 +1,133 @@
+"""``netdrv`` when the daemon is swamped, a value is out of range, text is odd or a disk is full."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import netdrv_core.cli as cli_mod
+import netdrv_core.control as control_mod
+from netdrv_core.cli import cli
+from netdrv_core.control import ControlClient, DaemonBusy, DaemonNotRunning
+
+
+@pytest.fixture
+def swamped(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    """A control socket (of this test only) whose daemon accepts nobody: its backlog is full."""
+    address = f"\0netdrv-test/{uuid.uuid4().hex}"
+    monkeypatch.setattr(control_mod, "CONTROL_ADDRESS", address)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(0)
+    waiting = []
+    while True:  # connect until the kernel queues no more connections
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(address)
+        except BlockingIOError:
+            s.close()
+            break
+        waiting.append(s)
+    yield listener
+    for s in waiting:
+        s.close()
+    listener.close()
+
+
+def test_a_daemon_too_busy_to_accept_is_reported_busy(swamped: socket.socket) -> None:
+    with pytest.raises(DaemonBusy, match=r"did not answer 'connect' within 0\.2 s"):
+        ControlClient(timeout=0.2)
+
+
+def test_a_daemon_that_accepts_late_is_waited_for(swamped: socket.socket) -> None:
+    accepted: list[socket.socket] = []
+
+    def accept_all() -> None:  # the daemon gets round to its queue, and to the new one
+        swamped.settimeout(2)
+        for _ in range(20):
+            try:
+                accepted.append(swamped.accept()[0])
+            except OSError:
+                return
+
+    t = threading.Timer(0.2, accept_all)
+    t.start()
+    try:
+        ControlClient(timeout=10).close()
+    finally:
+        t.join()
+        for s in accepted:
+            s.close()
+
+
+def test_an_out_of_range_sysctl_starts_no_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_daemon(timeout: float | None = None) -> ControlClient:
+        raise DaemonNotRunning("none here")
+
+    def start_daemon(*a: Any, **kw: Any) -> None:
+        raise AssertionError("a daemon was started for a value it must refuse")
+
+    monkeypatch.setattr(cli_mod, "ControlClient", no_daemon)
+    monkeypatch.setattr(cli_mod, "start_daemon", start_daemon)
+    for value in ("-1", "10000001", "0x7fffffffffffffff"):
+        res = CliRunner().invoke(cli, ["sysctl", f"busy_poll={value}"])
+        assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
+        assert "is out of range: 0..10000000" in res.output
+
+
+class _FakeClient:
+    """A :class:`ControlClient` answering from a script."""
+
+    def __init__(self, reply: dict[str, Any], stream: list[bytes] | None = None) -> None:
+        self.reply = reply
+        self.stream = list(stream or [])
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def request(self, cmd: str, **kw: Any) -> dict[str, Any]:
+        return self.reply
+
+    def read_raw(self, n: int = 65536) -> bytes:
+        return self.stream.pop(0) if self.stream else b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> _FakeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def test_status_shows_names_and_descriptions_as_text_not_markup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stats = dict.fromkeys(("rx_packets", "rx_bytes", "rx_errors", "rx_dropped", "tx_packets",
+                           "tx_bytes", "tx_errors", "tx_dropped"), 0)  # fmt: skip
+    dev = {"name": "[red]", "driver": "odd", "state": "up", "carrier": True, "queue": "awake",
+           "mtu": 1500, "stats": stats}  # fmt: skip
+    st = {"ok": True, "pid": 1, "devices": [dev], "drivers": [{
+        "name": "odd", "description": "[red] over [/dev/ttyS0]", "faults": 1,
+        "last_fault": "[red]: open: ValueError: bad [/x]",
+    }]}  # fmt: skip
+    monkeypatch.setattr(cli_mod, "_client", lambda *a, **kw: _FakeClient(st))
+    res = CliRunner().invoke(cli, ["status"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "│ [red]" in res.output  # the device's name, not an empty cell
+    assert "odd: [red] over [/dev/ttyS0]" in res.output
+    assert "last: [red]: open: ValueError: bad [/x]" in res.output
+
+
+def test_a_full_disk_ends_the_capture_with_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _FakeClient({"ok": True, "linktype": 1}, [b"\xd4\xc3\xb2\xa1" + bytes(20)] * 3)
+    monkeypatch.setattr(cli_mod, "ControlClient", lambda timeout=None: fake)
+    res = CliRunner().invoke(cli, ["capture", "sn0", "-w", "/dev/full"])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.exception
+    assert "cannot write capture file /dev/full: No space left on device" in res.output
