@@ -66,6 +66,8 @@ def _peer_uid(sock: socket.socket) -> int:
 
 DEFAULT_WATCHDOG = 10.0
 """Seconds a driver or plugin may run in one call before the daemon reports it busy."""
+ACCEPT_PAUSE = 0.5
+"""Seconds the daemon stops accepting control connections when it is out of descriptors."""
 
 
 class DriverHang(NetdrvError):
@@ -270,6 +272,18 @@ class Daemon:
                 sock, _ = self.listener.accept()
             except BlockingIOError:
                 return
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                # Out of file descriptors (clients that connect and never close): the
+                # listener stays readable, so waiting for the next round would spin the
+                # loop.  Stop accepting for a moment; the drivers and open clients go on.
+                log.warning("cannot accept control connections: %s; %d open; pausing %g s",
+                            exc.strerror, len(self.conns), ACCEPT_PAUSE)  # fmt: skip
+                listener = self.listener
+                self.host.loop.remove_reader(listener.fileno())
+                self.host.loop.call_later(ACCEPT_PAUSE, self._resume_accept, listener)
+                return
             uid = _peer_uid(sock)
             if uid not in (0, self.uid):
                 log.warning("refused control connection from uid %d", uid)
@@ -285,6 +299,11 @@ class Daemon:
             conn = _Conn(sock)
             self.conns[sock.fileno()] = conn
             self.host.loop.add_reader(sock.fileno(), lambda c=conn: self._on_readable(c))
+
+    def _resume_accept(self, listener: socket.socket) -> None:
+        if self.listener is listener and listener.fileno() >= 0:
+            self.host.loop.add_reader(listener.fileno(), self._accept)
+            self._accept()
 
     def _close_conn(self, conn: _Conn) -> None:
         if conn.capture_remove is not None:

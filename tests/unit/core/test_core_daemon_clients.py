@@ -86,3 +86,39 @@ def test_the_last_unload_refuses_a_load_that_its_exit_would_undo(daemon: Daemon)
         daemon.handle({"cmd": "load", "driver": "one"})
     daemon.host.loop.run_until_idle()
     assert not daemon.drivers and not daemon.host.devices
+
+
+def test_out_of_descriptors_pauses_accepting_instead_of_spinning(daemon: Daemon) -> None:
+    # accept() failing with EMFILE leaves the listener readable: handled like any other
+    # wake-up it would fire every loop round, at 100 % CPU, logging each time.
+    import errno
+
+    from netdrv_core import daemon as daemon_mod
+
+    holder, _peer = socket.socketpair()
+
+    class Listener:
+        full = True
+
+        def fileno(self) -> int:
+            return holder.fileno()
+
+        def accept(self) -> tuple[socket.socket, object]:
+            if self.full:
+                raise OSError(errno.EMFILE, "Too many open files")
+            raise BlockingIOError
+
+    listener = Listener()
+    daemon.listener = listener  # type: ignore[assignment]
+    loop = daemon.host.loop
+    loop.add_reader(holder.fileno(), daemon._accept)
+    _peer.send(b"x")  # readable, as a listener with a connection waiting
+    daemon._accept()  # must not raise
+    assert holder.fileno() not in loop.reader_fds()
+    listener.full = False
+    assert loop.run_until(lambda: holder.fileno() in loop.reader_fds(),
+                          timeout=daemon_mod.ACCEPT_PAUSE + 1)  # fmt: skip
+    daemon.listener = None
+    loop.remove_reader(holder.fileno())
+    holder.close()
+    _peer.close()
