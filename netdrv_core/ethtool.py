@@ -17,6 +17,7 @@ TAP itself); ``netdrv ethtool`` is the front end.
 from __future__ import annotations
 
 import errno
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -310,7 +311,10 @@ def _text(value: Any) -> str:
 
 
 def _number(value: Any) -> int | float | str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    # NaN and infinities are numbers JSON cannot carry: shown as text like other garbage.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
         return value
     return repr(value)
 
@@ -722,7 +726,9 @@ def ethtool_request(
             raise _unsupported(dev, "statistics")
         values = _call_get(host, dev, "get_ethtool_stats")
         if not isinstance(values, list | tuple) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+            not isinstance(v, bool)
+            and (isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)))
+            for v in values
         ):
             raise _garbage(dev, "get_ethtool_stats", values)
         return {"stats": dict(zip(names, values, strict=False))}, None

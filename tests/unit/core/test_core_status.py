@@ -50,10 +50,10 @@ def test_status_carries_garbage_from_a_drivers_ethtool_ops() -> None:
             return DrvInfo(driver=b"odd", version=None, bus_info="usb")  # type: ignore[arg-type]
 
         def get_strings(self, dev):  # type: ignore[no-untyped-def]
-            return [b"rx_bytes_raw", "ok"]
+            return [b"rx_bytes_raw", "ok", "ratio", "rate"]
 
         def get_ethtool_stats(self, dev):  # type: ignore[no-untyped-def]
-            return [b"\x01", 7]
+            return [b"\x01", 7, float("nan"), float("inf")]  # JSON has no NaN nor Infinity
 
     host = Host()
     try:
@@ -65,7 +65,9 @@ def test_status_carries_garbage_from_a_drivers_ethtool_ops() -> None:
         (d,) = st["devices"]
         eth = d["ethtool"]
         assert eth["driver"] == "b'odd'" and eth["version"] == "None"
-        assert eth["stats"] == {"b'rx_bytes_raw'": "b'\\x01'", "ok": 7}
+        assert eth["stats"] == {"b'rx_bytes_raw'": "b'\\x01'", "ok": 7, "ratio": "nan",
+                                "rate": "inf"}  # fmt: skip
+        json.dumps(st, allow_nan=False)  # strict JSON: any consumer can parse it
     finally:
         host.close()
         host.loop.close()
