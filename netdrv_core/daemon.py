@@ -482,11 +482,8 @@ class Daemon:
 
     def _undo_load(self, name: str, drv: Driver | None) -> None:
         """A load failed: unregister what the driver registered, let it release the rest."""
-        for dev in list(self.host.devices.values()):
-            if drv is not None and dev.driver is drv:
-                with contextlib.suppress(Exception):
-                    self.host.unregister_netdev(dev)
         if drv is not None:
+            self.host.unregister_driver_devices(drv)
             try:
                 with self.watchdog.guard(f"driver {name!r} exit"), self.host.as_current():
                     drv.exit()

@@ -341,6 +341,20 @@ class Host:
             self._notify("unregistered", dev)
             log.info("unregistered %s", dev.name)
 
+    def unregister_driver_devices(self, drv: Driver) -> None:
+        """Unregister every device of ``drv`` still registered, whatever each one raises.
+
+        What a host does for a driver whose ``init`` failed (or that is forced out):
+        its ``exit()`` may then release the rest without meeting devices it never
+        finished setting up.
+        """
+        for dev in list(self.devices.values()):
+            if dev.driver is drv:
+                try:
+                    self.unregister_netdev(dev)
+                except Exception:
+                    log.exception("%s: unregistering it after its driver failed raised", dev.name)
+
     def dev_rename(self, dev: NetDevice, name: str) -> None:
         """``dev_change_name``: the device is called ``name`` from now on (NETDEV_CHANGENAME).
 

@@ -440,10 +440,7 @@ class DriverHarness:
 
     def _force_remove(self, drv: Driver) -> None:
         """What the daemon does when init fails: unregister the driver's devices, call exit."""
-        for dev in list(self.host.devices.values()):
-            if dev.driver is drv:
-                with contextlib.suppress(Exception):
-                    self.host.unregister_netdev(dev)
+        self.host.unregister_driver_devices(drv)
         with contextlib.suppress(Exception), self.host.as_current():
             drv.exit()
 

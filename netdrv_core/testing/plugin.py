@@ -172,10 +172,7 @@ def netdrv_load(
 
 def _undo_load(host: Host, drv: Driver) -> None:
     """Unregister what a failed ``init`` registered, then let the driver release the rest."""
-    for dev in list(host.devices.values()):
-        if dev.driver is drv:
-            with contextlib.suppress(Exception):
-                host.unregister_netdev(dev)
+    host.unregister_driver_devices(drv)
     with contextlib.suppress(Exception), host.as_current():
         drv.exit()
 
