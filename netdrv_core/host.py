@@ -477,9 +477,9 @@ class Host:
         """Recompute ``dev.features`` after ``wanted_features`` or the device changed.
 
         As Linux's ``__netdev_update_features``: the fixed features, plus the wanted
-        ones among ``hw_features``; then the driver's ``fix_features``, the core's rules
-        (:func:`netdev_fix_features`: last, as a driver may be less strict about what
-        depends on what) and the attachment's limits.  If that differs from
+        ones among ``hw_features``; then the driver's ``fix_features``, the attachment's
+        limits and the core's rules (:func:`netdev_fix_features`: last, as a driver may
+        be less strict about what depends on what).  If that differs from
         ``dev.features`` the driver's ``set_features`` is called, and on success the
         stack hears of it (the kernel attachment re-programs the TAP's offloads).
         Returns 1 if the features changed, 0 if not, or the driver's negative errno
