@@ -136,6 +136,21 @@ def test_a_hanging_init_does_not_wedge_the_cli(
     assert "aborted by SIGTERM" in log.text()
 
 
+def test_stop_says_so_when_a_hanging_exit_keeps_the_daemon(
+    netns: NetNamespace, faulty_env: None
+) -> None:
+    # The daemon takes the stop, then hangs in the driver's exit: `netdrv stop` must not
+    # report success (a load right after would meet the old daemon, still unloading).
+    netns.netdrv("-p netdrv_faulty load netdrv_faulty hang_in=exit hang_s=12 fail_in=")
+    pid = status(netns)["pid"]
+    res = netns.netdrv("stop", check=False)
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert f"the daemon (pid {pid}) took the stop but still runs after 5 s" in res.stderr
+    assert f"`kill {pid}` (SIGTERM) aborts it" in res.stderr
+    os.kill(pid, signal.SIGTERM)  # as the message says
+    assert wait_for(lambda: not netns.pids(), timeout=10), "SIGTERM ends the daemon"
+
+
 def test_a_hanging_hook_is_reported_and_the_daemon_recovers(
     netns: NetNamespace, faulty_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
