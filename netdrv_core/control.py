@@ -186,6 +186,19 @@ class DaemonBusy(NetdrvError):
     """The daemon did not answer in time (stuck in a driver's or plugin's code)."""
 
 
+def _alive(pid: object) -> bool:
+    """Whether ``pid`` names a running process."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
 def busy_report(pid: int | None) -> str:
     """What the daemon ``pid`` says it is stuck in (its busy file), or ``""``."""
     try:
@@ -197,6 +210,8 @@ def busy_report(pid: int | None) -> str:
         return ""
     if not isinstance(info, dict) or (pid is not None and info.get("pid") != pid):
         return ""
+    if pid is None and not _alive(info.get("pid")):
+        return ""  # left by a daemon that was killed (SIGKILL leaves it): not this one's state
     busy = str(info.get("busy", "?"))
     try:
         since = f" for {max(0.0, time.time() - float(info['since'])):.0f} s"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,3 +133,28 @@ def test_a_full_disk_ends_the_capture_with_a_message(monkeypatch: pytest.MonkeyP
     res = CliRunner().invoke(cli, ["capture", "sn0", "-w", "/dev/full"])
     assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.exception
     assert "cannot write capture file /dev/full: No space left on device" in res.output
+
+
+def test_a_busy_file_left_by_a_killed_daemon_is_not_quoted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A daemon killed with SIGKILL leaves its busy file behind; a busy report at connect
+    # (no pid known yet) must not quote that dead daemon's state as this one's.
+    import json
+    import subprocess as sp
+    import time
+
+    from netdrv_core import daemon as daemon_mod
+    from netdrv_core.control import busy_report
+
+    path = tmp_path / "daemon.busy"
+    monkeypatch.setattr(daemon_mod, "busy_path", lambda: str(path))
+    gone = sp.Popen(["true"])
+    gone.wait()
+    path.write_text(json.dumps({"pid": gone.pid, "busy": "driver 'x' exit", "since": time.time()}))
+    assert busy_report(None) == ""
+    path.write_text(
+        json.dumps({"pid": os.getpid(), "busy": "driver 'x' exit", "since": time.time()})
+    )
+    assert busy_report(None).startswith("driver 'x' exit for ")
+    assert busy_report(os.getpid()).startswith("driver 'x' exit")
