@@ -403,10 +403,16 @@ class Daemon:
             name = req["driver"]
             if name in req.get("disabled", ()) or name in self.pm.disabled:
                 raise PluginError(f"plugin {name!r} is disabled (-p no:{name})")
-            for mod in req.get("plugins", []):
-                if mod not in self.pm.extra:
-                    self.pm.extra.append(mod)
-            return self.load(name, req.get("params", []))
+            added = [m for m in dict.fromkeys(req.get("plugins", [])) if m not in self.pm.extra]
+            self.pm.extra.extend(added)
+            try:
+                return self.load(name, req.get("params", []))
+            except BaseException:
+                # `-p MODULE` of a load that failed is not this daemon's plugin from now on
+                # (`netdrv drivers` would list any module named, `-p os` included).
+                for m in added:
+                    self.pm.extra.remove(m)
+                raise
         if cmd == "unload":
             self.unload(req["driver"])
             return {"ok": True}

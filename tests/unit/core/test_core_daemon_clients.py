@@ -122,3 +122,12 @@ def test_out_of_descriptors_pauses_accepting_instead_of_spinning(daemon: Daemon)
     loop.remove_reader(holder.fileno())
     holder.close()
     _peer.close()
+
+
+def test_plugins_named_by_a_failed_load_are_not_kept(daemon: Daemon) -> None:
+    # `netdrv -p os load os`: the load fails (no driver there), and `os` must not stay in
+    # the daemon's plugin list, where `netdrv drivers` would show it as installed.
+    with pytest.raises(NetdrvError):
+        daemon.handle({"cmd": "load", "driver": "os", "plugins": ["os"], "params": []})
+    assert "os" not in daemon.pm.extra
+    assert "os" not in {d.name for d in daemon.pm.list_drivers()}
