@@ -180,3 +180,17 @@ def load_driver(host: Host, cls: type[Driver], **params: Any) -> Driver:
     with host.as_current():
         drv.init()
     return drv
+
+
+class FakeTunTap:
+    """A ``TunTap`` for a kernel attachment ``_Port`` without /dev/net/tun: ``fd`` is any
+    descriptor readv/write work on (one end of a datagram socketpair)."""
+
+    def __init__(self, fd: int, name: str, *, vnet_hdr: bool = False) -> None:
+        self.fd = fd
+        self.name = name
+        self.tap = True
+        self.vnet_hdr = vnet_hdr
+
+    def close(self) -> None:
+        self.fd = -1

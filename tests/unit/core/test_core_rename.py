@@ -9,6 +9,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from fakedev import FakeTunTap
 
 from netdrv_core import NetDeviceOps, alloc_netdev, ether_setup
 from netdrv_core.attach.base import Attachment
@@ -74,17 +75,6 @@ def test_a_capture_follows_the_renamed_device(host: Host) -> None:
     remove2()
 
 
-class _FakeTunTap:
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.tap = True
-        self.vnet_hdr = False
-        self.name = "sn0"
-
-    def close(self) -> None:
-        self.fd = -1
-
-
 class _FakeLinkConfig:
     """No netlink: these tests run in the root namespace, whose links are not to be touched."""
 
@@ -111,7 +101,7 @@ def kstack(host: Host) -> Iterator[tuple[KernelStack, NetDevice, _Port]]:
     ks._cfg = _FakeLinkConfig()  # type: ignore[assignment]
     host.attachment = ks
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    port = _Port(dev, _FakeTunTap(b.fileno()), 7)  # type: ignore[arg-type]
+    port = _Port(dev, FakeTunTap(b.fileno(), "sn0"), 7)  # type: ignore[arg-type]
     ks.ports["sn0"] = port
     ks._by_index[7] = port
     yield ks, dev, port

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from fakedev import FakeTunTap
 
 from netdrv_core import CHECKSUM_PARTIAL, NetDeviceOps, alloc_netdev, ether_setup, netif_rx
 from netdrv_core.attach.memory import MemoryStack
@@ -98,11 +99,6 @@ def test_offload_fields_no_vnet_header_can_carry_are_refused() -> None:
     assert len(build_vnet_header(skb, skb.mac_header)) == 10
 
 
-class _FakeTunTap:
-    def __init__(self, fd: int) -> None:
-        self.fd, self.tap, self.vnet_hdr, self.name = fd, True, True, "fv0"
-
-
 def test_the_kernel_attachment_drops_and_counts_an_skb_it_cannot_describe() -> None:
     host = Host()
     dev = _dev(host, "fv0")
@@ -110,7 +106,7 @@ def test_the_kernel_attachment_drops_and_counts_an_skb_it_cannot_describe() -> N
     ks.host = host
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
-        ks.ports["fv0"] = _Port(dev, _FakeTunTap(b.fileno()), 1)  # type: ignore[arg-type]
+        ks.ports["fv0"] = _Port(dev, FakeTunTap(b.fileno(), "fv0", vnet_hdr=True), 1)  # type: ignore[arg-type]
         skb = netdev_alloc_skb(dev, 60)
         skb.put_data(bytes(60))
         skb.mac_header = skb.data

@@ -7,20 +7,11 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from fakedev import FakeTunTap
 
 from netdrv_core import NetDeviceOps, alloc_netdev, ether_setup, netif_start_queue
 from netdrv_core.attach.tap import KernelStack, _Port
 from netdrv_core.host import Host
-
-
-class _FakeTunTap:
-    """A TunTap whose fd is one end of a datagram socketpair (readv works on it the same)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.tap = True
-        self.vnet_hdr = False
-        self.name = "rd0"
 
 
 @pytest.fixture
@@ -49,7 +40,7 @@ def reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
     ks.host = host
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     b.setblocking(False)
-    port = _Port(dev, _FakeTunTap(b.fileno()), 1)  # type: ignore[arg-type]
+    port = _Port(dev, FakeTunTap(b.fileno(), "rd0"), 1)  # type: ignore[arg-type]
     reads: list[int] = []
     real = os.readv
 
