@@ -916,10 +916,8 @@ class Host:
         if dev in self._odd_returns:
             return
         self._odd_returns.add(dev)
-        hint = " (a missing return statement?)" if rc is None else ""
-        log.warning("%s: %s's start_xmit returned %r%s: return NETDEV_TX_OK when the skb is "
-                    "the driver's (sent, or dropped and freed), NETDEV_TX_BUSY to have the "
-                    "core keep it; counted as taken", dev.name, self._owner(dev), rc, hint)  # fmt: skip
+        log.warning("%s: %s's %s; counted as taken", dev.name, self._owner(dev),
+                    bad_xmit_return(rc))  # fmt: skip
 
     def _busy(self, dev: NetDevice, skb: SkBuff) -> None:
         """The driver said NETDEV_TX_BUSY: keep ``skb`` at the head of the qdisc."""
@@ -1201,6 +1199,15 @@ class Host:
 
 
 # -- module-level kernel-style API -------------------------------------------------------------
+def bad_xmit_return(rc: object) -> str:
+    """What to say about a ``start_xmit`` return value that is neither OK nor BUSY."""
+    why = " (a missing return statement?)" if rc is None else ""
+    return (
+        f"start_xmit returned {rc!r}{why}: return NETDEV_TX_OK (the skb is now the driver's "
+        f"to count and free) or NETDEV_TX_BUSY (the core keeps it; stop the queue first)"
+    )
+
+
 def netdev_fix_features(dev: NetDevice, features: int) -> int:
     """The core's rules on a feature set (Linux's ``netdev_fix_features``).
 

@@ -71,7 +71,7 @@ import pytest
 from ..driver import Driver
 from ..errors import NameInUseError, ParameterError
 from ..ether import ETH_ALEN, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, is_valid_ether_addr
-from ..host import Host
+from ..host import Host, bad_xmit_return
 from ..linktypes import ARPHRD_ETHER, ARPHRD_LOOPBACK, ether_setup
 from ..loop import EventLoop
 from ..netdevice import (
@@ -301,15 +301,6 @@ class _XmitSpy:
         return [(n, skb) for n, skb in self.held.values() if n in names]
 
 
-def _bad_xmit_return(rc: object) -> str:
-    """What to say about a ``start_xmit`` return value that is neither OK nor BUSY."""
-    why = " (a missing return statement?)" if rc is None else ""
-    return (
-        f"start_xmit returned {rc!r}{why}: return NETDEV_TX_OK (the skb is now the driver's "
-        f"to count and free) or NETDEV_TX_BUSY (the core keeps it; stop the queue first)"
-    )
-
-
 def _fd_table() -> dict[int, str]:
     out: dict[int, str] = {}
     for name in os.listdir("/proc/self/fd"):
@@ -492,7 +483,7 @@ class DriverHarness:
                     raise
                 if isinstance(rc, bool) or rc not in (NETDEV_TX_OK, NETDEV_TX_BUSY):
                     # The core takes anything but BUSY for OK; the kernel's contract has two values.
-                    spy.violations.append(Violation(name, _bad_xmit_return(rc)))
+                    spy.violations.append(Violation(name, bad_xmit_return(rc)))
                 if rc == NETDEV_TX_BUSY:
                     spy.held.pop(id(skb), None)  # the core keeps it
                     if skb.freed:
