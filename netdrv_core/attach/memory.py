@@ -16,7 +16,9 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from ..errors import DriverError
-from ..skbuff import SkBuff
+from ..gso import validate_xmit_skb
+from ..netdevice import NET_XMIT_DROP
+from ..skbuff import CHECKSUM_PARTIAL, SkBuff
 from .base import Attachment
 
 if TYPE_CHECKING:
@@ -62,7 +64,15 @@ class MemoryStack(Attachment):
         if peer is not None:
             # The frame from its link header: eth_type_trans pulled it off skb.data.
             start = skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
-            self.send(peer, memoryview(skb.buf)[start : skb.tail])
+            frame = memoryview(skb.buf)[start : skb.tail]
+            if skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL:
+                # The offload job travels with the frame, as on a veth pair.
+                at = max(peer.needed_headroom, 16) + skb.csum_start - start
+                self.send(peer, frame, ip_summed=skb.ip_summed, csum_start=at,
+                          csum_offset=skb.csum_offset, gso_size=skb.gso_size,
+                          gso_type=skb.gso_type)  # fmt: skip
+            else:
+                self.send(peer, frame)
             return
         q = self.rx.get(name)
         if q is None:
@@ -104,8 +114,12 @@ class MemoryStack(Attachment):
     def send(self, dev: NetDevice | str, frame: bytes | bytearray | memoryview, **meta: int) -> int:
         """Transmit ``frame`` (with its link header, if any) as the stack would.
 
-        Keyword arguments set skb metadata (``protocol``, ``ip_summed``, ...).
-        Returns NET_XMIT_SUCCESS or NET_XMIT_DROP.
+        Keyword arguments set skb metadata (``protocol``, ``ip_summed``, ...; offsets
+        such as ``csum_start`` are into the skb's buffer, where the frame starts at
+        ``max(dev.needed_headroom, 16)``).  What the device cannot
+        offload is done first, as the kernel does (:func:`~netdrv_core.gso.validate_xmit_skb`):
+        a super-frame (``gso_size``) for a device without TSO is sent as its segments.
+        Returns NET_XMIT_SUCCESS or NET_XMIT_DROP (of the last segment).
         """
         d = self._dev(dev)
         headroom = max(d.needed_headroom, 16)
@@ -116,6 +130,13 @@ class MemoryStack(Attachment):
         skb.mac_header = headroom
         for k, v in meta.items():
             setattr(skb, k, v)
+        if skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL:
+            # What the device cannot offload is done here, as the kernel would before
+            # start_xmit: a super-frame goes as its segments.
+            rc = NET_XMIT_DROP
+            for seg in validate_xmit_skb(skb, d):
+                rc = self.host.dev_queue_xmit(seg)
+            return rc
         return self.host.dev_queue_xmit(skb)
 
     def received(self, dev: NetDevice | str) -> list[bytes]:

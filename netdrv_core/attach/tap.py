@@ -25,9 +25,9 @@ import os
 import struct
 from typing import TYPE_CHECKING, TypeVar
 
-from ..checksum import skb_checksum_help
 from ..errors import DriverError, NameInUseError, NotPermittedError
 from ..ether import ETH_P_IP, ETH_P_IPV6
+from ..gso import can_checksum_protocol, skb_gso_ok, validate_xmit_skb
 from ..linktypes import is_l2
 from ..netdevice import (
     IFF_ALLMULTI,
@@ -468,31 +468,35 @@ class KernelStack(Attachment):
                         self.counters["bad_vnet"] += 1
                         log.debug("%s: %s", dev.name, exc)
                         continue
-                    if not self._offloads_ok(dev, skb):
+                    if (skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL) and not (
+                        self._offloads_fit(dev, skb)
+                    ):
+                        for seg in self._stale_offload(dev, skb):
+                            xmit(seg)
                         continue
             xmit(skb)
         if budget == 1:
             port.unprobed = it
 
-    def _offloads_ok(self, dev: NetDevice, skb: SkBuff) -> bool:
-        """Make an offload job the device no longer takes right (Linux's validate_xmit_skb).
-
-        The kernel may have queued it before ``ethtool -K`` turned the feature off: a
-        partial checksum is finished here; a super-frame cannot be segmented here, so it
-        is dropped and counted (TCP sends it again).  False when dropped.
-        """
+    @staticmethod
+    def _offloads_fit(dev: NetDevice, skb: SkBuff) -> bool:
+        """True when the device takes this offload job as it is (the common case)."""
         f = dev.features
-        if skb.gso_size and not f & (NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4):
-            self.counters["stale_offload"] += 1
-            dev.core_stats.tx_qdisc_drops += 1
+        if skb.gso_size and not skb_gso_ok(skb, f):
             return False
-        if skb.ip_summed == CHECKSUM_PARTIAL and not f & NETIF_F_CSUM_MASK:
-            try:
-                skb_checksum_help(skb)
-            except ValueError:
-                self.counters["bad_vnet"] += 1
-                return False
-        return True
+        return skb.ip_summed != CHECKSUM_PARTIAL or can_checksum_protocol(f, skb.protocol)
+
+    def _stale_offload(self, dev: NetDevice, skb: SkBuff) -> list[SkBuff]:
+        """An offload job the device no longer takes, made right (Linux's validate_xmit_skb).
+
+        The kernel queued it before ``ethtool -K`` turned the feature off: a
+        super-frame is segmented in software (counted in ``stale_offload``), a partial
+        checksum is finished; one that cannot be made right is dropped and counted in
+        the device's ``tx_qdisc_drops``.
+        """
+        if skb.gso_size:
+            self.counters["stale_offload"] += 1
+        return validate_xmit_skb(skb, dev)
 
     def queue_woken(self, dev: NetDevice) -> None:
         """Read from the kernel again."""

@@ -29,7 +29,7 @@ from netdrv_core.netdevice import (
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
 )
-from netdrv_core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCPV4
+from netdrv_core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_GSO_UDP_L4
 
 OFFLOADS = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6
 
@@ -226,16 +226,51 @@ def test_skb_checksum_help_finishes_a_partial_checksum() -> None:
 
 
 def test_frames_queued_before_an_offload_went_off_are_made_right(host: Host) -> None:
-    from netdrv_core.attach.tap import KernelStack
+    """Read from the TAP after ``ethtool -K``: what the device no longer offloads is done
+    in software before start_xmit, as Linux's validate_xmit_skb does."""
+    import socket
 
+    from fakedev import FakeTunTap
+
+    from netdrv_core.attach.tap import KernelStack, _Port
+    from netdrv_core.attach.vnet import build_vnet_header
+
+    sent: list[SkBuff] = []
+    dev, ops = _dev(host, features=NETIF_F_SG)  # checksum offload and TSO off
+    ops.start_xmit = lambda skb, d: sent.append(skb) or 0  # type: ignore[method-assign]
+    host.attachment.up(dev)  # type: ignore[attr-defined]
+    dev._queue_stopped = False  # FeatureOps.open does not netif_start_queue()
     ks = KernelStack()
-    dev, _ = _dev(host, features=NETIF_F_SG)  # checksum offload and TSO off
-    skb = _udp_partial(b"x" * 100)
-    assert ks._offloads_ok(dev, skb) and skb.ip_summed == CHECKSUM_NONE  # finished here
-    gso = _udp_partial(b"x" * 3000)
-    gso.gso_size, gso.gso_type = 1448, SKB_GSO_TCPV4
-    assert not ks._offloads_ok(dev, gso)  # a super-frame cannot be segmented: dropped
-    assert ks.counters["stale_offload"] == 1 and dev.core_stats.tx_qdisc_drops == 1
-    dev.features |= NETIF_F_HW_CSUM | NETIF_F_TSO
-    keep = _udp_partial(b"x" * 100)
-    assert ks._offloads_ok(dev, keep) and keep.ip_summed == CHECKSUM_PARTIAL  # the device's job
+    ks.host = host
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    b.setblocking(False)
+    port = _Port(dev, FakeTunTap(b.fileno(), dev.name, vnet_hdr=True), 1)  # type: ignore[arg-type]
+
+    def queued(skb: SkBuff) -> None:  # what the kernel queued while the offloads were on
+        a.send(build_vnet_header(skb, 0) + bytes(skb.buf[: skb.tail]))
+
+    try:
+        queued(_udp_partial(b"x" * 100))
+        gso = _udp_partial(b"y" * 3000)
+        gso.gso_size, gso.gso_type = 1000, SKB_GSO_UDP_L4
+        queued(gso)
+        bad = _udp_partial(b"z" * 3000)
+        bad.gso_size, bad.gso_type = 1000, SKB_GSO_TCPV4  # its headers say UDP
+        queued(bad)
+        ks._on_readable(port)
+        assert [s.tail - s.data for s in sent] == [142, 1042, 1042, 1042]
+        for skb in sent:  # each finished here: verifies as a receiver would
+            frame = bytes(skb.buf[skb.data : skb.tail])
+            pseudo = csum_tcpudp_nofold(frame[26:30], frame[30:34], len(frame) - 34, 17)
+            assert skb.ip_summed == CHECKSUM_NONE
+            assert csum_fold(csum_partial(frame[34:], pseudo)) == 0
+        assert b"".join(bytes(s.buf[s.data + 42 : s.tail]) for s in sent[1:]) == b"y" * 3000
+        assert ks.counters["stale_offload"] == 2 and dev.core_stats.tx_qdisc_drops == 1
+        dev.features |= NETIF_F_HW_CSUM | NETIF_F_TSO
+        sent.clear()
+        queued(_udp_partial(b"x" * 100))
+        ks._on_readable(port)
+        assert sent[0].ip_summed == CHECKSUM_PARTIAL  # the device's job now
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,241 @@
+"""Segmentation offload in software: what the kernel does when the device cannot.
+
+A super-frame (``skb.gso_size`` set) is one TCP or UDP payload of many
+segments behind one set of headers, as the stack hands it to a device with
+TSO or USO.  When the device lacks the feature — because ``ethtool -K`` turned
+it off after the kernel had queued the frame, or a test hands one to a device
+that never had it — the core cuts it up here, as Linux's ``skb_gso_segment()``
+does from ``validate_xmit_skb()``: each segment gets a copy of the headers
+with its own lengths, IPv4 ID, TCP sequence number and flags, and a checksum
+that is either finished here or left to the device (``CHECKSUM_PARTIAL``) if
+it offloads checksums for that protocol.
+
+Supported, as the virtio-net header can carry them: TCP over IPv4 and IPv6
+(with ECN), UDP (``SKB_GSO_UDP_L4``) over IPv4 and IPv6, behind an Ethernet
+header or none (a TUN device).  IPv6 extension headers and IP options are
+copied with the headers; an IPv6 packet whose next header is not TCP/UDP is
+refused (:class:`GsoError`).
+"""
+
+from __future__ import annotations
+
+from .checksum import csum_fold, csum_partial, ip_compute_csum, skb_checksum_help
+from .ether import ETH_P_IP, ETH_P_IPV6
+from .netdevice import (
+    NETIF_F_GSO_UDP_L4,
+    NETIF_F_HW_CSUM,
+    NETIF_F_IP_CSUM,
+    NETIF_F_IPV6_CSUM,
+    NETIF_F_TSO,
+    NETIF_F_TSO6,
+    NETIF_F_TSO_ECN,
+    NetDevice,
+    kfree_tx,
+)
+from .skbuff import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    SKB_GSO_TCP_ECN,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
+    SKB_GSO_UDP_L4,
+    SkBuff,
+    consume_skb,
+)
+
+__all__ = [
+    "GsoError",
+    "can_checksum_protocol",
+    "netif_needs_gso",
+    "skb_gso_ok",
+    "skb_gso_segment",
+    "validate_xmit_skb",
+]
+
+# gso_type bit -> the feature a device needs to take it whole (Linux's net_gso_ok()).
+_GSO_FEATURE = (
+    (SKB_GSO_TCPV4, NETIF_F_TSO),
+    (SKB_GSO_TCP_ECN, NETIF_F_TSO_ECN),
+    (SKB_GSO_TCPV6, NETIF_F_TSO6),
+    (SKB_GSO_UDP_L4, NETIF_F_GSO_UDP_L4),
+)
+_KNOWN_GSO = SKB_GSO_TCPV4 | SKB_GSO_TCP_ECN | SKB_GSO_TCPV6 | SKB_GSO_UDP_L4
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+# TCP flags a segment other than the last must not carry (FIN, PSH), and one other than
+# the first (CWR): tcp_gso_segment() clears them the same way.
+_TCP_FIN_PSH = 0x01 | 0x08
+_TCP_CWR = 0x80
+
+
+class GsoError(ValueError):
+    """A super-frame that cannot be segmented (headers that do not say what gso_type says)."""
+
+
+def skb_gso_ok(skb: SkBuff, features: int) -> bool:
+    """True when a device with ``features`` takes ``skb``'s segmentation job whole."""
+    need = 0
+    for bit, feature in _GSO_FEATURE:
+        if skb.gso_type & bit:
+            need |= feature
+    return not skb.gso_type & ~_KNOWN_GSO and need & features == need
+
+
+def netif_needs_gso(skb: SkBuff, features: int) -> bool:
+    """True when ``skb`` is a super-frame a device with ``features`` cannot take."""
+    return bool(skb.gso_size) and not skb_gso_ok(skb, features)
+
+
+def can_checksum_protocol(features: int, protocol: int) -> bool:
+    """True when a device with ``features`` finishes checksums of ``protocol`` (an ethertype)."""
+    if features & NETIF_F_HW_CSUM:
+        return True
+    if protocol == ETH_P_IPV6:
+        return bool(features & NETIF_F_IPV6_CSUM)
+    return protocol == ETH_P_IP and bool(features & NETIF_F_IP_CSUM)
+
+
+def _headers(skb: SkBuff) -> tuple[int, int, bool, int, int]:
+    """(network header, transport header, IPv6?, L4 protocol, end of the L4 header)."""
+    buf = skb.buf
+    nh = skb.network_header
+    if not skb.data <= nh < skb.tail:  # not set: after the link header, if any
+        nh = skb.data + (skb.dev.hard_header_len if skb.dev is not None else 0)
+    version = buf[nh] >> 4 if nh < skb.tail else 0
+    if version == 4:
+        ipv6 = False
+        th = nh + (buf[nh] & 0x0F) * 4
+        proto = buf[nh + 9] if nh + 20 <= skb.tail else -1
+    elif version == 6:
+        ipv6 = True
+        # The transport header is where the stack said (extension headers in between).
+        th = skb.csum_start if skb.ip_summed == CHECKSUM_PARTIAL else nh + 40
+        proto = buf[nh + 6] if th == nh + 40 and nh + 40 <= skb.tail else -1
+        if th != nh + 40:  # find the L4 protocol after extension headers, as a receiver would
+            proto = _ipv6_l4_proto(buf, nh, th)
+    else:
+        raise GsoError(f"super-frame with no IPv4/IPv6 header at offset {nh - skb.data}")
+    udp = bool(skb.gso_type & SKB_GSO_UDP_L4)
+    want = IPPROTO_UDP if udp else IPPROTO_TCP
+    if proto != want:
+        raise GsoError(f"gso_type {skb.gso_type:#x} says {'UDP' if udp else 'TCP'}, "
+                       f"the packet's protocol is {proto}")  # fmt: skip
+    end = th + 8 if udp else th + 20
+    if end <= skb.tail and not udp:
+        end = th + (buf[th + 12] >> 4) * 4
+        if end - th < 20:
+            raise GsoError("TCP super-frame with a data offset under 20 bytes")
+    if end > skb.tail:
+        raise GsoError("super-frame shorter than its own headers")
+    return nh, th, ipv6, proto, end
+
+
+def _ipv6_l4_proto(buf: bytearray, nh: int, th: int) -> int:
+    nexthdr, at = buf[nh + 6], nh + 40
+    while at < th and nexthdr in (0, 43, 60):  # hop-by-hop, routing, destination options
+        nexthdr, at = buf[at], at + (buf[at + 1] + 1) * 8
+    return nexthdr if at == th else -1
+
+
+def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
+    """The segments of super-frame ``skb`` for a device with ``features`` (``skb`` untouched).
+
+    Each segment is a new skb holding a copy of the headers and at most
+    ``gso_size`` bytes of payload, with ``gso_size`` 0.  Its checksum is left to
+    the device (``CHECKSUM_PARTIAL``, the pseudo-header sum in the field) if
+    ``features`` offload checksums for its protocol, finished here otherwise
+    (``CHECKSUM_NONE``).
+
+    :raises GsoError: the headers cannot be segmented as ``gso_type`` says.
+    """
+    nh, th, ipv6, proto, hend = _headers(skb)
+    buf = skb.buf
+    mss = skb.gso_size
+    start = skb.data
+    payload = memoryview(buf)[hend : skb.tail]
+    total = len(payload)
+    hdr = bytes(buf[start:hend])
+    head = start  # keep the headroom the stack left (a driver may push into it)
+    rel_nh, rel_th, rel_end = nh - start, th - start, hend - start
+    l4hlen = hend - th
+    partial = can_checksum_protocol(features, ETH_P_IPV6 if ipv6 else ETH_P_IP)
+    csum_off = 6 if proto == IPPROTO_UDP else 16
+    addr = bytes(buf[nh + 8 : nh + 40]) if ipv6 else bytes(buf[nh + 12 : nh + 20])
+    addr_sum = csum_partial(addr)
+    ip_id = int.from_bytes(buf[nh + 4 : nh + 6], "big")
+    seq = int.from_bytes(buf[th + 4 : th + 8], "big")
+    segs: list[SkBuff] = []
+    nsegs = max(1, -(-total // mss))
+    for i in range(nsegs):
+        chunk = payload[i * mss : (i + 1) * mss]
+        n = rel_end + len(chunk)
+        seg = SkBuff(head + n)
+        b = seg.buf
+        b[head : head + rel_end] = hdr
+        b[head + rel_end :] = chunk
+        seg.data = head
+        seg.tail = head + n
+        seg.dev = skb.dev
+        seg.protocol = skb.protocol
+        seg.priority = skb.priority
+        seg.mac_header = skb.mac_header - start + head if skb.mac_header >= 0 else -1
+        s_nh, s_th = head + rel_nh, head + rel_th
+        seg.network_header = s_nh
+        seg.transport_header = s_th
+        l4len = l4hlen + len(chunk)
+        if ipv6:
+            b[s_nh + 4 : s_nh + 6] = (n - rel_nh - 40).to_bytes(2, "big")
+        else:
+            b[s_nh + 2 : s_nh + 4] = (n - rel_nh).to_bytes(2, "big")
+            b[s_nh + 4 : s_nh + 6] = ((ip_id + i) & 0xFFFF).to_bytes(2, "big")
+            b[s_nh + 10 : s_nh + 12] = b"\0\0"
+            ihl = (b[s_nh] & 0x0F) * 4
+            b[s_nh + 10 : s_nh + 12] = ip_compute_csum(b[s_nh : s_nh + ihl]).to_bytes(2, "big")
+        if proto == IPPROTO_TCP:
+            b[s_th + 4 : s_th + 8] = ((seq + i * mss) & 0xFFFFFFFF).to_bytes(4, "big")
+            if i < nsegs - 1:
+                b[s_th + 13] &= ~_TCP_FIN_PSH & 0xFF
+            if i:
+                b[s_th + 13] &= ~_TCP_CWR & 0xFF
+        else:
+            b[s_th + 4 : s_th + 6] = l4len.to_bytes(2, "big")
+        pseudo = addr_sum + l4len + proto
+        at = s_th + csum_off
+        if partial:
+            b[at : at + 2] = (~csum_fold(pseudo) & 0xFFFF).to_bytes(2, "big")
+            seg.ip_summed = CHECKSUM_PARTIAL
+            seg.csum_start = s_th
+            seg.csum_offset = csum_off
+        else:
+            b[at : at + 2] = b"\0\0"
+            csum = csum_fold(csum_partial(memoryview(b)[s_th : seg.tail], pseudo))
+            if not csum and proto == IPPROTO_UDP:
+                csum = 0xFFFF  # 0 means "no checksum" to a UDP receiver (CSUM_MANGLED_0)
+            b[at : at + 2] = csum.to_bytes(2, "big")
+            seg.ip_summed = CHECKSUM_NONE
+        segs.append(seg)
+    return segs
+
+
+def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
+    """What Linux's ``validate_xmit_skb()`` does before ``start_xmit``: the frames to send.
+
+    A super-frame the device cannot take whole is segmented (``skb`` consumed,
+    each segment's checksum already right for the device); a partial checksum
+    the device cannot finish is finished here.  A frame that cannot be made
+    right is dropped, freed and counted in the device's
+    ``core_stats.tx_qdisc_drops``: the result is then empty.
+    """
+    features = dev.features
+    try:
+        if skb.gso_size and not skb_gso_ok(skb, features):
+            segs = skb_gso_segment(skb, features)
+            consume_skb(skb)
+            return segs
+        if skb.ip_summed == CHECKSUM_PARTIAL and not can_checksum_protocol(features, skb.protocol):
+            skb_checksum_help(skb)
+    except ValueError:  # GsoError, or a checksum offset outside the frame
+        dev.core_stats.tx_qdisc_drops += 1
+        kfree_tx(skb)
+        return []
+    return [skb]

@@ -1,0 +1,272 @@
+"""Software segmentation (netdrv_core.gso): super-frames cut up as Linux's skb_gso_segment does.
+
+Every segment is checked against the reference checksums in :mod:`frames`
+(an RFC 1071 loop independent of the core), and the payloads put back
+together must be the super-frame's payload.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from fakedev import make_dev
+from frames import (
+    ETH_P_IP,
+    ETH_P_IPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_PSH,
+    eth_frame,
+    ip4,
+    ipv4_packet,
+    pseudo_header_sum,
+    ref_checksum,
+    ref_sum,
+)
+
+from netdrv_core import Host, SkBuff
+from netdrv_core.checksum import skb_checksum_help
+from netdrv_core.gso import (
+    GsoError,
+    can_checksum_protocol,
+    netif_needs_gso,
+    skb_gso_ok,
+    skb_gso_segment,
+    validate_xmit_skb,
+)
+from netdrv_core.netdevice import (
+    NETIF_F_GSO_UDP_L4,
+    NETIF_F_HW_CSUM,
+    NETIF_F_IP_CSUM,
+    NETIF_F_IPV6_CSUM,
+    NETIF_F_SG,
+    NETIF_F_TSO,
+    NETIF_F_TSO6,
+    NETIF_F_TSO_ECN,
+)
+from netdrv_core.skbuff import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    SKB_GSO_TCP_ECN,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
+    SKB_GSO_UDP_L4,
+)
+
+SRC, DST = "198.18.0.1", "198.18.0.2"
+SRC6 = bytes.fromhex("fd000000000000000000000000000001")
+DST6 = bytes.fromhex("fd000000000000000000000000000002")
+TCP_CWR = 0x80
+HEADROOM = 34
+PAYLOAD = bytes(i * 7 & 0xFF for i in range(4000))
+
+
+def _tcp(payload: bytes, flags: int, seq: int = 0xFFFFF000) -> bytearray:
+    # seq near the wrap: the segments' sequence numbers must wrap mod 2**32.
+    hdr = struct.pack("!HHIIBBHHH", 40000, 5201, seq, 7, 8 << 4, flags, 512, 0, 0)
+    return bytearray(hdr + bytes([1, 1, 8, 10]) + bytes(8) + payload)  # NOP NOP timestamps
+
+
+def _udp(payload: bytes) -> bytearray:
+    return bytearray(struct.pack("!HHHH", 40000, 5201, 8 + len(payload), 0) + payload)
+
+
+def _v6_sum(proto: int, length: int) -> int:
+    return ref_sum(SRC6 + DST6 + struct.pack("!IxxxB", length, proto))
+
+
+def _super(version: int, proto: int, payload: bytes = PAYLOAD, mss: int = 1448,
+           flags: int = TCP_ACK | TCP_PSH | TCP_FIN, ecn: bool = False) -> SkBuff:  # fmt: skip
+    """A super-frame as the kernel hands it to a TSO/USO device: CHECKSUM_PARTIAL, gso set."""
+    l4 = _tcp(payload, flags) if proto == IPPROTO_TCP else _udp(payload)
+    off = 16 if proto == IPPROTO_TCP else 6
+    if version == 4:
+        seed = pseudo_header_sum(SRC, DST, proto, len(l4))
+        struct.pack_into("!H", l4, off, seed)
+        pkt = ipv4_packet(SRC, DST, proto, bytes(l4), ident=0xFFFE)  # the ID wraps too
+        ethertype, nhlen = ETH_P_IP, 20
+    else:
+        struct.pack_into("!H", l4, off, _v6_sum(proto, len(l4)))
+        pkt = struct.pack("!IHBB", 6 << 28, len(l4), proto, 64) + SRC6 + DST6 + bytes(l4)
+        ethertype, nhlen = ETH_P_IPV6, 40
+    frame = eth_frame("02:00:00:00:00:01", "02:00:00:00:00:02", ethertype, pkt)
+    skb = SkBuff(HEADROOM + len(frame))
+    skb.buf[HEADROOM:] = frame
+    skb.data = skb.mac_header = HEADROOM
+    skb.tail = HEADROOM + len(frame)
+    skb.network_header = HEADROOM + 14
+    skb.protocol = ethertype
+    skb.ip_summed = CHECKSUM_PARTIAL
+    skb.csum_start = HEADROOM + 14 + nhlen
+    skb.csum_offset = off
+    skb.gso_size = mss
+    if proto == IPPROTO_UDP:
+        skb.gso_type = SKB_GSO_UDP_L4
+    else:
+        skb.gso_type = (SKB_GSO_TCPV4 if version == 4 else SKB_GSO_TCPV6) | (
+            SKB_GSO_TCP_ECN if ecn else 0
+        )
+    return skb
+
+
+def _check(seg: SkBuff, version: int, proto: int) -> tuple[bytes, bytes, bytes]:
+    """(IP header, L4 header, payload) of a segment whose checksums verify as a receiver's."""
+    frame = bytes(seg.buf[seg.data : seg.tail])
+    pkt = frame[14:]
+    if version == 4:
+        ihl = (pkt[0] & 15) * 4
+        ip, l4 = pkt[:ihl], pkt[ihl:]
+        assert struct.unpack("!H", ip[2:4])[0] == len(pkt)
+        assert ref_checksum(ip) == 0, "IPv4 header checksum"
+        pseudo = ip4(SRC) + ip4(DST) + struct.pack("!BBH", 0, proto, len(l4))
+    else:
+        ip, l4 = pkt[:40], pkt[40:]
+        assert struct.unpack("!H", ip[4:6])[0] == len(l4)
+        pseudo = SRC6 + DST6 + struct.pack("!IxxxB", len(l4), proto)
+    assert ref_checksum(pseudo + l4) == 0, "L4 checksum"
+    hlen = (l4[12] >> 4) * 4 if proto == IPPROTO_TCP else 8
+    if proto == IPPROTO_UDP:
+        assert struct.unpack("!H", l4[4:6])[0] == len(l4)
+        assert l4[6:8] != b"\0\0"  # 0 would mean "no checksum"
+    return ip, l4[:hlen], l4[hlen:]
+
+
+@pytest.mark.parametrize(("version", "proto"), [(4, IPPROTO_TCP), (6, IPPROTO_TCP),
+                                                (4, IPPROTO_UDP), (6, IPPROTO_UDP)])  # fmt: skip
+@pytest.mark.parametrize("device_csum", [False, True], ids=["sw-csum", "hw-csum"])
+def test_segments_carry_the_payload_with_headers_a_receiver_accepts(
+    version: int, proto: int, device_csum: bool
+) -> None:
+    skb = _super(version, proto)
+    original = bytes(skb.buf)
+    segs = skb_gso_segment(skb, NETIF_F_SG | (NETIF_F_HW_CSUM if device_csum else 0))
+    assert bytes(skb.buf) == original  # the super-frame itself is left alone
+    assert [s.tail - s.data - (14 + (20 if version == 4 else 40)) for s in segs] == [
+        (32 if proto == IPPROTO_TCP else 8) + n for n in (1448, 1448, 1104)
+    ]
+    payload = b""
+    for i, seg in enumerate(segs):
+        assert seg.gso_size == 0 and seg.dev is None and seg.protocol == skb.protocol
+        assert seg.data == seg.mac_header == HEADROOM  # the same headroom as the stack left
+        assert seg.network_header == HEADROOM + 14
+        if device_csum:  # left to the device, seeded as the stack seeds it
+            assert seg.ip_summed == CHECKSUM_PARTIAL
+            assert (seg.csum_start, seg.csum_offset) == (seg.transport_header, skb.csum_offset)
+            skb_checksum_help(seg)  # what the device would do
+        else:
+            assert seg.ip_summed == CHECKSUM_NONE
+        ip, l4h, data = _check(seg, version, proto)
+        payload += data
+        if version == 4:
+            assert struct.unpack("!H", ip[4:6])[0] == (0xFFFE + i) & 0xFFFF  # IDs count on, wrap
+        if proto == IPPROTO_TCP:
+            assert struct.unpack("!I", l4h[4:8])[0] == (0xFFFFF000 + i * 1448) & 0xFFFFFFFF
+            assert l4h[12:] == _tcp(b"", 0)[12:13] + l4h[13:14] + l4h[14:]  # options kept
+            last = i == len(segs) - 1
+            assert bool(l4h[13] & TCP_FIN) == last and bool(l4h[13] & TCP_PSH) == last
+            assert l4h[13] & TCP_ACK
+    assert payload == PAYLOAD
+
+
+def test_cwr_stays_on_the_first_segment_only() -> None:
+    skb = _super(4, IPPROTO_TCP, flags=TCP_ACK | TCP_CWR, ecn=True)
+    flags = [_check(s, 4, IPPROTO_TCP)[1][13] for s in skb_gso_segment(skb, 0)]
+    assert [bool(f & TCP_CWR) for f in flags] == [True, False, False]
+
+
+def test_a_payload_within_one_segment_gives_one() -> None:
+    skb = _super(4, IPPROTO_TCP, payload=b"x" * 100)
+    (seg,) = skb_gso_segment(skb, 0)
+    assert _check(seg, 4, IPPROTO_TCP)[2] == b"x" * 100
+
+
+def test_which_features_take_which_super_frames() -> None:
+    tcp4, tcp6, udp = _super(4, IPPROTO_TCP), _super(6, IPPROTO_TCP), _super(4, IPPROTO_UDP)
+    ecn = _super(4, IPPROTO_TCP, ecn=True)
+    assert skb_gso_ok(tcp4, NETIF_F_TSO) and not skb_gso_ok(tcp4, NETIF_F_TSO6)
+    assert skb_gso_ok(tcp6, NETIF_F_TSO6) and not skb_gso_ok(tcp6, NETIF_F_TSO)
+    assert skb_gso_ok(udp, NETIF_F_GSO_UDP_L4) and not skb_gso_ok(udp, NETIF_F_TSO)
+    # ECN-marked: TSO alone is not enough, as in Linux's net_gso_ok().
+    assert not skb_gso_ok(ecn, NETIF_F_TSO) and skb_gso_ok(ecn, NETIF_F_TSO | NETIF_F_TSO_ECN)
+    assert netif_needs_gso(tcp4, NETIF_F_TSO6) and not netif_needs_gso(tcp4, NETIF_F_TSO)
+    tcp4.gso_size = 0
+    assert not netif_needs_gso(tcp4, 0)  # not a super-frame
+    assert can_checksum_protocol(NETIF_F_IP_CSUM, ETH_P_IP)
+    assert not can_checksum_protocol(NETIF_F_IP_CSUM, ETH_P_IPV6)
+    assert can_checksum_protocol(NETIF_F_IPV6_CSUM, ETH_P_IPV6)
+    assert can_checksum_protocol(NETIF_F_HW_CSUM, 0x8100)
+
+
+def test_headers_that_contradict_the_gso_type_are_refused() -> None:
+    skb = _super(4, IPPROTO_UDP)
+    skb.gso_type = SKB_GSO_TCPV4
+    with pytest.raises(GsoError, match=r"says TCP.*protocol is 17"):
+        skb_gso_segment(skb, 0)
+    skb = _super(4, IPPROTO_TCP)
+    skb.tail = skb.network_header + 30  # cut inside the TCP header
+    with pytest.raises(GsoError, match="shorter than its own headers"):
+        skb_gso_segment(skb, 0)
+    skb = _super(4, IPPROTO_TCP)
+    skb.buf[skb.network_header] = 0x55  # not IP
+    with pytest.raises(GsoError, match="no IPv4/IPv6 header"):
+        skb_gso_segment(skb, 0)
+
+
+def test_validate_xmit_skb_segments_finishes_or_drops(host: Host) -> None:
+    dev, _ = make_dev(host, "g0")
+    dev.features = NETIF_F_SG
+    skb = _super(4, IPPROTO_TCP)
+    segs = validate_xmit_skb(skb, dev)
+    assert len(segs) == 3 and skb.freed and all(s.ip_summed == CHECKSUM_NONE for s in segs)
+    dev.features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO
+    whole = _super(4, IPPROTO_TCP)
+    assert validate_xmit_skb(whole, dev) == [whole] and whole.ip_summed == CHECKSUM_PARTIAL
+    dev.features = NETIF_F_SG
+    small = _super(4, IPPROTO_UDP, payload=b"y" * 50)
+    small.gso_size = small.gso_type = 0
+    assert validate_xmit_skb(small, dev) == [small] and small.ip_summed == CHECKSUM_NONE
+    _check(small, 4, IPPROTO_UDP)  # finished in software
+    bad = _super(4, IPPROTO_UDP)
+    bad.gso_type = SKB_GSO_TCPV4
+    assert validate_xmit_skb(bad, dev) == [] and bad.freed
+    assert dev.core_stats.tx_qdisc_drops == 1
+
+
+def test_the_memory_stack_sends_a_super_frame_as_segments_to_a_device_without_tso(
+    host: Host,
+) -> None:
+    dev, ops = make_dev(host, "g0")
+    dev.features = NETIF_F_SG | NETIF_F_HW_CSUM
+    skb = _super(6, IPPROTO_TCP)
+    frame = bytes(skb.buf[skb.data : skb.tail])
+    mem = host.attachment
+    hr = max(dev.needed_headroom, 16)
+    mem.send(dev, frame, ip_summed=CHECKSUM_PARTIAL, csum_start=hr + 54, csum_offset=16,  # type: ignore[attr-defined]
+             gso_size=1448, gso_type=SKB_GSO_TCPV6)  # fmt: skip
+    assert [len(f) for f in ops.sent_bytes] == [14 + 40 + 32 + n for n in (1448, 1448, 1104)]
+    assert all(s.ip_summed == CHECKSUM_PARTIAL for s in ops.sent)  # the device finishes those
+
+
+def test_a_wire_carries_the_offload_job_to_the_other_device(host: Host) -> None:
+    """A super-frame received on one end of a wire is transmitted whole to a TSO device,
+    and as segments to one without TSO (as the kernel forwards between devices)."""
+    from netdrv_core import netif_rx
+
+    a, _ = make_dev(host, "w0")
+    b, b_ops = make_dev(host, "w1", mac=b"\x02\0\0\0\0\x11")
+    host.attachment.wire(a, b)  # type: ignore[attr-defined]
+    for features, count in ((NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_TSO, 1), (NETIF_F_SG, 3)):
+        b.features = features
+        b_ops.sent_bytes.clear()
+        skb = _super(4, IPPROTO_TCP)
+        skb.dev = a
+        skb.data += 14  # eth_type_trans pulled the link header
+        with host.as_current():
+            netif_rx(skb)
+        host.loop.run_until_idle()
+        assert len(b_ops.sent_bytes) == count
+        got = b"".join(f[14 + 20 + 32 :] for f in b_ops.sent_bytes)
+        assert got == PAYLOAD
