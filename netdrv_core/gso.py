@@ -72,13 +72,23 @@ class GsoError(ValueError):
     """A super-frame that cannot be segmented (headers that do not say what gso_type says)."""
 
 
-def skb_gso_ok(skb: SkBuff, features: int) -> bool:
-    """True when a device with ``features`` takes ``skb``'s segmentation job whole."""
+def _needed(gso_type: int) -> int:
     need = 0
     for bit, feature in _GSO_FEATURE:
-        if skb.gso_type & bit:
+        if gso_type & bit:
             need |= feature
-    return not skb.gso_type & ~_KNOWN_GSO and need & features == need
+    return need
+
+
+#: gso_type -> the features a device needs to take such a super-frame whole, for every
+#: combination of the known bits (a lookup: this is asked for every super-frame read).
+GSO_FEATURES_NEEDED = {t: _needed(t) for t in range(_KNOWN_GSO + 1) if not t & ~_KNOWN_GSO}
+
+
+def skb_gso_ok(skb: SkBuff, features: int) -> bool:
+    """True when a device with ``features`` takes ``skb``'s segmentation job whole."""
+    need = GSO_FEATURES_NEEDED.get(skb.gso_type)
+    return need is not None and need & features == need
 
 
 def netif_needs_gso(skb: SkBuff, features: int) -> bool:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import DriverError, NameInUseError, NotPermittedError
 from ..ether import ETH_P_IP, ETH_P_IPV6
-from ..gso import can_checksum_protocol, skb_gso_ok, validate_xmit_skb
+from ..gso import GSO_FEATURES_NEEDED, can_checksum_protocol, validate_xmit_skb
 from ..linktypes import is_l2
 from ..netdevice import (
     IFF_ALLMULTI,
@@ -482,9 +482,15 @@ class KernelStack(Attachment):
     def _offloads_fit(dev: NetDevice, skb: SkBuff) -> bool:
         """True when the device takes this offload job as it is (the common case)."""
         f = dev.features
-        if skb.gso_size and not skb_gso_ok(skb, f):
-            return False
-        return skb.ip_summed != CHECKSUM_PARTIAL or can_checksum_protocol(f, skb.protocol)
+        if skb.gso_size:
+            need = GSO_FEATURES_NEEDED.get(skb.gso_type)  # skb_gso_ok(), inline
+            if need is None or need & f != need:
+                return False
+        return (
+            skb.ip_summed != CHECKSUM_PARTIAL
+            or bool(f & NETIF_F_HW_CSUM)
+            or can_checksum_protocol(f, skb.protocol)
+        )
 
     def _stale_offload(self, dev: NetDevice, skb: SkBuff) -> list[SkBuff]:
         """An offload job the device no longer takes, made right (Linux's validate_xmit_skb).
