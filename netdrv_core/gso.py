@@ -158,9 +158,11 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
 
     :raises GsoError: the headers cannot be segmented as ``gso_type`` says.
     """
+    mss = skb.gso_size
+    if mss <= 0:
+        raise GsoError(f"gso_size {mss}: a super-frame needs a segment size of at least 1")
     nh, th, ipv6, proto, hend = _headers(skb)
     buf = skb.buf
-    mss = skb.gso_size
     start = skb.data
     payload = memoryview(buf)[hend : skb.tail]
     total = len(payload)

@@ -210,6 +210,10 @@ def test_headers_that_contradict_the_gso_type_are_refused() -> None:
     with pytest.raises(GsoError, match="shorter than its own headers"):
         skb_gso_segment(skb, 0)
     skb = _super(4, IPPROTO_TCP)
+    skb.gso_size = -1
+    with pytest.raises(GsoError, match="segment size of at least 1"):
+        skb_gso_segment(skb, 0)
+    skb = _super(4, IPPROTO_TCP)
     skb.buf[skb.network_header] = 0x55  # not IP
     with pytest.raises(GsoError, match="no IPv4/IPv6 header"):
         skb_gso_segment(skb, 0)
