@@ -3,11 +3,18 @@
 Binding (``cdc_ncm_bind_common``): the CDC descriptors as for ECM (plus the
 NCM functional descriptor's capabilities), both interfaces claimed, the data
 interface put in alternate setting 0 while the NTB parameters are
-negotiated — GET_NTB_PARAMETERS, SET_NTB_FORMAT(NTB16) when NTB32 is offered
-too, SET_NTB_INPUT_SIZE, the maximum datagram size, CRC off — then the data
-alternate setting with the bulk endpoints.
+negotiated — GET_NTB_PARAMETERS, the NTB format, SET_NTB_INPUT_SIZE, the
+maximum datagram size, CRC off — then the data alternate setting with the
+bulk endpoints.
 
-Data: NTB16 both ways (:mod:`netdrv_usbnet.codecs.cdc_ncm`).  Bulk IN reads
+NTB format (Linux >= 5.10): NTB16 whenever the adapter offers it, NTB32
+("ncmh"/"ncm0", 32-bit block length, pointers and datagram entries) only for
+an adapter that offers NTB32 alone.  SET_NTB_FORMAT is sent when NTB32 is
+offered (wValue 0 for NTB16, 1 for NTB32); an adapter that refuses it keeps
+its default, which for an NTB32-only one can only be NTB32.  With NTB32 the
+32-bit dwNtbInMaxSize/dwNtbOutMaxSize are not capped at 65535.
+
+Data: NTB16 (or NTB32) both ways (:mod:`netdrv_usbnet.codecs.cdc_ncm`).  Bulk IN reads
 exactly the negotiated NTB input size (an NTB of exactly that size is not
 followed by a ZLP).  On TX the writer packs every frame queued at that moment
 into as few NTBs as the device's limits allow (up to 40 datagrams each, like
@@ -31,7 +38,7 @@ from .cdc_ether import CdcMixin
 from .codecs import FramingError, NtbDecoder, NtbEncoder, NtbParameters
 from .codecs import cdc_ecm as ecm
 from .codecs._common import ETH_HLEN
-from .codecs.cdc_ncm import DPE16_LENGTH, NTB_FORMAT_NTB16, NTB_FORMAT_NTB32
+from .codecs.cdc_ncm import DPE16_LENGTH, DPE32_LENGTH, NTB_FORMAT_NTB32, select_ntb_format
 from .core import (
     FLAG_ETHER,
     FLAG_LINK_INTR,
@@ -53,6 +60,9 @@ __all__ = ["AppleNcm", "CdcNcm"]
 NTB_RX_MAX = 16384
 """NTB input size we ask for (Linux CDC_NCM_NTB_DEF_SIZE_RX is 16 KiB too)."""
 NTB_TX_MAX = 16384
+NTB_RX_CAP = 65536
+"""Largest bulk IN buffer when the adapter refuses SET_NTB_INPUT_SIZE (Linux
+CDC_NCM_NTB_MAX_SIZE_RX): an NTB32 adapter's dwNtbInMaxSize may say up to 4 GiB."""
 DATAGRAMS_PER_NTB = 40
 """Linux CDC_NCM_DPT_DATAGRAMS_MAX."""
 MAX_DATAGRAM_SIZE = 8192
@@ -74,6 +84,7 @@ class CdcNcm(CdcMixin, MiniDriver):
         self.tx_max = NTB_TX_MAX
         self.max_datagram = 1514
         self.caps = 0
+        self.ntb32 = False
         self.rx_decoder = NtbDecoder(copy=False)
         self.rx_stats = self.rx_decoder.stats
         self.encoder = NtbEncoder()
@@ -114,18 +125,24 @@ class CdcNcm(CdcMixin, MiniDriver):
             if usb_errno(exc) != errno.EPIPE:
                 raise
             raise BindError(f"{un}: the adapter refused GET_NTB_PARAMETERS") from exc
-        if not params.bmNtbFormatsSupported & NTB_FORMAT_NTB16:
-            raise BindError(f"{un}: the adapter does not support NTB16")
-        self.params = params.sanitized()
-        if params.bmNtbFormatsSupported & NTB_FORMAT_NTB32:
-            self._optional(un, ecm.SET_NTB_FORMAT, 0)  # NTB16
+        formats = params.bmNtbFormatsSupported
+        ntb32 = select_ntb_format(formats)  # NTB16 if offered, as Linux prefers
+        if ntb32 is None:
+            raise BindError(f"{un}: the adapter supports neither NTB16 nor NTB32 "
+                            f"(bmNtbFormatsSupported {formats:#06x})")  # fmt: skip
+        self.ntb32 = ntb32
+        self.params = params.sanitized(ntb32=ntb32)
+        if formats & NTB_FORMAT_NTB32:
+            # Only in data alt 0 (NCM 1.0 §6.2.7).  Refused: the adapter keeps its default,
+            # NTB16 if it has it (NCM 1.0 §7.2), else NTB32 (Linux only logs it too).
+            self._optional(un, ecm.SET_NTB_FORMAT, 1 if ntb32 else 0)
         # NTB input size: what we read per bulk IN transfer.
         want = max(2048, min(NTB_RX_MAX, self.params.dwNtbInMaxSize))
         data = struct.pack("<I", want)
         if self.caps & ecm.NCM_NCAP_NTB_INPUT_SIZE:
             data += struct.pack("<HH", 0, 0)  # dwNtbInMaxSize + wNtbInMaxDatagrams (0: any)
         self.rx_max = want if self._optional(un, ecm.SET_NTB_INPUT_SIZE, 0, data) else (
-            self.params.dwNtbInMaxSize)  # fmt: skip
+            min(self.params.dwNtbInMaxSize, NTB_RX_CAP))  # fmt: skip
         # Maximum datagram size (the MTU).
         mss = self.ether.wMaxSegmentSize or 1514
         self.max_datagram = max(1514, min(mss, MAX_DATAGRAM_SIZE))
@@ -147,13 +164,15 @@ class CdcNcm(CdcMixin, MiniDriver):
         # cannot take it drops, while the frames would count as sent here.
         self.tx_max = min(NTB_TX_MAX, self.params.dwNtbOutMaxSize)
         self.encoder = NtbEncoder(self.params, max_datagrams=DATAGRAMS_PER_NTB,
-                                  max_size=self.tx_max)  # fmt: skip
+                                  max_size=self.tx_max, ntb32=ntb32)  # fmt: skip
+        self.rx_decoder.ntb32 = ntb32
         self.rx_decoder.max_size = self.rx_max
         self.rx_decoder.max_datagram = self.max_datagram + 4
         # As many datagrams as an NTB of this size can hold (Linux sets no limit): the
         # decoder's default would drop the rest of a big NTB of small frames.
         self.rx_decoder.max_datagrams = max(
-            self.rx_decoder.max_datagrams, self.rx_max // (ETH_HLEN + DPE16_LENGTH)
+            self.rx_decoder.max_datagrams,
+            self.rx_max // (ETH_HLEN + (DPE32_LENGTH if ntb32 else DPE16_LENGTH)),
         )
 
     def _optional(self, un: UsbNet, request: int, value: int, data: bytes = b"") -> bool:
@@ -209,7 +228,8 @@ class CdcNcm(CdcMixin, MiniDriver):
 
     def private_stats(self) -> list[tuple[str, int]]:
         """NTB sizes, TX batching and decoder counters."""
-        return [("ntb_in_size", self.rx_max), ("ntb_out_max", self.tx_max),
+        return [("ntb_format", 32 if self.ntb32 else 16),
+                ("ntb_in_size", self.rx_max), ("ntb_out_max", self.tx_max),
                 ("max_datagram_size", self.max_datagram), ("packet_filter", self.packet_filter),
                 ("tx_ntbs", self.tx_ntbs), ("tx_datagrams", self.tx_datagrams),
                 ("tx_too_big", self.tx_too_big),

@@ -29,9 +29,10 @@ Parameters (``netdrv load usbnet k=v …``):
     on every path (``parse_params`` refuses an object for a ``str`` one);
     in-process code that holds a backend object sets ``params["backend"]``
     after parsing, and :func:`load_backend` takes it as it is.
-``sim=cdc_ether|cdc_ncm|ax88179``
+``sim=cdc_ether|cdc_ncm|cdc_ncm32|ax88179``
     Plug in a built-in simulated adapter (:mod:`netdrv_usbnet.sim`) and bind
-    it through the very same pyusb code path as real hardware.  Without
+    it through the very same pyusb code path as real hardware (``cdc_ncm32``:
+    a CDC-NCM adapter that offers 32-bit NTBs only).  Without
     ``backend=`` only the simulated adapter is seen.
 ``sim_wire=NAME``
     On the kernel attachment, the simulated adapter's Ethernet cable ends in a
@@ -150,6 +151,7 @@ import usb.core
 from netdrv_core import Driver, DriverError, NetDevice, Param
 from netdrv_core.errors import NotPermittedError, ParameterError
 
+from .codecs.cdc_ncm import NTB_FORMAT_NTB32
 from .core import (
     USBNET_IOC_SIM_LINK,
     USBNET_IOC_SIM_STALL,
@@ -168,7 +170,7 @@ NO_LIBUSB = (
     "'netdrv[usb]'`), or the system package (Debian: apt install libusb-1.0-0); see the "
     "troubleshooting docs"
 )
-SIM_MODELS = ("cdc_ether", "cdc_ncm", "ax88179")
+SIM_MODELS = ("cdc_ether", "cdc_ncm", "cdc_ncm32", "ax88179")
 
 
 def hexid(text: str) -> int:
@@ -240,7 +242,8 @@ class Usbnet(Driver):
         Param("name", str, "usb%d", "interface name pattern"),
         Param("backend", str, "", "pyusb backend as MODULE:CALLABLE (default: libusb-1.0 from "
               "libusb-package or the system)"),
-        Param("sim", str, "", "plug in a simulated adapter (cdc_ether, cdc_ncm or ax88179)",
+        Param("sim", str, "", "plug in a simulated adapter (cdc_ether, cdc_ncm, cdc_ncm32: an "
+              "NCM adapter offering NTB32 only, or ax88179)",
               choices=("", *SIM_MODELS)),
         Param("sim_wire", str, "usbsim0", "kernel TAP interface the simulated adapter's cable "
               "ends in (kernel attachment only)"),
@@ -355,8 +358,11 @@ class Usbnet(Driver):
         if not hasattr(self.backend, "plug"):
             raise ParameterError(f"sim={p['sim']} needs a simulator backend (SimBackend), not "
                                  f"{type(self.backend).__name__}")  # fmt: skip
-        cls = {"cdc_ether": CdcEcmModel, "cdc_ncm": CdcNcmModel, "ax88179": Ax88179Model}[p["sim"]]
-        kwargs = {} if p["sim_speed"] == "auto" else {"speed": p["sim_speed"]}
+        kwargs: dict[str, Any] = {} if p["sim_speed"] == "auto" else {"speed": p["sim_speed"]}
+        if p["sim"] == "cdc_ncm32":
+            kwargs["ntb_formats"] = NTB_FORMAT_NTB32
+        cls = {"cdc_ether": CdcEcmModel, "cdc_ncm": CdcNcmModel, "cdc_ncm32": CdcNcmModel,
+               "ax88179": Ax88179Model}[p["sim"]]  # fmt: skip
         model = cls(**kwargs)
         self.sim_model = model
         self.sim_wire = SimWire(self.host, model, p["sim_wire"])

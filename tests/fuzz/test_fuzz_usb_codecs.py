@@ -58,6 +58,43 @@ def ntb_like() -> st.SearchStrategy[bytes]:
     return build()
 
 
+def ntb32_like() -> st.SearchStrategy[bytes]:
+    """NTB32 counterpart of :func:`ntb_like`: 32-bit fields, some with their high half set."""
+
+    @st.composite
+    def build(draw):
+        size = draw(st.integers(48, 600))
+        body = bytearray(draw(st.binary(min_size=size, max_size=size)))
+        big = st.integers(0, 0xFFFFFFFF)
+        struct.pack_into(
+            "<4sHHII",
+            body,
+            0,
+            draw(st.sampled_from([b"ncmh", b"ncmh", b"NCMH"])),
+            draw(st.sampled_from([16, 16, 12])),
+            draw(st.integers(0, 0xFFFF)),
+            draw(st.sampled_from([0, size, size - 1, size + 1, 0x10000 + size, draw(big)])),
+            draw(st.one_of(st.integers(0, size + 8), big)),
+        )
+        for _ in range(draw(st.integers(0, 4))):
+            off = draw(st.integers(0, max(0, size - 16)))
+            nxt = draw(st.one_of(st.integers(0, size), big))
+            sig = draw(st.sampled_from([b"ncm0", b"ncm0", b"ncm1", b"NCM0"]))
+            struct.pack_into("<4sHHII", body, off, sig, draw(st.integers(0, 160)), 0, nxt, 0)
+            for j in range(draw(st.integers(0, 4))):
+                if off + 16 + 8 * j + 8 <= size:
+                    struct.pack_into(
+                        "<II",
+                        body,
+                        off + 16 + 8 * j,
+                        draw(st.one_of(st.integers(0, size), big)),
+                        draw(st.one_of(st.integers(0, size), big)),
+                    )
+        return bytes(body)
+
+    return build()
+
+
 def ax_like() -> st.SearchStrategy[bytes]:
     @st.composite
     def build(draw):
@@ -90,6 +127,19 @@ def test_ntb_decoder_never_raises(data):
     check_frames(out, len(data))
     assert len(out) <= 64
     assert dec.stats.rx_transfers == 1
+
+
+@FAST
+@given(st.one_of(st.binary(max_size=2048), ntb32_like(), ntb_like()))
+@example(b"ncmh\x10\x00\x00\x00\x00\x00\x00\x00\x10\x00\x00\x00ncm0\x20\x00\x00\x00"
+         b"\x10\x00\x00\x00" + bytes(24))  # fmt: skip  # self loop
+def test_ntb32_decoder_never_raises(data):
+    dec = NtbDecoder(max_size=4096, max_datagrams=64, ntb32=True)
+    out = dec.decode(data)
+    check_frames(out, len(data))
+    assert len(out) <= 64
+    assert dec.stats.rx_transfers == 1
+    assert dec.stats.rx_errors == dec.stats.rx_length_errors + dec.stats.rx_frame_errors
 
 
 @FAST
@@ -176,16 +226,17 @@ params_st = st.builds(
 
 
 @FAST
-@given(frames_st, params_st, st.booleans(), st.integers(1, 64))
-def test_ntb_encode_decode_identity(frames, params, ndp_at_end, max_dg):
-    enc = NtbEncoder(params, max_datagrams=max_dg, ndp_at_end=ndp_at_end)
+@given(frames_st, params_st, st.booleans(), st.integers(1, 64), st.booleans())
+def test_ntb_encode_decode_identity(frames, params, ndp_at_end, max_dg, ntb32):
+    enc = NtbEncoder(params, max_datagrams=max_dg, ndp_at_end=ndp_at_end, ntb32=ntb32)
     assume(all(len(f) <= enc.max_frame_size for f in frames))
-    ntbs = encode_ntb(frames, params, max_datagrams=max_dg, ndp_at_end=ndp_at_end)
-    p = params.sanitized()
-    dec = NtbDecoder(max_size=p.dwNtbOutMaxSize)
+    ntbs = encode_ntb(frames, params, max_datagrams=max_dg, ndp_at_end=ndp_at_end, ntb32=ntb32)
+    p = params.sanitized(ntb32=ntb32)
+    dec = NtbDecoder(max_size=p.dwNtbOutMaxSize, ntb32=ntb32)
     out = []
     for n in ntbs:
         assert len(n) <= p.dwNtbOutMaxSize
+        assert n[:4] == (b"ncmh" if ntb32 else b"NCMH")
         got = dec.decode(n)
         assert 1 <= len(got) <= enc.max_datagrams
         out += got

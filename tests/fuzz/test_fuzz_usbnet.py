@@ -1,6 +1,7 @@
 """Property tests the usbnet driver relies on, beyond the codecs' own fuzz tests.
 
-* valid NTBs with several NDPs chained in any order decode to every datagram;
+* valid NTBs (NTB16 and NTB32) with several NDPs chained in any order decode
+  to every datagram;
 * AX88179 transfers with per-packet status flags: flagged packets are dropped
   and counted, the others kept in order with the right checksum verdict;
 * a notification split at any packet boundary parses like the whole one;
@@ -22,6 +23,7 @@ from netdrv_usbnet.codecs import (
     EcmRxDecoder,
     NotificationParser,
     NtbDecoder,
+    encode_ntb,
     encode_rx_transfer,
 )
 from netdrv_usbnet.codecs import ax88179 as ax
@@ -32,9 +34,12 @@ FAST = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCh
 frame_st = st.binary(min_size=14, max_size=300)
 
 
-def _ntb_with_ndps(groups: list[list[bytes]], order: list[int], ndp_first: bool) -> bytes:
-    """An NTB16 with one NDP per group, chained in ``order``, datagrams 4-aligned."""
-    out = bytearray(12)
+def _ntb_with_ndps(
+    groups: list[list[bytes]], order: list[int], ndp_first: bool, ntb32: bool = False
+) -> bytes:
+    """An NTB16 (NTB32) with one NDP per group, chained in ``order``, datagrams 4-aligned."""
+    nth, hdr, dpe = (16, 16, 8) if ntb32 else (12, 8, 4)
+    out = bytearray(nth)
     ndp_pos: dict[int, int] = {}
     dg_pos: dict[int, list[int]] = {}
 
@@ -42,7 +47,7 @@ def _ntb_with_ndps(groups: list[list[bytes]], order: list[int], ndp_first: bool)
         for g in order:
             out.extend(bytes(-len(out) % 4))
             ndp_pos[g] = len(out)
-            out.extend(bytes(8 + 4 * (len(groups[g]) + 1)))
+            out.extend(bytes(hdr + dpe * (len(groups[g]) + 1)))
 
     if ndp_first:
         put_ndps()
@@ -57,23 +62,31 @@ def _ntb_with_ndps(groups: list[list[bytes]], order: list[int], ndp_first: bool)
     for i, g in enumerate(order):
         nxt = ndp_pos[order[i + 1]] if i + 1 < len(order) else 0
         pos = ndp_pos[g]
-        struct.pack_into("<4sHH", out, pos, b"NCM0", 8 + 4 * (len(groups[g]) + 1), nxt)
+        wlen = hdr + dpe * (len(groups[g]) + 1)
+        if ntb32:
+            struct.pack_into("<4sHHII", out, pos, b"ncm0", wlen, 0, nxt, 0)
+        else:
+            struct.pack_into("<4sHH", out, pos, b"NCM0", wlen, nxt)
         for j, f in enumerate(groups[g]):
-            struct.pack_into("<HH", out, pos + 8 + 4 * j, dg_pos[g][j], len(f))
-    struct.pack_into("<4sHHHH", out, 0, b"NCMH", 12, 0, len(out), ndp_pos[order[0]])
+            struct.pack_into("<II" if ntb32 else "<HH", out, pos + hdr + dpe * j, dg_pos[g][j],
+                             len(f))  # fmt: skip
+    if ntb32:
+        struct.pack_into("<4sHHII", out, 0, b"ncmh", 16, 0, len(out), ndp_pos[order[0]])
+    else:
+        struct.pack_into("<4sHHHH", out, 0, b"NCMH", 12, 0, len(out), ndp_pos[order[0]])
     return bytes(out)
 
 
 @FAST
 @given(st.lists(st.lists(frame_st, min_size=1, max_size=5), min_size=1, max_size=6),
-       st.randoms(use_true_random=False), st.booleans())  # fmt: skip
-def test_ntb_with_chained_ndps_yields_every_datagram(groups, rnd, ndp_first):
+       st.randoms(use_true_random=False), st.booleans(), st.booleans())  # fmt: skip
+def test_ntb_with_chained_ndps_yields_every_datagram(groups, rnd, ndp_first, ntb32):
     order = list(range(len(groups)))
     rnd.shuffle(order)
-    ntb = _ntb_with_ndps(groups, order, ndp_first)
-    if len(ntb) > 0xFFFF:
+    ntb = _ntb_with_ndps(groups, order, ndp_first, ntb32)
+    if len(ntb) > 0xFFFF and not ntb32:
         return
-    dec = NtbDecoder()
+    dec = NtbDecoder(ntb32=ntb32)
     got = dec.decode(ntb)
     assert got == [f for g in order for f in groups[g]]
     assert dec.stats.rx_errors == 0
@@ -132,7 +145,8 @@ def _categories_add_up(stats) -> None:
 @FAST
 @given(st.lists(st.binary(max_size=700), max_size=8))
 def test_every_decoder_error_has_one_category(transfers):
-    decs = [NtbDecoder(max_size=4096, max_datagram=1518), Ax88179RxDecoder(), EcmRxDecoder()]
+    decs = [NtbDecoder(max_size=4096, max_datagram=1518), Ax88179RxDecoder(), EcmRxDecoder(),
+            NtbDecoder(max_size=4096, max_datagram=1518, ntb32=True)]  # fmt: skip
     for t in transfers:
         for d in decs:
             d.decode(t)
@@ -149,17 +163,34 @@ def test_every_ntb_error_has_one_category(transfers):
         _categories_add_up(d.stats)
 
 
+@FAST
+@given(st.lists(st.binary(min_size=8, max_size=600).map(
+    lambda b: b"ncmh\x10\x00" + b[:6] + struct.pack("<I", 16) + b[6:]), max_size=5))  # fmt: skip
+def test_every_ntb32_error_has_one_category(transfers):
+    d = NtbDecoder(ntb32=True)
+    for t in transfers:
+        d.decode(t)
+        _categories_add_up(d.stats)
+
+
 # -- the driver's receive path ------------------------------------------------------------------
-@pytest.fixture(scope="module", params=["cdc_ether", "cdc_ncm", "ax88179"])
+@pytest.fixture(scope="module", params=["cdc_ether", "cdc_ncm", "cdc_ncm_ntb32", "ax88179"])
 def loaded(request):
+    from netdrv_usbnet.codecs.cdc_ncm import NTB_FORMAT_NTB32
     from netdrv_usbnet.driver import Usbnet
+    from netdrv_usbnet.sim import CdcNcmModel, SimBackend
 
     from netdrv_core import Host
     from netdrv_core.params import parse_params
 
     host = Host()
-    drv = Usbnet(host, parse_params("usbnet", Usbnet.parameters,
-                                    {"sim": request.param, "hotplug_interval": "0"}))  # fmt: skip
+    if request.param == "cdc_ncm_ntb32":  # an adapter that offers NTB32 only
+        params = parse_params("usbnet", Usbnet.parameters, {"hotplug_interval": "0"})
+        params["backend"] = SimBackend([CdcNcmModel(ntb_formats=NTB_FORMAT_NTB32)])
+    else:
+        params = parse_params("usbnet", Usbnet.parameters,
+                              {"sim": request.param, "hotplug_interval": "0"})  # fmt: skip
+    drv = Usbnet(host, params)
     with host.as_current():
         drv.init()
     dev = drv.devices[0]
@@ -175,7 +206,9 @@ def loaded(request):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(st.lists(st.one_of(st.binary(max_size=2000),
                           st.lists(frame_st, max_size=4).map(lambda fs: encode_rx_transfer(fs)
-                                                             if fs else b"")),
+                                                             if fs else b""),
+                          st.tuples(st.lists(frame_st, min_size=1, max_size=4), st.booleans())
+                          .map(lambda a: encode_ntb(a[0], ntb32=a[1])[0])),
                 max_size=6))  # fmt: skip
 def test_rx_process_never_raises_and_counts_what_it_delivers(loaded, transfers):
     host, dev = loaded

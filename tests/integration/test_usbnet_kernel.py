@@ -59,7 +59,7 @@ def _ping(src: NetNamespace, dst: str, count: int = 3) -> None:
     assert f"{count} received" in res.stdout, res.stdout + res.stderr
 
 
-@pytest.mark.parametrize("sim", ["cdc_ether", "cdc_ncm", "ax88179"])
+@pytest.mark.parametrize("sim", ["cdc_ether", "cdc_ncm", "cdc_ncm32", "ax88179"])
 def test_ping_and_tcp_through_a_simulated_adapter(netns_factory, sim: str) -> None:
     a, b = _setup(netns_factory, sim)
     _ping(a, B_IP)
@@ -75,11 +75,12 @@ def test_ping_and_tcp_through_a_simulated_adapter(netns_factory, sim: str) -> No
     assert d["stats"]["rx_packets"] > 2000 and d["stats"]["tx_packets"] > 2000
     assert d["stats"]["rx_errors"] == 0 and d["stats"]["tx_errors"] == 0
     eth = d["ethtool"]
-    assert eth["driver"] == {"cdc_ether": "cdc_ether", "cdc_ncm": "cdc_ncm",
+    assert eth["driver"] == {"cdc_ether": "cdc_ether", "cdc_ncm": "cdc_ncm", "cdc_ncm32": "cdc_ncm",
                              "ax88179": "ax88179_178a"}[sim]  # fmt: skip
     assert eth["bus_info"] == "usb-1-1" and eth["link"] is True and eth["speed"] > 0
-    if sim == "cdc_ncm":
+    if sim.startswith("cdc_ncm"):  # cdc_ncm32: an NCM adapter that offers NTB32 only
         assert eth["stats"]["tx_datagrams"] > eth["stats"]["tx_ntbs"], "NCM batched datagrams"
+        assert eth["stats"]["ntb_format"] == (32 if sim == "cdc_ncm32" else 16)
     # The kernel sees the adapter's MAC on usb0.
     state = a.netdrv(f"set usb0 ioctl={SIOCDEVPRIVATE}").stdout
     assert f'"minidriver": "{eth["driver"]}"' in state

@@ -1,4 +1,4 @@
-"""CDC-NCM NTB16 framing: parameters, a batching encoder and a validating decoder.
+"""CDC-NCM NTB16 and NTB32 framing: parameters, a batching encoder and a validating decoder.
 
 Sans-I/O.  Layout of an NTB16 (all fields little endian)::
 
@@ -6,12 +6,24 @@ Sans-I/O.  Layout of an NTB16 (all fields little endian)::
     NDP16  "NCM0" wLength wNextNdpIndex (wDatagramIndex, wDatagramLength)* (0, 0)
     datagrams, each starting at an offset with offset % divisor == remainder
 
+and of an NTB32 (the same with 32-bit block length, pointers and entries)::
+
+    NTH32  "ncmh" wHeaderLength=16 wSequence dwBlockLength dwNdpIndex
+    NDP32  "ncm0" wLength wReserved6 dwNextNdpIndex dwReserved12
+           (dwDatagramIndex, dwDatagramLength)* (0, 0)
+
+One coder handles one format, the one negotiated with SET_NTB_FORMAT
+(``ntb32=False``: NTB16, the default; ``ntb32=True``: NTB32); a transfer in
+the other format is refused as ``unsupported``, as Linux's ``cdc_ncm`` only
+parses the format it chose (NTB16 whenever the device offers it, see
+:func:`select_ntb_format`).
+
 References: USB NCM 1.0 §3, Linux ``drivers/net/usb/cdc_ncm.c``
-(``cdc_ncm_fill_tx_frame``, ``cdc_ncm_rx_verify_nth16``,
-``cdc_ncm_rx_verify_ndp16``, ``cdc_ncm_rx_fixup``).
+(``cdc_ncm_fill_tx_frame``, ``cdc_ncm_rx_verify_nth16``/``_nth32``,
+``cdc_ncm_rx_verify_ndp16``/``_ndp32``, ``cdc_ncm_rx_fixup``).
 
 Error policy: :class:`NtbDecoder` never raises on device data.  A malformed
-NTH16 (signature, header length, block length) or a malformed *first* NDP
+NTH (signature, header length, block length) or a malformed *first* NDP
 drops the whole transfer; a malformed datagram entry ends processing of its
 NDP (frames already extracted are kept, as Linux does); a broken NDP chain
 (loop, too many NDPs, bad later NDP) stops there and keeps what was valid.
@@ -19,9 +31,6 @@ Everything is counted in ``stats``.  :class:`NtbEncoder` raises
 :class:`~netdrv_usbnet.codecs.FramingError` only for an empty frame, a frame
 that cannot fit in an empty NTB, or :meth:`NtbEncoder.build` with nothing
 queued; :meth:`NtbParameters.parse` raises it for fewer than 28 bytes.
-
-NTB32 ("ncmh"/"ncm0") is not implemented: such transfers are counted as
-``unsupported`` and dropped.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import dataclasses
 import functools
 import struct
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ._common import ETH_HLEN, CodecStats, FramingError
 from .cdc_ecm import (  # re-exported for convenience
@@ -43,7 +52,11 @@ from .cdc_ecm import (  # re-exported for convenience
 __all__ = [
     "GET_NTB_PARAMETERS",
     "NCM_NDP16_MIN_LENGTH",
+    "NCM_NDP32_MIN_LENGTH",
+    "NTB_FORMAT_NTB16",
+    "NTB_FORMAT_NTB32",
     "NTH16_LENGTH",
+    "NTH32_LENGTH",
     "SET_NTB_INPUT_SIZE",
     "USB_CDC_NCM_PROTO_NTB",
     "USB_CDC_SUBCLASS_NCM",
@@ -52,6 +65,7 @@ __all__ = [
     "NtbEncoder",
     "NtbParameters",
     "encode_ntb",
+    "select_ntb_format",
 ]
 
 NTH16_SIGNATURE = b"NCMH"
@@ -69,6 +83,15 @@ DPE16_LENGTH = 4
 NCM_NDP16_MIN_LENGTH = 16
 """Smallest valid NDP16: header + one entry + the terminating zero pair."""
 NTB16_MAX_SIZE = 0xFFFF
+NTH32_LENGTH = 16
+"""Size of the NTH32 header (the only valid wHeaderLength of an NTB32)."""
+NDP32_HEADER_LENGTH = 16
+"""Signature + wLength + wReserved6 + dwNextNdpIndex + dwReserved12."""
+DPE32_LENGTH = 8
+NCM_NDP32_MIN_LENGTH = 32
+"""Smallest valid NDP32 (USB_CDC_NCM_NDP32_LENGTH_MIN): header + one entry + the zero pair."""
+NTB32_MAX_SIZE = 0xFFFFFFFF
+"""dwBlockLength is 32 bits: the only bound of an NTB32 is the negotiated size."""
 NTB_MIN_SIZE = 2048
 """USB_CDC_NCM_NTB_MIN_IN_SIZE / _OUT_SIZE: every device must accept this much."""
 NDP_ALIGN_MIN = 4
@@ -76,8 +99,38 @@ NDP_ALIGN_MIN = 4
 DEFAULT_TX_DATAGRAMS = 40
 """Linux CDC_NCM_DPT_DATAGRAMS_MAX: datagrams batched per TX NTB."""
 
+
+class _NtbFormat(NamedTuple):
+    """What the decoder needs to know of one NTB format (NTB16 or NTB32)."""
+
+    nth_sig: bytes
+    other_nth_sig: bytes  # the other format's: counted as unsupported, not as garbage
+    nth_len: int
+    nth_fields: str  # wHeaderLength, wSequence, block length, first NDP index
+    ndp_sig: bytes
+    unsupported_ndp_sigs: tuple[bytes, ...]
+    ndp_min: int
+    ndp_fields: str  # wLength, next NDP index (from offset 4 of the NDP)
+    ndp_header_len: int
+    dpe_len: int
+    dpe_code: str  # struct code of one datagram index/length field
+
+
+_NTB16_FORMAT = _NtbFormat(
+    NTH16_SIGNATURE, NTH32_SIGNATURE, NTH16_LENGTH, "<HHHH", NDP16_NOCRC_SIGNATURE,
+    (NDP16_CRC_SIGNATURE, NDP32_NOCRC_SIGNATURE, NDP32_CRC_SIGNATURE), NCM_NDP16_MIN_LENGTH,
+    "<HH", NDP16_HEADER_LENGTH, DPE16_LENGTH, "H",
+)  # fmt: skip
+_NTB32_FORMAT = _NtbFormat(
+    NTH32_SIGNATURE, NTH16_SIGNATURE, NTH32_LENGTH, "<HHII", NDP32_NOCRC_SIGNATURE,
+    (NDP32_CRC_SIGNATURE, NDP16_NOCRC_SIGNATURE, NDP16_CRC_SIGNATURE), NCM_NDP32_MIN_LENGTH,
+    "<H2xI", NDP32_HEADER_LENGTH, DPE32_LENGTH, "I",
+)  # fmt: skip
+
 NTB_FORMAT_NTB16 = 0x0001
+"""bmNtbFormatsSupported bit 0 (SET_NTB_FORMAT wValue 0 selects it)."""
 NTB_FORMAT_NTB32 = 0x0002
+"""bmNtbFormatsSupported bit 1 (SET_NTB_FORMAT wValue 1 selects it)."""
 
 _PARAMS = struct.Struct("<HHIHHHHIHHHH")
 assert _PARAMS.size == 28
@@ -85,6 +138,21 @@ assert _PARAMS.size == 28
 
 def _pow2(v: int) -> bool:
     return v > 0 and (v & (v - 1)) == 0
+
+
+def select_ntb_format(formats: int) -> bool | None:
+    """The format a host uses for *bmNtbFormatsSupported*: False for NTB16, True for NTB32.
+
+    NTB16 whenever it is offered (Linux ``cdc_ncm`` prefers it: smaller headers), NTB32 only
+    when it is the only one (Linux >= 5.10); None if neither bit is set.  The result is what
+    the ``ntb32`` argument of :class:`NtbEncoder`/:class:`NtbDecoder` and
+    :meth:`NtbParameters.sanitized` expects.
+    """
+    if formats & NTB_FORMAT_NTB16:
+        return False
+    if formats & NTB_FORMAT_NTB32:
+        return True
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,19 +231,21 @@ class NtbParameters:
             self.wNtbOutMaxDatagrams,
         )
 
-    def sanitized(self) -> NtbParameters:
+    def sanitized(self, *, ntb32: bool = False) -> NtbParameters:
         """Return a copy with Linux's fallbacks applied (``cdc_ncm_setup``).
 
-        dwNtbInMaxSize is clamped to [2048, 65535] (NTB16; Linux raises a too
-        small one to the spec's minimum).  dwNtbOutMaxSize is capped at 65535
-        but a smaller one is kept, as Linux keeps it: the device cannot take
+        dwNtbInMaxSize is clamped to [2048, 65535] for NTB16 (Linux raises a
+        too small one to the spec's minimum); with *ntb32* only raised to 2048,
+        the 32-bit fields have no other bound.  dwNtbOutMaxSize is capped at
+        65535 for NTB16 (not at all for NTB32) but a smaller one is kept, as Linux keeps it: the device cannot take
         a larger NTB, whatever the spec's minimum says (0 means 2048, what
         every device must take).  Divisors and alignments that are not powers
         of two >= 4, or not smaller than their direction's max size, become 4
         (``cdc_ncm_fix_modulus``); a remainder >= its divisor becomes 0.
         """
-        in_max = min(max(self.dwNtbInMaxSize, NTB_MIN_SIZE), NTB16_MAX_SIZE)
-        out_max = min(self.dwNtbOutMaxSize or NTB_MIN_SIZE, NTB16_MAX_SIZE)
+        cap = NTB32_MAX_SIZE if ntb32 else NTB16_MAX_SIZE
+        in_max = min(max(self.dwNtbInMaxSize, NTB_MIN_SIZE), cap)
+        out_max = min(self.dwNtbOutMaxSize or NTB_MIN_SIZE, cap)
         in_div, in_rem, in_align = _fix_modulus(
             self.wNdpInDivisor, self.wNdpInPayloadRemainder, self.wNdpInAlignment, in_max
         )
@@ -211,6 +281,9 @@ def _fix_modulus(divisor: int, remainder: int, alignment: int, limit: int) -> tu
     return divisor, remainder if remainder < divisor else 0, alignment
 
 
+_SIZES16 = (NTH16_LENGTH, NDP16_HEADER_LENGTH, DPE16_LENGTH)
+_SIZES32 = (NTH32_LENGTH, NDP32_HEADER_LENGTH, DPE32_LENGTH)
+
 _ZEROS = bytes(1 << 16)
 """Padding source (a slice of it is at most one divisor or alignment long)."""
 
@@ -225,7 +298,7 @@ def _align_payload(pos: int, divisor: int, remainder: int) -> int:
 
 
 class NtbEncoder:
-    """Batching NTB16 builder (the host's TX path, or a device's IN path).
+    """Batching NTB16/NTB32 builder (the host's TX path, or a device's IN path).
 
     Usage::
 
@@ -251,6 +324,10 @@ class NtbEncoder:
     added: see :func:`~netdrv_usbnet.codecs.needs_zlp`.
 
     ``direction="in"`` uses the IN fields of *params* (for device simulators).
+
+    ``ntb32=True`` builds NTB32s instead: NTH32 (16 bytes), NDP32 (16-byte
+    header, 8-byte entries); the block may then exceed 65535 bytes if the
+    parameters and *max_size* allow it.
     """
 
     def __init__(
@@ -262,9 +339,10 @@ class NtbEncoder:
         direction: Literal["out", "in"] = "out",
         ndp_at_end: bool = False,
         sequence: int = 0,
+        ntb32: bool = False,
     ) -> None:
         """See the class docstring; *max_size* further limits the block size."""
-        p = (params or NtbParameters()).sanitized()
+        p = (params or NtbParameters()).sanitized(ntb32=ntb32)
         if direction == "out":
             limit, div, rem, align = (
                 p.dwNtbOutMaxSize,
@@ -290,7 +368,10 @@ class NtbEncoder:
         if max_datagrams < 1:
             raise ValueError("max_datagrams must be >= 1")
         self.params = p
-        self.max_size = min(limit, NTB16_MAX_SIZE)
+        self.ntb32 = ntb32
+        # NTH size, NDP header size, NDP entry size.
+        self._nth_len, self._ndp_hdr, self._dpe = _SIZES32 if ntb32 else _SIZES16
+        self.max_size = min(limit, NTB32_MAX_SIZE if ntb32 else NTB16_MAX_SIZE)
         self.divisor = div
         self.remainder = rem
         self.ndp_alignment = align
@@ -298,10 +379,12 @@ class NtbEncoder:
         self.ndp_at_end = ndp_at_end
         self.sequence = sequence & 0xFFFF
         self._frames: list[bytes] = []
-        # Adding a datagram grows the NDP by one 4-byte entry, which moves every datagram
-        # behind it by 4: when the divisor divides 4 their padding stays the same and the
-        # new block length follows from the old one (O(1) per add instead of a relayout).
-        self._shift_free = ndp_at_end or 4 % div == 0
+        # Adding a datagram grows the NDP by one entry (4 bytes, 8 for NTB32), which moves
+        # every datagram behind it by as much: when the divisor divides that their padding
+        # stays the same and the new block length follows from the old one (O(1) per add
+        # instead of a relayout).
+        self._shift_free = ndp_at_end or self._dpe % div == 0
+        self._inline = self._shift_free and not ndp_at_end  # add()'s hot path applies
         self._end = 0  # end of the last datagram (the block length with the NDP first)
         self.discard()
 
@@ -309,17 +392,17 @@ class NtbEncoder:
 
     def _layout(self, lengths: Sequence[int]) -> tuple[int, list[int], int]:
         """Return (ndp_offset, datagram_offsets, block_length) for *lengths*."""
-        ndp_len = NDP16_HEADER_LENGTH + DPE16_LENGTH * (len(lengths) + 1)
+        ndp_len = self._ndp_hdr + self._dpe * (len(lengths) + 1)
         offsets: list[int] = []
         if not self.ndp_at_end:
-            ndp_off = _align_up(NTH16_LENGTH, self.ndp_alignment)
+            ndp_off = _align_up(self._nth_len, self.ndp_alignment)
             pos = ndp_off + ndp_len
             for n in lengths:
                 pos = _align_payload(pos, self.divisor, self.remainder)
                 offsets.append(pos)
                 pos += n
             return ndp_off, offsets, pos
-        pos = NTH16_LENGTH
+        pos = self._nth_len
         for n in lengths:
             pos = _align_payload(pos, self.divisor, self.remainder)
             offsets.append(pos)
@@ -361,10 +444,9 @@ class NtbEncoder:
         """Drop the queued datagrams without building (the sequence number stays)."""
         self._frames = []
         if self.ndp_at_end:
-            self._end = NTH16_LENGTH
+            self._end = self._nth_len
         else:  # the NDP of an empty NTB: header and the terminating entry
-            self._end = (_align_up(NTH16_LENGTH, self.ndp_alignment) + NDP16_HEADER_LENGTH
-                         + DPE16_LENGTH)  # fmt: skip
+            self._end = _align_up(self._nth_len, self.ndp_alignment) + self._ndp_hdr + self._dpe
 
     def _size_with(self, n: int) -> tuple[int, int]:
         """(end of the datagrams, block length) once an *n*-byte datagram is added."""
@@ -375,9 +457,9 @@ class NtbEncoder:
             return offsets[-1] + n, total
         if self.ndp_at_end:
             end = _align_payload(self._end, self.divisor, self.remainder) + n
-            ndp_len = NDP16_HEADER_LENGTH + DPE16_LENGTH * (len(self._frames) + 2)
+            ndp_len = self._ndp_hdr + self._dpe * (len(self._frames) + 2)
             return end, _align_up(end, self.ndp_alignment) + ndp_len
-        end = _align_payload(self._end + DPE16_LENGTH, self.divisor, self.remainder) + n
+        end = _align_payload(self._end + self._dpe, self.divisor, self.remainder) + n
         return end, end
 
     def add(self, frame: bytes | bytearray | memoryview) -> bool:
@@ -397,8 +479,8 @@ class NtbEncoder:
         frames = self._frames
         if len(frames) >= self.max_datagrams:
             return False
-        if self._shift_free and not self.ndp_at_end:  # the usual layout, inline: hot path
-            end = self._end + DPE16_LENGTH
+        if self._inline:  # the usual layout, inline: hot path
+            end = self._end + self._dpe
             end += (self.remainder - end) % self.divisor
             end += n
             total = end
@@ -420,17 +502,18 @@ class NtbEncoder:
         frames = self._frames
         self.discard()
         count = len(frames)
-        ndp_len = NDP16_HEADER_LENGTH + DPE16_LENGTH * (count + 1)
+        nth_len = self._nth_len
+        ndp_len = self._ndp_hdr + self._dpe * (count + 1)
         div, rem = self.divisor, self.remainder
         # One join copies every byte once: NTH, NDP, each datagram after its padding (the
         # NTH and NDP slots are filled once the offsets are known).
         entries: list[int] = []
         if self.ndp_at_end:
             parts: list[bytes] = [b""]
-            pos = NTH16_LENGTH
+            pos = nth_len
         else:
-            ndp_off = _align_up(NTH16_LENGTH, self.ndp_alignment)
-            parts = [b"", _ZEROS[: ndp_off - NTH16_LENGTH], b""]
+            ndp_off = _align_up(nth_len, self.ndp_alignment)
+            parts = [b"", _ZEROS[: ndp_off - nth_len], b""]
             pos = ndp_off + ndp_len
         for f in frames:
             pad = (rem - pos) % div
@@ -447,11 +530,16 @@ class NtbEncoder:
             total = ndp_off + ndp_len
         else:
             total = pos
-        ndp = struct.pack(f"<4sHH{len(entries) + 2}H", NDP16_NOCRC_SIGNATURE, ndp_len, 0,
-                          *entries, 0, 0)  # fmt: skip
+        if self.ntb32:
+            ndp = struct.pack(f"<4sHHII{len(entries) + 2}I", NDP32_NOCRC_SIGNATURE, ndp_len, 0, 0,
+                              0, *entries, 0, 0)  # fmt: skip
+            nth = struct.pack("<4sHHII", NTH32_SIGNATURE, nth_len, self.sequence, total, ndp_off)
+        else:
+            ndp = struct.pack(f"<4sHH{len(entries) + 2}H", NDP16_NOCRC_SIGNATURE, ndp_len, 0,
+                              *entries, 0, 0)  # fmt: skip
+            nth = struct.pack("<4sHHHH", NTH16_SIGNATURE, nth_len, self.sequence, total, ndp_off)
         parts[-1 if self.ndp_at_end else 2] = ndp
-        parts[0] = struct.pack("<4sHHHH", NTH16_SIGNATURE, NTH16_LENGTH, self.sequence, total,
-                               ndp_off)  # fmt: skip
+        parts[0] = nth
         self.sequence = (self.sequence + 1) & 0xFFFF
         return b"".join(parts)
 
@@ -483,7 +571,7 @@ class NtbDecoderStats(CodecStats):
     """Counters of :class:`NtbDecoder` (each error also bumps ``rx_errors`` once).
 
     Whole-transfer drops: ``too_short``, ``bad_nth_signature``, ``unsupported``
-    (NTB32, CRC NDPs), ``bad_header_length``, ``bad_block_length`` (beyond the
+    (an NTH or NDP of the format not negotiated, CRC NDPs), ``bad_header_length``, ``bad_block_length`` (beyond the
     transfer or above ``max_size``), ``bad_ndp_index`` (not 4-aligned, inside
     the NTH, or beyond the block), ``bad_ndp_length``.
     Partial: ``bad_ndp_signature``, ``bad_datagram`` (index/length out of the
@@ -517,7 +605,7 @@ class NtbDecoderStats(CodecStats):
 
 
 class NtbDecoder:
-    """Validating NTB16 parser: one bulk IN transfer in, Ethernet frames out.
+    """Validating NTB16/NTB32 parser: one bulk IN transfer in, Ethernet frames out.
 
     Checks, in order: transfer >= 28 bytes; "NCMH" signature; wHeaderLength
     == 12; wBlockLength <= transfer length and <= *max_size* (0 means "up to
@@ -532,18 +620,30 @@ class NtbDecoder:
 
     *copy* True (default) returns ``bytes``; False returns zero-copy
     ``memoryview`` slices of the transfer (valid while the buffer is).
+
+    ``ntb32=True`` (or setting the attribute later, after SET_NTB_FORMAT)
+    parses NTB32 instead, with the same checks on its 32-bit fields: transfer
+    >= 48 bytes, "ncmh", wHeaderLength == 16, NDP index >= 16, "ncm0",
+    wLength >= 32, entries from offset 16 of the NDP, 8 bytes each.  The
+    other format's signatures ("NCMH" resp. "ncmh", and the NDP ones) count
+    as ``unsupported``.  *max_size* defaults to 65535 for NTB16 and to no
+    bound (2**32 - 1) for NTB32.
     """
 
     def __init__(
         self,
         *,
-        max_size: int = NTB16_MAX_SIZE,
+        max_size: int | None = None,
         max_datagrams: int = 512,
         max_ndps: int = 32,
         max_datagram: int | None = None,
         copy: bool = True,
+        ntb32: bool = False,
     ) -> None:
         """See the class docstring for the meaning of each limit."""
+        self.ntb32 = ntb32
+        if max_size is None:
+            max_size = NTB32_MAX_SIZE if ntb32 else NTB16_MAX_SIZE
         self.max_size = max_size
         self.max_datagrams = max_datagrams
         self.max_ndps = max_ndps
@@ -566,19 +666,22 @@ class NtbDecoder:
         mv = memoryview(transfer)
         if mv.ndim != 1 or mv.format != "B":
             mv = mv.cast("B")
+        # One unpack of the format's description: a NamedTuple's attributes cost more.
+        (nth_sig, other_nth_sig, nth_len, nth_fields, ndp_sig, unsupported_ndp_sigs, ndp_min,
+         ndp_fields, ndp_header_len, dpe_len, dpe_code) = _NTB32_FORMAT if self.ntb32 else _NTB16_FORMAT  # fmt: skip
         n = len(mv)
-        if n < NTH16_LENGTH + NCM_NDP16_MIN_LENGTH:
+        if n < nth_len + ndp_min:
             self._err("too_short", "rx_length_errors")
             return []
         sig = bytes(mv[0:4])
-        if sig != NTH16_SIGNATURE:
-            if sig == NTH32_SIGNATURE:
+        if sig != nth_sig:
+            if sig == other_nth_sig:
                 self._err("unsupported", "rx_frame_errors")
             else:
                 self._err("bad_nth_signature", "rx_frame_errors")
             return []
-        hlen, seq, blen, ndp = struct.unpack_from("<HHHH", mv, 4)
-        if hlen != NTH16_LENGTH:
+        hlen, seq, blen, ndp = struct.unpack_from(nth_fields, mv, 4)
+        if hlen != nth_len:
             self._err("bad_header_length", "rx_frame_errors")
             return []
         if blen == 0:
@@ -602,35 +705,49 @@ class NtbDecoder:
                 self._err("too_many_ndps", "rx_frame_errors")
                 break
             visited.add(ndp)
-            if ndp < NTH16_LENGTH or ndp % 4 or ndp + NCM_NDP16_MIN_LENGTH > blen:
+            if ndp < nth_len or ndp % 4 or ndp + ndp_min > blen:
                 self._err("bad_ndp_index", "rx_frame_errors")
                 break
             nsig = bytes(mv[ndp : ndp + 4])
-            wlen, nxt = struct.unpack_from("<HH", mv, ndp + 4)
-            if nsig != NDP16_NOCRC_SIGNATURE:
+            wlen, nxt = struct.unpack_from(ndp_fields, mv, ndp + 4)
+            if nsig != ndp_sig:
                 # Linux (err_ndp): skip this NDP but follow its next pointer.
-                if nsig in (NDP16_CRC_SIGNATURE, NDP32_NOCRC_SIGNATURE, NDP32_CRC_SIGNATURE):
+                if nsig in unsupported_ndp_sigs:
                     self._err("unsupported", "rx_frame_errors")
                 else:
                     self._err("bad_ndp_signature", "rx_frame_errors")
                 ndp = nxt
                 continue
-            if wlen < NCM_NDP16_MIN_LENGTH or wlen % 4 or ndp + wlen > blen:
+            if wlen < ndp_min or wlen % 4 or ndp + wlen > blen:
                 self._err("bad_ndp_length", "rx_length_errors")
                 break
-            if not self._datagrams(mv, ndp, wlen, blen, frames):
+            if not self._datagrams(mv, ndp, wlen, blen, frames, ndp_header_len, dpe_len,
+                                   dpe_code, nth_len):  # fmt: skip
                 break
             ndp = nxt
         return frames
 
     def _datagrams(
-        self, mv: memoryview, ndp: int, wlen: int, blen: int, frames: list[bytes | memoryview]
+        self,
+        mv: memoryview,
+        ndp: int,
+        wlen: int,
+        blen: int,
+        frames: list[bytes | memoryview],
+        hdr: int,
+        dpe: int,
+        code: str,
+        nth: int,
     ) -> bool:
-        """Extract one NDP's datagrams into *frames*; False stops the NDP chain."""
-        entries = (wlen - NDP16_HEADER_LENGTH) // DPE16_LENGTH
+        """Extract one NDP's datagrams into *frames*; False stops the NDP chain.
+
+        *hdr*, *dpe*, *code* and *nth* describe the format (NDP header and entry
+        sizes, the struct code of an entry field, the NTH size).
+        """
+        entries = (wlen - hdr) // dpe
         ndp_end = ndp + wlen
-        table = struct.unpack_from(f"<{2 * entries}H", mv, ndp + NDP16_HEADER_LENGTH)
-        max_dg = self.max_datagram if self.max_datagram is not None else 0xFFFF
+        table = struct.unpack_from(f"<{2 * entries}{code}", mv, ndp + hdr)
+        max_dg = self.max_datagram if self.max_datagram is not None else blen
         room = self.max_datagrams - len(frames)
         copy = self.copy
         found: list[bytes | memoryview] = []
@@ -649,7 +766,7 @@ class NtbDecoder:
                     self._err("too_many_datagrams", "rx_frame_errors")
                     return False
                 end = idx + dlen
-                if idx < NTH16_LENGTH or end > blen:
+                if idx < nth or end > blen:
                     self._err("bad_datagram", "rx_length_errors")
                     return True
                 if idx < ndp_end and end > ndp:
@@ -667,4 +784,4 @@ class NtbDecoder:
             frames += found
             self.stats.rx_frames += len(found)
             self.stats.rx_bytes += nbytes
-        return True  # pragma: no cover - wlen >= 16 means at least 2 entries; loop returns
+        return True  # pragma: no cover - a valid wLength means >= 2 entries; loop returns

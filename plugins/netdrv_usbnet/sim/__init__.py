@@ -20,7 +20,7 @@ Models: :class:`CdcEcmModel`, :class:`CdcNcmModel`, :class:`Ax88179Model`
 Faults: ``stall``, ``unplug``/``replug``, ``timeout_next``, ``overflow_next``,
 ``drop_zlp``, ``in_zlp``, ``split_notifications``, ``bad_mac_string``,
 ``malformed_next``, ``ax88179a_dummy_headers`` - see :class:`SimDevice` and the
-model classes.
+model classes.  ``CdcNcmModel(ntb_formats=...)`` offers NTB16, NTB32 or both.
 """
 
 from .ax88179 import Ax88179Model

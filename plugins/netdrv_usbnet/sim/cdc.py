@@ -17,11 +17,18 @@ gadgets do) and on every :meth:`set_link` while configured.  With
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 
 from netdrv_usbnet.codecs import cdc_ecm as ecm
-from netdrv_usbnet.codecs.cdc_ncm import NtbDecoder, NtbEncoder, NtbParameters
+from netdrv_usbnet.codecs.cdc_ncm import (
+    NTB_FORMAT_NTB16,
+    NTB_FORMAT_NTB32,
+    NtbDecoder,
+    NtbEncoder,
+    NtbParameters,
+)
 
 from .descriptors import (
     ConfigDescriptor,
@@ -311,13 +318,22 @@ class CdcEcmModel(_CdcModel):
 
 
 class CdcNcmModel(_CdcModel):
-    """A CDC-NCM adapter (NTB16 framing, batching on the IN side).
+    """A CDC-NCM adapter (NTB16 or NTB32 framing, batching on the IN side).
 
     Answers GET_NTB_PARAMETERS with *ntb_params*, GET/SET_NTB_INPUT_SIZE
-    (2048 <= size <= dwNtbInMaxSize, else STALL), GET/SET_NTB_FORMAT (NTB16
-    only), GET/SET_MAX_DATAGRAM_SIZE, GET/SET_NET_ADDRESS, GET/SET_CRC_MODE
+    (2048 <= size <= dwNtbInMaxSize, else STALL), GET/SET_NTB_FORMAT,
+    GET/SET_MAX_DATAGRAM_SIZE, GET/SET_NET_ADDRESS, GET/SET_CRC_MODE
     (CRC off only) and the ECM filter requests.  Selecting data alternate
     setting 0 resets the NTB input size, format and sequence (NCM 1.0 §7.2).
+
+    NTB formats: the adapter offers what ``ntb_params.bmNtbFormatsSupported``
+    says (*ntb_formats*, if given, replaces it: ``NTB_FORMAT_NTB16`` = 1,
+    ``NTB_FORMAT_NTB32`` = 2, or both = 3); the default is NTB16 only.  Its
+    format after a reset is NTB16 if offered, else NTB32 (an NTB32-only
+    adapter, which Linux >= 5.10 drives).  SET_NTB_FORMAT (wValue 0 = NTB16,
+    1 = NTB32) is honoured for an offered format while the data interface is
+    in alternate setting 0, and STALLs otherwise; bulk IN and OUT then use
+    that format (``ntb_format``: 0 or 1, as GET_NTB_FORMAT reports).
 
     IN: frames accepted from the cable are packed into NTBs of at most the
     current NTB input size and *in_max_datagrams* datagrams.  Per NCM 1.0, an
@@ -327,10 +343,10 @@ class CdcNcmModel(_CdcModel):
     :class:`~netdrv_usbnet.codecs.NtbDecoder` (``out_decoder.stats``); errors
     count as ``wire_tx_errors``.
 
-    ``malformed_next(kind)`` corrupts the next IN NTB: ``bad_signature``,
-    ``bad_ndp_signature``, ``bad_block_length``, ``bad_ndp_index``,
-    ``index_out_of_range``, ``zero_length`` (first datagram length 0) or
-    ``ndp_loop`` (the NDP's wNextNdpIndex points to itself).
+    ``malformed_next(kind)`` corrupts the next IN NTB (in its format):
+    ``bad_signature``, ``bad_ndp_signature``, ``bad_block_length``,
+    ``bad_ndp_index``, ``index_out_of_range``, ``zero_length`` (first
+    datagram length 0) or ``ndp_loop`` (the NDP's next index points to itself).
     """
 
     SUBCLASS = ecm.USB_CDC_SUBCLASS_NCM
@@ -356,23 +372,28 @@ class CdcNcmModel(_CdcModel):
         pid: int = 0x0104,
         product: str = "NCM Gadget (simulated NCM)",
         ntb_params: NtbParameters | None = None,
+        ntb_formats: int | None = None,
         in_max_datagrams: int = 32,
         network_capabilities: int = ecm.NCM_NCAP_ETH_FILTER
         | ecm.NCM_NCAP_NET_ADDRESS
         | ecm.NCM_NCAP_MAX_DATAGRAM_SIZE,
         **kwargs: object,
     ) -> None:
-        """Keyword options as :class:`CdcEcmModel` plus *ntb_params*, *in_max_datagrams*,
-        *network_capabilities* (bmNetworkCapabilities)."""
-        self.ntb_params = ntb_params if ntb_params is not None else NtbParameters()
+        """Keyword options as :class:`CdcEcmModel` plus *ntb_params*, *ntb_formats*,
+        *in_max_datagrams*, *network_capabilities* (bmNetworkCapabilities)."""
+        params = ntb_params if ntb_params is not None else NtbParameters()
+        if ntb_formats is not None:
+            params = dataclasses.replace(params, bmNtbFormatsSupported=ntb_formats)
+        self.ntb_params = params
         self.in_max_datagrams = in_max_datagrams
         self.ntb_in_size = self.ntb_params.dwNtbInMaxSize
-        self.ntb_format = 0
+        self.ntb_format = self.default_ntb_format
         self.crc_mode = 0
         self.max_datagram_size = 1514
         self.out_decoder = NtbDecoder(
             max_size=self.ntb_params.dwNtbOutMaxSize,
             max_datagrams=self.ntb_params.wNtbOutMaxDatagrams or 512,
+            ntb32=self.ntb32,
         )
         self._encoder = self._make_encoder()
         super().__init__(
@@ -385,20 +406,40 @@ class CdcNcmModel(_CdcModel):
             **kwargs,  # type: ignore[arg-type]
         )
 
+    def set_ntb_formats(self, formats: int) -> None:
+        """Offer *formats* (bmNtbFormatsSupported) from now on; resets the NTB state."""
+        with self._cond:
+            self.ntb_params = dataclasses.replace(self.ntb_params,
+                                                  bmNtbFormatsSupported=formats)  # fmt: skip
+            self._reset_ntb_state()
+
+    @property
+    def default_ntb_format(self) -> int:
+        """The format after a reset (SET_NTB_FORMAT wValue): NTB16 if offered, else NTB32."""
+        offered = self.ntb_params.bmNtbFormatsSupported
+        return 1 if offered & NTB_FORMAT_NTB32 and not offered & NTB_FORMAT_NTB16 else 0
+
+    @property
+    def ntb32(self) -> bool:
+        """True while the data path uses NTB32."""
+        return self.ntb_format == 1
+
     def _make_encoder(self) -> NtbEncoder:
         return NtbEncoder(
             self.ntb_params,
             direction="in",
             max_size=self.ntb_in_size,
             max_datagrams=self.in_max_datagrams,
+            ntb32=self.ntb32,
         )
 
     def _reset_ntb_state(self) -> None:
         self.ntb_in_size = self.ntb_params.dwNtbInMaxSize
-        self.ntb_format = 0
+        self.ntb_format = self.default_ntb_format
         self.crc_mode = 0
         self._encoder = self._make_encoder()
         self._rx_pending = []  # they were in the old encoder
+        self.out_decoder.ntb32 = self.ntb32
         self.out_decoder.reset()
 
     def _on_altsetting(self, intf: int, alt: int) -> None:
@@ -442,6 +483,8 @@ class CdcNcmModel(_CdcModel):
         return self._decode_with(self.out_decoder, data)
 
     def _corrupt(self, kind: str, transfer: bytes) -> bytes:
+        if self.ntb32:
+            return self._corrupt32(kind, transfer)
         t = bytearray(transfer)
         ndp = struct.unpack_from("<H", t, 10)[0]
         if kind == "bad_signature":
@@ -458,6 +501,27 @@ class CdcNcmModel(_CdcModel):
             struct.pack_into("<H", t, ndp + 10, 0)
         elif kind == "ndp_loop":
             struct.pack_into("<H", t, ndp + 6, ndp)
+        return bytes(t)
+
+    def _corrupt32(self, kind: str, transfer: bytes) -> bytes:
+        """:meth:`_corrupt` for an NTB32 (NTH32: dwBlockLength at 8, dwNdpIndex at 12; NDP32:
+        dwNextNdpIndex at 8, the first entry's dwDatagramIndex/Length at 16/20)."""
+        t = bytearray(transfer)
+        ndp = struct.unpack_from("<I", t, 12)[0]
+        if kind == "bad_signature":
+            t[0:4] = b"ncmx"
+        elif kind == "bad_ndp_signature":
+            t[ndp : ndp + 4] = b"xcm0"
+        elif kind == "bad_block_length":
+            struct.pack_into("<I", t, 8, len(t) + 64)
+        elif kind == "bad_ndp_index":
+            struct.pack_into("<I", t, 12, len(t) + 4)
+        elif kind == "index_out_of_range":
+            struct.pack_into("<I", t, ndp + 16, len(t) + 100)
+        elif kind == "zero_length":
+            struct.pack_into("<I", t, ndp + 20, 0)
+        elif kind == "ndp_loop":
+            struct.pack_into("<I", t, ndp + 8, ndp)
         return bytes(t)
 
     # -- control requests ----------------------------------------------------
@@ -499,9 +563,16 @@ class CdcNcmModel(_CdcModel):
         return None
 
     def _req_set_ntb_format(self, value: int, data: bytes | None, length: int) -> None:
-        if value != 0:
-            raise Stall("only NTB16 is supported")
-        self.ntb_format = 0
+        bit = {0: NTB_FORMAT_NTB16, 1: NTB_FORMAT_NTB32}.get(value, 0)
+        if not bit & self.ntb_params.bmNtbFormatsSupported:
+            raise Stall(f"NTB format {value} is not supported")
+        if self.alt_settings.get(self.DATA_INTF, 0) != 0:
+            raise Stall("SET_NTB_FORMAT while the data interface is not in alternate setting 0")
+        self.ntb_format = value
+        self._encoder = self._make_encoder()
+        self._rx_pending = []  # (none: alt 0 has no data path) they were in the old encoder
+        self.out_decoder.ntb32 = self.ntb32
+        self.out_decoder.reset()
         return None
 
     def _req_set_max_datagram(self, value: int, data: bytes | None, length: int) -> None:
