@@ -533,7 +533,8 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
 
 
 # -- netdrv ethtool ---------------------------------------------------------------------------
-# flag -> (request, is a set, long name); the real ethtool's options for what netdrv supports.
+# flag -> (request, is a set, long name); the real ethtool's options for what netdrv supports
+# (those without a short form are keyed by their long name, with "" as the long name).
 _ETHTOOL_MODES: dict[str, tuple[str, bool, str]] = {
     "-g": ("ringparam", False, "--show-ring"), "-G": ("ringparam", True, "--set-ring"),
     "-c": ("coalesce", False, "--show-coalesce"), "-C": ("coalesce", True, "--coalesce"),
@@ -542,6 +543,7 @@ _ETHTOOL_MODES: dict[str, tuple[str, bool, str]] = {
     "-i": ("drvinfo", False, "--driver"), "-S": ("stats", False, "--statistics"),
     "-r": ("nway_reset", False, "--negotiate"), "-s": ("msglevel", True, "--change"),
     "-k": ("features", False, "--show-features"), "-K": ("features", True, "--features"),
+    "--show-priv-flags": ("priv_flags", False, ""), "--set-priv-flags": ("priv_flags", True, ""),
 }  # fmt: skip
 # Keywords of the set modes -> struct field; a bool field takes on|off.
 _ETHTOOL_KEYWORDS: dict[str, dict[str, tuple[str, type]]] = {
@@ -595,17 +597,78 @@ def _ethtool_settings(flag: str, op: str, words: tuple[str, ...]) -> dict[str, A
     return out
 
 
-def _msglvl(words: tuple[str, ...], current: Callable[[], int]) -> int:
-    """``msglvl N`` or ``msglvl TYPE on|off …`` (applied to ``current()``) -> the new level."""
+# ethtool -s keywords other than msglvl (the LinkSettings fields) -> the values they take.
+_LINK_KEYWORDS = {"speed": "N", "duplex": "half|full", "autoneg": "on|off"}
+_CHANGE_HELP = "speed N, duplex half|full, autoneg on|off, msglvl N | msglvl TYPE on|off …"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        int(text, 0)
+    except ValueError:
+        return False
+    return True
+
+
+def _change_words(
+    words: tuple[str, ...],
+) -> tuple[dict[str, Any], int | list[tuple[int, bool]] | None]:
+    """``ethtool -s``'s words -> (link settings to change, the message level change).
+
+    Link settings: ``speed`` (positive Mbit/s), ``duplex`` (0 half, 1 full) and
+    ``autoneg`` (bool), as the daemon takes them; the message level: a number,
+    or (bit, on) pairs for ``msglvl TYPE on|off …``, or None.  Usage errors exit 2.
+    """
+    from .ethtool import DUPLEX_FULL, DUPLEX_HALF
+
+    if not words:
+        raise click.UsageError(f"-s needs at least one of: {_CHANGE_HELP}")
+    link: dict[str, Any] = {}
+    msglvl: int | list[tuple[int, bool]] | None = None
+    i = 0
+    while i < len(words):
+        key = words[i]
+        if key == "msglvl":
+            if msglvl is not None:
+                raise click.UsageError("-s: msglvl given twice")
+            j = i + 1
+            if j < len(words) and _is_number(words[j]):
+                j += 1
+            else:  # TYPE on|off pairs, up to the next keyword
+                while j < len(words) and words[j] not in _LINK_KEYWORDS and words[j] != "msglvl":
+                    j += 2
+            msglvl = _msglvl_words(words[i + 1 : j])
+            i = j
+            continue
+        if key not in _LINK_KEYWORDS:
+            raise click.UsageError(f"-s: unknown setting {key!r}; expected: {_CHANGE_HELP}")
+        if i + 1 >= len(words):
+            raise click.UsageError(f"-s: {key} needs a value ({_LINK_KEYWORDS[key]})")
+        if key in link:
+            raise click.UsageError(f"-s: {key} given twice")
+        text = words[i + 1]
+        if key == "autoneg":
+            link[key] = _ethtool_value(key, text, bool)
+        elif key == "duplex":
+            if text not in ("half", "full"):
+                raise click.UsageError(f"duplex: {text!r} is not half or full")
+            link[key] = DUPLEX_HALF if text == "half" else DUPLEX_FULL
+        else:
+            try:
+                speed = int(text, 10)
+            except ValueError:
+                speed = 0
+            if not 0 < speed < _U32_MAX:
+                raise click.UsageError(f"speed: {text!r} is not a positive number of Mb/s")
+            link[key] = speed
+        i += 2
+    return link, msglvl
+
+
+def _msglvl_words(rest: tuple[str, ...]) -> int | list[tuple[int, bool]]:
+    """``msglvl``'s words: ``N`` -> N, ``TYPE on|off …`` -> [(bit, on), …]."""
     from .ethtool import NETIF_MSG_NAMES
 
-    if not words or words[0] != "msglvl":
-        raise click.UsageError(
-            "-s: netdrv can change only the message level (msglvl N | msglvl TYPE on|off …); "
-            "speed, duplex and autoneg belong to the device's driver, which has no "
-            "set_link_ksettings"
-        )
-    rest = words[1:]
     if len(rest) == 1 and rest[0] not in NETIF_MSG_NAMES:
         return int(_ethtool_value("msglvl", rest[0], int))
     if not rest or len(rest) % 2:
@@ -616,11 +679,32 @@ def _msglvl(words: tuple[str, ...], current: Callable[[], int]) -> int:
             raise click.UsageError(
                 f"-s: unknown message type {name!r}; types: {' '.join(NETIF_MSG_NAMES)}"
             )
-        changes.append((1 << NETIF_MSG_NAMES.index(name), _ethtool_value(name, state, bool)))
+        changes.append((1 << NETIF_MSG_NAMES.index(name), bool(_ethtool_value(name, state, bool))))
+    return changes
+
+
+def _msglvl(change: int | list[tuple[int, bool]], current: Callable[[], int]) -> int:
+    """The new message level: ``change`` itself, or its bits applied to ``current()``."""
+    if isinstance(change, int):
+        return change
     level = int(current())  # asked only once the words are known to be right
-    for bit, on in changes:
+    for bit, on in change:
         level = level | bit if on else level & ~bit
     return level
+
+
+def _priv_flag_settings(words: tuple[str, ...]) -> dict[str, bool]:
+    """``legacy-rx on`` -> ``{"legacy-rx": True}`` (names checked by the daemon)."""
+    if not words or len(words) % 2:
+        raise click.UsageError(
+            "--set-priv-flags needs FLAG on|off pairs (the names --show-priv-flags shows)"
+        )
+    out: dict[str, bool] = {}
+    for name, state in zip(words[::2], words[1::2], strict=True):
+        if name in out:
+            raise click.UsageError(f"--set-priv-flags: {name} given twice")
+        out[name] = bool(_ethtool_value(name, state, bool))
+    return out
 
 
 def _feature_settings(words: tuple[str, ...]) -> dict[str, bool]:
@@ -725,7 +809,7 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
             f"bus-info: {r['bus_info']}",
             f"supports-statistics: {'yes' if r['n_stats'] else 'no'}",
             "supports-test: no", "supports-eeprom-access: no", "supports-register-dump: no",
-            "supports-priv-flags: no",
+            f"supports-priv-flags: {'yes' if r.get('n_priv_flags') else 'no'}",
         ])  # fmt: skip
     if op == "stats":
         return "\n".join(["NIC statistics:", *(f"     {k}: {v}" for k, v in r["stats"].items())])
@@ -733,6 +817,11 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
         return f"Current message level: 0x{r['msglevel']:08x} ({r['msglevel']})"
     if op == "features":
         return _features_text(dev, r["features"])
+    if op == "priv_flags":  # ethtool: "%-*s: %s", the names padded to the longest
+        width = max(map(len, r["priv_flags"]), default=0)
+        return "\n".join([f"Private flags for {dev}:",
+                          *(f"{n:<{width}}: {'on' if on else 'off'}"
+                            for n, on in r["priv_flags"].items())])  # fmt: skip
     if op in ("ringparam", "channels"):
         if op == "ringparam":
             title = f"Ring parameters for {dev}:"
@@ -777,12 +866,15 @@ def _ethtool_modes(f: Any) -> Any:
                 "channels": "queue counts", "pauseparam": "pause (flow control)",
                 "drvinfo": "driver information", "stats": "the driver's statistics",
                 "nway_reset": "restart autonegotiation",
-                "msglevel": "change the message level: msglvl N | msglvl TYPE on|off",
-                "features": "offload features"}[op]  # fmt: skip
+                "msglevel": f"change link settings or the message level: {_CHANGE_HELP}",
+                "features": "offload features", "priv_flags": "private flags"}[op]  # fmt: skip
         verb = "" if op in ("nway_reset", "msglevel") else ("change " if is_set else "show ")
         if op == "features" and is_set:
             what += ": FEATURE on|off … (tso, tx, sg, rx or a name -k shows)"
-        f = click.option(flag, long, "modes", flag_value=flag, multiple=True,
+        if op == "priv_flags" and is_set:
+            what += ": FLAG on|off …"
+        names = (flag, long) if long else (flag,)
+        f = click.option(*names, "modes", flag_value=flag, multiple=True,
                          help=f"{verb}{what}")(f)  # fmt: skip
     return f
 
@@ -812,12 +904,23 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
 
     try:
         with _client() as c:
-            if op == "msglevel":  # msglvl TYPE on|off changes bits of the current level
+            if op == "msglevel":  # -s: link settings first, then the message level, as ethtool
+                link, lvl = _change_words(settings)
+                if link:
+                    reply = request(c, op="settings", set=link)
+                if lvl is not None:
 
-                def current() -> int:
-                    return int(request(c, op="msglevel")["result"]["msglevel"])
+                    def current() -> int:  # msglvl TYPE on|off changes bits of the current level
+                        return int(request(c, op="msglevel")["result"]["msglevel"])
 
-                reply = request(c, op=op, set={"msglevel": _msglvl(settings, current)})
+                    lvl_reply = request(c, op="msglevel", set={"msglevel": _msglvl(lvl, current)})
+                    if link:  # both: the settings with the new level, changed if either did
+                        reply["result"]["msglevel"] = lvl_reply["result"]["msglevel"]
+                        reply["changed"] = reply.get("changed") or lvl_reply.get("changed")
+                    else:
+                        reply = lvl_reply
+            elif op == "priv_flags" and is_set:
+                reply = request(c, op=op, set=_priv_flag_settings(settings))
             elif op == "features" and is_set:
                 asked = _feature_settings(settings)
                 before = request(c, op=op)["result"]["features"]

@@ -168,7 +168,7 @@ def _validate_ethtool(req: dict[str, Any]) -> None:
         raise ProtocolError(f"ethtool: 'op' must be one of {', '.join(ETHTOOL_REQUESTS)}")
     if "set" in req:
         settings = req["set"]
-        if op in ("settings", "drvinfo", "stats", "nway_reset"):
+        if op in ("drvinfo", "stats", "nway_reset"):
             raise ProtocolError(f"ethtool: {op!r} takes no 'set'")
         if not isinstance(settings, dict) or not all(
             isinstance(k, str) and isinstance(v, int) for k, v in settings.items()

@@ -50,6 +50,8 @@ __all__ = [
     "DUPLEX_HALF",
     "ETHTOOL_REQUESTS",
     "FEATURE_GROUPS",
+    "LINK_SETTINGS",
+    "MAX_PRIV_FLAGS",
     "NETDEV_FEATURE_NAMES",
     "NETIF_MSG_NAMES",
     "SPEED_UNKNOWN",
@@ -64,12 +66,15 @@ __all__ = [
     "ethtool_features",
     "ethtool_get",
     "ethtool_get_msglevel",
+    "ethtool_get_priv_flags",
     "ethtool_nway_reset",
     "ethtool_report",
     "ethtool_request",
     "ethtool_set",
     "ethtool_set_features",
+    "ethtool_set_link_ksettings",
     "ethtool_set_msglevel",
+    "ethtool_set_priv_flags",
     "ethtool_supports",
 ]
 
@@ -201,8 +206,17 @@ class EthtoolOps:
         """Speed/duplex."""
         return LinkSettings()
 
+    def set_link_ksettings(self, dev: NetDevice, ks: LinkSettings) -> int | None:
+        """Change speed/duplex/autoneg (``ethtool -s DEV speed N duplex D autoneg A``).
+
+        ``ks`` is what :meth:`get_link_ksettings` reported with the request applied
+        (already checked: a positive speed and a half/full duplex when autoneg is
+        off); refuse what the hardware cannot do with ``-errno.EINVAL``.
+        """
+        return -errno.EOPNOTSUPP
+
     def get_strings(self, dev: NetDevice) -> list[str]:
-        """Names of the driver's private statistics (``ethtool -S``)."""
+        """Names of the driver's private statistics (``ethtool -S``; Linux's ``ETH_SS_STATS``)."""
         return []
 
     def get_ethtool_stats(self, dev: NetDevice) -> list[int]:
@@ -253,6 +267,20 @@ class EthtoolOps:
         """Change flow control (``ethtool -A``)."""
         return -errno.EOPNOTSUPP
 
+    def get_priv_flag_strings(self, dev: NetDevice) -> list[str]:
+        """Names of the driver's private flags, bit 0 first (Linux's ``get_strings`` for
+        ``ETH_SS_PRIV_FLAGS``); at most 32, unique."""
+        return []
+
+    def get_priv_flags(self, dev: NetDevice) -> int:
+        """The private flags as a bitmask (``ethtool --show-priv-flags``): bit *i* is the
+        *i*-th name :meth:`get_priv_flag_strings` gives (needs that op too)."""
+        return 0
+
+    def set_priv_flags(self, dev: NetDevice, flags: int) -> int | None:
+        """Set the private flags to ``flags`` (``ethtool --set-priv-flags DEV NAME on|off``)."""
+        return -errno.EOPNOTSUPP
+
 
 def ethtool_supports(ops: EthtoolOps | None, name: str) -> bool:
     """Whether ``ops`` implements the op ``name`` (overrides :class:`EthtoolOps`'s default)."""
@@ -265,7 +293,7 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
     """Everything ethtool knows about ``dev`` as a dict (for ``netdrv status --json``).
 
     The tuning structures a driver implements are included (``ringparam``,
-    ``coalesce``, ``channels``, ``pauseparam``, ``msglevel``); one that raises
+    ``coalesce``, ``channels``, ``pauseparam``, ``msglevel``, ``priv_flags``); one that raises
     is reported as ``{"error": …}`` without hiding the rest.
     """
     ops = dev.ethtool_ops or EthtoolOps()
@@ -299,6 +327,15 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
             out["msglevel"] = {"error": str(exc)}
         except Exception as exc:
             out["msglevel"] = {"error": repr(exc)}
+    if _has_priv_flags(ops):
+        try:
+            names = _checked_priv_flag_names(dev, ops.get_priv_flag_strings(dev))
+            flags = _checked_priv_flags(dev, ops.get_priv_flags(dev))
+            out["priv_flags"] = {n: bool(flags >> i & 1) for i, n in enumerate(names)}
+        except EthtoolError as exc:
+            out["priv_flags"] = {"error": str(exc)}
+        except Exception as exc:
+            out["priv_flags"] = {"error": repr(exc)}
     return out
 
 
@@ -354,7 +391,7 @@ _KINDS: dict[str, _Kind] = {
 }  # fmt: skip
 
 ETHTOOL_REQUESTS = (
-    "settings", "drvinfo", "stats", "msglevel", "nway_reset", "features", *_KINDS,
+    "settings", "drvinfo", "stats", "msglevel", "nway_reset", "features", "priv_flags", *_KINDS,
 )  # fmt: skip
 """What :func:`ethtool_request` (the daemon's ``ethtool`` command) answers."""
 
@@ -585,6 +622,164 @@ def ethtool_set_msglevel(host: Host, dev: NetDevice, value: int) -> bool:
     return True
 
 
+def _link_ksettings(host: Host, dev: NetDevice) -> LinkSettings:
+    """``get_link_ksettings``, checked: a :class:`LinkSettings` with integer speed and duplex."""
+    ks = _call_get(host, dev, "get_link_ksettings")
+    speed, duplex, port = (getattr(ks, f, None) for f in ("speed", "duplex", "port"))
+    extra = getattr(ks, "extra", None)
+    if (not isinstance(ks, LinkSettings) or type(speed) is not int or type(duplex) is not int
+            or not isinstance(port, str) or not isinstance(extra, dict)):  # fmt: skip
+        raise _garbage(dev, "get_link_ksettings", ks)
+    return ks
+
+
+LINK_SETTINGS = ("speed", "duplex", "autoneg")
+"""What :func:`ethtool_set_link_ksettings` changes (``ethtool -s``'s keywords)."""
+
+
+def _speed_text(speed: int) -> str:
+    return f"{speed}Mb/s" if speed > 0 else "unknown"
+
+
+def ethtool_set_link_ksettings(host: Host, dev: NetDevice, changes: Mapping[str, Any]) -> bool:
+    """``ethtool -s DEV speed N duplex half|full autoneg on|off``; True if the settings changed.
+
+    ``changes`` maps ``speed`` (Mbit/s, positive), ``duplex`` (:data:`DUPLEX_HALF`
+    or :data:`DUPLEX_FULL`) and ``autoneg`` (bool) to their new values.  As Linux's
+    ``ethtool_set_link_ksettings``: ``EOPNOTSUPP`` without the driver's
+    ``set_link_ksettings``; the op gets what ``get_link_ksettings`` reports with
+    the request applied, so only the fields asked for change; a request that
+    changes nothing does not reach the driver.  Checked first (``EINVAL``): the
+    values; autoneg off needs a known speed and duplex; and with autoneg on, a
+    speed or duplex other than the current one is refused, since it would mean
+    restricting the advertised link modes, which netdrv does not model (Linux
+    advertises only the matching modes) — force them with autoneg off instead.
+    The driver's negative errno (``-EINVAL`` for a mode it cannot do) raises
+    :class:`EthtoolError`.
+    """
+    if not ethtool_supports(dev.ethtool_ops, "set_link_ksettings"):
+        raise _unsupported(dev, "changing link settings (speed, duplex, autoneg)")
+    for name, value in changes.items():
+        if name not in LINK_SETTINGS:
+            raise EthtoolError(f"{dev.name}: link settings have no settable field {name!r} "
+                               f"(settable: {', '.join(LINK_SETTINGS)})", errno.EINVAL)  # fmt: skip
+        if name == "autoneg":
+            ok = isinstance(value, bool)
+            want = "true or false"
+        elif name == "speed":
+            ok = type(value) is int and 0 < value < U32_MAX
+            want = "a positive number of Mbit/s"
+        else:
+            ok = type(value) is int and value in (DUPLEX_HALF, DUPLEX_FULL)
+            want = f"{DUPLEX_HALF} (half) or {DUPLEX_FULL} (full)"
+        if not ok:
+            raise EthtoolError(f"{dev.name}: {name} must be {want}, not {value!r:.100}",
+                               errno.EINVAL)  # fmt: skip
+    current = _link_ksettings(host, dev)
+    new = replace(current, **{"autoneg": bool(current.autoneg), **changes})
+    if (new.speed, new.duplex, new.autoneg) == (current.speed, current.duplex,
+                                                bool(current.autoneg)):  # fmt: skip
+        return False  # ethnl: "if (!mod) return 0"
+    if not new.autoneg and (new.speed <= 0 or new.duplex not in (DUPLEX_HALF, DUPLEX_FULL)):
+        raise EthtoolError(
+            f"{dev.name}: autoneg off needs a speed and a duplex, and the link reports speed "
+            f"{_speed_text(new.speed)}, duplex {_duplex_name(new.duplex)}: give them "
+            "(speed N duplex half|full autoneg off)",
+            errno.EINVAL,
+        )
+    if new.autoneg and (new.speed, new.duplex) != (current.speed, current.duplex):
+        raise EthtoolError(
+            f"{dev.name}: with autoneg on, speed and duplex are negotiated (now "
+            f"{_speed_text(current.speed)} {_duplex_name(current.duplex)}); choosing them would "
+            "restrict the advertised link modes, which netdrv does not support: force them "
+            "with autoneg off, or give autoneg on alone",
+            errno.EINVAL,
+        )
+    what = (f"link settings (speed {_speed_text(new.speed)}, duplex {_duplex_name(new.duplex)}, "
+            f"autoneg {'on' if new.autoneg else 'off'})")  # fmt: skip
+    _call_set(host, dev, "set_link_ksettings", what, new)
+    return True
+
+
+MAX_PRIV_FLAGS = 32
+"""Private flags are the bits of a u32 (``ethtool_ops.get_priv_flags``)."""
+
+
+def _has_priv_flags(ops: EthtoolOps | None) -> bool:
+    return ethtool_supports(ops, "get_priv_flags") and ethtool_supports(
+        ops, "get_priv_flag_strings"
+    )
+
+
+def _checked_priv_flag_names(dev: NetDevice, names: Any) -> list[str]:
+    if (
+        not isinstance(names, list | tuple)
+        or len(names) > MAX_PRIV_FLAGS
+        or not all(isinstance(n, str) and n and n.isprintable() for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise EthtoolError(
+            f"{dev.name}: {_owner(dev)}'s get_priv_flag_strings returned {names!r:.200}, not a "
+            f"list of up to {MAX_PRIV_FLAGS} distinct names",
+            errno.EIO,
+        )
+    return list(names)
+
+
+def _checked_priv_flags(dev: NetDevice, flags: Any) -> int:
+    if isinstance(flags, bool) or not isinstance(flags, int) or not 0 <= flags <= U32_MAX:
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_priv_flags returned {flags!r:.100}, "
+                           f"not an integer 0..{U32_MAX}", errno.EIO)  # fmt: skip
+    return flags
+
+
+def _priv_flags(host: Host, dev: NetDevice) -> tuple[list[str], int]:
+    """The flag names and the bitmask, checked; ``EOPNOTSUPP`` without both get ops."""
+    if not _has_priv_flags(dev.ethtool_ops):
+        raise _unsupported(dev, "private flags")
+    names = _checked_priv_flag_names(dev, _call_get(host, dev, "get_priv_flag_strings"))
+    return names, _checked_priv_flags(dev, _call_get(host, dev, "get_priv_flags"))
+
+
+def ethtool_get_priv_flags(host: Host, dev: NetDevice) -> dict[str, bool]:
+    """``ethtool --show-priv-flags``: each private flag's state, in bit order.
+
+    Needs the driver's ``get_priv_flags`` and ``get_priv_flag_strings``
+    (``EOPNOTSUPP``); what they return is checked (``EIO`` naming the op).
+    """
+    names, flags = _priv_flags(host, dev)
+    return {n: bool(flags >> i & 1) for i, n in enumerate(names)}
+
+
+def ethtool_set_priv_flags(host: Host, dev: NetDevice, changes: Mapping[str, Any]) -> bool:
+    """``ethtool --set-priv-flags DEV NAME on|off …`` (name -> bool); True if a flag changed.
+
+    As Linux's ethnl: the driver has ``get_priv_flags``, ``set_priv_flags`` and the
+    names (``EOPNOTSUPP``); every name is one of the driver's (``EINVAL``, listing
+    them); the bits the request does not name keep what ``get_priv_flags``
+    reported; a request that changes nothing does not reach the driver.  The
+    driver's negative errno raises :class:`EthtoolError`.
+    """
+    if not (_has_priv_flags(dev.ethtool_ops)
+            and ethtool_supports(dev.ethtool_ops, "set_priv_flags")):  # fmt: skip
+        raise _unsupported(dev, "changing private flags")
+    names, flags = _priv_flags(host, dev)
+    new = flags
+    for name, value in changes.items():
+        if name not in names:
+            raise EthtoolError(f"{dev.name}: unknown private flag {name!r}; {_owner(dev)} has: "
+                               f"{', '.join(names) or 'none'}", errno.EINVAL)  # fmt: skip
+        if not isinstance(value, bool):
+            raise EthtoolError(f"{dev.name}: {name} must be true or false, not {value!r:.100}",
+                               errno.EINVAL)  # fmt: skip
+        bit = 1 << names.index(name)
+        new = new | bit if value else new & ~bit
+    if new == flags:
+        return False
+    _call_set(host, dev, "set_priv_flags", "private flags", new)
+    return True
+
+
 #: ``ethtool -k`` names of the feature bits (Linux's ``netdev_features_strings``).
 NETDEV_FEATURE_NAMES: dict[int, str] = {
     NETIF_F_RXCSUM: "rx-checksum",
@@ -694,24 +889,21 @@ def ethtool_request(
     """One ``netdrv ethtool`` request: ``(result, changed)``; ``changed`` is None for a get.
 
     ``op`` is one of :data:`ETHTOOL_REQUESTS`.  With ``settings`` (field name ->
-    value; ``{"msglevel": N}`` for ``msglevel``) it is a set request and the
-    result is the state after it.  Raises :class:`EthtoolError`.
+    value; ``{"msglevel": N}`` for ``msglevel``, ``speed``/``duplex``/``autoneg``
+    for ``settings``, flag name -> bool for ``priv_flags``) it is a set request
+    and the result is the state after it.  Raises :class:`EthtoolError`.
     """
     ops = dev.ethtool_ops or EthtoolOps()
     if op == "settings":
-        ks = _call_get(host, dev, "get_link_ksettings")
-        speed, duplex, port = (getattr(ks, f, None) for f in ("speed", "duplex", "port"))
-        extra = getattr(ks, "extra", None)
-        if (not isinstance(ks, LinkSettings) or type(speed) is not int or type(duplex) is not int
-                or not isinstance(port, str) or not isinstance(extra, dict)):  # fmt: skip
-            raise _garbage(dev, "get_link_ksettings", ks)
+        changed = None if settings is None else ethtool_set_link_ksettings(host, dev, settings)
+        ks = _link_ksettings(host, dev)
         level = ethtool_get_msglevel(host, dev) if ethtool_supports(ops, "get_msglevel") else None
         return {
-            "speed": speed, "duplex": _duplex_name(duplex), "autoneg": bool(ks.autoneg),
-            "port": port, "link": bool(_call_get(host, dev, "get_link")), "msglevel": level,
+            "speed": ks.speed, "duplex": _duplex_name(ks.duplex), "autoneg": bool(ks.autoneg),
+            "port": ks.port, "link": bool(_call_get(host, dev, "get_link")), "msglevel": level,
             "extra": {str(k): v if isinstance(v, str | int | float | None) else repr(v)
-                      for k, v in extra.items()},
-        }, None  # fmt: skip
+                      for k, v in ks.extra.items()},
+        }, changed  # fmt: skip
     if op == "drvinfo":
         info = _call_get(host, dev, "get_drvinfo")
         if not isinstance(info, DrvInfo) or not all(
@@ -719,7 +911,8 @@ def ethtool_request(
         ):
             raise _garbage(dev, "get_drvinfo", info)
         n_stats = len(_stat_names(host, dev))
-        return {**asdict(info), "n_stats": n_stats}, None
+        n_priv_flags = len(_priv_flags(host, dev)[0]) if _has_priv_flags(ops) else 0
+        return {**asdict(info), "n_stats": n_stats, "n_priv_flags": n_priv_flags}, None
     if op == "stats":
         names = _stat_names(host, dev)
         if not names:
@@ -745,6 +938,9 @@ def ethtool_request(
                 raise EthtoolError(f"{dev.name}: set only 'msglevel'", errno.EINVAL)
             changed = ethtool_set_msglevel(host, dev, settings["msglevel"])
         return {"msglevel": ethtool_get_msglevel(host, dev)}, changed
+    if op == "priv_flags":
+        changed = None if settings is None else ethtool_set_priv_flags(host, dev, settings)
+        return {"priv_flags": ethtool_get_priv_flags(host, dev)}, changed
     if op not in _KINDS:
         raise EthtoolError(f"unknown ethtool request {op!r}", errno.EINVAL)
     changed = None if settings is None else ethtool_set(host, dev, op, settings)

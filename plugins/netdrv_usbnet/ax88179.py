@@ -12,6 +12,15 @@ Link: the interrupt endpoint's status word (bit 16); a link-up report runs
 write the medium mode and the bulk-IN aggregation for that speed — and only
 then is the carrier turned on.
 
+Link settings (``ethtool -s``): ``set_link_ksettings`` is Linux's
+``mii_ethtool_set_link_ksettings`` on the PHY — autoneg on sets ANENABLE and
+ANRESTART in MII_BMCR; off forces 10/100/1000 Mbit/s, half or full duplex
+there (anything else is ``EINVAL``).  The BMCR write runs in the kevent
+worker; the PHY renegotiates (the link drops and comes back), and link_reset
+programs the medium mode for the new speed and duplex.  ``get_link_ksettings``
+reads autoneg and a forced mode from BMCR, as ``mii_ethtool_get_link_ksettings``
+does (the driver keeps the value it wrote: no control transfer on the loop).
+
 Data: bulk IN transfers carry many frames with a trailer (footer + one
 4-byte header per frame; AX88179A/772D firmware inserts dummy headers, which
 are skipped); a header with the chip's CRC/drop flags or a footer out of
@@ -26,12 +35,14 @@ last header say so), as Linux does.  MTU up to 4088 (jumbo mode).
 
 from __future__ import annotations
 
+import errno
 import struct
 import time
+from dataclasses import replace
 from typing import Any
 
 from netdrv_core.ether import is_valid_ether_addr
-from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_HALF
+from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_HALF, LinkSettings
 from netdrv_core.netdevice import NETIF_F_RXCSUM
 
 from .codecs import Ax88179RxDecoder, parse_interrupt
@@ -77,6 +88,8 @@ class Ax88179(MiniDriver):
         report runs it again, as Linux does by comparing each report with the carrier."""
         self.rx_ctl = 0
         self.medium = 0
+        self.bmcr = ax.BMCR_ANENABLE
+        """MII_BMCR as last written (autoneg, or the forced speed and duplex)."""
         self.mc_filter = b""
         self.tx_too_big = 0
         self.delays = True
@@ -162,6 +175,30 @@ class Ax88179(MiniDriver):
         self.medium = ax.medium_mode(1000, True)
         self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, self.medium)
         self.write_phy(un, ax.MII_BMCR, ax.BMCR_ANENABLE | ax.BMCR_ANRESTART)
+        self.bmcr = ax.BMCR_ANENABLE  # ANRESTART clears itself
+
+    # -- link settings (the loop) -------------------------------------------------------------
+    def get_link_ksettings(self, un: UsbNet, ks: LinkSettings) -> LinkSettings:
+        """``mii_ethtool_get_link_ksettings``: autoneg from BMCR; when it is off, the
+        forced speed and duplex (else what link_reset read from the PHY)."""
+        autoneg, speed, full = ax.decode_bmcr(self.bmcr)
+        if autoneg:
+            return replace(ks, autoneg=True)
+        return replace(ks, autoneg=False, speed=speed, duplex=DUPLEX_FULL if full else DUPLEX_HALF)
+
+    def set_link_ksettings(self, un: UsbNet, ks: LinkSettings) -> int:
+        """``ax88179_set_link_ksettings`` → ``mii_ethtool_set_link_ksettings``: BMCR
+        with autoneg (and a restart), or the forced 10/100/1000 Mbit/s half/full."""
+        if not ks.autoneg and (
+            ks.speed not in (10, 100, 1000) or ks.duplex not in (DUPLEX_HALF, DUPLEX_FULL)
+        ):
+            return -errno.EINVAL
+        bmcr = ax.encode_bmcr(self.bmcr, bool(ks.autoneg), ks.speed, ks.duplex == DUPLEX_FULL)
+        if bmcr == self.bmcr:  # mii: a forced mode is written only when it differs
+            return 0
+        self.bmcr = bmcr & ~ax.BMCR_ANRESTART
+        un.defer(self.write_phy, un, ax.MII_BMCR, bmcr)
+        return 0
 
     # -- link (interrupt thread / kevent worker) ----------------------------------------------
     def status(self, un: UsbNet, data: bytes) -> None:

@@ -254,6 +254,17 @@ class MiniDriver:
         """Codec counters for ``ethtool -S``."""
         return []
 
+    def get_link_ksettings(self, un: UsbNet, ks: LinkSettings) -> LinkSettings:
+        """``ethtool DEV`` (the loop): ``ks`` is what the usbnet core knows — the speed and
+        duplex the adapter last reported; the default returns it unchanged."""
+        return ks
+
+    def set_link_ksettings(self, un: UsbNet, ks: LinkSettings) -> int:
+        """``ethtool -s DEV speed N duplex D autoneg A`` (the loop: defer control transfers
+        with :meth:`UsbNet.defer`); 0 or a negative errno.  A minidriver that does not
+        override it has no such op: the core answers ``EOPNOTSUPP``."""
+        return -errno.EOPNOTSUPP
+
 
 class UsbNet:
     """One bound adapter: ``struct usbnet``.
@@ -536,7 +547,8 @@ class UsbNet:
         dev = alloc_netdev(None, self.owner.params["name"], ether_setup)
         dev.priv = self
         dev.netdev_ops = UsbNetOps()
-        dev.ethtool_ops = UsbNetEthtool()
+        overrides = type(self.info).set_link_ksettings is not MiniDriver.set_link_ksettings
+        dev.ethtool_ops = UsbNetMiiEthtool() if overrides else UsbNetEthtool()
         dev.dev_addr = dev.perm_addr = self.mac
         dev.max_mtu = max(self.max_mtu, 68)
         dev.mtu = min(1500, dev.max_mtu)
@@ -1312,13 +1324,13 @@ class UsbNetEthtool(EthtoolOps):
         """Speed (Mbit/s) as the adapter reported it; USB speed and queues in ``extra``."""
         un = _un(dev)
         speed = un.speed_bps // 1_000_000 if un.speed_bps else SPEED_UNKNOWN
-        return LinkSettings(
+        return un.info.get_link_ksettings(un, LinkSettings(
             speed=speed, duplex=un.duplex,
             autoneg=un.duplex == DUPLEX_FULL, port=un.port_type,
             extra={"usb_speed": USB_SPEED_NAMES.get(un.speed, str(un.speed)),
                    "downlink_bps": un.speed_bps, "uplink_bps": un.uplink_bps,
                    "rx_qlen": un.rx_qlen, "tx_qlen": un.tx_qlen},
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def get_strings(self, dev: NetDevice) -> list[str]:
         """Core counters, queue sizes and codec counters."""
@@ -1327,6 +1339,18 @@ class UsbNetEthtool(EthtoolOps):
     def get_ethtool_stats(self, dev: NetDevice) -> list[int]:
         """Values in :meth:`get_strings` order."""
         return [value for _, value in _private_stats(_un(dev))]
+
+
+class UsbNetMiiEthtool(UsbNetEthtool):
+    """For a minidriver that can force the PHY's mode: ``set_link_ksettings`` as well
+    (Linux: ``usbnet_set_link_ksettings_mii`` / the minidriver's own ethtool_ops)."""
+
+    def set_link_ksettings(self, dev: NetDevice, ks: LinkSettings) -> int:
+        """The minidriver's :meth:`MiniDriver.set_link_ksettings` (``ENODEV`` once unplugged)."""
+        un = _un(dev)
+        if un.state != "bound":
+            return -errno.ENODEV
+        return un.info.set_link_ksettings(un, ks)
 
 
 def _private_stats(un: UsbNet) -> list[tuple[str, int]]:

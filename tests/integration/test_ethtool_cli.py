@@ -49,6 +49,15 @@ def test_settings_driver_and_statistics(netns: NetNamespace) -> None:
     assert "\tSpeed: 10000Mb/s\n\tDuplex: Full\n" in netns.netdrv("ethtool sn1").stdout
     assert netns.netdrv("ethtool -i sn1").stdout.startswith("driver: snull\nversion: 2.0\n")
     assert "     pool_free: 8\n" in netns.netdrv("ethtool -S sn1").stdout
+    assert "supports-priv-flags: no\n" in netns.netdrv("ethtool -i sn1").stdout
+    # snull has no PHY to force and no private flags: refused, nothing changes.
+    res = netns.netdrv("ethtool -s sn1 speed 100 duplex half autoneg off", check=False)
+    assert (res.returncode, res.stderr) == (
+        1, "netdrv: sn1 does not support changing link settings (speed, duplex, autoneg)\n")  # fmt: skip
+    res = netns.netdrv("ethtool --show-priv-flags sn1", check=False)
+    assert (res.returncode, res.stderr) == (1, "netdrv: sn1 does not support private flags\n")
+    res = netns.netdrv("ethtool -s sn1 speed fast", check=False)
+    assert res.returncode == 2 and "speed: 'fast' is not a positive number of Mb/s" in res.stderr
 
 
 def _kernel_features(netns: NetNamespace, dev: str) -> dict[str, str]:

@@ -133,6 +133,47 @@ def test_endpoint_stalls_from_the_cli_are_cleared_and_traffic_goes_on(
     assert d["carrier"] is True
 
 
+def test_ethtool_forces_the_ax88179_phy_and_traffic_goes_on(netns_factory) -> None:
+    """``netdrv ethtool -s usb0 speed 100 duplex half autoneg off`` through the daemon: the
+    minidriver writes the PHY's BMCR, the simulated chip renegotiates in the forced mode and
+    link_reset programs the medium for 100/half; autoneg on brings gigabit back."""
+    from netdrv_usbnet.codecs import ax88179 as ax
+
+    a, b = _setup(netns_factory, "ax88179")
+
+    def settled(speed: int, full: bool, changes: int) -> bool:
+        d = device(a, "usb0")
+        stats = d["ethtool"]["stats"]
+        return (d["carrier"] and d["ethtool"]["speed"] == speed
+                and stats["medium_mode"] == ax.medium_mode(speed, full)
+                and stats["link_changes"] >= changes)  # fmt: skip
+
+    out = a.netdrv("ethtool usb0").stdout
+    assert "\tSpeed: 1000Mb/s\n\tDuplex: Full\n\tAuto-negotiation: on\n" in out
+    changes = device(a, "usb0")["ethtool"]["stats"]["link_changes"]
+    assert a.netdrv("ethtool -s usb0 speed 100 duplex half autoneg off").stdout == ""
+    out = a.netdrv("ethtool usb0").stdout
+    assert "\tSpeed: 100Mb/s\n\tDuplex: Half\n\tAuto-negotiation: off\n" in out
+    assert wait_for(lambda: settled(100, False, changes + 2)), device(a, "usb0")["ethtool"]
+    _ping(a, B_IP)
+    _ping(b, A_IP)
+
+    res = a.netdrv("ethtool -s usb0 speed 2500", check=False)
+    assert (res.returncode, res.stdout, res.stderr) == (1, "", (
+        "netdrv: usb0: cannot set link settings (speed 2500Mb/s, duplex half, autoneg off): "
+        "Invalid argument\n"))  # fmt: skip
+    res = a.netdrv("ethtool --show-priv-flags usb0", check=False)
+    assert (res.returncode, res.stderr) == (1, "netdrv: usb0 does not support private flags\n")
+
+    assert a.netdrv("ethtool -s usb0 autoneg on").stdout == ""
+    assert wait_for(lambda: settled(1000, True, changes + 4)), device(a, "usb0")["ethtool"]
+    assert "\tAuto-negotiation: on\n" in a.netdrv("ethtool usb0").stdout
+    _ping(a, B_IP)
+    chash, shash, _ = tcp_transfer(b, a, B_IP, B_IP, 1 << 20, timeout=60)
+    assert chash == shash
+    _invariant(device(a, "usb0"))
+
+
 def _tasks(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 

@@ -25,7 +25,8 @@ from netdrv_core.ethtool import Channels, Coalesce, EthtoolOps, LinkSettings, Pa
 
 
 class TunableEthtool(EthtoolOps):
-    """Coalesce, channels, pause, message level and autonegotiation, kept in memory."""
+    """Link settings, coalesce, channels, pause, message level, autonegotiation and private
+    flags, kept in memory."""
 
     supported_coalesce_params = frozenset({"rx_coalesce_usecs", "rx_max_coalesced_frames",
                                            "use_adaptive_rx_coalesce"})  # fmt: skip
@@ -36,9 +37,27 @@ class TunableEthtool(EthtoolOps):
         self.pause = PauseParam(autoneg=True, rx_pause=True, tx_pause=True)
         self.level = 0x7
         self.resets = 0
+        self.link = LinkSettings(speed=1000, duplex=1, autoneg=True, port="tp")
+        self.flags = 0b10
 
     def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
-        return LinkSettings(speed=1000, duplex=1, autoneg=True, port="tp")
+        return replace(self.link)
+
+    def set_link_ksettings(self, dev: NetDevice, ks: LinkSettings) -> int:
+        if not ks.autoneg and ks.speed not in (10, 100, 1000):
+            return -errno.EINVAL
+        self.link = ks
+        return 0
+
+    def get_priv_flag_strings(self, dev: NetDevice) -> list[str]:
+        return ["legacy-rx", "disable-fw-lldp"]
+
+    def get_priv_flags(self, dev: NetDevice) -> int:
+        return self.flags
+
+    def set_priv_flags(self, dev: NetDevice, flags: int) -> int:
+        self.flags = flags
+        return 0
 
     def get_coalesce(self, dev: NetDevice) -> Coalesce:
         return replace(self.coalesce)
@@ -168,6 +187,19 @@ def test_set_ring_is_silent_and_sticks(daemon: Daemon) -> None:
         (("-c", "sn0"), "netdrv: sn0 does not support coalesce parameters\n"),
         (("-r", "sn0"), "netdrv: sn0 does not support restarting autonegotiation\n"),
         (("-s", "sn0", "msglvl", "3"), "netdrv: sn0 does not support message levels\n"),
+        (("-s", "sn0", "speed", "100", "autoneg", "off"),
+         "netdrv: sn0 does not support changing link settings (speed, duplex, autoneg)\n"),
+        (("-s", "tn0", "speed", "2500", "autoneg", "off"),
+         "netdrv: tn0: cannot set link settings (speed 2500Mb/s, duplex full, autoneg off): "
+         "Invalid argument\n"),
+        (("-s", "tn0", "speed", "100"), "netdrv: tn0: with autoneg on, speed and duplex are "
+                                        "negotiated"),
+        (("--show-priv-flags", "sn0"), "netdrv: sn0 does not support private flags\n"),
+        (("--set-priv-flags", "sn0", "x", "on"),
+         "netdrv: sn0 does not support changing private flags\n"),
+        (("--set-priv-flags", "tn0", "legacy_rx", "on"),
+         "netdrv: tn0: unknown private flag 'legacy_rx'; the host has: legacy-rx, "
+         "disable-fw-lldp\n"),
         (("-g", "sn9"), "netdrv: no netdrv device named 'sn9'\n"),
         (("-C", "tn0", "tx-usecs", "5"), "cannot modify an unsupported coalesce parameter: "
                                          "tx_coalesce_usecs"),
@@ -193,7 +225,26 @@ def test_a_refused_request_exits_1_with_the_reason(
         (("-A", "sn0", "rx", "yes"), "rx: 'yes' is not on or off"),
         (("-g", "-G", "sn0"), "give one of -g, -G, not several"),
         (("-g", "sn0", "tx", "4"), "unexpected arguments: tx 4"),
-        (("-s", "sn0", "speed", "100"), "netdrv can change only the message level"),
+        (
+            ("-s", "sn0"),
+            "-s needs at least one of: speed N, duplex half|full, autoneg on|off, "
+            "msglvl N | msglvl TYPE on|off",
+        ),
+        (("-s", "sn0", "speed", "fast"), "speed: 'fast' is not a positive number of Mb/s"),
+        (("-s", "sn0", "speed", "0"), "speed: '0' is not a positive number of Mb/s"),
+        (("-s", "sn0", "speed", "-10"), "speed: '-10' is not a positive number"),
+        (("-s", "sn0", "speed"), "-s: speed needs a value (N)"),
+        (("-s", "sn0", "duplex", "quarter"), "duplex: 'quarter' is not half or full"),
+        (("-s", "sn0", "autoneg", "yes"), "autoneg: 'yes' is not on or off"),
+        (("-s", "sn0", "speed", "10", "speed", "100"), "-s: speed given twice"),
+        (("-s", "sn0", "mtu", "1400"), "-s: unknown setting 'mtu'; expected: speed N"),
+        (("-s", "sn0", "msglvl", "1", "msglvl", "2"), "-s: msglvl given twice"),
+        (("-s", "sn0", "speed", "10", "msglvl", "bogus", "on"), "unknown message type 'bogus'"),
+        (("--set-priv-flags", "sn0"), "--set-priv-flags needs FLAG on|off pairs"),
+        (("--set-priv-flags", "sn0", "legacy-rx"), "--set-priv-flags needs FLAG on|off pairs"),
+        (("--set-priv-flags", "sn0", "legacy-rx", "maybe"), "legacy-rx: 'maybe' is not on or off"),
+        (("--set-priv-flags", "sn0", "a", "on", "a", "off"), "--set-priv-flags: a given twice"),
+        (("--show-priv-flags", "sn0", "a"), "unexpected arguments: a"),
         (("-s", "sn0", "msglvl"), "msglvl needs N, or TYPE on|off pairs"),
         (("-s", "sn0", "msglvl", "drv"), "msglvl needs N, or TYPE on|off pairs"),
         (("-s", "sn0", "msglvl", "drv", "maybe"), "drv: 'maybe' is not on or off"),
@@ -296,3 +347,39 @@ def test_garbage_from_a_driver_exits_1_naming_it(
         for k, v in garbage.items():
             setattr(ops, k, v)
     assert message in failed(1, *args)
+
+
+def test_change_link_settings_like_ethtool_s(daemon: Daemon) -> None:
+    ops: TunableEthtool = daemon.host.devices["tn0"].ethtool_ops  # type: ignore[assignment]
+    assert ok("-s", "tn0", "speed", "100", "duplex", "half", "autoneg", "off") == ""
+    assert ops.link == LinkSettings(speed=100, duplex=0, autoneg=False, port="tp")
+    assert ok("tn0").startswith(
+        "Settings for tn0:\n\tSpeed: 100Mb/s\n\tDuplex: Half\n\tAuto-negotiation: off\n"
+    )
+    assert ok("--change", "tn0", "duplex", "full") == ""  # only what is given changes
+    assert ops.link == LinkSettings(speed=100, duplex=1, autoneg=False, port="tp")
+    out = json.loads(ok("-s", "tn0", "duplex", "full", "--json"))  # nothing to change
+    assert out["changed"] is False and (out["speed"], out["duplex"]) == (100, "full")
+    # Link settings and the message level in one go, as ethtool takes them.
+    out = json.loads(ok("-s", "tn0", "speed", "10", "msglvl", "drv", "off", "--json"))
+    assert out["changed"] is True and out["speed"] == 10 and out["msglevel"] == 0x6
+    assert ops.level == 0x6 and ops.link.speed == 10
+    out = json.loads(ok("-s", "tn0", "msglvl", "0x6", "speed", "10", "--json"))
+    assert out["changed"] is False
+    assert ok("-s", "tn0", "autoneg", "on") == "" and ops.link.autoneg is True
+    # A malformed word anywhere: nothing was sent.
+    assert "unknown message type" in failed(2, "-s", "tn0", "autoneg", "off", "msglvl", "x", "on")
+    assert ops.link.autoneg is True
+
+
+def test_private_flags_like_ethtool(daemon: Daemon) -> None:
+    ops: TunableEthtool = daemon.host.devices["tn0"].ethtool_ops  # type: ignore[assignment]
+    assert ok("--show-priv-flags", "tn0") == (
+        "Private flags for tn0:\nlegacy-rx      : off\ndisable-fw-lldp: on\n"
+    )
+    assert ok("--set-priv-flags", "tn0", "legacy-rx", "on", "disable-fw-lldp", "off") == ""
+    assert ops.flags == 0b01
+    out = json.loads(ok("--set-priv-flags", "tn0", "legacy-rx", "on", "--json"))
+    assert out == {"priv_flags": {"legacy-rx": True, "disable-fw-lldp": False}, "changed": False}
+    assert "supports-priv-flags: yes" in ok("-i", "tn0")
+    assert "supports-priv-flags: no" in ok("-i", "sn0")

@@ -43,7 +43,9 @@ __all__ = [
     "ax88179_tx_header",
     "build_interrupt",
     "bulkin_config",
+    "decode_bmcr",
     "decode_physr",
+    "encode_bmcr",
     "encode_rx_transfer",
     "encode_tx",
     "encode_tx_many",
@@ -186,8 +188,13 @@ MII_LPA = 0x05
 MII_CTRL1000 = 0x09
 MII_STAT1000 = 0x0A
 BMCR_RESET = 0x8000
+BMCR_SPEED100 = 0x2000
 BMCR_ANENABLE = 0x1000
 BMCR_ANRESTART = 0x0200
+BMCR_FULLDPLX = 0x0100
+BMCR_SPEED1000 = 0x0040
+BMCR_MODE = BMCR_ANENABLE | BMCR_SPEED100 | BMCR_SPEED1000 | BMCR_FULLDPLX
+"""The bits ``mii_ethtool_set_link_ksettings`` rewrites to force a mode."""
 BMSR_LSTATUS = 0x0004
 BMSR_ANEGCOMPLETE = 0x0020
 GMII_PHY_PHYSR = 0x11
@@ -565,6 +572,30 @@ def decode_physr(physr: int) -> tuple[bool, int, bool]:
     sel = physr & GMII_PHY_PHYSR_SMASK
     speed = 1000 if sel == GMII_PHY_PHYSR_GIGA else 100 if sel == GMII_PHY_PHYSR_100 else 10
     return link, speed, bool(physr & GMII_PHY_PHYSR_FULL)
+
+
+def decode_bmcr(bmcr: int) -> tuple[bool, int, bool]:
+    """MII_BMCR as ``mii_ethtool_get_link_ksettings`` reads it: (autoneg, forced speed in
+    Mbit/s, forced full duplex); the speed and duplex mean something only without autoneg."""
+    if bmcr & BMCR_SPEED1000 and not bmcr & BMCR_SPEED100:
+        speed = 1000
+    else:
+        speed = 100 if bmcr & BMCR_SPEED100 else 10
+    return bool(bmcr & BMCR_ANENABLE), speed, bool(bmcr & BMCR_FULLDPLX)
+
+
+def encode_bmcr(bmcr: int, autoneg: bool, speed_mbps: int, full_duplex: bool) -> int:
+    """``bmcr`` changed as ``mii_ethtool_set_link_ksettings`` changes it: autoneg on sets
+    ANENABLE and ANRESTART (the rest kept); off clears ANENABLE and forces the speed and
+    duplex."""
+    if autoneg:
+        return bmcr | BMCR_ANENABLE | BMCR_ANRESTART
+    out = bmcr & ~BMCR_MODE & 0xFFFF
+    if speed_mbps == 1000:
+        out |= BMCR_SPEED1000
+    elif speed_mbps == 100:
+        out |= BMCR_SPEED100
+    return out | (BMCR_FULLDPLX if full_duplex else 0)
 
 
 def encode_physr(link: bool, speed_mbps: int, full_duplex: bool = True) -> int:

@@ -13,7 +13,11 @@ bulk IN 0x82 and bulk OUT 0x03.  Control: vendor requests exactly as Linux
 * ``AX_ACCESS_PHY`` (0x02) with ``wValue = 3`` (the PHY id) and
   ``wIndex = register``: BMCR, BMSR (link), PHYSID, ADVERTISE, LPA,
   CTRL1000/STAT1000 and GMII_PHY_PHYSR (link/speed/duplex); other PHY ids
-  read 0xFFFF.
+  read 0xFFFF.  BMCR decides the mode: with ANENABLE the link runs at the
+  cable's speed (``speed_bps``), full duplex; without it at the speed and
+  duplex BMCR forces (``ethtool -s … autoneg off``).  A write that changes
+  the mode while the link is up renegotiates: the interrupt endpoint reports
+  the link down, then up again, and PHYSR reports the new mode.
 * ``AX_ACCESS_EEPROM``/``AX_ACCESS_EFUS`` read as blank (0xFF),
   ``AX_RELOAD_EEPROM_EFUSE`` and request 0x91 are accepted, request 0x81
   (TX FIFO status poll of ``ax88179_link_reset``) reads zeros.  Anything
@@ -196,21 +200,38 @@ class Ax88179Model(SimNetDevice):
     def _speed_mbps(self) -> int:
         return max(10, self.speed_bps // 1_000_000)
 
+    def link_mode(self) -> tuple[int, bool]:
+        """(Mbit/s, full duplex) the PHY runs at: negotiated with the cable's speed, or
+        forced by BMCR."""
+        autoneg, speed, full = ax.decode_bmcr(self.phy.get(ax.MII_BMCR, ax.BMCR_ANENABLE))
+        return (self._speed_mbps(), True) if autoneg else (speed, full)
+
     def _phy_read(self, reg: int) -> int:
         link = self.link_up
+        speed, full = self.link_mode()
         if reg == ax.MII_BMSR:
-            return 0x7949 | ((ax.BMSR_LSTATUS | ax.BMSR_ANEGCOMPLETE) if link else 0)
+            autoneg = self.phy.get(ax.MII_BMCR, 0) & ax.BMCR_ANENABLE
+            done = ax.BMSR_ANEGCOMPLETE if autoneg else 0
+            return 0x7949 | ((ax.BMSR_LSTATUS | done) if link else 0)
         if reg == ax.MII_LPA:
             return 0xC5E1 if link else 0
         if reg == ax.MII_STAT1000:
-            return 0x3800 if link and self._speed_mbps() >= 1000 else 0
+            return 0x3800 if link and speed >= 1000 else 0
         if reg == ax.GMII_PHY_PHYSR:
-            return ax.encode_physr(link, self._speed_mbps(), True) if link else 0
+            return ax.encode_physr(link, speed, full) if link else 0
         return self.phy.get(reg, 0)
 
     def _phy_write(self, reg: int, value: int) -> None:
         if reg == ax.MII_BMCR:
-            value &= ~(ax.BMCR_RESET | ax.BMCR_ANRESTART)  # self-clearing
+            before = self.link_mode()
+            self.phy[reg] = value & ~(ax.BMCR_RESET | ax.BMCR_ANRESTART) & 0xFFFF  # self-clearing
+            if self.link_up and self.configuration and self.link_mode() != before:
+                # Renegotiation: the link drops and comes back in the new mode (an
+                # autoneg restart that ends where it was is not reported).
+                for up in (False, True):
+                    self._push_in(self.INTR_IN, ax.build_interrupt(up))
+                    self.stats.notifications_queued += 1
+            return
         self.phy[reg] = value & 0xFFFF
 
     def _class_vendor_request(
