@@ -105,6 +105,32 @@ def can_checksum_protocol(features: int, protocol: int) -> bool:
     return protocol == ETH_P_IP and bool(features & NETIF_F_IP_CSUM)
 
 
+def _l3_protocol(skb: SkBuff) -> int:
+    """The ethertype of the IP header behind ``skb``'s link header (0 if not IPv4/IPv6)."""
+    if skb.protocol in (ETH_P_IP, ETH_P_IPV6):
+        return skb.protocol
+    nh = skb.network_header
+    if not skb.data <= nh < skb.tail:  # not set: after the link header, if any
+        nh = skb.data + (skb.dev.hard_header_len if skb.dev is not None else 0)
+    version = skb.buf[nh] >> 4 if nh < skb.tail else 0
+    return ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
+
+
+def _gso_fits(skb: SkBuff, features: int) -> bool:
+    """True when a device with ``features`` takes super-frame ``skb`` whole.
+
+    As Linux's ``harmonize_features()``: a device that cannot checksum the frame's
+    protocol cannot finish its segments' checksums either, so its GSO features do
+    not count (USO needs only *a* checksum offload, not the one for this IP version).
+    """
+    if not skb_gso_ok(skb, features):
+        return False
+    if skb.ip_summed == CHECKSUM_NONE:
+        return True
+    proto = _l3_protocol(skb)
+    return not proto or can_checksum_protocol(features, proto)
+
+
 def _headers(skb: SkBuff) -> tuple[int, int, bool, int, int]:
     """(network header, transport header, IPv6?, L4 protocol, end of the L4 header)."""
     buf = skb.buf
@@ -114,7 +140,10 @@ def _headers(skb: SkBuff) -> tuple[int, int, bool, int, int]:
     version = buf[nh] >> 4 if nh < skb.tail else 0
     if version == 4:
         ipv6 = False
-        th = nh + (buf[nh] & 0x0F) * 4
+        ihl = (buf[nh] & 0x0F) * 4
+        if ihl < 20:  # inet_gso_segment(): "if (ihl < sizeof(*iph)) goto out"
+            raise GsoError(f"IPv4 super-frame with a header length of {ihl} bytes (under 20)")
+        th = nh + ihl
         proto = buf[nh + 9] if nh + 20 <= skb.tail else -1
     elif version == 6:
         ipv6 = True
@@ -240,7 +269,7 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
     """
     features = dev.features
     try:
-        if skb.gso_size and not skb_gso_ok(skb, features):
+        if skb.gso_size and not _gso_fits(skb, features):
             segs = skb_gso_segment(skb, features)
             consume_skb(skb)
             return segs

@@ -68,8 +68,9 @@ class MemoryStack(Attachment):
             if skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL:
                 # The offload job travels with the frame, as on a veth pair.
                 at = max(peer.needed_headroom, 16) + skb.csum_start - start
-                self.send(peer, frame, ip_summed=skb.ip_summed, csum_start=at,
-                          csum_offset=skb.csum_offset, gso_size=skb.gso_size,
+                # With its protocol: what the peer can checksum is decided by it.
+                self.send(peer, frame, protocol=skb.protocol, ip_summed=skb.ip_summed,
+                          csum_start=at, csum_offset=skb.csum_offset, gso_size=skb.gso_size,
                           gso_type=skb.gso_type)  # fmt: skip
             else:
                 self.send(peer, frame)

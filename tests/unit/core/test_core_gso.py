@@ -274,3 +274,48 @@ def test_a_wire_carries_the_offload_job_to_the_other_device(host: Host) -> None:
         assert len(b_ops.sent_bytes) == count
         got = b"".join(f[14 + 20 + 32 :] for f in b_ops.sent_bytes)
         assert got == PAYLOAD
+
+
+@pytest.mark.parametrize("ihl", [0, 3, 4])
+def test_an_ipv4_header_length_under_20_bytes_is_refused(ihl: int) -> None:
+    """inet_gso_segment() refuses it: the transport header would be inside the IP header,
+    and the segments' length fields would be written over the addresses."""
+    skb = _super(4, IPPROTO_UDP)
+    skb.buf[skb.network_header] = 0x40 | ihl
+    with pytest.raises(GsoError, match=f"header length of {ihl * 4} bytes"):
+        skb_gso_segment(skb, 0)
+
+
+def test_uso_without_the_checksum_offload_for_the_ip_version_segments() -> None:
+    """USO needs only some checksum offload; a super-frame whose IP version the device
+    cannot checksum is segmented here (Linux's harmonize_features drops the GSO features),
+    not handed over whole with a checksum over the whole payload."""
+    dev, _ = make_dev(None, "g0")
+    dev.features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_GSO_UDP_L4
+    segs = validate_xmit_skb(_super(6, IPPROTO_UDP), dev)
+    assert len(segs) == 3 and not any(s.gso_size for s in segs)
+    got = b"".join(_check(s, 6, IPPROTO_UDP)[2] for s in segs)
+    assert got == PAYLOAD
+    whole = _super(4, IPPROTO_UDP)  # IPv4: the device checksums it, so it takes it whole
+    assert validate_xmit_skb(whole, dev) == [whole] and whole.ip_summed == CHECKSUM_PARTIAL
+
+
+def test_a_wire_hands_a_tso_device_the_checksum_job_and_the_protocol(host: Host) -> None:
+    """The super-frame a TSO peer gets is still CHECKSUM_PARTIAL with its ethertype, not
+    one whose checksum was finished over the whole payload (protocol 0: "cannot offload")."""
+    from netdrv_core import netif_rx
+
+    a, _ = make_dev(host, "w0")
+    b, b_ops = make_dev(host, "w1", mac=b"\x02\0\0\0\0\x11")
+    host.attachment.wire(a, b)  # type: ignore[attr-defined]
+    b.features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_TSO
+    skb = _super(4, IPPROTO_TCP)
+    skb.dev = a
+    skb.data += 14
+    with host.as_current():
+        netif_rx(skb)
+    host.loop.run_until_idle()
+    [sent] = b_ops.sent
+    assert sent.gso_size == 1448 and sent.protocol == ETH_P_IP
+    assert sent.ip_summed == CHECKSUM_PARTIAL
+    assert sent.csum_start - sent.data == 14 + 20 and sent.csum_offset == 16
