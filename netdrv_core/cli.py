@@ -405,6 +405,17 @@ def status(as_json: bool) -> None:
                       markup=True, highlight=False, soft_wrap=True)  # fmt: skip
 
 
+def _write_all(f: Any, data: bytes) -> None:
+    """``f.write(data)`` until all of it is out: a signal that interrupts a write to a pipe
+    makes a buffered file's ``write`` return short (the handler returned, nothing raised)."""
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        if n is None:  # a file object that does not say: it wrote everything
+            return
+        view = view[n:]
+
+
 @cli.command()
 @click.argument("dev")
 @click.option("-w", "--write", "path", required=True,
@@ -414,7 +425,7 @@ def status(as_json: bool) -> None:
               help="stop after N frames (0: until Ctrl-C)")  # fmt: skip
 def capture(dev: str, path: str, count: int) -> None:
     """Capture frames of DEV (both directions, as the driver sees them) into a pcap file."""
-    from .phy.pcap import open_capture_file
+    from .phy.pcap import PcapStreamSplitter, open_capture_file
 
     try:
         c = ControlClient(timeout=_timeout())  # a daemon too busy to accept: DaemonBusy
@@ -438,16 +449,36 @@ def capture(dev: str, path: str, count: int) -> None:
         c.close()
         _fail(str(exc))
     click.echo(f"capturing on {dev} (both directions) into {where}", err=True)
+    # Whole records only: a file ending in a cut record is one tcpdump refuses ("truncated
+    # dump file").  The stream is read in chunks that end anywhere (records splits them),
+    # and Ctrl-C or SIGTERM during a write (blocked on a slow pipe reader) waits for its end:
+    # raised there, it would leave part of the write out.  A second one stops at once.
+    records = PcapStreamSplitter()
+    writing = stopping = False
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        if not writing or stopping:
+            raise KeyboardInterrupt
+        stopping = True
+
+    old_handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while True:
+        while not stopping:
             try:
                 data = c.read_raw()
             except OSError:  # the daemon went away (killed): what arrived is written
                 break
             if not data:
                 break
-            f.write(data)
-            f.flush()
+            data = records.feed(data)
+            if data:
+                writing = True
+                try:
+                    _write_all(f, data)
+                    f.flush()
+                finally:
+                    writing = False
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -457,6 +488,8 @@ def capture(dev: str, path: str, count: int) -> None:
     except OSError as exc:  # a full disk, a file system gone read-only, …
         _fail(f"cannot write capture file {where}: {exc.strerror or exc}; the capture stopped")
     finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
         c.close()
         if not to_stdout:
             with contextlib.suppress(OSError):  # the error, if any, was reported above

@@ -594,7 +594,9 @@ class Daemon:
 
         def tap(d: Any, skb: Any, direction: str) -> None:
             start = skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
-            self._raw(conn, writer.record(memoryview(skb.buf)[start : skb.tail]))
+            # -c N counts the records the client gets: one a slow reader lost is not one.
+            if not self._raw(conn, writer.record(memoryview(skb.buf)[start : skb.tail])):
+                return
             if count:
                 conn.capture_left -= 1
                 if conn.capture_left == 0:  # the last one: no frame of this round after it
@@ -608,16 +610,25 @@ class Daemon:
 
         conn.capture_remove = self.host.add_tap(dev, tap, gone=end_capture)
 
-    def _raw(self, conn: _Conn, data: bytes) -> None:
-        """Send one pcap record whole, or not at all: a slow reader loses frames, not sync."""
+    def _raw(self, conn: _Conn, data: bytes) -> bool:
+        """Send one pcap record whole, or not at all: a slow reader loses frames, not sync.
+
+        True when the record went out whole.
+        """
         try:
             n = conn.sock.send(data)
         except OSError:  # BlockingIOError included: nothing went out, the record is dropped
-            return
+            return False
         # Part of a record is out: the rest must follow or every later record is misread.
         # Waited for (briefly); a reader that stalls even that long ends its capture.
         if n < len(data) and not self._send_all(conn, memoryview(data)[n:], 1.0):
+            # Cut mid-record: no record of this round may follow it (it would be misread).
+            if conn.capture_remove is not None:
+                conn.capture_remove()
+                conn.capture_remove = None
             self.host.loop.call_soon(self._close_conn, conn)
+            return False
+        return True
 
     # -- lifecycle ----------------------------------------------------------------------
     def shutdown(self) -> None:

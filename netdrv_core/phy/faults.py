@@ -17,7 +17,9 @@ For each frame, in this order:
 1. ``drop`` — with this probability the frame is dropped;
 2. ``rate_limit`` — a token bucket of ``rate_limit`` bit/s holding ``burst``
    bytes (default: two full-size frames); a frame that finds too few tokens is
-   dropped (``rate_limited``);
+   dropped (``rate_limited``).  A frame larger than the bucket (a TSO
+   super-frame) passes when the bucket is full, and the frames after it wait
+   until the rate has paid for it;
 3. ``corrupt`` — with this probability one random bit of the packet data
    (``skb.data`` to ``tail``: the whole frame on transmit, the payload after
    the already parsed link header on receive) is flipped, and a receive-side
@@ -96,12 +98,18 @@ class TokenBucket:
         self.last = clock()
 
     def take(self, nbytes: int) -> bool:
-        """Spend ``nbytes`` if the bucket holds them; False (nothing spent) otherwise."""
+        """Spend ``nbytes`` if the bucket holds them; False (nothing spent) otherwise.
+
+        A frame larger than the whole bucket (a TSO super-frame; a frame of an MTU
+        raised since) passes when the bucket is full and leaves it in debt: what
+        follows waits until the rate has paid for it.  Refused every time, it would
+        stall its flow for good.
+        """
         now = self.clock()
         if now > self.last:
             self.tokens = min(float(self.burst), self.tokens + (now - self.last) * self.rate)
         self.last = now
-        if nbytes <= self.tokens:
+        if nbytes <= self.tokens or (nbytes > self.burst and self.tokens >= self.burst):
             self.tokens -= nbytes
             return True
         return False

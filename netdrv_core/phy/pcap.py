@@ -72,6 +72,7 @@ __all__ = [
     "PCAP_MAGIC_USEC",
     "Capture",
     "PcapFile",
+    "PcapStreamSplitter",
     "PcapWriter",
     "capture",
     "frame_view",
@@ -192,6 +193,51 @@ class PcapWriter:
         self.records += 1
         hdr = _RECORD_HDR.pack(sec, frac, incl, min(orig_len, 0xFFFFFFFF))
         return b"".join((hdr, frame[:incl]))
+
+
+class PcapStreamSplitter:
+    """Cuts a pcap byte stream at record boundaries (sans-I/O).
+
+    A stream read in chunks (``netdrv capture`` reading the daemon's socket)
+    ends anywhere, also in the middle of a record; a file ending so is one
+    tcpdump refuses ("truncated dump file").  :meth:`feed` returns the global
+    header and the records that are complete so far; what remains of a record
+    cut short waits for the next chunk (:attr:`pending` bytes), and is left out
+    if the stream ends first.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._record: struct.Struct | None = None  # known once the global header is in
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back: the start of a header or record not complete yet."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Take the next chunk of the stream; return what is complete (b"" if nothing)."""
+        buf = self._buf
+        buf += data
+        pos = 0
+        if self._record is None:
+            if len(buf) < _GLOBAL_HDR.size:
+                return b""
+            magic = int.from_bytes(buf[:4], "little")
+            big = magic not in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC)
+            self._record = struct.Struct(">IIII" if big else "<IIII")
+            pos = _GLOBAL_HDR.size
+        rec = self._record
+        while len(buf) - pos >= rec.size:
+            end = pos + rec.size + rec.unpack_from(buf, pos)[2]
+            if end > len(buf):
+                break
+            pos = end
+        if not pos:
+            return b""
+        out = bytes(buf[:pos])
+        del buf[:pos]
+        return out
 
 
 def open_capture_file(path: str) -> IO[bytes]:

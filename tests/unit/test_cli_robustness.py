@@ -135,6 +135,66 @@ def test_a_full_disk_ends_the_capture_with_a_message(monkeypatch: pytest.MonkeyP
     assert "cannot write capture file /dev/full: No space left on device" in res.output
 
 
+def _pcap_stream() -> tuple[bytes, list[bytes]]:
+    from netdrv_core.phy.pcap import PcapWriter
+
+    w = PcapWriter()
+    return w.header(), [w.record(bytes([i]) * 1000, 0) for i in range(6)]
+
+
+def test_a_capture_ended_mid_record_writes_whole_records_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon's stream arrives in chunks that end anywhere; when it ends (Ctrl-C, the
+    # daemon killed) in the middle of a record, that record is left out: a file ending
+    # in a cut record is one tcpdump refuses ("truncated dump file").
+    header, recs = _pcap_stream()
+    stream = header + b"".join(recs)
+    chunks = [stream[:30], stream[30:2500], stream[2500:-10]]  # the last 10 bytes never come
+    monkeypatch.setattr(cli_mod, "ControlClient", lambda timeout=None: _FakeClient(
+        {"ok": True, "linktype": 1}, chunks))  # fmt: skip
+    out = tmp_path / "cut.pcap"
+    res = CliRunner().invoke(cli, ["capture", "sn0", "-w", str(out)])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert out.read_bytes() == header + b"".join(recs[:-1])
+
+
+def test_ctrl_c_during_a_write_finishes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Writing to a pipe whose reader is slow, Ctrl-C interrupts the write: a buffered
+    # file's write() then returns short (or raises KeyboardInterrupt part way).  The
+    # records being written go out whole, and the capture ends after them.
+    import signal
+
+    import netdrv_core.phy.pcap as pcap_mod
+
+    header, recs = _pcap_stream()
+    chunks = [header + b"".join(recs[:3]), b"".join(recs[3:])]
+    got = bytearray()
+
+    class SlowPipe:
+        def write(self, data: bytes) -> int:
+            if not got:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the first write blocks
+                data = bytes(data)[:100]
+            got.extend(data)
+            return len(data)
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(cli_mod, "ControlClient", lambda timeout=None: _FakeClient(
+        {"ok": True, "linktype": 1}, chunks))  # fmt: skip
+    monkeypatch.setattr(pcap_mod, "open_capture_file", lambda path: SlowPipe())
+    before = signal.getsignal(signal.SIGINT)
+    res = CliRunner().invoke(cli, ["capture", "sn0", "-w", str(tmp_path / "x.pcap")])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert bytes(got) == chunks[0], "the interrupted write was cut short"
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_a_busy_file_left_by_a_killed_daemon_is_not_quoted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -126,3 +126,69 @@ def test_a_request_on_a_capturing_connection_ends_it_and_leaves_no_tap(capture):
     host.loop.run_until_idle()
     _, eof = _read_all(client)
     assert eof and not host._taps, "the first capture's tap would be orphaned"
+
+
+class _FullSocket:
+    """A connection's socket whose reader is too slow while ``full``: sends fail, nothing goes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.full = False
+
+    def send(self, data: bytes) -> int:
+        if self.full:
+            raise BlockingIOError
+        return self.sock.send(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)
+
+
+def test_count_counts_the_records_sent_not_those_a_slow_reader_lost(capture):
+    host, daemon, dev, conn, client = capture
+    sock = conn.sock = _FullSocket(conn.sock)
+    daemon.start_capture(conn, dev.name, 2)
+    sock.full = True
+    for _ in range(3):  # lost: the reader's buffer is full
+        mem(host).send(dev, bytes(60))
+    host.loop.run_until_idle()
+    sock.full = False
+    for _ in range(3):
+        mem(host).send(dev, bytes(60))
+    host.loop.run_until_idle()
+    data, eof = _read_all(client)
+    assert _records(data) == 2 and eof, "-c 2 wrote fewer than 2 frames"
+
+
+class _CuttingSocket(_FullSocket):
+    """A socket that takes only half of the next record, then nothing (a reader that stalls)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.cut = False
+
+    def send(self, data: bytes) -> int:
+        if self.cut:
+            self.cut, self.full = False, True
+            return self.sock.send(bytes(data)[: len(data) // 2])
+        return super().send(data)
+
+
+def test_a_record_cut_by_a_stalled_reader_is_the_last_of_the_capture(capture, monkeypatch):
+    host, daemon, dev, conn, client = capture
+    sock = conn.sock = _CuttingSocket(conn.sock)
+    daemon.start_capture(conn, dev.name, 0)
+    host.loop.run_until_idle()
+    assert host._taps
+    monkeypatch.setattr(daemon, "_send_all", lambda *_a: False)  # the reader stalls > 1 s
+    sock.cut = True
+    mem(host).send(dev, bytes(60))  # cut in the middle, the capture ends there...
+    sock.full = False
+    mem(host).send(dev, bytes(60))  # ...so this one, in the same round, is not sent after it
+    assert not host._taps
+    host.loop.run_until_idle()
+    data, eof = _read_all(client)
+    reply = 4 + struct.unpack("!I", data[:4])[0]
+    # The reply, the pcap header and half of the first record (16 + 60 bytes): no second
+    # record after it, which the reader would take for the rest of the first.
+    assert eof and len(data) == reply + 24 + (16 + 60) // 2

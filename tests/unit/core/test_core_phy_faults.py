@@ -187,6 +187,27 @@ def test_rate_limit_is_a_token_bucket(host: Host, clock: FakeClock, run: Run) ->
     assert len(ops.sent_bytes) == 7 and fi.stats.rate_limited == 5 and balanced(fi.stats)
 
 
+def test_a_frame_larger_than_the_bucket_passes_when_it_is_full(
+    host: Host, clock: FakeClock
+) -> None:
+    # A TSO super-frame (up to 64 KiB) is larger than the default bucket of two full-size
+    # frames: refused every time, it would stall its TCP flow for good.  It passes when
+    # the bucket is full and leaves it in debt, so the rate still holds.
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, rate_limit=8000, burst=300, direction="tx")  # 1000 B/s
+    send_all(host, dev, 1, 958)  # a 1000-byte frame
+    assert len(ops.sent_bytes) == 1 and fi.stats.rate_limited == 0
+    clock.advance(0.5)  # 500 bytes of tokens: still 200 in debt
+    send_all(host, dev, 1, 58)
+    assert len(ops.sent_bytes) == 1 and fi.stats.rate_limited == 1
+    clock.advance(0.35)  # 150 bytes in the bucket now
+    send_all(host, dev, 1, 58)
+    assert len(ops.sent_bytes) == 2 and fi.stats.rate_limited == 1
+    clock.advance(0.1)  # 150 bytes: a bucket not full lets no big frame through
+    send_all(host, dev, 1, 958)
+    assert len(ops.sent_bytes) == 2 and fi.stats.rate_limited == 2 and balanced(fi.stats)
+
+
 def test_default_burst_passes_two_full_frames(host: Host) -> None:
     dev, ops = tx_dev(host)
     fi = FaultInjector(dev, rate_limit=1000, direction="tx")

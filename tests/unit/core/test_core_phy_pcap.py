@@ -115,6 +115,23 @@ def test_writer_argument_errors(kw: dict[str, int], fragment: str) -> None:
         PcapWriter(**kw)
 
 
+def test_stream_splitter_passes_whole_records_only() -> None:
+    from netdrv_core.phy.pcap import PcapStreamSplitter
+
+    w = PcapWriter()
+    recs = [w.record(bytes([i]) * n, 0) for i, n in enumerate((60, 1514, 0, 300))]
+    stream = w.header() + b"".join(recs)
+    for cut in range(len(stream) + 1):  # a chunk boundary anywhere, also inside a header
+        sp = PcapStreamSplitter()
+        out = sp.feed(stream[:cut])
+        done = [len(w.header()) + sum(map(len, recs[:k])) for k in range(len(recs) + 1)]
+        whole = max((d for d in done if d <= cut), default=0)
+        assert out == stream[:whole] and sp.pending == cut - whole, cut
+        assert out + sp.feed(stream[cut:]) == stream and sp.pending == 0, cut
+    sp = PcapStreamSplitter()
+    assert b"".join(sp.feed(stream[i : i + 7]) for i in range(0, len(stream), 7)) == stream
+
+
 def test_record_argument_errors() -> None:
     w = PcapWriter()
     with pytest.raises(ValueError, match="negative"):
