@@ -4,7 +4,10 @@
   without a warning;
 * every command ``netdrv --help`` lists has a section in ``docs/cli.md``;
 * every first-party driver (the ``netdrv.drivers`` entry points of this
-  distribution) has a page under ``docs/drivers/`` that is in the nav.
+  distribution) has a page under ``docs/drivers/`` that is in the nav, whose
+  parameter table lists each parameter with its default and choices;
+* every ``--help`` page the docs reproduce (``Usage: netdrv …``) is what the
+  command prints (the doc may stop early, not differ).
 """
 
 from __future__ import annotations
@@ -113,3 +116,59 @@ def test_every_driver_has_a_page_in_the_nav() -> None:
         text = page.read_text(encoding="utf-8")
         assert len(text.split()) > 150, f"docs/drivers/{name}.md is a placeholder"
         assert f"drivers/{name}.md" in nav, f"docs/drivers/{name}.md is not in mkdocs.yml's nav"
+
+
+def _help_blocks() -> list[tuple[str, list[str], list[str]]]:
+    """(page, command words, lines) of every help page reproduced in the docs."""
+    out = []
+    for page in sorted(DOCS.rglob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for m in re.finditer(
+            r"```(?:text|console)\n(?:\$ netdrv --help\n)?(Usage: netdrv .*?)```", text, re.S
+        ):
+            block = m.group(1)
+            cmd = re.match(r"Usage: netdrv (?:\[OPTIONS\] )?([\w-]+)", block).group(1)
+            words = [] if cmd == "COMMAND" else [cmd]
+            out.append((str(page.relative_to(DOCS.parent)), words, block.rstrip("\n").splitlines()))
+    return out
+
+
+def test_help_pages_in_the_docs_are_current() -> None:
+    blocks = _help_blocks()
+    assert len(blocks) >= 10, [b[:2] for b in blocks]
+    for page, words, doc in blocks:
+        res = subprocess.run(
+            [sys.executable, "-m", "netdrv_core.cli", *words, "--help"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+            env={**os.environ, "COLUMNS": "80"},
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        real = [line.rstrip() for line in res.stdout.splitlines()]
+        doc = [line.rstrip() for line in doc]
+        assert real[: len(doc)] == doc, (
+            f"{page}: '{' '.join(['netdrv', *words, '--help'])}' differs from the doc:\n"
+            + "\n".join(
+                f"  doc:  {d}\n  real: {r}" for d, r in zip(doc, real, strict=False) if d != r
+            )
+        )
+
+
+def test_driver_pages_list_every_parameter() -> None:
+    from netdrv_core import PluginManager
+
+    pm = PluginManager()
+    for name in sorted(_first_party_drivers()):
+        text = (DOCS / "drivers" / f"{name}.md").read_text(encoding="utf-8")
+        for p in pm.driver_parameters(name):
+            rows = [line for line in text.splitlines() if line.startswith(f"| `{p.name}` |")]
+            assert len(rows) == 1, f"docs/drivers/{name}.md: no (single) table row for {p.name}="
+            cells = [c.strip() for c in rows[0].strip().strip("|").split("|")]
+            for choice in p.choices or ():
+                assert not choice or f"`{choice}`" in cells[1], (
+                    f"docs/drivers/{name}.md: {p.name}= does not list the choice {choice!r}"
+                )  # fmt: skip
+            default = str(p.default)
+            want = f"`{default}`" if default else "empty"
+            assert want in cells[2], (
+                f"docs/drivers/{name}.md: {p.name}= default is {want}: {cells[2]}"
+            )
