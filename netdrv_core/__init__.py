@@ -81,6 +81,7 @@ from .napi import (
     napi_complete_done,
     napi_disable,
     napi_enable,
+    napi_gro_receive,
     napi_schedule,
     netif_napi_add,
 )
@@ -259,6 +260,7 @@ __all__ = [
     "napi_complete_done",
     "napi_disable",
     "napi_enable",
+    "napi_gro_receive",
     "napi_schedule",
     "netdev_alloc_skb",
     "netdev_alloc_skb_ip_align",

@@ -794,7 +794,7 @@ def _features_text(dev: str, features: dict[str, dict[str, bool]]) -> str:
     for heading, bits in FEATURE_GROUPS.values():
         members = [n for b, n in NETDEV_FEATURE_NAMES.items() if b & bits and n in features]
         group = [features[n] for n in members]
-        if heading == "rx-checksumming":  # one bit: ethtool shows the heading alone
+        if heading in ("rx-checksumming", "generic-receive-offload"):  # ethtool: heading alone
             lines.append(f"{heading}: {state(group[0])}")
         else:
             on = any(f["active"] for f in group)

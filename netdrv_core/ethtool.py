@@ -27,6 +27,7 @@ from .errors import NetdrvError
 from .netdevice import (
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
+    NETIF_F_GRO,
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HIGHDMA,
     NETIF_F_HW_CSUM,
@@ -792,6 +793,7 @@ NETDEV_FEATURE_NAMES: dict[int, str] = {
     NETIF_F_TSO6: "tx-tcp6-segmentation",
     NETIF_F_GSO_UDP_L4: "tx-udp-segmentation",
     NETIF_F_LLTX: "tx-lockless",
+    NETIF_F_GRO: "rx-gro",
     NETIF_F_HIGHDMA: "highdma",
     NETIF_F_LOOPBACK: "loopback",
 }
@@ -801,6 +803,7 @@ FEATURE_GROUPS: dict[str, tuple[str, int]] = {
     "tx": ("tx-checksumming", NETIF_F_CSUM_MASK),
     "sg": ("scatter-gather", NETIF_F_SG),
     "tso": ("tcp-segmentation-offload", NETIF_F_ALL_TSO),
+    "gro": ("generic-receive-offload", NETIF_F_GRO),
 }
 _FEATURE_BITS = {name: bit for bit, name in NETDEV_FEATURE_NAMES.items()}
 

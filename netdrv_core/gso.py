@@ -192,7 +192,9 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
         raise GsoError(f"gso_size {mss}: a super-frame needs a segment size of at least 1")
     nh, th, ipv6, proto, hend = _headers(skb)
     buf = skb.buf
-    start = skb.data
+    # From the link header on: a received skb (data past it, as GRO hands one up) keeps it.
+    mac = skb.mac_header
+    start = mac if 0 <= mac <= skb.data else skb.data
     payload = memoryview(buf)[hend : skb.tail]
     total = len(payload)
     hdr = bytes(buf[start:hend])
@@ -214,12 +216,12 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
         b = seg.buf
         b[head : head + rel_end] = hdr
         b[head + rel_end :] = chunk
-        seg.data = head
+        seg.data = head + skb.data - start
         seg.tail = head + n
         seg.dev = skb.dev
         seg.protocol = skb.protocol
         seg.priority = skb.priority
-        seg.mac_header = skb.mac_header - start + head if skb.mac_header >= 0 else -1
+        seg.mac_header = mac - start + head if mac >= 0 else -1
         s_nh, s_th = head + rel_nh, head + rel_th
         seg.network_header = s_nh
         seg.transport_header = s_th

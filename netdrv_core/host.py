@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .driver import Driver
 from .errors import DriverError, NameInUseError
+from .gro import gro_receive
 from .loop import EventLoop, Timer
 from .napi import NapiStruct
 from .netdevice import (
@@ -41,6 +42,7 @@ from .netdevice import (
     NETDEV_TX_BUSY,
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
+    NETIF_F_GRO,
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HW_CSUM,
     NETIF_F_IP_CSUM,
@@ -296,7 +298,10 @@ class Host:
             raise DriverError(f"{name}: ndo_init failed: {errno.errorcode.get(-ret, ret)}", -ret)
         dev.ifindex = self._next_ifindex
         self._next_ifindex += 1
-        # register_netdevice(): what the driver turned on of what the user may change.
+        # register_netdevice(): the software features (GRO) are every device's, and the
+        # user may change them; then what the driver turned on of what the user may change.
+        dev.hw_features |= NETIF_F_GRO
+        dev.features |= NETIF_F_GRO
         dev.wanted_features = dev.features & dev.hw_features
         try:
             self.attachment.attach(dev)
@@ -1093,6 +1098,21 @@ class Host:
         assert dev is not None
         dev.core_stats.rx_submitted += 1
         return self._deliver_skb(skb)
+
+    #: Hand a received skb up through GRO (see :func:`netdrv_core.gro.napi_gro_receive`).
+    napi_gro_receive = gro_receive
+
+    def deliver_gro(self, skb: SkBuff, count: int) -> int:
+        """Hand up what GRO held: one skb, or a super-frame merged from ``count`` skbs,
+        each already counted in ``rx_submitted`` (and each counted delivered or dropped)."""
+        rc = self._deliver_skb(skb)
+        if count > 1:
+            cs = skb.dev.core_stats  # type: ignore[union-attr]
+            if rc == NET_RX_SUCCESS:
+                cs.rx_delivered += count - 1
+            else:
+                cs.rx_down_drops += count - 1
+        return rc
 
     def _deliver_skb(self, skb: SkBuff) -> int:
         """Hand an skb already counted in ``rx_submitted`` to the attachment (backlog, NAPI)."""

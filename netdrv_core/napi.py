@@ -3,17 +3,21 @@
 A driver registers a poll function with :func:`netif_napi_add`.  When packets
 arrive it calls :func:`napi_schedule` (instead of one ``netif_rx`` per packet);
 the core then calls ``poll(napi, budget)``, which receives at most ``budget``
-packets with ``netif_receive_skb`` and returns how many.  A poll that did less
-than its budget calls :func:`napi_complete_done` and re-enables its "interrupt";
-a poll that used the whole budget is called again in the next loop round, after
-the other work (fds, timers) has had its turn.
+packets with ``netif_receive_skb`` (or :func:`napi_gro_receive`, which merges a
+TCP flow's segments: :mod:`netdrv_core.gro`) and returns how many.  A poll that
+did less than its budget calls :func:`napi_complete_done` and re-enables its
+"interrupt"; a poll that used the whole budget is called again in the next loop
+round, after the other work (fds, timers) has had its turn.  What GRO holds is
+handed up when the poll completes or returns.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from .gro import napi_gro_flush, napi_gro_receive
 
 if TYPE_CHECKING:
     from .netdevice import NetDevice
@@ -25,6 +29,8 @@ __all__ = [
     "napi_complete_done",
     "napi_disable",
     "napi_enable",
+    "napi_gro_flush",
+    "napi_gro_receive",
     "napi_schedule",
     "netif_napi_add",
     "netif_napi_del",
@@ -38,8 +44,8 @@ log = logging.getLogger("netdrv.napi")
 class NapiStruct:
     """``struct napi_struct``: one polling context of a device."""
 
-    __slots__ = ("dev", "enabled", "gen", "over_budget", "poll", "polls", "scheduled", "weight",
-                 "work_done_total")  # fmt: skip
+    __slots__ = ("dev", "enabled", "gen", "gro_list", "in_poll", "over_budget", "poll", "polls",
+                 "scheduled", "weight", "work_done_total")  # fmt: skip
 
     def __init__(self, dev: NetDevice, poll: Callable[[NapiStruct, int], int], weight: int) -> None:
         self.dev = dev
@@ -53,6 +59,8 @@ class NapiStruct:
         # Bumped by disable(): a poll queued before it is stale and must not run, even
         # once the context is enabled and scheduled again (two chains would then poll).
         self.gen = 0
+        self.in_poll = False
+        self.gro_list: list[Any] = []  # flows napi_gro_receive holds until the poll ends
 
     def enable(self) -> None:
         """Allow scheduling (``napi_enable``)."""
@@ -80,6 +88,7 @@ class NapiStruct:
             return
         host = self.dev.host
         assert host is not None
+        self.in_poll = True
         try:
             done = self.poll(self, self.weight)
             if not isinstance(done, int) or done < 0:
@@ -88,6 +97,10 @@ class NapiStruct:
             self.scheduled = False
             host.driver_fault(self.dev, "napi poll", exc)
             return
+        finally:
+            self.in_poll = False
+            if self.gro_list:  # GRO holds nothing past the poll that received it
+                napi_gro_flush(self)
         self.polls += 1
         self.work_done_total += done
         if done > self.weight:
@@ -99,7 +112,10 @@ class NapiStruct:
             host.loop.call_soon(self._run, gen)  # budget used up: more work waits
 
     def complete_done(self, work_done: int) -> bool:
-        """Mark the poll finished; the driver may re-enable its interrupt (returns True)."""
+        """Mark the poll finished, handing up what GRO holds; the driver may re-enable its
+        interrupt (returns True)."""
+        if self.gro_list:
+            napi_gro_flush(self)
         self.scheduled = False
         return True
 

@@ -40,6 +40,7 @@ from ..netdevice import (
     IFF_UP,
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
+    NETIF_F_GRO,
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HW_CSUM,
     NETIF_F_IP_CSUM,
@@ -269,9 +270,10 @@ class KernelStack(Attachment):
         offloads = self._offloads(dev.features)
         # A VNET header also lets us mark received frames DATA_VALID (LDD's
         # CHECKSUM_UNNECESSARY), so use it whenever the driver asks for any offload, or
-        # may be asked for one later (``ethtool -K``: only a new TAP can get the header).
+        # may be asked for one later (``ethtool -K``: only a new TAP can get the header),
+        # and for a NAPI driver: GRO's super-frames need it.
         vnet = (bool(offloads) or bool(self._offloads(dev.hw_features))
-                or bool(getattr(dev, "rx_csum_unnecessary", False)))  # fmt: skip
+                or bool(getattr(dev, "rx_csum_unnecessary", False)) or bool(dev.napi_list))  # fmt: skip
         tt = TunTap(dev.name, tap=is_l2(dev), vnet_hdr=vnet, offloads=offloads)
         try:
             index = self.cfg.index(dev.name)
@@ -564,10 +566,13 @@ class KernelStack(Attachment):
         return True
 
     def fix_features(self, dev: NetDevice, features: int) -> int:
-        """Without a virtio-net header a TAP cannot pass on a checksum or segmentation job."""
+        """Without a virtio-net header a TAP cannot pass on a checksum or segmentation job,
+        nor take a super-frame GRO built (which only a NAPI driver's receive builds)."""
         port = self.ports.get(dev.name)
         if port is not None and not port.hlen:
             features &= ~(NETIF_F_CSUM_MASK | NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4)
+            if dev.napi_list:
+                features &= ~NETIF_F_GRO
         return features
 
     def features_changed(self, dev: NetDevice) -> None:

@@ -375,6 +375,14 @@ class DriverHarness:
                 return _orig(skb)
 
             setattr(self.host, meth, handed_back)
+        orig_gro = self.host.napi_gro_receive
+
+        def gro_handed_up(napi: Any, skb: SkBuff, _held: dict[int, Any] = self.spy.held) -> int:
+            _held.pop(id(skb), None)
+            self._check_rx("napi_gro_receive", skb)
+            return orig_gro(napi, skb)
+
+        self.host.napi_gro_receive = gro_handed_up  # type: ignore[method-assign]
         self._excepthook = threading.excepthook
 
         def excepthook(args: Any) -> None:

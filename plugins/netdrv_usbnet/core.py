@@ -942,7 +942,17 @@ class UsbNet:
         """Frames up the stack (``usbnet_skb_return``); counted as they are handed over."""
         dev = self.dev
         assert dev is not None
-        receive = self.host.netif_receive_skb
+        # From the NAPI poll, through GRO (a TCP flow's segments go up merged); the
+        # non-NAPI path hands each up as it is.
+        napi = self.napi
+        host = self.host
+        receive = host.netif_receive_skb
+        if napi is not None:
+            gro = host.napi_gro_receive
+
+            def receive(skb: SkBuff) -> int:  # a closure: cheaper than functools.partial
+                return gro(napi, skb)
+
         count = nbytes = mcast = 0
         try:
             for frame, csum_ok in frames:

@@ -20,6 +20,7 @@ from netdrv_core.checksum import (
 from netdrv_core.ethtool import EthtoolError, ethtool_features, ethtool_request
 from netdrv_core.host import netdev_fix_features
 from netdrv_core.netdevice import (
+    NETIF_F_GRO,
     NETIF_F_HW_CSUM,
     NETIF_F_IP_CSUM,
     NETIF_F_IPV6_CSUM,
@@ -32,6 +33,7 @@ from netdrv_core.netdevice import (
 from netdrv_core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_GSO_UDP_L4
 
 OFFLOADS = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6
+KEPT = NETIF_F_LLTX | NETIF_F_GRO  # untouched by these tests: fixed on, and GRO (on everywhere)
 
 
 class FeatureOps(NetDeviceOps):
@@ -79,7 +81,8 @@ def _active(host: Host, dev: NetDevice) -> dict[str, bool]:
 
 def test_registration_wants_what_the_driver_turned_on(host: Host) -> None:
     dev, _ = _dev(host, features=NETIF_F_SG | NETIF_F_HW_CSUM)
-    assert dev.wanted_features == NETIF_F_SG | NETIF_F_HW_CSUM  # LLTX is not changeable
+    # LLTX is not changeable; GRO, a software feature, is every device's and is.
+    assert dev.wanted_features == NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_GRO
     f = ethtool_features(dev)
     assert f["tx-lockless"] == {"active": True, "fixed": True, "requested": True}
     assert f["tx-tcp-segmentation"] == {"active": False, "fixed": False, "requested": False}
@@ -88,14 +91,14 @@ def test_registration_wants_what_the_driver_turned_on(host: Host) -> None:
 def test_turning_a_feature_off_and_on_calls_set_features(host: Host) -> None:
     dev, ops = _dev(host)
     res, changed = ethtool_request(host, dev, "features", {"tso": False})
-    assert changed is True and ops.calls == [NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_LLTX]
-    assert dev.features == NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_LLTX
+    assert changed is True and ops.calls == [NETIF_F_SG | NETIF_F_HW_CSUM | KEPT]
+    assert dev.features == NETIF_F_SG | NETIF_F_HW_CSUM | KEPT
     assert res["features"]["tx-tcp6-segmentation"]["active"] is False
     # The same again changes nothing and does not bother the driver.
     assert ethtool_request(host, dev, "features", {"tx-tcp-segmentation": False})[1] is False
     assert len(ops.calls) == 1
     assert ethtool_request(host, dev, "features", {"tso": True})[1] is True
-    assert dev.features == OFFLOADS | NETIF_F_LLTX
+    assert dev.features == OFFLOADS | KEPT
 
 
 def test_tso_needs_checksum_offload_and_scatter_gather(host: Host) -> None:
@@ -131,7 +134,7 @@ def test_the_drivers_fix_features_comes_before_the_core_rules(host: Host) -> Non
     # take TSO with it (a driver may be less strict about what depends on what).
     ops.no_csum = True
     assert netdev_update_features(dev) == 1
-    assert dev.features == NETIF_F_SG | NETIF_F_LLTX and ops.calls[-1] == dev.features
+    assert dev.features == NETIF_F_SG | KEPT and ops.calls[-1] == dev.features
 
 
 def test_registration_applies_the_drivers_fix_features(host: Host) -> None:
@@ -140,8 +143,8 @@ def test_registration_applies_the_drivers_fix_features(host: Host) -> None:
 
     dev, ops = _dev(host, ops_class=NoCsumOps)
     # register_netdevice() ends with __netdev_update_features(): set_features was called.
-    assert dev.features == NETIF_F_SG | NETIF_F_LLTX
-    assert ops.calls == [NETIF_F_SG | NETIF_F_LLTX]
+    assert dev.features == NETIF_F_SG | KEPT
+    assert ops.calls == [NETIF_F_SG | KEPT]
 
 
 def test_a_refusing_set_features_leaves_the_features(host: Host) -> None:
@@ -150,7 +153,7 @@ def test_a_refusing_set_features_leaves_the_features(host: Host) -> None:
     with pytest.raises(EthtoolError) as e:
         ethtool_request(host, dev, "features", {"sg": False})
     assert e.value.errno == errno.EBUSY and "Device or resource busy" in str(e.value)
-    assert dev.features == OFFLOADS | NETIF_F_LLTX
+    assert dev.features == OFFLOADS | KEPT
     assert ethtool_features(dev)["tx-scatter-gather"]["requested"] is False  # as Linux keeps it
 
 
@@ -164,7 +167,7 @@ def test_a_raising_op_is_a_driver_fault(host: Host, where: str) -> None:
     assert e.value.errno == errno.EIO
     host.loop.run_until_idle()
     assert not dev.is_up  # taken down, as any op that raises
-    assert dev.features == OFFLOADS | NETIF_F_LLTX
+    assert dev.features == OFFLOADS | KEPT
 
 
 def test_refusals_name_what_was_wrong(host: Host) -> None:
@@ -174,8 +177,8 @@ def test_refusals_name_what_was_wrong(host: Host) -> None:
     assert e.value.errno == errno.EOPNOTSUPP
     assert str(e.value).startswith("t0: tso is fixed on: ")
     with pytest.raises(EthtoolError) as e:
-        ethtool_request(host, dev, "features", {"gro": False})
-    assert e.value.errno == errno.EINVAL and "unknown feature 'gro'; features: rx, tx" in str(
+        ethtool_request(host, dev, "features", {"lro": False})
+    assert e.value.errno == errno.EINVAL and "unknown feature 'lro'; features: rx, tx" in str(
         e.value
     )
     with pytest.raises(EthtoolError) as e:
@@ -193,7 +196,10 @@ def test_without_a_virtio_net_header_a_tap_keeps_offloads_off() -> None:
     ks = KernelStack()
     dev = NetDevice("k0")
     ks.ports["k0"] = Port()  # type: ignore[assignment]
-    assert ks.fix_features(dev, OFFLOADS | NETIF_F_LLTX) == NETIF_F_SG | NETIF_F_LLTX
+    assert ks.fix_features(dev, OFFLOADS | KEPT) == NETIF_F_SG | KEPT
+    dev.napi_list.append(object())  # type: ignore[arg-type]
+    # A NAPI driver's GRO would build super-frames such a TAP cannot take.
+    assert ks.fix_features(dev, OFFLOADS | KEPT) == NETIF_F_SG | NETIF_F_LLTX
     Port.hlen = 10
     assert ks.fix_features(dev, OFFLOADS) == OFFLOADS
 

@@ -283,3 +283,48 @@ def test_down_interface_does_not_read_or_send(host, usbnet):
 def test_udp_header_checks_struct():  # the helper frames are what they claim
     f = frame(PEER, 100, 5, ethertype=0x0800)
     assert len(f) == 100 and struct.unpack("!H", f[12:14])[0] == 0x0800
+
+
+def _tcp_segments(dst_mac: bytes, n: int, mss: int = 1448) -> list[bytes]:
+    """``n`` full-sized segments of one TCP flow, checksums right (an adapter's IN traffic)."""
+    from netdrv_core.checksum import csum_partial, csum_tcpudp_magic, ip_compute_csum
+
+    src, dst = bytes([198, 18, 7, 2]), bytes([198, 18, 7, 1])
+    out = []
+    for i in range(n):
+        payload = bytes((i + k) & 0xFF for k in range(mss))
+        tcp = bytearray(struct.pack("!HHIIBBHHH", 5201, 40000, 1 + i * mss, 9, 5 << 4, 0x10,
+                                    512, 0, 0) + payload)  # fmt: skip
+        tcp[16:18] = csum_tcpudp_magic(src, dst, len(tcp), 6, csum_partial(tcp)).to_bytes(2, "big")
+        ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 100 + i, 0x4000, 64,
+                                   6, 0, src, dst))  # fmt: skip
+        ip[10:12] = ip_compute_csum(ip).to_bytes(2, "big")
+        out.append(dst_mac + PEER + b"\x08\x00" + bytes(ip + tcp))
+    return out
+
+
+@pytest.mark.parametrize("sim", ["cdc_ncm", "ax88179"])
+def test_a_tcp_flow_goes_up_merged_by_gro(host, usbnet, sim):
+    """usbnet's NAPI poll hands frames to napi_gro_receive: a TCP flow's segments that come
+    in one poll reach the stack as super-frames, which segment back into what came in."""
+    from netdrv_core.ethtool import ethtool_request
+    from netdrv_core.gso import skb_gso_segment
+
+    drv = usbnet(sim=sim)
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    segs = _tcp_segments(dev.dev_addr, 20)
+    assert m.wire_rx_many(segs) == 20
+    got: list = []
+    assert wait(host, lambda: bool(got.extend(host.attachment.received_skbs(dev))) or sum(
+        max(1, -(-(s.tail - s.data - 40) // 1448)) for s in got) >= 20)  # fmt: skip
+    assert len(got) < 20 and any(s.gso_size == 1448 for s in got)
+    back = [bytes(x.buf[x.mac_header : x.tail]) for s in got
+            for x in (skb_gso_segment(s, 0) if s.gso_size else [s])]  # fmt: skip
+    assert back == segs
+    cs = dev.core_stats
+    assert cs.rx_submitted == cs.rx_delivered == dev.stats.rx_packets == 20
+    ethtool_request(host, dev, "features", {"gro": False})
+    assert m.wire_rx_many(segs) == 20
+    assert received(host, dev, 20) == segs  # one by one again

@@ -1,0 +1,324 @@
+"""Generic receive offload: consecutive TCP segments of a flow handed up as one super-frame.
+
+A NAPI driver calls :func:`napi_gro_receive` where LDD's snull calls
+``netif_receive_skb``.  Within one poll, segments of the same TCP connection
+that follow each other (contiguous sequence numbers, the same ACK, flags and
+options, incrementing IPv4 IDs) are merged into one skb of up to 64 KiB that
+carries its segment size (``gso_size``) and a checksum left partial
+(``CHECKSUM_PARTIAL``), as Linux's ``tcp_gro_receive``/``tcp_gro_complete``
+build it.  The stack gets one frame instead of dozens — on the kernel
+attachment one write to the TAP, whose virtio-net header tells the kernel how
+the frame was segmented.
+
+The rules are Linux's (``inet_gro_receive``, ``ipv6_gro_receive``,
+``tcp_gro_receive``): a segment whose checksum was not verified is verified
+here; a segment that is not plain data (SYN, RST, URG, CWR, no payload, IP
+options or fragments) is not merged and first flushes what its flow holds, so
+the order within a flow is kept; PSH, FIN or a short segment end the
+super-frame they join.  Everything held is handed up when the poll ends
+(``napi_complete_done``, or the poll returns), at most
+:data:`MAX_GRO_SKBS` flows at a time.  ``ethtool -K DEV gro off`` turns it
+off; an attachment that cannot take super-frames (a TAP without a virtio-net
+header) turns it off as well.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .checksum import csum_fold, csum_partial, ip_compute_csum, ip_fast_csum
+from .netdevice import NETIF_F_GRO
+from .skbuff import (
+    CHECKSUM_COMPLETE,
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
+    SkBuff,
+    consume_skb,
+)
+
+if TYPE_CHECKING:
+    from .host import Host
+    from .napi import NapiStruct
+
+__all__ = [
+    "GRO_HELD",
+    "GRO_MAX_SIZE",
+    "GRO_MERGED",
+    "GRO_NORMAL",
+    "MAX_GRO_SKBS",
+    "napi_gro_flush",
+    "napi_gro_receive",
+]
+
+# gro_result_t.
+GRO_MERGED = 0
+GRO_HELD = 2
+GRO_NORMAL = 3
+
+MAX_GRO_SKBS = 8
+"""Flows held per NAPI context at once (Linux: per GRO hash bucket)."""
+GRO_MAX_SIZE = 65535
+"""Largest IP packet a super-frame may become (the IPv4 total length field)."""
+
+_ETH_P_IP = 0x0800
+_ETH_P_IPV6 = 0x86DD
+_FIN, _SYN, _RST, _PSH, _ACK, _URG, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x80
+# A segment with one of these is not held: it ends what its flow holds (tcp_gro_receive).
+_NOT_HELD = _SYN | _RST | _URG | _CWR | _PSH | _FIN
+
+
+class _Flow:
+    """One held super-frame in the making."""
+
+    __slots__ = ("ack", "buf", "count", "first", "fixed_id", "flags", "head", "id", "ipv6",
+                 "key", "mss", "nh", "opts", "seq", "size", "th")  # fmt: skip
+
+    def __init__(self, skb: SkBuff, seg: _Segment) -> None:
+        self.head = skb
+        self.first = seg
+        self.size = seg.pend - seg.nh  # the IP packet's length so far
+        self.buf: bytearray | None = None  # the merged frame, from its mac header: on a merge
+        self.key = seg.key
+        self.ipv6 = seg.ipv6
+        self.nh = seg.nh
+        self.th = seg.th
+        self.mss = seg.plen
+        self.seq = (seg.seq + seg.plen) & 0xFFFFFFFF  # the next segment's
+        self.ack = seg.ack
+        self.flags = seg.flags
+        self.opts = seg.opts
+        self.id = seg.ip_id
+        self.fixed_id: bool | None = None  # decided by the second segment (DF set only)
+        self.count = 1
+
+
+class _Segment:
+    """What GRO needs of one received TCP segment (parsed once)."""
+
+    __slots__ = ("ack", "df", "flags", "ip_id", "ipv6", "key", "nh", "opts", "pend", "plen",
+                 "pstart", "seq", "th", "ttl_tos")  # fmt: skip
+
+
+def _parse(skb: SkBuff) -> _Segment | None:
+    """The segment's GRO facts, or None when it is not a TCP segment over plain IPv4/IPv6."""
+    buf = skb.buf
+    nh = skb.data  # after eth_type_trans: the network header
+    tail = skb.tail
+    proto = skb.protocol
+    if proto == _ETH_P_IP:
+        if nh + 20 > tail or buf[nh] != 0x45 or buf[nh + 9] != 6:  # IPv4, no options, TCP
+            return None
+        if int.from_bytes(buf[nh + 2 : nh + 4], "big") != tail - nh:
+            return None  # padded, or cut short
+        frag = int.from_bytes(buf[nh + 6 : nh + 8], "big")
+        if frag & 0x3FFF or ip_fast_csum(buf[nh : nh + 20]):
+            return None  # a fragment, or a bad header checksum: the stack decides
+        seg = _Segment()
+        seg.ipv6 = False
+        seg.df = bool(frag & 0x4000)
+        seg.ip_id = int.from_bytes(buf[nh + 4 : nh + 6], "big")
+        seg.ttl_tos = (buf[nh + 1], buf[nh + 8])
+        th = nh + 20
+        addrs = bytes(buf[nh + 12 : nh + 20])
+    elif proto == _ETH_P_IPV6:
+        if nh + 40 > tail or buf[nh] >> 4 != 6 or buf[nh + 6] != 6:  # no extension headers
+            return None
+        if int.from_bytes(buf[nh + 4 : nh + 6], "big") != tail - nh - 40:
+            return None
+        seg = _Segment()
+        seg.ipv6 = True
+        seg.df = True
+        seg.ip_id = 0
+        seg.ttl_tos = (bytes(buf[nh : nh + 4]), buf[nh + 7])  # class + flow label, hop limit
+        th = nh + 40
+        addrs = bytes(buf[nh + 8 : nh + 40])
+    else:
+        return None
+    if th + 20 > tail:
+        return None
+    doff = (buf[th + 12] >> 4) * 4
+    if doff < 20 or th + doff > tail:
+        return None
+    seg.nh = nh
+    seg.th = th
+    seg.key = (addrs, bytes(buf[th : th + 4]), seg.ipv6)
+    seg.seq = int.from_bytes(buf[th + 4 : th + 8], "big")
+    seg.ack = int.from_bytes(buf[th + 8 : th + 12], "big")
+    seg.flags = buf[th + 13]
+    seg.opts = bytes(buf[th + 20 : th + doff])
+    seg.pstart = th + doff
+    seg.pend = tail
+    seg.plen = tail - th - doff
+    return seg
+
+
+def _checksum_ok(skb: SkBuff, seg: _Segment) -> bool:
+    """A segment may only be merged with its checksum known good (Linux validates it here)."""
+    if skb.ip_summed not in (CHECKSUM_NONE, CHECKSUM_COMPLETE):
+        return True  # CHECKSUM_UNNECESSARY (verified by the device) or PARTIAL (local)
+    buf = skb.buf
+    nh, th = seg.nh, seg.th
+    length = skb.tail - th
+    addrs = buf[nh + 8 : nh + 40] if seg.ipv6 else buf[nh + 12 : nh + 20]
+    pseudo = csum_partial(addrs) + length + 6
+    return csum_fold(csum_partial(memoryview(buf)[th : skb.tail], pseudo)) == 0
+
+
+def napi_gro_receive(napi: NapiStruct, skb: SkBuff) -> int:
+    """Hand a received skb up through GRO (call from the poll, instead of ``netif_receive_skb``).
+
+    Returns ``GRO_MERGED`` (joined a held super-frame), ``GRO_HELD`` (held to be
+    joined) or ``GRO_NORMAL`` (handed up now, as ``netif_receive_skb`` does).
+    Outside a poll, with GRO off, or with rx middleware on the device (a fault
+    injector should lose segments, not super-frames), every skb is handed up at once.
+    """
+    host = napi.dev.host
+    if host is None:
+        raise ValueError(f"napi_gro_receive: {napi.dev.name} is not registered")
+    return host.napi_gro_receive(napi, skb)
+
+
+def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
+    """:func:`napi_gro_receive` on ``host`` (it is :meth:`Host.napi_gro_receive`)."""
+    dev = skb.dev
+    if dev is None:
+        raise ValueError("napi_gro_receive: skb.dev is not set (use eth_type_trans)")
+    dev.core_stats.rx_submitted += 1  # as netif_receive_skb counts it: here or at the flush
+    # Not TCP, or GRO not wanted: handed up at once, with as little as possible on the way
+    # (this runs for every frame a NAPI driver receives).
+    buf = skb.buf
+    nh = skb.data
+    proto = skb.protocol
+    if proto == _ETH_P_IP:
+        tcp = nh + 20 <= skb.tail and buf[nh + 9] == 6
+    elif proto == _ETH_P_IPV6:
+        tcp = True  # the next header may be TCP after extension headers
+    else:
+        tcp = False
+    flows = napi.gro_list
+    if not tcp or not napi.in_poll or not dev.features & NETIF_F_GRO or dev.rx_hook is not None:
+        if flows and tcp:
+            napi_gro_flush(napi)  # a TCP segment GRO does not take: keep its flow's order
+        host._deliver_skb(skb)
+        return GRO_NORMAL
+    seg = _parse(skb)
+    if seg is None:  # IP options, a fragment, an extension header: as it is, in order
+        if flows:
+            napi_gro_flush(napi)
+        host._deliver_skb(skb)
+        return GRO_NORMAL
+    for i, flow in enumerate(flows):
+        if flow.key != seg.key:
+            continue
+        if not skb.gso_size and _mergeable(flow, seg) and _checksum_ok(skb, seg):
+            _merge(flow, skb, seg)
+            if seg.plen < flow.mss or seg.flags & (_PSH | _FIN):
+                del flows[i]
+                _flush_flow(host, flow)
+            return GRO_MERGED
+        del flows[i]  # not the next segment of this flow: what it holds goes first
+        _flush_flow(host, flow)
+        break
+    if seg.flags & _NOT_HELD or not seg.plen or skb.gso_size or not _checksum_ok(skb, seg):
+        host._deliver_skb(skb)
+        return GRO_NORMAL
+    if len(flows) >= MAX_GRO_SKBS:
+        _flush_flow(host, flows.pop(0))  # the oldest goes up
+    flows.append(_Flow(skb, seg))
+    return GRO_HELD
+
+
+def _mergeable(flow: _Flow, seg: _Segment) -> bool:
+    """Whether ``seg`` continues ``flow`` (tcp_gro_receive's and inet_gro_receive's flush tests)."""
+    if (seg.seq != flow.seq or seg.ack != flow.ack or seg.opts != flow.opts
+            or (seg.flags ^ flow.flags) & ~(_CWR | _FIN | _PSH) or seg.flags & _CWR
+            or not seg.plen or seg.plen > flow.mss):  # fmt: skip
+        return False
+    first = flow.first
+    if seg.ttl_tos != first.ttl_tos or seg.df != first.df:
+        return False
+    if not seg.ipv6:
+        want = (flow.id + flow.count) & 0xFFFF
+        if seg.ip_id != want:
+            if not (seg.df and seg.ip_id == flow.id and flow.fixed_id is not False):
+                return False
+            flow.fixed_id = True
+        elif flow.count == 1:
+            flow.fixed_id = False
+        elif flow.fixed_id:
+            return False
+    return flow.size + seg.plen <= GRO_MAX_SIZE  # within the IP length field
+
+
+def _mac(skb: SkBuff) -> int:
+    return skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
+
+
+def _merge(flow: _Flow, skb: SkBuff, seg: _Segment) -> None:
+    """Append ``skb``'s payload to the flow's super-frame and consume ``skb``."""
+    if flow.buf is None:
+        head = flow.head
+        flow.buf = bytearray(head.buf[_mac(head) : head.tail])
+    flow.buf += memoryview(skb.buf)[seg.pstart : seg.pend]
+    flow.flags |= seg.flags & (_FIN | _PSH)
+    flow.seq = (seg.seq + seg.plen) & 0xFFFFFFFF
+    flow.count += 1
+    flow.size += seg.plen
+    consume_skb(skb)
+
+
+def _flush_flow(host: Host, flow: _Flow) -> None:
+    """Hand the flow's skb up: the head alone, or the super-frame with its headers made right."""
+    head = flow.head
+    if flow.buf is None:
+        host.deliver_gro(head, 1)
+        return
+    buf = flow.buf
+    mac = _mac(head)
+    nh = flow.nh - mac
+    th = flow.th - mac
+    n = len(buf)
+    if flow.ipv6:
+        buf[nh + 4 : nh + 6] = (n - nh - 40).to_bytes(2, "big")
+        addrs = buf[nh + 8 : nh + 40]
+    else:
+        buf[nh + 2 : nh + 4] = (n - nh).to_bytes(2, "big")
+        buf[nh + 10 : nh + 12] = b"\0\0"
+        buf[nh + 10 : nh + 12] = ip_compute_csum(buf[nh : nh + 20]).to_bytes(2, "big")
+        addrs = buf[nh + 12 : nh + 20]
+    buf[th + 13] = flow.flags
+    # tcp_gro_complete: the checksum is left to whoever segments or verifies it, seeded
+    # with the pseudo-header sum for the super-frame's length.
+    pseudo = csum_partial(addrs) + (n - th) + 6
+    buf[th + 16 : th + 18] = (~csum_fold(pseudo) & 0xFFFF).to_bytes(2, "big")
+    skb = SkBuff(0, buf)
+    skb.dev = head.dev
+    skb.protocol = head.protocol
+    skb.pkt_type = head.pkt_type
+    skb.priority = head.priority
+    skb.mac_header = 0
+    skb.data = skb.network_header = nh
+    skb.transport_header = th
+    skb.tail = n
+    skb.ip_summed = CHECKSUM_PARTIAL
+    skb.csum_start = th
+    skb.csum_offset = 16
+    skb.gso_size = flow.mss
+    skb.gso_type = SKB_GSO_TCPV6 if flow.ipv6 else SKB_GSO_TCPV4
+    consume_skb(head)
+    host.deliver_gro(skb, flow.count)
+
+
+def napi_gro_flush(napi: NapiStruct) -> None:
+    """Hand up everything ``napi`` holds (the end of a poll; ``napi_complete_done`` does it)."""
+    flows = napi.gro_list
+    if not flows:
+        return
+    host = napi.dev.host
+    held = list(flows)
+    flows.clear()
+    for flow in held:
+        if host is not None:  # else unregistered meanwhile: nothing to hand it to
+            _flush_flow(host, flow)

@@ -1,0 +1,262 @@
+"""GRO (netdrv_core.gro): a NAPI poll's TCP segments handed up as super-frames, as Linux does.
+
+A test NAPI driver on the memory attachment hands frames to ``napi_gro_receive``
+from its poll; what the stack receives is checked against reference checksums
+(frames.py, independent of the core), and cut up again with the core's
+software GSO it must give back exactly the segments that went in.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import pytest
+from fakedev import make_dev
+from frames import (
+    TCP_ACK,
+    TCP_FIN,
+    TCP_PSH,
+    eth_frame,
+    ref_checksum,
+    tcp_packet,
+)
+
+from netdrv_core import Host, SkBuff, eth_type_trans, napi_gro_receive
+from netdrv_core.checksum import skb_checksum_help
+from netdrv_core.ethtool import ethtool_request
+from netdrv_core.gro import GRO_HELD, GRO_MERGED, GRO_NORMAL, MAX_GRO_SKBS
+from netdrv_core.gso import skb_gso_segment
+from netdrv_core.napi import NapiStruct, napi_complete_done, napi_enable, netif_napi_add
+from netdrv_core.netdevice import NETIF_F_GRO, NetDevice
+from netdrv_core.skbuff import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    CHECKSUM_UNNECESSARY,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
+)
+
+A, B = "198.18.0.1", "198.18.0.2"
+A6 = bytes.fromhex("fd000000000000000000000000000001")
+B6 = bytes.fromhex("fd000000000000000000000000000002")
+MAC_DST, MAC_SRC = "02:00:00:00:00:10", "02:00:00:00:00:20"
+MSS = 1448
+TS_OPTS = bytes([1, 1, 8, 10]) + bytes(range(8))  # NOP NOP timestamps, the same on each
+
+
+def seg4(i: int, *, payload: bytes | None = None, flags: int = TCP_ACK, seq0: int = 1000,
+         sport: int = 40000, ident: int | None = None, mss: int = MSS) -> bytes:  # fmt: skip
+    """The i-th full-sized segment of a flow A:sport -> B:5201 (IPv4, timestamps)."""
+    data = payload if payload is not None else bytes((i * 7 + k) & 0xFF for k in range(mss))
+    pkt = tcp_packet(A, B, sport, 5201, data, seq=seq0 + i * mss, ack=77, flags=flags,
+                     ident=0x100 + i if ident is None else ident)  # fmt: skip
+    return eth_frame(MAC_DST, MAC_SRC, 0x0800, _with_options(pkt, 20, A, B))
+
+
+def _with_options(pkt: bytes, ihl: int, src: str, dst: str) -> bytes:
+    """Give a TCP segment built without options the timestamp option (checksums redone)."""
+    ip, tcp = bytearray(pkt[:ihl]), bytearray(pkt[ihl:])
+    tcp = tcp[:20] + TS_OPTS + tcp[20:]
+    tcp[12] = ((20 + len(TS_OPTS)) // 4) << 4
+    tcp[16:18] = b"\0\0"
+    pseudo = bytes(map(int, src.split("."))) + bytes(map(int, dst.split(".")))
+    tcp[16:18] = ref_checksum(pseudo + struct.pack("!BBH", 0, 6, len(tcp)) + tcp).to_bytes(2, "big")
+    ip[2:4] = (len(ip) + len(tcp)).to_bytes(2, "big")
+    ip[10:12] = b"\0\0"
+    ip[10:12] = ref_checksum(ip).to_bytes(2, "big")
+    return bytes(ip + tcp)
+
+
+def seg6(i: int, *, flags: int = TCP_ACK) -> bytes:
+    data = bytes((i * 5 + k) & 0xFF for k in range(MSS))
+    tcp = bytearray(struct.pack("!HHIIBBHHH", 40000, 5201, 9000 + i * MSS, 5, 5 << 4, flags,
+                                512, 0, 0) + data)  # fmt: skip
+    pseudo = A6 + B6 + struct.pack("!IxxxB", len(tcp), 6)
+    tcp[16:18] = ref_checksum(pseudo + tcp).to_bytes(2, "big")
+    ip6 = struct.pack("!IHBB", 6 << 28, len(tcp), 6, 64) + A6 + B6
+    return eth_frame(MAC_DST, MAC_SRC, 0x86DD, ip6 + bytes(tcp))
+
+
+class GroDriver:
+    """A NAPI device whose poll hands ``pending`` frames to napi_gro_receive."""
+
+    def __init__(self, host: Host) -> None:
+        self.dev, self.ops = make_dev(host, "gro%d", mac=bytes.fromhex("020000000010"))
+        self.napi: NapiStruct = netif_napi_add(self.dev, self.poll, 64)
+        napi_enable(self.napi)
+        self.pending: list[tuple[bytes, int]] = []
+        self.results: list[int] = []
+        self.host = host
+
+    def poll(self, napi: NapiStruct, budget: int) -> int:
+        done = 0
+        while self.pending and done < budget:
+            frame, summed = self.pending.pop(0)
+            skb = SkBuff(2 + len(frame))
+            skb.buf[2:] = frame
+            skb.data, skb.tail = 2, 2 + len(frame)
+            skb.protocol = eth_type_trans(skb, self.dev)
+            skb.ip_summed = summed
+            self.results.append(napi_gro_receive(napi, skb))
+            done += 1
+        if done < budget:
+            napi_complete_done(napi, done)
+        return done
+
+    def receive(self, frames: list[bytes], summed: int = CHECKSUM_UNNECESSARY) -> list[SkBuff]:
+        """Run one poll over ``frames``; what the stack got."""
+        self.pending += [(f, summed) for f in frames]
+        self.napi.schedule()
+        self.host.loop.run_until_idle()
+        return self.host.attachment.received_skbs(self.dev)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def drv(host: Host) -> GroDriver:
+    return GroDriver(host)
+
+
+def frame_of(skb: SkBuff) -> bytes:
+    return bytes(skb.buf[skb.mac_header : skb.tail])
+
+
+def test_a_flows_segments_become_one_super_frame_that_segments_back(drv: GroDriver) -> None:
+    frames = [seg4(i) for i in range(9)] + [seg4(9, flags=TCP_ACK | TCP_PSH)]
+    (skb,) = drv.receive(frames)
+    assert drv.results == [GRO_HELD] + [GRO_MERGED] * 9
+    assert (skb.gso_size, skb.gso_type, skb.ip_summed) == (MSS, SKB_GSO_TCPV4, CHECKSUM_PARTIAL)
+    assert skb.csum_start == skb.transport_header and skb.csum_offset == 16
+    assert skb.dev is drv.dev and skb.protocol == 0x0800 and skb.data == skb.mac_header + 14
+    ip = frame_of(skb)[14:34]
+    assert ref_checksum(ip) == 0 and struct.unpack("!H", ip[2:4])[0] == 20 + 32 + 10 * MSS
+    assert frame_of(skb)[34 + 13] == TCP_ACK | TCP_PSH  # PSH of the last one
+    # What the stack would do with it: cut it up again — exactly the segments that came in.
+    segs = skb_gso_segment(skb, 0)
+    assert [frame_of(s) for s in segs] == frames
+    # The whole super-frame's checksum, finished, verifies as a receiver's would.
+    skb_checksum_help(skb)
+    tcp = frame_of(skb)[34:]
+    pseudo = bytes([198, 18, 0, 1, 198, 18, 0, 2]) + struct.pack("!BBH", 0, 6, len(tcp))
+    assert ref_checksum(pseudo + tcp) == 0
+    cs = drv.dev.core_stats
+    assert cs.rx_submitted == cs.rx_delivered == 10
+
+
+def test_ipv6_segments_merge_too(drv: GroDriver) -> None:
+    frames = [seg6(i) for i in range(4)]
+    (skb,) = drv.receive(frames)
+    assert skb.gso_type == SKB_GSO_TCPV6 and skb.gso_size == MSS
+    assert struct.unpack("!H", frame_of(skb)[18:20])[0] == 20 + 4 * MSS
+    assert [frame_of(s) for s in skb_gso_segment(skb, 0)] == frames
+
+
+def test_what_breaks_a_flow_goes_up_in_order(drv: GroDriver) -> None:
+    ack = eth_frame(MAC_DST, MAC_SRC, 0x0800, _with_options(
+        tcp_packet(A, B, 40000, 5201, b"", seq=1000 + 3 * MSS, ack=77, ident=0x103), 20, A, B))  # fmt: skip
+    gap = seg4(5)  # 4 is missing
+    frames = [seg4(0), seg4(1), seg4(2), ack, gap, seg4(6)]
+    got = [frame_of(s) for s in drv.receive(frames)]
+    assert len(got) == 3
+    assert got[1] == ack  # not merged, and after what its flow held
+    assert [frame_of(s) for s in skb_gso_segment(_sk(got[0]), 0)] == frames[:3]
+    assert [frame_of(s) for s in skb_gso_segment(_sk(got[2]), 0)] == frames[4:]
+
+
+def _sk(frame: bytes) -> SkBuff:
+    skb = SkBuff(len(frame), bytearray(frame))
+    skb.tail = len(frame)
+    skb.data = skb.mac_header = 0
+    skb.network_header = 14
+    skb.protocol = 0x0800
+    skb.gso_size, skb.gso_type = MSS, SKB_GSO_TCPV4
+    skb.ip_summed, skb.csum_start, skb.csum_offset = CHECKSUM_PARTIAL, 34, 16
+    return skb
+
+
+@pytest.mark.parametrize(
+    ("frames", "sizes"),
+    [
+        # A short segment ends the super-frame it joins.
+        (
+            lambda: [seg4(0), seg4(1), seg4(2, payload=b"x" * 100), seg4(3, seq0=1000 - MSS + 100)],
+            [2 * MSS + 100, MSS],
+        ),
+        # A segment longer than the first one's size does not join it.
+        (
+            lambda: [seg4(0, mss=1000), seg4(1, mss=1000, payload=b"y" * 1448, seq0=1000)],
+            [1000, 1448],
+        ),
+        # IPv4 IDs that neither count up nor stay fixed (DF set) do not merge.
+        (lambda: [seg4(0, ident=5), seg4(1, ident=9)], [MSS, MSS]),
+        # A fixed ID with DF set merges (Linux's fixed-ID GRO).
+        (lambda: [seg4(0, ident=5), seg4(1, ident=5), seg4(2, ident=5)], [3 * MSS]),
+        # FIN joins and ends it.
+        (lambda: [seg4(0), seg4(1, flags=TCP_ACK | TCP_FIN), seg4(2)], [2 * MSS, MSS]),
+    ],
+    ids=["short-ends", "longer-apart", "bad-id", "fixed-id", "fin-ends"],
+)
+def test_merge_rules(drv: GroDriver, frames: Callable[[], list[bytes]], sizes: list[int]) -> None:
+    got = drv.receive(frames())
+    assert [s.tail - s.data - 20 - 32 for s in got] == sizes
+
+
+def test_super_frames_stay_within_64k(drv: GroDriver) -> None:
+    got = drv.receive([seg4(i) for i in range(50)])
+    per = (65535 - 20 - 32) // MSS  # 45 segments of 1448 fit an IPv4 length field
+    assert [s.gso_size and (s.tail - s.data - 52) // MSS for s in got] == [per, 50 - per]
+    assert all(s.tail - s.data <= 65535 for s in got)
+
+
+def test_interleaved_flows_each_merge_and_a_ninth_pushes_the_oldest_out(drv: GroDriver) -> None:
+    flows = range(MAX_GRO_SKBS)
+    got = drv.receive([seg4(i, sport=1000 + f) for i in range(3) for f in flows])
+    assert [struct.unpack("!H", frame_of(s)[34:36])[0] for s in got] == [1000 + f for f in flows]
+    assert [(s.tail - s.data - 52) // MSS for s in got] == [3] * MAX_GRO_SKBS
+    got = drv.receive([seg4(0, sport=2000 + f) for f in range(MAX_GRO_SKBS + 1)])
+    ports = [struct.unpack("!H", frame_of(s)[34:36])[0] for s in got]
+    assert ports == [2000 + f for f in range(MAX_GRO_SKBS + 1)]  # the oldest went up first
+
+
+def test_an_unverified_checksum_is_verified_and_a_bad_one_not_merged(drv: GroDriver) -> None:
+    good = [seg4(i) for i in range(3)]
+    (skb,) = drv.receive(good, summed=CHECKSUM_NONE)
+    assert skb.gso_size == MSS and (skb.tail - skb.data - 52) == 3 * MSS
+    bad = bytearray(seg4(1))
+    bad[-1] ^= 0xFF
+    got = drv.receive([seg4(0), bytes(bad), seg4(2)], summed=CHECKSUM_NONE)
+    assert [s.gso_size for s in got] == [0, 0, 0]  # each as it came: the stack drops the bad one
+    assert frame_of(got[1]) == bytes(bad)
+
+
+def test_gro_off_outside_a_poll_or_with_rx_middleware_hands_up_each(
+    drv: GroDriver, host: Host
+) -> None:
+    _, changed = ethtool_request(host, drv.dev, "features", {"gro": False})
+    assert changed and not drv.dev.features & NETIF_F_GRO
+    assert len(drv.receive([seg4(i) for i in range(3)])) == 3
+    ethtool_request(host, drv.dev, "features", {"gro": True})
+    assert len(drv.receive([seg4(i) for i in range(3)])) == 1
+    skb = SkBuff(0, bytearray(seg4(0)))
+    skb.tail = len(skb.buf)
+    skb.protocol = eth_type_trans(skb, drv.dev)
+    assert napi_gro_receive(drv.napi, skb) == GRO_NORMAL  # not in a poll
+    drv.dev.rx_hook = lambda skb: True
+    drv.results.clear()
+    assert len(drv.receive([seg4(i) for i in range(3)])) == 4  # the one above, then each
+    assert drv.results == [GRO_NORMAL] * 3
+
+
+def test_every_device_has_gro_on_and_may_turn_it_off(host: Host) -> None:
+    dev: NetDevice = make_dev(host)[0]
+    assert dev.features & NETIF_F_GRO and dev.hw_features & NETIF_F_GRO
+    res, _ = ethtool_request(host, dev, "features")
+    assert res["features"]["rx-gro"] == {"active": True, "fixed": False, "requested": True}
+
+
+def test_tcp_is_the_only_protocol_merged(drv: GroDriver) -> None:
+    from frames import udp_packet
+
+    udp = eth_frame(MAC_DST, MAC_SRC, 0x0800, udp_packet(A, B, 1, 2, b"u" * 1000))
+    got = drv.receive([udp, udp])
+    assert [frame_of(s) for s in got] == [udp, udp]
