@@ -172,3 +172,16 @@ def test_driver_pages_list_every_parameter() -> None:
             assert want in cells[2], (
                 f"docs/drivers/{name}.md: {p.name}= default is {want}: {cells[2]}"
             )
+
+
+def test_constants_on_the_driver_model_page_are_importable_from_netdrv_core() -> None:
+    """The page says everything on it comes from ``netdrv_core`` unless a module is named."""
+    import netdrv_core
+
+    text = (DOCS / "driver-model.md").read_text(encoding="utf-8")
+    prefixes = ("NETIF_F_", "CHECKSUM_", "PACKET_", "SKB_GSO_", "NET_", "NETDEV_", "GRO_", "ETH_")
+    names = {n for n in re.findall(r"`([A-Z][A-Z0-9_]+)`", text) if n.startswith(prefixes)}
+    names.discard("NET_RX")  # the softirq, named for comparison
+    assert names, "no constants found: the pattern is stale"
+    missing = sorted(n for n in names if not hasattr(netdrv_core, n))
+    assert not missing, f"driver-model.md names constants netdrv_core does not export: {missing}"
