@@ -17,6 +17,8 @@ of each is kept, so a busy neighbour costs every side alike):
   average frame snull forwarded (~64 KiB proves the kernel handed over TSO
   super-frames) and the daemon's CPU per 64 KiB;
 * TCP bulk without offloads (``offload=0``): informational;
+* TCP bulk through snull's NAPI receive (``use_napi=1 offload=0``) with GRO
+  on against GRO off (``netdrv ethtool -K sn1 gro off``), informational;
 * UDP, 64-byte payload, packets delivered per second, snull ``offload=0``:
   target >= 0.5x veth;
 * ping RTT (median of 100 at 10 ms intervals), snull ``offload=0``:
@@ -153,8 +155,8 @@ def _veth(a: Any, b: Any) -> Side:
     return Side("veth", a, b, VETH_B, VETH_B, None)
 
 
-def _snull(ns: Any, offload: int) -> Side:
-    ns.netdrv(f"load snull offload={offload}")
+def _snull(ns: Any, offload: int, extra: str = "") -> Side:
+    ns.netdrv(f"load snull offload={offload} {extra}".strip())
     return Side(f"snull offload={offload}", ns, ns, SN_SERVER, SN_REMOTE, SN_LOCAL)
 
 
@@ -407,7 +409,33 @@ def _without_offload(veth: Side, rounds: int, secs: float) -> list[dict]:
             rows.append(_vs_veth(PACKET_FLOOR + "ping RTT (median), busy polling", pkb, "ms", v))
         except Exception as exc:
             rows.append(error_row(name, COMMAND, exc))
+        rows.append(_gro(ns, rounds, secs))
     return rows
+
+
+def _gro(ns: Any, rounds: int, secs: float) -> dict[str, Any]:
+    """TCP through snull's NAPI receive with GRO on against GRO off, in the same rounds."""
+    name = "TCP bulk (iperf3), snull use_napi=1 offload=0: GRO merges sn1's received segments"
+    try:
+        ns.netdrv("unload snull")
+        sn = _snull(ns, 0, "use_napi=1")
+        sn.start_server()
+        try:
+
+            def tcp(gro: str) -> float:
+                ns.netdrv(f"ethtool -K sn1 gro {gro}")
+                return sn.tcp_gbps(secs)
+
+            got = _rotate(rounds, {"on": lambda: tcp("on"), "off": lambda: tcp("off")})
+        finally:
+            sn.stop_server()
+        on, off = max(got["on"]), max(got["off"])
+        return row(name, on, "Gbit/s", off, "GRO off (netdrv ethtool -K sn1 gro off)", on / off,
+                   "—", None, COMMAND, note=f"rounds (Gbit/s): GRO on {_rounds(got['on'], '.2f')}; "
+                   f"off {_rounds(got['off'], '.2f')}: the kernel takes super-frames from sn1's "
+                   "TAP instead of 1500-byte frames")  # fmt: skip
+    except Exception as exc:
+        return error_row(name, COMMAND, exc)
 
 
 if __name__ == "__main__":
