@@ -447,7 +447,7 @@ def capture(dev: str, path: str, count: int) -> None:
         f = sys.stdout.buffer if to_stdout else open_capture_file(path)
     except OSError as exc:
         c.close()
-        _fail(str(exc))
+        _fail(exc.strerror or str(exc))  # it names the file and why, without "[Errno N]"
     click.echo(f"capturing on {dev} (both directions) into {where}", err=True)
     # Whole records only: a file ending in a cut record is one tcpdump refuses ("truncated
     # dump file").  The stream is read in chunks that end anywhere (records splits them),

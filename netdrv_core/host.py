@@ -226,6 +226,7 @@ class Host:
             self.netdev_max_backlog = netdev_max_backlog
         self._taps: dict[str, list[TapCallback]] = {}
         self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
+        self._tap_ends: dict[TapCallback, Callable[[], None]] = {}  # a tap that raised: this
         self._odd_returns: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
         self.known_drivers: weakref.WeakSet[Driver] = weakref.WeakSet()
@@ -328,7 +329,8 @@ class Host:
             self.attachment.detach(dev)
         finally:
             del self.devices[dev.name]
-            self._taps.pop(dev.name, None)
+            for cb in self._taps.pop(dev.name, []):
+                self._tap_ends.pop(cb, None)
             for gone in self._tap_gone.pop(dev.name, []):
                 try:
                     gone()
@@ -1170,7 +1172,8 @@ class Host:
     ) -> Callable[[], None]:
         """Call ``callback(dev, skb, "rx"|"tx")`` for every frame; returns a remover.
 
-        ``gone()`` is called if the device is unregistered first (the tap ends with it).
+        ``gone()`` is called if the tap ends first: the device is unregistered, or
+        ``callback`` raised (it is removed then, and the error logged).
         """
         name = dev.name
         self._taps.setdefault(name, []).append(callback)
@@ -1178,6 +1181,7 @@ class Host:
             self._tap_gone.setdefault(name, []).append(gone)
 
         def remove() -> None:
+            self._tap_ends.pop(callback, None)
             name = dev.name  # the device's name now: a rename (dev_rename) moved its taps
             lst = self._taps.get(name)
             if lst is not None and callback in lst:
@@ -1190,6 +1194,15 @@ class Host:
                 if not gl:
                     del self._tap_gone[name]
 
+        def ended() -> None:  # the tap raised: removed, and its owner told
+            remove()
+            if gone is not None:
+                try:
+                    gone()
+                except Exception:
+                    log.exception("%s: a capture tap's end callback raised", dev.name)
+
+        self._tap_ends[callback] = ended
         return remove
 
     def _run_taps(self, taps: list[TapCallback], dev: NetDevice, skb: SkBuff, d: str) -> None:
@@ -1198,7 +1211,13 @@ class Host:
                 cb(dev, skb, d)
             except Exception:
                 log.exception("%s: capture tap raised; removing it", dev.name)
-                taps.remove(cb)
+                end = self._tap_ends.get(cb)
+                if end is not None:
+                    end()
+                elif cb in taps:
+                    taps.remove(cb)
+                    if not taps and self._taps.get(dev.name) is taps:
+                        del self._taps[dev.name]
 
     # -- teardown ---------------------------------------------------------------------------------
     def close(self) -> None:

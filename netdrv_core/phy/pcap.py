@@ -35,6 +35,7 @@ the stack, after the middleware on ``rx_hook``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -352,7 +353,8 @@ class Capture:
         self.count = count
         self.direction = direction
         self.done = False
-        self._remove = host.add_tap(dev, self._tap)
+        # The device unregistered, or a write that failed: the capture ends, its file closed.
+        self._remove = host.add_tap(dev, self._tap, gone=self._ended)
 
     @property
     def packets(self) -> int:
@@ -365,6 +367,12 @@ class Capture:
         self.pcap.write_skb(skb)
         if self.count is not None and self.pcap.packets >= self.count:
             self.stop()
+
+    def _ended(self) -> None:
+        if not self.done:
+            self.done = True
+            with contextlib.suppress(OSError):  # a failed write already said what went wrong
+                self.pcap.close()
 
     def stop(self) -> None:
         """Stop capturing and close the file (idempotent)."""

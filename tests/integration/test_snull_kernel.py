@@ -150,6 +150,7 @@ def test_capture_shows_flipped_addresses(netns: NetNamespace, tmp_path) -> None:
     res = netns.run([sys.executable, "-m", "netdrv_core.cli", "capture", "sn1", "-w",
                      str(tmp_path / "link.pcap"), "-c", "1"], check=False)  # fmt: skip
     assert res.returncode == 1 and "cannot write capture file" in res.stderr, res.stderr
+    assert "[Errno" not in res.stderr, res.stderr
     assert victim.read_text() == "keep me"
 
 

@@ -267,6 +267,39 @@ def test_capture_stops_after_count_and_by_direction(
     assert rx_only.packets == 0
 
 
+def test_a_capture_ends_with_its_device_or_a_failed_write(host: Host, tmp_path: Path) -> None:
+    """The capture is done and its file closed, and the host keeps no trace of the tap."""
+    dev, _ = make_dev(host, "c%d")
+    cap = capture(host, dev, tmp_path / "gone.pcap")
+    mem(host).send(dev, bytes(60))
+    host.unregister_netdev(dev)
+    assert cap.done and cap.pcap.closed and not host._taps and not host._tap_ends
+    assert len(read_pcap((tmp_path / "gone.pcap").read_bytes()).records) == 1
+
+    class Full:  # a file system that fills up after the header
+        def __init__(self) -> None:
+            self.data = b""
+            self.full = False
+
+        def write(self, b: bytes) -> int:
+            if self.full:
+                raise OSError(28, "No space left on device")
+            self.data += bytes(b)
+            return len(b)
+
+        def flush(self) -> None:
+            pass
+
+    dev, _ = make_dev(host, "c%d")
+    out = Full()
+    cap = capture(host, dev, out)  # type: ignore[arg-type]
+    out.full = True
+    mem(host).send(dev, bytes(60))  # the write fails: the tap goes, the capture ends
+    assert cap.done and not host._taps and not host._tap_ends
+    mem(host).send(dev, bytes(60))
+    assert dev.core_stats.tx_submitted == 2  # traffic goes on
+
+
 def test_capture_argument_errors(host: Host, tmp_path: Path) -> None:
     make_dev(host, "c%d")
     with pytest.raises(ValueError, match="no device named 'nope'"):
