@@ -2,11 +2,11 @@
 
 A NAPI driver calls :func:`napi_gro_receive` where LDD's snull calls
 ``netif_receive_skb``.  Within one poll, segments of the same TCP connection
-that follow each other (contiguous sequence numbers, the same ACK, flags and
-options, incrementing IPv4 IDs) are merged into one skb of up to 64 KiB that
-carries its segment size (``gso_size``) and a checksum left partial
-(``CHECKSUM_PARTIAL``), as Linux's ``tcp_gro_receive``/``tcp_gro_complete``
-build it.  The stack gets one frame instead of dozens — on the kernel
+that follow each other (contiguous sequence numbers, the same ACK, flags,
+window and options, the same link header, incrementing IPv4 IDs) are merged
+into one skb of up to 64 KiB that carries its segment size (``gso_size``) and
+a checksum left partial (``CHECKSUM_PARTIAL``), as Linux's
+``tcp_gro_receive``/``tcp_gro_complete`` build it.  The stack gets one frame instead of dozens — on the kernel
 attachment one write to the TAP, whose virtio-net header tells the kernel how
 the frame was segmented.
 
@@ -64,16 +64,20 @@ GRO_MAX_SIZE = 65535
 
 _ETH_P_IP = 0x0800
 _ETH_P_IPV6 = 0x86DD
+_V6_NOT_TCP = frozenset((17, 58, 59))  # UDP, ICMPv6, no next header
 _FIN, _SYN, _RST, _PSH, _ACK, _URG, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x80
 # A segment with one of these is not held: it ends what its flow holds (tcp_gro_receive).
 _NOT_HELD = _SYN | _RST | _URG | _CWR | _PSH | _FIN
+# Of the TCP header's flag word (offset, reserved bits, flags, window: tcp_flag_word) all
+# must match but these flags; a window update or a reserved bit ends the super-frame.
+_WORD_MAY_DIFFER = (_CWR | _FIN | _PSH) << 16
 
 
 class _Flow:
     """One held super-frame in the making."""
 
     __slots__ = ("ack", "buf", "count", "first", "fixed_id", "flags", "head", "id", "ipv6",
-                 "key", "mss", "nh", "opts", "seq", "size", "th")  # fmt: skip
+                 "key", "mss", "nh", "opts", "seq", "size", "th", "word")  # fmt: skip
 
     def __init__(self, skb: SkBuff, seg: _Segment) -> None:
         self.head = skb
@@ -88,6 +92,7 @@ class _Flow:
         self.seq = (seg.seq + seg.plen) & 0xFFFFFFFF  # the next segment's
         self.ack = seg.ack
         self.flags = seg.flags
+        self.word = seg.word
         self.opts = seg.opts
         self.id = seg.ip_id
         self.fixed_id: bool | None = None  # decided by the second segment (DF set only)
@@ -98,7 +103,7 @@ class _Segment:
     """What GRO needs of one received TCP segment (parsed once)."""
 
     __slots__ = ("ack", "df", "flags", "ip_id", "ipv6", "key", "nh", "opts", "pend", "plen",
-                 "pstart", "seq", "th", "ttl_tos")  # fmt: skip
+                 "pstart", "seq", "th", "ttl_tos", "word")  # fmt: skip
 
 
 def _parse(skb: SkBuff) -> _Segment | None:
@@ -143,9 +148,15 @@ def _parse(skb: SkBuff) -> _Segment | None:
         return None
     seg.nh = nh
     seg.th = th
-    seg.key = (addrs, bytes(buf[th : th + 4]), seg.ipv6)
+    # The same flow: the same addresses and ports, and the same link header (Linux's
+    # gro_list_prepare compares the MAC header: another destination is another flow).
+    mac = skb.mac_header
+    link = bytes(buf[mac:nh]) if 0 <= mac <= nh else b""
+    seg.key = (addrs, bytes(buf[th : th + 4]), seg.ipv6, link)
     seg.seq = int.from_bytes(buf[th + 4 : th + 8], "big")
     seg.ack = int.from_bytes(buf[th + 8 : th + 12], "big")
+    # tcp_flag_word: data offset, reserved bits, flags and window (compared as one).
+    seg.word = int.from_bytes(buf[th + 12 : th + 16], "big")
     seg.flags = buf[th + 13]
     seg.opts = bytes(buf[th + 20 : th + doff])
     seg.pstart = th + doff
@@ -194,7 +205,9 @@ def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
     if proto == _ETH_P_IP:
         tcp = nh + 20 <= skb.tail and buf[nh + 9] == 6
     elif proto == _ETH_P_IPV6:
-        tcp = True  # the next header may be TCP after extension headers
+        # The next header may be TCP after extension headers; UDP, ICMPv6 or none is not
+        # (handed up at once: an ICMPv6 or UDP frame must not push every held flow out).
+        tcp = nh + 40 <= skb.tail and buf[nh + 6] not in _V6_NOT_TCP
     else:
         tcp = False
     flows = napi.gro_list
@@ -233,7 +246,7 @@ def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
 def _mergeable(flow: _Flow, seg: _Segment) -> bool:
     """Whether ``seg`` continues ``flow`` (tcp_gro_receive's and inet_gro_receive's flush tests)."""
     if (seg.seq != flow.seq or seg.ack != flow.ack or seg.opts != flow.opts
-            or (seg.flags ^ flow.flags) & ~(_CWR | _FIN | _PSH) or seg.flags & _CWR
+            or (seg.word ^ flow.word) & ~_WORD_MAY_DIFFER or seg.flags & _CWR
             or not seg.plen or seg.plen > flow.mss):  # fmt: skip
         return False
     first = flow.first

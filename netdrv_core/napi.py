@@ -126,6 +126,8 @@ def netif_napi_add(
     """Register a NAPI context for ``dev``; enable it with :func:`napi_enable` at open."""
     napi = NapiStruct(dev, poll, weight)
     dev.napi_list.append(napi)
+    if dev.host is not None:  # added after registration: what GRO may build needs re-judging
+        dev.host.netdev_update_features(dev)
     return napi
 
 

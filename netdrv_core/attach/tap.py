@@ -517,7 +517,8 @@ class KernelStack(Attachment):
     def receive(self, dev: NetDevice, skb: SkBuff) -> bool:
         """Write a received frame (from its mac header, for TAP) to the fd; False if dropped."""
         port = self.ports.get(dev.name)
-        if port is None:
+        if port is None:  # its link is gone: dropped, and counted like every refusal here
+            dev.core_stats.rx_down_drops += 1
             return False
         mac = skb.mac_header
         start = mac if (port.tap and 0 <= mac <= skb.data) else skb.data

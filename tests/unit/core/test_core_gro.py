@@ -46,12 +46,13 @@ TS_OPTS = bytes([1, 1, 8, 10]) + bytes(range(8))  # NOP NOP timestamps, the same
 
 
 def seg4(i: int, *, payload: bytes | None = None, flags: int = TCP_ACK, seq0: int = 1000,
-         sport: int = 40000, ident: int | None = None, mss: int = MSS) -> bytes:  # fmt: skip
+         sport: int = 40000, ident: int | None = None, mss: int = MSS, window: int = 65535,
+         dst: str = MAC_DST) -> bytes:  # fmt: skip
     """The i-th full-sized segment of a flow A:sport -> B:5201 (IPv4, timestamps)."""
     data = payload if payload is not None else bytes((i * 7 + k) & 0xFF for k in range(mss))
     pkt = tcp_packet(A, B, sport, 5201, data, seq=seq0 + i * mss, ack=77, flags=flags,
-                     ident=0x100 + i if ident is None else ident)  # fmt: skip
-    return eth_frame(MAC_DST, MAC_SRC, 0x0800, _with_options(pkt, 20, A, B))
+                     ident=0x100 + i if ident is None else ident, window=window)  # fmt: skip
+    return eth_frame(dst, MAC_SRC, 0x0800, _with_options(pkt, 20, A, B))
 
 
 def _with_options(pkt: bytes, ihl: int, src: str, dst: str) -> bytes:
@@ -151,6 +152,16 @@ def test_ipv6_segments_merge_too(drv: GroDriver) -> None:
     assert [frame_of(s) for s in skb_gso_segment(skb, 0)] == frames
 
 
+def test_an_icmpv6_frame_between_ipv6_segments_does_not_push_the_flow_out(drv: GroDriver) -> None:
+    icmp = struct.pack("!BBHI", 128, 0, 0, 1) + b"ping"  # an echo request (checksum not read)
+    icmp6 = eth_frame(MAC_DST, MAC_SRC, 0x86DD,
+                      struct.pack("!IHBB", 6 << 28, len(icmp), 58, 64) + B6 + A6 + icmp)  # fmt: skip
+    frames = [seg6(0), seg6(1), icmp6, seg6(2), seg6(3)]
+    got = drv.receive(frames)
+    assert [frame_of(s) for s in got[:1]] == [icmp6]  # up at once; the flow stays held
+    assert [frame_of(s) for s in skb_gso_segment(got[1], 0)] == frames[:2] + frames[3:]
+
+
 def test_what_breaks_a_flow_goes_up_in_order(drv: GroDriver) -> None:
     ack = eth_frame(MAC_DST, MAC_SRC, 0x0800, _with_options(
         tcp_packet(A, B, 40000, 5201, b"", seq=1000 + 3 * MSS, ack=77, ident=0x103), 20, A, B))  # fmt: skip
@@ -193,8 +204,18 @@ def _sk(frame: bytes) -> SkBuff:
         (lambda: [seg4(0, ident=5), seg4(1, ident=5), seg4(2, ident=5)], [3 * MSS]),
         # FIN joins and ends it.
         (lambda: [seg4(0), seg4(1, flags=TCP_ACK | TCP_FIN), seg4(2)], [2 * MSS, MSS]),
+        # A window update does not join (tcp_flag_word: the window is compared with the
+        # flags), nor does a segment for another link destination (the MAC header).
+        (
+            lambda: [seg4(0), seg4(1), seg4(2, window=4000), seg4(3, window=4000)],
+            [2 * MSS, 2 * MSS],
+        ),
+        (
+            lambda: [seg4(0), seg4(1, dst="02:00:00:00:00:99"), seg4(2, dst="02:00:00:00:00:99")],
+            [MSS, 2 * MSS],
+        ),
     ],
-    ids=["short-ends", "longer-apart", "bad-id", "fixed-id", "fin-ends"],
+    ids=["short-ends", "longer-apart", "bad-id", "fixed-id", "fin-ends", "window", "link-header"],
 )
 def test_merge_rules(drv: GroDriver, frames: Callable[[], list[bytes]], sizes: list[int]) -> None:
     got = drv.receive(frames())
@@ -260,3 +281,32 @@ def test_tcp_is_the_only_protocol_merged(drv: GroDriver) -> None:
     udp = eth_frame(MAC_DST, MAC_SRC, 0x0800, udp_packet(A, B, 1, 2, b"u" * 1000))
     got = drv.receive([udp, udp])
     assert [frame_of(s) for s in got] == [udp, udp]
+
+
+def test_a_napi_context_added_after_registration_rejudges_gro(host: Host) -> None:
+    """A TAP without a virtio-net header cannot take a super-frame: a NAPI context added late
+    (in open, say) must not leave GRO on there."""
+    from netdrv_core.attach.tap import KernelStack
+
+    class Port:
+        hlen = 0
+
+    ks = KernelStack()
+    dev, _ = make_dev(host, "late0")
+    host.attachment.fix_features = ks.fix_features  # type: ignore[method-assign]
+    ks.ports["late0"] = Port()  # type: ignore[assignment]
+    assert dev.features & NETIF_F_GRO  # no NAPI yet: GRO inert, left on
+    netif_napi_add(dev, lambda napi, budget: 0)
+    assert not dev.features & NETIF_F_GRO
+
+
+def test_a_frame_for_a_link_that_is_gone_is_counted_dropped(host: Host) -> None:
+    """rx_submitted == rx_delivered + drops holds when the TAP went away under a delivery."""
+    from netdrv_core.attach.tap import KernelStack
+
+    dev, _ = make_dev(host, "gone0")
+    skb = SkBuff(0, bytearray(seg4(0)))
+    skb.tail = len(skb.buf)
+    skb.dev = dev
+    assert KernelStack().receive(dev, skb) is False
+    assert dev.core_stats.rx_down_drops == 1
