@@ -51,6 +51,18 @@ def _bind(usbnet, sim_backend, m: CdcNcmModel):
     return dev, rec
 
 
+def _bind_refusing(usbnet, sim_backend, m: CdcNcmModel, request: str):
+    """Bind *m* with its class request *request* (``set_ntb_format``…) answered by a STALL."""
+
+    def refuse(value, data, length):
+        raise Stall(f"{request.upper()} not supported")
+
+    setattr(m, f"_req_{request}", refuse)
+    sim_backend.plug(m)
+    (dev,) = usbnet(backend="netdrv_usbnet.sim:get_backend").devices
+    return dev
+
+
 def _both_ways(host, m: CdcNcmModel, dev, n: int = 12, size: int = 1000) -> None:
     m.take_wire_tx()
     rx_errors = dev.stats.rx_errors
@@ -114,14 +126,7 @@ def test_ntb32_only_adapter_refusing_set_ntb_format_keeps_ntb32(host, usbnet, si
     """SET_NTB_FORMAT is optional (Linux only logs a failure): the adapter's default, which for
     an NTB32-only one is NTB32, stays in force and matches what the driver chose."""
     m = CdcNcmModel(ntb_formats=NTB_FORMAT_NTB32)
-
-    def refuse(value, data, length):
-        raise Stall("SET_NTB_FORMAT not supported")
-
-    m._req_set_ntb_format = refuse
-    sim_backend.plug(m)
-    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
-    (dev,) = drv.devices
+    dev = _bind_refusing(usbnet, sim_backend, m, "set_ntb_format")
     assert dev.priv.info.ntb32 and m.ntb_format == 1
     up(host, dev)
     _both_ways(host, m, dev, n=3)
@@ -152,14 +157,7 @@ def test_ntb32_sizes_are_32_bit(host, usbnet, sim_backend):
 def test_ntb32_without_set_ntb_input_size_reads_at_most_64k(host, usbnet, sim_backend):
     params = NtbParameters(bmNtbFormatsSupported=NTB_FORMAT_NTB32, dwNtbInMaxSize=0x40000)
     m = CdcNcmModel(ntb_params=params, in_max_datagrams=40)
-
-    def refuse(value, data, length):
-        raise Stall("SET_NTB_INPUT_SIZE not supported")
-
-    m._req_set_ntb_input_size = refuse
-    sim_backend.plug(m)
-    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
-    (dev,) = drv.devices
+    dev = _bind_refusing(usbnet, sim_backend, m, "set_ntb_input_size")
     ncm = dev.priv.info
     assert ncm.rx_max == dev.priv.rx_urb_size == 65536 and ncm.rx_decoder.max_size == 65536
     up(host, dev)
