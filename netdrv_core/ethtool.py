@@ -443,15 +443,20 @@ def _registered(host: Host, dev: NetDevice) -> None:
 
 def _guarded(host: Host, dev: NetDevice, name: str, fn: Any, *args: Any) -> int:
     """``fn(dev, *args)``: 0 or a negative errno; one that raises is a driver fault, said
-    as a get op's is (:func:`_call_get`)."""
-    from .host import _errcode
-
+    as a get op's is (:func:`_call_get`).  Anything else it returns (a positive number,
+    a string, a float) is the driver's bug: ``EIO`` naming the op and the value, never
+    taken for success (the user would be told a change was made that perhaps was not)."""
     try:
-        return _errcode(fn(dev, *args))
+        ret = fn(dev, *args)
     except OSError as exc:
         return -(exc.errno or errno.EIO)
     except Exception as exc:
         raise _driver_raised(host, dev, name, exc) from exc
+    if ret is None or ret is True or (type(ret) is int and ret <= 0):
+        return 0 if ret is None or ret is True else ret
+    raise EthtoolError(f"{dev.name}: {_owner(dev)}'s {name} returned {ret!r:.100}, not 0 (or "
+                       "None) or a negative errno: whether it made the change is unknown",
+                       errno.EIO)  # fmt: skip
 
 
 def _call_set(host: Host, dev: NetDevice, name: str, what: str, *args: Any) -> None:

@@ -34,6 +34,7 @@ from .skbuff import (
     CHECKSUM_PARTIAL,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
+    SkbError,
     SkBuff,
     consume_skb,
 )
@@ -196,6 +197,9 @@ def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
     dev = skb.dev
     if dev is None:
         raise ValueError("napi_gro_receive: skb.dev is not set (use eth_type_trans)")
+    if skb.freed:  # a use after free: the driver's fault, and no frame to count
+        raise SkbError(f"napi_gro_receive of a freed skb: hand it up or free it, not both "
+                       f"({skb.buf!r})")  # fmt: skip
     dev.core_stats.rx_submitted += 1  # as netif_receive_skb counts it: here or at the flush
     # Not TCP, or GRO not wanted: handed up at once, with as little as possible on the way
     # (this runs for every frame a NAPI driver receives).

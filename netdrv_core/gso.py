@@ -12,12 +12,15 @@ it offloads checksums for that protocol.
 
 Supported, as the virtio-net header can carry them: TCP over IPv4 and IPv6
 (with ECN), UDP (``SKB_GSO_UDP_L4``) over IPv4 and IPv6, behind an Ethernet
-header or none (a TUN device).  IPv6 extension headers and IP options are
-copied with the headers; an IPv6 packet whose next header is not TCP/UDP is
-refused (:class:`GsoError`).
+header (802.1Q/802.1ad tags included) or none (a TUN device).  IPv6 extension
+headers and IP options are copied with the headers; an IPv6 packet whose next
+header is not TCP/UDP is refused (:class:`GsoError`).
 """
 
 from __future__ import annotations
+
+import logging
+import weakref
 
 from .checksum import csum_fold, csum_partial, ip_compute_csum, skb_checksum_help
 from .ether import ETH_P_IP, ETH_P_IPV6
@@ -52,6 +55,9 @@ __all__ = [
     "validate_xmit_skb",
 ]
 
+log = logging.getLogger("netdrv.gso")
+_warned: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # devices told about a dropped frame
+
 # gso_type bit -> the feature a device needs to take it whole (Linux's net_gso_ok()).
 _GSO_FEATURE = (
     (SKB_GSO_TCPV4, NETIF_F_TSO),
@@ -66,6 +72,7 @@ IPPROTO_UDP = 17
 # the first (CWR): tcp_gso_segment() clears them the same way.
 _TCP_FIN_PSH = 0x01 | 0x08
 _TCP_CWR = 0x80
+_VLAN_TYPES = (0x8100, 0x88A8)  # ETH_P_8021Q, ETH_P_8021AD
 
 
 class GsoError(ValueError):
@@ -105,10 +112,28 @@ def can_checksum_protocol(features: int, protocol: int) -> bool:
     return protocol == ETH_P_IP and bool(features & NETIF_F_IP_CSUM)
 
 
+def _vlan_inner(skb: SkBuff) -> tuple[int, int] | None:
+    """A VLAN-tagged frame's (ethertype, network header) behind its tags, as Linux's
+    ``__vlan_get_protocol`` finds them; None when ``skb.protocol`` is not a VLAN tag."""
+    if skb.protocol not in _VLAN_TYPES:
+        return None
+    mac = skb.mac_header
+    at = (mac if 0 <= mac <= skb.data else skb.data) + 12  # the outer ethertype
+    buf = skb.buf
+    proto = skb.protocol
+    while proto in _VLAN_TYPES and at + 6 <= skb.tail:
+        at += 4  # past the tag (type, TCI) to the next ethertype
+        proto = buf[at] << 8 | buf[at + 1]
+    return proto, at + 2
+
+
 def _l3_protocol(skb: SkBuff) -> int:
     """The ethertype of the IP header behind ``skb``'s link header (0 if not IPv4/IPv6)."""
     if skb.protocol in (ETH_P_IP, ETH_P_IPV6):
         return skb.protocol
+    vlan = _vlan_inner(skb)
+    if vlan is not None:
+        return vlan[0] if vlan[0] in (ETH_P_IP, ETH_P_IPV6) else 0
     nh = skb.network_header
     if not skb.data <= nh < skb.tail:  # not set: after the link header, if any
         nh = skb.data + (skb.dev.hard_header_len if skb.dev is not None else 0)
@@ -134,7 +159,8 @@ def _gso_fits(skb: SkBuff, features: int) -> bool:
 def _headers(skb: SkBuff) -> tuple[int, int, bool, int, int]:
     """(network header, transport header, IPv6?, L4 protocol, end of the L4 header)."""
     buf = skb.buf
-    nh = skb.network_header
+    vlan = _vlan_inner(skb)
+    nh = skb.network_header if vlan is None else vlan[1]  # VLAN-tagged: behind the tags
     if not skb.data <= nh < skb.tail:  # not set: after the link header, if any
         nh = skb.data + (skb.dev.hard_header_len if skb.dev is not None else 0)
     version = buf[nh] >> 4 if nh < skb.tail else 0
@@ -266,18 +292,27 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
     A super-frame the device cannot take whole is segmented (``skb`` consumed,
     each segment's checksum already right for the device); a partial checksum
     the device cannot finish is finished here.  A frame that cannot be made
-    right is dropped, freed and counted in the device's
-    ``core_stats.tx_qdisc_drops``: the result is then empty.
+    right is dropped, freed, counted in the device's ``core_stats.tx_qdisc_drops``
+    and logged with the reason: the result is then empty.
     """
     features = dev.features
     try:
-        if skb.gso_size and not _gso_fits(skb, features):
-            segs = skb_gso_segment(skb, features)
-            consume_skb(skb)
-            return segs
+        if skb.gso_size:
+            if skb.gso_size < 0 or not _gso_fits(skb, features):
+                segs = skb_gso_segment(skb, features)  # GsoError for a gso_size under 1
+                consume_skb(skb)
+                return segs
+            # Taken whole: the device finishes each segment's checksum (_gso_fits checked
+            # it can); one checksum over the whole super-frame would be wrong in every one.
+            return [skb]
         if skb.ip_summed == CHECKSUM_PARTIAL and not can_checksum_protocol(features, skb.protocol):
             skb_checksum_help(skb)
-    except ValueError:  # GsoError, or a checksum offset outside the frame
+    except ValueError as exc:  # GsoError, or a checksum offset outside the frame
+        # Said once per device (a stream of such frames must not flood the log), counted always.
+        level = logging.DEBUG if dev in _warned else logging.WARNING
+        _warned.add(dev)
+        log.log(level, "%s: dropped a frame whose offload cannot be done (counted in "
+                "tx_qdisc_drops): %s", dev.name, exc)  # fmt: skip
         dev.core_stats.tx_qdisc_drops += 1
         kfree_tx(skb)
         return []

@@ -494,7 +494,12 @@ class Host:
         """
         features = (dev.features & ~dev.hw_features) | (dev.wanted_features & dev.hw_features)
         try:
-            features = int(dev.netdev_ops.fix_features(dev, features))
+            fixed = dev.netdev_ops.fix_features(dev, features)
+            if isinstance(fixed, bool) or not isinstance(fixed, int) or fixed < 0:
+                # A string, a float, a negative "all bits" mask: no feature set to apply.
+                raise TypeError(f"fix_features returned {fixed!r:.100}, not a feature mask "
+                                "(a non-negative int of NETIF_F_* bits)")  # fmt: skip
+            features = int(fixed)
         except Exception as exc:
             self.driver_fault(dev, "fix_features", exc)
             return -errno.EIO

@@ -45,7 +45,7 @@ class NapiStruct:
     """``struct napi_struct``: one polling context of a device."""
 
     __slots__ = ("dev", "enabled", "gen", "gro_list", "in_poll", "over_budget", "poll", "polls",
-                 "scheduled", "weight", "work_done_total")  # fmt: skip
+                 "queued", "scheduled", "weight", "work_done_total")  # fmt: skip
 
     def __init__(self, dev: NetDevice, poll: Callable[[NapiStruct, int], int], weight: int) -> None:
         self.dev = dev
@@ -59,6 +59,9 @@ class NapiStruct:
         # Bumped by disable(): a poll queued before it is stale and must not run, even
         # once the context is enabled and scheduled again (two chains would then poll).
         self.gen = 0
+        # A poll of this generation is queued on the loop: at most one ever is (a poll that
+        # completes, schedules again and returns its budget must not start a second chain).
+        self.queued = False
         self.in_poll = False
         self.gro_list: list[Any] = []  # flows napi_gro_receive holds until the poll ends
 
@@ -70,6 +73,7 @@ class NapiStruct:
         """Forbid scheduling and cancel a pending poll (``napi_disable``)."""
         self.enabled = False
         self.scheduled = False
+        self.queued = False  # what is queued is stale now (another generation)
         self.gen += 1
 
     def schedule(self) -> bool:
@@ -80,11 +84,16 @@ class NapiStruct:
         if host is None:
             return False
         self.scheduled = True
-        host.loop.call_soon(self._run, self.gen)
+        if not self.queued:  # else the poll already queued is the one that runs
+            self.queued = True
+            host.loop.call_soon(self._run, self.gen)
         return True
 
     def _run(self, gen: int) -> None:
-        if gen != self.gen or not self.scheduled or not self.enabled:
+        if gen != self.gen:
+            return
+        self.queued = False
+        if not self.scheduled or not self.enabled:
             return
         host = self.dev.host
         assert host is not None
@@ -108,7 +117,8 @@ class NapiStruct:
             if not self.over_budget:
                 log.warning("%s: NAPI poll did %d > budget %d", self.dev.name, done, self.weight)
             self.over_budget += 1
-        if self.scheduled and done >= self.weight:
+        if self.scheduled and done >= self.weight and not self.queued:
+            self.queued = True
             host.loop.call_soon(self._run, gen)  # budget used up: more work waits
 
     def complete_done(self, work_done: int) -> bool:
