@@ -507,9 +507,17 @@ class KernelStack(Attachment):
         return validate_xmit_skb(skb, dev)
 
     def queue_woken(self, dev: NetDevice) -> None:
-        """Read from the kernel again."""
+        """Read from the kernel again.
+
+        Only a reader that back-pressure stopped reads at once.  One still on may be
+        the caller: a driver waking its queue inside ``start_xmit`` (snull with a
+        one-buffer pool, or a peer that is down) would otherwise read and transmit
+        the next frame from within that ``start_xmit`` — nested once per queued
+        frame until the recursion limit, and into the read buffer the outer read
+        still uses.  The running read loop goes on by itself (epoll is level-triggered).
+        """
         port = self.ports.get(dev.name)
-        if port is not None:
+        if port is not None and not port.reading:
             self._start_reading(port)
             self._on_readable(port)
 
