@@ -44,8 +44,9 @@ log = logging.getLogger("netdrv.napi")
 class NapiStruct:
     """``struct napi_struct``: one polling context of a device."""
 
-    __slots__ = ("dev", "enabled", "gen", "gro_list", "in_poll", "over_budget", "poll", "polls",
-                 "queued", "scheduled", "weight", "work_done_total")  # fmt: skip
+    __slots__ = ("completed", "completed_at_budget", "dev", "enabled", "gen", "gro_list",
+                 "in_poll", "over_budget", "poll", "polls", "queued", "scheduled", "weight",
+                 "work_done_total")  # fmt: skip
 
     def __init__(self, dev: NetDevice, poll: Callable[[NapiStruct, int], int], weight: int) -> None:
         self.dev = dev
@@ -63,6 +64,8 @@ class NapiStruct:
         # completes, schedules again and returns its budget must not start a second chain).
         self.queued = False
         self.in_poll = False
+        self.completed = False  # napi_complete_done was called by the poll running now
+        self.completed_at_budget = 0  # polls that completed and yet used their whole budget
         self.gro_list: list[Any] = []  # flows napi_gro_receive holds until the poll ends
 
     def enable(self) -> None:
@@ -98,6 +101,7 @@ class NapiStruct:
         host = self.dev.host
         assert host is not None
         self.in_poll = True
+        self.completed = False
         try:
             done = self.poll(self, self.weight)
             if not isinstance(done, int) or done < 0:
@@ -117,6 +121,14 @@ class NapiStruct:
             if not self.over_budget:
                 log.warning("%s: NAPI poll did %d > budget %d", self.dev.name, done, self.weight)
             self.over_budget += 1
+        if self.completed and done >= self.weight:
+            # A poll that used its whole budget still owns the context and must not complete
+            # it (Linux: "Drivers must not modify the NAPI state if they consume the entire
+            # weight"); polled on as if it had not, and said once.
+            if not self.completed_at_budget:
+                log.warning("%s: NAPI poll called napi_complete_done and returned its whole "
+                            "budget (%d)", self.dev.name, done)  # fmt: skip
+            self.completed_at_budget += 1
         if self.scheduled and done >= self.weight and not self.queued:
             self.queued = True
             host.loop.call_soon(self._run, gen)  # budget used up: more work waits
@@ -126,6 +138,7 @@ class NapiStruct:
         interrupt (returns True)."""
         if self.gro_list:
             napi_gro_flush(self)
+        self.completed = True
         self.scheduled = False
         return True
 

@@ -596,6 +596,11 @@ class DriverHarness:
                     f"{dev.name}: a NAPI poll received more than its budget ({napi.over_budget}"
                     f" times): receive at most `budget` frames per poll and return the count"
                 )
+                assert not napi.completed_at_budget, (
+                    f"{dev.name}: a NAPI poll called napi_complete_done and still returned its "
+                    f"whole budget ({napi.completed_at_budget} times): complete only when it "
+                    f"received less than the budget, and return the count"
+                )
                 assert not (napi.scheduled and napi.enabled), (
                     f"{dev.name}: a NAPI instance is still scheduled with the loop idle: its "
                     f"poll returned less than the budget without calling "

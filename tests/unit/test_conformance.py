@@ -272,6 +272,14 @@ class NapiOverBudgetOps(NapiEchoOps):
         return len(self.queue)  # everything queued, whatever the budget
 
 
+class NapiCompleteAtBudgetOps(NapiEchoOps):
+    def poll(self, napi: Any, budget: int) -> int:
+        done = super().poll(napi, budget)
+        if done == budget:
+            napi_complete_done(napi, done)  # the whole budget used, and completed all the same
+        return done
+
+
 class NoReturnOps(GoodOps):
     def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
         super().start_xmit(skb, dev)  # forgets to return its NETDEV_TX_OK
@@ -608,6 +616,8 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
          "without calling napi_complete_done"),
         (_bug("kitnapiover", NapiOverBudgetOps), "test_receive_contract",
          "a NAPI poll received more than its budget"),
+        (_bug("kitnapiatbudget", NapiCompleteAtBudgetOps), "test_receive_contract",
+         "called napi_complete_done and still returned its whole budget"),
         (_bug("kitstuck", StuckOps), "test_every_skb_accounted", "still pending in the qdisc"),
         (_bug("kitnobytes", NoBytesOps), "test_stats_consistency", "tx_bytes 0 < tx_packets"),
         (_bug("kitsmallmtu", SmallMtuOps), "test_mtu_limits", r"change_mtu\(\d+\) refused"),

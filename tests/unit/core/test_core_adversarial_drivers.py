@@ -66,6 +66,7 @@ def test_a_poll_that_completes_schedules_again_and_returns_its_budget_polls_once
     for _ in range(6):
         host.loop.run_once(0)
     assert len(rounds) == len(set(rounds)) == 6, rounds
+    assert napi.completed_at_budget == 6  # and the misuse is counted (the kit fails on it)
 
 
 # -- GRO -----------------------------------------------------------------------------------------
