@@ -574,3 +574,41 @@ def test_a_renamed_link_stays_the_drivers_device(netns: NetNamespace, tmp_path: 
     netns.run("ip link del sn0")
     netns.run("ip link set foo0 name sn0")
     assert wait_for(lambda: [d["name"] for d in status(netns)["devices"]] == ["sn0", "sn1"])
+
+
+# Loads and unloads snull on a daemon with the kernel attachment, in the namespace, and
+# prints how much Python memory is held after the warm-up cycles and after 100 more.  The
+# warm-up fills the bounded caches (pyroute2's banned sequence numbers, CPython's
+# attribute cache): after some 200 cycles they hold as much as after 800.
+_LOAD_UNLOAD_MEMORY = """
+import gc, tracemalloc
+from netdrv_core.daemon import Daemon
+d = Daemon(watchdog=None, exit_when_empty=False)
+d.load("loopback", [])  # the anchor a soak keeps loaded
+def cycles(n):
+    for _ in range(n):
+        d.load("snull", [])
+        d.host.loop.run_until_idle()
+        d.unload("snull")
+        d.host.loop.run_until_idle()
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+tracemalloc.start()
+before = cycles(150)
+after = cycles(100)
+print(before, after)
+d.shutdown()
+d.host.close()
+"""
+
+
+def test_load_unload_cycles_hold_no_memory(netns: NetNamespace) -> None:
+    """A daemon hosting loopback, snull loaded and unloaded 100 times: no memory held.
+
+    Each kernel link query through pyroute2's link "get" left its netlink ACK in a
+    queue never read (about 70 bytes each, six per snull cycle: 47 KB per 100 cycles,
+    and each pinned the heap: a soak's daemon grew some 10 KB of RSS per cycle).
+    """
+    out = netns.python(_LOAD_UNLOAD_MEMORY, timeout=240).stdout.split()
+    before, after = int(out[-2]), int(out[-1])
+    assert after - before < 16_000, f"100 load/unload cycles kept {after - before} bytes"
