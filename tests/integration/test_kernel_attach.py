@@ -426,6 +426,12 @@ def test_foreground_mode_unloads_on_ctrl_c(netns: NetNamespace) -> None:
     try:
         assert wait_for(lambda: "nlo0" in netns.run("ip -o link").stdout, timeout=10)
         assert [d["name"] for d in status(netns)["devices"]] == ["nlo0"]
+        # A second foreground daemon in the same namespace is refused, and nothing changes.
+        res = netns.run([sys.executable, "-m", "netdrv_core.cli", "load", "-f", "snull"],
+                        check=False, timeout=20)  # fmt: skip
+        assert res.returncode != 0, res.stdout
+        assert "a netdrv daemon already runs in this network namespace" in res.stderr, res.stderr
+        assert [d["name"] for d in status(netns)["devices"]] == ["nlo0"]
         p.send_signal(signal.SIGINT)
         p.wait(timeout=10)
     finally:

@@ -127,6 +127,23 @@ def test_status_shows_names_and_descriptions_as_text_not_markup(
     assert "last: [red]: open: ValueError: bad [/x]" in res.output
 
 
+def test_status_abbreviates_large_counters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packet and byte counts abbreviated as docs/cli.md shows them (999, 1K, 2M); errors and
+    drops exact, whatever their size (the JSON keeps everything exact)."""
+    stats = {"rx_packets": 999, "rx_bytes": 1000, "rx_errors": 1999, "rx_dropped": 0,
+             "tx_packets": 2_500_000, "tx_bytes": 7 * 10**9, "tx_errors": 0,
+             "tx_dropped": 3 * 10**15}  # fmt: skip
+    dev = {"name": "sn0", "driver": "snull", "state": "up", "carrier": True, "queue": "awake",
+           "mtu": 1500, "stats": stats}  # fmt: skip
+    st = {"ok": True, "pid": 1, "devices": [dev], "drivers": []}
+    monkeypatch.setattr(cli_mod, "_client", lambda *a, **kw: _FakeClient(st))
+    res = CliRunner().invoke(cli, ["status"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    row = next(line for line in res.output.splitlines() if "sn0" in line)
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells[6:] == ["999", "1K", "1999", "0", "2M", "7G", "0", str(3 * 10**15)], cells
+
+
 def test_a_full_disk_ends_the_capture_with_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = _FakeClient({"ok": True, "linktype": 1}, [b"\xd4\xc3\xb2\xa1" + bytes(20)] * 3)
     monkeypatch.setattr(cli_mod, "ControlClient", lambda timeout=None: fake)
