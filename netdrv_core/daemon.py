@@ -580,7 +580,7 @@ class Daemon:
 
     def start_capture(self, conn: _Conn, devname: str, count: int) -> None:
         """Stream pcap records of ``devname`` to this connection."""
-        from .phy.pcap import PcapWriter
+        from .phy.pcap import PcapWriter, frame_view
 
         dev = self.host.dev_get_by_name(devname)
         if dev is None:
@@ -593,9 +593,8 @@ class Daemon:
         self._raw(conn, writer.header())
 
         def tap(d: Any, skb: Any, direction: str) -> None:
-            start = skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
             # -c N counts the records the client gets: one a slow reader lost is not one.
-            if not self._raw(conn, writer.record(memoryview(skb.buf)[start : skb.tail])):
+            if not self._raw(conn, writer.record(frame_view(skb))):
                 return
             if count:
                 conn.capture_left -= 1

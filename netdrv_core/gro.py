@@ -37,6 +37,7 @@ from .skbuff import (
     SkbError,
     SkBuff,
     consume_skb,
+    skb_frame_start,
 )
 
 if TYPE_CHECKING:
@@ -103,8 +104,8 @@ class _Flow:
 class _Segment:
     """What GRO needs of one received TCP segment (parsed once)."""
 
-    __slots__ = ("ack", "df", "flags", "ip_id", "ipv6", "key", "nh", "opts", "pend", "plen",
-                 "pstart", "seq", "th", "ttl_tos", "word")  # fmt: skip
+    __slots__ = ("ack", "csum_ok", "df", "flags", "ip_id", "ipv6", "key", "nh", "opts", "pend",
+                 "plen", "pstart", "seq", "th", "ttl_tos", "word")  # fmt: skip
 
 
 def _parse(skb: SkBuff) -> _Segment | None:
@@ -149,6 +150,7 @@ def _parse(skb: SkBuff) -> _Segment | None:
         return None
     seg.nh = nh
     seg.th = th
+    seg.csum_ok = None  # verified when first asked (_checksum_ok), at most once
     # The same flow: the same addresses and ports, and the same link header (Linux's
     # gro_list_prepare compares the MAC header: another destination is another flow).
     mac = skb.mac_header
@@ -170,6 +172,12 @@ def _checksum_ok(skb: SkBuff, seg: _Segment) -> bool:
     """A segment may only be merged with its checksum known good (Linux validates it here)."""
     if skb.ip_summed not in (CHECKSUM_NONE, CHECKSUM_COMPLETE):
         return True  # CHECKSUM_UNNECESSARY (verified by the device) or PARTIAL (local)
+    if seg.csum_ok is None:  # asked twice for a segment that is not merged: summed once
+        seg.csum_ok = _checksum_verifies(skb, seg)
+    return seg.csum_ok
+
+
+def _checksum_verifies(skb: SkBuff, seg: _Segment) -> bool:
     buf = skb.buf
     nh, th = seg.nh, seg.th
     length = skb.tail - th
@@ -269,15 +277,11 @@ def _mergeable(flow: _Flow, seg: _Segment) -> bool:
     return flow.size + seg.plen <= GRO_MAX_SIZE  # within the IP length field
 
 
-def _mac(skb: SkBuff) -> int:
-    return skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
-
-
 def _merge(flow: _Flow, skb: SkBuff, seg: _Segment) -> None:
     """Append ``skb``'s payload to the flow's super-frame and consume ``skb``."""
     if flow.buf is None:
         head = flow.head
-        flow.buf = bytearray(head.buf[_mac(head) : head.tail])
+        flow.buf = bytearray(head.buf[skb_frame_start(head) : head.tail])
     flow.buf += memoryview(skb.buf)[seg.pstart : seg.pend]
     flow.flags |= seg.flags & (_FIN | _PSH)
     flow.seq = (seg.seq + seg.plen) & 0xFFFFFFFF
@@ -293,7 +297,7 @@ def _flush_flow(host: Host, flow: _Flow) -> None:
         host.deliver_gro(head, 1)
         return
     buf = flow.buf
-    mac = _mac(head)
+    mac = skb_frame_start(head)
     nh = flow.nh - mac
     th = flow.th - mac
     n = len(buf)

@@ -44,6 +44,7 @@ from .skbuff import (
     SKB_GSO_UDP_L4,
     SkBuff,
     consume_skb,
+    skb_frame_start,
 )
 
 __all__ = [
@@ -134,11 +135,16 @@ def _l3_protocol(skb: SkBuff) -> int:
     vlan = _vlan_inner(skb)
     if vlan is not None:
         return vlan[0] if vlan[0] in (ETH_P_IP, ETH_P_IPV6) else 0
-    nh = skb.network_header
-    if not skb.data <= nh < skb.tail:  # not set: after the link header, if any
-        nh = skb.data + (skb.dev.hard_header_len if skb.dev is not None else 0)
+    nh = _network_header(skb, skb.network_header)
     version = skb.buf[nh] >> 4 if nh < skb.tail else 0
     return ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
+
+
+def _network_header(skb: SkBuff, nh: int) -> int:
+    """``nh`` when it lies in the frame; else (not set) right after the link header, if any."""
+    if skb.data <= nh < skb.tail:
+        return nh
+    return skb.data + (skb.dev.hard_header_len if skb.dev is not None else 0)
 
 
 def _gso_fits(skb: SkBuff, features: int) -> bool:
@@ -160,9 +166,8 @@ def _headers(skb: SkBuff) -> tuple[int, int, bool, int, int]:
     """(network header, transport header, IPv6?, L4 protocol, end of the L4 header)."""
     buf = skb.buf
     vlan = _vlan_inner(skb)
-    nh = skb.network_header if vlan is None else vlan[1]  # VLAN-tagged: behind the tags
-    if not skb.data <= nh < skb.tail:  # not set: after the link header, if any
-        nh = skb.data + (skb.dev.hard_header_len if skb.dev is not None else 0)
+    # VLAN-tagged: behind the tags.
+    nh = _network_header(skb, skb.network_header if vlan is None else vlan[1])
     version = buf[nh] >> 4 if nh < skb.tail else 0
     if version == 4:
         ipv6 = False
@@ -220,7 +225,7 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     buf = skb.buf
     # From the link header on: a received skb (data past it, as GRO hands one up) keeps it.
     mac = skb.mac_header
-    start = mac if 0 <= mac <= skb.data else skb.data
+    start = skb_frame_start(skb)
     payload = memoryview(buf)[hend : skb.tail]
     total = len(payload)
     hdr = bytes(buf[start:hend])

@@ -56,6 +56,7 @@ __all__ = [
     "set_skb_debug",
     "skb_clone",
     "skb_copy",
+    "skb_frame_start",
     "skb_from_frame",
 ]
 
@@ -487,6 +488,13 @@ def netdev_alloc_skb_ip_align(dev: NetDevice | None, length: int) -> SkBuff:
 def skb_clone(skb: SkBuff) -> SkBuff:
     """Kernel-style alias of :meth:`SkBuff.clone`."""
     return skb.clone()
+
+
+def skb_frame_start(skb: SkBuff) -> int:
+    """Where ``skb``'s frame starts in its buffer: at its link-layer header when one was
+    pulled off (``eth_type_trans`` on receive), else at ``data``."""
+    mac = skb.mac_header
+    return mac if 0 <= mac <= skb.data else skb.data
 
 
 def skb_copy(skb: SkBuff) -> SkBuff:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..errors import DriverError
 from ..gso import validate_xmit_skb
 from ..netdevice import NET_XMIT_DROP
-from ..skbuff import CHECKSUM_PARTIAL, SkBuff
+from ..skbuff import CHECKSUM_PARTIAL, SkBuff, skb_frame_start
 from .base import Attachment
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class MemoryStack(Attachment):
         peer = self.wires.get(name) if self.wires else None
         if peer is not None:
             # The frame from its link header: eth_type_trans pulled it off skb.data.
-            start = skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
+            start = skb_frame_start(skb)
             frame = memoryview(skb.buf)[start : skb.tail]
             if skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL:
                 # The offload job travels with the frame, as on a veth pair.

@@ -54,6 +54,7 @@ from ..linktypes import (
     ARPHRD_LOCALTLK,
     ARPHRD_LOOPBACK,
 )
+from ..skbuff import skb_frame_start
 
 if TYPE_CHECKING:
     from ..host import Host
@@ -125,8 +126,7 @@ def linktype_for(dev: NetDevice) -> int:
 
 def frame_view(skb: SkBuff) -> memoryview:
     """The frame of ``skb`` from its link-layer header (if one was pulled off) to ``tail``."""
-    start = skb.mac_header if 0 <= skb.mac_header <= skb.data else skb.data
-    return memoryview(skb.buf)[start : skb.tail]
+    return memoryview(skb.buf)[skb_frame_start(skb) : skb.tail]
 
 
 class PcapWriter:
