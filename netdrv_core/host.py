@@ -226,7 +226,7 @@ class Host:
             self.netdev_max_backlog = netdev_max_backlog
         self._taps: dict[str, list[TapCallback]] = {}
         self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
-        self._tap_ends: dict[TapCallback, Callable[[], None]] = {}  # a tap that raised: this
+        self._tap_ends: dict[TapCallback, Callable[[], None]] = {}  # ends a tap that raised
         self._odd_returns: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
         self.known_drivers: weakref.WeakSet[Driver] = weakref.WeakSet()
