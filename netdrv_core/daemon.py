@@ -190,8 +190,12 @@ class _Conn:
         self.sock = sock
         self.buf = bytearray()
         self.out = bytearray()
+        """The rest of a capture record the socket took only part of (sent before any other)."""
+        self.out_since = 0.0
+        self.out_timer: Any = None  # the timer retrying ``out`` (one at a time)
         self.capture_remove: Callable[[], None] | None = None
         self.capture_left = 0
+        self.capture_done = False  # the capture ended: close once ``out`` is sent
 
 
 class Daemon:
@@ -605,29 +609,73 @@ class Daemon:
             if conn.capture_remove is not None:
                 conn.capture_remove()
                 conn.capture_remove = None
-            self.host.loop.call_soon(self._close_conn, conn)  # EOF tells netdrv capture
+            conn.capture_done = True
+            if not conn.out:  # else _flush_capture closes it once the record is whole
+                self.host.loop.call_soon(self._close_conn, conn)  # EOF tells netdrv capture
 
         conn.capture_remove = self.host.add_tap(dev, tap, gone=end_capture)
+
+    #: Seconds a capture reader may leave a record half-sent before its capture ends.
+    capture_stall_timeout = 2.0
 
     def _raw(self, conn: _Conn, data: bytes) -> bool:
         """Send one pcap record whole, or not at all: a slow reader loses frames, not sync.
 
-        True when the record went out whole.
+        Never waits: a record the socket takes only part of is finished from a
+        timer (:meth:`_flush_capture`) while the devices keep running, and every
+        record until then is lost.  True when the record went out, or its rest
+        is queued to follow.
         """
+        if conn.out and not self._flush_capture(conn, retry=False):
+            return False  # the previous record is still going out: this one is lost
         try:
             n = conn.sock.send(data)
         except OSError:  # BlockingIOError included: nothing went out, the record is dropped
             return False
-        # Part of a record is out: the rest must follow or every later record is misread.
-        # Waited for (briefly); a reader that stalls even that long ends its capture.
-        if n < len(data) and not self._send_all(conn, memoryview(data)[n:], 1.0):
-            # Cut mid-record: no record of this round may follow it (it would be misread).
-            if conn.capture_remove is not None:
-                conn.capture_remove()
-                conn.capture_remove = None
-            self.host.loop.call_soon(self._close_conn, conn)
-            return False
+        if n < len(data):
+            # Part of the record is out: the rest must follow before anything else, or every
+            # later record is misread.
+            conn.out += memoryview(data)[n:]
+            conn.out_since = self.host.loop.clock()
+            if conn.out_timer is None:
+                conn.out_timer = self.host.loop.call_later(0.001, self._flush_capture, conn, 0.001)
         return True
+
+    def _flush_capture(self, conn: _Conn, delay: float = 0.0, retry: bool = True) -> bool:
+        """Send what is left of a half-sent record; True once it is all out.
+
+        Retried from a timer (``retry``), backing off to 50 ms; a reader that takes
+        nothing for :attr:`capture_stall_timeout` seconds ends its capture: the cut
+        record is the last thing it gets.
+        """
+        if retry:
+            conn.out_timer = None  # this is the timer's call
+        if conn.sock.fileno() < 0 or not conn.out:
+            return not conn.out
+        try:
+            n = conn.sock.send(conn.out)
+        except BlockingIOError:
+            n = 0
+        except OSError:  # the reader went away
+            self._close_conn(conn)
+            return False
+        if n:
+            del conn.out[:n]
+            conn.out_since = self.host.loop.clock()
+        if not conn.out:
+            if conn.capture_done:
+                self._close_conn(conn)
+            return True
+        if not retry:
+            return False
+        if self.host.loop.clock() - conn.out_since >= self.capture_stall_timeout:
+            log.warning("a capture reader took nothing for %g s: ending its capture",
+                        self.capture_stall_timeout)  # fmt: skip
+            self._close_conn(conn)  # removes the tap
+            return False
+        delay = min(delay * 2, 0.05)
+        conn.out_timer = self.host.loop.call_later(delay, self._flush_capture, conn, delay)
+        return False
 
     # -- lifecycle ----------------------------------------------------------------------
     def shutdown(self) -> None:

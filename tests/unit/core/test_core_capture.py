@@ -102,10 +102,15 @@ def test_records_larger_than_the_socket_buffer_arrive_whole(capture):
     sizes = [120_000, 120_000, 120_000, 60, 60]  # bigger than the socket's send buffer
     for n in sizes:
         mem(host).send(dev, bytes(n))
-    host.loop.run_until_idle()
+        # The rest of a half-sent record goes out from a timer, while the devices run on.
+        assert host.loop.run_until(lambda: not conn.out, timeout=5)
     daemon._close_conn(conn)
     t.join(5)
-    data = bytes(got)
+    assert _lengths(bytes(got)) == sizes
+
+
+def _lengths(data: bytes) -> list[int]:
+    """The lengths of the pcap records in what the client received (all of them whole)."""
     n = struct.unpack("!I", data[:4])[0]
     rest, lengths = data[4 + n + 24 :], []
     while len(rest) >= 16:
@@ -113,7 +118,37 @@ def test_records_larger_than_the_socket_buffer_arrive_whole(capture):
         assert len(rest) >= 16 + incl, "a record was cut: the stream lost its sync"
         lengths.append(incl)
         rest = rest[16 + incl :]
-    assert not rest and lengths == sizes
+    assert not rest, "a partial record header"
+    return lengths
+
+
+def test_a_record_the_socket_takes_part_of_never_waits_and_later_ones_are_lost(
+    capture, monkeypatch
+):
+    host, daemon, dev, conn, client = capture
+    daemon.start_capture(conn, dev.name, 0)
+    host.loop.run_until_idle()
+
+    def wait(*_a: object) -> bool:
+        raise AssertionError("a capture waited for its reader: every device stalled meanwhile")
+
+    monkeypatch.setattr(daemon, "_send_all", wait)
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+    sizes = [60, 200_000, 70, 80]  # the second is far bigger than the socket buffer
+    for n in sizes:
+        mem(host).send(dev, bytes(n))
+    assert conn.out, "the rest of the big record was not queued"
+    got = b""
+    for _ in range(500):  # the reader reads; the timer sends the rest as room comes
+        got += _read_all(client)[0]
+        if not conn.out:
+            break
+        host.loop.run_once(0.01)
+    got += _read_all(client)[0]
+    # Whole records only: 70 and 80 came while the big one was going out, and are lost.
+    assert _lengths(got) == [60, 200_000]
+    mem(host).send(dev, bytes(90))  # the reader keeps up again: frames are captured again
+    assert _lengths(got + _read_all(client)[0]) == [60, 200_000, 90]
 
 
 def test_a_request_on_a_capturing_connection_ends_it_and_leaves_no_tap(capture):
@@ -174,21 +209,35 @@ class _CuttingSocket(_FullSocket):
         return super().send(data)
 
 
-def test_a_record_cut_by_a_stalled_reader_is_the_last_of_the_capture(capture, monkeypatch):
+def test_a_record_cut_by_a_stalled_reader_is_the_last_of_the_capture(capture):
     host, daemon, dev, conn, client = capture
     sock = conn.sock = _CuttingSocket(conn.sock)
+    daemon.capture_stall_timeout = 0.05
     daemon.start_capture(conn, dev.name, 0)
     host.loop.run_until_idle()
     assert host._taps
-    monkeypatch.setattr(daemon, "_send_all", lambda *_a: False)  # the reader stalls > 1 s
     sock.cut = True
-    mem(host).send(dev, bytes(60))  # cut in the middle, the capture ends there...
-    sock.full = False
-    mem(host).send(dev, bytes(60))  # ...so this one, in the same round, is not sent after it
-    assert not host._taps
+    mem(host).send(dev, bytes(60))  # cut in the middle, and the reader stalls...
+    mem(host).send(dev, bytes(60))  # ...so this one is lost, not sent after half a record
+    assert host.loop.run_until(lambda: not host._taps, timeout=5), "a stalled capture went on"
     host.loop.run_until_idle()
     data, eof = _read_all(client)
     reply = 4 + struct.unpack("!I", data[:4])[0]
     # The reply, the pcap header and half of the first record (16 + 60 bytes): no second
     # record after it, which the reader would take for the rest of the first.
     assert eof and len(data) == reply + 24 + (16 + 60) // 2
+
+
+def test_the_last_record_of_count_goes_out_whole_before_the_eof(capture):
+    host, daemon, dev, conn, client = capture
+    sock = conn.sock = _CuttingSocket(conn.sock)
+    daemon.start_capture(conn, dev.name, 1)
+    host.loop.run_until_idle()
+    sock.cut = True
+    mem(host).send(dev, bytes(60))  # half of the only record goes out, then the reader stalls
+    host.loop.run_once(0.005)
+    assert conn.sock.fileno() >= 0, "closed with half a record sent"
+    sock.full = False  # the reader reads again
+    assert host.loop.run_until(lambda: conn.sock.fileno() < 0, timeout=5)
+    data, eof = _read_all(client)
+    assert eof and _lengths(data) == [60]
