@@ -37,6 +37,7 @@ from netdrv_core import (
     NetDevice,
     NetDeviceOps,
     Param,
+    ParameterError,
     SkBuff,
     alloc_netdev,
     dev_alloc_skb,
@@ -529,13 +530,18 @@ class Snull(Driver):
               "start with checksum/TSO offloads on (virtio-net header on the kernel "
               "attachment; netdrv ethtool -K changes them later)"),
         Param("configure", bool, True, "assign addresses and bring the pair up on load"),
-        Param("addr0", ip_interface, "198.18.0.1/24", "address of the first interface"),
-        Param("addr1", ip_interface, "198.18.1.2/24", "address of the second interface"),
+        Param("addr0", ip_interface, "198.18.0.1/24",
+              "address of the first interface (LDD's local0), a /24 to /30"),
+        Param("addr1", ip_interface, "198.18.1.2/24",
+              "address of the second interface (local1): addr0 with the third octet's lowest "
+              "bit flipped and another host part"),
     )  # fmt: skip
 
     def init(self) -> None:
         """``snull_init_module``: allocate, wire and register the pair."""
         p = self.params
+        if p["configure"]:
+            snull_remotes(p["addr0"], p["addr1"])  # ParameterError before anything exists
         devs = []
         for i in range(2):
             dev = alloc_netdev(SnullPriv, "eth%d" if p["eth"] else "sn%d", snull_setup)
@@ -578,8 +584,7 @@ class Snull(Driver):
 
         a = ipaddress.ip_interface(self.params["addr0"])
         b = ipaddress.ip_interface(self.params["addr1"])
-        ra = _remote(a)
-        rb = _remote(b)
+        ra, rb = snull_remotes(self.params["addr0"], self.params["addr1"])
         d0, d1 = self.devices
         return (
             f"{d0.name} {a} <-> {d1.name} {b}: ping {ra} (out {d0.name}, in {d1.name}), "
@@ -587,10 +592,54 @@ class Snull(Driver):
         )
 
 
-def _remote(iface: Any) -> str:
-    """LDD's "remote" host of a network: local0 .0.1 has remote0 .0.2, local1 .1.2 has remote1 .1.1."""
+def snull_remotes(addr0: str, addr1: str) -> tuple[str, str]:
+    """LDD's remote0 and remote1 for ``addr0``/``addr1`` (local0, local1); ParameterError if none.
+
+    remote0 is the address that arrives on the second interface as local1 once
+    the third octet's low bit is flipped (local1 flipped back), so it must lie
+    on the first interface's network, and be neither local0 nor that network's
+    own or broadcast address; likewise remote1.  With LDD's numbers: local0
+    192.168.0.1/24, local1 192.168.1.2/24 give remote0 192.168.0.2 and remote1
+    192.168.1.1.  The networks must be /24 or longer, or the flipped bit would
+    be a host bit and both networks one.
+    """
     import ipaddress
 
-    packed = bytearray(iface.ip.packed)
-    packed[3] = 2 if packed[3] == 1 else 1
-    return str(ipaddress.ip_address(bytes(packed)))
+    example = "e.g. addr0=198.18.0.1/24 addr1=198.18.1.2/24 (LDD's: 192.168.0.1/24, 192.168.1.2/24)"
+    given = f"addr0={addr0} addr1={addr1}"
+    ifaces = [ipaddress.ip_interface(addr0), ipaddress.ip_interface(addr1)]
+    for key, iface in zip(("addr0", "addr1"), ifaces, strict=True):
+        if iface.version != 4:
+            raise ParameterError(
+                f"driver 'snull': {key}={iface} is not IPv4: snull flips IPv4 addresses "
+                f"only (IPv6 is off on the pair); {example}"
+            )
+        if not 24 <= iface.network.prefixlen <= 30:
+            raise ParameterError(
+                f"driver 'snull': {key}={iface} has a /{iface.network.prefixlen} prefix: "
+                f"snull flips the lowest bit of the third octet, so each interface needs a "
+                f"network of its own from /24 (LDD's class C) to /30; write the prefix, {example}"
+            )
+    remotes = []
+    for i in (0, 1):
+        local, other = ifaces[i], ifaces[1 - i]
+        packed = bytearray(other.ip.packed)
+        packed[2] ^= 1
+        remote = ipaddress.IPv4Address(bytes(packed))
+        net = local.network
+        if remote not in net or remote in (net.network_address, net.broadcast_address):
+            raise ParameterError(
+                f"driver 'snull': {given} do not form a snull pair: the addresses must differ "
+                f"only in the lowest bit of the third octet and in the host part, so that "
+                f"addr{1 - i} with that bit flipped ({remote}) is a host on addr{i}'s network "
+                f"{net}; {example}"
+            )
+        if remote == local.ip:
+            raise ParameterError(
+                f"driver 'snull': {given} have the same host part, so the remote host of "
+                f"{net} would be {local.ip} itself and pings would never leave the machine; "
+                f"LDD's rule: local0's host part is remote1's and local1's is remote0's, and "
+                f"the two differ; {example}"
+            )
+        remotes.append(str(remote))
+    return remotes[0], remotes[1]
