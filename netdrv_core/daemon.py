@@ -33,7 +33,15 @@ from .control import (
     validate_request,
 )
 from .driver import Driver
-from .errors import DriverError, NetdrvError, NotPermittedError, ParameterError, PluginError
+from .errors import (
+    DriverError,
+    NetdrvError,
+    NotPermittedError,
+    ParameterError,
+    PluginError,
+    refusal_message,
+    refusal_text,
+)
 from .host import Host
 from .lockup import LockupDetector, dump_stacks
 from .netdevice import NetDevice
@@ -173,14 +181,6 @@ class _Watchdog:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
-
-
-def _strerror(err: int) -> str:
-    """``os.strerror`` for any number a driver may return."""
-    try:
-        return os.strerror(err)
-    except (ValueError, OverflowError):
-        return f"error {err}"
 
 
 class _Conn:
@@ -540,12 +540,20 @@ class Daemon:
             raise NetdrvError(f"no netdrv device named {req['dev']!r}")
         if "ifmap" in req:
             ret = self.host.dev_set_config(dev, dict(req["ifmap"]))
-            return {"ok": ret == 0, "result": ret, "error": _strerror(-ret) if ret else None}
+            error = None
+            if ret:
+                error = refusal_text(-ret, self.host.extack)
+                if ret == -errno.EBUSY and self.host.extack is None and dev.is_up:
+                    error += (f" ({dev.name} is up: drivers refuse set_config while up, as "
+                              f"LDD's snull does; ip link set {dev.name} down first)")  # fmt: skip
+            return {"ok": ret == 0, "result": ret, "error": error}
         if "ioctl" in req:
+            why = None
             try:
                 res = self.host.dev_ioctl(dev, int(req["ioctl"]), req.get("data"))
             except OSError as exc:
                 res = -(exc.errno or errno.EIO)
+                why = refusal_message(exc)
             except Exception as exc:
                 self.host.driver_fault(dev, "do_ioctl", exc)
                 raise DriverError(
@@ -555,7 +563,7 @@ class Daemon:
             failed = isinstance(res, int) and not isinstance(res, bool) and res < 0
             out: dict[str, Any] = {"ok": not failed, "result": res}
             if failed:
-                out["error"] = _strerror(-res)
+                out["error"] = refusal_text(-res, why)
             return out
         raise ProtocolError("set: give 'ifmap' or 'ioctl'")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno as _errno
+import os as _os
 
 __all__ = [
     "DriverError",
@@ -46,3 +47,30 @@ class DriverError(NetdrvError):
     def __init__(self, message: str, err: int = _errno.EIO) -> None:
         super().__init__(message)
         self.errno = err
+
+
+def strerror(err: int) -> str:
+    """``os.strerror`` for any number a driver may return (``error N`` for one it has no text for)."""
+    try:
+        return _os.strerror(err)
+    except (ValueError, OverflowError):
+        return f"error {err}"
+
+
+def refusal_message(exc: OSError) -> str | None:
+    """The driver's own words in ``OSError(errno, "why")``: Linux's extended ack.
+
+    A driver refusing a request can say why, as a kernel driver does with
+    ``NL_SET_ERR_MSG``; None when the exception carries only the errno's
+    standard text (or no text).
+    """
+    text = exc.strerror if exc.strerror is not None else (str(exc.args[0]) if len(exc.args) == 1
+                                                           and isinstance(exc.args[0], str) else None)  # fmt: skip
+    if not text or (exc.errno is not None and text == strerror(exc.errno)):
+        return None
+    return text
+
+
+def refusal_text(err: int, message: str | None) -> str:
+    """``Device or resource busy`` and, when the driver said why, its words after it."""
+    return f"{strerror(err)}: {message}" if message else strerror(err)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import errno
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import NetdrvError
+from .errors import NetdrvError, refusal_message, refusal_text
+from .errors import strerror as _strerror
 from .netdevice import (
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
@@ -397,13 +397,6 @@ ETHTOOL_REQUESTS = (
 """What :func:`ethtool_request` (the daemon's ``ethtool`` command) answers."""
 
 
-def _strerror(err: int) -> str:
-    try:
-        return os.strerror(err)
-    except (ValueError, OverflowError):
-        return f"error {err}"
-
-
 def _unsupported(dev: NetDevice, what: str) -> EthtoolError:
     return EthtoolError(f"{dev.name} does not support {what}", errno.EOPNOTSUPP)
 
@@ -430,7 +423,8 @@ def _call_get(host: Host, dev: NetDevice, name: str) -> Any:
         return getattr(ops, name)(dev)
     except OSError as exc:
         err = exc.errno or errno.EIO
-        raise EthtoolError(f"{dev.name}: {name}: {_strerror(err)}", err) from None
+        raise EthtoolError(f"{dev.name}: {name}: {refusal_text(err, refusal_message(exc))}",
+                           err) from None  # fmt: skip
     except Exception as exc:
         raise _driver_raised(host, dev, name, exc) from exc
 
@@ -449,7 +443,12 @@ def _guarded(host: Host, dev: NetDevice, name: str, fn: Any, *args: Any) -> int:
     try:
         ret = fn(dev, *args)
     except OSError as exc:
-        return -(exc.errno or errno.EIO)
+        err = exc.errno or errno.EIO
+        why = refusal_message(exc)
+        if why is None:
+            return -err
+        # The driver said why (Linux's extended ack): its words, not only the errno's text.
+        raise EthtoolError(f"{dev.name}: {name} refused: {refusal_text(err, why)}", err) from None
     except Exception as exc:
         raise _driver_raised(host, dev, name, exc) from exc
     if ret is None or ret is True or (type(ret) is int and ret <= 0):
@@ -866,7 +865,8 @@ def ethtool_set_features(host: Host, dev: NetDevice, changes: Mapping[str, Any])
     dev.wanted_features = (dev.wanted_features | on) & ~off
     ret = host.netdev_update_features(dev)
     if ret < 0:
-        raise EthtoolError(f"{dev.name}: cannot change the features: {_strerror(-ret)}", -ret)
+        why = refusal_text(-ret, host.extack)
+        raise EthtoolError(f"{dev.name}: cannot change the features: {why}", -ret)
     return dev.features != before
 
 

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .driver import Driver
-from .errors import DriverError, NameInUseError
+from .errors import DriverError, NameInUseError, refusal_message
 from .gro import gro_receive
 from .loop import EventLoop, Timer
 from .napi import NapiStruct
@@ -229,6 +229,10 @@ class Host:
         self._tap_ends: dict[TapCallback, Callable[[], None]] = {}  # ends a tap that raised
         self._odd_returns: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
+        self.extack: str | None = None
+        """Why the last op called through the guarded call refused, in the driver's words
+        (``OSError(errno.EBUSY, "take sn0 down first")``; Linux's extended ack); None when
+        it gave only an errno."""
         self.known_drivers: weakref.WeakSet[Driver] = weakref.WeakSet()
         """Every driver created on this host (``Driver.__init__`` adds itself)."""
         # Devices unregistered but still referenced (by a late timer, a thread): a fault
@@ -492,6 +496,7 @@ class Host:
         Returns 1 if the features changed, 0 if not, or the driver's negative errno
         (``dev.features`` is then unchanged).
         """
+        self.extack = None  # a refusal of an earlier op is not this one's
         features = (dev.features & ~dev.hw_features) | (dev.wanted_features & dev.hw_features)
         try:
             fixed = dev.netdev_ops.fix_features(dev, features)
@@ -554,9 +559,11 @@ class Host:
 
     # -- driver faults ----------------------------------------------------------------------
     def _call(self, dev: NetDevice, what: str, fn: Callable[..., Any], *args: Any) -> int:
+        self.extack = None
         try:
             return _errcode(fn(*args))
         except OSError as exc:
+            self.extack = refusal_message(exc)
             return -(exc.errno or errno.EIO)
         except Exception as exc:
             self.driver_fault(dev, what, exc)
