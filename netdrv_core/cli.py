@@ -267,9 +267,16 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
 
         with _deadline(_timeout(), f"importing plugin {driver!r}"):
             decl = pm.driver_parameters(driver)
-        parse_params(driver, decl, params)
+        checked = parse_params(driver, decl, params)
+        check_params = pm.get_driver(driver).check_params
     except NetdrvError as exc:
         _fail(str(exc), 2)
+    try:
+        check_params(checked)  # rules between parameters, before a daemon starts
+    except NetdrvError as exc:
+        _fail(str(exc), 2)
+    except Exception:  # the driver's bug: the daemon runs it again and reports it
+        pass
     if not _has_net_admin():
         how = (
             "this root has not got it (a container needs --cap-add NET_ADMIN)"

@@ -467,6 +467,7 @@ class Daemon:
         before = set(self.host.devices.values())
         try:
             with self.watchdog.guard(f"driver {name!r} init"), self.host.as_current():
+                cls.check_params(params)
                 drv = cls(self.host, params)
                 drv.init()
                 drv.configure()

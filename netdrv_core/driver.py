@@ -57,6 +57,17 @@ class Driver:
     last_fault: str | None = None
     """The latest of them: ``"DEV: WHERE: Exception: message"``."""
 
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """Check parameters against each other; raise :class:`~netdrv_core.ParameterError`.
+
+        Each value was checked on its own already (its :class:`~netdrv_core.Param`
+        type); this is for rules between them (snull's two addresses must form a
+        pair).  ``netdrv load`` calls it before it starts anything, so a bad
+        combination exits 2 as a bad value does, and the daemon calls it again
+        before :meth:`init`.  The default accepts everything.
+        """
+
     def __init__(self, host: Host, params: dict[str, Any]) -> None:
         self.host = host
         self.params = params

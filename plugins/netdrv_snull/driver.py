@@ -537,11 +537,16 @@ class Snull(Driver):
               "bit flipped and another host part"),
     )  # fmt: skip
 
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """addr0 and addr1 must form a snull pair (:func:`snull_remotes`) when they are used."""
+        if params["configure"]:
+            snull_remotes(params["addr0"], params["addr1"])
+
     def init(self) -> None:
         """``snull_init_module``: allocate, wire and register the pair."""
         p = self.params
-        if p["configure"]:
-            snull_remotes(p["addr0"], p["addr1"])  # ParameterError before anything exists
+        self.check_params(p)  # before anything exists (also when not loaded by netdrv load)
         devs = []
         for i in range(2):
             dev = alloc_netdev(SnullPriv, "eth%d" if p["eth"] else "sn%d", snull_setup)

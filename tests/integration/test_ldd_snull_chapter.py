@@ -45,6 +45,8 @@ def test_ldd_numbers_remote0_answers_through_sn1_as_tcpdump_shows(netns: NetName
 
 def test_a_pair_the_flip_cannot_join_is_refused_and_nothing_is_left(netns: NetNamespace) -> None:
     res = netns.netdrv("load snull addr0=192.168.0.1 addr1=192.168.1.2", check=False)
-    assert res.returncode != 0
+    assert res.returncode == 2, "a bad combination of parameters exits as a bad value does"
     assert "addr0=192.168.0.1/32 has a /32 prefix" in res.stderr, res.stderr
     assert "sn0" not in netns.run("ip -o link").stdout
+    # Refused by netdrv load itself (Driver.check_params): no daemon was started for it.
+    assert "no netdrv daemon" in netns.netdrv("status").stdout

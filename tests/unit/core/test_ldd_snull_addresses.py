@@ -57,3 +57,20 @@ def test_a_pair_that_cannot_work_is_refused_before_anything_exists(
 def test_without_configure_the_addresses_are_not_used(host: Host, snull: LoadSnull) -> None:
     drv = snull(up=False, configure=0, addr0="10.0.0.1/24", addr1="10.0.1.1/24")
     assert [d.name for d in drv.devices] == ["sn0", "sn1"]
+
+
+def test_the_daemon_checks_the_pair_before_the_driver_exists() -> None:
+    from netdrv_core import Host, ParameterError
+    from netdrv_core.daemon import Daemon
+    from netdrv_core.plugins import PluginManager
+
+    host = Host()
+    pm = PluginManager(autoload=False, extra=["netdrv_snull"])
+    daemon = Daemon(host=host, pm=pm, watchdog=None, exit_when_empty=False)
+    try:
+        with pytest.raises(ParameterError, match="/16 prefix"):
+            daemon.load("snull", ["addr0=10.0.0.1/16", "addr1=10.0.1.2/16"])
+        assert not host.devices and "snull" not in daemon.drivers
+    finally:
+        host.close()
+        host.loop.close()
