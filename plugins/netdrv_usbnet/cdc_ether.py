@@ -21,10 +21,13 @@ ethtool speed.
 from __future__ import annotations
 
 import errno
+import logging
 from typing import Any
 
 import usb.core
 import usb.util
+
+from netdrv_core.netdevice import IFF_ALLMULTI, IFF_PROMISC
 
 from .codecs import DescriptorError, EcmRxDecoder, NotificationParser, parse_mac_string
 from .codecs import cdc_ecm as ecm
@@ -45,11 +48,33 @@ from .core import (
     RxMode,
     UsbNet,
     codec_stats,
+    default_set_mac_address,
     round_up,
     usb_errno,
 )
 
 __all__ = ["CdcEther", "CdcMixin"]
+
+log = logging.getLogger("netdrv.usbnet")
+
+
+def _get_string(un: UsbNet, index: int) -> str | None:
+    """String descriptor ``index``; a STALLed read is tried three times, as Linux's
+    ``usb_get_string`` does.  pyusb remembers a failed LANGID read as "no langid", so the
+    retries read the LANGIDs themselves."""
+    for attempt in range(3):
+        try:
+            if not attempt:
+                return usb.util.get_string(un.udev, index)
+            langids = usb.util.get_langids(un.udev)
+            return usb.util.get_string(un.udev, index, langids[0] if langids else 0x0409)
+        except usb.core.USBError as exc:
+            if usb_errno(exc) != errno.EPIPE or attempt == 2:
+                raise
+        except ValueError:  # pyusb: the LANGID read failed ("The device has no langid")
+            if attempt == 2:
+                raise
+    return None  # not reached
 
 
 class CdcMixin:
@@ -66,6 +91,9 @@ class CdcMixin:
         self.data_intf = 1
         self.packet_filter = 0
         self.mc_filters: tuple[bytes, ...] = ()
+        # The address the adapter filters directed frames on: its iMACAddress, or what
+        # SET_NET_ADDRESS (NCM) gave it; None when unknown (a bad MAC string).
+        self.hw_mac: bytes | None = None
 
     # -- bind -------------------------------------------------------------------------------
     def cdc_parse(self, un: UsbNet, intf: Any) -> None:
@@ -104,7 +132,7 @@ class CdcMixin:
         if not index:
             return un.random_mac("the adapter has no MAC address string (iMACAddress 0)")
         try:
-            text = usb.util.get_string(un.udev, index)
+            text = _get_string(un, index)
         except (usb.core.USBError, ValueError) as exc:
             if isinstance(exc, usb.core.USBError) and usb_errno(exc) == errno.ENODEV:
                 raise
@@ -115,14 +143,61 @@ class CdcMixin:
             return un.random_mac(f"bad MAC address string: {exc}")
         if mac[0] & 1 or mac == bytes(6):
             return un.random_mac(f"MAC address string {text!r} is not a unicast address")
+        self.hw_mac = mac
         return mac
+
+    def cdc_program_address(self, un: UsbNet, mac: bytes) -> None:
+        """The host uses ``mac``: an NCM function that can (``NCM_NCAP_NET_ADDRESS``) is told
+        with SET_NET_ADDRESS; an adapter still filtering on another address is left to
+        receive promiscuously (:meth:`cdc_set_rx_mode`), or frames to ``mac`` would not
+        arrive."""
+        if mac == self.hw_mac:
+            return
+        ncm = getattr(self.fd, "ncm", None)
+        if ncm is not None and ncm.bmNetworkCapabilities & ecm.NCM_NCAP_NET_ADDRESS:
+            try:
+                un.ctrl_out(ecm.REQ_TYPE_CLASS_OUT, ecm.SET_NET_ADDRESS, 0, self.ctrl_intf, mac)
+                self.hw_mac = mac
+                return
+            except usb.core.USBError as exc:
+                if usb_errno(exc) != errno.EPIPE:
+                    raise
+        own = self.hw_mac.hex(":") if self.hw_mac is not None else "unknown"
+        log.info("%s: the adapter filters on its own address (%s), not %s: it receives in "
+                 "promiscuous mode", un, own, mac.hex(":"))  # fmt: skip
+
+    def set_mac_address(self, un: UsbNet, dev: Any, addr: bytes) -> int:
+        """``eth_mac_addr``, as Linux's cdc_ether and cdc_ncm (refused while up); the adapter
+        is then told (:meth:`cdc_program_address`) in the kevent worker."""
+        ret = default_set_mac_address(un, dev, addr)
+        if ret == 0:
+            un.mac = bytes(addr)
+            mode = RxMode(promisc=bool(dev.flags & IFF_PROMISC),
+                          allmulti=bool(dev.flags & IFF_ALLMULTI), mc_list=tuple(dev.mc_list))  # fmt: skip
+            un.defer(self._cdc_new_address, un, bytes(addr), mode)
+        return ret
+
+    def _cdc_new_address(self, un: UsbNet, mac: bytes, mode: RxMode) -> None:
+        self.cdc_program_address(un, mac)
+        self.cdc_set_rx_mode(un, mode)
+
+    def cdc_check_status_endpoint(self, un: UsbNet) -> None:
+        """``usbnet_generic_cdc_bind``: a notification endpoint too small for a notification
+        (8 bytes) is ignored (each piece would count as a short one and the carrier never come
+        on); the adapter is then driven as one without it (carrier on while up)."""
+        if un.ep_int is not None and un.int_mps < ecm.NOTIFICATION_HEADER_LEN:
+            why = (f"notification endpoint 0x{un.ep_int:02x} has wMaxPacketSize {un.int_mps}, "
+                   f"less than a notification ({ecm.NOTIFICATION_HEADER_LEN} bytes)")  # fmt: skip
+            log.warning("%s: %s: ignored; the carrier is on while the interface is up", un, why)
+            un.ep_int = None
 
     # -- filters (kevent worker, or the binding thread) ------------------------------------------
     def cdc_set_rx_mode(self, un: UsbNet, mode: RxMode) -> None:
         """``usbnet_cdc_update_filter`` plus perfect multicast filters when they fit."""
         filt = ecm.DIRECTED | ecm.BROADCAST
-        if mode.promisc:
-            filt |= ecm.PROMISCUOUS
+        host_mac = bytes(un.dev.dev_addr) if un.dev is not None else un.mac
+        if mode.promisc or host_mac != self.hw_mac:
+            filt |= ecm.PROMISCUOUS  # the adapter's directed filter would drop our frames
         slots = self.ether.mc_filter_count
         if mode.allmulti:
             filt |= ecm.ALL_MULTICAST
@@ -179,12 +254,14 @@ class CdcEther(CdcMixin, MiniDriver):
         alt = self.data_alt(un)
         un.set_altsetting(self.data_intf, alt.bAlternateSetting)
         un.use_endpoints(alt, intf)
+        self.cdc_check_status_endpoint(un)
         mss = self.ether.wMaxSegmentSize or ecm.ECM_DEFAULT_MAX_SEGMENT_SIZE
         un.hard_mtu = mss
         un.max_mtu = mss - 14
         self.rx_decoder.max_frame = mss + 4  # a VLAN tag (or the FCS some devices append)
         un.rx_urb_size = round_up(mss + 4, un.in_mps)
         un.mac = self.read_mac(un)
+        self.cdc_program_address(un, un.mac)
         self.cdc_set_rx_mode(un, RxMode())
 
     def status(self, un: UsbNet, data: bytes) -> None:

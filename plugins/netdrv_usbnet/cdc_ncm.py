@@ -102,15 +102,18 @@ class CdcNcm(CdcMixin, MiniDriver):
         alt = self.data_alt(un)
         un.set_altsetting(self.data_intf, 0)  # NTB parameters are set while the data path is off
         self.setup(un)
+        # SET_NET_ADDRESS (for a random MAC) only in data alt 0 too (NCM 1.0 §6.2.4).
+        un.mac = self.read_mac(un)
+        self.cdc_program_address(un, un.mac)
         un.set_altsetting(self.data_intf, alt.bAlternateSetting)
         un.use_endpoints(alt, intf)
+        self.cdc_check_status_endpoint(un)
         # A frame must also fit one OUT NTB (dwNtbOutMaxSize may be small while the
         # datagram size is jumbo): a larger MTU would only make frames tx_dropped.
         largest = min(self.max_datagram, self.encoder.max_frame_size)
         un.hard_mtu = largest
         un.max_mtu = largest - 14
         un.rx_urb_size = un.rx_buf_size = self.rx_max
-        un.mac = self.read_mac(un)
         self.cdc_set_rx_mode(un, RxMode())
 
     def setup(self, un: UsbNet) -> None:

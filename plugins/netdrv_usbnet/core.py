@@ -115,6 +115,11 @@ __all__ = [
 
 log = logging.getLogger("netdrv.usbnet")
 
+# netif_msg bits (include/linux/netdevice.h) of usbnet's default msg_enable
+NETIF_MSG_DRV = 0x0001
+NETIF_MSG_PROBE = 0x0002
+NETIF_MSG_LINK = 0x0004
+
 # driver_info flags (include/linux/usb/usbnet.h); the core acts on SEND_ZLP,
 # MULTI_PACKET and LINK_INTR, the others document the adapter like in Linux.
 FLAG_NO_SETINT = 0x0010
@@ -307,6 +312,7 @@ class UsbNet:
         self.int_mps = 16
         self.mac = b""
         self.mac_random = False
+        self.msg_enable = NETIF_MSG_DRV | NETIF_MSG_PROBE | NETIF_MSG_LINK  # ethtool msglvl
         self.hard_mtu = 1514
         self.max_mtu = 1500
         self.rx_urb_size = 0
@@ -716,8 +722,10 @@ class UsbNet:
             return
         if on != netif_carrier_ok(dev):
             self.counters["link_changes"] += 1
-            log.info("%s: link %s%s", dev.name, "up" if on else "down",
-                     f" at {self.speed_bps // 1_000_000} Mbit/s" if on and self.speed_bps else "")  # fmt: skip
+            if self.msg_enable & NETIF_MSG_LINK:
+                log.info("%s: link %s%s", dev.name, "up" if on else "down",
+                         f" at {self.speed_bps // 1_000_000} Mbit/s" if on and self.speed_bps
+                         else "")  # fmt: skip
         (netif_carrier_on if on else netif_carrier_off)(dev)
 
     # -- kevent ---------------------------------------------------------------------------------
@@ -1341,6 +1349,15 @@ class UsbNetEthtool(EthtoolOps):
                    "downlink_bps": un.speed_bps, "uplink_bps": un.uplink_bps,
                    "rx_qlen": un.rx_qlen, "tx_qlen": un.tx_qlen},
         ))  # fmt: skip
+
+    def get_msglevel(self, dev: NetDevice) -> int:
+        """``usbnet_get_msglevel``: ``msg_enable`` (drv, probe, link at first)."""
+        return _un(dev).msg_enable
+
+    def set_msglevel(self, dev: NetDevice, value: int) -> int:
+        """``usbnet_set_msglevel`` (``link`` gates the link up/down messages)."""
+        _un(dev).msg_enable = value
+        return 0
 
     def get_strings(self, dev: NetDevice) -> list[str]:
         """Core counters, queue sizes and codec counters."""

@@ -175,7 +175,11 @@ SIM_MODELS = ("cdc_ether", "cdc_ncm", "cdc_ncm32", "ax88179")
 
 def hexid(text: str) -> int:
     """A USB vendor/product id in hex, as ``lsusb`` prints it (``0b95`` or ``0x0b95``)."""
-    value = int(text, 16)
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a USB id: 4 hex digits, as lsusb prints it "
+                         f"(0b95)") from None  # fmt: skip
     if not 0 <= value <= 0xFFFF:
         raise ValueError("a USB id is 0000..ffff")
     return value
@@ -263,6 +267,8 @@ class Usbnet(Driver):
         self._lock = threading.Lock()
         self._claimed: dict[tuple[int, int], UsbNet | None] = {}
         self._failed: set[tuple[int, int]] = set()
+        # Adapters another program holds (EBUSY), warned about once: key -> the adapter.
+        self._busy: dict[tuple[int, int], str] = {}
         self._units: list[UsbNet] = []
         self._stop = threading.Event()
         self._rescan = threading.Event()
@@ -276,9 +282,17 @@ class Usbnet(Driver):
         p = self.params
         if p["name"].count("%") > 1 or (("%" in p["name"]) and "%d" not in p["name"]):
             raise ParameterError(f"usbnet: name={p['name']!r} must be a name or contain one %d")
+        if p["port"] and not all(n.isdigit() for n in p["port"].split(".")):
+            raise ParameterError(
+                f"port={p['port']}: a root-hub port path is port numbers joined by dots, as "
+                f"`lsusb -t` shows them (port=1 or port=1.4)"
+            )
+        if p["sim"]:
+            _check_ifname("sim_wire", p["sim_wire"])
         self.backend = self._make_backend()
         if p["sim"]:
             self._start_sim()
+            self._check_sim_wanted()
         new, _gone, denied = self._scan()
         for un in new:
             self._attach(un, raise_errors=True)
@@ -334,7 +348,11 @@ class Usbnet(Driver):
         if not bound:
             every = self.params["hotplug_interval"]
             how = f"scanning every {every:g} s" if every > 0 else "hotplug off"
-            return f"no USB Ethernet adapter yet: waiting for one to be plugged in ({how}){sim}"
+            with self._lock:
+                busy = list(self._busy.values())
+            held = f"; another program holds {', '.join(busy)}" if busy else ""
+            return (f"no USB Ethernet adapter yet: waiting for one to be plugged in "
+                    f"({how}){held}{sim}")  # fmt: skip
         parts = [f"{un.dev.name}: {un}" for un in bound if un.dev is not None]
         return "; ".join(parts) + sim
 
@@ -369,6 +387,25 @@ class Usbnet(Driver):
         self.sim_wire.open()
         self.backend.plug(model)
 
+    def _check_sim_wanted(self) -> None:
+        """The simulated adapter must pass ``vid=``/``pid=``/``bus=``/``port=``: else it would
+        never bind and the load would only say it is waiting."""
+        for udev in self._enumerate():
+            ctx = getattr(udev, "_ctx", None)
+            if getattr(getattr(ctx, "dev", None), "model", None) is not self.sim_model:
+                continue
+            if self._wanted(udev):
+                return
+            p = self.params
+            given = [f"{k}={p[k]:04x}" if k in ("vid", "pid") else f"{k}={p[k]}"
+                     for k in ("vid", "pid", "bus", "port") if p[k]]  # fmt: skip
+            path = ".".join(str(n) for n in (udev.port_numbers or ()))
+            raise ParameterError(
+                f"sim={p['sim']} plugs in a {udev.idVendor:04x}:{udev.idProduct:04x} adapter on "
+                f"bus {udev.bus} port {path}, which {' '.join(given)} excludes: it would never "
+                f"bind; drop that parameter or make it match"
+            )
+
     def sim_ioctl(self, un: UsbNet, request: int, data: Any) -> Any:
         """Private ioctls on simulated adapters (unplug/replug, cable link, endpoint stall)."""
         model = _sim_model_of(un) or self.sim_model
@@ -395,7 +432,12 @@ class Usbnet(Driver):
             # Which endpoint must be said (no default), and only the adapter's own (or 0,
             # control): a stall elsewhere would halt nothing the driver uses.
             if data is None or value not in (0, un.ep_in, un.ep_out, un.ep_int):
-                return -errno.EINVAL
+                eps = [f"{un.ep_in:#04x} (bulk IN)", f"{un.ep_out:#04x} (bulk OUT)"]
+                eps += [f"{un.ep_int:#04x} (interrupt IN)"] if un.ep_int else []
+                what = ("no endpoint given" if data is None
+                        else f"endpoint {value:#04x} is not one of this adapter's")  # fmt: skip
+                raise OSError(errno.EINVAL, f"{un}: {what}; halt one of {', '.join(eps)}, or 0 "
+                                            f"(the next control request STALLs)")  # fmt: skip
             model.stall(value)
             return 0
         return -errno.EOPNOTSUPP
@@ -465,18 +507,27 @@ class Usbnet(Driver):
             try:
                 un = UsbNet.probe(self, udev, match)
             except BindError as exc:
-                log.warning("usbnet: %s", exc)
+                busy = exc.errno == errno.EBUSY
+                if not busy or key not in self._busy:
+                    retry = busy and self.params["hotplug_interval"] > 0
+                    log.warning("usbnet: %s%s", exc, "; binding it once it is released"
+                                if retry else "")  # fmt: skip
                 with self._lock:
                     self._claimed.pop(key, None)
-                    self._failed.add(key)
+                    if busy:  # held by another program: tried again on every scan
+                        self._busy[key] = _where(udev)
+                    else:
+                        self._failed.add(key)
                 if exc.errno == errno.EACCES:
                     denied.append(str(exc))
                 continue
             with self._lock:
                 self._claimed[key] = un
+                self._busy.pop(key, None)
             new.append(un)
         with self._lock:
             self._failed &= present  # a device that left may come back and be tried again
+            self._busy = {k: v for k, v in self._busy.items() if k in present}
             gone = [un for key, un in self._claimed.items() if un is not None
                     and key not in present and un.state == "bound"]  # fmt: skip
         return new, gone, denied
@@ -543,6 +594,29 @@ class Usbnet(Driver):
         """The adapters bound now."""
         with self._lock:
             return [un for un in self._claimed.values() if un is not None and un.state == "bound"]
+
+
+def _where(udev: Any) -> str:
+    """``VID:PID at usb-BUS-PORT`` of a pyusb device, as the adapters are named in messages."""
+    try:
+        path = ".".join(str(n) for n in (udev.port_numbers or ()))
+    except Exception:
+        path = ""
+    return f"{udev.idVendor:04x}:{udev.idProduct:04x} at usb-{udev.bus}-{path or '?'}"
+
+
+def _check_ifname(param: str, name: str) -> None:
+    """An interface name the kernel takes as it is (``dev_valid_name``), else ParameterError."""
+    if (
+        not name
+        or len(name) > 15
+        or name in (".", "..")
+        or any(c == "/" or c == ":" or c.isspace() for c in name)
+    ):
+        raise ParameterError(
+            f"{param}={name!r} is not a valid interface name: 1 to 15 characters, no '/', ':' "
+            f"or spaces"
+        )
 
 
 def _sim_model_of(un: UsbNet) -> Any:

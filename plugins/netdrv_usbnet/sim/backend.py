@@ -192,7 +192,7 @@ class SimBackend(usb.backend.IBackend):
         dev_handle.closed = True
         for intf in list(dev_handle.claimed):
             try:
-                dev_handle.model.host_release(dev_handle.generation, intf)
+                dev_handle.model.host_release(dev_handle.generation, intf, dev_handle)
             except usb.core.USBError:
                 pass
         dev_handle.claimed.clear()
@@ -221,14 +221,14 @@ class SimBackend(usb.backend.IBackend):
     def claim_interface(self, dev_handle: SimHandle, intf: int) -> None:
         """Claim (EBUSY while a kernel driver is bound)."""
         h = self._live(dev_handle)
-        h.model.host_claim(h.generation, intf)
+        h.model.host_claim(h.generation, intf, h)
         h.claimed.add(intf)
 
     def release_interface(self, dev_handle: SimHandle, intf: int) -> None:
         """Release a claimed interface."""
         h = self._live(dev_handle)
         h.claimed.discard(intf)
-        h.model.host_release(h.generation, intf)
+        h.model.host_release(h.generation, intf, h)
 
     def is_kernel_driver_active(self, dev_handle: SimHandle, intf: int) -> bool:
         """True if the (simulated) kernel driver is bound to *intf*."""

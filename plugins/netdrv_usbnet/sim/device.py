@@ -195,6 +195,7 @@ class SimDevice:
         self.configuration = 0
         self.alt_settings: dict[int, int] = {}
         self.claimed: set[int] = set()
+        self._claim_owner: dict[int, object] = {}  # interface -> the handle that claimed it
         self.halted: set[int] = set()
         self.clear_halt_failures = 0  # this many CLEAR_FEATURE(HALT) requests fail first
         self._in: dict[int, deque[_Seg]] = {}
@@ -409,23 +410,28 @@ class SimDevice:
             self._check_alive(generation)
             return self.configuration
 
-    def host_claim(self, generation: int, intf: int) -> None:
-        """Claim an interface (EBUSY while a kernel driver is bound to it)."""
+    def host_claim(self, generation: int, intf: int, owner: object = None) -> None:
+        """Claim an interface (EBUSY while a kernel driver or another handle, ``owner``, has it:
+        usbfs lets one open file claim an interface at a time)."""
         with self._cond:
             self._check_alive(generation)
             if intf in self.kernel_driver:
                 raise usb_error(errno.EBUSY, f"kernel driver bound to interface {intf}")
             if self._active_config() is not None and not self._interface_exists(intf):
                 raise usb_error(errno.ENOENT, f"no interface {intf}")
+            if intf in self.claimed and self._claim_owner.get(intf) is not owner:
+                raise usb_error(errno.EBUSY, f"interface {intf} is claimed by another handle")
             self.claimed.add(intf)
+            self._claim_owner[intf] = owner
 
-    def host_release(self, generation: int, intf: int) -> None:
-        """Release a claimed interface."""
+    def host_release(self, generation: int, intf: int, owner: object = None) -> None:
+        """Release a claimed interface (ENOENT unless ``owner`` claimed it)."""
         with self._cond:
             self._check_alive(generation)
-            if intf not in self.claimed:
+            if intf not in self.claimed or self._claim_owner.get(intf) is not owner:
                 raise usb_error(errno.ENOENT, f"interface {intf} not claimed")
             self.claimed.discard(intf)
+            self._claim_owner.pop(intf, None)
 
     def host_set_altsetting(self, generation: int, intf: int, alt: int) -> None:
         """SET_INTERFACE via the backend."""
