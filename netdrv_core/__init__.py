@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .driver import Driver
 from .errors import (
     DriverError,
+    InvalidNameError,
     NameInUseError,
     NetdrvError,
     NotPermittedError,
@@ -259,6 +260,7 @@ __all__ = [
     "EthtoolOps",
     "HeaderOps",
     "Host",
+    "InvalidNameError",
     "LinkSettings",
     "NameInUseError",
     "NapiStruct",

@@ -7,6 +7,7 @@ import os as _os
 
 __all__ = [
     "DriverError",
+    "InvalidNameError",
     "NameInUseError",
     "NetdrvError",
     "NotPermittedError",
@@ -25,6 +26,10 @@ class NameInUseError(NetdrvError):
     """An interface name is already taken (the kernel's EEXIST/EBUSY)."""
 
     errno = _errno.EEXIST
+
+
+class InvalidNameError(NetdrvError, ValueError):
+    """An interface name the kernel would refuse (too long, a space, '/' or ':')."""
 
 
 class NotPermittedError(NetdrvError):

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .driver import Driver
-from .errors import DriverError, NameInUseError, refusal_message
+from .errors import DriverError, InvalidNameError, NameInUseError, refusal_message
 from .gro import gro_receive
 from .loop import EventLoop, Timer
 from .napi import NapiStruct
@@ -182,11 +182,11 @@ def _describe(exc: BaseException) -> str:
 
 
 def _check_name(name: str) -> None:
-    """Raise ValueError for an interface name the kernel would refuse."""
+    """Raise InvalidNameError (a ValueError) for an interface name the kernel would refuse."""
     # The kernel counts bytes (IFNAMSIZ includes the NUL): "é"*8 is 16 bytes, too long.
     if (len(name.encode(errors="surrogateescape")) >= IFNAMSIZ or not name
             or _NAME_BAD.search(name) or name in (".", "..")):  # fmt: skip
-        raise ValueError(
+        raise InvalidNameError(
             f"invalid interface name {name!r}: 1..15 bytes, no spaces, NUL, '/' or ':'"
         )
 
@@ -271,7 +271,9 @@ class Host:
         if "%d" not in pattern:
             return pattern
         if pattern.count("%") != 1:
-            raise ValueError(f"interface name pattern {pattern!r} must contain exactly one %d")
+            raise InvalidNameError(
+                f"interface name pattern {pattern!r} must contain exactly one %d"
+            )
         taken = set(self.devices) | self.attachment.names_in_use()
         for i in range(32768):
             name = pattern.replace("%d", str(i))

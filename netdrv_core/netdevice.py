@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .errors import InvalidNameError
 from .skbuff import SkBuff, kfree_skb
 
 if TYPE_CHECKING:
@@ -380,7 +381,7 @@ def alloc_netdev(
     ``name`` may hold ``%d``: the lowest free number is chosen at registration.
     """
     if not name or len(name) >= IFNAMSIZ:
-        raise ValueError(f"interface name {name!r} must be 1..{IFNAMSIZ - 1} characters")
+        raise InvalidNameError(f"invalid interface name {name!r}: 1..{IFNAMSIZ - 1} characters")
     dev = NetDevice(name)
     if isinstance(sizeof_priv, int):
         dev.priv = bytearray(sizeof_priv)

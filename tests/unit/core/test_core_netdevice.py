@@ -15,7 +15,9 @@ from netdrv_core import (
     SIOCDEVPRIVATE,
     DriverError,
     Host,
+    InvalidNameError,
     NameInUseError,
+    NetdrvError,
     alloc_etherdev,
     alloc_netdev,
     dev_get_by_name,
@@ -94,9 +96,28 @@ def test_name_used_by_the_stack_is_refused(host: Host, monkeypatch: pytest.Monke
 def test_invalid_names_are_rejected(host: Host, name: str) -> None:
     dev, _ = make_dev(None, "ok")
     dev.name = name
-    with pytest.raises(ValueError, match="invalid interface name"):
+    with pytest.raises(ValueError, match="invalid interface name") as exc:
         host.register_netdev(dev)
     assert host.devices == {}
+    # A NetdrvError: the daemon answers `netdrv load … name=…` with this message, not with
+    # "failed to initialise: ValueError".
+    assert isinstance(exc.value, InvalidNameError) and isinstance(exc.value, NetdrvError)
+
+
+def test_a_load_whose_driver_picks_a_bad_name_says_so(host: Host) -> None:
+    from netdrv_core.daemon import Daemon
+    from netdrv_core.plugins import PluginManager
+
+    daemon = Daemon(host=host, pm=PluginManager(autoload=False, extra=["netdrv_snull"]),
+                    watchdog=None, exit_when_empty=False)  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        import netdrv_snull.driver as snull
+
+        real = snull.alloc_netdev
+        mp.setattr(snull, "alloc_netdev", lambda priv, name, setup: real(priv, "x" * 16, setup))
+        with pytest.raises(InvalidNameError, match=r"invalid interface name 'x{16}'"):
+            daemon.load("snull", ["configure=0"])
+    assert host.devices == {} and not daemon.drivers
 
 
 def test_pattern_with_two_percents_is_rejected(host: Host) -> None:
