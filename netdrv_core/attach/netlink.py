@@ -46,6 +46,7 @@ RTM_GETLINK = 18
 NLMSG_HDR = struct.Struct("=IHHII")
 IFINFOMSG = struct.Struct("=BxHiII")
 RTATTR = struct.Struct("=HH")
+AF_UNSPEC = 0
 SIOCGIFFLAGS = 0x8913
 IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
@@ -55,6 +56,7 @@ IFLA_OPERSTATE = 16
 IFLA_LINKINFO = 18
 IFLA_PROMISCUITY = 30
 IFLA_CARRIER = 33
+IFLA_ALLMULTI = 61  # Linux 6.x; older kernels show allmulti only in the flags
 IFLA_INFO_KIND = 1
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # not in Python's socket module
 # Room for some thousand link events (the kernel doubles it): a script toggling many links,
@@ -75,6 +77,7 @@ class LinkEvent:
     address: bytes | None = None
     txqlen: int | None = None
     promiscuity: int | None = None
+    allmulti: int | None = None  # the allmulti count (a bridge port's is not in the flags)
     seq: int = 0
     portid: int = 0
     # A link's state read back after events were lost (ENOBUFS), not the report of a change.
@@ -108,7 +111,11 @@ def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
     for off, length, mtype, seq, pid, _flags in _messages(mv):
         if mtype in (RTM_NEWLINK, RTM_DELLINK) and length >= NLMSG_HDR.size + IFINFOMSG.size:
             p = off + NLMSG_HDR.size
-            _fam, _typ, index, flags, change = IFINFOMSG.unpack_from(mv, p)
+            fam, _typ, index, flags, change = IFINFOMSG.unpack_from(mv, p)
+            if fam != AF_UNSPEC:
+                # A bridge's port info (AF_BRIDGE): its RTM_DELLINK says the link left the
+                # bridge (``ip link set DEV nomaster``), not that it was deleted.
+                continue
             ev = LinkEvent(mtype, index, flags, change, seq=seq, portid=pid)
             a = p + IFINFOMSG.size
             end = off + length
@@ -128,6 +135,8 @@ def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
                     ev.txqlen = int.from_bytes(payload[:4], "little")
                 elif atype == IFLA_PROMISCUITY and len(payload) >= 4:
                     ev.promiscuity = int.from_bytes(payload[:4], "little")
+                elif atype == IFLA_ALLMULTI and len(payload) >= 4:
+                    ev.allmulti = int.from_bytes(payload[:4], "little")
                 a += (alen + 3) & ~3
             out.append(ev)
     return out

@@ -91,6 +91,8 @@ RX_COPYBREAK = 4096
 # doubling while it keeps failing, up to DUMP_RETRY_MAX.
 DUMP_RETRY = 1.0
 DUMP_RETRY_MAX = 60.0
+# The flags rtnetlink lets a user (and netdrv, at setup) set on a link without a driver op.
+USER_FLAGS = IFF_NOARP | IFF_MULTICAST | IFF_DEBUG | IFF_DYNAMIC
 
 
 class TunTap:
@@ -296,9 +298,8 @@ class KernelStack(Attachment):
         kw: dict[str, object] = {"mtu": dev.mtu, "txqlen": max(dev.tx_queue_len, 1)}
         if port.tt.tap and dev.dev_addr and any(dev.dev_addr):
             kw["address"] = ":".join(f"{b:02x}" for b in dev.dev_addr)
-        mask = IFF_NOARP | IFF_MULTICAST | IFF_DEBUG | IFF_DYNAMIC  # what rtnetlink lets us set
-        kw["flags"] = dev.flags & mask
-        kw["change"] = mask
+        kw["flags"] = dev.flags & USER_FLAGS
+        kw["change"] = USER_FLAGS
         kw["mtu"] = _kernel_mtu(port)
         self.cfg.set(port.index, **kw)
         if getattr(dev, "disable_ipv6", False):
@@ -824,17 +825,28 @@ class KernelStack(Attachment):
                 if ret:
                     log.warning("%s: driver refused address change (%s); reverting", dev.name,
                                 errno.errorcode.get(-ret, ret))  # fmt: skip
-            if txqlen is not None:
+            if txqlen == 0:
+                # Linux takes it (only the qdisc shrinks), a TUN/TAP cannot: its ring of
+                # frames for the reader is txqueuelen long, and would drop every frame.
+                log.warning("%s: txqueuelen 0 refused: the TUN/TAP would drop every frame "
+                            "the kernel sends; reverting to %d", dev.name,
+                            max(dev.tx_queue_len, 1))  # fmt: skip
+            elif txqlen is not None:
                 dev.tx_queue_len = txqlen
+            # `ip link set DEV arp on` (multicast, debug, dynamic): no driver op, the flag
+            # is the device's (dev_change_flags), and netdrv writes none of them after setup.
+            if flip := (dev.flags ^ ev.flags) & USER_FLAGS:
+                dev.flags ^= flip
             if went_up and not dev.is_up:
                 ret = host.dev_open(dev)
                 if ret:
                     log.warning("%s: open refused (%s); setting the link down again", dev.name,
                                 errno.errorcode.get(-ret, ret))  # fmt: skip
                     return
-            # tcpdump's promiscuous mode shows only in the promiscuity count, not the flag.
+            # tcpdump's promiscuous mode shows only in the promiscuity count, not the flag; a
+            # bridge port's allmulti only in the allmulti count (dev_set_allmulti).
             promisc = bool(ev.flags & IFF_PROMISC) or bool(ev.promiscuity)
-            allmulti = bool(ev.flags & IFF_ALLMULTI)
+            allmulti = bool(ev.flags & IFF_ALLMULTI) or bool(ev.allmulti)
             host.dev_set_rx_mode(dev, promisc=promisc, allmulti=allmulti)
         finally:
             self._applying = None
@@ -876,6 +888,8 @@ class KernelStack(Attachment):
                 self._write_address(port)
             if not port.p_up and port.k_up != dev.is_up:
                 self._write_state(port)
+            if port.k_txqlen == 0:  # refused in _apply_event
+                self.cfg.set(port.index, txqlen=max(dev.tx_queue_len, 1))
         except Exception as exc:
             if not self._gone_soon(port, exc):
                 log.warning("%s: could not set the kernel link to the driver's state: %s",
@@ -897,8 +911,18 @@ class KernelStack(Attachment):
                 lists[int(parts[0])].append(bytes.fromhex(parts[4]))
         for index, addrs in lists.items():
             port = self._by_index.get(index)
-            if port is not None and sorted(addrs) != sorted(port.dev.mc_list):
-                self.host.dev_set_rx_mode(port.dev, mc_list=addrs)
+            if port is None:
+                continue
+            dev = port.dev
+            mc = addrs if sorted(addrs) != sorted(dev.mc_list) else None
+            # Nor does a unicast address an upper device (macvlan) adds to a link without
+            # unicast filtering, which makes it promiscuous (uc_promisc, unnotified).
+            raw = _raw_flags(port)
+            promisc = allmulti = None
+            if raw is not None and (raw ^ dev.flags) & (IFF_PROMISC | IFF_ALLMULTI):
+                promisc, allmulti = bool(raw & IFF_PROMISC), bool(raw & IFF_ALLMULTI)
+            if mc is not None or promisc is not None:
+                self.host.dev_set_rx_mode(dev, promisc=promisc, allmulti=allmulti, mc_list=mc)
         self._mcast_timer = self.host.loop.call_later(1.0, self._poll_mcast)
 
     # -- configuration helpers for drivers ------------------------------------------------
@@ -970,6 +994,21 @@ def _kernel_mtu(port: _Port) -> int:
     """The device MTU clamped to what a TUN/TAP accepts (68 to 65535 minus the link header):
     a link type with a smaller minimum (LocalTalk, FDDI) gets 68 on the kernel link."""
     return max(TUN_MIN_MTU, min(port.dev.mtu, 65535 - (14 if port.tt.tap else 0)))
+
+
+def _raw_flags(port: _Port) -> int | None:
+    """The link's own flags (sysfs): IFF_PROMISC/IFF_ALLMULTI whenever their counts are not 0,
+    which netlink's flags show only when the user set them; None if not this port's link."""
+    base = f"/sys/class/net/{port.k_name}/"
+    try:
+        with open(base + "flags") as f:
+            flags = int(f.read(), 16)
+        with open(base + "ifindex") as f:
+            if int(f.read()) != port.index:
+                return None  # renamed, its events not read yet
+    except (OSError, ValueError):
+        return None
+    return flags
 
 
 def _write_sysctl(path: str, value: str) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from netdrv_core import CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, SkBuff
 from netdrv_core.attach.netlink import (
     IFLA_ADDRESS,
+    IFLA_ALLMULTI,
     IFLA_IFNAME,
     IFLA_MTU,
     IFLA_PROMISCUITY,
@@ -82,6 +83,24 @@ def test_several_messages_and_other_types_skipped() -> None:
     )
     evs = parse_link_messages(data)
     assert [(e.index, e.name, e.deleted) for e in evs] == [(1, "a", False), (2, "bb", True)]
+
+
+def test_a_bridges_port_messages_are_not_link_events() -> None:
+    # `ip link set sn1 nomaster`: the bridge says the port is gone (AF_BRIDGE RTM_DELLINK);
+    # the link itself stays.  Read as a deletion, netdrv closed sn1 and its TAP vanished.
+    af_bridge = 7
+    port_gone = nlmsg(RTM_DELLINK, IFINFO.pack(af_bridge, 1, 3, IFF_UP, 0))
+    port_info = nlmsg(RTM_NEWLINK, IFINFO.pack(af_bridge, 1, 3, IFF_UP, 0))
+    evs = parse_link_messages(port_info + port_gone + newlink(3, IFF_UP))
+    assert [(e.index, e.deleted) for e in evs] == [(3, False)]
+
+
+def test_the_allmulti_count_is_parsed() -> None:
+    # A bridge port is allmulti by count only (dev_set_allmulti), not by its flags.
+    (ev,) = parse_link_messages(newlink(3, IFF_UP, rta(IFLA_ALLMULTI, struct.pack("=I", 1))))
+    assert ev.allmulti == 1
+    (ev,) = parse_link_messages(newlink(3, IFF_UP))
+    assert ev.allmulti is None
 
 
 def test_nested_flag_on_attribute_type_is_masked() -> None:
