@@ -209,7 +209,12 @@ class Daemon:
         exit_when_empty: bool = True,
         watchdog: float | None = DEFAULT_WATCHDOG,
         busy_file: str | None = None,
+        forget_unloaded: bool = False,
     ) -> None:
+        """``forget_unloaded``: once a plugin's last loaded driver is unloaded, forget the
+        plugin (:meth:`PluginManager.forget_plugin`), so the next load imports its code
+        afresh, as ``rmmod`` + ``insmod`` do — what the daemon process does; leave it off
+        where other code keeps the plugin's classes (a test importing the driver)."""
         if host is None:
             from .attach.tap import KernelStack
 
@@ -223,6 +228,7 @@ class Daemon:
         # host's loop error handler (Host.callback_fault) attributes and isolates it.
         self.drivers: dict[str, Driver] = {}
         self.exit_when_empty = exit_when_empty
+        self.forget_unloaded = forget_unloaded
         self.uid = os.geteuid()
         self.listener: socket.socket | None = None
         self.conns: dict[int, _Conn] = {}
@@ -533,6 +539,23 @@ class Daemon:
         log.info("unloaded %s", name)
         if not self.drivers and self.exit_when_empty:
             self._exit_empty()
+        elif self.forget_unloaded:
+            self._forget_plugin_of(name)
+
+    def _forget_plugin_of(self, name: str) -> None:
+        """After unloading ``name``: an author's edit is what the next ``netdrv load`` runs,
+        in a daemon other drivers keep alive (unless the plugin has a driver still loaded)."""
+        owner = self.pm.plugin_of(name)
+        if owner is None or any(self.pm.plugin_of(d) == owner for d in self.drivers):
+            return
+        try:
+            gone = self.pm.forget_plugin(owner)
+        except Exception:  # never fails the unload itself
+            log.exception("forgetting plugin %r after unloading %s failed", owner, name)
+            return
+        if gone:
+            log.info("forgot plugin %s (%s): the next load imports it afresh", owner,
+                     ", ".join(gone))  # fmt: skip
 
     def set_device(self, req: dict[str, Any]) -> dict[str, Any]:
         """Driver-level settings that have no ip-link equivalent (ioctl, set_config)."""
@@ -816,7 +839,7 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("%s; hangs will be logged but not reported to netdrv", exc)
             busy = None
         d = Daemon(pm=PluginManager(disabled=disabled, extra=extra), watchdog=ns.watchdog or None,
-                   busy_file=busy)  # fmt: skip
+                   busy_file=busy, forget_unloaded=True)  # fmt: skip
         d.listen()
     except NetdrvError as exc:
         print(f"netdrv-daemon: {exc}", file=sys.stderr)

@@ -191,12 +191,30 @@ def _check_name(name: str) -> None:
         )
 
 
-def _errcode(ret: Any) -> int:
-    """Map an op's return value to 0 or a negative errno."""
+def _errcode(
+    ret: Any, dev: NetDevice | None = None, what: str = "", warned: set[Any] | None = None
+) -> int:
+    """Map an op's return value to 0 or a negative errno.
+
+    A positive int is a failure, as any non-zero return is to Linux: most likely
+    an errno whose minus sign was forgotten (``return errno.EBUSY``), taken as
+    that errno (EIO for a number that is none), and said once per device and op.
+    """
     if ret is None or ret is True:
         return 0
-    if isinstance(ret, int) and ret < 0:
-        return ret
+    if isinstance(ret, int) and ret:  # True returned above
+        if ret < 0:
+            return ret
+        err = ret if ret in errno.errorcode else errno.EIO
+        key = (dev.name if dev is not None else "?", what)
+        if warned is None or key not in warned:
+            if warned is not None:
+                warned.add(key)
+            name = errno.errorcode.get(ret)
+            hint = f" (return -errno.{name})" if name else ""
+            log.warning("%s: %s returned %d, a positive number: taken as a failure, -%s%s",
+                        key[0], what or "an op", ret, errno.errorcode[err], hint)  # fmt: skip
+        return -err
     return 0
 
 
@@ -228,6 +246,7 @@ class Host:
         self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
         self._tap_ends: dict[TapCallback, Callable[[], None]] = {}  # ends a tap that raised
         self._odd_returns: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
+        self._positive_warned: set[tuple[str, str]] = set()  # (device, op): a positive return
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
         self.extack: str | None = None
         """Why the last op called through the guarded call refused, in the driver's words
@@ -299,7 +318,7 @@ class Host:
             )
         dev.name = name
         dev.host = self
-        ret = _errcode(dev.netdev_ops.init(dev))
+        ret = _errcode(dev.netdev_ops.init(dev), dev, "init", self._positive_warned)
         if ret:
             dev.host = None
             raise DriverError(f"{name}: ndo_init failed: {errno.errorcode.get(-ret, ret)}", -ret)
@@ -563,7 +582,7 @@ class Host:
     def _call(self, dev: NetDevice, what: str, fn: Callable[..., Any], *args: Any) -> int:
         self.extack = None
         try:
-            return _errcode(fn(*args))
+            return _errcode(fn(*args), dev, what, self._positive_warned)
         except OSError as exc:
             self.extack = refusal_message(exc)
             return -(exc.errno or errno.EIO)

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import importlib
 import importlib.machinery
@@ -31,6 +32,8 @@ import importlib.util
 import logging
 import os
 import re
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
@@ -49,6 +52,13 @@ log = logging.getLogger("netdrv.plugins")
 
 ENTRY_POINT_GROUP = "netdrv.drivers"
 hookimpl = pluggy.HookimplMarker("netdrv")
+
+# About when this process started reading plugins: a ``.pth`` file written later was not
+# processed by Python's start-up (``site``), so a distribution installed since — the
+# ``pip install -e .`` of a plugin while a netdrv daemon already runs — is not importable
+# until it is (see :func:`_activate_late_install`).
+_STARTED = time.time()
+_PTH_DONE: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -111,11 +121,91 @@ def _module_summary(module: str) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+def _activate_late_install(ep: md.EntryPoint) -> bool:
+    """Process the ``.pth`` files of ``ep``'s distribution written after this process started.
+
+    Python reads ``.pth`` files once, at start-up.  An editable install
+    (``pip install -e .``) makes its package importable through one; a long-running
+    process — the namespace's netdrv daemon — started before the install sees the
+    distribution's metadata (read from ``sys.path`` every time) but cannot import its
+    module.  This does for that one distribution what ``site`` would have done: add the
+    directories its ``.pth`` names to ``sys.path`` and run its ``import`` lines.
+    A ``.pth`` older than this process was processed at start-up and is left alone.
+    Returns True when anything was done (the import is worth another try).
+    """
+    dist = ep.dist
+    if dist is None:
+        return False
+    done = False
+    for rel in dist.files or ():
+        if not str(rel).endswith(".pth"):
+            continue
+        path = os.path.abspath(str(dist.locate_file(rel)))
+        try:
+            if os.stat(path).st_mtime < _STARTED - 1.0 or path in _PTH_DONE:
+                continue  # processed at start-up, or here already
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        _PTH_DONE.add(path)
+        sitedir = os.path.dirname(path)
+        for line in lines:
+            if not line.strip() or line.startswith("#"):
+                continue
+            if line.startswith(("import ", "import\t")):
+                try:
+                    exec(line)  # as site.addpackage does for an "import" line
+                except Exception as exc:
+                    log.warning("%s: %s: %s", path, type(exc).__name__, exc)
+                    continue
+                done = True
+                continue
+            entry = os.path.join(sitedir, line.rstrip())
+            if os.path.isdir(entry) and entry not in sys.path:
+                sys.path.append(entry)
+                done = True
+    if done:
+        importlib.invalidate_caches()
+        log.info("activated %s, installed after this process started", _dist_origin(ep))
+    return done
+
+
+def _missing_own_module(exc: BaseException, module: str) -> bool:
+    """True when ``exc`` says the plugin's own module (not one of its imports) is missing."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return False
+    target = module.partition(":")[0].strip()
+    return target == exc.name or target.startswith(f"{exc.name}.")
+
+
 def _dist_origin(ep: md.EntryPoint) -> str:
     dist = ep.dist
     if dist is None:
         return "no distribution"
     return f"{dist.metadata['Name']} {dist.version}"
+
+
+def _unknown_hooks(plugin: object, exc: Exception) -> str:
+    """``unknown hook 'netdrv_driver' (did you mean netdrv_drivers?)`` for a PluginError."""
+    known = sorted(n for n in dir(hookspecs) if n.startswith("netdrv_"))
+    unknown = []
+    for attr in dir(plugin):
+        try:
+            opts = getattr(getattr(plugin, attr, None), "netdrv_impl", None)
+        except Exception:  # a property of a plugin object that raises: not a hook
+            continue
+        if isinstance(opts, dict):
+            spec = opts.get("specname") or attr
+            if spec not in known:
+                unknown.append(spec)
+    if not unknown:
+        return f"unknown hooks: {exc}"
+    parts = []
+    for hook in unknown:
+        close = difflib.get_close_matches(hook, known, n=1)
+        parts.append(f"{hook!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return f"unknown hooks: {', '.join(parts)}; netdrv's hooks are {', '.join(known)}"
 
 
 class PluginManager:
@@ -266,7 +356,11 @@ class PluginManager:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             self.pm.unregister(plugin)
-            raise PluginError(f"plugin {name!r} implements unknown hooks: {exc}") from None
+            err = PluginError(
+                f"plugin {name!r} ({self._origin(name)}) implements {_unknown_hooks(plugin, exc)}"
+            )
+            self.errors[name] = err
+            raise err from None
         try:
             self._collect(plugin, name)
         except PluginError as exc:
@@ -303,10 +397,20 @@ class PluginManager:
                 "not a list of Driver subclasses (return [MyDriver])"
             )
         for cls in classes:
-            if not (isinstance(cls, type) and issubclass(cls, Driver)) or not cls.name:
+            if isinstance(cls, type) and issubclass(cls, Driver) and not cls.name:
                 raise PluginError(
-                    f"plugin {pname!r} ({self._origin(pname)}) offered {cls!r}, "
-                    "which is not a netdrv_core.Driver subclass with a name"
+                    f"plugin {pname!r} ({self._origin(pname)}) offered {cls!r}, a "
+                    f"netdrv_core.Driver subclass without a name: set name = {pname!r} (the "
+                    f"entry-point name) in the class"
+                )
+            if not (isinstance(cls, type) and issubclass(cls, Driver)) or not cls.name:
+                what = "an instance" if isinstance(cls, Driver) else "not a class"
+                if isinstance(cls, type):
+                    what = "not a subclass of netdrv_core.Driver"
+                raise PluginError(
+                    f"plugin {pname!r} ({self._origin(pname)}) offered {cls!r:.100}, which is "
+                    f"not a netdrv_core.Driver subclass with a name ({what}): return the "
+                    "classes themselves, e.g. [MyDriver]"
                 )
             other = None
             if cls.name in self._drivers and self._drivers[cls.name][0] is not cls:
@@ -340,7 +444,14 @@ class PluginManager:
                 raise err
         try:
             if target is not None:
-                module = target.load()
+                try:
+                    module = target.load()
+                except ModuleNotFoundError as exc:
+                    # Installed after this process (a running daemon) started? Activate it.
+                    if not (_missing_own_module(exc, target.value)
+                            and _activate_late_install(target)):  # fmt: skip
+                        raise
+                    module = target.load()
             elif name in self.extra or any(m.rsplit(".", 1)[-1] == name for m in self.extra):
                 modname = next(m for m in self.extra if m == name or m.rsplit(".", 1)[-1] == name)
                 module = importlib.import_module(modname)
@@ -355,9 +466,16 @@ class PluginManager:
         except BaseException as exc:  # SystemExit/KeyboardInterrupt from a plugin too
             if isinstance(exc, KeyboardInterrupt):
                 raise
+            hint = ""
+            if target is not None and _missing_own_module(exc, target.value):
+                hint = (
+                    f" — its distribution is installed but the module is not importable here: "
+                    f"reinstall it (pip install -e DIR) for this Python ({sys.executable}); "
+                    f"a netdrv daemon started before the install needs `netdrv stop` first"
+                )
             err = PluginError(
                 f"plugin {name!r} ({self._origin(name)}) failed to load: "
-                f"{type(exc).__name__}: {exc}"
+                f"{type(exc).__name__}: {exc}{hint}"
             )
             self.errors[name] = err
             raise err from exc
@@ -387,11 +505,59 @@ class PluginManager:
                     raise
         if name not in self._drivers:
             # The entry point's module may offer the driver under another plugin name.
+            offers = [d for d, (_, owner) in self._drivers.items() if owner == name]
+            if offers:
+                fix = (
+                    f"the entry-point name is the driver name: make Driver.name {name!r}, or "
+                    f"rename the entry point to {offers[0]!r}"
+                )
+            else:
+                fix = (
+                    "its netdrv_drivers hook returned no driver: return [YourDriver] and "
+                    "decorate the hook with @hookimpl"
+                )
             raise PluginError(
                 f"plugin {name!r} ({self._origin(name)}) loaded but offers no driver named "
-                f"{name!r} (it offers: {', '.join(self._drivers) or 'nothing'})"
+                f"{name!r} (it offers: {', '.join(offers) or 'nothing'}): {fix}"
             )
         return self._drivers[name][0]
+
+    def plugin_of(self, driver: str) -> str | None:
+        """The name of the loaded plugin that offers ``driver`` (None: none loaded does)."""
+        entry = self._drivers.get(driver)
+        return entry[1] if entry is not None else None
+
+    def forget_plugin(self, name: str) -> list[str]:
+        """Forget the loaded plugin ``name``, as ``rmmod`` forgets a module.
+
+        Its hook implementations are unregistered, its drivers dropped and its modules
+        (the plugin module's top-level package and everything under it) removed from
+        ``sys.modules``, so that the next :meth:`load_plugin` imports it from disk again:
+        after ``netdrv unload NAME`` an author's edit to the driver is what the next
+        ``netdrv load NAME`` runs, in a daemon that other drivers keep alive.  Modules
+        shared with another loaded plugin, and netdrv's own, stay.  Returns the names
+        of the modules removed.  ``name`` may also be a driver the plugin offers (a
+        ``-p MODULE`` plugin is registered under its module's name).
+        """
+        if name not in self._loaded and name in self._drivers:
+            name = self._drivers[name][1]
+        plugin = self._loaded.pop(name, None)
+        self.errors.pop(name, None)
+        for drv in [d for d, (_, owner) in self._drivers.items() if owner == name]:
+            del self._drivers[drv]
+        if plugin is None:
+            return []
+        with contextlib.suppress(ValueError):
+            self.pm.unregister(plugin)
+        top = str(getattr(plugin, "__name__", "")).split(".")[0]
+        others = {str(getattr(p, "__name__", "")).split(".")[0] for p in self._loaded.values()}
+        if not top or top == "netdrv_core" or top in others:
+            return []
+        gone = sorted(m for m in sys.modules if m == top or m.startswith(f"{top}."))
+        for mod in gone:
+            del sys.modules[mod]
+        importlib.invalidate_caches()
+        return gone
 
     def load_all(self) -> dict[str, PluginError]:
         """Load every enabled plugin; failures are collected, not raised."""

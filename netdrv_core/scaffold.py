@@ -297,15 +297,18 @@ your real network, try it in a scratch namespace first:
 namespace; `ip netns del try` afterwards).
 
 ```sh
-pip install -e .                # registers the driver (entry point netdrv.drivers)
-netdrv drivers                  # $name is listed
-sudo netdrv load $name count=2  # creates ${ifprefix}0 and ${ifprefix}1 as kernel interfaces
-sudo ip addr add 198.18.0.1/24 dev ${ifprefix}0
-sudo ip link set ${ifprefix}0 up        # calls the driver's open()
-ping -c 3 -W 1 198.18.0.2       # no replies: start_xmit frees every frame it is sent...
-sudo netdrv status              # ...and counts it: tx pkts and tx bytes of ${ifprefix}0
-sudo netdrv unload $name        # the interfaces disappear
+$use_block
 ```
+
+`sudo` runs root's `PATH`, not your virtualenv's: there, use
+`sudo "$$(command -v netdrv)" …` or a root shell that activated the virtualenv.
+In a virtualenv made with `--system-site-packages` that reuses a netdrv
+installed outside it, the `netdrv` on `PATH` is the outer Python's and does not
+see this plugin (`netdrv drivers` does not list $name): run the same commands as
+`python -m netdrv_core.cli …`, or install netdrv into the virtualenv too.
+After changing `pyproject.toml` (entry points), `pip install -e .` again; a
+netdrv daemon that was already running picks up a newly installed plugin on
+the next `netdrv load`.
 
 Parameters: `count` (number of interfaces), `ifname` (name pattern, `%d` picks
 the lowest free number), `carrier` (start with the link detected).
@@ -377,9 +380,27 @@ def _generated_problem(name: str) -> str | None:
     return None
 
 
+def _use_block(name: str, ifprefix: str) -> str:
+    """The README's "Use it" commands, their comments in one column whatever the name."""
+    rows = [
+        ("pip install -e .", "registers the driver (entry point netdrv.drivers)"),
+        ("netdrv drivers", f"{name} is listed"),
+        (f"sudo netdrv load {name} count=2",
+         f"creates {ifprefix}0 and {ifprefix}1 as kernel interfaces"),
+        (f"sudo ip addr add 198.18.0.1/24 dev {ifprefix}0", ""),
+        (f"sudo ip link set {ifprefix}0 up", "calls the driver's open()"),
+        ("ping -c 3 -W 1 198.18.0.2", "no replies: start_xmit frees every frame it is sent..."),
+        ("sudo netdrv status", f"...and counts it: tx pkts and tx bytes of {ifprefix}0"),
+        (f"sudo netdrv unload {name}", "the interfaces disappear"),
+    ]  # fmt: skip
+    width = max(len(cmd) for cmd, _ in rows) + 2
+    return "\n".join(f"{cmd.ljust(width)}# {note}" if note else cmd for cmd, note in rows)
+
+
 def _substitutions(name: str, summary: str) -> dict[str, str]:
     ifprefix = name[:11]
     return {
+        "use_block": _use_block(name, ifprefix),
         "name": name,
         "cls": _camel(name),
         "summary": summary,

@@ -31,9 +31,18 @@ driver would:
   ``rx_bytes``; a NAPI poll does at most its budget and one that does less
   calls ``napi_complete_done`` (or it is never polled again);
 * carrier — ``netif_carrier_off``/``on`` reflected in operstate and LOWER_UP;
-* MTU — ``min_mtu``/``max_mtu`` enforced, ``change_mtu`` accepting the range;
-* statistics — no negative counter, bytes >= packets * the minimum frame size,
-  counters never go back;
+* MTU — ``min_mtu``/``max_mtu`` enforced, ``change_mtu`` accepting the range
+  (while up it may refuse with ``-EBUSY``, as Linux's ``can_change_mtu`` does);
+* return values — ``open``, ``stop``, ``change_mtu``, ``set_mac_address``… return
+  0/None or a negative errno, never a positive one (``return errno.EINVAL``);
+* statistics — ``get_stats`` returns a ``NetDeviceStats``, no negative counter,
+  bytes >= packets * the minimum frame size, counters never go back;
+* MAC address and receive mode — ``set_mac_address`` stores a valid unicast
+  address or refuses it, refuses a multicast or zero one; ``set_rx_mode`` follows
+  promiscuous, all-multicast and multicast joins without raising;
+* ethtool — what ``netdrv ethtool`` and ``netdrv status --json`` ask the
+  ``ethtool_ops`` is well-formed, one ``get_ethtool_stats`` value per
+  ``get_strings`` name;
 * parameters — declared, documented, defaults of their type, unknown names
   and ill-typed values refused;
 * clean unload — after ``exit()`` none of the driver's devices is registered,
@@ -69,7 +78,7 @@ from typing import Any, ClassVar
 import pytest
 
 from ..driver import Driver
-from ..errors import NameInUseError, ParameterError
+from ..errors import NameInUseError, ParameterError, PluginError
 from ..ether import ETH_ALEN, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, is_valid_ether_addr
 from ..host import Host, bad_xmit_return
 from ..linktypes import ARPHRD_ETHER, ARPHRD_LOOPBACK, ether_setup
@@ -239,6 +248,52 @@ def default_frames(dev: NetDevice, index: int = 0) -> list[bytes]:
     return []
 
 
+def checked_stats(dev: NetDevice) -> NetDeviceStats:
+    """``dev_get_stats(dev)``, failing with what is wrong when the driver's ``get_stats`` is.
+
+    ``get_stats`` must return a :class:`~netdrv_core.NetDeviceStats` (``dev.stats``
+    by default); anything else would surface as an ``AttributeError`` deep inside the
+    core (and, in the daemon, as a fault that takes the device down).
+    """
+    try:
+        raw = dev.netdev_ops.get_stats(dev)
+    except Exception as exc:
+        raise AssertionError(
+            f"{dev.name}: get_stats raised {type(exc).__name__}: {exc} (netdrv status would "
+            f"take the device down)"
+        ) from exc
+    if not isinstance(raw, NetDeviceStats):
+        raise AssertionError(
+            f"{dev.name}: get_stats returned {raw!r:.80}, not a NetDeviceStats: return "
+            f"dev.stats (or leave get_stats out: the default returns dev.stats)"
+        )
+    return dev_get_stats(dev)
+
+
+def bad_op_return(op: str, rc: object) -> str | None:
+    """What is wrong with ``rc`` returned by the administrative op ``op`` (None: nothing).
+
+    ``open``, ``stop``, ``change_mtu``, ``set_mac_address``… return 0 (or None) or a
+    negative errno.  Linux takes any other non-zero value for a failure; netdrv's core
+    takes a positive int for the errno whose minus sign was forgotten, and anything else
+    for success — either way the driver did not say what it meant.
+    """
+    if rc is None or (isinstance(rc, int) and not isinstance(rc, bool) and rc <= 0):
+        return None
+    if isinstance(rc, int) and not isinstance(rc, bool) and rc in errno.errorcode:
+        fix = f"a positive errno: write return -errno.{errno.errorcode[rc]}"
+    else:
+        fix = "return 0 (or None) for success or a negative errno such as -errno.EINVAL"
+    return f"{op} returned {rc!r:.60}: {fix}"
+
+
+_UNSET = object()
+
+# Administrative ops whose return value the spy checks (0/None or a negative errno).
+_ADMIN_OPS = ("open", "stop", "change_mtu", "set_mac_address", "validate_addr", "set_config",
+              "set_features")  # fmt: skip
+
+
 # -- the harness -----------------------------------------------------------------------------
 class ConformanceClock:
     """Real monotonic time plus an offset a test can jump forward.
@@ -293,6 +348,8 @@ class _XmitSpy:
     held: dict[int, tuple[str, SkBuff]] = field(default_factory=dict)
     # What the driver handed up (netif_rx, netif_receive_skb): device name -> [skbs, bytes].
     rx: dict[str, list[int]] = field(default_factory=dict)
+    # (ops, attribute, what the instance had before: _UNSET when nothing) to undo the spy.
+    patched: list[tuple[Any, str, Any]] = field(default_factory=list)
 
     def owned_by_driver(self, names: set[str]) -> list[tuple[str, SkBuff]]:
         """The skbs the driver of ``names`` still holds (freed ones are forgotten)."""
@@ -504,16 +561,39 @@ class DriverHarness:
                                   "(call netif_stop_queue before returning BUSY)"))  # fmt: skip
                 return rc
 
+            own = vars(ops) if hasattr(ops, "__dict__") else {}
             try:
                 ops.start_xmit = start_xmit  # type: ignore[method-assign]
             except AttributeError:  # ops with __slots__: no spy, the counters still tell
                 continue
             self.spy.wrapped.append(ops)
+            self.spy.patched.append((ops, "start_xmit", own.get("start_xmit", _UNSET)))
+            for op in _ADMIN_OPS:
+                orig_op = getattr(ops, op, None)
+                if orig_op is None:
+                    continue
+
+                def admin(
+                    *args: Any, _orig: Any = orig_op, _op: str = op, spy: _XmitSpy = spy
+                ) -> Any:
+                    rc = _orig(*args)
+                    why = bad_op_return(_op, rc)
+                    if why is not None:
+                        d = args[0] if args else None
+                        spy.violations.append(Violation(getattr(d, "name", "?"), why))
+                    return rc
+
+                self.spy.patched.append((ops, op, own.get(op, _UNSET)))
+                setattr(ops, op, admin)
 
     def _unspy(self) -> None:
-        for ops in self.spy.wrapped:
+        for ops, op, before in reversed(self.spy.patched):
             with contextlib.suppress(AttributeError):
-                del ops.start_xmit  # type: ignore[method-assign]
+                if before is _UNSET:
+                    delattr(ops, op)
+                else:
+                    setattr(ops, op, before)  # the driver's own instance attribute
+        self.spy.patched.clear()
         self.spy.wrapped.clear()
 
     def xmit_calls(self, dev: NetDevice) -> int:
@@ -574,11 +654,11 @@ class DriverHarness:
         self.assert_clean()
 
         def counted() -> bool:  # a driver may copy hardware counters on a timer
-            return all(dev_get_stats(d).rx_packets >= d.core_stats.rx_delivered for d in devs)
+            return all(checked_stats(d).rx_packets >= d.core_stats.rx_delivered for d in devs)
 
         self.settle(counted, timeout=min(self.settle_timeout, 1.0))
         for dev in devs:
-            s = dev_get_stats(dev)
+            s = checked_stats(dev)
             delivered = dev.core_stats.rx_delivered
             handed, nbytes = self.spy.rx.get(dev.name, [0, 0])
             assert s.rx_packets >= delivered, (
@@ -655,8 +735,13 @@ class DriverHarness:
             return
         msg = f"{dev.name}: {op} failed: {errno.errorcode.get(-ret, ret)}"
         raised = self.faults[seen:]
+        ops_named = ("validate_addr", "open") if op == "open" else (op,)
+        positive = [v.what for v in self.spy.violations
+                    if v.dev == dev.name and v.what.startswith(tuple(f"{o} returned" for o in ops_named))]  # fmt: skip
         if raised:
             msg += " because the driver raised:\n  " + "\n  ".join(raised)
+        elif positive:
+            raise AssertionError(f"{dev.name}: {positive[-1]}")
         else:
             ops = "validate_addr or open" if op == "open" else op  # dev_open calls both
             msg += f" (the driver's {ops} returned {ret}: return 0 on success)"
@@ -707,13 +792,15 @@ class DriverHarness:
     @staticmethod
     def accounted(dev: NetDevice) -> bool:
         """``tx_submitted == tx_packets + tx_dropped + tx_errors`` (driver counters + core drops)."""
-        s = dev_get_stats(dev)
+        s = checked_stats(dev)
         return dev.core_stats.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
 
     def settle_accounted(self, devs: list[NetDevice]) -> bool:
         """Settle until every device of ``devs`` has an empty qdisc (or a stopped queue) and balances."""
 
         def done() -> bool:
+            for d in devs:
+                self._assert_not_overcounted(d)  # waiting cannot mend that
             return all(
                 (not d.qdisc or netif_queue_stopped(d) or not d.is_up) and self.accounted(d)
                 for d in devs
@@ -721,9 +808,26 @@ class DriverHarness:
 
         return self.settle(done)
 
+    @classmethod
+    def _assert_not_overcounted(cls, dev: NetDevice) -> None:
+        """Fail when the driver counted more skbs than ``start_xmit`` accepted.
+
+        Checked between loop callbacks, never inside ``start_xmit``: the core counts
+        ``tx_submitted`` as soon as it returns, so a surplus then is never transient.
+        """
+        submitted = dev.core_stats.tx_submitted
+        s = checked_stats(dev)
+        total = s.tx_packets + s.tx_dropped + s.tx_errors
+        assert total <= submitted, (
+            f"{dev.name}: the driver counted {total - submitted} skbs more (tx_packets "
+            f"{s.tx_packets} + tx_dropped {s.tx_dropped} + tx_errors {s.tx_errors} = {total}) "
+            f"than the {submitted} start_xmit accepted with NETDEV_TX_OK: count each skb once, "
+            f"and none you return NETDEV_TX_BUSY for"
+        )
+
     @staticmethod
     def _tx_total(dev: NetDevice) -> int:
-        s = dev_get_stats(dev)
+        s = checked_stats(dev)
         return s.tx_packets + s.tx_dropped + s.tx_errors
 
     def assert_accounted(self, devs: list[NetDevice], *, pending_ok: bool = False) -> None:
@@ -737,7 +841,7 @@ class DriverHarness:
         """
         self.assert_clean()  # a fault or a violation is the cause of whatever follows
         for dev in devs:
-            s = dev_get_stats(dev)
+            s = checked_stats(dev)
             cs = dev.core_stats
             total = s.tx_packets + s.tx_dropped + s.tx_errors
             if cs.tx_submitted != total:
@@ -755,7 +859,8 @@ class DriverHarness:
                         f"that recover faster"
                     )
             total = self._tx_total(dev)
-            s = dev_get_stats(dev)
+            s = checked_stats(dev)
+            self._assert_not_overcounted(dev)
             assert cs.tx_submitted == total, (
                 f"{dev.name}: the core handed {cs.tx_submitted} skbs to start_xmit that returned "
                 f"NETDEV_TX_OK, but the driver accounted for {total} (tx_packets {s.tx_packets} "
@@ -857,8 +962,16 @@ class DriverConformance:
 
     @pytest.fixture
     def netdrv_conformance(self, netdrv_conformance_driver: str) -> Iterator[DriverHarness]:
-        """A :class:`DriverHarness` for the driver under test; everything is unloaded afterwards."""
-        h = self.make_harness(netdrv_conformance_driver)
+        """A :class:`DriverHarness` for the driver under test; everything is unloaded afterwards.
+
+        A driver that cannot be loaded (unknown, its plugin broken) fails every check
+        with the :class:`~netdrv_core.PluginError`'s message, which says why, without a
+        traceback through netdrv's plugin manager.
+        """
+        try:
+            h = self.make_harness(netdrv_conformance_driver)
+        except PluginError as exc:
+            pytest.fail(f"cannot load driver {netdrv_conformance_driver!r}: {exc}", pytrace=False)
         try:
             yield h
         finally:
@@ -1181,7 +1294,11 @@ class DriverConformance:
         h.assert_accounted(devs)
 
     def test_mtu_limits(self, netdrv_conformance: DriverHarness) -> None:
-        """min_mtu/max_mtu are enforced; change_mtu accepts values inside, down or up."""
+        """min_mtu/max_mtu are enforced; change_mtu accepts values inside, down or up.
+
+        While the device is up a driver may refuse with ``-EBUSY`` instead (as
+        Linux's ``can_change_mtu`` does), leaving the MTU as it was.
+        """
         h = netdrv_conformance
         _drv, devs = self._loaded(h, up=False)
         for dev in devs:
@@ -1197,12 +1314,24 @@ class DriverConformance:
                     assert h.host.dev_set_mtu(dev, lo - 1) == -errno.EINVAL and dev.mtu == orig
                 for new in [*sorted({lo, (lo + hi) // 2, hi}), orig]:
                     ret = h.host.dev_set_mtu(dev, new)
+                    h.assert_clean()  # a raising or ill-returning change_mtu, named first
+                    if state == "up" and ret == -errno.EBUSY and new != orig:
+                        # Refusing while running is allowed (Linux's can_change_mtu does):
+                        # the MTU stays, and the device went through the range while down.
+                        assert dev.mtu == orig, (
+                            f"{dev.name}: change_mtu({new}) returned -EBUSY but changed mtu "
+                            f"to {dev.mtu}: refuse without changing anything"
+                        )
+                        break
                     assert ret == 0, (
                         f"{dev.name} ({state}): change_mtu({new}) refused "
                         f"({errno.errorcode.get(-ret, ret)}) although min_mtu..max_mtu is "
                         f"{lo}..{hi}: set max_mtu/min_mtu to what the driver accepts"
                     )
-                    assert dev.mtu == new, f"{dev.name}: change_mtu({new}) left mtu at {dev.mtu}"
+                    assert dev.mtu == new, (
+                        f"{dev.name}: change_mtu({new}) returned success but left mtu at "
+                        f"{dev.mtu}: set dev.mtu = new_mtu before returning 0"
+                    )
                     if state == "up" and new in (lo, hi):
                         h.traffic([dev], 4)  # frames of the new size
         h.settle_accounted(devs)
@@ -1217,11 +1346,7 @@ class DriverConformance:
             h.traffic(devs, 16)
             snap = {}
             for dev in devs:
-                raw = dev.netdev_ops.get_stats(dev)
-                assert isinstance(raw, NetDeviceStats), (
-                    f"{dev.name}: get_stats returned {type(raw).__name__}, not NetDeviceStats"
-                )
-                s = dev_get_stats(dev).as_dict()
+                s = checked_stats(dev).as_dict()
                 for k, v in s.items():
                     assert isinstance(v, int) and v >= 0, f"{dev.name}: {k} = {v!r}"
                 m = min_frame_size(dev)
@@ -1250,6 +1375,103 @@ class DriverConformance:
         _drv, devs = self._loaded(h)
         h.traffic(devs, self.frames_per_device)
         h.assert_rx_counted(devs)
+
+    def test_mac_address_and_rx_mode(self, netdrv_conformance: DriverHarness) -> None:
+        """set_mac_address takes a valid unicast address or refuses it, refuses a multicast one;
+        set_rx_mode follows promiscuous, all-multicast and multicast joins without raising.
+
+        As ``ip link set DEV address …`` on a device that is down: success (0) means
+        ``dev_addr`` is the new address (``eth_mac_addr`` copies it); a refusal is a
+        negative errno with the address unchanged.  Only Ethernet-like devices with
+        a 6-byte address are asked.
+        """
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h, up=False)
+        for dev in devs:
+            if not is_ethernet_like(dev) or len(bytes(dev.dev_addr)) != ETH_ALEN:
+                continue
+            if dev.is_up:
+                h.down(dev)
+            orig = bytes(dev.dev_addr)
+            new = b"\x02\x00\x5e\x4b" + bytes([orig[4] ^ 0x55, orig[5] ^ 0xAA])
+            ret = h.host.dev_set_mac_address(dev, new)
+            h.assert_clean()  # a raising or ill-returning set_mac_address, named first
+            if ret == 0:
+                assert bytes(dev.dev_addr) == new, (
+                    f"{dev.name}: set_mac_address({new.hex(':')}) returned 0 but dev_addr is "
+                    f"{bytes(dev.dev_addr).hex(':')}: store the address (eth_mac_addr(dev, addr) "
+                    f"does) or return a negative errno"
+                )
+            else:
+                assert ret < 0 and bytes(dev.dev_addr) == orig, (
+                    f"{dev.name}: set_mac_address refused ({errno.errorcode.get(-ret, ret)}) but "
+                    f"dev_addr changed to {bytes(dev.dev_addr).hex(':')}"
+                )
+            current = bytes(dev.dev_addr)
+            for bad in (b"\x01\x00\x5e\x00\x00\x01", bytes(ETH_ALEN)):
+                ret = h.host.dev_set_mac_address(dev, bad)
+                h.assert_clean()
+                assert ret < 0 and bytes(dev.dev_addr) == current, (
+                    f"{dev.name}: set_mac_address accepted {bad.hex(':')}, which is not a valid "
+                    f"unicast address (returned {ret}, dev_addr now {bytes(dev.dev_addr).hex(':')})"
+                    f": refuse it with -EADDRNOTAVAIL (eth_mac_addr checks is_valid_ether_addr)"
+                )
+            if current != orig:
+                assert h.host.dev_set_mac_address(dev, orig) == 0 and bytes(dev.dev_addr) == orig
+            h.up(dev)
+            group = b"\x01\x00\x5e\x4b\x00\x01"
+            for change in (
+                {"promisc": True}, {"allmulti": True}, {"mc_list": [group]},
+                {"promisc": False, "allmulti": False}, {"mc_list": []},
+            ):  # fmt: skip
+                h.host.dev_set_rx_mode(dev, **change)  # type: ignore[arg-type]
+                h.settle()
+                assert dev.is_up, f"{dev.name}: went down after set_rx_mode({change})"
+            h.traffic([dev], 4)
+        h.settle_accounted(devs)
+        h.assert_accounted(devs)
+
+    def test_ethtool_ops(self, netdrv_conformance: DriverHarness) -> None:
+        """What ``netdrv ethtool`` and ``netdrv status --json`` ask the driver is well-formed.
+
+        Every request the driver's ``ethtool_ops`` answer (``-i``, ``-S``, the link
+        settings, ``-g``/``-c``/``-l``/``-a``, the message level, private flags) gives
+        the structure the core expects, without raising; ``get_strings`` and
+        ``get_ethtool_stats`` agree on the number of counters.  A request the driver
+        does not implement (``EOPNOTSUPP``) is fine.
+        """
+        from ..ethtool import ETHTOOL_REQUESTS, EthtoolError, ethtool_report, ethtool_request
+
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        h.traffic(devs, 8)
+        for dev in devs:
+            for req in ETHTOOL_REQUESTS:
+                if req == "nway_reset":
+                    continue  # an action, not a report
+                try:
+                    ethtool_request(h.host, dev, req)
+                except EthtoolError as exc:
+                    h.assert_clean()  # the driver raised: that is the message
+                    assert exc.errno == errno.EOPNOTSUPP, (
+                        f"{dev.name}: the ethtool {req} request fails: {exc} — return what "
+                        f"netdrv_core.ethtool documents for the op"
+                    )
+                h.assert_clean()
+            ops = dev.ethtool_ops
+            if ops is not None:
+                names, values = ops.get_strings(dev), ops.get_ethtool_stats(dev)
+                assert len(names) == len(values), (
+                    f"{dev.name}: get_strings gives {len(names)} counter names but "
+                    f"get_ethtool_stats {len(values)} values: `ethtool -S` pairs them by "
+                    f"position, so return one value per name, in the same order"
+                )
+            report = ethtool_report(dev)
+            broken = {k: v for k, v in report.items() if isinstance(v, dict) and "error" in v}
+            assert not broken, f"{dev.name}: netdrv status --json shows ethtool errors: {broken}"
+            h.assert_clean()
+            assert dev.is_up, f"{dev.name}: went down while its ethtool ops were asked"
+        h.assert_accounted(devs)
 
     def test_clean_unload(self, netdrv_conformance: DriverHarness) -> None:
         """After exit(): no device, fd, thread, loop reader or timer of the driver is left.

@@ -347,3 +347,17 @@ def test_set_rx_mode_waits_for_open_while_the_device_is_down(host: Host) -> None
     host.dev_set_rx_mode(dev, promisc=False)
     assert host.dev_open(dev) == 0
     assert ops.rx_mode_calls == calls + 1  # nothing to program: the reset state
+
+
+@pytest.mark.parametrize(("ret", "expected"), [(errno.ENODEV, -errno.ENODEV), (4096, -errno.EIO)])
+def test_a_positive_return_is_a_failure_as_in_linux(host: Host, caplog, ret, expected) -> None:
+    dev, ops = make_dev(host, "pos%d", up=False)
+    ops.open_ret = ret  # `return errno.ENODEV`: the minus sign forgotten
+    with caplog.at_level("WARNING", logger="netdrv.host"):
+        assert host.dev_open(dev) == expected
+        assert host.dev_open(dev) == expected
+    assert not dev.is_up
+    told = [r.getMessage() for r in caplog.records if "a positive number" in r.getMessage()]
+    assert len(told) == 1, "said once per device and op"
+    if ret == errno.ENODEV:
+        assert "return -errno.ENODEV" in told[0]

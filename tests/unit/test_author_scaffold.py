@@ -1,0 +1,27 @@
+"""The README ``netdrv new-driver`` writes: commands an author can paste, whatever the name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netdrv_core.scaffold import create_driver_project
+
+
+@pytest.mark.parametrize("name", ["mydrv", "a_much_longer_name", "x"])
+def test_use_it_comments_line_up_and_the_venv_pitfalls_are_said(tmp_path: Path, name: str) -> None:
+    create_driver_project(name, tmp_path / "p")
+    readme = (tmp_path / "p" / "README.md").read_text()
+    block = readme.split("## Use it\n", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [ln for ln in block.splitlines() if ln.strip()]
+    assert lines[0].startswith("pip install -e .") and lines[-1].startswith(
+        f"sudo netdrv unload {name}"
+    )
+    columns = {ln.index("# ") for ln in lines if "# " in ln}
+    assert len(columns) == 1, block  # one column of comments, not ragged per name length
+    assert min(len(ln.split("  #", 1)[0].rstrip()) for ln in lines if "  #" in ln) > 0
+    assert f"sudo netdrv load {name} count=2" in block
+    # A virtualenv's netdrv is not root's, nor, with --system-site-packages, the one on PATH.
+    assert '`sudo "$(command -v netdrv)" …`' in readme
+    assert "`python -m netdrv_core.cli …`" in readme and "--system-site-packages" in readme
