@@ -932,7 +932,13 @@ def ethtool_request(
             for v in values
         ):
             raise _garbage(dev, "get_ethtool_stats", values)
-        return {"stats": dict(zip(names, values, strict=False))}, None
+        if len(values) != len(names):  # Linux sizes the buffer from the names: one per value
+            raise EthtoolError(
+                f"{dev.name}: {_owner(dev)}'s get_ethtool_stats returned {len(values)} values "
+                f"for the {len(names)} names of get_strings: one value per name, in order",
+                errno.EIO,
+            )
+        return {"stats": dict(zip(names, values, strict=True))}, None
     if op == "nway_reset":
         ethtool_nway_reset(host, dev)
         return {}, None

@@ -139,12 +139,18 @@ class Param:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"must be a finite number, not {value!r}")
         if self.choices is not None and value not in self.choices:
-            raise ValueError(f"must be one of {', '.join(map(str, self.choices))}")
-        if self.min is not None and value < self.min:
-            raise ValueError(f"must be >= {self.min}")
-        if self.max is not None and value > self.max:
-            raise ValueError(f"must be <= {self.max}")
+            raise ValueError(f"must be one of {', '.join(map(_choice, self.choices))}")
+        if (self.min is not None and value < self.min) or (
+            self.max is not None and value > self.max
+        ):
+            raise ValueError(f"must be {self._range()}")
         return value
+
+    def _range(self) -> str:
+        """``1..65536``, ``>= 0`` or ``<= 9``: the limits, as the messages and listings say."""
+        if self.min is not None and self.max is not None:
+            return f"{self.min}..{self.max}"
+        return f">= {self.min}" if self.min is not None else f"<= {self.max}"
 
     def default_problem(self) -> str | None:
         """Why the declared default is not a valid value of this parameter (None when it is).
@@ -191,9 +197,16 @@ class Param:
 
     def describe(self) -> str:
         """``name=TYPE (default D): help``."""
-        extra = f", one of {'|'.join(map(str, self.choices))}" if self.choices else ""
+        extra = f", one of {'|'.join(map(_choice, self.choices))}" if self.choices else ""
+        if self.min is not None or self.max is not None:
+            extra += f", {self._range()}"
         unit = f" {self.unit}" if self.unit else ""
         return f"{self.name}={self.type_name}{unit} (default {self.default!r}{extra}): {self.help}"
+
+
+def _choice(value: Any) -> str:
+    """A choice as the user types it; the empty one as ``''`` (it would vanish in a list)."""
+    return str(value) if value != "" else "''"
 
 
 def format_params(params: Iterable[Param]) -> str:

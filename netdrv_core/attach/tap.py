@@ -6,7 +6,8 @@ packet info.  Frames the kernel sends are read from the fd and handed to the
 driver's ``start_xmit`` through the core; ``netif_rx`` ends in a write to the fd.
 
 * Back-pressure: while a device's queue is stopped its fd is not read, so the
-  kernel's qdisc queues and drops (``tc -s qdisc``).
+  kernel's TUN/TAP queue (``txqueuelen`` frames) fills and then drops, counted as
+  TX dropped in ``ip -s link`` (a TAP never stops its qdisc).
 * Offloads: a driver declaring NETIF_F_HW_CSUM/NETIF_F_TSO* gets IFF_VNET_HDR
   and TUNSETOFFLOAD; the header maps to ``ip_summed``/``gso_*`` both ways.
   Without them, plain frames.

@@ -488,6 +488,8 @@ def test_a_message_level_out_of_range_is_eio(
         ("stats", "get_strings", [1, 2]),
         ("stats", "get_ethtool_stats", ["1", "2"]),
         ("stats", "get_ethtool_stats", None),
+        ("stats", "get_ethtool_stats", [1]),  # fewer values than names: cut short before
+        ("stats", "get_ethtool_stats", [1, 2, 3]),
     ],
 )  # fmt: skip
 def test_garbage_from_the_plain_get_ops_is_eio(

@@ -56,10 +56,10 @@ def test_str_and_choices_and_float() -> None:
 
 @pytest.mark.parametrize(
     ("word", "fragment"),
-    [("lockup=-1", "must be >= 0"), ("timeout=0", "must be >= 1"),
-     ("timeout=10001", "must be <= 10000"), ("lockup=five", "bad value 'five' for lockup"),
+    [("lockup=-1", "must be >= 0"), ("timeout=0", "must be 1..10000"),
+     ("timeout=10001", "must be 1..10000"), ("lockup=five", "bad value 'five' for lockup"),
      ("lockup=1.5", "bad value '1.5' for lockup"), ("use_napi=maybe", "expected a boolean"),
-     ("mode=ppp", "must be one of slip, cslip, kiss"), ("ratio=2", "must be <= 1.0"),
+     ("mode=ppp", "must be one of slip, cslip, kiss"), ("ratio=2", "must be 0.0..1.0"),
      ("lockup=08", "bad value '08'")],
 )  # fmt: skip
 def test_ill_typed_or_out_of_range_values(word: str, fragment: str) -> None:
@@ -108,7 +108,7 @@ def test_mapping_values() -> None:
 @pytest.mark.parametrize(
     ("mapping", "fragment"),
     [({"lockup": -1}, "must be >= 0"), ({"mode": "ppp"}, "must be one of"),
-     ({"timeout": 99999}, "must be <= 10000")],
+     ({"timeout": 99999}, "must be 1..10000")],
 )  # fmt: skip
 def test_mapping_values_are_checked_too(mapping: dict[str, object], fragment: str) -> None:
     with pytest.raises(ParameterError, match=fragment):
@@ -116,8 +116,14 @@ def test_mapping_values_are_checked_too(mapping: dict[str, object], fragment: st
 
 
 def test_describe() -> None:
-    assert PARAMS[1].describe() == "timeout=int ms (default 5): watchdog timeout"
+    assert PARAMS[1].describe() == "timeout=int ms (default 5, 1..10000): watchdog timeout"
     assert "one of slip|cslip|kiss" in PARAMS[4].describe()
+    assert Param("n", int, 0, "h", min=0).describe() == "n=int (default 0, >= 0): h"
+    # An empty choice is shown, not lost between separators.
+    empty = Param("sim", str, "", "h", choices=("", "a"))
+    assert "one of ''|a" in empty.describe()
+    with pytest.raises(ValueError, match="must be one of '', a"):
+        empty.check("b")
     assert PARAMS[2].type_name == "bool"
 
 
