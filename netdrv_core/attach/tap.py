@@ -361,6 +361,7 @@ class KernelStack(Attachment):
         self._drop_port(port)
         if dev.is_up and dev.host is self.host and self.host.devices.get(dev.name) is dev:
             self.host.dev_close(dev)
+        dev.operstate = "notpresent"  # IF_OPER_NOTPRESENT: `netdrv status` says "detached"
 
     def _gone_soon(self, port: _Port, exc: BaseException) -> bool:
         """Whether ``exc`` (a netlink write's or an fd's) says the link is gone; if so the

@@ -96,3 +96,14 @@ def test_a_macvlan_on_top_makes_the_link_promiscuous(netns: NetNamespace) -> Non
     netns.run("ip link del mv0")
     assert "promiscuity 0" in netns.run("ip -d link show sn0").stdout
     assert wait_for(lambda: "PROMISC" not in device(netns, "sn0")["flags"])
+
+
+def test_a_link_deleted_by_the_user_shows_as_detached(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    netns.run("ip link del sn0")
+    # Linux's IF_OPER_NOTPRESENT: the device stays the driver's, without a kernel link.
+    assert wait_for(lambda: device(netns, "sn0")["operstate"] == "notpresent")
+    assert device(netns, "sn0")["state"] == "down"
+    assert "detached" in netns.netdrv("status").stdout
+    assert device(netns, "sn1")["operstate"] == "up"
+    netns.netdrv("unload snull")  # and it goes like any other device
