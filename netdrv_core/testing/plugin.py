@@ -150,6 +150,7 @@ def netdrv_load(
         cls = netdrv_plugins.get_driver(name)
         decl = netdrv_plugins.driver_parameters(name)
         values = parse_params(name, decl, command_line_values(params))
+        cls.check_params(values)  # as netdrv load and the daemon do
         drv = cls(netdrv_host, values)
         before = set(netdrv_host.devices.values())
         try:

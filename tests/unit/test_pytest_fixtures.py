@@ -56,7 +56,13 @@ class LddStyle(Driver):
 
     name = "fixldd"
     summary = "LDD-style registration"
-    parameters = (Param("fail", bool, False, "raise in init after registering"),)
+    parameters = (Param("fail", bool, False, "raise in init after registering"),
+                  Param("veto", bool, False, "refused together with fail"))  # fmt: skip
+
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        if params["fail"] and params["veto"]:
+            raise ParameterError("fail=1 and veto=1 cannot go together")
 
     def init(self) -> None:
         self.mine: NetDevice = alloc_netdev(None, "ldd%d", ether_setup)
@@ -85,4 +91,11 @@ class TestLoadLikeTheDaemon:
     def test_a_failed_init_leaves_nothing_registered(self, netdrv_load, netdrv_host) -> None:
         with pytest.raises(RuntimeError, match="probe failed"):
             netdrv_load("fixldd", fail=1)
+        assert not netdrv_host.devices
+
+    def test_parameters_are_checked_against_each_other_as_netdrv_load_does(
+        self, netdrv_load, netdrv_host
+    ) -> None:
+        with pytest.raises(ParameterError, match="cannot go together"):
+            netdrv_load("fixldd", fail=1, veto=1)
         assert not netdrv_host.devices
