@@ -78,6 +78,10 @@ class SerialPriv:
         self.line_bytes_in = 0
         self.closing = False
         self.preopened: Any = None  # the port init() opened, for the first open to adopt
+        # Codec counters of the codecs an MTU change replaced, so the ethtool counters carry on.
+        self.rx_base: dict[str, int] = {}
+        self.tx_base: dict[str, int] = {}
+        self.not_ip = 0  # frames that decoded but were no IP packet (a peer in another mode)
 
 
 def _priv(dev: NetDevice) -> SerialPriv:
@@ -117,6 +121,8 @@ class SerialOps(NetDeviceOps):
             dev.stats.tx_carrier_errors += 1
             dev_kfree_skb(skb)
             return NETDEV_TX_OK
+        vj = getattr(priv.encoder, "vj", None)
+        compressed = vj.stats.compressed if vj is not None else 0
         try:
             wire = priv.encoder.encode(skb.view())
         except CodecError as exc:
@@ -124,6 +130,8 @@ class SerialOps(NetDeviceOps):
             dev.stats.tx_dropped += 1
             dev_kfree_skb(skb)
             return NETDEV_TX_OK
+        if vj is not None:  # slip.c reports slhc's sls_o_compressed as tx_compressed
+            dev.stats.tx_compressed += vj.stats.compressed - compressed
         length = skb.len
         dev_kfree_skb(skb)
         priv.inflight += 1
@@ -177,20 +185,33 @@ def _private_stats(dev: NetDevice) -> list[tuple[str, int]]:
     ]
     if priv.decoder is not None:
         for k, v in priv.decoder.stats.as_dict().items():
-            out.append((f"rx_{k}", int(v)))
+            out.append((f"rx_{k}", int(v) + priv.rx_base.get(k, 0)))
     if priv.encoder is not None:
         for k, v in priv.encoder.stats.as_dict().items():
-            out.append((f"tx_{k}", int(v)))
+            out.append((f"tx_{k}", int(v) + priv.tx_base.get(k, 0)))
     return out
 
 
 # -- line events (all on the event loop) -------------------------------------------------
 def _make_codecs(dev: NetDevice) -> None:
     priv = _priv(dev)
-    old_dec = priv.decoder
-    priv.encoder, priv.decoder = MODES[priv.params["mode"]](mtu=dev.mtu)
-    if old_dec is not None:
+    old_enc, old_dec = priv.encoder, priv.decoder
+    enc, dec = MODES[priv.params["mode"]](mtu=dev.mtu)
+    if old_enc is not None and old_dec is not None:
+        # Like sl_change_mtu, whose sl_realloc_bufs keeps sl->slcomp and sl->mode: the VJ
+        # connection slots and the adaptive switch carry over (new ones would make the
+        # peer's compressed packets be tossed until TCP retransmits), and so do the counters.
+        for new, old in ((enc, old_enc), (dec, old_dec)):
+            for attr in ("vj", "adaptive"):
+                if getattr(old, attr, None) is not None:
+                    setattr(new, attr, getattr(old, attr))
+        for base, old_s, new_s in ((priv.rx_base, old_dec.stats, dec.stats),
+                                   (priv.tx_base, old_enc.stats, enc.stats)):  # fmt: skip
+            carried = new_s.as_dict()  # what the moved VJ state brings along already
+            for k, v in old_s.as_dict().items():
+                base[k] = base.get(k, 0) + v - carried[k]
         log.debug("%s: codecs rebuilt for mtu %d", dev.name, dev.mtu)
+    priv.encoder, priv.decoder = enc, dec
 
 
 def _port_open(dev: NetDevice, *, reopen: bool = False) -> None:
@@ -323,28 +344,66 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
         dev.stats.rx_frame_errors += after[1] - before[1]
         dev.stats.rx_over_errors += after[2] - before[2]
         dev.stats.rx_crc_errors += after[3] - before[3]
+        dev.stats.rx_dropped += after[4] - before[4]
+        dev.stats.rx_compressed += after[5] - before[5]
     if not netif_carrier_ok(dev) and priv.port is not None and priv.port.is_open:
         netif_carrier_on(dev)  # keepalive had declared the line dead; it is back
     if not packets:
         return
     for pkt in packets:
         n = len(pkt)
+        v = pkt[0] >> 4
+        if v != 4 and v != 6:
+            _not_ip(dev, pkt)
+            continue
         skb = SkBuff(n + 16)
         skb.data = skb.tail = 16
         skb.put_data(pkt)
         skb.dev = dev
-        v = pkt[0] >> 4
-        skb.protocol = ETH_P_IP if v == 4 else ETH_P_IPV6 if v == 6 else 0
+        skb.protocol = ETH_P_IP if v == 4 else ETH_P_IPV6
         skb.mac_header = skb.network_header = skb.data
         dev.stats.rx_packets += 1
         dev.stats.rx_bytes += n
         netif_rx(skb)
 
 
-def _errors(s: Any) -> tuple[int, int, int, int]:
-    frame = s.framing_errors + s.escape_errors
-    return (frame + s.overruns + s.checksum_errors + s.tossed, frame, s.overruns,
-            s.checksum_errors)  # fmt: skip
+def _not_ip(dev: NetDevice, pkt: bytes) -> None:
+    """A frame that decoded cleanly but is no IP packet: the peer speaks another mode.
+
+    The interface carries only IPv4 and IPv6 (a TUN refuses anything else), so it is a
+    frame error of this link, not a packet; the first one is explained in the log.
+    """
+    priv = _priv(dev)
+    dev.stats.rx_errors += 1
+    dev.stats.rx_frame_errors += 1
+    priv.not_ip += 1
+    if priv.not_ip > 1:
+        return
+    mode = priv.params["mode"]
+    b = pkt[0]
+    if mode == "slip" and b >= 0x70:
+        why = ("it looks like CSLIP, VJ-compressed TCP: if the peer uses mode=cslip or "
+               "adaptive, use mode=cslip (or mode=adaptive) here too")  # fmt: skip
+    elif mode != "kiss" and b & 0x0F == 0 and len(pkt) > 1 and pkt[1] >> 4 in (4, 6):
+        why = "it looks like a KISS data frame: if the peer uses mode=kiss, use it here too"
+    else:
+        why = (f"first byte {b:#04x}: the peer uses another mode= or baud=, or the line is "
+               f"noisy; use the same mode= and baud= on both ends")  # fmt: skip
+    log.warning("%s: received a frame that is not an IP packet (%s); counted in "
+                "rx_frame_errors, further ones silently", dev.name, why)  # fmt: skip
+
+
+def _errors(s: Any) -> tuple[int, int, int, int, int, int]:
+    """(rx_errors, rx_frame_errors, rx_over_errors, rx_crc_errors, rx_dropped, rx_compressed)
+    as the codec counters contribute to them.
+
+    A bad escape counts in both ``escape_errors`` and ``framing_errors`` (it is one
+    kind of framing error), so only the latter is added up.  VJ packets tossed while
+    resynchronising are ``rx_dropped`` and compressed ones ``rx_compressed``, as
+    ``sl_get_stats64`` reports slhc's ``sls_i_tossed`` and ``sls_i_compressed``.
+    """
+    return (s.framing_errors + s.overruns + s.checksum_errors, s.framing_errors, s.overruns,
+            s.checksum_errors, s.tossed, s.compressed)  # fmt: skip
 
 
 # -- keepalive / outfill (Linux slip.c SLF_KEEPTEST / SLF_OUTWAIT) --------------------------
@@ -407,7 +466,7 @@ class SerialLink(Driver):
     summary = "IP over a serial line: SLIP, CSLIP, a PLIP-like framing and KISS, over pyserial"
     version = "1.0"
     parameters = (
-        Param("port", str, "", "serial port: a device path, socket://host:port, "
+        Param("port", str, "", "serial port: an absolute device path, socket://host:port, "
               "rfc2217://host:port or loop://"),
         Param("baud", int, 115200, "line rate", min=50, max=20_000_000, unit="bit/s"),
         Param("mode", str, "slip", "line discipline", choices=tuple(MODES)),
@@ -418,7 +477,8 @@ class SerialLink(Driver):
               min=0, max=65534),
         Param("name", str, "sl%d", "interface name"),
         Param("rtscts", bool, False, "hardware (RTS/CTS) flow control"),
-        Param("xonxoff", bool, False, "software (XON/XOFF) flow control"),
+        Param("xonxoff", bool, False, "software (XON/XOFF) flow control: refused, the frames "
+              "carry 0x11/0x13 unescaped (use rtscts)"),
         Param("keepalive", int, 0, "carrier off when nothing is received for N seconds "
               "(0: off)", min=0, unit="s"),
         Param("outfill", int, 0, "send an END when idle for N seconds (0: off)", min=0,
@@ -439,6 +499,13 @@ class SerialLink(Driver):
             raise PortError(
                 "the slip driver needs port=PORT (a device path, socket://host:port, "
                 "rfc2217://host:port or loop://)"
+            )
+        if p["xonxoff"]:
+            raise ParameterError(
+                "xonxoff=1: XON/XOFF flow control takes the bytes 0x11 and 0x13 out of the data "
+                "stream, and SLIP, CSLIP, PLIP and KISS frames carry them unescaped, so most "
+                "packets would arrive corrupted (a ping's payload holds both): use rtscts=1 "
+                "(hardware flow control, on both ends) or no flow control"
             )
         if 0 < p["mtu"] < 68:
             raise ParameterError(

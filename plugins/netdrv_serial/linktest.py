@@ -279,6 +279,13 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
     progress = Progress(TextColumn("{task.description}"), BarColumn(),
                         TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
                         console=console, disable=as_json)  # fmt: skip
+
+    def alive() -> bool:
+        try:
+            return bool(_find(dev)[0].get("carrier", True))
+        except Exception:  # the device or its daemon is gone
+            return False
+
     try:
         remote0 = _remote_stats(peer, local)
     except OSError as exc:
@@ -319,11 +326,17 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
             # 2. throughput out (we send, the peer sinks)
             t = progress.add_task("to peer", total=duration, info="")
             res["out_bps"] = _sink(peer, local, duration, (baud, mtu), lambda x, info: progress.update(
-                t, completed=x, info=info)) * 8  # fmt: skip
+                t, completed=x, info=info), alive) * 8  # fmt: skip
             # 3. throughput back (the peer sources)
             t = progress.add_task("from peer", total=duration, info="")
             res["in_bps"] = _source(peer, local, duration, (baud, mtu), lambda x, info: progress.update(
-                t, completed=x, info=info)) * 8  # fmt: skip
+                t, completed=x, info=info), alive) * 8  # fmt: skip
+        except CarrierLost:
+            raise click.ClickException(
+                f"the throughput test to {peer} broke off: {dev} lost its carrier (the cable was "
+                f"pulled, the port failed, or keepalive= declared the line dead): `netdrv status` "
+                f"shows the link, the daemon's log says why"
+            ) from None
         except OSError as exc:
             raise click.ClickException(
                 f"the throughput test to {peer} broke off ({exc}): is the cable still in, and the "
@@ -342,6 +355,9 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
     res["framing_efficiency"] = framing
     res["efficiency_out"] = res["out_bps"] / line
     res["efficiency_in"] = res["in_bps"] / line
+    note = pacing_note(res)
+    if note:
+        res["note"] = note
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
@@ -363,6 +379,20 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
     tb.add_row("errors here", _fmt_errs(res["local_errors"]))
     tb.add_row("errors at peer", _fmt_errs(res["peer_errors"]))
     console.print(tb)
+    if note:
+        console.print(f"note: {note}")
+
+
+def pacing_note(res: dict[str, Any]) -> str | None:
+    """A warning when the link moved more than its ``baud=`` allows: the "cable" is not a
+    line at that rate (a pty pair, socat, a network port), so the percentages mean nothing."""
+    if max(res.get("efficiency_out", 0.0), res.get("efficiency_in", 0.0)) <= 1.05:
+        return None
+    return (f"the link carried more than {res['baud']} bit/s can: nothing paces it at the "
+            f"baud= rate (a pty pair or socat copies as fast as it can; the baud= of a pty "
+            f"changes nothing), so the percentages of the line rate are meaningless. For a "
+            f"real line rate between two ptys use `python -m netdrv_serial.relay --baud "
+            f"{res['baud']}`")  # fmt: skip
 
 
 def _fmt_errs(e: dict[str, int]) -> str:
@@ -379,9 +409,35 @@ def _connect(peer: str, local: str | None) -> socket.socket:
     return c
 
 
-def _read_all(c: socket.socket) -> bytes:
+class CarrierLost(OSError):
+    """The link under test lost its carrier while the client waited for the peer."""
+
+
+# How often a client waiting for the peer looks at the local link's carrier.
+_POLL = 1.0
+
+
+def _recv(c: socket.socket, size: int, deadline: float,
+          alive: Callable[[], bool] | None) -> bytes:  # fmt: skip
+    """``c.recv(size)`` until ``deadline``; :class:`CarrierLost` as soon as ``alive()``
+    says the link went down — a pulled cable is not waited out for half a minute."""
+    while True:
+        c.settimeout(max(0.001, min(_POLL, deadline - time.monotonic())))
+        try:
+            return c.recv(size)
+        except TimeoutError:
+            if alive is not None and not alive():
+                raise CarrierLost("the carrier went off") from None
+            if time.monotonic() >= deadline:
+                raise
+
+
+def _read_all(c: socket.socket, deadline: float | None = None,
+              alive: Callable[[], bool] | None = None) -> bytes:  # fmt: skip
+    if deadline is None:
+        deadline = time.monotonic() + (c.gettimeout() or ANSWER_TIMEOUT)
     data = b""
-    while b := c.recv(65536):
+    while b := _recv(c, 65536, deadline, alive):
         data += b
     return data
 
@@ -394,7 +450,7 @@ def _remote_stats(peer: str, local: str | None) -> dict[str, Any]:
 
 def _sink(
     peer: str, local: str | None, duration: float, link: tuple[int, int],
-    tick: Callable[[float, str], None],
+    tick: Callable[[float, str], None], alive: Callable[[], bool] | None = None,
 ) -> float:  # fmt: skip
     baud, mtu = link
     limit = queue_limit(baud, mtu)
@@ -403,9 +459,9 @@ def _sink(
         send_for(c, os.urandom(CHUNK), duration, limit, lambda el, sent: tick(
             el, f"{sent * 8 / max(el, 1e-3) / 1000:.1f} kbit/s"))  # fmt: skip
         # The peer answers once what is still queued has crossed the line.
-        c.settimeout(_drain_timeout(limit, baud))
+        deadline = time.monotonic() + _drain_timeout(limit, baud)
         c.shutdown(socket.SHUT_WR)
-        rep = json.loads(_read_all(c))
+        rep = json.loads(_read_all(c, deadline, alive))
     tick(duration, "done")
     # The peer's count over the time until the last byte arrived.
     return rep["bytes"] / max(rep["seconds"], 1e-6)
@@ -413,18 +469,18 @@ def _sink(
 
 def _source(
     peer: str, local: str | None, duration: float, link: tuple[int, int],
-    tick: Callable[[float, str], None],
+    tick: Callable[[float, str], None], alive: Callable[[], bool] | None = None,
 ) -> float:  # fmt: skip
     baud, mtu = link
     limit = queue_limit(baud, mtu)
     with _connect(peer, local) as c:
         c.sendall(f"SOURCE {duration} {limit}\n".encode())
-        c.settimeout(duration + _drain_timeout(limit, baud))
+        deadline = time.monotonic() + duration + _drain_timeout(limit, baud)
         t0 = time.monotonic()
         n = 0
         first = last = 0.0
         while True:
-            b = c.recv(CHUNK)
+            b = _recv(c, CHUNK, deadline, alive)
             if not b:
                 break
             last = time.monotonic()

@@ -30,6 +30,7 @@ __all__ = [
     "LinePort",
     "NotAPortError",
     "PortError",
+    "PortSettingError",
     "check_port_path",
     "open_blocks",
     "open_serial",
@@ -47,6 +48,11 @@ class NotAPortError(PortError):
     a directory, a FIFO, ``/dev/null``…): retrying it is pointless, unlike a missing path."""
 
 
+class PortSettingError(NotAPortError):
+    """The port is there but refuses a setting (a ``baud=`` its UART cannot do): retrying
+    it is as pointless as retrying a path that is no port."""
+
+
 # What a port= path that is not a terminal should have been.
 _PASS_INSTEAD = ("port= takes a tty device (/dev/ttyUSB0, /dev/ttyACM0, /dev/ttyS0), a pty, "
                  "socket://host:port or rfc2217://host:port")  # fmt: skip
@@ -61,7 +67,21 @@ def check_port_path(path: str) -> None:
     is not a character device.  A path that exists but can never be a port
     raises :class:`NotAPortError`; a missing one (an adapter not plugged in
     yet) or one that cannot be opened right now raises a plain :class:`PortError`.
+    A relative path is refused (:class:`NotAPortError`): the daemon that opens the
+    port — and reopens it after every unplug — does not share the shell's directory.
     """
+    if not os.path.isabs(path):
+        dev = os.path.join("/dev", path)
+        hint = f"port={dev}" if os.path.exists(dev) else "e.g. port=/dev/ttyUSB0"
+        try:
+            where = f" ({os.getcwd()})"
+        except OSError:  # the directory was deleted
+            where = ""
+        raise NotAPortError(
+            f"serial port {path} is a relative path: the daemon would look it up in its own "
+            f"working directory{where}, which need not be yours — give the full path ({hint}) or "
+            f"a URL (socket://host:port, rfc2217://host:port)"
+        )
     try:
         st = os.stat(path)  # follows links: ELOOP for a loop, ENOENT for a dangling one
     except FileNotFoundError:
@@ -118,6 +138,19 @@ def open_serial(url: str, baud: int, *, rtscts: bool = False, xonxoff: bool = Fa
                 f"serial port {url} is in use by another program (it holds a lock on it; "
                 f"two programs on one port split its bytes): stop it first — `fuser -v {url}` "
                 f"shows which"
+            ) from exc
+        if not local and isinstance(exc, OSError) and exc.errno in (errno.EPIPE, errno.ECONNRESET):
+            # ser2net takes the connection, fails to open its serial device, and hangs up.
+            raise PortError(
+                f"cannot open serial port {url}: the server took the connection and closed it "
+                f"({exc.strerror}): the serial device behind it is probably missing or busy "
+                f"(check the server's log, e.g. ser2net's connector device)"
+            ) from exc
+        if isinstance(exc, ValueError) and "baud" in str(exc).lower():
+            # pyserial: "Failed to set custom baud rate (12345): [Errno 22] Invalid argument"
+            raise PortSettingError(
+                f"serial port {url} refuses baud={baud} ({exc}): use a rate the adapter "
+                f"supports — 9600, 19200, 38400, 57600, 115200, 230400 — and the same on both ends"
             ) from exc
         raise PortError(f"cannot open serial port {url}: {exc}") from exc
 
@@ -344,10 +377,16 @@ class LinePort:
                         raise PortError(f"{self.url}: the line hung up")
                     post(self._deliver, gen, data)
             else:
-                ser.timeout = 0.02
+                # No fd to select on (rfc2217://, loop://): pyserial's read(n) waits until n
+                # bytes came or the timeout ran out, so a read(4096) would hold every frame
+                # back by the whole timeout.  Wait for one byte, then take what is waiting.
+                ser.timeout = 0.05
                 while not self._stopping.is_set():
-                    data = ser.read(4096)
+                    data = ser.read(1)
                     if data:
+                        n = ser.in_waiting
+                        if n:
+                            data += ser.read(min(n, 65536))
                         post(self._deliver, gen, data)
         except Exception as exc:
             self._lost(gen, exc)
