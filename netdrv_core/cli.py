@@ -1074,6 +1074,9 @@ def main(argv: list[str] | None = None) -> None:
                 pm.call_guarded("netdrv_cli_commands", cli=cli)
         except Exception as exc:  # never let a plugin break the CLI
             click.echo(f"netdrv: warning: plugins could not add commands: {exc}", err=True)
+        except KeyboardInterrupt:  # Ctrl-C while plugins load: as click's Abort, no traceback
+            click.echo("Aborted!", err=True)
+            sys.exit(130)
     cli.main(args=args, prog_name="netdrv")
 
 

@@ -16,6 +16,7 @@ import faulthandler
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import stat
@@ -234,6 +235,7 @@ class Daemon:
         self.conns: dict[int, _Conn] = {}
         self._stopping = False
         self._exiting = False  # the last driver is gone: shutting down, taking no new load
+        self._thread_errors: dict[tuple[str, str], float] = {}  # (thread, exception): logged at
 
     # -- faults in driver and plugin code ----------------------------------------------------
     def _notify(self, event: str, dev: NetDevice) -> None:
@@ -252,9 +254,18 @@ class Daemon:
         self.host.loop.call_soon_threadsafe(self._thread_fault, exc, args.thread)
 
     def _thread_fault(self, exc: BaseException, thread: threading.Thread | None) -> None:
-        if not self.host.thread_fault(exc, thread):
-            name = thread.name if thread is not None else "?"
+        if self.host.thread_fault(exc, thread):
+            return
+        # A library's thread (pyserial's RFC 2217 reader, dying at each reconnect to a
+        # server whose device is gone): its traceback once a minute, then one line.
+        name = thread.name if thread is not None else "?"
+        key = (re.sub(r"\d+", "N", name), type(exc).__name__)
+        now = time.monotonic()
+        if now - self._thread_errors.get(key, -60.0) >= 60.0:
+            self._thread_errors[key] = now
             log.error("thread %s raised %r", name, exc, exc_info=exc)
+        else:
+            log.error("thread %s raised %r again (traceback above)", name, exc)
 
     # -- control socket ------------------------------------------------------------
     def listen(self) -> None:

@@ -235,3 +235,18 @@ def test_a_busy_file_left_by_a_killed_daemon_is_not_quoted(
     )
     assert busy_report(None).startswith("driver 'x' exit for ")
     assert busy_report(os.getpid()).startswith("driver 'x' exit")
+
+
+def test_ctrl_c_while_plugins_load_for_their_commands_is_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from netdrv_core.plugins import PluginManager
+
+    def interrupted(self: PluginManager) -> dict:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PluginManager, "load_all", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        cli_mod.main(["linktest", "sl0"])  # a plugin's command: plugins load first
+    assert exc.value.code == 130
+    assert capsys.readouterr().err == "Aborted!\n"

@@ -131,3 +131,27 @@ def test_plugins_named_by_a_failed_load_are_not_kept(daemon: Daemon) -> None:
         daemon.handle({"cmd": "load", "driver": "os", "plugins": ["os"], "params": []})
     assert "os" not in daemon.pm.extra
     assert "os" not in {d.name for d in daemon.pm.list_drivers()}
+
+
+def test_a_library_thread_that_keeps_dying_logs_its_traceback_once(caplog) -> None:
+    """pyserial's RFC 2217 reader thread dies at every reconnect to a server whose device
+    is gone: one traceback, then a line each time, not a traceback every few seconds."""
+    import threading
+
+    from netdrv_core.daemon import Daemon
+    from netdrv_core.host import Host
+
+    host = Host()
+    daemon = Daemon(host=host, watchdog=None, exit_when_empty=False)
+    try:
+        with caplog.at_level("ERROR", logger="netdrv.daemon"):
+            for i in range(3):
+                t = threading.Thread(name=f"pySerial RFC 2217 reader thread for socket {i}")
+                daemon._thread_fault(BrokenPipeError(32, "Broken pipe"), t)
+            daemon._thread_fault(ValueError("other"), t)  # another exception: its own traceback
+        tracebacks = [r for r in caplog.records if r.exc_info]
+        assert len(tracebacks) == 2 and len(caplog.records) == 4
+        assert "again" in caplog.records[1].getMessage()
+    finally:
+        host.close()
+        host.loop.close()
