@@ -263,12 +263,16 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
     plugins = ctx.obj["plugins"]
     pm = _plugin_manager(plugins)
     try:
+        from .driver import check_instance, split_instance
         from .params import parse_params
 
-        with _deadline(_timeout(), f"importing plugin {driver!r}"):
-            decl = pm.driver_parameters(driver)
+        base = split_instance(driver)[0]  # slip:b, a second instance of slip
+        with _deadline(_timeout(), f"importing plugin {base!r}"):
+            decl = pm.driver_parameters(base)
         checked = parse_params(driver, decl, params)
-        check_params = pm.get_driver(driver).check_params
+        cls = pm.get_driver(base)
+        check_instance(cls, driver)
+        check_params = cls.check_params
     except NetdrvError as exc:
         _fail(str(exc), 2)
     try:

@@ -33,7 +33,7 @@ from .control import (
     encode_message,
     validate_request,
 )
-from .driver import Driver
+from .driver import Driver, check_instance, split_instance
 from .errors import (
     DriverError,
     NetdrvError,
@@ -422,8 +422,9 @@ class Daemon:
                     "run the command again, which starts a new one"
                 )
             name = req["driver"]
-            if name in req.get("disabled", ()) or name in self.pm.disabled:
-                raise PluginError(f"plugin {name!r} is disabled (-p no:{name})")
+            base = split_instance(name)[0]
+            if base in req.get("disabled", ()) or base in self.pm.disabled:
+                raise PluginError(f"plugin {base!r} is disabled (-p no:{base})")
             added = [m for m in dict.fromkeys(req.get("plugins", [])) if m not in self.pm.extra]
             self.pm.extra.extend(added)
             try:
@@ -475,17 +476,25 @@ class Daemon:
         and reported to clients (``netdrv`` says the daemon is busy in driver
         NAME's init); SIGTERM aborts it.
         """
+        base = split_instance(name)[0]
         if name in self.drivers:
-            raise NetdrvError(f"driver {name!r} is already loaded (netdrv unload {name} first)")
-        with self.watchdog.guard(f"importing plugin {name!r}"):
-            cls = self.pm.get_driver(name)
-            params = parse_params(name, self.pm.driver_parameters(name), args)
+            more = ""
+            if self.drivers[name].multiple_instances:
+                more = f", or load another instance: netdrv load {base}:b …"
+            raise NetdrvError(
+                f"driver {name!r} is already loaded (netdrv unload {name} first{more})"
+            )
+        with self.watchdog.guard(f"importing plugin {base!r}"):
+            cls = self.pm.get_driver(base)
+            check_instance(cls, name)
+            params = parse_params(name, self.pm.driver_parameters(base), args)
         drv: Driver | None = None
         before = set(self.host.devices.values())
         try:
             with self.watchdog.guard(f"driver {name!r} init"), self.host.as_current():
                 cls.check_params(params)
                 drv = cls(self.host, params)
+                drv.instance = name
                 drv.init()
                 drv.configure()
         except BaseException as exc:
@@ -556,8 +565,10 @@ class Daemon:
     def _forget_plugin_of(self, name: str) -> None:
         """After unloading ``name``: an author's edit is what the next ``netdrv load`` runs,
         in a daemon other drivers keep alive (unless the plugin has a driver still loaded)."""
-        owner = self.pm.plugin_of(name)
-        if owner is None or any(self.pm.plugin_of(d) == owner for d in self.drivers):
+        owner = self.pm.plugin_of(split_instance(name)[0])
+        if owner is None or any(
+            self.pm.plugin_of(split_instance(d)[0]) == owner for d in self.drivers
+        ):
             return
         try:
             gone = self.pm.forget_plugin(owner)

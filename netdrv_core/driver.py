@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .errors import ParameterError
 from .params import Param
 
 if TYPE_CHECKING:
     from .host import Host
     from .netdevice import NetDevice
 
-__all__ = ["Driver"]
+__all__ = ["Driver", "check_instance", "split_instance"]
+
+
+_TAG = re.compile(r"[A-Za-z0-9_-]{1,15}")
+
+
+def split_instance(name: str) -> tuple[str, str | None]:
+    """``"slip:b"`` -> ``("slip", "b")``, ``"slip"`` -> ``("slip", None)``; a bad tag is a
+    :class:`~netdrv_core.ParameterError` that says what a tag may hold."""
+    base, sep, tag = name.partition(":")
+    if not sep:
+        return name, None
+    if not _TAG.fullmatch(tag):
+        raise ParameterError(
+            f"{name!r}: an instance is named DRIVER:TAG, TAG 1..15 letters, digits, '_' or '-' "
+            f"(netdrv load {base}:b …)"
+        )
+    return base, tag
 
 
 class Driver:
@@ -42,6 +61,8 @@ class Driver:
         ``{"sim": "cdc_ether"}``, so ``pytest --netdrv-conformance=NAME`` runs
         without hardware or privileges.  Values a conformance test class sets
         in its ``driver_params`` take precedence.
+    ``multiple_instances``
+        Whether ``netdrv load NAME:TAG`` may load it again beside ``NAME``.
     """
 
     name: ClassVar[str] = ""
@@ -49,6 +70,10 @@ class Driver:
     version: ClassVar[str] = ""
     parameters: ClassVar[tuple[Param, ...]] = ()
     conformance_params: ClassVar[dict[str, str]] = {}
+    multiple_instances: ClassVar[bool] = False
+    """True when the driver may be loaded more than once in a namespace, each load under
+    its own name (``netdrv load slip:b port=/dev/ttyUSB1``): a driver whose one load
+    drives one thing (a serial line), as Linux's slip drives each tty it is attached to."""
 
     faults: int = 0
     """Faults of this driver so far: each time the core took one of its devices down
@@ -71,6 +96,8 @@ class Driver:
     def __init__(self, host: Host, params: dict[str, Any]) -> None:
         self.host = host
         self.params = params
+        self.instance: str = type(self).name
+        """The name this driver was loaded under: :attr:`name`, or ``NAME:TAG``."""
         self.devices: list[NetDevice] = []
         # Known to the host from now on, devices or not: a timer, reader or thread of
         # this driver that raises is attributed to it (weakly held: unloading frees it).
@@ -123,3 +150,13 @@ class Driver:
     def describe(self) -> str:
         """One line for ``netdrv status``."""
         return self.summary
+
+
+def check_instance(cls: type[Driver], name: str) -> None:
+    """Refuse ``NAME:TAG`` for a driver that is loaded once per namespace."""
+    base, tag = split_instance(name)
+    if tag is not None and not cls.multiple_instances:
+        raise ParameterError(
+            f"driver {base!r} is loaded once per namespace (its one load drives all its "
+            f"devices): {name!r} is for drivers like slip, one load per serial line"
+        )

@@ -64,7 +64,7 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
     return {
         "name": dev.name,
         "ifindex": dev.ifindex,
-        "driver": getattr(dev.driver, "name", None),
+        "driver": getattr(dev.driver, "instance", None) or getattr(dev.driver, "name", None),
         "type": dev.type,
         "flags": flag_names(host.link_flags(dev)),
         "state": "up" if dev.is_up else "down",

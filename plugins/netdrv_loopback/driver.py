@@ -103,6 +103,7 @@ class Loopback(Driver):
     name = "loopback"
     summary = "every transmitted frame comes back in (Linux loopback.c), as nlo%d"
     version = "1.0"
+    multiple_instances = True  # netdrv load loopback:b name=lb%d
     parameters = (Param("name", str, "nlo%d", "interface name (%d picks the lowest free number)"),)
 
     def init(self) -> None:

@@ -491,6 +491,7 @@ class SerialLink(Driver):
         Param("linktest", bool, True, "answer `netdrv linktest` from the peer on the local address"),
     )  # fmt: skip
     conformance_params = {"port": "loop://", "mode": "slip"}
+    multiple_instances = True  # one load per line: netdrv load slip:b port=/dev/ttyUSB1 …
 
     def init(self) -> None:
         """Check the port, create the interface."""

@@ -321,3 +321,24 @@ def test_a_serial_server_that_does_not_answer_leaves_the_daemon_serving(netns) -
     t0 = time.monotonic()
     netns.netdrv("unload slip")
     assert time.monotonic() - t0 < 2
+
+
+def test_two_lines_from_one_machine_are_two_instances(netns_factory, cable_factory) -> None:
+    """A hub with two serial cables: `netdrv load slip:b` drives the second line, as slip.c
+    drives every tty it is attached to; unloading one leaves the other running."""
+    hub, a, b = netns_factory(), netns_factory(), netns_factory()
+    use_socat = shutil.which("socat") is not None
+    one, two = cable_factory(use_socat=use_socat), cable_factory(use_socat=use_socat)
+    hub.netdrv(f"load slip port={one.a} local=198.18.5.1/32 peer=198.18.5.2 baud=921600")
+    hub.netdrv(f"load slip:b port={two.a} local=198.18.6.1/32 peer=198.18.6.2 baud=921600")
+    a.netdrv(f"load slip port={one.b} local=198.18.5.2/32 peer=198.18.5.1 baud=921600")
+    b.netdrv(f"load slip port={two.b} local=198.18.6.2/32 peer=198.18.6.1 baud=921600")
+    assert "2 received" in hub.run("ping -c 2 -i 0.2 -W 2 198.18.5.2").stdout
+    assert "2 received" in hub.run("ping -c 2 -i 0.2 -W 2 198.18.6.2").stdout
+    drivers = {
+        d["name"]: d["driver"] for d in json.loads(hub.netdrv("status --json").stdout)["devices"]
+    }
+    assert drivers == {"sl0": "slip", "sl1": "slip:b"}
+    hub.netdrv("unload slip")
+    assert "2 received" in hub.run("ping -c 2 -i 0.2 -W 2 198.18.6.2").stdout
+    assert hub.run("ip link show sl0", check=False).returncode != 0
