@@ -56,6 +56,8 @@ IFLA_OPERSTATE = 16
 IFLA_LINKINFO = 18
 IFLA_PROMISCUITY = 30
 IFLA_CARRIER = 33
+IFLA_EVENT = 44  # why rtnetlink sent the RTM_NEWLINK (Linux 4.13+)
+IFLA_EVENT_FEATURES = 2  # NETDEV_FEAT_CHANGE: the features changed (``ethtool -K``)
 IFLA_ALLMULTI = 61  # Linux 6.x; older kernels show allmulti only in the flags
 IFLA_INFO_KIND = 1
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # not in Python's socket module
@@ -78,6 +80,7 @@ class LinkEvent:
     txqlen: int | None = None
     promiscuity: int | None = None
     allmulti: int | None = None  # the allmulti count (a bridge port's is not in the flags)
+    event: int | None = None  # IFLA_EVENT: IFLA_EVENT_FEATURES after ``ethtool -K``
     seq: int = 0
     portid: int = 0
     # A link's state read back after events were lost (ENOBUFS), not the report of a change.
@@ -87,6 +90,12 @@ class LinkEvent:
     def deleted(self) -> bool:
         """The link was removed."""
         return self.kind == RTM_DELLINK
+
+    @property
+    def features_changed(self) -> bool:
+        """The link's features changed (``ethtool -K``, TUNSETOFFLOAD); the event does not
+        say to what: read them (``SIOCETHTOOL``)."""
+        return self.event == IFLA_EVENT_FEATURES
 
 
 def _messages(mv: memoryview) -> Iterator[tuple[int, int, int, int, int, int]]:
@@ -137,6 +146,8 @@ def parse_link_messages(data: bytes | memoryview) -> list[LinkEvent]:
                     ev.promiscuity = int.from_bytes(payload[:4], "little")
                 elif atype == IFLA_ALLMULTI and len(payload) >= 4:
                     ev.allmulti = int.from_bytes(payload[:4], "little")
+                elif atype == IFLA_EVENT and len(payload) >= 4:
+                    ev.event = int.from_bytes(payload[:4], "little")
                 a += (alen + 3) & ~3
             out.append(ev)
     return out

@@ -13,16 +13,20 @@ driver's ``start_xmit`` through the core; ``netif_rx`` ends in a write to the fd
   Without them, plain frames.
 * Kept in step through netlink both ways (see :mod:`.netlink`); link events the
   kernel drops (a full receive buffer) are made up for by re-reading the links.
+  The kernel's ``ethtool -K`` on the link too: its features event makes netdrv read
+  the link's features (``SIOCETHTOOL``) and hand the change to the driver.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import functools
 import ipaddress
 import logging
 import os
+import socket
 import struct
 from typing import TYPE_CHECKING, TypeVar
 
@@ -45,6 +49,7 @@ from ..netdevice import (
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HW_CSUM,
     NETIF_F_IP_CSUM,
+    NETIF_F_SG,
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
@@ -94,6 +99,19 @@ DUMP_RETRY = 1.0
 DUMP_RETRY_MAX = 60.0
 # The flags rtnetlink lets a user (and netdrv, at setup) set on a link without a driver op.
 USER_FLAGS = IFF_NOARP | IFF_MULTICAST | IFF_DEBUG | IFF_DYNAMIC
+# The link features kept in step with the device's (``ethtool -K`` on either side): the
+# kernel's name, the device's bits, and whether the TUN/TAP masks the link's request by
+# what netdrv offers it (TUNSETOFFLOAD; for the others the link does what is requested).
+# A TUN/TAP has one checksum offload, the generic one: it stands for all of the device's.
+# tx-udp-segmentation is not among them: netdrv offers the TAP no UDP segmentation.
+KERNEL_FEATURES: tuple[tuple[str, int, bool], ...] = (
+    ("tx-scatter-gather", NETIF_F_SG, False),
+    ("tx-checksum-ip-generic", NETIF_F_CSUM_MASK, True),
+    ("tx-tcp-segmentation", NETIF_F_TSO, True),
+    ("tx-tcp-ecn-segmentation", NETIF_F_TSO_ECN, True),
+    ("tx-tcp6-segmentation", NETIF_F_TSO6, True),
+    ("rx-gro", NETIF_F_GRO, False),
+)
 
 
 class TunTap:
@@ -165,9 +183,10 @@ class TunTap:
 class _Port:
     """Per-device state of the kernel attachment, with its read buffer."""
 
-    __slots__ = ("dev", "drain", "fd", "head", "hlen", "index", "iov", "k_addr", "k_mtu",
-                 "k_name", "k_txqlen", "k_up", "minlen", "p_addr", "p_mtu", "p_up", "reading",
-                 "scratch", "start", "tap", "tt", "unprobed")  # fmt: skip
+    __slots__ = ("dev", "drain", "fd", "head", "hlen", "index", "iov", "k_addr", "k_avail",
+                 "k_feat", "k_mtu", "k_name", "k_off", "k_txqlen", "k_up", "minlen", "p_addr",
+                 "p_mtu", "p_up", "reading", "scratch", "start", "tap", "tt",
+                 "unprobed")  # fmt: skip
 
     def __init__(self, dev: NetDevice, tt: TunTap, index: int) -> None:
         self.dev = dev
@@ -196,6 +215,14 @@ class _Port:
         self.k_addr = bytes(dev.dev_addr)
         self.k_txqlen = dev.tx_queue_len  # a 0 is written as 1: the first event says so
         self.k_name = dev.name  # ``ip link set DEV name NEW``: followed by index, then renamed
+        # The link's features (KERNEL_FEATURES names): those ``ethtool -K`` may change on it
+        # (read once), those requested as netdrv last wrote or read them (None: unknown),
+        # and the TUNSETOFFLOAD flags written.  Features events carry no state: the link's
+        # is read, and a change from ``k_feat`` is the user's (netdrv's own writes, and any
+        # event queued before them, read as ``k_feat``).
+        self.k_avail: frozenset[str] = frozenset()
+        self.k_feat: frozenset[str] | None = None
+        self.k_off = 0
         # What netdrv wrote to the link and no event has shown yet, oldest first: the link
         # already has it, so an event of another value is older than the write (see _echo).
         self.p_up: list[bool] = []
@@ -228,6 +255,10 @@ class KernelStack(Attachment):
         self._dump_failures = 0
         self._backlog: list[LinkEvent] = []  # read early (attach) for the other ports
         self._applying: _Port | None = None  # a kernel event is being applied to this port
+        # Feature name -> bit of the kernel's SIOCETHTOOL masks, and their word count (read
+        # once; None until then, empty if the kernel cannot tell: features not kept in step).
+        self._kfeat_bits: dict[str, int] | None = None
+        self._kfeat_words = 0
         self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0,
                          "runt": 0, "bad_offload": 0, "netlink_overflows": 0,
                          "stale_offload": 0}  # fmt: skip
@@ -267,9 +298,19 @@ class KernelStack(Attachment):
                 off |= TUN_F_TSO_ECN
         return off
 
+    @classmethod
+    def _offer(cls, dev: NetDevice) -> int:
+        """TUNSETOFFLOAD flags: the device's features, and those the user turned off and may
+        turn on again: the link's request (written to match the device's) masks those, and
+        ``ethtool -K`` on the link can then turn them on (an event; not so for a feature
+        the TAP is not offered).  A feature requested but off (the driver cannot do it
+        now) is not offered, so the link shows it off, as the device does."""
+        return cls._offloads(dev.features | (dev.hw_features & ~dev.wanted_features))
+
     def attach(self, dev: NetDevice) -> None:
         """Create the interface and mirror the device's settings onto it."""
         self._ensure_monitor()
+        # Only what the device does until the link's request can be set (_write_features).
         offloads = self._offloads(dev.features)
         # A VNET header also lets us mark received frames DATA_VALID (LDD's
         # CHECKSUM_UNNECESSARY), so use it whenever the driver asks for any offload, or
@@ -283,6 +324,7 @@ class KernelStack(Attachment):
             if index is None:
                 raise NameInUseError(f"interface {dev.name!r} vanished right after creation")
             port = _Port(dev, tt, index)
+            port.k_off = offloads if vnet else 0
             self.ports[dev.name] = port
             self._sync_to_kernel(port)
             self._skip_setup_events(index)
@@ -306,6 +348,10 @@ class KernelStack(Attachment):
         if getattr(dev, "disable_ipv6", False):
             _write_sysctl(f"/proc/sys/net/ipv6/conf/{dev.name}/disable_ipv6", "1")
         port.tt.set_carrier(dev._carrier)
+        state = self._read_features(port)
+        if state is not None:
+            port.k_avail = state[0]
+            self._write_features(port)
 
     def _skip_setup_events(self, index: int) -> None:
         """Drop the new link's events so far: its creation (a random address) and our setup.
@@ -588,15 +634,151 @@ class KernelStack(Attachment):
         return features
 
     def features_changed(self, dev: NetDevice) -> None:
-        """Tell the kernel what it may now hand over unfinished (``ethtool -k`` there agrees)."""
+        """Tell the kernel what it may now hand over unfinished, and set the link's features
+        to the device's (``ethtool -k`` there agrees); see :meth:`_write_features`."""
         port = self.ports.get(dev.name)
-        if port is None or not port.hlen or port.tt.fd < 0:
-            return
+        if port is None or port.tt.fd < 0 or port is self._applying:
+            return  # a kernel change being applied: _apply_features writes once it is done
+        self._write_features(port)
+
+    def _feature_target(self, port: _Port) -> tuple[int, frozenset[str]]:
+        """The TUNSETOFFLOAD flags and the link's requested features that show the device's.
+
+        A feature the link masks by the offer is requested as the device's request (as
+        ``netdrv ethtool -k`` shows it, fixed ones as they are): the offer leaves it off
+        where the device has it off.  The others are requested as the device has them.
+        """
+        dev = port.dev
+        active = dev.features
+        wanted = (dev.wanted_features & dev.hw_features) | (active & ~dev.hw_features)
+        req = frozenset(name for name, bits, masked in KERNEL_FEATURES
+                        if name in port.k_avail and (wanted if masked else active) & bits)  # fmt: skip
+        if not port.hlen:
+            return 0, req
+        # Unless the link's request can be set, offer only what the device does.
+        return (self._offer(dev) if port.k_avail else self._offloads(dev.features)), req
+
+    def _write_features(self, port: _Port) -> None:
+        """Make the link's features show the device's, writing only what differs.
+
+        TUNSETOFFLOAD first: Linux's ``set_offload`` also sets the link's request for
+        what it offers (older kernels leave it), so the request is written after it.
+        The events of these writes read as ``k_feat``: no change to apply.
+        """
+        offer, req = self._feature_target(port)
+        dev = port.dev
         try:
-            port.tt.set_offloads(self._offloads(dev.features))
+            if port.hlen and offer != port.k_off:
+                port.tt.set_offloads(offer)
+                port.k_off = offer
+                port.k_feat = None  # the kernel may have changed its request
+            if port.k_avail and req != port.k_feat:
+                bits = self._kfeat_bits or {}
+                valid = requested = 0
+                for name in port.k_avail:
+                    valid |= 1 << bits[name]
+                    if name in req:
+                        requested |= 1 << bits[name]
+                _siocethtool(socket.if_indextoname(port.index),
+                             ioctl.pack_sfeatures(self._kfeat_words, valid, requested))  # fmt: skip
+                port.k_feat = req
         except OSError as exc:
             if not self._gone_soon(port, exc):
-                log.warning("%s: TUNSETOFFLOAD failed: %s", dev.name, exc)
+                log.warning("%s: could not set the kernel link's features: %s", dev.name, exc)
+
+    def _feature_bits(self, ifname: str) -> dict[str, int]:
+        """KERNEL_FEATURES names the kernel knows -> their bit (``ETH_SS_FEATURES`` strings,
+        the same for every link: read once, on the first link)."""
+        if self._kfeat_bits is None:
+            self._kfeat_bits = {}
+            try:
+                info = _siocethtool(ifname, ioctl.pack_sset_info(ioctl.ETH_SS_FEATURES))
+                count = ioctl.parse_sset_info(info, ioctl.ETH_SS_FEATURES)
+                if count:
+                    out = _siocethtool(ifname, ioctl.pack_gstrings(ioctl.ETH_SS_FEATURES, count))
+                    names = ioctl.parse_gstrings(out)
+                    ours = {name for name, _bits, _masked in KERNEL_FEATURES}
+                    self._kfeat_bits = {n: i for i, n in enumerate(names) if n in ours}
+                    self._kfeat_words = (len(names) + 31) // 32
+            except (OSError, ValueError) as exc:
+                if isinstance(exc, OSError) and exc.errno == errno.ENODEV:
+                    self._kfeat_bits = None  # that link went: ask on the next one
+                    return {}
+                log.warning("cannot read the kernel's feature names (%s): a link's features "
+                            "changed with ethtool -K do not reach the drivers", exc)  # fmt: skip
+        return self._kfeat_bits
+
+    def _read_features(self, port: _Port) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The KERNEL_FEATURES the link lets ``ethtool -K`` change, and those requested on it;
+        None when they cannot be read (the link gone, or no SIOCETHTOOL)."""
+        try:
+            name = socket.if_indextoname(port.index)  # its name now (renamed, events unread)
+            bits = self._feature_bits(name)
+            if not bits:
+                return None
+            got = ioctl.parse_gfeatures(_siocethtool(name, ioctl.pack_gfeatures(self._kfeat_words)))
+        except (OSError, ValueError) as exc:
+            if not (isinstance(exc, OSError) and self._gone_soon(port, exc)):
+                log.warning("%s: could not read the kernel link's features: %s", port.dev.name,
+                            exc)  # fmt: skip
+            return None
+        if got.words != self._kfeat_words:
+            self._kfeat_words = got.words
+        avail = frozenset(n for n, b in bits.items() if got.available >> b & 1)
+        return avail, frozenset(n for n in avail if got.requested >> bits[n] & 1)
+
+    def _apply_features(self, port: _Port) -> None:
+        """The link's features changed (``ethtool -K`` on it): hand the driver the change.
+
+        As ``netdrv ethtool -K``: ``dev.wanted_features`` then ``netdev_update_features``,
+        so the driver's ``fix_features``/``set_features`` run.  A feature the driver keeps
+        fixed, or a ``set_features`` refusal, is logged and the link's request put back
+        (the device's ``wanted_features`` too); then the link is made to show the device's
+        features (:meth:`_write_features`), which settles a request the device took only
+        in part (TSO with checksumming off) the same way on both sides.
+        """
+        dev = port.dev
+        host = self.host
+        if dev.host is not host or host.devices.get(dev.name) is not dev or not port.k_avail:
+            return
+        state = self._read_features(port)
+        if state is None:
+            return
+        req = state[1]
+        if port.k_feat is None:  # not known what netdrv wrote last: the device's state wins
+            changed: frozenset[str] = frozenset()
+        else:
+            changed = req ^ port.k_feat
+        port.k_feat = req
+        on = off = 0
+        fixed = []
+        for name, bits, _masked in KERNEL_FEATURES:
+            if name not in changed:
+                continue
+            settable = bits & dev.hw_features
+            if not settable:
+                fixed.append(name)
+            elif name in req:
+                on |= settable
+            else:
+                off |= settable
+        if fixed:
+            log.warning("%s: %s cannot be changed (fixed by the driver: not in hw_features); "
+                        "putting the link's features back", dev.name, ", ".join(fixed))  # fmt: skip
+        if on or off:
+            old = dev.wanted_features
+            dev.wanted_features = (old | on) & ~off
+            self._applying = port
+            try:
+                ret = host.netdev_update_features(dev)
+            finally:
+                self._applying = None
+            if ret < 0:
+                dev.wanted_features = old
+                log.warning("%s: driver refused the features change (%s); putting the link's "
+                            "features back", dev.name, errno.errorcode.get(-ret, ret))  # fmt: skip
+        if self.ports.get(dev.name) is port:
+            self._write_features(port)
 
     # -- kept in step: netdrv → kernel ----------------------------------------------------
     def state_changed(self, dev: NetDevice) -> None:
@@ -750,16 +932,23 @@ class KernelStack(Attachment):
         once, and only the first tells the driver to stop before the address changes.
         """
         touched: dict[int, _Port] = {}
+        features: dict[int, _Port] = {}  # a features event: read once, after the batch
         for ev in events:
             port = self._by_index.get(ev.index)
             if port is None:
                 continue
             if ev.deleted:
                 touched.pop(ev.index, None)
+                features.pop(ev.index, None)
                 self._link_gone(port)
             else:
                 self._apply_event(port, ev)
                 touched[ev.index] = port
+                if ev.features_changed or ev.resync:
+                    features[ev.index] = port
+        for port in features.values():
+            if self.ports.get(port.dev.name) is port:
+                self._apply_features(port)
         for port in touched.values():
             if self.ports.get(port.dev.name) is port:
                 self._reconcile(port)
@@ -1011,6 +1200,16 @@ def _raw_flags(port: _Port) -> int | None:
     except (OSError, ValueError):
         return None
     return flags
+
+
+def _siocethtool(ifname: str, data: bytes) -> bytes:
+    """One ``SIOCETHTOOL`` ioctl on ``ifname`` with ``data`` (an ``ethtool_*`` structure);
+    the structure as the kernel left it.  OSError as the kernel refused it."""
+    buf = ctypes.create_string_buffer(data, len(data))
+    ifr = struct.pack("16sP", ifname.encode(), ctypes.addressof(buf)).ljust(40, b"\0")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        fcntl.ioctl(s, ioctl.SIOCETHTOOL, ifr)
+    return buf.raw
 
 
 def _write_sysctl(path: str, value: str) -> None:
