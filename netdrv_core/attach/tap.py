@@ -259,7 +259,7 @@ class KernelStack(Attachment):
         # once; None until then, empty if the kernel cannot tell: features not kept in step).
         self._kfeat_bits: dict[str, int] | None = None
         self._kfeat_words = 0
-        self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "oversize": 0,
+        self.counters = {"eio": 0, "eagain": 0, "short": 0, "bad_vnet": 0, "rejected": 0,
                          "runt": 0, "bad_offload": 0, "netlink_overflows": 0,
                          "stale_offload": 0}  # fmt: skip
 
@@ -613,7 +613,9 @@ class KernelStack(Attachment):
                 dev.core_stats.rx_down_drops += 1
                 return False
             if exc.errno == errno.EINVAL:
-                self.counters["oversize"] += 1
+                # The kernel refused the frame: longer than the link takes, a virtio-net
+                # header it cannot use, or on a TUN a packet that is not IPv4/IPv6.
+                self.counters["rejected"] += 1
                 dev.core_stats.rx_down_drops += 1
                 return False
             raise

@@ -36,6 +36,6 @@ def test_walk_cslip_peer_of_a_slip_end_shows_as_frame_errors(netns_factory, cabl
     assert wait_for(lambda: sl0()["stats"]["rx_frame_errors"] > 0, timeout=10)
     d = sl0()
     # Counted as the link's frame errors, not handed to the TUN to be refused (which the
-    # kernel attachment used to count as "oversize" and rx_dropped).
+    # kernel attachment counts as "rejected" and rx_dropped).
     assert d["stats"]["rx_errors"] >= d["stats"]["rx_frame_errors"] > 0
-    assert d["att"]["oversize"] == 0 and d["core"]["rx_down_drops"] == 0
+    assert d["att"]["rejected"] == 0 and d["core"]["rx_down_drops"] == 0
