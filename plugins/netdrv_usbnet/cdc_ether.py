@@ -154,17 +154,23 @@ class CdcMixin:
         if mac == self.hw_mac:
             return
         ncm = getattr(self.fd, "ncm", None)
-        if ncm is not None and ncm.bmNetworkCapabilities & ecm.NCM_NCAP_NET_ADDRESS:
-            try:
-                un.ctrl_out(ecm.REQ_TYPE_CLASS_OUT, ecm.SET_NET_ADDRESS, 0, self.ctrl_intf, mac)
-                self.hw_mac = mac
-                return
-            except usb.core.USBError as exc:
-                if usb_errno(exc) != errno.EPIPE:
-                    raise
+        if (ncm is not None and ncm.bmNetworkCapabilities & ecm.NCM_NCAP_NET_ADDRESS
+                and self.cdc_set_net_address(un, mac)):  # fmt: skip
+            self.hw_mac = mac
+            return
         own = self.hw_mac.hex(":") if self.hw_mac is not None else "unknown"
-        log.info("%s: the adapter filters on its own address (%s), not %s: it receives in "
-                 "promiscuous mode", un, own, mac.hex(":"))  # fmt: skip
+        un.netdev_log(logging.INFO, f"the adapter filters on its own address ({own}), not "
+                                    f"{mac.hex(':')}: it receives in promiscuous mode")  # fmt: skip
+
+    def cdc_set_net_address(self, un: UsbNet, mac: bytes) -> bool:
+        """SET_NET_ADDRESS; False when the adapter STALLs it (other errors raise)."""
+        try:
+            un.ctrl_out(ecm.REQ_TYPE_CLASS_OUT, ecm.SET_NET_ADDRESS, 0, self.ctrl_intf, mac)
+        except usb.core.USBError as exc:
+            if usb_errno(exc) != errno.EPIPE:
+                raise
+            return False
+        return True
 
     def set_mac_address(self, un: UsbNet, dev: Any, addr: bytes) -> int:
         """``eth_mac_addr``, as Linux's cdc_ether and cdc_ncm (refused while up); the adapter

@@ -29,6 +29,7 @@ endpoint: its carrier is on while the interface is up.
 from __future__ import annotations
 
 import errno
+import logging
 import struct
 from typing import Any
 
@@ -91,6 +92,11 @@ class CdcNcm(CdcMixin, MiniDriver):
         self.tx_ntbs = 0
         self.tx_datagrams = 0
         self.tx_too_big = 0
+        self.data_altsetting = 1
+        self.in_data_alt0 = False  # binding, between the NTB negotiation and the data alt
+        self.alt0_requests: list[tuple[int, int, bytes]] = []
+        """The accepted requests whose settings data alt 0 resets (NCM 1.0 §7.2): sent
+        again after a runtime SET_NET_ADDRESS, which needs alt 0."""
 
     # -- bind (binding thread) --------------------------------------------------------------------
     def bind(self, un: UsbNet, intf: Any) -> None:
@@ -100,11 +106,14 @@ class CdcNcm(CdcMixin, MiniDriver):
         un.claim(self.ctrl_intf)
         un.claim(self.data_intf)
         alt = self.data_alt(un)
+        self.data_altsetting = alt.bAlternateSetting
         un.set_altsetting(self.data_intf, 0)  # NTB parameters are set while the data path is off
+        self.in_data_alt0 = True
         self.setup(un)
-        # SET_NET_ADDRESS (for a random MAC) only in data alt 0 too (NCM 1.0 §6.2.4).
+        # SET_NET_ADDRESS (for a random MAC) only in data alt 0 too (NCM 1.0 §6.2).
         un.mac = self.read_mac(un)
         self.cdc_program_address(un, un.mac)
+        self.in_data_alt0 = False
         un.set_altsetting(self.data_intf, alt.bAlternateSetting)
         un.use_endpoints(alt, intf)
         self.cdc_check_status_endpoint(un)
@@ -135,17 +144,18 @@ class CdcNcm(CdcMixin, MiniDriver):
                             f"(bmNtbFormatsSupported {formats:#06x})")  # fmt: skip
         self.ntb32 = ntb32
         self.params = params.sanitized(ntb32=ntb32)
+        self.alt0_requests = []
         if formats & NTB_FORMAT_NTB32:
             # Only in data alt 0 (NCM 1.0 §6.2.7).  Refused: the adapter keeps its default,
             # NTB16 if it has it (NCM 1.0 §7.2), else NTB32 (Linux only logs it too).
-            self._optional(un, ecm.SET_NTB_FORMAT, 1 if ntb32 else 0)
+            self._optional(un, ecm.SET_NTB_FORMAT, 1 if ntb32 else 0, alt0=True)
         # NTB input size: what we read per bulk IN transfer.
         want = max(2048, min(NTB_RX_MAX, self.params.dwNtbInMaxSize))
         data = struct.pack("<I", want)
         if self.caps & ecm.NCM_NCAP_NTB_INPUT_SIZE:
             data += struct.pack("<HH", 0, 0)  # dwNtbInMaxSize + wNtbInMaxDatagrams (0: any)
-        self.rx_max = want if self._optional(un, ecm.SET_NTB_INPUT_SIZE, 0, data) else (
-            min(self.params.dwNtbInMaxSize, NTB_RX_CAP))  # fmt: skip
+        accepted = self._optional(un, ecm.SET_NTB_INPUT_SIZE, 0, data, alt0=True)
+        self.rx_max = want if accepted else min(self.params.dwNtbInMaxSize, NTB_RX_CAP)
         # Maximum datagram size (the MTU).
         mss = self.ether.wMaxSegmentSize or 1514
         self.max_datagram = max(1514, min(mss, MAX_DATAGRAM_SIZE))
@@ -162,7 +172,7 @@ class CdcNcm(CdcMixin, MiniDriver):
                     un, ecm.SET_MAX_DATAGRAM_SIZE, 0, struct.pack("<H", self.max_datagram)):  # fmt: skip
                 self.max_datagram = max(1514, min(cur, self.max_datagram))
         if self.caps & ecm.NCM_NCAP_CRC_MODE:
-            self._optional(un, ecm.SET_CRC_MODE, 0)
+            self._optional(un, ecm.SET_CRC_MODE, 0, alt0=True)
         # Never more than the device takes, even below the spec's 2048 (as Linux): what it
         # cannot take it drops, while the frames would count as sent here.
         self.tx_max = min(NTB_TX_MAX, self.params.dwNtbOutMaxSize)
@@ -178,15 +188,41 @@ class CdcNcm(CdcMixin, MiniDriver):
             self.rx_max // (ETH_HLEN + (DPE32_LENGTH if ntb32 else DPE16_LENGTH)),
         )
 
-    def _optional(self, un: UsbNet, request: int, value: int, data: bytes = b"") -> bool:
-        """A class request the adapter may refuse (STALL): False then."""
+    def _optional(self, un: UsbNet, request: int, value: int, data: bytes = b"", *,
+                  alt0: bool = False) -> bool:  # fmt: skip
+        """A class request the adapter may refuse (STALL): False then.  ``alt0``: a setting
+        that data alt 0 resets, remembered in :attr:`alt0_requests` when accepted."""
         try:
             un.ctrl_out(ecm.REQ_TYPE_CLASS_OUT, request, value, self.ctrl_intf, data)
         except usb.core.USBError as exc:
             if usb_errno(exc) != errno.EPIPE:
                 raise
             return False
+        if alt0:
+            self.alt0_requests.append((request, value, data))
         return True
+
+    def cdc_set_net_address(self, un: UsbNet, mac: bytes) -> bool:
+        """SET_NET_ADDRESS, which NCM 1.0 (§6.2) allows only while the data interface is in
+        alternate setting 0.  Binding, it is there already.  Later (the interface is down:
+        ``eth_mac_addr`` refuses a change while up, so no data moves) the data interface goes
+        back to alt 0 for the request, the NTB settings alt 0 reset (format, input size, CRC
+        mode) are sent again, and the data alternate setting is selected again — after which
+        the function reports its link again, as on bind.  False when it STALLs the request."""
+        if self.in_data_alt0:
+            return super().cdc_set_net_address(un, mac)
+        with un.data_paused():
+            un.set_altsetting(self.data_intf, 0)
+            try:
+                return super().cdc_set_net_address(un, mac)
+            finally:
+                for request, value, data in self.alt0_requests:
+                    if not self._optional(un, request, value, data):
+                        what = f"class request {request:#04x} (accepted at bind)"
+                        un.netdev_log(
+                            logging.WARNING, f"the adapter refused {what} after SET_NET_ADDRESS"
+                        )
+                un.set_altsetting(self.data_intf, self.data_altsetting)
 
     # -- data -----------------------------------------------------------------------------------------
     def status(self, un: UsbNet, data: bytes) -> None:

@@ -19,8 +19,11 @@ Threads (pyusb transfers block; the event loop must not):
   each waiting buffer, delivers the frames with ``netif_receive_skb`` and
   gives the buffer back to the reader.  Each hand-over between threads costs a
   thread switch, so the fewer the better.
-* **interrupt IN reader** — reads ``wMaxPacketSize`` bytes and calls the
-  minidriver's ``status``, which reports link changes and speeds.
+* **interrupt IN reader** — while the interface is up (Linux submits the
+  interrupt URB in ``usbnet_open`` and kills it in ``usbnet_stop``), reads
+  ``wMaxPacketSize`` bytes and calls the minidriver's ``status``, which
+  reports link changes and speeds.  The carrier is off from bind until the
+  first link-up report after open.
 * **bulk OUT writer** — takes batches of frames from a queue, runs
   ``tx_fixup`` (NCM packs a whole batch into one NTB), terminates transfers
   that end on a full packet (ZLP or a pad byte) and reports completions to
@@ -50,7 +53,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -351,6 +354,14 @@ class UsbNet:
         # Threads.
         self.stopping = threading.Event()
         self.rx_gate = threading.Event()
+        # Set from open to stop: Linux submits the interrupt URB in usbnet_open and kills it
+        # in usbnet_stop, so a down interface hears no link reports.
+        self.intr_gate = threading.Event()
+        self.intr_polling = False  # the interrupt reader is reading (or about to): state_dict
+        # Cleared by data_paused (the bulk endpoints may be gone): the reader and writer wait.
+        self.data_ready = threading.Event()
+        self.data_ready.set()
+        self.data_pauses = 0  # data_paused entries: a read they cut short is no error
         self.threads: list[threading.Thread] = []
         self.kevent_thread: threading.Thread | None = None
         self._lost_reported = False
@@ -362,6 +373,7 @@ class UsbNet:
              "intr_errors", "kevent_errors", "tx_zlps", "tx_pad_bytes", "link_changes",
              "watchdog_timeouts", "notifications", "clear_halt_errors"), 0)  # fmt: skip
         self._halt_warned = 0.0  # when a failed clear_halt was last logged (rate limit)
+        self._bind_log: list[tuple[int, str]] = []  # netdev_log while binding (no name yet)
 
     # -- identity --------------------------------------------------------------------------
     @property
@@ -376,6 +388,13 @@ class UsbNet:
 
     def __repr__(self) -> str:
         return f"{self.vid:04x}:{self.pid:04x} at {self.bus_info} ({self.info.name})"
+
+    def __str__(self) -> str:
+        """How messages name the adapter: ``usb0: 0525:a4a1 at usb-1-1 (cdc_ether)`` once its
+        interface exists (as Linux's ``netdev_warn`` prefixes the interface), else the
+        adapter alone."""
+        dev = self.dev
+        return f"{dev.name}: {self!r}" if dev is not None else repr(self)
 
     def _post(self, fn: Callable[..., Any], *args: Any) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
@@ -403,12 +422,15 @@ class UsbNet:
             un.rx_buf_size = max(un.rx_buf_size, un.rx_urb_size)
             un.update_max_qlen()
         except BindError:
+            un._flush_bind_log()
             un._release_usb()
             raise
         except usb.core.USBError as exc:
+            un._flush_bind_log()
             un._release_usb()
             raise BindError(_usb_error_message(un, "binding", exc), usb_errno(exc)) from exc
         except Exception as exc:
+            un._flush_bind_log()
             un._release_usb()
             raise BindError(f"{un}: bind failed: {type(exc).__name__}: {exc}") from exc
         return un
@@ -515,8 +537,34 @@ class UsbNet:
 
         mac = eth_random_addr()
         self.mac_random = True
-        log.warning("%s: %s; using random MAC %s", self, why, mac.hex(":"))
+        self.netdev_log(logging.WARNING, f"{why}; using random MAC {mac.hex(':')}")
         return mac
+
+    def netdev_log(self, level: int, msg: str) -> None:
+        """Log ``msg`` naming the interface, as Linux's ``netdev_warn`` and friends do.  While
+        binding the interface has no name yet: the message waits for :meth:`register` (or is
+        logged with the adapter's name when the bind fails)."""
+        if self.dev is None and self.state == "probing":
+            self._bind_log.append((level, msg))
+        else:
+            log.log(level, "%s: %s", self, msg)
+
+    def _flush_bind_log(self) -> None:
+        pending, self._bind_log = self._bind_log, []
+        for level, msg in pending:
+            log.log(level, "%s: %s", self, msg)
+
+    @contextlib.contextmanager
+    def data_paused(self) -> Iterator[None]:
+        """For a minidriver that takes the data interface out of its data alternate setting at
+        runtime (kevent worker; e.g. NCM's SET_NET_ADDRESS in alt 0): the bulk reader and the
+        writer wait meanwhile, and a transfer cut short by it is no error."""
+        self.data_pauses += 1
+        self.data_ready.clear()
+        try:
+            yield
+        finally:
+            self.data_ready.set()
 
     # -- control transfers (binding thread or kevent worker) -------------------------------------
     def ctrl_in(
@@ -567,6 +615,7 @@ class UsbNet:
         self.dev = dev
         self.owner.register(dev)
         self.state = "bound"
+        self._flush_bind_log()
         self._start_threads()
         return dev
 
@@ -602,7 +651,7 @@ class UsbNet:
         registered = self.state == "bound"
         self.state = "gone"
         (log.info if quiet else log.warning)(
-            "%s: %s: %s", self.dev.name if self.dev else "usbnet", self, reason
+            "%s: %r: %s", self.dev.name if self.dev else "usbnet", self, reason
         )
         dev = self.dev
         if dev is not None:
@@ -795,11 +844,15 @@ class UsbNet:
         while not stop.is_set():
             if not gate.is_set() and not gate.wait(0.1):
                 continue  # interface down: leave the data in the adapter
+            if not self.data_ready.is_set():
+                self.data_ready.wait(0.1)  # the data interface is not in its data setting
+                continue
             if buf is None:
                 buf = self._rx_buffer()
                 if buf is None:
                     continue
             t0 = time.monotonic()
+            pauses = self.data_pauses
             try:
                 n = self.udev.read(self.ep_in, buf, poll)
             except usb.core.USBTimeoutError:
@@ -813,6 +866,8 @@ class UsbNet:
                 if err == errno.ENODEV:
                     self._lost(exc)
                     return
+                if not gate.is_set() or pauses != self.data_pauses:
+                    continue  # went down (an unlinked URB), or data_paused: no error
                 burst += 1
                 if err == errno.EPIPE:
                     self._post(self._rx_error, "stall")
@@ -991,11 +1046,17 @@ class UsbNet:
     # -- interrupt --------------------------------------------------------------------------------
     def _intr_thread(self) -> None:
         stop = self.stopping
+        gate = self.intr_gate
         poll = RX_POLL_MS
         assert self.ep_int is not None
         buf = array.array("B", bytes(self.int_mps))
         burst = 0
         while not stop.is_set():
+            if not gate.is_set():
+                self.intr_polling = False  # interface down: the adapter keeps its notifications
+                if not gate.wait(0.1):
+                    continue
+            self.intr_polling = True
             t0 = time.monotonic()
             try:
                 n = self.udev.read(self.ep_int, buf, poll)
@@ -1092,6 +1153,8 @@ class UsbNet:
             if gen != self.tx_gen:  # tx_timeout: the rest is given up, like unlinked URBs
                 errors += sum(t[1] for t in transfers[i:])
                 break
+            if not self.data_ready.is_set():
+                self.data_ready.wait(TX_TIMEOUT_MS / 1000)  # data_paused: wait for the endpoints
             try:
                 err = self._bulk_out(data)
             except Exception:  # a backend bug must not end the writer: the queue would stall
@@ -1195,6 +1258,7 @@ class UsbNet:
             "rx_buffers": self._rx_nbufs,
             "tx_qlen": self.tx_qlen,
             "tx_inflight": self.tx_inflight,
+            "intr_polling": self.intr_polling,
             "speed_bps": self.speed_bps,
             "mac_random": self.mac_random,
             "counters": dict(self.counters),
@@ -1249,6 +1313,7 @@ class UsbNetOps(NetDeviceOps):
         un.rx_scheduled = False
         un.rx_discard()  # nothing from before the interface went down
         un.rx_gate.set()
+        un.intr_gate.set()  # usbnet_open submits the interrupt URB: link reports from now
         un.tx_stopped = False
         netif_start_queue(dev)
         if un.ep_int is None or not un.info.flags & FLAG_LINK_INTR:
@@ -1256,9 +1321,12 @@ class UsbNetOps(NetDeviceOps):
         return 0
 
     def stop(self, dev: NetDevice) -> int:
-        """Stop receiving; frames already handed to the writer still complete."""
+        """Stop receiving and polling the interrupt endpoint (``usb_kill_urb(dev->interrupt)``);
+        frames already handed to the writer still complete.  The carrier stays as the adapter
+        last reported it, as in Linux."""
         un = _un(dev)
         un.rx_gate.clear()
+        un.intr_gate.clear()
         if un.napi is not None:
             napi_disable(un.napi)
         un.rx_discard()

@@ -353,7 +353,7 @@ class Usbnet(Driver):
             held = f"; another program holds {', '.join(busy)}" if busy else ""
             return (f"no USB Ethernet adapter yet: waiting for one to be plugged in "
                     f"({how}){held}{sim}")  # fmt: skip
-        parts = [f"{un.dev.name}: {un}" for un in bound if un.dev is not None]
+        parts = [f"{un.dev.name}: {un!r}" for un in bound if un.dev is not None]
         return "; ".join(parts) + sim
 
     # -- backend and simulator -----------------------------------------------------------------
@@ -419,6 +419,9 @@ class Usbnet(Driver):
             if value < 0:
                 return -errno.EINVAL
             model.unplug()
+            # A hub reports the port change at once: the watcher notices it even while the
+            # interface is down and no transfer would fail (no interrupt URB then, as in Linux).
+            self._rescan.set()
             if value > 0:
                 self._timers.append(self.host.loop.call_later(value / 1000, self._sim_replug,
                                                               model))  # fmt: skip
@@ -567,14 +570,14 @@ class Usbnet(Driver):
         try:
             dev = un.register()
         except Exception as exc:
-            log.error("usbnet: cannot register an interface for %s: %s", un, exc)
+            log.error("usbnet: cannot register an interface for %r: %s", un, exc)
             un.disconnect("not registered", quiet=True)
             with self._lock:
                 self._failed.add(un.key)
             if raise_errors:
                 raise
             return
-        log.info("%s: %s (%s, MAC %s)", dev.name, un, un.info.description, un.mac.hex(":"))
+        log.info("%s: %r (%s, MAC %s)", dev.name, un, un.info.description, un.mac.hex(":"))
 
     def unit_released(self, un: UsbNet) -> None:
         """The unit's worker released the adapter (loop): its bus address may bind again."""

@@ -325,6 +325,9 @@ class CdcNcmModel(_CdcModel):
     GET/SET_MAX_DATAGRAM_SIZE, GET/SET_NET_ADDRESS, GET/SET_CRC_MODE
     (CRC off only) and the ECM filter requests.  Selecting data alternate
     setting 0 resets the NTB input size, format and sequence (NCM 1.0 §7.2).
+    SET_NET_ADDRESS, like SET_NTB_FORMAT, is honoured only while the data
+    interface is in alternate setting 0 and STALLs otherwise, as a strict
+    function does.
 
     NTB formats: the adapter offers what ``ntb_params.bmNtbFormatsSupported``
     says (*ntb_formats*, if given, replaces it: ``NTB_FORMAT_NTB16`` = 1,
@@ -587,6 +590,10 @@ class CdcNcmModel(_CdcModel):
     def _req_set_net_address(self, value: int, data: bytes | None, length: int) -> None:
         if data is None or len(data) != 6 or data[0] & 1:
             raise Stall("SET_NET_ADDRESS needs a 6-byte unicast address")
+        if self.alt_settings.get(self.DATA_INTF, 0) != 0:
+            # NCM 1.0 §6.2: only while the data interface is in alternate setting 0; a
+            # strict function STALLs it otherwise.
+            raise Stall("SET_NET_ADDRESS while the data interface is not in alternate setting 0")
         self._mac = bytes(data)
         return None
 

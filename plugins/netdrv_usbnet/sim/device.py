@@ -171,6 +171,7 @@ class SimDevice:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._ep_conds: dict[int, threading.Condition] = {}  # per IN endpoint, same lock
+        self._cancels: dict[int, int] = {}  # per endpoint: SET_INTERFACEs that cancelled reads
         self.device_descriptor = device
         self.device_descriptor.speed = speed
         self.device_descriptor.bNumConfigurations = len(configurations)
@@ -550,8 +551,11 @@ class SimDevice:
         """Bulk/interrupt IN transfer of at most *size* bytes; blocks up to *timeout* ms."""
         deadline = None if timeout <= 0 else time.monotonic() + timeout / 1000.0
         with self._cond:
+            cancels = self._cancels.get(ep, 0)
             while True:
                 self._check_alive(generation)
+                if self._cancels.get(ep, 0) != cancels:
+                    raise usb_error(errno.EIO, f"transfer on {ep:#04x} cancelled (SET_INTERFACE)")
                 self._check_endpoint(ep, want_in=True)
                 if self._timeouts.get(ep):
                     self._timeouts[ep] -= 1
@@ -697,6 +701,9 @@ class SimDevice:
         for a in alts:
             for e in a.endpoints:
                 self._flush_endpoint(e.bEndpointAddress)
+                # As usb_set_interface disables the old setting's endpoints: transfers
+                # pending on them are cancelled (a blocked read fails with EIO).
+                self._cancels[e.bEndpointAddress] = self._cancels.get(e.bEndpointAddress, 0) + 1
         self.alt_settings[intf] = alt
         self._forget_endpoints()
         self._on_altsetting(intf, alt)

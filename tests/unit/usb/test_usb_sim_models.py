@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import struct
 import time
 
@@ -249,8 +250,21 @@ def test_ncm_no_zlp_after_an_ntb_of_exactly_the_input_size():
 def test_ncm_set_net_address_changes_filtering():
     model, dev, _ = ncm_dev()
     new = bytes.fromhex("02aabbccddee")
+    dev.set_interface_altsetting(interface=1, alternate_setting=0)  # NCM 1.0 §6.2: alt 0 only
     dev.ctrl_transfer(0x21, cdc.SET_NET_ADDRESS, 0, 0, new)
+    dev.set_interface_altsetting(interface=1, alternate_setting=1)
     assert model.wire_rx(frame(new)) and not model.wire_rx(frame(model.permanent_mac))
+
+
+def test_ncm_set_net_address_stalls_in_data_alt_1():
+    # A strict function: SET_NET_ADDRESS only while the data interface is in alt 0.
+    model, dev, _ = ncm_dev()
+    assert model.alt_settings[1] == 1
+    new = bytes.fromhex("02aabbccddee")
+    with pytest.raises(usb.core.USBError) as exc:
+        dev.ctrl_transfer(0x21, cdc.SET_NET_ADDRESS, 0, 0, new)
+    assert exc.value.errno == errno.EPIPE
+    assert model.mac == model.permanent_mac
 
 
 # ---------------------------------------------------------------- AX88179

@@ -77,6 +77,7 @@ def test_a_clear_halt_that_keeps_failing_is_retried_and_logged_once(
     assert dev.priv.counters["clear_halt_errors"] == 20
     warned = [r for r in caplog.records if "clear_halt" in r.getMessage()]
     assert len(warned) == 1, [r.getMessage() for r in warned]  # not one line per retry
+    assert warned[0].getMessage().startswith("usb0: "), "names the interface, as documented"
     _traffic_ok(host, drv, dev)
 
 

@@ -6,9 +6,10 @@ import errno
 import logging
 
 import pytest
+from netdrv_usbnet.codecs import NtbParameters
 from netdrv_usbnet.codecs import cdc_ecm as ecm
 from netdrv_usbnet.sim import CdcEcmModel, CdcNcmModel
-from usbnet_helpers import frame, received, up, wait
+from usbnet_helpers import BCAST, PEER, frame, received, settle_tx, up, wait
 
 SIM_BACKEND = "netdrv_usbnet.sim:get_backend"
 NEW = b"\x02\x42\x42\x42\x42\x42"
@@ -57,6 +58,110 @@ def test_walk_ncm_mac_change_is_sent_with_set_net_address(host, usbnet):
     up(host, dev)
     m.wire_rx(frame(NEW, 80, 5))
     assert [f[14] for f in received(host, dev, 1)] == [5]
+
+
+def test_walk_ncm_runtime_set_net_address_goes_through_data_alt_0(host, usbnet, sim_backend):
+    # NCM 1.0 §6.2 wants SET_NET_ADDRESS in data alternate setting 0; it was sent in alt 1,
+    # which a strict function (the simulated one now) STALLs. Alt 0 resets the NTB settings
+    # (NCM 1.0 §7.2), which must be sent again: here the function would otherwise send NTBs
+    # of its 32 KiB maximum into the host's 16 KiB reads.
+    m = sim_backend.plug(CdcNcmModel(ntb_params=NtbParameters(dwNtbInMaxSize=32768)))
+    drv = usbnet(backend=SIM_BACKEND)
+    (dev,) = drv.devices
+    un = dev.priv
+    up(host, dev)
+    host.attachment.down(dev)
+    assert m.ntb_in_size == un.info.rx_max == 16384
+    assert host.dev_set_mac_address(dev, NEW) == 0
+    assert wait(host, lambda: m.mac == NEW), "SET_NET_ADDRESS not accepted"
+    assert wait(host, lambda: m.alt_settings[1] == 1 and not un.kq)
+    assert m.ntb_in_size == 16384, "SET_NTB_INPUT_SIZE not sent again after alt 0"
+    assert wait(host, lambda: m.packet_filter == ecm.DIRECTED | ecm.BROADCAST)
+    up(host, dev)  # the function reported its link again on the alt 1 selection
+    burst = [frame(NEW, 1400, i) for i in range(20)]  # more than 16 KiB: NTBs fill up
+    assert m.wire_rx_many(burst) == 20
+    assert received(host, dev, 20) == burst
+    assert dev.stats.rx_errors == 0 and dev.stats.rx_over_errors == 0
+
+
+def test_walk_ncm_address_change_then_up_at_once_loses_nothing(host, usbnet):
+    # `ip link set usb0 address …; ip link set usb0 up`: the interface may come up while the
+    # kevent worker has the data interface in alt 0 for SET_NET_ADDRESS; the reader and the
+    # writer wait for the data setting instead of failing on endpoints that are not there.
+    import threading
+
+    drv = usbnet(sim="cdc_ncm")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    un = dev.priv
+    for i in range(5):
+        mac = bytes([0x02, 0x42, 0, 0, 0, i])
+        busy = threading.Event()
+        un.defer(busy.wait, 5)  # the worker is busy: the change runs once the interface is up
+        assert host.dev_set_mac_address(dev, mac) == 0
+        up(host, dev, carrier=i > 0)
+        host.attachment.send(dev, frame(PEER, 90, i))
+        m.wire_rx(frame(BCAST, 90, 0x40 + i))  # a read is waiting for the bulk IN endpoint
+        assert [f[14] for f in received(host, dev, 1)] == [0x40 + i]
+        busy.set()
+        assert settle_tx(host, dev)
+        assert wait(host, lambda mac=mac: m.mac == mac and not un.kq and dev._carrier)
+        m.wire_rx(frame(mac, 90, 0x80 + i))
+        assert [f[14] for f in received(host, dev, 1)] == [0x80 + i]
+        host.attachment.down(dev)
+    assert dev.stats.rx_errors == 0 and dev.stats.tx_errors == 0
+    assert dev.stats.tx_packets == 5 and un.counters["kevent_errors"] == 0
+
+
+class _NoNetAddressNcm(CdcNcmModel):
+    """Offers SET_NET_ADDRESS (bmNetworkCapabilities) but STALLs it in every setting."""
+
+    def _req_set_net_address(self, value, data, length):
+        from netdrv_usbnet.sim.device import Stall
+
+        raise Stall("SET_NET_ADDRESS refused")
+
+
+def test_walk_ncm_refusing_set_net_address_falls_back_to_promiscuous(
+    host, usbnet, sim_backend, caplog
+):
+    caplog.set_level(logging.INFO, "netdrv.usbnet")
+    m = sim_backend.plug(_NoNetAddressNcm())
+    drv = usbnet(backend=SIM_BACKEND)
+    (dev,) = drv.devices
+    assert host.dev_set_mac_address(dev, NEW) == 0
+    assert wait(host, lambda: bool(m.packet_filter & ecm.PROMISCUOUS))
+    assert m.mac == m.permanent_mac and m.alt_settings[1] == 1
+    said = [r.getMessage() for r in caplog.records if "promiscuous" in r.getMessage()]
+    assert said and said[-1].startswith("usb0: "), said
+    up(host, dev)
+    m.wire_rx(frame(NEW, 80, 6))
+    assert [f[14] for f in received(host, dev, 1)] == [6]
+
+
+def test_walk_log_lines_name_the_interface(host, usbnet, sim_backend, caplog):
+    # "set_rx_mode failed" and the random-MAC warning named the adapter only; Linux's
+    # netdev_warn prefixes the interface.
+    caplog.set_level(logging.INFO, "netdrv.usbnet")
+    m = sim_backend.plug(CdcEcmModel(bad_mac_string=True))
+    drv = usbnet(backend=SIM_BACKEND)
+    (dev,) = drv.devices
+    random = [r.getMessage() for r in caplog.records if "random MAC" in r.getMessage()]
+    assert len(random) == 1 and random[0].startswith("usb0: 0525:a4a1 at usb-1-1"), random
+    promisc = [r.getMessage() for r in caplog.records if "promiscuous" in r.getMessage()]
+    assert len(promisc) == 1 and promisc[0].startswith("usb0: "), promisc
+    up(host, dev)
+    m.timeout_next(0)
+    host.dev_set_rx_mode(dev, promisc=True)
+    assert wait(host, lambda: dev.priv.counters["kevent_errors"] == 1)
+    failed = [r.getMessage() for r in caplog.records if "set_rx_mode failed" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].startswith("usb0: 0525:a4a1 at usb-1-1"), failed
+    m.unplug()
+    assert wait(host, lambda: drv.devices == [])
+    gone = [r.getMessage() for r in caplog.records
+            if "disconnected" in r.getMessage() or "removed from the bus" in r.getMessage()]  # fmt: skip
+    assert len(gone) == 1 and gone[0].startswith("usb0: 0525:a4a1 at usb-1-1 (cdc_ether): ")
+    assert "usb0: usb0" not in caplog.text
 
 
 def test_walk_second_driver_on_the_same_bus_finds_the_adapter_busy(
