@@ -369,7 +369,7 @@ def _status_table(st: dict[str, Any]) -> Any:
     for d in st.get("devices", []):
         s = d["stats"]
         t.add_row(  # names come from drivers and `ip link set … name`: "[red]" is no markup
-            escape(d["name"]), escape(d["driver"] or ""),
+            escape(d["name"]), escape(d.get("instance") or d["driver"] or ""),
             "[red]detached[/]" if d.get("operstate") == "notpresent" else d["state"],
             "[green]on[/]" if d["carrier"] else "[red]NO-CARRIER[/]",
             d["queue"], str(d["mtu"]),

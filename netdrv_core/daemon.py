@@ -40,6 +40,7 @@ from .errors import (
     NotPermittedError,
     ParameterError,
     PluginError,
+    oserror_errno,
     refusal_message,
     refusal_text,
 )
@@ -598,7 +599,7 @@ class Daemon:
             try:
                 res = self.host.dev_ioctl(dev, int(req["ioctl"]), req.get("data"))
             except OSError as exc:
-                res = -(exc.errno or errno.EIO)
+                res = -oserror_errno(exc)
                 why = refusal_message(exc)
             except Exception as exc:
                 self.host.driver_fault(dev, "do_ioctl", exc)

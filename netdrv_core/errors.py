@@ -62,6 +62,12 @@ def strerror(err: int) -> str:
         return f"error {err}"
 
 
+def oserror_errno(exc: OSError) -> int:
+    """The positive errno of a driver's ``OSError``: ``OSError(-errno.EBUSY, …)`` (the sign
+    of a C return kept) is EBUSY too; EIO when it carries none."""
+    return abs(exc.errno) if isinstance(exc.errno, int) and exc.errno else _errno.EIO
+
+
 def refusal_message(exc: OSError) -> str | None:
     """The driver's own words in ``OSError(errno, "why")``: Linux's extended ack.
 
@@ -71,7 +77,7 @@ def refusal_message(exc: OSError) -> str | None:
     """
     text = exc.strerror if exc.strerror is not None else (str(exc.args[0]) if len(exc.args) == 1
                                                            and isinstance(exc.args[0], str) else None)  # fmt: skip
-    if not text or (exc.errno is not None and text == strerror(exc.errno)):
+    if not text or (isinstance(exc.errno, int) and text == strerror(abs(exc.errno))):
         return None
     return text
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import NetdrvError, refusal_message, refusal_text
+from .errors import NetdrvError, oserror_errno, refusal_message, refusal_text
 from .errors import strerror as _strerror
 from .netdevice import (
     NETIF_F_ALL_TSO,
@@ -422,7 +422,7 @@ def _call_get(host: Host, dev: NetDevice, name: str) -> Any:
     try:
         return getattr(ops, name)(dev)
     except OSError as exc:
-        err = exc.errno or errno.EIO
+        err = oserror_errno(exc)
         raise EthtoolError(f"{dev.name}: {name}: {refusal_text(err, refusal_message(exc))}",
                            err) from None  # fmt: skip
     except Exception as exc:
@@ -443,7 +443,7 @@ def _guarded(host: Host, dev: NetDevice, name: str, fn: Any, *args: Any) -> int:
     try:
         ret = fn(dev, *args)
     except OSError as exc:
-        err = exc.errno or errno.EIO
+        err = oserror_errno(exc)
         why = refusal_message(exc)
         if why is None:
             return -err

@@ -24,7 +24,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .driver import Driver
-from .errors import DriverError, InvalidNameError, NameInUseError, refusal_message
+from .errors import (
+    DriverError,
+    InvalidNameError,
+    NameInUseError,
+    oserror_errno,
+    refusal_message,
+)
 from .gro import gro_receive
 from .loop import EventLoop, Timer
 from .napi import NapiStruct
@@ -192,28 +198,32 @@ def _check_name(name: str) -> None:
 
 
 def _errcode(
-    ret: Any, dev: NetDevice | None = None, what: str = "", warned: set[Any] | None = None
-) -> int:
+    ret: Any, dev: NetDevice | None = None, what: str = "",
+    warned: weakref.WeakKeyDictionary[NetDevice, set[str]] | None = None,
+) -> int:  # fmt: skip
     """Map an op's return value to 0 or a negative errno.
 
-    A positive int is a failure, as any non-zero return is to Linux: most likely
-    an errno whose minus sign was forgotten (``return errno.EBUSY``), taken as
-    that errno (EIO for a number that is none), and said once per device and op.
+    A positive int is a failure, as any non-zero return is to Linux (for the ops
+    whose return it does not ignore): most likely an errno whose minus sign was
+    forgotten (``return errno.EBUSY``), taken as that errno; 1 (a C-style "true")
+    and numbers that are no errno are EIO, as ``register_netdevice`` makes of a
+    positive ``ndo_init`` return.  Said once per device and op.
     """
     if ret is None or ret is True:
         return 0
     if isinstance(ret, int) and ret:  # True returned above
         if ret < 0:
             return ret
-        err = ret if ret in errno.errorcode else errno.EIO
-        key = (dev.name if dev is not None else "?", what)
-        if warned is None or key not in warned:
-            if warned is not None:
-                warned.add(key)
-            name = errno.errorcode.get(ret)
-            hint = f" (return -errno.{name})" if name else ""
-            log.warning("%s: %s returned %d, a positive number: taken as a failure, -%s%s",
-                        key[0], what or "an op", ret, errno.errorcode[err], hint)  # fmt: skip
+        err = ret if ret in errno.errorcode and ret != 1 else errno.EIO
+        told = warned.setdefault(dev, set()) if warned is not None and dev is not None else None
+        if told is None or what not in told:
+            if told is not None:
+                told.add(what)
+            hint = (f"return -errno.{errno.errorcode[ret]}" if err == ret
+                    else "return 0 (or None) for success, a negative errno for a failure")  # fmt: skip
+            log.warning("%s: %s returned %d, a positive number: taken as a failure, -%s (%s)",
+                        dev.name if dev is not None else "?", what or "an op", ret,
+                        errno.errorcode[err], hint)  # fmt: skip
         return -err
     return 0
 
@@ -246,7 +256,10 @@ class Host:
         self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
         self._tap_ends: dict[TapCallback, Callable[[], None]] = {}  # ends a tap that raised
         self._odd_returns: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
-        self._positive_warned: set[tuple[str, str]] = set()  # (device, op): a positive return
+        # Ops of each device whose positive return was warned about (once each).
+        self._positive_warned: weakref.WeakKeyDictionary[NetDevice, set[str]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.notify: Callable[[str, NetDevice], None] | None = None  # lifecycle hook fan-out
         self.extack: str | None = None
         """Why the last op called through the guarded call refused, in the driver's words
@@ -455,7 +468,7 @@ class Host:
         dev.flags |= IFF_UP | IFF_RUNNING
         if dev.flags & (IFF_PROMISC | IFF_ALLMULTI) or dev.mc_list:
             # Changed while down (Linux's __dev_open calls dev_set_rx_mode): program it now.
-            self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev)
+            self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev, positive="ignore")
         dev.operstate = "up" if dev._carrier else "lowerlayerdown"
         dev.trans_start = self.loop.clock()  # like dev_activate(): the watchdog counts from now
         self._arm_watchdog(dev)
@@ -470,7 +483,7 @@ class Host:
         dev.flags &= ~(IFF_UP | IFF_RUNNING)
         for napi in dev.napi_list:
             napi.disable()
-        ret = self._call(dev, "stop", dev.netdev_ops.stop, dev)
+        ret = self._call(dev, "stop", dev.netdev_ops.stop, dev, positive="ignore")
         dev._watchdog_on = False
         if dev._watchdog is not None:
             dev._watchdog.cancel()
@@ -532,12 +545,14 @@ class Host:
         features = netdev_fix_features(dev, self.attachment.fix_features(dev, features))
         if features == dev.features:
             return 0
-        ret = self._call(dev, "set_features", dev.netdev_ops.set_features, dev, features)
+        ret = self._call(dev, "set_features", dev.netdev_ops.set_features, dev, features,
+                         positive="keep")  # fmt: skip
         if ret < 0:
             log.warning("%s: set_features() failed (%s); wanted %#x, left %#x", dev.name,
                         errno.errorcode.get(-ret, ret), features, dev.features)  # fmt: skip
             return ret
-        dev.features = features
+        if ret == 0:  # > 0: the driver set dev.features itself (__netdev_update_features)
+            dev.features = features
         self.attachment.features_changed(dev)
         return 1
 
@@ -566,7 +581,7 @@ class Host:
         if mc_list is not None:
             dev.mc_list = [bytes(a) for a in mc_list]
         if dev.flags & IFF_UP and (dev.flags & (IFF_PROMISC | IFF_ALLMULTI), dev.mc_list) != old:
-            self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev)
+            self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev, positive="ignore")
 
     def dev_mc_add(self, dev: NetDevice, addr: bytes) -> None:
         """Join a link-layer multicast address."""
@@ -579,16 +594,30 @@ class Host:
             self.dev_set_rx_mode(dev, mc_list=[a for a in dev.mc_list if a != bytes(addr)])
 
     # -- driver faults ----------------------------------------------------------------------
-    def _call(self, dev: NetDevice, what: str, fn: Callable[..., Any], *args: Any) -> int:
-        self.extack = None
+    def _call(
+        self, dev: NetDevice, what: str, fn: Callable[..., Any], *args: Any,
+        positive: str = "fail",
+    ) -> int:  # fmt: skip
+        """``fn(*args)``, an op of ``dev``: 0 or a negative errno; raising is a driver fault.
+
+        A positive return is a failure (``positive="fail"``), except where Linux gives it
+        another meaning: ``"ignore"`` for an op whose return Linux ignores (``ndo_stop``,
+        the void ``ndo_set_rx_mode``), ``"keep"`` for ``ndo_set_features`` (>0: the
+        driver set ``dev->features`` itself), returned as it is.  ``extack`` is set after
+        the op returns (an op calling host ops that refused leaves no words of theirs)."""
         try:
-            return _errcode(fn(*args), dev, what, self._positive_warned)
+            ret = fn(*args)
         except OSError as exc:
             self.extack = refusal_message(exc)
-            return -(exc.errno or errno.EIO)
+            return -oserror_errno(exc)
         except Exception as exc:
+            self.extack = None
             self.driver_fault(dev, what, exc)
             return -errno.EIO
+        self.extack = None
+        if positive != "fail" and isinstance(ret, int) and not isinstance(ret, bool) and ret > 0:
+            return ret if positive == "keep" else 0
+        return _errcode(ret, dev, what, self._positive_warned)
 
     def driver_fault(self, dev: NetDevice, where: str, exc: BaseException) -> None:
         """A driver raised: log it, take the device down, keep everything else running."""

@@ -64,7 +64,9 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
     return {
         "name": dev.name,
         "ifindex": dev.ifindex,
-        "driver": getattr(dev.driver, "instance", None) or getattr(dev.driver, "name", None),
+        "driver": getattr(dev.driver, "name", None),
+        # The name it was loaded under: the driver's, or DRIVER:TAG (netdrv load slip:b).
+        "instance": getattr(dev.driver, "instance", None) or getattr(dev.driver, "name", None),
         "type": dev.type,
         "flags": flag_names(host.link_flags(dev)),
         "state": "up" if dev.is_up else "down",
@@ -92,7 +94,8 @@ def host_status(host: Host, drivers: dict[str, Any]) -> dict[str, Any]:
         "attachment": dict(getattr(host.attachment, "counters", {})),
         "drivers": [
             {
-                "name": name,
+                "name": name,  # as loaded: DRIVER or DRIVER:TAG
+                "driver": getattr(drv, "name", name),
                 "params": {k: _plain(v) for k, v in drv.params.items()},
                 "devices": [d.name for d in drv.devices],
                 "description": describe_driver(drv),

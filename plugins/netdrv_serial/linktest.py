@@ -236,7 +236,7 @@ def _find(dev: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if d is None:
         raise click.ClickException(f"{dev} is not a netdrv device in this namespace")
     drv = next((x for x in st["drivers"] if dev in x["devices"]), None)
-    if drv is None or drv["name"] != "slip":
+    if drv is None or drv.get("driver", drv["name"]) != "slip":  # "name": slip or slip:TAG
         raise click.ClickException(f"{dev} is not a slip device (driver {d['driver']})")
     return d, drv["params"]
 

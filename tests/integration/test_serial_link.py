@@ -335,10 +335,14 @@ def test_two_lines_from_one_machine_are_two_instances(netns_factory, cable_facto
     b.netdrv(f"load slip port={two.b} local=198.18.6.2/32 peer=198.18.6.1 baud=921600")
     assert "2 received" in hub.run("ping -c 2 -i 0.2 -W 2 198.18.5.2").stdout
     assert "2 received" in hub.run("ping -c 2 -i 0.2 -W 2 198.18.6.2").stdout
-    drivers = {
-        d["name"]: d["driver"] for d in json.loads(hub.netdrv("status --json").stdout)["devices"]
+    devices = json.loads(hub.netdrv("status --json").stdout)["devices"]
+    assert {d["name"]: (d["driver"], d["instance"]) for d in devices} == {
+        "sl0": ("slip", "slip"),
+        "sl1": ("slip", "slip:b"),
     }
-    assert drivers == {"sl0": "slip", "sl1": "slip:b"}
+    # The second line is a slip device like the first: linktest measures it.
+    res = json.loads(hub.netdrv("linktest sl1 -d 1 -n 2 --json", timeout=120).stdout)
+    assert res["lost"] == 0 and res["rtt_ms"]["min"] > 0, res
     hub.netdrv("unload slip")
     assert "2 received" in hub.run("ping -c 2 -i 0.2 -W 2 198.18.6.2").stdout
     assert hub.run("ip link show sl0", check=False).returncode != 0

@@ -29,9 +29,10 @@ def test_a_second_instance_loads_beside_the_first_and_unloads_alone(daemon: Daem
     assert reply["devices"] == ["lb0"]
     status = daemon.handle({"cmd": "status"})
     assert [d["name"] for d in status["drivers"]] == ["loopback", "loopback:b"]
-    assert {d["name"]: d["driver"] for d in status["devices"]} == {
-        "nlo0": "loopback", "lb0": "loopback:b",
+    assert {d["name"]: (d["driver"], d["instance"]) for d in status["devices"]} == {
+        "nlo0": ("loopback", "loopback"), "lb0": ("loopback", "loopback:b"),
     }  # fmt: skip
+    assert [d["driver"] for d in status["drivers"]] == ["loopback", "loopback"]
     daemon.unload("loopback:b")
     assert list(daemon.host.devices) == ["nlo0"] and list(daemon.drivers) == ["loopback"]
 

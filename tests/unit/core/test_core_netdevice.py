@@ -17,6 +17,7 @@ from netdrv_core import (
     Host,
     InvalidNameError,
     NameInUseError,
+    NetDevice,
     NetdrvError,
     alloc_etherdev,
     alloc_netdev,
@@ -361,3 +362,46 @@ def test_a_positive_return_is_a_failure_as_in_linux(host: Host, caplog, ret, exp
     assert len(told) == 1, "said once per device and op"
     if ret == errno.ENODEV:
         assert "return -errno.ENODEV" in told[0]
+
+
+def test_positive_returns_where_linux_gives_them_another_meaning(host: Host, caplog) -> None:
+    """ndo_stop's return is ignored and ndo_set_rx_mode is void; ndo_set_features > 0 says
+    the driver set dev->features itself (__netdev_update_features)."""
+    from netdrv_core.netdevice import NETIF_F_RXCSUM, NETIF_F_SG
+
+    dev, ops = make_dev(host, "pos%d")
+
+    class Positive(type(ops)):  # type: ignore[misc]
+        def stop(self, dev: NetDevice) -> int:
+            super().stop(dev)
+            return 1
+
+        def set_rx_mode(self, dev: NetDevice) -> int:  # type: ignore[override]
+            return 1
+
+        def set_features(self, dev: NetDevice, features: int) -> int:
+            dev.features = features & ~NETIF_F_SG  # keeps SG off whatever was asked
+            return 1
+
+    dev.netdev_ops = Positive()
+    dev.hw_features |= NETIF_F_SG | NETIF_F_RXCSUM
+    dev.wanted_features |= NETIF_F_SG | NETIF_F_RXCSUM
+    with caplog.at_level("WARNING", logger="netdrv.host"):
+        assert host.netdev_update_features(dev) == 1
+        assert dev.features & NETIF_F_RXCSUM and not dev.features & NETIF_F_SG
+        host.dev_set_rx_mode(dev, promisc=True)
+        assert host.dev_close(dev) == 0
+    assert not [r for r in caplog.records if "positive number" in r.getMessage()]
+
+
+def test_the_positive_return_warning_is_said_again_for_a_new_device_of_that_name(
+    host: Host, caplog
+) -> None:
+    with caplog.at_level("WARNING", logger="netdrv.host"):
+        for _ in range(2):  # unregistered, edited (still wrong), registered again
+            dev, ops = make_dev(host, "again0", up=False)
+            ops.open_ret = errno.EBUSY
+            assert host.dev_open(dev) == -errno.EBUSY
+            host.unregister_netdev(dev)
+    told = [r for r in caplog.records if "return -errno.EBUSY" in r.getMessage()]
+    assert len(told) == 2

@@ -101,3 +101,49 @@ def test_a_refusal_without_words_clears_the_last_ones(setup):
     dev.netdev_ops.why = None  # type: ignore[attr-defined]
     reply = daemon.set_device({"dev": dev.name, "ifmap": {"irq": 5}})
     assert why is None or why not in reply["error"]
+
+
+def test_a_negative_errno_in_the_oserror_is_the_same_refusal() -> None:
+    """``raise OSError(-ret, "why")`` with a C-style negative ret: a refusal, not a success."""
+    host = Host()
+    dev, _ = make_dev(host)
+
+    class NegativeErrno(NetDeviceOps):
+        def set_config(self, dev: NetDevice, ifmap: dict[str, int]) -> int:
+            raise OSError(-errno.EBUSY, "take it down first")
+
+        def set_features(self, dev: NetDevice, features: int) -> int:
+            raise OSError(-errno.EBUSY, "not now")
+
+    dev.netdev_ops = NegativeErrno()
+    dev.hw_features |= NETIF_F_SG
+    daemon = Daemon(host=host, watchdog=None, exit_when_empty=False)
+    try:
+        reply = daemon.set_device({"dev": dev.name, "ifmap": {"irq": 5}})
+        assert reply["result"] == -errno.EBUSY
+        assert reply["error"] == "Device or resource busy: take it down first"
+        before = dev.features
+        with pytest.raises(EthtoolError, match="not now"):
+            ethtool_request(host, dev, "features", {"sg": not dev.features & NETIF_F_SG})
+        assert dev.features == before, "a refusal was applied"
+    finally:
+        host.close()
+        host.loop.close()
+
+
+def test_words_of_an_inner_refusal_are_not_the_ops(setup) -> None:
+    """set_config calls a host op that refuses with words, then fails on its own: the user
+    sees only the op's errno, not the inner op's words."""
+    host, daemon, dev, _why = setup
+
+    class Inner(Refusing):
+        def set_config(self, dev: NetDevice, ifmap: dict[str, int]) -> int:
+            host._call(dev, "inner", self._inner)
+            return -errno.EINVAL
+
+        def _inner(self) -> int:
+            raise OSError(errno.EBUSY, "inner words")
+
+    dev.netdev_ops = Inner(None)
+    reply = daemon.set_device({"dev": dev.name, "ifmap": {"irq": 5}})
+    assert reply["error"] == "Invalid argument"
