@@ -276,7 +276,8 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
     except NetdrvError as exc:
         _fail(str(exc), 2)
     try:
-        check_params(checked)  # rules between parameters, before a daemon starts
+        with _deadline(_timeout(), f"driver {driver!r} checking its parameters"):
+            check_params(checked)  # rules between parameters, before a daemon starts
     except NetdrvError as exc:
         _fail(str(exc), 2)
     except Exception:  # the driver's bug: the daemon runs it again and reports it

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import errno
 import faulthandler
+import itertools
 import json
 import logging
 import os
@@ -481,14 +482,20 @@ class Daemon:
         if name in self.drivers:
             more = ""
             if self.drivers[name].multiple_instances:
-                more = f", or load another instance: netdrv load {base}:b …"
+                free = next(f"{base}:{t}" for t in _tags() if f"{base}:{t}" not in self.drivers)
+                more = f", or load another instance: netdrv load {free} …"
             raise NetdrvError(
                 f"driver {name!r} is already loaded (netdrv unload {name} first{more})"
             )
         with self.watchdog.guard(f"importing plugin {base!r}"):
             cls = self.pm.get_driver(base)
-            check_instance(cls, name)
-            params = parse_params(name, self.pm.driver_parameters(base), args)
+        try:
+            with self.watchdog.guard(f"importing plugin {base!r}"):
+                check_instance(cls, name)
+                params = parse_params(name, self.pm.driver_parameters(base), args)
+        except BaseException:
+            self._forget_after_failed_load(name)
+            raise
         drv: Driver | None = None
         before = set(self.host.devices.values())
         try:
@@ -503,6 +510,7 @@ class Daemon:
             if drv is not None:
                 drv.adopt(before)
             self._undo_load(name, drv)
+            self._forget_after_failed_load(name)
             if isinstance(exc, NetdrvError):
                 raise
             if isinstance(exc, PermissionError):
@@ -560,7 +568,12 @@ class Daemon:
         log.info("unloaded %s", name)
         if not self.drivers and self.exit_when_empty:
             self._exit_empty()
-        elif self.forget_unloaded:
+        elif self.forget_unloaded and not self._stopping:
+            self._forget_plugin_of(name)
+
+    def _forget_after_failed_load(self, name: str) -> None:
+        """A load failed: the author's fix is what the next load should run (see unload)."""
+        if self.forget_unloaded and not self._stopping and name not in self.drivers:
             self._forget_plugin_of(name)
 
     def _forget_plugin_of(self, name: str) -> None:
@@ -777,6 +790,12 @@ class Daemon:
             self.shutdown()
             self.host.close()
             log.info("daemon stopped")
+
+
+def _tags() -> Iterator[str]:
+    """Instance tags to suggest: b, c, … z, then 2, 3, …"""
+    yield from "bcdefghijklmnopqrstuvwxyz"
+    yield from map(str, itertools.count(2))
 
 
 def run_dir() -> str:

@@ -290,6 +290,19 @@ def ethtool_supports(ops: EthtoolOps | None, name: str) -> bool:
     return getattr(type(ops), name, None) is not getattr(EthtoolOps, name, None)
 
 
+def _report_stats(dev: NetDevice, names: Any, values: Any) -> dict[str, Any]:
+    """The private counters by name, as JSON carries them; ``{"error": …}`` when the names and
+    values do not pair up (``ethtool -S`` refuses the same)."""
+    try:
+        names, values = list(names), list(values)
+    except TypeError:
+        return {"error": f"{_owner(dev)}'s get_strings/get_ethtool_stats returned no lists"}
+    if len(names) != len(values):
+        return {"error": f"{_owner(dev)}'s get_ethtool_stats returned {len(values)} values for "
+                         f"the {len(names)} names of get_strings"}  # fmt: skip
+    return {_text(k): _number(v) for k, v in zip(names, values, strict=True)}
+
+
 def ethtool_report(dev: NetDevice) -> dict[str, object]:
     """Everything ethtool knows about ``dev`` as a dict (for ``netdrv status --json``).
 
@@ -309,8 +322,7 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
         "link": bool(ops.get_link(dev)),
         "speed": _number(getattr(ks, "speed", None)),
         "duplex": _duplex_name(getattr(ks, "duplex", None)),
-        "stats": {_text(k): _number(v) for k, v in zip(ops.get_strings(dev),
-                                                        ops.get_ethtool_stats(dev), strict=False)},
+        "stats": _report_stats(dev, ops.get_strings(dev), ops.get_ethtool_stats(dev)),
     }  # fmt: skip
     for kind, spec in _KINDS.items():
         if ethtool_supports(ops, spec.get):

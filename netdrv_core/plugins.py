@@ -29,6 +29,7 @@ import importlib
 import importlib.machinery
 import importlib.metadata as md
 import importlib.util
+import inspect
 import logging
 import os
 import re
@@ -397,6 +398,18 @@ class PluginManager:
                 "not a list of Driver subclasses (return [MyDriver])"
             )
         for cls in classes:
+            if (
+                isinstance(cls, type)
+                and issubclass(cls, Driver)
+                and not isinstance(
+                    inspect.getattr_static(cls, "check_params", None), classmethod | staticmethod
+                )
+            ):
+                raise PluginError(
+                    f"plugin {pname!r} ({self._origin(pname)}): {cls.__name__}.check_params "
+                    "is called on the class, before any driver exists: decorate it with "
+                    "@classmethod (def check_params(cls, params))"
+                )
             if isinstance(cls, type) and issubclass(cls, Driver) and not cls.name:
                 raise PluginError(
                     f"plugin {pname!r} ({self._origin(pname)}) offered {cls!r}, a "

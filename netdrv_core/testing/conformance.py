@@ -468,7 +468,9 @@ class DriverHarness:
 
     def load(self, *, configure: bool = True) -> Driver:
         """``init()`` then ``configure()`` as the daemon does; on failure nothing stays registered."""
-        drv = self.cls(self.host, self.param_values())
+        values = self.param_values()
+        self.cls.check_params(values)  # as netdrv load and the daemon do
+        drv = self.cls(self.host, values)
         before = set(self.host.devices.values())
         try:
             with self.host.as_current():

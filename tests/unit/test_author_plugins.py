@@ -332,3 +332,65 @@ def test_the_daemon_runs_the_edited_driver_after_unload_and_load(
         host.loop.close()
         for mod in [m for m in sys.modules if m.startswith("netdrv_authedit")]:
             del sys.modules[mod]
+
+
+def test_a_fix_after_a_failed_load_is_what_the_next_load_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The most common edit follows an init that raised: the daemon, kept alive by another
+    driver, must not run the broken code again."""
+    from netdrv_core import Host
+    from netdrv_core.daemon import Daemon
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pkg = tmp_path / "netdrv_authfix"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        '"""authfix."""\nfrom netdrv_core import hookimpl\n\n\n@hookimpl\n'
+        "def netdrv_drivers():\n    from .driver import F\n\n    return [F]\n"
+    )
+    src = pkg / "driver.py"
+
+    def write(body: str, version: int) -> None:
+        src.write_text(
+            "from netdrv_core import Driver\n\n\n"
+            f'class F(Driver):\n    name = "authfix"\n\n    def init(self):\n        {body}\n'
+        )
+        old = time.time() - 10 + version
+        os.utime(src, (old, old))
+
+    write('raise RuntimeError("bug v1")', 1)
+    host = Host()
+    pm = PluginManager(autoload=False, extra=["netdrv_authfix", "netdrv_loopback"])
+    daemon = Daemon(host=host, pm=pm, watchdog=None, exit_when_empty=False, forget_unloaded=True)
+    try:
+        daemon.load("loopback", [])  # keeps the daemon alive
+        with pytest.raises(PluginError, match="bug v1"):
+            daemon.load("authfix", [])
+        write("pass", 2)
+        daemon.load("authfix", [])  # the fixed code
+        assert "authfix" in daemon.drivers
+    finally:
+        daemon.shutdown()
+        host.close()
+        host.loop.close()
+        for mod in [m for m in sys.modules if m.startswith("netdrv_authfix")]:
+            del sys.modules[mod]
+
+
+def test_a_check_params_without_classmethod_is_refused_at_registration() -> None:
+    class NoClassmethod(Driver):
+        name = "authcp"
+
+        def check_params(self, params):  # type: ignore[override]  # forgot @classmethod
+            pass
+
+    class CpPlugin:
+        @hookimpl
+        def netdrv_drivers(self) -> list[type[Driver]]:
+            return [NoClassmethod]
+
+    pm = PluginManager(autoload=False)
+    with pytest.raises(PluginError, match=r"NoClassmethod.check_params .* decorate it with "
+                                          r"@classmethod"):  # fmt: skip
+        pm.register(CpPlugin(), name="authcp")

@@ -530,3 +530,18 @@ def test_a_device_unregistered_by_its_get_op_is_not_set(
     _refused(errno.ENODEV, "t0: the device is no longer registered", ethtool_set, host, dev,
              "ringparam", {"tx_pending": 64})  # fmt: skip
     assert ops.calls == []
+
+
+def test_status_says_when_the_counter_names_and_values_do_not_pair_up(host: Host) -> None:
+    class Mismatched(EthtoolOps):
+        def get_strings(self, dev: NetDevice) -> list[str]:
+            return ["a", "b"]
+
+        def get_ethtool_stats(self, dev: NetDevice) -> list[int]:
+            return [1]
+
+    dev, _ = make_dev(host)
+    dev.ethtool_ops = Mismatched()
+    stats = ethtool_report(dev)["stats"]
+    assert list(stats) == ["error"]
+    assert "get_ethtool_stats returned 1 values for the 2 names of get_strings" in stats["error"]

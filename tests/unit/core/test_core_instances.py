@@ -58,3 +58,10 @@ def test_a_bad_tag_says_what_a_tag_may_hold(name: str) -> None:
 def test_names_without_a_tag_are_the_driver_itself() -> None:
     assert split_instance("slip") == ("slip", None)
     assert split_instance("slip:line-2") == ("slip", "line-2")
+
+
+def test_the_already_loaded_hint_names_a_free_instance(daemon: Daemon) -> None:
+    daemon.load("loopback", [])
+    daemon.load("loopback:b", ["name=lb%d"])
+    with pytest.raises(NetdrvError, match=r"netdrv load loopback:c "):
+        daemon.load("loopback:b", [])
