@@ -15,6 +15,7 @@ import errno
 import functools
 import logging
 import re
+import sys
 import threading
 import weakref
 from collections import deque
@@ -167,6 +168,14 @@ def _module_of(fn: Any) -> str | None:
     """The module whose code ``fn`` is (a callable object: its class's)."""
     mod = _safe_getattr(_safe_getattr(fn, "__func__") or fn, "__module__")
     return mod if isinstance(mod, str) else None
+
+
+def _current_code(globals_: Any) -> bool:
+    """False for code of a module that was imported afresh since (a plugin the daemon forgot
+    and loaded again): its late timer or thread is not the code of the driver loaded now."""
+    name = globals_.get("__name__") if isinstance(globals_, dict) else None
+    mod = sys.modules.get(name) if isinstance(name, str) else None
+    return mod is None or _safe_getattr(mod, "__dict__") is globals_
 
 
 def _name_of(fn: Any) -> str:
@@ -836,11 +845,15 @@ class Host:
         fn, objs = _unwrap(fn, args)
         culprits: list[Driver] = []
         for frame in _frames(exc.__traceback__):
+            if not _current_code(frame.f_globals):
+                continue  # a forgotten module's: not the driver of that name loaded now
             found = owners(frame.f_globals.get("__name__"))
             if found:
                 culprits = found  # the innermost driver frame: where it went wrong
                 objs.extend(frame.f_locals.values())
         fn_mod = _module_of(fn)
+        if not _current_code(_safe_getattr(_safe_getattr(fn, "__func__") or fn, "__globals__")):
+            fn_mod = None
         if not culprits:
             culprits = owners(fn_mod) or owners(registered_by)
         devs = self._devices_in(objs)  # registered or not: evidence

@@ -394,3 +394,41 @@ def test_a_check_params_without_classmethod_is_refused_at_registration() -> None
     with pytest.raises(PluginError, match=r"NoClassmethod.check_params .* decorate it with "
                                           r"@classmethod"):  # fmt: skip
         pm.register(CpPlugin(), name="authcp")
+
+
+def test_a_late_timer_of_the_forgotten_module_does_not_take_the_new_driver_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old code's timer fires after the plugin was imported afresh: same module name,
+    but not the code of the driver loaded now."""
+    from netdrv_core import Host
+    from netdrv_core.daemon import Daemon
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "netdrv_authlate.py").write_text(
+        "from netdrv_core import Driver, NetDeviceOps, alloc_netdev, ether_setup, hookimpl\n\n\n"
+        "def _late():\n    raise RuntimeError('late timer of the old module')\n\n\n"
+        "class Ops(NetDeviceOps):\n    def start_xmit(self, skb, dev):\n        return 0\n\n\n"
+        "class L(Driver):\n    name = 'authlate'\n\n    def init(self):\n"
+        "        dev = alloc_netdev(None, 'al%d', ether_setup)\n        dev.netdev_ops = Ops()\n"
+        "        self.register(dev)\n\n    def exit(self):\n"
+        "        self.host.loop.call_later(0, _late)  # forgot to cancel it\n"
+        "        super().exit()\n\n\n@hookimpl\ndef netdrv_drivers():\n    return [L]\n"
+    )
+    host = Host()
+    pm = PluginManager(autoload=False, extra=["netdrv_authlate", "netdrv_loopback"])
+    daemon = Daemon(host=host, pm=pm, watchdog=None, exit_when_empty=False, forget_unloaded=True)
+    try:
+        daemon.load("loopback", [])
+        daemon.load("authlate", [])
+        daemon.unload("authlate")  # forgotten; its timer is still queued
+        reply = daemon.load("authlate", [])  # imported afresh
+        dev = host.devices[reply["devices"][0]]
+        assert host.dev_open(dev) == 0
+        host.loop.run_until_idle()  # the old module's timer raises
+        assert dev.is_up and daemon.drivers["authlate"].faults == 0
+    finally:
+        daemon.shutdown()
+        host.close()
+        host.loop.close()
+        sys.modules.pop("netdrv_authlate", None)
