@@ -319,7 +319,7 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
         "driver": _text(getattr(info, "driver", None)),
         "version": _text(getattr(info, "version", None)),
         "bus_info": _text(getattr(info, "bus_info", None)),
-        "link": bool(ops.get_link(dev)),
+        "link": dev.is_up and bool(ops.get_link(dev)),  # __ethtool_get_link: 0 while down
         "speed": _number(getattr(ks, "speed", None)),
         "duplex": _duplex_name(getattr(ks, "duplex", None)),
         "stats": _report_stats(dev, ops.get_strings(dev), ops.get_ethtool_stats(dev)),
@@ -920,7 +920,9 @@ def ethtool_request(
         level = ethtool_get_msglevel(host, dev) if ethtool_supports(ops, "get_msglevel") else None
         return {
             "speed": ks.speed, "duplex": _duplex_name(ks.duplex), "autoneg": bool(ks.autoneg),
-            "port": ks.port, "link": bool(_call_get(host, dev, "get_link")), "msglevel": level,
+            "port": ks.port, "msglevel": level,
+            # Linux's __ethtool_get_link: no link while the interface is down.
+            "link": dev.is_up and bool(_call_get(host, dev, "get_link")),
             "extra": {str(k): v if isinstance(v, str | int | float | None) else repr(v)
                       for k, v in ks.extra.items()},
         }, changed  # fmt: skip

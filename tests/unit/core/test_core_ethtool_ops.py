@@ -545,3 +545,15 @@ def test_status_says_when_the_counter_names_and_values_do_not_pair_up(host: Host
     stats = ethtool_report(dev)["stats"]
     assert list(stats) == ["error"]
     assert "get_ethtool_stats returned 1 values for the 2 names of get_strings" in stats["error"]
+
+
+def test_no_link_is_detected_while_the_interface_is_down(host: Host) -> None:
+    """Linux's __ethtool_get_link: 0 unless netif_running, whatever the carrier says."""
+    dev, _ = make_dev(host)
+    assert dev._carrier
+    assert ethtool_request(host, dev, "settings")[0]["link"] is True
+    assert ethtool_report(dev)["link"] is True
+    host.dev_close(dev)
+    assert dev._carrier, "the carrier is kept while down"
+    assert ethtool_request(host, dev, "settings")[0]["link"] is False
+    assert ethtool_report(dev)["link"] is False
