@@ -289,6 +289,8 @@ def _echoes(link: LinkEvent, calls: list[dict[str, Any]]) -> list[LinkEvent]:
             new.address = bytes.fromhex(kw["address"].replace(":", ""))
         if "state" in kw:
             new.flags = link.flags | IFF_UP if kw["state"] == "up" else link.flags & ~IFF_UP
+        if "txqlen" in kw:  # a txqueuelen 0 the attachment refused, written back
+            new.txqlen = kw["txqlen"]
         if new != link:
             out.append(new)
             link = new
