@@ -68,6 +68,7 @@ from .vnet import (
 )
 
 if TYPE_CHECKING:
+    from ..host import Host
     from ..loop import Timer
     from ..netdevice import NetDevice
 
@@ -1009,15 +1010,17 @@ class KernelStack(Attachment):
             if went_down:
                 host.dev_close(dev)
             if mtu is not None and mtu != _kernel_mtu(port):
+                host.extack = None
                 ret = host.dev_set_mtu(dev, mtu)
                 if ret:
-                    log.warning("%s: driver refused mtu %d (%s); reverting to %d", dev.name, mtu,
-                                errno.errorcode.get(-ret, ret), dev.mtu)  # fmt: skip
+                    log.warning("%s: driver refused mtu %d (%s%s); reverting to %d", dev.name,
+                                mtu, errno.errorcode.get(-ret, ret), _said(host), dev.mtu)  # fmt: skip
             if addr is not None and addr != dev.dev_addr:
+                host.extack = None
                 ret = host.dev_set_mac_address(dev, addr)
                 if ret:
-                    log.warning("%s: driver refused address change (%s); reverting", dev.name,
-                                errno.errorcode.get(-ret, ret))  # fmt: skip
+                    log.warning("%s: driver refused address change (%s%s); reverting",
+                                dev.name, errno.errorcode.get(-ret, ret), _said(host))  # fmt: skip
             if txqlen == 0:
                 # Linux takes it (only the qdisc shrinks), a TUN/TAP cannot: its ring of
                 # frames for the reader is txqueuelen long, and would drop every frame.
@@ -1031,10 +1034,11 @@ class KernelStack(Attachment):
             if flip := (dev.flags ^ ev.flags) & USER_FLAGS:
                 dev.flags ^= flip
             if went_up and not dev.is_up:
+                host.extack = None
                 ret = host.dev_open(dev)
                 if ret:
-                    log.warning("%s: open refused (%s); setting the link down again", dev.name,
-                                errno.errorcode.get(-ret, ret))  # fmt: skip
+                    log.warning("%s: open refused (%s%s); setting the link down again",
+                                dev.name, errno.errorcode.get(-ret, ret), _said(host))  # fmt: skip
                     return
             # tcpdump's promiscuous mode shows only in the promiscuity count, not the flag; a
             # bridge port's allmulti only in the allmulti count (dev_set_allmulti).
@@ -1187,6 +1191,11 @@ def _kernel_mtu(port: _Port) -> int:
     """The device MTU clamped to what a TUN/TAP accepts (68 to 65535 minus the link header):
     a link type with a smaller minimum (LocalTalk, FDDI) gets 68 on the kernel link."""
     return max(TUN_MIN_MTU, min(port.dev.mtu, 65535 - (14 if port.tt.tap else 0)))
+
+
+def _said(host: Host) -> str:
+    """``: why`` when the driver said why it refused (``OSError(errno, "why")``)."""
+    return f": {host.extack}" if host.extack else ""
 
 
 def _raw_flags(port: _Port) -> int | None:

@@ -10,6 +10,7 @@ the kernel drops events (a full receive buffer) and the links are read back.
 
 from __future__ import annotations
 
+import errno
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -585,3 +586,20 @@ def test_a_dump_is_judged_against_the_links_it_was_asked_about(
     assert "sn1" not in ks.ports and ks.ports.get("sn0") is port
     assert ks._dump_ports == set()
     ks._mon = None
+
+
+def test_an_ip_link_refusal_logs_the_drivers_words(caplog) -> None:
+    """``ip link set sn0 mtu 1400`` refused with ``OSError(EBUSY, "why")``: the log has why."""
+    with _kernel_view() as (_host, ks, port, _cfg):
+        dev = port.dev
+
+        def change_mtu(d: Any, mtu: int) -> int:
+            raise OSError(errno.EBUSY, "the ring is being resized")
+
+        dev.netdev_ops.change_mtu = change_mtu  # type: ignore[method-assign]
+        ev = LinkEvent(RTM_NEWLINK, 7, dev.flags, 0, name="sn0", mtu=1400)
+        with caplog.at_level("WARNING", logger="netdrv.attach.tap"):
+            ks._handle_events([ev])
+        assert dev.mtu == 1500
+        assert any("refused mtu 1400 (EBUSY: the ring is being resized)" in r.getMessage()
+                   for r in caplog.records), caplog.text  # fmt: skip
