@@ -10,21 +10,11 @@ import threading
 import time
 
 import pytest
+from slip_helpers import load_slip
 
-from netdrv_core import Host, PluginManager, netif_carrier_ok
-from netdrv_core.params import parse_params
+from netdrv_core import Host, netif_carrier_ok
 
 IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
-
-
-def _load(host: Host, **params: str):
-    pm = PluginManager()
-    cls = pm.get_driver("slip")
-    drv = cls(host, parse_params("slip", pm.driver_parameters("slip"), params))
-    with host.as_current():
-        drv.init()
-        drv.configure()
-    return drv
 
 
 @pytest.fixture
@@ -37,7 +27,7 @@ def host():
 
 def test_loop_port_sends_and_receives_in_every_mode(host: Host) -> None:
     for mode in ("slip", "cslip", "plip", "kiss"):
-        drv = _load(host, port="loop://", mode=mode, name=f"lp{mode}%d")
+        drv = load_slip(host, port="loop://", mode=mode, name=f"lp{mode}%d")
         dev = drv.devices[0]
         assert netif_carrier_ok(dev) and dev.is_up
         for _ in range(5):
@@ -51,7 +41,7 @@ def test_loop_port_sends_and_receives_in_every_mode(host: Host) -> None:
 
 
 def test_oversized_packet_is_dropped_and_counted(host: Host) -> None:
-    drv = _load(host, port="loop://", mtu="296")
+    drv = load_slip(host, port="loop://", mtu="296")
     dev = drv.devices[0]
     dev.mtu = 1500  # the kernel would not do this; the codec still refuses
     host.attachment.send(dev, IP + bytes(1400))
@@ -62,11 +52,11 @@ def test_oversized_packet_is_dropped_and_counted(host: Host) -> None:
 
 
 def test_keepalive_drops_carrier_and_outfill_keeps_it(host: Host) -> None:
-    quiet = _load(host, port="loop://", keepalive="1", name="ka%d")
+    quiet = load_slip(host, port="loop://", keepalive="1", name="ka%d")
     dev = quiet.devices[0]
     assert host.loop.run_until(lambda: not netif_carrier_ok(dev), timeout=4)
     # A packet on the line brings the carrier back.
-    lively = _load(host, port="loop://", keepalive="2", outfill="1", name="of%d")
+    lively = load_slip(host, port="loop://", keepalive="2", outfill="1", name="of%d")
     dev2 = lively.devices[0]
     host.loop.run_until(lambda: False, timeout=3.5)
     assert netif_carrier_ok(dev2), "outfill ENDs echoed by loop:// keep the line alive"
@@ -138,7 +128,7 @@ class _Server:
 
 def test_port_vanishing_turns_carrier_off_and_it_comes_back(host: Host) -> None:
     srv = _Server()
-    drv = _load(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.3")
+    drv = load_slip(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.3")
     dev = drv.devices[0]
     host.attachment.send(dev, IP)
     assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
@@ -182,9 +172,9 @@ def test_load_fails_clearly_without_a_port(host: Host) -> None:
     from netdrv_serial.port import PortError
 
     with pytest.raises(PortError, match="needs port=PORT"):
-        _load(host)
+        load_slip(host)
     with pytest.raises(PortError, match="does not exist"):
-        _load(host, port="/dev/ttyDOESNOTEXIST9")
+        load_slip(host, port="/dev/ttyDOESNOTEXIST9")
     assert not host.devices
 
 
@@ -211,7 +201,7 @@ def _ended(dev) -> int:
 def test_an_outfill_end_is_not_counted_as_a_packet(host: Host, how: str) -> None:
     from netdrv_serial import driver as sd
 
-    drv = _load(host, port="loop://", outfill="1", retry_max="100")
+    drv = load_slip(host, port="loop://", outfill="1", retry_max="100")
     dev = drv.devices[0]
     _slow_line(dev, fail=how == "lost")
     host.attachment.send(dev, IP)  # the writer is busy with it...
@@ -229,7 +219,7 @@ def test_an_outfill_end_is_not_counted_as_a_packet(host: Host, how: str) -> None
 
 
 def test_unloading_counts_what_the_line_had_not_sent(host: Host) -> None:
-    drv = _load(host, port="loop://")
+    drv = load_slip(host, port="loop://")
     dev = drv.devices[0]
     _slow_line(dev)
     host.attachment.send(dev, IP)
@@ -246,14 +236,14 @@ def test_an_mtu_the_interface_refuses_is_refused_at_load(host: Host) -> None:
     from netdrv_core import ParameterError
 
     with pytest.raises(ParameterError, match=r"mtu=20: must be 0 \(the mode's default\) or 68"):
-        _load(host, port="loop://", mtu="20")
+        load_slip(host, port="loop://", mtu="20")
     assert not host.devices
-    drv = _load(host, port="loop://", mtu="68")
+    drv = load_slip(host, port="loop://", mtu="68")
     assert drv.devices[0].mtu == 68
 
 
 def test_ethtool_speed_is_the_line_rate_rounded_up(host: Host) -> None:
-    drv = _load(host, port="loop://", baud="2500000")
+    drv = load_slip(host, port="loop://", baud="2500000")
     dev = drv.devices[0]
     assert dev.ethtool_ops.get_link_ksettings(dev).speed == 3
     with host.as_current():
@@ -273,10 +263,10 @@ def test_a_port_in_use_by_another_program_is_refused(host: Host) -> None:
 
     master, slave = os.openpty()
     path = os.ttyname(slave)
-    first = _load(host, port=path, name="ex%d")
+    first = load_slip(host, port=path, name="ex%d")
     try:
         with pytest.raises(PortError, match=f"{path} is in use by another program"):
-            _load(host, port=path, name="ey%d")
+            load_slip(host, port=path, name="ey%d")
         assert list(host.devices) == ["ex0"]
     finally:
         with host.as_current():
@@ -289,7 +279,7 @@ def test_load_opens_the_port_once(host: Host) -> None:
     # A serial server that serves one client (socat without fork) would be used up by an
     # open-to-check-then-close, and a real tty would toggle DTR (resetting an Arduino).
     srv = _Server()
-    drv = _load(host, port=f"socket://127.0.0.1:{srv.port}")
+    drv = load_slip(host, port=f"socket://127.0.0.1:{srv.port}")
     dev = drv.devices[0]
     try:
         host.attachment.send(dev, IP)
@@ -333,7 +323,7 @@ def test_reopening_a_slow_network_port_does_not_block_the_daemon(
     # A ser2net host that is down (no RST, no answer) takes pyserial 5 s to give up per
     # attempt: done on the event loop, `netdrv status` and every other device waited.
     srv = _Server()
-    drv = _load(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.2")
+    drv = load_slip(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.2")
     dev = drv.devices[0]
     _slow_opens(monkeypatch, 1.0)
     srv.close()
@@ -353,7 +343,7 @@ def test_reopening_a_slow_network_port_does_not_block_the_daemon(
 
 def test_a_slow_network_port_comes_back(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     srv = _Server()
-    drv = _load(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.2")
+    drv = load_slip(host, port=f"socket://127.0.0.1:{srv.port}", retry_max="0.2")
     dev = drv.devices[0]
     _slow_opens(monkeypatch, 0.3)
     for c in srv.conns:
@@ -431,7 +421,7 @@ def test_wait_refuses_a_path_that_can_never_be_a_serial_port(
 
     path = _not_a_port(tmp_path, kind)
     with pytest.raises(PortError) as err:
-        _load(host, port=path, wait="1")
+        load_slip(host, port=path, wait="1")
     msg = str(err.value)
     assert f"{path}{says}" in msg or f"{path} {says}" in msg, msg
     if kind != "loop":  # (that one says to point port= at the device itself)
@@ -443,7 +433,7 @@ def test_wait_waits_for_a_port_that_does_not_exist_yet(host: Host, tmp_path) -> 
     # A USB-serial adapter not plugged in yet: the interface comes up without carrier and
     # gets it when the port appears.
     path = tmp_path / "ttyUSB0"
-    drv = _load(host, port=str(path), wait="1", retry_max="0.2")
+    drv = load_slip(host, port=str(path), wait="1", retry_max="0.2")
     dev = drv.devices[0]
     master, slave = os.openpty()
     try:
@@ -463,7 +453,7 @@ def test_a_frame_cut_short_by_close_is_dropped_not_sent(host: Host, how: str) ->
     # Nobody reads the pty, so it takes ~12 KB and the writer blocks mid-frame; close()
     # cancels the write and pyserial returns a short count instead of raising.
     master, slave = os.openpty()
-    drv = _load(host, port=os.ttyname(slave), mtu="65534")
+    drv = load_slip(host, port=os.ttyname(slave), mtu="65534")
     dev = drv.devices[0]
     try:
         host.attachment.send(dev, IP + bytes(60_000))

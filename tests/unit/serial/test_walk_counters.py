@@ -10,6 +10,7 @@ import struct
 
 import pytest
 from netdrv_serial.codecs import make_cslip
+from slip_helpers import load_slip
 
 from netdrv_core import Host, PluginManager
 from netdrv_core.params import parse_params
@@ -36,16 +37,6 @@ def _tcp(seq: int, data: bytes = b"x" * 40, ip_id: int = 1) -> bytes:
 
 def _stream(n: int) -> list[bytes]:
     return [_tcp(1000 + 40 * i, ip_id=1 + i) for i in range(n)]
-
-
-def _load(host: Host, **params: str):
-    pm = PluginManager()
-    cls = pm.get_driver("slip")
-    drv = cls(host, parse_params("slip", pm.driver_parameters("slip"), params))
-    with host.as_current():
-        drv.init()
-        drv.configure()
-    return drv
 
 
 def _ethtool(dev) -> dict[str, int]:
@@ -78,7 +69,7 @@ def _line(host: Host, dev, data: bytes) -> None:
 
 
 def test_walk_bad_escape_is_one_frame_error_not_two(host: Host, unload) -> None:
-    drv = _load(host, port="loop://")
+    drv = load_slip(host, port="loop://")
     unload(drv)
     dev = drv.devices[0]
     _line(host, dev, b"\xc0\x45\xdb\x41\x00\xc0")  # ESC followed by neither ESC_END nor ESC_ESC
@@ -90,7 +81,7 @@ def test_walk_bad_escape_is_one_frame_error_not_two(host: Host, unload) -> None:
 
 
 def test_walk_cslip_reports_rx_and_tx_compressed(host: Host, unload) -> None:
-    drv = _load(host, port="loop://", mode="cslip")
+    drv = load_slip(host, port="loop://", mode="cslip")
     unload(drv)
     dev = drv.devices[0]
     pkts = _stream(5)
@@ -107,7 +98,7 @@ def test_walk_cslip_reports_rx_and_tx_compressed(host: Host, unload) -> None:
 
 
 def test_walk_tossed_vj_packets_are_rx_dropped_not_errors(host: Host, unload) -> None:
-    drv = _load(host, port="loop://", mode="cslip")
+    drv = load_slip(host, port="loop://", mode="cslip")
     unload(drv)
     dev = drv.devices[0]
     peer, _ = make_cslip()
@@ -124,7 +115,7 @@ def test_walk_tossed_vj_packets_are_rx_dropped_not_errors(host: Host, unload) ->
 
 
 def test_walk_mtu_change_keeps_codec_counters_and_vj_state(host: Host, unload) -> None:
-    drv = _load(host, port="loop://", mode="cslip")
+    drv = load_slip(host, port="loop://", mode="cslip")
     unload(drv)
     dev = drv.devices[0]
     pkts = _stream(4)
@@ -156,7 +147,7 @@ def test_walk_mtu_change_keeps_codec_counters_and_vj_state(host: Host, unload) -
 
 
 def test_walk_a_peer_in_another_mode_shows_as_frame_errors(host: Host, unload, caplog) -> None:
-    drv = _load(host, port="loop://", mode="slip")
+    drv = load_slip(host, port="loop://", mode="slip")
     unload(drv)
     dev = drv.devices[0]
     peer, _ = make_cslip()
