@@ -180,6 +180,23 @@ def _missing_own_module(exc: BaseException, module: str) -> bool:
     return target == exc.name or target.startswith(f"{exc.name}.")
 
 
+def _importer_of(top: str, mods: list[str]) -> str | None:
+    """A module outside package ``top`` (and outside the standard library's and netdrv's
+    own) whose globals hold one of ``mods`` or something defined in them; None if none."""
+    ours = set(mods)
+    for name, mod in list(sys.modules.items()):
+        if name in ours or mod is None or name.partition(".")[0] in ("netdrv_core", top):
+            continue
+        for value in list(getattr(mod, "__dict__", {}).values()):
+            try:
+                owner = value.__name__ if isinstance(value, ModuleType) else value.__module__
+            except Exception:  # an object without a module, or one whose lookup raises
+                continue
+            if owner in ours:
+                return name
+    return None
+
+
 def _dist_origin(ep: md.EntryPoint) -> str:
     dist = ep.dist
     if dist is None:
@@ -567,6 +584,12 @@ class PluginManager:
         if not top or top == "netdrv_core" or top in others:
             return []
         gone = sorted(m for m in sys.modules if m == top or m.startswith(f"{top}."))
+        user = _importer_of(top, gone)
+        if user is not None:
+            # Another module holds this package's objects (a third-party driver built on
+            # netdrv_serial's codecs): importing it afresh would make a second copy of them.
+            log.info("plugin %s is kept in memory: %s uses it", name, user)
+            return []
         for mod in gone:
             del sys.modules[mod]
         importlib.invalidate_caches()

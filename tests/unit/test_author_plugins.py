@@ -432,3 +432,30 @@ def test_a_late_timer_of_the_forgotten_module_does_not_take_the_new_driver_down(
         host.close()
         host.loop.close()
         sys.modules.pop("netdrv_authlate", None)
+
+
+def test_a_plugin_another_module_builds_on_is_not_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third-party driver that imports a plugin's codecs keeps them: forgetting the plugin
+    would make the next load create a second copy of its classes."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "netdrv_authbase.py").write_text(
+        "from netdrv_core import Driver, hookimpl\n\n\nclass Codec:\n    pass\n\n\n"
+        "class B(Driver):\n    name = 'authbase'\n\n\n"
+        "@hookimpl\ndef netdrv_drivers():\n    return [B]\n"
+    )
+    (tmp_path / "authbase_user.py").write_text("from netdrv_authbase import Codec\n")
+    pm = PluginManager(autoload=False, extra=["netdrv_authbase"])
+    try:
+        pm.get_driver("authbase")
+        import authbase_user  # noqa: F401  (a module outside the plugin, built on it)
+
+        assert pm.forget_plugin("authbase") == []
+        assert "netdrv_authbase" in sys.modules
+        del sys.modules["authbase_user"]
+        pm.get_driver("authbase")
+        assert pm.forget_plugin("authbase") == ["netdrv_authbase"]
+    finally:
+        for mod in ("netdrv_authbase", "authbase_user"):
+            sys.modules.pop(mod, None)
