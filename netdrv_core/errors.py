@@ -75,8 +75,9 @@ def refusal_message(exc: OSError) -> str | None:
     ``NL_SET_ERR_MSG``; None when the exception carries only the errno's
     standard text (or no text).
     """
-    text = exc.strerror if exc.strerror is not None else (str(exc.args[0]) if len(exc.args) == 1
-                                                           and isinstance(exc.args[0], str) else None)  # fmt: skip
+    text = exc.strerror
+    if text is None and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        text = exc.args[0]  # OSError("why"): words without an errno
     if not text or (isinstance(exc.errno, int) and text == strerror(abs(exc.errno))):
         return None
     return text

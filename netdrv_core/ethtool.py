@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import NetdrvError, oserror_errno, refusal_message, refusal_text
-from .errors import strerror as _strerror
 from .netdevice import (
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
@@ -298,9 +297,14 @@ def _report_stats(dev: NetDevice, names: Any, values: Any) -> dict[str, Any]:
     except TypeError:
         return {"error": f"{_owner(dev)}'s get_strings/get_ethtool_stats returned no lists"}
     if len(names) != len(values):
-        return {"error": f"{_owner(dev)}'s get_ethtool_stats returned {len(values)} values for "
-                         f"the {len(names)} names of get_strings"}  # fmt: skip
+        return {"error": _stats_mismatch(dev, names, values)}
     return {_text(k): _number(v) for k, v in zip(names, values, strict=True)}
+
+
+def _stats_mismatch(dev: NetDevice, names: list[Any], values: list[Any]) -> str:
+    """What is wrong when ``get_strings`` and ``get_ethtool_stats`` do not pair up."""
+    return (f"{_owner(dev)}'s get_ethtool_stats returned {len(values)} values for the "
+            f"{len(names)} names of get_strings: one value per name, in order")  # fmt: skip
 
 
 def ethtool_report(dev: NetDevice) -> dict[str, object]:
@@ -451,16 +455,15 @@ def _guarded(host: Host, dev: NetDevice, name: str, fn: Any, *args: Any) -> int:
     """``fn(dev, *args)``: 0 or a negative errno; one that raises is a driver fault, said
     as a get op's is (:func:`_call_get`).  Anything else it returns (a positive number,
     a string, a float) is the driver's bug: ``EIO`` naming the op and the value, never
-    taken for success (the user would be told a change was made that perhaps was not)."""
+    taken for success (the user would be told a change was made that perhaps was not).
+    The words of an ``OSError(errno, "why")`` go to ``host.extack``, as the host's own
+    guarded call leaves them."""
+    host.extack = None
     try:
         ret = fn(dev, *args)
     except OSError as exc:
-        err = oserror_errno(exc)
-        why = refusal_message(exc)
-        if why is None:
-            return -err
-        # The driver said why (Linux's extended ack): its words, not only the errno's text.
-        raise EthtoolError(f"{dev.name}: {name} refused: {refusal_text(err, why)}", err) from None
+        host.extack = refusal_message(exc)
+        return -oserror_errno(exc)
     except Exception as exc:
         raise _driver_raised(host, dev, name, exc) from exc
     if ret is None or ret is True or (type(ret) is int and ret <= 0):
@@ -481,7 +484,8 @@ def _call_set(host: Host, dev: NetDevice, name: str, what: str, *args: Any) -> N
     assert ops is not None
     ret = _guarded(host, dev, name, getattr(ops, name), *args)
     if ret < 0:
-        raise EthtoolError(f"{dev.name}: cannot set {what}: {_strerror(-ret)}", -ret)
+        raise EthtoolError(f"{dev.name}: cannot set {what}: {refusal_text(-ret, host.extack)}",
+                           -ret)  # fmt: skip
 
 
 def _as_dict(ops: EthtoolOps, kind: str, value: Any) -> dict[str, Any]:
@@ -889,7 +893,8 @@ def ethtool_nway_reset(host: Host, dev: NetDevice) -> None:
     _registered(host, dev)
     ret = _guarded(host, dev, "nway_reset", dev.ethtool_ops.nway_reset)  # type: ignore[union-attr]
     if ret < 0:
-        raise EthtoolError(f"{dev.name}: cannot restart autonegotiation: {_strerror(-ret)}", -ret)
+        why = refusal_text(-ret, host.extack)
+        raise EthtoolError(f"{dev.name}: cannot restart autonegotiation: {why}", -ret)
 
 
 def _garbage(dev: NetDevice, op: str, value: Any) -> EthtoolError:
@@ -947,11 +952,8 @@ def ethtool_request(
         ):
             raise _garbage(dev, "get_ethtool_stats", values)
         if len(values) != len(names):  # Linux sizes the buffer from the names: one per value
-            raise EthtoolError(
-                f"{dev.name}: {_owner(dev)}'s get_ethtool_stats returned {len(values)} values "
-                f"for the {len(names)} names of get_strings: one value per name, in order",
-                errno.EIO,
-            )
+            raise EthtoolError(f"{dev.name}: {_stats_mismatch(dev, names, list(values))}",
+                               errno.EIO)  # fmt: skip
         return {"stats": dict(zip(names, values, strict=True))}, None
     if op == "nway_reset":
         ethtool_nway_reset(host, dev)

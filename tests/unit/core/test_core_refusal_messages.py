@@ -88,6 +88,7 @@ def test_ethtool_set_refusals_carry_the_drivers_words(setup):
         ethtool_request(host, dev, "ringparam", {"tx_pending": 8})
     assert exc.value.errno == errno.EINVAL
     assert (why in str(exc.value)) if why else str(exc.value).endswith(": Invalid argument")
+    assert str(exc.value).startswith(f"{dev.name}: cannot set ring parameters: Invalid argument")
     with pytest.raises(EthtoolError) as exc:
         ethtool_request(host, dev, "features", {"sg": not dev.features & NETIF_F_SG})
     assert exc.value.errno == errno.EOPNOTSUPP
