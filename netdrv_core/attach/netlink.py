@@ -85,6 +85,9 @@ class LinkEvent:
     portid: int = 0
     # A link's state read back after events were lost (ENOBUFS), not the report of a change.
     resync: bool = False
+    # Its place among the events a reader has read (set by the reader, e.g. KernelStack, to
+    # order them against its own writes: only one read after a write can be its echo).
+    order: int = 0
 
     @property
     def deleted(self) -> bool:

@@ -68,6 +68,8 @@ from .vnet import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..host import Host
     from ..loop import Timer
     from ..netdevice import NetDevice
@@ -224,11 +226,12 @@ class _Port:
         self.k_avail: frozenset[str] = frozenset()
         self.k_feat: frozenset[str] | None = None
         self.k_off = 0
-        # What netdrv wrote to the link and no event has shown yet, oldest first: the link
-        # already has it, so an event of another value is older than the write (see _echo).
-        self.p_up: list[bool] = []
-        self.p_mtu: list[int] = []
-        self.p_addr: list[bytes] = []
+        # What netdrv wrote to the link and no event has shown yet, oldest first, each with
+        # the order (LinkEvent.order) of the first event that can show it: the link already
+        # has it, so an event of another value is older than the write (see _echo).
+        self.p_up: list[tuple[bool, int]] = []
+        self.p_mtu: list[tuple[int, int]] = []
+        self.p_addr: list[tuple[bytes, int]] = []
 
     def new_scratch(self) -> None:
         """A fresh read buffer (the old one became an skb's)."""
@@ -248,13 +251,17 @@ class KernelStack(Attachment):
         self._by_index: dict[int, _Port] = {}
         self._cfg: LinkConfig | None = None
         self._mon: LinkMonitor | None = None
-        self._mcast_timer = None
+        self._mcast_timer: Timer | None = None
         # Links a dump was asked for (see _resync), and the timer asking again for one the
         # kernel refused or could not be sent.
         self._dump_ports: set[int] = set()
         self._dump_retry: Timer | None = None
         self._dump_failures = 0
-        self._backlog: list[LinkEvent] = []  # read early (attach) for the other ports
+        # Events read but not applied yet: at attach (the other ports'), and before each
+        # write of netdrv's (_catch_up), which must be known to come after them.
+        self._backlog: list[LinkEvent] = []
+        self._nread = 0  # events read so far: the next one's LinkEvent.order
+        self._catching_up = False  # _on_netlink is due for the backlog
         self._applying: _Port | None = None  # a kernel event is being applied to this port
         # Feature name -> bit of the kernel's SIOCETHTOOL masks, and their word count (read
         # once; None until then, empty if the kernel cannot tell: features not kept in step).
@@ -361,6 +368,7 @@ class KernelStack(Attachment):
         all queued by now (rtnetlink notifies as it changes the link); other links'
         events read with them wait in the backlog for :meth:`_on_netlink`.
         """
+        self._backlog = [ev for ev in self._backlog if ev.index != index]
         other = [ev for ev in self._read_netlink() if ev.index != index]
         self._backlog.extend(other)
         assert self._mon is not None
@@ -431,6 +439,7 @@ class KernelStack(Attachment):
             self._mon = None
         if self._mcast_timer is not None:
             self._mcast_timer.cancel()
+            self._mcast_timer = None
         if self._dump_retry is not None:
             self._dump_retry.cancel()
             self._dump_retry = None
@@ -799,9 +808,15 @@ class KernelStack(Attachment):
         if port is self._applying:
             return  # the kernel did it; _reconcile mirrors the outcome after the batch
         try:
+            self._catch_up()
             kflags = self.cfg.flags(port.index)
             if bool(kflags & IFF_UP) != dev.is_up:
                 self._write_state(port)
+            else:
+                # A user's change not applied yet did it already: its event shows the
+                # driver's state, as an echo would (else _reconcile, after the events
+                # before it, would write the state again over the user's later change).
+                self._expect_shown(port, port.p_up, dev.is_up, _up_of, port.k_up)
         except Exception as exc:
             if not self._gone_soon(port, exc):
                 log.warning("%s: could not set the kernel link state: %s", dev.name, exc)
@@ -833,27 +848,93 @@ class KernelStack(Attachment):
                     log.warning("%s: could not set the kernel link's address: %s", dev.name,
                                 exc)  # fmt: skip
 
-    # Each write is remembered until an event shows it (_echo).  The state is written only
-    # when the link differs (state_changed asks), so its event is sure to come.  The kernel
-    # queues no event for an MTU or address the link already has: one is remembered only if
-    # it differs from what netdrv last knew of the link, so that if the link has it, an
-    # unread event (the change that set it) shows it; otherwise it could wait forever.
+    # Each write is remembered until an event shows it (_echo), and ordered after the
+    # events queued before it: those are read first (_catch_up), and only an event read
+    # after the write can be its echo.  A user's earlier event of the same value is not.
+    # The state is written only when the link differs (state_changed asks), so its event
+    # is sure to come.  The kernel may queue no event for an MTU or address the link
+    # already has: then the event that set it shows it (_expect_shown).
     def _write_state(self, port: _Port) -> None:
         up = port.dev.is_up
+        self._catch_up()
         self.cfg.set(port.index, state="up" if up else "down")
-        port.p_up.append(up)
+        port.p_up.append((up, self._nread))
 
     def _write_mtu(self, port: _Port) -> None:
         mtu = _kernel_mtu(port)
+        asked = self._catch_up()
         self.cfg.set(port.index, mtu=mtu)
-        if mtu != (port.p_mtu[-1] if port.p_mtu else port.k_mtu):
-            port.p_mtu.append(mtu)
+        self._expect_written(port, port.p_mtu, mtu, _mtu_of, port.k_mtu, asked)
 
     def _write_address(self, port: _Port) -> None:
         addr = bytes(port.dev.dev_addr)
+        asked = self._catch_up()
         self.cfg.set(port.index, address=addr.hex(":"))
-        if addr != (port.p_addr[-1] if port.p_addr else port.k_addr):
-            port.p_addr.append(addr)
+        self._expect_written(port, port.p_addr, addr, _address_of, port.k_addr, asked)
+
+    def _expect_written(self, port: _Port, pending: list[tuple[_T, int]], value: _T,
+                        field: Callable[[LinkEvent], _T | None], known: _T,
+                        asked: bool) -> None:  # fmt: skip
+        """Remember ``value``, just written: an echo comes if the link had another.
+
+        Right after the links were ``asked`` for (events lost), netdrv knows only the
+        driver's state, which has the value already: the answer, queued before the
+        write, shows the link's (the value, or another that the echo follows)."""
+        if asked:
+            pending.append((value, self._nread))
+            return
+        latest = _latest(self._backlog, port.index, field)
+        if latest is None:
+            latest = pending[-1][0] if pending else known
+        if value != latest:
+            pending.append((value, self._nread))
+        else:
+            self._expect_shown(port, pending, value, field, known)
+
+    def _expect_shown(self, port: _Port, pending: list[tuple[_T, int]], value: _T,
+                      field: Callable[[LinkEvent], _T | None], known: _T) -> None:  # fmt: skip
+        """Remember ``value``, which the link has with no write's echo to come: it is shown
+        by the latest events read (from the first of them with it on), or, if none was
+        read, by one still to come, unless netdrv knew the link had it already."""
+        first = None
+        seen = False
+        for ev in reversed(self._backlog):
+            shown = field(ev) if ev.index == port.index and not ev.deleted else None
+            if shown is None:
+                continue
+            seen = True
+            if shown != value:
+                break
+            first = ev.order
+        if first is None:
+            if not seen and value == (pending[-1][0] if pending else known):
+                return  # no event to wait for: nothing changed since netdrv last saw it
+            first = self._nread
+        pending.append((value, first))
+
+    def _catch_up(self) -> bool:
+        """Read the events queued so far into the backlog, to be applied by _on_netlink
+        (due soon): a write of netdrv's made next is known to come after each of them.
+        True if events were lost and the links asked for (see _resync)."""
+        mon = self._mon
+        if mon is None:
+            return False
+        while events := self._read_netlink():
+            self._backlog += events
+        # Events were lost: the links are asked for at once, as _on_netlink would (a user's
+        # event queued in between would be applied as a change, showing lost ones), unless
+        # an earlier dump is still to be judged there.
+        asked = bool(mon.dump_wanted and not self._dump_ports and self._resync())
+        if asked:
+            self._backlog = []  # all older than the links' state now asked for
+        if (self._backlog or mon.dump_wanted) and not self._catching_up:
+            self._catching_up = True
+            self.host.loop.call_soon(self._caught_up)
+        return asked
+
+    def _caught_up(self) -> None:
+        self._catching_up = False
+        self._on_netlink()
 
     # -- kept in step: kernel → netdrv ----------------------------------------------------
     def _on_netlink(self) -> None:
@@ -896,6 +977,9 @@ class KernelStack(Attachment):
         assert mon is not None
         before = mon.overflows
         events = mon.read()
+        for ev in events:
+            ev.order = self._nread
+            self._nread += 1
         if mon.overflows != before:
             self.counters["netlink_overflows"] += mon.overflows - before
             log.warning("link events lost (netlink receive buffer full); re-reading the links")
@@ -977,17 +1061,19 @@ class KernelStack(Attachment):
         if ev.name and ev.name != port.k_name:
             self._follow_rename(port, ev.name)
         up = bool(ev.flags & IFF_UP)
-        # An event showing the previous one's value changes nothing, and is no write's echo:
-        # a write's echo follows an event of another value (the write changed the link).
-        changed = up != port.k_up and not _echo(port.p_up, up)
+        # An event showing the previous one's value changes nothing; while a write of
+        # netdrv's is pending it is still checked against it: it may show the write (the
+        # links read back after lost events show it with no change), which is then seen.
+        changed = (up != port.k_up or port.p_up) and not _echo(port.p_up, up, ev.order)
         went_down = changed and not up
         went_up = changed and up
         mtu: int | None = None
         addr: bytes | None = None
-        if ev.mtu is not None and ev.mtu != port.k_mtu and not _echo(port.p_mtu, ev.mtu):
+        if (ev.mtu is not None and (ev.mtu != port.k_mtu or port.p_mtu)
+                and not _echo(port.p_mtu, ev.mtu, ev.order)):  # fmt: skip
             mtu = ev.mtu
-        if (port.tt.tap and ev.address is not None and ev.address != port.k_addr
-                and not _echo(port.p_addr, ev.address)):  # fmt: skip
+        if (port.tt.tap and ev.address is not None and (ev.address != port.k_addr or port.p_addr)
+                and not _echo(port.p_addr, ev.address, ev.order)):  # fmt: skip
             addr = ev.address
         txqlen = ev.txqlen if ev.txqlen is not None and ev.txqlen != port.k_txqlen else None
         if (ev.resync and up and dev.is_up and addr is not None and addr != dev.dev_addr
@@ -1075,10 +1161,14 @@ class KernelStack(Attachment):
         is still to be seen: the link has it, or a change made since, whose event is yet
         to come and must reach the driver (written again, the driver's value would undo a
         user's later change).  The echo of what is written here agrees with the driver,
-        so applying it changes nothing: no ping-pong.
+        so applying it changes nothing: no ping-pong.  Nor while events for the link are
+        still to be applied (read by _catch_up): the reconcile after them decides.
         """
         dev = port.dev
         try:
+            self._catch_up()
+            if any(ev.index == port.index for ev in self._backlog):
+                return
             if not port.p_mtu and port.k_mtu != _kernel_mtu(port):
                 self._write_mtu(port)
             if port.tt.tap and not port.p_addr and port.k_addr != dev.dev_addr:
@@ -1168,20 +1258,46 @@ class KernelStack(Attachment):
         return ret
 
 
-def _echo(pending: list[_T], value: _T) -> bool:
+def _echo(pending: list[tuple[_T, int]], value: _T, order: int) -> bool:
     """Whether a link event's ``value`` is no change to apply, given netdrv's writes not seen yet.
 
     Events come in order, and each write of netdrv's is seen in a later event (its echo,
-    or the event that had set the link to that value already).  So while one is pending
-    the event shows it (it and the writes before it are seen: forgotten), or is older
-    than it: a change netdrv's own later write supersedes.  Only once none is pending is
-    a change a user's, made after every write of netdrv's.
+    or the event that had set the link to that value already), one read from the order
+    remembered with it on.  So while one is pending the event shows it (it and the
+    writes before it are seen: forgotten), or is older than it: a change netdrv's own
+    later write supersedes.  Only once none is pending is a change a user's, made after
+    every write of netdrv's.
     """
     if not pending:
         return False
-    if value in pending:
-        del pending[: pending.index(value) + 1]
+    for i, (written, first) in enumerate(pending):
+        if order < first:
+            break  # older than this write and every later one
+        if written == value:
+            del pending[: i + 1]
+            break
     return True
+
+
+def _up_of(ev: LinkEvent) -> bool:
+    return bool(ev.flags & IFF_UP)
+
+
+def _mtu_of(ev: LinkEvent) -> int | None:
+    return ev.mtu
+
+
+def _address_of(ev: LinkEvent) -> bytes | None:
+    return ev.address
+
+
+def _latest(events: list[LinkEvent], index: int,
+            field: Callable[[LinkEvent], _T | None]) -> _T | None:  # fmt: skip
+    """What the latest of ``events`` about link ``index`` showing ``field`` shows (or None)."""
+    for ev in reversed(events):
+        if ev.index == index and not ev.deleted and (shown := field(ev)) is not None:
+            return shown
+    return None
 
 
 TUN_MIN_MTU = 68  # a TUN/TAP's min_mtu (the kernel refuses less: EINVAL)
