@@ -29,6 +29,8 @@ log = logging.getLogger("netdrv.loop")
 # call, a 12 KiB malloc; 32 fit pymalloc's small blocks.  More ready fds are
 # simply reported by the next call (level-triggered, and epoll rotates them).
 _MAX_EVENTS = 32
+_MAX_WAIT = 86400.0  # a wait is cut to a day: a timer further out (a driver's
+# hour-long watchdog, a keepalive in ms) only wakes the loop once a day to look again
 # Bound once: the busy-poll test runs on every loop iteration.
 _monotonic = time.monotonic
 
@@ -214,8 +216,11 @@ class EventLoop:
             delay = timers[0][0] - self.clock()
             if timeout is None or delay < timeout:
                 timeout = delay
-        if timeout is not None and timeout < 0:
-            timeout = 0  # epoll would read a negative timeout as "forever"
+        if timeout is not None:
+            if timeout < 0:
+                timeout = 0  # epoll would read a negative timeout as "forever"
+            elif timeout > _MAX_WAIT:
+                timeout = _MAX_WAIT  # epoll takes at most INT_MAX ms (OverflowError)
         busy_poll = self.busy_poll  # read once: used before and after the wait
         if busy_poll and timeout != 0 and _monotonic() - self._last_event < busy_poll:
             timeout = 0  # spin: the next frame is probably microseconds away

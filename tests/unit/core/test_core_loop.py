@@ -138,6 +138,23 @@ def test_a_negative_timeout_polls_instead_of_blocking(loop) -> None:
     assert loop.timeouts[-2:] == [0, 0]
 
 
+def test_a_timer_weeks_away_does_not_overflow_the_wait(loop) -> None:
+    """epoll takes at most INT_MAX ms (24.8 days): a longer wait (a driver's watchdog or
+    keepalive parameter in ms) is cut to a day instead of raising OverflowError, which
+    would end the daemon's loop."""
+    seen: list[bytes] = []
+    r, w = _readable_pipe(loop, seen)
+    os.write(w, b"x")  # the wait returns at once: the test does not sleep for a day
+    timer = loop.call_later(40 * 86400.0, lambda: None)
+    loop.run_once(None)
+    os.write(w, b"y")
+    loop.run_once(100 * 86400.0)
+    assert seen == [b"x", b"y"]
+    assert loop.timeouts == [86400.0, 86400.0]
+    timer.cancel()
+    os.close(r), os.close(w)
+
+
 def test_more_ready_fds_than_one_poll_returns_are_all_served(loop) -> None:
     pipes = [os.pipe() for _ in range(50)]
     seen: set[int] = set()
