@@ -18,7 +18,7 @@ import contextlib
 import errno
 import ipaddress
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netdrv_core import (
     NETDEV_TX_OK,
@@ -45,8 +45,11 @@ from netdrv_core.ethtool import DUPLEX_FULL, DrvInfo, EthtoolOps, LinkSettings
 from netdrv_core.linktypes import ARPHRD_AX25, ARPHRD_CSLIP, ARPHRD_SLIP
 from netdrv_core.params import ip_address, ip_interface
 
-from .codecs import DEFAULT_MTUS, MODES, CodecError
+from .codecs import DEFAULT_MTUS, MODES, CodecError, linux_rx
 from .port import LinePort, NotAPortError, PortError, open_blocks, open_serial
+
+if TYPE_CHECKING:
+    from .linktest import Responder
 
 log = logging.getLogger("netdrv.serial")
 
@@ -85,7 +88,7 @@ class SerialPriv:
 
 
 def _priv(dev: NetDevice) -> SerialPriv:
-    return dev.priv  # type: ignore[no-any-return]
+    return dev.priv
 
 
 class SerialOps(NetDeviceOps):
@@ -117,7 +120,10 @@ class SerialOps(NetDeviceOps):
         priv = _priv(dev)
         port = priv.port
         if port is None or not port.is_open or not netif_carrier_ok(dev):
-            dev.stats.tx_dropped += 1
+            # No line to send on: a carrier error, which is one kind of tx_errors
+            # (rtnl_link_stats64; ip_tunnel_xmit counts a packet without a route so),
+            # and the packet ends there, once — not also in tx_dropped.
+            dev.stats.tx_errors += 1
             dev.stats.tx_carrier_errors += 1
             dev_kfree_skb(skb)
             return NETDEV_TX_OK
@@ -196,7 +202,10 @@ def _private_stats(dev: NetDevice) -> list[tuple[str, int]]:
 def _make_codecs(dev: NetDevice) -> None:
     priv = _priv(dev)
     old_enc, old_dec = priv.encoder, priv.decoder
-    enc, dec = MODES[priv.params["mode"]](mtu=dev.mtu)
+    # The decoder takes what slip.c (mkiss.c for kiss) takes: frames up to its receive
+    # buffer of max(2 * mtu, 1152) bytes, so a peer with a larger MTU still gets through.
+    mode = priv.params["mode"]
+    enc, dec = MODES[mode](mtu=dev.mtu, **linux_rx(mode, dev.mtu))
     if old_enc is not None and old_dec is not None:
         # Like sl_change_mtu, whose sl_realloc_bufs keeps sl->slcomp and sl->mode: the VJ
         # connection slots and the adaptive switch carry over (new ones would make the
@@ -491,7 +500,24 @@ class SerialLink(Driver):
         Param("linktest", bool, True, "answer `netdrv linktest` from the peer on the local address"),
     )  # fmt: skip
     conformance_params = {"port": "loop://", "mode": "slip"}
+    responder: Responder | None = None  # answers `netdrv linktest` (linktest=1, local=)
     multiple_instances = True  # one load per line: netdrv load slip:b port=/dev/ttyUSB1 …
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """Refuse what cannot carry IP, before anything starts (``netdrv load`` exits 2)."""
+        if params["xonxoff"]:
+            raise ParameterError(
+                "xonxoff=1: XON/XOFF flow control takes the bytes 0x11 and 0x13 out of the data "
+                "stream, and SLIP, CSLIP, PLIP and KISS frames carry them unescaped, so most "
+                "packets would arrive corrupted (a ping's payload holds both): use rtscts=1 "
+                "(hardware flow control, on both ends) or no flow control"
+            )
+        if 0 < params["mtu"] < 68:
+            raise ParameterError(
+                f"mtu={params['mtu']}: must be 0 (the mode's default) or 68..65534, the MTUs "
+                "the interface accepts (IPv4 needs 68)"
+            )
 
     def init(self) -> None:
         """Check the port, create the interface."""
@@ -501,18 +527,7 @@ class SerialLink(Driver):
                 "the slip driver needs port=PORT (a device path, socket://host:port, "
                 "rfc2217://host:port or loop://)"
             )
-        if p["xonxoff"]:
-            raise ParameterError(
-                "xonxoff=1: XON/XOFF flow control takes the bytes 0x11 and 0x13 out of the data "
-                "stream, and SLIP, CSLIP, PLIP and KISS frames carry them unescaped, so most "
-                "packets would arrive corrupted (a ping's payload holds both): use rtscts=1 "
-                "(hardware flow control, on both ends) or no flow control"
-            )
-        if 0 < p["mtu"] < 68:
-            raise ParameterError(
-                f"mtu={p['mtu']}: must be 0 (the mode's default) or 68..65534, the MTUs the "
-                "interface accepts (IPv4 needs 68)"
-            )
+        self.check_params(p)  # also when not loaded by netdrv load
         # Fail before creating anything if the port cannot be opened at all.  What is
         # opened is kept for the interface's first open: closing and reopening would
         # use up a one-client serial server and toggle a real tty's DTR (an Arduino resets).
@@ -570,7 +585,7 @@ class SerialLink(Driver):
 
     def exit(self) -> None:
         """Close the port and the linktest responder, unregister."""
-        if getattr(self, "responder", None) is not None:
+        if self.responder is not None:
             self.responder.close()
             self.responder = None
         for dev in self.devices:

@@ -293,6 +293,15 @@ def test_port_that_does_not_exist_is_a_clear_error(netns: NetNamespace) -> None:
     assert not netns.pids()
 
 
+def test_parameters_that_cannot_carry_ip_exit_2_before_anything_starts(netns) -> None:
+    """xonxoff and an MTU under IPv4's 68 are refused by netdrv load itself
+    (Driver.check_params), as a bad value is: no daemon is started for them."""
+    for bad, words in (("xonxoff=1", "use rtscts=1"), ("mtu=40", "68..65534")):
+        res = netns.netdrv(f"load slip port=loop:// {bad}", check=False)
+        assert res.returncode == 2 and words in res.stderr, (bad, res.returncode, res.stderr)
+    assert not netns.pids()
+
+
 def test_a_cable_end_already_in_use_is_refused(netns_factory, cable_factory) -> None:
     # Two daemons on one end of the cable would each get half of its bytes.
     a, b = netns_factory(), netns_factory()

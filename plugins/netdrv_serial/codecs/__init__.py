@@ -49,11 +49,13 @@ from .kiss import (
 from .modes import (
     DEFAULT_MTUS,
     MODES,
+    VJ_ROOM,
     CslipPacketDecoder,
     CslipPacketEncoder,
     KissPacketDecoder,
     KissPacketEncoder,
     ModeFactory,
+    linux_rx,
     make_adaptive,
     make_cslip,
     make_kiss,
@@ -61,7 +63,15 @@ from .modes import (
     make_slip,
 )
 from .plip import SYNC, PlipDecoder, PlipEncoder
-from .slip import DEFAULT_MTU, SlipDecoder, SlipEncoder, decode_stream, encode
+from .slip import (
+    DEFAULT_MTU,
+    RX_BUFFER_MIN,
+    SlipDecoder,
+    SlipEncoder,
+    decode_stream,
+    encode,
+    rx_buffer_size,
+)
 
 __all__ = [
     "CMD_DATA",
@@ -75,11 +85,13 @@ __all__ = [
     "DEFAULT_MTU",
     "DEFAULT_MTUS",
     "MODES",
+    "RX_BUFFER_MIN",
     "SYNC",
     "TYPE_COMPRESSED_TCP",
     "TYPE_ERROR",
     "TYPE_IP",
     "TYPE_UNCOMPRESSED_TCP",
+    "VJ_ROOM",
     "AdaptiveMode",
     "Buffer",
     "CodecError",
@@ -106,10 +118,12 @@ __all__ = [
     "cslip_encode_packet",
     "decode_stream",
     "encode",
+    "linux_rx",
     "make_adaptive",
     "make_cslip",
     "make_kiss",
     "make_plip",
     "make_slip",
+    "rx_buffer_size",
     "wire_type",
 ]

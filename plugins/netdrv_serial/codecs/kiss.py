@@ -152,6 +152,10 @@ class KissDecoder(SlipFramer):
     """Decode a KISS byte stream into :class:`KissFrame` tuples.
 
     :param mtu: the largest data payload expected (the command byte is extra).
+    :param max_frame: the largest frame delivered, command byte included; defaults
+        to ``mtu + 1``. (Linux ``mkiss.c`` receives frames of up to
+        ``max(2 * mtu, 1152)`` bytes, command byte included, as ``slip.c`` does:
+        pass :func:`~netdrv_serial.codecs.slip.rx_buffer_size` ``(mtu)``.)
     :param stats: counters to add to.
 
     ``stats.frames`` counts every frame returned (data and commands),
@@ -160,10 +164,16 @@ class KissDecoder(SlipFramer):
 
     __slots__ = ()
 
-    def __init__(self, mtu: int = DEFAULT_KISS_MTU, *, stats: CodecStats | None = None) -> None:
+    def __init__(
+        self,
+        mtu: int = DEFAULT_KISS_MTU,
+        *,
+        max_frame: int | None = None,
+        stats: CodecStats | None = None,
+    ) -> None:
         if mtu < 1:
             raise CodecError(f"KISS MTU must be at least 1 byte, got {mtu}")
-        super().__init__(mtu, max_frame=mtu + 1, stats=stats)
+        super().__init__(mtu, max_frame=mtu + 1 if max_frame is None else max_frame, stats=stats)
 
     def feed(self, data: Buffer) -> list[KissFrame]:
         """Consume line bytes; return the KISS frames they completed, oldest first."""

@@ -7,6 +7,11 @@ bytes`` and ``decoder.feed(data) -> list[bytes]`` (IP packets), each with a
 (their ``stats`` object is live); stacked modes (cslip, adaptive, kiss) return
 a summary snapshot from ``stats`` on each access, with ``frames``/``bytes``
 counting IP packets.
+
+By default a decoder takes frames up to the MTU. :func:`linux_rx` gives the
+options under which it takes what Linux's receive path takes instead — the
+link driver uses them: ``slip.c`` and ``mkiss.c`` receive frames of up to
+``max(2 * mtu, 1152)`` bytes, so a peer with a larger MTU still gets through.
 """
 
 from __future__ import annotations
@@ -24,16 +29,18 @@ from .cslip import (
 )
 from .kiss import CMD_DATA, KissDecoder, KissEncoder
 from .plip import PlipDecoder, PlipEncoder
-from .slip import DEFAULT_MTU, SlipDecoder, SlipEncoder
+from .slip import DEFAULT_MTU, SlipDecoder, SlipEncoder, rx_buffer_size
 
 __all__ = [
     "DEFAULT_MTUS",
     "MODES",
+    "VJ_ROOM",
     "CslipPacketDecoder",
     "CslipPacketEncoder",
     "KissPacketDecoder",
     "KissPacketEncoder",
     "ModeFactory",
+    "linux_rx",
     "make_adaptive",
     "make_cslip",
     "make_kiss",
@@ -51,6 +58,10 @@ DEFAULT_MTUS = {
 }
 
 ModeFactory = Callable[..., tuple[PacketEncoder, PacketDecoder]]
+
+#: Bytes of the receive buffer ``slip.c`` keeps free to decompress a VJ packet into:
+#: ``sl_bump`` counts a COMPRESSED_TCP frame with ``count + 80 > buffsize`` as an overrun.
+VJ_ROOM = 80
 
 
 def _check_ip(ip_packet: Buffer, mtu: int) -> None:
@@ -106,9 +117,17 @@ class CslipPacketEncoder:
 
 
 class CslipPacketDecoder:
-    """SLIP deframing, then VJ decompression; a lost SLIP frame makes VJ toss until resync."""
+    """SLIP deframing, then VJ decompression; a lost SLIP frame makes VJ toss until resync.
 
-    __slots__ = ("_ignored", "adaptive", "slip", "vj")
+    :param max_frame: the largest SLIP frame taken (default: the MTU), see
+        :class:`~netdrv_serial.codecs.slip.SlipDecoder`.
+    :param decompress_room: a COMPRESSED_TCP frame must leave this many bytes of
+        ``max_frame`` free, or it counts as an overrun (and VJ tosses until
+        resync): ``slip.c``'s ``sl_bump`` keeps :data:`VJ_ROOM` of its receive
+        buffer to decompress into. 0 (the default): no such check.
+    """
+
+    __slots__ = ("_ignored", "_overruns", "adaptive", "decompress_room", "slip", "vj")
 
     def __init__(
         self,
@@ -118,11 +137,14 @@ class CslipPacketDecoder:
         adaptive: AdaptiveMode | None = None,
         verify_tcp_checksum: bool = False,
         max_frame: int | None = None,
+        decompress_room: int = 0,
     ) -> None:
         self.slip = SlipDecoder(mtu, max_frame=max_frame)
         self.vj = VJDecompressor(slots, verify_tcp_checksum=verify_tcp_checksum)
         self.adaptive = adaptive
+        self.decompress_room = decompress_room
         self._ignored = 0
+        self._overruns = 0
 
     def reset(self) -> None:
         """Forget the partial frame and all VJ state."""
@@ -139,6 +161,7 @@ class CslipPacketDecoder:
         out = []
         vj = self.vj
         adaptive = self.adaptive
+        room = self.decompress_room
         for wire in self.slip.feed_with_drops(data):
             if wire is None:
                 vj.toss()
@@ -149,6 +172,11 @@ class CslipPacketDecoder:
                     # Linux ignores compressed packets until the peer sent an uncompressed one.
                     self._ignored += 1
                     continue
+            if room and wire[0] & 0x80 and len(wire) + room > self.slip.max_frame:
+                # sl_bump: no room left to decompress into. A lost packet for VJ: toss.
+                self._overruns += 1
+                vj.toss()
+                continue
             pkt = cslip_decode_packet(vj, wire)
             if pkt is not None:
                 out.append(pkt)
@@ -161,7 +189,8 @@ class CslipPacketDecoder:
         s.frames = self.vj.stats.frames
         s.bytes = self.vj.stats.bytes
         s.wire_bytes = self.slip.stats.wire_bytes
-        s.dropped += self._ignored
+        s.overruns += self._overruns
+        s.dropped += self._ignored + self._overruns
         return s
 
 
@@ -189,13 +218,14 @@ class KissPacketEncoder:
 class KissPacketDecoder:
     """KISS data frames on one port are IP packets; commands are counted and ignored.
 
-    Data frames for other ports, and empty ones, count as ``dropped``.
+    Data frames for other ports, and empty ones, count as ``dropped``. ``max_frame``:
+    the largest KISS frame taken, command byte included (default ``mtu + 1``).
     """
 
     __slots__ = ("_bytes", "_dropped", "_frames", "kiss", "port")
 
-    def __init__(self, mtu: int = 256, *, port: int = 0) -> None:
-        self.kiss = KissDecoder(mtu)
+    def __init__(self, mtu: int = 256, *, port: int = 0, max_frame: int | None = None) -> None:
+        self.kiss = KissDecoder(mtu, max_frame=max_frame)
         self.port = port
         self._dropped = 0
         self._frames = 0
@@ -247,13 +277,21 @@ def make_cslip(
     compress_slot_id: bool = True,
     verify_tcp_checksum: bool = False,
     leading_end: bool = True,
+    max_frame: int | None = None,
+    decompress_room: int = 0,
 ) -> tuple[CslipPacketEncoder, CslipPacketDecoder]:
     """SLIP with Van Jacobson header compression (RFC 1144) always on."""
     return (
         CslipPacketEncoder(
             mtu, slots=slots, compress_slot_id=compress_slot_id, leading_end=leading_end
         ),
-        CslipPacketDecoder(mtu, slots=slots, verify_tcp_checksum=verify_tcp_checksum),
+        CslipPacketDecoder(
+            mtu,
+            slots=slots,
+            verify_tcp_checksum=verify_tcp_checksum,
+            max_frame=max_frame,
+            decompress_room=decompress_room,
+        ),
     )
 
 
@@ -264,6 +302,8 @@ def make_adaptive(
     compress_slot_id: bool = True,
     verify_tcp_checksum: bool = False,
     leading_end: bool = True,
+    max_frame: int | None = None,
+    decompress_room: int = 0,
 ) -> tuple[CslipPacketEncoder, CslipPacketDecoder]:
     """Linux SL_MODE_ADAPTIVE: plain SLIP until the peer sends a VJ packet, then CSLIP.
 
@@ -279,7 +319,12 @@ def make_adaptive(
             leading_end=leading_end,
         ),
         CslipPacketDecoder(
-            mtu, slots=slots, adaptive=mode, verify_tcp_checksum=verify_tcp_checksum
+            mtu,
+            slots=slots,
+            adaptive=mode,
+            verify_tcp_checksum=verify_tcp_checksum,
+            max_frame=max_frame,
+            decompress_room=decompress_room,
         ),
     )
 
@@ -290,11 +335,11 @@ def make_plip(mtu: int = 1500) -> tuple[PlipEncoder, PlipDecoder]:
 
 
 def make_kiss(
-    mtu: int = 256, *, port: int = 0, leading_fend: bool = True
+    mtu: int = 256, *, port: int = 0, leading_fend: bool = True, max_frame: int | None = None
 ) -> tuple[KissPacketEncoder, KissPacketDecoder]:
     """IP packets in KISS data frames on ``port``."""
     return KissPacketEncoder(mtu, port=port, leading_fend=leading_fend), KissPacketDecoder(
-        mtu, port=port
+        mtu, port=port, max_frame=max_frame
     )
 
 
@@ -306,3 +351,21 @@ MODES: dict[str, ModeFactory] = {
     "plip": make_plip,
     "kiss": make_kiss,
 }
+
+
+def linux_rx(mode: str, mtu: int) -> dict[str, int]:
+    """Decoder options of ``MODES[mode]`` under which it takes what Linux's receive path takes.
+
+    ``slip.c`` (slip, cslip, adaptive) and ``mkiss.c`` (kiss) receive into a buffer of
+    :func:`~netdrv_serial.codecs.slip.rx_buffer_size` ``(mtu)`` bytes — ``max(2 * mtu,
+    1152)``, the KISS command byte included — and count a longer frame in
+    ``rx_over_errors``; ``slip.c`` takes a VJ-compressed frame only with :data:`VJ_ROOM`
+    bytes of that buffer to spare. ``plip.c`` refuses a length above the MTU (plus the
+    Ethernet header, which this framing does not carry): the default already.
+    """
+    if mode == "plip":
+        return {}
+    size = rx_buffer_size(mtu)
+    if mode in ("cslip", "adaptive"):
+        return {"max_frame": size, "decompress_room": VJ_ROOM}
+    return {"max_frame": size}

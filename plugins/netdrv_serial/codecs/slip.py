@@ -21,7 +21,9 @@ Errors (each counted once per frame, the frame dropped):
 * a decoded frame longer than ``max_frame`` -> ``overruns``. Once the
   still-escaped bytes of a frame exceed ``2 * max_frame`` (so the frame is
   certainly too long) the rest of it is skipped without buffering until the
-  next ``END``; this is what bounds the buffer.
+  next ``END``; this is what bounds the buffer. ``max_frame`` defaults to the
+  MTU; Linux ``slip.c`` receives into a buffer of :func:`rx_buffer_size`
+  bytes (``max(2 * mtu, 1152)``), which the link driver passes instead.
 
 Empty frames (back-to-back ``END`` bytes) are skipped silently.
 """
@@ -36,15 +38,19 @@ __all__ = [
     "ESC",
     "ESC_END",
     "ESC_ESC",
+    "RX_BUFFER_MIN",
     "SlipDecoder",
     "SlipEncoder",
     "SlipFramer",
     "decode_stream",
     "encode",
+    "rx_buffer_size",
 ]
 
 #: Linux ``slip.c`` default MTU.
 DEFAULT_MTU = 296
+#: The smallest receive buffer of Linux ``slip.c`` and ``mkiss.c`` (576 * 2 bytes).
+RX_BUFFER_MIN = 576 * 2
 
 END = 0xC0
 ESC = 0xDB
@@ -55,6 +61,18 @@ _END = b"\xc0"
 _ESC = b"\xdb"
 _ESC_END_SEQ = b"\xdb\xdc"
 _ESC_ESC_SEQ = b"\xdb\xdd"
+
+
+def rx_buffer_size(mtu: int) -> int:
+    """The receive buffer of Linux ``slip.c`` (and ``mkiss.c``) for ``mtu``: the longest frame it takes.
+
+    ``sl_alloc_bufs``/``sl_realloc_bufs`` allocate ``mtu * 2`` bytes, at least
+    ``576 * 2`` ("allow for arrival of larger UDP packets, even if we say not
+    to"); ``slip_unesc`` stores unescaped bytes while ``rcount < buffsize`` and
+    counts ``rx_over_errors`` beyond. So a frame of up to this many bytes is
+    delivered, and a peer with a larger MTU still gets through.
+    """
+    return max(2 * mtu, RX_BUFFER_MIN)
 
 
 def _escape(frame: bytes) -> bytes:
@@ -93,7 +111,7 @@ class SlipEncoder:
             )
         try:
             # ESC first, otherwise the ESC bytes introduced for END would be doubled.
-            out = self._fmt % frame.replace(_ESC, _ESC_ESC_SEQ).replace(_END, _ESC_END_SEQ)
+            out = self._fmt % frame.replace(_ESC, _ESC_ESC_SEQ).replace(_END, _ESC_END_SEQ)  # type: ignore[union-attr]  # memoryview: below
         except AttributeError:  # memoryview has no replace()
             out = self._fmt % _escape(bytes(frame))
         st = self.stats
@@ -245,8 +263,8 @@ class SlipDecoder(SlipFramer):
 
     :param mtu: the largest frame expected (Linux default 296).
     :param max_frame: the largest decoded frame delivered; defaults to ``mtu``.
-        (Linux ``slip.c`` accepts up to ``max(2 * mtu, 1152)``; pass that for
-        the same leniency.)
+        (Linux ``slip.c`` accepts up to ``max(2 * mtu, 1152)``; pass
+        :func:`rx_buffer_size` ``(mtu)`` for the same leniency, as the link driver does.)
     :param stats: counters to add to (lets a wrapper share one object).
 
     ``feed()`` returns ``list[bytes]``. The buffer never holds more than
