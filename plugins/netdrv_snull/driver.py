@@ -72,6 +72,11 @@ SNULL_IOC_SETCARRIER = SIOCDEVPRIVATE + 2  # pull (0) or plug (1) the virtual ca
 # (a normal Ethernet frame is copied, as in LDD; a 64 KiB TSO super-frame is not).
 SNULL_COPYBREAK = 2048
 SNULL_POOL_MAX = 65536  # the pool_size parameter's maximum, and ethtool's tx_max_pending
+# The timeout parameter's maximum, in ms: an hour. Linux drivers' watchdog_timeo is a
+# few seconds (5 s by default, slip.c's 20 s), and a minute already means "never fires"
+# for a test.  A watchdog due later than epoll_wait's longest wait (INT_MAX ms, 24.8
+# days) would make the event loop raise OverflowError and the daemon exit.
+SNULL_TIMEOUT_MAX = 3_600_000
 _BCAST = b"\xff" * 6
 _RX_RESERVE = NET_SKB_PAD + 2  # headroom of a received skb: the IP header 16-byte aligned
 
@@ -116,7 +121,7 @@ class SnullPriv:
 
 
 def _priv(dev: NetDevice) -> SnullPriv:
-    return dev.priv  # type: ignore[no-any-return]
+    return dev.priv
 
 
 class SnullOps(NetDeviceOps):
@@ -149,7 +154,7 @@ class SnullOps(NetDeviceOps):
             skb = priv.rx_queue.popleft()
             dev.stats.rx_dropped += 1
             dev_kfree_skb(skb)
-            snull_release_buffer(priv.peer)  # the sender's pool buffer
+            snull_release_buffer(priv.peer)  # type: ignore[arg-type]  # the sender's pool buffer
         return 0
 
     def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
@@ -483,7 +488,7 @@ def snull_poll(napi: NapiStruct, budget: int) -> int:
     rxq = priv.rx_queue
     sender = priv.peer
     npackets = 0
-    gro = dev.host.napi_gro_receive
+    gro = dev.host.napi_gro_receive  # type: ignore[union-attr]  # polled only while registered
 
     def deliver(skb: SkBuff) -> int:  # a closure: cheaper per call than functools.partial
         return gro(napi, skb)
@@ -521,7 +526,8 @@ class Snull(Driver):
     parameters = (
         Param("eth", bool, False, "name the interfaces eth%d instead of sn0/sn1"),
         Param("lockup", int, 0, "simulate a lockup every N packets (0: never)", min=0),
-        Param("timeout", int, 5, "transmit watchdog timeout", min=1, unit="ms"),
+        Param("timeout", int, 5, "transmit watchdog timeout (watchdog_timeo; LDD: 5 jiffies)",
+              min=1, max=SNULL_TIMEOUT_MAX, unit="ms"),
         Param("use_napi", bool, False, "receive through NAPI with a budget"),
         Param("pool_size", int, 8, "transmit packet pool per interface", min=1,
               max=SNULL_POOL_MAX),
