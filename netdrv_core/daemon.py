@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import errno
 import faulthandler
+import functools
 import itertools
 import json
 import logging
@@ -321,7 +322,7 @@ class Daemon:
             sock.setblocking(False)
             conn = _Conn(sock)
             self.conns[sock.fileno()] = conn
-            self.host.loop.add_reader(sock.fileno(), lambda c=conn: self._on_readable(c))
+            self.host.loop.add_reader(sock.fileno(), functools.partial(self._on_readable, conn))
 
     def _resume_accept(self, listener: socket.socket) -> None:
         if self.listener is listener and listener.fileno() >= 0:
@@ -447,7 +448,8 @@ class Daemon:
             return {"ok": True}
         if cmd == "capture":
             assert conn is not None
-            return self.start_capture(conn, req["dev"], int(req.get("count", 0)))
+            self.start_capture(conn, req["dev"], int(req.get("count", 0)))
+            return None  # the reply streams
         if cmd == "set":
             return self.set_device(req)
         if cmd == "sysctl":
@@ -854,6 +856,35 @@ def open_log(path: str) -> int:
     return fd
 
 
+def _absolute(cwd: str, entry: Any) -> Any:
+    """A ``sys.path`` entry relative to ``cwd`` made absolute; others as they are."""
+    if isinstance(entry, str) and not os.path.isabs(entry):
+        return os.path.normpath(os.path.join(cwd, entry))
+    return entry
+
+
+def _leave_cwd() -> None:
+    """``chdir("/")``, as daemons do, so the daemon does not hold its start directory busy.
+
+    The daemon inherits the working directory of the ``netdrv`` command that started
+    it — a home directory, a USB stick, a build tree — and would keep that file system
+    from being unmounted for as long as it runs.  Nothing the daemon does depends on
+    it: ports must be absolute paths (the slip driver refuses relative ones), the logs
+    are in :func:`run_dir`, the control socket is abstract, and captures are written
+    by the ``netdrv`` client.  Only imports look at it: relative ``sys.path`` entries
+    (``""`` is the working directory) are made absolute first, so a plugin importable
+    at start-up stays importable.  (``python -m`` already puts the absolute directory
+    first; ``site`` makes ``PYTHONPATH`` entries absolute.)
+    """
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the directory was deleted: relative entries lead nowhere anyway
+        cwd = None
+    if cwd is not None:
+        sys.path[:] = [_absolute(cwd, p) for p in sys.path]
+    os.chdir("/")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m netdrv_core.daemon``."""
     ap = argparse.ArgumentParser(prog="netdrv-daemon", description=__doc__)
@@ -876,7 +907,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = [p for p in ns.plugins if not p.startswith("no:")]
     try:
         try:
-            busy: str | None = busy_path()
+            busy: str | None = os.path.abspath(busy_path())  # absolute before _leave_cwd()
         except NetdrvError as exc:
             log.warning("%s; hangs will be logged but not reported to netdrv", exc)
             busy = None
@@ -886,6 +917,7 @@ def main(argv: list[str] | None = None) -> int:
     except NetdrvError as exc:
         print(f"netdrv-daemon: {exc}", file=sys.stderr)
         return 1
+    _leave_cwd()  # before the first request: every driver runs in "/"
     if ns.ready_fd >= 0:
         os.write(ns.ready_fd, b"1")
         os.close(ns.ready_fd)
