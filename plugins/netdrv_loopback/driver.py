@@ -101,7 +101,8 @@ class Loopback(Driver):
     """A loopback interface: what you send comes back."""
 
     name = "loopback"
-    summary = "every transmitted frame comes back in (Linux loopback.c), as nlo%d"
+    _SAYS = "every transmitted frame comes back in (Linux loopback.c)"
+    summary = _SAYS + ", as nlo%d"
     version = "1.0"
     multiple_instances = True  # netdrv load loopback:b name=lb%d
     parameters = (Param("name", str, "nlo%d", "interface name (%d picks the lowest free number)"),)
@@ -110,3 +111,8 @@ class Loopback(Driver):
         """Register one loopback device."""
         dev = alloc_netdev(None, self.params["name"], loopback_setup)
         self.register(dev)
+
+    def describe(self) -> str:
+        """``netdrv status``: the interface it made (``name=`` may have named it)."""
+        names = ", ".join(dev.name for dev in self.devices)
+        return f"{self._SAYS}, as {names}" if names else self.summary

@@ -96,6 +96,13 @@ def test_two_loopbacks_get_distinct_names(host: Host, lo: Callable[..., NetDevic
     assert (a.name, b.name) == ("nlo0", "nlo1")
 
 
+def test_status_names_the_interface_a_name_parameter_gave(host: Host) -> None:
+    from netdrv_loopback.driver import Loopback
+
+    drv = load_driver(host, Loopback, name="tst%d")
+    assert drv.describe().endswith("as tst0")
+
+
 # -- MemoryStack.wire ------------------------------------------------------------------------
 def test_a_wire_transmits_received_frames_on_the_peer_with_their_link_header(
     host: Host,
