@@ -325,11 +325,16 @@ def _foreground(driver: str, params: list[str], pm: Any) -> None:
     click.echo(reply["description"])
     loop = d.host.loop
 
-    live = Live(_status_table(d.handle({"cmd": "status"})), refresh_per_second=2,
-                console=_console(), transient=False)  # fmt: skip
+    def status() -> dict[str, Any]:
+        st = d.handle({"cmd": "status"})
+        assert st is not None  # "status" always answers (only "capture" does not)
+        return st
+
+    live = Live(_status_table(status()), refresh_per_second=2, console=_console(),
+                transient=False)  # fmt: skip
 
     def refresh() -> None:
-        live.update(_status_table(d.handle({"cmd": "status"})))
+        live.update(_status_table(status()))
         loop.call_later(0.5, refresh)
 
     loop.call_later(0.5, refresh)

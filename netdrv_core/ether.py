@@ -205,7 +205,10 @@ def eth_change_mtu(dev: NetDevice, new_mtu: int) -> int:
 class EthHeaderOps(HeaderOps):
     """``eth_header_ops``."""
 
-    def create(self, skb, dev, type_, daddr, saddr, length):  # type: ignore[no-untyped-def]
+    def create(
+        self, skb: SkBuff, dev: NetDevice, type_: int, daddr: bytes | None,
+        saddr: bytes | None, length: int,
+    ) -> int:  # fmt: skip
         """See :func:`eth_header`."""
         return eth_header(skb, dev, type_, daddr, saddr, length)
 

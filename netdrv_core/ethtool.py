@@ -379,7 +379,7 @@ class _Kind:
     what: str  # "ring parameters": for messages
     get: str
     set: str
-    cls: type
+    cls: type[Any]  # a dataclass
     settable: tuple[str, ...]
     limits: dict[str, str] = field(default_factory=dict)  # setting -> its maximum's field
 

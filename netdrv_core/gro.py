@@ -106,6 +106,23 @@ class _Segment:
 
     __slots__ = ("ack", "csum_ok", "df", "flags", "ip_id", "ipv6", "key", "nh", "opts", "pend",
                  "plen", "pstart", "seq", "th", "ttl_tos", "word")  # fmt: skip
+    # Filled in by _parse (declared for the type checker; no class attributes beside slots).
+    ack: int
+    csum_ok: bool | None
+    df: bool
+    flags: int
+    ip_id: int
+    ipv6: bool
+    key: tuple[bytes, bytes, bool, bytes]
+    nh: int
+    opts: bytes
+    pend: int
+    plen: int
+    pstart: int
+    seq: int
+    th: int
+    ttl_tos: tuple[int | bytes, int]  # IPv4 (tos, ttl); IPv6 (class + flow label, hop limit)
+    word: int
 
 
 def _parse(skb: SkBuff) -> _Segment | None:

@@ -1144,7 +1144,8 @@ class Host:
         try:
             for _ in range(min(len(bl), self.dev_weight)):
                 skb = popleft()
-                dev = skb.dev
+                # Never None: netif_rx refuses an skb without a device before queueing it.
+                dev: NetDevice = skb.dev  # type: ignore[assignment]
                 # _deliver_skb() inline for the common case (it runs for every frame): no
                 # rx middleware, the device up, no capture taps.
                 if dev.rx_hook is not None or not dev.flags & IFF_UP or taps:

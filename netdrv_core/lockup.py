@@ -82,7 +82,8 @@ class LockupDetector:
 
     def _where(self) -> str:
         """The stuck driver code in the loop's thread (see :func:`stuck_in`)."""
-        return stuck_in(sys._current_frames().get(self._main))
+        main = self._main  # the main thread's ident is never None (it has started)
+        return stuck_in(sys._current_frames().get(main) if main is not None else None)
 
     def _watch(self) -> None:
         seen: tuple[int, Any] | None = None

@@ -145,6 +145,31 @@ class NetDeviceStats:
     """The full ``rtnl_link_stats64`` counter set; drivers increment these."""
 
     __slots__ = _STAT_FIELDS
+    # Declared for the type checker only (no class attributes: they would clash with the slots).
+    rx_packets: int
+    tx_packets: int
+    rx_bytes: int
+    tx_bytes: int
+    rx_errors: int
+    tx_errors: int
+    rx_dropped: int
+    tx_dropped: int
+    multicast: int
+    collisions: int
+    rx_length_errors: int
+    rx_over_errors: int
+    rx_crc_errors: int
+    rx_frame_errors: int
+    rx_fifo_errors: int
+    rx_missed_errors: int
+    tx_aborted_errors: int
+    tx_carrier_errors: int
+    tx_fifo_errors: int
+    tx_heartbeat_errors: int
+    tx_window_errors: int
+    rx_compressed: int
+    tx_compressed: int
+    rx_nohandler: int
 
     def __init__(self) -> None:
         for f in _STAT_FIELDS:
@@ -178,6 +203,15 @@ class CoreStats:
         "rx_backlog_drops", "rx_delivered", "rx_down_drops", "rx_submitted", "tx_busy",
         "tx_driver_faults", "tx_qdisc_drops", "tx_submitted", "tx_timeouts",
     )  # fmt: skip
+    rx_backlog_drops: int
+    rx_delivered: int
+    rx_down_drops: int
+    rx_submitted: int
+    tx_busy: int
+    tx_driver_faults: int
+    tx_qdisc_drops: int
+    tx_submitted: int
+    tx_timeouts: int
 
     def __init__(self) -> None:
         for f in self.__slots__:

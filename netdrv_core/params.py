@@ -104,7 +104,7 @@ class Param:
         elif self.type is float:
             value = _parse_float(text)
         else:
-            value = self.type(text)  # type: ignore[call-arg]
+            value = self.type(text)
         return self.check(value)
 
     def accept(self, value: Any) -> Any:
@@ -192,7 +192,7 @@ class Param:
     @property
     def type_name(self) -> str:
         """Human name of the type."""
-        name = _TYPE_NAMES.get(self.type) or getattr(self.type, "__name__", str(self.type))
+        name = _TYPE_NAMES.get(self.type) or str(getattr(self.type, "__name__", self.type))
         return name.lstrip("_")  # a driver's private converter: "_port" reads as "port"
 
     def describe(self) -> str:

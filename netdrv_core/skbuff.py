@@ -22,6 +22,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from .netdevice import NetDevice
 
 __all__ = [
@@ -147,9 +149,9 @@ def _use_after_free(skb: SkBuff) -> None:
 
 def _caller_site() -> str:
     # The first frame outside this module: the driver line that freed the skb.
-    f = sys._getframe(1)
+    f: FrameType | None = sys._getframe(1)
     while f is not None and f.f_code.co_filename == __file__:
-        f = f.f_back  # type: ignore[assignment]
+        f = f.f_back
     if f is None:
         return "?"
     return f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"

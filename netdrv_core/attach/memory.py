@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DriverError
 from ..gso import validate_xmit_skb
@@ -53,9 +53,10 @@ class MemoryStack(Attachment):
     def dev_renamed(self, dev: NetDevice, old: str) -> None:
         """Keep the device's queue, overflow count and wire under its new name."""
         super().dev_renamed(dev, old)
-        for table in (self.rx, self.rx_overflow, self.wires):
+        tables: tuple[dict[str, Any], ...] = (self.rx, self.rx_overflow, self.wires)
+        for table in tables:
             if old in table:
-                table[dev.name] = table.pop(old)  # type: ignore[index]
+                table[dev.name] = table.pop(old)
 
     def receive(self, dev: NetDevice, skb: SkBuff) -> bool | None:
         """Queue the frame, or transmit it on the wired peer; False when the queue is full."""
@@ -74,10 +75,10 @@ class MemoryStack(Attachment):
                           gso_type=skb.gso_type)  # fmt: skip
             else:
                 self.send(peer, frame)
-            return
+            return None
         q = self.rx.get(name)
         if q is None:
-            return
+            return None
         if len(q) >= self.rx_queue_len:
             self.rx_overflow[name] += 1
             dev.core_stats.rx_backlog_drops += 1  # a full queue, like the TAP's EAGAIN

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import threading
 import time
@@ -848,7 +849,7 @@ class DriverHarness:
             total = s.tx_packets + s.tx_dropped + s.tx_errors
             if cs.tx_submitted != total:
                 # Slow (a watchdog recovering every few frames) or stuck? Look a little longer.
-                self.settle(lambda d=dev: self.accounted(d), timeout=1.0)
+                self.settle(functools.partial(self.accounted, dev), timeout=1.0)
                 later = self._tx_total(dev)
                 if later != total and cs.tx_submitted != later:
                     raise AssertionError(
@@ -1025,8 +1026,10 @@ class DriverConformance:
     def test_parameters_declared_and_documented(self, netdrv_conformance: DriverHarness) -> None:
         """Every Param has a unique identifier name, help text, and a default of its type."""
         h = netdrv_conformance
-        params = tuple(h.cls.parameters)
-        names = [p.name for p in params]
+        # What a driver declared, not what its annotation promises: a stray string or
+        # tuple in ``parameters`` is reported below, not an AttributeError here.
+        params: tuple[object, ...] = tuple(h.cls.parameters)
+        names = [p.name for p in params if isinstance(p, Param)]
         assert len(set(names)) == len(names), f"duplicate parameter names in {names}"
         problems = []
         for p in params:
@@ -1222,7 +1225,11 @@ class DriverConformance:
                 )
                 assert len(dev.qdisc) == held, (len(dev.qdisc), held)
             netif_wake_queue(dev)
-            ok = h.settle(lambda d=dev: not d.qdisc and h.accounted(d))
+
+            def drained(d: NetDevice = dev) -> bool:
+                return not d.qdisc and h.accounted(d)
+
+            ok = h.settle(drained)
             if not ok:
                 h.assert_clean()  # a fault or a violation is the cause: name it first
             missing = dev.core_stats.tx_submitted - h._tx_total(dev)
@@ -1261,10 +1268,14 @@ class DriverConformance:
                 netif_carrier_on(dev)  # the watchdog only watches a device with carrier
             netif_stop_queue(dev)  # a transmit that never completes
             fired = dev.core_stats.tx_timeouts
+
+            def timed_out(d: NetDevice = dev, f: int = fired) -> bool:
+                return d.core_stats.tx_timeouts > f
+
             h.clock.advance(dev.watchdog_timeo * 1.5 + 0.01)
-            h.settle(lambda d=dev, f=fired: d.core_stats.tx_timeouts > f)
+            h.settle(timed_out)
             h.clock.advance(dev.watchdog_timeo / 2 + 0.01)
-            h.settle(lambda d=dev, f=fired: d.core_stats.tx_timeouts > f)
+            h.settle(timed_out)
             assert dev.core_stats.tx_timeouts > fired, f"{dev.name}: tx_timeout was not called"
             h.assert_clean()
             assert dev.is_up, f"{dev.name}: tx_timeout took the device down"
@@ -1418,15 +1429,20 @@ class DriverConformance:
                     f"unicast address (returned {ret}, dev_addr now {bytes(dev.dev_addr).hex(':')})"
                     f": refuse it with -EADDRNOTAVAIL (eth_mac_addr checks is_valid_ether_addr)"
                 )
-            if current != orig:
-                assert h.host.dev_set_mac_address(dev, orig) == 0 and bytes(dev.dev_addr) == orig
+            if current != orig and is_valid_ether_addr(orig):  # an invalid one: reported
+                ret = h.host.dev_set_mac_address(dev, orig)  # by the registration test
+                assert ret == 0 and bytes(dev.dev_addr) == orig, (
+                    f"{dev.name}: set_mac_address refused its own original address "
+                    f"{orig.hex(':')} (returned {ret}): it must accept it back"
+                )
             h.up(dev)
             group = b"\x01\x00\x5e\x4b\x00\x01"
+            change: dict[str, Any]
             for change in (
                 {"promisc": True}, {"allmulti": True}, {"mc_list": [group]},
                 {"promisc": False, "allmulti": False}, {"mc_list": []},
             ):  # fmt: skip
-                h.host.dev_set_rx_mode(dev, **change)  # type: ignore[arg-type]
+                h.host.dev_set_rx_mode(dev, **change)
                 h.settle()
                 assert dev.is_up, f"{dev.name}: went down after set_rx_mode({change})"
             h.traffic([dev], 4)

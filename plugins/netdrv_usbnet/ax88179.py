@@ -231,7 +231,9 @@ class Ax88179(MiniDriver):
         return True
 
     # -- data -----------------------------------------------------------------------------------
-    def rx_fixup(self, un: UsbNet, transfer: bytes) -> list[tuple[bytes | memoryview, bool]]:
+    def rx_fixup(
+        self, un: UsbNet, transfer: bytes | bytearray | memoryview
+    ) -> list[tuple[bytes | memoryview, bool]]:
         """``ax88179_rx_fixup``: frames from the trailer's headers, checksum verdicts kept."""
         return self.rx_decoder.decode_frames(transfer)
 

@@ -278,7 +278,9 @@ class CdcEther(CdcMixin, MiniDriver):
         """Drop a half-received split notification."""
         self.notifications.reset()
 
-    def rx_fixup(self, un: UsbNet, transfer: bytes) -> list[tuple[bytes | memoryview, bool]]:
+    def rx_fixup(
+        self, un: UsbNet, transfer: bytes | bytearray | memoryview
+    ) -> list[tuple[bytes | memoryview, bool]]:
         """One frame per transfer (a stray ZLP yields nothing)."""
         return [(f, False) for f in self.rx_decoder.decode(transfer)]
 

@@ -233,7 +233,9 @@ class CdcNcm(CdcMixin, MiniDriver):
         """Drop a half-received split notification."""
         self.notifications.reset()
 
-    def rx_fixup(self, un: UsbNet, transfer: bytes) -> list[tuple[bytes | memoryview, bool]]:
+    def rx_fixup(
+        self, un: UsbNet, transfer: bytes | bytearray | memoryview
+    ) -> list[tuple[bytes | memoryview, bool]]:
         """``cdc_ncm_rx_fixup``: every datagram of every NDP, bounds checked."""
         return [(f, False) for f in self.rx_decoder.decode(transfer)]
 

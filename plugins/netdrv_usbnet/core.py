@@ -238,7 +238,9 @@ class MiniDriver:
         """After a link-up report: reprogram for the new speed; return True if the link is up."""
         return True
 
-    def rx_fixup(self, un: UsbNet, transfer: bytes) -> list[tuple[bytes | memoryview, bool]]:
+    def rx_fixup(
+        self, un: UsbNet, transfer: bytes | bytearray | memoryview
+    ) -> list[tuple[bytes | memoryview, bool]]:
         """Split one bulk IN transfer into (frame, checksum verified) pairs."""
         raise NotImplementedError
 
@@ -981,7 +983,9 @@ class UsbNet:
                 napi_schedule(napi)
         return done
 
-    def _rx_fixup(self, transfer: bytes | memoryview) -> list[tuple[bytes | memoryview, bool]]:
+    def _rx_fixup(
+        self, transfer: bytes | bytearray | memoryview
+    ) -> list[tuple[bytes | memoryview, bool]]:
         """Minidriver ``rx_fixup``, its decoder's errors folded into the device stats."""
         dev = self.dev
         st = self.info.rx_stats
@@ -1297,7 +1301,7 @@ def _usb_error_message(un: UsbNet, what: str, exc: BaseException) -> str:
 
 # -- net_device_ops and ethtool_ops ---------------------------------------------------------------
 def _un(dev: NetDevice) -> UsbNet:
-    return dev.priv  # type: ignore[no-any-return]
+    return dev.priv
 
 
 class UsbNetOps(NetDeviceOps):

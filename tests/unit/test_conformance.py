@@ -543,6 +543,10 @@ BadParams = _bug(
     ),
 )
 
+# A stray non-Param in ``parameters`` (a name where a Param belongs): reported, not an
+# AttributeError from reading its ``.name``.
+NotAParam = _bug("kitnotaparam", parameters=(Param("count", int, 1, "interfaces", min=1), "mtu"))
+
 
 @pytest.fixture(autouse=True)
 def _release_leaks() -> Any:
@@ -643,12 +647,19 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
         (BadParams, "test_parameters_declared_and_documented", "speed: default 'fast' is not an int"),
         (BadParams, "test_parameters_declared_and_documented", "quiet: no help text"),
         (BadParams, "test_parameters_declared_and_documented", "mode: default 'x' is not one of"),
+        (NotAParam, "test_parameters_declared_and_documented", "'mtu' is not a netdrv_core.Param"),
     ],
     ids=lambda v: v if isinstance(v, str) and v.startswith("test_") else None,
 )  # fmt: skip
 def test_the_kit_catches_the_bug(cls: type[Driver], test: str, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check(cls, test)
+
+
+def test_an_invalid_original_mac_fails_only_where_it_is_named() -> None:
+    """The all-zero MAC is reported by the registration test (above); the MAC test does not
+    fail too, with a bare assert, trying to set that invalid address back."""
+    check(ZeroMac, "test_mac_address_and_rx_mode")
 
 
 @pytest.mark.parametrize("test", KIT_TESTS)

@@ -380,10 +380,11 @@ def parse_mac_string(text: str | bytes) -> bytes:
     characters raise :class:`DescriptorError`.
     """
     if isinstance(text, (bytes, bytearray)):
+        raw = bytes(text)
         try:
-            text = bytes(text).decode("ascii")
+            text = raw.decode("ascii")
         except UnicodeDecodeError as exc:
-            raise DescriptorError(f"MAC address string is not ASCII: {bytes(text)!r}") from exc
+            raise DescriptorError(f"MAC address string is not ASCII: {raw!r}") from exc
     if not isinstance(text, str):
         raise DescriptorError(f"MAC address string has wrong type {type(text).__name__}")
     if len(text) != 12:

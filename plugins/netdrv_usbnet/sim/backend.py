@@ -318,7 +318,7 @@ class _View:
     def __getattr__(self, name: str) -> object:
         value = getattr(self._desc, name)
         if name == "extra_descriptors":
-            return list(value)  # type: ignore[call-overload]
+            return list(value)
         return value
 
 

@@ -42,6 +42,9 @@ from .netdev import SimNetDevice, default_mac, device_descriptor, usb_speed
 
 __all__ = ["CdcEcmModel", "CdcNcmModel"]
 
+# A class request handler: (wValue, data of an OUT request, wLength) -> data of an IN request.
+_Request = Callable[[int, bytes | None, int], bytes | None]
+
 
 def _fits(frame: bytes) -> bool:
     return True
@@ -252,7 +255,7 @@ class _CdcModel(SimNetDevice):
             raise Stall(f"class request {rt:#04x}/{req:#04x} not supported")
         return handler(value, data, length)
 
-    def _requests(self) -> dict[tuple[int, int], object]:
+    def _requests(self) -> dict[tuple[int, int], _Request]:
         return {
             (ecm.REQ_TYPE_CLASS_OUT, ecm.SET_ETHERNET_PACKET_FILTER): self._req_set_filter,
             (ecm.REQ_TYPE_CLASS_OUT, ecm.SET_ETHERNET_MULTICAST_FILTERS): self._req_set_mc_filters,
@@ -529,7 +532,7 @@ class CdcNcmModel(_CdcModel):
 
     # -- control requests ----------------------------------------------------
 
-    def _requests(self) -> dict[tuple[int, int], object]:
+    def _requests(self) -> dict[tuple[int, int], _Request]:
         r = super()._requests()
         IN, OUT = ecm.REQ_TYPE_CLASS_IN, ecm.REQ_TYPE_CLASS_OUT
         r.update(
