@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from netdrv_core import Host, PluginManager
@@ -17,3 +18,13 @@ def load_slip(host: Host, **params: str) -> Any:
         drv.init()
         drv.configure()
     return drv
+
+
+def inet_csum(data: bytes) -> int:
+    """RFC 1071, the textbook way (independent of the codecs' implementation)."""
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF

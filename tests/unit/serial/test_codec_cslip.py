@@ -31,21 +31,12 @@ from netdrv_serial.codecs import (
     wire_type,
 )
 from netdrv_serial.codecs.cslip import NEW_C, SPECIAL_D, SPECIAL_I, SPECIALS_MASK
+from slip_helpers import inet_csum
 
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 
 
 # --- packet construction ------------------------------------------------------------
-
-
-def inet_csum(data: bytes) -> int:
-    """RFC 1071, the textbook way (independent of the codec's implementation)."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def ip_packet(src: bytes, dst: bytes, proto: int, payload: bytes, *, ip_id: int = 0, ttl: int = 64,

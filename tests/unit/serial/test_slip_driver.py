@@ -17,14 +17,6 @@ from netdrv_core import Host, netif_carrier_ok
 IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
 
 
-@pytest.fixture
-def host():
-    h = Host()
-    yield h
-    h.close()
-    h.loop.close()
-
-
 def test_loop_port_sends_and_receives_in_every_mode(host: Host) -> None:
     for mode in ("slip", "cslip", "plip", "kiss"):
         drv = load_slip(host, port="loop://", mode=mode, name=f"lp{mode}%d")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from slip_helpers import load_slip
+from slip_helpers import inet_csum, load_slip
 
 from netdrv_core import Host, netif_carrier_ok
 
@@ -23,27 +23,10 @@ ACK = 0x10
 SRC, DST = bytes([198, 18, 5, 2]), bytes([198, 18, 5, 1])
 
 
-@pytest.fixture
-def host():
-    h = Host()
-    yield h
-    h.close()
-    h.loop.close()
-
-
-def _csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
 def ipv4(proto: int, payload: bytes, ip_id: int = 1) -> bytes:
     hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ip_id, 0x4000, 64, proto, 0,
                       SRC, DST)  # fmt: skip
-    return hdr[:10] + struct.pack("!H", _csum(hdr)) + hdr[12:] + payload
+    return hdr[:10] + struct.pack("!H", inet_csum(hdr)) + hdr[12:] + payload
 
 
 def udp(total: int) -> bytes:
@@ -57,7 +40,7 @@ def tcp(seq: int, data: bytes, ip_id: int) -> bytes:
     """An IPv4/TCP ACK segment with a correct checksum."""
     seg = struct.pack("!HHIIBBHHH", 40000, 7359, seq, 1, 0x50, ACK, 8192, 0, 0) + data
     pseudo = SRC + DST + struct.pack("!BBH", 0, 6, len(seg))
-    seg = seg[:16] + struct.pack("!H", _csum(pseudo + seg)) + seg[18:]
+    seg = seg[:16] + struct.pack("!H", inet_csum(pseudo + seg)) + seg[18:]
     return ipv4(6, seg, ip_id)
 
 

@@ -10,19 +10,10 @@ import struct
 
 import pytest
 from netdrv_serial.codecs import make_cslip
-from slip_helpers import load_slip
+from slip_helpers import inet_csum, load_slip
 
 from netdrv_core import Host, PluginManager
 from netdrv_core.params import parse_params
-
-
-def _csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def _tcp(seq: int, data: bytes = b"x" * 40, ip_id: int = 1) -> bytes:
@@ -30,9 +21,9 @@ def _tcp(seq: int, data: bytes = b"x" * 40, ip_id: int = 1) -> bytes:
     src, dst = bytes([198, 18, 5, 1]), bytes([198, 18, 5, 2])
     seg = struct.pack("!HHIIBBHHH", 40000, 5001, seq, 7000, 5 << 4, 0x10, 8192, 0, 0) + data
     pseudo = src + dst + struct.pack("!BBH", 0, 6, len(seg))
-    seg = seg[:16] + struct.pack("!H", _csum(pseudo + seg)) + seg[18:]
+    seg = seg[:16] + struct.pack("!H", inet_csum(pseudo + seg)) + seg[18:]
     hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), ip_id, 0x4000, 64, 6, 0, src, dst)
-    return hdr[:10] + struct.pack("!H", _csum(hdr)) + hdr[12:] + seg
+    return hdr[:10] + struct.pack("!H", inet_csum(hdr)) + hdr[12:] + seg
 
 
 def _stream(n: int) -> list[bytes]:
@@ -42,14 +33,6 @@ def _stream(n: int) -> list[bytes]:
 def _ethtool(dev) -> dict[str, int]:
     ops = dev.ethtool_ops
     return dict(zip(ops.get_strings(dev), ops.get_ethtool_stats(dev), strict=True))
-
-
-@pytest.fixture
-def host():
-    h = Host()
-    yield h
-    h.close()
-    h.loop.close()
 
 
 @pytest.fixture
