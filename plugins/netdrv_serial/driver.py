@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("netdrv.serial")
 
+OPEN_WARN_EVERY = 600.0  # seconds between warnings that a port still cannot be reopened
+
 # Frames queued to the writer thread before the queue is stopped: enough to keep
 # the line busy between two loop wake-ups, small enough to keep latency low.
 TX_INFLIGHT = 2
@@ -85,6 +87,10 @@ class SerialPriv:
         self.rx_base: dict[str, int] = {}
         self.tx_base: dict[str, int] = {}
         self.not_ip = 0  # frames that decoded but were no IP packet (a peer in another mode)
+        # The last reopen failure logged, when, and the failures since (see _opened).
+        self.open_error: str | None = None
+        self.open_warned = 0.0
+        self.open_failures = 0
 
 
 def _priv(dev: NetDevice) -> SerialPriv:
@@ -260,10 +266,21 @@ def _opened(dev: NetDevice, err: PortError | None, reopen: bool) -> None:
     if host is None or priv.closing:
         return  # stop() closed the port (an open in progress included)
     if err is not None:
-        log.warning("%s: %s; retrying in %.1f s", dev.name, err, priv.backoff)
+        # A cable left unplugged fails every retry_max seconds for as long as it stays
+        # out: a new reason is logged, the same one again only every OPEN_WARN_EVERY s.
+        priv.open_failures += 1
+        now = host.loop.clock()
+        same = str(err) == priv.open_error
+        if not same or now - priv.open_warned >= OPEN_WARN_EVERY:
+            again = f" (still: {priv.open_failures} attempts so far)" if same else ""
+            log.warning("%s: %s; retrying in %.1f s%s", dev.name, err, priv.backoff, again)
+            priv.open_error, priv.open_warned = str(err), now
+        else:
+            log.debug("%s: %s; retrying in %.1f s", dev.name, err, priv.backoff)
         netif_carrier_off(dev)
         _schedule_reopen(dev)
         return
+    priv.open_error, priv.open_failures = None, 0
     if priv.decoder is not None:
         priv.decoder.reset()
     priv.backoff = 0.1

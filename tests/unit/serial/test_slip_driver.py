@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import select
 import socket
@@ -437,6 +438,29 @@ def test_wait_waits_for_a_port_that_does_not_exist_yet(host: Host, tmp_path) -> 
             drv.exit()
         os.close(master)
         os.close(slave)
+
+
+def test_a_port_that_stays_missing_is_not_logged_on_every_retry(
+    host: Host, tmp_path, caplog, monkeypatch
+) -> None:
+    # An adapter left unplugged fails every retry_max seconds: the reason is logged once,
+    # then reminded every OPEN_WARN_EVERY seconds with the count, not 720 times an hour.
+    import netdrv_serial.driver as slip_driver
+
+    monkeypatch.setattr(slip_driver, "OPEN_WARN_EVERY", 0.6)
+    path = tmp_path / "ttyUSB0"
+    caplog.set_level(logging.DEBUG, logger="netdrv.serial")
+    drv = load_slip(host, port=str(path), wait="1", retry_max="0.1")
+    try:
+        host.loop.run_until(lambda: False, 1.0)
+        retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
+        warned = [r.getMessage() for r in retries if r.levelno == logging.WARNING]
+        assert len(retries) >= 4, [r.getMessage() for r in retries]
+        assert len(warned) == 2, warned
+        assert "does not exist" in warned[0] and "attempts so far" in warned[1], warned
+    finally:
+        with host.as_current():
+            drv.exit()
 
 
 # -- a frame the line had partly written when the port closed --------------------------------
