@@ -7,8 +7,11 @@ The project it writes::
       README.md
       src/netdrv_NAME/__init__.py  the plugin: summary docstring + netdrv_drivers hook
       src/netdrv_NAME/driver.py    a working Ethernet driver (counts and frees, like dummy)
-      tests/test_conformance.py    the driver conformance kit
-      tests/test_driver.py         a first unit test of your own, on the memory stack
+      tests/test_NAME_conformance.py  the driver conformance kit
+      tests/test_NAME.py           a first unit test of your own, on the memory stack
+
+The test files are named after the driver, so two projects' tests can run in one
+pytest session (same-named test modules outside packages collide).
 
 ``pip install -e netdrv-NAME`` makes ``netdrv load NAME`` work and
 ``pytest netdrv-NAME/tests`` pass, unchanged.
@@ -316,14 +319,14 @@ the lowest free number), `carrier` (start with the link detected).
 ## Test it
 
 ```sh
-python -m pytest                # unit tests and the conformance kit (tests/test_conformance.py)
+python -m pytest                # unit tests and the conformance kit (tests/test_${name}_conformance.py)
 ```
 
 `--netdrv-conformance=$name` adds the kit for any installed driver without a
 test file; here it runs besides `tests/` (add `-k TestDriverConformance` for the
 kit alone). A failing check says what the driver did wrong and what to do.
 
-`tests/test_conformance.py` subclasses `netdrv_core.testing.conformance.DriverConformance`:
+`tests/test_${name}_conformance.py` subclasses `netdrv_core.testing.conformance.DriverConformance`:
 every check of netdrv's driver contract runs on the in-process memory stack, no
 root needed.
 
@@ -417,8 +420,8 @@ def _files(name: str) -> dict[Path, Template]:
         Path("README.md"): _README,
         pkg / "__init__.py": _INIT,
         pkg / "driver.py": _DRIVER,
-        Path("tests") / "test_conformance.py": _TEST_CONFORMANCE,
-        Path("tests") / "test_driver.py": _TEST_DRIVER,
+        Path("tests") / f"test_{name}_conformance.py": _TEST_CONFORMANCE,
+        Path("tests") / f"test_{name}.py": _TEST_DRIVER,
     }
 
 

@@ -44,7 +44,7 @@ def test_new_driver_writes_a_complete_project(tmp_path: Path) -> None:
     files = sorted(p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file())
     assert files == [
         ".gitignore", "README.md", "pyproject.toml", "src/netdrv_my_drv/__init__.py",
-        "src/netdrv_my_drv/driver.py", "tests/test_conformance.py", "tests/test_driver.py",
+        "src/netdrv_my_drv/driver.py", "tests/test_my_drv.py", "tests/test_my_drv_conformance.py",
     ]  # fmt: skip
     for f in files:
         assert f"created {project / f}" in res.output
@@ -55,7 +55,7 @@ def test_new_driver_writes_a_complete_project(tmp_path: Path) -> None:
     assert init.startswith('"""my_drv: ') and "@hookimpl" in init and "def netdrv_drivers" in init
     assert (
         "class TestConformance(DriverConformance)"
-        in (project / "tests/test_conformance.py").read_text()
+        in (project / "tests/test_my_drv_conformance.py").read_text()
     )
     for path in project.rglob("*.py"):
         compile(path.read_text(), str(path), "exec")

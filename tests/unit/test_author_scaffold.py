@@ -25,3 +25,22 @@ def test_use_it_comments_line_up_and_the_venv_pitfalls_are_said(tmp_path: Path, 
     # A virtualenv's netdrv is not root's, nor, with --system-site-packages, the one on PATH.
     assert '`sudo "$(command -v netdrv)" …`' in readme
     assert "`python -m netdrv_core.cli …`" in readme and "--system-site-packages" in readme
+
+
+def test_two_projects_tests_are_collected_in_one_session(tmp_path: Path) -> None:
+    """An author with several drivers runs their tests at once: the test modules are named
+    after each driver, where two ``tests/test_conformance.py`` outside packages made
+    pytest stop with "import file mismatch"."""
+    import subprocess
+    import sys
+
+    for name in ("one", "two"):
+        create_driver_project(name, tmp_path / name)
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         str(tmp_path / "one" / "tests"), str(tmp_path / "two" / "tests")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "test_one_conformance.py::TestConformance" in res.stdout
+    assert "test_two_conformance.py::TestConformance" in res.stdout
