@@ -998,7 +998,8 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
 @cli.command(name="sysctl", short_help="Show or set the daemon's tunables (NAME=VALUE).")
 @click.argument("settings", nargs=-1)
 def sysctl_cmd(settings: tuple[str, ...]) -> None:
-    """Show or set the daemon's tunables (NAME=VALUE), e.g. busy_poll=50 (microseconds).
+    """Show or set the daemon's tunables (NAME=VALUE), e.g. busy_poll=50 (microseconds),
+    loglevel=8 (driver debug messages into the daemon's log).
 
     Setting a value starts the daemon of this namespace if needed; the value
     holds until the daemon stops.

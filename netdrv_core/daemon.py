@@ -64,8 +64,31 @@ SYSCTLS: dict[str, tuple[str, int, int]] = {
         0,
         10_000_000,
     ),
+    "loglevel": (
+        "messages of a kernel level below this reach the daemon's log (console_loglevel): "
+        "8 = debug too (netdev_dbg), 7 = info and worse (the default), 5 = warnings, "
+        "4 = errors, 0 = none",
+        0,
+        8,
+    ),
 }
 """Daemon-wide tunables of ``netdrv sysctl``: name -> (description, minimum, maximum)."""
+
+# console_loglevel N shows the kernel levels below N (0 emerg … 7 debug); Python's levels
+# merge notice into info and emerg/alert into critical.
+_LOGLEVELS = {8: logging.DEBUG, 7: logging.INFO, 6: logging.INFO, 5: logging.WARNING,
+              4: logging.ERROR, 3: logging.CRITICAL, 2: logging.CRITICAL, 1: logging.CRITICAL + 1,
+              0: logging.CRITICAL + 1}  # fmt: skip
+
+
+def _loglevel() -> int:
+    """The daemon log's threshold as a console_loglevel (see ``_LOGLEVELS``)."""
+    level = logging.getLogger().getEffectiveLevel()
+    if level <= logging.DEBUG:
+        return 8
+    if level > logging.CRITICAL:
+        return 0
+    return max(n for n, lv in _LOGLEVELS.items() if lv >= level)
 
 
 def _peer_uid(sock: socket.socket) -> int:
@@ -470,7 +493,10 @@ class Daemon:
         if "busy_poll" in values:
             loop.busy_poll = values["busy_poll"] / 1e6
             log.info("busy_poll set to %d us", values["busy_poll"])
-        return {"busy_poll": round(loop.busy_poll * 1e6)}
+        if "loglevel" in values:
+            logging.getLogger().setLevel(_LOGLEVELS[values["loglevel"]])
+            log.info("loglevel set to %d", values["loglevel"])
+        return {"busy_poll": round(loop.busy_poll * 1e6), "loglevel": _loglevel()}
 
     def load(self, name: str, args: list[str]) -> dict[str, Any]:
         """Load driver ``name`` with ``args``; on any failure nothing stays registered.

@@ -16,7 +16,6 @@ is up.
 from __future__ import annotations
 
 import errno
-import logging
 from collections import deque
 from typing import Any
 
@@ -47,6 +46,9 @@ from netdrv_core import (
     napi_disable,
     napi_enable,
     napi_schedule,
+    netdev_dbg,
+    netdev_info,
+    netdev_warn,
     netif_carrier_off,
     netif_carrier_on,
     netif_napi_add,
@@ -61,8 +63,6 @@ from netdrv_core.params import ip_interface
 from netdrv_core.skbuff import NET_SKB_PAD, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST
 
 from .ipv4 import FlipError, flip_ipv4
-
-log = logging.getLogger("netdrv.snull")
 
 SNULL_MAC = b"\x00SNUL0"
 SNULL_IOC_GETSTATE = SIOCDEVPRIVATE
@@ -182,7 +182,7 @@ class SnullOps(NetDeviceOps):
     def tx_timeout(self, dev: NetDevice, txqueue: int = 0) -> None:
         """``snull_tx_timeout``: the TX-done interrupt was lost; complete it as an error."""
         priv = _priv(dev)
-        log.info("%s: transmit timeout, recovering", dev.name)
+        netdev_info(dev, "transmit timeout, recovering")
         priv.lockups += 1
         if priv.skb is not None:
             # LDD counts tx_packets (through the interrupt) *and* tx_errors for this
@@ -199,7 +199,7 @@ class SnullOps(NetDeviceOps):
         if dev.is_up:
             return -errno.EBUSY
         if "base_addr" in ifmap and ifmap["base_addr"] != dev.base_addr:
-            log.warning("%s: can't change I/O address", dev.name)
+            netdev_warn(dev, "can't change I/O address")
             return -errno.EOPNOTSUPP
         if "irq" in ifmap and ifmap["irq"] != dev.irq:
             dev.irq = ifmap["irq"]
@@ -360,7 +360,7 @@ def snull_hw_tx(skb: SkBuff, dev: NetDevice, buf: bytearray, data: int, end: int
     try:
         flip_ipv4(buf, data + ETH_HLEN, end, csum_at)
     except FlipError as exc:
-        log.debug("%s: dropping frame: %s", dev.name, exc)
+        netdev_dbg(dev, "dropping frame: %s", exc)
         dev.stats.tx_dropped += 1
         dev_kfree_skb(skb)
         return
@@ -368,7 +368,7 @@ def snull_hw_tx(skb: SkBuff, dev: NetDevice, buf: bytearray, data: int, end: int
     free = priv.pool_free - 1
     priv.pool_free = free
     if not free:
-        log.debug("%s: pool empty", dev.name)
+        netdev_dbg(dev, "pool empty")
         priv.pool_stops += 1
         netif_stop_queue(dev)
     # Receive side: the peer's RX interrupt.  A buffer the peer is done with at
@@ -397,7 +397,7 @@ def snull_hw_tx(skb: SkBuff, dev: NetDevice, buf: bytearray, data: int, end: int
         priv.skb = skb
         priv.tx_packetlen = end - data
         netif_stop_queue(dev)
-        log.debug("%s: simulated lockup", dev.name)
+        netdev_dbg(dev, "simulated lockup")
         return
     stats.tx_packets += 1
     stats.tx_bytes += end - data

@@ -91,6 +91,7 @@ from netdrv_core.ether import eth_mac_addr, is_valid_ether_addr
 from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_UNKNOWN, SPEED_UNKNOWN, DrvInfo, LinkSettings
 from netdrv_core.napi import NapiStruct
 from netdrv_core.netdevice import IFF_ALLMULTI, IFF_PROMISC, SIOCDEVPRIVATE
+from netdrv_core.printk import NETIF_MSG_DRV, NETIF_MSG_LINK, NETIF_MSG_PROBE
 
 from .codecs import CodecStats, needs_zlp
 
@@ -118,10 +119,6 @@ __all__ = [
 
 log = logging.getLogger("netdrv.usbnet")
 
-# netif_msg bits (include/linux/netdevice.h) of usbnet's default msg_enable
-NETIF_MSG_DRV = 0x0001
-NETIF_MSG_PROBE = 0x0002
-NETIF_MSG_LINK = 0x0004
 
 # driver_info flags (include/linux/usb/usbnet.h); the core acts on SEND_ZLP,
 # MULTI_PACKET and LINK_INTR, the others document the adapter like in Linux.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -184,17 +186,33 @@ def _cpu_after_ping(netns: NetNamespace, pid: int) -> float:
 def test_busy_poll_sysctl_spins_after_traffic_and_keeps_the_link(netns: NetNamespace) -> None:
     netns.netdrv("load snull")
     pid = status(netns)["pid"]
-    assert netns.netdrv("sysctl").stdout.strip() == "busy_poll = 0"
+    assert netns.netdrv("sysctl").stdout.splitlines()[0] == "busy_poll = 0"
     idle = _cpu_after_ping(netns, pid)
-    assert netns.netdrv("sysctl busy_poll=10000000").stdout.strip() == "busy_poll = 10000000"
+    assert (
+        netns.netdrv("sysctl busy_poll=10000000").stdout.splitlines()[0] == "busy_poll = 10000000"
+    )
     spinning = _cpu_after_ping(netns, pid)
     # Sleeping in epoll costs nothing; polling for 10 s after the last frame burns the CPU
     # it gets (a share of a busy runner's two cores, so only a loose bound).
     assert idle < 0.05 and spinning > 0.15, (idle, spinning)
     assert "20 received" in netns.run("ping -c 20 -i 0.01 -W 2 198.18.0.2").stdout
-    assert netns.netdrv("sysctl busy_poll=0").stdout.strip() == "busy_poll = 0"
+    assert netns.netdrv("sysctl busy_poll=0").stdout.splitlines()[0] == "busy_poll = 0"
     for bad, why in (("busy_poll=-1", "out of range"), ("busy_poll=x", "not an integer"),
-                     ("nosuch=1", "NAME one of: busy_poll"), ("busy_poll", "NAME=VALUE")):  # fmt: skip
+                     ("nosuch=1", "NAME one of: busy_poll, loglevel"), ("busy_poll", "NAME=VALUE")):  # fmt: skip
         res = netns.netdrv(f"sysctl {bad}", check=False)
         assert res.returncode != 0 and why in res.stderr, (bad, res.stderr)
     assert status(netns)["pid"] == pid
+
+
+def test_loglevel_sysctl_lets_driver_debug_messages_into_the_log(netns: NetNamespace) -> None:
+    """`netdrv sysctl loglevel=8` (console_loglevel): netdev_dbg messages reach the daemon's
+    log from then on; 7, the default, keeps them out (snull's simulated lockups: debug)."""
+    netns.netdrv("load snull lockup=2 timeout=20")
+    assert netns.netdrv("sysctl").stdout.splitlines()[1] == "loglevel = 7"
+    log = Path(f"/run/netdrv/daemon-{os.stat(f'/run/netns/{netns.name}').st_ino}.log")
+    netns.run("ping -c 4 -i 0.05 -W 1 198.18.0.2", check=False)
+    assert "transmit timeout" in log.read_text()  # info
+    assert "simulated lockup" not in log.read_text()  # debug
+    assert netns.netdrv("sysctl loglevel=8").stdout.splitlines()[1] == "loglevel = 8"
+    netns.run("ping -c 4 -i 0.05 -W 1 198.18.0.2", check=False)
+    assert "sn0: simulated lockup" in log.read_text()

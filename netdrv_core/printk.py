@@ -1,0 +1,314 @@
+"""Driver messages in the kernel's words: ``netdev_err()`` and friends, ``net_ratelimit()``,
+``netif_msg_init()`` and the ``NETIF_MSG_*`` bits that ``ethtool -s DEV msglvl`` sets.
+
+A message names the interface (``sn0: transmit timeout``), as Linux's ``netdev_*``
+do, and goes to the logger ``netdrv.DRIVER`` (the driver's name), so the daemon's
+log says who spoke.  As in the kernel, a message on the per-packet path is guarded
+by :func:`net_ratelimit` or a ``netif_msg_*`` test of the driver's ``msg_enable``::
+
+    if netif_msg_rx_err(priv) and net_ratelimit():
+        netdev_err(dev, "bad frame of %d bytes", len(skb))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .netdevice import NetDevice
+
+__all__ = [
+    "NETIF_MSG_DRV",
+    "NETIF_MSG_HW",
+    "NETIF_MSG_IFDOWN",
+    "NETIF_MSG_IFUP",
+    "NETIF_MSG_INTR",
+    "NETIF_MSG_LINK",
+    "NETIF_MSG_PKTDATA",
+    "NETIF_MSG_PROBE",
+    "NETIF_MSG_RX_ERR",
+    "NETIF_MSG_RX_STATUS",
+    "NETIF_MSG_TIMER",
+    "NETIF_MSG_TX_DONE",
+    "NETIF_MSG_TX_ERR",
+    "NETIF_MSG_TX_QUEUED",
+    "NETIF_MSG_WOL",
+    "RateLimit",
+    "net_ratelimit",
+    "netdev_crit",
+    "netdev_dbg",
+    "netdev_err",
+    "netdev_info",
+    "netdev_notice",
+    "netdev_printk",
+    "netdev_warn",
+    "netdev_warn_once",
+    "netif_dbg",
+    "netif_err",
+    "netif_info",
+    "netif_msg_drv",
+    "netif_msg_hw",
+    "netif_msg_ifdown",
+    "netif_msg_ifup",
+    "netif_msg_init",
+    "netif_msg_intr",
+    "netif_msg_link",
+    "netif_msg_pktdata",
+    "netif_msg_probe",
+    "netif_msg_rx_err",
+    "netif_msg_rx_status",
+    "netif_msg_timer",
+    "netif_msg_tx_done",
+    "netif_msg_tx_err",
+    "netif_msg_tx_queued",
+    "netif_msg_wol",
+    "netif_warn",
+]
+
+# include/linux/netdevice.h, in the order ethtool's msglvl names them (ethtool.NETIF_MSG_NAMES).
+NETIF_MSG_DRV = 0x0001
+NETIF_MSG_PROBE = 0x0002
+NETIF_MSG_LINK = 0x0004
+NETIF_MSG_TIMER = 0x0008
+NETIF_MSG_IFDOWN = 0x0010
+NETIF_MSG_IFUP = 0x0020
+NETIF_MSG_RX_ERR = 0x0040
+NETIF_MSG_TX_ERR = 0x0080
+NETIF_MSG_TX_QUEUED = 0x0100
+NETIF_MSG_INTR = 0x0200
+NETIF_MSG_TX_DONE = 0x0400
+NETIF_MSG_RX_STATUS = 0x0800
+NETIF_MSG_PKTDATA = 0x1000
+NETIF_MSG_HW = 0x2000
+NETIF_MSG_WOL = 0x4000
+
+
+def netif_msg_init(debug_value: int, default_msg_enable_bits: int) -> int:
+    """``netif_msg_init``: a driver's ``debug`` parameter as ``msg_enable`` bits.
+
+    Negative (or 32 and more): the driver's default bits; 0: no messages; N: the low N
+    bits (``debug=3`` is drv, probe and link).
+    """
+    if debug_value < 0 or debug_value >= 32:
+        return default_msg_enable_bits
+    if debug_value == 0:
+        return 0
+    return (1 << debug_value) - 1
+
+
+# netif_msg_TYPE(p): whether ``p.msg_enable`` (a driver's private data) has that bit.
+def netif_msg_drv(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_DRV``."""
+    return bool(p.msg_enable & NETIF_MSG_DRV)
+
+
+def netif_msg_probe(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_PROBE``."""
+    return bool(p.msg_enable & NETIF_MSG_PROBE)
+
+
+def netif_msg_link(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_LINK``."""
+    return bool(p.msg_enable & NETIF_MSG_LINK)
+
+
+def netif_msg_timer(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_TIMER``."""
+    return bool(p.msg_enable & NETIF_MSG_TIMER)
+
+
+def netif_msg_ifdown(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_IFDOWN``."""
+    return bool(p.msg_enable & NETIF_MSG_IFDOWN)
+
+
+def netif_msg_ifup(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_IFUP``."""
+    return bool(p.msg_enable & NETIF_MSG_IFUP)
+
+
+def netif_msg_rx_err(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_RX_ERR``."""
+    return bool(p.msg_enable & NETIF_MSG_RX_ERR)
+
+
+def netif_msg_tx_err(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_TX_ERR``."""
+    return bool(p.msg_enable & NETIF_MSG_TX_ERR)
+
+
+def netif_msg_tx_queued(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_TX_QUEUED``."""
+    return bool(p.msg_enable & NETIF_MSG_TX_QUEUED)
+
+
+def netif_msg_intr(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_INTR``."""
+    return bool(p.msg_enable & NETIF_MSG_INTR)
+
+
+def netif_msg_tx_done(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_TX_DONE``."""
+    return bool(p.msg_enable & NETIF_MSG_TX_DONE)
+
+
+def netif_msg_rx_status(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_RX_STATUS``."""
+    return bool(p.msg_enable & NETIF_MSG_RX_STATUS)
+
+
+def netif_msg_pktdata(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_PKTDATA``."""
+    return bool(p.msg_enable & NETIF_MSG_PKTDATA)
+
+
+def netif_msg_hw(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_HW``."""
+    return bool(p.msg_enable & NETIF_MSG_HW)
+
+
+def netif_msg_wol(p: Any) -> bool:
+    """``p.msg_enable & NETIF_MSG_WOL``."""
+    return bool(p.msg_enable & NETIF_MSG_WOL)
+
+
+# -- netdev_printk and its levels ----------------------------------------------------------
+_loggers: dict[object, logging.Logger] = {}
+
+
+def _logger(dev: NetDevice) -> logging.Logger:
+    name = getattr(dev.driver, "name", None)
+    logger = _loggers.get(name)
+    if logger is None:  # (getLogger takes logging's lock: once per driver name)
+        ok = isinstance(name, str) and name
+        logger = _loggers[name] = logging.getLogger(f"netdrv.{name}" if ok else "netdrv")
+    return logger
+
+
+def netdev_printk(level: int, dev: NetDevice, fmt: str, *args: Any) -> None:
+    """Log ``fmt % args`` at ``level`` (a :mod:`logging` level) as ``DEV: message``.
+
+    The logger is ``netdrv.DRIVER`` (the device's driver).  Without ``args`` the text
+    is taken as it is (a ``%`` in it needs no escaping).
+    """
+    logger = _logger(dev)
+    if not logger.isEnabledFor(level):
+        return
+    if args:
+        logger.log(level, "%s: " + fmt, dev.name, *args)
+    else:
+        logger.log(level, "%s: %s", dev.name, fmt)
+
+
+def netdev_crit(dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netdev_crit`` (also for ``emerg``/``alert``): :data:`logging.CRITICAL`."""
+    netdev_printk(logging.CRITICAL, dev, fmt, *args)
+
+
+def netdev_err(dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netdev_err``: :data:`logging.ERROR`."""
+    netdev_printk(logging.ERROR, dev, fmt, *args)
+
+
+def netdev_warn(dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netdev_warn``: :data:`logging.WARNING`."""
+    netdev_printk(logging.WARNING, dev, fmt, *args)
+
+
+def netdev_notice(dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netdev_notice``: :data:`logging.INFO` (Python has no level between)."""
+    netdev_printk(logging.INFO, dev, fmt, *args)
+
+
+def netdev_info(dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netdev_info``: :data:`logging.INFO`."""
+    netdev_printk(logging.INFO, dev, fmt, *args)
+
+
+def netdev_dbg(dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netdev_dbg``: :data:`logging.DEBUG` (the daemon logs it with ``-v``)."""
+    netdev_printk(logging.DEBUG, dev, fmt, *args)
+
+
+_warned_once: set[tuple[str, str]] = set()
+
+
+def netdev_warn_once(dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netdev_warn_once``: the first time this driver gives this ``fmt``, then never again
+    (for any of its devices, as the kernel's is once per call site)."""
+    key = (_logger(dev).name, fmt)
+    if key in _warned_once:
+        return
+    _warned_once.add(key)
+    netdev_warn(dev, fmt, *args)
+
+
+# netif_LEVEL(priv, TYPE, dev, …): netdev_LEVEL when priv.msg_enable has the TYPE bit.
+def netif_err(priv: Any, msg_type: int, dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netif_err(priv, TYPE, dev, …)``: :func:`netdev_err` if ``priv.msg_enable & msg_type``."""
+    if priv.msg_enable & msg_type:
+        netdev_printk(logging.ERROR, dev, fmt, *args)
+
+
+def netif_warn(priv: Any, msg_type: int, dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netif_warn``: :func:`netdev_warn` if ``priv.msg_enable & msg_type``."""
+    if priv.msg_enable & msg_type:
+        netdev_printk(logging.WARNING, dev, fmt, *args)
+
+
+def netif_info(priv: Any, msg_type: int, dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netif_info``: :func:`netdev_info` if ``priv.msg_enable & msg_type``."""
+    if priv.msg_enable & msg_type:
+        netdev_printk(logging.INFO, dev, fmt, *args)
+
+
+def netif_dbg(priv: Any, msg_type: int, dev: NetDevice, fmt: str, *args: Any) -> None:
+    """``netif_dbg``: :func:`netdev_dbg` if ``priv.msg_enable & msg_type``."""
+    if priv.msg_enable & msg_type:
+        netdev_printk(logging.DEBUG, dev, fmt, *args)
+
+
+# -- rate limits ---------------------------------------------------------------------------
+class RateLimit:
+    """``struct ratelimit_state`` and ``__ratelimit()``: calling it says whether to print.
+
+    At most ``burst`` messages per ``interval`` seconds; the rest are counted in
+    :attr:`missed`, and the first call of a later interval logs ``NAME: N callbacks
+    suppressed`` as the kernel does.  ``interval`` 0 never limits.
+    """
+
+    def __init__(self, interval: float = 5.0, burst: int = 10, name: str = "ratelimit",
+                 clock: Any = time.monotonic) -> None:  # fmt: skip
+        self.interval = interval
+        self.burst = burst
+        self.name = name
+        self.clock = clock
+        self.begin: float | None = None
+        self.printed = 0
+        self.missed = 0
+
+    def __call__(self) -> bool:
+        if not self.interval:
+            return True
+        now = self.clock()
+        if self.begin is None or now - self.begin >= self.interval:
+            if self.missed:
+                logging.getLogger("netdrv").warning("%s: %d callbacks suppressed", self.name,
+                                                    self.missed)  # fmt: skip
+            self.begin, self.printed, self.missed = now, 0, 0
+        if self.printed < self.burst:
+            self.printed += 1
+            return True
+        self.missed += 1
+        return False
+
+
+_net_ratelimit_state = RateLimit(5.0, 10, "net_ratelimit")
+
+
+def net_ratelimit() -> bool:
+    """``net_ratelimit()``: the networking code's shared limit, 10 messages per 5 s
+    (``net.core.message_burst``/``message_cost``); guard per-packet messages with it."""
+    return _net_ratelimit_state()
