@@ -1029,6 +1029,72 @@ def sysctl_cmd(settings: tuple[str, ...]) -> None:
         click.echo(f"{k} = {v}")
 
 
+LOG_TAIL_BYTES = 8 << 20  # what `netdrv log` reads of a long log: the end
+
+
+@cli.command(name="log", short_help="This namespace's daemon log, like dmesg (-f follows).")
+@click.option(
+    "-a",
+    "--all",
+    "whole",
+    is_flag=True,
+    help="the whole file: every daemon this namespace had, not only the last one",
+)
+@click.option(
+    "-n",
+    "--lines",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="only the last N lines",
+)
+@click.option("-f", "--follow", is_flag=True,
+              help="then print lines as they are written, until Ctrl-C")  # fmt: skip
+def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
+    """The daemon's log of this network namespace (like dmesg), from its last start.
+
+    Drivers' messages, ip link changes they refused, faults with their
+    tracebacks; `netdrv sysctl loglevel=8` adds debug messages.
+    """
+    from .daemon import log_path
+
+    try:
+        path = log_path()
+    except NetdrvError as exc:
+        _fail(str(exc))
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (kept open to follow)
+    except FileNotFoundError:
+        _fail(f"no netdrv daemon has run in this network namespace yet ({path} does not exist)")
+    except OSError as exc:
+        _fail(f"cannot read the daemon's log: {exc}")
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - LOG_TAIL_BYTES))
+        text = f.read().decode(errors="replace")
+        out = text.splitlines(keepends=True)
+        if size > LOG_TAIL_BYTES:
+            out = out[1:]  # cut in the middle of a line
+        if not whole:
+            # The file outlives daemons (and namespaces: a reused inode continues it).
+            start = [i for i, line in enumerate(out) if " listening (netns " in line]
+            out = out[start[-1] :] if start else out
+        if lines is not None:
+            out = out[len(out) - lines :] if lines else []
+        click.echo("".join(out), nl=False)
+        if not follow:
+            return
+        try:
+            while True:
+                chunk = f.read()
+                if chunk:
+                    click.echo(chunk.decode(errors="replace"), nl=False)
+                else:
+                    time.sleep(0.2)
+        except KeyboardInterrupt:
+            return
+
+
 @cli.command(name="new-driver")
 @click.argument("name")
 @click.option("-d", "--directory", type=click.Path(file_okay=False), default=None,

@@ -1,0 +1,73 @@
+"""``netdrv log``: this namespace's daemon log, from the last daemon's start (like dmesg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import netdrv_core.cli as cli_mod
+import netdrv_core.daemon as daemon_mod
+from netdrv_core.cli import cli
+
+OLD = (
+    "2026-12-01 10:00:00,000 netdrv.daemon INFO daemon 100 listening (netns net:[4026532248])\n"
+    "2026-12-01 10:00:01,000 netdrv.snull INFO sn0: transmit timeout, recovering\n"
+    "2026-12-01 10:05:00,000 netdrv.daemon INFO daemon stopped\n"
+)
+NEW = (
+    "2026-12-06 09:00:00,000 netdrv.daemon INFO daemon 200 listening (netns net:[4026532248])\n"
+    "2026-12-06 09:00:01,000 netdrv.host INFO registered sn0 (driver snull)\n"
+    "2026-12-06 09:00:02,000 netdrv.attach.tap WARNING sn0: driver refused mtu 1600 (EINVAL)\n"
+)
+
+
+@pytest.fixture
+def log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "daemon-4026532248.log"
+    path.write_text(OLD + NEW)
+    monkeypatch.setattr(daemon_mod, "log_path", lambda: str(path))
+    return path
+
+
+def test_log_shows_the_last_daemons_lines(log_file: Path) -> None:
+    res = CliRunner().invoke(cli, ["log"])
+    assert res.exit_code == 0 and res.output == NEW
+
+
+def test_log_all_and_last_lines(log_file: Path) -> None:
+    assert CliRunner().invoke(cli, ["log", "-a"]).output == OLD + NEW
+    assert CliRunner().invoke(cli, ["log", "-n", "1"]).output == NEW.splitlines(True)[-1]
+    last4 = "".join((OLD + NEW).splitlines(True)[-4:])
+    assert CliRunner().invoke(cli, ["log", "-a", "-n", "4"]).output == last4
+    assert CliRunner().invoke(cli, ["log", "-n", "0"]).output == ""
+
+
+def test_log_of_a_namespace_without_a_daemon_says_so(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(daemon_mod, "log_path", lambda: str(tmp_path / "daemon-1.log"))
+    res = CliRunner().invoke(cli, ["log"])
+    assert res.exit_code == 1
+    assert "no netdrv daemon has run in this network namespace yet" in res.output
+
+
+def test_log_follow_prints_what_is_written_until_ctrl_c(log_file: Path, monkeypatch) -> None:
+    naps = []
+
+    def sleep(seconds: float) -> None:  # the follow loop's wait: write, then Ctrl-C
+        naps.append(seconds)
+        if len(naps) == 1:
+            with log_file.open("a") as f:
+                f.write("2026-12-06 09:00:03,000 netdrv.snull INFO sn0: later\n")
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_mod.time, "sleep", sleep)
+    res = CliRunner().invoke(cli, ["log", "-f"])
+    assert res.exit_code == 0
+    assert res.output == NEW + "2026-12-06 09:00:03,000 netdrv.snull INFO sn0: later\n"
+
+
+def test_a_long_log_is_read_from_its_end(log_file: Path, monkeypatch) -> None:
+    monkeypatch.setattr(cli_mod, "LOG_TAIL_BYTES", len(NEW) + 10)
+    assert CliRunner().invoke(cli, ["log", "-a"]).output == NEW
