@@ -260,6 +260,10 @@ class KernelStack(Attachment):
         # Events read but not applied yet: at attach (the other ports'), and before each
         # write of netdrv's (_catch_up), which must be known to come after them.
         self._backlog: list[LinkEvent] = []
+        # The batch being applied (_handle_events) and how far: a write made meanwhile (a
+        # driver changing another of its devices) comes after the rest of it too.
+        self._batch: list[LinkEvent] = []
+        self._batch_at = 0
         self._nread = 0  # events read so far: the next one's LinkEvent.order
         self._catching_up = False  # _on_netlink is due for the backlog
         self._applying: _Port | None = None  # a kernel event is being applied to this port
@@ -883,7 +887,7 @@ class KernelStack(Attachment):
         if asked:
             pending.append((value, self._nread))
             return
-        latest = _latest(self._backlog, port.index, field)
+        latest = _latest(self._unapplied(), port.index, field)
         if latest is None:
             latest = pending[-1][0] if pending else known
         if value != latest:
@@ -898,7 +902,7 @@ class KernelStack(Attachment):
         read, by one still to come, unless netdrv knew the link had it already."""
         first = None
         seen = False
-        for ev in reversed(self._backlog):
+        for ev in reversed(self._unapplied()):
             shown = field(ev) if ev.index == port.index and not ev.deleted else None
             if shown is None:
                 continue
@@ -911,6 +915,10 @@ class KernelStack(Attachment):
                 return  # no event to wait for: nothing changed since netdrv last saw it
             first = self._nread
         pending.append((value, first))
+
+    def _unapplied(self) -> list[LinkEvent]:
+        """The events read and not applied yet: the rest of the batch, then the backlog."""
+        return self._batch[self._batch_at :] + self._backlog
 
     def _catch_up(self) -> bool:
         """Read the events queued so far into the backlog, to be applied by _on_netlink
@@ -1020,19 +1028,23 @@ class KernelStack(Attachment):
         """
         touched: dict[int, _Port] = {}
         features: dict[int, _Port] = {}  # a features event: read once, after the batch
-        for ev in events:
-            port = self._by_index.get(ev.index)
-            if port is None:
-                continue
-            if ev.deleted:
-                touched.pop(ev.index, None)
-                features.pop(ev.index, None)
-                self._link_gone(port)
-            else:
-                self._apply_event(port, ev)
-                touched[ev.index] = port
-                if ev.features_changed or ev.resync:
-                    features[ev.index] = port
+        self._batch = events
+        try:
+            for self._batch_at, ev in enumerate(events, 1):
+                port = self._by_index.get(ev.index)
+                if port is None:
+                    continue
+                if ev.deleted:
+                    touched.pop(ev.index, None)
+                    features.pop(ev.index, None)
+                    self._link_gone(port)
+                else:
+                    self._apply_event(port, ev)
+                    touched[ev.index] = port
+                    if ev.features_changed or ev.resync:
+                        features[ev.index] = port
+        finally:
+            self._batch = []
         for port in features.values():
             if self.ports.get(port.dev.name) is port:
                 self._apply_features(port)
@@ -1274,6 +1286,12 @@ def _echo(pending: list[tuple[_T, int]], value: _T, order: int) -> bool:
         if order < first:
             break  # older than this write and every later one
         if written == value:
+            # So is a write of the same value right after it that this event can show (an
+            # MTU the link already had, clamped: no echo of its own to wait for).
+            for later, since in pending[i + 1 :]:
+                if later != value or since > order:
+                    break
+                i += 1
             del pending[: i + 1]
             break
     return True

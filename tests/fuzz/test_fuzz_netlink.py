@@ -34,7 +34,7 @@ from netdrv_core.attach.netlink import (
     dump_status,
     parse_link_messages,
 )
-from netdrv_core.attach.tap import KernelStack, _Port
+from netdrv_core.attach.tap import KernelStack, _kernel_mtu, _Port
 from netdrv_core.netdevice import IFF_ALLMULTI, IFF_PROMISC, IFF_UP
 from netdrv_core.params import parse_params
 
@@ -527,6 +527,192 @@ def _run_ops(host: Host, ks: KernelStack, port: _Port, ops: list[tuple[str, Any]
         assert want is None or got == want, (last, (dev.is_up, dev.mtu, dev.dev_addr))
     if not may_refuse:
         assert not refused
+
+
+class _KernelLinks:
+    """sn0 (ifindex 7) and sn1 (8) on one event queue, as _KernelLink models one.
+
+    The links' events are read in one order, so a write for one comes after the other's
+    events read before it.  A dump asked for while the model still holds events (netdrv
+    read to the end: they have not come yet) goes ahead of them, showing the links as they
+    were before them.
+    """
+
+    def __init__(self, ports: list[_Port]) -> None:
+        self.links: dict[int, list[Any]] = {p.index: [False, _kernel_mtu(p), p.dev.dev_addr]
+                                            for p in ports}  # fmt: skip
+        self.queue: list[LinkEvent] = []
+        self.before: list[dict[int, list[Any]]] = []  # the links before each queued event
+        self.congested = False
+        self.batch = 1
+        self.overflows = 0
+        self.dump_wanted = False
+        self.dumped: set[int] | None = None
+
+    def change_link(self, index: int, *, up: bool | None = None, mtu: int | None = None,
+                    addr: bytes | None = None) -> None:  # fmt: skip
+        before = {i: list(link) for i, link in self.links.items()}
+        link = self.links[index]
+        for i, value in enumerate((up, mtu, addr)):
+            if value is not None:
+                link[i] = value
+        assert 68 <= link[1] <= 65521, "a TAP refuses this mtu"
+        if not self.congested and (link != before[index] or addr is not None):
+            self.queue.append(self._link_event(index))
+            self.before.append(before)
+
+    def _link_event(self, index: int, resync: bool = False,
+                    links: dict[int, list[Any]] | None = None) -> LinkEvent:  # fmt: skip
+        up, mtu, addr = (links or self.links)[index]
+        return LinkEvent(RTM_NEWLINK, index, IFF_UP if up else 0, 0xFFFFFFFF, f"sn{index - 7}",
+                         mtu, addr, 1000, 0, resync=resync)  # fmt: skip
+
+    def read(self) -> list[LinkEvent]:
+        n = self.batch
+        if self.congested:
+            self.congested = False
+            self.overflows += 1
+            self.dump_wanted = True
+            n = len(self.queue)
+        batch, self.queue, self.before = self.queue[:n], self.queue[n:], self.before[n:]
+        if any(ev.resync for ev in batch):
+            self.dumped = set(self.links)
+        return batch
+
+    def request_dump(self) -> bool:
+        if not self.dump_wanted:
+            return False
+        self.dump_wanted = False
+        links = self.before[0] if self.before else self.links
+        answer = [self._link_event(i, True, links) for i in self.links]
+        self.queue[:0] = answer
+        self.before[:0] = [links] * len(answer)
+        return True
+
+    def take_dump(self) -> set[int] | None:
+        done, self.dumped = self.dumped, None
+        return done
+
+    def set(self, index: int, **kw: Any) -> None:
+        addr = bytes.fromhex(kw["address"].replace(":", "")) if "address" in kw else None
+        up = {"up": True, "down": False}.get(kw.get("state", ""))
+        self.change_link(index, up=up, mtu=kw.get("mtu"), addr=addr)
+
+    def flags(self, index: int) -> int:
+        return IFF_UP if self.links[index][0] else 0
+
+
+_two_op_st = st.one_of(
+    st.tuples(st.sampled_from(["user up", "driver up"]), st.integers(0, 1), st.booleans()),
+    st.tuples(st.just("user mtu"), st.integers(0, 1), st.sampled_from([576, 1400, 1500])),
+    st.tuples(st.just("driver mtu"), st.integers(0, 1), st.sampled_from([50, 60, 576, 1280])),
+    st.tuples(st.sampled_from(["user address", "driver address"]), st.integers(0, 1), _addr_st),
+    st.tuples(st.just("read"), st.just(0), st.integers(1, 4)),
+    st.tuples(st.sampled_from(["overflow", "loop"]), st.just(0), st.none()),
+)
+
+
+@FAST
+@given(ops=st.lists(_two_op_st, max_size=20), linked=st.booleans())
+# A driver MTU below a TAP's minimum, twice: the link keeps 68 and the second write has no
+# event of its own; the first write's echo shows both (else the user's next MTU is ignored).
+@example(ops=[("driver mtu", 0, 50), ("driver mtu", 0, 60), ("user mtu", 0, 576)], linked=False)
+# sn0's new MTU lowers sn1's (an upper device following its lower) while the batch read
+# still holds the user's event that already set sn1 to it: that event shows the write.
+@example(ops=[("user mtu", 0, 576), ("user mtu", 1, 576), ("read", 0, 2), ("user mtu", 1, 1400)],
+         linked=True)  # fmt: skip
+def test_two_links_agree_with_their_drivers(ops: list[tuple[str, int, Any]],
+                                            linked: bool) -> None:  # fmt: skip
+    """As test_kernel_and_driver_agree_however_events_are_batched, for snull's two links:
+    both settle on each setting's last change, and no write of netdrv's is still waited
+    for (a wait that never ends ignores every later change of the user's).  sn0 and sn1
+    take MTUs from 1 (the link gets a TAP's 68); ``linked``: sn0's lowers sn1's."""
+    with _kernel_view() as (host, ks, port0, _):
+        port1 = _Port(host.devices["sn1"], _FakeTunTap(), 8)  # type: ignore[arg-type]
+        ks.ports["sn1"], ks._by_index[8] = port1, port1
+        _run_two(host, ks, [port0, port1], ops, linked)
+
+
+def _run_two(host: Host, ks: KernelStack, ports: list[_Port], ops: list[tuple[str, int, Any]],
+             linked: bool) -> None:  # fmt: skip
+    devs = [p.dev for p in ports]
+
+    def change_mtu(d: Any, mtu: int) -> int | None:
+        if mtu > 1500:
+            return -errno.EINVAL
+        d.mtu = mtu
+        if linked and d is devs[0] and devs[1].mtu > mtu:
+            host.dev_set_mtu(devs[1], mtu)
+        return 0
+
+    for dev in devs:
+        dev.min_mtu = 1
+        dev.netdev_ops.change_mtu = change_mtu  # type: ignore[method-assign, assignment]
+    kernel = _KernelLinks(ports)
+    ks._cfg = kernel  # type: ignore[assignment]
+    ks._mon = kernel  # type: ignore[assignment]
+    memory = host.attachment
+    host.attachment = ks
+    try:
+        for dev in devs:
+            host.dev_open(dev)
+        kernel.batch = 1000
+        ks._on_netlink()
+        host.loop.run_until_idle()
+        # Each link's last change per setting (None: the driver may have refused it, or
+        # another link's change may have set it).
+        last = [list(kernel.links[p.index]) for p in ports]
+        unread = [False, False]  # the user set an address the driver may not have yet
+        for op, i, arg in ops:
+            port, dev, want = ports[i], devs[i], last[i]
+            link = kernel.links[port.index]
+            if op == "user up" and link[0] != arg:
+                kernel.change_link(port.index, up=arg)
+                want[0] = arg
+            elif op == "user mtu":
+                kernel.change_link(port.index, mtu=arg)
+                want[1] = arg if want[1] is not None else None
+            elif op == "user address":
+                kernel.change_link(port.index, addr=arg)
+                want[2] = arg if not link[0] and want[2] is not None else None
+                unread[i] = True
+            elif op == "driver up" and dev.is_up != arg:
+                (host.dev_open if arg else host.dev_close)(dev)
+                want[0] = arg
+                if arg and unread[i]:
+                    want[2] = None
+            elif op == "driver mtu" and dev.mtu != arg and host.dev_set_mtu(dev, arg) == 0:
+                want[1] = arg
+            elif op == "driver address":
+                if dev.dev_addr != arg and host.dev_set_mac_address(dev, arg) == 0:
+                    want[2] = arg
+                    unread[i] = False
+            elif op == "read":
+                kernel.batch = arg
+                ks._on_netlink()
+            elif op == "overflow":
+                kernel.congested = True
+            elif op == "loop":  # the calls due soon (a catch-up's _on_netlink)
+                kernel.batch = 1
+                host.loop.run_until_idle()
+            if linked:
+                last[1][1] = None  # sn0's MTU may lower sn1's once its event is applied
+        kernel.batch = 1000
+        for _ in range(20):
+            if not kernel.queue and not kernel.congested and not ks._backlog:
+                break
+            ks._on_netlink()
+        host.loop.run_until_idle()
+        assert not kernel.queue, "kernel and driver keep changing each other"
+        assert ks.counters["netlink_overflows"] == kernel.overflows
+    finally:
+        host.attachment = memory
+    for port, dev, want in zip(ports, devs, last, strict=True):
+        got = [dev.is_up, _kernel_mtu(port), dev.dev_addr]
+        assert kernel.links[port.index] == got, (dev.name, kernel.links[port.index], got)
+        got[1] = dev.mtu
+        assert all(w is None or w == g for w, g in zip(want, got, strict=True)), (want, got)
+        assert not port.p_up and not port.p_mtu and not port.p_addr, "a write waited for"
 
 
 def test_a_change_back_after_netdrvs_own_is_seen_when_both_events_are_lost() -> None:
