@@ -855,14 +855,14 @@ class KernelStack(Attachment):
     # Each write is remembered until an event shows it (_echo), and ordered after the
     # events queued before it: those are read first (_catch_up), and only an event read
     # after the write can be its echo.  A user's earlier event of the same value is not.
-    # The state is written only when the link differs (state_changed asks), so its event
-    # is sure to come.  The kernel may queue no event for an MTU or address the link
-    # already has: then the event that set it shows it (_expect_shown).
+    # The kernel queues no event for a state or MTU the link already has (a user's change
+    # read by the catch-up may have set it): then the event that set it shows it
+    # (_expect_shown).
     def _write_state(self, port: _Port) -> None:
         up = port.dev.is_up
-        self._catch_up()
+        asked = self._catch_up()
         self.cfg.set(port.index, state="up" if up else "down")
-        port.p_up.append((up, self._nread))
+        self._expect_written(port, port.p_up, up, _up_of, port.k_up, asked)
 
     def _write_mtu(self, port: _Port) -> None:
         mtu = _kernel_mtu(port)

@@ -715,6 +715,46 @@ def _run_two(host: Host, ks: KernelStack, ports: list[_Port], ops: list[tuple[st
         assert not port.p_up and not port.p_mtu and not port.p_addr, "a write waited for"
 
 
+def test_a_users_state_read_between_two_reverts_shows_the_second() -> None:
+    """_reconcile reverts a refused MTU, then a refused open (the link down again).  The
+    user takes the link down in between (read by the MTU write's catch-up): writing "down"
+    then changes nothing and has no echo, and the user's event shows it; waiting for an
+    echo would ignore every later "up" of the user's."""
+    with _kernel_view() as (host, ks, port, _):
+        dev = port.dev
+        kernel = _KernelLink(port)
+        ks._cfg = kernel  # type: ignore[assignment]
+        ks._mon = kernel  # type: ignore[assignment]
+        memory = host.attachment
+        host.attachment = ks
+        real_open = dev.netdev_ops.open
+        try:
+            kernel.batch = 1000
+            kernel.change(mtu=9000)  # snull refuses it (68..1500)
+            kernel.change(up=True)  # and, patched, the open
+            dev.netdev_ops.open = lambda d: -errno.EIO  # type: ignore[method-assign]
+            real_read, reads = kernel.read, []
+
+            def read() -> list[LinkEvent]:
+                reads.append(1)
+                if len(reads) == 3:  # the MTU revert's catch-up: the user's "down" is queued
+                    kernel.change(up=False)
+                return real_read()
+
+            kernel.read = read  # type: ignore[method-assign]
+            ks._on_netlink()
+            dev.netdev_ops.open = real_open  # type: ignore[method-assign]
+            for _ in range(5):
+                ks._on_netlink()
+            assert not port.p_up, "a write waits for an echo the kernel never sends"
+            kernel.change(up=True)  # the user's next "up" reaches the driver
+            ks._on_netlink()
+            assert dev.is_up and kernel.up and dev.mtu == kernel.mtu == 1500
+        finally:
+            dev.netdev_ops.open = real_open  # type: ignore[method-assign]
+            host.attachment = memory
+
+
 def test_a_change_back_after_netdrvs_own_is_seen_when_both_events_are_lost() -> None:
     """The echo of netdrv's MTU change and the user's change back are lost: the link read
     back equals the last event read, not the driver, and must be applied."""
