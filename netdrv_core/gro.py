@@ -34,10 +34,10 @@ from .skbuff import (
     CHECKSUM_PARTIAL,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
-    SkbError,
     SkBuff,
     consume_skb,
     skb_frame_start,
+    skb_not_owned,
 )
 
 if TYPE_CHECKING:
@@ -185,6 +185,43 @@ def _parse(skb: SkBuff) -> _Segment | None:
     return seg
 
 
+def _unmerged_key(skb: SkBuff) -> tuple[bytes, bytes, bool, bytes] | None:
+    """The flow key (as :func:`_parse` makes it) of a TCP packet GRO does not merge — IP
+    options, Ethernet padding, a bad length or header checksum, IPv6 extension headers —
+    or None when it has no TCP ports to tell (not TCP, a later fragment).
+
+    Such a packet goes up at once after what its own flow holds, and only that: Linux's
+    ``inet_gro_receive``/``tcp_gro_receive`` set the flush for the packet (and its flow),
+    never for the other flows (here, as there, they merge on).
+    """
+    buf = skb.buf
+    nh = skb.data
+    tail = skb.tail
+    if skb.protocol == _ETH_P_IP:
+        if nh + 20 > tail or buf[nh] >> 4 != 4 or buf[nh + 9] != 6:
+            return None
+        if (buf[nh + 6] << 8 | buf[nh + 7]) & 0x1FFF:
+            return None  # a later fragment: no TCP header
+        th = nh + (buf[nh] & 0x0F) * 4
+        addrs = bytes(buf[nh + 12 : nh + 20])
+        ipv6 = False
+    else:  # IPv6 (gro_receive parses nothing else)
+        if nh + 40 > tail or buf[nh] >> 4 != 6:
+            return None
+        nexthdr, th = buf[nh + 6], nh + 40
+        while nexthdr in (0, 43, 60) and th + 2 <= tail:  # hop-by-hop, routing, dest. options
+            nexthdr, th = buf[th], th + (buf[th + 1] + 1) * 8
+        if nexthdr != 6:
+            return None
+        addrs = bytes(buf[nh + 8 : nh + 40])
+        ipv6 = True
+    if th + 4 > tail:
+        return None
+    mac = skb.mac_header
+    link = bytes(buf[mac:nh]) if 0 <= mac <= nh else b""
+    return (addrs, bytes(buf[th : th + 4]), ipv6, link)
+
+
 def _checksum_ok(skb: SkBuff, seg: _Segment) -> bool:
     """A segment may only be merged with its checksum known good (Linux validates it here)."""
     if skb.ip_summed not in (CHECKSUM_NONE, CHECKSUM_COMPLETE):
@@ -222,9 +259,8 @@ def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
     dev = skb.dev
     if dev is None:
         raise ValueError("napi_gro_receive: skb.dev is not set (use eth_type_trans)")
-    if skb.freed:  # a use after free: the driver's fault, and no frame to count
-        raise SkbError(f"napi_gro_receive of a freed skb: hand it up or free it, not both "
-                       f"({skb.buf!r})")  # fmt: skip
+    if skb.freed:  # a use after free, or handed up twice: the driver's fault, no frame to count
+        raise skb_not_owned("napi_gro_receive", skb)
     dev.core_stats.rx_submitted += 1  # as netif_receive_skb counts it: here or at the flush
     # Not TCP, or GRO not wanted: handed up at once, with as little as possible on the way
     # (this runs for every frame a NAPI driver receives).
@@ -246,9 +282,14 @@ def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
         host._deliver_skb(skb)
         return GRO_NORMAL
     seg = _parse(skb)
-    if seg is None:  # IP options, a fragment, an extension header: as it is, in order
-        if flows:
-            napi_gro_flush(napi)
+    if seg is None:  # IP options, padding, a fragment, an extension header: as it is
+        if flows:  # after what its own flow holds (the others merge on)
+            key = _unmerged_key(skb)
+            for i, flow in enumerate(flows):
+                if flow.key == key:
+                    del flows[i]
+                    _flush_flow(host, flow)
+                    break
         host._deliver_skb(skb)
         return GRO_NORMAL
     for i, flow in enumerate(flows):
@@ -269,6 +310,9 @@ def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
     if len(flows) >= MAX_GRO_SKBS:
         _flush_flow(host, flows.pop(0))  # the oldest goes up
     flows.append(_Flow(skb, seg))
+    # The stack's now, not the driver's: marked freed until it is handed up (_flush_flow),
+    # so handing it up again, freeing it or touching it is reported, not done twice.
+    skb.freed = True
     return GRO_HELD
 
 
@@ -310,6 +354,7 @@ def _merge(flow: _Flow, skb: SkBuff, seg: _Segment) -> None:
 def _flush_flow(host: Host, flow: _Flow) -> None:
     """Hand the flow's skb up: the head alone, or the super-frame with its headers made right."""
     head = flow.head
+    head.freed = False  # held until now (marked freed while GRO held it): handed up
     if flow.buf is None:
         host.deliver_gro(head, 1)
         return

@@ -90,7 +90,10 @@ def _needed(gso_type: int) -> int:
 
 #: gso_type -> the features a device needs to take such a super-frame whole, for every
 #: combination of the known bits (a lookup: this is asked for every super-frame read).
-GSO_FEATURES_NEEDED = {t: _needed(t) for t in range(_KNOWN_GSO + 1) if not t & ~_KNOWN_GSO}
+#: gso_type 0 is not among them: a super-frame that does not say what it is fits no device
+#: (Linux's gso_features_check() warns and strips every GSO feature; the segmentation then
+#: fails, and the frame is dropped).
+GSO_FEATURES_NEEDED = {t: _needed(t) for t in range(1, _KNOWN_GSO + 1) if not t & ~_KNOWN_GSO}
 
 
 def skb_gso_ok(skb: SkBuff, features: int) -> bool:
@@ -190,6 +193,10 @@ def _headers(skb: SkBuff) -> tuple[int, int, bool, int, int]:
     if proto != want:
         raise GsoError(f"gso_type {skb.gso_type:#x} says {'UDP' if udp else 'TCP'}, "
                        f"the packet's protocol is {proto}")  # fmt: skip
+    # tcp4_gso_segment / tcp6_gso_segment refuse a gso_type without their bit (-EINVAL).
+    if not udp and not skb.gso_type & (SKB_GSO_TCPV6 if ipv6 else SKB_GSO_TCPV4):
+        raise GsoError(f"gso_type {skb.gso_type:#x} does not say TCP over IPv{6 if ipv6 else 4} "
+                       f"(SKB_GSO_TCPV{6 if ipv6 else 4}), the packet is")  # fmt: skip
     end = th + 8 if udp else th + 20
     if end <= skb.tail and not udp:
         end = th + (buf[th + 12] >> 4) * 4
@@ -291,6 +298,16 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     return segs
 
 
+def _check_csum_start(skb: SkBuff) -> None:
+    """A partial checksum's place must lie in the frame, as Linux's ``skb_partial_csum_set``
+    makes sure where such a frame comes in (a TAP's virtio-net header): no driver is handed
+    a ``csum_start`` it would read or write outside the frame."""
+    start = skb_frame_start(skb)
+    if not start <= skb.csum_start <= skb.tail - skb.csum_offset - 2 or skb.csum_offset < 0:
+        raise GsoError(f"CHECKSUM_PARTIAL with csum_start {skb.csum_start} / csum_offset "
+                       f"{skb.csum_offset} outside the frame ({start}..{skb.tail})")  # fmt: skip
+
+
 def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
     """What Linux's ``validate_xmit_skb()`` does before ``start_xmit``: the frames to send.
 
@@ -302,6 +319,8 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
     """
     features = dev.features
     try:
+        if skb.ip_summed == CHECKSUM_PARTIAL:
+            _check_csum_start(skb)
         if skb.gso_size:
             if skb.gso_size < 0 or not _gso_fits(skb, features):
                 segs = skb_gso_segment(skb, features)  # GsoError for a gso_size under 1

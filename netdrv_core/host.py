@@ -64,7 +64,7 @@ from .netdevice import (
     NetDeviceOps,
     kfree_tx,
 )
-from .skbuff import SkBuff
+from .skbuff import SkBuff, skb_not_owned
 
 if TYPE_CHECKING:
     from .attach.base import Attachment
@@ -1103,6 +1103,8 @@ class Host:
         dev = skb.dev
         if dev is None:
             raise ValueError("netif_rx: skb.dev is not set (use eth_type_trans or set skb.dev)")
+        if skb.freed:  # freed, dropped, or GRO holds it: a driver's use after free
+            raise skb_not_owned("netif_rx", skb)
         cs = dev.core_stats
         cs.rx_submitted += 1
         if not dev.flags & IFF_UP:
@@ -1174,6 +1176,8 @@ class Host:
         """
         dev = skb.dev
         assert dev is not None
+        if skb.freed:  # freed, dropped, or GRO holds it: a driver's use after free
+            raise skb_not_owned("netif_receive_skb", skb)
         dev.core_stats.rx_submitted += 1
         return self._deliver_skb(skb)
 

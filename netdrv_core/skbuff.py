@@ -144,7 +144,37 @@ def _freed_at(buf: object) -> str:
 
 
 def _use_after_free(skb: SkBuff) -> None:
+    if gro_holds(skb):
+        raise SkbError(f"skb used after napi_gro_receive took it: GRO holds it until the poll "
+                       f"ends and may merge or free it; take what you need before handing it "
+                       f"up: {skb!r}")  # fmt: skip
     raise SkbError(f"skb used after free{_freed_at(skb.buf)}: {skb!r}")
+
+
+def gro_holds(skb: SkBuff) -> bool:
+    """True when ``skb`` is held by GRO (``napi_gro_receive`` took it; the poll has not
+    ended).  GRO marks such an skb freed — it is no longer the driver's — until it
+    hands it up; this tells the two apart when an error is reported (not a fast path)."""
+    for napi in getattr(skb.dev, "napi_list", ()):
+        for flow in napi.gro_list:
+            if flow.head is skb:
+                return True
+    return False
+
+
+def skb_not_owned(how: str, skb: SkBuff) -> SkbError:
+    """The error for an skb handed to ``how`` (``netif_rx``…) that is no longer the driver's:
+    freed, dropped by the core, or held by GRO after ``napi_gro_receive``."""
+    if gro_holds(skb):
+        return SkbError(f"{how} of an skb GRO still holds: napi_gro_receive took it, and it "
+                        f"is handed up when the poll ends; hand each skb up once")  # fmt: skip
+    buf: object = skb.buf  # a _FreedBuffer once kfree_skb freed it
+    if isinstance(buf, _FreedBuffer):
+        where = _freed_at(buf)
+    else:  # marked freed, buffer intact: the core dropped it (NET_RX_DROP) or handed it up
+        where = " (dropped or handed up by the core already)"
+    return SkbError(f"{how} of a freed skb: hand it up or free it, not both; an skb handed "
+                    f"up or dropped is no longer the driver's{where}")  # fmt: skip
 
 
 def _caller_site() -> str:
@@ -511,6 +541,9 @@ def kfree_skb(skb: SkBuff) -> None:
     view of it taken later, raises :class:`SkbError` (a use after free).
     """
     if skb.freed:
+        if gro_holds(skb):
+            raise SkbError(f"kfree_skb of an skb GRO holds: napi_gro_receive took it (it is "
+                           f"the stack's now); do not free what you handed up: {skb!r}")  # fmt: skip
         raise SkbError(f"double free of {skb!r}{_freed_at(skb.buf)}")
     skb.freed = True
     skb.buf = _FreedBuffer(_caller_site()) if skb_debug else _FREED  # type: ignore[assignment]

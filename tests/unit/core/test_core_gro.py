@@ -35,6 +35,8 @@ from netdrv_core.skbuff import (
     CHECKSUM_UNNECESSARY,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
+    SkbError,
+    kfree_skb,
 )
 
 A, B = "198.18.0.1", "198.18.0.2"
@@ -310,3 +312,109 @@ def test_a_frame_for_a_link_that_is_gone_is_counted_dropped(host: Host) -> None:
     skb.dev = dev
     assert KernelStack().receive(dev, skb) is False
     assert dev.core_stats.rx_down_drops == 1
+
+
+def _skb(dev: NetDevice, frame: bytes) -> SkBuff:
+    skb = SkBuff(2 + len(frame))
+    skb.buf[2:] = frame
+    skb.data, skb.tail = 2, 2 + len(frame)
+    skb.protocol = eth_type_trans(skb, dev)
+    skb.ip_summed = CHECKSUM_UNNECESSARY
+    return skb
+
+
+@pytest.mark.parametrize("again", ["napi_gro_receive", "netif_receive_skb", "netif_rx"])
+def test_an_skb_gro_holds_handed_up_again_is_refused_not_delivered_twice(
+    drv: GroDriver, host: Host, again: str
+) -> None:
+    # The skb is the stack's once napi_gro_receive took it. Handed in again while GRO held
+    # it, it pushed its own flow out (not the next segment) and was held anew: the stack
+    # got the same frame twice.
+    raised: list[Exception] = []
+
+    def poll(napi: NapiStruct, budget: int) -> int:
+        skb = _skb(drv.dev, seg4(0))
+        assert napi_gro_receive(napi, skb) == GRO_HELD
+        try:
+            if again == "napi_gro_receive":
+                napi_gro_receive(napi, skb)
+            else:
+                getattr(host, again)(skb)
+        except Exception as exc:
+            raised.append(exc)
+        napi_complete_done(napi, 1)
+        return 1
+
+    drv.napi.poll = poll
+    got = drv.receive([])
+    assert len(raised) == 1 and f"{again} of an skb GRO still holds" in str(raised[0])
+    assert [frame_of(s) for s in got] == [seg4(0)]  # once, and untouched by the refusal
+    cs = drv.dev.core_stats
+    assert cs.rx_submitted == cs.rx_delivered == 1
+
+
+def test_an_skb_gro_holds_is_not_the_drivers_to_free_or_touch(drv: GroDriver) -> None:
+    raised: list[str] = []
+
+    def poll(napi: NapiStruct, budget: int) -> int:
+        skb = _skb(drv.dev, seg4(0))
+        napi_gro_receive(napi, skb)
+        n = skb.len  # the length is still there to count (as for a merged skb)
+        for misuse in (skb.view, lambda: kfree_skb(skb)):
+            try:
+                misuse()
+            except SkbError as exc:
+                raised.append(str(exc))
+        napi_complete_done(napi, 1)
+        return 1 if n else 0
+
+    drv.napi.poll = poll
+    got = drv.receive([])
+    assert len(raised) == 2
+    assert "used after napi_gro_receive took it" in raised[0]
+    assert "kfree_skb of an skb GRO holds" in raised[1]
+    assert [frame_of(s) for s in got] == [seg4(0)] and not got[0].freed
+
+
+def _padded(frame: bytes) -> bytes:
+    """``frame`` padded to the Ethernet minimum (60 bytes without the FCS), as a NIC hands
+    a short frame up: longer than its IP total length."""
+    return frame + bytes(max(0, 60 - len(frame)))
+
+
+def _other(**ip_kw: object) -> bytes:
+    """A 2-byte segment of another connection (port 41000), pure data (no PSH)."""
+    pkt = tcp_packet(A, B, 41000, 5201, b"hi", seq=1, ack=1, flags=TCP_ACK, **ip_kw)
+    return eth_frame(MAC_DST, MAC_SRC, 0x0800, pkt)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [lambda: _padded(_other()), lambda: _other(options=bytes([1, 1, 1, 0]))],
+    ids=["padded", "ip-options"],
+)
+def test_a_frame_gro_cannot_merge_leaves_the_other_flows_held(
+    drv: GroDriver, odd: Callable[[], bytes]
+) -> None:
+    # Linux's inet_gro_receive flushes the packet (padded: its length differs from the IP
+    # total length; options: not 0x45), and tcp_gro_receive its own flow — not every flow.
+    # netdrv flushed them all: the flow around it went up as two super-frames.
+    frame = odd()
+    got = drv.receive([seg4(0), seg4(1), frame, seg4(2), seg4(3)])
+    assert [frame_of(s) for s in got[:1]] == [frame]  # up at once, as it came
+    assert len(got) == 2 and got[1].gso_size == MSS
+    assert [frame_of(s) for s in skb_gso_segment(got[1], 0)] == [seg4(i) for i in range(4)]
+
+
+def test_a_padded_segment_of_a_held_flow_goes_up_after_it(drv: GroDriver) -> None:
+    # Its own flow is flushed first (tcp_gro_receive: flush set, pp = p), so the order within
+    # the connection is kept; another held flow stays held.
+    pkt = tcp_packet(A, B, 40000, 5201, b"hi", seq=1000 + 2 * MSS, ack=77, flags=TCP_ACK,
+                     ident=0x102)  # fmt: skip
+    padded = _padded(eth_frame(MAC_DST, MAC_SRC, 0x0800, pkt))
+    assert len(padded) == 60 > 14 + len(pkt)
+    other = [seg4(i, sport=42000) for i in range(2)]
+    got = drv.receive([seg4(0), other[0], seg4(1), other[1], padded])
+    assert [frame_of(s) for s in got[1:2]] == [padded]
+    assert [frame_of(s) for s in skb_gso_segment(got[0], 0)] == [seg4(0), seg4(1)]
+    assert [frame_of(s) for s in skb_gso_segment(got[2], 0)] == other

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from netdrv_core import Host, NetDevice, NetDeviceOps, SkBuff, alloc_etherdev, register_netdev
 from netdrv_core.attach.memory import MemoryStack
 from netdrv_core.loop import EventLoop
+from netdrv_core.netdevice import NET_RX_DROP
+from netdrv_core.skbuff import SkbError, kfree_skb, set_skb_debug
 
 
 def _frame_skb(dev: NetDevice) -> SkBuff:
@@ -69,3 +73,34 @@ def test_frames_left_in_the_qdisc_of_an_unplugged_device_are_counted() -> None:
     dev.flags &= ~1
     host.unregister_netdev(dev)
     assert dev.core_stats.tx_qdisc_drops == 3 and all(s.freed for s in skbs)
+
+
+@pytest.mark.parametrize("how", ["netif_rx", "netif_receive_skb"])
+def test_handing_up_a_freed_skb_is_refused_and_names_where_it_was_freed(how: str) -> None:
+    # On the memory stack the freed skb was queued as a received frame: the use after free
+    # surfaced (if at all) only when the test read the queue, far from the driver's line.
+    host, dev = _host()
+    old = set_skb_debug(True)
+    try:
+        skb = _frame_skb(dev)
+        kfree_skb(skb)
+        with pytest.raises(SkbError, match=rf"{how} of a freed skb.*freed at .*test_core_rx_"):
+            getattr(host, how)(skb)
+    finally:
+        set_skb_debug(old)
+    host.loop.run_until_idle()
+    assert host.attachment.received(dev) == []  # type: ignore[attr-defined]
+    assert dev.core_stats.rx_submitted == 0 and _balanced(dev)  # refused: not a frame
+
+
+def test_an_skb_the_core_dropped_is_not_the_drivers_to_hand_up_again() -> None:
+    host, dev = _host(rx_queue_len=1)
+    host.netdev_max_backlog = 1
+    host.netif_rx(_frame_skb(dev))
+    skb = _frame_skb(dev)
+    assert host.netif_rx(skb) == NET_RX_DROP  # the backlog is full: consumed by the core
+    with pytest.raises(SkbError, match=r"netif_rx of a freed skb.*dropped or handed up"):
+        host.netif_rx(skb)  # "try again": delivered after all, once the backlog drained
+    host.loop.run_until_idle()
+    assert len(host.attachment.received(dev)) == 1  # type: ignore[attr-defined]
+    assert dev.core_stats.rx_submitted == 2 and _balanced(dev)
