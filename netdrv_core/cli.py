@@ -8,8 +8,10 @@ that daemon; ``drivers`` reads plugin metadata only.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
@@ -315,6 +317,10 @@ def _foreground(driver: str, params: list[str], pm: Any) -> None:
 
     from .daemon import Daemon
 
+    # Messages reach the terminal through logging's last resort, which shows warnings
+    # only: let it show what the root logger's level (netdrv sysctl loglevel=N) admits.
+    if logging.lastResort is not None:
+        logging.lastResort.setLevel(logging.NOTSET)
     d = Daemon(pm=pm, exit_when_empty=False)
     try:
         d.listen()
@@ -1084,11 +1090,16 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
         click.echo("".join(out), nl=False)
         if not follow:
             return
+        # A character may be split between two reads; an emptied log (: > LOG) is read
+        # again from its start, as tail -f does.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
             while True:
                 chunk = f.read()
                 if chunk:
-                    click.echo(chunk.decode(errors="replace"), nl=False)
+                    click.echo(decoder.decode(chunk), nl=False)
+                elif os.fstat(f.fileno()).st_size < f.tell():
+                    f.seek(0)
                 else:
                     time.sleep(0.2)
         except KeyboardInterrupt:

@@ -13,7 +13,10 @@ by :func:`net_ratelimit` or a ``netif_msg_*`` test of the driver's ``msg_enable`
 from __future__ import annotations
 
 import logging
+import sys
 import time
+import weakref
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -228,20 +231,36 @@ def netdev_info(dev: NetDevice, fmt: str, *args: Any) -> None:
 
 
 def netdev_dbg(dev: NetDevice, fmt: str, *args: Any) -> None:
-    """``netdev_dbg``: :data:`logging.DEBUG` (the daemon logs it with ``-v``)."""
+    """``netdev_dbg``: :data:`logging.DEBUG` (the daemon logs it once ``netdrv sysctl
+    loglevel=8`` lets debug messages in)."""
     netdev_printk(logging.DEBUG, dev, fmt, *args)
 
 
-_warned_once: set[tuple[str, str]] = set()
+# The call sites that have warned: the caller's code, by identity (equal code in another
+# module has not warned), and the offsets in it.  A plugin the daemon forgot and imports
+# afresh has new code, so it warns again, as a reloaded kernel module does (its once-flags
+# are in the module's data); an entry goes with its code.
+_warned_once: dict[int, tuple[weakref.ref[CodeType], set[int]]] = {}
+
+
+def _once_sites(code: CodeType) -> set[int]:
+    key = id(code)
+    entry = _warned_once.get(key)
+    if entry is None or entry[0]() is not code:
+        ref = weakref.ref(code, lambda _ref: _warned_once.pop(key, None))
+        entry = _warned_once[key] = (ref, set())
+    return entry[1]
 
 
 def netdev_warn_once(dev: NetDevice, fmt: str, *args: Any) -> None:
-    """``netdev_warn_once``: the first time this driver gives this ``fmt``, then never again
-    (for any of its devices, as the kernel's is once per call site)."""
-    key = (_logger(dev).name, fmt)
-    if key in _warned_once:
+    """``netdev_warn_once``: the first time this call site is reached, then never again
+    (whatever the device or text), as the kernel's; a plugin imported afresh (``netdrv
+    unload``, then ``load``) warns again, as a reloaded module does."""
+    caller = sys._getframe(1)
+    sites = _once_sites(caller.f_code)
+    if caller.f_lasti in sites:
         return
-    _warned_once.add(key)
+    sites.add(caller.f_lasti)
     netdev_warn(dev, fmt, *args)
 
 

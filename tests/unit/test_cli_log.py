@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -71,3 +72,50 @@ def test_log_follow_prints_what_is_written_until_ctrl_c(log_file: Path, monkeypa
 def test_a_long_log_is_read_from_its_end(log_file: Path, monkeypatch) -> None:
     monkeypatch.setattr(cli_mod, "LOG_TAIL_BYTES", len(NEW) + 10)
     assert CliRunner().invoke(cli, ["log", "-a"]).output == NEW
+
+
+def _follow(log_file: Path, monkeypatch: pytest.MonkeyPatch, *writes: Any) -> str:
+    """``netdrv log -f``, doing ``writes[i](log_file)`` at its i-th wait, then Ctrl-C."""
+    naps = iter(writes)
+
+    def sleep(seconds: float) -> None:
+        write = next(naps, None)
+        if write is None:
+            raise KeyboardInterrupt
+        write(log_file)
+
+    monkeypatch.setattr(cli_mod.time, "sleep", sleep)
+    res = CliRunner().invoke(cli, ["log", "-f"])
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+def test_follow_goes_on_after_the_log_is_truncated(log_file: Path, monkeypatch) -> None:
+    """As tail -f: emptied (`: > LOG`) and written again, the log is read from its start,
+    not from the old offset (nothing, then the middle of a line)."""
+    later = "2026-12-06 09:10:00,000 netdrv.daemon INFO daemon 300 listening (netns net:[1])\n"
+
+    def truncate(path: Path) -> None:
+        path.write_text("")
+
+    def append(path: Path) -> None:
+        with path.open("a") as f:
+            f.write(later)
+
+    assert _follow(log_file, monkeypatch, truncate, append) == NEW + later
+
+
+def test_follow_decodes_a_character_written_in_two_parts(log_file: Path, monkeypatch) -> None:
+    """A message whose UTF-8 the daemon's write splits is printed whole, not as two '\ufffd'."""
+    text = "2026-12-06 09:00:03,000 netdrv.slip WARNING sl0: port /dev/ttyÜSB0\n".encode()
+    cut = text.index("Ü".encode()) + 1
+
+    def first(path: Path) -> None:
+        with path.open("ab") as f:
+            f.write(text[:cut])
+
+    def rest(path: Path) -> None:
+        with path.open("ab") as f:
+            f.write(text[cut:])
+
+    assert _follow(log_file, monkeypatch, first, rest) == NEW + text.decode()

@@ -250,3 +250,40 @@ def test_ctrl_c_while_plugins_load_for_their_commands_is_no_traceback(
         cli_mod.main(["linktest", "sl0"])  # a plugin's command: plugins load first
     assert exc.value.code == 130
     assert capsys.readouterr().err == "Aborted!\n"
+
+
+_FOREGROUND = """\
+import logging
+import netdrv_core.daemon as daemon_mod
+from netdrv_core import Host, cli
+
+class Daemon(daemon_mod.Daemon):  # `netdrv load -f`'s daemon, minus the kernel and driver
+    def __init__(self, pm, exit_when_empty):
+        super().__init__(Host(), pm, exit_when_empty=exit_when_empty, watchdog=None)
+    def listen(self):
+        pass
+    def load(self, name, args):
+        return {"description": "a driver"}
+    def run(self):
+        logging.getLogger("netdrv.drv").info("info at the default level")
+        logging.getLogger("netdrv.drv").warning("a warning")
+        print("sysctl:", self.sysctl({"loglevel": 8}), flush=True)
+        logging.getLogger("netdrv.drv").debug("debug after loglevel=8")
+
+daemon_mod.Daemon = Daemon
+cli._foreground("drv", [], None)
+"""
+
+
+def test_sysctl_loglevel_reaches_the_terminal_of_a_foreground_daemon() -> None:
+    """`netdrv load -f` logs to the terminal, warnings by default: `netdrv sysctl
+    loglevel=8` (which reads back 8) lets debug messages in there too."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", _FOREGROUND], capture_output=True, text=True,
+                         timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "'loglevel': 8" in res.stdout
+    assert "a warning" in res.stderr and "info at the default level" not in res.stderr
+    assert "debug after loglevel=8" in res.stderr, res.stderr

@@ -118,3 +118,35 @@ def test_net_ratelimit_is_ten_per_five_seconds() -> None:
         assert sum(net_ratelimit() for _ in range(11)) == 10
     finally:
         state.begin, state.printed, state.missed = saved
+
+
+_RELOADED_DRIVER = """\
+from netdrv_core import netdev_warn_once
+
+def probe(dev):
+    netdev_warn_once(dev, "firmware %s is old", "1.0")
+"""
+
+
+def test_warn_once_warns_again_once_the_driver_is_imported_afresh(caplog) -> None:
+    """The kernel's once-flag lives in the module, so a reloaded module warns again: so
+    does a plugin the daemon forgot at `netdrv unload` and imports afresh at `netdrv load`
+    (in a daemon another driver keeps alive)."""
+    dev = _dev("pk3", "reloaddrv")
+    caplog.set_level(logging.WARNING)
+    for _load in range(2):  # two imports of the same source
+        module: dict[str, object] = {}
+        exec(compile(_RELOADED_DRIVER, "netdrv_reloaddrv/driver.py", "exec"), module)
+        for _probe in range(2):
+            module["probe"](dev)  # type: ignore[operator]
+    assert [r.getMessage() for r in caplog.records] == ["pk3: firmware 1.0 is old"] * 2
+
+
+def test_warn_once_is_once_per_call_site_whatever_the_text(caplog) -> None:
+    """As in the kernel (a static flag per call site): a text made per call (an f-string)
+    neither warns each time nor makes the remembered state grow."""
+    dev = _dev("pk4", "sitedrv")
+    caplog.set_level(logging.WARNING)
+    for n in range(3):
+        netdev_warn_once(dev, f"queue {n} stuck")
+    assert [r.getMessage() for r in caplog.records] == ["pk4: queue 0 stuck"]

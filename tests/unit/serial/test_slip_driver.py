@@ -441,23 +441,27 @@ def test_wait_waits_for_a_port_that_does_not_exist_yet(host: Host, tmp_path) -> 
 
 
 def test_a_port_that_stays_missing_is_not_logged_on_every_retry(
-    host: Host, tmp_path, caplog, monkeypatch
+    host: Host, tmp_path, caplog
 ) -> None:
     # An adapter left unplugged fails every retry_max seconds: the reason is logged once,
     # then reminded every OPEN_WARN_EVERY seconds with the count, not 720 times an hour.
-    import netdrv_serial.driver as slip_driver
-
-    monkeypatch.setattr(slip_driver, "OPEN_WARN_EVERY", 0.6)
-    path = tmp_path / "ttyUSB0"
+    # The loop's clock is a fake one, moved retry_max at a time: what is logged does not
+    # depend on how fast a loaded machine runs the test.
+    now = [1000.0]
+    host.loop.clock = lambda: now[0]
     caplog.set_level(logging.DEBUG, logger="netdrv.serial")
-    drv = load_slip(host, port=str(path), wait="1", retry_max="0.1")
+    drv = load_slip(host, port=str(tmp_path / "ttyUSB0"), wait="1", retry_max="5")
     try:
-        host.loop.run_until(lambda: False, 1.0)
+        for _ in range(250):  # 1250 s: attempts at 1000, 1005, … 2250
+            now[0] += 5.0
+            host.loop.run_once(0)
         retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
         warned = [r.getMessage() for r in retries if r.levelno == logging.WARNING]
-        assert len(retries) >= 4, [r.getMessage() for r in retries]
-        assert len(warned) == 2, warned
-        assert "does not exist" in warned[0] and "attempts so far" in warned[1], warned
+        assert len(retries) == 251, [r.getMessage() for r in retries]
+        assert len(warned) == 3, warned
+        assert "does not exist" in warned[0] and "attempts so far" not in warned[0], warned
+        assert warned[1].endswith("(still: 121 attempts so far)"), warned  # 600 s later
+        assert warned[2].endswith("(still: 241 attempts so far)"), warned
     finally:
         with host.as_current():
             drv.exit()
