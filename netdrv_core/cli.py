@@ -1036,6 +1036,7 @@ def sysctl_cmd(settings: tuple[str, ...]) -> None:
 
 
 LOG_TAIL_BYTES = 8 << 20  # what `netdrv log` reads of a long log: the end
+ROOT_RUN_DIR = "/run/netdrv"  # root's daemons log there (daemon.run_dir)
 
 
 @cli.command(name="log", short_help="This namespace's daemon log, like dmesg (-f follows).")
@@ -1044,7 +1045,7 @@ LOG_TAIL_BYTES = 8 << 20  # what `netdrv log` reads of a long log: the end
     "--all",
     "whole",
     is_flag=True,
-    help="the whole file: every daemon this namespace had, not only the last one",
+    help="every daemon this namespace had, not only the last one (up to the file's last 8 MiB)",
 )
 @click.option(
     "-n",
@@ -1071,6 +1072,10 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
     try:
         f = open(path, "rb")  # noqa: SIM115 (kept open to follow)
     except FileNotFoundError:
+        roots = os.path.join(ROOT_RUN_DIR, os.path.basename(path))
+        if os.geteuid() != 0 and os.path.exists(roots):  # root's daemon logs elsewhere
+            _fail(f"this user's daemon has not run in this network namespace; root's has: its "
+                  f"log is {roots} (sudo netdrv log)")  # fmt: skip
         _fail(f"no netdrv daemon has run in this network namespace yet ({path} does not exist)")
     except OSError as exc:
         _fail(f"cannot read the daemon's log: {exc}")

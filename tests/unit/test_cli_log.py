@@ -119,3 +119,17 @@ def test_follow_decodes_a_character_written_in_two_parts(log_file: Path, monkeyp
             f.write(text[cut:])
 
     assert _follow(log_file, monkeypatch, first, rest) == NEW + text.decode()
+
+
+def test_a_user_whose_daemon_never_ran_is_pointed_to_roots_log(tmp_path: Path, monkeypatch) -> None:
+    # A user's daemon logs under $XDG_RUNTIME_DIR/netdrv; root's (the usual one) in /run/netdrv.
+    roots = tmp_path / "run-netdrv"
+    roots.mkdir()
+    (roots / "daemon-4026532248.log").write_text(NEW)
+    monkeypatch.setattr(cli_mod, "ROOT_RUN_DIR", str(roots))
+    monkeypatch.setattr(cli_mod.os, "geteuid", lambda: 1000)
+    mine = tmp_path / "xdg" / "netdrv" / "daemon-4026532248.log"
+    monkeypatch.setattr(daemon_mod, "log_path", lambda: str(mine))
+    res = CliRunner().invoke(cli, ["log"])
+    assert res.exit_code == 1
+    assert "root's has" in res.output and "sudo netdrv log" in res.output, res.output
