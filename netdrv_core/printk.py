@@ -295,10 +295,11 @@ class RateLimit:
 
     At most ``burst`` messages per ``interval`` seconds; the rest are counted in
     :attr:`missed`, and the first call of a later interval logs ``NAME: N callbacks
-    suppressed`` as the kernel does.  ``interval`` 0 never limits.
+    suppressed`` as the kernel does, NAME being ``name`` or, as the kernel's, the
+    function that called.  ``interval`` 0 never limits.
     """
 
-    def __init__(self, interval: float = 5.0, burst: int = 10, name: str = "ratelimit",
+    def __init__(self, interval: float = 5.0, burst: int = 10, name: str | None = None,
                  clock: Any = time.monotonic) -> None:  # fmt: skip
         self.interval = interval
         self.burst = burst
@@ -314,7 +315,8 @@ class RateLimit:
         now = self.clock()
         if self.begin is None or now - self.begin >= self.interval:
             if self.missed:
-                logging.getLogger("netdrv").warning("%s: %d callbacks suppressed", self.name,
+                name = self.name or sys._getframe(1).f_code.co_qualname
+                logging.getLogger("netdrv").warning("%s: %d callbacks suppressed", name,
                                                     self.missed)  # fmt: skip
             self.begin, self.printed, self.missed = now, 0, 0
         if self.printed < self.burst:

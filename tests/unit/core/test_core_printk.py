@@ -150,3 +150,20 @@ def test_warn_once_is_once_per_call_site_whatever_the_text(caplog) -> None:
     for n in range(3):
         netdev_warn_once(dev, f"queue {n} stuck")
     assert [r.getMessage() for r in caplog.records] == ["pk4: queue 0 stuck"]
+
+
+def test_a_nameless_rate_limit_names_the_function_that_called_it(caplog) -> None:
+    now = [0.0]
+    rl = RateLimit(interval=1.0, burst=1, clock=lambda: now[0])
+
+    def bad_frame() -> bool:
+        return rl()
+
+    caplog.set_level(logging.WARNING)
+    assert [bad_frame() for _ in range(3)] == [True, False, False]
+    now[0] = 2.0
+    assert bad_frame()
+    assert caplog.records[-1].getMessage() == (
+        "test_a_nameless_rate_limit_names_the_function_that_called_it.<locals>.bad_frame: "
+        "2 callbacks suppressed"
+    )
