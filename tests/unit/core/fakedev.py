@@ -15,6 +15,7 @@ from netdrv_core import (
     SkBuff,
     alloc_netdev,
     dev_kfree_skb,
+    eth_type_trans,
     ether_setup,
     netif_start_queue,
     netif_stop_queue,
@@ -22,6 +23,7 @@ from netdrv_core import (
 from netdrv_core.attach.memory import MemoryStack
 from netdrv_core.driver import Driver
 from netdrv_core.params import parse_params
+from netdrv_core.skbuff import CHECKSUM_UNNECESSARY
 
 Run = Callable[..., None]
 """The ``run`` fixture: ``run(seconds, step=0.001)`` lets fake time pass."""
@@ -194,3 +196,14 @@ class FakeTunTap:
 
     def close(self) -> None:
         self.fd = -1
+
+
+def rx_skb(dev: NetDevice, frame: bytes) -> SkBuff:
+    """A received ``frame`` as a driver hands it up: IP header aligned, protocol set,
+    checksum checked (CHECKSUM_UNNECESSARY)."""
+    skb = SkBuff(2 + len(frame))
+    skb.buf[2:] = frame
+    skb.data, skb.tail = 2, 2 + len(frame)
+    skb.protocol = eth_type_trans(skb, dev)
+    skb.ip_summed = CHECKSUM_UNNECESSARY
+    return skb

@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 import pytest
-from fakedev import make_dev, mem
+from fakedev import make_dev, mem, rx_skb
 from frames import eth_frame, ipv4_checksum_ok, l4_checksum_ok, tcp_packet
 from test_core_gro import seg4
 
-from netdrv_core import Host, NapiStruct, NetDevice, SkBuff, eth_type_trans
+from netdrv_core import Host, NapiStruct, NetDevice
 from netdrv_core.ethtool import (
     DUPLEX_FULL,
     EthtoolError,
@@ -29,19 +29,9 @@ from netdrv_core.napi import napi_complete_done, napi_enable, napi_schedule, net
 from netdrv_core.netdevice import NETIF_F_IP_CSUM, NETIF_F_SG, NETIF_F_TSO
 from netdrv_core.skbuff import (
     CHECKSUM_PARTIAL,
-    CHECKSUM_UNNECESSARY,
     SKB_GSO_TCPV4,
     kfree_skb,
 )
-
-
-def _rx_skb(dev: NetDevice, frame: bytes) -> SkBuff:
-    skb = SkBuff(2 + len(frame))
-    skb.buf[2:] = frame
-    skb.data, skb.tail = 2, 2 + len(frame)
-    skb.protocol = eth_type_trans(skb, dev)
-    skb.ip_summed = CHECKSUM_UNNECESSARY
-    return skb
 
 
 # -- NAPI ----------------------------------------------------------------------------------------
@@ -77,8 +67,8 @@ def test_napi_gro_receive_of_a_freed_skb_is_refused_and_not_counted(host: Host) 
     raised: list[BaseException] = []
 
     def poll(napi: NapiStruct, budget: int) -> int:
-        napi_gro_receive(napi, _rx_skb(dev, seg4(0)))
-        skb = _rx_skb(dev, seg4(1))
+        napi_gro_receive(napi, rx_skb(dev, seg4(0)))
+        skb = rx_skb(dev, seg4(1))
         kfree_skb(skb)
         try:
             napi_gro_receive(napi, skb)

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable
 
 import pytest
-from fakedev import make_dev
+from fakedev import make_dev, rx_skb
 from frames import (
     TCP_ACK,
     TCP_FIN,
@@ -314,15 +314,6 @@ def test_a_frame_for_a_link_that_is_gone_is_counted_dropped(host: Host) -> None:
     assert dev.core_stats.rx_down_drops == 1
 
 
-def _skb(dev: NetDevice, frame: bytes) -> SkBuff:
-    skb = SkBuff(2 + len(frame))
-    skb.buf[2:] = frame
-    skb.data, skb.tail = 2, 2 + len(frame)
-    skb.protocol = eth_type_trans(skb, dev)
-    skb.ip_summed = CHECKSUM_UNNECESSARY
-    return skb
-
-
 @pytest.mark.parametrize("again", ["napi_gro_receive", "netif_receive_skb", "netif_rx"])
 def test_an_skb_gro_holds_handed_up_again_is_refused_not_delivered_twice(
     drv: GroDriver, host: Host, again: str
@@ -333,7 +324,7 @@ def test_an_skb_gro_holds_handed_up_again_is_refused_not_delivered_twice(
     raised: list[Exception] = []
 
     def poll(napi: NapiStruct, budget: int) -> int:
-        skb = _skb(drv.dev, seg4(0))
+        skb = rx_skb(drv.dev, seg4(0))
         assert napi_gro_receive(napi, skb) == GRO_HELD
         try:
             if again == "napi_gro_receive":
@@ -357,7 +348,7 @@ def test_an_skb_gro_holds_is_not_the_drivers_to_free_or_touch(drv: GroDriver) ->
     raised: list[str] = []
 
     def poll(napi: NapiStruct, budget: int) -> int:
-        skb = _skb(drv.dev, seg4(0))
+        skb = rx_skb(drv.dev, seg4(0))
         napi_gro_receive(napi, skb)
         n = skb.len  # the length is still there to count (as for a merged skb)
         for misuse in (skb.view, lambda: kfree_skb(skb)):
