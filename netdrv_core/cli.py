@@ -1081,11 +1081,12 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
         _fail(f"cannot read the daemon's log: {exc}")
     with f:
         size = f.seek(0, os.SEEK_END)
-        f.seek(max(0, size - LOG_TAIL_BYTES))
-        text = f.read().decode(errors="replace")
-        out = text.splitlines(keepends=True)
-        if size > LOG_TAIL_BYTES:
-            out = out[1:]  # cut in the middle of a line
+        tail = max(0, size - LOG_TAIL_BYTES)
+        f.seek(max(0, tail - 1))  # with the byte before: does the tail start a line?
+        data = f.read()
+        if tail:  # leave out the line the tail cuts in two (none if it starts one)
+            data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
+        out = data.decode(errors="replace").splitlines(keepends=True)
         if not whole:
             # The file outlives daemons (and namespaces: a reused inode continues it).
             start = [i for i, line in enumerate(out) if " listening (netns " in line]

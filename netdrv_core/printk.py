@@ -12,10 +12,12 @@ by :func:`net_ratelimit` or a ``netif_msg_*`` test of the driver's ``msg_enable`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
 import weakref
+from collections.abc import Iterator
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +70,7 @@ __all__ = [
     "netif_msg_tx_queued",
     "netif_msg_wol",
     "netif_warn",
+    "printk_state",
 ]
 
 # include/linux/netdevice.h, in the order ethtool's msglvl names them (ethtool.NETIF_MSG_NAMES).
@@ -190,50 +193,63 @@ def _logger(dev: NetDevice) -> logging.Logger:
     return logger
 
 
-def netdev_printk(level: int, dev: NetDevice, fmt: str, *args: Any) -> None:
-    """Log ``fmt % args`` at ``level`` (a :mod:`logging` level) as ``DEV: message``.
+def _name(dev: NetDevice) -> str:
+    """``netdev_name()``: a device not registered yet still has its pattern (``eth%d``)."""
+    name = dev.name
+    return name if name and "%" not in name else "(unnamed net_device)"
 
-    The logger is ``netdrv.DRIVER`` (the device's driver).  Without ``args`` the text
-    is taken as it is (a ``%`` in it needs no escaping).
-    """
+
+def _printk(level: int, dev: NetDevice, fmt: str, args: tuple[Any, ...]) -> None:
+    # Called by the function the driver called: the record's file, line and function are
+    # the driver's (stacklevel 3), as pytest's captured log and %(lineno)d show them.
     logger = _logger(dev)
     if not logger.isEnabledFor(level):
         return
     if args:
-        logger.log(level, "%s: " + fmt, dev.name, *args)
+        logger.log(level, "%s: " + fmt, _name(dev), *args, stacklevel=3)
     else:
-        logger.log(level, "%s: %s", dev.name, fmt)
+        logger.log(level, "%s: %s", _name(dev), fmt, stacklevel=3)
+
+
+def netdev_printk(level: int, dev: NetDevice, fmt: str, *args: Any) -> None:
+    """Log ``fmt % args`` at ``level`` (a :mod:`logging` level) as ``DEV: message``.
+
+    The logger is ``netdrv.DRIVER`` (the device's driver).  Without ``args`` the text
+    is taken as it is (a ``%`` in it needs no escaping).  A device not registered yet
+    is ``(unnamed net_device)``, as in the kernel.
+    """
+    _printk(level, dev, fmt, args)
 
 
 def netdev_crit(dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netdev_crit`` (also for ``emerg``/``alert``): :data:`logging.CRITICAL`."""
-    netdev_printk(logging.CRITICAL, dev, fmt, *args)
+    _printk(logging.CRITICAL, dev, fmt, args)
 
 
 def netdev_err(dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netdev_err``: :data:`logging.ERROR`."""
-    netdev_printk(logging.ERROR, dev, fmt, *args)
+    _printk(logging.ERROR, dev, fmt, args)
 
 
 def netdev_warn(dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netdev_warn``: :data:`logging.WARNING`."""
-    netdev_printk(logging.WARNING, dev, fmt, *args)
+    _printk(logging.WARNING, dev, fmt, args)
 
 
 def netdev_notice(dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netdev_notice``: :data:`logging.INFO` (Python has no level between)."""
-    netdev_printk(logging.INFO, dev, fmt, *args)
+    _printk(logging.INFO, dev, fmt, args)
 
 
 def netdev_info(dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netdev_info``: :data:`logging.INFO`."""
-    netdev_printk(logging.INFO, dev, fmt, *args)
+    _printk(logging.INFO, dev, fmt, args)
 
 
 def netdev_dbg(dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netdev_dbg``: :data:`logging.DEBUG` (the daemon logs it once ``netdrv sysctl
     loglevel=8`` lets debug messages in)."""
-    netdev_printk(logging.DEBUG, dev, fmt, *args)
+    _printk(logging.DEBUG, dev, fmt, args)
 
 
 # The call sites that have warned: the caller's code, by identity (equal code in another
@@ -245,10 +261,11 @@ _warned_once: dict[int, tuple[weakref.ref[CodeType], set[int]]] = {}
 
 def _once_sites(code: CodeType) -> set[int]:
     key = id(code)
-    entry = _warned_once.get(key)
+    warned = _warned_once  # (printk_state may swap in another for a while)
+    entry = warned.get(key)
     if entry is None or entry[0]() is not code:
-        ref = weakref.ref(code, lambda _ref: _warned_once.pop(key, None))
-        entry = _warned_once[key] = (ref, set())
+        ref = weakref.ref(code, lambda _ref: warned.pop(key, None))
+        entry = warned[key] = (ref, set())
     return entry[1]
 
 
@@ -261,32 +278,32 @@ def netdev_warn_once(dev: NetDevice, fmt: str, *args: Any) -> None:
     if caller.f_lasti in sites:
         return
     sites.add(caller.f_lasti)
-    netdev_warn(dev, fmt, *args)
+    _printk(logging.WARNING, dev, fmt, args)
 
 
 # netif_LEVEL(priv, TYPE, dev, …): netdev_LEVEL when priv.msg_enable has the TYPE bit.
 def netif_err(priv: Any, msg_type: int, dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netif_err(priv, TYPE, dev, …)``: :func:`netdev_err` if ``priv.msg_enable & msg_type``."""
     if priv.msg_enable & msg_type:
-        netdev_printk(logging.ERROR, dev, fmt, *args)
+        _printk(logging.ERROR, dev, fmt, args)
 
 
 def netif_warn(priv: Any, msg_type: int, dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netif_warn``: :func:`netdev_warn` if ``priv.msg_enable & msg_type``."""
     if priv.msg_enable & msg_type:
-        netdev_printk(logging.WARNING, dev, fmt, *args)
+        _printk(logging.WARNING, dev, fmt, args)
 
 
 def netif_info(priv: Any, msg_type: int, dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netif_info``: :func:`netdev_info` if ``priv.msg_enable & msg_type``."""
     if priv.msg_enable & msg_type:
-        netdev_printk(logging.INFO, dev, fmt, *args)
+        _printk(logging.INFO, dev, fmt, args)
 
 
 def netif_dbg(priv: Any, msg_type: int, dev: NetDevice, fmt: str, *args: Any) -> None:
     """``netif_dbg``: :func:`netdev_dbg` if ``priv.msg_enable & msg_type``."""
     if priv.msg_enable & msg_type:
-        netdev_printk(logging.DEBUG, dev, fmt, *args)
+        _printk(logging.DEBUG, dev, fmt, args)
 
 
 # -- rate limits ---------------------------------------------------------------------------
@@ -317,7 +334,7 @@ class RateLimit:
             if self.missed:
                 name = self.name or sys._getframe(1).f_code.co_qualname
                 logging.getLogger("netdrv").warning("%s: %d callbacks suppressed", name,
-                                                    self.missed)  # fmt: skip
+                                                    self.missed, stacklevel=2)  # fmt: skip
             self.begin, self.printed, self.missed = now, 0, 0
         if self.printed < self.burst:
             self.printed += 1
@@ -333,3 +350,22 @@ def net_ratelimit() -> bool:
     """``net_ratelimit()``: the networking code's shared limit, 10 messages per 5 s
     (``net.core.message_burst``/``message_cost``); guard per-packet messages with it."""
     return _net_ratelimit_state()
+
+
+@contextlib.contextmanager
+def printk_state(clock: Any = time.monotonic) -> Iterator[None]:
+    """A fresh :func:`net_ratelimit` (on ``clock``) and :func:`netdev_warn_once` memory
+    inside the block, as after a boot; the old ones after it.
+
+    The pytest kit's ``netdrv_host`` runs each test in one, on ``netdrv_clock``: a test
+    that floods the limit does not silence the next test's warnings, a warn-once warns
+    in every test, and ``netdrv_clock.advance(5)`` starts a new interval.
+    """
+    global _net_ratelimit_state, _warned_once
+    saved = _net_ratelimit_state, _warned_once
+    _net_ratelimit_state = RateLimit(5.0, 10, "net_ratelimit", clock=clock)
+    _warned_once = {}
+    try:
+        yield
+    finally:
+        _net_ratelimit_state, _warned_once = saved

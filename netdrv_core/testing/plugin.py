@@ -123,13 +123,19 @@ def netdrv_clock() -> Any:
 
 @pytest.fixture
 def netdrv_host(netdrv_clock: Any) -> Iterator[Host]:
-    """A host on the memory attachment; every device is unregistered afterwards."""
-    from ..loop import EventLoop
+    """A host on the memory attachment; every device is unregistered afterwards.
 
-    host = Host(loop=EventLoop(clock=netdrv_clock))
-    yield host
-    host.close()
-    host.loop.close()
+    The test runs as after a boot for driver messages too: a fresh ``net_ratelimit()``
+    on ``netdrv_clock`` and a fresh ``netdev_warn_once`` memory (:func:`printk_state`).
+    """
+    from ..loop import EventLoop
+    from ..printk import printk_state
+
+    with printk_state(netdrv_clock):
+        host = Host(loop=EventLoop(clock=netdrv_clock))
+        yield host
+        host.close()
+        host.loop.close()
 
 
 @pytest.fixture

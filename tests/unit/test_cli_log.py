@@ -74,6 +74,12 @@ def test_a_long_log_is_read_from_its_end(log_file: Path, monkeypatch) -> None:
     assert CliRunner().invoke(cli, ["log", "-a"]).output == NEW
 
 
+def test_a_tail_that_starts_at_a_line_keeps_that_line(log_file: Path, monkeypatch) -> None:
+    """Only a line the tail cuts in two is left out: one it starts exactly at is whole."""
+    monkeypatch.setattr(cli_mod, "LOG_TAIL_BYTES", len(NEW))
+    assert CliRunner().invoke(cli, ["log", "-a"]).output == NEW
+
+
 def _follow(log_file: Path, monkeypatch: pytest.MonkeyPatch, *writes: Any) -> str:
     """``netdrv log -f``, doing ``writes[i](log_file)`` at its i-th wait, then Ctrl-C."""
     naps = iter(writes)

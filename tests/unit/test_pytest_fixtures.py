@@ -99,3 +99,14 @@ class TestLoadLikeTheDaemon:
         with pytest.raises(ParameterError, match="cannot go together"):
             netdrv_load("fixldd", fail=1, veto=1)
         assert not netdrv_host.devices
+
+
+def test_net_ratelimit_starts_fresh_in_each_test_on_the_test_clock(
+    netdrv_host, netdrv_clock
+) -> None:
+    # A flood in an earlier test does not silence this one; netdrv_clock moves the interval.
+    from netdrv_core import net_ratelimit
+
+    assert sum(net_ratelimit() for _ in range(11)) == 10
+    netdrv_clock.advance(6)
+    assert net_ratelimit()

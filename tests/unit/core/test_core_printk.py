@@ -167,3 +167,58 @@ def test_a_nameless_rate_limit_names_the_function_that_called_it(caplog) -> None
         "test_a_nameless_rate_limit_names_the_function_that_called_it.<locals>.bad_frame: "
         "2 callbacks suppressed"
     )
+
+
+def test_a_message_is_recorded_at_the_drivers_call_site(caplog) -> None:
+    """The record's file, line and function are the driver's, not printk's: pytest's
+    captured log and a handler showing %(filename)s:%(lineno)d point at the driver."""
+    dev = _dev()
+    priv = SimpleNamespace(msg_enable=NETIF_MSG_LINK)
+    now = [0.0]
+    rl = RateLimit(interval=1.0, burst=1, name="rl", clock=lambda: now[0])
+    caplog.set_level(logging.DEBUG)
+
+    def driver_code() -> None:
+        netdev_err(dev, "a")
+        netdev_info(dev, "b %d", 1)
+        netif_info(priv, NETIF_MSG_LINK, dev, "c")
+        netdev_warn_once(dev, "d")
+        rl()
+        rl()
+        now[0] = 2.0
+        rl()  # says what it held
+
+    driver_code()
+    assert len(caplog.records) == 5
+    for r in caplog.records:
+        assert (r.filename, r.funcName) == ("test_core_printk.py", "driver_code"), r.getMessage()
+
+
+def test_a_device_not_yet_registered_is_unnamed_as_in_the_kernel(caplog) -> None:
+    """Before register_netdev its name is still a pattern (eth%d): the kernel's
+    netdev_name() says "(unnamed net_device)"."""
+    caplog.set_level(logging.INFO)
+    netdev_info(_dev("pk%d", driver=None), "found at %#x", 0x300)
+    assert [r.getMessage() for r in caplog.records] == ["(unnamed net_device): found at 0x300"]
+
+
+def test_printk_state_is_a_fresh_boot_for_the_block(caplog) -> None:
+    from netdrv_core.printk import printk_state
+
+    dev = _dev("pk0", "bootdrv")
+    caplog.set_level(logging.WARNING)
+
+    def warn() -> None:
+        netdev_warn_once(dev, "once")
+
+    warn()
+    now = [0.0]
+    with printk_state(lambda: now[0]):
+        warn()  # warns again: a fresh memory
+        assert sum(net_ratelimit() for _ in range(11)) == 10
+        now[0] = 5.0  # the given clock starts the next interval
+        assert net_ratelimit()
+    warn()  # the old memory is back: warned already
+    assert [r.getMessage() for r in caplog.records if r.getMessage() == "pk0: once"] == [
+        "pk0: once", "pk0: once"
+    ]  # fmt: skip
