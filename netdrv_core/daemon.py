@@ -550,7 +550,7 @@ class Daemon:
             ) from exc
         drv.adopt(before)
         self.drivers[name] = drv
-        log.info("loaded %s %s", name, " ".join(args))
+        log.info("loaded %s", " ".join([name, *args]))
         devices = [d.name for d in drv.devices]
         return {"ok": True, "devices": devices, "description": describe_driver(drv)}
 
