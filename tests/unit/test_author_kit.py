@@ -15,9 +15,9 @@ import errno
 from typing import Any
 
 import pytest
+from test_conformance import KIT_TESTS, GoodOps
 
 from netdrv_core import (
-    NETDEV_TX_OK,
     Driver,
     DrvInfo,
     EthtoolOps,
@@ -29,12 +29,9 @@ from netdrv_core import (
     RingParam,
     SkBuff,
     alloc_netdev,
-    dev_kfree_skb,
     eth_mac_addr,
     ether_setup,
     netif_running,
-    netif_start_queue,
-    netif_stop_queue,
 )
 from netdrv_core.ethtool import DUPLEX_FULL
 from netdrv_core.netdevice import IFF_ALLMULTI, IFF_LIVE_ADDR_CHANGE, IFF_PROMISC
@@ -45,32 +42,12 @@ from netdrv_core.testing.conformance import (
     checked_stats,
 )
 
-KIT_TESTS = sorted(n for n in dir(DriverConformance) if n.startswith("test_"))
 
-
-class DummyOps(NetDeviceOps):
+class DummyOps(GoodOps):
     """dummy.c with the ops an author adds: MAC change while up, rx mode, MTU."""
 
     def __init__(self) -> None:
         self.rx_mode: list[tuple[bool, bool, int]] = []
-
-    def open(self, dev: NetDevice) -> int:
-        netif_start_queue(dev)
-        return 0
-
-    def stop(self, dev: NetDevice) -> int:
-        netif_stop_queue(dev)
-        return 0
-
-    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
-        dev.stats.tx_packets += 1
-        dev.stats.tx_bytes += skb.len
-        dev_kfree_skb(skb)
-        return NETDEV_TX_OK
-
-    def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
-        dev.mtu = new_mtu
-        return 0
 
     def set_mac_address(self, dev: NetDevice, addr: bytes) -> int:
         return eth_mac_addr(dev, addr)

@@ -1,4 +1,4 @@
-"""Fixtures of the USB tests: a memory host, the process-wide simulator backend, no leaks."""
+"""Fixtures of the USB tests (the memory `host` is tests/unit/conftest.py's): the simulator backend, no leaks."""
 
 from __future__ import annotations
 
@@ -9,15 +9,6 @@ import pytest
 from usbnet_helpers import usbnet_threads
 
 from netdrv_core import Host
-
-
-@pytest.fixture
-def host() -> Iterator[Host]:
-    """A host on the memory attachment."""
-    h = Host()
-    yield h
-    h.close()
-    h.loop.close()
 
 
 @pytest.fixture

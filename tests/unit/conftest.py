@@ -1,4 +1,4 @@
-"""Fixtures of the serial unit tests."""
+"""Fixtures of the unit tests (tests/unit/core has its own ``host``, on a fake clock)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from netdrv_core import Host
 
 @pytest.fixture
 def host() -> Iterator[Host]:
-    """A memory host, closed afterwards."""
+    """A host on the memory attachment, closed afterwards."""
     h = Host()
     yield h
     h.close()
