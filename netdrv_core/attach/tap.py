@@ -87,6 +87,9 @@ TUN_F_CSUM = 0x01
 TUN_F_TSO4 = 0x02
 TUN_F_TSO6 = 0x04
 TUN_F_TSO_ECN = 0x08
+TUN_F_USO4 = 0x20
+TUN_F_USO6 = 0x40
+TUN_F_USO = TUN_F_USO4 | TUN_F_USO6  # Linux (6.2+) takes both or neither
 MAX_FRAME = 65536 + 14 + VNET_HDR_LEN
 # Headroom of a received skb: room to push a header without reallocating, and
 # (NET_SKB_PAD + NET_IP_ALIGN, like netdev_alloc_skb_ip_align) an IP header on
@@ -106,13 +109,13 @@ USER_FLAGS = IFF_NOARP | IFF_MULTICAST | IFF_DEBUG | IFF_DYNAMIC
 # kernel's name, the device's bits, and whether the TUN/TAP masks the link's request by
 # what netdrv offers it (TUNSETOFFLOAD; for the others the link does what is requested).
 # A TUN/TAP has one checksum offload, the generic one: it stands for all of the device's.
-# tx-udp-segmentation is not among them: netdrv offers the TAP no UDP segmentation.
 KERNEL_FEATURES: tuple[tuple[str, int, bool], ...] = (
     ("tx-scatter-gather", NETIF_F_SG, False),
     ("tx-checksum-ip-generic", NETIF_F_CSUM_MASK, True),
     ("tx-tcp-segmentation", NETIF_F_TSO, True),
     ("tx-tcp-ecn-segmentation", NETIF_F_TSO_ECN, True),
     ("tx-tcp6-segmentation", NETIF_F_TSO6, True),
+    ("tx-udp-segmentation", NETIF_F_GSO_UDP_L4, True),
     ("rx-gro", NETIF_F_GRO, False),
 )
 
@@ -124,6 +127,7 @@ class TunTap:
         self.name = name
         self.tap = tap
         self.vnet_hdr = vnet_hdr
+        self.offloads = 0
         try:
             self.fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         except PermissionError:
@@ -142,7 +146,9 @@ class TunTap:
             fcntl.ioctl(self.fd, ioctl.TUNSETIFF, ifr)
             if vnet_hdr:
                 fcntl.ioctl(self.fd, ioctl.TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR_LEN))
-                fcntl.ioctl(self.fd, ioctl.TUNSETOFFLOAD, offloads)
+                if TunTap.uso_refused is None:  # the first header: does the kernel have USO?
+                    self.set_offloads(TUN_F_CSUM | TUN_F_USO)
+                self.offloads = self.set_offloads(offloads)
         except OSError as exc:
             os.close(self.fd)
             if exc.errno == errno.EPERM:
@@ -163,9 +169,30 @@ class TunTap:
                 ) from None
             raise
 
-    def set_offloads(self, offloads: int) -> None:
-        """TUNSETOFFLOAD: what the kernel may hand over unfinished (needs the vnet header)."""
-        fcntl.ioctl(self.fd, ioctl.TUNSETOFFLOAD, offloads)
+    # Whether the kernel refused UDP segmentation (TUN_F_USO*: Linux before 6.2); None
+    # until the first TAP with a vnet header asks.
+    uso_refused: bool | None = None
+
+    def set_offloads(self, offloads: int) -> int:
+        """TUNSETOFFLOAD: what the kernel may hand over unfinished (needs the vnet header).
+
+        Returns the flags set: without UDP segmentation on a kernel that has none (it
+        refuses the whole call, EINVAL, for a flag it does not know).
+        """
+        if TunTap.uso_refused:
+            offloads &= ~TUN_F_USO
+        try:
+            fcntl.ioctl(self.fd, ioctl.TUNSETOFFLOAD, offloads)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or not offloads & TUN_F_USO:
+                raise
+            TunTap.uso_refused = True
+            offloads &= ~TUN_F_USO
+            fcntl.ioctl(self.fd, ioctl.TUNSETOFFLOAD, offloads)
+        else:
+            if offloads & TUN_F_USO:
+                TunTap.uso_refused = False
+        return offloads
 
     def set_carrier(self, on: bool) -> bool:
         """TUNSETCARRIER; False when the kernel is too old to support it."""
@@ -308,6 +335,8 @@ class KernelStack(Attachment):
                 off |= TUN_F_TSO6
             if f & NETIF_F_TSO_ECN:
                 off |= TUN_F_TSO_ECN
+            if f & NETIF_F_GSO_UDP_L4 and not TunTap.uso_refused:
+                off |= TUN_F_USO
         return off
 
     @classmethod
@@ -336,7 +365,7 @@ class KernelStack(Attachment):
             if index is None:
                 raise NameInUseError(f"interface {dev.name!r} vanished right after creation")
             port = _Port(dev, tt, index)
-            port.k_off = offloads if vnet else 0
+            port.k_off = tt.offloads
             self.ports[dev.name] = port
             self._sync_to_kernel(port)
             self._skip_setup_events(index)
@@ -647,6 +676,8 @@ class KernelStack(Attachment):
             features &= ~(NETIF_F_CSUM_MASK | NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4)
             if dev.napi_list:
                 features &= ~NETIF_F_GRO
+        elif port is not None and TunTap.uso_refused:
+            features &= ~NETIF_F_GSO_UDP_L4  # a kernel before 6.2 passes no UDP GSO job on
         return features
 
     def features_changed(self, dev: NetDevice) -> None:
@@ -685,8 +716,7 @@ class KernelStack(Attachment):
         dev = port.dev
         try:
             if port.hlen and offer != port.k_off:
-                port.tt.set_offloads(offer)
-                port.k_off = offer
+                port.k_off = offer = port.tt.set_offloads(offer)
                 port.k_feat = None  # the kernel may have changed its request
             if port.k_avail and req != port.k_feat:
                 bits = self._kfeat_bits or {}

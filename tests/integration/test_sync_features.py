@@ -26,7 +26,7 @@ pytestmark = [
 
 # The features kept in step (a TAP's other features are its own, or fixed).
 SYNCED = ("tx-scatter-gather", "tx-checksum-ip-generic", "tx-tcp-segmentation",
-          "tx-tcp6-segmentation", "rx-gro")  # fmt: skip
+          "tx-tcp6-segmentation", "tx-udp-segmentation", "rx-gro")  # fmt: skip
 
 
 def kernel_features(ns: NetNamespace, dev: str) -> dict[str, dict[str, bool]]:

@@ -204,6 +204,56 @@ def test_without_a_virtio_net_header_a_tap_keeps_offloads_off() -> None:
     assert ks.fix_features(dev, OFFLOADS) == OFFLOADS
 
 
+def test_a_kernel_without_udp_segmentation_gets_the_offloads_it_knows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Linux before 6.2 refuses a TUNSETOFFLOAD with TUN_F_USO4/6 whole (EINVAL): the
+    # attachment asks again without them, and offers and shows no UDP segmentation since.
+    from netdrv_core.attach import tap
+    from netdrv_core.netdevice import NETIF_F_GSO_UDP_L4
+
+    calls: list[int] = []
+
+    def ioctl(fd: int, request: int, arg: int) -> int:
+        calls.append(arg)
+        if arg & tap.TUN_F_USO:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return 0
+
+    monkeypatch.setattr(tap.fcntl, "ioctl", ioctl)
+    monkeypatch.setattr(tap.TunTap, "uso_refused", None)
+    uso = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_GSO_UDP_L4
+    assert tap.KernelStack._offloads(uso) == tap.TUN_F_CSUM | tap.TUN_F_USO
+    tt = tap.TunTap.__new__(tap.TunTap)
+    tt.fd = 99
+    assert tt.set_offloads(tap.TUN_F_CSUM | tap.TUN_F_TSO4 | tap.TUN_F_USO) == (
+        tap.TUN_F_CSUM | tap.TUN_F_TSO4
+    )
+    assert calls == [tap.TUN_F_CSUM | tap.TUN_F_TSO4 | tap.TUN_F_USO,
+                     tap.TUN_F_CSUM | tap.TUN_F_TSO4]  # fmt: skip
+    assert tap.TunTap.uso_refused is True
+    calls.clear()
+    assert tt.set_offloads(tap.TUN_F_CSUM | tap.TUN_F_USO) == tap.TUN_F_CSUM
+    assert calls == [tap.TUN_F_CSUM]  # not asked again
+    assert tap.KernelStack._offloads(uso) == tap.TUN_F_CSUM
+
+    class Port:
+        hlen = 10
+
+    ks = tap.KernelStack()
+    ks.ports["k0"] = Port()  # type: ignore[assignment]
+    assert ks.fix_features(NetDevice("k0"), uso) == NETIF_F_SG | NETIF_F_HW_CSUM
+
+    # Another error is the caller's to handle, USO or not.
+    def ebadf(fd: int, request: int, arg: int) -> int:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(tap.TunTap, "uso_refused", False)
+    monkeypatch.setattr(tap.fcntl, "ioctl", ebadf)
+    with pytest.raises(OSError):
+        tt.set_offloads(tap.TUN_F_CSUM | tap.TUN_F_USO)
+
+
 def _udp_partial(payload: bytes) -> SkBuff:
     """An IPv4/UDP frame as the kernel hands it over with checksum offload (CHECKSUM_PARTIAL)."""
     src, dst = bytes([198, 18, 0, 1]), bytes([198, 18, 0, 2])
