@@ -809,7 +809,9 @@ class KernelStack(Attachment):
             else:
                 off |= settable
         if fixed:
-            log.warning("%s: %s cannot be changed (fixed by the driver: not in hw_features); "
+            # Info, not a warning: Linux ignores such bits of a request without a word, and
+            # ``ethtool -K DEV tso on`` requests tx-tcp-ecn-segmentation with the others.
+            log.info("%s: %s cannot be changed (fixed by the driver: not in hw_features); "
                         "putting the link's features back", dev.name, ", ".join(fixed))  # fmt: skip
         if on or off:
             old = dev.wanted_features
