@@ -87,7 +87,7 @@ def start_daemon(plugins: tuple[str, ...] = (), timeout: float = 15.0) -> None:
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "netdrv_core.daemon", "--ready-fd", str(w),
-             *_daemon_args(plugins)],
+             "--log-file", path, *_daemon_args(plugins)],
             stdin=subprocess.DEVNULL, stdout=logfd, stderr=logfd, pass_fds=(w,),
             start_new_session=True, close_fds=True, env=env,
         )  # fmt: skip
@@ -318,7 +318,7 @@ def _foreground(driver: str, params: list[str], pm: Any) -> None:
     from .daemon import Daemon
 
     # Messages reach the terminal through logging's last resort, which shows warnings
-    # only: let it show what the root logger's level (netdrv sysctl loglevel=N) admits.
+    # only: let it show what netdrv's loggers' level (netdrv sysctl loglevel=N) admits.
     if logging.lastResort is not None:
         logging.lastResort.setLevel(logging.NOTSET)
     d = Daemon(pm=pm, exit_when_empty=False)
@@ -601,7 +601,15 @@ _ETHTOOL_MODES: dict[str, tuple[str, bool, str]] = {
     "-r": ("nway_reset", False, "--negotiate"), "-s": ("msglevel", True, "--change"),
     "-k": ("features", False, "--show-features"), "-K": ("features", True, "--features"),
     "--show-priv-flags": ("priv_flags", False, ""), "--set-priv-flags": ("priv_flags", True, ""),
+    "-P": ("permaddr", False, "--show-permaddr"), "-d": ("regs", False, "--register-dump"),
+    "-e": ("eeprom", False, "--eeprom-dump"), "-E": ("eeprom", True, "--change-eeprom"),
 }  # fmt: skip
+# The words each mode that is no set takes (-e DEV offset N length N raw on): name -> type.
+_GET_WORDS: dict[str, dict[str, type]] = {
+    "eeprom": {"offset": int, "length": int, "raw": bool},
+    "regs": {"raw": bool, "hex": bool},
+}
+_EEPROM_SET_WORDS = {"magic": int, "offset": int, "length": int, "value": int}
 # Keywords of the set modes -> struct field; a bool field takes on|off.
 _ETHTOOL_KEYWORDS: dict[str, dict[str, tuple[str, type]]] = {
     "ringparam": {"rx": ("rx_pending", int), "rx-mini": ("rx_mini_pending", int),
@@ -865,13 +873,19 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
             f"firmware-version: {r['fw_version']}", "expansion-rom-version: ",
             f"bus-info: {r['bus_info']}",
             f"supports-statistics: {'yes' if r['n_stats'] else 'no'}",
-            "supports-test: no", "supports-eeprom-access: no", "supports-register-dump: no",
+            "supports-test: no",
+            f"supports-eeprom-access: {'yes' if r.get('eedump_len') else 'no'}",
+            f"supports-register-dump: {'yes' if r.get('regdump_len') else 'no'}",
             f"supports-priv-flags: {'yes' if r.get('n_priv_flags') else 'no'}",
         ])  # fmt: skip
     if op == "stats":
         return "\n".join(["NIC statistics:", *(f"     {k}: {v}" for k, v in r["stats"].items())])
     if op == "msglevel":
         return f"Current message level: 0x{r['msglevel']:08x} ({r['msglevel']})"
+    if op == "permaddr":  # ethtool: "%c%02x", ' ' before the first byte, ':' between
+        return "Permanent address:" + (f" {r['perm_addr']}" if r["perm_addr"] else "")
+    if op in ("eeprom", "regs"):
+        return _hex_dump(bytes.fromhex(r["data"]), r.get("offset", 0))
     if op == "features":
         return _features_text(dev, r["features"])
     if op == "priv_flags":  # ethtool: "%-*s: %s", the names padded to the longest
@@ -917,6 +931,92 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
     return ""
 
 
+def _hex_dump(data: bytes, offset: int) -> str:
+    """ethtool's ``dump_hex``: 16 bytes a line, each line's offset first, a space after each."""
+    lines = ["Offset\t\tValues", "------\t\t------"]
+    for i in range(0, len(data), 16):
+        lines.append(f"0x{i + offset:04x}:\t\t" + "".join(f"{b:02x} " for b in data[i : i + 16]))
+    return "\n".join(lines)
+
+
+def _get_words(flag: str, op: str, words: tuple[str, ...]) -> dict[str, Any]:
+    """``offset 4 length 8 raw on`` -> ``{"offset": 4, "length": 8, "raw": True}``."""
+    keywords = _GET_WORDS[op]
+    names = ", ".join(f"{k} {'on|off' if t is bool else 'N'}" for k, t in keywords.items())
+    out: dict[str, Any] = {}
+    for i in range(0, len(words), 2):
+        key = words[i]
+        if key not in keywords:
+            raise click.UsageError(f"{flag}: unknown argument {key!r}; expected: {names}")
+        if i + 1 >= len(words):
+            raise click.UsageError(f"{flag}: {key} needs a value")
+        if key in out:
+            raise click.UsageError(f"{flag}: {key} given twice")
+        out[key] = _ethtool_value(key, words[i + 1], keywords[key])
+    return out
+
+
+def _eeprom_dump(
+    request: Callable[..., dict[str, Any]], c: Any, words: dict[str, Any]
+) -> dict[str, Any]:
+    """``ethtool -e``: the size from -i first; no length is to the end, a length past the
+    end is cut to it (as ethtool does); the range read is then the driver's to refuse."""
+    size = int(request(c, op="drvinfo")["result"].get("eedump_len", 0))
+    offset = int(words.get("offset", 0))
+    length = int(words.get("length", size))
+    if size and offset + length > size and offset < size:
+        length = size - offset
+    reply = request(c, op="eeprom", args={"offset": offset, "length": length})
+    r = reply["result"]
+    if (r["offset"], r["length"]) != (offset, length):  # a daemon that dumps it all (no args)
+        start = offset - r["offset"]
+        if start < 0 or start + length > r["length"]:
+            _fail(f"{words['dev']}: bytes {offset}..{offset + length - 1} are outside the "
+                  f"{r['offset'] + r['length']}-byte EEPROM")  # fmt: skip
+        r = {**r, "offset": offset, "length": length,
+             "data": r["data"][2 * start : 2 * (start + length)]}  # fmt: skip
+        reply = {**reply, "result": r}
+    return reply
+
+
+def _eeprom_write(
+    request: Callable[..., dict[str, Any]], c: Any, words: tuple[str, ...]
+) -> dict[str, Any]:
+    """``ethtool -E DEV magic N offset N [length N] [value N]``: one byte with value, else
+    length bytes (default: to the end) from standard input, exactly."""
+    asked: dict[str, int] = {}
+    for i in range(0, len(words), 2):
+        key = words[i]
+        if key not in _EEPROM_SET_WORDS:
+            raise click.UsageError(f"-E: unknown setting {key!r}; expected: magic N, offset N, "
+                                   "length N, value N")  # fmt: skip
+        if i + 1 >= len(words):
+            raise click.UsageError(f"-E: {key} needs a value")
+        if key in asked:
+            raise click.UsageError(f"-E: {key} given twice")
+        asked[key] = int(_ethtool_value(key, words[i + 1], int))
+    offset = asked.get("offset", 0)
+    if "value" in asked:
+        if asked.get("length", 1) != 1:
+            raise click.UsageError("-E: value writes one byte: give no length, or length 1")
+        if asked["value"] > 0xFF:
+            raise click.UsageError(f"-E: value {asked['value']} is not a byte (0..255)")
+        data = bytes([asked["value"]])
+    else:
+        size = int(request(c, op="drvinfo")["result"].get("eedump_len", 0))
+        length = asked.get("length", size - offset)
+        if size and (length < 0 or offset + length > size):
+            _fail(f"offset & length out of bounds: the EEPROM has {size} bytes")
+        stdin = click.get_binary_stream("stdin")
+        data = stdin.read(max(length, 0))
+        if len(data) < length:
+            _fail(f"not enough data from stdin: {len(data)} of {length} bytes")
+        if stdin.read(1):
+            _fail(f"too much data from stdin: more than the {length} bytes to write")
+    settings = {"magic": asked.get("magic", 0), "offset": offset, "data": data.hex()}
+    return request(c, op="eeprom", set=settings)
+
+
 def _ethtool_modes(f: Any) -> Any:
     for flag, (op, is_set, long) in reversed(_ETHTOOL_MODES.items()):
         what = {"ringparam": "ring sizes", "coalesce": "interrupt coalescing",
@@ -924,8 +1024,14 @@ def _ethtool_modes(f: Any) -> Any:
                 "drvinfo": "driver information", "stats": "the driver's statistics",
                 "nway_reset": "restart autonegotiation",
                 "msglevel": f"change link settings or the message level: {_CHANGE_HELP}",
-                "features": "offload features", "priv_flags": "private flags"}[op]  # fmt: skip
-        verb = "" if op in ("nway_reset", "msglevel") else ("change " if is_set else "show ")
+                "features": "offload features", "priv_flags": "private flags",
+                "permaddr": "the permanent hardware address",
+                "regs": "dump the registers: [raw on|off] [hex on|off]",
+                "eeprom": ("the EEPROM: magic N [offset N] [value N]; without value, "
+                           "[length N] bytes from stdin" if is_set
+                           else "dump the EEPROM: [offset N] [length N] [raw on|off]")}[op]  # fmt: skip
+        verb = "" if op in ("nway_reset", "msglevel", "regs") or (op == "eeprom" and not is_set) \
+            else ("change " if is_set else "show ")  # fmt: skip
         if op == "features" and is_set:
             what += ": FEATURE on|off … (tso, tx, sg, rx or a name -k shows)"
         if op == "priv_flags" and is_set:
@@ -950,8 +1056,14 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
     if dev.startswith("-"):
         raise click.UsageError(f"no such option: {dev}")
     op, is_set = _ETHTOOL_MODES[flag][:2] if flag else ("settings", False)
-    if settings and not is_set:
+    words: dict[str, Any] = {}
+    if not is_set and op in _GET_WORDS:
+        words = _get_words(flag, op, settings)
+    elif settings and not is_set:
         raise click.UsageError(f"unexpected arguments: {' '.join(settings)}")
+    raw = bool(words.get("raw"))
+    if raw and as_json:
+        raise click.UsageError("raw on writes the bytes themselves: not with --json")
 
     def request(c: ControlClient, **kw: Any) -> dict[str, Any]:
         reply = c.request("ethtool", dev=dev, **kw)
@@ -978,6 +1090,11 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
                         reply = lvl_reply
             elif op == "priv_flags" and is_set:
                 reply = request(c, op=op, set=_priv_flag_settings(settings))
+            elif op == "eeprom":
+                if is_set:
+                    reply = _eeprom_write(request, c, settings)
+                else:
+                    reply = _eeprom_dump(request, c, {**words, "dev": dev})
             elif op == "features" and is_set:
                 asked = _feature_settings(settings)
                 before = request(c, op=op)["result"]["features"]
@@ -995,6 +1112,10 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         if "changed" in reply:
             result = {**result, "changed": reply["changed"]}
         click.echo(json.dumps(result, indent=2))
+    elif raw:  # ethtool's raw on: the bytes, nothing else
+        stdout = click.get_binary_stream("stdout")
+        stdout.write(bytes.fromhex(result["data"]))
+        stdout.flush()
     elif not is_set and op != "nway_reset":  # like ethtool, a change succeeds silently
         click.echo(_ethtool_text(dev, op, result))
     elif op == "features":
@@ -1076,7 +1197,16 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
         if os.geteuid() != 0 and os.path.exists(roots):  # root's daemon logs elsewhere
             _fail(f"this user's daemon has not run in this network namespace; root's has: its "
                   f"log is {roots} (sudo netdrv log)")  # fmt: skip
-        _fail(f"no netdrv daemon has run in this network namespace yet ({path} does not exist)")
+        if not follow:
+            _fail(f"no netdrv daemon has run in this network namespace yet ({path} does not "
+                  f"exist)")  # fmt: skip
+        click.echo(f"netdrv: no netdrv daemon has run in this network namespace yet; waiting "
+                   f"for its log {path}", err=True)  # fmt: skip
+        try:
+            _follow_log(path, None)
+        except KeyboardInterrupt:
+            pass
+        return
     except OSError as exc:
         _fail(f"cannot read the daemon's log: {exc}")
     with f:
@@ -1096,20 +1226,70 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
         click.echo("".join(out), nl=False)
         if not follow:
             return
-        # A character may be split between two reads; an emptied log (: > LOG) is read
-        # again from its start, as tail -f does.
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
-            while True:
-                chunk = f.read()
-                if chunk:
-                    click.echo(decoder.decode(chunk), nl=False)
-                elif os.fstat(f.fileno()).st_size < f.tell():
-                    f.seek(0)
-                else:
-                    time.sleep(0.2)
+            _follow_log(path, f)
         except KeyboardInterrupt:
             return
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _follow_log(path: str, f: Any) -> None:
+    """Print what is written to ``path`` from ``f``'s position on, like ``tail -F``.
+
+    The file is followed by name: one that was replaced (log rotation, a file removed
+    and created again) is read from its new start once the old one has nothing more; an
+    emptied or shortened one (``: > LOG``) is read again from its start; while there is
+    none, it is waited for.  Each change is noted on standard error, as tail says it.
+    """
+    # A character may be split between two reads: a decoder per file keeps its bytes.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    missing = f is None
+    try:
+        while True:
+            chunk = f.read() if f is not None else b""
+            if chunk:
+                click.echo(decoder.decode(chunk), nl=False)
+                continue
+            try:
+                named: os.stat_result | None = os.stat(path)
+            except OSError:  # removed (or not readable any more): wait for a new one
+                named = None
+            if f is not None:
+                st = os.fstat(f.fileno())
+                if named is not None and _same_file(named, st):
+                    if st.st_size < f.tell():
+                        click.echo(f"netdrv: {path}: file truncated", err=True)
+                        f.seek(0)
+                        decoder.reset()
+                        continue
+                    time.sleep(0.2)
+                    continue
+                # The name leads elsewhere now: what the old file got last, then the new.
+                click.echo(decoder.decode(f.read(), final=True), nl=False)
+                f.close()
+                f = None
+                decoder.reset()
+            if named is None:
+                if not missing:
+                    click.echo(f"netdrv: {path} has gone; waiting for it to come back",
+                               err=True)  # fmt: skip
+                    missing = True
+                time.sleep(0.2)
+                continue
+            try:
+                f = open(path, "rb")  # noqa: SIM115 (kept open to follow)
+            except OSError:
+                time.sleep(0.2)
+                continue
+            what = "has appeared" if missing else "has been replaced"
+            click.echo(f"netdrv: {path} {what}; following the new file", err=True)
+            missing = False
+    finally:
+        if f is not None:
+            f.close()
 
 
 @cli.command(name="new-driver")

@@ -166,14 +166,27 @@ def _validate_ethtool(req: dict[str, Any]) -> None:
     op = req.get("op")
     if not isinstance(op, str) or op not in ETHTOOL_REQUESTS:
         raise ProtocolError(f"ethtool: 'op' must be one of {', '.join(ETHTOOL_REQUESTS)}")
+    if "args" in req:  # what a get reads: offset/length of an EEPROM dump
+        args = req["args"]
+        if (
+            op != "eeprom"
+            or not isinstance(args, dict)
+            or not all(k in ("offset", "length") and _is_int(v) for k, v in args.items())
+        ):
+            raise ProtocolError("ethtool: 'args' is for 'eeprom': offset and length, integers")
     if "set" in req:
         settings = req["set"]
-        if op in ("drvinfo", "stats", "nway_reset"):
+        if op in ("drvinfo", "stats", "nway_reset", "permaddr", "regs"):
             raise ProtocolError(f"ethtool: {op!r} takes no 'set'")
         if not isinstance(settings, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) for k, v in settings.items()
+            isinstance(k, str)
+            and (isinstance(v, int) or (op == "eeprom" and k == "data" and isinstance(v, str)))
+            for k, v in settings.items()
         ):
-            raise ProtocolError("ethtool: 'set' must map field names to integers or booleans")
+            raise ProtocolError(
+                "ethtool: 'set' must map field names to integers or booleans "
+                "(and 'data' to hex for 'eeprom')"
+            )
 
 
 DEFAULT_TIMEOUT = 30.0
@@ -292,6 +305,12 @@ class ControlClient:
         except TimeoutError:
             raise DaemonBusy(self._busy_message(cmd, self.pid)) from None
         except (BrokenPipeError, ConnectionResetError):
+            # A daemon that refuses a connection (its connection limit, another uid) answers
+            # before it hangs up: that answer says why, when it is there.
+            try:
+                return self.read_message()
+            except (OSError, NetdrvError):
+                pass
             raise ProtocolError("the daemon closed the connection (see its log)") from None
         return self.read_message()
 

@@ -17,6 +17,7 @@ import functools
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -81,9 +82,15 @@ _LOGLEVELS = {8: logging.DEBUG, 7: logging.INFO, 6: logging.INFO, 5: logging.WAR
               0: logging.CRITICAL + 1}  # fmt: skip
 
 
+_NETDRV_LOGGER = "netdrv"
+"""What ``netdrv sysctl loglevel`` sets: netdrv's loggers (``netdrv`` and below, drivers'
+``netdrv.DRIVER`` included), never the root logger, which belongs to the process (an
+application embedding netdrv, the libraries drivers use)."""
+
+
 def _loglevel() -> int:
     """The daemon log's threshold as a console_loglevel (see ``_LOGLEVELS``)."""
-    level = logging.getLogger().getEffectiveLevel()
+    level = logging.getLogger(_NETDRV_LOGGER).getEffectiveLevel()
     if level <= logging.DEBUG:
         return 8
     if level > logging.CRITICAL:
@@ -91,18 +98,24 @@ def _loglevel() -> int:
     return max(n for n, lv in _LOGLEVELS.items() if lv >= level)
 
 
-def _peer_uid(sock: socket.socket) -> int:
+def _peer_creds(sock: socket.socket) -> tuple[int, int]:
+    """``(pid, uid)`` of the peer of a Unix socket (``SO_PEERCRED``)."""
     import struct
 
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return pid, uid
 
 
 DEFAULT_WATCHDOG = 10.0
 """Seconds a driver or plugin may run in one call before the daemon reports it busy."""
 ACCEPT_PAUSE = 0.5
 """Seconds the daemon stops accepting control connections when it is out of descriptors."""
+IDLE_TIMEOUT = 60.0
+"""Seconds a control connection may stay open without sending a whole request (counted
+from its connect or its last reply) before the daemon closes it; a capture is exempt."""
+MAX_CONNECTIONS = 128
+"""Control connections open at once; the daemon answers more with an error and closes them."""
 
 
 class DriverHang(NetdrvError):
@@ -213,8 +226,12 @@ class _Watchdog:
 class _Conn:
     """One client connection."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, since: float = 0.0, pid: int = 0) -> None:
         self.sock = sock
+        self.pid = pid
+        """The client's process (``SO_PEERCRED``; 0: unknown), named when it is dropped."""
+        self.since = since
+        """Loop time of the connect or of the last reply: the idle timeout counts from it."""
         self.buf = bytearray()
         self.out = bytearray()
         """The rest of a capture record the socket took only part of (sent before any other)."""
@@ -223,6 +240,11 @@ class _Conn:
         self.capture_remove: Callable[[], None] | None = None
         self.capture_left = 0
         self.capture_done = False  # the capture ended: close once ``out`` is sent
+
+    @property
+    def streaming(self) -> bool:
+        """A capture streams to it: waiting between frames is not idling."""
+        return self.capture_remove is not None or self.capture_done or bool(self.out)
 
 
 class Daemon:
@@ -237,11 +259,15 @@ class Daemon:
         watchdog: float | None = DEFAULT_WATCHDOG,
         busy_file: str | None = None,
         forget_unloaded: bool = False,
+        log_file: str | None = None,
     ) -> None:
         """``forget_unloaded``: once a plugin's last loaded driver is unloaded, forget the
         plugin (:meth:`PluginManager.forget_plugin`), so the next load imports its code
         afresh, as ``rmmod`` + ``insmod`` do — what the daemon process does; leave it off
-        where other code keeps the plugin's classes (a test importing the driver)."""
+        where other code keeps the plugin's classes (a test importing the driver).
+
+        ``log_file``: the file the daemon's stdout and stderr write to (a background
+        daemon's log): SIGHUP then reopens it, for log rotation, instead of shutting down."""
         if host is None:
             from .attach.tap import KernelStack
 
@@ -256,9 +282,17 @@ class Daemon:
         self.drivers: dict[str, Driver] = {}
         self.exit_when_empty = exit_when_empty
         self.forget_unloaded = forget_unloaded
+        self.log_file = log_file
         self.uid = os.geteuid()
         self.listener: socket.socket | None = None
         self.conns: dict[int, _Conn] = {}
+        self.idle_timeout = IDLE_TIMEOUT
+        """Seconds a connection may go without a whole request (:data:`IDLE_TIMEOUT`)."""
+        self.max_connections = MAX_CONNECTIONS
+        """Connections served at once (:data:`MAX_CONNECTIONS`)."""
+        self._idle_timer: Any = None  # the next idle check (a loop Timer), while one is due
+        self._refused = 0  # connections refused at the limit since the last log line
+        self._refused_logged = -math.inf  # loop time of that line
         self._stopping = False
         self._exiting = False  # the last driver is gone: shutting down, taking no new load
         self._thread_errors: dict[tuple[str, str], float] = {}  # (thread, exception): logged at
@@ -331,21 +365,94 @@ class Daemon:
                 self.host.loop.remove_reader(listener.fileno())
                 self.host.loop.call_later(ACCEPT_PAUSE, self._resume_accept, listener)
                 return
-            uid = _peer_uid(sock)
-            if uid not in (0, self.uid):
-                log.warning("refused control connection from uid %d", uid)
-                with contextlib.suppress(OSError):
-                    sock.sendall(encode_message({
-                        "ok": False,
-                        "error": f"permission denied: the netdrv daemon serves root and uid "
-                                 f"{self.uid} only (you are uid {uid})",
-                    }))  # fmt: skip
-                sock.close()
-                continue
-            sock.setblocking(False)
-            conn = _Conn(sock)
-            self.conns[sock.fileno()] = conn
-            self.host.loop.add_reader(sock.fileno(), functools.partial(self._on_readable, conn))
+            try:
+                self._admit(sock)
+            except Exception as exc:  # this one connection (its peer gone already): not the
+                # listener's fault — were it to raise, the loop would stop watching it
+                log.warning("dropped a control connection that could not be set up: %r", exc)
+                self._forget_sock(sock)
+
+    def _admit(self, sock: socket.socket) -> None:
+        """A connection was accepted: serve it, or refuse it with a reason."""
+        pid, uid = _peer_creds(sock)
+        if uid not in (0, self.uid):
+            log.warning("refused control connection from uid %d", uid)
+            self._refuse(sock, f"permission denied: the netdrv daemon serves root and uid "
+                               f"{self.uid} only (you are uid {uid})")  # fmt: skip
+            return
+        if len(self.conns) >= self.max_connections:
+            self._refuse_busy(sock, pid)
+            return
+        sock.setblocking(False)
+        conn = _Conn(sock, self.host.loop.clock(), pid)
+        self.conns[sock.fileno()] = conn
+        self.host.loop.add_reader(sock.fileno(), functools.partial(self._on_readable, conn))
+        self._arm_idle_check(conn.since + self.idle_timeout)
+
+    @staticmethod
+    def _refuse(sock: socket.socket, error: str) -> None:
+        """Answer a connection that will not be served with ``error``, and close it."""
+        with contextlib.suppress(OSError):
+            sock.setblocking(False)  # never wait for a client here: the reply fits the buffer
+            sock.send(encode_message({"ok": False, "error": error}))
+        sock.close()
+
+    @staticmethod
+    def _forget_sock(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _refuse_busy(self, sock: socket.socket, pid: int) -> None:
+        """The connection limit is reached: say so to the client, and (at a bounded rate) in
+        the log, naming the processes that hold the most connections."""
+        self._refuse(sock, (
+            f"the netdrv daemon has {len(self.conns)} control connections open, its limit: "
+            f"retry in a moment (connections that send no request are closed after "
+            f"{self.idle_timeout:g} s; its log names the processes holding them)"
+        ))  # fmt: skip
+        self._refused += 1
+        now = self.host.loop.clock()
+        if now - self._refused_logged < 10.0:
+            return
+        holders: dict[int, int] = {}
+        for c in self.conns.values():
+            holders[c.pid] = holders.get(c.pid, 0) + 1
+        top = sorted(holders.items(), key=lambda kv: -kv[1])[:3]
+        who = ", ".join(f"pid {p or '?'}: {n}" for p, n in top)
+        log.warning(
+            "refused %d control connection(s) (latest from pid %s): %d open, the limit (%s); "
+            "idle ones are closed after %g s", self._refused, pid or "?", len(self.conns), who,
+            self.idle_timeout,
+        )  # fmt: skip
+        self._refused, self._refused_logged = 0, now
+
+    def _arm_idle_check(self, when: float) -> None:
+        """Make sure an idle check runs by loop time ``when``."""
+        t = self._idle_timer
+        if t is not None and not t.cancelled and t.when <= when:
+            return
+        if t is not None:
+            t.cancel()
+        self._idle_timer = self.host.loop.call_at(when, self._close_idle)
+
+    def _close_idle(self) -> None:
+        """Close the connections that sent no whole request for :attr:`idle_timeout` seconds
+        (a client that connects and never sends, or sends half a request, would hold a
+        descriptor for as long as the daemon runs)."""
+        self._idle_timer = None
+        now = self.host.loop.clock()
+        idle = [c for c in self.conns.values()
+                if not c.streaming and now - c.since >= self.idle_timeout]  # fmt: skip
+        for conn in idle:
+            self._close_conn(conn)
+        if idle:
+            pids = sorted({c.pid for c in idle})
+            log.warning("closed %d control connection(s) that sent no request for %g s "
+                        "(pid %s)", len(idle), self.idle_timeout,
+                        ", ".join(str(p or "?") for p in pids))  # fmt: skip
+        waiting = [c.since for c in self.conns.values() if not c.streaming]
+        if waiting:
+            self._arm_idle_check(min(waiting) + self.idle_timeout)
 
     def _resume_accept(self, listener: socket.socket) -> None:
         if self.listener is listener and listener.fileno() >= 0:
@@ -406,6 +513,9 @@ class Daemon:
                 return
             if conn.sock.fileno() < 0:
                 return
+            conn.since = self.host.loop.clock()  # answered: its idle time starts again
+            if not conn.streaming:
+                self._arm_idle_check(conn.since + self.idle_timeout)
 
     def _send(self, conn: _Conn, obj: dict[str, Any]) -> bool:
         """Send one reply; False if the client did not take it within the send timeout."""
@@ -494,7 +604,7 @@ class Daemon:
             loop.busy_poll = values["busy_poll"] / 1e6
             log.info("busy_poll set to %d us", values["busy_poll"])
         if "loglevel" in values:
-            logging.getLogger().setLevel(_LOGLEVELS[values["loglevel"]])
+            logging.getLogger(_NETDRV_LOGGER).setLevel(_LOGLEVELS[values["loglevel"]])
             log.info("loglevel set to %d", values["loglevel"])
         return {"busy_poll": round(loop.busy_poll * 1e6), "loglevel": _loglevel()}
 
@@ -670,7 +780,8 @@ class Daemon:
         op = req["op"]
         try:
             with self.watchdog.guard(f"{self.host._owner(dev)}'s ethtool {op} on {dev.name}"):
-                result, changed = ethtool_request(self.host, dev, op, req.get("set"))
+                result, changed = ethtool_request(self.host, dev, op, req.get("set"),
+                                                  req.get("args"))  # fmt: skip
         except EthtoolError as exc:
             return {"ok": False, "error": str(exc), "errno": exc.errno, "kind": "EthtoolError"}
         reply: dict[str, Any] = {"ok": True, "result": result}
@@ -802,11 +913,38 @@ class Daemon:
             log.warning("%s while busy in %s: aborting it", signal.Signals(signum).name, busy)
             raise DriverHang(f"{busy} aborted by {signal.Signals(signum).name}")
 
+    def _on_sighup(self, signum: int, _frame: Any) -> None:
+        """SIGHUP of a background daemon: reopen its log (see :meth:`reopen_log`)."""
+        self.host.loop.call_soon_threadsafe(self.reopen_log)
+
+    def reopen_log(self) -> None:
+        """Open :attr:`log_file` afresh as stdout and stderr: after ``logrotate`` moved the
+        old file away (or it was deleted), the log goes on in a new file of that name."""
+        if self.log_file is None:
+            return
+        try:
+            fd = open_log(self.log_file)
+        except (OSError, NetdrvError) as exc:
+            log.error("SIGHUP: cannot reopen the log %s: %s; writing on to the old file",
+                      self.log_file, exc)  # fmt: skip
+            return
+        sys.stderr.flush()
+        sys.stdout.flush()
+        try:
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+        finally:
+            os.close(fd)
+        log.info("log reopened (SIGHUP)")
+
     def run(self) -> None:
-        """Serve until stopped; SIGTERM and SIGINT shut down cleanly."""
+        """Serve until stopped; SIGTERM and SIGINT shut down cleanly, and so does SIGHUP
+        unless the daemon has a :attr:`log_file` (then SIGHUP reopens it)."""
         loop = self.host.loop
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
+        if self.log_file is not None:
+            signal.signal(signal.SIGHUP, self._on_sighup)
         threading.excepthook = self._thread_error
         if self.lockup is not None:
             self.lockup.start()
@@ -916,6 +1054,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="netdrv-daemon", description=__doc__)
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--ready-fd", type=int, default=-1, help="write one byte here once listening")
+    ap.add_argument("--log-file", default=None,
+                    help="the file stdout and stderr go to: SIGHUP reopens it (log rotation)")  # fmt: skip
     ap.add_argument("-p", dest="plugins", action="append", default=[],
                     help="no:NAME disables a plugin; MODULE adds one")  # fmt: skip
     ap.add_argument("--watchdog", type=float,
@@ -937,8 +1077,9 @@ def main(argv: list[str] | None = None) -> int:
         except NetdrvError as exc:
             log.warning("%s; hangs will be logged but not reported to netdrv", exc)
             busy = None
+        log_file = os.path.abspath(ns.log_file) if ns.log_file else None  # before _leave_cwd()
         d = Daemon(pm=PluginManager(disabled=disabled, extra=extra), watchdog=ns.watchdog or None,
-                   busy_file=busy, forget_unloaded=True)  # fmt: skip
+                   busy_file=busy, forget_unloaded=True, log_file=log_file)  # fmt: skip
         d.listen()
     except NetdrvError as exc:
         print(f"netdrv-daemon: {exc}", file=sys.stderr)

@@ -58,19 +58,25 @@ __all__ = [
     "Channels",
     "Coalesce",
     "DrvInfo",
+    "EthtoolEeprom",
     "EthtoolError",
     "EthtoolOps",
+    "EthtoolRegs",
     "LinkSettings",
     "PauseParam",
     "RingParam",
     "ethtool_features",
     "ethtool_get",
+    "ethtool_get_eeprom",
     "ethtool_get_msglevel",
+    "ethtool_get_perm_addr",
     "ethtool_get_priv_flags",
+    "ethtool_get_regs",
     "ethtool_nway_reset",
     "ethtool_report",
     "ethtool_request",
     "ethtool_set",
+    "ethtool_set_eeprom",
     "ethtool_set_features",
     "ethtool_set_link_ksettings",
     "ethtool_set_msglevel",
@@ -167,6 +173,30 @@ class PauseParam:
     autoneg: bool = False
     rx_pause: bool = False
     tx_pause: bool = False
+
+
+@dataclass
+class EthtoolEeprom:
+    """``struct ethtool_eeprom`` (``ethtool -e/-E``) without its data: which bytes, and the magic.
+
+    For :meth:`EthtoolOps.get_eeprom` the core sets ``offset`` and ``len``; the driver
+    sets ``magic`` (a number naming the device's EEPROM layout, which ``-E`` must give
+    back) and may lower ``len`` when it returned fewer bytes.  For
+    :meth:`EthtoolOps.set_eeprom`, ``magic`` is what the user gave.
+    """
+
+    magic: int = 0
+    offset: int = 0
+    len: int = 0
+
+
+@dataclass
+class EthtoolRegs:
+    """``struct ethtool_regs`` (``ethtool -d``) without its data: the dump's length and the
+    ``version`` of its layout, which the driver sets (a decoder of the dump checks it)."""
+
+    version: int = 0
+    len: int = 0
 
 
 class EthtoolError(NetdrvError):
@@ -280,6 +310,37 @@ class EthtoolOps:
     def set_priv_flags(self, dev: NetDevice, flags: int) -> int | None:
         """Set the private flags to ``flags`` (``ethtool --set-priv-flags DEV NAME on|off``)."""
         return -errno.EOPNOTSUPP
+
+    def get_eeprom_len(self, dev: NetDevice) -> int:
+        """Size of the EEPROM in bytes (``ethtool -i``'s ``supports-eeprom-access``); 0: none."""
+        return 0
+
+    def get_eeprom(self, dev: NetDevice, eeprom: EthtoolEeprom, data: bytearray) -> int | None:
+        """``ethtool -e``: put the ``eeprom.len`` bytes from ``eeprom.offset`` into ``data``
+        (that many zero bytes; do not resize it) and set ``eeprom.magic``; 0 or a negative
+        errno.  The range is checked against :meth:`get_eeprom_len` first, and a large one
+        comes in pieces of at most a page (4096 bytes).  Returning fewer bytes: lower
+        ``eeprom.len``; the core asks for the rest.  Needs :meth:`get_eeprom_len`."""
+        return -errno.EOPNOTSUPP
+
+    def set_eeprom(self, dev: NetDevice, eeprom: EthtoolEeprom, data: bytes) -> int | None:
+        """``ethtool -E``: write ``data`` (``eeprom.len`` bytes) at ``eeprom.offset``.
+
+        Check ``eeprom.magic`` first and refuse anything but the magic :meth:`get_eeprom`
+        reports with ``-EINVAL``: it is what keeps a write meant for another device (or
+        layout) out of this one.  The range is already checked; large writes come in pages.
+        """
+        return -errno.EOPNOTSUPP
+
+    def get_regs_len(self, dev: NetDevice) -> int:
+        """Bytes of the register dump (``ethtool -d``; ``supports-register-dump``); 0: none."""
+        return 0
+
+    def get_regs(self, dev: NetDevice, regs: EthtoolRegs, data: bytearray) -> int | None:
+        """``ethtool -d``: put the registers into ``data`` (``regs.len`` zero bytes, as
+        :meth:`get_regs_len` said; do not resize it) and set ``regs.version``.  Dump only
+        what reading has no side effect on (no clear-on-read counters)."""
+        return None
 
 
 def ethtool_supports(ops: EthtoolOps | None, name: str) -> bool:
@@ -409,6 +470,7 @@ _KINDS: dict[str, _Kind] = {
 
 ETHTOOL_REQUESTS = (
     "settings", "drvinfo", "stats", "msglevel", "nway_reset", "features", "priv_flags", *_KINDS,
+    "permaddr", "eeprom", "regs",
 )  # fmt: skip
 """What :func:`ethtool_request` (the daemon's ``ethtool`` command) answers."""
 
@@ -908,17 +970,253 @@ def _stat_names(host: Host, dev: NetDevice) -> list[str]:
     return list(names)
 
 
+MAX_ADDR_LEN = 32
+"""Bytes ``dev.perm_addr`` can hold (Linux's ``MAX_ADDR_LEN``)."""
+ETHTOOL_PAGE = 4096
+"""The most bytes one ``get_eeprom``/``set_eeprom`` call handles (the kernel's PAGE_SIZE chunks)."""
+MAX_DUMP_LEN = 1 << 24
+"""The largest EEPROM or register dump the core accepts (16 MiB): a larger
+``get_eeprom_len``/``get_regs_len`` is taken for garbage, not allocated."""
+
+
+def ethtool_get_perm_addr(dev: NetDevice) -> bytes:
+    """``ethtool -P`` (``ETHTOOL_GPERMADDR``): ``dev.perm_addr``, ``dev.addr_len`` bytes.
+
+    As Linux's fixed ``perm_addr`` array: one never set reads as zeros (a device
+    whose driver made up a random address has no permanent one).  A ``perm_addr``
+    that is not ``addr_len`` bytes is the driver's bug (``EIO``).
+    """
+    perm, n = dev.perm_addr, dev.addr_len
+    if type(n) is not int or not 0 <= n <= MAX_ADDR_LEN:
+        raise EthtoolError(f"{dev.name}: {_owner(dev)} set addr_len to {n!r:.50}, not "
+                           f"0..{MAX_ADDR_LEN}", errno.EIO)  # fmt: skip
+    if not isinstance(perm, bytes | bytearray) or len(perm) not in (0, n):
+        raise EthtoolError(f"{dev.name}: {_owner(dev)} set perm_addr to {perm!r:.100}, not "
+                           f"{n} bytes (addr_len)", errno.EIO)  # fmt: skip
+    return bytes(perm) if perm else bytes(n)
+
+
+def _dump_len(host: Host, dev: NetDevice, op: str) -> int:
+    """``get_eeprom_len``/``get_regs_len``, checked: an integer 0..:data:`MAX_DUMP_LEN`
+    (a negative errno from ``get_regs_len`` is a refusal, as Linux returns it)."""
+    n = _call_get(host, dev, op)
+    if type(n) is int and op == "get_regs_len" and -4095 <= n < 0:
+        why = refusal_text(-n, None)
+        raise EthtoolError(f"{dev.name}: cannot dump the registers: {why}", -n)
+    if type(n) is not int or not 0 <= n <= MAX_DUMP_LEN:
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s {op} returned {n!r:.100}, not a "
+                           f"number of bytes 0..{MAX_DUMP_LEN}", errno.EIO)  # fmt: skip
+    return n
+
+
+def _eeprom_len(host: Host, dev: NetDevice, needs: str, what: str) -> int:
+    """The EEPROM's size; ``EOPNOTSUPP`` without ``get_eeprom_len`` and ``needs``, or size 0."""
+    ops = dev.ethtool_ops
+    if not (ethtool_supports(ops, needs) and ethtool_supports(ops, "get_eeprom_len")):
+        raise _unsupported(dev, what)
+    total = _dump_len(host, dev, "get_eeprom_len")
+    if not total:
+        raise _unsupported(dev, f"{what} (its get_eeprom_len is 0)")
+    return total
+
+
+def _bytes(n: int) -> str:
+    return f"{n} byte" if n == 1 else f"{n} bytes"
+
+
+def _eeprom_range(dev: NetDevice, offset: Any, length: Any, total: int) -> None:
+    """Linux's checks: a length of at least 1, and the range within the EEPROM (``EINVAL``)."""
+    for name, v in (("offset", offset), ("length", length)):
+        if type(v) is not int or not 0 <= v <= U32_MAX:
+            raise EthtoolError(f"{dev.name}: the EEPROM {name} must be an integer 0..{U32_MAX}, "
+                               f"not {v!r:.50}", errno.EINVAL)  # fmt: skip
+    if not length:
+        raise EthtoolError(f"{dev.name}: an EEPROM access needs a length of at least 1 byte",
+                           errno.EINVAL)  # fmt: skip
+    if offset + length > total:
+        raise EthtoolError(f"{dev.name}: bytes {offset}..{offset + length - 1} are outside the "
+                           f"{total}-byte EEPROM (offset + length must be at most {total})",
+                           errno.EINVAL)  # fmt: skip
+
+
+def _check_struct(dev: NetDevice, op: str, value: Any, cls: type, wanted: dict[str, int]) -> None:
+    """What a driver left in the ``EthtoolEeprom``/``EthtoolRegs`` it was given: still one,
+    its fields u32s, and ``wanted`` fields (name -> the most allowed) within bounds."""
+    if not isinstance(value, cls):
+        raise _garbage(dev, op, value)
+    for f in fields(cls):
+        v = getattr(value, f.name)
+        top = wanted.get(f.name, U32_MAX)
+        if type(v) is not int or not 0 <= v <= top:
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s {op} left {f.name}={v!r:.50}, "
+                               f"not an integer 0..{top}", errno.EIO)  # fmt: skip
+
+
+def _check_buffer(dev: NetDevice, op: str, buf: bytearray, size: int) -> None:
+    if len(buf) != size:
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s {op} resized its {size}-byte buffer to "
+                           f"{len(buf)} bytes: fill it in place", errno.EIO)  # fmt: skip
+
+
+def ethtool_get_eeprom(
+    host: Host, dev: NetDevice, offset: int = 0, length: int | None = None
+) -> tuple[EthtoolEeprom, bytes]:
+    """``ethtool -e`` (``ETHTOOL_GEEPROM``): ``length`` bytes of the EEPROM from ``offset``
+    (default: to the end), with the driver's magic.
+
+    As Linux's ``ethtool_get_any_eeprom``: the driver has ``get_eeprom`` and a
+    non-zero ``get_eeprom_len`` (``EOPNOTSUPP``); the range is at least one byte
+    and within the EEPROM (``EINVAL``); the driver is asked a page at a time, and
+    one that returns no bytes is ``EIO``.  What it leaves in the structure and the
+    buffer is checked (``EIO`` naming the op); a negative errno is a refusal.
+    """
+    total = _eeprom_len(host, dev, "get_eeprom", "EEPROM access")
+    if length is None and type(offset) is int:
+        length = max(total - offset, 0)
+    _eeprom_range(dev, offset, length, total)
+    assert length is not None
+    ops = dev.ethtool_ops
+    assert ops is not None
+    eeprom = EthtoolEeprom(offset=offset)
+    out = bytearray()
+    while len(out) < length:
+        chunk = min(length - len(out), ETHTOOL_PAGE)
+        eeprom.offset, eeprom.len = offset + len(out), chunk
+        buf = bytearray(chunk)
+        ret = _guarded(host, dev, "get_eeprom", ops.get_eeprom, eeprom, buf)
+        if ret < 0:
+            why = refusal_text(-ret, host.extack)
+            raise EthtoolError(f"{dev.name}: cannot read {_bytes(chunk)} of the EEPROM at offset "
+                               f"{eeprom.offset}: {why}", -ret)  # fmt: skip
+        _check_struct(dev, "get_eeprom", eeprom, EthtoolEeprom, {"len": chunk})
+        _check_buffer(dev, "get_eeprom", buf, chunk)
+        if eeprom.offset != offset + len(out):
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_eeprom changed the offset "
+                               f"{offset + len(out)} to {eeprom.offset}", errno.EIO)  # fmt: skip
+        if not eeprom.len:
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_eeprom returned no bytes "
+                               f"(eeprom.len 0) at offset {eeprom.offset}", errno.EIO)  # fmt: skip
+        out += buf[: eeprom.len]
+    return EthtoolEeprom(magic=eeprom.magic, offset=offset, len=length), bytes(out)
+
+
+def ethtool_set_eeprom(host: Host, dev: NetDevice, magic: int, offset: int, data: bytes) -> None:
+    """``ethtool -E`` (``ETHTOOL_SEEPROM``): write ``data`` at ``offset``.
+
+    As Linux's ``ethtool_set_eeprom``: the driver has ``set_eeprom`` and a non-zero
+    ``get_eeprom_len`` (``EOPNOTSUPP``); the range is at least one byte and within
+    the EEPROM (``EINVAL``); the driver gets a page at a time, with ``magic`` as
+    given — checking it is the driver's (``EINVAL`` for a wrong one).  A refusal
+    after the first page says how much was written.
+    """
+    total = _eeprom_len(host, dev, "set_eeprom", "writing the EEPROM")
+    if type(magic) is not int or not 0 <= magic <= U32_MAX:
+        raise EthtoolError(f"{dev.name}: the EEPROM magic must be an integer 0..{U32_MAX}, not "
+                           f"{magic!r:.50}", errno.EINVAL)  # fmt: skip
+    if not isinstance(data, bytes | bytearray):
+        raise EthtoolError(f"{dev.name}: EEPROM data must be bytes, not {type(data).__name__}",
+                           errno.EINVAL)  # fmt: skip
+    _eeprom_range(dev, offset, len(data), total)
+    ops = dev.ethtool_ops
+    assert ops is not None
+    done = 0
+    while done < len(data):
+        chunk = bytes(data[done : done + ETHTOOL_PAGE])
+        eeprom = EthtoolEeprom(magic=magic, offset=offset + done, len=len(chunk))
+        _registered(host, dev)
+        ret = _guarded(host, dev, "set_eeprom", ops.set_eeprom, eeprom, chunk)
+        if ret < 0:
+            why = refusal_text(-ret, host.extack)
+            part = f"; the first {done} bytes were written" if done else ""
+            hint = (" (a driver refuses a wrong magic so; `netdrv ethtool --json -e "
+                    f"{dev.name}` shows the device's)") if ret == -errno.EINVAL else ""  # fmt: skip
+            raise EthtoolError(f"{dev.name}: cannot write {_bytes(len(data))} of the EEPROM at "
+                               f"offset {offset}: {why}{hint}{part}", -ret)  # fmt: skip
+        done += len(chunk)
+
+
+def ethtool_get_regs(host: Host, dev: NetDevice) -> tuple[EthtoolRegs, bytes]:
+    """``ethtool -d`` (``ETHTOOL_GREGS``): the register dump and its layout version.
+
+    As Linux's ``ethtool_get_regs``: ``EOPNOTSUPP`` without ``get_regs`` and
+    ``get_regs_len``; a negative ``get_regs_len`` is a refusal and 0 an empty dump
+    (``get_regs`` is not called); the driver fills a zeroed buffer of that size.
+    Garbage — a length that is no number, a resized buffer, a version that is no
+    u32 — is ``EIO`` naming the op.
+    """
+    ops = dev.ethtool_ops
+    if not (ethtool_supports(ops, "get_regs") and ethtool_supports(ops, "get_regs_len")):
+        raise _unsupported(dev, "register dumps")
+    assert ops is not None
+    reglen = _dump_len(host, dev, "get_regs_len")
+    regs = EthtoolRegs(len=reglen)
+    if not reglen:
+        return regs, b""
+    buf = bytearray(reglen)
+    ret = _guarded(host, dev, "get_regs", ops.get_regs, regs, buf)
+    if ret < 0:
+        why = refusal_text(-ret, host.extack)
+        raise EthtoolError(f"{dev.name}: cannot dump the registers: {why}", -ret)
+    _check_struct(dev, "get_regs", regs, EthtoolRegs, {})
+    _check_buffer(dev, "get_regs", buf, reglen)
+    return EthtoolRegs(version=regs.version, len=reglen), bytes(buf)
+
+
+def _eeprom_request(
+    host: Host, dev: NetDevice, settings: Mapping[str, Any] | None, args: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], bool | None]:
+    if settings is not None:  # -E: magic, offset, data (hex)
+        unknown = set(settings) - {"magic", "offset", "data"}
+        if unknown or "data" not in settings:
+            raise EthtoolError(f"{dev.name}: an EEPROM write takes magic, offset and data (hex), "
+                               f"not {', '.join(sorted(unknown)) or 'no data'}",
+                               errno.EINVAL)  # fmt: skip
+        try:
+            data = bytes.fromhex(settings["data"])
+        except (TypeError, ValueError):
+            raise EthtoolError(f"{dev.name}: EEPROM data must be hex digits, not "
+                               f"{settings['data']!r:.50}", errno.EINVAL) from None  # fmt: skip
+        offset = settings.get("offset", 0)
+        ethtool_set_eeprom(host, dev, settings.get("magic", 0), offset, data)
+        return {"offset": offset, "length": len(data)}, True
+    a = dict(args or {})
+    unknown = set(a) - {"offset", "length"}
+    if unknown:
+        raise EthtoolError(f"{dev.name}: an EEPROM read takes offset and length, not "
+                           f"{', '.join(sorted(unknown))}", errno.EINVAL)  # fmt: skip
+    eeprom, data = ethtool_get_eeprom(host, dev, a.get("offset", 0), a.get("length"))
+    return {"magic": eeprom.magic, "offset": eeprom.offset, "length": eeprom.len,
+            "data": data.hex()}, None  # fmt: skip
+
+
 def ethtool_request(
-    host: Host, dev: NetDevice, op: str, settings: Mapping[str, Any] | None = None
+    host: Host,
+    dev: NetDevice,
+    op: str,
+    settings: Mapping[str, Any] | None = None,
+    args: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], bool | None]:
     """One ``netdrv ethtool`` request: ``(result, changed)``; ``changed`` is None for a get.
 
     ``op`` is one of :data:`ETHTOOL_REQUESTS`.  With ``settings`` (field name ->
     value; ``{"msglevel": N}`` for ``msglevel``, ``speed``/``duplex``/``autoneg``
-    for ``settings``, flag name -> bool for ``priv_flags``) it is a set request
-    and the result is the state after it.  Raises :class:`EthtoolError`.
+    for ``settings``, flag name -> bool for ``priv_flags``, ``magic``/``offset``/
+    ``data`` (hex) for ``eeprom``) it is a set request and the result is the state
+    after it.  ``args`` qualify a get: ``offset``/``length`` for ``eeprom``.
+    Raises :class:`EthtoolError`.
     """
     ops = dev.ethtool_ops or EthtoolOps()
+    if args and op != "eeprom":
+        raise EthtoolError(f"{dev.name}: the ethtool {op} request takes no arguments",
+                           errno.EINVAL)  # fmt: skip
+    if op == "permaddr":
+        addr = ethtool_get_perm_addr(dev)
+        return {"perm_addr": addr.hex(":"), "addr_len": len(addr)}, None
+    if op == "eeprom":
+        return _eeprom_request(host, dev, settings, args)
+    if op == "regs":
+        regs, data = ethtool_get_regs(host, dev)
+        return {"version": regs.version, "length": regs.len, "data": data.hex()}, None
     if op == "settings":
         changed = None if settings is None else ethtool_set_link_ksettings(host, dev, settings)
         ks = _link_ksettings(host, dev)
@@ -939,7 +1237,18 @@ def ethtool_request(
             raise _garbage(dev, "get_drvinfo", info)
         n_stats = len(_stat_names(host, dev))
         n_priv_flags = len(_priv_flags(host, dev)[0]) if _has_priv_flags(ops) else 0
-        return {**asdict(info), "n_stats": n_stats, "n_priv_flags": n_priv_flags}, None
+        # Linux's ethtool_get_drvinfo: the sizes -e and -d would dump (0: none).
+        eedump_len = (_dump_len(host, dev, "get_eeprom_len")
+                      if ethtool_supports(ops, "get_eeprom_len") else 0)  # fmt: skip
+        regdump_len = 0
+        if ethtool_supports(ops, "get_regs_len"):
+            try:
+                regdump_len = _dump_len(host, dev, "get_regs_len")
+            except EthtoolError as exc:  # Linux shows a refusing get_regs_len as 0
+                if exc.errno == errno.EIO:
+                    raise
+        return {**asdict(info), "n_stats": n_stats, "n_priv_flags": n_priv_flags,
+                "eedump_len": eedump_len, "regdump_len": regdump_len}, None  # fmt: skip
     if op == "stats":
         names = _stat_names(host, dev)
         if not names:

@@ -351,6 +351,8 @@ class Host:
         dev.hw_features |= NETIF_F_GRO
         dev.features |= NETIF_F_GRO
         dev.wanted_features = dev.features & dev.hw_features
+        if not dev.perm_addr:  # register_netdevice(): the address it comes with (NET_ADDR_PERM)
+            dev.perm_addr = bytes(dev.dev_addr)
         try:
             self.attachment.attach(dev)
         except BaseException:

@@ -9,6 +9,7 @@ must block (pyserial, pyusb) hand their results over with
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -33,6 +34,20 @@ _MAX_WAIT = 86400.0  # a wait is cut to a day: a timer further out (a driver's
 # hour-long watchdog, a keepalive in ms) only wakes the loop once a day to look again
 # Bound once: the busy-poll test runs on every loop iteration.
 _monotonic = time.monotonic
+READER_FAULT_LIMIT = 10
+"""Raises in a row (no call in between returned) after which a reader's fd is unwatched."""
+
+
+def _callback_name(cb: Any) -> str:
+    """``module.qualname`` of a callback, seen through :func:`functools.partial`."""
+    while isinstance(cb, functools.partial):
+        cb = cb.func
+    fn = getattr(cb, "__func__", cb)  # a bound method: its function
+    name = getattr(fn, "__qualname__", None)
+    if not isinstance(name, str):
+        return repr(cb)
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if isinstance(module, str) else name
 
 
 class Timer:
@@ -82,7 +97,10 @@ class EventLoop:
     deterministically).  Exceptions raised by callbacks are handed to
     :attr:`error_handler` so one failing driver cannot stop the loop; a
     :class:`~netdrv_core.host.Host` installs one that finds the driver the
-    callback belongs to and takes its device down (``Host.driver_fault``).
+    callback belongs to and takes its device down (``Host.driver_fault``).  A
+    reader still watched after :data:`READER_FAULT_LIMIT` raises in a row is removed,
+    whoever it belongs to (its fd would wake the loop, and raise, in every round): one
+    log line names it and its fd.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -92,6 +110,7 @@ class EventLoop:
         self._epoll = select.epoll()
         self._poll: Callable[..., list[tuple[int, int]]] = self._epoll.poll
         self._readers: dict[int, Callable[[], Any]] = {}
+        self._reader_faults: dict[int, int] = {}  # fd -> raises in a row (READER_FAULT_LIMIT)
         # fd -> module that registered the reader: who to blame when a library or C
         # callable (no driver frame in its traceback) raises.  Registration is rare.
         self._reader_owners: dict[int, str | None] = {}
@@ -127,6 +146,7 @@ class EventLoop:
         raises is blamed on it (and removed) even when the callback is library code.
         """
         owner = sys._getframe(1).f_globals.get("__name__")
+        self._reader_faults.pop(fd, None)  # a new callback starts afresh
         try:
             self._epoll.register(fd, select.EPOLLIN)  # ValueError/OSError for a bad fd
         except FileExistsError:
@@ -141,6 +161,7 @@ class EventLoop:
         if self._readers.pop(fd, None) is None:
             return False
         self._reader_owners.pop(fd, None)
+        self._reader_faults.pop(fd, None)
         try:
             self._epoll.unregister(fd)
         except (OSError, ValueError):  # already closed: the kernel dropped it from the set
@@ -204,6 +225,28 @@ class EventLoop:
         finally:
             self.fault_context = None
 
+    def _reader_raised(self, fd: int, cb: Callable[[], Any], exc: Exception) -> None:
+        """A reader raised and the error handler left it watched: after
+        :data:`READER_FAULT_LIMIT` raises in a row, stop watching its fd.
+
+        One raise may be one bad message, consumed before the raise: the reader goes on.
+        One that raises at every wake-up has left its fd readable (level-triggered): it
+        would run — and raise — in every loop round, a spinning loop.  Like an IRQ nobody
+        handles, it is then disabled, once, with one line naming it; the other fds,
+        timers and devices go on.
+        """
+        faults = self._reader_faults.get(fd, 0) + 1
+        if faults < READER_FAULT_LIMIT:
+            self._reader_faults[fd] = faults
+            return
+        self.remove_reader(fd)
+        try:
+            log.error("fd %d: its reader %s raised %s %d times in a row (last: %s); the fd "
+                      "is not watched any more", fd, _callback_name(cb), type(exc).__name__,
+                      READER_FAULT_LIMIT, exc)  # fmt: skip
+        except Exception:  # logging itself failed: the reader is removed all the same
+            pass
+
     def run_once(self, timeout: float | None = None) -> None:
         """Wait for events at most ``timeout`` seconds (None: until one) and run them."""
         self.iterations += 1
@@ -229,6 +272,7 @@ class EventLoop:
             if busy_poll:
                 self._last_event = _monotonic()
             readers = self._readers
+            faulty = self._reader_faults
             for fd, _ in events:
                 # Looked up now: a callback earlier in this batch may have removed it.
                 cb = readers.get(fd)
@@ -239,6 +283,11 @@ class EventLoop:
                     cb()
                 except Exception as exc:
                     self._fault(exc, "reader", cb, (), fd)
+                    if readers.get(fd) is cb:
+                        self._reader_raised(fd, cb, exc)
+                else:
+                    if faulty:
+                        faulty.pop(fd, None)
                 finally:
                     self.running = None
         while ts:

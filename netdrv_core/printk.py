@@ -18,8 +18,11 @@ import sys
 import time
 import weakref
 from collections.abc import Iterator
-from types import CodeType
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
+
+from .driver import Driver
+from .netdevice import NETREG_REGISTERED, NETREG_UNINITIALIZED, NETREG_UNREGISTERED
 
 if TYPE_CHECKING:
     from .netdevice import NetDevice
@@ -182,10 +185,32 @@ def netif_msg_wol(p: Any) -> bool:
 
 # -- netdev_printk and its levels ----------------------------------------------------------
 _loggers: dict[object, logging.Logger] = {}
+_STACK_DEPTH = 64  # frames searched for the driver of a device that has none yet
+
+
+def _driver_on_stack(frame: FrameType | None) -> Driver | None:
+    """The driver whose method is running below ``frame``: the owner of a device that
+    is not registered yet (``init`` probing before ``self.register(dev)``)."""
+    for _ in range(_STACK_DEPTH):
+        if frame is None:
+            return None
+        code = frame.f_code
+        if code.co_argcount and code.co_varnames[0] == "self":
+            obj = frame.f_locals.get("self")
+            if isinstance(obj, Driver):
+                return obj
+        frame = frame.f_back
+    return None
 
 
 def _logger(dev: NetDevice) -> logging.Logger:
-    name = getattr(dev.driver, "name", None)
+    drv = dev.driver
+    if drv is None:
+        # Not registered by its driver yet (or registered the LDD way, ``register_netdev
+        # (dev)``, in an init that has not returned): the driver is the one running it.
+        # Rare — probing, errors at load — so the stack is searched only then.
+        drv = _driver_on_stack(sys._getframe(3))
+    name = getattr(drv, "name", None)
     logger = _loggers.get(name)
     if logger is None:  # (getLogger takes logging's lock: once per driver name)
         ok = isinstance(name, str) and name
@@ -193,10 +218,22 @@ def _logger(dev: NetDevice) -> logging.Logger:
     return logger
 
 
+# netdev_reg_state(): what a message says of a device that is not (or no longer) registered.
+_REG_STATES = {NETREG_UNINITIALIZED: " (uninitialized)", NETREG_REGISTERED: "",
+               NETREG_UNREGISTERED: " (unregistered)"}  # fmt: skip
+
+
 def _name(dev: NetDevice) -> str:
-    """``netdev_name()``: a device not registered yet still has its pattern (``eth%d``)."""
+    """``netdev_name()`` and ``netdev_reg_state()``, as Linux prefixes a message.
+
+    A device not registered yet still has its pattern (``eth%d``): ``(unnamed
+    net_device) (uninitialized)``; one with a fixed name is ``sn0 (uninitialized)``,
+    and after unregistration ``sn0 (unregistered)``.
+    """
     name = dev.name
-    return name if name and "%" not in name else "(unnamed net_device)"
+    if not name or "%" in name:
+        name = "(unnamed net_device)"
+    return name + _REG_STATES.get(getattr(dev, "reg_state", NETREG_REGISTERED), " (unknown)")
 
 
 def _printk(level: int, dev: NetDevice, fmt: str, args: tuple[Any, ...]) -> None:
@@ -214,9 +251,10 @@ def _printk(level: int, dev: NetDevice, fmt: str, args: tuple[Any, ...]) -> None
 def netdev_printk(level: int, dev: NetDevice, fmt: str, *args: Any) -> None:
     """Log ``fmt % args`` at ``level`` (a :mod:`logging` level) as ``DEV: message``.
 
-    The logger is ``netdrv.DRIVER`` (the device's driver).  Without ``args`` the text
-    is taken as it is (a ``%`` in it needs no escaping).  A device not registered yet
-    is ``(unnamed net_device)``, as in the kernel.
+    The logger is ``netdrv.DRIVER`` (the device's driver; before the driver registered
+    it, the driver whose code is running).  Without ``args`` the text is taken as it is
+    (a ``%`` in it needs no escaping).  A device not registered yet is ``(unnamed
+    net_device) (uninitialized)``, or ``NAME (uninitialized)``, as in the kernel.
     """
     _printk(level, dev, fmt, args)
 

@@ -42,7 +42,8 @@ driver would:
   promiscuous, all-multicast and multicast joins without raising;
 * ethtool — what ``netdrv ethtool`` and ``netdrv status --json`` ask the
   ``ethtool_ops`` is well-formed, one ``get_ethtool_stats`` value per
-  ``get_strings`` name;
+  ``get_strings`` name; an EEPROM read in pieces gives what a whole read does,
+  and ``set_eeprom`` refuses a wrong magic (``EINVAL``) without writing;
 * parameters — declared, documented, defaults of their type, unknown names
   and ill-typed values refused;
 * clean unload — after ``exit()`` none of the driver's devices is registered,
@@ -1456,7 +1457,10 @@ class DriverConformance:
         settings, ``-g``/``-c``/``-l``/``-a``, the message level, private flags) gives
         the structure the core expects, without raising; ``get_strings`` and
         ``get_ethtool_stats`` agree on the number of counters.  A request the driver
-        does not implement (``EOPNOTSUPP``) is fine.
+        does not implement (``EOPNOTSUPP``) is fine.  With an EEPROM (``-e``): a read
+        at an odd offset gives the bytes and magic of a whole read, and ``set_eeprom``
+        refuses a magic other than the one ``get_eeprom`` reports, with ``EINVAL``
+        (what it would have written is the byte already there).
         """
         from ..ethtool import ETHTOOL_REQUESTS, EthtoolError, ethtool_report, ethtool_request
 
@@ -1484,12 +1488,61 @@ class DriverConformance:
                     f"get_ethtool_stats {len(values)} values: `ethtool -S` pairs them by "
                     f"position, so return one value per name, in the same order"
                 )
+            self._check_eeprom(h, dev)
             report = ethtool_report(dev)
             broken = {k: v for k, v in report.items() if isinstance(v, dict) and "error" in v}
             assert not broken, f"{dev.name}: netdrv status --json shows ethtool errors: {broken}"
             h.assert_clean()
             assert dev.is_up, f"{dev.name}: went down while its ethtool ops were asked"
         h.assert_accounted(devs)
+
+    @staticmethod
+    def _check_eeprom(h: DriverHarness, dev: NetDevice) -> None:
+        """``ethtool -e`` in pieces agrees with a whole read; ``-E`` checks the magic."""
+        from ..ethtool import (
+            EthtoolError,
+            ethtool_get_eeprom,
+            ethtool_set_eeprom,
+            ethtool_supports,
+        )
+
+        ops = dev.ethtool_ops
+        if not (ethtool_supports(ops, "get_eeprom") and ethtool_supports(ops, "get_eeprom_len")):
+            return
+        try:
+            whole, data = ethtool_get_eeprom(h.host, dev)
+        except EthtoolError as exc:
+            h.assert_clean()
+            assert exc.errno == errno.EOPNOTSUPP, f"{dev.name}: ethtool -e fails: {exc}"
+            return
+        if len(data) >= 2:
+            length = min(len(data) - 1, 7)
+            part, piece = ethtool_get_eeprom(h.host, dev, 1, length)
+            assert (piece, part.magic) == (data[1 : 1 + length], whole.magic), (
+                f"{dev.name}: get_eeprom at offset 1, length {length} gave {piece.hex()} (magic "
+                f"{part.magic:#x}), a whole read {data[1 : 1 + length].hex()} (magic "
+                f"{whole.magic:#x}): use eeprom.offset and eeprom.len as given"
+            )
+        if ethtool_supports(ops, "set_eeprom"):
+            wrong = whole.magic ^ 0xFFFF_FFFF
+            try:
+                ethtool_set_eeprom(h.host, dev, wrong, 0, data[:1])
+            except EthtoolError as exc:
+                h.assert_clean()
+                assert exc.errno == errno.EINVAL, (
+                    f"{dev.name}: set_eeprom with a wrong magic fails with {exc}; refuse it "
+                    "with -EINVAL"
+                )
+            else:
+                raise AssertionError(
+                    f"{dev.name}: set_eeprom took magic {wrong:#x}, not the {whole.magic:#x} "
+                    "get_eeprom reports: check eeprom.magic and refuse another with -EINVAL, "
+                    "as Linux drivers do"
+                )
+            assert ethtool_get_eeprom(h.host, dev)[1] == data, (
+                f"{dev.name}: a refused set_eeprom changed the EEPROM"
+            )
+        h.assert_clean()
 
     def test_clean_unload(self, netdrv_conformance: DriverHarness) -> None:
         """After exit(): no device, fd, thread, loop reader or timer of the driver is left.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,26 @@ def test_a_capture_to_a_pipe_ends_quietly_when_the_reader_goes(
         if cap.poll() is None:
             cap.kill()
     assert status(netns)["devices"], "the daemon serves on"
+
+
+def test_sighup_reopens_the_log_after_rotation(netns: NetNamespace) -> None:
+    # logrotate without copytruncate: the log is moved away, the daemon is sent SIGHUP
+    # and goes on in a new file of the same name, still serving.
+    netns.netdrv("load loopback")
+    path = Path(netns.python("from netdrv_core.daemon import log_path; print(log_path())")
+                .stdout.strip())  # fmt: skip
+    pid = status(netns)["pid"]
+    rotated = path.with_name(path.name + ".1")
+    path.rename(rotated)
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not (path.exists() and "log reopened (SIGHUP)" in path.read_text()):
+        assert time.monotonic() < deadline, "the daemon did not reopen its log"
+        time.sleep(0.05)
+    netns.netdrv("load snull")
+    assert status(netns)["pid"] == pid  # the same daemon, serving
+    new = path.read_text()
+    assert "loaded snull" in new and "loaded loopback" not in new
+    old = rotated.read_text().rpartition(f"daemon {pid} listening")[2]  # (the file appends)
+    assert "loaded loopback" in old and "loaded snull" not in old
+    rotated.unlink()

@@ -80,7 +80,7 @@ def test_a_tail_that_starts_at_a_line_keeps_that_line(log_file: Path, monkeypatc
     assert CliRunner().invoke(cli, ["log", "-a"]).output == NEW
 
 
-def _follow(log_file: Path, monkeypatch: pytest.MonkeyPatch, *writes: Any) -> str:
+def _follow_result(log_file: Path, monkeypatch: pytest.MonkeyPatch, *writes: Any) -> Any:
     """``netdrv log -f``, doing ``writes[i](log_file)`` at its i-th wait, then Ctrl-C."""
     naps = iter(writes)
 
@@ -93,7 +93,12 @@ def _follow(log_file: Path, monkeypatch: pytest.MonkeyPatch, *writes: Any) -> st
     monkeypatch.setattr(cli_mod.time, "sleep", sleep)
     res = CliRunner().invoke(cli, ["log", "-f"])
     assert res.exit_code == 0, res.output
-    return res.output
+    return res
+
+
+def _follow(log_file: Path, monkeypatch: pytest.MonkeyPatch, *writes: Any) -> str:
+    """What ``netdrv log -f`` printed on standard output (its notes go to stderr)."""
+    return str(_follow_result(log_file, monkeypatch, *writes).stdout)
 
 
 def test_follow_goes_on_after_the_log_is_truncated(log_file: Path, monkeypatch) -> None:
@@ -139,3 +144,67 @@ def test_a_user_whose_daemon_never_ran_is_pointed_to_roots_log(tmp_path: Path, m
     res = CliRunner().invoke(cli, ["log"])
     assert res.exit_code == 1
     assert "root's has" in res.output and "sudo netdrv log" in res.output, res.output
+
+
+LATER = "2026-12-06 09:10:00,000 netdrv.daemon INFO daemon 300 listening (netns net:[1])\n"
+MORE = "2026-12-06 09:10:01,000 netdrv.host INFO registered sn0 (driver snull)\n"
+
+
+def test_follow_moves_to_a_log_that_was_rotated(log_file: Path, monkeypatch) -> None:
+    """As tail -F: a log moved away (logrotate) and created again under its name is
+    followed by name — what the old file still got first, then the new one from its start."""
+    old_line = "2026-12-06 09:09:59,000 netdrv.daemon INFO daemon stopped\n"
+
+    def rotate(path: Path) -> None:
+        path.rename(path.with_suffix(".log.1"))
+        with path.with_suffix(".log.1").open("a") as f:
+            f.write(old_line)  # written to the old file after it was moved
+        path.write_text(LATER)
+
+    def append(path: Path) -> None:
+        with path.open("a") as f:
+            f.write(MORE)
+
+    res = _follow_result(log_file, monkeypatch, rotate, append)
+    assert res.stdout == NEW + old_line + LATER + MORE
+    assert "has been replaced; following the new file" in res.stderr
+
+
+def test_follow_waits_while_the_log_is_gone_and_reads_the_new_one(
+    log_file: Path, monkeypatch
+) -> None:
+    """Removed (a daemon restart that recreates it, a clean-up): waited for, then read."""
+
+    def remove(path: Path) -> None:
+        path.unlink()
+
+    def recreate(path: Path) -> None:
+        path.write_text(LATER)
+
+    res = _follow_result(log_file, monkeypatch, remove, lambda path: None, recreate)
+    assert res.stdout == NEW + LATER
+    assert res.stderr.count("has gone; waiting for it to come back") == 1
+    assert "has appeared; following the new file" in res.stderr
+
+
+def test_follow_reads_a_log_that_shrank_from_its_start(log_file: Path, monkeypatch) -> None:
+    """Truncated and written again before the follower looked: shorter than what it had
+    read, so it is a new log, read from its start."""
+
+    def rewrite(path: Path) -> None:
+        path.write_text(LATER)  # O_TRUNC, then fewer bytes than before
+
+    res = _follow_result(log_file, monkeypatch, rewrite)
+    assert res.stdout == NEW + LATER and "file truncated" in res.stderr
+
+
+def test_follow_of_a_log_not_written_yet_waits_for_it(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "daemon-1.log"
+    monkeypatch.setattr(daemon_mod, "log_path", lambda: str(path))
+
+    def first_daemon(p: Path) -> None:
+        path.write_text(LATER)
+
+    res = _follow_result(path, monkeypatch, lambda p: None, first_daemon)
+    assert res.stdout == LATER
+    assert "no netdrv daemon has run in this network namespace yet; waiting" in res.stderr

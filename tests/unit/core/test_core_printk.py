@@ -28,11 +28,14 @@ from netdrv_core import (
     netif_msg_rx_err,
 )
 from netdrv_core.ethtool import NETIF_MSG_NAMES
+from netdrv_core.netdevice import NETREG_REGISTERED
 
 
-def _dev(name: str = "pk0", driver: str | None = "pkdrv"):
+def _dev(name: str = "pk0", driver: str | None = "pkdrv", registered: bool = True):
     dev, _ = make_dev(name=name)
     dev.driver = SimpleNamespace(name=driver) if driver else None
+    if registered:  # as a driver's device is when it runs (without a host to register on)
+        dev.reg_state = NETREG_REGISTERED
     return dev
 
 
@@ -198,8 +201,10 @@ def test_a_device_not_yet_registered_is_unnamed_as_in_the_kernel(caplog) -> None
     """Before register_netdev its name is still a pattern (eth%d): the kernel's
     netdev_name() says "(unnamed net_device)"."""
     caplog.set_level(logging.INFO)
-    netdev_info(_dev("pk%d", driver=None), "found at %#x", 0x300)
-    assert [r.getMessage() for r in caplog.records] == ["(unnamed net_device): found at 0x300"]
+    netdev_info(_dev("pk%d", driver=None, registered=False), "found at %#x", 0x300)
+    assert [r.getMessage() for r in caplog.records] == [
+        "(unnamed net_device) (uninitialized): found at 0x300"
+    ]
 
 
 def test_printk_state_is_a_fresh_boot_for_the_block(caplog) -> None:

@@ -1,0 +1,72 @@
+"""The conformance kit's EEPROM checks: a driver with a correct ``get_eeprom``/``set_eeprom``
+passes ``test_ethtool_ops``; one that ignores the offset, or writes whatever magic it is
+given, fails it with a message that says so."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+from test_conformance import Good, check
+
+from netdrv_core import NetDevice
+from netdrv_core.ethtool import EthtoolEeprom, EthtoolOps
+
+MAGIC = 0x4B495445
+
+
+class KitEeprom(EthtoolOps):
+    def __init__(self) -> None:
+        self.image = bytearray(range(32))
+
+    def get_eeprom_len(self, dev: NetDevice) -> int:
+        return len(self.image)
+
+    def get_eeprom(self, dev: NetDevice, eeprom: EthtoolEeprom, data: bytearray) -> int:
+        data[:] = self.image[eeprom.offset : eeprom.offset + eeprom.len]
+        eeprom.magic = MAGIC
+        return 0
+
+    def set_eeprom(self, dev: NetDevice, eeprom: EthtoolEeprom, data: bytes) -> int:
+        if eeprom.magic != MAGIC:
+            return -errno.EINVAL
+        self.image[eeprom.offset : eeprom.offset + eeprom.len] = data
+        return 0
+
+
+class NoMagicCheck(KitEeprom):
+    def set_eeprom(self, dev: NetDevice, eeprom: EthtoolEeprom, data: bytes) -> int:
+        self.image[eeprom.offset : eeprom.offset + eeprom.len] = data
+        return 0
+
+
+class FromTheStart(KitEeprom):
+    def get_eeprom(self, dev: NetDevice, eeprom: EthtoolEeprom, data: bytearray) -> int:
+        data[:] = self.image[: eeprom.len]  # ignores eeprom.offset
+        eeprom.magic = MAGIC
+        return 0
+
+
+def _with(name: str, ops: type[EthtoolOps]) -> type[Good]:
+    def init(self: Good) -> None:
+        Good.init(self)
+        for dev in self.devices:
+            dev.ethtool_ops = ops()
+
+    return type(name.title(), (Good,), {"name": name, "summary": name, "init": init})
+
+
+def test_a_driver_with_a_correct_eeprom_passes() -> None:
+    check(_with("kiteeprom", KitEeprom), "test_ethtool_ops", count="2")
+
+
+@pytest.mark.parametrize(
+    ("ops", "message"),
+    [
+        (NoMagicCheck, r"set_eeprom took magic 0xb4b6abba, not the 0x4b495445 get_eeprom reports"),
+        (FromTheStart, r"get_eeprom at offset 1, length 7 gave 00010203040506"),
+    ],
+)
+def test_eeprom_bugs_are_caught(ops: type[EthtoolOps], message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check(_with("kiteeprombug", ops), "test_ethtool_ops")
