@@ -1007,12 +1007,15 @@ def _eeprom_write(
         length = asked.get("length", size - offset)
         if size and (length < 0 or offset + length > size):
             _fail(f"offset & length out of bounds: the EEPROM has {size} bytes")
-        stdin = click.get_binary_stream("stdin")
-        data = stdin.read(max(length, 0))
-        if len(data) < length:
-            _fail(f"not enough data from stdin: {len(data)} of {length} bytes")
-        if stdin.read(1):
-            _fail(f"too much data from stdin: more than the {length} bytes to write")
+        if not size:  # no EEPROM: the daemon says why, without waiting for stdin (a tty)
+            data = b""
+        else:
+            stdin = click.get_binary_stream("stdin")
+            data = stdin.read(max(length, 0))
+            if len(data) < length:
+                _fail(f"not enough data from stdin: {len(data)} of {length} bytes")
+            if stdin.read(1):
+                _fail(f"too much data from stdin: more than the {length} bytes to write")
     settings = {"magic": asked.get("magic", 0), "offset": offset, "data": data.hex()}
     return request(c, op="eeprom", set=settings)
 

@@ -441,8 +441,10 @@ class Daemon:
         descriptor for as long as the daemon runs)."""
         self._idle_timer = None
         now = self.host.loop.clock()
+        # ``since + timeout``, as the timer was armed: ``now - since`` may come out an ulp
+        # short of the timeout at that very time, and the check would re-arm for now.
         idle = [c for c in self.conns.values()
-                if not c.streaming and now - c.since >= self.idle_timeout]  # fmt: skip
+                if not c.streaming and c.since + self.idle_timeout <= now]  # fmt: skip
         for conn in idle:
             self._close_conn(conn)
         if idle:

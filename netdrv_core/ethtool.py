@@ -982,9 +982,10 @@ MAX_DUMP_LEN = 1 << 24
 def ethtool_get_perm_addr(dev: NetDevice) -> bytes:
     """``ethtool -P`` (``ETHTOOL_GPERMADDR``): ``dev.perm_addr``, ``dev.addr_len`` bytes.
 
-    As Linux's fixed ``perm_addr`` array: one never set reads as zeros (a device
-    whose driver made up a random address has no permanent one).  A ``perm_addr``
-    that is not ``addr_len`` bytes is the driver's bug (``EIO``).
+    As Linux's fixed ``perm_addr`` array: an empty one reads as zeros (registering
+    copies ``dev_addr`` into an empty one, whatever it is: netdrv has no
+    ``addr_assign_type``).  A ``perm_addr`` that is not ``addr_len`` bytes is the
+    driver's bug (``EIO``).
     """
     perm, n = dev.perm_addr, dev.addr_len
     if type(n) is not int or not 0 <= n <= MAX_ADDR_LEN:
@@ -996,13 +997,23 @@ def ethtool_get_perm_addr(dev: NetDevice) -> bytes:
     return bytes(perm) if perm else bytes(n)
 
 
+class _Refused(EthtoolError):
+    """The driver refused (a negative errno, or ``OSError``), as opposed to returning
+    garbage or raising (``EIO`` too): ``-i`` shows a refusing ``get_regs_len`` as no dump."""
+
+
 def _dump_len(host: Host, dev: NetDevice, op: str) -> int:
     """``get_eeprom_len``/``get_regs_len``, checked: an integer 0..:data:`MAX_DUMP_LEN`
     (a negative errno from ``get_regs_len`` is a refusal, as Linux returns it)."""
-    n = _call_get(host, dev, op)
+    try:
+        n = _call_get(host, dev, op)
+    except EthtoolError as exc:
+        if exc.__cause__ is None:  # it raised OSError: a refusal (a driver fault has a cause)
+            raise _Refused(str(exc), exc.errno) from None
+        raise
     if type(n) is int and op == "get_regs_len" and -4095 <= n < 0:
         why = refusal_text(-n, None)
-        raise EthtoolError(f"{dev.name}: cannot dump the registers: {why}", -n)
+        raise _Refused(f"{dev.name}: cannot dump the registers: {why}", -n)
     if type(n) is not int or not 0 <= n <= MAX_DUMP_LEN:
         raise EthtoolError(f"{dev.name}: {_owner(dev)}'s {op} returned {n!r:.100}, not a "
                            f"number of bytes 0..{MAX_DUMP_LEN}", errno.EIO)  # fmt: skip
@@ -1244,9 +1255,8 @@ def ethtool_request(
         if ethtool_supports(ops, "get_regs_len"):
             try:
                 regdump_len = _dump_len(host, dev, "get_regs_len")
-            except EthtoolError as exc:  # Linux shows a refusing get_regs_len as 0
-                if exc.errno == errno.EIO:
-                    raise
+            except _Refused:  # Linux shows a refusing get_regs_len (-EIO too) as 0
+                pass
         return {**asdict(info), "n_stats": n_stats, "n_priv_flags": n_priv_flags,
                 "eedump_len": eedump_len, "regdump_len": regdump_len}, None  # fmt: skip
     if op == "stats":

@@ -190,6 +190,15 @@ def test_change_eeprom_refusals(ops: ImageEthtool) -> None:
     assert bytes(ops.image) == before
 
 
+def test_change_eeprom_of_a_device_without_one_does_not_read_stdin(ops: ImageEthtool) -> None:
+    """No EEPROM (-i: eedump_len 0): the refusal comes first; standard input, perhaps a
+    terminal that would be waited on, is not read."""
+    stdin = b"\x01\x02"
+    for words in ((), ("length", "2"), ("offset", "4", "length", "2")):
+        err = failed(1, "-E", "sn0", "magic", "1", *words, stdin=stdin)
+        assert "sn0 does not support writing the EEPROM" in err, (words, err)
+
+
 def test_register_dump_like_ethtool_d(ops: ImageEthtool) -> None:
     regs = bytes(range(0xA0, 0xA0 + 18))
     assert ok("-d", "ee0") == (

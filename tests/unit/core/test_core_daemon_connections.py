@@ -78,6 +78,24 @@ def test_a_client_that_sends_nothing_or_half_a_request_is_closed_after_the_idle_
     half.close()
 
 
+def test_the_idle_check_closes_at_the_time_it_was_armed_for(
+    daemon: Daemon, clock: FakeClock
+) -> None:
+    """At 1000.1 + 60 the float ``now - since`` is 59.99999999999989: a check comparing that
+    with the timeout finds nothing idle and re-arms for the same instant, over and over,
+    until the clock moves on."""
+    clock.now = 1000.1
+    assert (clock.now + daemon.idle_timeout) - clock.now < daemon.idle_timeout
+    c = _client(daemon)
+    _accepted(daemon, 1)
+    clock.advance(daemon.idle_timeout)
+    for _ in range(5):
+        daemon.host.loop.run_once(0)
+    assert not daemon.conns
+    assert _closed_by_daemon(c)
+    c.close()
+
+
 def test_a_client_that_keeps_asking_is_not_idle(daemon: Daemon, clock: FakeClock) -> None:
     """The idle time counts from the connect or the last reply, not from the connect only."""
     c = _client(daemon)

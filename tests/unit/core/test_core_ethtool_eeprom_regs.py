@@ -67,6 +67,12 @@ class EepromEthtool(EthtoolOps):
     def get_regs_len(self, dev: NetDevice) -> Any:
         if self.garbage == "regs_refused":
             return -errno.ENODEV
+        if self.garbage == "regs_eio":
+            return -errno.EIO  # the hardware did not answer
+        if self.garbage == "regs_oserror":
+            raise OSError(errno.EIO, "register window not mapped")
+        if self.garbage == "regs_len_garbage":
+            return "20"
         return 0 if self.garbage == "no_regs" else len(self.regs)
 
     def get_regs(self, dev: NetDevice, regs: EthtoolRegs, data: bytearray) -> None:
@@ -293,6 +299,25 @@ def test_drvinfo_reports_the_dump_sizes(host: Host, dev: tuple[NetDevice, Eeprom
     plain, _ = make_dev(host, "pl0")
     info, _ = ethtool_request(host, plain, "drvinfo")
     assert (info["eedump_len"], info["regdump_len"]) == (0, 0)
+
+
+def test_drvinfo_shows_a_get_regs_len_refused_with_eio_as_no_dump(
+    host: Host, dev: tuple[NetDevice, EepromEthtool]
+) -> None:
+    """Linux's ethtool_get_drvinfo takes any get_regs_len <= 0 as no dump: -EIO (the
+    hardware not answering) must not make -i (and -e, -E, which ask -i first) fail."""
+    d, ops = dev
+    for refusal in ("regs_eio", "regs_oserror"):
+        ops.garbage = refusal
+        info, _ = ethtool_request(host, d, "drvinfo")
+        assert (info["eedump_len"], info["regdump_len"]) == (64, 0), refusal
+        with pytest.raises(EthtoolError, match=r"cannot dump the registers|get_regs_len") as exc:
+            ethtool_get_regs(host, d)  # -d itself says why
+        assert exc.value.errno == errno.EIO
+    ops.garbage = "regs_len_garbage"  # garbage stays the driver's bug, named
+    with pytest.raises(EthtoolError, match="get_regs_len returned '20'") as exc:
+        ethtool_request(host, d, "drvinfo")
+    assert exc.value.errno == errno.EIO
 
 
 def test_protocol_carries_eeprom_ranges_and_hex_data() -> None:
