@@ -36,9 +36,11 @@ def csum_partial(data: Buffer, initial: int = 0) -> int:
         n += 1
     if n == 0:
         return initial
-    # Sum of 16-bit words == the big integer folded mod 0xFFFF (one's complement).
-    total = int.from_bytes(data, "big") % 0xFFFF
-    if total == 0 and any(data):
+    # Sum of 16-bit words == the big integer folded mod 0xFFFF (one's complement); a
+    # multiple of 0xFFFF that is not zero sums to 0xFFFF (the big integer says which).
+    value = int.from_bytes(data, "big")
+    total = value % 0xFFFF
+    if total == 0 and value:
         total = 0xFFFF
     return total + initial
 
