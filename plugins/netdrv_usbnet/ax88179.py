@@ -21,6 +21,16 @@ programs the medium mode for the new speed and duplex.  ``get_link_ksettings``
 reads autoneg and a forced mode from BMCR, as ``mii_ethtool_get_link_ksettings``
 does (the driver keeps the value it wrote: no control transfer on the loop).
 
+EEPROM (``ethtool -e/-E``): Linux's ``ax88179_get_eeprom``/``ax88179_set_eeprom``
+— :data:`~netdrv_usbnet.codecs.ax88179.AX_EEPROM_LEN` bytes read and written
+as 16-bit words with ``AX_ACCESS_EEPROM`` (value = word index, index = 1, two
+bytes); a write of an odd offset or length reads the words it shares with the
+bytes around it first, waits 20 ms after each word and ends with
+``AX_RELOAD_EEPROM_EFUSE``; the magic is ``AX88179_EEPROM_MAGIC`` (0x17900b95),
+and a write with another one is ``EINVAL``.  These control transfers run in
+the ethtool call, on the loop (Linux's run in the caller's process context):
+a full write holds the loop for 128 x 20 ms.
+
 Data: bulk IN transfers carry many frames with a trailer (footer + one
 4-byte header per frame; AX88179A/772D firmware inserts dummy headers, which
 are skipped); a header with the chip's CRC/drop flags or a footer out of
@@ -31,23 +41,44 @@ up to :data:`TX_AGG_MAX` bytes (the chip parses the records one after the
 other; one pyusb transfer per frame would cost more than the frame), and a
 transfer ending on a full packet gets a 1-byte pad (the padding bits in its
 last header say so), as Linux does.  MTU up to 4088 (jumbo mode).
+
+Offloads, as Linux's ``ax88179_bind`` declares them (``features`` and ``hw_features``):
+scatter-gather, IPv4 and IPv6 TCP/UDP transmit checksums, receive checksums and TSO
+(IPv4), super-frames up to :data:`GSO_MAX_SIZE`.  The TX header has no checksum flag:
+the chip checksums every TCP/UDP frame of the kinds AX_TXCOE_CTL enables, so a
+``CHECKSUM_PARTIAL`` frame goes as it is; a TSO super-frame carries its MSS in
+tx_hdr2 and the chip cuts it up.  ``ethtool -K`` switches the checksum engines
+(``set_features``, Linux's ``ax88179_set_features``); with TSO or checksumming off the
+core hands over finished frames.  A longer super-frame is segmented in software; one
+with an MSS tx_hdr2 cannot hold or above the MTU is dropped (``tx_gso_refused``).
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import struct
 import time
 from dataclasses import replace
 from typing import Any
 
+from netdrv_core.checksum import csum_fold, csum_partial
 from netdrv_core.ether import is_valid_ether_addr
-from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_HALF, LinkSettings
-from netdrv_core.netdevice import NETIF_F_RXCSUM
+from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_HALF, EthtoolEeprom, LinkSettings
+from netdrv_core.gso import GsoError
+from netdrv_core.netdevice import (
+    NETIF_F_IP_CSUM,
+    NETIF_F_IPV6_CSUM,
+    NETIF_F_RXCSUM,
+    NETIF_F_SG,
+    NETIF_F_TSO,
+)
+from netdrv_core.skbuff import SKB_GSO_TCPV4
 
 from .codecs import Ax88179RxDecoder, parse_interrupt
 from .codecs import ax88179 as ax
-from .codecs.ax88179 import TX_HEADER_LEN, encode_tx_many
+from .codecs._common import ETH_HLEN
+from .codecs.ax88179 import TX_HEADER_LEN, encode_tx_many, parse_tx_headers
 from .core import (
     FLAG_ETHER,
     FLAG_FRAMING_AX,
@@ -55,13 +86,15 @@ from .core import (
     BindError,
     MiniDriver,
     RxMode,
+    TxFrame,
     TxTransfer,
     UsbNet,
+    UsbNetMiiEthtool,
     codec_stats,
     default_set_mac_address,
 )
 
-__all__ = ["Ax88179"]
+__all__ = ["Ax88179", "Ax88179Ethtool"]
 
 MAX_MTU = 4088
 """Linux: ``dev->net->max_mtu = 4088``."""
@@ -70,6 +103,59 @@ RX_BUF_SIZE = 1024 * (max(cfg[3] for cfg in ax.AX88179_BULKIN_SIZE) + 2)
 TX_AGG_MAX = 16384
 """Bytes of [header][frame] records packed into one bulk OUT transfer (a larger frame
 travels alone)."""
+FEATURES = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_RXCSUM | NETIF_F_TSO
+"""Linux ``ax88179_bind``: ``features`` and ``hw_features`` (all of them ``ethtool -K``-able)."""
+GSO_MAX_SIZE = ax.AX88179_GSO_MAX_SIZE
+"""Linux ``netif_set_gso_max_size(dev->net, 16384)``: a longer super-frame is cut up in
+software (Linux's ``gso_features_check``), as the netdrv core has no such limit."""
+
+
+class Ax88179Ethtool(UsbNetMiiEthtool):
+    """``ax88179_ethtool_ops``: usbnet's (with link settings on the PHY), plus the EEPROM."""
+
+    def get_eeprom_len(self, dev: Any) -> int:
+        """``ax88179_get_eeprom_len``: ``AX_EEPROM_LEN`` (256 bytes)."""
+        return ax.AX_EEPROM_LEN
+
+    def get_eeprom(self, dev: Any, eeprom: EthtoolEeprom, data: bytearray) -> int:
+        """:meth:`Ax88179.get_eeprom` (``ENODEV`` once unplugged)."""
+        un = dev.priv
+        if un.state != "bound":
+            return -errno.ENODEV
+        return int(un.info.get_eeprom(un, eeprom, data))
+
+    def set_eeprom(self, dev: Any, eeprom: EthtoolEeprom, data: bytes) -> int:
+        """:meth:`Ax88179.set_eeprom` (``ENODEV`` once unplugged)."""
+        un = dev.priv
+        if un.state != "bound":
+            return -errno.ENODEV
+        return int(un.info.set_eeprom(un, eeprom, data))
+
+
+def _usb_failure(exc: OSError) -> int:
+    """A failed EEPROM transfer: ``-ENODEV`` when the adapter is gone, else ``-EIO`` (Linux)."""
+    return -errno.ENODEV if getattr(exc, "errno", None) == errno.ENODEV else -errno.EIO
+
+
+def txcoe(features: int) -> int:
+    """AX_TXCOE_CTL for ``features``: IPv4 header checksums always (as ``ax88179_reset`` sets
+    them and ``ax88179_set_features`` leaves them), TCP/UDP per ``tx-checksum-ipv4`` and
+    ``tx-checksum-ipv6``."""
+    v = ax.AX_TXCOE_IP
+    if features & NETIF_F_IP_CSUM:
+        v |= ax.AX_TXCOE_TCP | ax.AX_TXCOE_UDP
+    if features & NETIF_F_IPV6_CSUM:
+        v |= ax.AX_TXCOE_TCPV6 | ax.AX_TXCOE_UDPV6
+    return v
+
+
+def rxcoe(features: int) -> int:
+    """AX_RXCOE_CTL for ``features``: every receive check with ``rx-checksum``, none without."""
+    if not features & NETIF_F_RXCSUM:
+        return 0
+    return (
+        ax.AX_RXCOE_IP | ax.AX_RXCOE_TCP | ax.AX_RXCOE_UDP | ax.AX_RXCOE_TCPV6 | ax.AX_RXCOE_UDPV6
+    )
 
 
 class Ax88179(MiniDriver):
@@ -78,6 +164,8 @@ class Ax88179(MiniDriver):
     name = "ax88179_178a"
     description = "ASIX AX88179 USB 3.0 Gigabit Ethernet"
     flags = FLAG_ETHER | FLAG_FRAMING_AX | FLAG_LINK_INTR
+    ethtool_ops = Ax88179Ethtool
+    """``ax88179_ethtool_ops`` (for usbnet's register() to install)."""
 
     def __init__(self) -> None:
         self.rx_decoder = Ax88179RxDecoder(copy=False)
@@ -92,6 +180,15 @@ class Ax88179(MiniDriver):
         """MII_BMCR as last written (autoneg, or the forced speed and duplex)."""
         self.mc_filter = b""
         self.tx_too_big = 0
+        self.tx_tso = 0
+        """Super-frames handed to the chip whole (tx_hdr2 = MSS)."""
+        self.tx_gso_software = 0
+        """Super-frames segmented in software (longer than GSO_MAX_SIZE, or not TSO-able)."""
+        self.tx_gso_refused = 0
+        """Super-frames dropped: a malformed or oversized MSS, or headers that are no TCP."""
+        self.tx_csum_software = 0
+        """CHECKSUM_PARTIAL frames the chip would not checksum right, finished in software."""
+        self._gso_warned = False
         self.delays = True
 
     # -- register access ----------------------------------------------------------------------
@@ -144,7 +241,8 @@ class Ax88179(MiniDriver):
         un.max_mtu = MAX_MTU
         un.rx_urb_size = 1024 * 20  # Linux ax88179_bind, until link_reset picks the real one
         un.rx_buf_size = RX_BUF_SIZE
-        un.features |= NETIF_F_RXCSUM
+        un.features |= FEATURES
+        un.hw_features |= FEATURES
         un.rx_csum = True
         un.port_type = "tp"
         self.reset(un)
@@ -200,6 +298,51 @@ class Ax88179(MiniDriver):
         un.defer(self.write_phy, un, ax.MII_BMCR, bmcr)
         return 0
 
+    # -- EEPROM (ethtool -e/-E, on the loop) ----------------------------------------------------
+    def read_eeprom_word(self, un: UsbNet, index: int) -> bytes:
+        """``ax88179_read_cmd(AX_ACCESS_EEPROM, index, 1, 2)``: one word, as the chip sends it."""
+        data = un.ctrl_in(ax.REQ_TYPE_VENDOR_IN, ax.AX_ACCESS_EEPROM, index, 1, 2)
+        if len(data) < 2:
+            raise OSError(errno.EIO, f"short read of EEPROM word 0x{index:02x}")
+        return data[:2]
+
+    def get_eeprom(self, un: UsbNet, eeprom: EthtoolEeprom, data: bytearray) -> int:
+        """``ax88179_get_eeprom``: the words covering the range, then its bytes; sets the magic."""
+        if eeprom.len == 0:
+            return -errno.EINVAL
+        eeprom.magic = ax.AX88179_EEPROM_MAGIC
+        first, last = eeprom.offset >> 1, (eeprom.offset + eeprom.len - 1) >> 1
+        try:  # the chip returns 2 bytes from the EEPROM per read
+            words = b"".join(self.read_eeprom_word(un, i) for i in range(first, last + 1))
+        except OSError as exc:
+            return _usb_failure(exc)
+        start = eeprom.offset & 1
+        data[:] = words[start : start + eeprom.len]
+        return 0
+
+    def set_eeprom(self, un: UsbNet, eeprom: EthtoolEeprom, data: bytes) -> int:
+        """``ax88179_set_eeprom``: check the magic, align to words (reading the partial ones),
+        write word by word (20 ms apart), then ``AX_RELOAD_EEPROM_EFUSE``."""
+        if eeprom.len == 0 or eeprom.magic != ax.AX88179_EEPROM_MAGIC:
+            return -errno.EINVAL
+        first, last = eeprom.offset >> 1, (eeprom.offset + eeprom.len - 1) >> 1
+        buf = bytearray(2 * (last - first + 1))
+        start = eeprom.offset & 1
+        try:
+            if start:  # align to 16-bit words: the bytes around the range, from the EEPROM
+                buf[0:2] = self.read_eeprom_word(un, first)
+            if (eeprom.offset + eeprom.len) & 1:
+                buf[-2:] = self.read_eeprom_word(un, last)
+            buf[start : start + eeprom.len] = data
+            for i in range(first, last + 1):
+                word = bytes(buf[2 * (i - first) : 2 * (i - first) + 2])
+                un.ctrl_out(ax.REQ_TYPE_VENDOR_OUT, ax.AX_ACCESS_EEPROM, i, 1, word)
+                self._sleep(0.02)
+            un.ctrl_out(ax.REQ_TYPE_VENDOR_OUT, ax.AX_RELOAD_EEPROM_EFUSE, 0, 0)
+        except OSError as exc:
+            return _usb_failure(exc)
+        return 0
+
     # -- link (interrupt thread / kevent worker) ----------------------------------------------
     def status(self, un: UsbNet, data: bytes) -> None:
         """``ax88179_status``: bit 16 of the first status word is the link."""
@@ -239,26 +382,138 @@ class Ax88179(MiniDriver):
 
     def tx_fixup(self, un: UsbNet, frames: list[bytes]) -> tuple[list[TxTransfer], int]:
         """``ax88179_tx_fixup``: an 8-byte header per frame, records packed into transfers
-        of up to :data:`TX_AGG_MAX` bytes; empty frames are dropped."""
+        of up to :data:`TX_AGG_MAX` bytes; empty frames are dropped.
+
+        A ``CHECKSUM_PARTIAL`` frame goes as it is — the chip's checksum engine (AX_TXCOE_CTL)
+        finishes every TCP/UDP frame — unless the chip would not get it right
+        (:meth:`_checksum`).  A super-frame (:meth:`_gso`) goes whole with its MSS in
+        tx_hdr2 (TSO), or as the segments software cuts, or is refused (dropped); it counts
+        as one frame either way."""
         out: list[TxTransfer] = []
         batch: list[bytes] = []
-        dropped = size = nbytes = 0
+        mss: list[int] = []
+        tso = False
+        dropped = size = nbytes = npk = 0
+        mps = un.out_mps
+
+        def flush() -> None:
+            nonlocal batch, mss, tso, size, nbytes, npk
+            out.append((encode_tx_many(batch, max_packet=mps, mss=mss if tso else None), npk,
+                        nbytes))  # fmt: skip
+            batch, mss, tso = [], [], False
+            size = nbytes = npk = 0
+
         for f in frames:
             n = len(f)
             if n == 0:
                 dropped += 1
                 self.tx_too_big += 1
                 continue
-            if batch and size + TX_HEADER_LEN + n > TX_AGG_MAX:
-                out.append((encode_tx_many(batch, max_packet=un.out_mps), len(batch), nbytes))
-                batch = []
-                size = nbytes = 0
-            batch.append(f)
-            size += TX_HEADER_LEN + n
+            if type(f) is TxFrame and f.gso_size:
+                records = self._gso(un, f)
+                if records is None:
+                    dropped += 1
+                    continue
+                for r, m in records:  # the skb counts once, in the transfer with its end
+                    if batch and size + TX_HEADER_LEN + len(r) > TX_AGG_MAX:
+                        flush()
+                    batch.append(r)
+                    mss.append(m)
+                    tso = tso or m > 0
+                    size += TX_HEADER_LEN + len(r)
+            else:
+                if type(f) is TxFrame:
+                    f = self._checksum(un, f)
+                if batch and size + TX_HEADER_LEN + n > TX_AGG_MAX:
+                    flush()
+                batch.append(f)
+                mss.append(0)
+                size += TX_HEADER_LEN + n
+            npk += 1
             nbytes += n
         if batch:
-            out.append((encode_tx_many(batch, max_packet=un.out_mps), len(batch), nbytes))
+            flush()
         return out, dropped
+
+    def _gso(self, un: UsbNet, f: TxFrame) -> list[tuple[bytes, int]] | None:
+        """A super-frame's records ``(frame, MSS)``: itself with its MSS when the chip takes it
+        (TCP over IPv4 with TSO on, shorter than :data:`GSO_MAX_SIZE`: Linux's
+        ``gso_features_check`` would segment a longer one), else its segments cut in software
+        (MSS 0; each segment's checksum left to the chip when tx checksumming is on, finished
+        in software for a VLAN-tagged frame, which Linux's AX88179 offloads nothing of, and
+        behind IPv6 extension headers, as :meth:`_checksum`).  None
+        (refused and counted in ``tx_gso_refused``): an MSS outside what tx_hdr2 holds, headers
+        that are no TCP/UDP over IPv4/IPv6, or segments longer than the MTU."""
+        dev = un.dev
+        features = dev.features if dev is not None else un.features
+        mtu = dev.mtu if dev is not None else 1500
+        mss = f.gso_size
+        h = parse_tx_headers(f)
+        if not 0 < mss <= ax.AX_TX_HDR2_MSS_MASK:
+            self._refuse(un, f"MSS {mss} (tx_hdr2 holds 1..{ax.AX_TX_HDR2_MSS_MASK})")
+            return None
+        if h is None:
+            self._refuse(un, "its headers are no TCP/UDP over IPv4/IPv6")
+            return None
+        if h.end - h.l3 + mss > mtu:
+            self._refuse(un, f"MSS {mss} makes {h.end - h.l3 + mss}-byte IP packets, above "
+                         f"the MTU {mtu}")  # fmt: skip
+            return None
+        plain = h.l3 == ETH_HLEN and not (h.ipv6 and h.l4 != h.l3 + 40)
+        if (f.gso_type == SKB_GSO_TCPV4 and h.proto == ax.IPPROTO_TCP and not h.ipv6
+                and plain and features & NETIF_F_TSO and len(f) < GSO_MAX_SIZE):  # fmt: skip
+            self.tx_tso += 1
+            return [(f, mss)]
+        try:  # VLAN-tagged, IPv6 extension headers: the chip gets finished segments
+            segs = f.segment(features if plain else 0)
+        except GsoError as exc:
+            self._refuse(un, str(exc))
+            return None
+        self.tx_gso_software += 1
+        return [(seg, 0) for seg in segs]
+
+    def _checksum(self, un: UsbNet, f: TxFrame) -> bytes:
+        """A ``CHECKSUM_PARTIAL`` frame as the chip is to get it.  The chip checksums the
+        TCP/UDP header it finds itself, so the frame goes as it is when that is the header
+        the stack means (csum_start, csum_offset) and the checksumming for its IP version is
+        on; else the checksum is finished here (Linux's ``skb_checksum_help``), as Linux does
+        for a VLAN-tagged frame (no ``vlan_features``) and for IPv6 extension headers on an
+        IP_CSUM device (``skb_csum_hwoffload_help``)."""
+        h = parse_tx_headers(f)
+        dev = un.dev
+        features = dev.features if dev is not None else un.features
+        if (h is not None and h.l3 == ETH_HLEN and f.csum_start == h.l4
+                and f.csum_offset == (16 if h.proto == ax.IPPROTO_TCP else 6)
+                and features & (NETIF_F_IPV6_CSUM if h.ipv6 else NETIF_F_IP_CSUM)
+                and not (h.ipv6 and h.l4 != h.l3 + 40)):  # fmt: skip
+            return f
+        start, at = f.csum_start, f.csum_start + f.csum_offset
+        if not 0 <= start <= at <= len(f) - 2:
+            return f  # nothing a checksum could be written to (the core checks this)
+        b = bytearray(f)
+        csum = csum_fold(csum_partial(b[start:])) or 0xFFFF
+        b[at : at + 2] = csum.to_bytes(2, "big")
+        self.tx_csum_software += 1
+        return bytes(b)
+
+    def _refuse(self, un: UsbNet, why: str) -> None:
+        """Count a refused super-frame; the first one of the adapter is logged."""
+        self.tx_gso_refused += 1
+        level = logging.DEBUG if self._gso_warned else logging.WARNING
+        self._gso_warned = True
+        un.netdev_log(level, f"dropped a super-frame (counted in tx_gso_refused): {why}")
+
+    # -- offloads (the loop; registers in the kevent worker) ----------------------------------
+    def set_features(self, un: UsbNet, dev: Any, features: int) -> int:
+        """``ax88179_set_features``: ``ethtool -K … tx`` switches the chip's TCP/UDP checksum
+        engines (AX_TXCOE_CTL: TCP/UDP for IPv4, TCPV6/UDPV6 for IPv6), ``rx`` its receive
+        checksum check (AX_RXCOE_CTL); TSO and scatter-gather need no register."""
+        changed = dev.features ^ features
+        if changed & (NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM):
+            un.defer(self.write_u8, un, ax.AX_TXCOE_CTL, txcoe(features))
+        if changed & NETIF_F_RXCSUM:
+            un.defer(self.write_u8, un, ax.AX_RXCOE_CTL, rxcoe(features))
+        return 0
 
     def set_rx_mode(self, un: UsbNet, mode: RxMode) -> None:
         """``ax88179_set_multicast``: RX_CTL and the 64-bit hash filter."""
@@ -294,5 +549,8 @@ class Ax88179(MiniDriver):
     def private_stats(self) -> list[tuple[str, int]]:
         """Registers and decoder counters."""
         return [("rx_ctl", self.rx_ctl), ("medium_mode", self.medium),
-                ("tx_too_big", self.tx_too_big),
+                ("tx_too_big", self.tx_too_big), ("tx_tso", self.tx_tso),
+                ("tx_gso_software", self.tx_gso_software),
+                ("tx_gso_refused", self.tx_gso_refused),
+                ("tx_csum_software", self.tx_csum_software),
                 *codec_stats("ax", self.rx_decoder.stats)]  # fmt: skip

@@ -61,6 +61,7 @@ import usb.core
 import usb.util
 
 from netdrv_core import (
+    CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
     NETDEV_TX_OK,
     PACKET_MULTICAST,
@@ -112,6 +113,7 @@ __all__ = [
     "BindError",
     "MiniDriver",
     "RxMode",
+    "TxFrame",
     "TxTransfer",
     "UsbNet",
     "usb_errno",
@@ -166,6 +168,7 @@ ERROR_BURST = 8
 RX_NAPI_WEIGHT = 64
 """Frames delivered per NAPI poll before the loop's other work gets its turn."""
 JOIN_TIMEOUT = 3.0
+ETH_HLEN = 14
 
 
 class BindError(DriverError):
@@ -190,7 +193,61 @@ class RxMode:
 
 
 TxTransfer = tuple[bytes, int, int]
-"""One bulk OUT transfer built by ``tx_fixup``: (data, frames in it, frame bytes in it)."""
+"""One bulk OUT transfer built by ``tx_fixup``: (data, frames in it, frame bytes in it).  A
+frame is one skb handed to ``start_xmit``: one that spans several transfers (a super-frame
+segmented in software) counts in the transfer carrying its end."""
+
+
+class TxFrame(bytes):
+    """A frame whose checksum or segmentation the adapter is to finish: the bytes of an skb
+    ``start_xmit`` got with ``CHECKSUM_PARTIAL`` or as a GSO super-frame, and that skb's
+    offload fields (offsets from the frame's start).  The writer hands it to ``tx_fixup``
+    like any frame (it *is* the frame's bytes); a minidriver that offloads looks for it
+    (``type(frame) is TxFrame``).  Only an adapter whose features take the job gets one:
+    the core finishes the others before ``start_xmit`` (``validate_xmit_skb``)."""
+
+    gso_size: int
+    """``skb.gso_size``: the MSS of a super-frame, 0 for a single frame."""
+    gso_type: int
+    """``skb.gso_type`` (``SKB_GSO_TCPV4`` …)."""
+    csum_start: int
+    """Where the checksummed part starts (``CHECKSUM_PARTIAL``), -1 when the checksum is done."""
+    csum_offset: int
+    """The checksum field's offset from ``csum_start``."""
+
+    @classmethod
+    def from_skb(cls, skb: SkBuff) -> TxFrame:
+        """The frame of ``skb`` (from ``skb.data``) with its offload fields."""
+        d = skb.data
+        f = cls(skb.buf[d : skb.tail])
+        f.gso_size = skb.gso_size
+        f.gso_type = skb.gso_type
+        partial = skb.ip_summed == CHECKSUM_PARTIAL
+        f.csum_start = skb.csum_start - d if partial else -1
+        f.csum_offset = skb.csum_offset if partial else 0
+        return f
+
+    def segment(self, features: int) -> list[bytes]:
+        """This super-frame's segments, cut in software as Linux's ``skb_gso_segment`` does
+        for a device that cannot take it whole (netdrv_core's implementation): each
+        segment's checksum is left to an adapter whose ``features`` offload it for the
+        frame's IP version, finished here otherwise.
+
+        :raises netdrv_core.gso.GsoError: headers that are not what ``gso_type`` says.
+        """
+        from netdrv_core.gso import skb_gso_segment
+
+        n = len(self)
+        skb = SkBuff(n)
+        skb.put_data(self)
+        skb.mac_header = 0
+        skb.protocol = self[12] << 8 | self[13] if n >= ETH_HLEN else 0
+        skb.network_header = ETH_HLEN  # skb_gso_segment looks behind VLAN tags itself
+        skb.gso_size, skb.gso_type = self.gso_size, self.gso_type
+        if self.csum_start >= 0:
+            skb.ip_summed = CHECKSUM_PARTIAL
+            skb.csum_start, skb.csum_offset = self.csum_start, self.csum_offset
+        return [bytes(seg.buf[seg.data : seg.tail]) for seg in skb_gso_segment(skb, features)]
 
 
 class MiniDriver:
@@ -214,6 +271,9 @@ class MiniDriver:
     """Driver name shown by ethtool (``cdc_ether``, ``cdc_ncm``, ``ax88179_178a``)."""
     description: ClassVar[str] = ""
     flags: ClassVar[int] = FLAG_ETHER
+    ethtool_ops: ClassVar[type[UsbNetEthtool] | None] = None
+    """The minidriver's own ethtool_ops (Linux's ``dev->net->ethtool_ops = &ax88179_ethtool_ops``
+    in bind); None: usbnet's."""
 
     rx_stats: CodecStats
     """The receive decoder's counters (rx_errors and friends are folded into dev.stats)."""
@@ -247,6 +307,12 @@ class MiniDriver:
 
     def set_rx_mode(self, un: UsbNet, mode: RxMode) -> None:
         """Program promiscuous/all-multicast/multicast filters."""
+
+    def set_features(self, un: UsbNet, dev: NetDevice, features: int) -> int:
+        """``ethtool -K``: switch the adapter's offloads to ``features`` (the loop; defer
+        control transfers with :meth:`UsbNet.defer`); ``dev.features`` is still the old set.
+        0 or a negative errno.  Default: nothing to program."""
+        return 0
 
     def change_mtu(self, un: UsbNet, dev: NetDevice, new_mtu: int) -> int:
         """Accept ``new_mtu`` (the core already checked min_mtu..max_mtu)."""
@@ -320,6 +386,7 @@ class UsbNet:
         self.rx_urb_size = 0
         self.rx_buf_size = 0
         self.features = 0
+        self.hw_features = 0  # what ethtool -K may change (Linux dev->net->hw_features)
         self.rx_csum = False
         self.port_type = "other"
         # Link.
@@ -601,12 +668,17 @@ class UsbNet:
         dev.priv = self
         dev.netdev_ops = UsbNetOps()
         overrides = type(self.info).set_link_ksettings is not MiniDriver.set_link_ksettings
-        dev.ethtool_ops = UsbNetMiiEthtool() if overrides else UsbNetEthtool()
+        own = self.info.ethtool_ops
+        if own is not None:
+            dev.ethtool_ops = own()
+        else:
+            dev.ethtool_ops = UsbNetMiiEthtool() if overrides else UsbNetEthtool()
         dev.dev_addr = dev.perm_addr = self.mac
         dev.max_mtu = max(self.max_mtu, 68)
         dev.mtu = min(1500, dev.max_mtu)
         dev.watchdog_timeo = 5.0  # TX_TIMEOUT_JIFFIES
         dev.features |= self.features
+        dev.hw_features |= self.hw_features
         dev.rx_csum_unnecessary = self.rx_csum
         if self.info.flags & FLAG_LINK_INTR and self.ep_int is not None:
             netif_carrier_off(dev)  # until the interrupt endpoint reports the link
@@ -1029,7 +1101,7 @@ class UsbNet:
                 if skb.pkt_type == PACKET_MULTICAST:
                     mcast += 1
                 count += 1
-                nbytes += n
+                nbytes += skb.tail - skb.data  # usbnet_skb_return: skb->len after eth_type_trans
                 receive(skb)
         finally:  # one update per batch, exact even if delivery raised
             stats = dev.stats
@@ -1342,7 +1414,10 @@ class UsbNetOps(NetDeviceOps):
             dev.stats.tx_dropped += 1
             dev_kfree_skb(skb)
             return NETDEV_TX_OK
-        frame = skb.tobytes()
+        if skb.ip_summed == CHECKSUM_PARTIAL or skb.gso_size:
+            frame: bytes = TxFrame.from_skb(skb)  # the adapter finishes it (its features)
+        else:
+            frame = skb.tobytes()
         dev_kfree_skb(skb)
         un.queue_tx(frame)
         return NETDEV_TX_OK
@@ -1366,6 +1441,14 @@ class UsbNetOps(NetDeviceOps):
         mode = RxMode(promisc=bool(dev.flags & IFF_PROMISC),
                       allmulti=bool(dev.flags & IFF_ALLMULTI), mc_list=tuple(dev.mc_list))  # fmt: skip
         un.defer(un.info.set_rx_mode, un, mode)
+
+    def set_features(self, dev: NetDevice, features: int) -> int:
+        """``ethtool -K``: the minidriver programs the adapter's offloads (the AX88179's
+        checksum engines); 0 or a negative errno."""
+        un = _un(dev)
+        if un.state in ("gone", "released"):
+            return -errno.ENODEV
+        return un.info.set_features(un, dev, features)
 
     def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
         """The minidriver decides (AX88179 switches jumbo mode)."""

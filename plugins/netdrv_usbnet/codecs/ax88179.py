@@ -40,6 +40,7 @@ __all__ = [
     "Ax88179TxDecoder",
     "Ax88179TxStats",
     "LinkStatus",
+    "TxHeaders",
     "ax88179_tx_header",
     "build_interrupt",
     "bulkin_config",
@@ -54,6 +55,7 @@ __all__ = [
     "multicast_filter",
     "needs_zlp",
     "parse_interrupt",
+    "parse_tx_headers",
     "rx_mode",
     "rx_packet_size",
     "rx_transfer_size",
@@ -85,6 +87,12 @@ AX_RXHDR_LEN_MASK = 0x1FFF
 
 AX_TX_HDR2_PADDING = 0x80008000
 """tx_hdr2 bits Linux sets when (len + 8) is a multiple of the max packet size."""
+AX_TX_HDR2_MSS_MASK = 0x7FFF
+"""The TSO MSS in tx_hdr2 (Linux writes ``skb_shinfo(skb)->gso_size`` there; 0: no TSO).
+Bit 15 belongs to the padding flag, so an MSS must be below 0x8000."""
+AX88179_GSO_MAX_SIZE = 16384
+"""Linux ``ax88179_bind``: ``netif_set_gso_max_size(dev->net, 16384)`` — the stack hands the
+chip super-frames shorter than this; a longer one is segmented in software."""
 
 # Vendor requests (bRequest).
 AX_ACCESS_MAC = 0x01
@@ -463,27 +471,38 @@ def encode_tx(
 
 
 def encode_tx_many(
-    frames: Sequence[bytes | bytearray | memoryview], *, max_packet: int | None = None
+    frames: Sequence[bytes | bytearray | memoryview],
+    *,
+    max_packet: int | None = None,
+    mss: Sequence[int] | None = None,
 ) -> bytes:
     """Several ``[header][frame]`` records in one bulk OUT transfer (the chip parses them
     back to back, see :class:`Ax88179TxDecoder`).
 
-    The padding bits go on the last header when the whole transfer would end on a
-    full packet (*max_packet*), as :func:`ax88179_tx_header` does for one frame.
-    Raises :class:`FramingError` for no frames or an empty one.
+    *mss* gives each frame's TSO MSS (tx_hdr2; 0: a frame sent as it is), one entry per
+    frame.  The padding bits go on the last header when the whole transfer would end on
+    a full packet (*max_packet*), as :func:`ax88179_tx_header` does for one frame.
+    Raises :class:`FramingError` for no frames, an empty one, or an MSS outside
+    0..:data:`AX_TX_HDR2_MSS_MASK`.
     """
     if not frames:
         raise FramingError("a bulk OUT transfer carries at least one frame")
+    if mss is not None and len(mss) != len(frames):
+        raise ValueError("mss must have one entry per frame")
     parts: list[bytes | bytearray | memoryview] = []
     total = 0
-    for f in frames:
+    for i, f in enumerate(frames):
         n = len(f)
         if n == 0:
             raise FramingError("cannot transmit an empty frame")
-        parts += (struct.pack("<II", n, 0), f)
+        m = mss[i] if mss is not None else 0
+        if not 0 <= m <= AX_TX_HDR2_MSS_MASK:
+            raise FramingError(f"MSS {m} does not fit tx_hdr2 (0..{AX_TX_HDR2_MSS_MASK})")
+        parts += (struct.pack("<II", n, m), f)
         total += TX_HEADER_LEN + n
     if max_packet and total % max_packet == 0:
-        parts[-2] = struct.pack("<II", len(frames[-1]), AX_TX_HDR2_PADDING)
+        last = mss[-1] if mss is not None else 0
+        parts[-2] = struct.pack("<II", len(frames[-1]), last | AX_TX_HDR2_PADDING)
     return b"".join(parts)
 
 
@@ -512,13 +531,18 @@ class Ax88179TxDecoder:
 
     def decode(self, transfer: bytes | bytearray | memoryview) -> list[bytes]:
         """Return the frames of a host OUT transfer; never raises on bad data."""
+        return [f for f, _hdr2 in self.decode_records(transfer)]
+
+    def decode_records(self, transfer: bytes | bytearray | memoryview) -> list[tuple[bytes, int]]:
+        """Like :meth:`decode`, with each frame's ``tx_hdr2`` (its TSO MSS in
+        :data:`AX_TX_HDR2_MSS_MASK`, and the padding flag): ``(frame, hdr2)`` pairs."""
         st = self.stats
         st.rx_transfers += 1
         buf = bytes(transfer)
         off = 0
-        out: list[bytes] = []
+        out: list[tuple[bytes, int]] = []
         while len(buf) - off >= TX_HEADER_LEN:
-            length, _hdr2 = struct.unpack_from("<II", buf, off)
+            length, hdr2 = struct.unpack_from("<II", buf, off)
             off += TX_HEADER_LEN
             if length == 0 or length > self.max_frame:
                 st.bump("bad_length", "rx_errors", "rx_length_errors")
@@ -526,12 +550,97 @@ class Ax88179TxDecoder:
             if off + length > len(buf):
                 st.bump("truncated", "rx_errors", "rx_length_errors")
                 return out
-            out.append(buf[off : off + length])
+            out.append((buf[off : off + length], hdr2))
             st.rx_frames += 1
             st.rx_bytes += length
             off += length
         st.pad_bytes += len(buf) - off
         return out
+
+
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+_VLAN_TYPES = (0x8100, 0x88A8)
+_IPV6_EXT_HEADERS = (0, 43, 60)  # hop-by-hop, routing, destination options
+
+
+@dataclasses.dataclass(frozen=True)
+class TxHeaders:
+    """Where a frame's IP and TCP/UDP headers are (offsets from the frame's start), as the
+    chip's transmit engine finds them for checksum offload and TSO."""
+
+    l3: int
+    """The IPv4/IPv6 header (after the Ethernet header and up to two VLAN tags)."""
+    ipv6: bool
+    l4: int
+    """The TCP/UDP header (after the IPv4 options or the IPv6 extension headers)."""
+    proto: int
+    """IPPROTO_TCP or IPPROTO_UDP."""
+    end: int
+    """The end of the TCP header (its data offset) or of the 8-byte UDP header."""
+    ip_end: int
+    """The end of the IP packet by its length field (bytes after it are Ethernet padding)."""
+
+
+def parse_tx_headers(frame: bytes | bytearray | memoryview) -> TxHeaders | None:
+    """The IP and TCP/UDP headers of an outgoing Ethernet frame; None when the frame is not
+    TCP or UDP over IPv4/IPv6, is an IPv4 fragment (its checksum covers the other fragments
+    too), or its headers are truncated or inconsistent: nothing to offload.
+
+    Up to two VLAN tags (802.1Q/802.1ad) are skipped, IPv4 options (IHL) and the IPv6
+    hop-by-hop, routing and destination-options headers are honoured; an IP length field
+    running past the frame, an IHL under 5 or a TCP data offset under 5 are refused.
+    """
+    n = len(frame)
+    if n < ETH_HLEN:
+        return None
+    at = 12
+    etype = frame[at] << 8 | frame[at + 1]
+    for _ in range(2):
+        if etype not in _VLAN_TYPES or at + 6 > n:
+            break
+        at += 4
+        etype = frame[at] << 8 | frame[at + 1]
+    l3 = at + 2
+    if etype == ETH_P_IP:
+        if l3 + 20 > n or frame[l3] >> 4 != 4:
+            return None
+        ihl = (frame[l3] & 0x0F) * 4
+        ip_end = l3 + (frame[l3 + 2] << 8 | frame[l3 + 3])
+        if ihl < 20 or ip_end > n or ip_end < l3 + ihl:
+            return None
+        ipv6 = False
+        if (frame[l3 + 6] << 8 | frame[l3 + 7]) & 0x3FFF:  # MF, or a fragment offset
+            return None
+        proto = frame[l3 + 9]
+        l4 = l3 + ihl
+    elif etype == ETH_P_IPV6:
+        if l3 + 40 > n or frame[l3] >> 4 != 6:
+            return None
+        ip_end = l3 + 40 + (frame[l3 + 4] << 8 | frame[l3 + 5])
+        if ip_end > n:
+            return None
+        ipv6 = True
+        proto, l4 = frame[l3 + 6], l3 + 40
+        while proto in _IPV6_EXT_HEADERS and l4 + 8 <= ip_end:
+            proto, l4 = frame[l4], l4 + (frame[l4 + 1] + 1) * 8
+    else:
+        return None
+    if proto == IPPROTO_TCP:
+        if l4 + 20 > ip_end:
+            return None
+        end = l4 + (frame[l4 + 12] >> 4) * 4
+        if end < l4 + 20 or end > ip_end:
+            return None
+    elif proto == IPPROTO_UDP:
+        end = l4 + 8
+        if end > ip_end:
+            return None
+    else:
+        return None
+    return TxHeaders(l3, ipv6, l4, proto, end, ip_end)
 
 
 # --------------------------------------------------------------------------

@@ -572,8 +572,9 @@ class NtbDecoderStats(CodecStats):
 
     Whole-transfer drops: ``too_short``, ``bad_nth_signature``, ``unsupported``
     (an NTH or NDP of the format not negotiated, CRC NDPs), ``bad_header_length``, ``bad_block_length`` (beyond the
-    transfer or above ``max_size``), ``bad_ndp_index`` (not 4-aligned, inside
-    the NTH, or beyond the block), ``bad_ndp_length``.
+    transfer or above ``max_size``), ``bad_ndp_index`` (inside the NTH, or its
+    header beyond the block), ``bad_ndp_length`` (too short, or its entries
+    beyond the block).
     Partial: ``bad_ndp_signature``, ``bad_datagram`` (index/length out of the
     block or inside the NTH), ``overlapping_datagram`` (inside its NDP),
     ``short_datagram`` (< 14 bytes), ``long_datagram``, ``missing_terminator``,
@@ -609,22 +610,29 @@ class NtbDecoder:
 
     Checks, in order: transfer >= 28 bytes; "NCMH" signature; wHeaderLength
     == 12; wBlockLength <= transfer length and <= *max_size* (0 means "up to
-    the end of the transfer", NCM 1.0 §3.2.1); then for each NDP of the chain:
-    index >= 12, multiple of 4, NDP inside the block; "NCM0" signature;
-    wLength >= 16, multiple of 4, inside the block; then each (index, length)
-    entry until the first zero pair: index >= 12, index+length within the
-    block, not overlapping the NDP itself, length >= 14 (and <=
-    *max_datagram* if given); the last slot of the table must be the zero
-    pair.  The chain is bounded by *max_ndps* and refuses to revisit an NDP;
-    at most *max_datagrams* frames are returned per transfer.
+    the end of the transfer", NCM 1.0 §3.2.1); then for each NDP of the chain,
+    as Linux's ``cdc_ncm_rx_verify_ndp16`` and ``cdc_ncm_rx_fixup``: index >= 12
+    and the NDP's 8-byte header inside the block, at any offset (Linux does
+    not hold a device to its wNdpInAlignment, nor to 4-byte alignment, on
+    receive); wLength >= 16, of any value from there (the table is the whole
+    entries that fit), with the entries before the last slot inside the block;
+    "NCM0" signature; then each (index, length) entry before the last slot,
+    until the first zero pair: index >= 12, index+length within the block, not
+    overlapping the NDP itself, length >= 14 (and <= *max_datagram* if given).
+    The last slot is never a datagram (Linux does not read it): when it is not
+    the zero pair, or lies past the block, ``missing_terminator`` is counted
+    and the datagrams kept.  The chain is bounded by *max_ndps* (51 by default:
+    Linux's first NDP and 50 more) and refuses to revisit an NDP; at most
+    *max_datagrams* frames are returned per transfer.
 
     *copy* True (default) returns ``bytes``; False returns zero-copy
     ``memoryview`` slices of the transfer (valid while the buffer is).
 
     ``ntb32=True`` (or setting the attribute later, after SET_NTB_FORMAT)
     parses NTB32 instead, with the same checks on its 32-bit fields: transfer
-    >= 48 bytes, "ncmh", wHeaderLength == 16, NDP index >= 16, "ncm0",
-    wLength >= 32, entries from offset 16 of the NDP, 8 bytes each.  The
+    >= 48 bytes, "ncmh", wHeaderLength == 16, NDP index >= 16 with its
+    16-byte header in the block, wLength >= 32, "ncm0", entries from offset
+    16 of the NDP, 8 bytes each.  The
     other format's signatures ("NCMH" resp. "ncmh", and the NDP ones) count
     as ``unsupported``.  *max_size* defaults to 65535 for NTB16 and to no
     bound (2**32 - 1) for NTB32.
@@ -635,7 +643,7 @@ class NtbDecoder:
         *,
         max_size: int | None = None,
         max_datagrams: int = 512,
-        max_ndps: int = 32,
+        max_ndps: int = 51,
         max_datagram: int | None = None,
         copy: bool = True,
         ntb32: bool = False,
@@ -705,23 +713,29 @@ class NtbDecoder:
                 self._err("too_many_ndps", "rx_frame_errors")
                 break
             visited.add(ndp)
-            if ndp < nth_len or ndp % 4 or ndp + ndp_min > blen:
+            # cdc_ncm_rx_verify_ndp16/32: the NDP's header in the block (no alignment: Linux
+            # does not hold a device to its wNdpInAlignment on receive) ...
+            if ndp < nth_len or ndp + ndp_header_len > blen:
                 self._err("bad_ndp_index", "rx_frame_errors")
                 break
-            nsig = bytes(mv[ndp : ndp + 4])
             wlen, nxt = struct.unpack_from(ndp_fields, mv, ndp + 4)
+            # ... room for one entry and the zero pair (any wLength from there: the entries
+            # are what fits), and the entries before the last slot in the block ...
+            entries = (wlen - ndp_header_len) // dpe_len
+            if wlen < ndp_min or ndp + ndp_header_len + (entries - 1) * dpe_len > blen:
+                self._err("bad_ndp_length", "rx_length_errors")
+                break
+            nsig = bytes(mv[ndp : ndp + 4])
             if nsig != ndp_sig:
-                # Linux (err_ndp): skip this NDP but follow its next pointer.
+                # ... then the signature, in cdc_ncm_rx_fixup (err_ndp): this NDP is skipped
+                # but its next pointer followed.
                 if nsig in unsupported_ndp_sigs:
                     self._err("unsupported", "rx_frame_errors")
                 else:
                     self._err("bad_ndp_signature", "rx_frame_errors")
                 ndp = nxt
                 continue
-            if wlen < ndp_min or wlen % 4 or ndp + wlen > blen:
-                self._err("bad_ndp_length", "rx_length_errors")
-                break
-            if not self._datagrams(mv, ndp, wlen, blen, frames, ndp_header_len, dpe_len,
+            if not self._datagrams(mv, ndp, entries, blen, frames, ndp_header_len, dpe_len,
                                    dpe_code, nth_len):  # fmt: skip
                 break
             ndp = nxt
@@ -731,7 +745,7 @@ class NtbDecoder:
         self,
         mv: memoryview,
         ndp: int,
-        wlen: int,
+        entries: int,
         blen: int,
         frames: list[bytes | memoryview],
         hdr: int,
@@ -741,26 +755,26 @@ class NtbDecoder:
     ) -> bool:
         """Extract one NDP's datagrams into *frames*; False stops the NDP chain.
 
-        *hdr*, *dpe*, *code* and *nth* describe the format (NDP header and entry
-        sizes, the struct code of an entry field, the NTH size).
+        *entries* is the number of slots the NDP's wLength makes room for; as Linux, the
+        slots before the last are the datagrams (up to the first zero pair), and the last
+        is only looked at for the zero pair it must be (``missing_terminator`` when it is
+        not, or lies past the block; the datagrams are kept).  *hdr*, *dpe*, *code* and
+        *nth* describe the format (NDP header and entry sizes, the struct code of an entry
+        field, the NTH size).
         """
-        entries = (wlen - hdr) // dpe
-        ndp_end = ndp + wlen
-        table = struct.unpack_from(f"<{2 * entries}{code}", mv, ndp + hdr)
+        ndp_end = ndp + hdr + entries * dpe
+        table = struct.unpack_from(f"<{2 * (entries - 1)}{code}", mv, ndp + hdr)
         max_dg = self.max_datagram if self.max_datagram is not None else blen
         room = self.max_datagrams - len(frames)
         copy = self.copy
         found: list[bytes | memoryview] = []
         nbytes = 0
         try:
-            for i in range(entries):
+            for i in range(entries - 1):
                 idx, dlen = table[2 * i], table[2 * i + 1]
                 if idx == 0 or dlen == 0:
                     if i == 0:  # an NDP must describe at least one datagram
                         self._err("empty_ndp", "rx_frame_errors")
-                    return True
-                if i == entries - 1:
-                    self._err("missing_terminator", "rx_frame_errors")
                     return True
                 if len(found) >= room:
                     self._err("too_many_datagrams", "rx_frame_errors")
@@ -780,8 +794,11 @@ class NtbDecoder:
                     return True
                 found.append(bytes(mv[idx:end]) if copy else mv[idx:end])
                 nbytes += dlen
+            last = ndp_end - dpe
+            if last + dpe > blen or any(struct.unpack_from(f"<2{code}", mv, last)):
+                self._err("missing_terminator", "rx_frame_errors")
         finally:  # what was found before an error is kept (and counted) either way
             frames += found
             self.stats.rx_frames += len(found)
             self.stats.rx_bytes += nbytes
-        return True  # pragma: no cover - a valid wLength means >= 2 entries; loop returns
+        return True

@@ -18,8 +18,15 @@ bulk IN 0x82 and bulk OUT 0x03.  Control: vendor requests exactly as Linux
   duplex BMCR forces (``ethtool -s … autoneg off``).  A write that changes
   the mode while the link is up renegotiates: the interrupt endpoint reports
   the link down, then up again, and PHYSR reports the new mode.
-* ``AX_ACCESS_EEPROM``/``AX_ACCESS_EFUS`` read as blank (0xFF),
-  ``AX_RELOAD_EEPROM_EFUSE`` and request 0x91 are accepted, request 0x81
+* ``AX_ACCESS_EEPROM`` (0x04): a 256-byte EEPROM (``eeprom``) read and written
+  as 16-bit words, ``wValue`` = word index, two bytes each (past the end ->
+  STALL).  Its image: the node ID (MAC) in bytes 0-5, then the USB vendor and
+  product IDs (little-endian) in bytes 6-9 and byte 10 such that
+  ``ax88179_check_eeprom``'s sum over bytes 6-9, folded, plus byte 10 is 0xFF;
+  the rest blank (0xFF).  Power-on (and a replug) loads NODE_ID from bytes 0-5,
+  so a MAC written there shows after a replug.
+* ``AX_ACCESS_EFUS`` reads as blank (0xFF), ``AX_RELOAD_EEPROM_EFUSE`` (what it
+  reloads is not modelled) and request 0x91 are accepted, request 0x81
   (TX FIFO status poll of ``ax88179_link_reset``) reads zeros.  Anything
   else STALLs.
 
@@ -48,6 +55,7 @@ from netdrv_usbnet.codecs.ax88179 import (
     rx_transfer_size,
 )
 
+from .ax88179_tx import TxOffloadEngine
 from .descriptors import (
     ConfigDescriptor,
     InterfaceDescriptor,
@@ -58,7 +66,17 @@ from .descriptors import (
 from .device import SPEED_FULL, SPEED_HIGH, SPEED_SUPER, Stall
 from .netdev import SimNetDevice, default_mac, device_descriptor, usb_speed
 
-__all__ = ["Ax88179Model"]
+__all__ = ["Ax88179Model", "eeprom_image"]
+
+
+def eeprom_image(mac: bytes, vid: int, pid: int) -> bytearray:
+    """An AX88179 EEPROM as the simulator starts with it: node ID, USB IDs, their checksum."""
+    image = bytearray(b"\xff" * ax.AX_EEPROM_LEN)
+    image[0:6] = mac
+    struct.pack_into("<HH", image, 6, vid, pid)
+    csum = sum(image[6:10])
+    image[10] = 0xFF - ((csum >> 8) + (csum & 0xFF))
+    return image
 
 
 class Ax88179Model(SimNetDevice):
@@ -74,7 +92,11 @@ class Ax88179Model(SimNetDevice):
     ``truncated`` (first packet length runs past the data area).
 
     Host OUT transfers are parsed with :class:`Ax88179TxDecoder`
-    (``tx_decoder.stats``); parse errors count as ``wire_tx_errors``.
+    (``tx_decoder.stats``); parse errors count as ``wire_tx_errors``.  Each record then
+    goes through the chip's transmit offload engine (``tx_offload``, see
+    :mod:`netdrv_usbnet.sim.ax88179_tx`): checksums as AX_TXCOE_CTL enables them, and TSO
+    when its tx_hdr2 carries an MSS; a super-frame it refuses counts as a
+    ``wire_tx_errors`` too.
     """
 
     BULK_IN = 0x82
@@ -108,7 +130,9 @@ class Ax88179Model(SimNetDevice):
         self.rx_max_transfer: int | None = None
         self._rx_open = 0  # bytes of frames and headers in the transfer being filled
         self.tx_decoder = Ax88179TxDecoder()
+        self.tx_offload = TxOffloadEngine()
         self.regs = bytearray(256)
+        self.eeprom = eeprom_image(mac, vid, pid)
         self.phy: dict[int, int] = {}
         intf = InterfaceDescriptor(
             0,
@@ -158,7 +182,7 @@ class Ax88179Model(SimNetDevice):
 
     def _power_on_registers(self) -> None:
         self.regs[:] = bytes(256)
-        self.regs[ax.AX_NODE_ID : ax.AX_NODE_ID + 6] = self.permanent_mac
+        self.regs[ax.AX_NODE_ID : ax.AX_NODE_ID + 6] = self.eeprom[0:6]  # loaded at power-on
         usb = {SPEED_FULL: ax.AX_USB_FS, SPEED_HIGH: ax.AX_USB_HS, SPEED_SUPER: ax.AX_USB_SS}[
             self.speed
         ]
@@ -255,7 +279,16 @@ class Ax88179Model(SimNetDevice):
             if data and len(data) >= 2 and value == ax.AX88179_PHY_ID:
                 self._phy_write(index, struct.unpack_from("<H", data)[0])
             return None
-        if req in (ax.AX_ACCESS_EEPROM, ax.AX_ACCESS_EFUS):
+        if req == ax.AX_ACCESS_EEPROM:
+            start = 2 * value
+            n = length if is_in else len(data or b"")
+            if start + max(n, 1) > len(self.eeprom):
+                raise Stall(f"EEPROM word {value:#x} out of range")
+            if is_in:
+                return bytes(self.eeprom[start : start + n])
+            self.eeprom[start : start + n] = data or b""
+            return None
+        if req == ax.AX_ACCESS_EFUS:
             return b"\xff" * length if is_in else None
         if req == ax.AX_RELOAD_EEPROM_EFUSE or (req == 0x91 and not is_in):
             return None
@@ -348,4 +381,16 @@ class Ax88179Model(SimNetDevice):
         return bytes(t)
 
     def _decode_out(self, data: bytes) -> list[bytes]:
-        return self._decode_with(self.tx_decoder, data)
+        dec = self.tx_decoder
+        before = dec.stats.rx_errors
+        records = dec.decode_records(data)
+        self.stats.wire_tx_errors += dec.stats.rx_errors - before
+        engine = self.tx_offload
+        refused = engine.stats.tso_errors
+        coe = self.regs[ax.AX_TXCOE_CTL]
+        limit = self._max_rx_frame()
+        out: list[bytes] = []
+        for frame, hdr2 in records:
+            out += engine.process(frame, hdr2, coe, limit)
+        self.stats.wire_tx_errors += engine.stats.tso_errors - refused
+        return out

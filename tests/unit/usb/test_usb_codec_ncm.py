@@ -279,11 +279,11 @@ def test_decoder_accepts_array_and_memoryview_input():
         (lambda b: b.__setitem__(slice(0, 4), b"ncmh"), "unsupported"),
         (lambda b: struct.pack_into("<H", b, 4, 16), "bad_header_length"),
         (lambda b: struct.pack_into("<H", b, 8, 2000), "bad_block_length"),
-        (lambda b: struct.pack_into("<H", b, 10, 14), "bad_ndp_index"),  # not 4-aligned
         (lambda b: struct.pack_into("<H", b, 10, 8), "bad_ndp_index"),  # inside the NTH
         (lambda b: struct.pack_into("<H", b, 10, 1020), "bad_ndp_index"),  # NDP past the block
+        (lambda b: struct.pack_into("<H", b, 10, 1017), "bad_ndp_index"),  # header: 1 byte out
         (lambda b: struct.pack_into("<H", b, 16, 12), "bad_ndp_length"),  # wLength < 16
-        (lambda b: struct.pack_into("<H", b, 16, 18), "bad_ndp_length"),  # not a multiple of 4
+        (lambda b: struct.pack_into("<H", b, 16, 15), "bad_ndp_length"),  # < 16 (floored: 1)
         (lambda b: struct.pack_into("<H", b, 16, 2000), "bad_ndp_length"),  # past the block
         (lambda b: b.__setitem__(slice(12, 16), b"NCMZ"), "bad_ndp_signature"),
         (lambda b: b.__setitem__(slice(12, 16), b"NCM1"), "unsupported"),  # CRC NDP
@@ -433,3 +433,86 @@ def test_decoder_counts_sequence_glitches_without_dropping():
 
 def test_ntb_header_constant():
     assert NTH16_LENGTH == 12
+
+
+# -- what Linux's cdc_ncm_rx_verify_ndp16 accepts, and what it does not --------------------------
+@pytest.mark.parametrize("ndp", [13, 14, 15, 17, 22, 203])
+def test_decoder_takes_an_ndp_at_any_offset(ndp):
+    """Linux does not hold a device to wNdpInAlignment (nor to 4 bytes) on receive: an NDP
+    anywhere after the NTH whose header and entries lie in the block is read."""
+    f1, f2 = eth(60, 1), eth(61, 2)
+    buf = raw_ntb(512, ndp)
+    buf[300:360], buf[400:461] = f1, f2
+    put_ndp(buf, ndp, [(300, 60), (400, 61), (0, 0)])
+    dec = NtbDecoder()
+    assert dec.decode(bytes(buf)) == [f1, f2]
+    assert dec.stats.rx_errors == 0 and dec.stats.rx_frames == 2
+
+
+def test_decoder_follows_a_chain_of_unaligned_ndps():
+    f1, f2 = eth(60, 1), eth(70, 2)
+    buf = raw_ntb(512, 13)
+    buf[100:160], buf[200:270] = f1, f2
+    put_ndp(buf, 13, [(100, 60), (0, 0)], nxt=39)
+    put_ndp(buf, 39, [(200, 70), (0, 0)])
+    dec = NtbDecoder()
+    assert dec.decode(bytes(buf)) == [f1, f2] and dec.stats.rx_errors == 0
+
+
+@pytest.mark.parametrize("wlen", [16, 17, 18, 19])
+def test_decoder_takes_a_wlength_that_is_no_multiple_of_4(wlen):
+    """Linux's table is the whole entries that fit wLength: 16 to 19 bytes are one datagram
+    and the zero pair."""
+    f = eth(60, 1)
+    buf = raw_ntb(256, 12)
+    buf[100:160] = f
+    put_ndp(buf, 12, [(100, 60), (0, 0)], wlen=wlen)
+    dec = NtbDecoder()
+    assert dec.decode(bytes(buf)) == [f] and dec.stats.rx_errors == 0
+
+
+def test_decoder_ignores_the_last_slot_as_linux_does():
+    """Linux reads the entries before the table's last slot and never the last one: an NDP
+    at the block's end whose zero pair lies past it still delivers its datagrams (counted
+    as ``missing_terminator``), as one whose last slot is no zero pair does."""
+    f1, f2 = eth(60, 1), eth(61, 2)
+    buf = raw_ntb(224, 208)  # NDP header 208..216, entries 216..220 and 220..224, zero pair out
+    buf[20:80], buf[100:161] = f1, f2
+    put_ndp(buf, 208, [(20, 60), (100, 61)], wlen=8 + 3 * 4)
+    dec = NtbDecoder()
+    assert dec.decode(bytes(buf)) == [f1, f2]
+    assert dec.stats.missing_terminator == 1 and dec.stats.rx_frames == 2
+    # One slot more past the block: an entry Linux would read lies outside; refused.
+    put_ndp(buf, 208, [(20, 60), (100, 61)], wlen=8 + 4 * 4)
+    dec = NtbDecoder()
+    assert dec.decode(bytes(buf)) == [] and dec.stats.bad_ndp_length == 1
+
+
+def test_decoder_checks_the_length_before_the_signature_as_linux_does():
+    """cdc_ncm_rx_verify_ndp16 refuses a short wLength (the transfer is dropped, the chain
+    ends) before cdc_ncm_rx_fixup looks at the signature (which only skips that NDP)."""
+    f = eth(60, 1)
+    buf = raw_ntb(512, 12)
+    buf[200:260] = f
+    put_ndp(buf, 12, [(0, 0)], nxt=40, sig=b"JUNK", wlen=12)
+    put_ndp(buf, 40, [(200, 60), (0, 0)])
+    dec = NtbDecoder()
+    assert dec.decode(bytes(buf)) == []
+    assert dec.stats.bad_ndp_length == 1 and dec.stats.bad_ndp_signature == 0
+    put_ndp(buf, 12, [(0, 0), (0, 0)], nxt=40, sig=b"JUNK")
+    dec = NtbDecoder()
+    assert dec.decode(bytes(buf)) == [f] and dec.stats.bad_ndp_signature == 1
+
+
+def test_decoder_follows_as_many_ndps_as_linux():
+    """cdc_ncm_rx_fixup's loopcount: the first NDP and 50 more."""
+    buf = raw_ntb(4096, 12)
+    f = eth(60, 7)
+    buf[3000:3060] = f
+    offs = [12 + 20 * i for i in range(52)]
+    for i, off in enumerate(offs):
+        entries = [(3000, 60), (0, 0)] if i in (50, 51) else [(0, 0), (0, 0)]
+        put_ndp(buf, off, entries, nxt=offs[i + 1] if i + 1 < len(offs) else 0)
+    dec = NtbDecoder()
+    assert dec.decode(bytes(buf)) == [f]  # the 51st NDP is read, the 52nd is not
+    assert dec.stats.too_many_ndps == 1

@@ -202,12 +202,11 @@ def test_ntb32_decoder_accepts_handmade_ntb():
         (lambda b: struct.pack_into("<H", b, 4, 12), "bad_header_length"),  # NTH16's length
         (lambda b: struct.pack_into("<I", b, 8, 2000), "bad_block_length"),
         (lambda b: struct.pack_into("<I", b, 8, 0x10000 + 1024), "bad_block_length"),  # high half
-        (lambda b: struct.pack_into("<I", b, 12, 18), "bad_ndp_index"),  # not 4-aligned
         (lambda b: struct.pack_into("<I", b, 12, 12), "bad_ndp_index"),  # inside the NTH32
-        (lambda b: struct.pack_into("<I", b, 12, 1000), "bad_ndp_index"),  # NDP past the block
+        (lambda b: struct.pack_into("<I", b, 12, 1009), "bad_ndp_index"),  # header: 1 byte out
         (lambda b: struct.pack_into("<I", b, 12, 0x10010), "bad_ndp_index"),  # 16 + 65536
         (lambda b: struct.pack_into("<H", b, 20, 24), "bad_ndp_length"),  # wLength < 32
-        (lambda b: struct.pack_into("<H", b, 20, 42), "bad_ndp_length"),  # not a multiple of 4
+        (lambda b: struct.pack_into("<H", b, 20, 31), "bad_ndp_length"),  # < 32 (floored: 1)
         (lambda b: struct.pack_into("<H", b, 20, 2000), "bad_ndp_length"),  # past the block
         (lambda b: b.__setitem__(slice(16, 20), b"ncmZ"), "bad_ndp_signature"),
         (lambda b: b.__setitem__(slice(16, 20), b"ncm1"), "unsupported"),  # CRC NDP32
@@ -313,3 +312,25 @@ def test_ntb32_sequence_glitches_are_counted_without_dropping():
     enc.add(eth(60))
     assert dec.decode(enc.build()) == [eth(60)]
     assert dec.stats.sequence_errors == 1 and dec.stats.rx_errors == 0
+
+
+@pytest.mark.parametrize("ndp", [17, 18, 19, 21, 30])
+@pytest.mark.parametrize("wlen", [32, 33, 39])
+def test_ntb32_decoder_takes_an_unaligned_ndp_and_any_wlength(ndp, wlen):
+    """As cdc_ncm_rx_verify_ndp32: no alignment of the NDP, and wLength need not be a
+    multiple of 8 (the table is the whole entries that fit)."""
+    f = eth(60, 1)
+    buf = raw_ntb32(512, ndp)
+    buf[300:360] = f
+    put_ndp32(buf, ndp, [(300, 60), (0, 0)], wlen=wlen)
+    dec = NtbDecoder(ntb32=True)
+    assert dec.decode(bytes(buf)) == [f] and dec.stats.rx_errors == 0
+
+
+def test_ntb32_decoder_ignores_the_last_slot_as_linux_does():
+    f = eth(60, 1)
+    buf = raw_ntb32(104, 80)  # NDP32 header 80..96, its entry 96..104, the zero pair out
+    buf[20:80] = f
+    put_ndp32(buf, 80, [(20, 60)], wlen=16 + 2 * 8)
+    dec = NtbDecoder(ntb32=True)
+    assert dec.decode(bytes(buf)) == [f] and dec.stats.missing_terminator == 1

@@ -329,3 +329,22 @@ def test_a_tcp_flow_goes_up_merged_by_gro(host, usbnet, sim):
     ethtool_request(host, dev, "features", {"gro": False})
     assert m.wire_rx_many(segs) == 20
     assert received(host, dev, 20) == segs  # one by one again
+
+
+@pytest.mark.parametrize("sim", MODELS)
+def test_rx_bytes_count_what_linux_usbnet_counts(host, usbnet, sim):
+    """Linux's usbnet_skb_return counts ``skb->len`` after ``eth_type_trans``: each frame
+    without its USB framing (NTB, AX88179 trailer) and without the 14-byte Ethernet header
+    eth_type_trans pulled.  tx_bytes stay the frames' lengths."""
+    drv = usbnet(sim=sim)
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    sizes = [14, 60, 61, 100, 1000, 1514]
+    incoming = [frame(dev.dev_addr, n, i) for i, n in enumerate(sizes)]
+    incoming.append(frame(dev.dev_addr, 64, 9, ethertype=0x8100))  # a VLAN tag is payload
+    assert m.wire_rx_many(incoming) == len(incoming)
+    assert received(host, dev, len(incoming)) == incoming
+    assert dev.stats.rx_packets == len(incoming)
+    assert dev.stats.rx_bytes == sum(len(f) - 14 for f in incoming)
+    assert m.stats.wire_rx_bytes == sum(map(len, incoming))  # what the cable carried
