@@ -8,7 +8,14 @@ import re
 import struct
 from typing import TYPE_CHECKING
 
-from .netdevice import IFF_LIVE_ADDR_CHANGE, IFF_LOOPBACK, IFF_NOARP, IFF_UP, HeaderOps
+from .netdevice import (
+    IFF_LIVE_ADDR_CHANGE,
+    IFF_LOOPBACK,
+    IFF_NOARP,
+    IFF_UP,
+    NET_ADDR_RANDOM,
+    HeaderOps,
+)
 from .skbuff import PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST, SkBuff
 
 if TYPE_CHECKING:
@@ -29,6 +36,7 @@ __all__ = [
     "eth_change_mtu",
     "eth_header",
     "eth_header_parse",
+    "eth_hw_addr_random",
     "eth_mac_addr",
     "eth_random_addr",
     "eth_rebuild_header",
@@ -84,6 +92,14 @@ def eth_random_addr() -> bytes:
     a = bytearray(os.urandom(6))
     a[0] = (a[0] & 0xFE) | 0x02
     return bytes(a)
+
+
+def eth_hw_addr_random(dev: NetDevice) -> None:
+    """A random address for a device that has none of its own (Linux's): ``dev_addr`` from
+    :func:`eth_random_addr`, ``addr_assign_type`` NET_ADDR_RANDOM, so ``register_netdev``
+    leaves ``perm_addr`` empty (``ethtool -P`` shows zeros)."""
+    dev.dev_addr = eth_random_addr()
+    dev.addr_assign_type = NET_ADDR_RANDOM
 
 
 def format_mac(addr: bytes | memoryview) -> str:

@@ -42,6 +42,8 @@ from .netdevice import (
     IFF_RUNNING,
     IFF_UP,
     IFNAMSIZ,
+    NET_ADDR_PERM,
+    NET_ADDR_SET,
     NET_RX_DROP,
     NET_RX_SUCCESS,
     NET_XMIT_DROP,
@@ -351,8 +353,8 @@ class Host:
         dev.hw_features |= NETIF_F_GRO
         dev.features |= NETIF_F_GRO
         dev.wanted_features = dev.features & dev.hw_features
-        if not dev.perm_addr:  # register_netdevice(): the address it comes with (NET_ADDR_PERM)
-            dev.perm_addr = bytes(dev.dev_addr)
+        if dev.addr_assign_type == NET_ADDR_PERM and not dev.perm_addr:  # register_netdevice()
+            dev.perm_addr = bytes(dev.dev_addr)  # the hardware's own: not a random one
         try:
             self.attachment.attach(dev)
         except BaseException:
@@ -526,6 +528,7 @@ class Host:
         """Call ``set_mac_address``; 0 or negative errno."""
         ret = self._call(dev, "set_mac_address", dev.netdev_ops.set_mac_address, dev, bytes(addr))
         if ret == 0:
+            dev.addr_assign_type = NET_ADDR_SET
             self.attachment.address_changed(dev)
         return ret
 

@@ -46,6 +46,10 @@ __all__ = [
     "IFNAMSIZ",
     "NETDEV_TX_BUSY",
     "NETDEV_TX_OK",
+    "NET_ADDR_PERM",
+    "NET_ADDR_RANDOM",
+    "NET_ADDR_SET",
+    "NET_ADDR_STOLEN",
     "NET_RX_DROP",
     "NET_RX_SUCCESS",
     "NET_XMIT_DROP",
@@ -130,6 +134,16 @@ SIOCDEVPRIVATE = 0x89F0  # ..+15 are the driver's private ioctls
 NETREG_UNINITIALIZED = 0
 NETREG_REGISTERED = 1
 NETREG_UNREGISTERED = 3
+
+# addr_assign_type: where dev_addr came from (sysfs addr_assign_type)
+NET_ADDR_PERM = 0
+"""The hardware's own address (the default): ``register_netdev`` copies it to ``perm_addr``."""
+NET_ADDR_RANDOM = 1
+"""Made up (:func:`~netdrv_core.ether.eth_hw_addr_random`): no permanent address."""
+NET_ADDR_STOLEN = 2
+"""Borrowed from another device."""
+NET_ADDR_SET = 3
+"""Set by ``dev_set_mac_address`` (``ip link set DEV address``)."""
 
 _STAT_FIELDS = (
     "rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors",
@@ -345,6 +359,7 @@ class NetDevice:
         self.addr_len = 0
         self.dev_addr = b""
         self.perm_addr = b""
+        self.addr_assign_type = NET_ADDR_PERM
         self.broadcast = b""
         self.tx_queue_len = 1000
         self.watchdog_timeo = 0.0

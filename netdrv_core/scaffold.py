@@ -172,7 +172,7 @@ from netdrv_core import (
     SkBuff,
     alloc_netdev,
     dev_kfree_skb,
-    eth_random_addr,
+    eth_hw_addr_random,
     ether_setup,
     netif_carrier_off,
     netif_start_queue,
@@ -213,7 +213,7 @@ class ${cls}Ops(NetDeviceOps):
 def ${name}_netdev_setup(dev: NetDevice) -> None:
     """Ethernet defaults, a random locally administered MAC, jumbo frames, our ops."""
     ether_setup(dev)
-    dev.dev_addr = eth_random_addr()
+    eth_hw_addr_random(dev)  # no hardware of its own: a random address, no permanent one
     dev.max_mtu = MAX_MTU
     dev.netdev_ops = ${cls}Ops()
 

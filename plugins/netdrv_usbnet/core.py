@@ -63,6 +63,7 @@ import usb.util
 from netdrv_core import (
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
+    NET_ADDR_RANDOM,
     NETDEV_TX_OK,
     PACKET_MULTICAST,
     DriverError,
@@ -673,7 +674,11 @@ class UsbNet:
             dev.ethtool_ops = own()
         else:
             dev.ethtool_ops = UsbNetMiiEthtool() if overrides else UsbNetEthtool()
-        dev.dev_addr = dev.perm_addr = self.mac
+        dev.dev_addr = self.mac
+        if self.mac_random:  # eth_hw_addr_random(): no permanent address (ethtool -P: zeros)
+            dev.addr_assign_type = NET_ADDR_RANDOM
+        else:
+            dev.perm_addr = self.mac
         dev.max_mtu = max(self.max_mtu, 68)
         dev.mtu = min(1500, dev.max_mtu)
         dev.watchdog_timeo = 5.0  # TX_TIMEOUT_JIFFIES

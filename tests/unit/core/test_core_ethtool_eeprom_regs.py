@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from fakedev import make_dev
 
-from netdrv_core import Host, NetDevice
+from netdrv_core import (
+    NET_ADDR_RANDOM,
+    NET_ADDR_SET,
+    Host,
+    NetDevice,
+    eth_hw_addr_random,
+    ether_setup,
+)
 from netdrv_core.control import ProtocolError, validate_request
 from netdrv_core.ethtool import (
     ETHTOOL_PAGE,
@@ -335,3 +342,18 @@ def test_protocol_carries_eeprom_ranges_and_hex_data() -> None:
     ):
         with pytest.raises(ProtocolError):
             validate_request({"cmd": "ethtool", "dev": "x", **bad})
+
+
+def test_a_random_address_is_no_permanent_one(host: Host) -> None:
+    # eth_hw_addr_random() marks dev_addr NET_ADDR_RANDOM: register_netdev copies nothing,
+    # and ethtool -P shows zeros, as Linux does; an address set later is NET_ADDR_SET.
+    d = NetDevice("rnd0")
+    ether_setup(d)
+    eth_hw_addr_random(d)
+    assert d.addr_assign_type == NET_ADDR_RANDOM and d.dev_addr[0] & 0x02
+    host.register_netdev(d)
+    assert d.perm_addr == b""
+    result, _ = ethtool_request(host, d, "permaddr")
+    assert result == {"perm_addr": "00:00:00:00:00:00", "addr_len": 6}
+    assert host.dev_set_mac_address(d, b"\x02\x00\x00\x00\x00\x07") == 0
+    assert d.addr_assign_type == NET_ADDR_SET and d.perm_addr == b""

@@ -13,6 +13,7 @@ from netdrv_usbnet.sim import CdcEcmModel, CdcNcmModel
 from usbnet_helpers import PEER, accounted, frame, received, settle_tx, up, usbnet_threads, wait
 
 from netdrv_core.ethtool import ethtool_report
+from netdrv_core.netdevice import NET_ADDR_RANDOM
 
 MODELS = ["cdc_ether", "cdc_ncm", "ax88179"]
 SIM_BACKEND = "netdrv_usbnet.sim:get_backend"  # the adapters a test plugged into ``sim_backend``
@@ -286,6 +287,8 @@ def test_bad_mac_string_gives_a_random_local_mac(host, usbnet, sim_backend, capl
     mac = dev.dev_addr
     assert mac != m.mac and mac[0] & 0x02 and not mac[0] & 0x01, "locally administered unicast"
     assert dev.priv.mac_random and "random MAC" in caplog.text
+    # eth_hw_addr_random(): a made-up address is no permanent one (ethtool -P: zeros).
+    assert dev.addr_assign_type == NET_ADDR_RANDOM and dev.perm_addr == b""
     up(host, dev)
     # The adapter filters on its own address: it receives promiscuously, so both arrive.
     m.wire_rx(frame(b"\xff" * 6, 80, 1))

@@ -308,6 +308,7 @@ def test_walk_a_stall_reading_the_mac_string_is_retried(host, usbnet, sim_backen
     drv = usbnet(backend=SIM_BACKEND)
     (dev,) = drv.devices
     assert bytes(dev.dev_addr) == m.mac and not dev.priv.mac_random
+    assert dev.perm_addr == m.mac  # the adapter's own: ethtool -P shows it
 
 
 @pytest.mark.parametrize("port", ["abc", "1-4", "1..4", ".1", "usb-1-1"])
