@@ -3,10 +3,11 @@
 A NAPI driver calls :func:`napi_gro_receive` where LDD's snull calls
 ``netif_receive_skb``.  Within one poll, segments of the same TCP connection
 that follow each other (contiguous sequence numbers, the same ACK, flags,
-window and options, the same link header, incrementing IPv4 IDs) are merged
-into one skb of up to 64 KiB that carries its segment size (``gso_size``) and
-a checksum left partial (``CHECKSUM_PARTIAL``), as Linux's
-``tcp_gro_receive``/``tcp_gro_complete`` build it.  The stack gets one frame instead of dozens — on the kernel
+window and options, the same link header, IPv4 IDs that count up — or, with DF
+set, stay the same: ``SKB_GSO_TCP_FIXEDID``) are merged into one skb of up to
+64 KiB that carries its segment size (``gso_size``) and a checksum left
+partial (``CHECKSUM_PARTIAL``), as Linux's ``tcp_gro_receive``/``tcp_gro_complete``
+build it.  The stack gets one frame instead of dozens — on the kernel
 attachment one write to the TAP, whose virtio-net header tells the kernel how
 the frame was segmented.
 
@@ -32,6 +33,7 @@ from .skbuff import (
     CHECKSUM_COMPLETE,
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
+    SKB_GSO_TCP_FIXEDID,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
     SkBuff,
@@ -75,6 +77,10 @@ _NOT_HELD = _SYN | _RST | _URG | _CWR | _PSH | _FIN
 _WORD_MAY_DIFFER = (_CWR | _FIN | _PSH) << 16
 
 
+_FlowKey = tuple[bytes, bytes, bool, bytes]
+"""A flow: addresses, ports, IPv6?, the link header."""
+
+
 class _Flow:
     """One held super-frame in the making."""
 
@@ -97,7 +103,8 @@ class _Flow:
         self.word = seg.word
         self.opts = seg.opts
         self.id = seg.ip_id
-        self.fixed_id: bool | None = None  # decided by the second segment (DF set only)
+        # The IPv4 ID stays the same (True) or counts up (False): decided by the second segment.
+        self.fixed_id: bool | None = None
         self.count = 1
 
 
@@ -113,7 +120,7 @@ class _Segment:
     flags: int
     ip_id: int
     ipv6: bool
-    key: tuple[bytes, bytes, bool, bytes]
+    key: _FlowKey
     nh: int
     opts: bytes
     pend: int
@@ -125,54 +132,78 @@ class _Segment:
     word: int
 
 
-def _parse(skb: SkBuff) -> _Segment | None:
-    """The segment's GRO facts, or None when it is not a TCP segment over plain IPv4/IPv6."""
+def _parse(skb: SkBuff) -> _Segment | _FlowKey | None:
+    """What GRO needs of a TCP segment over IPv4/IPv6, parsed once.
+
+    A :class:`_Segment` when it may be merged; only its flow key (addresses, ports,
+    IP version, link header) for a TCP packet GRO does not merge — IP options,
+    Ethernet padding, a bad length or header checksum, a first fragment, IPv6
+    extension headers, a bad data offset — so that what its own flow holds goes up
+    first; None when it has no TCP ports to tell (not TCP, a later fragment).
+
+    Such a packet goes up at once after what its own flow holds, and only that: Linux's
+    ``inet_gro_receive``/``tcp_gro_receive`` set the flush for the packet (and its flow),
+    never for the other flows (here, as there, they merge on).
+    """
     buf = skb.buf
     nh = skb.data  # after eth_type_trans: the network header
     tail = skb.tail
     proto = skb.protocol
     if proto == _ETH_P_IP:
-        if nh + 20 > tail or buf[nh] != 0x45 or buf[nh + 9] != 6:  # IPv4, no options, TCP
+        if nh + 20 > tail:
             return None
-        if int.from_bytes(buf[nh + 2 : nh + 4], "big") != tail - nh:
-            return None  # padded, or cut short
-        frag = int.from_bytes(buf[nh + 6 : nh + 8], "big")
-        if frag & 0x3FFF or ip_fast_csum(buf[nh : nh + 20]):
-            return None  # a fragment, or a bad header checksum: the stack decides
-        seg = _Segment()
-        seg.ipv6 = False
-        seg.df = bool(frag & 0x4000)
-        seg.ip_id = int.from_bytes(buf[nh + 4 : nh + 6], "big")
-        seg.ttl_tos = (buf[nh + 1], buf[nh + 8])
-        th = nh + 20
+        v = buf[nh]
+        if v >> 4 != 4 or buf[nh + 9] != 6:
+            return None
+        frag = buf[nh + 6] << 8 | buf[nh + 7]
+        if frag & 0x1FFF:
+            return None  # a later fragment: no TCP header
+        th = nh + (v & 0x0F) * 4
+        if th + 4 > tail:
+            return None
+        ipv6 = False
         addrs = bytes(buf[nh + 12 : nh + 20])
+        # No options, not a (first) fragment, not padded or cut short, a good header
+        # checksum: else the stack decides.
+        merge = (v == 0x45 and not frag & 0x2000 and buf[nh + 2] << 8 | buf[nh + 3] == tail - nh
+                 and not ip_fast_csum(buf[nh : nh + 20]))  # fmt: skip
     elif proto == _ETH_P_IPV6:
-        if nh + 40 > tail or buf[nh] >> 4 != 6 or buf[nh + 6] != 6:  # no extension headers
+        if nh + 40 > tail or buf[nh] >> 4 != 6:
             return None
-        if int.from_bytes(buf[nh + 4 : nh + 6], "big") != tail - nh - 40:
-            return None
-        seg = _Segment()
-        seg.ipv6 = True
-        seg.df = True
-        seg.ip_id = 0
-        seg.ttl_tos = (bytes(buf[nh : nh + 4]), buf[nh + 7])  # class + flow label, hop limit
         th = nh + 40
+        nexthdr = buf[nh + 6]
+        merge = nexthdr == 6 and buf[nh + 4] << 8 | buf[nh + 5] == tail - th
+        while nexthdr in (0, 43, 60) and th + 2 <= tail:  # hop-by-hop, routing, dest. options
+            nexthdr, th = buf[th], th + (buf[th + 1] + 1) * 8
+        if nexthdr != 6 or th + 4 > tail:
+            return None
+        ipv6 = True
         addrs = bytes(buf[nh + 8 : nh + 40])
     else:
         return None
-    if th + 20 > tail:
-        return None
-    doff = (buf[th + 12] >> 4) * 4
-    if doff < 20 or th + doff > tail:
-        return None
-    seg.nh = nh
-    seg.th = th
-    seg.csum_ok = None  # verified when first asked (_checksum_ok), at most once
     # The same flow: the same addresses and ports, and the same link header (Linux's
     # gro_list_prepare compares the MAC header: another destination is another flow).
     mac = skb.mac_header
-    link = bytes(buf[mac:nh]) if 0 <= mac <= nh else b""
-    seg.key = (addrs, bytes(buf[th : th + 4]), seg.ipv6, link)
+    key = (addrs, bytes(buf[th : th + 4]), ipv6, bytes(buf[mac:nh]) if 0 <= mac <= nh else b"")
+    if not merge or th + 20 > tail:
+        return key
+    doff = (buf[th + 12] >> 4) * 4
+    if doff < 20 or th + doff > tail:
+        return key
+    seg = _Segment()
+    seg.key = key
+    seg.ipv6 = ipv6
+    if ipv6:
+        seg.df = True
+        seg.ip_id = 0
+        seg.ttl_tos = (bytes(buf[nh : nh + 4]), buf[nh + 7])  # class + flow label, hop limit
+    else:
+        seg.df = bool(frag & 0x4000)
+        seg.ip_id = buf[nh + 4] << 8 | buf[nh + 5]
+        seg.ttl_tos = (buf[nh + 1], buf[nh + 8])
+    seg.nh = nh
+    seg.th = th
+    seg.csum_ok = None  # verified when first asked (_checksum_ok), at most once
     seg.seq = int.from_bytes(buf[th + 4 : th + 8], "big")
     seg.ack = int.from_bytes(buf[th + 8 : th + 12], "big")
     # tcp_flag_word: data offset, reserved bits, flags and window (compared as one).
@@ -183,43 +214,6 @@ def _parse(skb: SkBuff) -> _Segment | None:
     seg.pend = tail
     seg.plen = tail - th - doff
     return seg
-
-
-def _unmerged_key(skb: SkBuff) -> tuple[bytes, bytes, bool, bytes] | None:
-    """The flow key (as :func:`_parse` makes it) of a TCP packet GRO does not merge — IP
-    options, Ethernet padding, a bad length or header checksum, IPv6 extension headers —
-    or None when it has no TCP ports to tell (not TCP, a later fragment).
-
-    Such a packet goes up at once after what its own flow holds, and only that: Linux's
-    ``inet_gro_receive``/``tcp_gro_receive`` set the flush for the packet (and its flow),
-    never for the other flows (here, as there, they merge on).
-    """
-    buf = skb.buf
-    nh = skb.data
-    tail = skb.tail
-    if skb.protocol == _ETH_P_IP:
-        if nh + 20 > tail or buf[nh] >> 4 != 4 or buf[nh + 9] != 6:
-            return None
-        if (buf[nh + 6] << 8 | buf[nh + 7]) & 0x1FFF:
-            return None  # a later fragment: no TCP header
-        th = nh + (buf[nh] & 0x0F) * 4
-        addrs = bytes(buf[nh + 12 : nh + 20])
-        ipv6 = False
-    else:  # IPv6 (gro_receive parses nothing else)
-        if nh + 40 > tail or buf[nh] >> 4 != 6:
-            return None
-        nexthdr, th = buf[nh + 6], nh + 40
-        while nexthdr in (0, 43, 60) and th + 2 <= tail:  # hop-by-hop, routing, dest. options
-            nexthdr, th = buf[th], th + (buf[th + 1] + 1) * 8
-        if nexthdr != 6:
-            return None
-        addrs = bytes(buf[nh + 8 : nh + 40])
-        ipv6 = True
-    if th + 4 > tail:
-        return None
-    mac = skb.mac_header
-    link = bytes(buf[mac:nh]) if 0 <= mac <= nh else b""
-    return (addrs, bytes(buf[th : th + 4]), ipv6, link)
 
 
 def _checksum_ok(skb: SkBuff, seg: _Segment) -> bool:
@@ -279,14 +273,16 @@ def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
     if not tcp or not napi.in_poll or not dev.features & NETIF_F_GRO or dev.rx_hook is not None:
         if flows and tcp:
             napi_gro_flush(napi)  # a TCP segment GRO does not take: keep its flow's order
-        host._deliver_skb(skb)
+        if dev.rx_hook is None:
+            host.deliver_past_hook(dev, skb)  # _deliver_skb() without the call
+        else:
+            host._deliver_skb(skb)
         return GRO_NORMAL
     seg = _parse(skb)
-    if seg is None:  # IP options, padding, a fragment, an extension header: as it is
-        if flows:  # after what its own flow holds (the others merge on)
-            key = _unmerged_key(skb)
+    if not isinstance(seg, _Segment):  # IP options, padding, a fragment, an extension header
+        if flows and seg is not None:  # after what its own flow holds (the others merge on)
             for i, flow in enumerate(flows):
-                if flow.key == key:
+                if flow.key == seg:
                     del flows[i]
                     _flush_flow(host, flow)
                     break
@@ -325,17 +321,23 @@ def _mergeable(flow: _Flow, seg: _Segment) -> bool:
     first = flow.first
     if seg.ttl_tos != first.ttl_tos or seg.df != first.df:
         return False
+    if flow.size + seg.plen > GRO_MAX_SIZE:
+        return False  # beyond the IP length field
     if not seg.ipv6:
-        want = (flow.id + flow.count) & 0xFFFF
-        if seg.ip_id != want:
-            if not (seg.df and seg.ip_id == flow.id and flow.fixed_id is not False):
+        # inet_gro_flush(): the IPv4 ID counts up by one per segment, or stays the same
+        # (a "fixed-ID" flow, SKB_GSO_TCP_FIXEDID) when DF is set; the second segment
+        # decides which, and one super-frame never mixes the two.
+        offset = (seg.ip_id - flow.id) & 0xFFFF
+        if flow.count == 1:
+            if offset == 0 and seg.df:
+                flow.fixed_id = True
+            elif offset == 1:
+                flow.fixed_id = False
+            else:
                 return False
-            flow.fixed_id = True
-        elif flow.count == 1:
-            flow.fixed_id = False
-        elif flow.fixed_id:
+        elif offset != (0 if flow.fixed_id else flow.count & 0xFFFF):
             return False
-    return flow.size + seg.plen <= GRO_MAX_SIZE  # within the IP length field
+    return True
 
 
 def _merge(flow: _Flow, skb: SkBuff, seg: _Segment) -> None:
@@ -389,7 +391,12 @@ def _flush_flow(host: Host, flow: _Flow) -> None:
     skb.csum_start = th
     skb.csum_offset = 16
     skb.gso_size = flow.mss
-    skb.gso_type = SKB_GSO_TCPV6 if flow.ipv6 else SKB_GSO_TCPV4
+    if flow.ipv6:
+        skb.gso_type = SKB_GSO_TCPV6
+    elif flow.fixed_id:  # tcp_gro_complete(): segmented again, each keeps the one ID
+        skb.gso_type = SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID
+    else:
+        skb.gso_type = SKB_GSO_TCPV4
     consume_skb(head)
     host.deliver_gro(skb, flow.count)
 

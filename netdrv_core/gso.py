@@ -6,13 +6,15 @@ TSO or USO.  When the device lacks the feature — because ``ethtool -K`` turned
 it off after the kernel had queued the frame, or a test hands one to a device
 that never had it — the core cuts it up here, as Linux's ``skb_gso_segment()``
 does from ``validate_xmit_skb()``: each segment gets a copy of the headers
-with its own lengths, IPv4 ID, TCP sequence number and flags, and a checksum
+with its own lengths, IPv4 ID (the same in every segment of a fixed-ID
+super-frame, ``SKB_GSO_TCP_FIXEDID``), TCP sequence number and flags, and a checksum
 that is either finished here or left to the device (``CHECKSUM_PARTIAL``) if
 it offloads checksums for that protocol.
 
 Supported, as the virtio-net header can carry them: TCP over IPv4 and IPv6
-(with ECN), UDP (``SKB_GSO_UDP_L4``) over IPv4 and IPv6, behind an Ethernet
-header (802.1Q/802.1ad tags included) or none (a TUN device).  IPv6 extension
+(with ECN; and IPv4 with fixed IDs, which GRO builds and the header does not
+tell), UDP (``SKB_GSO_UDP_L4``) over IPv4 and IPv6, behind an Ethernet header
+(802.1Q/802.1ad tags included) or none (a TUN device).  IPv6 extension
 headers and IP options are copied with the headers; an IPv6 packet whose next
 header is not TCP/UDP is refused (:class:`GsoError`).
 """
@@ -39,6 +41,7 @@ from .skbuff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     SKB_GSO_TCP_ECN,
+    SKB_GSO_TCP_FIXEDID,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
     SKB_GSO_UDP_L4,
@@ -66,7 +69,12 @@ _GSO_FEATURE = (
     (SKB_GSO_TCPV6, NETIF_F_TSO6),
     (SKB_GSO_UDP_L4, NETIF_F_GSO_UDP_L4),
 )
-_KNOWN_GSO = SKB_GSO_TCPV4 | SKB_GSO_TCP_ECN | SKB_GSO_TCPV6 | SKB_GSO_UDP_L4
+# SKB_GSO_TCP_FIXEDID (a GRO'd flow whose IPv4 ID stays the same) asks for no feature of
+# its own here: Linux's is NETIF_F_TSO_MANGLEID (the device may give the segments new IDs),
+# which netdrv devices do not declare; a device with TSO takes such a super-frame whole,
+# and skb_gso_segment() keeps the ID.
+_KNOWN_GSO = (SKB_GSO_TCPV4 | SKB_GSO_TCP_ECN | SKB_GSO_TCP_FIXEDID | SKB_GSO_TCPV6
+              | SKB_GSO_UDP_L4)  # fmt: skip
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 # TCP flags a segment other than the last must not carry (FIN, PSH), and one other than
@@ -197,6 +205,11 @@ def _headers(skb: SkBuff) -> tuple[int, int, bool, int, int]:
     if not udp and not skb.gso_type & (SKB_GSO_TCPV6 if ipv6 else SKB_GSO_TCPV4):
         raise GsoError(f"gso_type {skb.gso_type:#x} does not say TCP over IPv{6 if ipv6 else 4} "
                        f"(SKB_GSO_TCPV{6 if ipv6 else 4}), the packet is")  # fmt: skip
+    # inet_gso_segment(): "fixed ID is invalid if DF bit is not set" (-EINVAL).
+    if (skb.gso_type & SKB_GSO_TCP_FIXEDID and not ipv6 and nh + 8 <= skb.tail
+            and not buf[nh + 6] & 0x40):  # fmt: skip
+        raise GsoError("SKB_GSO_TCP_FIXEDID super-frame without DF: its segments would share "
+                       "one IPv4 ID and could be fragmented")  # fmt: skip
     end = th + 8 if udp else th + 20
     if end <= skb.tail and not udp:
         end = th + (buf[th + 12] >> 4) * 4
@@ -244,6 +257,9 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     addr = bytes(buf[nh + 8 : nh + 40]) if ipv6 else bytes(buf[nh + 12 : nh + 20])
     addr_sum = csum_partial(addr)
     ip_id = int.from_bytes(buf[nh + 4 : nh + 6], "big")
+    # Each segment's IPv4 ID counts up from the super-frame's, unless GRO merged a flow
+    # whose ID stayed the same (inet_gso_segment's fixedid): then every segment keeps it.
+    id_step = 0 if skb.gso_type & SKB_GSO_TCP_FIXEDID else 1
     seq = int.from_bytes(buf[th + 4 : th + 8], "big")
     segs: list[SkBuff] = []
     nsegs = max(1, -(-total // mss))
@@ -268,7 +284,7 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
             b[s_nh + 4 : s_nh + 6] = (n - rel_nh - 40).to_bytes(2, "big")
         else:
             b[s_nh + 2 : s_nh + 4] = (n - rel_nh).to_bytes(2, "big")
-            b[s_nh + 4 : s_nh + 6] = ((ip_id + i) & 0xFFFF).to_bytes(2, "big")
+            b[s_nh + 4 : s_nh + 6] = ((ip_id + i * id_step) & 0xFFFF).to_bytes(2, "big")
             b[s_nh + 10 : s_nh + 12] = b"\0\0"
             ihl = (b[s_nh] & 0x0F) * 4
             b[s_nh + 10 : s_nh + 12] = ip_compute_csum(b[s_nh : s_nh + ihl]).to_bytes(2, "big")
@@ -322,6 +338,10 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
         if skb.ip_summed == CHECKSUM_PARTIAL:
             _check_csum_start(skb)
         if skb.gso_size:
+            if skb.gso_type & SKB_GSO_TCP_FIXEDID:
+                # Not for a TSO device either: in Linux such a frame needs a feature that
+                # gso_features_check() strips without DF, and its segmentation fails.
+                _headers(skb)  # GsoError for a fixed ID without DF
             if skb.gso_size < 0 or not _gso_fits(skb, features):
                 segs = skb_gso_segment(skb, features)  # GsoError for a gso_size under 1
                 consume_skb(skb)

@@ -261,8 +261,14 @@ class Host:
         self.backlog: deque[SkBuff] = deque()
         self._backlog_scheduled = False
         self._rx_busy = False  # inside a direct netif_rx delivery (no re-entry)
-        if netdev_max_backlog is not None:
-            self.netdev_max_backlog = netdev_max_backlog
+        # Instance attributes, not the class defaults: Python 3.11 specialises a load of an
+        # instance attribute, not of a class attribute read through the instance (netif_rx
+        # reads netdev_max_backlog for every frame).
+        cls = type(self)
+        self.netdev_max_backlog = (
+            cls.netdev_max_backlog if netdev_max_backlog is None else netdev_max_backlog
+        )
+        self.dev_weight = cls.dev_weight
         self._taps: dict[str, list[TapCallback]] = {}
         self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
         self._tap_ends: dict[TapCallback, Callable[[], None]] = {}  # ends a tap that raised
@@ -962,7 +968,10 @@ class Host:
             self._odd_xmit_return(dev, rc)
         dev.core_stats.tx_submitted += 1
         if dev._watchdog_on:
-            dev.trans_start = self.loop.clock()  # the kernel's txq_trans_update() on TX_OK
+            # The kernel's txq_trans_update() on TX_OK.  (The clock is an attribute of the
+            # loop, not a method: loaded first, it is a specialised load, not a lookup.)
+            clock = self.loop.clock
+            dev.trans_start = clock()
         return NET_XMIT_SUCCESS
 
     def _enqueue(self, dev: NetDevice, skb: SkBuff) -> int:
@@ -994,7 +1003,8 @@ class Host:
             self._odd_xmit_return(dev, rc)
         dev.core_stats.tx_submitted += 1
         if dev._watchdog_on:
-            dev.trans_start = self.loop.clock()  # the kernel's txq_trans_update() on TX_OK
+            clock = self.loop.clock  # see dev_queue_xmit
+            dev.trans_start = clock()  # the kernel's txq_trans_update() on TX_OK
         return True
 
     def _odd_xmit_return(self, dev: NetDevice, rc: object) -> None:
@@ -1159,12 +1169,10 @@ class Host:
                     self._deliver_skb(skb)
                     continue
                 try:
-                    delivered = receive(dev, skb) is not False
+                    if receive(dev, skb) is not False:
+                        dev.core_stats.rx_delivered += 1
                 except Exception as exc:
                     self._deliver_failed(dev, skb, exc)
-                    continue
-                if delivered:
-                    dev.core_stats.rx_delivered += 1
         finally:
             # Rescheduled whatever happened: a backlog left "scheduled" but not
             # scheduled would hold every device's received frames for good.

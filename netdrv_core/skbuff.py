@@ -41,6 +41,8 @@ __all__ = [
     "PACKET_OUTGOING",
     "SKB_GSO_TCPV4",
     "SKB_GSO_TCPV6",
+    "SKB_GSO_TCP_ECN",
+    "SKB_GSO_TCP_FIXEDID",
     "SKB_GSO_UDP_L4",
     "SkBuff",
     "SkbError",
@@ -79,6 +81,9 @@ CHECKSUM_PARTIAL = 3
 # gso_type bits (subset of include/linux/skbuff.h).
 SKB_GSO_TCPV4 = 1 << 0
 SKB_GSO_TCP_ECN = 1 << 2
+#: A TCP super-frame whose segments all carry the same IPv4 ID (DF set): GRO merged a
+#: "fixed-ID" flow, and segmenting it must keep the ID instead of counting it up.
+SKB_GSO_TCP_FIXEDID = 1 << 3
 SKB_GSO_TCPV6 = 1 << 4
 SKB_GSO_UDP_L4 = 1 << 16
 

@@ -61,8 +61,7 @@ class MemoryStack(Attachment):
     def receive(self, dev: NetDevice, skb: SkBuff) -> bool | None:
         """Queue the frame, or transmit it on the wired peer; False when the queue is full."""
         name = dev.name
-        peer = self.wires.get(name) if self.wires else None
-        if peer is not None:
+        if self.wires and (peer := self.wires.get(name)) is not None:
             # The frame from its link header: eth_type_trans pulled it off skb.data.
             start = skb_frame_start(skb)
             frame = memoryview(skb.buf)[start : skb.tail]

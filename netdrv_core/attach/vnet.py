@@ -45,7 +45,6 @@ _GSO_TO_SKB = {
     VIRTIO_NET_HDR_GSO_TCPV6: SKB_GSO_TCPV6,
     VIRTIO_NET_HDR_GSO_UDP_L4: SKB_GSO_UDP_L4,
 }
-_SKB_TO_GSO = {v: k for k, v in _GSO_TO_SKB.items()}
 
 
 class VnetHeaderError(ValueError):
@@ -104,8 +103,17 @@ def build_vnet_header(skb: SkBuff, start: int) -> bytes:
         flags = VIRTIO_NET_HDR_F_DATA_VALID
     gso_type = VIRTIO_NET_HDR_GSO_NONE
     if skb.gso_size:
-        gso_type = _SKB_TO_GSO.get(skb.gso_type & ~SKB_GSO_TCP_ECN, VIRTIO_NET_HDR_GSO_NONE)
-        if skb.gso_type & SKB_GSO_TCP_ECN:
+        # As Linux's virtio_net_hdr_from_skb(): the protocol and the ECN bit, nothing else —
+        # SKB_GSO_TCP_FIXEDID (GRO merged segments of one IPv4 ID) has no header bit, and
+        # the receiver takes such a super-frame as plain TCPV4.
+        t = skb.gso_type
+        if t & SKB_GSO_TCPV4:
+            gso_type = VIRTIO_NET_HDR_GSO_TCPV4
+        elif t & SKB_GSO_TCPV6:
+            gso_type = VIRTIO_NET_HDR_GSO_TCPV6
+        elif t & SKB_GSO_UDP_L4:
+            gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
+        if t & SKB_GSO_TCP_ECN:
             gso_type |= VIRTIO_NET_HDR_GSO_ECN
     hdr_len = 0
     if gso_type and skb.transport_header >= 0:

@@ -33,6 +33,7 @@ from netdrv_core.skbuff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
+    SKB_GSO_TCP_FIXEDID,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
     SkbError,
@@ -49,11 +50,11 @@ TS_OPTS = bytes([1, 1, 8, 10]) + bytes(range(8))  # NOP NOP timestamps, the same
 
 def seg4(i: int, *, payload: bytes | None = None, flags: int = TCP_ACK, seq0: int = 1000,
          sport: int = 40000, ident: int | None = None, mss: int = MSS, window: int = 65535,
-         dst: str = MAC_DST) -> bytes:  # fmt: skip
+         dst: str = MAC_DST, df: bool = True) -> bytes:  # fmt: skip
     """The i-th full-sized segment of a flow A:sport -> B:5201 (IPv4, timestamps)."""
     data = payload if payload is not None else bytes((i * 7 + k) & 0xFF for k in range(mss))
     pkt = tcp_packet(A, B, sport, 5201, data, seq=seq0 + i * mss, ack=77, flags=flags,
-                     ident=0x100 + i if ident is None else ident, window=window)  # fmt: skip
+                     ident=0x100 + i if ident is None else ident, window=window, df=df)  # fmt: skip
     return eth_frame(dst, MAC_SRC, 0x0800, _with_options(pkt, 20, A, B))
 
 
@@ -222,6 +223,45 @@ def _sk(frame: bytes) -> SkBuff:
 def test_merge_rules(drv: GroDriver, frames: Callable[[], list[bytes]], sizes: list[int]) -> None:
     got = drv.receive(frames())
     assert [s.tail - s.data - 20 - 32 for s in got] == sizes
+
+
+def test_a_fixed_id_flow_is_marked_fixedid_and_segments_back_with_its_one_id(
+    drv: GroDriver,
+) -> None:
+    # Linux's tcp_gro_complete marks it SKB_GSO_TCP_FIXEDID: cut up again, every segment
+    # keeps the ID (inet_gso_segment), so what comes out is exactly what went in. Without
+    # the mark the segments got IDs 5, 6, 7, 8.
+    frames = [seg4(i, ident=5) for i in range(4)]
+    (skb,) = drv.receive(frames)
+    assert skb.gso_type == SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID and skb.gso_size == MSS
+    assert [frame_of(s) for s in skb_gso_segment(skb, 0)] == frames
+    # A flow whose ID counts up is not marked, and comes back counting up.
+    frames = [seg4(i, ident=(0xFFFE + i) & 0xFFFF) for i in range(4)]  # 0xFFFE, 0xFFFF, 0, 1
+    (skb,) = drv.receive(frames)
+    assert skb.gso_type == SKB_GSO_TCPV4
+    assert [frame_of(s) for s in skb_gso_segment(skb, 0)] == frames
+
+
+@pytest.mark.parametrize(
+    ("ids", "df", "merged"),
+    [
+        ([5, 5, 5], True, [3]),
+        ([5, 6, 7], True, [3]),
+        ([5, 6, 7], False, [3]),  # counting up needs no DF
+        ([5, 5], False, [1, 1]),  # a fixed ID without DF is not merged (inet_gro_flush)
+        ([5, 5, 6], True, [2, 1]),  # fixed, then a step: not the same super-frame
+        ([5, 6, 6], True, [2, 1]),  # counting up, then a repeat
+        ([5, 6, 7, 5], True, [3, 1]),  # back to the first ID: not fixed, it counted up
+        ([5, 7], True, [1, 1]),  # neither
+    ],
+)
+def test_ids_count_up_or_stay_fixed_and_one_super_frame_never_mixes_the_two(
+    drv: GroDriver, ids: list[int], df: bool, merged: list[int]
+) -> None:
+    got = drv.receive([seg4(i, ident=ident, df=df) for i, ident in enumerate(ids)])
+    assert [(s.tail - s.data - 20 - 32) // MSS for s in got] == merged
+    fixed = [bool(s.gso_type & SKB_GSO_TCP_FIXEDID) for s in got]
+    assert fixed == [n > 1 and ids[1] == ids[0] for n in merged]
 
 
 def test_super_frames_stay_within_64k(drv: GroDriver) -> None:

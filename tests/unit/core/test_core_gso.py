@@ -53,6 +53,7 @@ from netdrv_core.skbuff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     SKB_GSO_TCP_ECN,
+    SKB_GSO_TCP_FIXEDID,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
     SKB_GSO_UDP_L4,
@@ -200,6 +201,48 @@ def test_which_features_take_which_super_frames() -> None:
     assert not can_checksum_protocol(NETIF_F_IP_CSUM, ETH_P_IPV6)
     assert can_checksum_protocol(NETIF_F_IPV6_CSUM, ETH_P_IPV6)
     assert can_checksum_protocol(NETIF_F_HW_CSUM, 0x8100)
+
+
+def test_a_fixedid_super_frame_is_cut_up_keeping_its_one_ipv4_id(host: Host) -> None:
+    # What GRO makes of a flow whose ID stayed the same (DF set): each segment keeps the ID,
+    # as inet_gso_segment does for SKB_GSO_TCP_FIXEDID; a plain one counts up from it.
+    fixed = _super(4, IPPROTO_TCP)
+    fixed.gso_type = SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID
+    ids = [struct.unpack("!H", _check(s, 4, IPPROTO_TCP)[0][4:6])[0]
+           for s in skb_gso_segment(fixed, 0)]  # fmt: skip
+    assert ids == [0xFFFE] * 3
+    plain = [struct.unpack("!H", _check(s, 4, IPPROTO_TCP)[0][4:6])[0]
+             for s in skb_gso_segment(_super(4, IPPROTO_TCP), 0)]  # fmt: skip
+    assert plain == [0xFFFE, 0xFFFF, 0]
+    # The qualifier asks for no feature of its own (netdrv has no NETIF_F_TSO_MANGLEID): a
+    # TSO device takes it whole; one without TSO gets the fixed-ID segments.
+    assert skb_gso_ok(fixed, NETIF_F_TSO) and not skb_gso_ok(fixed, NETIF_F_TSO6)
+    ecn = _super(4, IPPROTO_TCP, ecn=True)
+    ecn.gso_type |= SKB_GSO_TCP_FIXEDID
+    assert not skb_gso_ok(ecn, NETIF_F_TSO) and skb_gso_ok(ecn, NETIF_F_TSO | NETIF_F_TSO_ECN)
+    dev, _ = make_dev(host, "g0")
+    dev.features = NETIF_F_SG | NETIF_F_HW_CSUM
+    segs = validate_xmit_skb(fixed, dev)
+    assert len(segs) == 3 and all(s.buf[s.network_header + 4 : s.network_header + 6] == b"\xff\xfe"
+                                  for s in segs)  # fmt: skip
+
+
+def test_a_fixedid_super_frame_without_df_is_dropped(host: Host) -> None:
+    # inet_gso_segment: "fixed ID is invalid if DF bit is not set" — the segments would share
+    # one ID and could be fragmented on the way.
+    skb = _super(4, IPPROTO_TCP)
+    skb.gso_type = SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID
+    skb.buf[skb.network_header + 6] &= ~0x40  # DF off (the header checksum is not read here)
+    with pytest.raises(GsoError, match="FIXEDID super-frame without DF"):
+        skb_gso_segment(skb, 0)
+    dev, ops = make_dev(host, "g0")
+    for features in (NETIF_F_SG, TSO_DEV):  # to be segmented, or to be taken whole
+        dev.features = features
+        skb = _super(4, IPPROTO_TCP)
+        skb.gso_type = SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID
+        skb.buf[skb.network_header + 6] &= ~0x40
+        assert validate_xmit_skb(skb, dev) == [] and skb.freed
+    assert dev.core_stats.tx_qdisc_drops == 2 and ops.sent == []
 
 
 def test_headers_that_contradict_the_gso_type_are_refused() -> None:

@@ -32,7 +32,13 @@ from netdrv_core.attach.vnet import (
     build_vnet_header,
 )
 from netdrv_core.netdevice import IFF_PROMISC, IFF_UP
-from netdrv_core.skbuff import SKB_GSO_TCP_ECN, SKB_GSO_TCPV4, SKB_GSO_TCPV6, SKB_GSO_UDP_L4
+from netdrv_core.skbuff import (
+    SKB_GSO_TCP_ECN,
+    SKB_GSO_TCP_FIXEDID,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
+    SKB_GSO_UDP_L4,
+)
 
 NLMSG_HDR = struct.Struct("=IHHII")
 IFINFO = struct.Struct("=BxHiII")
@@ -187,6 +193,27 @@ def test_gso_round_trip(vtype: int, skb_type: int) -> None:
     assert skb.gso_type == skb_type and skb.gso_size == 1448
     skb.transport_header = skb.data + 54  # hdr_len is derived from the transport header
     assert build_vnet_header(skb, skb.data) == hdr
+
+
+@pytest.mark.parametrize(
+    ("skb_type", "vtype"),
+    [(SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID, 1),
+     (SKB_GSO_TCPV4 | SKB_GSO_TCP_ECN | SKB_GSO_TCP_FIXEDID, 1 | 0x80)],
+)  # fmt: skip
+def test_a_fixed_id_super_frame_goes_to_the_kernel_as_plain_tcpv4(
+    skb_type: int, vtype: int
+) -> None:
+    # GRO's SKB_GSO_TCP_FIXEDID has no header bit: Linux's virtio_net_hdr_from_skb looks at
+    # the protocol and ECN bits only. Unmasked it made GSO_NONE, and the kernel got a
+    # 64 KiB frame that did not say it was a super-frame.
+    skb = frame_skb(3000)
+    skb.ip_summed, skb.csum_start, skb.csum_offset = CHECKSUM_PARTIAL, skb.data + 34, 16
+    skb.gso_type, skb.gso_size, skb.transport_header = skb_type, 1448, skb.data + 34
+    hdr = build_vnet_header(skb, skb.data)
+    assert hdr == VNET_HDR.pack(VIRTIO_NET_HDR_F_NEEDS_CSUM, vtype, 34, 1448, 34, 16)
+    back = frame_skb(3000)
+    apply_vnet_header(hdr, back)
+    assert back.gso_type == skb_type & ~SKB_GSO_TCP_FIXEDID
 
 
 @pytest.mark.parametrize(
