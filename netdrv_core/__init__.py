@@ -96,6 +96,7 @@ from .napi import (
     netif_napi_add,
 )
 from .netdevice import (
+    GSO_MAX_SIZE,
     IFF_ALLMULTI,
     IFF_BROADCAST,
     IFF_LIVE_ADDR_CHANGE,
@@ -141,6 +142,7 @@ from .netdevice import (
     netif_carrier_on,
     netif_queue_stopped,
     netif_running,
+    netif_set_gso_max_size,
     netif_start_queue,
     netif_stop_queue,
     netif_trans_update,
@@ -263,6 +265,7 @@ __all__ = [
     "GRO_HELD",
     "GRO_MERGED",
     "GRO_NORMAL",
+    "GSO_MAX_SIZE",
     "IFF_ALLMULTI",
     "IFF_BROADCAST",
     "IFF_LIVE_ADDR_CHANGE",
@@ -428,6 +431,7 @@ __all__ = [
     "netif_receive_skb",
     "netif_running",
     "netif_rx",
+    "netif_set_gso_max_size",
     "netif_start_queue",
     "netif_stop_queue",
     "netif_trans_update",

@@ -342,7 +342,7 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
                 # Not for a TSO device either: in Linux such a frame needs a feature that
                 # gso_features_check() strips without DF, and its segmentation fails.
                 _headers(skb)  # GsoError for a fixed ID without DF
-            if skb.gso_size < 0 or not _gso_fits(skb, features):
+            if skb.gso_size < 0 or not _gso_fits(skb, features) or skb.len >= dev.gso_max_size:
                 segs = skb_gso_segment(skb, features)  # GsoError for a gso_size under 1
                 consume_skb(skb)
                 return segs

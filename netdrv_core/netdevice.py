@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .napi import NapiStruct
 
 __all__ = [
+    "GSO_MAX_SIZE",
     "IFF_ALLMULTI",
     "IFF_BROADCAST",
     "IFF_DEBUG",
@@ -69,6 +70,7 @@ __all__ = [
     "netif_carrier_on",
     "netif_queue_stopped",
     "netif_running",
+    "netif_set_gso_max_size",
     "netif_start_queue",
     "netif_stop_queue",
     "netif_trans_update",
@@ -134,6 +136,9 @@ SIOCDEVPRIVATE = 0x89F0  # ..+15 are the driver's private ioctls
 NETREG_UNINITIALIZED = 0
 NETREG_REGISTERED = 1
 NETREG_UNREGISTERED = 3
+
+GSO_MAX_SIZE = 65536
+"""The longest super-frame a device takes by default (``dev->gso_max_size``)."""
 
 # addr_assign_type: where dev_addr came from (sysfs addr_assign_type)
 NET_ADDR_PERM = 0
@@ -360,6 +365,9 @@ class NetDevice:
         self.dev_addr = b""
         self.perm_addr = b""
         self.addr_assign_type = NET_ADDR_PERM
+        self.gso_max_size = GSO_MAX_SIZE
+        """The longest super-frame (GSO/TSO) the device takes; set with
+        :func:`netif_set_gso_max_size` before registering."""
         self.broadcast = b""
         self.tx_queue_len = 1000
         self.watchdog_timeo = 0.0
@@ -496,6 +504,19 @@ def netif_carrier_on(dev: NetDevice) -> None:
         dev._carrier = True
         if dev.host is not None:
             dev.host.carrier_changed(dev)
+
+
+def netif_set_gso_max_size(dev: NetDevice, size: int) -> None:
+    """Linux's ``netif_set_gso_max_size``: super-frames for ``dev`` are at most ``size``
+    bytes (hardware whose TSO takes less than 64 KiB: the AX88179's 16 KiB).
+
+    Call it before registering: on the kernel attachment the link's ``gso_max_size``
+    is set from it, so the kernel's TCP builds none longer; one longer all the same (queued
+    earlier) is segmented in software before ``start_xmit``.
+    """
+    if not 0 < size <= GSO_MAX_SIZE:
+        raise ValueError(f"{dev.name}: gso_max_size {size} outside 1..{GSO_MAX_SIZE}")
+    dev.gso_max_size = size
 
 
 def netif_carrier_off(dev: NetDevice) -> None:

@@ -35,6 +35,7 @@ from ..ether import ETH_P_IP, ETH_P_IPV6
 from ..gso import GSO_FEATURES_NEEDED, can_checksum_protocol, validate_xmit_skb
 from ..linktypes import is_l2
 from ..netdevice import (
+    GSO_MAX_SIZE,
     IFF_ALLMULTI,
     IFF_DEBUG,
     IFF_DYNAMIC,
@@ -385,6 +386,10 @@ class KernelStack(Attachment):
         kw["flags"] = dev.flags & USER_FLAGS
         kw["change"] = USER_FLAGS
         kw["mtu"] = _kernel_mtu(port)
+        if port.hlen and dev.gso_max_size < GSO_MAX_SIZE:
+            # netif_set_gso_max_size(): the kernel's TCP builds super-frames no longer
+            # (ip -d link show DEV: gso_max_size).
+            kw["gso_max_size"] = dev.gso_max_size
         self.cfg.set(port.index, **kw)
         if getattr(dev, "disable_ipv6", False):
             _write_sysctl(f"/proc/sys/net/ipv6/conf/{dev.name}/disable_ipv6", "1")

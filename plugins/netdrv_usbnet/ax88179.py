@@ -106,8 +106,9 @@ travels alone)."""
 FEATURES = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_RXCSUM | NETIF_F_TSO
 """Linux ``ax88179_bind``: ``features`` and ``hw_features`` (all of them ``ethtool -K``-able)."""
 GSO_MAX_SIZE = ax.AX88179_GSO_MAX_SIZE
-"""Linux ``netif_set_gso_max_size(dev->net, 16384)``: a longer super-frame is cut up in
-software (Linux's ``gso_features_check``), as the netdrv core has no such limit."""
+"""Linux ``netif_set_gso_max_size(dev->net, 16384)`` (set at register): on the kernel
+attachment the link's gso_max_size, so the kernel's TCP builds none longer; the core cuts
+up one longer all the same in software, and so does ``tx_fixup`` for one of exactly 16 KiB."""
 
 
 class Ax88179Ethtool(UsbNetMiiEthtool):
@@ -243,6 +244,7 @@ class Ax88179(MiniDriver):
         un.rx_buf_size = RX_BUF_SIZE
         un.features |= FEATURES
         un.hw_features |= FEATURES
+        un.gso_max_size = GSO_MAX_SIZE  # netif_set_gso_max_size(dev->net, 16384)
         un.rx_csum = True
         un.port_type = "tp"
         self.reset(un)

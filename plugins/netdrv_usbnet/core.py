@@ -85,6 +85,7 @@ from netdrv_core import (
     netif_carrier_on,
     netif_napi_add,
     netif_queue_stopped,
+    netif_set_gso_max_size,
     netif_start_queue,
     netif_stop_queue,
     netif_wake_queue,
@@ -388,6 +389,7 @@ class UsbNet:
         self.rx_buf_size = 0
         self.features = 0
         self.hw_features = 0  # what ethtool -K may change (Linux dev->net->hw_features)
+        self.gso_max_size = 0  # the adapter's longest super-frame (0: the core's default)
         self.rx_csum = False
         self.port_type = "other"
         # Link.
@@ -684,6 +686,8 @@ class UsbNet:
         dev.watchdog_timeo = 5.0  # TX_TIMEOUT_JIFFIES
         dev.features |= self.features
         dev.hw_features |= self.hw_features
+        if self.gso_max_size:
+            netif_set_gso_max_size(dev, self.gso_max_size)
         dev.rx_csum_unnecessary = self.rx_csum
         if self.info.flags & FLAG_LINK_INTR and self.ep_int is not None:
             netif_carrier_off(dev)  # until the interrupt endpoint reports the link

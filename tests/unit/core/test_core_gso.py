@@ -29,7 +29,7 @@ from frames import (
     ref_sum,
 )
 
-from netdrv_core import Host, SkBuff
+from netdrv_core import Host, SkBuff, netif_set_gso_max_size
 from netdrv_core.checksum import skb_checksum_help
 from netdrv_core.gso import (
     GsoError,
@@ -282,6 +282,29 @@ def test_validate_xmit_skb_segments_finishes_or_drops(host: Host) -> None:
     bad.gso_type = SKB_GSO_TCPV4
     assert validate_xmit_skb(bad, dev) == [] and bad.freed
     assert dev.core_stats.tx_qdisc_drops == 1
+
+
+def test_a_super_frame_longer_than_gso_max_size_is_segmented_for_a_tso_device(
+    host: Host,
+) -> None:
+    # netif_set_gso_max_size(): a TSO device that takes shorter super-frames only (the
+    # AX88179's 16 KiB) gets a longer one (queued before the limit reached the kernel)
+    # as segments; one within the limit whole.
+    dev, _ = make_dev(host, "g0")
+    dev.features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO
+    whole = _super(4, IPPROTO_TCP)
+    netif_set_gso_max_size(dev, whole.len + 1)
+    assert validate_xmit_skb(whole, dev) == [whole]
+    netif_set_gso_max_size(dev, whole.len)  # gso_features_check: skb->len >= gso_max_size
+    longer = _super(4, IPPROTO_TCP)
+    segs = validate_xmit_skb(longer, dev)
+    assert len(segs) == 3 and longer.freed and all(not s.gso_size for s in segs)
+    for seg in segs:  # the device still finishes each segment's checksum
+        assert seg.ip_summed == CHECKSUM_PARTIAL
+        skb_checksum_help(seg)
+        _check(seg, 4, IPPROTO_TCP)
+    with pytest.raises(ValueError, match=r"gso_max_size 0 outside 1\.\.65536"):
+        netif_set_gso_max_size(dev, 0)
 
 
 def test_the_memory_stack_sends_a_super_frame_as_segments_to_a_device_without_tso(
