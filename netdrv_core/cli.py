@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import click
 
@@ -1010,7 +1010,7 @@ def _eeprom_write(
         if not size:  # no EEPROM: the daemon says why, without waiting for stdin (a tty)
             data = b""
         else:
-            stdin = click.get_binary_stream("stdin")
+            stdin: BinaryIO = sys.stdin.buffer  # (click.get_binary_stream: untyped in 8.5)
             data = stdin.read(max(length, 0))
             if len(data) < length:
                 _fail(f"not enough data from stdin: {len(data)} of {length} bytes")
@@ -1116,7 +1116,7 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
             result = {**result, "changed": reply["changed"]}
         click.echo(json.dumps(result, indent=2))
     elif raw:  # ethtool's raw on: the bytes, nothing else
-        stdout = click.get_binary_stream("stdout")
+        stdout: BinaryIO = sys.stdout.buffer
         stdout.write(bytes.fromhex(result["data"]))
         stdout.flush()
     elif not is_set and op != "nway_reset":  # like ethtool, a change succeeds silently

@@ -213,7 +213,7 @@ class ${cls}Ops(NetDeviceOps):
 def ${name}_netdev_setup(dev: NetDevice) -> None:
     """Ethernet defaults, a random locally administered MAC, jumbo frames, our ops."""
     ether_setup(dev)
-    eth_hw_addr_random(dev)  # no hardware of its own: a random address, no permanent one
+    eth_hw_addr_random(dev)  # no hardware: a random address, no permanent one
     dev.max_mtu = MAX_MTU
     dev.netdev_ops = ${cls}Ops()
 
