@@ -7,6 +7,7 @@ through JSON and the protocol check, as the control socket does.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 from collections.abc import Iterator
@@ -116,25 +117,35 @@ class _Client:
         pass
 
 
-@pytest.fixture
-def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+@contextlib.contextmanager
+def in_process_daemon(monkeypatch: pytest.MonkeyPatch, extra: NetDevice) -> Iterator[Daemon]:
+    """snull (``configure=0``) and ``extra`` on an in-process daemon, all up, which the
+    CLI talks to through :class:`_Client`."""
     host = Host()
     d = Daemon(host=host, exit_when_empty=False, watchdog=None)
     d.load("snull", ["configure=0"])
+    host.register_netdev(extra)
+    for dev in host.devices.values():
+        host.attachment.up(dev)  # type: ignore[attr-defined]
+    monkeypatch.setattr(cli_mod, "_client", lambda start=False, plugins=(): _Client(d))
+    try:
+        yield d
+    finally:
+        host.unregister_netdev(extra)
+        for name in list(d.drivers):
+            d.unload(name)
+        host.close()
+        host.loop.close()
+
+
+@pytest.fixture
+def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     tn0 = alloc_netdev(None, "tn0", ether_setup)
     tn0.netdev_ops = NetDeviceOps()
     tn0.dev_addr = b"\x02\x00\x00\x00\x00\x42"
     tn0.ethtool_ops = TunableEthtool()
-    host.register_netdev(tn0)
-    for dev in host.devices.values():
-        host.attachment.up(dev)  # type: ignore[attr-defined]
-    monkeypatch.setattr(cli_mod, "_client", lambda start=False, plugins=(): _Client(d))
-    yield d
-    host.unregister_netdev(tn0)
-    for name in list(d.drivers):
-        d.unload(name)
-    host.close()
-    host.loop.close()
+    with in_process_daemon(monkeypatch, tn0) as d:
+        yield d
 
 
 def run(*args: str) -> Result:

@@ -10,16 +10,13 @@ from __future__ import annotations
 import errno
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from test_cli_ethtool import in_process_daemon
 
 import netdrv_core.cli as cli_mod
-from netdrv_core import Host, NetDevice, NetDeviceOps, alloc_netdev, ether_setup
-from netdrv_core.control import validate_request
-from netdrv_core.daemon import Daemon
-from netdrv_core.errors import NetdrvError
+from netdrv_core import NetDevice, NetDeviceOps, alloc_netdev, ether_setup
 from netdrv_core.ethtool import EthtoolEeprom, EthtoolOps, EthtoolRegs
 
 MAGIC = 0xC0FFEE01
@@ -53,46 +50,15 @@ class ImageEthtool(EthtoolOps):
         regs.version = 2
 
 
-class _Client:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    def request(self, cmd: str, **kw: Any) -> dict[str, Any]:
-        req = json.loads(json.dumps({"cmd": cmd, **kw}))
-        try:
-            validate_request(req)
-            reply = self.daemon.handle(req)
-        except NetdrvError as exc:
-            reply = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
-        return json.loads(json.dumps(reply))
-
-    def __enter__(self) -> _Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 @pytest.fixture
 def ops(monkeypatch: pytest.MonkeyPatch) -> Iterator[ImageEthtool]:
-    host = Host()
-    d = Daemon(host=host, exit_when_empty=False, watchdog=None)
-    d.load("snull", ["configure=0"])
     ee0 = alloc_netdev(None, "ee0", ether_setup)
     ee0.netdev_ops = NetDeviceOps()
     ee0.dev_addr = b"\x02\x00\x00\x00\x00\x42"
     ee0.perm_addr = b"\x00\x11\x22\x33\x44\x55"
     ee0.ethtool_ops = image = ImageEthtool()
-    host.register_netdev(ee0)
-    for dev in host.devices.values():
-        host.attachment.up(dev)  # type: ignore[attr-defined]
-    monkeypatch.setattr(cli_mod, "_client", lambda start=False, plugins=(): _Client(d))
-    yield image
-    host.unregister_netdev(ee0)
-    for name in list(d.drivers):
-        d.unload(name)
-    host.close()
-    host.loop.close()
+    with in_process_daemon(monkeypatch, ee0):
+        yield image
 
 
 def run(*args: str, stdin: bytes | None = None) -> Result:
