@@ -609,7 +609,7 @@ _GET_WORDS: dict[str, dict[str, type]] = {
     "eeprom": {"offset": int, "length": int, "raw": bool},
     "regs": {"raw": bool, "hex": bool},
 }
-_EEPROM_SET_WORDS = {"magic": int, "offset": int, "length": int, "value": int}
+_EEPROM_SET_WORDS: dict[str, type] = {"magic": int, "offset": int, "length": int, "value": int}
 # Keywords of the set modes -> struct field; a bool field takes on|off.
 _ETHTOOL_KEYWORDS: dict[str, dict[str, tuple[str, type]]] = {
     "ringparam": {"rx": ("rx_pending", int), "rx-mini": ("rx_mini_pending", int),
@@ -645,20 +645,35 @@ def _ethtool_value(key: str, text: str, kind: type) -> int | bool:
 def _ethtool_settings(flag: str, op: str, words: tuple[str, ...]) -> dict[str, Any]:
     """``rx 512 tx 64`` -> ``{"rx_pending": 512, "tx_pending": 64}``; usage errors exit 2."""
     keywords = _ETHTOOL_KEYWORDS[op]
-    names = ", ".join(f"{k} {'on|off' if t is bool else 'N'}" for k, (_, t) in keywords.items())
     if not words:
-        raise click.UsageError(f"{flag} needs at least one of: {names}")
+        raise click.UsageError(f"{flag} needs at least one of: {_keyword_names(keywords)}")
+    values = _word_pairs(flag, {k: t for k, (_, t) in keywords.items()}, words)
+    return {keywords[key][0]: value for key, value in values.items()}
+
+
+def _keyword_names(keywords: dict[str, Any]) -> str:
+    """``rx N, raw on|off``: the keywords and what each takes (a bool takes on|off)."""
+    kinds = {k: v[1] if isinstance(v, tuple) else v for k, v in keywords.items()}
+    return ", ".join(f"{k} {'on|off' if t is bool else 'N'}" for k, t in kinds.items())
+
+
+def _word_pairs(
+    flag: str, keywords: dict[str, type], words: tuple[str, ...], what: str = "setting"
+) -> dict[str, Any]:
+    """``KEY VALUE …`` -> ``{KEY: value}``, each value of its keyword's type; a keyword not
+    known (called a ``what``), without a value or given twice is a usage error (exit 2)."""
     out: dict[str, Any] = {}
     for i in range(0, len(words), 2):
         key = words[i]
         if key not in keywords:
-            raise click.UsageError(f"{flag}: unknown setting {key!r}; expected: {names}")
+            raise click.UsageError(
+                f"{flag}: unknown {what} {key!r}; expected: {_keyword_names(keywords)}"
+            )
         if i + 1 >= len(words):
             raise click.UsageError(f"{flag}: {key} needs a value")
-        field, kind = keywords[key]
-        if field in out:
+        if key in out:
             raise click.UsageError(f"{flag}: {key} given twice")
-        out[field] = _ethtool_value(key, words[i + 1], kind)
+        out[key] = _ethtool_value(key, words[i + 1], keywords[key])
     return out
 
 
@@ -941,19 +956,7 @@ def _hex_dump(data: bytes, offset: int) -> str:
 
 def _get_words(flag: str, op: str, words: tuple[str, ...]) -> dict[str, Any]:
     """``offset 4 length 8 raw on`` -> ``{"offset": 4, "length": 8, "raw": True}``."""
-    keywords = _GET_WORDS[op]
-    names = ", ".join(f"{k} {'on|off' if t is bool else 'N'}" for k, t in keywords.items())
-    out: dict[str, Any] = {}
-    for i in range(0, len(words), 2):
-        key = words[i]
-        if key not in keywords:
-            raise click.UsageError(f"{flag}: unknown argument {key!r}; expected: {names}")
-        if i + 1 >= len(words):
-            raise click.UsageError(f"{flag}: {key} needs a value")
-        if key in out:
-            raise click.UsageError(f"{flag}: {key} given twice")
-        out[key] = _ethtool_value(key, words[i + 1], keywords[key])
-    return out
+    return _word_pairs(flag, _GET_WORDS[op], words, "argument")
 
 
 def _eeprom_dump(
@@ -984,17 +987,7 @@ def _eeprom_write(
 ) -> dict[str, Any]:
     """``ethtool -E DEV magic N offset N [length N] [value N]``: one byte with value, else
     length bytes (default: to the end) from standard input, exactly."""
-    asked: dict[str, int] = {}
-    for i in range(0, len(words), 2):
-        key = words[i]
-        if key not in _EEPROM_SET_WORDS:
-            raise click.UsageError(f"-E: unknown setting {key!r}; expected: magic N, offset N, "
-                                   "length N, value N")  # fmt: skip
-        if i + 1 >= len(words):
-            raise click.UsageError(f"-E: {key} needs a value")
-        if key in asked:
-            raise click.UsageError(f"-E: {key} given twice")
-        asked[key] = int(_ethtool_value(key, words[i + 1], int))
+    asked: dict[str, int] = _word_pairs("-E", _EEPROM_SET_WORDS, words)
     offset = asked.get("offset", 0)
     if "value" in asked:
         if asked.get("length", 1) != 1:
