@@ -108,7 +108,7 @@ FEATURES = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_RXCSUM | N
 GSO_MAX_SIZE = ax.AX88179_GSO_MAX_SIZE
 """Linux ``netif_set_gso_max_size(dev->net, 16384)`` (set at register): on the kernel
 attachment the link's gso_max_size, so the kernel's TCP builds none longer; the core cuts
-up one longer all the same in software, and so does ``tx_fixup`` for one of exactly 16 KiB."""
+up one of 16 KiB or more all the same in software before ``start_xmit``."""
 
 
 class Ax88179Ethtool(UsbNetMiiEthtool):
@@ -184,7 +184,7 @@ class Ax88179(MiniDriver):
         self.tx_tso = 0
         """Super-frames handed to the chip whole (tx_hdr2 = MSS)."""
         self.tx_gso_software = 0
-        """Super-frames segmented in software (longer than GSO_MAX_SIZE, or not TSO-able)."""
+        """Super-frames segmented in software (not TSO-able: IPv6, VLAN-tagged, TSO off)."""
         self.tx_gso_refused = 0
         """Super-frames dropped: a malformed or oversized MSS, or headers that are no TCP."""
         self.tx_csum_software = 0
@@ -439,8 +439,8 @@ class Ax88179(MiniDriver):
 
     def _gso(self, un: UsbNet, f: TxFrame) -> list[tuple[bytes, int]] | None:
         """A super-frame's records ``(frame, MSS)``: itself with its MSS when the chip takes it
-        (TCP over IPv4 with TSO on, shorter than :data:`GSO_MAX_SIZE`: Linux's
-        ``gso_features_check`` would segment a longer one), else its segments cut in software
+        (TCP over IPv4 with TSO on; the core cut up one of :data:`GSO_MAX_SIZE` or more, as
+        Linux's ``gso_features_check``), else its segments cut in software
         (MSS 0; each segment's checksum left to the chip when tx checksumming is on, finished
         in software for a VLAN-tagged frame, which Linux's AX88179 offloads nothing of, and
         behind IPv6 extension headers, as :meth:`_checksum`).  None
@@ -463,7 +463,7 @@ class Ax88179(MiniDriver):
             return None
         plain = h.l3 == ETH_HLEN and not (h.ipv6 and h.l4 != h.l3 + 40)
         if (f.gso_type == SKB_GSO_TCPV4 and h.proto == ax.IPPROTO_TCP and not h.ipv6
-                and plain and features & NETIF_F_TSO and len(f) < GSO_MAX_SIZE):  # fmt: skip
+                and plain and features & NETIF_F_TSO):  # fmt: skip
             self.tx_tso += 1
             return [(f, mss)]
         try:  # VLAN-tagged, IPv6 extension headers: the chip gets finished segments
