@@ -25,7 +25,8 @@ driver would:
 * the watchdog — armed with ``watchdog_timeo > 0`` when the driver implements
   ``tx_timeout``, which is called on a stalled queue without breaking the device;
 * the receive contract, on whatever the driver hands up during the checks
-  (``netif_rx``/``netif_receive_skb``) — a live skb of one of its registered
+  (``netif_rx``/``netif_receive_skb``/``napi_gro_receive``; the traffic includes a
+  TCP flow, so GRO holds and merges) — a live skb of one of its registered
   devices, ``skb.protocol`` set and, on Ethernet, the header pulled
   (``eth_type_trans``); each delivered frame counted in ``rx_packets`` and
   ``rx_bytes``; a NAPI poll does at most its budget and one that does less
@@ -109,7 +110,7 @@ from ..netdevice import (
 )
 from ..params import Param, parse_params
 from ..plugins import PluginManager
-from ..skbuff import SkBuff, set_skb_debug
+from ..skbuff import SkBuff, set_skb_debug, skb_not_owned
 
 __all__ = [
     "ConformanceClock",
@@ -121,6 +122,7 @@ __all__ = [
     "default_frames",
     "ethernet_frame",
     "ipv4_icmp_echo",
+    "ipv4_tcp",
     "ipv4_udp",
     "min_frame_size",
 ]
@@ -164,6 +166,29 @@ def ipv4_udp(src: bytes, dst: bytes, size: int, *, ident: int = 0, dport: int = 
     check = csum_tcpudp_magic(src, dst, 8 + plen, 17, csum_partial(bytes(udp) + payload))
     udp[6:8] = (check or 0xFFFF).to_bytes(2, "big")
     return bytes(_ipv4_header(src, dst, 17, 8 + plen, ident)) + bytes(udp) + payload
+
+
+def ipv4_tcp(
+    src: bytes, dst: bytes, size: int, *, seq: int = 1, ident: int = 0, flags: int = 0x10
+) -> bytes:
+    """A valid IPv4/TCP segment of ``size`` bytes in all (at least 40), DF set, checksums
+    filled in; port 40000 to 5201, ACK by default.  Segments of consecutive ``seq`` and
+    payload size are what GRO merges."""
+    from ..checksum import csum_partial, csum_tcpudp_magic
+
+    size = max(size, 40)
+    plen = size - 40
+    payload = bytes((seq + i) & 0xFF for i in range(plen))
+    tcp = bytearray(20)
+    tcp[0:4] = (40000).to_bytes(2, "big") + (5201).to_bytes(2, "big")
+    tcp[4:8] = (seq & 0xFFFFFFFF).to_bytes(4, "big")
+    tcp[8:12] = (1).to_bytes(4, "big")
+    tcp[12] = 5 << 4
+    tcp[13] = flags
+    tcp[14:16] = (65535).to_bytes(2, "big")
+    check = csum_tcpudp_magic(src, dst, 20 + plen, 6, csum_partial(bytes(tcp) + payload))
+    tcp[16:18] = check.to_bytes(2, "big")
+    return bytes(_ipv4_header(src, dst, 6, 20 + plen, ident)) + bytes(tcp) + payload
 
 
 def ipv4_icmp_echo(src: bytes, dst: bytes, size: int, *, ident: int = 0, seq: int = 0) -> bytes:
@@ -225,7 +250,8 @@ def min_frame_size(dev: NetDevice) -> int:
 
 
 def default_frames(dev: NetDevice, index: int = 0) -> list[bytes]:
-    """Frames the kit sends on ``dev``: Ethernet/IPv4 (and ARP) or raw IPv4, small to MTU.
+    """Frames the kit sends on ``dev``: Ethernet/IPv4 (and ARP) or raw IPv4, small to MTU,
+    with UDP, an ICMP echo and three segments of one TCP flow.
 
     Addresses are from the benchmarking range 198.18.0.0/15, network
     ``198.18.<2*index>.0/24``; sizes go from the smallest UDP packet to a full
@@ -239,14 +265,20 @@ def default_frames(dev: NetDevice, index: int = 0) -> list[bytes]:
     sizes = sorted({28, min(100, mtu), min(576, mtu), mtu})
     packets = [ipv4_udp(src, dst, s, ident=i) for i, s in enumerate(sizes)]
     packets.append(ipv4_icmp_echo(src, dst, min(84, mtu), ident=index, seq=1))
+    # Three full segments of one TCP flow (the last with PSH): a NAPI driver's
+    # napi_gro_receive holds and merges them, as the kernel's TCP would make it.
+    tsize = min(mtu, 1500)
+    flow = [ipv4_tcp(src, dst, tsize, seq=1 + k * (tsize - 40), ident=index + k,
+                     flags=0x18 if k == 2 else 0x10) for k in range(3) if mtu > 40]  # fmt: skip
     if is_ethernet_like(dev):
         me = bytes(dev.dev_addr) if len(dev.dev_addr) == ETH_ALEN else b"\x02\x00\x00\x00\x00\x01"
         peers = (me, b"\xff" * 6, b"\x02\x00\x5e\x00\x53\x02")
         frames = [ethernet_frame(peers[i % 3], me, ETH_P_IP, p) for i, p in enumerate(packets)]
+        frames += [ethernet_frame(me, me, ETH_P_IP, p) for p in flow]  # one MAC header: GRO
         frames.append(arp_request(me, src, dst))
         return frames
     if is_raw_l3(dev):
-        return packets
+        return packets + flow
     return []
 
 
@@ -627,8 +659,8 @@ class DriverHarness:
         dev = skb.dev
         name = dev.name if dev is not None else "?"
         bad: list[str] = []
-        if skb.freed:
-            bad.append(f"{how} of a freed skb: hand it up instead of freeing it, not both")
+        if skb.freed:  # the core's own words: freed, dropped, or still held by GRO
+            bad.append(str(skb_not_owned(how, skb)))
         elif dev is not None:
             if self.host.devices.get(dev.name) is not dev:
                 bad.append(f"{how} of an skb whose skb.dev is not a registered device")

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 
 from netdrv_core import (
+    GRO_HELD,
+    GRO_MERGED,
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
     Driver,
@@ -36,6 +38,7 @@ from netdrv_core import (
     eth_type_trans,
     ether_setup,
     napi_complete_done,
+    napi_gro_receive,
     napi_schedule,
     netdev_alloc_skb,
     netif_napi_add,
@@ -278,6 +281,31 @@ class NapiCompleteAtBudgetOps(NapiEchoOps):
         if done == budget:
             napi_complete_done(napi, done)  # the whole budget used, and completed all the same
         return done
+
+
+class NapiGroOps(NapiEchoOps):
+    """Hands up through GRO, as a NAPI driver should."""
+
+    def poll(self, napi: Any, budget: int) -> int:
+        batch, self.queue = self.queue[:budget], self.queue[budget:]
+        for skb in batch:
+            dev = skb.dev
+            dev.stats.rx_packets += 1
+            dev.stats.rx_bytes += skb.len
+            skb.protocol = eth_type_trans(skb, dev)
+            self.hand_up(napi, skb)
+        if len(batch) < budget:
+            napi_complete_done(napi, len(batch))
+        return len(batch)
+
+    def hand_up(self, napi: Any, skb: SkBuff) -> None:
+        napi_gro_receive(napi, skb)
+
+
+class NapiGroTwiceOps(NapiGroOps):
+    def hand_up(self, napi: Any, skb: SkBuff) -> None:
+        if napi_gro_receive(napi, skb) == GRO_HELD:
+            netif_receive_skb(skb)  # "GRO did not take it": it did, and hands it up itself
 
 
 class NoReturnOps(GoodOps):
@@ -576,6 +604,33 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
     check(Good, test, count=str(count))
 
 
+@pytest.mark.parametrize("test", KIT_TESTS)
+def test_a_correct_gro_driver_passes_every_check(test: str) -> None:
+    check(_bug("kitgro", NapiGroOps), test)
+
+
+def test_the_kit_traffic_makes_gro_merge() -> None:
+    """The kit's frames include a TCP flow GRO merges: a driver's use of napi_gro_receive
+    is exercised, not only its netif_receive_skb path."""
+    merged: list[int] = []
+    h = DriverHarness("kitgro", {}, driver_class=_bug("kitgro", NapiGroOps), settle_timeout=0.5)
+    try:
+        _drv, devs = DriverConformance()._loaded(h)
+        orig = h.host.napi_gro_receive
+
+        def spy(napi: Any, skb: SkBuff) -> int:
+            ret = orig(napi, skb)
+            merged.append(ret)
+            return ret
+
+        h.host.napi_gro_receive = spy  # type: ignore[method-assign]
+        h.traffic(devs, 18)
+        h.assert_rx_counted(devs)
+    finally:
+        h.close()
+    assert GRO_HELD in merged and GRO_MERGED in merged, merged
+
+
 @pytest.mark.parametrize(
     ("cls", "test", "message"),
     [
@@ -616,6 +671,8 @@ def test_a_correct_driver_passes_every_check(test: str, count: int) -> None:
          r"kit0: the core delivered \d+ frames the driver handed up, but rx_packets is 0"),
         (_bug("kitrxafterfree", RxAfterFreeOps), "test_receive_contract",
          "kit0: netif_rx of a freed skb"),
+        (_bug("kitgrotwice", NapiGroTwiceOps), "test_receive_contract",
+         "kit0: netif_receive_skb of an skb GRO still holds: napi_gro_receive took it"),
         (_bug("kitnapistuck", NapiNoCompleteOps), "test_receive_contract",
          "without calling napi_complete_done"),
         (_bug("kitnapiover", NapiOverBudgetOps), "test_receive_contract",
