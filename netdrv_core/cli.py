@@ -369,6 +369,15 @@ def _human(n: int) -> str:
     return f"{n}P"
 
 
+def _rate(x: float) -> str:
+    """A rate as ifstat shows one: 950, 12.3K, 1.20M."""
+    for unit in ("", "K", "M", "G"):
+        if x < 999.5:
+            return f"{x:.0f}{unit}" if not unit else f"{x:.3g}{unit}"
+        x /= 1000
+    return f"{x:.3g}T"
+
+
 def _status_table(st: dict[str, Any]) -> Any:
     from rich.markup import escape
     from rich.table import Table
@@ -392,10 +401,102 @@ def _status_table(st: dict[str, Any]) -> Any:
     return t
 
 
+def _rates_table(st: dict[str, Any], rates: dict[str, Any]) -> Any:
+    """``status --watch``: packets and bits per second per device, and the error counters;
+    narrow enough for an 80-column terminal."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=f"netdrv status (daemon pid {st.get('pid')})", box=box.SIMPLE_HEAD)
+    for c in ("device", "state", "rx pkt/s", "rx bit/s", "tx pkt/s", "tx bit/s", "rx err",
+              "rx drop", "tx err", "tx drop"):  # fmt: skip
+        t.add_column(c, justify="left" if c[:2] in ("de", "st") else "right")
+    for d in st.get("devices", []):
+        s = d["stats"]
+        state = "[red]detached[/]" if d.get("operstate") == "notpresent" else d["state"]
+        if not d["carrier"]:
+            state += " [red]NO-CARRIER[/]"
+        r = rates.get(d["name"])  # none yet: the first refresh, or a device just created
+        t.add_row(escape(d["name"]), state,
+                  *([_rate(r[k]) for k in ("rx_pps", "rx_bps", "tx_pps", "tx_bps")] if r
+                    else ["-"] * 4),
+                  str(s["rx_errors"]), str(s["rx_dropped"]), str(s["tx_errors"]),
+                  str(s["tx_dropped"]))  # fmt: skip
+    return t
+
+
+def _status_now() -> dict[str, Any] | None:
+    """The daemon's status answer, or None when no daemon runs in this namespace."""
+    try:
+        with _client() as c:
+            return _check(c.request("status"))
+    except DaemonNotRunning:
+        return None
+    except NetdrvError as exc:
+        _fail(str(exc))
+
+
+def _watch(as_json: bool, interval: float, count: int | None) -> None:
+    """``netdrv status --watch``: refresh every ``interval`` s, with rates, until Ctrl-C."""
+    from rich.live import Live
+    from rich.text import Text
+
+    from .status import link_rates
+
+    live = None
+    if not as_json and sys.stdout.isatty():
+        live = Live(Text(""), console=_console(), auto_refresh=False)
+        live.start()
+    prev: dict[str, Any] | None = None
+    t_prev = 0.0
+    n = 0
+    try:
+        while True:
+            st = _status_now()
+            now = time.monotonic()
+            rates = link_rates(prev, st, now - t_prev) if prev and st else {}
+            prev, t_prev = st, now
+            if as_json:
+                line = st or {"devices": [], "drivers": [], "daemon": None}
+                for d in line["devices"]:
+                    d["rates"] = rates.get(d["name"])
+                click.echo(json.dumps({"time": time.time(), **line}, separators=(",", ":")))
+                sys.stdout.flush()
+            else:
+                view: Any = (_rates_table(st, rates) if st is not None else
+                             Text("no netdrv daemon in this network namespace (nothing loaded)"))  # fmt: skip
+                if live is not None:
+                    live.update(view, refresh=True)
+                else:
+                    _console().print(view)
+            n += 1
+            if count is not None and n >= count:
+                break
+            time.sleep(max(0.0, interval - (time.monotonic() - now)))
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:  # `| head`: the reader has had enough; no error on the final flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    finally:
+        if live is not None:
+            live.stop()
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def status(as_json: bool) -> None:
+@click.option("-w", "--watch", "interval", type=click.FloatRange(0.1, 3600), default=None,
+              metavar="SECONDS", help="refresh every SECONDS with packets/s and bit/s per "
+              "device, until Ctrl-C (with --json: one JSON line per refresh)")  # fmt: skip
+@click.option("-c", "--count", type=click.IntRange(min=1), default=None,
+              help="with --watch: stop after COUNT refreshes")  # fmt: skip
+def status(as_json: bool, interval: float | None, count: int | None) -> None:
     """Devices, driver, state, carrier, queue and statistics (like ip -s link)."""
+    if interval is not None:
+        _watch(as_json, interval, count)
+        return
+    if count is not None:
+        raise click.UsageError("--count counts refreshes: give --watch SECONDS as well")
     try:
         with _client() as c:
             st = _check(c.request("status"))

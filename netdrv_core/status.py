@@ -24,7 +24,7 @@ from .netdevice import (
 if TYPE_CHECKING:
     from .host import Host
 
-__all__ = ["describe_driver", "device_status", "flag_names", "host_status"]
+__all__ = ["describe_driver", "device_status", "flag_names", "host_status", "link_rates"]
 
 _FLAG_NAMES = (
     (IFF_UP, "UP"), (IFF_BROADCAST, "BROADCAST"), (IFF_LOOPBACK, "LOOPBACK"),
@@ -122,3 +122,36 @@ def describe_driver(drv: Any) -> str:
     except Exception as exc:
         log.error("driver %s raised in describe(): %r", drv.name, exc, exc_info=exc)
         return str(drv.summary)
+
+
+# (rate name, counter, factor): bits per second from the byte counters, as ifstat shows.
+_RATES = (
+    ("rx_pps", "rx_packets", 1), ("rx_bps", "rx_bytes", 8),
+    ("tx_pps", "tx_packets", 1), ("tx_bps", "tx_bytes", 8),
+    ("rx_errors_ps", "rx_errors", 1), ("rx_dropped_ps", "rx_dropped", 1),
+    ("tx_errors_ps", "tx_errors", 1), ("tx_dropped_ps", "tx_dropped", 1),
+)  # fmt: skip
+
+
+def link_rates(prev: dict[str, Any], cur: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Per-second rates of each device between two ``host_status`` answers ``seconds`` apart.
+
+    ``{"sn0": {"rx_pps": …, "rx_bps": …, "tx_pps": …, "tx_bps": …, "rx_errors_ps": …}}``
+    (``*_bps`` in bits per second).  A device is matched by name and ifindex: one that
+    is new, was re-created (a USB adapter plugged back in) or whose counters went back
+    has no rates yet, rather than a wrong one.
+    """
+    if seconds <= 0:
+        return {}
+    before = {(d["name"], d.get("ifindex")): d["stats"] for d in prev.get("devices", [])}
+    out: dict[str, Any] = {}
+    for d in cur.get("devices", []):
+        old = before.get((d["name"], d.get("ifindex")))
+        if old is None:
+            continue
+        new = d["stats"]
+        deltas = {rate: (new[c] - old[c]) * k for rate, c, k in _RATES if c in new and c in old}
+        if any(v < 0 for v in deltas.values()):
+            continue
+        out[d["name"]] = {rate: v / seconds for rate, v in deltas.items()}
+    return out

@@ -71,3 +71,36 @@ def test_status_carries_garbage_from_a_drivers_ethtool_ops() -> None:
     finally:
         host.close()
         host.loop.close()
+
+
+def _snap(*devs: tuple[str, int, int, int]) -> dict[str, object]:
+    """A status answer with devices (name, ifindex, packets, bytes) both ways."""
+    keys = ("rx_errors", "rx_dropped", "tx_errors", "tx_dropped")
+    return {"devices": [
+        {"name": n, "ifindex": i, "stats": {"rx_packets": p, "rx_bytes": b, "tx_packets": 2 * p,
+                                            "tx_bytes": 2 * b, **dict.fromkeys(keys, 0)}}
+        for n, i, p, b in devs
+    ]}  # fmt: skip
+
+
+def test_link_rates_per_second_from_two_answers() -> None:
+    from netdrv_core.status import link_rates
+
+    before = _snap(("sn0", 7, 100, 10_000), ("sn1", 8, 5, 500))
+    after = _snap(("sn0", 7, 300, 70_000), ("sn1", 8, 5, 500))
+    rates = link_rates(before, after, 2.0)
+    assert rates["sn0"]["rx_pps"] == 100 and rates["sn0"]["rx_bps"] == 8 * 30_000
+    assert rates["sn0"]["tx_pps"] == 200 and rates["sn0"]["tx_bps"] == 8 * 60_000
+    assert rates["sn0"]["rx_errors_ps"] == 0
+    assert rates["sn1"] == dict.fromkeys(rates["sn1"], 0.0) and len(rates["sn1"]) == 8
+
+
+def test_link_rates_none_for_a_new_recreated_or_reset_device() -> None:
+    from netdrv_core.status import link_rates
+
+    before = _snap(("usb0", 7, 100, 10_000), ("sn0", 3, 50, 5000))
+    # usb0 unplugged and plugged back (same name, new ifindex, counters from 0); sn0's
+    # counters went back (a driver that resets them); usb1 is new.
+    after = _snap(("usb0", 9, 10, 1000), ("sn0", 3, 40, 6000), ("usb1", 10, 5, 500))
+    assert link_rates(before, after, 1.0) == {}
+    assert link_rates(before, before, 0.0) == {}  # no time between: no rate, no ZeroDivision
