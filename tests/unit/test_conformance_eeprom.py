@@ -34,6 +34,18 @@ class KitEeprom(EthtoolOps):
         return 0
 
 
+class EfaultOnMagic(KitEeprom):
+    def set_eeprom(self, dev: NetDevice, eeprom: EthtoolEeprom, data: bytes) -> int:
+        if eeprom.magic != MAGIC:
+            return -errno.EFAULT  # as igb and e1000e answer a wrong magic
+        return super().set_eeprom(dev, eeprom, data)
+
+
+class EnospcOnMagic(KitEeprom):
+    def set_eeprom(self, dev: NetDevice, eeprom: EthtoolEeprom, data: bytes) -> int:
+        return -errno.ENOSPC if eeprom.magic != MAGIC else super().set_eeprom(dev, eeprom, data)
+
+
 class NoMagicCheck(KitEeprom):
     def set_eeprom(self, dev: NetDevice, eeprom: EthtoolEeprom, data: bytes) -> int:
         self.image[eeprom.offset : eeprom.offset + eeprom.len] = data
@@ -56,8 +68,9 @@ def _with(name: str, ops: type[EthtoolOps]) -> type[Good]:
     return type(name.title(), (Good,), {"name": name, "summary": name, "init": init})
 
 
-def test_a_driver_with_a_correct_eeprom_passes() -> None:
-    check(_with("kiteeprom", KitEeprom), "test_ethtool_ops", count="2")
+@pytest.mark.parametrize("ops", [KitEeprom, EfaultOnMagic])
+def test_a_driver_with_a_correct_eeprom_passes(ops: type[EthtoolOps]) -> None:
+    check(_with("kiteeprom", ops), "test_ethtool_ops", count="2")
 
 
 @pytest.mark.parametrize(
@@ -65,6 +78,11 @@ def test_a_driver_with_a_correct_eeprom_passes() -> None:
     [
         (NoMagicCheck, r"set_eeprom took magic 0xb4b6abba, not the 0x4b495445 get_eeprom reports"),
         (FromTheStart, r"get_eeprom at offset 1, length 7 gave 00010203040506"),
+        (
+            EnospcOnMagic,
+            r"set_eeprom with a wrong magic fails with .*No space left on device; "
+            r"refuse it with -EINVAL",
+        ),
     ],
 )
 def test_eeprom_bugs_are_caught(ops: type[EthtoolOps], message: str) -> None:
