@@ -39,6 +39,7 @@ from .netdevice import (
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
+    NETIF_F_TSO_MANGLEID,
 )
 
 if TYPE_CHECKING:
@@ -872,6 +873,7 @@ NETDEV_FEATURE_NAMES: dict[int, str] = {
     NETIF_F_SG: "tx-scatter-gather",
     NETIF_F_TSO: "tx-tcp-segmentation",
     NETIF_F_TSO_ECN: "tx-tcp-ecn-segmentation",
+    NETIF_F_TSO_MANGLEID: "tx-tcp-mangleid-segmentation",
     NETIF_F_TSO6: "tx-tcp6-segmentation",
     NETIF_F_GSO_UDP_L4: "tx-udp-segmentation",
     NETIF_F_LLTX: "tx-lockless",

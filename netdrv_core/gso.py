@@ -4,12 +4,13 @@ A super-frame (``skb.gso_size`` set) is one TCP or UDP payload of many
 segments behind one set of headers, as the stack hands it to a device with
 TSO or USO.  When the device lacks the feature — because ``ethtool -K`` turned
 it off after the kernel had queued the frame, or a test hands one to a device
-that never had it — the core cuts it up here, as Linux's ``skb_gso_segment()``
-does from ``validate_xmit_skb()``: each segment gets a copy of the headers
-with its own lengths, IPv4 ID (the same in every segment of a fixed-ID
-super-frame, ``SKB_GSO_TCP_FIXEDID``), TCP sequence number and flags, and a checksum
-that is either finished here or left to the device (``CHECKSUM_PARTIAL``) if
-it offloads checksums for that protocol.
+that never had it, or the frame is a fixed-ID one and the device may not
+renumber its IDs (no ``NETIF_F_TSO_MANGLEID``) — the core cuts it up here, as
+Linux's ``skb_gso_segment()`` does from ``validate_xmit_skb()``: each segment
+gets a copy of the headers with its own lengths, IPv4 ID (the same in every
+segment of a fixed-ID super-frame, ``SKB_GSO_TCP_FIXEDID``), TCP sequence
+number and flags, and a checksum that is either finished here or left to the
+device (``CHECKSUM_PARTIAL``) if it offloads checksums for that protocol.
 
 Supported, as the virtio-net header can carry them: TCP over IPv4 and IPv6
 (with ECN; and IPv4 with fixed IDs, which GRO builds and the header does not
@@ -34,6 +35,7 @@ from .netdevice import (
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
+    NETIF_F_TSO_MANGLEID,
     NetDevice,
     kfree_tx,
 )
@@ -63,16 +65,17 @@ log = logging.getLogger("netdrv.gso")
 _warned: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # devices told about a dropped frame
 
 # gso_type bit -> the feature a device needs to take it whole (Linux's net_gso_ok()).
+# SKB_GSO_TCP_FIXEDID (a GRO'd flow whose IPv4 ID stays the same) needs
+# NETIF_F_TSO_MANGLEID: a TSO device counts the IDs up, which changes what was on the
+# wire, so only one the user lets do that (tx-tcp-mangleid-segmentation) takes such a
+# super-frame whole; any other gets it segmented by skb_gso_segment(), which keeps the ID.
 _GSO_FEATURE = (
     (SKB_GSO_TCPV4, NETIF_F_TSO),
     (SKB_GSO_TCP_ECN, NETIF_F_TSO_ECN),
+    (SKB_GSO_TCP_FIXEDID, NETIF_F_TSO_MANGLEID),
     (SKB_GSO_TCPV6, NETIF_F_TSO6),
     (SKB_GSO_UDP_L4, NETIF_F_GSO_UDP_L4),
 )
-# SKB_GSO_TCP_FIXEDID (a GRO'd flow whose IPv4 ID stays the same) asks for no feature of
-# its own here: Linux's is NETIF_F_TSO_MANGLEID (the device may give the segments new IDs),
-# which netdrv devices do not declare; a device with TSO takes such a super-frame whole,
-# and skb_gso_segment() keeps the ID.
 _KNOWN_GSO = (SKB_GSO_TCPV4 | SKB_GSO_TCP_ECN | SKB_GSO_TCP_FIXEDID | SKB_GSO_TCPV6
               | SKB_GSO_UDP_L4)  # fmt: skip
 IPPROTO_TCP = 6
@@ -100,8 +103,11 @@ def _needed(gso_type: int) -> int:
 #: combination of the known bits (a lookup: this is asked for every super-frame read).
 #: gso_type 0 is not among them: a super-frame that does not say what it is fits no device
 #: (Linux's gso_features_check() warns and strips every GSO feature; the segmentation then
-#: fails, and the frame is dropped).
-GSO_FEATURES_NEEDED = {t: _needed(t) for t in range(1, _KNOWN_GSO + 1) if not t & ~_KNOWN_GSO}
+#: fails, and the frame is dropped).  Nor is SKB_GSO_TCP_FIXEDID without SKB_GSO_TCPV4: it
+#: qualifies TCP over IPv4 only (inet_gso_segment), so on its own it says no protocol either.
+GSO_FEATURES_NEEDED = {t: _needed(t) for t in range(1, _KNOWN_GSO + 1)
+                       if not t & ~_KNOWN_GSO
+                       and (t & SKB_GSO_TCPV4 or not t & SKB_GSO_TCP_FIXEDID)}  # fmt: skip
 
 
 def skb_gso_ok(skb: SkBuff, features: int) -> bool:
@@ -156,6 +162,14 @@ def _network_header(skb: SkBuff, nh: int) -> int:
     if skb.data <= nh < skb.tail:
         return nh
     return skb.data + (skb.dev.hard_header_len if skb.dev is not None else 0)
+
+
+def _ipv4_df(skb: SkBuff) -> bool:
+    """True when ``skb``'s IPv4 header (behind any VLAN tags) is there and has DF set."""
+    vlan = _vlan_inner(skb)
+    nh = _network_header(skb, skb.network_header if vlan is None else vlan[1])
+    buf = skb.buf
+    return nh + 8 <= skb.tail and buf[nh] >> 4 == 4 and bool(buf[nh + 6] & 0x40)
 
 
 def _gso_fits(skb: SkBuff, features: int) -> bool:
@@ -338,10 +352,12 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
         if skb.ip_summed == CHECKSUM_PARTIAL:
             _check_csum_start(skb)
         if skb.gso_size:
-            if skb.gso_type & SKB_GSO_TCP_FIXEDID:
-                # Not for a TSO device either: in Linux such a frame needs a feature that
-                # gso_features_check() strips without DF, and its segmentation fails.
-                _headers(skb)  # GsoError for a fixed ID without DF
+            if (skb.gso_type & SKB_GSO_TCP_FIXEDID and features & NETIF_F_TSO_MANGLEID
+                    and not _ipv4_df(skb)):  # fmt: skip
+                # gso_features_check(): an IPv4 header that may be fragmented (no DF) gets
+                # no ID mangling (Linux strips it from any TCPV4 super-frame; only a fixed-ID
+                # one needs it).  Segmenting such a frame fails (GsoError): it is dropped.
+                features &= ~NETIF_F_TSO_MANGLEID
             if skb.gso_size < 0 or not _gso_fits(skb, features) or skb.len >= dev.gso_max_size:
                 segs = skb_gso_segment(skb, features)  # GsoError for a gso_size under 1
                 consume_skb(skb)

@@ -60,6 +60,7 @@ from .netdevice import (
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
+    NETIF_F_TSO_MANGLEID,
     NETREG_REGISTERED,
     NETREG_UNREGISTERED,
     NetDevice,
@@ -358,6 +359,11 @@ class Host:
         # user may change them; then what the driver turned on of what the user may change.
         dev.hw_features |= NETIF_F_GRO
         dev.features |= NETIF_F_GRO
+        # A device whose IPv4 TSO the user may change may also be let mangle the IDs of a
+        # fixed-ID super-frame (ethtool -K DEV tx-tcp-mangleid-segmentation on, or tso on):
+        # not turned on here, unless the driver did.
+        if dev.hw_features & NETIF_F_TSO:
+            dev.hw_features |= NETIF_F_TSO_MANGLEID
         dev.wanted_features = dev.features & dev.hw_features
         if dev.addr_assign_type == NET_ADDR_PERM and not dev.perm_addr:  # register_netdevice()
             dev.perm_addr = bytes(dev.dev_addr)  # the hardware's own: not a random one
@@ -1345,7 +1351,8 @@ def netdev_fix_features(dev: NetDevice, features: int) -> int:
 
     Generic checksumming makes the protocol-specific bits redundant; segmentation
     offload needs scatter-gather and a checksum offload for its protocol (the
-    device must finish each segment's checksum).
+    device must finish each segment's checksum); IPv4 ID mangling qualifies IPv4
+    TSO and ECN any TSO: each goes without what it qualifies.
     """
     if features & NETIF_F_HW_CSUM and features & (NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM):
         features &= ~(NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM)
@@ -1357,6 +1364,8 @@ def netdev_fix_features(dev: NetDevice, features: int) -> int:
         features &= ~NETIF_F_TSO6
     if not features & NETIF_F_CSUM_MASK:
         features &= ~NETIF_F_GSO_UDP_L4
+    if not features & NETIF_F_TSO:
+        features &= ~NETIF_F_TSO_MANGLEID  # mangling IPv4 IDs needs IPv4 TSO
     if features & NETIF_F_ALL_TSO == NETIF_F_TSO_ECN:
         features &= ~NETIF_F_TSO_ECN  # ECN only qualifies TSO
     return features

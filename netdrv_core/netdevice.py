@@ -115,12 +115,15 @@ NETIF_F_LLTX = 1 << 12
 NETIF_F_GRO = 1 << 14
 NETIF_F_TSO = 1 << 16
 NETIF_F_TSO_ECN = 1 << 18
+# TSO that may give the segments of a fixed-ID super-frame (SKB_GSO_TCP_FIXEDID) IPv4 IDs
+# counting up, as TSO does for any other ("tx-tcp-mangleid-segmentation"); the bit Linux uses.
+NETIF_F_TSO_MANGLEID = 1 << 19
 NETIF_F_TSO6 = 1 << 20
 NETIF_F_GSO_UDP_L4 = 1 << 21
 NETIF_F_RXCSUM = 1 << 29
 NETIF_F_LOOPBACK = 1 << 31
 NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM
-NETIF_F_ALL_TSO = NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO6
+NETIF_F_ALL_TSO = NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID | NETIF_F_TSO6
 
 # Return values.
 NETDEV_TX_OK = 0x00

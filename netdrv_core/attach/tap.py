@@ -54,6 +54,7 @@ from ..netdevice import (
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
+    NETIF_F_TSO_MANGLEID,
 )
 from ..skbuff import CHECKSUM_PARTIAL, SkBuff, skb_from_frame
 from . import ioctl
@@ -110,11 +111,19 @@ USER_FLAGS = IFF_NOARP | IFF_MULTICAST | IFF_DEBUG | IFF_DYNAMIC
 # kernel's name, the device's bits, and whether the TUN/TAP masks the link's request by
 # what netdrv offers it (TUNSETOFFLOAD; for the others the link does what is requested).
 # A TUN/TAP has one checksum offload, the generic one: it stands for all of the device's.
+# tx-tcp-mangleid-segmentation has no TUN_F_* flag (tun does not declare it; Linux's
+# register_netdevice adds it to the link's hw_features with TSO), yet it is kept in step:
+# with it on, the link's kernel hands a fixed-ID super-frame whole, and the virtio-net
+# header cannot say "fixed ID", so netdrv reads plain TCPV4 and the device counts the IDs
+# up.  That must happen only when the device allows it; without it the kernel segments
+# such a frame keeping the ID.  Not masked: the link requests it when the device has it on,
+# so the link never has it on while the device has it off.
 KERNEL_FEATURES: tuple[tuple[str, int, bool], ...] = (
     ("tx-scatter-gather", NETIF_F_SG, False),
     ("tx-checksum-ip-generic", NETIF_F_CSUM_MASK, True),
     ("tx-tcp-segmentation", NETIF_F_TSO, True),
     ("tx-tcp-ecn-segmentation", NETIF_F_TSO_ECN, True),
+    ("tx-tcp-mangleid-segmentation", NETIF_F_TSO_MANGLEID, False),
     ("tx-tcp6-segmentation", NETIF_F_TSO6, True),
     ("tx-udp-segmentation", NETIF_F_GSO_UDP_L4, True),
     ("rx-gro", NETIF_F_GRO, False),

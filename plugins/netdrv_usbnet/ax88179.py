@@ -50,7 +50,11 @@ the chip checksums every TCP/UDP frame of the kinds AX_TXCOE_CTL enables, so a
 tx_hdr2 and the chip cuts it up.  ``ethtool -K`` switches the checksum engines
 (``set_features``, Linux's ``ax88179_set_features``); with TSO or checksumming off the
 core hands over finished frames.  A longer super-frame is segmented in software; one
-with an MSS tx_hdr2 cannot hold or above the MTU is dropped (``tx_gso_refused``).
+with an MSS tx_hdr2 cannot hold or above the MTU is dropped (``tx_gso_refused``).  A
+fixed-ID one (``SKB_GSO_TCP_FIXEDID``) goes to the chip, which numbers the IDs, only with
+``tx-tcp-mangleid-segmentation`` on (registration makes it changeable beside TSO, off);
+otherwise it is segmented keeping the ID — by the core, or by the driver for one queued
+before ``ethtool -K`` turned that off.
 """
 
 from __future__ import annotations
@@ -72,8 +76,9 @@ from netdrv_core.netdevice import (
     NETIF_F_RXCSUM,
     NETIF_F_SG,
     NETIF_F_TSO,
+    NETIF_F_TSO_MANGLEID,
 )
-from netdrv_core.skbuff import SKB_GSO_TCPV4
+from netdrv_core.skbuff import SKB_GSO_TCP_FIXEDID, SKB_GSO_TCPV4
 
 from .codecs import Ax88179RxDecoder, parse_interrupt
 from .codecs import ax88179 as ax
@@ -184,7 +189,9 @@ class Ax88179(MiniDriver):
         self.tx_tso = 0
         """Super-frames handed to the chip whole (tx_hdr2 = MSS)."""
         self.tx_gso_software = 0
-        """Super-frames segmented in software (not TSO-able: IPv6, VLAN-tagged, TSO off)."""
+        """Super-frames the driver segmented in software (not TSO-able: IPv6, VLAN-tagged, TSO
+        off, a fixed-ID one with tx-tcp-mangleid-segmentation off — the core segments those it
+        sees, so these are the ones queued before ``ethtool -K`` or handed past the core)."""
         self.tx_gso_refused = 0
         """Super-frames dropped: a malformed or oversized MSS, or headers that are no TCP."""
         self.tx_csum_software = 0
@@ -439,8 +446,10 @@ class Ax88179(MiniDriver):
 
     def _gso(self, un: UsbNet, f: TxFrame) -> list[tuple[bytes, int]] | None:
         """A super-frame's records ``(frame, MSS)``: itself with its MSS when the chip takes it
-        (TCP over IPv4 with TSO on; the core cut up one of :data:`GSO_MAX_SIZE` or more, as
-        Linux's ``gso_features_check``), else its segments cut in software
+        (TCP over IPv4 with TSO on; a fixed-ID one, ``SKB_GSO_TCP_FIXEDID``, only with
+        ``NETIF_F_TSO_MANGLEID`` as well, for the chip counts the IDs up; the core cut up one
+        of :data:`GSO_MAX_SIZE` or more, as Linux's ``gso_features_check``, and a fixed-ID one
+        the device may not renumber), else its segments cut in software
         (MSS 0; each segment's checksum left to the chip when tx checksumming is on, finished
         in software for a VLAN-tagged frame, which Linux's AX88179 offloads nothing of, and
         behind IPv6 extension headers, as :meth:`_checksum`).  None
@@ -462,11 +471,13 @@ class Ax88179(MiniDriver):
                          f"the MTU {mtu}")  # fmt: skip
             return None
         plain = h.l3 == ETH_HLEN and not (h.ipv6 and h.l4 != h.l3 + 40)
-        if (f.gso_type == SKB_GSO_TCPV4 and h.proto == ax.IPPROTO_TCP and not h.ipv6
-                and plain and features & NETIF_F_TSO):  # fmt: skip
+        fixedid = f.gso_type & SKB_GSO_TCP_FIXEDID
+        need = NETIF_F_TSO | (NETIF_F_TSO_MANGLEID if fixedid else 0)
+        if (f.gso_type & ~fixedid == SKB_GSO_TCPV4 and h.proto == ax.IPPROTO_TCP and not h.ipv6
+                and plain and features & need == need):  # fmt: skip
             self.tx_tso += 1
             return [(f, mss)]
-        try:  # VLAN-tagged, IPv6 extension headers: the chip gets finished segments
+        try:  # VLAN-tagged, IPv6 extension headers, a fixed ID: the chip gets finished segments
             segs = f.segment(features if plain else 0)
         except GsoError as exc:
             self._refuse(un, str(exc))

@@ -92,9 +92,11 @@ def test_features_toggle_the_taps_offloads(netns: NetNamespace) -> None:
     assert avg_frame() <= 1514
     assert netns.netdrv("ethtool -K sn0 tso on").stdout == ""
     assert netns.netdrv("ethtool -K sn0 tso off").stdout == ""
-    # Checksum offload off takes TSO with it (it needs one), as ethtool -K reports it.
+    # Checksum offload off takes TSO with it (it needs one), as ethtool -K reports it; tso is
+    # every tx-tcp*-segmentation, IPv4 ID mangling included (as on a Linux NIC).
     assert netns.netdrv("ethtool -K sn0 tso on tx off").stdout == (
         "Actual changes:\ntx-checksum-ip-generic: off\ntx-tcp-segmentation: off [requested on]"
+        "\ntx-tcp-mangleid-segmentation: off [requested on]"
         "\ntx-tcp6-segmentation: off [requested on]\n"
     )
     res = netns.netdrv("ethtool -K sn0 tso on", check=False)  # still no checksum offload
@@ -105,7 +107,7 @@ def test_features_toggle_the_taps_offloads(netns: NetNamespace) -> None:
     # The requested TSO comes back with checksum offload.
     assert netns.netdrv("ethtool -K sn0 tx on").stdout == (
         "Actual changes:\ntx-checksum-ip-generic: on\ntx-tcp-segmentation: on\n"
-        "tx-tcp6-segmentation: on\n"
+        "tx-tcp-mangleid-segmentation: on\ntx-tcp6-segmentation: on\n"
     )
     feats = json.loads(netns.netdrv("ethtool -k sn0 --json").stdout)["features"]
     assert feats["tx-tcp-segmentation"] == {"active": True, "fixed": False, "requested": True}

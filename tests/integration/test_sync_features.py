@@ -99,6 +99,36 @@ def test_a_driver_that_starts_with_offloads_off_gets_them_from_the_kernel_side(
     netns.run("ping -c1 -W5 198.18.1.1")
 
 
+def test_ipv4_id_mangling_is_kept_in_step_and_never_on_the_link_alone(
+    netns: NetNamespace,
+) -> None:
+    # tx-tcp-mangleid-segmentation has no TUNSETOFFLOAD flag: the link does what is requested,
+    # and netdrv requests it there only while the device has it on (with it on, the kernel
+    # hands over fixed-ID super-frames, read back as plain TCPV4 whose IDs the device counts).
+    name = "tx-tcp-mangleid-segmentation"
+    netns.netdrv("load snull")
+
+    def both() -> tuple[bool, bool]:  # (the link's, the device's) active
+        return (kernel_features(netns, "sn0")[name]["active"],
+                netdrv_features(netns, "sn0")[name]["active"])  # fmt: skip
+
+    assert both() == (False, False)  # changeable beside TSO, off (register_netdevice)
+    netns.netdrv(f"ethtool -K sn0 {name} on")
+    assert wait_for(lambda: both() == (True, True))
+    netns.run(f"ethtool -K sn0 {name} off")
+    assert wait_for(lambda: both() == (False, False))
+    netns.run(f"ethtool -K sn0 {name} on")
+    assert wait_for(lambda: both() == (True, True))
+    # IPv4 TSO off on the link takes it off on both sides (the device still wants it), and
+    # TSO on brings it back on both.
+    netns.run("ethtool -K sn0 tx-tcp-segmentation off")
+    assert wait_for(lambda: both() == (False, False))
+    assert netdrv_features(netns, "sn0")[name]["requested"]
+    netns.run("ethtool -K sn0 tx-tcp-segmentation on")
+    assert wait_for(lambda: both() == (True, True))
+    netns.run("ping -c1 -W5 198.18.0.2")
+
+
 def test_a_feature_the_tap_has_fixed_is_refused_by_the_kernel(netns: NetNamespace) -> None:
     netns.netdrv("load snull")
     res = netns.run("ethtool -K sn0 rx on", check=False)

@@ -29,6 +29,7 @@ from netdrv_core.netdevice import (
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
+    NETIF_F_TSO_MANGLEID,
 )
 from netdrv_core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_GSO_UDP_L4
 
@@ -98,7 +99,9 @@ def test_turning_a_feature_off_and_on_calls_set_features(host: Host) -> None:
     assert ethtool_request(host, dev, "features", {"tx-tcp-segmentation": False})[1] is False
     assert len(ops.calls) == 1
     assert ethtool_request(host, dev, "features", {"tso": True})[1] is True
-    assert dev.features == OFFLOADS | KEPT
+    # As Linux's ethtool: tso is every tx-tcp*-segmentation the device lets change, IPv4 ID
+    # mangling included (registration made it changeable, off, beside TSO).
+    assert dev.features == OFFLOADS | NETIF_F_TSO_MANGLEID | KEPT
 
 
 def test_tso_needs_checksum_offload_and_scatter_gather(host: Host) -> None:
@@ -122,6 +125,82 @@ def test_the_core_rules() -> None:
     assert netdev_fix_features(dev, v4) == NETIF_F_IP_CSUM | NETIF_F_SG | NETIF_F_TSO
     ecn = NETIF_F_HW_CSUM | NETIF_F_SG | NETIF_F_TSO_ECN
     assert netdev_fix_features(dev, ecn) == NETIF_F_HW_CSUM | NETIF_F_SG
+    # "TSO with IPv4 ID mangling requires IPv4 TSO be enabled": TSO6 is not enough, and
+    # without it ECN has no TSO left to qualify either.
+    mangle = NETIF_F_HW_CSUM | NETIF_F_SG | NETIF_F_TSO | NETIF_F_TSO_MANGLEID
+    assert netdev_fix_features(dev, mangle) == mangle
+    v6 = NETIF_F_HW_CSUM | NETIF_F_SG | NETIF_F_TSO6
+    assert netdev_fix_features(dev, v6 | NETIF_F_TSO_MANGLEID) == v6
+    assert netdev_fix_features(dev, ecn | NETIF_F_TSO_MANGLEID) == NETIF_F_HW_CSUM | NETIF_F_SG
+    assert netdev_fix_features(dev, mangle & ~NETIF_F_SG) == NETIF_F_HW_CSUM  # all TSO needs SG
+
+
+def test_ipv4_id_mangling_is_tx_tcp_mangleid_segmentation_and_goes_with_tso(
+    host: Host,
+) -> None:
+    from netdrv_core.cli import _features_text
+
+    name = "tx-tcp-mangleid-segmentation"
+    dev, ops = _dev(host)
+    # register_netdevice(): changeable beside TSO, off until asked for.
+    assert dev.hw_features & NETIF_F_TSO_MANGLEID and not dev.features & NETIF_F_TSO_MANGLEID
+    assert ethtool_features(dev)[name] == {"active": False, "fixed": False, "requested": False}
+    res, changed = ethtool_request(host, dev, "features", {name: True})
+    assert changed and res["features"][name]["active"] and dev.features & NETIF_F_TSO_MANGLEID
+    assert ops.calls[-1] == OFFLOADS | NETIF_F_TSO_MANGLEID | KEPT
+    text = _features_text(dev.name, ethtool_features(dev))
+    assert ("tcp-segmentation-offload: on\n\ttx-tcp-segmentation: on\n"
+            "\ttx-tcp-ecn-segmentation: off [fixed]\n\ttx-tcp-mangleid-segmentation: on\n"
+            "\ttx-tcp6-segmentation: on\n") in text  # fmt: skip
+    # Without IPv4 TSO it goes (requested still) and comes back with it.
+    ethtool_request(host, dev, "features", {"tx-tcp-segmentation": False})
+    assert ethtool_features(dev)[name] == {"active": False, "fixed": False, "requested": True}
+    assert "\ttx-tcp-mangleid-segmentation: off [requested on]\n" in _features_text(
+        dev.name, ethtool_features(dev)
+    )
+    ethtool_request(host, dev, "features", {"tx": False})
+    ethtool_request(host, dev, "features", {"tx": True, "tx-tcp-segmentation": True})
+    assert dev.features & NETIF_F_TSO_MANGLEID
+    # tso off takes it with the rest; it stays off when asked off and TSO comes back.
+    ethtool_request(host, dev, "features", {"tso": False})
+    assert not dev.features & (NETIF_F_TSO | NETIF_F_TSO_MANGLEID | NETIF_F_TSO6)
+    ethtool_request(host, dev, "features", {"tx-tcp-segmentation": True, name: False})
+    assert dev.features & NETIF_F_TSO and not dev.features & NETIF_F_TSO_MANGLEID
+    # A device whose TSO the user cannot change has it fixed (off, unless its driver set it).
+    fixed, _ = _dev(host, hw=NETIF_F_SG)
+    assert not fixed.hw_features & NETIF_F_TSO_MANGLEID
+    assert ethtool_features(fixed)[name] == {"active": False, "fixed": True, "requested": False}
+    with pytest.raises(EthtoolError) as e:
+        ethtool_request(host, fixed, "features", {name: True})
+    assert e.value.errno == errno.EOPNOTSUPP
+    on, _ = _dev(host, features=OFFLOADS | NETIF_F_TSO_MANGLEID)
+    assert on.features & NETIF_F_TSO_MANGLEID and on.wanted_features & NETIF_F_TSO_MANGLEID
+
+
+def test_the_taps_ipv4_id_mangling_is_on_only_when_the_devices_is() -> None:
+    # No TUN_F_* flag for it: the link's request follows what the device has on (not what it
+    # wants), so the link's kernel hands a fixed-ID super-frame whole (read back as plain
+    # TCPV4, its IDs counted up) only to a device that may mangle them.
+    from netdrv_core.attach.tap import KERNEL_FEATURES, KernelStack
+
+    name = "tx-tcp-mangleid-segmentation"
+    assert (name, NETIF_F_TSO_MANGLEID, False) in KERNEL_FEATURES
+
+    class Port:
+        hlen = 10
+        k_avail = frozenset(n for n, _bits, _masked in KERNEL_FEATURES)
+
+    port = Port()
+    port.dev = NetDevice("k0")  # type: ignore[attr-defined]
+    dev = port.dev  # type: ignore[attr-defined]
+    dev.hw_features = OFFLOADS | NETIF_F_TSO_MANGLEID
+    dev.wanted_features = dev.features = OFFLOADS
+    ks = KernelStack()
+    assert name not in ks._feature_target(port)[1]  # type: ignore[arg-type]
+    dev.wanted_features = dev.features = OFFLOADS | NETIF_F_TSO_MANGLEID
+    assert name in ks._feature_target(port)[1]  # type: ignore[arg-type]
+    dev.features = NETIF_F_SG  # tx off: TSO and mangling requested, but off
+    assert name not in ks._feature_target(port)[1]  # type: ignore[arg-type]
 
 
 def test_the_drivers_fix_features_comes_before_the_core_rules(host: Host) -> None:

@@ -29,7 +29,7 @@ from frames import (
     ref_sum,
 )
 
-from netdrv_core import Host, SkBuff, netif_set_gso_max_size
+from netdrv_core import Host, NetDevice, SkBuff, netif_set_gso_max_size
 from netdrv_core.checksum import skb_checksum_help
 from netdrv_core.gso import (
     GsoError,
@@ -48,6 +48,7 @@ from netdrv_core.netdevice import (
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
+    NETIF_F_TSO_MANGLEID,
 )
 from netdrv_core.skbuff import (
     CHECKSUM_NONE,
@@ -214,12 +215,15 @@ def test_a_fixedid_super_frame_is_cut_up_keeping_its_one_ipv4_id(host: Host) -> 
     plain = [struct.unpack("!H", _check(s, 4, IPPROTO_TCP)[0][4:6])[0]
              for s in skb_gso_segment(_super(4, IPPROTO_TCP), 0)]  # fmt: skip
     assert plain == [0xFFFE, 0xFFFF, 0]
-    # The qualifier asks for no feature of its own (netdrv has no NETIF_F_TSO_MANGLEID): a
-    # TSO device takes it whole; one without TSO gets the fixed-ID segments.
-    assert skb_gso_ok(fixed, NETIF_F_TSO) and not skb_gso_ok(fixed, NETIF_F_TSO6)
+    # net_gso_ok(): the qualifier needs NETIF_F_TSO_MANGLEID besides TSO (a TSO device
+    # counts the IDs up); without it the device gets the fixed-ID segments.
+    assert not skb_gso_ok(fixed, NETIF_F_TSO) and not skb_gso_ok(fixed, NETIF_F_TSO_MANGLEID)
+    assert skb_gso_ok(fixed, NETIF_F_TSO | NETIF_F_TSO_MANGLEID)
     ecn = _super(4, IPPROTO_TCP, ecn=True)
     ecn.gso_type |= SKB_GSO_TCP_FIXEDID
-    assert not skb_gso_ok(ecn, NETIF_F_TSO) and skb_gso_ok(ecn, NETIF_F_TSO | NETIF_F_TSO_ECN)
+    assert not skb_gso_ok(ecn, NETIF_F_TSO | NETIF_F_TSO_ECN)
+    assert not skb_gso_ok(ecn, NETIF_F_TSO | NETIF_F_TSO_MANGLEID)
+    assert skb_gso_ok(ecn, NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID)
     dev, _ = make_dev(host, "g0")
     dev.features = NETIF_F_SG | NETIF_F_HW_CSUM
     segs = validate_xmit_skb(fixed, dev)
@@ -236,13 +240,67 @@ def test_a_fixedid_super_frame_without_df_is_dropped(host: Host) -> None:
     with pytest.raises(GsoError, match="FIXEDID super-frame without DF"):
         skb_gso_segment(skb, 0)
     dev, ops = make_dev(host, "g0")
-    for features in (NETIF_F_SG, TSO_DEV):  # to be segmented, or to be taken whole
+    # Segmented for lack of TSO or of MANGLEID; with MANGLEID, gso_features_check() strips it
+    # for an IPv4 header without DF: segmented all the same, and so dropped.
+    cases = (NETIF_F_SG, TSO_DEV, TSO_DEV | NETIF_F_TSO_MANGLEID)
+    for features in cases:
         dev.features = features
         skb = _super(4, IPPROTO_TCP)
         skb.gso_type = SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID
         skb.buf[skb.network_header + 6] &= ~0x40
         assert validate_xmit_skb(skb, dev) == [] and skb.freed
-    assert dev.core_stats.tx_qdisc_drops == 2 and ops.sent == []
+    assert dev.core_stats.tx_qdisc_drops == len(cases) and ops.sent == []
+    # A plain TCPV4 one without DF asks for no ID mangling: a TSO device takes it whole.
+    plain = _super(4, IPPROTO_TCP)
+    plain.buf[plain.network_header + 6] &= ~0x40
+    assert validate_xmit_skb(plain, dev) == [plain]
+
+
+def _send_fixedid(host: Host, dev: NetDevice, *, vlan: bool = False) -> None:
+    """A fixed-ID super-frame (ID 0xFFFE, DF) through the memory stack's send, as the stack
+    hands one over: validate_xmit_skb, then start_xmit."""
+    skb = _super(4, IPPROTO_TCP)
+    frame = bytes(skb.buf[skb.data : skb.tail])
+    l4 = 14 + 20
+    if vlan:  # an 802.1Q tag before the IPv4 ethertype
+        frame, l4 = frame[:12] + b"\x81\x00\x00\x07" + frame[12:], l4 + 4
+    hr = max(dev.needed_headroom, 16)
+    host.attachment.send(dev, frame, ip_summed=CHECKSUM_PARTIAL, csum_start=hr + l4,  # type: ignore[attr-defined]
+                         csum_offset=16, protocol=0x8100 if vlan else ETH_P_IP, gso_size=1448,
+                         gso_type=SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID)  # fmt: skip
+
+
+@pytest.mark.parametrize("vlan", [False, True], ids=["untagged", "vlan"])
+def test_a_fixedid_super_frame_reaches_start_xmit_whole_only_with_mangleid(
+    host: Host, vlan: bool
+) -> None:
+    # net_gso_ok(): SKB_GSO_TCP_FIXEDID needs NETIF_F_TSO_MANGLEID.  A TSO device would count
+    # the IDs up, changing what was on the wire: unless the user lets it
+    # (tx-tcp-mangleid-segmentation), the core cuts the frame up, every segment keeping the ID.
+    from netdrv_core.ethtool import ethtool_request
+
+    dev, ops = make_dev(host, "g0", features=TSO_DEV, hw_features=TSO_DEV)
+    # register_netdevice(): a device whose TSO may be changed may be let mangle IDs; off.
+    assert dev.hw_features & NETIF_F_TSO_MANGLEID and not dev.features & NETIF_F_TSO_MANGLEID
+    nh = 18 if vlan else 14
+    _send_fixedid(host, dev, vlan=vlan)
+    assert [s.gso_size for s in ops.sent] == [0, 0, 0]
+    assert [f[nh + 4 : nh + 6] for f in ops.sent_bytes] == [b"\xff\xfe"] * 3
+    assert all(s.ip_summed == CHECKSUM_PARTIAL for s in ops.sent)  # the device finishes those
+    ops.sent.clear()
+    ops.sent_bytes.clear()
+    ethtool_request(host, dev, "features", {"tx-tcp-mangleid-segmentation": True})
+    assert dev.features & NETIF_F_TSO_MANGLEID
+    _send_fixedid(host, dev, vlan=vlan)  # DF found behind the tag as well
+    [whole] = ops.sent
+    assert whole.gso_size == 1448 and whole.gso_type == SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID
+    assert ops.sent_bytes[0][nh + 4 : nh + 6] == b"\xff\xfe"  # the device numbers them
+    # TSO off takes MANGLEID with it (netdev_fix_features): segments again.
+    ops.sent.clear()
+    ethtool_request(host, dev, "features", {"tx-tcp-segmentation": False})
+    assert not dev.features & (NETIF_F_TSO | NETIF_F_TSO_MANGLEID)
+    _send_fixedid(host, dev, vlan=vlan)
+    assert [s.gso_size for s in ops.sent] == [0, 0, 0]
 
 
 def test_headers_that_contradict_the_gso_type_are_refused() -> None:
@@ -398,6 +456,8 @@ TSO_DEV = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6
         (4, 0, r"gso_type 0x0 does not say TCP over IPv4"),  # says nothing
         (4, SKB_GSO_TCPV6, r"gso_type 0x10 does not say TCP over IPv4"),
         (6, SKB_GSO_TCPV4, r"gso_type 0x1 does not say TCP over IPv6"),
+        # The fixed-ID qualifier alone: not even to a device that may mangle IDs.
+        (4, SKB_GSO_TCP_FIXEDID, r"gso_type 0x8 does not say TCP over IPv4"),
     ],
 )
 def test_a_gso_type_that_does_not_say_what_the_frame_is_is_dropped_not_handed_over(
@@ -407,11 +467,12 @@ def test_a_gso_type_that_does_not_say_what_the_frame_is_is_dropped_not_handed_ov
     # gso_features_check() strips the GSO features and the segmentation fails); TCPV6 on an
     # IPv4 packet was cut up as if it said TCPV4 (tcp4_gso_segment returns -EINVAL).
     dev, ops = make_dev(host, "g0")
-    dev.features = TSO_DEV if gso_type == 0 else NETIF_F_SG | NETIF_F_HW_CSUM
+    every = TSO_DEV | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID
+    dev.features = every if gso_type in (0, SKB_GSO_TCP_FIXEDID) else NETIF_F_SG | NETIF_F_HW_CSUM
     skb = _super(version, IPPROTO_TCP)
     skb.gso_type = gso_type
-    if gso_type == 0:
-        assert not skb_gso_ok(skb, TSO_DEV | NETIF_F_TSO_ECN)
+    if gso_type in (0, SKB_GSO_TCP_FIXEDID):
+        assert not skb_gso_ok(skb, every)
     with caplog.at_level(logging.WARNING, logger="netdrv.gso"):
         assert validate_xmit_skb(skb, dev) == [] and skb.freed
     assert re.search(why, caplog.text) and dev.core_stats.tx_qdisc_drops == 1

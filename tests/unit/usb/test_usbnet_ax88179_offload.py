@@ -17,7 +17,14 @@ from netdrv_usbnet.codecs import ax88179 as ax
 from netdrv_usbnet.core import TxFrame
 from usbnet_helpers import PEER, accounted, frame, settle_tx, up
 
-from netdrv_core import CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_GSO_TCPV6, SkBuff
+from netdrv_core import (
+    CHECKSUM_PARTIAL,
+    NETIF_F_TSO_MANGLEID,
+    SKB_GSO_TCP_FIXEDID,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
+    SkBuff,
+)
 from netdrv_core.checksum import csum_fold, csum_partial, csum_tcpudp_nofold, ip_fast_csum
 from netdrv_core.ethtool import ethtool_request
 
@@ -120,6 +127,9 @@ def test_features_are_linuxs_and_ethtool_k_shows_them(host, ax179):
     assert {n for n, s in f.items() if s["active"]} == want | {"rx-gro"}
     assert all(not f[n]["fixed"] for n in want)  # Linux: hw_features |= features
     assert f["tx-tcp6-segmentation"] == {"active": False, "fixed": True, "requested": False}
+    # register_netdevice(): with TSO changeable, so is IPv4 ID mangling (off, as in Linux).
+    assert f["tx-tcp-mangleid-segmentation"] == {"active": False, "fixed": False,
+                                                 "requested": False}  # fmt: skip
     assert m.regs[ax.AX_TXCOE_CTL] == m.regs[ax.AX_RXCOE_CTL] == 0x67
     text = _features_text(dev.name, f)
     assert "tx-checksumming: on\n\ttx-checksum-ipv4: on\n\ttx-checksum-ip-generic: off [fixed]" \
@@ -184,7 +194,7 @@ def _superframe(dev, payload_len: int, *, ipv6: bool = False, flags: int = ACK |
 
 
 def _check_segments(wire: list[bytes], payload: bytes, *, first_flags: int, ipv6=False,
-                    mss: int = MSS):  # fmt: skip
+                    mss: int = MSS, fixed_id: bool = False):  # fmt: skip
     n = -(-len(payload) // mss)
     assert len(wire) == n
     got = b""
@@ -193,7 +203,7 @@ def _check_segments(wire: list[bytes], payload: bytes, *, first_flags: int, ipv6
         assert len(p["payload"]) == (mss if i < n - 1 else len(payload) - (n - 1) * mss)
         assert p["seq"] == (0xFFFFF000 + i * mss) & 0xFFFFFFFF, "sequence numbers wrap"
         if not ipv6:
-            assert p["ip_id"] == (0xFFF0 + i) & 0xFFFF
+            assert p["ip_id"] == (0xFFF0 if fixed_id else (0xFFF0 + i) & 0xFFFF)
         want = first_flags if i == n - 1 else first_flags & ~(FIN | PSH)
         assert p["flags"] == (want if i == 0 else want & ~CWR)
         assert len(w) <= 1514
@@ -260,6 +270,34 @@ def test_an_ipv6_super_frame_is_segmented_by_the_core(host, ax179):
     assert dev.priv.info.tx_tso == 0 and m.tx_offload.stats.tso_frames == 0
 
 
+FIXED = SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID
+
+
+def test_a_fixed_id_super_frame_goes_to_the_chip_only_with_mangleid(host, ax179):
+    """A fixed-ID super-frame (GRO'd, its one IPv4 ID with DF): the chip's TSO would count
+    the IDs up, so the core cuts it up keeping the ID (Linux's net_gso_ok: no
+    NETIF_F_TSO_MANGLEID) and start_xmit gets the segments.  With
+    tx-tcp-mangleid-segmentation on (``tso on`` turns it on too) the chip cuts it."""
+    m, dev = ax179
+    f, l4, off, payload = _superframe(dev, 5000)
+    send(host, dev, f, l4, off, gso_size=MSS, gso_type=FIXED)
+    assert settle_tx(host, dev)
+    wire = m.take_wire_tx()
+    _check_segments(wire, payload, first_flags=ACK | PSH | FIN, fixed_id=True)
+    info = dev.priv.info
+    assert (info.tx_tso, info.tx_gso_software) == (0, 0)  # the core's work, not the driver's
+    assert m.tx_offload.stats.tso_frames == 0 and dev.stats.tx_packets == len(wire)
+    ethtool_request(host, dev, "features", {"tso": False})
+    ethtool_request(host, dev, "features", {"tso": True})
+    assert dev.features & NETIF_F_TSO_MANGLEID
+    send(host, dev, f, l4, off, gso_size=MSS, gso_type=FIXED)
+    assert settle_tx(host, dev)
+    wire = m.take_wire_tx()
+    _check_segments(wire, payload, first_flags=ACK | PSH | FIN)  # the chip numbers them
+    assert (info.tx_tso, info.tx_gso_software) == (1, 0) and m.tx_offload.stats.tso_frames == 1
+    assert accounted(dev) and m.stats.wire_tx_errors == 0
+
+
 def _xmit(host, dev, f: bytes, l4: int, off: int, gso_size: int, gso_type=SKB_GSO_TCPV4):
     """Straight to dev_queue_xmit, without the checks the memory stack's send does first."""
     skb = SkBuff(HEADROOM + len(f))
@@ -300,6 +338,27 @@ def test_a_malformed_or_oversized_mss_is_refused_and_counted(host, ax179):
     assert settle_tx(host, dev)
     wire = m.take_wire_tx()
     assert len(wire) == 10 and max(map(len, wire)) == 1514 and dev.stats.tx_packets == 2
+
+
+def test_a_fixed_id_super_frame_past_the_core_keeps_its_id_without_mangleid(host, ax179):
+    """One queued before ``ethtool -K`` took MANGLEID away (here: handed past the core's
+    checks): the driver segments it in software, keeping the ID (tx_gso_software); with
+    MANGLEID on it goes to the chip."""
+    m, dev = ax179
+    f, l4, off, payload = _superframe(dev, 4000)
+    _xmit(host, dev, f, l4, off, MSS, FIXED)
+    assert settle_tx(host, dev)
+    _check_segments(m.take_wire_tx(), payload, first_flags=ACK | PSH | FIN, fixed_id=True)
+    info = dev.priv.info
+    assert (info.tx_tso, info.tx_gso_software) == (0, 1)
+    ethtool_request(host, dev, "features", {"tx-tcp-mangleid-segmentation": True})
+    _xmit(host, dev, f, l4, off, MSS, FIXED)
+    assert settle_tx(host, dev)
+    _check_segments(m.take_wire_tx(), payload, first_flags=ACK | PSH | FIN)
+    assert (info.tx_tso, info.tx_gso_software) == (1, 1) and accounted(dev)
+    stats = dict(zip(dev.ethtool_ops.get_strings(dev), dev.ethtool_ops.get_ethtool_stats(dev),
+                     strict=True))  # fmt: skip
+    assert (stats["tx_tso"], stats["tx_gso_software"]) == (1, 1)
 
 
 def test_the_chip_refuses_a_super_frame_it_cannot_cut(host, ax179):
