@@ -32,12 +32,16 @@ Parameters (``netdrv load usbnet k=v …``):
 ``sim=cdc_ether|cdc_ncm|cdc_ncm32|ax88179``
     Plug in a built-in simulated adapter (:mod:`netdrv_usbnet.sim`) and bind
     it through the very same pyusb code path as real hardware (``cdc_ncm32``:
-    a CDC-NCM adapter that offers 32-bit NTBs only).  Without
-    ``backend=`` only the simulated adapter is seen.
+    a CDC-NCM adapter that offers 32-bit NTBs only).  Several joined by
+    commas plug in one each (``sim=cdc_ether,ax88179``: ``usb0`` and
+    ``usb1``).  Without ``backend=`` only the simulated adapters are seen.
 ``sim_wire=NAME``
     On the kernel attachment, the simulated adapter's Ethernet cable ends in a
-    TAP interface NAME (default ``usbsim0``), not a netdrv device: move it to
-    another namespace and answer traffic there::
+    TAP interface NAME (default ``usbsim0``), not a netdrv device; with
+    several adapters, one name each joined by commas (the default numbers
+    them: ``usbsim0,usbsim1``).  Deleting the TAP cuts the cable (link down,
+    until the driver is reloaded).  Move it to another namespace and answer
+    traffic there::
 
         ip netns add B
         netdrv load usbnet sim=cdc_ether sim_wire=simw0
@@ -58,7 +62,10 @@ Parameters (``netdrv load usbnet k=v …``):
     (default 1; 0 = bind what is there at load time only).
 
 Loading without a matching adapter (and without ``sim=``) succeeds: the
-driver reports that it is waiting and binds adapters as they are plugged in.
+driver reports that it is waiting and binds adapters as they are plugged in
+(with ``hotplug_interval=0``, that none will be bound; on a machine without a
+USB bus, ``/sys/bus/usb`` missing, that none can appear).  An adapter the id
+table denies (a Realtek RTL8153's ECM fallback) is named: ``left alone: …``.
 Without a usable libusb the load fails and says to ``pip install
 libusb-package`` (``pip install 'netdrv[usb]'``) or install libusb-1.0; when
 an adapter cannot be opened for lack of permission (EACCES) the message says
@@ -116,8 +123,9 @@ that end on a full USB packet are terminated with a zero-length packet
 ``start_xmit`` ends exactly once as tx_packets, tx_dropped or tx_errors.
 RX transfers are split by the minidriver on the event loop, in a NAPI poll
 that takes every transfer the reader handed over (one wake-up per batch) and
-delivers with ``netif_receive_skb``; ``rx_bytes`` counts whole frames
-including the Ethernet header.
+delivers with ``netif_receive_skb`` (through GRO); ``rx_bytes`` counts each
+frame's length after ``eth_type_trans``, without the 14-byte Ethernet header,
+as Linux's ``usbnet_skb_return`` does.
 
 Threads: per adapter a bulk-IN reader, an interrupt reader, a bulk-OUT
 writer and a kevent worker for control requests (see
@@ -143,6 +151,7 @@ import contextlib
 import errno
 import importlib
 import logging
+import os
 import threading
 from typing import Any
 
@@ -159,7 +168,7 @@ from .core import (
     BindError,
     UsbNet,
 )
-from .ids import match_device
+from .ids import denied_entry, match_device
 
 __all__ = ["NO_LIBUSB", "Usbnet", "default_backend", "hexid", "load_backend"]
 
@@ -171,6 +180,13 @@ NO_LIBUSB = (
     "troubleshooting docs"
 )
 SIM_MODELS = ("cdc_ether", "cdc_ncm", "cdc_ncm32", "ax88179")
+USB_SYSFS = "/sys/bus/usb"
+"""Where the kernel lists its USB buses: missing, no adapter can ever appear."""
+NO_USB_BUS = (
+    "this machine has no USB bus ({path} does not exist: no USB host controller, or a VM or "
+    "container without one), so no adapter can appear; sim=cdc_ether (or cdc_ncm, ax88179) "
+    "plugs in a simulated one"
+)
 
 
 def hexid(text: str) -> int:
@@ -183,6 +199,40 @@ def hexid(text: str) -> int:
     if not 0 <= value <= 0xFFFF:
         raise ValueError("a USB id is 0000..ffff")
     return value
+
+
+def _kinds(text: str) -> str:
+    """``sim=``: a simulated adapter kind, or several joined by commas (``cdc_ether,ax88179``:
+    two adapters, ``usb0`` and ``usb1``)."""
+    if not text:
+        return ""
+    kinds = [k.strip() for k in text.split(",")]
+    for k in kinds:
+        if k not in SIM_MODELS:
+            raise ValueError(f"{k!r} is no simulated adapter: one of {', '.join(SIM_MODELS)}, "
+                             f"or several joined by commas (sim=cdc_ether,ax88179)")  # fmt: skip
+    return ",".join(kinds)
+
+
+def sim_wire_names(kinds: str, wires: str) -> list[str]:
+    """The TAP of each simulated adapter's cable: ``sim_wire=`` names one per adapter, comma
+    separated; the default ``usbsim0`` numbers them (``usbsim0``, ``usbsim1``, …)."""
+    n = len(kinds.split(","))
+    names = [w.strip() for w in wires.split(",")]
+    if len(names) == 1 and n > 1:
+        if wires != "usbsim0":
+            raise ParameterError(f"sim={kinds} plugs in {n} adapters: sim_wire= names the "
+                                 f"TAP of each, {n} names joined by commas (sim_wire="
+                                 f"{','.join(f'simw{i}' for i in range(n))})")  # fmt: skip
+        names = [f"usbsim{i}" for i in range(n)]
+    if len(names) != n:
+        raise ParameterError(f"sim={kinds} plugs in {n} adapter{'s' if n > 1 else ''}, "
+                             f"sim_wire={wires} names {len(names)} TAPs: one per adapter")  # fmt: skip
+    for name in names:
+        _check_ifname("sim_wire", name)
+    if len(set(names)) != n:
+        raise ParameterError(f"sim_wire={wires}: each adapter's cable needs a TAP of its own")
+    return names
 
 
 def load_backend(spec: Any) -> Any:
@@ -246,11 +296,12 @@ class Usbnet(Driver):
         Param("name", str, "usb%d", "interface name pattern"),
         Param("backend", str, "", "pyusb backend as MODULE:CALLABLE (default: libusb-1.0 from "
               "libusb-package or the system)"),
-        Param("sim", str, "", "plug in a simulated adapter (cdc_ether, cdc_ncm, cdc_ncm32: an "
-              "NCM adapter offering NTB32 only, or ax88179)",
-              choices=("", *SIM_MODELS)),
+        Param("sim", _kinds, "", "plug in a simulated adapter (cdc_ether, cdc_ncm, "
+              "cdc_ncm32: an NCM adapter offering NTB32 only, or ax88179); several joined by "
+              "commas (cdc_ether,ax88179)"),
         Param("sim_wire", str, "usbsim0", "kernel TAP interface the simulated adapter's cable "
-              "ends in (kernel attachment only)"),
+              "ends in (kernel attachment only); one per adapter, joined by commas (the "
+              "default numbers them: usbsim0,usbsim1)"),
         Param("sim_speed", str, "auto", "USB speed of the simulated adapter",
               choices=("auto", "full", "high", "super")),
         Param("hotplug_interval", float, 1.0, "seconds between scans for adapters plugged in "
@@ -261,20 +312,25 @@ class Usbnet(Driver):
     def __init__(self, host: Any, params: dict[str, Any]) -> None:
         super().__init__(host, params)
         self.backend: Any = None
-        self.sim_model: Any = None
-        self.sim_wire: Any = None
+        self.sim_model: Any = None  # the (first) simulated adapter
+        self.sim_wire: Any = None  # its cable
+        self.sim_models: list[Any] = []  # every simulated adapter (sim=a,b)
+        self.sim_wires: list[Any] = []  # their cables, in the same order
         self._own_sim_backend = False
         self._lock = threading.Lock()
         self._claimed: dict[tuple[int, int], UsbNet | None] = {}
         self._failed: set[tuple[int, int]] = set()
         # Adapters another program holds (EBUSY), warned about once: key -> the adapter.
         self._busy: dict[tuple[int, int], str] = {}
+        # Adapters the id table denies (a Realtek RTL8153's ECM fallback…): key -> why.
+        self._left_alone: dict[tuple[int, int], str] = {}
         self._units: list[UsbNet] = []
         self._stop = threading.Event()
         self._rescan = threading.Event()
         self._watcher: threading.Thread | None = None
         self._timers: list[Any] = []
         self._exiting = False
+        self.no_usb_bus = False  # libusb and no USB bus on this machine: say so (describe)
 
     # -- load / unload --------------------------------------------------------------------------
     def init(self) -> None:
@@ -287,11 +343,15 @@ class Usbnet(Driver):
                 f"port={p['port']}: a root-hub port path is port numbers joined by dots, as "
                 f"`lsusb -t` shows them (port=1 or port=1.4)"
             )
+        wires: list[str] = []
         if p["sim"]:
-            _check_ifname("sim_wire", p["sim_wire"])
+            wires = sim_wire_names(p["sim"], p["sim_wire"])
+            if p["name"] in wires:
+                raise ParameterError(f"name={p['name']} is the simulated cable's TAP too "
+                                     f"(sim_wire={p['sim_wire']}): give either another name")  # fmt: skip
         self.backend = self._make_backend()
         if p["sim"]:
-            self._start_sim()
+            self._start_sim(wires)
             self._check_sim_wanted()
         new, _gone, denied = self._scan()
         for un in new:
@@ -299,8 +359,8 @@ class Usbnet(Driver):
         if not self.devices:
             if denied:
                 raise NotPermittedError(denied[0])
-            log.info("usbnet: no matching USB Ethernet adapter yet; waiting for one to be "
-                     "plugged in")  # fmt: skip
+            self.no_usb_bus = not p["backend"] and not p["sim"] and not os.path.isdir(USB_SYSFS)
+            (log.warning if self.no_usb_bus else log.info)("usbnet: %s", self._unbound())
         if p["hotplug_interval"] > 0:
             self._watcher = threading.Thread(target=self._watch, daemon=True,
                                              name="netdrv-usbnet-hotplug")  # fmt: skip
@@ -321,40 +381,68 @@ class Usbnet(Driver):
             bound = [un for un in self._claimed.values() if un is not None]
         for un in bound:
             un.disconnect("driver unloaded", quiet=True)
-        if self.sim_model is not None and self.backend is not None:
-            # Pulling our own simulated adapter wakes blocked reads at once.
-            with contextlib.suppress(Exception):
-                self.backend.remove(self.sim_model)
+        if self.backend is not None:
+            # Pulling our own simulated adapters wakes blocked reads at once.
+            for model in self.sim_models:
+                with contextlib.suppress(Exception):
+                    self.backend.remove(model)
         for un in list(self._units):
             alive = un.join()
             if alive:
                 log.warning("usbnet: threads still running after unload: %s", alive)
         self._units = []
-        if self.sim_wire is not None:
-            self.sim_wire.close()
-            self.sim_wire = None
+        for wire in self.sim_wires:
+            wire.close()
+        self.sim_wires = []
+        self.sim_wire = None
         super().exit()
 
     def describe(self) -> str:
         """Interfaces and adapters, or that the driver is waiting for one."""
         with self._lock:
             bound = [un for un in self._claimed.values() if un is not None and un.dev is not None]
-        sim = ""
-        if self.sim_model is not None:
-            wire = self.sim_wire
-            where = (f"cable on TAP {wire.name}" if wire is not None and wire.is_kernel
-                     else "cable in-process")  # fmt: skip
-            sim = f"; simulated {self.params['sim']} adapter, {where}"
+        # Fewer cables than models when one failed to open (a load that is failing).
+        sims = zip(self.params["sim"].split(","), self.sim_models, self.sim_wires, strict=False)
+        sim = "".join(f"; {self._describe_sim(kind, model, wire)}" for kind, model, wire in sims)
+        with self._lock:
+            left = list(self._left_alone.values())
+        alone = f"; left alone: {', '.join(left)}" if left else ""
         if not bound:
-            every = self.params["hotplug_interval"]
-            how = f"scanning every {every:g} s" if every > 0 else "hotplug off"
-            with self._lock:
-                busy = list(self._busy.values())
-            held = f"; another program holds {', '.join(busy)}" if busy else ""
-            return (f"no USB Ethernet adapter yet: waiting for one to be plugged in "
-                    f"({how}){held}{sim}")  # fmt: skip
+            return self._unbound() + alone + sim
+        bound.sort(key=lambda un: (un.bus, un.port_numbers, un.address))  # as on the bus
         parts = [f"{un.dev.name}: {un!r}" for un in bound if un.dev is not None]
-        return "; ".join(parts) + sim
+        return "; ".join(parts) + alone + sim
+
+    def _describe_sim(self, kind: str, model: Any, wire: Any) -> str:
+        if wire.cut:
+            where = f"cable cut: {wire.cut} (reload the driver for a new one)"
+        elif wire.is_kernel:
+            where = f"cable on TAP {wire.name}"
+        else:
+            where = "cable in-process"
+        gone = ""
+        if not model.is_plugged:
+            pending = any(args and args[0] is model for args in (t.args for t in self._timers))
+            gone = (" unplugged, plugged back in shortly" if pending
+                    else " unplugged for good (0x89f1:0): reload the driver for a new one")  # fmt: skip
+        return f"simulated {kind} adapter{gone}, {where}"
+
+    def _unbound(self) -> str:
+        """Why no adapter is bound, and whether one will be."""
+        every = self.params["hotplug_interval"]
+        if every > 0:
+            text = (f"no USB Ethernet adapter yet: waiting for one to be plugged in (scanning "
+                    f"every {every:g} s)")  # fmt: skip
+        else:
+            text = ("no USB Ethernet adapter bound, with hotplug off (hotplug_interval=0), so "
+                    "none will be; reload the driver once one is plugged in")  # fmt: skip
+        with self._lock:
+            busy = list(self._busy.values())
+        if busy:
+            text += f"; another program holds {', '.join(busy)}"
+        if self.no_usb_bus:
+            text += "; " + NO_USB_BUS.format(path=USB_SYSFS)
+        return text
 
     # -- backend and simulator -----------------------------------------------------------------
     def _make_backend(self) -> Any:
@@ -368,7 +456,7 @@ class Usbnet(Driver):
             return SimBackend()
         return default_backend()
 
-    def _start_sim(self) -> None:
+    def _start_sim(self, wires: list[str]) -> None:
         from .sim import Ax88179Model, CdcEcmModel, CdcNcmModel
         from .simwire import SimWire
 
@@ -376,48 +464,60 @@ class Usbnet(Driver):
         if not hasattr(self.backend, "plug"):
             raise ParameterError(f"sim={p['sim']} needs a simulator backend (SimBackend), not "
                                  f"{type(self.backend).__name__}")  # fmt: skip
-        kwargs: dict[str, Any] = {} if p["sim_speed"] == "auto" else {"speed": p["sim_speed"]}
-        if p["sim"] == "cdc_ncm32":
-            kwargs["ntb_formats"] = NTB_FORMAT_NTB32
-        cls = {"cdc_ether": CdcEcmModel, "cdc_ncm": CdcNcmModel, "cdc_ncm32": CdcNcmModel,
-               "ax88179": Ax88179Model}[p["sim"]]  # fmt: skip
-        model = cls(**kwargs)
-        self.sim_model = model
-        self.sim_wire = SimWire(self.host, model, p["sim_wire"])
-        self.sim_wire.open()
-        self.backend.plug(model)
+        for kind, name in zip(p["sim"].split(","), wires, strict=True):
+            kwargs: dict[str, Any] = {} if p["sim_speed"] == "auto" else {"speed": p["sim_speed"]}
+            if kind == "cdc_ncm32":
+                kwargs["ntb_formats"] = NTB_FORMAT_NTB32
+            cls = {"cdc_ether": CdcEcmModel, "cdc_ncm": CdcNcmModel, "cdc_ncm32": CdcNcmModel,
+                   "ax88179": Ax88179Model}[kind]  # fmt: skip
+            model = cls(**kwargs)
+            wire = SimWire(self.host, model, name)
+            self.sim_models.append(model)  # before open: exit() removes it should that fail
+            wire.open()
+            self.sim_wires.append(wire)
+            self.backend.plug(model)
+        self.sim_model, self.sim_wire = self.sim_models[0], self.sim_wires[0]
 
     def _check_sim_wanted(self) -> None:
-        """The simulated adapter must pass ``vid=``/``pid=``/``bus=``/``port=``: else it would
+        """Each simulated adapter must pass ``vid=``/``pid=``/``bus=``/``port=``: else it would
         never bind and the load would only say it is waiting."""
+        kinds = dict(zip(map(id, self.sim_models), self.params["sim"].split(","), strict=True))
         for udev in self._enumerate():
             ctx = getattr(udev, "_ctx", None)
-            if getattr(getattr(ctx, "dev", None), "model", None) is not self.sim_model:
+            model = getattr(getattr(ctx, "dev", None), "model", None)
+            if id(model) not in kinds or self._wanted(udev):
                 continue
-            if self._wanted(udev):
-                return
             p = self.params
             given = [f"{k}={p[k]:04x}" if k in ("vid", "pid") else f"{k}={p[k]}"
                      for k in ("vid", "pid", "bus", "port") if p[k]]  # fmt: skip
             path = ".".join(str(n) for n in (udev.port_numbers or ()))
             raise ParameterError(
-                f"sim={p['sim']} plugs in a {udev.idVendor:04x}:{udev.idProduct:04x} adapter on "
-                f"bus {udev.bus} port {path}, which {' '.join(given)} excludes: it would never "
-                f"bind; drop that parameter or make it match"
+                f"sim={kinds[id(model)]} plugs in a {udev.idVendor:04x}:{udev.idProduct:04x} "
+                f"adapter on bus {udev.bus} port {path}, which {' '.join(given)} excludes: it "
+                f"would never bind; drop that parameter or make it match"
             )
 
     def sim_ioctl(self, un: UsbNet, request: int, data: Any) -> Any:
-        """Private ioctls on simulated adapters (unplug/replug, cable link, endpoint stall)."""
+        """Private ioctls on simulated adapters (unplug/replug, cable link, endpoint stall).
+
+        A missing or wrong value is refused (EINVAL) saying what the ioctl takes: without
+        one, 0x89f1 would unplug for good and 0x89f2 take the link down."""
         model = _sim_model_of(un) or self.sim_model
         if model is None or not un.simulated:
-            return -errno.EOPNOTSUPP
+            raise OSError(errno.EOPNOTSUPP, f"{un}: ioctl {request:#x} works on simulated "
+                                            f"adapters only (sim=)")  # fmt: skip
         try:
-            value = data if isinstance(data, int) else int(str(data or "0").strip() or "0", 0)
+            value = data if isinstance(data, int) else int(str(data).strip(), 0)
         except ValueError:
-            return -errno.EINVAL  # from a raw control client: "0x82" and "130" are both fine
+            value = None  # from a raw control client: "0x82" and "130" are both fine
+        if data is None:
+            value = None
         if request == USBNET_IOC_SIM_UNPLUG:
-            if value < 0:
-                return -errno.EINVAL
+            if value is None or value < 0:
+                raise OSError(errno.EINVAL, f"{un}: {request:#x} takes the milliseconds after "
+                                            f"which the adapter is plugged back in "
+                                            f"({request:#x}:1500; 0: it stays unplugged until "
+                                            f"the driver is reloaded)")  # fmt: skip
             model.unplug()
             # A hub reports the port change at once: the watcher notices it even while the
             # interface is down and no transfer would fail (no interrupt URB then, as in Linux).
@@ -428,17 +528,26 @@ class Usbnet(Driver):
             return 0
         if request == USBNET_IOC_SIM_LINK:
             if value not in (0, 1):
-                return -errno.EINVAL
+                raise OSError(errno.EINVAL, f"{un}: {request:#x} takes 0 (the cable's link "
+                                            f"goes down) or 1 (up): {request:#x}:0")  # fmt: skip
+            wire = next((w for w in self.sim_wires if w.model is model), None)
+            if value and wire is not None and wire.cut:
+                raise OSError(errno.ENOLINK, f"{un}: the cable is cut ({wire.cut}): its link "
+                                             f"cannot come up; reload the driver")  # fmt: skip
             model.set_link(bool(value))
             return 0
         if request == USBNET_IOC_SIM_STALL:
             # Which endpoint must be said (no default), and only the adapter's own (or 0,
             # control): a stall elsewhere would halt nothing the driver uses.
-            if data is None or value not in (0, un.ep_in, un.ep_out, un.ep_int):
+            if value is None or value not in (0, un.ep_in, un.ep_out, un.ep_int):
                 eps = [f"{un.ep_in:#04x} (bulk IN)", f"{un.ep_out:#04x} (bulk OUT)"]
                 eps += [f"{un.ep_int:#04x} (interrupt IN)"] if un.ep_int else []
-                what = ("no endpoint given" if data is None
-                        else f"endpoint {value:#04x} is not one of this adapter's")  # fmt: skip
+                if data is None:
+                    what = "no endpoint given"
+                elif value is None:
+                    what = f"{data!r} is no endpoint address"
+                else:
+                    what = f"endpoint {value:#04x} is not one of this adapter's"
                 raise OSError(errno.EINVAL, f"{un}: {what}; halt one of {', '.join(eps)}, or 0 "
                                             f"(the next control request STALLs)")  # fmt: skip
             model.stall(value)
@@ -446,7 +555,8 @@ class Usbnet(Driver):
         return -errno.EOPNOTSUPP
 
     def _sim_replug(self, model: Any) -> None:
-        self._timers = [t for t in self._timers if not t.cancelled]
+        now = self.host.loop.clock()  # this timer and any other that is due have fired
+        self._timers = [t for t in self._timers if not t.cancelled and t.when > now]
         if self._exiting:
             return
         model.replug()
@@ -504,6 +614,7 @@ class Usbnet(Driver):
                 log.debug("usbnet: cannot read descriptors of %s: %s", key, exc)
                 continue
             if match is None:
+                self._leave_alone(key, udev)
                 continue
             with self._lock:
                 self._claimed[key] = None  # probing
@@ -531,9 +642,27 @@ class Usbnet(Driver):
         with self._lock:
             self._failed &= present  # a device that left may come back and be tried again
             self._busy = {k: v for k, v in self._busy.items() if k in present}
+            self._left_alone = {k: v for k, v in self._left_alone.items() if k in present}
             gone = [un for key, un in self._claimed.items() if un is not None
                     and key not in present and un.state == "bound"]  # fmt: skip
         return new, gone, denied
+
+    def _leave_alone(self, key: tuple[int, int], udev: Any) -> None:
+        """A device with nothing to bind: if the id table denies it (a network adapter
+        another driver handles), say so once, and in ``describe``."""
+        with self._lock:
+            if key in self._left_alone:
+                return
+        try:
+            entry = denied_entry(udev)
+        except (usb.core.USBError, ValueError, IndexError):
+            entry = None
+        if entry is None:
+            return  # not a network adapter (a keyboard, a hub): nothing to say
+        why = f"{_where(udev)}: {entry.comment}"
+        with self._lock:
+            self._left_alone[key] = why
+        log.info("usbnet: left alone: %s", why)
 
     def _watch(self) -> None:
         """The hotplug watcher: scan every ``hotplug_interval`` s (or when woken)."""

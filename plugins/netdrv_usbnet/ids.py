@@ -24,7 +24,7 @@ from .cdc_ncm import AppleNcm, CdcNcm
 from .codecs import cdc_ecm as ecm
 from .core import MiniDriver
 
-__all__ = ["ID_TABLE", "Match", "UsbDeviceId", "match_device", "match_interface"]
+__all__ = ["ID_TABLE", "Match", "UsbDeviceId", "denied_entry", "match_device", "match_interface"]
 
 USB_CLASS_COMM = ecm.USB_CLASS_COMM
 USB_CLASS_VENDOR_SPEC = 0xFF
@@ -138,4 +138,21 @@ def match_device(udev: Any, table: tuple[UsbDeviceId, ...] = ID_TABLE) -> Match 
             if entry is None or entry.info is None:
                 continue
             return Match(entry, entry.info, cfg.bConfigurationValue, intf.bInterfaceNumber)
+    return None
+
+
+def denied_entry(udev: Any, table: tuple[UsbDeviceId, ...] = ID_TABLE) -> UsbDeviceId | None:
+    """The deny entry that leaves a device alone: the first one an interface of it matches
+    (alternate setting 0, configurations in order), or None.  For a device
+    :func:`match_device` found nothing to bind on, it says why (its ``comment``): a Realtek
+    RTL8153's ECM configuration is only a fallback, for instance."""
+    vendor, product = int(udev.idVendor), int(udev.idProduct)
+    for cfg in udev:
+        for intf in cfg:
+            if intf.bAlternateSetting != 0:
+                continue
+            entry = match_interface(vendor, product, intf.bInterfaceClass,
+                                    intf.bInterfaceSubClass, intf.bInterfaceProtocol, table)  # fmt: skip
+            if entry is not None and entry.is_deny:
+                return entry
     return None

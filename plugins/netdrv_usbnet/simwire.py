@@ -1,13 +1,16 @@
 """The far end of a simulated adapter's Ethernet cable.
 
-On the kernel attachment the cable ends in a plain TAP interface (not a
-netdrv device) named by ``sim_wire=`` (default ``usbsim0``): frames the kernel
-sends into that TAP arrive at the adapter (``model.wire_rx``), frames the
-adapter puts on the wire (``model.on_wire_tx``, called in the usbnet writer
-thread) are written to the TAP.  The TAP can be moved into another network
-namespace (``ip link set usbsim0 netns B``); it keeps working there, so a
-test answers real traffic from B.  The TAP lives as long as the driver is
-loaded: replugging the adapter does not touch it.
+On the kernel attachment the cable ends in a plain TAP interface (not a netdrv
+device) named by ``sim_wire=`` (default ``usbsim0``): frames the kernel sends
+into that TAP arrive at the adapter (``model.wire_rx``), frames the adapter
+puts on the wire (``model.on_wire_tx``, called in the usbnet writer thread) are
+written to the TAP.  The TAP can be
+moved into another network namespace (``ip link set usbsim0 netns B``); it
+keeps working there, so a test answers real traffic from B.  The TAP lives as
+long as the driver is loaded: replugging the adapter does not touch it.  Deleted
+(``ip link del``, or its namespace deleted), the cable is cut: a warning says
+so once, the adapter reports its link down (the carrier goes off), and it stays
+so until the driver is reloaded.
 
 On any other attachment (the memory stack of unit tests and the conformance
 kit) there is no kernel: the cable stays in-process.  What the adapter
@@ -43,6 +46,7 @@ class SimWire:
         self.model = model
         self.name = name
         self.tap: Any = None
+        self.cut = ""  # why the cable was cut (its TAP deleted); empty while it works
         self.counters = {"to_adapter": 0, "from_adapter": 0, "write_dropped": 0,
                          "write_errors": 0}  # fmt: skip
 
@@ -56,8 +60,12 @@ class SimWire:
         if not getattr(self.host.attachment, "is_kernel", False):
             return
         from netdrv_core.attach.tap import TunTap
+        from netdrv_core.errors import NameInUseError
 
-        tt = TunTap(self.name, tap=True, vnet_hdr=False, offloads=0)
+        try:
+            tt = TunTap(self.name, tap=True, vnet_hdr=False, offloads=0)
+        except NameInUseError as exc:  # say which parameter named it
+            raise NameInUseError(f"sim_wire={self.name}: {exc}") from None
         try:
             cfg = getattr(self.host.attachment, "cfg", None)
             if cfg is not None:
@@ -79,19 +87,38 @@ class SimWire:
         for _ in range(READ_BUDGET):
             try:
                 frame = os.read(tt.fd, MAX_FRAME)
-            except BlockingIOError:
+            except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.warning("%s: read failed: %s", self.name, exc)
+                # EBADFD: the TAP was deleted (or its namespace was).  The fd stays readable
+                # with that error: reading on would spin the loop and flood the log.
+                self._cut(exc)
                 return
             if frame:
                 self.counters["to_adapter"] += 1
                 self.model.wire_rx(frame)
 
+    def _cut(self, exc: OSError) -> None:
+        """The TAP is gone (loop): stop reading it and take the cable's link down, once.
+
+        The fd stays open until :meth:`close` (unload): the writer thread may be writing
+        to it, and a closed fd's number could be reused by another file meanwhile."""
+        tt = self.tap
+        if self.cut or tt is None:
+            return
+        self.cut = f"TAP {self.name} is gone ({exc.strerror or exc})"
+        with contextlib.suppress(Exception):
+            self.host.loop.remove_reader(tt.fd)
+        log.warning("%s: the simulated adapter's cable is cut: its TAP is gone (%s; deleted, "
+                    "or its network namespace was): the adapter reports link down until the "
+                    "driver is reloaded", self.name, exc)  # fmt: skip
+        with contextlib.suppress(Exception):
+            self.model.set_link(False)
+
     def _write(self, frame: bytes) -> None:
         """The adapter transmitted ``frame`` (called in the writer thread)."""
         tt = self.tap
-        fd = tt.fd if tt is not None else -1
+        fd = tt.fd if tt is not None and not self.cut else -1
         if fd < 0:
             return
         try:

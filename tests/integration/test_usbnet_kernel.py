@@ -246,3 +246,28 @@ def test_unload_leaves_no_interface_thread_or_tap(netns_factory) -> None:
     assert "3 received" in a.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout, "the rest runs on"
     a.netdrv("unload snull")
     assert wait_for(lambda: not a.pids())
+
+
+@pytest.mark.parametrize("how", ["ip link del", "ip netns del"])
+def test_deleting_the_cables_tap_cuts_the_cable_once(netns_factory, how: str) -> None:
+    """The simulated cable's TAP deleted (or the namespace it was moved to): its fd reads
+    EBADFD for good.  Read on, the loop spun and logged a warning per read (tens of
+    thousands a second); instead the cable is cut once: one warning, link down, the daemon
+    runs on, the driver unloads cleanly."""
+    a, b = _setup(netns_factory, "cdc_ether")
+    _ping(a, B_IP)
+    if how == "ip link del":
+        b.run("ip link del simw0")
+    else:
+        b.delete()
+    assert wait_for(lambda: not device(a, "usb0")["carrier"], timeout=5), "carrier stays on"
+    wait_for(lambda: False, timeout=1.0)  # let a spinning loop show itself
+    log = a.netdrv("log").stdout
+    assert "read failed" not in log, log[-2000:]
+    assert log.count("cable is cut") == 1, log[-2000:]
+    (drv,) = status(a)["drivers"]
+    assert "cable cut: TAP simw0 is gone" in drv["description"], drv["description"]
+    res = a.netdrv(f"set usb0 ioctl={SIOCDEVPRIVATE + 2}:1", check=False)
+    assert res.returncode != 0 and "cable is cut" in res.stderr, res.stdout + res.stderr
+    a.netdrv("unload usbnet")
+    assert wait_for(lambda: not a.pids()), "the daemon exits"

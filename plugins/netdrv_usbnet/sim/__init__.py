@@ -12,8 +12,10 @@ Quick start::
     usb.util.claim_interface(dev, 0)
     dev.set_interface_altsetting(interface=1, alternate_setting=1)
     model.on_wire_tx = lambda frame: print("on the wire:", frame.hex())
+    frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xb5" + bytes(46)
     model.wire_rx(frame)                 # a frame arrives from the cable
-    data = dev.read(0x82, 2048, timeout=1000)
+    data = dev.read(0x82, 2048, timeout=1000)   # ... and the host reads it (60 bytes)
+    dev.write(0x01, frame)               # the adapter puts it on the wire
 
 Models: :class:`CdcEcmModel`, :class:`CdcNcmModel`, :class:`Ax88179Model`
 (speed ``"full"`` = 64-byte bulk packets, ``"high"`` = 512, ``"super"`` = 1024).

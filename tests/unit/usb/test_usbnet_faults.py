@@ -239,7 +239,9 @@ def test_ioctl_unplug_and_replug_after_a_delay(host, usbnet):
     assert wait(host, lambda: not new._carrier)
     assert host.dev_ioctl(new, USBNET_IOC_SIM_LINK, 1) == 0
     assert wait(host, lambda: new._carrier)
-    assert host.dev_ioctl(new, USBNET_IOC_SIM_LINK, 7) < 0
+    with pytest.raises(OSError) as e:
+        host.dev_ioctl(new, USBNET_IOC_SIM_LINK, 7)
+    assert e.value.errno == errno.EINVAL and "takes 0" in str(e.value)
 
 
 def test_unload_while_unplugged_with_a_pending_replug(host, usbnet):

@@ -332,3 +332,199 @@ def test_walk_hexid_error_says_what_an_id_looks_like():
         hexid("zz")
     assert "int()" not in str(e.value) and "0b95" in str(e.value)
     assert hexid("0x0B95") == 0x0B95
+
+
+def test_walk_hotplug_off_and_nothing_found_does_not_say_waiting(host, usbnet, sim_backend):
+    # hotplug_interval=0 with no adapter said "waiting for one to be plugged in (hotplug off)":
+    # nothing is ever bound then, whatever is plugged in.
+    drv = usbnet(backend=SIM_BACKEND, hotplug_interval=0)
+    text = drv.describe()
+    assert drv.devices == [] and "waiting" not in text, text
+    assert "hotplug off" in text and "none will be" in text and "reload" in text, text
+    assert "hotplug_interval=0" in text
+
+
+def test_walk_a_machine_without_a_usb_bus_says_so(host, usbnet, monkeypatch, tmp_path, caplog):
+    # On a machine (VM, container) with no USB bus at all, the load said it was waiting for an
+    # adapter to be plugged in, forever: none can appear there.
+    import netdrv_usbnet.driver as driver
+
+    monkeypatch.setattr(driver, "USB_SYSFS", str(tmp_path / "no-such-dir"))
+    with caplog.at_level(logging.WARNING, logger="netdrv.usbnet"):
+        drv = usbnet()  # libusb, as `netdrv load usbnet`: it finds nothing here
+    text = drv.describe()
+    assert drv.devices == [] and "no USB bus" in text and "sim=" in text, text
+    assert str(tmp_path / "no-such-dir") in text
+    assert any("no USB bus" in r.getMessage() for r in caplog.records), "the log says so too"
+
+
+def test_walk_a_machine_with_a_usb_bus_gets_no_such_hint(host, usbnet, monkeypatch, tmp_path):
+    import netdrv_usbnet.driver as driver
+
+    monkeypatch.setattr(driver, "USB_SYSFS", str(tmp_path))  # it exists
+    drv = usbnet()
+    assert "waiting" in drv.describe() and "no USB bus" not in drv.describe()
+
+
+def test_walk_sim_unplugged_for_good_is_not_waited_for(host, usbnet):
+    # 0x89f1:0 pulls the simulated adapter for good; status said "waiting for one to be
+    # plugged in" as if it would come back.
+    from netdrv_usbnet.core import USBNET_IOC_SIM_UNPLUG
+
+    drv = usbnet(sim="cdc_ether")
+    (dev,) = drv.devices
+    assert host.dev_ioctl(dev, USBNET_IOC_SIM_UNPLUG, 0) == 0
+    assert wait(host, lambda: not drv.devices)
+    assert "unplugged for good" in drv.describe() and "reload" in drv.describe()
+
+
+def test_walk_sim_unplugged_for_a_while_says_it_comes_back(host, usbnet):
+    from netdrv_usbnet.core import USBNET_IOC_SIM_UNPLUG
+
+    drv = usbnet(sim="cdc_ether")
+    (dev,) = drv.devices
+    assert host.dev_ioctl(dev, USBNET_IOC_SIM_UNPLUG, 300) == 0
+    assert wait(host, lambda: not drv.devices)
+    assert "plugged back in shortly" in drv.describe()
+    assert wait(host, lambda: len(drv.devices) == 1), "replugged and bound again"
+    assert "unplugged" not in drv.describe()
+    # Replugged, the timer that did it is no longer pending: unplugged now for good, the
+    # description must not promise a replug.
+    (dev,) = drv.devices
+    assert host.dev_ioctl(dev, USBNET_IOC_SIM_UNPLUG, 0) == 0
+    assert wait(host, lambda: not drv.devices)
+    assert "unplugged for good" in drv.describe(), drv.describe()
+
+
+def test_walk_interface_name_equal_to_the_sim_wire_is_refused(host):
+    # name=usbsim0 (the default sim_wire): the load failed with "interface 'usbsim0' already
+    # exists" without saying the cable's TAP took it.
+    from usbnet_helpers import load
+
+    from netdrv_core.errors import ParameterError
+
+    with pytest.raises(ParameterError) as e:
+        load(host, sim="cdc_ether", name="usbsim0")
+    assert "sim_wire=usbsim0" in str(e.value) and "name=usbsim0" in str(e.value)
+
+
+def test_walk_two_simulated_adapters_at_once(host, usbnet):
+    # sim= took one adapter, and usbnet loads once per namespace: two adapters at once
+    # ("one interface usb0, usb1, … per adapter") could not be tried without hardware.
+    from netdrv_usbnet.core import USBNET_IOC_SIM_UNPLUG
+
+    drv = usbnet(sim="cdc_ether,ax88179")
+    assert [d.name for d in drv.devices] == ["usb0", "usb1"]
+    ecm_dev, ax_dev = drv.devices
+    assert (ecm_dev.priv.info.name, ax_dev.priv.info.name) == ("cdc_ether", "ax88179_178a")
+    m_ecm, m_ax = drv.sim_models
+    assert drv.sim_model is m_ecm and m_ecm is not m_ax
+    assert ecm_dev.dev_addr != ax_dev.dev_addr
+    assert ecm_dev.priv.bus_info != ax_dev.priv.bus_info
+    for dev, m in ((ecm_dev, m_ecm), (ax_dev, m_ax)):
+        up(host, dev)
+        host.attachment.send(dev, frame(PEER, 100, 1))
+        assert settle_tx(host, dev) and m.take_wire_tx() == [frame(PEER, 100, 1)]
+        m.wire_rx(frame(bytes(dev.dev_addr), 90, 2))
+        assert [f[14] for f in received(host, dev, 1)] == [2]
+    text = drv.describe()
+    assert "simulated cdc_ether adapter" in text and "simulated ax88179 adapter" in text, text
+    # One pulled out for good: the other runs on.
+    assert host.dev_ioctl(ecm_dev, USBNET_IOC_SIM_UNPLUG, 0) == 0
+    assert wait(host, lambda: [d.name for d in drv.devices] == ["usb1"])
+    host.attachment.send(ax_dev, frame(PEER, 100, 3))
+    assert settle_tx(host, ax_dev) and m_ax.take_wire_tx() == [frame(PEER, 100, 3)]
+    assert "cdc_ether adapter unplugged for good" in drv.describe()
+    assert "ax88179 adapter unplugged" not in drv.describe()
+
+
+@pytest.mark.parametrize(
+    ("sim", "wire", "message"),
+    [("cdc_ether,ax88179", "simw0", "2 names joined by commas"),
+     ("cdc_ether", "simw0,simw1", "names 2 TAPs: one per adapter"),
+     ("cdc_ether,cdc_ncm", "simw0,simw0", "a TAP of its own"),
+     ("cdc_ether,cdc_ncm", "simw0,a/b", "sim_wire='a/b'")],
+)  # fmt: skip
+def test_walk_sim_wire_names_one_tap_per_adapter(host, sim, wire, message):
+    from usbnet_helpers import load
+
+    from netdrv_core.errors import ParameterError
+
+    with pytest.raises(ParameterError) as e:
+        load(host, sim=sim, sim_wire=wire)
+    assert message in str(e.value)
+
+
+def test_walk_sim_list_parameter():
+    from netdrv_usbnet.driver import Usbnet, sim_wire_names
+
+    from netdrv_core.params import parse_params
+
+    (param,) = [p for p in Usbnet.parameters if p.name == "sim"]
+    assert param.convert("cdc_ether, ax88179") == "cdc_ether,ax88179"
+    assert param.convert("") == ""
+    with pytest.raises(ValueError, match="'ecm' is no simulated adapter: one of cdc_ether"):
+        param.convert("cdc_ether,ecm")
+    assert parse_params("usbnet", Usbnet.parameters, {"sim": "cdc_ncm32"})["sim"] == "cdc_ncm32"
+    assert sim_wire_names("cdc_ether,cdc_ncm,ax88179", "usbsim0") == ["usbsim0", "usbsim1",
+                                                                     "usbsim2"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("request_", "data", "says"),
+    [("unplug", None, "takes the milliseconds"), ("unplug", -5, "takes the milliseconds"),
+     ("unplug", "soon", "takes the milliseconds"), ("link", None, "takes 0"),
+     ("link", 2, "takes 0"), ("stall", "bulk", "'bulk' is no endpoint address")],
+)  # fmt: skip
+def test_walk_sim_ioctl_refusals_say_what_the_ioctl_takes(host, usbnet, request_, data, says):
+    # `netdrv set usb0 ioctl=0x89f2:2` answered a bare "Invalid argument", and 0x89f2 with no
+    # value took the cable's link down (0x89f1 with none unplugged the adapter for good).
+    from netdrv_usbnet.core import USBNET_IOC_SIM_LINK, USBNET_IOC_SIM_STALL, USBNET_IOC_SIM_UNPLUG
+
+    request = {"unplug": USBNET_IOC_SIM_UNPLUG, "link": USBNET_IOC_SIM_LINK,
+               "stall": USBNET_IOC_SIM_STALL}[request_]  # fmt: skip
+    drv = usbnet(sim="cdc_ether")
+    (dev,) = drv.devices
+    up(host, dev)
+    with pytest.raises(OSError) as e:
+        host.dev_ioctl(dev, request, data)
+    assert e.value.errno == errno.EINVAL and says in str(e.value), str(e.value)
+    assert str(e.value).count("usb0: 0525:a4a1") == 1, "names the adapter"
+    assert drv.sim_model.is_plugged and drv.sim_model.link_up and not drv.sim_model.halted
+    assert drv.devices == [dev] and dev._carrier
+
+
+def test_walk_sim_ioctls_on_a_real_adapter_say_they_are_for_simulated_ones(host, usbnet):
+    from netdrv_usbnet.core import USBNET_IOC_SIM_UNPLUG
+
+    drv = usbnet(sim="cdc_ether")
+    (dev,) = drv.devices
+    dev.priv.simulated = False  # as an adapter on libusb is
+    with pytest.raises(OSError) as e:
+        host.dev_ioctl(dev, USBNET_IOC_SIM_UNPLUG, 100)
+    assert e.value.errno == errno.EOPNOTSUPP and "simulated adapters only" in str(e.value)
+    assert drv.sim_model.is_plugged
+
+
+def test_walk_an_adapter_the_id_table_denies_is_named_not_waited_for(
+    host, usbnet, sim_backend, caplog
+):
+    # A Realtek RTL8153 (whose CDC-ECM configuration is only a fallback for r8152) was left
+    # alone without a word: its owner saw "waiting for one to be plugged in" with it plugged in.
+    realtek = sim_backend.plug(CdcEcmModel(vid=0x0BDA, pid=0x8153))
+    with caplog.at_level(logging.INFO, logger="netdrv.usbnet"):
+        drv = usbnet(backend=SIM_BACKEND, hotplug_interval=0.02)
+        assert drv.devices == []
+        assert wait(host, lambda: False, timeout=0.3) is False  # several hotplug scans
+    text = drv.describe()
+    assert "left alone: 0bda:8153 at usb-1-1: Realtek RTL8153" in text and "r8152" in text, text
+    said = [r for r in caplog.records if "left alone" in r.getMessage()]
+    assert len(said) == 1, "once, not on every scan"
+    assert realtek.claimed == set(), "not opened"
+    # Beside an adapter it binds, the denied one is still named.
+    sim_backend.plug(CdcNcmModel())
+    assert wait(host, lambda: len(drv.devices) == 1)
+    assert "usb0: " in drv.describe() and "left alone: 0bda:8153" in drv.describe()
+    # Unplugged, it is no longer mentioned.
+    realtek.unplug()
+    assert wait(host, lambda: "left alone" not in drv.describe())
