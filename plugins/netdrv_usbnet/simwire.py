@@ -4,7 +4,7 @@ On the kernel attachment the cable ends in a plain TAP interface (not a netdrv
 device) named by ``sim_wire=`` (default ``usbsim0``): frames the kernel sends
 into that TAP arrive at the adapter (``model.wire_rx``), frames the adapter
 puts on the wire (``model.on_wire_tx``, called in the usbnet writer thread) are
-written to the TAP.  The TAP can be
+written to the TAP (no copy is kept in ``model.wire_tx_log``).  The TAP can be
 moved into another network namespace (``ip link set usbsim0 netns B``); it
 keeps working there, so a test answers real traffic from B.  The TAP lives as
 long as the driver is loaded: replugging the adapter does not touch it.  Deleted
@@ -77,6 +77,7 @@ class SimWire:
         self.tap = tt
         self.host.loop.add_reader(tt.fd, self._readable)
         self.model.on_wire_tx = self._write
+        self.model.keep_wire_tx(0)  # the TAP gets the frames: no copy kept in the daemon
         log.info("simulated adapter's cable ends in TAP %s", self.name)
 
     def _readable(self) -> None:
@@ -135,6 +136,7 @@ class SimWire:
         """Disconnect the cable and close the TAP (the interface disappears, wherever it is)."""
         if self.model.on_wire_tx == self._write:
             self.model.on_wire_tx = None
+            self.model.keep_wire_tx()
         tt, self.tap = self.tap, None
         if tt is not None:
             with contextlib.suppress(Exception):

@@ -5,7 +5,8 @@ Each model has a *cable*:
 * frames the host transmits come out of :attr:`SimNetDevice.on_wire_tx`
   (called in the host's writer thread, outside the device lock, after the
   model decoded the host's framing) and are also kept in
-  :attr:`SimNetDevice.wire_tx_log` (bounded);
+  :attr:`SimNetDevice.wire_tx_log` (the last :data:`WIRE_TX_LOG_FRAMES`; none while
+  :meth:`SimNetDevice.keep_wire_tx` says so, as the kernel TAP of ``sim_wire=`` does);
 * :meth:`SimNetDevice.wire_rx` (or :meth:`SimNetDevice.wire_rx_many`)
   injects frames arriving from the cable.  If the adapter would accept them
   (link up, receive path enabled by the host, packet filter matches) they go
@@ -64,6 +65,10 @@ def device_descriptor(
                             iSerialNumber=serial)  # fmt: skip
 
 
+WIRE_TX_LOG_FRAMES = 10000
+"""Frames :attr:`SimNetDevice.wire_tx_log` keeps by default (the last ones)."""
+
+
 def _accept_all(frame: bytes) -> bool:
     return True
 
@@ -92,7 +97,7 @@ class SimNetDevice(SimDevice):
         self.link_up = link_up
         self.speed_bps = speed_bps
         self.on_wire_tx: Callable[[bytes], None] | None = None
-        self.wire_tx_log: deque[bytes] = deque(maxlen=10000)
+        self.wire_tx_log: deque[bytes] = deque(maxlen=WIRE_TX_LOG_FRAMES)
         self._rx_pending: list[bytes] = []
         self._malformed: deque[str] = deque()
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -174,6 +179,15 @@ class SimNetDevice(SimDevice):
         """Frame whatever is pending now instead of waiting for the host's next read."""
         with self._cond:
             self._frame_pending()
+
+    def keep_wire_tx(self, frames: int = WIRE_TX_LOG_FRAMES) -> None:
+        """Keep the last *frames* transmitted frames in :attr:`wire_tx_log` (0: none).
+
+        A cable that takes the frames elsewhere keeps none (the kernel TAP of
+        ``sim_wire=``): nobody reads the log there, and it would hold 10 000 frames, up to
+        15 MB, in the daemon for good."""
+        with self._cond:
+            self.wire_tx_log = deque(self.wire_tx_log, maxlen=frames)
 
     def take_wire_tx(self) -> list[bytes]:
         """Return and clear :attr:`wire_tx_log`."""
