@@ -403,14 +403,14 @@ def _status_table(st: dict[str, Any]) -> Any:
 
 def _rates_table(st: dict[str, Any], rates: dict[str, Any]) -> Any:
     """``status --watch``: packets and bits per second per device, and the error counters;
-    narrow enough for an 80-column terminal."""
+    headers on two lines, so that it fits an 80-column terminal."""
     from rich import box
     from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=f"netdrv status (daemon pid {st.get('pid')})", box=box.SIMPLE_HEAD)
-    for c in ("device", "state", "rx pkt/s", "rx bit/s", "tx pkt/s", "tx bit/s", "rx err",
-              "rx drop", "tx err", "tx drop"):  # fmt: skip
+    for c in ("device", "state", "rx\npkt/s", "rx\nbit/s", "tx\npkt/s", "tx\nbit/s", "rx\nerr",
+              "rx\ndrop", "tx\nerr", "tx\ndrop"):  # fmt: skip
         t.add_column(c, justify="left" if c[:2] in ("de", "st") else "right")
     for d in st.get("devices", []):
         s = d["stats"]
@@ -458,7 +458,9 @@ def _watch(as_json: bool, interval: float, count: int | None) -> None:
             rates = link_rates(prev, st, now - t_prev) if prev and st else {}
             prev, t_prev = st, now
             if as_json:
-                line = st or {"devices": [], "drivers": [], "daemon": None}
+                # The same keys on every line, daemon or not: "daemon" and "pid" are its pid.
+                line = st or {"devices": [], "drivers": []}
+                line["pid"] = line["daemon"] = st.get("pid") if st else None
                 for d in line["devices"]:
                     d["rates"] = rates.get(d["name"])
                 click.echo(json.dumps({"time": time.time(), **line}, separators=(",", ":")))
@@ -468,8 +470,12 @@ def _watch(as_json: bool, interval: float, count: int | None) -> None:
                              Text("no netdrv daemon in this network namespace (nothing loaded)"))  # fmt: skip
                 if live is not None:
                     live.update(view, refresh=True)
-                else:
-                    _console().print(view)
+                else:  # through click: rich would exit 1 on a closed pipe (`| head` is no error)
+                    con = _console()
+                    with con.capture() as cap:
+                        con.print(view)
+                    click.echo(cap.get(), nl=False)
+                    sys.stdout.flush()
             n += 1
             if count is not None and n >= count:
                 break

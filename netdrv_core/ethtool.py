@@ -1141,8 +1141,10 @@ def ethtool_set_eeprom(host: Host, dev: NetDevice, magic: int, offset: int, data
         if ret < 0:
             why = refusal_text(-ret, host.extack)
             part = f"; the first {done} bytes were written" if done else ""
+            # EINVAL as most drivers refuse a wrong magic, EFAULT as igb and e1000e do.
+            magic_refused = ret in (-errno.EINVAL, -errno.EFAULT)
             hint = (" (a driver refuses a wrong magic so; `netdrv ethtool --json -e "
-                    f"{dev.name}` shows the device's)") if ret == -errno.EINVAL else ""  # fmt: skip
+                    f"{dev.name}` shows the device's)") if magic_refused else ""  # fmt: skip
             raise EthtoolError(f"{dev.name}: cannot write {_bytes(len(data))} of the EEPROM at "
                                f"offset {offset}: {why}{hint}{part}", -ret)  # fmt: skip
         done += len(chunk)

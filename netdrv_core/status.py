@@ -139,9 +139,11 @@ def link_rates(prev: dict[str, Any], cur: dict[str, Any], seconds: float) -> dic
     ``{"sn0": {"rx_pps": …, "rx_bps": …, "tx_pps": …, "tx_bps": …, "rx_errors_ps": …}}``
     (``*_bps`` in bits per second).  A device is matched by name and ifindex: one that
     is new, was re-created (a USB adapter plugged back in) or whose counters went back
-    has no rates yet, rather than a wrong one.
+    has no rates yet, rather than a wrong one.  So has every device when the daemon is not
+    the same (its ``pid`` differs): a restarted daemon numbers its devices from 1 again and
+    counts from 0, so name and ifindex alone would match its devices to the old ones.
     """
-    if seconds <= 0:
+    if seconds <= 0 or prev.get("pid") != cur.get("pid"):
         return {}
     before = {(d["name"], d.get("ifindex")): d["stats"] for d in prev.get("devices", [])}
     out: dict[str, Any] = {}

@@ -9,8 +9,8 @@ import errno
 import pytest
 from test_conformance import Good, check
 
-from netdrv_core import NetDevice
-from netdrv_core.ethtool import EthtoolEeprom, EthtoolOps
+from netdrv_core import Host, NetDevice, NetDeviceOps, alloc_netdev, ether_setup
+from netdrv_core.ethtool import EthtoolEeprom, EthtoolError, EthtoolOps, ethtool_request
 
 MAGIC = 0x4B495445
 
@@ -88,3 +88,21 @@ def test_a_driver_with_a_correct_eeprom_passes(ops: type[EthtoolOps]) -> None:
 def test_eeprom_bugs_are_caught(ops: type[EthtoolOps], message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check(_with("kiteeprombug", ops), "test_ethtool_ops")
+
+
+@pytest.mark.parametrize("ops", [KitEeprom, EfaultOnMagic])
+def test_a_wrong_magic_refused_either_way_gets_the_magic_hint(
+    host: Host, ops: type[KitEeprom]
+) -> None:
+    # The kit accepts EFAULT (igb, e1000e) as well as EINVAL for a wrong magic: `netdrv
+    # ethtool -E` must then point at the magic too, not leave a bare "Bad address".
+    dev = alloc_netdev(None, "ee%d", ether_setup)
+    dev.netdev_ops = NetDeviceOps()
+    dev.ethtool_ops = eeprom = ops()
+    host.register_netdev(dev)
+    before = bytes(eeprom.image)
+    with pytest.raises(EthtoolError) as exc:
+        ethtool_request(host, dev, "eeprom", {"magic": MAGIC ^ 1, "offset": 4, "data": "aa"})
+    assert "a driver refuses a wrong magic so" in str(exc.value), str(exc.value)
+    assert f"netdrv ethtool --json -e {dev.name}" in str(exc.value)
+    assert bytes(eeprom.image) == before

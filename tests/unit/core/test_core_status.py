@@ -104,3 +104,16 @@ def test_link_rates_none_for_a_new_recreated_or_reset_device() -> None:
     after = _snap(("usb0", 9, 10, 1000), ("sn0", 3, 40, 6000), ("usb1", 10, 5, 500))
     assert link_rates(before, after, 1.0) == {}
     assert link_rates(before, before, 0.0) == {}  # no time between: no rate, no ZeroDivision
+
+
+def test_link_rates_none_across_a_daemon_restart() -> None:
+    from netdrv_core.status import link_rates
+
+    # The daemon restarted between two refreshes: it numbers its devices from 1 again, so
+    # sn0 has its old name and ifindex, and its counters (from 0) may already exceed the old
+    # ones.  Rates from such a pair would be wrong, not merely missing.
+    before = {"pid": 100, **_snap(("sn0", 1, 10, 1000))}
+    after = {"pid": 200, **_snap(("sn0", 1, 500, 50_000))}
+    assert link_rates(before, after, 1.0) == {}
+    same = {"pid": 100, **_snap(("sn0", 1, 500, 50_000))}
+    assert link_rates(before, same, 1.0)["sn0"]["rx_pps"] == 490
