@@ -46,7 +46,15 @@ from netdrv_core.linktypes import ARPHRD_AX25, ARPHRD_CSLIP, ARPHRD_SLIP
 from netdrv_core.params import ip_address, ip_interface
 
 from .codecs import DEFAULT_MTUS, MODES, CodecError, linux_rx
-from .port import LinePort, NotAPortError, PortError, open_blocks, open_serial
+from .port import (
+    LinePort,
+    NotAPortError,
+    PortError,
+    ServerClosedError,
+    open_blocks,
+    open_serial,
+    server_said,
+)
 
 if TYPE_CHECKING:
     from .linktest import Responder
@@ -54,10 +62,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("netdrv.serial")
 
 OPEN_WARN_EVERY = 600.0  # seconds between warnings that a port still cannot be reopened
+# A network port reopened after a loss has its carrier back once the connection has lasted
+# this long: a serial server that takes each connection and hangs up at once (ser2net when
+# its serial device is missing) is a port that cannot be opened, not one that comes and goes.
+NET_SETTLE = 0.5
 
 # Frames queued to the writer thread before the queue is stopped: enough to keep
 # the line busy between two loop wake-ups, small enough to keep latency low.
 TX_INFLIGHT = 2
+# Bytes of garbage with no frame at all before the log says the peer speaks another mode.
+GARBAGE_WARN = 256
 MODE_TYPES = {"slip": ARPHRD_SLIP, "cslip": ARPHRD_CSLIP, "adaptive": ARPHRD_SLIP,
               "plip": ARPHRD_SLIP, "kiss": ARPHRD_AX25}  # fmt: skip
 
@@ -87,10 +101,14 @@ class SerialPriv:
         self.rx_base: dict[str, int] = {}
         self.tx_base: dict[str, int] = {}
         self.not_ip = 0  # frames that decoded but were no IP packet (a peer in another mode)
+        self.garbage_warned = False  # the one warning that only garbage arrives (mode=plip)
         # The last reopen failure logged, when, and the failures since (see _opened).
         self.open_error: str | None = None
         self.open_warned = 0.0
         self.open_failures = 0
+        self.settle_timer: Any = None  # a reopened network port proving it holds (NET_SETTLE)
+        self.settle_said = bytearray()  # what it sent meanwhile (a server's reason to hang up)
+        self.no_carrier: str | None = None  # why the carrier is off, for `netdrv status`
 
 
 def _priv(dev: NetDevice) -> SerialPriv:
@@ -114,10 +132,10 @@ class SerialOps(NetDeviceOps):
         priv = _priv(dev)
         priv.closing = True
         netif_stop_queue(dev)
-        for t in (priv.reopen_timer, priv.keepalive_timer, priv.outfill_timer):
+        for t in (priv.reopen_timer, priv.keepalive_timer, priv.outfill_timer, priv.settle_timer):
             if t is not None:
                 t.cancel()
-        priv.reopen_timer = priv.keepalive_timer = priv.outfill_timer = None
+        priv.reopen_timer = priv.keepalive_timer = priv.outfill_timer = priv.settle_timer = None
         dev.stats.tx_dropped += _close_port(dev)
         return 0
 
@@ -249,6 +267,8 @@ def _port_open(dev: NetDevice, *, reopen: bool = False) -> None:
     ser, priv.preopened = priv.preopened, None
     if ser is None and open_blocks(p["port"]):
         netif_carrier_off(dev)
+        if priv.no_carrier is None:
+            priv.no_carrier = f"connecting to {p['port']}"
         priv.port.open_async(lambda err: _opened(dev, err, reopen))
         return
     try:
@@ -270,21 +290,44 @@ def _opened(dev: NetDevice, err: PortError | None, reopen: bool) -> None:
         # out: a new reason is logged, the same one again only every OPEN_WARN_EVERY s.
         priv.open_failures += 1
         now = host.loop.clock()
-        same = str(err) == priv.open_error
+        # A server's hang-up is one reason whether or not its words came through this time.
+        reason = "server closed" if isinstance(err, ServerClosedError) else str(err)
+        same = reason == priv.open_error
         if not same or now - priv.open_warned >= OPEN_WARN_EVERY:
             again = f" (still: {priv.open_failures} attempts so far)" if same else ""
             log.warning("%s: %s; retrying in %.1f s%s", dev.name, err, priv.backoff, again)
-            priv.open_error, priv.open_warned = str(err), now
+            priv.open_error, priv.open_warned = reason, now
         else:
             log.debug("%s: %s; retrying in %.1f s", dev.name, err, priv.backoff)
         netif_carrier_off(dev)
+        priv.no_carrier = f"{err}; retrying"
         _schedule_reopen(dev)
         return
-    priv.open_error, priv.open_failures = None, 0
     if priv.decoder is not None:
         priv.decoder.reset()
-    priv.backoff = 0.1
     priv.last_rx = priv.last_tx = host.loop.clock()
+    if reopen and open_blocks(priv.params["port"]):
+        netif_carrier_off(dev)
+        priv.settle_said = bytearray()
+        priv.settle_timer = host.loop.call_later(NET_SETTLE, _settled, dev)
+        return
+    _carrier_back(dev, reopen)
+
+
+def _settled(dev: NetDevice) -> None:
+    """A reopened network port held for NET_SETTLE seconds: it is back."""
+    priv = _priv(dev)
+    priv.settle_timer = None
+    if priv.closing or dev.host is None or priv.port is None or not priv.port.is_open:
+        return
+    _carrier_back(dev, True)
+
+
+def _carrier_back(dev: NetDevice, reopen: bool) -> None:
+    priv = _priv(dev)
+    priv.open_error, priv.open_failures = None, 0
+    priv.backoff = 0.1
+    priv.no_carrier = None
     netif_carrier_on(dev)
     if netif_queue_stopped(dev) and dev.is_up:  # (open() itself starts the queue next)
         netif_wake_queue(dev)
@@ -313,9 +356,22 @@ def _reopen(dev: NetDevice) -> None:
 def _on_lost(dev: NetDevice, exc: BaseException) -> None:
     """The port failed: carrier off, count what was in flight, retry with backoff."""
     priv = _priv(dev)
+    url = priv.params["port"]
+    if priv.settle_timer is not None:
+        # Reopened, and gone again before it settled: the server took the connection and
+        # hung up.  That is an open that failed (logged as those are, backoff growing),
+        # not a port that came back and was lost again.
+        priv.settle_timer.cancel()
+        priv.settle_timer = None
+        _close_port(dev)
+        said = server_said(bytes(priv.settle_said))
+        log.debug("%s: %s hung up before it settled: %s", dev.name, url, exc)
+        _opened(dev, ServerClosedError(url, f"it said {said!r}" if said else ""), True)
+        return
     priv.port_losses += 1
-    log.warning("%s: lost %s (%s); carrier off, retrying", dev.name, priv.params["port"], exc)
+    log.warning("%s: lost %s (%s); carrier off, retrying", dev.name, url, exc)
     netif_carrier_off(dev)
+    priv.no_carrier = f"lost {url} ({exc}); reopening"
     lost = _close_port(dev)
     dev.stats.tx_errors += lost
     dev.stats.tx_carrier_errors += lost
@@ -356,6 +412,8 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
         return
     priv = _priv(dev)
     priv.line_bytes_in += len(data)
+    if priv.settle_timer is not None and len(priv.settle_said) < 300:
+        priv.settle_said += data[: 300 - len(priv.settle_said)]
     host = dev.host
     if host is not None:
         # Any line activity (an outfill END included) proves the line alive, as
@@ -364,7 +422,8 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
     dec = priv.decoder
     before = _errors(dec.stats)
     packets = dec.feed(data)
-    after = _errors(dec.stats)
+    st = dec.stats  # (a snapshot, for the stacked modes)
+    after = _errors(st)
     if after != before:
         dev.stats.rx_errors += after[0] - before[0]
         dev.stats.rx_frame_errors += after[1] - before[1]
@@ -372,8 +431,13 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
         dev.stats.rx_crc_errors += after[3] - before[3]
         dev.stats.rx_dropped += after[4] - before[4]
         dev.stats.rx_compressed += after[5] - before[5]
-    if not netif_carrier_ok(dev) and priv.port is not None and priv.port.is_open:
+    if not priv.garbage_warned and st.garbage_bytes >= GARBAGE_WARN:
+        _only_garbage(dev, st)
+    if (not netif_carrier_ok(dev) and priv.port is not None and priv.port.is_open
+            and priv.settle_timer is None):  # fmt: skip
         netif_carrier_on(dev)  # keepalive had declared the line dead; it is back
+        priv.no_carrier = None
+        log.info("%s: the line is alive again (data received); carrier on", dev.name)
     if not packets:
         return
     for pkt in packets:
@@ -391,6 +455,24 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
         dev.stats.rx_packets += 1
         dev.stats.rx_bytes += n
         netif_rx(skb)
+
+
+def _only_garbage(dev: NetDevice, st: Any) -> None:
+    """Bytes keep arriving and none of them makes a frame: say once what that means.
+
+    A ``mode=plip`` end hunting for its sync pair in another mode's frames counts
+    only ``rx_garbage_bytes``, which no device error counter shows.  A link that
+    has decoded frames is not warned about (line noise between frames).
+    """
+    priv = _priv(dev)
+    priv.garbage_warned = True
+    n = st.garbage_bytes
+    if st.frames or st.dropped or priv.rx_base.get("frames"):
+        return
+    log.warning("%s: %d bytes received and not one %s frame among them: the peer uses another "
+                "mode= or baud=, or the line is noisy; use the same mode= and baud= on both "
+                "ends (counted in rx_garbage_bytes: netdrv ethtool -S %s)", dev.name, n,
+                priv.params["mode"].upper(), dev.name)  # fmt: skip
 
 
 def _not_ip(dev: NetDevice, pkt: bytes) -> None:
@@ -453,6 +535,8 @@ def _keepalive(dev: NetDevice) -> None:
     if host.loop.clock() - priv.last_rx >= ka and netif_carrier_ok(dev):
         log.warning("%s: no packets received for %d s; carrier off (keepalive)", dev.name, ka)
         netif_carrier_off(dev)
+        priv.no_carrier = (f"nothing received for {ka} s (keepalive={ka}): is the far end "
+                           f"running, with outfill= or traffic?")  # fmt: skip
     priv.keepalive_timer = host.loop.call_later(ka, _keepalive, dev)
 
 
@@ -496,9 +580,9 @@ class SerialLink(Driver):
               "rfc2217://host:port or loop://"),
         Param("baud", int, 115200, "line rate", min=50, max=20_000_000, unit="bit/s"),
         Param("mode", str, "slip", "line discipline", choices=tuple(MODES)),
-        Param("local", ip_interface, "", "local address with prefix, e.g. 198.18.5.1/30 "
+        Param("local", ip_interface, "", "local IPv4 address with prefix, e.g. 198.18.5.1/30 "
               "(empty: configure it yourself)"),
-        Param("peer", ip_address, "", "the peer's address (a host route to it is added)"),
+        Param("peer", ip_address, "", "the peer's IPv4 address (a host route to it is added)"),
         Param("mtu", int, 0, "MTU (0: the mode's default: slip 296, plip 1500, kiss 256)",
               min=0, max=65534),
         Param("name", str, "sl%d", "interface name"),
@@ -530,6 +614,14 @@ class SerialLink(Driver):
                 "packets would arrive corrupted (a ping's payload holds both): use rtscts=1 "
                 "(hardware flow control, on both ends) or no flow control"
             )
+        for name in ("local", "peer"):
+            value = params[name]
+            if value and ipaddress.ip_interface(str(value)).version == 6:
+                raise ParameterError(
+                    f"{name}={value}: the slip interface carries IPv4 only (IPv6 is off on it, "
+                    f"so no router solicitations or multicast reports take up the line): give "
+                    f"an IPv4 address"
+                )
         if 0 < params["mtu"] < 68:
             raise ParameterError(
                 f"mtu={params['mtu']}: must be 0 (the mode's default) or 68..65534, the MTUs "
@@ -591,6 +683,10 @@ class SerialLink(Driver):
         ret = att.set_link_up(dev)
         if ret:
             raise OSError(-ret, f"{dev.name}: open failed")
+        if p["peer"] and not p["local"]:
+            # No address of ours to pair it with (configure it yourself): still the host
+            # route to the peer that peer= promises.
+            att.add_route(dev, f"{p['peer']}/32")
         if p["linktest"] and p["local"] and att.is_kernel:
             from netdrv_core.netdevice import dev_get_stats
 
@@ -618,4 +714,9 @@ class SerialLink(Driver):
         names = ", ".join(d.name for d in self.devices)
         peer = f" peer {p['peer']}" if p["peer"] else ""
         local = f" {p['local']}" if p["local"] else ""
-        return f"{names}{local}{peer} over {p['port']} at {p['baud']} bit/s, mode {p['mode']}"
+        line = f"{names}{local}{peer} over {p['port']} at {p['baud']} bit/s, mode {p['mode']}"
+        for dev in self.devices:
+            why = _priv(dev).no_carrier
+            if dev.is_up and not netif_carrier_ok(dev) and why:
+                line += f"; NO-CARRIER: {why}"
+        return line

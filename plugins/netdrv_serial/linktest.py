@@ -18,9 +18,11 @@ rate and the theoretical maximum for the mode and MTU.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import select
 import socket
 import struct
 import termios
@@ -34,6 +36,7 @@ import click
 __all__ = [
     "PORT",
     "Responder",
+    "bulk_tcp_segments",
     "linktest_command",
     "queue_limit",
     "send_for",
@@ -206,32 +209,77 @@ def _readline(conn: socket.socket) -> bytes:
     return bytes(out)
 
 
+def bulk_tcp_segments(mtu: int, count: int) -> list[bytes]:
+    """``count`` full-sized segments of one TCP bulk transfer, as they cross the line.
+
+    IPv4 and TCP headers with the 12-byte timestamp option Linux sends (52 bytes
+    in all), consecutive sequence numbers and IP ids, the same timestamps (a burst
+    the sender wrote at once), and random payload from a fixed seed, so the result
+    is the same on every call.
+    """
+    import random
+
+    from netdrv_core.checksum import ip_compute_csum
+
+    rng = random.Random(mtu)
+    payload = mtu - 52
+    out = []
+    for i in range(count):
+        ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, mtu, i + 1, 0x4000, 64, 6, 0,
+                                   bytes((198, 18, 5, 1)), bytes((198, 18, 5, 2))))  # fmt: skip
+        struct.pack_into("!H", ip, 10, ip_compute_csum(ip))
+        tcp = struct.pack("!HHIIBBHHH", 40000, PORT, 1 + i * payload, 1, 8 << 4, 0x10, 502,
+                          rng.getrandbits(16), 0)  # fmt: skip
+        out.append(bytes(ip) + tcp + b"\x01\x01\x08\x0a" + bytes(8) + rng.randbytes(payload))
+    return out
+
+
 def theoretical_goodput(baud: int, mode: str, mtu: int) -> tuple[float, float]:
-    """(max TCP goodput in bytes/s, framing efficiency) for random data at ``baud`` 8N1."""
+    """(max TCP goodput in bytes/s, framing efficiency) of a bulk transfer at ``baud`` 8N1.
+
+    The segments of :func:`bulk_tcp_segments` go through the mode's own encoder;
+    the goodput is their payload over the line time of their wire bytes, in the
+    steady state (the first segment, which opens a VJ slot, is left out).  For
+    ``cslip`` (and ``adaptive``, once it compresses) that is the best case, every
+    segment VJ-compressed; a stream whose TCP timestamps change from one segment
+    to the next goes uncompressed.  The framing efficiency is packet bytes over
+    wire bytes (above 1 when VJ compression saves more than the framing costs).
+    """
     from .codecs import MODES
 
-    enc, _ = MODES[mode](mtu=mtu)
-    payload = mtu - 52  # IPv4 20 + TCP 20 + timestamps 12
-    pkt = bytearray(os.urandom(mtu))
-    pkt[0] = 0x45
-    pkt[9] = 6
-    wire = len(enc.encode(bytes(pkt)))
-    return baud / 10.0 * payload / wire, mtu / wire
+    if mtu <= 52:
+        return 0.0, 0.0
+    enc, _ = MODES["cslip" if mode == "adaptive" else mode](mtu=mtu)
+    segments = bulk_tcp_segments(mtu, max(8, min(64, (1 << 20) // mtu)))
+    enc.encode(segments[0])
+    wire = sum(len(enc.encode(seg)) for seg in segments[1:])
+    n = len(segments) - 1
+    return baud / 10.0 * n * (mtu - 52) / wire, n * mtu / wire
 
 
 # -- the client ---------------------------------------------------------------------------
-def _status() -> dict[str, Any]:
-    from netdrv_core.control import ControlClient
+def _status(dev: str) -> dict[str, Any]:
+    from netdrv_core.control import ControlClient, DaemonNotRunning
+    from netdrv_core.errors import NetdrvError
 
-    with ControlClient() as c:
-        st = c.request("status")
+    try:
+        with ControlClient() as c:
+            st = c.request("status")
+    except DaemonNotRunning:
+        raise click.ClickException(
+            f"no netdrv daemon in this network namespace, so {dev} is not a netdrv device here: "
+            f"load the slip driver first (netdrv load slip port=PORT local=ADDR/PREFIX peer=ADDR), "
+            f"or run linktest in the namespace that has it (ip netns exec NS netdrv linktest {dev})"
+        ) from None
+    except NetdrvError as exc:  # the daemon did not answer, or answered nonsense
+        raise click.ClickException(f"cannot ask the netdrv daemon about {dev}: {exc}") from None
     if not st.get("ok"):
         raise click.ClickException(str(st.get("error")))
     return st
 
 
 def _find(dev: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    st = _status()
+    st = _status(dev)
     d = next((x for x in st["devices"] if x["name"] == dev), None)
     if d is None:
         raise click.ClickException(f"{dev} is not a netdrv device in this namespace")
@@ -271,6 +319,13 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
     peer = peer or params.get("peer")
     if not peer:
         raise click.ClickException(f"{dev} has no peer= address; give --peer ADDR")
+    if not d0.get("carrier", True):
+        # Nothing crosses a link without carrier: say so now, not after half a minute.
+        raise click.ClickException(
+            f"{dev} has no carrier (NO-CARRIER), so nothing can cross the link: `netdrv status` "
+            f"shows why (the port is gone or not open yet, or keepalive= declared the line "
+            f"dead), `netdrv log` says more; the carrier comes back when the port does"
+        )
     local = str(params.get("local", "")).split("/")[0] or None
     baud, mode, mtu = int(params["baud"]), str(params["mode"]), int(d0["mtu"])
     console = Console(stderr=as_json)
@@ -287,15 +342,22 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
             return False
 
     try:
-        remote0 = _remote_stats(peer, local)
+        remote0 = _remote_stats(peer, local, alive)
+    except CarrierLost:
+        raise click.ClickException(
+            f"{dev} lost its carrier while linktest reached for the peer (the cable was pulled, "
+            f"the port failed, or keepalive= declared the line dead): `netdrv status` shows the "
+            f"link, the daemon's log says why"
+        ) from None
     except OSError as exc:
         raise click.ClickException(
             f"no linktest responder at {peer}:{PORT} ({exc}): is netdrv's slip driver loaded "
-            f"on the far end, and is the carrier on?"
+            f"on the far end with local={peer}/… (and linktest=1, the default), and is the "
+            f"carrier on at both ends?"
         ) from None
     with progress:
         # 1. latency and loss
-        t = progress.add_task("latency", total=count, info="")
+        t = progress.add_task("latency", total=count, info="", visible=count > 0)
         rtts = []
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         if local:
@@ -323,14 +385,15 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
         if rtts:
             res["rtt_ms"] = {"min": min(rtts), "avg": sum(rtts) / len(rtts), "max": max(rtts)}
         try:
-            # 2. throughput out (we send, the peer sinks)
-            t = progress.add_task("to peer", total=duration, info="")
-            res["out_bps"] = _sink(peer, local, duration, (baud, mtu), lambda x, info: progress.update(
-                t, completed=x, info=info), alive) * 8  # fmt: skip
-            # 3. throughput back (the peer sources)
-            t = progress.add_task("from peer", total=duration, info="")
-            res["in_bps"] = _source(peer, local, duration, (baud, mtu), lambda x, info: progress.update(
-                t, completed=x, info=info), alive) * 8  # fmt: skip
+            if duration > 0:  # -d 0: no throughput test
+                # 2. throughput out (we send, the peer sinks)
+                t = progress.add_task("to peer", total=duration, info="")
+                res["out_bps"] = _sink(peer, local, duration, (baud, mtu), lambda x, info: (
+                    progress.update(t, completed=x, info=info)), alive) * 8  # fmt: skip
+                # 3. throughput back (the peer sources)
+                t = progress.add_task("from peer", total=duration, info="")
+                res["in_bps"] = _source(peer, local, duration, (baud, mtu), lambda x, info: (
+                    progress.update(t, completed=x, info=info)), alive) * 8  # fmt: skip
         except CarrierLost:
             raise click.ClickException(
                 f"the throughput test to {peer} broke off: {dev} lost its carrier (the cable was "
@@ -342,19 +405,25 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
                 f"the throughput test to {peer} broke off ({exc}): is the cable still in, and the "
                 f"far end's daemon running? (`netdrv status` on both ends)"
             ) from None
-    remote1 = _remote_stats(peer, local)
     d1, _ = _find(dev)
     errs1 = _err_counts(d1["stats"])
     res["local_errors"] = {k: errs1[k] - errs0[k] for k in _ERRS}
-    r0, r1 = _err_counts(remote0), _err_counts(remote1)
-    res["peer_errors"] = {k: r1[k] - r0[k] for k in _ERRS}
+    try:
+        remote1 = _remote_stats(peer, local, alive)
+    except OSError as exc:  # the line failed just now: the rest of the results still stand
+        res["peer_errors"] = None
+        res["peer_errors_unknown"] = f"the peer did not answer at the end ({exc})"
+    else:
+        r0, r1 = _err_counts(remote0), _err_counts(remote1)
+        res["peer_errors"] = {k: r1[k] - r0[k] for k in _ERRS}
     line = baud / 10.0 * 8  # payload bits/s an 8N1 line can carry
     max_goodput, framing = theoretical_goodput(baud, mode, mtu)
     res["line_rate_bps"] = line
     res["max_goodput_bps"] = max_goodput * 8
     res["framing_efficiency"] = framing
-    res["efficiency_out"] = res["out_bps"] / line
-    res["efficiency_in"] = res["in_bps"] / line
+    if duration > 0:
+        res["efficiency_out"] = res["out_bps"] / line
+        res["efficiency_in"] = res["in_bps"] / line
     note = pacing_note(res)
     if note:
         res["note"] = note
@@ -365,19 +434,29 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
     tb.add_column("measure")
     tb.add_column("value", justify="right")
     rtt = res.get("rtt_ms")
-    tb.add_row(
-        "round trip min/avg/max",
-        f"{rtt['min']:.2f}/{rtt['avg']:.2f}/{rtt['max']:.2f} ms" if rtt else "no answer",
-    )
-    tb.add_row("loss", f"{res['lost']}/{count} ({res['loss_pct']:.1f} %)")
+    if count == 0:
+        tb.add_row("round trip min/avg/max", "not measured (-n 0)")
+        tb.add_row("loss", "not measured (-n 0)")
+    else:
+        tb.add_row(
+            "round trip min/avg/max",
+            f"{rtt['min']:.2f}/{rtt['avg']:.2f}/{rtt['max']:.2f} ms" if rtt else "no answer",
+        )
+        tb.add_row("loss", f"{res['lost']}/{count} ({res['loss_pct']:.1f} %)")
     for key, label in (("out_bps", "throughput to peer"), ("in_bps", "throughput from peer")):
+        if key not in res:
+            tb.add_row(label, "not measured (-d 0)")
+            continue
         eff = res[key] / line * 100
         tb.add_row(label, f"{res[key] / 1000:.1f} kbit/s = {eff:.1f} % of line rate")
+    # CSLIP's maximum assumes every segment compressed (see theoretical_goodput).
+    vj = ", every TCP header VJ-compressed" if mode in ("cslip", "adaptive") else ""
     tb.add_row("theoretical maximum",
                f"{max_goodput * 8 / 1000:.1f} kbit/s ({max_goodput * 8 / line * 100:.1f} %, "
-               f"framing efficiency {framing * 100:.1f} %)")  # fmt: skip
+               f"framing efficiency {framing * 100:.1f} %{vj})")  # fmt: skip
     tb.add_row("errors here", _fmt_errs(res["local_errors"]))
-    tb.add_row("errors at peer", _fmt_errs(res["peer_errors"]))
+    tb.add_row("errors at peer", _fmt_errs(res["peer_errors"]) if res["peer_errors"] is not None
+               else f"unknown: {res['peer_errors_unknown']}")  # fmt: skip
     console.print(tb)
     if note:
         console.print(f"note: {note}")
@@ -400,12 +479,33 @@ def _fmt_errs(e: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in nz.items()) if nz else "none"
 
 
-def _connect(peer: str, local: str | None) -> socket.socket:
+def _connect(
+    peer: str, local: str | None, alive: Callable[[], bool] | None = None
+) -> socket.socket:
+    """A connection to the peer's responder; :class:`CarrierLost` as soon as ``alive()`` says
+    the link went down while connecting (a SYN into a dead line is not waited out)."""
     c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    c.settimeout(ANSWER_TIMEOUT)
-    if local:
-        c.bind((local, 0))
-    c.connect((peer, PORT))
+    try:
+        if local:
+            c.bind((local, 0))
+        c.setblocking(False)
+        err = c.connect_ex((peer, PORT))
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while err in (errno.EINPROGRESS, errno.EALREADY):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            _, w, _ = select.select([], [c], [], min(_POLL, left))
+            if w:
+                err = c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            elif alive is not None and not alive():
+                raise CarrierLost("the carrier went off")
+        if err:
+            raise OSError(err, os.strerror(err))
+        c.settimeout(ANSWER_TIMEOUT)
+    except BaseException:
+        c.close()
+        raise
     return c
 
 
@@ -442,10 +542,22 @@ def _read_all(c: socket.socket, deadline: float | None = None,
     return data
 
 
-def _remote_stats(peer: str, local: str | None) -> dict[str, Any]:
-    with _connect(peer, local) as c:
+def _remote_stats(peer: str, local: str | None,
+                  alive: Callable[[], bool] | None = None) -> dict[str, Any]:  # fmt: skip
+    with _connect(peer, local, alive) as c:
         c.sendall(b"STATS\n")
-        return json.loads(_read_all(c))["stats"]
+        return _answer(_read_all(c, None, alive))["stats"]
+
+
+def _answer(data: bytes) -> dict[str, Any]:
+    """The responder's JSON answer; :class:`OSError` if it is cut short or is not one."""
+    try:
+        ans = json.loads(data)
+    except ValueError:
+        raise OSError(f"the peer's answer was cut short or garbled ({len(data)} bytes)") from None
+    if not isinstance(ans, dict):
+        raise OSError("the peer's answer was not a linktest report")
+    return ans
 
 
 def _sink(
@@ -454,14 +566,14 @@ def _sink(
 ) -> float:  # fmt: skip
     baud, mtu = link
     limit = queue_limit(baud, mtu)
-    with _connect(peer, local) as c:
+    with _connect(peer, local, alive) as c:
         c.sendall(b"SINK\n")
         send_for(c, os.urandom(CHUNK), duration, limit, lambda el, sent: tick(
             el, f"{sent * 8 / max(el, 1e-3) / 1000:.1f} kbit/s"))  # fmt: skip
         # The peer answers once what is still queued has crossed the line.
         deadline = time.monotonic() + _drain_timeout(limit, baud)
         c.shutdown(socket.SHUT_WR)
-        rep = json.loads(_read_all(c, deadline, alive))
+        rep = _answer(_read_all(c, deadline, alive))
     tick(duration, "done")
     # The peer's count over the time until the last byte arrived.
     return rep["bytes"] / max(rep["seconds"], 1e-6)
@@ -473,7 +585,7 @@ def _source(
 ) -> float:  # fmt: skip
     baud, mtu = link
     limit = queue_limit(baud, mtu)
-    with _connect(peer, local) as c:
+    with _connect(peer, local, alive) as c:
         c.sendall(f"SOURCE {duration} {limit}\n".encode())
         deadline = time.monotonic() + duration + _drain_timeout(limit, baud)
         t0 = time.monotonic()

@@ -31,9 +31,11 @@ __all__ = [
     "NotAPortError",
     "PortError",
     "PortSettingError",
+    "ServerClosedError",
     "check_port_path",
     "open_blocks",
     "open_serial",
+    "server_said",
 ]
 
 _STOP = object()
@@ -46,6 +48,20 @@ class PortError(OSError):
 class NotAPortError(PortError):
     """The path exists but is something that never becomes a serial port (a regular file,
     a directory, a FIFO, ``/dev/null``…): retrying it is pointless, unlike a missing path."""
+
+
+class ServerClosedError(PortError):
+    """A serial server (ser2net) took the connection and closed it: the serial device behind
+    it is missing or busy.  ``said`` is the reason it sent, if it sent one as text."""
+
+    def __init__(self, url: str, said: str = "") -> None:
+        self.url, self.said = url, said
+        why = f" ({said})" if said else ""
+        super().__init__(
+            f"cannot open serial port {url}: the server took the connection and closed it{why}: "
+            f"the serial device behind it is probably missing or busy (check the server's log, "
+            f"e.g. ser2net's connector device)"
+        )
 
 
 class PortSettingError(NotAPortError):
@@ -119,6 +135,119 @@ def check_port_path(path: str) -> None:
         os.close(fd)
 
 
+class _ServerHungUp(Exception):
+    """An RFC 2217 server hung up while the client negotiated (see :func:`_rfc2217_class`)."""
+
+
+_RFC2217: type | None = None
+
+
+def _rfc2217_class() -> type:
+    """pyserial's RFC 2217 client, which says so when the server hangs up.
+
+    pyserial's reader thread answers the server's telnet negotiation.  When the
+    server has hung up already — ser2net does, at once, when the serial device
+    behind it is missing or busy — that answer raises in the thread, which dies
+    with a traceback in the daemon's log on every reconnect attempt, and
+    ``open()`` waits out its negotiation and blames the server for not speaking
+    RFC 2217.  Here the thread ends quietly, remembering why and what the server
+    said (ser2net: ``Device open failure: …``), and ``open()`` and ``read()`` say that.
+    """
+    global _RFC2217
+    if _RFC2217 is not None:
+        return _RFC2217
+    import serial
+    import serial.rfc2217
+
+    class Rfc2217Serial(serial.rfc2217.Serial):  # type: ignore[misc]
+        ended: BaseException | None = None  # why the reader thread ended on its own
+        opening = False
+
+        def _internal_raw_write(self, data: bytes) -> None:
+            try:
+                super()._internal_raw_write(data)
+            except OSError as exc:
+                if threading.current_thread() is not self._thread:
+                    raise
+                # The reader answering a server that hung up: it reads on, to the end of
+                # what the server sent (ser2net's reason), and ends at its EOF.
+                self.ended = self.ended or exc
+
+        def close(self) -> None:
+            t = self._thread
+            if self.opening and t is not None and t is not threading.current_thread():
+                t.join(0.5)  # a failed open: let the reader take in what the server said
+            sock = self._socket
+            super().close()
+            if sock is not None:  # pyserial skips close() when shutdown() fails (peer gone)
+                sock.close()
+
+        def _telnet_read_loop(self) -> None:
+            try:
+                super()._telnet_read_loop()
+            except Exception as exc:  # its answer to the server's negotiation failed
+                if not isinstance(exc, OSError):
+                    log.debug("%s: RFC 2217 reader thread failed", self.portstr, exc_info=exc)
+                self.ended = exc
+                with contextlib.suppress(Exception):
+                    self._read_buffer.put(None)
+            else:
+                if self.is_open and self.ended is None:  # not close(): EOF or a socket error
+                    self.ended = EOFError()
+
+        def why(self, exc: BaseException | None = None) -> str:
+            """How the connection ended, and what the server said before, if anything."""
+            exc = self.ended or exc
+            parts = []  # how the hang-up showed (EPIPE, ECONNRESET, EOF) varies: not said
+            if exc is not None and not isinstance(exc, OSError | EOFError):
+                parts.append(f"pyserial's RFC 2217 reader failed: {exc!r}")
+            said = bytearray()
+            with contextlib.suppress(Exception):
+                while len(said) < 300 and not self._read_buffer.empty():
+                    b = self._read_buffer.get_nowait()
+                    if b is not None:
+                        said += b
+            text = server_said(bytes(said))
+            if text:
+                parts.append(f"it said {text!r}")
+            return "; ".join(parts)
+
+        def open(self) -> None:
+            self.opening = True
+            try:
+                super().open()
+            except (serial.SerialException, OSError) as exc:
+                # The reader saw the hang-up, or this thread did, answering the negotiation.
+                hung_up = isinstance(exc, OSError) and exc.errno in (errno.EPIPE, errno.ECONNRESET)
+                if self.ended is not None or hung_up:
+                    raise _ServerHungUp(self.why(exc)) from exc
+                raise
+            finally:
+                self.opening = False
+
+        def read(self, size: int = 1) -> bytes:
+            try:
+                return bytes(super().read(size))
+            except serial.SerialException as exc:
+                if self.ended is not None:
+                    why = self.why()
+                    raise serial.SerialException(
+                        "the server closed the connection" + (f" ({why})" if why else "")
+                    ) from exc
+                raise
+
+    _RFC2217 = Rfc2217Serial
+    return _RFC2217
+
+
+def server_said(data: bytes) -> str:
+    """``data`` as one line of text if it is text (ser2net's ``Device open failure: …``), else ``""``."""
+    raw = data[:300]
+    if not raw or sum(32 <= b < 127 or b in b"\t\r\n" for b in raw) < 0.9 * len(raw):
+        return ""
+    return " ".join(raw.decode("ascii", "replace").split())
+
+
 def open_serial(url: str, baud: int, *, rtscts: bool = False, xonxoff: bool = False) -> Any:
     """Open anything pyserial opens: a device path, ``socket://``, ``rfc2217://``, ``loop://``."""
     import serial
@@ -130,9 +259,25 @@ def open_serial(url: str, baud: int, *, rtscts: bool = False, xonxoff: bool = Fa
     # the same port would take half of its bytes, and neither link would work.
     lock = {"exclusive": True} if local else {}
     try:
+        if url.lower().startswith("rfc2217://"):
+            # serial_for_url's own way of opening it, with the class above.
+            ser = _rfc2217_class()(None, baudrate=baud, rtscts=rtscts, xonxoff=xonxoff,
+                                   timeout=0, write_timeout=None)  # fmt: skip
+            ser.port = url
+            ser.open()
+            return ser
         return serial.serial_for_url(url, baudrate=baud, rtscts=rtscts, xonxoff=xonxoff,
                                      timeout=0, write_timeout=None, **lock)  # fmt: skip
+    except _ServerHungUp as exc:
+        raise ServerClosedError(url, str(exc)) from None
     except (serial.SerialException, OSError, ValueError) as exc:
+        if not local and "waiting for option 'control'" in str(exc):
+            fixed = url + ("&" if "?" in url else "?") + "ign_set_control"
+            raise PortError(
+                f"cannot open serial port {url}: {exc}: the port behind the server cannot "
+                f"do modem control lines (DTR/RTS; a pty cannot) — add ign_set_control to "
+                f"the URL: port={fixed}"
+            ) from exc
         if local and "exclusively lock" in str(exc):
             raise PortError(
                 f"serial port {url} is in use by another program (it holds a lock on it; "
@@ -141,11 +286,7 @@ def open_serial(url: str, baud: int, *, rtscts: bool = False, xonxoff: bool = Fa
             ) from exc
         if not local and isinstance(exc, OSError) and exc.errno in (errno.EPIPE, errno.ECONNRESET):
             # ser2net takes the connection, fails to open its serial device, and hangs up.
-            raise PortError(
-                f"cannot open serial port {url}: the server took the connection and closed it "
-                f"({exc.strerror}): the serial device behind it is probably missing or busy "
-                f"(check the server's log, e.g. ser2net's connector device)"
-            ) from exc
+            raise ServerClosedError(url) from exc
         if isinstance(exc, ValueError) and "baud" in str(exc).lower():
             # pyserial: "Failed to set custom baud rate (12345): [Errno 22] Invalid argument"
             raise PortSettingError(
@@ -170,6 +311,20 @@ class _Opening:
     def __init__(self) -> None:
         self.cancelled = False
         self.ser: Any = None
+
+
+def _read_tty(ser: Any) -> bytes:
+    """``ser.read()`` of what is waiting, with the hang-up said plainly."""
+    try:
+        return bytes(ser.read(65536))
+    except Exception as exc:
+        # pyserial: "device reports readiness to read but returned no data (device
+        # disconnected or multiple access on port?)" — the device went away; its
+        # "multiple access" guess would send one looking for another program.
+        if "returned no data" in str(exc):
+            raise PortError("the line hung up: the device is gone (the adapter was unplugged, "
+                            "or the other end of the pty closed)") from exc  # fmt: skip
+        raise
 
 
 class LinePort:
@@ -361,6 +516,10 @@ class LinePort:
         except Exception:
             fd = None
         post = self._post
+        # socket://: read the socket itself.  pyserial's read() goes on reading after the
+        # bytes that came and, meeting the server's hang-up, raises and drops them — the
+        # last data, or the reason the server gives (ser2net: "Device open failure: …").
+        sock = getattr(ser, "_socket", None) if fd is not None else None
         try:
             if fd is not None:
                 wake = self._wake_r
@@ -371,9 +530,11 @@ class LinePort:
                         return
                     if not r:
                         continue
-                    data = ser.read(65536)
+                    data = sock.recv(65536) if sock is not None else _read_tty(ser)
                     if not data:
                         # Readable but empty: the other end hung up (pty closed, socket EOF).
+                        if sock is not None:
+                            raise PortError("the server closed the connection")
                         raise PortError(f"{self.url}: the line hung up")
                     post(self._deliver, gen, data)
             else:

@@ -28,7 +28,7 @@ import sys
 import time
 import tty
 
-__all__ = ["Relay", "main"]
+__all__ = ["LinkPathError", "Relay", "check_link_path", "main"]
 
 CHUNK = 4096
 MAX_BUFFER = 4096  # bytes held per direction before we stop reading (back-pressure)
@@ -75,22 +75,63 @@ class _Direction:
         del self.buf[:n]
 
 
+class LinkPathError(ValueError):
+    """A cable end's path cannot be made a link to a pty; the message says why and what to do."""
+
+
+def check_link_path(link: str) -> None:
+    """Refuse a path the relay must not take over: :class:`LinkPathError` says why.
+
+    The relay replaces only a dangling symbolic link (one a relay or socat that
+    was killed left behind): anything else at the path — a regular file, a device
+    such as ``/dev/ttyUSB0``, a directory, a link to a pty that is still open (a
+    relay or socat running on this path) — is someone's, and is never deleted.
+    """
+    if os.path.islink(link):
+        if not os.path.exists(link):
+            return  # dangling: its pty is gone
+        raise LinkPathError(
+            f"{link} already leads to {os.path.realpath(link)}, which is open: another relay "
+            f"or socat is using this path — stop it first, or choose another path (if nothing "
+            f"is using it, remove the link: rm {link})"
+        )
+    if os.path.lexists(link):
+        raise LinkPathError(
+            f"{link} exists and is not a symbolic link: the relay makes each end a symbolic "
+            f"link to a new pty and replaces only an old link, never a file or a device — "
+            f"choose a new path (e.g. /tmp/ttyA)"
+        )
+    parent = os.path.dirname(os.path.abspath(link))
+    if not os.path.isdir(parent):
+        raise LinkPathError(f"{link}: directory {parent} does not exist (create it first)")
+
+
 class Relay:
     """Two ptys joined back to back, paced at ``baud``."""
 
     def __init__(self, link_a: str, link_b: str, baud: int) -> None:
+        if os.path.abspath(link_a) == os.path.abspath(link_b):
+            raise LinkPathError(f"both ends are {link_a}: give two different paths")
+        for link in (link_a, link_b):
+            check_link_path(link)
         self.links = (link_a, link_b)
         self.masters: list[int] = []
         self.slaves: list[int] = []
-        for link in self.links:
-            m, s = os.openpty()
-            tty.setraw(s)  # no echo or line editing before the driver opens it
-            os.set_blocking(m, False)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(link)
-            os.symlink(os.ttyname(s), link)
-            self.masters.append(m)
-            self.slaves.append(s)
+        self.made: list[tuple[str, str]] = []  # (link, the pty it points to) made by this relay
+        try:
+            for link in self.links:
+                m, s = os.openpty()
+                self.masters.append(m)
+                self.slaves.append(s)
+                tty.setraw(s)  # no echo or line editing before the driver opens it
+                os.set_blocking(m, False)
+                if os.path.islink(link):  # left by an earlier relay or socat
+                    os.unlink(link)
+                os.symlink(os.ttyname(s), link)
+                self.made.append((link, os.ttyname(s)))
+        except OSError as exc:
+            self.close()
+            raise LinkPathError(f"cannot create the link {link}: {exc.strerror}") from None
         rate = baud / 10.0
         self.baud = baud
         self.dirs = [
@@ -148,9 +189,12 @@ class Relay:
 
     def close(self) -> None:
         """Pull the cable: remove the links, close the ptys."""
-        for link in self.links:
+        for link, target in self.made:
+            # Only the link this relay made: not what replaced it since (another relay's).
             with contextlib.suppress(OSError):
-                os.unlink(link)
+                if os.readlink(link) == target:
+                    os.unlink(link)
+        self.made = []
         for fd in self.masters + self.slaves:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -182,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     ns = ap.parse_args(argv)
     if ns.baud < 0:
         ap.error(f"--baud {ns.baud}: a line rate is a positive number of bit/s (0: unpaced)")
-    relay = Relay(ns.link_a, ns.link_b, ns.baud)
+    try:
+        relay = Relay(ns.link_a, ns.link_b, ns.baud)
+    except LinkPathError as exc:
+        ap.error(str(exc))
 
     def stop(*_: object) -> None:
         relay.running = False

@@ -157,3 +157,22 @@ def test_walk_xonxoff_is_refused_because_it_corrupts_binary_frames(host: Host) -
     with host.as_current(), pytest.raises(ParameterError, match=r"xonxoff=1.*use rtscts=1"):
         drv.init()
     assert drv.devices == []
+
+
+def test_walk_a_plip_end_says_when_only_garbage_arrives(host: Host, unload, caplog) -> None:
+    from netdrv_serial.codecs import MODES
+
+    drv = load_slip(host, port="loop://", mode="plip")
+    unload(drv)
+    dev = drv.devices[0]
+    peer, _ = MODES["slip"](mtu=1500)
+    caplog.set_level("WARNING", logger="netdrv.serial")
+    for _ in range(8):  # a SLIP peer's pings: not one PLIP sync pair among them
+        _line(host, dev, peer.encode(_tcp(1000, b"p" * 56)))
+    host.loop.run_until_idle()
+    # No device counter moves (hunting for a sync pair is not an error) — so the log
+    # says, once, that nothing that arrives is a frame.
+    assert dev.stats.rx_packets == 0 and dev.stats.rx_errors == 0
+    warned = [r.getMessage() for r in caplog.records if "not one PLIP frame" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert "another mode= or baud=" in warned[0] and "rx_garbage_bytes" in warned[0]

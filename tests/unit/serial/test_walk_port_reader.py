@@ -140,12 +140,13 @@ def test_walk_a_baud_the_port_refuses_fails_the_load_even_with_wait(monkeypatch)
 def test_walk_a_server_that_hangs_up_at_once_is_explained(monkeypatch) -> None:
     import pytest
     import serial
+    import serial.rfc2217
     from netdrv_serial.port import PortError, open_serial
 
-    def hang_up(url, **kw):  # pyserial's RFC 2217 negotiation writing to a closed socket
+    def hang_up(self):  # pyserial's RFC 2217 negotiation writing to a closed socket
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(serial, "serial_for_url", hang_up)
+    monkeypatch.setattr(serial.rfc2217.Serial, "open", hang_up)
     with pytest.raises(PortError, match="took the connection and closed it") as info:
         open_serial("rfc2217://127.0.0.1:3333", 115200)
     assert "device behind it is probably missing" in str(info.value)
