@@ -159,7 +159,7 @@ def _rfc2217_class() -> type:
     import serial
     import serial.rfc2217
 
-    class Rfc2217Serial(serial.rfc2217.Serial):  # type: ignore[misc]
+    class Rfc2217Serial(serial.rfc2217.Serial):
         ended: BaseException | None = None  # why the reader thread ended on its own
         opening = False
 
