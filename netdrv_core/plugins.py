@@ -2,7 +2,8 @@
 
 * Listing drivers reads entry-point metadata and each module's docstring from
   its source file: nothing is imported, so ``netdrv drivers`` stays fast with
-  many plugins installed.
+  many plugins installed.  The metadata is read again only when a directory
+  of ``sys.path`` changed (a distribution installed or removed there).
 * Loading imports just the requested plugin.  Every import and hook call is
   guarded: a failure becomes a :class:`~netdrv_core.errors.PluginError` that
   names the plugin, its distribution and version, and the cause — and the
@@ -226,6 +227,54 @@ def _unknown_hooks(plugin: object, exc: Exception) -> str:
     return f"unknown hooks: {', '.join(parts)}; netdrv's hooks are {', '.join(known)}"
 
 
+# The last scan and what it depended on: reading every distribution's metadata takes tens of
+# milliseconds per hundred packages, and one command may list the drivers several times.
+_scan_cache: tuple[tuple[tuple[str, int | None], ...], list[md.EntryPoint], list[str]] | None = None
+_MTIME_SLACK_NS = 100_000_000  # file times come from a coarse clock (a few ms behind)
+
+
+def _sys_path_state() -> tuple[tuple[str, int | None], ...]:
+    """``sys.path`` with each directory's modification time: installing or removing a
+    distribution adds or deletes its ``.dist-info`` there, which changes the time."""
+    state: list[tuple[str, int | None]] = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            state.append((entry, None))
+    return tuple(state)
+
+
+def _scan_entry_points() -> tuple[list[md.EntryPoint], list[str]]:
+    """The group's entry points (the first distribution of a name counts) and the
+    distributions whose metadata could not be read; cached while ``sys.path`` and its
+    directories are unchanged, so a plugin installed meanwhile is seen at once."""
+    global _scan_cache
+    state = _sys_path_state()
+    if _scan_cache is not None and _scan_cache[0] == state:
+        return list(_scan_cache[1]), list(_scan_cache[2])
+    eps: list[md.EntryPoint] = []
+    seen: set[str] = set()
+    errors: list[str] = []
+    for dist in md.distributions():
+        try:
+            dname = dist.metadata["Name"] or "?"
+            key = re.sub(r"[-_.]+", "-", dname).lower()
+            if key in seen:
+                continue
+            seen.add(key)
+            eps.extend(ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP)
+        except Exception as exc:
+            where = getattr(dist, "_path", "?")
+            errors.append(f"unreadable entry points in {where}: {type(exc).__name__}: {exc}")
+    # A directory changed within the file system's clock tick of the scan could change
+    # again without its time moving: such a scan is not kept (the next one reads again).
+    recent = time.time_ns() - _MTIME_SLACK_NS
+    if all(m is None or m < recent for _, m in state):
+        _scan_cache = (state, eps, errors)
+    return list(eps), list(errors)
+
+
 class PluginManager:
     """netdrv's plugin manager (a thin, guarded layer over :class:`pluggy.PluginManager`)."""
 
@@ -261,20 +310,7 @@ class PluginManager:
         """
         if not self.autoload:
             return []
-        eps: list[md.EntryPoint] = []
-        seen: set[str] = set()
-        errors: list[str] = []
-        for dist in md.distributions():
-            try:
-                dname = dist.metadata["Name"] or "?"
-                key = re.sub(r"[-_.]+", "-", dname).lower()
-                if key in seen:
-                    continue
-                seen.add(key)
-                eps.extend(ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP)
-            except Exception as exc:
-                where = getattr(dist, "_path", "?")
-                errors.append(f"unreadable entry points in {where}: {type(exc).__name__}: {exc}")
+        eps, errors = _scan_entry_points()
         for e in errors:
             if e not in self.metadata_errors:
                 log.warning("%s", e)

@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -459,3 +460,31 @@ def test_a_plugin_another_module_builds_on_is_not_forgotten(
     finally:
         for mod in ("netdrv_authbase", "authbase_user"):
             sys.modules.pop(mod, None)
+
+
+def test_listings_read_the_metadata_once_until_a_distribution_is_installed(
+    late_site: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One command lists the drivers several times: the distributions are read once, and
+    again as soon as one is installed (its dist-info changes its directory's time)."""
+    site, src = late_site
+    # The install below must change the site directory's time even within one tick of the
+    # file system's clock: its time goes back a minute first.
+    past = time.time() - 60
+    os.utime(site, (past, past))
+    monkeypatch.setattr(plugins_mod, "_MTIME_SLACK_NS", 0)
+    reads: list[int] = []
+    real = plugins_mod.md.distributions
+
+    def counted() -> Any:
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(plugins_mod.md, "distributions", counted)
+    monkeypatch.setattr(plugins_mod, "_scan_cache", None)
+    names = {d.name for d in PluginManager().list_drivers()}
+    assert "late_c" not in names and {d.name for d in PluginManager().list_drivers()} == names
+    assert len(reads) == 1
+    _install_editable(site, src, "late_c")  # pip install -e, while a daemon runs
+    assert "late_c" in {d.name for d in PluginManager().list_drivers()}
+    assert len(reads) == 2
