@@ -186,11 +186,13 @@ class SnullOps(NetDeviceOps):
         buf = skb.buf
         data = skb.data
         end = skb.tail
-        if end - data < ETH_ZLEN:
+        length = end - data
+        if length < ETH_ZLEN:
             skb = _pad(skb)
             buf = skb.buf
             data = skb.data
             end = skb.tail
+            length = end - data
         # -- LDD's snull_hw_tx(): the "hardware" --
         if buf[data + 12] != 0x08 or buf[data + 13]:  # ETH_P_IP
             # snull routes IPv4 only (IPv6 is disabled on the pair); anything else is dropped.
@@ -202,7 +204,8 @@ class SnullOps(NetDeviceOps):
         # (NOARP); rewrite the destination to the peer's, as LDD's header does.
         # (struct's pack_into: a slice assignment of bytes would copy them into a
         # temporary bytearray first, and cost three times as much.)
-        if buf[data] & 1:
+        multicast = buf[data] & 1  # or broadcast: the group bit of the destination
+        if multicast:
             _pack_mac(buf, data + 6, dev.dev_addr)
         else:
             _pack_macs(buf, data, peer.dev_addr, dev.dev_addr)
@@ -230,7 +233,7 @@ class SnullOps(NetDeviceOps):
             dev_kfree_skb(skb)
             priv.pool_free = free + 1
         elif ppriv.napi is None:
-            if buf[data] & 1 or (data + ETH_HLEN) & 3:
+            if multicast or (data + ETH_HLEN) & 3:
                 # Multicast or broadcast (the filter), or a copy to align: snull_rx.
                 rskb = snull_rx(peer, skb)
                 if rskb is not None:
@@ -249,7 +252,7 @@ class SnullOps(NetDeviceOps):
                     skb.ip_summed = CHECKSUM_UNNECESSARY  # we checked (and kept) the checksums
                 stats = peer.stats
                 stats.rx_packets += 1
-                stats.rx_bytes += end - data
+                stats.rx_bytes += length
                 peer.host.netif_rx(skb)
             priv.pool_free = free + 1
         else:
@@ -265,12 +268,12 @@ class SnullOps(NetDeviceOps):
             # status word, so the next RX interrupt quietly completes it; here the
             # interrupt is really lost and only the watchdog's tx_timeout recovers.
             priv.skb = skb
-            priv.tx_packetlen = end - data
+            priv.tx_packetlen = length
             netif_stop_queue(dev)
             netdev_dbg(dev, "simulated lockup")
             return NETDEV_TX_OK
         stats.tx_packets += 1
-        stats.tx_bytes += end - data
+        stats.tx_bytes += length
         if dev._queue_stopped and priv.pool_free and dev.flags & IFF_UP:
             netif_wake_queue(dev)
         return NETDEV_TX_OK

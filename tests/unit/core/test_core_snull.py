@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 import pytest
 from fakedev import FakeClock, LoadSnull, Run, mem
@@ -490,6 +491,81 @@ def test_a_locked_up_transmission_is_not_freed_under_the_receiver(
     assert sn0.priv.skb is None and sn0.stats.tx_errors == 1 and balanced(sn0)
     (got,) = mem(host).received_skbs("sn1")
     assert got is skb and not got.freed
+
+
+def _flip_case(proto: str, src: bytes, dst: bytes, payload: bytes, ident: int,
+               ip_kw: dict[str, Any]) -> bytes:  # fmt: skip
+    """A packet built from scratch by the test's own RFC 1071 helpers (``frames``)."""
+    if proto == "tcp":
+        return tcp_packet(src, dst, 40000, 5201, payload, ident=ident, **ip_kw)
+    if proto == "tcp-partial":
+        return tcp_packet(src, dst, 40000, 5201, payload, partial=True, ident=ident, **ip_kw)
+    return udp_packet(src, dst, 40000, 5201, payload, checksum=proto == "udp", ident=ident,
+                      **ip_kw)  # fmt: skip
+
+
+def _steered(checksum: int, word: int, target: int) -> int:
+    """The value of a 16-bit word, ``word`` now, that makes a checksum now ``checksum``
+    ``target``: one's-complement arithmetic, ``word + (checksum - target)``."""
+    x = word + checksum + (~target & 0xFFFF)
+    while x >> 16:
+        x = (x & 0xFFFF) + (x >> 16)
+    return x
+
+
+def test_the_flip_gives_what_a_from_scratch_build_of_the_flipped_packet_has() -> None:
+    """flip_ipv4 against the reference: the flipped packet is byte for byte what the test's
+    own RFC 1071 builder makes with the flipped addresses — IP, UDP and TCP checksums, the
+    pseudo-header sum of CHECKSUM_PARTIAL, UDP's 0 (none) kept and a computed 0 sent as
+    0xFFFF — with the checksums steered (through the IP ID and the first payload word) to
+    the high bytes where the fast path's one-byte update stops as well as random ones."""
+    import random
+
+    from netdrv_snull.ipv4 import flip_ipv4
+
+    rnd = random.Random(1624)
+    edges = [0x00, 0x01, 0x02, 0x03, 0xFC, 0xFD, 0xFE, 0xFF]
+    # Whole values too: 0x0200 and 0xFDFF become 0 after the flip (UDP: sent as 0xFFFF).
+    exact = [0x0000, 0x0001, 0x01FF, 0x0200, 0x0201, 0xFCFF, 0xFD00, 0xFDFE, 0xFDFF, 0xFEFF, 0xFFFF]
+
+    def target() -> int:
+        if rnd.random() < 0.3:
+            return rnd.choice(exact)
+        return rnd.choice(edges) << 8 | rnd.randrange(256)
+
+    seen: set[tuple[str, int, int]] = set()  # (protocol, IP checksum high byte, L4's)
+    udp_zero = 0
+    for _ in range(6000):
+        third = rnd.choice([(0, 0), (1, 1), (0, 1), (1, 0)])  # mostly the same low bit
+        src = bytes([198, 18, third[0] | rnd.choice([0, 2, 0xFE]), rnd.randint(1, 254)])
+        dst = bytes([198, 18, third[1] | rnd.choice([0, 2]), rnd.randint(1, 254)])
+        proto = rnd.choice(["udp", "udp", "udp0", "tcp", "tcp-partial"])
+        payload = bytearray(rnd.randbytes(rnd.choice([2, 3, 18, 64, 200])))
+        ip_kw = {"df": rnd.random() < 0.7, "more_fragments": rnd.random() < 0.1,
+                 "options": b"\x01\x01\x01\x00" if rnd.random() < 0.1 else b""}  # fmt: skip
+        l4_at = 20 + len(ip_kw["options"]) + (6 if proto.startswith("udp") else 16)
+        ident = rnd.randrange(0x10000)
+        if proto in ("udp", "tcp") and rnd.random() < 0.8:
+            pkt = _flip_case(proto, src, dst, bytes(payload), ident, ip_kw)
+            word = _steered(pkt[l4_at] << 8 | pkt[l4_at + 1], payload[0] << 8 | payload[1],
+                            target())  # fmt: skip
+            payload[0:2] = word.to_bytes(2, "big")
+        if rnd.random() < 0.8:
+            pkt = _flip_case(proto, src, dst, bytes(payload), ident, ip_kw)
+            ident = _steered(pkt[10] << 8 | pkt[11], ident, target())
+        pkt = _flip_case(proto, src, dst, bytes(payload), ident, ip_kw)
+        flipped = (flip_third_octet(src), flip_third_octet(dst))
+        expected = _flip_case(proto, *flipped, bytes(payload), ident, ip_kw)
+        buf = bytearray(14) + pkt
+        flip_ipv4(buf, 14, len(buf), 14 + l4_at if proto == "tcp-partial" else -1)
+        assert bytes(buf[14:]) == expected, (proto, pkt.hex(), expected.hex())
+        seen.add((proto, pkt[10], pkt[l4_at]))
+        udp_zero += proto == "udp" and expected[l4_at : l4_at + 2] == b"\xff\xff"
+    for proto in ("udp", "tcp"):  # every edge was reached, in the IP and the L4 checksum
+        for hi in edges:
+            assert any(p == proto and ip == hi for p, ip, _ in seen), (proto, hi)
+            assert any(p == proto and l4 == hi for p, _, l4 in seen), (proto, hi)
+    assert udp_zero > 10  # a computed UDP checksum of 0, sent as 0xFFFF
 
 
 def test_the_flip_fast_path_matches_the_general_one_bit_for_bit() -> None:
