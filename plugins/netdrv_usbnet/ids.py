@@ -15,6 +15,7 @@ given field equals the device's (vendor/product) or the interface's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,17 +129,24 @@ def match_device(udev: Any, table: tuple[UsbDeviceId, ...] = ID_TABLE) -> Match 
     Denied interfaces are skipped (another interface of the device may still
     match).  Only descriptors are read: the device is not opened.
     """
+    for cfg, intf, entry in _interface_entries(udev, table):
+        if entry is not None and entry.info is not None:
+            return Match(entry, entry.info, cfg.bConfigurationValue, intf.bInterfaceNumber)
+    return None
+
+
+def _interface_entries(
+    udev: Any, table: tuple[UsbDeviceId, ...]
+) -> Iterator[tuple[Any, Any, UsbDeviceId | None]]:
+    """``(configuration, interface, entry or None)`` for each interface's alternate setting 0,
+    configurations in order: what :func:`match_interface` says of it."""
     vendor, product = int(udev.idVendor), int(udev.idProduct)
     for cfg in udev:
         for intf in cfg:
-            if intf.bAlternateSetting != 0:
-                continue
-            entry = match_interface(vendor, product, intf.bInterfaceClass,
-                                    intf.bInterfaceSubClass, intf.bInterfaceProtocol, table)  # fmt: skip
-            if entry is None or entry.info is None:
-                continue
-            return Match(entry, entry.info, cfg.bConfigurationValue, intf.bInterfaceNumber)
-    return None
+            if intf.bAlternateSetting == 0:
+                yield cfg, intf, match_interface(vendor, product, intf.bInterfaceClass,
+                                                 intf.bInterfaceSubClass,
+                                                 intf.bInterfaceProtocol, table)  # fmt: skip
 
 
 def denied_entry(udev: Any, table: tuple[UsbDeviceId, ...] = ID_TABLE) -> UsbDeviceId | None:
@@ -146,13 +154,7 @@ def denied_entry(udev: Any, table: tuple[UsbDeviceId, ...] = ID_TABLE) -> UsbDev
     (alternate setting 0, configurations in order), or None.  For a device
     :func:`match_device` found nothing to bind on, it says why (its ``comment``): a Realtek
     RTL8153's ECM configuration is only a fallback, for instance."""
-    vendor, product = int(udev.idVendor), int(udev.idProduct)
-    for cfg in udev:
-        for intf in cfg:
-            if intf.bAlternateSetting != 0:
-                continue
-            entry = match_interface(vendor, product, intf.bInterfaceClass,
-                                    intf.bInterfaceSubClass, intf.bInterfaceProtocol, table)  # fmt: skip
-            if entry is not None and entry.is_deny:
-                return entry
+    for _cfg, _intf, entry in _interface_entries(udev, table):
+        if entry is not None and entry.is_deny:
+            return entry
     return None
