@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import struct
 from typing import Any
 
@@ -28,3 +29,15 @@ def inet_csum(data: bytes) -> int:
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
+
+
+def echo_until_closed(c: socket.socket) -> None:
+    """A fake serial server's echo: send back what arrives until the peer closes."""
+    while True:
+        try:
+            b = c.recv(4096)
+        except OSError:
+            return
+        if not b:
+            return
+        c.sendall(b)

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from slip_helpers import load_slip
+from slip_helpers import echo_until_closed, load_slip
 
 from netdrv_core import Host, netif_carrier_ok
 
@@ -95,18 +95,7 @@ class _Server:
                 return
             self.conns.append(c)
             if not self.deaf:
-                threading.Thread(target=self._echo, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def _echo(c: socket.socket) -> None:
-        while True:
-            try:
-                b = c.recv(4096)
-            except OSError:
-                return
-            if not b:
-                return
-            c.sendall(b)
+                threading.Thread(target=echo_until_closed, args=(c,), daemon=True).start()
 
     def close(self) -> None:
         for c in self.conns:
