@@ -137,18 +137,19 @@ def link_rates(prev: dict[str, Any], cur: dict[str, Any], seconds: float) -> dic
     """Per-second rates of each device between two ``host_status`` answers ``seconds`` apart.
 
     ``{"sn0": {"rx_pps": …, "rx_bps": …, "tx_pps": …, "tx_bps": …, "rx_errors_ps": …}}``
-    (``*_bps`` in bits per second).  A device is matched by name and ifindex: one that
-    is new, was re-created (a USB adapter plugged back in) or whose counters went back
-    has no rates yet, rather than a wrong one.  So has every device when the daemon is not
+    (``*_bps`` in bits per second).  A device is matched by its ifindex, which one daemon
+    never gives twice: a renamed device keeps its rates; one that is new, was re-created
+    (a USB adapter plugged back in, under its old name) or whose counters went back has
+    no rates yet, rather than a wrong one.  So has every device when the daemon is not
     the same (its ``pid`` differs): a restarted daemon numbers its devices from 1 again and
-    counts from 0, so name and ifindex alone would match its devices to the old ones.
+    counts from 0.
     """
     if seconds <= 0 or prev.get("pid") != cur.get("pid"):
         return {}
-    before = {(d["name"], d.get("ifindex")): d["stats"] for d in prev.get("devices", [])}
+    before = {d.get("ifindex", d["name"]): d["stats"] for d in prev.get("devices", [])}
     out: dict[str, Any] = {}
     for d in cur.get("devices", []):
-        old = before.get((d["name"], d.get("ifindex")))
+        old = before.get(d.get("ifindex", d["name"]))
         if old is None:
             continue
         new = d["stats"]

@@ -117,3 +117,14 @@ def test_link_rates_none_across_a_daemon_restart() -> None:
     assert link_rates(before, after, 1.0) == {}
     same = {"pid": 100, **_snap(("sn0", 1, 500, 50_000))}
     assert link_rates(before, same, 1.0)["sn0"]["rx_pps"] == 490
+
+
+def test_link_rates_follow_a_renamed_device() -> None:
+    """`ip link set sn0 name lan0` keeps the device (its ifindex): its rates go on."""
+    from netdrv_core.status import link_rates
+
+    before = _snap(("sn0", 3, 50, 5000), ("sn1", 4, 50, 5000))
+    after = _snap(("lan0", 3, 150, 15_000), ("sn0", 5, 60, 6000))  # a new sn0: no rate
+    rates = link_rates(before, after, 1.0)
+    assert set(rates) == {"lan0"} and rates["lan0"]["rx_pps"] == 100
+    assert rates["lan0"]["tx_bps"] == 8 * 20_000
