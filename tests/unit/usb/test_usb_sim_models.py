@@ -24,6 +24,7 @@ from netdrv_usbnet.codecs import (
 from netdrv_usbnet.codecs import ax88179 as ax
 from netdrv_usbnet.codecs import cdc_ecm as cdc
 from netdrv_usbnet.sim import Ax88179Model, CdcEcmModel, CdcNcmModel, SimBackend
+from usbnet_helpers import open_cdc
 
 OTHER = b"\x02\x99\x99\x99\x99\x99"
 BCAST = b"\xff" * 6
@@ -31,15 +32,6 @@ BCAST = b"\xff" * 6
 
 def frame(dst: bytes, n: int = 60, tag: int = 0) -> bytes:
     return dst + b"\x02\x11\x22\x33\x44\x55" + b"\x88\xb5" + bytes([tag & 0xFF]) * (n - 14)
-
-
-def open_cdc(model) -> usb.core.Device:
-    dev = usb.core.find(backend=SimBackend([model]), idVendor=model.device_descriptor.idVendor)
-    dev.set_configuration()
-    usb.util.claim_interface(dev, 0)
-    usb.util.claim_interface(dev, 1)
-    dev.set_interface_altsetting(interface=1, alternate_setting=1)
-    return dev
 
 
 def read_notifications(dev, parser: NotificationParser, ep: int = 0x81) -> list:

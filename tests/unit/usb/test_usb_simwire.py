@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 import usb.core
 import usb.util
-from netdrv_usbnet.sim import CdcEcmModel, SimBackend
+from netdrv_usbnet.sim import CdcEcmModel
 from netdrv_usbnet.simwire import SimWire
+from usbnet_helpers import open_cdc
 
 OTHER = b"\x02\x99\x99\x99\x99\x99"
 
@@ -40,15 +41,6 @@ def tap(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
     ours.close()
 
 
-def open_ecm(model: CdcEcmModel) -> usb.core.Device:
-    dev = usb.core.find(backend=SimBackend([model]), idVendor=model.device_descriptor.idVendor)
-    dev.set_configuration()
-    usb.util.claim_interface(dev, 0)
-    usb.util.claim_interface(dev, 1)
-    dev.set_interface_altsetting(interface=1, alternate_setting=1)
-    return dev
-
-
 def test_a_kernel_cable_keeps_no_copy_of_what_the_adapter_sent(tap: socket.socket) -> None:
     """The TAP gets every frame and the model keeps none of them in ``wire_tx_log``.
 
@@ -58,7 +50,7 @@ def test_a_kernel_cable_keeps_no_copy_of_what_the_adapter_sent(tap: socket.socke
     loop = SimpleNamespace(add_reader=lambda *a: None, remove_reader=lambda *a: None)
     host = SimpleNamespace(attachment=SimpleNamespace(is_kernel=True), loop=loop)
     model = CdcEcmModel(speed="high")
-    dev = open_ecm(model)
+    dev = open_cdc(model)
     wire = SimWire(host, model, "simw0")  # type: ignore[arg-type]
     wire.open()
     sent = [frame(60 + 100 * i, i) for i in range(5)]

@@ -90,3 +90,18 @@ def settle_tx(host: Host, dev: NetDevice, timeout: float = 5.0) -> bool:
 def usbnet_threads() -> list[threading.Thread]:
     """Threads of the usbnet driver still running."""
     return [t for t in threading.enumerate() if t.name.startswith("netdrv-usbnet")]
+
+
+def open_cdc(model: Any) -> Any:
+    """A simulated CDC adapter opened through pyusb as a host driver does: configured, both
+    interfaces claimed, the data interface's alternate setting 1 (its endpoints) chosen."""
+    import usb.core
+    import usb.util
+    from netdrv_usbnet.sim import SimBackend
+
+    dev = usb.core.find(backend=SimBackend([model]), idVendor=model.device_descriptor.idVendor)
+    dev.set_configuration()
+    usb.util.claim_interface(dev, 0)
+    usb.util.claim_interface(dev, 1)
+    dev.set_interface_altsetting(interface=1, alternate_setting=1)
+    return dev
