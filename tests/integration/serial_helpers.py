@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -10,6 +11,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import wait_for
 
 
 class Cable:
@@ -68,3 +76,28 @@ class Cable:
         """Pull and clean up."""
         self.pull()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def ser2net(ns: Any, conf: Path, port: int) -> Iterator[None]:
+    """ser2net running in namespace ``ns`` with the config file ``conf``, from the moment
+    it listens on ``port`` until the block ends."""
+    if shutil.which("ser2net") is None:
+        pytest.fail("ser2net is not installed (CI installs it: apt-get install ser2net)")
+    # gensio resolves the accepter with AI_ADDRCONFIG, which finds nothing in a
+    # namespace whose only address is on lo: give it a non-loopback address.
+    ns.run("ip link add v0 type veth peer name v1")
+    ns.run("ip addr add 198.18.9.1/24 dev v0")
+    ns.run("ip link set v0 up")
+    proc = ns.popen(["ser2net", "-n", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert wait_for(lambda: f":{port}" in ns.run("ss -ltn").stdout, timeout=5)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-import subprocess
 import threading
 import time
 
@@ -19,7 +18,7 @@ from netdrv_core.checksum import ip_compute_csum
 from netdrv_core.testing import NetNamespace
 
 from .helpers import device, link_pair, tcp_transfer, wait_for
-from .serial_helpers import Cable
+from .serial_helpers import Cable, ser2net
 
 pytestmark = pytest.mark.netns
 
@@ -90,8 +89,6 @@ def test_115200_baud_reaches_90_percent_of_line_rate(netns_factory, cable_factor
 
 
 def test_link_through_ser2net_rfc2217(netns_factory, cable_factory, tmp_path) -> None:
-    if shutil.which("ser2net") is None:
-        pytest.fail("ser2net is not installed (CI installs it: apt-get install ser2net)")
     a, b = netns_factory(), netns_factory()
     cable = cable_factory(0)
     conf = tmp_path / "ser2net.yaml"
@@ -103,15 +100,7 @@ def test_link_through_ser2net_rfc2217(netns_factory, cable_factory, tmp_path) ->
         "    kickolduser: true\n"
         "    chardelay: false\n"
     )
-    # gensio resolves the accepter with AI_ADDRCONFIG, which finds nothing in a
-    # namespace whose only address is on lo: give it a non-loopback address.
-    a.run("ip link add v0 type veth peer name v1")
-    a.run("ip addr add 198.18.9.1/24 dev v0")
-    a.run("ip link set v0 up")
-    s2n = a.popen(["ser2net", "-n", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                  stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        assert wait_for(lambda: ":7000" in a.run("ss -ltn").stdout, timeout=5)
+    with ser2net(a, conf, 7000):
         a.netdrv(
             f"load slip port=rfc2217://127.0.0.1:7000?ign_set_control local={A}/32 peer={B} mtu=1500"
         )
@@ -119,13 +108,6 @@ def test_link_through_ser2net_rfc2217(netns_factory, cable_factory, tmp_path) ->
         assert "3 received" in a.run(f"ping -c 3 -i 0.3 -W 3 {B}").stdout
         chash, shash, _ = tcp_transfer(b, a, B, B, 256 << 10, timeout=120)
         assert chash == shash
-    finally:
-        s2n.terminate()
-        try:
-            s2n.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            s2n.kill()
-            s2n.wait()
 
 
 def test_cable_pulled_mid_transfer_and_restored(netns_factory, cable_factory) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 
 import pytest
@@ -12,6 +10,7 @@ from netdrv_core.testing import NetNamespace
 
 from .helpers import device, wait_for
 from .serial_helpers import Cable
+from .serial_helpers import ser2net as ser2net_running
 
 pytestmark = pytest.mark.netns
 
@@ -22,8 +21,6 @@ A, B = "198.18.5.1", "198.18.5.2"
 def ser2net(netns_factory, tmp_path):
     """A namespace running ser2net with an RFC 2217 accepter on 7000 and a raw one on 7001,
     in front of two cables' ``a`` ends; yields (namespace, cable_rfc2217, cable_raw)."""
-    if shutil.which("ser2net") is None:
-        pytest.fail("ser2net is not installed (CI installs it: apt-get install ser2net)")
     ns = netns_factory()
     cables = [Cable(0), Cable(0)]
     conf = tmp_path / "ser2net.yaml"
@@ -37,22 +34,10 @@ def ser2net(netns_factory, tmp_path):
         f"  connector: serialdev,{cables[1].a},115200n81,local\n"
         "  options:\n    kickolduser: true\n    chardelay: false\n"
     )
-    # gensio resolves the accepter with AI_ADDRCONFIG: a non-loopback address is needed.
-    ns.run("ip link add v0 type veth peer name v1")
-    ns.run("ip addr add 198.18.9.1/24 dev v0")
-    ns.run("ip link set v0 up")
-    proc = ns.popen(["ser2net", "-n", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        assert wait_for(lambda: ":7001" in ns.run("ss -ltn").stdout, timeout=5)
-        yield ns, cables[0], cables[1]
+        with ser2net_running(ns, conf, 7001):
+            yield ns, cables[0], cables[1]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         for c in cables:
             c.close()
 
