@@ -60,6 +60,15 @@ def _carrier_samples(ns: NetNamespace, dev: str, seconds: float) -> list[bool]:
     return out
 
 
+def _ping(far: NetNamespace, ns: NetNamespace) -> None:
+    """Two pings from ``far`` to ``ns`` get through; if not, both daemons' logs say why."""
+    res = far.run(f"ping -c 2 -i 0.3 -W 3 {B}", check=False)
+    assert "2 received" in res.stdout, (
+        f"{res.stdout}\n-- ser2net side log:\n{ns.netdrv('log').stdout}"
+        f"\n-- far side log:\n{far.netdrv('log').stdout}"
+    )
+
+
 @pytest.mark.parametrize("url", ["rfc2217://127.0.0.1:7000?ign_set_control",
                                  "socket://127.0.0.1:7001"])  # fmt: skip
 def test_walk_device_behind_ser2net_pulled_and_plugged(ser2net, netns_factory, url) -> None:
@@ -68,7 +77,7 @@ def test_walk_device_behind_ser2net_pulled_and_plugged(ser2net, netns_factory, u
     far = netns_factory()
     ns.netdrv(f"load slip port={url} local={B}/32 peer={A} retry_max=0.5")
     far.netdrv(f"load slip port={cable.b} local={A}/32 peer={B}")
-    assert "2 received" in far.run(f"ping -c 2 -i 0.3 -W 3 {B}").stdout
+    _ping(far, ns)
     cable.pull()  # the adapter on the ser2net host is unplugged
     assert wait_for(lambda: not device(ns, "sl0")["carrier"], timeout=10)
     # ser2net takes every reconnect and hangs up: the link stays down, it does not flap.
@@ -84,6 +93,9 @@ def test_walk_device_behind_ser2net_pulled_and_plugged(ser2net, netns_factory, u
     assert "Traceback" not in log and " ERROR " not in log, log  # no reader-thread crash
     assert log.count("took the connection and closed it") <= 2, log  # not every 0.5 s
     cable.plug()
-    assert wait_for(lambda: device(ns, "sl0")["carrier"], timeout=15)
-    assert "2 received" in far.run(f"ping -c 2 -i 0.3 -W 3 {B}").stdout
+    # The far end lost its pty too and reopens it on its own backoff (up to retry_max,
+    # 5 s by default): a ping sent before its carrier is back is lost on that side.
+    assert wait_for(lambda: device(ns, "sl0")["carrier"] and device(far, "sl0")["carrier"],
+                    timeout=15)  # fmt: skip
+    _ping(far, ns)
     assert device(ns, "sl0")["ethtool"]["stats"]["reconnects"] == 1
