@@ -36,6 +36,11 @@ log = logging.getLogger("netdrv.usbnet.simwire")
 
 READ_BUDGET = 64
 MAX_FRAME = 65536
+# Read errors that mean the TAP is gone: EBADFD is tun's answer once its interface is
+# deleted (tun_chr_read_iter finds no tun); EIO older kernels' while it is unregistered;
+# EBADF, ENODEV and ENXIO an fd or device that is no more.  Any other error fails the
+# one frame (tun_do_read frees it) and the next read goes on.
+TAP_GONE = frozenset({errno.EBADFD, errno.EIO, errno.EBADF, errno.ENODEV, errno.ENXIO})
 
 
 class SimWire:
@@ -46,9 +51,10 @@ class SimWire:
         self.model = model
         self.name = name
         self.tap: Any = None
-        self.cut = ""  # why the cable was cut (its TAP deleted); empty while it works
+        self.cut = ""  # why the cable was cut (TAP deleted or unreadable); "" while it works
         self.counters = {"to_adapter": 0, "from_adapter": 0, "write_dropped": 0,
-                         "write_errors": 0}  # fmt: skip
+                         "write_errors": 0, "read_errors": 0}  # fmt: skip
+        self._failing = 0  # read errors in a row, no frame between them
 
     @property
     def is_kernel(self) -> bool:
@@ -91,28 +97,55 @@ class SimWire:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                # EBADFD: the TAP was deleted (or its namespace was).  The fd stays readable
-                # with that error: reading on would spin the loop and flood the log.
-                self._cut(exc)
-                return
+                if not self._read_error(exc):
+                    return
+                continue
+            self._failing = 0
             if frame:
                 self.counters["to_adapter"] += 1
                 self.model.wire_rx(frame)
 
+    def _read_error(self, exc: OSError) -> bool:
+        """A read failed: whether to read on (the TAP is still there) or not (cable cut).
+
+        The TAP gone (:data:`TAP_GONE`: deleted, or its namespace was), the fd stays
+        readable with that error: reading on would spin the loop and flood the log, so
+        the cable is cut.  Another error lost one frame: counted, said once, and reading
+        goes on, like a driver's rx error; unless a whole budget of reads fails in a row,
+        which is no TAP to read either.
+        """
+        if exc.errno in TAP_GONE:
+            self._cut(exc)
+            return False
+        self.counters["read_errors"] += 1
+        self._failing += 1
+        if self.counters["read_errors"] == 1:
+            log.warning("%s: reading the TAP failed (%s): that frame is lost; further read "
+                        "errors are counted silently", self.name, exc)  # fmt: skip
+        if self._failing >= READ_BUDGET:
+            self._cut(exc)
+            return False
+        return True
+
     def _cut(self, exc: OSError) -> None:
-        """The TAP is gone (loop): stop reading it and take the cable's link down, once.
+        """The TAP is gone, or fails every read (loop): stop reading it and take the cable's
+        link down, once.
 
         The fd stays open until :meth:`close` (unload): the writer thread may be writing
         to it, and a closed fd's number could be reused by another file meanwhile."""
         tt = self.tap
         if self.cut or tt is None:
             return
-        self.cut = f"TAP {self.name} is gone ({exc.strerror or exc})"
+        if exc.errno in TAP_GONE:
+            self.cut = f"TAP {self.name} is gone ({exc.strerror or exc})"
+            why = f"its TAP is gone ({exc}; deleted, or its network namespace was)"
+        else:
+            self.cut = f"TAP {self.name} fails every read ({exc.strerror or exc})"
+            why = f"every read of its TAP fails ({exc})"
         with contextlib.suppress(Exception):
             self.host.loop.remove_reader(tt.fd)
-        log.warning("%s: the simulated adapter's cable is cut: its TAP is gone (%s; deleted, "
-                    "or its network namespace was): the adapter reports link down until the "
-                    "driver is reloaded", self.name, exc)  # fmt: skip
+        log.warning("%s: the simulated adapter's cable is cut: %s: the adapter reports link "
+                    "down until the driver is reloaded", self.name, why)  # fmt: skip
         with contextlib.suppress(Exception):
             self.model.set_link(False)
 
