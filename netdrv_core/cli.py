@@ -659,8 +659,10 @@ def stop() -> None:
 @click.argument("dev")
 @click.argument("settings", nargs=-1)
 def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
-    """Driver settings with no ip-link equivalent: irq=N, base_addr=N, ioctl=N[:VALUE]."""
+    """Driver settings with no ip-link equivalent: irq=N, base_addr=N, ioctl=N[:VALUE];
+    bql_limit_max=N|max, bql_limit_min=N, bql_hold_time=MS (sysfs byte_queue_limits)."""
     ifmap: dict[str, int] = {}
+    bql: dict[str, int | str] = {}
     req: dict[str, Any] = {"dev": dev}
 
     def number(text: str, setting: str) -> int:
@@ -680,10 +682,16 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
                 req["data"] = number(val, s)
         elif k in ("irq", "base_addr", "mem_start", "mem_end", "dma", "port"):
             ifmap[k] = number(v, s)
+        elif k in ("bql_limit_max", "bql_limit_min", "bql_hold_time"):
+            key = "hold_time_ms" if k == "bql_hold_time" else k[4:]
+            bql[key] = "max" if v == "max" and k != "bql_hold_time" else number(v, s)
         else:
-            _fail(f"unknown setting {k!r}: irq, base_addr, mem_start, mem_end, dma, port, ioctl")
+            _fail(f"unknown setting {k!r}: irq, base_addr, mem_start, mem_end, dma, port, ioctl, "
+                  f"bql_limit_max, bql_limit_min, bql_hold_time")  # fmt: skip
     if ifmap:
         req["ifmap"] = ifmap
+    if bql:
+        req["bql"] = bql
     try:
         with _client() as c:
             reply = c.request("set", **req)
@@ -931,6 +939,10 @@ def _report_feature_changes(
         click.echo("Actual changes:\n" + "\n".join(lines))
 
 
+_HEADING_ALONE = ("rx-checksumming", "generic-receive-offload", "rx-vlan-offload",
+                  "tx-vlan-offload")  # fmt: skip
+
+
 def _features_text(dev: str, features: dict[str, dict[str, bool]]) -> str:
     """``ethtool -k``'s layout: group headings (on if any member is), members indented."""
     from .ethtool import FEATURE_GROUPS, NETDEV_FEATURE_NAMES
@@ -948,7 +960,7 @@ def _features_text(dev: str, features: dict[str, dict[str, bool]]) -> str:
     for heading, bits in FEATURE_GROUPS.values():
         members = [n for b, n in NETDEV_FEATURE_NAMES.items() if b & bits and n in features]
         group = [features[n] for n in members]
-        if heading in ("rx-checksumming", "generic-receive-offload"):  # ethtool: heading alone
+        if heading in _HEADING_ALONE:  # ethtool shows these without their one member
             lines.append(f"{heading}: {state(group[0])}")
         else:
             on = any(f["active"] for f in group)

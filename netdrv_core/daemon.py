@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .bql import bql_set
 from .control import (
     CONTROL_ADDRESS,
     ProtocolError,
@@ -765,7 +766,12 @@ class Daemon:
             if failed:
                 out["error"] = refusal_text(-res, why)
             return out
-        raise ProtocolError("set: give 'ifmap' or 'ioctl'")
+        if "bql" in req:
+            try:
+                return {"ok": True, "result": bql_set(dev, dict(req["bql"]))}
+            except ValueError as exc:
+                return {"ok": False, "result": None, "error": str(exc)}
+        raise ProtocolError("set: give 'ifmap', 'ioctl' or 'bql'")
 
     def ethtool(self, req: dict[str, Any]) -> dict[str, Any]:
         """``netdrv ethtool``: one get or set request on a device's ``ethtool_ops``.
@@ -793,7 +799,7 @@ class Daemon:
 
     def start_capture(self, conn: _Conn, devname: str, count: int) -> None:
         """Stream pcap records of ``devname`` to this connection."""
-        from .phy.pcap import PcapWriter, frame_view
+        from .phy.pcap import PcapWriter
 
         dev = self.host.dev_get_by_name(devname)
         if dev is None:
@@ -807,7 +813,7 @@ class Daemon:
 
         def tap(d: Any, skb: Any, direction: str) -> None:
             # -c N counts the records the client gets: one a slow reader lost is not one.
-            if not self._raw(conn, writer.record(frame_view(skb))):
+            if not self._raw(conn, writer.record_skb(skb)):  # a metadata VLAN tag put back
                 return
             if count:
                 conn.capture_left -= 1

@@ -30,6 +30,9 @@ from .netdevice import (
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HIGHDMA,
     NETIF_F_HW_CSUM,
+    NETIF_F_HW_VLAN_CTAG_FILTER,
+    NETIF_F_HW_VLAN_CTAG_RX,
+    NETIF_F_HW_VLAN_CTAG_TX,
     NETIF_F_IP_CSUM,
     NETIF_F_IPV6_CSUM,
     NETIF_F_LLTX,
@@ -876,6 +879,9 @@ NETDEV_FEATURE_NAMES: dict[int, str] = {
     NETIF_F_TSO_MANGLEID: "tx-tcp-mangleid-segmentation",
     NETIF_F_TSO6: "tx-tcp6-segmentation",
     NETIF_F_GSO_UDP_L4: "tx-udp-segmentation",
+    NETIF_F_HW_VLAN_CTAG_TX: "tx-vlan-hw-insert",
+    NETIF_F_HW_VLAN_CTAG_RX: "rx-vlan-hw-parse",
+    NETIF_F_HW_VLAN_CTAG_FILTER: "rx-vlan-filter",
     NETIF_F_LLTX: "tx-lockless",
     NETIF_F_GRO: "rx-gro",
     NETIF_F_HIGHDMA: "highdma",
@@ -888,6 +894,8 @@ FEATURE_GROUPS: dict[str, tuple[str, int]] = {
     "sg": ("scatter-gather", NETIF_F_SG),
     "tso": ("tcp-segmentation-offload", NETIF_F_ALL_TSO),
     "gro": ("generic-receive-offload", NETIF_F_GRO),
+    "rxvlan": ("rx-vlan-offload", NETIF_F_HW_VLAN_CTAG_RX),
+    "txvlan": ("tx-vlan-offload", NETIF_F_HW_VLAN_CTAG_TX),
 }
 _FEATURE_BITS = {name: bit for bit, name in NETDEV_FEATURE_NAMES.items()}
 

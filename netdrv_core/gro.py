@@ -77,8 +77,8 @@ _NOT_HELD = _SYN | _RST | _URG | _CWR | _PSH | _FIN
 _WORD_MAY_DIFFER = (_CWR | _FIN | _PSH) << 16
 
 
-_FlowKey = tuple[bytes, bytes, bool, bytes]
-"""A flow: addresses, ports, IPv6?, the link header."""
+_FlowKey = tuple[bytes, bytes, bool, bytes, int]
+"""A flow: addresses, ports, IPv6?, the link header, the metadata VLAN tag."""
 
 
 class _Flow:
@@ -182,9 +182,11 @@ def _parse(skb: SkBuff) -> _Segment | _FlowKey | None:
     else:
         return None
     # The same flow: the same addresses and ports, and the same link header (Linux's
-    # gro_list_prepare compares the MAC header: another destination is another flow).
+    # gro_list_prepare compares the MAC header: another destination is another flow) and
+    # VLAN tag (and vlan_all: a tag the hardware stripped is part of the header too).
     mac = skb.mac_header
-    key = (addrs, bytes(buf[th : th + 4]), ipv6, bytes(buf[mac:nh]) if 0 <= mac <= nh else b"")
+    key = (addrs, bytes(buf[th : th + 4]), ipv6, bytes(buf[mac:nh]) if 0 <= mac <= nh else b"",
+           skb.vlan_all)  # fmt: skip
     if not merge or th + 20 > tail:
         return key
     doff = (buf[th + 12] >> 4) * 4
@@ -383,6 +385,7 @@ def _flush_flow(host: Host, flow: _Flow) -> None:
     skb.protocol = head.protocol
     skb.pkt_type = head.pkt_type
     skb.priority = head.priority
+    skb.vlan_all = head.vlan_all
     skb.mac_header = 0
     skb.data = skb.network_header = nh
     skb.transport_header = th

@@ -289,6 +289,7 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
         seg.dev = skb.dev
         seg.protocol = skb.protocol
         seg.priority = skb.priority
+        seg.vlan_all = skb.vlan_all  # a metadata tag: every segment carries it
         seg.mac_header = mac - start + head if mac >= 0 else -1
         s_nh, s_th = head + rel_nh, head + rel_th
         seg.network_header = s_nh

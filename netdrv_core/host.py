@@ -68,6 +68,7 @@ from .netdevice import (
     kfree_tx,
 )
 from .skbuff import SkBuff, skb_not_owned
+from .vlan import xmit_vlan
 
 if TYPE_CHECKING:
     from .attach.base import Attachment
@@ -662,7 +663,7 @@ class Host:
             # dev_close) instead of reaching the faulted driver again: a TAP reader in the
             # middle of its batch would otherwise hand it the next frame, and a driver that
             # hung there (aborted by SIGTERM) would hang again before the daemon could stop.
-            dev._queue_stopped = True
+            dev._queue_stopped = dev._drv_xoff = True
             self.loop.call_soon(self._fault_close, dev)
 
     def _fault_log_note(self, drv: Driver | None) -> str | None:
@@ -945,6 +946,10 @@ class Host:
         dev = skb.dev
         if dev is None:
             raise ValueError("dev_queue_xmit: skb.dev is not set")
+        # A tag in the metadata goes into the data unless the device inserts it itself
+        # (validate_xmit_vlan); the one check an untagged frame costs.
+        if skb.vlan_all and not xmit_vlan(skb, dev):
+            return NET_XMIT_DROP
         if self._taps:
             taps = self._taps.get(dev.name)
             if taps:

@@ -111,6 +111,11 @@ NETIF_F_IP_CSUM = 1 << 1
 NETIF_F_HW_CSUM = 1 << 3
 NETIF_F_IPV6_CSUM = 1 << 4
 NETIF_F_HIGHDMA = 1 << 5
+# VLAN acceleration (netdrv_core.vlan): the device inserts the 802.1Q tag from the skb's
+# metadata on transmit, strips it into the metadata on receive, filters by VLAN ID.
+NETIF_F_HW_VLAN_CTAG_TX = 1 << 7
+NETIF_F_HW_VLAN_CTAG_RX = 1 << 8
+NETIF_F_HW_VLAN_CTAG_FILTER = 1 << 9
 NETIF_F_LLTX = 1 << 12
 NETIF_F_GRO = 1 << 14
 NETIF_F_TSO = 1 << 16
@@ -373,6 +378,7 @@ class NetDevice:
         :func:`netif_set_gso_max_size` before registering."""
         self.broadcast = b""
         self.tx_queue_len = 1000
+        self.num_tx_queues = 1  # one TX queue (netdev_get_tx_queue(dev, 0)), as Linux counts them
         self.watchdog_timeo = 0.0
         self.trans_start = 0.0
         self.last_rx = 0.0
@@ -398,7 +404,13 @@ class NetDevice:
         self.promiscuity = 0
         self.allmulti = 0
         self.operstate = "down"
+        # The transmit path reads one flag, _queue_stopped: the driver's XOFF
+        # (netif_stop_queue) or the stack's (BQL's netdev_tx_sent_queue), kept in step
+        # by whoever changes either, so a device without BQL costs no extra check.
         self._queue_stopped = True
+        self._drv_xoff = True
+        self._stack_xoff = False
+        self._tx_queue: Any = None  # the NetdevQueue, made by netdev_get_tx_queue (bql.py)
         self._carrier = True
         self._watchdog: Any = None  # the pending watchdog check (a loop Timer), if any
         self._watchdog_on = False  # up, with a tx_timeout: the core watches a stopped queue
@@ -466,11 +478,13 @@ def netdev_priv(dev: NetDevice) -> Any:
 # -- queue ----------------------------------------------------------------------------
 def netif_start_queue(dev: NetDevice) -> None:
     """Allow the core to call ``start_xmit`` (at open time)."""
-    dev._queue_stopped = False
+    dev._drv_xoff = False
+    dev._queue_stopped = dev._stack_xoff
 
 
 def netif_stop_queue(dev: NetDevice) -> None:
     """Tell the core not to call ``start_xmit`` until :func:`netif_wake_queue`."""
+    dev._drv_xoff = True
     if not dev._queue_stopped:
         dev._queue_stopped = True
         if dev._watchdog_on and dev._watchdog is None and dev.host is not None:
@@ -478,16 +492,26 @@ def netif_stop_queue(dev: NetDevice) -> None:
 
 
 def netif_wake_queue(dev: NetDevice) -> None:
-    """Restart a stopped queue and let the core send what it holds."""
+    """Restart a stopped queue and let the core send what it holds.
+
+    Clears only the driver's stop: while Byte Queue Limits hold the queue
+    (:func:`~netdrv_core.bql.netif_xmit_stopped`) it stays stopped until
+    ``netdev_completed_queue``.
+    """
     was = dev._queue_stopped
-    dev._queue_stopped = False
-    if was and dev.host is not None:
+    dev._drv_xoff = False
+    dev._queue_stopped = stopped = dev._stack_xoff
+    if was and not stopped and dev.host is not None:
         dev.host.queue_woken(dev)
 
 
 def netif_queue_stopped(dev: NetDevice) -> bool:
-    """True while the transmit queue is stopped."""
-    return dev._queue_stopped
+    """True while the driver has stopped the transmit queue (:func:`netif_stop_queue`).
+
+    As in Linux this is the driver's stop only; the core sends nothing either
+    while Byte Queue Limits hold the queue (:func:`~netdrv_core.bql.netif_xmit_stopped`).
+    """
+    return dev._drv_xoff
 
 
 def netif_trans_update(dev: NetDevice) -> None:

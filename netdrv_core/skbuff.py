@@ -198,6 +198,11 @@ class SkBuff:
     Offsets are indexes into :attr:`buf`; ``head`` is always 0.  The header
     offsets (``mac_header``, ``network_header``, ``transport_header``) are
     absolute indexes too, or ``-1`` when unset.
+
+    ``vlan_all`` is a VLAN tag held in the metadata instead of the data (VLAN
+    acceleration, :mod:`netdrv_core.vlan`): as in Linux, the union of
+    :attr:`vlan_proto` and :attr:`vlan_tci`, and non-zero exactly when a tag is
+    present (``skb_vlan_tag_present``).
     """
 
     __slots__ = (
@@ -222,6 +227,7 @@ class SkBuff:
         "tail",
         "transport_header",
         "tstamp",
+        "vlan_all",
     )
 
     def __init__(self, size: int, buf: bytearray | None = None) -> None:
@@ -242,8 +248,27 @@ class SkBuff:
         (
             self.data, self.tail, self.protocol, self.pkt_type, self.ip_summed, self.csum,
             self.csum_start, self.csum_offset, self.gso_size, self.gso_type, self.priority,
-            self.mac_header, self.network_header, self.transport_header,
-        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1)  # fmt: skip
+            self.vlan_all, self.mac_header, self.network_header, self.transport_header,
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1)  # fmt: skip
+
+    # -- VLAN tag metadata (the two halves of the vlan_all union) ---------------
+    @property
+    def vlan_proto(self) -> int:
+        """The metadata tag's protocol (ETH_P_8021Q or ETH_P_8021AD); 0 when none."""
+        return self.vlan_all >> 16
+
+    @vlan_proto.setter
+    def vlan_proto(self, proto: int) -> None:
+        self.vlan_all = (proto & 0xFFFF) << 16 | self.vlan_all & 0xFFFF
+
+    @property
+    def vlan_tci(self) -> int:
+        """The metadata tag's TCI: priority (3 bits), DEI (1) and VLAN ID (12)."""
+        return self.vlan_all & 0xFFFF
+
+    @vlan_tci.setter
+    def vlan_tci(self, tci: int) -> None:
+        self.vlan_all = self.vlan_all & 0xFFFF0000 | tci & 0xFFFF
 
     # -- sizes -------------------------------------------------------------
     @property
@@ -458,7 +483,8 @@ class SkBuff:
         dev = self.dev.name if self.dev is not None else None
         return (
             f"<SkBuff len={self.len} headroom={self.data} tailroom={self.end - self.tail} "
-            f"protocol=0x{self.protocol:04x} dev={dev}{' freed' if self.freed else ''}>"
+            f"protocol=0x{self.protocol:04x} dev={dev}{' freed' if self.freed else ''}"
+            f"{f' vlan=0x{self.vlan_proto:04x}/{self.vlan_tci}' if self.vlan_all else ''}>"
         )
 
 
@@ -489,8 +515,8 @@ def skb_from_frame(
     # Constant tuple, as in SkBuff.__init__ (PACKET_HOST, CHECKSUM_NONE, ...).
     (
         skb.pkt_type, skb.ip_summed, skb.csum, skb.csum_start, skb.csum_offset, skb.gso_size,
-        skb.gso_type, skb.priority, skb.transport_header,
-    ) = (0, 0, 0, 0, 0, 0, 0, 0, -1)  # fmt: skip
+        skb.gso_type, skb.priority, skb.vlan_all, skb.transport_header,
+    ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, -1)  # fmt: skip
     return skb
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .bql import bql_status
 from .ethtool import ethtool_report
 from .netdevice import (
     IFF_ALLMULTI,
@@ -74,6 +75,8 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
         "carrier": dev._carrier,
         "queue": "stopped" if dev._queue_stopped else "awake",
         "qdisc_backlog": len(dev.qdisc),
+        # Byte Queue Limits of its TX queue (sysfs byte_queue_limits); None without BQL.
+        "bql": bql_status(dev),
         "mtu": dev.mtu,
         "address": ":".join(f"{b:02x}" for b in dev.dev_addr),
         "tx_queue_len": dev.tx_queue_len,

@@ -6,6 +6,12 @@ through the qdisc to ``start_xmit``) and whatever drivers hand up with
 ``netif_rx`` is queued per device for :meth:`MemoryStack.received`.
 :meth:`MemoryStack.wire` connects two devices like a cable between two stacks:
 what one receives is transmitted by the other.
+
+VLAN tags: a frame sent with an 802.1Q tag in its data reaches a device with
+``NETIF_F_HW_VLAN_CTAG_TX`` with the tag in the skb's metadata, as the kernel's
+VLAN device hands it over.  A metadata tag a driver hands up stays in the
+metadata (:meth:`MemoryStack.received_skbs`, and across a wire, as on Linux's
+veth); :meth:`MemoryStack.received` shows the frame with the tag in it.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DriverError
 from ..gso import validate_xmit_skb
-from ..netdevice import NET_XMIT_DROP
+from ..netdevice import NET_XMIT_DROP, NETIF_F_HW_VLAN_CTAG_TX
 from ..skbuff import CHECKSUM_PARTIAL, SkBuff, skb_frame_start
+from ..vlan import ETH_P_8021Q, VLAN_ETH_HLEN, skb_vlan_untag
 from .base import Attachment
 
 if TYPE_CHECKING:
@@ -71,7 +78,9 @@ class MemoryStack(Attachment):
                 # With its protocol: what the peer can checksum is decided by it.
                 self.send(peer, frame, protocol=skb.protocol, ip_summed=skb.ip_summed,
                           csum_start=at, csum_offset=skb.csum_offset, gso_size=skb.gso_size,
-                          gso_type=skb.gso_type)  # fmt: skip
+                          gso_type=skb.gso_type, vlan_all=skb.vlan_all)  # fmt: skip
+            elif skb.vlan_all:  # the metadata tag travels with the frame too
+                self.send(peer, frame, vlan_all=skb.vlan_all)
             else:
                 self.send(peer, frame)
             return None
@@ -131,6 +140,9 @@ class MemoryStack(Attachment):
         skb.mac_header = headroom
         for k, v in meta.items():
             setattr(skb, k, v)
+        if (len(frame) >= VLAN_ETH_HLEN and frame[12] << 8 | frame[13] == ETH_P_8021Q
+                and d.features & NETIF_F_HW_VLAN_CTAG_TX):  # fmt: skip
+            skb_vlan_untag(skb)  # as the kernel's VLAN device hands it to such a device
         if skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL:
             # What the device cannot offload is done here, as the kernel would before
             # start_xmit: a super-frame goes as its segments.
@@ -148,7 +160,10 @@ class MemoryStack(Attachment):
         while q:
             skb = q.popleft()
             start = skb.mac_header if skb.mac_header >= 0 else skb.data
-            out.append(bytes(skb.buf[start : skb.tail]))
+            frame = bytes(skb.buf[start : skb.tail])
+            if skb.vlan_all:  # the tag the driver put in the metadata, back in the frame
+                frame = frame[:12] + skb.vlan_all.to_bytes(4, "big") + frame[12:]
+            out.append(frame)
         return out
 
     def received_skbs(self, dev: NetDevice | str) -> list[SkBuff]:

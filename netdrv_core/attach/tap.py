@@ -49,6 +49,7 @@ from ..netdevice import (
     NETIF_F_GRO,
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HW_CSUM,
+    NETIF_F_HW_VLAN_CTAG_TX,
     NETIF_F_IP_CSUM,
     NETIF_F_SG,
     NETIF_F_TSO,
@@ -57,6 +58,7 @@ from ..netdevice import (
     NETIF_F_TSO_MANGLEID,
 )
 from ..skbuff import CHECKSUM_PARTIAL, SkBuff, skb_from_frame
+from ..vlan import ETH_P_8021Q, VLAN_ETH_HLEN, skb_vlan_untag, vlan_hwaccel_push_inside
 from . import ioctl
 from .base import Attachment
 from .netlink import LinkConfig, LinkEvent, LinkMonitor
@@ -576,15 +578,26 @@ class KernelStack(Attachment):
                         self.counters["bad_vnet"] += 1
                         log.debug("%s: %s", dev.name, exc)
                         continue
+                    if protocol == ETH_P_8021Q and dev.features & NETIF_F_HW_VLAN_CTAG_TX:
+                        protocol = self._vlan_hwaccel(skb)  # the offloads below see the inner one
                     if (skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL) and not (
                         self._offloads_fit(dev, skb)
                     ):
                         for seg in self._stale_offload(dev, skb):
                             xmit(seg)
                         continue
+            if protocol == ETH_P_8021Q and dev.features & NETIF_F_HW_VLAN_CTAG_TX:
+                self._vlan_hwaccel(skb)
             xmit(skb)
         if budget == 1:
             port.unprobed = it
+
+    def _vlan_hwaccel(self, skb: SkBuff) -> int:
+        """An 802.1Q frame for a device that inserts tags itself: the tag goes to the metadata,
+        as the kernel's VLAN device hands it to such a device; returns ``skb.protocol``."""
+        if skb.tail - skb.data >= VLAN_ETH_HLEN:  # else a runt: it goes as read
+            skb_vlan_untag(skb)
+        return skb.protocol
 
     @staticmethod
     def _offloads_fit(dev: NetDevice, skb: SkBuff) -> bool:
@@ -634,6 +647,14 @@ class KernelStack(Attachment):
         if port is None:  # its link is gone: dropped, and counted like every refusal here
             dev.core_stats.rx_down_drops += 1
             return False
+        if skb.vlan_all and port.tap:  # no VLAN field in a virtio-net header: into the frame
+            try:
+                vlan_hwaccel_push_inside(skb)
+            except ValueError as exc:
+                self.counters["bad_offload"] += 1
+                dev.core_stats.rx_down_drops += 1
+                log.warning("%s: dropping a received skb: %s", dev.name, exc)
+                return False
         mac = skb.mac_header
         start = mac if (port.tap and 0 <= mac <= skb.data) else skb.data
         frame = memoryview(skb.buf)[start : skb.tail]

@@ -31,6 +31,12 @@ transmitted frames as the stack handed them to the core, before any
 middleware on ``xmit_hook`` (a :class:`~netdrv_core.phy.faults.FaultInjector`
 dropping a frame does not hide it); received frames as they are delivered to
 the stack, after the middleware on ``rx_hook``.
+
+A VLAN tag held in the skb's metadata (:mod:`netdrv_core.vlan`: the device
+inserts it on transmit, or stripped it on receive) is put back after the MAC
+addresses of an Ethernet frame (:func:`capture_frame`), as libpcap does from a
+packet socket's auxdata: a capture shows the tag the wire carries, as tcpdump
+on Linux does.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from ..linktypes import (
     ARPHRD_LOOPBACK,
 )
 from ..skbuff import skb_frame_start
+from ..vlan import ETH_P_8021Q
 
 if TYPE_CHECKING:
     from ..host import Host
@@ -77,6 +84,7 @@ __all__ = [
     "PcapStreamSplitter",
     "PcapWriter",
     "capture",
+    "capture_frame",
     "frame_view",
     "linktype_for",
     "open_capture_file",
@@ -127,6 +135,24 @@ def linktype_for(dev: NetDevice) -> int:
 def frame_view(skb: SkBuff) -> memoryview:
     """The frame of ``skb`` from its link-layer header (if one was pulled off) to ``tail``."""
     return memoryview(skb.buf)[skb_frame_start(skb) : skb.tail]
+
+
+_MACS = 12  # where libpcap puts a metadata VLAN tag back (its vlan_offset, 2 * ETH_ALEN)
+
+
+def capture_frame(skb: SkBuff, linktype: int = LINKTYPE_ETHERNET) -> bytes | memoryview:
+    """The frame of ``skb`` as a capture shows it: :func:`frame_view`, with a VLAN tag held
+    in the metadata (``skb.vlan_all``) put back after the MAC addresses when ``linktype`` is
+    :data:`LINKTYPE_ETHERNET` — what libpcap does from ``tp_vlan_tci``, so a capture shows
+    the tag a ``NETIF_F_HW_VLAN_CTAG_TX`` device inserts or a ``CTAG_RX`` one stripped.  A
+    tag without its protocol is an 802.1Q one, as libpcap takes it."""
+    frame = frame_view(skb)
+    tag = skb.vlan_all
+    if not tag or linktype != LINKTYPE_ETHERNET or len(frame) < _MACS:
+        return frame
+    if not tag >> 16:
+        tag |= ETH_P_8021Q << 16
+    return b"".join((frame[:_MACS], tag.to_bytes(4, "big"), frame[_MACS:]))
 
 
 class PcapWriter:
@@ -194,6 +220,10 @@ class PcapWriter:
         self.records += 1
         hdr = _RECORD_HDR.pack(sec, frac, incl, min(orig_len, 0xFFFFFFFF))
         return b"".join((hdr, frame[:incl]))
+
+    def record_skb(self, skb: SkBuff, timestamp_ns: int | None = None) -> bytes:
+        """:meth:`record` of ``skb``'s frame as a capture shows it (:func:`capture_frame`)."""
+        return self.record(capture_frame(skb, self.linktype), timestamp_ns)
 
 
 class PcapStreamSplitter:
@@ -315,8 +345,9 @@ class PcapFile:
             self.file.flush()
 
     def write_skb(self, skb: SkBuff, timestamp_ns: int | None = None) -> None:
-        """Append the frame of ``skb`` (from its link-layer header)."""
-        self.write(frame_view(skb), timestamp_ns)
+        """Append the frame of ``skb`` (from its link-layer header; a metadata VLAN tag
+        put back, :func:`capture_frame`)."""
+        self.write(capture_frame(skb, self.writer.linktype), timestamp_ns)
 
     def flush(self) -> None:
         """Push buffered records to the file."""

@@ -80,6 +80,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ..bql import QUEUE_STATE_STACK_XOFF
 from ..driver import Driver
 from ..errors import NameInUseError, ParameterError, PluginError
 from ..ether import ETH_ALEN, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, is_valid_ether_addr
@@ -93,6 +94,7 @@ from ..netdevice import (
     NET_XMIT_DROP,
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
+    NETIF_F_HW_VLAN_CTAG_TX,
     NETREG_REGISTERED,
     NETREG_UNREGISTERED,
     NetDevice,
@@ -111,6 +113,7 @@ from ..netdevice import (
 from ..params import Param, parse_params
 from ..plugins import PluginManager
 from ..skbuff import SkBuff, set_skb_debug, skb_not_owned
+from ..vlan import ETH_P_8021Q
 
 __all__ = [
     "ConformanceClock",
@@ -302,6 +305,17 @@ def checked_stats(dev: NetDevice) -> NetDeviceStats:
             f"dev.stats (or leave get_stats out: the default returns dev.stats)"
         )
     return dev_get_stats(dev)
+
+
+def _bql_held(dev: NetDevice) -> str:
+    """Why a qdisc still holds frames, when Byte Queue Limits stopped the queue."""
+    txq = dev._tx_queue
+    if txq is None or not dev._stack_xoff:
+        return ""
+    return (
+        f" — here byte queue limits stopped it ({txq.dql.inflight} bytes in flight, limit "
+        f"{txq.dql.limit}): netdev_completed_queue for what the hardware sent restarts it"
+    )
 
 
 def bad_op_return(op: str, rc: object) -> str | None:
@@ -797,8 +811,9 @@ class DriverHarness:
             )
         return out
 
-    def xmit(self, dev: NetDevice, frame: bytes) -> int:
-        """Hand ``frame`` to the core as the stack would (``dev_queue_xmit``)."""
+    def xmit(self, dev: NetDevice, frame: bytes, *, vlan_tci: int | None = None) -> int:
+        """Hand ``frame`` to the core as the stack would (``dev_queue_xmit``); with
+        ``vlan_tci``, 802.1Q-tagged in the skb's metadata, as a VLAN device sends."""
         headroom = max(dev.needed_headroom, 0) + 32
         skb = SkBuff(headroom + len(frame))
         skb.data = skb.tail = headroom
@@ -812,6 +827,8 @@ class DriverHarness:
             v = frame[0] >> 4 if frame else 0
             skb.protocol = ETH_P_IP if v == 4 else ETH_P_IPV6 if v == 6 else 0
             skb.network_header = headroom
+        if vlan_tci is not None:
+            skb.vlan_all = ETH_P_8021Q << 16 | vlan_tci
         return self.host.dev_queue_xmit(skb)
 
     def traffic(self, devs: list[NetDevice], count: int) -> None:
@@ -909,10 +926,31 @@ class DriverHarness:
                     f"{dev.name}: {len(dev.qdisc)} frames still pending in the qdisc after the "
                     f"loop went idle (queue {'stopped' if netif_queue_stopped(dev) else 'awake'}):"
                     f" a driver that stops its queue must wake it when it can send again"
-                )
+                ) + _bql_held(dev)
         down = [d for d in devs if not d.is_up]
         if not pending_ok and down:
             self.assert_released(down, when="while the device is down (after stop)")
+        if not pending_ok:
+            self.assert_bql_settled(devs)
+
+    def assert_bql_settled(self, devs: list[NetDevice]) -> None:
+        """A driver using Byte Queue Limits left no byte in flight: every byte it reported
+        with ``netdev_sent_queue`` was completed (``netdev_completed_queue``) or, once the
+        device is down, forgotten (``netdev_reset_queue`` in ``stop``).  Drivers that do not
+        use BQL pass.  (Completing more than was sent raises in the driver: a fault.)
+        """
+        used = [d for d in devs if d._tx_queue is not None]
+        self.settle(lambda: not any(d._tx_queue.dql.inflight for d in used))
+        for dev in used:
+            dql = dev._tx_queue.dql
+            when = "after the traffic completed" if dev.is_up else "after stop"
+            assert not dql.inflight, (
+                f"{dev.name}: {dql.inflight} bytes reported to netdev_sent_queue are still in "
+                f"flight {when} ({dql.num_queued} sent, {dql.num_completed} completed since the "
+                f"last reset): report each transmitted skb's bytes with netdev_completed_queue "
+                f"in the TX completion, and call netdev_reset_queue in stop() where the ring "
+                f"is freed"
+            )
 
     def assert_released(self, devs: list[NetDevice], *, when: str) -> None:
         """No skb ``start_xmit`` accepted on ``devs`` is still held by the driver.
@@ -1235,6 +1273,36 @@ class DriverConformance:
         h.assert_accounted(devs)
         assert sum(d.core_stats.tx_submitted for d in devs) > 0, "no frame reached the driver"
 
+    def test_vlan_tx_offload(self, netdrv_conformance: DriverHarness) -> None:
+        """A device with NETIF_F_HW_VLAN_CTAG_TX is handed tagged skbs with the tag in the
+        metadata (``skb_vlan_tag_present``) and accounts for them; others pass."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        devs = [d for d in devs if d.features & NETIF_F_HW_VLAN_CTAG_TX]
+        tags: list[int] = []
+        for dev in devs:
+            ops, frame = dev.netdev_ops, h.frames(dev)[0]
+            inner = ops.start_xmit
+
+            def start_xmit(skb: SkBuff, d: NetDevice, _inner: Any = inner) -> int:
+                tags.append(skb.vlan_all)
+                return int(_inner(skb, d))
+
+            try:
+                ops.start_xmit = start_xmit  # type: ignore[method-assign, assignment]
+            except AttributeError:  # ops with __slots__: only the accounting is checked
+                h.xmit(dev, frame, vlan_tci=5)
+                continue
+            try:
+                h.xmit(dev, frame, vlan_tci=5)
+                h.settle_accounted([dev])
+            finally:
+                ops.start_xmit = inner  # type: ignore[method-assign]
+            assert tags[-1:] == [ETH_P_8021Q << 16 | 5], (
+                f"{dev.name}: advertises NETIF_F_HW_VLAN_CTAG_TX, but start_xmit did not get "
+                f"the tag in the skb's metadata")  # fmt: skip
+        h.assert_accounted(devs)
+
     def test_queue_stop_and_wake(self, netdrv_conformance: DriverHarness) -> None:
         """No start_xmit while the queue is stopped; the held frames go out after wake."""
         h = netdrv_conformance
@@ -1283,6 +1351,38 @@ class DriverConformance:
             if h.spying:
                 assert h.xmit_calls(dev) - before >= held
         h.assert_accounted(devs)
+
+    def test_byte_queue_limits(self, netdrv_conformance: DriverHarness) -> None:
+        """A driver using BQL completes every byte it reports sent, never more, and after stop
+        none is in flight; the queue sends again after the next open.  Others pass."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        h.traffic(devs, self.frames_per_device)
+        h.assert_accounted(devs)  # with assert_bql_settled: nothing left in flight
+        used = [d for d in devs if d._tx_queue is not None]
+        if not used:
+            return  # no BQL: nothing more to check
+        for dev in used:  # `ip link set DEV down` with bytes in flight
+            frames = h.frames(dev)
+            for i in range(8):
+                h.xmit(dev, frames[i % len(frames)])
+        for dev in used:
+            seen = len(h.faults)
+            h.check_op(dev, "stop", h.host.dev_close(dev), seen)
+        h.settle_accounted(used)
+        h.assert_accounted(used)
+        for dev in used:
+            h.up(dev)
+        # The driver may start its queue a little after open (its link coming up), as
+        # _loaded allows; what is checked is BQL's own stop.
+        h.settle(lambda: not any(netif_queue_stopped(d) for d in used))
+        for dev in used:
+            assert not dev._tx_queue.state & QUEUE_STATE_STACK_XOFF, (
+                f"{dev.name}: byte queue limits still stop the queue after stop and open: "
+                f"call netdev_reset_queue in stop() (or open()) where the ring is freed"
+            )
+        h.traffic(used, 8)
+        h.assert_accounted(used)
 
     def test_watchdog(self, netdrv_conformance: DriverHarness) -> None:
         """A driver with tx_timeout is watched (watchdog_timeo > 0); a stall calls it harmlessly."""

@@ -17,7 +17,12 @@ What it shows a driver author:
   host's clock (a token bucket), so tests can drive time;
 * ``configure()``: what happens after ``init()`` on the kernel attachment —
   an address, the link brought up;
-* private counters through ethtool (``get_strings``/``get_ethtool_stats``).
+* private counters through ethtool (``get_strings``/``get_ethtool_stats``);
+* Byte Queue Limits, as most Linux Ethernet drivers use them: the bytes
+  handed to the wire are reported with ``netdev_sent_queue`` and, once the
+  wire is done with them, ``netdev_completed_queue``; ``stop`` forgets them
+  with ``netdev_reset_queue``.  This wire is done at once, so the limit stays
+  about one frame; ``netdrv status --json`` shows it (``bql``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ from netdrv_core import (
     dev_kfree_skb,
     eth_type_trans,
     ether_setup,
+    netdev_completed_queue,
+    netdev_reset_queue,
+    netdev_sent_queue,
     netif_rx,
     netif_start_queue,
     netif_stop_queue,
@@ -94,8 +102,9 @@ class ReflectorOps(NetDeviceOps):
         return 0
 
     def stop(self, dev: NetDevice) -> int:
-        """Stop the queue."""
+        """Stop the queue; nothing is on the wire any more (BQL forgets it)."""
         netif_stop_queue(dev)
+        netdev_reset_queue(dev)
         return 0
 
     def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
@@ -109,8 +118,10 @@ class ReflectorOps(NetDeviceOps):
             dev.stats.tx_dropped += 1
             dev_kfree_skb(skb)
             return NETDEV_TX_OK
-        dev.stats.tx_packets += 1  # the "wire" took it
+        netdev_sent_queue(dev, length)  # the "wire" took it...
+        dev.stats.tx_packets += 1
         dev.stats.tx_bytes += length
+        netdev_completed_queue(dev, 1, length)  # ...and is done with it: the TX completion
         kind = reflect(skb.view(), p.peer_mac, udp=p.udp)
         if kind is None:
             p.counts["ignored"] += 1
