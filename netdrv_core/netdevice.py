@@ -351,7 +351,29 @@ class NetDevice:
 
     Allocate it with :func:`alloc_netdev` or :func:`alloc_etherdev`, fill in
     ``netdev_ops`` (alias ``ops``), then register it with the host.
+
+    Every field ``__init__`` sets is a slot: the transmit and receive paths load
+    some twenty of them per packet, and on CPython 3.11 a slot load is cheaper
+    than a load from an instance dict this large (over the 30 keys a shared-key
+    dict holds).  A driver may still set fields of its own on a device (the
+    ``__dict__`` slot); the core never does.  A field added to ``__init__`` must
+    be added here too (``tests/unit/core/test_netdevice_layout.py`` checks).
     """
+
+    __slots__ = (
+        "__dict__", "__weakref__",  # drivers' own fields; the host's weak sets of devices
+        "_carrier", "_drv_xoff", "_queue_stopped", "_stack_xoff", "_tx_queue",
+        "_watchdog",
+        "_watchdog_on", "addr_assign_type", "addr_len", "allmulti", "base_addr",
+        "broadcast", "core_stats", "dev_addr", "disable_ipv6", "dma", "driver",
+        "ethtool_ops", "features", "flags", "gso_max_size", "hard_header_len", "header_ops",
+        "host", "hw_features", "if_port", "ifindex", "irq", "last_rx", "max_mtu", "mc_list",
+        "mem_end", "mem_start", "min_mtu", "mtu", "name", "napi_list", "needed_headroom",
+        "netdev_ops", "num_tx_queues", "operstate", "perm_addr", "priv", "priv_flags",
+        "promiscuity", "qdisc", "reg_state", "rx_csum_unnecessary", "rx_hook", "stats",
+        "trans_start", "tx_queue_len", "type", "wanted_features", "watchdog_fired",
+        "watchdog_timeo", "xmit_hook",
+    )  # fmt: skip
 
     def __init__(self, name: str = "eth%d") -> None:
         self.name = name

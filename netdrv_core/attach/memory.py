@@ -84,8 +84,9 @@ class MemoryStack(Attachment):
             else:
                 self.send(peer, frame)
             return None
-        q = self.rx.get(name)
-        if q is None:
+        try:
+            q = self.rx[name]  # a subscript, not get(): no method call for every frame
+        except KeyError:
             return None
         if len(q) >= self.rx_queue_len:
             self.rx_overflow[name] += 1

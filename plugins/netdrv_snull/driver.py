@@ -210,8 +210,9 @@ class SnullOps(NetDeviceOps):
         else:
             _pack_macs(buf, data, peer.dev_addr, dev.dev_addr)
         csum_at = skb.csum_start + skb.csum_offset if skb.ip_summed == CHECKSUM_PARTIAL else -1
+        nh = data + ETH_HLEN  # the IP header: computed once, used three times
         try:
-            flip_ipv4(buf, data + ETH_HLEN, end, csum_at)
+            flip_ipv4(buf, nh, end, csum_at)
         except FlipError as exc:
             netdev_dbg(dev, "dropping frame: %s", exc)
             dev.stats.tx_dropped += 1
@@ -233,7 +234,7 @@ class SnullOps(NetDeviceOps):
             dev_kfree_skb(skb)
             priv.pool_free = free + 1
         elif ppriv.napi is None:
-            if multicast or (data + ETH_HLEN) & 3:
+            if multicast or nh & 3:
                 # Multicast or broadcast (the filter), or a copy to align: snull_rx.
                 rskb = snull_rx(peer, skb)
                 if rskb is not None:
@@ -243,7 +244,7 @@ class SnullOps(NetDeviceOps):
                 # reader's skbs are): received as it is, eth_type_trans()'s work done.
                 skb.dev = peer
                 skb.mac_header = data
-                skb.data = skb.network_header = data + ETH_HLEN
+                skb.data = skb.network_header = nh
                 skb.protocol = ETH_P_IP
                 skb.pkt_type = PACKET_HOST
                 if skb.ip_summed == CHECKSUM_PARTIAL:
@@ -519,13 +520,19 @@ def snull_poll(napi: NapiStruct, budget: int) -> int:
     priv = dev.priv
     rxq = priv.rx_queue
     sender = priv.peer
+    spriv = sender.priv
     npackets = 0
     gro = dev.host.napi_gro_receive  # type: ignore[union-attr]  # polled only while registered
     while npackets < budget and rxq:
         skb = snull_rx(dev, rxq.popleft())
         if skb is not None:
             gro(napi, skb)
-        snull_release_buffer(sender)
+        # snull_release_buffer(sender); the usual buffer, one the pool takes back without
+        # a wake-up, without the call (it runs for every packet polled).
+        if spriv.pool_excess or spriv.pool_free == 0:
+            snull_release_buffer(sender)
+        else:
+            spriv.pool_free += 1
         npackets += 1
     if npackets < budget:
         napi_complete_done(napi, npackets)

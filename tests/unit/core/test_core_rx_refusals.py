@@ -47,6 +47,14 @@ def test_a_full_memory_queue_is_a_counted_drop_not_a_delivery() -> None:
     assert len(host.attachment.received(dev)) == 2  # type: ignore[attr-defined]
 
 
+def test_the_memory_stack_passes_over_a_frame_for_a_device_without_a_queue() -> None:
+    # A device it never attached has no receive queue: nothing is queued, nothing raised.
+    stack = MemoryStack()
+    dev = alloc_etherdev()
+    assert stack.receive(dev, _frame_skb(dev)) is None
+    assert stack.rx == {} and dev.core_stats.rx_backlog_drops == 0
+
+
 def test_a_frame_for_a_device_gone_down_is_freed_on_every_path() -> None:
     host, dev = _host()
     queued = _frame_skb(dev)
