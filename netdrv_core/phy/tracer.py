@@ -6,8 +6,9 @@
     sn1 rx 60 bytes: 00:53:4e:55:4c:30 > ff:ff:ff:ff:ff:ff, ARP who-has 198.18.1.2 tell 198.18.1.1
 
 :func:`describe_frame` is the pure decoder (Ethernet, 802.3 length frames,
-ARP, IPv4 with TCP/UDP/ICMP, IPv6, and bare IP packets of links without a
-link header); :class:`Tracer` installs it on a device with
+802.1Q/802.1ad VLAN tags, ARP, IPv4 with TCP/UDP/ICMP, IPv6, and bare IP
+packets of links without a link header; a tag the skb holds in its metadata
+is shown in the frame, as by the capture); :class:`Tracer` installs it on a device with
 :meth:`~netdrv_core.host.Host.add_tap`.  Nothing is decoded while the
 logger is not enabled for the tracer's level.
 """
@@ -18,7 +19,7 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
-from .pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW, frame_view, linktype_for
+from .pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW, capture_frame, linktype_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,7 +34,9 @@ _IP_PROTOS = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 47: "GRE", 50: "ESP", 5
               132: "SCTP"}  # fmt: skip
 _ICMP_TYPES = {0: "echo-reply", 3: "unreachable", 5: "redirect", 8: "echo-request",
                11: "time-exceeded"}  # fmt: skip
-_ETHERTYPES = {0x86DD: "IPv6", 0x8100: "802.1Q", 0x88CC: "LLDP", 0x8035: "RARP"}
+_ETHERTYPES = {0x86DD: "IPv6", 0x8100: "802.1Q", 0x88A8: "802.1ad", 0x88CC: "LLDP",
+               0x8035: "RARP"}  # fmt: skip
+_VLAN_TPIDS = {0x8100: "802.1Q", 0x88A8: "802.1ad"}
 _TCP_FLAGS = "FSRPAUEC"
 
 
@@ -124,7 +127,13 @@ def describe_frame(frame: bytes | bytearray | memoryview, linktype: int = LINKTY
     et = (p[12] << 8) | p[13]
     if et < 0x0600:
         return f"{head}, 802.3 length {et}"
-    return f"{head}, {_l3_text(et, p[14:])}"
+    at = 14
+    while et in _VLAN_TPIDS and len(p) >= at + 4:  # 802.1Q / 802.1ad tags, as tcpdump shows them
+        tci = (p[at] << 8) | p[at + 1]
+        head += f", {_VLAN_TPIDS[et]} vlan {tci & 0x0FFF} p {tci >> 13}"
+        et = (p[at + 2] << 8) | p[at + 3]
+        at += 4
+    return f"{head}, {_l3_text(et, p[at:])}"
 
 
 class Tracer:
@@ -154,7 +163,7 @@ class Tracer:
             return
         if not self.log.isEnabledFor(self.level):
             return
-        frame = frame_view(skb)
+        frame = capture_frame(skb, self.linktype)  # a tag in the metadata shown, as tcpdump does
         self.lines += 1
         self.log.log(
             self.level, "%s %s %d bytes: %s", dev.name, direction, len(frame),

@@ -18,7 +18,7 @@ from frames import (
     udp_packet,
 )
 
-from netdrv_core import Host
+from netdrv_core import NETIF_F_HW_VLAN_CTAG_TX, Host
 from netdrv_core.phy import LINKTYPE_RAW, Tracer, describe_frame
 
 A, B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
@@ -47,6 +47,11 @@ A, B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
         (eth_frame(B, A, ETH_P_IP, ipv4_packet("1.2.3.4", "5.6.7.8", 89, bytes(8))),
          "IPv4 1.2.3.4 > 5.6.7.8 proto 89 len 28"),
         (b"\x01\x02", "[truncated Ethernet frame, 2 bytes]"),
+        (eth_frame(B, A, 0x8100, b"\x60\x05\x08\x00" + udp_packet("10.0.0.1", "10.0.0.2", 1, 2)),
+         "02:00:00:00:00:0a > 02:00:00:00:00:0b, 802.1Q vlan 5 p 3, IPv4 10.0.0.1 > 10.0.0.2 UDP"),
+        (eth_frame(B, A, 0x88A8, b"\x00\x64\x81\x00\x00\x07\x88\xcc" + bytes(4)),
+         "802.1ad vlan 100 p 0, 802.1Q vlan 7 p 0, ethertype 0x88cc (LLDP) len 4"),
+        (eth_frame(B, A, 0x8100, b"\x00"), "ethertype 0x8100 (802.1Q) len 1"),
     ],
 )  # fmt: skip
 def test_describe_ethernet(frame: bytes, expected: str) -> None:
@@ -100,6 +105,28 @@ def test_tracer_logs_one_line_per_frame(
         mem(host).send(sn0, frame)
         host.loop.run_until_idle()
     assert [r.getMessage()[:6] for r in caplog.records if r.name == "netdrv.trace"] == ["sn1 rx"]
+
+
+def test_tracer_shows_a_tag_the_skb_holds_in_its_metadata(
+    host: Host, snull: LoadSnull, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A device that inserts tags itself gets them in the metadata, not the data: the trace
+    # shows the frame as it goes on the wire, tag included, as tcpdump would.
+    snull()
+    sn0 = get(host, "sn0")
+    assert sn0 is not None
+    sn0.features |= NETIF_F_HW_VLAN_CTAG_TX
+    Tracer(host, sn0, direction="tx")
+    inner = udp_packet("198.18.0.1", "198.18.0.2", 1, 2)
+    frame = eth_frame(sn0.dev_addr, A, 0x8100, b"\x20\x09\x08\x00" + inner)
+    with caplog.at_level(logging.INFO, logger="netdrv.trace"):
+        mem(host).send(sn0, frame)
+        host.loop.run_until_idle()
+    lines = [r.getMessage() for r in caplog.records if r.name == "netdrv.trace"]
+    assert lines == [
+        f"sn0 tx {len(frame)} bytes: 02:00:00:00:00:0a > 00:53:4e:55:4c:30, 802.1Q vlan 9 p 1, "
+        "IPv4 198.18.0.1 > 198.18.0.2 UDP 1 > 2 len 0"
+    ]
 
 
 def test_tracer_costs_nothing_when_disabled(host: Host, snull: LoadSnull) -> None:
