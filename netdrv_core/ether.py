@@ -15,8 +15,16 @@ from .netdevice import (
     IFF_UP,
     NET_ADDR_RANDOM,
     HeaderOps,
+    dev_addr_mod,
 )
-from .skbuff import PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST, SkBuff
+from .skbuff import (
+    PACKET_BROADCAST,
+    PACKET_HOST,
+    PACKET_MULTICAST,
+    PACKET_OTHERHOST,
+    SkBuff,
+    skb_put_padto,
+)
 
 if TYPE_CHECKING:
     from .netdevice import NetDevice
@@ -33,18 +41,26 @@ __all__ = [
     "ETH_P_IPV6",
     "ETH_ZLEN",
     "EthHeaderOps",
+    "eth_broadcast_addr",
     "eth_change_mtu",
     "eth_header",
     "eth_header_parse",
     "eth_hw_addr_random",
+    "eth_hw_addr_set",
     "eth_mac_addr",
     "eth_random_addr",
     "eth_rebuild_header",
+    "eth_skb_pad",
     "eth_type_trans",
     "eth_validate_addr",
+    "eth_zero_addr",
+    "ether_addr_copy",
+    "ether_addr_equal",
     "format_mac",
     "is_broadcast_ether_addr",
+    "is_local_ether_addr",
     "is_multicast_ether_addr",
+    "is_unicast_ether_addr",
     "is_valid_ether_addr",
     "is_zero_ether_addr",
     "parse_mac",
@@ -85,6 +101,82 @@ def is_broadcast_ether_addr(addr: bytes | memoryview) -> bool:
 def is_valid_ether_addr(addr: bytes) -> bool:
     """Unicast and not all zeros (what ``eth_validate_addr`` accepts)."""
     return len(addr) == 6 and not is_multicast_ether_addr(addr) and not is_zero_ether_addr(addr)
+
+
+def is_unicast_ether_addr(addr: bytes | memoryview) -> bool:
+    """The group bit is clear (``is_unicast_ether_addr``)."""
+    return not addr[0] & 1
+
+
+def is_local_ether_addr(addr: bytes | memoryview) -> bool:
+    """The locally administered bit (first octet bit 1) is set (``is_local_ether_addr``):
+    an address made up, not the one the manufacturer assigned."""
+    return bool(addr[0] & 2)
+
+
+def _mac(addr: bytes | bytearray | memoryview, how: str) -> bytes:
+    """The first ETH_ALEN bytes of ``addr``; ValueError when it is shorter (C would read on)."""
+    if len(addr) < ETH_ALEN:
+        raise ValueError(f"{how}: {bytes(addr)!r} is shorter than an Ethernet address "
+                         f"(ETH_ALEN, {ETH_ALEN} bytes)")  # fmt: skip
+    return bytes(addr[:ETH_ALEN])
+
+
+def ether_addr_equal(addr1: bytes | memoryview, addr2: bytes | memoryview) -> bool:
+    """True when the two addresses (their first ETH_ALEN bytes) are the same
+    (``ether_addr_equal``)."""
+    return _mac(addr1, "ether_addr_equal") == _mac(addr2, "ether_addr_equal")
+
+
+def _fill(dst: bytearray | memoryview, value: bytes, how: str) -> None:
+    try:
+        dst[:ETH_ALEN] = value
+    except TypeError:  # bytes, or a read-only view: C's const
+        raise TypeError(
+            f"{how}: {type(dst).__name__} is not writable; pass a bytearray or a "
+            f"view of an skb (a device's address: eth_hw_addr_set)"
+        ) from None
+
+
+def ether_addr_copy(dst: bytearray | memoryview, src: bytes | memoryview) -> None:
+    """Copy the address ``src`` into the first ETH_ALEN bytes of ``dst`` (``ether_addr_copy``).
+
+    As in C, ``dst`` is written in place: a ``bytearray`` or a writable view (a
+    header in an skb).  ``bytes`` cannot be written: for a device's address use
+    :func:`eth_hw_addr_set`, as Linux (5.15+) requires too.
+    """
+    _fill(dst, _mac(src, "ether_addr_copy"), "ether_addr_copy")
+
+
+def eth_zero_addr(addr: bytearray | memoryview) -> None:
+    """Write 00:00:00:00:00:00 into ``addr`` (``eth_zero_addr``; in place, as
+    :func:`ether_addr_copy`)."""
+    _fill(addr, bytes(ETH_ALEN), "eth_zero_addr")
+
+
+def eth_broadcast_addr(addr: bytearray | memoryview) -> None:
+    """Write ff:ff:ff:ff:ff:ff into ``addr`` (``eth_broadcast_addr``; in place, as
+    :func:`ether_addr_copy`)."""
+    _fill(addr, _BCAST, "eth_broadcast_addr")
+
+
+def eth_hw_addr_set(dev: NetDevice, addr: bytes | bytearray | memoryview) -> None:
+    """Set the Ethernet address of ``dev`` (``eth_hw_addr_set``): what a driver calls at
+    probe with the address it read from its EEPROM, or from ``set_mac_address``.
+
+    ``addr`` is ETH_ALEN bytes, and ``dev`` an Ethernet-like device (``addr_len`` 6,
+    as :func:`~netdrv_core.linktypes.ether_setup` sets); anything else raises
+    ``ValueError``.  Nobody is told, as in Linux (``dev_set_mac_address`` and
+    ``ip link set DEV address`` tell the stack); see :func:`~netdrv_core.netdevice.dev_addr_set`.
+    """
+    if len(addr) != ETH_ALEN:
+        raise ValueError(f"{dev.name}: eth_hw_addr_set of {len(addr)} bytes: an Ethernet "
+                         f"address is ETH_ALEN ({ETH_ALEN}) bytes")  # fmt: skip
+    if dev.addr_len != ETH_ALEN:
+        raise ValueError(f"{dev.name}: eth_hw_addr_set on a device whose addresses are "
+                         f"{dev.addr_len} bytes (addr_len); ether_setup makes them "
+                         f"{ETH_ALEN}, else use dev_addr_set")  # fmt: skip
+    dev_addr_mod(dev, 0, addr)
 
 
 def eth_random_addr() -> bytes:
@@ -208,6 +300,13 @@ def eth_mac_addr(dev: NetDevice, addr: bytes) -> int:
 def eth_validate_addr(dev: NetDevice) -> int:
     """Default ``validate_addr`` for Ethernet: a valid unicast address."""
     return 0 if is_valid_ether_addr(dev.dev_addr) else -errno.EADDRNOTAVAIL
+
+
+def eth_skb_pad(skb: SkBuff) -> int:
+    """Pad a frame shorter than ETH_ZLEN (60) with zeros up to it, counted in ``skb.len``
+    (``eth_skb_pad``).  0, or ``-ENOMEM`` with the skb **freed** (see
+    :func:`~netdrv_core.skbuff.skb_pad`)."""
+    return skb_put_padto(skb, ETH_ZLEN)
 
 
 def eth_change_mtu(dev: NetDevice, new_mtu: int) -> int:

@@ -19,7 +19,7 @@ import sys
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,7 @@ from .netdevice import (
     NetDeviceOps,
     kfree_tx,
 )
+from .skbqueue import SkBuffHead, skb_dequeue
 from .skbuff import SkBuff, skb_not_owned
 from .vlan import xmit_vlan
 
@@ -80,9 +81,11 @@ __all__ = [
     "dev_get_by_name",
     "dev_open",
     "dev_queue_xmit",
+    "netdev_features_change",
     "netdev_fix_features",
     "netdev_update_features",
     "netif_receive_skb",
+    "netif_receive_skb_list",
     "netif_rx",
     "register_netdev",
     "unregister_netdev",
@@ -484,6 +487,10 @@ class Host:
         """Bring ``dev`` up: ``validate_addr`` then ``open``; 0 or a negative errno."""
         if dev.is_up:
             return 0
+        if not dev._present:  # detached (suspended, unplugged): Linux's __dev_open
+            log.warning("%s: open refused: the device is not present (netif_device_detach)",
+                        dev.name)  # fmt: skip
+            return -errno.ENODEV
         ops = dev.netdev_ops
         ret = self._call(dev, "validate_addr", ops.validate_addr, dev)
         if ret == 0:
@@ -532,13 +539,17 @@ class Host:
                 dev.max_mtu,
             )  # fmt: skip
             return -errno.EINVAL
+        if not dev._present:
+            return -errno.ENODEV
         ret = self._call(dev, "change_mtu", dev.netdev_ops.change_mtu, dev, mtu)
         if ret == 0:
             self.attachment.mtu_changed(dev)
         return ret
 
     def dev_set_mac_address(self, dev: NetDevice, addr: bytes) -> int:
-        """Call ``set_mac_address``; 0 or negative errno."""
+        """Call ``set_mac_address``; 0 or negative errno (``-ENODEV`` while not present)."""
+        if not dev._present:
+            return -errno.ENODEV
         ret = self._call(dev, "set_mac_address", dev.netdev_ops.set_mac_address, dev, bytes(addr))
         if ret == 0:
             dev.addr_assign_type = NET_ADDR_SET
@@ -1081,10 +1092,17 @@ class Host:
         when = max(self.loop.clock(), dev.trans_start + timeo) + timeo / 16
         dev._watchdog = self.loop.call_at(when, self._watchdog_check, dev)
 
+    def watchdog_up(self, dev: NetDevice) -> None:
+        """Watch a stopped queue again (Linux's ``__netdev_watchdog_up``, from
+        ``netif_device_attach``)."""
+        if dev._watchdog_on and dev._queue_stopped and dev._carrier and dev._watchdog is None:
+            self.arm_watchdog(dev)
+
     def _watchdog_check(self, dev: NetDevice) -> None:
         dev._watchdog = None
-        if not dev._watchdog_on or not dev.is_up or self.devices.get(dev.name) is not dev:
-            return
+        if (not dev._watchdog_on or not dev.is_up or not dev._present
+                or self.devices.get(dev.name) is not dev):  # fmt: skip
+            return  # a detached device: netif_device_attach watches it again
         if not dev._queue_stopped:
             return  # woken in time: the next netif_stop_queue arms again
         now = self.loop.clock()
@@ -1414,6 +1432,30 @@ def netif_receive_skb(skb: SkBuff) -> int:
     if dev is None or dev.host is None:
         raise ValueError("netif_receive_skb: skb.dev must be a registered device")
     return dev.host.netif_receive_skb(skb)
+
+
+def netif_receive_skb_list(skbs: Iterable[SkBuff]) -> None:
+    """Deliver a batch of received skbs now, in order (``netif_receive_skb_list``).
+
+    ``skbs`` is a list of skbs or an :class:`~netdrv_core.skbqueue.SkBuffHead`,
+    which ends empty (Linux's list is consumed); each goes as with
+    :func:`netif_receive_skb` (the return codes are not reported, as in Linux).
+    """
+    if isinstance(skbs, SkBuffHead):
+        while (skb := skb_dequeue(skbs)) is not None:
+            netif_receive_skb(skb)
+        return
+    for skb in skbs:
+        netif_receive_skb(skb)
+
+
+def netdev_features_change(dev: NetDevice) -> None:
+    """Tell the stack ``dev.features`` changed (``netdev_features_change``,
+    NETDEV_FEAT_CHANGE): for a driver that changed them itself rather than through
+    :func:`netdev_update_features`.  The kernel attachment re-programs the TAP's
+    offloads.  Nothing to tell before the device is registered."""
+    if dev.host is not None and dev.reg_state == NETREG_REGISTERED:
+        dev.host.attachment.features_changed(dev)
 
 
 def dev_queue_xmit(skb: SkBuff) -> int:

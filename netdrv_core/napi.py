@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = [
     "NAPI_POLL_WEIGHT",
     "NapiStruct",
+    "__napi_schedule",
+    "__napi_schedule_irqoff",
     "napi_complete",
     "napi_complete_done",
     "napi_disable",
@@ -32,7 +34,11 @@ __all__ = [
     "napi_gro_flush",
     "napi_gro_receive",
     "napi_schedule",
+    "napi_schedule_irqoff",
+    "napi_schedule_prep",
+    "napi_schedule_prepped",
     "netif_napi_add",
+    "netif_napi_add_weight",
     "netif_napi_del",
 ]
 
@@ -91,6 +97,26 @@ class NapiStruct:
             self.queued = True
             host.loop.call_soon(self._run, self.gen)
         return True
+
+    def schedule_prep(self) -> bool:
+        """Claim the context for a poll (``napi_schedule_prep``): False when one is
+        pending or NAPI is disabled; else it counts as scheduled from now on, and
+        :meth:`schedule_prepped` queues the poll."""
+        if self.scheduled or not self.enabled or self.dev.host is None:
+            return False
+        self.scheduled = True
+        return True
+
+    def schedule_prepped(self) -> None:
+        """Queue the poll of a context :meth:`schedule_prep` claimed (``__napi_schedule``)."""
+        if not self.scheduled:  # Linux would poll a context it never claimed
+            raise RuntimeError(f"{self.dev.name}: __napi_schedule of a NAPI context not "
+                               f"claimed: call napi_schedule_prep first (and only when it "
+                               f"returns True), or napi_schedule")  # fmt: skip
+        host = self.dev.host
+        if not self.queued and host is not None:  # else the poll queued is the one that runs
+            self.queued = True
+            host.loop.call_soon(self._run, self.gen)
 
     def _run(self, gen: int) -> None:
         if gen != self.gen:
@@ -154,6 +180,14 @@ def netif_napi_add(
     return napi
 
 
+def netif_napi_add_weight(
+    dev: NetDevice, poll: Callable[[NapiStruct, int], int], weight: int
+) -> NapiStruct:
+    """:func:`netif_napi_add` with a weight other than NAPI_POLL_WEIGHT (64): Linux 6.1+
+    names it so (``netif_napi_add`` lost its weight argument then)."""
+    return netif_napi_add(dev, poll, weight)
+
+
 def netif_napi_del(napi: NapiStruct) -> None:
     """Forget a NAPI context."""
     napi.disable()
@@ -174,6 +208,31 @@ def napi_disable(napi: NapiStruct) -> None:
 def napi_schedule(napi: NapiStruct) -> bool:
     """Ask the core to call the poll function soon."""
     return napi.schedule()
+
+
+def napi_schedule_prep(napi: NapiStruct) -> bool:
+    """Claim ``napi`` for a poll (``napi_schedule_prep``): True when it was neither
+    scheduled nor disabled.  The caller then masks its interrupt and calls
+    :func:`__napi_schedule`, as Linux drivers split :func:`napi_schedule`."""
+    return napi.schedule_prep()
+
+
+def __napi_schedule(napi: NapiStruct) -> None:
+    """Queue the poll of a context :func:`napi_schedule_prep` claimed (``__napi_schedule``).
+
+    Inside a class body Python mangles this name (``_Class__napi_schedule``): call
+    it as :func:`napi_schedule_prepped` there.  Calling it for a context not
+    claimed raises ``RuntimeError``.
+    """
+    napi.schedule_prepped()
+
+
+napi_schedule_prepped = __napi_schedule
+"""``__napi_schedule`` under a name Python does not mangle in a class body."""
+__napi_schedule_irqoff = __napi_schedule
+"""Linux's variant for interrupts already disabled: the same here."""
+napi_schedule_irqoff = napi_schedule
+"""Linux's :func:`napi_schedule` for interrupts already disabled: the same here."""
 
 
 def napi_complete_done(napi: NapiStruct, work_done: int) -> bool:

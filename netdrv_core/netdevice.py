@@ -63,11 +63,16 @@ __all__ = [
     "NetDeviceStats",
     "alloc_etherdev",
     "alloc_netdev",
+    "dev_addr_mod",
+    "dev_addr_set",
     "dev_get_stats",
     "netdev_priv",
     "netif_carrier_off",
     "netif_carrier_ok",
     "netif_carrier_on",
+    "netif_device_attach",
+    "netif_device_detach",
+    "netif_device_present",
     "netif_queue_stopped",
     "netif_running",
     "netif_set_gso_max_size",
@@ -362,7 +367,7 @@ class NetDevice:
 
     __slots__ = (
         "__dict__", "__weakref__",  # drivers' own fields; the host's weak sets of devices
-        "_carrier", "_drv_xoff", "_queue_stopped", "_stack_xoff", "_tx_queue",
+        "_carrier", "_drv_xoff", "_present", "_queue_stopped", "_stack_xoff", "_tx_queue",
         "_watchdog",
         "_watchdog_on", "addr_assign_type", "addr_len", "allmulti", "base_addr",
         "broadcast", "core_stats", "dev_addr", "disable_ipv6", "dma", "driver",
@@ -434,6 +439,7 @@ class NetDevice:
         self._stack_xoff = False
         self._tx_queue: Any = None  # the NetdevQueue, made by netdev_get_tx_queue (bql.py)
         self._carrier = True
+        self._present = True  # __LINK_STATE_PRESENT: set by alloc_netdev, as in Linux
         self._watchdog: Any = None  # the pending watchdog check (a loop Timer), if any
         self._watchdog_on = False  # up, with a tx_timeout: the core watches a stopped queue
         self.watchdog_fired = 0
@@ -546,6 +552,40 @@ def netif_running(dev: NetDevice) -> bool:
     return bool(dev.flags & IFF_UP)
 
 
+# -- device presence (suspend, unplug) ------------------------------------------------
+def netif_device_present(dev: NetDevice) -> bool:
+    """False between :func:`netif_device_detach` and :func:`netif_device_attach`
+    (``netif_device_present``, Linux's ``__LINK_STATE_PRESENT``)."""
+    return dev._present
+
+
+def netif_device_detach(dev: NetDevice) -> None:
+    """The hardware is gone for now: suspended, or unplugged (``netif_device_detach``).
+
+    The device is marked not present and, if up, its transmit queue stopped
+    (``netif_tx_stop_all_queues``): frames wait in the qdisc, or are dropped once
+    it is full, as for any stopped queue.  The watchdog leaves a device that is
+    not present alone, and ``dev_open``, ``dev_set_mtu`` and
+    ``dev_set_mac_address`` refuse it with ``-ENODEV``.
+    """
+    if dev._present:
+        dev._present = False
+        if dev.flags & IFF_UP:
+            dev._drv_xoff = dev._queue_stopped = True  # no watchdog: it ignores the device
+
+
+def netif_device_attach(dev: NetDevice) -> None:
+    """The hardware is back (resume): the device is present again and, if up, its
+    transmit queue woken and the watchdog restarted (``netif_device_attach``)."""
+    if dev._present:
+        return
+    dev._present = True
+    if dev.flags & IFF_UP:
+        netif_wake_queue(dev)  # netif_tx_wake_all_queues
+        if dev.host is not None:
+            dev.host.watchdog_up(dev)
+
+
 # -- carrier --------------------------------------------------------------------------
 def netif_carrier_on(dev: NetDevice) -> None:
     """The link is up: the kernel shows LOWER_UP and sends traffic."""
@@ -579,6 +619,42 @@ def netif_carrier_off(dev: NetDevice) -> None:
 def netif_carrier_ok(dev: NetDevice) -> bool:
     """True while the carrier is on."""
     return dev._carrier
+
+
+# -- hardware address -------------------------------------------------------------------
+def dev_addr_set(dev: NetDevice, addr: bytes | bytearray | memoryview) -> None:
+    """Set the whole hardware address of ``dev``: ``addr_len`` bytes (``dev_addr_set``).
+
+    Since Linux 5.15 ``dev->dev_addr`` is ``const`` and drivers set it with this,
+    :func:`dev_addr_mod` or :func:`~netdrv_core.ether.eth_hw_addr_set`.  As in Linux
+    nobody is told: the stack hears of an address change made through
+    ``dev_set_mac_address`` (``ip link set DEV address``), whose ``set_mac_address``
+    calls these.  Raises ``ValueError`` when ``addr`` is not ``addr_len`` bytes.
+    """
+    if len(addr) != dev.addr_len:
+        raise ValueError(f"{dev.name}: dev_addr_set of {len(addr)} bytes, but the device's "
+                         f"addresses are {dev.addr_len} bytes (addr_len)")  # fmt: skip
+    dev.dev_addr = bytes(addr)
+
+
+def dev_addr_mod(
+    dev: NetDevice, offset: int, addr: bytes | bytearray | memoryview, length: int | None = None
+) -> None:
+    """Overwrite part of the hardware address of ``dev``: the first ``length`` bytes of
+    ``addr`` (all of it by default) at ``offset`` (``dev_addr_mod``).
+
+    Raises ``ValueError`` when they would not fit in ``addr_len`` bytes.
+    """
+    part = bytes(addr if length is None else addr[:length])
+    if (length is not None and len(part) != length) or offset < 0:
+        raise ValueError(f"{dev.name}: dev_addr_mod of {length} bytes at {offset} from "
+                         f"{len(addr)} bytes")  # fmt: skip
+    n = dev.addr_len
+    if offset + len(part) > n:
+        raise ValueError(f"{dev.name}: dev_addr_mod of {len(part)} bytes at offset {offset} "
+                         f"does not fit the device's {n}-byte addresses (addr_len)")  # fmt: skip
+    old = bytes(dev.dev_addr).ljust(n, b"\0")  # Linux's dev_addr is addr_len zeros at first
+    dev.dev_addr = old[:offset] + part + old[offset + len(part) : n]
 
 
 def dev_get_stats(dev: NetDevice) -> NetDeviceStats:

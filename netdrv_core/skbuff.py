@@ -17,6 +17,7 @@ copies a packet unless the kernel would too (``skb_copy``).
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ __all__ = [
     "dev_kfree_skb",
     "dev_kfree_skb_any",
     "kfree_skb",
+    "napi_consume_skb",
     "netdev_alloc_skb",
     "netdev_alloc_skb_ip_align",
     "set_skb_debug",
@@ -62,6 +64,9 @@ __all__ = [
     "skb_copy",
     "skb_frame_start",
     "skb_from_frame",
+    "skb_pad",
+    "skb_padto",
+    "skb_put_padto",
 ]
 
 # pkt_type: who the frame was for (set by eth_type_trans).
@@ -584,3 +589,70 @@ dev_kfree_skb = kfree_skb
 dev_kfree_skb_any = kfree_skb
 dev_consume_skb_any = kfree_skb
 consume_skb = kfree_skb
+
+
+def napi_consume_skb(skb: SkBuff | None, budget: int) -> None:
+    """Free an skb the driver has transmitted, from its NAPI poll (``napi_consume_skb``).
+
+    ``budget`` is the poll's (0 when not called from a poll, where Linux falls back
+    to ``dev_consume_skb_any``): here both are :func:`consume_skb`.  None is
+    ignored, as Linux ignores NULL.
+    """
+    if skb is not None:
+        kfree_skb(skb)
+
+
+def skb_pad(skb: SkBuff, pad: int) -> int:
+    """Zero ``pad`` bytes after the data, leaving ``skb.len`` as it is (``skb_pad``).
+
+    With too little tailroom the buffer is replaced by a larger copy (Linux's
+    ``pskb_expand_head``: views taken before no longer see the skb's data).
+    Returns 0, or ``-ENOMEM`` when no buffer could be had: the skb is then
+    **freed**, as in Linux, and must not be touched (``start_xmit`` returns
+    ``NETDEV_TX_OK`` and counts it dropped).
+    """
+    if skb.freed:
+        _use_after_free(skb)
+    if pad < 0:
+        raise ValueError(f"skb_pad: pad must be >= 0, got {pad}")
+    tail = skb.tail
+    if pad <= skb.end - tail:
+        skb.buf[tail : tail + pad] = bytes(pad)
+        return 0
+    try:
+        buf = bytearray(tail + pad)  # zeroed: the padding
+    except (MemoryError, OverflowError):
+        kfree_skb(skb)
+        return -errno.ENOMEM
+    buf[:tail] = skb.buf[:tail]  # the headroom too: headers before data stay where they were
+    skb.buf = buf
+    skb.end = len(buf)
+    return 0
+
+
+def skb_padto(skb: SkBuff, length: int) -> int:
+    """Make sure the buffer holds ``length`` bytes of data, zero-padded, without changing
+    ``skb.len`` (``skb_padto``: the device sends the padding, the length stays).
+
+    0, or ``-ENOMEM`` with the skb freed (see :func:`skb_pad`).
+    """
+    if skb.freed:
+        _use_after_free(skb)
+    size = skb.tail - skb.data
+    return 0 if size >= length else skb_pad(skb, length - size)
+
+
+def skb_put_padto(skb: SkBuff, length: int) -> int:
+    """Zero-pad the data to ``length`` bytes and count the padding in ``skb.len``
+    (``skb_put_padto``).  0, or ``-ENOMEM`` with the skb freed (see :func:`skb_pad`).
+    """
+    if skb.freed:
+        _use_after_free(skb)
+    size = skb.tail - skb.data
+    if size < length:
+        pad = length - size
+        rc = skb_pad(skb, pad)
+        if rc:
+            return rc
+        skb.tail += pad
+    return 0

@@ -83,6 +83,7 @@ from netdrv_core import (
     netif_carrier_off,
     netif_carrier_ok,
     netif_carrier_on,
+    netif_device_detach,
     netif_napi_add,
     netif_queue_stopped,
     netif_set_gso_max_size,
@@ -736,7 +737,7 @@ class UsbNet:
         dev = self.dev
         if dev is not None:
             netif_carrier_off(dev)
-            netif_stop_queue(dev)
+            netif_device_detach(dev)  # not present: no open, no watchdog, the queue stopped
         self.stop_io()
         if dev is not None and registered:
             try:
