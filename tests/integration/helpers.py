@@ -126,3 +126,22 @@ def wait_for(pred: Any, timeout: float = 5.0, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return bool(pred())
+
+
+# The start of in-process scripts: snull on the kernel attachment in this process, sn0 up.
+SNULL_ON_KERNEL = r"""
+import json, socket, subprocess, sys
+from netdrv_core.attach.tap import KernelStack
+from netdrv_core.host import Host
+from netdrv_core.params import parse_params
+from netdrv_core.plugins import PluginManager
+
+host = Host(KernelStack())
+ks = host.attachment
+pm = PluginManager()
+drv = pm.get_driver("snull")(host, parse_params("snull", pm.driver_parameters("snull"), {}))
+with host.as_current():
+    drv.init()
+dev = host.devices["sn0"]
+ks.set_link_up(dev)
+"""

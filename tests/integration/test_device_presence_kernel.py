@@ -14,26 +14,18 @@ import pytest
 
 from netdrv_core.testing import NetNamespace
 
+from .helpers import SNULL_ON_KERNEL
+
 pytestmark = pytest.mark.netns
 
 # snull on the kernel attachment in this process, both ends up; three frames sent on sn0
 # through a packet socket while it is detached, then it is attached again.
-DETACH_SCRIPT = r"""
-import json, socket, subprocess
+DETACH_SCRIPT = (
+    SNULL_ON_KERNEL
+    + r"""
 from netdrv_core import netif_device_attach, netif_device_detach
-from netdrv_core.attach.tap import KernelStack
-from netdrv_core.host import Host
-from netdrv_core.params import parse_params
-from netdrv_core.plugins import PluginManager
 
-host = Host(KernelStack())
-ks = host.attachment
-pm = PluginManager()
-drv = pm.get_driver("snull")(host, parse_params("snull", pm.driver_parameters("snull"), {}))
-with host.as_current():
-    drv.init()
-sn0, sn1 = host.devices["sn0"], host.devices["sn1"]
-ks.set_link_up(sn0)
+sn0, sn1 = dev, host.devices["sn1"]
 ks.set_link_up(sn1)
 host.loop.run_until(lambda: False, timeout=0.3)
 
@@ -63,6 +55,7 @@ with host.as_current():
     drv.exit()
 print(json.dumps(out))
 """
+)
 
 
 def test_a_detached_devices_frames_wait_in_the_kernel_until_attach(netns: NetNamespace) -> None:

@@ -15,7 +15,7 @@ import pytest
 from netdrv_core.netdevice import SIOCDEVPRIVATE
 from netdrv_core.testing import NetNamespace
 
-from .helpers import device, status, wait_for
+from .helpers import SNULL_ON_KERNEL, device, status, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -63,25 +63,6 @@ def test_address_and_up_in_one_command_and_tcpdumps_promiscuity(netns: NetNamesp
         dump.terminate()
         dump.wait(5)
     assert wait_for(lambda: "PROMISC" not in device(netns, "sn1")["flags"], timeout=5)
-
-
-# The start of the scripts below: snull on the kernel attachment in this process, sn0 up.
-SNULL_ON_KERNEL = r"""
-import json, socket, subprocess, sys
-from netdrv_core.attach.tap import KernelStack
-from netdrv_core.host import Host
-from netdrv_core.params import parse_params
-from netdrv_core.plugins import PluginManager
-
-host = Host(KernelStack())
-ks = host.attachment
-pm = PluginManager()
-drv = pm.get_driver("snull")(host, parse_params("snull", pm.driver_parameters("snull"), {}))
-with host.as_current():
-    drv.init()
-dev = host.devices["sn0"]
-ks.set_link_up(dev)
-"""
 
 
 # snull on the kernel attachment in this process, its ops recorded: `ip -batch` runs to the
