@@ -24,6 +24,7 @@ from .bql import (
     netdev_tx_sent_queue,
     netif_xmit_stopped,
 )
+from .checksum import skb_checksum_help
 from .dql import Dql, DqlError
 from .driver import Driver
 from .errors import (
@@ -592,6 +593,7 @@ __all__ = [
     "netif_xmit_stopped",
     "ptp_setup",
     "register_netdev",
+    "skb_checksum_help",
     "skb_clone",
     "skb_copy",
     "skb_dequeue",

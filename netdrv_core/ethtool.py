@@ -43,6 +43,7 @@ from .netdevice import (
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
     NETIF_F_TSO_MANGLEID,
+    netif_device_present,
 )
 
 if TYPE_CHECKING:
@@ -498,8 +499,18 @@ def _driver_raised(host: Host, dev: NetDevice, name: str, exc: Exception) -> Eth
     )
 
 
+def _present(dev: NetDevice) -> None:
+    """ENODEV for a detached device (:func:`~netdrv_core.netdevice.netif_device_detach`):
+    Linux's ``ethnl_ops_begin`` and ``dev_ethtool`` refuse it before the driver is asked."""
+    if not netif_device_present(dev):
+        raise EthtoolError(f"{dev.name}: the device is detached (suspended or unplugged): its "
+                           f"driver takes no ethtool request until it is attached again",
+                           errno.ENODEV)  # fmt: skip
+
+
 def _call_get(host: Host, dev: NetDevice, name: str) -> Any:
     """A get op, guarded: raising is a driver fault (device taken down), as for any op."""
+    _present(dev)
     ops = dev.ethtool_ops or EthtoolOps()
     try:
         return getattr(ops, name)(dev)
@@ -523,7 +534,8 @@ def _guarded(host: Host, dev: NetDevice, name: str, fn: Any, *args: Any) -> int:
     a string, a float) is the driver's bug: ``EIO`` naming the op and the value, never
     taken for success (the user would be told a change was made that perhaps was not).
     The words of an ``OSError(errno, "why")`` go to ``host.extack``, as the host's own
-    guarded call leaves them."""
+    guarded call leaves them.  A detached device is not asked (``ENODEV``)."""
+    _present(dev)
     host.extack = None
     try:
         ret = fn(dev, *args)
@@ -1226,8 +1238,10 @@ def ethtool_request(
     for ``settings``, flag name -> bool for ``priv_flags``, ``magic``/``offset``/
     ``data`` (hex) for ``eeprom``) it is a set request and the result is the state
     after it.  ``args`` qualify a get: ``offset``/``length`` for ``eeprom``.
-    Raises :class:`EthtoolError`.
+    Raises :class:`EthtoolError`; ``ENODEV`` for any request while the device is
+    detached (suspended or unplugged), as Linux's ethtool ioctl answers.
     """
+    _present(dev)
     ops = dev.ethtool_ops or EthtoolOps()
     if args and op != "eeprom":
         raise EthtoolError(f"{dev.name}: the ethtool {op} request takes no arguments",

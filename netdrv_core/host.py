@@ -540,7 +540,7 @@ class Host:
             )  # fmt: skip
             return -errno.EINVAL
         if not dev._present:
-            return -errno.ENODEV
+            return self._absent(dev)
         ret = self._call(dev, "change_mtu", dev.netdev_ops.change_mtu, dev, mtu)
         if ret == 0:
             self.attachment.mtu_changed(dev)
@@ -549,7 +549,7 @@ class Host:
     def dev_set_mac_address(self, dev: NetDevice, addr: bytes) -> int:
         """Call ``set_mac_address``; 0 or negative errno (``-ENODEV`` while not present)."""
         if not dev._present:
-            return -errno.ENODEV
+            return self._absent(dev)
         ret = self._call(dev, "set_mac_address", dev.netdev_ops.set_mac_address, dev, bytes(addr))
         if ret == 0:
             dev.addr_assign_type = NET_ADDR_SET
@@ -594,12 +594,26 @@ class Host:
         self.attachment.features_changed(dev)
         return 1
 
+    def _absent(self, dev: NetDevice) -> int:
+        """``-ENODEV`` for an op on a detached device, ``extack`` saying why."""
+        self.extack = f"{dev.name} is detached (suspended or unplugged)"
+        return -errno.ENODEV
+
     def dev_set_config(self, dev: NetDevice, ifmap: dict[str, int]) -> int:
-        """Call ``set_config`` (drivers refuse changes while up, as in LDD)."""
+        """Call ``set_config`` (drivers refuse changes while up, as in LDD); ``-ENODEV``
+        while the device is detached (Linux's ``SIOCSIFMAP``), ``extack`` saying so."""
+        if not dev._present:
+            return self._absent(dev)
         return self._call(dev, "set_config", dev.netdev_ops.set_config, dev, ifmap)
 
     def dev_ioctl(self, dev: NetDevice, request: int, data: Any = None) -> Any:
-        """Hand a device ioctl (e.g. SIOCDEVPRIVATE+n) to ``do_ioctl``."""
+        """Hand a device ioctl (e.g. SIOCDEVPRIVATE+n) to ``do_ioctl``.
+
+        A detached device (suspended, unplugged) is not asked: ``OSError(ENODEV)``
+        saying so, as Linux's ``dev_do_ioctl`` refuses it.
+        """
+        if not dev._present:
+            raise OSError(errno.ENODEV, f"{dev.name} is detached (suspended or unplugged)")
         return dev.netdev_ops.do_ioctl(dev, request, data)
 
     def dev_set_rx_mode(

@@ -5,10 +5,14 @@ arrive it calls :func:`napi_schedule` (instead of one ``netif_rx`` per packet);
 the core then calls ``poll(napi, budget)``, which receives at most ``budget``
 packets with ``netif_receive_skb`` (or :func:`napi_gro_receive`, which merges a
 TCP flow's segments: :mod:`netdrv_core.gro`) and returns how many.  A poll that
-did less than its budget calls :func:`napi_complete_done` and re-enables its
-"interrupt"; a poll that used the whole budget is called again in the next loop
-round, after the other work (fds, timers) has had its turn.  What GRO holds is
-handed up when the poll completes or returns.
+did less than its budget calls :func:`napi_complete_done` and, when that returns
+True, re-enables its "interrupt"; a poll that used the whole budget is called
+again in the next loop round, after the other work (fds, timers) has had its
+turn.  What GRO holds is handed up when the poll completes or returns.
+
+A schedule that finds the context already scheduled (or polling) is not lost:
+as Linux's ``NAPIF_STATE_MISSED`` it makes :func:`napi_complete_done` return
+False and the context is polled once more.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class NapiStruct:
     """``struct napi_struct``: one polling context of a device."""
 
     __slots__ = ("completed", "completed_at_budget", "dev", "enabled", "gen", "gro_list",
-                 "in_poll", "over_budget", "poll", "polls", "queued", "scheduled", "weight",
+                 "in_poll", "missed", "over_budget", "poll", "polls", "queued", "scheduled", "weight",
                  "work_done_total")  # fmt: skip
 
     def __init__(self, dev: NetDevice, poll: Callable[[NapiStruct, int], int], weight: int) -> None:
@@ -59,6 +63,8 @@ class NapiStruct:
         self.poll = poll
         self.weight = weight
         self.scheduled = False
+        # NAPIF_STATE_MISSED: scheduled again while scheduled; napi_complete_done polls once more.
+        self.missed = False
         self.enabled = False
         self.polls = 0
         self.work_done_total = 0
@@ -81,13 +87,17 @@ class NapiStruct:
     def disable(self) -> None:
         """Forbid scheduling and cancel a pending poll (``napi_disable``)."""
         self.enabled = False
-        self.scheduled = False
+        self.scheduled = self.missed = False
         self.queued = False  # what is queued is stale now (another generation)
         self.gen += 1
 
     def schedule(self) -> bool:
-        """Schedule a poll; False when one is already pending or NAPI is disabled."""
-        if self.scheduled or not self.enabled:
+        """Schedule a poll; False when one is already pending (noted as missed: the
+        poll runs once more before it completes) or NAPI is disabled."""
+        if self.scheduled:
+            self.missed = True
+            return False
+        if not self.enabled:
             return False
         host = self.dev.host
         if host is None:
@@ -100,9 +110,12 @@ class NapiStruct:
 
     def schedule_prep(self) -> bool:
         """Claim the context for a poll (``napi_schedule_prep``): False when one is
-        pending or NAPI is disabled; else it counts as scheduled from now on, and
-        :meth:`schedule_prepped` queues the poll."""
-        if self.scheduled or not self.enabled or self.dev.host is None:
+        pending (noted as missed, as :meth:`schedule`) or NAPI is disabled; else it
+        counts as scheduled from now on, and :meth:`schedule_prepped` queues the poll."""
+        if self.scheduled:
+            self.missed = True
+            return False
+        if not self.enabled or self.dev.host is None:
             return False
         self.scheduled = True
         return True
@@ -133,7 +146,7 @@ class NapiStruct:
             if not isinstance(done, int) or done < 0:
                 raise TypeError(f"poll returned {done!r}, not the number of packets received")
         except Exception as exc:
-            self.scheduled = False
+            self.scheduled = self.missed = False
             host.driver_fault(self.dev, "napi poll", exc)
             return
         finally:
@@ -160,11 +173,21 @@ class NapiStruct:
             host.loop.call_soon(self._run, gen)  # budget used up: more work waits
 
     def complete_done(self, work_done: int) -> bool:
-        """Mark the poll finished, handing up what GRO holds; the driver may re-enable its
-        interrupt (returns True)."""
+        """Mark the poll finished, handing up what GRO holds: True when the driver may
+        re-enable its interrupt; False when a schedule came meanwhile (missed), and the
+        context stays scheduled and is polled again."""
         if self.gro_list:
             napi_gro_flush(self)
         self.completed = True
+        if self.missed:
+            # Linux keeps NAPIF_STATE_SCHED and calls __napi_schedule: the event that
+            # found the context busy is handled by one more poll, not lost.
+            self.missed = False
+            host = self.dev.host
+            if self.scheduled and not self.queued and host is not None:
+                self.queued = True
+                host.loop.call_soon(self._run, self.gen)
+            return False
         self.scheduled = False
         return True
 
@@ -189,7 +212,7 @@ def netif_napi_add_weight(
 
 
 def netif_napi_del(napi: NapiStruct) -> None:
-    """Forget a NAPI context."""
+    """Forget a NAPI context; a poll it had pending does not run."""
     napi.disable()
     if napi in napi.dev.napi_list:
         napi.dev.napi_list.remove(napi)
@@ -201,18 +224,29 @@ def napi_enable(napi: NapiStruct) -> None:
 
 
 def napi_disable(napi: NapiStruct) -> None:
-    """Stop polls."""
+    """Stop polls, cancelling a pending one; a disabled context stays so.
+
+    Called by the context's own poll it raises ``RuntimeError``: Linux's
+    ``napi_disable`` waits for the running poll to end, which would never happen.
+    """
+    if napi.in_poll and napi.enabled:
+        raise RuntimeError(f"{napi.dev.name}: napi_disable from its own NAPI poll: Linux "
+                           f"waits for the poll to finish and would hang; complete the poll "
+                           f"and disable from ndo_stop (or from deferred work)")  # fmt: skip
     napi.disable()
 
 
 def napi_schedule(napi: NapiStruct) -> bool:
-    """Ask the core to call the poll function soon."""
+    """Ask the core to call the poll function soon: True if this call scheduled it;
+    False when disabled, or already scheduled (then it is polled once more before
+    :func:`napi_complete_done` lets it go: Linux's ``NAPIF_STATE_MISSED``)."""
     return napi.schedule()
 
 
 def napi_schedule_prep(napi: NapiStruct) -> bool:
     """Claim ``napi`` for a poll (``napi_schedule_prep``): True when it was neither
-    scheduled nor disabled.  The caller then masks its interrupt and calls
+    scheduled nor disabled (when scheduled, the schedule is noted as missed, as by
+    :func:`napi_schedule`).  The caller then masks its interrupt and calls
     :func:`__napi_schedule`, as Linux drivers split :func:`napi_schedule`."""
     return napi.schedule_prep()
 
@@ -236,7 +270,12 @@ napi_schedule_irqoff = napi_schedule
 
 
 def napi_complete_done(napi: NapiStruct, work_done: int) -> bool:
-    """Tell the core the poll is finished after ``work_done`` packets."""
+    """Tell the core the poll is finished after ``work_done`` packets.
+
+    True: the driver re-enables its interrupt.  False: a schedule came while the
+    context was scheduled (an interrupt during the poll), so it stays scheduled and
+    is polled again; the interrupt stays masked (``if napi_complete_done(...):``).
+    """
     return napi.complete_done(work_done)
 
 

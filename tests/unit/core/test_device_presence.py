@@ -68,8 +68,11 @@ def test_mtu_and_address_changes_of_a_detached_device_fail_with_enodev(host: Hos
     dev, _ = make_dev(host, up=False)
     netif_device_detach(dev)
     assert host.dev_set_mtu(dev, 1400) == -errno.ENODEV and dev.mtu == 1500
+    assert host.extack == f"{dev.name} is detached (suspended or unplugged)"  # what ip is told
+    host.extack = None
     new = b"\x02\x00\x00\x00\x00\x99"
     assert host.dev_set_mac_address(dev, new) == -errno.ENODEV and dev.dev_addr != new
+    assert host.extack == f"{dev.name} is detached (suspended or unplugged)"
     netif_device_attach(dev)
     assert host.dev_set_mtu(dev, 1400) == 0 and dev.mtu == 1400
     assert host.dev_set_mac_address(dev, new) == 0 and dev.dev_addr == new
