@@ -10,24 +10,34 @@ wait in the qdisc, and a completion that brings the queue under the limit
 restarts them.  :func:`netdev_reset_queue` forgets what was in flight (in
 ``stop``, or wherever the driver frees its ring).
 
-netdrv devices have one TX queue, ``netdev_get_tx_queue(dev, 0)``.  A driver
+Every TX queue has its own limit (:mod:`netdrv_core.netdev_queue`):
+``netdev_tx_sent_queue(netdev_get_tx_queue(dev, i), ...)`` on a device with
+several; the ``netdev_*_queue(dev, ...)`` shorthands are queue 0's.  A driver
 that never calls these functions is unaffected: the transmit path reads one
 stopped flag either way.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from .dql import (
     DQL_MAX_LIMIT,
     DQL_MAX_OBJECT,
-    Dql,
     DqlError,
     dql_completed,
     dql_queued,
     dql_reset,
+)
+from .netdev_queue import (
+    BQL_HOLD_TIME,
+    QUEUE_STATE_ANY_XOFF,
+    QUEUE_STATE_DRV_XOFF,
+    QUEUE_STATE_STACK_XOFF,
+    NetdevQueue,
+    arm_watchdog,
+    netdev_get_tx_queue,
+    txq_woken,
 )
 from .netdevice import NetDevice
 
@@ -39,6 +49,7 @@ __all__ = [
     "NetdevQueue",
     "bql_set",
     "bql_status",
+    "bql_txq_status",
     "netdev_completed_queue",
     "netdev_get_tx_queue",
     "netdev_reset_queue",
@@ -49,61 +60,10 @@ __all__ = [
     "netif_xmit_stopped",
 ]
 
-QUEUE_STATE_DRV_XOFF = 1 << 0
-"""The driver stopped the queue (``netif_stop_queue``)."""
-QUEUE_STATE_STACK_XOFF = 1 << 1
-"""Byte Queue Limits stopped the queue: more bytes in flight than the limit."""
-QUEUE_STATE_ANY_XOFF = QUEUE_STATE_DRV_XOFF | QUEUE_STATE_STACK_XOFF
-BQL_HOLD_TIME = 1.0
-"""Seconds of slack before the limit shrinks (Linux: ``dql_init(&q->dql, HZ)``)."""
-
-
-class NetdevQueue:
-    """``struct netdev_queue``: a device's transmit queue, with its :class:`~netdrv_core.dql.Dql`.
-
-    Get it with :func:`netdev_get_tx_queue`; ``state`` is the
-    ``QUEUE_STATE_*`` bits, ``dql`` the byte limit.
-    """
-
-    __slots__ = ("dev", "dql", "index")
-
-    def __init__(self, dev: NetDevice, index: int = 0) -> None:
-        self.dev = dev
-        self.index = index
-        self.dql = Dql(BQL_HOLD_TIME, self._clock)
-
-    def _clock(self) -> float:
-        host = self.dev.host
-        return host.loop.clock() if host is not None else time.monotonic()
-
-    @property
-    def state(self) -> int:
-        """``QUEUE_STATE_DRV_XOFF`` and/or ``QUEUE_STATE_STACK_XOFF``; 0 while it may send."""
-        dev = self.dev
-        return (QUEUE_STATE_DRV_XOFF if dev._drv_xoff else 0) | (
-            QUEUE_STATE_STACK_XOFF if dev._stack_xoff else 0
-        )
-
-    def __repr__(self) -> str:
-        return f"<NetdevQueue {self.dev.name} tx-{self.index} state={self.state} {self.dql!r}>"
-
-
-def netdev_get_tx_queue(dev: NetDevice, index: int) -> NetdevQueue:
-    """``dev``'s transmit queue ``index`` — always 0: a netdrv device has one."""
-    if index != 0:
-        raise IndexError(
-            f"{dev.name}: no TX queue {index}: dev.num_tx_queues is {dev.num_tx_queues} "
-            f"(netdrv devices have one TX queue, index 0)"
-        )
-    txq = dev._tx_queue
-    if txq is None:
-        txq = dev._tx_queue = NetdevQueue(dev, 0)
-    return txq
-
 
 def netif_xmit_stopped(txq: NetdevQueue) -> bool:
     """True while the core sends nothing on ``txq``: stopped by the driver or by BQL."""
-    return txq.dev._queue_stopped
+    return txq.stopped
 
 
 def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
@@ -123,17 +83,15 @@ def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
         ) from None
     if dql.adj_limit - dql.num_queued >= 0:  # dql_avail(), inline: it runs per packet
         return
-    dev = txq.dev
     # As Linux since 6.12: the watchdog counts a queue stopped here from now, not
     # from the last transmission, which may be long ago on an idle link.
-    host = dev.host
+    host = txq.dev.host
     if host is not None:
-        dev.trans_start = host.loop.clock()
-    dev._stack_xoff = True
-    if not dev._queue_stopped:
-        dev._queue_stopped = True
-        if dev._watchdog_on and dev._watchdog is None and host is not None:
-            host.arm_watchdog(dev)  # a stack-stopped queue can time out too (dev_watchdog)
+        txq.trans_start = host.loop.clock()
+    txq.stack_xoff = True
+    if not txq.stopped:
+        txq.stopped = True
+        arm_watchdog(txq.dev)  # a stack-stopped queue can time out too (dev_watchdog)
 
 
 def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int) -> None:
@@ -156,9 +114,11 @@ def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int) -> None:
         raise DqlError(_overcompleted(txq, nbytes)) from None
     if dql.adj_limit - dql.num_queued < 0:
         return
-    dev = txq.dev
-    if dev._stack_xoff:
-        _stack_wake(dev)
+    if txq.index:
+        if txq.stack_xoff:
+            _stack_wake(txq)
+    elif txq.dev._stack_xoff:  # queue 0: the device's field, without a property call
+        _stack_wake(txq)
 
 
 def _overcompleted(txq: NetdevQueue, nbytes: int) -> str:
@@ -174,25 +134,23 @@ def _overcompleted(txq: NetdevQueue, nbytes: int) -> str:
     )
 
 
-def _stack_wake(dev: NetDevice) -> None:
+def _stack_wake(txq: NetdevQueue) -> None:
     """Clear the stack's XOFF; if that leaves the queue awake, send what the qdisc holds
     (Linux's ``netif_schedule_queue``)."""
-    dev._stack_xoff = False
-    if not dev._drv_xoff:
-        dev._queue_stopped = False
-        if dev.host is not None:
-            dev.host.queue_woken(dev)
+    txq.stack_xoff = False
+    if not txq.drv_xoff:
+        txq.stopped = False
+        txq_woken(txq)
 
 
 def netdev_tx_reset_queue(txq: NetdevQueue) -> None:
     """Forget the bytes in flight and clear the stack's XOFF (when the driver frees its
     TX ring: in ``stop``, or on a reset of the hardware)."""
-    dev = txq.dev
     dql_reset(txq.dql)
-    if dev._stack_xoff:
+    if txq.stack_xoff:
         # Linux only clears the bit: its next dev_queue_xmit runs the qdisc anyway.
         # netdrv's qdisc runs when woken, so wake it (as netif_wake_queue would).
-        _stack_wake(dev)
+        _stack_wake(txq)
 
 
 def netdev_sent_queue(dev: NetDevice, nbytes: int) -> None:
@@ -218,6 +176,11 @@ def bql_status(dev: NetDevice) -> dict[str, int | float] | None:
     txq = dev._tx_queue
     if txq is None:
         return None
+    return bql_txq_status(txq)
+
+
+def bql_txq_status(txq: NetdevQueue) -> dict[str, int | float]:
+    """:func:`bql_status` of one TX queue (``queues/tx-N/byte_queue_limits``)."""
     dql = txq.dql
     return {
         "limit": dql.limit,
@@ -225,7 +188,7 @@ def bql_status(dev: NetDevice) -> dict[str, int | float] | None:
         "limit_min": dql.min_limit,
         "hold_time_ms": round(dql.slack_hold_time * 1000, 3),
         "inflight": dql.inflight,
-        "stopped": bool(dev._stack_xoff),
+        "stopped": bool(txq.stack_xoff),
     }
 
 

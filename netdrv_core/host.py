@@ -35,6 +35,14 @@ from .errors import (
 from .gro import gro_receive
 from .loop import EventLoop, Timer
 from .napi import NapiStruct
+from .netdev_queue import (
+    NetdevQueue,
+    any_txq_stopped,
+    freeze_tx_queues,
+    netdev_core_pick_tx,
+    netdev_get_tx_queue,
+    purge_tx_queues,
+)
 from .netdevice import (
     IFF_ALLMULTI,
     IFF_LOWER_UP,
@@ -409,9 +417,7 @@ class Host:
                 dev.netdev_ops.uninit(dev)
             except Exception:
                 log.exception("%s: ndo_uninit raised", dev.name)
-            while dev.qdisc:  # a device that went away without dev_close (an unplug)
-                dev.core_stats.tx_qdisc_drops += 1
-                kfree_tx(dev.qdisc.popleft())
+            purge_tx_queues(dev)  # a device that went away without dev_close (an unplug)
             self._notify("unregistered", dev)
             log.info("unregistered %s", dev.name)
 
@@ -504,6 +510,8 @@ class Host:
             self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev, positive="ignore")
         dev.operstate = "up" if dev._carrier else "lowerlayerdown"
         dev.trans_start = self.loop.clock()  # like dev_activate(): the watchdog counts from now
+        for txq in (dev._tx_queues or ())[1:]:
+            txq.trans_start = dev.trans_start
         self._arm_watchdog(dev)
         self.attachment.state_changed(dev)
         self._notify("up", dev)
@@ -521,9 +529,7 @@ class Host:
         if dev._watchdog is not None:
             dev._watchdog.cancel()
             dev._watchdog = None
-        while dev.qdisc:
-            dev.core_stats.tx_qdisc_drops += 1
-            kfree_tx(dev.qdisc.popleft())
+        purge_tx_queues(dev)
         dev.operstate = "down"
         self.attachment.state_changed(dev)
         self._notify("down", dev)
@@ -688,7 +694,7 @@ class Host:
             # dev_close) instead of reaching the faulted driver again: a TAP reader in the
             # middle of its batch would otherwise hand it the next frame, and a driver that
             # hung there (aborted by SIGTERM) would hang again before the daemon could stop.
-            dev._queue_stopped = dev._drv_xoff = True
+            freeze_tx_queues(dev)
             self.loop.call_soon(self._fault_close, dev)
 
     def _fault_log_note(self, drv: Driver | None) -> str | None:
@@ -985,7 +991,7 @@ class Host:
             return NET_XMIT_DROP
         if dev.xmit_hook is not None and not dev.xmit_hook(skb):
             return NET_XMIT_SUCCESS  # middleware took it (dropped and counted, or delayed)
-        if dev.qdisc or dev._queue_stopped:
+        if dev.qdisc or dev._queue_stopped or dev._tx_queues:  # a multi-queue device: _enqueue
             return self._enqueue(dev, skb)
         # The common case, inlined (it runs for every frame): an empty qdisc and an
         # awake queue send straight to the driver — xmit_one() without the call.
@@ -1011,6 +1017,16 @@ class Host:
         return NET_XMIT_SUCCESS
 
     def _enqueue(self, dev: NetDevice, skb: SkBuff) -> int:
+        if dev.real_num_tx_queues > 1:  # netdev_core_pick_tx: queue 0 is the device's own
+            try:
+                txq = netdev_core_pick_tx(dev, skb)
+            except Exception as exc:
+                dev.core_stats.tx_qdisc_drops += 1
+                kfree_tx(skb)
+                self.driver_fault(dev, "select_queue", exc)
+                return NET_XMIT_DROP
+            if txq.index:
+                return self._txq_enqueue(txq, skb)
         q = dev.qdisc
         if q or dev._queue_stopped:
             if len(q) >= max(dev.tx_queue_len, 1):
@@ -1021,6 +1037,41 @@ class Host:
             return NET_XMIT_SUCCESS
         self.xmit_one(dev, skb)
         return NET_XMIT_SUCCESS
+
+    def _txq_enqueue(self, txq: NetdevQueue, skb: SkBuff) -> int:
+        """``_enqueue`` on TX queue 1 or above: its own qdisc, its own stop."""
+        dev = txq.dev
+        q = txq.qdisc
+        if q or txq.stopped:
+            if len(q) >= max(dev.tx_queue_len, 1):  # mq: each queue's pfifo is this long
+                dev.core_stats.tx_qdisc_drops += 1
+                kfree_tx(skb)
+                return NET_XMIT_DROP
+            q.append(skb)
+            return NET_XMIT_SUCCESS
+        self.txq_xmit_one(txq, skb)
+        return NET_XMIT_SUCCESS
+
+    def txq_xmit_one(self, txq: NetdevQueue, skb: SkBuff) -> bool:
+        """:meth:`xmit_one` on TX queue 1 or above (its ``trans_start``, its qdisc on BUSY)."""
+        dev = txq.dev
+        try:
+            rc = dev.netdev_ops.start_xmit(skb, dev)
+        except Exception as exc:
+            dev.core_stats.tx_submitted += 1
+            dev.core_stats.tx_driver_faults += 1
+            kfree_tx(skb)
+            self.driver_fault(dev, "start_xmit", exc)
+            return True
+        if rc != 0:
+            if rc == NETDEV_TX_BUSY:
+                self._busy(dev, skb, txq)
+                return False
+            self._odd_xmit_return(dev, rc)
+        dev.core_stats.tx_submitted += 1
+        if dev._watchdog_on:
+            txq.trans_start = self.loop.clock()
+        return True
 
     def xmit_one(self, dev: NetDevice, skb: SkBuff) -> bool:
         """Call ``start_xmit``; False when the driver said BUSY (skb requeued at the head)."""
@@ -1052,9 +1103,15 @@ class Host:
         log.warning("%s: %s's %s; counted as taken", dev.name, self._owner(dev),
                     bad_xmit_return(rc))  # fmt: skip
 
-    def _busy(self, dev: NetDevice, skb: SkBuff) -> None:
-        """The driver said NETDEV_TX_BUSY: keep ``skb`` at the head of the qdisc."""
+    def _busy(self, dev: NetDevice, skb: SkBuff, txq: NetdevQueue | None = None) -> None:
+        """The driver said NETDEV_TX_BUSY: keep ``skb`` at the head of the qdisc (of
+        ``txq``, when not queue 0)."""
         dev.core_stats.tx_busy += 1
+        if txq is not None:
+            txq.qdisc.appendleft(skb)
+            if not txq.stopped:
+                self.loop.call_later(0.001, self._txq_wake, txq)
+            return
         dev.qdisc.appendleft(skb)
         if not dev._queue_stopped:
             # BUSY without stopping the queue is a driver bug in Linux too; retry soon.
@@ -1082,6 +1139,22 @@ class Host:
         if not dev._queue_stopped:
             self.attachment.queue_woken(dev)
 
+    def txq_woken(self, txq: NetdevQueue) -> None:
+        """:meth:`queue_woken` for TX queue 1 or above (``netif_tx_wake_queue``)."""
+        if txq.qdisc:
+            self.loop.call_soon(self._txq_wake, txq)
+        else:
+            self.attachment.queue_woken(txq.dev)
+
+    def _txq_wake(self, txq: NetdevQueue) -> None:
+        dev = txq.dev
+        q = txq.qdisc
+        while q and not txq.stopped and dev.flags & IFF_UP and txq.index < dev.real_num_tx_queues:
+            if not self.txq_xmit_one(txq, q.popleft()):
+                return
+        if not txq.stopped:
+            self.attachment.queue_woken(dev)
+
     # -- watchdog -----------------------------------------------------------------------------
     def _arm_watchdog(self, dev: NetDevice) -> None:
         """At open: watch the queue of a driver with ``tx_timeout`` (the kernel's dev_watchdog_up)."""
@@ -1091,7 +1164,7 @@ class Host:
         if dev.watchdog_timeo <= 0:
             dev.watchdog_timeo = 5.0  # kernel default: 5 * HZ
         dev._watchdog_on = True
-        if dev._queue_stopped:
+        if any_txq_stopped(dev):
             self.arm_watchdog(dev)
 
     def arm_watchdog(self, dev: NetDevice) -> None:
@@ -1103,37 +1176,60 @@ class Host:
         times a second by short timeouts such as snull's 5 ms.
         """
         timeo = dev.watchdog_timeo
-        when = max(self.loop.clock(), dev.trans_start + timeo) + timeo / 16
+        start = dev.trans_start
+        if dev.real_num_tx_queues > 1:  # the queue that sent last longest ago
+            start = min((t for _, t in self._tx_stopped(dev)), default=start)
+        when = max(self.loop.clock(), start + timeo) + timeo / 16
         dev._watchdog = self.loop.call_at(when, self._watchdog_check, dev)
 
     def watchdog_up(self, dev: NetDevice) -> None:
         """Watch a stopped queue again (Linux's ``__netdev_watchdog_up``, from
         ``netif_device_attach``)."""
-        if dev._watchdog_on and dev._queue_stopped and dev._carrier and dev._watchdog is None:
+        if dev._watchdog_on and any_txq_stopped(dev) and dev._carrier and dev._watchdog is None:
             self.arm_watchdog(dev)
+
+    @staticmethod
+    def _tx_stopped(dev: NetDevice) -> list[tuple[int, float]]:
+        """Index and ``trans_start`` of each stopped TX queue in use, lowest index first
+        (as dev_watchdog looks)."""
+        txqs = dev._tx_queues
+        if txqs is None:
+            return [(0, dev.trans_start)] if dev._queue_stopped else []
+        return [(q.index, q.trans_start) for q in txqs[: dev.real_num_tx_queues] if q.stopped]
 
     def _watchdog_check(self, dev: NetDevice) -> None:
         dev._watchdog = None
         if (not dev._watchdog_on or not dev.is_up or not dev._present
                 or self.devices.get(dev.name) is not dev):  # fmt: skip
             return  # a detached device: netif_device_attach watches it again
-        if not dev._queue_stopped:
+        mq = dev._tx_queues is not None  # one queue: the device's fields, no list (per check)
+        if not (any_txq_stopped(dev) if mq else dev._queue_stopped):
             return  # woken in time: the next netif_stop_queue arms again
         now = self.loop.clock()
-        if dev._carrier and now - dev.trans_start > dev.watchdog_timeo:
+        timeo = dev.watchdog_timeo
+        if mq:
+            late = [(i, t) for i, t in self._tx_stopped(dev) if now - t > timeo]
+        else:
+            late = [(0, dev.trans_start)] if now - dev.trans_start > timeo else []
+        if dev._carrier and late:
+            index, start = late[0]  # dev_watchdog reports the first queue that timed out
             dev.watchdog_fired += 1
             dev.core_stats.tx_timeouts += 1
             log.warning(
-                "%s: transmit queue timed out (%.0f ms since last transmission)",
-                dev.name, (now - dev.trans_start) * 1000,
+                "%s: transmit queue %d timed out (%.0f ms since last transmission)",
+                dev.name, index, (now - start) * 1000,
             )  # fmt: skip
-            dev.trans_start = now
+            if index:
+                netdev_get_tx_queue(dev, index).trans_start = now
+            else:
+                dev.trans_start = now
             try:
-                dev.netdev_ops.tx_timeout(dev, 0)
+                dev.netdev_ops.tx_timeout(dev, index)
             except Exception as exc:
                 self.driver_fault(dev, "tx_timeout", exc)
         # Without carrier a stopped queue is no timeout: carrier_changed arms again.
-        if dev._watchdog_on and dev._queue_stopped and dev._carrier and dev._watchdog is None:
+        stopped = any_txq_stopped(dev) if mq else dev._queue_stopped
+        if dev._watchdog_on and stopped and dev._carrier and dev._watchdog is None:
             self.arm_watchdog(dev)
 
     # -- carrier ------------------------------------------------------------------------------
@@ -1141,7 +1237,7 @@ class Host:
         """Called by ``netif_carrier_on/off``."""
         if dev.is_up:
             dev.operstate = "up" if dev._carrier else "lowerlayerdown"
-        if dev._carrier and dev._watchdog_on and dev._queue_stopped and dev._watchdog is None:
+        if dev._carrier and dev._watchdog_on and any_txq_stopped(dev) and dev._watchdog is None:
             # Linux's netif_carrier_on restarts dev_watchdog a full period from now.
             dev._watchdog = self.loop.call_later(dev.watchdog_timeo, self._watchdog_check, dev)
         self.attachment.carrier_changed(dev)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNameError
+from .netdev_queue import alloc_tx_queues, freeze_tx_queues, netif_tx_wake_all_queues
 from .skbuff import SkBuff, kfree_skb
 
 if TYPE_CHECKING:
@@ -62,7 +63,10 @@ __all__ = [
     "NetDeviceOps",
     "NetDeviceStats",
     "alloc_etherdev",
+    "alloc_etherdev_mq",
+    "alloc_etherdev_mqs",
     "alloc_netdev",
+    "alloc_netdev_mqs",
     "dev_addr_mod",
     "dev_addr_set",
     "dev_get_stats",
@@ -281,7 +285,12 @@ class NetDeviceOps:
         raise NotImplementedError(f"{type(self).__name__} does not implement start_xmit")
 
     def tx_timeout(self, dev: NetDevice, txqueue: int = 0) -> None:
-        """The watchdog saw the queue stopped for longer than ``watchdog_timeo``."""
+        """The watchdog saw queue ``txqueue`` stopped for longer than ``watchdog_timeo``."""
+
+    select_queue: Callable[[NetDevice, SkBuff, NetDevice | None], int] | None = None
+    """``ndo_select_queue(dev, skb, sb_dev)``: the TX queue of ``skb`` on a device with
+    more than one in use; None (the default): the core hashes the flow
+    (:func:`~netdrv_core.netdev_queue.netdev_pick_tx`, which an override may call)."""
 
     def get_stats(self, dev: NetDevice) -> NetDeviceStats:
         """Return the device statistics (default: ``dev.stats``)."""
@@ -368,14 +377,15 @@ class NetDevice:
     __slots__ = (
         "__dict__", "__weakref__",  # drivers' own fields; the host's weak sets of devices
         "_carrier", "_drv_xoff", "_present", "_queue_stopped", "_stack_xoff", "_tx_queue",
-        "_watchdog",
+        "_tx_queues", "_watchdog",
         "_watchdog_on", "addr_assign_type", "addr_len", "allmulti", "base_addr",
         "broadcast", "core_stats", "dev_addr", "disable_ipv6", "dma", "driver",
         "ethtool_ops", "features", "flags", "gso_max_size", "hard_header_len", "header_ops",
         "host", "hw_features", "if_port", "ifindex", "irq", "last_rx", "max_mtu", "mc_list",
         "mem_end", "mem_start", "min_mtu", "mtu", "name", "napi_list", "needed_headroom",
-        "netdev_ops", "num_tx_queues", "operstate", "perm_addr", "priv", "priv_flags",
-        "promiscuity", "qdisc", "reg_state", "rx_csum_unnecessary", "rx_hook", "stats",
+        "netdev_ops", "num_rx_queues", "num_tx_queues", "operstate", "perm_addr", "priv",
+        "priv_flags", "promiscuity", "qdisc", "real_num_rx_queues", "real_num_tx_queues",
+        "reg_state", "rx_csum_unnecessary", "rx_hook", "stats",
         "trans_start", "tx_queue_len", "type", "wanted_features", "watchdog_fired",
         "watchdog_timeo", "xmit_hook",
     )  # fmt: skip
@@ -405,7 +415,10 @@ class NetDevice:
         :func:`netif_set_gso_max_size` before registering."""
         self.broadcast = b""
         self.tx_queue_len = 1000
-        self.num_tx_queues = 1  # one TX queue (netdev_get_tx_queue(dev, 0)), as Linux counts them
+        # TX queues allocated and in use (alloc_netdev_mqs, netif_set_real_num_tx_queues);
+        # the transmit path picks a queue per frame only while more than one is in use.
+        self.num_tx_queues = self.real_num_tx_queues = 1
+        self.num_rx_queues = self.real_num_rx_queues = 1
         self.watchdog_timeo = 0.0
         self.trans_start = 0.0
         self.last_rx = 0.0
@@ -437,7 +450,8 @@ class NetDevice:
         self._queue_stopped = True
         self._drv_xoff = True
         self._stack_xoff = False
-        self._tx_queue: Any = None  # the NetdevQueue, made by netdev_get_tx_queue (bql.py)
+        self._tx_queue: Any = None  # queue 0's NetdevQueue, made by netdev_get_tx_queue
+        self._tx_queues: Any = None  # all NetdevQueues, with more than one (netdev_queue.py)
         self._carrier = True
         self._present = True  # __LINK_STATE_PRESENT: set by alloc_netdev, as in Linux
         self._watchdog: Any = None  # the pending watchdog check (a loop Timer), if any
@@ -480,9 +494,26 @@ def alloc_netdev(
     better in Python, a class/factory whose instance becomes ``dev.priv``.
     ``name`` may hold ``%d``: the lowest free number is chosen at registration.
     """
+    return alloc_netdev_mqs(sizeof_priv, name, setup, 1, 1)
+
+
+def alloc_netdev_mqs(
+    sizeof_priv: int | Callable[[], Any] | type | None,
+    name: str,
+    setup: Callable[[NetDevice], None],
+    txqs: int,
+    rxqs: int,
+) -> NetDevice:
+    """:func:`alloc_netdev` with ``txqs`` TX queues and ``rxqs`` RX queues, all in use
+    at first (``real_num_tx_queues``); see :mod:`netdrv_core.netdev_queue`."""
     if not name or len(name) >= IFNAMSIZ:
         raise InvalidNameError(f"invalid interface name {name!r}: 1..{IFNAMSIZ - 1} characters")
+    for what, n in (("txqs", txqs), ("rxqs", rxqs)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"alloc_netdev_mqs: {what} {n!r}: at least one queue is needed")
     dev = NetDevice(name)
+    alloc_tx_queues(dev, txqs)
+    dev.num_rx_queues = dev.real_num_rx_queues = rxqs
     if isinstance(sizeof_priv, int):
         dev.priv = bytearray(sizeof_priv)
     elif sizeof_priv is not None:
@@ -496,6 +527,20 @@ def alloc_etherdev(sizeof_priv: int | Callable[[], Any] | type | None = None) ->
     from .linktypes import ether_setup
 
     return alloc_netdev(sizeof_priv, "eth%d", ether_setup)
+
+
+def alloc_etherdev_mqs(
+    sizeof_priv: int | Callable[[], Any] | type | None, txqs: int, rxqs: int
+) -> NetDevice:
+    """:func:`alloc_etherdev` with ``txqs`` TX and ``rxqs`` RX queues."""
+    from .linktypes import ether_setup
+
+    return alloc_netdev_mqs(sizeof_priv, "eth%d", ether_setup, txqs, rxqs)
+
+
+def alloc_etherdev_mq(sizeof_priv: int | Callable[[], Any] | type | None, count: int) -> NetDevice:
+    """:func:`alloc_etherdev` with ``count`` TX and ``count`` RX queues."""
+    return alloc_etherdev_mqs(sizeof_priv, count, count)
 
 
 def netdev_priv(dev: NetDevice) -> Any:
@@ -571,7 +616,7 @@ def netif_device_detach(dev: NetDevice) -> None:
     if dev._present:
         dev._present = False
         if dev.flags & IFF_UP:
-            dev._drv_xoff = dev._queue_stopped = True  # no watchdog: it ignores the device
+            freeze_tx_queues(dev)  # no watchdog: it ignores the device
 
 
 def netif_device_attach(dev: NetDevice) -> None:
@@ -581,7 +626,10 @@ def netif_device_attach(dev: NetDevice) -> None:
         return
     dev._present = True
     if dev.flags & IFF_UP:
-        netif_wake_queue(dev)  # netif_tx_wake_all_queues
+        if dev._tx_queues is None:
+            netif_wake_queue(dev)
+        else:
+            netif_tx_wake_all_queues(dev)
         if dev.host is not None:
             dev.host.watchdog_up(dev)
 

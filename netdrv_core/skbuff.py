@@ -229,6 +229,7 @@ class SkBuff:
         "pkt_type",
         "priority",
         "protocol",
+        "queue_mapping",
         "tail",
         "transport_header",
         "tstamp",
@@ -253,8 +254,9 @@ class SkBuff:
         (
             self.data, self.tail, self.protocol, self.pkt_type, self.ip_summed, self.csum,
             self.csum_start, self.csum_offset, self.gso_size, self.gso_type, self.priority,
-            self.vlan_all, self.mac_header, self.network_header, self.transport_header,
-        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1)  # fmt: skip
+            self.vlan_all, self.queue_mapping, self.mac_header, self.network_header,
+            self.transport_header,
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1)  # fmt: skip
 
     # -- VLAN tag metadata (the two halves of the vlan_all union) ---------------
     @property
@@ -520,8 +522,8 @@ def skb_from_frame(
     # Constant tuple, as in SkBuff.__init__ (PACKET_HOST, CHECKSUM_NONE, ...).
     (
         skb.pkt_type, skb.ip_summed, skb.csum, skb.csum_start, skb.csum_offset, skb.gso_size,
-        skb.gso_type, skb.priority, skb.vlan_all, skb.transport_header,
-    ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, -1)  # fmt: skip
+        skb.gso_type, skb.priority, skb.vlan_all, skb.queue_mapping, skb.transport_header,
+    ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1)  # fmt: skip
     return skb
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .bql import bql_status
+from .bql import bql_status, bql_txq_status, netdev_get_tx_queue
 from .ethtool import ethtool_report
 from .netdevice import (
     IFF_ALLMULTI,
@@ -62,7 +62,7 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
         ethtool: dict[str, Any] = ethtool_report(dev)
     except Exception as exc:  # a driver bug must not break status
         ethtool = {"error": repr(exc)}
-    return {
+    out = {
         "name": dev.name,
         "ifindex": dev.ifindex,
         "driver": getattr(dev.driver, "name", None),
@@ -87,6 +87,22 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
         "core": dev.core_stats.as_dict(),
         "ethtool": ethtool,
     }
+    if dev.real_num_tx_queues > 1:  # queue 0 is "queue", "qdisc_backlog" and "bql" above
+        out["tx_queues"] = tx_queues_status(dev)
+    return out
+
+
+def tx_queues_status(dev: NetDevice) -> list[dict[str, Any]]:
+    """Each TX queue in use (sysfs ``queues/tx-N``): stopped or awake, backlog, BQL."""
+    return [
+        {
+            "index": txq.index,
+            "queue": "stopped" if txq.stopped else "awake",
+            "qdisc_backlog": len(txq.qdisc),
+            "bql": bql_txq_status(txq),
+        }
+        for txq in (netdev_get_tx_queue(dev, i) for i in range(dev.real_num_tx_queues))
+    ]
 
 
 def host_status(host: Host, drivers: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from ..errors import DriverError, NameInUseError, NotPermittedError
 from ..ether import ETH_P_IP, ETH_P_IPV6
 from ..gso import GSO_FEATURES_NEEDED, can_checksum_protocol, validate_xmit_skb
 from ..linktypes import is_l2
+from ..netdev_queue import all_txqs_blocked
 from ..netdevice import (
     GSO_MAX_SIZE,
     IFF_ALLMULTI,
@@ -535,8 +536,9 @@ class KernelStack(Attachment):
         head = port.head
         readv = os.readv
         for i in range(budget):
-            if dev._queue_stopped or dev.qdisc:
-                # Back-pressure: leave frames in the kernel's qdisc until netif_wake_queue.
+            if (dev._queue_stopped or dev.qdisc) and all_txqs_blocked(dev):
+                # Back-pressure: leave frames in the kernel's qdisc until netif_wake_queue
+                # (with several TX queues, until one of them takes frames again).
                 self._stop_reading(port)
                 return
             try:
