@@ -378,8 +378,10 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
 
     The tuning structures a driver implements are included (``ringparam``,
     ``coalesce``, ``channels``, ``pauseparam``, ``msglevel``, ``priv_flags``); one that raises
-    is reported as ``{"error": …}`` without hiding the rest.
+    is reported as ``{"error": …}`` without hiding the rest.  A detached device is not
+    asked: :class:`EthtoolError` (``ENODEV``), as for every ethtool request.
     """
+    _present(dev)
     ops = dev.ethtool_ops or EthtoolOps()
     info = ops.get_drvinfo(dev)
     ks = ops.get_link_ksettings(dev)

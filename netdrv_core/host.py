@@ -1129,7 +1129,9 @@ class Host:
 
     def queue_woken(self, dev: NetDevice) -> None:
         """Called by ``netif_wake_queue``: drain the qdisc, then let the stack send again."""
-        if dev.qdisc:
+        if dev.qdisc or dev._tx_queues is not None:
+            # Several queues: the wake may come from start_xmit on another queue (its TX
+            # reaped there), and the attachment must not read and transmit inside it.
             self.loop.call_soon(self._wake, dev)
         else:
             self.attachment.queue_woken(dev)
@@ -1140,11 +1142,9 @@ class Host:
             self.attachment.queue_woken(dev)
 
     def txq_woken(self, txq: NetdevQueue) -> None:
-        """:meth:`queue_woken` for TX queue 1 or above (``netif_tx_wake_queue``)."""
-        if txq.qdisc:
-            self.loop.call_soon(self._txq_wake, txq)
-        else:
-            self.attachment.queue_woken(txq.dev)
+        """:meth:`queue_woken` for TX queue 1 or above (``netif_tx_wake_queue``): deferred,
+        as the wake may come from start_xmit on another queue."""
+        self.loop.call_soon(self._txq_wake, txq)
 
     def _txq_wake(self, txq: NetdevQueue) -> None:
         dev = txq.dev

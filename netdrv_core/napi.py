@@ -163,7 +163,8 @@ class NapiStruct:
         if self.completed and done >= self.weight:
             # A poll that used its whole budget still owns the context and must not complete
             # it (Linux: "Drivers must not modify the NAPI state if they consume the entire
-            # weight"); polled on as if it had not, and said once.
+            # weight"); said once.  Completed, it is not polled on (Linux's repoll finds it
+            # unscheduled and skips it): what its ring still holds waits for a schedule.
             if not self.completed_at_budget:
                 log.warning("%s: NAPI poll called napi_complete_done and returned its whole "
                             "budget (%d)", self.dev.name, done)  # fmt: skip

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .bql import bql_status, bql_txq_status, netdev_get_tx_queue
-from .ethtool import ethtool_report
+from .ethtool import EthtoolError, ethtool_report
 from .netdevice import (
     IFF_ALLMULTI,
     IFF_BROADCAST,
@@ -60,6 +60,8 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
     """One device: identity, state, queue, carrier, statistics."""
     try:
         ethtool: dict[str, Any] = ethtool_report(dev)
+    except EthtoolError as exc:  # detached: the driver is not asked, and that is said
+        ethtool = {"error": str(exc)}
     except Exception as exc:  # a driver bug must not break status
         ethtool = {"error": repr(exc)}
     out = {

@@ -285,3 +285,36 @@ def test_a_single_queue_device_is_unchanged(host: Host) -> None:
         netdev_get_tx_queue(dev, 1)
     status = device_status(host, dev)
     assert "tx_queues" not in status and status["bql"] is None
+
+
+@pytest.mark.parametrize("woken", [0, 1])
+def test_a_queue_woken_inside_start_xmit_makes_the_stack_send_only_after_it(
+    host: Host, monkeypatch: pytest.MonkeyPatch, woken: int
+) -> None:
+    # A driver reaping its TX rings in start_xmit wakes another queue there. The TAP
+    # reader, stopped while every queue was blocked, must not read and transmit from
+    # within that start_xmit: the driver would be entered again from its own xmit.
+    class Reaper(MqOps):
+        inside = False
+        target = 1 - woken
+
+        def select_queue(self, dev: NetDevice, skb: SkBuff, sb_dev: NetDevice | None) -> int:
+            return self.target
+
+        def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+            self.inside = True
+            try:
+                netif_wake_subqueue(dev, woken)
+                return super().start_xmit(skb, dev)
+            finally:
+                self.inside = False
+
+    ops = Reaper()
+    dev = mq_dev(host, count=2, ops=ops)
+    told: list[bool] = []
+    monkeypatch.setattr(host.attachment, "queue_woken", lambda d: told.append(ops.inside))
+    netif_stop_subqueue(dev, woken)
+    tx(host, dev, flow(1))
+    host.loop.run_until_idle()
+    assert [q for q, _ in ops.sent] == [1 - woken] and not netif_subqueue_stopped(dev, woken)
+    assert told and not any(told), told  # told after start_xmit returned, not inside it

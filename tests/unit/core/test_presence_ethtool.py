@@ -31,6 +31,7 @@ from netdrv_core.ethtool import (
     ethtool_request,
     ethtool_set,
 )
+from netdrv_core.status import device_status
 
 DETACHED = "detached (suspended or unplugged)"
 
@@ -144,6 +145,20 @@ def test_the_daemon_says_the_device_is_detached(
     daemon = Daemon(host=host, watchdog=None, exit_when_empty=False)
     reply = daemon.ethtool({"dev": dev.name, "op": "ringparam"})
     assert not reply["ok"] and reply["errno"] == errno.ENODEV and DETACHED in reply["error"]
+
+
+def test_status_of_a_detached_device_says_so_without_asking_its_ethtool_ops(
+    host: Host, detached: tuple[NetDevice, RecordingEthtool, Ioctls]
+) -> None:
+    dev, ops, _ = detached
+    report = device_status(host, dev)["ethtool"]
+    assert ops.calls == []  # as `ethtool DEV` is refused: the driver is not asked
+    assert report == {
+        "error": f"{dev.name}: the device is {DETACHED}: its driver takes no "
+        "ethtool request until it is attached again"
+    }
+    netif_device_attach(dev)
+    assert device_status(host, dev)["ethtool"]["ringparam"]["tx_pending"] == 16
 
 
 def test_a_driver_ioctl_of_a_detached_device_is_enodev(
