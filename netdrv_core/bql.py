@@ -197,17 +197,41 @@ _BQL_KNOBS = ("limit_max", "limit_min", "hold_time_ms")
 
 def bql_set(dev: NetDevice, values: dict[str, Any]) -> dict[str, int | float]:
     """Set ``limit_max``, ``limit_min`` (bytes, ≤ :data:`~netdrv_core.dql.DQL_MAX_LIMIT`) and
-    ``hold_time_ms`` of ``dev``'s queue, all or none, as writing sysfs ``byte_queue_limits``
-    does; the limit moves into the new bounds at the next completion.  Returns
-    :func:`bql_status`.  Raises ValueError for an unknown name or a bad value.
+    ``hold_time_ms`` of every TX queue of ``dev``, all or none, as writing sysfs
+    ``queues/tx-*/byte_queue_limits`` does; each limit moves into the new bounds at its
+    queue's next completion.  Returns :func:`bql_status` (queue 0's; ``netdrv status
+    --json`` lists each queue's in ``tx_queues``).  Raises ValueError for an unknown name
+    or a bad value.
 
-    As in Linux, where every TX queue has these limits, any device takes them: a
-    driver that has not sent yet uses them from its first :func:`netdev_sent_queue`
-    on, and one that never uses BQL is not affected.
+    Every queue, not one: Linux users script the same values into each ``tx-N``, and a
+    queue taken into use later (``ethtool -L``) has them too.  As in Linux, where every TX
+    queue has these limits, any device takes them: a driver that has not sent yet uses
+    them from its first :func:`netdev_sent_queue` on, and one that never uses BQL is not
+    affected.
     """
-    dql = netdev_get_tx_queue(dev, 0).dql
-    new = {"limit_max": dql.max_limit, "limit_min": dql.min_limit,
-           "hold_time_ms": dql.slack_hold_time * 1000}  # fmt: skip
+    given = _bql_values(values)
+    queues = [netdev_get_tx_queue(dev, i) for i in range(dev.num_tx_queues)]
+    for txq in queues:  # all or none: every queue checked before one changes
+        lo = given.get("limit_min", txq.dql.min_limit)
+        hi = given.get("limit_max", txq.dql.max_limit)
+        if lo > hi:
+            where = f" on TX queue {txq.index}" if len(queues) > 1 else ""
+            raise ValueError(f"limit_min {lo} is over limit_max {hi}{where}: lower limit_min "
+                             f"or raise limit_max (both may be set at once)")  # fmt: skip
+    for txq in queues:
+        dql = txq.dql
+        dql.max_limit = given.get("limit_max", dql.max_limit)
+        dql.min_limit = given.get("limit_min", dql.min_limit)
+        if "hold_time_ms" in given:
+            dql.slack_hold_time = given["hold_time_ms"] / 1000
+    status = bql_status(dev)
+    assert status is not None
+    return status
+
+
+def _bql_values(values: dict[str, Any]) -> dict[str, int]:
+    """``values`` checked: known names, whole numbers in range (``"max"`` for a limit)."""
+    out: dict[str, int] = {}
     for key, value in values.items():
         if key not in _BQL_KNOBS:
             raise ValueError(f"unknown byte queue limit {key!r}; known: {', '.join(_BQL_KNOBS)}")
@@ -217,13 +241,5 @@ def bql_set(dev: NetDevice, values: dict[str, Any]) -> dict[str, int | float]:
             raise ValueError(f"{key}: {value!r} is not a whole number >= 0")
         if key != "hold_time_ms" and value > DQL_MAX_LIMIT:
             raise ValueError(f"{key}: {value} is over the highest limit, {DQL_MAX_LIMIT}")
-        new[key] = value
-    if new["limit_min"] > new["limit_max"]:
-        raise ValueError(f"limit_min {new['limit_min']} is over limit_max {new['limit_max']}: "
-                         f"lower limit_min or raise limit_max (both may be set at once)")  # fmt: skip
-    dql.max_limit = int(new["limit_max"])
-    dql.min_limit = int(new["limit_min"])
-    dql.slack_hold_time = new["hold_time_ms"] / 1000
-    status = bql_status(dev)
-    assert status is not None
-    return status
+        out[key] = value
+    return out

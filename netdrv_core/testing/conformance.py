@@ -22,6 +22,11 @@ driver would:
   frames go out after ``netif_wake_queue``, ``NETDEV_TX_BUSY`` only with the
   queue stopped and the skb not freed; ``start_xmit`` returns ``NETDEV_TX_OK``
   or ``NETDEV_TX_BUSY`` and nothing else (not None, True or an errno);
+* several TX queues — every queue in use started on open; frames of many flows
+  each transmitted or dropped and counted, whatever queue they map to; a queue
+  stopped with ``netif_stop_subqueue`` holds only its own frames and sends them
+  once woken; nothing left in any queue's qdisc, nor in flight on any queue's
+  Byte Queue Limits;
 * the watchdog — armed with ``watchdog_timeo > 0`` when the driver implements
   ``tx_timeout``, which is called on a stalled queue without breaking the device;
 * the receive contract, on whatever the driver hands up during the checks
@@ -80,13 +85,22 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ..bql import QUEUE_STATE_STACK_XOFF
 from ..driver import Driver
 from ..errors import NameInUseError, ParameterError, PluginError
 from ..ether import ETH_ALEN, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, is_valid_ether_addr
 from ..host import Host, bad_xmit_return
 from ..linktypes import ARPHRD_ETHER, ARPHRD_LOOPBACK, ether_setup
 from ..loop import EventLoop
+from ..netdev_queue import (
+    NetdevQueue,
+    netdev_core_pick_tx,
+    netdev_get_tx_queue,
+    netif_stop_subqueue,
+    netif_tx_queue_stopped,
+    netif_tx_stop_all_queues,
+    netif_tx_wake_all_queues,
+    netif_wake_subqueue,
+)
 from ..netdevice import (
     IFF_LOWER_UP,
     IFF_UP,
@@ -285,6 +299,25 @@ def default_frames(dev: NetDevice, index: int = 0) -> list[bytes]:
     return []
 
 
+def udp_flows(dev: NetDevice, index: int = 0, count: int = 16) -> list[bytes]:
+    """``count`` frames of as many UDP flows (distinct ports) on ``dev``'s link, one each:
+    what spreads over the TX queues of a multi-queue device (the core hashes the flow).
+
+    Addresses as :func:`default_frames`; Ethernet II or raw IPv4, ``[]`` for other links.
+    """
+    net = (2 * index) & 0xFF
+    src, dst = bytes([198, 18, net, 1]), bytes([198, 18, net, 2])
+    size = max(28, min(dev.mtu, 100))
+    packets = [ipv4_udp(src, dst, size, ident=k, dport=1024 + k) for k in range(count)]
+    if is_ethernet_like(dev):
+        me = bytes(dev.dev_addr) if len(dev.dev_addr) == ETH_ALEN else b"\x02\x00\x00\x00\x00\x01"
+        peer = b"\x02\x00\x5e\x00\x53\x02"
+        return [ethernet_frame(peer, me, ETH_P_IP, p) for p in packets]
+    if is_raw_l3(dev):
+        return packets
+    return []
+
+
 def checked_stats(dev: NetDevice) -> NetDeviceStats:
     """``dev_get_stats(dev)``, failing with what is wrong when the driver's ``get_stats`` is.
 
@@ -307,14 +340,73 @@ def checked_stats(dev: NetDevice) -> NetDeviceStats:
     return dev_get_stats(dev)
 
 
-def _bql_held(dev: NetDevice) -> str:
-    """Why a qdisc still holds frames, when Byte Queue Limits stopped the queue."""
-    txq = dev._tx_queue
-    if txq is None or not dev._stack_xoff:
+# -- the TX queues, read without making queue 0's NetdevQueue (that marks BQL as used) -----------
+def _subqueues(dev: NetDevice) -> list[NetdevQueue]:
+    """TX queues 1 and above of ``dev``, in use or not (none on a single-queue device)."""
+    return [netdev_get_tx_queue(dev, i) for i in range(1, dev.num_tx_queues)]
+
+
+def _txq_stopped(dev: NetDevice, index: int) -> bool:
+    """The driver's stop of TX queue ``index`` (``netif_tx_queue_stopped``)."""
+    if index == 0:
+        return netif_queue_stopped(dev)
+    return netif_tx_queue_stopped(netdev_get_tx_queue(dev, index))
+
+
+def _stopped_queues(dev: NetDevice) -> list[int]:
+    """The TX queues in use that the driver keeps stopped."""
+    return [i for i in range(dev.real_num_tx_queues) if _txq_stopped(dev, i)]
+
+
+def _waiting(dev: NetDevice) -> dict[int, int]:
+    """Frames waiting in each TX queue's qdisc backlog, by queue (empty ones left out)."""
+    counts = {0: len(dev.qdisc)} | {q.index: len(q.qdisc) for q in _subqueues(dev)}
+    return {i: n for i, n in counts.items() if n}
+
+
+def _tx_idle(dev: NetDevice) -> bool:
+    """Nothing waits in a qdisc of ``dev`` but behind the driver's stop (or it is down)."""
+    return not dev.is_up or all(_txq_stopped(dev, i) for i in _waiting(dev))
+
+
+def _xmit_queue(dev: NetDevice, skb: SkBuff) -> int:
+    """The TX queue ``start_xmit`` got ``skb`` on (the core maps only with several in use)."""
+    return skb.queue_mapping if dev.real_num_tx_queues > 1 else 0
+
+
+def _dql_queues(dev: NetDevice) -> list[NetdevQueue]:
+    """``dev``'s TX queues that have a dql: all of a multi-queue device, queue 0 of a
+    single-queue one once its driver (or ``bql_set``) used Byte Queue Limits."""
+    if dev.num_tx_queues > 1:
+        return [netdev_get_tx_queue(dev, i) for i in range(dev.num_tx_queues)]
+    return [] if dev._tx_queue is None else [dev._tx_queue]
+
+
+def _uses_bql(dev: NetDevice) -> bool:
+    """True once ``dev``'s driver used Byte Queue Limits (a multi-queue device: reported bytes)."""
+    queues = _dql_queues(dev)
+    return bool(queues) and (dev.num_tx_queues == 1 or any(q.dql.num_queued for q in queues))
+
+
+# What a driver calls to report its TX bytes, with one TX queue (False) or several (True).
+_BQL_CALLS = {
+    False: ("netdev_sent_queue", "netdev_completed_queue",
+            "netdev_reset_queue in stop() where the ring is freed"),
+    True: ("netdev_tx_sent_queue", "netdev_tx_completed_queue on its queue",
+           "netdev_tx_reset_queue(netdev_get_tx_queue(dev, i)) for every queue i in stop() "
+           "where the rings are freed (netdev_reset_queue is queue 0's)"),
+}  # fmt: skip
+
+
+def _bql_held(dev: NetDevice, index: int = 0) -> str:
+    """Why TX queue ``index``'s qdisc still holds frames, when Byte Queue Limits stopped it."""
+    txq = dev._tx_queue if index == 0 else netdev_get_tx_queue(dev, index)
+    if txq is None or not txq.stack_xoff:
         return ""
+    completed = _BQL_CALLS[dev.num_tx_queues > 1][1]
     return (
         f" — here byte queue limits stopped it ({txq.dql.inflight} bytes in flight, limit "
-        f"{txq.dql.limit}): netdev_completed_queue for what the hardware sent restarts it"
+        f"{txq.dql.limit}): {completed} for what the hardware sent restarts it"
     )
 
 
@@ -581,9 +673,11 @@ class DriverHarness:
             ) -> int:
                 name = dev.name
                 spy.calls[name] = spy.calls.get(name, 0) + 1
-                if netif_queue_stopped(dev):
+                index = _xmit_queue(dev, skb)
+                if _txq_stopped(dev, index):
+                    where = f" (TX queue {index})" if dev.real_num_tx_queues > 1 else ""
                     spy.violations.append(Violation(name, "start_xmit called while the queue "
-                                                          "was stopped"))  # fmt: skip
+                                                          f"was stopped{where}"))  # fmt: skip
                 if not dev.flags & IFF_UP:
                     spy.violations.append(Violation(name, "start_xmit called while down"))
                 if skb.freed:
@@ -605,10 +699,15 @@ class DriverHarness:
                         spy.violations.append(Violation(
                             name, "returned NETDEV_TX_BUSY after freeing the skb: on BUSY "
                                   "the core keeps the skb, the driver must not free it"))  # fmt: skip
-                    if not netif_queue_stopped(dev):
+                    if not _txq_stopped(dev, index):
+                        stop = (
+                            "netif_stop_subqueue(dev, skb_get_queue_mapping(skb))"
+                            if dev.real_num_tx_queues > 1
+                            else "netif_stop_queue"
+                        )
                         spy.violations.append(Violation(
                             name, "returned NETDEV_TX_BUSY without stopping the queue "
-                                  "(call netif_stop_queue before returning BUSY)"))  # fmt: skip
+                                  f"(call {stop} before returning BUSY)"))  # fmt: skip
                 return rc
 
             own = vars(ops) if hasattr(ops, "__dict__") else {}
@@ -814,6 +913,11 @@ class DriverHarness:
     def xmit(self, dev: NetDevice, frame: bytes, *, vlan_tci: int | None = None) -> int:
         """Hand ``frame`` to the core as the stack would (``dev_queue_xmit``); with
         ``vlan_tci``, 802.1Q-tagged in the skb's metadata, as a VLAN device sends."""
+        return self.host.dev_queue_xmit(self.make_skb(dev, frame, vlan_tci=vlan_tci))
+
+    @staticmethod
+    def make_skb(dev: NetDevice, frame: bytes, *, vlan_tci: int | None = None) -> SkBuff:
+        """An skb of ``frame`` for ``dev`` as the stack builds it (protocol and headers set)."""
         headroom = max(dev.needed_headroom, 0) + 32
         skb = SkBuff(headroom + len(frame))
         skb.data = skb.tail = headroom
@@ -829,7 +933,25 @@ class DriverHarness:
             skb.network_header = headroom
         if vlan_tci is not None:
             skb.vlan_all = ETH_P_8021Q << 16 | vlan_tci
-        return self.host.dev_queue_xmit(skb)
+        return skb
+
+    def flows_by_queue(self, dev: NetDevice, count: int = 16) -> dict[int, list[bytes]]:
+        """Frames of ``count`` UDP flows (:func:`udp_flows`; the kit's frames on other links)
+        by the TX queue the core maps each to (the driver's ``select_queue`` or the hash)."""
+        devs = list(self.host.devices.values())
+        frames = udp_flows(dev, devs.index(dev) if dev in devs else 0, count) or self.frames(dev)
+        out: dict[int, list[bytes]] = {}
+        for frame in frames:
+            skb = self.make_skb(dev, frame)
+            try:
+                index = netdev_core_pick_tx(dev, skb).index
+            except Exception as exc:
+                raise AssertionError(
+                    f"{dev.name}: select_queue raised {type(exc).__name__}: {exc} (the core "
+                    f"drops the frame and takes the device down)"
+                ) from exc
+            out.setdefault(index, []).append(frame)
+        return out
 
     def traffic(self, devs: list[NetDevice], count: int) -> None:
         """Send ``count`` frames on each device (cycling through its frames) and settle."""
@@ -841,6 +963,23 @@ class DriverHarness:
                     self.loop.run_until_idle()
         self.settle_accounted(devs)
 
+    def stop_in_flight(self, devs: list[NetDevice], count: int = 8) -> None:
+        """``ip link set DEV down`` under load: bring ``devs`` up, hand each ``count`` frames
+        without running the loop, and close them.  ``stop`` finds transmissions still in
+        flight and must complete or drop them — counted — release their skbs and, with
+        Byte Queue Limits, forget their bytes; all that is asserted here."""
+        for dev in devs:
+            self.up(dev)
+        for dev in devs:
+            frames = self.frames(dev)
+            for i in range(count):
+                self.xmit(dev, frames[i % len(frames)])
+        for dev in devs:
+            seen = len(self.faults)
+            self.check_op(dev, "stop", self.host.dev_close(dev), seen)
+        self.settle_accounted(devs)
+        self.assert_accounted(devs)
+
     # -- accounting ---------------------------------------------------------------------------
     @staticmethod
     def accounted(dev: NetDevice) -> bool:
@@ -849,15 +988,13 @@ class DriverHarness:
         return dev.core_stats.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
 
     def settle_accounted(self, devs: list[NetDevice]) -> bool:
-        """Settle until every device of ``devs`` has an empty qdisc (or a stopped queue) and balances."""
+        """Settle until every device of ``devs`` balances and each of its TX queues has an
+        empty qdisc or is stopped by the driver."""
 
         def done() -> bool:
             for d in devs:
                 self._assert_not_overcounted(d)  # waiting cannot mend that
-            return all(
-                (not d.qdisc or netif_queue_stopped(d) or not d.is_up) and self.accounted(d)
-                for d in devs
-            )
+            return all(_tx_idle(d) and self.accounted(d) for d in devs)
 
         return self.settle(done)
 
@@ -906,8 +1043,9 @@ class DriverHarness:
                         f"{dev.name}: the core handed {cs.tx_submitted} skbs to start_xmit that "
                         f"returned NETDEV_TX_OK and the driver accounted for {total} "
                         f"{self.settle_timeout:g} s later, still progressing ({later} a second "
-                        f"after that; {len(dev.qdisc)} frames still wait in the qdisc): the "
-                        f"driver completes transmissions more slowly than the kit waits — set "
+                        f"after that; {sum(_waiting(dev).values())} frames still wait in the "
+                        f"qdisc): the driver completes transmissions more slowly than the kit "
+                        f"waits — set "
                         f"settle_timeout in your DriverConformance subclass, or use parameters "
                         f"that recover faster"
                     )
@@ -922,34 +1060,50 @@ class DriverHarness:
                 f"once — transmitted, dropped or errored — and be counted"
             )
             if not pending_ok:
-                assert not dev.qdisc, (
-                    f"{dev.name}: {len(dev.qdisc)} frames still pending in the qdisc after the "
-                    f"loop went idle (queue {'stopped' if netif_queue_stopped(dev) else 'awake'}):"
-                    f" a driver that stops its queue must wake it when it can send again"
-                ) + _bql_held(dev)
+                self._assert_nothing_pending(dev)
         down = [d for d in devs if not d.is_up]
         if not pending_ok and down:
             self.assert_released(down, when="while the device is down (after stop)")
         if not pending_ok:
             self.assert_bql_settled(devs)
 
+    @staticmethod
+    def _assert_nothing_pending(dev: NetDevice) -> None:
+        """No frame waits in the qdisc of any TX queue of ``dev`` (the loop is idle)."""
+        for index, n in _waiting(dev).items():
+            state = "stopped" if _txq_stopped(dev, index) else "awake"
+            if dev.num_tx_queues == 1:
+                where, wake = "", "wake it"
+            else:
+                where, wake = (
+                    f" of TX queue {index}",
+                    f"wake it (netif_wake_subqueue(dev, {index}))",
+                )
+            raise AssertionError(
+                f"{dev.name}: {n} frames still pending in the qdisc{where} after the loop went "
+                f"idle (queue {state}): a driver that stops its queue must {wake} when it can "
+                f"send again" + _bql_held(dev, index)
+            )
+
     def assert_bql_settled(self, devs: list[NetDevice]) -> None:
-        """A driver using Byte Queue Limits left no byte in flight: every byte it reported
-        with ``netdev_sent_queue`` was completed (``netdev_completed_queue``) or, once the
-        device is down, forgotten (``netdev_reset_queue`` in ``stop``).  Drivers that do not
-        use BQL pass.  (Completing more than was sent raises in the driver: a fault.)
+        """A driver using Byte Queue Limits left no byte in flight on any TX queue: every byte
+        it reported with ``netdev_sent_queue`` (``netdev_tx_sent_queue`` on a queue) was
+        completed (``netdev_completed_queue``) or, once the device is down, forgotten
+        (``netdev_reset_queue`` in ``stop``, for every queue).  Drivers that do not use BQL
+        pass.  (Completing more than was sent raises in the driver: a fault.)
         """
-        used = [d for d in devs if d._tx_queue is not None]
-        self.settle(lambda: not any(d._tx_queue.dql.inflight for d in used))
-        for dev in used:
-            dql = dev._tx_queue.dql
+        queues = [q for d in devs for q in _dql_queues(d)]
+        self.settle(lambda: not any(q.dql.inflight for q in queues))
+        for txq in queues:
+            dql, dev = txq.dql, txq.dev
             when = "after the traffic completed" if dev.is_up else "after stop"
+            sent, completed, reset = _BQL_CALLS[dev.num_tx_queues > 1]
+            where = f" on TX queue {txq.index}" if dev.num_tx_queues > 1 else ""
             assert not dql.inflight, (
-                f"{dev.name}: {dql.inflight} bytes reported to netdev_sent_queue are still in "
+                f"{dev.name}: {dql.inflight} bytes reported to {sent}{where} are still in "
                 f"flight {when} ({dql.num_queued} sent, {dql.num_completed} completed since the "
-                f"last reset): report each transmitted skb's bytes with netdev_completed_queue "
-                f"in the TX completion, and call netdev_reset_queue in stop() where the ring "
-                f"is freed"
+                f"last reset): report each transmitted skb's bytes with {completed} in the TX "
+                f"completion, and call {reset}"
             )
 
     def assert_released(self, devs: list[NetDevice], *, when: str) -> None:
@@ -992,6 +1146,15 @@ class DriverHarness:
 
 
 # -- the test class ---------------------------------------------------------------------------
+_START = "open must netif_start_queue (netif_tx_start_all_queues with several TX queues)"
+
+
+def _stopped_names(devs: list[NetDevice]) -> list[str]:
+    """``dev`` (queue 0) or ``dev tx-N`` for each TX queue in use the driver keeps stopped."""
+    return [d.name if d.num_tx_queues == 1 else f"{d.name} tx-{i}"
+            for d in devs for i in _stopped_queues(d)]  # fmt: skip
+
+
 _BAD_VALUES: dict[Any, str] = {int: "not-a-number", float: "not-a-number", bool: "maybe"}
 
 
@@ -1075,9 +1238,8 @@ class DriverConformance:
             if up and not dev.is_up:
                 h.up(dev)
         if up:
-            ok = h.settle(lambda: not any(netif_queue_stopped(d) for d in devs))
-            stopped = [d.name for d in devs if netif_queue_stopped(d)]
-            assert ok, f"queue still stopped after open on {stopped}: open must netif_start_queue"
+            ok = h.settle(lambda: not any(_stopped_queues(d) for d in devs))
+            assert ok, f"queue still stopped after open on {_stopped_names(devs)}: " + _START
         return drv, devs
 
     # -- the tests ----------------------------------------------------------------------------------
@@ -1227,29 +1389,14 @@ class DriverConformance:
             for dev in devs:
                 h.up(dev)
                 assert dev.is_up and h.host.dev_open(dev) == 0  # opening twice too
-            ok = h.settle(lambda: not any(netif_queue_stopped(d) for d in devs))
-            assert ok, (
-                f"queue stopped after open on {[d.name for d in devs if netif_queue_stopped(d)]}: "
-                f"open must call netif_start_queue"
-            )
+            ok = h.settle(lambda: not any(_stopped_queues(d) for d in devs))
+            assert ok, f"queue stopped after open on {_stopped_names(devs)}: " + _START
             h.traffic(devs, 8)
             h.assert_accounted(devs)
             for dev in devs:
                 h.down(dev)
                 assert not dev.is_up
-        # `ip link set DEV down` under load: stop() finds transmissions still in flight and
-        # must complete or drop them — counted — and release their skbs.
-        for dev in devs:
-            h.up(dev)
-        for dev in devs:
-            frames = h.frames(dev)
-            for i in range(8):
-                h.xmit(dev, frames[i % len(frames)])
-        for dev in devs:
-            seen = len(h.faults)
-            h.check_op(dev, "stop", h.host.dev_close(dev), seen)
-        h.settle_accounted(devs)
-        h.assert_accounted(devs)
+        h.stop_in_flight(devs)
         for dev in devs:
             before = h.xmit_calls(dev)
             submitted = dev.core_stats.tx_submitted
@@ -1304,40 +1451,49 @@ class DriverConformance:
         h.assert_accounted(devs)
 
     def test_queue_stop_and_wake(self, netdrv_conformance: DriverHarness) -> None:
-        """No start_xmit while the queue is stopped; the held frames go out after wake."""
+        """No start_xmit while the queue is stopped; the held frames go out after wake.
+
+        A device with several TX queues has all of them stopped and woken
+        (``netif_tx_stop_all_queues``); :meth:`test_tx_queues` stops one.
+        """
         h = netdrv_conformance
         _drv, devs = self._loaded(h)
         for dev in devs:
             h.settle_accounted([dev])
             frames = h.frames(dev)
             held = min(3, max(dev.tx_queue_len, 1))
+            mq = dev.num_tx_queues > 1
+            stop, wake = ((netif_tx_stop_all_queues, netif_tx_wake_all_queues) if mq
+                          else (netif_stop_queue, netif_wake_queue))  # fmt: skip
             # The clock stands still meanwhile, so the watchdog cannot recover the queue.
             with h.clock.frozen():
                 netif_trans_update(dev)  # as a driver does that stops its queue after a
-                netif_stop_queue(dev)  # transmission filled its ring
+                stop(dev)  # transmission filled its ring
                 before = h.xmit_calls(dev)
                 submitted = dev.core_stats.tx_submitted
                 for i in range(3):
                     h.xmit(dev, frames[i % len(frames)])
                 h.settle()
                 assert h.xmit_calls(dev) == before, "start_xmit was called with the queue stopped"
-                assert netif_queue_stopped(dev), (
+                assert len(_stopped_queues(dev)) == dev.real_num_tx_queues, (
                     f"{dev.name}: the queue was woken while idle (nothing was in flight)"
                 )
-                assert len(dev.qdisc) == held, (len(dev.qdisc), held)
-            netif_wake_queue(dev)
+                waiting = sum(_waiting(dev).values())
+                assert waiting == held, (waiting, held)
+            wake(dev)
 
             def drained(d: NetDevice = dev) -> bool:
-                return not d.qdisc and h.accounted(d)
+                return not _waiting(d) and h.accounted(d)
 
             ok = h.settle(drained)
             if not ok:
                 h.assert_clean()  # a fault or a violation is the cause: name it first
             missing = dev.core_stats.tx_submitted - h._tx_total(dev)
+            waiting = sum(_waiting(dev).values())
             assert ok, (
-                f"{dev.name}: {len(dev.qdisc)} frames still queued after netif_wake_queue"
-                if dev.qdisc
-                else f"{dev.name}: the held frames went out after netif_wake_queue, but "
+                f"{dev.name}: {waiting} frames still queued after {wake.__name__}"
+                if waiting
+                else f"{dev.name}: the held frames went out after {wake.__name__}, but "
                 f"{missing} skbs accepted by start_xmit are not accounted for (tx_packets + "
                 f"tx_dropped + tx_errors) {h.settle_timeout:g} s later: complete every "
                 f"transmission (a TX-done timer or interrupt), do not wait for more traffic"
@@ -1352,35 +1508,95 @@ class DriverConformance:
                 assert h.xmit_calls(dev) - before >= held
         h.assert_accounted(devs)
 
+    def test_tx_queues(self, netdrv_conformance: DriverHarness) -> None:
+        """With several TX queues in use, frames of many flows are each transmitted or dropped
+        and counted, whatever queue the core maps them to; a stopped queue
+        (``netif_stop_subqueue``) holds only its own frames while the others send, and sends
+        them once woken (``netif_wake_subqueue``).  Devices with one TX queue in use pass."""
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        devs = [d for d in devs if d.real_num_tx_queues > 1]
+        for dev in devs:
+            by_queue = h.flows_by_queue(dev, max(16, 4 * dev.real_num_tx_queues))
+            for _ in range(3):  # every flow, a few frames each
+                for frames in by_queue.values():
+                    for frame in frames:
+                        h.xmit(dev, frame)
+                h.loop.run_until_idle()
+            h.settle_accounted([dev])
+            h.assert_accounted([dev])
+            if len(by_queue) > 1:  # else its select_queue maps every flow to one queue
+                self._one_queue_stopped(h, dev, by_queue)
+        h.assert_accounted(devs)
+
+    @staticmethod
+    def _one_queue_stopped(
+        h: DriverHarness, dev: NetDevice, by_queue: dict[int, list[bytes]]
+    ) -> None:
+        """Stop the highest queue flows map to: the others send, it holds, then sends on wake."""
+        index = max(by_queue)
+        mine = by_queue[index]
+        others = [frames[0] for i, frames in sorted(by_queue.items()) if i != index]
+        held = min(3, max(dev.tx_queue_len, 1))
+        # The clock stands still, so the watchdog cannot wake the queue; one frame per other
+        # queue needs no completion (a timer) to go out, even behind a BQL limit.
+        with h.clock.frozen():
+            netif_stop_subqueue(dev, index)
+            submitted = dev.core_stats.tx_submitted
+            for i in range(held):
+                h.xmit(dev, mine[i % len(mine)])
+            h.settle()
+            sent = dev.core_stats.tx_submitted - submitted
+            assert not sent and _waiting(dev).get(index) == held, (
+                f"{dev.name}: {sent} of {held} frames for TX queue {index} reached start_xmit "
+                f"while it was stopped"
+            )
+            for frame in others:
+                h.xmit(dev, frame)
+            h.settle()
+            blocked = {i: n for i, n in _waiting(dev).items() if i != index}
+            assert not blocked, (
+                f"{dev.name}: with only TX queue {index} stopped (netif_stop_subqueue), frames "
+                f"for other queues wait too ({blocked}, by queue): stop only the queue whose "
+                f"ring is full, netif_stop_subqueue(dev, skb_get_queue_mapping(skb)), not "
+                f"netif_stop_queue or netif_tx_stop_all_queues"
+            )
+        netif_wake_subqueue(dev, index)
+
+        def drained() -> bool:
+            return not _waiting(dev) and h.accounted(dev)
+
+        h.settle(drained)
+        h.assert_clean()  # a fault or a violation is the cause: name it first
+        left = _waiting(dev)
+        assert not left, (
+            f"{dev.name}: {sum(left.values())} frames still queued on TX queues {sorted(left)} "
+            f"after netif_wake_subqueue(dev, {index})"
+        )
+        got = dev.core_stats.tx_submitted - submitted
+        assert got == held + len(others), (
+            f"{dev.name}: {held} frames were held on TX queue {index} and {len(others)} sent on "
+            f"the others, but {got} reached start_xmit"
+        )
+
     def test_byte_queue_limits(self, netdrv_conformance: DriverHarness) -> None:
-        """A driver using BQL completes every byte it reports sent, never more, and after stop
-        none is in flight; the queue sends again after the next open.  Others pass."""
+        """A driver using BQL completes every byte it reports sent, never more, on every TX
+        queue, and after stop none is in flight; the queue sends again after the next open.
+        Others pass."""
         h = netdrv_conformance
         _drv, devs = self._loaded(h)
         h.traffic(devs, self.frames_per_device)
         h.assert_accounted(devs)  # with assert_bql_settled: nothing left in flight
-        used = [d for d in devs if d._tx_queue is not None]
+        used = [d for d in devs if _uses_bql(d)]
         if not used:
             return  # no BQL: nothing more to check
-        for dev in used:  # `ip link set DEV down` with bytes in flight
-            frames = h.frames(dev)
-            for i in range(8):
-                h.xmit(dev, frames[i % len(frames)])
-        for dev in used:
-            seen = len(h.faults)
-            h.check_op(dev, "stop", h.host.dev_close(dev), seen)
-        h.settle_accounted(used)
-        h.assert_accounted(used)
+        h.stop_in_flight(used)  # with bytes in flight: stop must forget them
         for dev in used:
             h.up(dev)
         # The driver may start its queue a little after open (its link coming up), as
-        # _loaded allows; what is checked is BQL's own stop.
-        h.settle(lambda: not any(netif_queue_stopped(d) for d in used))
-        for dev in used:
-            assert not dev._tx_queue.state & QUEUE_STATE_STACK_XOFF, (
-                f"{dev.name}: byte queue limits still stop the queue after stop and open: "
-                f"call netdev_reset_queue in stop() (or open()) where the ring is freed"
-            )
+        # _loaded allows.  BQL's own stop cannot outlive stop: assert_bql_settled found no
+        # byte in flight, and frames it held would fail the accounting below.
+        h.settle(lambda: not any(_stopped_queues(d) for d in used))
         h.traffic(used, 8)
         h.assert_accounted(used)
 

@@ -9,6 +9,7 @@ import pytest
 from test_conformance import KIT_TESTS, RingOps, _bug, check
 
 from netdrv_core import (
+    IFF_UP,
     NetDevice,
     SkBuff,
     netdev_completed_queue,
@@ -17,6 +18,7 @@ from netdrv_core import (
     netif_stop_queue,
     netif_wake_queue,
 )
+from netdrv_core.testing.conformance import DriverHarness
 
 
 class BqlRingOps(RingOps):
@@ -97,3 +99,24 @@ def test_a_queue_the_driver_starts_after_open_is_no_bql_failure() -> None:
 def test_the_kit_catches_the_bql_bug(ops: type[BqlRingOps], message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check(_bug(f"kit{ops.__name__.lower()[:8]}", ops), "test_byte_queue_limits")
+
+
+@pytest.mark.parametrize("ops", [BqlRingOps, NoResetOps], ids=lambda o: o.__name__)
+def test_stop_in_flight_closes_with_bytes_in_flight_and_checks_them(ops: type[BqlRingOps]) -> None:
+    """DriverHarness.stop_in_flight, the open/stop and BQL checks' `ip link set DEV down`
+    under load: the devices end down with nothing in flight, or it says what is."""
+    cls = _bug(f"kit{ops.__name__.lower()[:8]}", ops)
+    h = DriverHarness(cls.name, {"count": "2"}, driver_class=cls, settle_timeout=0.5)
+    try:
+        devs = h.owned(h.load())
+        if ops is NoResetOps:
+            with pytest.raises(
+                AssertionError, match=r"kit0: \d+ bytes .* still in flight after stop"
+            ):
+                h.stop_in_flight(devs)
+            return
+        h.stop_in_flight(devs)
+        assert [d.flags & IFF_UP for d in devs] == [0, 0]
+        assert all(d.core_stats.tx_submitted for d in devs)  # on the ring when stop() came
+    finally:
+        h.close()

@@ -321,3 +321,32 @@ def test_unregistering_drops_and_counts_what_bql_held_back(host: Host) -> None:
     ring.complete(dev)  # the ring's last TX-done, after the device went
     host.loop.run_until_idle()
     assert netdev_get_tx_queue(dev, 0).dql.inflight == 0 and ring.xmits == 1
+
+
+def test_limits_set_apply_to_every_tx_queue_and_status_shows_each(host: Host) -> None:
+    """`netdrv set DEV bql_limit_min=…` on a multi-queue device: every queue (sysfs
+    queues/tx-*/byte_queue_limits), those not in use yet too; status lists each queue's."""
+    from netdrv_core import NetDeviceOps, alloc_etherdev_mq, netif_set_real_num_tx_queues
+
+    dev = alloc_etherdev_mq(None, 4)
+    dev.netdev_ops = NetDeviceOps()
+    host.register_netdev(dev)
+    assert netif_set_real_num_tx_queues(dev, 3) == 0
+    out = bql_set(dev, {"limit_min": 1000, "limit_max": 5000, "hold_time_ms": 250})
+    assert (out["limit_min"], out["limit_max"], out["hold_time_ms"]) == (1000, 5000, 250)
+    for i in range(4):
+        dql = netdev_get_tx_queue(dev, i).dql
+        assert (dql.min_limit, dql.max_limit, dql.slack_hold_time) == (1000, 5000, 0.25), i
+    shown = device_status(host, dev)["tx_queues"]
+    assert [q["index"] for q in shown] == [0, 1, 2]
+    for q in shown:
+        assert (q["bql"]["limit_min"], q["bql"]["limit_max"], q["bql"]["hold_time_ms"]) == (
+            1000, 5000, 250.0)  # fmt: skip
+    # Only the names given change, all or none: a bad pair on one queue changes no queue.
+    netdev_get_tx_queue(dev, 2).dql.max_limit = 1500
+    with pytest.raises(ValueError, match="limit_min 2000 is over limit_max 1500 on TX queue 2"):
+        bql_set(dev, {"limit_min": 2000})
+    assert netdev_get_tx_queue(dev, 0).dql.min_limit == 1000
+    bql_set(dev, {"hold_time_ms": 500})
+    assert netdev_get_tx_queue(dev, 2).dql.max_limit == 1500
+    assert netdev_get_tx_queue(dev, 3).dql.slack_hold_time == 0.5
