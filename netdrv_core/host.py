@@ -1029,26 +1029,15 @@ class Host:
                 return self._txq_enqueue(txq, skb)
         q = dev.qdisc
         if q or dev._queue_stopped:
-            if len(q) >= max(dev.tx_queue_len, 1):
-                dev.core_stats.tx_qdisc_drops += 1
-                kfree_tx(skb)
-                return NET_XMIT_DROP
-            q.append(skb)
-            return NET_XMIT_SUCCESS
+            return _pfifo_enqueue(dev, q, skb)
         self.xmit_one(dev, skb)
         return NET_XMIT_SUCCESS
 
     def _txq_enqueue(self, txq: NetdevQueue, skb: SkBuff) -> int:
         """``_enqueue`` on TX queue 1 or above: its own qdisc, its own stop."""
-        dev = txq.dev
         q = txq.qdisc
         if q or txq.stopped:
-            if len(q) >= max(dev.tx_queue_len, 1):  # mq: each queue's pfifo is this long
-                dev.core_stats.tx_qdisc_drops += 1
-                kfree_tx(skb)
-                return NET_XMIT_DROP
-            q.append(skb)
-            return NET_XMIT_SUCCESS
+            return _pfifo_enqueue(txq.dev, q, skb)
         self.txq_xmit_one(txq, skb)
         return NET_XMIT_SUCCESS
 
@@ -1470,6 +1459,18 @@ class Host:
 
 
 # -- module-level kernel-style API -------------------------------------------------------------
+def _pfifo_enqueue(dev: NetDevice, q: deque[SkBuff], skb: SkBuff) -> int:
+    """Queue ``skb`` at the tail of a TX queue's backlog ``q``, a pfifo of ``tx_queue_len``
+    frames (with several queues, each has its own, as under Linux's ``mq``); a full one
+    drops the frame and counts it."""
+    if len(q) >= max(dev.tx_queue_len, 1):
+        dev.core_stats.tx_qdisc_drops += 1
+        kfree_tx(skb)
+        return NET_XMIT_DROP
+    q.append(skb)
+    return NET_XMIT_SUCCESS
+
+
 def bad_xmit_return(rc: object) -> str:
     """What to say about a ``start_xmit`` return value that is neither OK nor BUSY."""
     why = " (a missing return statement?)" if rc is None else ""
