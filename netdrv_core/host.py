@@ -1038,32 +1038,12 @@ class Host:
         q = txq.qdisc
         if q or txq.stopped:
             return _pfifo_enqueue(txq.dev, q, skb)
-        self.txq_xmit_one(txq, skb)
+        self.xmit_one(txq.dev, skb, txq)
         return NET_XMIT_SUCCESS
 
-    def txq_xmit_one(self, txq: NetdevQueue, skb: SkBuff) -> bool:
-        """:meth:`xmit_one` on TX queue 1 or above (its ``trans_start``, its qdisc on BUSY)."""
-        dev = txq.dev
-        try:
-            rc = dev.netdev_ops.start_xmit(skb, dev)
-        except Exception as exc:
-            dev.core_stats.tx_submitted += 1
-            dev.core_stats.tx_driver_faults += 1
-            kfree_tx(skb)
-            self.driver_fault(dev, "start_xmit", exc)
-            return True
-        if rc != 0:
-            if rc == NETDEV_TX_BUSY:
-                self._busy(dev, skb, txq)
-                return False
-            self._odd_xmit_return(dev, rc)
-        dev.core_stats.tx_submitted += 1
-        if dev._watchdog_on:
-            txq.trans_start = self.loop.clock()
-        return True
-
-    def xmit_one(self, dev: NetDevice, skb: SkBuff) -> bool:
-        """Call ``start_xmit``; False when the driver said BUSY (skb requeued at the head)."""
+    def xmit_one(self, dev: NetDevice, skb: SkBuff, txq: NetdevQueue | None = None) -> bool:
+        """Call ``start_xmit``; False when the driver said BUSY (skb requeued at the head of
+        its queue's backlog).  ``txq`` is TX queue 1 or above; None is queue 0."""
         try:
             rc = dev.netdev_ops.start_xmit(skb, dev)
         except Exception as exc:
@@ -1074,13 +1054,16 @@ class Host:
             return True
         if rc != 0:  # not NETDEV_TX_OK
             if rc == NETDEV_TX_BUSY:
-                self._busy(dev, skb)
+                self._busy(dev, skb, txq)
                 return False
             self._odd_xmit_return(dev, rc)
         dev.core_stats.tx_submitted += 1
         if dev._watchdog_on:
             clock = self.loop.clock  # see dev_queue_xmit
-            dev.trans_start = clock()  # the kernel's txq_trans_update() on TX_OK
+            if txq is None:
+                dev.trans_start = clock()  # the kernel's txq_trans_update() on TX_OK
+            else:
+                txq.trans_start = clock()
         return True
 
     def _odd_xmit_return(self, dev: NetDevice, rc: object) -> None:
@@ -1139,7 +1122,7 @@ class Host:
         dev = txq.dev
         q = txq.qdisc
         while q and not txq.stopped and dev.flags & IFF_UP and txq.index < dev.real_num_tx_queues:
-            if not self.txq_xmit_one(txq, q.popleft()):
+            if not self.xmit_one(dev, q.popleft(), txq):
                 return
         if not txq.stopped:
             self.attachment.queue_woken(dev)
