@@ -352,6 +352,10 @@ def test_no_cap_net_admin_is_explained(netns: NetNamespace) -> None:
     code = (
         "import os,sys\n"
         "from netdrv_core import cli\n"
+        # netdrv_core imports on first use; nobody cannot read this interpreter's files
+        # under /root, so what the load needs (the SDK, the metadata reader) is imported
+        # while still root.
+        "import netdrv_core; from netdrv_core import *; netdrv_core.__version__\n"
         "os.setgroups([]); os.setresgid(65534,65534,65534); os.setresuid(65534,65534,65534)\n"
         "cli.main(['load','snull'])\n"
     )
