@@ -42,3 +42,22 @@ def test_submodules_and_version_are_attributes_and_a_typo_is_an_attribute_error(
     with pytest.raises(AttributeError, match="no attribute 'netif_rx_schedule'"):
         netdrv_core.netif_rx_schedule  # noqa: B018
     assert "dev_queue_xmit" in dir(netdrv_core)
+
+
+def test_the_three_lists_of_exports_agree() -> None:
+    # A name is exported in three places: the TYPE_CHECKING imports (what mypy and IDEs
+    # see), _EXPORTS (what __getattr__ imports) and __all__; one left out of one of them
+    # would type-check but fail at run time, or the other way round.
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(netdrv_core.__file__).read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If))
+    imported = {
+        alias.asname or alias.name: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported == netdrv_core._EXPORTS
+    assert set(netdrv_core.__all__) == set(imported)
