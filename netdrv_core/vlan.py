@@ -219,9 +219,23 @@ def vlan_insert_tag_set_proto(skb: SkBuff, vlan_proto: int, vlan_tci: int) -> Sk
     return skb
 
 
+def vlan_tag_bytes(vlan_all: int) -> bytes:
+    """The 4 bytes a metadata tag (``skb.vlan_all``) is in a frame: its protocol, its TCI.
+
+    A tag whose protocol half is 0 (only ``skb.vlan_tci`` was set; Linux's
+    ``__vlan_hwaccel_put_tag`` always sets both) is taken as 802.1Q, as libpcap
+    takes it: every place a metadata tag goes back into bytes writes the same.
+    """
+    if not vlan_all >> 16:
+        vlan_all |= ETH_P_8021Q << 16
+    return vlan_all.to_bytes(4, "big")
+
+
 def __vlan_hwaccel_push_inside(skb: SkBuff) -> SkBuff:
-    """Move the metadata tag into the data (software insertion); returns ``skb``."""
-    vlan_insert_tag_set_proto(skb, skb.vlan_all >> 16, skb.vlan_all & 0xFFFF)
+    """Move the metadata tag into the data (software insertion); returns ``skb``.
+
+    A tag without its protocol goes in as 802.1Q (:func:`vlan_tag_bytes`)."""
+    vlan_insert_tag_set_proto(skb, skb.vlan_all >> 16 or ETH_P_8021Q, skb.vlan_all & 0xFFFF)
     skb.vlan_all = 0
     return skb
 

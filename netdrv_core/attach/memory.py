@@ -25,7 +25,7 @@ from ..errors import DriverError
 from ..gso import validate_xmit_skb
 from ..netdevice import NET_XMIT_DROP, NETIF_F_HW_VLAN_CTAG_TX
 from ..skbuff import CHECKSUM_PARTIAL, SkBuff, skb_frame_start
-from ..vlan import ETH_P_8021Q, VLAN_ETH_HLEN, skb_vlan_untag
+from ..vlan import ETH_P_8021Q, VLAN_ETH_HLEN, skb_vlan_untag, vlan_tag_bytes
 from .base import Attachment
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class MemoryStack(Attachment):
             start = skb.mac_header if skb.mac_header >= 0 else skb.data
             frame = bytes(skb.buf[start : skb.tail])
             if skb.vlan_all:  # the tag the driver put in the metadata, back in the frame
-                frame = frame[:12] + skb.vlan_all.to_bytes(4, "big") + frame[12:]
+                frame = frame[:12] + vlan_tag_bytes(skb.vlan_all) + frame[12:]
             out.append(frame)
         return out
 

@@ -61,7 +61,7 @@ from ..linktypes import (
     ARPHRD_LOOPBACK,
 )
 from ..skbuff import skb_frame_start
-from ..vlan import ETH_P_8021Q
+from ..vlan import vlan_tag_bytes
 
 if TYPE_CHECKING:
     from ..host import Host
@@ -150,9 +150,7 @@ def capture_frame(skb: SkBuff, linktype: int = LINKTYPE_ETHERNET) -> bytes | mem
     tag = skb.vlan_all
     if not tag or linktype != LINKTYPE_ETHERNET or len(frame) < _MACS:
         return frame
-    if not tag >> 16:
-        tag |= ETH_P_8021Q << 16
-    return b"".join((frame[:_MACS], tag.to_bytes(4, "big"), frame[_MACS:]))
+    return b"".join((frame[:_MACS], vlan_tag_bytes(tag), frame[_MACS:]))
 
 
 class PcapWriter:

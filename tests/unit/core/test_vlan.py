@@ -208,6 +208,24 @@ def test_a_metadata_tag_handed_up_stays_in_the_metadata_on_the_memory_stack(host
     assert mem(host).received(dev) == [tagged(ping())]  # as bytes: the tag in the frame
 
 
+def test_a_tag_without_its_protocol_becomes_the_same_8021q_bytes_everywhere(host: Host) -> None:
+    # Only skb.vlan_tci set (Linux's put_tag always sets both halves): the memory stack,
+    # software insertion and a capture all write it as 802.1Q, never a zero TPID.
+    from netdrv_core.phy.pcap import capture_frame
+
+    dev, _ops = make_dev(host, features=NETIF_F_HW_VLAN_CTAG_RX)
+    skb = rx_skb(dev, ping())
+    skb.vlan_tci = TCI
+    netif_rx(skb)
+    host.loop.run_until_idle()
+    assert mem(host).received(dev) == [tagged(ping())]
+    skb = tx_skb(ping())
+    skb.vlan_tci = TCI
+    assert bytes(capture_frame(skb)) == tagged(ping())
+    __vlan_hwaccel_push_inside(skb)
+    assert skb.tobytes() == tagged(ping()) and skb.protocol == ETH_P_8021Q
+
+
 @pytest.mark.parametrize("features", [NETIF_F_HW_VLAN_CTAG_TX, 0])
 def test_a_wire_carries_the_metadata_tag_to_the_peer(host: Host, features: int) -> None:
     a, _ = make_dev(host, "a%d")
