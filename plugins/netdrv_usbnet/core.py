@@ -1054,8 +1054,9 @@ class UsbNet:
             # loop runs dry), as each wake-up costs a thread switch.
             with self.rx_cond:
                 self.rx_cond.notify()
-        if done < budget:
-            napi_complete_done(napi, done)
+        # Linux's idiom: done only when napi_complete_done agrees; after a schedule that
+        # came during the poll (MISSED) the core polls again, and a poll is still due.
+        if done < budget and napi_complete_done(napi, done):
             self.rx_scheduled = False
             if rxq:  # handed over while we were finishing
                 self.rx_scheduled = True

@@ -348,3 +348,38 @@ def test_rx_bytes_count_what_linux_usbnet_counts(host, usbnet, sim):
     assert dev.stats.rx_packets == len(incoming)
     assert dev.stats.rx_bytes == sum(len(f) - 14 for f in incoming)
     assert m.stats.wire_rx_bytes == sum(map(len, incoming))  # what the cable carried
+
+
+def test_a_poll_that_napi_must_repeat_keeps_the_reader_from_waking_the_loop(host, usbnet):
+    # A napi_schedule during the poll (MISSED): napi_complete_done returns False and the
+    # core polls again, so a poll is still due and the reader need not post another kick.
+    from netdrv_core import napi_schedule
+
+    drv = usbnet(sim="cdc_ncm")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    un = dev.priv
+    napi = un.napi
+    after: list[tuple[bool, bool]] = []
+    poll = napi.poll
+    receive = host.attachment.receive
+
+    def spy_poll(n, budget):
+        done = poll(n, budget)
+        after.append((un.rx_scheduled, n.scheduled))
+        return done
+
+    def interrupt_during_poll(d, skb):
+        if not any(s for _, s in after):
+            napi_schedule(napi)  # sets MISSED: the context is polling
+        return receive(d, skb)
+
+    napi.poll = spy_poll
+    host.attachment.receive = interrupt_during_poll
+    f = frame(dev.dev_addr, 100, 1)
+    assert m.wire_rx(f)
+    assert received(host, dev, 1) == [f]
+    assert wait(host, lambda: len(after) >= 2 and not napi.scheduled)
+    assert after[0] == (True, True), "the poll is repeated: rx_scheduled must stay set"
+    assert after[-1] == (False, False)
