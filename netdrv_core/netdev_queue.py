@@ -426,7 +426,8 @@ _cap_warned: weakref.WeakSet[NetDevice] = weakref.WeakSet()
 
 def netdev_cap_txqueue(dev: NetDevice, queue_index: int) -> int:
     """``queue_index``, or 0 (warned once per device) when it is not a queue in use."""
-    if isinstance(queue_index, int) and 0 <= queue_index < dev.real_num_tx_queues:
+    if (isinstance(queue_index, int) and 0 <= queue_index < dev.real_num_tx_queues
+            and queue_index is not True):  # a bool is an int to Python, not a queue  # fmt: skip
         return queue_index
     if dev not in _cap_warned:
         _cap_warned.add(dev)

@@ -152,6 +152,8 @@ def test_select_queue_is_honoured_and_an_out_of_range_choice_is_capped_once(
     with caplog.at_level(logging.WARNING, logger="netdrv"):
         assert queue_of(host, dev, flow(1)) == 0 and queue_of(host, dev, flow(2)) == 0
     assert sum("selects TX queue 7" in r.getMessage() for r in caplog.records) == 1
+    ops.choice = True  # a bool (a missing int()?) is no queue number either, though Python
+    assert queue_of(host, dev, flow(1)) == 0  # takes it for 1
 
 
 def test_a_stopped_subqueue_holds_only_its_frames_and_wake_sends_them(host: Host) -> None:
