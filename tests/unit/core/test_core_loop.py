@@ -186,3 +186,33 @@ def test_a_reader_on_a_reused_fd_number_is_watched(loop) -> None:
         loop.remove_reader(r2)
         os.close(r2)
         os.close(w2)
+
+
+def test_a_sub_millisecond_timer_is_not_rounded_up_to_a_millisecond() -> None:
+    # epoll_wait counts whole milliseconds: a loop sleeping in it fires a 200 us timer
+    # after 1 ms at the earliest.  The loop sleeps in select() for such waits instead.
+    loop = EventLoop()
+    try:
+        late: list[float] = []
+        for _ in range(20):
+            start = time.monotonic()
+            fired: list[float] = []
+            loop.call_later(0.0002, lambda f=fired: f.append(time.monotonic()))
+            while not fired:
+                loop.run_once()
+            late.append(fired[0] - start)
+        assert min(late) >= 0.0002  # never early
+        assert min(late) < 0.0009, f"fastest of 20: {min(late) * 1e6:.0f} us"
+        # An fd event during such a wait still wakes the loop and is delivered.
+        r, w = os.pipe()
+        got: list[bytes] = []
+        loop.add_reader(r, lambda: got.append(os.read(r, 8)))
+        os.write(w, b"x")
+        loop.call_later(0.0005, lambda: None)
+        loop.run_once()
+        assert got == [b"x"]
+        loop.remove_reader(r)
+        os.close(r)
+        os.close(w)
+    finally:
+        loop.close()
