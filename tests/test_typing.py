@@ -24,3 +24,13 @@ def test_mypy_finds_nothing(tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.returncode == 0, f"mypy found type errors:\n{res.stdout}{res.stderr}"
     assert "Success: no issues found" in res.stdout
+
+
+def test_netdrv_core_ships_its_type_hints() -> None:
+    # PEP 561: without py.typed in the installed package, a driver project's mypy reports
+    # netdrv_core as untyped ("Cannot find implementation or library stub") and checks nothing.
+    import tomllib
+
+    assert (ROOT / "netdrv_core" / "py.typed").is_file()
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["netdrv_core"]
