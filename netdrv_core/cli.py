@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, NoReturn
 import click
 
 from .control import DEFAULT_TIMEOUT, MAX_TIMEOUT, ControlClient, DaemonBusy, DaemonNotRunning
-from .errors import NetdrvError
+from .errors import NetdrvError, ParameterError
 
 __all__ = ["main"]
 
@@ -266,7 +266,7 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
     pm = _plugin_manager(plugins)
     try:
         from .driver import check_instance, split_instance
-        from .params import parse_params
+        from .params import check_params_error, parse_params
 
         base = split_instance(driver)[0]  # slip:b, a second instance of slip
         with _deadline(_timeout(), f"importing plugin {base!r}"):
@@ -280,6 +280,8 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
     try:
         with _deadline(_timeout(), f"driver {driver!r} checking its parameters"):
             check_params(checked)  # rules between parameters, before a daemon starts
+    except ParameterError as exc:
+        _fail(str(check_params_error(driver, exc)), 2)
     except NetdrvError as exc:
         _fail(str(exc), 2)
     except Exception:  # the driver's bug: the daemon runs it again and reports it

@@ -51,7 +51,7 @@ from .errors import (
 from .host import Host
 from .lockup import LockupDetector, dump_stacks
 from .netdevice import NetDevice
-from .params import parse_params
+from .params import check_params_error, parse_params
 from .plugins import PluginManager
 from .status import describe_driver, host_status
 
@@ -641,7 +641,10 @@ class Daemon:
         before = set(self.host.devices.values())
         try:
             with self.watchdog.guard(f"driver {name!r} init"), self.host.as_current():
-                cls.check_params(params)
+                try:
+                    cls.check_params(params)
+                except ParameterError as exc:
+                    raise check_params_error(name, exc) from None
                 drv = cls(self.host, params)
                 drv.instance = name
                 drv.init()

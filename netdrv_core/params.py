@@ -295,3 +295,13 @@ def _split(driver: str, args: Iterable[str], decl: Mapping[str, Param]) -> list[
             )
         out.append((name.strip(), raw))
     return out
+
+
+def check_params_error(driver: str, exc: ParameterError) -> ParameterError:
+    """A ``ParameterError`` a driver's ``check_params`` raised, named like the core's own
+    parameter errors (``driver 'slip:b': …``) unless the driver wrote that prefix itself."""
+    msg = str(exc)
+    base = driver.partition(":")[0]  # slip:b is an instance of slip (driver.split_instance)
+    if msg.startswith((f"driver {driver!r}", f"driver {base!r}")):
+        return exc
+    return ParameterError(f"driver {driver!r}: {msg}")

@@ -31,8 +31,9 @@ from typing import Any
 import pytest
 
 from ..driver import Driver
+from ..errors import ParameterError
 from ..host import Host
-from ..params import parse_params
+from ..params import check_params_error, parse_params
 from ..plugins import PluginManager
 from .netns import NetNamespace, netns_available
 
@@ -156,7 +157,10 @@ def netdrv_load(
         cls = netdrv_plugins.get_driver(name)
         decl = netdrv_plugins.driver_parameters(name)
         values = parse_params(name, decl, command_line_values(params))
-        cls.check_params(values)  # as netdrv load and the daemon do
+        try:
+            cls.check_params(values)  # as netdrv load and the daemon do
+        except ParameterError as exc:
+            raise check_params_error(name, exc) from None
         drv = cls(netdrv_host, values)
         before = set(netdrv_host.devices.values())
         try:

@@ -8,6 +8,7 @@ import pytest
 
 from netdrv_core import (
     Driver,
+    Host,
     NetDevice,
     Param,
     ParameterError,
@@ -96,8 +97,10 @@ class TestLoadLikeTheDaemon:
     def test_parameters_are_checked_against_each_other_as_netdrv_load_does(
         self, netdrv_load, netdrv_host
     ) -> None:
-        with pytest.raises(ParameterError, match="cannot go together"):
+        with pytest.raises(ParameterError) as ei:
             netdrv_load("fixldd", fail=1, veto=1)
+        # The driver's words, named like the core's own parameter errors.
+        assert str(ei.value) == "driver 'fixldd': fail=1 and veto=1 cannot go together"
         assert not netdrv_host.devices
 
 
@@ -110,3 +113,22 @@ def test_net_ratelimit_starts_fresh_in_each_test_on_the_test_clock(
     assert sum(net_ratelimit() for _ in range(11)) == 10
     netdrv_clock.advance(6)
     assert net_ratelimit()
+
+
+def test_the_daemon_names_the_driver_in_its_check_params_refusal() -> None:
+    # netdrv load and the daemon report a check_params refusal like the core's own
+    # parameter errors: with the driver it is about.
+    from netdrv_core.daemon import Daemon
+
+    pm = PluginManager(autoload=False)
+    pm.register(LddPlugin(), "fixldd")
+    host = Host()
+    d = Daemon(host=host, pm=pm, exit_when_empty=False, watchdog=None)
+    try:
+        with pytest.raises(ParameterError) as ei:
+            d.load("fixldd", ["fail=1", "veto=1"])
+        assert str(ei.value) == "driver 'fixldd': fail=1 and veto=1 cannot go together"
+        assert not host.devices and not d.drivers
+    finally:
+        host.close()
+        host.loop.close()
