@@ -1246,7 +1246,8 @@ class Host:
                 if dev.rx_hook is not None or self._taps:
                     return self._deliver_skb(skb)
                 if self.attachment.receive(dev, skb) is False:
-                    return NET_RX_DROP  # refused by the stack (counted by the attachment)
+                    skb.freed = True  # refused by the stack (counted by it): dropped
+                    return NET_RX_DROP
                 cs.rx_delivered += 1
                 return NET_RX_SUCCESS
             except Exception as exc:
@@ -1282,6 +1283,8 @@ class Host:
                 try:
                     if receive(dev, skb) is not False:
                         dev.core_stats.rx_delivered += 1
+                    else:
+                        skb.freed = True  # refused by the stack (counted by it): dropped
                 except Exception as exc:
                     self._deliver_failed(dev, skb, exc)
         finally:
@@ -1349,7 +1352,8 @@ class Host:
                 if taps:
                     self._run_taps(taps, dev, skb, "rx")
             if self.attachment.receive(dev, skb) is False:
-                return NET_RX_DROP  # the stack refused it (counted as a drop by the attachment)
+                skb.freed = True  # the stack refused it (counted as a drop by the attachment)
+                return NET_RX_DROP
         except Exception as exc:
             return self._deliver_failed(dev, skb, exc)
         cs.rx_delivered += 1
