@@ -509,6 +509,9 @@ class Host:
             # Changed while down (Linux's __dev_open calls dev_set_rx_mode): program it now.
             self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev, positive="ignore")
         dev.operstate = "up" if dev._carrier else "lowerlayerdown"
+        if not dev._carrier:
+            # Linux's dev_activate waits for the carrier: noop_qdisc until netif_carrier_on.
+            dev._deactivated = dev._queue_stopped = True
         dev.trans_start = self.loop.clock()  # like dev_activate(): the watchdog counts from now
         for txq in (dev._tx_queues or ())[1:]:
             txq.trans_start = dev.trans_start
@@ -530,6 +533,9 @@ class Host:
             dev._watchdog.cancel()
             dev._watchdog = None
         purge_tx_queues(dev)
+        if dev._deactivated:  # down, the carrier no longer matters: the queue is the driver's
+            dev._deactivated = False
+            dev._queue_stopped = dev._drv_xoff or dev._stack_xoff
         dev.operstate = "down"
         self.attachment.state_changed(dev)
         self._notify("down", dev)
@@ -1028,7 +1034,11 @@ class Host:
             if txq.index:
                 return self._txq_enqueue(txq, skb)
         q = dev.qdisc
-        if q or dev._queue_stopped:
+        if q:  # never without carrier: dev_deactivate emptied it, noop_qdisc keeps it so
+            return _pfifo_enqueue(dev, q, skb)
+        if dev._queue_stopped:
+            if dev._deactivated:
+                return _noop_enqueue(dev, skb)
             return _pfifo_enqueue(dev, q, skb)
         self.xmit_one(dev, skb)
         return NET_XMIT_SUCCESS
@@ -1036,9 +1046,16 @@ class Host:
     def _txq_enqueue(self, txq: NetdevQueue, skb: SkBuff) -> int:
         """``_enqueue`` on TX queue 1 or above: its own qdisc, its own stop."""
         q = txq.qdisc
-        if q or txq.stopped:
-            return _pfifo_enqueue(txq.dev, q, skb)
-        self.xmit_one(txq.dev, skb, txq)
+        dev = txq.dev
+        if q:  # never without carrier, as queue 0's
+            return _pfifo_enqueue(dev, q, skb)
+        # Queue 0's flag is forced on without carrier (dev_deactivate); a subqueue's is its
+        # XOFF bits only (netif_xmit_stopped), so its frames check _deactivated here.
+        if dev._deactivated:
+            return _noop_enqueue(dev, skb)
+        if txq.stopped:
+            return _pfifo_enqueue(dev, q, skb)
+        self.xmit_one(dev, skb, txq)
         return NET_XMIT_SUCCESS
 
     def xmit_one(self, dev: NetDevice, skb: SkBuff, txq: NetdevQueue | None = None) -> bool:
@@ -1079,6 +1096,12 @@ class Host:
         """The driver said NETDEV_TX_BUSY: keep ``skb`` at the head of the qdisc (of
         ``txq``, when not queue 0)."""
         dev.core_stats.tx_busy += 1
+        if dev._deactivated:
+            # The carrier went off inside start_xmit: the qdisc is noop_qdisc now (Linux's
+            # dev_deactivate resets the old one, freeing the skb requeued there).
+            dev.core_stats.tx_qdisc_drops += 1
+            kfree_tx(skb)
+            return
         if txq is not None:
             txq.qdisc.appendleft(skb)
             if not txq.stopped:
@@ -1206,14 +1229,53 @@ class Host:
 
     # -- carrier ------------------------------------------------------------------------------
     def carrier_changed(self, dev: NetDevice) -> None:
-        """Called by ``netif_carrier_on/off``."""
+        """Called by ``netif_carrier_on/off``: on an up device, what Linux's linkwatch does
+        (``linkwatch_do_dev``): :meth:`_dev_deactivate` at carrier off, :meth:`_dev_activate`
+        at carrier on.  A device that is down is left as it is."""
         if dev.is_up:
             dev.operstate = "up" if dev._carrier else "lowerlayerdown"
+            if dev._carrier:
+                if dev._deactivated:
+                    self._dev_activate(dev)
+            elif not dev._deactivated:
+                self._dev_deactivate(dev)
         if dev._carrier and dev._watchdog_on and any_txq_stopped(dev) and dev._watchdog is None:
             # Linux's netif_carrier_on restarts dev_watchdog a full period from now.
             dev._watchdog = self.loop.call_later(dev.watchdog_timeo, self._watchdog_check, dev)
         self.attachment.carrier_changed(dev)
         self._notify("carrier", dev)
+
+    def _dev_deactivate(self, dev: NetDevice) -> None:
+        """Linux's ``dev_deactivate``: each TX queue's qdisc becomes ``noop_qdisc``.
+
+        What the qdiscs hold (a skb requeued after ``NETDEV_TX_BUSY`` too) is dropped,
+        freed and counted in ``tx_qdisc_drops``, and so is every frame sent until
+        :meth:`_dev_activate`.  The driver's queue state (``netif_queue_stopped``) and
+        its Byte Queue Limits are left alone: what ``start_xmit`` took is the driver's.
+        """
+        dev._deactivated = True
+        dev._queue_stopped = True  # dev_queue_xmit leaves its inline path for _enqueue
+        purge_tx_queues(dev)
+        # A TAP reader stopped for the frames held (back-pressure) reads again and drops
+        # what the kernel queued before it saw the carrier go; deferred, as carrier off
+        # may come from inside start_xmit.
+        self.loop.call_soon(self._deactivated_read, dev)
+
+    def _deactivated_read(self, dev: NetDevice) -> None:
+        if dev._deactivated and dev.is_up:
+            self.attachment.queue_woken(dev)
+
+    def _dev_activate(self, dev: NetDevice) -> None:
+        """Linux's ``dev_activate`` at carrier on: the qdiscs are back; every queue the
+        driver and BQL leave awake sends again, and the attachment reads again (deferred,
+        as :meth:`queue_woken` does: the carrier may come back inside a driver's call)."""
+        dev._deactivated = False
+        dev._queue_stopped = stopped = dev._drv_xoff or dev._stack_xoff
+        if not stopped:
+            self.loop.call_soon(self._wake, dev)
+        for txq in (dev._tx_queues or ())[1 : dev.real_num_tx_queues]:
+            if not txq.stopped:
+                self.txq_woken(txq)
 
     # -- receive ------------------------------------------------------------------------------
     def netif_rx(self, skb: SkBuff) -> int:
@@ -1456,6 +1518,14 @@ def _pfifo_enqueue(dev: NetDevice, q: deque[SkBuff], skb: SkBuff) -> int:
         return NET_XMIT_DROP
     q.append(skb)
     return NET_XMIT_SUCCESS
+
+
+def _noop_enqueue(dev: NetDevice, skb: SkBuff) -> int:
+    """Linux's ``noop_qdisc``, every TX queue's while an up device has no carrier
+    (``dev_deactivate``): the frame is dropped, freed and counted."""
+    dev.core_stats.tx_qdisc_drops += 1
+    kfree_tx(skb)
+    return NET_XMIT_DROP
 
 
 def bad_xmit_return(rc: object) -> str:

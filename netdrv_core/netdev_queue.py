@@ -141,11 +141,15 @@ class _DevTxQueue(NetdevQueue):
 
     @property
     def stopped(self) -> bool:
-        return self.dev._queue_stopped
+        dev = self.dev
+        if dev._deactivated:  # the fast path's flag is forced on: the XOFF bits tell
+            return dev._drv_xoff or dev._stack_xoff
+        return dev._queue_stopped
 
     @stopped.setter
     def stopped(self, value: bool) -> None:
-        self.dev._queue_stopped = value
+        dev = self.dev
+        dev._queue_stopped = value or dev._deactivated  # still nothing sent without carrier
 
     @property
     def trans_start(self) -> float:

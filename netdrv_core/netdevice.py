@@ -376,7 +376,8 @@ class NetDevice:
 
     __slots__ = (
         "__dict__", "__weakref__",  # drivers' own fields; the host's weak sets of devices
-        "_carrier", "_drv_xoff", "_present", "_queue_stopped", "_stack_xoff", "_tx_queue",
+        "_carrier", "_deactivated", "_drv_xoff", "_present", "_queue_stopped", "_stack_xoff",
+        "_tx_queue",
         "_tx_queues", "_watchdog",
         "_watchdog_on", "addr_assign_type", "addr_len", "allmulti", "base_addr",
         "broadcast", "core_stats", "dev_addr", "disable_ipv6", "dma", "driver",
@@ -445,11 +446,15 @@ class NetDevice:
         self.allmulti = 0
         self.operstate = "down"
         # The transmit path reads one flag, _queue_stopped: the driver's XOFF
-        # (netif_stop_queue) or the stack's (BQL's netdev_tx_sent_queue), kept in step
-        # by whoever changes either, so a device without BQL costs no extra check.
+        # (netif_stop_queue), the stack's (BQL's netdev_tx_sent_queue) or _deactivated,
+        # kept in step by whoever changes any, so a device without BQL, with its
+        # carrier, costs no extra check.
         self._queue_stopped = True
         self._drv_xoff = True
         self._stack_xoff = False
+        # Between dev_deactivate and dev_activate (up without carrier): the qdiscs are
+        # Linux's noop_qdisc, every frame is dropped before start_xmit (Host.carrier_changed).
+        self._deactivated = False
         self._tx_queue: Any = None  # queue 0's NetdevQueue, made by netdev_get_tx_queue
         self._tx_queues: Any = None  # all NetdevQueues, with more than one (netdev_queue.py)
         self._carrier = True
@@ -552,7 +557,7 @@ def netdev_priv(dev: NetDevice) -> Any:
 def netif_start_queue(dev: NetDevice) -> None:
     """Allow the core to call ``start_xmit`` (at open time)."""
     dev._drv_xoff = False
-    dev._queue_stopped = dev._stack_xoff
+    dev._queue_stopped = dev._stack_xoff or dev._deactivated
 
 
 def netif_stop_queue(dev: NetDevice) -> None:
@@ -573,7 +578,7 @@ def netif_wake_queue(dev: NetDevice) -> None:
     """
     was = dev._queue_stopped
     dev._drv_xoff = False
-    dev._queue_stopped = stopped = dev._stack_xoff
+    dev._queue_stopped = stopped = dev._stack_xoff or dev._deactivated
     if was and not stopped and dev.host is not None:
         dev.host.queue_woken(dev)
 
@@ -636,7 +641,11 @@ def netif_device_attach(dev: NetDevice) -> None:
 
 # -- carrier --------------------------------------------------------------------------
 def netif_carrier_on(dev: NetDevice) -> None:
-    """The link is up: the kernel shows LOWER_UP and sends traffic."""
+    """The link is up: the kernel shows LOWER_UP and sends traffic.
+
+    On an up device the core sends again (Linux's linkwatch calls ``dev_activate``):
+    every queue the driver has not stopped sends, and the stack may send again.
+    """
     if not dev._carrier:
         dev._carrier = True
         if dev.host is not None:
@@ -657,7 +666,14 @@ def netif_set_gso_max_size(dev: NetDevice, size: int) -> None:
 
 
 def netif_carrier_off(dev: NetDevice) -> None:
-    """The link is down: the kernel shows NO-CARRIER."""
+    """The link is down: the kernel shows NO-CARRIER.
+
+    On an up device the core sends nothing more until :func:`netif_carrier_on`
+    (Linux's linkwatch calls ``dev_deactivate``: the qdiscs become ``noop_qdisc``):
+    what the qdiscs hold and every frame sent meanwhile is dropped, freed and counted
+    in ``core_stats.tx_qdisc_drops``, never given to ``start_xmit``.  The driver's
+    queue state (:func:`netif_queue_stopped`) does not change.
+    """
     if dev._carrier:
         dev._carrier = False
         if dev.host is not None:

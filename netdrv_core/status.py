@@ -75,7 +75,8 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
         "state": "up" if dev.is_up else "down",
         "operstate": dev.operstate,
         "carrier": dev._carrier,
-        "queue": "stopped" if dev._queue_stopped else "awake",
+        # The driver's and BQL's stops (netif_xmit_stopped), not the carrier's noop qdisc.
+        "queue": "stopped" if dev._drv_xoff or dev._stack_xoff else "awake",
         "qdisc_backlog": len(dev.qdisc),
         # Byte Queue Limits of its TX queue (sysfs byte_queue_limits); None without BQL.
         "bql": bql_status(dev),

@@ -536,9 +536,12 @@ class KernelStack(Attachment):
         head = port.head
         readv = os.readv
         for i in range(budget):
-            if (dev._queue_stopped or dev.qdisc) and all_txqs_blocked(dev):
+            if (dev._queue_stopped or dev.qdisc) and (
+                not dev._deactivated and all_txqs_blocked(dev)
+            ):
                 # Back-pressure: leave frames in the kernel's qdisc until netif_wake_queue
-                # (with several TX queues, until one of them takes frames again).
+                # (with several TX queues, until one of them takes frames again).  Not
+                # without carrier: what the kernel queued is read and dropped (noop_qdisc).
                 self._stop_reading(port)
                 return
             try:

@@ -37,6 +37,8 @@ driver would:
   ``rx_bytes``; a NAPI poll does at most its budget and one that does less
   calls ``napi_complete_done`` (or it is never polled again);
 * carrier — ``netif_carrier_off``/``on`` reflected in operstate and LOWER_UP;
+  frames sent without carrier dropped and counted by the core, never given to
+  ``start_xmit`` (Linux's ``noop_qdisc``), and sent again once it is back;
 * MTU — ``min_mtu``/``max_mtu`` enforced, ``change_mtu`` accepting the range
   (while up it may refuse with ``-EBUSY``, as Linux's ``can_change_mtu`` does);
 * return values — ``open``, ``stop``, ``change_mtu``, ``set_mac_address``… return
@@ -1240,6 +1242,12 @@ class DriverConformance:
         if up:
             ok = h.settle(lambda: not any(_stopped_queues(d) for d in devs))
             assert ok, f"queue still stopped after open on {_stopped_names(devs)}: " + _START
+            # A device that reports its link itself (usbnet: its interrupt endpoint) sends
+            # nothing until then: without carrier the core drops every frame, as Linux does.
+            ok = h.settle(lambda: all(netif_carrier_ok(d) for d in devs))
+            off = ", ".join(d.name for d in devs if not netif_carrier_ok(d))
+            assert ok, (f"no carrier after open on {off}: the core drops every frame of a "
+                        f"device without carrier; call netif_carrier_on once the link is up")  # fmt: skip
         return drv, devs
 
     # -- the tests ----------------------------------------------------------------------------------
@@ -1645,10 +1653,22 @@ class DriverConformance:
             assert dev.operstate == "lowerlayerdown"
             assert not h.host.link_flags(dev) & IFF_LOWER_UP
             assert ("carrier", dev.name) in h.events
+            cs = dev.core_stats
+            before = (cs.tx_submitted, cs.tx_busy, cs.tx_qdisc_drops)
             h.traffic([dev], 4)
+            if not netif_carrier_ok(dev):  # (unless the driver saw its link come back)
+                assert (cs.tx_submitted, cs.tx_busy) == before[:2], (
+                    f"{dev.name}: frames sent without carrier reached start_xmit"
+                )
+                assert cs.tx_qdisc_drops == before[2] + 4, (
+                    f"{dev.name}: 4 frames sent without carrier, {cs.tx_qdisc_drops - before[2]} "
+                    f"dropped by the core (Linux's noop_qdisc drops each)")  # fmt: skip
             netif_carrier_on(dev)
             assert netif_carrier_ok(dev) and dev.operstate == "up"
             assert h.host.link_flags(dev) & IFF_LOWER_UP
+            submitted = cs.tx_submitted
+            h.traffic([dev], 4)  # the carrier back: sent again
+            assert cs.tx_submitted > submitted, f"{dev.name}: nothing sent after netif_carrier_on"
             h.down(dev)
             h.up(dev)
             assert dev.operstate == ("up" if netif_carrier_ok(dev) else "lowerlayerdown")

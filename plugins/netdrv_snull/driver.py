@@ -53,6 +53,7 @@ from netdrv_core import (
     netif_carrier_off,
     netif_carrier_on,
     netif_napi_add,
+    netif_queue_stopped,
     netif_start_queue,
     netif_stop_queue,
     netif_wake_queue,
@@ -161,7 +162,7 @@ class SnullOps(NetDeviceOps):
         return 0
 
     # This runs for every packet, so it reads fields directly (``dev.priv`` rather
-    # than ``netdev_priv(dev)``, ``dev._queue_stopped`` rather than
+    # than ``netdev_priv(dev)``, ``dev._drv_xoff`` — the driver's own stop — rather than
     # ``netif_queue_stopped(dev)``), the two "interrupts" are direct calls, and
     # LDD's snull_tx, snull_hw_tx and (for the usual frame) snull_rx are this one
     # method: each call saved is some 2 % of the per-packet cost.
@@ -275,7 +276,7 @@ class SnullOps(NetDeviceOps):
             return NETDEV_TX_OK
         stats.tx_packets += 1
         stats.tx_bytes += length
-        if dev._queue_stopped and priv.pool_free and dev.flags & IFF_UP:
+        if dev._drv_xoff and priv.pool_free and dev.flags & IFF_UP:
             netif_wake_queue(dev)
         return NETDEV_TX_OK
 
@@ -405,9 +406,9 @@ def snull_resize_pool(dev: NetDevice, size: int) -> None:
     priv.pool_excess = max(out - size, 0)
     if not dev.flags & IFF_UP:
         return  # open() starts the queue
-    if priv.pool_free and dev._queue_stopped and priv.skb is None:
+    if priv.pool_free and netif_queue_stopped(dev) and priv.skb is None:
         netif_wake_queue(dev)
-    elif not priv.pool_free and not dev._queue_stopped:
+    elif not priv.pool_free and not netif_queue_stopped(dev):
         priv.pool_stops += 1
         netif_stop_queue(dev)
 
@@ -420,7 +421,7 @@ def snull_release_buffer(dev: NetDevice) -> None:
         return
     free = priv.pool_free + 1
     priv.pool_free = free
-    if free == 1 and dev._queue_stopped and priv.skb is None and dev.flags & IFF_UP:
+    if free == 1 and dev._drv_xoff and priv.skb is None and dev.flags & IFF_UP:
         netif_wake_queue(dev)
 
 

@@ -401,6 +401,11 @@ def test_accounting_holds_under_a_storm_of_faults(host, usbnet, sim):
             m.wire_rx(frame(dev.dev_addr, rnd.randint(60, 1514), i))
         host.loop.run_once(0.001)
     m.set_link(True)
+    # Frames sent without carrier never reached the driver (the core drops them, as Linux's
+    # noop_qdisc does): a bulk-out stall injected then waits for the next transmission.
+    assert wait(host, lambda: dev._carrier)
+    for i in range(4):
+        host.attachment.send(dev, frame(PEER, 90, i))
     assert settle_tx(host, dev, 10)
     with m._cond:  # injected faults no transfer consumed yet
         m._timeouts.clear()
