@@ -478,8 +478,9 @@ def test_the_drivers_view_of_its_queue_ignores_the_carrier(host: Host, snull: Lo
     # Without carrier the core drops (noop qdisc), but the queue is still the driver's: it
     # shows awake, and snull shrinking its pool to what is out stops it (it did not, as
     # snull read the core's combined flag, which the carrier forces on).
-    from netdrv_core.status import device_status
     from netdrv_snull.driver import snull_resize_pool
+
+    from netdrv_core.status import device_status
 
     drv = snull(use_napi=1)
     sn0, _sn1 = drv.devices
