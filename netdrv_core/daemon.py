@@ -50,7 +50,7 @@ from .errors import (
 )
 from .host import Host
 from .lockup import LockupDetector, dump_stacks
-from .netdevice import NetDevice
+from .netdevice import NetDevice, NetDeviceOps
 from .params import check_params_error, parse_params
 from .plugins import PluginManager
 from .status import describe_driver, host_status
@@ -246,6 +246,11 @@ class _Conn:
     def streaming(self) -> bool:
         """A capture streams to it: waiting between frames is not idling."""
         return self.capture_remove is not None or self.capture_done or bool(self.out)
+
+
+def _lacks_op(dev: NetDevice, name: str) -> bool:
+    """Whether ``dev``'s driver left op ``name`` to the NetDeviceOps default (a NULL ndo)."""
+    return getattr(type(dev.netdev_ops), name, None) is getattr(NetDeviceOps, name)
 
 
 class Daemon:
@@ -750,6 +755,10 @@ class Daemon:
                 if ret == -errno.EBUSY and self.host.extack is None and dev.is_up:
                     error += (f" ({dev.name} is up: drivers refuse set_config while up, as "
                               f"LDD's snull does; ip link set {dev.name} down first)")  # fmt: skip
+                elif ret == -errno.EOPNOTSUPP and _lacks_op(dev, "set_config"):
+                    error += (f" ({self.host._owner(dev)} has no set_config, Linux's "
+                              f"ndo_set_config: irq=, base_addr=, ... reach only a driver "
+                              f"whose NetDeviceOps overrides it)")  # fmt: skip
             return {"ok": ret == 0, "result": ret, "error": error}
         if "ioctl" in req:
             why = None
@@ -768,6 +777,10 @@ class Daemon:
             out: dict[str, Any] = {"ok": not failed, "result": res}
             if failed:
                 out["error"] = refusal_text(-res, why)
+                if res == -errno.EOPNOTSUPP and why is None and _lacks_op(dev, "do_ioctl"):
+                    out["error"] += (f" ({self.host._owner(dev)} has no do_ioctl, Linux's "
+                                     f"ndo_siocdevprivate: ioctl= reaches only a driver "
+                                     f"whose NetDeviceOps overrides it)")  # fmt: skip
             return out
         if "bql" in req:
             try:

@@ -162,6 +162,7 @@ counted; stop the queue when you cannot take more and wake it when you can.
 from __future__ import annotations
 
 import errno
+from typing import ClassVar
 
 from netdrv_core import (
     NETDEV_TX_OK,
@@ -230,7 +231,7 @@ class ${cls}Driver(Driver):
         Param("carrier", bool, True, "start with the carrier on (link detected)"),
     )
     # Values the driver conformance kit loads the driver with (pytest).
-    conformance_params = {"count": "2"}
+    conformance_params: ClassVar[dict[str, str]] = {"count": "2"}
 
     def init(self) -> None:
         """Allocate and register the interfaces (``module_init``)."""
@@ -250,6 +251,8 @@ becomes a test here.  The driver is loaded by name from the installed plugins:
 `pip install -e .` first.
 """
 
+from typing import ClassVar
+
 from netdrv_core.testing.conformance import DriverConformance
 
 
@@ -261,7 +264,7 @@ class TestConformanceOneInterface(DriverConformance):
     driver_name = "$name"
     # Not carrier=0: a device without carrier transmits nothing (as in Linux), and the
     # kit needs traffic.  Parameters as on `netdrv load $name count=1`.
-    driver_params = {"count": "1"}
+    driver_params: ClassVar[dict[str, str]] = {"count": "1"}
 ''')
 
 _TEST_DRIVER = Template('''\

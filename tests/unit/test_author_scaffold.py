@@ -44,3 +44,21 @@ def test_two_projects_tests_are_collected_in_one_session(tmp_path: Path) -> None
     assert res.returncode == 0, res.stdout + res.stderr
     assert "test_one_conformance.py::TestConformance" in res.stdout
     assert "test_two_conformance.py::TestConformance" in res.stdout
+
+
+def test_the_generated_project_is_ruff_clean(tmp_path: Path) -> None:
+    """An author's first ``ruff check`` of the fresh project finds nothing to fix: the class-level
+    parameter dicts are ``ClassVar`` (RUF012, on by default in recent ruff), as the base classes
+    declare them."""
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    create_driver_project("mydrv", tmp_path / "p")
+    res = subprocess.run(
+        [ruff, "check", "--isolated", "--no-cache", "--extend-select", "RUF012,F,E,I", "."],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path / "p",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr

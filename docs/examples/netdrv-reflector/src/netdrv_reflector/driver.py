@@ -40,6 +40,7 @@ from netdrv_core import (
     SkBuff,
     alloc_netdev,
     dev_kfree_skb,
+    eth_hw_addr_set,
     eth_type_trans,
     ether_setup,
     netdev_completed_queue,
@@ -164,7 +165,7 @@ class ReflectorEthtool(EthtoolOps):
 def reflector_setup(dev: NetDevice) -> None:
     """Ethernet, our MAC, IPv6 off (its router solicitations would only be ignored)."""
     ether_setup(dev)
-    dev.dev_addr = REFLECTOR_MAC
+    eth_hw_addr_set(dev, REFLECTOR_MAC)  # dev_addr is const, as in Linux 5.15+
     dev.netdev_ops = ReflectorOps()
     dev.ethtool_ops = ReflectorEthtool()
     dev.disable_ipv6 = True
