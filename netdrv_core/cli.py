@@ -380,6 +380,14 @@ def _rate(x: float) -> str:
     return f"{x:.3g}T"
 
 
+def _state_text(d: dict[str, Any]) -> str:
+    """The state column: up/down, detached, or testing while ``ethtool -t`` runs."""
+    oper = d.get("operstate")
+    if oper == "notpresent":
+        return "[red]detached[/]"
+    return "[yellow]testing[/]" if oper == "testing" else str(d["state"])
+
+
 def _status_table(st: dict[str, Any]) -> Any:
     from rich.markup import escape
     from rich.table import Table
@@ -393,7 +401,7 @@ def _status_table(st: dict[str, Any]) -> Any:
         s = d["stats"]
         t.add_row(  # names come from drivers and `ip link set … name`: "[red]" is no markup
             escape(d["name"]), escape(d.get("instance") or d["driver"] or ""),
-            "[red]detached[/]" if d.get("operstate") == "notpresent" else d["state"],
+            _state_text(d),
             "[green]on[/]" if d["carrier"] else "[red]NO-CARRIER[/]",
             d["queue"], str(d["mtu"]),
             _human(s["rx_packets"]), _human(s["rx_bytes"]), str(s["rx_errors"]),
@@ -416,7 +424,7 @@ def _rates_table(st: dict[str, Any], rates: dict[str, Any]) -> Any:
         t.add_column(c, justify="left" if c[:2] in ("de", "st") else "right")
     for d in st.get("devices", []):
         s = d["stats"]
-        state = "[red]detached[/]" if d.get("operstate") == "notpresent" else d["state"]
+        state = _state_text(d)
         if not d["carrier"]:
             state += " [red]NO-CARRIER[/]"
         r = rates.get(d["name"])  # none yet: the first refresh, or a device just created
@@ -720,7 +728,10 @@ _ETHTOOL_MODES: dict[str, tuple[str, bool, str]] = {
     "--show-priv-flags": ("priv_flags", False, ""), "--set-priv-flags": ("priv_flags", True, ""),
     "-P": ("permaddr", False, "--show-permaddr"), "-d": ("regs", False, "--register-dump"),
     "-e": ("eeprom", False, "--eeprom-dump"), "-E": ("eeprom", True, "--change-eeprom"),
+    "-t": ("test", False, "--test"),
 }  # fmt: skip
+# ethtool -t's one word -> struct ethtool_test's flags (ETH_TEST_FL_OFFLINE 1, _EXTERNAL_LB 8).
+_TEST_MODES = {"offline": 1, "online": 0, "external_lb": 1 | 8}
 # The words each mode that is no set takes (-e DEV offset N length N raw on): name -> type.
 _GET_WORDS: dict[str, dict[str, type]] = {
     "eeprom": {"offset": int, "length": int, "raw": bool},
@@ -1009,7 +1020,7 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
             f"firmware-version: {r['fw_version']}", "expansion-rom-version: ",
             f"bus-info: {r['bus_info']}",
             f"supports-statistics: {'yes' if r['n_stats'] else 'no'}",
-            "supports-test: no",
+            f"supports-test: {'yes' if r.get('testinfo_len') else 'no'}",
             f"supports-eeprom-access: {'yes' if r.get('eedump_len') else 'no'}",
             f"supports-register-dump: {'yes' if r.get('regdump_len') else 'no'}",
             f"supports-priv-flags: {'yes' if r.get('n_priv_flags') else 'no'}",
@@ -1022,6 +1033,16 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
         return "Permanent address:" + (f" {r['perm_addr']}" if r["perm_addr"] else "")
     if op in ("eeprom", "regs"):
         return _hex_dump(bytes.fromhex(r["data"]), r.get("offset", 0))
+    if op == "test":  # ethtool's dump_test: "%s\t %d" of (u32) data[i], then a blank line
+        lines = [f"The test result is {'PASS' if r['passed'] else 'FAIL'}"]
+        if r.get("external_lb"):
+            lines.append(f"External loopback test was {'' if r['external_lb_done'] else 'not '}"
+                         "executed")  # fmt: skip
+        if r["results"]:
+            lines.append("The test extra info:")
+        lines += [f"{name}\t {(v & 0xFFFF_FFFF ^ 0x8000_0000) - 0x8000_0000}"
+                  for name, v in r["results"].items()]  # fmt: skip
+        return "\n".join(lines) + "\n"
     if op == "features":
         return _features_text(dev, r["features"])
     if op == "priv_flags":  # ethtool: "%-*s: %s", the names padded to the longest
@@ -1144,10 +1165,13 @@ def _ethtool_modes(f: Any) -> Any:
                 "features": "offload features", "priv_flags": "private flags",
                 "permaddr": "the permanent hardware address",
                 "regs": "dump the registers: [raw on|off] [hex on|off]",
+                "test": ("run the driver's self-test: [offline|online|external_lb] (default "
+                         "offline; exit status 2 when it fails)"),
                 "eeprom": ("the EEPROM: magic N [offset N] [value N]; without value, "
                            "[length N] bytes from stdin" if is_set
                            else "dump the EEPROM: [offset N] [length N] [raw on|off]")}[op]  # fmt: skip
-        verb = "" if op in ("nway_reset", "msglevel", "regs") or (op == "eeprom" and not is_set) \
+        verb = "" if op in ("nway_reset", "msglevel", "regs", "test") \
+            or (op == "eeprom" and not is_set) \
             else ("change " if is_set else "show ")  # fmt: skip
         if op == "features" and is_set:
             what += ": FEATURE on|off … (tso, tx, sg, rx or a name -k shows)"
@@ -1174,7 +1198,12 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         raise click.UsageError(f"no such option: {dev}")
     op, is_set = _ETHTOOL_MODES[flag][:2] if flag else ("settings", False)
     words: dict[str, Any] = {}
-    if not is_set and op in _GET_WORDS:
+    if op == "test":
+        if len(settings) > 1 or (settings and settings[0] not in _TEST_MODES):
+            raise click.UsageError(f"{flag} takes one of {', '.join(_TEST_MODES)}, not "
+                                   f"{' '.join(settings)!r}")  # fmt: skip
+        words = {"flags": _TEST_MODES[settings[0] if settings else "offline"]}
+    elif not is_set and op in _GET_WORDS:
         words = _get_words(flag, op, settings)
     elif settings and not is_set:
         raise click.UsageError(f"unexpected arguments: {' '.join(settings)}")
@@ -1212,6 +1241,15 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
                     reply = _eeprom_write(request, c, settings)
                 else:
                     reply = _eeprom_dump(request, c, {**words, "dev": dev})
+            elif op == "test":
+                from .ethtool import ETHTOOL_TEST_TIMEOUT
+
+                # The daemon answers when the driver's test is done (up to its timeout).
+                sock = getattr(c, "sock", None)  # (an in-process test client has none)
+                waits = sock.gettimeout() if sock is not None else None
+                if sock is not None and waits is not None and waits < ETHTOOL_TEST_TIMEOUT + 5:
+                    sock.settimeout(ETHTOOL_TEST_TIMEOUT + 5)
+                reply = request(c, op=op, args=words)
             elif op == "features" and is_set:
                 asked = _feature_settings(settings)
                 before = request(c, op=op)["result"]["features"]
@@ -1237,6 +1275,8 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         click.echo(_ethtool_text(dev, op, result))
     elif op == "features":
         _report_feature_changes(asked, before, result["features"])
+    if op == "test" and not result.get("passed"):
+        sys.exit(2)  # ethtool's exit status: test.flags & ETH_TEST_FL_FAILED
 
 
 @cli.command(name="sysctl", short_help="Show or set the daemon's tunables (NAME=VALUE).")

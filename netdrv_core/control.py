@@ -166,17 +166,15 @@ def _validate_ethtool(req: dict[str, Any]) -> None:
     op = req.get("op")
     if not isinstance(op, str) or op not in ETHTOOL_REQUESTS:
         raise ProtocolError(f"ethtool: 'op' must be one of {', '.join(ETHTOOL_REQUESTS)}")
-    if "args" in req:  # what a get reads: offset/length of an EEPROM dump
+    if "args" in req:  # what a get reads: offset/length of an EEPROM dump, a test's flags
         args = req["args"]
-        if (
-            op != "eeprom"
-            or not isinstance(args, dict)
-            or not all(k in ("offset", "length") and _is_int(v) for k, v in args.items())
-        ):
-            raise ProtocolError("ethtool: 'args' is for 'eeprom': offset and length, integers")
+        keys = {"eeprom": ("offset", "length"), "test": ("flags",)}.get(op, ())
+        if not isinstance(args, dict) or not all(k in keys and _is_int(v) for k, v in args.items()):
+            raise ProtocolError("ethtool: 'args' is for 'eeprom' (offset and length) and "
+                                "'test' (flags): integers")  # fmt: skip
     if "set" in req:
         settings = req["set"]
-        if op in ("drvinfo", "stats", "nway_reset", "permaddr", "regs"):
+        if op in ("drvinfo", "stats", "nway_reset", "permaddr", "regs", "test"):
             raise ProtocolError(f"ethtool: {op!r} takes no 'set'")
         if not isinstance(settings, dict) or not all(
             isinstance(k, str)

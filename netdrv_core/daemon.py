@@ -241,11 +241,13 @@ class _Conn:
         self.capture_remove: Callable[[], None] | None = None
         self.capture_left = 0
         self.capture_done = False  # the capture ended: close once ``out`` is sent
+        self.pending = False  # its reply is owed: a self-test (ethtool -t) runs
 
     @property
     def streaming(self) -> bool:
-        """A capture streams to it: waiting between frames is not idling."""
-        return self.capture_remove is not None or self.capture_done or bool(self.out)
+        """A capture streams to it, or its reply is owed: waiting is not idling."""
+        return self.capture_remove is not None or self.capture_done or bool(self.out) \
+            or self.pending  # fmt: skip
 
 
 def _lacks_op(dev: NetDevice, name: str) -> bool:
@@ -503,6 +505,10 @@ class Daemon:
                 log.warning("a request on a capturing connection (%r): closing it", req)
                 self._close_conn(conn)
                 return
+            if conn.pending:  # its reply would come before the one it waits for
+                log.warning("a request on a connection awaiting its reply (%r): closing it", req)
+                self._close_conn(conn)
+                return
             try:
                 validate_request(req)
                 reply = self.handle(req, conn)
@@ -596,7 +602,7 @@ class Daemon:
         if cmd == "sysctl":
             return {"ok": True, "result": self.sysctl(req.get("values", {}))}
         if cmd == "ethtool":
-            return self.ethtool(req)
+            return self.ethtool(req, conn)
         raise ProtocolError(f"unhandled command {cmd!r}")
 
     def sysctl(self, values: dict[str, int]) -> dict[str, int]:
@@ -789,12 +795,13 @@ class Daemon:
                 return {"ok": False, "result": None, "error": str(exc)}
         raise ProtocolError("set: give 'ifmap', 'ioctl' or 'bql'")
 
-    def ethtool(self, req: dict[str, Any]) -> dict[str, Any]:
+    def ethtool(self, req: dict[str, Any], conn: _Conn | None = None) -> dict[str, Any] | None:
         """``netdrv ethtool``: one get or set request on a device's ``ethtool_ops``.
 
         The core checks the request (:func:`~netdrv_core.ethtool.ethtool_request`)
         and calls the driver under the watchdog; a refusal answers with its
-        message and ``errno``.
+        message and ``errno``.  A self-test that needs the loop answers later
+        (None: the reply is sent to ``conn`` once the test completes).
         """
         from .ethtool import EthtoolError, ethtool_request
 
@@ -802,6 +809,8 @@ class Daemon:
         if dev is None:
             raise NetdrvError(f"no netdrv device named {req['dev']!r}")
         op = req["op"]
+        if op == "test":
+            return self._self_test(dev, req, conn)
         try:
             with self.watchdog.guard(f"{self.host._owner(dev)}'s ethtool {op} on {dev.name}"):
                 result, changed = ethtool_request(self.host, dev, op, req.get("set"),
@@ -812,6 +821,60 @@ class Daemon:
         if changed is not None:
             reply["changed"] = changed
         return reply
+
+    def _self_test(
+        self, dev: Any, req: dict[str, Any], conn: _Conn | None
+    ) -> dict[str, Any] | None:
+        """``ethtool -t``: the driver's test runs under the watchdog; one that completes later
+        (it needs the loop: frames, timers) is answered then, the daemon serving meanwhile."""
+        from .ethtool import (
+            ETH_TEST_FL_OFFLINE,
+            ETHTOOL_TEST_TIMEOUT,
+            EthtoolError,
+            ethtool_self_test_begin,
+        )
+
+        def reply_of(outcome: dict[str, Any] | EthtoolError) -> dict[str, Any]:
+            if isinstance(outcome, EthtoolError):
+                return {"ok": False, "error": str(outcome), "errno": outcome.errno,
+                        "kind": "EthtoolError"}  # fmt: skip
+            return {"ok": True, "result": outcome}
+
+        later: list[dict[str, Any]] = []
+
+        def done(outcome: dict[str, Any] | EthtoolError) -> None:
+            reply = reply_of(outcome)
+            if conn is None:
+                later.append(reply)
+                return
+            conn.pending = False
+            if conn.sock.fileno() < 0:
+                return  # the client went away meanwhile
+            if not self._send(conn, reply):
+                self._close_conn(conn)
+                return
+            conn.since = self.host.loop.clock()
+            self._arm_idle_check(conn.since + self.idle_timeout)
+
+        flags = (req.get("args") or {}).get("flags", ETH_TEST_FL_OFFLINE)
+        try:
+            with self.watchdog.guard(f"{self.host._owner(dev)}'s ethtool test on {dev.name}"):
+                result = ethtool_self_test_begin(self.host, dev, flags, done)
+        except EthtoolError as exc:
+            return reply_of(exc)
+        if result is not None:
+            return reply_of(result)
+        if conn is None:  # an in-process caller, outside the loop: run it until the answer
+            self.host.loop.run_until(lambda: bool(later), ETHTOOL_TEST_TIMEOUT + 1.0)
+            return (
+                later[0]
+                if later
+                else reply_of(
+                    EthtoolError(f"{dev.name}: the self-test did not complete", errno.ETIMEDOUT)
+                )
+            )
+        conn.pending = True
+        return None
 
     def start_capture(self, conn: _Conn, devname: str, count: int) -> None:
         """Stream pcap records of ``devname`` to this connection."""

@@ -17,8 +17,11 @@ TAP itself); ``netdrv ethtool`` is the front end.
 from __future__ import annotations
 
 import errno
+import logging
 import math
-from collections.abc import Mapping
+import threading
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -54,6 +57,11 @@ __all__ = [
     "DUPLEX_FULL",
     "DUPLEX_HALF",
     "ETHTOOL_REQUESTS",
+    "ETHTOOL_TEST_TIMEOUT",
+    "ETH_TEST_FL_EXTERNAL_LB",
+    "ETH_TEST_FL_EXTERNAL_LB_DONE",
+    "ETH_TEST_FL_FAILED",
+    "ETH_TEST_FL_OFFLINE",
     "FEATURE_GROUPS",
     "LINK_SETTINGS",
     "MAX_PRIV_FLAGS",
@@ -62,11 +70,13 @@ __all__ = [
     "SPEED_UNKNOWN",
     "Channels",
     "Coalesce",
+    "Completion",
     "DrvInfo",
     "EthtoolEeprom",
     "EthtoolError",
     "EthtoolOps",
     "EthtoolRegs",
+    "EthtoolTest",
     "LinkSettings",
     "PauseParam",
     "RingParam",
@@ -80,6 +90,8 @@ __all__ = [
     "ethtool_nway_reset",
     "ethtool_report",
     "ethtool_request",
+    "ethtool_self_test",
+    "ethtool_self_test_begin",
     "ethtool_set",
     "ethtool_set_eeprom",
     "ethtool_set_features",
@@ -87,7 +99,12 @@ __all__ = [
     "ethtool_set_msglevel",
     "ethtool_set_priv_flags",
     "ethtool_supports",
+    "netif_testing",
+    "netif_testing_off",
+    "netif_testing_on",
 ]
+
+log = logging.getLogger("netdrv.ethtool")
 
 SPEED_UNKNOWN = -1
 DUPLEX_HALF = 0
@@ -202,6 +219,76 @@ class EthtoolRegs:
 
     version: int = 0
     len: int = 0
+
+
+ETH_TEST_FL_OFFLINE = 1 << 0
+"""In: run the offline tests too, which may interrupt traffic (``ethtool -t DEV offline``)."""
+ETH_TEST_FL_FAILED = 1 << 1
+"""Out: the driver sets it when a test failed (ethtool says FAIL and exits with it, 2)."""
+ETH_TEST_FL_EXTERNAL_LB = 1 << 3
+"""In: a loopback plug is fitted: run the external loopback test too (``external_lb``)."""
+ETH_TEST_FL_EXTERNAL_LB_DONE = 1 << 4
+"""Out: the driver ran the external loopback test (ethtool says it was executed)."""
+_TEST_FLAGS_IN = ETH_TEST_FL_OFFLINE | ETH_TEST_FL_EXTERNAL_LB
+U64_MAX = (1 << 64) - 1
+ETHTOOL_TEST_TIMEOUT = 20.0
+"""Seconds the core waits for a self-test's :class:`Completion` before it answers
+``ETIMEDOUT`` (a driver's test arms a shorter timeout of its own)."""
+
+
+@dataclass
+class EthtoolTest:
+    """``struct ethtool_test`` (``ethtool -t``) without its data.
+
+    ``flags`` comes in with :data:`ETH_TEST_FL_OFFLINE` and
+    :data:`ETH_TEST_FL_EXTERNAL_LB` as asked; the driver adds
+    :data:`ETH_TEST_FL_FAILED` when a test failed and
+    :data:`ETH_TEST_FL_EXTERNAL_LB_DONE` when it ran the external loopback test.
+    ``len`` is the number of tests (of :meth:`EthtoolOps.get_test_strings`).
+    """
+
+    flags: int = 0
+    len: int = 0
+
+
+class Completion:
+    """Linux's ``struct completion``, for a self-test that needs the event loop to finish.
+
+    A driver's :meth:`EthtoolOps.self_test` cannot sleep as Linux's does
+    (``wait_for_completion_timeout``): everything, its own frames included, runs
+    on one event loop.  So it starts the test, returns a ``Completion`` and calls
+    :meth:`complete` once the results are in ``data`` and ``test.flags`` — from a
+    loop callback (a frame received, its own timer) or from any thread.  The core
+    waits without blocking the loop; ``netdrv status`` and the other devices go on.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = False
+        self._waiter: Callable[[], None] | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once :meth:`complete` was called (Linux's ``completion_done``)."""
+        return self._done
+
+    def complete(self) -> None:
+        """The work is done (``complete()``); a second call does nothing."""
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            waiter = self._waiter
+        if waiter is not None:
+            waiter()
+
+    def _wait(self, waiter: Callable[[], None]) -> None:
+        """Call ``waiter`` on :meth:`complete` (at once if it was already called)."""
+        with self._lock:
+            self._waiter = waiter
+            done = self._done
+        if done:
+            waiter()
 
 
 class EthtoolError(NetdrvError):
@@ -347,6 +434,33 @@ class EthtoolOps:
         what reading has no side effect on (no clear-on-read counters)."""
         return None
 
+    def get_test_strings(self, dev: NetDevice) -> list[str]:
+        """Names of the driver's self-tests, in :meth:`self_test`'s ``data`` order (Linux's
+        ``get_strings`` for ``ETH_SS_TEST``; ``ethtool -i``'s ``supports-test``), distinct;
+        e1000 names them ``"Loopback test  (offline)"``."""
+        return []
+
+    def self_test(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> Completion | None:
+        """``ethtool -t``: run the tests ``test.flags`` asks for and put test *i*'s result
+        in ``data[i]`` (``test.len`` zeros, one per :meth:`get_test_strings` name; set
+        them in place): 0 passed, anything else failed, or a measurement (a u64).
+
+        Set :data:`ETH_TEST_FL_FAILED` in ``test.flags`` when a test failed, and
+        :data:`ETH_TEST_FL_EXTERNAL_LB_DONE` when ``test.flags`` has
+        :data:`ETH_TEST_FL_EXTERNAL_LB` and the external loopback test ran; change
+        no other flag.  Tests that only :data:`ETH_TEST_FL_OFFLINE` allows may
+        interrupt traffic (stop the queue, close and reopen the hardware, as e1000
+        does); online, leave their results 0.  The core shows the device's
+        operstate as ``testing`` meanwhile (``netif_testing_on``).
+
+        Return None when done.  A test that needs the event loop (it sends frames
+        and waits for them) returns a :class:`Completion` instead and calls its
+        ``complete()`` when done, within :data:`ETHTOOL_TEST_TIMEOUT` seconds: arm
+        a timer of its own that fails the test rather than waiting forever.
+        Needs :meth:`get_test_strings`.
+        """
+        return None
+
 
 def ethtool_supports(ops: EthtoolOps | None, name: str) -> bool:
     """Whether ``ops`` implements the op ``name`` (overrides :class:`EthtoolOps`'s default)."""
@@ -477,7 +591,7 @@ _KINDS: dict[str, _Kind] = {
 
 ETHTOOL_REQUESTS = (
     "settings", "drvinfo", "stats", "msglevel", "nway_reset", "features", "priv_flags", *_KINDS,
-    "permaddr", "eeprom", "regs",
+    "permaddr", "eeprom", "regs", "test",
 )  # fmt: skip
 """What :func:`ethtool_request` (the daemon's ``ethtool`` command) answers."""
 
@@ -1239,15 +1353,26 @@ def ethtool_request(
     value; ``{"msglevel": N}`` for ``msglevel``, ``speed``/``duplex``/``autoneg``
     for ``settings``, flag name -> bool for ``priv_flags``, ``magic``/``offset``/
     ``data`` (hex) for ``eeprom``) it is a set request and the result is the state
-    after it.  ``args`` qualify a get: ``offset``/``length`` for ``eeprom``.
-    Raises :class:`EthtoolError`; ``ENODEV`` for any request while the device is
-    detached (suspended or unplugged), as Linux's ethtool ioctl answers.
+    after it.  ``args`` qualify a get: ``offset``/``length`` for ``eeprom``, ``flags``
+    for ``test`` (:func:`ethtool_self_test`, which runs the host's loop until the test
+    is done: never call it from a loop callback; the daemon uses
+    :func:`ethtool_self_test_begin`).  Raises :class:`EthtoolError`; ``ENODEV`` for
+    any request while the device is detached (suspended or unplugged), as Linux's
+    ethtool ioctl answers, and ``EBUSY`` for a change while a self-test runs (Linux
+    holds the RTNL lock through the test, so the change would wait).
     """
     _present(dev)
     ops = dev.ethtool_ops or EthtoolOps()
-    if args and op != "eeprom":
+    if args and op not in ("eeprom", "test"):
         raise EthtoolError(f"{dev.name}: the ethtool {op} request takes no arguments",
                            errno.EINVAL)  # fmt: skip
+    if (settings is not None or op == "nway_reset") and netif_testing(dev):
+        raise _busy_testing(dev)
+    if op == "test":
+        a = dict(args or {})
+        if set(a) - {"flags"}:
+            raise EthtoolError(f"{dev.name}: a self-test takes flags only", errno.EINVAL)
+        return ethtool_self_test(host, dev, a.get("flags", ETH_TEST_FL_OFFLINE)), None
     if op == "permaddr":
         addr = ethtool_get_perm_addr(dev)
         return {"perm_addr": addr.hex(":"), "addr_len": len(addr)}, None
@@ -1285,8 +1410,11 @@ def ethtool_request(
                 regdump_len = _dump_len(host, dev, "get_regs_len")
             except _Refused:  # Linux shows a refusing get_regs_len (-EIO too) as 0
                 pass
+        # testinfo_len: the number of self-tests (ETH_SS_TEST), ethtool's supports-test.
+        testinfo_len = len(_test_names(host, dev)) if _has_self_test(ops) else 0
         return {**asdict(info), "n_stats": n_stats, "n_priv_flags": n_priv_flags,
-                "eedump_len": eedump_len, "regdump_len": regdump_len}, None  # fmt: skip
+                "testinfo_len": testinfo_len, "eedump_len": eedump_len,
+                "regdump_len": regdump_len}, None  # fmt: skip
     if op == "stats":
         names = _stat_names(host, dev)
         if not names:
@@ -1322,3 +1450,232 @@ def ethtool_request(
         raise EthtoolError(f"unknown ethtool request {op!r}", errno.EINVAL)
     changed = None if settings is None else ethtool_set(host, dev, op, settings)
     return _as_dict(ops, op, ethtool_get(host, dev, op)), changed
+
+
+# -- self-test (ethtool -t) ---------------------------------------------------------------------
+# Devices under test (Linux's __LINK_STATE_TESTING); kept here rather than as a NetDevice
+# field, so the per-packet layout of the device stays as it is.
+_testing: weakref.WeakSet[NetDevice] = weakref.WeakSet()
+
+
+def netif_testing(dev: NetDevice) -> bool:
+    """True while a self-test runs on ``dev`` (``netif_testing``)."""
+    return dev in _testing
+
+
+def netif_testing_on(dev: NetDevice) -> None:
+    """A self-test starts: operstate ``testing`` while the device is up (IF_OPER_TESTING),
+    whatever its carrier, as Linux's ``default_operstate`` says."""
+    _testing.add(dev)
+    if dev.is_up and netif_device_present(dev):
+        dev.operstate = "testing"
+
+
+def netif_testing_off(dev: NetDevice) -> None:
+    """The self-test ended: operstate back to ``up`` or ``lowerlayerdown``."""
+    _testing.discard(dev)
+    if dev.operstate == "testing":
+        dev.operstate = ("up" if dev._carrier else "lowerlayerdown") if dev.is_up else "down"
+
+
+def _busy_testing(dev: NetDevice) -> EthtoolError:
+    return EthtoolError(f"{dev.name}: a self-test (ethtool -t) runs on the device: change it "
+                        f"once the test is done", errno.EBUSY)  # fmt: skip
+
+
+def _has_self_test(ops: EthtoolOps | None) -> bool:
+    return ethtool_supports(ops, "self_test") and ethtool_supports(ops, "get_test_strings")
+
+
+def _test_names(host: Host, dev: NetDevice) -> list[str]:
+    """``get_test_strings``, checked: a list of distinct, non-empty, printable names."""
+    names = _call_get(host, dev, "get_test_strings")
+    if (
+        not isinstance(names, list | tuple)
+        or not all(isinstance(n, str) and n and n.isprintable() for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_test_strings returned "
+                           f"{names!r:.200}, not a list of distinct names", errno.EIO)  # fmt: skip
+    return list(names)
+
+
+_TEST_FLAG_NAMES = {ETH_TEST_FL_OFFLINE: "OFFLINE", ETH_TEST_FL_FAILED: "FAILED",
+                    ETH_TEST_FL_EXTERNAL_LB: "EXTERNAL_LB",
+                    ETH_TEST_FL_EXTERNAL_LB_DONE: "EXTERNAL_LB_DONE"}  # fmt: skip
+
+
+class _SelfTestRun:
+    """One self-test between ``self_test`` and its result."""
+
+    def __init__(
+        self, host: Host, dev: NetDevice, names: list[str], flags: int, test: EthtoolTest,
+        data: list[int], done: Callable[[dict[str, Any] | EthtoolError], None] | None,
+    ) -> None:  # fmt: skip
+        self.host, self.dev, self.names, self.flags = host, dev, names, flags
+        self.test, self.data, self.done = test, data, done
+        self.finished = False
+        self.timer: Any = None
+
+    def result(self) -> dict[str, Any]:
+        """Testing off; what the driver left, checked (EIO naming the op and what to fix)."""
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        dev, test, data = self.dev, self.test, self.data
+        netif_testing_off(dev)
+        _registered(self.host, dev)  # unplugged, unloaded meanwhile: its results mean nothing
+        if not isinstance(test, EthtoolTest):
+            raise _garbage(dev, "self_test", test)
+        allowed = ETH_TEST_FL_FAILED
+        if self.flags & ETH_TEST_FL_EXTERNAL_LB:
+            allowed |= ETH_TEST_FL_EXTERNAL_LB_DONE
+        flags = test.flags
+        if type(flags) is not int or flags & ~(self.flags | allowed) or ~flags & self.flags:
+            can = " and ETH_TEST_FL_EXTERNAL_LB_DONE" if allowed != ETH_TEST_FL_FAILED else ""
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s self_test left test.flags="
+                               f"{flags!r:.50} from {self.flags:#x}: it may only add "
+                               f"ETH_TEST_FL_FAILED{can} to the flags it was given",
+                               errno.EIO)  # fmt: skip
+        if test.len != len(self.names):
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s self_test changed test.len "
+                               f"{len(self.names)} to {test.len!r:.50}", errno.EIO)  # fmt: skip
+        if not isinstance(data, list) or len(data) != len(self.names):
+            n = len(data) if isinstance(data, list) else data
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s self_test resized its data list of "
+                               f"{len(self.names)} results to {n!r:.50}: set data[i] in place, "
+                               f"one result per get_test_strings name", errno.EIO)  # fmt: skip
+        for i, v in enumerate(data):
+            if type(v) is not int or not 0 <= v <= U64_MAX:
+                raise EthtoolError(f"{dev.name}: {_owner(dev)}'s self_test set data[{i}] "
+                                   f"({self.names[i]}) to {v!r:.50}, not an integer "
+                                   f"0..2**64-1 (0: passed)", errno.EIO)  # fmt: skip
+        return {
+            "passed": not flags & ETH_TEST_FL_FAILED,
+            "flags": flags,
+            "flag_names": [n for bit, n in _TEST_FLAG_NAMES.items() if flags & bit],
+            "external_lb": bool(self.flags & ETH_TEST_FL_EXTERNAL_LB),
+            "external_lb_done": bool(flags & ETH_TEST_FL_EXTERNAL_LB_DONE),
+            "results": dict(zip(self.names, data, strict=True)),
+        }
+
+    def completed(self) -> None:
+        """On the loop, after the driver's ``complete()``: hand the result on."""
+        if self.finished:
+            return
+        try:
+            outcome: dict[str, Any] | EthtoolError = self.result()
+        except EthtoolError as exc:
+            outcome = exc
+        if self.done is not None:
+            self.done(outcome)
+
+    def expired(self) -> None:
+        """The driver never completed: ETIMEDOUT, and testing ends (a late complete() is
+        ignored)."""
+        self.timer = None
+        if self.finished:
+            return
+        self.finished = True
+        netif_testing_off(self.dev)
+        msg = (f"{self.dev.name}: {_owner(self.dev)}'s self_test did not complete within "
+               f"{ETHTOOL_TEST_TIMEOUT:g} s: call complete() on the Completion it returns when "
+               f"the test is over, and fail the test from a timer of its own rather than wait "
+               f"longer")  # fmt: skip
+        log.warning("%s", msg)
+        if self.done is not None:
+            self.done(EthtoolError(msg, errno.ETIMEDOUT))
+
+
+def ethtool_self_test_begin(
+    host: Host,
+    dev: NetDevice,
+    flags: int,
+    done: Callable[[dict[str, Any] | EthtoolError], None] | None,
+) -> dict[str, Any] | None:
+    """Start ``ethtool -t`` (``ETHTOOL_TEST``) without blocking the event loop.
+
+    As Linux's ``ethtool_self_test``: ``EOPNOTSUPP`` without the driver's
+    ``self_test`` and ``get_test_strings`` (or with no test names); ``flags`` is
+    :data:`ETH_TEST_FL_OFFLINE` and/or :data:`ETH_TEST_FL_EXTERNAL_LB` (``EINVAL``
+    for anything else); a second test of the same device is ``EBUSY``.  The
+    device is marked testing (:func:`netif_testing_on`) around the driver's test.
+
+    Returns the result when the driver finished at once; None when it returned a
+    :class:`Completion`, and then ``done`` gets the result (or an
+    :class:`EthtoolError`: ``ETIMEDOUT`` after :data:`ETHTOOL_TEST_TIMEOUT`,
+    ``ENODEV`` when the device went away meanwhile, ``EIO`` for garbage) on the
+    loop once it completes.  The result: ``passed``, ``flags`` (and their
+    ``flag_names``), ``external_lb``, ``external_lb_done`` and ``results`` (test
+    name -> value).  What the driver left is checked (``EIO`` naming the op); a
+    ``self_test`` that raises is a driver fault (device taken down, ``EIO``).
+    """
+    _present(dev)
+    ops = dev.ethtool_ops
+    if not _has_self_test(ops):
+        raise _unsupported(dev, "self-tests (ethtool -t)")
+    assert ops is not None
+    if type(flags) is not int or flags & ~_TEST_FLAGS_IN:
+        raise EthtoolError(f"{dev.name}: self-test flags must be ETH_TEST_FL_OFFLINE (1) and/or "
+                           f"ETH_TEST_FL_EXTERNAL_LB (8), not {flags!r:.50}",
+                           errno.EINVAL)  # fmt: skip
+    if netif_testing(dev):
+        raise EthtoolError(f"{dev.name}: a self-test already runs on the device: wait for its "
+                           f"result", errno.EBUSY)  # fmt: skip
+    names = _test_names(host, dev)
+    if not names:
+        raise _unsupported(dev, "self-tests (its get_test_strings is empty)")
+    _registered(host, dev)
+    test = EthtoolTest(flags=flags, len=len(names))
+    data = [0] * len(names)
+    run = _SelfTestRun(host, dev, names, flags, test, data, done)
+    netif_testing_on(dev)
+    try:
+        ret: Any = ops.self_test(dev, test, data)  # (a driver may return anything)
+    except OSError as exc:  # a refusal, as from any op
+        netif_testing_off(dev)
+        err = oserror_errno(exc)
+        raise EthtoolError(f"{dev.name}: cannot run the self-test: "
+                           f"{refusal_text(err, refusal_message(exc))}", err) from None  # fmt: skip
+    except Exception as exc:
+        netif_testing_off(dev)
+        raise _driver_raised(host, dev, "self_test", exc) from exc
+    if ret is None:
+        return run.result()
+    if not isinstance(ret, Completion):
+        netif_testing_off(dev)
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s self_test returned {ret!r:.100}, not "
+                           f"None (done) or a Completion (it completes later)",
+                           errno.EIO)  # fmt: skip
+    if ret.done:
+        return run.result()
+    loop = host.loop
+    run.timer = loop.call_later(ETHTOOL_TEST_TIMEOUT, run.expired)
+    # complete() may come from a thread, or from inside the driver's own callback: the
+    # result is taken on the loop, after that callback has returned.
+    ret._wait(lambda: loop.call_soon_threadsafe(run.completed))
+    return None
+
+
+def ethtool_self_test(
+    host: Host, dev: NetDevice, flags: int = ETH_TEST_FL_OFFLINE
+) -> dict[str, Any]:
+    """``ethtool -t`` in-process: :func:`ethtool_self_test_begin`, running the host's loop
+    until the test is done (never from a loop callback, which would run the loop inside
+    itself).  Raises :class:`EthtoolError`."""
+    box: list[dict[str, Any] | EthtoolError] = []
+    result = ethtool_self_test_begin(host, dev, flags, box.append)
+    if result is not None:
+        return result
+    if host.loop.running is not None:
+        raise EthtoolError(f"{dev.name}: ethtool_self_test waits for a test that needs the "
+                           f"loop, from a loop callback: use ethtool_self_test_begin",
+                           errno.EDEADLK)  # fmt: skip
+    host.loop.run_until(lambda: bool(box), ETHTOOL_TEST_TIMEOUT + 1.0)
+    if not box:  # the loop's clock is a test's fake one and was not moved
+        raise EthtoolError(f"{dev.name}: the self-test did not complete", errno.ETIMEDOUT)
+    outcome = box[0]
+    if isinstance(outcome, EthtoolError):
+        raise outcome
+    return outcome

@@ -252,6 +252,16 @@ def _errcode(
     return 0
 
 
+def oper_up(dev: NetDevice) -> str:
+    """The operstate of a device that is up (Linux's ``default_operstate``): ``testing``
+    while an ethtool self-test runs, whatever the carrier; else ``up`` or ``lowerlayerdown``."""
+    from .ethtool import netif_testing  # (ethtool's core side imports nothing of the host)
+
+    if netif_testing(dev):
+        return "testing"
+    return "up" if dev._carrier else "lowerlayerdown"
+
+
 class Host:
     """A network "kernel" for devices: registry, loop, backlog and attachment."""
 
@@ -508,7 +518,7 @@ class Host:
         if dev.flags & (IFF_PROMISC | IFF_ALLMULTI) or dev.mc_list:
             # Changed while down (Linux's __dev_open calls dev_set_rx_mode): program it now.
             self._call(dev, "set_rx_mode", dev.netdev_ops.set_rx_mode, dev, positive="ignore")
-        dev.operstate = "up" if dev._carrier else "lowerlayerdown"
+        dev.operstate = oper_up(dev)
         if not dev._carrier:
             # Linux's dev_activate waits for the carrier: noop_qdisc until netif_carrier_on.
             dev._deactivated = dev._queue_stopped = True
@@ -1233,7 +1243,7 @@ class Host:
         (``linkwatch_do_dev``): :meth:`_dev_deactivate` at carrier off, :meth:`_dev_activate`
         at carrier on.  A device that is down is left as it is."""
         if dev.is_up:
-            dev.operstate = "up" if dev._carrier else "lowerlayerdown"
+            dev.operstate = oper_up(dev)
             if dev._carrier:
                 if dev._deactivated:
                     self._dev_activate(dev)

@@ -52,6 +52,9 @@ driver would:
   ``ethtool_ops`` is well-formed, one ``get_ethtool_stats`` value per
   ``get_strings`` name; an EEPROM read in pieces gives what a whole read does,
   and ``set_eeprom`` refuses a wrong magic (``EINVAL``/``EFAULT``) without writing;
+  a ``self_test`` (``ethtool -t``, online, offline and external loopback) gives one
+  result per ``get_test_strings`` name, adds no flag but ``ETH_TEST_FL_FAILED`` and
+  ``ETH_TEST_FL_EXTERNAL_LB_DONE``, completes, and leaves the device working;
 * parameters — declared, documented, defaults of their type, unknown names
   and ill-typed values refused;
 * clean unload — after ``exit()`` none of the driver's devices is registered,
@@ -1838,8 +1841,8 @@ class DriverConformance:
         h.traffic(devs, 8)
         for dev in devs:
             for req in ETHTOOL_REQUESTS:
-                if req == "nway_reset":
-                    continue  # an action, not a report
+                if req in ("nway_reset", "test"):
+                    continue  # actions, not reports (the self-test: test_ethtool_self_test)
                 try:
                     ethtool_request(h.host, dev, req)
                 except EthtoolError as exc:
@@ -1864,6 +1867,69 @@ class DriverConformance:
             h.assert_clean()
             assert dev.is_up, f"{dev.name}: went down while its ethtool ops were asked"
         h.assert_accounted(devs)
+
+    def test_ethtool_self_test(self, netdrv_conformance: DriverHarness) -> None:
+        """``ethtool -t``, if the driver has ``self_test``: online, offline and external
+        loopback, each gives one result per ``get_test_strings`` name (u64s), adds no flag
+        but ``ETH_TEST_FL_FAILED`` (and ``ETH_TEST_FL_EXTERNAL_LB_DONE`` for ``external_lb``),
+        completes its :class:`~netdrv_core.Completion` within ``settle_timeout`` (a test of
+        its own), and leaves the device up, not ``testing``, and passing traffic, every skb
+        accounted for.  Whether the tests pass is the hardware's business, not checked."""
+        from ..ethtool import (
+            ETH_TEST_FL_EXTERNAL_LB,
+            ETH_TEST_FL_OFFLINE,
+            EthtoolError,
+            ethtool_self_test_begin,
+            ethtool_supports,
+        )
+
+        h = netdrv_conformance
+        _drv, devs = self._loaded(h)
+        tested = [d for d in devs if ethtool_supports(d.ethtool_ops, "self_test")]
+        if not tested:
+            return  # no self-test: nothing to check
+        for dev in tested:
+            ops = dev.ethtool_ops
+            assert ops is not None and ethtool_supports(ops, "get_test_strings"), (
+                f"{dev.name}: self_test without get_test_strings: ethtool -t needs the names "
+                "of the tests (one per result)"
+            )
+            names = ops.get_test_strings(dev)
+            external_lb = ETH_TEST_FL_OFFLINE | ETH_TEST_FL_EXTERNAL_LB
+            for mode, flags in (("online", 0), ("offline", ETH_TEST_FL_OFFLINE),
+                                ("external_lb", external_lb)):  # fmt: skip
+                got: list[Any] = []
+                try:
+                    result = ethtool_self_test_begin(h.host, dev, flags, got.append)
+                except EthtoolError as exc:
+                    h.assert_clean()  # the driver raised: that is the message
+                    raise AssertionError(f"{dev.name}: ethtool -t {mode} fails: {exc}") from None
+                if result is None:
+                    done = h.settle(lambda: bool(got))  # noqa: B023 (used in this iteration)
+                    assert done, (
+                        f"{dev.name}: ethtool -t {mode}: the Completion self_test returned was "
+                        f"not completed within {h.settle_timeout:g} s: complete() it when the "
+                        "test ends, from a timer of its own if need be"
+                    )
+                    if isinstance(got[0], EthtoolError):
+                        raise AssertionError(f"{dev.name}: ethtool -t {mode} fails: {got[0]}")
+                    result = got[0]
+                h.assert_clean()
+                assert list(result["results"]) == list(names), (
+                    f"{dev.name}: ethtool -t {mode}: results for {list(result['results'])}, "
+                    f"names {names}"
+                )
+                assert dev.is_up and dev.operstate != "testing", (
+                    f"{dev.name}: ethtool -t {mode} left the device "
+                    f"{'testing' if dev.is_up else 'down'}: bring it back as it was"
+                )
+                h.settle(lambda: not _stopped_queues(dev))  # noqa: B023
+                assert not _stopped_queues(dev), (
+                    f"{dev.name}: the queue is still stopped after ethtool -t {mode}: wake it "
+                    "when the test ends"
+                )
+                h.traffic([dev], 8)
+                h.assert_accounted([dev])
 
     @staticmethod
     def _check_eeprom(h: DriverHarness, dev: NetDevice) -> None:

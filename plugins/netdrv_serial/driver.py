@@ -10,6 +10,10 @@ Faults, as a serial link should take them: when the port vanishes the carrier
 goes off (NO-CARRIER in ``ip link``), the counters stay, and the port is
 reopened with exponential backoff until it comes back; garbage on the line is
 counted as framing errors; writes never block the event loop.
+
+``netdrv ethtool -t DEV external_lb`` tests the line itself with a loopback plug
+(TX wired to RX): a byte pattern goes out and must come back intact (see
+:class:`SerialLoopback`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,17 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from netdrv_core import (
+    ETH_TEST_FL_EXTERNAL_LB,
+    ETH_TEST_FL_EXTERNAL_LB_DONE,
+    ETH_TEST_FL_FAILED,
     NETDEV_TX_OK,
+    Completion,
     Driver,
+    EthtoolTest,
     NetDevice,
     NetDeviceOps,
     Param,
@@ -74,6 +84,10 @@ TX_INFLIGHT = 2
 GARBAGE_WARN = 256
 MODE_TYPES = {"slip": ARPHRD_SLIP, "cslip": ARPHRD_CSLIP, "adaptive": ARPHRD_SLIP,
               "plip": ARPHRD_SLIP, "kiss": ARPHRD_AX25}  # fmt: skip
+# ethtool -t: the tests, in the order of their results.
+SERIAL_TEST_STRINGS = ("Port test       (on/offline)", "Loopback errors (external_lb)",
+                       "Loopback bytes sent", "Loopback bytes received")  # fmt: skip
+_SELFTEST = object()  # the writer's token of the loopback pattern: written, but no packet
 
 
 class SerialPriv:
@@ -109,6 +123,7 @@ class SerialPriv:
         self.settle_timer: Any = None  # a reopened network port proving it holds (NET_SETTLE)
         self.settle_said = bytearray()  # what it sent meanwhile (a server's reason to hang up)
         self.no_carrier: str | None = None  # why the carrier is off, for `netdrv status`
+        self.selftest: SerialLoopback | None = None  # the line's loopback test, while it runs
 
 
 def _priv(dev: NetDevice) -> SerialPriv:
@@ -132,6 +147,8 @@ class SerialOps(NetDeviceOps):
         priv = _priv(dev)
         priv.closing = True
         netif_stop_queue(dev)
+        if priv.selftest is not None:
+            priv.selftest.finish()  # what came back so far; the rest is missing
         for t in (priv.reopen_timer, priv.keepalive_timer, priv.outfill_timer, priv.settle_timer):
             if t is not None:
                 t.cancel()
@@ -202,6 +219,95 @@ class SerialEthtool(EthtoolOps):
     def get_ethtool_stats(self, dev: NetDevice) -> list[int]:
         """Values in :meth:`get_strings` order."""
         return [v for _, v in _private_stats(dev)]
+
+    def get_test_strings(self, dev: NetDevice) -> list[str]:
+        """The port test, and the external loopback test's errors and byte counts."""
+        return list(SERIAL_TEST_STRINGS)
+
+    def self_test(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> Completion | None:
+        """``ethtool -t``: is the port open (1 if not); with ``external_lb`` (a loopback plug
+        fitted), a pattern sent and checked (:class:`SerialLoopback`), which completes later."""
+        port = _priv(dev).port
+        if port is None or not port.is_open or not dev.is_up:
+            data[0] = 1  # nothing to test the line with: its carrier is off, it is reopened
+            test.flags |= ETH_TEST_FL_FAILED
+            return None
+        if not test.flags & ETH_TEST_FL_EXTERNAL_LB:
+            return None  # needs a plug: it is run only when one is said to be fitted
+        return SerialLoopback(dev, test, data).start()
+
+
+class SerialLoopback:
+    """The external loopback test: a byte pattern out of TX must come back on RX intact.
+
+    For a loopback plug (TX wired to RX) on the port.  The link's own traffic
+    stops meanwhile: the queue stays stopped (packets wait in the qdisc), what
+    arrives goes to :meth:`feed` instead of the decoder, and outfill sends
+    nothing.  The pattern — 8 random bytes that mark its start, then every byte
+    value — is about a tenth of a second of line time (16..256 bytes); frames
+    the writer still had queued come back first and are skipped.  It ends when
+    the whole pattern is back, or after twice its line time plus half a second:
+    ``data[1]`` the bytes missing or changed (0: passed), ``data[2]`` the bytes
+    sent, ``data[3]`` those received.  Then the decoder starts afresh and the
+    queue is woken.
+    """
+
+    def __init__(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> None:
+        self.dev, self.test, self.data = dev, test, data
+        self.completion = Completion()
+        baud = _priv(dev).params["baud"]
+        size = max(16, min(256, baud // 100))  # 10 bits a byte: 0.1 s of the line
+        self.marker = os.urandom(8)
+        self.pattern = self.marker + bytes(i & 0xFF for i in range(size - 8))
+        self.timeout = 2 * len(self.pattern) * 10 / baud + 0.5
+        self.rx = bytearray()
+        self.timer: Any = None
+
+    def start(self) -> Completion:
+        """Stop the link's traffic, send the pattern, arm the timeout."""
+        dev = self.dev
+        priv = _priv(dev)
+        host = dev.host
+        assert host is not None and priv.port is not None  # up, its port open
+        priv.selftest = self
+        netif_stop_queue(dev)
+        priv.line_bytes_out += len(self.pattern)
+        priv.port.write(self.pattern, _SELFTEST)
+        self.test.flags |= ETH_TEST_FL_EXTERNAL_LB_DONE
+        self.timer = host.loop.call_later(self.timeout, self.finish)
+        return self.completion
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the line (instead of the decoder): done once the pattern is back."""
+        self.rx += data
+        at = self.rx.find(self.marker)
+        if at >= 0 and len(self.rx) - at >= len(self.pattern):
+            self.finish()
+
+    def finish(self) -> None:
+        """Count what came back, resume the link's traffic, complete the test."""
+        if self.completion.done:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        dev = self.dev
+        priv = _priv(dev)
+        priv.selftest = None
+        n = len(self.pattern)
+        at = self.rx.find(self.marker)
+        # Without the marker (it came back changed), the last bytes are the pattern's.
+        got = bytes(self.rx[at : at + n] if at >= 0 else self.rx[-n:])
+        errors = n - len(got) + sum(a != b for a, b in zip(got, self.pattern, strict=False))
+        self.data[1:4] = [errors, n, len(got)]
+        if errors:
+            self.test.flags |= ETH_TEST_FL_FAILED
+            log.info("%s: external loopback test: %d of %d bytes did not come back intact (is "
+                     "a loopback plug fitted?)", dev.name, errors, n)  # fmt: skip
+        if priv.decoder is not None:
+            priv.decoder.reset()  # the pattern's bytes were no frame: start afresh
+        if dev.is_up and priv.inflight < TX_INFLIGHT:
+            netif_wake_queue(dev)
+        self.completion.complete()
 
 
 def _private_stats(dev: NetDevice) -> list[tuple[str, int]]:
@@ -329,7 +435,8 @@ def _carrier_back(dev: NetDevice, reopen: bool) -> None:
     priv.backoff = 0.1
     priv.no_carrier = None
     netif_carrier_on(dev)
-    if netif_queue_stopped(dev) and dev.is_up:  # (open() itself starts the queue next)
+    # (open() itself starts the queue next; a loopback test wakes it when done.)
+    if netif_queue_stopped(dev) and dev.is_up and priv.selftest is None:
         netif_wake_queue(dev)
     if reopen:
         priv.reconnects += 1
@@ -387,7 +494,7 @@ def _close_port(dev: NetDevice) -> int:
             priv.preopened.close()
         priv.preopened = None
     if priv.port is not None:
-        unsent = sum(tok is not None for tok in priv.port.close())
+        unsent = sum(tok is not None and tok is not _SELFTEST for tok in priv.port.close())
     priv.inflight = 0
     return unsent
 
@@ -399,7 +506,8 @@ def _on_written(dev: NetDevice, length: int) -> None:
     dev.stats.tx_bytes += length
     if dev.host is not None:
         priv.last_tx = dev.host.loop.clock()
-    if priv.inflight < TX_INFLIGHT and netif_queue_stopped(dev) and dev.is_up:
+    if (priv.inflight < TX_INFLIGHT and netif_queue_stopped(dev) and dev.is_up
+            and priv.selftest is None):  # fmt: skip
         netif_wake_queue(dev)
 
 
@@ -419,6 +527,9 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
         # Any line activity (an outfill END included) proves the line alive, as
         # Linux clears SLF_KEEPTEST on every received byte.
         priv.last_rx = host.loop.clock()
+    if priv.selftest is not None:  # the loopback test's pattern, not frames
+        priv.selftest.feed(data)
+        return
     dec = priv.decoder
     before = _errors(dec.stats)
     packets = dec.feed(data)
@@ -547,7 +658,8 @@ def _outfill(dev: NetDevice) -> None:
     if host is None or not dev.is_up:
         return
     of = priv.params["outfill"]
-    if host.loop.clock() - priv.last_tx >= of and priv.port is not None and priv.port.is_open:
+    if (host.loop.clock() - priv.last_tx >= of and priv.port is not None and priv.port.is_open
+            and priv.selftest is None):  # fmt: skip
         priv.port.write(b"\xc0", None)
         priv.inflight += 1
         priv.line_bytes_out += 1
@@ -555,6 +667,8 @@ def _outfill(dev: NetDevice) -> None:
 
 
 def _on_written_any(dev: NetDevice, token: Any) -> None:
+    if token is _SELFTEST:  # the loopback test's pattern: no packet, not in flight
+        return
     if token is None:  # an outfill byte, not a packet
         priv = _priv(dev)
         priv.inflight = max(0, priv.inflight - 1)

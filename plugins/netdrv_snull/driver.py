@@ -10,12 +10,14 @@ coming from another host.  Everything the chapter shows is here: the
 (``use_napi=1``), ``set_config`` refusing changes while up, the 68..1500 MTU
 rule, a private ioctl and full statistics.  ``netdrv ethtool -g/-G`` shows and
 resizes the transmit pool (the only ring snull has), also while the interface
-is up.
+is up; ``netdrv ethtool -t`` runs a self-test of the driver's state and of the
+wire between the two interfaces.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import struct
 from collections import deque
 from typing import Any
@@ -24,6 +26,8 @@ from netdrv_core import (
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
     ETH_HLEN,
+    ETH_TEST_FL_FAILED,
+    ETH_TEST_FL_OFFLINE,
     ETH_ZLEN,
     IFF_ALLMULTI,
     IFF_NOARP,
@@ -32,7 +36,9 @@ from netdrv_core import (
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
     SIOCDEVPRIVATE,
+    Completion,
     Driver,
+    EthtoolTest,
     NapiStruct,
     NetDevice,
     NetDeviceOps,
@@ -42,11 +48,13 @@ from netdrv_core import (
     alloc_netdev,
     dev_alloc_skb,
     dev_kfree_skb,
+    dev_queue_xmit,
     ether_setup,
     napi_complete_done,
     napi_disable,
     napi_enable,
     napi_schedule,
+    netdev_alloc_skb_ip_align,
     netdev_dbg,
     netdev_info,
     netdev_warn,
@@ -58,6 +66,7 @@ from netdrv_core import (
     netif_stop_queue,
     netif_wake_queue,
 )
+from netdrv_core.checksum import ip_fast_csum
 from netdrv_core.ether import ETH_P_IP
 from netdrv_core.ethtool import DUPLEX_FULL, DrvInfo, EthtoolOps, LinkSettings, RingParam
 from netdrv_core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6
@@ -83,6 +92,13 @@ _BCAST = b"\xff" * 6
 _pack_mac = struct.Struct("6s").pack_into  # a MAC address into a frame
 _pack_macs = struct.Struct("6s6s").pack_into  # destination and source
 _RX_RESERVE = NET_SKB_PAD + 2  # headroom of a received skb: the IP header 16-byte aligned
+# ethtool -t: the tests, in the order of their results (e1000's way of naming them).
+SNULL_TEST_STRINGS = ("Register test  (on/offline)", "Loopback test  (offline)")
+SNULL_TEST_TIMEOUT = 1.0  # seconds the loopback frame has to reach the peer
+SNULL_LB_LOST = 1  # loopback result: the frame did not arrive within SNULL_TEST_TIMEOUT
+SNULL_LB_CORRUPT = 2  # ... it arrived with other bytes than were sent
+SNULL_LB_NOT_SENT = 3  # ... it could not be sent: an interface of the pair is down
+_SELFTEST_MAGIC = b"snull self-test:"  # the payload's start, then a nonce, then a pattern
 
 
 class SnullPriv:
@@ -103,7 +119,7 @@ class SnullPriv:
     __slots__ = (
         "filter_all_multi", "lockup", "lockups", "mc_filter", "napi", "params", "peer",
         "pool_excess", "pool_free", "pool_size", "pool_stops", "rx_int_enabled", "rx_queue",
-        "skb", "tx_packetlen",
+        "selftest", "skb", "tx_packetlen",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -122,6 +138,7 @@ class SnullPriv:
         self.mc_filter: set[bytes] = set()
         self.filter_all_multi = False
         self.params: dict[str, Any] = {}
+        self.selftest: SnullLoopback | None = None  # this device's loopback test in flight
 
 
 def _priv(dev: NetDevice) -> SnullPriv:
@@ -146,9 +163,12 @@ class SnullOps(NetDeviceOps):
         return 0
 
     def stop(self, dev: NetDevice) -> int:
-        """Stop the queue; a pending transmission is completed as an error."""
+        """Stop the queue; a pending transmission is completed as an error, a loopback test
+        in flight fails."""
         priv = _priv(dev)
         netif_stop_queue(dev)
+        if priv.selftest is not None:
+            priv.selftest.finish(SNULL_LB_LOST)
         if priv.napi is not None:
             napi_disable(priv.napi)
         if priv.skb is not None:
@@ -384,6 +404,139 @@ class SnullEthtool(EthtoolOps):
         snull_resize_pool(dev, ring.tx_pending)
         return 0
 
+    def get_test_strings(self, dev: NetDevice) -> list[str]:
+        """The self-tests: the driver's state (always), the wire to the peer (offline)."""
+        return list(SNULL_TEST_STRINGS)
+
+    def self_test(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> Completion | None:
+        """``ethtool -t``: :func:`snull_check_state` at once; offline, a frame over the wire
+        too (:class:`SnullLoopback`), whose result comes later (a :class:`Completion`)."""
+        data[0] = snull_check_state(dev)
+        if data[0]:
+            test.flags |= ETH_TEST_FL_FAILED
+        if not test.flags & ETH_TEST_FL_OFFLINE:
+            return None  # online: the loopback test sends a frame on the wire, so it is offline
+        return SnullLoopback(dev, test, data).start()
+
+
+# -- the self-test ---------------------------------------------------------------------------
+def snull_check_state(dev: NetDevice) -> int:
+    """The register test: the driver's bookkeeping agrees with itself; the number of rules
+    broken (each is logged), 0 when all hold.
+
+    A real NIC's register test writes patterns into its registers and reads them back;
+    snull's "registers" are the fields of :class:`SnullPriv`, and what can be checked is
+    that they tell one story: every buffer of the pool is free or at the peer, the
+    queue is stopped exactly when the pool is empty, nothing waits for a poll that
+    will not come, and the two interfaces are wired to each other.
+    """
+    priv = _priv(dev)
+    peer = priv.peer
+    broken = []
+    if peer is None or peer.priv.peer is not dev:
+        broken.append("the pair is not wired to each other (priv.peer)")
+    else:
+        out = priv.pool_size + priv.pool_excess - priv.pool_free
+        if not 0 <= priv.pool_free <= priv.pool_size or priv.pool_excess < 0:
+            broken.append(f"pool_free {priv.pool_free} outside 0..pool_size {priv.pool_size}")
+        elif out != len(peer.priv.rx_queue):
+            broken.append(f"{out} pool buffers are out, but the peer holds "
+                          f"{len(peer.priv.rx_queue)}")  # fmt: skip
+        if priv.pool_excess and priv.pool_free:
+            broken.append("buffers held back by a shrunk pool while others are free")
+    if dev.is_up:
+        stopped = netif_queue_stopped(dev)
+        if not priv.pool_free and not stopped:
+            broken.append("the pool is empty but the queue is awake (start_xmit would say BUSY)")
+        if priv.pool_free and priv.skb is None and stopped:
+            broken.append("the queue is stopped with free buffers and no transmission pending")
+    if priv.rx_queue and (priv.napi is None or priv.rx_int_enabled):
+        broken.append(f"{len(priv.rx_queue)} received frames wait for a poll that is not "
+                      "scheduled")  # fmt: skip
+    for why in broken:
+        netdev_warn(dev, "register test: %s", why)
+    return len(broken)
+
+
+class SnullLoopback:
+    """The loopback test: one frame through the whole transmit path arrives at the peer.
+
+    The frame — a UDP broadcast whose payload is :data:`_SELFTEST_MAGIC`, a nonce and
+    a byte pattern — goes out through the core (``dev_queue_xmit``: qdisc, queue,
+    ``start_xmit``, the address flip, the peer's receive path, NAPI or not, as any
+    frame).  At the peer, :func:`snull_rx` recognises it and hands it to
+    :meth:`received` instead of up the stack, as a NIC in loopback mode keeps its
+    test frames from the host.  Traffic goes on meanwhile: the test frame is
+    told apart by its contents.  The result, in ``data[1]``: 0, or
+    :data:`SNULL_LB_LOST`, :data:`SNULL_LB_CORRUPT`, :data:`SNULL_LB_NOT_SENT`.
+    """
+
+    def __init__(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> None:
+        self.dev, self.test, self.data = dev, test, data
+        self.completion = Completion()
+        self.header = _SELFTEST_MAGIC + os.urandom(8)  # which frame is this test's
+        self.payload = self.header + bytes(range(64))
+        self.timer: Any = None
+
+    def start(self) -> Completion:
+        """Send the frame and arm the timeout; the completion follows either."""
+        dev = self.dev
+        priv = _priv(dev)
+        peer = priv.peer
+        if not dev.is_up or peer is None or not peer.is_up:
+            netdev_info(dev, "loopback test: needs both interfaces up")
+            self.finish(SNULL_LB_NOT_SENT)
+            return self.completion
+        host = dev.host
+        assert host is not None  # up, so registered
+        priv.selftest = self
+        self.timer = host.loop.call_later(SNULL_TEST_TIMEOUT, self.finish, SNULL_LB_LOST)
+        if dev_queue_xmit(self.frame()) != 0 and not self.completion.done:
+            self.finish(SNULL_LB_NOT_SENT)  # dropped before the driver saw it (a full qdisc)
+        return self.completion
+
+    def frame(self) -> SkBuff:
+        """The test frame: Ethernet broadcast, IPv4 0.0.0.0 -> 255.255.255.255, UDP to the
+        discard port, no UDP checksum (the payload is compared byte for byte)."""
+        udp_len = 8 + len(self.payload)
+        ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0x4000, 1, 17,
+                                   0, bytes(4), b"\xff" * 4))  # fmt: skip
+        struct.pack_into("!H", ip, 10, ip_fast_csum(ip))
+        skb = netdev_alloc_skb_ip_align(self.dev, ETH_HLEN + 20 + udp_len)
+        skb.put_data(_BCAST + self.dev.dev_addr + b"\x08\x00" + ip
+                     + struct.pack("!HHHH", 9, 9, udp_len, 0) + self.payload)  # fmt: skip
+        skb.protocol = ETH_P_IP
+        return skb
+
+    def received(self, skb: SkBuff) -> bool:
+        """The peer received a broadcast: if it is the test frame, check it and free it."""
+        start = skb.data + ETH_HLEN + 28  # the UDP payload, after 20 + 8 header bytes
+        got = bytes(skb.buf[start : skb.tail])
+        if got[: len(self.header)] != self.header:
+            return False  # another broadcast: up the stack as usual
+        dev_kfree_skb(skb)
+        # The frame may have been padded (ETH_ZLEN) but not changed.
+        self.finish(0 if got[: len(self.payload)] == self.payload else SNULL_LB_CORRUPT)
+        return True
+
+    def finish(self, result: int) -> None:
+        """Record the result (0: the frame came back intact) and complete the test."""
+        if self.completion.done:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        priv = _priv(self.dev)
+        if priv.selftest is self:
+            priv.selftest = None
+        self.data[1] = result
+        if result:
+            self.test.flags |= ETH_TEST_FL_FAILED
+            netdev_info(self.dev, "loopback test failed: %s",
+                        {SNULL_LB_LOST: "the frame did not reach the peer",
+                         SNULL_LB_CORRUPT: "the frame reached the peer changed",
+                         SNULL_LB_NOT_SENT: "the frame could not be sent"}[result])  # fmt: skip
+        self.completion.complete()
+
 
 # -- the pool -------------------------------------------------------------------------------
 def snull_setup_pool(dev: NetDevice, pool_size: int) -> None:
@@ -454,6 +607,11 @@ def snull_rx(dev: NetDevice, skb: SkBuff) -> SkBuff | None:
     if buf[off] & 1:
         dst = bytes(buf[off : off + 6])
         if dst == _BCAST:
+            # The peer's loopback test (a broadcast, so that it comes here on every path)
+            # is checked by the "hardware" and goes no further up.
+            test = dev.priv.peer.priv.selftest
+            if test is not None and test.received(skb):
+                return None
             pkt_type = PACKET_BROADCAST
         else:
             priv = dev.priv

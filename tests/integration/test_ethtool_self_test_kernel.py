@@ -1,0 +1,33 @@
+"""`netdrv ethtool sn0 -t` through the real CLI and daemon, with snull's TAPs in the kernel."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from netdrv_core.testing import NetNamespace
+
+from .helpers import device
+
+pytestmark = pytest.mark.netns
+
+
+@pytest.mark.parametrize("napi", [0, 1])
+def test_snull_self_test_through_the_daemon(netns: NetNamespace, napi: int) -> None:
+    netns.netdrv(f"load snull use_napi={napi}")
+    assert "supports-test: yes\n" in netns.netdrv("ethtool -i sn0").stdout
+    tx = device(netns, "sn0")["stats"]["tx_packets"]
+    out = netns.netdrv("ethtool sn0 -t").stdout
+    assert out == ("The test result is PASS\nThe test extra info:\n"
+                   "Register test  (on/offline)\t 0\nLoopback test  (offline)\t 0\n\n")  # fmt: skip
+    # The test frame went out of sn0 and stayed in the driver at sn1: not in the kernel.
+    sn0, sn1 = device(netns, "sn0"), device(netns, "sn1")
+    assert sn0["stats"]["tx_packets"] == tx + 1 and sn0["operstate"] == "up"
+    r = json.loads(netns.netdrv("ethtool --test sn1 online --json").stdout)
+    assert r["passed"] and r["flags"] == 0
+    # The link still works.
+    assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
+    assert sn1["stats"]["rx_errors"] == 0
+    res = netns.netdrv("ethtool -t sn0 sideways", check=False)
+    assert res.returncode == 2 and "-t takes one of offline, online, external_lb" in res.stderr

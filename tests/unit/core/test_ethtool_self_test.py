@@ -1,0 +1,416 @@
+"""``ethtool -t``: the core side of a driver's self-test (Linux's ``ethtool_self_test``).
+
+The driver names its tests (``get_test_strings``) and runs them (``self_test``), at once
+or later through a :class:`~netdrv_core.Completion`; the core checks what it leaves,
+marks the device ``testing`` meanwhile, refuses a second test and changes (EBUSY), and
+answers ETIMEDOUT for a test that never completes.  The daemon serves other requests
+while a test runs and answers the test's client once it is done.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fakedev import FakeClock, ScriptedOps, load_driver, make_dev
+
+import netdrv_core.control as control_mod
+from netdrv_core import (
+    ETH_TEST_FL_EXTERNAL_LB,
+    ETH_TEST_FL_EXTERNAL_LB_DONE,
+    ETH_TEST_FL_FAILED,
+    ETH_TEST_FL_OFFLINE,
+    Completion,
+    Driver,
+    EthtoolTest,
+    Host,
+    NetDevice,
+    alloc_netdev,
+    ether_setup,
+    netif_carrier_off,
+    netif_carrier_on,
+)
+from netdrv_core.control import decode_message, encode_message, validate_request
+from netdrv_core.daemon import Daemon
+from netdrv_core.ethtool import (
+    ETHTOOL_TEST_TIMEOUT,
+    EthtoolError,
+    EthtoolOps,
+    RingParam,
+    ethtool_request,
+    ethtool_self_test,
+    ethtool_self_test_begin,
+    netif_testing,
+)
+from netdrv_core.status import device_status
+
+NAMES = ["Register test  (offline)", "Link test   (on/offline)"]
+
+
+class SelfTestedOps(EthtoolOps):
+    """Two tests; ``behave(dev, test, data)`` decides what ``self_test`` does."""
+
+    def __init__(self, behave: Callable[[NetDevice, EthtoolTest, list[int]], Any]) -> None:
+        self.behave = behave
+        self.calls: list[int] = []  # the flags of each call
+        self.ring = RingParam(tx_max_pending=64, tx_pending=16)
+
+    def get_test_strings(self, dev: NetDevice) -> list[str]:
+        return list(NAMES)
+
+    def self_test(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> Any:
+        self.calls.append(test.flags)
+        return self.behave(dev, test, data)
+
+    def get_ringparam(self, dev: NetDevice) -> RingParam:
+        return self.ring
+
+    def set_ringparam(self, dev: NetDevice, ring: RingParam) -> int:
+        self.ring = ring
+        return 0
+
+
+class SelfTester(Driver):
+    """One device whose self-test does what a test says."""
+
+    name = "tester"
+    summary = "a device with a self-test"
+
+    def init(self) -> None:
+        dev = alloc_netdev(None, "t%d", ether_setup)
+        dev.netdev_ops = ScriptedOps()
+        dev.dev_addr = b"\x02\x00\x00\x00\x00\x10"
+        self.register(dev)
+
+
+def _dev(host: Host, behave: Callable[..., Any]) -> tuple[NetDevice, SelfTestedOps]:
+    dev = load_driver(host, SelfTester).devices[0]
+    assert host.dev_open(dev) == 0
+    ops = SelfTestedOps(behave)
+    dev.ethtool_ops = ops
+    return dev, ops
+
+
+def _fails(dev: NetDevice, test: EthtoolTest, data: list[int]) -> None:
+    data[1] = 7  # a measurement: the link test's error count
+    test.flags |= ETH_TEST_FL_FAILED
+
+
+def test_a_synchronous_test_reports_each_result_by_name(host: Host) -> None:
+    dev, ops = _dev(host, _fails)
+    r = ethtool_self_test(host, dev)
+    assert r == {"passed": False, "flags": ETH_TEST_FL_OFFLINE | ETH_TEST_FL_FAILED,
+                 "flag_names": ["OFFLINE", "FAILED"], "external_lb": False,
+                 "external_lb_done": False, "results": {NAMES[0]: 0, NAMES[1]: 7}}  # fmt: skip
+    assert ops.calls == [ETH_TEST_FL_OFFLINE]  # ethtool -t's default: offline
+    assert ethtool_self_test(host, dev, 0)["flags"] == ETH_TEST_FL_FAILED
+    assert ops.calls[-1] == 0
+    assert not netif_testing(dev) and dev.operstate == "up"
+    assert ethtool_request(host, dev, "drvinfo")[0]["testinfo_len"] == 2
+    # The same through the request the daemon validates (args: the test's flags).
+    req = {"cmd": "ethtool", "dev": dev.name, "op": "test", "args": {"flags": 9}}
+    validate_request(req)
+    r, changed = ethtool_request(host, dev, "test", args=req["args"])
+    assert changed is None and r["external_lb"] and not r["external_lb_done"]
+    assert ops.calls[-1] == ETH_TEST_FL_OFFLINE | ETH_TEST_FL_EXTERNAL_LB
+
+
+def test_without_both_ops_it_is_eopnotsupp_and_drvinfo_says_no_test(host: Host) -> None:
+    class OnlyTest(EthtoolOps):
+        def self_test(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> None:
+            raise AssertionError("not to be called without test names")
+
+    class NoNames(SelfTestedOps):
+        def get_test_strings(self, dev: NetDevice) -> list[str]:
+            return []
+
+    for ops in (None, EthtoolOps(), OnlyTest(), NoNames(_fails)):
+        dev, _ = make_dev(host, "n%d")
+        dev.ethtool_ops = ops
+        with pytest.raises(EthtoolError) as exc:
+            ethtool_self_test(host, dev)
+        assert exc.value.errno == errno.EOPNOTSUPP, exc.value
+        assert ethtool_request(host, dev, "drvinfo")[0]["testinfo_len"] == 0
+
+
+@pytest.mark.parametrize("flags", [ETH_TEST_FL_FAILED, ETH_TEST_FL_EXTERNAL_LB_DONE, 4, -1, True])
+def test_flags_other_than_offline_and_external_lb_are_einval(host: Host, flags: Any) -> None:
+    dev, ops = _dev(host, _fails)
+    with pytest.raises(EthtoolError) as exc:
+        ethtool_self_test(host, dev, flags)
+    assert exc.value.errno == errno.EINVAL and ops.calls == []
+
+
+def _set(**kw: Any) -> Callable[[NetDevice, EthtoolTest, list[int]], Any]:
+    def behave(dev: NetDevice, test: EthtoolTest, data: list[int]) -> Any:
+        if "flags" in kw:
+            test.flags = kw["flags"]
+        if "data" in kw:
+            kw["data"](data)
+        return kw.get("ret")
+
+    return behave
+
+
+@pytest.mark.parametrize(
+    ("behave", "message"),
+    [
+        (_set(ret="PASS"), r"self_test returned 'PASS', not None \(done\) or a Completion"),
+        (
+            _set(data=lambda d: d.append(0)),
+            r"resized its data list of 2 results to 3: set "
+            r"data\[i\] in place",
+        ),
+        (_set(data=lambda d: d.clear()), "resized its data list of 2 results to 0"),
+        (
+            _set(data=lambda d: d.__setitem__(1, -1)),
+            r"set data\[1\] \(Link test   "
+            r"\(on/offline\)\) to -1, not an integer",
+        ),
+        (_set(data=lambda d: d.__setitem__(0, True)), r"data\[0\] .* to True"),
+        (_set(data=lambda d: d.__setitem__(0, 1 << 64)), "not an integer 0..2"),
+        (_set(flags=0), "left test.flags=0 from 0x1: it may only add ETH_TEST_FL_FAILED to"),
+        (
+            _set(flags=ETH_TEST_FL_OFFLINE | ETH_TEST_FL_EXTERNAL_LB_DONE),
+            "left test.flags=17 from 0x1",
+        ),
+        (_set(flags=ETH_TEST_FL_OFFLINE | 1 << 7), "left test.flags=129"),
+        (_set(flags="FAIL"), "left test.flags='FAIL'"),
+    ],
+)
+def test_garbage_from_self_test_is_eio_naming_the_driver_and_the_fix(
+    host: Host, behave: Callable[..., Any], message: str
+) -> None:
+    dev, _ = _dev(host, behave)
+    with pytest.raises(EthtoolError, match=message) as exc:
+        ethtool_self_test(host, dev)
+    assert exc.value.errno == errno.EIO and "t0: driver tester's " in str(exc.value)
+    assert not netif_testing(dev) and dev.operstate == "up" and dev.is_up
+
+
+def test_external_lb_done_is_the_drivers_to_set_only_when_asked(host: Host) -> None:
+    dev, _ = _dev(host, _set(flags=ETH_TEST_FL_OFFLINE | ETH_TEST_FL_EXTERNAL_LB
+                             | ETH_TEST_FL_EXTERNAL_LB_DONE))  # fmt: skip
+    r = ethtool_self_test(host, dev, ETH_TEST_FL_OFFLINE | ETH_TEST_FL_EXTERNAL_LB)
+    assert r["passed"] and r["external_lb_done"]
+
+
+def test_bad_test_names_are_eio(host: Host) -> None:
+    class Twice(SelfTestedOps):
+        def get_test_strings(self, dev: NetDevice) -> list[str]:
+            return ["loopback", "loopback"]
+
+    dev, _ = make_dev(host)
+    dev.ethtool_ops = Twice(_fails)
+    assert dev.ethtool_ops is not None
+    with pytest.raises(EthtoolError, match=r"get_test_strings returned .* distinct names"):
+        ethtool_self_test(host, dev)
+
+
+def test_a_raising_self_test_is_a_driver_fault(host: Host) -> None:
+    def boom(dev: NetDevice, test: EthtoolTest, data: list[int]) -> None:
+        raise ZeroDivisionError("oops")
+
+    dev, _ = _dev(host, boom)
+    with pytest.raises(EthtoolError, match="tester raised in self_test: ZeroDivisionError") as e:
+        ethtool_self_test(host, dev)
+    host.loop.run_until_idle()  # the fault's deferred close
+    assert e.value.errno == errno.EIO and not dev.is_up and not netif_testing(dev)
+
+
+def test_a_detached_device_is_not_tested(host: Host) -> None:
+    from netdrv_core import netif_device_detach
+
+    dev, ops = _dev(host, _fails)
+    netif_device_detach(dev)
+    with pytest.raises(EthtoolError, match="detached") as exc:
+        ethtool_self_test(host, dev)
+    assert exc.value.errno == errno.ENODEV and ops.calls == []
+
+
+class Later:
+    """A self-test that completes when the test says so (its frames are "in flight")."""
+
+    def __init__(self) -> None:
+        self.completion: Completion | None = None
+        self.data: list[int] = []
+        self.test: EthtoolTest | None = None
+
+    def __call__(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> Completion:
+        self.completion, self.data, self.test = Completion(), data, test
+        return self.completion
+
+
+def test_a_test_that_needs_the_loop_completes_later_while_the_device_shows_testing(
+    host: Host,
+) -> None:
+    later = Later()
+    dev, ops = _dev(host, later)
+    got: list[Any] = []
+    assert ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, got.append) is None
+    assert netif_testing(dev) and dev.operstate == "testing"
+    assert device_status(host, dev)["operstate"] == "testing"
+    # The carrier may come and go during the test (a driver that resets its PHY):
+    # testing wins, as in Linux's default_operstate.
+    netif_carrier_off(dev)
+    assert dev.operstate == "testing"
+    netif_carrier_on(dev)
+    assert dev.operstate == "testing"
+    host.dev_close(dev)
+    assert dev.operstate == "down"
+    assert host.dev_open(dev) == 0  # e1000 closes and reopens itself during its test
+    assert dev.operstate == "testing"
+    # A second test, or a change, waits for this one (Linux holds RTNL): EBUSY.
+    with pytest.raises(EthtoolError) as exc:
+        ethtool_self_test_begin(host, dev, 0, got.append)
+    assert exc.value.errno == errno.EBUSY and len(ops.calls) == 1
+    with pytest.raises(EthtoolError, match=r"a self-test .* runs on the device") as exc:
+        ethtool_request(host, dev, "ringparam", {"tx_pending": 8})
+    assert exc.value.errno == errno.EBUSY and ops.ring.tx_pending == 16
+    assert ethtool_request(host, dev, "ringparam")[0]["tx_pending"] == 16  # reads go on
+    later.data[1] = 3
+    assert later.completion is not None and later.test is not None
+    later.test.flags |= ETH_TEST_FL_FAILED
+    host.loop.run_until_idle()
+    assert got == []  # not done yet
+    # complete() from another thread (a driver's worker): the result is taken on the loop.
+    t = threading.Thread(target=later.completion.complete)
+    t.start()
+    t.join()
+    assert host.loop.run_until(lambda: bool(got), timeout=5)
+    assert got[0]["results"] == {NAMES[0]: 0, NAMES[1]: 3} and not got[0]["passed"]
+    assert not netif_testing(dev) and dev.operstate == "up"
+    later.completion.complete()  # a second complete() changes nothing
+    host.loop.run_until_idle()
+    assert len(got) == 1
+
+
+def test_a_test_that_never_completes_times_out(host: Host, clock: FakeClock) -> None:
+    later = Later()
+    dev, _ = _dev(host, later)
+    got: list[Any] = []
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, got.append)
+    clock.advance(ETHTOOL_TEST_TIMEOUT - 0.5)
+    host.loop.run_until_idle()
+    assert got == [] and netif_testing(dev)
+    clock.advance(1.0)
+    host.loop.run_until_idle()
+    assert len(got) == 1 and isinstance(got[0], EthtoolError)
+    assert got[0].errno == errno.ETIMEDOUT and "did not complete within 20 s" in str(got[0])
+    assert "call complete() on the Completion" in str(got[0])
+    assert not netif_testing(dev) and dev.operstate == "up"
+    assert later.completion is not None
+    later.completion.complete()  # too late: ignored
+    host.loop.run_until_idle()
+    assert len(got) == 1
+    assert ethtool_request(host, dev, "ringparam", {"tx_pending": 8})[1] is True
+
+
+def test_a_device_unregistered_during_its_test_is_enodev(host: Host) -> None:
+    later = Later()
+    dev, _ = _dev(host, later)
+    got: list[Any] = []
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, got.append)
+    host.unregister_netdev(dev)
+    assert later.completion is not None
+    later.completion.complete()
+    host.loop.run_until_idle()
+    assert isinstance(got[0], EthtoolError) and got[0].errno == errno.ENODEV
+
+
+def test_a_completion_completed_before_self_test_returns_is_a_synchronous_result(
+    host: Host,
+) -> None:
+    def done_at_once(dev: NetDevice, test: EthtoolTest, data: list[int]) -> Completion:
+        c = Completion()
+        data[0] = 1
+        c.complete()
+        return c
+
+    dev, _ = _dev(host, done_at_once)
+    r = ethtool_self_test_begin(host, dev, 0, lambda _: None)
+    assert r is not None and r["results"][NAMES[0]] == 1
+
+
+# -- through the daemon's control socket ------------------------------------------------------
+@pytest.fixture
+def daemon(host: Host, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+    """A daemon on the fake-clock host, on an abstract address of its own."""
+    address = f"\0netdrv-test/{os.getpid()}/{id(host)}"
+    d = Daemon(host=host, watchdog=None, exit_when_empty=False)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    s.bind(address)
+    s.listen(16)
+    d.listener = s
+    host.loop.add_reader(s.fileno(), d._accept)
+    monkeypatch.setattr(control_mod, "CONTROL_ADDRESS", address)
+    d.address = address  # type: ignore[attr-defined]
+    yield d
+    for conn in list(d.conns.values()):
+        d._close_conn(conn)
+    d._close_listener()
+
+
+def _ask(d: Daemon, req: dict[str, Any]) -> socket.socket:
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(d.address)  # type: ignore[attr-defined]
+    c.sendall(encode_message(req))
+    return c
+
+
+def _reply(d: Daemon, c: socket.socket) -> dict[str, Any] | None:
+    """Run the loop a little and return the reply, if one came."""
+    buf = bytearray()
+    c.setblocking(False)
+    d.host.loop.run_until(lambda: False, timeout=0.2)
+    try:
+        buf += c.recv(65536)
+    except BlockingIOError:
+        return None
+    return decode_message(buf)
+
+
+def test_the_daemon_answers_others_while_a_test_runs_and_the_tester_once_it_is_done(
+    daemon: Daemon, clock: FakeClock
+) -> None:
+    later = Later()
+    dev, _ = _dev(daemon.host, later)
+    daemon.idle_timeout = 5.0  # shorter than the test's timeout
+    tester = _ask(daemon, {"cmd": "ethtool", "dev": dev.name, "op": "test",
+                           "args": {"flags": ETH_TEST_FL_OFFLINE}})  # fmt: skip
+    assert _reply(daemon, tester) is None  # the test runs: no answer yet
+    assert later.completion is not None
+    other = _ask(daemon, {"cmd": "status"})
+    st = _reply(daemon, other)
+    assert st is not None and st["ok"]
+    assert next(x for x in st["devices"] if x["name"] == dev.name)["operstate"] == "testing"
+    clock.advance(2 * daemon.idle_timeout)  # waiting for a test's result is not idling
+    assert _reply(daemon, tester) is None
+    later.data[0] = 5
+    later.completion.complete()
+    reply = _reply(daemon, tester)
+    assert reply is not None and reply["ok"], reply
+    assert reply["result"]["results"] == {NAMES[0]: 5, NAMES[1]: 0}
+    st = _reply(daemon, _ask(daemon, {"cmd": "status"}))
+    assert st is not None
+    assert next(x for x in st["devices"] if x["name"] == dev.name)["operstate"] == "up"
+    tester.close()
+    other.close()
+
+
+def test_a_client_gone_before_its_test_ends_costs_nothing(daemon: Daemon) -> None:
+    later = Later()
+    dev, _ = _dev(daemon.host, later)
+    tester = _ask(daemon, {"cmd": "ethtool", "dev": dev.name, "op": "test"})
+    assert _reply(daemon, tester) is None
+    tester.close()
+    daemon.host.loop.run_until(lambda: not daemon.conns, timeout=5)
+    assert later.completion is not None
+    later.completion.complete()
+    daemon.host.loop.run_until_idle()
+    assert not netif_testing(dev) and dev.operstate == "up"
