@@ -124,6 +124,7 @@ class SerialPriv:
         self.settle_said = bytearray()  # what it sent meanwhile (a server's reason to hang up)
         self.no_carrier: str | None = None  # why the carrier is off, for `netdrv status`
         self.selftest: SerialLoopback | None = None  # the line's loopback test, while it runs
+        self.lb_drain: SerialLoopback | None = None  # one that gave up: its pattern may be late
 
 
 def _priv(dev: NetDevice) -> SerialPriv:
@@ -249,7 +250,9 @@ class SerialLoopback:
     the whole pattern is back, or after twice its line time plus half a second:
     ``data[1]`` the bytes missing or changed (0: passed), ``data[2]`` the bytes
     sent, ``data[3]`` those received.  Then the decoder starts afresh and the
-    queue is woken.
+    queue is woken.  A test that gave up with bytes missing swallows what comes
+    back until the pattern's end has passed (for one more timeout at most): a
+    pattern late behind a busy writer is no frame for the decoder.
     """
 
     def __init__(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> None:
@@ -269,6 +272,7 @@ class SerialLoopback:
         priv = _priv(dev)
         host = dev.host
         assert host is not None and priv.port is not None  # up, its port open
+        _end_drain(dev)  # an earlier test's late pattern: this one's marker tells them apart
         priv.selftest = self
         netif_stop_queue(dev)
         priv.line_bytes_out += len(self.pattern)
@@ -277,12 +281,26 @@ class SerialLoopback:
         self.timer = host.loop.call_later(self.timeout, self.finish)
         return self.completion
 
+    def _end(self) -> int:
+        """Where the pattern ends in what came back; -1 while it is not all back."""
+        at = self.rx.find(self.marker)
+        return at + len(self.pattern) if at >= 0 and len(self.rx) - at >= len(self.pattern) else -1
+
     def feed(self, data: bytes) -> None:
         """Bytes from the line (instead of the decoder): done once the pattern is back."""
         self.rx += data
-        at = self.rx.find(self.marker)
-        if at >= 0 and len(self.rx) - at >= len(self.pattern):
+        if self._end() >= 0:
             self.finish()
+
+    def drain(self, data: bytes) -> bytes:
+        """Bytes from the line after the test gave up: swallowed up to the late pattern's
+        end; what follows it is the link's again (returned, for the decoder)."""
+        self.rx += data
+        end = self._end()
+        if end < 0:
+            return b""
+        _end_drain(self.dev)
+        return bytes(self.rx[end:])
 
     def finish(self) -> None:
         """Count what came back, resume the link's traffic, complete the test."""
@@ -305,9 +323,27 @@ class SerialLoopback:
                      "a loopback plug fitted?)", dev.name, errors, n)  # fmt: skip
         if priv.decoder is not None:
             priv.decoder.reset()  # the pattern's bytes were no frame: start afresh
+        if len(got) < n and dev.is_up and priv.port is not None and priv.port.is_open:
+            host = dev.host
+            assert host is not None  # up, so registered
+            priv.lb_drain = self  # the rest may still be on its way (behind queued frames)
+            self.timer = host.loop.call_later(self.timeout, _end_drain, dev)
         if dev.is_up and priv.inflight < TX_INFLIGHT:
             netif_wake_queue(dev)
         self.completion.complete()
+
+
+def _end_drain(dev: NetDevice) -> None:
+    """Stop swallowing a finished loopback test's late pattern; the decoder starts afresh."""
+    priv = _priv(dev)
+    lb, priv.lb_drain = priv.lb_drain, None
+    if lb is None:
+        return
+    if lb.timer is not None:
+        lb.timer.cancel()
+        lb.timer = None
+    if priv.decoder is not None:
+        priv.decoder.reset()
 
 
 def _private_stats(dev: NetDevice) -> list[tuple[str, int]]:
@@ -488,6 +524,7 @@ def _on_lost(dev: NetDevice, exc: BaseException) -> None:
 def _close_port(dev: NetDevice) -> int:
     """Close the line; the number of packets it had not sent (outfill ENDs are not packets)."""
     priv = _priv(dev)
+    _end_drain(dev)  # what the closed port had not yet returned will not come
     unsent = 0
     if priv.preopened is not None:  # the interface never came up
         with contextlib.suppress(Exception):
@@ -530,6 +567,10 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
     if priv.selftest is not None:  # the loopback test's pattern, not frames
         priv.selftest.feed(data)
         return
+    if priv.lb_drain is not None:  # a test that gave up: its pattern, late, is no frame
+        data = priv.lb_drain.drain(data)
+        if not data:
+            return
     dec = priv.decoder
     before = _errors(dec.stats)
     packets = dec.feed(data)
