@@ -58,6 +58,7 @@ from netdrv_core import (
     netdev_tx_reset_queue,
     netdev_tx_sent_queue,
     netif_carrier_off,
+    netif_carrier_ok,
     netif_carrier_on,
     netif_device_attach,
     netif_device_detach,
@@ -221,6 +222,8 @@ class TxOps(NetDeviceOps):
             self.violations.append(f"start_xmit of an skb it took already {skb!r}")
         if not dev.flags & IFF_UP:
             self.violations.append("start_xmit on a device that is down")
+        elif not netif_carrier_ok(dev):  # noop_qdisc: nothing reaches the driver (dev_deactivate)
+            self.violations.append(f"start_xmit on queue {q} without carrier")
         if txq.stopped:
             self.violations.append(f"start_xmit on stopped queue {q}")
         if q >= dev.real_num_tx_queues:
