@@ -88,6 +88,7 @@ MODE_TYPES = {"slip": ARPHRD_SLIP, "cslip": ARPHRD_CSLIP, "adaptive": ARPHRD_SLI
 SERIAL_TEST_STRINGS = ("Port test       (on/offline)", "Loopback errors (external_lb)",
                        "Loopback bytes sent", "Loopback bytes received")  # fmt: skip
 _SELFTEST = object()  # the writer's token of the loopback pattern: written, but no packet
+SELFTEST_WRITE_GRACE = 5.0  # seconds the writer may take to get the loopback pattern out
 
 
 class SerialPriv:
@@ -247,7 +248,8 @@ class SerialLoopback:
     nothing.  The pattern — 8 random bytes that mark its start, then every byte
     value — is about a tenth of a second of line time (16..256 bytes); frames
     the writer still had queued come back first and are skipped.  It ends when
-    the whole pattern is back, or after twice its line time plus half a second:
+    the whole pattern is back, or twice its line time plus a second after the
+    writer has written it (:data:`SELFTEST_WRITE_GRACE` more while it has not):
     ``data[1]`` the bytes missing or changed (0: passed), ``data[2]`` the bytes
     sent, ``data[3]`` those received.  Then the decoder starts afresh and the
     queue is woken.  A test that gave up with bytes missing swallows what comes
@@ -262,7 +264,7 @@ class SerialLoopback:
         size = max(16, min(256, baud // 100))  # 10 bits a byte: 0.1 s of the line
         self.marker = os.urandom(8)
         self.pattern = self.marker + bytes(i & 0xFF for i in range(size - 8))
-        self.timeout = 2 * len(self.pattern) * 10 / baud + 0.5
+        self.timeout = 2 * len(self.pattern) * 10 / baud + 1.0
         self.rx = bytearray()
         self.timer: Any = None
 
@@ -278,8 +280,19 @@ class SerialLoopback:
         priv.line_bytes_out += len(self.pattern)
         priv.port.write(self.pattern, _SELFTEST)
         self.test.flags |= ETH_TEST_FL_EXTERNAL_LB_DONE
-        self.timer = host.loop.call_later(self.timeout, self.finish)
+        # Counted from the write, not from now: packets queued ahead of the pattern take
+        # line time first (the timer is re-armed in written()).
+        self.timer = host.loop.call_later(self.timeout + SELFTEST_WRITE_GRACE, self.finish)
         return self.completion
+
+    def written(self) -> None:
+        """The writer has written the pattern: it has :attr:`timeout` to come back."""
+        host = self.dev.host
+        if self.completion.done or host is None:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = host.loop.call_later(self.timeout, self.finish)
 
     def _end(self) -> int:
         """Where the pattern ends in what came back; -1 while it is not all back."""
@@ -709,6 +722,9 @@ def _outfill(dev: NetDevice) -> None:
 
 def _on_written_any(dev: NetDevice, token: Any) -> None:
     if token is _SELFTEST:  # the loopback test's pattern: no packet, not in flight
+        test = _priv(dev).selftest
+        if test is not None:
+            test.written()
         return
     if token is None:  # an outfill byte, not a packet
         priv = _priv(dev)

@@ -185,3 +185,22 @@ def test_link_down_during_the_test_ends_it(host: Host, plug: Callable[..., Plug]
         assert dev.stats.tx_dropped == 0  # the pattern is no packet
     finally:
         _exit(host, drv)
+
+
+def test_the_wait_for_the_pattern_counts_from_when_the_writer_wrote_it(host: Host) -> None:
+    # A busy writer (packets queued ahead, a slow line) gets the pattern out late: the test
+    # waits its line time from the write, not from the start (it failed such a line before).
+    drv, dev = _link(host, "loop://")
+    try:
+        port = dev.priv.port
+        write = port.write
+
+        def late_write(data: bytes, token: Any = None) -> None:
+            threading.Timer(1.2, write, (data, token)).start()  # > 1.04 s at 115200 bit/s
+
+        port.write = late_write
+        r = ethtool_self_test(host, dev, EXTERNAL_LB)
+        assert r["passed"], r
+        assert r["results"] == {PORT: 0, ERRORS: 0, SENT: 256, RECEIVED: 256}
+    finally:
+        _exit(host, drv)

@@ -50,7 +50,7 @@ class SlowPlug:
 
 @pytest.fixture
 def slow_plug() -> Iterator[SlowPlug]:
-    p = SlowPlug(0.8)  # longer than the test waits at 115200 bit/s (0.54 s)
+    p = SlowPlug(1.6)  # longer than the test waits at 115200 bit/s (1.04 s after the write)
     yield p
     p.close()
 
