@@ -555,9 +555,19 @@ def netdev_priv(dev: NetDevice) -> Any:
 
 # -- queue ----------------------------------------------------------------------------
 def netif_start_queue(dev: NetDevice) -> None:
-    """Allow the core to call ``start_xmit`` (at open time)."""
+    """Allow the core to call ``start_xmit`` (at open time).
+
+    To restart a queue stopped while the device runs, Linux drivers call
+    :func:`netif_wake_queue`, which also reschedules the qdisc; some call this instead,
+    and Linux sends what waits at the next packet from the stack.  The stack here
+    (the TAP reader) stopped reading when the queue stopped, so there would be no next
+    packet: on a running device this restarts it as a wake does.
+    """
+    was = dev._queue_stopped
     dev._drv_xoff = False
-    dev._queue_stopped = dev._stack_xoff or dev._deactivated
+    dev._queue_stopped = stopped = dev._stack_xoff or dev._deactivated
+    if was and not stopped and dev.flags & IFF_UP and dev.host is not None:
+        dev.host.queue_woken(dev)
 
 
 def netif_stop_queue(dev: NetDevice) -> None:

@@ -497,3 +497,24 @@ def test_the_drivers_view_of_its_queue_ignores_the_carrier(host: Host, snull: Lo
     netif_carrier_on(sn0)
     host.loop.run_until_idle()
     assert mem(host).send(sn0, frame) == 0 and _accounted(sn0)
+
+
+def test_a_tap_reader_held_back_reads_again_when_the_driver_starts_its_queue(
+    tap_reader: Any,
+) -> None:
+    # Some drivers restart their queue with netif_start_queue rather than netif_wake_queue;
+    # Linux sends what waits at the stack's next packet, but the TAP reader, stopped by the
+    # stopped queue, would bring none: the start restarts it as a wake does.
+    host, _ks, port, a, ops = tap_reader
+    dev = port.dev
+    ops.mode = "hold"  # one frame on the ring, the queue stopped: the reader stops
+    for i in range(3):
+        a.send(_frame(i))
+    _pump(host)
+    assert len(ops.held) == 1 and not port.reading
+    ops.mode = "ok"
+    ops.complete(dev)  # the TX-done interrupt reaps the ring...
+    netif_start_queue(dev)  # ...and restarts the queue the other way
+    _pump(host)
+    assert port.reading and ops.sent_bytes == [_frame(1), _frame(2)] and not dev.qdisc
+    assert _accounted(dev)
