@@ -1469,6 +1469,8 @@ def netif_testing_on(dev: NetDevice) -> None:
     _testing.add(dev)
     if dev.is_up and netif_device_present(dev):
         dev.operstate = "testing"
+        if dev.host is not None:
+            dev.host.attachment.testing_changed(dev)
 
 
 def netif_testing_off(dev: NetDevice) -> None:
@@ -1476,6 +1478,8 @@ def netif_testing_off(dev: NetDevice) -> None:
     _testing.discard(dev)
     if dev.operstate == "testing":
         dev.operstate = ("up" if dev._carrier else "lowerlayerdown") if dev.is_up else "down"
+        if dev.host is not None and dev.is_up:
+            dev.host.attachment.testing_changed(dev)
 
 
 def _busy_testing(dev: NetDevice) -> EthtoolError:

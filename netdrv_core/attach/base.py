@@ -68,6 +68,9 @@ class Attachment:
     def carrier_changed(self, dev: NetDevice) -> None:
         """The carrier went on or off."""
 
+    def testing_changed(self, dev: NetDevice) -> None:
+        """A self-test (``ethtool -t``) started or ended on ``dev``: operstate ``testing``."""
+
     def mtu_changed(self, dev: NetDevice) -> None:
         """The driver accepted a new MTU."""
 

@@ -903,6 +903,18 @@ class KernelStack(Attachment):
         if port is not None:
             port.tt.set_carrier(dev._carrier)
 
+    def testing_changed(self, dev: NetDevice) -> None:
+        """IF_OPER_TESTING on the kernel link while a self-test runs (``ip link``: state
+        TESTING), then IF_OPER_UP, as Linux's linkwatch sets it after ``netif_testing_off``."""
+        port = self.ports.get(dev.name)
+        if port is None or not dev.is_up:
+            return
+        try:
+            self.cfg.set(port.index, operstate="TESTING" if dev.operstate == "testing" else "UP")
+        except Exception as exc:
+            if not self._gone_soon(port, exc):
+                log.warning("%s: could not set the kernel link's operstate: %s", dev.name, exc)
+
     def mtu_changed(self, dev: NetDevice) -> None:
         """Mirror the accepted MTU (unless a kernel event asked for it)."""
         port = self.ports.get(dev.name)

@@ -31,3 +31,24 @@ def test_snull_self_test_through_the_daemon(netns: NetNamespace, napi: int) -> N
     assert sn1["stats"]["rx_errors"] == 0
     res = netns.netdrv("ethtool -t sn0 sideways", check=False)
     assert res.returncode == 2 and "-t takes one of offline, online, external_lb" in res.stderr
+
+
+def test_the_kernel_link_is_testing_while_a_self_test_runs(netns: NetNamespace) -> None:
+    # IF_OPER_TESTING reaches the kernel's link (ip link: state TESTING), and UP after.
+    import subprocess
+    import time
+
+    netns.netdrv("load snull")
+    mon = netns.popen("ip -o monitor link", stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)  # the monitor listens before the test starts
+        netns.netdrv("ethtool sn0 -t")
+        time.sleep(0.3)
+    finally:
+        mon.terminate()
+        out, _ = mon.communicate(timeout=5)
+    states = [line.split(" state ")[1].split()[0] for line in out.splitlines()
+              if ": sn0:" in line and " state " in line]  # fmt: skip
+    assert "TESTING" in states, out
+    assert states[-1] == "UP", out
+    assert "state UP" in netns.run("ip -o link show sn0").stdout
