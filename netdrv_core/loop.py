@@ -35,6 +35,7 @@ _MAX_WAIT = 86400.0  # a wait is cut to a day: a timer further out (a driver's
 # Bound once: the busy-poll test runs on every loop iteration.
 _monotonic = time.monotonic
 _select = select.select
+_FD_SETSIZE = 1024
 READER_FAULT_LIMIT = 10
 """Raises in a row (no call in between returned) after which a reader's fd is unwatched."""
 
@@ -110,7 +111,9 @@ class EventLoop:
         # lookup instead of a SelectorKey per event (this runs for every frame).
         self._epoll = select.epoll()
         self._poll: Callable[..., list[tuple[int, int]]] = self._epoll.poll
-        self._epfd = (self._epoll.fileno(),)  # for the sub-millisecond waits (run_once)
+        # For the sub-millisecond waits (run_once): select() takes fds below FD_SETSIZE only.
+        epfd = self._epoll.fileno()
+        self._epfd = (epfd,) if epfd < _FD_SETSIZE else ()
         self._readers: dict[int, Callable[[], Any]] = {}
         self._reader_faults: dict[int, int] = {}  # fd -> raises in a row (READER_FAULT_LIMIT)
         # fd -> module that registered the reader: who to blame when a library or C
@@ -269,7 +272,7 @@ class EventLoop:
         busy_poll = self.busy_poll  # read once: used before and after the wait
         if busy_poll and timeout != 0 and _monotonic() - self._last_event < busy_poll:
             timeout = 0  # spin: the next frame is probably microseconds away
-        if timeout and timeout < 0.001:
+        if timeout and timeout < 0.001 and self._epfd:
             # epoll_wait counts whole milliseconds (a 100 us timer would fire after 1 ms):
             # a wait shorter than that sleeps in select() on the epoll fd, which takes
             # microseconds, and then collects what is ready without waiting.

@@ -216,3 +216,27 @@ def test_a_sub_millisecond_timer_is_not_rounded_up_to_a_millisecond() -> None:
         os.close(w)
     finally:
         loop.close()
+
+
+def test_a_loop_whose_epoll_fd_is_beyond_select_waits_in_epoll() -> None:
+    # select() takes fds below FD_SETSIZE (1024) only: a process with many fds open before
+    # its loop still runs sub-millisecond timers (rounded up to a millisecond by epoll).
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard}: cannot open 1024 fds")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
+    fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(1030)]
+    loop = EventLoop()
+    try:
+        assert loop._epoll.fileno() >= 1024
+        fired: list[bool] = []
+        loop.call_later(0.0002, lambda: fired.append(True))
+        while not fired:
+            loop.run_once()
+    finally:
+        loop.close()
+        for fd in fds:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
