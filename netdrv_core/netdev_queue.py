@@ -212,9 +212,14 @@ def all_txqs_blocked(dev: NetDevice) -> bool:
 
 # -- the driver's stop and wake ------------------------------------------------------------------
 def netif_tx_start_queue(txq: NetdevQueue) -> None:
-    """Allow the core to send on ``txq`` (at open time)."""
+    """Allow the core to send on ``txq`` (at open time); on a running device, a
+    stopped queue restarts as with :func:`netif_tx_wake_queue` (see
+    :func:`~netdrv_core.netdevice.netif_start_queue`)."""
+    was = txq.stopped
     txq.drv_xoff = False
-    txq.stopped = txq.stack_xoff
+    txq.stopped = stopped = txq.stack_xoff
+    if was and not stopped and txq.dev.is_up:
+        txq_woken(txq)
 
 
 def netif_tx_stop_queue(txq: NetdevQueue) -> None:

@@ -28,6 +28,7 @@ from netdrv_core import (
     netif_device_attach,
     netif_device_detach,
     netif_set_real_num_tx_queues,
+    netif_start_subqueue,
     netif_stop_subqueue,
     netif_subqueue_stopped,
     netif_tx_start_all_queues,
@@ -174,6 +175,28 @@ def test_a_stopped_subqueue_holds_only_its_frames_and_wake_sends_them(host: Host
     host.loop.run_until_idle()
     assert ops.queues() == [qb] * 3 + [qa] * 3
     assert [frame for q, frame in ops.sent if q == qa] == [fa] * 3  # in order, none lost
+
+
+def test_a_subqueue_restarted_with_start_rather_than_wake_sends_what_waits(host: Host) -> None:
+    # Some drivers restart a running device's queue with netif_tx_start_queue rather than
+    # a wake: what waits in its backlog must go out, not stay behind every later frame of
+    # that queue for good (queue 0 and netif_start_queue: test_carrier_deactivate.py).
+    dev = mq_dev(host)
+    ops = dev.netdev_ops
+    assert isinstance(ops, MqOps)
+    fa, qa, _fb, _qb = flows_on_two_queues(host, dev)
+    ops.sent.clear()
+    netif_stop_subqueue(dev, qa)
+    for _ in range(3):
+        tx(host, dev, fa)
+    host.loop.run_until_idle()
+    assert not ops.sent
+    netif_start_subqueue(dev, qa)
+    host.loop.run_until_idle()
+    assert ops.sent == [(qa, fa)] * 3
+    tx(host, dev, fa)
+    host.loop.run_until_idle()
+    assert ops.sent == [(qa, fa)] * 4
 
 
 def test_a_full_subqueue_drops_and_counts_and_close_purges_every_queue(host: Host) -> None:
