@@ -296,6 +296,7 @@ class Host:
         self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
         self._tap_ends: dict[TapCallback, Callable[[], None]] = {}  # ends a tap that raised
         self._odd_returns: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
+        self._busy_freed: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
         # Ops of each device whose positive return was warned about (once each).
         self._positive_warned: weakref.WeakKeyDictionary[NetDevice, set[str]] = (
             weakref.WeakKeyDictionary()
@@ -1106,6 +1107,18 @@ class Host:
         """The driver said NETDEV_TX_BUSY: keep ``skb`` at the head of the qdisc (of
         ``txq``, when not queue 0)."""
         dev.core_stats.tx_busy += 1
+        if skb.freed:
+            # BUSY means the core keeps the skb, yet the driver freed it: requeued, it would
+            # reach start_xmit again after its free.  Lost: counted as a driver fault (a drop).
+            dev.core_stats.tx_submitted += 1
+            dev.core_stats.tx_driver_faults += 1
+            if dev not in self._busy_freed:
+                self._busy_freed.add(dev)
+                log.warning("%s: %s's start_xmit freed the skb and returned NETDEV_TX_BUSY: "
+                            "BUSY means the core keeps the skb (free it only with "
+                            "NETDEV_TX_OK); the frame is lost, counted in tx_dropped",
+                            dev.name, self._owner(dev))  # fmt: skip
+            return
         if dev._deactivated:
             # The carrier went off inside start_xmit: the qdisc is noop_qdisc now (Linux's
             # dev_deactivate resets the old one, freeing the skb requeued there).

@@ -518,3 +518,45 @@ def test_a_tap_reader_held_back_reads_again_when_the_driver_starts_its_queue(
     _pump(host)
     assert port.reading and ops.sent_bytes == [_frame(1), _frame(2)] and not dev.qdisc
     assert _accounted(dev)
+
+
+def test_busy_after_freeing_the_skb_is_a_counted_loss_not_a_requeue(
+    host: Host, caplog: pytest.LogCaptureFixture
+) -> None:
+    # NETDEV_TX_BUSY means the core keeps the skb; a driver that freed it first would get
+    # it back in start_xmit after its free.  The frame is lost: counted, said once.
+    import logging
+
+    from netdrv_core import (
+        NETDEV_TX_BUSY,
+        NETDEV_TX_OK,
+        dev_get_stats,
+        dev_kfree_skb,
+        netif_stop_queue,
+    )
+
+    class FreesThenBusy(ScriptedOps):
+        def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+            self.sent.append(skb)
+            if len(self.sent) > 2:
+                dev_kfree_skb(skb)
+                dev.stats.tx_packets += 1
+                return NETDEV_TX_OK
+            dev_kfree_skb(skb)
+            netif_stop_queue(dev)
+            return NETDEV_TX_BUSY
+
+    dev, _ = make_dev(host)
+    ops = FreesThenBusy()
+    dev.netdev_ops = ops
+    with caplog.at_level(logging.WARNING, logger="netdrv"):
+        for i in range(2):
+            tx(host, dev, _frame(i))
+            netif_wake_queue(dev)
+            host.loop.run_until_idle()
+    assert len(ops.sent) == 2 and not dev.qdisc  # neither came back to start_xmit
+    s = dev_get_stats(dev)  # the core's faults are in tx_dropped, as a driver's raise is
+    assert dev.core_stats.tx_driver_faults == 2 and s.tx_dropped == 2
+    assert dev.core_stats.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
+    assert sum("freed the skb and returned NETDEV_TX_BUSY" in r.getMessage()
+               for r in caplog.records) == 1  # fmt: skip
