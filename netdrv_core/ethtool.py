@@ -1463,6 +1463,14 @@ def netif_testing(dev: NetDevice) -> bool:
     return dev in _testing
 
 
+def oper_up(dev: NetDevice) -> str:
+    """The operstate of a device that is up (Linux's ``default_operstate``): ``testing``
+    while a self-test runs, whatever the carrier; else ``up`` or ``lowerlayerdown``."""
+    if dev in _testing:
+        return "testing"
+    return "up" if dev._carrier else "lowerlayerdown"
+
+
 def netif_testing_on(dev: NetDevice) -> None:
     """A self-test starts: operstate ``testing`` while the device is up (IF_OPER_TESTING),
     whatever its carrier, as Linux's ``default_operstate`` says."""
@@ -1477,7 +1485,7 @@ def netif_testing_off(dev: NetDevice) -> None:
     """The self-test ended: operstate back to ``up`` or ``lowerlayerdown``."""
     _testing.discard(dev)
     if dev.operstate == "testing":
-        dev.operstate = ("up" if dev._carrier else "lowerlayerdown") if dev.is_up else "down"
+        dev.operstate = oper_up(dev) if dev.is_up else "down"
         if dev.host is not None and dev.is_up:
             dev.host.attachment.testing_changed(dev)
 

@@ -32,6 +32,7 @@ from .errors import (
     oserror_errno,
     refusal_message,
 )
+from .ethtool import oper_up
 from .gro import gro_receive
 from .loop import EventLoop, Timer
 from .napi import NapiStruct
@@ -250,16 +251,6 @@ def _errcode(
                         errno.errorcode[err], hint)  # fmt: skip
         return -err
     return 0
-
-
-def oper_up(dev: NetDevice) -> str:
-    """The operstate of a device that is up (Linux's ``default_operstate``): ``testing``
-    while an ethtool self-test runs, whatever the carrier; else ``up`` or ``lowerlayerdown``."""
-    from .ethtool import netif_testing  # (ethtool's core side imports nothing of the host)
-
-    if netif_testing(dev):
-        return "testing"
-    return "up" if dev._carrier else "lowerlayerdown"
 
 
 class Host:
