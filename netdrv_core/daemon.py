@@ -250,6 +250,12 @@ class _Conn:
             or self.pending  # fmt: skip
 
 
+def _ethtool_refusal(exc: Exception) -> dict[str, Any]:
+    """The reply to an ethtool request the core or the driver refused (an EthtoolError)."""
+    return {"ok": False, "error": str(exc), "errno": getattr(exc, "errno", None),
+            "kind": "EthtoolError"}  # fmt: skip
+
+
 def _lacks_op(dev: NetDevice, name: str) -> bool:
     """Whether ``dev``'s driver left op ``name`` to the NetDeviceOps default (a NULL ndo)."""
     return getattr(type(dev.netdev_ops), name, None) is getattr(NetDeviceOps, name)
@@ -816,7 +822,7 @@ class Daemon:
                 result, changed = ethtool_request(self.host, dev, op, req.get("set"),
                                                   req.get("args"))  # fmt: skip
         except EthtoolError as exc:
-            return {"ok": False, "error": str(exc), "errno": exc.errno, "kind": "EthtoolError"}
+            return _ethtool_refusal(exc)
         reply: dict[str, Any] = {"ok": True, "result": result}
         if changed is not None:
             reply["changed"] = changed
@@ -836,8 +842,7 @@ class Daemon:
 
         def reply_of(outcome: dict[str, Any] | EthtoolError) -> dict[str, Any]:
             if isinstance(outcome, EthtoolError):
-                return {"ok": False, "error": str(outcome), "errno": outcome.errno,
-                        "kind": "EthtoolError"}  # fmt: skip
+                return _ethtool_refusal(outcome)
             return {"ok": True, "result": outcome}
 
         later: list[dict[str, Any]] = []
