@@ -215,11 +215,11 @@ def netif_tx_start_queue(txq: NetdevQueue) -> None:
     """Allow the core to send on ``txq`` (at open time); on a running device, a
     stopped queue restarts as with :func:`netif_tx_wake_queue` (see
     :func:`~netdrv_core.netdevice.netif_start_queue`)."""
-    was = txq.stopped
+    if txq.dev.is_up:
+        netif_tx_wake_queue(txq)
+        return
     txq.drv_xoff = False
-    txq.stopped = stopped = txq.stack_xoff
-    if was and not stopped and txq.dev.is_up:
-        txq_woken(txq)
+    txq.stopped = txq.stack_xoff
 
 
 def netif_tx_stop_queue(txq: NetdevQueue) -> None:

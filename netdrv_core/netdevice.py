@@ -563,11 +563,11 @@ def netif_start_queue(dev: NetDevice) -> None:
     (the TAP reader) stopped reading when the queue stopped, so there would be no next
     packet: on a running device this restarts it as a wake does.
     """
-    was = dev._queue_stopped
+    if dev.flags & IFF_UP:
+        netif_wake_queue(dev)
+        return
     dev._drv_xoff = False
-    dev._queue_stopped = stopped = dev._stack_xoff or dev._deactivated
-    if was and not stopped and dev.flags & IFF_UP and dev.host is not None:
-        dev.host.queue_woken(dev)
+    dev._queue_stopped = dev._stack_xoff or dev._deactivated
 
 
 def netif_stop_queue(dev: NetDevice) -> None:
