@@ -1231,7 +1231,9 @@ class UsbNet:
             return
         gen = self.tx_gen
         for i, (data, npk, nbytes) in enumerate(transfers):
-            if self.stopping.is_set():
+            if self.stopping.is_set() or self._lost_reported:
+                # Unloading, or the adapter is gone: never submitted, so dropped (Linux's
+                # usbnet_start_xmit counts a frame usb_submit_urb refuses as tx_dropped).
                 dropped += sum(t[1] for t in transfers[i:])
                 break
             if gen != self.tx_gen:  # tx_timeout: the rest is given up, like unlinked URBs
@@ -1248,9 +1250,9 @@ class UsbNet:
                 ok += npk
                 ok_bytes += nbytes
                 continue
-            errors += npk
+            errors += npk  # in flight when it failed: tx_errors, as Linux's tx_complete
             if err == errno.ENODEV:
-                errors += sum(t[1] for t in transfers[i + 1 :])
+                dropped += sum(t[1] for t in transfers[i + 1 :])  # never submitted
                 break
         self._post(self._account_tx, ok, ok_bytes, errors, dropped)
 

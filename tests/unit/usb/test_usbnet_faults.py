@@ -212,6 +212,46 @@ def test_unplug_mid_transfer_accounts_every_frame(host, usbnet, sim):
     assert dev.stats.tx_packets >= 4 and dev.stats.tx_errors >= 1
 
 
+def _frames_in(sim: str, transfer: bytes) -> int:
+    """How many frames one bulk OUT transfer of ``sim``'s adapter carries."""
+    from netdrv_usbnet.codecs import Ax88179TxDecoder, NtbDecoder
+
+    if sim == "cdc_ether":
+        return 1
+    if sim == "cdc_ncm":
+        return len(NtbDecoder().decode(transfer))
+    return len(Ax88179TxDecoder().decode(transfer))
+
+
+@pytest.mark.parametrize("sim", MODELS)
+def test_frames_never_submitted_after_unplug_are_dropped_not_errors(host, usbnet, sim):
+    """Linux's usbnet counts a transfer in flight when the adapter goes away as tx_errors
+    (tx_complete) and a frame it can no longer submit as tx_dropped (usbnet_start_xmit:
+    usb_submit_urb fails): once a transfer saw ENODEV the writer tries no other, and what
+    it had not started counts as dropped."""
+    _, m, dev = _sim_up(host, usbnet, sim=sim)
+    udev = dev.priv.udev
+    write = udev.write
+    tried: list[bytes] = []
+
+    def gone(ep, data, timeout=None):
+        with m._cond:
+            m.plugged = False  # pulled just as the writer starts
+        tried.append(bytes(data))
+        return write(ep, data, timeout)
+
+    udev.write = gone
+    for i in range(100):
+        host.attachment.send(dev, frame(PEER, 1000 + i, i))
+    assert wait(host, lambda: dev.priv.state == "released")
+    host.loop.run_until_idle()
+    s = dev.stats
+    assert accounted(dev) and dev.priv.tx_inflight == 0
+    assert len(tried) == 1, "no transfer is tried once the adapter is gone"
+    assert s.tx_packets == 0 and s.tx_errors == _frames_in(sim, tried[0])
+    assert s.tx_dropped == dev.core_stats.tx_submitted - s.tx_errors > 0
+
+
 def test_removed_from_the_bus_is_noticed_by_the_watcher(host, usbnet, sim_backend):
     m = sim_backend.plug(CdcNcmModel())
     drv = usbnet(backend=SIM_BACKEND, hotplug_interval=0.05)
