@@ -405,6 +405,13 @@ def _make_codecs(dev: NetDevice) -> None:
                 base[k] = base.get(k, 0) + v - carried[k]
         log.debug("%s: codecs rebuilt for mtu %d", dev.name, dev.mtu)
     priv.encoder, priv.decoder = enc, dec
+    if old_dec is not None:
+        # sl_realloc_bufs keeps the frame arriving: without it, its rest would be
+        # taken for a frame of its own (a garbled packet, or a VJ packet that corrupts
+        # its slot).  A frame too long for the new buffer is an overrun, counted here.
+        before = _errors(dec.stats)
+        priv.decoder.adopt(old_dec)
+        _count_rx_errors(dev, before, _errors(dec.stats))
 
 
 def _port_open(dev: NetDevice, *, reopen: bool = False) -> None:
@@ -593,14 +600,7 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
     before = _errors(dec.stats)
     packets = dec.feed(data)
     st = dec.stats  # (a snapshot, for the stacked modes)
-    after = _errors(st)
-    if after != before:
-        dev.stats.rx_errors += after[0] - before[0]
-        dev.stats.rx_frame_errors += after[1] - before[1]
-        dev.stats.rx_over_errors += after[2] - before[2]
-        dev.stats.rx_crc_errors += after[3] - before[3]
-        dev.stats.rx_dropped += after[4] - before[4]
-        dev.stats.rx_compressed += after[5] - before[5]
+    _count_rx_errors(dev, before, _errors(st))
     if not priv.garbage_warned and st.garbage_bytes >= GARBAGE_WARN:
         _only_garbage(dev, st)
     if (not netif_carrier_ok(dev) and priv.port is not None and priv.port.is_open
@@ -625,6 +625,19 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
         dev.stats.rx_packets += 1
         dev.stats.rx_bytes += n
         netif_rx(skb)
+
+
+def _count_rx_errors(dev: NetDevice, before: tuple[int, ...], after: tuple[int, ...]) -> None:
+    """Add what the codec counted between two :func:`_errors` snapshots to the device's."""
+    if after == before:
+        return
+    s = dev.stats
+    s.rx_errors += after[0] - before[0]
+    s.rx_frame_errors += after[1] - before[1]
+    s.rx_over_errors += after[2] - before[2]
+    s.rx_crc_errors += after[3] - before[3]
+    s.rx_dropped += after[4] - before[4]
+    s.rx_compressed += after[5] - before[5]
 
 
 def _only_garbage(dev: NetDevice, st: Any) -> None:

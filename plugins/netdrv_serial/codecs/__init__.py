@@ -65,6 +65,7 @@ from .modes import (
 from .plip import SYNC, PlipDecoder, PlipEncoder
 from .slip import (
     DEFAULT_MTU,
+    LINUX_MIN_FRAME,
     RX_BUFFER_MIN,
     SlipDecoder,
     SlipEncoder,
@@ -84,6 +85,7 @@ __all__ = [
     "CMD_TXTAIL",
     "DEFAULT_MTU",
     "DEFAULT_MTUS",
+    "LINUX_MIN_FRAME",
     "MODES",
     "RX_BUFFER_MIN",
     "SYNC",

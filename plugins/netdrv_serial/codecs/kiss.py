@@ -157,6 +157,8 @@ class KissDecoder(SlipFramer):
         ``max(2 * mtu, 1152)`` bytes, command byte included, as ``slip.c`` does:
         pass :func:`~netdrv_serial.codecs.slip.rx_buffer_size` ``(mtu)``.)
     :param stats: counters to add to.
+    :param min_frame: shorter frames, command byte included, are skipped silently
+        (``mkiss.c`` hands a frame on only when ``rcount > 2``).
 
     ``stats.frames`` counts every frame returned (data and commands),
     ``stats.commands`` the non-data ones, ``stats.bytes`` payload bytes.
@@ -170,10 +172,12 @@ class KissDecoder(SlipFramer):
         *,
         max_frame: int | None = None,
         stats: CodecStats | None = None,
+        min_frame: int = 1,
     ) -> None:
         if mtu < 1:
             raise CodecError(f"KISS MTU must be at least 1 byte, got {mtu}")
-        super().__init__(mtu, max_frame=mtu + 1 if max_frame is None else max_frame, stats=stats)
+        super().__init__(mtu, max_frame=mtu + 1 if max_frame is None else max_frame, stats=stats,
+                         min_frame=min_frame)  # fmt: skip
 
     def feed(self, data: Buffer) -> list[KissFrame]:
         """Consume line bytes; return the KISS frames they completed, oldest first."""

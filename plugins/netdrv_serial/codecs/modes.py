@@ -29,7 +29,7 @@ from .cslip import (
 )
 from .kiss import CMD_DATA, KissDecoder, KissEncoder
 from .plip import PlipDecoder, PlipEncoder
-from .slip import DEFAULT_MTU, SlipDecoder, SlipEncoder, rx_buffer_size
+from .slip import DEFAULT_MTU, LINUX_MIN_FRAME, SlipDecoder, SlipEncoder, rx_buffer_size
 
 __all__ = [
     "DEFAULT_MTUS",
@@ -125,6 +125,7 @@ class CslipPacketDecoder:
         ``max_frame`` free, or it counts as an overrun (and VJ tosses until
         resync): ``slip.c``'s ``sl_bump`` keeps :data:`VJ_ROOM` of its receive
         buffer to decompress into. 0 (the default): no such check.
+    :param min_frame: shorter SLIP frames are skipped silently, no loss for VJ.
     """
 
     __slots__ = ("_ignored", "_overruns", "adaptive", "decompress_room", "slip", "vj")
@@ -138,8 +139,9 @@ class CslipPacketDecoder:
         verify_tcp_checksum: bool = False,
         max_frame: int | None = None,
         decompress_room: int = 0,
+        min_frame: int = 1,
     ) -> None:
-        self.slip = SlipDecoder(mtu, max_frame=max_frame)
+        self.slip = SlipDecoder(mtu, max_frame=max_frame, min_frame=min_frame)
         self.vj = VJDecompressor(slots, verify_tcp_checksum=verify_tcp_checksum)
         self.adaptive = adaptive
         self.decompress_room = decompress_room
@@ -150,6 +152,12 @@ class CslipPacketDecoder:
         """Forget the partial frame and all VJ state."""
         self.slip.reset()
         self.vj.reset()
+
+    def adopt(self, old: CslipPacketDecoder) -> None:
+        """Take over ``old``'s partial frame (see :meth:`SlipFramer.adopt`); one lost
+        to an overrun makes VJ toss until resync, as any lost frame does."""
+        if self.slip.adopt(old.slip):
+            self.vj.toss()
 
     @property
     def buffered(self) -> int:
@@ -219,13 +227,16 @@ class KissPacketDecoder:
     """KISS data frames on one port are IP packets; commands are counted and ignored.
 
     Data frames for other ports, and empty ones, count as ``dropped``. ``max_frame``:
-    the largest KISS frame taken, command byte included (default ``mtu + 1``).
+    the largest KISS frame taken, command byte included (default ``mtu + 1``);
+    ``min_frame``: shorter ones are skipped silently.
     """
 
     __slots__ = ("_bytes", "_dropped", "_frames", "kiss", "port")
 
-    def __init__(self, mtu: int = 256, *, port: int = 0, max_frame: int | None = None) -> None:
-        self.kiss = KissDecoder(mtu, max_frame=max_frame)
+    def __init__(
+        self, mtu: int = 256, *, port: int = 0, max_frame: int | None = None, min_frame: int = 1
+    ) -> None:
+        self.kiss = KissDecoder(mtu, max_frame=max_frame, min_frame=min_frame)
         self.port = port
         self._dropped = 0
         self._frames = 0
@@ -234,6 +245,10 @@ class KissPacketDecoder:
     def reset(self) -> None:
         """Forget the partial frame."""
         self.kiss.reset()
+
+    def adopt(self, old: KissPacketDecoder) -> None:
+        """Take over ``old``'s partial frame (see :meth:`SlipFramer.adopt`)."""
+        self.kiss.adopt(old.kiss)
 
     @property
     def buffered(self) -> int:
@@ -264,10 +279,16 @@ class KissPacketDecoder:
 
 
 def make_slip(
-    mtu: int = DEFAULT_MTU, *, leading_end: bool = True, max_frame: int | None = None
+    mtu: int = DEFAULT_MTU,
+    *,
+    leading_end: bool = True,
+    max_frame: int | None = None,
+    min_frame: int = 1,
 ) -> tuple[SlipEncoder, SlipDecoder]:
     """Plain SLIP (RFC 1055)."""
-    return SlipEncoder(mtu, leading_end=leading_end), SlipDecoder(mtu, max_frame=max_frame)
+    return SlipEncoder(mtu, leading_end=leading_end), SlipDecoder(
+        mtu, max_frame=max_frame, min_frame=min_frame
+    )
 
 
 def make_cslip(
@@ -279,6 +300,7 @@ def make_cslip(
     leading_end: bool = True,
     max_frame: int | None = None,
     decompress_room: int = 0,
+    min_frame: int = 1,
 ) -> tuple[CslipPacketEncoder, CslipPacketDecoder]:
     """SLIP with Van Jacobson header compression (RFC 1144) always on."""
     return (
@@ -291,6 +313,7 @@ def make_cslip(
             verify_tcp_checksum=verify_tcp_checksum,
             max_frame=max_frame,
             decompress_room=decompress_room,
+            min_frame=min_frame,
         ),
     )
 
@@ -304,6 +327,7 @@ def make_adaptive(
     leading_end: bool = True,
     max_frame: int | None = None,
     decompress_room: int = 0,
+    min_frame: int = 1,
 ) -> tuple[CslipPacketEncoder, CslipPacketDecoder]:
     """Linux SL_MODE_ADAPTIVE: plain SLIP until the peer sends a VJ packet, then CSLIP.
 
@@ -325,6 +349,7 @@ def make_adaptive(
             verify_tcp_checksum=verify_tcp_checksum,
             max_frame=max_frame,
             decompress_room=decompress_room,
+            min_frame=min_frame,
         ),
     )
 
@@ -335,11 +360,16 @@ def make_plip(mtu: int = 1500) -> tuple[PlipEncoder, PlipDecoder]:
 
 
 def make_kiss(
-    mtu: int = 256, *, port: int = 0, leading_fend: bool = True, max_frame: int | None = None
+    mtu: int = 256,
+    *,
+    port: int = 0,
+    leading_fend: bool = True,
+    max_frame: int | None = None,
+    min_frame: int = 1,
 ) -> tuple[KissPacketEncoder, KissPacketDecoder]:
     """IP packets in KISS data frames on ``port``."""
     return KissPacketEncoder(mtu, port=port, leading_fend=leading_fend), KissPacketDecoder(
-        mtu, port=port, max_frame=max_frame
+        mtu, port=port, max_frame=max_frame, min_frame=min_frame
     )
 
 
@@ -360,12 +390,14 @@ def linux_rx(mode: str, mtu: int) -> dict[str, int]:
     :func:`~netdrv_serial.codecs.slip.rx_buffer_size` ``(mtu)`` bytes — ``max(2 * mtu,
     1152)``, the KISS command byte included — and count a longer frame in
     ``rx_over_errors``; ``slip.c`` takes a VJ-compressed frame only with :data:`VJ_ROOM`
-    bytes of that buffer to spare. ``plip.c`` refuses a length above the MTU (plus the
-    Ethernet header, which this framing does not carry): the default already.
+    bytes of that buffer to spare; both hand a frame on only when it has more than two
+    bytes (:data:`~netdrv_serial.codecs.slip.LINUX_MIN_FRAME`), so the noise between
+    two frames is neither a packet nor an error.  ``plip.c`` refuses a length above the
+    MTU (plus the Ethernet header, which this framing does not carry): the default already.
     """
     if mode == "plip":
         return {}
     size = rx_buffer_size(mtu)
     if mode in ("cslip", "adaptive"):
-        return {"max_frame": size, "decompress_room": VJ_ROOM}
-    return {"max_frame": size}
+        return {"max_frame": size, "decompress_room": VJ_ROOM, "min_frame": LINUX_MIN_FRAME}
+    return {"max_frame": size, "min_frame": LINUX_MIN_FRAME}

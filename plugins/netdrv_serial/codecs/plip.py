@@ -105,6 +105,16 @@ class PlipDecoder:
         """Forget any partial frame (counters are kept)."""
         self._buf.clear()
 
+    @property
+    def partial(self) -> bytes:
+        """The bytes held while waiting for the rest of a frame (see :attr:`buffered`)."""
+        return bytes(self._buf)
+
+    def adopt(self, old: PlipDecoder) -> None:
+        """Take over ``old``'s :attr:`partial` frame (this decoder replaces it: an MTU
+        change); a length above this decoder's ``max_frame`` is rejected as it completes."""
+        self._buf[:] = old.partial
+
     def feed(self, data: Buffer) -> list[bytes]:
         """Consume line bytes; return the frames they completed, oldest first."""
         st = self.stats

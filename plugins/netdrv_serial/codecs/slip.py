@@ -25,7 +25,14 @@ Errors (each counted once per frame, the frame dropped):
   MTU; Linux ``slip.c`` receives into a buffer of :func:`rx_buffer_size`
   bytes (``max(2 * mtu, 1152)``), which the link driver passes instead.
 
-Empty frames (back-to-back ``END`` bytes) are skipped silently.
+Empty frames (back-to-back ``END`` bytes) are skipped silently, and so are frames
+shorter than ``min_frame`` (default 1). Linux ``slip.c`` hands a frame on only when
+``rcount > 2``: the one or two bytes of line noise between two frames (each starts
+with an ``END`` to flush them) are no packet and no error. The link driver passes
+``min_frame=3`` (:data:`LINUX_MIN_FRAME`) for the same.
+
+:meth:`SlipFramer.adopt` takes over another decoder's partial frame, as
+``sl_realloc_bufs`` keeps the bytes received so far when the MTU changes.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ __all__ = [
     "ESC",
     "ESC_END",
     "ESC_ESC",
+    "LINUX_MIN_FRAME",
     "RX_BUFFER_MIN",
     "SlipDecoder",
     "SlipEncoder",
@@ -51,6 +59,8 @@ __all__ = [
 DEFAULT_MTU = 296
 #: The smallest receive buffer of Linux ``slip.c`` and ``mkiss.c`` (576 * 2 bytes).
 RX_BUFFER_MIN = 576 * 2
+#: The shortest frame Linux ``slip.c`` and ``mkiss.c`` hand on (``rcount > 2`` at END).
+LINUX_MIN_FRAME = 3
 
 END = 0xC0
 ESC = 0xDB
@@ -128,6 +138,7 @@ class SlipFramer:
     :param mtu: the largest frame expected.
     :param max_frame: the largest decoded frame delivered; defaults to ``mtu``.
     :param stats: counters to add to (lets a wrapper share one object).
+    :param min_frame: shorter frames are skipped silently (no frame, no error).
 
     The protected API a subclass's ``feed`` builds on; the buffer stays bounded
     and the counters right only if every ``feed`` does this:
@@ -142,7 +153,7 @@ class SlipFramer:
       frames it completed, already counted in ``stats.frames``/``stats.bytes``.
     """
 
-    __slots__ = ("_buf", "_discard", "_limit", "max_frame", "mtu", "stats")
+    __slots__ = ("_buf", "_discard", "_limit", "max_frame", "min_frame", "mtu", "stats")
 
     def __init__(
         self,
@@ -150,10 +161,12 @@ class SlipFramer:
         *,
         max_frame: int | None = None,
         stats: CodecStats | None = None,
+        min_frame: int = 1,
     ) -> None:
         if mtu < 1:
             raise CodecError(f"SLIP MTU must be at least 1 byte, got {mtu}")
         self.mtu = mtu
+        self.min_frame = max(1, min_frame)
         self.max_frame = mtu if max_frame is None else max_frame
         if self.max_frame < 1:
             raise CodecError(f"max_frame must be at least 1 byte, got {self.max_frame}")
@@ -173,6 +186,30 @@ class SlipFramer:
         """Forget the partial frame (counters are kept)."""
         self._buf.clear()
         self._discard = False
+
+    @property
+    def partial(self) -> bytes | None:
+        """The current partial frame, still escaped; ``None`` while an overrun frame is
+        being skipped up to the next ``END``."""
+        return None if self._discard else bytes(self._buf)
+
+    def adopt(self, old: SlipFramer) -> bool:
+        """Take over ``old``'s :attr:`partial` frame (this decoder replaces it: an MTU change).
+
+        As ``sl_realloc_bufs``: the bytes received so far are kept when they fit this
+        decoder's buffer, else the frame is an overrun, skipped up to the next ``END``.
+        Returns True when the partial frame was lost that way.
+        """
+        part = old.partial
+        self._buf.clear()
+        self._discard = part is None
+        if part is None:
+            return False
+        self._buf += part
+        if len(part) > self._limit:
+            self._start_discard(None)
+            return True
+        return False
 
     def _start_discard(self, marks: list | None) -> None:
         # The frame is certainly too long: count it now, skip to the next END.
@@ -209,14 +246,15 @@ class SlipFramer:
 
         limit = self._limit
         max_frame = self.max_frame
+        min_frame = self.min_frame
         st = self.stats
         append = out.append
         delivered = 0
         nbytes = 0
         for raw in todo:
             n = len(raw)
-            if not n:
-                continue  # back-to-back ENDs: not an error
+            if n < min_frame:
+                continue  # back-to-back ENDs, or noise too short to be a frame: not an error
             if n > limit:
                 self._count_overrun(out, marks)
                 continue
@@ -231,6 +269,8 @@ class SlipFramer:
                         append(None)
                     continue
                 n = len(frame)
+                if n < min_frame:
+                    continue
             else:
                 frame = raw
             if n > max_frame:
@@ -266,6 +306,7 @@ class SlipDecoder(SlipFramer):
         (Linux ``slip.c`` accepts up to ``max(2 * mtu, 1152)``; pass
         :func:`rx_buffer_size` ``(mtu)`` for the same leniency, as the link driver does.)
     :param stats: counters to add to (lets a wrapper share one object).
+    :param min_frame: shorter frames are skipped silently (Linux: :data:`LINUX_MIN_FRAME`).
 
     ``feed()`` returns ``list[bytes]``. The buffer never holds more than
     ``2 * max_frame`` bytes (see :attr:`buffered`).
