@@ -198,6 +198,21 @@ def _importer_of(top: str, mods: list[str]) -> str | None:
     return None
 
 
+def _parameters_problem(res: object, taken: set[str]) -> str:
+    """What is wrong with a ``netdrv_driver_parameters`` result ("" if nothing): it must be
+    a list of :class:`Param` whose names the driver (or another plugin) has not declared."""
+    if not isinstance(res, list | tuple):
+        return f"{res!r:.100}, not a list"
+    bad = [p for p in res if not isinstance(p, Param)]
+    if bad:
+        return f"{bad[0]!r:.100} in its list, not a netdrv_core.Param"
+    names = [p.name for p in res]
+    dup = next((n for i, n in enumerate(names) if n in taken or n in names[:i]), None)
+    if dup is not None:
+        return f"parameter {dup!r}, which the driver (or another plugin) already declares"
+    return ""
+
+
 def _dist_origin(ep: md.EntryPoint) -> str:
     dist = ep.dist
     if dist is None:
@@ -642,16 +657,33 @@ class PluginManager:
         return dict(self.errors)
 
     def driver_parameters(self, name: str) -> tuple[Param, ...]:
-        """Declared parameters of a driver plus those other plugins add."""
+        """Declared parameters of a driver plus those other plugins add.
+
+        The hook runs for every driver: what one plugin returns that is not a list of
+        new :class:`Param` is left out, logged with its plugin's name, so that it
+        cannot break the loading and listing of every other driver.
+        """
         cls = self.get_driver(name)
-        extra: list[Param] = []
-        for res in self.call_guarded("netdrv_driver_parameters", driver=name):
-            extra.extend(res or [])
-        return (*cls.parameters, *extra)
+        params = list(cls.parameters)
+        for plugin, res in self._call_guarded("netdrv_driver_parameters", driver=name):
+            problem = _parameters_problem(res, {p.name for p in params})
+            if problem:
+                log.error(
+                    "plugin %r (%s): netdrv_driver_parameters(driver=%r) returned %s; ignored "
+                    "(return a list of netdrv_core.Param with new names)",
+                    plugin, self._origin(plugin), name, problem,
+                )  # fmt: skip
+                continue
+            params.extend(res)
+        return tuple(params)
 
     # -- hooks ------------------------------------------------------------------------------
     def call_guarded(self, hook: str, **kwargs: Any) -> list[Any]:
         """Call every implementation of ``hook``; one that raises is logged with its plugin name."""
+        return [res for _, res in self._call_guarded(hook, **kwargs)]
+
+    def _call_guarded(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """:meth:`call_guarded`, each result with the name of the plugin that returned it."""
         results = []
         caller = getattr(self.pm.hook, hook)
         for impl in reversed(caller.get_hookimpls()):
@@ -666,7 +698,7 @@ class PluginManager:
                 )  # fmt: skip
                 continue
             if res is not None:
-                results.append(res)
+                results.append((impl.plugin_name, res))
         return results
 
     def notify(self, event: str, dev: Any) -> None:
