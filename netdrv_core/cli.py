@@ -24,7 +24,14 @@ from typing import Any, BinaryIO, NoReturn
 
 import click
 
-from .control import DEFAULT_TIMEOUT, MAX_TIMEOUT, ControlClient, DaemonBusy, DaemonNotRunning
+from .control import (
+    DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
+    ControlClient,
+    DaemonBusy,
+    DaemonClosed,
+    DaemonNotRunning,
+)
 from .errors import NetdrvError, ParameterError
 
 __all__ = ["main"]
@@ -301,17 +308,34 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
         _foreground(driver, list(params), pm)
         return
     try:
-        with _client(start=True, plugins=plugins) as c:
-            extra = [p for p in plugins if not p.startswith("no:")]
-            disabled = [p[3:] for p in plugins if p.startswith("no:")]
-            reply = _check(c.request("load", driver=driver, params=list(params), plugins=extra,
-                                     disabled=disabled))  # fmt: skip
+        extra = [p for p in plugins if not p.startswith("no:")]
+        disabled = [p[3:] for p in plugins if p.startswith("no:")]
+        reply = _check(_ask_load(plugins, {"driver": driver, "params": list(params),
+                                           "plugins": extra, "disabled": disabled}))  # fmt: skip
     except NetdrvError as exc:
         _fail(str(exc))
     click.echo(f"{driver}: {', '.join(reply['devices']) or 'no devices yet'}")
     desc = reply.get("description")
     if desc:
         click.echo(desc)
+
+
+def _ask_load(plugins: tuple[str, ...], req: dict[str, Any]) -> dict[str, Any]:
+    """The ``load`` request to this namespace's daemon, started if needed.
+
+    A daemon exiting as the request came (its last driver was just unloaded by another
+    command) closes the connection unanswered, or refuses the load its exit would undo;
+    it has stopped listening by then, so asking once more starts a fresh daemon.
+    """
+    try:
+        with _client(start=True, plugins=plugins) as c:
+            reply = c.request("load", **req)
+        if reply.get("kind") != "DaemonExiting":
+            return reply
+    except DaemonClosed:
+        pass
+    with _client(start=True, plugins=plugins) as c:
+        return c.request("load", **req)
 
 
 def _foreground(driver: str, params: list[str], pm: Any) -> None:
@@ -436,11 +460,26 @@ def _rates_table(st: dict[str, Any], rates: dict[str, Any]) -> Any:
     return t
 
 
+def _ask_status() -> dict[str, Any]:
+    """The daemon's ``status`` reply (:class:`DaemonNotRunning` when there is none).
+
+    A daemon exiting as the request came (its last driver was just unloaded) closes
+    the connection unanswered, having stopped listening: asked once more, the answer is
+    that no daemon runs, or the status of the one started since.
+    """
+    try:
+        with _client() as c:
+            return c.request("status")
+    except DaemonClosed:
+        pass
+    with _client() as c:
+        return c.request("status")
+
+
 def _status_now() -> dict[str, Any] | None:
     """The daemon's status answer, or None when no daemon runs in this namespace."""
     try:
-        with _client() as c:
-            return _check(c.request("status"))
+        return _check(_ask_status())
     except DaemonNotRunning:
         return None
     except NetdrvError as exc:
@@ -514,8 +553,7 @@ def status(as_json: bool, interval: float | None, count: int | None) -> None:
     if count is not None:
         raise click.UsageError("--count counts refreshes: give --watch SECONDS as well")
     try:
-        with _client() as c:
-            st = _check(c.request("status"))
+        st = _check(_ask_status())
     except DaemonNotRunning:
         if as_json:
             click.echo(json.dumps({"devices": [], "drivers": [], "daemon": None}))

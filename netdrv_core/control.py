@@ -33,6 +33,8 @@ __all__ = [
     "MAX_TIMEOUT",
     "ControlClient",
     "DaemonBusy",
+    "DaemonClosed",
+    "DaemonExiting",
     "DaemonNotRunning",
     "ProtocolError",
     "decode_message",
@@ -52,6 +54,17 @@ class ProtocolError(NetdrvError):
 
 class DaemonNotRunning(NetdrvError):
     """No daemon listens in this network namespace."""
+
+
+class DaemonClosed(ProtocolError):
+    """The daemon closed the connection without answering: it was exiting (its last driver
+    was unloaded, or it was stopped), or it dropped this client.  Asking again on a new
+    connection finds no daemon, or the one that took over."""
+
+
+class DaemonExiting(NetdrvError):
+    """The daemon refused a load because it is exiting (its last driver was unloaded): the
+    load belongs to the next daemon, which ``netdrv load`` starts."""
 
 
 def netns_id() -> int:
@@ -309,7 +322,7 @@ class ControlClient:
                 return self.read_message()
             except (OSError, NetdrvError):
                 pass
-            raise ProtocolError("the daemon closed the connection (see its log)") from None
+            raise DaemonClosed("the daemon closed the connection (see its log)") from None
         return self.read_message()
 
     def read_message(self) -> dict[str, Any]:
@@ -325,7 +338,7 @@ class ControlClient:
             except ConnectionResetError:
                 chunk = b""
             if not chunk:
-                raise ProtocolError("the daemon closed the connection (see its log)")
+                raise DaemonClosed("the daemon closed the connection (see its log)")
             self._buf += chunk
 
     def read_raw(self, n: int = 65536) -> bytes:

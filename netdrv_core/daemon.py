@@ -32,6 +32,7 @@ from typing import Any
 from .bql import bql_set
 from .control import (
     CONTROL_ADDRESS,
+    DaemonExiting,
     ProtocolError,
     decode_message,
     encode_message,
@@ -573,7 +574,7 @@ class Daemon:
         if cmd == "load":
             if self._exiting:
                 # Its shutdown, already scheduled, would unload the driver after an "ok".
-                raise NetdrvError(
+                raise DaemonExiting(
                     "this netdrv daemon is exiting (its last driver was just unloaded): "
                     "run the command again, which starts a new one"
                 )
