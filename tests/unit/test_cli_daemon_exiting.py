@@ -43,11 +43,15 @@ class _FakeDaemon:
 
     def _serve(self) -> None:
         self.listener.settimeout(5)  # a test that failed early connects no more
-        for reply in self.script:
+        for i, reply in enumerate(self.script):
             try:
                 conn, _ = self.listener.accept()
             except OSError:
                 break
+            if i == len(self.script) - 1:
+                # An exiting daemon has stopped listening before it answers (or closes):
+                # the command's next connection must not queue on this listener.
+                self.listener.close()
             with conn:
                 buf = bytearray()
                 while (req := decode_message(buf)) is None:
