@@ -472,6 +472,12 @@ def _opened(dev: NetDevice, err: PortError | None, reopen: bool) -> None:
         return
     if priv.decoder is not None:
         priv.decoder.reset()
+    vj = getattr(priv.encoder, "vj", None)
+    if vj is not None:
+        # The decoder forgot the peer's connections: forget ours too.  A peer that restarted
+        # while the line was down would toss every compressed packet we send until TCP
+        # retransmits; after a reset each connection starts with an UNCOMPRESSED_TCP.
+        vj.reset()
     priv.last_rx = priv.last_tx = host.loop.clock()
     if reopen and open_blocks(priv.params["port"]):
         netif_carrier_off(dev)

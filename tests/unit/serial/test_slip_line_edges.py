@@ -164,3 +164,20 @@ def test_a_partial_frame_too_long_for_the_new_buffer_is_an_overrun(host: Host, u
     ok = udp(84)
     _feed(host, dev, encode(ok))
     assert host.attachment.received(dev) == [ok]
+
+
+# -- a line reopened after a loss --------------------------------------------------------------
+def test_a_reopened_cslip_line_starts_each_tcp_connection_uncompressed(host: Host, unload) -> None:
+    # The far end may have restarted while the line was down (its decompressor empty):
+    # a compressed packet would be tossed there until TCP retransmits.
+    drv = load_slip(host, port="loop://", mode="cslip")
+    unload(drv)
+    dev = drv.devices[0]
+    enc = sd._priv(dev).encoder
+    first = enc.encode(tcp(1000, b"a" * 10, ip_id=1))
+    second = enc.encode(tcp(1010, b"b" * 10, ip_id=2))
+    assert first[1] & 0xF0 == 0x70 and second[1] & 0x80  # UNCOMPRESSED_TCP, then compressed
+    sd._on_lost(dev, OSError("the cable was pulled"))
+    assert host.loop.run_until(lambda: sd._priv(dev).reconnects == 1, 5)
+    again = sd._priv(dev).encoder.encode(tcp(1020, b"c" * 10, ip_id=3))
+    assert again[1] & 0xF0 == 0x70  # UNCOMPRESSED_TCP: the peer can take it whatever it lost
