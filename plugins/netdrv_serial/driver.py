@@ -806,10 +806,11 @@ class SerialLink(Driver):
         Param("rtscts", bool, False, "hardware (RTS/CTS) flow control"),
         Param("xonxoff", bool, False, "software (XON/XOFF) flow control: refused, the frames "
               "carry 0x11/0x13 unescaped (use rtscts)"),
+        # At most 255 s, as slip.c's SIOCSKEEPALIVE/SIOCSOUTFILL (an unsigned char).
         Param("keepalive", int, 0, "carrier off when nothing is received for N seconds "
-              "(0: off)", min=0, unit="s"),
+              "(0: off)", min=0, max=255, unit="s"),
         Param("outfill", int, 0, "send an END when idle for N seconds (0: off)", min=0,
-              unit="s"),
+              max=255, unit="s"),
         Param("retry_max", float, 5.0, "longest wait between attempts to reopen a lost port",
               min=0.1, unit="s"),
         Param("txqueuelen", int, 10, "kernel transmit queue length", min=1),

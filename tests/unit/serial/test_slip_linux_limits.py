@@ -192,3 +192,17 @@ def test_a_packet_offered_without_carrier_is_dropped_by_the_core_counted_once(ho
     assert (c.tx_submitted, c.tx_qdisc_drops) == (0, 1)
     with host.as_current():
         drv.exit()
+
+
+# -- item: keepalive and outfill fit slip.c's unsigned char --------------------------------------
+@pytest.mark.parametrize("param", ["keepalive", "outfill"])
+def test_keepalive_and_outfill_above_255_seconds_are_refused_as_slip_c_does(param: str) -> None:
+    from netdrv_core import PluginManager
+    from netdrv_core.errors import ParameterError
+    from netdrv_core.params import parse_params
+
+    pm = PluginManager()
+    params = pm.driver_parameters("slip")
+    assert parse_params("slip", params, {"port": "loop://", param: "255"})[param] == 255
+    with pytest.raises(ParameterError, match=rf"{param}: must be 0\.\.255"):
+        parse_params("slip", params, {"port": "loop://", param: "256"})
