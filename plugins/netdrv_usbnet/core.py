@@ -1239,8 +1239,11 @@ class UsbNet:
             if gen != self.tx_gen:  # tx_timeout: the rest is given up, like unlinked URBs
                 errors += sum(t[1] for t in transfers[i:])
                 break
-            if not self.data_ready.is_set():
-                self.data_ready.wait(TX_TIMEOUT_MS / 1000)  # data_paused: wait for the endpoints
+            if not self.data_ready.is_set() and not self.data_ready.wait(TX_TIMEOUT_MS / 1000):
+                # data_paused longer than a transfer may take (alt 0 during a MAC change: the
+                # endpoints are gone): the rest is given up, like URBs unlinked by the stop.
+                errors += sum(t[1] for t in transfers[i:])
+                break
             try:
                 err = self._bulk_out(data)
             except Exception:  # a backend bug must not end the writer: the queue would stall

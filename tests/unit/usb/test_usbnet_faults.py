@@ -535,3 +535,32 @@ def test_unexpected_backend_error_on_a_read_does_not_end_the_reader(host, usbnet
     m.set_link(True)
     assert wait(host, lambda: dev._carrier)
     _traffic_ok(host, drv, dev)
+
+
+@pytest.mark.parametrize("sim", MODELS)
+def test_a_writer_paused_longer_than_a_transfer_gives_the_batch_up(host, usbnet, sim, caplog,
+                                                                    monkeypatch):  # fmt: skip
+    """While the data interface sits in alt 0 (a MAC change) its endpoints are gone: a
+    batch the writer still holds when the pause outlasts a transfer's timeout is given up
+    as tx_errors, like URBs unlinked by the stop — not written to a missing endpoint (pyusb
+    raises ValueError there, which the writer logged as a backend bug)."""
+    import netdrv_usbnet.core as core
+
+    _, _m, dev = _sim_up(host, usbnet, sim=sim)
+    u = dev.priv
+    monkeypatch.setattr(core, "TX_TIMEOUT_MS", 20)
+    written: list[bytes] = []
+    write = u.udev.write
+    u.udev.write = lambda ep, data, timeout=None: written.append(bytes(data)) or write(
+        ep, data, timeout
+    )
+    u.data_ready.clear()  # data_paused, and it does not come back in time
+    try:
+        for i in range(3):
+            host.attachment.send(dev, frame(PEER, 1000 + i, i))
+        assert wait(host, lambda: dev.stats.tx_errors == 3)
+    finally:
+        u.data_ready.set()
+    host.loop.run_until_idle()
+    assert written == [] and dev.stats.tx_packets == 0 and accounted(dev)
+    assert "raised" not in caplog.text
