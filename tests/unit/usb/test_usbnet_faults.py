@@ -551,8 +551,8 @@ def test_a_writer_paused_longer_than_a_transfer_gives_the_batch_up(host, usbnet,
     monkeypatch.setattr(core, "TX_TIMEOUT_MS", 20)
     written: list[bytes] = []
     write = u.udev.write
-    u.udev.write = lambda ep, data, timeout=None: written.append(bytes(data)) or write(
-        ep, data, timeout
+    u.udev.write = lambda ep, data, timeout=None: (
+        written.append(bytes(data)) or write(ep, data, timeout)
     )
     u.data_ready.clear()  # data_paused, and it does not come back in time
     try:
