@@ -276,6 +276,10 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
         from .params import check_params_error, parse_params
 
         base = split_instance(driver)[0]  # slip:b, a second instance of slip
+        with _deadline(_timeout(), "importing the -p and hook plugins"):
+            # Every -p module must load (a typo is an error), and their hooks (a
+            # middleware's parameters) apply to this driver as in the daemon.
+            pm.load_hook_plugins(required=pm.extra)
         with _deadline(_timeout(), f"importing plugin {base!r}"):
             decl = pm.driver_parameters(base)
         checked = parse_params(driver, decl, params)

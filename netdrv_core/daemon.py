@@ -582,15 +582,21 @@ class Daemon:
             base = split_instance(name)[0]
             if base in req.get("disabled", ()) or base in self.pm.disabled:
                 raise PluginError(f"plugin {base!r} is disabled (-p no:{base})")
-            added = [m for m in dict.fromkeys(req.get("plugins", [])) if m not in self.pm.extra]
+            named = list(dict.fromkeys(req.get("plugins", [])))
+            added = [m for m in named if m not in self.pm.extra]
             self.pm.extra.extend(added)
             try:
+                # A -p module that does not load fails this load (and is dropped); the
+                # hooks of the others and of installed hook plugins apply to the driver.
+                with self.watchdog.guard("importing the -p and hook plugins"):
+                    self.pm.load_hook_plugins(required=named)
                 return self.load(name, req.get("params", []))
             except BaseException:
                 # `-p MODULE` of a load that failed is not this daemon's plugin from now on
                 # (`netdrv drivers` would list any module named, `-p os` included).
                 for m in added:
-                    self.pm.extra.remove(m)
+                    if m in self.pm.extra:
+                        self.pm.extra.remove(m)
                 raise
         if cmd == "unload":
             self.unload(req["driver"])

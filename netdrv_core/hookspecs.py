@@ -1,7 +1,10 @@
 """Hook specifications of netdrv (pluggy project name ``"netdrv"``).
 
 A plugin is a module registered through the ``netdrv.drivers`` entry-point
-group; it implements some of these hooks with :data:`netdrv_core.hookimpl`.
+group (name = the driver's name), through ``netdrv.plugins`` (a plugin with
+hooks for every driver and no driver of its own: loaded with every driver) or
+named with ``-p MODULE``; it implements some of these hooks with
+:data:`netdrv_core.hookimpl`.
 """
 
 from __future__ import annotations

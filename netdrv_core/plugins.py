@@ -16,6 +16,12 @@
   ``netdrv drivers`` shows these problems, and modules that are missing,
   without importing anything; ``netdrv drivers --verbose`` loads each plugin
   (guarded) and shows why one fails.
+* Hooks other than ``netdrv_drivers`` (a middleware's ``netdrv_driver_parameters``,
+  device events) apply to every driver: whenever a driver is loaded, every
+  ``-p MODULE`` module and every hook plugin (entry-point group ``netdrv.plugins``,
+  name = plugin name) is loaded too, as pytest loads all its plugins.  A ``-p``
+  module that cannot be loaded is an error (the user named it); a hook plugin
+  that fails is logged with its name and stops no driver.
 * ``NETDRV_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off (then only
   plugins named in ``NETDRV_PLUGINS=mod1,mod2`` or ``-p MODULE`` load);
   ``-p no:NAME`` disables one plugin — both as in pytest.
@@ -48,11 +54,13 @@ from .driver import Driver
 from .errors import PluginError
 from .params import Param
 
-__all__ = ["ENTRY_POINT_GROUP", "DriverInfo", "PluginManager", "hookimpl"]
+__all__ = ["ENTRY_POINT_GROUP", "HOOK_PLUGIN_GROUP", "DriverInfo", "PluginManager", "hookimpl"]
 
 log = logging.getLogger("netdrv.plugins")
 
 ENTRY_POINT_GROUP = "netdrv.drivers"
+# Plugins that implement hooks for every driver (no driver of their own): loaded with any driver.
+HOOK_PLUGIN_GROUP = "netdrv.plugins"
 hookimpl = pluggy.HookimplMarker("netdrv")
 
 # About when this process started reading plugins: a ``.pth`` file written later was not
@@ -181,6 +189,15 @@ def _missing_own_module(exc: BaseException, module: str) -> bool:
     return target == exc.name or target.startswith(f"{exc.name}.")
 
 
+def _extra_not_found(module: str) -> str:
+    """The error of a ``-p MODULE`` module that is not importable, and what to do."""
+    return (
+        f"plugin module {module!r} (-p {module}) not found: check the name, install the "
+        f"distribution that provides it for this Python ({sys.executable}), or add its "
+        f"directory to PYTHONPATH"
+    )
+
+
 def _importer_of(top: str, mods: list[str]) -> str | None:
     """A module outside package ``top`` (and outside the standard library's and netdrv's
     own) whose globals hold one of ``mods`` or something defined in them; None if none."""
@@ -261,7 +278,7 @@ def _sys_path_state() -> tuple[tuple[str, int | None], ...]:
 
 
 def _scan_entry_points() -> tuple[list[md.EntryPoint], list[str]]:
-    """The group's entry points (the first distribution of a name counts) and the
+    """The groups' entry points (the first distribution of a name counts) and the
     distributions whose metadata could not be read; cached while ``sys.path`` and its
     directories are unchanged, so a plugin installed meanwhile is seen at once."""
     global _scan_cache
@@ -278,7 +295,8 @@ def _scan_entry_points() -> tuple[list[md.EntryPoint], list[str]]:
             if key in seen:
                 continue
             seen.add(key)
-            eps.extend(ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP)
+            groups = (ENTRY_POINT_GROUP, HOOK_PLUGIN_GROUP)
+            eps.extend(ep for ep in dist.entry_points if ep.group in groups)
         except Exception as exc:
             where = getattr(dist, "_path", "?")
             errors.append(f"unreadable entry points in {where}: {type(exc).__name__}: {exc}")
@@ -323,6 +341,17 @@ class PluginManager:
         read is skipped and remembered in :attr:`metadata_errors` instead of
         making every listing fail.
         """
+        return [ep for ep in self._scanned() if ep.group == ENTRY_POINT_GROUP]
+
+    def _hook_entry_points(self) -> list[md.EntryPoint]:
+        """Entry points of the hook plugins (group ``netdrv.plugins``), first of a name."""
+        eps: dict[str, md.EntryPoint] = {}
+        for ep in self._scanned():
+            if ep.group == HOOK_PLUGIN_GROUP:
+                eps.setdefault(ep.name, ep)
+        return list(eps.values())
+
+    def _scanned(self) -> list[md.EntryPoint]:
         if not self.autoload:
             return []
         eps, errors = _scan_entry_points()
@@ -398,7 +427,9 @@ class PluginManager:
                 )
         for mod in self.extra:
             name = mod.rsplit(".", 1)[-1]
-            out.append(DriverInfo(name, mod, "(-p)", "", _module_summary(mod)))
+            found, _ = _find_module(mod)
+            problem = "" if found else _extra_not_found(mod)
+            out.append(DriverInfo(name, mod, "(-p)", "", _module_summary(mod), problem=problem))
         return sorted(out, key=lambda d: d.name)
 
     def driver_names(self) -> list[str]:
@@ -411,6 +442,8 @@ class PluginManager:
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         if name in self.disabled:
             raise PluginError(f"plugin {name!r} is disabled (-p no:{name})")
+        if self.pm.is_registered(plugin):
+            return  # the same module under another name (-p of an entry point's): it runs
         try:
             # pluggy validates each hookimpl's arguments against its hookspec here.
             self.pm.register(plugin, name=name)
@@ -447,7 +480,15 @@ class PluginManager:
             ep = self._resolve(name, eps)[0] or eps[0]
             if ep.dist is not None:
                 return f"distribution {ep.dist.metadata['Name']} {ep.dist.version}"
-        return "no distribution"
+        hook = next((ep for ep in self._hook_entry_points() if ep.name == name), None)
+        if hook is not None and hook.dist is not None:
+            return f"distribution {_dist_origin(hook)}"
+        mod = self._extra_module(name)
+        return f"-p {mod}" if mod is not None else "no distribution"
+
+    def _extra_module(self, name: str) -> str | None:
+        """The ``-p MODULE`` module registered as plugin ``name`` (its last name component)."""
+        return next((m for m in self.extra if m == name or m.rsplit(".", 1)[-1] == name), None)
 
     def _collect(self, plugin: object, pname: str) -> None:
         impl = getattr(plugin, "netdrv_drivers", None)
@@ -523,6 +564,8 @@ class PluginManager:
                 err = PluginError(why)
                 self.errors[name] = err
                 raise err
+        else:
+            target = next((ep for ep in self._hook_entry_points() if ep.name == name), None)
         try:
             if target is not None:
                 try:
@@ -533,9 +576,15 @@ class PluginManager:
                             and _activate_late_install(target)):  # fmt: skip
                         raise
                     module = target.load()
-            elif name in self.extra or any(m.rsplit(".", 1)[-1] == name for m in self.extra):
-                modname = next(m for m in self.extra if m == name or m.rsplit(".", 1)[-1] == name)
-                module = importlib.import_module(modname)
+            elif (modname := self._extra_module(name)) is not None:
+                try:
+                    module = importlib.import_module(modname)
+                except ModuleNotFoundError as exc:
+                    if not _missing_own_module(exc, modname):
+                        raise
+                    err = PluginError(_extra_not_found(modname))
+                    self.errors[name] = err
+                    raise err from None
             else:
                 known = self.driver_names()
                 close = difflib.get_close_matches(name, known, n=3)
@@ -563,8 +612,67 @@ class PluginManager:
         self.register(module, name)
         return module
 
+    def load_hook_plugins(self, required: Iterable[str] = ()) -> dict[str, PluginError]:
+        """Load every ``-p MODULE`` module and every enabled hook plugin (entry-point group
+        ``netdrv.plugins``) not loaded yet, so that their hooks take part in what follows.
+
+        As pytest loads all its plugins: a middleware's ``netdrv_driver_parameters`` and
+        device hooks apply to drivers it does not offer.  A failure is logged with the
+        plugin's name and returned (never retried here: an import may hang), so a broken
+        hook plugin stops no driver.  A module of ``required`` (the ``-p`` modules named
+        for this command) that fails is dropped from :attr:`extra` and its error raised:
+        the user asked for it, as with pytest's ``-p``.  Returns the failures.
+        """
+        failed: dict[str, PluginError] = {}
+        must = set(required)
+        for mod in list(self.extra):
+            name = self._extra_plugin(mod)
+            err = self._try_load(name, report=mod not in must)
+            if err is None:
+                continue
+            if mod in must:
+                # Not this manager's plugin from now on; named again, it is tried again.
+                self.extra.remove(mod)
+                self.errors.pop(name, None)
+                raise err
+            failed[name] = err
+        for ep in self._hook_entry_points():
+            if ep.name not in self.disabled:
+                err = self._try_load(ep.name, report=True)
+                if err is not None:
+                    failed[ep.name] = err
+        return failed
+
+    def _extra_plugin(self, mod: str) -> str:
+        """The plugin name of ``-p mod``: the installed driver whose entry point is ``mod``
+        (``-p netdrv_snull`` is ``snull``, not a second plugin claiming its driver), else
+        the module's last name component."""
+        for name, eps in self._claims().items():
+            winner = self._resolve(name, eps)[0]
+            if name not in self.disabled and winner is not None and winner.value.strip() == mod:
+                return name
+        return mod.rsplit(".", 1)[-1]
+
+    def _try_load(self, name: str, *, report: bool) -> PluginError | None:
+        """Load plugin ``name`` unless it is loaded; its error if it failed, now or before
+        (logged when new, if ``report``)."""
+        if name in self._loaded:
+            return None
+        if name in self.errors:
+            return self.errors[name]
+        try:
+            self.load_plugin(name)
+        except PluginError as exc:
+            self.errors[name] = exc
+            if report:
+                log.error("%s", exc)
+            return exc
+        return None
+
     def get_driver(self, name: str) -> type[Driver]:
-        """The driver class called ``name``, loading only its plugin."""
+        """The driver class called ``name``, loading its plugin and the hook plugins
+        (:meth:`load_hook_plugins`; their failures are logged)."""
+        self.load_hook_plugins()
         if name not in self._drivers:
             try:
                 self.load_plugin(name)
@@ -592,6 +700,17 @@ class PluginManager:
                     f"the entry-point name is the driver name: make Driver.name {name!r}, or "
                     f"rename the entry point to {offers[0]!r}"
                 )
+            elif self._hooks_only(name) and (module := self._extra_module(name)) is not None:
+                fix = (
+                    "it implements hooks but no driver: name a driver to load with it "
+                    f"(netdrv -p {module} load DRIVER); its hooks apply to every driver"
+                )
+            elif self._hooks_only(name):
+                fix = (
+                    "it implements hooks but no driver: declare it in the entry-point group "
+                    f"{HOOK_PLUGIN_GROUP} (those plugins load with every driver), not in "
+                    f"{ENTRY_POINT_GROUP} (whose names are drivers)"
+                )
             else:
                 fix = (
                     "its netdrv_drivers hook returned no driver: return [YourDriver] and "
@@ -602,6 +721,12 @@ class PluginManager:
                 f"{name!r} (it offers: {', '.join(offers) or 'nothing'}): {fix}"
             )
         return self._drivers[name][0]
+
+    def _hooks_only(self, name: str) -> bool:
+        """Whether loaded plugin ``name`` implements hooks but not ``netdrv_drivers``."""
+        plugin = self._loaded.get(name)
+        hooks = {c.name for c in self.pm.get_hookcallers(plugin) or ()} if plugin else set()
+        return bool(hooks) and "netdrv_drivers" not in hooks
 
     def plugin_of(self, driver: str) -> str | None:
         """The name of the loaded plugin that offers ``driver`` (None: none loaded does)."""
@@ -648,6 +773,7 @@ class PluginManager:
 
     def load_all(self) -> dict[str, PluginError]:
         """Load every enabled plugin; failures are collected, not raised."""
+        self.load_hook_plugins()
         for name in self.driver_names():
             try:
                 self.load_plugin(name)
