@@ -403,6 +403,10 @@ class KernelStack(Attachment):
             # (ip -d link show DEV: gso_max_size).
             kw["gso_max_size"] = dev.gso_max_size
         self.cfg.set(port.index, **kw)
+        if port.tt.tap and "address" not in kw:
+            # No address of the device's (all zeros: a TAP refuses it): the link keeps the
+            # random one the TAP was created with, which is not a change of the user's.
+            port.k_addr = _link_address(port)
         if getattr(dev, "disable_ipv6", False):
             _write_sysctl(f"/proc/sys/net/ipv6/conf/{dev.name}/disable_ipv6", "1")
         port.tt.set_carrier(dev._carrier)
@@ -473,6 +477,10 @@ class KernelStack(Attachment):
         port is let go of once the current call is done (not inside a driver's open)."""
         code = getattr(exc, "code", None) or getattr(exc, "errno", None)
         if code not in (errno.ENODEV, errno.EBADFD):
+            return False
+        if code == errno.ENODEV and _index_exists(port.index):
+            # An ioctl by name (SIOCGIFFLAGS, SIOCETHTOOL) raced a rename (``ip link set
+            # DEV name NEW``) after the name was looked up: the link is still here.
             return False
         log.debug("%s: the kernel link is gone (%s)", port.dev.name, exc)
         self._stop_reading(port)
@@ -1098,7 +1106,8 @@ class KernelStack(Attachment):
         for port in self.ports.values():
             port.k_up = port.dev.is_up
             port.k_mtu = _kernel_mtu(port)
-            port.k_addr = bytes(port.dev.dev_addr)
+            if any(port.dev.dev_addr):  # else the link keeps its own (see _sync_to_kernel)
+                port.k_addr = bytes(port.dev.dev_addr)
             port.p_up.clear()
             port.p_mtu.clear()
             port.p_addr.clear()
@@ -1267,7 +1276,8 @@ class KernelStack(Attachment):
                 return
             if not port.p_mtu and port.k_mtu != _kernel_mtu(port):
                 self._write_mtu(port)
-            if port.tt.tap and not port.p_addr and port.k_addr != dev.dev_addr:
+            if (port.tt.tap and not port.p_addr and port.k_addr != dev.dev_addr
+                    and any(dev.dev_addr)):  # fmt: skip
                 self._write_address(port)
             if not port.p_up and port.k_up != dev.is_up:
                 self._write_state(port)
@@ -1409,6 +1419,24 @@ def _kernel_mtu(port: _Port) -> int:
     """The device MTU clamped to what a TUN/TAP accepts (68 to 65535 minus the link header):
     a link type with a smaller minimum (LocalTalk, FDDI) gets 68 on the kernel link."""
     return max(TUN_MIN_MTU, min(port.dev.mtu, 65535 - (14 if port.tt.tap else 0)))
+
+
+def _index_exists(index: int) -> bool:
+    """Whether this network namespace has a link with ifindex ``index``."""
+    try:
+        socket.if_indextoname(index)
+    except OSError:
+        return False
+    return True
+
+
+def _link_address(port: _Port) -> bytes:
+    """The TAP link's own hardware address (sysfs); the device's if it cannot be read."""
+    try:
+        with open(f"/sys/class/net/{port.k_name}/address") as f:
+            return bytes.fromhex(f.read().strip().replace(":", ""))
+    except (OSError, ValueError):
+        return bytes(port.dev.dev_addr)
 
 
 def _said(host: Host) -> str:
