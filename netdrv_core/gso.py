@@ -203,6 +203,9 @@ def _headers(skb: SkBuff) -> tuple[int, int, bool, int, int]:
         proto = buf[nh + 9] if nh + 20 <= skb.tail else -1
     elif version == 6:
         ipv6 = True
+        if nh + 40 > skb.tail:  # ipv6_gso_segment's pskb_may_pull(skb, sizeof(*ipv6h))
+            raise GsoError(f"IPv6 super-frame of {skb.tail - nh} bytes from the network "
+                           f"header: shorter than its IPv6 header (40)")  # fmt: skip
         # The transport header is where the stack said (extension headers in between).
         th = skb.csum_start if skb.ip_summed == CHECKSUM_PARTIAL else nh + 40
         proto = buf[nh + 6] if th == nh + 40 and nh + 40 <= skb.tail else -1

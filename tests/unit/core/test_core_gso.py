@@ -494,3 +494,20 @@ def test_a_partial_checksum_outside_the_frame_never_reaches_a_tso_driver(
             skb.gso_size = skb.gso_type = 0
         assert validate_xmit_skb(skb, dev) == [] and skb.freed
     assert ops.sent == [] and dev.core_stats.tx_qdisc_drops == 2
+
+
+def test_an_ipv6_super_frame_cut_inside_its_ipv6_header_is_dropped_not_raised(host: Host) -> None:
+    # Its checksum said to start before the end of the 40-byte IPv6 header: looking for
+    # the L4 protocol behind extension headers read past the buffer and IndexError escaped
+    # validate_xmit_skb (into the memory stack's send, or a TAP reader's batch).
+    dev, ops = make_dev(host, "g0")
+    dev.features = NETIF_F_SG  # no TSO6: segmented in software
+    skb = _super(6, IPPROTO_TCP)
+    nh = skb.network_header
+    skb.buf = skb.buf[: nh + 4]  # the buffer ends where the frame was cut
+    skb.tail = skb.end = nh + 4
+    skb.csum_start, skb.csum_offset = nh, 0
+    with pytest.raises(GsoError, match="shorter than its IPv6 header"):
+        skb_gso_segment(skb.copy(), 0)
+    assert validate_xmit_skb(skb, dev) == [] and skb.freed
+    assert dev.core_stats.tx_qdisc_drops == 1 and ops.sent == []
