@@ -228,6 +228,11 @@ class SnullOps(NetDeviceOps):
         multicast = buf[data] & 1  # or broadcast: the group bit of the destination
         if multicast:
             _pack_mac(buf, data + 6, dev.dev_addr)
+            if buf[data + 2] == 0x5E and not buf[data + 1] and buf[data] == 1:
+                # An IPv4 group's MAC (RFC 1112: 01:00:5e + the group's low 23 bits) holds
+                # the third octet the flip changes: it follows, or the peer's filter, which
+                # holds the flipped group's MAC, would drop the frame.
+                buf[data + 4] ^= 1
         else:
             _pack_macs(buf, data, peer.dev_addr, dev.dev_addr)
         csum_at = skb.csum_start + skb.csum_offset if skb.ip_summed == CHECKSUM_PARTIAL else -1

@@ -219,6 +219,7 @@ def test_fragments_after_the_first_keep_their_payload(host: Host, snull: LoadSnu
 
 
 MCAST = b"\x01\x00\x5e\x00\x00\x01"
+MCAST_RX = b"\x01\x00\x5e\x00\x01\x01"  # 224.0.0.1 arrives as 224.0.1.1: this group's MAC
 
 
 def send_to(host: Host, dev: NetDevice, dst_mac: bytes) -> None:
@@ -233,10 +234,10 @@ def test_multicast_filter(host: Host, snull: LoadSnull) -> None:
     sn0, sn1 = devs(host)
     send_to(host, sn0, MCAST)
     assert received(host, "sn1") == [] and sn1.stats.rx_dropped == 1
-    host.dev_mc_add(sn1, MCAST)
+    host.dev_mc_add(sn1, MCAST_RX)
     send_to(host, sn0, MCAST)
     (frame,) = received(host, "sn1")
-    assert frame[:6] == MCAST  # a group address is not rewritten
+    assert frame[:6] == MCAST_RX  # the group address follows the flip; it is not the peer's
     assert sn1.stats.multicast == 1
     send_to(host, sn0, b"\x01\x00\x5e\x00\x00\x02")  # another group: still filtered
     assert received(host, "sn1") == [] and sn1.stats.rx_dropped == 2
@@ -251,6 +252,23 @@ def test_multicast_filter(host: Host, snull: LoadSnull) -> None:
     (frame,) = received(host, "sn1")
     assert frame[:6] == b"\xff" * 6
     assert balanced(sn0)
+
+
+def test_an_ipv4_group_address_follows_the_flip_so_a_member_of_the_flipped_group_gets_it(
+    host: Host, snull: LoadSnull
+) -> None:
+    # 239.1.0.5 leaves sn0 and arrives on sn1 as 239.1.1.5: sn1's filter holds that group's
+    # MAC (RFC 1112: 01:00:5e + the low 23 bits), so the frame must carry it, not the old one.
+    snull()
+    sn0, sn1 = devs(host)
+    host.dev_mc_add(sn1, b"\x01\x00\x5e\x01\x01\x05")  # ip maddr: 239.1.1.5 joined on sn1
+    pkt = udp_packet(SRC, "239.1.0.5", 1, 2, b"group")
+    mem(host).send(sn0, eth_frame(b"\x01\x00\x5e\x01\x00\x05", HOST_MAC, ETH_P_IP, pkt))
+    host.loop.run_until_idle()
+    (frame,) = received(host, "sn1")
+    assert frame[:6] == b"\x01\x00\x5e\x01\x01\x05" and frame[6:12] == sn0.dev_addr
+    assert parse_ipv4(frame[14:]).dst == ip4("239.1.1.5") and l4_checksum_ok(frame[14:])
+    assert sn1.stats.multicast == 1 and sn1.stats.rx_dropped == 0
 
 
 def test_peer_down_drops_on_the_peer(host: Host, snull: LoadSnull) -> None:
