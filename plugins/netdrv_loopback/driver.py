@@ -47,12 +47,12 @@ class LoopbackOps(NetDeviceOps):
 
     def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
         """Count the frame as sent and received, and hand it back."""
-        length = skb.len
         if skb.mac_header >= 0 and skb.mac_header < skb.data:
             skb.data = skb.mac_header  # the stack gave us the frame from its link header
         skb.ip_summed = CHECKSUM_UNNECESSARY
         eth_type_trans(skb, dev)
         skb.pkt_type = PACKET_LOOPBACK
+        length = skb.len  # as loopback_xmit: after eth_type_trans, without the link header
         s = dev.stats
         if netif_rx(skb) == 0:
             s.tx_packets += 1

@@ -47,9 +47,22 @@ def test_what_is_sent_comes_back(host: Host, lo: Callable[..., NetDevice]) -> No
     host.loop.run_until_idle()
     assert mem(host).received(dev) == frames
     s = dev_get_stats(dev)
-    total = sum(len(f) for f in frames)
+    total = sum(len(f) - 14 for f in frames)  # without the link header, as loopback.c
     assert (s.tx_packets, s.rx_packets, s.tx_bytes, s.rx_bytes) == (5, 5, total, total)
     assert dev.core_stats.tx_submitted == 5 == s.tx_packets + s.tx_dropped + s.tx_errors
+
+
+def test_bytes_are_counted_without_the_link_header_as_loopback_c_does(
+    host: Host, lo: Callable[..., NetDevice]
+) -> None:
+    # loopback_xmit() takes len = skb->len after eth_type_trans(): `ping -c1 127.0.0.1`
+    # shows lo 2 packets, 168 bytes (84-byte IP packets, not 98-byte frames).
+    dev = lo()
+    f = frame(1, 56)
+    mem(host).send(dev, f)
+    host.loop.run_until_idle()
+    s = dev_get_stats(dev)
+    assert (s.tx_packets, s.tx_bytes, s.rx_packets, s.rx_bytes) == (1, len(f) - 14, 1, len(f) - 14)
 
 
 def test_received_skb_metadata(host: Host, lo: Callable[..., NetDevice]) -> None:
