@@ -1188,6 +1188,10 @@ class KernelStack(Attachment):
             went_down = went_up = True
         port.k_up = up
         if ev.mtu is not None:
+            if ev.mtu >= IPV6_MIN_MTU > port.k_mtu and getattr(dev, "disable_ipv6", False):
+                # Below 1280 the kernel dropped the link's IPv6 state (addrconf_ifdown); back
+                # above, it made it afresh with the default disable_ipv6=0: write it again.
+                _write_sysctl(f"/proc/sys/net/ipv6/conf/{port.k_name}/disable_ipv6", "1")
             port.k_mtu = ev.mtu
         if port.tt.tap and ev.address is not None:
             port.k_addr = ev.address
@@ -1413,6 +1417,9 @@ def _latest(events: list[LinkEvent], index: int,
 
 
 TUN_MIN_MTU = 68  # a TUN/TAP's min_mtu (the kernel refuses less: EINVAL)
+
+
+IPV6_MIN_MTU = 1280  # below it a link has no IPv6 (addrconf_notify, NETDEV_CHANGEMTU)
 
 
 def _kernel_mtu(port: _Port) -> int:

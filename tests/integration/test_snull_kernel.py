@@ -246,3 +246,18 @@ def test_loglevel_sysctl_lets_driver_debug_messages_into_the_log(netns: NetNames
     assert netns.netdrv("sysctl loglevel=8").stdout.splitlines()[1] == "loglevel = 8"
     netns.run("ping -c 4 -i 0.05 -W 1 198.18.0.2", check=False)
     assert "sn0: simulated lockup" in netns.netdrv("log -n 50").stdout
+
+
+def test_ipv6_stays_off_after_the_mtu_dips_below_1280_and_comes_back(netns: NetNamespace) -> None:
+    # Below 1280 the kernel drops a link's IPv6 state; back above it makes it afresh with
+    # disable_ipv6=0, and sn0 would send router solicitations and MLD reports snull drops.
+    netns.netdrv("load snull")
+    v6 = "cat /proc/sys/net/ipv6/conf/sn0/disable_ipv6"
+    assert netns.run(v6).stdout.strip() == "1"
+    netns.run("ip link set sn0 mtu 576")
+    assert wait_for(lambda: device(netns, "sn0")["mtu"] == 576)
+    netns.run("ip link set sn0 mtu 1500")
+    assert wait_for(lambda: device(netns, "sn0")["mtu"] == 1500)
+    assert wait_for(lambda: netns.run(v6).stdout.strip() == "1")
+    assert "inet6" not in netns.run("ip -6 addr show dev sn0").stdout
+    assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
