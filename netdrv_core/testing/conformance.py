@@ -34,8 +34,10 @@ driver would:
   TCP flow, so GRO holds and merges) — a live skb of one of its registered
   devices, ``skb.protocol`` set and, on Ethernet, the header pulled
   (``eth_type_trans``); each delivered frame counted in ``rx_packets`` and
-  ``rx_bytes``; a NAPI poll does at most its budget and one that does less
-  calls ``napi_complete_done`` (or it is never polled again);
+  ``rx_bytes``; every NAPI context enabled while the device is up
+  (``napi_enable`` in ``open``); a NAPI poll does at most its budget, returns what it
+  received (not its budget whatever it did) and one that does less calls
+  ``napi_complete_done`` (or it is never polled again);
 * carrier — ``netif_carrier_off``/``on`` reflected in operstate and LOWER_UP;
   frames sent without carrier dropped and counted by the core, never given to
   ``start_xmit`` (Linux's ``noop_qdisc``), and sent again once it is back;
@@ -44,7 +46,8 @@ driver would:
 * return values — ``open``, ``stop``, ``change_mtu``, ``set_mac_address``… return
   0/None or a negative errno, never a positive one (``return errno.EINVAL``);
 * statistics — ``get_stats`` returns a ``NetDeviceStats``, no negative counter,
-  bytes >= packets * the minimum frame size, counters never go back;
+  bytes >= packets * the minimum frame size and no more than the frames sent and
+  received (each counted once), counters never go back, not across down and up either;
 * MAC address and receive mode — ``set_mac_address`` stores a valid unicast
   address or refuses it, refuses a multicast or zero one; ``set_rx_mode`` follows
   promiscuous, all-multicast and multicast joins without raising;
@@ -92,7 +95,15 @@ import pytest
 
 from ..driver import Driver
 from ..errors import NameInUseError, ParameterError, PluginError
-from ..ether import ETH_ALEN, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, is_valid_ether_addr
+from ..ether import (
+    ETH_ALEN,
+    ETH_HLEN,
+    ETH_P_ARP,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    ETH_ZLEN,
+    is_valid_ether_addr,
+)
 from ..host import Host, bad_xmit_return
 from ..linktypes import ARPHRD_ETHER, ARPHRD_LOOPBACK, ether_setup
 from ..loop import EventLoop
@@ -248,6 +259,21 @@ def command_line_values(params: Mapping[str, Any]) -> dict[str, Any]:
     else refused — None is not the text ``"None"``.
     """
     return {k: str(v) if isinstance(v, int | float) else v for k, v in params.items()}
+
+
+def not_installed_hint(plugins: PluginManager, name: str) -> str:
+    """What to do when ``name`` is no installed driver ("" when it is one, broken or not).
+
+    A project fresh from ``netdrv new-driver`` is tested before ``pip install -e .``
+    more often than not: its driver is then unknown, and the list of the installed
+    ones alone does not say why.
+    """
+    if name in plugins.driver_names():
+        return ""
+    return (
+        " — not installed? netdrv finds a driver by its netdrv.drivers entry point: run "
+        "`pip install -e .` in the driver's project (again after changing its entry points)"
+    )
 
 
 def is_ethernet_like(dev: NetDevice) -> bool:
@@ -434,6 +460,10 @@ def bad_op_return(op: str, rc: object) -> str | None:
 
 _UNSET = object()
 
+# Bytes a driver may count per frame beyond the frame itself — padding to ETH_ZLEN, an FCS,
+# a device's own framing (a USB adapter's header) — before it is counting a frame twice.
+_FRAME_SLACK = ETH_ZLEN + 64
+
 # Administrative ops whose return value the spy checks (0/None or a negative errno).
 _ADMIN_OPS = ("open", "stop", "change_mtu", "set_mac_address", "validate_addr", "set_config",
               "set_features")  # fmt: skip
@@ -493,6 +523,8 @@ class _XmitSpy:
     held: dict[int, tuple[str, SkBuff]] = field(default_factory=dict)
     # What the driver handed up (netif_rx, netif_receive_skb): device name -> [skbs, bytes].
     rx: dict[str, list[int]] = field(default_factory=dict)
+    # What start_xmit accepted (NETDEV_TX_OK): device name -> [skbs, bytes when handed over].
+    tx: dict[str, list[int]] = field(default_factory=dict)
     # (ops, attribute, what the instance had before: _UNSET when nothing) to undo the spy.
     patched: list[tuple[Any, str, Any]] = field(default_factory=list)
 
@@ -690,6 +722,7 @@ class DriverHarness:
                                                           "(freed before NETDEV_TX_BUSY?)"))  # fmt: skip
                 # Recorded before the call: a driver may hand the skb up (netif_rx) inside it.
                 spy.held[id(skb)] = (name, skb)
+                length = skb.len  # before the driver pads, pushes or frees it
                 try:
                     rc = _orig(skb, dev)
                 except BaseException:
@@ -698,6 +731,10 @@ class DriverHarness:
                 if isinstance(rc, bool) or rc not in (NETDEV_TX_OK, NETDEV_TX_BUSY):
                     # The core takes anything but BUSY for OK; the kernel's contract has two values.
                     spy.violations.append(Violation(name, bad_xmit_return(rc)))
+                if rc != NETDEV_TX_BUSY:
+                    accepted = spy.tx.setdefault(name, [0, 0])
+                    accepted[0] += 1
+                    accepted[1] += length
                 if rc == NETDEV_TX_BUSY:
                     spy.held.pop(id(skb), None)  # the core keeps it
                     if skb.freed:
@@ -826,6 +863,12 @@ class DriverHarness:
                     f"frames handed up: count each frame's length in rx_bytes"
                 )
             for napi in dev.napi_list:
+                assert not (napi.queued and napi.enabled), (
+                    f"{dev.name}: a NAPI poll returns its whole budget ({napi.weight}) whatever "
+                    f"it received ({napi.polls} polls so far), so it is polled again and again "
+                    f"and the loop never goes idle: return the number of frames the poll "
+                    f"received, and call napi_complete_done when that is less than the budget"
+                )
                 assert not napi.over_budget, (
                     f"{dev.name}: a NAPI poll received more than its budget ({napi.over_budget}"
                     f" times): receive at most `budget` frames per poll and return the count"
@@ -839,6 +882,49 @@ class DriverHarness:
                     f"{dev.name}: a NAPI instance is still scheduled with the loop idle: its "
                     f"poll returned less than the budget without calling "
                     f"napi_complete_done(napi, work_done), so it is never polled again"
+                )
+
+    def byte_counts(self, devs: list[NetDevice]) -> dict[str, tuple[int, ...]]:
+        """Per device: its ``tx_bytes`` and ``rx_bytes``, the skbs and bytes ``start_xmit``
+        accepted, the frames and bytes handed up, and the core's ``tx_submitted`` and
+        ``rx_submitted`` (what :meth:`assert_bytes_counted_once` compares)."""
+        out: dict[str, tuple[int, ...]] = {}
+        for dev in devs:
+            s, cs = checked_stats(dev), dev.core_stats
+            tx = self.spy.tx.get(dev.name, [0, 0])
+            rx = self.spy.rx.get(dev.name, [0, 0])
+            out[dev.name] = (s.tx_bytes, s.rx_bytes, *tx, *rx, cs.tx_submitted, cs.rx_submitted)
+        return out
+
+    def assert_bytes_counted_once(
+        self, devs: list[NetDevice], before: dict[str, tuple[int, ...]]
+    ) -> None:
+        """Since ``before`` (:meth:`byte_counts`), ``tx_bytes`` and ``rx_bytes`` grew by no more
+        than the frames the driver sent and received, plus :data:`_FRAME_SLACK` each.
+
+        A byte counter counted twice (in ``start_xmit`` and again in the TX completion)
+        or in the wrong unit balances every packet counter, so nothing else notices it.
+        Only what the spies saw all of is checked: ops with ``__slots__`` cannot be spied
+        on, and a receive path that bypasses them is not compared.
+        """
+        now = self.byte_counts(devs)
+        for dev in devs:
+            tx_b, rx_b, tx_n, tx_len, rx_n, rx_len, tx_sub, rx_sub = (
+                a - b for a, b in zip(now[dev.name], before[dev.name], strict=True)
+            )
+            spied = any(o is dev.netdev_ops for o in self.spy.wrapped)
+            if spied and tx_n == tx_sub and tx_b > tx_len + tx_n * _FRAME_SLACK:
+                raise AssertionError(
+                    f"{dev.name}: tx_bytes grew by {tx_b} while start_xmit accepted {tx_n} skbs "
+                    f"of {tx_len} bytes in all: count each transmitted skb's length (skb.len) "
+                    f"once — in start_xmit or in the TX completion, not both"
+                )
+            header = max(dev.hard_header_len, 0)
+            if rx_n and rx_n == rx_sub and rx_b > rx_len + rx_n * (header + _FRAME_SLACK):
+                raise AssertionError(
+                    f"{dev.name}: rx_bytes grew by {rx_b} while the driver handed up {rx_n} "
+                    f"frames of {rx_len} bytes (after eth_type_trans pulled their {header}-byte "
+                    f"headers): count each received frame's length once, when you hand it up"
                 )
 
     # -- running -----------------------------------------------------------------------------
@@ -868,16 +954,37 @@ class DriverHarness:
                 q.clear()
 
     def up(self, dev: NetDevice) -> None:
-        """``ip link set DEV up``; fails the test when ``open`` fails."""
+        """``ip link set DEV up``; fails the test when ``open`` fails, resets the device's
+        counters or leaves a NAPI context disabled."""
         seen = len(self.faults)
+        before = checked_stats(dev).as_dict()
         self.check_op(dev, "open", self.host.dev_open(dev), seen)
+        after = checked_stats(dev).as_dict()
+        back = [f"{k} {v} -> {after[k]}" for k, v in before.items() if after[k] < v]
+        if back:
+            self.spy.violations.append(Violation(
+                dev.name, f"counters went back across stop and open ({', '.join(back)}): keep "
+                          f"dev.stats across down and up (don't reset them in open), as "
+                          f"ip -s link expects: they last until the device is unregistered"))  # fmt: skip
         self.settle()
+        self._check_napi(dev)
 
     def down(self, dev: NetDevice) -> None:
         """``ip link set DEV down``; fails the test when ``stop`` fails."""
         seen = len(self.faults)
         self.check_op(dev, "stop", self.host.dev_close(dev), seen)
         self.settle()
+
+    def _check_napi(self, dev: NetDevice) -> None:
+        """Every NAPI context of ``dev`` is enabled once it is up (the core's ``dev_close``
+        disables them before ``stop``, so a forgotten ``napi_disable`` does no harm here)."""
+        if dev.is_up and not all(napi.enabled for napi in dev.napi_list):
+            self.spy.violations.append(Violation(
+                dev.name, "a NAPI context is not enabled while the device is up: call "
+                          "napi_enable(napi) in open (netif_napi_add leaves it disabled, and a "
+                          "disabled context is never polled: the device receives nothing)"))  # fmt: skip
+        if self.fail_fast and self.spy.violations:
+            self.assert_clean()
 
     def check_op(self, dev: NetDevice, op: str, ret: int, seen: int = 0) -> None:
         """Fail the test when ``op`` returned an error, with what the driver raised since ``seen``.
@@ -1213,7 +1320,12 @@ class DriverConformance:
         try:
             h = self.make_harness(netdrv_conformance_driver)
         except PluginError as exc:
-            pytest.fail(f"cannot load driver {netdrv_conformance_driver!r}: {exc}", pytrace=False)
+            hint = not_installed_hint(PluginManager(), netdrv_conformance_driver)
+            if hint:
+                hint += ", or set driver_class = YourDriver to check it without installing it"
+            pytest.fail(
+                f"cannot load driver {netdrv_conformance_driver!r}: {exc}{hint}", pytrace=False
+            )
         try:
             yield h
         finally:
@@ -1723,9 +1835,11 @@ class DriverConformance:
         h.assert_accounted(devs)
 
     def test_stats_consistency(self, netdrv_conformance: DriverHarness) -> None:
-        """No negative counter; bytes >= packets * minimum frame; counters never go back."""
+        """No negative counter; bytes >= packets * minimum frame, and no more than the frames
+        sent and received (each counted once); counters never go back."""
         h = netdrv_conformance
         _drv, devs = self._loaded(h)
+        bytes_before = h.byte_counts(devs)
         snaps: list[dict[str, dict[str, int]]] = []
         for _ in range(2):
             h.traffic(devs, 16)
@@ -1747,6 +1861,7 @@ class DriverConformance:
         for name, s in snaps[1].items():
             back = [k for k, v in s.items() if v < snaps[0][name][k]]
             assert not back, f"{name}: counters went back: {back}"
+        h.assert_bytes_counted_once(devs, bytes_before)
         h.assert_accounted(devs)
 
     def test_receive_contract(self, netdrv_conformance: DriverHarness) -> None:

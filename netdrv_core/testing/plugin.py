@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from ..driver import Driver
-from ..errors import ParameterError
+from ..errors import ParameterError, PluginError
 from ..host import Host
 from ..params import check_params_error, parse_params
 from ..plugins import PluginManager
@@ -149,12 +149,18 @@ def netdrv_load(
     use_napi=1)`` is ``netdrv load snull lockup=5 use_napi=1``.  Numbers and booleans
     become that text; any other value must be text (None is refused, not "None").
     """
-    from .conformance import command_line_values
+    from .conformance import command_line_values, not_installed_hint
 
     loaded: list[Driver] = []
 
     def load(name: str, /, **params: Any) -> Driver:  # "/": drivers have a `name` parameter
-        cls = netdrv_plugins.get_driver(name)
+        try:
+            cls = netdrv_plugins.get_driver(name)
+        except PluginError as exc:
+            hint = not_installed_hint(netdrv_plugins, name)
+            if not hint:
+                raise
+            raise PluginError(f"{exc}{hint}") from None
         decl = netdrv_plugins.driver_parameters(name)
         values = parse_params(name, decl, command_line_values(params))
         try:

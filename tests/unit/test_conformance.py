@@ -30,6 +30,7 @@ from netdrv_core import (
     Driver,
     NetDevice,
     NetDeviceOps,
+    NetDeviceStats,
     Param,
     PluginManager,
     SkBuff,
@@ -498,6 +499,50 @@ class SlowOps(RingOps):
             netif_wake_queue(dev)
 
 
+class TxBytesTwiceOps(RingOps):
+    """Counts tx_bytes when the skb is queued and again when the TX-done "interrupt" frees it."""
+
+    def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
+        dev.stats.tx_bytes += skb.len
+        return super().start_xmit(skb, dev)
+
+
+class RxBytesTwiceOps(EchoOps):
+    """Counts each received frame's bytes twice (before and after eth_type_trans)."""
+
+    def receive(self, skb: SkBuff, dev: NetDevice, length: int) -> None:
+        dev.stats.rx_bytes += skb.len
+        super().receive(skb, dev, length)
+
+
+class NapiNoEnableOps(NapiEchoOps):
+    """Adds its NAPI context but never enables it: nothing is ever polled (received)."""
+
+    def open(self, dev: NetDevice) -> int:
+        if not dev.napi_list:
+            netif_napi_add(dev, self.poll, 4)
+        self.queue = []
+        netif_start_queue(dev)
+        return 0
+
+
+class NapiAlwaysBudgetOps(NapiEchoOps):
+    """Claims its whole budget from every poll, whatever it received: polled forever."""
+
+    def poll(self, napi: Any, budget: int) -> int:
+        self.complete = False
+        super().poll(napi, budget)
+        return budget
+
+
+class ResetStatsOnOpenOps(GoodOps):
+    """Starts every open with fresh counters: ip -s link loses its history on down/up."""
+
+    def open(self, dev: NetDevice) -> int:
+        dev.stats = NetDeviceStats()
+        return super().open(dev)
+
+
 class LeakyThread(Good):
     name = "kitthread"
     summary = "starts a thread it never stops"
@@ -693,6 +738,16 @@ def test_the_kit_traffic_makes_gro_merge() -> None:
         (_bug("kitbatch", BatchOps), "test_queue_stop_and_wake",
          "3 skbs accepted by start_xmit are not accounted for"),
         (_bug("kitslow", SlowOps), "test_every_skb_accounted", "still progressing"),
+        (_bug("kittxbytestwice", TxBytesTwiceOps), "test_stats_consistency",
+         r"kit0: tx_bytes grew by \d+ while start_xmit accepted \d+ skbs of \d+ bytes"),
+        (_bug("kitrxbytestwice", RxBytesTwiceOps), "test_stats_consistency",
+         r"kit0: rx_bytes grew by \d+ while the driver handed up \d+ frames of \d+ bytes"),
+        (_bug("kitnapinoenable", NapiNoEnableOps), "test_receive_contract",
+         "kit0: a NAPI context is not enabled while the device is up: call napi_enable"),
+        (_bug("kitnapibudget", NapiAlwaysBudgetOps), "test_receive_contract",
+         "kit0: a NAPI poll returns its whole budget .* polled again and again"),
+        (_bug("kitresetstats", ResetStatsOnOpenOps), "test_open_stop_cycles",
+         r"kit0: counters went back across stop and open \(tx_packets \d+ -> 0"),
         (LeakyThread, "test_clean_unload", "threads started by the driver still run"),
         (LeakyFd, "test_clean_unload", "file descriptors opened by the driver"),
         (NoExit, "test_registration_and_naming", "still registered after exit"),
@@ -852,6 +907,20 @@ def test_option_fails_on_a_driver_that_cannot_load(tmp_path: Path) -> None:
     # The PluginError's message says it all: no traceback through netdrv's plugin manager.
     assert "cannot load driver 'no_such_driver': unknown driver" in res.stdout
     assert "plugins.py" not in res.stdout, res.stdout
+
+
+def test_a_subclass_naming_a_driver_not_installed_says_how_to_install_it(
+    tmp_path: Path,
+) -> None:
+    """The kit in a project fresh from ``netdrv new-driver``, run before ``pip install -e .``."""
+    (tmp_path / "test_kit.py").write_text(
+        "from netdrv_core.testing.conformance import DriverConformance\n\n\n"
+        "class TestConformance(DriverConformance):\n    driver_name = 'kitnotinstalled'\n"
+    )
+    res = _pytest(tmp_path, "-k", "loads")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "cannot load driver 'kitnotinstalled': unknown driver" in res.stdout, res.stdout
+    assert "pip install -e ." in res.stdout and "driver_class" in res.stdout, res.stdout
 
 
 def test_without_the_option_nothing_is_added(tmp_path: Path) -> None:

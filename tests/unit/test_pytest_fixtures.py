@@ -12,6 +12,7 @@ from netdrv_core import (
     NetDevice,
     Param,
     ParameterError,
+    PluginError,
     PluginManager,
     alloc_netdev,
     ether_setup,
@@ -132,3 +133,12 @@ def test_the_daemon_names_the_driver_in_its_check_params_refusal() -> None:
     finally:
         host.close()
         host.loop.close()
+
+
+def test_load_of_a_driver_not_installed_says_how_to_install_it(netdrv_load) -> None:
+    # A project fresh from `netdrv new-driver`, tested before `pip install -e .`: the error
+    # says what to do, not only which drivers are installed.
+    with pytest.raises(PluginError) as ei:
+        netdrv_load("kitnotinstalled")
+    assert str(ei.value).startswith("unknown driver 'kitnotinstalled'.")
+    assert "pip install -e ." in str(ei.value)
