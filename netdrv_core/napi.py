@@ -55,8 +55,8 @@ class NapiStruct:
     """``struct napi_struct``: one polling context of a device."""
 
     __slots__ = ("completed", "completed_at_budget", "dev", "enabled", "gen", "gro_list",
-                 "in_poll", "missed", "over_budget", "poll", "polls", "queued", "scheduled", "weight",
-                 "work_done_total")  # fmt: skip
+                 "in_poll", "missed", "over_budget", "poll", "polls", "queued", "scheduled", "stalled",
+                 "weight", "work_done_total")  # fmt: skip
 
     def __init__(self, dev: NetDevice, poll: Callable[[NapiStruct, int], int], weight: int) -> None:
         self.dev = dev
@@ -78,6 +78,7 @@ class NapiStruct:
         self.in_poll = False
         self.completed = False  # napi_complete_done was called by the poll running now
         self.completed_at_budget = 0  # polls that completed and yet used their whole budget
+        self.stalled = 0  # polls that did less than their budget and did not complete
         self.gro_list: list[Any] = []  # flows napi_gro_receive holds until the poll ends
 
     def enable(self) -> None:
@@ -172,6 +173,15 @@ class NapiStruct:
         if self.scheduled and done >= self.weight and not self.queued:
             self.queued = True
             host.loop.call_soon(self._run, gen)  # budget used up: more work waits
+        elif self.scheduled and not self.completed and done < self.weight and gen == self.gen:
+            # Linux stalls the same way (the context stays scheduled, off the poll list):
+            # nothing but a warning, once, tells the driver's author why it receives no more.
+            if not self.stalled:
+                log.warning("%s: NAPI poll returned %d < budget %d without napi_complete_done: "
+                            "the context stays scheduled and is never polled again; call "
+                            "napi_complete_done(napi, work_done) when the ring is empty",
+                            self.dev.name, done, self.weight)  # fmt: skip
+            self.stalled += 1
 
     def complete_done(self, work_done: int) -> bool:
         """Mark the poll finished, handing up what GRO holds: True when the driver may

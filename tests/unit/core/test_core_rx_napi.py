@@ -165,6 +165,29 @@ def test_napi_poll_that_completes_at_exactly_the_budget_is_not_rescheduled(host:
     assert napi.completed_at_budget == 1  # a misuse (Linux: "must not"), counted and warned
 
 
+def test_a_poll_that_does_less_than_its_budget_without_completing_is_warned_once(
+    host: Host, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Linux stalls the same way: the context stays scheduled and is never polled again.
+    dev, _ = make_dev(host)
+    calls = []
+
+    def poll(napi: NapiStruct, budget: int) -> int:
+        calls.append(budget)
+        return 1  # forgot napi_complete_done
+
+    napi = netif_napi_add(dev, poll, weight=8)
+    napi_enable(napi)
+    napi_schedule(napi)
+    host.loop.run_until_idle()
+    assert calls == [8] and napi.scheduled and napi.stalled == 1
+    assert not napi_schedule(napi)  # still scheduled: nothing polls it again
+    host.loop.run_until_idle()
+    assert calls == [8]
+    warned = [r for r in caplog.records if "without napi_complete_done" in r.getMessage()]
+    assert len(warned) == 1 and dev.name in warned[0].getMessage()
+
+
 def test_napi_disable_cancels_a_pending_poll(host: Host) -> None:
     dev, _ = make_dev(host)
     ring = Ring(dev, 3)
