@@ -18,9 +18,21 @@ Data: NTB16 (or NTB32) both ways (:mod:`netdrv_usbnet.codecs.cdc_ncm`).  Bulk IN
 exactly the negotiated NTB input size (an NTB of exactly that size is not
 followed by a ZLP).  On TX the writer packs every frame queued at that moment
 into as few NTBs as the device's limits allow (up to 40 datagrams each, like
-Linux), aligned as GET_NTB_PARAMETERS asks; an NTB that ends on a full packet
-is followed by a ZLP.  The decoder bounds-checks every index and length the
-device sends; malformed NTBs count as rx errors.
+Linux), aligned as GET_NTB_PARAMETERS asks.  The decoder bounds-checks every
+index and length the device sends; malformed NTBs count as rx errors.
+
+TX termination, as Linux's ``cdc_ncm_info`` ("CDC NCM (NO ZLP)"): no ZLP is
+ever sent (some devices misbehave on one).  tx_max is the device's
+dwNtbOutMaxSize or, when smaller, no multiple of the bulk OUT wMaxPacketSize
+(``cdc_ncm_update_rxtx_max`` adds one); an NTB longer than min_tx_pkt
+(tx_max - 3 packets, at least 512) is zero-padded to tx_max, and a shorter
+one that ends on a full packet gets one zero byte — both inside wBlockLength
+(``cdc_ncm_fill_tx_frame``).  A full-size NTB of exactly dwNtbOutMaxSize
+needs no terminator: the device ends the transfer at its maximum.  The core
+adds nothing to a FLAG_MULTI_PACKET minidriver's transfers.
+:class:`CdcNcmZlp` (``cdc_ncm_zlp_info``, DisplayLink docks) sets
+FLAG_SEND_ZLP instead: no padding to tx_max, and a ZLP after a full-size NTB
+that is a packet multiple.
 
 :class:`AppleNcm` is the iPhone's NCM function, which has no interrupt
 endpoint: its carrier is on while the interface is up.
@@ -56,7 +68,7 @@ from .core import (
     usb_errno,
 )
 
-__all__ = ["AppleNcm", "CdcNcm"]
+__all__ = ["AppleNcm", "CdcNcm", "CdcNcmZlp", "min_tx_pkt"]
 
 NTB_RX_MAX = 16384
 """NTB input size we ask for (Linux CDC_NCM_NTB_DEF_SIZE_RX is 16 KiB too)."""
@@ -68,21 +80,39 @@ DATAGRAMS_PER_NTB = 40
 """Linux CDC_NCM_DPT_DATAGRAMS_MAX."""
 MAX_DATAGRAM_SIZE = 8192
 """Linux CDC_NCM_MAX_DATAGRAM_SIZE."""
+CDC_NCM_MIN_TX_PKT = 512
+"""The smallest NTB padded to tx_max (Linux CDC_NCM_MIN_TX_PKT)."""
+
+
+def min_tx_pkt(tx_max: int, maxpacket: int) -> int:
+    """Linux's ``clamp_t(u16, tx_max - 3 * maxpacket, CDC_NCM_MIN_TX_PKT, tx_max)``: never
+    pad more than 3 full USB packets per transfer.
+
+    Below zero the u16 cast wraps to a large value, clamped to tx_max (no padding).
+
+    >>> min_tx_pkt(16385, 512), min_tx_pkt(2048, 512), min_tx_pkt(1514, 1024)
+    (14849, 512, 1514)
+    """
+    val = tx_max - 3 * maxpacket
+    if val < 0:
+        return tx_max
+    return min(max(val, CDC_NCM_MIN_TX_PKT), tx_max)
 
 
 class CdcNcm(CdcMixin, MiniDriver):
-    """CDC Network Control Model (``cdc_ncm_info``)."""
+    """CDC Network Control Model (``cdc_ncm_info``): NTBs end with a short packet, no ZLP."""
 
     name = "cdc_ncm"
-    description = "CDC NCM"
+    description = "CDC NCM (NO ZLP)"
     flags = (FLAG_ETHER | FLAG_POINTTOPOINT | FLAG_NO_SETINT | FLAG_MULTI_PACKET
-             | FLAG_LINK_INTR | FLAG_SEND_ZLP)  # fmt: skip
+             | FLAG_LINK_INTR)  # fmt: skip
 
     def __init__(self) -> None:
         self._init_cdc()
         self.params = NtbParameters()
         self.rx_max = NTB_RX_MAX
         self.tx_max = NTB_TX_MAX
+        self.min_tx_pkt = NTB_TX_MAX
         self.max_datagram = 1514
         self.caps = 0
         self.ntb32 = False
@@ -116,6 +146,7 @@ class CdcNcm(CdcMixin, MiniDriver):
         self.in_data_alt0 = False
         un.set_altsetting(self.data_intf, alt.bAlternateSetting)
         un.use_endpoints(alt, intf)
+        self.update_tx_max(un.out_mps)
         self.cdc_check_status_endpoint(un)
         # A frame must also fit one OUT NTB (dwNtbOutMaxSize may be small while the
         # datagram size is jumbo): a larger MTU would only make frames tx_dropped.
@@ -174,10 +205,9 @@ class CdcNcm(CdcMixin, MiniDriver):
         if self.caps & ecm.NCM_NCAP_CRC_MODE:
             self._optional(un, ecm.SET_CRC_MODE, 0, alt0=True)
         # Never more than the device takes, even below the spec's 2048 (as Linux): what it
-        # cannot take it drops, while the frames would count as sent here.
+        # cannot take it drops, while the frames would count as sent here.  Final once the
+        # bulk OUT endpoint is known (update_tx_max).
         self.tx_max = min(NTB_TX_MAX, self.params.dwNtbOutMaxSize)
-        self.encoder = NtbEncoder(self.params, max_datagrams=DATAGRAMS_PER_NTB,
-                                  max_size=self.tx_max, ntb32=ntb32)  # fmt: skip
         self.rx_decoder.ntb32 = ntb32
         self.rx_decoder.max_size = self.rx_max
         self.rx_decoder.max_datagram = self.max_datagram + 4
@@ -187,6 +217,20 @@ class CdcNcm(CdcMixin, MiniDriver):
             self.rx_decoder.max_datagrams,
             self.rx_max // (ETH_HLEN + (DPE32_LENGTH if ntb32 else DPE16_LENGTH)),
         )
+
+    def update_tx_max(self, maxpacket: int) -> None:
+        """The TX half of ``cdc_ncm_update_rxtx_max`` for bulk OUT packets of *maxpacket*
+        bytes: tx_max, min_tx_pkt and the NTB encoder that ends NTBs accordingly."""
+        tx_max = min(NTB_TX_MAX, self.params.dwNtbOutMaxSize)
+        if tx_max != self.params.dwNtbOutMaxSize and tx_max % maxpacket == 0:
+            tx_max += 1  # a full-size NTB then ends with a short packet
+        self.tx_max = tx_max
+        self.min_tx_pkt = min_tx_pkt(tx_max, maxpacket)
+        # Padding to tx_max is pointless when a ZLP follows full-size NTBs (Linux).
+        pad_over = None if self.flags & FLAG_SEND_ZLP else self.min_tx_pkt
+        self.encoder = NtbEncoder(self.params, max_datagrams=DATAGRAMS_PER_NTB,
+                                  max_size=tx_max, ntb32=self.ntb32, max_packet=maxpacket,
+                                  min_tx_pkt=pad_over)  # fmt: skip
 
     def _optional(self, un: UsbNet, request: int, value: int, data: bytes = b"", *,
                   alt0: bool = False) -> bool:  # fmt: skip
@@ -271,11 +315,20 @@ class CdcNcm(CdcMixin, MiniDriver):
         """NTB sizes, TX batching and decoder counters."""
         return [("ntb_format", 32 if self.ntb32 else 16),
                 ("ntb_in_size", self.rx_max), ("ntb_out_max", self.tx_max),
+                ("min_tx_pkt", self.min_tx_pkt),
                 ("max_datagram_size", self.max_datagram), ("packet_filter", self.packet_filter),
                 ("tx_ntbs", self.tx_ntbs), ("tx_datagrams", self.tx_datagrams),
                 ("tx_too_big", self.tx_too_big),
                 *codec_stats("ntb", self.rx_decoder.stats),
                 *codec_stats("notify", self.notifications.stats)]  # fmt: skip
+
+
+class CdcNcmZlp(CdcNcm):
+    """``cdc_ncm_zlp_info``: the same with FLAG_SEND_ZLP, for devices that need a ZLP after a
+    full-size NTB (DisplayLink docking stations)."""
+
+    description = "CDC NCM (SEND ZLP)"
+    flags = CdcNcm.flags | FLAG_SEND_ZLP
 
 
 class AppleNcm(CdcNcm):

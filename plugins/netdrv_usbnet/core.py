@@ -26,9 +26,10 @@ Threads (pyusb transfers block; the event loop must not):
   first link-up report after open.
 * **bulk OUT writer** — takes batches of frames from a queue, runs
   ``tx_fixup`` (NCM packs a whole batch into one NTB), terminates transfers
-  that end on a full packet (ZLP or a pad byte) and reports completions to
-  the loop.  ``start_xmit`` only queues: it never blocks, and it stops the
-  netdev queue when ``tx_qlen`` frames are in flight (woken at half).
+  that end on a full packet (ZLP or a pad byte; a FLAG_MULTI_PACKET
+  minidriver's framing does it itself) and reports completions to the loop.
+  ``start_xmit`` only queues: it never blocks, and it stops the netdev queue
+  when ``tx_qlen`` frames are in flight (woken at half).
 * **kevent worker** — Linux's deferred ``kevent``: control transfers asked for
   from the loop or the interrupt thread (``link_reset``, rx mode, MTU, MAC)
   run here, in order.  When the adapter goes away it joins the other threads,
@@ -1260,12 +1261,20 @@ class UsbNet:
         self._post(self._account_tx, ok, ok_bytes, errors, dropped)
 
     def _bulk_out(self, data: bytes) -> int:
-        """One bulk OUT transfer, terminated like usbnet does; 0 or the errno."""
-        zlp = needs_zlp(len(data), self.out_mps)
-        if zlp and not self.info.flags & FLAG_SEND_ZLP:
-            data += b"\x00"  # the 1-byte pad usbnet adds instead of a ZLP
-            self.counters["tx_pad_bytes"] += 1
-            zlp = False
+        """One bulk OUT transfer, terminated like ``usbnet_start_xmit``; 0 or the errno.
+
+        A transfer that ends on a full packet gets a ZLP with FLAG_SEND_ZLP, else one pad
+        byte, except from a FLAG_MULTI_PACKET minidriver: its framing ends its transfers
+        itself (cdc_ncm: a full-size NTB of dwNtbOutMaxSize needs no terminator).
+        """
+        zlp = False
+        if needs_zlp(len(data), self.out_mps):
+            flags = self.info.flags
+            if flags & FLAG_SEND_ZLP:
+                zlp = True
+            elif not flags & FLAG_MULTI_PACKET:
+                data += b"\x00"  # the 1-byte pad usbnet adds instead of a ZLP
+                self.counters["tx_pad_bytes"] += 1
         try:
             # pyusb wants an array; handing it one skips its conversion by trial and error.
             self.udev.write(self.ep_out, array.array("B", data), TX_TIMEOUT_MS)

@@ -21,7 +21,7 @@ from typing import Any
 
 from .ax88179 import Ax88179
 from .cdc_ether import CdcEther
-from .cdc_ncm import AppleNcm, CdcNcm
+from .cdc_ncm import AppleNcm, CdcNcm, CdcNcmZlp
 from .codecs import cdc_ecm as ecm
 from .core import MiniDriver
 
@@ -96,6 +96,8 @@ ID_TABLE: tuple[UsbDeviceId, ...] = (
               "ASIX AX88179 / AX88179A USB 3.0 Gigabit Ethernet"),
     _dev_intf(0x0B95, 0x178A, USB_CLASS_VENDOR_SPEC, USB_CLASS_VENDOR_SPEC, 0x00, Ax88179,
               "ASIX AX88178A USB 2.0 Gigabit Ethernet"),
+    UsbDeviceId(CdcNcmZlp, 0x17E9, None, USB_CLASS_COMM, SUB_NCM, PROTO_NONE,
+                "DisplayLink docking stations: NCM with ZLPs (cdc_ncm_zlp_info)"),
     # -- generic class matches ---------------------------------------------------------------------
     _intf(USB_CLASS_COMM, SUB_ECM, PROTO_NONE, CdcEther, "any CDC-ECM function"),
     _intf(USB_CLASS_COMM, SUB_NCM, PROTO_NONE, CdcNcm, "any CDC-NCM function"),

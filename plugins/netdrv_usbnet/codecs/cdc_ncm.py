@@ -267,14 +267,16 @@ class NtbParameters:
 
 def _fix_modulus(divisor: int, remainder: int, alignment: int, limit: int) -> tuple[int, int, int]:
     """(divisor, remainder, NDP alignment) after the fallbacks of Linux's ``cdc_ncm_fix_modulus``,
-    a little stricter: a value equal to the NTB size is refused too (Linux only one above).
+    a little stricter: a value that leaves less than an Ethernet header after it is refused
+    too (Linux only one above the NTB size).
 
     A divisor or an alignment as large as the NTB itself would push the first
-    datagram (or the NDP) past its end: nothing would ever fit.
+    datagram (or the NDP) past its end: nothing would ever fit.  So would one
+    a byte short of it (a tx_max of 16385, one past a packet multiple).
     """
 
     def ok(v: int) -> bool:
-        return NDP_ALIGN_MIN <= v < limit and _pow2(v)
+        return v >= NDP_ALIGN_MIN and v + ETH_HLEN <= limit and _pow2(v)
 
     divisor = divisor if ok(divisor) else NDP_ALIGN_MIN
     alignment = alignment if ok(alignment) else NDP_ALIGN_MIN
@@ -320,8 +322,19 @@ class NtbEncoder:
     parameters means "no limit").  A divisor or NDP alignment not smaller than
     *max_size* becomes 4, as :meth:`NtbParameters.sanitized` does for the
     device's own maximum.  wSequence starts at *sequence* and
-    increments (mod 2**16) per :meth:`build`.  No ZLP/short-packet padding is
-    added: see :func:`~netdrv_usbnet.codecs.needs_zlp`.
+    increments (mod 2**16) per :meth:`build`.
+
+    Transfer termination (Linux ``cdc_ncm_fill_tx_frame``), once per NTB, the
+    zero bytes counted in the block length: with *min_tx_pkt* set, an NTB
+    longer than it is padded to ``max_size`` (tx_max; a device with DMA takes
+    a full-size NTB better than a short packet); otherwise, with
+    *max_packet* (the bulk OUT wMaxPacketSize) set, an NTB shorter than
+    ``max_size`` that is a multiple of it gets one zero byte, so a short
+    packet ends it and no ZLP is needed.  A caller whose ``max_size`` is
+    either the device's dwNtbOutMaxSize or no multiple of *max_packet* (see
+    ``cdc_ncm_update_rxtx_max``) then never needs a ZLP.  Both default to
+    off: the NTB ends where its last datagram (or NDP) does, see
+    :func:`~netdrv_usbnet.codecs.needs_zlp`.
 
     ``direction="in"`` uses the IN fields of *params* (for device simulators).
 
@@ -340,6 +353,8 @@ class NtbEncoder:
         ndp_at_end: bool = False,
         sequence: int = 0,
         ntb32: bool = False,
+        max_packet: int = 0,
+        min_tx_pkt: int | None = None,
     ) -> None:
         """See the class docstring; *max_size* further limits the block size."""
         p = (params or NtbParameters()).sanitized(ntb32=ntb32)
@@ -378,6 +393,12 @@ class NtbEncoder:
         self.max_datagrams = min(max_datagrams, dev_max_dg) if dev_max_dg else max_datagrams
         self.ndp_at_end = ndp_at_end
         self.sequence = sequence & 0xFFFF
+        if max_packet < 0:
+            raise ValueError("max_packet must be >= 0")
+        self.max_packet = max_packet
+        self.min_tx_pkt = min_tx_pkt
+        # An NTB longer than this is padded to max_size (never, without min_tx_pkt).
+        self._pad_over = self.max_size if min_tx_pkt is None else min_tx_pkt
         self._frames: list[bytes] = []
         # Adding a datagram grows the NDP by one entry (4 bytes, 8 for NTB32), which moves
         # every datagram behind it by as much: when the divisor divides that their padding
@@ -437,7 +458,7 @@ class NtbEncoder:
 
     @property
     def size(self) -> int:
-        """Block length the NTB would have if built now."""
+        """Block length the NTB would have if built now, before its termination padding."""
         return self._layout_size([len(f) for f in self._frames])
 
     def discard(self) -> None:
@@ -461,6 +482,15 @@ class NtbEncoder:
             return end, _align_up(end, self.ndp_alignment) + ndp_len
         end = _align_payload(self._end + self._dpe, self.divisor, self.remainder) + n
         return end, end
+
+    def _tx_padding(self, length: int) -> int:
+        """Zero bytes that end an NTB of *length* bytes (see the class docstring)."""
+        if length > self._pad_over:
+            return self.max_size - length
+        mps = self.max_packet
+        if mps and length % mps == 0 and length < self.max_size:
+            return 1  # force a short packet
+        return 0
 
     def add(self, frame: bytes | bytearray | memoryview) -> bool:
         """Queue *frame*; return False (queue unchanged) if the NTB is full.
@@ -527,9 +557,15 @@ class NtbEncoder:
         if self.ndp_at_end:
             ndp_off = _align_up(pos, self.ndp_alignment)
             parts += (_ZEROS[: ndp_off - pos], b"")
+            ndp_slot = len(parts) - 1
             total = ndp_off + ndp_len
         else:
+            ndp_slot = 2
             total = pos
+        pad = self._tx_padding(total)
+        if pad:
+            parts.append(_ZEROS[:pad] if pad <= len(_ZEROS) else bytes(pad))
+            total += pad
         if self.ntb32:
             ndp = struct.pack(f"<4sHHII{len(entries) + 2}I", NDP32_NOCRC_SIGNATURE, ndp_len, 0, 0,
                               0, *entries, 0, 0)  # fmt: skip
@@ -538,7 +574,7 @@ class NtbEncoder:
             ndp = struct.pack(f"<4sHH{len(entries) + 2}H", NDP16_NOCRC_SIGNATURE, ndp_len, 0,
                               *entries, 0, 0)  # fmt: skip
             nth = struct.pack("<4sHHHH", NTH16_SIGNATURE, nth_len, self.sequence, total, ndp_off)
-        parts[-1 if self.ndp_at_end else 2] = ndp
+        parts[ndp_slot] = ndp
         parts[0] = nth
         self.sequence = (self.sequence + 1) & 0xFFFF
         return b"".join(parts)

@@ -25,6 +25,7 @@ from netdrv_usbnet.codecs import cdc_ecm as ecm
 from netdrv_usbnet.codecs.cdc_ncm import (
     NTB_FORMAT_NTB16,
     NTB_FORMAT_NTB32,
+    NTB_MIN_SIZE,
     NtbDecoder,
     NtbEncoder,
     NtbParameters,
@@ -347,7 +348,11 @@ class CdcNcmModel(_CdcModel):
     *not* followed by a ZLP, so the host should read with a buffer of exactly
     the NTB input size (as Linux does).  OUT: host NTBs are validated with
     :class:`~netdrv_usbnet.codecs.NtbDecoder` (``out_decoder.stats``); errors
-    count as ``wire_tx_errors``.
+    count as ``wire_tx_errors``.  Zero padding inside wBlockLength is
+    accepted.  With ``drop_zlp`` (real hardware) a transfer ends with a short
+    packet, a ZLP, or at dwNtbOutMaxSize bytes (the function's buffer is
+    full), so an NTB of exactly that size needs no ZLP.  ZLPs are counted
+    (``stats.zlps_received``): Linux's cdc_ncm sends none.
 
     ``malformed_next(kind)`` corrupts the next IN NTB (in its format):
     ``bad_signature``, ``bad_ndp_signature``, ``bad_block_length``,
@@ -487,6 +492,11 @@ class CdcNcmModel(_CdcModel):
 
     def _decode_out(self, data: bytes) -> list[bytes]:
         return self._decode_with(self.out_decoder, data)
+
+    def _out_transfer_max(self, ep: int) -> int:
+        if ep != self.BULK_OUT:
+            return 0
+        return self.ntb_params.dwNtbOutMaxSize or NTB_MIN_SIZE  # 0: the 2048 all devices take
 
     def _corrupt(self, kind: str, transfer: bytes) -> bytes:
         if self.ntb32:

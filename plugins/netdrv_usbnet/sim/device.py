@@ -24,7 +24,11 @@ Transfer semantics (deliberately close to real USB):
   complete transfer.  With ``drop_zlp = True`` the device behaves like real
   hardware when the host omits the ZLP: a write whose length is a non-zero
   multiple of wMaxPacketSize does not end the transfer, it merges with the
-  following write(s) until a short packet or an explicit zero-length write.
+  following write(s) until a short packet or an explicit zero-length write,
+  or until it reaches the most the device takes in one transfer
+  (:meth:`SimDevice._out_transfer_max`: a CDC-NCM function's
+  dwNtbOutMaxSize), where the device ends it.  Every zero-length write
+  counts in ``zlps_received``.
 * Timeout 0 means "wait forever" (libusb semantics).
 
 Errors are the real ``usb.core.USBError``/``USBTimeoutError`` with libusb's
@@ -614,14 +618,25 @@ class SimDevice:
         mps = self.max_packet(ep)
         pend = self._out.setdefault(ep, bytearray())
         pend += data
+        done: list[bytes] = []
+        limit = self._out_transfer_max(ep)
+        while limit and len(pend) >= limit:  # the device's buffer is full: the transfer ends
+            done.append(bytes(pend[:limit]))
+            del pend[:limit]
         if not data or len(data) % mps:
             if not data:
                 self.stats.zlps_received += 1
-            t = bytes(pend)
-            pend.clear()
-            return [t] if t else []
-        self.stats.out_unterminated += 1
-        return []
+            if pend:
+                done.append(bytes(pend))
+                pend.clear()
+        elif pend:
+            self.stats.out_unterminated += 1
+        return done
+
+    def _out_transfer_max(self, ep: int) -> int:
+        """Hook: the most bytes one OUT transfer on *ep* can hold (0: no limit).  With
+        ``drop_zlp`` a transfer that reaches it ends there, with or without a ZLP."""
+        return 0
 
     def _take_in(self, ep: int, size: int, *, allow_partial: bool) -> bytes | None:
         """Remove one host read's worth of data from *ep*'s queue (lock held).

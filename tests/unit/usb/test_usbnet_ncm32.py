@@ -142,7 +142,8 @@ def test_adapter_offering_no_known_format_is_refused(host, usbnet, sim_backend, 
 
 def test_ntb32_sizes_are_32_bit(host, usbnet, sim_backend):
     """dwNtbInMaxSize/dwNtbOutMaxSize above 65535 are kept for NTB32 (NTB16 caps them): the
-    driver still asks for 16 KiB NTBs, and without SET_NTB_INPUT_SIZE reads at most 64 KiB
+    driver still asks for 16 KiB NTBs (sends 16385-byte ones: tx_max below the device's
+    maximum is no packet multiple), and without SET_NTB_INPUT_SIZE reads at most 64 KiB
     (Linux CDC_NCM_NTB_MAX_SIZE_RX)."""
     params = NtbParameters(bmNtbFormatsSupported=NTB_FORMAT_NTB32, dwNtbInMaxSize=0x40000,
                            dwNtbOutMaxSize=0x40000)  # fmt: skip
@@ -150,7 +151,7 @@ def test_ntb32_sizes_are_32_bit(host, usbnet, sim_backend):
     dev, _ = _bind(usbnet, sim_backend, m)
     ncm = dev.priv.info
     assert ncm.params.dwNtbOutMaxSize == ncm.params.dwNtbInMaxSize == 0x40000
-    assert (ncm.rx_max, ncm.tx_max, ncm.encoder.max_size) == (16384, 16384, 16384)
+    assert (ncm.rx_max, ncm.tx_max, ncm.encoder.max_size) == (16384, 16385, 16385)
     assert m.ntb_in_size == 16384
 
 
