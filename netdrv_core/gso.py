@@ -29,15 +29,19 @@ from .checksum import csum_fold, csum_partial, ip_compute_csum, skb_checksum_hel
 from .ether import ETH_P_IP, ETH_P_IPV6
 from .netdevice import (
     NETIF_F_GSO_UDP_L4,
+    NETIF_F_HIGHDMA,
     NETIF_F_HW_CSUM,
+    NETIF_F_HW_VLAN_CTAG_TX,
     NETIF_F_IP_CSUM,
     NETIF_F_IPV6_CSUM,
+    NETIF_F_SG,
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
     NETIF_F_TSO_MANGLEID,
     NetDevice,
     kfree_tx,
+    netdev_intersect_features,
 )
 from .skbuff import (
     CHECKSUM_NONE,
@@ -56,6 +60,7 @@ __all__ = [
     "GsoError",
     "can_checksum_protocol",
     "netif_needs_gso",
+    "netif_skb_features",
     "skb_gso_ok",
     "skb_gso_segment",
     "validate_xmit_skb",
@@ -85,6 +90,9 @@ IPPROTO_UDP = 17
 _TCP_FIN_PSH = 0x01 | 0x08
 _TCP_CWR = 0x80
 _VLAN_TYPES = (0x8100, 0x88A8)  # ETH_P_8021Q, ETH_P_8021AD
+# What a device does for a frame with two tags or more (Linux's vlan_features_check):
+# only a protocol-blind checksum, whatever its vlan_features say.
+_VLAN_MULTI_FEATURES = NETIF_F_SG | NETIF_F_HIGHDMA | NETIF_F_HW_CSUM | NETIF_F_HW_VLAN_CTAG_TX
 
 
 class GsoError(ValueError):
@@ -143,6 +151,37 @@ def _vlan_inner(skb: SkBuff) -> tuple[int, int] | None:
         at += 4  # past the tag (type, TCI) to the next ethertype
         proto = buf[at] << 8 | buf[at + 1]
     return proto, at + 2
+
+
+def _vlan_tagged_multi(skb: SkBuff) -> bool:
+    """True when ``skb`` carries two tags or more, in its metadata and data or both in its
+    data (Linux's ``skb_vlan_tagged_multi``)."""
+    proto = skb.protocol
+    if not skb.vlan_all:
+        if proto not in _VLAN_TYPES:
+            return False
+        at = skb_frame_start(skb) + 16  # the ethertype behind the outer tag
+        if at + 2 > skb.tail:
+            return False
+        proto = skb.buf[at] << 8 | skb.buf[at + 1]
+    return proto in _VLAN_TYPES
+
+
+def netif_skb_features(skb: SkBuff, dev: NetDevice) -> int:
+    """The offloads ``dev`` does for ``skb`` (Linux's ``netif_skb_features``, its VLAN part).
+
+    ``dev.features`` for an untagged skb.  A tagged one (:func:`~netdrv_core.vlan.skb_vlan_tagged`:
+    a tag in ``skb.vlan_all``, or ``skb.protocol`` a VLAN ethertype) gets only those also in
+    ``dev.vlan_features`` (and the tag insertion): hardware that cannot parse past a tag
+    would checksum or segment the wrong bytes.  One with two tags or more gets at most
+    ``NETIF_F_HW_CSUM`` and ``NETIF_F_SG`` (``vlan_features_check``).
+    """
+    features = dev.features
+    if skb.vlan_all or skb.protocol in _VLAN_TYPES:
+        features = netdev_intersect_features(features, dev.vlan_features | NETIF_F_HW_VLAN_CTAG_TX)
+        if _vlan_tagged_multi(skb):
+            features &= _VLAN_MULTI_FEATURES
+    return features
 
 
 def _l3_protocol(skb: SkBuff) -> int:
@@ -347,11 +386,17 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
 
     A super-frame the device cannot take whole is segmented (``skb`` consumed,
     each segment's checksum already right for the device); a partial checksum
-    the device cannot finish is finished here.  A frame that cannot be made
+    the device cannot finish is finished here.  What the device can do is
+    :func:`netif_skb_features`: for a VLAN-tagged frame, only what its
+    ``vlan_features`` say.  A frame that cannot be made
     right is dropped, freed, counted in the device's ``core_stats.tx_qdisc_drops``
     and logged with the reason: the result is then empty.
     """
     features = dev.features
+    proto = skb.protocol
+    if skb.vlan_all or proto in _VLAN_TYPES:  # tagged: what the device does behind a tag
+        features = netif_skb_features(skb, dev)
+        proto = _l3_protocol(skb)
     try:
         if skb.ip_summed == CHECKSUM_PARTIAL:
             _check_csum_start(skb)
@@ -369,7 +414,7 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
             # Taken whole: the device finishes each segment's checksum (_gso_fits checked
             # it can); one checksum over the whole super-frame would be wrong in every one.
             return [skb]
-        if skb.ip_summed == CHECKSUM_PARTIAL and not can_checksum_protocol(features, skb.protocol):
+        if skb.ip_summed == CHECKSUM_PARTIAL and not can_checksum_protocol(features, proto):
             skb_checksum_help(skb)
     except ValueError as exc:  # GsoError, or a checksum offset outside the frame
         # Said once per device (a stream of such frames must not flood the log), counted always.

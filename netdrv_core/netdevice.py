@@ -70,6 +70,7 @@ __all__ = [
     "dev_addr_mod",
     "dev_addr_set",
     "dev_get_stats",
+    "netdev_intersect_features",
     "netdev_priv",
     "netif_carrier_off",
     "netif_carrier_ok",
@@ -138,6 +139,17 @@ NETIF_F_RXCSUM = 1 << 29
 NETIF_F_LOOPBACK = 1 << 31
 NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM
 NETIF_F_ALL_TSO = NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID | NETIF_F_TSO6
+
+
+def netdev_intersect_features(f1: int, f2: int) -> int:
+    """The features in both ``f1`` and ``f2`` (Linux's ``netdev_intersect_features``), where
+    ``NETIF_F_HW_CSUM`` in one counts as ``NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM`` in the other."""
+    if (f1 ^ f2) & NETIF_F_HW_CSUM:
+        if f1 & NETIF_F_HW_CSUM:
+            f1 |= NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM
+        else:
+            f2 |= NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM
+    return f1 & f2
 
 # Return values.
 NETDEV_TX_OK = 0x00
@@ -387,8 +399,8 @@ class NetDevice:
         "netdev_ops", "num_rx_queues", "num_tx_queues", "operstate", "perm_addr", "priv",
         "priv_flags", "promiscuity", "qdisc", "real_num_rx_queues", "real_num_tx_queues",
         "reg_state", "rx_csum_unnecessary", "rx_hook", "stats",
-        "trans_start", "tx_queue_len", "type", "wanted_features", "watchdog_fired",
-        "watchdog_timeo", "xmit_hook",
+        "trans_start", "tx_queue_len", "type", "vlan_features", "wanted_features",
+        "watchdog_fired", "watchdog_timeo", "xmit_hook",
     )  # fmt: skip
 
     def __init__(self, name: str = "eth%d") -> None:
@@ -402,6 +414,10 @@ class NetDevice:
         # for: netdev_update_features() makes ``features`` from them.
         self.hw_features = 0
         self.wanted_features = 0
+        # What the device still offloads behind a VLAN tag (``dev->vlan_features``): 0, as
+        # ether_setup leaves it, means a tagged frame gets no checksum or segmentation
+        # offload (netif_skb_features); a driver whose hardware parses past the tag sets it.
+        self.vlan_features = 0
         self.mtu = 1500
         self.min_mtu = 68
         self.max_mtu = 1500

@@ -129,7 +129,8 @@ class MemoryStack(Attachment):
         such as ``csum_start`` are into the skb's buffer, where the frame starts at
         ``max(dev.needed_headroom, 16)``).  What the device cannot
         offload is done first, as the kernel does (:func:`~netdrv_core.gso.validate_xmit_skb`):
-        a super-frame (``gso_size``) for a device without TSO is sent as its segments.
+        a super-frame (``gso_size``) for a device without TSO is sent as its segments, and
+        so is a VLAN-tagged one for a device without TSO in its ``vlan_features``.
         Returns NET_XMIT_SUCCESS or NET_XMIT_DROP (of the last segment).
         """
         d = self._dev(dev)

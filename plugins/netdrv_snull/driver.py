@@ -778,6 +778,9 @@ class Snull(Driver):
                 dev.features |= NETIF_F_SG | NETIF_F_TSO | NETIF_F_TSO6
             else:
                 dev.features &= ~NETIF_F_HW_CSUM
+            # Its "hardware" is software: behind a VLAN tag it offloads what it does without
+            # one (whichever of those `ethtool -K` leaves on: netif_skb_features intersects).
+            dev.vlan_features = dev.hw_features
             snull_setup_pool(dev, p["pool_size"])
             if p["use_napi"]:
                 priv.napi = netif_napi_add(dev, snull_poll, p["napi_weight"])

@@ -54,7 +54,9 @@ with an MSS tx_hdr2 cannot hold or above the MTU is dropped (``tx_gso_refused``)
 fixed-ID one (``SKB_GSO_TCP_FIXEDID``) goes to the chip, which numbers the IDs, only with
 ``tx-tcp-mangleid-segmentation`` on (registration makes it changeable beside TSO, off);
 otherwise it is segmented keeping the ID — by the core, or by the driver for one queued
-before ``ethtool -K`` turned that off.
+before ``ethtool -K`` turned that off.  No ``vlan_features``, as Linux's: the core finishes
+a VLAN-tagged frame's checksum and segments a tagged super-frame before ``start_xmit``
+(``netif_skb_features``); the driver checks again for frames handed past the core.
 """
 
 from __future__ import annotations
@@ -490,8 +492,8 @@ class Ax88179(MiniDriver):
         TCP/UDP header it finds itself, so the frame goes as it is when that is the header
         the stack means (csum_start, csum_offset) and the checksumming for its IP version is
         on; else the checksum is finished here (Linux's ``skb_checksum_help``), as Linux does
-        for a VLAN-tagged frame (no ``vlan_features``) and for IPv6 extension headers on an
-        IP_CSUM device (``skb_csum_hwoffload_help``)."""
+        for IPv6 extension headers on an IP_CSUM device (``skb_csum_hwoffload_help``) and the
+        core for a VLAN-tagged frame (no ``vlan_features``): this catches one handed past it."""
         h = parse_tx_headers(f)
         dev = un.dev
         features = dev.features if dev is not None else un.features

@@ -28,6 +28,7 @@ from netdrv_core.gro import napi_gro_receive
 from netdrv_core.napi import napi_complete_done, napi_enable, napi_schedule, netif_napi_add
 from netdrv_core.netdevice import NETIF_F_IP_CSUM, NETIF_F_SG, NETIF_F_TSO
 from netdrv_core.skbuff import (
+    CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     SKB_GSO_TCPV4,
     kfree_skb,
@@ -178,17 +179,25 @@ def test_a_vlan_tagged_superframe_is_segmented_for_a_device_without_tso(
         assert ipv4_checksum_ok(frame[18:]) and l4_checksum_ok(frame[18:])
 
 
-def test_a_vlan_tagged_superframe_for_a_tso_device_keeps_its_partial_checksum(
-    host: Host,
+@pytest.mark.parametrize("vlan_features", [0, NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_TSO])
+def test_a_vlan_tagged_superframe_for_a_tso_device_keeps_its_partial_checksum_or_is_segmented(
+    host: Host, vlan_features: int
 ) -> None:
     # It reached start_xmit with one checksum over the whole super-frame (CHECKSUM_NONE):
-    # wrong in every segment the device then cut.
+    # wrong in every segment the device then cut.  Whole only to a device that offloads
+    # TSO behind a tag (vlan_features, as Linux's netif_skb_features): one that does not
+    # gets the segments with their checksums finished.
     dev, ops = make_dev(host, hw_features=NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_TSO,
-                        features=NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_TSO)  # fmt: skip
+                        features=NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_TSO,
+                        vlan_features=vlan_features)  # fmt: skip
     seen: list[tuple[int, int]] = []
     ops.on_xmit = lambda skb, d: seen.append((skb.gso_size, skb.ip_summed))
     _send_vlan(host, dev, 0x0064)
-    assert seen == [(1000, CHECKSUM_PARTIAL)]
+    if vlan_features:
+        assert seen == [(1000, CHECKSUM_PARTIAL)]
+    else:
+        assert seen == [(0, CHECKSUM_NONE)] * 5
+        assert all(ipv4_checksum_ok(f[18:]) and l4_checksum_ok(f[18:]) for f in ops.sent_bytes)
 
 
 def test_a_negative_gso_size_is_dropped_counted_and_said_even_for_a_tso_device(

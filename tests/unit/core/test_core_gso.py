@@ -279,7 +279,11 @@ def test_a_fixedid_super_frame_reaches_start_xmit_whole_only_with_mangleid(
     # (tx-tcp-mangleid-segmentation), the core cuts the frame up, every segment keeping the ID.
     from netdrv_core.ethtool import ethtool_request
 
-    dev, ops = make_dev(host, "g0", features=TSO_DEV, hw_features=TSO_DEV)
+    # Tagged: a device that offloads behind the tag (vlan_features), or the core would
+    # segment it and finish the checksums whatever the features (netif_skb_features).
+    vlan_features = TSO_DEV | NETIF_F_TSO_MANGLEID if vlan else 0
+    dev, ops = make_dev(host, "g0", features=TSO_DEV, hw_features=TSO_DEV,
+                        vlan_features=vlan_features)  # fmt: skip
     # register_netdevice(): a device whose TSO may be changed may be let mangle IDs; off.
     assert dev.hw_features & NETIF_F_TSO_MANGLEID and not dev.features & NETIF_F_TSO_MANGLEID
     nh = 18 if vlan else 14
