@@ -980,9 +980,11 @@ def _report_feature_changes(
     want: dict[str, bool] = {}
     for name, on in asked.items():
         bits = FEATURE_GROUPS[name][1] if name in FEATURE_GROUPS else None
-        for bit, feat in NETDEV_FEATURE_NAMES.items():
-            if (feat == name or (bits is not None and bit & bits)) and not after[feat]["fixed"]:
-                want[feat] = on
+        members = [feat for bit, feat in NETDEV_FEATURE_NAMES.items()
+                   if feat == name or (bits is not None and bit & bits)]  # fmt: skip
+        # A group's fixed members are not its request; a name all fixed is ("[requested on]").
+        settable = [feat for feat in members if not after[feat]["fixed"]]
+        want.update(dict.fromkeys(settable or members, on))
     unmet = {n for n, on in want.items() if after[n]["active"] != on}
     changed = {n for n in after if after[n]["active"] != before[n]["active"]}
     if unmet and not changed:

@@ -1054,8 +1054,12 @@ def ethtool_set_features(host: Host, dev: NetDevice, changes: Mapping[str, Any])
     """``ethtool -K``: turn features on or off (name or short name -> bool); True if
     ``dev.features`` changed.
 
-    As ethnl: a feature outside ``hw_features`` cannot be changed (``EOPNOTSUPP``,
-    naming its fixed state); the request updates ``wanted_features`` and
+    As ethnl: the bits outside ``hw_features`` are left out of the request, so a fixed
+    feature asked for the state it has changes nothing (``-K DEV rx off`` on a device
+    with receive checksumming fixed off succeeds), and one asked for the other state
+    beside features that can change does not stop them (``ethtool -K`` then reports it
+    ``[requested on]``); a request whose only change is a fixed feature's is refused
+    (``EOPNOTSUPP``, naming its fixed state).  The request updates ``wanted_features`` and
     :meth:`~netdrv_core.host.Host.netdev_update_features` does the rest, so a feature
     another depends on (TSO on checksum offload) may stay off although requested:
     :func:`ethtool_features` shows it ``requested`` but not ``active``.  The driver's
@@ -1063,20 +1067,25 @@ def ethtool_set_features(host: Host, dev: NetDevice, changes: Mapping[str, Any])
     """
     _registered(host, dev)
     on = off = 0
+    refused: list[str] = []  # fixed features asked for the state they do not have
     for name, value in changes.items():
         bits = _feature_bits(dev, name)
         if not isinstance(value, bool):
             raise EthtoolError(f"{dev.name}: {name} must be true or false, not {value!r}",
                                errno.EINVAL)  # fmt: skip
         settable = bits & dev.hw_features
-        if not settable:
+        if not settable and dev.features & bits != (bits if value else 0):
             state = "on" if dev.features & bits else "off"
-            raise EthtoolError(f"{dev.name}: {name} is fixed {state}: {_owner(dev)} does not "
-                               "let it be changed (not in hw_features)", errno.EOPNOTSUPP)  # fmt: skip
+            refused.append(f"{name} is fixed {state}")
         if value:
             on |= settable
         else:
             off |= settable
+    if refused and not on | off:
+        raise EthtoolError(f"{dev.name}: {', '.join(refused)}: {_owner(dev)} does not let "
+                           "it be changed (not in hw_features)", errno.EOPNOTSUPP)  # fmt: skip
+    if not on | off:
+        return False  # only fixed features, already as asked: ethnl masks them out
     before = dev.features
     dev.wanted_features = (dev.wanted_features | on) & ~off
     ret = host.netdev_update_features(dev)
