@@ -617,7 +617,7 @@ def capture(dev: str, path: str, count: int) -> None:
     except NetdrvError as exc:
         _fail(str(exc))
     try:
-        _check(c.request("capture", dev=dev, count=count))
+        started = _check(c.request("capture", dev=dev, count=count))
         c.sock.settimeout(None)  # then stream until the daemon ends it (or Ctrl-C)
     except NetdrvError as exc:
         c.close()
@@ -646,13 +646,16 @@ def capture(dev: str, path: str, count: int) -> None:
         stopping = True
 
     old_handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    ended = False  # by the daemon, not by this command (Ctrl-C, a reader gone)
     try:
         while not stopping:
             try:
                 data = c.read_raw()
             except OSError:  # the daemon went away (killed): what arrived is written
+                ended = True
                 break
             if not data:
+                ended = True
                 break
             data = records.feed(data)
             if data:
@@ -677,7 +680,37 @@ def capture(dev: str, path: str, count: int) -> None:
         if not to_stdout:
             with contextlib.suppress(OSError):  # the error, if any, was reported above
                 f.close()
-    click.echo(f"wrote {where}" + (f" ({count} frames requested)" if count else ""), err=True)
+    frames = records.records
+    click.echo(f"wrote {where} ({frames} frame{'' if frames == 1 else 's'})", err=True)
+    if ended and frames < (count or frames + 1):
+        # The daemon ended it first: say why, as tcpdump says "The interface disappeared".
+        # Short of -c N, the request was not met: exit 1, as tcpdump does then.
+        asked = f" of the {count} requested" if count else ""
+        click.echo(f"netdrv: the capture ended after {frames} frame{'' if frames == 1 else 's'}"
+                   f"{asked}: {_capture_end_reason(dev, started.get('ifindex'))}",
+                   err=True)  # fmt: skip
+        if count:
+            sys.exit(1)
+
+
+def _capture_end_reason(dev: str, ifindex: int | None) -> str:
+    """Why the daemon ended a capture of ``dev`` (``ifindex``, when the daemon gave it)
+    before it was asked to stop: the device is gone (even if one of its name came back, a
+    USB adapter plugged in again), the daemon stopped, or it cut off a stalled reader."""
+    try:
+        reply = _ask_status()  # a daemon exiting: asked again, none runs
+    except DaemonNotRunning:
+        return "the daemon stopped"
+    except (NetdrvError, OSError):
+        return "the daemon ended it (see netdrv log)"
+    devices = reply.get("devices", [])
+    if ifindex is not None:
+        there = any(d.get("ifindex") == ifindex for d in devices)
+    else:
+        there = dev in {d.get("name") for d in devices}
+    if not there:
+        return f"{dev} was unregistered (unplugged or unloaded)"
+    return "the daemon ended it: a reader that takes nothing for 2 s is cut off (see netdrv log)"
 
 
 @cli.command()
@@ -707,12 +740,18 @@ def stop() -> None:
           f"may hang (the daemon's log names it); `kill {pid}` (SIGTERM) aborts it")  # fmt: skip
 
 
+_SET_NAMES = ("irq, base_addr, mem_start, mem_end, dma, port, ioctl, bql_limit_max, "
+              "bql_limit_min, bql_hold_time")
+
+
 @cli.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("dev")
 @click.argument("settings", nargs=-1)
 def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
     """Driver settings with no ip-link equivalent: irq=N, base_addr=N, ioctl=N[:VALUE];
     bql_limit_max=N|max, bql_limit_min=N, bql_hold_time=MS (sysfs byte_queue_limits)."""
+    if not settings:  # a missing argument, as click says of DEV (the daemon's words are its own)
+        raise click.UsageError(f"give at least one setting: {_SET_NAMES}")
     ifmap: dict[str, int] = {}
     bql: dict[str, int | str] = {}
     req: dict[str, Any] = {"dev": dev}
@@ -738,8 +777,7 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
             key = "hold_time_ms" if k == "bql_hold_time" else k[4:]
             bql[key] = "max" if v == "max" and k != "bql_hold_time" else number(v, s)
         else:
-            _fail(f"unknown setting {k!r}: irq, base_addr, mem_start, mem_end, dma, port, ioctl, "
-                  f"bql_limit_max, bql_limit_min, bql_hold_time")  # fmt: skip
+            _fail(f"unknown setting {k!r}: {_SET_NAMES}")
     if ifmap:
         req["ifmap"] = ifmap
     if bql:

@@ -897,7 +897,10 @@ class Daemon:
             raise NetdrvError(f"no netdrv device named {devname!r}")
         writer = PcapWriter.for_device(dev)
         conn.capture_left = count  # 0: until the client goes away
-        if not self._send(conn, {"ok": True, "linktype": writer.linktype}):
+        # The ifindex (never given twice by one daemon) tells netdrv capture, once the
+        # stream ends, whether this very device is gone, whatever it is named by then.
+        reply = {"ok": True, "linktype": writer.linktype, "ifindex": dev.ifindex}
+        if not self._send(conn, reply):
             self.host.loop.call_soon(self._close_conn, conn)  # the client is gone: no tap
             return
         self._raw(conn, writer.header())

@@ -238,6 +238,8 @@ class PcapStreamSplitter:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._record: struct.Struct | None = None  # known once the global header is in
+        self.records = 0
+        """Records :meth:`feed` has returned whole (the frames a capture wrote)."""
 
     @property
     def pending(self) -> int:
@@ -262,6 +264,7 @@ class PcapStreamSplitter:
             if end > len(buf):
                 break
             pos = end
+            self.records += 1
         if not pos:
             return b""
         out = bytes(buf[:pos])

@@ -25,3 +25,11 @@ def test_a_malformed_setting_fails_with_a_message_not_a_traceback(
     assert res.exit_code == 1, res.output
     assert message in res.output and "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_no_setting_is_a_usage_error_before_any_daemon() -> None:
+    # Not the daemon's "set: give 'ifmap', 'ioctl' or 'bql'" (its request's words).
+    res = CliRunner().invoke(cli, ["set", "sn0"])
+    assert res.exit_code == 2, res.output
+    assert "give at least one setting: irq, base_addr" in res.output
+    assert "ifmap" not in res.output
