@@ -241,14 +241,28 @@ class SerialEthtool(EthtoolOps):
         return SerialLoopback(dev, test, data).start()
 
 
+def _lb_marker() -> bytes:
+    """The loopback pattern's 8 start bytes: an END (0xC0, also KISS's FEND), then 7 random
+    bytes, none of them END or ESC, the first 0x01..0x3F.  A peer on the line instead of a
+    plug then decodes the pattern as frames that are not IP (in every mode: no IP version
+    nibble, no CSLIP packet type, no KISS data frame for port 0) and counts them as frame
+    errors: a random first byte 0x4X or 0x6X went up its stack as an IP packet.  The END
+    ends what the peer's decoder holds (the tail of an earlier test's pattern) first, as
+    SLIP's leading END does, so that it is not taken for a frame of another mode."""
+    while True:
+        m = os.urandom(7)
+        if 0 < m[0] < 0x40 and 0xC0 not in m and 0xDB not in m:
+            return b"\xc0" + m
+
+
 class SerialLoopback:
     """The external loopback test: a byte pattern out of TX must come back on RX intact.
 
     For a loopback plug (TX wired to RX) on the port.  The link's own traffic
     stops meanwhile: the queue stays stopped (packets wait in the qdisc), what
     arrives goes to :meth:`feed` instead of the decoder, and outfill sends
-    nothing.  The pattern — 8 random bytes that mark its start, then every byte
-    value — is about a tenth of a second of line time (16..256 bytes); frames
+    nothing.  The pattern — 8 bytes that mark its start (:func:`_lb_marker`), then
+    every byte value — is about a tenth of a second of line time (16..256 bytes); frames
     the writer still had queued come back first and are skipped.  It ends when
     the whole pattern is back, or twice its line time plus a second after the
     writer has written it (:data:`SELFTEST_WRITE_GRACE` more while it has not):
@@ -264,7 +278,7 @@ class SerialLoopback:
         self.completion = Completion()
         baud = _priv(dev).params["baud"]
         size = max(16, min(256, baud // 100))  # 10 bits a byte: 0.1 s of the line
-        self.marker = os.urandom(8)
+        self.marker = _lb_marker()
         self.pattern = self.marker + bytes(i & 0xFF for i in range(size - 8))
         self.timeout = 2 * len(self.pattern) * 10 / baud + 1.0
         self.rx = bytearray()

@@ -70,3 +70,58 @@ def test_a_peer_that_gets_the_loopback_pattern_says_so(host: Host, caplog: Any) 
         assert len(said) == 2 and "mode=cslip" in said[1], said
     finally:
         _exit(host, drv)
+
+
+@pytest.mark.parametrize(
+    ("mode", "marker"),
+    [
+        ("slip", "4511223344556677"),
+        ("slip", "6011223344556677"),
+        ("slip", "12c0451122334455"),  # after the END in it: 45 11 22 ...
+        ("cslip", "4511223344556677"),
+        ("kiss", "0045112233445566"),  # a KISS data frame on port 0 holding 45 11 ...
+    ],
+    ids=["ipv4", "ipv6", "end-in-marker", "cslip", "kiss-data"],
+)
+def test_the_pattern_never_reaches_a_peer_as_an_ip_packet(
+    host: Host, monkeypatch: Any, mode: str, marker: str
+) -> None:
+    # The marker is random: one that looked like the start of an IP packet (1 run in 8)
+    # went up the peer's stack as a 200-byte packet (rx_packets; no frame error, no log).
+    import os
+
+    from netdrv_serial import driver as slip_driver
+
+    real = os.urandom
+    draws = iter([bytes.fromhex(marker)])
+    monkeypatch.setattr(slip_driver.os, "urandom", lambda n: next(draws, None) or real(n))
+    drv = load_slip(host, port="loop://", mode=mode)
+    dev = drv.devices[0]
+    try:
+        lb = slip_driver.SerialLoopback(dev, None, [0, 0, 0, 0])  # type: ignore[arg-type]
+        monkeypatch.undo()
+        _line(host, dev, lb.pattern + b"\xc0")  # the next frame's leading END ends the tail
+        host.loop.run_until_idle()
+        assert dev.stats.rx_packets == 0, lb.marker.hex()
+    finally:
+        _exit(host, drv)
+
+
+def test_two_tests_in_a_row_are_not_taken_for_another_mode(host: Host, caplog: Any) -> None:
+    # The pattern ends without an END: its tail waits in the peer's decoder.  A second
+    # test right after it (no packet in between to flush it) ran the tail into the next
+    # pattern's marker: a frame starting 0xC1, which the peer blamed on a CSLIP peer.
+    from netdrv_serial import driver as slip_driver
+
+    drv = load_slip(host, port="loop://", mode="slip")
+    dev = drv.devices[0]
+    try:
+        caplog.set_level("INFO", logger="netdrv.serial")
+        a, b = (slip_driver.SerialLoopback(dev, None, [0] * 4).pattern for _ in range(2))  # type: ignore[arg-type]
+        _line(host, dev, a + b + b"\xc0")
+        host.loop.run_until_idle()
+        said = [r.getMessage() for r in caplog.records if "not an IP packet" in r.getMessage()]
+        assert len(said) == 1 and "external_lb" in said[0], said
+        assert dev.stats.rx_packets == 0 and dev.stats.rx_frame_errors == 4
+    finally:
+        _exit(host, drv)
