@@ -9,9 +9,17 @@ from the iMACAddress string descriptor — 12 hex digits; a bad string gives a
 random locally administered MAC and a warning — and program the packet
 filter.
 
-Data: one Ethernet frame per bulk transfer both ways.  A transfer that ends
-on a full packet is terminated with a zero-length packet (FLAG_SEND_ZLP), so
-devices that need it (the simulator's ``drop_zlp``) never merge two frames.
+Data: one Ethernet frame per bulk transfer both ways.
+
+TX termination, as Linux's ``cdc_info`` (``FLAG_ETHER | FLAG_POINTTOPOINT``,
+no FLAG_SEND_ZLP): no ZLP is ever sent (some devices misbehave on one).  A
+frame that ends on a full bulk OUT packet gets one zero byte appended by the
+core (``usbnet_start_xmit``: ``length++``), so the transfer ends with a short
+packet and a device that needs a terminator (the simulator's ``drop_zlp``)
+never merges two frames.  The device puts that byte on the wire as part of
+the frame; receivers ignore bytes past the IP length.  ``tx_bytes`` counts
+the frame without it (netdrv's rule for every minidriver; Linux counts the
+transfer), ``tx_pad_bytes`` the pads.
 
 Notifications (interrupt endpoint): NETWORK_CONNECTION → carrier;
 CONNECTION_SPEED_CHANGE (possibly split across two interrupt transfers) →
@@ -42,7 +50,6 @@ from .core import (
     FLAG_ETHER,
     FLAG_LINK_INTR,
     FLAG_POINTTOPOINT,
-    FLAG_SEND_ZLP,
     BindError,
     MiniDriver,
     RxMode,
@@ -241,11 +248,14 @@ class CdcMixin:
 
 
 class CdcEther(CdcMixin, MiniDriver):
-    """CDC Ethernet Control Model (``cdc_info`` in Linux)."""
+    """CDC Ethernet Control Model (``cdc_info`` in Linux): a packet-multiple frame gets a
+    pad byte, never a ZLP."""
 
     name = "cdc_ether"
     description = "CDC Ethernet Device"
-    flags = FLAG_ETHER | FLAG_POINTTOPOINT | FLAG_LINK_INTR | FLAG_SEND_ZLP
+    # Linux's cdc_info is FLAG_ETHER | FLAG_POINTTOPOINT.  FLAG_LINK_INTR is netdrv's core's:
+    # the carrier stays off until NETWORK_CONNECTION reports the link.
+    flags = FLAG_ETHER | FLAG_POINTTOPOINT | FLAG_LINK_INTR
 
     def __init__(self) -> None:
         self._init_cdc()
