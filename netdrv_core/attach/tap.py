@@ -897,15 +897,37 @@ class KernelStack(Attachment):
 
         Coming up also resumes reading the fd: a reader stopped by back-pressure
         before the device went down would otherwise never restart, because
-        ``open`` starts the queue with ``netif_start_queue``, not a wake.
+        ``open`` starts the queue with ``netif_start_queue``, not a wake.  Going
+        down drops what the TAP still holds (:meth:`_drop_queued`).
         """
         port = self.ports.get(dev.name)
         if port is None:
             return
         if dev.is_up:
             self._start_reading(port)  # a no-op when reading; the loop reads what is queued
-        if port is self._applying:
-            return  # the kernel did it; _reconcile mirrors the outcome after the batch
+        if port is not self._applying:  # else the kernel did it; _reconcile mirrors the outcome
+            self._mirror_state(port)
+        if not dev.is_up:
+            self._drop_queued(port)
+
+    def _drop_queued(self, port: _Port) -> None:
+        """Read and drop what the TAP still holds, counted in ``tx_qdisc_drops``: Linux drops
+        what a device's qdisc holds when it goes down (``dev_deactivate`` → ``qdisc_reset``)
+        and never sends it after the next up, but a TAP's ring outlives its link's down.
+        The kernel link is down by now and queues nothing more (at most its ring's size,
+        txqueuelen, is read)."""
+        dev = port.dev
+        fd, iov = port.fd, port.iov
+        for _ in range(max(port.k_txqlen, 1)):
+            try:
+                os.readv(fd, iov)
+            except OSError:  # empty (EAGAIN), or the link is gone
+                return
+            dev.core_stats.tx_qdisc_drops += 1
+
+    def _mirror_state(self, port: _Port) -> None:
+        """Write the device's IFF_UP to the kernel link, unless a user's change did it."""
+        dev = port.dev
         try:
             self._catch_up()
             kflags = self.cfg.flags(port.index)

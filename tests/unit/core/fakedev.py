@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
@@ -186,9 +187,11 @@ def load_driver(host: Host, cls: type[Driver], **params: Any) -> Driver:
 
 class FakeTunTap:
     """A ``TunTap`` for a kernel attachment ``_Port`` without /dev/net/tun: ``fd`` is any
-    descriptor readv/write work on (one end of a datagram socketpair)."""
+    descriptor readv/write work on (one end of a datagram socketpair), made non-blocking as
+    ``TunTap`` opens /dev/net/tun (O_NONBLOCK)."""
 
     def __init__(self, fd: int, name: str, *, vnet_hdr: bool = False) -> None:
+        os.set_blocking(fd, False)
         self.fd = fd
         self.name = name
         self.tap = True
