@@ -504,7 +504,7 @@ class Usbnet(Driver):
         one, 0x89f1 would unplug for good and 0x89f2 take the link down."""
         model = _sim_model_of(un) or self.sim_model
         if model is None or not un.simulated:
-            raise OSError(errno.EOPNOTSUPP, f"{un}: ioctl {request:#x} works on simulated "
+            raise OSError(errno.EOPNOTSUPP, f"{un!r}: ioctl {request:#x} works on simulated "
                                             f"adapters only (sim=)")  # fmt: skip
         try:
             value = data if isinstance(data, int) else int(str(data).strip(), 0)
@@ -514,7 +514,7 @@ class Usbnet(Driver):
             value = None
         if request == USBNET_IOC_SIM_UNPLUG:
             if value is None or value < 0:
-                raise OSError(errno.EINVAL, f"{un}: {request:#x} takes the milliseconds after "
+                raise OSError(errno.EINVAL, f"{un!r}: {request:#x} takes the milliseconds after "
                                             f"which the adapter is plugged back in "
                                             f"({request:#x}:1500; 0: it stays unplugged until "
                                             f"the driver is reloaded)")  # fmt: skip
@@ -528,11 +528,11 @@ class Usbnet(Driver):
             return 0
         if request == USBNET_IOC_SIM_LINK:
             if value not in (0, 1):
-                raise OSError(errno.EINVAL, f"{un}: {request:#x} takes 0 (the cable's link "
+                raise OSError(errno.EINVAL, f"{un!r}: {request:#x} takes 0 (the cable's link "
                                             f"goes down) or 1 (up): {request:#x}:0")  # fmt: skip
             wire = next((w for w in self.sim_wires if w.model is model), None)
             if value and wire is not None and wire.cut:
-                raise OSError(errno.ENOLINK, f"{un}: the cable is cut ({wire.cut}): its link "
+                raise OSError(errno.ENOLINK, f"{un!r}: the cable is cut ({wire.cut}): its link "
                                              f"cannot come up; reload the driver")  # fmt: skip
             model.set_link(bool(value))
             return 0
@@ -548,7 +548,7 @@ class Usbnet(Driver):
                     what = f"{data!r} is no endpoint address"
                 else:
                     what = f"endpoint {value:#04x} is not one of this adapter's"
-                raise OSError(errno.EINVAL, f"{un}: {what}; halt one of {', '.join(eps)}, or 0 "
+                raise OSError(errno.EINVAL, f"{un!r}: {what}; halt one of {', '.join(eps)}, or 0 "
                                             f"(the next control request STALLs)")  # fmt: skip
             model.stall(value)
             return 0
