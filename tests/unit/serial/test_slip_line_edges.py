@@ -24,15 +24,6 @@ from test_slip_linux_limits import counts, tcp, udp
 from netdrv_core import Host
 
 
-@pytest.fixture
-def unload(host: Host):
-    drivers = []
-    yield drivers.append
-    with host.as_current():
-        for drv in drivers:
-            drv.exit()
-
-
 def _feed(host: Host, dev, data: bytes) -> None:
     sd._on_data(dev, data)
     host.loop.run_until_idle()

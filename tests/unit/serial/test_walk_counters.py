@@ -35,15 +35,6 @@ def _ethtool(dev) -> dict[str, int]:
     return dict(zip(ops.get_strings(dev), ops.get_ethtool_stats(dev), strict=True))
 
 
-@pytest.fixture
-def unload(host: Host):
-    drivers = []
-    yield drivers.append
-    with host.as_current():
-        for drv in drivers:
-            drv.exit()
-
-
 def _line(host: Host, dev, data: bytes) -> None:
     """Put ``data`` on the line (loop:// hands it back as received bytes) and wait for it."""
     before = _ethtool(dev)["line_bytes_in"]
