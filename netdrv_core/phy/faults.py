@@ -22,8 +22,11 @@ For each frame, in this order:
    until the rate has paid for it;
 3. ``corrupt`` — with this probability one random bit of the packet data
    (``skb.data`` to ``tail``: the whole frame on transmit, the payload after
-   the already parsed link header on receive) is flipped, and a receive-side
-   CHECKSUM_UNNECESSARY is withdrawn so the stack verifies the checksums;
+   the already parsed link header on receive) is flipped so that the
+   checksums tell: one left to the hardware (CHECKSUM_PARTIAL, not a GSO
+   super-frame) is finished in software first, as netem does, and a
+   receive-side CHECKSUM_UNNECESSARY or CHECKSUM_COMPLETE is withdrawn so the
+   stack verifies them;
 4. ``duplicate`` — with this probability a copy follows the frame;
 5. ``delay`` — the frame (and its copy) is held for ``delay`` seconds on the
    host's loop (``call_later``), then continues where it left off: through the
@@ -31,14 +34,16 @@ For each frame, in this order:
    the stack (receive).  Frames keep their order.
 
 Every decision draws from its own random stream seeded from ``seed`` (and the
-fault and direction), so a seed gives the same decisions for the same frames
-on every run, and changing one probability does not change the others.
+fault and direction), once for every frame whatever the other faults do to it,
+so a seed gives the same decisions for the same frames on every run, and
+changing one probability does not change the others.
 
 :attr:`FaultInjector.stats` counts what happened; at any time
 ``seen + duplicated == delivered + dropped + rate_limited + pending``.
 Frames the injector drops are counted there only (like a qdisc's drops), not
 in the device statistics.  :meth:`FaultInjector.remove` restores the previous
-hook and releases delayed frames at once.
+hook and releases delayed frames at once; removed out of order (an older injector
+first), the newer one's removal puts back what was there before both.
 """
 
 from __future__ import annotations
@@ -49,8 +54,9 @@ import random
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from ..checksum import skb_checksum_help
 from ..netdevice import IFF_UP, kfree_tx
-from ..skbuff import CHECKSUM_NONE, CHECKSUM_UNNECESSARY
+from ..skbuff import CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -208,7 +214,11 @@ class FaultInjector:
             return prev(skb) if prev is not None else True
         st = self.stats
         st.seen += 1
-        if self._roll("drop", d):
+        # Every stream draws for every frame: which frames one fault hits does not depend
+        # on what the others did to the frames before.
+        drop, corrupt, duplicate = (self._roll(f, d) for f in _FAULTS)
+        where = self._rng["bit", d].random() if corrupt else 0.0
+        if drop:
             st.dropped += 1
             self._free(skb)
             return False
@@ -217,10 +227,10 @@ class FaultInjector:
             st.rate_limited += 1
             self._free(skb)
             return False
-        if self._roll("corrupt", d) and self._corrupt(skb, d):
+        if corrupt and self._corrupt(skb, where):
             st.corrupted += 1
         dup = None
-        if self._roll("duplicate", d):
+        if duplicate:
             dup = skb.copy()
             st.duplicated += 1
         if self.delay > 0.0:
@@ -235,14 +245,23 @@ class FaultInjector:
         st.delivered += 1
         return prev(skb) if prev is not None else True
 
-    def _corrupt(self, skb: SkBuff, d: str) -> bool:
+    @staticmethod
+    def _corrupt(skb: SkBuff, where: float) -> bool:
+        """Flip the bit at ``where`` (0.0..1.0) of the packet data; False if it has none."""
         n = skb.tail - skb.data
         if n <= 0:
             return False
-        bit = self._rng["bit", d].randrange(n * 8)
+        if skb.ip_summed == CHECKSUM_PARTIAL and not skb.gso_size:
+            # Finished after the flip (by the hardware, or trusted by the peer's stack as
+            # a local frame), the checksum would cover the damage and hide it.
+            try:
+                skb_checksum_help(skb)
+            except ValueError:  # a checksum offset outside the frame: nothing to finish
+                skb.ip_summed = CHECKSUM_NONE
+        bit = min(int(where * n * 8), n * 8 - 1)
         skb.buf[skb.data + bit // 8] ^= 1 << (bit % 8)
-        if skb.ip_summed == CHECKSUM_UNNECESSARY:
-            skb.ip_summed = CHECKSUM_NONE
+        if skb.ip_summed in (CHECKSUM_UNNECESSARY, CHECKSUM_COMPLETE):
+            skb.ip_summed = CHECKSUM_NONE  # the device's verdict (or sum) is for other bytes
         return True
 
     @staticmethod
@@ -297,6 +316,7 @@ class FaultInjector:
         dev = self.dev
         if not self._registered():
             dev.core_stats.rx_down_drops += 1
+            skb.freed = True  # dropped by the core, as deliver_past_hook marks its drops
             return
         self.host.deliver_past_hook(dev, skb)
 
@@ -309,6 +329,14 @@ class FaultInjector:
                 entry[0].cancel()
                 self._release(key)
 
+    def _restored(self, d: str) -> Hook | None:
+        """The hook to put back for direction ``d``: the previous one, past the injectors
+        removed while this one wrapped them (they stayed in the chain as no-ops only)."""
+        hook = self._prev[d]
+        while isinstance(owner := getattr(hook, "__self__", None), FaultInjector) and owner.removed:
+            hook = owner._prev[d]  # its hook in this chain: it has this direction
+        return hook
+
     def remove(self) -> None:
         """Uninstall: restore the previous hooks and release delayed frames (idempotent)."""
         if self.removed:
@@ -316,14 +344,14 @@ class FaultInjector:
         dev = self.dev
         if "tx" in self._dirs:
             if dev.xmit_hook == self._tx_hook:
-                dev.xmit_hook = self._prev["tx"]
+                dev.xmit_hook = self._restored("tx")
             else:
                 log.debug(
                     "%s: a newer xmit hook wraps this injector; it stays as a no-op", dev.name
                 )
         if "rx" in self._dirs:
             if dev.rx_hook == self._rx_hook:
-                dev.rx_hook = self._prev["rx"]
+                dev.rx_hook = self._restored("rx")
             else:
                 log.debug("%s: a newer rx hook wraps this injector; it stays as a no-op", dev.name)
         self.flush()

@@ -5,10 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakedev import FakeClock, LoadSnull, Run, get, make_dev, mem
-from frames import ETH_P_IP, eth_frame, udp_packet
+from fakedev import FakeClock, LoadSnull, Run, get, make_dev, mem, rx_skb
+from frames import (
+    ETH_P_IP,
+    eth_frame,
+    ipv4_checksum_ok,
+    l4_checksum_ok,
+    pseudo_header_sum,
+    udp_packet,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from netdrv_core import CHECKSUM_NONE, Host, NetDevice, SkBuff, dev_get_stats
+from netdrv_core import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    NETIF_F_HW_CSUM,
+    Host,
+    NetDevice,
+    SkBuff,
+    dev_get_stats,
+    netif_rx,
+)
 from netdrv_core.loop import EventLoop
 from netdrv_core.phy import FaultInjector, FaultStats, capture
 
@@ -246,7 +264,7 @@ def test_removing_an_inner_injector_makes_it_transparent(host: Host) -> None:
     send_all(host, dev, 3)
     assert len(ops.sent_bytes) == 3 and inner.stats.seen == 0
     outer.remove()
-    assert dev.xmit_hook == inner._tx_hook  # restored what was there (a no-op now)
+    assert dev.xmit_hook is None  # what was there before both, not inner's no-op
     send_all(host, dev, 1)
     assert len(ops.sent_bytes) == 4
 
@@ -359,3 +377,125 @@ def test_a_delayed_frame_whose_delivery_raises_is_counted_like_on_the_core_path(
     finally:
         host.close()
         host.loop.close()
+
+
+def test_injectors_removed_out_of_order_leave_the_chain_as_before_both(host: Host) -> None:
+    # A on, B on, A removed, B removed: A's no-op hook must not stay on the device, where
+    # an rx hook keeps GRO off for good.
+    from test_core_gro import GroDriver, seg4
+
+    drv = GroDriver(host)
+    dev = drv.dev
+
+    def base(skb: SkBuff) -> bool:
+        return True
+
+    dev.xmit_hook = base
+    a = FaultInjector(dev, seed=1)
+    b = FaultInjector(dev, seed=2)
+    a.remove()
+    b.remove()
+    assert dev.xmit_hook is base and dev.rx_hook is None
+    assert len(drv.receive([seg4(i) for i in range(3)])) == 1  # GRO merges again
+    a = FaultInjector(dev, seed=1, direction="rx")
+    b = FaultInjector(dev, seed=2, direction="rx")
+    c = FaultInjector(dev, seed=3, direction="rx")
+    b.remove()
+    c.remove()
+    assert dev.rx_hook == a._rx_hook  # a is still on
+    a.remove()
+    assert dev.rx_hook is None
+
+
+def test_a_delayed_receive_for_a_device_unregistered_meanwhile_is_dropped_once(
+    host: Host, run: Run
+) -> None:
+    dev, _ = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, delay=0.01, direction="rx")
+    skb = rx_skb(dev, frame_n(dev, 1))
+    with host.as_current():
+        netif_rx(skb)
+    host.loop.run_until_idle()
+    assert fi.stats.pending == 1
+    host.unregister_netdev(dev)
+    run(0.02)
+    assert skb.freed  # dropped: a driver handing it up again is told it no longer owns it
+    cs = dev.core_stats
+    assert cs.rx_submitted == 1 == cs.rx_down_drops and cs.rx_delivered == 0
+    assert fi.stats.pending == 0 and balanced(fi.stats)
+    assert mem(host).received_skbs(dev) == []
+
+
+def partial_udp(dev: NetDevice, i: int) -> bytes:
+    """A UDP frame whose checksum field holds the pseudo-header sum (CHECKSUM_PARTIAL)."""
+    src, dst = "192.168.0.1", "192.168.1.2"
+    payload = (i.to_bytes(4, "big") * 16)[:60]
+    seg = bytearray(udp_packet(src, dst, 1, 2, payload))
+    seg[26:28] = pseudo_header_sum(src, dst, 17, 8 + len(payload)).to_bytes(2, "big")
+    return eth_frame(dev.dev_addr, HOST_MAC, ETH_P_IP, bytes(seg))
+
+
+def detectable(frame: bytes) -> bool:
+    """Whether a receiver verifying the checksums would see that ``frame`` was damaged."""
+    return not (ipv4_checksum_ok(frame[14:]) and l4_checksum_ok(frame[14:]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_corruption_of_a_frame_with_its_checksum_left_to_the_hardware_is_detectable(
+    host: Host, snull: LoadSnull, seed: int
+) -> None:
+    # A checksum finished after the flip (by the hardware on transmit; never, on receive,
+    # where the stack trusts a CHECKSUM_PARTIAL frame as local) would hide the damage:
+    # the application would get corrupted data.  netem finishes it before the flip.
+    snull()
+    sn0, sn1 = get(host, "sn0"), get(host, "sn1")
+    hr = max(sn0.needed_headroom, 16)
+    meta = {"ip_summed": CHECKSUM_PARTIAL, "csum_start": hr + 34, "csum_offset": 6,
+            "protocol": ETH_P_IP}  # fmt: skip
+    rx_fi = FaultInjector(sn1, seed=seed, corrupt=1.0, direction="rx")
+    mem(host).send(sn0, partial_udp(sn0, seed), **meta)
+    host.loop.run_until_idle()
+    (skb,) = mem(host).received_skbs(sn1)
+    assert rx_fi.stats.corrupted == 1 and skb.ip_summed == CHECKSUM_NONE
+    assert detectable(bytes(skb.buf[skb.mac_header : skb.tail]))
+    rx_fi.remove()
+    dev, ops = make_dev(host, "f%d", features=NETIF_F_HW_CSUM)
+    tx_fi = FaultInjector(dev, seed=seed, corrupt=1.0, direction="tx")
+    mem(host).send(dev, partial_udp(dev, seed), **meta)
+    host.loop.run_until_idle()
+    (sent,) = ops.sent
+    assert tx_fi.stats.corrupted == 1 and sent.ip_summed == CHECKSUM_NONE
+    assert detectable(ops.sent_bytes[0])
+
+
+def decisions(seed: int, drop: float, n: int = 40) -> dict[int, list[bytes]]:
+    """What a tx injector (``drop``, corrupt 0.3, duplicate 0.3) hands on of ``n`` frames,
+    by frame: the copies as they left it."""
+    host = Host(loop=EventLoop(clock=FakeClock()))
+    try:
+        dev, _ = tx_dev(host)
+        got: dict[int, list[bytes]] = {}
+
+        def record(skb: SkBuff) -> bool:  # below the injector: sees what it hands on
+            got.setdefault(skb.priority, []).append(bytes(skb.buf[skb.data : skb.tail]))
+            return False
+
+        dev.xmit_hook = record
+        FaultInjector(dev, seed=seed, drop=drop, corrupt=0.3, duplicate=0.3, direction="tx")
+        for i in range(n):
+            mem(host).send(dev, frame_n(dev, i), priority=i)
+        host.loop.run_until_idle()
+        return got
+    finally:
+        host.close()
+        host.loop.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32), st.floats(0.0, 0.6), st.floats(0.0, 0.6))
+def test_changing_the_drop_probability_changes_no_other_decision(
+    seed: int, drop_a: float, drop_b: float
+) -> None:
+    a, b = decisions(seed, drop_a), decisions(seed, drop_b)
+    for i in a.keys() & b.keys():  # a frame neither run dropped: duplicated and damaged alike
+        assert a[i] == b[i], f"frame {i}"
