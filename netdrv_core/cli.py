@@ -1007,12 +1007,21 @@ def _feature_settings(words: tuple[str, ...]) -> dict[str, bool]:
     return out
 
 
+def _change_note(name: str, want: dict[str, bool], unmet: set[str]) -> str:
+    """What ethtool -K adds to a line of "Actual changes:": the state asked for, if not
+    the one it got; "[not requested]" for a feature that changed by a dependency."""
+    if name not in want:
+        return " [not requested]"
+    return f" [requested {'on' if want[name] else 'off'}]" if name in unmet else ""
+
+
 def _report_feature_changes(
     asked: dict[str, bool], before: dict[str, dict[str, bool]], after: dict[str, dict[str, bool]]
 ) -> None:
     """As ethtool -K: silent when everything asked came out so and nothing else changed;
-    "Actual changes:" when a dependency kept an asked feature or changed another one;
-    "Could not change any device features" (exit 1) when nothing changed at all."""
+    "Actual changes:" (in the kernel's bit order) when a dependency kept an asked feature
+    or changed another one; "Could not change any device features" (exit 1) when nothing
+    changed at all."""
     from .ethtool import FEATURE_GROUPS, NETDEV_FEATURE_NAMES
 
     want: dict[str, bool] = {}
@@ -1028,14 +1037,14 @@ def _report_feature_changes(
     if unmet and not changed:
         _fail("Could not change any device features")
     if unmet or changed - want.keys():
-        lines = [f"{n}: {'on' if f['active'] else 'off'}"
-                 + (f" [requested {'on' if want[n] else 'off'}]" if n in unmet else "")
+        lines = [f"{n}: {'on' if f['active'] else 'off'}{_change_note(n, want, unmet)}"
                  for n, f in after.items() if n in unmet or n in changed]  # fmt: skip
         click.echo("Actual changes:\n" + "\n".join(lines))
 
 
-_HEADING_ALONE = ("rx-checksumming", "generic-receive-offload", "rx-vlan-offload",
-                  "tx-vlan-offload")  # fmt: skip
+_HEADING_ALONE = ("rx-checksumming", "generic-segmentation-offload", "generic-receive-offload",
+                  "large-receive-offload", "rx-vlan-offload", "tx-vlan-offload", "ntuple-filters",
+                  "receive-hashing")  # fmt: skip
 
 
 def _features_text(dev: str, features: dict[str, dict[str, bool]]) -> str:

@@ -30,6 +30,7 @@ from .netdevice import (
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
     NETIF_F_GRO,
+    NETIF_F_GSO,
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HIGHDMA,
     NETIF_F_HW_CSUM,
@@ -40,7 +41,10 @@ from .netdevice import (
     NETIF_F_IPV6_CSUM,
     NETIF_F_LLTX,
     NETIF_F_LOOPBACK,
+    NETIF_F_LRO,
+    NETIF_F_NTUPLE,
     NETIF_F_RXCSUM,
+    NETIF_F_RXHASH,
     NETIF_F_SG,
     NETIF_F_TSO,
     NETIF_F_TSO6,
@@ -995,35 +999,46 @@ def ethtool_set_priv_flags(host: Host, dev: NetDevice, changes: Mapping[str, Any
     return True
 
 
-#: ``ethtool -k`` names of the feature bits (Linux's ``netdev_features_strings``).
+#: ``ethtool -k`` names of the feature bits (Linux's ``netdev_features_strings``), in the
+#: kernel's bit order: ethtool lists the features outside a group, and the members of one,
+#: in this order (and ``-K``'s "Actual changes:" all of them).
 NETDEV_FEATURE_NAMES: dict[int, str] = {
-    NETIF_F_RXCSUM: "rx-checksum",
+    NETIF_F_SG: "tx-scatter-gather",
     NETIF_F_IP_CSUM: "tx-checksum-ipv4",
     NETIF_F_HW_CSUM: "tx-checksum-ip-generic",
     NETIF_F_IPV6_CSUM: "tx-checksum-ipv6",
-    NETIF_F_SG: "tx-scatter-gather",
+    NETIF_F_HIGHDMA: "highdma",
+    NETIF_F_HW_VLAN_CTAG_TX: "tx-vlan-hw-insert",
+    NETIF_F_HW_VLAN_CTAG_RX: "rx-vlan-hw-parse",
+    NETIF_F_HW_VLAN_CTAG_FILTER: "rx-vlan-filter",
+    NETIF_F_GSO: "tx-generic-segmentation",
+    NETIF_F_LLTX: "tx-lockless",  # a kernel before 6.12 lists it here (now a private flag)
+    NETIF_F_GRO: "rx-gro",
+    NETIF_F_LRO: "rx-lro",
     NETIF_F_TSO: "tx-tcp-segmentation",
     NETIF_F_TSO_ECN: "tx-tcp-ecn-segmentation",
     NETIF_F_TSO_MANGLEID: "tx-tcp-mangleid-segmentation",
     NETIF_F_TSO6: "tx-tcp6-segmentation",
     NETIF_F_GSO_UDP_L4: "tx-udp-segmentation",
-    NETIF_F_HW_VLAN_CTAG_TX: "tx-vlan-hw-insert",
-    NETIF_F_HW_VLAN_CTAG_RX: "rx-vlan-hw-parse",
-    NETIF_F_HW_VLAN_CTAG_FILTER: "rx-vlan-filter",
-    NETIF_F_LLTX: "tx-lockless",
-    NETIF_F_GRO: "rx-gro",
-    NETIF_F_HIGHDMA: "highdma",
+    NETIF_F_NTUPLE: "rx-ntuple-filter",
+    NETIF_F_RXHASH: "rx-hashing",
+    NETIF_F_RXCSUM: "rx-checksum",
     NETIF_F_LOOPBACK: "loopback",
 }
-#: ethtool's short names (``-K DEV tso off``) and group headings in ``-k``: alias -> bits.
+#: ethtool's short names (``-K DEV tso off``) and group headings in ``-k``: alias -> bits,
+#: in the order ethtool prints the headings (before every other feature).
 FEATURE_GROUPS: dict[str, tuple[str, int]] = {
     "rx": ("rx-checksumming", NETIF_F_RXCSUM),
     "tx": ("tx-checksumming", NETIF_F_CSUM_MASK),
     "sg": ("scatter-gather", NETIF_F_SG),
     "tso": ("tcp-segmentation-offload", NETIF_F_ALL_TSO),
+    "gso": ("generic-segmentation-offload", NETIF_F_GSO),
     "gro": ("generic-receive-offload", NETIF_F_GRO),
+    "lro": ("large-receive-offload", NETIF_F_LRO),
     "rxvlan": ("rx-vlan-offload", NETIF_F_HW_VLAN_CTAG_RX),
     "txvlan": ("tx-vlan-offload", NETIF_F_HW_VLAN_CTAG_TX),
+    "ntuple": ("ntuple-filters", NETIF_F_NTUPLE),
+    "rxhash": ("receive-hashing", NETIF_F_RXHASH),
 }
 _FEATURE_BITS = {name: bit for bit, name in NETDEV_FEATURE_NAMES.items()}
 

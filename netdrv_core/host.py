@@ -60,12 +60,13 @@ from .netdevice import (
     NETDEV_TX_BUSY,
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
-    NETIF_F_GRO,
+    NETIF_F_GSO,
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HW_CSUM,
     NETIF_F_IP_CSUM,
     NETIF_F_IPV6_CSUM,
     NETIF_F_SG,
+    NETIF_F_SOFT_FEATURES,
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
@@ -369,10 +370,10 @@ class Host:
             raise DriverError(f"{name}: ndo_init failed: {errno.errorcode.get(-ret, ret)}", -ret)
         dev.ifindex = self._next_ifindex
         self._next_ifindex += 1
-        # register_netdevice(): the software features (GRO) are every device's, and the
+        # register_netdevice(): the software features (GSO, GRO) are every device's, and the
         # user may change them; then what the driver turned on of what the user may change.
-        dev.hw_features |= NETIF_F_GRO
-        dev.features |= NETIF_F_GRO
+        dev.hw_features |= NETIF_F_SOFT_FEATURES
+        dev.features |= NETIF_F_SOFT_FEATURES
         # A device whose IPv4 TSO the user may change may also be let mangle the IDs of a
         # fixed-ID super-frame (ethtool -K DEV tx-tcp-mangleid-segmentation on, or tso on):
         # not turned on here, unless the driver did.
@@ -1555,14 +1556,15 @@ def netdev_fix_features(dev: NetDevice, features: int) -> int:
     """The core's rules on a feature set (Linux's ``netdev_fix_features``).
 
     Generic checksumming makes the protocol-specific bits redundant; segmentation
-    offload needs scatter-gather and a checksum offload for its protocol (the
-    device must finish each segment's checksum); IPv4 ID mangling qualifies IPv4
-    TSO and ECN any TSO: each goes without what it qualifies.
+    offload, generic (GSO) included, needs scatter-gather, and TSO/USO a checksum
+    offload for its protocol (the device must finish each segment's checksum);
+    IPv4 ID mangling qualifies IPv4 TSO and ECN any TSO: each goes without what
+    it qualifies.
     """
     if features & NETIF_F_HW_CSUM and features & (NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM):
         features &= ~(NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM)
-    if not features & NETIF_F_SG:
-        features &= ~(NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4)
+    if not features & NETIF_F_SG:  # GSO too: Linux's segments are the super-frame's frags
+        features &= ~(NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4 | NETIF_F_GSO)
     if not features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
         features &= ~(NETIF_F_TSO | NETIF_F_TSO_ECN)
     if not features & (NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM):

@@ -126,8 +126,15 @@ NETIF_F_HIGHDMA = 1 << 5
 NETIF_F_HW_VLAN_CTAG_TX = 1 << 7
 NETIF_F_HW_VLAN_CTAG_RX = 1 << 8
 NETIF_F_HW_VLAN_CTAG_FILTER = 1 << 9
+# Generic segmentation offload ("tx-generic-segmentation", ``gso``), a software feature of
+# every device: the stack builds super-frames for it and segments them just before it
+# (the kernel behind the TAP, which follows this bit). Needs SG, as in Linux.
+NETIF_F_GSO = 1 << 11
 NETIF_F_LLTX = 1 << 12
 NETIF_F_GRO = 1 << 14
+# Offloads netdrv's core does nothing for, named so that ``ethtool -k`` lists them, as
+# ethtool does on any device, ``off [fixed]`` unless a driver declares them.
+NETIF_F_LRO = 1 << 15
 NETIF_F_TSO = 1 << 16
 NETIF_F_TSO_ECN = 1 << 18
 # TSO that may give the segments of a fixed-ID super-frame (SKB_GSO_TCP_FIXEDID) IPv4 IDs
@@ -135,10 +142,15 @@ NETIF_F_TSO_ECN = 1 << 18
 NETIF_F_TSO_MANGLEID = 1 << 19
 NETIF_F_TSO6 = 1 << 20
 NETIF_F_GSO_UDP_L4 = 1 << 21
+# As NETIF_F_LRO: named for ethtool -k ("ntuple-filters", "receive-hashing") only.
+NETIF_F_NTUPLE = 1 << 27
+NETIF_F_RXHASH = 1 << 28
 NETIF_F_RXCSUM = 1 << 29
 NETIF_F_LOOPBACK = 1 << 31
 NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM
 NETIF_F_ALL_TSO = NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID | NETIF_F_TSO6
+# What register_netdevice gives every device, changeable (Linux's NETIF_F_SOFT_FEATURES).
+NETIF_F_SOFT_FEATURES = NETIF_F_GSO | NETIF_F_GRO
 
 
 def netdev_intersect_features(f1: int, f2: int) -> int:

@@ -48,6 +48,7 @@ from ..netdevice import (
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
     NETIF_F_GRO,
+    NETIF_F_GSO,
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HW_CSUM,
     NETIF_F_HW_VLAN_CTAG_TX,
@@ -121,8 +122,13 @@ USER_FLAGS = IFF_NOARP | IFF_MULTICAST | IFF_DEBUG | IFF_DYNAMIC
 # up.  That must happen only when the device allows it; without it the kernel segments
 # such a frame keeping the ID.  Not masked: the link requests it when the device has it on,
 # so the link never has it on while the device has it off.
+# tx-generic-segmentation (GSO, as on every device) is requested as the device's request:
+# the link's kernel drops it without scatter-gather as netdrv does.  With it off there the
+# kernel's TCP and UDP segment for the TAP themselves (Linux's sk_can_gso) rather than
+# the link's GSO just before it: the driver gets the same frames.
 KERNEL_FEATURES: tuple[tuple[str, int, bool], ...] = (
     ("tx-scatter-gather", NETIF_F_SG, False),
+    ("tx-generic-segmentation", NETIF_F_GSO, True),
     ("tx-checksum-ip-generic", NETIF_F_CSUM_MASK, True),
     ("tx-tcp-segmentation", NETIF_F_TSO, True),
     ("tx-tcp-ecn-segmentation", NETIF_F_TSO_ECN, True),

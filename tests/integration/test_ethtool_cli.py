@@ -106,8 +106,9 @@ def test_features_toggle_the_taps_offloads(netns: NetNamespace) -> None:
     assert netns.netdrv("ethtool -K sn0 sg on").stdout == ""  # already on: nothing to say
     # The requested TSO comes back with checksum offload.
     assert netns.netdrv("ethtool -K sn0 tx on").stdout == (
-        "Actual changes:\ntx-checksum-ip-generic: on\ntx-tcp-segmentation: on\n"
-        "tx-tcp-mangleid-segmentation: on\ntx-tcp6-segmentation: on\n"
+        "Actual changes:\ntx-checksum-ip-generic: on\ntx-tcp-segmentation: on [not requested]\n"
+        "tx-tcp-mangleid-segmentation: on [not requested]\n"
+        "tx-tcp6-segmentation: on [not requested]\n"
     )
     feats = json.loads(netns.netdrv("ethtool -k sn0 --json").stdout)["features"]
     assert feats["tx-tcp-segmentation"] == {"active": True, "fixed": False, "requested": True}
@@ -117,6 +118,13 @@ def test_features_toggle_the_taps_offloads(netns: NetNamespace) -> None:
     assert (res.returncode, res.stderr) == (
         1, "netdrv: sn0: rx is fixed off: driver snull does not let it be changed "
         "(not in hw_features)\n")  # fmt: skip
+    # GSO off (the link's too) changes no frame sn0 gets: TSO still takes super-frames, and
+    # without it the kernel's TCP segments for the link rather than its GSO (sk_can_gso).
+    assert netns.netdrv("ethtool -K sn0 gso off").stdout == ""
+    assert _kernel_features(netns, "sn0")["generic-segmentation-offload"] == "off"
+    assert avg_frame() > 8000
+    assert netns.netdrv("ethtool -K sn0 tso off").stdout == ""
+    assert avg_frame() <= 1514
 
 
 def test_without_a_daemon(netns: NetNamespace) -> None:

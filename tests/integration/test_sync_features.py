@@ -25,8 +25,8 @@ pytestmark = [
 ]
 
 # The features kept in step (a TAP's other features are its own, or fixed).
-SYNCED = ("tx-scatter-gather", "tx-checksum-ip-generic", "tx-tcp-segmentation",
-          "tx-tcp6-segmentation", "tx-udp-segmentation", "rx-gro")  # fmt: skip
+SYNCED = ("tx-scatter-gather", "tx-generic-segmentation", "tx-checksum-ip-generic",
+          "tx-tcp-segmentation", "tx-tcp6-segmentation", "tx-udp-segmentation", "rx-gro")  # fmt: skip
 
 
 def kernel_features(ns: NetNamespace, dev: str) -> dict[str, dict[str, bool]]:
@@ -42,7 +42,9 @@ def kernel_features(ns: NetNamespace, dev: str) -> dict[str, dict[str, bool]]:
         if "[requested" in rest:
             requested = rest.split("[requested ", 1)[1].startswith("on")
         out[name] = {"active": active, "requested": requested, "fixed": "[fixed]" in rest}
-    out["rx-gro"] = out["generic-receive-offload"]  # ethtool shows rx-gro under its heading
+    # ethtool shows these under their heading
+    out["rx-gro"] = out["generic-receive-offload"]
+    out["tx-generic-segmentation"] = out["generic-segmentation-offload"]
     return out
 
 
@@ -126,6 +128,25 @@ def test_ipv4_id_mangling_is_kept_in_step_and_never_on_the_link_alone(
     assert netdrv_features(netns, "sn0")[name]["requested"]
     netns.run("ethtool -K sn0 tx-tcp-segmentation on")
     assert wait_for(lambda: both() == (True, True))
+    netns.run("ping -c1 -W5 198.18.0.2")
+
+
+def test_gso_is_kept_in_step(netns: NetNamespace) -> None:
+    # GSO, on every device: the link's is the device's request, and its kernel drops it
+    # without scatter-gather as netdrv does.
+    netns.netdrv("load snull")
+    assert agree(netns, "sn0", tx_generic_segmentation=True)
+    netns.netdrv("ethtool -K sn0 gso off")
+    assert wait_for(lambda: agree(netns, "sn0", tx_generic_segmentation=False))
+    netns.run("ethtool -K sn0 gso on")
+    assert wait_for(lambda: agree(netns, "sn0", tx_generic_segmentation=True))
+    netns.netdrv("ethtool -K sn0 sg off")
+    assert wait_for(lambda: agree(netns, "sn0", tx_scatter_gather=False,
+                                  tx_generic_segmentation=False))  # fmt: skip
+    assert kernel_features(netns, "sn0")["tx-generic-segmentation"]["requested"]
+    netns.run("ethtool -K sn0 sg on")
+    assert wait_for(lambda: agree(netns, "sn0", tx_scatter_gather=True,
+                                  tx_generic_segmentation=True))  # fmt: skip
     netns.run("ping -c1 -W5 198.18.0.2")
 
 

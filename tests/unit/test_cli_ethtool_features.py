@@ -57,9 +57,10 @@ def test_a_fixed_feature_does_not_stop_the_others_from_changing(daemon: Daemon) 
                                                 "tcp-segmentation-offload",
                                                 "generic-receive-offload"))  # fmt: skip
     # One asked for the state it cannot take is reported as ethtool does, the rest changes.
+    # In the kernel's bit order, as ethtool lists them: highdma before rx-gro.
     res = run("-K", "sn0", "highdma", "on", "gro", "on")
-    assert (res.exit_code, res.stdout) == (0, "Actual changes:\nrx-gro: on\nhighdma: off "
-                                              "[requested on]\n"), res.output  # fmt: skip
+    assert (res.exit_code, res.stdout) == (0, "Actual changes:\nhighdma: off [requested on]\n"
+                                              "rx-gro: on\n"), res.output  # fmt: skip
     assert feature("generic-receive-offload")
 
 
@@ -71,3 +72,63 @@ def test_a_request_that_can_change_nothing_is_still_refused(daemon: Daemon) -> N
     res = run("-K", "sn0", "highdma", "on", "sg", "on")  # sg already on: nothing changes
     assert (res.exit_code, res.stderr) == (1, "netdrv: Could not change any device features\n")
     assert feature("scatter-gather")
+
+
+# ethtool(8) -k on Linux for a device with snull's features: its legacy groups first (with
+# the heading alone for a group of one), then the rest in netdev_features_strings order;
+# lro, ntuple and rxhash, which ethtool always lists, are off [fixed].
+SN0_FEATURES = """\
+Features for sn0:
+rx-checksumming: off [fixed]
+tx-checksumming: on
+\ttx-checksum-ipv4: off [fixed]
+\ttx-checksum-ip-generic: on
+\ttx-checksum-ipv6: off [fixed]
+scatter-gather: on
+\ttx-scatter-gather: on
+tcp-segmentation-offload: on
+\ttx-tcp-segmentation: on
+\ttx-tcp-ecn-segmentation: off [fixed]
+\ttx-tcp-mangleid-segmentation: off
+\ttx-tcp6-segmentation: on
+generic-segmentation-offload: on
+generic-receive-offload: on
+large-receive-offload: off [fixed]
+rx-vlan-offload: off [fixed]
+tx-vlan-offload: off [fixed]
+ntuple-filters: off [fixed]
+receive-hashing: off [fixed]
+highdma: off [fixed]
+rx-vlan-filter: off [fixed]
+tx-lockless: off [fixed]
+tx-udp-segmentation: off [fixed]
+loopback: off [fixed]
+"""
+
+
+def test_features_are_listed_in_ethtools_order(daemon: Daemon) -> None:
+    res = run("-k", "sn0")
+    assert (res.exit_code, res.stdout) == (0, SN0_FEATURES)
+
+
+def test_gso_is_every_devices_and_goes_with_scatter_gather(daemon: Daemon) -> None:
+    # The line pasted from a Linux how-to: lro, fixed off, is no error either.
+    res = run("-K", "sn0", "tso", "off", "gso", "off", "gro", "off", "lro", "off")
+    assert (res.exit_code, res.stdout, res.stderr) == (0, "", "")
+    assert not feature("generic-segmentation-offload")
+    assert not feature("generic-receive-offload")
+    # As Linux's netdev_fix_features: no software GSO without scatter-gather.
+    res = run("-K", "sn0", "gso", "on", "sg", "off")
+    assert (res.exit_code, res.stdout) == (0, "Actual changes:\ntx-scatter-gather: off\n"
+                                              "tx-generic-segmentation: off [requested on]\n")  # fmt: skip
+    assert "\ngeneric-segmentation-offload: off [requested on]\n" in run("-k", "sn0").stdout
+    res = run("-K", "sn0", "sg", "on")
+    assert (res.exit_code, res.stdout) == (0, "Actual changes:\ntx-scatter-gather: on\n"
+                                              "tx-generic-segmentation: on [not requested]\n")  # fmt: skip
+    assert run("-K", "sn0", "tx-generic-segmentation", "off").exit_code == 0
+    assert not feature("generic-segmentation-offload")
+    res = run("-K", "sn0", "lro", "on")
+    assert (res.exit_code, res.stderr) == (1, "netdrv: sn0: lro is fixed off: driver snull does "
+                                              "not let it be changed (not in hw_features)\n")  # fmt: skip
+    # A device without scatter-gather wants GSO, as every device, but cannot have it.
+    assert "\ngeneric-segmentation-offload: off [requested on]\n" in run("-k", "tn0").stdout

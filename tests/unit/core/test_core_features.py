@@ -21,6 +21,7 @@ from netdrv_core.ethtool import EthtoolError, ethtool_features, ethtool_request
 from netdrv_core.host import netdev_fix_features
 from netdrv_core.netdevice import (
     NETIF_F_GRO,
+    NETIF_F_GSO,
     NETIF_F_HW_CSUM,
     NETIF_F_IP_CSUM,
     NETIF_F_IPV6_CSUM,
@@ -34,7 +35,9 @@ from netdrv_core.netdevice import (
 from netdrv_core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_GSO_UDP_L4
 
 OFFLOADS = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6
-KEPT = NETIF_F_LLTX | NETIF_F_GRO  # untouched by these tests: fixed on, and GRO (on everywhere)
+# Untouched by these tests: LLTX fixed on, and the software features (on everywhere, GSO
+# with scatter-gather).
+KEPT = NETIF_F_LLTX | NETIF_F_GRO | NETIF_F_GSO
 
 
 class FeatureOps(NetDeviceOps):
@@ -82,8 +85,8 @@ def _active(host: Host, dev: NetDevice) -> dict[str, bool]:
 
 def test_registration_wants_what_the_driver_turned_on(host: Host) -> None:
     dev, _ = _dev(host, features=NETIF_F_SG | NETIF_F_HW_CSUM)
-    # LLTX is not changeable; GRO, a software feature, is every device's and is.
-    assert dev.wanted_features == NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_GRO
+    # LLTX is not changeable; GSO and GRO, software features, are every device's and are.
+    assert dev.wanted_features == NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_GSO | NETIF_F_GRO
     f = ethtool_features(dev)
     assert f["tx-lockless"] == {"active": True, "fixed": True, "requested": True}
     assert f["tx-tcp-segmentation"] == {"active": False, "fixed": False, "requested": False}
@@ -133,6 +136,9 @@ def test_the_core_rules() -> None:
     assert netdev_fix_features(dev, v6 | NETIF_F_TSO_MANGLEID) == v6
     assert netdev_fix_features(dev, ecn | NETIF_F_TSO_MANGLEID) == NETIF_F_HW_CSUM | NETIF_F_SG
     assert netdev_fix_features(dev, mangle & ~NETIF_F_SG) == NETIF_F_HW_CSUM  # all TSO needs SG
+    # "Software GSO depends on SG" (Linux's netdev_fix_features, to this day).
+    assert netdev_fix_features(dev, NETIF_F_GSO | NETIF_F_SG) == NETIF_F_GSO | NETIF_F_SG
+    assert netdev_fix_features(dev, NETIF_F_GSO | NETIF_F_HW_CSUM) == NETIF_F_HW_CSUM
 
 
 def test_ipv4_id_mangling_is_tx_tcp_mangleid_segmentation_and_goes_with_tso(
@@ -203,6 +209,43 @@ def test_the_taps_ipv4_id_mangling_is_on_only_when_the_devices_is() -> None:
     assert name not in ks._feature_target(port)[1]  # type: ignore[arg-type]
 
 
+def test_gso_is_a_software_feature_of_every_device(host: Host) -> None:
+    # register_netdevice(): NETIF_F_SOFT_FEATURES in hw_features and features, so wanted;
+    # a device without scatter-gather cannot have it (ethtool: off [requested on]).
+    bare, _ = _dev(host, features=0, hw=0)
+    assert bare.hw_features & NETIF_F_GSO and bare.wanted_features & NETIF_F_GSO
+    assert ethtool_features(bare)["tx-generic-segmentation"] == {
+        "active": False, "fixed": False, "requested": True}  # fmt: skip
+    dev, ops = _dev(host)
+    assert dev.features & NETIF_F_GSO
+    assert ethtool_request(host, dev, "features", {"gso": False})[1] is True
+    assert ops.calls[-1] == OFFLOADS | NETIF_F_LLTX | NETIF_F_GRO  # the driver is told
+    assert ethtool_request(host, dev, "features", {"tx-generic-segmentation": True})[1] is True
+    assert dev.features == OFFLOADS | KEPT
+
+
+def test_the_taps_gso_is_the_devices_request() -> None:
+    # The link's kernel applies Linux's rule itself (no GSO without scatter-gather), so the
+    # link is asked for what the device wants and shows what the device shows.
+    from netdrv_core.attach.tap import KERNEL_FEATURES, KernelStack
+
+    name = "tx-generic-segmentation"
+    assert (name, NETIF_F_GSO, True) in KERNEL_FEATURES
+
+    class Port:
+        hlen = 10
+        k_avail = frozenset(n for n, _bits, _masked in KERNEL_FEATURES)
+
+    port = Port()
+    port.dev = dev = NetDevice("k0")  # type: ignore[attr-defined]
+    dev.hw_features = dev.wanted_features = OFFLOADS | NETIF_F_GSO
+    dev.features = NETIF_F_HW_CSUM  # scatter-gather off: GSO wanted but off
+    ks = KernelStack()
+    assert name in ks._feature_target(port)[1]  # type: ignore[arg-type]
+    dev.wanted_features = OFFLOADS
+    assert name not in ks._feature_target(port)[1]  # type: ignore[arg-type]
+
+
 def test_the_drivers_fix_features_comes_before_the_core_rules(host: Host) -> None:
     dev, ops = _dev(host)
     ops.no_tso6 = True  # e.g. the hardware lost a capability after a firmware reload
@@ -256,8 +299,8 @@ def test_refusals_name_what_was_wrong(host: Host) -> None:
     assert e.value.errno == errno.EOPNOTSUPP
     assert str(e.value).startswith("t0: tso is fixed on: ")
     with pytest.raises(EthtoolError) as e:
-        ethtool_request(host, dev, "features", {"lro": False})
-    assert e.value.errno == errno.EINVAL and "unknown feature 'lro'; features: rx, tx" in str(
+        ethtool_request(host, dev, "features", {"ufo": False})  # gone from Linux in 4.14
+    assert e.value.errno == errno.EINVAL and "unknown feature 'ufo'; features: rx, tx" in str(
         e.value
     )
     with pytest.raises(EthtoolError) as e:
@@ -278,7 +321,7 @@ def test_without_a_virtio_net_header_a_tap_keeps_offloads_off() -> None:
     assert ks.fix_features(dev, OFFLOADS | KEPT) == NETIF_F_SG | KEPT
     dev.napi_list.append(object())  # type: ignore[arg-type]
     # A NAPI driver's GRO would build super-frames such a TAP cannot take.
-    assert ks.fix_features(dev, OFFLOADS | KEPT) == NETIF_F_SG | NETIF_F_LLTX
+    assert ks.fix_features(dev, OFFLOADS | KEPT) == NETIF_F_SG | NETIF_F_LLTX | NETIF_F_GSO
     Port.hlen = 10
     assert ks.fix_features(dev, OFFLOADS) == OFFLOADS
 
