@@ -1177,8 +1177,9 @@ class Host:
         if any_txq_stopped(dev):
             self.arm_watchdog(dev)
 
-    def arm_watchdog(self, dev: NetDevice) -> None:
-        """Check ``dev`` once its queue can have been stopped for ``watchdog_timeo``.
+    def arm_watchdog(self, dev: NetDevice, not_before: float = 0.0) -> None:
+        """Check ``dev`` once its queue can have been stopped for ``watchdog_timeo`` (and
+        not before ``not_before``, a loop-clock time).
 
         The kernel's dev_watchdog runs every period while a device is up; only a
         stopped queue can time out, so netdrv checks only while one is stopped
@@ -1189,7 +1190,7 @@ class Host:
         start = dev.trans_start
         if dev.real_num_tx_queues > 1:  # the queue that sent last longest ago
             start = min((t for _, t in self._tx_stopped(dev)), default=start)
-        when = max(self.loop.clock(), start + timeo) + timeo / 16
+        when = max(self.loop.clock(), start + timeo, not_before) + timeo / 16
         dev._watchdog = self.loop.call_at(when, self._watchdog_check, dev)
 
     def watchdog_up(self, dev: NetDevice) -> None:
@@ -1240,7 +1241,9 @@ class Host:
         # Without carrier a stopped queue is no timeout: carrier_changed arms again.
         stopped = any_txq_stopped(dev) if mq else dev._queue_stopped
         if dev._watchdog_on and stopped and dev._carrier and dev._watchdog is None:
-            self.arm_watchdog(dev)
+            # After a timeout, dev_watchdog's next look is a full period away: another
+            # queue late too is reported then, not tx_timeout once per queue at once.
+            self.arm_watchdog(dev, now + timeo if late else 0.0)
 
     # -- carrier ------------------------------------------------------------------------------
     def carrier_changed(self, dev: NetDevice) -> None:

@@ -223,7 +223,13 @@ def netif_tx_start_queue(txq: NetdevQueue) -> None:
 
 
 def netif_tx_stop_queue(txq: NetdevQueue) -> None:
-    """Send nothing on ``txq`` until :func:`netif_tx_wake_queue`; the other queues go on."""
+    """Send nothing on ``txq`` until :func:`netif_tx_wake_queue`; the other queues go on.
+
+    As Linux since 6.12, the watchdog counts from the stop (``trans_start``): a queue
+    stopped outside ``start_xmit`` after an idle spell is not timed out at once."""
+    dev = txq.dev
+    if dev._watchdog_on and dev.host is not None:  # only the watchdog reads trans_start
+        txq.trans_start = dev.host.loop.clock()
     txq.drv_xoff = True
     if not txq.stopped:
         txq.stopped = True

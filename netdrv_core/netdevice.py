@@ -599,7 +599,12 @@ def netif_start_queue(dev: NetDevice) -> None:
 
 
 def netif_stop_queue(dev: NetDevice) -> None:
-    """Tell the core not to call ``start_xmit`` until :func:`netif_wake_queue`."""
+    """Tell the core not to call ``start_xmit`` until :func:`netif_wake_queue`.
+
+    As Linux since 6.12, the watchdog counts from the stop (``trans_start``): a queue
+    stopped outside ``start_xmit`` after an idle spell is not timed out at once."""
+    if dev._watchdog_on and dev.host is not None:  # only the watchdog reads trans_start
+        dev.trans_start = dev.host.loop.clock()
     dev._drv_xoff = True
     if not dev._queue_stopped:
         dev._queue_stopped = True
