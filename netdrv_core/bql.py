@@ -193,6 +193,7 @@ def bql_txq_status(txq: NetdevQueue) -> dict[str, int | float]:
 
 
 _BQL_KNOBS = ("limit_max", "limit_min", "hold_time_ms")
+_HOLD_TIME_MAX_MS = 0xFFFFFFFF  # an unsigned int, as sysfs's hold_time
 
 
 def bql_set(dev: NetDevice, values: dict[str, Any]) -> dict[str, int | float]:
@@ -241,5 +242,7 @@ def _bql_values(values: dict[str, Any]) -> dict[str, int]:
             raise ValueError(f"{key}: {value!r} is not a whole number >= 0")
         if key != "hold_time_ms" and value > DQL_MAX_LIMIT:
             raise ValueError(f"{key}: {value} is over the highest limit, {DQL_MAX_LIMIT}")
+        if key == "hold_time_ms" and value > _HOLD_TIME_MAX_MS:  # sysfs: kstrtouint
+            raise ValueError(f"{key}: {value} is over the highest, {_HOLD_TIME_MAX_MS} (ms)")
         out[key] = value
     return out

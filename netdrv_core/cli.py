@@ -778,6 +778,12 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
             bql[key] = "max" if v == "max" and k != "bql_hold_time" else number(v, s)
         else:
             _fail(f"unknown setting {k!r}: {_SET_NAMES}")
+    if bql and (ifmap or "ioctl" in req):  # the daemon answers one kind of setting a request
+        raise click.UsageError("bql_* settings go in a netdrv set command of their own "
+                               "(not with irq=, base_addr=, ..., ioctl=)")  # fmt: skip
+    if ifmap and "ioctl" in req:
+        raise click.UsageError("ioctl= goes in a netdrv set command of its own "
+                               "(not with irq=, base_addr=, ...)")  # fmt: skip
     if ifmap:
         req["ifmap"] = ifmap
     if bql:

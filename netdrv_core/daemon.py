@@ -766,6 +766,10 @@ class Daemon:
         dev = self.host.dev_get_by_name(req["dev"])
         if dev is None:
             raise NetdrvError(f"no netdrv device named {req['dev']!r}")
+        given = [k for k in ("ifmap", "ioctl", "bql") if k in req]
+        if len(given) > 1:  # each is answered on its own: the others would go unapplied
+            raise ProtocolError(f"set: give 'ifmap', 'ioctl' or 'bql' one at a time, not "
+                                f"{' and '.join(map(repr, given))}")  # fmt: skip
         if "ifmap" in req:
             ret = self.host.dev_set_config(dev, dict(req["ifmap"]))
             error = None
