@@ -585,6 +585,7 @@ class Daemon:
             named = list(dict.fromkeys(req.get("plugins", [])))
             added = [m for m in named if m not in self.pm.extra]
             self.pm.extra.extend(added)
+            loaded = self.pm.loaded_plugins()
             try:
                 # A -p module that does not load fails this load (and is dropped); the
                 # hooks of the others and of installed hook plugins apply to the driver.
@@ -593,10 +594,10 @@ class Daemon:
                 return self.load(name, req.get("params", []))
             except BaseException:
                 # `-p MODULE` of a load that failed is not this daemon's plugin from now on
-                # (`netdrv drivers` would list any module named, `-p os` included).
+                # (`netdrv drivers` would list any module named, `-p os` included), and the
+                # hooks it brought do not run for the next loads.
                 for m in added:
-                    if m in self.pm.extra:
-                        self.pm.extra.remove(m)
+                    self.pm.drop_extra(m, keep=loaded)
                 raise
         if cmd == "unload":
             self.unload(req["driver"])

@@ -42,7 +42,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -642,6 +642,24 @@ class PluginManager:
                 if err is not None:
                     failed[ep.name] = err
         return failed
+
+    def loaded_plugins(self) -> set[str]:
+        """The names of the plugins loaded (registered) so far."""
+        return set(self._loaded)
+
+    def drop_extra(self, mod: str, *, keep: Collection[str] = ()) -> None:
+        """Make ``-p mod``, named for a load that failed, no plugin of this manager's: out of
+        :attr:`extra`, and its hooks unregistered when it offers no driver and is not in
+        ``keep`` (the plugins loaded before that load) — loaded for that load only, they
+        would otherwise run for every later one."""
+        if mod in self.extra:
+            self.extra.remove(mod)
+        name = self._extra_plugin(mod)
+        if name in keep or name not in self._loaded:
+            return
+        if any(owner == name for _, owner in self._drivers.values()):
+            return  # a driver's plugin: the daemon forgets it as after any failed load
+        self.forget_plugin(name)
 
     def _extra_plugin(self, mod: str) -> str:
         """The plugin name of ``-p mod``: the installed driver whose entry point is ``mod``

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 import netdrv_core.cli as cli_mod
-from netdrv_core import Host, PluginError, PluginManager
+from netdrv_core import Host, NetdrvError, PluginError, PluginManager
 from netdrv_core.cli import cli
 from netdrv_core.daemon import Daemon
 
@@ -138,6 +138,22 @@ def test_the_daemon_runs_a_p_middleware_hooks_for_a_driver_it_does_not_offer(
     assert reply is not None and reply["ok"], reply
     assert _events(mw) == [("registered", "sn0"), ("registered", "sn1")]
     assert mw in d.pm.extra
+
+
+def test_a_p_middleware_of_a_failed_load_leaves_no_hooks_behind(
+    site: Path, daemon: Callable[..., Daemon]
+) -> None:
+    mw = _module(site, "netdrv_mwfailed")
+    d = daemon()
+    with pytest.raises(NetdrvError):  # snull has no nosuch=: the load fails after mw loaded
+        d.handle({"cmd": "load", "driver": "snull", "params": ["nosuch=1"], "plugins": [mw]})
+    events = sys.modules[mw].EVENTS if mw in sys.modules else []
+    assert mw not in d.pm.extra
+    # The next load does not name it: neither its parameter nor its device hooks apply.
+    with pytest.raises(NetdrvError, match="pcap"):
+        d.handle({"cmd": "load", "driver": "snull", "params": ["pcap=/tmp/x"]})
+    assert d.handle({"cmd": "load", "driver": "snull"})["ok"]  # type: ignore[index]
+    assert events == []
 
 
 # -- -p MODULE that cannot be imported: a clear error, nothing kept ------------------------
