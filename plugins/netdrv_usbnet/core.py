@@ -1242,8 +1242,8 @@ class UsbNet:
                 break
             if not self.data_ready.is_set() and not self.data_ready.wait(TX_TIMEOUT_MS / 1000):
                 # data_paused longer than a transfer may take (alt 0 during a MAC change: the
-                # endpoints are gone): the rest is given up, like URBs unlinked by the stop.
-                errors += sum(t[1] for t in transfers[i:])
+                # endpoints are gone): the rest is never submitted, so dropped, as above.
+                dropped += sum(t[1] for t in transfers[i:])
                 break
             try:
                 err = self._bulk_out(data)
