@@ -325,21 +325,31 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
 
 
 def _ask_load(plugins: tuple[str, ...], req: dict[str, Any]) -> dict[str, Any]:
-    """The ``load`` request to this namespace's daemon, started if needed.
+    """The ``load`` request to this namespace's daemon, started if needed (see
+    :func:`_ask_once_more`; an exiting daemon may also refuse the load its exit would
+    undo, and the load is then asked of a fresh one)."""
+    return _ask_once_more(lambda: _client(start=True, plugins=plugins), "load", req)
+
+
+def _ask_once_more(
+    client: Callable[[], ControlClient], cmd: str, req: dict[str, Any]
+) -> dict[str, Any]:
+    """Ask the daemon ``cmd``; once more, on a new connection, if it was exiting.
 
     A daemon exiting as the request came (its last driver was just unloaded by another
-    command) closes the connection unanswered, or refuses the load its exit would undo;
-    it has stopped listening by then, so asking once more starts a fresh daemon.
+    command) closes the connection unanswered, or refuses a load as ``DaemonExiting``;
+    it has stopped listening by then, so the second request finds no daemon, a newer
+    one, or (``client`` starting one) a fresh one.
     """
     try:
-        with _client(start=True, plugins=plugins) as c:
-            reply = c.request("load", **req)
+        with client() as c:
+            reply = c.request(cmd, **req)
         if reply.get("kind") != "DaemonExiting":
             return reply
     except DaemonClosed:
         pass
-    with _client(start=True, plugins=plugins) as c:
-        return c.request("load", **req)
+    with client() as c:
+        return c.request(cmd, **req)
 
 
 def _foreground(driver: str, params: list[str], pm: Any) -> None:
@@ -465,19 +475,9 @@ def _rates_table(st: dict[str, Any], rates: dict[str, Any]) -> Any:
 
 
 def _ask_status() -> dict[str, Any]:
-    """The daemon's ``status`` reply (:class:`DaemonNotRunning` when there is none).
-
-    A daemon exiting as the request came (its last driver was just unloaded) closes
-    the connection unanswered, having stopped listening: asked once more, the answer is
-    that no daemon runs, or the status of the one started since.
-    """
-    try:
-        with _client() as c:
-            return c.request("status")
-    except DaemonClosed:
-        pass
-    with _client() as c:
-        return c.request("status")
+    """The daemon's ``status`` reply (:class:`DaemonNotRunning` when there is none), asked
+    once more of a daemon that was exiting (:func:`_ask_once_more`)."""
+    return _ask_once_more(_client, "status", {})
 
 
 def _status_now() -> dict[str, Any] | None:
