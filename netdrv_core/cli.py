@@ -683,14 +683,13 @@ def capture(dev: str, path: str, count: int) -> None:
     frames = records.records
     click.echo(f"wrote {where} ({frames} frame{'' if frames == 1 else 's'})", err=True)
     if ended and frames < (count or frames + 1):
-        # The daemon ended it first: say why, as tcpdump says "The interface disappeared".
-        # Short of -c N, the request was not met: exit 1, as tcpdump does then.
+        # The daemon ended it first, short of -c N or of the Ctrl-C that was to end it:
+        # say why and exit 1, as tcpdump does with "The interface disappeared".
         asked = f" of the {count} requested" if count else ""
         click.echo(f"netdrv: the capture ended after {frames} frame{'' if frames == 1 else 's'}"
                    f"{asked}: {_capture_end_reason(dev, started.get('ifindex'))}",
                    err=True)  # fmt: skip
-        if count:
-            sys.exit(1)
+        sys.exit(1)
 
 
 def _capture_end_reason(dev: str, ifindex: int | None) -> str:

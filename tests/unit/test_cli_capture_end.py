@@ -71,7 +71,7 @@ def test_a_capture_without_count_ended_by_the_daemon_says_why(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     res = _capture(monkeypatch, tmp_path / "x.pcap", 3, {"sn0": 2})  # a new sn0
-    assert res.exit_code == 0, res.output  # no count to miss: ended, as Ctrl-C would
+    assert res.exit_code == 1, res.output  # not ended by Ctrl-C, as it was to be
     assert res.stderr.splitlines()[-1] == (
         "netdrv: the capture ended after 3 frames: sn0 was unregistered (unplugged or unloaded)"
     )
@@ -81,7 +81,7 @@ def test_a_stalled_reader_cut_off_is_told_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     res = _capture(monkeypatch, tmp_path / "x.pcap", 2, {"lan0": 1})  # renamed, still there
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output
     assert res.stderr.splitlines()[-1] == (
         "netdrv: the capture ended after 2 frames: the daemon ended it: a reader that takes "
         "nothing for 2 s is cut off (see netdrv log)"
