@@ -1089,9 +1089,9 @@ def ethtool_set_features(host: Host, dev: NetDevice, changes: Mapping[str, Any])
             raise EthtoolError(f"{dev.name}: {name} must be true or false, not {value!r}",
                                errno.EINVAL)  # fmt: skip
         settable = bits & dev.hw_features
-        if not settable and dev.features & bits != (bits if value else 0):
-            state = "on" if dev.features & bits else "off"
-            refused.append(f"{name} is fixed {state}")
+        shown_on = bool(dev.features & bits)  # as -k shows a group: on if any member is
+        if not settable and shown_on != value:
+            refused.append(f"{name} is fixed {'on' if shown_on else 'off'}")
         if value:
             on |= settable
         else:

@@ -452,3 +452,16 @@ def test_frames_queued_before_an_offload_went_off_are_made_right(host: Host) -> 
     finally:
         a.close()
         b.close()
+
+
+
+def test_a_group_shown_on_asked_on_changes_nothing_and_is_no_error(host: Host) -> None:
+    # loopback-like: generic checksumming fixed on, the IPv4/IPv6 bits fixed off; -k shows
+    # tx-checksumming: on, so `-K DEV tx on` asks for what it has (it said "tx is fixed on").
+    from netdrv_core.ethtool import ethtool_set_features
+    from netdrv_core.netdevice import NETIF_F_HW_CSUM
+
+    dev, _ = make_dev(host, hw_features=0, features=NETIF_F_HW_CSUM)
+    assert ethtool_set_features(host, dev, {"tx": True}) is False
+    with pytest.raises(EthtoolError, match="tx is fixed on"):
+        ethtool_set_features(host, dev, {"tx": False})
