@@ -233,7 +233,8 @@ ETH_TEST_FL_EXTERNAL_LB = 1 << 3
 """In: a loopback plug is fitted: run the external loopback test too (``external_lb``)."""
 ETH_TEST_FL_EXTERNAL_LB_DONE = 1 << 4
 """Out: the driver ran the external loopback test (ethtool says it was executed)."""
-_TEST_FLAGS_IN = ETH_TEST_FL_OFFLINE | ETH_TEST_FL_EXTERNAL_LB
+# The driver's answers: a request with one would read as a test that failed or ran.
+_TEST_FLAGS_OUT = ETH_TEST_FL_FAILED | ETH_TEST_FL_EXTERNAL_LB_DONE
 U64_MAX = (1 << 64) - 1
 ETHTOOL_TEST_TIMEOUT = 20.0
 """Seconds the core waits for a self-test's :class:`Completion` before it answers
@@ -245,7 +246,8 @@ class EthtoolTest:
     """``struct ethtool_test`` (``ethtool -t``) without its data.
 
     ``flags`` comes in with :data:`ETH_TEST_FL_OFFLINE` and
-    :data:`ETH_TEST_FL_EXTERNAL_LB` as asked; the driver adds
+    :data:`ETH_TEST_FL_EXTERNAL_LB` as asked, and any other bit of the request as it
+    is (as Linux, the core leaves to the driver what it supports); the driver adds
     :data:`ETH_TEST_FL_FAILED` when a test failed and
     :data:`ETH_TEST_FL_EXTERNAL_LB_DONE` when it ran the external loopback test.
     ``len`` is the number of tests (of :meth:`EthtoolOps.get_test_strings`).
@@ -452,8 +454,8 @@ class EthtoolOps:
         Set :data:`ETH_TEST_FL_FAILED` in ``test.flags`` when a test failed, and
         :data:`ETH_TEST_FL_EXTERNAL_LB_DONE` when ``test.flags`` has
         :data:`ETH_TEST_FL_EXTERNAL_LB` and the external loopback test ran; change
-        no other flag.  Tests that only :data:`ETH_TEST_FL_OFFLINE` allows may
-        interrupt traffic (stop the queue, close and reopen the hardware, as e1000
+        no other flag (leave a bit you do not know as it is).  Tests that only
+        :data:`ETH_TEST_FL_OFFLINE` allows may interrupt traffic (stop the queue, close and reopen the hardware, as e1000
         does); online, leave their results 0.  The core shows the device's
         operstate as ``testing`` meanwhile (``netif_testing_on``).
 
@@ -1633,10 +1635,12 @@ def ethtool_self_test_begin(
     """Start ``ethtool -t`` (``ETHTOOL_TEST``) without blocking the event loop.
 
     As Linux's ``ethtool_self_test``: ``EOPNOTSUPP`` without the driver's
-    ``self_test`` and ``get_test_strings`` (or with no test names); ``flags`` is
-    :data:`ETH_TEST_FL_OFFLINE` and/or :data:`ETH_TEST_FL_EXTERNAL_LB` (``EINVAL``
-    for anything else); a second test of the same device is ``EBUSY``.  The
-    device is marked testing (:func:`netif_testing_on`) around the driver's test.
+    ``self_test`` and ``get_test_strings`` (or with no test names); ``flags``, a
+    u32, goes to the driver as it is, bits the core does not know included: the
+    driver decides what it supports (``EINVAL`` for anything but a u32, and for
+    :data:`ETH_TEST_FL_FAILED` or :data:`ETH_TEST_FL_EXTERNAL_LB_DONE`, the
+    driver's answers); a second test of the same device is ``EBUSY``.  The device
+    is marked testing (:func:`netif_testing_on`) around the driver's test.
 
     Returns the result when the driver finished at once; None when it returned a
     :class:`Completion`, and then ``done`` gets the result (or an
@@ -1652,10 +1656,10 @@ def ethtool_self_test_begin(
     if not _has_self_test(ops):
         raise _unsupported(dev, "self-tests (ethtool -t)")
     assert ops is not None
-    if type(flags) is not int or flags & ~_TEST_FLAGS_IN:
-        raise EthtoolError(f"{dev.name}: self-test flags must be ETH_TEST_FL_OFFLINE (1) and/or "
-                           f"ETH_TEST_FL_EXTERNAL_LB (8), not {flags!r:.50}",
-                           errno.EINVAL)  # fmt: skip
+    if type(flags) is not int or not 0 <= flags <= U32_MAX or flags & _TEST_FLAGS_OUT:
+        raise EthtoolError(f"{dev.name}: self-test flags are a u32 without ETH_TEST_FL_FAILED "
+                           f"(2) and ETH_TEST_FL_EXTERNAL_LB_DONE (16), the driver's answers: "
+                           f"not {flags!r:.50}", errno.EINVAL)  # fmt: skip
     if netif_testing(dev):
         raise EthtoolError(f"{dev.name}: a self-test already runs on the device: wait for its "
                            f"result", errno.EBUSY)  # fmt: skip

@@ -956,7 +956,11 @@ class KernelStack(Attachment):
 
     def testing_changed(self, dev: NetDevice) -> None:
         """IF_OPER_TESTING on the kernel link while a self-test runs (``ip link``: state
-        TESTING), then IF_OPER_UP, as Linux's linkwatch sets it after ``netif_testing_off``."""
+        TESTING), then IF_OPER_UP, as Linux's linkwatch sets it after ``netif_testing_off``.
+
+        UP also on a link that showed UNKNOWN before (a TAP's state until a linkwatch event):
+        Linux's rfc2863_policy gives UP there too, and the kernel takes no UNKNOWN from
+        userspace (IFLA_OPERSTATE moves only to UP, DORMANT or TESTING)."""
         port = self.ports.get(dev.name)
         if port is None or not dev.is_up:
             return

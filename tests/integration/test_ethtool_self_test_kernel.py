@@ -39,6 +39,9 @@ def test_the_kernel_link_is_testing_while_a_self_test_runs(netns: NetNamespace) 
     import time
 
     netns.netdrv("load snull")
+    # UNKNOWN before (no linkwatch event yet), UP after: what Linux's linkwatch gives after
+    # netif_testing_off too; the kernel takes no UNKNOWN back through IFLA_OPERSTATE.
+    assert "state UNKNOWN" in netns.run("ip -o link show sn0").stdout
     mon = netns.popen("ip -o monitor link", stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(0.3)  # the monitor listens before the test starts

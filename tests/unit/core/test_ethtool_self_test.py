@@ -138,8 +138,23 @@ def test_without_both_ops_it_is_eopnotsupp_and_drvinfo_says_no_test(host: Host) 
         assert ethtool_request(host, dev, "drvinfo")[0]["testinfo_len"] == 0
 
 
-@pytest.mark.parametrize("flags", [ETH_TEST_FL_FAILED, ETH_TEST_FL_EXTERNAL_LB_DONE, 4, -1, True])
-def test_flags_other_than_offline_and_external_lb_are_einval(host: Host, flags: Any) -> None:
+@pytest.mark.parametrize("flags", [1 << 2, 1 << 5 | ETH_TEST_FL_OFFLINE, 1 << 31])
+def test_flags_the_core_does_not_know_reach_the_driver(host: Host, flags: int) -> None:
+    """As Linux's ethtool_self_test: the request's flags go to self_test unchanged (a newer
+    ethtool's flag too), the driver decides what it supports; they come back as it left them."""
+    dev, ops = _dev(host, _fails)
+    r = ethtool_self_test(host, dev, flags)
+    assert ops.calls == [flags] and r["flags"] == flags | ETH_TEST_FL_FAILED
+    req = {"cmd": "ethtool", "dev": dev.name, "op": "test", "args": {"flags": flags}}
+    validate_request(req)  # the raw control protocol takes them too
+    assert ethtool_request(host, dev, "test", args=req["args"])[0]["flags"] & flags == flags
+    assert ops.calls[-1] == flags
+
+
+@pytest.mark.parametrize(
+    "flags", [ETH_TEST_FL_FAILED, ETH_TEST_FL_EXTERNAL_LB_DONE | 8, -1, 1 << 32, True, "1"]
+)
+def test_the_drivers_answers_and_non_u32_flags_are_einval(host: Host, flags: Any) -> None:
     dev, ops = _dev(host, _fails)
     with pytest.raises(EthtoolError) as exc:
         ethtool_self_test(host, dev, flags)
