@@ -35,9 +35,10 @@ driver would:
   devices, ``skb.protocol`` set and, on Ethernet, the header pulled
   (``eth_type_trans``); each delivered frame counted in ``rx_packets`` and
   ``rx_bytes``; every NAPI context enabled while the device is up
-  (``napi_enable`` in ``open``); a NAPI poll does at most its budget, returns what it
-  received (not its budget whatever it did) and one that does less calls
-  ``napi_complete_done`` (or it is never polled again);
+  (``napi_enable`` in ``open``), and no ``open`` adding them again while ``stop``
+  keeps them (``dev.napi_list`` would grow on every up); a NAPI poll does at most
+  its budget, returns what it received (not its budget whatever it did) and one
+  that does less calls ``napi_complete_done`` (or it is never polled again);
 * carrier — ``netif_carrier_off``/``on`` reflected in operstate and LOWER_UP;
   frames sent without carrier dropped and counted by the core, never given to
   ``start_xmit`` (Linux's ``noop_qdisc``), and sent again once it is back;
@@ -52,9 +53,9 @@ driver would:
   address or refuses it, refuses a multicast or zero one; ``set_rx_mode`` follows
   promiscuous, all-multicast and multicast joins without raising;
 * ethtool — what ``netdrv ethtool`` and ``netdrv status --json`` ask the
-  ``ethtool_ops`` is well-formed, one ``get_ethtool_stats`` value per
-  ``get_strings`` name; an EEPROM read in pieces gives what a whole read does,
-  and ``set_eeprom`` refuses a wrong magic (``EINVAL``/``EFAULT``) without writing;
+  ``ethtool_ops`` is well-formed, ``get_link`` a bool (or an int), one
+  ``get_ethtool_stats`` value per ``get_strings`` name; an EEPROM read in pieces
+  gives what a whole read does, and ``set_eeprom`` refuses a wrong magic (``EINVAL``/``EFAULT``) without writing;
   a ``self_test`` (``ethtool -t``, online, offline and external loopback) gives one
   result per ``get_test_strings`` name, adds no flag but ``ETH_TEST_FL_FAILED`` and
   ``ETH_TEST_FL_EXTERNAL_LB_DONE``, completes, and leaves the device working;
@@ -582,6 +583,8 @@ class DriverHarness:
         self.events: list[tuple[str, str]] = []
         self.spy = _XmitSpy()
         self.drivers: list[Driver] = []
+        # Per device whose open added NAPI contexts: how many it had before (see up()).
+        self._napi_before_open: dict[str, int] = {}
         # The host's handler attributes a driver's raising callbacks (its device goes
         # down through driver_fault, recorded below); anything else is recorded here.
         self._host_loop_error = self.loop.error_handler
@@ -955,10 +958,12 @@ class DriverHarness:
 
     def up(self, dev: NetDevice) -> None:
         """``ip link set DEV up``; fails the test when ``open`` fails, resets the device's
-        counters or leaves a NAPI context disabled."""
+        counters, leaves a NAPI context disabled or adds NAPI contexts on every up."""
         seen = len(self.faults)
         before = checked_stats(dev).as_dict()
+        napis = len(dev.napi_list)
         self.check_op(dev, "open", self.host.dev_open(dev), seen)
+        self._check_napi_added(dev, napis)
         after = checked_stats(dev).as_dict()
         back = [f"{k} {v} -> {after[k]}" for k, v in before.items() if after[k] < v]
         if back:
@@ -974,6 +979,21 @@ class DriverHarness:
         seen = len(self.faults)
         self.check_op(dev, "stop", self.host.dev_close(dev), seen)
         self.settle()
+
+    def _check_napi_added(self, dev: NetDevice, before: int) -> None:
+        """An ``open`` that adds NAPI contexts again while those of the last one are still
+        there (stop kept them): ``dev.napi_list`` grows on every up.  Adding them in the
+        first open only, or in every open and deleting them in ``stop``, is fine."""
+        after = len(dev.napi_list)
+        if after <= before:
+            return
+        last = self._napi_before_open.get(dev.name)
+        self._napi_before_open[dev.name] = before
+        if last is not None and before > last:
+            self.spy.violations.append(Violation(
+                dev.name, f"open adds NAPI contexts on every up and stop keeps them ({before} "
+                          f"before this open, {after} after): call netif_napi_add once, in "
+                          f"probe/init, or netif_napi_del them in stop"))  # fmt: skip
 
     def _check_napi(self, dev: NetDevice) -> None:
         """Every NAPI context of ``dev`` is enabled once it is up (the core's ``dev_close``
@@ -1941,15 +1961,21 @@ class DriverConformance:
 
         Every request the driver's ``ethtool_ops`` answer (``-i``, ``-S``, the link
         settings, ``-g``/``-c``/``-l``/``-a``, the message level, private flags) gives
-        the structure the core expects, without raising; ``get_strings`` and
-        ``get_ethtool_stats`` agree on the number of counters.  A request the driver
-        does not implement (``EOPNOTSUPP``) is fine.  With an EEPROM (``-e``): a read
-        at an odd offset gives the bytes and magic of a whole read, and ``set_eeprom``
-        refuses a magic other than the one ``get_eeprom`` reports, with ``EINVAL`` (or
-        ``EFAULT``, as Intel's drivers do; what it would have written is the byte already
-        there).
+        the structure the core expects, without raising; ``get_link`` a bool (or an
+        int); ``get_strings`` and ``get_ethtool_stats`` agree on the number of
+        counters.  A request the driver does not implement (``EOPNOTSUPP``) is fine.
+        With an EEPROM (``-e``): a read at an odd offset gives the bytes and magic of a
+        whole read, and ``set_eeprom`` refuses a magic other than the one ``get_eeprom``
+        reports, with ``EINVAL`` (or ``EFAULT``, as Intel's drivers do; what it would
+        have written is the byte already there).
         """
-        from ..ethtool import ETHTOOL_REQUESTS, EthtoolError, ethtool_report, ethtool_request
+        from ..ethtool import (
+            ETHTOOL_REQUESTS,
+            EthtoolError,
+            ethtool_report,
+            ethtool_request,
+            ethtool_supports,
+        )
 
         h = netdrv_conformance
         _drv, devs = self._loaded(h)
@@ -1968,6 +1994,14 @@ class DriverConformance:
                     )
                 h.assert_clean()
             ops = dev.ethtool_ops
+            if ops is not None and ethtool_supports(ops, "get_link"):
+                link = ops.get_link(dev)
+                # The core takes its truth value (Linux's u32 != 0): a string reads as a link.
+                assert isinstance(link, int), (
+                    f"{dev.name}: get_link returned {link!r:.50}, not a bool: the core takes "
+                    f"its truth value, so any non-empty string (even 'no') says link "
+                    f"detected; return True or False (an int works too, as Linux's u32)"
+                )
             if ops is not None:
                 names, values = ops.get_strings(dev), ops.get_ethtool_stats(dev)
                 assert len(names) == len(values), (

@@ -28,6 +28,7 @@ from netdrv_core import (
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
     Driver,
+    EthtoolOps,
     NetDevice,
     NetDeviceOps,
     NetDeviceStats,
@@ -543,6 +544,31 @@ class ResetStatsOnOpenOps(GoodOps):
         return super().open(dev)
 
 
+class NapiAddedOnEveryOpenOps(NapiEchoOps):
+    """Adds a NAPI context in every open and never deletes it: napi_list grows per up."""
+
+    def open(self, dev: NetDevice) -> int:
+        netif_napi_add(dev, self.poll, 4)
+        return super().open(dev)
+
+
+class LinkYesOps(EthtoolOps):
+    """get_link answers in words: "no" would read as link detected."""
+
+    def get_link(self, dev: NetDevice) -> Any:
+        return "yes"
+
+
+class LinkYes(Good):
+    name = "kitlinkyes"
+    summary = "get_link returns a string"
+
+    def init(self) -> None:
+        super().init()
+        for dev in self.devices:
+            dev.ethtool_ops = LinkYesOps()
+
+
 class LeakyThread(Good):
     name = "kitthread"
     summary = "starts a thread it never stops"
@@ -748,6 +774,10 @@ def test_the_kit_traffic_makes_gro_merge() -> None:
          "kit0: a NAPI poll returns its whole budget .* polled again and again"),
         (_bug("kitresetstats", ResetStatsOnOpenOps), "test_open_stop_cycles",
          r"kit0: counters went back across stop and open \(tx_packets \d+ -> 0"),
+        (_bug("kitnapiperopen", NapiAddedOnEveryOpenOps), "test_open_stop_cycles",
+         r"kit0: open adds NAPI contexts on every up and stop keeps them \(1 before this open, 2 "
+         r"after\): call netif_napi_add once, in probe/init, or netif_napi_del them in stop"),
+        (LinkYes, "test_ethtool_ops", r"kit0: get_link returned 'yes', not a bool"),
         (LeakyThread, "test_clean_unload", "threads started by the driver still run"),
         (LeakyFd, "test_clean_unload", "file descriptors opened by the driver"),
         (NoExit, "test_registration_and_naming", "still registered after exit"),
