@@ -346,7 +346,8 @@ def netif_set_real_num_tx_queues(dev: NetDevice, count: int) -> int:
 
     On a registered device, frames waiting for a queue taken out of use are
     dropped and freed (``qdisc_reset_all_tx_gt``), counted in ``tx_qdisc_drops``.
-    A driver's ``set_channels`` (``ethtool -L``) calls this.
+    On a running device, an awake queue taken into use lets the stack send again,
+    as a wake does.  A driver's ``set_channels`` (``ethtool -L``) calls this.
     """
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= dev.num_tx_queues:
         log.warning("%s: netif_set_real_num_tx_queues(%r): outside 1..%d (num_tx_queues)",
@@ -356,12 +357,19 @@ def netif_set_real_num_tx_queues(dev: NetDevice, count: int) -> int:
 
     old = dev.real_num_tx_queues
     dev.real_num_tx_queues = count
-    if count < old and dev.reg_state == NETREG_REGISTERED and dev._tx_queues is not None:
-        for txq in dev._tx_queues[count:old]:
-            q = txq.qdisc
-            while q:
-                dev.core_stats.tx_qdisc_drops += 1
-                kfree_tx(q.popleft())
+    if dev.reg_state != NETREG_REGISTERED or dev._tx_queues is None:
+        return 0
+    for txq in dev._tx_queues[count:old]:
+        q = txq.qdisc
+        while q:
+            dev.core_stats.tx_qdisc_drops += 1
+            kfree_tx(q.popleft())
+    if dev.is_up:
+        # A reader held back while every old queue was blocked waits for a wake that an
+        # awake new queue never sends: wake as netif_tx_wake_queue would.
+        awake = next((txq for txq in dev._tx_queues[old:count] if not txq.stopped), None)
+        if awake is not None:
+            txq_woken(awake)
     return 0
 
 
