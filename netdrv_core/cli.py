@@ -165,6 +165,14 @@ def _client(start: bool = False, plugins: tuple[str, ...] = ()) -> ControlClient
     return ControlClient(timeout=_timeout())
 
 
+def _importing(modules: list[str]) -> str:
+    """What a deadline on loading the ``-p`` modules and hook plugins says hung."""
+    if not modules:
+        return "importing the hook plugins"
+    names = ", ".join(repr(m) for m in modules)
+    return f"importing plugin{'s' if len(modules) > 1 else ''} {names}"
+
+
 @contextlib.contextmanager
 def _deadline(seconds: float, what: str) -> Iterator[None]:
     """Give up on plugin code in this process (an import that hangs) after ``seconds``.
@@ -276,7 +284,7 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
         from .params import check_params_error, parse_params
 
         base = split_instance(driver)[0]  # slip:b, a second instance of slip
-        with _deadline(_timeout(), "importing the -p and hook plugins"):
+        with _deadline(_timeout(), _importing(pm.extra)):
             # Every -p module must load (a typo is an error), and their hooks (a
             # middleware's parameters) apply to this driver as in the daemon.
             pm.load_hook_plugins(required=pm.extra)

@@ -72,11 +72,12 @@ netif_wake_queue(sn0)
 host.loop.run_until(lambda: "received" in result, timeout=60)
 for t in threads:
     t.join(5)
+drops = sn0.core_stats.tx_qdisc_drops  # before exit: the down drops what the TAP still holds
 with host.as_current():
     drv.exit()
 print(json.dumps({
     "ok": got.hexdigest() == hashlib.sha256(data).hexdigest(), "result": result,
-    "stale": ks.counters["stale_offload"], "drops": sn0.core_stats.tx_qdisc_drops,
+    "stale": ks.counters["stale_offload"], "drops": drops,
     "retrans": retrans() - before, "faults": faults, "size": size,
 }))
 """

@@ -164,7 +164,8 @@ def test_a_capture_ended_mid_record_writes_whole_records_only(
 ) -> None:
     # The daemon's stream arrives in chunks that end anywhere; when it ends (Ctrl-C, the
     # daemon killed) in the middle of a record, that record is left out: a file ending
-    # in a cut record is one tcpdump refuses ("truncated dump file").
+    # in a cut record is one tcpdump refuses ("truncated dump file").  Ended by the
+    # daemon, not by Ctrl-C, the capture then fails (status 1), as tcpdump's does.
     header, recs = _pcap_stream()
     stream = header + b"".join(recs)
     chunks = [stream[:30], stream[30:2500], stream[2500:-10]]  # the last 10 bytes never come
@@ -172,7 +173,8 @@ def test_a_capture_ended_mid_record_writes_whole_records_only(
         {"ok": True, "linktype": 1}, chunks))  # fmt: skip
     out = tmp_path / "cut.pcap"
     res = CliRunner().invoke(cli, ["capture", "sn0", "-w", str(out)])
-    assert res.exit_code == 0, (res.output, res.exception)
+    assert res.exit_code == 1, (res.output, res.exception)
+    assert "the capture ended after 5 frames" in res.output
     assert out.read_bytes() == header + b"".join(recs[:-1])
 
 
