@@ -747,8 +747,10 @@ def stop() -> None:
           f"may hang (the daemon's log names it); `kill {pid}` (SIGTERM) aborts it")  # fmt: skip
 
 
-_SET_NAMES = ("irq, base_addr, mem_start, mem_end, dma, port, ioctl, bql_limit_max, "
-              "bql_limit_min, bql_hold_time")
+_SET_NAMES = (
+    "irq, base_addr, mem_start, mem_end, dma, port, ioctl, bql_limit_max, "
+    "bql_limit_min, bql_hold_time"
+)
 
 
 @cli.command(name="set", context_settings={"ignore_unknown_options": True})

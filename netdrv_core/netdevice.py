@@ -163,6 +163,7 @@ def netdev_intersect_features(f1: int, f2: int) -> int:
             f2 |= NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM
     return f1 & f2
 
+
 # Return values.
 NETDEV_TX_OK = 0x00
 NETDEV_TX_BUSY = 0x10

@@ -454,7 +454,6 @@ def test_frames_queued_before_an_offload_went_off_are_made_right(host: Host) -> 
         b.close()
 
 
-
 def test_a_group_shown_on_asked_on_changes_nothing_and_is_no_error(host: Host) -> None:
     # loopback-like: generic checksumming fixed on, the IPv4/IPv6 bits fixed off; -k shows
     # tx-checksumming: on, so `-K DEV tx on` asks for what it has (it said "tx is fixed on").
