@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, cast
 
 from netdrv_core import (
@@ -199,6 +201,42 @@ class FakeTunTap:
 
     def close(self) -> None:
         self.fd = -1
+
+
+class CarrierTunTap(FakeTunTap):
+    """A :class:`FakeTunTap` that takes carrier changes (``TUNSETCARRIER``)."""
+
+    def set_carrier(self, on: bool) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def kernel_port(
+    host: Host, dev: NetDevice, *, vnet_hdr: bool = False, attach: bool = False
+) -> Iterator[tuple[Any, Any, socket.socket]]:
+    """``dev`` on a kernel attachment whose TAP is one end of a datagram socketpair: yields
+    ``(ks, port, a)``, ``a`` the kernel's end.  ``attach``: the host's attachment is the
+    kernel one (carrier and queue changes reach it) and the port's reader runs, until the
+    block ends."""
+    from netdrv_core.attach.tap import KernelStack, _Port
+
+    ks = KernelStack()
+    ks.host = host
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    port = _Port(dev, CarrierTunTap(b.fileno(), dev.name, vnet_hdr=vnet_hdr), 1)  # type: ignore[arg-type]
+    ks.ports[dev.name] = port
+    before = host.attachment
+    if attach:
+        host.attachment = ks
+        ks._start_reading(port)
+    try:
+        yield ks, port, a
+    finally:
+        if attach:
+            ks._stop_reading(port)
+            host.attachment = before
+        a.close()
+        b.close()
 
 
 def rx_skb(dev: NetDevice, frame: bytes) -> SkBuff:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakedev import FakeTunTap, LoadSnull, Run, ScriptedOps, make_dev, mem, tx
+from fakedev import LoadSnull, Run, ScriptedOps, kernel_port, make_dev, mem, tx
 from frames import ETH_P_IP, eth_frame, pseudo_header_sum, tcp_packet, udp_packet
 
 import netdrv_core.netdevice as netdevice_mod
@@ -391,30 +391,13 @@ def test_the_purge_leaves_bql_alone(host: Host) -> None:
 
 
 # -- the TAP reader -----------------------------------------------------------------------------
-class _TunTap(FakeTunTap):
-    def set_carrier(self, on: bool) -> bool:
-        return True
-
-
 @pytest.fixture
 def tap_reader() -> Iterator[tuple[Host, KernelStack, _Port, socket.socket, ScriptedOps]]:
     """A device up on a host whose attachment is the kernel one, its TAP a socketpair end."""
     host = Host()
     dev, ops = make_dev(host)
-    ks = KernelStack()
-    ks.host = host
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    b.setblocking(False)
-    port = _Port(dev, _TunTap(b.fileno(), dev.name), 1)  # type: ignore[arg-type]
-    ks.ports[dev.name] = port
-    mem_stack = host.attachment
-    host.attachment = ks  # from here on the host tells the kernel attachment
-    ks._start_reading(port)
-    yield host, ks, port, a, ops
-    ks._stop_reading(port)
-    host.attachment = mem_stack
-    a.close()
-    b.close()
+    with kernel_port(host, dev, attach=True) as (ks, port, a):
+        yield host, ks, port, a, ops
     host.close()
     host.loop.close()
 

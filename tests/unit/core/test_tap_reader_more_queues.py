@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakedev import FakeTunTap, ScriptedOps
+from fakedev import ScriptedOps, kernel_port
 from frames import ETH_P_IP, eth_frame, udp_packet
 
 from netdrv_core import (
@@ -35,11 +35,6 @@ class _Ops(ScriptedOps):
         return dev.real_num_tx_queues - 1
 
 
-class _TunTap(FakeTunTap):
-    def set_carrier(self, on: bool) -> bool:
-        return True
-
-
 @pytest.fixture
 def reader() -> Iterator[tuple[Host, KernelStack, _Port, socket.socket, _Ops]]:
     """A two-queue device using one, up on the kernel attachment (its TAP a socketpair end)."""
@@ -50,19 +45,8 @@ def reader() -> Iterator[tuple[Host, KernelStack, _Port, socket.socket, _Ops]]:
     assert netif_set_real_num_tx_queues(dev, 1) == 0
     host.register_netdev(dev)
     assert host.dev_open(dev) == 0
-    ks = KernelStack()
-    ks.host = host
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    port = _Port(dev, _TunTap(b.fileno(), dev.name), 1)  # type: ignore[arg-type]
-    ks.ports[dev.name] = port
-    mem_stack = host.attachment
-    host.attachment = ks
-    ks._start_reading(port)
-    yield host, ks, port, a, ops
-    ks._stop_reading(port)
-    host.attachment = mem_stack
-    a.close()
-    b.close()
+    with kernel_port(host, dev, attach=True) as (ks, port, a):
+        yield host, ks, port, a, ops
     host.close()
     host.loop.close()
 

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from fakedev import FakeTunTap, make_dev, mem, rx_skb
+from fakedev import kernel_port, make_dev, mem, rx_skb
 from frames import TCP_ACK, eth_frame, icmp_echo_packet, tcp_packet
 
 from netdrv_core import (
@@ -286,19 +286,12 @@ def test_gro_merges_only_segments_of_the_same_vlan(host: Host) -> None:
 @pytest.fixture
 def tap(host: Host) -> Iterator[tuple[KernelStack, NetDevice, _Port, socket.socket, list]]:
     dev, ops = make_dev(host, "k%d")
-    ks = KernelStack()
-    ks.host = host
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    a.setblocking(False)
-    b.setblocking(False)
-    port = _Port(dev, FakeTunTap(b.fileno(), dev.name, vnet_hdr=True), 1)  # type: ignore[arg-type]
-    ks.ports[dev.name] = port
-    seen: list[tuple[int, int, bytes, bytes]] = []  # vlan_all, protocol, data, at csum_start
-    ops.on_xmit = lambda skb, _dev: seen.append((skb.vlan_all, skb.protocol, skb.tobytes(),
-                                                 bytes(skb.buf[skb.csum_start : skb.csum_start + 4])))  # fmt: skip
-    yield ks, dev, port, a, seen
-    a.close()
-    b.close()
+    with kernel_port(host, dev, vnet_hdr=True) as (ks, port, a):
+        a.setblocking(False)
+        seen: list[tuple[int, int, bytes, bytes]] = []  # vlan_all, protocol, data, at csum_start
+        ops.on_xmit = lambda skb, _dev: seen.append((skb.vlan_all, skb.protocol, skb.tobytes(),
+                                                     bytes(skb.buf[skb.csum_start : skb.csum_start + 4])))  # fmt: skip
+        yield ks, dev, port, a, seen
 
 
 def test_the_kernel_gets_a_metadata_tag_back_in_the_frame(tap) -> None:

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from fakedev import FakeTunTap, make_dev, mem
+from fakedev import kernel_port, make_dev, mem
 from frames import eth_frame, ipv4_checksum_ok, l4_checksum_ok, tcp_packet
 
 from netdrv_core import ETH_P_8021AD, ETH_P_8021Q, Host, NetDevice, SkBuff
@@ -216,17 +216,10 @@ def test_a_double_tagged_super_frame_is_segmented_whatever_the_vlan_features(
 @pytest.fixture
 def tap(host: Host) -> Iterator[tuple[KernelStack, NetDevice, _Port, socket.socket, list]]:
     dev, ops = make_dev(host, "k%d")
-    ks = KernelStack()
-    ks.host = host
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    a.setblocking(False)
-    b.setblocking(False)
-    port = _Port(dev, FakeTunTap(b.fileno(), dev.name, vnet_hdr=True), 1)  # type: ignore[arg-type]
-    ks.ports[dev.name] = port
-    seen = _recorder(ops)
-    yield ks, dev, port, a, seen
-    a.close()
-    b.close()
+    with kernel_port(host, dev, vnet_hdr=True) as (ks, port, a):
+        a.setblocking(False)
+        seen = _recorder(ops)
+        yield ks, dev, port, a, seen
 
 
 def _from_kernel(tap, frame: bytes, gso_size: int = 0) -> None:  # type: ignore[no-untyped-def]
