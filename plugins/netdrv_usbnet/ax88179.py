@@ -27,7 +27,11 @@ as 16-bit words with ``AX_ACCESS_EEPROM`` (value = word index, index = 1, two
 bytes); a write of an odd offset or length reads the words it shares with the
 bytes around it first, waits 20 ms after each word and ends with
 ``AX_RELOAD_EEPROM_EFUSE``; the magic is ``AX88179_EEPROM_MAGIC`` (0x17900b95),
-and a write with another one is ``EINVAL``.  These control transfers run in
+and a write with another one is ``EINVAL``.  Byte order: byte ``2i`` and ``2i + 1`` of
+the dump are word ``i``'s two bytes as the chip sends them — Linux's get_eeprom copies them
+raw (``__ax88179_read_cmd``, no ``le16_to_cpus``), and its set_eeprom's le16 conversions
+(reading the partial words, writing each word) cancel out on a little-endian host, so it
+writes them back in that order too.  These control transfers run in
 the ethtool call, on the loop (Linux's run in the caller's process context):
 a full write holds the loop for 128 x 20 ms.
 
@@ -258,6 +262,14 @@ class Ax88179(MiniDriver):
         un.port_type = "tp"
         self.reset(un)
 
+    def unbind(self, un: UsbNet) -> None:
+        """``ax88179_unbind``: receiving stopped (RX_CTL), the clocks off, the PHY powered down
+        — the link goes down on the cable, as on Linux when the driver lets go.  An adapter
+        already gone makes the first request fail, and the core goes on releasing it."""
+        self.write_u16(un, ax.AX_RX_CTL, ax.AX_RX_CTL_STOP)
+        self.write_u8(un, ax.AX_CLK_SELECT, 0)
+        self.write_u16(un, ax.AX_PHYPWR_RSTCTL, 0)
+
     def reset(self, un: UsbNet) -> None:
         """``ax88179_reset``: power, clocks, MAC, aggregation, offloads, RX_CTL, medium mode."""
         self.write_u16(un, ax.AX_PHYPWR_RSTCTL, 0)
@@ -399,13 +411,20 @@ class Ax88179(MiniDriver):
         finishes every TCP/UDP frame — unless the chip would not get it right
         (:meth:`_checksum`).  A super-frame (:meth:`_gso`) goes whole with its MSS in
         tx_hdr2 (TSO), or as the segments software cuts, or is refused (dropped); it counts
-        as one frame either way."""
+        as one frame either way.
+
+        ``tx_bytes`` counts what Linux's usbnet counts for the AX88179 (no
+        FLAG_MULTI_PACKET, one skb per transfer): each record's 8-byte header and frame, and
+        the pad byte ``usbnet_start_xmit`` appends when these end on a full packet — per
+        record, as if it travelled alone, so the count does not depend on how the writer
+        happened to pack them."""
         out: list[TxTransfer] = []
         batch: list[bytes] = []
         mss: list[int] = []
         tso = False
         dropped = size = nbytes = npk = 0
         mps = un.out_mps
+        pad = un.tx_pad
 
         def flush() -> None:
             nonlocal batch, mss, tso, size, nbytes, npk
@@ -425,23 +444,28 @@ class Ax88179(MiniDriver):
                 if records is None:
                     dropped += 1
                     continue
+                counted = 0
                 for r, m in records:  # the skb counts once, in the transfer with its end
-                    if batch and size + TX_HEADER_LEN + len(r) > TX_AGG_MAX:
+                    rec = TX_HEADER_LEN + len(r)
+                    if batch and size + rec > TX_AGG_MAX:
                         flush()
                     batch.append(r)
                     mss.append(m)
                     tso = tso or m > 0
-                    size += TX_HEADER_LEN + len(r)
+                    size += rec
+                    counted += rec + pad(rec)
             else:
                 if type(f) is TxFrame:
                     f = self._checksum(un, f)
-                if batch and size + TX_HEADER_LEN + n > TX_AGG_MAX:
+                rec = TX_HEADER_LEN + n
+                if batch and size + rec > TX_AGG_MAX:
                     flush()
                 batch.append(f)
                 mss.append(0)
-                size += TX_HEADER_LEN + n
+                size += rec
+                counted = rec + pad(rec)
             npk += 1
-            nbytes += n
+            nbytes += counted
         if batch:
             flush()
         return out, dropped

@@ -18,8 +18,8 @@ core (``usbnet_start_xmit``: ``length++``), so the transfer ends with a short
 packet and a device that needs a terminator (the simulator's ``drop_zlp``)
 never merges two frames.  The device puts that byte on the wire as part of
 the frame; receivers ignore bytes past the IP length.  ``tx_bytes`` counts
-the frame without it (netdrv's rule for every minidriver; Linux counts the
-transfer), ``tx_pad_bytes`` the pads.
+the transfer, pad byte included, as Linux's ``usbnet_start_xmit`` counts
+``length`` after its ``length++``; ``tx_pad_bytes`` counts the pads.
 
 Notifications (interrupt endpoint): NETWORK_CONNECTION → carrier;
 CONNECTION_SPEED_CHANGE (possibly split across two interrupt transfers) →

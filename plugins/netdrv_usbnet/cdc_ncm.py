@@ -2,10 +2,15 @@
 
 Binding (``cdc_ncm_bind_common``): the CDC descriptors as for ECM (plus the
 NCM functional descriptor's capabilities), both interfaces claimed, the data
-interface put in alternate setting 0 while the NTB parameters are
-negotiated — GET_NTB_PARAMETERS, the NTB format, SET_NTB_INPUT_SIZE, the
-maximum datagram size, CRC off — then the data alternate setting with the
-bulk endpoints.
+interface's alternate setting toggled (data setting, then 0: some functions
+reset properly only so, Linux says) and left in alternate setting 0 while the
+NTB parameters are negotiated — GET_NTB_PARAMETERS, the NTB format,
+SET_NTB_INPUT_SIZE, the maximum datagram size, CRC off — then the data
+alternate setting with the bulk endpoints (on real hardware 10 ms later, as
+Linux waits for some firmware).
+
+MTU changes (``cdc_ncm_change_mtu``): any MTU up to the maximum, and the
+function is told the matching maximum datagram size (SET_MAX_DATAGRAM_SIZE).
 
 NTB format (Linux >= 5.10): NTB16 whenever the adapter offers it, NTB32
 ("ncmh"/"ncm0", 32-bit block length, pointers and datagram entries) only for
@@ -43,6 +48,7 @@ from __future__ import annotations
 import errno
 import logging
 import struct
+import time
 from typing import Any
 
 import usb.core
@@ -137,6 +143,9 @@ class CdcNcm(CdcMixin, MiniDriver):
         un.claim(self.data_intf)
         alt = self.data_alt(un)
         self.data_altsetting = alt.bAlternateSetting
+        # cdc_ncm_bind_common: "Some devices will not reset properly unless they are
+        # configured first.  Toggle the altsetting to force a reset."
+        un.set_altsetting(self.data_intf, alt.bAlternateSetting)
         un.set_altsetting(self.data_intf, 0)  # NTB parameters are set while the data path is off
         self.in_data_alt0 = True
         self.setup(un)
@@ -144,6 +153,10 @@ class CdcNcm(CdcMixin, MiniDriver):
         un.mac = self.read_mac(un)
         self.cdc_program_address(un, un.mac)
         self.in_data_alt0 = False
+        if not un.simulated:
+            # "Some firmwares need a pause here or they will silently fail to set up the
+            # interface properly" (Linux, after cdc_ncm_init; Sierra Wireless MC7455).
+            time.sleep(0.01)
         un.set_altsetting(self.data_intf, alt.bAlternateSetting)
         un.use_endpoints(alt, intf)
         self.update_tx_max(un.out_mps)
@@ -267,6 +280,36 @@ class CdcNcm(CdcMixin, MiniDriver):
                             logging.WARNING, f"the adapter refused {what} after SET_NET_ADDRESS"
                         )
                 un.set_altsetting(self.data_intf, self.data_altsetting)
+
+    # -- MTU (the loop; control transfers in the kevent worker) ---------------------------------------
+    def change_mtu(self, un: UsbNet, dev: Any, new_mtu: int) -> int:
+        """``cdc_ncm_change_mtu``: any MTU up to max_mtu (no ``EDOM``: NTBs end themselves,
+        whatever the frames' sizes); the function is told its new maximum datagram size,
+        as ``cdc_ncm_set_dgram_size`` does (:meth:`set_dgram_size`)."""
+        dev.mtu = new_mtu
+        un.defer(self.set_dgram_size, un, new_mtu + ETH_HLEN)
+        return 0
+
+    def set_dgram_size(self, un: UsbNet, size: int) -> None:
+        """``cdc_ncm_set_dgram_size`` after an MTU change (kevent worker): a function that
+        takes SET_MAX_DATAGRAM_SIZE (bmNetworkCapabilities bit 3) and does not have this size
+        already (GET_MAX_DATAGRAM_SIZE) gets ``size`` — at least 1514, at most what bind
+        negotiated, which stays the receive limit: a function that refuses it keeps sending
+        datagrams up to that."""
+        if not self.caps & ecm.NCM_NCAP_MAX_DATAGRAM_SIZE:
+            return
+        size = max(1514, min(size, self.max_datagram))
+        try:
+            raw = un.ctrl_in(ecm.REQ_TYPE_CLASS_IN, ecm.GET_MAX_DATAGRAM_SIZE, 0, self.ctrl_intf, 2)
+            cur = struct.unpack("<H", raw[:2])[0]
+        except (usb.core.USBError, struct.error) as exc:
+            if isinstance(exc, usb.core.USBError) and usb_errno(exc) != errno.EPIPE:
+                raise
+            return  # Linux: "GET_MAX_DATAGRAM_SIZE failed", nothing set
+        if cur != size and not self._optional(un, ecm.SET_MAX_DATAGRAM_SIZE, 0,
+                                               struct.pack("<H", size)):  # fmt: skip
+            un.netdev_log(logging.INFO, f"the adapter refused SET_MAX_DATAGRAM_SIZE {size}: it "
+                                        f"keeps datagrams of up to {cur} bytes")  # fmt: skip
 
     # -- data -----------------------------------------------------------------------------------------
     def status(self, un: UsbNet, data: bytes) -> None:

@@ -197,9 +197,14 @@ class RxMode:
 
 
 TxTransfer = tuple[bytes, int, int]
-"""One bulk OUT transfer built by ``tx_fixup``: (data, frames in it, frame bytes in it).  A
-frame is one skb handed to ``start_xmit``: one that spans several transfers (a super-frame
-segmented in software) counts in the transfer carrying its end."""
+"""One bulk OUT transfer built by ``tx_fixup``: (data, frames in it, the bytes ``tx_bytes``
+counts for them once it is sent).  A frame is one skb handed to ``start_xmit``: one that spans
+several transfers (a super-frame segmented in software) counts in the transfer carrying its
+end.  The bytes are what Linux's usbnet counts: for a minidriver without
+``FLAG_MULTI_PACKET`` the whole bulk transfer of each skb, its USB framing and the pad byte
+``usbnet_start_xmit`` appends (``length++``, see :meth:`UsbNet.tx_pad`) included; a
+``FLAG_MULTI_PACKET`` minidriver says what it counts (cdc_ncm: the datagrams, without the
+NTB's framing)."""
 
 
 class TxFrame(bytes):
@@ -306,8 +311,13 @@ class MiniDriver:
         raise NotImplementedError
 
     def tx_fixup(self, un: UsbNet, frames: list[bytes]) -> tuple[list[TxTransfer], int]:
-        """Turn frames into bulk OUT transfers; also return how many frames were dropped."""
-        return [(f, 1, len(f)) for f in frames], 0
+        """Turn frames into bulk OUT transfers; also return how many frames were dropped.
+
+        Default: one frame per transfer, as it is; ``tx_bytes`` counts the transfer with the
+        pad byte the core appends to one that ends on a full packet, as Linux's
+        ``usbnet_start_xmit`` counts ``length`` after its ``length++``."""
+        pad = un.tx_pad
+        return [(f, 1, len(f) + pad(len(f))) for f in frames], 0
 
     def set_rx_mode(self, un: UsbNet, mode: RxMode) -> None:
         """Program promiscuous/all-multicast/multicast filters."""
@@ -319,7 +329,11 @@ class MiniDriver:
         return 0
 
     def change_mtu(self, un: UsbNet, dev: NetDevice, new_mtu: int) -> int:
-        """Accept ``new_mtu`` (the core already checked min_mtu..max_mtu)."""
+        """``usbnet_change_mtu`` (the core already checked min_mtu..max_mtu): ``EDOM`` for an
+        MTU whose largest frame fills whole bulk packets (Linux: "no second zero-length
+        packet read wanted after mtu-sized packets"), else accept it."""
+        if (new_mtu + dev.hard_header_len) % un.out_mps == 0:
+            return -errno.EDOM
         dev.mtu = new_mtu
         return 0
 
@@ -386,9 +400,20 @@ class UsbNet:
         self.mac_random = False
         self.msg_enable = NETIF_MSG_DRV | NETIF_MSG_PROBE | NETIF_MSG_LINK  # ethtool msglvl
         self.hard_mtu = 1514
-        self.max_mtu = 1500
+        """Linux's ``dev->hard_mtu``: the largest frame the adapter takes, Ethernet header
+        included (what ``tx_qlen`` is sized for); the MTU plus 14 unless bind says otherwise
+        (cdc_ether: wMaxSegmentSize), and so again after every MTU change."""
+        self.max_mtu = 0
+        """The largest MTU ``ip link set … mtu`` may set; 0 (not set by bind): ``hard_mtu``
+        less the Ethernet header, as Linux's usbnet_probe bounds it."""
         self.rx_urb_size = 0
+        """Linux's ``dev->rx_urb_size`` (what ``rx_qlen`` is sized for); 0 after bind: one
+        ``hard_mtu`` frame rounded up to whole bulk IN packets, which then follows
+        ``hard_mtu`` through MTU changes, as ``usbnet_change_mtu`` has it."""
         self.rx_buf_size = 0
+        """Bytes read per bulk IN transfer: ``rx_urb_size``, or more if bind asks for more."""
+        self._rx_urb_auto = False  # rx_urb_size is the core's, from hard_mtu
+        self._rx_buf_bind = 0  # rx_buf_size as bind left it
         self.features = 0
         self.hw_features = 0  # what ethtool -K may change (Linux dev->net->hw_features)
         self.gso_max_size = 0  # the adapter's longest super-frame (0: the core's default)
@@ -489,7 +514,9 @@ class UsbNet:
             if not is_valid_ether_addr(un.mac):
                 raise BindError(f"{un}: no valid MAC address")
             if not un.rx_urb_size:
+                un._rx_urb_auto = True
                 un.rx_urb_size = round_up(un.hard_mtu, un.in_mps)
+            un._rx_buf_bind = un.rx_buf_size
             un.rx_buf_size = max(un.rx_buf_size, un.rx_urb_size)
             un.update_max_qlen()
         except BindError:
@@ -653,6 +680,17 @@ class UsbNet:
         self.udev.ctrl_transfer(request_type, request, value, index, data, CTRL_TIMEOUT_MS)
 
     # -- queue sizing ---------------------------------------------------------------------------
+    def mtu_changed(self, dev: NetDevice) -> None:
+        """After an MTU change (loop), as ``usbnet_change_mtu`` does: ``hard_mtu`` is the MTU
+        plus the Ethernet header; a receive size the core derived from ``hard_mtu`` follows
+        it (the reader reads the new size from its next transfer on; Linux unlinks its RX
+        URBs to the same end); the queue lengths are sized again."""
+        self.hard_mtu = dev.mtu + dev.hard_header_len
+        if self._rx_urb_auto:
+            self.rx_urb_size = round_up(self.hard_mtu, self.in_mps)
+            self.rx_buf_size = max(self._rx_buf_bind, self.rx_urb_size)
+        self.update_max_qlen()
+
     def update_max_qlen(self) -> None:
         """``usbnet_update_max_qlen``: RX/TX queue lengths from the USB speed and transfer sizes."""
         rx_size = max(self.rx_urb_size, 1)
@@ -683,8 +721,13 @@ class UsbNet:
             dev.addr_assign_type = NET_ADDR_RANDOM
         else:
             dev.perm_addr = self.mac
-        dev.max_mtu = max(self.max_mtu, 68)
-        dev.mtu = min(1500, dev.max_mtu)
+        # usbnet_probe: the MTU no larger than the adapter takes ("maybe the remote can't
+        # receive an Ethernet MTU"); max_mtu as bind set it, else bounded by hard_mtu too.
+        # (Linux's usbnet_probe of 2026 caps every minidriver's max_mtu at hard_mtu less the
+        # header, contested as a regression since: the AX88179's 4088 would become 1500.)
+        largest = self.hard_mtu - dev.hard_header_len
+        dev.max_mtu = max(self.max_mtu or largest, 68)
+        dev.mtu = max(min(1500, dev.max_mtu, largest), 68)
         dev.watchdog_timeo = 5.0  # TX_TIMEOUT_JIFFIES
         dev.features |= self.features
         dev.hw_features |= self.hw_features
@@ -1260,19 +1303,28 @@ class UsbNet:
                 break
         self._post(self._account_tx, ok, ok_bytes, errors, dropped)
 
+    def tx_pad(self, length: int) -> int:
+        """1 if :meth:`_bulk_out` appends a pad byte to a transfer of ``length`` bytes, else 0:
+        one that ends on a full packet, from a minidriver with neither FLAG_SEND_ZLP (a ZLP
+        ends it) nor FLAG_MULTI_PACKET (its framing does) — ``usbnet_start_xmit``'s
+        ``length++``, which Linux counts in ``tx_bytes``."""
+        if self.info.flags & (FLAG_SEND_ZLP | FLAG_MULTI_PACKET):
+            return 0
+        return 1 if needs_zlp(length, self.out_mps) else 0
+
     def _bulk_out(self, data: bytes) -> int:
         """One bulk OUT transfer, terminated like ``usbnet_start_xmit``; 0 or the errno.
 
         A transfer that ends on a full packet gets a ZLP with FLAG_SEND_ZLP, else one pad
-        byte, except from a FLAG_MULTI_PACKET minidriver: its framing ends its transfers
-        itself (cdc_ncm: a full-size NTB of dwNtbOutMaxSize needs no terminator).
+        byte (:meth:`tx_pad`), except from a FLAG_MULTI_PACKET minidriver: its framing ends
+        its transfers itself (cdc_ncm: a full-size NTB of dwNtbOutMaxSize needs no
+        terminator).
         """
         zlp = False
         if needs_zlp(len(data), self.out_mps):
-            flags = self.info.flags
-            if flags & FLAG_SEND_ZLP:
+            if self.info.flags & FLAG_SEND_ZLP:
                 zlp = True
-            elif not flags & FLAG_MULTI_PACKET:
+            elif self.tx_pad(len(data)):
                 data += b"\x00"  # the 1-byte pad usbnet adds instead of a ZLP
                 self.counters["tx_pad_bytes"] += 1
         try:
@@ -1476,12 +1528,13 @@ class UsbNetOps(NetDeviceOps):
         return un.info.set_features(un, dev, features)
 
     def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
-        """The minidriver decides (AX88179 switches jumbo mode)."""
+        """The minidriver decides (:meth:`MiniDriver.change_mtu`: ``usbnet_change_mtu``,
+        AX88179 switches jumbo mode); then ``hard_mtu`` follows the MTU and the queues are
+        sized again (:meth:`UsbNet.mtu_changed`)."""
         un = _un(dev)
         ret = un.info.change_mtu(un, dev, new_mtu)
         if ret == 0:
-            un.hard_mtu = dev.mtu + 14
-            un.update_max_qlen()
+            un.mtu_changed(dev)
         return ret
 
     def set_mac_address(self, dev: NetDevice, addr: bytes) -> int:

@@ -118,9 +118,12 @@ writer thread and stops the queue when ``tx_qlen`` frames are in flight
 5x).  Everything handed over in one loop pass travels as one batch, which
 CDC-NCM packs into as few NTBs as fit (up to 40 datagrams each) and the
 AX88179 into transfers of up to 16 KiB of header+frame records.  Transfers
-that end on a full USB packet are terminated with a zero-length packet
-(ECM, NCM) or a pad byte (AX88179, as Linux does).  Every skb handed to
-``start_xmit`` ends exactly once as tx_packets, tx_dropped or tx_errors.
+that end on a full USB packet get a pad byte (ECM, AX88179, as Linux does:
+never a ZLP); NCM's NTBs end themselves (padded inside the block), except a
+DisplayLink dock's, which get a ZLP.  Every skb handed to ``start_xmit`` ends
+exactly once as tx_packets, tx_dropped or tx_errors; ``tx_bytes`` counts what
+Linux's usbnet counts (ECM and AX88179: the transfer, pad and 8-byte AX88179
+header included; NCM: the datagrams).
 RX transfers are split by the minidriver on the event loop, in a NAPI poll
 that takes every transfer the reader handed over (one wake-up per batch) and
 delivers with ``netif_receive_skb`` (through GRO); ``rx_bytes`` counts each

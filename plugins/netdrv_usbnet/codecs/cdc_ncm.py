@@ -234,14 +234,19 @@ class NtbParameters:
     def sanitized(self, *, ntb32: bool = False) -> NtbParameters:
         """Return a copy with Linux's fallbacks applied (``cdc_ncm_setup``).
 
-        dwNtbInMaxSize is clamped to [2048, 65535] for NTB16 (Linux raises a
-        too small one to the spec's minimum); with *ntb32* only raised to 2048,
-        the 32-bit fields have no other bound.  dwNtbOutMaxSize is capped at
-        65535 for NTB16 (not at all for NTB32) but a smaller one is kept, as Linux keeps it: the device cannot take
-        a larger NTB, whatever the spec's minimum says (0 means 2048, what
-        every device must take).  Divisors and alignments that are not powers
-        of two >= 4, or not smaller than their direction's max size, become 4
-        (``cdc_ncm_fix_modulus``); a remainder >= its divisor becomes 0.
+        dwNtbInMaxSize is clamped to [2048, 65535] for NTB16 (Linux's
+        ``cdc_ncm_check_rx_max`` raises a too small one, 0 included, to the
+        spec's minimum); with *ntb32* only raised to 2048, the 32-bit fields
+        have no other bound.  dwNtbOutMaxSize is capped at 65535 for NTB16 (not
+        at all for NTB32) but a smaller one is kept, as Linux's bind keeps it:
+        the device cannot take a larger NTB, whatever the spec's minimum says.
+        0 (not set) means 2048, what every device must take.  Linux's
+        ``cdc_ncm_check_tx_max`` takes 0 as "no limit" (CDC_NCM_NTB_MAX_SIZE_TX),
+        but its bind asks for ``min(16384, 0)``, which the clamp raises only to
+        the NTB headers (184 bytes for NTB16): no frame would fit.  Divisors
+        and alignments that are not powers of two >= 4, or not smaller than
+        their direction's max size, become 4 (``cdc_ncm_fix_modulus``); a
+        remainder >= its divisor becomes 0.
         """
         cap = NTB32_MAX_SIZE if ntb32 else NTB16_MAX_SIZE
         in_max = min(max(self.dwNtbInMaxSize, NTB_MIN_SIZE), cap)

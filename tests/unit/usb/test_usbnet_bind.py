@@ -88,6 +88,22 @@ def test_ax88179_reset_enables_receive(host, usbnet):
     assert m.medium_mode & ax.AX_MEDIUM_GIGAMODE
 
 
+def test_ax88179_unbind_stops_receiving_and_powers_the_phy_down(host, usbnet, sim_backend):
+    """ax88179_unbind: once the driver lets go (unload), RX_CTL is STOP, the clocks off and
+    the PHY powered down; the next bind's reset powers it up again."""
+    m = sim_backend.plug(Ax88179Model())
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    assert len(drv.devices) == 1
+    assert m.rx_ctl & ax.AX_RX_CTL_START and m.regs[ax.AX_CLK_SELECT]
+    unload(host, drv)
+    assert m.rx_ctl == ax.AX_RX_CTL_STOP and m.regs[ax.AX_CLK_SELECT] == 0
+    assert m.regs[ax.AX_PHYPWR_RSTCTL : ax.AX_PHYPWR_RSTCTL + 2] == b"\0\0"
+    assert m.claimed == set(), "the interface is released after unbind"
+    drv = usbnet(backend="netdrv_usbnet.sim:get_backend")
+    assert m.rx_ctl & ax.AX_RX_CTL_START
+    assert m.regs[ax.AX_PHYPWR_RSTCTL] == ax.AX_PHYPWR_RSTCTL_IPRL
+
+
 @pytest.mark.parametrize("speed", ["full", "high", "super"])
 def test_queue_lengths_follow_the_usb_speed(host, usbnet, speed):
     drv = usbnet(sim="cdc_ether", sim_speed=speed)

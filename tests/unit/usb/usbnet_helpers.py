@@ -75,6 +75,17 @@ def received(host: Host, dev: NetDevice, n: int, timeout: float = 5.0) -> list[b
     return got
 
 
+def linux_tx_bytes(sim: str, frames: list[bytes], mps: int) -> int:
+    """The ``tx_bytes`` Linux's usbnet counts for ``frames`` sent one skb each: cdc_ncm the
+    datagrams (``usbnet_set_skb_tx_stats`` takes the NTB framing off); cdc_ether and the
+    AX88179 (no FLAG_MULTI_PACKET) the bulk transfer — its 8-byte AX88179 header, and the pad
+    byte ``usbnet_start_xmit`` appends to one that ends on a full packet of ``mps`` bytes."""
+    if sim.startswith("cdc_ncm"):
+        return sum(map(len, frames))
+    header = 8 if sim == "ax88179" else 0
+    return sum(n + (n % mps == 0) for n in (len(f) + header for f in frames))
+
+
 def accounted(dev: NetDevice) -> bool:
     """The transmit contract: every skb handed to start_xmit ended exactly once."""
     s = dev_get_stats(dev)
