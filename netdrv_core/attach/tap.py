@@ -10,7 +10,8 @@ driver's ``start_xmit`` through the core; ``netif_rx`` ends in a write to the fd
   TX dropped in ``ip -s link`` (a TAP never stops its qdisc).
 * Offloads: a driver declaring NETIF_F_HW_CSUM/NETIF_F_TSO* gets IFF_VNET_HDR
   and TUNSETOFFLOAD; the header maps to ``ip_summed``/``gso_*`` both ways.
-  Without them, plain frames.
+  Without them, plain frames: an offload job a driver hands up is done first (a
+  partial checksum finished, a super-frame segmented).
 * Kept in step through netlink both ways (see :mod:`.netlink`); link events the
   kernel drops (a full receive buffer) are made up for by re-reading the links.
   The kernel's ``ethtool -K`` on the link too: its features event makes netdrv read
@@ -30,9 +31,16 @@ import socket
 import struct
 from typing import TYPE_CHECKING, TypeVar
 
+from ..checksum import skb_checksum_help
 from ..errors import DriverError, NameInUseError, NotPermittedError
 from ..ether import ETH_P_IP, ETH_P_IPV6
-from ..gso import GSO_FEATURES_NEEDED, can_checksum_protocol, skb_gso_ok, validate_xmit_skb
+from ..gso import (
+    GSO_FEATURES_NEEDED,
+    can_checksum_protocol,
+    skb_gso_ok,
+    skb_gso_segment,
+    validate_xmit_skb,
+)
 from ..linktypes import is_l2
 from ..netdev_queue import all_txqs_blocked
 from ..netdevice import (
@@ -705,9 +713,11 @@ class KernelStack(Attachment):
                 else:
                     hdr = build_vnet_header(skb, start)
                 n = os.writev(port.fd, (hdr, frame)) - VNET_HDR_LEN
+            elif skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL:
+                n = len(frame) - self._write_finished(port, skb, frame)
             else:
                 n = os.write(port.fd, frame)
-        except VnetHeaderError as exc:
+        except ValueError as exc:  # VnetHeaderError, GsoError, a checksum outside the frame
             self.counters["bad_offload"] += 1
             dev.core_stats.rx_down_drops += 1
             log.warning("%s: dropping a received skb: %s", dev.name, exc)
@@ -736,6 +746,28 @@ class KernelStack(Attachment):
             dev.core_stats.rx_backlog_drops += 1
             return False
         return True
+
+    @staticmethod
+    def _write_finished(port: _Port, skb: SkBuff, frame: memoryview) -> int:
+        """Write an skb with an offload job to a TUN/TAP without a virtio-net header, which
+        cannot pass the job on (the kernel would take the frame as it is); returns the bytes
+        not written (0: all were).
+
+        As Linux before a device that takes no offloads (``validate_xmit_skb``): a
+        super-frame is segmented in software, each segment's checksum finished, and a
+        partial checksum is finished (``skb_checksum_help``).  ValueError (GsoError) for a
+        job that cannot be done: the frame is dropped.
+        """
+        if not skb.gso_size:
+            skb_checksum_help(skb)  # in place: ``frame`` shows the finished checksum
+            return len(frame) - os.write(port.fd, frame)
+        short = 0
+        for seg in skb_gso_segment(skb, 0):
+            mac = seg.mac_header
+            start = mac if (port.tap and 0 <= mac <= seg.data) else seg.data  # as receive()
+            piece = memoryview(seg.buf)[start : seg.tail]
+            short += len(piece) - os.write(port.fd, piece)
+        return short
 
     def fix_features(self, dev: NetDevice, features: int) -> int:
         """Without a virtio-net header a TAP cannot pass on a checksum or segmentation job,
