@@ -1311,8 +1311,9 @@ class KernelStack(Attachment):
                 host.extack = None
                 ret = host.dev_open(dev)
                 if ret:
-                    log.warning("%s: open refused (%s%s); setting the link down again",
-                                dev.name, errno.errorcode.get(-ret, ret), _said(host))  # fmt: skip
+                    log.warning("%s: open failed in %s (%s%s); setting the link down again",
+                                dev.name, host._owner(dev), errno.errorcode.get(-ret, ret),
+                                _said(host))  # fmt: skip
                     return
             # tcpdump's promiscuous mode shows only in the promiscuity count, not the flag; a
             # bridge port's allmulti only in the allmulti count (dev_set_allmulti).
@@ -1364,6 +1365,11 @@ class KernelStack(Attachment):
                 self._write_address(port)
             if not port.p_up and port.k_up != dev.is_up:
                 self._write_state(port)
+                if not dev.is_up:
+                    # The link was up with the device down (its open failed): what the
+                    # kernel queued meanwhile is not sent at the next open (Linux never
+                    # opened the device, so never queued it).
+                    self._drop_queued(port)
             if port.k_txqlen == 0:  # refused in _apply_event
                 self.cfg.set(port.index, txqlen=max(dev.tx_queue_len, 1))
         except Exception as exc:
