@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..checksum import skb_checksum_help
 from ..errors import DriverError, NameInUseError, NotPermittedError
-from ..ether import ETH_P_IP, ETH_P_IPV6
+from ..ether import ETH_ALEN, ETH_P_IP, ETH_P_IPV6
 from ..gso import (
     GSO_FEATURES_NEEDED,
     can_checksum_protocol,
@@ -240,9 +240,9 @@ class TunTap:
 class _Port:
     """Per-device state of the kernel attachment, with its read buffer."""
 
-    __slots__ = ("dev", "drain", "fd", "head", "hlen", "index", "iov", "k_addr", "k_avail",
-                 "k_feat", "k_mtu", "k_name", "k_off", "k_txqlen", "k_up", "minlen", "p_addr",
-                 "p_mtu", "p_up", "reading", "scratch", "start", "tap", "tt",
+    __slots__ = ("addr", "dev", "drain", "fd", "head", "hlen", "index", "iov", "k_addr",
+                 "k_avail", "k_feat", "k_mtu", "k_name", "k_off", "k_txqlen", "k_up", "minlen",
+                 "p_addr", "p_mtu", "p_up", "reading", "scratch", "start", "tap", "tt",
                  "unprobed")  # fmt: skip
 
     def __init__(self, dev: NetDevice, tt: TunTap, index: int) -> None:
@@ -270,6 +270,9 @@ class _Port:
         self.k_up = False
         self.k_mtu = _kernel_mtu(self)
         self.k_addr = bytes(dev.dev_addr)
+        # Whether the link's address is the device's, kept in step both ways: a TAP's are
+        # Ethernet's (6 bytes, whatever its ARPHRD type), a TUN has none.
+        self.addr = tt.tap and dev.addr_len == ETH_ALEN
         self.k_txqlen = dev.tx_queue_len  # a 0 is written as 1: the first event says so
         self.k_name = dev.name  # ``ip link set DEV name NEW``: followed by index, then renamed
         # The link's features (KERNEL_FEATURES names): those ``ethtool -K`` may change on it
@@ -407,7 +410,7 @@ class KernelStack(Attachment):
         dev = port.dev
         # A TUN/TAP sizes its ring by txqueuelen: 0 would drop every frame (ENOBUFS).
         kw: dict[str, object] = {"mtu": dev.mtu, "txqlen": max(dev.tx_queue_len, 1)}
-        if port.tt.tap and dev.dev_addr and any(dev.dev_addr):
+        if port.addr and any(dev.dev_addr):
             kw["address"] = ":".join(f"{b:02x}" for b in dev.dev_addr)
         kw["flags"] = dev.flags & USER_FLAGS
         kw["change"] = USER_FLAGS
@@ -417,10 +420,14 @@ class KernelStack(Attachment):
             # (ip -d link show DEV: gso_max_size).
             kw["gso_max_size"] = dev.gso_max_size
         self.cfg.set(port.index, **kw)
-        if port.tt.tap and "address" not in kw:
+        if port.addr and "address" not in kw:
             # No address of the device's (all zeros: a TAP refuses it): the link keeps the
             # random one the TAP was created with, which is not a change of the user's.
             port.k_addr = _link_address(port)
+        elif port.tt.tap and not port.addr and dev.addr_len:
+            log.info("%s: its %d-byte hardware address cannot be the kernel link's (a TAP's "
+                     "are 6 bytes): the link keeps one of its own, and an address set on it "
+                     "does not reach the driver", dev.name, dev.addr_len)  # fmt: skip
         if getattr(dev, "disable_ipv6", False):
             _write_sysctl(f"/proc/sys/net/ipv6/conf/{dev.name}/disable_ipv6", "1")
         port.tt.set_carrier(dev._carrier)
@@ -1015,7 +1022,7 @@ class KernelStack(Attachment):
     def address_changed(self, dev: NetDevice) -> None:
         """Mirror the accepted MAC (unless a kernel event asked for it)."""
         port = self.ports.get(dev.name)
-        if port is not None and port.tt.tap and port is not self._applying:
+        if port is not None and port.addr and port is not self._applying:
             try:
                 self._write_address(port)
             except Exception as exc:
@@ -1185,7 +1192,7 @@ class KernelStack(Attachment):
         for port in self.ports.values():
             port.k_up = port.dev.is_up
             port.k_mtu = _kernel_mtu(port)
-            if any(port.dev.dev_addr):  # else the link keeps its own (see _sync_to_kernel)
+            if port.addr and any(port.dev.dev_addr):  # else the link keeps its own
                 port.k_addr = bytes(port.dev.dev_addr)
             port.p_up.clear()
             port.p_mtu.clear()
@@ -1256,7 +1263,7 @@ class KernelStack(Attachment):
         if (ev.mtu is not None and (ev.mtu != port.k_mtu or port.p_mtu)
                 and not _echo(port.p_mtu, ev.mtu, ev.order)):  # fmt: skip
             mtu = ev.mtu
-        if (port.tt.tap and ev.address is not None and (ev.address != port.k_addr or port.p_addr)
+        if (port.addr and ev.address is not None and (ev.address != port.k_addr or port.p_addr)
                 and not _echo(port.p_addr, ev.address, ev.order)):  # fmt: skip
             addr = ev.address
         txqlen = ev.txqlen if ev.txqlen is not None and ev.txqlen != port.k_txqlen else None
@@ -1272,7 +1279,7 @@ class KernelStack(Attachment):
                 # above, it made it afresh with the default disable_ipv6=0: write it again.
                 _write_sysctl(f"/proc/sys/net/ipv6/conf/{port.k_name}/disable_ipv6", "1")
             port.k_mtu = ev.mtu
-        if port.tt.tap and ev.address is not None:
+        if port.addr and ev.address is not None:
             port.k_addr = ev.address
         if ev.txqlen is not None:
             port.k_txqlen = ev.txqlen
@@ -1360,7 +1367,7 @@ class KernelStack(Attachment):
                 return
             if not port.p_mtu and port.k_mtu != _kernel_mtu(port):
                 self._write_mtu(port)
-            if (port.tt.tap and not port.p_addr and port.k_addr != dev.dev_addr
+            if (port.addr and not port.p_addr and port.k_addr != dev.dev_addr
                     and any(dev.dev_addr)):  # fmt: skip
                 self._write_address(port)
             if not port.p_up and port.k_up != dev.is_up:
