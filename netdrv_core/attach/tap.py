@@ -1274,9 +1274,11 @@ class KernelStack(Attachment):
             went_down = went_up = True
         port.k_up = up
         if ev.mtu is not None:
-            if ev.mtu >= IPV6_MIN_MTU > port.k_mtu and getattr(dev, "disable_ipv6", False):
+            if (ev.mtu >= IPV6_MIN_MTU and (port.k_mtu < IPV6_MIN_MTU or ev.resync)
+                    and getattr(dev, "disable_ipv6", False)):  # fmt: skip
                 # Below 1280 the kernel dropped the link's IPv6 state (addrconf_ifdown); back
                 # above, it made it afresh with the default disable_ipv6=0: write it again.
+                # After lost events (a resync) a dip may have been among them: written anyway.
                 _write_sysctl(f"/proc/sys/net/ipv6/conf/{port.k_name}/disable_ipv6", "1")
             port.k_mtu = ev.mtu
         if port.addr and ev.address is not None:
