@@ -139,6 +139,7 @@ if TYPE_CHECKING:  # what a type checker and an IDE see; at run time each name i
         napi_schedule_prepped,
         netif_napi_add,
         netif_napi_add_weight,
+        netif_napi_del,
     )
     from .netdev_queue import (
         __netif_subqueue_stopped,
@@ -624,6 +625,7 @@ _EXPORTS: dict[str, str] = {
     "netif_msg_wol": "printk",
     "netif_napi_add": "napi",
     "netif_napi_add_weight": "napi",
+    "netif_napi_del": "napi",
     "netif_queue_stopped": "netdevice",
     "netif_receive_skb": "host",
     "netif_receive_skb_list": "host",
@@ -980,6 +982,7 @@ __all__ = [
     "netif_msg_wol",
     "netif_napi_add",
     "netif_napi_add_weight",
+    "netif_napi_del",
     "netif_queue_stopped",
     "netif_receive_skb",
     "netif_receive_skb_list",

@@ -223,8 +223,10 @@ class ${cls}Driver(Driver):
     """$summary."""
 
     name = "$name"
+    # What `netdrv load` and `netdrv status` print; `netdrv drivers` shows the first
+    # line of the docstring of __init__.py instead (read without importing this module).
     summary = "$summary"
-    version = "0.1.0"
+    version = "0.1.0"  # ethtool -i; `netdrv drivers` shows pyproject.toml's version
     parameters = (
         Param("count", int, 1, "number of interfaces to create", min=1, max=16),
         Param("ifname", str, "$ifname", "interface name (%d: the lowest free number)"),
@@ -341,6 +343,23 @@ root needed.
   the summary `netdrv drivers` shows; `netdrv_drivers()` returns the driver class.
 * `src/netdrv_$name/driver.py` — the driver: `init()` allocates and registers the
   devices; the `${cls}Ops` methods are the `net_device_ops`.
+* `tests/test_$name.py` — your unit tests. netdrv's pytest plugin gives every
+  project its fixtures: `netdrv_load("$name", count=1)` loads the driver on
+  `netdrv_host`, whose devices live in an in-process stack
+  (`netdrv_host.attachment`: `up`, `send`, `received`), and `netdrv_clock`
+  makes timers due at once.
+* `tests/test_${name}_conformance.py` — loads the driver with `count=1`: rename or
+  remove a parameter and change it there too (the kit names the parameters the
+  driver has).
+
+The editable install runs your changes to the `.py` files at the next `pytest`
+or `netdrv load`; reinstall only after changing `pyproject.toml`.
+
+netdrv's documentation goes on from here: its tutorial (`docs/tutorial.md` in
+netdrv's source, "Tutorial: your first driver" on the site) turns this project
+into a pair of devices joined by a virtual cable, with NAPI reception, ethtool
+ops, a `debug` parameter and tests of its own; the driver model page
+(`docs/driver-model.md`) is the reference for every call.
 """)
 
 _GITIGNORE = "build/\ndist/\n*.egg-info/\n__pycache__/\n.pytest_cache/\n"

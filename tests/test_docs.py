@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata as md
 import importlib.util
 import os
@@ -22,6 +23,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from netdrv_core.testing import NetNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -212,3 +215,222 @@ def test_the_few_dozen_lines_driver_runs(page: str) -> None:
         dev_queue_xmit(skb)
         host.loop.run_until_idle()
     assert (dev.stats.tx_packets, dev.stats.tx_bytes) == (1, 60)
+
+
+# -- code a driver author copies ----------------------------------------------------------
+def _python_blocks(page: str) -> list[str]:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def _pytest_in(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run pytest in a subprocess (no pytest/netdrv variables of this run); its output."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NETDRV_"))}
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        capture_output=True, text=True, timeout=600, cwd=cwd, env={**base, **(env or {})},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout
+
+
+def test_the_driver_model_test_examples_pass(tmp_path: Path) -> None:
+    """The test functions of the driver model page's "Testing a driver", copied into a file
+    as they are (the first block defines the frame helper the others use), pass."""
+    text = (DOCS / "driver-model.md").read_text(encoding="utf-8")
+    section = text.split("\n## Testing a driver\n", 1)[1].split("\n## ", 1)[0]
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "def test_" in b]
+    assert len(blocks) >= 2 and "def udp_frame" in blocks[0], "the page's examples changed"
+    (tmp_path / "test_page.py").write_text("\n\n".join(blocks))
+    assert f"{len(blocks)} passed" in _pytest_in(tmp_path, "test_page.py")
+
+
+def test_what_driver_model_examples_call_is_netdrv_s_or_the_authors() -> None:
+    """Every function a driver-model.md example calls is defined on the page, a builtin,
+    importable from netdrv_core (or the module the example imports it from) — or, named
+    ``my_…``, the author's own hardware code.  (``next_frame`` in the NAPI example looked
+    like an SDK call that does not exist.)"""
+    import builtins
+
+    import netdrv_core
+
+    unknown: dict[str, int] = {}
+    defined = set(dir(builtins))  # and what an example defines, for the examples after it
+    for i, code in enumerate(_python_blocks("docs/driver-model.md")):
+        tree = ast.parse(code)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                defined.add(node.name)
+            elif isinstance(node, ast.arg):
+                defined.add(node.arg)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                defined.add(node.id)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                name = node.func.id
+                if name in defined or name.startswith(("my_", "My")):
+                    continue
+                if not hasattr(netdrv_core, name):
+                    unknown.setdefault(name, i)
+    assert not unknown, f"driver-model.md examples call what netdrv_core lacks: {unknown}"
+
+
+# -- the tutorial ----------------------------------------------------------------------------
+TUTORIAL = DOCS / "tutorial.md"
+
+
+def tutorial_project(root: Path, name: str = "tutdrv") -> Path:
+    """The project ``docs/tutorial.md`` builds, for driver ``name`` (not ``mydrv``, which a
+    developer may have installed): ``netdrv new-driver``, then the page's files as it
+    gives them and its new first line of ``__init__.py``."""
+    from netdrv_core.scaffold import create_driver_project
+
+    def renamed(text: str) -> str:
+        return text.replace("mydrv", name).replace("Mydrv", name.capitalize())
+
+    project = root / name
+    create_driver_project(name, project)
+    text = TUTORIAL.read_text(encoding="utf-8")
+    files = re.findall(r"<!-- tutorial-file: (\S+) -->\n```python\n(.*?)```", text, re.S)
+    assert {p for p, _ in files} == {
+        "src/netdrv_mydrv/driver.py", "tests/test_mydrv.py", "tests/test_mydrv_conformance.py"
+    }  # fmt: skip
+    for path, code in files:
+        target = project / renamed(path)
+        assert target.is_file(), f"the scaffold writes no {path}: the tutorial replaces it"
+        target.write_text(renamed(code))
+    first = re.search(r"```text\n(\"\"\"mydrv: .*)\n```", text)
+    assert first, "the tutorial's new first line of __init__.py is gone"
+    init = project / "src" / f"netdrv_{name}" / "__init__.py"
+    old = init.read_text().split("\n", 1)
+    assert old[0].startswith(f'"""{name}: ')
+    init.write_text(renamed(first.group(1)) + "\n" + old[1])
+    return project
+
+
+def tutorial_env(project: Path) -> dict[str, str]:
+    """The project's driver found without installing it: on PYTHONPATH, named in NETDRV_PLUGINS."""
+    path = [str(project / "src"), os.environ.get("PYTHONPATH", "")]
+    return {"PYTHONPATH": os.pathsep.join(filter(None, path)),
+            "NETDRV_PLUGINS": f"netdrv_{project.name}"}  # fmt: skip
+
+
+def test_the_tutorial_project_passes_its_tests_and_ruff(tmp_path: Path) -> None:
+    """The tutorial's driver and tests, in a project fresh from ``netdrv new-driver``: its own
+    tests and the conformance kit (both classes) pass, and ruff finds nothing."""
+    project = tutorial_project(tmp_path)
+    out = _pytest_in(project, env=tutorial_env(project))
+    assert "TestConformanceOnePairQuiet" not in out and " passed" in out
+    listing = _pytest_in(project, "--collect-only", env=tutorial_env(project))
+    assert "::TestConformanceOnePairQuiet::" in listing and "test_tutdrv.py::" in listing
+    import shutil
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    res = subprocess.run(
+        [ruff, "check", "--isolated", "--no-cache", "--select", "E,F,W,I,B,UP,RUF012", "."],
+        capture_output=True, text=True, timeout=120, cwd=project,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_the_tutorial_driver_is_what_the_page_says(tmp_path: Path) -> None:
+    """What the prose and the console session claim of the driver, checked on the memory stack:
+    the parameters and their limits, the ring sizes `ethtool -g` shows and the refusal of
+    `ethtool -G mydrv1 rx 8`."""
+    import importlib
+
+    from netdrv_core import Host, ParameterError, PluginManager
+    from netdrv_core.ethtool import EthtoolError, ethtool_get, ethtool_set
+    from netdrv_core.params import parse_params
+
+    project = tutorial_project(tmp_path)
+    text = TUTORIAL.read_text(encoding="utf-8")
+    sys.path.insert(0, str(project / "src"))
+    try:
+        pm = PluginManager(autoload=False, extra=["netdrv_tutdrv"])
+        cls = pm.get_driver("tutdrv")
+        decl = pm.driver_parameters("tutdrv")
+        assert [p.name for p in decl] == ["pairs", "ifname", "carrier", "debug"]
+        assert "netdrv\nload mydrv pairs=9` is refused" in text
+        with pytest.raises(ParameterError, match=r"must be 1\.\.8"):
+            parse_params("tutdrv", decl, ["pairs=9"])
+        host = Host()
+        drv = cls(host, parse_params("tutdrv", decl, []))
+        with host.as_current():
+            drv.init()
+            a, b = drv.devices
+            assert [a.name, b.name] == ["tutdrv0", "tutdrv1"]
+            ring = ethtool_get(host, b, "ringparam")
+            assert (ring.rx_max_pending, ring.rx_pending, ring.tx_max_pending) == (4096, 256, 0)
+            assert "RX:\t\t4096\n" in text and "RX:\t\t256\n" in text
+            with pytest.raises(EthtoolError) as refused:
+                ethtool_set(host, b, "ringparam", {"rx_pending": 8})
+            assert str(refused.value).split(": ", 1)[1] in text.replace("mydrv", "tutdrv")
+            drv.exit()
+        host.close()
+    finally:
+        sys.path.remove(str(project / "src"))
+        for mod in [m for m in sys.modules if m.startswith("netdrv_tutdrv")]:
+            del sys.modules[mod]
+        importlib.invalidate_caches()
+
+
+@pytest.mark.netns
+def test_the_tutorial_session_runs_as_shown(tmp_path: Path, netns: NetNamespace) -> None:
+    """Step 8's console session, command by command, in a namespace of the test's own: what
+    ``netdrv load``, ``netdrv ethtool`` and ``ip`` print is what the page shows; ping, status
+    and log show what it says (their figures and times differ from run to run)."""
+    import json
+    import time
+
+    project = tutorial_project(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NETDRV_"))}
+    env.update(tutorial_env(project))
+    text = TUTORIAL.read_text(encoding="utf-8").replace("mydrv", "tutdrv")
+    session = text.split("\n## 8. Load it\n", 1)[1].split("```console\n", 1)[1].split("```")[0]
+    steps: list[tuple[str, list[str]]] = []
+    for line in session.splitlines():
+        if line.startswith("# "):
+            steps.append((line[2:].split("  #", 1)[0].strip(), []))
+        elif line.strip():
+            steps[-1][1].append(line.rstrip())
+    cli = f"{sys.executable} -m netdrv_core.cli"
+
+    def run(cmd: str) -> list[str]:
+        shell = re.sub(r"(^|\| )netdrv ", lambda m: f"{m.group(1)}{cli} ", cmd)
+        res = netns.run(["sh", "-c", shell], env=env, check=False)
+        return [ln.rstrip() for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+
+    def stats() -> dict[str, dict[str, int]]:
+        st = json.loads("\n".join(run("netdrv status --json")))
+        return {d["name"]: d["stats"] for d in st["devices"]}
+
+    ran = []
+    for cmd, shown in steps:
+        if cmd in ("ip netns add try", "ip netns exec try bash", "exit", "ip netns del try"):
+            continue  # the test's namespace is made and deleted by the fixture
+        out = run(cmd)
+        ran.append(cmd)
+        if cmd.startswith(("netdrv load", "netdrv ethtool", "ip ", "netdrv unload")):
+            assert out == shown, (cmd, out, shown)
+        elif cmd.startswith("ping"):
+            assert out[0].startswith("3 packets transmitted, 0 received, 100% packet loss")
+        elif cmd == "netdrv status":
+            assert [ln for ln in out if "tutdrv0 │" in ln or "tutdrv1 │" in ln], out
+            deadline = time.monotonic() + 10  # a frame sent may still wait for the poll
+            while True:
+                s = stats()
+                crossed = (s["tutdrv0"]["tx_packets"] == s["tutdrv1"]["rx_packets"] > 0
+                           and s["tutdrv1"]["tx_packets"] == s["tutdrv0"]["rx_packets"])  # fmt: skip
+                if crossed or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert crossed, s
+        elif cmd.startswith("netdrv log"):
+            assert [ln.split(" ", 2)[2] for ln in out] == [ln.split(" ", 2)[2] for ln in shown]
+    assert ran[0] == "netdrv load tutdrv" and ran[-1] == "netdrv unload tutdrv", ran
+    assert "tutdrv" not in netns.run("ip -o link").stdout

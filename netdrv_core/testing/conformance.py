@@ -161,6 +161,9 @@ __all__ = [
     "min_frame_size",
 ]
 
+# The module of the tests ``--netdrv-conformance`` adds (no test class of the author's).
+_SUITE_MODULE = "netdrv_core.testing._conformance_suite"
+
 _STAT_BASE = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")
 
 
@@ -275,6 +278,39 @@ def not_installed_hint(plugins: PluginManager, name: str) -> str:
         " — not installed? netdrv finds a driver by its netdrv.drivers entry point: run "
         "`pip install -e .` in the driver's project (again after changing its entry points)"
     )
+
+
+def _driver_code_location(exc: BaseException) -> str:
+    """Where the driver's own code raised what ``exc`` wraps: ``" (at FILE:LINE in FUNC)"``.
+
+    A plugin that cannot load (an ``ImportError`` in its driver module, a ``NameError``
+    in ``netdrv_drivers``) is reported by a :class:`~netdrv_core.PluginError` whose
+    message names the cause but not the line; the kit shows that message without
+    netdrv's traceback, so it adds the innermost frame outside netdrv, pluggy and
+    the import machinery.  ``""`` when there is none (an unknown driver).
+    """
+    import traceback
+
+    import pluggy
+
+    skip = tuple(
+        os.path.dirname(os.path.abspath(path)) + os.sep
+        for path in (os.path.dirname(__file__), pytest.__file__, pluggy.__file__)
+    )
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    where = ""
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        for frame in traceback.extract_tb(cause.__traceback__):
+            name = frame.filename
+            if name.startswith("<") or os.path.abspath(name).startswith(skip):
+                continue
+            where = f" (at {name}:{frame.lineno} in {frame.name})"
+        if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
+            where = f" (at {cause.filename}:{cause.lineno})"  # the line that does not compile
+        cause = cause.__cause__ or cause.__context__
+    return where
 
 
 def is_ethernet_like(dev: NetDevice) -> bool:
@@ -1341,10 +1377,12 @@ class DriverConformance:
             h = self.make_harness(netdrv_conformance_driver)
         except PluginError as exc:
             hint = not_installed_hint(PluginManager(), netdrv_conformance_driver)
-            if hint:
+            if hint and type(self).__module__ != _SUITE_MODULE:  # a test class of the author's
                 hint += ", or set driver_class = YourDriver to check it without installing it"
             pytest.fail(
-                f"cannot load driver {netdrv_conformance_driver!r}: {exc}{hint}", pytrace=False
+                f"cannot load driver {netdrv_conformance_driver!r}: {exc}"
+                f"{_driver_code_location(exc)}{hint}",
+                pytrace=False,
             )
         try:
             yield h

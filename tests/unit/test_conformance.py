@@ -956,3 +956,42 @@ def test_a_subclass_naming_a_driver_not_installed_says_how_to_install_it(
 def test_without_the_option_nothing_is_added(tmp_path: Path) -> None:
     res = _pytest(tmp_path)
     assert res.returncode == 5 and "no tests ran" in res.stdout, res.stdout + res.stderr
+
+
+def test_a_driver_module_that_does_not_import_is_reported_with_its_line(tmp_path: Path) -> None:
+    """The kit shows a plugin's load error without netdrv's traceback: the message then says
+    where the driver's code failed, or the author is left to guess which import it was."""
+    pkg = tmp_path / "src" / "netdrv_kitbroken"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        '"""kitbroken: a driver whose module does not import."""\n\n'
+        "from netdrv_core import hookimpl\n\n\n@hookimpl\ndef netdrv_drivers():\n"
+        "    from .driver import Broken\n\n    return [Broken]\n"
+    )
+    (pkg / "driver.py").write_text(
+        '"""The driver."""\n\nfrom netdrv_core import Driver, netif_rx_ni\n'
+    )
+    (tmp_path / "test_kit.py").write_text(
+        "from netdrv_core.testing.conformance import DriverConformance\n\n\n"
+        "class TestConformance(DriverConformance):\n    driver_name = 'kitbroken'\n"
+    )
+    # Installed as pip would: an entry point in the metadata of a distribution on the path.
+    dist = tmp_path / "src" / "netdrv_kitbroken-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: netdrv-kitbroken\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[netdrv.drivers]\nkitbroken = netdrv_kitbroken\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NETDRV_"))}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(tmp_path / "src"), env.get("PYTHONPATH")])
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-k", "loads"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "ImportError: cannot import name 'netif_rx_ni'" in res.stdout, res.stdout
+    assert f"(at {pkg / 'driver.py'}:3 in <module>)" in res.stdout, res.stdout
+    # The option's suite has no class of the author's to set driver_class on.
+    (tmp_path / "empty").mkdir()
+    opt = _pytest(tmp_path / "empty", "--netdrv-conformance=no_such_driver", "-k", "loads")
+    assert "pip install -e ." in opt.stdout and "driver_class" not in opt.stdout, opt.stdout
