@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -1033,28 +1034,27 @@ def _change_note(name: str, want: dict[str, bool], unmet: set[str]) -> str:
 def _report_feature_changes(
     asked: dict[str, bool], before: dict[str, dict[str, bool]], after: dict[str, dict[str, bool]]
 ) -> None:
-    """As ethtool -K: silent when everything asked came out so and nothing else changed;
-    "Actual changes:" (in the kernel's bit order) when a dependency kept an asked feature
-    or changed another one; "Could not change any device features" (exit 1) when nothing
-    changed at all."""
+    """As ethtool -K (its netlink/features.c): silent when every feature asked for came out
+    so and nothing else changed; otherwise "Actual changes:", in the kernel's bit order,
+    each feature that did not come out as asked ("[requested on]") or changed; and when
+    not one of the features asked for came out so, "Could not change any device
+    features" too, exit 1.  A group (``tx``, ``tso``) asks for each of its members,
+    fixed ones included, as ethtool's legacy flags do."""
     from .ethtool import FEATURE_GROUPS, NETDEV_FEATURE_NAMES
 
     want: dict[str, bool] = {}
     for name, on in asked.items():
         bits = FEATURE_GROUPS[name][1] if name in FEATURE_GROUPS else None
-        members = [feat for bit, feat in NETDEV_FEATURE_NAMES.items()
-                   if feat == name or (bits is not None and bit & bits)]  # fmt: skip
-        # A group's fixed members are not its request; a name all fixed is ("[requested on]").
-        settable = [feat for feat in members if not after[feat]["fixed"]]
-        want.update(dict.fromkeys(settable or members, on))
+        want.update({feat: on for bit, feat in NETDEV_FEATURE_NAMES.items()
+                     if feat == name or (bits is not None and bit & bits)})  # fmt: skip
     unmet = {n for n, on in want.items() if after[n]["active"] != on}
     changed = {n for n in after if after[n]["active"] != before[n]["active"]}
-    if unmet and not changed:
-        _fail("Could not change any device features")
     if unmet or changed - want.keys():
         lines = [f"{n}: {'on' if f['active'] else 'off'}{_change_note(n, want, unmet)}"
                  for n, f in after.items() if n in unmet or n in changed]  # fmt: skip
         click.echo("Actual changes:\n" + "\n".join(lines))
+    if want and unmet == want.keys():  # ethtool's nothing_changed: its wanted diff == request
+        _fail("Could not change any device features")
 
 
 _HEADING_ALONE = ("rx-checksumming", "generic-segmentation-offload", "generic-receive-offload",
@@ -1108,11 +1108,13 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
     from .ethtool import NETIF_MSG_NAMES
 
     if op == "settings":
-        speed = f"{r['speed']}Mb/s" if r["speed"] > 0 else "Unknown!"
-        duplex = {"full": "Full", "half": "Half"}.get(r["duplex"], "Unknown! (255)")
-        lines = [f"Settings for {dev}:", f"\tSpeed: {speed}", f"\tDuplex: {duplex}",
-                 f"\tAuto-negotiation: {_onoff(r['autoneg'])}",
-                 f"\tPort: {_PORTS.get(r['port'], r['port'])}"]  # fmt: skip
+        lines = [f"Settings for {dev}:"]
+        if r["speed"] is not None:  # None: the driver has no get_link_ksettings (as lo)
+            speed = f"{r['speed']}Mb/s" if r["speed"] > 0 else "Unknown!"
+            duplex = {"full": "Full", "half": "Half"}.get(r["duplex"], "Unknown! (255)")
+            lines += [f"\tSpeed: {speed}", f"\tDuplex: {duplex}",
+                      f"\tAuto-negotiation: {_onoff(r['autoneg'])}",
+                      f"\tPort: {_PORTS.get(r['port'], r['port'])}"]  # fmt: skip
         if r.get("msglevel") is not None:
             lvl = r["msglevel"]
             lines.append(f"\tCurrent message level: 0x{lvl:08x} ({lvl})")
@@ -1242,6 +1244,9 @@ def _eeprom_write(
             raise click.UsageError("-E: value writes one byte: give no length, or length 1")
         if asked["value"] > 0xFF:
             raise click.UsageError(f"-E: value {asked['value']} is not a byte (0..255)")
+        size = int(request(c, op="drvinfo")["result"].get("eedump_len", 0))
+        if size and offset + 1 > size:  # as ethtool, before the write (status 1)
+            _fail(f"offset & length out of bounds: the EEPROM has {size} bytes")
         data = bytes([asked["value"]])
     else:
         size = int(request(c, op="drvinfo")["result"].get("eedump_len", 0))
@@ -1253,10 +1258,10 @@ def _eeprom_write(
         else:
             stdin: BinaryIO = sys.stdin.buffer  # (click.get_binary_stream: untyped in 8.5)
             data = stdin.read(max(length, 0))
-            if len(data) < length:
-                _fail(f"not enough data from stdin: {len(data)} of {length} bytes")
+            if len(data) < length:  # (ethtool's status for these: 75)
+                _fail(f"not enough data from stdin: {len(data)} of {length} bytes", 75)
             if stdin.read(1):
-                _fail(f"too much data from stdin: more than the {length} bytes to write")
+                _fail(f"too much data from stdin: more than the {length} bytes to write", 75)
     settings = {"magic": asked.get("magic", 0), "offset": offset, "data": data.hex()}
     return request(c, op="eeprom", set=settings)
 
@@ -1289,7 +1294,53 @@ def _ethtool_modes(f: Any) -> Any:
     return f
 
 
-@cli.command(context_settings={"ignore_unknown_options": True},
+# ethtool(8)'s exit status when a request fails, (request, is a set) -> status: the codes
+# of ethtool 6.x's ioctl commands (ethtool.c: -i 71, -S 96, -r -1, -d/-e/-t 74, -E 87) and
+# netlink ones (netlink/*.c: DEV 75, -s 75, -G 81, -A 76, -K 92); the other netlink
+# commands (-g -c -l -a -k -P --show-priv-flags, -C -L --set-priv-flags) exit 1.
+_ETHTOOL_FAILED: dict[tuple[str, bool], int] = {
+    ("settings", False): 75, ("msglevel", True): 75, ("drvinfo", False): 71,
+    ("stats", False): 96, ("nway_reset", False): 255, ("features", True): 92,
+    ("ringparam", True): 81, ("pauseparam", True): 76, ("regs", False): 74,
+    ("eeprom", False): 74, ("eeprom", True): 87, ("test", False): 74,
+}  # fmt: skip
+
+
+def _ethtool_status(op: str, is_set: bool, asked: str | None, err: int | None) -> int:
+    """ethtool's exit status for ``op`` (the command) failing; ``asked`` is the daemon request
+    that failed (None: no daemon, no device), ``err`` its errno if the core or driver refused."""
+    if op == "stats" and err == errno.EOPNOTSUPP:
+        return 94  # ethtool -S: "no stats available"
+    if op == "features" and is_set and err not in (None, errno.EINVAL, errno.ENODEV):
+        # Linux takes such a request (only fixed features, or one set_features refused) and
+        # ethtool says "Could not change any device features": 1; 92 is for the kernel
+        # refusing it (an unknown feature name, no such device).
+        return 1
+    if op == "eeprom" and asked == "drvinfo":
+        return 74  # -E asks the size first: "Cannot get driver information", 74
+    return _ETHTOOL_FAILED.get((op, is_set), 1)
+
+
+class _EthtoolCommand(click.Command):
+    """``netdrv ethtool``: a malformed command line exits 1, as ethtool's ``exit_bad_args``
+    does, not click's 2 — which for ethtool means a self-test that failed (``-t``)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+
+@cli.command(cls=_EthtoolCommand, context_settings={"ignore_unknown_options": True},
              short_help="Show or change DEV's ethtool settings, like ethtool(8).")  # fmt: skip
 @_ethtool_modes
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
@@ -1320,7 +1371,9 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
     def request(c: ControlClient, **kw: Any) -> dict[str, Any]:
         reply = c.request("ethtool", dev=dev, **kw)
         if not reply.get("ok"):
-            _fail(str(reply.get("error", "the daemon refused the request")))
+            err = reply.get("errno")
+            _fail(str(reply.get("error", "the daemon refused the request")),
+                  _ethtool_status(op, is_set, kw.get("op"), err if type(err) is int else None))  # fmt: skip
         return reply
 
     try:
@@ -1350,11 +1403,13 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
             elif op == "test":
                 from .ethtool import ETHTOOL_TEST_TIMEOUT
 
-                # The daemon answers when the driver's test is done (up to its timeout).
+                # The daemon answers when the driver's test is done: up to its timeout, after
+                # waiting as long for a test already running on the device.
                 sock = getattr(c, "sock", None)  # (an in-process test client has none)
                 waits = sock.gettimeout() if sock is not None else None
-                if sock is not None and waits is not None and waits < ETHTOOL_TEST_TIMEOUT + 5:
-                    sock.settimeout(ETHTOOL_TEST_TIMEOUT + 5)
+                longest = 2 * ETHTOOL_TEST_TIMEOUT + 5
+                if sock is not None and waits is not None and waits < longest:
+                    sock.settimeout(longest)
                 reply = request(c, op=op, args=words)
             elif op == "features" and is_set:
                 asked = _feature_settings(settings)
@@ -1365,9 +1420,10 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
             else:
                 reply = request(c, op=op)
     except DaemonNotRunning:
-        _fail(f"no netdrv daemon in this network namespace: {dev!r} is not a netdrv device")
+        _fail(f"no netdrv daemon in this network namespace: {dev!r} is not a netdrv device",
+              _ethtool_status(op, is_set, None, None))  # fmt: skip
     except NetdrvError as exc:
-        _fail(str(exc))
+        _fail(str(exc), _ethtool_status(op, is_set, None, None))
     result = reply.get("result", {})
     if as_json:
         if "changed" in reply:

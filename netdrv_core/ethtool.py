@@ -21,6 +21,7 @@ import logging
 import math
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -39,7 +40,6 @@ from .netdevice import (
     NETIF_F_HW_VLAN_CTAG_TX,
     NETIF_F_IP_CSUM,
     NETIF_F_IPV6_CSUM,
-    NETIF_F_LLTX,
     NETIF_F_LOOPBACK,
     NETIF_F_LRO,
     NETIF_F_NTUPLE,
@@ -233,12 +233,11 @@ ETH_TEST_FL_EXTERNAL_LB = 1 << 3
 """In: a loopback plug is fitted: run the external loopback test too (``external_lb``)."""
 ETH_TEST_FL_EXTERNAL_LB_DONE = 1 << 4
 """Out: the driver ran the external loopback test (ethtool says it was executed)."""
-# The driver's answers: a request with one would read as a test that failed or ran.
-_TEST_FLAGS_OUT = ETH_TEST_FL_FAILED | ETH_TEST_FL_EXTERNAL_LB_DONE
 U64_MAX = (1 << 64) - 1
 ETHTOOL_TEST_TIMEOUT = 20.0
 """Seconds the core waits for a self-test's :class:`Completion` before it answers
-``ETIMEDOUT`` (a driver's test arms a shorter timeout of its own)."""
+``ETIMEDOUT`` (a driver's test arms a shorter timeout of its own); also the longest a
+second test of the same device waits for its turn before it answers ``EBUSY``."""
 
 
 @dataclass
@@ -331,7 +330,9 @@ class EthtoolOps:
         return netif_carrier_ok(dev)
 
     def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
-        """Speed/duplex."""
+        """Speed/duplex/autoneg/port (``ethtool DEV``).  A driver with nothing to say (no
+        physical link: Linux's loopback and slip) leaves it out: ``ethtool DEV`` then
+        shows no such lines, as ``ethtool lo`` does, rather than ``Speed: Unknown!``."""
         return LinkSettings()
 
     def set_link_ksettings(self, dev: NetDevice, ks: LinkSettings) -> int | None:
@@ -498,13 +499,15 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
 
     The tuning structures a driver implements are included (``ringparam``,
     ``coalesce``, ``channels``, ``pauseparam``, ``msglevel``, ``priv_flags``); one that raises
-    is reported as ``{"error": …}`` without hiding the rest.  A detached device is not
-    asked: :class:`EthtoolError` (``ENODEV``), as for every ethtool request.
+    is reported as ``{"error": …}`` without hiding the rest; ``speed`` and ``duplex`` are
+    None for a driver without ``get_link_ksettings``.  A detached device is not asked:
+    :class:`EthtoolError` (``ENODEV``), as for every ethtool request.
     """
     _present(dev)
     ops = dev.ethtool_ops or EthtoolOps()
     info = ops.get_drvinfo(dev)
-    ks = ops.get_link_ksettings(dev)
+    has_ks = ethtool_supports(ops, "get_link_ksettings")  # without it: no speed, no duplex
+    ks = ops.get_link_ksettings(dev) if has_ks else None
     # What JSON carries, whatever the driver returned (bytes, objects): one driver's
     # garbage must not make `netdrv status` fail for every device.
     out: dict[str, object] = {
@@ -512,8 +515,8 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
         "version": _text(getattr(info, "version", None)),
         "bus_info": _text(getattr(info, "bus_info", None)),
         "link": dev.is_up and bool(ops.get_link(dev)),  # __ethtool_get_link: 0 while down
-        "speed": _number(getattr(ks, "speed", None)),
-        "duplex": _duplex_name(getattr(ks, "duplex", None)),
+        "speed": _number(getattr(ks, "speed", None)) if has_ks else None,
+        "duplex": _duplex_name(getattr(ks, "duplex", None)) if has_ks else None,
         "stats": _report_stats(dev, ops.get_strings(dev), ops.get_ethtool_stats(dev)),
     }  # fmt: skip
     for kind, spec in _KINDS.items():
@@ -867,8 +870,8 @@ def ethtool_set_link_ksettings(host: Host, dev: NetDevice, changes: Mapping[str,
 
     ``changes`` maps ``speed`` (Mbit/s, positive), ``duplex`` (:data:`DUPLEX_HALF`
     or :data:`DUPLEX_FULL`) and ``autoneg`` (bool) to their new values.  As Linux's
-    ``ethtool_set_link_ksettings``: ``EOPNOTSUPP`` without the driver's
-    ``set_link_ksettings``; the op gets what ``get_link_ksettings`` reports with
+    ``ethnl_set_linkmodes``: ``EOPNOTSUPP`` without the driver's ``get_link_ksettings``
+    and ``set_link_ksettings``; the op gets what ``get_link_ksettings`` reports with
     the request applied, so only the fields asked for change; a request that
     changes nothing does not reach the driver.  Checked first (``EINVAL``): the
     values; autoneg off needs a known speed and duplex; and with autoneg on, a
@@ -878,7 +881,8 @@ def ethtool_set_link_ksettings(host: Host, dev: NetDevice, changes: Mapping[str,
     The driver's negative errno (``-EINVAL`` for a mode it cannot do) raises
     :class:`EthtoolError`.
     """
-    if not ethtool_supports(dev.ethtool_ops, "set_link_ksettings"):
+    if not (ethtool_supports(dev.ethtool_ops, "get_link_ksettings")
+            and ethtool_supports(dev.ethtool_ops, "set_link_ksettings")):  # fmt: skip
         raise _unsupported(dev, "changing link settings (speed, duplex, autoneg)")
     for name, value in changes.items():
         if name not in LINK_SETTINGS:
@@ -1003,7 +1007,9 @@ def ethtool_set_priv_flags(host: Host, dev: NetDevice, changes: Mapping[str, Any
 
 #: ``ethtool -k`` names of the feature bits (Linux's ``netdev_features_strings``), in the
 #: kernel's bit order: ethtool lists the features outside a group, and the members of one,
-#: in this order (and ``-K``'s "Actual changes:" all of them).
+#: in this order (and ``-K``'s "Actual changes:" all of them).  As Linux since 6.12, where
+#: LLTX is no feature bit any more (``dev->lltx``), ``NETIF_F_LLTX`` has no name here:
+#: ``-k`` does not list ``tx-lockless`` and ``-K`` does not take it.
 NETDEV_FEATURE_NAMES: dict[int, str] = {
     NETIF_F_SG: "tx-scatter-gather",
     NETIF_F_IP_CSUM: "tx-checksum-ipv4",
@@ -1014,7 +1020,6 @@ NETDEV_FEATURE_NAMES: dict[int, str] = {
     NETIF_F_HW_VLAN_CTAG_RX: "rx-vlan-hw-parse",
     NETIF_F_HW_VLAN_CTAG_FILTER: "rx-vlan-filter",
     NETIF_F_GSO: "tx-generic-segmentation",
-    NETIF_F_LLTX: "tx-lockless",  # a kernel before 6.12 lists it here (now a private flag)
     NETIF_F_GRO: "rx-gro",
     NETIF_F_LRO: "rx-lro",
     NETIF_F_TSO: "tx-tcp-segmentation",
@@ -1409,13 +1414,18 @@ def ethtool_request(
         return {"version": regs.version, "length": regs.len, "data": data.hex()}, None
     if op == "settings":
         changed = None if settings is None else ethtool_set_link_ksettings(host, dev, settings)
-        ks = _link_ksettings(host, dev)
         level = ethtool_get_msglevel(host, dev) if ethtool_supports(ops, "get_msglevel") else None
+        # Linux's __ethtool_get_link: no link while the interface is down.
+        link = dev.is_up and bool(_call_get(host, dev, "get_link"))
+        if not ethtool_supports(ops, "get_link_ksettings"):
+            # As Linux without the op (loopback, slip): no speed, duplex, autoneg or port
+            # at all (ethtool prints only what it got: "Link detected: yes" for lo).
+            return {"speed": None, "duplex": None, "autoneg": None, "port": None,
+                    "msglevel": level, "link": link, "extra": {}}, changed  # fmt: skip
+        ks = _link_ksettings(host, dev)
         return {
             "speed": ks.speed, "duplex": _duplex_name(ks.duplex), "autoneg": bool(ks.autoneg),
-            "port": ks.port, "msglevel": level,
-            # Linux's __ethtool_get_link: no link while the interface is down.
-            "link": dev.is_up and bool(_call_get(host, dev, "get_link")),
+            "port": ks.port, "msglevel": level, "link": link,
             "extra": {str(k): v if isinstance(v, str | int | float | None) else repr(v)
                       for k, v in ks.extra.items()},
         }, changed  # fmt: skip
@@ -1606,8 +1616,11 @@ class _SelfTestRun:
             outcome: dict[str, Any] | EthtoolError = self.result()
         except EthtoolError as exc:
             outcome = exc
-        if self.done is not None:
-            self.done(outcome)
+        try:
+            if self.done is not None:
+                self.done(outcome)
+        finally:
+            _next_test(self.dev)
 
     def expired(self) -> None:
         """The driver never completed: ETIMEDOUT, and testing ends (a late complete() is
@@ -1622,8 +1635,65 @@ class _SelfTestRun:
                f"the test is over, and fail the test from a timer of its own rather than wait "
                f"longer")  # fmt: skip
         log.warning("%s", msg)
-        if self.done is not None:
-            self.done(EthtoolError(msg, errno.ETIMEDOUT))
+        try:
+            if self.done is not None:
+                self.done(EthtoolError(msg, errno.ETIMEDOUT))
+        finally:
+            _next_test(self.dev)
+
+
+@dataclass(eq=False)
+class _QueuedTest:
+    """A self-test waiting for the one that runs on its device (Linux: for the RTNL lock)."""
+
+    host: Host
+    dev: NetDevice
+    flags: int
+    done: Callable[[dict[str, Any] | EthtoolError], None] | None
+    timer: Any = None
+
+
+# Self-tests waiting for their device's running one, first come first served.
+_waiting: weakref.WeakKeyDictionary[NetDevice, deque[_QueuedTest]] = weakref.WeakKeyDictionary()
+
+
+def _next_test(dev: NetDevice) -> None:
+    """The device's test ended and its result was handed on: start the one waiting
+    longest (and, should that one end at once, the next)."""
+    queue = _waiting.get(dev)
+    while queue:
+        q = queue.popleft()
+        if q.timer is not None:
+            q.timer.cancel()
+        outcome: dict[str, Any] | EthtoolError | None
+        try:
+            _registered(q.host, dev)  # gone while it waited: its driver is not asked
+            outcome = _self_test_start(q.host, dev, q.flags, q.done)
+        except EthtoolError as exc:
+            outcome = exc
+        if outcome is None:
+            break  # it runs: the others wait for it in turn
+        if q.done is not None:
+            q.done(outcome)
+    if not queue:
+        _waiting.pop(dev, None)
+
+
+def _waited_too_long(q: _QueuedTest) -> None:
+    """A waiting test's bound: the tests before it (one running, others waiting) took
+    longer than :data:`ETHTOOL_TEST_TIMEOUT`: ``EBUSY``, without running it."""
+    queue = _waiting.get(q.dev)
+    if queue is None or q not in queue:
+        return
+    queue.remove(q)
+    if not queue:
+        _waiting.pop(q.dev, None)
+    msg = (f"{q.dev.name}: another self-test (ethtool -t) of the device still ran after "
+           f"{ETHTOOL_TEST_TIMEOUT:g} s, so this one did not start: run it again once that "
+           f"one is done")  # fmt: skip
+    log.warning("%s", msg)
+    if q.done is not None:
+        q.done(EthtoolError(msg, errno.EBUSY))
 
 
 def ethtool_self_test_begin(
@@ -1636,33 +1706,55 @@ def ethtool_self_test_begin(
 
     As Linux's ``ethtool_self_test``: ``EOPNOTSUPP`` without the driver's
     ``self_test`` and ``get_test_strings`` (or with no test names); ``flags``, a
-    u32, goes to the driver as it is, bits the core does not know included: the
-    driver decides what it supports (``EINVAL`` for anything but a u32, and for
-    :data:`ETH_TEST_FL_FAILED` or :data:`ETH_TEST_FL_EXTERNAL_LB_DONE`, the
-    driver's answers); a second test of the same device is ``EBUSY``.  The device
-    is marked testing (:func:`netif_testing_on`) around the driver's test.
+    u32 (``EINVAL`` for anything else), goes to the driver as it is, every bit
+    included — those the core does not know, and :data:`ETH_TEST_FL_FAILED` or
+    :data:`ETH_TEST_FL_EXTERNAL_LB_DONE`, which then come back set: the driver
+    decides what it supports.  The device is marked testing
+    (:func:`netif_testing_on`) around the driver's test.
+
+    A test of a device on which one already runs waits for it, as in Linux, where
+    the running test holds the RTNL lock the second one takes: it starts once the
+    first one's result is handed on (tests waiting for the same device start in
+    the order they came), and answers ``EBUSY`` without running when it has waited
+    :data:`ETHTOOL_TEST_TIMEOUT` seconds (the running test itself ends by then:
+    it times out after as long).
 
     Returns the result when the driver finished at once; None when it returned a
-    :class:`Completion`, and then ``done`` gets the result (or an
-    :class:`EthtoolError`: ``ETIMEDOUT`` after :data:`ETHTOOL_TEST_TIMEOUT`,
-    ``ENODEV`` when the device went away meanwhile, ``EIO`` for garbage) on the
-    loop once it completes.  The result: ``passed``, ``flags`` (and their
-    ``flag_names``), ``external_lb``, ``external_lb_done`` and ``results`` (test
-    name -> value).  What the driver left is checked (``EIO`` naming the op); a
-    ``self_test`` that raises is a driver fault (device taken down, ``EIO``).
+    :class:`Completion`, or the test waits for its turn, and then ``done`` gets the
+    result (or an :class:`EthtoolError`: ``ETIMEDOUT`` after
+    :data:`ETHTOOL_TEST_TIMEOUT`, ``EBUSY`` for a wait that long, ``ENODEV`` when
+    the device went away meanwhile, ``EIO`` for garbage) on the loop once it
+    completes.  The result: ``passed``, ``flags`` (and their ``flag_names``),
+    ``external_lb``, ``external_lb_done`` and ``results`` (test name -> value).
+    What the driver left is checked (``EIO`` naming the op); a ``self_test`` that
+    raises is a driver fault (device taken down, ``EIO``).
     """
     _present(dev)
+    if not _has_self_test(dev.ethtool_ops):
+        raise _unsupported(dev, "self-tests (ethtool -t)")
+    if type(flags) is not int or not 0 <= flags <= U32_MAX:
+        raise EthtoolError(f"{dev.name}: self-test flags are a u32 (struct ethtool_test's "
+                           f"flags), not {flags!r:.50}", errno.EINVAL)  # fmt: skip
+    if netif_testing(dev) or _waiting.get(dev):
+        q = _QueuedTest(host, dev, flags, done)
+        q.timer = host.loop.call_later(ETHTOOL_TEST_TIMEOUT, _waited_too_long, q)
+        _waiting.setdefault(dev, deque()).append(q)
+        return None
+    return _self_test_start(host, dev, flags, done)
+
+
+def _self_test_start(
+    host: Host,
+    dev: NetDevice,
+    flags: int,
+    done: Callable[[dict[str, Any] | EthtoolError], None] | None,
+) -> dict[str, Any] | None:
+    """:func:`ethtool_self_test_begin` once no other test runs on ``dev``."""
+    _present(dev)  # (again for a test that waited: it may have gone meanwhile)
     ops = dev.ethtool_ops
     if not _has_self_test(ops):
         raise _unsupported(dev, "self-tests (ethtool -t)")
     assert ops is not None
-    if type(flags) is not int or not 0 <= flags <= U32_MAX or flags & _TEST_FLAGS_OUT:
-        raise EthtoolError(f"{dev.name}: self-test flags are a u32 without ETH_TEST_FL_FAILED "
-                           f"(2) and ETH_TEST_FL_EXTERNAL_LB_DONE (16), the driver's answers: "
-                           f"not {flags!r:.50}", errno.EINVAL)  # fmt: skip
-    if netif_testing(dev):
-        raise EthtoolError(f"{dev.name}: a self-test already runs on the device: wait for its "
-                           f"result", errno.EBUSY)  # fmt: skip
     names = _test_names(host, dev)
     if not names:
         raise _unsupported(dev, "self-tests (its get_test_strings is empty)")
@@ -1712,7 +1804,8 @@ def ethtool_self_test(
         raise EthtoolError(f"{dev.name}: ethtool_self_test waits for a test that needs the "
                            f"loop, from a loop callback: use ethtool_self_test_begin",
                            errno.EDEADLK)  # fmt: skip
-    host.loop.run_until(lambda: bool(box), ETHTOOL_TEST_TIMEOUT + 1.0)
+    # Its turn (a test running on the device, up to the timeout), then its own test.
+    host.loop.run_until(lambda: bool(box), 2 * ETHTOOL_TEST_TIMEOUT + 1.0)
     if not box:  # the loop's clock is a test's fake one and was not moved
         raise EthtoolError(f"{dev.name}: the self-test did not complete", errno.ETIMEDOUT)
     outcome = box[0]

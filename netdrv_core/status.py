@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .bql import bql_status, bql_txq_status, netdev_get_tx_queue
+from .bql import BQL_HOLD_TIME, NetdevQueue, bql_txq_status, netdev_get_tx_queue
+from .dql import DQL_MAX_LIMIT
 from .ethtool import EthtoolError, ethtool_report
 from .netdevice import (
     IFF_ALLMULTI,
@@ -79,7 +80,7 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
         "queue": "stopped" if dev._drv_xoff or dev._stack_xoff else "awake",
         "qdisc_backlog": len(dev.qdisc),
         # Byte Queue Limits of its TX queue (sysfs byte_queue_limits); None without BQL.
-        "bql": bql_status(dev),
+        "bql": _bql(dev._tx_queue),
         "mtu": dev.mtu,
         "address": ":".join(f"{b:02x}" for b in dev.dev_addr),
         "tx_queue_len": dev.tx_queue_len,
@@ -102,10 +103,29 @@ def tx_queues_status(dev: NetDevice) -> list[dict[str, Any]]:
             "index": txq.index,
             "queue": "stopped" if txq.stopped else "awake",
             "qdisc_backlog": len(txq.qdisc),
-            "bql": bql_txq_status(txq),
+            "bql": _bql(txq),
         }
         for txq in (netdev_get_tx_queue(dev, i) for i in range(dev.real_num_tx_queues))
     ]
+
+
+def _bql(txq: NetdevQueue | None) -> dict[str, int | float | bool] | None:
+    """The queue's Byte Queue Limits (sysfs ``byte_queue_limits``), and ``active``: whether
+    BQL counts bytes on it — its driver reported some (``netdev_tx_sent_queue``) since the
+    queue was last reset.  None for a queue with nothing of BQL's to show: none counted
+    and the limits as every queue starts with (a driver without BQL, whose queue exists
+    for its ``netif_tx_*`` calls or as one of several) — not a limit of 0 that no
+    transmission obeys, which sysfs shows for such a queue in Linux.  Limits set with
+    ``netdrv set`` are shown, ``active`` false while nothing is counted."""
+    if txq is None:
+        return None
+    dql = txq.dql
+    active = bool(dql.num_queued)
+    if not active and (dql.min_limit, dql.max_limit, dql.slack_hold_time) == (
+        0, DQL_MAX_LIMIT, BQL_HOLD_TIME,
+    ):  # fmt: skip
+        return None
+    return {**bql_txq_status(txq), "active": active}
 
 
 def host_status(host: Host, drivers: dict[str, Any]) -> dict[str, Any]:

@@ -185,43 +185,53 @@ def test_set_ring_is_silent_and_sticks(daemon: Daemon) -> None:
     assert json.loads(ok("-g", "sn0", "--json"))["tx_pending"] == 16
 
 
+# ethtool(8)'s exit status for each command failing (ethtool 6.x; the real one on Linux
+# answers a device without the op, or a value out of range, with these).
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (("-G", "sn0", "tx", "70000"),
+        (("-G", "sn0", "tx", "70000"), 81,
          "netdrv: sn0: requested ring size exceeds maximum: tx_pending 70000 > "
          "tx_max_pending 65536\n"),
-        (("-G", "sn0", "rx", "256"), "rx_pending 256 > rx_max_pending 0 (the device has no "
-                                     "such ring)"),
-        (("-G", "sn0", "tx", "0"), "netdrv: sn0: cannot set ring parameters: Invalid argument"),
-        (("-l", "sn0"), "netdrv: sn0 does not support channels\n"),
-        (("-c", "sn0"), "netdrv: sn0 does not support coalesce parameters\n"),
-        (("-r", "sn0"), "netdrv: sn0 does not support restarting autonegotiation\n"),
-        (("-s", "sn0", "msglvl", "3"), "netdrv: sn0 does not support message levels\n"),
-        (("-s", "sn0", "speed", "100", "autoneg", "off"),
+        (("-G", "sn0", "rx", "256"), 81, "rx_pending 256 > rx_max_pending 0 (the device has no "
+                                         "such ring)"),
+        (("-G", "sn0", "tx", "0"), 81,
+         "netdrv: sn0: cannot set ring parameters: Invalid argument"),
+        (("-l", "sn0"), 1, "netdrv: sn0 does not support channels\n"),
+        (("-c", "sn0"), 1, "netdrv: sn0 does not support coalesce parameters\n"),
+        (("-r", "sn0"), 255, "netdrv: sn0 does not support restarting autonegotiation\n"),
+        (("-s", "sn0", "msglvl", "3"), 75, "netdrv: sn0 does not support message levels\n"),
+        (("-s", "sn0", "speed", "100", "autoneg", "off"), 75,
          "netdrv: sn0 does not support changing link settings (speed, duplex, autoneg)\n"),
-        (("-s", "tn0", "speed", "2500", "autoneg", "off"),
+        (("-s", "tn0", "speed", "2500", "autoneg", "off"), 75,
          "netdrv: tn0: cannot set link settings (speed 2500Mb/s, duplex full, autoneg off): "
          "Invalid argument\n"),
-        (("-s", "tn0", "speed", "100"), "netdrv: tn0: with autoneg on, speed and duplex are "
-                                        "negotiated"),
-        (("--show-priv-flags", "sn0"), "netdrv: sn0 does not support private flags\n"),
-        (("--set-priv-flags", "sn0", "x", "on"),
+        (("-s", "tn0", "speed", "100"), 75, "netdrv: tn0: with autoneg on, speed and duplex "
+                                            "are negotiated"),
+        (("--show-priv-flags", "sn0"), 1, "netdrv: sn0 does not support private flags\n"),
+        (("--set-priv-flags", "sn0", "x", "on"), 1,
          "netdrv: sn0 does not support changing private flags\n"),
-        (("--set-priv-flags", "tn0", "legacy_rx", "on"),
+        (("--set-priv-flags", "tn0", "legacy_rx", "on"), 1,
          "netdrv: tn0: unknown private flag 'legacy_rx'; the host has: legacy-rx, "
          "disable-fw-lldp\n"),
-        (("-g", "sn9"), "netdrv: no netdrv device named 'sn9'\n"),
-        (("-C", "tn0", "tx-usecs", "5"), "cannot modify an unsupported coalesce parameter: "
-                                         "tx_coalesce_usecs"),
-        (("-L", "tn0", "combined", "9"), "combined_count 9 > max_combined 8"),
-        (("-L", "tn0", "combined", "0"), "would result in no RX channel being configured"),
+        (("-g", "sn9"), 1, "netdrv: no netdrv device named 'sn9'\n"),
+        (("-i", "sn9"), 71, "netdrv: no netdrv device named 'sn9'\n"),
+        (("sn9",), 75, "netdrv: no netdrv device named 'sn9'\n"),
+        (("-K", "sn9", "tso", "off"), 92, "netdrv: no netdrv device named 'sn9'\n"),
+        (("-K", "sn0", "bogus", "off"), 92, "netdrv: sn0: unknown feature 'bogus'"),
+        (("-t", "sn9"), 74, "netdrv: no netdrv device named 'sn9'\n"),
+        (("-S", "sn9"), 96, "netdrv: no netdrv device named 'sn9'\n"),
+        (("-A", "sn0", "rx", "on"), 76, "netdrv: sn0 does not support pause parameters\n"),
+        (("-C", "tn0", "tx-usecs", "5"), 1, "cannot modify an unsupported coalesce parameter: "
+                                            "tx_coalesce_usecs"),
+        (("-L", "tn0", "combined", "9"), 1, "combined_count 9 > max_combined 8"),
+        (("-L", "tn0", "combined", "0"), 1, "would result in no RX channel being configured"),
     ],
 )  # fmt: skip
-def test_a_refused_request_exits_1_with_the_reason(
-    daemon: Daemon, args: tuple[str, ...], message: str
+def test_a_refused_request_exits_as_ethtool_with_the_reason(
+    daemon: Daemon, args: tuple[str, ...], code: int, message: str
 ) -> None:
-    assert message in failed(1, *args)
+    assert message in failed(code, *args)
 
 
 @pytest.mark.parametrize(
@@ -264,10 +274,11 @@ def test_a_refused_request_exits_1_with_the_reason(
         ((), "Missing argument 'DEV'"),
     ],
 )
-def test_a_malformed_command_line_exits_2_before_the_daemon(
+def test_a_malformed_command_line_exits_1_before_the_daemon(
     daemon: Daemon, args: tuple[str, ...], message: str
 ) -> None:
-    assert message in failed(2, *args)
+    """As ethtool's exit_bad_args: 1, not click's 2, which is -t's FAIL."""
+    assert message in failed(1, *args)
     assert daemon.host.devices["sn0"].priv.pool_size == 8
 
 
@@ -289,8 +300,25 @@ def test_plain_driver_and_statistics(daemon: Daemon) -> None:
         "     rx_queue: 0\n"
     )
     assert "supports-statistics: no" in ok("-i", "tn0")
-    assert failed(1, "-S", "tn0") == "netdrv: tn0 does not support statistics\n"
+    assert failed(94, "-S", "tn0") == "netdrv: tn0 does not support statistics\n"  # as
+    # ethtool's "no stats available"
     assert json.loads(ok("sn0", "--json"))["speed"] == 10000
+
+
+def test_settings_of_a_driver_without_link_settings_are_ethtool_los(daemon: Daemon) -> None:
+    """`ethtool lo` on Linux (loopback has get_link, no get_link_ksettings) prints only
+    "Link detected: yes": no "Speed: Unknown!" for what the driver never reports."""
+
+    class LoopbackLike(EthtoolOps):
+        def get_link(self, dev: NetDevice) -> bool:
+            return True
+
+    daemon.host.devices["tn0"].ethtool_ops = LoopbackLike()
+    assert ok("tn0") == "Settings for tn0:\n\tLink detected: yes\n"
+    out = json.loads(ok("tn0", "--json"))
+    assert (out["speed"], out["duplex"], out["autoneg"], out["port"]) == (None,) * 4
+    err = failed(75, "-s", "tn0", "autoneg", "on")
+    assert err == "netdrv: tn0 does not support changing link settings (speed, duplex, autoneg)\n"
 
 
 def test_coalesce_channels_pause_msglevel_and_nway_reset(daemon: Daemon) -> None:
@@ -319,8 +347,8 @@ def test_coalesce_channels_pause_msglevel_and_nway_reset(daemon: Daemon) -> None
     assert ok("-r", "tn0") == "" and ops.resets == 1
     daemon.host.attachment.down(daemon.host.devices["tn0"])  # type: ignore[attr-defined]
     assert "cannot restart autonegotiation: Resource temporarily unavailable" in failed(
-        1, "--negotiate", "tn0"
-    )
+        255, "--negotiate", "tn0"
+    )  # ethtool's do_nway_rst returns -1
 
 
 def test_without_a_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -331,33 +359,37 @@ def test_without_a_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
     assert failed(1, "-g", "eth0") == (
         "netdrv: no netdrv daemon in this network namespace: 'eth0' is not a netdrv device\n"
     )
+    # As ethtool for a device that does not exist: each command's own status.
+    assert "no netdrv daemon" in failed(71, "-i", "eth0")
+    assert "no netdrv daemon" in failed(74, "-t", "eth0")
 
 
 @pytest.mark.parametrize(
-    ("args", "garbage", "message"),
+    ("args", "code", "garbage", "message"),
     [
-        (("tn0",), {"link": LinkSettings(speed="1000")},  # type: ignore[arg-type]
+        (("tn0",), 75, {"link": LinkSettings(speed="1000")},  # type: ignore[arg-type]
          "netdrv: tn0: the host's get_link_ksettings returned LinkSettings(speed='1000'"),
-        (("tn0",), {"level": -1}, "get_msglevel returned -1, not an integer 0..4294967295"),
-        (("-s", "tn0", "msglvl", "drv", "on"), {"level": "7"}, "get_msglevel returned '7'"),
-        (("-L", "tn0", "combined", "2"), {"channels": Channels(max_combined="8")},  # type: ignore[arg-type]
+        (("tn0",), 75, {"level": -1}, "get_msglevel returned -1, not an integer 0..4294967295"),
+        (("-s", "tn0", "msglvl", "drv", "on"), 75, {"level": "7"}, "get_msglevel returned '7'"),
+        (("-L", "tn0", "combined", "2"), 1, {"channels": Channels(max_combined="8")},  # type: ignore[arg-type]
          "get_channels returned max_combined='8', not an integer"),
-        (("-a", "tn0"), {"pause": PauseParam(rx_pause="on")},  # type: ignore[arg-type]
+        (("-a", "tn0"), 1, {"pause": PauseParam(rx_pause="on")},  # type: ignore[arg-type]
          "get_pauseparam returned rx_pause='on', not true or false"),
     ],
 )  # fmt: skip
-def test_garbage_from_a_driver_exits_1_naming_it(
-    daemon: Daemon, args: tuple[str, ...], garbage: dict[str, Any], message: str
+def test_garbage_from_a_driver_exits_as_a_refusal_naming_it(
+    daemon: Daemon, args: tuple[str, ...], code: int, garbage: dict[str, Any], message: str
 ) -> None:
     """Not a Python traceback from the CLI (``'>' not supported between 'str' and 'int'``),
-    nor an internal error of the daemon: the driver's get op is named, exit status 1."""
+    nor an internal error of the daemon: the driver's get op is named, and the command's
+    failure status (as ethtool's)."""
     ops: TunableEthtool = daemon.host.devices["tn0"].ethtool_ops  # type: ignore[assignment]
     if "link" in garbage:
         ops.get_link_ksettings = lambda dev: garbage["link"]  # type: ignore[method-assign]
     else:
         for k, v in garbage.items():
             setattr(ops, k, v)
-    assert message in failed(1, *args)
+    assert message in failed(code, *args)
 
 
 def test_change_link_settings_like_ethtool_s(daemon: Daemon) -> None:
@@ -379,7 +411,7 @@ def test_change_link_settings_like_ethtool_s(daemon: Daemon) -> None:
     assert out["changed"] is False
     assert ok("-s", "tn0", "autoneg", "on") == "" and ops.link.autoneg is True
     # A malformed word anywhere: nothing was sent.
-    assert "unknown message type" in failed(2, "-s", "tn0", "autoneg", "off", "msglvl", "x", "on")
+    assert "unknown message type" in failed(1, "-s", "tn0", "autoneg", "off", "msglvl", "x", "on")
     assert ops.link.autoneg is True
 
 

@@ -203,8 +203,46 @@ def test_status_shows_the_limits_of_a_driver_using_bql(host: Host) -> None:
     tx(host, dev)
     bql = device_status(host, dev)["bql"]
     assert bql == {"limit": FRAME, "limit_max": 1879048192, "limit_min": 0,
-                   "hold_time_ms": 1000.0, "inflight": FRAME, "stopped": False}  # fmt: skip
+                   "hold_time_ms": 1000.0, "inflight": FRAME, "stopped": False,
+                   "active": True}  # fmt: skip
     assert plain._tx_queue is None  # asking for status made it no queue
+
+
+def test_status_shows_no_limits_on_a_queue_bql_is_not_used_on(host: Host) -> None:
+    """A driver without BQL whose queues exist all the same (a multi-queue device, the
+    netif_tx_* calls): bql null on each queue, not a limit of 0 that no transmission obeys
+    (Linux's sysfs shows the same for a queue BQL never saw); limits set with netdrv set
+    are shown, and that BQL counts nothing there (active false)."""
+    from fakedev import ScriptedOps
+
+    from netdrv_core import alloc_etherdev_mq
+
+    plain = alloc_etherdev_mq(None, 2)
+    plain.netdev_ops = ScriptedOps()
+    plain.dev_addr = b"\x02\x00\x00\x00\x00\x22"
+    host.register_netdev(plain)
+    assert host.dev_open(plain) == 0
+    for _ in range(3):
+        tx(host, plain)
+    assert plain._tx_queue is not None  # the queues exist ...
+    st = device_status(host, plain)
+    assert st["bql"] is None and [q["bql"] for q in st["tx_queues"]] == [None, None]  # ... idle
+    assert bql_set(plain, {"limit_min": 100})["limit_min"] == 100  # taken, as sysfs takes it
+    for _ in range(3):
+        tx(host, plain)
+    st = device_status(host, plain)
+    for shown in (st["bql"], *(q["bql"] for q in st["tx_queues"])):
+        assert (shown["limit_min"], shown["inflight"], shown["active"]) == (100, 0, False)
+    # A driver with BQL: shown from its first report; after its reset (stop, or open) with
+    # nothing reported since, the queue holds nothing of BQL's again.
+    dev, ring = bql_dev(host)
+    tx(host, dev)
+    assert device_status(host, dev)["bql"]["inflight"] == FRAME
+    ring.complete(dev)
+    bql = device_status(host, dev)["bql"]
+    assert (bql["inflight"], bql["limit"], bql["active"]) == (0, FRAME, True)
+    netdev_reset_queue(dev)
+    assert device_status(host, dev)["bql"] is None
 
 
 def test_limits_set_like_sysfs_apply_at_the_next_completion(host: Host) -> None:

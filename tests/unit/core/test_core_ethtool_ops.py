@@ -17,6 +17,7 @@ from netdrv_core.ethtool import (
     Coalesce,
     EthtoolError,
     EthtoolOps,
+    LinkSettings,
     PauseParam,
     RingParam,
     ethtool_get,
@@ -301,12 +302,34 @@ def test_pause_msglevel_and_nway_reset(full: tuple[NetDevice, FullEthtool]) -> N
 def test_plain_settings_drvinfo_and_stats_of_a_minimal_driver(host: Host) -> None:
     dev, _ = make_dev(host)
     settings, _ = ethtool_request(host, dev, "settings")
-    assert settings == {"speed": -1, "duplex": "unknown", "autoneg": False, "port": "other",
+    # No get_link_ksettings (as Linux's lo and slip): no speed, duplex, autoneg or port.
+    assert settings == {"speed": None, "duplex": None, "autoneg": None, "port": None,
                         "link": True, "msglevel": None, "extra": {}}  # fmt: skip
     info, _ = ethtool_request(host, dev, "drvinfo")
     assert info["n_stats"] == 0
-    assert set(ethtool_report(dev)) == {"driver", "version", "bus_info", "link", "speed",
-                                        "duplex", "stats"}  # fmt: skip
+    rep = ethtool_report(dev)
+    assert set(rep) == {"driver", "version", "bus_info", "link", "speed", "duplex", "stats"}
+    assert (rep["speed"], rep["duplex"]) == (None, None)
+
+    # A driver that has the op and does not know: SPEED_UNKNOWN, DUPLEX_UNKNOWN.
+    class Unknown(EthtoolOps):
+        def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
+            return LinkSettings()
+
+    dev.ethtool_ops = Unknown()
+    settings, _ = ethtool_request(host, dev, "settings")
+    assert (settings["speed"], settings["duplex"], settings["port"]) == (-1, "unknown", "other")
+    assert (ethtool_report(dev)["speed"], ethtool_report(dev)["duplex"]) == (-1, "unknown")
+
+    # Changing link settings needs both ops, as ethnl_set_linkmodes.
+    class SetOnly(EthtoolOps):
+        def set_link_ksettings(self, dev: NetDevice, ks: LinkSettings) -> int:
+            raise AssertionError("not called without get_link_ksettings")
+
+    dev.ethtool_ops = SetOnly()
+    with pytest.raises(EthtoolError) as exc:
+        ethtool_request(host, dev, "settings", {"autoneg": True})
+    assert exc.value.errno == errno.EOPNOTSUPP
 
 
 # -- the control protocol and the daemon -------------------------------------------------------------

@@ -88,8 +88,13 @@ def test_registration_wants_what_the_driver_turned_on(host: Host) -> None:
     # LLTX is not changeable; GSO and GRO, software features, are every device's and are.
     assert dev.wanted_features == NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_GSO | NETIF_F_GRO
     f = ethtool_features(dev)
-    assert f["tx-lockless"] == {"active": True, "fixed": True, "requested": True}
     assert f["tx-tcp-segmentation"] == {"active": False, "fixed": False, "requested": False}
+    # As Linux since 6.12 (LLTX became dev->lltx): no tx-lockless in -k, none taken by -K;
+    # the bit a driver set stays as it is.
+    assert "tx-lockless" not in f and dev.features & NETIF_F_LLTX
+    with pytest.raises(EthtoolError, match="unknown feature 'tx-lockless'") as exc:
+        ethtool_request(host, dev, "features", {"tx-lockless": False})
+    assert exc.value.errno == errno.EINVAL and dev.features & NETIF_F_LLTX
 
 
 def test_turning_a_feature_off_and_on_calls_set_features(host: Host) -> None:

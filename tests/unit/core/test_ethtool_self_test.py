@@ -2,8 +2,9 @@
 
 The driver names its tests (``get_test_strings``) and runs them (``self_test``), at once
 or later through a :class:`~netdrv_core.Completion`; the core checks what it leaves,
-marks the device ``testing`` meanwhile, refuses a second test and changes (EBUSY), and
-answers ETIMEDOUT for a test that never completes.  The daemon serves other requests
+marks the device ``testing`` meanwhile, has a second test wait for the first (as Linux's
+RTNL lock does) while it refuses changes (EBUSY), and answers ETIMEDOUT for a test that
+never completes.  The daemon serves other requests
 while a test runs and answers the test's client once it is done.
 """
 
@@ -151,14 +152,29 @@ def test_flags_the_core_does_not_know_reach_the_driver(host: Host, flags: int) -
     assert ops.calls[-1] == flags
 
 
-@pytest.mark.parametrize(
-    "flags", [ETH_TEST_FL_FAILED, ETH_TEST_FL_EXTERNAL_LB_DONE | 8, -1, 1 << 32, True, "1"]
-)
-def test_the_drivers_answers_and_non_u32_flags_are_einval(host: Host, flags: Any) -> None:
+@pytest.mark.parametrize("flags", [-1, 1 << 32, True, "1"])
+def test_flags_that_are_no_u32_are_einval(host: Host, flags: Any) -> None:
     dev, ops = _dev(host, _fails)
     with pytest.raises(EthtoolError) as exc:
         ethtool_self_test(host, dev, flags)
     assert exc.value.errno == errno.EINVAL and ops.calls == []
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [ETH_TEST_FL_FAILED, ETH_TEST_FL_EXTERNAL_LB_DONE,
+     ETH_TEST_FL_EXTERNAL_LB_DONE | ETH_TEST_FL_EXTERNAL_LB | ETH_TEST_FL_OFFLINE],
+)  # fmt: skip
+def test_the_drivers_answers_in_a_request_reach_it_and_come_back(host: Host, flags: int) -> None:
+    """Linux's ethtool_self_test copies struct ethtool_test from the caller and hands its
+    flags to the driver unchanged: FAILED or EXTERNAL_LB_DONE in the request come back set
+    (a test that reads as failed, an external loopback test that reads as run)."""
+    dev, ops = _dev(host, lambda dev, test, data: None)  # passes, adds nothing
+    r = ethtool_self_test(host, dev, flags)
+    assert ops.calls == [flags] and r["flags"] == flags
+    assert r["passed"] is not bool(flags & ETH_TEST_FL_FAILED)
+    assert r["external_lb_done"] is bool(flags & ETH_TEST_FL_EXTERNAL_LB_DONE)
+    assert not netif_testing(dev)
 
 
 def _set(**kw: Any) -> Callable[[NetDevice, EthtoolTest, list[int]], Any]:
@@ -280,10 +296,7 @@ def test_a_test_that_needs_the_loop_completes_later_while_the_device_shows_testi
     assert dev.operstate == "down"
     assert host.dev_open(dev) == 0  # e1000 closes and reopens itself during its test
     assert dev.operstate == "testing"
-    # A second test, or a change, waits for this one (Linux holds RTNL): EBUSY.
-    with pytest.raises(EthtoolError) as exc:
-        ethtool_self_test_begin(host, dev, 0, got.append)
-    assert exc.value.errno == errno.EBUSY and len(ops.calls) == 1
+    # A change while it runs is refused (in Linux it would wait for RTNL): EBUSY.
     with pytest.raises(EthtoolError, match=r"a self-test .* runs on the device") as exc:
         ethtool_request(host, dev, "ringparam", {"tx_pending": 8})
     assert exc.value.errno == errno.EBUSY and ops.ring.tx_pending == 16
@@ -324,6 +337,123 @@ def test_a_test_that_never_completes_times_out(host: Host, clock: FakeClock) -> 
     host.loop.run_until_idle()
     assert len(got) == 1
     assert ethtool_request(host, dev, "ringparam", {"tx_pending": 8})[1] is True
+
+
+class Hangs:
+    """Each call starts a test that completes only when the test says so (``runs[i]``)."""
+
+    def __init__(self, sync_after: int | None = None) -> None:
+        self.runs: list[Later] = []
+        self.sync_after = sync_after  # calls after this many fail at once (a measurement 9)
+
+    def __call__(self, dev: NetDevice, test: EthtoolTest, data: list[int]) -> Any:
+        if self.sync_after is not None and len(self.runs) >= self.sync_after:
+            data[1] = 9
+            test.flags |= ETH_TEST_FL_FAILED
+            return None
+        later = Later()
+        self.runs.append(later)
+        return later(dev, test, data)
+
+
+def _tagged(got: list[Any], tag: str) -> Callable[[Any], None]:
+    return lambda outcome: got.append((tag, outcome))
+
+
+def test_a_second_test_waits_for_the_running_one_and_runs_after_it(host: Host) -> None:
+    """Linux runs ethtool ops under RTNL: ethtool -t while one runs waits, then runs — in
+    the order the tests came, each after the previous result was handed on."""
+    hangs = Hangs(sync_after=1)
+    dev, ops = _dev(host, hangs)
+    got: list[Any] = []
+    assert ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "a")) is None
+    assert ethtool_self_test_begin(host, dev, 0, _tagged(got, "b")) is None  # waits
+    assert ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "c")) is None
+    host.loop.run_until_idle()
+    assert ops.calls == [ETH_TEST_FL_OFFLINE] and got == [] and netif_testing(dev)
+    hangs.runs[0].completion.complete()  # type: ignore[union-attr]
+    host.loop.run_until_idle()
+    assert [tag for tag, _ in got] == ["a", "b", "c"]
+    assert ops.calls == [ETH_TEST_FL_OFFLINE, 0, ETH_TEST_FL_OFFLINE]
+    a, b, c = (outcome for _, outcome in got)
+    assert a["passed"] and not b["passed"] and b["results"][NAMES[1]] == 9
+    assert b["flags"] == ETH_TEST_FL_FAILED and c["flags"] == ETH_TEST_FL_OFFLINE | 2
+    assert not netif_testing(dev) and dev.operstate == "up"
+    # Nothing waits any more: the next test runs at once.
+    assert ethtool_self_test_begin(host, dev, 0, _tagged(got, "d")) is not None
+
+
+def test_a_test_waiting_behind_one_that_never_completes_runs_when_that_times_out(
+    host: Host, clock: FakeClock
+) -> None:
+    hangs = Hangs(sync_after=1)
+    dev, ops = _dev(host, hangs)
+    got: list[Any] = []
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "hung"))
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "next"))
+    clock.advance(ETHTOOL_TEST_TIMEOUT)  # both deadlines at once: the running test's first
+    host.loop.run_until_idle()
+    assert [tag for tag, _ in got] == ["hung", "next"]
+    assert got[0][1].errno == errno.ETIMEDOUT
+    assert got[1][1]["results"][NAMES[1]] == 9 and len(ops.calls) == 2
+    assert not netif_testing(dev)
+
+
+def test_a_test_that_waits_longer_than_the_timeout_is_ebusy_without_running(
+    host: Host, clock: FakeClock
+) -> None:
+    """Behind two tests that each take their whole timeout, the third gives up once it has
+    waited as long itself: EBUSY, its driver's test never called."""
+    hangs = Hangs()
+    dev, ops = _dev(host, hangs)
+    got: list[Any] = []
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "a"))
+    clock.advance(ETHTOOL_TEST_TIMEOUT / 2)
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "b"))
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "c"))
+    clock.advance(ETHTOOL_TEST_TIMEOUT / 2)
+    host.loop.run_until_idle()  # a timed out; b runs (and hangs too)
+    assert [tag for tag, _ in got] == ["a"] and len(ops.calls) == 2
+    clock.advance(ETHTOOL_TEST_TIMEOUT / 2)
+    host.loop.run_until_idle()  # b and c came 20 s ago: b still runs, c gives up
+    assert [tag for tag, _ in got] == ["a", "c"]
+    tag, busy = got[-1]
+    assert tag == "c" and isinstance(busy, EthtoolError) and busy.errno == errno.EBUSY
+    assert "another self-test (ethtool -t) of the device still ran after 20 s" in str(busy)
+    assert len(ops.calls) == 2  # c's test never ran
+    clock.advance(ETHTOOL_TEST_TIMEOUT / 2)
+    host.loop.run_until_idle()
+    assert [tag for tag, _ in got] == ["a", "c", "b"] and got[-1][1].errno == errno.ETIMEDOUT
+    assert not netif_testing(dev) and len(ops.calls) == 2
+
+
+def test_a_test_whose_device_went_away_while_it_waited_is_enodev(host: Host) -> None:
+    hangs = Hangs()
+    dev, ops = _dev(host, hangs)
+    got: list[Any] = []
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "a"))
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "b"))
+    host.unregister_netdev(dev)
+    hangs.runs[0].completion.complete()  # type: ignore[union-attr]
+    host.loop.run_until_idle()
+    assert [(tag, o.errno) for tag, o in got] == [("a", errno.ENODEV), ("b", errno.ENODEV)]
+    assert len(ops.calls) == 1  # the gone device's driver was not asked again
+
+
+def test_a_waiting_test_in_process_runs_the_loop_until_its_turn_and_result(
+    host: Host,
+) -> None:
+    """ethtool_self_test (the in-process form) behind a running test: it runs the loop, the
+    running test completes there, and then it runs and answers."""
+    hangs = Hangs(sync_after=1)
+    dev, _ = _dev(host, hangs)
+    got: list[Any] = []
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, got.append)
+    completion = hangs.runs[0].completion
+    assert completion is not None
+    host.loop.call_soon(completion.complete)
+    r = ethtool_self_test(host, dev, 0)
+    assert r["results"][NAMES[1]] == 9 and got and got[0]["passed"]
 
 
 def test_a_device_unregistered_during_its_test_is_enodev(host: Host) -> None:
@@ -416,6 +546,26 @@ def test_the_daemon_answers_others_while_a_test_runs_and_the_tester_once_it_is_d
     assert next(x for x in st["devices"] if x["name"] == dev.name)["operstate"] == "up"
     tester.close()
     other.close()
+
+
+def test_a_second_client_s_test_is_answered_after_the_first(daemon: Daemon) -> None:
+    """`netdrv ethtool -t DEV` while another runs on DEV: it waits (no EBUSY) and gets its
+    own result once the first one is done."""
+    hangs = Hangs(sync_after=1)
+    dev, ops = _dev(daemon.host, hangs)
+    req = {"cmd": "ethtool", "dev": dev.name, "op": "test", "args": {"flags": 0}}
+    first = _ask(daemon, req)
+    assert _reply(daemon, first) is None
+    second = _ask(daemon, req)
+    assert _reply(daemon, second) is None  # waits for the first: no answer yet, no EBUSY
+    assert len(ops.calls) == 1
+    hangs.runs[0].completion.complete()  # type: ignore[union-attr]
+    one, two = _reply(daemon, first), _reply(daemon, second)
+    assert one is not None and one["ok"] and one["result"]["passed"], one
+    assert two is not None and two["ok"] and two["result"]["results"][NAMES[1]] == 9, two
+    assert len(ops.calls) == 2 and not netif_testing(dev)
+    first.close()
+    second.close()
 
 
 def test_a_client_gone_before_its_test_ends_costs_nothing(daemon: Daemon) -> None:
