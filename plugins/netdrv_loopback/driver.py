@@ -26,7 +26,7 @@ from netdrv_core import (
     netif_start_queue,
     netif_stop_queue,
 )
-from netdrv_core.ethtool import DrvInfo, EthtoolOps, LinkSettings
+from netdrv_core.ethtool import DrvInfo, EthtoolOps
 from netdrv_core.skbuff import PACKET_LOOPBACK
 
 LOOPBACK_MTU = 65536
@@ -70,7 +70,8 @@ class LoopbackOps(NetDeviceOps):
 
 
 class LoopbackEthtool(EthtoolOps):
-    """ethtool: link always up."""
+    """ethtool: link always up (``loopback_ethtool_ops``: ``get_link`` and no link settings,
+    so ``netdrv ethtool nlo0`` shows only ``Link detected: yes``, as ``ethtool lo``)."""
 
     def get_drvinfo(self, dev: NetDevice) -> DrvInfo:
         """Driver name."""
@@ -79,10 +80,6 @@ class LoopbackEthtool(EthtoolOps):
     def get_link(self, dev: NetDevice) -> bool:
         """Always linked."""
         return True
-
-    def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
-        """No physical speed."""
-        return LinkSettings()
 
 
 def loopback_setup(dev: NetDevice) -> None:

@@ -17,6 +17,7 @@ from netdrv_core import (
     NetDevice,
     dev_get_stats,
 )
+from netdrv_core.ethtool import EthtoolError, ethtool_request
 from netdrv_core.skbuff import PACKET_LOOPBACK
 
 
@@ -80,6 +81,19 @@ def test_setup(lo: Callable[..., NetDevice]) -> None:
     assert dev.flags & IFF_LOOPBACK and dev.flags & IFF_NOARP
     assert dev.type == ARPHRD_ETHER and dev.mtu == 65536 and dev.tx_queue_len == 1000
     assert dev.hard_header_len == 14
+
+
+def test_ethtool_shows_no_link_settings_as_ethtool_lo(
+    host: Host, lo: Callable[..., NetDevice]
+) -> None:
+    """loopback_ethtool_ops has get_link and no get_link_ksettings: ``ethtool lo`` prints only
+    ``Link detected: yes`` (no Speed, Duplex or Port), and -s has nothing to change."""
+    dev = lo()
+    res, _ = ethtool_request(host, dev, "settings")
+    assert res["link"] is True
+    assert (res["speed"], res["duplex"], res["port"]) == (None, None, None)
+    with pytest.raises(EthtoolError):
+        ethtool_request(host, dev, "settings", {"speed": 10})
 
 
 def test_large_mtu(host: Host, lo: Callable[..., NetDevice]) -> None:
