@@ -287,6 +287,7 @@ class Host:
         self._taps: dict[str, list[TapCallback]] = {}
         self._tap_gone: dict[str, list[Callable[[], None]]] = {}  # told when the device goes
         self._tap_ends: dict[TapCallback, Callable[[], None]] = {}  # ends a tap that raised
+        self._purges: dict[NetDevice, list[Callable[[bool], None]]] = {}  # see add_purge
         self._odd_returns: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
         self._busy_freed: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
         # Ops of each device whose positive return was warned about (once each).
@@ -421,6 +422,7 @@ class Host:
             except Exception:
                 log.exception("%s: ndo_uninit raised", dev.name)
             purge_tx_queues(dev)  # a device that went away without dev_close (an unplug)
+            self._purge_held(dev, gone=True)
             self._notify("unregistered", dev)
             log.info("unregistered %s", dev.name)
 
@@ -536,6 +538,7 @@ class Host:
             dev._watchdog.cancel()
             dev._watchdog = None
         purge_tx_queues(dev)
+        self._purge_held(dev)
         if dev._deactivated:  # down, the carrier no longer matters: the queue is the driver's
             dev._deactivated = False
             dev._queue_stopped = dev._drv_xoff or dev._stack_xoff
@@ -998,7 +1001,8 @@ class Host:
             dev.core_stats.tx_qdisc_drops += 1
             kfree_tx(skb)
             return NET_XMIT_DROP
-        if dev.xmit_hook is not None and not dev.xmit_hook(skb):
+        # Middleware sits where the qdisc is: without carrier, noop_qdisc takes its place.
+        if dev.xmit_hook is not None and not dev._deactivated and not dev.xmit_hook(skb):
             return NET_XMIT_SUCCESS  # middleware took it (dropped and counted, or delayed)
         if dev.qdisc or dev._queue_stopped or dev._tx_queues:  # a multi-queue device: _enqueue
             return self._enqueue(dev, skb)
@@ -1266,14 +1270,16 @@ class Host:
     def _dev_deactivate(self, dev: NetDevice) -> None:
         """Linux's ``dev_deactivate``: each TX queue's qdisc becomes ``noop_qdisc``.
 
-        What the qdiscs hold (a skb requeued after ``NETDEV_TX_BUSY`` too) is dropped,
-        freed and counted in ``tx_qdisc_drops``, and so is every frame sent until
+        What the qdiscs hold (a skb requeued after ``NETDEV_TX_BUSY`` too, and what tx
+        middleware holds: :meth:`add_purge`) is dropped, freed and counted in
+        ``tx_qdisc_drops``, and so is every frame sent until
         :meth:`_dev_activate`.  The driver's queue state (``netif_queue_stopped``) and
         its Byte Queue Limits are left alone: what ``start_xmit`` took is the driver's.
         """
         dev._deactivated = True
         dev._queue_stopped = True  # dev_queue_xmit leaves its inline path for _enqueue
         purge_tx_queues(dev)
+        self._purge_held(dev)
         # A TAP reader stopped for the frames held (back-pressure) reads again and drops
         # what the kernel queued before it saw the carrier go; deferred, as carrier off
         # may come from inside start_xmit.
@@ -1506,6 +1512,37 @@ class Host:
                     taps.remove(cb)
                     if not taps and self._taps.get(dev.name) is taps:
                         del self._taps[dev.name]
+
+    # -- frames middleware holds ---------------------------------------------------------------
+    def add_purge(self, dev: NetDevice, purge: Callable[[bool], None]) -> Callable[[], None]:
+        """Call ``purge(gone)`` wherever the core drops what ``dev``'s qdiscs hold; returns
+        a function that stops it.
+
+        For middleware that holds frames on their way as a qdisc does
+        (``phy.FaultInjector``'s delay, like netem's queue): ``gone`` is False at
+        ``dev_close`` and at carrier loss, where Linux's ``dev_deactivate`` resets every
+        qdisc, and True once, the last call, when ``dev`` is unregistered: nothing held
+        for it may outlive it, in either direction.  ``purge`` drops, frees and counts
+        what it holds as the core counts its own (``tx_qdisc_drops``, ``rx_down_drops``).
+        """
+        self._purges.setdefault(dev, []).append(purge)
+
+        def remove() -> None:
+            lst = self._purges.get(dev)
+            if lst is not None and purge in lst:
+                lst.remove(purge)
+                if not lst:
+                    del self._purges[dev]
+
+        return remove
+
+    def _purge_held(self, dev: NetDevice, gone: bool = False) -> None:
+        purges = self._purges.pop(dev, []) if gone else self._purges.get(dev, [])
+        for purge in list(purges):
+            try:
+                purge(gone)
+            except Exception:
+                log.exception("%s: purging the frames middleware holds raised", dev.name)
 
     # -- teardown ---------------------------------------------------------------------------------
     def close(self) -> None:

@@ -31,7 +31,21 @@ For each frame, in this order:
 5. ``delay`` — the frame (and its copy) is held for ``delay`` seconds on the
    host's loop (``call_later``), then continues where it left off: through the
    hooks installed before this one, then the qdisc (transmit) or delivery to
-   the stack (receive).  Frames keep their order.
+   the stack (receive).  Held frames leave in the order of their time to send,
+   as from netem's queue: with one delay, in the order they came; a ``delay``
+   lowered while frames are held lets the frames after it pass them, as
+   ``tc qdisc change … netem delay`` does.
+
+Held frames on their way to the driver are in the device's queue, as netem's
+are in its qdisc: the device going down or losing its carrier drops them (Linux's
+``dev_deactivate`` resets every qdisc), so none is sent after the device comes
+back; frames sent while the carrier is off go to ``noop_qdisc`` and never reach the
+injector.  Received frames held are past the driver: a device down when they are
+due drops them (``rx_down_drops``), one up again takes them.  A device unregistered
+(``Host.close()`` unregisters every device) drops everything held for it, both
+ways, and no timer of it is left on the loop.  Each frame purged so is counted
+where the core counts its own drops (``tx_qdisc_drops``, ``rx_down_drops``) and in
+``FaultStats.purged``.
 
 Every decision draws from its own random stream seeded from ``seed`` (and the
 fault and direction), once for every frame whatever the other faults do to it,
@@ -39,11 +53,12 @@ so a seed gives the same decisions for the same frames on every run, and
 changing one probability does not change the others.
 
 :attr:`FaultInjector.stats` counts what happened; at any time
-``seen + duplicated == delivered + dropped + rate_limited + pending``.
-Frames the injector drops are counted there only (like a qdisc's drops), not
-in the device statistics.  :meth:`FaultInjector.remove` restores the previous
-hook and releases delayed frames at once; removed out of order (an older injector
-first), the newer one's removal puts back what was there before both.
+``seen + duplicated == delivered + dropped + rate_limited + purged + pending``.
+Frames the injector drops itself (``dropped``, ``rate_limited``) are counted
+there only (like a qdisc's drops), not in the device statistics.
+:meth:`FaultInjector.remove` restores the previous hook and releases delayed
+frames at once, in the order they were due; removed out of order (an older
+injector first), the newer one's removal puts back what was there before both.
 """
 
 from __future__ import annotations
@@ -87,6 +102,9 @@ class FaultStats:
     duplicated: int = 0  #: extra copies made
     delayed: int = 0  #: frames held back (in total)
     pending: int = 0  #: frames held back right now
+    #: held frames dropped by the core: transmit ones when the device went down or lost
+    #: its carrier, any when it was unregistered (also counted in its core statistics)
+    purged: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """All counters by name."""
@@ -175,6 +193,7 @@ class FaultInjector:
         self.direction = direction
         self.stats = FaultStats()
         self.removed = False
+        self._gone = False  # the device was unregistered: nothing more is held for it
         dirs = ("tx", "rx") if direction == "both" else (direction,)
         self._dirs = dirs
         self._rng = {(f, d): self._stream(f, d) for f in (*_FAULTS, "bit") for d in dirs}
@@ -191,6 +210,7 @@ class FaultInjector:
         if "rx" in dirs:
             self._prev["rx"] = dev.rx_hook
             dev.rx_hook = self._rx_hook
+        self._unpurge = host.add_purge(dev, self._purge)
 
     def _stream(self, fault: str, direction: str) -> random.Random:
         if self.seed is None:
@@ -210,8 +230,8 @@ class FaultInjector:
 
     def _process(self, skb: SkBuff, d: str) -> bool:
         prev = self._prev[d]
-        if self.removed:  # still chained below a newer hook: be transparent
-            return prev(skb) if prev is not None else True
+        if self.removed or self._gone:  # still chained below a newer hook, or its device
+            return prev(skb) if prev is not None else True  # went: be transparent
         st = self.stats
         st.seen += 1
         # Every stream draws for every frame: which frames one fault hits does not depend
@@ -305,8 +325,7 @@ class FaultInjector:
         # drops the frame as dev_queue_xmit would have.
         dev = self.dev
         if not self._registered() or not dev.flags & IFF_UP:
-            dev.core_stats.tx_qdisc_drops += 1
-            kfree_tx(skb)
+            self._core_drop(skb, "tx")
             return
         self.host._enqueue(dev, skb)
 
@@ -315,16 +334,40 @@ class FaultInjector:
         # drops the frame as a device that is down would.
         dev = self.dev
         if not self._registered():
-            dev.core_stats.rx_down_drops += 1
-            skb.freed = True  # dropped by the core, as deliver_past_hook marks its drops
+            self._core_drop(skb, "rx")
             return
         self.host.deliver_past_hook(dev, skb)
 
+    def _core_drop(self, skb: SkBuff, d: str) -> None:
+        """Drop ``skb`` as the core drops a frame of a device down or gone, counted there."""
+        cs = self.dev.core_stats
+        if d == "tx":
+            cs.tx_qdisc_drops += 1
+            kfree_tx(skb)
+        else:
+            cs.rx_down_drops += 1
+            skb.freed = True  # dropped by the core, as deliver_past_hook marks its drops
+
+    def _purge(self, gone: bool) -> None:
+        """The core purged the device's qdiscs (down, carrier lost) or the device went
+        (``Host.add_purge``): drop what is held for it — frames to transmit always, as
+        ``qdisc_reset`` empties netem's queue; received ones too when it is gone."""
+        st = self.stats
+        if gone:  # a received frame still on the host's backlog passes through from now
+            self._gone = True
+        for key, (timer, skb, d) in list(self._pending.items()):
+            if d == "tx" or gone:
+                timer.cancel()
+                del self._pending[key]
+                st.pending -= 1
+                st.purged += 1
+                self._core_drop(skb, d)
+
     # -- removal -------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Release every delayed frame now, in order."""
-        for key in sorted(self._pending):
-            entry = self._pending.get(key)
+        """Release every delayed frame now, in the order their timers would have."""
+        for _, key in sorted((timer.when, key) for key, (timer, _, _) in self._pending.items()):
+            entry = self._pending.get(key)  # a frame released before may have purged it
             if entry is not None:
                 entry[0].cancel()
                 self._release(key)
@@ -355,6 +398,7 @@ class FaultInjector:
             else:
                 log.debug("%s: a newer rx hook wraps this injector; it stays as a no-op", dev.name)
         self.flush()
+        self._unpurge()
         self.removed = True
 
     def __enter__(self) -> FaultInjector:

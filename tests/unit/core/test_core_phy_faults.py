@@ -44,7 +44,14 @@ def index_of(frame: bytes) -> int:
 
 
 def balanced(st: FaultStats) -> bool:
-    return st.seen + st.duplicated == st.delivered + st.dropped + st.rate_limited + st.pending
+    ended = st.delivered + st.dropped + st.rate_limited + st.purged
+    return st.seen + st.duplicated == ended + st.pending
+
+
+def live_timers(host: Host, fi: FaultInjector) -> list[object]:
+    """The timers ``fi`` left on the host's loop that would still run."""
+    return [t for _, _, t in host.loop._timers
+            if not t.cancelled and getattr(t.callback, "__self__", None) is fi]  # fmt: skip
 
 
 def tx_dev(host: Host):
@@ -279,14 +286,117 @@ def test_remove_releases_delayed_frames(host: Host) -> None:
     assert len(ops.sent_bytes) == 3  # the cancelled timers do not send them again
 
 
-def test_delayed_frames_for_a_device_gone_down_are_dropped(host: Host, run: Run) -> None:
+def test_delayed_frames_are_dropped_at_the_down_and_not_sent_after_the_up(
+    host: Host, run: Run
+) -> None:
+    # Linux: dev_close -> dev_deactivate -> qdisc_reset empties netem's queue.  A quick
+    # down and up must not send the frames held before the down.
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, delay=0.01, duplicate=1.0, direction="tx")
+    send_all(host, dev, 2)
+    assert fi.stats.pending == 4
+    host.dev_close(dev)
+    cs = dev.core_stats
+    assert cs.tx_qdisc_drops == 4 and fi.stats.purged == 4 and fi.stats.pending == 0
+    assert live_timers(host, fi) == [] and balanced(fi.stats)
+    assert host.dev_open(dev) == 0
+    run(0.02)
+    assert ops.sent_bytes == [] and cs.tx_qdisc_drops == 4 and fi.stats.delivered == 0
+    frames = send_all(host, dev, 1)  # what comes after the up is delayed and sent
+    run(0.02)
+    assert ops.sent_bytes == frames * 2 and fi.stats.delivered == 2 and balanced(fi.stats)
+
+
+def test_a_down_leaves_held_received_frames_to_the_delivery(
+    host: Host, snull: LoadSnull, run: Run
+) -> None:
+    # Received frames are past the driver, not in the device's qdisc: a device that is
+    # up again in time gets them, one that is still down drops them (rx_down_drops).
+    snull()
+    sn0, sn1 = get(host, "sn0"), get(host, "sn1")
+    fi = FaultInjector(sn1, seed=1, delay=0.01, direction="rx")
+    send_all(host, sn0, 2)
+    host.dev_close(sn1)
+    assert fi.stats.pending == 2 and fi.stats.purged == 0
+    host.dev_open(sn1)
+    run(0.02)
+    assert [index_of(f) for f in mem(host).received("sn1")] == [0, 1]
+    send_all(host, sn0, 1)
+    host.dev_close(sn1)
+    run(0.02)
+    assert mem(host).received("sn1") == [] and sn1.core_stats.rx_down_drops == 1
+    assert fi.stats.delivered == 3 and fi.stats.purged == 0 and balanced(fi.stats)
+
+
+def test_delayed_frames_are_dropped_when_the_carrier_goes(host: Host, run: Run) -> None:
+    # Linux's linkwatch runs dev_deactivate at carrier loss too: the qdiscs are reset.
+    from netdrv_core import netif_carrier_off, netif_carrier_on
+
     dev, ops = tx_dev(host)
     fi = FaultInjector(dev, seed=1, delay=0.01)
-    send_all(host, dev, 2)
-    host.dev_close(dev)
+    send_all(host, dev, 3)
+    netif_carrier_off(dev)
+    assert dev.core_stats.tx_qdisc_drops == 3 and fi.stats.purged == 3
+    send_all(host, dev, 2)  # noop_qdisc in netem's place: dropped, never held
+    assert dev.core_stats.tx_qdisc_drops == 5 and fi.stats.seen == 3
+    netif_carrier_on(dev)
     run(0.02)
-    assert ops.sent_bytes == [] and dev.core_stats.tx_qdisc_drops == 2
-    assert fi.stats.delivered == 2 and balanced(fi.stats)
+    assert ops.sent_bytes == [] and balanced(fi.stats) and live_timers(host, fi) == []
+
+
+@pytest.mark.parametrize("direction", ["tx", "rx", "both"])
+def test_host_close_ends_every_delayed_frame(clock: FakeClock, direction: str) -> None:
+    # The daemon closes its host and then its loop: a frame whose timer is still on the
+    # loop would never end (never freed, never counted).
+    host = Host(loop=EventLoop(clock=clock))
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, delay=1.0, direction=direction)
+    n_tx = 0 if direction == "rx" else 1
+    n_rx = 0 if direction == "tx" else 2
+    for i in range(n_tx):
+        mem(host).send(dev, frame_n(dev, i))
+    with host.as_current():
+        for i in range(n_rx):
+            netif_rx(rx_skb(dev, frame_n(dev, i)))
+    host.loop.run_until_idle()
+    held = [skb for _, skb, _ in fi._pending.values()]
+    assert len(held) == n_tx + n_rx
+    host.close()
+    assert all(skb.freed for skb in held) and live_timers(host, fi) == []
+    cs = dev.core_stats
+    assert (cs.tx_qdisc_drops, cs.rx_down_drops) == (n_tx, n_rx)
+    assert fi.stats.purged == len(held) and fi.stats.pending == 0 and balanced(fi.stats)
+    fi.remove()  # after its device went: nothing left to release
+    host.loop.close()
+    assert ops.sent_bytes == [] and cs.rx_delivered == 0
+
+
+def test_lowering_the_delay_lets_later_frames_pass_as_netem_does(host: Host, run: Run) -> None:
+    # netem's tfifo sends by time_to_send (now + latency at enqueue, ties in arrival
+    # order); only its rate, which netdrv has not, takes the time of the last frame.
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, delay=0.05, direction="tx")
+    send_all(host, dev, 2)
+    fi.delay = 0.01
+    mem(host).send(dev, frame_n(dev, 2))
+    run(0.03)
+    assert [index_of(f) for f in ops.sent_bytes] == [2]
+    fi.delay = 0.1  # raised: the frames after wait behind those held
+    mem(host).send(dev, frame_n(dev, 3))
+    run(0.03)
+    assert [index_of(f) for f in ops.sent_bytes] == [2, 0, 1]
+    run(0.1)
+    assert [index_of(f) for f in ops.sent_bytes] == [2, 0, 1, 3] and balanced(fi.stats)
+
+
+def test_remove_releases_held_frames_in_the_order_they_were_due(host: Host) -> None:
+    dev, ops = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, delay=0.05, direction="tx")
+    send_all(host, dev, 2)
+    fi.delay = 0.01
+    mem(host).send(dev, frame_n(dev, 2))
+    fi.remove()
+    assert [index_of(f) for f in ops.sent_bytes] == [2, 0, 1]
 
 
 def test_both_directions_on_snull_keep_the_driver_contract(
@@ -335,7 +445,8 @@ def test_repr_and_stats_dict(host: Host) -> None:
     fi = FaultInjector(dev, seed=1, drop=0.5)
     assert "drop=0.5" in repr(fi) and "both" in repr(fi)
     assert fi.stats.as_dict() == {"seen": 0, "delivered": 0, "dropped": 0, "rate_limited": 0,
-                                  "corrupted": 0, "duplicated": 0, "delayed": 0, "pending": 0}  # fmt: skip
+                                  "corrupted": 0, "duplicated": 0, "delayed": 0, "pending": 0,
+                                  "purged": 0}  # fmt: skip
 
 
 class _RefusingStack:
@@ -418,12 +529,31 @@ def test_a_delayed_receive_for_a_device_unregistered_meanwhile_is_dropped_once(
     host.loop.run_until_idle()
     assert fi.stats.pending == 1
     host.unregister_netdev(dev)
-    run(0.02)
     assert skb.freed  # dropped: a driver handing it up again is told it no longer owns it
+    assert fi.stats.purged == 1 and live_timers(host, fi) == []
+    run(0.02)
     cs = dev.core_stats
     assert cs.rx_submitted == 1 == cs.rx_down_drops and cs.rx_delivered == 0
     assert fi.stats.pending == 0 and balanced(fi.stats)
     assert mem(host).received_skbs(dev) == []
+
+
+def test_received_frames_left_on_the_backlog_by_an_unregister_are_not_held(
+    host: Host, run: Run
+) -> None:
+    # The backlog still hands them through the rx hook: held then, their timers would
+    # outlive the device (and the loop, after Host.close).
+    dev, _ = tx_dev(host)
+    fi = FaultInjector(dev, seed=1, delay=0.01, direction="rx")
+    skbs = [rx_skb(dev, frame_n(dev, i)) for i in range(2)]
+    with host.as_current():
+        for skb in skbs:
+            netif_rx(skb)
+    assert len(host.backlog) == 2
+    host.unregister_netdev(dev)
+    host.loop.run_until_idle()
+    assert all(skb.freed for skb in skbs) and dev.core_stats.rx_down_drops == 2
+    assert fi.stats.pending == 0 and live_timers(host, fi) == [] and balanced(fi.stats)
 
 
 def partial_udp(dev: NetDevice, i: int) -> bytes:

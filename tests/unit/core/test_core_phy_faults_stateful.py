@@ -1,11 +1,14 @@
 """phy.faults under a hypothesis state machine: every frame ends once, counted, in order.
 
 Injectors with random faults are stacked on one device and removed in any order,
-frames go both ways, time passes, the device goes down and up and is finally
-unregistered — while frames are delayed.  After every step:
+frames go both ways, time passes, the device goes down and up, loses its carrier
+and gets it back, and is finally unregistered — while frames are delayed.  After
+every step:
 
 * each injector's books balance: ``seen + duplicated == delivered + dropped +
-  rate_limited + pending``;
+  rate_limited + purged + pending``;
+* no frame to transmit is held once the device went down or lost its carrier, and
+  none at all once it was unregistered (as netem's queue, reset with the qdiscs);
 * every skb handed in is freed (sent by the driver, dropped by an injector or by the
   core), delivered to the stack, or held by an injector — none freed twice (that
   raises), none sent or delivered after the device was unregistered;
@@ -22,7 +25,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from netdrv_core import Host, SkBuff, alloc_skb, netif_rx
+from netdrv_core import Host, SkBuff, alloc_skb, netif_carrier_off, netif_carrier_on, netif_rx
 from netdrv_core.attach.memory import MemoryStack
 from netdrv_core.loop import EventLoop
 from netdrv_core.phy import FaultInjector
@@ -116,6 +119,15 @@ class FaultsMachine(RuleBasedStateMachine):
         self.collect()
 
     @precondition(lambda self: self.registered)
+    @rule(on=st.booleans())
+    def carrier(self, on: bool) -> None:
+        if on:
+            netif_carrier_on(self.dev)
+        else:
+            netif_carrier_off(self.dev)
+        self.collect()
+
+    @precondition(lambda self: self.registered)
     @rule()
     def unregister(self) -> None:
         self.collect()
@@ -129,17 +141,30 @@ class FaultsMachine(RuleBasedStateMachine):
             assert isinstance(mem, MemoryStack)
             self.delivered += mem.received_skbs(self.dev)
 
+    def held(self, d: str) -> list[SkBuff]:
+        """The skbs injectors delay in direction ``d``."""
+        return [e[1] for fi in self.all for e in fi._pending.values() if e[2] == d]
+
     def pending(self) -> set[int]:
         """The skbs injectors delay, and those on the host's backlog."""
-        held = {id(e[1]) for fi in self.all for e in fi._pending.values()}
+        held = {id(skb) for d in ("tx", "rx") for skb in self.held(d)}
         return held | {id(skb) for skb in self.host.backlog}
 
     @invariant()
     def books_balance(self) -> None:
         for fi in self.all:
             s = fi.stats
-            assert s.seen + s.duplicated == s.delivered + s.dropped + s.rate_limited + s.pending
+            ended = s.delivered + s.dropped + s.rate_limited + s.purged
+            assert s.seen + s.duplicated == ended + s.pending
             assert s.pending == len(fi._pending)
+
+    @invariant()
+    def nothing_held_for_a_link_that_went(self) -> None:
+        dev = self.dev
+        if not self.registered:
+            assert not self.held("tx") and not self.held("rx")
+        elif not dev.is_up or dev._deactivated:
+            assert not self.held("tx")
 
     @invariant()
     def every_skb_in_one_place(self) -> None:
