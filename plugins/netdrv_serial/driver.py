@@ -9,7 +9,10 @@ the sans-I/O codecs in :mod:`netdrv_serial.codecs`, the I/O by
 Faults, as a serial link should take them: when the port vanishes the carrier
 goes off (NO-CARRIER in ``ip link``), the counters stay, and the port is
 reopened with exponential backoff until it comes back; garbage on the line is
-counted as framing errors; writes never block the event loop.
+counted as framing errors; writes never block the event loop; a line that takes
+nothing for :data:`TX_TIMEOUT` seconds (flow control held off, a serial server that
+stopped reading) has the frame it is stuck on given up and counted in
+``tx_errors``, and the queue restarts (Linux ``sl_tx_timeout``).
 
 ``netdrv ethtool -t DEV external_lb`` tests the line itself with a loopback plug
 (TX wired to RX): a byte pattern goes out and must come back intact (see
@@ -73,14 +76,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("netdrv.serial")
 
 OPEN_WARN_EVERY = 600.0  # seconds between warnings that a port still cannot be reopened
-# A network port reopened after a loss has its carrier back once the connection has lasted
-# this long: a serial server that takes each connection and hangs up at once (ser2net when
-# its serial device is missing) is a port that cannot be opened, not one that comes and goes.
+# A network port reopened after a loss is watched this long: a serial server that takes
+# each connection and hangs up at once (ser2net when its serial device is missing) is a
+# port that cannot be opened, not one that comes and goes.  Its carrier waits for the
+# connection to last this long only while such a hang-up is possible: on the first attempt
+# after the loss, and after a hang-up.  A server that was unreachable (refused, timed out)
+# and answers again has its carrier at once (see _opened).
 NET_SETTLE = 0.5
+# priv.open_error of a serial server that took the connection and hung up.
+_HUNG_UP = "server closed"
 
 # Frames queued to the writer thread before the queue is stopped: enough to keep
 # the line busy between two loop wake-ups, small enough to keep latency low.
 TX_INFLIGHT = 2
+# sl_setup's watchdog_timeo: a queue stopped this long (the line took nothing) times out,
+# and the frame the writer is stuck on is given up (see SerialOps.tx_timeout) — longer on
+# a line so slow that the frames in flight take a good part of it to go out.
+TX_TIMEOUT = 20.0
 # Bytes of garbage with no frame at all before the log says the peer speaks another mode.
 GARBAGE_WARN = 256
 MODE_TYPES = {"slip": ARPHRD_SLIP, "cslip": ARPHRD_CSLIP, "adaptive": ARPHRD_SLIP,
@@ -198,7 +210,27 @@ class SerialOps(NetDeviceOps):
             return -errno.EINVAL
         dev.mtu = new_mtu
         _make_codecs(dev)
+        dev.watchdog_timeo = _tx_timeout(dev)
         return 0
+
+    def tx_timeout(self, dev: NetDevice, txqueue: int = 0) -> None:
+        """``sl_tx_timeout``: the queue stayed stopped for ``watchdog_timeo``, the line took
+        nothing.  The frame the writer is stuck on is given up (the rest of it is not
+        written), counted in ``tx_errors``, and the queue is woken."""
+        priv = _priv(dev)
+        port = priv.port
+        if not dev.is_up or port is None or not port.is_open or priv.selftest is not None:
+            return  # no line (its loss is counted), or the loopback test holds the queue
+        given_up, token = port.abandon_write()
+        if given_up and token is not _SELFTEST:
+            priv.inflight = max(0, priv.inflight - 1)  # a packet, or an outfill END
+        if given_up and token is not None and token is not _SELFTEST:
+            dev.stats.tx_errors += 1
+            log.warning("%s: transmit timed out: the line took nothing for %.0f s (%s?); the "
+                        "frame is dropped, counted in tx_errors", dev.name, dev.watchdog_timeo,
+                        _stuck_why(priv.params))  # fmt: skip
+        if priv.inflight < TX_INFLIGHT:
+            netif_wake_queue(dev)
 
 
 class SerialEthtool(EthtoolOps):
@@ -239,6 +271,22 @@ class SerialEthtool(EthtoolOps):
         if not test.flags & ETH_TEST_FL_EXTERNAL_LB:
             return None  # needs a plug: it is run only when one is said to be fitted
         return SerialLoopback(dev, test, data).start()
+
+
+def _tx_timeout(dev: NetDevice) -> float:
+    """``watchdog_timeo``: :data:`TX_TIMEOUT`, or three times the line time of the frames
+    in flight at their largest (every byte escaped) where that is longer (a slow line)."""
+    baud = _priv(dev).params.get("baud") or 115200
+    return max(TX_TIMEOUT, 3 * TX_INFLIGHT * (2 * dev.mtu + 4) * 10 / baud)
+
+
+def _stuck_why(p: dict[str, Any]) -> str:
+    """What likely holds a line that takes nothing, for the transmit timeout's warning."""
+    if open_blocks(p["port"]):
+        return "the serial server stopped reading"
+    if p["rtscts"]:
+        return "the peer holds CTS off (rtscts=1), or nothing reads the other end"
+    return "nothing reads the other end, or the adapter hangs"
 
 
 def _lb_marker() -> bytes:
@@ -472,7 +520,7 @@ def _opened(dev: NetDevice, err: PortError | None, reopen: bool) -> None:
         priv.open_failures += 1
         now = host.loop.clock()
         # A server's hang-up is one reason whether or not its words came through this time.
-        reason = "server closed" if isinstance(err, ServerClosedError) else str(err)
+        reason = _HUNG_UP if isinstance(err, ServerClosedError) else str(err)
         same = reason == priv.open_error
         if not same or now - priv.open_warned >= OPEN_WARN_EVERY:
             again = f" (still: {priv.open_failures} attempts so far)" if same else ""
@@ -494,9 +542,16 @@ def _opened(dev: NetDevice, err: PortError | None, reopen: bool) -> None:
         vj.reset()
     priv.last_rx = priv.last_tx = host.loop.clock()
     if reopen and open_blocks(priv.params["port"]):
-        netif_carrier_off(dev)
+        # Watched for NET_SETTLE: a hang-up before then is an open that failed (_on_lost).
         priv.settle_said = bytearray()
         priv.settle_timer = host.loop.call_later(NET_SETTLE, _settled, dev)
+        if priv.open_error is not None and priv.open_error != _HUNG_UP:
+            # The server was out of reach and answers again: it is back, carrier now.
+            # (Only a server that hangs up at once — its device missing — has to prove
+            # itself first; one that came back that way hangs up once with carrier on.)
+            _carrier_on(dev)
+        else:
+            netif_carrier_off(dev)  # the first attempt after the loss, or after a hang-up
         return
     _carrier_back(dev, reopen)
 
@@ -510,15 +565,20 @@ def _settled(dev: NetDevice) -> None:
     _carrier_back(dev, True)
 
 
-def _carrier_back(dev: NetDevice, reopen: bool) -> None:
+def _carrier_on(dev: NetDevice) -> None:
     priv = _priv(dev)
-    priv.open_error, priv.open_failures = None, 0
-    priv.backoff = 0.1
     priv.no_carrier = None
     netif_carrier_on(dev)
     # (open() itself starts the queue next; a loopback test wakes it when done.)
     if netif_queue_stopped(dev) and dev.is_up and priv.selftest is None:
         netif_wake_queue(dev)
+
+
+def _carrier_back(dev: NetDevice, reopen: bool) -> None:
+    priv = _priv(dev)
+    priv.open_error, priv.open_failures = None, 0
+    priv.backoff = 0.1
+    _carrier_on(dev)
     if reopen:
         priv.reconnects += 1
         log.info("%s: %s is back; carrier on", dev.name, priv.params["port"])
@@ -551,7 +611,10 @@ def _on_lost(dev: NetDevice, exc: BaseException) -> None:
         # not a port that came back and was lost again.
         priv.settle_timer.cancel()
         priv.settle_timer = None
-        _close_port(dev)
+        netif_carrier_off(dev)  # (on already if the server had been out of reach)
+        lost = _close_port(dev)
+        dev.stats.tx_errors += lost
+        dev.stats.tx_carrier_errors += lost
         said = server_said(bytes(priv.settle_said))
         log.debug("%s: %s hung up before it settled: %s", dev.name, url, exc)
         _opened(dev, ServerClosedError(url, f"it said {said!r}" if said else ""), True)
@@ -892,6 +955,7 @@ class SerialLink(Driver):
             priv.preopened = ser
             dev.type = MODE_TYPES[p["mode"]]
             dev.mtu = p["mtu"] or DEFAULT_MTUS[p["mode"]]
+            dev.watchdog_timeo = _tx_timeout(dev)
             dev.tx_queue_len = p["txqueuelen"]
             dev.disable_ipv6 = True
             _make_codecs(dev)

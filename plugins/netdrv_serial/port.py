@@ -16,11 +16,11 @@ import contextlib
 import errno
 import logging
 import os
-import queue
 import select
 import socket
 import stat
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -37,8 +37,6 @@ __all__ = [
     "open_serial",
     "server_said",
 ]
-
-_STOP = object()
 
 
 class PortError(OSError):
@@ -327,6 +325,48 @@ def _read_tty(ser: Any) -> bytes:
         raise
 
 
+class _TxQueue:
+    """What one writer thread (one open of the port) has to write, and what it is writing.
+
+    Every item ends exactly once: written (the writer posts ``on_written``), or
+    handed back unsent by :meth:`LinePort.close`, or given up by
+    :meth:`LinePort.abandon_write`.  ``current`` is the item in the writer's
+    ``ser.write()``; once ``given_up`` is set (a close or a transmit timeout took
+    it), the writer reports nothing for it, whether that write later completes,
+    is cut short or raises.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.items: deque[tuple[bytes, Any]] = deque()
+        self.current: tuple[bytes, Any] | None = None
+        self.given_up = False
+        self.stopped = False
+
+    def take(self) -> tuple[bytes, Any] | None:
+        """The writer's next item, now ``current``; ``None`` once stopped."""
+        with self.cond:
+            while not self.items and not self.stopped:
+                self.cond.wait()
+            if self.stopped:
+                return None
+            item = self.items.popleft()
+            self.current, self.given_up = item, False
+            return item
+
+
+def _clear_cancel(ser: Any) -> None:
+    """Take back a ``cancel_write()`` that found no write to cancel.
+
+    pyserial's POSIX ``write()`` looks at its cancel pipe after writing: a byte left
+    there would make the next write stop at once and report 0 bytes written.
+    """
+    fd = getattr(ser, "pipe_abort_write_r", None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.read(fd, 1000)  # non-blocking: nothing there is BlockingIOError
+
+
 class LinePort:
     """A pyserial port with a reader and a writer thread.
 
@@ -355,7 +395,7 @@ class LinePort:
         self.on_written = on_written
         self.on_lost = on_lost
         self.ser: Any = None
-        self._txq: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._tx = _TxQueue()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._lost_reported = False
@@ -440,13 +480,13 @@ class LinePort:
         self.generation += 1
         self._stopping.clear()
         self._lost_reported = False
-        self._txq = queue.SimpleQueue()
+        self._tx = _TxQueue()
         self._wake_r, self._wake_w = os.pipe()
         gen = self.generation
         self._threads = [
             threading.Thread(target=self._reader, args=(self.ser, gen), daemon=True,
                              name=f"netdrv-serial-rx {self.url}"),
-            threading.Thread(target=self._writer, args=(self.ser, gen, self._txq), daemon=True,
+            threading.Thread(target=self._writer, args=(self.ser, gen, self._tx), daemon=True,
                              name=f"netdrv-serial-tx {self.url}"),
         ]  # fmt: skip
         for t in self._threads:
@@ -454,17 +494,52 @@ class LinePort:
 
     def write(self, data: bytes, token: Any = None) -> None:
         """Queue ``data``; ``on_written(token)`` follows once it left (or ``on_lost``)."""
-        self._txq.put((data, token))
+        tx = self._tx
+        with tx.cond:
+            tx.items.append((data, token))
+            tx.cond.notify()
+
+    def abandon_write(self) -> tuple[bool, Any]:
+        """Give up one frame the line does not take (Linux ``sl_tx_timeout``): the one being
+        written, or — when that one was given up already and its write is still stuck (a
+        network port has no way to cancel a write) — the oldest one waiting behind it.
+
+        Returns ``(True, token)`` for the frame given up, whose ``on_written`` will never
+        come, or ``(False, None)`` when the writer holds nothing.  The rest of a frame
+        being written is not written (pyserial's ``cancel_write``): the peer sees a frame
+        cut short, a bad frame it counts.  What an earlier write put in the kernel's
+        buffer stays there, to go out when the line moves: those frames were counted as
+        sent.  The writer goes on with the next frame.
+        """
+        tx = self._tx
+        ser = self.ser
+        with tx.cond:
+            if tx.current is not None and not tx.given_up:
+                tx.given_up = True
+                # Under the lock: the writer looks at given_up only after this, so it
+                # knows to clear a cancel that came too late to cut its write short.
+                if ser is not None:
+                    with contextlib.suppress(Exception):
+                        ser.cancel_write()
+                return True, tx.current[1]
+            if tx.items:
+                return True, tx.items.popleft()[1]
+        return False, None
 
     def close(self) -> list[Any]:
         """Stop the threads and close the port (or cancel an :meth:`open_async`); returns
-        the tokens never written."""
+        the tokens never written: those queued, and the one being written unless its
+        write completed — a write still stuck after the writer's 2 s to end counts as
+        not written, and whatever it does later is not reported."""
         self._cancel_open()
         ser = self.ser
         if ser is None:
             return []
         self._stopping.set()
-        self._txq.put(_STOP)
+        tx = self._tx
+        with tx.cond:
+            tx.stopped = True
+            tx.cond.notify_all()
         if self._wake_w >= 0:
             with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"x")
@@ -480,6 +555,18 @@ class LinePort:
         for t in self._threads:
             if t is not threading.current_thread():
                 t.join(timeout=2)
+        unsent = []
+        with tx.cond:
+            if tx.current is not None and not tx.given_up:
+                # The writer is still in ser.write() (a driver or line that ignores the
+                # cancel): the frame is given up here, once; if the write completes or
+                # raises later, the writer reports nothing.
+                tx.given_up = True
+                unsent.append(tx.current[1])
+                log.warning("%s: a write did not end within 2 s of closing the port; its "
+                            "frame is counted as not sent", self.url)  # fmt: skip
+            unsent.extend(token for _, token in tx.items)
+            tx.items.clear()
         with contextlib.suppress(Exception):
             ser.close()
         self.ser = None
@@ -487,14 +574,6 @@ class LinePort:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._wake_r = self._wake_w = -1
-        unsent = []
-        while True:
-            try:
-                item = self._txq.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                unsent.append(item[1])
         self._threads = []
         return unsent
 
@@ -556,31 +635,46 @@ class LinePort:
         if gen == self.generation and not self._lost_reported:
             self.on_data(data)
 
-    def _writer(self, ser: Any, gen: int, txq: queue.SimpleQueue[Any]) -> None:
+    def _writer(self, ser: Any, gen: int, tx: _TxQueue) -> None:
         while True:
-            item = txq.get()
-            if item is _STOP or self._stopping.is_set():
-                if item is not _STOP:
-                    txq.put(item)  # keep it for close() to report as unsent
-                return
+            item = tx.take()
+            if item is None:
+                return  # closing: what is queued is close()'s to report as unsent
             data, token = item
+            failure: BaseException | None = None
             try:
                 n = ser.write(data)
             except Exception as exc:
-                txq.put(item)
-                self._lost(gen, exc)
-                return
-            if n is not None and n < len(data):
-                # close()'s cancel_write() cut it short, and pyserial returns a short count
-                # rather than raising: part of a frame is no frame sent, so it goes back for
-                # close() to report as unsent.  (_lost() is a no-op while closing.)
-                txq.put(item)
-                self._lost(gen, PortError(f"{self.url}: a write was cut short"))
+                failure = exc
+            else:
+                if n is not None and n < len(data):
+                    # cancel_write() cut it short, and pyserial returns a short count
+                    # rather than raising: part of a frame is no frame sent.
+                    failure = PortError(f"{self.url}: a write was cut short")
+            with tx.cond:
+                given_up = tx.given_up
+                tx.current, tx.given_up = None, False
+                if given_up:
+                    # close() or abandon_write() took this frame and counted it: nothing
+                    # to report, whatever the write did.
+                    if tx.stopped:
+                        return  # (the port is closed or closing: leave its pipes alone)
+                    # A cancel that came after the write had ended would cut the next
+                    # one short: clear it.
+                    _clear_cancel(ser)
+                    continue
+                if failure is not None:
+                    # Back to the queue's head for close() to report as unsent (on_lost
+                    # closes the port; _lost() is a no-op while closing).
+                    tx.items.appendleft(item)
+            if failure is not None:
+                self._lost(gen, failure)
                 return
             self._post(self._written, gen, token)
 
     def _written(self, gen: int, token: Any) -> None:
-        # Reported even for an earlier generation (a writer that outlived its close()):
-        # the frame did leave, and close() did not return it as unsent — dropping this
-        # report would leave it counted nowhere.
+        # Reported even for an earlier generation (posted by a writer just before its
+        # close(), run after it): the frame did leave, and close() did not return it as
+        # unsent — dropping this report would leave it counted nowhere.  (A writer still
+        # in its write when close() gave up on it posts nothing: close() counted it.)
         self.on_written(token)

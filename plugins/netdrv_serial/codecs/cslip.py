@@ -297,8 +297,10 @@ class VJDecompressor:
         packet earlier than TCP would; costs a pass over the segment).
     :param stats: counters to add to.
 
-    ``stats``: ``compressed`` / ``uncompressed`` count VJ packets received,
-    ``framing_errors`` undecodable ones, ``tossed`` compressed packets
+    ``stats``: ``compressed`` counts COMPRESSED_TCP packets received and
+    ``uncompressed`` the UNCOMPRESSED_TCP ones taken (as Linux ``sls_i_compressed``
+    and ``sls_i_uncompressed``: one rejected is only an error), ``framing_errors``
+    undecodable ones, ``tossed`` compressed packets
     discarded while out of sync, ``dropped`` both; ``frames``/``bytes`` the
     packets delivered.
     """
@@ -352,7 +354,6 @@ class VJDecompressor:
                     st.dropped += 1
                     return None
             elif ptype == TYPE_UNCOMPRESSED_TCP:
-                st.uncompressed += 1
                 pkt = self._remember(bytes(data))
             elif ptype == TYPE_IP:
                 pkt = bytes(data)
@@ -371,24 +372,33 @@ class VJDecompressor:
         return pkt
 
     def _remember(self, data: bytes) -> bytes:
+        # What Linux slhc_remember checks, no more: runts (shorter than the IP header
+        # its IHL says plus the TCP header its data offset says, or either below 20
+        # bytes), a bad IP header checksum, a slot out of range — each one error, and a
+        # toss.  The IP total length is not compared with the frame's size (nor is the
+        # version nibble, which the CSLIP wire form overwrites): the packet goes up as
+        # it came, its header remembered as it is, and IP judges its length.
         n = len(data)
-        if n < 40 or data[0] >> 4 != 4:
+        if n < 20:
             raise _Bad
         ihl = (data[0] & 0x0F) << 2
         if ihl < 20 or n < ihl + 20:
             raise _Bad
-        doff = (data[ihl + 12] >> 4) << 2
-        hlen = ihl + doff
-        slot = data[9]
-        if doff < 20 or hlen > n or slot >= self.slots or (data[2] << 8 | data[3]) != n:
-            raise _Bad
         pkt = bytearray(data)
+        slot = pkt[9]
         pkt[9] = 6
         if not _ones_sum_ok(pkt[:ihl]):
             raise _Bad  # as Linux slhc_remember: a bad IP header checksum is an error
+        if slot >= self.slots:
+            raise _Bad
+        doff = (pkt[ihl + 12] >> 4) << 2
+        hlen = ihl + doff
+        if doff < 20 or n < hlen:
+            raise _Bad
         self._hdr[slot] = pkt[:hlen]
         self._last_recv = slot
         self._toss = False
+        self.stats.uncompressed += 1  # sls_i_uncompressed: counted once remembered
         return bytes(pkt)
 
     def _compressed(self, data: bytes) -> bytes | None:

@@ -418,6 +418,85 @@ def test_corrupted_uncompressed_packet_is_rejected_by_its_ip_checksum():
     assert decomp.stats.tossed == 1
 
 
+def test_uncompressed_tcp_length_is_not_checked_against_the_frame_as_in_linux():
+    # slhc_remember checks that the frame holds the IP and TCP headers, not that the IP
+    # total length is the frame's size: the packet goes up as it came (IP trims padding,
+    # drops a packet cut short) and its header is remembered as it is.
+    h = host()
+    comp = VJCompressor()
+    sent = [h.send(b"a" * 10), h.send(b"b" * 10), h.send(b"c" * 10)]
+    wires = [cslip_encode_packet(comp, p) for p in sent]
+    assert [wire_type(w) for w in wires] == [TYPE_UNCOMPRESSED_TCP] + [TYPE_COMPRESSED_TCP] * 2
+    padded = VJDecompressor(verify_tcp_checksum=True)
+    assert cslip_decode_packet(padded, wires[0] + b"\0\0\0") == sent[0] + b"\0\0\0"
+    assert [cslip_decode_packet(padded, w) for w in wires[1:]] == sent[1:]
+    short = VJDecompressor(verify_tcp_checksum=True)
+    assert cslip_decode_packet(short, wires[0][:-4]) == sent[0][:-4]  # headers whole
+    assert [cslip_decode_packet(short, w) for w in wires[1:]] == sent[1:]
+    for d in (padded, short):
+        assert d.stats.uncompressed == 1 and d.stats.compressed == 2
+        assert d.stats.framing_errors == d.stats.dropped == 0 and not d.tossing
+
+
+def _runts() -> dict[str, bytes]:
+    """UNCOMPRESSED_TCP packets (slot 0, as VJDecompressor.uncompress takes them) that
+    slhc_remember rejects, each for one reason."""
+    h = host()
+    pkt = bytearray(h.send(b"x" * 8))
+    pkt[9] = 0  # the slot, in the protocol field
+    opts = tcp_packet(A, B, 1, 2, 0, 0, data=b"x" * 8, options=b"\x01" * 8)  # IHL 7
+    opts = bytearray(opts)
+    opts[9] = 0
+    big_doff = bytearray(pkt)
+    big_doff[32] = 15 << 4  # a 60-byte TCP header (the IP checksum does not cover it)
+    small_doff = bytearray(pkt)
+    small_doff[32] = 4 << 4
+    bad_sum = bytearray(pkt)
+    bad_sum[8] ^= 1  # TTL changed, checksum not
+    # (The checksum is taken with the protocol field back at 6, as slhc_remember does, so
+    # any slot number leaves it right.)
+    slot = bytearray(pkt)
+    slot[9] = 16
+    return {
+        "shorter than an IP header": bytes(pkt[:19]),
+        "IHL below 5": bytes([0x44]) + bytes(pkt[1:]),
+        "no room for the TCP header after the IP options": bytes(opts[: 28 + 19]),
+        "no room for the TCP header (20 bytes)": bytes(pkt[:39]),
+        "TCP data offset below 5": bytes(small_doff),
+        "no room for the TCP options": bytes(big_doff[: 20 + 59]),
+        "bad IP header checksum": bytes(bad_sum),
+        "slot out of range": bytes(slot),
+    }
+
+
+@pytest.mark.parametrize("why", list(_runts()))
+def test_uncompressed_tcp_rejected_as_linux_rejects_it(why: str):
+    runt = _runts()[why]
+    h = host(sport=7)
+    comp, d = VJCompressor(), VJDecompressor(slots=16)
+    assert cslip_decode_packet(d, cslip_encode_packet(comp, h.send(b"ok"))) is not None
+    assert d.uncompress(TYPE_UNCOMPRESSED_TCP, runt) is None
+    # One error, one drop, and a toss (slhc_toss); not counted as a packet received.
+    st = d.stats
+    assert (st.framing_errors, st.dropped, st.uncompressed, st.frames) == (1, 1, 1, 1), st
+    assert d.tossing
+    assert cslip_decode_packet(d, cslip_encode_packet(comp, h.send(b"ok"))) is None
+    assert d.stats.tossed == 1
+
+
+def test_uncompressed_tcp_with_its_options_whole_is_taken():
+    # The same packets as above, one byte longer where they were cut: taken.
+    h = host()
+    pkt = bytearray(h.send(b"x" * 8))
+    pkt[9] = 0
+    d = VJDecompressor()
+    assert d.uncompress(TYPE_UNCOMPRESSED_TCP, bytes(pkt[:40])) is not None  # no payload
+    big_doff = bytearray(pkt) + bytes(40)
+    big_doff[32] = 15 << 4
+    assert d.uncompress(TYPE_UNCOMPRESSED_TCP, bytes(big_doff[:80])) is not None
+    assert d.stats.uncompressed == 2 and d.stats.framing_errors == 0
+
+
 def test_explicit_slot_id_ends_a_toss_as_in_the_rfc():
     h1, h2 = host(sport=1), host(sport=2)
     comp, decomp = VJCompressor(), VJDecompressor()

@@ -88,6 +88,32 @@ def test_walk_tossed_vj_packets_are_rx_dropped_not_errors(host: Host, unload) ->
     assert dev.stats.rx_errors == 1 and dev.stats.rx_frame_errors == 1
 
 
+def test_walk_a_padded_uncompressed_tcp_frame_is_taken_as_linux_takes_it(
+    host: Host, unload
+) -> None:
+    # A peer (or its UART) that pads a frame: slhc_remember does not compare the IP total
+    # length with the frame's size, so the packet goes up (IP trims the padding) and its
+    # header is remembered for the compressed packets that follow.
+    from netdrv_serial.codecs import SlipEncoder, cslip_encode_packet
+
+    drv = load_slip(host, port="loop://", mode="cslip")
+    unload(drv)
+    dev = drv.devices[0]
+    peer, _ = make_cslip()
+    pkts = _stream(3)
+    first = cslip_encode_packet(peer.vj, pkts[0])  # UNCOMPRESSED_TCP, slot 0
+    _line(host, dev, SlipEncoder(1500).encode(first + b"\0\0"))  # padded
+    for p in pkts[1:]:
+        _line(host, dev, peer.encode(p))
+    assert host.loop.run_until(lambda: dev.stats.rx_packets == 3, 5)
+    host.loop.run_until_idle()
+    assert host.attachment.received(dev) == [pkts[0] + b"\0\0", *pkts[1:]]
+    st = _ethtool(dev)
+    assert st["rx_uncompressed"] == 1 and st["rx_compressed"] == 2 and st["rx_tossed"] == 0
+    assert dev.stats.rx_packets == 3
+    assert dev.stats.rx_errors == dev.stats.rx_frame_errors == dev.stats.rx_dropped == 0
+
+
 def test_walk_mtu_change_keeps_codec_counters_and_vj_state(host: Host, unload) -> None:
     drv = load_slip(host, port="loop://", mode="cslip")
     unload(drv)

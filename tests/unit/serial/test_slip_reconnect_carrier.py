@@ -1,0 +1,173 @@
+"""The carrier of a reopened network port (socket://, rfc2217://).
+
+A serial server that takes each connection and hangs up at once (ser2net when its
+device is missing) must not flap the carrier: after a loss, and after such a hang-up,
+a reconnect has its carrier once the connection has held for NET_SETTLE.  A server
+that was out of reach (connection refused) and answers again is back: its carrier
+comes on as soon as the port is open.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from slip_helpers import echo_until_closed, load_slip
+
+from netdrv_core import Host, netif_carrier_ok
+
+IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
+REASON = b"Device open failure: Value or file not found\r\n"
+
+
+class _FarEnd:
+    """A serial server on one TCP port that can go away (refusing connections) and come
+    back; while ``missing`` it says why and hangs up on each connection, else it echoes."""
+
+    def __init__(self) -> None:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.missing = False
+        self.accepted = 0
+        self.sock: socket.socket | None = None
+        self.conns: list[socket.socket] = []
+        self.start()
+
+    def start(self) -> None:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(8)
+        self.sock = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _accept(self, s: socket.socket) -> None:
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.missing:
+                time.sleep(0.05)  # ser2net tries its device first
+                c.sendall(REASON)
+                c.close()
+                continue
+            self.conns.append(c)
+            threading.Thread(target=echo_until_closed, args=(c,), daemon=True).start()
+
+    def stop(self) -> None:
+        """The server goes away: connections closed, new ones refused."""
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+        self.conns.clear()
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+            self.sock = None
+
+
+def _gone_and_refused(host: Host, dev, far: _FarEnd) -> None:
+    """``far`` goes away; the link loses its port and fails to reconnect (refused)."""
+    far.stop()
+    assert host.loop.run_until(lambda: not netif_carrier_ok(dev), timeout=5)
+    assert host.loop.run_until(lambda: dev.priv.open_failures >= 1, timeout=5)
+    assert "refused" in (dev.priv.open_error or ""), dev.priv.open_error
+
+
+def test_a_server_back_after_being_out_of_reach_has_its_carrier_at_once(
+    host: Host, unload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netdrv_serial import driver as sd
+
+    # A settle window far longer than the test waits: the carrier must not wait for it.
+    monkeypatch.setattr(sd, "NET_SETTLE", 60.0)
+    far = _FarEnd()
+    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
+    unload(drv)
+    dev = drv.devices[0]
+    priv = dev.priv
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        _gone_and_refused(host, dev, far)
+        far.start()
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
+        assert priv.settle_timer is not None, "the carrier waited for the settle window"
+        assert priv.no_carrier is None and "NO-CARRIER" not in drv.describe()
+        host.attachment.send(dev, IP)  # traffic flows at once
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
+        # Once the connection has held, the reconnect is counted and the backoff reset.
+        assert priv.reconnects == 0
+        priv.settle_timer.cancel()
+        sd._settled(dev)
+        assert priv.reconnects == 1 and priv.port_losses == 1
+        assert priv.open_error is None and priv.backoff == 0.1
+        assert netif_carrier_ok(dev)
+    finally:
+        far.stop()
+
+
+def test_a_server_back_without_its_device_hangs_up_once_then_is_held(
+    host: Host, unload, caplog
+) -> None:
+    far = _FarEnd()
+    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
+    unload(drv)
+    dev = drv.devices[0]
+    priv = dev.priv
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        _gone_and_refused(host, dev, far)
+        # It comes back, but its serial device does not: it hangs up on each connection.
+        far.missing = True
+        far.start()
+        samples: list[bool] = []
+
+        def sample() -> bool:
+            on = netif_carrier_ok(dev)
+            if on and not (samples and samples[-1]):
+                host.attachment.send(dev, IP)  # sent while the carrier is on: counted
+            samples.append(on)
+            return far.accepted >= 4
+
+        assert host.loop.run_until(sample, timeout=10)
+        host.loop.run_until(lambda: False, 0.3)
+        rises = sum(1 for a, b in zip([False, *samples], samples, strict=False) if b and not a)
+        assert rises <= 1, "the carrier flapped on at every reconnect"
+        assert not netif_carrier_ok(dev)
+        # A hang-up is an open that failed, not a port that came back and was lost again.
+        assert priv.port_losses == 1 and priv.reconnects == 0
+        assert priv.open_error == "server closed"
+        assert "took the connection and closed it" in drv.describe()
+        # Whatever was sent while the carrier was on is accounted for.
+        assert host.loop.run_until(
+            lambda: (
+                dev.core_stats.tx_submitted
+                == dev.stats.tx_packets + dev.stats.tx_dropped + dev.stats.tx_errors
+            ),
+            timeout=5,
+        )
+        # The device is back: so is the carrier (after the settle window), and traffic.
+        far.missing = False
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
+        assert priv.reconnects == 1
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(
+            lambda: dev.stats.rx_packets >= 2 and host.attachment.received(dev)[-1] == IP,
+            timeout=5,
+        )
+    finally:
+        far.stop()
