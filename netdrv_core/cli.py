@@ -223,26 +223,34 @@ def cli(ctx: click.Context, plugins: tuple[str, ...], timeout: float | None) -> 
 
 
 @cli.command()
-@click.option("-v", "--verbose", is_flag=True, help="show each driver's parameters")
+@click.option("-v", "--verbose", is_flag=True,
+              help="show each driver's parameters and each plugin's hooks (imports them)")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
 def drivers(ctx: click.Context, verbose: bool, as_json: bool) -> None:
-    """List installed drivers (reads metadata; imports nothing unless --verbose)."""
+    """List installed drivers and plugins (reads metadata; imports nothing unless --verbose)."""
     import contextlib
 
     pm = _plugin_manager(ctx.obj["plugins"])
-    infos = pm.list_drivers()
+    if verbose:
+        # The hook plugins and -p modules, which load with every driver: a failure is
+        # listed with its plugin below. A plugin printing while it is imported must not
+        # corrupt --json output.
+        with contextlib.suppress(NetdrvError), contextlib.redirect_stdout(sys.stderr), \
+                _deadline(_timeout(), _importing([])):  # fmt: skip
+            pm.load_hook_plugins()
     rows = []
-    for info in infos:
+    for info in pm.list_drivers():
+        if info.distribution == "(-p)":
+            continue  # listed with the plugins: loaded with every driver, whatever it offers
         row: dict[str, Any] = {
-            "name": info.name, "distribution": info.distribution, "version": info.version,
-            "summary": info.summary, "disabled": info.disabled,
+            "name": info.name, "kind": "driver", "distribution": info.distribution,
+            "version": info.version, "summary": info.summary, "disabled": info.disabled,
         }  # fmt: skip
         if info.problem:  # seen in the metadata: the plugin cannot load
             row["error"] = info.problem
         elif verbose and not info.disabled:
             try:
-                # A plugin printing while it is imported must not corrupt --json output.
                 with (
                     contextlib.redirect_stdout(sys.stderr),
                     _deadline(_timeout(), f"importing plugin {info.name!r}"),
@@ -251,23 +259,49 @@ def drivers(ctx: click.Context, verbose: bool, as_json: bool) -> None:
             except NetdrvError as exc:
                 row["error"] = str(exc)
         rows.append(row)
+    for plug in pm.list_plugins():
+        row = {
+            "name": plug.name, "kind": plug.kind, "distribution": plug.distribution,
+            "version": plug.version, "summary": plug.summary, "disabled": plug.disabled,
+        }  # fmt: skip
+        if plug.problem:  # in the metadata, or the error of loading it just now (--verbose)
+            row["error"] = plug.problem
+        elif verbose and not plug.disabled:
+            row["hooks"] = list(plug.hooks)
+            row["drivers"] = list(plug.drivers)
+            if len(plug.drivers) == 1:
+                with contextlib.suppress(NetdrvError), contextlib.redirect_stdout(sys.stderr):
+                    decl = pm.driver_parameters(plug.drivers[0], hook_plugins=False)
+                    row["parameters"] = [p.describe() for p in decl]
+        rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title="netdrv drivers")
-    for col in ("driver", "distribution", "version", "summary"):
-        t.add_column(col)
-    for r in rows:  # third-party text is escaped: a "[" in it is not rich markup
-        summary = escape(r["summary"]) + (" [dim](disabled)[/]" if r["disabled"] else "")
-        if "error" in r:
-            summary += f"\n[red]broken: {escape(r['error'])}[/]"
-        if "parameters" in r:
-            summary += "\n" + "\n".join(f"  [cyan]{escape(p)}[/]" for p in r["parameters"])
-        t.add_row(escape(r["name"]), escape(r["distribution"]), escape(r["version"]), summary)
-    _console().print(t)
+    def table(title: str, first: str, kinds: tuple[str, ...]) -> Any:
+        t = Table(title=title)
+        for col in (first, "distribution", "version", "summary"):
+            t.add_column(col)
+        for r in rows:  # third-party text is escaped: a "[" in it is not rich markup
+            if r["kind"] not in kinds:
+                continue
+            summary = escape(r["summary"]) + (" [dim](disabled)[/]" if r["disabled"] else "")
+            if "error" in r:
+                summary += f"\n[red]broken: {escape(r['error'])}[/]"
+            if r.get("hooks"):
+                summary += f"\n  hooks: {escape(', '.join(r['hooks']))}"
+            if r.get("drivers"):
+                summary += f"\n  drivers: {escape(', '.join(r['drivers']))}"
+            if "parameters" in r:
+                summary += "\n" + "\n".join(f"  [cyan]{escape(p)}[/]" for p in r["parameters"])
+            t.add_row(escape(r["name"]), escape(r["distribution"]), escape(r["version"]), summary)
+        return t
+
+    _console().print(table("netdrv drivers", "driver", ("driver",)))
+    if any(r["kind"] != "driver" for r in rows):
+        _console().print(table("plugins loaded with every driver", "plugin", ("plugin", "module")))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -290,9 +324,9 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
             # middleware's parameters) apply to this driver as in the daemon.
             pm.load_hook_plugins(required=pm.extra)
         with _deadline(_timeout(), f"importing plugin {base!r}"):
-            decl = pm.driver_parameters(base)
+            decl = pm.driver_parameters(base, hook_plugins=False)
         checked = parse_params(driver, decl, params)
-        cls = pm.get_driver(base)
+        cls = pm.get_driver(base, hook_plugins=False)
         check_instance(cls, driver)
         check_params = cls.check_params
     except NetdrvError as exc:
@@ -1485,7 +1519,7 @@ ROOT_RUN_DIR = "/run/netdrv"  # root's daemons log there (daemon.run_dir)
     "--all",
     "whole",
     is_flag=True,
-    help="every daemon this namespace had, not only the last one (up to the file's last 8 MiB)",
+    help="every daemon this namespace had, not only the last one (up to the last 8 MiB)",
 )
 @click.option(
     "-n",
@@ -1529,12 +1563,10 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
     except OSError as exc:
         _fail(f"cannot read the daemon's log: {exc}")
     with f:
-        size = f.seek(0, os.SEEK_END)
-        tail = max(0, size - LOG_TAIL_BYTES)
-        f.seek(max(0, tail - 1))  # with the byte before: does the tail start a line?
-        data = f.read()
-        if tail:  # leave out the line the tail cuts in two (none if it starts one)
-            data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
+        data = _read_tail(f, LOG_TAIL_BYTES)
+        if len(data) == f.tell():  # all of it: the lines before are in the rotated log, if any
+            with contextlib.suppress(OSError), open(f"{path}.1", "rb") as old:
+                data = _read_tail(old, LOG_TAIL_BYTES - len(data)) + data
         out = data.decode(errors="replace").splitlines(keepends=True)
         if not whole:
             # The file outlives daemons (and namespaces: a reused inode continues it).
@@ -1549,6 +1581,17 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
             _follow_log(path, f)
         except KeyboardInterrupt:
             return
+
+
+def _read_tail(f: BinaryIO, n: int) -> bytes:
+    """The last ``n`` bytes of ``f`` (left at its end), without the line they cut in two."""
+    size = f.seek(0, os.SEEK_END)
+    tail = max(0, size - n)
+    f.seek(max(0, tail - 1))  # with the byte before: does the tail start a line?
+    data = f.read()
+    if tail:  # leave out the line the tail cuts in two (none if it starts one)
+        data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
+    return data
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import errno
 import faulthandler
+import fcntl
 import functools
 import itertools
 import json
@@ -26,7 +27,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from .bql import bql_set
@@ -56,7 +57,16 @@ from .params import check_params_error, parse_params
 from .plugins import PluginManager
 from .status import describe_driver, host_status
 
-__all__ = ["Daemon", "DriverHang", "busy_path", "log_path", "main", "run_dir"]
+__all__ = [
+    "Daemon",
+    "DriverHang",
+    "busy_path",
+    "live_netns",
+    "log_path",
+    "main",
+    "prune_logs",
+    "run_dir",
+]
 
 log = logging.getLogger("netdrv.daemon")
 
@@ -118,6 +128,15 @@ IDLE_TIMEOUT = 60.0
 from its connect or its last reply) before the daemon closes it; a capture is exempt."""
 MAX_CONNECTIONS = 128
 """Control connections open at once; the daemon answers more with an error and closes them."""
+LOG_MAX_BYTES = 8 << 20
+"""A background daemon's log larger than this is rotated: renamed ``….log.1`` (replacing the
+previous one) and continued in a new file — checked at start and every
+:data:`LOG_CHECK_INTERVAL` seconds.  The size ``netdrv log`` reads."""
+LOG_CHECK_INTERVAL = 60.0
+"""Seconds between two checks of the log's size."""
+STALE_LOG_AGE = 600.0
+"""Seconds a log (or busy file) of a network namespace that no longer exists stays
+unwritten before a daemon starting in any namespace removes it (:func:`prune_logs`)."""
 
 
 class DriverHang(NetdrvError):
@@ -587,11 +606,8 @@ class Daemon:
             self.pm.extra.extend(added)
             loaded = self.pm.loaded_plugins()
             try:
-                # A -p module that does not load fails this load (and is dropped); the
-                # hooks of the others and of installed hook plugins apply to the driver.
-                with self.watchdog.guard("importing the -p and hook plugins"):
-                    self.pm.load_hook_plugins(required=named)
-                return self.load(name, req.get("params", []))
+                # Each `netdrv load` tries a hook plugin that failed before again, once.
+                return self.load(name, req.get("params", []), plugins=named, retry_failed=True)
             except BaseException:
                 # `-p MODULE` of a load that failed is not this daemon's plugin from now on
                 # (`netdrv drivers` would list any module named, `-p os` included), and the
@@ -636,8 +652,17 @@ class Daemon:
             log.info("loglevel set to %d", values["loglevel"])
         return {"busy_poll": round(loop.busy_poll * 1e6), "loglevel": _loglevel()}
 
-    def load(self, name: str, args: list[str]) -> dict[str, Any]:
+    def load(
+        self, name: str, args: list[str], *, plugins: Collection[str] = (),
+        retry_failed: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
         """Load driver ``name`` with ``args``; on any failure nothing stays registered.
+
+        First the ``-p`` modules and hook plugins are loaded, once
+        (:meth:`PluginManager.load_hook_plugins`): one of ``plugins`` (the ``-p``
+        modules named for this load) that fails fails the load; the hooks of the others
+        apply to the driver.  With ``retry_failed`` (what a ``load`` request does), a hook
+        plugin that failed at an earlier load is tried again, and its error logged again.
 
         The plugin's import, the driver's ``init``/``configure`` and the hooks
         they trigger run under the watchdog: a hang is logged with a stack dump
@@ -653,12 +678,18 @@ class Daemon:
             raise NetdrvError(
                 f"driver {name!r} is already loaded (netdrv unload {name} first{more})"
             )
+        with self.watchdog.guard("importing the -p and hook plugins"):
+            failed = self.pm.load_hook_plugins(required=plugins, retry_failed=retry_failed)
         with self.watchdog.guard(f"importing plugin {base!r}"):
-            cls = self.pm.get_driver(base)
+            cls = self.pm.get_driver(base, hook_plugins=False)
         try:
             with self.watchdog.guard(f"importing plugin {base!r}"):
                 check_instance(cls, name)
-                params = parse_params(name, self.pm.driver_parameters(base), args)
+                decl = self.pm.driver_parameters(base, hook_plugins=False)
+                try:
+                    params = parse_params(name, decl, args)
+                except ParameterError as exc:
+                    raise _name_failed_plugins(exc, decl, args, failed) from None
         except BaseException:
             self._forget_after_failed_load(name)
             raise
@@ -1024,7 +1055,7 @@ class Daemon:
         """SIGHUP of a background daemon: reopen its log (see :meth:`reopen_log`)."""
         self.host.loop.call_soon_threadsafe(self.reopen_log)
 
-    def reopen_log(self) -> None:
+    def reopen_log(self, why: str = "SIGHUP") -> None:
         """Open :attr:`log_file` afresh as stdout and stderr: after ``logrotate`` moved the
         old file away (or it was deleted), the log goes on in a new file of that name."""
         if self.log_file is None:
@@ -1032,8 +1063,8 @@ class Daemon:
         try:
             fd = open_log(self.log_file)
         except (OSError, NetdrvError) as exc:
-            log.error("SIGHUP: cannot reopen the log %s: %s; writing on to the old file",
-                      self.log_file, exc)  # fmt: skip
+            log.error("%s: cannot reopen the log %s: %s; writing on to the old file",
+                      why, self.log_file, exc)  # fmt: skip
             return
         sys.stderr.flush()
         sys.stdout.flush()
@@ -1042,7 +1073,41 @@ class Daemon:
             os.dup2(fd, 2)
         finally:
             os.close(fd)
-        log.info("log reopened (SIGHUP)")
+        log.info("log reopened (%s)", why)
+
+    def check_log_size(self) -> bool:
+        """Rotate :attr:`log_file` once it is larger than :data:`LOG_MAX_BYTES`: the file
+        becomes ``….log.1`` (replacing an older one) and the log goes on in a new file,
+        so one namespace's log never takes more than about twice that.  True if rotated.
+        A file another tool has moved away already (logrotate without SIGHUP) is left."""
+        if self.log_file is None:
+            return False
+        try:
+            st = os.fstat(2)
+            named = os.stat(self.log_file)
+        except OSError:
+            return False
+        if st.st_size <= LOG_MAX_BYTES or (st.st_dev, st.st_ino) != (named.st_dev, named.st_ino):
+            return False
+        old = f"{self.log_file}.1"
+        log.info("the log has %d bytes, more than %d: it goes on in a new file; these lines "
+                 "are kept in %s", st.st_size, LOG_MAX_BYTES, old)  # fmt: skip
+        try:
+            os.replace(self.log_file, old)
+        except OSError as exc:
+            log.error("cannot rotate the log %s: %s", self.log_file, exc)
+            return False
+        self.reopen_log(f"more than {LOG_MAX_BYTES} bytes; the earlier lines are in {old}")
+        return True
+
+    def _log_check_timer(self) -> None:
+        try:
+            self.check_log_size()
+        except Exception:  # housekeeping: logged, never a fault of the loop
+            log.exception("checking the size of the log %s failed", self.log_file)
+        finally:
+            if not self._stopping:
+                self.host.loop.call_later(LOG_CHECK_INTERVAL, self._log_check_timer)
 
     def run(self) -> None:
         """Serve until stopped; SIGTERM and SIGINT shut down cleanly, and so does SIGHUP
@@ -1055,6 +1120,8 @@ class Daemon:
         threading.excepthook = self._thread_error
         if self.lockup is not None:
             self.lockup.start()
+        if self.log_file is not None:
+            loop.call_later(LOG_CHECK_INTERVAL, self._log_check_timer)
         try:
             loop.run_forever()
         finally:
@@ -1063,6 +1130,22 @@ class Daemon:
             self.shutdown()
             self.host.close()
             log.info("daemon stopped")
+
+
+def _name_failed_plugins(
+    exc: ParameterError, decl: tuple[Any, ...], args: list[str], failed: dict[str, PluginError]
+) -> ParameterError:
+    """``exc`` about a parameter the driver does not declare, with the plugins that failed
+    to load at this load named: one of them may be what adds it."""
+    given = {a.partition("=")[0].strip() for a in args}
+    if not failed or not given - {p.name for p in decl}:
+        return exc
+    why = "\n".join(f"  {err}" for err in failed.values())
+    which, it = ("This plugin", "it") if len(failed) == 1 else ("These plugins", "one of them")
+    return ParameterError(
+        f"{exc}\n{which}, loaded with every driver, failed to load in the daemon ({it} may be "
+        f"what adds the parameter):\n{why}"
+    )
 
 
 def _tags() -> Iterator[str]:
@@ -1124,7 +1207,82 @@ def open_log(path: str) -> int:
         raise NetdrvError(f"{path} belongs to uid {st.st_uid}, not to you: remove it and retry")
     if st.st_mode & 0o022:
         os.fchmod(fd, st.st_mode & 0o755 & ~0o022)
+    # A shared lock, held as long as the daemon (which inherits this open file) writes to
+    # it: prune_logs never removes a log in use, whichever namespace its daemon is in.
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     return fd
+
+
+_NETNS_LINK = re.compile(r"net:\[(\d+)\]")
+_RUN_FILE = re.compile(r"daemon-(\d+)\.(?:log|log\.1|busy)\Z")
+
+
+def live_netns() -> set[int]:
+    """The inodes of the network namespaces this process can see: those of every process
+    (``/proc/PID/ns/net``; another user's are not readable unless root) and those
+    bind-mounted (``ip netns add`` mounts them on ``/run/netns/NAME``)."""
+    from .control import netns_id
+
+    live = {netns_id()}
+    with contextlib.suppress(OSError):
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                with contextlib.suppress(OSError):
+                    m = _NETNS_LINK.fullmatch(os.readlink(f"/proc/{pid}/ns/net"))
+                    if m:
+                        live.add(int(m.group(1)))
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            # ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPEROPTIONS
+            if "-" in fields and fields[fields.index("-") + 1 :][:1] == ["nsfs"]:
+                m = _NETNS_LINK.fullmatch(fields[3]) if len(fields) > 3 else None
+                if m:
+                    live.add(int(m.group(1)))
+    return live
+
+
+def prune_logs(directory: str, *, max_age: float = STALE_LOG_AGE) -> list[str]:
+    """Remove the logs (``daemon-INODE.log``, ``.log.1``) and busy files of network
+    namespaces that no longer exist from ``directory`` (:func:`run_dir`); returns their names.
+
+    A namespace is gone when no process is in it and nothing mounts it
+    (:func:`live_netns`); a file is kept anyway while a daemon holds the log open (its
+    lock) or if it was written in the last ``max_age`` seconds.  A namespace that still
+    exists keeps its log, to read with ``netdrv log`` in it, even with no daemon left.
+    """
+    live = live_netns()
+    now = time.time()
+    gone: list[str] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return gone
+    for name in sorted(names):
+        m = _RUN_FILE.fullmatch(name)
+        if m is None or int(m.group(1)) in live:
+            continue
+        path = os.path.join(directory, name)
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < max_age:
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while a daemon writes it
+            os.unlink(path)
+            gone.append(name)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    if gone:
+        log.info("removed %d log file(s) of network namespaces that no longer exist from %s: "
+                 "%s", len(gone), directory, ", ".join(gone))  # fmt: skip
+    return gone
 
 
 def _absolute(cwd: str, entry: Any) -> Any:
@@ -1192,10 +1350,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"netdrv-daemon: {exc}", file=sys.stderr)
         return 1
     _leave_cwd()  # before the first request: every driver runs in "/"
+    if log_file is not None:
+        d.check_log_size()  # this namespace's daemon now: its log may be rotated
     if ns.ready_fd >= 0:
         os.write(ns.ready_fd, b"1")
         os.close(ns.ready_fd)
     log.info("daemon %d listening (netns %s)", os.getpid(), os.readlink("/proc/self/ns/net"))
+    if log_file is not None:
+        try:
+            prune_logs(os.path.dirname(log_file))
+        except Exception as exc:  # housekeeping: never what stops a daemon
+            log.warning("could not remove the logs of namespaces that no longer exist: %r", exc)
     d.run()
     return 0
 

@@ -21,7 +21,11 @@
   ``-p MODULE`` module and every hook plugin (entry-point group ``netdrv.plugins``,
   name = plugin name) is loaded too, as pytest loads all its plugins.  A ``-p``
   module that cannot be loaded is an error (the user named it); a hook plugin
-  that fails is logged with its name and stops no driver.
+  that fails is logged with its name and stops no driver.  A long-running process
+  (the daemon) tries a failed hook plugin again at its next load, as a failed
+  ``modprobe`` can be retried once the module is fixed.  ``netdrv drivers`` lists
+  the hook plugins and ``-p`` modules too (:meth:`PluginManager.list_plugins`),
+  from metadata only.
 * ``NETDRV_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off (then only
   plugins named in ``NETDRV_PLUGINS=mod1,mod2`` or ``-p MODULE`` load);
   ``-p no:NAME`` disables one plugin — both as in pytest.
@@ -54,7 +58,14 @@ from .driver import Driver
 from .errors import PluginError
 from .params import Param
 
-__all__ = ["ENTRY_POINT_GROUP", "HOOK_PLUGIN_GROUP", "DriverInfo", "PluginManager", "hookimpl"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "HOOK_PLUGIN_GROUP",
+    "DriverInfo",
+    "PluginInfo",
+    "PluginManager",
+    "hookimpl",
+]
 
 log = logging.getLogger("netdrv.plugins")
 
@@ -82,6 +93,33 @@ class DriverInfo:
     summary: str
     disabled: bool = False
     problem: str = ""  # what metadata alone shows is wrong (module missing, name taken)
+
+    @property
+    def origin(self) -> str:
+        """``distribution version``."""
+        return f"{self.distribution} {self.version}".strip()
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A plugin loaded with every driver: a hook plugin (entry-point group
+    ``netdrv.plugins``, ``kind`` ``"plugin"``) or a ``-p MODULE`` module (``kind``
+    ``"module"``, distribution ``(-p)``), as far as is known without importing it."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    summary: str
+    kind: str
+    disabled: bool = False
+    problem: str = ""
+    """Why it does not load: seen in the metadata (module missing, name taken), or the
+    error of this process's last attempt to load it."""
+    hooks: tuple[str, ...] = ()
+    """The hooks it implements, once loaded (this process)."""
+    drivers: tuple[str, ...] = ()
+    """The drivers it offers, once loaded (this process)."""
 
     @property
     def origin(self) -> str:
@@ -436,6 +474,84 @@ class PluginManager:
         """Names of every enabled driver."""
         return [d.name for d in self.list_drivers() if not d.disabled]
 
+    def list_plugins(self) -> list[PluginInfo]:
+        """The plugins loaded with every driver: each installed hook plugin (entry-point
+        group ``netdrv.plugins``, by name), then each ``-p MODULE`` module, as ``pytest
+        --trace-config`` lists its plugins.
+
+        Metadata only, as :meth:`list_drivers`: nothing is imported.  A problem the
+        metadata shows (a module missing, a name another entry point holds) is in
+        ``problem``; so is the error of this manager's last attempt to load the plugin,
+        and one that loaded has its ``hooks`` and ``drivers`` filled in.
+        """
+        out: list[PluginInfo] = []
+        first: dict[str, md.EntryPoint] = {}
+        claims = self._claims()
+        for ep in self._scanned():
+            if ep.group != HOOK_PLUGIN_GROUP:
+                continue
+            winner = first.setdefault(ep.name, ep)
+            if winner is not ep and (winner.value, _dist_origin(winner)) == (
+                ep.value, _dist_origin(ep)
+            ):  # fmt: skip
+                continue  # the same entry point seen twice
+            problem = ""
+            if winner is not ep:
+                problem = (
+                    f"plugin name {ep.name!r} is already taken by {_dist_origin(winner)} "
+                    f"(module {winner.value}); this entry point of {_dist_origin(ep)} is "
+                    f"ignored: rename the plugin"
+                )
+            elif ep.name in claims:
+                owner = self._resolve(ep.name, claims[ep.name])[0] or claims[ep.name][0]
+                problem = (
+                    f"plugin name {ep.name!r} is a driver's name ({_dist_origin(owner)}, module "
+                    f"{owner.value}): the driver's plugin is loaded under it, never this one: "
+                    f"rename the plugin"
+                )
+            elif not _find_module(ep.value)[0]:
+                problem = (
+                    f"module {ep.value.partition(':')[0]!r} not found ({_dist_origin(ep)} is "
+                    f"installed without it, or for another Python)"
+                )
+            owns = winner is ep and ep.name not in claims  # else loaded is another's
+            out.append(self._plugin_info(
+                ep.name, ep.name, ep.value, ep.dist, "plugin", problem, owns=owns,
+            ))  # fmt: skip
+        out.sort(key=lambda p: (p.name, bool(p.problem)))  # the one that loads first
+        for mod in self.extra:
+            found, _ = _find_module(mod)
+            out.append(self._plugin_info(
+                mod.rsplit(".", 1)[-1], self._extra_plugin(mod), mod, None, "module",
+                "" if found else _extra_not_found(mod),
+            ))  # fmt: skip
+        return out
+
+    def _plugin_info(
+        self, shown: str, name: str, module: str, dist: md.Distribution | None, kind: str,
+        problem: str, *, owns: bool = True,
+    ) -> PluginInfo:  # fmt: skip
+        """A :class:`PluginInfo` of plugin ``name`` (shown as ``shown``) with what this
+        manager knows of it: its load error, or its hooks and drivers once loaded."""
+        plugin = self._loaded.get(name) if owns else None
+        hooks: tuple[str, ...] = ()
+        drivers: tuple[str, ...] = ()
+        if plugin is not None:
+            hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
+            drivers = tuple(sorted(d for d, (_, owner) in self._drivers.items() if owner == name))
+        elif owns and not problem and name in self.errors:
+            problem = str(self.errors[name])
+        if dist is not None:
+            distribution, version = dist.metadata["Name"] or "?", dist.version
+        else:
+            distribution, version = ("(-p)", "") if kind == "module" else ("?", "?")
+        return PluginInfo(
+            name=shown, module=module, distribution=distribution, version=version,
+            summary=_module_summary(module), kind=kind,
+            disabled=name in self.disabled or shown in self.disabled, problem=problem,
+            hooks=hooks, drivers=drivers,
+        )  # fmt: skip
+
     # -- loading --------------------------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> None:
         """Register an already imported plugin (module or object) under ``name``."""
@@ -612,17 +728,24 @@ class PluginManager:
         self.register(module, name)
         return module
 
-    def load_hook_plugins(self, required: Iterable[str] = ()) -> dict[str, PluginError]:
+    def load_hook_plugins(
+        self, required: Iterable[str] = (), *, retry_failed: bool = False
+    ) -> dict[str, PluginError]:
         """Load every ``-p MODULE`` module and every enabled hook plugin (entry-point group
         ``netdrv.plugins``) not loaded yet, so that their hooks take part in what follows.
 
         As pytest loads all its plugins: a middleware's ``netdrv_driver_parameters`` and
         device hooks apply to drivers it does not offer.  A failure is logged with the
-        plugin's name and returned (never retried here: an import may hang), so a broken
-        hook plugin stops no driver.  A module of ``required`` (the ``-p`` modules named
-        for this command) that fails is dropped from :attr:`extra` and its error raised:
-        the user asked for it, as with pytest's ``-p``.  Returns the failures.
+        plugin's name and returned, so a broken hook plugin stops no driver.  One that
+        failed before is not tried again (an import may hang) unless ``retry_failed``:
+        then each is imported afresh from disk, once in this call, and a failure is logged
+        again — what the daemon does once per ``netdrv load``, so that a plugin fixed and
+        reinstalled meanwhile takes part, as a failed ``modprobe`` can be retried.  A
+        module of ``required`` (the ``-p`` modules named for this command) that fails is
+        dropped from :attr:`extra` and its error raised: the user asked for it, as with
+        pytest's ``-p``.  Returns the failures.
         """
+        retried = self._forget_failures() if retry_failed else set()
         failed: dict[str, PluginError] = {}
         must = set(required)
         for mod in list(self.extra):
@@ -641,7 +764,31 @@ class PluginManager:
                 err = self._try_load(ep.name, report=True)
                 if err is not None:
                     failed[ep.name] = err
+        for name in sorted(retried & set(self._loaded)):
+            log.info("plugin %r (%s) loaded; it had failed to load before", name,
+                     self._origin(name))  # fmt: skip
         return failed
+
+    def _forget_failures(self) -> set[str]:
+        """Forget that the ``-p`` modules and hook plugins which are not loaded failed, so
+        the next attempt imports them from disk again: what an import that went through
+        left in ``sys.modules`` (a plugin refused after its import — a bad hook, a driver
+        name taken) is dropped, and the import system's caches too (a reinstall).
+        Returns the names of the plugins forgiven."""
+        modules = {self._extra_plugin(m): m for m in self.extra}
+        for ep in self._hook_entry_points():
+            modules.setdefault(ep.name, ep.value)
+        forgot: set[str] = set()
+        for name, module in modules.items():
+            if name in self._loaded or self.errors.pop(name, None) is None:
+                continue
+            forgot.add(name)
+            if (eps := self._claims().get(name)) and (owner := self._resolve(name, eps)[0]):
+                module = owner.value  # ``-p`` of an installed driver's module
+            self._drop_modules(name, module.partition(":")[0].strip().split(".")[0])
+        if forgot:
+            importlib.invalidate_caches()
+        return forgot
 
     def loaded_plugins(self) -> set[str]:
         """The names of the plugins loaded (registered) so far."""
@@ -687,10 +834,12 @@ class PluginManager:
             return exc
         return None
 
-    def get_driver(self, name: str) -> type[Driver]:
-        """The driver class called ``name``, loading its plugin and the hook plugins
-        (:meth:`load_hook_plugins`; their failures are logged)."""
-        self.load_hook_plugins()
+    def get_driver(self, name: str, *, hook_plugins: bool = True) -> type[Driver]:
+        """The driver class called ``name``, loading its plugin and, unless ``hook_plugins``
+        is false (the caller just did), the hook plugins (:meth:`load_hook_plugins`; their
+        failures are logged)."""
+        if hook_plugins:
+            self.load_hook_plugins()
         if name not in self._drivers:
             try:
                 self.load_plugin(name)
@@ -773,11 +922,21 @@ class PluginManager:
             return []
         with contextlib.suppress(ValueError):
             self.pm.unregister(plugin)
-        top = str(getattr(plugin, "__name__", "")).split(".")[0]
+        gone = self._drop_modules(name, str(getattr(plugin, "__name__", "")).split(".")[0])
+        if gone:
+            importlib.invalidate_caches()
+        return gone
+
+    def _drop_modules(self, name: str, top: str) -> list[str]:
+        """Remove package ``top`` of plugin ``name`` (not loaded any more) and everything
+        under it from ``sys.modules``, so that it is imported from disk again; unless it is
+        netdrv's own, the standard library's, or still in use.  Returns what was removed."""
         others = {str(getattr(p, "__name__", "")).split(".")[0] for p in self._loaded.values()}
-        if not top or top == "netdrv_core" or top in others:
+        if not top or top == "netdrv_core" or top in others or top in sys.stdlib_module_names:
             return []
         gone = sorted(m for m in sys.modules if m == top or m.startswith(f"{top}."))
+        if not gone:
+            return []
         user = _importer_of(top, gone)
         if user is not None:
             # Another module holds this package's objects (a third-party driver built on
@@ -786,7 +945,6 @@ class PluginManager:
             return []
         for mod in gone:
             del sys.modules[mod]
-        importlib.invalidate_caches()
         return gone
 
     def load_all(self) -> dict[str, PluginError]:
@@ -800,14 +958,15 @@ class PluginManager:
                 log.error("%s", exc)
         return dict(self.errors)
 
-    def driver_parameters(self, name: str) -> tuple[Param, ...]:
-        """Declared parameters of a driver plus those other plugins add.
+    def driver_parameters(self, name: str, *, hook_plugins: bool = True) -> tuple[Param, ...]:
+        """Declared parameters of a driver plus those other plugins add (``hook_plugins``:
+        as in :meth:`get_driver`).
 
         The hook runs for every driver: what one plugin returns that is not a list of
         new :class:`Param` is left out, logged with its plugin's name, so that it
         cannot break the loading and listing of every other driver.
         """
-        cls = self.get_driver(name)
+        cls = self.get_driver(name, hook_plugins=hook_plugins)
         params = list(cls.parameters)
         for plugin, res in self._call_guarded("netdrv_driver_parameters", driver=name):
             problem = _parameters_problem(res, {p.name for p in params})

@@ -208,3 +208,13 @@ def test_follow_of_a_log_not_written_yet_waits_for_it(tmp_path: Path, monkeypatc
     res = _follow_result(path, monkeypatch, lambda p: None, first_daemon)
     assert res.stdout == LATER
     assert "no netdrv daemon has run in this network namespace yet; waiting" in res.stderr
+
+
+def test_log_reads_the_rotated_file_for_the_last_daemons_start(log_file: Path) -> None:
+    """A daemon whose log grew past its limit goes on in a new file: its start is in
+    ``….log.1``, and so are the daemons before it."""
+    log_file.rename(f"{log_file}.1")
+    log_file.write_text(MORE)
+    assert CliRunner().invoke(cli, ["log"]).output == NEW + MORE
+    assert CliRunner().invoke(cli, ["log", "-a"]).output == OLD + NEW + MORE
+    assert CliRunner().invoke(cli, ["log", "-n", "1"]).output == MORE

@@ -12,6 +12,7 @@ intercepted, and the daemon runs in-process on the memory attachment.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import textwrap
@@ -276,3 +277,159 @@ def test_a_hook_plugin_declared_as_a_driver_says_where_it_belongs(site: Path) ->
         PluginManager(disabled=OTHERS).get_driver("mwmisplaced")
     msg = str(ei.value)
     assert "implements hooks but no driver" in msg and "netdrv.plugins" in msg
+
+
+# -- a hook plugin that failed is tried again at the next load (as modprobe) ---------------
+BROKEN = "raise RuntimeError('no pcap library')\n"
+
+MISSPELLED = '''
+"""{name}: a hook with a typo (refused after its import went through)."""
+from netdrv_core import Param, hookimpl
+
+
+@hookimpl
+def netdrv_driver_parameter(driver):
+    return [Param("pcap", str, "", "capture file")]
+'''
+
+
+def _failures(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if f"plugin {name!r}" in r.getMessage()]
+
+
+@pytest.mark.parametrize("broken", [BROKEN, MISSPELLED], ids=["import-raises", "bad-hook"])
+def test_a_failed_hook_plugin_is_tried_again_at_each_load_and_works_once_fixed(
+    site: Path, daemon: Callable[..., Daemon], caplog: pytest.LogCaptureFixture, broken: str
+) -> None:
+    mw = _module(site, "netdrv_mwretry", broken)
+    _hook_dist(site, {"mwretry": mw})
+    d = daemon()
+    with caplog.at_level(logging.ERROR, logger="netdrv.plugins"):
+        assert d.handle({"cmd": "load", "driver": "loopback"})["ok"]  # type: ignore[index]
+        # Still broken: tried again, and its error (naming it) logged again.
+        with pytest.raises(NetdrvError, match="pcap"):
+            d.handle({"cmd": "load", "driver": "snull", "params": ["pcap=/tmp/x"]})
+    logged = _failures(caplog, "mwretry")
+    assert len(logged) == 2 and all("netdrv-mw 0.3" in m for m in logged), logged
+    # Fixed (and reinstalled) while the daemon runs: the next load imports it afresh.
+    _module(site, mw)
+    with caplog.at_level(logging.INFO, logger="netdrv.plugins"):
+        reply = d.handle({"cmd": "load", "driver": "snull", "params": ["pcap=/tmp/x"]})
+    assert reply is not None and reply["ok"], reply
+    assert "plugin 'mwretry' (distribution netdrv-mw 0.3) loaded; it had failed to load " \
+        "before" in _failures(caplog, "mwretry")  # fmt: skip
+    assert _events(mw) == [("registered", "sn0"), ("registered", "sn1")]
+    assert "mwretry" in d.pm.loaded_plugins() and "mwretry" not in d.pm.errors
+
+
+def test_an_unknown_parameter_names_the_hook_plugin_that_failed_to_load(
+    site: Path, daemon: Callable[..., Daemon]
+) -> None:
+    _hook_dist(site, {"mwgone": _module(site, "netdrv_mwgone", BROKEN)})
+    d = daemon()
+    for _ in range(2):  # at every load, not only the first
+        with pytest.raises(NetdrvError) as ei:
+            d.handle({"cmd": "load", "driver": "snull", "params": ["pcap=/tmp/x"]})
+        msg = str(ei.value)
+        assert "has no parameter 'pcap'" in msg and "failed to load in the daemon" in msg
+        assert "'mwgone' (distribution netdrv-mw 0.3)" in msg and "no pcap library" in msg
+    # A bad value of a parameter the driver has is not about the plugin.
+    with pytest.raises(NetdrvError) as ei:
+        d.handle({"cmd": "load", "driver": "snull", "params": ["lockup=x"]})
+    assert "mwgone" not in str(ei.value)
+
+
+def test_the_cli_process_does_not_retry_what_failed_in_it(site: Path) -> None:
+    """Only a load (the daemon's) tries again: a get_driver or a listing does not."""
+    _hook_dist(site, {"mwonce": _module(site, "netdrv_mwonce", BROKEN)})
+    pm = PluginManager(disabled=OTHERS)
+    first = pm.load_hook_plugins()["mwonce"]
+    pm.get_driver("snull")
+    assert pm.load_hook_plugins() == {"mwonce": first}
+    again = pm.load_hook_plugins(retry_failed=True)["mwonce"]
+    assert again is not first and "no pcap library" in str(again)
+
+
+def test_a_load_loads_the_hook_plugins_once(
+    site: Path, daemon: Callable[..., Daemon], monkeypatch: pytest.MonkeyPatch,
+    no_daemon: list[dict[str, Any]], caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    _hook_dist(site, {"mwcount": _module(site, "netdrv_mwcount", BROKEN)})
+    calls: list[dict[str, Any]] = []
+    real = PluginManager.load_hook_plugins
+
+    def counted(self: PluginManager, *args: Any, **kw: Any) -> dict[str, PluginError]:
+        calls.append(kw)
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(PluginManager, "load_hook_plugins", counted)
+    d = daemon()
+    with caplog.at_level(logging.ERROR, logger="netdrv.plugins"):
+        assert d.handle({"cmd": "load", "driver": "snull"})["ok"]  # type: ignore[index]
+    assert len(calls) == 1 and len(_failures(caplog, "mwcount")) == 1
+    calls.clear()
+    res = CliRunner().invoke(cli, ["-p", "no:slip", "-p", "no:usbnet", "load", "loopback"])
+    assert res.exit_code == 0, res.output
+    assert len(calls) == 1 and no_daemon
+
+
+# -- netdrv drivers lists the hook plugins and -p modules, importing nothing --------------
+def test_netdrv_drivers_lists_hook_plugins_and_p_modules_without_importing(site: Path) -> None:
+    good = _module(site, "netdrv_mwlistgood")
+    bad = _module(site, "netdrv_mwlistbad", BROKEN)
+    _hook_dist(site, {"mwlistgood": good, "mwlistbad": bad, "mwlistghost": "netdrv_mw_no_such",
+                      "snull": good})  # fmt: skip
+    _hook_dist(site, {"mwlistgood": bad}, dist="netdrv-mw-other")
+    pmod = _module(site, "netdrv_mwlistp")
+    args = ["-p", "no:slip", "-p", "no:usbnet", "-p", pmod, "-p", "netdrv_mw_p_typo"]
+    res = CliRunner().invoke(cli, [*args, "drivers", "--json"])
+    assert res.exit_code == 0, res.output
+    assert not {good, bad, pmod} & set(sys.modules)
+    rows = json.loads(res.output)
+    drivers = {r["name"] for r in rows if r["kind"] == "driver"}
+    assert drivers == {"loopback", "snull", "slip", "usbnet"}
+    plugins = [(r["name"], r["kind"], r["distribution"]) for r in rows if r["kind"] != "driver"]
+    assert plugins == [
+        ("mwlistbad", "plugin", "netdrv-mw"), ("mwlistghost", "plugin", "netdrv-mw"),
+        ("mwlistgood", "plugin", "netdrv-mw"), ("mwlistgood", "plugin", "netdrv-mw-other"),
+        ("snull", "plugin", "netdrv-mw"),
+        (pmod, "module", "(-p)"), ("netdrv_mw_p_typo", "module", "(-p)"),
+    ]  # fmt: skip
+    by = {(r["name"], r["distribution"]): r for r in rows if r["kind"] != "driver"}
+    good_row = by["mwlistgood", "netdrv-mw"]
+    assert good_row["version"] == "0.3" and good_row["summary"].startswith("netdrv_mwlistgood:")
+    assert "error" not in good_row and "error" not in by["mwlistbad", "netdrv-mw"]  # not imported
+    assert "module 'netdrv_mw_no_such' not found" in by["mwlistghost", "netdrv-mw"]["error"]
+    assert "a driver's name" in by["snull", "netdrv-mw"]["error"]
+    assert "already taken by netdrv-mw 0.3" in by["mwlistgood", "netdrv-mw-other"]["error"]
+    assert "not found" in by["netdrv_mw_p_typo", "(-p)"]["error"]
+    # The table has them too, under their own title.
+    res = CliRunner().invoke(cli, [*args, "drivers"])
+    assert res.exit_code == 0 and "plugins loaded with every driver" in res.output
+    assert "mwlistghost" in res.output and not {good, bad, pmod} & set(sys.modules)
+    # Once the driver snull is loaded, the hook plugin named like it has not its hooks.
+    pm = PluginManager(disabled=OTHERS)
+    pm.get_driver("snull")
+    info = next(p for p in pm.list_plugins() if p.name == "snull")
+    assert info.hooks == () and info.drivers == () and "a driver's name" in info.problem
+
+
+def test_netdrv_drivers_verbose_says_why_a_hook_plugin_fails_and_what_one_implements(
+    site: Path,
+) -> None:
+    _hook_dist(site, {"mwvgood": _module(site, "netdrv_mwvgood"),
+                      "mwvbad": _module(site, "netdrv_mwvbad", BROKEN)})  # fmt: skip
+    pmod = _module(site, "netdrv_mwvp")
+    args = ["-p", "no:slip", "-p", "no:usbnet", "-p", pmod, "-p", "netdrv_snull"]
+    res = CliRunner().invoke(cli, [*args, "drivers", "--verbose", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.stdout) if r["kind"] != "driver"}
+    bad = rows["mwvbad"]["error"]
+    assert "'mwvbad' (distribution netdrv-mw 0.3) failed to load" in bad and "no pcap" in bad
+    assert rows["mwvgood"]["hooks"] == ["netdrv_device_registered", "netdrv_driver_parameters"]
+    assert "error" not in rows[pmod] and rows[pmod]["drivers"] == []  # hooks only: not broken
+    assert rows[pmod]["hooks"] == rows["mwvgood"]["hooks"]
+    assert rows["netdrv_snull"]["drivers"] == ["snull"]  # the -p module of a driver
+    assert any(p.startswith("lockup=int") for p in rows["netdrv_snull"]["parameters"])
+    res = CliRunner().invoke(cli, [*args, "drivers", "--verbose"])
+    assert res.exit_code == 0 and "hooks: netdrv_device_registered" in res.output

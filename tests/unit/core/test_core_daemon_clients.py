@@ -76,8 +76,8 @@ def test_a_client_that_never_reads_its_replies_is_dropped_after_the_first_stuck_
 
 def test_the_last_unload_refuses_a_load_that_its_exit_would_undo(daemon: Daemon) -> None:
     daemon.exit_when_empty = True
-    daemon.pm.get_driver = lambda name: _One  # type: ignore[method-assign]
-    daemon.pm.driver_parameters = lambda name: []  # type: ignore[method-assign]
+    daemon.pm.get_driver = lambda name, **kw: _One  # type: ignore[method-assign]
+    daemon.pm.driver_parameters = lambda name, **kw: []  # type: ignore[method-assign]
     assert daemon.handle({"cmd": "load", "driver": "one"})["ok"]
     daemon.handle({"cmd": "unload", "driver": "one"})
     # A second client, connected before the daemon stopped listening, asks for a load

@@ -1,0 +1,89 @@
+"""The daemons' logs do not pile up: those of network namespaces that are gone are removed
+when a daemon starts, and a log larger than ``LOG_MAX_BYTES`` is rotated to ``….log.1``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import netdrv_core.daemon as daemon_mod
+from netdrv_core.control import netns_id
+from netdrv_core.daemon import STALE_LOG_AGE, live_netns, open_log, prune_logs
+
+OLD = time.time() - 2 * STALE_LOG_AGE
+
+
+def _file(path: Path, mtime: float = OLD) -> Path:
+    path.write_text("2026-12-06 09:00:00,000 netdrv.daemon INFO daemon stopped\n")
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_the_logs_of_namespaces_that_are_gone_are_removed(tmp_path: Path) -> None:
+    # Inodes 1 to 4 are no network namespace's: those namespaces are "gone".
+    gone = [_file(tmp_path / n) for n in ("daemon-1.log", "daemon-1.log.1", "daemon-1.busy")]
+    mine = _file(tmp_path / f"daemon-{netns_id()}.log")  # this namespace exists
+    recent = _file(tmp_path / "daemon-2.log", time.time())  # written a moment ago
+    in_use = tmp_path / "daemon-3.log"
+    fd = open_log(str(in_use))  # as `netdrv load` opens it for the daemon it starts
+    os.utime(in_use, (OLD, OLD))
+    others = [_file(tmp_path / n) for n in ("daemon-4.log.kept", "notes.txt")]
+    victim = _file(tmp_path / "victim")
+    (tmp_path / "daemon-4.log").symlink_to(victim)
+    try:
+        assert prune_logs(str(tmp_path)) == sorted(p.name for p in gone)
+        assert not any(p.exists() for p in gone)
+        assert all(p.exists() for p in (mine, recent, in_use, *others, victim))
+        assert (tmp_path / "daemon-4.log").is_symlink()
+    finally:
+        os.close(fd)
+    assert prune_logs(str(tmp_path)) == ["daemon-3.log"]  # its daemon has gone too
+
+
+def test_live_namespaces_are_those_of_processes_and_mounts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert netns_id() in live_netns()
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "611 25 0:4 net:[4026532999] /run/netns/gone rw shared:5 - nsfs nsfs rw\n"
+        "612 25 0:4 mnt:[4026532998] /run/x rw shared:5 - nsfs nsfs rw\n"
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+    )
+    real_open = open
+    monkeypatch.setattr(daemon_mod, "open", lambda p, *a, **k: real_open(
+        mountinfo if p == "/proc/self/mountinfo" else p, *a, **k), raising=False)  # fmt: skip
+    live = live_netns()
+    assert 4026532999 in live and 4026532998 not in live
+
+
+def test_a_log_larger_than_the_limit_is_rotated(tmp_path: Path) -> None:
+    """In a process whose stdout and stderr are the log, as a background daemon's are."""
+    log = tmp_path / "daemon-7.log"
+    code = textwrap.dedent(f"""
+        import logging, os, sys
+        import netdrv_core.daemon as d
+        from netdrv_core import Host
+        d.LOG_MAX_BYTES = 1000
+        fd = d.open_log({str(log)!r})
+        os.dup2(fd, 1); os.dup2(fd, 2); os.close(fd)
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+        daemon = d.Daemon(host=Host(), log_file={str(log)!r}, watchdog=None)
+        print("small: rotated", daemon.check_log_size(), flush=True)
+        print("x" * 2000, flush=True)
+        print("big: rotated", daemon.check_log_size(), flush=True)
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    old = Path(f"{log}.1").read_text()
+    assert old.startswith("small: rotated False\n" + "x" * 2000 + "\n")
+    assert "more than 1000: it goes on in a new file" in old and f"kept in {log}.1" in old
+    new = log.read_text()
+    assert new.startswith("log reopened (more than 1000 bytes; the earlier lines are in ")
+    assert new.endswith("big: rotated True\n") and "x" * 100 not in new
