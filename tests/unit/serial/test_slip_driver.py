@@ -349,7 +349,8 @@ def test_a_slow_network_port_comes_back(host: Host, monkeypatch: pytest.MonkeyPa
 
 def test_closing_a_port_whose_server_stopped_reading_is_prompt(host: Host) -> None:
     # The writer is blocked in send() (the server's window is full): close() must wake it,
-    # not wait out its join timeout on the event loop.
+    # not wait out its join timeout on the event loop.  A writer left blocked would still be
+    # alive after close() (the deaf server never reads), so the thread check proves it.
     from netdrv_serial.port import LinePort
 
     srv = _Server(deaf=True)
@@ -360,9 +361,7 @@ def test_closing_a_port_whose_server_stopped_reading_is_prompt(host: Host) -> No
     try:
         port.write(bytes(32 << 20), "big")
         host.loop.run_until(lambda: False, timeout=0.5)
-        t0 = time.monotonic()
         unsent = port.close()
-        assert time.monotonic() - t0 < 0.5
         assert unsent == ["big"] and not lost
         assert not _serial_threads()
     finally:
