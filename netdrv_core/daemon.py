@@ -913,7 +913,8 @@ class Daemon:
         if result is not None:
             return reply_of(result)
         if conn is None:  # an in-process caller, outside the loop: run it until the answer
-            self.host.loop.run_until(lambda: bool(later), ETHTOOL_TEST_TIMEOUT + 1.0)
+            # Up to the test's own timeout after waiting as long for one running before it.
+            self.host.loop.run_until(lambda: bool(later), 2 * ETHTOOL_TEST_TIMEOUT + 1.0)
             return (
                 later[0]
                 if later
