@@ -616,6 +616,10 @@ def status(as_json: bool, interval: float | None, count: int | None) -> None:
 
     con = _console()
     con.print(_status_table(st))
+    for dev, settings in st.get("fault_injectors", {}).items():  # netdrv faults DEV: counters
+        from .cli_faults import faults_line
+
+        con.print(escape(faults_line(dev, settings)), markup=True, highlight=False)
     for drv in st.get("drivers", []):
         # A driver's description and fault messages are its text, not rich markup: a
         # "[/…]" in them would raise, a "[red]" vanish.
@@ -1695,6 +1699,11 @@ def _split_global(args: list[str]) -> tuple[str | None, tuple[str, ...]]:
         elif not a.startswith("-"):
             return a, tuple(plugins)
     return None, tuple(plugins)
+
+
+from .cli_faults import faults as _faults  # noqa: E402  (its own module: tc netem's CLI)
+
+cli.add_command(_faults)
 
 
 def main(argv: list[str] | None = None) -> None:

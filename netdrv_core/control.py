@@ -45,7 +45,9 @@ __all__ = [
 CONTROL_ADDRESS = "\0netdrv/control"
 MAX_MESSAGE = 1 << 20
 _LEN = struct.Struct("!I")
-COMMANDS = ("ping", "load", "unload", "status", "capture", "stop", "set", "sysctl", "ethtool")
+COMMANDS = (
+    "ping", "load", "unload", "status", "capture", "stop", "set", "sysctl", "ethtool", "faults",
+)  # fmt: skip
 
 
 class ProtocolError(NetdrvError):
@@ -168,6 +170,41 @@ def validate_request(req: dict[str, Any]) -> None:
             raise ProtocolError("sysctl: 'values' must map setting names to integers")
     if cmd == "ethtool":
         _validate_ethtool(req)
+    if cmd == "faults":
+        _validate_faults(req)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+# ``faults``'s ``set``: FaultInjector's keywords -> whether a value is of the right type.
+_FAULT_KEYS: dict[str, Any] = {
+    "drop": _is_number, "corrupt": _is_number, "duplicate": _is_number, "delay": _is_number,
+    "rate_limit": lambda v: v is None or _is_number(v),
+    "burst": lambda v: v is None or _is_int(v),
+    "direction": lambda v: isinstance(v, str),
+    "seed": lambda v: v is None or _is_int(v) or isinstance(v, str),
+}  # fmt: skip
+
+
+def _validate_faults(req: dict[str, Any]) -> None:
+    """``faults``: ``dev``; ``set`` (FaultInjector's keywords) or ``off``, or neither (show)."""
+    if not isinstance(req.get("dev"), str):
+        raise ProtocolError("faults: 'dev' must be a string")
+    if "off" in req and not isinstance(req["off"], bool):
+        raise ProtocolError("faults: 'off' must be a boolean")
+    if "set" in req:
+        settings = req["set"]
+        if req.get("off"):
+            raise ProtocolError("faults: give 'set' or 'off', not both")
+        if not isinstance(settings, dict) or not all(
+            k in _FAULT_KEYS and _FAULT_KEYS[k](v) for k, v in settings.items()
+        ):
+            raise ProtocolError(
+                f"faults: 'set' must map {', '.join(_FAULT_KEYS)} to their values "
+                f"(numbers; direction a string; rate_limit, burst, seed may be null)"
+            )
 
 
 def _validate_ethtool(req: dict[str, Any]) -> None:

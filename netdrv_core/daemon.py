@@ -619,7 +619,9 @@ class Daemon:
             self.unload(req["driver"])
             return {"ok": True}
         if cmd == "status":
-            return {"ok": True, "pid": os.getpid(), **host_status(self.host, self.drivers)}
+            return {"ok": True, "pid": os.getpid(), **host_status(self.host, self.drivers),
+                    "fault_injectors": {dev.name: fi.settings() for dev, (fi, _) in
+                               self._injectors().items()}}  # fmt: skip
         if cmd == "stop":
             self.host.loop.call_soon(self.shutdown)
             return {"ok": True}
@@ -633,6 +635,8 @@ class Daemon:
             return {"ok": True, "result": self.sysctl(req.get("values", {}))}
         if cmd == "ethtool":
             return self.ethtool(req, conn)
+        if cmd == "faults":
+            return self.faults(req)
         raise ProtocolError(f"unhandled command {cmd!r}")
 
     def sysctl(self, values: dict[str, int]) -> dict[str, int]:
@@ -924,6 +928,70 @@ class Daemon:
             )
         conn.pending = True
         return None
+
+    def faults(self, req: dict[str, Any]) -> dict[str, Any]:
+        """``netdrv faults``: install or change (``set``), remove (``off``) or show the
+        :class:`~netdrv_core.phy.FaultInjector` of a device, netem's ``tc qdisc``.
+
+        One injector per device, the daemon's: ``set`` installs it, or replaces every
+        parameter of the one there as ``tc qdisc change … netem`` does (one not given
+        goes back to its default; a new ``direction`` installs a new injector, whose
+        counters start at 0).  It goes with its device (its held frames purged).
+        The reply has ``faults`` (the parameters, None without an injector) and
+        ``stats`` (its :class:`~netdrv_core.phy.FaultStats`).
+        """
+        from .phy.faults import FaultInjector
+
+        dev = self.host.dev_get_by_name(req["dev"])
+        if dev is None:
+            raise NetdrvError(f"no netdrv device named {req['dev']!r}")
+        injectors = self._injectors()
+        held = injectors.get(dev)
+        fi = held[0] if held else None
+        if req.get("off"):
+            if held is None:
+                return {"ok": False, "error": f"{dev.name} has no fault injector (nothing to "
+                                              f"turn off)"}  # fmt: skip
+            self._faults_off(dev)
+            log.info("%s: fault injector removed", dev.name)
+            return {"ok": True, "faults": None, "stats": None}
+        if "set" in req:
+            params = dict(req["set"])
+            try:
+                if fi is not None and params.get("direction", "both") == fi.direction:
+                    fi.change(**params)
+                else:
+                    FaultInjector.check(dev, **params)  # refused: the old one stays
+                    if held is not None:  # a new direction: a new injector, not over the old
+                        self._faults_off(dev)
+                    new = FaultInjector(dev, **params)
+                    unpurge = self.host.add_purge(dev, functools.partial(self._faults_gone, dev))
+                    injectors[dev] = (new, unpurge)
+                    fi = new
+            except (TypeError, ValueError) as exc:
+                return {"ok": False, "error": f"{dev.name}: {exc}"}
+            log.info("%s: fault injector %s", dev.name, fi.settings())
+        if fi is None:
+            return {"ok": True, "faults": None, "stats": None}
+        return {"ok": True, "faults": fi.settings(), "stats": fi.stats.as_dict()}
+
+    def _injectors(self) -> dict[NetDevice, tuple[Any, Callable[[], None]]]:
+        """The daemon's fault injectors by device, with what stops their purge callback."""
+        try:
+            return self._fault_injectors
+        except AttributeError:
+            self._fault_injectors: dict[NetDevice, tuple[Any, Callable[[], None]]] = {}
+            return self._fault_injectors
+
+    def _faults_off(self, dev: NetDevice) -> None:
+        fi, unpurge = self._injectors().pop(dev)
+        unpurge()
+        fi.remove()
+
+    def _faults_gone(self, dev: NetDevice, gone: bool) -> None:
+        """``Host.add_purge``: the device went, its injector (which purged its frames) too."""
+        if gone and dev in self._injectors():
+            self._faults_off(dev)
 
     def start_capture(self, conn: _Conn, devname: str, count: int) -> None:
         """Stream pcap records of ``devname`` to this connection."""

@@ -161,26 +161,11 @@ class FaultInjector:
         burst: int | None = None,
         direction: str = "both",
     ) -> None:
-        for name, p in (("drop", drop), ("corrupt", corrupt), ("duplicate", duplicate)):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"FaultInjector {name} must be a probability 0.0..1.0, got {p}")
-        if delay < 0:
-            raise ValueError(f"FaultInjector delay must be >= 0 seconds, got {delay}")
-        if rate_limit is not None and rate_limit <= 0:
-            raise ValueError(
-                f"FaultInjector rate_limit must be > 0 bit/s or None, got {rate_limit}"
-            )
-        if direction not in ("tx", "rx", "both"):
-            raise ValueError(
-                f"FaultInjector direction must be 'tx', 'rx' or 'both', got {direction!r}"
-            )
+        burst = self.check(dev, drop=drop, corrupt=corrupt, duplicate=duplicate, delay=delay,
+                           rate_limit=rate_limit, burst=burst, direction=direction)  # fmt: skip
         host = dev.host
         if host is None or host.dev_get_by_name(dev.name) is not dev:
             raise ValueError(f"{dev.name}: register the device before installing a FaultInjector")
-        if burst is None:
-            burst = 2 * (dev.mtu + dev.hard_header_len)
-        if burst <= 0:
-            raise ValueError(f"FaultInjector burst must be > 0 bytes, got {burst}")
         self.dev = dev
         self.host: Host = host
         self.seed = seed
@@ -196,11 +181,8 @@ class FaultInjector:
         self._gone = False  # the device was unregistered: nothing more is held for it
         dirs = ("tx", "rx") if direction == "both" else (direction,)
         self._dirs = dirs
-        self._rng = {(f, d): self._stream(f, d) for f in (*_FAULTS, "bit") for d in dirs}
-        clock = host.loop.clock
-        self._buckets = (
-            {d: TokenBucket(rate_limit, burst, clock) for d in dirs} if rate_limit else {}
-        )
+        self._rng = self._streams()
+        self._buckets = self._new_buckets()
         self._pending: dict[int, tuple[Timer, SkBuff, str]] = {}
         self._keys = itertools.count()
         self._prev: dict[str, Hook | None] = {}
@@ -211,6 +193,98 @@ class FaultInjector:
             self._prev["rx"] = dev.rx_hook
             dev.rx_hook = self._rx_hook
         self._unpurge = host.add_purge(dev, self._purge)
+
+    @staticmethod
+    def check(
+        dev: NetDevice,
+        *,
+        seed: int | str | None = None,
+        drop: float = 0.0,
+        corrupt: float = 0.0,
+        duplicate: float = 0.0,
+        delay: float = 0.0,
+        rate_limit: float | None = None,
+        burst: int | None = None,
+        direction: str = "both",
+    ) -> int:
+        """Check the constructor's parameters for ``dev`` without installing anything:
+        ValueError names the one refused.  Returns the burst (its default resolved)."""
+        for name, p in (("drop", drop), ("corrupt", corrupt), ("duplicate", duplicate)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"FaultInjector {name} must be a probability 0.0..1.0, got {p}")
+        if not delay >= 0:  # NaN too
+            raise ValueError(f"FaultInjector delay must be >= 0 seconds, got {delay}")
+        if rate_limit is not None and not rate_limit > 0:
+            raise ValueError(
+                f"FaultInjector rate_limit must be > 0 bit/s or None, got {rate_limit}"
+            )
+        if direction not in ("tx", "rx", "both"):
+            raise ValueError(
+                f"FaultInjector direction must be 'tx', 'rx' or 'both', got {direction!r}"
+            )
+        if burst is None:
+            burst = 2 * (dev.mtu + dev.hard_header_len)
+        if burst <= 0:
+            raise ValueError(f"FaultInjector burst must be > 0 bytes, got {burst}")
+        return burst
+
+    def _streams(self) -> dict[tuple[str, str], random.Random]:
+        return {(f, d): self._stream(f, d) for f in (*_FAULTS, "bit") for d in self._dirs}
+
+    def _new_buckets(self) -> dict[str, TokenBucket]:
+        if not self.rate_limit:
+            return {}
+        return {d: TokenBucket(self.rate_limit, self.burst, self.host.loop.clock)
+                for d in self._dirs}  # fmt: skip
+
+    def change(
+        self,
+        *,
+        seed: int | str | None = None,
+        drop: float = 0.0,
+        corrupt: float = 0.0,
+        duplicate: float = 0.0,
+        delay: float = 0.0,
+        rate_limit: float | None = None,
+        burst: int | None = None,
+        direction: str | None = None,
+    ) -> None:
+        """Replace every parameter at once, as ``tc qdisc change … netem`` does: one not
+        given goes back to its default.
+
+        Checked as the constructor checks them; nothing changes when one is refused
+        (ValueError).  The random streams start again from ``seed`` (netem reseeds on
+        every change too), the token buckets start full at the new rate, the
+        counters go on.  Frames held keep the time they were due; ones that come
+        after a lower ``delay`` pass them.  ``direction`` (None: the current one)
+        cannot change: the hooks stay where they are; remove the injector and
+        install a new one instead.
+        """
+        if direction is not None and direction != self.direction:
+            raise ValueError(
+                f"FaultInjector direction cannot change ({self.direction!r} to {direction!r}): "
+                f"remove the injector and install a new one"
+            )
+        burst = self.check(self.dev, drop=drop, corrupt=corrupt, duplicate=duplicate,
+                           delay=delay, rate_limit=rate_limit, burst=burst,
+                           direction=self.direction)  # fmt: skip
+        self.seed = seed
+        self.drop = drop
+        self.corrupt = corrupt
+        self.duplicate = duplicate
+        self.delay = delay
+        self.rate_limit = rate_limit
+        self.burst = burst
+        self._rng = self._streams()
+        self._buckets = self._new_buckets()
+
+    def settings(self) -> dict[str, object]:
+        """The parameters, by keyword: what :meth:`change` takes (``burst`` resolved)."""
+        return {
+            "drop": self.drop, "corrupt": self.corrupt, "duplicate": self.duplicate,
+            "delay": self.delay, "rate_limit": self.rate_limit, "burst": self.burst,
+            "direction": self.direction, "seed": self.seed,
+        }  # fmt: skip
 
     def _stream(self, fault: str, direction: str) -> random.Random:
         if self.seed is None:

@@ -68,6 +68,7 @@ REQUESTS = {
     "set": {"dev": "nlo0", "ioctl": 0x89F0},
     "sysctl": {"values": {"busy_poll": 1_000_000}},
     "ethtool": {"dev": "nlo0", "op": "ringparam", "set": {"tx_pending": 1}},
+    "faults": {"dev": "nlo0", "set": {"drop": 1.0}},
 }
 
 
@@ -88,6 +89,7 @@ def test_every_command_from_another_user_is_refused(netns: NetNamespace) -> None
     st = status(netns)
     assert st["pid"] == pid, "the daemon kept running (stop was refused)"
     assert [d["name"] for d in st["devices"]] == ["nlo0"], "nothing was loaded or unloaded"
+    assert st["fault_injectors"] == {}, "no fault injector was installed"
     assert netns.netdrv("sysctl").stdout.splitlines()[0] == "busy_poll = 0", "no tunable changed"
 
 

@@ -1,0 +1,235 @@
+"""``netdrv faults``: a device's fault injector from the command line, like ``tc … netem``.
+
+::
+
+    netdrv faults sn0 delay 10ms loss 1%      # tc qdisc change dev sn0 root netem delay 10ms loss 1%
+    netdrv faults sn0                         # tc -s qdisc show dev sn0
+    netdrv faults sn0 off                     # tc qdisc del dev sn0 root
+
+The daemon owns one :class:`~netdrv_core.phy.FaultInjector` per device; each
+command that sets parameters replaces all of them (those not given go back to
+their defaults), as ``tc qdisc change … netem`` does.  Values take tc's units
+(tc(8): TIMES, RATES, SIZES, and percentages).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import click
+
+from .control import DaemonNotRunning
+from .errors import NetdrvError
+
+__all__ = ["faults", "faults_line", "faults_text", "parse_fault_words", "parse_percent", "parse_rate", "parse_size",
+           "parse_time"]  # fmt: skip
+
+# tc(8) TIMES: a bare number is microseconds.
+_TIME_UNITS = {
+    "": 1e-6, "s": 1.0, "sec": 1.0, "secs": 1.0, "ms": 1e-3, "msec": 1e-3, "msecs": 1e-3,
+    "us": 1e-6, "usec": 1e-6, "usecs": 1e-6, "ns": 1e-9, "nsec": 1e-9, "nsecs": 1e-9,
+}  # fmt: skip
+# tc(8) RATES (matched regardless of case, as tc's get_rate does): a bare number is bit/s.
+_RATE_UNITS = {
+    "": 1.0, "bit": 1.0, "kibit": 1024.0, "kbit": 1e3, "mibit": 1024.0**2, "mbit": 1e6,
+    "gibit": 1024.0**3, "gbit": 1e9, "tibit": 1024.0**4, "tbit": 1e12,
+    "bps": 8.0, "kibps": 8 * 1024.0, "kbps": 8e3, "mibps": 8 * 1024.0**2, "mbps": 8e6,
+    "gibps": 8 * 1024.0**3, "gbps": 8e9, "tibps": 8 * 1024.0**4, "tbps": 8e12,
+}  # fmt: skip
+# tc(8) SIZES: a bare number is bytes; k, m, g are binary; kbit, mbit, gbit bits.
+_SIZE_UNITS = {
+    "": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3,
+    "gb": 1024**3, "kbit": 1024 // 8, "mbit": 1024**2 // 8, "gbit": 1024**3 // 8,
+}  # fmt: skip
+_NUMBER = re.compile(r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)(.*)\Z", re.IGNORECASE)
+
+# keyword -> what it takes (for the messages)
+_KEYWORDS = {
+    "delay": "TIME", "loss": "PERCENT", "corrupt": "PERCENT", "duplicate": "PERCENT",
+    "rate": "RATE", "burst": "SIZE", "direction": "tx|rx|both", "seed": "N",
+}  # fmt: skip
+_ALIASES = {"latency": "delay", "drop": "loss"}
+_EXPECTED = ", ".join(f"{k} {v}" for k, v in _KEYWORDS.items())
+
+
+def _split(key: str, text: str, what: str, units: dict[str, Any]) -> tuple[float, Any]:
+    m = _NUMBER.match(text)
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in units:
+        raise click.UsageError(f"{key}: {text!r} is not {what}")
+    return float(m.group(1)), units[unit]
+
+
+def parse_time(text: str, key: str = "delay") -> float:
+    """A tc time (``10ms``, ``1.5s``, ``250us``; a bare number is microseconds) in seconds."""
+    value, scale = _split(key, text, "a time such as 10ms, 1s or 250us (a bare number is "
+                          "microseconds, as in tc)", _TIME_UNITS)  # fmt: skip
+    seconds = value * float(scale)
+    if math.isinf(seconds):
+        raise click.UsageError(f"{key}: {text!r} is too long")
+    return seconds
+
+
+def parse_percent(text: str, key: str = "loss") -> float:
+    """A tc percentage (``1%``, ``0.1%``; a bare number is a percentage too) as 0.0..1.0."""
+    m = _NUMBER.match(text)
+    if m is None or m.group(2) not in ("", "%"):
+        raise click.UsageError(f"{key}: {text!r} is not a percentage such as 1% or 0.1%")
+    value = float(m.group(1))
+    if value > 100:
+        raise click.UsageError(f"{key}: {text!r} is more than 100%")
+    return value / 100
+
+
+def parse_rate(text: str, key: str = "rate") -> float:
+    """A tc rate (``1mbit``, ``500kbit``, ``10mbps`` in bytes/s; bare: bit/s) in bit/s."""
+    value, scale = _split(key, text, "a rate such as 1mbit, 500kbit or 1mbps (bytes/s); "
+                          "a bare number is bit/s, as in tc", _RATE_UNITS)  # fmt: skip
+    bps = value * float(scale)
+    if not bps > 0 or math.isinf(bps):
+        raise click.UsageError(f"{key}: {text!r} must be more than 0")
+    return bps
+
+
+def parse_size(text: str, key: str = "burst") -> int:
+    """A tc size (``3028``, ``3028b``, ``4k``, ``32kbit``) in bytes."""
+    value, scale = _split(key, text, "a size such as 3028, 4k or 32kbit (a bare number is "
+                          "bytes, as in tc)", _SIZE_UNITS)  # fmt: skip
+    size = value * int(scale)
+    if not 1 <= size < 2**63:
+        raise click.UsageError(f"{key}: {text!r} must be at least 1 byte")
+    return int(size)
+
+
+def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``delay 10ms loss 1% …`` -> FaultInjector's keywords (``delay=0.01, drop=0.01``).
+
+    Every parameter not given has its default (none: a passive injector that only
+    counts).  A malformed line is a :class:`click.UsageError` (exit 2) that says
+    what was wrong.
+    """
+    out: dict[str, Any] = {}
+    given: set[str] = set()
+    for i in range(0, len(words), 2):
+        word = words[i]
+        key = _ALIASES.get(word, word)
+        if key not in _KEYWORDS:
+            hint = ""
+            if word == "off":
+                hint = " (off turns the injector off: give it alone)"
+            elif _NUMBER.match(word) and i and words[i - 2] in ("delay", "latency"):
+                hint = " (netem's jitter is not supported: delay takes one TIME)"
+            elif _NUMBER.match(word) and i:
+                hint = " (netem's correlation is not supported: each keyword takes one value)"
+            elif word in ("reorder", "jitter", "limit", "gap", "slot", "ecn", "distribution"):
+                hint = f" (netem's {word} is not supported)"
+            raise click.UsageError(f"unknown parameter {word!r}{hint}; expected: {_EXPECTED}")
+        if i + 1 >= len(words):
+            raise click.UsageError(f"{word} needs a value: {key} {_KEYWORDS[key]}")
+        if key in given:
+            raise click.UsageError(f"{key} given twice")
+        given.add(key)
+        text = words[i + 1]
+        if key == "delay":
+            out["delay"] = parse_time(text, word)
+        elif key in ("loss", "corrupt", "duplicate"):
+            out["drop" if key == "loss" else key] = parse_percent(text, word)
+        elif key == "rate":
+            out["rate_limit"] = parse_rate(text)
+        elif key == "burst":
+            out["burst"] = parse_size(text)
+        elif key == "direction":
+            if text not in ("tx", "rx", "both"):
+                raise click.UsageError(f"direction: {text!r} is not tx, rx or both")
+            out["direction"] = text
+        else:  # seed
+            try:
+                out["seed"] = int(text, 0)
+            except ValueError:
+                raise click.UsageError(f"seed: {text!r} is not an integer") from None
+    if "burst" in out and "rate_limit" not in out:
+        raise click.UsageError("burst is the size of the rate limit's bucket: give rate as well")
+    return out
+
+
+def _time_text(seconds: float) -> str:
+    """As tc prints times: 1.5s, 10ms, 250us."""
+    if seconds >= 1:
+        return f"{seconds:.3g}s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g}ms"
+    return f"{seconds * 1e6:.3g}us"
+
+
+def _rate_text(bps: float) -> str:
+    """As tc prints rates: 1Mbit, 500Kbit, 64bit."""
+    for unit, scale in (("Gbit", 1e9), ("Mbit", 1e6), ("Kbit", 1e3)):
+        if bps >= scale:
+            return f"{bps / scale:.4g}{unit}"
+    return f"{bps:.4g}bit"
+
+
+def faults_text(dev: str, reply: dict[str, Any]) -> str:
+    """``netdrv faults DEV``'s answer as text: the parameters, then the counters."""
+    f = reply.get("faults")
+    if f is None:
+        return f"{dev}: no fault injector (netdrv faults {dev} loss 1% … installs one)"
+    stats = " ".join(f"{k} {v}" for k, v in (reply.get("stats") or {}).items())
+    return f"{faults_line(dev, f)}\n {stats}"
+
+
+def faults_line(dev: str, f: dict[str, Any]) -> str:
+    """``sn0: faults delay 10ms loss 1% direction both``: an injector's parameters."""
+    parts = []
+    if f["delay"]:
+        parts.append(f"delay {_time_text(f['delay'])}")
+    for key, name in (("drop", "loss"), ("corrupt", "corrupt"), ("duplicate", "duplicate")):
+        if f[key]:
+            parts.append(f"{name} {f[key] * 100:g}%")
+    if f["rate_limit"]:
+        parts.append(f"rate {_rate_text(f['rate_limit'])} burst {f['burst']}b")
+    parts.append(f"direction {f['direction']}")
+    if f["seed"] is not None:
+        parts.append(f"seed {f['seed']}")
+    return f"{dev}: faults {' '.join(parts)}"
+
+
+@click.command(name="faults", context_settings={"ignore_unknown_options": True},
+               short_help="Inject faults into DEV's frames, like tc … netem.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.argument("dev")
+@click.argument("words", nargs=-1)
+def faults(as_json: bool, dev: str, words: tuple[str, ...]) -> None:
+    """Inject faults into DEV's frames, like tc qdisc change dev DEV root netem:
+    delay TIME, loss PERCENT, corrupt PERCENT, duplicate PERCENT, rate RATE
+    [burst SIZE], direction tx|rx|both (default both), seed N; "off" removes
+    the injector; no words show it with its counters.
+
+    Each change replaces every parameter: one not given goes back to its
+    default (e.g. netdrv faults sn0 delay 10ms loss 1%; netdrv faults sn0 off).
+    """
+    from . import cli as _cli  # here: cli.py registers this command as it is imported
+
+    if dev.startswith("-"):
+        raise click.UsageError(f"no such option: {dev}")
+    req: dict[str, Any] = {"dev": dev}
+    if words == ("off",):
+        req["off"] = True
+    elif words:
+        req["set"] = parse_fault_words(words)
+    try:
+        with _cli._client() as c:
+            reply = _cli._check(c.request("faults", **req))
+    except DaemonNotRunning:
+        _cli._fail(f"no netdrv daemon in this network namespace: no device {dev!r} "
+                   f"(netdrv load a driver first)")  # fmt: skip
+    except NetdrvError as exc:
+        _cli._fail(str(exc))
+    if as_json:
+        click.echo(json.dumps({"dev": dev, "faults": reply.get("faults"),
+                               "stats": reply.get("stats")}, indent=2))  # fmt: skip
+    elif not words:  # like tc, a change succeeds silently
+        click.echo(faults_text(dev, reply))

@@ -1,0 +1,325 @@
+"""``netdrv faults``: tc-style parsing, the daemon's ``faults`` request, the command's output.
+
+The command talks to an in-process daemon (snull on the memory attachment) through a
+client that round-trips each message through JSON and the protocol check, as the
+control socket does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+import netdrv_core.cli as cli_mod
+from netdrv_core import Host
+from netdrv_core.cli_faults import (
+    parse_fault_words,
+    parse_percent,
+    parse_rate,
+    parse_size,
+    parse_time,
+)
+from netdrv_core.control import DaemonNotRunning, ProtocolError, validate_request
+from netdrv_core.daemon import Daemon
+from netdrv_core.errors import NetdrvError
+from netdrv_core.phy import FaultInjector
+
+# -- parsing ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10ms", 0.01), ("1.5s", 1.5), ("2sec", 2.0), ("250us", 250e-6), ("250", 250e-6),
+     ("100usecs", 100e-6), ("3MSEC", 0.003), ("500ns", 500e-9), ("0", 0.0)],
+)  # fmt: skip
+def test_times_as_tc_takes_them_a_bare_number_is_microseconds(text: str, seconds: float) -> None:
+    assert parse_time(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "bps"),
+    [("1mbit", 1e6), ("500kbit", 5e5), ("1Mbit", 1e6), ("64000", 64000.0), ("2gbit", 2e9),
+     ("1kibit", 1024.0), ("1mibit", 1024.0**2), ("100bps", 800.0), ("1mbps", 8e6),
+     ("1MBps", 8e6), ("1kibps", 8192.0), ("1.5mbit", 1.5e6), ("10bit", 10.0)],
+)  # fmt: skip
+def test_rates_as_tc_takes_them_bps_is_bytes(text: str, bps: float) -> None:
+    assert parse_rate(text) == pytest.approx(bps)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("3028", 3028), ("3028b", 3028), ("4k", 4096), ("4kb", 4096), ("1m", 1 << 20),
+     ("32kbit", 4096)],
+)  # fmt: skip
+def test_sizes_as_tc_takes_them(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize(("text", "p"), [("1%", 0.01), ("0.1%", 0.001), ("100%", 1.0),
+                                         ("5", 0.05), ("0%", 0.0)])  # fmt: skip
+def test_percentages(text: str, p: float) -> None:
+    assert parse_percent(text) == pytest.approx(p)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "message"),
+    [(parse_time, "10 parsecs", "'10 parsecs' is not a time such as 10ms"),
+     (parse_time, "-1ms", "is not a time"), (parse_time, "inf", "is not a time"),
+     (parse_time, "1e400s", "too long"),
+     (parse_rate, "1mbyte", "is not a rate such as 1mbit"), (parse_rate, "0kbit", "more than 0"),
+     (parse_size, "0", "at least 1 byte"), (parse_size, "3q", "is not a size"),
+     (parse_percent, "101%", "more than 100%"), (parse_percent, "1%%", "not a percentage"),
+     (parse_percent, "-1%", "not a percentage"), (parse_percent, "nan", "not a percentage")],
+)  # fmt: skip
+def test_bad_values_say_what_was_wrong(parse: Any, text: str, message: str) -> None:
+    with pytest.raises(click.UsageError, match=message):
+        parse(text)
+
+
+def test_words_map_to_the_injector_s_keywords() -> None:
+    words = ("delay", "10ms", "loss", "1%", "corrupt", "0.1%", "duplicate", "2%", "rate",
+             "1mbit", "burst", "3028", "direction", "tx", "seed", "7")  # fmt: skip
+    assert parse_fault_words(words) == {
+        "delay": pytest.approx(0.01), "drop": 0.01, "corrupt": 0.001, "duplicate": 0.02,
+        "rate_limit": 1e6, "burst": 3028, "direction": "tx", "seed": 7,
+    }  # fmt: skip
+    assert parse_fault_words(("latency", "1s", "drop", "50%")) == {"delay": 1.0, "drop": 0.5}
+    assert parse_fault_words(()) == {}
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [(("loss",), "loss needs a value: loss PERCENT"),
+     (("loss", "1%", "loss", "2%"), "loss given twice"),
+     (("bogus", "1"), "unknown parameter 'bogus'; expected: delay TIME, loss PERCENT"),
+     (("delay", "10ms", "2ms"), "jitter is not supported"),
+     (("loss", "1%", "25%"), "correlation is not supported"),
+     (("reorder", "25%"), "netem's reorder is not supported"),
+     (("loss", "1%", "off"), "give it alone"),
+     (("burst", "3028"), "give rate as well"),
+     (("direction", "up"), "'up' is not tx, rx or both"),
+     (("seed", "x"), "'x' is not an integer")],
+)  # fmt: skip
+def test_malformed_lines(words: tuple[str, ...], message: str) -> None:
+    with pytest.raises(click.UsageError, match=message):
+        parse_fault_words(words)
+
+
+# -- the daemon's request ---------------------------------------------------------------
+
+
+class _Client:
+    """A :class:`ControlClient` stand-in that hands requests to an in-process daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def request(self, cmd: str, **kw: Any) -> dict[str, Any]:
+        req = json.loads(json.dumps({"cmd": cmd, **kw}))
+        try:
+            validate_request(req)
+            reply = self.daemon.handle(req)
+        except NetdrvError as exc:
+            reply = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
+        return json.loads(json.dumps(reply))
+
+    def __enter__(self) -> _Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.fixture
+def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+    """snull (``configure=0``, sn0 and sn1 up) in an in-process daemon the CLI talks to."""
+    host = Host()
+    d = Daemon(host=host, exit_when_empty=False, watchdog=None)
+    d.load("snull", ["configure=0"])
+    for dev in host.devices.values():
+        host.attachment.up(dev)  # type: ignore[attr-defined]
+    monkeypatch.setattr(cli_mod, "_client", lambda start=False, plugins=(): _Client(d))
+    try:
+        yield d
+    finally:
+        for name in list(d.drivers):
+            d.unload(name)
+        host.close()
+        host.loop.close()
+
+
+def ask(d: Daemon, **req: Any) -> dict[str, Any]:
+    return _Client(d).request("faults", **req)
+
+
+def injector(d: Daemon, name: str = "sn0") -> FaultInjector | None:
+    dev = d.host.dev_get_by_name(name)
+    return d._injectors()[dev][0] if dev in d._injectors() else None
+
+
+def send(d: Daemon, n: int, name: str = "sn0") -> None:
+    frame = b"\x02\x00\x00\x00\x00\x01" + b"\x02\x00\x00\x00\x00\x02" + b"\x08\x00" + bytes(46)
+    for _ in range(n):
+        d.host.attachment.send(name, frame)  # type: ignore[attr-defined]
+    d.host.loop.run_until_idle()
+
+
+def test_set_show_change_and_off(daemon: Daemon) -> None:
+    assert ask(daemon, dev="sn0") == {"ok": True, "faults": None, "stats": None}
+    r = ask(daemon, dev="sn0", set={"drop": 1.0, "delay": 0.01})
+    assert r["ok"] and r["faults"]["drop"] == 1.0 and r["stats"]["seen"] == 0
+    fi = injector(daemon)
+    assert fi is not None and daemon.host.devices["sn0"].xmit_hook == fi._tx_hook
+    send(daemon, 3)
+    r = ask(daemon, dev="sn0")
+    assert r["stats"]["dropped"] == 3 and r["faults"]["delay"] == 0.01
+    # tc qdisc change: the same injector, every parameter replaced, its counters going on
+    r = ask(daemon, dev="sn0", set={"duplicate": 0.5})
+    assert injector(daemon) is fi and r["stats"]["dropped"] == 3
+    assert r["faults"] == {"drop": 0.0, "corrupt": 0.0, "duplicate": 0.5, "delay": 0.0,
+                           "rate_limit": None, "burst": 2 * 1514, "direction": "both",
+                           "seed": None}  # fmt: skip
+    assert ask(daemon, dev="sn0", off=True) == {"ok": True, "faults": None, "stats": None}
+    assert injector(daemon) is None and fi.removed
+    dev = daemon.host.devices["sn0"]
+    assert dev.xmit_hook is None and dev.rx_hook is None
+    r = ask(daemon, dev="sn0", off=True)
+    assert not r["ok"] and r["error"] == "sn0 has no fault injector (nothing to turn off)"
+
+
+def test_a_new_direction_is_a_new_injector_in_place_of_the_old(daemon: Daemon) -> None:
+    ask(daemon, dev="sn0", set={"drop": 1.0, "direction": "tx"})
+    old = injector(daemon)
+    send(daemon, 2)
+    r = ask(daemon, dev="sn0", set={"drop": 1.0})  # direction not given: both
+    new = injector(daemon)
+    assert new is not old and old is not None and old.removed
+    assert r["faults"]["direction"] == "both" and r["stats"]["seen"] == 0
+    dev = daemon.host.devices["sn0"]
+    assert dev.xmit_hook == new._tx_hook and dev.rx_hook == new._rx_hook  # type: ignore[union-attr]
+    assert new._prev == {"tx": None, "rx": None}  # type: ignore[union-attr]
+
+
+def test_a_refused_setting_leaves_the_injector_as_it_was(daemon: Daemon) -> None:
+    ask(daemon, dev="sn0", set={"drop": 0.5, "direction": "tx"})
+    fi = injector(daemon)
+    for bad in ({"drop": 2.0, "direction": "tx"}, {"drop": 2.0}, {"burst": 0, "rate_limit": 1}):
+        r = ask(daemon, dev="sn0", set=bad)
+        assert not r["ok"] and r["error"].startswith("sn0: FaultInjector ")
+        assert injector(daemon) is fi and fi is not None and not fi.removed and fi.drop == 0.5
+    assert not ask(daemon, dev="sn1", set={"direction": "up"})["ok"]
+    assert injector(daemon, "sn1") is None
+
+
+def test_the_injector_goes_with_its_device(daemon: Daemon) -> None:
+    ask(daemon, dev="sn0", set={"delay": 10.0})
+    fi = injector(daemon)
+    send(daemon, 2)
+    assert fi is not None and fi.stats.pending == 2
+    daemon.unload("snull")
+    assert daemon._injectors() == {} and fi.removed and fi.stats.purged == 2
+    assert fi.stats.pending == 0 and not [t for _, _, t in daemon.host.loop._timers
+                                          if not t.cancelled]  # fmt: skip
+    daemon.load("snull", ["configure=0"])  # the new sn0 has none
+    assert ask(daemon, dev="sn0") == {"ok": True, "faults": None, "stats": None}
+
+
+def test_an_unknown_device(daemon: Daemon) -> None:
+    r = ask(daemon, dev="eth9", set={"drop": 1.0})
+    assert not r["ok"] and r["error"] == "no netdrv device named 'eth9'"
+
+
+@pytest.mark.parametrize(
+    "req",
+    [{"dev": 1}, {"dev": "sn0", "off": "yes"}, {"dev": "sn0", "set": {"loss": 0.1}},
+     {"dev": "sn0", "set": {"drop": "1%"}}, {"dev": "sn0", "set": {"drop": True}},
+     {"dev": "sn0", "set": {"burst": 1.5}}, {"dev": "sn0", "set": []},
+     {"dev": "sn0", "set": {}, "off": True}],
+)  # fmt: skip
+def test_malformed_requests(req: dict[str, Any]) -> None:
+    with pytest.raises(ProtocolError, match=r"^faults: "):
+        validate_request({"cmd": "faults", **req})
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli_mod.cli, ["faults", *args])
+
+
+def test_the_command_sets_shows_and_turns_off(daemon: Daemon) -> None:
+    res = run("sn0", "delay", "10ms", "loss", "100%", "rate", "1mbit", "seed", "3")
+    assert res.exit_code == 0 and res.output == "", res.output  # silent, as tc
+    fi = injector(daemon)
+    assert fi is not None and fi.drop == 1.0 and fi.delay == pytest.approx(0.01)
+    assert fi.rate_limit == 1e6 and fi.seed == 3
+    send(daemon, 4)
+    res = run("sn0")
+    assert res.exit_code == 0
+    assert res.output == (
+        "sn0: faults delay 10ms loss 100% rate 1Mbit burst 3028b direction both seed 3\n"
+        " seen 4 delivered 0 dropped 4 rate_limited 0 corrupted 0 duplicated 0 delayed 0 "
+        "pending 0 purged 0\n"
+    )
+    out = json.loads(run("sn0", "--json").output)
+    assert out["dev"] == "sn0" and out["faults"]["drop"] == 1.0 and out["stats"]["dropped"] == 4
+    assert run("sn0", "corrupt", "0.1%").exit_code == 0
+    assert injector(daemon) is fi and fi.drop == 0.0 and fi.corrupt == pytest.approx(0.001)
+    assert run("sn0", "off").output == ""
+    assert injector(daemon) is None
+    assert (
+        run("sn0").output == "sn0: no fault injector (netdrv faults sn0 loss 1% … installs one)\n"
+    )
+    assert json.loads(run("sn0", "--json").output) == {"dev": "sn0", "faults": None, "stats": None}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("sn0", "loss"), "loss needs a value"), (("sn0", "loss", "1"), None),
+     (("sn0", "delay", "10 ms"), "'10 ms' is not a time"),
+     (("sn0", "speed", "10"), "unknown parameter 'speed'"), (("-x",), "no such option")],
+)  # fmt: skip
+def test_a_malformed_command_line_exits_2(
+    daemon: Daemon, args: tuple[str, ...], message: str | None
+) -> None:
+    res = run(*args)
+    if message is None:  # a bare number is a percentage, as in tc
+        assert res.exit_code == 0 and injector(daemon).drop == 0.01  # type: ignore[union-attr]
+        return
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+    assert injector(daemon) is None
+
+
+def test_refusals_exit_1_with_the_daemon_s_message(daemon: Daemon) -> None:
+    res = run("eth9", "loss", "1%")
+    assert res.exit_code == 1 and res.output == "netdrv: no netdrv device named 'eth9'\n"
+    res = run("sn0", "off")
+    assert res.exit_code == 1
+    assert res.output == "netdrv: sn0 has no fault injector (nothing to turn off)\n"
+
+
+def test_no_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    def none(start: bool = False, plugins: tuple[str, ...] = ()) -> Any:
+        raise DaemonNotRunning("none")
+
+    monkeypatch.setattr(cli_mod, "_client", none)
+    res = run("sn0", "loss", "1%")
+    assert res.exit_code == 1 and "no netdrv daemon in this network namespace" in res.output
+
+
+def test_status_shows_which_devices_have_an_injector(daemon: Daemon) -> None:
+    assert _Client(daemon).request("status")["fault_injectors"] == {}
+    assert run("sn1", "delay", "1ms", "direction", "rx").exit_code == 0
+    st = _Client(daemon).request("status")
+    assert st["fault_injectors"] == {"sn1": {"drop": 0.0, "corrupt": 0.0, "duplicate": 0.0,
+                                    "delay": 0.001, "rate_limit": None, "burst": 2 * 1514,
+                                    "direction": "rx", "seed": None}}  # fmt: skip
+    res = CliRunner().invoke(cli_mod.cli, ["status"])
+    assert res.exit_code == 0 and "\nsn1: faults delay 1ms direction rx\n" in res.output
+    assert "sn0: faults" not in res.output
