@@ -7,6 +7,13 @@ unicast address), bulk-IN aggregation, checksum offload, RX_CTL with START
 and MEDIUM_STATUS_MODE with RECEIVE_EN (nothing is received without both),
 then autonegotiation.
 
+Down and up, as ``ax88179_info``'s ``.stop`` and ``.reset``: ``ax88179_stop`` clears
+RECEIVE_EN in MEDIUM_STATUS_MODE as the interface goes down, so the chip takes (and
+buffers) no frame for a down interface; at the next open ``ax88179_net_reset`` sets it
+again when the PHY reports a status (GMII_PHY_PHYSR non-zero), else runs the whole
+``ax88179_reset`` (in the kevent worker: it waits for the PHY).  A ``link_reset`` that
+runs while the interface is down (reported before it went down) leaves RECEIVE_EN off.
+
 Link: the interrupt endpoint's status word (bit 16); a link-up report runs
 ``link_reset`` in the kevent worker — read GMII_PHY_PHYSR for speed/duplex,
 write the medium mode and the bulk-IN aggregation for that speed — and only
@@ -68,6 +75,7 @@ from __future__ import annotations
 import errno
 import logging
 import struct
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -188,6 +196,12 @@ class Ax88179(MiniDriver):
         report runs it again, as Linux does by comparing each report with the carrier."""
         self.rx_ctl = 0
         self.medium = 0
+        self.receive_en = False
+        """RECEIVE_EN as ``reset``/``stop`` want it (on from bind, off while down); link_reset
+        and the MTU change keep it."""
+        self._medium_lock = threading.Lock()
+        """MEDIUM_STATUS_MODE is written from the loop (reset, stop) and the kevent worker
+        (link_reset, MTU): one read-modify-write at a time."""
         self.bmcr = ax.BMCR_ANENABLE
         """MII_BMCR as last written (autoneg, or the forced speed and duplex)."""
         self.mc_filter = b""
@@ -253,14 +267,13 @@ class Ax88179(MiniDriver):
             )
         un.hard_mtu = 1514
         un.max_mtu = MAX_MTU
-        un.rx_urb_size = 1024 * 20  # Linux ax88179_bind, until link_reset picks the real one
         un.rx_buf_size = RX_BUF_SIZE
         un.features |= FEATURES
         un.hw_features |= FEATURES
         un.gso_max_size = GSO_MAX_SIZE  # netif_set_gso_max_size(dev->net, 16384)
         un.rx_csum = True
         un.port_type = "tp"
-        self.reset(un)
+        self.hw_reset(un)
 
     def unbind(self, un: UsbNet) -> None:
         """``ax88179_unbind``: receiving stopped (RX_CTL), the clocks off, the PHY powered down
@@ -270,8 +283,39 @@ class Ax88179(MiniDriver):
         self.write_u8(un, ax.AX_CLK_SELECT, 0)
         self.write_u16(un, ax.AX_PHYPWR_RSTCTL, 0)
 
-    def reset(self, un: UsbNet) -> None:
-        """``ax88179_reset``: power, clocks, MAC, aggregation, offloads, RX_CTL, medium mode."""
+    def reset(self, un: UsbNet) -> int:
+        """``ax88179_net_reset`` (``info->reset``, at open): with a PHY status (GMII_PHY_PHYSR
+        non-zero) RECEIVE_EN back on in MEDIUM_STATUS_MODE, if ``stop`` cleared it; without
+        one the whole :meth:`hw_reset`, deferred to the kevent worker (it waits for the PHY)."""
+        with self._medium_lock:
+            self.receive_en = True
+            if not self.read_phy(un, ax.GMII_PHY_PHYSR):
+                un.defer(self.hw_reset, un)
+                return 0
+            mode = self._read_medium(un)
+            if not mode & ax.AX_MEDIUM_RECEIVE_EN:
+                mode |= ax.AX_MEDIUM_RECEIVE_EN
+                self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, mode)
+            self.medium = mode
+        return 0
+
+    def stop(self, un: UsbNet) -> int:
+        """``ax88179_stop`` (``info->stop``, at close): RECEIVE_EN off in MEDIUM_STATUS_MODE,
+        so the chip takes no frame while the interface is down."""
+        with self._medium_lock:
+            self.receive_en = False
+            mode = self._read_medium(un) & ~ax.AX_MEDIUM_RECEIVE_EN
+            self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, mode)
+            self.medium = mode
+        return 0
+
+    def _read_medium(self, un: UsbNet) -> int:
+        data = un.ctrl_in(ax.REQ_TYPE_VENDOR_IN, ax.AX_ACCESS_MAC, ax.AX_MEDIUM_STATUS_MODE, 2, 2)
+        return int(struct.unpack("<H", data[:2])[0]) if len(data) >= 2 else 0
+
+    def hw_reset(self, un: UsbNet) -> None:
+        """``ax88179_reset`` (bind; open without a PHY status): power, clocks, MAC,
+        aggregation, offloads, RX_CTL, medium mode."""
         self.write_u16(un, ax.AX_PHYPWR_RSTCTL, 0)
         self.write_u16(un, ax.AX_PHYPWR_RSTCTL, ax.AX_PHYPWR_RSTCTL_IPRL)
         self._sleep(0.2)
@@ -284,6 +328,7 @@ class Ax88179(MiniDriver):
             un.mac = un.random_mac(f"NODE_ID holds {mac.hex(':')}, not a unicast address")
             self.write_mac_reg(un, ax.AX_NODE_ID, un.mac)
         self.write_mac_reg(un, ax.AX_RX_BULKIN_QCTRL, ax.AX88179_BULKIN_SIZE[0])
+        un.rx_urb_size = 1024 * 20  # until link_reset picks the real one
         self.write_u8(un, ax.AX_PAUSE_WATERLVL_LOW, 0x34)
         self.write_u8(un, ax.AX_PAUSE_WATERLVL_HIGH, 0x52)
         csum = (ax.AX_RXCOE_IP | ax.AX_RXCOE_TCP | ax.AX_RXCOE_UDP | ax.AX_RXCOE_TCPV6
@@ -293,8 +338,10 @@ class Ax88179(MiniDriver):
         self.set_rx_mode(un, RxMode())
         self.write_u8(un, ax.AX_MONITOR_MOD, ax.AX_MONITOR_MODE_PMETYPE
                       | ax.AX_MONITOR_MODE_PMEPOL | ax.AX_MONITOR_MODE_RWMP)  # fmt: skip
-        self.medium = ax.medium_mode(1000, True)
-        self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, self.medium)
+        with self._medium_lock:
+            self.receive_en = True
+            self.medium = ax.medium_mode(1000, True)
+            self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, self.medium)
         self.write_phy(un, ax.MII_BMCR, ax.BMCR_ANENABLE | ax.BMCR_ANRESTART)
         self.bmcr = ax.BMCR_ANENABLE  # ANRESTART clears itself
 
@@ -389,8 +436,10 @@ class Ax88179(MiniDriver):
         qctrl, rx_urb_size = ax.bulkin_config(speed, usb_status)
         self.write_mac_reg(un, ax.AX_RX_BULKIN_QCTRL, qctrl)
         un.rx_urb_size = rx_urb_size
-        self.medium = ax.medium_mode(speed, full, mtu)
-        self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, self.medium)
+        with self._medium_lock:  # RECEIVE_EN stays off while the interface is down
+            mode = ax.medium_mode(speed, full, mtu)
+            self.medium = mode if self.receive_en else mode & ~ax.AX_MEDIUM_RECEIVE_EN
+            self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, self.medium)
         un.set_link_speed(speed * 1_000_000)
         un.duplex = DUPLEX_FULL if full else DUPLEX_HALF
         self.reset_failed = False
@@ -571,11 +620,11 @@ class Ax88179(MiniDriver):
         return 0
 
     def _apply_mtu(self, un: UsbNet, mtu: int) -> None:
-        data = un.ctrl_in(ax.REQ_TYPE_VENDOR_IN, ax.AX_ACCESS_MAC, ax.AX_MEDIUM_STATUS_MODE, 2, 2)
-        mode = struct.unpack("<H", data[:2])[0]
-        mode = mode | ax.AX_MEDIUM_JUMBO_EN if mtu > 1500 else mode & ~ax.AX_MEDIUM_JUMBO_EN
-        self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, mode)
-        self.medium = mode
+        with self._medium_lock:
+            mode = self._read_medium(un)
+            mode = mode | ax.AX_MEDIUM_JUMBO_EN if mtu > 1500 else mode & ~ax.AX_MEDIUM_JUMBO_EN
+            self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, mode)
+            self.medium = mode
 
     def set_mac_address(self, un: UsbNet, dev: Any, addr: bytes) -> int:
         """``ax88179_set_mac_addr``: NODE_ID follows (the chip filters on it)."""

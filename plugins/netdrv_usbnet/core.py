@@ -267,6 +267,8 @@ class MiniDriver:
 
     * :meth:`bind`, :meth:`unbind`: the thread that binds (init or the
       hotplug watcher) / the kevent worker; may do control transfers;
+    * :meth:`reset`, :meth:`stop`: the loop, in ``open`` / ``stop`` (Linux's
+      ``usbnet_open`` / ``usbnet_stop``); a few control transfers;
     * :meth:`status`: the interrupt thread; reports through
       :meth:`UsbNet.link_change` and :meth:`UsbNet.set_link_speed`;
     * :meth:`link_reset`, :meth:`set_rx_mode`: the kevent worker;
@@ -299,6 +301,21 @@ class MiniDriver:
 
     def status_reset(self) -> None:
         """The interrupt endpoint stalled: forget partial notifications."""
+
+    def reset(self, un: UsbNet) -> int:
+        """``info->reset``, which ``usbnet_open`` calls first: put the adapter in a known safe
+        state before the interface comes up (the loop, before the reader and the interrupt
+        endpoint are started; keep it to a few control transfers, defer longer work with
+        :meth:`UsbNet.defer`).  0, or a negative errno: the open fails with it (Linux's
+        "open reset fail").  Default: nothing to do."""
+        return 0
+
+    def stop(self, un: UsbNet) -> int:
+        """``info->stop``, which ``usbnet_stop`` calls as the interface goes down (the loop;
+        not once the adapter is gone): e.g. stop the adapter receiving, so that it buffers
+        nothing for a down interface.  A negative errno is logged, the interface goes down
+        all the same.  Default: nothing to do."""
+        return 0
 
     def link_reset(self, un: UsbNet) -> bool:
         """After a link-up report: reprogram for the new speed; return True if the link is up."""
@@ -663,6 +680,20 @@ class UsbNet:
             yield
         finally:
             self.data_ready.set()
+
+    def minidriver_call(self, hook: str) -> int:
+        """The minidriver's ``reset`` or ``stop`` (loop): its return value, or the negative
+        errno of a USB error it raised (ENODEV also reports the adapter lost)."""
+        try:
+            return int(getattr(self.info, hook)(self))
+        except usb.core.USBError as exc:
+            err = usb_errno(exc)
+            if err == errno.ENODEV:
+                self._lost(exc)
+            return -err
+        except Exception:
+            log.exception("%s: %s raised", self, hook)
+            return -errno.EIO
 
     # -- control transfers (binding thread or kevent worker) -------------------------------------
     def ctrl_in(
@@ -1458,6 +1489,11 @@ class UsbNetOps(NetDeviceOps):
         un = _un(dev)
         if un.state != "bound":
             return -errno.ENODEV
+        ret = un.minidriver_call("reset")  # usbnet_open: "put into known safe state"
+        if ret < 0:
+            log.info("%s: open reset fail (%d) usbnet %s, %s", dev.name, ret, un.bus_info,
+                     un.info.description)  # fmt: skip
+            return ret
         if un.napi is not None:
             napi_enable(un.napi)
         un.rx_scheduled = False
@@ -1475,6 +1511,11 @@ class UsbNetOps(NetDeviceOps):
         frames already handed to the writer still complete.  The carrier stays as the adapter
         last reported it, as in Linux."""
         un = _un(dev)
+        if un.state == "bound":  # usbnet_stop: the minidriver stops the adapter first
+            ret = un.minidriver_call("stop")
+            if ret < 0:
+                log.info("%s: stop fail (%d) usbnet %s, %s", dev.name, ret, un.bus_info,
+                         un.info.description)  # fmt: skip
         un.rx_gate.clear()
         un.intr_gate.clear()
         if un.napi is not None:
