@@ -1157,6 +1157,9 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
             lvl = r["msglevel"]
             lines.append(f"\tCurrent message level: 0x{lvl:08x} ({lvl})")
             names = [n for i, n in enumerate(NETIF_MSG_NAMES) if lvl >> i & 1]
+            if rest := lvl >> len(NETIF_MSG_NAMES) << len(NETIF_MSG_NAMES):
+                names.append(f"{rest:#x}")  # ethtool's print_flags: the bits it cannot name
+            # Then a line of only blanks for level 0, as ethtool prints.
             lines.append("\t\t\t       " + " ".join(names))
         lines.append(f"\tLink detected: {'yes' if r['link'] else 'no'}")
         return "\n".join(lines)

@@ -329,6 +329,9 @@ class Daemon:
         self._refused_logged = -math.inf  # loop time of that line
         self._stopping = False
         self._exiting = False  # the last driver is gone: shutting down, taking no new load
+        # The hook plugins each loaded driver's load disabled (-p no:NAME), by instance name.
+        self._skip_plugins: dict[str, frozenset[str]] = {}
+        self._loading: str | None = None  # the driver being loaded (its init running)
         self._thread_errors: dict[tuple[str, str], float] = {}  # (thread, exception): logged at
 
     # -- faults in driver and plugin code ----------------------------------------------------
@@ -337,8 +340,12 @@ class Daemon:
         caller = getattr(self.pm.pm.hook, f"netdrv_device_{event}", None)
         if caller is None or not caller.get_hookimpls():
             return
+        # Not the hooks of the plugins the load of the device's driver disabled (-p no:NAME).
+        drv = getattr(dev, "driver", None)
+        owner = getattr(drv, "instance", None) if drv is not None else self._loading
+        skip = self._skip_plugins.get(owner, ()) if owner else ()
         with self.watchdog.guard(f"plugin hooks for {event} of {dev.name}"):
-            self.pm.notify(event, dev)
+            self.pm.notify(event, dev, skip=skip)
 
     def _thread_error(self, args: threading.ExceptHookArgs) -> None:
         """``threading.excepthook``: a driver thread that dies takes its device(s) down."""
@@ -599,7 +606,8 @@ class Daemon:
                 )
             name = req["driver"]
             base = split_instance(name)[0]
-            if base in req.get("disabled", ()) or base in self.pm.disabled:
+            skip = set(req.get("disabled", ()))
+            if base in skip or base in self.pm.disabled:
                 raise PluginError(f"plugin {base!r} is disabled (-p no:{base})")
             named = list(dict.fromkeys(req.get("plugins", [])))
             added = [m for m in named if m not in self.pm.extra]
@@ -607,7 +615,8 @@ class Daemon:
             loaded = self.pm.loaded_plugins()
             try:
                 # Each `netdrv load` tries a hook plugin that failed before again, once.
-                return self.load(name, req.get("params", []), plugins=named, retry_failed=True)
+                return self.load(name, req.get("params", []), plugins=named, retry_failed=True,
+                                 skip=skip)  # fmt: skip
             except BaseException:
                 # `-p MODULE` of a load that failed is not this daemon's plugin from now on
                 # (`netdrv drivers` would list any module named, `-p os` included), and the
@@ -658,7 +667,7 @@ class Daemon:
 
     def load(
         self, name: str, args: list[str], *, plugins: Collection[str] = (),
-        retry_failed: bool = False,
+        retry_failed: bool = False, skip: Collection[str] = (),
     ) -> dict[str, Any]:  # fmt: skip
         """Load driver ``name`` with ``args``; on any failure nothing stays registered.
 
@@ -667,6 +676,10 @@ class Daemon:
         modules named for this load) that fails fails the load; the hooks of the others
         apply to the driver.  With ``retry_failed`` (what a ``load`` request does), a hook
         plugin that failed at an earlier load is tried again, and its error logged again.
+        The hooks of the plugins named in ``skip`` (a load request's ``-p no:NAME``) take
+        no part in this load: not loaded for it, they add no parameter to the driver and
+        follow none of its devices' events, as long as it is loaded, even if another
+        load has loaded them.
 
         The plugin's import, the driver's ``init``/``configure`` and the hooks
         they trigger run under the watchdog: a hang is logged with a stack dump
@@ -683,13 +696,15 @@ class Daemon:
                 f"driver {name!r} is already loaded (netdrv unload {name} first{more})"
             )
         with self.watchdog.guard("importing the -p and hook plugins"):
-            failed = self.pm.load_hook_plugins(required=plugins, retry_failed=retry_failed)
+            failed = self.pm.load_hook_plugins(
+                required=plugins, retry_failed=retry_failed, skip=skip
+            )
         with self.watchdog.guard(f"importing plugin {base!r}"):
             cls = self.pm.get_driver(base, hook_plugins=False)
         try:
             with self.watchdog.guard(f"importing plugin {base!r}"):
                 check_instance(cls, name)
-                decl = self.pm.driver_parameters(base, hook_plugins=False)
+                decl = self.pm.driver_parameters(base, hook_plugins=False, skip=skip)
                 try:
                     params = parse_params(name, decl, args)
                 except ParameterError as exc:
@@ -699,6 +714,8 @@ class Daemon:
             raise
         drv: Driver | None = None
         before = set(self.host.devices.values())
+        self._skip_plugins[name] = frozenset(skip)
+        self._loading = name  # the driver of a device registered in init without register
         try:
             with self.watchdog.guard(f"driver {name!r} init"), self.host.as_current():
                 try:
@@ -714,6 +731,7 @@ class Daemon:
             if drv is not None:
                 drv.adopt(before)
             self._undo_load(name, drv)
+            self._skip_plugins.pop(name, None)
             self._forget_after_failed_load(name)
             if isinstance(exc, NetdrvError):
                 raise
@@ -724,6 +742,8 @@ class Daemon:
             raise PluginError(
                 f"driver {name!r} failed to initialise: {type(exc).__name__}: {exc}"
             ) from exc
+        finally:
+            self._loading = None
         drv.adopt(before)
         self.drivers[name] = drv
         log.info("loaded %s", " ".join([name, *args]))
@@ -769,6 +789,7 @@ class Daemon:
             if dev.driver is drv:
                 with contextlib.suppress(Exception):
                     self.host.unregister_netdev(dev)
+        self._skip_plugins.pop(name, None)
         log.info("unloaded %s", name)
         if not self.drivers and self.exit_when_empty:
             self._exit_empty()

@@ -28,7 +28,13 @@
   from metadata only.
 * ``NETDRV_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off (then only
   plugins named in ``NETDRV_PLUGINS=mod1,mod2`` or ``-p MODULE`` load);
-  ``-p no:NAME`` disables one plugin — both as in pytest.
+  ``-p no:NAME`` disables one plugin — both as in pytest.  In a running daemon,
+  ``-p no:NAME`` of one load keeps that plugin's hooks out of that load (the
+  ``skip`` of :meth:`PluginManager.load_hook_plugins`,
+  :meth:`~PluginManager.driver_parameters` and :meth:`~PluginManager.notify`).
+* A load error caused by the plugin's own code ends with where it failed,
+  `` (at FILE:LINE in FUNC)`` (:func:`driver_code_location`), as the message is
+  shown without a traceback.
 """
 
 from __future__ import annotations
@@ -225,6 +231,38 @@ def _missing_own_module(exc: BaseException, module: str) -> bool:
         return False
     target = module.partition(":")[0].strip()
     return target == exc.name or target.startswith(f"{exc.name}.")
+
+
+def driver_code_location(exc: BaseException, skip: Iterable[str] = ()) -> str:
+    """Where a plugin's own code raised what ``exc`` wraps: ``" (at FILE:LINE in FUNC)"``.
+
+    A plugin that cannot load (an ``ImportError`` in its driver module, a ``NameError``
+    in ``netdrv_drivers``) is reported by a :class:`~netdrv_core.errors.PluginError`
+    that is shown without a traceback (by ``netdrv load``, the daemon's log, the
+    conformance kit): its message then says which line failed, the innermost frame of
+    ``exc`` and its causes outside netdrv, pluggy, the import machinery and the
+    directories of ``skip``; for a ``SyntaxError``, the line that does not compile.
+    ``""`` when there is none (an unknown driver, a module that is not installed).
+    """
+    import traceback
+
+    dirs = [os.path.dirname(__file__), os.path.dirname(pluggy.__file__ or ""),
+            os.path.dirname(importlib.__file__ or ""), *skip]  # fmt: skip
+    prefixes = tuple(os.path.abspath(d) + os.sep for d in dirs if d)
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    where = ""
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        for frame in traceback.extract_tb(cause.__traceback__):
+            name = frame.filename
+            if name.startswith("<") or os.path.abspath(name).startswith(prefixes):
+                continue
+            where = f" (at {name}:{frame.lineno} in {frame.name})"
+        if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
+            where = f" (at {cause.filename}:{cause.lineno})"  # the line that does not compile
+        cause = cause.__cause__ or cause.__context__
+    return where
 
 
 def _extra_not_found(module: str) -> str:
@@ -615,7 +653,7 @@ class PluginManager:
         except Exception as exc:
             raise PluginError(
                 f"plugin {pname!r} ({self._origin(pname)}) raised in netdrv_drivers: "
-                f"{type(exc).__name__}: {exc}"
+                f"{type(exc).__name__}: {exc}{driver_code_location(exc)}"
             ) from exc
         if not isinstance(classes, list | tuple):
             raise PluginError(
@@ -702,11 +740,7 @@ class PluginManager:
                     self.errors[name] = err
                     raise err from None
             else:
-                known = self.driver_names()
-                close = difflib.get_close_matches(name, known, n=3)
-                hint = f" Did you mean: {', '.join(close)}?" if close else ""
-                avail = ", ".join(known) or "none (is netdrv installed with pip install -e .?)"
-                raise PluginError(f"unknown driver {name!r}.{hint} Installed drivers: {avail}")
+                raise self._unknown_driver(name)
         except PluginError:
             raise
         except BaseException as exc:  # SystemExit/KeyboardInterrupt from a plugin too
@@ -721,16 +755,32 @@ class PluginManager:
                 )
             err = PluginError(
                 f"plugin {name!r} ({self._origin(name)}) failed to load: "
-                f"{type(exc).__name__}: {exc}{hint}"
+                f"{type(exc).__name__}: {exc}{driver_code_location(exc)}{hint}"
             )
             self.errors[name] = err
             raise err from exc
         self.register(module, name)
         return module
 
+    def _unknown_driver(self, name: str) -> PluginError:
+        """The error of loading ``name``, which no plugin offers, with the driver names
+        close to it.  Those are the installed drivers' (entry points of
+        ``netdrv.drivers``) and those the loaded plugins offer: a ``-p MODULE`` module's
+        name is no driver name (``-p netdrv_snull`` offers ``snull``; a hook plugin or a
+        module that failed to import offers none)."""
+        known = sorted(
+            {d.name for d in self.list_drivers() if not d.disabled and d.distribution != "(-p)"}
+            | {d for d in self._drivers if d not in self.disabled}
+        )
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        avail = ", ".join(known) or "none (is netdrv installed with pip install -e .?)"
+        return PluginError(f"unknown driver {name!r}.{hint} Installed drivers: {avail}")
+
     def load_hook_plugins(
-        self, required: Iterable[str] = (), *, retry_failed: bool = False
-    ) -> dict[str, PluginError]:
+        self, required: Iterable[str] = (), *, retry_failed: bool = False,
+        skip: Collection[str] = (),
+    ) -> dict[str, PluginError]:  # fmt: skip
         """Load every ``-p MODULE`` module and every enabled hook plugin (entry-point group
         ``netdrv.plugins``) not loaded yet, so that their hooks take part in what follows.
 
@@ -743,13 +793,16 @@ class PluginManager:
         reinstalled meanwhile takes part, as a failed ``modprobe`` can be retried.  A
         module of ``required`` (the ``-p`` modules named for this command) that fails is
         dropped from :attr:`extra` and its error raised: the user asked for it, as with
-        pytest's ``-p``.  Returns the failures.
+        pytest's ``-p``.  The plugins named in ``skip`` (``-p no:NAME`` of one load in a
+        running daemon) are not loaded.  Returns the failures.
         """
         retried = self._forget_failures() if retry_failed else set()
         failed: dict[str, PluginError] = {}
         must = set(required)
         for mod in list(self.extra):
             name = self._extra_plugin(mod)
+            if mod not in must and (name in skip or mod in skip):
+                continue
             err = self._try_load(name, report=mod not in must)
             if err is None:
                 continue
@@ -760,7 +813,7 @@ class PluginManager:
                 raise err
             failed[name] = err
         for ep in self._hook_entry_points():
-            if ep.name not in self.disabled:
+            if ep.name not in self.disabled and ep.name not in skip:
                 err = self._try_load(ep.name, report=True)
                 if err is not None:
                     failed[ep.name] = err
@@ -858,7 +911,11 @@ class PluginManager:
                         except PluginError as exc:
                             log.error("%s", exc)
                 if name not in self._drivers:
-                    raise
+                    if name in self._claims() or self._extra_module(name) is not None:
+                        raise
+                    # Not installed: the drivers the -p modules offer, now they are
+                    # loaded, are among the names the message suggests.
+                    raise self._unknown_driver(name) from None
         if name not in self._drivers:
             # The entry point's module may offer the driver under another plugin name.
             offers = [d for d, (_, owner) in self._drivers.items() if owner == name]
@@ -958,9 +1015,11 @@ class PluginManager:
                 log.error("%s", exc)
         return dict(self.errors)
 
-    def driver_parameters(self, name: str, *, hook_plugins: bool = True) -> tuple[Param, ...]:
+    def driver_parameters(
+        self, name: str, *, hook_plugins: bool = True, skip: Collection[str] = ()
+    ) -> tuple[Param, ...]:
         """Declared parameters of a driver plus those other plugins add (``hook_plugins``:
-        as in :meth:`get_driver`).
+        as in :meth:`get_driver`), except the plugins named in ``skip``.
 
         The hook runs for every driver: what one plugin returns that is not a list of
         new :class:`Param` is left out, logged with its plugin's name, so that it
@@ -968,7 +1027,8 @@ class PluginManager:
         """
         cls = self.get_driver(name, hook_plugins=hook_plugins)
         params = list(cls.parameters)
-        for plugin, res in self._call_guarded("netdrv_driver_parameters", driver=name):
+        calls = self._call_guarded("netdrv_driver_parameters", skip, driver=name)
+        for plugin, res in calls:
             problem = _parameters_problem(res, {p.name for p in params})
             if problem:
                 log.error(
@@ -983,13 +1043,18 @@ class PluginManager:
     # -- hooks ------------------------------------------------------------------------------
     def call_guarded(self, hook: str, **kwargs: Any) -> list[Any]:
         """Call every implementation of ``hook``; one that raises is logged with its plugin name."""
-        return [res for _, res in self._call_guarded(hook, **kwargs)]
+        return [res for _, res in self._call_guarded(hook, (), **kwargs)]
 
-    def _call_guarded(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """:meth:`call_guarded`, each result with the name of the plugin that returned it."""
+    def _call_guarded(
+        self, hook: str, skip: Collection[str], /, **kwargs: Any
+    ) -> list[tuple[str, Any]]:
+        """:meth:`call_guarded` but for the plugins named in ``skip``, each result with the
+        name of the plugin that returned it."""
         results = []
         caller = getattr(self.pm.hook, hook)
         for impl in reversed(caller.get_hookimpls()):
+            if impl.plugin_name in skip:
+                continue
             try:
                 args = [kwargs[a] for a in impl.argnames]
                 res = impl.function(*args)
@@ -1004,8 +1069,10 @@ class PluginManager:
                 results.append((impl.plugin_name, res))
         return results
 
-    def notify(self, event: str, dev: Any) -> None:
-        """Fan a host lifecycle event out to ``netdrv_device_<event>`` hooks."""
+    def notify(self, event: str, dev: Any, *, skip: Collection[str] = ()) -> None:
+        """Fan a host lifecycle event out to ``netdrv_device_<event>`` hooks, except those
+        of the plugins named in ``skip`` (the ``-p no:NAME`` of the load of ``dev``'s
+        driver)."""
         hook = f"netdrv_device_{event}"
         if hasattr(self.pm.hook, hook):
-            self.call_guarded(hook, dev=dev)
+            self._call_guarded(hook, skip, dev=dev)

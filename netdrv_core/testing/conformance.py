@@ -142,7 +142,7 @@ from ..netdevice import (
     netif_wake_queue,
 )
 from ..params import Param, parse_params
-from ..plugins import PluginManager
+from ..plugins import PluginManager, driver_code_location
 from ..skbuff import SkBuff, set_skb_debug, skb_not_owned
 from ..vlan import ETH_P_8021Q
 
@@ -281,36 +281,11 @@ def not_installed_hint(plugins: PluginManager, name: str) -> str:
 
 
 def _driver_code_location(exc: BaseException) -> str:
-    """Where the driver's own code raised what ``exc`` wraps: ``" (at FILE:LINE in FUNC)"``.
-
-    A plugin that cannot load (an ``ImportError`` in its driver module, a ``NameError``
-    in ``netdrv_drivers``) is reported by a :class:`~netdrv_core.PluginError` whose
-    message names the cause but not the line; the kit shows that message without
-    netdrv's traceback, so it adds the innermost frame outside netdrv, pluggy and
-    the import machinery.  ``""`` when there is none (an unknown driver).
-    """
-    import traceback
-
-    import pluggy
-
-    skip = tuple(
-        os.path.dirname(os.path.abspath(path)) + os.sep
-        for path in (os.path.dirname(__file__), pytest.__file__, pluggy.__file__)
-    )
-    cause: BaseException | None = exc
-    seen: set[int] = set()
-    where = ""
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        for frame in traceback.extract_tb(cause.__traceback__):
-            name = frame.filename
-            if name.startswith("<") or os.path.abspath(name).startswith(skip):
-                continue
-            where = f" (at {name}:{frame.lineno} in {frame.name})"
-        if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
-            where = f" (at {cause.filename}:{cause.lineno})"  # the line that does not compile
-        cause = cause.__cause__ or cause.__context__
-    return where
+    """Where the driver's own code raised what ``exc`` wraps, unless its message says so
+    already (a :class:`~netdrv_core.PluginError` of the plugin manager does): see
+    :func:`netdrv_core.plugins.driver_code_location`."""
+    where = driver_code_location(exc, skip=(os.path.dirname(pytest.__file__ or ""),))
+    return "" if where in str(exc) else where
 
 
 def is_ethernet_like(dev: NetDevice) -> bool:

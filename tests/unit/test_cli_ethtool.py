@@ -351,6 +351,23 @@ def test_coalesce_channels_pause_msglevel_and_nway_reset(daemon: Daemon) -> None
     )  # ethtool's do_nway_rst returns -1
 
 
+def test_message_level_line_as_ethtool_prints_it(daemon: Daemon) -> None:
+    """ethtool's do_gset: "\\t\\t\\t       " then print_flags (the names, then the bits it
+    has no name for in hex) and a newline: a line of only blanks for level 0."""
+
+    def level_lines(value: str) -> str:
+        assert ok("-s", "tn0", "msglvl", value) == ""
+        out = ok("tn0")
+        return out[out.index("\tCurrent message level") : out.index("\tLink detected")]
+
+    assert level_lines("0") == "\tCurrent message level: 0x00000000 (0)\n\t\t\t       \n"
+    assert level_lines("0x18001") == (
+        "\tCurrent message level: 0x00018001 (98305)\n\t\t\t       drv 0x18000\n"
+    )
+    assert level_lines("0x8000") == "\tCurrent message level: 0x00008000 (32768)\n" \
+        "\t\t\t       0x8000\n"  # fmt: skip
+
+
 def test_without_a_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_daemon(start: bool = False, plugins: tuple[str, ...] = ()) -> Any:
         raise DaemonNotRunning("none")
