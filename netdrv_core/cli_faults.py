@@ -99,8 +99,10 @@ def parse_size(text: str, key: str = "burst") -> int:
     value, scale = _split(key, text, "a size such as 3028, 4k or 32kbit (a bare number is "
                           "bytes, as in tc)", _SIZE_UNITS)  # fmt: skip
     size = value * int(scale)
-    if not 1 <= size < 2**63:
+    if not size >= 1:
         raise click.UsageError(f"{key}: {text!r} must be at least 1 byte")
+    if size >= 2**63:
+        raise click.UsageError(f"{key}: {text!r} is too large (at most 2**63 - 1 bytes)")
     return int(size)
 
 

@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import random
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -212,8 +213,8 @@ class FaultInjector:
         for name, p in (("drop", drop), ("corrupt", corrupt), ("duplicate", duplicate)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"FaultInjector {name} must be a probability 0.0..1.0, got {p}")
-        if not delay >= 0:  # NaN too
-            raise ValueError(f"FaultInjector delay must be >= 0 seconds, got {delay}")
+        if not 0 <= delay < math.inf:  # NaN too; an infinite delay would hold frames forever
+            raise ValueError(f"FaultInjector delay must be >= 0 seconds and finite, got {delay}")
         if rate_limit is not None and not rate_limit > 0:
             raise ValueError(
                 f"FaultInjector rate_limit must be > 0 bit/s or None, got {rate_limit}"

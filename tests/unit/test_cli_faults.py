@@ -73,6 +73,7 @@ def test_percentages(text: str, p: float) -> None:
      (parse_time, "1e400s", "too long"),
      (parse_rate, "1mbyte", "is not a rate such as 1mbit"), (parse_rate, "0kbit", "more than 0"),
      (parse_size, "0", "at least 1 byte"), (parse_size, "3q", "is not a size"),
+     (parse_size, "1e30", "too large"),
      (parse_percent, "101%", "more than 100%"), (parse_percent, "1%%", "not a percentage"),
      (parse_percent, "-1%", "not a percentage"), (parse_percent, "nan", "not a percentage")],
 )  # fmt: skip

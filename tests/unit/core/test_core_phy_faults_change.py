@@ -96,6 +96,9 @@ def test_check_resolves_the_default_burst_and_installs_nothing(host: Host) -> No
     dev, _ = tx_dev(host)
     assert FaultInjector.check(dev, rate_limit=1000) == 2 * 1514
     assert FaultInjector.check(dev, rate_limit=1000, burst=99, seed=5) == 99
+    for bad in (math.inf, math.nan, -1.0):  # a raw control client can send Infinity
+        with pytest.raises(ValueError, match="delay must be >= 0 seconds and finite"):
+            FaultInjector.check(dev, delay=bad)
     with pytest.raises(ValueError, match="direction"):
         FaultInjector.check(dev, direction="sideways")
     assert dev.xmit_hook is None and dev.rx_hook is None
