@@ -1674,7 +1674,10 @@ def _next_test(dev: NetDevice) -> None:
         if outcome is None:
             break  # it runs: the others wait for it in turn
         if q.done is not None:
-            q.done(outcome)
+            try:
+                q.done(outcome)
+            except Exception:  # one caller's failure must not strand the tests behind it
+                log.exception("%s: handing on a queued self-test's result raised", dev.name)
     if not queue:
         _waiting.pop(dev, None)
 

@@ -383,6 +383,28 @@ def test_a_second_test_waits_for_the_running_one_and_runs_after_it(host: Host) -
     assert ethtool_self_test_begin(host, dev, 0, _tagged(got, "d")) is not None
 
 
+def test_a_waiting_test_whose_caller_raises_does_not_strand_the_tests_behind_it(
+    host: Host, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One queued caller's result callback raising (a client gone mid-answer) is logged; the
+    tests queued behind it still run and get their results."""
+    hangs = Hangs(sync_after=1)
+    dev, ops = _dev(host, hangs)
+    got: list[Any] = []
+
+    def broken(outcome: Any) -> None:
+        raise RuntimeError("the caller is gone")
+
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "a"))
+    ethtool_self_test_begin(host, dev, 0, broken)
+    ethtool_self_test_begin(host, dev, 0, _tagged(got, "c"))
+    hangs.runs[0].completion.complete()  # type: ignore[union-attr]
+    host.loop.run_until_idle()
+    assert [tag for tag, _ in got] == ["a", "c"] and len(ops.calls) == 3
+    assert "handing on a queued self-test's result raised" in caplog.text
+    assert not netif_testing(dev)
+
+
 def test_a_test_waiting_behind_one_that_never_completes_runs_when_that_times_out(
     host: Host, clock: FakeClock
 ) -> None:
