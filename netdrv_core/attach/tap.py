@@ -763,7 +763,8 @@ class KernelStack(Attachment):
         As Linux before a device that takes no offloads (``validate_xmit_skb``): a
         super-frame is segmented in software, each segment's checksum finished, and a
         partial checksum is finished (``skb_checksum_help``).  ValueError (GsoError) for a
-        job that cannot be done: the frame is dropped.
+        job that cannot be done: the frame is dropped.  A write that fails part-way through
+        the segments counts the skb once, as a drop, though the segments before it went up.
         """
         if not skb.gso_size:
             skb_checksum_help(skb)  # in place: ``frame`` shows the finished checksum
