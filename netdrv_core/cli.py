@@ -1362,6 +1362,12 @@ def _ethtool_status(op: str, is_set: bool, asked: str | None, err: int | None) -
     return _ETHTOOL_FAILED.get((op, is_set), 1)
 
 
+class _EthtoolUsageError(click.UsageError):
+    """A malformed ``netdrv ethtool`` command line: exit status 1, as ethtool's."""
+
+    exit_code = 1
+
+
 class _EthtoolCommand(click.Command):
     """``netdrv ethtool``: a malformed command line exits 1, as ethtool's ``exit_bad_args``
     does, not click's 2 — which for ethtool means a self-test that failed (``-t``)."""
@@ -1370,15 +1376,13 @@ class _EthtoolCommand(click.Command):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
-            exc.exit_code = 1
-            raise
+            raise _EthtoolUsageError(exc.format_message(), exc.ctx) from exc
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            exc.exit_code = 1
-            raise
+            raise _EthtoolUsageError(exc.format_message(), exc.ctx) from exc
 
 
 @cli.command(cls=_EthtoolCommand, context_settings={"ignore_unknown_options": True},
