@@ -34,9 +34,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .checksum import csum_partial
 from .ether import ETH_ALEN, ETH_HLEN, ETH_P_802_2, ETH_P_802_3, ETH_P_802_3_MIN
 from .netdevice import NETIF_F_HW_VLAN_CTAG_TX, kfree_tx
-from .skbuff import CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, SkBuff, skb_frame_start
+from .skbuff import CHECKSUM_COMPLETE, CHECKSUM_PARTIAL, SkBuff, skb_frame_start
 
 if TYPE_CHECKING:
     from .netdevice import NetDevice
@@ -247,6 +248,24 @@ def vlan_hwaccel_push_inside(skb: SkBuff) -> SkBuff:
     return skb
 
 
+def _csum16(csum: int) -> int:
+    """A one's-complement sum (any width, as ``csum_partial`` returns) folded to 16 bits."""
+    while csum >> 16:
+        csum = (csum & 0xFFFF) + (csum >> 16)
+    return csum
+
+
+def _postpull_rcsum(skb: SkBuff, start: int, end: int) -> None:
+    """Take the bytes ``start..end`` (``skb.buf`` offsets, the front of what ``skb.csum``
+    covers) out of a ``CHECKSUM_COMPLETE`` sum (Linux's ``skb_postpull_rcsum``; the one's
+    complement of a sum is its negation, so subtracting is adding the complement)."""
+    pulled = _csum16(csum_partial(memoryview(skb.buf)[start:end]))
+    rest = _csum16(_csum16(skb.csum) + (~pulled & 0xFFFF))
+    if (end - start) & 1:  # what stays began at an odd offset: its sum is byte-swapped
+        rest = (rest >> 8 | rest << 8) & 0xFFFF
+    skb.csum = rest
+
+
 def skb_vlan_untag(skb: SkBuff) -> SkBuff:
     """Move the outer tag from the data into the metadata (``skb_vlan_untag``); returns ``skb``.
 
@@ -256,6 +275,12 @@ def skb_vlan_untag(skb: SkBuff) -> SkBuff:
     (``data`` past the link header: it stays past it).  ``skb.protocol`` becomes
     the encapsulated protocol.  An skb with a metadata tag already, or with
     none in the data, is left as it is.
+
+    A ``CHECKSUM_COMPLETE`` sum (``skb.csum``, over the frame past its link header,
+    which is where ``eth_type_trans`` leaves ``data``) loses the 4 bytes that leave
+    it — the tag's TCI and the encapsulated ethertype — as Linux's ``skb_pull_rcsum``
+    takes them out: the sum stays right for what follows, and the skb stays
+    ``CHECKSUM_COMPLETE``.
 
     :raises ValueError: the frame is too short for the tag it says it has.
     """
@@ -268,18 +293,20 @@ def skb_vlan_untag(skb: SkBuff) -> SkBuff:
         raise ValueError(f"skb_vlan_untag: a {skb.tail - start}-byte frame is too short for "
                          f"its VLAN tag")  # fmt: skip
     buf = skb.buf
+    new, past = start + VLAN_HLEN, start + VLAN_ETH_HLEN
+    if skb.ip_summed == CHECKSUM_COMPLETE and skb.data < past:
+        # skb_pull_rcsum, before the addresses move over the tag: the sum covers the frame
+        # from data (past the link header; not pulled yet, where it will be) to its tail.
+        _postpull_rcsum(skb, skb.data if skb.data > start else start + ETH_HLEN, past)
     skb.vlan_all = proto << 16 | buf[start + 14] << 8 | buf[start + 15]
     inner = buf[start + 16] << 8 | buf[start + 17]
     buf[start + VLAN_HLEN : start + VLAN_HLEN + _MACS] = buf[start : start + _MACS]
-    new, past = start + VLAN_HLEN, start + VLAN_ETH_HLEN
     if skb.mac_header == start:
         skb.mac_header = new
     if skb.data == start:
         skb.data = new
     elif skb.data < past:  # pulled past the link header (eth_type_trans): past it again
         skb.data = past
-        if skb.ip_summed == CHECKSUM_COMPLETE:
-            skb.ip_summed = CHECKSUM_NONE  # its sum covered the tag: verified in software
     if 0 <= skb.network_header < past:
         skb.network_header = past
     if inner >= ETH_P_802_3_MIN:

@@ -50,10 +50,16 @@ from netdrv_core import (
 )
 from netdrv_core.attach.tap import KernelStack, _Port
 from netdrv_core.attach.vnet import VNET_HDR, VNET_HDR_LEN
+from netdrv_core.checksum import csum_fold, csum_partial
 from netdrv_core.ethtool import ethtool_features, ethtool_set_features
 from netdrv_core.gso import skb_gso_segment
 from netdrv_core.napi import NapiStruct, napi_complete_done, napi_enable, netif_napi_add
-from netdrv_core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, SKB_GSO_TCPV4
+from netdrv_core.skbuff import (
+    CHECKSUM_COMPLETE,
+    CHECKSUM_PARTIAL,
+    CHECKSUM_UNNECESSARY,
+    SKB_GSO_TCPV4,
+)
 from netdrv_core.testing.conformance import DriverConformance, DriverHarness
 
 A, B = "198.18.0.1", "198.18.0.2"
@@ -150,6 +156,51 @@ def test_untag_after_eth_type_trans_leaves_data_at_the_network_header() -> None:
     assert skb.protocol == 0x0800 and skb.vlan_tci == TCI
     assert bytes(skb.buf[skb.mac_header : skb.tail]) == frame
     assert skb.data == skb.network_header == skb.mac_header + 14
+
+
+def _complete(skb: SkBuff, start: int) -> None:
+    """CHECKSUM_COMPLETE, the sum a device reports over the frame from ``start``."""
+    skb.ip_summed = CHECKSUM_COMPLETE
+    skb.csum = csum_partial(skb.buf[start : skb.tail])
+
+
+def _same_sum(skb: SkBuff) -> bool:
+    """``skb.csum`` is the one's-complement sum of data..tail (compared folded)."""
+    return csum_fold(skb.csum) == csum_fold(csum_partial(skb.buf[skb.data : skb.tail]))
+
+
+@pytest.mark.parametrize("payload", [b"ping", b"odd-length payload"])
+def test_untag_takes_the_tag_out_of_a_checksum_complete_sum(payload: bytes) -> None:
+    # Linux's skb_vlan_untag pulls the tag with skb_pull_rcsum: skb->csum loses its bytes
+    # (the TCI and the encapsulated ethertype) and stays right for what follows.
+    dev, _ops = make_dev()
+    skb = rx_skb(dev, tagged(ping(payload)))
+    _complete(skb, skb.data)  # the device's sum from past the Ethernet header: the tag on
+    skb_vlan_untag(skb)
+    assert skb.ip_summed == CHECKSUM_COMPLETE and skb.vlan_tci == TCI
+    assert _same_sum(skb) and skb.data == skb.network_header
+
+
+def test_untag_before_eth_type_trans_keeps_a_checksum_complete_sum_right() -> None:
+    # The sum covers the frame past its link header, where eth_type_trans will leave data:
+    # the tag's 4 bytes leave it here too.
+    dev, _ops = make_dev()
+    skb = tx_skb(tagged(ping(b"pong")))
+    _complete(skb, skb.data + 14)
+    skb_vlan_untag(skb)
+    eth_type_trans(skb, dev)
+    assert skb.ip_summed == CHECKSUM_COMPLETE and skb.protocol == 0x0800 and _same_sum(skb)
+
+
+def test_untag_from_an_odd_offset_swaps_the_bytes_of_what_stays() -> None:
+    # A sum from data 5 bytes before the tag's end: what stays starts at an odd offset of
+    # the sum, so taking the front out leaves a byte-swapped sum, swapped back.
+    dev, _ops = make_dev()
+    skb = rx_skb(dev, tagged(ping(b"x" * 7)))
+    skb.data = skb.mac_header + 13
+    _complete(skb, skb.data)
+    skb_vlan_untag(skb)
+    assert skb.data == skb.mac_header + 14 and _same_sum(skb)
 
 
 # -- transmit ------------------------------------------------------------------------------------
