@@ -86,19 +86,58 @@ class NapiStruct:
         self.enabled = True
 
     def disable(self) -> None:
-        """Forbid scheduling and cancel a pending poll (``napi_disable``)."""
+        """Forbid scheduling (``napi_disable``); a poll already scheduled runs first.
+
+        Linux sets ``NAPI_STATE_DISABLE`` (no schedule is taken from then on) and waits
+        for the scheduled poll to end: it runs, and one that used its whole budget is
+        completed by the core instead of polled again.  The loop cannot wait, so that
+        poll runs here, now — and once more if a schedule came while it was pending
+        (``NAPIF_STATE_MISSED``), as Linux's ``napi_complete_done`` reschedules it.  What
+        the device had raised is received, and the driver's ``napi_complete_done``
+        re-enables its interrupt, instead of the frames sitting in its ring behind a
+        masked interrupt after ``napi_enable``.  Not from the context's own poll (that one
+        is already running: it is not run again).  A poll that raises is a driver fault,
+        as any poll.
+        """
+        if self.enabled and self.scheduled and not self.in_poll and self.dev.host is not None:
+            self._final_polls()
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Disable at once, dropping a scheduled poll unrun (``netif_napi_del``'s way)."""
         self.enabled = False
         self.scheduled = self.missed = False
         self.queued = False  # what is queued is stale now (another generation)
         self.gen += 1
 
+    def _final_polls(self) -> None:
+        """The scheduled poll, run by :meth:`disable` (see there)."""
+        self.enabled = False  # NAPI_STATE_DISABLE: schedules are refused (missed too)
+        for _ in range(2):  # the scheduled poll, and one more after a missed schedule
+            done = self._run(self.gen, True)
+            if done is None or not self.scheduled:
+                return  # a fault, or the poll completed (napi_complete_done returned True)
+            if done >= self.weight:
+                # Budget used up: Linux's napi_poll completes it (napi_disable_pending).
+                self.scheduled = self.missed = False
+                return
+            if not self.completed:
+                # Neither completed nor at budget: Linux's napi_disable would wait forever
+                # (the context stays scheduled, a stalled poll); warned as one, and let go.
+                if not self.stalled:
+                    log.warning("%s: NAPI poll returned %d < budget %d without "
+                                "napi_complete_done (at napi_disable)", self.dev.name, done,
+                                self.weight)  # fmt: skip
+                self.stalled += 1
+                return
+
     def schedule(self) -> bool:
         """Schedule a poll; False when one is already pending (noted as missed: the
         poll runs once more before it completes) or NAPI is disabled."""
+        if not self.enabled:  # disabled, or being disabled: NAPI_STATE_DISABLE refuses all
+            return False
         if self.scheduled:
             self.missed = True
-            return False
-        if not self.enabled:
             return False
         host = self.dev.host
         if host is None:
@@ -113,10 +152,12 @@ class NapiStruct:
         """Claim the context for a poll (``napi_schedule_prep``): False when one is
         pending (noted as missed, as :meth:`schedule`) or NAPI is disabled; else it
         counts as scheduled from now on, and :meth:`schedule_prepped` queues the poll."""
+        if not self.enabled:  # as schedule(): NAPI_STATE_DISABLE is tested first
+            return False
         if self.scheduled:
             self.missed = True
             return False
-        if not self.enabled or self.dev.host is None:
+        if self.dev.host is None:
             return False
         self.scheduled = True
         return True
@@ -132,12 +173,15 @@ class NapiStruct:
             self.queued = True
             host.loop.call_soon(self._run, self.gen)
 
-    def _run(self, gen: int) -> None:
+    def _run(self, gen: int, final: bool = False) -> int | None:
+        """One poll, queued on the loop; ``final``: the one :meth:`disable` runs, which
+        returns the work done (None after a fault) and queues nothing."""
         if gen != self.gen:
-            return
-        self.queued = False
-        if not self.scheduled or not self.enabled:
-            return
+            return None
+        if not final:
+            self.queued = False
+            if not self.scheduled or not self.enabled:
+                return None
         host = self.dev.host
         assert host is not None
         self.in_poll = True
@@ -149,7 +193,7 @@ class NapiStruct:
         except Exception as exc:
             self.scheduled = self.missed = False
             host.driver_fault(self.dev, "napi poll", exc)
-            return
+            return None
         finally:
             self.in_poll = False
             if self.gro_list:  # GRO holds nothing past the poll that received it
@@ -170,6 +214,8 @@ class NapiStruct:
                 log.warning("%s: NAPI poll called napi_complete_done and returned its whole "
                             "budget (%d)", self.dev.name, done)  # fmt: skip
             self.completed_at_budget += 1
+        if final:
+            return done
         if self.scheduled and done >= self.weight and not self.queued:
             self.queued = True
             host.loop.call_soon(self._run, gen)  # budget used up: more work waits
@@ -182,6 +228,7 @@ class NapiStruct:
                             "napi_complete_done(napi, work_done) when the ring is empty",
                             self.dev.name, done, self.weight)  # fmt: skip
             self.stalled += 1
+        return None
 
     def complete_done(self, work_done: int) -> bool:
         """Mark the poll finished, handing up what GRO holds: True when the driver may
@@ -223,8 +270,9 @@ def netif_napi_add_weight(
 
 
 def netif_napi_del(napi: NapiStruct) -> None:
-    """Forget a NAPI context; a poll it had pending does not run."""
-    napi.disable()
+    """Forget a NAPI context; a poll it had pending does not run (Linux's driver disables
+    it first, :func:`napi_disable`, which runs that poll)."""
+    napi.cancel()
     if napi in napi.dev.napi_list:
         napi.dev.napi_list.remove(napi)
 
@@ -235,10 +283,16 @@ def napi_enable(napi: NapiStruct) -> None:
 
 
 def napi_disable(napi: NapiStruct) -> None:
-    """Stop polls, cancelling a pending one; a disabled context stays so.
+    """Stop polls; a disabled context stays so.
 
-    Called by the context's own poll it raises ``RuntimeError``: Linux's
-    ``napi_disable`` waits for the running poll to end, which would never happen.
+    A poll already scheduled is not lost: it runs now, before this returns, as
+    Linux's ``napi_disable`` waits for it (``NAPI_STATE_DISABLE`` refuses new
+    schedules meanwhile; one that used its whole budget is completed, not polled
+    again).  So the frames the device raised are received, and the interrupt the
+    poll re-enables with :func:`napi_complete_done` is on again for the next
+    :func:`napi_enable`.  Called by the context's own poll it raises
+    ``RuntimeError``: Linux's ``napi_disable`` waits for the running poll to end,
+    which would never happen.
     """
     if napi.in_poll and napi.enabled:
         raise RuntimeError(f"{napi.dev.name}: napi_disable from its own NAPI poll: Linux "

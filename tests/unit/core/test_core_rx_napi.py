@@ -188,17 +188,71 @@ def test_a_poll_that_does_less_than_its_budget_without_completing_is_warned_once
     assert len(warned) == 1 and dev.name in warned[0].getMessage()
 
 
-def test_napi_disable_cancels_a_pending_poll(host: Host) -> None:
+def test_napi_disable_runs_a_pending_poll_first(host: Host) -> None:
+    # Linux's napi_disable waits for the scheduled poll: the frames the device raised are
+    # received, and the poll's napi_complete_done unmasks the interrupt again.
     dev, _ = make_dev(host)
     ring = Ring(dev, 3)
     napi = netif_napi_add(dev, ring.poll)
     napi_enable(napi)
+    ring.irq_enabled = False  # masked by the "interrupt handler" that scheduled the poll
     napi_schedule(napi)
     napi_disable(napi)
+    assert ring.budgets == [napi.weight] and ring.pending == 0 and ring.irq_enabled
+    assert not napi.scheduled and not napi.enabled
     host.loop.run_until_idle()
-    assert ring.budgets == []
+    assert ring.budgets == [napi.weight]  # run once, not again from the loop
+    assert len(mem(host).received(dev)) == 3
     netif_napi_del(napi)
     assert napi not in dev.napi_list
+
+
+def test_napi_disable_completes_a_pending_poll_that_uses_its_budget(host: Host) -> None:
+    # napi_poll with disable pending: a poll that used its whole budget is completed by
+    # the core (napi_complete), not polled again; the rest waits in the ring.
+    dev, _ = make_dev(host)
+    ring = Ring(dev, 10)
+    napi = netif_napi_add(dev, ring.poll, weight=4)
+    napi_enable(napi)
+    napi_schedule(napi)
+    napi_disable(napi)
+    assert ring.budgets == [4] and ring.pending == 6 and not napi.scheduled
+    host.loop.run_until_idle()
+    assert ring.budgets == [4]
+    napi_enable(napi)  # re-enabled, scheduled again: the rest is received
+    assert napi_schedule(napi)
+    host.loop.run_until_idle()
+    assert ring.budgets == [4, 4, 4] and ring.pending == 0
+
+
+def test_napi_disable_refuses_schedules_while_the_pending_poll_runs(host: Host) -> None:
+    # NAPI_STATE_DISABLE is set first: the poll's own schedule is not taken, not missed.
+    dev, _ = make_dev(host)
+    results: list[bool] = []
+
+    def poll(napi: NapiStruct, budget: int) -> int:
+        results.append(napi_schedule(napi))
+        napi_complete_done(napi, 0)
+        return 0
+
+    napi = netif_napi_add(dev, poll)
+    napi_enable(napi)
+    napi_schedule(napi)
+    napi_disable(napi)
+    assert results == [False] and not napi.missed and not napi.scheduled
+    host.loop.run_until_idle()
+    assert results == [False]
+
+
+def test_napi_disable_of_an_idle_context_runs_nothing(host: Host) -> None:
+    dev, _ = make_dev(host)
+    ring = Ring(dev, 3)
+    napi = netif_napi_add(dev, ring.poll)
+    napi_enable(napi)
+    napi_disable(napi)
+    napi_disable(napi)  # a disabled context stays so
+    host.loop.run_until_idle()
+    assert ring.budgets == [] and ring.pending == 3
 
 
 def test_napi_disabled_when_the_device_closes(host: Host) -> None:
@@ -207,6 +261,23 @@ def test_napi_disabled_when_the_device_closes(host: Host) -> None:
     napi_enable(napi)
     host.dev_close(dev)
     assert not napi.enabled and not napi_schedule(napi)
+
+
+def test_dev_close_runs_a_pending_poll_and_counts_its_frames_as_dropped(host: Host) -> None:
+    # The core disables NAPI once the device is down (before ndo_stop frees the ring):
+    # the scheduled poll runs, and what it hands up is dropped and counted, not lost.
+    dev, _ = make_dev(host)
+    ring = Ring(dev, 3)
+    napi = netif_napi_add(dev, ring.poll)
+    napi_enable(napi)
+    napi_schedule(napi)
+    host.dev_close(dev)
+    assert ring.budgets == [napi.weight] and ring.pending == 0
+    cs = dev.core_stats
+    assert (cs.rx_submitted, cs.rx_down_drops, cs.rx_delivered) == (3, 3, 0)
+    assert dev_get_stats(dev).rx_dropped == 3
+    host.loop.run_until_idle()
+    assert ring.budgets == [napi.weight] and mem(host).received(dev) == []
 
 
 def test_napi_poll_raising_is_a_driver_fault(host: Host) -> None:
@@ -223,7 +294,8 @@ def test_napi_poll_raising_is_a_driver_fault(host: Host) -> None:
 
 
 def test_a_poll_queued_before_disable_does_not_run_beside_the_new_one(host: Host) -> None:
-    # Down and up again while a poll is queued: one poll chain afterwards, not two.
+    # Down and up again while a poll is queued: napi_disable runs it (once: it used its
+    # budget, so it is completed), then one poll chain afterwards, not two.
     dev, _ = make_dev(host)
     rounds: list[int] = []
 
@@ -235,6 +307,8 @@ def test_a_poll_queued_before_disable_does_not_run_beside_the_new_one(host: Host
     napi_enable(napi)
     napi_schedule(napi)
     napi_disable(napi)
+    assert len(rounds) == 1  # the pending poll, run by napi_disable
+    rounds.clear()
     napi_enable(napi)
     napi_schedule(napi)
     for _ in range(5):
