@@ -55,6 +55,7 @@ from .netdevice import (
     NET_ADDR_SET,
     NET_RX_DROP,
     NET_RX_SUCCESS,
+    NET_XMIT_CN,
     NET_XMIT_DROP,
     NET_XMIT_SUCCESS,
     NETDEV_TX_BUSY,
@@ -997,10 +998,10 @@ class Host:
             taps = self._taps.get(dev.name)
             if taps:
                 self._run_taps(taps, dev, skb, "tx")
-        if not dev.flags & IFF_UP:
+        if not dev.flags & IFF_UP:  # a device that is down has noop_qdisc (noop_enqueue)
             dev.core_stats.tx_qdisc_drops += 1
             kfree_tx(skb)
-            return NET_XMIT_DROP
+            return NET_XMIT_CN
         # Middleware sits where the qdisc is: without carrier, noop_qdisc takes its place.
         if dev.xmit_hook is not None and not dev._deactivated and not dev.xmit_hook(skb):
             return NET_XMIT_SUCCESS  # middleware took it (dropped and counted, or delayed)
@@ -1577,10 +1578,11 @@ def _pfifo_enqueue(dev: NetDevice, q: deque[SkBuff], skb: SkBuff) -> int:
 
 def _noop_enqueue(dev: NetDevice, skb: SkBuff) -> int:
     """Linux's ``noop_qdisc``, every TX queue's while an up device has no carrier
-    (``dev_deactivate``): the frame is dropped, freed and counted."""
+    (``dev_deactivate``): the frame is dropped, freed and counted, and the answer is
+    ``NET_XMIT_CN``, as ``noop_enqueue``'s (a full pfifo's is ``NET_XMIT_DROP``)."""
     dev.core_stats.tx_qdisc_drops += 1
     kfree_tx(skb)
-    return NET_XMIT_DROP
+    return NET_XMIT_CN
 
 
 def bad_xmit_return(rc: object) -> str:

@@ -54,6 +54,7 @@ __all__ = [
     "NET_ADDR_STOLEN",
     "NET_RX_DROP",
     "NET_RX_SUCCESS",
+    "NET_XMIT_CN",
     "NET_XMIT_DROP",
     "NET_XMIT_SUCCESS",
     "SIOCDEVPRIVATE",
@@ -171,6 +172,12 @@ NET_RX_SUCCESS = 0
 NET_RX_DROP = 1
 NET_XMIT_SUCCESS = 0x00
 NET_XMIT_DROP = 0x01
+"""Dropped: the qdisc was full (Linux's ``qdisc_drop``), or the frame could not be made
+right for the device before it was queued (a tag it had no room for)."""
+NET_XMIT_CN = 0x02
+"""Congestion notification (Linux's value): the frame was dropped by ``noop_qdisc``, every
+TX queue's qdisc while the device is down or has no carrier (``noop_enqueue``).  Like
+Linux's ``net_xmit_eval``, a caller may take it as no error."""
 
 SIOCDEVPRIVATE = 0x89F0  # ..+15 are the driver's private ioctls
 

@@ -49,7 +49,7 @@ from netdrv_core import (
 )
 from netdrv_core.attach.tap import KernelStack, _Port
 from netdrv_core.bql import bql_set
-from netdrv_core.netdevice import NET_XMIT_DROP
+from netdrv_core.netdevice import NET_XMIT_CN
 from netdrv_core.skbuff import CHECKSUM_PARTIAL, SKB_GSO_TCPV4
 
 PEER = b"\x02\x00\x00\x00\x00\x20"
@@ -118,12 +118,12 @@ def test_frames_sent_without_carrier_are_dropped_never_reaching_start_xmit(
         skb.put_data(_frame(i))
         skb.dev = dev
         skbs.append(skb)
-        assert host.dev_queue_xmit(skb) == NET_XMIT_DROP  # noop_enqueue
+        assert host.dev_queue_xmit(skb) == NET_XMIT_CN  # noop_enqueue
     # A driver waking or starting its queue meanwhile lets nothing through either.
     netif_wake_queue(dev)
-    assert tx(host, dev, _frame(8)) == NET_XMIT_DROP
+    assert tx(host, dev, _frame(8)) == NET_XMIT_CN
     netif_start_queue(dev)
-    assert tx(host, dev, _frame(9)) == NET_XMIT_DROP
+    assert tx(host, dev, _frame(9)) == NET_XMIT_CN
     host.loop.run_until_idle()
     assert _xmit_calls(ops) == 0 and not dev.qdisc
     assert dev.core_stats.tx_qdisc_drops == 7 and dev.core_stats.tx_submitted == 0
@@ -210,7 +210,7 @@ def test_gso_segments_sent_without_carrier_are_each_dropped(host: Host) -> None:
     rc = mem(host).send(dev, frame, ip_summed=CHECKSUM_PARTIAL, csum_start=hr + 34,
                         csum_offset=16, protocol=ETH_P_IP, gso_size=1000,
                         gso_type=SKB_GSO_TCPV4)  # fmt: skip
-    assert rc == NET_XMIT_DROP
+    assert rc == NET_XMIT_CN
     assert _xmit_calls(ops) == 0 and dev.core_stats.tx_qdisc_drops == 3
 
 
@@ -222,7 +222,7 @@ def test_traffic_resumes_after_carrier_on(host: Host, snull: LoadSnull) -> None:
                       udp_packet("192.168.0.1", "192.168.1.2", 1, 2, b"x" * 32))  # fmt: skip
     netif_carrier_off(sn0)
     for _ in range(3):
-        assert mem(host).send(sn0, frame) == NET_XMIT_DROP
+        assert mem(host).send(sn0, frame) == NET_XMIT_CN
     host.loop.run_until_idle()
     assert mem(host).received(sn1) == [] and sn0.stats.tx_packets == 0
     assert sn0.core_stats.tx_qdisc_drops == 3
@@ -264,7 +264,7 @@ def test_opened_without_carrier_sends_nothing_until_carrier_on(host: Host) -> No
     dev, ops = make_dev(host, up=False)
     netif_carrier_off(dev)
     assert host.dev_open(dev) == 0 and not netif_queue_stopped(dev)
-    assert tx(host, dev, _frame()) == NET_XMIT_DROP and _xmit_calls(ops) == 0
+    assert tx(host, dev, _frame()) == NET_XMIT_CN and _xmit_calls(ops) == 0
     netif_carrier_on(dev)
     assert tx(host, dev, _frame()) == 0 and len(ops.sent) == 1
     assert dev.core_stats.tx_qdisc_drops == 1
@@ -319,7 +319,7 @@ def test_a_subqueues_backlog_is_purged_and_every_queue_drops(
     assert not q2.qdisc and core_frees == waiting and dev.core_stats.tx_qdisc_drops == 3
     for q in (0, 1, 2, 3):  # every queue, awake or not, drops
         ops.select_to = q
-        assert tx(host, dev, _frame(q)) == NET_XMIT_DROP
+        assert tx(host, dev, _frame(q)) == NET_XMIT_CN
     netif_wake_subqueue(dev, 2)  # the driver's wake, without carrier: nothing to send
     host.loop.run_until_idle()
     assert not ops.sent and dev.core_stats.tx_qdisc_drops == 7
@@ -384,7 +384,7 @@ def test_the_purge_leaves_bql_alone(host: Host) -> None:
     ops.reap(dev)  # completing what was in flight: exactly what was reported (no DqlError)
     assert dql.num_queued == dql.num_completed and not txq.stack_xoff
     assert not netif_xmit_stopped(txq)  # the carrier is no XOFF
-    assert tx(host, dev, _frame(7)) == NET_XMIT_DROP and dql.num_queued == counts[0]
+    assert tx(host, dev, _frame(7)) == NET_XMIT_CN and dql.num_queued == counts[0]
     netif_carrier_on(dev)
     assert tx(host, dev, _frame(8)) == 0 and len(ops.ring) == 1
     assert dql.num_queued == counts[0] + ops.ring[0].len

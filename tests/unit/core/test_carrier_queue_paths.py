@@ -47,7 +47,7 @@ from netdrv_core import (
 from netdrv_core.attach.memory import MemoryStack
 from netdrv_core.bql import bql_set
 from netdrv_core.loop import EventLoop
-from netdrv_core.netdevice import NET_XMIT_DROP
+from netdrv_core.netdevice import NET_XMIT_CN
 
 PEER = b"\x02\x00\x00\x00\x00\x20"
 MAC = b"\x02\x00\x00\x00\x00\x10"
@@ -173,7 +173,7 @@ def _detach_attach(host: Host, dev: NetDevice, ops: RingOps) -> None:
 
 def _real_num(host: Host, dev: NetDevice, ops: RingOps) -> None:
     assert netif_set_real_num_tx_queues(dev, 1) == 0
-    assert _send_each_queue(host, dev, ops) == [NET_XMIT_DROP]
+    assert _send_each_queue(host, dev, ops) == [NET_XMIT_CN]
     assert netif_set_real_num_tx_queues(dev, NQ) == 0
 
 
@@ -208,7 +208,7 @@ def test_no_queue_sends_without_carrier_whatever_wakes_it(
     host.loop.run_until_idle()
     given = len(ops.calls)
     drops = dev.core_stats.tx_qdisc_drops
-    assert _send_each_queue(host, dev, ops) == [NET_XMIT_DROP] * NQ
+    assert _send_each_queue(host, dev, ops) == [NET_XMIT_CN] * NQ
     assert len(ops.calls) == given and all(carrier for _, carrier in ops.calls)
     assert dev.core_stats.tx_qdisc_drops == drops + NQ  # each dropped once, by the core
     # The carrier back: every queue sends again once its ring has room.
@@ -234,7 +234,7 @@ def test_the_watchdog_leaves_a_queue_stopped_without_carrier_and_fires_once_it_i
         clock.advance(0.02)
         host.loop.run_until_idle()
     assert dev.core_stats.tx_timeouts == 0
-    assert _send_each_queue(host, dev, ops) == [NET_XMIT_DROP] * NQ
+    assert _send_each_queue(host, dev, ops) == [NET_XMIT_CN] * NQ
     netif_carrier_on(dev)  # still BQL-stopped, rings never completed: it times out now
     for _ in range(5):
         clock.advance(0.02)

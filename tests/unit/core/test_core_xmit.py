@@ -18,7 +18,7 @@ from netdrv_core import (
     netif_trans_update,
     netif_wake_queue,
 )
-from netdrv_core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS
+from netdrv_core.netdevice import NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_SUCCESS
 
 
 def test_tx_ok_is_counted_as_submitted(host: Host) -> None:
@@ -32,7 +32,7 @@ def test_tx_ok_is_counted_as_submitted(host: Host) -> None:
 
 def test_xmit_on_a_down_device_is_dropped_and_counted(host: Host) -> None:
     dev, ops = make_dev(host, up=False)
-    assert tx(host, dev) == NET_XMIT_DROP
+    assert tx(host, dev) == NET_XMIT_CN  # a device that is down has noop_qdisc: noop_enqueue
     assert dev.core_stats.tx_qdisc_drops == 1 and "start_xmit" not in ops.calls
 
 
@@ -125,7 +125,7 @@ def test_driver_raising_in_start_xmit_is_isolated(
     assert any("bad0" in r.getMessage() and "start_xmit" in r.getMessage() for r in caplog.records)
     host.loop.run_until_idle()
     assert not bad.is_up and bad_ops.calls[-1] == "stop"
-    assert tx(host, bad) == NET_XMIT_DROP
+    assert tx(host, bad) == NET_XMIT_CN  # down: noop_qdisc
     assert tx(host, good) == NET_XMIT_SUCCESS and good.stats.tx_packets == 1 and good.is_up
     s = dev_get_stats(bad)
     assert bad.core_stats.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
