@@ -23,11 +23,19 @@ For each frame, in this order:
 3. ``corrupt`` — with this probability one random bit of the packet data
    (``skb.data`` to ``tail``: the whole frame on transmit, the payload after
    the already parsed link header on receive) is flipped so that the
-   checksums tell: one left to the hardware (CHECKSUM_PARTIAL, not a GSO
-   super-frame) is finished in software first, as netem does, and a
-   receive-side CHECKSUM_UNNECESSARY or CHECKSUM_COMPLETE is withdrawn so the
-   stack verifies them;
-4. ``duplicate`` — with this probability a copy follows the frame;
+   checksums tell: one left to the hardware (CHECKSUM_PARTIAL) is finished in
+   software first, as netem does, and a receive-side CHECKSUM_UNNECESSARY or
+   CHECKSUM_COMPLETE is withdrawn so the stack verifies them.  A GSO
+   super-frame (``gso_size`` set) is segmented in software first, as netem's
+   ``netem_segment`` does (the device's checksum offloads kept on transmit,
+   none on receive), and only its first segment is damaged: corrupted whole,
+   the flipped bit would go out under checksums the device or the later
+   segmentation computes afresh.  Every segment then goes on as the frame would
+   (duplicated, delayed); the segments beyond the first are counted in
+   ``segmented``.  A super-frame that cannot be segmented
+   is dropped (``dropped``);
+4. ``duplicate`` — with this probability a copy follows the frame (a segmented
+   super-frame: a copy of each segment, after them);
 5. ``delay`` — the frame (and its copy) is held for ``delay`` seconds on the
    host's loop (``call_later``), then continues where it left off: through the
    hooks installed before this one, then the qdisc (transmit) or delivery to
@@ -53,9 +61,11 @@ so a seed gives the same decisions for the same frames on every run, and
 changing one probability does not change the others.
 
 :attr:`FaultInjector.stats` counts what happened; at any time
-``seen + duplicated == delivered + dropped + rate_limited + purged + pending``.
-Frames the injector drops itself (``dropped``, ``rate_limited``) are counted
-there only (like a qdisc's drops), not in the device statistics.
+``seen + duplicated + segmented == delivered + dropped + rate_limited + purged +
+pending`` (``duplicated``: the copies made; ``segmented``: the segments of
+super-frames cut up to be corrupted, beyond the one frame each was).  Frames the injector
+drops itself (``dropped``, ``rate_limited``) are counted there only (like a
+qdisc's drops), not in the device statistics.
 :meth:`FaultInjector.remove` restores the previous hook and releases delayed
 frames at once, in the order they were due; removed out of order (an older
 injector first), the newer one's removal puts back what was there before both.
@@ -71,7 +81,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from ..checksum import skb_checksum_help
-from ..netdevice import IFF_UP, kfree_tx
+from ..gso import netif_skb_features, skb_gso_segment
+from ..netdevice import IFF_UP, NETIF_F_ALL_TSO, NETIF_F_GSO_UDP_L4, kfree_tx
 from ..skbuff import CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 
 if TYPE_CHECKING:
@@ -89,6 +100,9 @@ __all__ = ["FaultInjector", "FaultStats", "TokenBucket"]
 log = logging.getLogger("netdrv.phy.faults")
 
 _FAULTS = ("drop", "corrupt", "duplicate")
+# The features that take a super-frame whole (Linux's NETIF_F_GSO_MASK): what netem_segment
+# takes away from the device's so that skb_gso_segment cuts the frame up.
+_GSO_MASK = NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4
 
 
 @dataclass
@@ -97,15 +111,20 @@ class FaultStats:
 
     seen: int = 0  #: frames that entered the injector
     delivered: int = 0  #: frames handed on (copies included; delayed ones once released)
-    dropped: int = 0  #: dropped by the ``drop`` probability
+    #: dropped by the ``drop`` probability, or a super-frame to corrupt that could not be
+    #: segmented
+    dropped: int = 0
     rate_limited: int = 0  #: dropped by the token bucket
     corrupted: int = 0  #: frames with a flipped bit
-    duplicated: int = 0  #: extra copies made
+    duplicated: int = 0  #: extra copies made (``duplicate``)
     delayed: int = 0  #: frames held back (in total)
     pending: int = 0  #: frames held back right now
     #: held frames dropped by the core: transmit ones when the device went down or lost
     #: its carrier, any when it was unregistered (also counted in its core statistics)
     purged: int = 0
+    #: segments made beyond the one frame a super-frame was, when it was cut up to be
+    #: corrupted (as netem's netem_segment)
+    segmented: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """All counters by name."""
@@ -322,8 +341,11 @@ class FaultInjector:
             st.rate_limited += 1
             self._free(skb)
             return False
-        if corrupt and self._corrupt(skb, where):
-            st.corrupted += 1
+        if corrupt:
+            if skb.gso_size:
+                return self._corrupt_segmented(skb, d, where, duplicate)
+            if self._corrupt(skb, where):
+                st.corrupted += 1
         dup = None
         if duplicate:
             dup = skb.copy()
@@ -340,13 +362,54 @@ class FaultInjector:
         st.delivered += 1
         return prev(skb) if prev is not None else True
 
+    def _corrupt_segmented(self, skb: SkBuff, d: str, where: float, duplicate: bool) -> bool:
+        """Corrupt super-frame ``skb`` as netem does (``netem_segment``): cut it up in
+        software, damage the first segment, send every one on (False: all taken here).
+
+        Whole, its damage would be hidden: the device (TSO) or the later software
+        segmentation computes every segment's checksums afresh, over the flipped bit,
+        or rewrites the header it landed in.
+        """
+        st = self.stats
+        # On transmit the segments keep the checksum offloads of the device (netem_segment:
+        # netif_skb_features minus NETIF_F_GSO_MASK); on receive nothing after the injector
+        # finishes a checksum, so they are finished here.
+        features = netif_skb_features(skb, self.dev) & ~_GSO_MASK if d == "tx" else 0
+        try:
+            segs = skb_gso_segment(skb, features)
+        except ValueError as exc:  # GsoError: headers that do not say what gso_type says
+            st.dropped += 1
+            log.debug("%s: dropped a super-frame to corrupt that cannot be segmented: %s",
+                      self.dev.name, exc)  # fmt: skip
+            self._free(skb)
+            return False
+        for seg in segs:  # what skb_gso_segment does not carry over (__copy_skb_header)
+            seg.pkt_type = skb.pkt_type
+            seg.queue_mapping = skb.queue_mapping
+            seg.tstamp = skb.tstamp
+        self._free(skb)  # consumed: its segments go on
+        st.segmented += len(segs) - 1  # frames made beyond the one that came in
+        if self._corrupt(segs[0], where):
+            st.corrupted += 1
+        if duplicate:  # the copy of the frame follows it: a copy of each segment
+            copies = [seg.copy() for seg in segs]
+            st.duplicated += len(copies)
+            segs += copies
+        if self.delay > 0.0:
+            for seg in segs:
+                self._hold(seg, d)
+        else:
+            for seg in segs:
+                self._forward(seg, d)
+        return False
+
     @staticmethod
     def _corrupt(skb: SkBuff, where: float) -> bool:
         """Flip the bit at ``where`` (0.0..1.0) of the packet data; False if it has none."""
         n = skb.tail - skb.data
         if n <= 0:
             return False
-        if skb.ip_summed == CHECKSUM_PARTIAL and not skb.gso_size:
+        if skb.ip_summed == CHECKSUM_PARTIAL:  # never a super-frame: segmented before
             # Finished after the flip (by the hardware, or trusted by the peer's stack as
             # a local frame), the checksum would cover the damage and hide it.
             try:

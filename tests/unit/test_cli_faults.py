@@ -266,7 +266,7 @@ def test_the_command_sets_shows_and_turns_off(daemon: Daemon) -> None:
     assert res.output == (
         "sn0: faults delay 10ms loss 100% rate 1Mbit burst 3028b direction both seed 3\n"
         " seen 4 delivered 0 dropped 4 rate_limited 0 corrupted 0 duplicated 0 delayed 0 "
-        "pending 0 purged 0\n"
+        "pending 0 purged 0 segmented 0\n"
     )
     out = json.loads(run("sn0", "--json").output)
     assert out["dev"] == "sn0" and out["faults"]["drop"] == 1.0 and out["stats"]["dropped"] == 4

@@ -45,7 +45,7 @@ def index_of(frame: bytes) -> int:
 
 def balanced(st: FaultStats) -> bool:
     ended = st.delivered + st.dropped + st.rate_limited + st.purged
-    return st.seen + st.duplicated == ended + st.pending
+    return st.seen + st.duplicated + st.segmented == ended + st.pending
 
 
 def live_timers(host: Host, fi: FaultInjector) -> list[object]:
@@ -446,7 +446,7 @@ def test_repr_and_stats_dict(host: Host) -> None:
     assert "drop=0.5" in repr(fi) and "both" in repr(fi)
     assert fi.stats.as_dict() == {"seen": 0, "delivered": 0, "dropped": 0, "rate_limited": 0,
                                   "corrupted": 0, "duplicated": 0, "delayed": 0, "pending": 0,
-                                  "purged": 0}  # fmt: skip
+                                  "purged": 0, "segmented": 0}  # fmt: skip
 
 
 class _RefusingStack:

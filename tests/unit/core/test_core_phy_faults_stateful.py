@@ -155,7 +155,7 @@ class FaultsMachine(RuleBasedStateMachine):
         for fi in self.all:
             s = fi.stats
             ended = s.delivered + s.dropped + s.rate_limited + s.purged
-            assert s.seen + s.duplicated == ended + s.pending
+            assert s.seen + s.duplicated + s.segmented == ended + s.pending
             assert s.pending == len(fi._pending)
 
     @invariant()
@@ -185,12 +185,12 @@ class FaultsMachine(RuleBasedStateMachine):
         # A "both" injector's stats cover both directions: only one-direction stacks add up.
         cs = self.dev.core_stats
         if not rx:
-            made = sum(fi.stats.duplicated for fi in tx)
+            made = sum(fi.stats.duplicated + fi.stats.segmented for fi in tx)
             gone = sum(fi.stats.dropped + fi.stats.rate_limited for fi in tx)
             held = sum(fi.stats.pending for fi in tx)
             assert len(self.tx) + made == len(self.ops.sent) + cs.tx_qdisc_drops + gone + held
         if not tx:
-            made = sum(fi.stats.duplicated for fi in rx)
+            made = sum(fi.stats.duplicated + fi.stats.segmented for fi in rx)
             gone = sum(fi.stats.dropped + fi.stats.rate_limited for fi in rx)
             held = sum(fi.stats.pending for fi in rx)
             held += len(self.host.backlog)

@@ -1,0 +1,186 @@
+"""phy.faults: a GSO super-frame picked for corruption is segmented first, as netem does.
+
+Corrupted whole, the flipped bit would be hidden: the device (TSO) or the later software
+segmentation computes every segment's checksums afresh.  netem_enqueue segments it
+(netem_segment), damages the first segment only and sends the others on.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fakedev import FakeClock, make_dev, mem, rx_skb
+from frames import ETH_P_IP, eth_frame, tcp_packet
+
+from netdrv_core import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    NETIF_F_HW_CSUM,
+    NETIF_F_SG,
+    NETIF_F_TSO,
+    Host,
+    NetDevice,
+    SkBuff,
+    netif_rx,
+)
+from netdrv_core.checksum import csum_fold, csum_partial, csum_tcpudp_magic, ip_compute_csum
+from netdrv_core.gso import skb_gso_segment
+from netdrv_core.phy import FaultInjector, FaultStats
+from netdrv_core.skbuff import SKB_GSO_TCPV4, SKB_GSO_UDP_L4
+
+SRC, DST = "198.18.0.1", "198.18.0.2"
+HOST_MAC = b"\x02\xaa\xbb\xcc\xdd\xee"
+MSS = 1448
+PAYLOAD = bytes(i * 7 & 0xFF for i in range(3 * MSS + 100))  # four segments
+NSEGS = 4
+HR = 16
+TCP_OFF = 14 + 20  # the TCP header in the frame
+
+NO_OFFLOADS = 0
+CSUM_ONLY = NETIF_F_SG | NETIF_F_HW_CSUM
+TSO = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO
+
+
+def balanced(st: FaultStats) -> bool:
+    ended = st.delivered + st.dropped + st.rate_limited + st.purged
+    return st.seen + st.duplicated + st.segmented == ended + st.pending
+
+
+def super_frame(dev: NetDevice, gso_type: int = SKB_GSO_TCPV4) -> SkBuff:
+    """A TCP super-frame as the stack hands it to a TSO device: CHECKSUM_PARTIAL, gso set."""
+    pkt = tcp_packet(SRC, DST, 40000, 5201, PAYLOAD, partial=True)
+    frame = eth_frame(HOST_MAC, dev.dev_addr, ETH_P_IP, pkt)
+    skb = SkBuff(HR + len(frame))
+    skb.buf[HR:] = frame
+    skb.data = skb.mac_header = HR
+    skb.tail = HR + len(frame)
+    skb.network_header = HR + 14
+    skb.dev = dev
+    skb.protocol = ETH_P_IP
+    skb.ip_summed = CHECKSUM_PARTIAL
+    skb.csum_start = HR + TCP_OFF
+    skb.csum_offset = 16
+    skb.gso_size = MSS
+    skb.gso_type = gso_type
+    return skb
+
+
+def reference(dev: NetDevice) -> list[bytes]:
+    """The segments of the super-frame, uncorrupted, every checksum finished."""
+    return [seg.tobytes() for seg in skb_gso_segment(super_frame(dev), 0)]
+
+
+def as_on_the_wire(frame: bytes, skb: SkBuff) -> bytes:
+    """``frame`` as sent by ``skb``'s driver: a partial checksum finished as the hardware
+    finishes it (the field holds the pseudo-header sum)."""
+    if skb.ip_summed != CHECKSUM_PARTIAL:
+        return frame
+    out = bytearray(frame)
+    start = skb.csum_start - skb.data
+    at = start + skb.csum_offset
+    out[at : at + 2] = csum_fold(csum_partial(out[start:])).to_bytes(2, "big")
+    return bytes(out)
+
+
+def verifies(frame: bytes) -> bool:
+    """Whether a receiver verifying the IPv4 and TCP checksums accepts ``frame``."""
+    ip = frame[14:34]
+    total = int.from_bytes(ip[2:4], "big")
+    if ip_compute_csum(ip) != 0 or total != len(frame) - 14:
+        return False
+    l4 = frame[TCP_OFF:]
+    return csum_tcpudp_magic(ip[12:16], ip[16:20], len(l4), 6, csum_partial(l4)) == 0
+
+
+def bits_differing(a: bytes, b: bytes) -> int:
+    assert len(a) == len(b)
+    return sum(bin(x ^ y).count("1") for x, y in zip(a, b, strict=True))
+
+
+def assert_first_damaged(got: list[bytes], ref: list[bytes]) -> None:
+    assert len(got) == len(ref) == NSEGS
+    # A bit in the Ethernet header would not be caught by any checksum: these seeds flip
+    # one after it (netem flips anywhere in the frame too).
+    assert not verifies(got[0]) and bits_differing(got[0], ref[0]) == 1
+    assert all(verifies(f) for f in got[1:]) and got[1:] == ref[1:]
+
+
+@pytest.mark.parametrize("features", [NO_OFFLOADS, CSUM_ONLY, TSO], ids=["none", "csum", "tso"])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_corrupted_super_frame_goes_out_as_segments_the_first_damaged(
+    host: Host, features: int, seed: int
+) -> None:
+    dev, ops = make_dev(host, "f%d", features=features)
+    fi = FaultInjector(dev, seed=seed, corrupt=1.0, direction="tx")
+    skb = super_frame(dev)
+    host.dev_queue_xmit(skb)
+    host.loop.run_until_idle()
+    assert skb.freed and all(not s.gso_size for s in ops.sent)
+    # The device's checksum offload is kept for the segments it gets (netem_segment's
+    # features minus the GSO bits); the damaged one's checksum was finished before the flip.
+    partial = CHECKSUM_NONE if features == NO_OFFLOADS else CHECKSUM_PARTIAL
+    assert [s.ip_summed for s in ops.sent] == [CHECKSUM_NONE] + [partial] * (NSEGS - 1)
+    got = [as_on_the_wire(f, s) for f, s in zip(ops.sent_bytes, ops.sent, strict=True)]
+    assert_first_damaged(got, reference(dev))
+    st = fi.stats
+    assert (st.seen, st.corrupted, st.delivered, st.segmented, st.duplicated) == (
+        1,
+        1,
+        NSEGS,
+        NSEGS - 1,
+        0,
+    )
+    assert balanced(st)
+
+
+def test_the_segments_are_duplicated_and_delayed_as_a_frame(host: Host, clock: FakeClock) -> None:
+    dev, ops = make_dev(host, "f%d", features=TSO)
+    fi = FaultInjector(dev, seed=1, corrupt=1.0, duplicate=1.0, delay=0.5, direction="tx")
+    host.dev_queue_xmit(super_frame(dev))
+    host.loop.run_until_idle()
+    st = fi.stats
+    assert ops.sent == [] and st.pending == 2 * NSEGS and balanced(st)
+    clock.advance(0.5)
+    host.loop.run_until_idle()
+    got = [as_on_the_wire(f, s) for f, s in zip(ops.sent_bytes, ops.sent, strict=True)]
+    # The copy of the frame follows it: the segments, then a copy of each, as they left.
+    assert got[NSEGS:] == got[:NSEGS]
+    assert_first_damaged(got[:NSEGS], reference(dev))
+    assert (st.seen, st.corrupted, st.delivered, st.pending) == (1, 1, 2 * NSEGS, 0)
+    assert (st.segmented, st.duplicated) == (NSEGS - 1, NSEGS) and balanced(st)
+
+
+def test_a_super_frame_that_cannot_be_segmented_is_dropped(host: Host) -> None:
+    dev, ops = make_dev(host, "f%d", features=TSO)
+    fi = FaultInjector(dev, seed=1, corrupt=1.0, direction="tx")
+    skb = super_frame(dev, gso_type=SKB_GSO_UDP_L4)  # says UDP, carries TCP
+    host.dev_queue_xmit(skb)
+    host.loop.run_until_idle()
+    assert ops.sent == [] and skb.freed
+    st = fi.stats
+    assert (st.seen, st.dropped, st.delivered, st.corrupted) == (1, 1, 0, 0) and balanced(st)
+
+
+def test_a_received_super_frame_is_segmented_and_its_first_segment_damaged(host: Host) -> None:
+    dev, _ = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=2, corrupt=1.0, direction="rx")
+    frame = super_frame(dev).tobytes()
+    skb = rx_skb(dev, frame)  # a GRO'd super-frame, its checksums vouched for
+    skb.network_header = skb.data
+    skb.gso_size, skb.gso_type = MSS, SKB_GSO_TCPV4
+    netif_rx(skb)
+    host.loop.run_until_idle()
+    segs = mem(host).received_skbs(dev)
+    # Nothing after the injector finishes a checksum on receive: finished here, verified by
+    # the stack (not vouched for).
+    assert [s.ip_summed for s in segs] == [CHECKSUM_NONE] * NSEGS
+    got = [bytes(s.buf[s.mac_header : s.tail]) for s in segs]
+    assert_first_damaged(got, reference(dev))
+    st = fi.stats
+    assert (st.seen, st.corrupted, st.delivered, st.segmented, st.duplicated) == (
+        1,
+        1,
+        NSEGS,
+        NSEGS - 1,
+        0,
+    )
+    assert balanced(st)
