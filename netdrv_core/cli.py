@@ -435,9 +435,8 @@ def _foreground(driver: str, params: list[str], pm: Any) -> None:
 @click.argument("driver")
 def unload(driver: str) -> None:
     """Unload DRIVER: its interfaces disappear."""
-    try:
-        with _client() as c:
-            _check(c.request("unload", driver=driver))
+    try:  # asked again if the daemon was exiting (netdrv stop): now none, or a new one
+        _check(_ask_once_more(_client, "unload", {"driver": driver}))
     except DaemonNotRunning:
         _fail(f"driver {driver!r} is not loaded (no netdrv daemon in this namespace)")
     except NetdrvError as exc:
@@ -764,8 +763,11 @@ def stop() -> None:
     """Unload every driver and stop this namespace's daemon."""
     try:
         with _client() as c:
-            _check(c.request("stop"))
             pid = c.pid
+            try:
+                _check(c.request("stop"))
+            except DaemonClosed:
+                pass  # it was exiting already (another netdrv stop, the last unload): wait
     except DaemonNotRunning:
         click.echo("no netdrv daemon in this network namespace")
         return

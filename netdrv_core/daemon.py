@@ -328,7 +328,7 @@ class Daemon:
         self._refused = 0  # connections refused at the limit since the last log line
         self._refused_logged = -math.inf  # loop time of that line
         self._stopping = False
-        self._exiting = False  # the last driver is gone: shutting down, taking no new load
+        self._exiting = False  # stopped, or the last driver is gone: taking no new load
         # The hook plugins each loaded driver's load disabled (-p no:NAME), by instance name.
         self._skip_plugins: dict[str, frozenset[str]] = {}
         self._loading: str | None = None  # the driver being loaded (its init running)
@@ -601,8 +601,8 @@ class Daemon:
             if self._exiting:
                 # Its shutdown, already scheduled, would unload the driver after an "ok".
                 raise DaemonExiting(
-                    "this netdrv daemon is exiting (its last driver was just unloaded): "
-                    "run the command again, which starts a new one"
+                    "this netdrv daemon is exiting (netdrv stop, or its last driver was just "
+                    "unloaded): run the command again, which starts a new one"
                 )
             name = req["driver"]
             base = split_instance(name)[0]
@@ -632,6 +632,9 @@ class Daemon:
                     "fault_injectors": {dev.name: fi.settings() for dev, (fi, _) in
                                self._injectors().items()}}  # fmt: skip
         if cmd == "stop":
+            # A load read before the shutdown runs (this same round) would be answered, then
+            # unloaded by it: refused instead, as after the last unload.
+            self._exiting = True
             self.host.loop.call_soon(self.shutdown)
             return {"ok": True}
         if cmd == "capture":
@@ -1123,6 +1126,13 @@ class Daemon:
                 self.exit_when_empty = False
                 self.unload(name)
         for conn in list(self.conns.values()):
+            if conn.pending and conn.sock.fileno() >= 0:
+                # Its self-test ended with its device (the result is still on its way): an
+                # answer, not a connection closed unanswered.
+                conn.pending = False
+                self._send(conn, {"ok": False, "kind": "EthtoolError", "errno": errno.ENODEV,
+                                  "error": "the netdrv daemon stopped (every driver unloaded) "
+                                           "before the self-test completed"})  # fmt: skip
             self._close_conn(conn)
         self._close_listener()
         self.host.loop.stop()
@@ -1442,10 +1452,17 @@ def main(argv: list[str] | None = None) -> int:
     _leave_cwd()  # before the first request: every driver runs in "/"
     if log_file is not None:
         d.check_log_size()  # this namespace's daemon now: its log may be rotated
+    starter_gone = False
     if ns.ready_fd >= 0:
-        os.write(ns.ready_fd, b"1")
+        try:
+            os.write(ns.ready_fd, b"1")
+        except OSError:  # the netdrv command that started it is gone (Ctrl-C, killed): EPIPE
+            starter_gone = True
         os.close(ns.ready_fd)
     log.info("daemon %d listening (netns %s)", os.getpid(), os.readlink("/proc/self/ns/net"))
+    if starter_gone:
+        log.warning("the netdrv command that started this daemon is gone (interrupted or "
+                    "killed): serving on (netdrv stop ends it)")  # fmt: skip
     if log_file is not None:
         try:
             prune_logs(os.path.dirname(log_file))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -105,3 +106,130 @@ def test_sighup_reopens_the_log_after_rotation(netns: NetNamespace) -> None:
     old = rotated.read_text().rpartition(f"daemon {pid} listening")[2]  # (the file appends)
     assert "loaded loopback" in old and "loaded snull" not in old
     rotated.unlink()
+
+
+def test_a_load_after_a_stop_is_refused_not_undone(netns: NetNamespace) -> None:
+    # `netdrv stop` and `netdrv load` at once: a load read in the round of the stop must not
+    # be answered "loaded" and then unloaded by the shutdown; it is refused as one that
+    # meets the last unload (netdrv asks a fresh daemon then).
+    out = netns.python(
+        "from netdrv_core.daemon import Daemon\n"
+        "from netdrv_core.control import DaemonExiting\n"
+        "d = Daemon(watchdog=None)\n"
+        "d.listen()\n"
+        "d.load('snull', [])\n"
+        "d.handle({'cmd': 'stop'})\n"
+        "try:\n"
+        "    print(d.handle({'cmd': 'load', 'driver': 'loopback'}))\n"
+        "except DaemonExiting as exc:\n"
+        "    print('refused:', exc)\n"
+        "d.host.loop.run_until_idle()\n"
+        "print(sorted(d.drivers), sorted(d.host.devices))\n"
+        "d.host.close()\n"
+    ).stdout.splitlines()
+    assert out[0].startswith("refused: this netdrv daemon is exiting (netdrv stop"), out
+    assert out[1] == "[] []"
+
+
+@pytest.mark.parametrize("ending", ["stop", "unload snull"])
+def test_a_self_test_running_as_the_daemon_exits_is_answered(
+    netns: NetNamespace, ending: str
+) -> None:
+    # `netdrv ethtool -t sn0` while `netdrv stop` (or the last `netdrv unload`) runs: the
+    # test ends with its device and the command gets an answer saying so, not a connection
+    # closed unanswered.
+    cmd, _, drv = ending.partition(" ")
+    req = {"cmd": cmd, **({"driver": drv} if drv else {})}
+    out = netns.python(
+        "import json\n"
+        "from netdrv_core.daemon import Daemon\n"
+        "from netdrv_core.control import ControlClient, DaemonClosed, encode_message\n"
+        "d = Daemon(watchdog=None)\n"
+        "d.listen()\n"
+        "d.load('snull', [])\n"
+        "d.handle({'cmd': 'faults', 'dev': 'sn0', 'set': {'drop': 1.0}})  # the frame is lost\n"
+        "c = ControlClient(timeout=20)\n"
+        "c.sock.sendall(encode_message({'cmd': 'ethtool', 'dev': 'sn0', 'op': 'test'}))\n"
+        "assert d.host.loop.run_until(lambda: any(x.pending for x in d.conns.values()), 10)\n"
+        f"print(d.handle({req!r}))\n"
+        "d.host.loop.run_until_idle()\n"
+        "try:\n"
+        "    print(json.dumps(c.read_message()))\n"
+        "except DaemonClosed as exc:\n"
+        "    print('closed unanswered:', exc)\n"
+        "d.host.close()\n"
+    ).stdout.splitlines()
+    assert out[0] == "{'ok': True}"
+    assert out[1].startswith("{"), out[1]
+    reply = json.loads(out[1])
+    assert reply["ok"] is False and reply["errno"] == 19  # ENODEV
+    assert "before the self-test completed" in reply["error"]
+
+
+_SECOND_COMMAND = (
+    "import sys\n"
+    "from click.testing import CliRunner\n"
+    "import netdrv_core.cli as cli\n"
+    "from netdrv_core.control import ControlClient\n"
+    "late = ControlClient()  # connected before the first command's stop is served\n"
+    "with ControlClient() as first:\n"
+    "    assert first.request('stop')['ok']\n"
+    "real = cli._client\n"
+    "clients = [late]\n"
+    "cli._client = lambda *a, **k: clients.pop() if clients else real(*a, **k)\n"
+    "res = CliRunner().invoke(cli.cli, sys.argv[1:])\n"
+    "print(res.exit_code)\n"
+    "print(res.output)\n"
+)
+
+
+def test_two_stops_at_once_both_succeed(netns: NetNamespace) -> None:
+    # Two `netdrv stop` at once: the daemon serves one and closes the other's connection as
+    # it exits.  That one has stopped nothing but its daemon is gone all the same: exit 0.
+    netns.netdrv("load snull")
+    res = netns.run([sys.executable, "-c", _SECOND_COMMAND, "stop"])
+    code, _, output = res.stdout.partition("\n")
+    assert code == "0", res.stdout
+    assert "closed the connection" not in output
+    assert netns.netdrv("status --json").stdout.strip().endswith('"daemon": null}')
+
+
+def test_an_unload_racing_a_stop_says_not_loaded(netns: NetNamespace) -> None:
+    # `netdrv unload snull` while `netdrv stop` runs: the stop unloaded it, and the unload
+    # says so as when no daemon runs, not "the daemon closed the connection".
+    netns.netdrv("load snull")
+    res = netns.run([sys.executable, "-c", _SECOND_COMMAND, "unload", "snull"])
+    code, _, output = res.stdout.partition("\n")
+    assert code == "1", res.stdout
+    assert "driver 'snull' is not loaded (no netdrv daemon in this namespace)" in output
+
+
+def test_a_daemon_whose_starter_was_killed_serves_on(netns: NetNamespace) -> None:
+    # `netdrv load` killed (Ctrl-C, kill -9) while the daemon it started gets ready: the
+    # daemon's "ready" byte finds no reader.  It must serve on (another netdrv command may
+    # already use it), not die of a BrokenPipeError traceback.
+    out = netns.python(
+        "import os, subprocess, sys, time\n"
+        "from netdrv_core.control import ControlClient, DaemonNotRunning\n"
+        "from netdrv_core.daemon import log_path\n"
+        "r, w = os.pipe()\n"
+        "os.close(r)  # the netdrv command that started it is gone\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'netdrv_core.daemon', '--ready-fd',\n"
+        "                      str(w), '--log-file', log_path()], pass_fds=(w,),\n"
+        "                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
+        "os.close(w)\n"
+        "while p.poll() is None:\n"
+        "    try:\n"
+        "        with ControlClient() as c:\n"
+        "            print(c.request('ping')['pid'] == p.pid)\n"
+        "        break\n"
+        "    except DaemonNotRunning:\n"
+        "        time.sleep(0.05)\n"
+        "else:\n"
+        "    print('exited', p.returncode, p.stderr.read().splitlines()[-1:])\n"
+        "with ControlClient() as c:\n"
+        "    c.request('stop')\n"
+        "p.wait(30)\n"
+        "print(p.stderr.read().count('Traceback'))\n"
+    ).stdout.splitlines()
+    assert out == ["True", "0"], out
