@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn, TypeVar
 
 import click
 
@@ -36,6 +36,8 @@ from .control import (
 from .errors import NetdrvError, ParameterError
 
 __all__ = ["main"]
+
+_T = TypeVar("_T")
 
 
 def _console() -> Any:
@@ -395,6 +397,17 @@ def _ask_once_more(
         return c.request(cmd, **req)
 
 
+def _once_more(ask: Callable[[], _T]) -> _T:
+    """``ask()`` — it connects, then asks — and once more if the daemon closed the
+    connection unanswered, as an exiting one does (see :func:`_ask_once_more`): the second
+    finds no daemon (:class:`DaemonNotRunning`, the command's own answer for that case), or
+    the one that took over."""
+    try:
+        return ask()
+    except DaemonClosed:
+        return ask()
+
+
 def _foreground(driver: str, params: list[str], pm: Any) -> None:
     from rich.live import Live
 
@@ -656,14 +669,22 @@ def capture(dev: str, path: str, count: int) -> None:
     """Capture frames of DEV (both directions, as the driver sees them) into a pcap file."""
     from .phy.pcap import PcapStreamSplitter, open_capture_file
 
-    try:
+    def ask() -> tuple[ControlClient, dict[str, Any]]:
         c = ControlClient(timeout=_timeout())  # a daemon too busy to accept: DaemonBusy
+        try:
+            return c, c.request("capture", dev=dev, count=count)
+        except BaseException:
+            c.close()
+            raise
+
+    try:  # asked again if the daemon was exiting: now none (DEV went with it), or a new one
+        c, reply = _once_more(ask)
     except DaemonNotRunning:
         _fail(f"no netdrv daemon in this namespace: {dev!r} is not a netdrv device")
     except NetdrvError as exc:
         _fail(str(exc))
     try:
-        started = _check(c.request("capture", dev=dev, count=count))
+        started = _check(reply)
         c.sock.settimeout(None)  # then stream until the daemon ends it (or Ctrl-C)
     except NetdrvError as exc:
         c.close()
@@ -838,9 +859,8 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
         req["ifmap"] = ifmap
     if bql:
         req["bql"] = bql
-    try:
-        with _client() as c:
-            reply = c.request("set", **req)
+    try:  # asked again if the daemon was exiting: now none (DEV went with it), or a new one
+        reply = _ask_once_more(_client, "set", req)
     except DaemonNotRunning:
         _fail("no netdrv daemon in this network namespace")
     except NetdrvError as exc:
@@ -1423,7 +1443,11 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
                   _ethtool_status(op, is_set, kw.get("op"), err if type(err) is int else None))  # fmt: skip
         return reply
 
-    try:
+    asked: dict[str, bool] = {}
+    before: dict[str, dict[str, bool]] = {}
+
+    def ask() -> dict[str, Any]:
+        nonlocal asked, before
         with _client() as c:
             if op == "msglevel":  # -s: link settings first, then the message level, as ethtool
                 link, lvl = _change_words(settings)
@@ -1466,6 +1490,11 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
                 reply = request(c, op=op, set=_ethtool_settings(flag, op, settings))
             else:
                 reply = request(c, op=op)
+        return reply
+
+    try:  # asked again if the daemon was exiting: now none (DEV went with it), or a new one;
+        # a self-test is asked once (an exit that cuts one off answers it: ENODEV)
+        reply = ask() if op == "test" else _once_more(ask)
     except DaemonNotRunning:
         _fail(f"no netdrv daemon in this network namespace: {dev!r} is not a netdrv device",
               _ethtool_status(op, is_set, None, None))  # fmt: skip
@@ -1511,9 +1540,9 @@ def sysctl_cmd(settings: tuple[str, ...]) -> None:
         _, lo, hi = SYSCTLS[k]
         if not lo <= values[k] <= hi:  # checked here too: a refused value starts no daemon
             _fail(f"{k}={values[k]} is out of range: {lo}..{hi}")
-    try:
-        with _client(start=bool(values)) as c:
-            result = _check(c.request("sysctl", values=values))["result"]
+    try:  # asked again if the daemon was exiting: now none, or (setting) a new one
+        reply = _ask_once_more(lambda: _client(start=bool(values)), "sysctl", {"values": values})
+        result = _check(reply)["result"]
     except DaemonNotRunning:
         _fail("no netdrv daemon in this network namespace (setting a value starts one)")
     except NetdrvError as exc:

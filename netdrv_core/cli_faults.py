@@ -222,9 +222,8 @@ def faults(as_json: bool, dev: str, words: tuple[str, ...]) -> None:
         req["off"] = True
     elif words:
         req["set"] = parse_fault_words(words)
-    try:
-        with _cli._client() as c:
-            reply = _cli._check(c.request("faults", **req))
+    try:  # asked again if the daemon was exiting: now none (DEV went with it), or a new one
+        reply = _cli._check(_cli._ask_once_more(_cli._client, "faults", req))
     except DaemonNotRunning:
         _cli._fail(f"no netdrv daemon in this network namespace: no device {dev!r} "
                    f"(netdrv load a driver first)")  # fmt: skip

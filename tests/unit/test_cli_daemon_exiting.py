@@ -168,3 +168,85 @@ def test_the_daemon_refuses_a_load_as_it_exits_with_its_own_kind() -> None:
         host.loop.run_until_idle()
         host.close()
         host.loop.close()
+
+
+# The other commands name a device, gone with the daemon that exited under them: asked
+# again, they find none, and answer as when no daemon runs — with that case's exit status.
+@pytest.mark.parametrize(
+    ("args", "said", "status"),
+    [
+        (["set", "sn0", "irq=9"], "no netdrv daemon in this network namespace", 1),
+        (["sysctl"], "no netdrv daemon in this network namespace (setting a value starts", 1),
+        (["faults", "sn0"], "no netdrv daemon in this network namespace: no device 'sn0'", 1),
+        (["capture", "sn0", "-w", "-"],
+         "no netdrv daemon in this namespace: 'sn0' is not a netdrv device", 1),
+        (["ethtool", "sn0"],
+         "no netdrv daemon in this network namespace: 'sn0' is not a netdrv device", 75),
+        (["ethtool", "-G", "sn0", "tx", "4"],
+         "no netdrv daemon in this network namespace: 'sn0' is not a netdrv device", 81),
+        (["ethtool", "-K", "sn0", "tso", "off"],
+         "no netdrv daemon in this network namespace: 'sn0' is not a netdrv device", 92),
+    ],
+    ids=["set", "sysctl", "faults", "capture", "ethtool", "ethtool-G", "ethtool-K"],
+)  # fmt: skip
+def test_a_command_on_a_daemon_that_closes_unanswered_as_it_exits_finds_no_daemon(
+    fake_daemon: Callable[..., _FakeDaemon], args: list[str], said: str, status: int
+) -> None:
+    d = fake_daemon([None])
+    res = CliRunner().invoke(cli, args)
+    d.join()
+    assert "closed the connection" not in res.output
+    assert said in res.output, res.output
+    assert res.exit_code == status, (res.output, res.exception)
+    assert len(d.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "reply", "out"),
+    [
+        (["set", "sn0", "ioctl=0x89f0"], {"ok": True, "result": 7}, "7"),
+        (["faults", "--json", "sn0"], {"ok": True, "faults": None, "stats": None},
+         '"faults": null'),
+        (["ethtool", "--json", "-g", "sn0"], {"ok": True, "result": {"tx_pending": 4}},
+         '"tx_pending": 4'),
+    ],
+    ids=["set", "faults", "ethtool"],
+)  # fmt: skip
+def test_a_command_asks_the_daemon_that_took_over(
+    fake_daemon: Callable[..., _FakeDaemon], args: list[str], reply: dict[str, Any], out: str
+) -> None:
+    d = fake_daemon([None, reply])  # (a new daemon, in place of the one that exited)
+    res = CliRunner().invoke(cli, args)
+    d.join()
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert out in res.output
+    assert len(d.requests) == 2 and d.requests[0] == d.requests[1]
+
+
+def test_a_sysctl_setting_racing_the_last_unload_goes_to_a_new_daemon(
+    fake_daemon: Callable[..., _FakeDaemon], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = fake_daemon([None])
+    new: list[_FakeDaemon] = []
+
+    def start_daemon(*a: Any, **kw: Any) -> None:  # the exiting one has gone: a new one
+        d.join()
+        new.append(fake_daemon([{"ok": True, "result": {"busy_poll": 50}}]))
+
+    monkeypatch.setattr(cli_mod, "start_daemon", start_daemon)
+    res = CliRunner().invoke(cli, ["sysctl", "busy_poll=50"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "busy_poll = 50" in res.output
+    assert len(new) == 1
+    new[0].join()
+    assert [r["cmd"] for r in d.requests + new[0].requests] == ["sysctl", "sysctl"]
+
+
+def test_a_self_test_is_not_run_twice(fake_daemon: Callable[..., _FakeDaemon]) -> None:
+    # An exit that cuts a self-test off answers it (ENODEV); a connection closed unanswered
+    # is the daemon's doing, and the test is not started again on another one.
+    d = fake_daemon([None])
+    res = CliRunner().invoke(cli, ["ethtool", "-t", "sn0"])
+    d.join()
+    assert res.exit_code == 74 and "closed the connection" in res.output
+    assert len(d.requests) == 1
