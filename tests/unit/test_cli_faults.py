@@ -14,6 +14,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
+from test_cli_ethtool import _Client  # the in-process daemon's client, as ethtool's tests use
 
 import netdrv_core.cli as cli_mod
 from netdrv_core import Host
@@ -26,7 +27,6 @@ from netdrv_core.cli_faults import (
 )
 from netdrv_core.control import DaemonNotRunning, ProtocolError, validate_request
 from netdrv_core.daemon import Daemon
-from netdrv_core.errors import NetdrvError
 from netdrv_core.phy import FaultInjector
 
 # -- parsing ---------------------------------------------------------------------------
@@ -112,28 +112,6 @@ def test_malformed_lines(words: tuple[str, ...], message: str) -> None:
 
 
 # -- the daemon's request ---------------------------------------------------------------
-
-
-class _Client:
-    """A :class:`ControlClient` stand-in that hands requests to an in-process daemon."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    def request(self, cmd: str, **kw: Any) -> dict[str, Any]:
-        req = json.loads(json.dumps({"cmd": cmd, **kw}))
-        try:
-            validate_request(req)
-            reply = self.daemon.handle(req)
-        except NetdrvError as exc:
-            reply = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
-        return json.loads(json.dumps(reply))
-
-    def __enter__(self) -> _Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
 
 
 @pytest.fixture
