@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
+import time
 from typing import Any
 
 from netdrv_core import Host, PluginManager
@@ -41,3 +43,68 @@ def echo_until_closed(c: socket.socket) -> None:
         if not b:
             return
         c.sendall(b)
+
+
+REASON = b"Device open failure: Value or file not found\r\n"
+"""What ser2net says before it hangs up when its serial device cannot be opened."""
+
+
+class Ser2netLike:
+    """A serial server on one TCP port: while ``missing`` (its device is missing) it sends
+    ``hello + REASON`` on each connection and hangs up, else it echoes.  ``stop()`` takes it
+    away (connections closed, new ones refused); ``start()`` brings it back on the same port."""
+
+    def __init__(self, hello: bytes = b"", missing: bool = True) -> None:
+        self.hello = hello
+        self.missing = missing
+        self.port = 0
+        self.accepted = 0
+        self.sock: socket.socket | None = None
+        self.conns: list[socket.socket] = []
+        self.start()
+
+    def start(self) -> None:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(8)
+        self.port = s.getsockname()[1]
+        self.sock = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _accept(self, s: socket.socket) -> None:
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.missing:
+                if not self.hello:
+                    # ser2net tries its device first (~40 ms): the reason comes after
+                    # pyserial's open() has flushed what was waiting.
+                    time.sleep(0.05)
+                c.sendall(self.hello + REASON)
+                c.close()
+                continue
+            self.conns.append(c)
+            threading.Thread(target=echo_until_closed, args=(c,), daemon=True).start()
+
+    def stop(self) -> None:
+        """The server goes away: connections closed, new ones refused."""
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+        self.conns.clear()
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+            self.sock = None
+
+    close = stop

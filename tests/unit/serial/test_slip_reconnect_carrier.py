@@ -9,76 +9,15 @@ comes on as soon as the port is open.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
-from slip_helpers import echo_until_closed, load_slip
+from slip_helpers import Ser2netLike, load_slip
 
 from netdrv_core import Host, netif_carrier_ok
 
 IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
-REASON = b"Device open failure: Value or file not found\r\n"
 
 
-class _FarEnd:
-    """A serial server on one TCP port that can go away (refusing connections) and come
-    back; while ``missing`` it says why and hangs up on each connection, else it echoes."""
-
-    def __init__(self) -> None:
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
-        self.missing = False
-        self.accepted = 0
-        self.sock: socket.socket | None = None
-        self.conns: list[socket.socket] = []
-        self.start()
-
-    def start(self) -> None:
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
-        s.listen(8)
-        self.sock = s
-        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
-
-    def _accept(self, s: socket.socket) -> None:
-        while True:
-            try:
-                c, _ = s.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            if self.missing:
-                time.sleep(0.05)  # ser2net tries its device first
-                c.sendall(REASON)
-                c.close()
-                continue
-            self.conns.append(c)
-            threading.Thread(target=echo_until_closed, args=(c,), daemon=True).start()
-
-    def stop(self) -> None:
-        """The server goes away: connections closed, new ones refused."""
-        for c in self.conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
-        self.conns.clear()
-        if self.sock is not None:
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            self.sock.close()
-            self.sock = None
-
-
-def _gone_and_refused(host: Host, dev, far: _FarEnd) -> None:
+def _gone_and_refused(host: Host, dev, far: Ser2netLike) -> None:
     """``far`` goes away; the link loses its port and fails to reconnect (refused)."""
     far.stop()
     assert host.loop.run_until(lambda: not netif_carrier_ok(dev), timeout=5)
@@ -93,7 +32,7 @@ def test_a_server_back_after_being_out_of_reach_has_its_carrier_at_once(
 
     # A settle window far longer than the test waits: the carrier must not wait for it.
     monkeypatch.setattr(sd, "NET_SETTLE", 60.0)
-    far = _FarEnd()
+    far = Ser2netLike(missing=False)
     drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
     unload(drv)
     dev = drv.devices[0]
@@ -122,7 +61,7 @@ def test_a_server_back_after_being_out_of_reach_has_its_carrier_at_once(
 def test_a_server_back_without_its_device_hangs_up_once_then_is_held(
     host: Host, unload, caplog
 ) -> None:
-    far = _FarEnd()
+    far = Ser2netLike(missing=False)
     drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
     unload(drv)
     dev = drv.devices[0]

@@ -7,10 +7,9 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 
 import pytest
-from slip_helpers import echo_until_closed, load_slip
+from slip_helpers import Ser2netLike, load_slip
 
 from netdrv_core import Host, netif_carrier_ok
 
@@ -18,54 +17,6 @@ IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("
 # What ser2net 4.3 sends on a telnet(rfc2217) accepter when its device cannot be opened:
 # its telnet options, then the reason, then it closes the connection.
 TELNET_HELLO = b"\xff\xfb\x03\xff\xfd\x03\xff\xfb\x01\xff\xfe\x01\xff\xfd\x00\xff\xfb\x00\xff\xfd,"
-REASON = b"Device open failure: Value or file not found\r\n"
-
-
-class Ser2netLike:
-    """Accepts, and while ``missing`` sends ``hello + REASON`` and hangs up; else echoes."""
-
-    def __init__(self, hello: bytes = b"") -> None:
-        self.hello = hello
-        self.missing = True
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            if self.missing:
-                if not self.hello:
-                    # ser2net tries its device first (~40 ms): the reason comes after
-                    # pyserial's open() has flushed what was waiting.
-                    time.sleep(0.05)
-                c.sendall(self.hello + REASON)
-                c.close()
-                continue
-            self.conns.append(c)
-            threading.Thread(target=echo_until_closed, args=(c,), daemon=True).start()
-
-    def close(self) -> None:
-        for c in self.conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
 
 
 def test_walk_rfc2217_server_hanging_up_is_explained_without_a_traceback(monkeypatch) -> None:
