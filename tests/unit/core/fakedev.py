@@ -239,6 +239,13 @@ def kernel_port(
         b.close()
 
 
+def pump(host: Host) -> None:
+    """Run the loop a few rounds: a TAP reader's wake-up, its reads and what they schedule."""
+    for _ in range(5):
+        host.loop.run_once(0)
+        host.loop.run_until_idle()
+
+
 def rx_skb(dev: NetDevice, frame: bytes) -> SkBuff:
     """A received ``frame`` as a driver hands it up: IP header aligned, protocol set,
     checksum checked (CHECKSUM_UNNECESSARY)."""

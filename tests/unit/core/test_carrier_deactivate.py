@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakedev import LoadSnull, Run, ScriptedOps, kernel_port, make_dev, mem, tx
+from fakedev import LoadSnull, Run, ScriptedOps, kernel_port, make_dev, mem, pump, tx
 from frames import ETH_P_IP, eth_frame, pseudo_header_sum, tcp_packet, udp_packet
 
 import netdrv_core.netdevice as netdevice_mod
@@ -404,19 +404,13 @@ def tap_reader() -> Iterator[tuple[Host, KernelStack, _Port, socket.socket, Scri
     host.loop.close()
 
 
-def _pump(host: Host) -> None:
-    for _ in range(5):
-        host.loop.run_once(0)
-        host.loop.run_until_idle()
-
-
 def test_a_tap_reader_held_back_reads_again_after_carrier_off_and_on(tap_reader: Any) -> None:
     host, _ks, port, a, ops = tap_reader
     dev = port.dev
     ops.mode = "busy"  # the ring is full: queue stopped, the skb back in the qdisc
     for i in range(3):
         a.send(_frame(i))
-    _pump(host)
+    pump(host)
     assert _xmit_calls(ops) == 1 and len(dev.qdisc) == 1 and not port.reading
     # The carrier goes and comes back, and the driver's TX completion wakes its queue in
     # between (no wake reaches the stack without carrier): held frames purged, the reader
@@ -425,11 +419,11 @@ def test_a_tap_reader_held_back_reads_again_after_carrier_off_and_on(tap_reader:
     netif_carrier_off(dev)
     netif_wake_queue(dev)
     netif_carrier_on(dev)
-    _pump(host)
+    pump(host)
     assert port.reading and not dev.qdisc and dev.core_stats.tx_qdisc_drops == 1
     assert len(ops.sent) == 2  # the two frames the kernel still had
     a.send(_frame(5))
-    _pump(host)
+    pump(host)
     assert len(ops.sent) == 3 and ops.sent_bytes[-1] == _frame(5)
 
 
@@ -441,10 +435,10 @@ def test_a_tap_reader_drops_what_the_kernel_queued_while_without_carrier(
     ops.mode = "hold"  # one frame on the ring, the queue stopped: the reader stops
     for i in range(3):
         a.send(_frame(i))
-    _pump(host)
+    pump(host)
     assert len(ops.held) == 1 and not port.reading
     netif_carrier_off(dev)
-    _pump(host)
+    pump(host)
     # Read again and dropped (noop_qdisc), while the driver's queue stays stopped.
     assert port.reading and netif_queue_stopped(dev) and _xmit_calls(ops) == 1
     assert dev.core_stats.tx_qdisc_drops == 2
@@ -455,7 +449,7 @@ def test_a_tap_reader_drops_what_the_kernel_queued_while_without_carrier(
     netif_carrier_on(dev)
     netif_wake_queue(dev)
     a.send(_frame(7))
-    _pump(host)
+    pump(host)
     assert ops.sent_bytes == [_frame(7)] and _accounted(dev)
 
 
@@ -495,12 +489,12 @@ def test_a_tap_reader_held_back_reads_again_when_the_driver_starts_its_queue(
     ops.mode = "hold"  # one frame on the ring, the queue stopped: the reader stops
     for i in range(3):
         a.send(_frame(i))
-    _pump(host)
+    pump(host)
     assert len(ops.held) == 1 and not port.reading
     ops.mode = "ok"
     ops.complete(dev)  # the TX-done interrupt reaps the ring...
     netif_start_queue(dev)  # ...and restarts the queue the other way
-    _pump(host)
+    pump(host)
     assert port.reading and ops.sent_bytes == [_frame(1), _frame(2)] and not dev.qdisc
     assert _accounted(dev)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakedev import ScriptedOps, kernel_port
+from fakedev import ScriptedOps, kernel_port, pump
 from frames import ETH_P_IP, eth_frame, udp_packet
 
 from netdrv_core import (
@@ -51,12 +51,6 @@ def reader() -> Iterator[tuple[Host, KernelStack, _Port, socket.socket, _Ops]]:
     host.loop.close()
 
 
-def _pump(host: Host) -> None:
-    for _ in range(5):
-        host.loop.run_once(0)
-        host.loop.run_until_idle()
-
-
 def _frame(i: int) -> bytes:
     payload = udp_packet("198.18.0.1", "198.18.0.2", 1000 + i, 53, b"q" * 20)
     return eth_frame(b"\x02\x00\x00\x00\x00\x20", MAC, ETH_P_IP, payload)
@@ -68,11 +62,11 @@ def test_an_awake_queue_added_makes_a_held_back_reader_read_again(reader: Any) -
     ops.mode = "hold"  # queue 0's ring is full after one frame: the rest stay in the kernel
     for i in range(3):
         a.send(_frame(i))
-    _pump(host)
+    pump(host)
     assert len(ops.held) == 1 and not port.reading
     ops.mode = "ok"
     assert netif_set_real_num_tx_queues(dev, 2) == 0  # queue 1, awake, takes frames
-    _pump(host)
+    pump(host)
     assert port.reading
     assert [skb.queue_mapping for skb in ops.sent] == [1, 1]  # the kernel's two, on queue 1
     assert [int.from_bytes(f[34:36], "big") for f in ops.sent_bytes] == [1001, 1002]
@@ -84,8 +78,8 @@ def test_a_stopped_queue_added_leaves_the_reader_held_back(reader: Any) -> None:
     ops.mode = "hold"
     for i in range(3):
         a.send(_frame(i))
-    _pump(host)
+    pump(host)
     netif_stop_subqueue(dev, 1)  # not in use yet, and stopped
     assert netif_set_real_num_tx_queues(dev, 2) == 0
-    _pump(host)
+    pump(host)
     assert not port.reading and ops.sent == []
