@@ -46,13 +46,22 @@ _SIZE_UNITS = {
 }  # fmt: skip
 _NUMBER = re.compile(r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)(.*)\Z", re.IGNORECASE)
 
-# keyword -> what it takes (for the messages)
+# keyword -> what it takes (for the messages), as tc-netem(8) writes it
 _KEYWORDS = {
-    "delay": "TIME", "loss": "PERCENT", "corrupt": "PERCENT", "duplicate": "PERCENT",
-    "rate": "RATE", "burst": "SIZE", "direction": "tx|rx|both", "seed": "N",
+    "limit": "PACKETS", "delay": "TIME [JITTER [CORRELATION]]", "distribution": "normal|pareto",
+    "loss": "[random] PERCENT [CORRELATION]", "corrupt": "PERCENT [CORRELATION]",
+    "duplicate": "PERCENT [CORRELATION]", "reorder": "PERCENT [CORRELATION]",
+    "gap": "DISTANCE", "rate": "RATE [PACKETOVERHEAD [CELLSIZE [CELLOVERHEAD]]]",
+    "direction": "tx|rx|both", "seed": "N",
 }  # fmt: skip
 _ALIASES = {"latency": "delay", "drop": "loss"}
 _EXPECTED = ", ".join(f"{k} {v}" for k, v in _KEYWORDS.items())
+# netem's, refused by name: what netdrv does not do
+_UNSUPPORTED = ("slot", "ecn", "jitter")
+# the injector's keyword of each percentage and of its correlation
+_PERCENTS = {"loss": ("drop", "drop_corr"), "corrupt": ("corrupt", "corrupt_corr"),
+             "duplicate": ("duplicate", "duplicate_corr"), "reorder": ("reorder", "reorder_corr")}  # fmt: skip
+_SIGNED = re.compile(r"-?[0-9]+\Z")
 
 
 def _split(key: str, text: str, what: str, units: dict[str, Any]) -> tuple[float, Any]:
@@ -106,8 +115,32 @@ def parse_size(text: str, key: str = "burst") -> int:
     return int(size)
 
 
+def _is_number(word: str | None, signed: bool = False) -> bool:
+    """tc's NEXT_IS_NUMBER (NEXT_IS_SIGNED_NUMBER): whether an optional value follows."""
+    if word is None or not word:
+        return False
+    if signed and word[0] == "-":
+        word = word[1:]
+    return word[:1].isdigit() or (word[:1] == "." and word[1:2].isdigit())
+
+
+def _packets(text: str, key: str) -> int:
+    if not text.isdigit():
+        raise click.UsageError(f"{key}: {text!r} is not a number of packets (0 or more)")
+    return int(text)
+
+
+def _bytes(text: str, key: str, signed: bool) -> int:
+    if not (_SIGNED.match(text) if signed else text.isdigit()):
+        kind = "a number of bytes" + (" (may be negative)" if signed else "")
+        raise click.UsageError(f"{key}: {text!r} is not {kind}")
+    return int(text)
+
+
 def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """``delay 10ms loss 1% …`` -> FaultInjector's keywords (``delay=0.01, drop=0.01``).
+    """``delay 10ms 2ms loss 1% …`` -> FaultInjector's keywords (``delay=0.01, jitter=0.002,
+    drop=0.01``), as tc-netem(8) reads them: some keywords take optional values after the
+    first (a jitter, a correlation, a rate's overheads) when they are numbers.
 
     Every parameter not given has its default (none: a passive injector that only
     counts).  A malformed line is a :class:`click.UsageError` (exit 2) that says
@@ -115,34 +148,71 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     given: set[str] = set()
-    for i in range(0, len(words), 2):
+    words = list(words)
+    i = 0
+
+    def optional(signed: bool = False) -> str | None:
+        nonlocal i
+        if i < len(words) and _is_number(words[i], signed):
+            i += 1
+            return words[i - 1]
+        return None
+
+    while i < len(words):
         word = words[i]
         key = _ALIASES.get(word, word)
         if key not in _KEYWORDS:
             hint = ""
             if word == "off":
                 hint = " (off turns the injector off: give it alone)"
-            elif _NUMBER.match(word) and i and words[i - 2] in ("delay", "latency"):
-                hint = " (netem's jitter is not supported: delay takes one TIME)"
-            elif _NUMBER.match(word) and i:
-                hint = " (netem's correlation is not supported: each keyword takes one value)"
-            elif word in ("reorder", "jitter", "limit", "gap", "slot", "ecn", "distribution"):
+            elif word in _UNSUPPORTED:
                 hint = f" (netem's {word} is not supported)"
+            elif word == "burst":
+                hint = (" (netem's rate has no burst: it queues frames, up to limit, instead of "
+                        "dropping them)")  # fmt: skip
             raise click.UsageError(f"unknown parameter {word!r}{hint}; expected: {_EXPECTED}")
-        if i + 1 >= len(words):
-            raise click.UsageError(f"{word} needs a value: {key} {_KEYWORDS[key]}")
         if key in given:
             raise click.UsageError(f"{key} given twice")
         given.add(key)
-        text = words[i + 1]
+        i += 1
+        if key == "loss" and i < len(words) and words[i] == "random":
+            i += 1  # netem's default loss model
+        if i >= len(words):
+            raise click.UsageError(f"{word} needs a value: {key} {_KEYWORDS[key]}")
+        text = words[i]
+        i += 1
+        if key == "loss" and text in ("state", "gemodel"):
+            raise click.UsageError(f"loss {text}: netem's loss models (state, gemodel) are not "
+                                   f"supported; give loss [random] PERCENT [CORRELATION]")  # fmt: skip
         if key == "delay":
             out["delay"] = parse_time(text, word)
-        elif key in ("loss", "corrupt", "duplicate"):
-            out["drop" if key == "loss" else key] = parse_percent(text, word)
+            if (jitter := optional()) is not None:
+                out["jitter"] = parse_time(jitter, "jitter")
+                if (corr := optional()) is not None:
+                    out["delay_corr"] = parse_percent(corr, "delay correlation")
+        elif key in _PERCENTS:
+            name, corr_name = _PERCENTS[key]
+            out[name] = parse_percent(text, word)
+            if (corr := optional()) is not None:
+                out[corr_name] = parse_percent(corr, f"{key} correlation")
         elif key == "rate":
-            out["rate_limit"] = parse_rate(text)
-        elif key == "burst":
-            out["burst"] = parse_size(text)
+            out["rate"] = parse_rate(text)
+            for name, signed in (("packet_overhead", True), ("cell_size", False),
+                                 ("cell_overhead", True)):  # fmt: skip
+                value = optional(signed)
+                if value is None:
+                    break
+                out[name] = _bytes(value, name.replace("_", ""), signed)
+        elif key in ("limit", "gap"):
+            out[key] = _packets(text, key)
+        elif key == "distribution":
+            from .phy.faults import DISTRIBUTIONS
+
+            if text not in DISTRIBUTIONS:
+                raise click.UsageError(f"distribution {text!r} is not supported; netdrv has "
+                                       f"{', '.join(DISTRIBUTIONS)} (and uniform, without a "
+                                       f"distribution)")  # fmt: skip
+            out["distribution"] = text
         elif key == "direction":
             if text not in ("tx", "rx", "both"):
                 raise click.UsageError(f"direction: {text!r} is not tx, rx or both")
@@ -152,8 +222,16 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
                 out["seed"] = int(text, 0)
             except ValueError:
                 raise click.UsageError(f"seed: {text!r} is not an integer") from None
-    if "burst" in out and "rate_limit" not in out:
-        raise click.UsageError("burst is the size of the rate limit's bucket: give rate as well")
+    # What tc (q_netem.c) refuses before asking the kernel, in its words.
+    if out.get("reorder") and not out.get("delay"):
+        raise click.UsageError("reordering not possible without specifying some delay "
+                               "(give delay TIME too)")  # fmt: skip
+    if out.get("gap") and not out.get("reorder"):
+        raise click.UsageError("gap specified without reorder probability (give reorder "
+                               "PERCENT too)")  # fmt: skip
+    if "distribution" in out and not (out.get("delay") and out.get("jitter")):
+        raise click.UsageError("distribution specified but no latency and jitter values "
+                               "(give delay TIME JITTER)")  # fmt: skip
     return out
 
 
@@ -175,24 +253,52 @@ def _rate_text(bps: float) -> str:
 
 
 def faults_text(dev: str, reply: dict[str, Any]) -> str:
-    """``netdrv faults DEV``'s answer as text: the parameters, then the counters."""
+    """``netdrv faults DEV``'s answer as text: the parameters, the counters, then the
+    backlog as ``tc -s qdisc show`` prints it (netem's requeues: frames reordered)."""
     f = reply.get("faults")
     if f is None:
         return f"{dev}: no fault injector (netdrv faults {dev} loss 1% … installs one)"
-    stats = " ".join(f"{k} {v}" for k, v in (reply.get("stats") or {}).items())
-    return f"{faults_line(dev, f)}\n {stats}"
+    counters = reply.get("stats") or {}
+    # The bytes held go on the tc-like line below, with the frames held.
+    stats = " ".join(f"{k} {v}" for k, v in counters.items() if k != "backlog")
+    backlog = (f" backlog {counters.get('backlog', 0)}b {counters.get('pending', 0)}p "
+               f"requeues {counters.get('reordered', 0)}")  # fmt: skip
+    return f"{faults_line(dev, f)}\n {stats}\n{backlog}"
+
+
+def _pct(p: float) -> str:
+    return f"{p * 100:g}%"
 
 
 def faults_line(dev: str, f: dict[str, Any]) -> str:
-    """``sn0: faults delay 10ms loss 1% direction both``: an injector's parameters."""
-    parts = []
-    if f["delay"]:
-        parts.append(f"delay {_time_text(f['delay'])}")
-    for key, name in (("drop", "loss"), ("corrupt", "corrupt"), ("duplicate", "duplicate")):
-        if f[key]:
-            parts.append(f"{name} {f[key] * 100:g}%")
-    if f["rate_limit"]:
-        parts.append(f"rate {_rate_text(f['rate_limit'])} burst {f['burst']}b")
+    """``sn0: faults limit 1000 delay 10ms loss 1% direction both``: an injector's
+    parameters, in tc's words and order."""
+    parts = [f"limit {f.get('limit', 1000)}"]
+    if f["delay"] or f.get("jitter"):
+        delay = f"delay {_time_text(f['delay'])}"
+        if f.get("jitter"):
+            delay += f" {_time_text(f['jitter'])}"
+            if f.get("delay_corr"):
+                delay += f" {_pct(f['delay_corr'])}"
+        parts.append(delay)
+        if f.get("distribution"):
+            parts.append(f"distribution {f['distribution']}")
+    for key, name in (("drop", "loss"), ("corrupt", "corrupt"), ("duplicate", "duplicate"),
+                      ("reorder", "reorder")):  # fmt: skip
+        if f.get(key):
+            corr = f.get(f"{key}_corr")
+            parts.append(f"{name} {_pct(f[key])}" + (f" {_pct(corr)}" if corr else ""))
+    if f.get("reorder") and f.get("gap"):
+        parts.append(f"gap {f['gap']}")
+    if f.get("rate"):
+        rate = f"rate {_rate_text(f['rate'])}"
+        for key, name in (("packet_overhead", "packetoverhead"), ("cell_size", "cellsize"),
+                          ("cell_overhead", "celloverhead")):  # fmt: skip
+            if f.get(key):
+                rate += f" {name} {f[key]}"
+        parts.append(rate)
+    if f.get("rate_limit"):  # the library's policer (FaultInjector rate_limit=), not netem's
+        parts.append(f"rate_limit {_rate_text(f['rate_limit'])} burst {f['burst']}b")
     parts.append(f"direction {f['direction']}")
     if f["seed"] is not None:
         parts.append(f"seed {f['seed']}")
@@ -206,12 +312,17 @@ def faults_line(dev: str, f: dict[str, Any]) -> str:
 @click.argument("words", nargs=-1)
 def faults(as_json: bool, dev: str, words: tuple[str, ...]) -> None:
     """Inject faults into DEV's frames, like tc qdisc change dev DEV root netem:
-    delay TIME, loss PERCENT, corrupt PERCENT, duplicate PERCENT, rate RATE
-    [burst SIZE], direction tx|rx|both (default both), seed N; "off" removes
-    the injector; no words show it with its counters.
+    limit PACKETS, delay TIME [JITTER [CORRELATION]], distribution
+    normal|pareto, loss [random] PERCENT [CORRELATION], corrupt PERCENT
+    [CORRELATION], duplicate PERCENT [CORRELATION], reorder PERCENT
+    [CORRELATION] [gap DISTANCE], rate RATE [PACKETOVERHEAD [CELLSIZE
+    [CELLOVERHEAD]]], direction tx|rx|both (default both), seed N; "off"
+    removes the injector (dropping what it holds); no words show it with its
+    counters.
 
     Each change replaces every parameter: one not given goes back to its
-    default (e.g. netdrv faults sn0 delay 10ms loss 1%; netdrv faults sn0 off).
+    default (e.g. netdrv faults sn0 delay 100ms 10ms loss 1%; netdrv faults sn0
+    off).
     """
     from . import cli as _cli  # here: cli.py registers this command as it is imported
 

@@ -181,6 +181,12 @@ def _is_number(v: Any) -> bool:
 # ``faults``'s ``set``: FaultInjector's keywords -> whether a value is of the right type.
 _FAULT_KEYS: dict[str, Any] = {
     "drop": _is_number, "corrupt": _is_number, "duplicate": _is_number, "delay": _is_number,
+    "jitter": _is_number, "reorder": _is_number, "drop_corr": _is_number,
+    "corrupt_corr": _is_number, "duplicate_corr": _is_number, "delay_corr": _is_number,
+    "reorder_corr": _is_number, "gap": _is_int, "limit": _is_int,
+    "distribution": lambda v: v is None or isinstance(v, str),
+    "rate": lambda v: v is None or _is_number(v), "packet_overhead": _is_int,
+    "cell_size": _is_int, "cell_overhead": _is_int,
     "rate_limit": lambda v: v is None or _is_number(v),
     "burst": lambda v: v is None or _is_int(v),
     "direction": lambda v: isinstance(v, str),
@@ -203,7 +209,8 @@ def _validate_faults(req: dict[str, Any]) -> None:
         ):
             raise ProtocolError(
                 f"faults: 'set' must map {', '.join(_FAULT_KEYS)} to their values "
-                f"(numbers; direction a string; rate_limit, burst, seed may be null)"
+                f"(numbers; direction, distribution strings; rate, rate_limit, burst, "
+                f"distribution, seed may be null)"
             )
 
 

@@ -960,7 +960,9 @@ class Daemon:
         One injector per device, the daemon's: ``set`` installs it, or replaces every
         parameter of the one there as ``tc qdisc change … netem`` does (one not given
         goes back to its default; a new ``direction`` installs a new injector, whose
-        counters start at 0).  It goes with its device (its held frames purged).
+        counters start at 0).  ``off`` (and a new ``direction``) drops what the injector
+        holds, as ``tc qdisc del`` resets netem's queue; it goes with its device (its
+        held frames purged).
         The reply has ``faults`` (the parameters, None without an injector) and
         ``stats`` (its :class:`~netdrv_core.phy.FaultStats`).
         """

@@ -5,8 +5,9 @@
 * :mod:`~netdrv_core.phy.tracer` — :class:`Tracer`, one log line per frame on
   ``netdrv.trace``, also passive;
 * :mod:`~netdrv_core.phy.faults` — :class:`FaultInjector`, which sits on the
-  device's ``xmit_hook``/``rx_hook`` and drops, corrupts, duplicates, delays and
-  rate-limits frames, deterministically for a seed.
+  device's ``xmit_hook``/``rx_hook`` and drops, corrupts, duplicates, delays
+  (with jitter), reorders and queues frames at a rate as netem does, or polices
+  them (``rate_limit``), deterministically for a seed.
 
 Observers see transmitted frames as the stack handed them to the core (before
 any hook) and received frames as they are delivered to the stack (after the

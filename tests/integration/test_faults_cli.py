@@ -1,8 +1,10 @@
-"""`netdrv faults` against snull through this namespace's daemon: loss 100% silences ping."""
+"""`netdrv faults` against snull through this namespace's daemon: loss 100% silences ping,
+netem's rate queues frames (delivered, later) instead of dropping them, up to its limit."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -26,10 +28,45 @@ def test_loss_100_percent_drops_every_ping_until_off(netns: NetNamespace) -> Non
     assert res.returncode != 0 and " 0 received" in res.stdout
     stats = _faults(netns, "sn0")["stats"]
     assert stats["dropped"] >= 3 and stats["delivered"] == 0
-    assert "sn0: faults loss 100% direction both\n" in netns.netdrv("faults sn0").stdout
+    assert "sn0: faults limit 1000 loss 100% direction both\n" in netns.netdrv("faults sn0").stdout
 
     res = netns.netdrv("faults sn0 loss 2x", check=False)
     assert res.returncode == 2 and "loss: '2x' is not a percentage" in res.stderr
     assert netns.netdrv("faults sn0 off").stdout == ""
     assert _faults(netns, "sn0") == {"dev": "sn0", "faults": None, "stats": None}
     assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
+
+
+def _ping_burst(netns: NetNamespace, n: int, size: int = 1400) -> str:
+    """``n`` pings of ``size`` bytes of payload, 2 ms apart: a burst faster than the rate."""
+    return netns.run(f"ping -c {n} -i 0.002 -s {size} -W 5 198.18.0.2", check=False).stdout
+
+
+def test_rate_queues_a_burst_instead_of_dropping_it(netns: NetNamespace) -> None:
+    # tc-netem(8) rate: each frame waits for the ones before it to be serialised; a
+    # burst within the limit is delayed, not lost (a policer would drop most of it).
+    netns.netdrv("load snull")
+    assert netns.netdrv("faults sn0 rate 1mbit direction tx").stdout == ""
+    out = _ping_burst(netns, 20)
+    assert "20 received" in out, out
+    stats = _faults(netns, "sn0")["stats"]
+    assert stats["seen"] >= 20 and stats["delivered"] == stats["seen"], stats
+    assert stats["rate_limited"] == stats["limit_dropped"] == stats["dropped"] == 0
+    assert stats["delayed"] >= 20
+    # every echo request (1442 bytes on the wire) was serialised at 1 Mbit/s first
+    rtt_min = float(re.search(r"= ([0-9.]+)/", out).group(1))  # type: ignore[union-attr]
+    assert rtt_min >= 1442 * 8 / 1e6 * 1000, out
+
+
+def test_a_frame_finding_the_rate_queue_full_is_dropped_and_counted(netns: NetNamespace) -> None:
+    netns.netdrv("load snull")
+    netns.netdrv("faults sn0 rate 100kbit limit 5 direction tx")  # 115 ms a frame
+    out = _ping_burst(netns, 20)
+    stats = _faults(netns, "sn0")["stats"]
+    assert stats["limit_dropped"] > 0, (stats, out)
+    assert stats["seen"] == stats["delivered"] + stats["limit_dropped"] + stats["pending"]
+    received = int(re.search(r"(\d+) received", out).group(1))  # type: ignore[union-attr]
+    assert received <= 20 - stats["limit_dropped"]
+    shown = netns.netdrv("faults sn0").stdout
+    assert "sn0: faults limit 5 rate 100Kbit direction tx\n" in shown
+    assert re.search(r"\n backlog \d+b \d+p requeues 0\n", shown), shown

@@ -8,6 +8,7 @@ control socket does.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,30 +85,59 @@ def test_bad_values_say_what_was_wrong(parse: Any, text: str, message: str) -> N
 
 def test_words_map_to_the_injector_s_keywords() -> None:
     words = ("delay", "10ms", "loss", "1%", "corrupt", "0.1%", "duplicate", "2%", "rate",
-             "1mbit", "burst", "3028", "direction", "tx", "seed", "7")  # fmt: skip
+             "1mbit", "limit", "100", "direction", "tx", "seed", "7")  # fmt: skip
     assert parse_fault_words(words) == {
         "delay": pytest.approx(0.01), "drop": 0.01, "corrupt": 0.001, "duplicate": 0.02,
-        "rate_limit": 1e6, "burst": 3028, "direction": "tx", "seed": 7,
+        "rate": 1e6, "limit": 100, "direction": "tx", "seed": 7,
     }  # fmt: skip
     assert parse_fault_words(("latency", "1s", "drop", "50%")) == {"delay": 1.0, "drop": 0.5}
     assert parse_fault_words(()) == {}
 
 
+def test_netem_s_optional_values_jitter_correlations_reorder_and_rate_overheads() -> None:
+    # tc-netem(8): delay TIME [JITTER [CORRELATION]], loss [random] PERCENT [CORRELATION],
+    # reorder PERCENT [CORRELATION] [gap DISTANCE], rate RATE [PACKETOVERHEAD [CELLSIZE
+    # [CELLOVERHEAD]]]
+    words = ("delay", "100ms", "10ms", "25%", "distribution", "normal", "loss", "random",
+             "1%", "30%", "corrupt", "0.1%", "5%", "duplicate", "1%", "10%", "reorder", "25%",
+             "50%", "gap", "5", "rate", "1mbit", "-4", "48", "5")  # fmt: skip
+    assert parse_fault_words(words) == {
+        "delay": pytest.approx(0.1), "jitter": pytest.approx(0.01), "delay_corr": 0.25,
+        "distribution": "normal", "drop": 0.01, "drop_corr": 0.3, "corrupt": 0.001,
+        "corrupt_corr": 0.05, "duplicate": 0.01, "duplicate_corr": 0.1, "reorder": 0.25,
+        "reorder_corr": 0.5, "gap": 5, "rate": 1e6, "packet_overhead": -4, "cell_size": 48,
+        "cell_overhead": 5,
+    }  # fmt: skip
+    assert parse_fault_words(("delay", "10ms", "reorder", "25%")) == {
+        "delay": pytest.approx(0.01), "reorder": 0.25}  # fmt: skip
+    assert parse_fault_words(("delay", "10ms", "2ms", "loss", "1%")) == {
+        "delay": pytest.approx(0.01), "jitter": pytest.approx(0.002), "drop": 0.01}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("words", "message"),
-    [(("loss",), "loss needs a value: loss PERCENT"),
+    [(("loss",), "loss needs a value: loss [random] PERCENT [CORRELATION]"),
      (("loss", "1%", "loss", "2%"), "loss given twice"),
-     (("bogus", "1"), "unknown parameter 'bogus'; expected: delay TIME, loss PERCENT"),
-     (("delay", "10ms", "2ms"), "jitter is not supported"),
-     (("loss", "1%", "25%"), "correlation is not supported"),
-     (("reorder", "25%"), "netem's reorder is not supported"),
+     (("bogus", "1"), "unknown parameter 'bogus'; expected: limit PACKETS, delay TIME [JITTER"),
+     (("delay", "10ms", "2ms", "25%", "5%"), "unknown parameter '5%'"),
+     (("delay", "10ms", "2ms", "125%"), "more than 100%"),
+     (("reorder", "25%"), "reordering not possible without specifying some delay"),
+     (("delay", "10ms", "gap", "5"), "gap specified without reorder probability"),
+     (("delay", "10ms", "distribution", "normal"), "distribution specified but no latency"),
+     (("delay", "1ms", "1ms", "distribution", "paretonormal"),
+      "distribution 'paretonormal' is not supported; netdrv has normal, pareto"),
+     (("rate", "1mbit", "burst", "3028"), "netem's rate has no burst"),
+     (("loss", "state", "1%"), "netem's loss models (state, gemodel) are not supported"),
+     (("slot", "1ms"), "netem's slot is not supported"),
+     (("ecn",), "netem's ecn is not supported"),
+     (("limit", "-1"), "limit: '-1' is not a number of packets"),
+     (("gap", "x"), "gap: 'x' is not a number of packets"),
      (("loss", "1%", "off"), "give it alone"),
-     (("burst", "3028"), "give rate as well"),
      (("direction", "up"), "'up' is not tx, rx or both"),
      (("seed", "x"), "'x' is not an integer")],
 )  # fmt: skip
 def test_malformed_lines(words: tuple[str, ...], message: str) -> None:
-    with pytest.raises(click.UsageError, match=message):
+    with pytest.raises(click.UsageError, match=re.escape(message)):
         parse_fault_words(words)
 
 
@@ -130,6 +160,16 @@ def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
             d.unload(name)
         host.close()
         host.loop.close()
+
+
+# what settings() shows for an injector with every parameter at its default (netem's limit)
+DEFAULTS = {
+    "seed": None, "drop": 0.0, "corrupt": 0.0, "duplicate": 0.0, "delay": 0.0, "jitter": 0.0,
+    "distribution": None, "reorder": 0.0, "gap": 0, "drop_corr": 0.0, "corrupt_corr": 0.0,
+    "duplicate_corr": 0.0, "delay_corr": 0.0, "reorder_corr": 0.0, "rate": None,
+    "packet_overhead": 0, "cell_size": 0, "cell_overhead": 0, "limit": 1000,
+    "rate_limit": None, "burst": 2 * 1514, "direction": "both",
+}  # fmt: skip
 
 
 def ask(d: Daemon, **req: Any) -> dict[str, Any]:
@@ -160,9 +200,7 @@ def test_set_show_change_and_off(daemon: Daemon) -> None:
     # tc qdisc change: the same injector, every parameter replaced, its counters going on
     r = ask(daemon, dev="sn0", set={"duplicate": 0.5})
     assert injector(daemon) is fi and r["stats"]["dropped"] == 3
-    assert r["faults"] == {"drop": 0.0, "corrupt": 0.0, "duplicate": 0.5, "delay": 0.0,
-                           "rate_limit": None, "burst": 2 * 1514, "direction": "both",
-                           "seed": None}  # fmt: skip
+    assert r["faults"] == {**DEFAULTS, "duplicate": 0.5}
     assert ask(daemon, dev="sn0", off=True) == {"ok": True, "faults": None, "stats": None}
     assert injector(daemon) is None and fi.removed
     dev = daemon.host.devices["sn0"]
@@ -218,6 +256,8 @@ def test_an_unknown_device(daemon: Daemon) -> None:
     [{"dev": 1}, {"dev": "sn0", "off": "yes"}, {"dev": "sn0", "set": {"loss": 0.1}},
      {"dev": "sn0", "set": {"drop": "1%"}}, {"dev": "sn0", "set": {"drop": True}},
      {"dev": "sn0", "set": {"burst": 1.5}}, {"dev": "sn0", "set": []},
+     {"dev": "sn0", "set": {"limit": 1.5}}, {"dev": "sn0", "set": {"distribution": 3}},
+     {"dev": "sn0", "set": {"rate": "1mbit"}},
      {"dev": "sn0", "set": {}, "off": True}],
 )  # fmt: skip
 def test_malformed_requests(req: dict[str, Any]) -> None:
@@ -237,14 +277,15 @@ def test_the_command_sets_shows_and_turns_off(daemon: Daemon) -> None:
     assert res.exit_code == 0 and res.output == "", res.output  # silent, as tc
     fi = injector(daemon)
     assert fi is not None and fi.drop == 1.0 and fi.delay == pytest.approx(0.01)
-    assert fi.rate_limit == 1e6 and fi.seed == 3
+    assert fi.rate == 1e6 and fi.rate_limit is None and fi.seed == 3  # netem's rate: a queue
     send(daemon, 4)
     res = run("sn0")
     assert res.exit_code == 0
     assert res.output == (
-        "sn0: faults delay 10ms loss 100% rate 1Mbit burst 3028b direction both seed 3\n"
+        "sn0: faults limit 1000 delay 10ms loss 100% rate 1Mbit direction both seed 3\n"
         " seen 4 delivered 0 dropped 4 rate_limited 0 corrupted 0 duplicated 0 delayed 0 "
-        "pending 0 purged 0 segmented 0\n"
+        "pending 0 purged 0 segmented 0 limit_dropped 0 reordered 0\n"
+        " backlog 0b 0p requeues 0\n"
     )
     out = json.loads(run("sn0", "--json").output)
     assert out["dev"] == "sn0" and out["faults"]["drop"] == 1.0 and out["stats"]["dropped"] == 4
@@ -292,13 +333,30 @@ def test_no_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
     assert res.exit_code == 1 and "no netdrv daemon in this network namespace" in res.output
 
 
+def test_the_command_sets_and_shows_netem_s_parameters_and_backlog(daemon: Daemon) -> None:
+    words = ("delay", "100ms", "10ms", "25%", "distribution", "normal", "loss", "1%", "30%",
+             "reorder", "5%", "gap", "3", "rate", "1mbit", "20", "48", "4", "limit", "50",
+             "direction", "tx", "seed", "1")  # fmt: skip
+    assert run("sn0", *words).exit_code == 0
+    fi = injector(daemon)
+    assert fi is not None and (fi.jitter, fi.limit, fi.gap, fi.cell_size) == (
+        pytest.approx(0.01), 50, 3, 48)  # fmt: skip
+    send(daemon, 2)
+    out = run("sn0").output.splitlines()
+    assert out[0] == ("sn0: faults limit 50 delay 100ms 10ms 25% distribution normal "
+                      "loss 1% 30% reorder 5% gap 3 rate 1Mbit packetoverhead 20 cellsize 48 "
+                      "celloverhead 4 direction tx seed 1")  # fmt: skip
+    held = fi.stats.pending
+    assert held and out[2] == f" backlog {fi.stats.backlog}b {held}p requeues {fi.stats.reordered}"
+    assert run("sn0", "off").exit_code == 0  # tc qdisc del: what was held is dropped
+    assert fi.stats.purged == held and fi.stats.pending == 0
+
+
 def test_status_shows_which_devices_have_an_injector(daemon: Daemon) -> None:
     assert _Client(daemon).request("status")["fault_injectors"] == {}
     assert run("sn1", "delay", "1ms", "direction", "rx").exit_code == 0
     st = _Client(daemon).request("status")
-    assert st["fault_injectors"] == {"sn1": {"drop": 0.0, "corrupt": 0.0, "duplicate": 0.0,
-                                    "delay": 0.001, "rate_limit": None, "burst": 2 * 1514,
-                                    "direction": "rx", "seed": None}}  # fmt: skip
+    assert st["fault_injectors"] == {"sn1": {**DEFAULTS, "delay": 0.001, "direction": "rx"}}
     res = CliRunner().invoke(cli_mod.cli, ["status"])
-    assert res.exit_code == 0 and "\nsn1: faults delay 1ms direction rx\n" in res.output
+    assert res.exit_code == 0 and "\nsn1: faults limit 1000 delay 1ms direction rx\n" in res.output
     assert "sn0: faults" not in res.output

@@ -44,7 +44,7 @@ def index_of(frame: bytes) -> int:
 
 
 def balanced(st: FaultStats) -> bool:
-    ended = st.delivered + st.dropped + st.rate_limited + st.purged
+    ended = st.delivered + st.dropped + st.rate_limited + st.limit_dropped + st.purged
     return st.seen + st.duplicated + st.segmented == ended + st.pending
 
 
@@ -276,14 +276,16 @@ def test_removing_an_inner_injector_makes_it_transparent(host: Host) -> None:
     assert len(ops.sent_bytes) == 4
 
 
-def test_remove_releases_delayed_frames(host: Host) -> None:
+def test_remove_drops_delayed_frames_as_tc_qdisc_del(host: Host) -> None:
+    # tc qdisc del: qdisc_destroy resets netem's queue, the frames in it are dropped
     dev, ops = tx_dev(host)
     with FaultInjector(dev, seed=1, delay=10.0, direction="tx") as fi:
-        frames = send_all(host, dev, 3)
+        send_all(host, dev, 3)
         assert ops.sent_bytes == []
-    assert ops.sent_bytes == frames and fi.stats.pending == 0 and dev.xmit_hook is None
+    assert ops.sent_bytes == [] and fi.stats.pending == 0 and dev.xmit_hook is None
+    assert fi.stats.purged == 3 == dev.core_stats.tx_qdisc_drops and balanced(fi.stats)
     host.loop.run_until_idle()
-    assert len(ops.sent_bytes) == 3  # the cancelled timers do not send them again
+    assert ops.sent_bytes == [] and live_timers(host, fi) == []
 
 
 def test_delayed_frames_are_dropped_at_the_down_and_not_sent_after_the_up(
@@ -389,12 +391,13 @@ def test_lowering_the_delay_lets_later_frames_pass_as_netem_does(host: Host, run
     assert [index_of(f) for f in ops.sent_bytes] == [2, 0, 1, 3] and balanced(fi.stats)
 
 
-def test_remove_releases_held_frames_in_the_order_they_were_due(host: Host) -> None:
+def test_flush_releases_held_frames_in_the_order_they_were_due(host: Host) -> None:
     dev, ops = tx_dev(host)
     fi = FaultInjector(dev, seed=1, delay=0.05, direction="tx")
     send_all(host, dev, 2)
     fi.delay = 0.01
     mem(host).send(dev, frame_n(dev, 2))
+    fi.flush()
     fi.remove()
     assert [index_of(f) for f in ops.sent_bytes] == [2, 0, 1]
 
@@ -446,7 +449,8 @@ def test_repr_and_stats_dict(host: Host) -> None:
     assert "drop=0.5" in repr(fi) and "both" in repr(fi)
     assert fi.stats.as_dict() == {"seen": 0, "delivered": 0, "dropped": 0, "rate_limited": 0,
                                   "corrupted": 0, "duplicated": 0, "delayed": 0, "pending": 0,
-                                  "purged": 0, "segmented": 0}  # fmt: skip
+                                  "purged": 0, "segmented": 0, "limit_dropped": 0,
+                                  "reordered": 0, "backlog": 0}  # fmt: skip
 
 
 class _RefusingStack:

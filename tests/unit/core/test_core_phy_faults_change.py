@@ -17,9 +17,13 @@ def test_a_change_puts_every_parameter_not_given_back_to_its_default(host: Host)
     fi = FaultInjector(dev, seed=3, drop=0.5, corrupt=0.1, duplicate=0.2, delay=0.01,
                        rate_limit=1e6, burst=5000, direction="tx")  # fmt: skip
     fi.change(duplicate=1.0)
-    assert fi.settings() == {"drop": 0.0, "corrupt": 0.0, "duplicate": 1.0, "delay": 0.0,
-                             "rate_limit": None, "burst": 2 * 1514, "direction": "tx",
-                             "seed": None}  # fmt: skip
+    assert fi.settings() == {
+        "seed": None, "drop": 0.0, "corrupt": 0.0, "duplicate": 1.0, "delay": 0.0,
+        "jitter": 0.0, "distribution": None, "reorder": 0.0, "gap": 0, "drop_corr": 0.0,
+        "corrupt_corr": 0.0, "duplicate_corr": 0.0, "delay_corr": 0.0, "reorder_corr": 0.0,
+        "rate": None, "packet_overhead": 0, "cell_size": 0, "cell_overhead": 0, "limit": 1000,
+        "rate_limit": None, "burst": 2 * 1514, "direction": "tx",
+    }  # fmt: skip
     send_all(host, dev, 3)
     assert len(ops.sent_bytes) == 6 and fi.stats.dropped == 0 and fi.stats.pending == 0
 
@@ -92,10 +96,13 @@ def test_held_frames_keep_their_time_across_a_change(host: Host, run: Run) -> No
     assert [index_of(f) for f in ops.sent_bytes] == [2, 0, 1] and balanced(fi.stats)
 
 
-def test_check_resolves_the_default_burst_and_installs_nothing(host: Host) -> None:
+def test_check_resolves_the_defaults_and_installs_nothing(host: Host) -> None:
     dev, _ = tx_dev(host)
-    assert FaultInjector.check(dev, rate_limit=1000) == 2 * 1514
-    assert FaultInjector.check(dev, rate_limit=1000, burst=99, seed=5) == 99
+    assert FaultInjector.check(dev, rate_limit=1000)["burst"] == 2 * 1514
+    assert FaultInjector.check(dev, rate_limit=1000, burst=99, seed=5)["burst"] == 99
+    assert FaultInjector.check(dev, delay=0.1, reorder=0.5)["gap"] == 1  # tc's default gap
+    with pytest.raises(TypeError, match="no parameter 'loss'"):
+        FaultInjector.check(dev, loss=0.1)
     for bad in (math.inf, math.nan, -1.0):  # a raw control client can send Infinity
         with pytest.raises(ValueError, match="delay must be >= 0 seconds and finite"):
             FaultInjector.check(dev, delay=bad)

@@ -41,7 +41,7 @@ TSO = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO
 
 
 def balanced(st: FaultStats) -> bool:
-    ended = st.delivered + st.dropped + st.rate_limited + st.purged
+    ended = st.delivered + st.dropped + st.rate_limited + st.limit_dropped + st.purged
     return st.seen + st.duplicated + st.segmented == ended + st.pending
 
 

@@ -5,8 +5,8 @@ frames go both ways, time passes, the device goes down and up, loses its carrier
 and gets it back, and is finally unregistered — while frames are delayed.  After
 every step:
 
-* each injector's books balance: ``seen + duplicated == delivered + dropped +
-  rate_limited + purged + pending``;
+* each injector's books balance: ``seen + duplicated + segmented == delivered +
+  dropped + rate_limited + limit_dropped + purged + pending``;
 * no frame to transmit is held once the device went down or lost its carrier, and
   none at all once it was unregistered (as netem's queue, reset with the qdiscs);
 * every skb handed in is freed (sent by the driver, dropped by an injector or by the
@@ -63,12 +63,17 @@ class FaultsMachine(RuleBasedStateMachine):
         drop=probability, corrupt=probability, duplicate=probability,
         delay=st.sampled_from([0.0, 0.002, 0.005]),
         rate=st.sampled_from([None, 8000.0, 1e6]), burst=st.sampled_from([None, 50, 500]),
+        queue_rate=st.sampled_from([None, None, 64000.0, 1e6]), limit=st.sampled_from([1000, 3]),
         direction=st.sampled_from(["tx", "rx", "both"]), seed=st.integers(0, 9),
     )  # fmt: skip
     def add(self, drop: float, corrupt: float, duplicate: float, delay: float,
-            rate: float | None, burst: int | None, direction: str, seed: int) -> None:  # fmt: skip
+            rate: float | None, burst: int | None, queue_rate: float | None, limit: int,
+            direction: str, seed: int) -> None:  # fmt: skip
+        # netem's rate queues in order (each frame after the last one queued); jitter and
+        # reorder, which reorder on purpose, are tested on their own
         fi = FaultInjector(self.dev, seed=seed, drop=drop, corrupt=corrupt, duplicate=duplicate,
-                           delay=delay, rate_limit=rate, burst=burst, direction=direction)  # fmt: skip
+                           delay=delay, rate_limit=rate, burst=burst, rate=queue_rate,
+                           limit=limit, direction=direction)  # fmt: skip
         self.injectors.append(fi)
         self.all.append(fi)
 
@@ -154,9 +159,10 @@ class FaultsMachine(RuleBasedStateMachine):
     def books_balance(self) -> None:
         for fi in self.all:
             s = fi.stats
-            ended = s.delivered + s.dropped + s.rate_limited + s.purged
+            ended = s.delivered + s.dropped + s.rate_limited + s.limit_dropped + s.purged
             assert s.seen + s.duplicated + s.segmented == ended + s.pending
             assert s.pending == len(fi._pending)
+            assert s.backlog >= 0 and (s.pending or not s.backlog)
 
     @invariant()
     def nothing_held_for_a_link_that_went(self) -> None:
@@ -186,12 +192,16 @@ class FaultsMachine(RuleBasedStateMachine):
         cs = self.dev.core_stats
         if not rx:
             made = sum(fi.stats.duplicated + fi.stats.segmented for fi in tx)
-            gone = sum(fi.stats.dropped + fi.stats.rate_limited for fi in tx)
+            gone = sum(
+                fi.stats.dropped + fi.stats.rate_limited + fi.stats.limit_dropped for fi in tx
+            )
             held = sum(fi.stats.pending for fi in tx)
             assert len(self.tx) + made == len(self.ops.sent) + cs.tx_qdisc_drops + gone + held
         if not tx:
             made = sum(fi.stats.duplicated + fi.stats.segmented for fi in rx)
-            gone = sum(fi.stats.dropped + fi.stats.rate_limited for fi in rx)
+            gone = sum(
+                fi.stats.dropped + fi.stats.rate_limited + fi.stats.limit_dropped for fi in rx
+            )
             held = sum(fi.stats.pending for fi in rx)
             held += len(self.host.backlog)
             ended = cs.rx_delivered + cs.rx_down_drops + cs.rx_backlog_drops

@@ -1,0 +1,289 @@
+"""phy.faults as netem (net/sched/sch_netem.c): rate queues, limit, jitter, reorder,
+correlation, and removal dropping what is held (``tc qdisc del``).
+
+Time is the host loop's fake clock: departure times are read off it, never measured.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from fakedev import FakeClock, make_dev, mem
+from frames import ETH_P_IP, eth_frame, udp_packet
+
+from netdrv_core import Host, NetDevice
+from netdrv_core.phy import FaultInjector, FaultStats
+
+SRC, DST = "198.18.0.1", "198.18.0.2"
+HOST_MAC = b"\x02\xaa\xbb\xcc\xdd\xee"
+FRAME_LEN = 14 + 20 + 8 + 40  # frame_n's frames: 82 bytes on the wire
+
+
+def frame_n(dev: NetDevice, i: int, size: int = 40) -> bytes:
+    payload = (i.to_bytes(4, "big") * (size // 4 + 1))[:size]
+    return eth_frame(dev.dev_addr, HOST_MAC, ETH_P_IP, udp_packet(SRC, DST, 1, 2, payload))
+
+
+def index_of(frame: bytes) -> int:
+    return int.from_bytes(frame[14 + 28 : 14 + 32], "big")
+
+
+def balanced(st: FaultStats) -> bool:
+    ended = st.delivered + st.dropped + st.rate_limited + st.limit_dropped + st.purged
+    return st.seen + st.duplicated + st.segmented == ended + st.pending
+
+
+def live_timers(host: Host, fi: FaultInjector) -> list[object]:
+    return [t for _, _, t in host.loop._timers
+            if not t.cancelled and getattr(t.callback, "__self__", None) is fi]  # fmt: skip
+
+
+def send(host: Host, dev: NetDevice, first: int, n: int) -> None:
+    for i in range(first, first + n):
+        mem(host).send(dev, frame_n(dev, i))
+    host.loop.run_until_idle()
+
+
+def departures(host: Host, clock: FakeClock, ops: object, seconds: float, step: float = 0.001
+               ) -> dict[int, float]:  # fmt: skip
+    """Run the loop ``seconds`` in ``step``s: each frame's index -> the clock when it left."""
+    sent: list[bytes] = ops.sent_bytes  # type: ignore[attr-defined]
+    out = {index_of(f): clock.now for f in sent}
+    for _ in range(round(seconds / step)):
+        clock.advance(step)
+        host.loop.run_until_idle()
+        for f in sent[len(out) :]:
+            out[index_of(f)] = clock.now
+    return out
+
+
+# -- rate: netem queues, it does not police --------------------------------------------------
+
+
+def test_rate_queues_back_to_back_frames_at_their_serialisation_time(
+    host: Host, clock: FakeClock
+) -> None:
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, rate=8000.0, direction="tx")  # 1000 bytes/s
+    start = clock.now
+    send(host, dev, 0, 3)
+    assert ops.sent_bytes == [] and fi.stats.pending == 3 and fi.stats.backlog == 3 * FRAME_LEN
+    assert fi.stats.rate_limited == 0 and fi.stats.limit_dropped == 0 and balanced(fi.stats)
+    left = departures(host, clock, ops, 0.3, step=0.0005)
+    assert sorted(left) == [0, 1, 2] and fi.stats.delivered == 3 and balanced(fi.stats)
+    per_frame = FRAME_LEN * 8 / 8000.0  # 82 ms each
+    for i in range(3):  # each leaves after the one before it plus its own time on the wire
+        assert left[i] - start >= (i + 1) * per_frame
+        assert left[i] - start < (i + 1) * per_frame + 0.001
+    assert fi.stats.backlog == 0
+
+
+def test_rate_counts_packet_overhead_and_cells(host: Host, clock: FakeClock) -> None:
+    # packet_time_ns: (len + overhead) rounded up to cells of cell_size + cell_overhead
+    dev, ops = make_dev(host, "f%d")
+    FaultInjector(dev, rate=8000.0, packet_overhead=14, cell_size=48, cell_overhead=5,
+                  direction="tx")  # fmt: skip
+    start = clock.now
+    send(host, dev, 0, 1)
+    left = departures(host, clock, ops, 0.2, step=0.0005)
+    wire = 2 * (48 + 5)  # 82 + 14 = 96 bytes: two cells
+    assert wire * 8 / 8000.0 <= left[0] - start < wire * 8 / 8000.0 + 0.001
+
+
+def test_a_delay_and_a_rate_add_up_and_keep_the_order(host: Host, clock: FakeClock) -> None:
+    dev, ops = make_dev(host, "f%d")
+    FaultInjector(dev, seed=1, delay=0.05, jitter=0.04, rate=80000.0, direction="tx")
+    send(host, dev, 0, 20)
+    left = departures(host, clock, ops, 1.0)
+    assert len(left) == 20
+    # with a rate each frame leaves after the last one queued: jitter does not reorder
+    assert [index_of(f) for f in ops.sent_bytes] == list(range(20))
+
+
+# -- limit ------------------------------------------------------------------------------------
+
+
+def test_a_frame_finding_the_queue_full_is_dropped_and_counted(
+    host: Host, clock: FakeClock
+) -> None:
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, rate=8000.0, limit=5, direction="tx")
+    send(host, dev, 0, 8)
+    assert fi.stats.pending == 5 and fi.stats.limit_dropped == 3 and balanced(fi.stats)
+    departures(host, clock, ops, 1.0)
+    assert [index_of(f) for f in ops.sent_bytes] == [0, 1, 2, 3, 4] and balanced(fi.stats)
+    send(host, dev, 8, 1)  # room again
+    assert fi.stats.pending == 1
+
+
+def test_the_default_limit_is_netem_s_1000_packets(host: Host) -> None:
+    dev, _ = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, delay=1.0, direction="tx")
+    assert fi.limit == 1000 and fi.settings()["limit"] == 1000
+    send(host, dev, 0, 1003)
+    assert fi.stats.pending == 1000 and fi.stats.limit_dropped == 3 and balanced(fi.stats)
+
+
+def test_a_copy_of_a_frame_dropped_at_the_limit_is_dropped_too(host: Host) -> None:
+    dev, _ = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, delay=1.0, duplicate=1.0, limit=3, direction="tx")
+    send(host, dev, 0, 3)
+    # 0 and its copy fit, 1 fits, its copy finds the queue full; 2 and its copy do not fit
+    assert fi.stats.pending == 3 and fi.stats.limit_dropped == 3 and balanced(fi.stats)
+
+
+# -- jitter -------------------------------------------------------------------------------------
+
+
+def test_uniform_jitter_spreads_and_reorders_as_netem_s_tfifo(host: Host, clock: FakeClock) -> None:
+    dev, ops = make_dev(host, "f%d")
+    FaultInjector(dev, seed=4, delay=0.05, jitter=0.01, direction="tx")
+    start = clock.now
+    send(host, dev, 0, 200)
+    left = departures(host, clock, ops, 0.1)
+    times = [left[i] - start for i in range(200)]
+    assert all(0.04 - 1e-9 <= t <= 0.061 for t in times)  # delay +- jitter, uniform
+    assert len({round(t, 3) for t in times}) > 15
+    order = [index_of(f) for f in ops.sent_bytes]
+    assert order != sorted(order) and sorted(order) == list(range(200))
+
+
+def test_jitter_is_the_same_for_the_same_seed(clock: FakeClock) -> None:
+    from netdrv_core.loop import EventLoop
+
+    def order(seed: int) -> list[int]:
+        host = Host(loop=EventLoop(clock=FakeClock()))
+        try:
+            dev, ops = make_dev(host, "f%d")
+            FaultInjector(dev, seed=seed, delay=0.05, jitter=0.02, direction="tx")
+            send(host, dev, 0, 50)
+            departures(host, host.loop.clock, ops, 0.1)  # type: ignore[arg-type]
+            return [index_of(f) for f in ops.sent_bytes]
+        finally:
+            host.close()
+            host.loop.close()
+
+    assert order(1) == order(1) != order(2)
+
+
+def test_a_normal_distribution_has_tails_a_uniform_one_has_not(
+    host: Host, clock: FakeClock
+) -> None:
+    dev, ops = make_dev(host, "f%d")
+    FaultInjector(dev, seed=2, delay=0.1, jitter=0.01, distribution="normal", direction="tx")
+    start = clock.now
+    send(host, dev, 0, 400)
+    left = departures(host, clock, ops, 0.2)
+    off = [left[i] - start - 0.1 for i in range(400)]
+    within = sum(abs(x) <= 0.0105 for x in off)
+    assert 0.55 * 400 < within < 0.8 * 400  # about 68 % within one sigma
+    assert any(abs(x) > 0.015 for x in off) and all(abs(x) < 0.05 for x in off)
+
+
+# -- reorder ------------------------------------------------------------------------------------
+
+
+def test_reorder_sends_some_frames_at_once_ahead_of_the_delayed(host: Host) -> None:
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=3, delay=0.01, reorder=0.25, direction="tx")
+    assert fi.gap == 1  # tc's default with a reorder probability
+    send(host, dev, 0, 400)
+    now = len(ops.sent_bytes)
+    assert 60 < now < 140 and fi.stats.reordered == now and fi.stats.pending == 400 - now
+
+
+def test_reorder_with_a_gap_sends_every_gap_th_frame_at_once(host: Host) -> None:
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=3, delay=0.01, reorder=1.0, gap=5, direction="tx")
+    send(host, dev, 0, 20)
+    assert [index_of(f) for f in ops.sent_bytes] == [4, 9, 14, 19] and fi.stats.reordered == 4
+
+
+# -- correlation -------------------------------------------------------------------------------
+
+
+def _changes(seq: list[bool]) -> int:
+    return sum(a != b for a, b in itertools.pairwise(seq))
+
+
+def test_correlated_loss_comes_in_longer_runs(host: Host) -> None:
+    def losses(corr: float) -> list[bool]:
+        dev, ops = make_dev(host, "f%d")
+        FaultInjector(dev, seed=5, drop=0.5, drop_corr=corr, direction="tx")
+        send(host, dev, 0, 400)
+        got = {index_of(f) for f in ops.sent_bytes}
+        return [i not in got for i in range(400)]
+
+    plain, correlated = losses(0.0), losses(0.9)
+    assert _changes(correlated) * 2 < _changes(plain)
+
+
+# -- removal drops what is held, as tc qdisc del -----------------------------------------------
+
+
+def test_remove_drops_held_frames_and_counts_them(host: Host) -> None:
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, delay=10.0, direction="tx")
+    send(host, dev, 0, 3)
+    fi.remove()
+    host.loop.run_until_idle()
+    assert ops.sent_bytes == [] and fi.stats.purged == 3 and fi.stats.pending == 0
+    assert dev.core_stats.tx_qdisc_drops == 3 and live_timers(host, fi) == []
+    assert fi.stats.backlog == 0 and balanced(fi.stats)
+
+
+def test_flush_still_releases_them_in_the_order_they_were_due(host: Host) -> None:
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, delay=0.05, direction="tx")
+    send(host, dev, 0, 2)
+    fi.delay = 0.01
+    send(host, dev, 2, 1)
+    fi.flush()
+    assert [index_of(f) for f in ops.sent_bytes] == [2, 0, 1] and balanced(fi.stats)
+    fi.remove()
+
+
+# -- parameters ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kw", "fragment"),
+    [({"jitter": -0.001, "delay": 0.01}, "jitter"), ({"limit": -1}, "limit"),
+     ({"rate": 0.0}, "rate"), ({"reorder": 0.5}, "reordering needs a delay"),
+     ({"delay": 0.01, "gap": 3}, "gap needs a reorder probability"),
+     ({"delay": 0.01, "jitter": 0.001, "distribution": "paretonormal"}, "distribution"),
+     ({"delay": 0.01, "distribution": "normal"}, "distribution needs a delay and a jitter"),
+     ({"drop_corr": 1.5}, "drop_corr"), ({"cell_size": -1}, "cell_size")],
+)  # fmt: skip
+def test_netem_argument_errors(host: Host, kw: dict[str, object], fragment: str) -> None:
+    dev, _ = make_dev(host, "f%d")
+    with pytest.raises(ValueError, match=fragment):
+        FaultInjector(dev, **kw)  # type: ignore[arg-type]
+    assert dev.xmit_hook is None
+
+
+def test_change_takes_the_netem_parameters(host: Host) -> None:
+    dev, _ = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, delay=0.01, direction="tx")
+    fi.change(delay=0.1, jitter=0.01, delay_corr=0.25, rate=1e6, limit=10, reorder=0.1, gap=3)
+    s = fi.settings()
+    assert (s["jitter"], s["delay_corr"], s["rate"], s["limit"], s["reorder"], s["gap"]) == (
+        0.01, 0.25, 1e6, 10, 0.1, 3)  # fmt: skip
+    fi.change()
+    assert fi.settings()["limit"] == 1000 and fi.settings()["rate"] is None
+
+
+def test_a_super_frame_counts_the_headers_its_segments_repeat(host: Host) -> None:
+    # qdisc_pkt_len_init: a GSO skb's length for the qdisc (netem's rate, its backlog) is
+    # that of the segments it will be on the wire, each with its own headers
+    from test_core_phy_faults_gso import HR, TCP_OFF, reference, super_frame
+
+    dev, _ = make_dev(host, "f%d")
+    fi = FaultInjector(dev, rate=1e6, direction="tx")
+    skb = super_frame(dev)
+    skb.transport_header = HR + TCP_OFF
+    host.dev_queue_xmit(skb)
+    host.loop.run_until_idle()
+    assert fi.stats.pending == 1
+    assert fi.stats.backlog == sum(len(seg) for seg in reference(dev))
