@@ -80,8 +80,10 @@ OPEN_WARN_EVERY = 600.0  # seconds between warnings that a port still cannot be 
 # each connection and hangs up at once (ser2net when its serial device is missing) is a
 # port that cannot be opened, not one that comes and goes.  Its carrier waits for the
 # connection to last this long only while such a hang-up is possible: on the first attempt
-# after the loss, and after a hang-up.  A server that was unreachable (refused, timed out)
-# and answers again has its carrier at once (see _opened).
+# after the loss, and after a hang-up.  It comes on at once where the connection is known
+# good: an RFC 2217 open (the server answered the port's settings, which ser2net does only
+# with its device open) or a server that was unreachable (refused, timed out) and answers
+# again; and it ends the wait when the peer's first frame comes through (see _opened).
 NET_SETTLE = 0.5
 # priv.open_error of a serial server that took the connection and hung up.
 _HUNG_UP = "server closed"
@@ -137,6 +139,9 @@ class SerialPriv:
         self.open_failures = 0
         self.settle_timer: Any = None  # a reopened network port proving it holds (NET_SETTLE)
         self.settle_said = bytearray()  # what it sent meanwhile (a server's reason to hang up)
+        # A port that hung up within NET_SETTLE of an open that looked good: until one holds,
+        # no open is taken for good before NET_SETTLE (or the peer's frame) says so.
+        self.settle_hung_up = False
         self.no_carrier: str | None = None  # why the carrier is off, for `netdrv status`
         self.selftest: SerialLoopback | None = None  # the line's loopback test, while it runs
         self.lb_drain: SerialLoopback | None = None  # one that gave up: its pattern may be late
@@ -492,6 +497,7 @@ def _port_open(dev: NetDevice, *, reopen: bool = False) -> None:
             p["port"], p["baud"], host.loop.call_soon_threadsafe,
             lambda data: _on_data(dev, data), lambda tok: _on_written_any(dev, tok),
             lambda exc: _on_lost(dev, exc), rtscts=p["rtscts"], xonxoff=p["xonxoff"],
+            on_written_late=lambda tok: _on_written_late(dev, tok),
         )  # fmt: skip
     ser, priv.preopened = priv.preopened, None
     if ser is None and open_blocks(p["port"]):
@@ -545,20 +551,41 @@ def _opened(dev: NetDevice, err: PortError | None, reopen: bool) -> None:
         # Watched for NET_SETTLE: a hang-up before then is an open that failed (_on_lost).
         priv.settle_said = bytearray()
         priv.settle_timer = host.loop.call_later(NET_SETTLE, _settled, dev)
-        if priv.open_error is not None and priv.open_error != _HUNG_UP:
-            # The server was out of reach and answers again: it is back, carrier now.
-            # (Only a server that hangs up at once — its device missing — has to prove
-            # itself first; one that came back that way hangs up once with carrier on.)
-            _carrier_on(dev)
+        if _known_good(priv):
+            _carrier_on(dev)  # (a hang-up within NET_SETTLE is still a failed open)
         else:
-            netif_carrier_off(dev)  # the first attempt after the loss, or after a hang-up
+            # The first attempt after the loss, or after a hang-up, on a raw TCP port: a
+            # connection to a server that is about to hang up looks the same until it does,
+            # or until the peer's first frame comes through (_on_data).
+            netif_carrier_off(dev)
         return
     _carrier_back(dev, reopen)
 
 
+def _known_good(priv: SerialPriv) -> bool:
+    """Is a reopened network port known to be back, before NET_SETTLE has passed?
+
+    An RFC 2217 open negotiated the port's settings with the server: ser2net answers
+    them only with its serial device open, and hangs up first — the open fails — when
+    the device is missing.  A server that was out of reach (refused, timed out) and
+    answers again is back too, unless it turns out to hang up (carrier on for that
+    moment: a raw TCP connection to ser2net without its device looks like any other
+    until it hangs up).  Neither holds after a hang-up within NET_SETTLE of an open
+    that looked good: that server has to hold for NET_SETTLE.
+    """
+    if priv.settle_hung_up:
+        return False
+    if priv.params["port"].lower().startswith("rfc2217://"):
+        return True
+    return priv.open_error is not None and priv.open_error != _HUNG_UP
+
+
 def _settled(dev: NetDevice) -> None:
-    """A reopened network port held for NET_SETTLE seconds: it is back."""
+    """A reopened network port held for NET_SETTLE seconds, or the peer's first frame came
+    through it: it is back."""
     priv = _priv(dev)
+    if priv.settle_timer is not None:
+        priv.settle_timer.cancel()
     priv.settle_timer = None
     if priv.closing or dev.host is None or priv.port is None or not priv.port.is_open:
         return
@@ -578,6 +605,7 @@ def _carrier_back(dev: NetDevice, reopen: bool) -> None:
     priv = _priv(dev)
     priv.open_error, priv.open_failures = None, 0
     priv.backoff = 0.1
+    priv.settle_hung_up = False
     _carrier_on(dev)
     if reopen:
         priv.reconnects += 1
@@ -611,7 +639,8 @@ def _on_lost(dev: NetDevice, exc: BaseException) -> None:
         # not a port that came back and was lost again.
         priv.settle_timer.cancel()
         priv.settle_timer = None
-        netif_carrier_off(dev)  # (on already if the server had been out of reach)
+        priv.settle_hung_up = True
+        netif_carrier_off(dev)  # (on already if the open looked good)
         lost = _close_port(dev)
         dev.stats.tx_errors += lost
         dev.stats.tx_carrier_errors += lost
@@ -644,13 +673,33 @@ def _close_port(dev: NetDevice) -> int:
     return unsent
 
 
+def _on_written_late(dev: NetDevice, token: Any) -> None:
+    """A frame an earlier open of the port wrote, reported after that open closed.
+
+    It left, and the close did not count it as unsent: it is sent.  But the close
+    reset the frames in flight, so it is none of the current open's: counting it off
+    them would let one frame more than :data:`TX_INFLIGHT` in.  (A loopback pattern's
+    report is not passed on: a test running now is one of the current open, its own
+    pattern still to be written.)
+    """
+    if token is not None and token is not _SELFTEST:  # (an outfill END is no packet)
+        dev.stats.tx_packets += 1
+        dev.stats.tx_bytes += token
+
+
 def _on_written(dev: NetDevice, length: int) -> None:
     priv = _priv(dev)
-    priv.inflight = max(0, priv.inflight - 1)  # 0 already if the port was lost meanwhile
+    priv.inflight = max(0, priv.inflight - 1)
     dev.stats.tx_packets += 1
     dev.stats.tx_bytes += length
     if dev.host is not None:
         priv.last_tx = dev.host.loop.clock()
+    _wake_if_room(dev)
+
+
+def _wake_if_room(dev: NetDevice) -> None:
+    """A frame in flight ended: wake the queue if the writer has room again."""
+    priv = _priv(dev)
     if (priv.inflight < TX_INFLIGHT and netif_queue_stopped(dev) and dev.is_up
             and priv.selftest is None):  # fmt: skip
         netif_wake_queue(dev)
@@ -693,6 +742,11 @@ def _on_data(dev: NetDevice, data: bytes) -> None:
         log.info("%s: the line is alive again (data received); carrier on", dev.name)
     if not packets:
         return
+    if priv.settle_timer is not None:
+        # A reopened network port waiting to prove it holds: the peer's frame came through
+        # the server, so its serial device is there (a server without it only says so,
+        # in text, and hangs up).
+        _settled(dev)
     for pkt in packets:
         n = len(pkt)
         v = pkt[0] >> 4
@@ -835,11 +889,15 @@ def _outfill(dev: NetDevice) -> None:
     if host is None or not dev.is_up:
         return
     of = priv.params["outfill"]
+    # As sl_outfill: "if device busy no outfill" — a stopped queue is a busy (or stuck)
+    # line, and the END would be one frame in flight too many.
     if (host.loop.clock() - priv.last_tx >= of and priv.port is not None and priv.port.is_open
-            and priv.selftest is None):  # fmt: skip
+            and priv.selftest is None and not netif_queue_stopped(dev)):  # fmt: skip
         priv.port.write(b"\xc0", None)
         priv.inflight += 1
         priv.line_bytes_out += 1
+        if priv.inflight >= TX_INFLIGHT:
+            netif_stop_queue(dev)
     priv.outfill_timer = host.loop.call_later(of, _outfill, dev)
 
 
@@ -852,6 +910,7 @@ def _on_written_any(dev: NetDevice, token: Any) -> None:
     if token is None:  # an outfill byte, not a packet
         priv = _priv(dev)
         priv.inflight = max(0, priv.inflight - 1)
+        _wake_if_room(dev)
         return
     _on_written(dev, token)
 

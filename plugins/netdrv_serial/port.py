@@ -372,6 +372,12 @@ class LinePort:
 
     ``on_data(bytes)``, ``on_written(token)`` and ``on_lost(exc)`` are called
     on the event loop.  :meth:`write` never blocks: it queues.
+
+    Each open is a generation of its own: :meth:`close` ends it, so what its threads
+    posted and the loop runs after the close is not taken for the next open's.  Data
+    and a loss are then ignored; a frame it wrote is reported to ``on_written_late``
+    (``on_written`` if not given) — it left, and :meth:`close` did not return it as
+    unsent, but it is no longer one of the frames in flight to the writer.
     """
 
     def __init__(
@@ -385,6 +391,7 @@ class LinePort:
         *,
         rtscts: bool = False,
         xonxoff: bool = False,
+        on_written_late: Callable[[Any], None] | None = None,
     ) -> None:
         self.url = url
         self.baud = baud
@@ -393,6 +400,7 @@ class LinePort:
         self._post = call_soon_threadsafe
         self.on_data = on_data
         self.on_written = on_written
+        self.on_written_late = on_written_late or on_written
         self.on_lost = on_lost
         self.ser: Any = None
         self._tx = _TxQueue()
@@ -400,7 +408,7 @@ class LinePort:
         self._stopping = threading.Event()
         self._lost_reported = False
         self._wake_r = self._wake_w = -1
-        self.generation = 0  # bumps at every open: stale callbacks are ignored
+        self.generation = 0  # bumps at every open and close: stale callbacks are told apart
         self._opening: _Opening | None = None
         self._open_lock = threading.Lock()
 
@@ -536,6 +544,9 @@ class LinePort:
         if ser is None:
             return []
         self._stopping.set()
+        # What this open's threads posted and the loop runs from now on is stale: a loss
+        # is no loss (the port is closed on purpose), a frame written no longer in flight.
+        self.generation += 1
         tx = self._tx
         with tx.cond:
             tx.stopped = True
@@ -673,8 +684,12 @@ class LinePort:
             self._post(self._written, gen, token)
 
     def _written(self, gen: int, token: Any) -> None:
-        # Reported even for an earlier generation (posted by a writer just before its
-        # close(), run after it): the frame did leave, and close() did not return it as
-        # unsent — dropping this report would leave it counted nowhere.  (A writer still
-        # in its write when close() gave up on it posts nothing: close() counted it.)
-        self.on_written(token)
+        if gen == self.generation:
+            self.on_written(token)
+            return
+        # Posted by a writer just before its close(), run after it: the frame did leave,
+        # and close() did not return it as unsent — dropping this report would leave it
+        # counted nowhere.  But it is not one of the current open's frames in flight.
+        # (A writer still in its write when close() gave up on it posts nothing: close()
+        # counted it.)
+        self.on_written_late(token)

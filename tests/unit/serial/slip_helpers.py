@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -49,14 +50,57 @@ REASON = b"Device open failure: Value or file not found\r\n"
 """What ser2net says before it hangs up when its serial device cannot be opened."""
 
 
+def serve_rfc2217(c: socket.socket) -> None:
+    """An RFC 2217 server's connection (pyserial's ``PortManager``) to a ``loop://`` port:
+    it negotiates the port's settings as ser2net does with its device open, then echoes."""
+    import serial
+    import serial.rfc2217
+
+    ser = serial.serial_for_url("loop://", timeout=0.05)
+
+    class Conn:
+        def write(self, data: bytes) -> None:
+            with contextlib.suppress(OSError):
+                c.sendall(data)
+
+    pm = serial.rfc2217.PortManager(ser, Conn())
+
+    def to_net() -> None:
+        while ser.is_open:
+            try:
+                data = ser.read(4096)
+            except Exception:
+                return
+            if data:
+                Conn().write(b"".join(pm.escape(data)))
+
+    threading.Thread(target=to_net, daemon=True).start()
+    try:
+        while True:
+            try:
+                b = c.recv(4096)
+            except OSError:
+                return
+            if not b:
+                return
+            for data in pm.filter(b):
+                ser.write(data)
+    finally:
+        ser.close()
+        c.close()
+
+
 class Ser2netLike:
     """A serial server on one TCP port: while ``missing`` (its device is missing) it sends
-    ``hello + REASON`` on each connection and hangs up, else it echoes.  ``stop()`` takes it
-    away (connections closed, new ones refused); ``start()`` brings it back on the same port."""
+    ``hello + REASON`` on each connection and hangs up, else it echoes — with RFC 2217
+    (``rfc2217=True``: the settings negotiated first, as ser2net's ``telnet(rfc2217)``
+    accepter does once its device is open) or raw.  ``stop()`` takes it away (connections
+    closed, new ones refused); ``start()`` brings it back on the same port."""
 
-    def __init__(self, hello: bytes = b"", missing: bool = True) -> None:
+    def __init__(self, hello: bytes = b"", missing: bool = True, rfc2217: bool = False) -> None:
         self.hello = hello
         self.missing = missing
+        self.rfc2217 = rfc2217
         self.port = 0
         self.accepted = 0
         self.sock: socket.socket | None = None
@@ -88,7 +132,8 @@ class Ser2netLike:
                 c.close()
                 continue
             self.conns.append(c)
-            threading.Thread(target=echo_until_closed, args=(c,), daemon=True).start()
+            serve = serve_rfc2217 if self.rfc2217 else echo_until_closed
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
 
     def stop(self) -> None:
         """The server goes away: connections closed, new ones refused."""

@@ -2,9 +2,11 @@
 
 A serial server that takes each connection and hangs up at once (ser2net when its
 device is missing) must not flap the carrier: after a loss, and after such a hang-up,
-a reconnect has its carrier once the connection has held for NET_SETTLE.  A server
-that was out of reach (connection refused) and answers again is back: its carrier
-comes on as soon as the port is open.
+a reconnect has its carrier once the connection has held for NET_SETTLE, or once the
+peer's first frame came through it.  A server that was out of reach (connection
+refused) and answers again is back, and so is an RFC 2217 server that negotiated the
+port's settings (ser2net hangs up before that when its device is missing): their
+carrier comes on as soon as the port is open.
 """
 
 from __future__ import annotations
@@ -45,12 +47,11 @@ def test_a_server_back_after_being_out_of_reach_has_its_carrier_at_once(
         assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
         assert priv.settle_timer is not None, "the carrier waited for the settle window"
         assert priv.no_carrier is None and "NO-CARRIER" not in drv.describe()
+        assert priv.reconnects == 0  # (not yet: it might still hang up)
         host.attachment.send(dev, IP)  # traffic flows at once
         assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
-        # Once the connection has held, the reconnect is counted and the backoff reset.
-        assert priv.reconnects == 0
-        priv.settle_timer.cancel()
-        sd._settled(dev)
+        # The peer's frame came through: the reconnect is counted and the backoff reset.
+        assert priv.settle_timer is None
         assert priv.reconnects == 1 and priv.port_losses == 1
         assert priv.open_error is None and priv.backoff == 0.1
         assert netif_carrier_ok(dev)
@@ -108,5 +109,128 @@ def test_a_server_back_without_its_device_hangs_up_once_then_is_held(
             lambda: dev.stats.rx_packets >= 2 and host.attachment.received(dev)[-1] == IP,
             timeout=5,
         )
+    finally:
+        far.stop()
+
+
+def _restarted(host: Host, dev, far: Ser2netLike) -> None:
+    """``far`` restarts faster than the first retry: the link loses its port, and its
+    first reconnect finds the server back."""
+    far.stop()
+    far.start()
+    assert host.loop.run_until(
+        lambda: dev.priv.port_losses == 1 and dev.priv.port.is_open and far.conns, timeout=5
+    )
+
+
+def test_a_quick_restart_has_its_carrier_with_the_peers_first_frame(
+    host: Host, unload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netdrv_serial import driver as sd
+
+    monkeypatch.setattr(sd, "NET_SETTLE", 60.0)  # far longer than the test waits
+    far = Ser2netLike(missing=False)
+    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
+    unload(drv)
+    dev = drv.devices[0]
+    priv = dev.priv
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        _restarted(host, dev, far)
+        # A silent raw TCP connection: nothing tells it yet from a server that hangs up.
+        assert not netif_carrier_ok(dev) and priv.settle_timer is not None
+        # The peer's traffic comes through the server: the device is there.
+        far.conns[-1].sendall(b"\xc0" + IP + b"\xc0")
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
+        assert dev.stats.rx_packets == 2
+        assert priv.settle_timer is None and priv.reconnects == 1 and priv.backoff == 0.1
+        assert priv.no_carrier is None and "NO-CARRIER" not in drv.describe()
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 3, timeout=5)
+    finally:
+        far.stop()
+
+
+def test_a_quick_rfc2217_restart_has_its_carrier_at_once(
+    host: Host, unload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An RFC 2217 open negotiates the port's settings with the server, which ser2net
+    # answers only with its device open: the open itself shows the device is there.
+    from netdrv_serial import driver as sd
+
+    monkeypatch.setattr(sd, "NET_SETTLE", 60.0)
+    far = Ser2netLike(missing=False, rfc2217=True)
+    drv = load_slip(host, port=f"rfc2217://127.0.0.1:{far.port}", retry_max="0.2")
+    unload(drv)
+    dev = drv.devices[0]
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        _restarted(host, dev, far)
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
+        assert dev.priv.no_carrier is None
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
+    finally:
+        far.stop()
+
+
+def test_an_rfc2217_server_back_without_its_device_never_blips_then_is_back_at_once(
+    host: Host, unload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netdrv_serial import driver as sd
+
+    monkeypatch.setattr(sd, "NET_SETTLE", 60.0)
+    far = Ser2netLike(missing=False, rfc2217=True)
+    drv = load_slip(host, port=f"rfc2217://127.0.0.1:{far.port}", retry_max="0.2")
+    unload(drv)
+    dev = drv.devices[0]
+    priv = dev.priv
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        _gone_and_refused(host, dev, far)
+        far.missing = True
+        far.start()
+        samples: list[bool] = []
+        assert host.loop.run_until(
+            lambda: samples.append(netif_carrier_ok(dev)) or far.accepted >= 4, timeout=15
+        )
+        assert not any(samples), "the carrier came on for a server without its device"
+        assert priv.open_error == "server closed" and priv.reconnects == 0
+        far.missing = False
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
+    finally:
+        far.stop()
+
+
+def test_a_server_that_hangs_up_after_a_good_looking_open_has_to_hold_next_time(
+    host: Host, unload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An open that looked good (RFC 2217 negotiated) and a hang-up within NET_SETTLE: that
+    # server is not trusted at its word again until a connection has held.
+    from netdrv_serial import driver as sd
+
+    monkeypatch.setattr(sd, "NET_SETTLE", 60.0)
+    far = Ser2netLike(missing=False, rfc2217=True)
+    drv = load_slip(host, port=f"rfc2217://127.0.0.1:{far.port}", retry_max="0.2")
+    unload(drv)
+    dev = drv.devices[0]
+    priv = dev.priv
+    try:
+        _restarted(host, dev, far)
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
+        accepted = far.accepted
+        far.stop()  # gone again within the window
+        far.start()
+        assert host.loop.run_until(
+            lambda: far.accepted > accepted and priv.port.is_open and priv.settle_timer, 10
+        )
+        assert not netif_carrier_ok(dev)  # it has to hold for NET_SETTLE now
+        assert priv.open_error == "server closed" and priv.port_losses == 1
+        assert priv.reconnects == 0
     finally:
         far.stop()
