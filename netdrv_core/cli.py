@@ -32,6 +32,7 @@ from .control import (
     DaemonBusy,
     DaemonClosed,
     DaemonNotRunning,
+    DaemonProcess,
 )
 from .errors import NetdrvError, ParameterError
 
@@ -81,8 +82,11 @@ def _daemon_args(plugins: tuple[str, ...]) -> list[str]:
 
 
 def start_daemon(plugins: tuple[str, ...] = (), timeout: float = 15.0) -> None:
-    """Start this namespace's daemon in the background and wait until it listens."""
-    from .daemon import log_path, open_log
+    """Start this namespace's daemon in the background and wait until it listens.
+
+    A daemon started so exits by itself if this command never uses it (killed before its
+    request is sent): ``--unused-exit``, :data:`~netdrv_core.daemon.UNUSED_EXIT`."""
+    from .daemon import UNUSED_EXIT, log_path, open_log
 
     try:
         path = log_path()
@@ -97,7 +101,7 @@ def start_daemon(plugins: tuple[str, ...] = (), timeout: float = 15.0) -> None:
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "netdrv_core.daemon", "--ready-fd", str(w),
-             "--log-file", path, *_daemon_args(plugins)],
+             "--log-file", path, "--unused-exit", str(UNUSED_EXIT), *_daemon_args(plugins)],
             stdin=subprocess.DEVNULL, stdout=logfd, stderr=logfd, pass_fds=(w,),
             start_new_session=True, close_fds=True, env=env,
         )  # fmt: skip
@@ -448,12 +452,25 @@ def _foreground(driver: str, params: list[str], pm: Any) -> None:
 @click.argument("driver")
 def unload(driver: str) -> None:
     """Unload DRIVER: its interfaces disappear."""
+    procs: list[DaemonProcess] = []
+
+    def client() -> ControlClient:
+        c = _client()
+        procs.append(c.process())  # the daemon the last unload ends: waited for below
+        return c
+
     try:  # asked again if the daemon was exiting (netdrv stop): now none, or a new one
-        _check(_ask_once_more(_client, "unload", {"driver": driver}))
+        reply = _check(_ask_once_more(client, "unload", {"driver": driver}))
     except DaemonNotRunning:
         _fail(f"driver {driver!r} is not loaded (no netdrv daemon in this namespace)")
     except NetdrvError as exc:
         _fail(str(exc))
+    if reply.get("exiting"):  # its last driver: `unload && …` must find no daemon process
+        pid = procs[-1].pid or "?"
+        _wait_exit(procs[-1], f"{driver} is unloaded, but the daemon (pid {pid}), exiting as it "
+                              f"holds no other driver,")  # fmt: skip
+    for p in procs:
+        p.close()
 
 
 def _human(n: int) -> str:
@@ -784,7 +801,7 @@ def stop() -> None:
     """Unload every driver and stop this namespace's daemon."""
     try:
         with _client() as c:
-            pid = c.pid
+            proc = c.process()  # before the stop: the process may be gone by its reply
             try:
                 _check(c.request("stop"))
             except DaemonClosed:
@@ -794,19 +811,32 @@ def stop() -> None:
         return
     except NetdrvError as exc:
         _fail(str(exc))
-    # Wait until the socket is gone so a following load starts a fresh daemon.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            ControlClient(timeout=0.5).close()
-        except DaemonNotRunning:
-            return
-        except DaemonBusy:
-            pass  # still there, stuck in its shutdown (its connection queue is full)
-        time.sleep(0.05)
+    _wait_exit(proc, f"the daemon (pid {proc.pid or '?'}) took the stop but")
+    proc.close()
+
+
+def _wait_exit(proc: DaemonProcess, what: str) -> None:
+    """Return once the daemon process ``proc`` has exited — its interfaces, ports and
+    control socket gone with it — or fail, saying ``what`` "still runs", after ``--timeout``."""
+    timeout = _timeout()
+    gone = proc.wait(timeout)
+    if gone is None:  # no pidfd (Linux < 5.3): wait until the socket is gone
+        deadline = time.monotonic() + timeout
+        while not gone and time.monotonic() < deadline:
+            try:
+                ControlClient(timeout=0.5).close()
+            except DaemonNotRunning:
+                gone = True
+            except DaemonBusy:
+                pass  # still there, stuck in its shutdown (its connection queue is full)
+            if not gone:
+                time.sleep(0.05)
+    if gone:
+        return
     # Not a silent success: the next load would meet this daemon, still unloading.
-    _fail(f"the daemon (pid {pid}) took the stop but still runs after 5 s: a driver's exit "
-          f"may hang (the daemon's log names it); `kill {pid}` (SIGTERM) aborts it")  # fmt: skip
+    pid = proc.pid or "?"
+    _fail(f"{what} still runs after {timeout:g} s: a driver's exit or thread may hang (the "
+          f"daemon's log names it); `kill {pid}` (SIGTERM) aborts it")  # fmt: skip
 
 
 _SET_NAMES = (

@@ -15,10 +15,12 @@ byte stream after its reply.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import select
 import socket
 import struct
 import time
@@ -36,6 +38,7 @@ __all__ = [
     "DaemonClosed",
     "DaemonExiting",
     "DaemonNotRunning",
+    "DaemonProcess",
     "ProtocolError",
     "decode_message",
     "encode_message",
@@ -288,6 +291,65 @@ def busy_report(pid: int | None) -> str:
     return f"{busy}{since}"
 
 
+SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)
+"""A pidfd of a Unix socket's peer (Linux 6.5; Python names it from 3.13 on)."""
+
+
+class DaemonProcess:
+    """The daemon process at the other end of a connection, to wait for its exit.
+
+    Held as a pidfd taken when connected (``SO_PEERPIDFD``, else ``pidfd_open`` of the
+    ``SO_PEERCRED`` pid), so a pid reused after the daemon's exit is never waited for
+    instead.  A pidfd polls readable once the process has exited — its descriptors
+    closed, so its TUN/TAP interfaces gone — whoever reaps it.
+    """
+
+    def __init__(self, sock: socket.socket, pid: int | None) -> None:
+        self.pid = pid
+        self.exited = False
+        """The process had exited already when asked for (no pidfd needed)."""
+        self._fd: int | None = None
+        try:
+            self._fd = sock.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+            return
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:  # a kernel that has no pidfd of a reaped peer
+                self.exited = True
+                return
+        if pid:
+            try:
+                self._fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                self.exited = True
+            except OSError:  # no pidfds (Linux < 5.3): the caller watches the socket instead
+                pass
+
+    def wait(self, timeout: float) -> bool | None:
+        """Wait up to ``timeout`` seconds for the process to exit: True once it has, False
+        if it still runs, None if this cannot tell (no pidfd: a kernel before 5.3)."""
+        if self.exited:
+            return True
+        if self._fd is None:
+            return None
+        p = select.poll()
+        p.register(self._fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            # poll's milliseconds are an int: a day at most (MAX_TIMEOUT) fits.
+            if p.poll(max(0, math.ceil(left * 1000))):
+                self.exited = True
+                return True
+            if left <= 0:
+                return False
+
+    def close(self) -> None:
+        """Release the pidfd."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class ControlClient:
     """A connection to this namespace's daemon.
 
@@ -331,6 +393,11 @@ class ControlClient:
         except OSError:
             pass
         self._cmd = ""
+
+    def process(self) -> DaemonProcess:
+        """The daemon process of this connection, to wait for its exit (``netdrv stop``):
+        taken before the request that ends it, as the process may be gone by its reply."""
+        return DaemonProcess(self.sock, self.pid)
 
     def _busy_message(self, cmd: str, pid: int | None) -> str:
         who = f"the netdrv daemon (pid {pid})" if pid else "the netdrv daemon"

@@ -4,7 +4,9 @@
 talks to it over the control socket (:mod:`netdrv_core.control`).  It runs one
 event loop for every device, timer and connection.  SIGTERM/SIGINT unload
 every driver (interfaces gone, ports and USB interfaces released) and exit; the
-daemon also exits by itself when its last driver is unloaded.
+daemon also exits by itself when its last driver is unloaded, and one started on
+demand that is never used (its command killed before the load came) after
+:data:`UNUSED_EXIT` seconds.
 """
 
 from __future__ import annotations
@@ -134,6 +136,9 @@ previous one) and continued in a new file — checked at start and every
 :data:`LOG_CHECK_INTERVAL` seconds.  The size ``netdrv log`` reads."""
 LOG_CHECK_INTERVAL = 60.0
 """Seconds between two checks of the log's size."""
+UNUSED_EXIT = 10.0
+"""Seconds a daemon ``netdrv`` started on demand waits to be used — a driver loaded or a
+setting made — before it exits by itself (``--unused-exit``; see ``Daemon(unused_exit=)``)."""
 STALE_LOG_AGE = 600.0
 """Seconds a log (or busy file) of a network namespace that no longer exists stays
 unwritten before a daemon starting in any namespace removes it (:func:`prune_logs`)."""
@@ -294,6 +299,7 @@ class Daemon:
         busy_file: str | None = None,
         forget_unloaded: bool = False,
         log_file: str | None = None,
+        unused_exit: float | None = None,
     ) -> None:
         """``forget_unloaded``: once a plugin's last loaded driver is unloaded, forget the
         plugin (:meth:`PluginManager.forget_plugin`), so the next load imports its code
@@ -301,7 +307,12 @@ class Daemon:
         where other code keeps the plugin's classes (a test importing the driver).
 
         ``log_file``: the file the daemon's stdout and stderr write to (a background
-        daemon's log): SIGHUP then reopens it, for log rotation, instead of shutting down."""
+        daemon's log): SIGHUP then reopens it, for log rotation, instead of shutting down.
+
+        ``unused_exit``: a daemon started on demand (what ``netdrv`` starts) exits this many
+        seconds after its start if it has not been used by then — no driver loaded, no
+        ``sysctl`` setting made — as when the command that started it was killed before its
+        request came, or its load failed (see :meth:`_exit_if_unused`).  None: never."""
         if host is None:
             from .attach.tap import KernelStack
 
@@ -333,6 +344,10 @@ class Daemon:
         self._skip_plugins: dict[str, frozenset[str]] = {}
         self._loading: str | None = None  # the driver being loaded (its init running)
         self._thread_errors: dict[tuple[str, str], float] = {}  # (thread, exception): logged at
+        self.unused_exit = unused_exit
+        self._used = False  # a driver was loaded or a setting made: what it was started for
+        if unused_exit:
+            host.loop.call_later(unused_exit, self._exit_if_unused)
 
     # -- faults in driver and plugin code ----------------------------------------------------
     def _notify(self, event: str, dev: NetDevice) -> None:
@@ -626,7 +641,8 @@ class Daemon:
                 raise
         if cmd == "unload":
             self.unload(req["driver"])
-            return {"ok": True}
+            # Its last driver (or a stop came first): netdrv waits for this process to exit.
+            return {"ok": True, "exiting": True} if self._exiting else {"ok": True}
         if cmd == "status":
             return {"ok": True, "pid": os.getpid(), **host_status(self.host, self.drivers),
                     "fault_injectors": {dev.name: fi.settings() for dev, (fi, _) in
@@ -660,6 +676,8 @@ class Daemon:
             if not lo <= value <= hi:
                 raise ParameterError(f"{key}={value} is out of range: {lo}..{hi}")
         loop = self.host.loop
+        if values:  # a daemon kept for its settings, without drivers, until `netdrv stop`
+            self._used = True
         if "busy_poll" in values:
             loop.busy_poll = values["busy_poll"] / 1e6
             log.info("busy_poll set to %d us", values["busy_poll"])
@@ -749,6 +767,7 @@ class Daemon:
             self._loading = None
         drv.adopt(before)
         self.drivers[name] = drv
+        self._used = True
         log.info("loaded %s", " ".join([name, *args]))
         devices = [d.name for d in drv.devices]
         return {"ok": True, "devices": devices, "description": describe_driver(drv)}
@@ -775,6 +794,24 @@ class Daemon:
         self._exiting = True
         self._close_listener()
         self.host.loop.call_soon(self.shutdown)
+
+    def _exit_if_unused(self) -> None:
+        """:attr:`unused_exit` seconds after the start: exit if nothing used this daemon.
+
+        ``netdrv load`` starts the daemon, then sends its load; killed in between (or its
+        load failing before anything was registered) it leaves a daemon holding nothing,
+        which no command would ever end but ``netdrv stop``.  A daemon with a connection
+        open then waits for it (the load may be on its way) and looks again later.
+        """
+        if not self.unused_exit or self._used or self._exiting or self._stopping or self.drivers:
+            return
+        if self.conns:
+            self.host.loop.call_later(self.unused_exit, self._exit_if_unused)
+            return
+        log.info("no driver was loaded and no setting made in the %g s since this daemon "
+                 "started: exiting (the command that started it was interrupted, or its load "
+                 "failed)", self.unused_exit)  # fmt: skip
+        self._exit_empty()
 
     def unload(self, name: str) -> None:
         """Unload driver ``name``: its devices are unregistered, its resources released."""
@@ -1321,40 +1358,70 @@ _RUN_FILE = re.compile(r"daemon-(\d+)\.(?:log|log\.1|busy)\Z")
 
 
 def live_netns() -> set[int]:
-    """The inodes of the network namespaces this process can see: those of every process
-    (``/proc/PID/ns/net``; another user's are not readable unless root) and those
-    bind-mounted (``ip netns add`` mounts them on ``/run/netns/NAME``)."""
+    """The inodes of the network namespaces this process can see alive: those of every
+    process and thread (``/proc/PID/task/TID/ns/net``), those a process holds open
+    (``/proc/PID/fd/N``: a container runtime's, or any program's that will ``setns`` back)
+    and those bind-mounted (``ip netns add`` mounts them on ``/run/netns/NAME``) in this or
+    any process's mount namespace.  Those of another user's processes are not readable
+    unless root.  A namespace none of these holds is gone: the kernel frees it."""
     from .control import netns_id
 
     live = {netns_id()}
+    mountinfos = ["/proc/self/mountinfo"]
+    mount_ns = {_ns_link("/proc/self/ns/mnt")}
     with contextlib.suppress(OSError):
         for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                with contextlib.suppress(OSError):
-                    m = _NETNS_LINK.fullmatch(os.readlink(f"/proc/{pid}/ns/net"))
+            if not pid.isdigit():
+                continue
+            links = [f"/proc/{pid}/ns/net"]
+            with contextlib.suppress(OSError):
+                tasks = os.listdir(f"/proc/{pid}/task")
+                if len(tasks) > 1:  # a thread may have called setns(CLONE_NEWNET)
+                    links += [f"/proc/{pid}/task/{tid}/ns/net" for tid in tasks if tid != pid]
+            with contextlib.suppress(OSError):
+                links += [f"/proc/{pid}/fd/{fd}" for fd in os.listdir(f"/proc/{pid}/fd")]
+            for link in links:
+                ino = _ns_link(link, "net")
+                if ino is not None:
+                    live.add(ino)
+            mnt = _ns_link(f"/proc/{pid}/ns/mnt")
+            if mnt is not None and mnt not in mount_ns:
+                mount_ns.add(mnt)
+                mountinfos.append(f"/proc/{pid}/mountinfo")
+    for path in mountinfos:
+        with contextlib.suppress(OSError), open(path) as f:
+            for line in f:
+                fields = line.split()
+                # ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPEROPTIONS
+                if "-" in fields and fields[fields.index("-") + 1 :][:1] == ["nsfs"]:
+                    m = _NETNS_LINK.fullmatch(fields[3]) if len(fields) > 3 else None
                     if m:
                         live.add(int(m.group(1)))
-    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            # ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPEROPTIONS
-            if "-" in fields and fields[fields.index("-") + 1 :][:1] == ["nsfs"]:
-                m = _NETNS_LINK.fullmatch(fields[3]) if len(fields) > 3 else None
-                if m:
-                    live.add(int(m.group(1)))
     return live
+
+
+def _ns_link(path: str, kind: str = "mnt") -> int | None:
+    """The inode a ``/proc`` namespace link (or an open namespace fd) names, if of ``kind``."""
+    try:
+        target = os.readlink(path)
+    except OSError:  # the process or fd went meanwhile, or is another user's
+        return None
+    prefix = f"{kind}:["
+    if target.startswith(prefix) and target.endswith("]") and target[len(prefix) : -1].isdigit():
+        return int(target[len(prefix) : -1])
+    return None
 
 
 def prune_logs(directory: str, *, max_age: float = STALE_LOG_AGE) -> list[str]:
     """Remove the logs (``daemon-INODE.log``, ``.log.1``) and busy files of network
     namespaces that no longer exist from ``directory`` (:func:`run_dir`); returns their names.
 
-    A namespace is gone when no process is in it and nothing mounts it
-    (:func:`live_netns`); a file is kept anyway while a daemon holds the log open (its
-    lock) or if it was written in the last ``max_age`` seconds.  A namespace that still
+    A namespace is gone when no process or thread is in it, none holds it open and nothing
+    mounts it (:func:`live_netns`); a file is kept anyway while a daemon holds the log open
+    (its lock) or if it was written in the last ``max_age`` seconds.  A namespace that still
     exists keeps its log, to read with ``netdrv log`` in it, even with no daemon left.
     """
-    live = live_netns()
+    live: set[int] | None = None  # scanned for the first old file only: it reads all of /proc
     now = time.time()
     gone: list[str] = []
     try:
@@ -1363,12 +1430,16 @@ def prune_logs(directory: str, *, max_age: float = STALE_LOG_AGE) -> list[str]:
         return gone
     for name in sorted(names):
         m = _RUN_FILE.fullmatch(name)
-        if m is None or int(m.group(1)) in live:
+        if m is None:
             continue
         path = os.path.join(directory, name)
         try:
             st = os.lstat(path)
             if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < max_age:
+                continue
+            if live is None:
+                live = live_netns()
+            if int(m.group(1)) in live:
                 continue
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError:
@@ -1429,7 +1500,12 @@ def main(argv: list[str] | None = None) -> int:
                     default=float(os.environ.get("NETDRV_WATCHDOG") or DEFAULT_WATCHDOG),
                     help="seconds a driver or plugin call may take before the daemon reports "
                          "itself busy (log warning, stack dump); 0 disables")  # fmt: skip
+    ap.add_argument("--unused-exit", type=float, default=0.0, metavar="SECONDS",
+                    help="exit if no driver was loaded and no setting made within SECONDS of "
+                         "the start (what netdrv starts on demand); 0 never")  # fmt: skip
     ns = ap.parse_args(argv)
+    if not ns.unused_exit >= 0:  # NaN too
+        ap.error(f"--unused-exit: {ns.unused_exit} is not a number of seconds >= 0")
     os.umask(0o022)  # whatever the caller's umask, nothing the daemon creates is world-writable
     logging.basicConfig(
         level=ns.log_level.upper(),
@@ -1446,7 +1522,8 @@ def main(argv: list[str] | None = None) -> int:
             busy = None
         log_file = os.path.abspath(ns.log_file) if ns.log_file else None  # before _leave_cwd()
         d = Daemon(pm=PluginManager(disabled=disabled, extra=extra), watchdog=ns.watchdog or None,
-                   busy_file=busy, forget_unloaded=True, log_file=log_file)  # fmt: skip
+                   busy_file=busy, forget_unloaded=True, log_file=log_file,
+                   unused_exit=ns.unused_exit or None)  # fmt: skip
         d.listen()
     except NetdrvError as exc:
         print(f"netdrv-daemon: {exc}", file=sys.stderr)
@@ -1463,8 +1540,10 @@ def main(argv: list[str] | None = None) -> int:
         os.close(ns.ready_fd)
     log.info("daemon %d listening (netns %s)", os.getpid(), os.readlink("/proc/self/ns/net"))
     if starter_gone:
+        ends = (f"it exits in {ns.unused_exit:g} s unless a driver is loaded or a setting made"
+                if ns.unused_exit else "netdrv stop ends it")  # fmt: skip
         log.warning("the netdrv command that started this daemon is gone (interrupted or "
-                    "killed): serving on (netdrv stop ends it)")  # fmt: skip
+                    "killed): serving on (%s)", ends)  # fmt: skip
     if log_file is not None:
         try:
             prune_logs(os.path.dirname(log_file))

@@ -159,7 +159,8 @@ def test_a_self_test_running_as_the_daemon_exits_is_answered(
         "    print('closed unanswered:', exc)\n"
         "d.host.close()\n"
     ).stdout.splitlines()
-    assert out[0] == "{'ok': True}"
+    # The last unload says the daemon exits with it (netdrv waits for its process).
+    assert out[0] == ("{'ok': True}" if cmd == "stop" else "{'ok': True, 'exiting': True}")
     assert out[1].startswith("{"), out[1]
     reply = json.loads(out[1])
     assert reply["ok"] is False and reply["errno"] == 19  # ENODEV
@@ -233,3 +234,52 @@ def test_a_daemon_whose_starter_was_killed_serves_on(netns: NetNamespace) -> Non
         "print(p.stderr.read().count('Traceback'))\n"
     ).stdout.splitlines()
     assert out == ["True", "0"], out
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie has exited: its descriptors are closed)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_stop_returns_once_the_daemon_has_exited(netns: NetNamespace) -> None:
+    # `netdrv stop && …`: no daemon process, no interface, no control socket left by then.
+    netns.netdrv("load snull")
+    pid = status(netns)["pid"]
+    netns.netdrv("stop")
+    assert not _running(pid)
+    assert "sn0" not in netns.run("ip -o link").stdout
+    assert netns.netdrv("status --json").stdout.strip().endswith('"daemon": null}')
+
+
+def test_after_a_daemon_is_killed_the_next_commands_find_none(netns: NetNamespace) -> None:
+    # kill -9 leaves nothing behind: the control socket is abstract, the interfaces go
+    # with the process, a busy file is ignored.  The next load starts a fresh daemon.
+    netns.netdrv("load snull")
+    pid = status(netns)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while _running(pid):
+        assert time.monotonic() < deadline, "the killed daemon still runs"
+        time.sleep(0.05)
+    assert netns.netdrv("stop").stdout == "no netdrv daemon in this network namespace\n"
+    netns.netdrv("load snull")
+    assert status(netns)["pid"] not in (None, pid)
+
+
+def test_a_daemon_started_for_a_command_that_never_came_exits_by_itself(
+    netns: NetNamespace,
+) -> None:
+    # `netdrv load` killed after it started the daemon, before its load was sent.
+    netns.python("from netdrv_core.cli import start_daemon; start_daemon()")
+    pid = status(netns)["pid"]
+    deadline = time.monotonic() + 120
+    while _running(pid):
+        assert time.monotonic() < deadline, "the unused daemon still runs"
+        time.sleep(0.2)
+    log = netns.netdrv("log").stdout
+    assert "no driver was loaded and no setting made in the 10 s" in log, log
+    assert "Traceback" not in log

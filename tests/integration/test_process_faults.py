@@ -143,7 +143,7 @@ def test_stop_says_so_when_a_hanging_exit_keeps_the_daemon(
     # report success (a load right after would meet the old daemon, still unloading).
     netns.netdrv("-p netdrv_faulty load netdrv_faulty hang_in=exit hang_s=12 fail_in=")
     pid = status(netns)["pid"]
-    res = netns.netdrv("stop", check=False)
+    res = netns.netdrv("--timeout 5 stop", check=False)  # waits up to --timeout for the exit
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert f"the daemon (pid {pid}) took the stop but still runs after 5 s" in res.stderr
     assert f"`kill {pid}` (SIGTERM) aborts it" in res.stderr

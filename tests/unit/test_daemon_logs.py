@@ -87,3 +87,31 @@ def test_a_log_larger_than_the_limit_is_rotated(tmp_path: Path) -> None:
     new = log.read_text()
     assert new.startswith("log reopened (more than 1000 bytes; the earlier lines are in ")
     assert new.endswith("big: rotated True\n") and "x" * 100 not in new
+
+
+def test_a_namespace_held_only_by_an_open_fd_keeps_its_log(tmp_path: Path) -> None:
+    # A namespace no process is in and nothing mounts, alive as long as a descriptor of it
+    # is open (a container runtime holds one, `ip netns` may come back to it): its log stays.
+    try:
+        proc = subprocess.Popen(
+            ["unshare", "-rn", "sh", "-c", "echo ready; exec sleep 600"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    except FileNotFoundError:
+        pytest.skip("needs unshare (util-linux)")
+    assert proc.stdout is not None
+    if proc.stdout.readline() != "ready\n":
+        _, err = proc.communicate(timeout=30)
+        pytest.skip(f"cannot create a network namespace here (user namespaces off?): {err}")
+    fd = os.open(f"/proc/{proc.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    proc.kill()
+    proc.communicate(timeout=30)
+    inode = os.fstat(fd).st_ino
+    log = _file(tmp_path / f"daemon-{inode}.log")
+    try:
+        assert inode in live_netns()
+        assert prune_logs(str(tmp_path)) == []
+        assert log.exists()
+    finally:
+        os.close(fd)
+    assert prune_logs(str(tmp_path)) == [log.name]  # the last reference went: gone
