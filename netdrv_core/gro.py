@@ -13,14 +13,15 @@ the frame was segmented.
 
 The rules are Linux's (``inet_gro_receive``, ``ipv6_gro_receive``,
 ``tcp_gro_receive``): a segment whose checksum was not verified is verified
-here; a segment that is not plain data (SYN, RST, URG, CWR, no payload, IP
-options or fragments) is not merged and first flushes what its flow holds, so
-the order within a flow is kept; PSH, FIN or a short segment end the
-super-frame they join.  Everything held is handed up when the poll ends
-(``napi_complete_done``, or the poll returns), at most
-:data:`MAX_GRO_SKBS` flows at a time.  ``ethtool -K DEV gro off`` turns it
-off; an attachment that cannot take super-frames (a TAP without a virtio-net
-header) turns it off as well.
+here (and, found good, marked ``CHECKSUM_UNNECESSARY``); a segment that is not
+plain data (SYN, RST, URG, no payload, IP options or fragments) is not merged
+and first flushes what its flow holds, so the order within a flow is kept; a
+CWR segment flushes it too, and is held as a flow of its own that nothing
+joins; PSH, FIN or a short segment end the super-frame they join.  Everything
+held is handed up when the poll ends (``napi_complete_done``, or the poll
+returns), at most :data:`MAX_GRO_SKBS` flows at a time.  ``ethtool -K DEV gro
+off`` turns it off; an attachment that cannot take super-frames (a TAP without
+a virtio-net header) turns it off as well.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .checksum import csum_fold, csum_partial, ip_compute_csum, ip_fast_csum
-from .netdevice import NETIF_F_GRO
+from .netdevice import NETIF_F_GRO, NetDevice
 from .skbuff import (
     CHECKSUM_COMPLETE,
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
+    CHECKSUM_UNNECESSARY,
     SKB_GSO_TCP_FIXEDID,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
@@ -70,15 +72,17 @@ _ETH_P_IP = 0x0800
 _ETH_P_IPV6 = 0x86DD
 _V6_NOT_TCP = frozenset((17, 58, 59))  # UDP, ICMPv6, no next header
 _FIN, _SYN, _RST, _PSH, _ACK, _URG, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x80
-# A segment with one of these is not held: it ends what its flow holds (tcp_gro_receive).
-_NOT_HELD = _SYN | _RST | _URG | _CWR | _PSH | _FIN
+# A segment with one of these is not held: it ends what its flow holds (tcp_gro_receive's
+# out_check_final). CWR is not among them: a CWR segment joins no flow, but is held as one
+# of its own, which nothing joins (its flag word differs from the next segment's in CWR).
+_NOT_HELD = _SYN | _RST | _URG | _PSH | _FIN
 # Of the TCP header's flag word (offset, reserved bits, flags, window: tcp_flag_word) all
-# must match but these flags; a window update or a reserved bit ends the super-frame.
-_WORD_MAY_DIFFER = (_CWR | _FIN | _PSH) << 16
+# must match but these flags; a window update, CWR or a reserved bit ends the super-frame.
+_WORD_MAY_DIFFER = (_FIN | _PSH) << 16
 
 
-_FlowKey = tuple[bytes, bytes, bool, bytes, int]
-"""A flow: addresses, ports, IPv6?, the link header, the metadata VLAN tag."""
+_FlowKey = tuple[bytes, bytes, bool, bytes, int, NetDevice | None]
+"""A flow: addresses, ports, IPv6?, the link header, the metadata VLAN tag, the device."""
 
 
 class _Flow:
@@ -163,9 +167,9 @@ def _parse(skb: SkBuff) -> _Segment | _FlowKey | None:
             return None
         ipv6 = False
         addrs = bytes(buf[nh + 12 : nh + 20])
-        # No options, not a (first) fragment, not padded or cut short, a good header
-        # checksum: else the stack decides.
-        merge = (v == 0x45 and not frag & 0x2000 and buf[nh + 2] << 8 | buf[nh + 3] == tail - nh
+        # No options, no flag but DF (not a first fragment, not the reserved bit: Linux's
+        # "id & ~IP_DF"), not padded or cut short, a good header checksum: else the stack decides.
+        merge = (v == 0x45 and not frag & 0xBFFF and buf[nh + 2] << 8 | buf[nh + 3] == tail - nh
                  and not ip_fast_csum(buf[nh : nh + 20]))  # fmt: skip
     elif proto == _ETH_P_IPV6:
         if nh + 40 > tail or buf[nh] >> 4 != 6:
@@ -182,11 +186,12 @@ def _parse(skb: SkBuff) -> _Segment | _FlowKey | None:
     else:
         return None
     # The same flow: the same addresses and ports, and the same link header (Linux's
-    # gro_list_prepare compares the MAC header: another destination is another flow) and
-    # VLAN tag (and vlan_all: a tag the hardware stripped is part of the header too).
+    # gro_list_prepare compares the MAC header: another destination is another flow), VLAN
+    # tag (and vlan_all: a tag the hardware stripped is part of the header too) and device
+    # (one NAPI context may serve several ports).
     mac = skb.mac_header
     key = (addrs, bytes(buf[th : th + 4]), ipv6, bytes(buf[mac:nh]) if 0 <= mac <= nh else b"",
-           skb.vlan_all)  # fmt: skip
+           skb.vlan_all, skb.dev)  # fmt: skip
     if not merge or th + 20 > tail:
         return key
     doff = (buf[th + 12] >> 4) * 4
@@ -219,11 +224,19 @@ def _parse(skb: SkBuff) -> _Segment | _FlowKey | None:
 
 
 def _checksum_ok(skb: SkBuff, seg: _Segment) -> bool:
-    """A segment may only be merged with its checksum known good (Linux validates it here)."""
-    if skb.ip_summed not in (CHECKSUM_NONE, CHECKSUM_COMPLETE):
+    """A segment may only be merged with its checksum known good (Linux validates it here).
+
+    One found good that came ``CHECKSUM_NONE`` goes on ``CHECKSUM_UNNECESSARY``, as
+    Linux's ``skb_gro_incr_csum_unnecessary`` marks it: handed up unmerged, it is not
+    summed again.
+    """
+    summed = skb.ip_summed
+    if summed != CHECKSUM_NONE and summed != CHECKSUM_COMPLETE:
         return True  # CHECKSUM_UNNECESSARY (verified by the device) or PARTIAL (local)
     if seg.csum_ok is None:  # asked twice for a segment that is not merged: summed once
         seg.csum_ok = _checksum_verifies(skb, seg)
+        if seg.csum_ok and summed == CHECKSUM_NONE:
+            skb.ip_summed = CHECKSUM_UNNECESSARY
     return seg.csum_ok
 
 
@@ -302,7 +315,8 @@ def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
         del flows[i]  # not the next segment of this flow: what it holds goes first
         _flush_flow(host, flow)
         break
-    if seg.flags & _NOT_HELD or not seg.plen or skb.gso_size or not _checksum_ok(skb, seg):
+    # tcp4_gro_receive validates the checksum of every segment it parsed, held or not.
+    if not _checksum_ok(skb, seg) or seg.flags & _NOT_HELD or not seg.plen or skb.gso_size:
         host._deliver_skb(skb)
         return GRO_NORMAL
     if len(flows) >= MAX_GRO_SKBS:

@@ -17,7 +17,8 @@ Supported, as the virtio-net header can carry them: TCP over IPv4 and IPv6
 tell), UDP (``SKB_GSO_UDP_L4``) over IPv4 and IPv6, behind an Ethernet header
 (802.1Q/802.1ad tags included) or none (a TUN device).  IPv6 extension
 headers and IP options are copied with the headers; an IPv6 packet whose next
-header is not TCP/UDP is refused (:class:`GsoError`).
+header is not TCP/UDP is refused (:class:`GsoError`), and so is a partial
+checksum that does not start at the TCP/UDP header (``tcp_gso_segment``).
 """
 
 from __future__ import annotations
@@ -240,6 +241,11 @@ def _headers(skb: SkBuff) -> tuple[int, int, bool, int, int]:
             raise GsoError(f"IPv4 super-frame with a header length of {ihl} bytes (under 20)")
         th = nh + ihl
         proto = buf[nh + 9] if nh + 20 <= skb.tail else -1
+        # tcp_gso_segment / __udp_gso_segment: a partial checksum must start at the L4
+        # header (-EINVAL): metadata that contradict the headers are not guessed around.
+        if skb.ip_summed == CHECKSUM_PARTIAL and skb.csum_start != th:
+            raise GsoError(f"CHECKSUM_PARTIAL with csum_start {skb.csum_start - nh} bytes "
+                           f"past the IPv4 header's start, its L4 header at {ihl}")  # fmt: skip
     elif version == 6:
         ipv6 = True
         if nh + 40 > skb.tail:  # ipv6_gso_segment's pskb_may_pull(skb, sizeof(*ipv6h))

@@ -30,6 +30,7 @@ from netdrv_core.gso import skb_gso_segment
 from netdrv_core.napi import NapiStruct, napi_complete_done, napi_enable, netif_napi_add
 from netdrv_core.netdevice import NETIF_F_GRO, NetDevice
 from netdrv_core.skbuff import (
+    CHECKSUM_COMPLETE,
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
@@ -449,3 +450,87 @@ def test_a_padded_segment_of_a_held_flow_goes_up_after_it(drv: GroDriver) -> Non
     assert [frame_of(s) for s in got[1:2]] == [padded]
     assert [frame_of(s) for s in skb_gso_segment(got[0], 0)] == [seg4(0), seg4(1)]
     assert [frame_of(s) for s in skb_gso_segment(got[2], 0)] == other
+
+
+TCP_CWR = 0x80
+
+
+def _frag_bits(frame: bytes, bits: int) -> bytes:
+    """``frame`` (Ethernet + IPv4) with ``bits`` set in its IPv4 flags/fragment word."""
+    b = bytearray(frame)
+    b[20:22] = ((b[20] << 8 | b[21]) | bits).to_bytes(2, "big")
+    b[24:26] = b"\0\0"
+    b[24:26] = ref_checksum(b[14:34]).to_bytes(2, "big")
+    return bytes(b)
+
+
+def test_a_cwr_segment_is_held_as_a_flow_of_its_own_that_nothing_joins(drv: GroDriver) -> None:
+    # Linux's tcp_gro_receive: CWR keeps a segment from joining a held flow (flush =
+    # flags & TCP_FLAG_CWR), which goes up, but out_check_final does not flush for CWR: the
+    # segment is held as a flow of its own. The next one's flag word differs from it in CWR
+    # (only FIN and PSH may differ), so it does not join; it starts the next flow.
+    # netdrv handed a CWR segment up at once (GRO_NORMAL) and ignored CWR in the flag word.
+    cwr = seg4(2, flags=TCP_ACK | TCP_CWR)
+    frames = [seg4(0), seg4(1), cwr, seg4(3), seg4(4)]
+    got = drv.receive(frames)
+    assert drv.results == [GRO_HELD, GRO_MERGED, GRO_HELD, GRO_HELD, GRO_MERGED]
+    assert len(got) == 3 and frame_of(got[1]) == cwr and got[1].gso_size == 0
+    assert [frame_of(s) for s in skb_gso_segment(got[0], 0)] == frames[:2]
+    assert [frame_of(s) for s in skb_gso_segment(got[2], 0)] == frames[3:]
+    # A CWR segment after a CWR segment does not join it either: each goes up alone.
+    drv.results.clear()
+    again = [seg4(i, flags=TCP_ACK | TCP_CWR) for i in range(2)]
+    assert [frame_of(s) for s in drv.receive(again)] == again
+    assert drv.results == [GRO_HELD, GRO_HELD]
+
+
+def test_a_segment_with_the_reserved_ipv4_flag_is_not_merged(drv: GroDriver) -> None:
+    # inet_gro_receive: flush |= (the ID word & ~IP_DF) — any flag or fragment bit but DF,
+    # the reserved one (0x8000) too — so the segment joins nothing (skb_gro_receive refuses a
+    # flushed skb) and goes up after its own flow, as it came. netdrv merged it, and the
+    # bit was lost in the super-frame's header.
+    odd = _frag_bits(seg4(2), 0x8000)
+    got = drv.receive([seg4(0), seg4(1), odd, seg4(3)])
+    assert [frame_of(s) for s in got[1:]] == [odd, seg4(3)]
+    assert [frame_of(s) for s in skb_gso_segment(got[0], 0)] == [seg4(0), seg4(1)]
+
+
+def test_a_segment_gro_verified_goes_up_checksum_unnecessary(drv: GroDriver) -> None:
+    # tcp4_gro_receive validates every TCP segment it gets (skb_gro_checksum_validate) and a
+    # good one is marked verified (skb_gro_incr_csum_unnecessary: CHECKSUM_NONE becomes
+    # CHECKSUM_UNNECESSARY), whether it is then held or handed up at once: the stack does
+    # not sum it again. A bad one stays CHECKSUM_NONE, for the stack to drop and count.
+    # netdrv handed verified segments up still CHECKSUM_NONE.
+    bad = bytearray(seg4(0, sport=42000))
+    bad[-1] ^= 0xFF
+    frames = [seg4(0), seg4(0, sport=41000, flags=TCP_ACK | TCP_PSH), bytes(bad)]
+    got = drv.receive(frames, summed=CHECKSUM_NONE)
+    summed = {struct.unpack("!H", frame_of(s)[34:36])[0]: s.ip_summed for s in got}
+    want = {40000: CHECKSUM_UNNECESSARY, 41000: CHECKSUM_UNNECESSARY, 42000: CHECKSUM_NONE}
+    assert summed == want
+    # CHECKSUM_COMPLETE stays as it is (__skb_incr_checksum_unnecessary changes only NONE).
+    (skb,) = drv.receive([seg4(0)], summed=CHECKSUM_COMPLETE)
+    assert skb.ip_summed == CHECKSUM_COMPLETE
+
+
+def test_segments_of_two_devices_sharing_a_napi_context_are_two_flows(
+    drv: GroDriver, host: Host
+) -> None:
+    # gro_list_prepare: "diffs = (unsigned long)p->dev ^ (unsigned long)skb->dev": what came
+    # in on another device (a multi-port driver with one NAPI context) is another flow, even
+    # with the very same headers. netdrv merged them into one super-frame of the first
+    # device, handing the second device's segment up as the first's.
+    other, _ = make_dev(host, "gro%d", mac=bytes.fromhex("020000000010"))
+
+    def poll(napi: NapiStruct, budget: int) -> int:
+        for i in range(4):
+            napi_gro_receive(napi, rx_skb(other if i % 2 else drv.dev, seg4(i // 2)))
+        napi_complete_done(napi, 4)
+        return 4
+
+    drv.napi.poll = poll
+    mine = drv.receive([])
+    theirs = host.attachment.received_skbs(other)  # type: ignore[attr-defined]
+    assert [s.gso_size for s in mine] == [s.gso_size for s in theirs] == [MSS]
+    for got in (mine, theirs):
+        assert [frame_of(s) for s in skb_gso_segment(got[0], 0)] == [seg4(0), seg4(1)]

@@ -515,3 +515,19 @@ def test_an_ipv6_super_frame_cut_inside_its_ipv6_header_is_dropped_not_raised(ho
         skb_gso_segment(skb.copy(), 0)
     assert validate_xmit_skb(skb, dev) == [] and skb.freed
     assert dev.core_stats.tx_qdisc_drops == 1 and ops.sent == []
+
+
+@pytest.mark.parametrize("proto", [IPPROTO_TCP, IPPROTO_UDP])
+def test_a_partial_checksum_not_at_the_l4_header_is_not_segmented(host: Host, proto: int) -> None:
+    # tcp_gso_segment / __udp_gso_segment: "if (unlikely(skb_checksum_start(skb) !=
+    # skb_transport_header(skb))) goto out" (-EINVAL): the frame's offload metadata contradict
+    # its headers, and validate_xmit_skb drops it. netdrv ignored csum_start over IPv4 and
+    # cut the frame up by its headers.
+    skb = _super(4, proto)
+    skb.csum_start += 4  # inside the frame, but not where the L4 header starts
+    with pytest.raises(GsoError, match="csum_start"):
+        skb_gso_segment(skb, 0)
+    dev, ops = make_dev(host, "g0")
+    dev.features = NETIF_F_SG  # no TSO/USO: segmented in software
+    assert validate_xmit_skb(skb, dev) == [] and skb.freed
+    assert dev.core_stats.tx_qdisc_drops == 1 and ops.sent == []
