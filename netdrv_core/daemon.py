@@ -914,10 +914,11 @@ class Daemon:
 
         The core checks the request (:func:`~netdrv_core.ethtool.ethtool_request`)
         and calls the driver under the watchdog; a refusal answers with its
-        message and ``errno``.  A self-test that needs the loop answers later
-        (None: the reply is sent to ``conn`` once the test completes).
+        message and ``errno``.  A self-test that needs the loop, and a change made
+        while a self-test runs on the device (it waits for the test, as Linux's RTNL
+        lock makes it), answer later (None: the reply is sent to ``conn`` then).
         """
-        from .ethtool import EthtoolError, ethtool_request
+        from .ethtool import EthtoolError, ethtool_request_begin
 
         dev = self.host.dev_get_by_name(req["dev"])
         if dev is None:
@@ -925,28 +926,68 @@ class Daemon:
         op = req["op"]
         if op == "test":
             return self._self_test(dev, req, conn)
+
+        def reply_of(outcome: tuple[dict[str, Any], bool | None] | EthtoolError) -> dict[str, Any]:
+            if isinstance(outcome, EthtoolError):
+                return _ethtool_refusal(outcome)
+            reply: dict[str, Any] = {"ok": True, "result": outcome[0]}
+            if outcome[1] is not None:
+                reply["changed"] = outcome[1]
+            return reply
+
+        later: list[dict[str, Any]] = []
+        label = f"{self.host._owner(dev)}'s ethtool {op} on {dev.name}"
         try:
-            with self.watchdog.guard(f"{self.host._owner(dev)}'s ethtool {op} on {dev.name}"):
-                result, changed = ethtool_request(self.host, dev, op, req.get("set"),
-                                                  req.get("args"))  # fmt: skip
+            outcome = ethtool_request_begin(
+                self.host, dev, op, req.get("set"), req.get("args"),
+                lambda o: self._answer_later(conn, later, reply_of(o)),
+                lambda: self.watchdog.guard(label),
+            )  # fmt: skip
         except EthtoolError as exc:
             return _ethtool_refusal(exc)
-        reply: dict[str, Any] = {"ok": True, "result": result}
-        if changed is not None:
-            reply["changed"] = changed
-        return reply
+        if outcome is not None:
+            return reply_of(outcome)
+        return self._await_answer(dev, conn, later, f"the self-test the ethtool {op} change "
+                                                    f"waited for")  # fmt: skip
+
+    def _answer_later(self, conn: _Conn | None, later: list[dict[str, Any]],
+                      reply: dict[str, Any]) -> None:  # fmt: skip
+        """Send an ethtool reply that was owed (a self-test's, a change's that waited for
+        one) to ``conn``; in-process (no ``conn``), keep it in ``later``."""
+        if conn is None:
+            later.append(reply)
+            return
+        conn.pending = False
+        if conn.sock.fileno() < 0:
+            return  # the client went away meanwhile
+        if not self._send(conn, reply):
+            self._close_conn(conn)
+            return
+        conn.since = self.host.loop.clock()
+        self._arm_idle_check(conn.since + self.idle_timeout)
+
+    def _await_answer(self, dev: NetDevice, conn: _Conn | None, later: list[dict[str, Any]],
+                      what: str) -> dict[str, Any] | None:  # fmt: skip
+        """The answer comes later: mark ``conn`` owed one (None), or, in-process, run the
+        loop until it is in ``later`` and return it."""
+        from .ethtool import ETHTOOL_TEST_TIMEOUT, EthtoolError
+
+        if conn is None:  # an in-process caller, outside the loop: run it until the answer
+            # Up to a test's own timeout after waiting as long for one running before it.
+            self.host.loop.run_until(lambda: bool(later), 2 * ETHTOOL_TEST_TIMEOUT + 1.0)
+            if later:
+                return later[0]
+            return _ethtool_refusal(EthtoolError(f"{dev.name}: {what} did not complete",
+                                                 errno.ETIMEDOUT))  # fmt: skip
+        conn.pending = True
+        return None
 
     def _self_test(
         self, dev: Any, req: dict[str, Any], conn: _Conn | None
     ) -> dict[str, Any] | None:
         """``ethtool -t``: the driver's test runs under the watchdog; one that completes later
         (it needs the loop: frames, timers) is answered then, the daemon serving meanwhile."""
-        from .ethtool import (
-            ETH_TEST_FL_OFFLINE,
-            ETHTOOL_TEST_TIMEOUT,
-            EthtoolError,
-            ethtool_self_test_begin,
-        )
+        from .ethtool import ETH_TEST_FL_OFFLINE, EthtoolError, ethtool_self_test_begin
 
         def reply_of(outcome: dict[str, Any] | EthtoolError) -> dict[str, Any]:
             if isinstance(outcome, EthtoolError):
@@ -956,18 +997,7 @@ class Daemon:
         later: list[dict[str, Any]] = []
 
         def done(outcome: dict[str, Any] | EthtoolError) -> None:
-            reply = reply_of(outcome)
-            if conn is None:
-                later.append(reply)
-                return
-            conn.pending = False
-            if conn.sock.fileno() < 0:
-                return  # the client went away meanwhile
-            if not self._send(conn, reply):
-                self._close_conn(conn)
-                return
-            conn.since = self.host.loop.clock()
-            self._arm_idle_check(conn.since + self.idle_timeout)
+            self._answer_later(conn, later, reply_of(outcome))
 
         flags = (req.get("args") or {}).get("flags", ETH_TEST_FL_OFFLINE)
         try:
@@ -977,18 +1007,7 @@ class Daemon:
             return reply_of(exc)
         if result is not None:
             return reply_of(result)
-        if conn is None:  # an in-process caller, outside the loop: run it until the answer
-            # Up to the test's own timeout after waiting as long for one running before it.
-            self.host.loop.run_until(lambda: bool(later), 2 * ETHTOOL_TEST_TIMEOUT + 1.0)
-            return (
-                later[0]
-                if later
-                else reply_of(
-                    EthtoolError(f"{dev.name}: the self-test did not complete", errno.ETIMEDOUT)
-                )
-            )
-        conn.pending = True
-        return None
+        return self._await_answer(dev, conn, later, "the self-test")
 
     def faults(self, req: dict[str, Any]) -> dict[str, Any]:
         """``netdrv faults``: install or change (``set``), remove (``off``) or show the

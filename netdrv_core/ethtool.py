@@ -23,6 +23,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -94,6 +95,7 @@ __all__ = [
     "ethtool_nway_reset",
     "ethtool_report",
     "ethtool_request",
+    "ethtool_request_begin",
     "ethtool_self_test",
     "ethtool_self_test_begin",
     "ethtool_set",
@@ -1389,16 +1391,95 @@ def ethtool_request(
     is done: never call it from a loop callback; the daemon uses
     :func:`ethtool_self_test_begin`).  Raises :class:`EthtoolError`; ``ENODEV`` for
     any request while the device is detached (suspended or unplugged), as Linux's
-    ethtool ioctl answers, and ``EBUSY`` for a change while a self-test runs (Linux
-    holds the RTNL lock through the test, so the change would wait).
+    ethtool ioctl answers.
+
+    A change (a set request, ``nway_reset``) while a self-test runs on the device, or
+    waits for one, waits its turn as in Linux, where the test holds the RTNL lock the
+    change takes: this runs the host's loop until then (see
+    :func:`ethtool_request_begin`, what a loop callback uses; from one, waiting here
+    is ``EDEADLK``).  Reads are answered at once.
     """
+    _check_request(dev, op, args)
+    if _waits_for_tests(dev, op, settings):
+        if host.loop.running is not None:
+            raise EthtoolError(f"{dev.name}: the ethtool {op} change waits for the self-test "
+                               f"running on the device, from a loop callback: use "
+                               f"ethtool_request_begin", errno.EDEADLK)  # fmt: skip
+        box: list[tuple[dict[str, Any], bool | None] | EthtoolError] = []
+        ethtool_request_begin(host, dev, op, settings, args, box.append)
+        host.loop.run_until(lambda: bool(box), 2 * ETHTOOL_TEST_TIMEOUT + 1.0)
+        if not box:  # the loop's clock is a test's fake one and was not moved
+            raise EthtoolError(f"{dev.name}: the self-test the ethtool {op} change waits "
+                               f"for did not complete", errno.ETIMEDOUT)  # fmt: skip
+        outcome = box[0]
+        if isinstance(outcome, EthtoolError):
+            raise outcome
+        return outcome
+    return _request(host, dev, op, settings, args)
+
+
+def _check_request(dev: NetDevice, op: str, args: Mapping[str, Any] | None) -> None:
+    """What is refused before a request waits for anything: a detached device, stray args."""
     _present(dev)
-    ops = dev.ethtool_ops or EthtoolOps()
     if args and op not in ("eeprom", "test"):
         raise EthtoolError(f"{dev.name}: the ethtool {op} request takes no arguments",
                            errno.EINVAL)  # fmt: skip
-    if (settings is not None or op == "nway_reset") and netif_testing(dev):
-        raise _busy_testing(dev)
+
+
+def _waits_for_tests(dev: NetDevice, op: str, settings: Mapping[str, Any] | None) -> bool:
+    """Whether request ``op`` must wait for the device's self-tests: a change (Linux's
+    ethtool ioctl takes RTNL for every request; only a change has to wait here, as a read
+    cannot disturb the test), while one runs or waits."""
+    if op == "test" or (settings is None and op != "nway_reset"):
+        return False
+    return netif_testing(dev) or bool(_waiting.get(dev))
+
+
+def ethtool_request_begin(
+    host: Host,
+    dev: NetDevice,
+    op: str,
+    settings: Mapping[str, Any] | None = None,
+    args: Mapping[str, Any] | None = None,
+    done: Callable[[tuple[dict[str, Any], bool | None] | EthtoolError], None] | None = None,
+    guard: Callable[[], AbstractContextManager[object]] | None = None,
+) -> tuple[dict[str, Any], bool | None] | None:
+    """:func:`ethtool_request` without blocking the event loop (what the daemon uses).
+
+    A change (a set request, ``nway_reset``: ``ethtool -G``, ``-K``, ``-s``…) of a
+    device on which a self-test runs, or waits, waits for it as in Linux, where the
+    test holds the RTNL lock the change takes: it is made once the test's result is
+    handed on, in turn with the tests waiting too, and answers ``EBUSY`` without
+    being made when it has waited :data:`ETHTOOL_TEST_TIMEOUT` seconds.  Returns
+    ``(result, changed)`` when the request was answered at once (every read, and a
+    change with no test to wait for); None when it waits, and then ``done`` gets
+    ``(result, changed)`` or the :class:`EthtoolError` on the loop.  ``guard``, if
+    given, makes the context (the daemon's lockup watchdog) the driver is called in,
+    now or later.  A self-test itself is :func:`ethtool_self_test_begin`.
+    """
+    if op == "test":
+        raise EthtoolError(f"{dev.name}: a self-test is begun with ethtool_self_test_begin",
+                           errno.EINVAL)  # fmt: skip
+    _check_request(dev, op, args)
+    if _waits_for_tests(dev, op, settings):
+        q = _QueuedChange(host, dev, op, settings, args, done, guard)
+        q.timer = host.loop.call_later(ETHTOOL_TEST_TIMEOUT, _waited_too_long, q)
+        _waiting.setdefault(dev, deque()).append(q)
+        return None
+    with (guard or nullcontext)():
+        return _request(host, dev, op, settings, args)
+
+
+def _request(
+    host: Host,
+    dev: NetDevice,
+    op: str,
+    settings: Mapping[str, Any] | None,
+    args: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any], bool | None]:
+    """:func:`ethtool_request` once nothing is waited for."""
+    _check_request(dev, op, args)  # (again for a change that waited: it may have gone)
+    ops = dev.ethtool_ops or EthtoolOps()
     if op == "test":
         a = dict(args or {})
         if set(a) - {"flags"}:
@@ -1526,11 +1607,6 @@ def netif_testing_off(dev: NetDevice) -> None:
             dev.host.attachment.testing_changed(dev)
 
 
-def _busy_testing(dev: NetDevice) -> EthtoolError:
-    return EthtoolError(f"{dev.name}: a self-test (ethtool -t) runs on the device: change it "
-                        f"once the test is done", errno.EBUSY)  # fmt: skip
-
-
 def _has_self_test(ops: EthtoolOps | None) -> bool:
     return ethtool_supports(ops, "self_test") and ethtool_supports(ops, "get_test_strings")
 
@@ -1653,18 +1729,57 @@ class _QueuedTest:
     timer: Any = None
 
 
-# Self-tests waiting for their device's running one, first come first served.
-_waiting: weakref.WeakKeyDictionary[NetDevice, deque[_QueuedTest]] = weakref.WeakKeyDictionary()
+@dataclass(eq=False)
+class _QueuedChange:
+    """An ethtool change waiting for the device's self-tests (Linux: for the RTNL lock)."""
+
+    host: Host
+    dev: NetDevice
+    op: str
+    settings: Mapping[str, Any] | None
+    args: Mapping[str, Any] | None
+    done: Callable[[tuple[dict[str, Any], bool | None] | EthtoolError], None] | None
+    guard: Callable[[], AbstractContextManager[object]] | None
+    timer: Any = None
+
+    def run(self) -> tuple[dict[str, Any], bool | None] | EthtoolError:
+        """Its turn: make the change (under its guard); the outcome, never raising."""
+        try:
+            with (self.guard or nullcontext)():
+                return _request(self.host, self.dev, self.op, self.settings, self.args)
+        except EthtoolError as exc:
+            return exc
+
+
+# Self-tests and changes waiting for their device's running test, first come first served.
+_waiting: weakref.WeakKeyDictionary[NetDevice, deque[_QueuedTest | _QueuedChange]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _next_test(dev: NetDevice) -> None:
-    """The device's test ended and its result was handed on: start the one waiting
-    longest (and, should that one end at once, the next)."""
+    """The device's test ended and its result was handed on: make the changes and start
+    the test waiting longest, in the order they came (and, should that test end at once,
+    go on with the next)."""
     queue = _waiting.get(dev)
     while queue:
         q = queue.popleft()
         if q.timer is not None:
             q.timer.cancel()
+        if isinstance(q, _QueuedChange):  # made now, at once: then the next one's turn
+            try:
+                change = q.run()
+            except Exception as exc:  # not the driver's (that is an EthtoolError): ours
+                log.exception("%s: a queued ethtool %s change raised", dev.name, q.op)
+                change = EthtoolError(f"{dev.name}: the ethtool {q.op} change failed: {exc}",
+                                      errno.EIO)  # fmt: skip
+            if q.done is not None:
+                try:
+                    q.done(change)
+                except Exception:  # as for a test: the others must not be stranded
+                    log.exception("%s: handing on a queued ethtool change's result raised",
+                                  dev.name)  # fmt: skip
+            continue
         outcome: dict[str, Any] | EthtoolError | None
         try:
             _registered(q.host, dev)  # gone while it waited: its driver is not asked
@@ -1682,18 +1797,24 @@ def _next_test(dev: NetDevice) -> None:
         _waiting.pop(dev, None)
 
 
-def _waited_too_long(q: _QueuedTest) -> None:
-    """A waiting test's bound: the tests before it (one running, others waiting) took
-    longer than :data:`ETHTOOL_TEST_TIMEOUT`: ``EBUSY``, without running it."""
+def _waited_too_long(q: _QueuedTest | _QueuedChange) -> None:
+    """A waiting test's or change's bound: the tests before it (one running, others
+    waiting) took longer than :data:`ETHTOOL_TEST_TIMEOUT`: ``EBUSY``, without running
+    or making it."""
     queue = _waiting.get(q.dev)
     if queue is None or q not in queue:
         return
     queue.remove(q)
     if not queue:
         _waiting.pop(q.dev, None)
-    msg = (f"{q.dev.name}: another self-test (ethtool -t) of the device still ran after "
-           f"{ETHTOOL_TEST_TIMEOUT:g} s, so this one did not start: run it again once that "
-           f"one is done")  # fmt: skip
+    if isinstance(q, _QueuedChange):
+        msg = (f"{q.dev.name}: a self-test (ethtool -t) of the device still ran after "
+               f"{ETHTOOL_TEST_TIMEOUT:g} s, so the ethtool {q.op} change was not made: make "
+               f"it again once the test is done")  # fmt: skip
+    else:
+        msg = (f"{q.dev.name}: another self-test (ethtool -t) of the device still ran after "
+               f"{ETHTOOL_TEST_TIMEOUT:g} s, so this one did not start: run it again once "
+               f"that one is done")  # fmt: skip
     log.warning("%s", msg)
     if q.done is not None:
         q.done(EthtoolError(msg, errno.EBUSY))

@@ -291,6 +291,7 @@ class Host:
         self._purges: dict[NetDevice, list[Callable[[bool], None]]] = {}  # see add_purge
         self._odd_returns: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
         self._busy_freed: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
+        self._busy_listed: weakref.WeakSet[NetDevice] = weakref.WeakSet()  # warned once each
         # Ops of each device whose positive return was warned about (once each).
         self._positive_warned: weakref.WeakKeyDictionary[NetDevice, set[str]] = (
             weakref.WeakKeyDictionary()
@@ -1115,6 +1116,17 @@ class Host:
                             "BUSY means the core keeps the skb (free it only with "
                             "NETDEV_TX_OK); the frame is lost, counted in tx_dropped",
                             dev.name, self._owner(dev))  # fmt: skip
+            return
+        if skb.on_list is not None:
+            # BUSY, yet the driver put the skb on a list of its own: requeued, it would be on
+            # two (Linux corrupts both).  The driver holds it: taken, as NETDEV_TX_OK.
+            dev.core_stats.tx_submitted += 1
+            if dev not in self._busy_listed:
+                self._busy_listed.add(dev)
+                log.warning("%s: %s's start_xmit queued the skb on a list and returned "
+                            "NETDEV_TX_BUSY: BUSY means the core keeps the skb, and an skb is "
+                            "on one list at a time; return NETDEV_TX_OK once it is on yours "
+                            "(taken as that)", dev.name, self._owner(dev))  # fmt: skip
             return
         if dev._deactivated:
             # The carrier went off inside start_xmit: the qdisc is noop_qdisc now (Linux's

@@ -55,7 +55,10 @@ class SkBuffHead:
     false when it is empty, and ``for skb in head`` walks it from the head; the
     walk is over a snapshot, so its body may unlink the skb it is at, as
     ``skb_queue_walk_safe`` allows.  An skb is on one list at a time, as in
-    Linux (nothing checks it here either).
+    Linux: queueing one that is on a list already (this one or another) raises
+    :class:`~netdrv_core.skbuff.SkbError` — Linux links it twice and corrupts both
+    lists, which ``CONFIG_DEBUG_LIST`` reports.  ``skb.on_list`` is the list it is
+    on; dequeueing, unlinking, purging or splicing it off keeps that right.
     """
 
     __slots__ = ("_q",)
@@ -81,38 +84,60 @@ class SkBuffHead:
         return f"<SkBuffHead qlen={len(self._q)}>"
 
 
-def _check_live(how: str, skb: SkBuff) -> None:
+def _check_addable(how: str, list_: SkBuffHead, skb: SkBuff) -> None:
+    """Refuse to queue a freed skb, or one on a list already (called before linking)."""
     if skb.freed:  # Linux would link freed memory into the list
         raise SkbError(f"{how} of a freed skb (a use after free): {skb!r}")
+    on = skb.on_list
+    if on is not None:  # Linux: list_add corruption (CONFIG_DEBUG_LIST), both lists broken
+        which = "this list" if on is list_ else f"another list ({on!r})"
+        raise SkbError(f"{how}: {skb!r} is already on {which}; an skb is on one list at a "
+                       f"time: unlink it first (skb_unlink, skb_dequeue) or queue a "
+                       f"skb_clone")  # fmt: skip
 
 
 def skb_queue_head_init(list_: SkBuffHead) -> None:
     """Make ``list_`` empty (``skb_queue_head_init``); skbs it held are forgotten, not freed."""
-    list_._q.clear()
+    q = list_._q
+    for skb in q:
+        skb.on_list = None
+    q.clear()
 
 
 def skb_queue_tail(list_: SkBuffHead, newsk: SkBuff) -> None:
     """Append ``newsk`` at the tail of ``list_`` (``skb_queue_tail``)."""
-    _check_live("skb_queue_tail", newsk)
+    if newsk.freed or newsk.on_list is not None:
+        _check_addable("skb_queue_tail", list_, newsk)
+    newsk.on_list = list_
     list_._q.append(newsk)
 
 
 def skb_queue_head(list_: SkBuffHead, newsk: SkBuff) -> None:
     """Put ``newsk`` at the head of ``list_`` (``skb_queue_head``)."""
-    _check_live("skb_queue_head", newsk)
+    if newsk.freed or newsk.on_list is not None:
+        _check_addable("skb_queue_head", list_, newsk)
+    newsk.on_list = list_
     list_._q.appendleft(newsk)
 
 
 def skb_dequeue(list_: SkBuffHead) -> SkBuff | None:
     """Remove and return the skb at the head of ``list_``; None when it is empty."""
     q = list_._q
-    return q.popleft() if q else None
+    if not q:
+        return None
+    skb = q.popleft()
+    skb.on_list = None
+    return skb
 
 
 def skb_dequeue_tail(list_: SkBuffHead) -> SkBuff | None:
     """Remove and return the skb at the tail of ``list_``; None when it is empty."""
     q = list_._q
-    return q.pop() if q else None
+    if not q:
+        return None
+    skb = q.pop()
+    skb.on_list = None
+    return skb
 
 
 def skb_peek(list_: SkBuffHead) -> SkBuff | None:
@@ -147,6 +172,7 @@ def skb_unlink(skb: SkBuff, list_: SkBuffHead) -> None:
         list_._q.remove(skb)
     except ValueError:
         raise ValueError(f"skb_unlink: {skb!r} is not on {list_!r}") from None
+    skb.on_list = None
 
 
 def skb_queue_purge(list_: SkBuffHead) -> None:
@@ -156,15 +182,20 @@ def skb_queue_purge(list_: SkBuffHead) -> None:
     """
     q = list_._q
     while q:
-        kfree_skb(q.popleft())
+        skb = q.popleft()
+        skb.on_list = None
+        kfree_skb(skb)
 
 
 def skb_queue_splice_tail_init(list_: SkBuffHead, head: SkBuffHead) -> None:
     """Move every skb of ``list_`` to the tail of ``head``, in order; ``list_`` ends empty."""
     if list_ is head:
         raise ValueError(f"skb_queue_splice_tail_init: {head!r} spliced onto itself")
-    head._q.extend(list_._q)
-    list_._q.clear()
+    q = list_._q
+    for skb in q:
+        skb.on_list = head
+    head._q.extend(q)
+    q.clear()
 
 
 # The lock-free variants: the same functions (one loop thread, no locks).

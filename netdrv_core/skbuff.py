@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from .netdevice import NetDevice
+    from .skbqueue import SkBuffHead
 
 __all__ = [
     "CHECKSUM_COMPLETE",
@@ -153,12 +154,19 @@ def _freed_at(buf: object) -> str:
     return " (NETDRV_SKB_DEBUG=1 names where it was freed)"
 
 
-def _use_after_free(skb: SkBuff) -> None:
+def _use_after_free(skb: SkBuff, how: str) -> None:
+    """Raise the error for ``how`` (``skb_put``…) on a freed skb: KASAN's use-after-free
+    report, at the line that does it.  Called only once ``skb.freed`` was seen set, so
+    the live path pays one attribute test per operation."""
     if gro_holds(skb):
-        raise SkbError(f"skb used after napi_gro_receive took it: GRO holds it until the poll "
-                       f"ends and may merge or free it; take what you need before handing it "
-                       f"up: {skb!r}")  # fmt: skip
-    raise SkbError(f"skb used after free{_freed_at(skb.buf)}: {skb!r}")
+        raise SkbError(f"{how}: skb used after napi_gro_receive took it: GRO holds it until "
+                       f"the poll ends and may merge or free it; take what you need before "
+                       f"handing it up: {skb!r}")  # fmt: skip
+    buf: object = skb.buf
+    where = (_freed_at(buf) if isinstance(buf, _FreedBuffer)
+             else " (dropped or handed up by the core)")  # fmt: skip
+    raise SkbError(f"{how}: skb used after free{where}: a freed skb is no longer the driver's; "
+                   f"take what you need before freeing it: {skb!r}")  # fmt: skip
 
 
 def gro_holds(skb: SkBuff) -> bool:
@@ -204,6 +212,10 @@ class SkBuff:
     offsets (``mac_header``, ``network_header``, ``transport_header``) are
     absolute indexes too, or ``-1`` when unset.
 
+    ``on_list`` is the :class:`~netdrv_core.skbqueue.SkBuffHead` the skb is on, None
+    when on none (Linux 2.4's ``skb->list``; today's ``skb->next != NULL``): queueing
+    an skb that is on a list already is refused, as ``CONFIG_DEBUG_LIST`` reports it.
+
     ``vlan_all`` is a VLAN tag held in the metadata instead of the data (VLAN
     acceleration, :mod:`netdrv_core.vlan`): as in Linux, the union of
     :attr:`vlan_proto` and :attr:`vlan_tci`, and non-zero exactly when a tag is
@@ -226,6 +238,7 @@ class SkBuff:
         "ip_summed",
         "mac_header",
         "network_header",
+        "on_list",
         "pkt_type",
         "priority",
         "protocol",
@@ -235,6 +248,8 @@ class SkBuff:
         "tstamp",
         "vlan_all",
     )
+
+    on_list: SkBuffHead | None  # the list it is on (skbqueue); None from the tuple below
 
     def __init__(self, size: int, buf: bytearray | None = None) -> None:
         if size < 0:
@@ -255,8 +270,8 @@ class SkBuff:
             self.data, self.tail, self.protocol, self.pkt_type, self.ip_summed, self.csum,
             self.csum_start, self.csum_offset, self.gso_size, self.gso_type, self.priority,
             self.vlan_all, self.queue_mapping, self.mac_header, self.network_header,
-            self.transport_header,
-        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1)  # fmt: skip
+            self.transport_header, self.on_list,
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, None)  # fmt: skip
 
     # -- VLAN tag metadata (the two halves of the vlan_all union) ---------------
     @property
@@ -302,6 +317,8 @@ class SkBuff:
     # -- buffer operations ---------------------------------------------------
     def reserve(self, n: int) -> None:
         """Make ``n`` bytes of headroom in an empty buffer (``skb_reserve``)."""
+        if self.freed:
+            _use_after_free(self, "skb_reserve")
         if self.tail != self.data:
             raise SkbError(f"skb_reserve on a non-empty skb (len={self.len}); reserve before put")
         if n < 0 or self.data + n > self.end:
@@ -314,7 +331,7 @@ class SkBuff:
     def put(self, n: int) -> memoryview:
         """Extend the data at the tail by ``n`` bytes; return a writable view of them."""
         if self.freed:
-            _use_after_free(self)
+            _use_after_free(self, "skb_put")
         tail = self.tail
         new_tail = tail + n
         if n < 0 or new_tail > self.end:
@@ -327,6 +344,8 @@ class SkBuff:
 
     def put_data(self, data: bytes | bytearray | memoryview) -> None:
         """Append ``data`` at the tail (``skb_put_data``): one copy into the buffer."""
+        if self.freed:
+            _use_after_free(self, "skb_put_data")
         tail = self.tail
         new_tail = tail + len(data)
         if new_tail > self.end:
@@ -340,7 +359,7 @@ class SkBuff:
     def push(self, n: int) -> memoryview:
         """Prepend ``n`` bytes into the headroom; return a writable view of them."""
         if self.freed:
-            _use_after_free(self)
+            _use_after_free(self, "skb_push")
         new_data = self.data - n
         if n < 0 or new_data < 0:
             raise SkbUnderPanic(
@@ -358,7 +377,7 @@ class SkBuff:
         silent failure here is always a driver bug.
         """
         if self.freed:
-            _use_after_free(self)
+            _use_after_free(self, "skb_pull")
         if n < 0 or n > self.tail - self.data:
             raise SkbUnderPanic(f"skb_pull: pull {n} bytes from an skb of len={self.len}")
         self.data += n
@@ -366,6 +385,8 @@ class SkBuff:
 
     def trim(self, length: int) -> None:
         """Cut the packet down to ``length`` bytes (``skb_trim``); no-op if already shorter."""
+        if self.freed:
+            _use_after_free(self, "skb_trim")
         if length < 0:
             raise ValueError(f"skb_trim: length must be >= 0, got {length}")
         if self.tail - self.data > length:
@@ -375,11 +396,13 @@ class SkBuff:
     def view(self) -> memoryview:
         """A zero-copy, writable view of the packet data."""
         if self.freed:
-            _use_after_free(self)
+            _use_after_free(self, "skb.view")
         return memoryview(self.buf)[self.data : self.tail]
 
     def tobytes(self) -> bytes:
         """A copy of the packet data as ``bytes``."""
+        if self.freed:
+            _use_after_free(self, "skb.tobytes")
         return bytes(self.buf[self.data : self.tail])
 
     def __bytes__(self) -> bytes:
@@ -388,28 +411,38 @@ class SkBuff:
     # -- header offsets (skb_reset_mac_header and friends) ----------------------
     def reset_mac_header(self) -> None:
         """Mark the current ``data`` as the start of the link-layer header."""
+        if self.freed:
+            _use_after_free(self, "skb_reset_mac_header")
         self.mac_header = self.data
 
     def reset_network_header(self) -> None:
         """Mark the current ``data`` as the start of the network header."""
+        if self.freed:
+            _use_after_free(self, "skb_reset_network_header")
         self.network_header = self.data
 
     def reset_transport_header(self) -> None:
         """Mark the current ``data`` as the start of the transport header."""
+        if self.freed:
+            _use_after_free(self, "skb_reset_transport_header")
         self.transport_header = self.data
 
     def set_network_header(self, offset: int) -> None:
         """Network header at ``data + offset``."""
+        if self.freed:
+            _use_after_free(self, "skb_set_network_header")
         self.network_header = self.data + offset
 
     def set_transport_header(self, offset: int) -> None:
         """Transport header at ``data + offset``."""
+        if self.freed:
+            _use_after_free(self, "skb_set_transport_header")
         self.transport_header = self.data + offset
 
     def mac_header_view(self) -> memoryview:
         """View from the link-layer header to ``tail`` (``skb_mac_header``)."""
         if self.freed:
-            _use_after_free(self)
+            _use_after_free(self, "skb_mac_header")
         if self.mac_header < 0:
             raise SkbError("skb has no mac header set (call reset_mac_header first)")
         return memoryview(self.buf)[self.mac_header : self.tail]
@@ -417,7 +450,7 @@ class SkBuff:
     def network_header_view(self) -> memoryview:
         """View from the network header to ``tail`` (``skb_network_header``)."""
         if self.freed:
-            _use_after_free(self)
+            _use_after_free(self, "skb_network_header")
         if self.network_header < 0:
             raise SkbError("skb has no network header set")
         return memoryview(self.buf)[self.network_header : self.tail]
@@ -426,12 +459,13 @@ class SkBuff:
     def clone(self) -> SkBuff:
         """A new skb header sharing this packet data (``skb_clone``)."""
         if self.freed:
-            _use_after_free(self)
+            _use_after_free(self, "skb_clone")
         c = SkBuff.__new__(SkBuff)
         for name in SkBuff.__slots__:
             if name != "__weakref__":
                 setattr(c, name, getattr(self, name))
         c.freed = False
+        c.on_list = None  # a new skb: on no list (Linux's __skb_clone: n->next = NULL)
         c.cb = dict(self.cb) if self.cb else None
         return c
 
@@ -447,6 +481,8 @@ class SkBuff:
         headers before ``data`` would not fit in it; ``tailroom`` is the room
         after ``tail``.
         """
+        if self.freed:
+            _use_after_free(self, "skb_copy_expand" if headroom or tailroom else "skb_copy")
         if tailroom < 0 or (headroom is not None and headroom < 0):
             raise ValueError(
                 f"skb_copy_expand: headroom and tailroom must be >= 0, got {headroom}, {tailroom}"
@@ -521,9 +557,10 @@ def skb_from_frame(
     skb.tstamp = 0.0
     # Constant tuple, as in SkBuff.__init__ (PACKET_HOST, CHECKSUM_NONE, ...).
     (
-        skb.pkt_type, skb.ip_summed, skb.csum, skb.csum_start, skb.csum_offset, skb.gso_size,
-        skb.gso_type, skb.priority, skb.vlan_all, skb.queue_mapping, skb.transport_header,
-    ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1)  # fmt: skip
+        skb.on_list, skb.pkt_type, skb.ip_summed, skb.csum, skb.csum_start, skb.csum_offset,
+        skb.gso_size, skb.gso_type, skb.priority, skb.vlan_all, skb.queue_mapping,
+        skb.transport_header,
+    ) = (None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1)  # fmt: skip
     return skb
 
 
@@ -614,7 +651,7 @@ def skb_pad(skb: SkBuff, pad: int) -> int:
     ``NETDEV_TX_OK`` and counts it dropped).
     """
     if skb.freed:
-        _use_after_free(skb)
+        _use_after_free(skb, "skb_pad")
     if pad < 0:
         raise ValueError(f"skb_pad: pad must be >= 0, got {pad}")
     tail = skb.tail
@@ -639,7 +676,7 @@ def skb_padto(skb: SkBuff, length: int) -> int:
     0, or ``-ENOMEM`` with the skb freed (see :func:`skb_pad`).
     """
     if skb.freed:
-        _use_after_free(skb)
+        _use_after_free(skb, "skb_padto")
     size = skb.tail - skb.data
     return 0 if size >= length else skb_pad(skb, length - size)
 
@@ -649,7 +686,7 @@ def skb_put_padto(skb: SkBuff, length: int) -> int:
     (``skb_put_padto``).  0, or ``-ENOMEM`` with the skb freed (see :func:`skb_pad`).
     """
     if skb.freed:
-        _use_after_free(skb)
+        _use_after_free(skb, "skb_put_padto")
     size = skb.tail - skb.data
     if size < length:
         pad = length - size

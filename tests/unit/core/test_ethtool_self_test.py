@@ -2,8 +2,8 @@
 
 The driver names its tests (``get_test_strings``) and runs them (``self_test``), at once
 or later through a :class:`~netdrv_core.Completion`; the core checks what it leaves,
-marks the device ``testing`` meanwhile, has a second test wait for the first (as Linux's
-RTNL lock does) while it refuses changes (EBUSY), and answers ETIMEDOUT for a test that
+marks the device ``testing`` meanwhile, has a second test and any change (``-G``, ``-K``…)
+wait for the first (as Linux's RTNL lock does), and answers ETIMEDOUT for a test that
 never completes.  The daemon serves other requests
 while a test runs and answers the test's client once it is done.
 """
@@ -44,6 +44,7 @@ from netdrv_core.ethtool import (
     EthtoolOps,
     RingParam,
     ethtool_request,
+    ethtool_request_begin,
     ethtool_self_test,
     ethtool_self_test_begin,
     netif_testing,
@@ -296,10 +297,11 @@ def test_a_test_that_needs_the_loop_completes_later_while_the_device_shows_testi
     assert dev.operstate == "down"
     assert host.dev_open(dev) == 0  # e1000 closes and reopens itself during its test
     assert dev.operstate == "testing"
-    # A change while it runs is refused (in Linux it would wait for RTNL): EBUSY.
-    with pytest.raises(EthtoolError, match=r"a self-test .* runs on the device") as exc:
-        ethtool_request(host, dev, "ringparam", {"tx_pending": 8})
-    assert exc.value.errno == errno.EBUSY and ops.ring.tx_pending == 16
+    # A change while it runs waits for it (Linux: for RTNL), reads go on.
+    changed: list[Any] = []
+    assert ethtool_request_begin(host, dev, "ringparam", {"tx_pending": 8}, None,
+                                 changed.append) is None  # fmt: skip
+    assert ops.ring.tx_pending == 16
     assert ethtool_request(host, dev, "ringparam")[0]["tx_pending"] == 16  # reads go on
     later.data[1] = 3
     assert later.completion is not None and later.test is not None
@@ -313,6 +315,8 @@ def test_a_test_that_needs_the_loop_completes_later_while_the_device_shows_testi
     assert host.loop.run_until(lambda: bool(got), timeout=5)
     assert got[0]["results"] == {NAMES[0]: 0, NAMES[1]: 3} and not got[0]["passed"]
     assert not netif_testing(dev) and dev.operstate == "up"
+    assert len(changed) == 1 and changed[0][0]["tx_pending"] == 8 and changed[0][1] is True
+    assert ops.ring.tx_pending == 8
     later.completion.complete()  # a second complete() changes nothing
     host.loop.run_until_idle()
     assert len(got) == 1
@@ -601,3 +605,118 @@ def test_a_client_gone_before_its_test_ends_costs_nothing(daemon: Daemon) -> Non
     later.completion.complete()
     daemon.host.loop.run_until_idle()
     assert not netif_testing(dev) and dev.operstate == "up"
+
+
+# -- changes wait for a running test (RTNL) ----------------------------------------------------
+def test_changes_wait_for_the_running_test_and_are_made_in_turn(host: Host) -> None:
+    """Linux holds RTNL through ethtool -t: -G, -K (any change) made meanwhile waits for the
+    test and is made after it, in the order it came with the tests waiting too; reads go
+    on at once."""
+    hangs = Hangs(sync_after=1)
+    dev, ops = _dev(host, hangs)
+    assert "rx-gro" in ethtool_request(host, dev, "features")[0]["features"]
+    gro_was = ethtool_request(host, dev, "features")[0]["features"]["rx-gro"]
+    got: list[Any] = []
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "test"))
+    assert ethtool_request_begin(host, dev, "ringparam", {"tx_pending": 8}, None,
+                                 _tagged(got, "-G")) is None  # fmt: skip
+    assert ethtool_self_test_begin(host, dev, 0, _tagged(got, "test2")) is None
+    assert ethtool_request_begin(host, dev, "features", {"gro": False}, None,
+                                 _tagged(got, "-K")) is None  # fmt: skip
+    host.loop.run_until_idle()
+    assert got == [] and ops.ring.tx_pending == 16 and len(ops.calls) == 1
+    assert ethtool_request(host, dev, "ringparam")[0]["tx_pending"] == 16  # a read: at once
+    hangs.runs[0].completion.complete()  # type: ignore[union-attr]
+    host.loop.run_until_idle()
+    assert [tag for tag, _ in got] == ["test", "-G", "test2", "-K"]
+    ring, ring_changed = got[1][1]
+    assert ring["tx_pending"] == 8 and ring_changed is True and ops.ring.tx_pending == 8
+    assert got[2][1]["results"][NAMES[1]] == 9  # the second test ran after -G
+    feats, feats_changed = got[3][1]
+    assert gro_was["active"] and not feats["features"]["rx-gro"]["active"]
+    assert feats_changed is True and not netif_testing(dev)
+    # Nothing runs or waits: a change is made at once.
+    now = ethtool_request_begin(host, dev, "ringparam", {"tx_pending": 4}, None, got.append)
+    assert now is not None and now[1] is True and ops.ring.tx_pending == 4
+
+
+def test_a_change_waiting_longer_than_the_timeout_is_ebusy_without_being_made(
+    host: Host, clock: FakeClock
+) -> None:
+    hangs = Hangs()
+    dev, ops = _dev(host, hangs)
+    got: list[Any] = []
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "a"))
+    clock.advance(ETHTOOL_TEST_TIMEOUT / 2)
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, _tagged(got, "b"))
+    ethtool_request_begin(host, dev, "ringparam", {"tx_pending": 8}, None, _tagged(got, "-G"))
+    clock.advance(ETHTOOL_TEST_TIMEOUT / 2)
+    host.loop.run_until_idle()  # a timed out; b runs (and hangs)
+    clock.advance(ETHTOOL_TEST_TIMEOUT / 2)
+    host.loop.run_until_idle()  # -G came 20 s ago, b still runs: it gives up
+    tag, busy = got[-1]
+    assert tag == "-G" and isinstance(busy, EthtoolError) and busy.errno == errno.EBUSY
+    assert "self-test (ethtool -t) of the device still ran after 20 s" in str(busy)
+    assert "ringparam" in str(busy) and ops.ring.tx_pending == 16
+
+
+def test_a_change_in_process_runs_the_loop_until_the_test_ends(host: Host) -> None:
+    """ethtool_request (the in-process form) while a test runs: it runs the loop, the test
+    completes there, and then the change is made."""
+    hangs = Hangs()
+    dev, _ops = _dev(host, hangs)
+    got: list[Any] = []
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, got.append)
+    completion = hangs.runs[0].completion
+    assert completion is not None
+    host.loop.call_soon(completion.complete)
+    result, changed = ethtool_request(host, dev, "ringparam", {"tx_pending": 8})
+    assert got and got[0]["passed"] and changed is True and result["tx_pending"] == 8
+
+
+def test_a_change_from_a_loop_callback_while_a_test_runs_is_edeadlk(host: Host) -> None:
+    hangs = Hangs()
+    dev, ops = _dev(host, hangs)
+    ethtool_self_test_begin(host, dev, ETH_TEST_FL_OFFLINE, None)
+    raised: list[EthtoolError] = []
+
+    def from_callback() -> None:
+        try:
+            ethtool_request(host, dev, "ringparam", {"tx_pending": 8})
+        except EthtoolError as exc:
+            raised.append(exc)
+
+    host.loop.call_soon(from_callback)
+    host.loop.run_until_idle()
+    assert raised and raised[0].errno == errno.EDEADLK and "ethtool_request_begin" in str(raised[0])
+    assert ops.ring.tx_pending == 16
+
+
+@pytest.mark.parametrize(
+    ("op", "settings"), [("ringparam", {"tx_pending": 8}), ("features", {"gro": False})]
+)
+def test_the_daemon_answers_a_change_once_the_running_test_is_done(
+    daemon: Daemon, op: str, settings: dict[str, Any]
+) -> None:
+    """`netdrv ethtool -G/-K DEV` while `-t DEV` runs: no EBUSY; the answer comes after the
+    test's, with the change made."""
+    later = Later()
+    dev, ops = _dev(daemon.host, later)
+    tester = _ask(daemon, {"cmd": "ethtool", "dev": dev.name, "op": "test"})
+    assert _reply(daemon, tester) is None
+    changer = _ask(daemon, {"cmd": "ethtool", "dev": dev.name, "op": op, "set": settings})
+    assert _reply(daemon, changer) is None  # waits for the test
+    reader = _ask(daemon, {"cmd": "ethtool", "dev": dev.name, "op": "ringparam"})
+    read = _reply(daemon, reader)
+    assert read is not None and read["ok"] and read["result"]["tx_pending"] == 16
+    assert later.completion is not None
+    later.completion.complete()
+    done, change = _reply(daemon, tester), _reply(daemon, changer)
+    assert done is not None and done["ok"], done
+    assert change is not None and change["ok"] and change["changed"] is True, change
+    if op == "ringparam":
+        assert change["result"]["tx_pending"] == 8 and ops.ring.tx_pending == 8
+    else:
+        assert not change["result"]["features"]["rx-gro"]["active"]
+    for c in (tester, changer, reader):
+        c.close()
