@@ -7,9 +7,13 @@
     netdrv faults sn0 off                     # tc qdisc del dev sn0 root
 
 The daemon owns one :class:`~netdrv_core.phy.FaultInjector` per device; each
-command that sets parameters replaces all of them (those not given go back to
-their defaults), as ``tc qdisc change … netem`` does.  Values take tc's units
-(tc(8): TIMES, RATES, SIZES, and percentages).
+command that sets parameters replaces all of them: those not given go back to
+their defaults.  ``tc qdisc change … netem`` does so for limit, delay, jitter,
+loss, duplicate and gap (reorder with it), which tc always sends; corrupt, rate,
+the distribution and the correlations tc sends only when given, and netem keeps
+their old values: netdrv resets them too.  Values take tc's units (tc(8): TIMES,
+RATES, SIZES, and percentages; a bare time is nanoseconds, as q_netem.c reads
+delay and jitter with get_time64).
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from .errors import NetdrvError
 __all__ = ["faults", "faults_line", "faults_text", "parse_fault_words", "parse_percent", "parse_rate", "parse_size",
            "parse_time"]  # fmt: skip
 
-# tc(8) TIMES: a bare number is microseconds.
+# tc(8) TIMES as q_netem.c reads delay and jitter (get_time64, tc_util.c): a bare number is
+# nanoseconds.
 _TIME_UNITS = {
-    "": 1e-6, "s": 1.0, "sec": 1.0, "secs": 1.0, "ms": 1e-3, "msec": 1e-3, "msecs": 1e-3,
+    "": 1e-9, "s": 1.0, "sec": 1.0, "secs": 1.0, "ms": 1e-3, "msec": 1e-3, "msecs": 1e-3,
     "us": 1e-6, "usec": 1e-6, "usecs": 1e-6, "ns": 1e-9, "nsec": 1e-9, "nsecs": 1e-9,
 }  # fmt: skip
 # tc(8) RATES (matched regardless of case, as tc's get_rate does): a bare number is bit/s.
@@ -44,6 +49,8 @@ _SIZE_UNITS = {
     "": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3,
     "gb": 1024**3, "kbit": 1024 // 8, "mbit": 1024**2 // 8, "gbit": 1024**3 // 8,
 }  # fmt: skip
+_TIME_WHAT = "a time such as 10ms, 1s or 250us (a bare number is nanoseconds, as in tc)"
+_PERCENT_WHAT = "a percentage such as 1% or 0.1%"
 _NUMBER = re.compile(r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)(.*)\Z", re.IGNORECASE)
 
 # keyword -> what it takes (for the messages), as tc-netem(8) writes it
@@ -57,7 +64,7 @@ _KEYWORDS = {
 _ALIASES = {"latency": "delay", "drop": "loss"}
 _EXPECTED = ", ".join(f"{k} {v}" for k, v in _KEYWORDS.items())
 # netem's, refused by name: what netdrv does not do
-_UNSUPPORTED = ("slot", "ecn", "jitter")
+_UNSUPPORTED = ("slot", "ecn")
 # the injector's keyword of each percentage and of its correlation
 _PERCENTS = {"loss": ("drop", "drop_corr"), "corrupt": ("corrupt", "corrupt_corr"),
              "duplicate": ("duplicate", "duplicate_corr"), "reorder": ("reorder", "reorder_corr")}  # fmt: skip
@@ -73,9 +80,9 @@ def _split(key: str, text: str, what: str, units: dict[str, Any]) -> tuple[float
 
 
 def parse_time(text: str, key: str = "delay") -> float:
-    """A tc time (``10ms``, ``1.5s``, ``250us``; a bare number is microseconds) in seconds."""
-    value, scale = _split(key, text, "a time such as 10ms, 1s or 250us (a bare number is "
-                          "microseconds, as in tc)", _TIME_UNITS)  # fmt: skip
+    """A tc time (``10ms``, ``1.5s``, ``250us``; a bare number is nanoseconds, as
+    q_netem.c's get_time64 reads delay and jitter) in seconds."""
+    value, scale = _split(key, text, _TIME_WHAT, _TIME_UNITS)
     seconds = value * float(scale)
     if math.isinf(seconds):
         raise click.UsageError(f"{key}: {text!r} is too long")
@@ -86,7 +93,7 @@ def parse_percent(text: str, key: str = "loss") -> float:
     """A tc percentage (``1%``, ``0.1%``; a bare number is a percentage too) as 0.0..1.0."""
     m = _NUMBER.match(text)
     if m is None or m.group(2) not in ("", "%"):
-        raise click.UsageError(f"{key}: {text!r} is not a percentage such as 1% or 0.1%")
+        raise click.UsageError(f"{key}: {text!r} is not {_PERCENT_WHAT}")
     value = float(m.group(1))
     if value > 100:
         raise click.UsageError(f"{key}: {text!r} is more than 100%")
@@ -115,11 +122,12 @@ def parse_size(text: str, key: str = "burst") -> int:
     return int(size)
 
 
-def _is_number(word: str | None, signed: bool = False) -> bool:
-    """tc's NEXT_IS_NUMBER (NEXT_IS_SIGNED_NUMBER): whether an optional value follows."""
+def _is_number(word: str | None) -> bool:
+    """tc's NEXT_IS_NUMBER: whether an optional value follows (a word strtod reads a
+    number at the start of, a sign included: tc then refuses a negative one as illegal)."""
     if word is None or not word:
         return False
-    if signed and word[0] == "-":
+    if word[0] in "+-":
         word = word[1:]
     return word[:1].isdigit() or (word[:1] == "." and word[1:2].isdigit())
 
@@ -151,11 +159,16 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
     words = list(words)
     i = 0
 
-    def optional(signed: bool = False) -> str | None:
+    def optional(key: str, what: str, signed: bool = False) -> str | None:
+        """The optional value after the last one read, if a number follows; a negative one
+        where none is allowed is invalid (tc: ``Illegal``)."""
         nonlocal i
-        if i < len(words) and _is_number(words[i], signed):
+        if i < len(words) and _is_number(words[i]):
             i += 1
-            return words[i - 1]
+            text = words[i - 1]
+            if text[0] == "-" and not signed:
+                raise click.UsageError(f"{key}: {text!r} is invalid: expected {what}")
+            return text
         return None
 
     while i < len(words):
@@ -167,6 +180,11 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
                 hint = " (off turns the injector off: give it alone)"
             elif word in _UNSUPPORTED:
                 hint = f" (netem's {word} is not supported)"
+            elif word == "jitter":
+                hint = " (give it after the delay: delay TIME JITTER [CORRELATION])"
+            elif word in ("rate_limit", "policer"):
+                hint = (" (the library's token-bucket policer, not netem's: set through the "
+                        "Python API only, FaultInjector(rate_limit=…, burst=…))")  # fmt: skip
             elif word == "burst":
                 hint = (" (netem's rate has no burst: it queues frames, up to limit, instead of "
                         "dropping them)")  # fmt: skip
@@ -186,20 +204,21 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
                                    f"supported; give loss [random] PERCENT [CORRELATION]")  # fmt: skip
         if key == "delay":
             out["delay"] = parse_time(text, word)
-            if (jitter := optional()) is not None:
+            if (jitter := optional("jitter", _TIME_WHAT)) is not None:
                 out["jitter"] = parse_time(jitter, "jitter")
-                if (corr := optional()) is not None:
+                if (corr := optional("delay correlation", _PERCENT_WHAT)) is not None:
                     out["delay_corr"] = parse_percent(corr, "delay correlation")
         elif key in _PERCENTS:
             name, corr_name = _PERCENTS[key]
             out[name] = parse_percent(text, word)
-            if (corr := optional()) is not None:
+            if (corr := optional(f"{key} correlation", _PERCENT_WHAT)) is not None:
                 out[corr_name] = parse_percent(corr, f"{key} correlation")
         elif key == "rate":
             out["rate"] = parse_rate(text)
             for name, signed in (("packet_overhead", True), ("cell_size", False),
                                  ("cell_overhead", True)):  # fmt: skip
-                value = optional(signed)
+                what = "a number of bytes" + (" (may be negative)" if signed else " (0 or more)")
+                value = optional(name.replace("_", ""), what, signed)
                 if value is None:
                     break
                 out[name] = _bytes(value, name.replace("_", ""), signed)
@@ -297,8 +316,10 @@ def faults_line(dev: str, f: dict[str, Any]) -> str:
             if f.get(key):
                 rate += f" {name} {f[key]}"
         parts.append(rate)
-    if f.get("rate_limit"):  # the library's policer (FaultInjector rate_limit=), not netem's
-        parts.append(f"rate_limit {_rate_text(f['rate_limit'])} burst {f['burst']}b")
+    if f.get("rate_limit"):  # the library's policer (FaultInjector rate_limit=), not netem's:
+        # shown by its Python keywords, not as words netdrv faults would take
+        parts.append(f"[policer: rate_limit={f['rate_limit']:.15g} burst={f['burst']}, "
+                     f"Python API only]")  # fmt: skip
     parts.append(f"direction {f['direction']}")
     if f["seed"] is not None:
         parts.append(f"seed {f['seed']}")
@@ -321,7 +342,8 @@ def faults(as_json: bool, dev: str, words: tuple[str, ...]) -> None:
     counters.
 
     Each change replaces every parameter: one not given goes back to its
-    default (e.g. netdrv faults sn0 delay 100ms 10ms loss 1%; netdrv faults sn0
+    default, corrupt, rate, distribution and correlations too, which tc would
+    keep (e.g. netdrv faults sn0 delay 100ms 10ms loss 1%; netdrv faults sn0
     off).
     """
     from . import cli as _cli  # here: cli.py registers this command as it is imported

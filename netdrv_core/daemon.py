@@ -1014,9 +1014,10 @@ class Daemon:
         :class:`~netdrv_core.phy.FaultInjector` of a device, netem's ``tc qdisc``.
 
         One injector per device, the daemon's: ``set`` installs it, or replaces every
-        parameter of the one there as ``tc qdisc change … netem`` does (one not given
-        goes back to its default; a new ``direction`` installs a new injector, whose
-        counters start at 0).  ``off`` (and a new ``direction``) drops what the injector
+        parameter of the one there (:meth:`~netdrv_core.phy.FaultInjector.change`: one
+        not given goes back to its default, where ``tc qdisc change … netem`` keeps
+        corrupt, rate, distribution and correlations not given; a new ``direction``
+        installs a new injector, whose counters start at 0).  ``off`` (and a new ``direction``) drops what the injector
         holds, as ``tc qdisc del`` resets netem's queue; it goes with its device (its
         held frames purged).
         The reply has ``faults`` (the parameters, None without an injector) and

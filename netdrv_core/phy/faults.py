@@ -14,14 +14,21 @@ middleware sees a frame first and hands it on to the one installed before it.
 
 For each frame, in this order (netem_enqueue's, one direction like one netem qdisc):
 
-1. ``drop`` — with this probability the frame is dropped;
+1. ``duplicate`` and ``drop`` — with these probabilities the frame is to be copied
+   and to be dropped, counted as netem's ``count`` (1, one more duplicated, one
+   less lost): a frame dropped is dropped (``dropped``) unless the duplicate hit
+   it too, and then it goes on once, without a copy;
 2. ``rate_limit`` — a policer, not netem's: a token bucket of ``rate_limit``
    bit/s holding ``burst`` bytes (default: two full-size frames); a frame that
    finds too few tokens is dropped (``rate_limited``).  A frame larger than the
    bucket (a TSO super-frame) passes when the bucket is full, and the frames
    after it wait until the rate has paid for it.  netem's ``rate`` (below)
    queues instead;
-3. ``corrupt`` — with this probability one random bit of the packet data
+3. the copy, if one is to be made, is taken now, before the corruption (netem
+   "clone[s] it before original is modified"; ``duplicated``), and goes through
+   these steps on its own, as netem re-enqueues it at the root (but it is not
+   copied again): its own loss, policer, corruption, delay and place in the queue;
+4. ``corrupt`` — with this probability one random bit of the packet data
    (``skb.data`` to ``tail``: the whole frame on transmit, the payload after
    the already parsed link header on receive) is flipped so that the
    checksums tell: one left to the hardware (CHECKSUM_PARTIAL) is finished in
@@ -31,16 +38,17 @@ For each frame, in this order (netem_enqueue's, one direction like one netem qdi
    ``netem_segment`` does (the device's checksum offloads kept on transmit,
    none on receive), and only its first segment is damaged: corrupted whole,
    the flipped bit would go out under checksums the device or the later
-   segmentation computes afresh.  Every segment then goes on as the frame would
-   (duplicated, queued) with the frame's draws; the segments beyond the first are
-   counted in ``segmented``.  A super-frame that cannot be segmented
-   is dropped (``dropped``);
-4. ``duplicate`` — with this probability a copy follows the frame (a segmented
-   super-frame: a copy of each segment, after them), queued on its own as
-   netem re-enqueues its copy: its own delay, its own place under the limit;
+   segmentation computes afresh.  Every segment then goes on to the queue as
+   the frame would, each under the limit, with the frame's draws (netem passes
+   the segments after the first through netem_enqueue again, each with draws of
+   its own); the segments beyond the first are counted in ``segmented``.  A
+   super-frame that cannot be segmented is dropped (``dropped``), its copy with it;
 5. the queue (netem's tfifo), per direction: a frame that finds ``limit``
    frames held (default 1000, netem's) is dropped (``limit_dropped``; its copy
-   with it).  Otherwise it gets a time to send: ``delay`` plus, with ``jitter``,
+   with it).  A frame let in has its copy queued first, as netem enqueues the
+   copy at the root before it: the copy passes the limit its frame passed, so
+   up to ``limit + 1`` frames may be held, as in netem.  Then the frame gets a
+   time to send: ``delay`` plus, with ``jitter``,
    a random offset (uniform in ±``jitter``, or from the ``distribution``
    ``"normal"`` or ``"pareto"``, as netem's ``tabledist`` with iproute2's
    tables); with a ``rate`` (bit/s), the time to send starts from the time to
@@ -79,10 +87,15 @@ where the core counts its own drops (``tx_qdisc_drops``, ``rx_down_drops``) and 
 ``FaultStats.purged``.
 
 Every decision draws from its own random stream seeded from ``seed`` (and the
-fault and direction; a frame's copy has streams of its own for its delay and
-reordering), once for every frame whatever the other faults do to it, so a seed
-gives the same decisions for the same frames on every run, and changing one
-probability does not change the others.
+fault and direction), so a seed gives the same decisions for the same frames on
+every run.  The ``duplicate``, ``drop``, ``corrupt`` and delay (jitter) streams
+draw once for every frame whatever the other faults do to it, and a frame's copy
+draws its loss, corruption and delay from streams of its own, once for every
+frame the duplicate hits (whether the copy is then made or not): changing one
+probability does not change the others' decisions.  The ``reorder`` stream draws
+as netem's does, only for a frame the gap lets be reordered (copies included),
+so which frames it reorders depends on the frames queued before.  The copy has
+a delay of its own: with jitter it may leave before or after its frame.
 
 :attr:`FaultInjector.stats` counts what happened; at any time
 ``seen + duplicated + segmented == delivered + dropped + rate_limited +
@@ -134,7 +147,6 @@ __all__ = ["DEFAULT_LIMIT", "DISTRIBUTIONS", "FaultInjector", "FaultStats", "Tok
 
 log = logging.getLogger("netdrv.phy.faults")
 
-_FAULTS = ("drop", "corrupt", "duplicate")
 # The features that take a super-frame whole (Linux's NETIF_F_GSO_MASK): what netem_segment
 # takes away from the device's so that skb_gso_segment cuts the frame up.
 _GSO_MASK = NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4
@@ -144,6 +156,7 @@ DEFAULT_LIMIT = 1000
 #: the jitter distributions besides the uniform one (None), as iproute2's tables
 DISTRIBUTIONS = ("normal", "pareto")
 _DIST_SIZE = 4096  # entries of iproute2's distribution tables (NETEM_DIST_MAX would allow more)
+_DIST_SCALE = 8192  # NETEM_DIST_SCALE: a table's entries are in 1/8192 sigma
 
 # Every parameter and its default: what change() goes back to for one not given.
 _DEFAULTS: dict[str, Any] = {
@@ -157,8 +170,8 @@ _DEFAULTS: dict[str, Any] = {
 _PROBABILITIES = ("drop", "corrupt", "duplicate", "reorder")
 _CORRELATIONS = ("drop_corr", "corrupt_corr", "duplicate_corr", "delay_corr", "reorder_corr")
 
-# What _enqueue did with a frame.
-_NOW, _HELD, _DROPPED = 0, 1, 2
+# What the queue did with a frame: to hand on now, held, dropped; taken (sent on in segments).
+_NOW, _HELD, _DROPPED, _TAKEN = 0, 1, 2, 3
 
 
 @cache
@@ -167,8 +180,14 @@ def _table(distribution: str) -> tuple[float, ...]:
     if distribution == "normal":  # normal.c: the inverse of the normal distribution function
         inv = NormalDist().inv_cdf
         return tuple(inv((i + 0.5) / _DIST_SIZE) for i in range(_DIST_SIZE))
-    # pareto.c: a = 3, (x ** (-1/a) - 1) for x from 1 down in 4096 steps (>= 0: a long tail)
-    return tuple((1 - i / _DIST_SIZE) ** (-1 / 3) - 1 for i in range(_DIST_SIZE))
+    # pareto.c: a = 3, x from 1 down in 4096 steps (i = 65536 .. 16 by 16, x = i / 65536),
+    # rint((x ** (-1/a) - 1.5) * 4/3 * NETEM_DIST_SCALE) clipped at 32767: mean about 0,
+    # -0.667 sigma at least, a long tail up to +4.0 sigma
+    out = []
+    for i in range(65536, 0, -16):
+        value = ((i / 65536) ** (-1 / 3) - 1.5) * (4 / 3) * _DIST_SCALE
+        out.append(round(min(value, 32767.0)) / _DIST_SCALE)
+    return tuple(out)
 
 
 @dataclass
@@ -317,10 +336,9 @@ class FaultInjector:
         self._pending: dict[int, tuple[Timer, SkBuff, str]] = {}
         self._keys = itertools.count()
         # netem's per-qdisc state, one per direction: frames held, the time to send of
-        # the last one held (what rate queues behind), the reorder gap's counter
+        # the last one held (what rate queues behind); the reorder gap's counter: _apply
         self._held = dict.fromkeys(dirs, 0)
         self._last_tts = dict.fromkeys(dirs, 0.0)
-        self._counter = dict.fromkeys(dirs, 0)
         self._prev: dict[str, Hook | None] = {}
         if "tx" in dirs:
             self._prev["tx"] = dev.xmit_hook
@@ -400,6 +418,8 @@ class FaultInjector:
         self._rng: dict[tuple[str, str], random.Random] = {}
         self._last_draw: dict[tuple[str, str], float] = {}
         self._buckets = self._new_buckets()
+        # the reorder gap's counter, per direction: netem_change sets q->counter = 0
+        self._counter = dict.fromkeys(self._dirs, 0)
 
     def _new_buckets(self) -> dict[str, TokenBucket]:
         if not self.rate_limit:
@@ -433,8 +453,14 @@ class FaultInjector:
         burst: int | None = None,
         direction: str | None = None,
     ) -> None:
-        """Replace every parameter at once, as ``tc qdisc change … netem`` does: one not
-        given goes back to its default.
+        """Replace every parameter at once: one not given goes back to its default.
+
+        ``tc qdisc change … netem`` does so for ``limit``, ``delay``, ``jitter``,
+        ``loss``, ``duplicate`` and ``gap`` (``reorder`` with it), which tc always
+        sends; ``corrupt``, ``rate`` (its overheads), the ``distribution`` and the
+        correlations tc sends only when given, and netem keeps them otherwise: here
+        they go back to their defaults too.  As netem_change, the reorder gap's
+        counter starts again.
 
         Checked as the constructor checks them; nothing changes when one is refused
         (ValueError).  The random streams start again from ``seed`` (netem reseeds on
@@ -484,12 +510,12 @@ class FaultInjector:
     def _rx_hook(self, skb: SkBuff) -> bool:
         return self._process(skb, "rx")
 
-    def _roll(self, fault: str, d: str) -> bool:
+    def _roll(self, fault: str, d: str, copy: str = "") -> bool:
         p: float = getattr(self, fault)
-        return p > 0.0 and self._crandom(fault, d, getattr(self, f"{fault}_corr")) < p
+        return p > 0.0 and self._crandom(fault + copy, d, getattr(self, f"{fault}_corr")) < p
 
-    def _timing(self, d: str, copy: str = "") -> tuple[float, float]:
-        """A frame's draws for the queue: its delay (``tabledist``) and its reorder draw."""
+    def _delay(self, d: str, copy: str = "") -> float:
+        """A frame's delay: ``delay`` and its jitter (netem's ``tabledist``)."""
         delay = self.delay
         if self.jitter:
             u = self._crandom(f"delay{copy}", d, self.delay_corr)
@@ -498,63 +524,97 @@ class FaultInjector:
             else:
                 table = _table(self.distribution)
                 delay += self.jitter * table[min(int(u * len(table)), len(table) - 1)]
-        u = self._crandom(f"reorder{copy}", d, self.reorder_corr) if self.reorder else 1.0
-        return delay, u
+        return delay
 
     def _process(self, skb: SkBuff, d: str) -> bool:
         prev = self._prev[d]
         if self.removed or self._gone:  # still chained below a newer hook, or its device
             return prev(skb) if prev is not None else True  # went: be transparent
+        self.stats.seen += 1
+        if self._netem_enqueue(skb, d) != _NOW:
+            return False
+        self.stats.delivered += 1
+        return prev(skb) if prev is not None else True
+
+    def _draws(self, d: str, sfx: str = "") -> tuple[bool, bool, float, float]:
+        """A frame's draws (``sfx`` "-copy": a copy's, from streams of its own): lost,
+        corrupted, where, its delay."""
+        drop = self._roll("drop", d, sfx)
+        corrupt = self._roll("corrupt", d, sfx)
+        where = self._stream((f"bit{sfx}", d)).random() if corrupt else 0.0
+        return drop, corrupt, where, self._delay(d, sfx)
+
+    def _netem_enqueue(
+        self, skb: SkBuff, d: str, copy: tuple[bool, bool, float, float] | None = None
+    ) -> int:
+        """What netem_enqueue does with ``skb``, a frame or a copy re-enqueued at the root
+        (``copy``: its draws): ``_NOW`` when it is to be handed on now, by the caller;
+        otherwise it was taken here (held, dropped, or sent on in segments)."""
         st = self.stats
-        st.seen += 1
-        # Every stream draws for every frame: which frames one fault hits does not depend
-        # on what the others did to the frames before.
-        drop, corrupt, duplicate = (self._roll(f, d) for f in _FAULTS)
-        where = self._stream(("bit", d)).random() if corrupt else 0.0
-        delay, u = self._timing(d)
-        if drop:
+        # Each stream draws once for every frame whatever the other faults do to it: which
+        # frames one fault hits does not depend on what the others did to the frames
+        # before.  A copy's draws come from streams of their own, drawn once for every
+        # frame the duplicate draw hits (made or not); a copy is not duplicated again
+        # (netem zeroes q->duplicate while it re-enqueues one).
+        duplicate = False
+        if copy is None:
+            duplicate = self._roll("duplicate", d)
+            drop, corrupt, where, delay = self._draws(d)
+            copy_draws = self._draws(d, "-copy") if duplicate else None
+        else:
+            drop, corrupt, where, delay = copy
+        if drop and not duplicate:  # netem: count = 1 (+1 duplicated) (-1 lost); 0: dropped
             st.dropped += 1
             self._free(skb)
-            return False
+            return _DROPPED
         bucket = self._buckets.get(d)
         if bucket is not None and not bucket.take(skb.tail - skb.data):
             st.rate_limited += 1
             self._free(skb)
-            return False
-        if corrupt:
-            if skb.gso_size:
-                return self._corrupt_segmented(skb, d, where, duplicate, delay, u)
-            if self._corrupt(skb, where):
-                st.corrupted += 1
+            return _DROPPED
+        # Lost and duplicated (count 1): the frame goes once, with no copy.  A copy is taken
+        # before the corruption ("clone it before original is modified").
         dup = None
-        if duplicate:
+        if duplicate and not drop:
             dup = skb.copy()
             st.duplicated += 1
-        verdict = self._enqueue(skb, d, delay, u)
-        if dup is not None:
-            if verdict == _DROPPED:  # netem drops the copy of a frame that found no room
-                st.limit_dropped += 1
-                self._free(dup)
-                return False
-            if verdict == _NOW:
-                self._forward(skb, d)
-            self._send(dup, d, *self._timing(d, "-copy"))
-            return False
-        if verdict != _NOW:
-            return False
-        st.delivered += 1
-        return prev(skb) if prev is not None else True
-
-    def _send(self, skb: SkBuff, d: str, delay: float, u: float) -> None:
-        """Queue ``skb`` (a copy, a segment) and hand it on if it is due now."""
-        if self._enqueue(skb, d, delay, u) == _NOW:
+        rest: list[SkBuff] = []
+        if corrupt:
+            if skb.gso_size:
+                segs = self._segment(skb, d)
+                if segs is None:  # dropped, and its copy with it (netem's finish_segs)
+                    if dup is not None:
+                        st.dropped += 1
+                        self._free(dup)
+                    return _DROPPED
+                skb, rest = segs[0], segs[1:]
+            if self._corrupt(skb, where):
+                st.corrupted += 1
+        if self._held[d] >= self.limit:  # netem's limit: the frame, its segments, its copy
+            for lost in (skb, *rest, dup):
+                if lost is not None:
+                    st.limit_dropped += 1
+                    self._free(lost)
+            return _DROPPED
+        if dup is not None:  # re-enqueued at the root before the frame is queued: it passes
+            assert copy_draws is not None
+            if self._netem_enqueue(dup, d, copy_draws) == _NOW:  # the limit the frame passed
+                self._forward(dup, d)
+        verdict = self._queue(skb, d, delay)
+        if not rest:
+            return verdict
+        # The other segments of a super-frame cut up to be corrupted are queued one by one
+        # (each under the limit), with the super-frame's draws.
+        if verdict == _NOW:
             self._forward(skb, d)
+        for seg in rest:
+            if self._enqueue(seg, d, delay) == _NOW:
+                self._forward(seg, d)
+        return _TAKEN
 
-    def _corrupt_segmented(
-        self, skb: SkBuff, d: str, where: float, duplicate: bool, delay: float, u: float
-    ) -> bool:
-        """Corrupt super-frame ``skb`` as netem does (``netem_segment``): cut it up in
-        software, damage the first segment, send every one on (False: all taken here).
+    def _segment(self, skb: SkBuff, d: str) -> list[SkBuff] | None:
+        """Cut super-frame ``skb`` up to corrupt it, as netem does (``netem_segment``); None
+        (``skb`` dropped, counted) when it cannot be.
 
         Whole, its damage would be hidden: the device (TSO) or the later software
         segmentation computes every segment's checksums afresh, over the flipped bit,
@@ -572,22 +632,14 @@ class FaultInjector:
             log.debug("%s: dropped a super-frame to corrupt that cannot be segmented: %s",
                       self.dev.name, exc)  # fmt: skip
             self._free(skb)
-            return False
+            return None
         for seg in segs:  # what skb_gso_segment does not carry over (__copy_skb_header)
             seg.pkt_type = skb.pkt_type
             seg.queue_mapping = skb.queue_mapping
             seg.tstamp = skb.tstamp
         self._free(skb)  # consumed: its segments go on
         st.segmented += len(segs) - 1  # frames made beyond the one that came in
-        if self._corrupt(segs[0], where):
-            st.corrupted += 1
-        if duplicate:  # the copy of the frame follows it: a copy of each segment
-            copies = [seg.copy() for seg in segs]
-            st.duplicated += len(copies)
-            segs += copies
-        for seg in segs:  # the super-frame's draws for every segment
-            self._send(seg, d, delay, u)
-        return False
+        return segs
 
     @staticmethod
     def _corrupt(skb: SkBuff, where: float) -> bool:
@@ -641,15 +693,22 @@ class FaultInjector:
             nbytes = cells * (self.cell_size + self.cell_overhead)
         return max(nbytes, 0) * 8.0 / self.rate
 
-    def _enqueue(self, skb: SkBuff, d: str, delay: float, u: float) -> int:
-        """netem_enqueue's queueing: drop ``skb`` at a full queue (``_DROPPED``), send it
-        ahead (``_NOW``: reordered, or due already) or hold it until its time (``_HELD``)."""
-        st = self.stats
+    def _enqueue(self, skb: SkBuff, d: str, delay: float) -> int:
+        """Drop ``skb`` at a full queue (``_DROPPED``, counted), or :meth:`_queue` it."""
         if self._held[d] >= self.limit:
-            st.limit_dropped += 1
+            self.stats.limit_dropped += 1
             self._free(skb)
             return _DROPPED
-        if self.gap and self._counter[d] >= self.gap - 1 and u < self.reorder:
+        return self._queue(skb, d, delay)
+
+    def _queue(self, skb: SkBuff, d: str, delay: float) -> int:
+        """netem_enqueue's queueing: send ``skb`` ahead (``_NOW``: reordered, or due
+        already) or hold it until its time (``_HELD``)."""
+        st = self.stats
+        # netem draws the reorder stream only when the gap allows a reordering
+        # (gap == 0 || counter < gap - 1 || reorder < get_crandom(...)).
+        if (self.gap and self._counter[d] >= self.gap - 1
+                and self._crandom("reorder", d, self.reorder_corr) < self.reorder):  # fmt: skip
             self._counter[d] = 0
             st.reordered += 1
             return _NOW

@@ -20,6 +20,7 @@ from test_cli_ethtool import _Client  # the in-process daemon's client, as ethto
 import netdrv_core.cli as cli_mod
 from netdrv_core import Host
 from netdrv_core.cli_faults import (
+    faults_line,
     parse_fault_words,
     parse_percent,
     parse_rate,
@@ -35,10 +36,12 @@ from netdrv_core.phy import FaultInjector
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("10ms", 0.01), ("1.5s", 1.5), ("2sec", 2.0), ("250us", 250e-6), ("250", 250e-6),
-     ("100usecs", 100e-6), ("3MSEC", 0.003), ("500ns", 500e-9), ("0", 0.0)],
+    [("10ms", 0.01), ("1.5s", 1.5), ("2sec", 2.0), ("250us", 250e-6), ("250", 250e-9),
+     ("100usecs", 100e-6), ("3MSEC", 0.003), ("500ns", 500e-9), ("0", 0.0),
+     ("2500000", 0.0025), ("1e6", 1e-3)],
 )  # fmt: skip
-def test_times_as_tc_takes_them_a_bare_number_is_microseconds(text: str, seconds: float) -> None:
+def test_times_as_tc_takes_them_a_bare_number_is_nanoseconds(text: str, seconds: float) -> None:
+    # q_netem.c reads delay and jitter with get_time64 (tc_util.c): a bare number is ns
     assert parse_time(text) == pytest.approx(seconds)
 
 
@@ -139,6 +142,43 @@ def test_netem_s_optional_values_jitter_correlations_reorder_and_rate_overheads(
 def test_malformed_lines(words: tuple[str, ...], message: str) -> None:
     with pytest.raises(click.UsageError, match=re.escape(message)):
         parse_fault_words(words)
+
+
+def test_jitter_is_given_after_the_delay() -> None:
+    # netdrv (like current tc) has no jitter keyword: the jitter follows the delay
+    with pytest.raises(click.UsageError) as exc:
+        parse_fault_words(("jitter", "5ms"))
+    message = str(exc.value.message)
+    assert "give it after the delay: delay TIME JITTER [CORRELATION]" in message
+    assert "not supported" not in message
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [(("rate", "1mbit", "20", "-1500"), "cellsize: '-1500' is invalid: expected a number of "
+      "bytes (0 or more)"),
+     (("delay", "10ms", "2ms", "-5%"), "delay correlation: '-5%' is invalid: expected a "
+      "percentage"),
+     (("delay", "10ms", "-2ms"), "jitter: '-2ms' is invalid: expected a time"),
+     (("loss", "1%", "-5%"), "loss correlation: '-5%' is invalid: expected a percentage"),
+     (("delay", "10ms", "-.5ms"), "jitter: '-.5ms' is invalid")],
+)  # fmt: skip
+def test_a_negative_optional_value_is_invalid_not_an_unknown_parameter(
+    words: tuple[str, ...], message: str
+) -> None:
+    # tc's NEXT_IS_NUMBER takes what strtod reads as the optional value, then refuses it
+    with pytest.raises(click.UsageError, match=re.escape(message)):
+        parse_fault_words(words)
+
+
+def test_the_policer_does_not_show_as_a_tc_word() -> None:
+    # the library's token bucket (FaultInjector rate_limit=, burst=) is no netem parameter:
+    # its show line must not read as words netdrv faults would take (or refuse)
+    line = faults_line("sn0", {**DEFAULTS, "rate_limit": 1e6, "burst": 3028})
+    assert "[policer: rate_limit=1000000 burst=3028, Python API only]" in line
+    assert "rate_limit 1" not in line and " burst 3028b" not in line
+    with pytest.raises(click.UsageError, match=re.escape("set through the Python API")):
+        parse_fault_words(("rate_limit", "1mbit"))
 
 
 # -- the daemon's request ---------------------------------------------------------------

@@ -94,9 +94,12 @@ def test_other_faults_do_not_change_which_frames_are_dropped(host: Host) -> None
     fi = FaultInjector(dev, seed=42, drop=0.3, duplicate=0.5, rate_limit=1e9, burst=10**9,
                        direction="tx")  # fmt: skip
     send_all(host, dev, 200)
-    got = {index_of(f) for f in ops.sent_bytes}
-    assert [i for i in range(200) if i not in got] == expected
-    assert fi.stats.duplicated > 50
+    times = [sum(index_of(f) == i for f in ops.sent_bytes) for i in range(200)]
+    # netem_enqueue: a lost frame with a copy to make goes once, without it; one not lost
+    # goes (its copy, with a loss draw of its own, too or not): the same loss draws
+    assert all(times[i] <= 1 for i in expected)
+    assert all(times[i] >= 1 for i in range(200) if i not in expected)
+    assert 0 < times.count(0) < len(expected) and fi.stats.duplicated > 50
     fi.remove()
     fi = FaultInjector(dev, seed=42, drop=0.3, corrupt=0.5, direction="tx")
     send_all(host, dev, 200)
@@ -631,5 +634,7 @@ def test_changing_the_drop_probability_changes_no_other_decision(
     seed: int, drop_a: float, drop_b: float
 ) -> None:
     a, b = decisions(seed, drop_a), decisions(seed, drop_b)
-    for i in a.keys() & b.keys():  # a frame neither run dropped: duplicated and damaged alike
-        assert a[i] == b[i], f"frame {i}"
+    for i in a.keys() & b.keys():  # a frame neither run dropped: damaged alike
+        assert a[i][-1] == b[i][-1], f"frame {i}"  # the copy goes first, the frame last
+        if len(a[i]) == len(b[i]) == 2:  # a copy neither run lost (by its own loss draw)
+            assert a[i][0] == b[i][0], f"frame {i}'s copy"

@@ -132,7 +132,10 @@ def test_a_corrupted_super_frame_goes_out_as_segments_the_first_damaged(
     assert balanced(st)
 
 
-def test_the_segments_are_duplicated_and_delayed_as_a_frame(host: Host, clock: FakeClock) -> None:
+def test_the_copy_is_the_super_frame_taken_before_the_damage(host: Host, clock: FakeClock) -> None:
+    # netem_enqueue clones the frame before corrupting it and re-enqueues the clone at the
+    # root, first: the copy goes through the faults itself (here cut up and damaged too,
+    # at a bit of its own), then the frame's segments, all delayed alike.
     dev, ops = make_dev(host, "f%d", features=TSO)
     fi = FaultInjector(dev, seed=1, corrupt=1.0, duplicate=1.0, delay=0.5, direction="tx")
     host.dev_queue_xmit(super_frame(dev))
@@ -142,11 +145,30 @@ def test_the_segments_are_duplicated_and_delayed_as_a_frame(host: Host, clock: F
     clock.advance(0.5)
     host.loop.run_until_idle()
     got = [as_on_the_wire(f, s) for f, s in zip(ops.sent_bytes, ops.sent, strict=True)]
-    # The copy of the frame follows it: the segments, then a copy of each, as they left.
-    assert got[NSEGS:] == got[:NSEGS]
-    assert_first_damaged(got[:NSEGS], reference(dev))
-    assert (st.seen, st.corrupted, st.delivered, st.pending) == (1, 1, 2 * NSEGS, 0)
-    assert (st.segmented, st.duplicated) == (NSEGS - 1, NSEGS) and balanced(st)
+    assert_first_damaged(got[:NSEGS], reference(dev))  # the copy's segments
+    assert_first_damaged(got[NSEGS:], reference(dev))  # the frame's
+    assert got[0] != got[NSEGS]  # each damaged by its own draw
+    assert (st.seen, st.corrupted, st.delivered, st.pending) == (1, 2, 2 * NSEGS, 0)
+    assert (st.segmented, st.duplicated) == (2 * (NSEGS - 1), 1) and balanced(st)
+
+
+def test_an_undamaged_copy_of_a_super_frame_goes_out_whole(host: Host) -> None:
+    # the copy is taken before the frame is cut up: spared by its own corrupt draw, it
+    # leaves as the super-frame it was (for the device's TSO)
+    dev, ops = make_dev(host, "f%d", features=TSO)
+    fi = FaultInjector(dev, seed=0, corrupt=0.5, duplicate=1.0, direction="tx")
+    for _ in range(8):
+        host.dev_queue_xmit(super_frame(dev))
+    host.loop.run_until_idle()
+    units, i = [], 0  # each frame as it left: "whole", or "cut" into NSEGS segments
+    while i < len(ops.sent):
+        whole = bool(ops.sent[i].gso_size)
+        units.append("whole" if whole else "cut")
+        i += 1 if whole else NSEGS
+    st = fi.stats
+    assert len(units) == 16 and units.count("cut") == st.corrupted and balanced(st)
+    pairs = list(zip(units[::2], units[1::2], strict=True))  # (the copy, the frame)
+    assert ("whole", "cut") in pairs  # a frame damaged, its copy not
 
 
 def test_a_super_frame_that_cannot_be_segmented_is_dropped(host: Host) -> None:

@@ -125,14 +125,6 @@ def test_the_default_limit_is_netem_s_1000_packets(host: Host) -> None:
     assert fi.stats.pending == 1000 and fi.stats.limit_dropped == 3 and balanced(fi.stats)
 
 
-def test_a_copy_of_a_frame_dropped_at_the_limit_is_dropped_too(host: Host) -> None:
-    dev, _ = make_dev(host, "f%d")
-    fi = FaultInjector(dev, seed=1, delay=1.0, duplicate=1.0, limit=3, direction="tx")
-    send(host, dev, 0, 3)
-    # 0 and its copy fit, 1 fits, its copy finds the queue full; 2 and its copy do not fit
-    assert fi.stats.pending == 3 and fi.stats.limit_dropped == 3 and balanced(fi.stats)
-
-
 # -- jitter -------------------------------------------------------------------------------------
 
 
@@ -287,3 +279,104 @@ def test_a_super_frame_counts_the_headers_its_segments_repeat(host: Host) -> Non
     host.loop.run_until_idle()
     assert fi.stats.pending == 1
     assert fi.stats.backlog == sum(len(seg) for seg in reference(dev))
+
+
+# -- netem_enqueue's order: duplicate, loss, the copy re-enqueued on its own -------------------
+
+
+def test_a_frame_hit_by_loss_and_duplicate_goes_out_once(host: Host) -> None:
+    # netem_enqueue: count = 1, ++count on a duplicate, --count on a loss: sent once, no copy
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, drop=1.0, duplicate=1.0, direction="tx")
+    send(host, dev, 0, 5)
+    assert [index_of(f) for f in ops.sent_bytes] == [0, 1, 2, 3, 4]
+    st = fi.stats
+    assert (st.dropped, st.duplicated, st.delivered) == (0, 0, 5) and balanced(st)
+
+
+def test_the_copy_draws_its_own_loss(host: Host) -> None:
+    # the copy is re-enqueued at the root: it goes through the loss (and the rest) itself
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=2, drop=0.5, duplicate=1.0, direction="tx")
+    send(host, dev, 0, 100)
+    times = [sum(index_of(f) == i for f in ops.sent_bytes) for i in range(100)]
+    assert min(times) >= 1  # a frame with a copy to make is never lost: one of the two goes
+    st = fi.stats
+    assert 0 < st.dropped < st.duplicated  # copies lost by their own draw
+    assert times.count(2) == st.duplicated - st.dropped and balanced(st)
+
+
+def test_the_copy_is_taken_before_the_corruption_and_draws_its_own(host: Host) -> None:
+    # "clone it before original is modified": a copy carries no damage of its original's
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, corrupt=0.5, duplicate=1.0, direction="tx")
+    frames = [frame_n(dev, i) for i in range(40)]
+    for f in frames:
+        mem(host).send(dev, f)
+    host.loop.run_until_idle()
+    sent = ops.sent_bytes
+    assert len(sent) == 80
+    damaged = [sent[2 * i] != frames[i] for i in range(40)], [
+        sent[2 * i + 1] != frames[i] for i in range(40)]  # fmt: skip
+    # netem enqueues the copy first (at the root), then the original: pairs in that order
+    assert any(c != o for c, o in zip(*damaged, strict=True))
+    assert fi.stats.corrupted == sum(damaged[0]) + sum(damaged[1]) and balanced(fi.stats)
+
+
+def test_an_accepted_frame_s_copy_is_accepted_too(host: Host) -> None:
+    # netem checks the limit once, for the original; its copy, enqueued at the root before
+    # it, passes: the queue may hold limit + 1.  A frame refused takes its copy with it.
+    dev, _ = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, delay=1.0, duplicate=1.0, limit=3, direction="tx")
+    send(host, dev, 0, 3)
+    st = fi.stats
+    # 0 and its copy fit (2 held), 1 fits and so does its copy (4), 2 finds 4 >= 3
+    assert (st.pending, st.limit_dropped, st.duplicated) == (4, 2, 3) and balanced(st)
+    assert st.backlog == 4 * FRAME_LEN
+
+
+# -- the pareto table, reorder's draws, change() ---------------------------------------------------
+
+
+def test_the_pareto_table_is_iproute2_s() -> None:
+    # netem/pareto.c: (x ** (-1/3) - 1.5) * 4/3 * NETEM_DIST_SCALE, clipped at 32767
+    from netdrv_core.phy.faults import _table
+
+    table = _table("pareto")
+    assert len(table) == 4096 and list(table) == sorted(table)
+    assert table[0] == -5461 / 8192  # x = 1: -0.667 sigma
+    assert table[-1] == 32767 / 8192  # the long tail, clipped: +4.0 sigma
+    assert abs(sum(table) / len(table)) < 0.05  # mean about 0
+
+
+def test_reorder_draws_only_once_the_gap_is_reached(host: Host) -> None:
+    # netem: gap == 0 || counter < gap - 1 || reorder < get_crandom(): the draw only
+    # when the counter allows a reordering.  With gap 1 every frame draws: the draws.
+    def reordered(gap: int, n: int) -> list[int]:
+        dev, ops = make_dev(host, "f%d")
+        FaultInjector(dev, seed=4, delay=0.01, reorder=0.5, gap=gap, direction="tx")
+        send(host, dev, 0, n)
+        return [index_of(f) for f in ops.sent_bytes]
+
+    draws = set(reordered(1, 200))  # the k-th draw is a hit iff frame k was sent at once
+    expected, counter, k = [], 0, 0
+    for i in range(60):
+        if counter >= 3 - 1:
+            hit = k in draws
+            k += 1
+            if hit:
+                expected.append(i)
+                counter = 0
+                continue
+        counter += 1
+    assert reordered(3, 60) == expected
+
+
+def test_change_restarts_the_reorder_gap(host: Host) -> None:
+    # netem_change: q->counter = 0
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, delay=0.01, reorder=1.0, gap=5, direction="tx")
+    send(host, dev, 0, 3)
+    fi.change(**fi.settings())
+    send(host, dev, 3, 5)
+    assert [index_of(f) for f in ops.sent_bytes] == [7]
