@@ -80,7 +80,8 @@ OPEN_WARN_EVERY = 600.0  # seconds between warnings that a port still cannot be 
 # each connection and hangs up at once (ser2net when its serial device is missing) is a
 # port that cannot be opened, not one that comes and goes.  Its carrier waits for the
 # connection to last this long only while such a hang-up is possible: on the first attempt
-# after the loss, and after a hang-up.  It comes on at once where the connection is known
+# after the loss, and after a hang-up (until a connection has held: an open of the link
+# included).  It comes on at once where the connection is known
 # good: an RFC 2217 open (the server answered the port's settings, which ser2net does only
 # with its device open) or a server that was unreachable (refused, timed out) and answers
 # again; and it ends the wait when the peer's first frame comes through (see _opened).
@@ -139,9 +140,11 @@ class SerialPriv:
         self.open_failures = 0
         self.settle_timer: Any = None  # a reopened network port proving it holds (NET_SETTLE)
         self.settle_said = bytearray()  # what it sent meanwhile (a server's reason to hang up)
-        # A port that hung up within NET_SETTLE of an open that looked good: until one holds,
-        # no open is taken for good before NET_SETTLE (or the peer's frame) says so.
+        # A port that hung up within NET_SETTLE of an open that looked good: until one holds
+        # (NET_SETTLE, or the peer's frame), no open is taken for good before it says so —
+        # an open of the link (ip link set up) included.
         self.settle_hung_up = False
+        self.settle_reopen = False  # the port being watched was reopened after a loss
         self.no_carrier: str | None = None  # why the carrier is off, for `netdrv status`
         self.selftest: SerialLoopback | None = None  # the line's loopback test, while it runs
         self.lb_drain: SerialLoopback | None = None  # one that gave up: its pattern may be late
@@ -168,8 +171,7 @@ class SerialOps(NetDeviceOps):
         priv = _priv(dev)
         priv.closing = True
         netif_stop_queue(dev)
-        if priv.selftest is not None:
-            priv.selftest.finish()  # what came back so far; the rest is missing
+        _end_selftest(dev)  # what came back so far; the rest is missing
         for t in (priv.reopen_timer, priv.keepalive_timer, priv.outfill_timer, priv.settle_timer):
             if t is not None:
                 t.cancel()
@@ -221,7 +223,9 @@ class SerialOps(NetDeviceOps):
     def tx_timeout(self, dev: NetDevice, txqueue: int = 0) -> None:
         """``sl_tx_timeout``: the queue stayed stopped for ``watchdog_timeo``, the line took
         nothing.  The frame the writer is stuck on is given up (the rest of it is not
-        written), counted in ``tx_errors``, and the queue is woken."""
+        written), counted in ``tx_errors``, and the queue is woken.  A network port's write
+        cannot be cut short: the frame given up still holds the writer until that write
+        ends, and is no longer one of the :data:`TX_INFLIGHT` in flight."""
         priv = _priv(dev)
         port = priv.port
         if not dev.is_up or port is None or not port.is_open or priv.selftest is not None:
@@ -547,9 +551,11 @@ def _opened(dev: NetDevice, err: PortError | None, reopen: bool) -> None:
         # retransmits; after a reset each connection starts with an UNCOMPRESSED_TCP.
         vj.reset()
     priv.last_rx = priv.last_tx = host.loop.clock()
-    if reopen and open_blocks(priv.params["port"]):
+    if (reopen or priv.settle_hung_up) and open_blocks(priv.params["port"]):
         # Watched for NET_SETTLE: a hang-up before then is an open that failed (_on_lost).
+        # So is an open of the link (ip link set up) to a server known to hang up.
         priv.settle_said = bytearray()
+        priv.settle_reopen = reopen
         priv.settle_timer = host.loop.call_later(NET_SETTLE, _settled, dev)
         if _known_good(priv):
             _carrier_on(dev)  # (a hang-up within NET_SETTLE is still a failed open)
@@ -582,30 +588,31 @@ def _known_good(priv: SerialPriv) -> bool:
 
 def _settled(dev: NetDevice) -> None:
     """A reopened network port held for NET_SETTLE seconds, or the peer's first frame came
-    through it: it is back."""
+    through it: it is back, and a server that hung up before is trusted again."""
     priv = _priv(dev)
     if priv.settle_timer is not None:
         priv.settle_timer.cancel()
     priv.settle_timer = None
     if priv.closing or dev.host is None or priv.port is None or not priv.port.is_open:
         return
-    _carrier_back(dev, True)
+    priv.settle_hung_up = False
+    _carrier_back(dev, priv.settle_reopen)
 
 
 def _carrier_on(dev: NetDevice) -> None:
     priv = _priv(dev)
     priv.no_carrier = None
     netif_carrier_on(dev)
-    # (open() itself starts the queue next; a loopback test wakes it when done.)
-    if netif_queue_stopped(dev) and dev.is_up and priv.selftest is None:
-        netif_wake_queue(dev)
+    # (open() itself starts the queue next; a loopback test wakes it when done.)  A queue
+    # stopped on a full writer stays stopped: the carrier may have been on already (a
+    # reconnect settling), with TX_INFLIGHT frames still in flight.
+    _wake_if_room(dev)
 
 
 def _carrier_back(dev: NetDevice, reopen: bool) -> None:
     priv = _priv(dev)
     priv.open_error, priv.open_failures = None, 0
     priv.backoff = 0.1
-    priv.settle_hung_up = False
     _carrier_on(dev)
     if reopen:
         priv.reconnects += 1
@@ -641,6 +648,7 @@ def _on_lost(dev: NetDevice, exc: BaseException) -> None:
         priv.settle_timer = None
         priv.settle_hung_up = True
         netif_carrier_off(dev)  # (on already if the open looked good)
+        _end_selftest(dev)
         lost = _close_port(dev)
         dev.stats.tx_errors += lost
         dev.stats.tx_carrier_errors += lost
@@ -652,10 +660,20 @@ def _on_lost(dev: NetDevice, exc: BaseException) -> None:
     log.warning("%s: lost %s (%s); carrier off, retrying", dev.name, url, exc)
     netif_carrier_off(dev)
     priv.no_carrier = f"lost {url} ({exc}); reopening"
+    _end_selftest(dev)
     lost = _close_port(dev)
     dev.stats.tx_errors += lost
     dev.stats.tx_carrier_errors += lost
     _schedule_reopen(dev)
+
+
+def _end_selftest(dev: NetDevice) -> None:
+    """The port is closing under a running loopback test: it ends now, with what came back
+    so far (as on ``ip link set down``); the writer's report of its pattern, if still to
+    come, is one of a closed open of the port and is not passed on."""
+    test = _priv(dev).selftest
+    if test is not None:
+        test.finish()
 
 
 def _close_port(dev: NetDevice) -> int:

@@ -11,6 +11,8 @@ carrier comes on as soon as the port is open.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from slip_helpers import Ser2netLike, load_slip
 
@@ -232,5 +234,87 @@ def test_a_server_that_hangs_up_after_a_good_looking_open_has_to_hold_next_time(
         assert not netif_carrier_ok(dev)  # it has to hold for NET_SETTLE now
         assert priv.open_error == "server closed" and priv.port_losses == 1
         assert priv.reconnects == 0
+    finally:
+        far.stop()
+
+
+def _known_to_hang_up(host: Host, dev, far: Ser2netLike) -> None:
+    """``far`` restarts without its device: the link's reconnect is taken and hung up on
+    before it settled, so the server is known to hang up; then ``ip link set sl0 down``."""
+    priv = dev.priv
+    far.missing = True
+    far.stop()
+    far.start()
+    assert host.loop.run_until(lambda: priv.settle_hung_up, timeout=10)
+    assert priv.port_losses == 1
+    host.dev_close(dev)
+
+
+def test_a_server_known_to_hang_up_has_to_hold_after_a_down_and_up(
+    host: Host, unload, caplog
+) -> None:
+    # `ip link set sl0 down; up` is no reason to trust the server again: its connection has
+    # to hold for NET_SETTLE too, and its hang-up is one failed open, not a port loss.
+    far = Ser2netLike(missing=False)
+    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
+    unload(drv)
+    dev = drv.devices[0]
+    priv = dev.priv
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        _known_to_hang_up(host, dev, far)
+        caplog.clear()
+        caplog.set_level(logging.WARNING, logger="netdrv.serial")
+        accepted = far.accepted
+        host.dev_open(dev)
+        samples: list[bool] = []
+        assert host.loop.run_until(
+            lambda: samples.append(netif_carrier_ok(dev)) or far.accepted >= accepted + 3,
+            timeout=10,
+        )
+        assert not any(samples), "the carrier came on for a server known to hang up"
+        assert priv.port_losses == 1 and priv.reconnects == 0
+        assert priv.settle_hung_up and priv.open_error == "server closed"
+        assert not [r for r in caplog.records if "lost" in r.getMessage()], caplog.text
+        # Its device is back: the connection holds for NET_SETTLE, and the server is trusted.
+        far.missing = False
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
+        assert not priv.settle_hung_up and priv.port_losses == 1
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
+    finally:
+        far.stop()
+
+
+def test_a_down_and_up_to_a_server_known_to_hang_up_is_trusted_once_it_carried_a_frame(
+    host: Host, unload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netdrv_serial import driver as sd
+
+    monkeypatch.setattr(sd, "NET_SETTLE", 60.0)  # far longer than the test waits
+    far = Ser2netLike(missing=False)
+    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
+    unload(drv)
+    dev = drv.devices[0]
+    priv = dev.priv
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        _known_to_hang_up(host, dev, far)
+        far.missing = False  # its device is back by the time the link comes up again
+        host.dev_open(dev)
+        assert host.loop.run_until(lambda: priv.port.is_open and far.conns, timeout=10)
+        # Open, but not yet trusted: no carrier until it holds or carries a frame.
+        assert not netif_carrier_ok(dev) and priv.settle_timer is not None
+        assert priv.settle_hung_up
+        far.conns[-1].sendall(b"\xc0" + IP + b"\xc0")
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
+        assert dev.stats.rx_packets == 2 and not priv.settle_hung_up
+        # An open of the link, not a reconnect: nothing was lost, nothing came back.
+        assert priv.port_losses == 1 and priv.reconnects == 0 and priv.open_error is None
+        assert priv.no_carrier is None and "NO-CARRIER" not in drv.describe()
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 3, timeout=5)
     finally:
         far.stop()

@@ -13,7 +13,13 @@ import pytest
 from netdrv_serial.driver import SERIAL_TEST_STRINGS
 from slip_helpers import load_slip
 
-from netdrv_core import ETH_TEST_FL_EXTERNAL_LB, ETH_TEST_FL_OFFLINE, Host, netif_queue_stopped
+from netdrv_core import (
+    ETH_TEST_FL_EXTERNAL_LB,
+    ETH_TEST_FL_OFFLINE,
+    Host,
+    netif_carrier_ok,
+    netif_queue_stopped,
+)
 from netdrv_core.ethtool import ethtool_self_test, ethtool_self_test_begin
 
 PORT, ERRORS, SENT, RECEIVED = SERIAL_TEST_STRINGS
@@ -185,6 +191,31 @@ def test_link_down_during_the_test_ends_it(host: Host, plug: Callable[..., Plug]
         assert host.loop.run_until(lambda: bool(got), timeout=5)
         assert got[0]["results"][ERRORS] == 256 and dev.priv.selftest is None
         assert dev.stats.tx_dropped == 0  # the pattern is no packet
+    finally:
+        _exit(host, drv)
+
+
+def test_a_port_lost_during_the_test_ends_it(host: Host, plug: Callable[..., Plug]) -> None:
+    # As a link taken down: the port is closed, what the test sent will not come back (and
+    # the writer's report of the pattern is that of a closed open of the port: dropped).
+    p = plug(echo=False)
+    drv, dev = _link(host, p.path)
+    priv = dev.priv
+    try:
+        got: list[Any] = []
+        ethtool_self_test_begin(host, dev, EXTERNAL_LB, got.append)
+        port = priv.port
+        port._lost(port.generation, OSError(5, "I/O error"))  # the adapter was unplugged
+        assert host.loop.run_until(lambda: priv.port_losses == 1, timeout=5)
+        host.loop.run_until_idle()
+        assert got, "the test outlived the port it was testing"
+        assert got[0]["results"][ERRORS] == 256 and got[0]["results"][RECEIVED] == 0, got
+        assert priv.selftest is None and priv.lb_drain is None
+        # The port is reopened, and the link's traffic resumes.
+        assert host.loop.run_until(lambda: netif_carrier_ok(dev) and priv.reconnects == 1, 5)
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.tx_packets == 1, timeout=5)
+        assert dev.core_stats.tx_submitted == 1 and dev.stats.tx_dropped == 0
     finally:
         _exit(host, drv)
 

@@ -1,6 +1,8 @@
 """The frames in flight to the writer thread, across closes and reopens of the port.
 
-At most ``TX_INFLIGHT`` frames are queued to the writer of the open port; a report
+At most ``TX_INFLIGHT`` frames are queued to the writer of the open port (besides one
+the transmit timeout gave up whose write cannot be cut short), whatever wakes the queue —
+a frame written, the carrier coming back, a reconnect settling; a report
 that a frame was written which comes from an earlier open (posted before that open
 closed, run after the port was reopened) counts the frame as sent, and changes
 nothing of the current open's accounting.  Every frame handed to the driver is sent,
@@ -14,9 +16,9 @@ import threading
 from typing import Any
 
 from netdrv_serial.driver import TX_INFLIGHT
-from slip_helpers import load_slip
+from slip_helpers import Ser2netLike, load_slip
 
-from netdrv_core import Host, netif_queue_stopped
+from netdrv_core import Host, netif_carrier_ok, netif_queue_stopped
 
 IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
 
@@ -162,3 +164,104 @@ def test_an_outfill_end_keeps_to_the_frames_in_flight(host: Host, unload) -> Non
         go.set()
     assert host.loop.run_until(lambda: dev.stats.tx_packets == 4, 10), dev.stats.as_dict()
     assert dev.core_stats.tx_submitted == _ended(dev) == 4
+
+
+def _stuck_line(port: Any) -> tuple[threading.Event, list[bytes]]:
+    """The port's writer takes nothing until the event is set; every frame the driver
+    hands it is listed."""
+    go = threading.Event()
+    handed: list[bytes] = []
+    real_write, real_queue = port.ser.write, port.write
+
+    def write(data: bytes) -> int:
+        go.wait(20)
+        return real_write(data)
+
+    def queue(data: bytes, token: Any = None) -> None:
+        handed.append(data)
+        real_queue(data, token)
+
+    port.ser.write, port.write = write, queue
+    return go, handed
+
+
+def test_a_reconnect_that_settles_keeps_to_the_frames_in_flight(
+    host: Host, unload, monkeypatch
+) -> None:
+    # An rfc2217:// server restarted: its carrier is on at once, the reconnect still watched
+    # for NET_SETTLE.  When it settles, the carrier is on already and the writer holds two
+    # frames: the queue stays stopped.
+    from netdrv_serial import driver as sd
+
+    monkeypatch.setattr(sd, "NET_SETTLE", 60.0)  # settled below, when the line is full
+    far = Ser2netLike(missing=False, rfc2217=True)
+    drv = load_slip(host, port=f"rfc2217://127.0.0.1:{far.port}", retry_max="0.2",
+                    txqueuelen="20")  # fmt: skip
+    unload(drv)
+    dev = drv.devices[0]
+    priv = dev.priv
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        far.stop()
+        far.start()
+        assert host.loop.run_until(
+            lambda: priv.port_losses == 1 and priv.port.is_open and netif_carrier_ok(dev), 10
+        )
+        assert priv.settle_timer is not None
+        go, handed = _stuck_line(priv.port)
+        try:
+            for _ in range(6):
+                host.attachment.send(dev, IP)
+            assert host.loop.run_until(lambda: netif_queue_stopped(dev), 5)
+            assert len(handed) == TX_INFLIGHT
+            sd._settled(dev)  # what the settle timer runs
+            host.loop.run_until_idle()
+            assert priv.reconnects == 1 and netif_carrier_ok(dev)
+            assert len(handed) == TX_INFLIGHT, "the settled reconnect overfilled a stuck line"
+            assert netif_queue_stopped(dev)
+        finally:
+            go.set()
+        assert host.loop.run_until(lambda: dev.stats.tx_packets == 7, 10), dev.stats.as_dict()
+        assert dev.core_stats.tx_submitted == _ended(dev) == 7
+    finally:
+        far.stop()
+
+
+def test_the_peers_first_frame_keeps_to_the_frames_in_flight(host: Host, unload) -> None:
+    # A socket:// server back after being out of reach: carrier on at once, watched for
+    # NET_SETTLE; the peer's first frame settles it while the writer holds two frames.
+    far = Ser2netLike(missing=False)
+    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2",
+                    txqueuelen="20")  # fmt: skip
+    unload(drv)
+    dev = drv.devices[0]
+    priv = dev.priv
+    try:
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        far.stop()
+        assert host.loop.run_until(lambda: "refused" in (priv.open_error or ""), timeout=10)
+        far.start()
+        assert host.loop.run_until(
+            lambda: priv.port.is_open and netif_carrier_ok(dev) and far.conns, 10
+        )
+        assert priv.settle_timer is not None
+        go, handed = _stuck_line(priv.port)
+        try:
+            for _ in range(6):
+                host.attachment.send(dev, IP)
+            assert host.loop.run_until(lambda: netif_queue_stopped(dev), 5)
+            assert len(handed) == TX_INFLIGHT
+            far.conns[-1].sendall(b"\xc0" + IP + b"\xc0")  # the peer's first frame
+            assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
+            host.loop.run_until_idle()
+            assert priv.settle_timer is None and priv.reconnects == 1
+            assert len(handed) == TX_INFLIGHT, "the peer's frame overfilled a stuck line"
+            assert netif_queue_stopped(dev)
+        finally:
+            go.set()
+        assert host.loop.run_until(lambda: dev.stats.tx_packets == 7, 10), dev.stats.as_dict()
+        assert dev.core_stats.tx_submitted == _ended(dev) == 7
+    finally:
+        far.stop()
