@@ -453,24 +453,23 @@ def _foreground(driver: str, params: list[str], pm: Any) -> None:
 def unload(driver: str) -> None:
     """Unload DRIVER: its interfaces disappear."""
     procs: list[DaemonProcess] = []
+    with contextlib.ExitStack() as held:  # every pidfd closed, also as _fail exits
 
-    def client() -> ControlClient:
-        c = _client()
-        procs.append(c.process())  # the daemon the last unload ends: waited for below
-        return c
+        def client() -> ControlClient:
+            c = _client()
+            # The daemon the last unload ends: waited for below.
+            procs.append(held.enter_context(c.process()))
+            return c
 
-    try:  # asked again if the daemon was exiting (netdrv stop): now none, or a new one
-        reply = _check(_ask_once_more(client, "unload", {"driver": driver}))
-    except DaemonNotRunning:
-        _fail(f"driver {driver!r} is not loaded (no netdrv daemon in this namespace)")
-    except NetdrvError as exc:
-        _fail(str(exc))
-    if reply.get("exiting"):  # its last driver: `unload && …` must find no daemon process
-        pid = procs[-1].pid or "?"
-        _wait_exit(procs[-1], f"{driver} is unloaded, but the daemon (pid {pid}), exiting as it "
-                              f"holds no other driver,")  # fmt: skip
-    for p in procs:
-        p.close()
+        try:  # asked again if the daemon was exiting (netdrv stop): now none, or a new one
+            reply = _check(_ask_once_more(client, "unload", {"driver": driver}))
+        except DaemonNotRunning:
+            _fail(f"driver {driver!r} is not loaded (no netdrv daemon in this namespace)")
+        except NetdrvError as exc:
+            _fail(str(exc))
+        if reply.get("exiting"):  # its last driver: `unload && …` must find no daemon process
+            _wait_exit(procs[-1], f"{driver} is unloaded, but the daemon{_pid_of(procs[-1])}, "
+                                  f"exiting as it holds no other driver,")  # fmt: skip
 
 
 def _human(n: int) -> str:
@@ -799,20 +798,26 @@ def _capture_end_reason(dev: str, ifindex: int | None) -> str:
 @cli.command()
 def stop() -> None:
     """Unload every driver and stop this namespace's daemon."""
-    try:
-        with _client() as c:
-            proc = c.process()  # before the stop: the process may be gone by its reply
-            try:
-                _check(c.request("stop"))
-            except DaemonClosed:
-                pass  # it was exiting already (another netdrv stop, the last unload): wait
-    except DaemonNotRunning:
-        click.echo("no netdrv daemon in this network namespace")
-        return
-    except NetdrvError as exc:
-        _fail(str(exc))
-    _wait_exit(proc, f"the daemon (pid {proc.pid or '?'}) took the stop but")
-    proc.close()
+    with contextlib.ExitStack() as held:  # the pidfd closed, also as _fail exits
+        try:
+            with _client() as c:
+                # Taken before the stop: the process may be gone by its reply.
+                proc = held.enter_context(c.process())
+                try:
+                    _check(c.request("stop"))
+                except DaemonClosed:
+                    pass  # it was exiting already (another netdrv stop, the last unload): wait
+        except DaemonNotRunning:
+            click.echo("no netdrv daemon in this network namespace")
+            return
+        except NetdrvError as exc:
+            _fail(str(exc))
+        _wait_exit(proc, f"the daemon{_pid_of(proc)} took the stop but")
+
+
+def _pid_of(proc: DaemonProcess) -> str:
+    """`` (pid N)``, or nothing for a daemon whose pid is not known here."""
+    return f" (pid {proc.pid})" if proc.pid else ""
 
 
 def _wait_exit(proc: DaemonProcess, what: str) -> None:
@@ -820,7 +825,11 @@ def _wait_exit(proc: DaemonProcess, what: str) -> None:
     control socket gone with it — or fail, saying ``what`` "still runs", after ``--timeout``."""
     timeout = _timeout()
     gone = proc.wait(timeout)
-    if gone is None:  # no pidfd (Linux < 5.3): wait until the socket is gone
+    if gone is None:
+        # No pidfd: Linux < 5.3, pidfd_open blocked (a seccomp filter), or no pid to open
+        # (the daemon in another pid namespace, whose SO_PEERCRED pid is 0) and no
+        # SO_PEERPIDFD (Linux < 6.5).  Wait until its control socket is gone instead: the
+        # process may still be ending then.
         deadline = time.monotonic() + timeout
         while not gone and time.monotonic() < deadline:
             try:
@@ -834,9 +843,14 @@ def _wait_exit(proc: DaemonProcess, what: str) -> None:
     if gone:
         return
     # Not a silent success: the next load would meet this daemon, still unloading.
-    pid = proc.pid or "?"
-    _fail(f"{what} still runs after {timeout:g} s: a driver's exit or thread may hang (the "
-          f"daemon's log names it); `kill {pid}` (SIGTERM) aborts it")  # fmt: skip
+    if proc.pid:
+        kill = (f"`kill {proc.pid}` (SIGTERM) aborts a hung driver call and exits; "
+                f"`kill -9 {proc.pid}` ends it in any case")  # fmt: skip
+    else:
+        kill = ("its pid is not visible from here (another pid namespace): `kill -9` the "
+                "`netdrv_core.daemon` process where it runs")  # fmt: skip
+    _fail(f"{what} still runs after {timeout:g} s: a driver's exit may hang (`netdrv log` "
+          f"shows what the daemon is busy in, once its watchdog has reported it); {kill}")  # fmt: skip
 
 
 _SET_NAMES = (

@@ -19,6 +19,7 @@ import errno
 import json
 import math
 import os
+import platform
 import re
 import select
 import socket
@@ -291,8 +292,29 @@ def busy_report(pid: int | None) -> str:
     return f"{busy}{since}"
 
 
-SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)
-"""A pidfd of a Unix socket's peer (Linux 6.5; Python names it from 3.13 on)."""
+_SO_PEERPIDFD_BY_MACHINE = (("sparc", 0x56), ("parisc", 0x404B))
+"""``SO_PEERPIDFD`` where the architecture numbers its socket options its own way."""
+_GENERIC_SOCKOPT_MACHINES = (
+    "x86_64", "i386", "i486", "i586", "i686", "aarch64", "arm", "riscv", "ppc", "powerpc",
+    "s390", "loongarch", "mips", "alpha", "m68k", "sh", "csky", "xtensa", "arc", "or1k",
+    "openrisc", "microblaze", "nios2", "hexagon", "ia64",
+)  # fmt: skip
+"""``platform.machine()`` prefixes of the architectures where ``SO_PEERPIDFD`` is 77
+(``include/uapi/asm-generic/socket.h``; alpha's and mips' own socket.h use it too)."""
+
+
+def peer_pidfd_option() -> int | None:
+    """``SO_PEERPIDFD`` (Linux 6.5: a pidfd of a Unix socket's peer) on this machine:
+    Python's (3.13 on), else the kernel's number for the architecture — None for one
+    this does not know, whose option 77 could be another option."""
+    opt = getattr(socket, "SO_PEERPIDFD", None)
+    if opt is not None:
+        return int(opt)
+    machine = platform.machine().lower()
+    for prefix, value in _SO_PEERPIDFD_BY_MACHINE:
+        if machine.startswith(prefix):
+            return value
+    return 77 if machine.startswith(_GENERIC_SOCKOPT_MACHINES) else None
 
 
 class DaemonProcess:
@@ -309,24 +331,32 @@ class DaemonProcess:
         self.exited = False
         """The process had exited already when asked for (no pidfd needed)."""
         self._fd: int | None = None
-        try:
-            self._fd = sock.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
-            return
-        except OSError as exc:
-            if exc.errno == errno.ESRCH:  # a kernel that has no pidfd of a reaped peer
-                self.exited = True
+        opt = peer_pidfd_option()
+        if opt is not None:
+            try:
+                self._fd = sock.getsockopt(socket.SOL_SOCKET, opt)
                 return
+            except OSError as exc:
+                # A peer already reaped has no pidfd: Linux 6.5-6.15 say EINVAL
+                # (pidfd_prepare), later ones ESRCH.  It has exited; its pid may be
+                # another process's by now, so no pidfd_open of it.  Other errors (the
+                # option unknown before 6.5: ENOPROTOOPT) fall back to pidfd_open.
+                if exc.errno in (errno.ESRCH, errno.EINVAL):
+                    self.exited = True
+                    return
         if pid:
             try:
                 self._fd = os.pidfd_open(pid)
             except ProcessLookupError:
                 self.exited = True
-            except OSError:  # no pidfds (Linux < 5.3): the caller watches the socket instead
+            except OSError:  # no pidfds (Linux < 5.3, seccomp): the caller watches the socket
                 pass
 
     def wait(self, timeout: float) -> bool | None:
         """Wait up to ``timeout`` seconds for the process to exit: True once it has, False
-        if it still runs, None if this cannot tell (no pidfd: a kernel before 5.3)."""
+        if it still runs, None if this cannot tell (no pidfd: a kernel before 5.3,
+        ``pidfd_open`` blocked by a seccomp filter, or no pid to open — the daemon in another
+        pid namespace — and no ``SO_PEERPIDFD``, before Linux 6.5)."""
         if self.exited:
             return True
         if self._fd is None:
@@ -348,6 +378,12 @@ class DaemonProcess:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def __enter__(self) -> DaemonProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class ControlClient:

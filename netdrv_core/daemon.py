@@ -29,8 +29,10 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
-from typing import Any
+import traceback
+import weakref
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, NoReturn
 
 from .bql import bql_set
 from .control import (
@@ -139,6 +141,9 @@ LOG_CHECK_INTERVAL = 60.0
 UNUSED_EXIT = 10.0
 """Seconds a daemon ``netdrv`` started on demand waits to be used — a driver loaded or a
 setting made — before it exits by itself (``--unused-exit``; see ``Daemon(unused_exit=)``)."""
+DEFER_AFTER = 2.0
+"""Seconds after it starts to serve that a daemon no request came to runs its deferred
+housekeeping (:meth:`Daemon.defer`); one that gets a request runs it once that is answered."""
 STALE_LOG_AGE = 600.0
 """Seconds a log (or busy file) of a network namespace that no longer exists stays
 unwritten before a daemon starting in any namespace removes it (:func:`prune_logs`)."""
@@ -310,9 +315,10 @@ class Daemon:
         daemon's log): SIGHUP then reopens it, for log rotation, instead of shutting down.
 
         ``unused_exit``: a daemon started on demand (what ``netdrv`` starts) exits this many
-        seconds after its start if it has not been used by then — no driver loaded, no
-        ``sysctl`` setting made — as when the command that started it was killed before its
-        request came, or its load failed (see :meth:`_exit_if_unused`).  None: never."""
+        seconds after it starts to serve (:meth:`run`) if it has not been used by then — no
+        driver loaded, no ``sysctl`` setting made — as when the command that started it was
+        killed before its request came, or its load failed (see :meth:`_exit_if_unused`).
+        None: never."""
         if host is None:
             from .attach.tap import KernelStack
 
@@ -346,8 +352,12 @@ class Daemon:
         self._thread_errors: dict[tuple[str, str], float] = {}  # (thread, exception): logged at
         self.unused_exit = unused_exit
         self._used = False  # a driver was loaded or a setting made: what it was started for
-        if unused_exit:
-            host.loop.call_later(unused_exit, self._exit_if_unused)
+        self._deferred: list[Callable[[], None]] = []  # housekeeping for once serving (defer)
+        self.thread_owners: weakref.WeakKeyDictionary[threading.Thread, str] = (
+            weakref.WeakKeyDictionary()
+        )
+        """The driver whose load started each thread (``driver 'NAME' (module M)``): named
+        if the thread still runs as the daemon exits (:func:`report_lingering_threads`)."""
 
     # -- faults in driver and plugin code ----------------------------------------------------
     def _notify(self, event: str, dev: NetDevice) -> None:
@@ -573,6 +583,8 @@ class Daemon:
                             req.get("cmd"))  # fmt: skip
                 self._close_conn(conn)
                 return
+            if self._deferred:  # the first answer is out: housekeeping may take its time now
+                self.host.loop.call_soon(self._run_deferred)
             if conn.sock.fileno() < 0:
                 return
             conn.since = self.host.loop.clock()  # answered: its idle time starts again
@@ -735,6 +747,7 @@ class Daemon:
             raise
         drv: Driver | None = None
         before = set(self.host.devices.values())
+        threads_before = set(threading.enumerate())
         self._skip_plugins[name] = frozenset(skip)
         self._loading = name  # the driver of a device registered in init without register
         try:
@@ -765,6 +778,8 @@ class Daemon:
             ) from exc
         finally:
             self._loading = None
+            for t in set(threading.enumerate()) - threads_before:
+                self.thread_owners[t] = f"driver {name!r} (module {cls.__module__})"
         drv.adopt(before)
         self.drivers[name] = drv
         self._used = True
@@ -796,7 +811,7 @@ class Daemon:
         self.host.loop.call_soon(self.shutdown)
 
     def _exit_if_unused(self) -> None:
-        """:attr:`unused_exit` seconds after the start: exit if nothing used this daemon.
+        """:attr:`unused_exit` seconds after it started to serve: exit if nothing used it.
 
         ``netdrv load`` starts the daemon, then sends its load; killed in between (or its
         load failing before anything was registered) it leaves a daemon holding nothing,
@@ -809,8 +824,8 @@ class Daemon:
             self.host.loop.call_later(self.unused_exit, self._exit_if_unused)
             return
         log.info("no driver was loaded and no setting made in the %g s since this daemon "
-                 "started: exiting (the command that started it was interrupted, or its load "
-                 "failed)", self.unused_exit)  # fmt: skip
+                 "started to serve: exiting (the command that started it was interrupted, or "
+                 "its load failed)", self.unused_exit)  # fmt: skip
         self._exit_empty()
 
     def unload(self, name: str) -> None:
@@ -1268,10 +1283,33 @@ class Daemon:
             if not self._stopping:
                 self.host.loop.call_later(LOG_CHECK_INTERVAL, self._log_check_timer)
 
+    def defer(self, work: Callable[[], None]) -> None:
+        """Run ``work`` once the daemon serves, after its first answer (or
+        :data:`DEFER_AFTER` seconds into :meth:`run` if no request comes): housekeeping
+        (log pruning) that a request waiting as the daemon starts must not wait for.
+        An exception it raises is logged."""
+        self._deferred.append(work)
+
+    def _run_deferred(self) -> None:
+        work, self._deferred = self._deferred, []
+        for fn in work:
+            try:
+                fn()
+            except Exception:  # housekeeping: logged, never what stops a daemon
+                log.exception("deferred housekeeping %r failed", fn)
+
     def run(self) -> None:
         """Serve until stopped; SIGTERM and SIGINT shut down cleanly, and so does SIGHUP
-        unless the daemon has a :attr:`log_file` (then SIGHUP reopens it)."""
+        unless the daemon has a :attr:`log_file` (then SIGHUP reopens it).
+
+        The :attr:`unused_exit` time counts from here, once the daemon serves — not from a
+        start-up that may take longer — and deferred work (:meth:`defer`) waits for the
+        first answer."""
         loop = self.host.loop
+        if self.unused_exit:
+            loop.call_later(self.unused_exit, self._exit_if_unused)
+        if self._deferred:
+            loop.call_later(DEFER_AFTER, self._run_deferred)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         if self.log_file is not None:
@@ -1387,8 +1425,9 @@ def live_netns() -> set[int]:
     from .control import netns_id
 
     live = {netns_id()}
-    mountinfos = ["/proc/self/mountinfo"]
-    mount_ns = {_ns_link("/proc/self/ns/mnt")}
+    mount_ns: set[int | None] = set()
+    if _read_nsfs_mounts("/proc/self/mountinfo", live):
+        mount_ns.add(_ns_link("/proc/self/ns/mnt"))
     with contextlib.suppress(OSError):
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -1405,19 +1444,31 @@ def live_netns() -> set[int]:
                 if ino is not None:
                     live.add(ino)
             mnt = _ns_link(f"/proc/{pid}/ns/mnt")
-            if mnt is not None and mnt not in mount_ns:
+            # Read at once, while the process is there; a mount namespace counts as read
+            # only if that worked (the process may have exited since: the next one of it).
+            if (mnt is not None and mnt not in mount_ns
+                    and _read_nsfs_mounts(f"/proc/{pid}/mountinfo", live)):  # fmt: skip
                 mount_ns.add(mnt)
-                mountinfos.append(f"/proc/{pid}/mountinfo")
-    for path in mountinfos:
-        with contextlib.suppress(OSError), open(path) as f:
+    return live
+
+
+def _read_nsfs_mounts(path: str, live: set[int]) -> bool:
+    """Add the network namespaces mounted in the ``mountinfo`` file ``path`` to ``live``;
+    False if it could not be read (its process gone, or another user's)."""
+    found = set()
+    try:
+        with open(path) as f:
             for line in f:
                 fields = line.split()
                 # ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPEROPTIONS
                 if "-" in fields and fields[fields.index("-") + 1 :][:1] == ["nsfs"]:
                     m = _NETNS_LINK.fullmatch(fields[3]) if len(fields) > 3 else None
                     if m:
-                        live.add(int(m.group(1)))
-    return live
+                        found.add(int(m.group(1)))
+    except OSError:
+        return False
+    live |= found
+    return True
 
 
 def _ns_link(path: str, kind: str = "mnt") -> int | None:
@@ -1522,7 +1573,7 @@ def main(argv: list[str] | None = None) -> int:
                          "itself busy (log warning, stack dump); 0 disables")  # fmt: skip
     ap.add_argument("--unused-exit", type=float, default=0.0, metavar="SECONDS",
                     help="exit if no driver was loaded and no setting made within SECONDS of "
-                         "the start (what netdrv starts on demand); 0 never")  # fmt: skip
+                         "starting to serve (what netdrv starts on demand); 0 never")  # fmt: skip
     ns = ap.parse_args(argv)
     if not ns.unused_exit >= 0:  # NaN too
         ap.error(f"--unused-exit: {ns.unused_exit} is not a number of seconds >= 0")
@@ -1565,13 +1616,94 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("the netdrv command that started this daemon is gone (interrupted or "
                     "killed): serving on (%s)", ends)  # fmt: skip
     if log_file is not None:
-        try:
-            prune_logs(os.path.dirname(log_file))
-        except Exception as exc:  # housekeeping: never what stops a daemon
-            log.warning("could not remove the logs of namespaces that no longer exist: %r", exc)
+        # Once serving: it reads every fd on the host, and the load of the command that
+        # started this daemon may be waiting.
+        d.defer(functools.partial(_prune_logs_logged, os.path.dirname(log_file)))
     d.run()
+    # Every driver is unloaded, its interfaces gone.  A thread one left running would keep
+    # the process alive at interpreter exit (Python waits for non-daemon threads):
+    # named here, and not waited for (_exit_process).
+    report_lingering_threads(getattr(d, "thread_owners", {}))
     return 0
 
 
+def _prune_logs_logged(directory: str) -> None:
+    try:
+        prune_logs(directory)
+    except Exception as exc:  # housekeeping: never what stops a daemon
+        log.warning("could not remove the logs of namespaces that no longer exist: %r", exc)
+
+
+def report_lingering_threads(
+    owners: Mapping[threading.Thread, str] | None = None, grace: float = 1.0
+) -> list[str]:
+    """Log each non-daemon thread still running besides this one after ``grace`` seconds
+    (one finishing its work ends meanwhile) — which driver's load started it (``owners``),
+    or the first non-library module on its stack, and the stack — and return their names.
+    What the daemon says before it exits without waiting for them."""
+    me = threading.current_thread()
+    deadline = time.monotonic() + grace
+    for t in threading.enumerate():
+        if t is not me and not t.daemon:
+            t.join(max(0.0, deadline - time.monotonic()))
+    frames = sys._current_frames()
+    names = []
+    for t in threading.enumerate():
+        if t is me or t.daemon or not t.is_alive():
+            continue
+        frame = frames.get(t.ident) if t.ident is not None else None
+        stack = traceback.format_stack(frame) if frame is not None else []
+        who = (owners or {}).get(t) or _thread_module(t, frame) or "unknown code"
+        log.warning("thread %r, started by %s, still runs as the daemon exits: not waited "
+                    "for (a driver's exit should end the threads it started); its stack:\n%s",
+                    t.name, who, "".join(stack).rstrip() or "  (not known)")  # fmt: skip
+        names.append(t.name)
+    return names
+
+
+def _thread_module(t: threading.Thread, frame: Any) -> str | None:
+    """``module M``: the first module on ``t``'s stack (innermost first), its target or its
+    class that is neither the standard library nor netdrv_core."""
+    mods = []
+    while frame is not None:
+        mods.append(frame.f_globals.get("__name__", ""))
+        frame = frame.f_back
+    mods += [getattr(getattr(t, "_target", None), "__module__", None) or "",
+             type(t).__module__]  # fmt: skip
+    for mod in mods:
+        top = mod.partition(".")[0]
+        if top and top not in sys.stdlib_module_names and top not in ("netdrv_core", "__main__"):
+            return f"module {mod}"
+    return None
+
+
+def _exit_process(status: int) -> NoReturn:
+    """End the daemon process with ``status`` without waiting for non-daemon threads:
+    its interfaces, ports and connections are gone already; what a thread left behind
+    still holds is released by the kernel as the process exits."""
+    logging.shutdown()  # flushes every handler
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
+def _main_process() -> NoReturn:
+    """``python -m netdrv_core.daemon``: :func:`main`, then :func:`_exit_process` however
+    it ended — a thread left running must not keep the process after an error either."""
+    try:
+        status = main()
+    except SystemExit as exc:  # argparse: --help, a bad option
+        if exc.code is None or isinstance(exc.code, int):
+            status = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            status = 1
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    _exit_process(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _main_process()

@@ -283,3 +283,36 @@ def test_a_daemon_started_for_a_command_that_never_came_exits_by_itself(
     log = netns.netdrv("log").stdout
     assert "no driver was loaded and no setting made in the 10 s" in log, log
     assert "Traceback" not in log
+
+
+def test_a_thread_a_driver_left_running_does_not_keep_the_daemon(
+    netns: NetNamespace, tmp_path: Path
+) -> None:
+    # A driver whose init starts a plain thread and whose exit does not end it: Python would
+    # wait for that thread at exit, forever, and `netdrv stop` would fail after --timeout.
+    (tmp_path / "leavesthread.py").write_text(
+        "import threading, time\n"
+        "from netdrv_core import Driver, hookimpl\n\n"
+        "def sleeper():\n"
+        "    time.sleep(3600)\n\n"
+        "class LeavesThread(Driver):\n"
+        "    name = 'leavesthread'\n"
+        "    summary = 'leaves a non-daemon thread behind'\n\n"
+        "    def init(self):\n"
+        "        threading.Thread(target=sleeper, name='left-sleeper').start()\n\n"
+        "    def exit(self):\n"
+        "        pass\n\n"
+        "@hookimpl\n"
+        "def netdrv_drivers():\n"
+        "    return [LeavesThread]\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    cli = [sys.executable, "-m", "netdrv_core.cli"]
+    netns.run([*cli, "-p", "leavesthread", "load", "leavesthread"], env=env)
+    pid = status(netns)["pid"]
+    res = netns.run([*cli, "--timeout", "20", "stop"], env=env, check=False)
+    assert res.returncode == 0, res.stderr
+    assert not _running(pid)
+    log = netns.netdrv("log").stdout
+    assert "thread 'left-sleeper', started by driver 'leavesthread' (module leavesthread)" in log
+    assert "in sleeper" in log and "daemon stopped" in log, log

@@ -146,7 +146,7 @@ def test_stop_says_so_when_a_hanging_exit_keeps_the_daemon(
     res = netns.netdrv("--timeout 5 stop", check=False)  # waits up to --timeout for the exit
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert f"the daemon (pid {pid}) took the stop but still runs after 5 s" in res.stderr
-    assert f"`kill {pid}` (SIGTERM) aborts it" in res.stderr
+    assert f"`kill {pid}` (SIGTERM) aborts a hung driver call and exits" in res.stderr
     os.kill(pid, signal.SIGTERM)  # as the message says
     assert wait_for(lambda: not netns.pids(), timeout=10), "SIGTERM ends the daemon"
 

@@ -8,7 +8,10 @@ waits for), on a control socket of this test: never a real daemon.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -127,3 +130,145 @@ def test_the_daemon_says_when_an_unload_ends_it() -> None:
         host.loop.run_until_idle()
         host.close()
         host.loop.close()
+
+
+class _PeerSocket:
+    """A connected socket's stand-in: its ``SO_PEERPIDFD`` fails with ``errno`` (records
+    the options asked for)."""
+
+    def __init__(self, err: int) -> None:
+        self.err = err
+        self.asked: list[tuple[int, int]] = []
+
+    def getsockopt(self, level: int, opt: int, *args: Any) -> int:
+        self.asked.append((level, opt))
+        raise OSError(self.err, os.strerror(self.err))
+
+
+@pytest.fixture
+def live_process() -> Iterator[subprocess.Popen[bytes]]:
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    yield p
+    p.kill()
+    p.wait(30)
+
+
+@pytest.mark.parametrize("err", [errno.ESRCH, errno.EINVAL], ids=["ESRCH", "EINVAL"])
+def test_a_peer_reaped_before_its_pidfd_was_taken_has_exited(
+    err: int, live_process: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Linux 6.5-6.15 fail SO_PEERPIDFD of a reaped peer with EINVAL, later ones with ESRCH:
+    # the daemon has exited, and its pid, free now, may be another process's (this live one).
+    opened: list[int] = []
+    monkeypatch.setattr(control_mod.os, "pidfd_open", lambda pid, *a: opened.append(pid) or -1)
+    monkeypatch.setattr(control_mod.platform, "machine", lambda: "x86_64")
+    proc = control_mod.DaemonProcess(_PeerSocket(err), live_process.pid)  # type: ignore[arg-type]
+    assert opened == [], "pidfd_open of a pid that may have been reused"
+    assert proc.wait(0) is True
+    proc.close()
+
+
+@pytest.mark.parametrize(
+    ("machine", "opt"),
+    [("x86_64", 77), ("aarch64", 77), ("mips64", 77), ("alpha", 77), ("sparc64", 0x56),
+     ("parisc64", 0x404B), ("some-new-arch", None)],
+)  # fmt: skip
+def test_the_peer_pidfd_option_is_the_architecture_s(
+    machine: str, opt: int | None, live_process: subprocess.Popen[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Python names SO_PEERPIDFD from 3.13 on; before, its number is the kernel's for this
+    # architecture (asm-generic's 77 is not sparc's or parisc's), or unknown: not asked.
+    monkeypatch.delattr(socket, "SO_PEERPIDFD", raising=False)
+    monkeypatch.setattr(control_mod.platform, "machine", lambda: machine)
+    sock = _PeerSocket(errno.ENOPROTOOPT)  # an older kernel: pidfd_open of the pid instead
+    with control_mod.DaemonProcess(sock, live_process.pid) as proc:  # type: ignore[arg-type]
+        assert sock.asked == ([] if opt is None else [(socket.SOL_SOCKET, opt)])
+        assert proc.wait(0) is False  # it runs, found through pidfd_open
+
+
+def _pidfds() -> int:
+    """The pidfds this process holds."""
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[pidfd]"
+        except OSError:
+            pass
+    return n
+
+
+@pytest.mark.parametrize(
+    ("argv", "reply"),
+    [(["stop"], {"ok": False, "error": "refused", "kind": "NetdrvError"}),
+     (["--timeout", "0.5", "stop"], {"ok": True}),
+     (["--timeout", "0.5", "unload", "snull"], {"ok": True, "exiting": True})],
+    ids=["stop-refused", "stop-timeout", "unload-timeout"],
+)  # fmt: skip
+def test_no_pidfd_is_left_open_when_stop_or_unload_fails(
+    argv: list[str], reply: dict[str, Any], stand_in: Callable[..., Any]
+) -> None:
+    stand_in(reply, -1)
+    before = _pidfds()
+    res = CliRunner().invoke(cli, argv)
+    assert res.exit_code == 1, res.output
+    assert _pidfds() == before
+
+
+def test_a_daemon_whose_pid_is_unknown_is_not_named_kill_question_mark(
+    stand_in: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon in another pid namespace: SO_PEERCRED says pid 0.
+    real = control_mod.ControlClient.process
+
+    def no_pid(self: control_mod.ControlClient) -> control_mod.DaemonProcess:
+        proc = real(self)
+        proc.pid = None
+        return proc
+
+    monkeypatch.setattr(control_mod.ControlClient, "process", no_pid)
+    stand_in({"ok": True}, -1)
+    res = CliRunner().invoke(cli, ["--timeout", "3", "stop"])  # also the wait for the reply
+    assert res.exit_code == 1, res.output
+    assert "the daemon took the stop but still runs after 3 s" in res.output
+    assert "?" not in res.output
+    assert "`kill -9` the `netdrv_core.daemon` process" in res.output
+
+
+_LEAVES_A_THREAD = r"""
+import sys
+from netdrv_core import daemon
+
+class Daemon:  # what a driver did: its init started a plain (non-daemon) thread, never ended
+    def __init__(self, **kw): pass
+    def listen(self): pass
+    def check_log_size(self): return False
+    def defer(self, fn): pass
+    def run(self):
+        import leaky_plugin
+        leaky_plugin.start()
+
+daemon.Daemon = Daemon
+daemon.PluginManager = lambda **kw: None
+daemon.busy_path = lambda: sys.argv[1] + "/daemon.busy"
+print("exit", daemon._exit_process(daemon.main(["--watchdog", "0"])))
+"""
+
+
+def test_a_thread_a_driver_left_running_does_not_keep_the_daemon_alive(tmp_path: Any) -> None:
+    # Python waits for every non-daemon thread as it exits: the daemon would outlive its
+    # `netdrv stop` forever.  It exits anyway, saying in its log which thread it left.
+    (tmp_path / "leaky_plugin.py").write_text(
+        "import threading, time\n"
+        "def sleeper():\n"
+        "    time.sleep(3600)\n"
+        "def start():\n"
+        "    threading.Thread(target=sleeper, name='leaky-sleeper').start()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    p = subprocess.run([sys.executable, "-c", _LEAVES_A_THREAD, str(tmp_path)], env=env,
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "exit" not in p.stdout  # os._exit: not back from it
+    assert "'leaky-sleeper'" in p.stderr and "leaky_plugin" in p.stderr, p.stderr
+    assert "in sleeper" in p.stderr, p.stderr  # its stack

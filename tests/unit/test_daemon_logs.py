@@ -4,10 +4,12 @@ when a daemon starts, and a log larger than ``LOG_MAX_BYTES`` is rotated to ``â€
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,95 @@ def test_a_namespace_held_only_by_an_open_fd_keeps_its_log(tmp_path: Path) -> No
     finally:
         os.close(fd)
     assert prune_logs(str(tmp_path)) == [log.name]  # the last reference went: gone
+
+
+class _StartedDaemon:
+    """Stands in for :class:`~netdrv_core.daemon.Daemon` in ``main``: records when it
+    serves and runs what it was given to do once serving, as the real one does."""
+
+    def __init__(self, events: list[str], **kw: object) -> None:
+        self.events = events
+        self.deferred: list[Callable[[], None]] = []
+
+    def listen(self) -> None:
+        pass
+
+    def check_log_size(self) -> bool:
+        return False
+
+    def defer(self, fn: Callable[[], None]) -> None:
+        self.deferred.append(fn)
+
+    def run(self) -> None:
+        self.events.append("serving")
+        for fn in self.deferred:
+            fn()
+
+
+def test_the_daemon_prunes_the_logs_only_once_it_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pruning reads every fd of every process on the host: the load of the command that
+    # started the daemon, waiting to be served, must not wait for it.
+    events: list[str] = []
+    monkeypatch.setattr(daemon_mod, "Daemon", lambda **kw: _StartedDaemon(events, **kw))
+    monkeypatch.setattr(daemon_mod, "PluginManager", lambda **kw: None)
+    monkeypatch.setattr(daemon_mod, "busy_path", lambda: str(tmp_path / "daemon.busy"))
+    monkeypatch.setattr(daemon_mod.logging, "basicConfig", lambda **kw: None)
+    monkeypatch.setattr(daemon_mod, "prune_logs", lambda d, **kw: events.append("prune") or [])
+    monkeypatch.setattr(sys, "path", list(sys.path))  # main makes its entries absolute
+    monkeypatch.chdir(tmp_path)  # main leaves the directory it started in
+    old_umask = os.umask(0o022)
+    try:
+        assert daemon_mod.main(["--watchdog", "0", "--log-file", str(tmp_path / "d.log")]) == 0
+    finally:
+        os.umask(old_umask)
+    assert events == ["serving", "prune"]
+
+
+def test_a_mount_namespace_whose_first_process_exits_is_read_through_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A network namespace kept only by a mount in a mount namespace of two processes: the
+    # first one found exits before its mountinfo was read; the other one's shows the mount.
+    mnt = tmp_path / "net"
+    mnt.touch()
+    script = (f"unshare --net={mnt} true && stat -L -c %i {mnt} && "
+              "(sleep 600 & sleep 600 & echo ready; wait)")  # fmt: skip
+    try:
+        proc = subprocess.Popen(["unshare", "-rm", "--propagation", "private", "sh", "-c", script],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # fmt: skip
+    except FileNotFoundError:
+        pytest.skip("needs unshare (util-linux)")
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline(), proc.stdout.readline()]
+    try:
+        if not lines[0].strip().isdigit() or lines[1] != "ready\n":
+            os.killpg(proc.pid, 9)
+            _, err = proc.communicate(timeout=30)
+            pytest.skip(f"cannot make mount and network namespaces here: {err}")
+        inode = int(lines[0])
+        mnt_ns = daemon_mod._ns_link(f"/proc/{proc.pid}/ns/mnt")
+        killed: list[int] = []
+        real = daemon_mod._ns_link
+
+        def ns_link(path: str, kind: str = "mnt") -> int | None:
+            ino = real(path, kind)
+            if kind == "mnt" and ino == mnt_ns and not killed and path != "/proc/self/ns/mnt":
+                # The first process of that mount namespace exits as it is found.
+                pid = int(path.split("/")[2])
+                fd = os.pidfd_open(pid)
+                os.kill(pid, 9)
+                select.select([fd], [], [], 30)
+                os.close(fd)
+                killed.append(pid)
+            return ino
+
+        monkeypatch.setattr(daemon_mod, "_ns_link", ns_link)
+        live = live_netns()
+        assert killed, "no process of the mount namespace was found"
+        assert inode in live
+    finally:
+        os.killpg(proc.pid, 9)  # the shell and its sleeps
+        proc.communicate(timeout=30)
