@@ -147,6 +147,7 @@ def netdev_tx_reset_queue(txq: NetdevQueue) -> None:
     """Forget the bytes in flight and clear the stack's XOFF (when the driver frees its
     TX ring: in ``stop``, or on a reset of the hardware)."""
     dql_reset(txq.dql)
+    txq.bql_reset = True  # the driver uses BQL here: status shows the queue's limits
     if txq.stack_xoff:
         # Linux only clears the bit: its next dev_queue_xmit runs the qdisc anyway.
         # netdrv's qdisc runs when woken, so wake it (as netif_wake_queue would).

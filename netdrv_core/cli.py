@@ -1419,9 +1419,9 @@ def _ethtool_status(op: str, is_set: bool, asked: str | None, err: int | None) -
     if op == "stats" and err == errno.EOPNOTSUPP:
         return 94  # ethtool -S: "no stats available"
     if op == "features" and is_set and err not in (None, errno.EINVAL, errno.ENODEV):
-        # Linux takes such a request (only fixed features, or one set_features refused) and
-        # ethtool says "Could not change any device features": 1; 92 is for the kernel
-        # refusing it (an unknown feature name, no such device).
+        # Linux takes such a request (one set_features refused; one of only fixed features
+        # is no error here either) and ethtool says "Could not change any device features":
+        # 1; 92 is for the kernel refusing it (an unknown feature name, no such device).
         return 1
     if op == "eeprom" and asked == "drvinfo":
         return 74  # -E asks the size first: "Cannot get driver information", 74

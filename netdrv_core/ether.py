@@ -166,8 +166,9 @@ def eth_hw_addr_set(dev: NetDevice, addr: bytes | bytearray | memoryview) -> Non
 
     ``addr`` is ETH_ALEN bytes, and ``dev`` an Ethernet-like device (``addr_len`` 6,
     as :func:`~netdrv_core.linktypes.ether_setup` sets); anything else raises
-    ``ValueError``.  Nobody is told, as in Linux (``dev_set_mac_address`` and
-    ``ip link set DEV address`` tell the stack); see :func:`~netdrv_core.netdevice.dev_addr_set`.
+    ``ValueError``.  No notifier is called, as in Linux (``dev_set_mac_address`` and
+    ``ip link set DEV address`` call it), but the interface shows the new address at once;
+    see :func:`~netdrv_core.netdevice.dev_addr_set`.
     """
     if len(addr) != ETH_ALEN:
         raise ValueError(f"{dev.name}: eth_hw_addr_set of {len(addr)} bytes: an Ethernet "

@@ -1078,12 +1078,13 @@ def ethtool_set_features(host: Host, dev: NetDevice, changes: Mapping[str, Any])
     """``ethtool -K``: turn features on or off (name or short name -> bool); True if
     ``dev.features`` changed.
 
-    As ethnl: the bits outside ``hw_features`` are left out of the request, so a fixed
-    feature asked for the state it has changes nothing (``-K DEV rx off`` on a device
-    with receive checksumming fixed off succeeds), and one asked for the other state
-    beside features that can change does not stop them (``ethtool -K`` then reports it
-    ``[requested on]``); a request whose only change is a fixed feature's is refused
-    (``EOPNOTSUPP``, naming its fixed state).  The request updates ``wanted_features`` and
+    As ethnl (``ethnl_set_features``): the bits outside ``hw_features`` are left out of
+    the request, so a fixed feature asked for the state it has changes nothing (``-K DEV
+    rx off`` on a device with receive checksumming fixed off succeeds), and one asked for
+    the other state changes nothing either and is no error: ``ethtool -K`` reports it
+    ``[requested on]``, and when nothing asked for came out so, "Could not change any
+    device features" (exit 1) — what :func:`ethtool_features` shows after it tells.  The
+    request updates ``wanted_features`` and
     :meth:`~netdrv_core.host.Host.netdev_update_features` does the rest, so a feature
     another depends on (TSO on checksum offload) may stay off although requested:
     :func:`ethtool_features` shows it ``requested`` but not ``active``.  The driver's
@@ -1091,25 +1092,18 @@ def ethtool_set_features(host: Host, dev: NetDevice, changes: Mapping[str, Any])
     """
     _registered(host, dev)
     on = off = 0
-    refused: list[str] = []  # fixed features asked for the state they do not have
     for name, value in changes.items():
         bits = _feature_bits(dev, name)
         if not isinstance(value, bool):
             raise EthtoolError(f"{dev.name}: {name} must be true or false, not {value!r}",
                                errno.EINVAL)  # fmt: skip
         settable = bits & dev.hw_features
-        shown_on = bool(dev.features & bits)  # as -k shows a group: on if any member is
-        if not settable and shown_on != value:
-            refused.append(f"{name} is fixed {'on' if shown_on else 'off'}")
         if value:
             on |= settable
         else:
             off |= settable
-    if refused and not on | off:
-        raise EthtoolError(f"{dev.name}: {', '.join(refused)}: {_owner(dev)} does not let "
-                           "it be changed (not in hw_features)", errno.EOPNOTSUPP)  # fmt: skip
     if not on | off:
-        return False  # only fixed features, already as asked: ethnl masks them out
+        return False  # only fixed features: ethnl masks them out, nothing changes
     before = dev.features
     dev.wanted_features = (dev.wanted_features | on) & ~off
     ret = host.netdev_update_features(dev)

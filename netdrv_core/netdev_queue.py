@@ -85,12 +85,16 @@ class NetdevQueue:
     waiting for it, ``trans_start`` when it last sent (the watchdog's clock).
     """
 
-    __slots__ = ("dev", "dql", "drv_xoff", "index", "qdisc", "stack_xoff", "stopped", "trans_start")
+    __slots__ = (
+        "bql_reset", "dev", "dql", "drv_xoff", "index", "qdisc", "stack_xoff", "stopped",
+        "trans_start",
+    )  # fmt: skip
 
     def __init__(self, dev: NetDevice, index: int) -> None:
         self.dev = dev
         self.index = index
         self.dql = Dql(BQL_HOLD_TIME, self._clock)
+        self.bql_reset = False  # netdev_tx_reset_queue called: its driver uses BQL (status)
         # Queues 1 and above; queue 0 (_DevTxQueue) has the device's fields instead.
         # Stopped until the driver starts it, as queue 0.
         self.drv_xoff = self.stopped = True  # stopped: drv_xoff or stack_xoff, kept in step
@@ -122,6 +126,7 @@ class _DevTxQueue(NetdevQueue):
         self.dev = dev
         self.index = 0
         self.dql = Dql(BQL_HOLD_TIME, self._clock)
+        self.bql_reset = False
 
     @property
     def drv_xoff(self) -> bool:

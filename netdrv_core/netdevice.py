@@ -742,14 +742,25 @@ def dev_addr_set(dev: NetDevice, addr: bytes | bytearray | memoryview) -> None:
 
     Since Linux 5.15 ``dev->dev_addr`` is ``const`` and drivers set it with this,
     :func:`dev_addr_mod` or :func:`~netdrv_core.ether.eth_hw_addr_set`.  As in Linux
-    nobody is told: the stack hears of an address change made through
+    no notifier is called: the stack hears of an address change made through
     ``dev_set_mac_address`` (``ip link set DEV address``), whose ``set_mac_address``
-    calls these.  Raises ``ValueError`` when ``addr`` is not ``addr_len`` bytes.
+    calls these.  But ``ip link`` shows ``dev_addr``: on a registered device the kernel
+    attachment writes the new address to the interface at once (on the loop's next
+    round).  Raises ``ValueError`` when ``addr`` is not ``addr_len`` bytes.
     """
     if len(addr) != dev.addr_len:
         raise ValueError(f"{dev.name}: dev_addr_set of {len(addr)} bytes, but the device's "
                          f"addresses are {dev.addr_len} bytes (addr_len)")  # fmt: skip
     dev.dev_addr = bytes(addr)
+    _dev_addr_changed(dev)
+
+
+def _dev_addr_changed(dev: NetDevice) -> None:
+    """``ip link`` shows a registered device's new ``dev_addr`` at once (no notifier): the
+    attachment mirrors it (the kernel attachment on the TAP).  Not per packet."""
+    host = dev.host
+    if host is not None and dev.reg_state == NETREG_REGISTERED:
+        host.attachment.dev_addr_changed(dev)
 
 
 def dev_addr_mod(
@@ -770,6 +781,7 @@ def dev_addr_mod(
                          f"does not fit the device's {n}-byte addresses (addr_len)")  # fmt: skip
     old = bytes(dev.dev_addr).ljust(n, b"\0")  # Linux's dev_addr is addr_len zeros at first
     dev.dev_addr = old[:offset] + part + old[offset + len(part) : n]
+    _dev_addr_changed(dev)
 
 
 def dev_get_stats(dev: NetDevice) -> NetDeviceStats:

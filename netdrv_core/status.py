@@ -111,16 +111,18 @@ def tx_queues_status(dev: NetDevice) -> list[dict[str, Any]]:
 
 def _bql(txq: NetdevQueue | None) -> dict[str, int | float | bool] | None:
     """The queue's Byte Queue Limits (sysfs ``byte_queue_limits``), and ``active``: whether
-    BQL counts bytes on it — its driver reported some (``netdev_tx_sent_queue``) since the
-    queue was last reset.  None for a queue with nothing of BQL's to show: none counted
-    and the limits as every queue starts with (a driver without BQL, whose queue exists
-    for its ``netif_tx_*`` calls or as one of several) — not a limit of 0 that no
-    transmission obeys, which sysfs shows for such a queue in Linux.  Limits set with
-    ``netdrv set`` are shown, ``active`` false while nothing is counted."""
+    its driver uses BQL on it — it reported bytes (``netdev_tx_sent_queue``) since the
+    queue was last reset, or reset it (``netdev_tx_reset_queue``: then, as sysfs shows
+    after ``dql_reset``, the limit is back at ``limit_min`` and nothing is in flight).
+    None for a queue with nothing of BQL's to show: not used by BQL and the limits as
+    every queue starts with (a driver without BQL, whose queue exists for its
+    ``netif_tx_*`` calls or as one of several) — not a limit of 0 that no transmission
+    obeys, which sysfs shows for such a queue in Linux.  Limits set with ``netdrv set``
+    are shown, ``active`` false while BQL is not used there."""
     if txq is None:
         return None
     dql = txq.dql
-    active = bool(dql.num_queued)
+    active = bool(dql.num_queued) or txq.bql_reset
     if not active and (dql.min_limit, dql.max_limit, dql.slack_hold_time) == (
         0, DQL_MAX_LIMIT, BQL_HOLD_TIME,
     ):  # fmt: skip

@@ -77,6 +77,11 @@ class Attachment:
     def address_changed(self, dev: NetDevice) -> None:
         """The driver accepted a new hardware address."""
 
+    def dev_addr_changed(self, dev: NetDevice) -> None:
+        """The driver set ``dev_addr`` itself on a registered device (``dev_addr_set``,
+        ``dev_addr_mod``, ``eth_hw_addr_set``), maybe from a thread of its own: Linux calls
+        no notifier, but ``ip link`` shows ``dev->dev_addr`` at once."""
+
     def fix_features(self, dev: NetDevice, features: int) -> int:
         """Features the stack cannot use on this device removed (default: none)."""
         return features

@@ -1031,6 +1031,23 @@ class KernelStack(Attachment):
                     log.warning("%s: could not set the kernel link's address: %s", dev.name,
                                 exc)  # fmt: skip
 
+    def dev_addr_changed(self, dev: NetDevice) -> None:
+        """Show the address the driver set itself (``dev_addr_set``) on the link, as Linux's
+        ``ip link`` shows ``dev->dev_addr`` at once: the TAP's address is its own.
+
+        On the loop (the driver may call from a thread of its own), through
+        :meth:`_reconcile`: not while events for the link or a write of netdrv's are still
+        to be seen, and not again when ``set_mac_address`` made the change (the core's
+        :meth:`address_changed` has written it).
+        """
+        port = self.ports.get(dev.name)
+        if port is not None and port.addr:
+            self.host.loop.call_soon_threadsafe(self._dev_addr_sync, port)
+
+    def _dev_addr_sync(self, port: _Port) -> None:
+        if self.ports.get(port.dev.name) is port and port is not self._applying:
+            self._reconcile(port)
+
     # Each write is remembered until an event shows it (_echo), and ordered after the
     # events queued before it: those are read first (_catch_up), and only an event read
     # after the write can be its echo.  A user's earlier event of the same value is not.

@@ -27,7 +27,6 @@ from netdrv_core import (
     netif_stop_queue,
 )
 from netdrv_core.ethtool import DrvInfo, EthtoolOps
-from netdrv_core.skbuff import PACKET_LOOPBACK
 
 LOOPBACK_MTU = 65536
 
@@ -50,17 +49,16 @@ class LoopbackOps(NetDeviceOps):
         if skb.mac_header >= 0 and skb.mac_header < skb.data:
             skb.data = skb.mac_header  # the stack gave us the frame from its link header
         skb.ip_summed = CHECKSUM_UNNECESSARY
-        eth_type_trans(skb, dev)
-        skb.pkt_type = PACKET_LOOPBACK
+        eth_type_trans(skb, dev)  # sets pkt_type (PACKET_HOST for our own address), as Linux's
         length = skb.len  # as loopback_xmit: after eth_type_trans, without the link header
-        s = dev.stats
         if netif_rx(skb) == 0:
+            s = dev.stats
             s.tx_packets += 1
             s.tx_bytes += length
             s.rx_packets += 1
             s.rx_bytes += length
-        else:
-            s.tx_dropped += 1
+        # else: dropped by the core (device down, backlog full) and counted there, once, in
+        # rx_dropped -- loopback_xmit counts a frame only `if (__netif_rx(skb) == NET_RX_SUCCESS)`.
         return NETDEV_TX_OK
 
     def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:

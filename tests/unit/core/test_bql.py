@@ -233,8 +233,9 @@ def test_status_shows_no_limits_on_a_queue_bql_is_not_used_on(host: Host) -> Non
     st = device_status(host, plain)
     for shown in (st["bql"], *(q["bql"] for q in st["tx_queues"])):
         assert (shown["limit_min"], shown["inflight"], shown["active"]) == (100, 0, False)
-    # A driver with BQL: shown from its first report; after its reset (stop, or open) with
-    # nothing reported since, the queue holds nothing of BQL's again.
+    # A driver with BQL: shown from its first report, and after its reset (stop, or open)
+    # with nothing reported since: as sysfs's byte_queue_limits after dql_reset, the limit
+    # back at limit_min, nothing in flight.
     dev, ring = bql_dev(host)
     tx(host, dev)
     assert device_status(host, dev)["bql"]["inflight"] == FRAME
@@ -242,7 +243,36 @@ def test_status_shows_no_limits_on_a_queue_bql_is_not_used_on(host: Host) -> Non
     bql = device_status(host, dev)["bql"]
     assert (bql["inflight"], bql["limit"], bql["active"]) == (0, FRAME, True)
     netdev_reset_queue(dev)
-    assert device_status(host, dev)["bql"] is None
+    bql = device_status(host, dev)["bql"]
+    assert (bql["inflight"], bql["limit"], bql["active"]) == (0, 0, True)
+
+
+def test_status_shows_the_limits_of_a_bql_queue_just_reset(host: Host) -> None:
+    """A BQL driver resets its queues in open (netdev_tx_reset_queue) before it sends a
+    frame: sysfs's byte_queue_limits then shows limit 0, limit_min 0, limit_max
+    DQL_MAX_LIMIT, inflight 0, hold_time 1000 (ms) -- the queue's BQL state, which status
+    shows (active: the driver uses BQL there), on each queue it reset."""
+    from fakedev import ScriptedOps
+
+    from netdrv_core import alloc_etherdev_mq, netdev_tx_reset_queue, netif_tx_start_all_queues
+
+    class ResettingOps(ScriptedOps):
+        def open(self, dev: NetDevice) -> int:
+            for i in range(dev.real_num_tx_queues):
+                netdev_tx_reset_queue(netdev_get_tx_queue(dev, i))
+            netif_tx_start_all_queues(dev)
+            return 0
+
+    dev = alloc_etherdev_mq(None, 2)
+    dev.netdev_ops = ResettingOps()
+    dev.dev_addr = b"\x02\x00\x00\x00\x00\x23"
+    host.register_netdev(dev)
+    assert host.dev_open(dev) == 0
+    fresh = {"limit": 0, "limit_max": 1879048192, "limit_min": 0, "hold_time_ms": 1000.0,
+             "inflight": 0, "stopped": False, "active": True}  # fmt: skip
+    st = device_status(host, dev)
+    assert st["bql"] == fresh
+    assert [q["bql"] for q in st["tx_queues"]] == [fresh, fresh]
 
 
 def test_limits_set_like_sysfs_apply_at_the_next_completion(host: Host) -> None:

@@ -18,7 +18,7 @@ from netdrv_core import (
     dev_get_stats,
 )
 from netdrv_core.ethtool import EthtoolError, ethtool_request
-from netdrv_core.skbuff import PACKET_LOOPBACK
+from netdrv_core.skbuff import PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK
 
 
 @pytest.fixture
@@ -71,8 +71,25 @@ def test_received_skb_metadata(host: Host, lo: Callable[..., NetDevice]) -> None
     mem(host).send(dev, frame(1))
     host.loop.run_until_idle()
     (skb,) = mem(host).received_skbs(dev)
-    assert skb.pkt_type == PACKET_LOOPBACK and skb.ip_summed == CHECKSUM_UNNECESSARY
+    assert skb.ip_summed == CHECKSUM_UNNECESSARY
     assert skb.protocol == ETH_P_IP and skb.dev is dev and skb.data - skb.mac_header == 14
+
+
+def test_pkt_type_is_eth_type_trans_s_not_packet_loopback(
+    host: Host, lo: Callable[..., NetDevice]
+) -> None:
+    """loopback_xmit() leaves pkt_type to eth_type_trans(): PACKET_HOST for the device's own
+    address, PACKET_BROADCAST for ff:ff:... (PACKET_LOOPBACK is dev_loopback_xmit()'s, for the
+    copies of multicast a host sends itself, not the loopback driver's)."""
+    dev = lo()
+    bcast = eth_frame("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:01", ETH_P_IP,
+                      udp_packet("127.0.0.1", "127.0.0.1", 1, 7, b"x" * 20))  # fmt: skip
+    mem(host).send(dev, frame(1))
+    mem(host).send(dev, bcast)
+    host.loop.run_until_idle()
+    own, other = mem(host).received_skbs(dev)
+    assert (own.pkt_type, other.pkt_type) == (PACKET_HOST, PACKET_BROADCAST)
+    assert PACKET_LOOPBACK not in (own.pkt_type, other.pkt_type)
 
 
 def test_setup(lo: Callable[..., NetDevice]) -> None:
@@ -106,16 +123,21 @@ def test_large_mtu(host: Host, lo: Callable[..., NetDevice]) -> None:
     assert mem(host).received(dev) == [big]
 
 
-def test_backlog_overflow_is_counted_as_dropped(host: Host, lo: Callable[..., NetDevice]) -> None:
+def test_backlog_overflow_is_counted_once_as_rx_dropped(
+    host: Host, lo: Callable[..., NetDevice]
+) -> None:
+    """loopback_xmit(): ``if (likely(__netif_rx(skb) == NET_RX_SUCCESS)) dev_lstats_add(dev,
+    len);`` — a frame the full backlog drops is counted once, by the core, in rx_dropped
+    (enqueue_to_backlog's dev_core_stats_rx_dropped_inc), and in no tx counter."""
     dev = lo()
     host.netdev_max_backlog = 3
     for i in range(5):
         mem(host).send(dev, frame(i))
     host.loop.run_until_idle()
     s = dev_get_stats(dev)
-    assert (s.tx_packets, s.tx_dropped) == (3, 2)
-    assert s.rx_dropped == 2 and dev.core_stats.rx_backlog_drops == 2
-    assert dev.core_stats.tx_submitted == s.tx_packets + s.tx_dropped + s.tx_errors
+    assert (s.tx_packets, s.rx_packets) == (3, 3)
+    assert (s.tx_dropped, s.rx_dropped) == (0, 2) and dev.core_stats.rx_backlog_drops == 2
+    assert len(mem(host).received(dev)) == 3
 
 
 def test_two_loopbacks_get_distinct_names(host: Host, lo: Callable[..., NetDevice]) -> None:
