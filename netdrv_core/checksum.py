@@ -104,8 +104,10 @@ def skb_checksum_help(skb: SkBuff) -> None:
     Linux's CSUM_MANGLED_0: a UDP receiver reads 0 as "no checksum"), and the skb becomes
     CHECKSUM_NONE.  For a driver whose hardware cannot finish this frame.
     """
-    from .skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL
+    from .skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, _use_after_free
 
+    if skb.freed:
+        _use_after_free(skb, "skb_checksum_help")
     if skb.ip_summed != CHECKSUM_PARTIAL:
         return
     start = skb.csum_start

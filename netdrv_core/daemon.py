@@ -272,6 +272,7 @@ class _Conn:
         self.capture_left = 0
         self.capture_done = False  # the capture ended: close once ``out`` is sent
         self.pending = False  # its reply is owed: a self-test (ethtool -t) runs
+        self.owed = ""  # then what the reply is owed for (said if the daemon stops first)
 
     @property
     def streaming(self) -> bool:
@@ -952,18 +953,20 @@ class Daemon:
 
         later: list[dict[str, Any]] = []
         label = f"{self.host._owner(dev)}'s ethtool {op} on {dev.name}"
+
+        def done(outcome: tuple[dict[str, Any], bool | None] | EthtoolError) -> None:
+            self._answer_later(conn, later, reply_of(outcome))
+
         try:
             outcome = ethtool_request_begin(
-                self.host, dev, op, req.get("set"), req.get("args"),
-                lambda o: self._answer_later(conn, later, reply_of(o)),
+                self.host, dev, op, req.get("set"), req.get("args"), done,
                 lambda: self.watchdog.guard(label),
             )  # fmt: skip
         except EthtoolError as exc:
             return _ethtool_refusal(exc)
         if outcome is not None:
             return reply_of(outcome)
-        return self._await_answer(dev, conn, later, f"the self-test the ethtool {op} change "
-                                                    f"waited for")  # fmt: skip
+        return self._await_answer(dev, conn, later, done, op)
 
     def _answer_later(self, conn: _Conn | None, later: list[dict[str, Any]],
                       reply: dict[str, Any]) -> None:  # fmt: skip
@@ -982,19 +985,34 @@ class Daemon:
         self._arm_idle_check(conn.since + self.idle_timeout)
 
     def _await_answer(self, dev: NetDevice, conn: _Conn | None, later: list[dict[str, Any]],
-                      what: str) -> dict[str, Any] | None:  # fmt: skip
+                      done: Callable[[Any], None], change: str | None) -> dict[str, Any] | None:  # fmt: skip
         """The answer comes later: mark ``conn`` owed one (None), or, in-process, run the
-        loop until it is in ``later`` and return it."""
-        from .ethtool import ETHTOOL_TEST_TIMEOUT, EthtoolError
+        loop until it is in ``later`` and return it.  ``change`` is the ethtool op of a
+        change waiting for a self-test, None for a self-test.  An in-process caller
+        answered that it failed (inside a loop callback, or the wait gave up) leaves
+        nothing waiting: the change (``done`` its callback) is not made, the test not run,
+        later."""
+        from .ethtool import ETHTOOL_TEST_TIMEOUT, EthtoolError, _withdraw_waiting
 
-        if conn is None:  # an in-process caller, outside the loop: run it until the answer
+        what = "the self-test" if change is None else \
+            f"the self-test the ethtool {change} change waits for"  # fmt: skip
+        if conn is None:  # an in-process caller: run the loop until the answer
+            if self.host.loop.running is not None:  # as ethtool_request: never inside itself
+                _withdraw_waiting(dev, done)
+                return _ethtool_refusal(EthtoolError(
+                    f"{dev.name}: {what} is not done yet, and an in-process request from a "
+                    f"loop callback cannot wait (it would run the loop inside itself): send "
+                    f"it through the control socket", errno.EDEADLK))  # fmt: skip
             # Up to a test's own timeout after waiting as long for one running before it.
             self.host.loop.run_until(lambda: bool(later), 2 * ETHTOOL_TEST_TIMEOUT + 1.0)
             if later:
                 return later[0]
+            _withdraw_waiting(dev, done)
             return _ethtool_refusal(EthtoolError(f"{dev.name}: {what} did not complete",
                                                  errno.ETIMEDOUT))  # fmt: skip
         conn.pending = True
+        conn.owed = ("the self-test completed" if change is None else
+                     f"the ethtool {change} change, waiting for a self-test, was made")  # fmt: skip
         return None
 
     def _self_test(
@@ -1022,7 +1040,7 @@ class Daemon:
             return reply_of(exc)
         if result is not None:
             return reply_of(result)
-        return self._await_answer(dev, conn, later, "the self-test")
+        return self._await_answer(dev, conn, later, done, None)
 
     def faults(self, req: dict[str, Any]) -> dict[str, Any]:
         """``netdrv faults``: install or change (``set``), remove (``off``) or show the
@@ -1206,7 +1224,7 @@ class Daemon:
                 conn.pending = False
                 self._send(conn, {"ok": False, "kind": "EthtoolError", "errno": errno.ENODEV,
                                   "error": "the netdrv daemon stopped (every driver unloaded) "
-                                           "before the self-test completed"})  # fmt: skip
+                                           f"before {conn.owed}"})  # fmt: skip
             self._close_conn(conn)
         self._close_listener()
         self.host.loop.stop()

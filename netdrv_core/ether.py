@@ -23,6 +23,7 @@ from .skbuff import (
     PACKET_MULTICAST,
     PACKET_OTHERHOST,
     SkBuff,
+    _use_after_free,
     skb_put_padto,
 )
 
@@ -258,6 +259,8 @@ def eth_type_trans(skb: SkBuff, dev: NetDevice) -> int:
     another host (seen in promiscuous mode).  A type field below 0x0600 is an
     802.3 length: the protocol is ETH_P_802_3 (raw IPX, 0xFFFF) or ETH_P_802_2.
     """
+    if skb.freed:
+        _use_after_free(skb, "eth_type_trans")
     skb.dev = dev
     skb.mac_header = skb.data
     buf = skb.buf

@@ -762,6 +762,21 @@ def _check_value(dev: NetDevice, name: str, value: Any) -> None:
                            errno.EINVAL)  # fmt: skip
 
 
+def _check_fields(dev: NetDevice, kind: str, changes: Mapping[str, Any]) -> None:
+    """``changes`` names settable fields of ``kind`` only, each a u32 or a boolean
+    (``EINVAL``): what :func:`ethtool_set` checks without asking the driver."""
+    spec = _KINDS[kind]
+    for name in changes:
+        if name not in spec.settable:
+            raise EthtoolError(
+                f"{dev.name}: {spec.what} have no settable field {name!r} "
+                f"(settable: {', '.join(spec.settable)})",
+                errno.EINVAL,
+            )
+    for name, value in changes.items():
+        _check_value(dev, name, value)
+
+
 def ethtool_set(host: Host, dev: NetDevice, kind: str, changes: Mapping[str, Any]) -> bool:
     """``ethtool -G/-C/-L/-A``: apply ``changes`` (field name -> value); True if any changed.
 
@@ -778,13 +793,7 @@ def ethtool_set(host: Host, dev: NetDevice, kind: str, changes: Mapping[str, Any
     if not (ethtool_supports(ops, spec.get) and ethtool_supports(ops, spec.set)):
         raise _unsupported(dev, spec.what)
     assert ops is not None
-    for name in changes:
-        if name not in spec.settable:
-            raise EthtoolError(
-                f"{dev.name}: {spec.what} have no settable field {name!r} "
-                f"(settable: {', '.join(spec.settable)})",
-                errno.EINVAL,
-            )
+    _check_fields(dev, kind, changes)
     if kind == "coalesce":
         unsupported = [n for n in changes if n not in ops.supported_coalesce_params]
         if unsupported:
@@ -795,8 +804,6 @@ def ethtool_set(host: Host, dev: NetDevice, kind: str, changes: Mapping[str, Any
                 errno.EOPNOTSUPP,
             )
     current = ethtool_get(host, dev, kind)
-    for name, value in changes.items():
-        _check_value(dev, name, value)
     new = replace(current, **changes)
     for name, limit in spec.limits.items():
         if getattr(new, name) > getattr(new, limit):
@@ -867,6 +874,26 @@ def _speed_text(speed: int) -> str:
     return f"{speed}Mb/s" if speed > 0 else "unknown"
 
 
+def _check_link_fields(dev: NetDevice, changes: Mapping[str, Any]) -> None:
+    """``changes`` names :data:`LINK_SETTINGS` only, each with a valid value (``EINVAL``)."""
+    for name, value in changes.items():
+        if name not in LINK_SETTINGS:
+            raise EthtoolError(f"{dev.name}: link settings have no settable field {name!r} "
+                               f"(settable: {', '.join(LINK_SETTINGS)})", errno.EINVAL)  # fmt: skip
+        if name == "autoneg":
+            ok = isinstance(value, bool)
+            want = "true or false"
+        elif name == "speed":
+            ok = type(value) is int and 0 < value < U32_MAX
+            want = "a positive number of Mbit/s"
+        else:
+            ok = type(value) is int and value in (DUPLEX_HALF, DUPLEX_FULL)
+            want = f"{DUPLEX_HALF} (half) or {DUPLEX_FULL} (full)"
+        if not ok:
+            raise EthtoolError(f"{dev.name}: {name} must be {want}, not {value!r:.100}",
+                               errno.EINVAL)  # fmt: skip
+
+
 def ethtool_set_link_ksettings(host: Host, dev: NetDevice, changes: Mapping[str, Any]) -> bool:
     """``ethtool -s DEV speed N duplex half|full autoneg on|off``; True if the settings changed.
 
@@ -886,22 +913,7 @@ def ethtool_set_link_ksettings(host: Host, dev: NetDevice, changes: Mapping[str,
     if not (ethtool_supports(dev.ethtool_ops, "get_link_ksettings")
             and ethtool_supports(dev.ethtool_ops, "set_link_ksettings")):  # fmt: skip
         raise _unsupported(dev, "changing link settings (speed, duplex, autoneg)")
-    for name, value in changes.items():
-        if name not in LINK_SETTINGS:
-            raise EthtoolError(f"{dev.name}: link settings have no settable field {name!r} "
-                               f"(settable: {', '.join(LINK_SETTINGS)})", errno.EINVAL)  # fmt: skip
-        if name == "autoneg":
-            ok = isinstance(value, bool)
-            want = "true or false"
-        elif name == "speed":
-            ok = type(value) is int and 0 < value < U32_MAX
-            want = "a positive number of Mbit/s"
-        else:
-            ok = type(value) is int and value in (DUPLEX_HALF, DUPLEX_FULL)
-            want = f"{DUPLEX_HALF} (half) or {DUPLEX_FULL} (full)"
-        if not ok:
-            raise EthtoolError(f"{dev.name}: {name} must be {want}, not {value!r:.100}",
-                               errno.EINVAL)  # fmt: skip
+    _check_link_fields(dev, changes)
     current = _link_ksettings(host, dev)
     new = replace(current, **{"autoneg": bool(current.autoneg), **changes})
     if (new.speed, new.duplex, new.autoneg) == (current.speed, current.duplex,
@@ -1340,20 +1352,25 @@ def ethtool_get_regs(host: Host, dev: NetDevice) -> tuple[EthtoolRegs, bytes]:
     return EthtoolRegs(version=regs.version, len=reglen), bytes(buf)
 
 
+def _eeprom_write_data(dev: NetDevice, settings: Mapping[str, Any]) -> bytes:
+    """The bytes of an EEPROM write request (``magic``, ``offset``, ``data`` in hex)."""
+    unknown = set(settings) - {"magic", "offset", "data"}
+    if unknown or "data" not in settings:
+        raise EthtoolError(f"{dev.name}: an EEPROM write takes magic, offset and data (hex), "
+                           f"not {', '.join(sorted(unknown)) or 'no data'}",
+                           errno.EINVAL)  # fmt: skip
+    try:
+        return bytes.fromhex(settings["data"])
+    except (TypeError, ValueError):
+        raise EthtoolError(f"{dev.name}: EEPROM data must be hex digits, not "
+                           f"{settings['data']!r:.50}", errno.EINVAL) from None  # fmt: skip
+
+
 def _eeprom_request(
     host: Host, dev: NetDevice, settings: Mapping[str, Any] | None, args: Mapping[str, Any] | None
 ) -> tuple[dict[str, Any], bool | None]:
     if settings is not None:  # -E: magic, offset, data (hex)
-        unknown = set(settings) - {"magic", "offset", "data"}
-        if unknown or "data" not in settings:
-            raise EthtoolError(f"{dev.name}: an EEPROM write takes magic, offset and data (hex), "
-                               f"not {', '.join(sorted(unknown)) or 'no data'}",
-                               errno.EINVAL)  # fmt: skip
-        try:
-            data = bytes.fromhex(settings["data"])
-        except (TypeError, ValueError):
-            raise EthtoolError(f"{dev.name}: EEPROM data must be hex digits, not "
-                               f"{settings['data']!r:.50}", errno.EINVAL) from None  # fmt: skip
+        data = _eeprom_write_data(dev, settings)
         offset = settings.get("offset", 0)
         ethtool_set_eeprom(host, dev, settings.get("magic", 0), offset, data)
         return {"offset": offset, "length": len(data)}, True
@@ -1389,9 +1406,11 @@ def ethtool_request(
 
     A change (a set request, ``nway_reset``) while a self-test runs on the device, or
     waits for one, waits its turn as in Linux, where the test holds the RTNL lock the
-    change takes: this runs the host's loop until then (see
-    :func:`ethtool_request_begin`, what a loop callback uses; from one, waiting here
-    is ``EDEADLK``).  Reads are answered at once.
+    change takes (netdrv's wait is per device; RTNL is one lock for all): this runs the
+    host's loop until then (see :func:`ethtool_request_begin`, what a loop callback
+    uses; from one, waiting here is ``EDEADLK``).  Given up on (``EDEADLK``, or
+    ``ETIMEDOUT`` when the loop's clock does not move), the change is not made later.
+    Reads are answered at once.
     """
     _check_request(dev, op, args)
     if _waits_for_tests(dev, op, settings):
@@ -1400,9 +1419,11 @@ def ethtool_request(
                                f"running on the device, from a loop callback: use "
                                f"ethtool_request_begin", errno.EDEADLK)  # fmt: skip
         box: list[tuple[dict[str, Any], bool | None] | EthtoolError] = []
-        ethtool_request_begin(host, dev, op, settings, args, box.append)
+        done = box.append
+        ethtool_request_begin(host, dev, op, settings, args, done)
         host.loop.run_until(lambda: bool(box), 2 * ETHTOOL_TEST_TIMEOUT + 1.0)
         if not box:  # the loop's clock is a test's fake one and was not moved
+            _withdraw_waiting(dev, done)  # told it failed: it is not made later
             raise EthtoolError(f"{dev.name}: the self-test the ethtool {op} change waits "
                                f"for did not complete", errno.ETIMEDOUT)  # fmt: skip
         outcome = box[0]
@@ -1410,6 +1431,60 @@ def ethtool_request(
             raise outcome
         return outcome
     return _request(host, dev, op, settings, args)
+
+
+def _check_msglevel_request(dev: NetDevice, settings: Mapping[str, Any]) -> None:
+    if set(settings) != {"msglevel"}:
+        raise EthtoolError(f"{dev.name}: set only 'msglevel'", errno.EINVAL)
+    _check_value(dev, "msglevel", settings["msglevel"])
+
+
+def _check_change(dev: NetDevice, op: str, settings: Mapping[str, Any] | None) -> None:
+    """What is wrong with change ``op`` whatever the state of the device: the request, its
+    field names, the types and ranges of its values (``EINVAL``).  Checked before the
+    change waits for a self-test, as Linux's netlink policy checks an ethtool request's
+    attributes before its handler takes RTNL; what needs the driver (its ops, the
+    current values and maximums, its private flag names) is checked at the change's turn."""
+    if op not in ETHTOOL_REQUESTS:
+        raise EthtoolError(f"unknown ethtool request {op!r}", errno.EINVAL)
+    if settings is None:
+        return
+    if not isinstance(settings, Mapping):
+        raise EthtoolError(f"{dev.name}: an ethtool {op} change is field name -> value, not "
+                           f"{settings!r:.50}", errno.EINVAL)  # fmt: skip
+    if op in _KINDS:
+        _check_fields(dev, op, settings)
+    elif op == "settings":
+        _check_link_fields(dev, settings)
+    elif op == "msglevel":
+        _check_msglevel_request(dev, settings)
+    elif op == "eeprom":
+        _eeprom_write_data(dev, settings)
+    elif op in ("features", "priv_flags"):
+        for name, value in settings.items():
+            if op == "features":
+                _feature_bits(dev, name)
+            if not isinstance(value, bool):
+                raise EthtoolError(f"{dev.name}: {name} must be true or false, not "
+                                   f"{value!r:.100}", errno.EINVAL)  # fmt: skip
+
+
+def _withdraw_waiting(dev: NetDevice, done: Callable[[Any], None]) -> bool:
+    """Take the change or self-test waiting for ``dev``'s self-test whose ``done`` is
+    ``done`` off the queue, its timer cancelled: its caller gave up on it (and was told it
+    failed), so it is never made or run.  False when none waits (it was made, or runs)."""
+    queue = _waiting.get(dev)
+    if not queue:
+        return False
+    for q in queue:
+        if q.done is done:
+            queue.remove(q)
+            if q.timer is not None:
+                q.timer.cancel()
+            if not queue:
+                _waiting.pop(dev, None)
+            return True
+    return False
 
 
 def _check_request(dev: NetDevice, op: str, args: Mapping[str, Any] | None) -> None:
@@ -1442,7 +1517,11 @@ def ethtool_request_begin(
 
     A change (a set request, ``nway_reset``: ``ethtool -G``, ``-K``, ``-s``…) of a
     device on which a self-test runs, or waits, waits for it as in Linux, where the
-    test holds the RTNL lock the change takes: it is made once the test's result is
+    test holds the RTNL lock the change takes (the wait is per device: RTNL is one lock
+    for every device).  A request malformed whatever the device's state (an unknown
+    request or field, a value of the wrong type or out of its range) is refused at
+    once, ``EINVAL``, as Linux's netlink policy refuses it before RTNL is taken.  The
+    change is made once the test's result is
     handed on, in turn with the tests waiting too, and answers ``EBUSY`` without
     being made when it has waited :data:`ETHTOOL_TEST_TIMEOUT` seconds.  Returns
     ``(result, changed)`` when the request was answered at once (every read, and a
@@ -1456,6 +1535,7 @@ def ethtool_request_begin(
                            errno.EINVAL)  # fmt: skip
     _check_request(dev, op, args)
     if _waits_for_tests(dev, op, settings):
+        _check_change(dev, op, settings)  # a malformed request is not kept waiting
         q = _QueuedChange(host, dev, op, settings, args, done, guard)
         q.timer = host.loop.call_later(ETHTOOL_TEST_TIMEOUT, _waited_too_long, q)
         _waiting.setdefault(dev, deque()).append(q)
@@ -1550,8 +1630,7 @@ def _request(
     if op == "msglevel":
         changed = None
         if settings is not None:
-            if set(settings) != {"msglevel"}:
-                raise EthtoolError(f"{dev.name}: set only 'msglevel'", errno.EINVAL)
+            _check_msglevel_request(dev, settings)
             changed = ethtool_set_msglevel(host, dev, settings["msglevel"])
         return {"msglevel": ethtool_get_msglevel(host, dev)}, changed
     if op == "priv_flags":
@@ -1831,7 +1910,8 @@ def ethtool_self_test_begin(
     (:func:`netif_testing_on`) around the driver's test.
 
     A test of a device on which one already runs waits for it, as in Linux, where
-    the running test holds the RTNL lock the second one takes: it starts once the
+    the running test holds the RTNL lock the second one takes (the wait is per
+    device: RTNL is one lock for every device): it starts once the
     first one's result is handed on (tests waiting for the same device start in
     the order they came), and answers ``EBUSY`` without running when it has waited
     :data:`ETHTOOL_TEST_TIMEOUT` seconds (the running test itself ends by then:
@@ -1915,16 +1995,19 @@ def ethtool_self_test(
     until the test is done (never from a loop callback, which would run the loop inside
     itself).  Raises :class:`EthtoolError`."""
     box: list[dict[str, Any] | EthtoolError] = []
-    result = ethtool_self_test_begin(host, dev, flags, box.append)
+    done = box.append
+    result = ethtool_self_test_begin(host, dev, flags, done)
     if result is not None:
         return result
     if host.loop.running is not None:
+        _withdraw_waiting(dev, done)  # a test waiting its turn does not run (one running does)
         raise EthtoolError(f"{dev.name}: ethtool_self_test waits for a test that needs the "
                            f"loop, from a loop callback: use ethtool_self_test_begin",
                            errno.EDEADLK)  # fmt: skip
     # Its turn (a test running on the device, up to the timeout), then its own test.
     host.loop.run_until(lambda: bool(box), 2 * ETHTOOL_TEST_TIMEOUT + 1.0)
     if not box:  # the loop's clock is a test's fake one and was not moved
+        _withdraw_waiting(dev, done)  # still waiting its turn: it never runs
         raise EthtoolError(f"{dev.name}: the self-test did not complete", errno.ETIMEDOUT)
     outcome = box[0]
     if isinstance(outcome, EthtoolError):

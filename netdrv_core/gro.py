@@ -13,7 +13,8 @@ the frame was segmented.
 
 The rules are Linux's (``inet_gro_receive``, ``ipv6_gro_receive``,
 ``tcp_gro_receive``): a segment whose checksum was not verified is verified
-here (and, found good, marked ``CHECKSUM_UNNECESSARY``); a segment that is not
+here (and, found good, marked ``CHECKSUM_UNNECESSARY``; found bad, it goes up unmerged after
+what its flow holds, where Linux lets it overtake them); a segment that is not
 plain data (SYN, RST, URG, no payload, IP options or fragments) is not merged
 and first flushes what its flow holds, so the order within a flow is kept; a
 CWR segment flushes it too, and is held as a flow of its own that nothing

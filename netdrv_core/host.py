@@ -1019,10 +1019,11 @@ class Host:
             self.driver_fault(dev, "start_xmit", exc)
             return NET_XMIT_SUCCESS
         if rc != 0:  # not NETDEV_TX_OK (a constant compares faster than a global)
-            if rc == NETDEV_TX_BUSY:
-                self._busy(dev, skb)
+            if rc != NETDEV_TX_BUSY:
+                self._odd_xmit_return(dev, rc)
+            elif self._busy(dev, skb):
                 return NET_XMIT_SUCCESS
-            self._odd_xmit_return(dev, rc)
+            # else BUSY for an skb the driver listed or freed: taken, as NETDEV_TX_OK
         dev.core_stats.tx_submitted += 1
         if dev._watchdog_on:
             # The kernel's txq_trans_update() on TX_OK.  (The clock is an attribute of the
@@ -1068,8 +1069,9 @@ class Host:
         return NET_XMIT_SUCCESS
 
     def xmit_one(self, dev: NetDevice, skb: SkBuff, txq: NetdevQueue | None = None) -> bool:
-        """Call ``start_xmit``; False when the driver said BUSY (skb requeued at the head of
-        its queue's backlog).  ``txq`` is TX queue 1 or above; None is queue 0."""
+        """Call ``start_xmit``; False when the driver said BUSY and the core kept the skb
+        (requeued at the head of its queue's backlog, or dropped with the qdisc when the
+        carrier went).  ``txq`` is TX queue 1 or above; None is queue 0."""
         try:
             rc = dev.netdev_ops.start_xmit(skb, dev)
         except Exception as exc:
@@ -1079,10 +1081,11 @@ class Host:
             self.driver_fault(dev, "start_xmit", exc)
             return True
         if rc != 0:  # not NETDEV_TX_OK
-            if rc == NETDEV_TX_BUSY:
-                self._busy(dev, skb, txq)
+            if rc != NETDEV_TX_BUSY:
+                self._odd_xmit_return(dev, rc)
+            elif self._busy(dev, skb, txq):
                 return False
-            self._odd_xmit_return(dev, rc)
+            # else BUSY for an skb the driver listed or freed: taken, as NETDEV_TX_OK
         dev.core_stats.tx_submitted += 1
         if dev._watchdog_on:
             clock = self.loop.clock  # see dev_queue_xmit
@@ -1101,14 +1104,15 @@ class Host:
         log.warning("%s: %s's %s; counted as taken", dev.name, self._owner(dev),
                     bad_xmit_return(rc))  # fmt: skip
 
-    def _busy(self, dev: NetDevice, skb: SkBuff, txq: NetdevQueue | None = None) -> None:
+    def _busy(self, dev: NetDevice, skb: SkBuff, txq: NetdevQueue | None = None) -> bool:
         """The driver said NETDEV_TX_BUSY: keep ``skb`` at the head of the qdisc (of
-        ``txq``, when not queue 0)."""
+        ``txq``, when not queue 0) and return True.  False when the driver freed the skb or
+        put it on a list of its own: the core cannot keep it, and it is taken as
+        NETDEV_TX_OK (the caller counts it submitted, updates trans_start, drains on)."""
         dev.core_stats.tx_busy += 1
         if skb.freed:
             # BUSY means the core keeps the skb, yet the driver freed it: requeued, it would
             # reach start_xmit again after its free.  Lost: counted as a driver fault (a drop).
-            dev.core_stats.tx_submitted += 1
             dev.core_stats.tx_driver_faults += 1
             if dev not in self._busy_freed:
                 self._busy_freed.add(dev)
@@ -1116,29 +1120,28 @@ class Host:
                             "BUSY means the core keeps the skb (free it only with "
                             "NETDEV_TX_OK); the frame is lost, counted in tx_dropped",
                             dev.name, self._owner(dev))  # fmt: skip
-            return
+            return False
         if skb.on_list is not None:
             # BUSY, yet the driver put the skb on a list of its own: requeued, it would be on
             # two (Linux corrupts both).  The driver holds it: taken, as NETDEV_TX_OK.
-            dev.core_stats.tx_submitted += 1
             if dev not in self._busy_listed:
                 self._busy_listed.add(dev)
                 log.warning("%s: %s's start_xmit queued the skb on a list and returned "
                             "NETDEV_TX_BUSY: BUSY means the core keeps the skb, and an skb is "
                             "on one list at a time; return NETDEV_TX_OK once it is on yours "
                             "(taken as that)", dev.name, self._owner(dev))  # fmt: skip
-            return
+            return False
         if dev._deactivated:
             # The carrier went off inside start_xmit: the qdisc is noop_qdisc now (Linux's
             # dev_deactivate resets the old one, freeing the skb requeued there).
             dev.core_stats.tx_qdisc_drops += 1
             kfree_tx(skb)
-            return
+            return True
         if txq is not None:
             txq.qdisc.appendleft(skb)
             if not txq.stopped:
                 self.loop.call_later(0.001, self._txq_wake, txq)
-            return
+            return True
         dev.qdisc.appendleft(skb)
         if not dev._queue_stopped:
             # BUSY without stopping the queue is a driver bug in Linux too; retry soon.
@@ -1146,6 +1149,7 @@ class Host:
             # _wake, not qdisc_run: once the qdisc drains the attachment must read again
             # (the TAP reader stopped when it saw the qdisc non-empty).
             self.loop.call_later(0.001, self._wake, dev)
+        return True
 
     def qdisc_run(self, dev: NetDevice) -> None:
         """Send what the qdisc holds while the queue is awake."""

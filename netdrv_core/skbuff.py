@@ -308,10 +308,14 @@ class SkBuff:
 
     def headroom(self) -> int:
         """Free bytes before ``data`` (``skb_headroom``)."""
+        if self.freed:
+            _use_after_free(self, "skb_headroom")
         return self.data
 
     def tailroom(self) -> int:
         """Free bytes after ``tail`` (``skb_tailroom``)."""
+        if self.freed:
+            _use_after_free(self, "skb_tailroom")
         return self.end - self.tail
 
     # -- buffer operations ---------------------------------------------------

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from .checksum import csum_partial
 from .ether import ETH_ALEN, ETH_HLEN, ETH_P_802_2, ETH_P_802_3, ETH_P_802_3_MIN
 from .netdevice import NETIF_F_HW_VLAN_CTAG_TX, kfree_tx
-from .skbuff import CHECKSUM_COMPLETE, CHECKSUM_PARTIAL, SkBuff, skb_frame_start
+from .skbuff import CHECKSUM_COMPLETE, CHECKSUM_PARTIAL, SkBuff, _use_after_free, skb_frame_start
 
 if TYPE_CHECKING:
     from .netdevice import NetDevice
@@ -101,16 +101,24 @@ def __vlan_hwaccel_put_tag(skb: SkBuff, vlan_proto: int, vlan_tci: int) -> None:
     A receive path calls it before ``netif_rx``/``napi_gro_receive`` on the
     untagged frame; from a class body call :func:`vlan_hwaccel_put_tag`.
     """
+    if skb.freed:
+        _use_after_free(skb, "__vlan_hwaccel_put_tag")
     skb.vlan_all = (vlan_proto & 0xFFFF) << 16 | vlan_tci & 0xFFFF
 
 
 def __vlan_hwaccel_clear_tag(skb: SkBuff) -> None:
     """Remove the metadata tag (``vlan_all = 0``)."""
+    if skb.freed:
+        _use_after_free(skb, "__vlan_hwaccel_clear_tag")
     skb.vlan_all = 0
 
 
 def __vlan_hwaccel_copy_tag(dst: SkBuff, src: SkBuff) -> None:
     """Give ``dst`` the metadata tag of ``src`` (or none, if it has none)."""
+    if dst.freed:
+        _use_after_free(dst, "__vlan_hwaccel_copy_tag")
+    if src.freed:
+        _use_after_free(src, "__vlan_hwaccel_copy_tag")
     dst.vlan_all = src.vlan_all
 
 
@@ -120,26 +128,36 @@ vlan_hwaccel_clear_tag = __vlan_hwaccel_clear_tag
 
 def skb_vlan_tag_present(skb: SkBuff) -> bool:
     """True when ``skb`` carries a tag in its metadata (Linux: ``!!skb->vlan_all``)."""
+    if skb.freed:
+        _use_after_free(skb, "skb_vlan_tag_present")
     return skb.vlan_all != 0
 
 
 def skb_vlan_tag_get(skb: SkBuff) -> int:
     """The metadata tag's TCI (0 when there is none: ask :func:`skb_vlan_tag_present`)."""
+    if skb.freed:
+        _use_after_free(skb, "skb_vlan_tag_get")
     return skb.vlan_all & 0xFFFF
 
 
 def skb_vlan_tag_get_id(skb: SkBuff) -> int:
     """The metadata tag's VLAN ID."""
+    if skb.freed:
+        _use_after_free(skb, "skb_vlan_tag_get_id")
     return skb.vlan_all & VLAN_VID_MASK
 
 
 def skb_vlan_tag_get_prio(skb: SkBuff) -> int:
     """The metadata tag's priority (PCP, 0-7)."""
+    if skb.freed:
+        _use_after_free(skb, "skb_vlan_tag_get_prio")
     return (skb.vlan_all & VLAN_PRIO_MASK) >> VLAN_PRIO_SHIFT
 
 
 def skb_vlan_tagged(skb: SkBuff) -> bool:
     """True when ``skb`` is tagged, in its metadata or its data (``skb.protocol``)."""
+    if skb.freed:
+        _use_after_free(skb, "skb_vlan_tagged")
     return skb.vlan_all != 0 or eth_type_vlan(skb.protocol)
 
 
@@ -155,6 +173,8 @@ def _outer_type(skb: SkBuff) -> tuple[int, int]:
 def vlan_get_tag(skb: SkBuff) -> int | None:
     """The TCI of ``skb``'s tag: the metadata one, else the outer one in the data; None when
     untagged (Linux returns ``-EINVAL``)."""
+    if skb.freed:
+        _use_after_free(skb, "vlan_get_tag")
     if skb.vlan_all:
         return skb.vlan_all & 0xFFFF
     start, proto = _outer_type(skb)
@@ -195,6 +215,8 @@ def vlan_insert_tag(skb: SkBuff, vlan_proto: int, vlan_tci: int) -> SkBuff:
 
     :raises ValueError: the frame is too short to hold the MAC addresses.
     """
+    if skb.freed:
+        _use_after_free(skb, "vlan_insert_tag")
     start = skb_frame_start(skb)
     if skb.tail - start < _MACS:
         raise ValueError(f"vlan_insert_tag: a {skb.tail - start}-byte frame has no MAC addresses")
@@ -215,6 +237,8 @@ def vlan_insert_tag(skb: SkBuff, vlan_proto: int, vlan_tci: int) -> SkBuff:
 
 def vlan_insert_tag_set_proto(skb: SkBuff, vlan_proto: int, vlan_tci: int) -> SkBuff:
     """:func:`vlan_insert_tag`, and ``skb.protocol`` becomes the tag's protocol."""
+    if skb.freed:
+        _use_after_free(skb, "vlan_insert_tag_set_proto")
     vlan_insert_tag(skb, vlan_proto, vlan_tci)
     skb.protocol = vlan_proto
     return skb
@@ -236,6 +260,8 @@ def __vlan_hwaccel_push_inside(skb: SkBuff) -> SkBuff:
     """Move the metadata tag into the data (software insertion); returns ``skb``.
 
     A tag without its protocol goes in as 802.1Q (:func:`vlan_tag_bytes`)."""
+    if skb.freed:
+        _use_after_free(skb, "__vlan_hwaccel_push_inside")
     vlan_insert_tag_set_proto(skb, skb.vlan_all >> 16 or ETH_P_8021Q, skb.vlan_all & 0xFFFF)
     skb.vlan_all = 0
     return skb
@@ -243,6 +269,8 @@ def __vlan_hwaccel_push_inside(skb: SkBuff) -> SkBuff:
 
 def vlan_hwaccel_push_inside(skb: SkBuff) -> SkBuff:
     """:func:`__vlan_hwaccel_push_inside` when ``skb`` has a metadata tag; returns ``skb``."""
+    if skb.freed:
+        _use_after_free(skb, "vlan_hwaccel_push_inside")
     if skb.vlan_all:
         __vlan_hwaccel_push_inside(skb)
     return skb
@@ -284,6 +312,8 @@ def skb_vlan_untag(skb: SkBuff) -> SkBuff:
 
     :raises ValueError: the frame is too short for the tag it says it has.
     """
+    if skb.freed:
+        _use_after_free(skb, "skb_vlan_untag")
     if skb.vlan_all:
         return skb  # as Linux: the metadata holds one tag; a second stays in the data
     start, proto = _outer_type(skb)

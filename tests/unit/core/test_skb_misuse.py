@@ -15,7 +15,10 @@ from netdrv_core import (
     __skb_dequeue,
     __skb_queue_head,
     __skb_queue_tail,
+    alloc_netdev,
     dev_alloc_skb,
+    eth_type_trans,
+    ether_setup,
     kfree_skb,
     skb_dequeue,
     skb_dequeue_tail,
@@ -25,7 +28,9 @@ from netdrv_core import (
     skb_queue_splice_tail_init,
     skb_queue_tail,
     skb_unlink,
+    vlan,
 )
+from netdrv_core.checksum import skb_checksum_help
 from netdrv_core.skbuff import (
     consume_skb,
     dev_kfree_skb_any,
@@ -33,6 +38,21 @@ from netdrv_core.skbuff import (
     skb_pad,
     skb_padto,
     skb_put_padto,
+)
+from netdrv_core.vlan import (
+    ETH_P_8021Q,
+    skb_vlan_tag_get,
+    skb_vlan_tag_get_id,
+    skb_vlan_tag_get_prio,
+    skb_vlan_tag_present,
+    skb_vlan_tagged,
+    skb_vlan_untag,
+    vlan_get_tag,
+    vlan_hwaccel_clear_tag,
+    vlan_hwaccel_push_inside,
+    vlan_hwaccel_put_tag,
+    vlan_insert_tag,
+    vlan_insert_tag_set_proto,
 )
 
 # Each operation on a freed skb, with the name the error must give it.
@@ -60,6 +80,25 @@ _OPS = [
     ("skb_put_padto", lambda s: skb_put_padto(s, 60)),
     ("skb_queue_tail", lambda s: skb_queue_tail(SkBuffHead(), s)),
     ("skb_queue_head", lambda s: skb_queue_head(SkBuffHead(), s)),
+    ("skb_headroom", lambda s: s.headroom()),
+    ("skb_tailroom", lambda s: s.tailroom()),
+    ("eth_type_trans", lambda s: eth_type_trans(s, alloc_netdev(None, "t%d", ether_setup))),
+    ("skb_checksum_help", skb_checksum_help),
+    ("__vlan_hwaccel_put_tag", lambda s: vlan_hwaccel_put_tag(s, ETH_P_8021Q, 5)),
+    ("__vlan_hwaccel_clear_tag", vlan_hwaccel_clear_tag),
+    ("__vlan_hwaccel_copy_tag", lambda s: vlan.__vlan_hwaccel_copy_tag(s, dev_alloc_skb(8))),
+    ("__vlan_hwaccel_copy_tag", lambda s: vlan.__vlan_hwaccel_copy_tag(dev_alloc_skb(8), s)),
+    ("skb_vlan_tag_present", skb_vlan_tag_present),
+    ("skb_vlan_tag_get", skb_vlan_tag_get),
+    ("skb_vlan_tag_get_id", skb_vlan_tag_get_id),
+    ("skb_vlan_tag_get_prio", skb_vlan_tag_get_prio),
+    ("skb_vlan_tagged", skb_vlan_tagged),
+    ("vlan_get_tag", vlan_get_tag),
+    ("vlan_insert_tag", lambda s: vlan_insert_tag(s, ETH_P_8021Q, 5)),
+    ("vlan_insert_tag_set_proto", lambda s: vlan_insert_tag_set_proto(s, ETH_P_8021Q, 5)),
+    ("vlan_hwaccel_push_inside", vlan_hwaccel_push_inside),
+    ("__vlan_hwaccel_push_inside", vlan.__vlan_hwaccel_push_inside),
+    ("skb_vlan_untag", skb_vlan_untag),
 ]
 
 
