@@ -122,14 +122,15 @@ def parse_size(text: str, key: str = "burst") -> int:
     return int(size)
 
 
-def _is_number(word: str | None) -> bool:
-    """tc's NEXT_IS_NUMBER: whether an optional value follows (a word strtod reads a
-    number at the start of, a sign included: tc then refuses a negative one as illegal)."""
-    if word is None or not word:
-        return False
-    if word[0] in "+-":
-        word = word[1:]
-    return word[:1].isdigit() or (word[:1] == "." and word[1:2].isdigit())
+def _next_is_number(word: str, signed: bool = False) -> bool:
+    """tc's NEXT_IS_NUMBER (``isdigit(argv[1][0])``), or NEXT_IS_SIGNED_NUMBER (``signed``:
+    a digit or ``-``): whether ``word`` is taken as the optional value.  Any other word
+    (``.5ms``, ``+2ms``, ``-5%`` where no sign is allowed) is not: it is the next keyword."""
+    return word[:1] in _DIGITS or (signed and word[:1] == "-")
+
+
+_DIGITS = frozenset("0123456789")
+_NUMERIC = re.compile(r"[+-]?(?:[0-9]|\.[0-9])")
 
 
 def _packets(text: str, key: str) -> int:
@@ -159,16 +160,12 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
     words = list(words)
     i = 0
 
-    def optional(key: str, what: str, signed: bool = False) -> str | None:
-        """The optional value after the last one read, if a number follows; a negative one
-        where none is allowed is invalid (tc: ``Illegal``)."""
+    def optional(signed: bool = False) -> str | None:
+        """The optional value after the last one read, if tc would take it as one."""
         nonlocal i
-        if i < len(words) and _is_number(words[i]):
+        if i < len(words) and _next_is_number(words[i], signed):
             i += 1
-            text = words[i - 1]
-            if text[0] == "-" and not signed:
-                raise click.UsageError(f"{key}: {text!r} is invalid: expected {what}")
-            return text
+            return words[i - 1]
         return None
 
     while i < len(words):
@@ -185,6 +182,10 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
             elif word in ("rate_limit", "policer"):
                 hint = (" (the library's token-bucket policer, not netem's: set through the "
                         "Python API only, FaultInjector(rate_limit=…, burst=…))")  # fmt: skip
+            elif _NUMERIC.match(word):
+                hint = (" (tc takes an optional value only when it starts with a digit, a "
+                        "rate's overheads with a digit or '-': write 0.5ms, not .5ms; "
+                        "no correlation or jitter is negative)")  # fmt: skip
             elif word == "burst":
                 hint = (" (netem's rate has no burst: it queues frames, up to limit, instead of "
                         "dropping them)")  # fmt: skip
@@ -193,8 +194,10 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
             raise click.UsageError(f"{key} given twice")
         given.add(key)
         i += 1
+        bare_loss = key == "loss"  # loss PERCENT: tc takes it when it starts with a digit
         if key == "loss" and i < len(words) and words[i] == "random":
             i += 1  # netem's default loss model
+            bare_loss = False
         if i >= len(words):
             raise click.UsageError(f"{word} needs a value: {key} {_KEYWORDS[key]}")
         text = words[i]
@@ -202,26 +205,29 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
         if key == "loss" and text in ("state", "gemodel"):
             raise click.UsageError(f"loss {text}: netem's loss models (state, gemodel) are not "
                                    f"supported; give loss [random] PERCENT [CORRELATION]")  # fmt: skip
+        if bare_loss and not _next_is_number(text):
+            raise click.UsageError(f"loss: {text!r} is not taken as a percentage (tc: Unknown "
+                                   f"loss parameter): without 'random' it must start with a "
+                                   f"digit, e.g. 0.5% or loss random {text}")  # fmt: skip
         if key == "delay":
             out["delay"] = parse_time(text, word)
-            if (jitter := optional("jitter", _TIME_WHAT)) is not None:
+            if (jitter := optional()) is not None:
                 out["jitter"] = parse_time(jitter, "jitter")
-                if (corr := optional("delay correlation", _PERCENT_WHAT)) is not None:
+                if (corr := optional()) is not None:
                     out["delay_corr"] = parse_percent(corr, "delay correlation")
         elif key in _PERCENTS:
             name, corr_name = _PERCENTS[key]
             out[name] = parse_percent(text, word)
-            if (corr := optional(f"{key} correlation", _PERCENT_WHAT)) is not None:
+            if (corr := optional()) is not None:
                 out[corr_name] = parse_percent(corr, f"{key} correlation")
         elif key == "rate":
             out["rate"] = parse_rate(text)
+            # Each read on its own, as tc does: "rate 1mbit 20 -1500" has no cellsize
+            # ("-1500" is not unsigned) and -1500 is the celloverhead.
             for name, signed in (("packet_overhead", True), ("cell_size", False),
                                  ("cell_overhead", True)):  # fmt: skip
-                what = "a number of bytes" + (" (may be negative)" if signed else " (0 or more)")
-                value = optional(name.replace("_", ""), what, signed)
-                if value is None:
-                    break
-                out[name] = _bytes(value, name.replace("_", ""), signed)
+                if (value := optional(signed)) is not None:
+                    out[name] = _bytes(value, name.replace("_", ""), signed)
         elif key in ("limit", "gap"):
             out[key] = _packets(text, key)
         elif key == "distribution":
@@ -255,12 +261,16 @@ def parse_fault_words(words: tuple[str, ...] | list[str]) -> dict[str, Any]:
 
 
 def _time_text(seconds: float) -> str:
-    """As tc prints times: 1.5s, 10ms, 250us."""
-    if seconds >= 1:
-        return f"{seconds:.3g}s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g}ms"
-    return f"{seconds * 1e6:.3g}us"
+    """As tc prints times (tc_util.c's sprint_time64, of whole nanoseconds as netem keeps
+    them): 1.5s, 10ms, 250us, 500ns."""
+    ns = round(seconds * 1e9)
+    if ns >= 1_000_000_000:
+        return f"{ns / 1e9:.3g}s"
+    if ns >= 1_000_000:
+        return f"{ns / 1e6:.3g}ms"
+    if ns >= 1_000:
+        return f"{ns / 1e3:.3g}us"
+    return f"{ns}ns"
 
 
 def _rate_text(bps: float) -> str:

@@ -113,13 +113,13 @@ the newer one's removal puts back what was there before both.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import math
 import random
 from dataclasses import asdict, dataclass
 from functools import cache
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from ..checksum import skb_checksum_help
@@ -157,6 +157,8 @@ DEFAULT_LIMIT = 1000
 DISTRIBUTIONS = ("normal", "pareto")
 _DIST_SIZE = 4096  # entries of iproute2's distribution tables (NETEM_DIST_MAX would allow more)
 _DIST_SCALE = 8192  # NETEM_DIST_SCALE: a table's entries are in 1/8192 sigma
+#: the largest jitter, in seconds: netem caps it at INT_MAX nanoseconds (for tabledist)
+_JITTER_MAX = (2**31 - 1) / 1e9
 
 # Every parameter and its default: what change() goes back to for one not given.
 _DEFAULTS: dict[str, Any] = {
@@ -177,9 +179,8 @@ _NOW, _HELD, _DROPPED, _TAKEN = 0, 1, 2, 3
 @cache
 def _table(distribution: str) -> tuple[float, ...]:
     """iproute2's distribution table (in units of sigma), sorted, ``_DIST_SIZE`` entries."""
-    if distribution == "normal":  # normal.c: the inverse of the normal distribution function
-        inv = NormalDist().inv_cdf
-        return tuple(inv((i + 0.5) / _DIST_SIZE) for i in range(_DIST_SIZE))
+    if distribution == "normal":
+        return _normal_table()
     # pareto.c: a = 3, x from 1 down in 4096 steps (i = 65536 .. 16 by 16, x = i / 65536),
     # rint((x ** (-1/a) - 1.5) * 4/3 * NETEM_DIST_SCALE) clipped at 32767: mean about 0,
     # -0.667 sigma at least, a long tail up to +4.0 sigma
@@ -187,6 +188,30 @@ def _table(distribution: str) -> tuple[float, ...]:
     for i in range(65536, 0, -16):
         value = ((i / 65536) ** (-1 / 3) - 1.5) * (4 / 3) * _DIST_SCALE
         out.append(round(min(value, 32767.0)) / _DIST_SCALE)
+    return tuple(out)
+
+
+def _normal_table() -> tuple[float, ...]:
+    """netem/normal.c's table: for x from -10 in steps of .00005 (added up as its loop
+    does), ``table[rint(16384 * Phi(x))] = x`` (the last x of each index); every 4th of
+    those 16384 entries, ``rint(x * NETEM_DIST_SCALE)`` within a short's range (the
+    bottom one clamped to -4.0 sigma).  The last x of an index is found by bisection
+    (``rint(16384 * Phi(x))`` grows with x) rather than by computing Phi 400,000 times."""
+    size = 4 * _DIST_SIZE
+    grid = []
+    x = -10.0
+    while x < 10.05:
+        grid.append(x)
+        x += 0.00005
+    root2 = math.sqrt(2.0)
+
+    def index(x: float) -> int:
+        return round(size * (0.5 + 0.5 * math.erf(x / root2)))
+
+    out = []
+    for i in range(0, size, 4):
+        x = grid[bisect.bisect_right(grid, i, key=index) - 1]
+        out.append(max(-32768, min(32767, round(x * _DIST_SCALE))) / _DIST_SCALE)
     return tuple(out)
 
 
@@ -372,6 +397,7 @@ class FaultInjector:
                 raise ValueError(
                     f"FaultInjector {name} must be >= 0 seconds and finite, got {p[name]}"
                 )
+        p["jitter"] = min(p["jitter"], _JITTER_MAX)  # netem_change: min(abs(jitter), INT_MAX)
         for name in ("rate_limit", "rate"):
             if p[name] is not None and not 0 < p[name] < math.inf:
                 raise ValueError(
@@ -463,11 +489,14 @@ class FaultInjector:
         counter starts again.
 
         Checked as the constructor checks them; nothing changes when one is refused
-        (ValueError).  The random streams start again from ``seed`` (netem reseeds on
-        every change too), the token buckets start full at the new rate, the
-        counters go on.  Frames held keep the time they were due (a lower ``limit``
-        drops none of them: it refuses new ones until they are fewer); ones that
-        come after a lower ``delay`` pass them.  ``direction`` (None: the current
+        (ValueError).  netdrv starts the random streams again on every change: from
+        ``seed``, or unseeded when it is None (the default).  netem differs: a recent
+        kernel reseeds only when the change carries a seed (TCA_NETEM_PRNG_SEED) and
+        goes on with its streams otherwise (the first kernels with that attribute
+        reseeded on every change, at random without one).  The token buckets start
+        full at the new rate, the counters go on.  Frames held keep the time they were
+        due (a lower ``limit`` drops none of them: it refuses new ones until they are
+        fewer); ones that come after a lower ``delay`` pass them.  ``direction`` (None: the current
         one) cannot change: the hooks stay where they are; remove the injector and
         install a new one instead.
         """
@@ -579,6 +608,7 @@ class FaultInjector:
             dup = skb.copy()
             st.duplicated += 1
         rest: list[SkBuff] = []
+        segmented = False  # skb is then the first segment: the caller's frame was freed
         if corrupt:
             if skb.gso_size:
                 segs = self._segment(skb, d)
@@ -588,6 +618,18 @@ class FaultInjector:
                         self._free(dup)
                     return _DROPPED
                 skb, rest = segs[0], segs[1:]
+                segmented = True
+            if not self._checksum_help(skb):  # netem: dropped (qdisc_drop), its copy with
+                for lost in (skb, dup):  # it (finish_segs); the other segments go on
+                    if lost is not None:
+                        st.dropped += 1
+                        self._free(lost)
+                if not segmented:
+                    return _DROPPED
+                for seg in rest:
+                    if self._enqueue(seg, d, delay) == _NOW:
+                        self._forward(seg, d)
+                return _TAKEN
             if self._corrupt(skb, where):
                 st.corrupted += 1
         if self._held[d] >= self.limit:  # netem's limit: the frame, its segments, its copy
@@ -601,10 +643,11 @@ class FaultInjector:
             if self._netem_enqueue(dup, d, copy_draws) == _NOW:  # the limit the frame passed
                 self._forward(dup, d)
         verdict = self._queue(skb, d, delay)
-        if not rest:
+        if not segmented:
             return verdict
-        # The other segments of a super-frame cut up to be corrupted are queued one by one
-        # (each under the limit), with the super-frame's draws.
+        # A super-frame cut up to be corrupted (even into one segment) is taken here: its
+        # segments go on in its place, the others queued one by one (each under the
+        # limit), with the super-frame's draws.
         if verdict == _NOW:
             self._forward(skb, d)
         for seg in rest:
@@ -642,18 +685,26 @@ class FaultInjector:
         return segs
 
     @staticmethod
+    def _checksum_help(skb: SkBuff) -> bool:
+        """Finish a partial checksum before the flip, as netem does; False when it cannot be
+        (a checksum offset outside the frame): netem then drops the frame.
+
+        Finished after the flip (by the hardware, or trusted by the peer's stack as a local
+        frame), the checksum would cover the damage and hide it.
+        """
+        if skb.ip_summed == CHECKSUM_PARTIAL:  # never a super-frame: segmented before
+            try:
+                skb_checksum_help(skb)
+            except ValueError:
+                return False
+        return True
+
+    @staticmethod
     def _corrupt(skb: SkBuff, where: float) -> bool:
         """Flip the bit at ``where`` (0.0..1.0) of the packet data; False if it has none."""
         n = skb.tail - skb.data
         if n <= 0:
             return False
-        if skb.ip_summed == CHECKSUM_PARTIAL:  # never a super-frame: segmented before
-            # Finished after the flip (by the hardware, or trusted by the peer's stack as
-            # a local frame), the checksum would cover the damage and hide it.
-            try:
-                skb_checksum_help(skb)
-            except ValueError:  # a checksum offset outside the frame: nothing to finish
-                skb.ip_summed = CHECKSUM_NONE
         bit = min(int(where * n * 8), n * 8 - 1)
         skb.buf[skb.data + bit // 8] ^= 1 << (bit % 8)
         if skb.ip_summed in (CHECKSUM_UNNECESSARY, CHECKSUM_COMPLETE):

@@ -154,21 +154,58 @@ def test_jitter_is_given_after_the_delay() -> None:
 
 
 @pytest.mark.parametrize(
-    ("words", "message"),
-    [(("rate", "1mbit", "20", "-1500"), "cellsize: '-1500' is invalid: expected a number of "
-      "bytes (0 or more)"),
-     (("delay", "10ms", "2ms", "-5%"), "delay correlation: '-5%' is invalid: expected a "
-      "percentage"),
-     (("delay", "10ms", "-2ms"), "jitter: '-2ms' is invalid: expected a time"),
-     (("loss", "1%", "-5%"), "loss correlation: '-5%' is invalid: expected a percentage"),
-     (("delay", "10ms", "-.5ms"), "jitter: '-.5ms' is invalid")],
+    ("words", "expected"),
+    [(("rate", "1mbit", "20", "-1500"), {"rate": 1e6, "packet_overhead": 20,
+                                         "cell_overhead": -1500}),
+     (("rate", "1mbit", "-4"), {"rate": 1e6, "packet_overhead": -4}),
+     (("rate", "1mbit", "-4", "-5"), {"rate": 1e6, "packet_overhead": -4, "cell_overhead": -5}),
+     (("rate", "1mbit", "20", "48", "-5"), {"rate": 1e6, "packet_overhead": 20,
+                                            "cell_size": 48, "cell_overhead": -5}),
+     (("loss", "random", ".5%"), {"drop": 0.005}),  # a value that is not optional: strtod
+     (("corrupt", ".5%"), {"corrupt": 0.005}),
+     (("delay", ".5ms"), {"delay": pytest.approx(0.0005)})],
 )  # fmt: skip
-def test_a_negative_optional_value_is_invalid_not_an_unknown_parameter(
+def test_tc_s_optional_values_start_with_a_digit_a_rate_overhead_with_a_minus_too(
+    words: tuple[str, ...], expected: dict[str, Any]
+) -> None:
+    # q_netem.c: NEXT_IS_NUMBER() is isdigit(argv[1][0]), NEXT_IS_SIGNED_NUMBER() isdigit or
+    # '-'; the rate reads packetoverhead SIGNED, cellsize NUMBER, celloverhead SIGNED, each
+    # on its own: "-1500" after "20" is no cellsize but is the celloverhead.
+    assert parse_fault_words(words) == expected
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [(("delay", "10ms", ".5ms"), "unknown parameter '.5ms' (tc takes an optional value only "
+      "when it starts with a digit"),
+     (("delay", "10ms", "2ms", "-5%"), "unknown parameter '-5%' (tc takes an optional value"),
+     (("delay", "10ms", "-2ms"), "unknown parameter '-2ms'"),
+     (("delay", "10ms", "+2ms"), "unknown parameter '+2ms'"),
+     (("loss", "1%", "-5%"), "unknown parameter '-5%'"),
+     (("loss", "1%", ".5%"), "unknown parameter '.5%'"),
+     (("loss", ".5%"), "loss: '.5%' is not taken as a percentage (tc: Unknown loss parameter)"),
+     (("drop", "-1%"), "loss: '-1%' is not taken as a percentage"),
+     (("rate", "1mbit", "20", "-x"), "celloverhead: '-x' is not a number of bytes")],
+)  # fmt: skip
+def test_what_tc_does_not_take_as_an_optional_value_is_refused(
     words: tuple[str, ...], message: str
 ) -> None:
-    # tc's NEXT_IS_NUMBER takes what strtod reads as the optional value, then refuses it
+    # tc: What is ".5ms"? (not read as the jitter: it is the next keyword); loss reads its
+    # percentage without "random" only when it starts with a digit
     with pytest.raises(click.UsageError, match=re.escape(message)):
         parse_fault_words(words)
+
+
+@pytest.mark.parametrize(
+    ("delay", "jitter", "shown"),
+    [(5e-7, 1e-9, "delay 500ns 1ns"), (1.5e-6, 999e-9, "delay 1.5us 999ns"),
+     (0.25, 0.01, "delay 250ms 10ms"), (1.5, 1e-3, "delay 1.5s 1ms"),
+     (10.0, 2**31 / 1e9, "delay 10s 2.15s")],
+)  # fmt: skip
+def test_times_show_as_tc_s_sprint_time64(delay: float, jitter: float, shown: str) -> None:
+    # tc_util.c: %.3gs, %.3gms, %.3gus, and under 1us the whole nanoseconds (%lldns)
+    line = faults_line("sn0", {**DEFAULTS, "delay": delay, "jitter": jitter})
+    assert f" {shown} " in f"{line} "
 
 
 def test_the_policer_does_not_show_as_a_tc_word() -> None:

@@ -45,9 +45,9 @@ def balanced(st: FaultStats) -> bool:
     return st.seen + st.duplicated + st.segmented == ended + st.pending
 
 
-def super_frame(dev: NetDevice, gso_type: int = SKB_GSO_TCPV4) -> SkBuff:
+def super_frame(dev: NetDevice, gso_type: int = SKB_GSO_TCPV4, payload: bytes = PAYLOAD) -> SkBuff:
     """A TCP super-frame as the stack hands it to a TSO device: CHECKSUM_PARTIAL, gso set."""
-    pkt = tcp_packet(SRC, DST, 40000, 5201, PAYLOAD, partial=True)
+    pkt = tcp_packet(SRC, DST, 40000, 5201, payload, partial=True)
     frame = eth_frame(HOST_MAC, dev.dev_addr, ETH_P_IP, pkt)
     skb = SkBuff(HR + len(frame))
     skb.buf[HR:] = frame
@@ -64,9 +64,9 @@ def super_frame(dev: NetDevice, gso_type: int = SKB_GSO_TCPV4) -> SkBuff:
     return skb
 
 
-def reference(dev: NetDevice) -> list[bytes]:
+def reference(dev: NetDevice, payload: bytes = PAYLOAD) -> list[bytes]:
     """The segments of the super-frame, uncorrupted, every checksum finished."""
-    return [seg.tobytes() for seg in skb_gso_segment(super_frame(dev), 0)]
+    return [seg.tobytes() for seg in skb_gso_segment(super_frame(dev, payload=payload), 0)]
 
 
 def as_on_the_wire(frame: bytes, skb: SkBuff) -> bytes:
@@ -206,3 +206,74 @@ def test_a_received_super_frame_is_segmented_and_its_first_segment_damaged(host:
         0,
     )
     assert balanced(st)
+
+
+ONE_SEG = PAYLOAD[:200]  # less than gso_size: a super-frame of one segment
+
+
+@pytest.mark.parametrize("duplicate", [0.0, 1.0], ids=["alone", "duplicated"])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_super_frame_of_one_segment_goes_on_as_its_damaged_segment(
+    host: Host, duplicate: float, seed: int
+) -> None:
+    # Cut up, the super-frame is freed and its one segment (damaged) is what goes on: the
+    # device never sees the original (a use after free, the device taken down).
+    dev, ops = make_dev(host, "f%d", features=TSO)
+    fi = FaultInjector(dev, seed=seed, corrupt=1.0, duplicate=duplicate, direction="tx")
+    skb = super_frame(dev, payload=ONE_SEG)
+    host.dev_queue_xmit(skb)
+    host.loop.run_until_idle()
+    assert dev.is_up and skb.freed
+    n = 2 if duplicate else 1  # the copy is cut up and damaged at a bit of its own too
+    assert len(ops.sent) == n and all(s is not skb and not s.gso_size for s in ops.sent)
+    (ref,) = reference(dev, ONE_SEG)
+    got = [as_on_the_wire(f, s) for f, s in zip(ops.sent_bytes, ops.sent, strict=True)]
+    assert all(bits_differing(g, ref) == 1 for g in got)
+    st = fi.stats
+    assert (st.seen, st.corrupted, st.delivered, st.segmented) == (1, n, n, 0)
+    assert st.duplicated == n - 1 and balanced(st)
+    assert dev.stats.tx_packets == n and dev.stats.tx_errors == 0
+
+
+@pytest.mark.parametrize("duplicate", [0.0, 1.0], ids=["alone", "duplicated"])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_received_super_frame_of_one_segment_goes_up_as_its_damaged_segment(
+    host: Host, duplicate: float, seed: int
+) -> None:
+    dev, _ = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=seed, corrupt=1.0, duplicate=duplicate, direction="rx")
+    skb = rx_skb(dev, super_frame(dev, payload=ONE_SEG).tobytes())
+    skb.network_header = skb.data
+    skb.gso_size, skb.gso_type = MSS, SKB_GSO_TCPV4
+    netif_rx(skb)
+    host.loop.run_until_idle()
+    got = mem(host).received_skbs(dev)
+    n = 2 if duplicate else 1
+    assert skb.freed and len(got) == n and all(s is not skb for s in got)
+    (ref,) = reference(dev, ONE_SEG)
+    frames = [bytes(s.buf[s.mac_header : s.tail]) for s in got]
+    assert all(bits_differing(f, ref) == 1 for f in frames)
+    assert [s.ip_summed for s in got] == [CHECKSUM_NONE] * n
+    st = fi.stats
+    assert (st.seen, st.corrupted, st.delivered, st.segmented) == (1, n, n, 0)
+    assert st.duplicated == n - 1 and balanced(st)
+
+
+@pytest.mark.parametrize("duplicate", [0.0, 1.0], ids=["alone", "duplicated"])
+def test_a_frame_whose_checksum_cannot_be_finished_is_not_corrupted_but_dropped(
+    host: Host, duplicate: float
+) -> None:
+    # netem_enqueue: skb_checksum_help failing before the flip, the frame is dropped
+    # (qdisc_drop) and its copy with it (finish_segs)
+    dev, ops = make_dev(host, "f%d", features=CSUM_ONLY)
+    fi = FaultInjector(dev, seed=1, corrupt=1.0, duplicate=duplicate, direction="tx")
+    skb = super_frame(dev, payload=ONE_SEG)
+    skb.gso_size = skb.gso_type = 0
+    skb.csum_offset = 4000  # beyond the frame: the checksum cannot be finished
+    host.dev_queue_xmit(skb)
+    host.loop.run_until_idle()
+    assert ops.sent == [] and skb.freed
+    st = fi.stats
+    n = 2 if duplicate else 1
+    assert (st.seen, st.corrupted, st.delivered, st.dropped) == (1, 0, 0, n)
+    assert st.duplicated == n - 1 and balanced(st)

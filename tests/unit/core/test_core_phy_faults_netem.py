@@ -349,6 +349,36 @@ def test_the_pareto_table_is_iproute2_s() -> None:
     assert abs(sum(table) / len(table)) < 0.05  # mean about 0
 
 
+def test_the_normal_table_is_iproute2_s() -> None:
+    # netem/normal.c: table[rint(16384 * Phi(x))] = x for x from -10 by .00005, every 4th
+    # entry, rint(x * NETEM_DIST_SCALE) within a short's range (-4.0 sigma at the bottom)
+    from netdrv_core.phy.faults import _table
+
+    table = _table("normal")
+    assert len(table) == 4096 and list(table) == sorted(table)
+    assert all((v * 8192).is_integer() for v in table)
+    assert [round(v * 8192) for v in table[:8]] == [
+        -32768, -28307, -26871, -25967, -25298, -24765, -24320, -23937]  # fmt: skip
+    assert [round(v * 8192) for v in table[-4:]] == [25450, 26164, 27159, 28858]
+    assert [round(v * 8192) for v in table[2047:2050]] == [-5, 0, 5]
+
+
+def test_jitter_is_capped_at_int_max_nanoseconds(host: Host, clock: FakeClock) -> None:
+    # netem_change: q->jitter = min_t(s64, abs(q->jitter), INT_MAX) (ns), for tabledist
+    cap = (2**31 - 1) / 1e9
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=1, delay=5.0, jitter=3.0, direction="tx")
+    assert fi.jitter == cap and fi.settings()["jitter"] == cap
+    start = clock.now
+    send(host, dev, 0, 200)
+    left = [t - start for t in departures(host, clock, ops, 8.0, step=0.01).values()]
+    assert len(left) == 200
+    assert 5.0 - cap <= min(left) and max(left) <= 5.0 + cap + 0.01
+    assert min(left) < 3.0 < 7.0 < max(left)  # the jitter is used
+    fi.change(delay=1.0, jitter=1.0, direction="tx")
+    assert fi.jitter == 1.0  # below the cap: as given
+
+
 def test_reorder_draws_only_once_the_gap_is_reached(host: Host) -> None:
     # netem: gap == 0 || counter < gap - 1 || reorder < get_crandom(): the draw only
     # when the counter allows a reordering.  With gap 1 every frame draws: the draws.
