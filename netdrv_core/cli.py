@@ -1135,6 +1135,22 @@ def _change_note(name: str, want: dict[str, bool], unmet: set[str]) -> str:
     return f" [requested {'on' if want[name] else 'off'}]" if name in unmet else ""
 
 
+def _feature_request(
+    asked: dict[str, bool], after: dict[str, dict[str, bool]]
+) -> tuple[dict[str, bool], set[str]]:
+    """The features ``asked`` (a group, ``tx`` or ``tso``, asks for each of its members,
+    fixed ones included, as ethtool's legacy flags do) with the state wanted, and those of
+    them that did not come out so."""
+    from .ethtool import FEATURE_GROUPS, NETDEV_FEATURE_NAMES
+
+    want: dict[str, bool] = {}
+    for name, on in asked.items():
+        bits = FEATURE_GROUPS[name][1] if name in FEATURE_GROUPS else None
+        want.update({feat: on for bit, feat in NETDEV_FEATURE_NAMES.items()
+                     if feat == name or (bits is not None and bit & bits)})  # fmt: skip
+    return want, {n for n, on in want.items() if after[n]["active"] != on}
+
+
 def _report_feature_changes(
     asked: dict[str, bool], before: dict[str, dict[str, bool]], after: dict[str, dict[str, bool]]
 ) -> None:
@@ -1144,14 +1160,7 @@ def _report_feature_changes(
     not one of the features asked for came out so, "Could not change any device
     features" too, exit 1.  A group (``tx``, ``tso``) asks for each of its members,
     fixed ones included, as ethtool's legacy flags do."""
-    from .ethtool import FEATURE_GROUPS, NETDEV_FEATURE_NAMES
-
-    want: dict[str, bool] = {}
-    for name, on in asked.items():
-        bits = FEATURE_GROUPS[name][1] if name in FEATURE_GROUPS else None
-        want.update({feat: on for bit, feat in NETDEV_FEATURE_NAMES.items()
-                     if feat == name or (bits is not None and bit & bits)})  # fmt: skip
-    unmet = {n for n, on in want.items() if after[n]["active"] != on}
+    want, unmet = _feature_request(asked, after)
     changed = {n for n in after if after[n]["active"] != before[n]["active"]}
     if unmet or changed - want.keys():
         lines = [f"{n}: {'on' if f['active'] else 'off'}{_change_note(n, want, unmet)}"
@@ -1548,7 +1557,14 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
     if as_json:
         if "changed" in reply:
             result = {**result, "changed": reply["changed"]}
+        want: dict[str, bool] = {}
+        unmet: set[str] = set()
+        if op == "features" and is_set:  # what ethtool lists "[requested on]", in its order
+            want, unmet = _feature_request(asked, result["features"])
+            result = {**result, "unmet": {n: want[n] for n in result["features"] if n in unmet}}
         click.echo(json.dumps(result, indent=2))
+        if want and unmet == want.keys():  # the plain command's status (and its words)
+            _fail("Could not change any device features")
     elif raw:  # ethtool's raw on: the bytes, nothing else
         stdout: BinaryIO = sys.stdout.buffer
         stdout.write(bytes.fromhex(result["data"]))

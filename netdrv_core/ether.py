@@ -15,6 +15,7 @@ from .netdevice import (
     IFF_UP,
     NET_ADDR_RANDOM,
     HeaderOps,
+    _dev_addr_changed,
     dev_addr_mod,
 )
 from .skbuff import (
@@ -191,9 +192,11 @@ def eth_random_addr() -> bytes:
 def eth_hw_addr_random(dev: NetDevice) -> None:
     """A random address for a device that has none of its own (Linux's): ``dev_addr`` from
     :func:`eth_random_addr`, ``addr_assign_type`` NET_ADDR_RANDOM, so ``register_netdev``
-    leaves ``perm_addr`` empty (``ethtool -P`` shows zeros)."""
-    dev.dev_addr = eth_random_addr()
+    leaves ``perm_addr`` empty (``ethtool -P`` shows zeros).  On a registered device the
+    interface shows the new address at once, as after :func:`eth_hw_addr_set`."""
     dev.addr_assign_type = NET_ADDR_RANDOM
+    dev.dev_addr = eth_random_addr()
+    _dev_addr_changed(dev)  # Linux's goes through __dev_addr_set
 
 
 def format_mac(addr: bytes | memoryview) -> str:

@@ -76,6 +76,7 @@ from .netdevice import (
     NETREG_UNREGISTERED,
     NetDevice,
     NetDeviceOps,
+    _dev_addr_changed,
     kfree_tx,
 )
 from .skbqueue import SkBuffHead, skb_dequeue
@@ -392,6 +393,9 @@ class Host:
             raise
         self.devices[name] = dev
         dev.reg_state = NETREG_REGISTERED
+        # A driver thread's dev_addr_set after attach read the address and before this
+        # skipped the attachment (not registered yet): shown now (nothing if it has it).
+        _dev_addr_changed(dev)
         # register_netdevice() ends with __netdev_update_features(): the driver's and the
         # core's rules applied to what it declared (a failure leaves them, as in Linux).
         self.netdev_update_features(dev)

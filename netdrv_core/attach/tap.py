@@ -240,9 +240,9 @@ class TunTap:
 class _Port:
     """Per-device state of the kernel attachment, with its read buffer."""
 
-    __slots__ = ("addr", "dev", "drain", "fd", "head", "hlen", "index", "iov", "k_addr",
-                 "k_avail", "k_feat", "k_mtu", "k_name", "k_off", "k_txqlen", "k_up", "minlen",
-                 "p_addr", "p_mtu", "p_up", "reading", "scratch", "start", "tap", "tt",
+    __slots__ = ("addr", "addr_sync", "dev", "drain", "fd", "head", "hlen", "index", "iov",
+                 "k_addr", "k_avail", "k_feat", "k_mtu", "k_name", "k_off", "k_txqlen", "k_up",
+                 "minlen", "p_addr", "p_mtu", "p_up", "reading", "scratch", "start", "tap", "tt",
                  "unprobed")  # fmt: skip
 
     def __init__(self, dev: NetDevice, tt: TunTap, index: int) -> None:
@@ -273,6 +273,9 @@ class _Port:
         # Whether the link's address is the device's, kept in step both ways: a TAP's are
         # Ethernet's (6 bytes, whatever its ARPHRD type), a TUN has none.
         self.addr = tt.tap and dev.addr_len == ETH_ALEN
+        # The driver set dev_addr itself and the write to the link is queued (_dev_addr_sync):
+        # until it runs, the link's old address is no user's change (see _resync).
+        self.addr_sync = False
         self.k_txqlen = dev.tx_queue_len  # a 0 is written as 1: the first event says so
         self.k_name = dev.name  # ``ip link set DEV name NEW``: followed by index, then renamed
         # The link's features (KERNEL_FEATURES names): those ``ethtool -K`` may change on it
@@ -1042,9 +1045,13 @@ class KernelStack(Attachment):
         """
         port = self.ports.get(dev.name)
         if port is not None and port.addr:
+            port.addr_sync = True  # a plain write: safe from a driver's thread
             self.host.loop.call_soon_threadsafe(self._dev_addr_sync, port)
 
     def _dev_addr_sync(self, port: _Port) -> None:
+        port.addr_sync = False
+        if port.k_addr == port.dev.dev_addr and not port.p_addr:
+            return  # the link has it (register_netdev asks after its attach, in case)
         if self.ports.get(port.dev.name) is port and port is not self._applying:
             self._reconcile(port)
 
@@ -1210,8 +1217,14 @@ class KernelStack(Attachment):
         for port in self.ports.values():
             port.k_up = port.dev.is_up
             port.k_mtu = _kernel_mtu(port)
-            if port.addr and any(port.dev.dev_addr):  # else the link keeps its own
+            if not port.addr or not any(port.dev.dev_addr):
+                pass  # the link keeps its own
+            elif not port.addr_sync:
                 port.k_addr = bytes(port.dev.dev_addr)
+            elif port.p_addr:
+                # The driver set dev_addr and its write to the link is still queued
+                # (_dev_addr_sync): the link has what netdrv wrote last, no user's change.
+                port.k_addr = port.p_addr[-1][0]
             port.p_up.clear()
             port.p_mtu.clear()
             port.p_addr.clear()

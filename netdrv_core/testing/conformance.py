@@ -527,31 +527,70 @@ class Violation:
     what: str
 
 
+class _XmitCall:
+    """A start_xmit call of the spy's running: the device, its tx total before the call
+    (None: its get_stats failed), the skbs of it handed up during the call and of those
+    the ones the core dropped."""
+
+    __slots__ = ("before", "dev", "dropped", "handed")
+
+    def __init__(self, dev: NetDevice, before: int | None) -> None:
+        self.dev = dev
+        self.before = before
+        self.handed = 0
+        self.dropped = 0
+
+
 @dataclass
 class _XmitSpy:
     calls: dict[str, int] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     wrapped: list[NetDeviceOps] = field(default_factory=list)
     # skbs start_xmit accepted and the driver still owns: not freed, not handed back to
-    # the core (netif_rx, netif_receive_skb, dev_queue_xmit).  id -> (device name, skb);
-    # the strong reference keeps ids unique.
-    held: dict[int, tuple[str, SkBuff]] = field(default_factory=dict)
+    # the core (netif_rx, netif_receive_skb, dev_queue_xmit).  id -> (device name, skb,
+    # device); the strong references keep ids unique.
+    held: dict[int, tuple[str, SkBuff, NetDevice]] = field(default_factory=dict)
     # What the driver handed up (netif_rx, netif_receive_skb): device name -> [skbs, bytes].
     rx: dict[str, list[int]] = field(default_factory=dict)
     # What start_xmit accepted (NETDEV_TX_OK): device name -> [skbs, bytes when handed over].
     tx: dict[str, list[int]] = field(default_factory=dict)
     # skbs start_xmit accepted and handed back up (netif_rx...) that the core then dropped and
     # counted in rx_dropped (backlog full, device down), as Linux's loopback_xmit counts them:
-    # in no tx counter.  device name -> count.
-    returned_dropped: dict[str, int] = field(default_factory=dict)
+    # in no tx counter.  Per device object (a reloaded device of the same name starts at 0).
+    # Handed back inside their start_xmit call, when the driver's tx counters did not grow
+    # for them: credited one by one.
+    returned_dropped: dict[NetDevice, int] = field(default_factory=dict)
+    # Handed back later (a timer, a thread): credited only all together (see _tx_total).
+    returned_later: dict[NetDevice, int] = field(default_factory=dict)
+    # Per thread, the start_xmit calls running (``calls``: a list of _XmitCall).
+    running: threading.local = field(default_factory=threading.local)
     # (ops, attribute, what the instance had before: _UNSET when nothing) to undo the spy.
     patched: list[tuple[Any, str, Any]] = field(default_factory=list)
 
     def owned_by_driver(self, names: set[str]) -> list[tuple[str, SkBuff]]:
         """The skbs the driver of ``names`` still holds (freed ones are forgotten)."""
-        for key in [k for k, (_, skb) in self.held.items() if skb.freed]:
+        for key in [k for k, (_, skb, _dev) in self.held.items() if skb.freed]:
             del self.held[key]
-        return [(n, skb) for n, skb in self.held.values() if n in names]
+        return [(n, skb) for n, skb, _dev in self.held.values() if n in names]
+
+    def handed_up(self, owner: tuple[str, SkBuff, NetDevice], dropped: bool) -> None:
+        """The driver handed up (netif_rx...) an skb start_xmit accepted; the core ``dropped`` it."""
+        calls = getattr(self.running, "calls", None)
+        call: _XmitCall | None = calls[-1] if calls else None
+        if call is not None and call.dev is owner[2]:
+            call.handed += 1
+            call.dropped += dropped
+        elif dropped:
+            self.returned_later[owner[2]] = self.returned_later.get(owner[2], 0) + 1
+
+
+def _driver_tx_total(dev: NetDevice) -> int | None:
+    """The driver's tx counters (None when its get_stats fails: the checks say so later)."""
+    try:
+        s = dev_get_stats(dev)
+    except Exception:
+        return None
+    return s.tx_packets + s.tx_dropped + s.tx_errors
 
 
 def _fd_table() -> dict[int, str]:
@@ -628,9 +667,8 @@ class DriverHarness:
                 if _rx:
                     self._check_rx(_name, skb)
                 rc = _orig(skb)
-                if owner is not None and _rx and rc == NET_RX_DROP:
-                    dropped = self.spy.returned_dropped
-                    dropped[owner[0]] = dropped.get(owner[0], 0) + 1
+                if owner is not None and _rx:
+                    self.spy.handed_up(owner, rc == NET_RX_DROP)
                 return rc
 
             setattr(self.host, meth, handed_back)
@@ -746,13 +784,25 @@ class DriverHarness:
                     spy.violations.append(Violation(name, "start_xmit got a freed skb "
                                                           "(freed before NETDEV_TX_BUSY?)"))  # fmt: skip
                 # Recorded before the call: a driver may hand the skb up (netif_rx) inside it.
-                spy.held[id(skb)] = (name, skb)
+                spy.held[id(skb)] = (name, skb, dev)
                 length = skb.len  # before the driver pads, pushes or frees it
+                call = _XmitCall(dev, _driver_tx_total(dev))
+                calls = spy.running.__dict__.setdefault("calls", [])
+                calls.append(call)
                 try:
                     rc = _orig(skb, dev)
                 except BaseException:
                     spy.held.pop(id(skb), None)  # the core frees it
                     raise
+                finally:
+                    calls.pop()
+                if call.dropped and call.before is not None:
+                    # Credit the drops of the core's only when the driver's counters grew by
+                    # no more than the skbs the core took: it did not count the drops itself.
+                    after = _driver_tx_total(dev)
+                    if after is not None and after - call.before <= call.handed - call.dropped:
+                        credit = spy.returned_dropped
+                        credit[dev] = credit.get(dev, 0) + call.dropped
                 if isinstance(rc, bool) or rc not in (NETDEV_TX_OK, NETDEV_TX_BUSY):
                     # The core takes anything but BUSY for OK; the kernel's contract has two values.
                     spy.violations.append(Violation(name, bad_xmit_return(rc)))
@@ -1170,11 +1220,18 @@ class DriverHarness:
     def _tx_total(self, dev: NetDevice) -> int:
         """The driver's tx counters, plus the skbs it handed back up (``netif_rx``) that the
         core dropped and counted in ``rx_dropped`` and the driver did not count again (Linux's
-        loopback_xmit counts a frame only when ``__netif_rx`` returns NET_RX_SUCCESS)."""
+        loopback_xmit counts a frame only when ``__netif_rx`` returns NET_RX_SUCCESS).
+
+        An skb handed back inside its ``start_xmit`` call is credited when the driver's
+        counters did not grow for it; those handed back later (a timer, a thread) only all
+        together, when they are exactly what is missing: never a part, which would hide
+        skbs freed uncounted."""
         s = checked_stats(dev)
-        total = s.tx_packets + s.tx_dropped + s.tx_errors
-        uncounted = max(0, dev.core_stats.tx_submitted - total)
-        return total + min(self.spy.returned_dropped.get(dev.name, 0), uncounted)
+        total = s.tx_packets + s.tx_dropped + s.tx_errors + self.spy.returned_dropped.get(dev, 0)
+        later = self.spy.returned_later.get(dev, 0)
+        if later and total + later == dev.core_stats.tx_submitted:
+            return total + later
+        return total
 
     def assert_accounted(self, devs: list[NetDevice], *, pending_ok: bool = False) -> None:
         """Assert the transmit contract on ``devs`` (call after :meth:`settle_accounted`).
@@ -1187,9 +1244,8 @@ class DriverHarness:
         """
         self.assert_clean()  # a fault or a violation is the cause of whatever follows
         for dev in devs:
-            s = checked_stats(dev)
             cs = dev.core_stats
-            total = s.tx_packets + s.tx_dropped + s.tx_errors
+            total = self._tx_total(dev)
             if cs.tx_submitted != total:
                 # Slow (a watchdog recovering every few frames) or stuck? Look a little longer.
                 self.settle(functools.partial(self.accounted, dev), timeout=1.0)

@@ -75,3 +75,48 @@ def test_a_drivers_own_dev_addr_set_shows_on_the_kernel_link(netns: NetNamespace
     assert res["settled"] == ["02:11:22:33:44:03"] * 2, res
     # The echo of netdrv's own write is not a user's change: the driver is not asked.
     assert res["calls"] == [], res
+
+
+# A driver's dev_addr_set queues the write to the TAP on the loop; events lost before it runs
+# (a full netlink receive buffer) make netdrv re-read the link, which still shows the old
+# address.  That is not a user's change: the driver's address must not be reverted (no
+# set_mac_address(old), no down/up), and the queued write then shows it on the link.
+RESYNC_BEFORE_SYNC = (
+    SNULL_ON_KERNEL
+    + r"""
+from netdrv_core import dev_addr_set
+
+calls = []
+real = dev.netdev_ops.set_mac_address
+def set_mac_address(d, addr):
+    calls.append(bytes(addr).hex(":"))
+    return real(d, addr)
+dev.netdev_ops.set_mac_address = set_mac_address
+
+def kernel():
+    out = subprocess.run(["ip", "-j", "link", "show", "sn0"], capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out)[0]["address"]
+
+host.loop.run_until(lambda: False, timeout=0.3)  # the link's set-up events
+old = kernel()
+dev_addr_set(dev, bytes.fromhex("02bb00000003"))  # the sync is queued, not run yet
+ks._mon.dump_wanted = True  # as after ENOBUFS: events were lost
+ks._on_netlink()  # the netlink socket's callback runs before the queued sync
+host.loop.run_until(lambda: kernel() == dev.dev_addr.hex(":"), timeout=10)
+host.loop.run_until(lambda: False, timeout=0.3)
+out = {"old": old, "driver": dev.dev_addr.hex(":"), "kernel": kernel(), "calls": calls}
+with host.as_current():
+    drv.exit()
+print(json.dumps(out))
+"""
+)
+
+
+def test_a_resync_before_the_queued_address_write_does_not_revert_it(
+    netns: NetNamespace,
+) -> None:
+    res = json.loads(netns.python(RESYNC_BEFORE_SYNC).stdout)
+    assert res["old"] != "02:bb:00:00:00:03", res
+    assert res["driver"] == res["kernel"] == "02:bb:00:00:00:03", res
+    assert res["calls"] == [], res

@@ -170,3 +170,24 @@ def test_gso_is_every_devices_and_goes_with_scatter_gather(daemon: Daemon) -> No
         "netdrv: Could not change any device features\n")  # fmt: skip
     # A device without scatter-gather wants GSO, as every device, but cannot have it.
     assert "\ngeneric-segmentation-offload: off [requested on]\n" in run("-k", "tn0").stdout
+
+
+def test_json_exits_as_the_plain_command_and_carries_what_was_not_met(daemon: Daemon) -> None:
+    """--json answers with the plain command's exit status: a request of which nothing came
+    out as asked exits 1 ("Could not change any device features"); ``unmet`` names each
+    feature asked for that did not come out so, with the state requested."""
+    import json
+
+    res = run("-K", "sn0", "rx", "on", "--json")
+    assert (res.exit_code, res.stderr) == (1, "netdrv: Could not change any device features\n")
+    out = json.loads(res.stdout)
+    assert (out["changed"], out["unmet"]) == (False, {"rx-checksum": True})
+    assert not out["features"]["rx-checksum"]["active"]
+    # Partly met: exit 0, as the plain command; the fixed one still named.
+    res = run("-K", "sn0", "rx", "on", "gro", "off", "--json")
+    assert (res.exit_code, res.stderr) == (0, "")
+    out = json.loads(res.stdout)
+    assert (out["changed"], out["unmet"]) == (True, {"rx-checksum": True})
+    # All met: nothing unmet.
+    res = run("-K", "sn0", "gro", "on", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["unmet"] == {}
