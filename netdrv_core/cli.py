@@ -12,11 +12,9 @@ import codecs
 import contextlib
 import errno
 import json
-import logging
 import math
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -86,6 +84,8 @@ def start_daemon(plugins: tuple[str, ...] = (), timeout: float = 15.0) -> None:
 
     A daemon started so exits by itself if this command never uses it (killed before its
     request is sent): ``--unused-exit``, :data:`~netdrv_core.daemon.UNUSED_EXIT`."""
+    import subprocess  # here, not at import: only starting the daemon needs it
+
     from .daemon import UNUSED_EXIT, log_path, open_log
 
     try:
@@ -413,6 +413,8 @@ def _once_more(ask: Callable[[], _T]) -> _T:
 
 
 def _foreground(driver: str, params: list[str], pm: Any) -> None:
+    import logging  # here, not at import: no other command needs it
+
     from rich.live import Live
 
     from .daemon import Daemon

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import difflib
 import importlib
 import importlib.machinery
 import importlib.metadata as md
@@ -55,14 +54,16 @@ import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
-from .driver import Driver
 from .errors import PluginError
-from .params import Param
+
+if TYPE_CHECKING:  # imported where used: `netdrv drivers` lists without them
+    from .driver import Driver
+    from .params import Param
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -294,6 +295,8 @@ def _importer_of(top: str, mods: list[str]) -> str | None:
 def _parameters_problem(res: object, taken: set[str]) -> str:
     """What is wrong with a ``netdrv_driver_parameters`` result ("" if nothing): it must be
     a list of :class:`Param` whose names the driver (or another plugin) has not declared."""
+    from .params import Param
+
     if not isinstance(res, list | tuple):
         return f"{res!r:.100}, not a list"
     bad = [p for p in res if not isinstance(p, Param)]
@@ -328,6 +331,8 @@ def _unknown_hooks(plugin: object, exc: Exception) -> str:
                 unknown.append(spec)
     if not unknown:
         return f"unknown hooks: {exc}"
+    import difflib  # only for error messages: not at start-up
+
     parts = []
     for hook in unknown:
         close = difflib.get_close_matches(hook, known, n=1)
@@ -353,6 +358,17 @@ def _sys_path_state() -> tuple[tuple[str, int | None], ...]:
     return tuple(state)
 
 
+def _dist_key(dist: md.Distribution) -> str:
+    """The normalized name that tells distributions apart, read as
+    :func:`importlib.metadata.entry_points` reads it: from the name of the ``.dist-info``
+    (``.egg-info``) directory, falling back to the metadata.  Parsing every distribution's
+    METADATA instead took most of ``netdrv drivers``'s time."""
+    key = getattr(dist, "_normalized_name", None)  # importlib.metadata's key (not public)
+    if isinstance(key, str) and key:
+        return key
+    return re.sub(r"[-_.]+", "_", dist.metadata["Name"] or "?").lower()
+
+
 def _scan_entry_points() -> tuple[list[md.EntryPoint], list[str]]:
     """The groups' entry points (the first distribution of a name counts) and the
     distributions whose metadata could not be read; cached while ``sys.path`` and its
@@ -366,13 +382,15 @@ def _scan_entry_points() -> tuple[list[md.EntryPoint], list[str]]:
     errors: list[str] = []
     for dist in md.distributions():
         try:
-            dname = dist.metadata["Name"] or "?"
-            key = re.sub(r"[-_.]+", "-", dname).lower()
+            key = _dist_key(dist)
             if key in seen:
                 continue
             seen.add(key)
             groups = (ENTRY_POINT_GROUP, HOOK_PLUGIN_GROUP)
-            eps.extend(ep for ep in dist.entry_points if ep.group in groups)
+            ours = [ep for ep in dist.entry_points if ep.group in groups]
+            if ours:  # the listings show its name: unreadable metadata is this scan's error
+                _ = dist.metadata["Name"]
+            eps.extend(ours)
         except Exception as exc:
             where = getattr(dist, "_path", "?")
             errors.append(f"unreadable entry points in {where}: {type(exc).__name__}: {exc}")
@@ -487,15 +505,21 @@ class PluginManager:
         """Every installed driver, from metadata only (disabled ones and problems flagged)."""
         out = []
         claims = self._claims()
+        # Each dist.metadata parses the distribution's METADATA again: once per distribution.
+        names: dict[int, tuple[str, str]] = {}
         for eps in claims.values():
             for ep in eps:
                 dist = ep.dist
+                if dist is not None and id(dist) not in names:
+                    meta = dist.metadata
+                    names[id(dist)] = (meta["Name"], meta["Version"])
+                distribution, version = names[id(dist)] if dist is not None else ("?", "?")
                 out.append(
                     DriverInfo(
                         name=ep.name,
                         module=ep.value,
-                        distribution=dist.metadata["Name"] if dist else "?",
-                        version=dist.version if dist else "?",
+                        distribution=distribution,
+                        version=version,
                         summary=_module_summary(ep.value),
                         disabled=ep.name in self.disabled,
                         problem=self._problem(ep, claims),
@@ -648,6 +672,8 @@ class PluginManager:
         impl = getattr(plugin, "netdrv_drivers", None)
         if impl is None:
             return
+        from .driver import Driver  # here, not at import: `netdrv drivers` needs no driver model
+
         try:
             classes = impl() or []
         except Exception as exc:
@@ -772,6 +798,8 @@ class PluginManager:
             {d.name for d in self.list_drivers() if not d.disabled and d.distribution != "(-p)"}
             | {d for d in self._drivers if d not in self.disabled}
         )
+        import difflib  # only for error messages: not at start-up
+
         close = difflib.get_close_matches(name, known, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         avail = ", ".join(known) or "none (is netdrv installed with pip install -e .?)"

@@ -488,3 +488,34 @@ def test_listings_read_the_metadata_once_until_a_distribution_is_installed(
     _install_editable(site, src, "late_c")  # pip install -e, while a daemon runs
     assert "late_c" in {d.name for d in PluginManager().list_drivers()}
     assert len(reads) == 2
+
+
+def _dist_info(site: Path, dirname: str, name: str, version: str, eps: str) -> None:
+    info = site / dirname
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(eps)
+
+
+def test_listing_takes_the_first_distribution_of_a_name_and_reports_unreadable_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan tells distributions apart by name without parsing every METADATA: the first
+    of a name on sys.path counts (as importlib.metadata.entry_points), and one offering
+    drivers whose metadata cannot be read is reported, not listed."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    _dist_info(first, "netdrv_dupname-1.0.dist-info", "netdrv-dupname", "1.0",
+               "[netdrv.drivers]\ndupone = netdrv_dupone\n")  # fmt: skip
+    _dist_info(second, "netdrv.dupname-2.0.dist-info", "netdrv.DupName", "2.0",
+               "[netdrv.drivers]\nduptwo = netdrv_duptwo\n")  # fmt: skip
+    _dist_info(second, "netdrv_badmeta-1.0.dist-info", "x", "1.0",
+               "[netdrv.drivers]\nbadmeta = netdrv_badmeta\n")  # fmt: skip
+    (second / "netdrv_badmeta-1.0.dist-info" / "METADATA").write_bytes(b"Name: \xff\xfe\n")
+    monkeypatch.syspath_prepend(str(second))
+    monkeypatch.syspath_prepend(str(first))
+    monkeypatch.setattr(plugins_mod, "_scan_cache", None)
+    pm = PluginManager()
+    drivers = {d.name: d for d in pm.list_drivers()}
+    assert "dupone" in drivers and "duptwo" not in drivers and "badmeta" not in drivers
+    assert (drivers["dupone"].distribution, drivers["dupone"].version) == ("netdrv-dupname", "1.0")
+    assert any("netdrv_badmeta-1.0.dist-info" in e for e in pm.metadata_errors)
