@@ -7,6 +7,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from netdrv_core import Host, PluginManager
@@ -153,3 +154,27 @@ class Ser2netLike:
             self.sock = None
 
     close = stop
+
+
+# A small IPv4/ICMP packet the echoing servers send back.
+IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
+
+
+@contextlib.contextmanager
+def linked_through_server(
+    host: Host, unload: Any, *, rfc2217: bool = False, **params: str
+) -> Iterator[tuple[Ser2netLike, Any, Any]]:
+    """A slip link through an echoing :class:`Ser2netLike` (``socket://``, or
+    ``rfc2217://``) that reconnects fast (``retry_max=0.2``), one frame already echoed:
+    ``(server, driver, device)``; the server is stopped at the end."""
+    far = Ser2netLike(missing=False, rfc2217=rfc2217)
+    try:
+        scheme = "rfc2217" if rfc2217 else "socket"
+        drv = load_slip(host, port=f"{scheme}://127.0.0.1:{far.port}", retry_max="0.2", **params)
+        unload(drv)
+        dev = drv.devices[0]
+        host.attachment.send(dev, IP)
+        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+        yield far, drv, dev
+    finally:
+        far.stop()

@@ -14,11 +14,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from slip_helpers import Ser2netLike, load_slip
+from slip_helpers import IP, Ser2netLike, linked_through_server, load_slip
 
 from netdrv_core import Host, netif_carrier_ok
-
-IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
 
 
 def _gone_and_refused(host: Host, dev, far: Ser2netLike) -> None:
@@ -36,14 +34,8 @@ def test_a_server_back_after_being_out_of_reach_has_its_carrier_at_once(
 
     # A settle window far longer than the test waits: the carrier must not wait for it.
     monkeypatch.setattr(sd, "NET_SETTLE", 60.0)
-    far = Ser2netLike(missing=False)
-    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
-    unload(drv)
-    dev = drv.devices[0]
-    priv = dev.priv
-    try:
-        host.attachment.send(dev, IP)
-        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    with linked_through_server(host, unload) as (far, drv, dev):
+        priv = dev.priv
         _gone_and_refused(host, dev, far)
         far.start()
         assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
@@ -57,21 +49,13 @@ def test_a_server_back_after_being_out_of_reach_has_its_carrier_at_once(
         assert priv.reconnects == 1 and priv.port_losses == 1
         assert priv.open_error is None and priv.backoff == 0.1
         assert netif_carrier_ok(dev)
-    finally:
-        far.stop()
 
 
 def test_a_server_back_without_its_device_hangs_up_once_then_is_held(
     host: Host, unload, caplog
 ) -> None:
-    far = Ser2netLike(missing=False)
-    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
-    unload(drv)
-    dev = drv.devices[0]
-    priv = dev.priv
-    try:
-        host.attachment.send(dev, IP)
-        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    with linked_through_server(host, unload) as (far, drv, dev):
+        priv = dev.priv
         _gone_and_refused(host, dev, far)
         # It comes back, but its serial device does not: it hangs up on each connection.
         far.missing = True
@@ -111,8 +95,6 @@ def test_a_server_back_without_its_device_hangs_up_once_then_is_held(
             lambda: dev.stats.rx_packets >= 2 and host.attachment.received(dev)[-1] == IP,
             timeout=5,
         )
-    finally:
-        far.stop()
 
 
 def _restarted(host: Host, dev, far: Ser2netLike) -> None:
@@ -131,14 +113,8 @@ def test_a_quick_restart_has_its_carrier_with_the_peers_first_frame(
     from netdrv_serial import driver as sd
 
     monkeypatch.setattr(sd, "NET_SETTLE", 60.0)  # far longer than the test waits
-    far = Ser2netLike(missing=False)
-    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
-    unload(drv)
-    dev = drv.devices[0]
-    priv = dev.priv
-    try:
-        host.attachment.send(dev, IP)
-        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    with linked_through_server(host, unload) as (far, drv, dev):
+        priv = dev.priv
         _restarted(host, dev, far)
         # A silent raw TCP connection: nothing tells it yet from a server that hangs up.
         assert not netif_carrier_ok(dev) and priv.settle_timer is not None
@@ -150,8 +126,6 @@ def test_a_quick_restart_has_its_carrier_with_the_peers_first_frame(
         assert priv.no_carrier is None and "NO-CARRIER" not in drv.describe()
         host.attachment.send(dev, IP)
         assert host.loop.run_until(lambda: dev.stats.rx_packets == 3, timeout=5)
-    finally:
-        far.stop()
 
 
 def test_a_quick_rfc2217_restart_has_its_carrier_at_once(
@@ -162,20 +136,12 @@ def test_a_quick_rfc2217_restart_has_its_carrier_at_once(
     from netdrv_serial import driver as sd
 
     monkeypatch.setattr(sd, "NET_SETTLE", 60.0)
-    far = Ser2netLike(missing=False, rfc2217=True)
-    drv = load_slip(host, port=f"rfc2217://127.0.0.1:{far.port}", retry_max="0.2")
-    unload(drv)
-    dev = drv.devices[0]
-    try:
-        host.attachment.send(dev, IP)
-        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    with linked_through_server(host, unload, rfc2217=True) as (far, _drv, dev):
         _restarted(host, dev, far)
         assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
         assert dev.priv.no_carrier is None
         host.attachment.send(dev, IP)
         assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
-    finally:
-        far.stop()
 
 
 def test_an_rfc2217_server_back_without_its_device_never_blips_then_is_back_at_once(
@@ -184,14 +150,8 @@ def test_an_rfc2217_server_back_without_its_device_never_blips_then_is_back_at_o
     from netdrv_serial import driver as sd
 
     monkeypatch.setattr(sd, "NET_SETTLE", 60.0)
-    far = Ser2netLike(missing=False, rfc2217=True)
-    drv = load_slip(host, port=f"rfc2217://127.0.0.1:{far.port}", retry_max="0.2")
-    unload(drv)
-    dev = drv.devices[0]
-    priv = dev.priv
-    try:
-        host.attachment.send(dev, IP)
-        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    with linked_through_server(host, unload, rfc2217=True) as (far, _drv, dev):
+        priv = dev.priv
         _gone_and_refused(host, dev, far)
         far.missing = True
         far.start()
@@ -205,8 +165,6 @@ def test_an_rfc2217_server_back_without_its_device_never_blips_then_is_back_at_o
         assert host.loop.run_until(lambda: netif_carrier_ok(dev), timeout=10)
         host.attachment.send(dev, IP)
         assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
-    finally:
-        far.stop()
 
 
 def test_a_server_that_hangs_up_after_a_good_looking_open_has_to_hold_next_time(
@@ -255,14 +213,8 @@ def test_a_server_known_to_hang_up_has_to_hold_after_a_down_and_up(
 ) -> None:
     # `ip link set sl0 down; up` is no reason to trust the server again: its connection has
     # to hold for NET_SETTLE too, and its hang-up is one failed open, not a port loss.
-    far = Ser2netLike(missing=False)
-    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
-    unload(drv)
-    dev = drv.devices[0]
-    priv = dev.priv
-    try:
-        host.attachment.send(dev, IP)
-        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    with linked_through_server(host, unload) as (far, _drv, dev):
+        priv = dev.priv
         _known_to_hang_up(host, dev, far)
         caplog.clear()
         caplog.set_level(logging.WARNING, logger="netdrv.serial")
@@ -283,8 +235,6 @@ def test_a_server_known_to_hang_up_has_to_hold_after_a_down_and_up(
         assert not priv.settle_hung_up and priv.port_losses == 1
         host.attachment.send(dev, IP)
         assert host.loop.run_until(lambda: dev.stats.rx_packets == 2, timeout=5)
-    finally:
-        far.stop()
 
 
 def test_a_down_and_up_to_a_server_known_to_hang_up_is_trusted_once_it_carried_a_frame(
@@ -293,14 +243,8 @@ def test_a_down_and_up_to_a_server_known_to_hang_up_is_trusted_once_it_carried_a
     from netdrv_serial import driver as sd
 
     monkeypatch.setattr(sd, "NET_SETTLE", 60.0)  # far longer than the test waits
-    far = Ser2netLike(missing=False)
-    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2")
-    unload(drv)
-    dev = drv.devices[0]
-    priv = dev.priv
-    try:
-        host.attachment.send(dev, IP)
-        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    with linked_through_server(host, unload) as (far, drv, dev):
+        priv = dev.priv
         _known_to_hang_up(host, dev, far)
         far.missing = False  # its device is back by the time the link comes up again
         host.dev_open(dev)
@@ -316,5 +260,3 @@ def test_a_down_and_up_to_a_server_known_to_hang_up_is_trusted_once_it_carried_a
         assert priv.no_carrier is None and "NO-CARRIER" not in drv.describe()
         host.attachment.send(dev, IP)
         assert host.loop.run_until(lambda: dev.stats.rx_packets == 3, timeout=5)
-    finally:
-        far.stop()

@@ -16,11 +16,9 @@ import threading
 from typing import Any
 
 from netdrv_serial.driver import TX_INFLIGHT
-from slip_helpers import Ser2netLike, load_slip
+from slip_helpers import IP, linked_through_server, load_slip
 
 from netdrv_core import Host, netif_carrier_ok, netif_queue_stopped
-
-IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
 
 
 def _ended(dev: Any) -> int:
@@ -194,15 +192,8 @@ def test_a_reconnect_that_settles_keeps_to_the_frames_in_flight(
     from netdrv_serial import driver as sd
 
     monkeypatch.setattr(sd, "NET_SETTLE", 60.0)  # settled below, when the line is full
-    far = Ser2netLike(missing=False, rfc2217=True)
-    drv = load_slip(host, port=f"rfc2217://127.0.0.1:{far.port}", retry_max="0.2",
-                    txqueuelen="20")  # fmt: skip
-    unload(drv)
-    dev = drv.devices[0]
-    priv = dev.priv
-    try:
-        host.attachment.send(dev, IP)
-        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    with linked_through_server(host, unload, rfc2217=True, txqueuelen="20") as (far, _drv, dev):
+        priv = dev.priv
         far.stop()
         far.start()
         assert host.loop.run_until(
@@ -224,22 +215,13 @@ def test_a_reconnect_that_settles_keeps_to_the_frames_in_flight(
             go.set()
         assert host.loop.run_until(lambda: dev.stats.tx_packets == 7, 10), dev.stats.as_dict()
         assert dev.core_stats.tx_submitted == _ended(dev) == 7
-    finally:
-        far.stop()
 
 
 def test_the_peers_first_frame_keeps_to_the_frames_in_flight(host: Host, unload) -> None:
     # A socket:// server back after being out of reach: carrier on at once, watched for
     # NET_SETTLE; the peer's first frame settles it while the writer holds two frames.
-    far = Ser2netLike(missing=False)
-    drv = load_slip(host, port=f"socket://127.0.0.1:{far.port}", retry_max="0.2",
-                    txqueuelen="20")  # fmt: skip
-    unload(drv)
-    dev = drv.devices[0]
-    priv = dev.priv
-    try:
-        host.attachment.send(dev, IP)
-        assert host.loop.run_until(lambda: dev.stats.rx_packets == 1, timeout=5)
+    with linked_through_server(host, unload, txqueuelen="20") as (far, _drv, dev):
+        priv = dev.priv
         far.stop()
         assert host.loop.run_until(lambda: "refused" in (priv.open_error or ""), timeout=10)
         far.start()
@@ -263,5 +245,3 @@ def test_the_peers_first_frame_keeps_to_the_frames_in_flight(host: Host, unload)
             go.set()
         assert host.loop.run_until(lambda: dev.stats.tx_packets == 7, 10), dev.stats.as_dict()
         assert dev.core_stats.tx_submitted == _ended(dev) == 7
-    finally:
-        far.stop()
