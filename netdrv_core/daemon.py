@@ -1213,6 +1213,9 @@ class Daemon:
         if self._stopping:
             return
         self._stopping = True
+        # Stop listening first, as _exit_empty does: a command whose connection is closed
+        # below asks again at once, and must find no daemon, not a listener about to close.
+        self._close_listener()
         for name in list(self.drivers):
             with contextlib.suppress(Exception):
                 self.exit_when_empty = False
