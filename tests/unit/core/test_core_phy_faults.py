@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from fakedev import FakeClock, LoadSnull, Run, get, make_dev, mem, rx_skb
+from fault_helpers import HOST_MAC, balanced, frame_n, index_of, live_timers
 from frames import (
     ETH_P_IP,
     eth_frame,
@@ -28,30 +29,7 @@ from netdrv_core import (
     netif_rx,
 )
 from netdrv_core.loop import EventLoop
-from netdrv_core.phy import FaultInjector, FaultStats, capture
-
-SRC, DST = "198.18.0.1", "198.18.0.2"
-HOST_MAC = b"\x02\xaa\xbb\xcc\xdd\xee"
-
-
-def frame_n(dev: NetDevice, i: int, size: int = 40) -> bytes:
-    payload = (i.to_bytes(4, "big") * (size // 4 + 1))[:size]
-    return eth_frame(dev.dev_addr, HOST_MAC, ETH_P_IP, udp_packet(SRC, DST, 1, 2, payload))
-
-
-def index_of(frame: bytes) -> int:
-    return int.from_bytes(frame[14 + 28 : 14 + 32], "big")
-
-
-def balanced(st: FaultStats) -> bool:
-    ended = st.delivered + st.dropped + st.rate_limited + st.limit_dropped + st.purged
-    return st.seen + st.duplicated + st.segmented == ended + st.pending
-
-
-def live_timers(host: Host, fi: FaultInjector) -> list[object]:
-    """The timers ``fi`` left on the host's loop that would still run."""
-    return [t for _, _, t in host.loop._timers
-            if not t.cancelled and getattr(t.callback, "__self__", None) is fi]  # fmt: skip
+from netdrv_core.phy import FaultInjector, capture
 
 
 def tx_dev(host: Host):

@@ -10,33 +10,12 @@ import itertools
 
 import pytest
 from fakedev import FakeClock, make_dev, mem
-from frames import ETH_P_IP, eth_frame, udp_packet
+from fault_helpers import balanced, frame_n, index_of, live_timers
 
 from netdrv_core import Host, NetDevice
-from netdrv_core.phy import FaultInjector, FaultStats
+from netdrv_core.phy import FaultInjector
 
-SRC, DST = "198.18.0.1", "198.18.0.2"
-HOST_MAC = b"\x02\xaa\xbb\xcc\xdd\xee"
 FRAME_LEN = 14 + 20 + 8 + 40  # frame_n's frames: 82 bytes on the wire
-
-
-def frame_n(dev: NetDevice, i: int, size: int = 40) -> bytes:
-    payload = (i.to_bytes(4, "big") * (size // 4 + 1))[:size]
-    return eth_frame(dev.dev_addr, HOST_MAC, ETH_P_IP, udp_packet(SRC, DST, 1, 2, payload))
-
-
-def index_of(frame: bytes) -> int:
-    return int.from_bytes(frame[14 + 28 : 14 + 32], "big")
-
-
-def balanced(st: FaultStats) -> bool:
-    ended = st.delivered + st.dropped + st.rate_limited + st.limit_dropped + st.purged
-    return st.seen + st.duplicated + st.segmented == ended + st.pending
-
-
-def live_timers(host: Host, fi: FaultInjector) -> list[object]:
-    return [t for _, _, t in host.loop._timers
-            if not t.cancelled and getattr(t.callback, "__self__", None) is fi]  # fmt: skip
 
 
 def send(host: Host, dev: NetDevice, first: int, n: int) -> None:

@@ -132,20 +132,7 @@ def test_an_outfill_end_keeps_to_the_frames_in_flight(host: Host, unload) -> Non
     drv = load_slip(host, port="loop://", outfill="1", txqueuelen="20")
     unload(drv)
     dev = drv.devices[0]
-    port = dev.priv.port
-    go = threading.Event()
-    handed: list[bytes] = []
-    real_write, real_queue = port.ser.write, port.write
-
-    def write(data: bytes) -> int:
-        go.wait(10)
-        return real_write(data)
-
-    def queue(data: bytes, token: Any = None) -> None:
-        handed.append(data)
-        real_queue(data, token)
-
-    port.ser.write, port.write = write, queue
+    go, handed = _stuck_line(dev.priv.port)
     try:
         host.attachment.send(dev, IP)  # the line is stuck on it
         host.loop.run_until_idle()
