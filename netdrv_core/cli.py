@@ -646,10 +646,13 @@ def status(as_json: bool, interval: float | None, count: int | None) -> None:
 
     con = _console()
     con.print(_status_table(st))
-    for dev, settings in st.get("fault_injectors", {}).items():  # netdrv faults DEV: counters
-        from .cli_faults import faults_line
+    for d in st.get("devices", []):  # what netdrv faults DEV shows: settings and counters
+        if fi := d.get("fault_injector"):
+            from .cli_faults import faults_text
 
-        con.print(escape(faults_line(dev, settings)), markup=True, highlight=False)
+            con.print(escape(faults_text(d["name"], {"faults": fi["settings"],
+                                                     "stats": fi["stats"]})),
+                      markup=True, highlight=False, soft_wrap=True)  # fmt: skip
     for drv in st.get("drivers", []):
         # A driver's description and fault messages are its text, not rich markup: a
         # "[/…]" in them would raise, a "[red]" vanish.

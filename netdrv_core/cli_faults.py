@@ -281,18 +281,27 @@ def _rate_text(bps: float) -> str:
     return f"{bps:.4g}bit"
 
 
+# FaultStats counters on tc's lines (Sent …, backlog …), not repeated on the injector's own
+_ON_TC_LINES = ("backlog", "sent_bytes", "sent_packets")
+
+
 def faults_text(dev: str, reply: dict[str, Any]) -> str:
-    """``netdrv faults DEV``'s answer as text: the parameters, the counters, then the
-    backlog as ``tc -s qdisc show`` prints it (netem's requeues: frames reordered)."""
+    """``netdrv faults DEV``'s answer as text, as ``tc -s qdisc show`` prints a netem
+    qdisc: the parameters, ``Sent X bytes Y pkt (dropped D, overlimits O requeues R)``,
+    ``backlog Bb Pp requeues R`` (see :func:`~netdrv_core.phy.faults.qdisc_stats`), then
+    the injector's own counters by name (``seen``, ``dropped``, ``corrupted``, …)."""
+    from .phy.faults import qdisc_stats
+
     f = reply.get("faults")
     if f is None:
         return f"{dev}: no fault injector (netdrv faults {dev} loss 1% … installs one)"
     counters = reply.get("stats") or {}
-    # The bytes held go on the tc-like line below, with the frames held.
-    stats = " ".join(f"{k} {v}" for k, v in counters.items() if k != "backlog")
-    backlog = (f" backlog {counters.get('backlog', 0)}b {counters.get('pending', 0)}p "
-               f"requeues {counters.get('reordered', 0)}")  # fmt: skip
-    return f"{faults_line(dev, f)}\n {stats}\n{backlog}"
+    q = qdisc_stats(counters)
+    sent = (f" Sent {q['bytes']} bytes {q['packets']} pkt (dropped {q['drops']}, "
+            f"overlimits {q['overlimits']} requeues {q['requeues']})")  # fmt: skip
+    backlog = f" backlog {q['backlog']}b {q['qlen']}p requeues {q['requeues']}"
+    own = " ".join(f"{k} {v}" for k, v in counters.items() if k not in _ON_TC_LINES)
+    return f"{faults_line(dev, f)}\n{sent}\n{backlog}\n {own}"
 
 
 def _pct(p: float) -> str:
@@ -349,7 +358,8 @@ def faults(as_json: bool, dev: str, words: tuple[str, ...]) -> None:
     [CORRELATION] [gap DISTANCE], rate RATE [PACKETOVERHEAD [CELLSIZE
     [CELLOVERHEAD]]], direction tx|rx|both (default both), seed N; "off"
     removes the injector (dropping what it holds); no words show it with its
-    counters.
+    counters, as tc -s qdisc show does (Sent, dropped, requeues, backlog), and
+    the injector's own (dropped, corrupted, duplicated, reordered, ...).
 
     Each change replaces every parameter: one not given goes back to its
     default, corrupt, rate, distribution and correlations too, which tc would
@@ -373,7 +383,11 @@ def faults(as_json: bool, dev: str, words: tuple[str, ...]) -> None:
     except NetdrvError as exc:
         _cli._fail(str(exc))
     if as_json:
-        click.echo(json.dumps({"dev": dev, "faults": reply.get("faults"),
-                               "stats": reply.get("stats")}, indent=2))  # fmt: skip
+        from .phy.faults import qdisc_stats
+
+        stats = reply.get("stats")
+        click.echo(json.dumps({"dev": dev, "faults": reply.get("faults"), "stats": stats,
+                               "qdisc": qdisc_stats(stats) if stats is not None else None},
+                              indent=2))  # fmt: skip
     elif not words:  # like tc, a change succeeds silently
         click.echo(faults_text(dev, reply))

@@ -657,9 +657,10 @@ class Daemon:
             # Its last driver (or a stop came first): netdrv waits for this process to exit.
             return {"ok": True, "exiting": True} if self._exiting else {"ok": True}
         if cmd == "status":
-            return {"ok": True, "pid": os.getpid(), **host_status(self.host, self.drivers),
-                    "fault_injectors": {dev.name: fi.settings() for dev, (fi, _) in
-                               self._injectors().items()}}  # fmt: skip
+            injectors = {dev: fi for dev, (fi, _) in self._injectors().items()}
+            return {"ok": True, "pid": os.getpid(),
+                    **host_status(self.host, self.drivers, injectors),
+                    "fault_injectors": {d.name: fi.settings() for d, fi in injectors.items()}}  # fmt: skip
         if cmd == "stop":
             # A load read before the shutdown runs (this same round) would be answered, then
             # unloaded by it: refused instead, as after the last unload.

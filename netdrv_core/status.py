@@ -24,9 +24,13 @@ from .netdevice import (
 )
 
 if TYPE_CHECKING:
-    from .host import Host
+    from collections.abc import Mapping
 
-__all__ = ["describe_driver", "device_status", "flag_names", "host_status", "link_rates"]
+    from .host import Host
+    from .phy.faults import FaultInjector
+
+__all__ = ["describe_driver", "device_status", "fault_injector_status", "flag_names",
+           "host_status", "link_rates"]  # fmt: skip
 
 _FLAG_NAMES = (
     (IFF_UP, "UP"), (IFF_BROADCAST, "BROADCAST"), (IFF_LOOPBACK, "LOOPBACK"),
@@ -57,8 +61,23 @@ def _stats(host: Host, dev: NetDevice) -> dict[str, int]:
         return s.as_dict()
 
 
-def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
-    """One device: identity, state, queue, carrier, statistics."""
+def fault_injector_status(fi: FaultInjector) -> dict[str, Any]:
+    """A device's fault injector: its ``settings`` (what ``netdrv faults DEV`` shows in tc's
+    words), its own counters (``stats``: :class:`~netdrv_core.phy.FaultStats`, both
+    directions together) and those as ``tc -s qdisc show`` has a netem qdisc's (``qdisc``:
+    ``bytes``, ``packets``, ``drops``, ``overlimits``, ``requeues``, ``backlog``,
+    ``qlen``; :func:`~netdrv_core.phy.faults.qdisc_stats`)."""
+    from .phy.faults import qdisc_stats
+
+    stats = fi.stats.as_dict()
+    return {"settings": fi.settings(), "stats": stats, "qdisc": qdisc_stats(stats)}
+
+
+def device_status(
+    host: Host, dev: NetDevice, injector: FaultInjector | None = None
+) -> dict[str, Any]:
+    """One device: identity, state, queue, carrier, statistics; ``injector``, its fault
+    injector if it has one (``fault_injector``: :func:`fault_injector_status`, else None)."""
     try:
         ethtool: dict[str, Any] = ethtool_report(dev)
     except EthtoolError as exc:  # detached: the driver is not asked, and that is said
@@ -90,6 +109,7 @@ def device_status(host: Host, dev: NetDevice) -> dict[str, Any]:
         "stats": _stats(host, dev),
         "core": dev.core_stats.as_dict(),
         "ethtool": ethtool,
+        "fault_injector": fault_injector_status(injector) if injector is not None else None,
     }
     if dev.real_num_tx_queues > 1:  # queue 0 is "queue", "qdisc_backlog" and "bql" above
         out["tx_queues"] = tx_queues_status(dev)
@@ -130,10 +150,14 @@ def _bql(txq: NetdevQueue | None) -> dict[str, int | float | bool] | None:
     return {**bql_txq_status(txq), "active": active}
 
 
-def host_status(host: Host, drivers: dict[str, Any]) -> dict[str, Any]:
-    """Every device and loaded driver, and what the attachment dropped before any device saw it."""
+def host_status(
+    host: Host, drivers: dict[str, Any], injectors: Mapping[NetDevice, FaultInjector] | None = None
+) -> dict[str, Any]:
+    """Every device (with its fault injector, from ``injectors``) and loaded driver, and what
+    the attachment dropped before any device saw it."""
+    injectors = injectors or {}
     return {
-        "devices": [device_status(host, d) for d in host.devices.values()],
+        "devices": [device_status(host, d, injectors.get(d)) for d in host.devices.values()],
         # e.g. the kernel attachment's runts, bad virtio-net headers, short/failed writes
         "attachment": dict(getattr(host.attachment, "counters", {})),
         "drivers": [

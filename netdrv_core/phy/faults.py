@@ -36,13 +36,16 @@ For each frame, in this order (netem_enqueue's, one direction like one netem qdi
    CHECKSUM_COMPLETE is withdrawn so the stack verifies them.  A GSO
    super-frame (``gso_size`` set) is segmented in software first, as netem's
    ``netem_segment`` does (the device's checksum offloads kept on transmit,
-   none on receive), and only its first segment is damaged: corrupted whole,
-   the flipped bit would go out under checksums the device or the later
-   segmentation computes afresh.  Every segment then goes on to the queue as
-   the frame would, each under the limit, with the frame's draws (netem passes
-   the segments after the first through netem_enqueue again, each with draws of
-   its own); the segments beyond the first are counted in ``segmented``.  A
-   super-frame that cannot be segmented is dropped (``dropped``), its copy with it;
+   none on receive), and its first segment is damaged: corrupted whole, the
+   flipped bit would go out under checksums the device or the later
+   segmentation computes afresh.  The first segment goes on to the queue as the
+   frame would; each of the others then goes through these steps again with
+   draws of its own, as netem's finish_segs passes each to ``qdisc_enqueue``
+   (netem_enqueue): its own loss, duplicate (not for a copy's segments: a copy
+   is not duplicated), corruption, limit, reorder and delay, but not the
+   policer, which the super-frame paid.  The segments beyond the first are
+   counted in ``segmented``.  A super-frame that cannot be segmented is dropped
+   (``dropped``), its copy with it;
 5. the queue (netem's tfifo), per direction: a frame that finds ``limit``
    frames held (default 1000, netem's) is dropped (``limit_dropped``; its copy
    with it).  A frame let in has its copy queued first, as netem enqueues the
@@ -56,6 +59,12 @@ For each frame, in this order (netem_enqueue's, one direction like one netem qdi
    serialisation time ``(len + packet_overhead)*8/rate`` (``len`` rounded up to
    ``cell_size`` cells of ``cell_size + cell_overhead`` bytes, if given), so
    frames queue behind each other and leave at the rate (``packet_time_ns``).
+   The last frame is netem's: the latest of its tfifo and of ``sch->q``'s
+   tail, which includes the frames handed on at once earlier in the same
+   enqueue (a frame's copy, the segments before it), as netem holds those
+   until the dequeue that follows the enqueue (``qdisc_run``): a reordered one
+   with the time it was reordered as its time to send, so a frame after it
+   leaves its serialisation time later even with a delay drawn below zero.
    ``reorder`` (with ``gap``, default 1) sends a frame at once instead, ahead of
    those held (``reordered``, netem's requeues): once ``gap - 1`` frames were
    queued since the last one sent so, each frame is, with probability
@@ -97,7 +106,8 @@ as netem's does, only for a frame the gap lets be reordered (copies included),
 so which frames it reorders depends on the frames queued before.  The copy has
 a delay of its own: with jitter it may leave before or after its frame.
 
-:attr:`FaultInjector.stats` counts what happened; at any time
+:attr:`FaultInjector.stats` counts what happened (:meth:`FaultStats.qdisc_stats`:
+as ``tc -s qdisc show`` has a netem qdisc's: ``Sent``, drops, requeues, backlog); at any time
 ``seen + duplicated + segmented == delivered + dropped + rate_limited +
 limit_dropped + purged + pending`` (``duplicated``: the copies made;
 ``segmented``: the segments of super-frames cut up to be corrupted, beyond the
@@ -134,7 +144,7 @@ from ..skbuff import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from ..host import Host
     from ..loop import Timer
@@ -143,7 +153,9 @@ if TYPE_CHECKING:
 
     Hook = Callable[[SkBuff], bool]
 
-__all__ = ["DEFAULT_LIMIT", "DISTRIBUTIONS", "FaultInjector", "FaultStats", "TokenBucket"]
+__all__ = [
+    "DEFAULT_LIMIT", "DISTRIBUTIONS", "FaultInjector", "FaultStats", "TokenBucket", "qdisc_stats",
+]  # fmt: skip
 
 log = logging.getLogger("netdrv.phy.faults")
 
@@ -239,10 +251,47 @@ class FaultStats:
     limit_dropped: int = 0  #: dropped finding ``limit`` frames held (netem's qdisc drops)
     reordered: int = 0  #: sent at once ahead of those held (``reorder``; netem's requeues)
     backlog: int = 0  #: bytes held right now (netem's backlog in bytes)
+    #: bytes handed on (``delivered``), as a qdisc's ``Sent … bytes`` counts them
+    #: (``qdisc_bstats_update``: ``qdisc_pkt_len``, a super-frame with the headers its
+    #: segments repeat)
+    sent_bytes: int = 0
+    #: packets handed on, as a qdisc's ``Sent … pkt``: a super-frame counts as its
+    #: ``gso_segs``
+    sent_packets: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """All counters by name."""
         return asdict(self)
+
+    def qdisc_stats(self) -> dict[str, int]:
+        """The counters as ``tc -s qdisc show`` has a netem qdisc's: see :func:`qdisc_stats`."""
+        return qdisc_stats(self.as_dict())
+
+
+def qdisc_stats(stats: Mapping[str, int]) -> dict[str, int]:
+    """A :class:`FaultStats` (or its :meth:`~FaultStats.as_dict`) as tc shows a netem
+    qdisc's statistics (``tc -s -j qdisc show``'s keys: ``gnet_stats_basic`` and
+    ``gnet_stats_queue``).
+
+    ``bytes``/``packets`` are what was handed on (netem counts at dequeue); ``drops`` every
+    frame the injector dropped itself: lost (``dropped``, netem's ``qdisc_qstats_drop``),
+    at the ``limit`` (``qdisc_drop_all``) and by the policer (``rate_limited``, which a
+    ``police`` action counts as ``overlimits`` too; netem itself counts none).  Frames
+    purged (the device went down, the injector removed) are not drops, as
+    ``qdisc_reset`` counts none: they are in ``purged``.  ``requeues`` are netem's, the
+    frames reordered; ``backlog`` (bytes) and ``qlen`` what is held now, both directions
+    together.
+    """
+    policed = stats.get("rate_limited", 0)
+    return {
+        "bytes": stats.get("sent_bytes", 0),
+        "packets": stats.get("sent_packets", 0),
+        "drops": stats.get("dropped", 0) + stats.get("limit_dropped", 0) + policed,
+        "overlimits": policed,
+        "requeues": stats.get("reordered", 0),
+        "backlog": stats.get("backlog", 0),
+        "qlen": stats.get("pending", 0),
+    }
 
 
 class TokenBucket:
@@ -364,6 +413,13 @@ class FaultInjector:
         # the last one held (what rate queues behind); the reorder gap's counter: _apply
         self._held = dict.fromkeys(dirs, 0)
         self._last_tts = dict.fromkeys(dirs, 0.0)
+        # Frames handed on at once during the current hook call, which netem would still
+        # hold until the dequeue after its enqueue (qdisc_run): the time_to_send of the
+        # first one reordered (sch->q's tail) and the latest of those due (in its tfifo).
+        # The frames enqueued after them in the same call (a copy's frame, the segments
+        # after the first) queue behind them at the rate, as in netem.
+        self._ahead: dict[str, float | None] = dict.fromkeys(dirs)
+        self._due: dict[str, float | None] = dict.fromkeys(dirs)
         self._prev: dict[str, Hook | None] = {}
         if "tx" in dirs:
             self._prev["tx"] = dev.xmit_hook
@@ -560,9 +616,10 @@ class FaultInjector:
         if self.removed or self._gone:  # still chained below a newer hook, or its device
             return prev(skb) if prev is not None else True  # went: be transparent
         self.stats.seen += 1
+        self._ahead[d] = self._due[d] = None  # netem dequeued them after the last call
         if self._netem_enqueue(skb, d) != _NOW:
             return False
-        self.stats.delivered += 1
+        self._count_sent(skb, d)
         return prev(skb) if prev is not None else True
 
     def _draws(self, d: str, sfx: str = "") -> tuple[bool, bool, float, float]:
@@ -574,29 +631,37 @@ class FaultInjector:
         return drop, corrupt, where, self._delay(d, sfx)
 
     def _netem_enqueue(
-        self, skb: SkBuff, d: str, copy: tuple[bool, bool, float, float] | None = None
+        self,
+        skb: SkBuff,
+        d: str,
+        draws: tuple[bool, bool, float, float] | None = None,
+        sfx: str = "",
+        police: bool = True,
     ) -> int:
-        """What netem_enqueue does with ``skb``, a frame or a copy re-enqueued at the root
-        (``copy``: its draws): ``_NOW`` when it is to be handed on now, by the caller;
-        otherwise it was taken here (held, dropped, or sent on in segments)."""
+        """What netem_enqueue does with ``skb``: a frame, a copy re-enqueued at the root
+        (``sfx`` "-copy", ``draws`` its draws, made with its frame's), or a segment of
+        either (``police`` False: the frame it was cut from paid the policer).  ``_NOW``
+        when it is to be handed on now, by the caller; otherwise it was taken here (held,
+        dropped, or sent on in segments)."""
         st = self.stats
         # Each stream draws once for every frame whatever the other faults do to it: which
         # frames one fault hits does not depend on what the others did to the frames
         # before.  A copy's draws come from streams of their own, drawn once for every
         # frame the duplicate draw hits (made or not); a copy is not duplicated again
-        # (netem zeroes q->duplicate while it re-enqueues one).
+        # (netem zeroes q->duplicate, or marks the copy, while it re-enqueues one), nor
+        # are its segments (re-enqueued while the copy is).
         duplicate = False
-        if copy is None:
-            duplicate = self._roll("duplicate", d)
-            drop, corrupt, where, delay = self._draws(d)
+        copy_draws = None
+        if draws is None:
+            duplicate = not sfx and self._roll("duplicate", d)
+            draws = self._draws(d, sfx)
             copy_draws = self._draws(d, "-copy") if duplicate else None
-        else:
-            drop, corrupt, where, delay = copy
+        drop, corrupt, where, delay = draws
         if drop and not duplicate:  # netem: count = 1 (+1 duplicated) (-1 lost); 0: dropped
             st.dropped += 1
             self._free(skb)
             return _DROPPED
-        bucket = self._buckets.get(d)
+        bucket = self._buckets.get(d) if police else None
         if bucket is not None and not bucket.take(skb.tail - skb.data):
             st.rate_limited += 1
             self._free(skb)
@@ -626,9 +691,7 @@ class FaultInjector:
                         self._free(lost)
                 if not segmented:
                     return _DROPPED
-                for seg in rest:
-                    if self._enqueue(seg, d, delay) == _NOW:
-                        self._forward(seg, d)
+                self._enqueue_segments(rest, d, sfx)
                 return _TAKEN
             if self._corrupt(skb, where):
                 st.corrupted += 1
@@ -639,21 +702,27 @@ class FaultInjector:
                     self._free(lost)
             return _DROPPED
         if dup is not None:  # re-enqueued at the root before the frame is queued: it passes
-            assert copy_draws is not None
-            if self._netem_enqueue(dup, d, copy_draws) == _NOW:  # the limit the frame passed
+            assert copy_draws is not None  # the limit the frame passed
+            if self._netem_enqueue(dup, d, copy_draws, "-copy") == _NOW:
                 self._forward(dup, d)
         verdict = self._queue(skb, d, delay)
         if not segmented:
             return verdict
         # A super-frame cut up to be corrupted (even into one segment) is taken here: its
-        # segments go on in its place, the others queued one by one (each under the
-        # limit), with the super-frame's draws.
+        # first segment went on in its place, with its draws; the others follow.
         if verdict == _NOW:
             self._forward(skb, d)
-        for seg in rest:
-            if self._enqueue(seg, d, delay) == _NOW:
-                self._forward(seg, d)
+        self._enqueue_segments(rest, d, sfx)
         return _TAKEN
+
+    def _enqueue_segments(self, segs: list[SkBuff], d: str, sfx: str) -> None:
+        """The segments after the first of a super-frame cut up to be corrupted, each
+        through netem_enqueue again with draws of its own, as netem's finish_segs passes
+        each to ``qdisc_enqueue``: its own loss, duplicate (not a copy's), corruption,
+        limit, reorder and delay.  Not the policer: the super-frame paid for them."""
+        for seg in segs:
+            if self._netem_enqueue(seg, d, None, sfx, police=False) == _NOW:
+                self._forward(seg, d)
 
     def _segment(self, skb: SkBuff, d: str) -> list[SkBuff] | None:
         """Cut super-frame ``skb`` up to corrupt it, as netem does (``netem_segment``); None
@@ -717,9 +786,11 @@ class FaultInjector:
 
     # -- the queue (netem's tfifo) -------------------------------------------------------------
     @staticmethod
-    def _pkt_len(skb: SkBuff, d: str) -> int:
+    def _pkt_len_segs(skb: SkBuff, d: str) -> tuple[int, int]:
         """The frame's length as a qdisc counts it (``qdisc_pkt_len``): from its link
-        header, a super-frame with the headers each of its segments will repeat."""
+        header, a super-frame with the headers each of its segments will repeat; and the
+        packets it is (``gso_segs``, as ``qdisc_pkt_len_init`` sets them; 1 unless a
+        super-frame)."""
         start = skb.mac_header if d == "rx" and 0 <= skb.mac_header < skb.data else skb.data
         n = skb.tail - start
         if skb.gso_size and skb.transport_header >= skb.data:  # qdisc_pkt_len_init
@@ -729,11 +800,23 @@ class FaultInjector:
             elif thoff + 13 <= skb.tail:
                 l4 = (skb.buf[thoff + 12] >> 4) * 4
             else:
-                return n
+                return n, 1
             hdr = thoff + l4 - start
             segs = max(1, -(-(skb.tail - thoff - l4) // skb.gso_size))
-            n += (segs - 1) * hdr
-        return n
+            return n + (segs - 1) * hdr, segs
+        return n, 1
+
+    @classmethod
+    def _pkt_len(cls, skb: SkBuff, d: str) -> int:
+        return cls._pkt_len_segs(skb, d)[0]
+
+    def _count_sent(self, skb: SkBuff, d: str) -> None:
+        """Count ``skb`` handed on: ``delivered``, and tc's ``Sent`` (qdisc_bstats_update)."""
+        st = self.stats
+        n, segs = self._pkt_len_segs(skb, d)
+        st.delivered += 1
+        st.sent_bytes += n
+        st.sent_packets += segs
 
     def _packet_time(self, nbytes: int) -> float:
         """Seconds ``nbytes`` take at ``rate`` (netem's ``packet_time_ns``)."""
@@ -744,35 +827,31 @@ class FaultInjector:
             nbytes = cells * (self.cell_size + self.cell_overhead)
         return max(nbytes, 0) * 8.0 / self.rate
 
-    def _enqueue(self, skb: SkBuff, d: str, delay: float) -> int:
-        """Drop ``skb`` at a full queue (``_DROPPED``, counted), or :meth:`_queue` it."""
-        if self._held[d] >= self.limit:
-            self.stats.limit_dropped += 1
-            self._free(skb)
-            return _DROPPED
-        return self._queue(skb, d, delay)
-
     def _queue(self, skb: SkBuff, d: str, delay: float) -> int:
         """netem_enqueue's queueing: send ``skb`` ahead (``_NOW``: reordered, or due
         already) or hold it until its time (``_HELD``)."""
         st = self.stats
+        now = clock = self.host.loop.clock()
         # netem draws the reorder stream only when the gap allows a reordering
         # (gap == 0 || counter < gap - 1 || reorder < get_crandom(...)).
         if (self.gap and self._counter[d] >= self.gap - 1
                 and self._crandom("reorder", d, self.reorder_corr) < self.reorder):  # fmt: skip
             self._counter[d] = 0
             st.reordered += 1
+            if self._ahead[d] is None:  # __qdisc_enqueue_head: the first stays sch->q's tail
+                self._ahead[d] = clock
             return _NOW
         self._counter[d] += 1
-        now = clock = self.host.loop.clock()
         if self.rate:
-            if self._held[d]:  # behind the last frame queued: its time is this one's now
-                last = self._last_tts[d]
+            last = self._rate_last(d)
+            if last is not None:  # behind the last frame queued: its time is this one's now
                 delay = max(0.0, delay - (last - now))
                 now = last
             delay += self._packet_time(self._pkt_len(skb, d))
         tts = now + delay
         if tts <= clock:
+            due = self._due[d]
+            self._due[d] = tts if due is None else max(due, tts)
             return _NOW
         key = next(self._keys)
         timer = self.host.loop.call_at(tts, self._release, key)
@@ -783,6 +862,17 @@ class FaultInjector:
         st.pending += 1
         st.backlog += self._pkt_len(skb, d)
         return _HELD
+
+    def _rate_last(self, d: str) -> float | None:
+        """The time to send netem's rate queues a frame behind: the latest of the last frame
+        held (its tfifo), the frames due handed on in this call (in the tfifo until the
+        dequeue) and the first one reordered in it (``sch->q.tail``, with ``time_to_send``
+        the time it was reordered); None when netem would hold none."""
+        last = self._last_tts[d] if self._held[d] else None
+        for t in (self._ahead[d], self._due[d]):
+            if t is not None and (last is None or t > last):
+                last = t
+        return last
 
     def _unhold(self, key: int) -> tuple[SkBuff, str] | None:
         entry = self._pending.pop(key, None)
@@ -803,7 +893,7 @@ class FaultInjector:
     # -- continuing on the normal path ---------------------------------------------------------
     def _forward(self, skb: SkBuff, d: str) -> None:
         """Hand ``skb`` to the hooks below this one, then to the core (no re-entry here)."""
-        self.stats.delivered += 1
+        self._count_sent(skb, d)
         prev = self._prev[d]
         if prev is not None and not prev(skb):
             return

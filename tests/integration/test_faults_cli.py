@@ -26,14 +26,26 @@ def test_loss_100_percent_drops_every_ping_until_off(netns: NetNamespace) -> Non
     assert shown["faults"]["drop"] == 1.0 and shown["stats"]["dropped"] == 0
     res = netns.run("ping -c 3 -i 0.2 -W 1 198.18.0.2", check=False)
     assert res.returncode != 0 and " 0 received" in res.stdout
-    stats = _faults(netns, "sn0")["stats"]
+    shown = _faults(netns, "sn0")
+    stats = shown["stats"]
     assert stats["dropped"] >= 3 and stats["delivered"] == 0
-    assert "sn0: faults limit 1000 loss 100% direction both\n" in netns.netdrv("faults sn0").stdout
+    assert shown["qdisc"]["drops"] == stats["dropped"] and shown["qdisc"]["packets"] == 0
+    text = netns.netdrv("faults sn0").stdout
+    assert text.startswith(
+        "sn0: faults limit 1000 loss 100% direction both\n Sent 0 bytes 0 pkt "
+        f"(dropped {stats['dropped']}, overlimits 0 requeues 0)\n"
+    ), text
+    # netdrv status: the same, per device (tc -s qdisc show's counters)
+    st = json.loads(netns.netdrv("status --json").stdout)
+    (dev,) = [d for d in st["devices"] if d["name"] == "sn0"]
+    assert dev["fault_injector"]["settings"]["drop"] == 1.0
+    assert dev["fault_injector"]["stats"]["dropped"] >= stats["dropped"]
+    assert " Sent 0 bytes 0 pkt (dropped " in netns.netdrv("status").stdout
 
     res = netns.netdrv("faults sn0 loss 2x", check=False)
     assert res.returncode == 2 and "loss: '2x' is not a percentage" in res.stderr
     assert netns.netdrv("faults sn0 off").stdout == ""
-    assert _faults(netns, "sn0") == {"dev": "sn0", "faults": None, "stats": None}
+    assert _faults(netns, "sn0") == {"dev": "sn0", "faults": None, "stats": None, "qdisc": None}
     assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
 
 
@@ -53,6 +65,8 @@ def test_rate_queues_a_burst_instead_of_dropping_it(netns: NetNamespace) -> None
     assert stats["seen"] >= 20 and stats["delivered"] == stats["seen"], stats
     assert stats["rate_limited"] == stats["limit_dropped"] == stats["dropped"] == 0
     assert stats["delayed"] >= 20
+    # tc's Sent: every frame handed on, with its bytes (each echo request 1442 on the wire)
+    assert stats["sent_packets"] == stats["delivered"] and stats["sent_bytes"] >= 20 * 1442
     # every echo request (1442 bytes on the wire) was serialised at 1 Mbit/s first
     rtt_min = float(re.search(r"= ([0-9.]+)/", out).group(1))  # type: ignore[union-attr]
     assert rtt_min >= 1442 * 8 / 1e6 * 1000, out

@@ -358,14 +358,17 @@ def test_the_command_sets_shows_and_turns_off(daemon: Daemon) -> None:
     send(daemon, 4)
     res = run("sn0")
     assert res.exit_code == 0
-    assert res.output == (
+    assert res.output == (  # tc -s qdisc show's lines, then the injector's own counters
         "sn0: faults limit 1000 delay 10ms loss 100% rate 1Mbit direction both seed 3\n"
+        " Sent 0 bytes 0 pkt (dropped 4, overlimits 0 requeues 0)\n"
+        " backlog 0b 0p requeues 0\n"
         " seen 4 delivered 0 dropped 4 rate_limited 0 corrupted 0 duplicated 0 delayed 0 "
         "pending 0 purged 0 segmented 0 limit_dropped 0 reordered 0\n"
-        " backlog 0b 0p requeues 0\n"
     )
     out = json.loads(run("sn0", "--json").output)
     assert out["dev"] == "sn0" and out["faults"]["drop"] == 1.0 and out["stats"]["dropped"] == 4
+    assert out["qdisc"] == {"bytes": 0, "packets": 0, "drops": 4, "overlimits": 0,
+                            "requeues": 0, "backlog": 0, "qlen": 0}  # fmt: skip
     assert run("sn0", "corrupt", "0.1%").exit_code == 0
     assert injector(daemon) is fi and fi.drop == 0.0 and fi.corrupt == pytest.approx(0.001)
     assert run("sn0", "off").output == ""
@@ -373,7 +376,8 @@ def test_the_command_sets_shows_and_turns_off(daemon: Daemon) -> None:
     assert (
         run("sn0").output == "sn0: no fault injector (netdrv faults sn0 loss 1% … installs one)\n"
     )
-    assert json.loads(run("sn0", "--json").output) == {"dev": "sn0", "faults": None, "stats": None}
+    assert json.loads(run("sn0", "--json").output) == {"dev": "sn0", "faults": None, "stats": None,
+                                                       "qdisc": None}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -423,8 +427,10 @@ def test_the_command_sets_and_shows_netem_s_parameters_and_backlog(daemon: Daemo
     assert out[0] == ("sn0: faults limit 50 delay 100ms 10ms 25% distribution normal "
                       "loss 1% 30% reorder 5% gap 3 rate 1Mbit packetoverhead 20 cellsize 48 "
                       "celloverhead 4 direction tx seed 1")  # fmt: skip
-    held = fi.stats.pending
-    assert held and out[2] == f" backlog {fi.stats.backlog}b {held}p requeues {fi.stats.reordered}"
+    held, st = fi.stats.pending, fi.stats
+    assert out[1] == (f" Sent {st.sent_bytes} bytes {st.sent_packets} pkt (dropped "
+                      f"{st.dropped + st.limit_dropped}, overlimits 0 requeues {st.reordered})")  # fmt: skip
+    assert held and out[2] == f" backlog {st.backlog}b {held}p requeues {st.reordered}"
     assert run("sn0", "off").exit_code == 0  # tc qdisc del: what was held is dropped
     assert fi.stats.purged == held and fi.stats.pending == 0
 
@@ -437,3 +443,42 @@ def test_status_shows_which_devices_have_an_injector(daemon: Daemon) -> None:
     res = CliRunner().invoke(cli_mod.cli, ["status"])
     assert res.exit_code == 0 and "\nsn1: faults limit 1000 delay 1ms direction rx\n" in res.output
     assert "sn0: faults" not in res.output
+
+
+def test_status_shows_each_injector_s_counters_as_tc_s_qdisc_show(daemon: Daemon) -> None:
+    assert run("sn0", "delay", "1s", "loss", "50%", "seed", "2", "direction", "tx").exit_code == 0
+    send(daemon, 10)
+    fi = injector(daemon)
+    assert fi is not None and fi.stats.dropped and fi.stats.pending
+    st = _Client(daemon).request("status")
+    by_name = {d["name"]: d for d in st["devices"]}
+    assert by_name["sn1"]["fault_injector"] is None
+    f = by_name["sn0"]["fault_injector"]
+    assert f["settings"] == fi.settings() and f["stats"] == fi.stats.as_dict()
+    assert f["qdisc"] == {"bytes": 0, "packets": 0, "drops": fi.stats.dropped, "overlimits": 0,
+                          "requeues": 0, "backlog": fi.stats.backlog,
+                          "qlen": fi.stats.pending}  # fmt: skip
+    res = CliRunner().invoke(cli_mod.cli, ["status", "--json"])
+    assert res.exit_code == 0
+    assert {d["name"]: d["fault_injector"] for d in json.loads(res.output)["devices"]} == {
+        "sn0": f, "sn1": None}  # fmt: skip
+    res = CliRunner().invoke(cli_mod.cli, ["status"])
+    assert res.exit_code == 0
+    # what netdrv faults sn0 shows, after the table
+    assert "\n" + run("sn0").output in res.output
+
+
+def test_status_watch_still_shows_rates_with_an_injector(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    assert run("sn0", "loss", "1%", "direction", "tx").exit_code == 0
+    res = CliRunner().invoke(cli_mod.cli, ["status", "-w", "1", "-c", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in res.output.splitlines()]
+    assert len(lines) == 2 and lines[1]["devices"][0]["rates"] is not None
+    assert lines[1]["devices"][0]["fault_injector"]["settings"]["drop"] == 0.01
+    res = CliRunner().invoke(cli_mod.cli, ["status", "-w", "1", "-c", "2"])
+    assert res.exit_code == 0 and "pkt/s" in res.output and "sn0" in res.output

@@ -431,7 +431,8 @@ def test_repr_and_stats_dict(host: Host) -> None:
     assert fi.stats.as_dict() == {"seen": 0, "delivered": 0, "dropped": 0, "rate_limited": 0,
                                   "corrupted": 0, "duplicated": 0, "delayed": 0, "pending": 0,
                                   "purged": 0, "segmented": 0, "limit_dropped": 0,
-                                  "reordered": 0, "backlog": 0}  # fmt: skip
+                                  "reordered": 0, "backlog": 0, "sent_bytes": 0,
+                                  "sent_packets": 0}  # fmt: skip
 
 
 class _RefusingStack:

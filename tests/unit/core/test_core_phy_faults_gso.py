@@ -2,7 +2,8 @@
 
 Corrupted whole, the flipped bit would be hidden: the device (TSO) or the later software
 segmentation computes every segment's checksums afresh.  netem_enqueue segments it
-(netem_segment), damages the first segment only and sends the others on.
+(netem_segment), damages the first segment and passes each of the others through
+netem_enqueue again (finish_segs: qdisc_enqueue), with draws of its own.
 """
 
 from __future__ import annotations
@@ -96,35 +97,40 @@ def bits_differing(a: bytes, b: bytes) -> int:
     return sum(bin(x ^ y).count("1") for x, y in zip(a, b, strict=True))
 
 
-def assert_first_damaged(got: list[bytes], ref: list[bytes]) -> None:
-    assert len(got) == len(ref) == NSEGS
+def assert_all_damaged(got: list[bytes], ref: list[bytes]) -> None:
+    """Each of ``got`` is its segment of ``ref`` with one bit flipped, caught by a checksum."""
+    assert len(got) == len(ref)
     # A bit in the Ethernet header would not be caught by any checksum: these seeds flip
     # one after it (netem flips anywhere in the frame too).
-    assert not verifies(got[0]) and bits_differing(got[0], ref[0]) == 1
-    assert all(verifies(f) for f in got[1:]) and got[1:] == ref[1:]
+    for g, r in zip(got, ref, strict=True):
+        assert not verifies(g) and bits_differing(g, r) == 1
+
+
+def seg_index(frame: bytes, ref: list[bytes]) -> int:
+    """Which of the segments ``ref`` the (maybe damaged) ``frame`` is: the nearest one."""
+    same = [i for i, r in enumerate(ref) if len(r) == len(frame)]
+    return min(same, key=lambda i: bits_differing(frame, ref[i]))
 
 
 @pytest.mark.parametrize("features", [NO_OFFLOADS, CSUM_ONLY, TSO], ids=["none", "csum", "tso"])
 @pytest.mark.parametrize("seed", range(3))
-def test_a_corrupted_super_frame_goes_out_as_segments_the_first_damaged(
+def test_a_corrupted_super_frame_goes_out_as_segments_each_damaged_by_its_own_draw(
     host: Host, features: int, seed: int
 ) -> None:
+    # corrupt 100%: the first segment is damaged as the frame's, each other one by its own
+    # corrupt draw in netem_enqueue (at a bit of its own), its checksum finished first
     dev, ops = make_dev(host, "f%d", features=features)
     fi = FaultInjector(dev, seed=seed, corrupt=1.0, direction="tx")
     skb = super_frame(dev)
     host.dev_queue_xmit(skb)
     host.loop.run_until_idle()
     assert skb.freed and all(not s.gso_size for s in ops.sent)
-    # The device's checksum offload is kept for the segments it gets (netem_segment's
-    # features minus the GSO bits); the damaged one's checksum was finished before the flip.
-    partial = CHECKSUM_NONE if features == NO_OFFLOADS else CHECKSUM_PARTIAL
-    assert [s.ip_summed for s in ops.sent] == [CHECKSUM_NONE] + [partial] * (NSEGS - 1)
-    got = [as_on_the_wire(f, s) for f, s in zip(ops.sent_bytes, ops.sent, strict=True)]
-    assert_first_damaged(got, reference(dev))
+    assert [s.ip_summed for s in ops.sent] == [CHECKSUM_NONE] * NSEGS
+    assert_all_damaged(ops.sent_bytes, reference(dev))
     st = fi.stats
     assert (st.seen, st.corrupted, st.delivered, st.segmented, st.duplicated) == (
         1,
-        1,
+        NSEGS,
         NSEGS,
         NSEGS - 1,
         0,
@@ -132,24 +138,69 @@ def test_a_corrupted_super_frame_goes_out_as_segments_the_first_damaged(
     assert balanced(st)
 
 
+@pytest.mark.parametrize("features", [CSUM_ONLY, TSO], ids=["csum", "tso"])
+def test_the_segments_after_the_first_go_through_the_faults_with_draws_of_their_own(
+    host: Host, features: int
+) -> None:
+    # netem's finish_segs hands each segment after the first to qdisc_enqueue: netem_enqueue
+    # again, its own loss and corruption draws.  The segments spared keep the device's
+    # checksum offload (netem_segment's features minus the GSO bits).
+    dev, ops = make_dev(host, "f%d", features=features)
+    fi = FaultInjector(dev, seed=4, corrupt=0.6, drop=0.25, direction="tx")
+    ref = reference(dev)
+    groups: list[list[int]] = []  # each super-frame cut up: the segments of it that went
+    damaged = spared = whole = 0
+    for _ in range(40):
+        start = len(ops.sent)
+        host.dev_queue_xmit(super_frame(dev))
+        host.loop.run_until_idle()
+        sent = list(zip(ops.sent_bytes[start:], ops.sent[start:], strict=True))
+        if not sent or sent[0][1].gso_size:  # lost whole, or spared whole
+            whole += len(sent)
+            continue
+        groups.append([seg_index(as_on_the_wire(f, s), ref) for f, s in sent])
+        for k, (f, s) in enumerate(sent):
+            wire = as_on_the_wire(f, s)
+            i = groups[-1][k]
+            if wire == ref[i]:
+                assert s.ip_summed == CHECKSUM_PARTIAL and verifies(wire)
+                spared += i > 0
+            else:
+                assert bits_differing(wire, ref[i]) == 1 and s.ip_summed == CHECKSUM_NONE
+                # caught by a checksum, unless the bit is in the Ethernet header
+                assert not verifies(wire) or wire[:14] != ref[i][:14]
+                damaged += i > 0
+    assert groups and all(g[0] == 0 for g in groups)  # the first: the frame's draws
+    assert damaged and spared  # the others: each by its own corrupt draw
+    assert any(len(g) < NSEGS for g in groups)  # and its own loss
+    st = fi.stats
+    assert st.segmented == (NSEGS - 1) * len(groups)
+    lost_whole = 40 - whole - len(groups)
+    assert st.dropped == lost_whole + sum(NSEGS - len(g) for g in groups) and balanced(st)
+    assert st.corrupted == len(groups) + damaged
+
+
 def test_the_copy_is_the_super_frame_taken_before_the_damage(host: Host, clock: FakeClock) -> None:
     # netem_enqueue clones the frame before corrupting it and re-enqueues the clone at the
     # root, first: the copy goes through the faults itself (here cut up and damaged too,
-    # at a bit of its own), then the frame's segments, all delayed alike.
+    # at a bit of its own), then the frame's segments, all delayed alike.  Each segment
+    # after the first goes through netem_enqueue again: the frame's are duplicated (100%)
+    # and their copies queued before them, the copy's are not (a copy is not duplicated).
     dev, ops = make_dev(host, "f%d", features=TSO)
     fi = FaultInjector(dev, seed=1, corrupt=1.0, duplicate=1.0, delay=0.5, direction="tx")
     host.dev_queue_xmit(super_frame(dev))
     host.loop.run_until_idle()
     st = fi.stats
-    assert ops.sent == [] and st.pending == 2 * NSEGS and balanced(st)
+    n = 2 * NSEGS + NSEGS - 1
+    assert ops.sent == [] and st.pending == n and balanced(st)
     clock.advance(0.5)
     host.loop.run_until_idle()
-    got = [as_on_the_wire(f, s) for f, s in zip(ops.sent_bytes, ops.sent, strict=True)]
-    assert_first_damaged(got[:NSEGS], reference(dev))  # the copy's segments
-    assert_first_damaged(got[NSEGS:], reference(dev))  # the frame's
-    assert got[0] != got[NSEGS]  # each damaged by its own draw
-    assert (st.seen, st.corrupted, st.delivered, st.pending) == (1, 2, 2 * NSEGS, 0)
-    assert (st.segmented, st.duplicated) == (2 * (NSEGS - 1), 1) and balanced(st)
+    ref = reference(dev)
+    order = [0, 1, 2, 3, 0, 1, 1, 2, 2, 3, 3]  # the copy's; the frame's, each after its copy
+    assert_all_damaged(ops.sent_bytes, [ref[i] for i in order])
+    assert ops.sent_bytes[0] != ops.sent_bytes[NSEGS]  # each damaged by its own draw
+    assert (st.seen, st.corrupted, st.delivered, st.pending) == (1, n, n, 0)
+    assert (st.segmented, st.duplicated) == (2 * (NSEGS - 1), NSEGS) and balanced(st)
 
 
 def test_an_undamaged_copy_of_a_super_frame_goes_out_whole(host: Host) -> None:
@@ -157,18 +208,16 @@ def test_an_undamaged_copy_of_a_super_frame_goes_out_whole(host: Host) -> None:
     # leaves as the super-frame it was (for the device's TSO)
     dev, ops = make_dev(host, "f%d", features=TSO)
     fi = FaultInjector(dev, seed=0, corrupt=0.5, duplicate=1.0, direction="tx")
+    pairs = []  # (the copy, the frame): how each left first, "whole" or "cut" up
     for _ in range(8):
+        start = len(ops.sent)
         host.dev_queue_xmit(super_frame(dev))
-    host.loop.run_until_idle()
-    units, i = [], 0  # each frame as it left: "whole", or "cut" into NSEGS segments
-    while i < len(ops.sent):
-        whole = bool(ops.sent[i].gso_size)
-        units.append("whole" if whole else "cut")
-        i += 1 if whole else NSEGS
-    st = fi.stats
-    assert len(units) == 16 and units.count("cut") == st.corrupted and balanced(st)
-    pairs = list(zip(units[::2], units[1::2], strict=True))  # (the copy, the frame)
-    assert ("whole", "cut") in pairs  # a frame damaged, its copy not
+        host.loop.run_until_idle()
+        copy = ops.sent[start]  # the copy is enqueued (at the root) before its frame
+        if copy.gso_size:
+            frame = ops.sent[start + 1]
+            pairs.append(("whole", "whole" if frame.gso_size else "cut"))
+    assert ("whole", "cut") in pairs and balanced(fi.stats)  # a frame damaged, its copy not
 
 
 def test_a_super_frame_that_cannot_be_segmented_is_dropped(host: Host) -> None:
@@ -182,7 +231,7 @@ def test_a_super_frame_that_cannot_be_segmented_is_dropped(host: Host) -> None:
     assert (st.seen, st.dropped, st.delivered, st.corrupted) == (1, 1, 0, 0) and balanced(st)
 
 
-def test_a_received_super_frame_is_segmented_and_its_first_segment_damaged(host: Host) -> None:
+def test_a_received_super_frame_is_segmented_and_each_segment_damaged(host: Host) -> None:
     dev, _ = make_dev(host, "f%d")
     fi = FaultInjector(dev, seed=2, corrupt=1.0, direction="rx")
     frame = super_frame(dev).tobytes()
@@ -196,11 +245,11 @@ def test_a_received_super_frame_is_segmented_and_its_first_segment_damaged(host:
     # the stack (not vouched for).
     assert [s.ip_summed for s in segs] == [CHECKSUM_NONE] * NSEGS
     got = [bytes(s.buf[s.mac_header : s.tail]) for s in segs]
-    assert_first_damaged(got, reference(dev))
+    assert_all_damaged(got, reference(dev))
     st = fi.stats
     assert (st.seen, st.corrupted, st.delivered, st.segmented, st.duplicated) == (
         1,
-        1,
+        NSEGS,
         NSEGS,
         NSEGS - 1,
         0,

@@ -389,3 +389,34 @@ def test_change_restarts_the_reorder_gap(host: Host) -> None:
     fi.change(**fi.settings())
     send(host, dev, 3, 5)
     assert [index_of(f) for f in ops.sent_bytes] == [7]
+
+
+def test_a_frame_reordered_ahead_is_the_last_one_the_rate_queues_behind(
+    host: Host, clock: FakeClock
+) -> None:
+    # netem_enqueue's rate starts from the last frame in the qdisc, sch->q's tail among
+    # them: a frame reordered to the head (time_to_send = now) is there until the dequeue
+    # after the enqueue.  Its copy reordered (gap 3: every third enqueue, here a copy before
+    # its frame), the frame queues behind it at the rate: a delay drawn below zero (jitter
+    # above the delay) does not send it at once, it leaves after its serialisation time.
+    dev, ops = make_dev(host, "f%d")
+    fi = FaultInjector(dev, seed=5, duplicate=1.0, delay=0.001, jitter=1.0, reorder=1.0, gap=3,
+                       rate=8000.0, direction="tx")  # fmt: skip
+    per_frame = FRAME_LEN * 8 / 8000.0
+    checked = 0
+    for i in range(60):
+        assert fi.stats.pending == 0  # nothing held: only the reordered copy is ahead
+        reordered = fi.stats.reordered
+        mem(host).send(dev, frame_n(dev, i))
+        host.loop.run_until_idle()
+        if i % 3 == 1:  # enqueues 3i (the copy) and 3i + 1 (the frame): the copy went ahead
+            assert fi.stats.reordered == reordered + 1
+            assert [index_of(f) for f in ops.sent_bytes].count(i) == 1
+            clock.advance(per_frame - 0.001)
+            host.loop.run_until_idle()
+            assert [index_of(f) for f in ops.sent_bytes].count(i) == 1, i
+            checked += 1
+        clock.advance(3.0)  # every frame held leaves
+        host.loop.run_until_idle()
+        assert [index_of(f) for f in ops.sent_bytes].count(i) == 2
+    assert checked == 20 and balanced(fi.stats)
