@@ -27,6 +27,8 @@ worker; the PHY renegotiates (the link drops and comes back), and link_reset
 programs the medium mode for the new speed and duplex.  ``get_link_ksettings``
 reads autoneg and a forced mode from BMCR, as ``mii_ethtool_get_link_ksettings``
 does (the driver keeps the value it wrote: no control transfer on the loop).
+``ethtool -r`` is ``usbnet_nway_reset`` → ``mii_nway_restart``: ANRESTART while
+autoneg is on, ``EINVAL`` while the PHY is forced.
 
 EEPROM (``ethtool -e/-E``): Linux's ``ax88179_get_eeprom``/``ax88179_set_eeprom``
 — :data:`~netdrv_usbnet.codecs.ax88179.AX_EEPROM_LEN` bytes read and written
@@ -366,6 +368,14 @@ class Ax88179(MiniDriver):
             return 0
         self.bmcr = bmcr & ~ax.BMCR_ANRESTART
         un.defer(self.write_phy, un, ax.MII_BMCR, bmcr)
+        return 0
+
+    def nway_reset(self, un: UsbNet) -> int:
+        """``usbnet_nway_reset`` → ``mii_nway_restart``: BMCR with ANRESTART while autoneg is
+        on (written in the kevent worker, as set_link_ksettings is); ``EINVAL`` while off."""
+        if not self.bmcr & ax.BMCR_ANENABLE:
+            return -errno.EINVAL
+        un.defer(self.write_phy, un, ax.MII_BMCR, self.bmcr | ax.BMCR_ANRESTART)
         return 0
 
     # -- EEPROM (ethtool -e/-E, on the loop) ----------------------------------------------------

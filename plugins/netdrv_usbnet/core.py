@@ -51,6 +51,7 @@ import array
 import contextlib
 import errno
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -371,6 +372,13 @@ class MiniDriver:
         """``ethtool -s DEV speed N duplex D autoneg A`` (the loop: defer control transfers
         with :meth:`UsbNet.defer`); 0 or a negative errno.  A minidriver that does not
         override it has no such op: the core answers ``EOPNOTSUPP``."""
+        return -errno.EOPNOTSUPP
+
+    def nway_reset(self, un: UsbNet) -> int:
+        """``ethtool -r DEV`` (the loop): restart autonegotiation, Linux's ``usbnet_nway_reset``
+        → ``mii_nway_restart`` (``EINVAL`` while it is off); 0 or a negative errno.  Reached
+        only on a minidriver that overrides :meth:`set_link_ksettings` (one with an MII); the
+        default answers ``EOPNOTSUPP``, as ``usbnet_nway_reset`` does without one."""
         return -errno.EOPNOTSUPP
 
 
@@ -1462,8 +1470,33 @@ def _is_simulated(udev: Any) -> bool:
         return False
 
 
+USBFS_PATH = "/dev/bus/usb"
+"""Where libusb opens adapters (``/dev/bus/usb/BBB/DDD``, the devtmpfs nodes udev names)."""
+USB_DEVICES_SYSFS = "/sys/bus/usb/devices"
+"""Where the kernel lists the devices on the bus (``BUS-PORT.PORT``), which libusb enumerates."""
+
+
+def _missing_node(un: UsbNet) -> str | None:
+    """The adapter's ``/dev/bus/usb`` node when it does not exist though the adapter is still
+    on the bus (sysfs lists it; real adapters only): libusb then answers opens with
+    ``LIBUSB_ERROR_NO_DEVICE``, as for an adapter that went away."""
+    if un.simulated or not un.bus or not un.address or not un.port_numbers:
+        return None
+    node = f"{USBFS_PATH}/{un.bus:03d}/{un.address:03d}"
+    listed = os.path.isdir(f"{USB_DEVICES_SYSFS}/{un.bus}-{un.port_path}")
+    return node if listed and not os.path.exists(node) else None
+
+
 def _usb_error_message(un: UsbNet, what: str, exc: BaseException) -> str:
     err = usb_errno(exc)
+    node = _missing_node(un) if err == errno.ENODEV else None
+    if node is not None:  # sysfs shows the bus, /dev does not: a container, mostly
+        return (
+            f"cannot open USB adapter {un}: its device node {node} does not exist (libusb "
+            f"opens adapters there): in a container, pass it in (docker run --device {node}, "
+            f"or the whole {USBFS_PATH} for hotplug); on a host, check that devtmpfs is "
+            f"mounted on /dev"
+        )
     if err == errno.EACCES:
         return (
             f"permission denied {what} USB adapter {un}: run the netdrv daemon as root, or "
@@ -1649,6 +1682,14 @@ class UsbNetMiiEthtool(UsbNetEthtool):
         if un.state != "bound":
             return -errno.ENODEV
         return un.info.set_link_ksettings(un, ks)
+
+    def nway_reset(self, dev: NetDevice) -> int:
+        """``usbnet_nway_reset``: the minidriver's :meth:`MiniDriver.nway_reset` (``ENODEV``
+        once unplugged)."""
+        un = _un(dev)
+        if un.state != "bound":
+            return -errno.ENODEV
+        return un.info.nway_reset(un)
 
 
 def _private_stats(un: UsbNet) -> list[tuple[str, int]]:

@@ -65,7 +65,10 @@ Loading without a matching adapter (and without ``sim=``) succeeds: the
 driver reports that it is waiting and binds adapters as they are plugged in
 (with ``hotplug_interval=0``, that none will be bound; on a machine without a
 USB bus, ``/sys/bus/usb`` missing, that none can appear).  An adapter the id
-table denies (a Realtek RTL8153's ECM fallback) is named: ``left alone: …``.
+table denies (a Realtek RTL8153's ECM fallback) is named: ``left alone: …``; so is a
+network adapter of a kind usbnet does not drive (an AX88772, a CDC-EEM or RNDIS
+function: ``not supported: …``), and one that could not be bound (no permission, broken
+descriptors, its ``/dev/bus/usb`` node missing): ``could not bind: …``, until it is unplugged.
 Without a usable libusb the load fails and says to ``pip install
 libusb-package`` (``pip install 'netdrv[usb]'``) or install libusb-1.0; when
 an adapter cannot be opened for lack of permission (EACCES) the message says
@@ -171,7 +174,7 @@ from .core import (
     BindError,
     UsbNet,
 )
-from .ids import denied_entry, match_device
+from .ids import SUPPORTED, denied_entry, match_device, unsupported_kind
 
 __all__ = ["NO_LIBUSB", "Usbnet", "default_backend", "hexid", "load_backend"]
 
@@ -322,7 +325,9 @@ class Usbnet(Driver):
         self._own_sim_backend = False
         self._lock = threading.Lock()
         self._claimed: dict[tuple[int, int], UsbNet | None] = {}
-        self._failed: set[tuple[int, int]] = set()
+        # Adapters that could not be bound (permission, broken descriptors…): key -> why.
+        # Not tried again until they leave the bus; named by describe() meanwhile.
+        self._failed: dict[tuple[int, int], str] = {}
         # Adapters another program holds (EBUSY), warned about once: key -> the adapter.
         self._busy: dict[tuple[int, int], str] = {}
         # Adapters the id table denies (a Realtek RTL8153's ECM fallback…): key -> why.
@@ -409,7 +414,10 @@ class Usbnet(Driver):
         sim = "".join(f"; {self._describe_sim(kind, model, wire)}" for kind, model, wire in sims)
         with self._lock:
             left = list(self._left_alone.values())
-        alone = f"; left alone: {', '.join(left)}" if left else ""
+            failed = [self._failed[k] for k in sorted(self._failed)]
+        alone = "".join(f"; {why}" for why in left)
+        # A plugged-in adapter that failed to bind is not "waiting": say why, with the fix.
+        alone += "".join(f"; could not bind: {why}" for why in failed)
         if not bound:
             return self._unbound() + alone + sim
         bound.sort(key=lambda un: (un.bus, un.port_numbers, un.address))  # as on the bus
@@ -433,8 +441,15 @@ class Usbnet(Driver):
     def _unbound(self) -> str:
         """Why no adapter is bound, and whether one will be."""
         every = self.params["hotplug_interval"]
-        if every > 0:
-            text = (f"no USB Ethernet adapter yet: waiting for one to be plugged in (scanning "
+        with self._lock:
+            refused = bool(self._failed)
+            others = bool(self._left_alone)  # plugged in, but no adapter usbnet drives
+        if every > 0 and refused:  # one is plugged in: describe() says why it is not bound
+            text = (f"no USB Ethernet adapter bound (scanning every {every:g} s for others; "
+                    f"one that could not be bound is tried again once replugged)")  # fmt: skip
+        elif every > 0:
+            which = "supported USB Ethernet adapter" if others else "USB Ethernet adapter"
+            text = (f"no {which} yet: waiting for one to be plugged in (scanning "
                     f"every {every:g} s)")  # fmt: skip
         else:
             text = ("no USB Ethernet adapter bound, with hotplug off (hotplug_interval=0), so "
@@ -627,14 +642,15 @@ class Usbnet(Driver):
                 busy = exc.errno == errno.EBUSY
                 if not busy or key not in self._busy:
                     retry = busy and self.params["hotplug_interval"] > 0
-                    log.warning("usbnet: %s%s", exc, "; binding it once it is released"
-                                if retry else "")  # fmt: skip
+                    level = logging.ERROR if exc.errno == errno.EACCES else logging.WARNING
+                    log.log(level, "usbnet: %s%s", exc, "; binding it once it is released"
+                            if retry else "")  # fmt: skip
                 with self._lock:
                     self._claimed.pop(key, None)
                     if busy:  # held by another program: tried again on every scan
                         self._busy[key] = _where(udev)
                     else:
-                        self._failed.add(key)
+                        self._failed[key] = str(exc)
                 if exc.errno == errno.EACCES:
                     denied.append(str(exc))
                 continue
@@ -643,7 +659,8 @@ class Usbnet(Driver):
                 self._busy.pop(key, None)
             new.append(un)
         with self._lock:
-            self._failed &= present  # a device that left may come back and be tried again
+            # A device that left may come back and be tried again.
+            self._failed = {k: v for k, v in self._failed.items() if k in present}
             self._busy = {k: v for k, v in self._busy.items() if k in present}
             self._left_alone = {k: v for k, v in self._left_alone.items() if k in present}
             gone = [un for key, un in self._claimed.items() if un is not None
@@ -660,12 +677,19 @@ class Usbnet(Driver):
             entry = denied_entry(udev)
         except (usb.core.USBError, ValueError, IndexError):
             entry = None
-        if entry is None:
-            return  # not a network adapter (a keyboard, a hub): nothing to say
-        why = f"{_where(udev)}: {entry.comment}"
+        if entry is not None:
+            why = f"left alone: {_where(udev)}: {entry.comment}"
+        else:
+            try:
+                kind = unsupported_kind(udev)
+            except (usb.core.USBError, ValueError, IndexError):
+                kind = None
+            if kind is None:
+                return  # not a network adapter (a keyboard, a hub): nothing to say
+            why = f"not supported: {_where(udev)}: {kind}; {SUPPORTED}"
         with self._lock:
             self._left_alone[key] = why
-        log.info("usbnet: left alone: %s", why)
+        log.info("usbnet: %s", why)
 
     def _watch(self) -> None:
         """The hotplug watcher: scan every ``hotplug_interval`` s (or when woken)."""
@@ -678,15 +702,13 @@ class Usbnet(Driver):
             if self._stop.is_set():
                 break
             try:
-                new, gone, denied = self._scan()
+                new, gone, _denied = self._scan()  # _scan logged the denied ones
             except Exception as exc:
                 if not failing:
                     log.warning("usbnet: scanning the USB bus failed: %s", exc)
                 failing = True
                 continue
             failing = False
-            for msg in denied:
-                log.error("usbnet: %s", msg)
             for un in gone:
                 post(un.disconnect, "removed from the bus")
             for un in new:
@@ -705,7 +727,7 @@ class Usbnet(Driver):
             log.error("usbnet: cannot register an interface for %r: %s", un, exc)
             un.disconnect("not registered", quiet=True)
             with self._lock:
-                self._failed.add(un.key)
+                self._failed[un.key] = f"{un!r}: cannot register an interface: {exc}"
             if raise_errors:
                 raise
             return

@@ -25,7 +25,16 @@ from .cdc_ncm import AppleNcm, CdcNcm, CdcNcmZlp
 from .codecs import cdc_ecm as ecm
 from .core import MiniDriver
 
-__all__ = ["ID_TABLE", "Match", "UsbDeviceId", "denied_entry", "match_device", "match_interface"]
+__all__ = [
+    "ID_TABLE",
+    "SUPPORTED",
+    "Match",
+    "UsbDeviceId",
+    "denied_entry",
+    "match_device",
+    "match_interface",
+    "unsupported_kind",
+]
 
 USB_CLASS_COMM = ecm.USB_CLASS_COMM
 USB_CLASS_VENDOR_SPEC = 0xFF
@@ -159,4 +168,40 @@ def denied_entry(udev: Any, table: tuple[UsbDeviceId, ...] = ID_TABLE) -> UsbDev
     for _cfg, _intf, entry in _interface_entries(udev, table):
         if entry is not None and entry.is_deny:
             return entry
+    return None
+
+
+SUPPORTED = "usbnet drives CDC-ECM, CDC-NCM and the ASIX AX88179/AX88179A/AX88178A"
+
+# Network functions usbnet has no minidriver for, by interface (class, subclass, protocol);
+# None matches any.  Linux's drivers for them are named so the user knows what to use.
+_OTHER_NET_FUNCTIONS: tuple[tuple[int, int | None, int | None, str], ...] = (
+    (USB_CLASS_COMM, 0x0C, None, "a CDC-EEM function (Linux: cdc_eem)"),
+    (USB_CLASS_COMM, 0x0E, None, "a CDC-MBIM modem (Linux: cdc_mbim)"),
+    (USB_CLASS_COMM, 0x02, 0xFF, "an RNDIS function (Linux: rndis_host)"),
+    (0xE0, 0x01, 0x03, "an RNDIS function (Linux: rndis_host)"),
+    (0xEF, 0x04, 0x01, "an RNDIS function (Linux: rndis_host)"),
+)
+# Vendors whose vendor-specific interfaces are all Ethernet chips another Linux driver handles
+# (not Realtek: its card readers and Wi-Fi dongles are vendor-specific too).
+_OTHER_ETHERNET_VENDORS: dict[int, str] = {
+    0x0B95: "an ASIX adapter other than the AX88179/AX88178A (Linux: asix)",
+}
+
+
+def unsupported_kind(udev: Any) -> str | None:
+    """What a device :func:`match_device` found nothing to bind on is, when it is a network
+    adapter of a kind usbnet does not drive (an AX88772, a CDC-EEM or RNDIS gadget), else
+    None (a keyboard, a hub, a serial adapter: nothing to say).  Reads descriptors only."""
+    vendor = int(udev.idVendor)
+    for cfg in udev:
+        for intf in cfg:
+            if intf.bAlternateSetting != 0:
+                continue
+            cls, sub, proto = intf.bInterfaceClass, intf.bInterfaceSubClass, intf.bInterfaceProtocol
+            for c, s, p, what in _OTHER_NET_FUNCTIONS:
+                if cls == c and (s is None or sub == s) and (p is None or proto == p):
+                    return what
+            if cls == USB_CLASS_VENDOR_SPEC and vendor in _OTHER_ETHERNET_VENDORS:
+                return _OTHER_ETHERNET_VENDORS[vendor]
     return None

@@ -134,6 +134,8 @@ class Ax88179Model(SimNetDevice):
         self.regs = bytearray(256)
         self.eeprom = eeprom_image(mac, vid, pid)
         self.phy: dict[int, int] = {}
+        self.autoneg_restarts = 0
+        """BMCR writes that restarted autonegotiation (bind, ``ethtool -s … autoneg on``, -r)."""
         intf = InterfaceDescriptor(
             0,
             0,
@@ -247,6 +249,8 @@ class Ax88179Model(SimNetDevice):
 
     def _phy_write(self, reg: int, value: int) -> None:
         if reg == ax.MII_BMCR:
+            if value & ax.BMCR_ANENABLE and value & ax.BMCR_ANRESTART:
+                self.autoneg_restarts += 1
             before = self.link_mode()
             self.phy[reg] = value & ~(ax.BMCR_RESET | ax.BMCR_ANRESTART) & 0xFFFF  # self-clearing
             if self.link_up and self.configuration and self.link_mode() != before:

@@ -91,3 +91,38 @@ def test_a_minidriver_without_phy_control_has_no_set_link_ksettings(host, usbnet
     with pytest.raises(EthtoolError, match="usb0 does not support changing link settings") as e:
         ethtool_set_link_ksettings(host, dev, {"speed": 100, "autoneg": False})
     assert e.value.errno == errno.EOPNOTSUPP
+
+
+def test_ax88179_restarts_autonegotiation(host, usbnet):
+    """``ethtool -r``: Linux's ax88179_ethtool_ops has ``usbnet_nway_reset`` →
+    ``mii_nway_restart``: BMCR_ANRESTART written when autoneg is on, EINVAL when it is off."""
+    from netdrv_core.ethtool import ethtool_nway_reset
+
+    drv = usbnet(sim="ax88179")
+    m = drv.sim_model
+    (dev,) = drv.devices
+    up(host, dev)
+    before = m.autoneg_restarts
+    ethtool_nway_reset(host, dev)
+    assert wait(host, lambda: m.autoneg_restarts == before + 1), "ANRESTART reached the PHY"
+    assert m.phy[ax.MII_BMCR] & ax.BMCR_ANENABLE
+
+    assert ethtool_set_link_ksettings(host, dev, {"speed": 100, "duplex": DUPLEX_FULL,
+                                                  "autoneg": False}) is True  # fmt: skip
+    assert wait(host, lambda: m.phy[ax.MII_BMCR] == ax.BMCR_SPEED100 | ax.BMCR_FULLDPLX)
+    with pytest.raises(EthtoolError) as e:
+        ethtool_nway_reset(host, dev)
+    assert e.value.errno == errno.EINVAL
+    assert str(e.value) == "usb0: cannot restart autonegotiation: Invalid argument"
+    assert m.autoneg_restarts == before + 1
+
+
+def test_cdc_functions_cannot_restart_autonegotiation(host, usbnet):
+    """``usbnet_nway_reset`` without an MII: EOPNOTSUPP."""
+    from netdrv_core.ethtool import ethtool_nway_reset
+
+    drv = usbnet(sim="cdc_ncm")
+    (dev,) = drv.devices
+    with pytest.raises(EthtoolError, match="usb0 does not support restarting autoneg") as e:
+        ethtool_nway_reset(host, dev)
+    assert e.value.errno == errno.EOPNOTSUPP
