@@ -55,7 +55,7 @@ from netdrv_core import (
     ptp_setup,
 )
 from netdrv_core.ether import ETH_P_IP, ETH_P_IPV6
-from netdrv_core.ethtool import DUPLEX_FULL, DrvInfo, EthtoolOps, LinkSettings
+from netdrv_core.ethtool import DrvInfo, EthtoolOps
 from netdrv_core.linktypes import ARPHRD_AX25, ARPHRD_CSLIP, ARPHRD_SLIP
 from netdrv_core.params import ip_address, ip_interface
 
@@ -67,6 +67,7 @@ from .port import (
     ServerClosedError,
     open_blocks,
     open_serial,
+    port_key,
     server_said,
 )
 
@@ -243,19 +244,18 @@ class SerialOps(NetDeviceOps):
 
 
 class SerialEthtool(EthtoolOps):
-    """Line rate and codec counters."""
+    """Line rate and codec counters.
+
+    No ``get_link_ksettings``: Linux's slip has no ethtool link settings, and a line
+    rate in whole Mbit/s (1 for 115200 baud) on a twisted-pair port would mislead;
+    the exact rate is the ``baud`` statistic.
+    """
 
     def get_drvinfo(self, dev: NetDevice) -> DrvInfo:
         """Driver, mode and port."""
         p = _priv(dev).params
         return DrvInfo(driver="slip", version=SerialLink.version, bus_info=p["port"],
                        fw_version=p["mode"])  # fmt: skip
-
-    def get_link_ksettings(self, dev: NetDevice) -> LinkSettings:
-        """Speed is the line rate (Mbit/s, rounded up); bps exactly in ``extra``."""
-        baud = _priv(dev).params["baud"]
-        return LinkSettings(speed=-(-baud // 1_000_000), duplex=DUPLEX_FULL,
-                            port="tp", extra={"baud": baud})  # fmt: skip
 
     def get_strings(self, dev: NetDevice) -> list[str]:
         """Codec and line counters."""
@@ -1009,6 +1009,7 @@ class SerialLink(Driver):
                 "rfc2217://host:port or loop://)"
             )
         self.check_params(p)  # also when not loaded by netdrv load
+        self._check_port_free(p["port"])
         # Fail before creating anything if the port cannot be opened at all.  What is
         # opened is kept for the interface's first open: closing and reopening would
         # use up a one-client serial server and toggle a real tty's DTR (an Arduino resets).
@@ -1041,6 +1042,30 @@ class SerialLink(Driver):
             if ser is not None:
                 ser.close()
             raise
+
+    def _check_port_free(self, url: str) -> None:
+        """Refuse a port another line of this daemon drives (:class:`PortError`).
+
+        A device's lock refuses a second open only while the first holds it (with
+        ``wait=1`` the load would wait for its own daemon's line for ever), and a
+        network port has no lock: ser2net's ``kickolduser`` hands the port to each new
+        connection, so two lines on one server would take it from each other in turn.
+        """
+        key = port_key(url)
+        if key is None:
+            return
+        for other in list(self.host.devices.values()):
+            priv = other.priv
+            if not isinstance(priv, SerialPriv) or port_key(priv.params.get("port", "")) != key:
+                continue
+            owner = getattr(other.driver, "instance", None) or self.name
+            raise PortError(
+                f"serial port {url} is already the line of {other.name} ({owner}) in this "
+                f"daemon (port={priv.params['port']}): two links on one port split its bytes, "
+                f"and a server that hands the port to its newest client (ser2net's kickolduser) "
+                f"would pass it back and forth between them — netdrv unload {owner} first, or "
+                f"give this load its own port"
+            )
 
     def configure(self) -> None:
         """Addresses and the peer route, link up."""

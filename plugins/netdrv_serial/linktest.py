@@ -281,12 +281,16 @@ def _status(dev: str) -> dict[str, Any]:
 def _find(dev: str) -> tuple[dict[str, Any], dict[str, Any]]:
     st = _status(dev)
     d = next((x for x in st["devices"] if x["name"] == dev), None)
-    if d is None:
-        raise click.ClickException(f"{dev} is not a netdrv device in this namespace")
     drv = next((x for x in st["drivers"] if dev in x["devices"]), None)
-    if drv is None or drv.get("driver", drv["name"]) != "slip":  # "name": slip or slip:TAG
-        raise click.ClickException(f"{dev} is not a slip device (driver {d['driver']})")
-    return d, drv["params"]
+    # "name" is slip or slip:TAG, "driver" slip for both.
+    if d is not None and drv is not None and drv.get("driver", drv["name"]) == "slip":
+        return d, drv["params"]
+    slips = [n for x in st["drivers"] if x.get("driver", x["name"]) == "slip" for n in x["devices"]]
+    use = (f"its slip devices: {', '.join(slips)}" if slips else "no slip device here: netdrv "
+           "load slip port=PORT local=ADDR/PREFIX peer=ADDR on each end of the cable")  # fmt: skip
+    if d is None:
+        raise click.ClickException(f"{dev} is not a netdrv device in this namespace; {use}")
+    raise click.ClickException(f"{dev} is not a slip device (driver {d['driver']}); {use}")
 
 
 _ERRS = ("rx_errors", "rx_frame_errors", "rx_over_errors", "rx_crc_errors", "tx_errors",
@@ -443,6 +447,8 @@ def linktest_command(dev: str, peer: str | None, duration: float, count: int, si
             f"{rtt['min']:.2f}/{rtt['avg']:.2f}/{rtt['max']:.2f} ms" if rtt else "no answer",
         )
         tb.add_row("loss", f"{res['lost']}/{count} ({res['loss_pct']:.1f} %)")
+    # The percentages are of the data bits the line carries: a byte is 10 bits on an 8N1 line.
+    tb.add_row("line rate", f"{line / 1000:.1f} kbit/s of data ({baud} baud, 8N1)")
     for key, label in (("out_bps", "throughput to peer"), ("in_bps", "throughput from peer")):
         if key not in res:
             tb.add_row(label, "not measured (-d 0)")

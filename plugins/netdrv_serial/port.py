@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import grp
 import logging
 import os
+import pwd
 import select
 import socket
 import stat
@@ -35,6 +37,7 @@ __all__ = [
     "check_port_path",
     "open_blocks",
     "open_serial",
+    "port_key",
     "server_said",
 ]
 
@@ -117,10 +120,7 @@ def check_port_path(path: str) -> None:
         raise NotAPortError(f"serial port {path} is {kind}, not a character device: "
                             f"{_PASS_INSTEAD}")  # fmt: skip
     if not os.access(path, os.R_OK | os.W_OK):
-        raise PortError(
-            f"no permission to open {path}: add the daemon's user to the 'dialout' group "
-            f"or run as root"
-        )
+        raise PortError(_no_permission(path, st))
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -131,6 +131,32 @@ def check_port_path(path: str) -> None:
                                 f"(tty), so it cannot carry a serial line: {_PASS_INSTEAD}")  # fmt: skip
     finally:
         os.close(fd)
+
+
+def _no_permission(path: str, st: os.stat_result) -> str:
+    """Why the daemon may not open ``path``, and the fix that fits the device's group:
+    joining it helps only if the group may read and write (``dialout`` on Debian, ``uucp``
+    on Arch); a device only its owner may use (a pty) needs a udev rule, or its owner."""
+
+    def name(get: Callable[[int], Any], num: int) -> str:
+        try:
+            return str(get(num)[0])
+        except KeyError:  # no such user or group (a container's foreign id)
+            return str(num)
+
+    owner, group = name(pwd.getpwuid, st.st_uid), name(grp.getgrgid, st.st_gid)
+    who = f"{stat.filemode(st.st_mode)} {owner}:{group}; the daemon runs as uid {os.getuid()}"
+    if st.st_mode & 0o060 == 0o060 and st.st_gid != 0:
+        fix = (f"add the daemon's user to the '{group}' group (usermod -aG {group} USER, "
+               f"then log in again or restart the service)")  # fmt: skip
+    else:
+        why = ("only its owner may read and write it" if st.st_mode & 0o060 != 0o060
+               else f"its group is {group}'s")  # fmt: skip
+        fix = (f"{why}: give it a group for serial ports (a udev rule: GROUP=\"dialout\", "
+               f"MODE=\"0660\") and add the daemon's user to that group")  # fmt: skip
+        if st.st_uid != 0:
+            fix += f", run the daemon as {owner}"
+    return f"no permission to open {path} ({who}): {fix}, or run the daemon as root"
 
 
 class _ServerHungUp(Exception):
@@ -292,6 +318,19 @@ def open_serial(url: str, baud: int, *, rtscts: bool = False, xonxoff: bool = Fa
                 f"supports — 9600, 19200, 38400, 57600, 115200, 230400 — and the same on both ends"
             ) from exc
         raise PortError(f"cannot open serial port {url}: {exc}") from exc
+
+
+def port_key(url: str) -> str | None:
+    """What ``url`` names, so two ``port=`` spellings of one port compare equal: a device's
+    real path (symbolic links such as ``/dev/serial/by-id/…`` resolved), a server's
+    ``host:port`` (``socket://`` and ``rfc2217://`` to it alike, URL options ignored).
+    None for ``loop://``, which is a port of its own each time it is opened."""
+    if "://" not in url:
+        return os.path.realpath(url)
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() == "loop":
+        return None
+    return rest.split("?", 1)[0].split("/", 1)[0].lower()
 
 
 def open_blocks(url: str) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from slip_helpers import inet_csum, load_slip
+from slip_helpers import IP, inet_csum, load_slip
 
 from netdrv_core import Host, netif_carrier_ok
 
@@ -172,7 +172,6 @@ def test_linux_rx_options_per_mode() -> None:
 
 
 # -- item: a packet offered without carrier -------------------------------------------------
-IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
 
 
 def test_a_packet_offered_without_carrier_is_dropped_by_the_core_counted_once(host: Host) -> None:

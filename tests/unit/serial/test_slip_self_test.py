@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from netdrv_serial.driver import SERIAL_TEST_STRINGS
-from slip_helpers import load_slip
+from slip_helpers import IP, load_slip
 
 from netdrv_core import (
     ETH_TEST_FL_EXTERNAL_LB,
@@ -24,7 +24,6 @@ from netdrv_core.ethtool import ethtool_self_test, ethtool_self_test_begin
 
 PORT, ERRORS, SENT, RECEIVED = SERIAL_TEST_STRINGS
 EXTERNAL_LB = ETH_TEST_FL_OFFLINE | ETH_TEST_FL_EXTERNAL_LB
-IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
 
 
 class Plug:

@@ -17,11 +17,9 @@ import threading
 import time
 
 import pytest
-from slip_helpers import load_slip
+from slip_helpers import IP, load_slip
 
 from netdrv_core import Host, netif_queue_stopped
-
-IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
 
 
 def _ended(dev) -> int:

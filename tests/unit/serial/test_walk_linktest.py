@@ -157,3 +157,35 @@ def test_walk_theoretical_maximum_is_stable_and_counts_vj_compression() -> None:
     cslip = theoretical_goodput(115200, "cslip", 296)
     assert cslip[0] > 244 / 262 * line and cslip[1] > 1
     assert theoretical_goodput(115200, "adaptive", 296) == cslip
+
+
+def test_walk_linktest_says_what_its_line_rate_is(fake_link) -> None:
+    # "75.1 kbit/s = 81.5 % of line rate" under a title "115200 bit/s" reads as wrong
+    # (75.1 / 115.2 is 65 %): the percentages are of the bits an 8N1 line carries as data,
+    # 8 of every 10, and the table says so.
+    fake_link["bps"] = 9_000.0  # 72 kbit/s
+    res = CliRunner(env={"COLUMNS": "80"}).invoke(
+        linktest.linktest_command, ["sl0", "-n", "0", "-d", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "92.2 kbit/s of data (115200 baud, 8N1)" in res.output
+    assert "72.0 kbit/s = 78.1 % of line rate" in res.output
+
+
+def test_walk_linktest_on_a_wrong_device_names_the_slip_devices(monkeypatch) -> None:
+    # A typo (sl9, or snull's sn0) gets the names to use, not only "not a device".
+    st = {"devices": [{"name": n, "driver": d} for n, d in (("sn0", "snull"), ("sl0", "slip"),
+                                                            ("sl1", "slip"))],
+          "drivers": [{"name": "snull", "driver": "snull", "devices": ["sn0"], "params": {}},
+                      {"name": "slip", "driver": "slip", "devices": ["sl0"], "params": {}},
+                      {"name": "slip:b", "driver": "slip", "devices": ["sl1"], "params": {}}]}  # fmt: skip
+    monkeypatch.setattr(linktest, "_status", lambda dev: st)
+    for dev, words in (("sl9", "sl9 is not a netdrv device in this namespace"),
+                       ("sn0", "sn0 is not a slip device (driver snull)")):  # fmt: skip
+        res = CliRunner().invoke(linktest.linktest_command, [dev, "-d", "0", "-n", "1"])
+        assert res.exit_code == 1
+        assert words in res.output and "its slip devices: sl0, sl1" in res.output, res.output
+    st["drivers"], st["devices"] = st["drivers"][:1], st["devices"][:1]
+    res = CliRunner().invoke(linktest.linktest_command, ["sl0", "-d", "0", "-n", "1"])
+    assert res.exit_code == 1
+    assert "no slip device here: netdrv load slip port=PORT local=" in res.output, res.output

@@ -9,11 +9,10 @@ import socket
 import threading
 
 import pytest
-from slip_helpers import Ser2netLike, load_slip
+from slip_helpers import IP, Ser2netLike, load_slip
 
 from netdrv_core import Host, netif_carrier_ok
 
-IP = bytes.fromhex("4500001c000100004001f7c9c6120501c6120502") + bytes.fromhex("0800f7ff00000000")
 # What ser2net 4.3 sends on a telnet(rfc2217) accepter when its device cannot be opened:
 # its telnet options, then the reason, then it closes the connection.
 TELNET_HELLO = b"\xff\xfb\x03\xff\xfd\x03\xff\xfb\x01\xff\xfe\x01\xff\xfd\x00\xff\xfb\x00\xff\xfd,"
