@@ -40,12 +40,12 @@ For each frame, in this order (netem_enqueue's, one direction like one netem qdi
    flipped bit would go out under checksums the device or the later
    segmentation computes afresh.  The first segment goes on to the queue as the
    frame would; each of the others then goes through these steps again with
-   draws of its own, as netem's finish_segs passes each to ``qdisc_enqueue``
-   (netem_enqueue): its own loss, duplicate (not for a copy's segments: a copy
-   is not duplicated), corruption, limit, reorder and delay, but not the
-   policer, which the super-frame paid.  The segments beyond the first are
-   counted in ``segmented``.  A super-frame that cannot be segmented is dropped
-   (``dropped``), its copy with it;
+   draws of its own (from streams of their own), as netem's finish_segs passes
+   each to ``qdisc_enqueue`` (netem_enqueue): its own loss, duplicate (not for a
+   copy's segments: a copy is not duplicated), corruption, limit, reorder and
+   delay, but not the policer, which the super-frame paid.  The segments beyond
+   the first are counted in ``segmented``.  A super-frame that cannot be
+   segmented is dropped (``dropped``), its copy with it;
 5. the queue (netem's tfifo), per direction: a frame that finds ``limit``
    frames held (default 1000, netem's) is dropped (``limit_dropped``; its copy
    with it).  A frame let in has its copy queued first, as netem enqueues the
@@ -100,10 +100,12 @@ fault and direction), so a seed gives the same decisions for the same frames on
 every run.  The ``duplicate``, ``drop``, ``corrupt`` and delay (jitter) streams
 draw once for every frame whatever the other faults do to it, and a frame's copy
 draws its loss, corruption and delay from streams of its own, once for every
-frame the duplicate hits (whether the copy is then made or not): changing one
-probability does not change the others' decisions.  The ``reorder`` stream draws
-as netem's does, only for a frame the gap lets be reordered (copies included),
-so which frames it reorders depends on the frames queued before.  The copy has
+frame the duplicate hits (whether the copy is then made or not), as the segments
+after the first of a super-frame cut up to be corrupted draw all of theirs:
+changing one probability does not change the others' decisions.  The
+``reorder`` stream draws as netem's does, only for a frame the gap lets be
+reordered (copies included), so which frames it reorders depends on the frames
+queued before.  The copy has
 a delay of its own: with jitter it may leave before or after its frame.
 
 :attr:`FaultInjector.stats` counts what happened (:meth:`FaultStats.qdisc_stats`:
@@ -623,8 +625,8 @@ class FaultInjector:
         return prev(skb) if prev is not None else True
 
     def _draws(self, d: str, sfx: str = "") -> tuple[bool, bool, float, float]:
-        """A frame's draws (``sfx`` "-copy": a copy's, from streams of its own): lost,
-        corrupted, where, its delay."""
+        """A frame's draws (``sfx`` "-copy", "-seg": a copy's, a segment's, from streams
+        of their own): lost, corrupted, where, its delay."""
         drop = self._roll("drop", d, sfx)
         corrupt = self._roll("corrupt", d, sfx)
         where = self._stream((f"bit{sfx}", d)).random() if corrupt else 0.0
@@ -639,23 +641,24 @@ class FaultInjector:
         police: bool = True,
     ) -> int:
         """What netem_enqueue does with ``skb``: a frame, a copy re-enqueued at the root
-        (``sfx`` "-copy", ``draws`` its draws, made with its frame's), or a segment of
-        either (``police`` False: the frame it was cut from paid the policer).  ``_NOW``
-        when it is to be handed on now, by the caller; otherwise it was taken here (held,
-        dropped, or sent on in segments)."""
+        (``sfx`` ending in "-copy", ``draws`` its draws, made with its frame's), or a
+        segment of either (``sfx`` ending in "-seg"; ``police`` False: the frame it was cut
+        from paid the policer).  ``_NOW`` when it is to be handed on now, by the caller;
+        otherwise it was taken here (held, dropped, or sent on in segments)."""
         st = self.stats
         # Each stream draws once for every frame whatever the other faults do to it: which
         # frames one fault hits does not depend on what the others did to the frames
         # before.  A copy's draws come from streams of their own, drawn once for every
-        # frame the duplicate draw hits (made or not); a copy is not duplicated again
-        # (netem zeroes q->duplicate, or marks the copy, while it re-enqueues one), nor
-        # are its segments (re-enqueued while the copy is).
+        # frame the duplicate draw hits (made or not), and so do the segments of a frame
+        # cut up (their number depends on the corrupt draw); a copy is not duplicated
+        # again (netem zeroes q->duplicate while it re-enqueues one), nor are its segments
+        # (re-enqueued while the copy is).
         duplicate = False
         copy_draws = None
         if draws is None:
-            duplicate = not sfx and self._roll("duplicate", d)
+            duplicate = "-copy" not in sfx and self._roll("duplicate", d, sfx)
             draws = self._draws(d, sfx)
-            copy_draws = self._draws(d, "-copy") if duplicate else None
+            copy_draws = self._draws(d, sfx + "-copy") if duplicate else None
         drop, corrupt, where, delay = draws
         if drop and not duplicate:  # netem: count = 1 (+1 duplicated) (-1 lost); 0: dropped
             st.dropped += 1
@@ -703,7 +706,7 @@ class FaultInjector:
             return _DROPPED
         if dup is not None:  # re-enqueued at the root before the frame is queued: it passes
             assert copy_draws is not None  # the limit the frame passed
-            if self._netem_enqueue(dup, d, copy_draws, "-copy") == _NOW:
+            if self._netem_enqueue(dup, d, copy_draws, sfx + "-copy") == _NOW:
                 self._forward(dup, d)
         verdict = self._queue(skb, d, delay)
         if not segmented:
@@ -719,9 +722,10 @@ class FaultInjector:
         """The segments after the first of a super-frame cut up to be corrupted, each
         through netem_enqueue again with draws of its own, as netem's finish_segs passes
         each to ``qdisc_enqueue``: its own loss, duplicate (not a copy's), corruption,
-        limit, reorder and delay.  Not the policer: the super-frame paid for them."""
+        limit, reorder and delay, from streams of their own (the frames after draw as if
+        it had gone whole).  Not the policer: the super-frame paid for them."""
         for seg in segs:
-            if self._netem_enqueue(seg, d, None, sfx, police=False) == _NOW:
+            if self._netem_enqueue(seg, d, None, sfx + "-seg", police=False) == _NOW:
                 self._forward(seg, d)
 
     def _segment(self, skb: SkBuff, d: str) -> list[SkBuff] | None:
@@ -793,8 +797,14 @@ class FaultInjector:
         super-frame)."""
         start = skb.mac_header if d == "rx" and 0 <= skb.mac_header < skb.data else skb.data
         n = skb.tail - start
-        if skb.gso_size and skb.transport_header >= skb.data:  # qdisc_pkt_len_init
-            thoff = skb.transport_header
+        if not skb.gso_size:
+            return n, 1
+        thoff = skb.transport_header
+        if thoff < skb.data and skb.ip_summed == CHECKSUM_PARTIAL:
+            # A super-frame from the TAP: Linux's virtio_net_hdr_to_skb sets the transport
+            # header at csum_start (skb_partial_csum_set); the attachment sets csum_start only.
+            thoff = skb.csum_start
+        if skb.data <= thoff < skb.tail:  # qdisc_pkt_len_init
             if skb.gso_type & SKB_GSO_UDP_L4:
                 l4 = 8
             elif thoff + 13 <= skb.tail:

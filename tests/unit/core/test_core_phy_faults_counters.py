@@ -81,3 +81,32 @@ def test_frames_purged_are_not_drops(host: Host) -> None:
     fi.remove()
     assert fi.stats.purged == 4 and fi.stats.qdisc_stats()["drops"] == 0
     assert fi.stats.qdisc_stats()["qlen"] == 0
+
+
+def test_a_super_frame_from_the_tap_is_counted_as_its_segments(
+    host: Host, clock: FakeClock
+) -> None:
+    # The TAP attachment sets csum_start from the virtio-net header but no transport
+    # header; Linux's virtio_net_hdr_to_skb (skb_partial_csum_set) sets it there, so
+    # qdisc_pkt_len_init counts the headers each segment repeats and gso_segs packets.
+    from test_core_phy_faults_gso import HR, NSEGS, TSO, reference, super_frame
+
+    from netdrv_core import SkBuff
+    from netdrv_core.attach.vnet import VNET_HDR, apply_vnet_header
+
+    dev, ops = make_dev(host, "f%d", features=TSO)
+    fi = FaultInjector(dev, delay=0.5, direction="tx")
+    whole = super_frame(dev)
+    skb = SkBuff(HR + len(whole))
+    skb.buf[HR:] = whole.tobytes()
+    skb.data, skb.tail, skb.dev = HR, HR + len(whole), dev
+    apply_vnet_header(VNET_HDR.pack(1, 1, 0, whole.gso_size, whole.csum_start - HR, 16), skb)
+    assert skb.gso_size and skb.transport_header < skb.data  # as the TAP hands it on
+    host.dev_queue_xmit(skb)
+    host.loop.run_until_idle()
+    qdisc_len = sum(len(seg) for seg in reference(dev))
+    assert (fi.stats.backlog, fi.stats.pending) == (qdisc_len, 1)
+    clock.advance(0.5)
+    host.loop.run_until_idle()
+    assert len(ops.sent) == 1 and ops.sent[0].gso_size
+    assert (fi.stats.sent_bytes, fi.stats.sent_packets) == (qdisc_len, NSEGS)
