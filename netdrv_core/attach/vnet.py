@@ -70,6 +70,8 @@ def apply_vnet_header(hdr: bytes | memoryview, skb: SkBuff) -> None:
         skb.ip_summed = CHECKSUM_PARTIAL
         skb.csum_start = skb.data + csum_start
         skb.csum_offset = csum_offset
+        # skb_partial_csum_set: the checksummed part starts at the transport header.
+        skb.transport_header = skb.data + csum_start
     elif flags & VIRTIO_NET_HDR_F_DATA_VALID:
         skb.ip_summed = CHECKSUM_UNNECESSARY
     else:

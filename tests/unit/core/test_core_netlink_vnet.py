@@ -164,6 +164,8 @@ def test_needs_csum_round_trip() -> None:
     apply_vnet_header(hdr, skb)
     assert skb.ip_summed == CHECKSUM_PARTIAL
     assert skb.csum_start == skb.data + 34 and skb.csum_offset == 16
+    # skb_partial_csum_set: the transport header is where the checksum starts
+    assert skb.transport_header == skb.csum_start
     assert build_vnet_header(skb, skb.data) == hdr
     # relative to where the frame starts, wherever that is in the buffer
     c = skb.copy(headroom=5)

@@ -86,9 +86,9 @@ def test_frames_purged_are_not_drops(host: Host) -> None:
 def test_a_super_frame_from_the_tap_is_counted_as_its_segments(
     host: Host, clock: FakeClock
 ) -> None:
-    # The TAP attachment sets csum_start from the virtio-net header but no transport
-    # header; Linux's virtio_net_hdr_to_skb (skb_partial_csum_set) sets it there, so
-    # qdisc_pkt_len_init counts the headers each segment repeats and gso_segs packets.
+    # Linux's virtio_net_hdr_to_skb (skb_partial_csum_set) sets the transport header at
+    # csum_start, so qdisc_pkt_len_init counts the headers each segment repeats and
+    # gso_segs packets; the injector falls back to csum_start where nobody set it.
     from test_core_phy_faults_gso import HR, NSEGS, TSO, reference, super_frame
 
     from netdrv_core import SkBuff
@@ -101,7 +101,8 @@ def test_a_super_frame_from_the_tap_is_counted_as_its_segments(
     skb.buf[HR:] = whole.tobytes()
     skb.data, skb.tail, skb.dev = HR, HR + len(whole), dev
     apply_vnet_header(VNET_HDR.pack(1, 1, 0, whole.gso_size, whole.csum_start - HR, 16), skb)
-    assert skb.gso_size and skb.transport_header < skb.data  # as the TAP hands it on
+    assert skb.gso_size and skb.transport_header == whole.csum_start  # skb_partial_csum_set
+    skb.transport_header = -1  # a super-frame whose transport header nobody set
     host.dev_queue_xmit(skb)
     host.loop.run_until_idle()
     qdisc_len = sum(len(seg) for seg in reference(dev))
