@@ -1483,8 +1483,18 @@ def _missing_node(un: UsbNet) -> str | None:
     if un.simulated or not un.bus or not un.address or not un.port_numbers:
         return None
     node = f"{USBFS_PATH}/{un.bus:03d}/{un.address:03d}"
-    listed = os.path.isdir(f"{USB_DEVICES_SYSFS}/{un.bus}-{un.port_path}")
-    return node if listed and not os.path.exists(node) else None
+    return node if _still_listed(un) and not os.path.exists(node) else None
+
+
+def _still_listed(un: UsbNet) -> bool:
+    """Sysfs lists the adapter at its port *with its address* (``devnum``): a device that
+    re-enumerated (a reset, a replug) has a new address there, and the old node is gone
+    because the old device is, on a host as in a container."""
+    try:
+        with open(f"{USB_DEVICES_SYSFS}/{un.bus}-{un.port_path}/devnum") as f:
+            return int(f.read().strip()) == un.address
+    except (OSError, ValueError):
+        return False
 
 
 def _usb_error_message(un: UsbNet, what: str, exc: BaseException) -> str:

@@ -59,7 +59,8 @@ Parameters (``netdrv load usbnet k=v …``):
     auto: high for CDC, super for the AX88179).
 ``hotplug_interval=SECONDS``
     How often the bus is scanned for adapters that appeared or disappeared
-    (default 1; 0 = bind what is there at load time only).
+    (default 1; 0 = bind what is there at load time only; else at least 0.01:
+    a shorter one is refused, as each scan reads every device's descriptors).
 
 Loading without a matching adapter (and without ``sim=``) succeeds: the
 driver reports that it is waiting and binds adapters as they are plugged in
@@ -68,7 +69,9 @@ USB bus, ``/sys/bus/usb`` missing, that none can appear).  An adapter the id
 table denies (a Realtek RTL8153's ECM fallback) is named: ``left alone: …``; so is a
 network adapter of a kind usbnet does not drive (an AX88772, a CDC-EEM or RNDIS
 function: ``not supported: …``), and one that could not be bound (no permission, broken
-descriptors, its ``/dev/bus/usb`` node missing): ``could not bind: …``, until it is unplugged.
+descriptors, its ``/dev/bus/usb`` node missing): ``could not bind: …``, until it is unplugged
+or bound.  One the daemon may not open is tried again on every scan (a udev rule takes effect
+without a replug); any other is tried again once it is replugged.
 Without a usable libusb the load fails and says to ``pip install
 libusb-package`` (``pip install 'netdrv[usb]'``) or install libusb-1.0; when
 an adapter cannot be opened for lack of permission (EACCES) the message says
@@ -186,6 +189,8 @@ NO_LIBUSB = (
     "troubleshooting docs"
 )
 SIM_MODELS = ("cdc_ether", "cdc_ncm", "cdc_ncm32", "ax88179")
+MIN_HOTPLUG_INTERVAL = 0.01
+"""The shortest ``hotplug_interval`` but 0: a scan enumerates the bus and reads descriptors."""
 USB_SYSFS = "/sys/bus/usb"
 """Where the kernel lists its USB buses: missing, no adapter can ever appear."""
 NO_USB_BUS = (
@@ -311,9 +316,39 @@ class Usbnet(Driver):
         Param("sim_speed", str, "auto", "USB speed of the simulated adapter",
               choices=("auto", "full", "high", "super")),
         Param("hotplug_interval", float, 1.0, "seconds between scans for adapters plugged in "
-              "or out (0: no hotplug)", min=0.0, max=3600.0, unit="s"),
+              f"or out (0: no hotplug; else at least {MIN_HOTPLUG_INTERVAL:g})", min=0.0,
+              max=3600.0, unit="s"),
     )  # fmt: skip
     conformance_params = {"sim": "cdc_ether"}
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """What each parameter's type and limits cannot say, checked before anything starts
+        (``netdrv load`` exits 2 on it, as on a bad value): the name pattern, the port path,
+        ``hotplug_interval`` 0 or at least :data:`MIN_HOTPLUG_INTERVAL`, and one cable TAP per
+        simulated adapter, none of them the interface name."""
+        name, port, every = params["name"], params["port"], params["hotplug_interval"]
+        if name.count("%") > 1 or ("%" in name and "%d" not in name):
+            raise ParameterError(f"name={name!r} must be a name or contain one %d (usb%d)")
+        if port and not all(n.isdigit() for n in port.split(".")):
+            raise ParameterError(
+                f"port={port}: a root-hub port path is port numbers joined by dots, as "
+                f"`lsusb -t` shows them (port=1 or port=1.4)"
+            )
+        if 0 < every < MIN_HOTPLUG_INTERVAL:
+            raise ParameterError(
+                f"hotplug_interval={every:g}: each scan enumerates the bus and reads every "
+                f"device's descriptors, so scanning more often than every "
+                f"{MIN_HOTPLUG_INTERVAL:g} s only burns CPU; give 0 (no hotplug) or "
+                f"{MIN_HOTPLUG_INTERVAL:g}..3600 (the default 1 notices a new adapter within "
+                f"a second)"
+            )
+        if params["sim"]:
+            wires = sim_wire_names(params["sim"], params["sim_wire"])
+            if name in wires:
+                raise ParameterError(f"name={name} is the simulated cable's TAP too "
+                                     f"(sim_wire={params['sim_wire']}): give either another "
+                                     f"name")  # fmt: skip
 
     def __init__(self, host: Any, params: dict[str, Any]) -> None:
         super().__init__(host, params)
@@ -325,9 +360,12 @@ class Usbnet(Driver):
         self._own_sim_backend = False
         self._lock = threading.Lock()
         self._claimed: dict[tuple[int, int], UsbNet | None] = {}
-        # Adapters that could not be bound (permission, broken descriptors…): key -> why.
+        # Adapters that could not be bound (broken descriptors, no interface…): key -> why.
         # Not tried again until they leave the bus; named by describe() meanwhile.
         self._failed: dict[tuple[int, int], str] = {}
+        # Adapters the daemon may not open (EACCES): key -> why, logged once.  Tried again on
+        # every scan, so that a udev rule (udevadm trigger) takes effect without a replug.
+        self._refused: dict[tuple[int, int], str] = {}
         # Adapters another program holds (EBUSY), warned about once: key -> the adapter.
         self._busy: dict[tuple[int, int], str] = {}
         # Adapters the id table denies (a Realtek RTL8153's ECM fallback…): key -> why.
@@ -344,19 +382,8 @@ class Usbnet(Driver):
     def init(self) -> None:
         """Bind what is plugged in now (and the simulated adapter), then watch the bus."""
         p = self.params
-        if p["name"].count("%") > 1 or (("%" in p["name"]) and "%d" not in p["name"]):
-            raise ParameterError(f"usbnet: name={p['name']!r} must be a name or contain one %d")
-        if p["port"] and not all(n.isdigit() for n in p["port"].split(".")):
-            raise ParameterError(
-                f"port={p['port']}: a root-hub port path is port numbers joined by dots, as "
-                f"`lsusb -t` shows them (port=1 or port=1.4)"
-            )
-        wires: list[str] = []
-        if p["sim"]:
-            wires = sim_wire_names(p["sim"], p["sim_wire"])
-            if p["name"] in wires:
-                raise ParameterError(f"name={p['name']} is the simulated cable's TAP too "
-                                     f"(sim_wire={p['sim_wire']}): give either another name")  # fmt: skip
+        self.check_params(p)  # before anything exists (also when not loaded by netdrv load)
+        wires = sim_wire_names(p["sim"], p["sim_wire"]) if p["sim"] else []
         self.backend = self._make_backend()
         if p["sim"]:
             self._start_sim(wires)
@@ -412,11 +439,16 @@ class Usbnet(Driver):
         # Fewer cables than models when one failed to open (a load that is failing).
         sims = zip(self.params["sim"].split(","), self.sim_models, self.sim_wires, strict=False)
         sim = "".join(f"; {self._describe_sim(kind, model, wire)}" for kind, model, wire in sims)
+        every = self.params["hotplug_interval"]
+        again = f"tried again every {every:g} s" if every > 0 else "reload the driver to retry"
+        replug = "tried again once replugged" if every > 0 else "reload the driver to retry"
         with self._lock:
             left = list(self._left_alone.values())
-            failed = [self._failed[k] for k in sorted(self._failed)]
+            failed = [f"{self._refused[k]} ({again})" for k in sorted(self._refused)]
+            failed += [f"{self._failed[k]} ({replug})" for k in sorted(self._failed)]
         alone = "".join(f"; {why}" for why in left)
-        # A plugged-in adapter that failed to bind is not "waiting": say why, with the fix.
+        # A plugged-in adapter that failed to bind is not "waiting": say why, with the fix,
+        # and when it is tried again (a fixed udev rule needs no replug; a broken one does).
         alone += "".join(f"; could not bind: {why}" for why in failed)
         if not bound:
             return self._unbound() + alone + sim
@@ -442,11 +474,10 @@ class Usbnet(Driver):
         """Why no adapter is bound, and whether one will be."""
         every = self.params["hotplug_interval"]
         with self._lock:
-            refused = bool(self._failed)
+            refused = bool(self._failed or self._refused)
             others = bool(self._left_alone)  # plugged in, but no adapter usbnet drives
         if every > 0 and refused:  # one is plugged in: describe() says why it is not bound
-            text = (f"no USB Ethernet adapter bound (scanning every {every:g} s for others; "
-                    f"one that could not be bound is tried again once replugged)")  # fmt: skip
+            text = f"no USB Ethernet adapter bound (scanning every {every:g} s for others)"
         elif every > 0:
             which = "supported USB Ethernet adapter" if others else "USB Ethernet adapter"
             text = (f"no {which} yet: waiting for one to be plugged in (scanning "
@@ -623,7 +654,7 @@ class Usbnet(Driver):
             present.add(key)
             with self._lock:
                 if key in self._claimed or key in self._failed:
-                    continue
+                    continue  # a refused one (EACCES) is tried again, as a busy one
             if not self._wanted(udev):
                 continue
             try:
@@ -639,29 +670,41 @@ class Usbnet(Driver):
             try:
                 un = UsbNet.probe(self, udev, match)
             except BindError as exc:
-                busy = exc.errno == errno.EBUSY
-                if not busy or key not in self._busy:
-                    retry = busy and self.params["hotplug_interval"] > 0
-                    level = logging.ERROR if exc.errno == errno.EACCES else logging.WARNING
-                    log.log(level, "usbnet: %s%s", exc, "; binding it once it is released"
-                            if retry else "")  # fmt: skip
+                busy, refused = exc.errno == errno.EBUSY, exc.errno == errno.EACCES
+                with self._lock:
+                    said = key in (self._busy if busy else self._refused)
+                if not (busy or refused) or not said:  # retried ones: logged once
+                    retry = ""
+                    if self.params["hotplug_interval"] > 0 and (busy or refused):
+                        retry = ("; binding it once it is released" if busy
+                                 else "; binding it once the daemon may open it")  # fmt: skip
+                    level = logging.ERROR if refused else logging.WARNING
+                    log.log(level, "usbnet: %s%s", exc, retry)
                 with self._lock:
                     self._claimed.pop(key, None)
+                    if not busy:  # it was busy or refused before: only the latest reason
+                        self._busy.pop(key, None)
+                    if not refused:
+                        self._refused.pop(key, None)
                     if busy:  # held by another program: tried again on every scan
                         self._busy[key] = _where(udev)
+                    elif refused:  # no permission (yet): tried again on every scan
+                        self._refused[key] = str(exc)
                     else:
                         self._failed[key] = str(exc)
-                if exc.errno == errno.EACCES:
+                if refused:
                     denied.append(str(exc))
                 continue
             with self._lock:
                 self._claimed[key] = un
                 self._busy.pop(key, None)
+                self._refused.pop(key, None)
             new.append(un)
         with self._lock:
             # A device that left may come back and be tried again.
             self._failed = {k: v for k, v in self._failed.items() if k in present}
             self._busy = {k: v for k, v in self._busy.items() if k in present}
+            self._refused = {k: v for k, v in self._refused.items() if k in present}
             self._left_alone = {k: v for k, v in self._left_alone.items() if k in present}
             gone = [un for key, un in self._claimed.items() if un is not None
                     and key not in present and un.state == "bound"]  # fmt: skip

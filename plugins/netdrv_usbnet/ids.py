@@ -174,18 +174,28 @@ def denied_entry(udev: Any, table: tuple[UsbDeviceId, ...] = ID_TABLE) -> UsbDev
 SUPPORTED = "usbnet drives CDC-ECM, CDC-NCM and the ASIX AX88179/AX88179A/AX88178A"
 
 # Network functions usbnet has no minidriver for, by interface (class, subclass, protocol);
-# None matches any.  Linux's drivers for them are named so the user knows what to use.
+# None matches any.  Linux's drivers for them are named so the user knows what to use.  The
+# four RNDIS forms are rndis_host's id table (cdc_ether's is_rndis, is_activesync,
+# is_wireless_rndis and is_novatel_rndis).
 _OTHER_NET_FUNCTIONS: tuple[tuple[int, int | None, int | None, str], ...] = (
     (USB_CLASS_COMM, 0x0C, None, "a CDC-EEM function (Linux: cdc_eem)"),
     (USB_CLASS_COMM, 0x0E, None, "a CDC-MBIM modem (Linux: cdc_mbim)"),
     (USB_CLASS_COMM, 0x02, 0xFF, "an RNDIS function (Linux: rndis_host)"),
     (0xE0, 0x01, 0x03, "an RNDIS function (Linux: rndis_host)"),
+    (0xEF, 0x01, 0x01, "an ActiveSync (RNDIS) function (Linux: rndis_host)"),
     (0xEF, 0x04, 0x01, "an RNDIS function (Linux: rndis_host)"),
 )
-# Vendors whose vendor-specific interfaces are all Ethernet chips another Linux driver handles
-# (not Realtek: its card readers and Wi-Fi dongles are vendor-specific too).
-_OTHER_ETHERNET_VENDORS: dict[int, str] = {
-    0x0B95: "an ASIX adapter other than the AX88179/AX88178A (Linux: asix)",
+# ASIX's own ids in Linux's asix id table (asix_devices.c, USB_DEVICE: any interface).  By
+# product, not vendor: an ASIX id asix does not list (a KVM switch SoC…) is no adapter of
+# its.  Other vendors' asix-based adapters are not named (nothing is said of them).
+_ASIX_PRODUCTS: dict[tuple[int, int], str] = {
+    (0x0B95, 0x1720): "AX88172",
+    (0x0B95, 0x172A): "AX88172A",
+    (0x0B95, 0x1780): "AX88178",
+    (0x0B95, 0x7720): "AX88772",
+    (0x0B95, 0x772A): "AX88772A",
+    (0x0B95, 0x772B): "AX88772B",
+    (0x0B95, 0x7E2B): "AX88772B",
 }
 
 
@@ -193,7 +203,9 @@ def unsupported_kind(udev: Any) -> str | None:
     """What a device :func:`match_device` found nothing to bind on is, when it is a network
     adapter of a kind usbnet does not drive (an AX88772, a CDC-EEM or RNDIS gadget), else
     None (a keyboard, a hub, a serial adapter: nothing to say).  Reads descriptors only."""
-    vendor = int(udev.idVendor)
+    chip = _ASIX_PRODUCTS.get((int(udev.idVendor), int(udev.idProduct)))
+    if chip is not None:
+        return f"an ASIX {chip}, not an AX88179/AX88178A (Linux: asix)"
     for cfg in udev:
         for intf in cfg:
             if intf.bAlternateSetting != 0:
@@ -202,6 +214,4 @@ def unsupported_kind(udev: Any) -> str | None:
             for c, s, p, what in _OTHER_NET_FUNCTIONS:
                 if cls == c and (s is None or sub == s) and (p is None or proto == p):
                     return what
-            if cls == USB_CLASS_VENDOR_SPEC and vendor in _OTHER_ETHERNET_VENDORS:
-                return _OTHER_ETHERNET_VENDORS[vendor]
     return None

@@ -131,9 +131,10 @@ class NoNodeBackend:
         raise usb_error(errno.ENODEV)
 
 
-def _fake_dirs(monkeypatch, tmp_path, *, node: bool, listed: bool) -> str:
+def _fake_dirs(monkeypatch, tmp_path, *, node: bool, listed: bool, devnum: int = 2) -> str:
     """/dev/bus/usb and /sys/bus/usb/devices under tmp_path, with or without the adapter's
-    node (001/002) and sysfs entry (1-1); returns the node's path."""
+    node (001/002) and sysfs entry (1-1, whose devnum is ``devnum``: 2 is the adapter's own
+    address); returns the node's path."""
     import netdrv_usbnet.core as core
 
     (tmp_path / "dev" / "001").mkdir(parents=True)
@@ -142,6 +143,7 @@ def _fake_dirs(monkeypatch, tmp_path, *, node: bool, listed: bool) -> str:
         (tmp_path / "dev" / "001" / "002").touch()
     if listed:
         (tmp_path / "sys" / "1-1").mkdir()
+        (tmp_path / "sys" / "1-1" / "devnum").write_text(f"{devnum}\n")
     monkeypatch.setattr(core, "USBFS_PATH", str(tmp_path / "dev"))
     monkeypatch.setattr(core, "USB_DEVICES_SYSFS", str(tmp_path / "sys"))
     return str(tmp_path / "dev" / "001" / "002")
@@ -162,3 +164,100 @@ def test_an_adapter_gone_while_binding_still_says_so(host, usbnet, monkeypatch, 
     _fake_dirs(monkeypatch, tmp_path, node=node, listed=listed)
     drv = usbnet(backend=NoNodeBackend(SimBackend([CdcEcmModel()])))
     assert "disappeared while binding it" in drv.describe(), drv.describe()
+
+
+def test_an_adapter_that_re_enumerated_is_not_blamed_on_a_missing_node(
+    host, usbnet, monkeypatch, tmp_path
+):
+    # Its port now holds a device with another address (it reset itself, or was replugged):
+    # the old node is gone because the old device is, on a host as much as in a container.
+    _fake_dirs(monkeypatch, tmp_path, node=False, listed=True, devnum=7)
+    drv = usbnet(backend=NoNodeBackend(SimBackend([CdcEcmModel()])))
+    text = drv.describe()
+    assert "disappeared while binding it" in text and "device node" not in text, text
+
+
+# -- what a could-not-bind entry says about trying again ---------------------------------------
+
+
+class GateBackend(SimBackend):
+    """A bus the daemon may not open until ``allowed`` (a udev rule, then udevadm trigger)."""
+
+    allowed = False
+
+    def open_device(self, dev):
+        if not self.allowed:
+            raise usb_error(errno.EACCES)
+        return super().open_device(dev)
+
+
+def test_a_refused_adapter_binds_once_permission_is_given_without_a_replug(host, usbnet):
+    # The documented fix (a udev rule, udevadm trigger) changes the node's mode, not the
+    # adapter's address: it was never tried again, and status went on saying "add a udev rule".
+    backend = GateBackend([])
+    drv = usbnet(backend=backend)
+    backend.plug(CdcEcmModel())
+    assert host.loop.run_until(lambda: "could not bind" in drv.describe(), 5), drv.describe()
+    assert "tried again every 0.05 s" in drv.describe(), drv.describe()
+    backend.allowed = True
+    assert host.loop.run_until(lambda: drv.devices, 5), drv.describe()
+    text = drv.describe()
+    assert text.startswith("usb0: 0525:a4a1") and "could not bind" not in text, text
+
+
+def test_a_broken_adapter_says_a_replug_tries_it_again(host, usbnet, sim_backend):
+    # Beside a bound adapter nothing said what to do to have it tried again.
+    sim_backend.plug(_broken_ecm())
+    sim_backend.plug(CdcNcmModel())
+    drv = usbnet(backend=SIM_BACKEND)
+    text = drv.describe()
+    assert "bad CDC functional descriptors" in text and "tried again once replugged" in text, text
+
+
+def test_with_hotplug_off_a_broken_adapter_says_to_reload(host, usbnet, sim_backend):
+    sim_backend.plug(_broken_ecm())
+    drv = usbnet(backend=SIM_BACKEND, hotplug_interval=0)  # nothing scans again
+    text = drv.describe()
+    assert "could not bind" in text and "reload the driver to retry" in text, text
+
+
+# -- unsupported_kind: Linux's id tables ---------------------------------------------------------
+
+
+def test_an_activesync_function_is_named_as_unsupported(host, usbnet, sim_backend):
+    # rndis_host's USB_INTERFACE_INFO(USB_CLASS_MISC, 1, 1) (cdc_ether's is_activesync).
+    m = CdcEcmModel(pid=0xA4AB)
+    intf = m.configurations[0].interfaces[0][0]
+    intf.bInterfaceClass, intf.bInterfaceSubClass, intf.bInterfaceProtocol = 0xEF, 0x01, 0x01
+    sim_backend.plug(m)
+    drv = usbnet(backend=SIM_BACKEND)
+    text = drv.describe()
+    assert "not supported: 0525:a4ab at usb-1-1" in text and "rndis_host" in text, text
+
+
+def test_an_asix_id_linux_asix_does_not_list_is_not_named(host, usbnet, sim_backend):
+    # asix matches ASIX's products one by one (USB_DEVICE), not the vendor: another ASIX
+    # device with a vendor-specific interface (a KVM switch SoC, 0b95:6802) is not its.
+    from netdrv_usbnet.sim import Ax88179Model
+
+    m = Ax88179Model()
+    m.device_descriptor.idProduct = 0x6802
+    sim_backend.plug(m)
+    drv = usbnet(backend=SIM_BACKEND)
+    text = drv.describe()
+    assert "0b95:6802" not in text and "waiting for one to be plugged in" in text, text
+
+
+def test_a_refused_adapter_that_then_fails_otherwise_is_named_once(host, usbnet):
+    # Allowed at last, it is then held by another program: one reason, the latest.
+    class Backend(GateBackend):
+        def claim_interface(self, dev_handle, intf):
+            raise usb_error(errno.EBUSY)
+
+    backend = Backend([])
+    drv = usbnet(backend=backend)
+    backend.plug(CdcEcmModel())
+    assert host.loop.run_until(lambda: "permission denied" in drv.describe(), 5)
+    backend.allowed = True
+    assert host.loop.run_until(lambda: "another program holds" in drv.describe(), 5)
+    assert "permission denied" not in drv.describe(), drv.describe()
