@@ -469,6 +469,8 @@ def unload(driver: str) -> None:
             _fail(f"driver {driver!r} is not loaded (no netdrv daemon in this namespace)")
         except NetdrvError as exc:
             _fail(str(exc))
+        if reply.get("warning"):  # unloaded, but the driver's exit raised
+            click.echo(f"netdrv: warning: {reply['warning']}", err=True)
         if reply.get("exiting"):  # its last driver: `unload && …` must find no daemon process
             _wait_exit(procs[-1], f"{driver} is unloaded, but the daemon{_pid_of(procs[-1])}, "
                                   f"exiting as it holds no other driver,")  # fmt: skip

@@ -58,7 +58,7 @@ from .host import Host
 from .lockup import LockupDetector, dump_stacks
 from .netdevice import NetDevice, NetDeviceOps
 from .params import check_params_error, parse_params
-from .plugins import PluginManager
+from .plugins import PluginManager, driver_code_location
 from .status import describe_driver, host_status
 
 __all__ = [
@@ -653,9 +653,12 @@ class Daemon:
                     self.pm.drop_extra(m, keep=loaded)
                 raise
         if cmd == "unload":
-            self.unload(req["driver"])
+            warning = self.unload(req["driver"])
             # Its last driver (or a stop came first): netdrv waits for this process to exit.
-            return {"ok": True, "exiting": True} if self._exiting else {"ok": True}
+            reply: dict[str, Any] = {"ok": True, "exiting": True} if self._exiting else {"ok": True}
+            if warning:  # unloaded all the same, as rmmod cannot fail: but the author must know
+                reply["warning"] = warning
+            return reply
         if cmd == "status":
             injectors = {dev: fi for dev, (fi, _) in self._injectors().items()}
             return {"ok": True, "pid": os.getpid(),
@@ -763,7 +766,13 @@ class Daemon:
                 drv.init()
                 drv.configure()
         except BaseException as exc:
-            log.warning("loading %s failed: %s: %s", name, type(exc).__name__, exc)
+            # A bug in the driver's init/configure (not an error it reports, such as a
+            # PortError) gets its traceback in the log: the reply can only say where.
+            # An OSError (a port or adapter missing, busy, refused) is the environment's.
+            bug = not isinstance(exc, NetdrvError | OSError | KeyboardInterrupt
+                                 | SystemExit)  # fmt: skip
+            log.warning("loading %s failed: %s: %s", name, type(exc).__name__, exc,
+                        exc_info=exc if bug else None)  # fmt: skip
             if drv is not None:
                 drv.adopt(before)
             self._undo_load(name, drv)
@@ -777,7 +786,10 @@ class Daemon:
                 raise DriverHang(f"driver {name!r} init was interrupted") from exc
             raise PluginError(
                 f"driver {name!r} failed to initialise: {type(exc).__name__}: {exc}"
-            ) from exc
+                + (f"{driver_code_location(exc)}; the traceback is in the daemon's log (netdrv "
+                   f"log): fix the driver and load it again (the next load imports it afresh)"
+                   if bug else "")
+            ) from exc  # fmt: skip
         finally:
             self._loading = None
             for t in set(threading.enumerate()) - threads_before:
@@ -830,18 +842,28 @@ class Daemon:
                  "its load failed)", self.unused_exit)  # fmt: skip
         self._exit_empty()
 
-    def unload(self, name: str) -> None:
-        """Unload driver ``name``: its devices are unregistered, its resources released."""
+    def unload(self, name: str) -> str | None:
+        """Unload driver ``name``: its devices are unregistered, its resources released.
+
+        Returns what went wrong on the way, if anything (the driver's ``exit`` raised: its
+        devices are unregistered all the same, what else it held may not be released)."""
         drv = self.drivers.pop(name, None)
         if drv is None:
             loaded = ", ".join(self.drivers) or "none"
             raise NetdrvError(f"driver {name!r} is not loaded (loaded: {loaded})")
+        warning = None
         try:
             with self.watchdog.guard(f"driver {name!r} exit"), self.host.as_current():
                 drv.exit()
         except BaseException as exc:  # Exception, or DriverHang raised into a hanging exit
             log.error("driver %s raised in exit: %r; unregistering its devices anyway", name,
                       exc, exc_info=exc)  # fmt: skip
+            warning = (
+                f"driver {name!r} raised in exit: {type(exc).__name__}: {exc}"
+                f"{driver_code_location(exc)}; its devices were unregistered anyway, but what "
+                f"else it holds (a port, a thread) may not be released: the traceback is in "
+                f"the daemon's log (netdrv log)"
+            )
         for dev in list(self.host.devices.values()):
             if dev.driver is drv:
                 with contextlib.suppress(Exception):
@@ -852,6 +874,7 @@ class Daemon:
             self._exit_empty()
         elif self.forget_unloaded and not self._stopping:
             self._forget_plugin_of(name)
+        return warning
 
     def _forget_after_failed_load(self, name: str) -> None:
         """A load failed: the author's fix is what the next load should run (see unload)."""

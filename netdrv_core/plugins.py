@@ -35,6 +35,12 @@
 * A load error caused by the plugin's own code ends with where it failed,
   `` (at FILE:LINE in FUNC)`` (:func:`driver_code_location`), as the message is
   shown without a traceback.
+* An entry point that names the wrong thing is told what to name instead: a
+  module its distribution does not install (a typo in ``pyproject.toml``, which
+  no reinstall mends: the distribution's ``top_level.txt`` or ``RECORD`` says
+  what it installs), the driver's module rather than the plugin module, or a
+  ``module:attr`` object.  A driver declared in ``netdrv.plugins`` loads, with a
+  warning that it belongs in ``netdrv.drivers``.
 """
 
 from __future__ import annotations
@@ -266,6 +272,73 @@ def driver_code_location(exc: BaseException, skip: Iterable[str] = ()) -> str:
     return where
 
 
+def _dist_modules(ep: md.EntryPoint) -> list[str]:
+    """The top-level modules the distribution of ``ep`` installs, as its metadata says:
+    setuptools' ``top_level.txt``, else the top-level modules and packages of its
+    ``RECORD``; ``[]`` when the metadata does not say (an editable install by another
+    backend lists only its ``.pth``)."""
+    dist = ep.dist
+    if dist is None:
+        return []
+    try:
+        text = dist.read_text("top_level.txt") or ""
+    except Exception:  # unreadable metadata: nothing to compare with
+        text = ""
+    names = {n.strip() for n in text.splitlines() if n.strip()}
+    if not names:
+        try:
+            files = list(dist.files or ())
+        except Exception:
+            files = []
+        for f in files:
+            parts = f.parts
+            if not parts or ".." in parts or parts[0] == "__pycache__":
+                continue
+            if parts[0].endswith((".dist-info", ".egg-info")) or parts[0].startswith(
+                "__editable__"
+            ):
+                continue
+            if len(parts) == 1 and parts[0].endswith(".py"):
+                names.add(parts[0][:-3])
+            elif len(parts) == 2 and parts[1] == "__init__.py":
+                names.add(parts[0])
+    return sorted(names)
+
+
+def _entry_point_typo(ep: md.EntryPoint) -> str:
+    """What to do when ``ep`` names a module its own distribution does not install — a
+    typo in the entry point of ``pyproject.toml``, which no reinstall mends; ``""`` when
+    the distribution installs it (or its metadata does not say)."""
+    modules = _dist_modules(ep)
+    module = ep.value.partition(":")[0].strip()
+    top = module.split(".")[0]
+    if not modules or top in modules:
+        return ""
+    import difflib  # only for error messages: not at start-up
+
+    close = difflib.get_close_matches(top, modules, n=1)
+    fixed = (close[0] if close else modules[0]) + module[len(top) :]
+    return (
+        f'the entry point {ep.name} = "{ep.value}" names module {top!r}, which '
+        f"{_dist_origin(ep)} does not install (it installs {', '.join(modules)}): correct it "
+        f'under [project.entry-points."{ep.group}"] in the project\'s pyproject.toml '
+        f'({ep.name} = "{fixed}"?), then pip install -e DIR again'
+    )
+
+
+def _names_an_object(ep: md.EntryPoint) -> str:
+    """What to do when ``ep`` (``module:attr``) names something in a module, not the plugin
+    module; ``""`` for an entry point that names a module."""
+    module, sep, _attr = ep.value.partition(":")
+    if not sep:
+        return ""
+    return (
+        f'the entry point {ep.name} = "{ep.value}" names an object in a module; a netdrv '
+        f'entry point names the plugin module itself ({ep.name} = "{module.strip()}"), the '
+        f"one with the @hookimpl functions (netdrv_drivers returns the driver classes)"
+    )
+
+
 def _extra_not_found(module: str) -> str:
     """The error of a ``-p MODULE`` module that is not importable, and what to do."""
     return (
@@ -495,7 +568,7 @@ class PluginManager:
             )
         found, _ = _find_module(ep.value)
         if not found:
-            return (
+            return _entry_point_typo(ep) or (
                 f"module {ep.value.partition(':')[0]!r} not found ({_dist_origin(ep)} is "
                 f"installed without it, or for another Python)"
             )
@@ -572,7 +645,7 @@ class PluginManager:
                     f"rename the plugin"
                 )
             elif not _find_module(ep.value)[0]:
-                problem = (
+                problem = _entry_point_typo(ep) or (
                     f"module {ep.value.partition(':')[0]!r} not found ({_dist_origin(ep)} is "
                     f"installed without it, or for another Python)"
                 )
@@ -775,10 +848,16 @@ class PluginManager:
             hint = ""
             if target is not None and _missing_own_module(exc, target.value):
                 hint = (
-                    f" — its distribution is installed but the module is not importable here: "
-                    f"reinstall it (pip install -e DIR) for this Python ({sys.executable}); "
-                    f"a netdrv daemon started before the install needs `netdrv stop` first"
+                    f" — {typo}"
+                    if (typo := _entry_point_typo(target))
+                    else (
+                        f" — its distribution is installed but the module is not importable here: "
+                        f"reinstall it (pip install -e DIR) for this Python ({sys.executable}); "
+                        f"a netdrv daemon started before the install needs `netdrv stop` first"
+                    )
                 )
+            elif target is not None and isinstance(exc, AttributeError):
+                hint = f" — {fix}" if (fix := _names_an_object(target)) else ""
             err = PluginError(
                 f"plugin {name!r} ({self._origin(name)}) failed to load: "
                 f"{type(exc).__name__}: {exc}{driver_code_location(exc)}{hint}"
@@ -842,13 +921,31 @@ class PluginManager:
             failed[name] = err
         for ep in self._hook_entry_points():
             if ep.name not in self.disabled and ep.name not in skip:
+                fresh = ep.name not in self._loaded
                 err = self._try_load(ep.name, report=True)
                 if err is not None:
                     failed[ep.name] = err
+                elif fresh:
+                    self._warn_drivers_of_hook_plugin(ep)
         for name in sorted(retried & set(self._loaded)):
             log.info("plugin %r (%s) loaded; it had failed to load before", name,
                      self._origin(name))  # fmt: skip
         return failed
+
+    def _warn_drivers_of_hook_plugin(self, ep: md.EntryPoint) -> None:
+        """Warn when hook plugin ``ep`` (group ``netdrv.plugins``) offers drivers: they load,
+        but it is imported with every driver and ``netdrv drivers`` lists none of them —
+        the entry point belongs in ``netdrv.drivers``."""
+        offers = sorted(d for d, (_, owner) in self._drivers.items() if owner == ep.name)
+        if not offers:
+            return
+        log.warning(
+            'plugin %r (%s) offers driver %s but is declared in the entry-point group %s, '
+            "whose plugins are imported with every driver and whose drivers `netdrv drivers` "
+            'does not list: declare it under [project.entry-points."%s"] instead (%s = "%s")',
+            ep.name, _dist_origin(ep), ", ".join(offers), HOOK_PLUGIN_GROUP,
+            ENTRY_POINT_GROUP, offers[0], ep.value,
+        )  # fmt: skip
 
     def _forget_failures(self) -> set[str]:
         """Forget that the ``-p`` modules and hook plugins which are not loaded failed, so
@@ -963,6 +1060,8 @@ class PluginManager:
                     f"{HOOK_PLUGIN_GROUP} (those plugins load with every driver), not in "
                     f"{ENTRY_POINT_GROUP} (whose names are drivers)"
                 )
+            elif (no_hook := self._no_driver_hook(name)) is not None:
+                fix = no_hook
             else:
                 fix = (
                     "its netdrv_drivers hook returned no driver: return [YourDriver] and "
@@ -973,6 +1072,31 @@ class PluginManager:
                 f"{name!r} (it offers: {', '.join(offers) or 'nothing'}): {fix}"
             )
         return self._drivers[name][0]
+
+    def _no_driver_hook(self, name: str) -> str | None:
+        """What to do when loaded plugin ``name`` implements no hook at all — its entry point
+        names the wrong thing (the driver's module, a class or function in the plugin
+        module); None when it implements one."""
+        plugin = self._loaded.get(name)
+        if plugin is None or self.pm.get_hookcallers(plugin):
+            return None
+        if getattr(plugin, "netdrv_drivers", None) is not None:
+            return None
+        eps = self._claims().get(name)
+        ep = self._resolve(name, eps)[0] if eps else None
+        if ep is not None and (fix := _names_an_object(ep)):
+            return fix
+        if not isinstance(plugin, ModuleType):
+            return (
+                f"{plugin!r:.80} implements no netdrv hook: register the plugin module, the "
+                f"one whose netdrv_drivers() returns the driver classes"
+            )
+        where = f'the entry point {ep.name} = "{ep.value}" names' if ep else "-p names"
+        return (
+            f"{where} module {plugin.__name__!r}, which implements no netdrv hook: name the "
+            f"plugin module, the one that defines @hookimpl def netdrv_drivers() returning "
+            f"[YourDriver] (a module it imports the driver from is not the plugin)"
+        )
 
     def _hooks_only(self, name: str) -> bool:
         """Whether loaded plugin ``name`` implements hooks but not ``netdrv_drivers``."""
@@ -1088,9 +1212,9 @@ class PluginManager:
                 res = impl.function(*args)
             except Exception as exc:
                 log.error(
-                    "plugin %r (%s) raised in %s: %s: %s",
+                    "plugin %r (%s) raised in %s: %s: %s%s",
                     impl.plugin_name, self._origin(impl.plugin_name), hook,
-                    type(exc).__name__, exc,
+                    type(exc).__name__, exc, driver_code_location(exc),
                 )  # fmt: skip
                 continue
             if res is not None:

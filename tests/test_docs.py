@@ -337,6 +337,35 @@ def test_the_tutorial_project_passes_its_tests_and_ruff(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_the_scaffold_conformance_test_refuses_the_tutorial_driver_as_the_page_says(
+    tmp_path: Path,
+) -> None:
+    """Step 7: before its conformance test is replaced, the scaffold's fails on the new
+    driver with the message the page quotes (its parameter ``count`` is gone)."""
+    from netdrv_core.scaffold import create_driver_project
+
+    project = tutorial_project(tmp_path / "t")
+    scaffold = tmp_path / "s" / "tutdrv"
+    create_driver_project("tutdrv", scaffold)
+    conformance = project / "tests" / "test_tutdrv_conformance.py"
+    conformance.write_text((scaffold / "tests" / "test_tutdrv_conformance.py").read_text())
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NETDRV_"))}
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(conformance),
+         "-k", "OneInterface and test_driver_loads"],
+        capture_output=True, text=True, timeout=300, cwd=project,
+        env={**base, **tutorial_env(project)},
+    )  # fmt: skip
+    text = " ".join(TUTORIAL.read_text(encoding="utf-8").replace("mydrv", "tutdrv").split())
+    claim = re.search(r"the kit would say that `([^`]+)` names what the driver lacks \(`([^`]+)`\)",
+                      text)  # fmt: skip
+    assert claim, "the tutorial's quote of the kit's message is gone"
+    assert res.returncode == 1 and "1 error" in res.stdout, res.stdout + res.stderr
+    out = " ".join(res.stdout.split())
+    assert f"with {claim.group(1)}, which it refuses" in out, out
+    assert claim.group(2) in out, out
+
+
 def test_the_tutorial_driver_is_what_the_page_says(tmp_path: Path) -> None:
     """What the prose and the console session claim of the driver, checked on the memory stack:
     the parameters and their limits, the ring sizes `ethtool -g` shows and the refusal of

@@ -1429,9 +1429,34 @@ class DriverConformance:
                 pytrace=False,
             )
         try:
+            why = self._params_problem(h)
+            if why:
+                pytest.fail(why, pytrace=False)
             yield h
         finally:
             h.close()
+
+    def _params_problem(self, h: DriverHarness) -> str:
+        """Why the kit cannot load the driver with its parameters — a name the driver does
+        not declare, a bad value — and where they come from (the test class's
+        ``driver_params`` or the driver's ``conformance_params``); ``""`` when they parse.
+        One message, without a traceback through the kit, instead of the same error
+        raised inside every check."""
+        try:
+            h.param_values()
+        except ParameterError as exc:
+            own = getattr(h.cls, "conformance_params", {}) or {}
+            try:
+                parse_params(h.name, h.parameters(), command_line_values(own))
+            except ParameterError:
+                where = f"{h.cls.__name__}.conformance_params {dict(own)!r}"
+            else:
+                where = f"{type(self).__name__}.driver_params {dict(h.extra_params)!r}"
+            return (
+                f"the kit loads driver {h.name!r} with {where}, which it refuses — change "
+                f"them to what the driver declares:\n{exc}"
+            )
+        return ""
 
     def make_harness(self, name: str) -> DriverHarness:
         """Build the harness (raises :class:`~netdrv_core.PluginError` if the driver cannot load)."""

@@ -7,7 +7,9 @@ Fixtures:
   forward (a watchdog or keepalive due at once) and ``frozen()`` stops;
 * ``netdrv_load`` — ``netdrv_load("snull", lockup=5)`` loads a driver on that
   host, parameters as on the command line, and returns the driver object
-  (unloaded at teardown; a failed ``init`` leaves nothing registered);
+  (unloaded at teardown; a failed ``init`` leaves nothing registered).  It runs
+  ``init()`` only, not ``configure()``: call ``drv.configure()`` in a test that
+  wants the addresses and links up that ``netdrv load`` gives;
 * ``netns`` / ``netns_factory`` — fresh network namespaces (skipped with a
   reason when not privileged), deleted with their daemon afterwards;
 * ``netdrv_plugins`` — the :class:`~netdrv_core.PluginManager` the fixtures use.
@@ -148,21 +150,29 @@ def netdrv_load(
     Parameters are given as on the command line: ``netdrv_load("snull", lockup=5,
     use_napi=1)`` is ``netdrv load snull lockup=5 use_napi=1``.  Numbers and booleans
     become that text; any other value must be text (None is refused, not "None").
+
+    It runs the driver's ``init()`` only: the devices are registered and down.  What
+    ``netdrv load`` does next, ``Driver.configure()`` (addresses, links up), a test
+    calls itself when it wants it: ``drv = netdrv_load("mydrv"); drv.configure()``
+    (the conformance kit calls both, as the daemon does).
     """
     from .conformance import command_line_values, not_installed_hint
 
     loaded: list[Driver] = []
 
     def load(name: str, /, **params: Any) -> Driver:  # "/": drivers have a `name` parameter
+        __tracebackhide__ = True  # a failure shows the test's line, not netdrv's
         try:
             cls = netdrv_plugins.get_driver(name)
         except PluginError as exc:
-            hint = not_installed_hint(netdrv_plugins, name)
-            if not hint:
-                raise
-            raise PluginError(f"{exc}{hint}") from None
+            # The message says what failed and where in the plugin's code (FILE:LINE): a
+            # traceback through netdrv's plugin manager and importlib would only bury it.
+            raise PluginError(f"{exc}{not_installed_hint(netdrv_plugins, name)}") from None
         decl = netdrv_plugins.driver_parameters(name)
-        values = parse_params(name, decl, command_line_values(params))
+        try:
+            values = parse_params(name, decl, command_line_values(params))
+        except ParameterError as exc:  # says which parameter and what it takes
+            raise exc.with_traceback(None) from None
         try:
             cls.check_params(values)  # as netdrv load and the daemon do
         except ParameterError as exc:
