@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import grp
+import ipaddress
 import logging
 import os
 import pwd
@@ -25,6 +26,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("netdrv.serial.port")
 
@@ -134,21 +136,42 @@ def check_port_path(path: str) -> None:
 
 
 def _no_permission(path: str, st: os.stat_result) -> str:
-    """Why the daemon may not open ``path``, and the fix that fits the device's group:
-    joining it helps only if the group may read and write (``dialout`` on Debian, ``uucp``
-    on Arch); a device only its owner may use (a pty) needs a udev rule, or its owner."""
-
-    def name(get: Callable[[int], Any], num: int) -> str:
-        try:
-            return str(get(num)[0])
-        except KeyError:  # no such user or group (a container's foreign id)
-            return str(num)
-
-    owner, group = name(pwd.getpwuid, st.st_uid), name(grp.getgrgid, st.st_gid)
-    who = f"{stat.filemode(st.st_mode)} {owner}:{group}; the daemon runs as uid {os.getuid()}"
-    if st.st_mode & 0o060 == 0o060 and st.st_gid != 0:
+    """Why the daemon may not open ``path``, and the fix that fits the device and the
+    daemon's user: joining the device's group helps only if that group may read and write
+    (``dialout`` on Debian, ``uucp`` on Arch) and has a name to join; a pty is its maker's;
+    root is refused only where its privilege does not reach."""
+    uid = os.getuid()  # (os.access checks the real uid)
+    owner_name, group_name = _id_name(pwd.getpwuid, st.st_uid), _id_name(grp.getgrgid, st.st_gid)
+    owner, group = owner_name or str(st.st_uid), group_name or str(st.st_gid)
+    acl = _has_acl(path)
+    mode = stat.filemode(st.st_mode) + ("+" if acl else "")  # as ls -l marks an ACL
+    me = "root" if uid == 0 else f"uid {uid}"
+    head = f"no permission to open {path} ({mode} {owner}:{group}; the daemon runs as {me})"
+    if uid == 0:
+        # access(2) grants root everything but where CAP_DAC_OVERRIDE does not count (the
+        # device's owner and group unmapped in a user namespace), the device cgroup
+        # refuses the device, or a security module denies it.
+        return (f"{head}: root is refused this device in a container that was not given it "
+                f"(docker run --device {path}), or whose user namespace does not map its owner "
+                f"and group (a rootless one), or by a security module (SELinux: see the audit log)")  # fmt: skip
+    acl_too = f"; it has an ACL, which decides too: getfacl {path}" if acl else ""
+    if st.st_uid == uid:
+        return (f"{head}: it is the daemon's user's, but its mode does not let its owner read "
+                f"and write it: chmod u+rw {path}{acl_too}")  # fmt: skip
+    if st.st_mode & 0o060 == 0o060 and st.st_gid != 0 and group_name is None:
+        fix = (f"its group, gid {st.st_gid}, has no name here (a container's device keeps the "
+               f"host's gid), and usermod takes only a group that exists: make one "
+               f"(groupadd -g {st.st_gid} serial) and add the daemon's user to it (usermod -aG "
+               f"serial USER, then log in again or restart the service; in docker: docker run "
+               f"--group-add {st.st_gid})")  # fmt: skip
+    elif st.st_mode & 0o060 == 0o060 and st.st_gid != 0:
         fix = (f"add the daemon's user to the '{group}' group (usermod -aG {group} USER, "
                f"then log in again or restart the service)")  # fmt: skip
+    elif os.major(st.st_rdev) in _PTY_SLAVE_MAJORS:
+        # /dev/pts is no udev device: the program that makes the pty owns it.
+        fix = (f"a pty belongs to the program that made it ({owner}): make it as the daemon's "
+               f"user, or give it to that user as you make it (socat pty,…,user=USER — or "
+               f"group=GROUP,perm=0660 for a group the daemon's user is in)")  # fmt: skip
     else:
         why = ("only its owner may read and write it" if st.st_mode & 0o060 != 0o060
                else f"its group is {group}'s")  # fmt: skip
@@ -156,7 +179,27 @@ def _no_permission(path: str, st: os.stat_result) -> str:
                f"MODE=\"0660\") and add the daemon's user to that group")  # fmt: skip
         if st.st_uid != 0:
             fix += f", run the daemon as {owner}"
-    return f"no permission to open {path} ({who}): {fix}, or run the daemon as root"
+    return f"{head}: {fix}, or run the daemon as root{acl_too}"
+
+
+# Unix98 pty slaves (/dev/pts/N): UNIX98_PTY_SLAVE_MAJOR and the majors after it.
+_PTY_SLAVE_MAJORS = range(136, 144)
+
+
+def _id_name(get: Callable[[int], Any], num: int) -> str | None:
+    """The name of user or group ``num``; None if it has none (a container's foreign id)."""
+    try:
+        return str(get(num)[0])
+    except KeyError:
+        return None
+
+
+def _has_acl(path: str) -> bool:
+    """Whether ``path`` has a POSIX ACL (which can grant or deny beyond its mode bits)."""
+    try:
+        return "system.posix_acl_access" in os.listxattr(path)
+    except OSError:  # no xattrs on this filesystem (devpts): no ACL
+        return False
 
 
 class _ServerHungUp(Exception):
@@ -321,16 +364,50 @@ def open_serial(url: str, baud: int, *, rtscts: bool = False, xonxoff: bool = Fa
 
 
 def port_key(url: str) -> str | None:
-    """What ``url`` names, so two ``port=`` spellings of one port compare equal: a device's
-    real path (symbolic links such as ``/dev/serial/by-id/…`` resolved), a server's
-    ``host:port`` (``socket://`` and ``rfc2217://`` to it alike, URL options ignored).
-    None for ``loop://``, which is a port of its own each time it is opened."""
+    """What ``url`` names, so two ``port=`` spellings of one port compare equal.
+
+    A device is its tty, by device number, as a line discipline belongs to the tty
+    (slip.c's ``tty->disc_data``): ``/dev/serial/by-id/…``, a pty's ``link=``, and a
+    second node of the device (``mknod``, on whose inode the other's lock does not
+    reach) are one port; a path that is not there yet is compared by its real path.
+    A server is ``host:port`` as pyserial connects to it (``socket://`` and
+    ``rfc2217://`` alike, URL options ignored, an IP address in one spelling; a name
+    is not looked up, so ``localhost`` and ``127.0.0.1`` differ).  ``spy://`` and
+    ``alt://`` are the device they wrap.  None for ``loop://`` (a port of its own at
+    each open) and for what pyserial finds by a search (``hwgrep://``): nothing to compare.
+    """
     if "://" not in url:
-        return os.path.realpath(url)
-    scheme, _, rest = url.partition("://")
-    if scheme.lower() == "loop":
+        return _device_key(url)
+    try:
+        parts = urlsplit(url)  # (the scheme lowercased, as pyserial takes it)
+    except ValueError:  # socket://[::1:3333: the open says what is wrong with it
         return None
-    return rest.split("?", 1)[0].split("/", 1)[0].lower()
+    if parts.scheme in ("socket", "rfc2217"):
+        host = parts.hostname or ""  # (lowercased, IPv6 brackets off)
+        with contextlib.suppress(ValueError):
+            host = ipaddress.ip_address(host).compressed
+        try:
+            port = parts.port
+        except ValueError:  # not a port number: the open fails on it anyway
+            port = None
+        return f"{host}:{port}"
+    if parts.scheme in ("spy", "alt"):  # pyserial opens netloc + path, a device
+        return _device_key(parts.netloc + parts.path)
+    return None
+
+
+def _device_key(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # missing (wait=1), or a bad path the open refuses
+        return os.path.realpath(path)
+    if not stat.S_ISCHR(st.st_mode):
+        return os.path.realpath(path)
+    key = f"char device {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    if os.major(st.st_rdev) in _PTY_SLAVE_MAJORS:
+        # Each devpts mount (a container's) numbers its own ptys from 0.
+        key += f" of devpts {st.st_dev}"
+    return key
 
 
 def open_blocks(url: str) -> bool:

@@ -27,9 +27,10 @@ def pty_path() -> Iterator[str]:
 
 
 def test_ethtool_shows_no_speed_duplex_or_port(host: Host) -> None:
-    # Linux slip.c has no ethtool_ops: `ethtool sl0` prints only "Link detected", not a
-    # speed rounded up to 1Mb/s on a 115200-baud line, nor "Port: Twisted Pair".  The
-    # rate is in the statistics (`baud`) and in `netdrv status`.
+    # Linux slip.c has no ethtool_ops, so no link settings: `netdrv ethtool sl0` prints
+    # only "Link detected" (as `ethtool lo` does), not a speed rounded up to 1Mb/s on a
+    # 115200-baud line, nor "Port: Twisted Pair".  The rate is in the statistics (`baud`)
+    # and in `netdrv status`.
     drv = load_slip(host, port="loop://", baud="115200")
     dev = drv.devices[0]
     try:
@@ -106,10 +107,11 @@ def test_no_permission_names_the_devices_group(
             return st
         fields = list(st)
         fields[5] = gid  # st_gid: the device of a group that is not root's
-        return os.stat_result(fields)
+        return os.stat_result(fields, {"st_rdev": st.st_rdev})
 
     monkeypatch.setattr(os, "stat", stat_as_group)
     monkeypatch.setattr(os, "access", lambda *a, **k: False)  # as a user without access
+    monkeypatch.setattr(os, "getuid", lambda: 998)  # (root is refused for other reasons)
     os.chmod(pty_path, 0o660)
     with pytest.raises(PortError) as err:
         check_port_path(pty_path)
