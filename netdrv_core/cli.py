@@ -25,12 +25,15 @@ import click
 
 from .control import (
     DEFAULT_TIMEOUT,
+    IFMAP_TYPES,
+    IOCTL_MAX,
     MAX_TIMEOUT,
     ControlClient,
     DaemonBusy,
     DaemonClosed,
     DaemonNotRunning,
     DaemonProcess,
+    ifmap_range_error,
 )
 from .errors import NetdrvError, ParameterError
 
@@ -155,10 +158,32 @@ def _timeout() -> float:
     return value if 0 < value <= MAX_TIMEOUT else DEFAULT_TIMEOUT
 
 
+def _from_env(ctx: click.Context | None, param: click.Parameter | None, message: str) -> str:
+    """``message`` about ``--timeout``, naming NETDRV_TIMEOUT when the value came from it
+    (click's "Invalid value for '--timeout'" alone points at an option nobody gave)."""
+    if ctx is None or param is None or param.name is None:
+        return message
+    if ctx.get_parameter_source(param.name) is not click.core.ParameterSource.ENVIRONMENT:
+        return message
+    return (f"{message} (from the environment: NETDRV_TIMEOUT="
+            f"{os.environ.get('NETDRV_TIMEOUT', '')}; give it a number of seconds, "
+            f"0<x<={MAX_TIMEOUT:g}, or unset it)")  # fmt: skip
+
+
+class _Seconds(click.FloatRange):
+    """``--timeout``'s type: its errors name NETDRV_TIMEOUT when the value came from it."""
+
+    def fail(
+        self, message: str, param: click.Parameter | None = None, ctx: click.Context | None = None
+    ) -> NoReturn:
+        super().fail(_from_env(ctx, param, message), param, ctx)
+
+
 def _check_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     """``--timeout``: FloatRange lets NaN through (it compares false to both bounds)."""
     if value is not None and math.isnan(value):
-        raise click.BadParameter("nan is not a number of seconds.", ctx, param)
+        raise click.BadParameter(_from_env(ctx, param, "nan is not a number of seconds."),
+                                 ctx, param)  # fmt: skip
     return value
 
 
@@ -218,7 +243,7 @@ def _check(reply: dict[str, Any]) -> dict[str, Any]:
 @click.option("-p", "plugins", multiple=True, metavar="no:NAME|MODULE",
               help="disable a plugin (no:NAME) or load an extra plugin module")  # fmt: skip
 # At most a day: socket.settimeout and setitimer overflow on inf or 1e300.
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=MAX_TIMEOUT),
+@click.option("--timeout", type=_Seconds(min=0, min_open=True, max=MAX_TIMEOUT),
               default=None, envvar="NETDRV_TIMEOUT", metavar="SECONDS", callback=_check_timeout,
               help=f"give up waiting for the daemon (or a plugin) after SECONDS "
                    f"(default {DEFAULT_TIMEOUT:g}; env NETDRV_TIMEOUT)")  # fmt: skip
@@ -703,7 +728,7 @@ def capture(dev: str, path: str, count: int) -> None:
     try:  # asked again if the daemon was exiting: now none (DEV went with it), or a new one
         c, reply = _once_more(ask)
     except DaemonNotRunning:
-        _fail(f"no netdrv daemon in this namespace: {dev!r} is not a netdrv device")
+        _fail(f"no netdrv daemon in this network namespace: {dev!r} is not a netdrv device")
     except NetdrvError as exc:
         _fail(str(exc))
     try:
@@ -891,10 +916,15 @@ def set_cmd(dev: str, settings: tuple[str, ...]) -> None:
         if k == "ioctl":
             num, _, val = v.partition(":")
             req["ioctl"] = number(num, s)
+            if not 0 <= req["ioctl"] <= IOCTL_MAX:
+                _fail(f"setting {s!r}: an ioctl request number is 0..{IOCTL_MAX} "
+                      f"(private ioctls: 0x89f0..0x89ff)")  # fmt: skip
             if val:
                 req["data"] = number(val, s)
-        elif k in ("irq", "base_addr", "mem_start", "mem_end", "dma", "port"):
+        elif k in IFMAP_TYPES:
             ifmap[k] = number(v, s)
+            if (error := ifmap_range_error(k, ifmap[k])) is not None:
+                _fail(f"setting {s!r}: {error}")
         elif k in ("bql_limit_max", "bql_limit_min", "bql_hold_time"):
             key = "hold_time_ms" if k == "bql_hold_time" else k[4:]
             bql[key] = "max" if v == "max" and k != "bql_hold_time" else number(v, s)
@@ -1598,8 +1628,12 @@ def sysctl_cmd(settings: tuple[str, ...]) -> None:
     values: dict[str, int] = {}
     for s in settings:
         k, sep, v = s.partition("=")
-        if not sep or k not in SYSCTLS:
-            _fail(f"{s!r} is not NAME=VALUE with NAME one of: {', '.join(SYSCTLS)}")
+        if k not in SYSCTLS:
+            _fail(f"unknown tunable {k!r}: give NAME=VALUE with NAME one of: "
+                  f"{', '.join(SYSCTLS)}")  # fmt: skip
+        if not sep:  # not "… with NAME one of: busy_poll, …" of a NAME that is one
+            _fail(f"{s!r} is not NAME=VALUE: {s}=N sets it, and netdrv sysctl without "
+                  "an argument shows every value")  # fmt: skip
         try:
             values[k] = int(v, 0)
         except ValueError:

@@ -117,6 +117,22 @@ def decode_message(buf: bytearray) -> dict[str, Any] | None:
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 IFMAP_KEYS = ("irq", "base_addr", "mem_start", "mem_end", "dma", "port")
+# The C type of each field of struct ifmap (include/uapi/linux/if.h) and its highest value:
+# a value that does not fit is refused, never wrapped as C would store it.
+IFMAP_TYPES: dict[str, tuple[str, int]] = {
+    "mem_start": ("unsigned long", 2**64 - 1), "mem_end": ("unsigned long", 2**64 - 1),
+    "base_addr": ("unsigned short", 0xFFFF), "irq": ("unsigned char", 0xFF),
+    "dma": ("unsigned char", 0xFF), "port": ("unsigned char", 0xFF),
+}  # fmt: skip
+IOCTL_MAX = 0xFFFF_FFFF  # an ioctl's request number is an unsigned int
+
+
+def ifmap_range_error(key: str, value: int) -> str | None:
+    """What is wrong with ``value`` for the ``struct ifmap`` field ``key``, or None."""
+    ctype, top = IFMAP_TYPES[key]
+    if 0 <= value <= top:
+        return None
+    return f"{key} is 0..{top} (an {ctype} of struct ifmap), not {value}"
 
 
 def _is_int(v: Any) -> bool:
@@ -162,8 +178,11 @@ def validate_request(req: dict[str, Any]) -> None:
                 k in IFMAP_KEYS and _is_int(v) for k, v in ifmap.items()
             ):
                 raise ProtocolError(f"set: 'ifmap' must map {', '.join(IFMAP_KEYS)} to integers")
-        if "ioctl" in req and not _is_int(req["ioctl"]):
-            raise ProtocolError("set: 'ioctl' must be an integer request number")
+            for k, v in ifmap.items():
+                if (error := ifmap_range_error(k, v)) is not None:
+                    raise ProtocolError(f"set: {error}")
+        if "ioctl" in req and not (_is_int(req["ioctl"]) and 0 <= req["ioctl"] <= IOCTL_MAX):
+            raise ProtocolError(f"set: 'ioctl' must be an integer request number 0..{IOCTL_MAX}")
         if req.get("data") is not None and not _is_int(req["data"]):
             raise ProtocolError("set: 'data' must be an integer")
     if cmd == "sysctl":

@@ -109,6 +109,18 @@ def test_every_cli_command_is_documented() -> None:
         assert option in cli_md, f"docs/cli.md does not mention {option}"
 
 
+def test_the_concepts_page_lists_every_control_command() -> None:
+    from netdrv_core.control import COMMANDS
+
+    text = (DOCS / "concepts.md").read_text(encoding="utf-8")
+    m = re.search(r"Requests carry `cmd` — (.*?) — and replies", text, re.S)
+    assert m, "docs/concepts.md: the sentence listing the control requests is gone"
+    listed = re.findall(r"`(\w+)`", m.group(1))
+    assert sorted(listed) == sorted(COMMANDS), (
+        f"docs/concepts.md lists the requests {listed}; control.COMMANDS has {list(COMMANDS)}"
+    )
+
+
 def test_every_driver_has_a_page_in_the_nav() -> None:
     drivers = _first_party_drivers()
     assert {"snull", "loopback"} <= drivers
@@ -136,6 +148,33 @@ def _help_blocks() -> list[tuple[str, list[str], list[str]]]:
     return out
 
 
+def _help_options(lines: list[str]) -> list[str]:
+    """The options of a click ``--help`` page (``-v, --verbose``), ``-h, --help`` left out."""
+    out: list[str] = []
+    in_options = False
+    for line in lines:
+        if not line.startswith(" "):
+            in_options = line.strip() == "Options:"
+            continue
+        m = re.match(r"^  (-[^ ,]+(?:, -[^ ,]+)*)", line) if in_options else None
+        if m and m.group(1) != "-h, --help":
+            out.append(m.group(1))
+    return out
+
+
+def test_help_options_parser() -> None:
+    page = [
+        "Usage: netdrv log [OPTIONS]", "", "  The log.", "", "Options:",
+        "  -a, --all      every daemon", "                 (up to 8 MiB)",
+        "  -n, --lines N  only the last N lines  [x>=0]", "  --json         output",
+        "  -h, --help     Show this message and exit.",
+    ]  # fmt: skip
+    assert _help_options(page) == ["-a, --all", "-n, --lines", "--json"]
+    # A doc that stops before an option (or leaves out Options:) misses it.
+    assert set(_help_options(page)) - set(_help_options(page[:6])) == {"-n, --lines", "--json"}
+    assert _help_options(page[:4]) == []
+
+
 def test_help_pages_in_the_docs_are_current() -> None:
     blocks = _help_blocks()
     assert len(blocks) >= 10, [b[:2] for b in blocks]
@@ -153,6 +192,13 @@ def test_help_pages_in_the_docs_are_current() -> None:
             + "\n".join(
                 f"  doc:  {d}\n  real: {r}" for d, r in zip(doc, real, strict=False) if d != r
             )
+        )
+        # The doc may leave out a paragraph of the description or `-h, --help` (which
+        # every command has), not an option: one added later would go unnoticed.
+        missing = [o for o in _help_options(real) if o not in _help_options(doc)]
+        assert not missing, (
+            f"{page}: the reproduced '{' '.join(['netdrv', *words, '--help'])}' stops before "
+            f"the options {', '.join(missing)}: reproduce its whole Options: section"
         )
 
 

@@ -178,8 +178,8 @@ def test_the_daemon_refuses_a_load_as_it_exits_with_its_own_kind() -> None:
         (["set", "sn0", "irq=9"], "no netdrv daemon in this network namespace", 1),
         (["sysctl"], "no netdrv daemon in this network namespace (setting a value starts", 1),
         (["faults", "sn0"], "no netdrv daemon in this network namespace: no device 'sn0'", 1),
-        (["capture", "sn0", "-w", "-"],
-         "no netdrv daemon in this namespace: 'sn0' is not a netdrv device", 1),
+        (["capture", "sn0", "-w", "-"],  # the words of every other command's
+         "no netdrv daemon in this network namespace: 'sn0' is not a netdrv device", 1),
         (["ethtool", "sn0"],
          "no netdrv daemon in this network namespace: 'sn0' is not a netdrv device", 75),
         (["ethtool", "-G", "sn0", "tx", "4"],

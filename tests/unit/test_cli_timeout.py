@@ -30,6 +30,17 @@ def test_an_unusable_netdrv_timeout_is_a_usage_error(value: str) -> None:
     usage_error(CliRunner().invoke(cli, ["status"], env={"NETDRV_TIMEOUT": value}))
 
 
+@pytest.mark.parametrize("value", [*BAD, "abc"])
+def test_a_bad_netdrv_timeout_is_named_as_the_source(value: str) -> None:
+    # Not only "--timeout", which the command line does not have: the variable, and the fix.
+    res = CliRunner().invoke(cli, ["status"], env={"NETDRV_TIMEOUT": value})
+    assert f"(from the environment: NETDRV_TIMEOUT={value}; " in res.output, res.output
+    assert "or unset it" in res.output
+    # Given on the command line, it is the option's own error only.
+    res = CliRunner().invoke(cli, ["--timeout", value, "status"])
+    assert "NETDRV_TIMEOUT=" not in res.output, res.output
+
+
 def test_the_range_is_named() -> None:
     res = CliRunner().invoke(cli, ["--timeout", "inf", "status"])
     assert f"0<x<={MAX_TIMEOUT:g}" in res.output
