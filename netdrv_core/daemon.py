@@ -810,7 +810,9 @@ class Daemon:
                     drv.exit()
             except BaseException as exc:  # a hang aborted by SIGTERM included
                 log.warning("driver %s raised in exit after a failed init: %r", name, exc)
-        if not self.drivers and self.exit_when_empty:
+        # Started for this load, it has nothing left to do; started by a setting (or kept
+        # for one), it runs on without drivers until `netdrv stop`, as documented.
+        if not self.drivers and self.exit_when_empty and not self._used:
             self._exit_empty()
 
     def _exit_empty(self) -> None:

@@ -140,6 +140,17 @@ def test_a_used_daemon_stays(daemon: Daemon, req: dict) -> None:
     assert not daemon._stopping and not daemon._exiting
 
 
+def test_a_failed_load_does_not_end_a_daemon_a_setting_started(daemon: Daemon) -> None:
+    # `netdrv sysctl busy_poll=1` keeps a daemon without drivers until `netdrv stop`: a
+    # later load that fails (a missing serial port) must not take it, and the setting, away.
+    assert daemon.handle({"cmd": "sysctl", "values": {"busy_poll": 50}})["ok"]  # type: ignore[index]
+    with pytest.raises(NetdrvError, match="does not exist"):
+        daemon.handle({"cmd": "load", "driver": "slip", "params": ["port=/dev/netdrv-nosuch"]})
+    daemon.host.loop.run_until_idle()
+    assert not daemon._stopping and not daemon._exiting
+    assert daemon.host.loop.busy_poll == 50e-6
+
+
 def test_a_connection_open_at_the_deadline_postpones_it(daemon: Daemon) -> None:
     # A command connected (its load may be on its way): the daemon waits for it.
     ours, theirs = socket.socketpair()
