@@ -347,16 +347,19 @@ def load(ctx: click.Context, driver: str, params: tuple[str, ...], foreground: b
     pm = _plugin_manager(plugins)
     try:
         from .driver import check_instance, split_instance
-        from .params import check_params_error, parse_params
+        from .params import check_params_error, name_failed_plugins, parse_params
 
         base = split_instance(driver)[0]  # slip:b, a second instance of slip
         with _deadline(_timeout(), _importing(pm.extra)):
             # Every -p module must load (a typo is an error), and their hooks (a
             # middleware's parameters) apply to this driver as in the daemon.
-            pm.load_hook_plugins(required=pm.extra)
+            failed = pm.load_hook_plugins(required=pm.extra)
         with _deadline(_timeout(), f"importing plugin {base!r}"):
             decl = pm.driver_parameters(base, hook_plugins=False)
-        checked = parse_params(driver, decl, params)
+        try:
+            checked = parse_params(driver, decl, params)
+        except ParameterError as exc:  # a hook plugin that failed may be what adds it
+            raise name_failed_plugins(exc, decl, params, failed) from None
         cls = pm.get_driver(base, hook_plugins=False)
         check_instance(cls, driver)
         check_params = cls.check_params

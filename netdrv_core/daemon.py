@@ -57,8 +57,8 @@ from .errors import (
 from .host import Host
 from .lockup import LockupDetector, dump_stacks
 from .netdevice import NetDevice, NetDeviceOps
-from .params import check_params_error, parse_params
-from .plugins import PluginManager, driver_code_location
+from .params import check_params_error, name_failed_plugins, parse_params
+from .plugins import PluginManager, describe_exception, driver_code_location
 from .status import describe_driver, host_status
 
 __all__ = [
@@ -746,7 +746,7 @@ class Daemon:
                 try:
                     params = parse_params(name, decl, args)
                 except ParameterError as exc:
-                    raise _name_failed_plugins(exc, decl, args, failed) from None
+                    raise name_failed_plugins(exc, decl, args, failed, " in the daemon") from None
         except BaseException:
             self._forget_after_failed_load(name)
             raise
@@ -771,7 +771,7 @@ class Daemon:
             # An OSError (a port or adapter missing, busy, refused) is the environment's.
             bug = not isinstance(exc, NetdrvError | OSError | KeyboardInterrupt
                                  | SystemExit)  # fmt: skip
-            log.warning("loading %s failed: %s: %s", name, type(exc).__name__, exc,
+            log.warning("loading %s failed: %s", name, describe_exception(exc),
                         exc_info=exc if bug else None)  # fmt: skip
             if drv is not None:
                 drv.adopt(before)
@@ -785,7 +785,7 @@ class Daemon:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise DriverHang(f"driver {name!r} init was interrupted") from exc
             raise PluginError(
-                f"driver {name!r} failed to initialise: {type(exc).__name__}: {exc}"
+                f"driver {name!r} failed to initialise: {describe_exception(exc)}"
                 + (f"{driver_code_location(exc)}; the traceback is in the daemon's log (netdrv "
                    f"log): fix the driver and load it again (the next load imports it afresh)"
                    if bug else "")
@@ -861,7 +861,7 @@ class Daemon:
             log.error("driver %s raised in exit: %r; unregistering its devices anyway", name,
                       exc, exc_info=exc)  # fmt: skip
             warning = (
-                f"driver {name!r} raised in exit: {type(exc).__name__}: {exc}"
+                f"driver {name!r} raised in exit: {describe_exception(exc)}"
                 f"{driver_code_location(exc)}; its devices were unregistered anyway, but what "
                 f"else it holds (a port, a thread) may not be released: the traceback is in "
                 f"the daemon's log (netdrv log)"
@@ -1374,22 +1374,6 @@ class Daemon:
             self.shutdown()
             self.host.close()
             log.info("daemon stopped")
-
-
-def _name_failed_plugins(
-    exc: ParameterError, decl: tuple[Any, ...], args: list[str], failed: dict[str, PluginError]
-) -> ParameterError:
-    """``exc`` about a parameter the driver does not declare, with the plugins that failed
-    to load at this load named: one of them may be what adds it."""
-    given = {a.partition("=")[0].strip() for a in args}
-    if not failed or not given - {p.name for p in decl}:
-        return exc
-    why = "\n".join(f"  {err}" for err in failed.values())
-    which, it = ("This plugin", "it") if len(failed) == 1 else ("These plugins", "one of them")
-    return ParameterError(
-        f"{exc}\n{which}, loaded with every driver, failed to load in the daemon ({it} may be "
-        f"what adds the parameter):\n{why}"
-    )
 
 
 def _tags() -> Iterator[str]:

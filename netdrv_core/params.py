@@ -305,3 +305,22 @@ def check_params_error(driver: str, exc: ParameterError) -> ParameterError:
     if msg.startswith((f"driver {driver!r}", f"driver {base!r}")):
         return exc
     return ParameterError(f"driver {driver!r}: {msg}")
+
+
+def name_failed_plugins(
+    exc: ParameterError, decl: Iterable[Param], args: Iterable[str],
+    failed: Mapping[str, Exception], where: str = "",
+) -> ParameterError:  # fmt: skip
+    """``exc`` about a parameter the driver does not declare, with the plugins that failed
+    to load (``failed``, by name, ``where`` they did: `` in the daemon``) named: one of
+    them may be what adds it.  ``exc`` itself when no plugin failed or every parameter
+    given is declared (the error is about a value)."""
+    given = {a.partition("=")[0].strip() for a in args}
+    if not failed or not given - {p.name for p in decl}:
+        return exc
+    why = "\n".join(f"  {err}" for err in failed.values())
+    which, it = ("This plugin", "it") if len(failed) == 1 else ("These plugins", "one of them")
+    return ParameterError(
+        f"{exc}\n{which}, loaded with every driver, failed to load{where} ({it} may be "
+        f"what adds the parameter):\n{why}"
+    )

@@ -33,20 +33,28 @@
   ``skip`` of :meth:`PluginManager.load_hook_plugins`,
   :meth:`~PluginManager.driver_parameters` and :meth:`~PluginManager.notify`).
 * A load error caused by the plugin's own code ends with where it failed,
-  `` (at FILE:LINE in FUNC)`` (:func:`driver_code_location`), as the message is
-  shown without a traceback.
+  `` (at FILE:LINE in FUNC)`` (:func:`driver_code_location`: the innermost line
+  of the plugin's own code, not of a library it called), as the message is
+  shown without a traceback; :func:`driver_exception` is what the plugin's code
+  raised with only its lines, for a report that shows a traceback (the pytest
+  kit).  Writing such a report never raises in its turn: an exception whose
+  ``__str__`` raises is named by its type (:func:`describe_exception`), and a
+  hint that cannot be worked out (odd metadata) is left out.
 * An entry point that names the wrong thing is told what to name instead: a
   module its distribution does not install (a typo in ``pyproject.toml``, which
   no reinstall mends: the distribution's ``top_level.txt`` or ``RECORD`` says
-  what it installs), the driver's module rather than the plugin module, or a
-  ``module:attr`` object.  A driver declared in ``netdrv.plugins`` loads, with a
-  warning that it belongs in ``netdrv.drivers``.
+  what it installs — not the RECORD of an editable install, which lists its
+  ``.pth``), a submodule its package lacks, a value that is no module name, the
+  driver's module rather than the plugin module, or a ``module:attr`` object.
+  A driver declared in ``netdrv.plugins`` loads, with a warning that it belongs
+  in ``netdrv.drivers``.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import importlib
 import importlib.machinery
 import importlib.metadata as md
@@ -57,9 +65,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -147,25 +155,32 @@ def _find_module(module: str) -> tuple[bool, str | None]:
     imports nothing for a top-level name); submodules are searched for in the
     package's directories, so no package ``__init__`` runs either.
     """
+    spec = _module_spec(module)
+    if spec is None:
+        return False, None
+    path = spec.origin
+    return True, path if path and path.endswith(".py") else None
+
+
+def _module_spec(module: str) -> importlib.machinery.ModuleSpec | None:
+    """The spec of ``module`` (``pkg.mod`` or ``pkg.mod:attr``) found as
+    :func:`_find_module` finds it, importing nothing; None when it is not found."""
     parts = module.partition(":")[0].strip().split(".")
     try:
         spec = importlib.util.find_spec(parts[0])
     except (ImportError, ValueError):
-        return False, None
+        return None
     for i in range(1, len(parts)):
         locations = spec.submodule_search_locations if spec is not None else None
         if not locations:
-            return False, None
+            return None
         try:
             spec = importlib.machinery.PathFinder.find_spec(
                 ".".join(parts[: i + 1]), list(locations)
             )
         except (ImportError, ValueError):
-            return False, None
-    if spec is None:
-        return False, None
-    path = spec.origin
-    return True, path if path and path.endswith(".py") else None
+            return None
+    return spec
 
 
 def _module_summary(module: str) -> str:
@@ -240,6 +255,70 @@ def _missing_own_module(exc: BaseException, module: str) -> bool:
     return target == exc.name or target.startswith(f"{exc.name}.")
 
 
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` of ``exc`` for an error message, or ``Type`` alone when its
+    ``__str__`` raises (a plugin's exception): reporting an error never raises another."""
+    try:
+        text = str(exc)
+    except Exception:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+@functools.cache  # the same for the life of the process; asked once per error reported
+def _library_dirs() -> tuple[str, ...]:
+    """The standard library's directories and those of installed distributions
+    (site-packages), each ending with a separator."""
+    import site
+    import sysconfig
+
+    dirs = {
+        sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")
+    }
+    with contextlib.suppress(Exception):
+        dirs.update(site.getsitepackages())
+        dirs.add(site.getusersitepackages())
+    return tuple(os.path.abspath(d) + os.sep for d in dirs if d)
+
+
+def _author_frames(exc: BaseException, skip: Iterable[str] = ()) -> list[TracebackType]:
+    """The entries of ``exc``'s traceback in the code of the plugin that raised it,
+    outermost first.
+
+    Frames of netdrv, pluggy, the import machinery and the directories of ``skip`` are
+    never the plugin's.  Of the others, the plugin's are those of the package (top-level
+    module name) of the outermost one outside the standard library and site-packages —
+    the driver's ``init`` called by the daemon, the plugin module an import ran — so a
+    call into json or a library that raised is reported at the driver's line that made
+    it.  A plugin installed into site-packages (all its frames there) is found the same
+    way, from the outermost frame."""
+    dirs = [os.path.dirname(__file__), os.path.dirname(pluggy.__file__ or ""),
+            os.path.dirname(importlib.__file__ or ""), *skip]  # fmt: skip
+    prefixes = tuple(os.path.abspath(d) + os.sep for d in dirs if d)
+    frames: list[TracebackType] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not (name.startswith("<") or os.path.abspath(name).startswith(prefixes)):
+            frames.append(tb)
+        tb = tb.tb_next
+    if not frames:
+        return []
+    libraries = _library_dirs()
+
+    def top(t: TracebackType) -> str | None:
+        mod = t.tb_frame.f_globals.get("__name__")
+        return mod.partition(".")[0] if isinstance(mod, str) and mod != "__main__" else None
+
+    def library(t: TracebackType) -> bool:
+        return os.path.abspath(t.tb_frame.f_code.co_filename).startswith(libraries)
+
+    outer = next((t for t in frames if not library(t)), frames[0])
+    package = top(outer)
+    own = [t for t in frames if package is not None and top(t) == package]
+    return own or [t for t in frames if not library(t)] or frames
+
+
 def driver_code_location(exc: BaseException, skip: Iterable[str] = ()) -> str:
     """Where a plugin's own code raised what ``exc`` wraps: ``" (at FILE:LINE in FUNC)"``.
 
@@ -247,36 +326,121 @@ def driver_code_location(exc: BaseException, skip: Iterable[str] = ()) -> str:
     in ``netdrv_drivers``) is reported by a :class:`~netdrv_core.errors.PluginError`
     that is shown without a traceback (by ``netdrv load``, the daemon's log, the
     conformance kit): its message then says which line failed, the innermost frame of
-    ``exc`` and its causes outside netdrv, pluggy, the import machinery and the
-    directories of ``skip``; for a ``SyntaxError``, the line that does not compile.
-    ``""`` when there is none (an unknown driver, a module that is not installed).
+    ``exc`` and its causes in the plugin's code — outside netdrv, pluggy, the import
+    machinery and the directories of ``skip``, and not in the standard library or
+    another package the plugin called (:func:`_author_frames`); for a ``SyntaxError``,
+    the line that does not compile.  ``""`` when there is none (an unknown driver, a
+    module that is not installed, an exception never raised); never raises itself.
     """
-    import traceback
+    try:
+        found = _deepest_author_frames(exc, skip)
+    except Exception:  # a message without its location rather than none at all
+        log.debug("locating %r failed", exc, exc_info=True)
+        return ""
+    if found is None:
+        return ""
+    cause, frames = found
+    if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
+        return f" (at {cause.filename}:{cause.lineno})"  # the line that does not compile
+    t = frames[-1]
+    return f" (at {t.tb_frame.f_code.co_filename}:{t.tb_lineno} in {t.tb_frame.f_code.co_name})"
 
-    dirs = [os.path.dirname(__file__), os.path.dirname(pluggy.__file__ or ""),
-            os.path.dirname(importlib.__file__ or ""), *skip]  # fmt: skip
-    prefixes = tuple(os.path.abspath(d) + os.sep for d in dirs if d)
+
+def _deepest_author_frames(
+    exc: BaseException, skip: Iterable[str] = ()
+) -> tuple[BaseException, list[TracebackType]] | None:
+    """The innermost of ``exc`` and its causes (``__cause__``, else ``__context__``) that
+    has frames of the plugin's code or is a ``SyntaxError`` naming its line, with those
+    frames; None when none has."""
+    found = None
     cause: BaseException | None = exc
     seen: set[int] = set()
-    where = ""
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        for frame in traceback.extract_tb(cause.__traceback__):
-            name = frame.filename
-            if name.startswith("<") or os.path.abspath(name).startswith(prefixes):
-                continue
-            where = f" (at {name}:{frame.lineno} in {frame.name})"
-        if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
-            where = f" (at {cause.filename}:{cause.lineno})"  # the line that does not compile
+        frames = _author_frames(cause, skip)
+        if frames or (isinstance(cause, SyntaxError) and cause.filename and cause.lineno):
+            found = (cause, frames)
         cause = cause.__cause__ or cause.__context__
-    return where
+    return found
+
+
+def driver_exception(exc: BaseException, skip: Iterable[str] = ()) -> BaseException | None:
+    """What the plugin's code raised under ``exc`` (its innermost cause with frames of the
+    plugin), its traceback cut down to those frames — for a report that chains it
+    (``raise PluginError(...) from driver_exception(exc)``) or prints it, so that the
+    author sees the lines of the driver and not those of netdrv and importlib.  None
+    when the plugin's code raised nothing (an unknown driver, a module not installed).
+    The exception's traceback is replaced (it is the report's from then on)."""
+    try:
+        found = _deepest_author_frames(exc, skip)
+        if found is None:
+            return None
+        cause, frames = found
+        tb: TracebackType | None = None
+        for t in reversed(frames):
+            tb = TracebackType(tb, t.tb_frame, t.tb_lasti, t.tb_lineno)
+        return cause.with_traceback(tb)
+    except Exception:
+        log.debug("cutting the traceback of %r failed", exc, exc_info=True)
+        return None
+
+
+def driver_traceback(exc: BaseException, skip: Iterable[str] = ()) -> str:
+    """The traceback of :func:`driver_exception` as text (``""`` when there is none), for a
+    report that is shown without one (the conformance kit's ``pytest.fail``)."""
+    import traceback
+
+    cause = driver_exception(exc, skip)
+    if cause is None:
+        return ""
+    try:
+        return "".join(traceback.format_exception(cause, chain=False)).rstrip("\n")
+    except Exception:
+        return ""
+
+
+def _hint(build: Callable[[], str]) -> str:
+    """``build()``, or ``""`` when it raises: an error while working out what to suggest
+    (odd metadata, an unreadable directory) must never hide the error it explains."""
+    try:
+        return build()
+    except Exception:
+        log.debug("working out a hint failed", exc_info=True)
+        return ""
+
+
+def _editable(dist: md.Distribution) -> bool:
+    """Whether ``dist`` is an editable install (PEP 660 ``direct_url.json``, or a ``.pth``
+    in its RECORD): its RECORD lists a ``.pth`` and finder modules, not the project's."""
+    with contextlib.suppress(Exception):
+        import json
+
+        info = json.loads(dist.read_text("direct_url.json") or "{}")
+        if isinstance(info, dict) and (info.get("dir_info") or {}).get("editable"):
+            return True
+    with contextlib.suppress(Exception):
+        return any(str(f).endswith(".pth") for f in dist.files or ())
+    return True  # a RECORD that cannot be read is no evidence either
+
+
+def _editable_typo_note(ep: md.EntryPoint) -> str:
+    """For an editable install whose metadata does not list its modules: the entry point
+    may name one the project lacks (``""`` for any other install)."""
+    dist = ep.dist
+    if dist is None or not _editable(dist) or _dist_modules(ep):
+        return ""
+    return (
+        f'; or the entry point {ep.name} = "{ep.value}" names a module the project does '
+        f'not have: check it under [project.entry-points."{ep.group}"] in its pyproject.toml'
+    )
 
 
 def _dist_modules(ep: md.EntryPoint) -> list[str]:
-    """The top-level modules the distribution of ``ep`` installs, as its metadata says:
-    setuptools' ``top_level.txt``, else the top-level modules and packages of its
-    ``RECORD``; ``[]`` when the metadata does not say (an editable install by another
-    backend lists only its ``.pth``)."""
+    """The top-level modules and packages (namespace packages too) the distribution of
+    ``ep`` installs, as its metadata says: setuptools' ``top_level.txt`` (written for
+    editable installs too), else the files of its ``RECORD``; ``[]`` when the metadata
+    does not say — an editable install by another backend (hatchling, pdm, flit) lists
+    only its ``.pth`` and finder modules."""
     dist = ep.dist
     if dist is None:
         return []
@@ -284,39 +448,93 @@ def _dist_modules(ep: md.EntryPoint) -> list[str]:
         text = dist.read_text("top_level.txt") or ""
     except Exception:  # unreadable metadata: nothing to compare with
         text = ""
-    names = {n.strip() for n in text.splitlines() if n.strip()}
-    if not names:
-        try:
-            files = list(dist.files or ())
-        except Exception:
-            files = []
-        for f in files:
-            parts = f.parts
-            if not parts or ".." in parts or parts[0] == "__pycache__":
-                continue
-            if parts[0].endswith((".dist-info", ".egg-info")) or parts[0].startswith(
-                "__editable__"
-            ):
-                continue
-            if len(parts) == 1 and parts[0].endswith(".py"):
-                names.add(parts[0][:-3])
-            elif len(parts) == 2 and parts[1] == "__init__.py":
-                names.add(parts[0])
+    names = {n.strip().replace("/", ".").partition(".")[0] for n in text.splitlines()}
+    names.discard("")
+    if names or _editable(dist):
+        return sorted(names)
+    for f in dist.files or ():
+        parts = f.parts
+        if not parts or ".." in parts or parts[0] == "__pycache__" or parts[0].startswith("/"):
+            continue
+        if parts[0].endswith((".dist-info", ".egg-info", ".data")) or parts[0].startswith(
+            "__editable__"
+        ):
+            continue
+        if len(parts) == 1 and parts[0].endswith((".py", ".so", ".pyd")):
+            names.add(parts[0].partition(".")[0])
+        elif len(parts) > 1 and parts[-1].endswith((".py", ".so", ".pyd")):
+            names.add(parts[0])  # a package, a namespace package
     return sorted(names)
+
+
+def _entry_point_syntax(ep: md.EntryPoint) -> str:
+    """What to do when ``ep``'s value is not ``module[:attr]`` (a path, a file name);
+    ``""`` when it is."""
+    if re.fullmatch(r"\s*[\w.]+\s*(:\s*[\w.]+\s*)?(\[.*\]\s*)?", ep.value):
+        return ""
+    guess = re.sub(r"\.py$", "", ep.value.strip()).replace("/", ".").replace("\\", ".")
+    fix = f' ({ep.name} = "{guess}"?)' if re.fullmatch(r"[\w.]+", guess) else ""
+    return (
+        f'the entry point {ep.name} = "{ep.value}" is not a module name: name the plugin '
+        f"module as in an import{fix}"
+    )
+
+
+def _submodule_typo(ep: md.EntryPoint, module: str) -> str:
+    """What to do when a package of ``module`` (``pkg.sub``) is importable but the next
+    name is not one of its modules; ``""`` when that is not so."""
+    import pkgutil
+
+    parts = module.split(".")
+    for i in range(1, len(parts)):
+        parent = _module_spec(".".join(parts[:i]))
+        if parent is None:
+            return ""
+        if _module_spec(".".join(parts[: i + 1])) is not None:
+            continue
+        locations = list(parent.submodule_search_locations or ())
+        subs = sorted({m.name for m in pkgutil.iter_modules(locations)} - {"__main__"})
+        import difflib  # only for error messages: not at start-up
+
+        close = difflib.get_close_matches(parts[i], subs, n=1)
+        fix = ".".join([*parts[:i], close[0], *parts[i + 1 :]]) if close else ""
+        return (
+            f'the entry point {ep.name} = "{ep.value}" names module {module!r}, which is '
+            f"not in package {'.'.join(parts[:i])!r} (it has {', '.join(subs) or 'no modules'}"
+            f'): correct it under [project.entry-points."{ep.group}"] in the project\'s '
+            f"pyproject.toml" + (f' ({ep.name} = "{fix}"?)' if fix else "")
+            + ", then pip install -e DIR again"
+        )  # fmt: skip
+    return ""
 
 
 def _entry_point_typo(ep: md.EntryPoint) -> str:
     """What to do when ``ep`` names a module its own distribution does not install — a
     typo in the entry point of ``pyproject.toml``, which no reinstall mends; ``""`` when
-    the distribution installs it (or its metadata does not say)."""
-    modules = _dist_modules(ep)
+    the distribution installs it (or its metadata does not say).  Never raises."""
+    return _hint(lambda: _entry_point_typo_of(ep))
+
+
+def _entry_point_typo_of(ep: md.EntryPoint) -> str:
+    if syntax := _entry_point_syntax(ep):
+        return syntax
     module = ep.value.partition(":")[0].strip()
     top = module.split(".")[0]
+    if _find_module(top)[0]:
+        return _submodule_typo(ep, module)
+    modules = _dist_modules(ep)
     if not modules or top in modules:
         return ""
     import difflib  # only for error messages: not at start-up
 
     close = difflib.get_close_matches(top, modules, n=1)
+    if not close and len(modules) > 1:  # not a typo of one of them: no guess
+        return (
+            f'the entry point {ep.name} = "{ep.value}" names module {top!r}, which '
+            f"{_dist_origin(ep)} does not install (it installs {', '.join(modules)}): name "
+            f'one of its modules under [project.entry-points."{ep.group}"] in the project\'s '
+            f"pyproject.toml, or install the distribution that provides it"
+        )
     fixed = (close[0] if close else modules[0]) + module[len(top) :]
     return (
         f'the entry point {ep.name} = "{ep.value}" names module {top!r}, which '
@@ -383,10 +601,14 @@ def _parameters_problem(res: object, taken: set[str]) -> str:
 
 
 def _dist_origin(ep: md.EntryPoint) -> str:
+    """``name version`` of ``ep``'s distribution (``?`` for what its metadata lacks)."""
     dist = ep.dist
     if dist is None:
         return "no distribution"
-    return f"{dist.metadata['Name']} {dist.version}"
+    try:
+        return f"{dist.metadata['Name'] or '?'} {dist.version or '?'}"
+    except Exception:  # METADATA gone since the scan: this is said in error messages
+        return f"the distribution at {getattr(dist, '_path', '?')}"
 
 
 def _unknown_hooks(plugin: object, exc: Exception) -> str:
@@ -752,7 +974,7 @@ class PluginManager:
         except Exception as exc:
             raise PluginError(
                 f"plugin {pname!r} ({self._origin(pname)}) raised in netdrv_drivers: "
-                f"{type(exc).__name__}: {exc}{driver_code_location(exc)}"
+                f"{describe_exception(exc)}{driver_code_location(exc)}"
             ) from exc
         if not isinstance(classes, list | tuple):
             raise PluginError(
@@ -846,7 +1068,10 @@ class PluginManager:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             hint = ""
-            if target is not None and _missing_own_module(exc, target.value):
+            what = f"{describe_exception(exc)}{driver_code_location(exc)}"
+            if target is not None and (syntax := _hint(lambda: _entry_point_syntax(target))):
+                what = syntax  # importlib's AttributeError on a value it cannot parse says nothing
+            elif target is not None and _missing_own_module(exc, target.value):
                 hint = (
                     f" — {typo}"
                     if (typo := _entry_point_typo(target))
@@ -854,13 +1079,13 @@ class PluginManager:
                         f" — its distribution is installed but the module is not importable here: "
                         f"reinstall it (pip install -e DIR) for this Python ({sys.executable}); "
                         f"a netdrv daemon started before the install needs `netdrv stop` first"
+                        + _hint(lambda: _editable_typo_note(target))
                     )
                 )
             elif target is not None and isinstance(exc, AttributeError):
-                hint = f" — {fix}" if (fix := _names_an_object(target)) else ""
+                hint = f" — {fix}" if (fix := _hint(lambda: _names_an_object(target))) else ""
             err = PluginError(
-                f"plugin {name!r} ({self._origin(name)}) failed to load: "
-                f"{type(exc).__name__}: {exc}{driver_code_location(exc)}{hint}"
+                f"plugin {name!r} ({self._origin(name)}) failed to load: {what}{hint}"
             )
             self.errors[name] = err
             raise err from exc
@@ -1212,9 +1437,9 @@ class PluginManager:
                 res = impl.function(*args)
             except Exception as exc:
                 log.error(
-                    "plugin %r (%s) raised in %s: %s: %s%s",
+                    "plugin %r (%s) raised in %s: %s%s",
                     impl.plugin_name, self._origin(impl.plugin_name), hook,
-                    type(exc).__name__, exc, driver_code_location(exc),
+                    describe_exception(exc), driver_code_location(exc),
                 )  # fmt: skip
                 continue
             if res is not None:

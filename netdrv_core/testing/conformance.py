@@ -145,7 +145,7 @@ from ..netdevice import (
     netif_wake_queue,
 )
 from ..params import Param, parse_params
-from ..plugins import PluginManager, driver_code_location
+from ..plugins import PluginManager, driver_code_location, driver_traceback
 from ..skbuff import SkBuff, set_skb_debug, skb_not_owned
 from ..vlan import ETH_P_8021Q
 
@@ -649,7 +649,8 @@ class DriverHarness:
         orig_fault = self.host.driver_fault
 
         def driver_fault(dev: NetDevice, where: str, exc: BaseException) -> None:
-            self.faults.append(f"{dev.name}: {where} raised {type(exc).__name__}: {exc}")
+            self.faults.append(f"{dev.name}: {where} raised {type(exc).__name__}: {exc}"
+                               f"{_driver_code_location(exc)}")  # fmt: skip
             orig_fault(dev, where, exc)
 
         self.host.driver_fault = driver_fault  # type: ignore[method-assign]
@@ -881,7 +882,8 @@ class DriverHarness:
         self._host_loop_error(exc, cb)
         if len(self.faults) == seen:  # no driver to blame, still a fault of this run
             name = getattr(cb, "__qualname__", type(cb).__qualname__)
-            self.faults.append(f"loop callback {name} raised {type(exc).__name__}: {exc}")
+            self.faults.append(f"loop callback {name} raised {type(exc).__name__}: {exc}"
+                               f"{_driver_code_location(exc)}")  # fmt: skip
 
     # -- the receive side ----------------------------------------------------------------------
     def _check_rx(self, how: str, skb: SkBuff) -> None:
@@ -1415,19 +1417,23 @@ class DriverConformance:
 
         A driver that cannot be loaded (unknown, its plugin broken) fails every check
         with the :class:`~netdrv_core.PluginError`'s message, which says why, without a
-        traceback through netdrv's plugin manager.
+        traceback through netdrv's plugin manager — but with the traceback of the
+        plugin's own lines when its code raised.
         """
+        failure = ""
         try:
             h = self.make_harness(netdrv_conformance_driver)
         except PluginError as exc:
             hint = not_installed_hint(PluginManager(), netdrv_conformance_driver)
             if hint and type(self).__module__ != _SUITE_MODULE:  # a test class of the author's
                 hint += ", or set driver_class = YourDriver to check it without installing it"
-            pytest.fail(
-                f"cannot load driver {netdrv_conformance_driver!r}: {exc}"
-                f"{_driver_code_location(exc)}{hint}",
-                pytrace=False,
-            )
+            # What the driver's code raised, with its lines only (the kit's and importlib's
+            # would bury them).
+            tb = driver_traceback(exc, skip=(os.path.dirname(pytest.__file__ or ""),))
+            failure = (f"cannot load driver {netdrv_conformance_driver!r}: {exc}"
+                       f"{_driver_code_location(exc)}{hint}" + (f"\n\n{tb}" if tb else ""))  # fmt: skip
+        if failure:  # outside the except: no "during handling" chain of netdrv's exceptions
+            pytest.fail(failure, pytrace=False)
         try:
             why = self._params_problem(h)
             if why:

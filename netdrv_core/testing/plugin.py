@@ -19,7 +19,9 @@ reason when the process cannot create namespaces.
 
 Option ``--netdrv-conformance=DRIVER[,DRIVER…]`` (or ``all``): run the driver
 conformance kit (:mod:`netdrv_core.testing.conformance`) against those
-installed drivers, in addition to the tests collected otherwise.
+installed drivers, in addition to the tests collected otherwise.  A name that
+no plugin offers is a usage error (exit status 4), said once with the installed
+drivers; an installed driver that fails to load fails each check with why.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ..driver import Driver
 from ..errors import ParameterError, PluginError
 from ..host import Host
 from ..params import check_params_error, parse_params
-from ..plugins import PluginManager
+from ..plugins import PluginManager, driver_exception
 from .netns import NetNamespace, netns_available
 
 CONFORMANCE_SUITE = "netdrv_core.testing._conformance_suite"
@@ -77,10 +79,33 @@ class _ConformanceModule(pytest.Module):
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers."""
+    """Register the markers; refuse a ``--netdrv-conformance`` driver that does not exist."""
     config.addinivalue_line(
         "markers", "netns: needs CAP_NET_ADMIN; creates its own network namespaces"
     )
+    _check_conformance_drivers(config)
+
+
+def _check_conformance_drivers(config: pytest.Config) -> None:
+    """A ``--netdrv-conformance`` name that no plugin offers is a usage error, said once
+    with the installed drivers — not the same failure in each of the kit's checks.  An
+    installed driver that does not load is left to the checks, which say why."""
+    names = conformance_drivers(config)
+    if not names:
+        return
+    pm = PluginManager()
+    installed = set(pm.driver_names())
+    for name in names:
+        if name in installed:
+            continue
+        try:
+            pm.get_driver(name)  # a -p module (NETDRV_PLUGINS) may offer it
+        except PluginError as exc:
+            if name not in pm.driver_names():
+                from .conformance import not_installed_hint
+
+                hint = not_installed_hint(pm, name)
+                raise pytest.UsageError(f"--netdrv-conformance: {exc}{hint}") from None
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so they apply to the kit too
@@ -155,6 +180,10 @@ def netdrv_load(
     ``netdrv load`` does next, ``Driver.configure()`` (addresses, links up), a test
     calls itself when it wants it: ``drv = netdrv_load("mydrv"); drv.configure()``
     (the conformance kit calls both, as the daemon does).
+
+    A driver whose plugin does not load raises :class:`~netdrv_core.PluginError`
+    (what failed, ``at FILE:LINE``); when the plugin's code raised, that exception is
+    its cause, shown with the plugin's own lines only (not netdrv's or importlib's).
     """
     from .conformance import command_line_values, not_installed_hint
 
@@ -165,9 +194,11 @@ def netdrv_load(
         try:
             cls = netdrv_plugins.get_driver(name)
         except PluginError as exc:
-            # The message says what failed and where in the plugin's code (FILE:LINE): a
-            # traceback through netdrv's plugin manager and importlib would only bury it.
-            raise PluginError(f"{exc}{not_installed_hint(netdrv_plugins, name)}") from None
+            # The message says what failed and where in the plugin's code (FILE:LINE); the
+            # cause shown is what the driver's code raised, with the driver's lines only: a
+            # traceback through netdrv's plugin manager and importlib would bury them.
+            err = PluginError(f"{exc}{not_installed_hint(netdrv_plugins, name)}")
+            raise err from driver_exception(exc)
         decl = netdrv_plugins.driver_parameters(name)
         try:
             values = parse_params(name, decl, command_line_values(params))

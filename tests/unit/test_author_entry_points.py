@@ -406,3 +406,300 @@ def test_an_exit_that_raises_is_reported_by_netdrv_unload(
     res = CliRunner().invoke(cli_mod.cli, ["unload", "aepm"])
     assert res.exit_code == 0, res.output
     assert f"netdrv: warning: {reply['warning']}" in res.stderr
+
+
+# -- review of the above: metadata that does not list the modules -----------------------------
+def _dist_info(site: Path, name: str, entry_point: str, files: dict[str, str],
+               group: str = "netdrv.drivers") -> Path:  # fmt: skip
+    """A dist-info of ``netdrv-NAME`` 0.1 with ``files`` written in it (no top_level.txt)."""
+    info = site / f"netdrv_{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: netdrv-{name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {entry_point}\n")
+    for fname, text in files.items():
+        (info / fname).write_text(text)
+    return info
+
+
+def test_an_editable_install_whose_record_lists_its_finder_is_no_typo(site: Path) -> None:
+    """A PEP 660 install by hatchling (editables) lists a .pth and a finder module, not the
+    package: it is no evidence of what the project installs, and no typo is claimed."""
+    _dist_info(site, "aepo", "netdrv_aepo", {
+        "RECORD": "_netdrv_aepo.pth,,\n_editable_impl_netdrv_aepo.py,,\n"
+                  "netdrv_aepo-0.1.dist-info/METADATA,,\n",
+        "direct_url.json": '{"dir_info": {"editable": true}, "url": "file:///src/aepo"}',
+    })  # fmt: skip
+    (site / "_editable_impl_netdrv_aepo.py").write_text("")
+    with pytest.raises(PluginError) as err:
+        _manager().get_driver("aepo")
+    msg = str(err.value)
+    assert "No module named 'netdrv_aepo'" in msg and "_editable_impl" not in msg, msg
+    assert "does not install" not in msg and "reinstall it" in msg, msg
+    assert msg.endswith(
+        'or the entry point aepo = "netdrv_aepo" names a module the project does not have: '
+        'check it under [project.entry-points."netdrv.drivers"] in its pyproject.toml'
+    ), msg
+
+
+def test_a_namespace_package_is_a_module_the_distribution_installs(site: Path) -> None:
+    """``acme.netdrv_aepq`` (a typo of ``acme.netdrv_aepp``, ``acme`` a namespace package
+    of the distribution, which installs ``acme_aeptools`` too): the typo is in the
+    submodule, and ``acme`` is installed."""
+    ns = site / "acme" / "netdrv_aepp"
+    ns.mkdir(parents=True)
+    (ns / "__init__.py").write_text('"""aepp."""\n')
+    (site / "acme_aeptools.py").write_text("")
+    _dist_info(site, "aepq", "acme.netdrv_aepq", {
+        "RECORD": "acme/netdrv_aepp/__init__.py,,\nacme_aeptools.py,,\n",
+    })  # fmt: skip
+    try:
+        with pytest.raises(PluginError) as err:
+            _manager().get_driver("aepq")
+    finally:
+        for mod in [m for m in sys.modules if m == "acme" or m.startswith("acme.")]:
+            sys.modules.pop(mod)
+    msg = str(err.value)
+    assert "names module 'acme'" not in msg, msg
+    assert ("the entry point aepq = \"acme.netdrv_aepq\" names module 'acme.netdrv_aepq', "
+            "which is not in package 'acme' (it has netdrv_aepp)") in msg, msg  # fmt: skip
+    assert '(aepq = "acme.netdrv_aepp"?)' in msg and "reinstall" not in msg, msg
+
+
+def test_a_typo_in_a_submodule_is_named_with_the_fix(site: Path) -> None:
+    pkg = _project(site, "aepr", "netdrv_aepr.plugn")
+    (pkg / "plugin.py").write_text('"""the plugin module."""\n')
+    pm = _manager()
+    with pytest.raises(PluginError) as err:
+        pm.get_driver("aepr")
+    msg = str(err.value)
+    assert ("the entry point aepr = \"netdrv_aepr.plugn\" names module 'netdrv_aepr.plugn', "
+            "which is not in package 'netdrv_aepr' (it has driver, plugin)") in msg, msg  # fmt: skip
+    assert '(aepr = "netdrv_aepr.plugin"?)' in msg and "reinstall" not in msg, msg
+    (info,) = [d for d in pm.list_drivers() if d.name == "aepr"]
+    assert info.problem.startswith('the entry point aepr = "netdrv_aepr.plugn" names'), info
+
+
+def test_a_module_no_installed_name_resembles_is_not_called_a_typo(site: Path) -> None:
+    """A distribution of several modules whose entry point names another distribution's
+    module (not installed): no guess at which of its own was meant."""
+    _project(site, "aeps", "othervendor_plugin")
+    (site / "netdrv_aeps-0.1.dist-info" / "top_level.txt").write_text("netdrv_aeps\naeps_util\n")
+    with pytest.raises(PluginError) as err:
+        _manager().get_driver("aeps")
+    msg = str(err.value)
+    assert ("names module 'othervendor_plugin', which netdrv-aeps 0.1 does not install (it "
+            "installs aeps_util, netdrv_aeps)") in msg, msg  # fmt: skip
+    assert "?)" not in msg and "install the distribution that provides it" in msg, msg
+
+
+def test_an_entry_point_that_is_no_module_name_says_so(site: Path) -> None:
+    _project(site, "aept", "netdrv_aept/driver.py")
+    pm = _manager()
+    with pytest.raises(PluginError) as err:
+        pm.get_driver("aept")
+    msg = str(err.value)
+    assert ('the entry point aept = "netdrv_aept/driver.py" is not a module name: name the '
+            'plugin module as in an import (aept = "netdrv_aept.driver"?)') in msg, msg  # fmt: skip
+    assert "NoneType" not in msg, msg
+
+
+def test_an_error_while_building_the_hint_never_hides_the_load_error(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong while the hint is worked out (here: reading the distribution's
+    file list raises) costs the hint, never the original error."""
+    import netdrv_core.plugins as plugins_mod
+
+    _project(site, "aepu", "netdrv_aepuu")
+
+    def broken(ep: object) -> list[str]:
+        raise RuntimeError("odd metadata")
+
+    monkeypatch.setattr(plugins_mod, "_dist_modules", broken)
+    with pytest.raises(PluginError) as err:
+        _manager().get_driver("aepu")
+    msg = str(err.value)
+    assert "failed to load: ModuleNotFoundError: No module named 'netdrv_aepuu'" in msg, msg
+    (info,) = [d for d in _manager().list_drivers() if d.name == "aepu"]  # netdrv drivers
+    assert info.problem.startswith("module 'netdrv_aepuu' not found"), info
+
+
+# -- where a driver's code raised ----------------------------------------------------------------
+def test_the_location_is_the_drivers_line_not_a_library_it_called(
+    site: Path, tmp_path: Path
+) -> None:
+    """A driver's bug that raises inside the standard library or another package it calls
+    is reported at the driver's line (the call), not inside json or the library."""
+    from netdrv_core.daemon import Daemon
+    from netdrv_core.plugins import driver_code_location
+
+    lib = tmp_path / "libdir"
+    lib.mkdir()
+    (lib / "aeplib.py").write_text("def parse(text):\n    raise ValueError('bad: ' + text)\n")
+    sys.path.append(str(lib))
+    pkg = _project(site, "aepv", "netdrv_aepv", init_line="__import__('json').loads('{')")
+    pkx = _project(site, "aepx", "netdrv_aepx", init_line="__import__('aeplib').parse('x')")
+    host = Host()
+    daemon = Daemon(host=host, pm=_manager(), watchdog=None, exit_when_empty=False)
+    try:
+        with pytest.raises(PluginError) as err:
+            daemon.load("aepv", [])
+        assert f"(at {pkg / 'driver.py'}:17 in init)" in str(err.value), str(err.value)
+        with pytest.raises(PluginError) as err:
+            daemon.load("aepx", [])
+        assert "ValueError: bad: x" in str(err.value)
+        assert f"(at {pkx / 'driver.py'}:17 in init)" in str(err.value), str(err.value)
+    finally:
+        sys.path.remove(str(lib))
+        sys.modules.pop("aeplib", None)
+        host.close()
+        host.loop.close()
+    # Nothing to say, and nothing raised, for an exception that was never raised.
+    assert driver_code_location(RuntimeError("never raised")) == ""
+
+
+# -- the kit: the driver's traceback ------------------------------------------------------------
+def test_the_kit_shows_the_drivers_own_frames_when_its_code_raised(
+    site: Path, tmp_path: Path
+) -> None:
+    pkg = _project(site, "aepw", "netdrv_aepw")
+    (pkg / "driver.py").write_text((pkg / "driver.py").read_text() + "\n\nTABLE = build_table()\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    out = _pytest(
+        work,
+        site,
+        """
+        from netdrv_core.testing.conformance import DriverConformance
+
+
+        def test_load(netdrv_load):
+            netdrv_load("aepw")
+
+
+        class TestAepw(DriverConformance):
+            driver_name = "aepw"
+
+            def test_one(self, netdrv_conformance):
+                pass
+    """,
+    )
+    assert "1 failed" in out and " errors" in out, out
+    frame = f'File "{pkg / "driver.py"}", line 21, in <module>'
+    assert out.count(frame) >= 2, out  # in both reports
+    assert "NameError: name 'build_table' is not defined" in out, out
+    assert "plugins.py" not in out and "importlib" not in out, out
+    assert "During handling" not in out, out
+
+
+# -- follow-ups ---------------------------------------------------------------------------------
+def test_an_unknown_conformance_driver_is_one_usage_error(tmp_path: Path) -> None:
+    """``--netdrv-conformance=snul`` failed each of the kit's 20 checks with the same
+    error; it is the command line that is wrong: one usage error, naming the drivers."""
+    (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NETDRV_"))}
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "--netdrv-conformance=loopback,snul"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    out = res.stdout + res.stderr
+    assert res.returncode == pytest.ExitCode.USAGE_ERROR, out
+    assert out.count("unknown driver 'snul'") == 1, out
+    assert "--netdrv-conformance: unknown driver 'snul'. Did you mean: snull?" in out, out
+    assert "Installed drivers: loopback, " in out and "passed" not in out, out
+
+
+def test_the_kit_says_where_a_drivers_op_raised(site: Path, tmp_path: Path) -> None:
+    """``aep0: open raised RuntimeError: open bug`` named no line of the driver; the daemon's
+    messages do (``at FILE:LINE in FUNC``), and so does the kit."""
+    pkg = _project(site, "aepy", "netdrv_aepy", init_line="dev.netdev_ops = Ops()")
+    driver = pkg / "driver.py"
+    driver.write_text(
+        driver.read_text() + "\n\nclass Ops(__import__('netdrv_core').NetDeviceOps):\n"
+        "    def open(self, dev):\n        raise RuntimeError('open bug')\n"
+    )
+    line = driver.read_text().splitlines().index("        raise RuntimeError('open bug')") + 1
+    work = tmp_path / "work"
+    work.mkdir()
+    out = _pytest(
+        work,
+        site,
+        """
+        from netdrv_core.testing.conformance import DriverConformance
+
+
+        class TestAepy(DriverConformance):
+            driver_name = "aepy"
+    """,
+    )
+    assert f"open raised RuntimeError: open bug (at {driver}:{line} in open)" in out, out
+
+
+def test_netdrv_load_names_the_hook_plugin_that_failed_when_its_parameter_is_unknown(
+    site: Path,
+) -> None:
+    """``netdrv load aepz tag=1``, ``tag`` being the parameter of a hook plugin that failed
+    to load: the daemon's refusal named that plugin, the command's own did not."""
+    from click.testing import CliRunner
+
+    import netdrv_core.cli as cli_mod
+
+    _project(site, "aepz", "netdrv_aepz")
+    (site / "netdrv_aeptag.py").write_text(
+        '"""adds tag."""\nfrom netdrv_core import Param, hookimpl\nraise ImportError("tag bug")\n'
+    )
+    info = site / "netdrv_aeptag-0.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: netdrv-aeptag\nVersion: 0.2\n")
+    (info / "entry_points.txt").write_text("[netdrv.plugins]\naeptag = netdrv_aeptag\n")
+    res = CliRunner().invoke(cli_mod.cli, ["-p", "no:slip", "-p", "no:usbnet", "load", "aepz",
+                                           "tag=1"])  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert "driver 'aepz' has no parameter 'tag'." in res.output, res.output
+    assert ("This plugin, loaded with every driver, failed to load (it may be what adds the "
+            "parameter):\n  plugin 'aeptag' (distribution netdrv-aeptag 0.2) failed to load: "
+            "ImportError: tag bug") in res.output, res.output  # fmt: skip
+
+
+WEIRD = """
+class Weird(Exception):
+    def __str__(self):
+        raise RuntimeError("a __str__ that raises")
+"""
+
+
+def test_an_exception_whose_str_raises_is_still_reported(site: Path) -> None:
+    """Writing the report must not raise in its turn: the plugin's import, the driver's
+    init and its exit raise an exception whose ``__str__`` raises; each is reported by
+    its type and line, and the unload still unregisters the devices."""
+    from netdrv_core.daemon import Daemon
+
+    pkg = _project(site, "aepim", "netdrv_aepim")
+    (pkg / "__init__.py").write_text((pkg / "__init__.py").read_text() + WEIRD + "raise Weird()\n")
+    with pytest.raises(PluginError) as err:
+        _manager().get_driver("aepim")
+    assert f"failed to load: Weird (at {pkg / '__init__.py'}:" in str(err.value), err.value
+
+    pkg = _project(site, "aepin", "netdrv_aepin", init_line="raise Weird()")
+    (pkg / "driver.py").write_text((pkg / "driver.py").read_text() + WEIRD)
+    pkx = _project(site, "aepix", "netdrv_aepix")
+    (pkx / "driver.py").write_text(
+        (pkx / "driver.py").read_text() + "\n    def exit(self):\n        super().exit()\n"
+        "        raise Weird()\n" + WEIRD
+    )
+    host = Host()
+    daemon = Daemon(host=host, pm=_manager(), watchdog=None, exit_when_empty=False)
+    try:
+        with pytest.raises(PluginError) as err:
+            daemon.load("aepin", [])
+        assert f"failed to initialise: Weird (at {pkg / 'driver.py'}:17 in init)" in str(err.value)
+        daemon.handle({"cmd": "load", "driver": "aepix"})
+        reply = daemon.handle({"cmd": "unload", "driver": "aepix"})
+    finally:
+        host.close()
+        host.loop.close()
+    assert reply is not None and reply["ok"] and host.devices == {}, reply
+    assert reply["warning"].startswith(
+        f"driver 'aepix' raised in exit: Weird (at {pkx / 'driver.py'}:"
+    ), reply
