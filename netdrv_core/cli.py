@@ -1234,10 +1234,9 @@ def _features_text(dev: str, features: dict[str, dict[str, bool]]) -> str:
         group = [features[n] for n in members]
         if heading in _HEADING_ALONE:  # ethtool shows these without their one member
             lines.append(f"{heading}: {state(group[0])}")
-        else:
+        else:  # ethtool's dump_features: the heading's state alone, never "[fixed]"
             on = any(f["active"] for f in group)
-            fixed = " [fixed]" if all(f["fixed"] for f in group) else ""
-            lines.append(f"{heading}: {'on' if on else 'off'}{fixed}")
+            lines.append(f"{heading}: {'on' if on else 'off'}")
             lines += [f"\t{n}: {state(features[n])}" for n in members]
         done.update(members)
     lines += [f"{n}: {state(f)}" for n, f in features.items() if n not in done]
@@ -1256,6 +1255,10 @@ _PORTS = {"tp": "Twisted Pair", "aui": "AUI", "bnc": "BNC", "mii": "MII", "fibre
           "da": "Direct Attach Copper", "none": "None", "other": "Other"}  # fmt: skip
 
 
+# The NETIF_MSG_* bits ethtool netlink carries (NETIF_MSG_CLASS_COUNT: drv .. wol).
+_MSGLVL_MASK = 0x7FFF
+
+
 def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
     """``r`` formatted as the real ethtool prints it."""
     from .ethtool import NETIF_MSG_NAMES
@@ -1269,14 +1272,14 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
                       f"\tAuto-negotiation: {_onoff(r['autoneg'])}",
                       f"\tPort: {_PORTS.get(r['port'], r['port'])}"]  # fmt: skip
         if r.get("msglevel") is not None:
-            lvl = r["msglevel"]
-            lines.append(f"\tCurrent message level: 0x{lvl:08x} ({lvl})")
-            names = [n for i, n in enumerate(NETIF_MSG_NAMES) if lvl >> i & 1]
-            if rest := lvl >> len(NETIF_MSG_NAMES) << len(NETIF_MSG_NAMES):
-                names.append(f"{rest:#x}")  # ethtool's print_flags: the bits it cannot name
-            # Then a line of only blanks for level 0, as ethtool prints.
-            lines.append("\t\t\t       " + " ".join(names))
-        lines.append(f"\tLink detected: {'yes' if r['link'] else 'no'}")
+            # ethtool's netlink debug_reply_cb: 8 blanks, then 30 and " NAME" for each bit
+            # (only blanks for level 0); the kernel's bitset has the named bits only.
+            lvl = r["msglevel"] & _MSGLVL_MASK
+            lines.append(f"        Current message level: 0x{lvl:08x} ({lvl})")
+            lines.append(" " * 30 + "".join(f" {n}" for i, n in enumerate(NETIF_MSG_NAMES)
+                                            if lvl >> i & 1))  # fmt: skip
+        if r["link"] is not None:  # None: no get_link (a device without ethtool_ops)
+            lines.append(f"\tLink detected: {'yes' if r['link'] else 'no'}")
         return "\n".join(lines)
     if op == "drvinfo":
         return "\n".join([
@@ -1293,8 +1296,10 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
         return "\n".join(["NIC statistics:", *(f"     {k}: {v}" for k, v in r["stats"].items())])
     if op == "msglevel":
         return f"Current message level: 0x{r['msglevel']:08x} ({r['msglevel']})"
-    if op == "permaddr":  # ethtool: "%c%02x", ' ' before the first byte, ':' between
-        return "Permanent address:" + (f" {r['perm_addr']}" if r["perm_addr"] else "")
+    if op == "permaddr":  # ethtool: "%c%02x", ' ' before the first byte, ':' between; the
+        # kernel leaves IFLA_PERM_ADDRESS out for one of zeros or none: "not set"
+        addr = r["perm_addr"]
+        return f"Permanent address: {addr if addr.strip('0:') else 'not set'}"
     if op in ("eeprom", "regs"):
         return _hex_dump(bytes.fromhex(r["data"]), r.get("offset", 0))
     if op == "test":  # ethtool's dump_test: "%s\t %d" of (u32) data[i], then a blank line
@@ -1551,7 +1556,12 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
                     def current() -> int:  # msglvl TYPE on|off changes bits of the current level
                         return int(request(c, op="msglevel")["result"]["msglevel"])
 
-                    lvl_reply = request(c, op="msglevel", set={"msglevel": _msglvl(lvl, current)})
+                    level = _msglvl(lvl, current)
+                    if isinstance(lvl, int) and lvl & ~_MSGLVL_MASK:  # as ethnl_update_bitset32
+                        _fail(f"{dev}: msglvl {lvl:#x}: cannot modify bits past kernel bitset "
+                              f"size: the level is the NETIF_MSG_* bits, 0..{_MSGLVL_MASK:#x}",
+                              75)  # fmt: skip
+                    lvl_reply = request(c, op="msglevel", set={"msglevel": level})
                     if link:  # both: the settings with the new level, changed if either did
                         reply["result"]["msglevel"] = lvl_reply["result"]["msglevel"]
                         reply["changed"] = reply.get("changed") or lvl_reply.get("changed")
@@ -1609,6 +1619,9 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         stdout: BinaryIO = sys.stdout.buffer
         stdout.write(bytes.fromhex(result["data"]))
         stdout.flush()
+    elif op == "settings" and all(result.get(k) is None for k in ("speed", "msglevel", "link")):
+        click.echo("No data available")  # ethtool's nl_gset: no reply had data (stdout, 75)
+        sys.exit(75)
     elif not is_set and op != "nway_reset":  # like ethtool, a change succeeds silently
         click.echo(_ethtool_text(dev, op, result))
     elif op == "features":

@@ -502,8 +502,9 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
     The tuning structures a driver implements are included (``ringparam``,
     ``coalesce``, ``channels``, ``pauseparam``, ``msglevel``, ``priv_flags``); one that raises
     is reported as ``{"error": …}`` without hiding the rest; ``speed`` and ``duplex`` are
-    None for a driver without ``get_link_ksettings``.  A detached device is not asked:
-    :class:`EthtoolError` (``ENODEV``), as for every ethtool request.
+    None for a driver without ``get_link_ksettings``, ``link`` for a device without
+    ``ethtool_ops`` (Linux's ``default_ethtool_ops`` has no ``get_link``).  A detached
+    device is not asked: :class:`EthtoolError` (``ENODEV``), as for every ethtool request.
     """
     _present(dev)
     ops = dev.ethtool_ops or EthtoolOps()
@@ -516,7 +517,8 @@ def ethtool_report(dev: NetDevice) -> dict[str, object]:
         "driver": _text(getattr(info, "driver", None)),
         "version": _text(getattr(info, "version", None)),
         "bus_info": _text(getattr(info, "bus_info", None)),
-        "link": dev.is_up and bool(ops.get_link(dev)),  # __ethtool_get_link: 0 while down
+        # __ethtool_get_link: 0 while down; None (EOPNOTSUPP) without ethtool_ops at all
+        "link": None if dev.ethtool_ops is None else dev.is_up and bool(ops.get_link(dev)),
         "speed": _number(getattr(ks, "speed", None)) if has_ks else None,
         "duplex": _duplex_name(getattr(ks, "duplex", None)) if has_ks else None,
         "stats": _report_stats(dev, ops.get_strings(dev), ops.get_ethtool_stats(dev)),
@@ -1570,8 +1572,12 @@ def _request(
     if op == "settings":
         changed = None if settings is None else ethtool_set_link_ksettings(host, dev, settings)
         level = ethtool_get_msglevel(host, dev) if ethtool_supports(ops, "get_msglevel") else None
-        # Linux's __ethtool_get_link: no link while the interface is down.
-        link = dev.is_up and bool(_call_get(host, dev, "get_link"))
+        # Linux's __ethtool_get_link: no link while the interface is down, and none at all
+        # (None: EOPNOTSUPP) for a device without ethtool_ops, as default_ethtool_ops has no
+        # get_link: ethtool then says "No data available" (the base get_link is Linux's
+        # ethtool_op_get_link, which a driver with ethtool_ops gets by default).
+        link = (None if dev.ethtool_ops is None
+                else dev.is_up and bool(_call_get(host, dev, "get_link")))  # fmt: skip
         if not ethtool_supports(ops, "get_link_ksettings"):
             # As Linux without the op (loopback, slip): no speed, duplex, autoneg or port
             # at all (ethtool prints only what it got: "Link detected: yes" for lo).

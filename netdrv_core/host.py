@@ -60,7 +60,6 @@ from .netdevice import (
     NET_XMIT_SUCCESS,
     NETDEV_TX_BUSY,
     NETIF_F_ALL_TSO,
-    NETIF_F_CSUM_MASK,
     NETIF_F_GSO,
     NETIF_F_GSO_UDP_L4,
     NETIF_F_HW_CSUM,
@@ -1614,25 +1613,30 @@ def bad_xmit_return(rc: object) -> str:
     )
 
 
+_IP_CSUMS = NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM
+
+
 def netdev_fix_features(dev: NetDevice, features: int) -> int:
     """The core's rules on a feature set (Linux's ``netdev_fix_features``).
 
-    Generic checksumming makes the protocol-specific bits redundant; segmentation
-    offload, generic (GSO) included, needs scatter-gather, and TSO/USO a checksum
-    offload for its protocol (the device must finish each segment's checksum);
+    Generic checksumming makes the protocol-specific bits redundant; TSO and
+    generic segmentation (GSO) need scatter-gather, and TSO/USO a checksum
+    offload for its protocol (the device must finish each segment's checksum):
+    USO, one bit for IPv4 and IPv6, generic checksumming or both IP ones (Linux
+    6.11, "net: Make USO depend on CSUM offload"; USO does not need SG);
     IPv4 ID mangling qualifies IPv4 TSO and ECN any TSO: each goes without what
     it qualifies.
     """
     if features & NETIF_F_HW_CSUM and features & (NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM):
         features &= ~(NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM)
     if not features & NETIF_F_SG:  # GSO too: Linux's segments are the super-frame's frags
-        features &= ~(NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4 | NETIF_F_GSO)
+        features &= ~(NETIF_F_ALL_TSO | NETIF_F_GSO)
     if not features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
         features &= ~(NETIF_F_TSO | NETIF_F_TSO_ECN)
     if not features & (NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM):
         features &= ~NETIF_F_TSO6
-    if not features & NETIF_F_CSUM_MASK:
-        features &= ~NETIF_F_GSO_UDP_L4
+    if not (features & NETIF_F_HW_CSUM or (features & _IP_CSUMS) == _IP_CSUMS):
+        features &= ~NETIF_F_GSO_UDP_L4  # (Linux's netdev_has_ip_or_hw_csum)
     if not features & NETIF_F_TSO:
         features &= ~NETIF_F_TSO_MANGLEID  # mangling IPv4 IDs needs IPv4 TSO
     if features & NETIF_F_ALL_TSO == NETIF_F_TSO_ECN:

@@ -289,8 +289,8 @@ def test_plain_driver_and_statistics(daemon: Daemon) -> None:
     )
     assert ok("tn0") == (
         "Settings for tn0:\n\tSpeed: 1000Mb/s\n\tDuplex: Full\n\tAuto-negotiation: on\n"
-        "\tPort: Twisted Pair\n\tCurrent message level: 0x00000007 (7)\n"
-        "\t\t\t       drv probe link\n\tLink detected: yes\n"
+        "\tPort: Twisted Pair\n        Current message level: 0x00000007 (7)\n"
+        f"{' ' * 30} drv probe link\n\tLink detected: yes\n"
     )
     info = ok("-i", "sn0")
     assert info.startswith("driver: snull\nversion: 2.0\nfirmware-version: \n")
@@ -352,20 +352,43 @@ def test_coalesce_channels_pause_msglevel_and_nway_reset(daemon: Daemon) -> None
 
 
 def test_message_level_line_as_ethtool_prints_it(daemon: Daemon) -> None:
-    """ethtool's do_gset: "\\t\\t\\t       " then print_flags (the names, then the bits it
-    has no name for in hex) and a newline: a line of only blanks for level 0."""
+    """ethtool's netlink debug_reply_cb (what ``ethtool DEV`` prints since ethtool 5.6 on a
+    kernel with ethtool netlink): 8 blanks, the level, then 30 blanks and " NAME" for each
+    bit set — a line of only blanks for level 0; the kernel's msgmask bitset has the 15
+    NETIF_MSG_* bits only (NETIF_MSG_CLASS_COUNT), so a bit past them is not shown."""
+    ops: TunableEthtool = daemon.host.devices["tn0"].ethtool_ops  # type: ignore[assignment]
 
     def level_lines(value: str) -> str:
         assert ok("-s", "tn0", "msglvl", value) == ""
         out = ok("tn0")
-        return out[out.index("\tCurrent message level") : out.index("\tLink detected")]
+        return out[out.index("        Current message level") : out.index("\tLink detected")]
 
-    assert level_lines("0") == "\tCurrent message level: 0x00000000 (0)\n\t\t\t       \n"
-    assert level_lines("0x18001") == (
-        "\tCurrent message level: 0x00018001 (98305)\n\t\t\t       drv 0x18000\n"
+    blanks = " " * 30
+    assert level_lines("0") == f"        Current message level: 0x00000000 (0)\n{blanks}\n"
+    assert level_lines("7") == (
+        f"        Current message level: 0x00000007 (7)\n{blanks} drv probe link\n"
     )
-    assert level_lines("0x8000") == "\tCurrent message level: 0x00008000 (32768)\n" \
-        "\t\t\t       0x8000\n"  # fmt: skip
+    assert level_lines("0x4001") == (
+        f"        Current message level: 0x00004001 (16385)\n{blanks} drv wol\n"
+    )
+    ops.level = 0x18001  # the driver's own bits past NETIF_MSG_WOL: not in the bitset
+    out = ok("tn0")
+    assert f"        Current message level: 0x00000001 (1)\n{blanks} drv\n" in out
+    assert json.loads(ok("tn0", "--json"))["msglevel"] == 0x18001
+
+
+def test_a_message_level_past_the_named_bits_is_refused(daemon: Daemon) -> None:
+    """ethtool -s DEV msglvl 0x8000 on Linux: "netlink error: cannot modify bits past kernel
+    bitset size", exit 75 (ethnl_update_bitset32 over NETIF_MSG_CLASS_COUNT bits); the
+    level is left as it was."""
+    ops: TunableEthtool = daemon.host.devices["tn0"].ethtool_ops  # type: ignore[assignment]
+    for value in ("0x8000", "0x10007", "4294967295"):
+        err = failed(75, "-s", "tn0", "msglvl", value)
+        assert "cannot modify bits past kernel bitset size" in err, err
+        assert "0..0x7fff" in err
+    assert ops.level == 0x7
+    ops.level = 0x18001  # TYPE on|off changes the named bits and keeps the driver's own
+    assert ok("-s", "tn0", "msglvl", "probe", "on") == "" and ops.level == 0x18003
 
 
 def test_without_a_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -443,3 +466,26 @@ def test_private_flags_like_ethtool(daemon: Daemon) -> None:
     assert out == {"priv_flags": {"legacy-rx": True, "disable-fw-lldp": False}, "changed": False}
     assert "supports-priv-flags: yes" in ok("-i", "tn0")
     assert "supports-priv-flags: no" in ok("-i", "sn0")
+
+
+def test_settings_of_a_device_without_ethtool_ops_are_no_data_available(daemon: Daemon) -> None:
+    """A device with no ethtool_ops (Linux's default_ethtool_ops: ifb, slip, dummy) has no
+    get_link: ethtool's nl_gset gets no reply with data and prints "No data available",
+    exit status 75 — not a "Link detected" line made up from the carrier."""
+    daemon.host.devices["tn0"].ethtool_ops = None
+    res = run("tn0")
+    assert (res.exit_code, res.stdout) == (75, "No data available\n"), res.output
+    assert json.loads(ok("tn0", "--json"))["link"] is None
+    assert "Link detected: yes" in ok("sn0")  # a driver with ethtool_ops has get_link
+
+
+def test_permanent_address_not_set_like_ethtool_p(daemon: Daemon) -> None:
+    """ethtool -P (netlink/permaddr.c) reads IFLA_PERM_ADDRESS, which the kernel leaves out
+    for an address of zeros or none (addr_len 0): "Permanent address: not set"."""
+    tn0 = daemon.host.devices["tn0"]
+    tn0.perm_addr = bytes(6)
+    assert ok("-P", "tn0") == "Permanent address: not set\n"
+    tn0.addr_len, tn0.perm_addr = 0, b""
+    assert ok("-P", "tn0") == "Permanent address: not set\n"
+    assert json.loads(ok("-P", "tn0", "--json")) == {"perm_addr": "", "addr_len": 0}
+    assert ok("-P", "sn0") == "Permanent address: 00:53:4e:55:4c:30\n"

@@ -18,6 +18,14 @@ import netdrv_core.cli as cli_mod
 from netdrv_core import NetDeviceOps, alloc_netdev, ether_setup
 from netdrv_core.daemon import Daemon
 from netdrv_core.ethtool import EthtoolOps
+from netdrv_core.netdevice import (
+    NETIF_F_GSO,
+    NETIF_F_GSO_UDP_L4,
+    NETIF_F_IP_CSUM,
+    NETIF_F_IPV6_CSUM,
+    NETIF_F_SG,
+    NETIF_F_TSO,
+)
 
 
 @pytest.fixture
@@ -191,3 +199,38 @@ def test_json_exits_as_the_plain_command_and_carries_what_was_not_met(daemon: Da
     # All met: nothing unmet.
     res = run("-K", "sn0", "gro", "on", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["unmet"] == {}
+
+
+def test_a_group_heading_is_never_fixed(daemon: Daemon) -> None:
+    """ethtool's dump_features prints a heading of several features as "NAME: on|off"
+    alone ([fixed] is for a feature, as ``ethtool -k lo`` shows "scatter-gather: on" over
+    two fixed members): tn0, with no hw_features, has every member fixed."""
+    res = run("-k", "tn0")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    for heading in ("tx-checksumming", "scatter-gather", "tcp-segmentation-offload"):
+        at = lines.index(f"{heading}: off")
+        assert lines[at + 1].startswith("\t") and lines[at + 1].endswith(": off [fixed]")
+    assert "rx-checksumming: off [fixed]" in lines  # a group of one: the feature's own line
+
+
+def test_udp_segmentation_needs_both_ip_checksums_not_scatter_gather(daemon: Daemon) -> None:
+    """Linux's netdev_fix_features since 6.11 ("net: Make USO depend on CSUM offload"):
+    USO needs HW_CSUM or both IP_CSUM and IPV6_CSUM; it is not one of the TSO bits SG
+    takes with it (``ethtool -K veth sg off`` leaves tx-udp-segmentation on)."""
+    tn0 = daemon.host.devices["tn0"]
+    hw = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_TSO | NETIF_F_GSO_UDP_L4
+    hw |= NETIF_F_GSO  # (as every device's: software GSO)
+    tn0.hw_features = tn0.wanted_features = hw
+    assert daemon.host.netdev_update_features(tn0) == 1 and tn0.features & hw == hw
+    res = run("-K", "tn0", "sg", "off")
+    assert (res.exit_code, res.stdout) == (0, (
+        "Actual changes:\ntx-scatter-gather: off\n"
+        "tx-generic-segmentation: off [not requested]\n"
+        "tx-tcp-segmentation: off [not requested]\n")), res.output  # fmt: skip
+    assert tn0.features & NETIF_F_GSO_UDP_L4
+    assert run("-K", "tn0", "sg", "on").exit_code == 0
+    res = run("-K", "tn0", "tx-checksum-ipv6", "off")
+    assert (res.exit_code, res.stdout) == (0, (
+        "Actual changes:\ntx-checksum-ipv6: off\n"
+        "tx-udp-segmentation: off [not requested]\n")), res.output  # fmt: skip

@@ -302,9 +302,13 @@ def test_pause_msglevel_and_nway_reset(full: tuple[NetDevice, FullEthtool]) -> N
 def test_plain_settings_drvinfo_and_stats_of_a_minimal_driver(host: Host) -> None:
     dev, _ = make_dev(host)
     settings, _ = ethtool_request(host, dev, "settings")
-    # No get_link_ksettings (as Linux's lo and slip): no speed, duplex, autoneg or port.
+    # No ethtool_ops at all (Linux's default_ethtool_ops, as slip's and ifb's): no speed,
+    # duplex, autoneg or port, and no get_link either: ethtool says "No data available".
     assert settings == {"speed": None, "duplex": None, "autoneg": None, "port": None,
-                        "link": True, "msglevel": None, "extra": {}}  # fmt: skip
+                        "link": None, "msglevel": None, "extra": {}}  # fmt: skip
+    dev.ethtool_ops = EthtoolOps()  # the base get_link: ethtool_op_get_link, the carrier
+    assert ethtool_request(host, dev, "settings")[0]["link"] is True
+    dev.ethtool_ops = None
     info, _ = ethtool_request(host, dev, "drvinfo")
     assert info["n_stats"] == 0
     rep = ethtool_report(dev)
@@ -573,6 +577,7 @@ def test_status_says_when_the_counter_names_and_values_do_not_pair_up(host: Host
 def test_no_link_is_detected_while_the_interface_is_down(host: Host) -> None:
     """Linux's __ethtool_get_link: 0 unless netif_running, whatever the carrier says."""
     dev, _ = make_dev(host)
+    dev.ethtool_ops = EthtoolOps()  # get_link: the carrier (none without ethtool_ops)
     assert dev._carrier
     assert ethtool_request(host, dev, "settings")[0]["link"] is True
     assert ethtool_report(dev)["link"] is True
