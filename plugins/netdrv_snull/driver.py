@@ -1,4 +1,13 @@
-"""snull, after LDD chapter 14 (``snull.c``), on netdrv.
+"""snull, after *Linux Device Drivers* chapter 14 (2nd edition; 17 in the 3rd), ``snull.c``.
+
+The names follow LDD's: ``snull_rx``, ``snull_poll``, ``snull_setup_pool``,
+``snull_release_buffer`` are functions here too; ``snull_open``, ``snull_release``,
+``snull_tx`` + ``snull_hw_tx``, ``snull_tx_timeout``, ``snull_config``,
+``snull_ioctl`` and ``snull_change_mtu`` are the methods of :class:`SnullOps`
+(``snull_netdev_ops``); ``snull_init`` is :func:`snull_setup`, ``snull_init_module``
+:meth:`Snull.init`; ``snull_stats`` and ``snull_header`` have no counterpart (see
+:class:`SnullOps`).  Where the code differs from the chapter's, a comment says why;
+docs/drivers/snull.md lists the differences.
 
 Two interfaces, sn0 and sn1 (``eth=1``: eth%d), wired to each other: what
 sn0 transmits arrives on sn1 and vice versa, with the third octet of the
@@ -8,7 +17,7 @@ coming from another host.  Everything the chapter shows is here: the
 (``pool_size``; empty pool → stop the queue), simulated lockups
 (``lockup=N``) recovered by the watchdog's ``tx_timeout``, NAPI reception
 (``use_napi=1``), ``set_config`` refusing changes while up, the 68..1500 MTU
-rule, a private ioctl and full statistics.  ``netdrv ethtool -g/-G`` shows and
+rule, private ioctls and full statistics.  ``netdrv ethtool -g/-G`` shows and
 resizes the transmit pool (the only ring snull has), also while the interface
 is up; ``netdrv ethtool -t`` runs a self-test of the driver's state and of the
 wire between the two interfaces.
@@ -78,7 +87,7 @@ from .ipv4 import FlipError, flip_ipv4
 SNULL_MAC = b"\x00SNUL0"
 SNULL_IOC_GETSTATE = SIOCDEVPRIVATE
 SNULL_IOC_SETLOCKUP = SIOCDEVPRIVATE + 1
-SNULL_IOC_SETCARRIER = SIOCDEVPRIVATE + 2  # pull (0) or plug (1) the virtual cable
+SNULL_IOC_SETCARRIER = SIOCDEVPRIVATE + 2  # pull (0) or plug (1) the cable of the pair
 # Frames longer than this are received in place instead of copied into a new skb
 # (a normal Ethernet frame is copied, as in LDD; a 64 KiB TSO super-frame is not).
 SNULL_COPYBREAK = 2048
@@ -103,6 +112,11 @@ _SELFTEST_MAGIC = b"snull self-test:"  # the payload's start, then a nonce, then
 
 class SnullPriv:
     """``struct snull_priv``.
+
+    LDD's ``status`` word (``SNULL_RX_INTR``, ``SNULL_TX_INTR``) has no field: the two
+    "interrupts" are direct calls from :meth:`SnullOps.start_xmit`.  Its ``stats`` are
+    ``dev.stats``; ``rx_int_enabled``, ``rx_queue``, ``skb``, ``tx_packetlen`` and
+    ``napi`` keep LDD's names.
 
     The transmit pool (LDD's ``ppool``) is a count of free packet buffers,
     :attr:`pool_free`: the "hardware" hands the transmitted skb itself to the
@@ -146,10 +160,19 @@ def _priv(dev: NetDevice) -> SnullPriv:
 
 
 class SnullOps(NetDeviceOps):
-    """``snull_netdev_ops``."""
+    """``snull_netdev_ops``.
+
+    Not here: ``get_stats`` (LDD's ``snull_stats`` returns ``&priv->stats``; snull counts
+    in ``dev.stats``, which the core reads for a driver without one, as Linux's
+    ``dev_get_stats`` does) and ``header_ops`` (LDD's ``snull_header`` and
+    ``rebuild_header``: the kernel builds the Ethernet header of what it hands a TAP,
+    so the header trick is done on the frame in :meth:`start_xmit`; ``rebuild_header``
+    left Linux in 4.1).
+    """
 
     def open(self, dev: NetDevice) -> int:
-        """Start the queue (LDD assigns the MAC here; we do it at setup so the TAP has it)."""
+        """``snull_open``: enable NAPI, start the queue (LDD also assigns the ``\\0SNULx``
+        MAC here; :meth:`Snull.init` does it once, so the TAP has it from the start)."""
         priv = _priv(dev)
         if priv.napi is not None:
             napi_enable(priv.napi)
@@ -163,8 +186,8 @@ class SnullOps(NetDeviceOps):
         return 0
 
     def stop(self, dev: NetDevice) -> int:
-        """Stop the queue; a pending transmission is completed as an error, a loopback test
-        in flight fails."""
+        """``snull_release``: stop the queue, disable NAPI; a pending transmission is completed
+        as an error, what waits for the poll is dropped, a loopback test in flight fails."""
         priv = _priv(dev)
         netif_stop_queue(dev)
         if priv.selftest is not None:
@@ -251,7 +274,8 @@ class SnullOps(NetDeviceOps):
             netdev_dbg(dev, "pool empty")
             priv.pool_stops += 1
             netif_stop_queue(dev)
-        # Receive side: the peer's RX interrupt.  A buffer the peer is done with at
+        # Receive side: the peer's RX interrupt (LDD's snull_enqueue_buf, then
+        # snull_regular_interrupt or snull_napi_interrupt).  A buffer the peer is done with at
         # once returns to the pool at once; no wake-up here, the TX-done below does it
         # (LDD: the TX-done interrupt is still pending while the peer receives).
         ppriv = peer.priv
@@ -287,7 +311,10 @@ class SnullOps(NetDeviceOps):
             if ppriv.rx_int_enabled:
                 ppriv.rx_int_enabled = False  # snull_rx_ints(dev, 0)
                 napi_schedule(ppriv.napi)
-        # Transmit side: the TX-done interrupt, unless this is a simulated lockup.
+        # Transmit side: the TX-done interrupt (the SNULL_TX_INTR half of LDD's
+        # snull_interrupt), unless this is a simulated lockup.  LDD tests
+        # (tx_packets + 1) % lockup; a timed-out packet counts in tx_errors only here
+        # (see tx_timeout), so adding them keeps "every lockup-th packet".
         stats = dev.stats
         lockup = priv.lockup
         if lockup and (stats.tx_packets + stats.tx_errors + 1) % lockup == 0:
@@ -306,7 +333,11 @@ class SnullOps(NetDeviceOps):
         return NETDEV_TX_OK
 
     def tx_timeout(self, dev: NetDevice, txqueue: int = 0) -> None:
-        """``snull_tx_timeout``: the TX-done interrupt was lost; complete it as an error."""
+        """``snull_tx_timeout``: the TX-done interrupt was lost; complete it as an error.
+
+        ``lockups`` (ethtool -S) counts these calls, whether a simulated lockup or a
+        queue stopped too long on an empty pool made the watchdog call it.
+        """
         priv = _priv(dev)
         netdev_info(dev, "transmit timeout, recovering")
         priv.lockups += 1
@@ -332,7 +363,8 @@ class SnullOps(NetDeviceOps):
         return 0
 
     def do_ioctl(self, dev: NetDevice, request: int, data: Any) -> Any:
-        """Private ioctls: SIOCDEVPRIVATE reads the driver state, +1 sets ``lockup``."""
+        """``snull_ioctl`` (LDD's only prints): SIOCDEVPRIVATE reads the driver state, +1
+        sets ``lockup``, +2 pulls or plugs the virtual cable."""
         priv = _priv(dev)
         if request == SNULL_IOC_GETSTATE:
             return {
@@ -355,7 +387,13 @@ class SnullOps(NetDeviceOps):
         if request == SNULL_IOC_SETCARRIER:
             if data not in (0, 1):
                 return -errno.EINVAL
-            (netif_carrier_on if data else netif_carrier_off)(dev)
+            # One cable joins the pair, so both ends sense it, as two NICs wired back to
+            # back do; with the carrier off the core sends nothing (Linux's noop qdisc),
+            # so no frame crosses a pulled cable.
+            carrier = netif_carrier_on if data else netif_carrier_off
+            carrier(dev)
+            if priv.peer is not None:
+                carrier(priv.peer)
             return 0
         return -errno.EOPNOTSUPP
 
@@ -366,7 +404,12 @@ class SnullOps(NetDeviceOps):
         priv.mc_filter = set(dev.mc_list)
 
     def change_mtu(self, dev: NetDevice, new_mtu: int) -> int:
-        """``snull_change_mtu``: 68..1500."""
+        """``snull_change_mtu``: 68..1500.
+
+        Since Linux 4.10 the core refuses an MTU outside ``min_mtu``..``max_mtu`` before
+        calling this (``ether_setup`` sets 68..1500), so LDD's check here is reached only
+        if those bounds are widened.
+        """
         if new_mtu < 68 or new_mtu > 1500:
             return -errno.EINVAL
         dev.mtu = new_mtu
@@ -698,7 +741,7 @@ def snull_poll(napi: NapiStruct, budget: int) -> int:
     npackets = 0
     gro = dev.host.napi_gro_receive  # type: ignore[union-attr]  # polled only while registered
     while npackets < budget and rxq:
-        skb = snull_rx(dev, rxq.popleft())
+        skb = snull_rx(dev, rxq.popleft())  # snull_dequeue_buf() and the receive
         if skb is not None:
             gro(napi, skb)
         # snull_release_buffer(sender); the usual buffer, one the pool takes back without
@@ -708,8 +751,10 @@ def snull_poll(napi: NapiStruct, budget: int) -> int:
         else:
             spriv.pool_free += 1
         npackets += 1
-    if npackets < budget:
-        napi_complete_done(napi, npackets)
+    # LDD3: "if (napi_complete_done(napi, npackets)) snull_rx_ints(dev, 1)": False means
+    # a schedule came during the poll, the context stays scheduled and is polled again,
+    # so the interrupt stays masked until that poll completes.
+    if npackets < budget and napi_complete_done(napi, npackets):
         priv.rx_int_enabled = True  # snull_rx_ints(dev, 1)
         if rxq:  # arrived while we were finishing: reschedule
             priv.rx_int_enabled = False
@@ -761,7 +806,8 @@ class Snull(Driver):
             snull_remotes(params["addr0"], params["addr1"])
 
     def init(self) -> None:
-        """``snull_init_module``: allocate, wire and register the pair."""
+        """``snull_init_module``: allocate, wire and register the pair (``netdrv unload``
+        unregisters them: ``snull_cleanup``)."""
         p = self.params
         self.check_params(p)  # before anything exists (also when not loaded by netdrv load)
         devs = []

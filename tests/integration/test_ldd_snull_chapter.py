@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +52,26 @@ def test_a_pair_the_flip_cannot_join_is_refused_and_nothing_is_left(netns: NetNa
     assert "sn0" not in netns.run("ip -o link").stdout
     # Refused by netdrv load itself (Driver.check_params): no daemon was started for it.
     assert "no netdrv daemon" in netns.netdrv("status").stdout
+
+
+@pytest.mark.skipif(shutil.which("ifconfig") is None, reason="needs ifconfig (net-tools)")
+def test_the_chapters_names_from_etc_networks_and_etc_hosts_work_as_printed(
+    netns: NetNamespace, tmp_path: Path
+) -> None:
+    # docs/drivers/snull.md "With the chapter's numbers": LDD's lines in private copies of
+    # /etc/networks and /etc/hosts (bind-mounted in a mount namespace of this shell only).
+    hosts, networks = tmp_path / "hosts", tmp_path / "networks"
+    hosts.write_text(Path("/etc/hosts").read_text() + "192.168.0.1 local0\n192.168.0.2 remote0\n"
+                     "192.168.1.2 local1\n192.168.1.1 remote1\n")  # fmt: skip
+    networks.write_text("snullnet0 192.168.0.0\nsnullnet1 192.168.1.0\n")
+    netns.netdrv("load snull configure=0")
+    script = (f"mount --bind {hosts} /etc/hosts && mount --bind {networks} /etc/networks && "
+              "ifconfig sn0 local0 && ifconfig sn1 local1 && route && "
+              "ping -c 1 -W 2 remote0 && ping -c 1 -W 2 remote1")  # fmt: skip
+    out = netns.run(["unshare", "-m", "sh", "-c", script]).stdout
+    routes = [line.split() for line in out.splitlines() if line.endswith((" sn0", " sn1"))]
+    assert [(r[0], r[2], r[-1]) for r in routes] == [
+        ("snullnet0", "255.255.255.0", "sn0"),
+        ("snullnet1", "255.255.255.0", "sn1"),
+    ], out
+    assert "from remote0 (192.168.0.2)" in out and "from remote1 (192.168.1.1)" in out, out

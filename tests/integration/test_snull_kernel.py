@@ -140,11 +140,27 @@ def test_napi_and_small_pool(netns: NetNamespace) -> None:
     assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.1.1").stdout
 
 
+def test_a_pulled_cable_cuts_both_ends_as_the_doc_shows(netns: NetNamespace) -> None:
+    # docs/drivers/snull.md, "Private ioctls": 0x89f2:0 on sn1 takes sn0's carrier too.
+    netns.netdrv("load snull")
+    assert netns.netdrv("set sn1 ioctl=0x89f2:0").stdout.strip() == "0"
+    for dev in ("sn0", "sn1"):
+        assert wait_for(lambda dev=dev: "NO-CARRIER" in netns.run(f"ip link show {dev}").stdout)
+    rx = device(netns, "sn1")["stats"]["rx_packets"]
+    assert "0 received" in netns.run("ping -c 1 -W 1 198.18.0.2", check=False).stdout
+    assert device(netns, "sn1")["stats"]["rx_packets"] == rx, "a frame crossed a pulled cable"
+    assert netns.netdrv("set sn0 ioctl=0x89f2:1").stdout.strip() == "0"
+    for dev in ("sn0", "sn1"):
+        assert wait_for(lambda dev=dev: "LOWER_UP" in netns.run(f"ip link show {dev}").stdout)
+    assert "1 received" in netns.run("ping -c 1 -W 2 198.18.0.2").stdout
+
+
 def test_mtu_change_accepted_and_refused(netns: NetNamespace) -> None:
     netns.netdrv("load snull")
     netns.run("ip link set sn0 mtu 1400")
     assert wait_for(lambda: device(netns, "sn0")["mtu"] == 1400)
-    # Above snull's 1500 the driver refuses and the kernel link is reverted.
+    # Above ether_setup's max_mtu (1500) the core refuses, before the driver's change_mtu,
+    # and the kernel link is reverted.
     netns.run("ip link set sn0 mtu 1600")
     assert wait_for(lambda: "mtu 1400" in netns.run("ip link show sn0").stdout)
     assert device(netns, "sn0")["mtu"] == 1400
