@@ -1721,15 +1721,25 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
         return
     except OSError as exc:
         _fail(f"cannot read the daemon's log: {exc}")
+    from .control import netns_cookie
+
     with f:
         data = _read_tail(f, LOG_TAIL_BYTES)
         if len(data) == f.tell():  # all of it: the lines before are in the rotated log, if any
             with contextlib.suppress(OSError), open(f"{path}.1", "rb") as old:
                 data = _read_tail(old, LOG_TAIL_BYTES - len(data)) + data
-        out = data.decode(errors="replace").splitlines(keepends=True)
+        # The file outlives daemons, and namespaces: a reused inode continues it.
+        mine = _this_namespaces(data.decode(errors="replace").splitlines(keepends=True),
+                                netns_cookie())  # fmt: skip
+        if mine is None:
+            why = (f"the last log for this namespace inode is from an earlier namespace that "
+                   f"no longer exists; no daemon has run in this one ({path})")  # fmt: skip
+            if not follow:
+                _fail(why)
+            click.echo(f"netdrv: {why}; waiting for its daemon", err=True)
+            mine = []
+        out, start = mine, [i for i, line in enumerate(mine) if " listening (netns " in line]
         if not whole:
-            # The file outlives daemons (and namespaces: a reused inode continues it).
-            start = [i for i, line in enumerate(out) if " listening (netns " in line]
             out = out[start[-1] :] if start else out
         if lines is not None:
             out = out[len(out) - lines :] if lines else []
@@ -1740,6 +1750,28 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
             _follow_log(path, f)
         except KeyboardInterrupt:
             return
+
+
+def _this_namespaces(out: list[str], cookie: int | None) -> list[str] | None:
+    """The lines of log ``out`` from this namespace's first daemon after the last one of an
+    earlier namespace that had this inode (its ``listening`` line names another cookie);
+    None when that one was the last daemon.  A line without a cookie (a kernel before
+    5.14, an older netdrv), or ``cookie`` None, tells nothing: such lines are kept."""
+    if cookie is None:
+        return out
+    starts = [i for i, line in enumerate(out) if " listening (netns " in line]
+    other = [i for i in starts if _daemon_cookie(out[i]) not in (None, cookie)]
+    if not other:
+        return out
+    later = [i for i in starts if i > other[-1]]
+    return out[later[0] :] if later else None
+
+
+def _daemon_cookie(line: str) -> int | None:
+    """The namespace cookie a daemon's ``listening`` line records; None if it has none."""
+    _, sep, rest = line.partition(", cookie ")
+    digits = rest.partition(")")[0]
+    return int(digits) if sep and digits.isdigit() else None
 
 
 def _read_tail(f: BinaryIO, n: int) -> bytes:

@@ -9,8 +9,16 @@ only serves root and its own uid.
 
 Messages: a 4-byte big-endian length, then a UTF-8 JSON object (at most
 :data:`MAX_MESSAGE` bytes).  Requests carry ``cmd``; replies carry ``ok`` and
-either results or ``error``.  ``capture`` switches the connection to a raw pcap
-byte stream after its reply.
+either results or ``error`` (with ``kind``, the class of the error, and for a
+refused ``ethtool`` request its ``errno``).  ``capture`` switches the connection
+to a raw pcap byte stream after its reply.
+
+An ``unload`` reply is ``ok`` even when the driver's ``exit`` raised: the driver
+is unloaded anyway (its devices unregistered; ``rmmod`` cannot fail either), and
+the reply carries a ``warning`` that says what ``exit`` raised and where, and
+that the traceback is in the daemon's log — ``netdrv unload`` prints it on
+standard error.  The ``unload`` of the daemon's last driver also carries
+``exiting``: the daemon exits once it has replied.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ __all__ = [
     "ProtocolError",
     "decode_message",
     "encode_message",
+    "netns_cookie",
     "netns_id",
 ]
 
@@ -79,6 +88,25 @@ def netns_id() -> int:
         return os.stat("/proc/self/ns/net").st_ino
     except OSError:
         return 0
+
+
+_SO_NETNS_COOKIE = getattr(socket, "SO_NETNS_COOKIE", 71)  # in socket from Python 3.13
+
+
+def netns_cookie() -> int | None:
+    """The cookie of this process's network namespace (``SO_NETNS_COOKIE``, Linux >= 5.14).
+
+    The kernel gives a freed namespace's inode (:func:`netns_id`) to a later namespace,
+    never its cookie while the system runs: the daemon records the cookie in its log's
+    ``listening`` line, so that ``netdrv log`` tells this namespace's log from that of a
+    deleted one with the same inode.  None where the kernel does not have it.
+    """
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            raw = sock.getsockopt(socket.SOL_SOCKET, _SO_NETNS_COOKIE, 8)
+    except OSError:  # ENOPROTOOPT before 5.14
+        return None
+    return struct.unpack("=Q", raw)[0] if len(raw) == 8 else None
 
 
 def encode_message(obj: dict[str, Any]) -> bytes:

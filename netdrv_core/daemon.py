@@ -41,9 +41,11 @@ from .control import (
     ProtocolError,
     decode_message,
     encode_message,
+    netns_cookie,
     validate_request,
 )
 from .driver import Driver, check_instance, split_instance
+from .driver_errors import describe_exception, driver_code_location
 from .errors import (
     DriverError,
     NetdrvError,
@@ -58,7 +60,7 @@ from .host import Host
 from .lockup import LockupDetector, dump_stacks
 from .netdevice import NetDevice, NetDeviceOps
 from .params import check_params_error, name_failed_plugins, parse_params
-from .plugins import PluginManager, describe_exception, driver_code_location
+from .plugins import PluginManager
 from .status import describe_driver, host_status
 
 __all__ = [
@@ -121,6 +123,32 @@ def _peer_creds(sock: socket.socket) -> tuple[int, int]:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, _gid = struct.unpack("3i", creds)
     return pid, uid
+
+
+def _has_net_admin() -> bool:
+    """Whether this process has CAP_NET_ADMIN (effective; root in a container may not)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << 12))
+    except OSError:  # no /proc: nothing known, nothing claimed
+        return True
+    return False
+
+
+def _lacks_net_admin(name: str) -> str:
+    """The error of a load refused because this daemon has no CAP_NET_ADMIN.
+
+    The caller passed the CLI's own check (it has the capability, or it would not have
+    asked): the daemon was started by an earlier command run without it (``netdrv
+    sysctl``), and only a new daemon, started by the load, can create interfaces."""
+    return (
+        f"loading {name}: this netdrv daemon (pid {os.getpid()}) has no CAP_NET_ADMIN, which "
+        f"creating kernel interfaces needs: it was started by a command run without that "
+        f"capability (such as netdrv sysctl). Stop it (netdrv stop) and load again as root: "
+        f"the load starts a new daemon with its capabilities"
+    )
 
 
 DEFAULT_WATCHDOG = 10.0
@@ -778,6 +806,8 @@ class Daemon:
             self._undo_load(name, drv)
             self._skip_plugins.pop(name, None)
             self._forget_after_failed_load(name)
+            if isinstance(exc, NotPermittedError | PermissionError) and not _has_net_admin():
+                raise NotPermittedError(_lacks_net_admin(name)) from exc
             if isinstance(exc, NetdrvError):
                 raise
             if isinstance(exc, PermissionError):
@@ -1640,7 +1670,11 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:  # the netdrv command that started it is gone (Ctrl-C, killed): EPIPE
             starter_gone = True
         os.close(ns.ready_fd)
-    log.info("daemon %d listening (netns %s)", os.getpid(), os.readlink("/proc/self/ns/net"))
+    # The cookie tells this namespace's lines from those of a deleted namespace whose
+    # inode (the log's name) the kernel reused: `netdrv log` compares it.
+    cookie = netns_cookie()
+    log.info("daemon %d listening (netns %s%s)", os.getpid(), os.readlink("/proc/self/ns/net"),
+             "" if cookie is None else f", cookie {cookie}")  # fmt: skip
     if starter_gone:
         ends = (f"it exits in {ns.unused_exit:g} s unless a driver is loaded or a setting made"
                 if ns.unused_exit else "netdrv stop ends it")  # fmt: skip

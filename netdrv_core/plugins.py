@@ -33,19 +33,13 @@
   ``skip`` of :meth:`PluginManager.load_hook_plugins`,
   :meth:`~PluginManager.driver_parameters` and :meth:`~PluginManager.notify`).
 * A load error caused by the plugin's own code ends with where it failed,
-  `` (at FILE:LINE in FUNC)`` (:func:`driver_code_location`: the innermost line
-  of the plugin's own code, not of a library it called), as the message is
-  shown without a traceback; :func:`driver_exception` is what the plugin's code
-  raised with only its lines, for a report that shows a traceback (the pytest
-  kit).  Writing such a report never raises in its turn: an exception whose
-  ``__str__`` raises is named by its type (:func:`describe_exception`), and a
-  hint that cannot be worked out (odd metadata) is left out.
-* An entry point that names the wrong thing is told what to name instead: a
-  module its distribution does not install (a typo in ``pyproject.toml``, which
-  no reinstall mends: the distribution's ``top_level.txt`` or ``RECORD`` says
-  what it installs — not the RECORD of an editable install, which lists its
-  ``.pth``), a submodule its package lacks, a value that is no module name, the
-  driver's module rather than the plugin module, or a ``module:attr`` object.
+  `` (at FILE:LINE in FUNC)`` (:mod:`netdrv_core.driver_errors`), as the message
+  is shown without a traceback.  A hint that cannot be worked out (odd metadata)
+  is left out.
+* An entry point that names the wrong thing is told what to name instead
+  (:mod:`netdrv_core.plugin_hints`): a module its distribution does not install,
+  a submodule its package lacks, a value that is no module name, the driver's
+  module rather than the plugin module, or a ``module:attr`` object.
   A driver declared in ``netdrv.plugins`` loads, with a warning that it belongs
   in ``netdrv.drivers``.
 """
@@ -54,7 +48,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import functools
 import importlib
 import importlib.machinery
 import importlib.metadata as md
@@ -65,9 +58,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -255,317 +248,6 @@ def _missing_own_module(exc: BaseException, module: str) -> bool:
     return target == exc.name or target.startswith(f"{exc.name}.")
 
 
-def describe_exception(exc: BaseException) -> str:
-    """``Type: message`` of ``exc`` for an error message, or ``Type`` alone when its
-    ``__str__`` raises (a plugin's exception): reporting an error never raises another."""
-    try:
-        text = str(exc)
-    except Exception:
-        return type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
-
-
-@functools.cache  # the same for the life of the process; asked once per error reported
-def _library_dirs() -> tuple[str, ...]:
-    """The standard library's directories and those of installed distributions
-    (site-packages), each ending with a separator."""
-    import site
-    import sysconfig
-
-    dirs = {
-        sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")
-    }
-    with contextlib.suppress(Exception):
-        dirs.update(site.getsitepackages())
-        dirs.add(site.getusersitepackages())
-    return tuple(os.path.abspath(d) + os.sep for d in dirs if d)
-
-
-def _author_frames(exc: BaseException, skip: Iterable[str] = ()) -> list[TracebackType]:
-    """The entries of ``exc``'s traceback in the code of the plugin that raised it,
-    outermost first.
-
-    Frames of netdrv, pluggy, the import machinery and the directories of ``skip`` are
-    never the plugin's.  Of the others, the plugin's are those of the package (top-level
-    module name) of the outermost one outside the standard library and site-packages —
-    the driver's ``init`` called by the daemon, the plugin module an import ran — so a
-    call into json or a library that raised is reported at the driver's line that made
-    it.  A plugin installed into site-packages (all its frames there) is found the same
-    way, from the outermost frame."""
-    dirs = [os.path.dirname(__file__), os.path.dirname(pluggy.__file__ or ""),
-            os.path.dirname(importlib.__file__ or ""), *skip]  # fmt: skip
-    prefixes = tuple(os.path.abspath(d) + os.sep for d in dirs if d)
-    frames: list[TracebackType] = []
-    tb = exc.__traceback__
-    while tb is not None:
-        name = tb.tb_frame.f_code.co_filename
-        if not (name.startswith("<") or os.path.abspath(name).startswith(prefixes)):
-            frames.append(tb)
-        tb = tb.tb_next
-    if not frames:
-        return []
-    libraries = _library_dirs()
-
-    def top(t: TracebackType) -> str | None:
-        mod = t.tb_frame.f_globals.get("__name__")
-        return mod.partition(".")[0] if isinstance(mod, str) and mod != "__main__" else None
-
-    def library(t: TracebackType) -> bool:
-        return os.path.abspath(t.tb_frame.f_code.co_filename).startswith(libraries)
-
-    outer = next((t for t in frames if not library(t)), frames[0])
-    package = top(outer)
-    own = [t for t in frames if package is not None and top(t) == package]
-    return own or [t for t in frames if not library(t)] or frames
-
-
-def driver_code_location(exc: BaseException, skip: Iterable[str] = ()) -> str:
-    """Where a plugin's own code raised what ``exc`` wraps: ``" (at FILE:LINE in FUNC)"``.
-
-    A plugin that cannot load (an ``ImportError`` in its driver module, a ``NameError``
-    in ``netdrv_drivers``) is reported by a :class:`~netdrv_core.errors.PluginError`
-    that is shown without a traceback (by ``netdrv load``, the daemon's log, the
-    conformance kit): its message then says which line failed, the innermost frame of
-    ``exc`` and its causes in the plugin's code — outside netdrv, pluggy, the import
-    machinery and the directories of ``skip``, and not in the standard library or
-    another package the plugin called (:func:`_author_frames`); for a ``SyntaxError``,
-    the line that does not compile.  ``""`` when there is none (an unknown driver, a
-    module that is not installed, an exception never raised); never raises itself.
-    """
-    try:
-        found = _deepest_author_frames(exc, skip)
-    except Exception:  # a message without its location rather than none at all
-        log.debug("locating %r failed", exc, exc_info=True)
-        return ""
-    if found is None:
-        return ""
-    cause, frames = found
-    if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
-        return f" (at {cause.filename}:{cause.lineno})"  # the line that does not compile
-    t = frames[-1]
-    return f" (at {t.tb_frame.f_code.co_filename}:{t.tb_lineno} in {t.tb_frame.f_code.co_name})"
-
-
-def _deepest_author_frames(
-    exc: BaseException, skip: Iterable[str] = ()
-) -> tuple[BaseException, list[TracebackType]] | None:
-    """The innermost of ``exc`` and its causes (``__cause__``, else ``__context__``) that
-    has frames of the plugin's code or is a ``SyntaxError`` naming its line, with those
-    frames; None when none has."""
-    found = None
-    cause: BaseException | None = exc
-    seen: set[int] = set()
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        frames = _author_frames(cause, skip)
-        if frames or (isinstance(cause, SyntaxError) and cause.filename and cause.lineno):
-            found = (cause, frames)
-        cause = cause.__cause__ or cause.__context__
-    return found
-
-
-def driver_exception(exc: BaseException, skip: Iterable[str] = ()) -> BaseException | None:
-    """What the plugin's code raised under ``exc`` (its innermost cause with frames of the
-    plugin), its traceback cut down to those frames — for a report that chains it
-    (``raise PluginError(...) from driver_exception(exc)``) or prints it, so that the
-    author sees the lines of the driver and not those of netdrv and importlib.  None
-    when the plugin's code raised nothing (an unknown driver, a module not installed).
-    The exception's traceback is replaced (it is the report's from then on)."""
-    try:
-        found = _deepest_author_frames(exc, skip)
-        if found is None:
-            return None
-        cause, frames = found
-        tb: TracebackType | None = None
-        for t in reversed(frames):
-            tb = TracebackType(tb, t.tb_frame, t.tb_lasti, t.tb_lineno)
-        return cause.with_traceback(tb)
-    except Exception:
-        log.debug("cutting the traceback of %r failed", exc, exc_info=True)
-        return None
-
-
-def driver_traceback(exc: BaseException, skip: Iterable[str] = ()) -> str:
-    """The traceback of :func:`driver_exception` as text (``""`` when there is none), for a
-    report that is shown without one (the conformance kit's ``pytest.fail``)."""
-    import traceback
-
-    cause = driver_exception(exc, skip)
-    if cause is None:
-        return ""
-    try:
-        return "".join(traceback.format_exception(cause, chain=False)).rstrip("\n")
-    except Exception:
-        return ""
-
-
-def _hint(build: Callable[[], str]) -> str:
-    """``build()``, or ``""`` when it raises: an error while working out what to suggest
-    (odd metadata, an unreadable directory) must never hide the error it explains."""
-    try:
-        return build()
-    except Exception:
-        log.debug("working out a hint failed", exc_info=True)
-        return ""
-
-
-def _editable(dist: md.Distribution) -> bool:
-    """Whether ``dist`` is an editable install (PEP 660 ``direct_url.json``, or a ``.pth``
-    in its RECORD): its RECORD lists a ``.pth`` and finder modules, not the project's."""
-    with contextlib.suppress(Exception):
-        import json
-
-        info = json.loads(dist.read_text("direct_url.json") or "{}")
-        if isinstance(info, dict) and (info.get("dir_info") or {}).get("editable"):
-            return True
-    with contextlib.suppress(Exception):
-        return any(str(f).endswith(".pth") for f in dist.files or ())
-    return True  # a RECORD that cannot be read is no evidence either
-
-
-def _editable_typo_note(ep: md.EntryPoint) -> str:
-    """For an editable install whose metadata does not list its modules: the entry point
-    may name one the project lacks (``""`` for any other install)."""
-    dist = ep.dist
-    if dist is None or not _editable(dist) or _dist_modules(ep):
-        return ""
-    return (
-        f'; or the entry point {ep.name} = "{ep.value}" names a module the project does '
-        f'not have: check it under [project.entry-points."{ep.group}"] in its pyproject.toml'
-    )
-
-
-def _dist_modules(ep: md.EntryPoint) -> list[str]:
-    """The top-level modules and packages (namespace packages too) the distribution of
-    ``ep`` installs, as its metadata says: setuptools' ``top_level.txt`` (written for
-    editable installs too), else the files of its ``RECORD``; ``[]`` when the metadata
-    does not say — an editable install by another backend (hatchling, pdm, flit) lists
-    only its ``.pth`` and finder modules."""
-    dist = ep.dist
-    if dist is None:
-        return []
-    try:
-        text = dist.read_text("top_level.txt") or ""
-    except Exception:  # unreadable metadata: nothing to compare with
-        text = ""
-    names = {n.strip().replace("/", ".").partition(".")[0] for n in text.splitlines()}
-    names.discard("")
-    if names or _editable(dist):
-        return sorted(names)
-    for f in dist.files or ():
-        parts = f.parts
-        if not parts or ".." in parts or parts[0] == "__pycache__" or parts[0].startswith("/"):
-            continue
-        if parts[0].endswith((".dist-info", ".egg-info", ".data")) or parts[0].startswith(
-            "__editable__"
-        ):
-            continue
-        if len(parts) == 1 and parts[0].endswith((".py", ".so", ".pyd")):
-            names.add(parts[0].partition(".")[0])
-        elif len(parts) > 1 and parts[-1].endswith((".py", ".so", ".pyd")):
-            names.add(parts[0])  # a package, a namespace package
-    return sorted(names)
-
-
-def _entry_point_syntax(ep: md.EntryPoint) -> str:
-    """What to do when ``ep``'s value is not ``module[:attr]`` (a path, a file name);
-    ``""`` when it is."""
-    if re.fullmatch(r"\s*[\w.]+\s*(:\s*[\w.]+\s*)?(\[.*\]\s*)?", ep.value):
-        return ""
-    guess = re.sub(r"\.py$", "", ep.value.strip()).replace("/", ".").replace("\\", ".")
-    fix = f' ({ep.name} = "{guess}"?)' if re.fullmatch(r"[\w.]+", guess) else ""
-    return (
-        f'the entry point {ep.name} = "{ep.value}" is not a module name: name the plugin '
-        f"module as in an import{fix}"
-    )
-
-
-def _submodule_typo(ep: md.EntryPoint, module: str) -> str:
-    """What to do when a package of ``module`` (``pkg.sub``) is importable but the next
-    name is not one of its modules; ``""`` when that is not so."""
-    import pkgutil
-
-    parts = module.split(".")
-    for i in range(1, len(parts)):
-        parent = _module_spec(".".join(parts[:i]))
-        if parent is None:
-            return ""
-        if _module_spec(".".join(parts[: i + 1])) is not None:
-            continue
-        locations = list(parent.submodule_search_locations or ())
-        subs = sorted({m.name for m in pkgutil.iter_modules(locations)} - {"__main__"})
-        import difflib  # only for error messages: not at start-up
-
-        close = difflib.get_close_matches(parts[i], subs, n=1)
-        fix = ".".join([*parts[:i], close[0], *parts[i + 1 :]]) if close else ""
-        return (
-            f'the entry point {ep.name} = "{ep.value}" names module {module!r}, which is '
-            f"not in package {'.'.join(parts[:i])!r} (it has {', '.join(subs) or 'no modules'}"
-            f'): correct it under [project.entry-points."{ep.group}"] in the project\'s '
-            f"pyproject.toml" + (f' ({ep.name} = "{fix}"?)' if fix else "")
-            + ", then pip install -e DIR again"
-        )  # fmt: skip
-    return ""
-
-
-def _entry_point_typo(ep: md.EntryPoint) -> str:
-    """What to do when ``ep`` names a module its own distribution does not install — a
-    typo in the entry point of ``pyproject.toml``, which no reinstall mends; ``""`` when
-    the distribution installs it (or its metadata does not say).  Never raises."""
-    return _hint(lambda: _entry_point_typo_of(ep))
-
-
-def _entry_point_typo_of(ep: md.EntryPoint) -> str:
-    if syntax := _entry_point_syntax(ep):
-        return syntax
-    module = ep.value.partition(":")[0].strip()
-    top = module.split(".")[0]
-    if _find_module(top)[0]:
-        return _submodule_typo(ep, module)
-    modules = _dist_modules(ep)
-    if not modules or top in modules:
-        return ""
-    import difflib  # only for error messages: not at start-up
-
-    close = difflib.get_close_matches(top, modules, n=1)
-    if not close and len(modules) > 1:  # not a typo of one of them: no guess
-        return (
-            f'the entry point {ep.name} = "{ep.value}" names module {top!r}, which '
-            f"{_dist_origin(ep)} does not install (it installs {', '.join(modules)}): name "
-            f'one of its modules under [project.entry-points."{ep.group}"] in the project\'s '
-            f"pyproject.toml, or install the distribution that provides it"
-        )
-    fixed = (close[0] if close else modules[0]) + module[len(top) :]
-    return (
-        f'the entry point {ep.name} = "{ep.value}" names module {top!r}, which '
-        f"{_dist_origin(ep)} does not install (it installs {', '.join(modules)}): correct it "
-        f'under [project.entry-points."{ep.group}"] in the project\'s pyproject.toml '
-        f'({ep.name} = "{fixed}"?), then pip install -e DIR again'
-    )
-
-
-def _names_an_object(ep: md.EntryPoint) -> str:
-    """What to do when ``ep`` (``module:attr``) names something in a module, not the plugin
-    module; ``""`` for an entry point that names a module."""
-    module, sep, _attr = ep.value.partition(":")
-    if not sep:
-        return ""
-    return (
-        f'the entry point {ep.name} = "{ep.value}" names an object in a module; a netdrv '
-        f'entry point names the plugin module itself ({ep.name} = "{module.strip()}"), the '
-        f"one with the @hookimpl functions (netdrv_drivers returns the driver classes)"
-    )
-
-
-def _extra_not_found(module: str) -> str:
-    """The error of a ``-p MODULE`` module that is not importable, and what to do."""
-    return (
-        f"plugin module {module!r} (-p {module}) not found: check the name, install the "
-        f"distribution that provides it for this Python ({sys.executable}), or add its "
-        f"directory to PYTHONPATH"
-    )
-
-
 def _importer_of(top: str, mods: list[str]) -> str | None:
     """A module outside package ``top`` (and outside the standard library's and netdrv's
     own) whose globals hold one of ``mods`` or something defined in them; None if none."""
@@ -611,34 +293,17 @@ def _dist_origin(ep: md.EntryPoint) -> str:
         return f"the distribution at {getattr(dist, '_path', '?')}"
 
 
-def _unknown_hooks(plugin: object, exc: Exception) -> str:
-    """``unknown hook 'netdrv_driver' (did you mean netdrv_drivers?)`` for a PluginError."""
-    known = sorted(n for n in dir(hookspecs) if n.startswith("netdrv_"))
-    unknown = []
-    for attr in dir(plugin):
-        try:
-            opts = getattr(getattr(plugin, attr, None), "netdrv_impl", None)
-        except Exception:  # a property of a plugin object that raises: not a hook
-            continue
-        if isinstance(opts, dict):
-            spec = opts.get("specname") or attr
-            if spec not in known:
-                unknown.append(spec)
-    if not unknown:
-        return f"unknown hooks: {exc}"
-    import difflib  # only for error messages: not at start-up
-
-    parts = []
-    for hook in unknown:
-        close = difflib.get_close_matches(hook, known, n=1)
-        parts.append(f"{hook!r}" + (f" (did you mean {close[0]}?)" if close else ""))
-    return f"unknown hooks: {', '.join(parts)}; netdrv's hooks are {', '.join(known)}"
-
-
 # The last scan and what it depended on: reading every distribution's metadata takes tens of
 # milliseconds per hundred packages, and one command may list the drivers several times.
 _scan_cache: tuple[tuple[tuple[str, int | None], ...], list[md.EntryPoint], list[str]] | None = None
 _MTIME_SLACK_NS = 100_000_000  # file times come from a coarse clock (a few ms behind)
+
+
+def _extra_problem(module: str) -> str:
+    """The error of ``-p MODULE`` module ``module``, which is not importable."""
+    from .plugin_hints import extra_not_found  # error paths only: not at start-up
+
+    return extra_not_found(module)
 
 
 def _sys_path_state() -> tuple[tuple[str, int | None], ...]:
@@ -790,7 +455,9 @@ class PluginManager:
             )
         found, _ = _find_module(ep.value)
         if not found:
-            return _entry_point_typo(ep) or (
+            from . import plugin_hints  # error paths only: not at start-up
+
+            return plugin_hints.entry_point_typo(ep) or (
                 f"module {ep.value.partition(':')[0]!r} not found ({_dist_origin(ep)} is "
                 f"installed without it, or for another Python)"
             )
@@ -823,7 +490,7 @@ class PluginManager:
         for mod in self.extra:
             name = mod.rsplit(".", 1)[-1]
             found, _ = _find_module(mod)
-            problem = "" if found else _extra_not_found(mod)
+            problem = "" if found else _extra_problem(mod)
             out.append(DriverInfo(name, mod, "(-p)", "", _module_summary(mod), problem=problem))
         return sorted(out, key=lambda d: d.name)
 
@@ -867,7 +534,9 @@ class PluginManager:
                     f"rename the plugin"
                 )
             elif not _find_module(ep.value)[0]:
-                problem = _entry_point_typo(ep) or (
+                from . import plugin_hints  # error paths only: not at start-up
+
+                problem = plugin_hints.entry_point_typo(ep) or (
                     f"module {ep.value.partition(':')[0]!r} not found ({_dist_origin(ep)} is "
                     f"installed without it, or for another Python)"
                 )
@@ -880,7 +549,7 @@ class PluginManager:
             found, _ = _find_module(mod)
             out.append(self._plugin_info(
                 mod.rsplit(".", 1)[-1], self._extra_plugin(mod), mod, None, "module",
-                "" if found else _extra_not_found(mod),
+                "" if found else _extra_problem(mod),
             ))  # fmt: skip
         return out
 
@@ -930,9 +599,11 @@ class PluginManager:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
+            from .plugin_hints import unknown_hooks
+
             self.pm.unregister(plugin)
             err = PluginError(
-                f"plugin {name!r} ({self._origin(name)}) implements {_unknown_hooks(plugin, exc)}"
+                f"plugin {name!r} ({self._origin(name)}) implements {unknown_hooks(plugin, exc)}"
             )
             self.errors[name] = err
             raise err from None
@@ -972,6 +643,8 @@ class PluginManager:
         try:
             classes = impl() or []
         except Exception as exc:
+            from .driver_errors import describe_exception, driver_code_location
+
             raise PluginError(
                 f"plugin {pname!r} ({self._origin(pname)}) raised in netdrv_drivers: "
                 f"{describe_exception(exc)}{driver_code_location(exc)}"
@@ -1057,7 +730,7 @@ class PluginManager:
                 except ModuleNotFoundError as exc:
                     if not _missing_own_module(exc, modname):
                         raise
-                    err = PluginError(_extra_not_found(modname))
+                    err = PluginError(_extra_problem(modname))
                     self.errors[name] = err
                     raise err from None
             else:
@@ -1067,23 +740,28 @@ class PluginManager:
         except BaseException as exc:  # SystemExit/KeyboardInterrupt from a plugin too
             if isinstance(exc, KeyboardInterrupt):
                 raise
+            from . import plugin_hints as hints
+            from .driver_errors import describe_exception, driver_code_location
+
             hint = ""
             what = f"{describe_exception(exc)}{driver_code_location(exc)}"
-            if target is not None and (syntax := _hint(lambda: _entry_point_syntax(target))):
+            syntax = "" if target is None else hints.hint(lambda: hints.entry_point_syntax(target))
+            if syntax:
                 what = syntax  # importlib's AttributeError on a value it cannot parse says nothing
             elif target is not None and _missing_own_module(exc, target.value):
                 hint = (
                     f" — {typo}"
-                    if (typo := _entry_point_typo(target))
+                    if (typo := hints.entry_point_typo(target))
                     else (
                         f" — its distribution is installed but the module is not importable here: "
                         f"reinstall it (pip install -e DIR) for this Python ({sys.executable}); "
                         f"a netdrv daemon started before the install needs `netdrv stop` first"
-                        + _hint(lambda: _editable_typo_note(target))
+                        + hints.hint(lambda: hints.editable_typo_note(target))
                     )
                 )
             elif target is not None and isinstance(exc, AttributeError):
-                hint = f" — {fix}" if (fix := _hint(lambda: _names_an_object(target))) else ""
+                fix = hints.hint(lambda: hints.names_an_object(target))
+                hint = f" — {fix}" if fix else ""
             err = PluginError(
                 f"plugin {name!r} ({self._origin(name)}) failed to load: {what}{hint}"
             )
@@ -1106,8 +784,32 @@ class PluginManager:
 
         close = difflib.get_close_matches(name, known, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        if not self.autoload:  # what is installed was not looked at: say so, not "none"
+            avail = ", ".join(known) or "none"
+            return PluginError(
+                f"unknown driver {name!r}.{hint} Drivers: {avail}; {self._autoload_off(name)}"
+            )
         avail = ", ".join(known) or "none (is netdrv installed with pip install -e .?)"
         return PluginError(f"unknown driver {name!r}.{hint} Installed drivers: {avail}")
+
+    def _autoload_off(self, name: str) -> str:
+        """Why driver ``name`` may be unknown with entry-point loading off, and what to do
+        (as pytest says for ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``): name its plugin module —
+        the one an installed distribution declares for it, when one does."""
+        env = bool(os.environ.get("NETDRV_DISABLE_PLUGIN_AUTOLOAD"))
+        why = "NETDRV_DISABLE_PLUGIN_AUTOLOAD is set" if env else "entry-point loading is off"
+        undo = ", or unset the variable" if env else ""
+        eps = [ep for ep in _scan_entry_points()[0] if ep.group == ENTRY_POINT_GROUP]
+        module = next((ep.value.partition(":")[0].strip() for ep in eps if ep.name == name), "")
+        if module:
+            return (
+                f"{why}, so installed plugins are not loaded: name the plugin module, as in "
+                f"netdrv -p {module} load {name} (or NETDRV_PLUGINS={module}){undo}"
+            )
+        return (
+            f"{why}, so installed plugins are not loaded: name the driver's plugin module with "
+            f"-p MODULE (or NETDRV_PLUGINS=MODULE){undo}"
+        )
 
     def load_hook_plugins(
         self, required: Iterable[str] = (), *, retry_failed: bool = False,
@@ -1307,9 +1009,11 @@ class PluginManager:
             return None
         if getattr(plugin, "netdrv_drivers", None) is not None:
             return None
+        from .plugin_hints import names_an_object
+
         eps = self._claims().get(name)
         ep = self._resolve(name, eps)[0] if eps else None
-        if ep is not None and (fix := _names_an_object(ep)):
+        if ep is not None and (fix := names_an_object(ep)):
             return fix
         if not isinstance(plugin, ModuleType):
             return (
@@ -1436,6 +1140,8 @@ class PluginManager:
                 args = [kwargs[a] for a in impl.argnames]
                 res = impl.function(*args)
             except Exception as exc:
+                from .driver_errors import describe_exception, driver_code_location
+
                 log.error(
                     "plugin %r (%s) raised in %s: %s%s",
                     impl.plugin_name, self._origin(impl.plugin_name), hook,

@@ -97,6 +97,7 @@ from typing import Any, ClassVar
 import pytest
 
 from ..driver import Driver
+from ..driver_errors import driver_code_location, driver_traceback
 from ..errors import NameInUseError, ParameterError, PluginError
 from ..ether import (
     ETH_ALEN,
@@ -145,7 +146,7 @@ from ..netdevice import (
     netif_wake_queue,
 )
 from ..params import Param, parse_params
-from ..plugins import PluginManager, driver_code_location, driver_traceback
+from ..plugins import PluginManager
 from ..skbuff import SkBuff, set_skb_debug, skb_not_owned
 from ..vlan import ETH_P_8021Q
 
@@ -286,7 +287,7 @@ def not_installed_hint(plugins: PluginManager, name: str) -> str:
 def _driver_code_location(exc: BaseException) -> str:
     """Where the driver's own code raised what ``exc`` wraps, unless its message says so
     already (a :class:`~netdrv_core.PluginError` of the plugin manager does): see
-    :func:`netdrv_core.plugins.driver_code_location`."""
+    :func:`netdrv_core.driver_errors.driver_code_location`."""
     where = driver_code_location(exc, skip=(os.path.dirname(pytest.__file__ or ""),))
     return "" if where in str(exc) else where
 

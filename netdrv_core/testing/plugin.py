@@ -35,10 +35,11 @@ from typing import Any
 import pytest
 
 from ..driver import Driver
+from ..driver_errors import driver_exception
 from ..errors import ParameterError, PluginError
 from ..host import Host
 from ..params import check_params_error, parse_params
-from ..plugins import PluginManager, driver_exception
+from ..plugins import PluginManager
 from .netns import NetNamespace, netns_available
 
 CONFORMANCE_SUITE = "netdrv_core.testing._conformance_suite"

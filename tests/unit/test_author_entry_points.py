@@ -508,14 +508,14 @@ def test_an_error_while_building_the_hint_never_hides_the_load_error(
 ) -> None:
     """Whatever goes wrong while the hint is worked out (here: reading the distribution's
     file list raises) costs the hint, never the original error."""
-    import netdrv_core.plugins as plugins_mod
+    import netdrv_core.plugin_hints as hints_mod
 
     _project(site, "aepu", "netdrv_aepuu")
 
     def broken(ep: object) -> list[str]:
         raise RuntimeError("odd metadata")
 
-    monkeypatch.setattr(plugins_mod, "_dist_modules", broken)
+    monkeypatch.setattr(hints_mod, "dist_modules", broken)
     with pytest.raises(PluginError) as err:
         _manager().get_driver("aepu")
     msg = str(err.value)
@@ -531,7 +531,7 @@ def test_the_location_is_the_drivers_line_not_a_library_it_called(
     """A driver's bug that raises inside the standard library or another package it calls
     is reported at the driver's line (the call), not inside json or the library."""
     from netdrv_core.daemon import Daemon
-    from netdrv_core.plugins import driver_code_location
+    from netdrv_core.driver_errors import driver_code_location
 
     lib = tmp_path / "libdir"
     lib.mkdir()
