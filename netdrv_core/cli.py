@@ -1132,10 +1132,11 @@ def _msglvl_words(rest: tuple[str, ...]) -> int | list[tuple[int, bool]]:
 
 
 def _msglvl(change: int | list[tuple[int, bool]], current: Callable[[], int]) -> int:
-    """The new message level: ``change`` itself, or its bits applied to ``current()``."""
-    if isinstance(change, int):
-        return change
+    """The new message level: ``change``'s bits applied to ``current()`` — for a number, its
+    NETIF_MSG_* bits, the driver's own bits past them kept (ethnl_update_bitset32)."""
     level = int(current())  # asked only once the words are known to be right
+    if isinstance(change, int):
+        return level & ~_MSGLVL_MASK | change
     for bit, on in change:
         level = level | bit if on else level & ~bit
     return level
@@ -1552,15 +1553,16 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
                 if link:
                     reply = request(c, op="settings", set=link)
                 if lvl is not None:
-
-                    def current() -> int:  # msglvl TYPE on|off changes bits of the current level
-                        return int(request(c, op="msglevel")["result"]["msglevel"])
-
-                    level = _msglvl(lvl, current)
+                    # msglvl changes bits of the current level; asking for it finds the
+                    # device and its get_msglevel first, as ethnl_set_debug does
+                    now = int(request(c, op="msglevel")["result"]["msglevel"])
                     if isinstance(lvl, int) and lvl & ~_MSGLVL_MASK:  # as ethnl_update_bitset32
+                        # after the check of both ops (the level it has: nothing changes)
+                        request(c, op="msglevel", set={"msglevel": now})
                         _fail(f"{dev}: msglvl {lvl:#x}: cannot modify bits past kernel bitset "
                               f"size: the level is the NETIF_MSG_* bits, 0..{_MSGLVL_MASK:#x}",
                               75)  # fmt: skip
+                    level = _msglvl(lvl, lambda: now)
                     lvl_reply = request(c, op="msglevel", set={"msglevel": level})
                     if link:  # both: the settings with the new level, changed if either did
                         reply["result"]["msglevel"] = lvl_reply["result"]["msglevel"]

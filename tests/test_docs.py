@@ -193,8 +193,9 @@ def test_help_pages_in_the_docs_are_current() -> None:
                 f"  doc:  {d}\n  real: {r}" for d, r in zip(doc, real, strict=False) if d != r
             )
         )
-        # The doc may leave out a paragraph of the description or `-h, --help` (which
-        # every command has), not an option: one added later would go unnoticed.
+        # The doc is a prefix of the real page: it may stop after the last option, leaving
+        # out `-h, --help` (which every command has), not before: one added later would
+        # go unnoticed.
         missing = [o for o in _help_options(real) if o not in _help_options(doc)]
         assert not missing, (
             f"{page}: the reproduced '{' '.join(['netdrv', *words, '--help'])}' stops before "

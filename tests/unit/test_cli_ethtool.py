@@ -489,3 +489,43 @@ def test_permanent_address_not_set_like_ethtool_p(daemon: Daemon) -> None:
     assert ok("-P", "tn0") == "Permanent address: not set\n"
     assert json.loads(ok("-P", "tn0", "--json")) == {"perm_addr": "", "addr_len": 0}
     assert ok("-P", "sn0") == "Permanent address: 00:53:4e:55:4c:30\n"
+
+
+class _GetOnlyMsglevel(TunableEthtool):
+    """A message level to show but none to change (no ``set_msglevel`` of its own)."""
+
+    set_msglevel = EthtoolOps.set_msglevel  # type: ignore[assignment]
+
+
+def test_a_level_past_the_named_bits_on_a_device_that_takes_none_is_that_refusal(
+    daemon: Daemon,
+) -> None:
+    """Linux's ethnl_set_debug finds the device (ENODEV), then the ops (EOPNOTSUPP without
+    get_msglevel and set_msglevel), and only then parses the bitset: ``ethtool -s ifb0
+    msglvl 0x8000`` is "Operation not supported", not a complaint about the value."""
+    assert failed(75, "-s", "sn0", "msglvl", "0x8000") == (
+        "netdrv: sn0 does not support message levels\n"
+    )
+    assert failed(75, "-s", "nosuch", "msglvl", "0x8000") == (
+        "netdrv: no netdrv device named 'nosuch'\n"
+    )
+    ops = _GetOnlyMsglevel()
+    daemon.host.devices["tn0"].ethtool_ops = ops
+    assert failed(75, "-s", "tn0", "msglvl", "0x8000") == (
+        "netdrv: tn0 does not support message levels\n"
+    )
+    assert ops.level == 0x7
+
+
+def test_msglvl_n_keeps_the_drivers_bits_past_the_named_ones(daemon: Daemon) -> None:
+    """Over netlink, ``msglvl N`` is a bitset of the 15 NETIF_MSG_* bits
+    (ethnl_update_bitset32 over NETIF_MSG_CLASS_COUNT): the driver's own bits past them,
+    which ``ethtool DEV`` does not show, stay as they were."""
+    ops: TunableEthtool = daemon.host.devices["tn0"].ethtool_ops  # type: ignore[assignment]
+    ops.level = 0x18001
+    assert ok("-s", "tn0", "msglvl", "0x6") == "" and ops.level == 0x18006
+    out = json.loads(ok("-s", "tn0", "msglvl", "6", "--json"))
+    assert out["changed"] is False and out["msglevel"] == 0x18006
+    out = json.loads(ok("-s", "tn0", "speed", "100", "autoneg", "off", "msglvl", "0",
+                       "--json"))  # fmt: skip
+    assert out["changed"] is True and out["msglevel"] == 0x18000 and ops.level == 0x18000
