@@ -35,6 +35,7 @@ from .control import (
     DaemonProcess,
     ifmap_range_error,
 )
+from .control import has_net_admin as _has_net_admin
 from .errors import NetdrvError, ParameterError
 
 __all__ = ["main"]
@@ -52,19 +53,6 @@ def _console() -> Any:
 def _fail(msg: str, code: int = 1) -> NoReturn:
     click.echo(f"netdrv: {msg}", err=True)
     sys.exit(code)
-
-
-def _has_net_admin() -> bool:
-    # The effective capability, also for root: root in a container started without
-    # --cap-add NET_ADMIN (or under capsh --drop) is uid 0 without it.
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) & (1 << 12))
-    except OSError:  # no /proc: let the daemon find out and say so
-        return True
-    return False
 
 
 def _plugin_manager(plugins: tuple[str, ...]) -> Any:

@@ -51,6 +51,7 @@ __all__ = [
     "ProtocolError",
     "decode_message",
     "encode_message",
+    "has_net_admin",
     "netns_cookie",
     "netns_id",
 ]
@@ -88,6 +89,23 @@ def netns_id() -> int:
         return os.stat("/proc/self/ns/net").st_ino
     except OSError:
         return 0
+
+
+def has_net_admin() -> bool:
+    """Whether this process has CAP_NET_ADMIN, which creating kernel interfaces needs.
+
+    The effective capability, also for root: root in a container started without
+    ``--cap-add NET_ADMIN`` (or under ``capsh --drop``) is uid 0 without it.  Without
+    ``/proc`` nothing is known and nothing claimed: True, and the kernel will say.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << 12))
+    except OSError:
+        return True
+    return False
 
 
 _SO_NETNS_COOKIE = getattr(socket, "SO_NETNS_COOKIE", 71)  # in socket from Python 3.13

@@ -44,6 +44,7 @@ from .control import (
     netns_cookie,
     validate_request,
 )
+from .control import has_net_admin as _has_net_admin
 from .driver import Driver, check_instance, split_instance
 from .driver_errors import describe_exception, driver_code_location
 from .errors import (
@@ -123,18 +124,6 @@ def _peer_creds(sock: socket.socket) -> tuple[int, int]:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, _gid = struct.unpack("3i", creds)
     return pid, uid
-
-
-def _has_net_admin() -> bool:
-    """Whether this process has CAP_NET_ADMIN (effective; root in a container may not)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) & (1 << 12))
-    except OSError:  # no /proc: nothing known, nothing claimed
-        return True
-    return False
 
 
 def _lacks_net_admin(name: str) -> str:
