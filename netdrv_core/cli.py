@@ -1722,8 +1722,13 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
         mine = _this_namespaces(data.decode(errors="replace").splitlines(keepends=True),
                                 netns_cookie())  # fmt: skip
         if mine is None:
-            why = (f"the last log for this namespace inode is from an earlier namespace that "
-                   f"no longer exists; no daemon has run in this one ({path})")  # fmt: skip
+            why = ("the last log for this namespace inode is from an earlier namespace that "
+                   "no longer exists")  # fmt: skip
+            roots = os.path.join(ROOT_RUN_DIR, os.path.basename(path))
+            if os.geteuid() != 0 and os.path.exists(roots):  # as when this user has no log
+                _fail(f"{why}; this user's daemon has not run in this one, root's may have: "
+                      f"root's log for it is {roots} (sudo netdrv log)")  # fmt: skip
+            why += f"; no daemon has run in this one ({path})"
             if not follow:
                 _fail(why)
             click.echo(f"netdrv: {why}; waiting for its daemon", err=True)

@@ -16,11 +16,10 @@ from netdrv_core.testing import NetNamespace
 
 from .helpers import wait_for
 
-pytestmark = pytest.mark.netns
-
 WITHOUT_NET_ADMIN = ["setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--"]
 
 
+@pytest.mark.netns
 def test_a_load_into_a_daemon_without_cap_net_admin_says_the_daemon_lacks_it(
     netns: NetNamespace,
 ) -> None:
@@ -36,3 +35,35 @@ def test_a_load_into_a_daemon_without_cap_net_admin_says_the_daemon_lacks_it(
     netns.netdrv("stop")
     assert wait_for(lambda: not netns.pids(), timeout=30)
     assert "sn0, sn1" in netns.netdrv("load snull").stdout
+
+
+@pytest.mark.parametrize("has_cap", [True, False])
+def test_only_a_daemon_without_cap_net_admin_gets_the_advice(
+    has_cap: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load refused for another reason (a serial port's EACCES: PermissionError) by a
+    daemon that has CAP_NET_ADMIN says what was refused, not that the daemon lacks it."""
+    import netdrv_core.daemon as daemon_mod
+    from netdrv_core.errors import NotPermittedError
+    from netdrv_core.host import Host
+    from netdrv_core.plugins import PluginManager
+
+    def refused(self: object) -> None:
+        raise PermissionError(13, "Permission denied", "/dev/ttyUSB0")
+
+    monkeypatch.setattr(daemon_mod, "_has_net_admin", lambda: has_cap)
+    pm = PluginManager()
+    monkeypatch.setattr(pm.get_driver("loopback"), "init", refused)
+    host = Host()
+    daemon = daemon_mod.Daemon(host=host, pm=pm, watchdog=None, exit_when_empty=False)
+    try:
+        with pytest.raises(NotPermittedError) as err:
+            daemon.handle({"cmd": "load", "driver": "loopback"})
+    finally:
+        host.close()
+        host.loop.close()
+    msg = str(err.value)
+    if has_cap:
+        assert "/dev/ttyUSB0" in msg and "CAP_NET_ADMIN" not in msg, msg
+    else:
+        assert "has no CAP_NET_ADMIN" in msg and "netdrv stop" in msg, msg

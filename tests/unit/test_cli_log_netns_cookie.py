@@ -99,3 +99,37 @@ def test_netns_cookie_is_this_namespaces() -> None:
     """A u64 from SO_NETNS_COOKIE (Linux >= 5.14), the same each time; None before."""
     cookie = control_mod.netns_cookie()
     assert cookie is None or (cookie > 0 and cookie == control_mod.netns_cookie())
+
+
+def test_a_user_whose_log_is_an_earlier_namespaces_is_pointed_to_roots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's own log for this inode is an earlier namespace's, and root's daemon has a
+    log for it: as when the user has none, the error points to root's log, rather than
+    saying that no daemon has run in this namespace."""
+    import netdrv_core.cli as cli_mod
+
+    roots = tmp_path / "run-netdrv"
+    roots.mkdir()
+    (roots / "daemon-4026532248.log").write_text(NEW)
+    monkeypatch.setattr(cli_mod, "ROOT_RUN_DIR", str(roots))
+    monkeypatch.setattr(cli_mod.os, "geteuid", lambda: 1000)
+    mine = tmp_path / "xdg" / "netdrv" / "daemon-4026532248.log"
+    mine.parent.mkdir(parents=True)
+    mine.write_text(OLD)  # this user's daemon ran in the earlier namespace only
+    monkeypatch.setattr(daemon_mod, "log_path", lambda: str(mine))
+    _cookie(monkeypatch, 9)
+
+    def interrupt(seconds: float) -> None:  # -f must not wait: nothing of this user's comes
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_mod.time, "sleep", interrupt)
+    for args in (["log"], ["log", "-f"]):
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 1, res.output
+        assert "earlier namespace" in res.output, res.output
+        assert "no daemon has run in this one" not in res.output, res.output
+        assert f"root's log for it is {roots / 'daemon-4026532248.log'} (sudo netdrv log)" in (
+            res.output
+        ), res.output
+        assert "someone else's driver" not in res.output, res.output

@@ -46,3 +46,11 @@ def test_with_autoload_on_the_message_is_unchanged(monkeypatch: pytest.MonkeyPat
     msg = _error("nosuchdrv")
     assert "NETDRV_DISABLE_PLUGIN_AUTOLOAD" not in msg, msg
     assert "Installed drivers: loopback" in msg, msg
+
+
+def test_the_module_named_is_the_entry_points_not_netdrv_name() -> None:
+    """slip's entry point is module netdrv_serial: that is the -p module to name, and it
+    does offer the driver."""
+    msg = _error("slip")
+    assert "netdrv -p netdrv_serial load slip" in msg and "netdrv_slip" not in msg, msg
+    assert PluginManager(extra=["netdrv_serial"]).get_driver("slip").__name__ == "SerialLink"
