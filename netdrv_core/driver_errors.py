@@ -20,6 +20,7 @@ import functools
 import importlib
 import logging
 import os
+import sys
 from collections.abc import Iterable
 from types import TracebackType
 
@@ -67,8 +68,12 @@ def _author_frames(exc: BaseException, skip: Iterable[str] = ()) -> list[Traceba
     call into json or a library that raised is reported at the driver's line that made
     it.  A plugin installed into site-packages (all its frames there) is found the same
     way, from the outermost frame."""
+    # importlib_metadata too: imported by anyone, it installs its finder on sys.meta_path
+    # and entry points found by it load through its EntryPoint.load.
+    backport = sys.modules.get("importlib_metadata")
     dirs = [os.path.dirname(__file__), os.path.dirname(pluggy.__file__ or ""),
-            os.path.dirname(importlib.__file__ or ""), *skip]  # fmt: skip
+            os.path.dirname(importlib.__file__ or ""),
+            os.path.dirname(getattr(backport, "__file__", None) or ""), *skip]  # fmt: skip
     prefixes = tuple(os.path.abspath(d) + os.sep for d in dirs if d)
     frames: list[TracebackType] = []
     tb = exc.__traceback__

@@ -703,3 +703,17 @@ def test_an_exception_whose_str_raises_is_still_reported(site: Path) -> None:
     assert reply["warning"].startswith(
         f"driver 'aepix' raised in exit: Weird (at {pkx / 'driver.py'}:"
     ), reply
+
+
+def test_an_entry_point_loaded_through_importlib_metadata_is_not_the_plugins_line() -> None:
+    """Once anything imports the importlib_metadata backport, its finder is on sys.meta_path
+    and entry points may load through its ``EntryPoint.load``: a module that does not exist
+    has no line of the plugin's to show, not the backport's (seen in CI's full run)."""
+    importlib_metadata = pytest.importorskip("importlib_metadata")
+    from netdrv_core.driver_errors import driver_code_location
+
+    ep = importlib_metadata.EntryPoint("aepm", "netdrv_aep_no_such_module", "netdrv.drivers")
+    with pytest.raises(ModuleNotFoundError) as err:
+        ep.load()
+    # This test's own frame stands for netdrv's, which call the load.
+    assert driver_code_location(err.value, skip=[str(Path(__file__).parent)]) == ""
