@@ -1624,7 +1624,7 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
 @click.argument("settings", nargs=-1)
 def sysctl_cmd(settings: tuple[str, ...]) -> None:
     """Show or set the daemon's tunables (NAME=VALUE), e.g. busy_poll=50 (microseconds),
-    loglevel=8 (driver debug messages into the daemon's log).
+    loglevel=8 (driver debug messages into the daemon's log); NAME alone shows one.
 
     Setting a value starts the daemon of this namespace if needed; the value
     holds until the daemon stops.
@@ -1632,14 +1632,15 @@ def sysctl_cmd(settings: tuple[str, ...]) -> None:
     from .daemon import SYSCTLS
 
     values: dict[str, int] = {}
+    named: list[str] = []  # as sysctl(8): `sysctl NAME` shows that one
     for s in settings:
         k, sep, v = s.partition("=")
         if k not in SYSCTLS:
-            _fail(f"unknown tunable {k!r}: give NAME=VALUE with NAME one of: "
+            _fail(f"unknown tunable {k!r}: give NAME or NAME=VALUE with NAME one of: "
                   f"{', '.join(SYSCTLS)}")  # fmt: skip
-        if not sep:  # not "… with NAME one of: busy_poll, …" of a NAME that is one
-            _fail(f"{s!r} is not NAME=VALUE: {s}=N sets it, and netdrv sysctl without "
-                  "an argument shows every value")  # fmt: skip
+        named.append(k)
+        if not sep:
+            continue
         try:
             values[k] = int(v, 0)
         except ValueError:
@@ -1654,8 +1655,11 @@ def sysctl_cmd(settings: tuple[str, ...]) -> None:
         _fail("no netdrv daemon in this network namespace (setting a value starts one)")
     except NetdrvError as exc:
         _fail(str(exc))
-    for k, v in result.items():
-        click.echo(f"{k} = {v}")
+    # The names given, set or shown, in their order (as sysctl(8)); after settings
+    # alone, or none, every value.
+    shown = dict.fromkeys(named) if any("=" not in s for s in settings) else result
+    for k in shown:
+        click.echo(f"{k} = {result[k]}")
 
 
 LOG_TAIL_BYTES = 8 << 20  # what `netdrv log` reads of a long log: the end

@@ -242,8 +242,9 @@ def test_busy_poll_sysctl_spins_after_traffic_and_keeps_the_link(netns: NetNames
     assert idle < 0.05 and spinning > 0.15, (idle, spinning)
     assert "20 received" in netns.run("ping -c 20 -i 0.01 -W 2 198.18.0.2").stdout
     assert netns.netdrv("sysctl busy_poll=0").stdout.splitlines()[0] == "busy_poll = 0"
+    assert netns.netdrv("sysctl loglevel").stdout == "loglevel = 7\n"  # as sysctl NAME
     for bad, why in (("busy_poll=-1", "out of range"), ("busy_poll=x", "not an integer"),
-                     ("nosuch=1", "NAME one of: busy_poll, loglevel"), ("busy_poll", "NAME=VALUE")):  # fmt: skip
+                     ("nosuch=1", "NAME one of: busy_poll, loglevel"), ("busy_poll=", "integer")):  # fmt: skip
         res = netns.netdrv(f"sysctl {bad}", check=False)
         assert res.returncode != 0 and why in res.stderr, (bad, res.stderr)
     assert status(netns)["pid"] == pid

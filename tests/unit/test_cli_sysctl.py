@@ -1,7 +1,7 @@
 """`netdrv sysctl`: shows every tunable, sets ``NAME=VALUE``, and says what is wrong.
 
-A name that is no tunable is refused naming the ones there are, a tunable's
-name without a value saying how to set and show it.  The requests go to a
+A name that is no tunable is refused naming the ones there are; a tunable's
+name without a value shows that value, as sysctl(8) does.  The requests go to a
 real :class:`~netdrv_core.daemon.Daemon` object of the test, in this process.
 """
 
@@ -57,17 +57,15 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
         host.loop.close()
 
 
-def test_a_name_alone_is_refused_saying_how_to_set_and_show_it(
-    asked: list[dict[str, Any]],
-) -> None:
-    # Not "'busy_poll' is not NAME=VALUE with NAME one of: busy_poll, …": it is one.
-    res = CliRunner().invoke(cli, ["sysctl", "busy_poll"])
-    assert res.exit_code == 1, res.output
-    assert res.output == (
-        "netdrv: 'busy_poll' is not NAME=VALUE: busy_poll=N sets it, and netdrv sysctl "
-        "without an argument shows every value\n"
-    )
-    assert asked == []  # refused before the daemon is asked
+def test_a_name_alone_shows_that_value_as_sysctl_does(asked: list[dict[str, Any]]) -> None:
+    res = CliRunner().invoke(cli, ["sysctl", "loglevel"])
+    assert res.exit_code == 0, res.output
+    assert res.output == "loglevel = 7\n"
+    # Names given with settings: those, in their order, as `sysctl -w a=1 b` prints them.
+    res = CliRunner().invoke(cli, ["sysctl", "loglevel", "busy_poll=40"])
+    assert res.exit_code == 0, res.output
+    assert res.output == "loglevel = 7\nbusy_poll = 40\n"
+    assert [r["values"] for r in asked] == [{}, {"busy_poll": 40}]
 
 
 def test_no_argument_shows_every_value_and_a_setting_shows_them_all(
@@ -88,6 +86,7 @@ def test_an_unknown_name_is_refused_with_the_names_there_are(
     assert res.exit_code == 1, res.output
     name = arg.partition("=")[0]
     assert res.output == (
-        f"netdrv: unknown tunable {name!r}: give NAME=VALUE with NAME one of: busy_poll, loglevel\n"
+        f"netdrv: unknown tunable {name!r}: give NAME or NAME=VALUE with NAME one of: "
+        "busy_poll, loglevel\n"
     )
     assert asked == []  # refused before the daemon is asked
