@@ -357,7 +357,9 @@ class SnullOps(NetDeviceOps):
             return -errno.EBUSY
         if "base_addr" in ifmap and ifmap["base_addr"] != dev.base_addr:
             netdev_warn(dev, "can't change I/O address")
-            return -errno.EOPNOTSUPP
+            # -EOPNOTSUPP as LDD's, with its reason for `netdrv set` (extack) as well
+            raise OSError(errno.EOPNOTSUPP, f"can't change I/O address (fixed at "
+                          f"{dev.base_addr:#x})")  # fmt: skip
         if "irq" in ifmap and ifmap["irq"] != dev.irq:
             dev.irq = ifmap["irq"]
         return 0
