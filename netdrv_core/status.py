@@ -106,6 +106,16 @@ def device_status(
         "watchdog_timeo_ms": round(dev.watchdog_timeo * 1000, 3),
         "tx_timeouts": dev.watchdog_fired,
         "mc_list": [":".join(f"{b:02x}" for b in a) for a in dev.mc_list],
+        # SIOCGIFMAP's struct ifmap (what ifconfig shows as Interrupt, Base address, Memory;
+        # `netdrv set DEV irq=N …` changes it): the TAP's own would be all zeros.
+        "ifmap": {
+            "mem_start": dev.mem_start,
+            "mem_end": dev.mem_end,
+            "base_addr": dev.base_addr,
+            "irq": dev.irq,
+            "dma": dev.dma,
+            "port": dev.if_port,
+        },
         "stats": _stats(host, dev),
         "core": dev.core_stats.as_dict(),
         "ethtool": ethtool,

@@ -397,6 +397,10 @@ def test_set_config_refused_while_up(host: Host, snull: LoadSnull) -> None:
     assert host.dev_set_config(sn0, {"irq": 9}) == -errno.EBUSY
     host.dev_close(sn0)
     assert host.dev_set_config(sn0, {"irq": 9}) == 0 and sn0.irq == 9
+    # shown where ifconfig would show it (SIOCGIFMAP): status --json's ifmap
+    from netdrv_core.status import device_status
+
+    assert device_status(host, sn0)["ifmap"]["irq"] == 9
     assert host.dev_set_config(sn0, {"base_addr": 0x300}) == -errno.EOPNOTSUPP
     # LDD's printk is in the log; netdrv set shows the reason too (extack).
     assert host.extack is not None and "can't change I/O address" in host.extack
