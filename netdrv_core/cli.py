@@ -1699,8 +1699,7 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
     try:
         f = open(path, "rb")  # noqa: SIM115 (kept open to follow)
     except FileNotFoundError:
-        roots = os.path.join(ROOT_RUN_DIR, os.path.basename(path))
-        if os.geteuid() != 0 and os.path.exists(roots):  # root's daemon logs elsewhere
+        if roots := _roots_log(path):  # root's daemon logs elsewhere
             _fail(f"this user's daemon has not run in this network namespace; root's has: its "
                   f"log is {roots} (sudo netdrv log)")  # fmt: skip
         if not follow:
@@ -1728,8 +1727,7 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
         if mine is None:
             why = ("the last log for this namespace inode is from an earlier namespace that "
                    "no longer exists")  # fmt: skip
-            roots = os.path.join(ROOT_RUN_DIR, os.path.basename(path))
-            if os.geteuid() != 0 and os.path.exists(roots):  # as when this user has no log
+            if roots := _roots_log(path):  # as when this user has no log
                 _fail(f"{why}; this user's daemon has not run in this one, root's may have: "
                       f"root's log for it is {roots} (sudo netdrv log)")  # fmt: skip
             why += f"; no daemon has run in this one ({path})"
@@ -1749,6 +1747,13 @@ def log_cmd(whole: bool, lines: int | None, follow: bool) -> None:
             _follow_log(path, f)
         except KeyboardInterrupt:
             return
+
+
+def _roots_log(path: str) -> str | None:
+    """Root's log for the namespace whose log for this user is ``path``, if this user is
+    not root and root's daemon wrote one (root's daemons log in :data:`ROOT_RUN_DIR`)."""
+    roots = os.path.join(ROOT_RUN_DIR, os.path.basename(path))
+    return roots if os.geteuid() != 0 and os.path.exists(roots) else None
 
 
 def _this_namespaces(out: list[str], cookie: int | None) -> list[str] | None:
