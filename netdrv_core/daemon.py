@@ -46,7 +46,7 @@ from .control import (
 )
 from .control import has_net_admin as _has_net_admin
 from .driver import Driver, check_instance, split_instance
-from .driver_errors import describe_exception, driver_code_location
+from .driver_errors import describe_exception, driver_code_location, environment_error
 from .errors import (
     DriverError,
     NetdrvError,
@@ -785,9 +785,10 @@ class Daemon:
         except BaseException as exc:
             # A bug in the driver's init/configure (not an error it reports, such as a
             # PortError) gets its traceback in the log: the reply can only say where.
-            # An OSError (a port or adapter missing, busy, refused) is the environment's.
-            bug = not isinstance(exc, NetdrvError | OSError | KeyboardInterrupt
-                                 | SystemExit)  # fmt: skip
+            # An OSError of a system call (a port or adapter missing, busy, refused) is the
+            # environment's; one the driver's code raises itself is a bug like any other.
+            bug = not (isinstance(exc, NetdrvError | KeyboardInterrupt | SystemExit)
+                       or environment_error(exc))  # fmt: skip
             log.warning("loading %s failed: %s", name, describe_exception(exc),
                         exc_info=exc if bug else None)  # fmt: skip
             if drv is not None:
@@ -799,7 +800,7 @@ class Daemon:
                 raise NotPermittedError(_lacks_net_admin(name)) from exc
             if isinstance(exc, NetdrvError):
                 raise
-            if isinstance(exc, PermissionError):
+            if isinstance(exc, PermissionError) and not bug:
                 raise NotPermittedError(f"loading {name}: {exc}") from exc
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise DriverHang(f"driver {name!r} init was interrupted") from exc

@@ -8,7 +8,9 @@ conformance kit.  Its message then ends with where the plugin's code raised,
 plugin's own code, not of netdrv, pluggy, the import machinery or a library the
 plugin called.  :func:`driver_exception` is what the plugin's code raised with only
 its lines, for a report that shows a traceback (the pytest kit), and
-:func:`driver_traceback` that traceback as text.  Writing such a report never raises
+:func:`driver_traceback` that traceback as text.  :func:`environment_error` tells an
+``OSError`` of the environment (a port missing, no permission: the user's to fix) from
+one the plugin's code raised itself (a bug, reported with its location).  Writing such a report never raises
 in its turn: an exception whose ``__str__`` raises is named by its type
 (:func:`describe_exception`).
 """
@@ -26,7 +28,13 @@ from types import TracebackType
 
 import pluggy
 
-__all__ = ["describe_exception", "driver_code_location", "driver_exception", "driver_traceback"]
+__all__ = [
+    "describe_exception",
+    "driver_code_location",
+    "driver_exception",
+    "driver_traceback",
+    "environment_error",
+]
 
 log = logging.getLogger("netdrv.plugins")
 
@@ -97,6 +105,36 @@ def _author_frames(exc: BaseException, skip: Iterable[str] = ()) -> list[Traceba
     package = top(outer)
     own = [t for t in frames if package is not None and top(t) == package]
     return own or [t for t in frames if not library(t)] or frames
+
+
+def environment_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an ``OSError`` of the environment rather than a plugin's bug.
+
+    An ``OSError`` with an errno is a report: a system call's — made by netdrv, a
+    library (pyserial, pyusb) or the plugin itself (``os.open`` of a device that is
+    missing) — or the plugin's own, as a Linux driver returns ``-EIO``
+    (``raise OSError(errno.EIO, "short read")``); so is one of an error class of the
+    plugin's own that derives from ``OSError`` (``PortError``).  Its message says what
+    failed, and the user is to fix it (plug the adapter in, get the permission).  A
+    built-in ``OSError`` without an errno raised in the plugin's own frames
+    (``raise OSError("table too small")``) is a bug: its author needs where it was
+    raised (:func:`driver_code_location`).  False for anything that is no ``OSError``;
+    never raises itself.
+    """
+    if not isinstance(exc, OSError):
+        return False
+    try:
+        tb = exc.__traceback__
+        if tb is None:
+            return True  # never raised: nothing points at the plugin's code
+        while tb.tb_next is not None:
+            tb = tb.tb_next  # where it was raised
+        if exc.errno is not None or not any(t is tb for t in _author_frames(exc)):
+            return True  # a report with an errno, or raised in netdrv or a library
+        return type(exc).__module__ != "builtins"  # the plugin's own class: a report
+    except Exception:  # as the other reports: an answer rather than an error
+        log.debug("classifying %r failed", exc, exc_info=True)
+        return True
 
 
 def driver_code_location(exc: BaseException, skip: Iterable[str] = ()) -> str:

@@ -42,6 +42,10 @@
   module rather than the plugin module, or a ``module:attr`` object.
   A driver declared in ``netdrv.plugins`` loads, with a warning that it belongs
   in ``netdrv.drivers``.
+* One module declared in both groups (or named with ``-p`` too) is one plugin: pluggy
+  registers it once, under its driver's name, and the other names are aliases of it —
+  as pytest treats a plugin named twice — so its hooks run once and its driver keeps
+  its name.
 """
 
 from __future__ import annotations
@@ -564,7 +568,8 @@ class PluginManager:
         drivers: tuple[str, ...] = ()
         if plugin is not None:
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
-            drivers = tuple(sorted(d for d, (_, owner) in self._drivers.items() if owner == name))
+            names = {n for n, p in self._loaded.items() if p is plugin}  # its other names too
+            drivers = tuple(sorted(d for d, (_, owner) in self._drivers.items() if owner in names))
         elif owns and not problem and name in self.errors:
             problem = str(self.errors[name])
         if dist is not None:
@@ -585,7 +590,10 @@ class PluginManager:
         if name in self.disabled:
             raise PluginError(f"plugin {name!r} is disabled (-p no:{name})")
         if self.pm.is_registered(plugin):
-            return  # the same module under another name (-p of an entry point's): it runs
+            # The same module under another name (-p of an entry point's): its hooks run
+            # once, as pytest registers a plugin once; ``name`` is another name of it.
+            self._loaded[name] = plugin
+            return
         try:
             # pluggy validates each hookimpl's arguments against its hookspec here.
             self.pm.register(plugin, name=name)
@@ -714,6 +722,8 @@ class PluginManager:
                 raise err
         else:
             target = next((ep for ep in self._hook_entry_points() if ep.name == name), None)
+            if target is not None and (owner := self._driver_plugin_of(target.value)):
+                return self._load_as_driver_plugin(name, owner, target)
         try:
             if target is not None:
                 try:
@@ -768,6 +778,33 @@ class PluginManager:
             self.errors[name] = err
             raise err from exc
         self.register(module, name)
+        return module
+
+    def _driver_plugin_of(self, module: str) -> str | None:
+        """The installed driver whose entry point (group ``netdrv.drivers``) names plugin
+        module ``module`` too; None when none does."""
+        for drv, eps in self._claims().items():
+            winner = self._resolve(drv, eps)[0]
+            if winner is not None and winner.value.strip() == module.strip():
+                return drv
+        return None
+
+    def _load_as_driver_plugin(self, name: str, owner: str, ep: md.EntryPoint) -> object:
+        """Load hook plugin ``name``, whose module is also driver ``owner``'s plugin module:
+        one module, one plugin with both roles — as pytest registers a plugin once however
+        often it is named.  Its hooks are registered (once) with the driver's plugin, and
+        ``name`` is another name of it; a second registration would make the driver's name
+        taken and the hooks run twice."""
+        try:
+            module = self.load_plugin(owner)
+        except PluginError as exc:
+            err = PluginError(
+                f"plugin {name!r} (distribution {_dist_origin(ep)}) is module {ep.value}, "
+                f"which is also driver {owner!r}'s plugin and did not load: {exc}"
+            )
+            self.errors[name] = err
+            raise err from None
+        self._loaded[name] = module
         return module
 
     def _unknown_driver(self, name: str) -> PluginError:
@@ -1058,6 +1095,12 @@ class PluginManager:
             del self._drivers[drv]
         if plugin is None:
             return []
+        for alias in [n for n, p in self._loaded.items() if p is plugin]:
+            # The module's other names (in both entry-point groups): the same plugin.
+            del self._loaded[alias]
+            self.errors.pop(alias, None)
+            for drv in [d for d, (_, owner) in self._drivers.items() if owner == alias]:
+                del self._drivers[drv]
         with contextlib.suppress(ValueError):
             self.pm.unregister(plugin)
         gone = self._drop_modules(name, str(getattr(plugin, "__name__", "")).split(".")[0])

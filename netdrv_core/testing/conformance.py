@@ -95,6 +95,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
+from _pytest.outcomes import Failed  # pytest.fail.Exception, as a class to derive from
 
 from ..driver import Driver
 from ..driver_errors import driver_code_location, driver_traceback
@@ -154,6 +155,7 @@ __all__ = [
     "ConformanceClock",
     "DriverConformance",
     "DriverHarness",
+    "DriverOpFailure",
     "Violation",
     "arp_request",
     "command_line_values",
@@ -602,6 +604,15 @@ def _fd_table() -> dict[int, str]:
     return out
 
 
+class DriverOpFailure(Failed, AssertionError):
+    """A device op (``open``, ``stop``) failed: an ``AssertionError`` shown as pytest shows
+    ``pytest.fail(..., pytrace=False)`` — its message, which says what the driver raised
+    and ends with the driver's own frames, without a traceback through the kit."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg, pytrace=False)
+
+
 class DriverHarness:
     """Load a driver on a memory-attached :class:`~netdrv_core.Host` and watch it.
 
@@ -638,6 +649,8 @@ class DriverHarness:
         self.host = Host(loop=self.loop)
         self.stack: Any = self.host.attachment
         self.faults: list[str] = []
+        # What the driver raised, by its index in faults: check_op shows the driver's frames.
+        self._fault_excs: dict[int, BaseException] = {}
         self.events: list[tuple[str, str]] = []
         self.spy = _XmitSpy()
         self.drivers: list[Driver] = []
@@ -650,6 +663,7 @@ class DriverHarness:
         orig_fault = self.host.driver_fault
 
         def driver_fault(dev: NetDevice, where: str, exc: BaseException) -> None:
+            self._fault_excs[len(self.faults)] = exc
             self.faults.append(f"{dev.name}: {where} raised {type(exc).__name__}: {exc}"
                                f"{_driver_code_location(exc)}")  # fmt: skip
             orig_fault(dev, where, exc)
@@ -1096,12 +1110,16 @@ class DriverHarness:
                     if v.dev == dev.name and v.what.startswith(tuple(f"{o} returned" for o in ops_named))]  # fmt: skip
         if raised:
             msg += " because the driver raised:\n  " + "\n  ".join(raised)
+            skip = (os.path.dirname(pytest.__file__ or ""),)
+            tbs = [driver_traceback(self._fault_excs[i], skip)
+                   for i in range(seen, len(self.faults)) if i in self._fault_excs]  # fmt: skip
+            msg += "".join(f"\n\n{tb}" for tb in tbs if tb)
         elif positive:
-            raise AssertionError(f"{dev.name}: {positive[-1]}")
+            raise DriverOpFailure(f"{dev.name}: {positive[-1]}")
         else:
             ops = "validate_addr or open" if op == "open" else op  # dev_open calls both
             msg += f" (the driver's {ops} returned {ret}: return 0 on success)"
-        raise AssertionError(msg)
+        raise DriverOpFailure(msg)
 
     def frames(self, dev: NetDevice) -> list[bytes]:
         """The frames to send on ``dev`` (from the test class's ``conformance_frames``)."""
