@@ -434,6 +434,8 @@ class Usbnet(Driver):
 
     def describe(self) -> str:
         """Interfaces and adapters, or that the driver is waiting for one."""
+        if self.params["hotplug_interval"] <= 0:
+            self._forget_unplugged()
         with self._lock:
             bound = [un for un in self._claimed.values() if un is not None and un.dev is not None]
         # Fewer cables than models when one failed to open (a load that is failing).
@@ -455,6 +457,25 @@ class Usbnet(Driver):
         bound.sort(key=lambda un: (un.bus, un.port_numbers, un.address))  # as on the bus
         parts = [f"{un.dev.name}: {un!r}" for un in bound if un.dev is not None]
         return "; ".join(parts) + alone + sim
+
+    def _forget_unplugged(self) -> None:
+        """Without hotplug scans (``hotplug_interval=0``), drop what is said of unbound
+        adapters that have left the bus: the kernel sees a removal whatever its drivers do,
+        so ``netdrv status`` must not name one for the rest of the load.  Nothing is bound
+        or tried again here — as documented, that takes a reload (Linux re-probes unbound
+        devices when a driver registers, or on a new uevent, which no scan watches for)."""
+        with self._lock:
+            if not (self._failed or self._busy or self._refused or self._left_alone):
+                return  # nothing to refresh: the bus is not enumerated
+        try:
+            present = {(int(d.bus or 0), int(d.address or 0)) for d in self._enumerate()}
+        except Exception as exc:  # the bus cannot be read now: say what was known
+            log.debug("usbnet: cannot enumerate the bus for status: %s", exc)
+            return
+        with self._lock:
+            for table in (self._failed, self._busy, self._refused, self._left_alone):
+                for key in [k for k in table if k not in present]:
+                    del table[key]
 
     def _describe_sim(self, kind: str, model: Any, wire: Any) -> str:
         if wire.cut:

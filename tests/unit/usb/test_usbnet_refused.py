@@ -221,6 +221,23 @@ def test_with_hotplug_off_a_broken_adapter_says_to_reload(host, usbnet, sim_back
     assert "could not bind" in text and "reload the driver to retry" in text, text
 
 
+def test_with_hotplug_off_an_unplugged_broken_adapter_is_no_longer_named(host, usbnet, sim_backend):
+    # No scan runs with hotplug_interval=0, so `netdrv status` went on naming an adapter
+    # that had been unplugged ("could not bind … reload the driver to retry") for the life
+    # of the load.  The kernel sees a removal whatever the drivers do: status asks the bus.
+    bad = sim_backend.plug(_broken_ecm())
+    drv = usbnet(backend=SIM_BACKEND, hotplug_interval=0)
+    assert "could not bind" in drv.describe()
+    sim_backend.remove(bad)
+    text = drv.describe()
+    assert "could not bind" not in text, text
+    assert "with hotplug off (hotplug_interval=0), so none will be" in text, text
+    # Plugged back in, it is not bound (nothing is tried again: reload the driver), and
+    # status says nothing of it either — it is not known until a reload looks.
+    sim_backend.plug(_broken_ecm())
+    assert drv.devices == [] and "could not bind" not in drv.describe()
+
+
 # -- unsupported_kind: Linux's id tables ---------------------------------------------------------
 
 
