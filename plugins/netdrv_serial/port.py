@@ -371,8 +371,10 @@ def port_key(url: str) -> str | None:
     second node of the device (``mknod``, on whose inode the other's lock does not
     reach) are one port; a path that is not there yet is compared by its real path.
     A server is ``host:port`` as pyserial connects to it (``socket://`` and
-    ``rfc2217://`` alike, URL options ignored, an IP address in one spelling; a name
-    is not looked up, so ``localhost`` and ``127.0.0.1`` differ).  ``spy://`` and
+    ``rfc2217://`` alike, URL options ignored, an IP address in one spelling, a name
+    resolved to the address pyserial's connect tries first: ``localhost`` and
+    ``127.0.0.1`` are one server where localhost is 127.0.0.1 — see
+    :func:`_server_address`).  ``spy://`` and
     ``alt://`` are the device they wrap.  None for ``loop://`` (a port of its own at
     each open) and for what pyserial finds by a search (``hwgrep://``): nothing to compare.
     """
@@ -384,16 +386,52 @@ def port_key(url: str) -> str | None:
         return None
     if parts.scheme in ("socket", "rfc2217"):
         host = parts.hostname or ""  # (lowercased, IPv6 brackets off)
-        with contextlib.suppress(ValueError):
-            host = ipaddress.ip_address(host).compressed
         try:
             port = parts.port
         except ValueError:  # not a port number: the open fails on it anyway
             port = None
-        return f"{host}:{port}"
+        return f"{_server_address(host, port)}:{port}"
     if parts.scheme in ("spy", "alt"):  # pyserial opens netloc + path, a device
         return _device_key(parts.netloc + parts.path)
     return None
+
+
+# How long port_key waits for a name's lookup (DNS) before comparing the name as written:
+# the check runs in the daemon's load, which other commands wait for.
+_RESOLVE_TIMEOUT = 1.0
+
+
+def _server_address(host: str, port: int | None) -> str:
+    """The address of server ``host`` that pyserial connects to, in one spelling.
+
+    ``socket://`` and ``rfc2217://`` connect with :func:`socket.create_connection`,
+    which tries :func:`socket.getaddrinfo`'s answers in order: the first is the one a
+    connect reaches when the server listens there.  An IP address is not looked up; a
+    name that does not resolve within :data:`_RESOLVE_TIMEOUT` (no DNS, a slow server)
+    is compared as written — the open then says what is wrong with it.
+    """
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host).compressed
+    if not host:
+        return host
+    found: list[str] = []
+
+    def lookup() -> None:
+        with contextlib.suppress(OSError, UnicodeError):  # gaierror; a label too long
+            infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            if infos:
+                found.append(str(infos[0][4][0]))
+
+    # getaddrinfo cannot be interrupted: one that hangs is left to finish on its own.
+    t = threading.Thread(target=lookup, name=f"resolve {host}", daemon=True)
+    t.start()
+    t.join(_RESOLVE_TIMEOUT)
+    if not found:
+        return host
+    addr = found[0].partition("%")[0]  # a link-local address's scope: the same host
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(addr).compressed
+    return host
 
 
 def _device_key(path: str) -> str:
@@ -560,6 +598,14 @@ class LinePort:
         def run() -> None:
             err: PortError | None = None
             ser = None
+            with self._open_lock:
+                cancelled = op.cancelled
+            if cancelled:
+                # Closed (unload, link down) before this thread got to connect: a connect
+                # now would take the port from its user (ser2net's kickolduser hands it to
+                # each new connection) for nobody.  One under way when close() runs cannot
+                # be taken back: the server accepts it whatever the client does next.
+                return
             try:
                 ser = open_serial(self.url, self.baud, rtscts=self.rtscts, xonxoff=self.xonxoff)
             except PortError as exc:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import grp
 import os
 import pty
+import socket
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,68 @@ def test_spellings_of_one_server_are_one_port() -> None:
     assert port_key("socket://127.0.0.1:3334") != one
     assert port_key("socket://127.0.0.2:3333") != one
     assert port_key("loop://") is None and port_key("LOOP://?logging=debug") is None
+
+
+def _answers(table: dict[str, list[str]]) -> Any:
+    """A ``socket.getaddrinfo`` that answers from ``table`` (name -> addresses, in order)."""
+
+    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, port)) for a in table[host]]  # fmt: skip
+
+    return getaddrinfo
+
+
+def test_a_name_is_the_address_pyserial_connects_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyserial's socket:// and rfc2217:// connect with socket.create_connection, which tries
+    # getaddrinfo's answers in order: the first is the server it reaches.
+    monkeypatch.setattr(socket, "getaddrinfo", _answers({
+        "localhost": ["127.0.0.1", "::1"], "ip6-localhost": ["::1"], "modem-server": ["10.0.0.7"],
+    }))  # fmt: skip
+    assert port_key("socket://localhost:3333") == port_key("socket://127.0.0.1:3333")
+    assert port_key("rfc2217://LOCALHOST:3333") == port_key("socket://127.0.0.1:3333")
+    assert port_key("socket://ip6-localhost:3333") == port_key("socket://[::1]:3333")
+    assert port_key("socket://modem-server:3333") == port_key("socket://10.0.0.7:3333")
+    assert port_key("socket://localhost:3334") != port_key("socket://127.0.0.1:3333")
+    # A name that does not resolve is compared as it is written (the open then says why).
+    assert port_key("socket://no-such-host:3333") == port_key("socket://No-Such-Host:3333")
+    assert port_key("socket://no-such-host:3333") != port_key("socket://localhost:3333")
+
+
+def test_a_lookup_that_hangs_falls_back_to_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def hangs(*args: Any, **kwargs: Any) -> list[Any]:
+        release.wait(60)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hangs)
+    monkeypatch.setattr("netdrv_serial.port._RESOLVE_TIMEOUT", 0.05)
+    try:
+        assert port_key("socket://slow-dns:3333") == "slow-dns:3333"
+    finally:
+        release.set()
+
+
+def test_a_second_load_on_one_server_under_another_name_is_refused(host: Host) -> None:
+    from slip_helpers import Ser2netLike
+
+    server = Ser2netLike(missing=False)
+    first = load_slip(host, port=f"socket://127.0.0.1:{server.port}", name="ex%d")
+    try:
+        addr = socket.getaddrinfo("localhost", server.port, 0, socket.SOCK_STREAM)[0][4][0]
+        if addr != "127.0.0.1":
+            pytest.skip(f"localhost is {addr} here, another server than 127.0.0.1")
+        with pytest.raises(PortError, match=r"already the line of ex0 \(slip\) in this daemon"):
+            load_slip(host, port=f"socket://localhost:{server.port}", name="ey%d")
+        assert list(host.devices) == ["ex0"]
+        assert server.accepted == 1  # the refused load never connected
+    finally:
+        with host.as_current():
+            first.exit()
+        server.stop()
 
 
 def test_a_url_pyserial_cannot_parse_fails_the_load_as_a_port_error(host: Host) -> None:
