@@ -956,7 +956,9 @@ _ETHTOOL_MODES: dict[str, tuple[str, bool, str]] = {
     "--show-priv-flags": ("priv_flags", False, ""), "--set-priv-flags": ("priv_flags", True, ""),
     "-P": ("permaddr", False, "--show-permaddr"), "-d": ("regs", False, "--register-dump"),
     "-e": ("eeprom", False, "--eeprom-dump"), "-E": ("eeprom", True, "--change-eeprom"),
-    "-t": ("test", False, "--test"),
+    "-t": ("test", False, "--test"), "-T": ("tsinfo", False, "--show-time-stamping"),
+    "--show-eee": ("eee", False, ""), "--set-eee": ("eee", True, ""),
+    "-p": ("identify", False, "--identify"),
 }  # fmt: skip
 # ethtool -t's one word -> struct ethtool_test's flags (ETH_TEST_FL_OFFLINE 1, _EXTERNAL_LB 8).
 _TEST_MODES = {"offline": 1, "online": 0, "external_lb": 1 | 8}
@@ -980,6 +982,8 @@ _ETHTOOL_KEYWORDS: dict[str, dict[str, tuple[str, type]]] = {
                  "other": ("other_count", int), "combined": ("combined_count", int)},
     "pauseparam": {"autoneg": ("autoneg", bool), "rx": ("rx_pause", bool),
                    "tx": ("tx_pause", bool)},
+    "eee": {"eee": ("eee_enabled", bool), "advertise": ("advertised", int),
+            "tx-lpi": ("tx_lpi_enabled", bool), "tx-timer": ("tx_lpi_timer", int)},
 }  # fmt: skip
 _U32_MAX = 0xFFFF_FFFF
 
@@ -1033,9 +1037,13 @@ def _word_pairs(
     return out
 
 
-# ethtool -s keywords other than msglvl (the LinkSettings fields) -> the values they take.
-_LINK_KEYWORDS = {"speed": "N", "duplex": "half|full", "autoneg": "on|off"}
-_CHANGE_HELP = "speed N, duplex half|full, autoneg on|off, msglvl N | msglvl TYPE on|off …"
+# ethtool -s keywords other than msglvl (the LinkSettings fields, Wake-on-LAN) -> the values
+# they take.
+_LINK_KEYWORDS = {"speed": "N", "duplex": "half|full", "autoneg": "on|off", "wol": "pumbagsfd",
+                  "sopass": "xx:yy:zz:aa:bb:cc"}  # fmt: skip
+_WOL_KEYWORDS = {"wol": "wolopts", "sopass": "sopass"}  # -s keyword -> the daemon's wol field
+_CHANGE_HELP = ("speed N, duplex half|full, autoneg on|off, wol pumbagsfd, sopass "
+                "xx:yy:zz:aa:bb:cc, msglvl N | msglvl TYPE on|off …")  # fmt: skip
 
 
 def _is_number(text: str) -> bool:
@@ -1052,7 +1060,8 @@ def _change_words(
     """``ethtool -s``'s words -> (link settings to change, the message level change).
 
     Link settings: ``speed`` (positive Mbit/s), ``duplex`` (0 half, 1 full) and
-    ``autoneg`` (bool), as the daemon takes them; the message level: a number,
+    ``autoneg`` (bool), as the daemon takes them, and Wake-on-LAN's ``wolopts`` (the
+    ``WAKE_*`` bits of ``wol``'s letters) and ``sopass`` (hex); the message level: a number,
     or (bit, on) pairs for ``msglvl TYPE on|off …``, or None.  Usage errors exit 2.
     """
     from .ethtool import DUPLEX_FULL, DUPLEX_HALF
@@ -1085,6 +1094,8 @@ def _change_words(
         text = words[i + 1]
         if key == "autoneg":
             link[key] = _ethtool_value(key, text, bool)
+        elif key in _WOL_KEYWORDS:
+            link[_WOL_KEYWORDS[key]] = _wol_word(key, text)
         elif key == "duplex":
             if text not in ("half", "full"):
                 raise click.UsageError(f"duplex: {text!r} is not half or full")
@@ -1099,6 +1110,27 @@ def _change_words(
             link[key] = speed
         i += 2
     return link, msglvl
+
+
+def _wol_word(key: str, text: str) -> int | str:
+    """``wol pg`` -> the WAKE_* bits (``d``: none), as ethtool's letters; ``sopass
+    01:02:03:04:05:06`` -> ``"010203040506"``.  Anything else is a usage error."""
+    from .ethtool import SOPASS_MAX, WOL_MODE_CHARS
+
+    if key == "sopass":
+        parts = text.split(":")
+        if len(parts) != SOPASS_MAX or not all(
+            len(p) in (1, 2) and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts
+        ):
+            raise click.UsageError(f"-s: sopass {text!r} is not {SOPASS_MAX} hex bytes "
+                                   f"xx:yy:zz:aa:bb:cc")  # fmt: skip
+        return "".join(p.zfill(2) for p in parts)
+    bad = [c for c in text if c not in WOL_MODE_CHARS + "d"]
+    if bad or not text:
+        raise click.UsageError(f"-s: wol {text!r}: modes are letters of {WOL_MODE_CHARS} "
+                               f"(p phy, u ucast, m mcast, b bcast, a arp, g magic, s magicsecure, "
+                               f"f filter), or d to disable")  # fmt: skip
+    return 0 if "d" in text else sum(1 << WOL_MODE_CHARS.index(c) for c in set(text))
 
 
 def _msglvl_words(rest: tuple[str, ...]) -> int | list[tuple[int, bool]]:
@@ -1260,6 +1292,11 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
             lines += [f"\tSpeed: {speed}", f"\tDuplex: {duplex}",
                       f"\tAuto-negotiation: {_onoff(r['autoneg'])}",
                       f"\tPort: {_PORTS.get(r['port'], r['port'])}"]  # fmt: skip
+        if r.get("wol") is not None:  # ethtool's dump_wol (only from a driver with get_wol)
+            lines += [f"\tSupports Wake-on: {r['wol']['supported_modes']}",
+                      f"\tWake-on: {r['wol']['wake_on']}"]  # fmt: skip
+            if "s" in r["wol"]["supported_modes"]:  # WAKE_MAGICSECURE
+                lines.append(f"        SecureOn password: {r['wol']['sopass']}")
         if r.get("msglevel") is not None:
             # ethtool's netlink debug_reply_cb: 8 blanks, then 30 and " NAME" for each bit
             # (only blanks for level 0); the kernel's bitset has the named bits only.
@@ -1303,6 +1340,17 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
         return "\n".join(lines) + "\n"
     if op == "features":
         return _features_text(dev, r["features"])
+    if op == "eee":
+        return _eee_text(dev, r)
+    if op == "tsinfo":  # ethtool's netlink/tsinfo.c: tsinfo_dump_list, "none" when empty
+        lines = [f"Time stamping parameters for {dev}:", "Capabilities:"]
+        lines += [f"\t{n}" for n in r["capabilities"]]
+        phc = r["phc_index"]
+        lines.append(f"PTP Hardware Clock: {'none' if phc is None else phc}")
+        for label, names in (("Hardware Transmit Timestamp Modes", r["tx_types"]),
+                             ("Hardware Receive Filter Modes", r["rx_filters"])):  # fmt: skip
+            lines += [f"{label}:", *(f"\t{n}" for n in names)] if names else [f"{label}: none"]
+        return "\n".join(lines)
     if op == "priv_flags":  # ethtool: "%-*s: %s", the names padded to the longest
         width = max(map(len, r["priv_flags"]), default=0)
         return "\n".join([f"Private flags for {dev}:",
@@ -1344,6 +1392,34 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
             f"RX:\t\t{_onoff(r['rx_pause'])}", f"TX:\t\t{_onoff(r['tx_pause'])}",
         ])  # fmt: skip
     return ""
+
+
+def _link_modes_text(before: str, names: list[str]) -> str:
+    """ethtool's ``dump_link_modes``: ``\tBEFORE`` and the modes one a line, aligned under the
+    first — a Full mode right after its Half on the same line —, or ``Not reported``."""
+    if not names:
+        return f"\t{before}Not reported"
+    from itertools import pairwise
+
+    out = f"\t{before}{names[0]}"
+    for prev, name in pairwise(names):
+        half_pair = prev.endswith("/Half") and name == prev[: -len("Half")] + "Full"
+        out += " " if half_pair else "\n\t" + " " * len(before)
+        out += name
+    return out
+
+
+def _eee_text(dev: str, r: dict[str, Any]) -> str:
+    """``ethtool --show-eee``'s layout (ethtool 6.1's netlink/eee.c eee_reply_cb)."""
+    status = ("enabled - " + ("active" if r["eee_active"] else "inactive")
+              if r["eee_enabled"] else "disabled")  # fmt: skip
+    lpi = f"{r['tx_lpi_timer']} (us)" if r["tx_lpi_enabled"] else "disabled"
+    return "\n".join([
+        f"EEE settings for {dev}:", f"\tEEE status: {status}", f"\tTx LPI: {lpi}",
+        _link_modes_text("Supported EEE link modes:  ", r["supported_modes"]),
+        _link_modes_text("Advertised EEE link modes:  ", r["advertised_modes"]),
+        _link_modes_text("Link partner advertised EEE link modes:  ", r["lp_advertised_modes"]),
+    ])  # fmt: skip
 
 
 def _hex_dump(data: bytes, offset: int) -> str:
@@ -1425,13 +1501,18 @@ def _ethtool_modes(f: Any) -> Any:
                 "msglevel": f"change link settings or the message level: {_CHANGE_HELP}",
                 "features": "offload features", "priv_flags": "private flags",
                 "permaddr": "the permanent hardware address",
+                "tsinfo": "time stamping capabilities",
+                "identify": ("identify the port (blink its LED): [N] seconds (default: until "
+                             "interrupted)"),
+                "eee": ("Energy-Efficient Ethernet: eee on|off, advertise MASK, tx-lpi "
+                        "on|off, tx-timer µs" if is_set else "Energy-Efficient Ethernet (EEE)"),
                 "regs": "dump the registers: [raw on|off] [hex on|off]",
                 "test": ("run the driver's self-test: [offline|online|external_lb] (default "
                          "offline; exit status 2 when it fails)"),
                 "eeprom": ("the EEPROM: magic N [offset N] [value N]; without value, "
                            "[length N] bytes from stdin" if is_set
                            else "dump the EEPROM: [offset N] [length N] [raw on|off]")}[op]  # fmt: skip
-        verb = "" if op in ("nway_reset", "msglevel", "regs", "test") \
+        verb = "" if op in ("nway_reset", "msglevel", "regs", "test", "identify") \
             or (op == "eeprom" and not is_set) \
             else ("change " if is_set else "show ")  # fmt: skip
         if op == "features" and is_set:
@@ -1445,14 +1526,16 @@ def _ethtool_modes(f: Any) -> Any:
 
 
 # ethtool(8)'s exit status when a request fails, (request, is a set) -> status: the codes
-# of ethtool 6.x's ioctl commands (ethtool.c: -i 71, -S 96, -r -1, -d/-e/-t 74, -E 87) and
-# netlink ones (netlink/*.c: DEV 75, -s 75, -G 81, -A 76, -K 92); the other netlink
-# commands (-g -c -l -a -k -P --show-priv-flags, -C -L --set-priv-flags) exit 1.
+# of ethtool 6.x's ioctl commands (ethtool.c: -i 71, -S 96, -r -1, -p -1, -d/-e/-t 74, -E 87) and
+# netlink ones (netlink/*.c: DEV 75, -s 75, -G 81, -A 76, -K 92, --set-eee 76); the other
+# netlink commands (-g -c -l -a -k -P -T --show-priv-flags --show-eee, -C -L
+# --set-priv-flags) exit 1.
 _ETHTOOL_FAILED: dict[tuple[str, bool], int] = {
     ("settings", False): 75, ("msglevel", True): 75, ("drvinfo", False): 71,
     ("stats", False): 96, ("nway_reset", False): 255, ("features", True): 92,
     ("ringparam", True): 81, ("pauseparam", True): 76, ("regs", False): 74,
-    ("eeprom", False): 74, ("eeprom", True): 87, ("test", False): 74,
+    ("eeprom", False): 74, ("eeprom", True): 87, ("test", False): 74, ("eee", True): 76,
+    ("identify", False): 255,
 }  # fmt: skip
 
 
@@ -1514,6 +1597,11 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
             raise click.UsageError(f"{flag} takes one of {', '.join(_TEST_MODES)}, not "
                                    f"{' '.join(settings)!r}")  # fmt: skip
         words = {"flags": _TEST_MODES[settings[0] if settings else "offline"]}
+    elif op == "identify":  # ethtool -p DEV [N]: N seconds, 0 (the default) until interrupted
+        if len(settings) > 1:
+            raise click.UsageError(f"{flag} takes one number of seconds, not "
+                                   f"{' '.join(settings)!r}")  # fmt: skip
+        words = {"seconds": _ethtool_value("N", settings[0], int) if settings else 0}
     elif not is_set and op in _GET_WORDS:
         words = _get_words(flag, op, settings)
     elif settings and not is_set:
@@ -1538,8 +1626,17 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         with _client() as c:
             if op == "msglevel":  # -s: link settings first, then the message level, as ethtool
                 link, lvl = _change_words(settings)
+                wol = {_WOL_KEYWORDS[k]: link.pop(_WOL_KEYWORDS[k])
+                       for k in _WOL_KEYWORDS if _WOL_KEYWORDS[k] in link}  # fmt: skip
                 if link:
                     reply = request(c, op="settings", set=link)
+                if wol:  # as ethtool's nl_sset: link settings, Wake-on-LAN, message level
+                    wol_reply = request(c, op="wol", set=wol)
+                    if link:  # the settings with the new Wake-on-LAN, changed if either did
+                        reply["result"]["wol"] = wol_reply["result"]
+                        reply["changed"] = reply.get("changed") or wol_reply.get("changed")
+                    else:
+                        reply = wol_reply
                 if lvl is not None:
                     # msglvl changes bits of the current level; asking for it finds the
                     # device and its get_msglevel first, as ethnl_set_debug does
@@ -1552,7 +1649,7 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
                               75)  # fmt: skip
                     level = _msglvl(lvl, lambda: now)
                     lvl_reply = request(c, op="msglevel", set={"msglevel": level})
-                    if link:  # both: the settings with the new level, changed if either did
+                    if link or wol:  # both: with the new level, changed if either did
                         reply["result"]["msglevel"] = lvl_reply["result"]["msglevel"]
                         reply["changed"] = reply.get("changed") or lvl_reply.get("changed")
                     else:
@@ -1575,6 +1672,12 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
                 if sock is not None and waits is not None and waits < longest:
                     sock.settimeout(longest)
                 reply = request(c, op=op, args=words)
+            elif op == "identify":  # answered when it ends: N seconds, or never (Ctrl-C)
+                sock = getattr(c, "sock", None)
+                if sock is not None:
+                    secs = words["seconds"]
+                    sock.settimeout(secs + max(_timeout(), 5.0) if secs else None)
+                reply = request(c, op=op, args=words)
             elif op == "features" and is_set:
                 asked = _feature_settings(settings)
                 before = request(c, op=op)["result"]["features"]
@@ -1587,7 +1690,7 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
 
     try:  # asked again if the daemon was exiting: now none (DEV went with it), or a new one;
         # a self-test is asked once (an exit that cuts one off answers it: ENODEV)
-        reply = ask() if op == "test" else _once_more(ask)
+        reply = ask() if op in ("test", "identify") else _once_more(ask)
     except DaemonNotRunning:
         _fail(f"no netdrv daemon in this network namespace: {dev!r} is not a netdrv device",
               _ethtool_status(op, is_set, None, None))  # fmt: skip
@@ -1609,10 +1712,12 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         stdout: BinaryIO = sys.stdout.buffer
         stdout.write(bytes.fromhex(result["data"]))
         stdout.flush()
-    elif op == "settings" and all(result.get(k) is None for k in ("speed", "msglevel", "link")):
+    elif op == "settings" and all(
+        result.get(k) is None for k in ("speed", "msglevel", "link", "wol")
+    ):
         click.echo("No data available")  # ethtool's nl_gset: no reply had data (stdout, 75)
         sys.exit(75)
-    elif not is_set and op != "nway_reset":  # like ethtool, a change succeeds silently
+    elif not is_set and op not in ("nway_reset", "identify"):  # a change succeeds silently
         click.echo(_ethtool_text(dev, op, result))
     elif op == "features":
         _report_feature_changes(asked, before, result["features"])

@@ -283,6 +283,10 @@ def _validate_faults(req: dict[str, Any]) -> None:
             )
 
 
+# The ethtool set fields that are bytes, carried as hex: an EEPROM write, a SecureOn password.
+_HEX_FIELDS = frozenset({("eeprom", "data"), ("wol", "sopass")})
+
+
 def _validate_ethtool(req: dict[str, Any]) -> None:
     """``ethtool``: ``dev``, ``op`` (a get), and for a set ``set``: field name -> int or bool."""
     from .ethtool import ETHTOOL_REQUESTS
@@ -290,26 +294,29 @@ def _validate_ethtool(req: dict[str, Any]) -> None:
     if not isinstance(req.get("dev"), str):
         raise ProtocolError("ethtool: 'dev' must be a string")
     op = req.get("op")
-    if not isinstance(op, str) or op not in ETHTOOL_REQUESTS:
-        raise ProtocolError(f"ethtool: 'op' must be one of {', '.join(ETHTOOL_REQUESTS)}")
+    ops = (*ETHTOOL_REQUESTS, "identify")  # identify (ethtool -p): the daemon's, as it runs on
+    if not isinstance(op, str) or op not in ops:
+        raise ProtocolError(f"ethtool: 'op' must be one of {', '.join(ops)}")
     if "args" in req:  # what a get reads: offset/length of an EEPROM dump, a test's flags
         args = req["args"]
-        keys = {"eeprom": ("offset", "length"), "test": ("flags",)}.get(op, ())
+        keys = {"eeprom": ("offset", "length"), "test": ("flags",),
+                "identify": ("seconds",)}.get(op, ())  # fmt: skip
         if not isinstance(args, dict) or not all(k in keys and _is_int(v) for k, v in args.items()):
-            raise ProtocolError("ethtool: 'args' is for 'eeprom' (offset and length) and "
-                                "'test' (flags): integers")  # fmt: skip
+            raise ProtocolError("ethtool: 'args' is for 'eeprom' (offset and length), "
+                                "'test' (flags) and 'identify' (seconds): integers")  # fmt: skip
     if "set" in req:
         settings = req["set"]
-        if op in ("drvinfo", "stats", "nway_reset", "permaddr", "regs", "test"):
+        if op in ("drvinfo", "stats", "nway_reset", "permaddr", "regs", "test", "tsinfo",
+                  "identify"):  # fmt: skip
             raise ProtocolError(f"ethtool: {op!r} takes no 'set'")
         if not isinstance(settings, dict) or not all(
             isinstance(k, str)
-            and (isinstance(v, int) or (op == "eeprom" and k == "data" and isinstance(v, str)))
+            and (isinstance(v, int) or (isinstance(v, str) and (op, k) in _HEX_FIELDS))
             for k, v in settings.items()
         ):
             raise ProtocolError(
                 "ethtool: 'set' must map field names to integers or booleans "
-                "(and 'data' to hex for 'eeprom')"
+                "(and 'data' to hex for 'eeprom', 'sopass' for 'wol')"
             )
 
 

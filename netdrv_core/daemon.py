@@ -290,6 +290,8 @@ class _Conn:
         self.capture_done = False  # the capture ended: close once ``out`` is sent
         self.pending = False  # its reply is owed: a self-test (ethtool -t) runs
         self.owed = ""  # then what the reply is owed for (said if the daemon stops first)
+        self.on_close: Callable[[], None] | None = None
+        """What ends when the client goes away (an ``ethtool -p`` interrupted: Ctrl-C)."""
 
     @property
     def streaming(self) -> bool:
@@ -554,6 +556,12 @@ class Daemon:
             self.host.loop.remove_reader(fd)
             self.conns.pop(fd, None)
         conn.sock.close()
+        if conn.on_close is not None:  # after the close: its late answer goes nowhere
+            on_close, conn.on_close = conn.on_close, None
+            try:
+                on_close()
+            except Exception:  # a driver's fault is the host's to isolate: never the daemon's
+                log.exception("ending what a closed connection was waiting for raised")
 
     def _on_readable(self, conn: _Conn) -> None:
         try:
@@ -988,6 +996,8 @@ class Daemon:
         op = req["op"]
         if op == "test":
             return self._self_test(dev, req, conn)
+        if op == "identify":
+            return self._identify(dev, req, conn)
 
         def reply_of(outcome: tuple[dict[str, Any], bool | None] | EthtoolError) -> dict[str, Any]:
             if isinstance(outcome, EthtoolError):
@@ -1022,6 +1032,7 @@ class Daemon:
             later.append(reply)
             return
         conn.pending = False
+        conn.on_close = None
         if conn.sock.fileno() < 0:
             return  # the client went away meanwhile
         if not self._send(conn, reply):
@@ -1087,6 +1098,38 @@ class Daemon:
         if result is not None:
             return reply_of(result)
         return self._await_answer(dev, conn, later, done, None)
+
+    def _identify(self, dev: Any, req: dict[str, Any], conn: _Conn | None) -> dict[str, Any] | None:
+        """``ethtool -p DEV [N]``: answered when it ends (after N seconds), the daemon serving
+        meanwhile; the client going away (Ctrl-C) ends it, the driver told
+        ``ETHTOOL_ID_INACTIVE``, as a signal ends Linux's."""
+        from .ethtool import EthtoolError, ethtool_phys_id_begin
+
+        later: list[dict[str, Any]] = []
+
+        def done(error: EthtoolError | None) -> None:
+            reply = {"ok": True, "result": {}} if error is None else _ethtool_refusal(error)
+            self._answer_later(conn, later, reply)
+
+        seconds = (req.get("args") or {}).get("seconds", 0)
+        label = f"{self.host._owner(dev)}'s ethtool identify on {dev.name}"
+        if conn is None and not seconds:  # in-process: nobody could interrupt it
+            return _ethtool_refusal(EthtoolError(f"{dev.name}: an in-process identify needs "
+                                                 f"seconds > 0", errno.EINVAL))  # fmt: skip
+        try:
+            run = ethtool_phys_id_begin(self.host, dev, seconds, done,
+                                        lambda: self.watchdog.guard(label))  # fmt: skip
+        except EthtoolError as exc:
+            return _ethtool_refusal(exc)
+        if conn is None:
+            self.host.loop.run_until(lambda: bool(later), seconds + 5.0)
+            if not later:
+                run.cancel()
+            return later[0]
+        conn.pending = True
+        conn.owed = f"the identification of {dev.name} (ethtool -p) ended"
+        conn.on_close = run.cancel
+        return None
 
     def faults(self, req: dict[str, Any]) -> dict[str, Any]:
         """``netdrv faults``: install or change (``set``), remove (``off``) or show the

@@ -61,6 +61,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DUPLEX_FULL",
     "DUPLEX_HALF",
+    "EEE_SETTINGS",
+    "ETHTOOL_ID_ACTIVE",
+    "ETHTOOL_ID_INACTIVE",
+    "ETHTOOL_ID_OFF",
+    "ETHTOOL_ID_ON",
     "ETHTOOL_REQUESTS",
     "ETHTOOL_TEST_TIMEOUT",
     "ETH_TEST_FL_EXTERNAL_LB",
@@ -68,15 +73,23 @@ __all__ = [
     "ETH_TEST_FL_FAILED",
     "ETH_TEST_FL_OFFLINE",
     "FEATURE_GROUPS",
+    "LINK_MODE_NAMES",
     "LINK_SETTINGS",
     "MAX_PRIV_FLAGS",
     "NETDEV_FEATURE_NAMES",
     "NETIF_MSG_NAMES",
+    "SOF_TIMESTAMPING_NAMES",
+    "SOPASS_MAX",
     "SPEED_UNKNOWN",
+    "WAKE_MAGIC",
+    "WAKE_MAGICSECURE",
+    "WAKE_PHY",
+    "WOL_MODE_CHARS",
     "Channels",
     "Coalesce",
     "Completion",
     "DrvInfo",
+    "EthtoolEee",
     "EthtoolEeprom",
     "EthtoolError",
     "EthtoolOps",
@@ -84,30 +97,41 @@ __all__ = [
     "EthtoolTest",
     "LinkSettings",
     "PauseParam",
+    "PhysId",
     "RingParam",
+    "TsInfo",
+    "WolInfo",
     "ethtool_features",
     "ethtool_get",
+    "ethtool_get_eee",
     "ethtool_get_eeprom",
     "ethtool_get_msglevel",
     "ethtool_get_perm_addr",
     "ethtool_get_priv_flags",
     "ethtool_get_regs",
+    "ethtool_get_ts_info",
+    "ethtool_get_wol",
     "ethtool_nway_reset",
+    "ethtool_op_get_ts_info",
+    "ethtool_phys_id_begin",
     "ethtool_report",
     "ethtool_request",
     "ethtool_request_begin",
     "ethtool_self_test",
     "ethtool_self_test_begin",
     "ethtool_set",
+    "ethtool_set_eee",
     "ethtool_set_eeprom",
     "ethtool_set_features",
     "ethtool_set_link_ksettings",
     "ethtool_set_msglevel",
     "ethtool_set_priv_flags",
+    "ethtool_set_wol",
     "ethtool_supports",
     "netif_testing",
     "netif_testing_off",
     "netif_testing_on",
+    "wol_mode_text",
 ]
 
 log = logging.getLogger("netdrv.ethtool")
@@ -225,6 +249,111 @@ class EthtoolRegs:
 
     version: int = 0
     len: int = 0
+
+
+WAKE_PHY = 1 << 0
+"""Wake on PHY activity (link change): ``ethtool -s DEV wol p``."""
+WAKE_UCAST = 1 << 1
+WAKE_MCAST = 1 << 2
+WAKE_BCAST = 1 << 3
+WAKE_ARP = 1 << 4
+WAKE_MAGIC = 1 << 5
+"""Wake on a MagicPacket (``wol g``)."""
+WAKE_MAGICSECURE = 1 << 6
+"""Wake on a MagicPacket carrying the SecureOn password ``sopass`` (``wol s``)."""
+WAKE_FILTER = 1 << 7
+WOL_MODE_CHARS = "pumbagsf"
+"""ethtool's letter for each ``WAKE_*`` bit, bit 0 first (``wol d`` is none of them)."""
+SOPASS_MAX = 6
+"""Bytes of the SecureOn password (``struct ethtool_wolinfo``'s ``sopass``)."""
+
+
+@dataclass
+class WolInfo:
+    """``struct ethtool_wolinfo`` (``ethtool -s DEV wol …``, ``Wake-on:`` of ``ethtool DEV``):
+    the ``WAKE_*`` modes the device ``supported``, those enabled (``wolopts``) and the
+    SecureOn password, :data:`SOPASS_MAX` bytes (meaningful with :data:`WAKE_MAGICSECURE`)."""
+
+    supported: int = 0
+    wolopts: int = 0
+    sopass: bytes = bytes(SOPASS_MAX)
+
+
+SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
+SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
+SOF_TIMESTAMPING_SOFTWARE = 1 << 4
+SOF_TIMESTAMPING_NAMES = (
+    "hardware-transmit", "software-transmit", "hardware-receive", "software-receive",
+    "software-system-clock", "hardware-legacy-clock", "hardware-raw-clock", "option-id",
+    "sched-transmit", "ack-transmit", "option-cmsg", "option-tsonly", "option-stats",
+    "option-pktinfo", "option-tx-swhw", "bind-phc", "option-id-tcp",
+)  # fmt: skip
+"""``SOF_TIMESTAMPING_*`` bits in order, as ``ethtool -T`` names them (the kernel's
+``sof_timestamping_names``)."""
+HWTSTAMP_TX_NAMES = ("off", "on", "onestep-sync", "onestep-p2p")
+"""``HWTSTAMP_TX_*`` (the bits of :attr:`TsInfo.tx_types`) as ethtool names them."""
+HWTSTAMP_FILTER_NAMES = (
+    "none", "all", "some", "ptpv1-l4-event", "ptpv1-l4-sync", "ptpv1-l4-delay-req",
+    "ptpv2-l4-event", "ptpv2-l4-sync", "ptpv2-l4-delay-req", "ptpv2-l2-event",
+    "ptpv2-l2-sync", "ptpv2-l2-delay-req", "ptpv2-event", "ptpv2-sync", "ptpv2-delay-req",
+    "ntp-all",
+)  # fmt: skip
+"""``HWTSTAMP_FILTER_*`` (the bits of :attr:`TsInfo.rx_filters`) as ethtool names them."""
+
+
+@dataclass
+class TsInfo:
+    """``struct ethtool_ts_info`` (``ethtool -T``): the ``SOF_TIMESTAMPING_*`` capabilities,
+    the PTP hardware clock (-1: none) and the hardware time stamping modes (bitmasks of
+    ``1 << HWTSTAMP_TX_*`` and ``1 << HWTSTAMP_FILTER_*``)."""
+
+    so_timestamping: int = 0
+    phc_index: int = -1
+    tx_types: int = 0
+    rx_filters: int = 0
+
+
+LINK_MODE_NAMES: dict[int, str] = {
+    0: "10baseT/Half", 1: "10baseT/Full", 2: "100baseT/Half", 3: "100baseT/Full",
+    4: "1000baseT/Half", 5: "1000baseT/Full", 12: "10000baseT/Full", 15: "2500baseX/Full",
+    17: "1000baseKX/Full", 18: "10000baseKX4/Full", 19: "10000baseKR/Full",
+    21: "20000baseMLD2/Full", 22: "20000baseKR2/Full", 23: "40000baseKR4/Full",
+    24: "40000baseCR4/Full", 25: "40000baseSR4/Full", 26: "40000baseLR4/Full",
+    27: "56000baseKR4/Full", 28: "56000baseCR4/Full", 29: "56000baseSR4/Full",
+    30: "56000baseLR4/Full", 31: "25000baseCR/Full",
+}  # fmt: skip
+"""The link modes (``ETHTOOL_LINK_MODE_*_BIT``) of the legacy u32 masks :class:`EthtoolEee`
+carries, as ethtool names them; the bits that are no link mode (Autoneg, TP, Pause…) are left
+out, as ethtool leaves them out of its lists of link modes."""
+
+
+@dataclass
+class EthtoolEee:
+    """``struct ethtool_eee`` (``ethtool --show-eee/--set-eee``): Energy-Efficient Ethernet.
+
+    ``supported``, ``advertised`` and ``lp_advertised`` (the link partner's) are masks of
+    link mode bits (:data:`LINK_MODE_NAMES`: ``1 << 5`` is 1000baseT/Full); ``eee_active``
+    says whether EEE runs on the link now, ``eee_enabled`` whether it is on,
+    ``tx_lpi_enabled`` whether the MAC sends Low Power Idle, after ``tx_lpi_timer`` µs.
+    """
+
+    supported: int = 0
+    advertised: int = 0
+    lp_advertised: int = 0
+    eee_active: bool = False
+    eee_enabled: bool = False
+    tx_lpi_enabled: bool = False
+    tx_lpi_timer: int = 0
+
+
+ETHTOOL_ID_INACTIVE = 0
+"""``set_phys_id``: identification is over: back to the normal LED state."""
+ETHTOOL_ID_ACTIVE = 1
+"""``set_phys_id``: identification starts (``ethtool -p``)."""
+ETHTOOL_ID_ON = 2
+"""``set_phys_id``: the LED on (the core blinks it when ACTIVE returned a frequency)."""
+ETHTOOL_ID_OFF = 3
+"""``set_phys_id``: the LED off."""
 
 
 ETH_TEST_FL_OFFLINE = 1 << 0
@@ -443,6 +572,49 @@ class EthtoolOps:
         what reading has no side effect on (no clear-on-read counters)."""
         return None
 
+    def get_wol(self, dev: NetDevice, wol: WolInfo) -> None:
+        """Wake-on-LAN (``ethtool DEV``'s ``Supports Wake-on:`` and ``Wake-on:``): set
+        ``wol.supported`` (``WAKE_*`` bits), ``wol.wolopts`` (those enabled) and, with
+        :data:`WAKE_MAGICSECURE` supported, ``wol.sopass``.  ``wol`` comes zeroed.  A driver
+        without it has no Wake-on lines and cannot take ``ethtool -s DEV wol``."""
+
+    def set_wol(self, dev: NetDevice, wol: WolInfo) -> int | None:
+        """``ethtool -s DEV wol pumbagsfd [sopass XX:…]``: enable the modes ``wol.wolopts``
+        says.  ``wol`` is what :meth:`get_wol` reported with the request applied, already
+        checked (only supported modes; a password only with ``WAKE_MAGICSECURE``
+        supported); a request that changes nothing does not come here.  Needs :meth:`get_wol`."""
+        return -errno.EOPNOTSUPP
+
+    def get_eee(self, dev: NetDevice, eee: EthtoolEee) -> int | None:
+        """``ethtool --show-eee``: fill ``eee`` (it comes zeroed); 0 or a negative errno."""
+        return -errno.EOPNOTSUPP
+
+    def set_eee(self, dev: NetDevice, eee: EthtoolEee) -> int | None:
+        """``ethtool --set-eee DEV eee on|off advertise N tx-lpi on|off tx-timer N``: ``eee``
+        is what :meth:`get_eee` reported with the request applied; a request that changes
+        nothing does not come here.  Needs :meth:`get_eee`."""
+        return -errno.EOPNOTSUPP
+
+    def set_phys_id(self, dev: NetDevice, state: int) -> int | None:
+        """``ethtool -p DEV [N]``: make the port findable (blink its LED).
+
+        The core calls it with :data:`ETHTOOL_ID_ACTIVE` first: return 0 when the
+        hardware blinks by itself (until :data:`ETHTOOL_ID_INACTIVE`), a positive
+        number of on/off cycles per second for the core to call
+        :data:`ETHTOOL_ID_ON`/:data:`ETHTOOL_ID_OFF` at twice that rate, or a
+        negative errno.  Those return 0 or a negative errno (which ends it).  It
+        always ends with :data:`ETHTOOL_ID_INACTIVE` — after N seconds, or when the
+        user interrupts ``ethtool -p`` — as Linux's ``ethtool_phys_id`` does.
+        """
+        return -errno.EOPNOTSUPP
+
+    def get_ts_info(self, dev: NetDevice, info: TsInfo) -> int | None:
+        """Time stamping capabilities (``ethtool -T``): fill ``info`` (``phc_index`` comes
+        -1); 0 or a negative errno.  Without it the core reports software receive time
+        stamps and the software clock, as Linux's ``__ethtool_get_ts_info``; a driver that
+        time-stamps transmitted frames in software uses :func:`ethtool_op_get_ts_info`."""
+        return -errno.EOPNOTSUPP
+
     def get_test_strings(self, dev: NetDevice) -> list[str]:
         """Names of the driver's self-tests, in :meth:`self_test`'s ``data`` order (Linux's
         ``get_strings`` for ``ETH_SS_TEST``; ``ethtool -i``'s ``supports-test``), distinct;
@@ -469,6 +641,20 @@ class EthtoolOps:
         Needs :meth:`get_test_strings`.
         """
         return None
+
+
+def ethtool_op_get_ts_info(dev: NetDevice, info: TsInfo) -> int:
+    """Linux's ``ethtool_op_get_ts_info``, for a driver's :meth:`EthtoolOps.get_ts_info`:
+    software transmit and receive time stamps and the software clock, no PHC.
+
+    On a TAP, transmit time stamps are the kernel's tun driver's (``tun_net_xmit``
+    calls ``skb_tx_timestamp`` as it queues the frame to netdrv) and receive ones the
+    kernel stack's, so a socket on the interface gets both: what usbnet and tun report.
+    """
+    info.so_timestamping = (SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE
+                            | SOF_TIMESTAMPING_SOFTWARE)  # fmt: skip
+    info.phc_index = -1
+    return 0
 
 
 def ethtool_supports(ops: EthtoolOps | None, name: str) -> bool:
@@ -604,7 +790,7 @@ _KINDS: dict[str, _Kind] = {
 
 ETHTOOL_REQUESTS = (
     "settings", "drvinfo", "stats", "msglevel", "nway_reset", "features", "priv_flags", *_KINDS,
-    "permaddr", "eeprom", "regs", "test",
+    "permaddr", "eeprom", "regs", "test", "wol", "tsinfo", "eee",
 )  # fmt: skip
 """What :func:`ethtool_request` (the daemon's ``ethtool`` command) answers."""
 
@@ -1138,6 +1324,378 @@ def ethtool_nway_reset(host: Host, dev: NetDevice) -> None:
         raise EthtoolError(f"{dev.name}: cannot restart autonegotiation: {why}", -ret)
 
 
+# -- Wake-on-LAN (ethtool -s DEV wol) and time stamping (ethtool -T) -------------------------
+def wol_mode_text(modes: int) -> str:
+    """``WAKE_*`` bits as ethtool's letters (``unparse_wolopts``): ``pg``; ``d`` for none."""
+    return "".join(c for i, c in enumerate(WOL_MODE_CHARS) if modes >> i & 1) or "d"
+
+
+def _checked_wol(dev: NetDevice, wol: Any) -> WolInfo:
+    """What ``get_wol`` left: u32 bit sets, a :data:`SOPASS_MAX`-byte password (``EIO``)."""
+    if not isinstance(wol, WolInfo):
+        raise _garbage(dev, "get_wol", wol)
+    for name in ("supported", "wolopts"):
+        v = getattr(wol, name)
+        if type(v) is not int or not 0 <= v <= U32_MAX:
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_wol left {name}={v!r:.50}, "
+                               f"not WAKE_* bits (an integer 0..{U32_MAX})", errno.EIO)  # fmt: skip
+    if not isinstance(wol.sopass, bytes | bytearray) or len(wol.sopass) != SOPASS_MAX:
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_wol left sopass="
+                           f"{wol.sopass!r:.50}, not {SOPASS_MAX} bytes", errno.EIO)  # fmt: skip
+    return WolInfo(wol.supported, wol.wolopts, bytes(wol.sopass))
+
+
+def ethtool_get_wol(host: Host, dev: NetDevice) -> WolInfo:
+    """Wake-on-LAN (``ETHTOOL_MSG_WOL_GET``): the driver's ``get_wol`` fills a zeroed
+    :class:`WolInfo`.  ``EOPNOTSUPP`` without the op, as Linux's ``wol_prepare_data``;
+    what it leaves is checked (``EIO``); one that raises is a driver fault."""
+    ops = dev.ethtool_ops
+    if not ethtool_supports(ops, "get_wol"):
+        raise _unsupported(dev, "Wake-on-LAN")
+    assert ops is not None
+    _present(dev)
+    wol = WolInfo()
+    get_wol: Callable[..., Any] = ops.get_wol  # void in Linux; a driver may return anything
+    try:
+        ret = get_wol(dev, wol)
+    except OSError as exc:
+        err = oserror_errno(exc)
+        raise EthtoolError(f"{dev.name}: get_wol: {refusal_text(err, refusal_message(exc))}",
+                           err) from None  # fmt: skip
+    except Exception as exc:
+        raise _driver_raised(host, dev, "get_wol", exc) from exc
+    if ret is not None:  # void in Linux: a value is a misunderstanding worth naming
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_wol returned {ret!r:.100}: it "
+                           f"fills the WolInfo it is given and returns None", errno.EIO)  # fmt: skip
+    return _checked_wol(dev, wol)
+
+
+def _check_wol_fields(dev: NetDevice, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A Wake-on-LAN change: ``wolopts`` (``WAKE_*`` bits) and ``sopass`` (12 hex digits, or
+    6 bytes) -> the :class:`WolInfo` fields (``EINVAL`` for anything else)."""
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name == "wolopts":
+            if type(value) is not int or not 0 <= value < 1 << len(WOL_MODE_CHARS):
+                raise EthtoolError(f"{dev.name}: wolopts must be WAKE_* bits 0..0xff (ethtool's "
+                                   f"{WOL_MODE_CHARS}), not {value!r:.50}", errno.EINVAL)  # fmt: skip
+            out[name] = value
+        elif name == "sopass":
+            try:
+                pw = value if isinstance(value, bytes) else bytes.fromhex(value.replace(":", ""))
+            except (AttributeError, ValueError):
+                pw = b""
+            if len(pw) != SOPASS_MAX:
+                raise EthtoolError(f"{dev.name}: sopass must be {SOPASS_MAX} bytes "
+                                   f"(xx:yy:zz:aa:bb:cc), not {value!r:.50}", errno.EINVAL)  # fmt: skip
+            out[name] = pw
+        else:
+            raise EthtoolError(f"{dev.name}: Wake-on-LAN has no settable field {name!r} "
+                               f"(settable: wolopts, sopass)", errno.EINVAL)  # fmt: skip
+    return out
+
+
+def ethtool_set_wol(host: Host, dev: NetDevice, changes: Mapping[str, Any]) -> bool:
+    """``ethtool -s DEV wol MODES [sopass XX:…]``; True if the settings changed.
+
+    As Linux's ``ethnl_set_wol``: ``EOPNOTSUPP`` without the driver's ``get_wol`` and
+    ``set_wol``; ``wolopts`` replaces the enabled modes; a mode the device does not
+    support is ``EINVAL`` ("cannot enable unsupported WoL mode"), and so is a
+    password without ``WAKE_MAGICSECURE`` supported; the driver gets what ``get_wol``
+    reported with the request applied, and a request that changes nothing does not
+    reach it.  Its negative errno raises :class:`EthtoolError`.
+    """
+    ops = dev.ethtool_ops
+    if not (ethtool_supports(ops, "get_wol") and ethtool_supports(ops, "set_wol")):
+        raise _unsupported(dev, "changing Wake-on-LAN")
+    fields_ = _check_wol_fields(dev, changes)
+    current = ethtool_get_wol(host, dev)
+    new = replace(current, **fields_)
+    extra = new.wolopts & ~current.supported
+    if extra:
+        raise EthtoolError(f"{dev.name}: cannot enable unsupported WoL mode: "
+                           f"{wol_mode_text(extra)} (the device supports "
+                           f"{wol_mode_text(current.supported)})", errno.EINVAL)  # fmt: skip
+    if "sopass" in fields_ and not current.supported & WAKE_MAGICSECURE:
+        raise EthtoolError(f"{dev.name}: magicsecure not supported, cannot set password",
+                           errno.EINVAL)  # fmt: skip
+    if new == current:
+        return False  # ethnl: "if (!mod) return 0"
+    _call_set(host, dev, "set_wol", f"Wake-on-LAN (wol {wol_mode_text(new.wolopts)})", new)
+    return True
+
+
+def _wol_dict(wol: WolInfo) -> dict[str, Any]:
+    return {"supported": wol.supported, "wolopts": wol.wolopts, "sopass": wol.sopass.hex(":"),
+            "supported_modes": wol_mode_text(wol.supported),
+            "wake_on": wol_mode_text(wol.wolopts)}  # fmt: skip
+
+
+def ethtool_get_ts_info(host: Host, dev: NetDevice) -> TsInfo:
+    """``ethtool -T`` (``ETHTOOL_MSG_TSINFO_GET``), as Linux 6.1's ``__ethtool_get_ts_info``:
+    the driver's ``get_ts_info`` fills a zeroed :class:`TsInfo` (``phc_index`` -1); a
+    driver without it gets software receive time stamps and the software clock
+    (``SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE``), which the kernel's
+    stack gives every device's received frames.  What the op leaves is checked (``EIO``);
+    its negative errno raises :class:`EthtoolError`."""
+    _present(dev)
+    info = TsInfo()
+    ops = dev.ethtool_ops
+    if not ethtool_supports(ops, "get_ts_info"):
+        info.so_timestamping = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE
+        return info
+    assert ops is not None
+    ret = _guarded(host, dev, "get_ts_info", ops.get_ts_info, info)
+    if ret < 0:
+        why = refusal_text(-ret, host.extack)
+        raise EthtoolError(f"{dev.name}: cannot get the time stamping capabilities: {why}", -ret)
+    if not isinstance(info, TsInfo):
+        raise _garbage(dev, "get_ts_info", info)
+    for name in ("so_timestamping", "tx_types", "rx_filters"):
+        v = getattr(info, name)
+        if type(v) is not int or not 0 <= v <= U32_MAX:
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_ts_info left {name}={v!r:.50}, "
+                               f"not a u32 bit set", errno.EIO)  # fmt: skip
+    if type(info.phc_index) is not int or not -1 <= info.phc_index < 1 << 31:
+        raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_ts_info left phc_index="
+                           f"{info.phc_index!r:.50}, not -1 (none) or a PHC number",
+                           errno.EIO)  # fmt: skip
+    return replace(info)
+
+
+def _bit_names(bits: int, names: tuple[str, ...]) -> list[str]:
+    """The names of ``bits``' set bits, lowest first; an unnamed one as ``bit N``."""
+    return [names[i] if i < len(names) else f"bit {i}"
+            for i in range(bits.bit_length()) if bits >> i & 1]  # fmt: skip
+
+
+def _ts_info_dict(info: TsInfo) -> dict[str, Any]:
+    """As the netlink reply carries it: no PHC index (None) when it is -1."""
+    return {"so_timestamping": info.so_timestamping,
+            "capabilities": _bit_names(info.so_timestamping, SOF_TIMESTAMPING_NAMES),
+            "phc_index": info.phc_index if info.phc_index >= 0 else None,
+            "tx_types": _bit_names(info.tx_types, HWTSTAMP_TX_NAMES),
+            "rx_filters": _bit_names(info.rx_filters, HWTSTAMP_FILTER_NAMES)}  # fmt: skip
+
+
+EEE_SETTINGS = ("advertised", "eee_enabled", "tx_lpi_enabled", "tx_lpi_timer")
+"""What :func:`ethtool_set_eee` changes (``--set-eee``'s advertise, eee, tx-lpi, tx-timer)."""
+
+
+def ethtool_get_eee(host: Host, dev: NetDevice) -> EthtoolEee:
+    """``ethtool --show-eee`` (``ETHTOOL_MSG_EEE_GET``): the driver's ``get_eee`` fills a
+    zeroed :class:`EthtoolEee`; ``EOPNOTSUPP`` without it, as Linux's ``eee_prepare_data``.
+    Its negative errno raises :class:`EthtoolError`; what it leaves is checked (``EIO``)."""
+    ops = dev.ethtool_ops
+    if not ethtool_supports(ops, "get_eee"):
+        raise _unsupported(dev, "EEE (Energy-Efficient Ethernet)")
+    assert ops is not None
+    eee = EthtoolEee()
+    ret = _guarded(host, dev, "get_eee", ops.get_eee, eee)
+    if ret < 0:
+        why = refusal_text(-ret, host.extack)
+        raise EthtoolError(f"{dev.name}: cannot get the EEE settings: {why}", -ret)
+    if not isinstance(eee, EthtoolEee):
+        raise _garbage(dev, "get_eee", eee)
+    out: dict[str, Any] = {}
+    for f in fields(EthtoolEee):
+        v = getattr(eee, f.name)
+        if isinstance(f.default, bool):
+            if type(v) is not bool and not (type(v) is int and v in (0, 1)):
+                raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_eee left {f.name}="
+                                   f"{v!r:.50}, not true or false", errno.EIO)  # fmt: skip
+            v = bool(v)
+        elif type(v) is not int or not 0 <= v <= U32_MAX:
+            raise EthtoolError(f"{dev.name}: {_owner(dev)}'s get_eee left {f.name}={v!r:.50}, "
+                               f"not an integer 0..{U32_MAX}", errno.EIO)  # fmt: skip
+        out[f.name] = v
+    return EthtoolEee(**out)
+
+
+def _check_eee_fields(dev: NetDevice, changes: Mapping[str, Any]) -> None:
+    for name, value in changes.items():
+        if name not in EEE_SETTINGS:
+            raise EthtoolError(f"{dev.name}: EEE has no settable field {name!r} (settable: "
+                               f"{', '.join(EEE_SETTINGS)})", errno.EINVAL)  # fmt: skip
+        if name in ("eee_enabled", "tx_lpi_enabled"):
+            ok = isinstance(value, bool)
+        else:
+            ok = type(value) is int and 0 <= value <= U32_MAX
+        if not ok:
+            want = "true or false" if name.endswith("enabled") else f"an integer 0..{U32_MAX}"
+            raise EthtoolError(f"{dev.name}: {name} must be {want}, not {value!r:.50}",
+                               errno.EINVAL)  # fmt: skip
+
+
+def ethtool_set_eee(host: Host, dev: NetDevice, changes: Mapping[str, Any]) -> bool:
+    """``ethtool --set-eee``; True if the settings changed.
+
+    As Linux 6.1's ``ethnl_set_eee``: ``EOPNOTSUPP`` without ``get_eee`` and ``set_eee``;
+    ``changes`` maps :data:`EEE_SETTINGS` to new values (``advertised`` replaces the
+    advertised link modes: a mask of link mode bits); the driver gets what ``get_eee``
+    reported with them applied, and a request that changes nothing does not reach it.
+    Refusing what the hardware cannot do is the driver's (a negative errno).
+    """
+    ops = dev.ethtool_ops
+    if not (ethtool_supports(ops, "get_eee") and ethtool_supports(ops, "set_eee")):
+        raise _unsupported(dev, "changing EEE (Energy-Efficient Ethernet)")
+    _check_eee_fields(dev, changes)
+    current = ethtool_get_eee(host, dev)
+    new = replace(current, **changes)
+    if new == current:
+        return False  # ethnl: "if (!mod) return 0"
+    _call_set(host, dev, "set_eee", "the EEE settings", new)
+    return True
+
+
+def _eee_dict(eee: EthtoolEee) -> dict[str, Any]:
+    return {**asdict(eee), **{f"{k}_modes": _bit_names_of(getattr(eee, k)) for k in
+                              ("supported", "advertised", "lp_advertised")}}  # fmt: skip
+
+
+def _bit_names_of(mask: int) -> list[str]:
+    """The link modes of a legacy mask, lowest bit first (the bits that are none left out)."""
+    return [n for b, n in LINK_MODE_NAMES.items() if mask >> b & 1]
+
+
+# -- identify (ethtool -p) ------------------------------------------------------------------------
+_ID_STATES = {ETHTOOL_ID_INACTIVE: "ETHTOOL_ID_INACTIVE", ETHTOOL_ID_ACTIVE: "ETHTOOL_ID_ACTIVE",
+              ETHTOOL_ID_ON: "ETHTOOL_ID_ON", ETHTOOL_ID_OFF: "ETHTOOL_ID_OFF"}  # fmt: skip
+# The identify running on each host (Linux: one at a time, its static "busy").
+_identifying: weakref.WeakKeyDictionary[Host, PhysId] = weakref.WeakKeyDictionary()
+
+
+class PhysId:
+    """One ``ethtool -p`` run on the host's loop (Linux's ``ethtool_phys_id``): :meth:`cancel`
+    is the user's interrupt.  ``done`` gets None, or the :class:`EthtoolError` that ended it,
+    once the driver was told :data:`ETHTOOL_ID_INACTIVE`."""
+
+    def __init__(self, host: Host, dev: NetDevice, seconds: int,
+                 done: Callable[[EthtoolError | None], None] | None,
+                 guard: Callable[[], AbstractContextManager[object]] | None = None) -> None:  # fmt: skip
+        self.host, self.dev, self.seconds, self.done = host, dev, seconds, done
+        self.guard = guard or nullcontext
+        self.finished = False
+        self.timer: Any = None
+        self.count = 0  # ON/OFF calls to make (0: until cancelled)
+        self.calls = 0
+        self.interval = 0.0
+
+    def _call(self, state: int) -> int:
+        """``set_phys_id(state)``: 0, a positive frequency (ACTIVE only) or a negative errno;
+        a raise is a driver fault (``EIO``), a refusal by ``OSError`` its errno."""
+        ops = self.dev.ethtool_ops
+        assert ops is not None
+        try:
+            with self.guard():
+                ret: Any = ops.set_phys_id(self.dev, state)
+        except OSError as exc:
+            self.host.extack = refusal_message(exc)
+            return -oserror_errno(exc)
+        except Exception as exc:
+            raise _driver_raised(self.host, self.dev, "set_phys_id", exc) from exc
+        if ret is None:
+            return 0
+        limit = U32_MAX if state == ETHTOOL_ID_ACTIVE else 0
+        if type(ret) is not int or not -4095 <= ret <= limit:
+            raise EthtoolError(f"{self.dev.name}: {_owner(self.dev)}'s set_phys_id returned "
+                               f"{ret!r:.50} for {_ID_STATES[state]}, not 0"
+                               + (", a frequency" if limit else "")
+                               + " or a negative errno", errno.EIO)  # fmt: skip
+        return int(ret)
+
+    def start(self) -> None:
+        """ACTIVE, then the driver's own blinking for ``seconds`` or the core's ON/OFF."""
+        self.host.extack = None
+        rc = self._call(ETHTOOL_ID_ACTIVE)
+        if rc < 0:
+            raise EthtoolError(f"{self.dev.name}: cannot identify the device: "
+                               f"{refusal_text(-rc, self.host.extack)}", -rc)  # fmt: skip
+        _identifying[self.host] = self
+        if rc == 0:  # the driver blinks by itself
+            if self.seconds:
+                self.timer = self.host.loop.call_later(self.seconds, self._finish, None)
+            return
+        n = 2 * rc  # "called at twice the frequency in rc"
+        self.interval, self.count = 1.0 / n, n * self.seconds
+        self._step()
+
+    def _step(self) -> None:
+        self.timer = None
+        if self.finished:
+            return
+        if self.count and self.calls == self.count:
+            self._finish(None)
+            return
+        state = ETHTOOL_ID_OFF if self.calls & 1 else ETHTOOL_ID_ON
+        self.calls += 1
+        try:
+            _registered(self.host, self.dev)
+            rc = self._call(state)
+        except EthtoolError as exc:
+            self._finish(exc)
+            return
+        if rc < 0:
+            self._finish(EthtoolError(f"{self.dev.name}: identification stopped: "
+                                      f"{refusal_text(-rc, self.host.extack)}", -rc))  # fmt: skip
+            return
+        self.timer = self.host.loop.call_later(self.interval, self._step)
+
+    def cancel(self) -> None:
+        """The user interrupted it: it ends now, INACTIVE (Linux: a signal ends the wait)."""
+        self._finish(None)
+
+    def _finish(self, error: EthtoolError | None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if _identifying.get(self.host) is self:
+            del _identifying[self.host]
+        if self.host.devices.get(self.dev.name) is self.dev and netif_device_present(self.dev):
+            try:  # "(void) ops->set_phys_id(dev, ETHTOOL_ID_INACTIVE)": its answer is ignored
+                self._call(ETHTOOL_ID_INACTIVE)
+            except EthtoolError as exc:
+                log.warning("%s", exc)
+        if self.done is not None:
+            self.done(error)
+
+
+def ethtool_phys_id_begin(
+    host: Host, dev: NetDevice, seconds: int,
+    done: Callable[[EthtoolError | None], None] | None = None,
+    guard: Callable[[], AbstractContextManager[object]] | None = None,
+) -> PhysId:  # fmt: skip
+    """Start ``ethtool -p DEV [seconds]`` (``ETHTOOL_PHYS_ID``) on the host's loop.
+
+    As Linux's ``ethtool_phys_id``: ``EOPNOTSUPP`` without the driver's ``set_phys_id``;
+    ``EBUSY`` while another identify runs on the host; ``set_phys_id(ETHTOOL_ID_ACTIVE)``
+    first (its negative errno raises :class:`EthtoolError`); then, if it returned 0, the
+    driver blinks by itself for ``seconds`` (0: until :meth:`PhysId.cancel`), else the
+    core calls ``ETHTOOL_ID_ON``/``ETHTOOL_ID_OFF`` alternately at twice the frequency
+    it returned, that many seconds (0: until cancelled; an errno from one ends it).
+    Whatever ends it — the time, a cancel, an error — the driver is told
+    ``ETHTOOL_ID_INACTIVE`` before ``done`` gets None or the error.  ``guard``, if given,
+    makes the context (the daemon's lockup watchdog) each driver call runs in.
+    """
+    _present(dev)
+    if not ethtool_supports(dev.ethtool_ops, "set_phys_id"):
+        raise _unsupported(dev, "identification (ethtool -p: its driver has no set_phys_id)")
+    if type(seconds) is not int or not 0 <= seconds <= U32_MAX:
+        raise EthtoolError(f"{dev.name}: identify for a number of seconds 0..{U32_MAX} (0: "
+                           f"until interrupted), not {seconds!r:.50}", errno.EINVAL)  # fmt: skip
+    running = _identifying.get(host)
+    if running is not None:
+        raise EthtoolError(f"{dev.name}: cannot identify the device: {running.dev.name} is being "
+                           f"identified (ethtool -p): one at a time", errno.EBUSY)  # fmt: skip
+    _registered(host, dev)
+    run = PhysId(host, dev, seconds, done, guard)
+    run.start()
+    return run
+
+
 def _garbage(dev: NetDevice, op: str, value: Any) -> EthtoolError:
     return EthtoolError(f"{dev.name}: {_owner(dev)}'s {op} returned {value!r:.200}", errno.EIO)
 
@@ -1398,8 +1956,9 @@ def ethtool_request(
     ``op`` is one of :data:`ETHTOOL_REQUESTS`.  With ``settings`` (field name ->
     value; ``{"msglevel": N}`` for ``msglevel``, ``speed``/``duplex``/``autoneg``
     for ``settings``, flag name -> bool for ``priv_flags``, ``magic``/``offset``/
-    ``data`` (hex) for ``eeprom``) it is a set request and the result is the state
-    after it.  ``args`` qualify a get: ``offset``/``length`` for ``eeprom``, ``flags``
+    ``data`` (hex) for ``eeprom``, ``wolopts``/``sopass`` (hex) for ``wol``, :data:`EEE_SETTINGS` for ``eee``) it is a set
+    request and the result is the state after it (``tsinfo``, ``ethtool -T``, is a get
+    only).  ``args`` qualify a get: ``offset``/``length`` for ``eeprom``, ``flags``
     for ``test`` (:func:`ethtool_self_test`, which runs the host's loop until the test
     is done: never call it from a loop callback; the daemon uses
     :func:`ethtool_self_test_begin`).  Raises :class:`EthtoolError`; ``ENODEV`` for
@@ -1462,6 +2021,10 @@ def _check_change(dev: NetDevice, op: str, settings: Mapping[str, Any] | None) -
         _check_msglevel_request(dev, settings)
     elif op == "eeprom":
         _eeprom_write_data(dev, settings)
+    elif op == "wol":
+        _check_wol_fields(dev, settings)
+    elif op == "eee":
+        _check_eee_fields(dev, settings)
     elif op in ("features", "priv_flags"):
         for name, value in settings.items():
             if op == "features":
@@ -1566,6 +2129,14 @@ def _request(
         return {"perm_addr": addr.hex(":"), "addr_len": len(addr)}, None
     if op == "eeprom":
         return _eeprom_request(host, dev, settings, args)
+    if op == "tsinfo":
+        return _ts_info_dict(ethtool_get_ts_info(host, dev)), None
+    if op == "eee":
+        changed = None if settings is None else ethtool_set_eee(host, dev, settings)
+        return _eee_dict(ethtool_get_eee(host, dev)), changed
+    if op == "wol":
+        changed = None if settings is None else ethtool_set_wol(host, dev, settings)
+        return _wol_dict(ethtool_get_wol(host, dev)), changed
     if op == "regs":
         regs, data = ethtool_get_regs(host, dev)
         return {"version": regs.version, "length": regs.len, "data": data.hex()}, None
@@ -1578,15 +2149,18 @@ def _request(
         # ethtool_op_get_link, which a driver with ethtool_ops gets by default).
         link = (None if dev.ethtool_ops is None
                 else dev.is_up and bool(_call_get(host, dev, "get_link")))  # fmt: skip
+        # ethtool's nl_gset asks for Wake-on-LAN too: lines only from a driver with get_wol.
+        wol = (_wol_dict(ethtool_get_wol(host, dev))
+               if ethtool_supports(ops, "get_wol") else None)  # fmt: skip
         if not ethtool_supports(ops, "get_link_ksettings"):
             # As Linux without the op (loopback, slip): no speed, duplex, autoneg or port
             # at all (ethtool prints only what it got: "Link detected: yes" for lo).
             return {"speed": None, "duplex": None, "autoneg": None, "port": None,
-                    "msglevel": level, "link": link, "extra": {}}, changed  # fmt: skip
+                    "msglevel": level, "link": link, "wol": wol, "extra": {}}, changed  # fmt: skip
         ks = _link_ksettings(host, dev)
         return {
             "speed": ks.speed, "duplex": _duplex_name(ks.duplex), "autoneg": bool(ks.autoneg),
-            "port": ks.port, "msglevel": level, "link": link,
+            "port": ks.port, "msglevel": level, "link": link, "wol": wol,
             "extra": {str(k): v if isinstance(v, str | int | float | None) else repr(v)
                       for k, v in ks.extra.items()},
         }, changed  # fmt: skip

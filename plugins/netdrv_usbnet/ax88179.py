@@ -44,6 +44,17 @@ writes them back in that order too.  These control transfers run in
 the ethtool call, on the loop (Linux's run in the caller's process context):
 a full write holds the loop for 128 x 20 ms.
 
+Wake-on-LAN (``ethtool DEV``'s Wake-on lines, ``ethtool -s DEV wol pg|p|g|d``): Linux's
+``ax88179_get_wol``/``ax88179_set_wol`` on AX_MONITOR_MOD — RWLC wakes on a link change
+(``WAKE_PHY``), RWMP on a MagicPacket (``WAKE_MAGIC``, which ``ax88179_reset`` turns on);
+the register, on the adapter, is the state (a control transfer on the loop each time).
+
+EEE (``ethtool --show-eee/--set-eee``): Linux's ``ax88179_get_eee``/``ax88179_set_eee``
+— supported, advertised and the partner's modes from the PHY's MMD registers (reached
+through MII_MMD_CTRL/MII_MMD_DATA), 100BASE-TX and 1000BASE-T; reset advertises none and
+disables EEE; link_reset turns it on when both ends advertise it for the link's speed
+(``ax88179_chk_eee``).
+
 Data: bulk IN transfers carry many frames with a trailer (footer + one
 4-byte header per frame; AX88179A/772D firmware inserts dummy headers, which
 are skipped); a header with the chip's CRC/drop flags or a footer out of
@@ -84,7 +95,16 @@ from typing import Any
 
 from netdrv_core.checksum import csum_fold, csum_partial
 from netdrv_core.ether import is_valid_ether_addr
-from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_HALF, EthtoolEeprom, LinkSettings
+from netdrv_core.ethtool import (
+    DUPLEX_FULL,
+    DUPLEX_HALF,
+    WAKE_MAGIC,
+    WAKE_PHY,
+    EthtoolEee,
+    EthtoolEeprom,
+    LinkSettings,
+    WolInfo,
+)
 from netdrv_core.gso import GsoError
 from netdrv_core.netdevice import (
     NETIF_F_IP_CSUM,
@@ -133,7 +153,35 @@ up one of 16 KiB or more all the same in software before ``start_xmit``."""
 
 
 class Ax88179Ethtool(UsbNetMiiEthtool):
-    """``ax88179_ethtool_ops``: usbnet's (with link settings on the PHY), plus the EEPROM."""
+    """``ax88179_ethtool_ops``: usbnet's (with link settings on the PHY), plus the EEPROM
+    and Wake-on-LAN."""
+
+    def get_wol(self, dev: Any, wol: WolInfo) -> None:
+        """:meth:`Ax88179.get_wol` (nothing supported once unplugged: the read fails)."""
+        un = dev.priv
+        if un.state == "bound":
+            un.info.get_wol(un, wol)
+
+    def set_wol(self, dev: Any, wol: WolInfo) -> int:
+        """:meth:`Ax88179.set_wol` (``ENODEV`` once unplugged)."""
+        un = dev.priv
+        if un.state != "bound":
+            return -errno.ENODEV
+        return int(un.info.set_wol(un, wol))
+
+    def get_eee(self, dev: Any, eee: EthtoolEee) -> int:
+        """:meth:`Ax88179.get_eee` (``ENODEV`` once unplugged)."""
+        un = dev.priv
+        if un.state != "bound":
+            return -errno.ENODEV
+        return int(un.info.get_eee(un, eee))
+
+    def set_eee(self, dev: Any, eee: EthtoolEee) -> int:
+        """:meth:`Ax88179.set_eee` (``ENODEV`` once unplugged)."""
+        un = dev.priv
+        if un.state != "bound":
+            return -errno.ENODEV
+        return int(un.info.set_eee(un, eee))
 
     def get_eeprom_len(self, dev: Any) -> int:
         """``ax88179_get_eeprom_len``: ``AX_EEPROM_LEN`` (256 bytes)."""
@@ -220,6 +268,11 @@ class Ax88179(MiniDriver):
         """CHECKSUM_PARTIAL frames the chip would not checksum right, finished in software."""
         self._gso_warned = False
         self.delays = True
+        self.eee_enabled = False
+        """Linux's ``priv->eee_enabled``: off from reset; link_reset and set_eee set it to
+        whether EEE resolves on the link (``ax88179_chk_eee``)."""
+        self.eee_active = False
+        """Linux's ``priv->eee_active`` (``ax88179_chk_eee``'s finding)."""
 
     # -- register access ----------------------------------------------------------------------
     def read_mac_reg(self, un: UsbNet, reg: int, size: int) -> bytes:
@@ -344,6 +397,10 @@ class Ax88179(MiniDriver):
             self.receive_en = True
             self.medium = ax.medium_mode(1000, True)
             self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, self.medium)
+        # EEE off and advertised for no mode until ethtool --set-eee asks (Linux's reset)
+        self.eee_enabled = self.eee_active = False
+        self._disable_eee(un)
+        self.write_mmd(un, ax.MDIO_AN_EEE_ADV, ax.MDIO_MMD_AN, 0)
         self.write_phy(un, ax.MII_BMCR, ax.BMCR_ANENABLE | ax.BMCR_ANRESTART)
         self.bmcr = ax.BMCR_ANENABLE  # ANRESTART clears itself
 
@@ -423,6 +480,131 @@ class Ax88179(MiniDriver):
             return _usb_failure(exc)
         return 0
 
+    # -- Wake-on-LAN (ethtool DEV, ethtool -s DEV wol; on the loop) ------------------------------
+    def get_wol(self, un: UsbNet, wol: WolInfo) -> None:
+        """``ax88179_get_wol``: AX_MONITOR_MOD read from the chip — RWLC is ``WAKE_PHY``,
+        RWMP ``WAKE_MAGIC``; a failed read reports nothing supported, as Linux's does."""
+        try:
+            mode = self.read_mac_reg(un, ax.AX_MONITOR_MOD, 1)[0]
+        except (OSError, BindError):
+            wol.supported = wol.wolopts = 0
+            return
+        wol.supported = WAKE_PHY | WAKE_MAGIC
+        wol.wolopts = (WAKE_PHY if mode & ax.AX_MONITOR_MODE_RWLC else 0) | (
+            WAKE_MAGIC if mode & ax.AX_MONITOR_MODE_RWMP else 0
+        )
+
+    def set_wol(self, un: UsbNet, wol: WolInfo) -> int:
+        """``ax88179_set_wol``: RWLC and RWMP in AX_MONITOR_MOD for ``WAKE_PHY`` and
+        ``WAKE_MAGIC`` (other modes ``EINVAL``; a failed transfer ``EINVAL`` too, as Linux
+        answers it).  Linux writes those two bits alone, clearing the PME pin's type and
+        polarity ``ax88179_reset`` set; this keeps the register's other bits (read first)."""
+        if wol.wolopts & ~(WAKE_PHY | WAKE_MAGIC):
+            return -errno.EINVAL
+        keep = ~(ax.AX_MONITOR_MODE_RWLC | ax.AX_MONITOR_MODE_RWMP) & 0xFF
+        try:
+            mode = self.read_mac_reg(un, ax.AX_MONITOR_MOD, 1)[0] & keep
+            if wol.wolopts & WAKE_PHY:
+                mode |= ax.AX_MONITOR_MODE_RWLC
+            if wol.wolopts & WAKE_MAGIC:
+                mode |= ax.AX_MONITOR_MODE_RWMP
+            self.write_u8(un, ax.AX_MONITOR_MOD, mode)
+        except (OSError, BindError):
+            return -errno.EINVAL
+        return 0
+
+    # -- EEE (ethtool --show-eee/--set-eee; on the loop, as link_reset in the kevent worker) ------
+    def _mmd_indirect(self, un: UsbNet, prtad: int, devad: int) -> None:
+        """``ax88179_phy_mmd_indirect``: select MMD ``devad``'s register ``prtad``."""
+        self.write_phy(un, ax.MII_MMD_CTRL, devad)
+        self.write_phy(un, ax.MII_MMD_DATA, prtad)
+        self.write_phy(un, ax.MII_MMD_CTRL, devad | ax.MII_MMD_CTRL_NOINCR)
+
+    def read_mmd(self, un: UsbNet, prtad: int, devad: int) -> int:
+        """``ax88179_phy_read_mmd_indirect``."""
+        self._mmd_indirect(un, prtad, devad)
+        return self.read_phy(un, ax.MII_MMD_DATA)
+
+    def write_mmd(self, un: UsbNet, prtad: int, devad: int, value: int) -> None:
+        """``ax88179_phy_write_mmd_indirect``."""
+        self._mmd_indirect(un, prtad, devad)
+        self.write_phy(un, ax.MII_MMD_DATA, value)
+
+    def _paged_write(self, un: UsbNet, writes: tuple[tuple[int, int, int], ...]) -> None:
+        """(page, register, value) writes to the PHY's vendor pages, back to page 0 after."""
+        for page, reg, value in writes:
+            self.write_phy(un, ax.GMII_PHY_PAGE_SELECT, page)
+            self.write_phy(un, reg, value)
+        self.write_phy(un, ax.GMII_PHY_PAGE_SELECT, ax.GMII_PHY_PGSEL_PAGE0)
+
+    def _disable_eee(self, un: UsbNet) -> None:
+        """``ax88179_disable_eee``: page 3's MII_PHYADDR to 0x3246."""
+        self._paged_write(un, ((ax.GMII_PHY_PGSEL_PAGE3, ax.MII_PHYADDR, 0x3246),))
+
+    def _enable_eee(self, un: UsbNet) -> None:
+        """``ax88179_enable_eee``: page 3's MII_PHYADDR to 0x3247, page 5's MII_BMSR 0x0680."""
+        self._paged_write(un, ((ax.GMII_PHY_PGSEL_PAGE3, ax.MII_PHYADDR, 0x3247),
+                               (ax.GMII_PHY_PGSEL_PAGE5, ax.MII_BMSR, 0x0680)))  # fmt: skip
+
+    def _chk_eee(self, un: UsbNet, speed: int, full: bool) -> bool:
+        """``ax88179_chk_eee``: EEE resolves (and is active) when the link is full duplex and
+        both ends advertise EEE for its speed."""
+        self.eee_active = False
+        if not full:
+            return False
+        cap = ax.mmd_eee_to_ethtool(self.read_mmd(un, ax.MDIO_PCS_EEE_ABLE, ax.MDIO_MMD_PCS))
+        if not cap:
+            return False
+        lp = ax.mmd_eee_to_ethtool(self.read_mmd(un, ax.MDIO_AN_EEE_LPABLE, ax.MDIO_MMD_AN))
+        adv = ax.mmd_eee_to_ethtool(self.read_mmd(un, ax.MDIO_AN_EEE_ADV, ax.MDIO_MMD_AN))
+        mode = ax.ETHTOOL_1000BASET_FULL if speed == 1000 else ax.ETHTOOL_100BASET_FULL
+        self.eee_active = bool(lp & adv & mode)
+        return self.eee_active
+
+    def get_eee(self, un: UsbNet, eee: EthtoolEee) -> int:
+        """``ax88179_get_eee``: enabled and active as the driver found them; supported,
+        advertised and the partner's modes from the PHY's MMD registers (no Tx LPI: the
+        chip's is not reported, as Linux's driver reports none)."""
+        eee.eee_enabled, eee.eee_active = self.eee_enabled, self.eee_active
+        regs = (("supported", ax.MDIO_PCS_EEE_ABLE, ax.MDIO_MMD_PCS),
+                ("advertised", ax.MDIO_AN_EEE_ADV, ax.MDIO_MMD_AN),
+                ("lp_advertised", ax.MDIO_AN_EEE_LPABLE, ax.MDIO_MMD_AN))  # fmt: skip
+        try:
+            for name, prtad, devad in regs:
+                setattr(eee, name, ax.mmd_eee_to_ethtool(self.read_mmd(un, prtad, devad)))
+        except OSError as exc:
+            return _usb_failure(exc)
+        return 0
+
+    def set_eee(self, un: UsbNet, eee: EthtoolEee) -> int:
+        """``ax88179_set_eee``: off disables EEE in the PHY; on needs EEE to resolve on the
+        link as it was negotiated (``EOPNOTSUPP`` otherwise, so advertise the modes first:
+        the renegotiation then turns it on, as link_reset checks again); then the new
+        advertisement and an autonegotiation restart.  Linux drops the carrier by hand
+        (``usbnet_link_change(dev, 0, 0)``); here the PHY's report of the renegotiation
+        drops and raises it, running link_reset."""
+        try:
+            self.eee_enabled = bool(eee.eee_enabled)
+            if not self.eee_enabled:
+                self._disable_eee(un)
+            else:
+                _, speed, full = ax.decode_physr(self.read_phy(un, ax.GMII_PHY_PHYSR))
+                self.eee_enabled = self._chk_eee(un, speed, full)
+                if not self.eee_enabled:
+                    raise OSError(errno.EOPNOTSUPP, "EEE does not resolve on the link (both ends "
+                                  "must advertise it for its speed, full duplex): advertise the "
+                                  "modes first (--set-eee DEV advertise 0x28), then turn it on")  # fmt: skip
+                self._enable_eee(un)
+            self.write_mmd(un, ax.MDIO_AN_EEE_ADV, ax.MDIO_MMD_AN,
+                           ax.ethtool_to_mmd_eee(eee.advertised))  # fmt: skip
+        except OSError as exc:
+            if exc.errno == errno.EOPNOTSUPP:
+                raise
+            return _usb_failure(exc)
+        if self.bmcr & ax.BMCR_ANENABLE:  # mii_nway_restart: only while autoneg is on
+            un.defer(self.write_phy, un, ax.MII_BMCR, self.bmcr | ax.BMCR_ANRESTART)
+        return 0
+
     # -- link (interrupt thread / kevent worker) ----------------------------------------------
     def status(self, un: UsbNet, data: bytes) -> None:
         """``ax88179_status``: bit 16 of the first status word is the link."""
@@ -452,6 +634,7 @@ class Ax88179(MiniDriver):
             self.write_u16(un, ax.AX_MEDIUM_STATUS_MODE, self.medium)
         un.set_link_speed(speed * 1_000_000)
         un.duplex = DUPLEX_FULL if full else DUPLEX_HALF
+        self.eee_enabled = self._chk_eee(un, speed, full)  # as Linux's link_reset
         self.reset_failed = False
         return True
 
@@ -484,6 +667,7 @@ class Ax88179(MiniDriver):
         dropped = size = nbytes = npk = 0
         mps = un.out_mps
         pad = un.tx_pad
+        padding = pad(mps) == 1  # a record ending on a full packet gets a pad byte
 
         def flush() -> None:
             nonlocal batch, mss, tso, size, nbytes, npk
@@ -522,7 +706,8 @@ class Ax88179(MiniDriver):
                 batch.append(f)
                 mss.append(0)
                 size += rec
-                counted = rec + pad(rec)
+                # un.tx_pad(rec), inline: this runs for every frame
+                counted = rec + 1 if padding and rec % mps == 0 else rec
             npk += 1
             nbytes += counted
         if batch:

@@ -94,7 +94,15 @@ from netdrv_core import (
     netif_wake_queue,
 )
 from netdrv_core.ether import eth_mac_addr, is_valid_ether_addr
-from netdrv_core.ethtool import DUPLEX_FULL, DUPLEX_UNKNOWN, SPEED_UNKNOWN, DrvInfo, LinkSettings
+from netdrv_core.ethtool import (
+    DUPLEX_FULL,
+    DUPLEX_UNKNOWN,
+    SPEED_UNKNOWN,
+    DrvInfo,
+    LinkSettings,
+    TsInfo,
+    ethtool_op_get_ts_info,
+)
 from netdrv_core.napi import NapiStruct
 from netdrv_core.netdevice import IFF_ALLMULTI, IFF_PROMISC, SIOCDEVPRIVATE
 from netdrv_core.printk import NETIF_MSG_DRV, NETIF_MSG_LINK, NETIF_MSG_PROBE
@@ -1663,6 +1671,12 @@ class UsbNetEthtool(EthtoolOps):
                    "downlink_bps": un.speed_bps, "uplink_bps": un.uplink_bps,
                    "rx_qlen": un.rx_qlen, "tx_qlen": un.tx_qlen},
         ))  # fmt: skip
+
+    def get_ts_info(self, dev: NetDevice, info: TsInfo) -> int:
+        """``.get_ts_info = ethtool_op_get_ts_info`` (usbnet's, cdc_ncm's and ax88179's ops):
+        software time stamps, as ``usbnet_start_xmit``'s ``skb_tx_timestamp`` and the stack
+        give them (on a TAP, the kernel's tun driver and stack make them)."""
+        return ethtool_op_get_ts_info(dev, info)
 
     def get_msglevel(self, dev: NetDevice) -> int:
         """``usbnet_get_msglevel``: ``msg_enable`` (drv, probe, link at first)."""

@@ -248,8 +248,8 @@ def test_a_refused_request_exits_as_ethtool_with_the_reason(
         (("-g", "sn0", "tx", "4"), "unexpected arguments: tx 4"),
         (
             ("-s", "sn0"),
-            "-s needs at least one of: speed N, duplex half|full, autoneg on|off, "
-            "msglvl N | msglvl TYPE on|off",
+            "-s needs at least one of: speed N, duplex half|full, autoneg on|off, wol "
+            "pumbagsfd, sopass xx:yy:zz:aa:bb:cc, msglvl N | msglvl TYPE on|off",
         ),
         (("-s", "sn0", "speed", "fast"), "speed: 'fast' is not a positive number of Mb/s"),
         (("-s", "sn0", "speed", "0"), "speed: '0' is not a positive number of Mb/s"),

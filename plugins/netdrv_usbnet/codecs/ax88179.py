@@ -50,8 +50,10 @@ __all__ = [
     "encode_rx_transfer",
     "encode_tx",
     "encode_tx_many",
+    "ethtool_to_mmd_eee",
     "mcast_hash_bit",
     "medium_mode",
+    "mmd_eee_to_ethtool",
     "multicast_filter",
     "needs_zlp",
     "parse_interrupt",
@@ -213,6 +215,28 @@ GMII_PHY_PHYSR_FULL = 0x2000
 GMII_PHY_PHYSR_LINK = 0x0400
 GMII_PHYPAGE = 0x1E
 GMII_PHY_PAGE_SELECT = 0x1F
+GMII_PHY_PGSEL_PAGE0 = 0x0000
+GMII_PHY_PGSEL_PAGE3 = 0x0003
+GMII_PHY_PGSEL_PAGE5 = 0x0005
+MII_PHYADDR = 0x19
+"""On page 3, the vendor register whose bit 0 ``ax88179_enable_eee``/``_disable_eee`` set
+(0x3247) and clear (0x3246)."""
+
+# Clause 45 MMD registers through Clause 22 (IEEE 802.3 annex 22D), for EEE (linux/mdio.h).
+MII_MMD_CTRL = 0x0D
+MII_MMD_DATA = 0x0E
+MII_MMD_CTRL_NOINCR = 0x4000
+"""MII_MMD_CTRL's function "data, no post increment" (0: the address)."""
+MDIO_MMD_PCS = 3
+MDIO_MMD_AN = 7
+MDIO_PCS_EEE_ABLE = 20
+MDIO_AN_EEE_ADV = 60
+MDIO_AN_EEE_LPABLE = 61
+MDIO_EEE_100TX = 0x0002
+MDIO_EEE_1000T = 0x0004
+ETHTOOL_100BASET_FULL = 1 << 3
+ETHTOOL_1000BASET_FULL = 1 << 5
+_EEE_MODES = ((MDIO_EEE_100TX, ETHTOOL_100BASET_FULL), (MDIO_EEE_1000T, ETHTOOL_1000BASET_FULL))
 
 # AX88179_BULKIN_SIZE[] from Linux: ctrl, timer_l, timer_h, size, ifg.
 AX88179_BULKIN_SIZE: tuple[bytes, ...] = (
@@ -673,6 +697,17 @@ def build_interrupt(link: bool, *, intdata1_extra: int = 0, intdata2: int = 0) -
     """Serialize an interrupt status as the chip sends it (simulators/tests)."""
     d1 = (intdata1_extra & ~AX_INT_PPLS_LINK) | (AX_INT_PPLS_LINK if link else 0)
     return struct.pack("<II", d1 & 0xFFFFFFFF, intdata2 & 0xFFFFFFFF)
+
+
+def mmd_eee_to_ethtool(val: int) -> int:
+    """``mmd_eee_cap_to_ethtool_sup_t``/``mmd_eee_adv_to_ethtool_adv_t`` for a BASE-T PHY:
+    the EEE ability or advertisement register -> legacy link mode bits."""
+    return sum(mode for eee, mode in _EEE_MODES if val & eee)
+
+
+def ethtool_to_mmd_eee(modes: int) -> int:
+    """``ethtool_adv_to_mmd_eee_adv_t``: link mode bits -> the EEE advertisement register."""
+    return sum(eee for eee, mode in _EEE_MODES if modes & mode)
 
 
 def decode_physr(physr: int) -> tuple[bool, int, bool]:

@@ -16,8 +16,9 @@ bulk IN 0x82 and bulk OUT 0x03.  Control: vendor requests exactly as Linux
   read 0xFFFF.  BMCR decides the mode: with ANENABLE the link runs at the
   cable's speed (``speed_bps``), full duplex; without it at the speed and
   duplex BMCR forces (``ethtool -s … autoneg off``).  A write that changes
-  the mode while the link is up renegotiates: the interrupt endpoint reports
-  the link down, then up again, and PHYSR reports the new mode.
+  the mode while the link is up, or restarts autonegotiation (BMCR_ANRESTART:
+  bind, ``ethtool -r``), renegotiates: the interrupt endpoint reports the link
+  down, then up again, and PHYSR reports the (new) mode.
 * ``AX_ACCESS_EEPROM`` (0x04): a 256-byte EEPROM (``eeprom``) read and written
   as 16-bit words, ``wValue`` = word index, two bytes each (past the end ->
   STALL).  Its image: the node ID (MAC) in bytes 0-5, then the USB vendor and
@@ -134,6 +135,16 @@ class Ax88179Model(SimNetDevice):
         self.regs = bytearray(256)
         self.eeprom = eeprom_image(mac, vid, pid)
         self.phy: dict[int, int] = {}
+        self.paged: dict[tuple[int, int], int] = {}
+        """The vendor PHY registers of pages other than 0: (page, register) -> value."""
+        self.mmd: dict[tuple[int, int], int] = {}
+        """Clause 45 MMD registers, (device, register) -> value, reached through
+        MII_MMD_CTRL/MII_MMD_DATA."""
+        self.peer_eee = ax.MDIO_EEE_100TX | ax.MDIO_EEE_1000T
+        """What the link partner advertises for EEE (its MDIO_AN_EEE_LPABLE, once linked)."""
+        self._mmd_ctrl = 0
+        self._mmd_addr = 0
+        self._eee_negotiated = 0
         self.autoneg_restarts = 0
         """BMCR writes that restarted autonegotiation (bind, ``ethtool -s … autoneg on``, -r)."""
         intf = InterfaceDescriptor(
@@ -198,6 +209,13 @@ class Ax88179Model(SimNetDevice):
             ax.MII_CTRL1000: 0x0200,
             ax.GMII_PHY_PAGE_SELECT: 0,
         }
+        self.paged = {}
+        # EEE: 100BASE-TX and 1000BASE-T capable, and advertised, at power-on.
+        eee = ax.MDIO_EEE_100TX | ax.MDIO_EEE_1000T
+        self.mmd = {(ax.MDIO_MMD_PCS, ax.MDIO_PCS_EEE_ABLE): eee,
+                    (ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_ADV): eee}  # fmt: skip
+        self._mmd_ctrl = self._mmd_addr = 0
+        self._eee_negotiated = self._eee_resolved()
         self.tx_decoder = Ax88179TxDecoder()
 
     def _reg16(self, reg: int) -> int:
@@ -232,7 +250,38 @@ class Ax88179Model(SimNetDevice):
         autoneg, speed, full = ax.decode_bmcr(self.phy.get(ax.MII_BMCR, ax.BMCR_ANENABLE))
         return (self._speed_mbps(), True) if autoneg else (speed, full)
 
+    @property
+    def eee_enabled(self) -> bool:
+        """The PHY's EEE switch (page 3, MII_PHYADDR bit 0: ``ax88179_enable_eee``)."""
+        return bool(self.paged.get((ax.GMII_PHY_PGSEL_PAGE3, ax.MII_PHYADDR), 0) & 1)
+
+    def _eee_resolved(self) -> int:
+        """The EEE modes both ends advertise (what autonegotiation settles on)."""
+        return self.mmd.get((ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_ADV), 0) & self.peer_eee
+
+    def _mmd_read(self) -> int:
+        devad = self._mmd_ctrl & 0x1F
+        if self._mmd_ctrl & 0xC000 == 0:
+            return self._mmd_addr
+        if (devad, self._mmd_addr) == (ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_LPABLE):
+            return self.peer_eee if self.link_up else 0
+        return self.mmd.get((devad, self._mmd_addr), 0)
+
+    def _mmd_write(self, value: int) -> None:
+        devad = self._mmd_ctrl & 0x1F
+        if self._mmd_ctrl & 0xC000 == 0:
+            self._mmd_addr = value
+        elif (devad, self._mmd_addr) == (ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_ADV):
+            self.mmd[(devad, self._mmd_addr)] = value & 0xFFFF  # (the others: read-only)
+
     def _phy_read(self, reg: int) -> int:
+        page = self.phy.get(ax.GMII_PHY_PAGE_SELECT, 0)
+        if page and reg != ax.GMII_PHY_PAGE_SELECT:
+            return self.paged.get((page, reg), 0)
+        if reg == ax.MII_MMD_CTRL:
+            return self._mmd_ctrl
+        if reg == ax.MII_MMD_DATA:
+            return self._mmd_read()
         link = self.link_up
         speed, full = self.link_mode()
         if reg == ax.MII_BMSR:
@@ -248,14 +297,30 @@ class Ax88179Model(SimNetDevice):
         return self.phy.get(reg, 0)
 
     def _phy_write(self, reg: int, value: int) -> None:
+        page = self.phy.get(ax.GMII_PHY_PAGE_SELECT, 0)
+        if page and reg != ax.GMII_PHY_PAGE_SELECT:
+            self.paged[(page, reg)] = value & 0xFFFF
+            return
+        if reg == ax.MII_MMD_CTRL:
+            self._mmd_ctrl = value & 0xFFFF
+            return
+        if reg == ax.MII_MMD_DATA:
+            self._mmd_write(value)
+            return
         if reg == ax.MII_BMCR:
-            if value & ax.BMCR_ANENABLE and value & ax.BMCR_ANRESTART:
+            restart = bool(value & ax.BMCR_ANENABLE and value & ax.BMCR_ANRESTART)
+            if restart:
                 self.autoneg_restarts += 1
             before = self.link_mode()
+            eee_before = self._eee_negotiated
+            if restart:  # the EEE advertisement takes effect with a negotiation
+                self._eee_negotiated = self._eee_resolved()
             self.phy[reg] = value & ~(ax.BMCR_RESET | ax.BMCR_ANRESTART) & 0xFFFF  # self-clearing
-            if self.link_up and self.configuration and self.link_mode() != before:
-                # Renegotiation: the link drops and comes back in the new mode (an
-                # autoneg restart that ends where it was is not reported).
+            changed = self.link_mode() != before or self._eee_negotiated != eee_before
+            if self.link_up and self.configuration and (changed or restart):
+                # Renegotiation: the link drops and comes back in the new mode, or with
+                # another EEE resolution; an autoneg restart drops it until the negotiation
+                # completes even when that ends where it was, as a real PHY does.
                 for up in (False, True):
                     self._push_in(self.INTR_IN, ax.build_interrupt(up))
                     self.stats.notifications_queued += 1

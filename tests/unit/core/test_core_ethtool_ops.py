@@ -303,9 +303,10 @@ def test_plain_settings_drvinfo_and_stats_of_a_minimal_driver(host: Host) -> Non
     dev, _ = make_dev(host)
     settings, _ = ethtool_request(host, dev, "settings")
     # No ethtool_ops at all (Linux's default_ethtool_ops, as slip's and ifb's): no speed,
-    # duplex, autoneg or port, and no get_link either: ethtool says "No data available".
+    # duplex, autoneg or port, no get_link and no get_wol either: ethtool says "No data
+    # available".
     assert settings == {"speed": None, "duplex": None, "autoneg": None, "port": None,
-                        "link": None, "msglevel": None, "extra": {}}  # fmt: skip
+                        "link": None, "msglevel": None, "wol": None, "extra": {}}  # fmt: skip
     dev.ethtool_ops = EthtoolOps()  # the base get_link: ethtool_op_get_link, the carrier
     assert ethtool_request(host, dev, "settings")[0]["link"] is True
     dev.ethtool_ops = None
