@@ -669,7 +669,8 @@ def status(as_json: bool, interval: float | None, count: int | None) -> None:
             from .cli_faults import faults_text
 
             con.print(escape(faults_text(d["name"], {"faults": fi["settings"],
-                                                     "stats": fi["stats"]})),
+                                                     "stats": fi["stats"],
+                                                     "directions": fi.get("directions")})),
                       markup=True, highlight=False, soft_wrap=True)  # fmt: skip
     for drv in st.get("drivers", []):
         # A driver's description and fault messages are its text, not rich markup: a

@@ -289,7 +289,8 @@ def faults_text(dev: str, reply: dict[str, Any]) -> str:
     """``netdrv faults DEV``'s answer as text, as ``tc -s qdisc show`` prints a netem
     qdisc: the parameters, ``Sent X bytes Y pkt (dropped D, overlimits O requeues R)``,
     ``backlog Bb Pp requeues R`` (see :func:`~netdrv_core.phy.faults.qdisc_stats`), then
-    the injector's own counters by name (``seen``, ``dropped``, ``corrupted``, …)."""
+    the injector's own counters by name (``seen``, ``dropped``, ``corrupted``, …), and for
+    an injector on both directions each one's (`` tx: seen …``, `` rx: seen …``)."""
     from .phy.faults import qdisc_stats
 
     f = reply.get("faults")
@@ -300,8 +301,15 @@ def faults_text(dev: str, reply: dict[str, Any]) -> str:
     sent = (f" Sent {q['bytes']} bytes {q['packets']} pkt (dropped {q['drops']}, "
             f"overlimits {q['overlimits']} requeues {q['requeues']})")  # fmt: skip
     backlog = f" backlog {q['backlog']}b {q['qlen']}p requeues {q['requeues']}"
-    own = " ".join(f"{k} {v}" for k, v in counters.items() if k not in _ON_TC_LINES)
-    return f"{faults_line(dev, f)}\n{sent}\n{backlog}\n {own}"
+    lines = [faults_line(dev, f), sent, backlog, " " + _own(counters)]
+    directions = reply.get("directions") or {}
+    if len(directions) > 1:  # both: each one's books, as Linux's two netem qdiscs
+        lines += [f" {d}: {_own(c)}" for d, c in directions.items()]
+    return "\n".join(lines)
+
+
+def _own(counters: dict[str, int]) -> str:
+    return " ".join(f"{k} {v}" for k, v in counters.items() if k not in _ON_TC_LINES)
 
 
 def _pct(p: float) -> str:
@@ -359,7 +367,8 @@ def faults(as_json: bool, dev: str, words: tuple[str, ...]) -> None:
     [CELLOVERHEAD]]], direction tx|rx|both (default both), seed N; "off"
     removes the injector (dropping what it holds); no words show it with its
     counters, as tc -s qdisc show does (Sent, dropped, requeues, backlog), and
-    the injector's own (dropped, corrupted, duplicated, reordered, ...).
+    the injector's own (dropped, corrupted, duplicated, reordered, ...), also
+    each direction's apart (tx: ..., rx: ...) when it works on both.
 
     Each change replaces every parameter: one not given goes back to its
     default, corrupt, rate, distribution and correlations too, which tc would
@@ -387,7 +396,9 @@ def faults(as_json: bool, dev: str, words: tuple[str, ...]) -> None:
 
         stats = reply.get("stats")
         click.echo(json.dumps({"dev": dev, "faults": reply.get("faults"), "stats": stats,
-                               "qdisc": qdisc_stats(stats) if stats is not None else None},
+                               "qdisc": qdisc_stats(stats) if stats is not None else None,
+                               **({"directions": reply["directions"]}
+                                  if "directions" in reply else {})},
                               indent=2))  # fmt: skip
     elif not words:  # like tc, a change succeeds silently
         click.echo(faults_text(dev, reply))

@@ -1142,8 +1142,9 @@ class Daemon:
         installs a new injector, whose counters start at 0).  ``off`` (and a new ``direction``) drops what the injector
         holds, as ``tc qdisc del`` resets netem's queue; it goes with its device (its
         held frames purged).
-        The reply has ``faults`` (the parameters, None without an injector) and
-        ``stats`` (its :class:`~netdrv_core.phy.FaultStats`).
+        The reply has ``faults`` (the parameters, None without an injector),
+        ``stats`` (its :class:`~netdrv_core.phy.FaultStats`, both directions together)
+        and, with an injector, ``directions`` (each direction's counters by ``tx``/``rx``).
         """
         from .phy.faults import FaultInjector
 
@@ -1157,8 +1158,8 @@ class Daemon:
             if held is None:
                 return {"ok": False, "error": f"{dev.name} has no fault injector (nothing to "
                                               f"turn off)"}  # fmt: skip
-            self._faults_off(dev)
-            log.info("%s: fault injector removed", dev.name)
+            log.info("%s: fault injector removed, %d held frame(s) dropped", dev.name,
+                     self._faults_off(dev))  # fmt: skip
             return {"ok": True, "faults": None, "stats": None}
         if "set" in req:
             params = dict(req["set"])
@@ -1168,17 +1169,26 @@ class Daemon:
                 else:
                     FaultInjector.check(dev, **params)  # refused: the old one stays
                     if held is not None:  # a new direction: a new injector, not over the old
-                        self._faults_off(dev)
+                        log.info("%s: fault injector removed for direction %s, %d held "
+                                 "frame(s) dropped", dev.name, params.get("direction", "both"),
+                                 self._faults_off(dev))  # fmt: skip
                     new = FaultInjector(dev, **params)
                     unpurge = self.host.add_purge(dev, functools.partial(self._faults_gone, dev))
                     injectors[dev] = (new, unpurge)
                     fi = new
             except (TypeError, ValueError) as exc:
                 return {"ok": False, "error": f"{dev.name}: {exc}"}
-            log.info("%s: fault injector %s", dev.name, fi.settings())
+            from .cli_faults import faults_line  # here: the daemon imports click only now
+
+            log.info("%s", faults_line(dev.name, fi.settings()))  # in tc's words, as shown
         if fi is None:
             return {"ok": True, "faults": None, "stats": None}
-        return {"ok": True, "faults": fi.settings(), "stats": fi.stats.as_dict()}
+        return {
+            "ok": True,
+            "faults": fi.settings(),
+            "stats": fi.stats.as_dict(),
+            "directions": {d: st.as_dict() for d, st in fi.stats_by_direction.items()},
+        }
 
     def _injectors(self) -> dict[NetDevice, tuple[Any, Callable[[], None]]]:
         """The daemon's fault injectors by device, with what stops their purge callback."""
@@ -1188,10 +1198,13 @@ class Daemon:
             self._fault_injectors: dict[NetDevice, tuple[Any, Callable[[], None]]] = {}
             return self._fault_injectors
 
-    def _faults_off(self, dev: NetDevice) -> None:
+    def _faults_off(self, dev: NetDevice) -> int:
+        """Remove ``dev``'s injector; the number of held frames it dropped."""
         fi, unpurge = self._injectors().pop(dev)
         unpurge()
+        purged: int = fi.stats.purged
         fi.remove()
+        return int(fi.stats.purged - purged)
 
     def _faults_gone(self, dev: NetDevice, gone: bool) -> None:
         """``Host.add_purge``: the device went, its injector (which purged its frames) too."""

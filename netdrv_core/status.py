@@ -64,13 +64,19 @@ def _stats(host: Host, dev: NetDevice) -> dict[str, int]:
 def fault_injector_status(fi: FaultInjector) -> dict[str, Any]:
     """A device's fault injector: its ``settings`` (what ``netdrv faults DEV`` shows in tc's
     words), its own counters (``stats``: :class:`~netdrv_core.phy.FaultStats`, both
-    directions together) and those as ``tc -s qdisc show`` has a netem qdisc's (``qdisc``:
+    directions together), those as ``tc -s qdisc show`` has a netem qdisc's (``qdisc``:
     ``bytes``, ``packets``, ``drops``, ``overlimits``, ``requeues``, ``backlog``,
-    ``qlen``; :func:`~netdrv_core.phy.faults.qdisc_stats`)."""
+    ``qlen``; :func:`~netdrv_core.phy.faults.qdisc_stats`) and each direction's counters
+    (``directions``: ``tx``, ``rx``, those it works on)."""
     from .phy.faults import qdisc_stats
 
     stats = fi.stats.as_dict()
-    return {"settings": fi.settings(), "stats": stats, "qdisc": qdisc_stats(stats)}
+    return {
+        "settings": fi.settings(),
+        "stats": stats,
+        "qdisc": qdisc_stats(stats),
+        "directions": {d: st.as_dict() for d, st in fi.stats_by_direction.items()},
+    }
 
 
 def device_status(

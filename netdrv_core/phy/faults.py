@@ -109,7 +109,9 @@ queued before.  The copy has
 a delay of its own: with jitter it may leave before or after its frame.
 
 :attr:`FaultInjector.stats` counts what happened (:meth:`FaultStats.qdisc_stats`:
-as ``tc -s qdisc show`` has a netem qdisc's: ``Sent``, drops, requeues, backlog); at any time
+as ``tc -s qdisc show`` has a netem qdisc's: ``Sent``, drops, requeues, backlog), both
+directions together, and ``FaultInjector.stats_by_direction`` each direction's, as Linux
+counts a netem on transmit and one on an ifb for receive apart; in each, at any time
 ``seen + duplicated + segmented == delivered + dropped + rate_limited +
 limit_dropped + purged + pending`` (``duplicated``: the copies made;
 ``segmented``: the segments of super-frames cut up to be corrupted, beyond the
@@ -231,7 +233,8 @@ def _normal_table() -> tuple[float, ...]:
 
 @dataclass
 class FaultStats:
-    """What a :class:`FaultInjector` did, both directions together."""
+    """What a :class:`FaultInjector` did: both directions together (``stats``), or one
+    (``stats_by_direction``)."""
 
     seen: int = 0  #: frames that entered the injector
     delivered: int = 0  #: frames handed on (copies included; delayed ones once released)
@@ -403,11 +406,15 @@ class FaultInjector:
             raise ValueError(f"{dev.name}: register the device before installing a FaultInjector")
         self.dev = dev
         self.host: Host = host
-        self.stats = FaultStats()
+        self.stats = FaultStats()  #: both directions together
         self.removed = False
         self._gone = False  # the device was unregistered: nothing more is held for it
         dirs = ("tx", "rx") if direction == "both" else (direction,)
         self._dirs = dirs
+        #: each direction's counters ("tx", "rx": those it works on), which add up to
+        #: ``stats``: Linux has a netem qdisc per direction (on receive, one on an ifb
+        #: device), each with its own counters
+        self.stats_by_direction = {d: FaultStats() for d in dirs}
         self._apply(resolved)
         self._pending: dict[int, tuple[Timer, SkBuff, str]] = {}
         self._keys = itertools.count()
@@ -597,6 +604,11 @@ class FaultInjector:
     def _rx_hook(self, skb: SkBuff) -> bool:
         return self._process(skb, "rx")
 
+    def _count(self, d: str, counter: str, n: int = 1) -> None:
+        """Add ``n`` to ``counter`` of direction ``d`` and of the total."""
+        for st in (self.stats, self.stats_by_direction[d]):
+            setattr(st, counter, getattr(st, counter) + n)
+
     def _roll(self, fault: str, d: str, copy: str = "") -> bool:
         p: float = getattr(self, fault)
         return p > 0.0 and self._crandom(fault + copy, d, getattr(self, f"{fault}_corr")) < p
@@ -617,7 +629,7 @@ class FaultInjector:
         prev = self._prev[d]
         if self.removed or self._gone:  # still chained below a newer hook, or its device
             return prev(skb) if prev is not None else True  # went: be transparent
-        self.stats.seen += 1
+        self._count(d, "seen")
         self._ahead[d] = self._due[d] = None  # netem dequeued them after the last call
         if self._netem_enqueue(skb, d) != _NOW:
             return False
@@ -645,7 +657,6 @@ class FaultInjector:
         segment of either (``sfx`` ending in "-seg"; ``police`` False: the frame it was cut
         from paid the policer).  ``_NOW`` when it is to be handed on now, by the caller;
         otherwise it was taken here (held, dropped, or sent on in segments)."""
-        st = self.stats
         # Each stream draws once for every frame whatever the other faults do to it: which
         # frames one fault hits does not depend on what the others did to the frames
         # before.  A copy's draws come from streams of their own, drawn once for every
@@ -661,12 +672,12 @@ class FaultInjector:
             copy_draws = self._draws(d, sfx + "-copy") if duplicate else None
         drop, corrupt, where, delay = draws
         if drop and not duplicate:  # netem: count = 1 (+1 duplicated) (-1 lost); 0: dropped
-            st.dropped += 1
+            self._count(d, "dropped")
             self._free(skb)
             return _DROPPED
         bucket = self._buckets.get(d) if police else None
         if bucket is not None and not bucket.take(skb.tail - skb.data):
-            st.rate_limited += 1
+            self._count(d, "rate_limited")
             self._free(skb)
             return _DROPPED
         # Lost and duplicated (count 1): the frame goes once, with no copy.  A copy is taken
@@ -674,7 +685,7 @@ class FaultInjector:
         dup = None
         if duplicate and not drop:
             dup = skb.copy()
-            st.duplicated += 1
+            self._count(d, "duplicated")
         rest: list[SkBuff] = []
         segmented = False  # skb is then the first segment: the caller's frame was freed
         if corrupt:
@@ -682,7 +693,7 @@ class FaultInjector:
                 segs = self._segment(skb, d)
                 if segs is None:  # dropped, and its copy with it (netem's finish_segs)
                     if dup is not None:
-                        st.dropped += 1
+                        self._count(d, "dropped")
                         self._free(dup)
                     return _DROPPED
                 skb, rest = segs[0], segs[1:]
@@ -690,18 +701,18 @@ class FaultInjector:
             if not self._checksum_help(skb):  # netem: dropped (qdisc_drop), its copy with
                 for lost in (skb, dup):  # it (finish_segs); the other segments go on
                     if lost is not None:
-                        st.dropped += 1
+                        self._count(d, "dropped")
                         self._free(lost)
                 if not segmented:
                     return _DROPPED
                 self._enqueue_segments(rest, d, sfx)
                 return _TAKEN
             if self._corrupt(skb, where):
-                st.corrupted += 1
+                self._count(d, "corrupted")
         if self._held[d] >= self.limit:  # netem's limit: the frame, its segments, its copy
             for lost in (skb, *rest, dup):
                 if lost is not None:
-                    st.limit_dropped += 1
+                    self._count(d, "limit_dropped")
                     self._free(lost)
             return _DROPPED
         if dup is not None:  # re-enqueued at the root before the frame is queued: it passes
@@ -736,7 +747,6 @@ class FaultInjector:
         segmentation computes every segment's checksums afresh, over the flipped bit,
         or rewrites the header it landed in.
         """
-        st = self.stats
         # On transmit the segments keep the checksum offloads of the device (netem_segment:
         # netif_skb_features minus NETIF_F_GSO_MASK); on receive nothing after the injector
         # finishes a checksum, so they are finished here.
@@ -744,7 +754,7 @@ class FaultInjector:
         try:
             segs = skb_gso_segment(skb, features)
         except ValueError as exc:  # GsoError: headers that do not say what gso_type says
-            st.dropped += 1
+            self._count(d, "dropped")
             log.debug("%s: dropped a super-frame to corrupt that cannot be segmented: %s",
                       self.dev.name, exc)  # fmt: skip
             self._free(skb)
@@ -754,7 +764,7 @@ class FaultInjector:
             seg.queue_mapping = skb.queue_mapping
             seg.tstamp = skb.tstamp
         self._free(skb)  # consumed: its segments go on
-        st.segmented += len(segs) - 1  # frames made beyond the one that came in
+        self._count(d, "segmented", len(segs) - 1)  # frames made beyond the one that came in
         return segs
 
     @staticmethod
@@ -822,11 +832,10 @@ class FaultInjector:
 
     def _count_sent(self, skb: SkBuff, d: str) -> None:
         """Count ``skb`` handed on: ``delivered``, and tc's ``Sent`` (qdisc_bstats_update)."""
-        st = self.stats
         n, segs = self._pkt_len_segs(skb, d)
-        st.delivered += 1
-        st.sent_bytes += n
-        st.sent_packets += segs
+        self._count(d, "delivered")
+        self._count(d, "sent_bytes", n)
+        self._count(d, "sent_packets", segs)
 
     def _packet_time(self, nbytes: int) -> float:
         """Seconds ``nbytes`` take at ``rate`` (netem's ``packet_time_ns``)."""
@@ -840,14 +849,13 @@ class FaultInjector:
     def _queue(self, skb: SkBuff, d: str, delay: float) -> int:
         """netem_enqueue's queueing: send ``skb`` ahead (``_NOW``: reordered, or due
         already) or hold it until its time (``_HELD``)."""
-        st = self.stats
         now = clock = self.host.loop.clock()
         # netem draws the reorder stream only when the gap allows a reordering
         # (gap == 0 || counter < gap - 1 || reorder < get_crandom(...)).
         if (self.gap and self._counter[d] >= self.gap - 1
                 and self._crandom("reorder", d, self.reorder_corr) < self.reorder):  # fmt: skip
             self._counter[d] = 0
-            st.reordered += 1
+            self._count(d, "reordered")
             if self._ahead[d] is None:  # __qdisc_enqueue_head: the first stays sch->q's tail
                 self._ahead[d] = clock
             return _NOW
@@ -868,9 +876,9 @@ class FaultInjector:
         self._pending[key] = (timer, skb, d)
         self._last_tts[d] = max(self._last_tts[d], tts) if self._held[d] else tts
         self._held[d] += 1
-        st.delayed += 1
-        st.pending += 1
-        st.backlog += self._pkt_len(skb, d)
+        self._count(d, "delayed")
+        self._count(d, "pending")
+        self._count(d, "backlog", self._pkt_len(skb, d))
         return _HELD
 
     def _rate_last(self, d: str) -> float | None:
@@ -891,8 +899,8 @@ class FaultInjector:
         timer, skb, d = entry
         timer.cancel()
         self._held[d] -= 1
-        self.stats.pending -= 1
-        self.stats.backlog -= self._pkt_len(skb, d)
+        self._count(d, "pending", -1)
+        self._count(d, "backlog", -self._pkt_len(skb, d))
         return skb, d
 
     def _release(self, key: int) -> None:
@@ -950,7 +958,7 @@ class FaultInjector:
             if d == "tx" or not tx_only:
                 entry = self._unhold(key)
                 assert entry is not None
-                self.stats.purged += 1
+                self._count(d, "purged")
                 self._core_drop(*entry)
 
     def _purge(self, gone: bool) -> None:

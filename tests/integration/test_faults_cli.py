@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -84,3 +85,38 @@ def test_a_frame_finding_the_rate_queue_full_is_dropped_and_counted(netns: NetNa
     shown = netns.netdrv("faults sn0").stdout
     assert "sn0: faults limit 5 rate 100Kbit direction tx\n" in shown
     assert re.search(r"\n backlog \d+b \d+p requeues 0\n", shown), shown
+
+
+def _link(netns: NetNamespace, dev: str) -> dict:
+    (link,) = json.loads(netns.run(f"ip -s -j link show {dev}").stdout)
+    return link["stats64"]
+
+
+def test_each_direction_s_counters_reconcile_with_the_driver_and_the_kernel(
+    netns: NetNamespace,
+) -> None:
+    # As Linux has a netem per direction, each with its own tc -s counters: what the kernel
+    # sent on sn0 entered the tx side, what left it reached the driver; what the driver
+    # received entered the rx side, what left it reached the kernel.  Every frame counted.
+    netns.netdrv("load snull")
+    netns.netdrv("faults sn0 delay 2ms loss 20% duplicate 20% seed 5")
+    netns.run("ping -c 40 -i 0.01 -W 1 198.18.0.2", check=False)
+    deadline = time.monotonic() + 10
+    while (shown := _faults(netns, "sn0"))["stats"]["pending"] and time.monotonic() < deadline:
+        time.sleep(0.05)  # the last frames held (2 ms) on their way
+    tx, rx = shown["directions"]["tx"], shown["directions"]["rx"]
+    assert tx["dropped"] and tx["duplicated"] and rx["seen"], shown
+    link = _link(netns, "sn0")
+    (dev,) = [d for d in json.loads(netns.netdrv("status --json").stdout)["devices"]
+              if d["name"] == "sn0"]  # fmt: skip
+    stats = dev["stats"]
+    assert tx["seen"] == link["tx"]["packets"] == 40
+    assert tx["seen"] + tx["duplicated"] == tx["delivered"] + tx["dropped"]
+    assert tx["delivered"] == stats["tx_packets"] + stats["tx_dropped"]
+    assert rx["seen"] == stats["rx_packets"]
+    assert rx["seen"] + rx["duplicated"] == rx["delivered"] + rx["dropped"]
+    assert rx["delivered"] == link["rx"]["packets"]
+    assert {k: tx[k] + rx[k] for k in tx} == shown["stats"]
+    text = netns.netdrv("faults sn0").stdout.splitlines()
+    assert text[4].startswith(f" tx: seen {tx['seen']} delivered {tx['delivered']} ")
+    assert text[5].startswith(f" rx: seen {rx['seen']} delivered {rx['delivered']} ")

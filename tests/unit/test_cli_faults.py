@@ -8,6 +8,7 @@ control socket does.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -364,6 +365,10 @@ def test_the_command_sets_shows_and_turns_off(daemon: Daemon) -> None:
         " backlog 0b 0p requeues 0\n"
         " seen 4 delivered 0 dropped 4 rate_limited 0 corrupted 0 duplicated 0 delayed 0 "
         "pending 0 purged 0 segmented 0 limit_dropped 0 reordered 0\n"
+        " tx: seen 4 delivered 0 dropped 4 rate_limited 0 corrupted 0 duplicated 0 delayed 0 "
+        "pending 0 purged 0 segmented 0 limit_dropped 0 reordered 0\n"
+        " rx: seen 0 delivered 0 dropped 0 rate_limited 0 corrupted 0 duplicated 0 delayed 0 "
+        "pending 0 purged 0 segmented 0 limit_dropped 0 reordered 0\n"
     )
     out = json.loads(run("sn0", "--json").output)
     assert out["dev"] == "sn0" and out["faults"]["drop"] == 1.0 and out["stats"]["dropped"] == 4
@@ -482,3 +487,48 @@ def test_status_watch_still_shows_rates_with_an_injector(
     assert lines[1]["devices"][0]["fault_injector"]["settings"]["drop"] == 0.01
     res = CliRunner().invoke(cli_mod.cli, ["status", "-w", "1", "-c", "2"])
     assert res.exit_code == 0 and "pkt/s" in res.output and "sn0" in res.output
+
+
+def test_an_injector_on_both_directions_shows_each_one_s_counters(daemon: Daemon) -> None:
+    # Linux has a netem per direction (on receive, on an ifb device), each counted apart:
+    # the transmit and the receive books of the device each balance on their own.
+    assert run("sn0", "loss", "100%", "seed", "1").exit_code == 0
+    send(daemon, 3)  # sn0's kernel side transmits: the injector's transmit direction
+    fi = injector(daemon)
+    assert fi is not None
+    tx, rx = fi.stats_by_direction["tx"], fi.stats_by_direction["rx"]
+    assert (tx.seen, tx.dropped, rx.seen) == (3, 3, 0)
+    r = ask(daemon, dev="sn0")
+    assert r["directions"] == {"tx": tx.as_dict(), "rx": rx.as_dict()}
+    out = run("sn0").output.splitlines()
+    assert out[4] == (" tx: seen 3 delivered 0 dropped 3 rate_limited 0 corrupted 0 duplicated 0 "
+                      "delayed 0 pending 0 purged 0 segmented 0 limit_dropped 0 reordered 0")  # fmt: skip
+    assert out[5].startswith(" rx: seen 0 delivered 0 dropped 0 ") and len(out) == 6
+    out_json = json.loads(run("sn0", "--json").output)
+    assert out_json["directions"] == r["directions"]
+    st = _Client(daemon).request("status")
+    f = {d["name"]: d["fault_injector"] for d in st["devices"]}["sn0"]
+    assert f["directions"] == r["directions"]
+    # one direction: its counters are the total, shown once
+    assert run("sn0", "loss", "100%", "direction", "tx").exit_code == 0
+    assert len(run("sn0").output.splitlines()) == 4
+    assert list(ask(daemon, dev="sn0")["directions"]) == ["tx"]
+
+
+def test_the_log_says_the_injector_s_parameters_in_tc_s_words(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="netdrv.daemon")
+    assert run("sn0", "delay", "2s", "loss", "10%", "seed", "3", "direction", "tx").exit_code == 0
+    assert "sn0: faults limit 1000 delay 2s loss 10% direction tx seed 3" in caplog.messages
+    send(daemon, 20)
+    held = injector(daemon).stats.pending  # type: ignore[union-attr]
+    assert held
+    assert run("sn0", "off").exit_code == 0
+    assert f"sn0: fault injector removed, {held} held frame(s) dropped" in caplog.messages
+    # a new direction is a new injector: what the old one held is dropped, and said so
+    assert run("sn0", "delay", "2s", "direction", "tx").exit_code == 0
+    send(daemon, 2)
+    assert run("sn0", "delay", "2s").exit_code == 0
+    assert ("sn0: fault injector removed for direction both, 2 held frame(s) dropped"
+            in caplog.messages)  # fmt: skip

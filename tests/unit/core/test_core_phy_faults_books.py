@@ -74,6 +74,9 @@ def test_every_frame_is_sent_dropped_held_or_purged_and_sent_counted_once(seed: 
     def check() -> None:
         st = fi.stats
         assert balanced(st), st
+        tx, rx = fi.stats_by_direction["tx"], fi.stats_by_direction["rx"]
+        assert balanced(tx) and balanced(rx), (tx, rx)  # each direction's books, too
+        assert {k: v + rx.as_dict()[k] for k, v in tx.as_dict().items()} == st.as_dict()
         assert st.delivered == len(handed_on), st
         assert st.sent_bytes == sum(b for b, _ in handed_on), st
         assert st.sent_packets == sum(p for _, p in handed_on), st
