@@ -114,12 +114,13 @@ def environment_error(exc: BaseException) -> bool:
     library (pyserial, pyusb) or the plugin itself (``os.open`` of a device that is
     missing) — or the plugin's own, as a Linux driver returns ``-EIO``
     (``raise OSError(errno.EIO, "short read")``); so is one of an error class of the
-    plugin's own that derives from ``OSError`` (``PortError``).  Its message says what
-    failed, and the user is to fix it (plug the adapter in, get the permission).  A
-    built-in ``OSError`` without an errno raised in the plugin's own frames
-    (``raise OSError("table too small")``) is a bug: its author needs where it was
-    raised (:func:`driver_code_location`).  False for anything that is no ``OSError``;
-    never raises itself.
+    plugin's own that derives from ``OSError`` (``PortError``), and one without an errno
+    that a call into C raised at the plugin's line (a socket's ``TimeoutError("timed
+    out")``).  Its message says what failed, and the user is to fix it (plug the adapter
+    in, get the permission).  A built-in ``OSError`` without an errno that a ``raise``
+    statement of the plugin's own raised (``raise OSError("table too small")``) is a bug:
+    its author needs where it was raised (:func:`driver_code_location`).  False for
+    anything that is no ``OSError``; never raises itself.
     """
     if not isinstance(exc, OSError):
         return False
@@ -131,10 +132,22 @@ def environment_error(exc: BaseException) -> bool:
             tb = tb.tb_next  # where it was raised
         if exc.errno is not None or not any(t is tb for t in _author_frames(exc)):
             return True  # a report with an errno, or raised in netdrv or a library
+        if not _raise_statement(tb):
+            return True  # a call into C failed at the plugin's line: the system's error
         return type(exc).__module__ != "builtins"  # the plugin's own class: a report
     except Exception:  # as the other reports: an answer rather than an error
         log.debug("classifying %r failed", exc, exc_info=True)
         return True
+
+
+def _raise_statement(tb: TracebackType) -> bool:
+    """Whether the instruction ``tb`` stopped at is a ``raise`` statement's, rather than a
+    call (of C code, which has no frame of its own) that raised."""
+    import dis  # error paths only: not at start-up
+
+    code = tb.tb_frame.f_code.co_code
+    at = tb.tb_lasti
+    return 0 <= at < len(code) and dis.opname[code[at]] in ("RAISE_VARARGS", "RERAISE")
 
 
 def driver_code_location(exc: BaseException, skip: Iterable[str] = ()) -> str:

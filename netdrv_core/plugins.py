@@ -1085,10 +1085,18 @@ class PluginManager:
         ``netdrv load NAME`` runs, in a daemon that other drivers keep alive.  Modules
         shared with another loaded plugin, and netdrv's own, stay.  Returns the names
         of the modules removed.  ``name`` may also be a driver the plugin offers (a
-        ``-p MODULE`` plugin is registered under its module's name).
+        ``-p MODULE`` plugin is registered under its module's name).  A driver's plugin
+        that is a hook plugin too (one module in both entry-point groups) is kept: its
+        hooks run with every driver, as any hook plugin's do; forgetting it under its
+        hook plugin's name forgets both.
         """
         if name not in self._loaded and name in self._drivers:
             name = self._drivers[name][1]
+        if (hooks := self._hook_roles(name)) and name not in hooks:
+            log.info("plugin %s is kept: it is hook plugin %s too, whose hooks run with every "
+                     "driver (an edit of it loads once the daemon restarts: netdrv stop)",
+                     name, ", ".join(sorted(hooks)))  # fmt: skip
+            return []
         plugin = self._loaded.pop(name, None)
         self.errors.pop(name, None)
         for drv in [d for d, (_, owner) in self._drivers.items() if owner == name]:
@@ -1107,6 +1115,14 @@ class PluginManager:
         if gone:
             importlib.invalidate_caches()
         return gone
+
+    def _hook_roles(self, name: str) -> set[str]:
+        """The hook plugins (group ``netdrv.plugins``) that loaded plugin ``name`` is too."""
+        plugin = self._loaded.get(name)
+        if plugin is None:
+            return set()
+        hooks = {ep.name for ep in self._hook_entry_points()}
+        return {n for n, p in self._loaded.items() if p is plugin and n in hooks}
 
     def _drop_modules(self, name: str, top: str) -> list[str]:
         """Remove package ``top`` of plugin ``name`` (not loaded any more) and everything
@@ -1176,6 +1192,7 @@ class PluginManager:
         name of the plugin that returned it."""
         results = []
         caller = getattr(self.pm.hook, hook)
+        skip = self._registered_names(skip) if skip else skip
         for impl in reversed(caller.get_hookimpls()):
             if impl.plugin_name in skip:
                 continue
@@ -1194,6 +1211,21 @@ class PluginManager:
             if res is not None:
                 results.append((impl.plugin_name, res))
         return results
+
+    def _registered_names(self, names: Collection[str]) -> set[str]:
+        """``names`` and the names pluggy knows their plugins by: a hook plugin whose module
+        is a driver's plugin too is registered under the driver's name, loaded or not yet
+        (``-p no:HOOKNAME`` of a load keeps its hooks out of that load all the same)."""
+        out = set(names)
+        for name in names:
+            plugin = self._loaded.get(name)
+            if plugin is not None:
+                out.add(self.pm.get_name(plugin) or name)
+                continue
+            ep = next((ep for ep in self._hook_entry_points() if ep.name == name), None)
+            if ep is not None and (owner := self._driver_plugin_of(ep.value)):
+                out.add(owner)
+        return out
 
     def notify(self, event: str, dev: Any, *, skip: Collection[str] = ()) -> None:
         """Fan a host lifecycle event out to ``netdrv_device_<event>`` hooks, except those

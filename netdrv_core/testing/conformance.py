@@ -92,10 +92,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
-from _pytest.outcomes import Failed  # pytest.fail.Exception, as a class to derive from
 
 from ..driver import Driver
 from ..driver_errors import driver_code_location, driver_traceback
@@ -604,7 +603,18 @@ def _fd_table() -> dict[int, str]:
     return out
 
 
-class DriverOpFailure(Failed, AssertionError):
+if TYPE_CHECKING:  # what mypy needs of pytest.fail.Exception, without its private module
+
+    class _Failed(BaseException):
+        def __init__(self, msg: str | None = None, pytrace: bool = True) -> None: ...
+
+else:
+    # pytest.fail.Exception is public (documented with pytest.fail); the module that defines
+    # it, _pytest.outcomes, is not, and pyproject allows any pytest >= 7.4.
+    _Failed = pytest.fail.Exception
+
+
+class DriverOpFailure(_Failed, AssertionError):
     """A device op (``open``, ``stop``) failed: an ``AssertionError`` shown as pytest shows
     ``pytest.fail(..., pytrace=False)`` — its message, which says what the driver raised
     and ends with the driver's own frames, without a traceback through the kit."""
