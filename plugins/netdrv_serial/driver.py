@@ -117,6 +117,10 @@ class SerialPriv:
         self.decoder: Any = None
         self.inflight = 0
         self.params: dict[str, Any] = {}
+        # port_key of a server's params["port"] at the load: its name is looked up once (up
+        # to a second), not again at each later load's check of the daemon's lines.  (A
+        # device's is asked again: the tty a path names changes with what is plugged in.)
+        self.port_key: str | None = None
         self.reopen_timer: Any = None
         self.backoff = 0.1
         self.port_losses = 0
@@ -1009,7 +1013,7 @@ class SerialLink(Driver):
                 "rfc2217://host:port or loop://)"
             )
         self.check_params(p)  # also when not loaded by netdrv load
-        self._check_port_free(p["port"])
+        key = self._check_port_free(p["port"])
         # Fail before creating anything if the port cannot be opened at all.  What is
         # opened is kept for the interface's first open: closing and reopening would
         # use up a one-client serial server and toggle a real tty's DTR (an Arduino resets).
@@ -1030,6 +1034,8 @@ class SerialLink(Driver):
             dev = alloc_netdev(SerialPriv, p["name"], serial_setup)
             priv = _priv(dev)
             priv.params = p
+            if p["port"].lower().startswith(("socket://", "rfc2217://")):  # as pyserial
+                priv.port_key = key
             priv.preopened = ser
             dev.type = MODE_TYPES[p["mode"]]
             dev.mtu = p["mtu"] or DEFAULT_MTUS[p["mode"]]
@@ -1043,8 +1049,9 @@ class SerialLink(Driver):
                 ser.close()
             raise
 
-    def _check_port_free(self, url: str) -> None:
-        """Refuse a port another line of this daemon drives (:class:`PortError`).
+    def _check_port_free(self, url: str) -> str | None:
+        """Refuse a port another line of this daemon drives (:class:`PortError`); the
+        port's :func:`port_key`.
 
         A device's lock refuses a second open only while the first holds it (with
         ``wait=1`` the load would wait for its own daemon's line for ever), and a
@@ -1053,10 +1060,12 @@ class SerialLink(Driver):
         """
         key = port_key(url)
         if key is None:
-            return
+            return None
         for other in list(self.host.devices.values()):
             priv = other.priv
-            if not isinstance(priv, SerialPriv) or port_key(priv.params.get("port", "")) != key:
+            if not isinstance(priv, SerialPriv):
+                continue
+            if (priv.port_key or port_key(priv.params.get("port", ""))) != key:
                 continue
             owner = getattr(other.driver, "instance", None) or self.name
             raise PortError(
@@ -1066,6 +1075,7 @@ class SerialLink(Driver):
                 f"would pass it back and forth between them — netdrv unload {owner} first, or "
                 f"give this load its own port"
             )
+        return key
 
     def configure(self) -> None:
         """Addresses and the peer route, link up."""

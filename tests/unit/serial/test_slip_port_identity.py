@@ -265,3 +265,35 @@ def _has_group(gid: int) -> bool:
     except KeyError:
         return False
     return True
+
+
+def test_a_load_looks_up_its_own_server_only(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The check of the daemon's other lines runs in the load, which every other command
+    # waits for: a name each line was loaded with is not looked up again at each load
+    # (up to a second each when the DNS does not answer), only the new line's.
+    from slip_helpers import Ser2netLike
+
+    lookups: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host_: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name.startswith("resolve "):
+            lookups.append(str(host_))
+        return real(host_, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    servers = [Ser2netLike(missing=False) for _ in range(3)]
+    drivers = []
+    try:
+        for n, server in enumerate(servers):
+            lookups.clear()
+            drivers.append(load_slip(host, port=f"socket://localhost:{server.port}",
+                                     name=f"ex{n}"))  # fmt: skip
+            assert lookups == ["localhost"], (n, lookups)
+        assert list(host.devices) == ["ex0", "ex1", "ex2"]
+    finally:
+        with host.as_current():
+            for drv in drivers:
+                drv.exit()
+        for server in servers:
+            server.stop()
