@@ -666,7 +666,7 @@ def status(as_json: bool, interval: float | None, count: int | None) -> None:
     con.print(_status_table(st))
     for d in st.get("devices", []):  # what netdrv faults DEV shows: settings and counters
         if fi := d.get("fault_injector"):
-            from .cli_faults import faults_text
+            from .netem_words import faults_text
 
             con.print(escape(faults_text(d["name"], {"faults": fi["settings"],
                                                      "stats": fi["stats"],

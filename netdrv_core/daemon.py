@@ -1169,16 +1169,16 @@ class Daemon:
                 else:
                     FaultInjector.check(dev, **params)  # refused: the old one stays
                     if held is not None:  # a new direction: a new injector, not over the old
-                        log.info("%s: fault injector removed for direction %s, %d held "
-                                 "frame(s) dropped", dev.name, params.get("direction", "both"),
-                                 self._faults_off(dev))  # fmt: skip
+                        log.info("%s: fault injector (direction %s) removed for a new direction "
+                                 "%s, %d held frame(s) dropped", dev.name, held[0].direction,
+                                 params.get("direction", "both"), self._faults_off(dev))  # fmt: skip
                     new = FaultInjector(dev, **params)
                     unpurge = self.host.add_purge(dev, functools.partial(self._faults_gone, dev))
                     injectors[dev] = (new, unpurge)
                     fi = new
             except (TypeError, ValueError) as exc:
                 return {"ok": False, "error": f"{dev.name}: {exc}"}
-            from .cli_faults import faults_line  # here: the daemon imports click only now
+            from .netem_words import faults_line
 
             log.info("%s", faults_line(dev.name, fi.settings()))  # in tc's words, as shown
         if fi is None:

@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
-import click
 import pytest
 from click.testing import CliRunner, Result
 from test_cli_ethtool import _Client  # the in-process daemon's client, as ethtool's tests use
 
 import netdrv_core.cli as cli_mod
 from netdrv_core import Host
-from netdrv_core.cli_faults import (
+from netdrv_core.control import DaemonNotRunning, ProtocolError, validate_request
+from netdrv_core.daemon import Daemon
+from netdrv_core.netem_words import (
+    FaultWordsError,
     faults_line,
     parse_fault_words,
     parse_percent,
@@ -28,8 +32,6 @@ from netdrv_core.cli_faults import (
     parse_size,
     parse_time,
 )
-from netdrv_core.control import DaemonNotRunning, ProtocolError, validate_request
-from netdrv_core.daemon import Daemon
 from netdrv_core.phy import FaultInjector
 
 # -- parsing ---------------------------------------------------------------------------
@@ -83,7 +85,7 @@ def test_percentages(text: str, p: float) -> None:
      (parse_percent, "-1%", "not a percentage"), (parse_percent, "nan", "not a percentage")],
 )  # fmt: skip
 def test_bad_values_say_what_was_wrong(parse: Any, text: str, message: str) -> None:
-    with pytest.raises(click.UsageError, match=message):
+    with pytest.raises(FaultWordsError, match=message):
         parse(text)
 
 
@@ -141,15 +143,15 @@ def test_netem_s_optional_values_jitter_correlations_reorder_and_rate_overheads(
      (("seed", "x"), "'x' is not an integer")],
 )  # fmt: skip
 def test_malformed_lines(words: tuple[str, ...], message: str) -> None:
-    with pytest.raises(click.UsageError, match=re.escape(message)):
+    with pytest.raises(FaultWordsError, match=re.escape(message)):
         parse_fault_words(words)
 
 
 def test_jitter_is_given_after_the_delay() -> None:
     # netdrv (like current tc) has no jitter keyword: the jitter follows the delay
-    with pytest.raises(click.UsageError) as exc:
+    with pytest.raises(FaultWordsError) as exc:
         parse_fault_words(("jitter", "5ms"))
-    message = str(exc.value.message)
+    message = str(exc.value)
     assert "give it after the delay: delay TIME JITTER [CORRELATION]" in message
     assert "not supported" not in message
 
@@ -193,7 +195,7 @@ def test_what_tc_does_not_take_as_an_optional_value_is_refused(
 ) -> None:
     # tc: What is ".5ms"? (not read as the jitter: it is the next keyword); loss reads its
     # percentage without "random" only when it starts with a digit
-    with pytest.raises(click.UsageError, match=re.escape(message)):
+    with pytest.raises(FaultWordsError, match=re.escape(message)):
         parse_fault_words(words)
 
 
@@ -215,7 +217,7 @@ def test_the_policer_does_not_show_as_a_tc_word() -> None:
     line = faults_line("sn0", {**DEFAULTS, "rate_limit": 1e6, "burst": 3028})
     assert "[policer: rate_limit=1000000 burst=3028, Python API only]" in line
     assert "rate_limit 1" not in line and " burst 3028b" not in line
-    with pytest.raises(click.UsageError, match=re.escape("set through the Python API")):
+    with pytest.raises(FaultWordsError, match=re.escape("set through the Python API")):
         parse_fault_words(("rate_limit", "1mbit"))
 
 
@@ -530,5 +532,25 @@ def test_the_log_says_the_injector_s_parameters_in_tc_s_words(
     assert run("sn0", "delay", "2s", "direction", "tx").exit_code == 0
     send(daemon, 2)
     assert run("sn0", "delay", "2s").exit_code == 0
-    assert ("sn0: fault injector removed for direction both, 2 held frame(s) dropped"
-            in caplog.messages)  # fmt: skip
+    # the log names the injector that went (tx) and the direction that replaces it
+    assert ("sn0: fault injector (direction tx) removed for a new direction both, 2 held "
+            "frame(s) dropped" in caplog.messages)  # fmt: skip
+
+
+def test_a_daemon_setting_faults_does_not_import_click() -> None:
+    # The daemon says an injector's parameters in tc's words (netem_words), which the
+    # command shares: the words live apart from the click command, so the daemon does not
+    # load the CLI's toolkit to log them.
+    code = (
+        "import sys\n"
+        "from netdrv_core import Host\n"
+        "from netdrv_core.daemon import Daemon\n"
+        "d = Daemon(host=Host(), exit_when_empty=False, watchdog=None)\n"
+        "d.load('snull', ['configure=0'])\n"
+        "assert d.faults({'dev': 'sn0', 'set': {'drop': 0.5, 'delay': 0.01}})['ok']\n"
+        "assert d.faults({'dev': 'sn0', 'off': True})['ok']\n"
+        "print(sorted(m for m in sys.modules if m == 'click' or m.startswith('click.')))\n"
+        "d.unload('snull')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]", res.stdout
