@@ -969,6 +969,13 @@ _GET_WORDS: dict[str, dict[str, type]] = {
     "regs": {"raw": bool, "hex": bool},
 }
 _EEPROM_SET_WORDS: dict[str, type] = {"magic": int, "offset": int, "length": int, "value": int}
+
+
+class _HexMask(int):
+    """A keyword's value that ethtool reads as hexadecimal, the ``0x`` optional (its
+    bitset parsers' ``force_hex``: ``--set-eee DEV advertise 28`` is 0x28)."""
+
+
 # Keywords of the set modes -> struct field; a bool field takes on|off.
 _ETHTOOL_KEYWORDS: dict[str, dict[str, tuple[str, type]]] = {
     "ringparam": {"rx": ("rx_pending", int), "rx-mini": ("rx_mini_pending", int),
@@ -983,7 +990,7 @@ _ETHTOOL_KEYWORDS: dict[str, dict[str, tuple[str, type]]] = {
                  "other": ("other_count", int), "combined": ("combined_count", int)},
     "pauseparam": {"autoneg": ("autoneg", bool), "rx": ("rx_pause", bool),
                    "tx": ("tx_pause", bool)},
-    "eee": {"eee": ("eee_enabled", bool), "advertise": ("advertised", int),
+    "eee": {"eee": ("eee_enabled", bool), "advertise": ("advertised", _HexMask),
             "tx-lpi": ("tx_lpi_enabled", bool), "tx-timer": ("tx_lpi_timer", int)},
 }  # fmt: skip
 _U32_MAX = 0xFFFF_FFFF
@@ -994,6 +1001,16 @@ def _ethtool_value(key: str, text: str, kind: type) -> int | bool:
         if text not in ("on", "off"):
             raise click.UsageError(f"{key}: {text!r} is not on or off")
         return text == "on"
+    if kind is _HexMask:
+        digits = text[2:] if text[:2].lower() == "0x" else text
+        try:
+            value = int(digits, 16) if digits.isascii() and digits.isalnum() else -1
+        except ValueError:
+            value = -1
+        if not 0 <= value <= _U32_MAX:
+            raise click.UsageError(f"{key}: {text!r} is not a hexadecimal mask 0..{_U32_MAX:#x} "
+                                   f"(the 0x is optional)")  # fmt: skip
+        return value
     try:
         value = int(text, 0)
     except ValueError:
@@ -1131,7 +1148,9 @@ def _wol_word(key: str, text: str) -> int | str:
         raise click.UsageError(f"-s: wol {text!r}: modes are letters of {WOL_MODE_CHARS} "
                                f"(p phy, u ucast, m mcast, b bcast, a arp, g magic, s magicsecure, "
                                f"f filter), or d to disable")  # fmt: skip
-    return 0 if "d" in text else sum(1 << WOL_MODE_CHARS.index(c) for c in set(text))
+    # ethtool's parse_char_bitset: d (the reset character) drops the modes before it
+    modes = text.rpartition("d")[2]
+    return sum(1 << WOL_MODE_CHARS.index(c) for c in set(modes))
 
 
 def _msglvl_words(rest: tuple[str, ...]) -> int | list[tuple[int, bool]]:
@@ -1692,6 +1711,12 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
     try:  # asked again if the daemon was exiting: now none (DEV went with it), or a new one;
         # a self-test is asked once (an exit that cuts one off answers it: ENODEV)
         reply = ask() if op in ("test", "identify") else _once_more(ask)
+    except KeyboardInterrupt:
+        if op != "identify":
+            raise
+        # ethtool -p's usual end: SIGINT kills it (128 + 2), nothing printed; the daemon
+        # sees the connection go and tells the driver ETHTOOL_ID_INACTIVE
+        sys.exit(130)
     except DaemonNotRunning:
         _fail(f"no netdrv daemon in this network namespace: {dev!r} is not a netdrv device",
               _ethtool_status(op, is_set, None, None))  # fmt: skip

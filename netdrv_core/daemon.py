@@ -877,11 +877,17 @@ class Daemon:
 
         Returns what went wrong on the way, if anything (the driver's ``exit`` raised: its
         devices are unregistered all the same, what else it held may not be released)."""
+        from .ethtool import ethtool_phys_id_stop
+
         drv = self.drivers.pop(name, None)
         if drv is None:
             loaded = ", ".join(self.drivers) or "none"
             raise NetdrvError(f"driver {name!r} is not loaded (loaded: {loaded})")
         warning = None
+        for dev in list(self.host.devices.values()):  # the LED back to normal while it is there
+            if dev.driver is drv:
+                with contextlib.suppress(Exception):
+                    ethtool_phys_id_stop(self.host, dev, f"its driver {name!r} is being unloaded")
         try:
             with self.watchdog.guard(f"driver {name!r} exit"), self.host.as_current():
                 drv.exit()
@@ -1106,21 +1112,33 @@ class Daemon:
         from .ethtool import EthtoolError, ethtool_phys_id_begin
 
         later: list[dict[str, Any]] = []
+        begun = False
 
         def done(error: EthtoolError | None) -> None:
             reply = {"ok": True, "result": {}} if error is None else _ethtool_refusal(error)
-            self._answer_later(conn, later, reply)
+            if begun:
+                self._answer_later(conn, later, reply)
+            else:  # over before it began (its first ON refused): the request's own answer
+                later.append(reply)
 
         seconds = (req.get("args") or {}).get("seconds", 0)
         label = f"{self.host._owner(dev)}'s ethtool identify on {dev.name}"
         if conn is None and not seconds:  # in-process: nobody could interrupt it
             return _ethtool_refusal(EthtoolError(f"{dev.name}: an in-process identify needs "
                                                  f"seconds > 0", errno.EINVAL))  # fmt: skip
+        if conn is None and self.host.loop.running is not None:  # as _await_answer
+            return _ethtool_refusal(EthtoolError(
+                f"{dev.name}: an in-process identify from a loop callback cannot wait for its "
+                f"end (it would run the loop inside itself): send it through the control "
+                f"socket", errno.EDEADLK))  # fmt: skip
         try:
             run = ethtool_phys_id_begin(self.host, dev, seconds, done,
                                         lambda: self.watchdog.guard(label))  # fmt: skip
         except EthtoolError as exc:
             return _ethtool_refusal(exc)
+        begun = True
+        if later:
+            return later[0]
         if conn is None:
             self.host.loop.run_until(lambda: bool(later), seconds + 5.0)
             if not later:

@@ -114,6 +114,7 @@ __all__ = [
     "ethtool_nway_reset",
     "ethtool_op_get_ts_info",
     "ethtool_phys_id_begin",
+    "ethtool_phys_id_stop",
     "ethtool_report",
     "ethtool_request",
     "ethtool_request_begin",
@@ -317,10 +318,10 @@ LINK_MODE_NAMES: dict[int, str] = {
     0: "10baseT/Half", 1: "10baseT/Full", 2: "100baseT/Half", 3: "100baseT/Full",
     4: "1000baseT/Half", 5: "1000baseT/Full", 12: "10000baseT/Full", 15: "2500baseX/Full",
     17: "1000baseKX/Full", 18: "10000baseKX4/Full", 19: "10000baseKR/Full",
-    21: "20000baseMLD2/Full", 22: "20000baseKR2/Full", 23: "40000baseKR4/Full",
-    24: "40000baseCR4/Full", 25: "40000baseSR4/Full", 26: "40000baseLR4/Full",
-    27: "56000baseKR4/Full", 28: "56000baseCR4/Full", 29: "56000baseSR4/Full",
-    30: "56000baseLR4/Full", 31: "25000baseCR/Full",
+    20: "10000baseR_FEC", 21: "20000baseMLD2/Full", 22: "20000baseKR2/Full",
+    23: "40000baseKR4/Full", 24: "40000baseCR4/Full", 25: "40000baseSR4/Full",
+    26: "40000baseLR4/Full", 27: "56000baseKR4/Full", 28: "56000baseCR4/Full",
+    29: "56000baseSR4/Full", 30: "56000baseLR4/Full", 31: "25000baseCR/Full",
 }  # fmt: skip
 """The link modes (``ETHTOOL_LINK_MODE_*_BIT``) of the legacy u32 masks :class:`EthtoolEee`
 carries, as ethtool names them; the bits that are no link mode (Autoneg, TP, Pause…) are left
@@ -1563,6 +1564,10 @@ _ID_STATES = {ETHTOOL_ID_INACTIVE: "ETHTOOL_ID_INACTIVE", ETHTOOL_ID_ACTIVE: "ET
               ETHTOOL_ID_ON: "ETHTOOL_ID_ON", ETHTOOL_ID_OFF: "ETHTOOL_ID_OFF"}  # fmt: skip
 # The identify running on each host (Linux: one at a time, its static "busy").
 _identifying: weakref.WeakKeyDictionary[Host, PhysId] = weakref.WeakKeyDictionary()
+_PHYS_ID_WATCH = 1.0
+"""Seconds between the checks that a device blinking by itself is still there: Linux's
+unregister waits for ``ethtool -p`` to end (the device is held); netdrv's does not, so an
+identify of a device unplugged meanwhile ends then (``ENODEV``), not at Ctrl-C."""
 
 
 class PhysId:
@@ -1577,6 +1582,7 @@ class PhysId:
         self.guard = guard or nullcontext
         self.finished = False
         self.timer: Any = None
+        self.watch: Any = None  # the driver blinks by itself: is the device still there?
         self.count = 0  # ON/OFF calls to make (0: until cancelled)
         self.calls = 0
         self.interval = 0.0
@@ -1615,10 +1621,31 @@ class PhysId:
         if rc == 0:  # the driver blinks by itself
             if self.seconds:
                 self.timer = self.host.loop.call_later(self.seconds, self._finish, None)
+            self.watch = self.host.loop.call_later(_PHYS_ID_WATCH, self._watch)
             return
         n = 2 * rc  # "called at twice the frequency in rc"
         self.interval, self.count = 1.0 / n, n * self.seconds
         self._step()
+
+    def _gone(self) -> EthtoolError | None:
+        """ENODEV when the device went (unregistered, or detached: unplugged) meanwhile."""
+        if self.host.devices.get(self.dev.name) is not self.dev:
+            why = "the device is no longer registered"
+        elif not netif_device_present(self.dev):
+            why = "the device is detached (suspended or unplugged)"
+        else:
+            return None
+        return EthtoolError(f"{self.dev.name}: identification stopped: {why}", errno.ENODEV)
+
+    def _watch(self) -> None:
+        self.watch = None
+        if self.finished:
+            return
+        gone = self._gone()
+        if gone is not None:
+            self._finish(gone)
+            return
+        self.watch = self.host.loop.call_later(_PHYS_ID_WATCH, self._watch)
 
     def _step(self) -> None:
         self.timer = None
@@ -1627,10 +1654,13 @@ class PhysId:
         if self.count and self.calls == self.count:
             self._finish(None)
             return
+        gone = self._gone()
+        if gone is not None:  # never ON/OFF to a device that is not there
+            self._finish(gone)
+            return
         state = ETHTOOL_ID_OFF if self.calls & 1 else ETHTOOL_ID_ON
         self.calls += 1
         try:
-            _registered(self.host, self.dev)
             rc = self._call(state)
         except EthtoolError as exc:
             self._finish(exc)
@@ -1645,13 +1675,20 @@ class PhysId:
         """The user interrupted it: it ends now, INACTIVE (Linux: a signal ends the wait)."""
         self._finish(None)
 
+    def stop(self, why: str) -> None:
+        """End it now, INACTIVE, ``done`` told ``ENODEV`` and ``why`` (the device is about to
+        go: its driver unloads)."""
+        self._finish(EthtoolError(f"{self.dev.name}: identification stopped: {why}",
+                                  errno.ENODEV))  # fmt: skip
+
     def _finish(self, error: EthtoolError | None) -> None:
         if self.finished:
             return
         self.finished = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        for timer in (self.timer, self.watch):
+            if timer is not None:
+                timer.cancel()
+        self.timer = self.watch = None
         if _identifying.get(self.host) is self:
             del _identifying[self.host]
         if self.host.devices.get(self.dev.name) is self.dev and netif_device_present(self.dev):
@@ -1661,6 +1698,18 @@ class PhysId:
                 log.warning("%s", exc)
         if self.done is not None:
             self.done(error)
+
+
+def ethtool_phys_id_stop(host: Host, dev: NetDevice, why: str) -> bool:
+    """End the ``ethtool -p`` running on ``dev``, if one is (True then): the driver is told
+    :data:`ETHTOOL_ID_INACTIVE` now and the run's ``done`` gets ``ENODEV`` with ``why``.
+    For the device's own end (its driver unloading): Linux's unregister waits for the
+    identify instead, which a daemon serving others cannot."""
+    run = _identifying.get(host)
+    if run is None or run.dev is not dev:
+        return False
+    run.stop(why)
+    return True
 
 
 def ethtool_phys_id_begin(
@@ -1677,8 +1726,12 @@ def ethtool_phys_id_begin(
     core calls ``ETHTOOL_ID_ON``/``ETHTOOL_ID_OFF`` alternately at twice the frequency
     it returned, that many seconds (0: until cancelled; an errno from one ends it).
     Whatever ends it — the time, a cancel, an error — the driver is told
-    ``ETHTOOL_ID_INACTIVE`` before ``done`` gets None or the error.  ``guard``, if given,
-    makes the context (the daemon's lockup watchdog) each driver call runs in.
+    ``ETHTOOL_ID_INACTIVE`` before ``done`` gets None or the error.  A device that goes
+    meanwhile (unregistered, or detached) ends it with ``ENODEV``, its driver not called
+    again — within a second when the driver blinks by itself (Linux's unregister waits
+    for the identify instead); :func:`ethtool_phys_id_stop` ends it while the device is
+    still there.  ``guard``, if given, makes the context (the daemon's lockup watchdog)
+    each driver call runs in.
     """
     _present(dev)
     if not ethtool_supports(dev.ethtool_ops, "set_phys_id"):

@@ -252,6 +252,10 @@ class Ax88179(MiniDriver):
         self._medium_lock = threading.Lock()
         """MEDIUM_STATUS_MODE is written from the loop (reset, stop) and the kevent worker
         (link_reset, MTU): one read-modify-write at a time."""
+        self._phy_lock = threading.RLock()
+        """The PHY, from the loop (ethtool) and the kevent worker (link_reset): a sequence of
+        accesses that selects a vendor page or an MMD register holds it until it is done, so
+        no other access lands on that page or moves that register pointer meanwhile."""
         self.bmcr = ax.BMCR_ANENABLE
         """MII_BMCR as last written (autoneg, or the forced speed and duplex)."""
         self.mc_filter = b""
@@ -296,13 +300,15 @@ class Ax88179(MiniDriver):
 
     def read_phy(self, un: UsbNet, reg: int) -> int:
         """A PHY register through ``AX_ACCESS_PHY``."""
-        data = un.ctrl_in(ax.REQ_TYPE_VENDOR_IN, ax.AX_ACCESS_PHY, ax.AX88179_PHY_ID, reg, 2)
+        with self._phy_lock:
+            data = un.ctrl_in(ax.REQ_TYPE_VENDOR_IN, ax.AX_ACCESS_PHY, ax.AX88179_PHY_ID, reg, 2)
         return struct.unpack("<H", data[:2])[0] if len(data) >= 2 else 0
 
     def write_phy(self, un: UsbNet, reg: int, value: int) -> None:
         """Write a PHY register."""
-        un.ctrl_out(ax.REQ_TYPE_VENDOR_OUT, ax.AX_ACCESS_PHY, ax.AX88179_PHY_ID, reg,
-                    struct.pack("<H", value & 0xFFFF))  # fmt: skip
+        with self._phy_lock:
+            un.ctrl_out(ax.REQ_TYPE_VENDOR_OUT, ax.AX_ACCESS_PHY, ax.AX88179_PHY_ID, reg,
+                        struct.pack("<H", value & 0xFFFF))  # fmt: skip
 
     def _sleep(self, seconds: float) -> None:
         if self.delays:  # real PHYs need these; the simulator does not
@@ -522,20 +528,23 @@ class Ax88179(MiniDriver):
 
     def read_mmd(self, un: UsbNet, prtad: int, devad: int) -> int:
         """``ax88179_phy_read_mmd_indirect``."""
-        self._mmd_indirect(un, prtad, devad)
-        return self.read_phy(un, ax.MII_MMD_DATA)
+        with self._phy_lock:
+            self._mmd_indirect(un, prtad, devad)
+            return self.read_phy(un, ax.MII_MMD_DATA)
 
     def write_mmd(self, un: UsbNet, prtad: int, devad: int, value: int) -> None:
         """``ax88179_phy_write_mmd_indirect``."""
-        self._mmd_indirect(un, prtad, devad)
-        self.write_phy(un, ax.MII_MMD_DATA, value)
+        with self._phy_lock:
+            self._mmd_indirect(un, prtad, devad)
+            self.write_phy(un, ax.MII_MMD_DATA, value)
 
     def _paged_write(self, un: UsbNet, writes: tuple[tuple[int, int, int], ...]) -> None:
         """(page, register, value) writes to the PHY's vendor pages, back to page 0 after."""
-        for page, reg, value in writes:
-            self.write_phy(un, ax.GMII_PHY_PAGE_SELECT, page)
-            self.write_phy(un, reg, value)
-        self.write_phy(un, ax.GMII_PHY_PAGE_SELECT, ax.GMII_PHY_PGSEL_PAGE0)
+        with self._phy_lock:
+            for page, reg, value in writes:
+                self.write_phy(un, ax.GMII_PHY_PAGE_SELECT, page)
+                self.write_phy(un, reg, value)
+            self.write_phy(un, ax.GMII_PHY_PAGE_SELECT, ax.GMII_PHY_PGSEL_PAGE0)
 
     def _disable_eee(self, un: UsbNet) -> None:
         """``ax88179_disable_eee``: page 3's MII_PHYADDR to 0x3246."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -207,3 +208,60 @@ def test_identify_like_ethtool_p(daemon: Daemon) -> None:
     ops = daemon.host.devices["tw0"].ethtool_ops
     assert ok("-p", "tw0", "1") == ""  # answered once it ends, the driver told INACTIVE
     assert ops.ids == [1, 0]  # type: ignore[union-attr]
+
+
+def test_wol_d_drops_the_modes_before_it(daemon: Daemon) -> None:
+    """ethtool 6.1's parse_char_bitset: ``d`` (the reset character) empties what came
+    before it; the letters after it still count ("dp" is p, "pd" nothing)."""
+    assert ok("-s", "tw0", "wol", "dp") == ""
+    assert "\tWake-on: p\n" in ok("tw0")
+    assert ok("-s", "tw0", "wol", "gd") == ""
+    assert "\tWake-on: d\n" in ok("tw0")
+    assert ok("-s", "tw0", "wol", "pdg") == ""
+    assert "\tWake-on: g\n" in ok("tw0")
+
+
+def test_eee_lists_every_real_link_mode_of_the_mask(daemon: Daemon) -> None:
+    """Bit 20, 10000baseR_FEC, is a link mode (ethtool's __REAL(10000)): listed."""
+    ops = daemon.host.devices["tw0"].ethtool_ops
+    ops.eee = replace(ops.eee, supported=1 << 19 | 1 << 20)  # type: ignore[union-attr]
+    assert (
+        "\tSupported EEE link modes:  10000baseKR/Full\n"
+        "\t                           10000baseR_FEC\n"
+    ) in ok("--show-eee", "tw0")
+
+
+def test_eee_advertise_is_hexadecimal_as_ethtool_takes_it(daemon: Daemon) -> None:
+    """ethtool's advertise_parser_data is force_hex: ``advertise 20`` is 0x20 (1000baseT/Full),
+    the 0x optional; a word that is not hex is refused."""
+    assert ok("--set-eee", "tw0", "advertise", "20") == ""
+    assert "\tAdvertised EEE link modes:  1000baseT/Full\n" in ok("--show-eee", "tw0")
+    assert ok("--set-eee", "tw0", "advertise", "0x8") == ""
+    assert "\tAdvertised EEE link modes:  100baseT/Full\n" in ok("--show-eee", "tw0")
+    err = failed(1, "--set-eee", "tw0", "advertise", "x1")
+    assert "advertise: 'x1' is not a hexadecimal" in err
+
+
+def test_ctrl_c_ends_identify_as_it_ends_ethtool(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ethtool -p DEV`` runs until Ctrl-C, which kills it (status 130, nothing printed):
+    the usual end of an identify, not an error to report ("Aborted!", status 1)."""
+
+    class Interrupted:
+        def request(self, cmd: str, **kw: Any) -> dict[str, Any]:
+            raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+        def __enter__(self) -> Interrupted:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(cli_mod, "_client", lambda start=False, plugins=(): Interrupted())
+    res = run("-p", "tw0")
+    assert res.exit_code == 130, res.output
+    assert res.output == ""

@@ -18,7 +18,13 @@ bulk IN 0x82 and bulk OUT 0x03.  Control: vendor requests exactly as Linux
   duplex BMCR forces (``ethtool -s … autoneg off``).  A write that changes
   the mode while the link is up, or restarts autonegotiation (BMCR_ANRESTART:
   bind, ``ethtool -r``), renegotiates: the interrupt endpoint reports the link
-  down, then up again, and PHYSR reports the (new) mode.
+  down, then up again, and PHYSR reports the (new) mode.  Clause 45 MMD
+  registers (EEE ability, advertisement, the partner's) through MII_MMD_CTRL
+  and MII_MMD_DATA as IEEE 802.3 annex 22D has it: function 00 reaches the
+  address register of the MMD that DEVAD selects (each MMD has its own),
+  01 the register it points at, 10 and 11 that register with the address
+  incremented after each access (10) or each write (11).  Vendor pages (page
+  select 0x1F) hold what is written there (page 3's EEE switch).
 * ``AX_ACCESS_EEPROM`` (0x04): a 256-byte EEPROM (``eeprom``) read and written
   as 16-bit words, ``wValue`` = word index, two bytes each (past the end ->
   STALL).  Its image: the node ID (MAC) in bytes 0-5, then the USB vendor and
@@ -143,7 +149,7 @@ class Ax88179Model(SimNetDevice):
         self.peer_eee = ax.MDIO_EEE_100TX | ax.MDIO_EEE_1000T
         """What the link partner advertises for EEE (its MDIO_AN_EEE_LPABLE, once linked)."""
         self._mmd_ctrl = 0
-        self._mmd_addr = 0
+        self._mmd_addr: dict[int, int] = {}  # each MMD's own address register (IEEE 802.3 45.2)
         self._eee_negotiated = 0
         self.autoneg_restarts = 0
         """BMCR writes that restarted autonegotiation (bind, ``ethtool -s … autoneg on``, -r)."""
@@ -214,7 +220,8 @@ class Ax88179Model(SimNetDevice):
         eee = ax.MDIO_EEE_100TX | ax.MDIO_EEE_1000T
         self.mmd = {(ax.MDIO_MMD_PCS, ax.MDIO_PCS_EEE_ABLE): eee,
                     (ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_ADV): eee}  # fmt: skip
-        self._mmd_ctrl = self._mmd_addr = 0
+        self._mmd_ctrl = 0
+        self._mmd_addr = {}
         self._eee_negotiated = self._eee_resolved()
         self.tx_decoder = Ax88179TxDecoder()
 
@@ -260,19 +267,33 @@ class Ax88179Model(SimNetDevice):
         return self.mmd.get((ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_ADV), 0) & self.peer_eee
 
     def _mmd_read(self) -> int:
-        devad = self._mmd_ctrl & 0x1F
-        if self._mmd_ctrl & 0xC000 == 0:
-            return self._mmd_addr
-        if (devad, self._mmd_addr) == (ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_LPABLE):
+        """MII_MMD_DATA read (IEEE 802.3 22.2.4.3.11-12, annex 22D): the address register
+        of the MMD that MII_MMD_CTRL's DEVAD selects (function 00), or the register it
+        points at — the address then incremented by function 10 (post-increment on reads
+        and writes), not 01 (no increment) nor 11 (on writes only)."""
+        devad, function = self._mmd_ctrl & 0x1F, self._mmd_ctrl >> 14
+        addr = self._mmd_addr.get(devad, 0)
+        if function == 0:
+            return addr
+        if function == 2:
+            self._mmd_addr[devad] = (addr + 1) & 0xFFFF
+        if (devad, addr) == (ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_LPABLE):
             return self.peer_eee if self.link_up else 0
-        return self.mmd.get((devad, self._mmd_addr), 0)
+        return self.mmd.get((devad, addr), 0)
 
     def _mmd_write(self, value: int) -> None:
-        devad = self._mmd_ctrl & 0x1F
-        if self._mmd_ctrl & 0xC000 == 0:
-            self._mmd_addr = value
-        elif (devad, self._mmd_addr) == (ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_ADV):
-            self.mmd[(devad, self._mmd_addr)] = value & 0xFFFF  # (the others: read-only)
+        """MII_MMD_DATA write: the selected MMD's address (function 00), or the register it
+        points at (only EEE advertisement is writable), then the address incremented by
+        functions 10 and 11."""
+        devad, function = self._mmd_ctrl & 0x1F, self._mmd_ctrl >> 14
+        if function == 0:
+            self._mmd_addr[devad] = value & 0xFFFF
+            return
+        addr = self._mmd_addr.get(devad, 0)
+        if function != 1:
+            self._mmd_addr[devad] = (addr + 1) & 0xFFFF
+        if (devad, addr) == (ax.MDIO_MMD_AN, ax.MDIO_AN_EEE_ADV):
+            self.mmd[(devad, addr)] = value & 0xFFFF  # (the others: read-only)
 
     def _phy_read(self, reg: int) -> int:
         page = self.phy.get(ax.GMII_PHY_PAGE_SELECT, 0)

@@ -19,7 +19,9 @@ from netdrv_core.ethtool import (
     EthtoolError,
     EthtoolOps,
     ethtool_phys_id_begin,
+    ethtool_phys_id_stop,
 )
+from netdrv_core.netdevice import netif_device_detach
 
 ON, OFF = ETHTOOL_ID_ON, ETHTOOL_ID_OFF
 
@@ -140,3 +142,65 @@ def test_garbage_from_set_phys_id_is_eio(host: Host, clock: FakeClock) -> None:
     with pytest.raises(EthtoolError, match="returned 'blink' for ETHTOOL_ID_ACTIVE") as exc:
         ethtool_phys_id_begin(host, _dev(host, Bad()), 1)
     assert exc.value.errno == errno.EIO
+
+
+@pytest.mark.parametrize("active", [0, 1])
+def test_a_device_unregistered_meanwhile_ends_it_without_a_call(
+    host: Host, clock: FakeClock, active: int
+) -> None:
+    """An unplug (the driver unregisters its device) during ``ethtool -p DEV`` (until
+    interrupted): the identify ends with ENODEV, the dead device's driver not called again,
+    and the host may identify another device (no stale EBUSY)."""
+    ops = Led(clock, active=active)
+    ends: list[Any] = []
+    dev = _dev(host, ops)
+    ethtool_phys_id_begin(host, dev, 0, ends.append)
+    clock.advance(1)
+    host.loop.run_until_idle()
+    host.unregister_netdev(dev)
+    n = len(ops.log)
+    for _ in range(10):
+        clock.advance(1)
+        host.loop.run_until_idle()
+    assert len(ops.log) == n, "no call on an unregistered device"
+    assert len(ends) == 1 and isinstance(ends[0], EthtoolError)
+    assert ends[0].errno == errno.ENODEV
+    other = make_dev(host, "o%d")[0]
+    other.ethtool_ops = Led(clock, active=0)
+    ethtool_phys_id_begin(host, other, 1).cancel()
+
+
+def test_a_detached_device_is_not_blinked(host: Host, clock: FakeClock) -> None:
+    """Unplugged (netif_device_detach) while the core blinks it: no ON/OFF, nor INACTIVE,
+    to a device that is not there; it ends with ENODEV."""
+    ops = Led(clock, active=1)
+    ends: list[Any] = []
+    dev = _dev(host, ops)
+    ethtool_phys_id_begin(host, dev, 0, ends.append)
+    host.loop.run_until_idle()
+    netif_device_detach(dev)
+    n = len(ops.log)
+    for _ in range(4):
+        clock.advance(0.5)
+        host.loop.run_until_idle()
+    assert len(ops.log) == n
+    assert len(ends) == 1 and isinstance(ends[0], EthtoolError)
+    assert ends[0].errno == errno.ENODEV
+
+
+def test_ethtool_phys_id_stop_ends_it_inactive_with_the_reason(
+    host: Host, clock: FakeClock
+) -> None:
+    """What the daemon does before a driver's exit: the driver hears INACTIVE while its
+    device is still there, and the waiting client gets the reason (ENODEV)."""
+    ops = Led(clock, active=0)
+    ends: list[Any] = []
+    dev = _dev(host, ops)
+    ethtool_phys_id_begin(host, dev, 0, ends.append)
+    other = make_dev(host, "o%d")[0]
+    assert not ethtool_phys_id_stop(host, other, "its driver is being unloaded")
+    assert ends == []
+    assert ethtool_phys_id_stop(host, dev, "its driver is being unloaded")
+    assert _states(ops) == [ETHTOOL_ID_ACTIVE, ETHTOOL_ID_INACTIVE]
+    assert len(ends) == 1 and ends[0].errno == errno.ENODEV
+    assert "its driver is being unloaded" in str(ends[0])
