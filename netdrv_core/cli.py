@@ -1986,6 +1986,8 @@ def _follow_log(path: str, f: Any) -> None:
               help="where to write the project (default: ./netdrv-NAME; must be empty)")  # fmt: skip
 def new_driver(name: str, directory: str | None) -> None:
     """Write a pip-installable driver plugin project for NAME, with its conformance test."""
+    import shlex
+
     from .scaffold import create_driver_project
 
     try:
@@ -1996,8 +1998,10 @@ def new_driver(name: str, directory: str | None) -> None:
     for f in files:
         click.echo(f"created {f}")
     # python -m pytest: the pytest of the Python that pip installed into, not another's.
+    # Quoted: the line is meant to be pasted into a shell, whatever the directory is called.
     click.echo(
-        f"\nnext: pip install -e {root} && netdrv drivers && python -m pytest {root / 'tests'}"
+        f"\nnext: pip install -e {shlex.quote(str(root))} && netdrv drivers"
+        f" && python -m pytest {shlex.quote(str(root / 'tests'))}"
     )
 
 

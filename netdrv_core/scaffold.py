@@ -20,6 +20,7 @@ pytest session (same-named test modules outside packages collide).
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.metadata as md
 import importlib.util
 import keyword
@@ -33,7 +34,7 @@ __all__ = ["ScaffoldError", "create_driver_project", "validate_driver_name"]
 
 
 class ScaffoldError(NetdrvError):
-    """The project cannot be written (bad name, directory in the way)."""
+    """The project cannot be written (bad name, directory in the way or not writable)."""
 
 
 # First-party packages a generated ``netdrv_NAME`` package would shadow on sys.path
@@ -229,7 +230,7 @@ class ${cls}Driver(Driver):
     version = "0.1.0"  # ethtool -i; `netdrv drivers` shows pyproject.toml's version
     parameters = (
         Param("count", int, 1, "number of interfaces to create", min=1, max=16),
-        Param("ifname", str, "$ifname", "interface name (%d: the lowest free number)"),
+        Param("ifname", str, "$ifname", "interface name (%d: first free number)"),
         Param("carrier", bool, True, "start with the carrier on (link detected)"),
     )
     # Values the driver conformance kit loads the driver with (pytest).
@@ -237,8 +238,9 @@ class ${cls}Driver(Driver):
 
     def init(self) -> None:
         """Allocate and register the interfaces (``module_init``)."""
+        setup = ${name}_netdev_setup
         for _ in range(self.params["count"]):
-            dev = alloc_netdev(None, self.params["ifname"], ${name}_netdev_setup)
+            dev = alloc_netdev(None, self.params["ifname"], setup)
             if not self.params["carrier"]:
                 netif_carrier_off(dev)
             self.register(dev)
@@ -300,6 +302,11 @@ _README = Template("""\
 $summary — a [netdrv](https://pypi.org/project/netdrv/) driver plugin.
 
 ## Use it
+
+netdrv comes first, in the same environment (from a checkout of netdrv: `pip
+install -e /path/to/netdrv`): this project depends on it, and pip looks for a
+dependency it does not find installed on the package index ("No matching
+distribution found for netdrv").
 
 Loading creates kernel interfaces (root, or `CAP_NET_ADMIN`). To keep them off
 your real network, try it in a scratch namespace first:
@@ -458,7 +465,8 @@ def create_driver_project(
     """Write the project for driver ``name`` into ``directory`` (default ``./netdrv-NAME``).
 
     Returns the files written.  Raises :class:`ScaffoldError` for an invalid
-    name or when ``directory`` exists and is not empty (nothing is overwritten).
+    name, when ``directory`` exists and is not empty (nothing is overwritten), or
+    when a file cannot be written (what was written is removed again).
     """
     validate_driver_name(name)
     target = Path(directory) if directory is not None else Path(f"netdrv-{name}")
@@ -474,13 +482,38 @@ def create_driver_project(
     summary = summary.replace('"', "'").replace("\\", "/").strip().rstrip(".")
     subst = _substitutions(name, summary)
     texts = {rel: tmpl.substitute(subst) for rel, tmpl in _files(name).items()}
-    written = []
-    for rel, text in texts.items():
-        path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    gi = target / ".gitignore"
-    gi.write_text(_GITIGNORE, encoding="utf-8")
-    written.append(gi)
+    texts[Path(".gitignore")] = _GITIGNORE
+    return _write_project(target, texts)
+
+
+def _write_project(target: Path, texts: dict[Path, str]) -> list[Path]:
+    """Write ``texts`` under ``target``: all of them, or (on an OSError) none.
+
+    A half-written project would make the next ``netdrv new-driver`` refuse the
+    directory as not empty, so what was created is removed again before the
+    error is raised.
+    """
+    written: list[Path] = []
+    made: list[Path] = []  # directories this call created, parents first
+    try:
+        for rel, text in texts.items():
+            path = target / rel
+            missing = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+            for d in reversed(missing):
+                d.mkdir()
+                made.append(d)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    except OSError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        for d in reversed(made):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ScaffoldError(
+            f"cannot write the project into {target}: {reason}{where}; nothing was written: "
+            f"fix that, or choose another --directory"
+        ) from exc
     return written

@@ -17,6 +17,7 @@ import importlib.metadata as md
 import importlib.util
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -131,6 +132,47 @@ def test_every_driver_has_a_page_in_the_nav() -> None:
         text = page.read_text(encoding="utf-8")
         assert len(text.split()) > 150, f"docs/drivers/{name}.md is a placeholder"
         assert f"drivers/{name}.md" in nav, f"docs/drivers/{name}.md is not in mkdocs.yml's nav"
+
+
+def test_contributing_s_conformance_command_runs_only_the_kit() -> None:
+    # Run from the repository's root, a bare `pytest --netdrv-conformance=NAME` collects
+    # the whole suite too (testpaths) and runs it, namespaces and all, one test at a time.
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    adding = text.split("## Adding a driver", 1)[1]
+    (cmd,) = re.findall(r"`((?:python -m )?pytest --netdrv-conformance=mydrv[^`]*)`", adding)
+    args = shlex.split(cmd.replace("=mydrv", "=snull"))
+    args = args[args.index("pytest") + 1 :]
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q", *args],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    ids = [line for line in res.stdout.splitlines() if "::" in line]
+    assert ids and all(i.startswith("netdrv-conformance::") for i in ids), (
+        f"`{cmd}` (CONTRIBUTING.md) runs more than the kit: {len(ids)} tests, e.g. "
+        f"{[i for i in ids if not i.startswith('netdrv-conformance::')][:3]}"
+    )
+
+
+def test_the_extras_table_lists_what_each_extra_installs() -> None:
+    # docs/index.md's table of extras is how a contributor learns what `.[test]` brings
+    # (ruff, mypy...): each requirement of an extra that the base install lacks is named.
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+
+    def name(req: str) -> str:
+        return re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower()
+
+    base = {name(r) for r in project["dependencies"]}
+    rows = dict(re.findall(r"^\| `(\w+)` +\| (.*?) *\|$", (DOCS / "index.md").read_text(), re.M))
+    for extra, reqs in project["optional-dependencies"].items():
+        assert extra in rows, f"docs/index.md's table of extras has no row for {extra!r}"
+        for req in reqs:
+            dist = name(req)
+            if dist != "netdrv" and dist not in base:
+                assert dist in rows[extra].lower(), (
+                    f"docs/index.md: the `{extra}` extra installs {dist}, its row does not say so"
+                )
 
 
 def _help_blocks() -> list[tuple[str, list[str], list[str]]]:

@@ -34,3 +34,21 @@ def test_netdrv_core_ships_its_type_hints() -> None:
     assert (ROOT / "netdrv_core" / "py.typed").is_file()
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "py.typed" in config["tool"]["setuptools"]["package-data"]["netdrv_core"]
+
+
+def test_mypy_checks_every_first_party_package() -> None:
+    # A driver added under plugins/ (CONTRIBUTING: "Adding a driver") is not type-checked
+    # unless [tool.mypy] packages names it: mypy checks only the packages listed there.
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    checked = set(config["tool"]["mypy"]["packages"])
+    on_disk = {p.parent.name for p in (ROOT / "plugins").glob("netdrv_*/__init__.py")}
+    on_disk.add("netdrv_core")
+    assert on_disk - checked == set(), (
+        f"add {sorted(on_disk - checked)} to [tool.mypy] packages in pyproject.toml"
+    )
+    # ... and CONTRIBUTING says so, where it says how to add a driver in this repository.
+    contributing = (ROOT / "CONTRIBUTING.md").read_text()
+    adding = contributing.split("## Adding a driver", 1)[1]
+    assert "[tool.mypy]" in adding and "packages" in adding

@@ -62,3 +62,22 @@ def test_the_generated_project_is_ruff_clean(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, cwd=tmp_path / "p",
     )  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("name", ["x", "mydrv", "a_much_longer_name", "n" * 32])
+def test_the_generated_project_is_ruff_format_clean(tmp_path: Path, name: str) -> None:
+    """``ruff format`` of the fresh project changes nothing, for names of up to 32 characters:
+    the interface-name pattern (up to 11 characters of the name) and the setup function's name
+    once pushed lines past 88 columns."""
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    create_driver_project(name, tmp_path / "p")
+    res = subprocess.run(
+        [ruff, "format", "--isolated", "--no-cache", "--check", "--diff", "."],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path / "p",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
