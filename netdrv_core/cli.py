@@ -1393,25 +1393,54 @@ def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
         lines += [f"{label}{_na(r[mx], bool(r[mx]))}" for label, mx, _ in rows]
         lines.append("Current hardware settings:")
         lines += [f"{label}{_na(r[cur], bool(r[mx]))}" for label, mx, cur in rows]
+        if op == "ringparam":
+            lines += _RINGS_6_1_LINES
         return "\n".join(lines)
     if op == "coalesce":
-        return "\n".join([
-            f"Coalesce parameters for {dev}:",
-            f"Adaptive RX: {_onoff(r['use_adaptive_rx_coalesce'])}  "
-            f"TX: {_onoff(r['use_adaptive_tx_coalesce'])}",
-            "",
-            f"rx-usecs:\t{_na(r['rx_coalesce_usecs'])}",
-            f"rx-frames:\t{_na(r['rx_max_coalesced_frames'])}",
-            "",
-            f"tx-usecs:\t{_na(r['tx_coalesce_usecs'])}",
-            f"tx-frames:\t{_na(r['tx_max_coalesced_frames'])}",
-        ])  # fmt: skip
+        return _coalesce_text(dev, r)
     if op == "pauseparam":
         return "\n".join([
             f"Pause parameters for {dev}:", f"Autonegotiate:\t{_onoff(r['autoneg'])}",
             f"RX:\t\t{_onoff(r['rx_pause'])}", f"TX:\t\t{_onoff(r['tx_pause'])}",
         ])  # fmt: skip
     return ""
+
+
+# ethtool 6.1's rings_reply_cb after the rings: RX Buf Len, CQE Size (show_u32), TX Push
+# (show_bool), TCP data split. Linux 6.1's rings_fill_reply puts RX_BUF_LEN, CQE_SIZE and
+# TCP_DATA_SPLIT only when nonzero and TX_PUSH always: a driver's RingParam has no
+# kernel_ethtool_ringparam, which the kernel hands the driver zeroed (n/a, n/a, off, n/a).
+_RINGS_6_1_LINES = ["RX Buf Len:\t\tn/a", "CQE Size:\t\tn/a", "TX Push:\toff",
+                    "TCP data split:\tn/a"]  # fmt: skip
+# ethtool 6.1's coalesce_reply_cb, group by group (a blank line after each): the labels of
+# the struct ethtool_coalesce fields, None for one netdrv's Coalesce has not — the kernel
+# leaves it out (0 and not supported: coalesce_put_u32), and ethtool prints n/a.
+_COALESCE_GROUPS: tuple[tuple[tuple[str, str | None], ...], ...] = (
+    (("stats-block-usecs", None), ("sample-interval", None), ("pkt-rate-low", None),
+     ("pkt-rate-high", None)),
+    (("rx-usecs", "rx_coalesce_usecs"), ("rx-frames", "rx_max_coalesced_frames"),
+     ("rx-usecs-irq", None), ("rx-frames-irq", None)),
+    (("tx-usecs", "tx_coalesce_usecs"), ("tx-frames", "tx_max_coalesced_frames"),
+     ("tx-usecs-irq", None), ("tx-frames-irq", None)),
+    (("rx-usecs-low", None), ("rx-frame-low", None), ("tx-usecs-low", None),
+     ("tx-frame-low", None)),
+    (("rx-usecs-high", None), ("rx-frame-high", None), ("tx-usecs-high", None),
+     ("tx-frame-high", None)),
+)  # fmt: skip
+
+
+def _coalesce_text(dev: str, r: dict[str, Any]) -> str:
+    """``ethtool -c``'s layout, ethtool 6.1's netlink/coalesce.c: ``name: value``, ``n/a``
+    for a parameter the kernel left out (None here); "CQE mode" is n/a as netdrv's drivers
+    have no kernel_ethtool_coalesce; a blank line ends each group, the last one too."""
+    lines = [f"Coalesce parameters for {dev}:",
+             f"Adaptive RX: {_onoff(r.get('use_adaptive_rx_coalesce'))}  "
+             f"TX: {_onoff(r.get('use_adaptive_tx_coalesce'))}"]  # fmt: skip
+    for group in _COALESCE_GROUPS:
+        lines += [f"{label}: {_na(r.get(key) if key else None)}" for label, key in group]
+        lines.append("")
+    lines += ["CQE mode RX: n/a  TX: n/a", ""]
+    return "\n".join(lines)
 
 
 def _link_modes_text(before: str, names: list[str]) -> str:
@@ -1572,6 +1601,15 @@ def _ethtool_status(op: str, is_set: bool, asked: str | None, err: int | None) -
     if op == "eeprom" and asked == "drvinfo":
         return 74  # -E asks the size first: "Cannot get driver information", 74
     return _ETHTOOL_FAILED.get((op, is_set), 1)
+
+
+def _part_errors(result: dict[str, Any]) -> None:
+    """The parts of ``ethtool DEV`` that failed, as ethtool 6.1's nl_gset says them (stderr,
+    the exit status unchanged): ``netlink error: …`` each, with ``suppress_nlerr = 1``
+    nothing for EOPNOTSUPP; netdrv's message stands in for the kernel's extack."""
+    for failed in (result.get("errors") or {}).values():
+        if failed.get("errno") != errno.EOPNOTSUPP:
+            click.echo(f"netlink error: {failed['error']}", err=True)
 
 
 class _EthtoolUsageError(click.UsageError):
@@ -1742,9 +1780,12 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         result.get(k) is None for k in ("speed", "msglevel", "link", "wol")
     ):
         click.echo("No data available")  # ethtool's nl_gset: no reply had data (stdout, 75)
+        _part_errors(result)
         sys.exit(75)
     elif not is_set and op not in ("nway_reset", "identify"):  # a change succeeds silently
         click.echo(_ethtool_text(dev, op, result))
+        if op == "settings":
+            _part_errors(result)
     elif op == "features":
         _report_feature_changes(asked, before, result["features"])
     if op == "test" and not result.get("passed"):

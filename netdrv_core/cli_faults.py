@@ -78,8 +78,6 @@ def faults(as_json: bool, dev: str, words: tuple[str, ...]) -> None:
         stats = reply.get("stats")
         click.echo(json.dumps({"dev": dev, "faults": reply.get("faults"), "stats": stats,
                                "qdisc": qdisc_stats(stats) if stats is not None else None,
-                               **({"directions": reply["directions"]}
-                                  if "directions" in reply else {})},
-                              indent=2))  # fmt: skip
+                               "directions": reply.get("directions")}, indent=2))  # fmt: skip
     elif not words:  # like tc, a change succeeds silently
         click.echo(faults_text(dev, reply))

@@ -1162,7 +1162,8 @@ class Daemon:
         held frames purged).
         The reply has ``faults`` (the parameters, None without an injector),
         ``stats`` (its :class:`~netdrv_core.phy.FaultStats`, both directions together)
-        and, with an injector, ``directions`` (each direction's counters by ``tx``/``rx``).
+        and ``directions`` (each direction's counters by ``tx``/``rx``); all three None
+        without an injector.
         """
         from .phy.faults import FaultInjector
 
@@ -1178,7 +1179,7 @@ class Daemon:
                                               f"turn off)"}  # fmt: skip
             log.info("%s: fault injector removed, %d held frame(s) dropped", dev.name,
                      self._faults_off(dev))  # fmt: skip
-            return {"ok": True, "faults": None, "stats": None}
+            return {"ok": True, "faults": None, "stats": None, "directions": None}
         if "set" in req:
             params = dict(req["set"])
             try:
@@ -1200,7 +1201,7 @@ class Daemon:
 
             log.info("%s", faults_line(dev.name, fi.settings()))  # in tc's words, as shown
         if fi is None:
-            return {"ok": True, "faults": None, "stats": None}
+            return {"ok": True, "faults": None, "stats": None, "directions": None}
         return {
             "ok": True,
             "faults": fi.settings(),

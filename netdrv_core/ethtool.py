@@ -883,11 +883,13 @@ def _call_set(host: Host, dev: NetDevice, name: str, what: str, *args: Any) -> N
 
 
 def _as_dict(ops: EthtoolOps, kind: str, value: Any) -> dict[str, Any]:
-    """A structure as JSON carries it; coalesce fields the driver lacks are ``None`` (n/a)."""
+    """A structure as JSON carries it; a coalesce field that is 0 (off) and that the driver
+    does not support is ``None`` (n/a): Linux's coalesce_put_u32/_bool leave such an
+    attribute out, and put one the driver set all the same."""
     out = asdict(value)
     if kind == "coalesce":
         supported = ops.supported_coalesce_params
-        out = {k: (v if k in supported else None) for k, v in out.items()}
+        out = {k: (v if v or k in supported else None) for k, v in out.items()}
     return out
 
 
@@ -1427,7 +1429,9 @@ def ethtool_set_wol(host: Host, dev: NetDevice, changes: Mapping[str, Any]) -> b
 
 
 def _wol_dict(wol: WolInfo) -> dict[str, Any]:
-    return {"supported": wol.supported, "wolopts": wol.wolopts, "sopass": wol.sopass.hex(":"),
+    """As Linux's wol_fill_reply: ``sopass`` only for a device supporting WAKE_MAGICSECURE."""
+    secure = {"sopass": wol.sopass.hex(":")} if wol.supported & WAKE_MAGICSECURE else {}
+    return {"supported": wol.supported, "wolopts": wol.wolopts, **secure,
             "supported_modes": wol_mode_text(wol.supported),
             "wake_on": wol_mode_text(wol.wolopts)}  # fmt: skip
 
@@ -2195,28 +2199,7 @@ def _request(
         return {"version": regs.version, "length": regs.len, "data": data.hex()}, None
     if op == "settings":
         changed = None if settings is None else ethtool_set_link_ksettings(host, dev, settings)
-        level = ethtool_get_msglevel(host, dev) if ethtool_supports(ops, "get_msglevel") else None
-        # Linux's __ethtool_get_link: no link while the interface is down, and none at all
-        # (None: EOPNOTSUPP) for a device without ethtool_ops, as default_ethtool_ops has no
-        # get_link: ethtool then says "No data available" (the base get_link is Linux's
-        # ethtool_op_get_link, which a driver with ethtool_ops gets by default).
-        link = (None if dev.ethtool_ops is None
-                else dev.is_up and bool(_call_get(host, dev, "get_link")))  # fmt: skip
-        # ethtool's nl_gset asks for Wake-on-LAN too: lines only from a driver with get_wol.
-        wol = (_wol_dict(ethtool_get_wol(host, dev))
-               if ethtool_supports(ops, "get_wol") else None)  # fmt: skip
-        if not ethtool_supports(ops, "get_link_ksettings"):
-            # As Linux without the op (loopback, slip): no speed, duplex, autoneg or port
-            # at all (ethtool prints only what it got: "Link detected: yes" for lo).
-            return {"speed": None, "duplex": None, "autoneg": None, "port": None,
-                    "msglevel": level, "link": link, "wol": wol, "extra": {}}, changed  # fmt: skip
-        ks = _link_ksettings(host, dev)
-        return {
-            "speed": ks.speed, "duplex": _duplex_name(ks.duplex), "autoneg": bool(ks.autoneg),
-            "port": ks.port, "msglevel": level, "link": link, "wol": wol,
-            "extra": {str(k): v if isinstance(v, str | int | float | None) else repr(v)
-                      for k, v in ks.extra.items()},
-        }, changed  # fmt: skip
+        return _settings_parts(host, dev, ops), changed
     if op == "drvinfo":
         info = _call_get(host, dev, "get_drvinfo")
         if not isinstance(info, DrvInfo) or not all(
@@ -2273,6 +2256,53 @@ def _request(
         raise EthtoolError(f"unknown ethtool request {op!r}", errno.EINVAL)
     changed = None if settings is None else ethtool_set(host, dev, op, settings)
     return _as_dict(ops, op, ethtool_get(host, dev, op)), changed
+
+
+def _settings_parts(host: Host, dev: NetDevice, ops: EthtoolOps) -> dict[str, Any]:
+    """``ethtool DEV``: what ethtool 6.1's nl_gset asks for, one request at a time in its
+    order — link modes and info (``get_link_ksettings``), Wake-on-LAN, the message level,
+    the link state.  A part that fails is None, with its error and errno under
+    ``errors`` (by part: ``link_ksettings``, ``wol``, ``msglevel``, ``link``), the others
+    still shown, as ethtool prints what it got; only ``ENODEV`` (the device went) fails
+    the whole, as nl_gset stops there."""
+    errors: dict[str, dict[str, Any]] = {}
+
+    def part(name: str, get: Callable[[], Any]) -> Any:
+        try:
+            return get()
+        except EthtoolError as exc:
+            if exc.errno == errno.ENODEV:
+                raise
+            errors[name] = {"error": str(exc), "errno": exc.errno}
+            return None
+
+    out: dict[str, Any] = {"speed": None, "duplex": None, "autoneg": None, "port": None}
+    extra: dict[str, Any] = {}
+    # Without the op (loopback, slip) no speed, duplex, autoneg or port at all: ethtool
+    # prints only what it got ("Link detected: yes" for lo).
+    if ethtool_supports(ops, "get_link_ksettings"):
+        ks = part("link_ksettings", lambda: _link_ksettings(host, dev))
+        if ks is not None:
+            out = {"speed": ks.speed, "duplex": _duplex_name(ks.duplex),
+                   "autoneg": bool(ks.autoneg), "port": ks.port}  # fmt: skip
+            extra = {str(k): v if isinstance(v, str | int | float | None) else repr(v)
+                     for k, v in ks.extra.items()}  # fmt: skip
+    # Wake-on-LAN lines only from a driver with get_wol.
+    wol = None
+    if ethtool_supports(ops, "get_wol"):
+        wol = part("wol", lambda: _wol_dict(ethtool_get_wol(host, dev)))
+    level = None
+    if ethtool_supports(ops, "get_msglevel"):
+        level = part("msglevel", lambda: ethtool_get_msglevel(host, dev))
+    # Linux's __ethtool_get_link: no link while the interface is down, and none at all
+    # (None: EOPNOTSUPP) for a device without ethtool_ops, as default_ethtool_ops has no
+    # get_link: ethtool then says "No data available" (the base get_link is Linux's
+    # ethtool_op_get_link, which a driver with ethtool_ops gets by default).
+    link = None
+    if dev.ethtool_ops is not None:
+        link = part("link", lambda: dev.is_up and bool(_call_get(host, dev, "get_link")))
+    return {**out, "msglevel": level, "link": link, "wol": wol, "extra": extra,
+            "errors": errors}  # fmt: skip
 
 
 # -- self-test (ethtool -t) ---------------------------------------------------------------------

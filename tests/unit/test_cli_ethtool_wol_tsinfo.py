@@ -14,8 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from test_cli_ethtool import TunableEthtool, in_process_daemon
+from test_cli_ethtool import TunableEthtool, failed, in_process_daemon, ok, run
 
 import netdrv_core.cli as cli_mod
 from netdrv_core import NetDevice, NetDeviceOps, alloc_netdev, ether_setup
@@ -75,23 +74,6 @@ def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     tw0.ethtool_ops = WolEthtool()
     with in_process_daemon(monkeypatch, tw0) as d:
         yield d
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli_mod.cli, ["ethtool", *args])
-
-
-def ok(*args: str) -> str:
-    res = run(*args)
-    assert res.exit_code == 0, res.output
-    return res.stdout
-
-
-def failed(code: int, *args: str) -> str:
-    res = run(*args)
-    assert res.exit_code == code, res.output
-    assert "Traceback" not in res.output and isinstance(res.exception, SystemExit)
-    return res.stderr
 
 
 SOFTWARE = ("Capabilities:\n"

@@ -268,8 +268,12 @@ def send(d: Daemon, n: int, name: str = "sn0") -> None:
     d.host.loop.run_until_idle()
 
 
+# The daemon's reply without an injector: the keys of one with an injector, each None.
+NO_INJECTOR = {"ok": True, "faults": None, "stats": None, "directions": None}
+
+
 def test_set_show_change_and_off(daemon: Daemon) -> None:
-    assert ask(daemon, dev="sn0") == {"ok": True, "faults": None, "stats": None}
+    assert ask(daemon, dev="sn0") == NO_INJECTOR
     r = ask(daemon, dev="sn0", set={"drop": 1.0, "delay": 0.01})
     assert r["ok"] and r["faults"]["drop"] == 1.0 and r["stats"]["seen"] == 0
     fi = injector(daemon)
@@ -281,7 +285,7 @@ def test_set_show_change_and_off(daemon: Daemon) -> None:
     r = ask(daemon, dev="sn0", set={"duplicate": 0.5})
     assert injector(daemon) is fi and r["stats"]["dropped"] == 3
     assert r["faults"] == {**DEFAULTS, "duplicate": 0.5}
-    assert ask(daemon, dev="sn0", off=True) == {"ok": True, "faults": None, "stats": None}
+    assert ask(daemon, dev="sn0", off=True) == NO_INJECTOR
     assert injector(daemon) is None and fi.removed
     dev = daemon.host.devices["sn0"]
     assert dev.xmit_hook is None and dev.rx_hook is None
@@ -323,7 +327,7 @@ def test_the_injector_goes_with_its_device(daemon: Daemon) -> None:
     assert fi.stats.pending == 0 and not [t for _, _, t in daemon.host.loop._timers
                                           if not t.cancelled]  # fmt: skip
     daemon.load("snull", ["configure=0"])  # the new sn0 has none
-    assert ask(daemon, dev="sn0") == {"ok": True, "faults": None, "stats": None}
+    assert ask(daemon, dev="sn0") == NO_INJECTOR
 
 
 def test_an_unknown_device(daemon: Daemon) -> None:
@@ -383,8 +387,9 @@ def test_the_command_sets_shows_and_turns_off(daemon: Daemon) -> None:
     assert (
         run("sn0").output == "sn0: no fault injector (netdrv faults sn0 loss 1% … installs one)\n"
     )
+    # the keys of an injector's output, each null: one schema with or without an injector
     assert json.loads(run("sn0", "--json").output) == {"dev": "sn0", "faults": None, "stats": None,
-                                                       "qdisc": None}  # fmt: skip
+                                                       "qdisc": None, "directions": None}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -306,7 +306,8 @@ def test_plain_settings_drvinfo_and_stats_of_a_minimal_driver(host: Host) -> Non
     # duplex, autoneg or port, no get_link and no get_wol either: ethtool says "No data
     # available".
     assert settings == {"speed": None, "duplex": None, "autoneg": None, "port": None,
-                        "link": None, "msglevel": None, "wol": None, "extra": {}}  # fmt: skip
+                        "link": None, "msglevel": None, "wol": None, "extra": {},
+                        "errors": {}}  # fmt: skip
     dev.ethtool_ops = EthtoolOps()  # the base get_link: ethtool_op_get_link, the carrier
     assert ethtool_request(host, dev, "settings")[0]["link"] is True
     dev.ethtool_ops = None
@@ -501,7 +502,11 @@ def test_a_message_level_out_of_range_is_eio(
     ops.level = level
     _refused(errno.EIO, "get_msglevel returned .*, not an integer 0..4294967295",
              ethtool_request, dev.host, dev, "msglevel")  # fmt: skip
-    _refused(errno.EIO, "get_msglevel returned", ethtool_request, dev.host, dev, "settings")
+    # ethtool DEV: that part fails (None, its error named), the others are shown
+    settings, _ = ethtool_request(dev.host, dev, "settings")
+    assert settings["msglevel"] is None and settings["errors"]["msglevel"]["errno"] == errno.EIO
+    assert "get_msglevel returned" in settings["errors"]["msglevel"]["error"]
+    assert settings["link"] is True
     assert "get_msglevel returned" in ethtool_report(dev)["msglevel"]["error"]
 
 
@@ -537,6 +542,12 @@ def test_garbage_from_the_plain_get_ops_is_eio(
     setattr(Garbage, method, lambda self, dev: returned)
     dev, _ = make_dev(host)
     dev.ethtool_ops = Garbage()
+    if op == "settings":  # ethtool DEV: that part fails (its error named), the rest is shown
+        settings, _ = ethtool_request(host, dev, op)
+        failed = settings["errors"]["link_ksettings"]
+        assert failed["errno"] == errno.EIO and f"'s {method} returned" in failed["error"]
+        assert settings["speed"] is None and settings["link"] is True
+        return
     _refused(errno.EIO, f"'s {method} returned", ethtool_request, host, dev, op)
 
 
