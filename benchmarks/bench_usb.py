@@ -248,32 +248,61 @@ def ax88179(frames: int, repeats: int) -> tuple[tuple[float, int], tuple[float, 
 
 
 # -- through the usbnet driver and the simulated adapter --------------------------------------
+def driver_setup(sim: str) -> tuple[Host, Any, NetDevice, Any]:
+    """The usbnet driver with one simulated ``sim`` adapter at super speed, its interface up
+    with carrier: (host, driver, device, the adapter's model).  ``count_usb.py`` uses it too."""
+    from netdrv_usbnet.driver import Usbnet
+
+    from netdrv_core.params import parse_params
+
+    host = Host(MemoryStack(), EventLoop())
+    drv = None
+    try:
+        drv = Usbnet(host, parse_params("usbnet", Usbnet.parameters,
+                                        {"sim": sim, "sim_speed": "super",
+                                         "hotplug_interval": "0"}))  # fmt: skip
+        with host.as_current():
+            drv.init()
+        dev = drv.devices[0]
+        host.attachment.up(dev)  # type: ignore[attr-defined]
+        if not host.loop.run_until(lambda: dev._carrier, 5):
+            raise RuntimeError("no carrier from the simulated adapter")
+    except BaseException:
+        driver_teardown(host, drv)
+        raise
+    return host, drv, dev, drv.sim_model
+
+
+def driver_teardown(host: Host, drv: Any) -> None:
+    """Unload the driver (if it loaded) and close the host of :func:`driver_setup`."""
+    if drv is not None:
+        try:
+            with host.as_current():
+                drv.exit()
+        except Exception:
+            pass
+    host.close()
+    host.loop.close()
+
+
 def driver_rows(quick: bool) -> list[dict]:
     """RX and TX through the usbnet driver with sim=..., if the driver is installed."""
     try:
-        from netdrv_usbnet.driver import Usbnet
+        import netdrv_usbnet.driver  # noqa: F401
     except ImportError:
         return []
-    from netdrv_core.params import parse_params
 
     rows = []
     n = 2000 if quick else 10_000
     rounds = 3
     for sim in ("cdc_ncm", "ax88179"):
         name = f"{sim} through the usbnet driver (sim={sim}, pyusb path, I/O threads)"
-        host = Host(MemoryStack(), EventLoop())
-        drv = None
         try:
-            drv = Usbnet(host, parse_params("usbnet", Usbnet.parameters,
-                                            {"sim": sim, "sim_speed": "super",
-                                             "hotplug_interval": "0"}))  # fmt: skip
-            with host.as_current():
-                drv.init()
-            dev = drv.devices[0]
-            host.attachment.up(dev)  # type: ignore[attr-defined]
-            if not host.loop.run_until(lambda d=dev: d._carrier, 5):
-                raise RuntimeError("no carrier from the simulated adapter")
-            model = drv.sim_model
+            host, drv, dev, model = driver_setup(sim)
+        except Exception as exc:
+            rows.append(error_row(name, COMMAND, f"{type(exc).__name__}: {exc}"))
+            continue
+        try:
             frame = dev.dev_addr + PEER + b"\x08\x00" + bytes(FRAME_LEN - 14)
             rxq = host.attachment.rx[dev.name]  # type: ignore[attr-defined]
             rx_wall = tx_wall = float("inf")
@@ -312,14 +341,7 @@ def driver_rows(quick: bool) -> list[dict]:
         except Exception as exc:
             rows.append(error_row(name, COMMAND, f"{type(exc).__name__}: {exc}"))
         finally:
-            if drv is not None:
-                try:
-                    with host.as_current():
-                        drv.exit()
-                except Exception:
-                    pass
-            host.close()
-            host.loop.close()
+            driver_teardown(host, drv)
     return rows
 
 

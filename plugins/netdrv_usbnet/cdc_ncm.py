@@ -331,7 +331,15 @@ class CdcNcm(CdcMixin, MiniDriver):
         enc = self.encoder
         out: list[TxTransfer] = []
         dropped = count = size = 0
-        for f in frames:
+        i, n = 0, len(frames)
+        while i < n:
+            j, nbytes = enc.fill(frames, i)  # as many as this NTB takes, in one call
+            count += j - i
+            size += nbytes
+            if j == n:
+                break
+            f = frames[j]  # the NTB is full, or the frame fits none
+            i = j + 1
             try:
                 added = enc.add(f)
             except FramingError:

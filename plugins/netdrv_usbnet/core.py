@@ -1184,27 +1184,28 @@ class UsbNet:
         # non-NAPI path hands each up as it is.
         napi = self.napi
         host = self.host
+        gro = host.napi_gro_receive
         receive = host.netif_receive_skb
-        if napi is not None:
-            gro = host.napi_gro_receive
-
-            def receive(skb: SkBuff) -> int:  # a closure: cheaper than functools.partial
-                return gro(napi, skb)
-
+        alloc = netdev_alloc_skb_ip_align
         count = nbytes = mcast = 0
         try:
             for frame, csum_ok in frames:
                 n = len(frame)
-                skb = netdev_alloc_skb_ip_align(dev, n)
-                skb.put_data(frame)
+                skb = alloc(dev, n)
+                d = skb.data  # skb_put_data, inline: the buffer is new and n bytes long
+                skb.buf[d : d + n] = frame
+                skb.tail = d + n
                 if csum_ok:
                     skb.ip_summed = CHECKSUM_UNNECESSARY
                 eth_type_trans(skb, dev)
                 if skb.pkt_type == PACKET_MULTICAST:
                     mcast += 1
                 count += 1
-                nbytes += skb.tail - skb.data  # usbnet_skb_return: skb->len after eth_type_trans
-                receive(skb)
+                nbytes += n - ETH_HLEN  # usbnet_skb_return: skb->len after eth_type_trans
+                if napi is not None:
+                    gro(napi, skb)
+                else:
+                    receive(skb)
         finally:  # one update per batch, exact even if delivery raised
             stats = dev.stats
             stats.rx_packets += count
@@ -1578,7 +1579,7 @@ class UsbNetOps(NetDeviceOps):
 
     def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
         """Queue the frame to the writer thread (``usbnet_start_xmit``)."""
-        un = _un(dev)
+        un: UsbNet = dev.priv
         if un.state != "bound":
             dev.stats.tx_dropped += 1
             dev_kfree_skb(skb)
@@ -1586,7 +1587,8 @@ class UsbNetOps(NetDeviceOps):
         if skb.ip_summed == CHECKSUM_PARTIAL or skb.gso_size:
             frame: bytes = TxFrame.from_skb(skb)  # the adapter finishes it (its features)
         else:
-            frame = skb.tobytes()
+            # One copy of the frame (skb.tobytes() makes two: a bytearray slice, then bytes).
+            frame = bytes(memoryview(skb.buf)[skb.data : skb.tail])
         dev_kfree_skb(skb)
         un.queue_tx(frame)
         return NETDEV_TX_OK

@@ -527,6 +527,48 @@ class NtbEncoder:
         frames.append(frame if type(frame) is bytes else bytes(frame))
         return True
 
+    def fill(
+        self, frames: Sequence[bytes | bytearray | memoryview], start: int = 0
+    ) -> tuple[int, int]:
+        """Queue ``frames[start:]`` in order, as :meth:`add` would one by one, until one is
+        not taken: ``(index of the first frame not queued, bytes queued)`` — the index is
+        ``len(frames)`` when all were.  The frame there either does not fit this NTB any
+        more, or fits none (empty, too long): :meth:`add` on it says which (False, or
+        :class:`FramingError`).  One call per NTB instead of one per datagram, as Linux's
+        ``cdc_ncm_fill_tx_frame`` takes the queued skbs in one loop."""
+        q = self._frames
+        stop = min(len(frames), start + self.max_datagrams - len(q))
+        i = start
+        nbytes = 0
+        if not self._inline:  # the general layout: add() works it out per datagram
+            while i < stop:
+                f = frames[i]
+                n = len(f)
+                if not 0 < n <= self.max_frame_size or not self.add(f):
+                    break
+                nbytes += n
+                i += 1
+            return i, nbytes
+        # add()'s hot path, with the encoder's fields in locals.
+        end, dpe, rem, div = self._end, self._dpe, self.remainder, self.divisor
+        limit, biggest = self.max_size, self.max_frame_size
+        while i < stop:
+            f = frames[i]
+            n = len(f)
+            if not 0 < n <= biggest:
+                break
+            e = end + dpe
+            e += (rem - e) % div
+            e += n
+            if e > limit:
+                break
+            end = e
+            q.append(f if type(f) is bytes else bytes(f))
+            nbytes += n
+            i += 1
+        self._end = end
+        return i, nbytes
+
     def build(self) -> bytes:
         """Serialize the queued datagrams into one NTB and clear the queue.
 
@@ -811,16 +853,22 @@ class NtbDecoder:
         found: list[bytes | memoryview] = []
         nbytes = 0
         try:
-            for i in range(entries - 1):
-                idx, dlen = table[2 * i], table[2 * i + 1]
+            for idx, dlen in zip(table[0::2], table[1::2], strict=True):
+                end = idx + dlen
+                # The good datagram in one test (idx >= nth and dlen >= ETH_HLEN rule out the
+                # zero pair); anything else is classified below, in Linux's order.
+                if (nth <= idx and end <= blen and (end <= ndp or idx >= ndp_end)
+                        and ETH_HLEN <= dlen <= max_dg and len(found) < room):  # fmt: skip
+                    found.append(bytes(mv[idx:end]) if copy else mv[idx:end])
+                    nbytes += dlen
+                    continue
                 if idx == 0 or dlen == 0:
-                    if i == 0:  # an NDP must describe at least one datagram
+                    if not found:  # the first entry: an NDP must describe one datagram
                         self._err("empty_ndp", "rx_frame_errors")
                     return True
                 if len(found) >= room:
                     self._err("too_many_datagrams", "rx_frame_errors")
                     return False
-                end = idx + dlen
                 if idx < nth or end > blen:
                     self._err("bad_datagram", "rx_length_errors")
                     return True
@@ -830,11 +878,8 @@ class NtbDecoder:
                 if dlen < ETH_HLEN:
                     self._err("short_datagram", "rx_length_errors")
                     return True
-                if dlen > max_dg:
-                    self._err("long_datagram", "rx_length_errors")
-                    return True
-                found.append(bytes(mv[idx:end]) if copy else mv[idx:end])
-                nbytes += dlen
+                self._err("long_datagram", "rx_length_errors")
+                return True
             last = ndp_end - dpe
             if last + dpe > blen or any(struct.unpack_from(f"<2{code}", mv, last)):
                 self._err("missing_terminator", "rx_frame_errors")
