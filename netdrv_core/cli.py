@@ -1300,33 +1300,66 @@ _PORTS = {"tp": "Twisted Pair", "aui": "AUI", "bnc": "BNC", "mii": "MII", "fibre
 _MSGLVL_MASK = 0x7FFF
 
 
-def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
-    """``r`` formatted as the real ethtool prints it."""
+def _settings_part_lines(r: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Plain ``ethtool DEV``'s lines, part by part in ethtool 6.1's nl_gset order (the
+    daemon's ``errors`` keys: ``link_ksettings``, ``wol``, ``msglevel``, ``link``); no lines
+    for a part that did not answer."""
     from .ethtool import NETIF_MSG_NAMES
 
+    ks: list[str] = []
+    if r["speed"] is not None:  # None: the driver has no get_link_ksettings (as lo)
+        speed = f"{r['speed']}Mb/s" if r["speed"] > 0 else "Unknown!"
+        duplex = {"full": "Full", "half": "Half"}.get(r["duplex"], "Unknown! (255)")
+        ks = [f"\tSpeed: {speed}", f"\tDuplex: {duplex}",
+              f"\tAuto-negotiation: {_onoff(r['autoneg'])}",
+              f"\tPort: {_PORTS.get(r['port'], r['port'])}"]  # fmt: skip
+    wol: list[str] = []
+    if r.get("wol") is not None:  # ethtool's dump_wol (only from a driver with get_wol)
+        wol = [f"\tSupports Wake-on: {r['wol']['supported_modes']}",
+               f"\tWake-on: {r['wol']['wake_on']}"]  # fmt: skip
+        if "s" in r["wol"]["supported_modes"]:  # WAKE_MAGICSECURE
+            wol.append(f"        SecureOn password: {r['wol']['sopass']}")
+    level: list[str] = []
+    if r.get("msglevel") is not None:
+        # ethtool's netlink debug_reply_cb: 8 blanks, then 30 and " NAME" for each bit
+        # (only blanks for level 0); the kernel's bitset has the named bits only.
+        lvl = r["msglevel"] & _MSGLVL_MASK
+        level = [f"        Current message level: 0x{lvl:08x} ({lvl})",
+                 " " * 30 + "".join(f" {n}" for i, n in enumerate(NETIF_MSG_NAMES)
+                                    if lvl >> i & 1)]  # fmt: skip
+    link: list[str] = []
+    if r["link"] is not None:  # None: no get_link (a device without ethtool_ops)
+        link = [f"\tLink detected: {'yes' if r['link'] else 'no'}"]
+    return [("link_ksettings", ks), ("wol", wol), ("msglevel", level), ("link", link)]
+
+
+def _show_settings(dev: str, r: dict[str, Any]) -> None:
+    """Plain ``ethtool DEV`` as ethtool 6.1's nl_gset prints it: each part as its reply
+    comes (``Settings for DEV:`` before the first), a failed part's ``netlink error: …``
+    on stderr where its lines would have been (with ``suppress_nlerr = 1`` none for
+    EOPNOTSUPP; netdrv's message stands in for the kernel's extack), and once all are
+    asked, when none answered, ``No data available`` and exit status 75 (else 0)."""
+    errors = r.get("errors") or {}  # (a daemon older than the parts sends none)
+    banner = False
+    for part, lines in _settings_part_lines(r):
+        failed = errors.get(part)
+        if failed is not None and failed.get("errno") != errno.EOPNOTSUPP:
+            click.echo(f"netlink error: {failed.get('error')}", err=True)
+        if lines:
+            if not banner:
+                click.echo(f"Settings for {dev}:")
+                banner = True
+            click.echo("\n".join(lines))
+    if not banner:
+        click.echo("No data available")
+        sys.exit(75)
+
+
+def _ethtool_text(dev: str, op: str, r: dict[str, Any]) -> str:
+    """``r`` formatted as the real ethtool prints it."""
     if op == "settings":
-        lines = [f"Settings for {dev}:"]
-        if r["speed"] is not None:  # None: the driver has no get_link_ksettings (as lo)
-            speed = f"{r['speed']}Mb/s" if r["speed"] > 0 else "Unknown!"
-            duplex = {"full": "Full", "half": "Half"}.get(r["duplex"], "Unknown! (255)")
-            lines += [f"\tSpeed: {speed}", f"\tDuplex: {duplex}",
-                      f"\tAuto-negotiation: {_onoff(r['autoneg'])}",
-                      f"\tPort: {_PORTS.get(r['port'], r['port'])}"]  # fmt: skip
-        if r.get("wol") is not None:  # ethtool's dump_wol (only from a driver with get_wol)
-            lines += [f"\tSupports Wake-on: {r['wol']['supported_modes']}",
-                      f"\tWake-on: {r['wol']['wake_on']}"]  # fmt: skip
-            if "s" in r["wol"]["supported_modes"]:  # WAKE_MAGICSECURE
-                lines.append(f"        SecureOn password: {r['wol']['sopass']}")
-        if r.get("msglevel") is not None:
-            # ethtool's netlink debug_reply_cb: 8 blanks, then 30 and " NAME" for each bit
-            # (only blanks for level 0); the kernel's bitset has the named bits only.
-            lvl = r["msglevel"] & _MSGLVL_MASK
-            lines.append(f"        Current message level: 0x{lvl:08x} ({lvl})")
-            lines.append(" " * 30 + "".join(f" {n}" for i, n in enumerate(NETIF_MSG_NAMES)
-                                            if lvl >> i & 1))  # fmt: skip
-        if r["link"] is not None:  # None: no get_link (a device without ethtool_ops)
-            lines.append(f"\tLink detected: {'yes' if r['link'] else 'no'}")
-        return "\n".join(lines)
+        return "\n".join([f"Settings for {dev}:",
+                          *(line for _, lines in _settings_part_lines(r) for line in lines)])  # fmt: skip
     if op == "drvinfo":
         return "\n".join([
             f"driver: {r['driver']}", f"version: {r['version']}",
@@ -1603,15 +1636,6 @@ def _ethtool_status(op: str, is_set: bool, asked: str | None, err: int | None) -
     return _ETHTOOL_FAILED.get((op, is_set), 1)
 
 
-def _part_errors(result: dict[str, Any]) -> None:
-    """The parts of ``ethtool DEV`` that failed, as ethtool 6.1's nl_gset says them (stderr,
-    the exit status unchanged): ``netlink error: …`` each, with ``suppress_nlerr = 1``
-    nothing for EOPNOTSUPP; netdrv's message stands in for the kernel's extack."""
-    for failed in (result.get("errors") or {}).values():
-        if failed.get("errno") != errno.EOPNOTSUPP:
-            click.echo(f"netlink error: {failed['error']}", err=True)
-
-
 class _EthtoolUsageError(click.UsageError):
     """A malformed ``netdrv ethtool`` command line: exit status 1, as ethtool's."""
 
@@ -1776,16 +1800,10 @@ def ethtool(modes: tuple[str, ...], as_json: bool, dev: str, settings: tuple[str
         stdout: BinaryIO = sys.stdout.buffer
         stdout.write(bytes.fromhex(result["data"]))
         stdout.flush()
-    elif op == "settings" and all(
-        result.get(k) is None for k in ("speed", "msglevel", "link", "wol")
-    ):
-        click.echo("No data available")  # ethtool's nl_gset: no reply had data (stdout, 75)
-        _part_errors(result)
-        sys.exit(75)
+    elif op == "settings" and not is_set:
+        _show_settings(dev, result)
     elif not is_set and op not in ("nway_reset", "identify"):  # a change succeeds silently
         click.echo(_ethtool_text(dev, op, result))
-        if op == "settings":
-            _part_errors(result)
     elif op == "features":
         _report_feature_changes(asked, before, result["features"])
     if op == "test" and not result.get("passed"):

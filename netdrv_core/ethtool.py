@@ -2263,16 +2263,16 @@ def _settings_parts(host: Host, dev: NetDevice, ops: EthtoolOps) -> dict[str, An
     order — link modes and info (``get_link_ksettings``), Wake-on-LAN, the message level,
     the link state.  A part that fails is None, with its error and errno under
     ``errors`` (by part: ``link_ksettings``, ``wol``, ``msglevel``, ``link``), the others
-    still shown, as ethtool prints what it got; only ``ENODEV`` (the device went) fails
-    the whole, as nl_gset stops there."""
+    still shown, as ethtool prints what it got.  ``ENODEV`` too (a driver detaching the
+    device in one part fails the ones after it): ethtool 6.1's gset_request returns
+    ``exit_code ?: 1``, never -ENODEV, so nl_gset asks for every part all the same.  (A
+    device detached before the request is refused whole, as every request: ENODEV.)"""
     errors: dict[str, dict[str, Any]] = {}
 
     def part(name: str, get: Callable[[], Any]) -> Any:
         try:
             return get()
         except EthtoolError as exc:
-            if exc.errno == errno.ENODEV:
-                raise
             errors[name] = {"error": str(exc), "errno": exc.errno}
             return None
 

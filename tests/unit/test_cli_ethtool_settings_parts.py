@@ -142,3 +142,55 @@ def test_garbage_from_one_part_is_that_part_s_error(
     assert res.exit_code == 0, res.output
     assert res.stderr.startswith(message) and res.stderr.count("\n") == 1
     assert res.stdout.startswith("Settings for tw0:\n") and "\tLink detected: yes\n" in res.stdout
+
+
+def test_each_netlink_error_comes_where_its_part_would_have_been(daemon: Daemon) -> None:
+    """ethtool 6.1 prints each reply as it comes and a failed request's ``netlink error``
+    then: on a terminal the line stands between the parts before and after it (click.echo
+    flushes each line, as a terminal's line buffering does; ``output`` is both, in order)."""
+
+    def get_wol(dev: NetDevice, wol: WolInfo) -> None:
+        raise OSError(errno.EIO, "the wake-up unit does not answer")
+
+    ops_of(daemon).get_wol = get_wol  # type: ignore[method-assign]
+    res = run("tw0")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    error = next(i for i, line in enumerate(lines) if line.startswith("netlink error: "))
+    assert lines[error - 1] == "\tPort: Twisted Pair"  # after the link settings ...
+    assert lines[error + 1] == LEVEL.splitlines()[0]  # ... before the message level
+
+
+def test_no_data_available_comes_after_the_errors(daemon: Daemon) -> None:
+    """nl_gset says "No data available" once every request is done: after their errors."""
+    from netdrv_core.ethtool import EthtoolOps
+
+    class Broken(EthtoolOps):
+        def get_link(self, dev: NetDevice) -> bool:
+            raise OSError(errno.EIO, "the MAC does not answer")
+
+    daemon.host.devices["tw0"].ethtool_ops = Broken()
+    res = run("tw0")
+    assert res.exit_code == 75, res.output
+    assert res.output.splitlines()[-1] == "No data available"
+    assert res.output.startswith("netlink error: tw0: get_link: ")
+
+
+def test_a_part_that_finds_the_device_gone_is_that_part_s_error(daemon: Daemon) -> None:
+    """A driver noticing the unplug in get_wol (a USB adapter) detaches the device: the
+    requests after it fail with ENODEV too, and ethtool 6.1 goes on all the same (its
+    gset_request never returns -ENODEV: the real one asks all five for a device that is
+    not there) — what came back before stays shown, each failure is said, exit 0."""
+    from netdrv_core.netdevice import netif_device_detach
+
+    def get_wol(dev: NetDevice, wol: WolInfo) -> None:
+        netif_device_detach(dev)
+        raise OSError(errno.ENODEV, "the adapter was unplugged")
+
+    ops_of(daemon).get_wol = get_wol  # type: ignore[method-assign]
+    res = run("tw0")
+    assert res.exit_code == 0, res.output
+    assert res.stdout == SETTINGS + "\tPort: Twisted Pair\n"
+    errors = res.stderr.splitlines()
+    assert len(errors) == 3 and all(e.startswith("netlink error: tw0: ") for e in errors)
+    assert "the adapter was unplugged" in errors[0] and "detached" in errors[1]
