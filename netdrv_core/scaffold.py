@@ -491,7 +491,9 @@ def _write_project(target: Path, texts: dict[Path, str]) -> list[Path]:
 
     A half-written project would make the next ``netdrv new-driver`` refuse the
     directory as not empty, so what was created is removed again before the
-    error is raised.
+    error is raised — only that: each file is created exclusively, so one that
+    another process put there since the directory was found empty is neither
+    replaced nor removed (the error names it).
     """
     written: list[Path] = []
     made: list[Path] = []  # directories this call created, parents first
@@ -502,8 +504,9 @@ def _write_project(target: Path, texts: dict[Path, str]) -> list[Path]:
             for d in reversed(missing):
                 d.mkdir()
                 made.append(d)
+            path.touch(exist_ok=False)  # O_EXCL: never a file someone else made meanwhile
+            written.append(path)  # ours now: removed again even if the write stops halfway
             path.write_text(text, encoding="utf-8")
-            written.append(path)
     except OSError as exc:
         for path in written:
             path.unlink(missing_ok=True)

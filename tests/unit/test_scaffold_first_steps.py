@@ -79,3 +79,46 @@ def test_the_readme_says_to_install_netdrv_first(tmp_path: Path) -> None:
     use_it = " ".join(readme.split("## Use it\n", 1)[1].split("```sh\n", 1)[0].split())
     assert "pip install -e /path/to/netdrv" in use_it
     assert "No matching distribution found for netdrv" in use_it
+
+
+def test_a_file_cut_short_by_a_full_disk_is_removed_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real ENOSPC comes from write(2), after open(2) created the file: the file that
+    # failed is half-written, and is the scaffold's to remove as well.
+    target = tmp_path / "proj"
+    real_write_text = Path.write_text
+    calls: list[Path] = []
+
+    def full_in_the_third(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        calls.append(self)
+        if len(calls) == 3:
+            real_write_text(self, data[: len(data) // 2], *args, **kwargs)  # type: ignore[arg-type]
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write_text(self, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", full_in_the_third)
+    with pytest.raises(ScaffoldError, match="No space left on device"):
+        create_driver_project("wrdrv", target)
+    assert not target.exists(), sorted(p.name for p in target.rglob("*"))
+
+
+def test_a_file_another_process_made_meanwhile_is_neither_replaced_nor_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The directory was empty when checked; by the time the scaffold reaches .gitignore,
+    # someone else has written one there: theirs stays, as it was, and the scaffold says so.
+    target = tmp_path / "proj"
+    real_write_text = Path.write_text
+
+    def someone_else_writes(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        theirs = target / ".gitignore"
+        if self != theirs and not theirs.exists():
+            real_write_text(theirs, "theirs\n")
+        return real_write_text(self, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", someone_else_writes)
+    with pytest.raises(ScaffoldError, match=r"File exists .*\.gitignore"):
+        create_driver_project("wrdrv", target)
+    assert [p.name for p in target.rglob("*")] == [".gitignore"]
+    assert (target / ".gitignore").read_text() == "theirs\n"
