@@ -552,3 +552,98 @@ def test_the_tutorial_session_runs_as_shown(tmp_path: Path, netns: NetNamespace)
             assert [ln.split(" ", 2)[2] for ln in out] == [ln.split(" ", 2)[2] for ln in shown]
     assert ran[0] == "netdrv load tutdrv" and ran[-1] == "netdrv unload tutdrv", ran
     assert "tutdrv" not in netns.run("ip -o link").stdout
+
+
+# -- what a newcomer finds: every page reachable, every module placed ---------------------
+def _nav_pages(yml: str) -> list[str]:
+    """The pages of mkdocs.yml's ``nav:`` (``- Title: page.md`` or ``- page.md``), in order."""
+    nav = yml.split("\nnav:\n", 1)[1]
+    pages = []
+    for line in nav.splitlines():
+        if line.strip() and not line.startswith(" "):
+            break  # the next top-level key
+        m = re.match(r"^(\s*)- (?:[^:]+: |\"[^\"]+\": )?(\S+\.md)$", line)
+        if m:
+            pages.append(m.group(2))
+    return pages
+
+
+def _top_level_nav_pages(yml: str) -> list[str]:
+    """The nav's pages that are not in a section (``  - Title: page.md`` at the first level)."""
+    nav = yml.split("\nnav:\n", 1)[1]
+    return re.findall(r"^  - (?:[^:\n]+|\"[^\"\n]+\"): (\S+\.md)$", nav, re.M)
+
+
+def test_nav_parser() -> None:
+    yml = (
+        'site_name: x\nnav:\n  - Home: index.md\n  - "Tutorial: first": tutorial.md\n'
+        "  - Drivers:\n      - snull: drivers/snull.md\n  - API reference:\n"
+        "      - reference/index.md\n      - skbuff: reference/skbuff.md\nextra: 1\n"
+    )
+    assert _nav_pages(yml) == [
+        "index.md", "tutorial.md", "drivers/snull.md", "reference/index.md", "reference/skbuff.md"
+    ]  # fmt: skip
+    assert _top_level_nav_pages(yml) == ["index.md", "tutorial.md"]
+
+
+def _doc_pages() -> set[str]:
+    """Every page of the site (docs/**/*.md, less what mkdocs.yml's exclude_docs leaves out)."""
+    return {
+        str(p.relative_to(DOCS))
+        for p in DOCS.rglob("*.md")
+        if not {"build", "dist", "__pycache__"} & set(p.relative_to(DOCS).parts)
+        and not any(part.endswith(".egg-info") for part in p.parts)
+    }
+
+
+def test_every_page_is_in_the_nav() -> None:
+    # mkdocs only says so at INFO level: --strict builds a site with pages no menu reaches.
+    nav = _nav_pages(MKDOCS_YML.read_text(encoding="utf-8"))
+    assert len(nav) == len(set(nav)), f"mkdocs.yml's nav has a page twice: {nav}"
+    missing = sorted(_doc_pages() - set(nav))
+    assert not missing, f"pages no entry of mkdocs.yml's nav reaches: {missing}"
+
+
+def _linked_pages(text: str) -> set[str]:
+    """The pages a Markdown text links to (``[...](page.md)`` or ``(page.md#anchor)``)."""
+    return set(re.findall(r"\]\(([\w./-]+\.md)(?:#[\w-]*)?\)", text))
+
+
+def test_the_front_page_links_every_top_level_page() -> None:
+    """docs/index.md ("Where to go next") reaches every page of the nav's first level, as
+    reference/index.md does every reference page: a page added to the nav alone is one a
+    reader of the front page never hears of."""
+    yml = MKDOCS_YML.read_text(encoding="utf-8")
+    linked = _linked_pages((DOCS / "index.md").read_text(encoding="utf-8"))
+    missing = [p for p in _top_level_nav_pages(yml) if p != "index.md" and p not in linked]
+    assert not missing, f"docs/index.md links no page {missing} of mkdocs.yml's nav"
+    ref_linked = _linked_pages((DOCS / "reference" / "index.md").read_text(encoding="utf-8"))
+    ref_pages = [
+        p for p in _nav_pages(yml) if p.startswith("reference/") and p != "reference/index.md"
+    ]
+    unlisted = [p for p in ref_pages if p.removeprefix("reference/") not in ref_linked]
+    assert not unlisted, f"docs/reference/index.md's table has no row for {unlisted}"
+
+
+def test_links_of_the_repository_s_own_pages_resolve() -> None:
+    # README.md and CONTRIBUTING.md are no pages of the site: mkdocs checks none of their links.
+    for page in ("README.md", "CONTRIBUTING.md"):
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(((?!https?:)[^)#\s]+)(?:#[^)]*)?\)", text):
+            assert (ROOT / target).exists(), f"{page} links to {target}, which does not exist"
+
+
+def _layout_block() -> str:
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    return text.split("## Layout", 1)[1].split("```", 2)[1]
+
+
+def test_contributing_s_layout_places_every_module() -> None:
+    """Every module and package of netdrv_core is named in CONTRIBUTING.md's layout, where a
+    contributor looks for the file that does a job."""
+    layout = set(re.findall(r"[\w.]+", _layout_block()))
+    core = ROOT / "netdrv_core"
+    names = [p.name for p in core.glob("*.py") if p.name != "__init__.py"]
+    names += [f"{p.name}/" for p in core.iterdir() if (p / "__init__.py").is_file()]
+    missing = sorted(n for n in names if n.rstrip("/") not in layout)
+    assert not missing, f"CONTRIBUTING.md's layout does not name {missing}"
