@@ -46,7 +46,13 @@ def test_loss_100_percent_drops_every_ping_until_off(netns: NetNamespace) -> Non
     res = netns.netdrv("faults sn0 loss 2x", check=False)
     assert res.returncode == 2 and "loss: '2x' is not a percentage" in res.stderr
     assert netns.netdrv("faults sn0 off").stdout == ""
-    assert _faults(netns, "sn0") == {"dev": "sn0", "faults": None, "stats": None, "qdisc": None}
+    assert _faults(netns, "sn0") == {
+        "dev": "sn0",
+        "faults": None,
+        "stats": None,
+        "qdisc": None,
+        "directions": None,
+    }
     assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
 
 

@@ -9,6 +9,7 @@ import pty
 import socket
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,10 @@ def test_a_second_load_on_one_server_under_another_name_is_refused(host: Host) -
     server = Ser2netLike(missing=False)
     first = load_slip(host, port=f"socket://127.0.0.1:{server.port}", name="ex%d")
     try:
+        deadline = time.monotonic() + 10  # the server's accept thread counts it a little later
+        while server.accepted < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.accepted == 1
         addr = socket.getaddrinfo("localhost", server.port, 0, socket.SOCK_STREAM)[0][4][0]
         if addr != "127.0.0.1":
             pytest.skip(f"localhost is {addr} here, another server than 127.0.0.1")
