@@ -17,8 +17,9 @@ here (and, found good, marked ``CHECKSUM_UNNECESSARY``; found bad, it goes up un
 what its flow holds, where Linux lets it overtake them); a segment that is not
 plain data (SYN, RST, URG, no payload, IP options or fragments) is not merged
 and first flushes what its flow holds, so the order within a flow is kept; a
-CWR segment flushes it too, and is held as a flow of its own that nothing
-joins; PSH, FIN or a short segment end the super-frame they join.  Everything
+CWR segment flushes it too, and is held as the head of a new flow, which the
+segments after it join (the super-frame is ``SKB_GSO_TCP_ECN``); PSH, FIN or a
+short segment end the super-frame they join.  Everything
 held is handed up when the poll ends (``napi_complete_done``, or the poll
 returns), at most :data:`MAX_GRO_SKBS` flows at a time.  ``ethtool -K DEV gro
 off`` turns it off; an attachment that cannot take super-frames (a TAP without
@@ -36,6 +37,7 @@ from .skbuff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
+    SKB_GSO_TCP_ECN,
     SKB_GSO_TCP_FIXEDID,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
@@ -74,12 +76,13 @@ _ETH_P_IPV6 = 0x86DD
 _V6_NOT_TCP = frozenset((17, 58, 59))  # UDP, ICMPv6, no next header
 _FIN, _SYN, _RST, _PSH, _ACK, _URG, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x80
 # A segment with one of these is not held: it ends what its flow holds (tcp_gro_receive's
-# out_check_final). CWR is not among them: a CWR segment joins no flow, but is held as one
-# of its own, which nothing joins (its flag word differs from the next segment's in CWR).
+# out_check_final). CWR is not among them: a CWR segment joins no flow, but is held as the
+# head of a new one, which the next segments join (CWR is left out of the compare below).
 _NOT_HELD = _SYN | _RST | _URG | _PSH | _FIN
 # Of the TCP header's flag word (offset, reserved bits, flags, window: tcp_flag_word) all
-# must match but these flags; a window update, CWR or a reserved bit ends the super-frame.
-_WORD_MAY_DIFFER = (_FIN | _PSH) << 16
+# must match but these flags (tcp_gro_receive's ~(CWR | FIN | PSH)); a window update or a
+# reserved bit ends the super-frame, and CWR on the segment itself keeps it out (_mergeable).
+_WORD_MAY_DIFFER = (_CWR | _FIN | _PSH) << 16
 
 
 _FlowKey = tuple[bytes, bytes, bool, bytes, int, NetDevice | None]
@@ -269,7 +272,7 @@ def gro_receive(host: Host, napi: NapiStruct, skb: SkBuff) -> int:
     dev = skb.dev
     if dev is None:
         raise ValueError("napi_gro_receive: skb.dev is not set (use eth_type_trans)")
-    if skb.freed:  # a use after free, or handed up twice: the driver's fault, no frame to count
+    if skb.freed or skb.on_list is not None:  # freed, handed up twice, or still listed
         raise skb_not_owned("napi_gro_receive", skb)
     dev.core_stats.rx_submitted += 1  # as netif_receive_skb counts it: here or at the flush
     # Not TCP, or GRO not wanted: handed up at once, with as little as possible on the way
@@ -415,6 +418,8 @@ def _flush_flow(host: Host, flow: _Flow) -> None:
         skb.gso_type = SKB_GSO_TCPV4 | SKB_GSO_TCP_FIXEDID
     else:
         skb.gso_type = SKB_GSO_TCPV4
+    if flow.flags & _CWR:  # tcp_gro_complete: a CWR head; GSO gives CWR to the first only
+        skb.gso_type |= SKB_GSO_TCP_ECN
     consume_skb(head)
     host.deliver_gro(skb, flow.count)
 

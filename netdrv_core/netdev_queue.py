@@ -96,8 +96,8 @@ class NetdevQueue:
         self.dql = Dql(BQL_HOLD_TIME, self._clock)
         self.bql_reset = False  # netdev_tx_reset_queue called: its driver uses BQL (status)
         # Queues 1 and above; queue 0 (_DevTxQueue) has the device's fields instead.
-        # Stopped until the driver starts it, as queue 0.
-        self.drv_xoff = self.stopped = True  # stopped: drv_xoff or stack_xoff, kept in step
+        # Not stopped, as queue 0 (Linux zeroes the state at alloc_netdev_mqs).
+        self.drv_xoff = self.stopped = False  # stopped: drv_xoff or stack_xoff, kept in step
         self.stack_xoff = False
         self.trans_start = 0.0
         self.qdisc: deque[SkBuff] = deque()

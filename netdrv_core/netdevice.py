@@ -116,7 +116,9 @@ IFF_ECHO = 0x40000
 # priv_flags
 IFF_LIVE_ADDR_CHANGE = 0x1
 
-# Feature bits a driver declares in ``features``/``hw_features`` (subset of netdev_features.h).
+# Feature bits a driver declares in ``features``/``hw_features`` (subset of netdev_features.h),
+# with Linux's numbers: the NETIF_F_*_BIT enum of 6.0-6.11, where LLTX (12) and NETNS_LOCAL
+# (13) are still bits (6.12 took both out and renumbered everything from GRO up).
 NETIF_F_SG = 1 << 0
 NETIF_F_IP_CSUM = 1 << 1
 NETIF_F_HW_CSUM = 1 << 3
@@ -142,12 +144,13 @@ NETIF_F_TSO_ECN = 1 << 18
 # counting up, as TSO does for any other ("tx-tcp-mangleid-segmentation"); the bit Linux uses.
 NETIF_F_TSO_MANGLEID = 1 << 19
 NETIF_F_TSO6 = 1 << 20
-NETIF_F_GSO_UDP_L4 = 1 << 21
+# The GSO bits are SKB_GSO_* << NETIF_F_GSO_SHIFT (16): SKB_GSO_UDP_L4 is 1 << 17.
+NETIF_F_GSO_UDP_L4 = 1 << 33
 # As NETIF_F_LRO: named for ethtool -k ("ntuple-filters", "receive-hashing") only.
-NETIF_F_NTUPLE = 1 << 27
-NETIF_F_RXHASH = 1 << 28
-NETIF_F_RXCSUM = 1 << 29
-NETIF_F_LOOPBACK = 1 << 31
+NETIF_F_NTUPLE = 1 << 38
+NETIF_F_RXHASH = 1 << 39
+NETIF_F_RXCSUM = 1 << 40
+NETIF_F_LOOPBACK = 1 << 42
 NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM
 NETIF_F_ALL_TSO = NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID | NETIF_F_TSO6
 # What register_netdevice gives every device, changeable (Linux's NETIF_F_SOFT_FEATURES).
@@ -485,8 +488,10 @@ class NetDevice:
         # (netif_stop_queue), the stack's (BQL's netdev_tx_sent_queue) or _deactivated,
         # kept in step by whoever changes any, so a device without BQL, with its
         # carrier, costs no extra check.
-        self._queue_stopped = True
-        self._drv_xoff = True
+        # Not stopped: Linux's alloc_netdev_mqs zeroes the queue state (no DRV_XOFF), and
+        # dev_queue_xmit drops every frame while the device is down anyway.
+        self._queue_stopped = False
+        self._drv_xoff = False
         self._stack_xoff = False
         # Between dev_deactivate and dev_activate (up without carrier): the qdiscs are
         # Linux's noop_qdisc, every frame is dropped before start_xmit (Host.carrier_changed).

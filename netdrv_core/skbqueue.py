@@ -57,8 +57,9 @@ class SkBuffHead:
     ``skb_queue_walk_safe`` allows.  An skb is on one list at a time, as in
     Linux: queueing one that is on a list already (this one or another) raises
     :class:`~netdrv_core.skbuff.SkbError` — Linux links it twice and corrupts both
-    lists, which ``CONFIG_DEBUG_LIST`` reports.  ``skb.on_list`` is the list it is
-    on; dequeueing, unlinking, purging or splicing it off keeps that right.
+    lists, which ``CONFIG_DEBUG_LIST`` reports; handing it on while it is on one
+    (``netif_rx``, ``napi_gro_receive``, ``dev_queue_xmit``…) raises too.  ``skb.on_list``
+    is the list it is on; dequeueing, unlinking, purging or splicing it off keeps that right.
     """
 
     __slots__ = ("_q",)

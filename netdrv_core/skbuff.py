@@ -84,14 +84,14 @@ CHECKSUM_UNNECESSARY = 1
 CHECKSUM_COMPLETE = 2
 CHECKSUM_PARTIAL = 3
 
-# gso_type bits (subset of include/linux/skbuff.h).
+# gso_type bits (subset of include/linux/skbuff.h's SKB_GSO_*, with its numbers).
 SKB_GSO_TCPV4 = 1 << 0
 SKB_GSO_TCP_ECN = 1 << 2
 #: A TCP super-frame whose segments all carry the same IPv4 ID (DF set): GRO merged a
 #: "fixed-ID" flow, and segmenting it must keep the ID instead of counting it up.
 SKB_GSO_TCP_FIXEDID = 1 << 3
 SKB_GSO_TCPV6 = 1 << 4
-SKB_GSO_UDP_L4 = 1 << 16
+SKB_GSO_UDP_L4 = 1 << 17
 
 NET_SKB_PAD = 16  # headroom dev_alloc_skb reserves
 NET_IP_ALIGN = 2  # 14-byte Ethernet header + 2 puts the IP header on a 4-byte boundary
@@ -181,8 +181,14 @@ def gro_holds(skb: SkBuff) -> bool:
 
 
 def skb_not_owned(how: str, skb: SkBuff) -> SkbError:
-    """The error for an skb handed to ``how`` (``netif_rx``…) that is no longer the driver's:
-    freed, dropped by the core, or held by GRO after ``napi_gro_receive``."""
+    """The error for an skb handed to ``how`` (``netif_rx``…) that is not the driver's to
+    hand on: freed, dropped by the core, held by GRO after ``napi_gro_receive``, or still
+    on a list (``skb.on_list``), which the core would link it into a second one of."""
+    on = skb.on_list
+    if on is not None and not skb.freed:  # Linux links it twice and corrupts both lists
+        return SkbError(f"{how} of an skb still on a list ({on!r}): {skb!r}; an skb is on "
+                        f"one list at a time, and {how} queues it: unlink it first "
+                        f"(skb_dequeue, skb_unlink) or hand on a skb_clone")  # fmt: skip
     if gro_holds(skb):
         return SkbError(f"{how} of an skb GRO still holds: napi_gro_receive took it, and it "
                         f"is handed up when the poll ends; hand each skb up once")  # fmt: skip
@@ -214,7 +220,9 @@ class SkBuff:
 
     ``on_list`` is the :class:`~netdrv_core.skbqueue.SkBuffHead` the skb is on, None
     when on none (Linux 2.4's ``skb->list``; today's ``skb->next != NULL``): queueing
-    an skb that is on a list already is refused, as ``CONFIG_DEBUG_LIST`` reports it.
+    an skb that is on a list already is refused, as ``CONFIG_DEBUG_LIST`` reports it, and
+    so is handing one on to ``netif_rx``, ``netif_receive_skb``, ``napi_gro_receive`` or
+    ``dev_queue_xmit`` (each queues it: the backlog, GRO's list, the qdisc).
 
     ``vlan_all`` is a VLAN tag held in the metadata instead of the data (VLAN
     acceleration, :mod:`netdrv_core.vlan`): as in Linux, the union of

@@ -23,6 +23,7 @@ from netdrv_core import (
     netdev_tx_sent_queue,
     netif_queue_stopped,
     netif_stop_queue,
+    netif_tx_stop_queue,
     netif_wake_queue,
     netif_xmit_stopped,
 )
@@ -318,15 +319,20 @@ def test_a_bad_byte_count_names_the_device_and_what_to_report(host: Host) -> Non
 
 
 def test_sent_queue_on_the_queue_object() -> None:
-    """The txq forms, on a device not registered (its queue not started yet: the driver's
-    XOFF stays what it was)."""
+    """The txq forms, on a device not registered (its state zeroed, as alloc_netdev_mqs
+    leaves it; BQL sets and clears only the stack's XOFF, the driver's stays what it was)."""
     dev, _ = make_dev(None)
     txq = netdev_get_tx_queue(dev, 0)
+    assert txq.state == 0
     netdev_tx_sent_queue(txq, 10)
     assert txq.dql.num_queued == 10
-    assert txq.state == QUEUE_STATE_DRV_XOFF | QUEUE_STATE_STACK_XOFF
+    assert txq.state == QUEUE_STATE_STACK_XOFF
     netdev_tx_completed_queue(txq, 1, 10)
-    assert txq.dql.limit == 10 and txq.state == QUEUE_STATE_DRV_XOFF
+    assert txq.dql.limit == 10 and txq.state == 0
+    netif_tx_stop_queue(txq)
+    netdev_tx_sent_queue(txq, 10)
+    netdev_tx_completed_queue(txq, 1, 10)
+    assert txq.state == QUEUE_STATE_DRV_XOFF
 
 
 def test_the_daemon_shows_and_sets_the_limits(host: Host) -> None:

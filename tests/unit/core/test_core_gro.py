@@ -34,6 +34,7 @@ from netdrv_core.skbuff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
+    SKB_GSO_TCP_ECN,
     SKB_GSO_TCP_FIXEDID,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
@@ -464,24 +465,30 @@ def _frag_bits(frame: bytes, bits: int) -> bytes:
     return bytes(b)
 
 
-def test_a_cwr_segment_is_held_as_a_flow_of_its_own_that_nothing_joins(drv: GroDriver) -> None:
+def test_a_cwr_segment_starts_a_flow_the_next_segments_join(drv: GroDriver) -> None:
     # Linux's tcp_gro_receive: CWR keeps a segment from joining a held flow (flush =
     # flags & TCP_FLAG_CWR), which goes up, but out_check_final does not flush for CWR: the
-    # segment is held as a flow of its own. The next one's flag word differs from it in CWR
-    # (only FIN and PSH may differ), so it does not join; it starts the next flow.
-    # netdrv handed a CWR segment up at once (GRO_NORMAL) and ignored CWR in the flag word.
+    # segment is held as a flow of its own, and the next segments join it, since CWR is
+    # left out of the flag-word compare (flags ^ th2's, & ~(CWR | FIN | PSH)).  The
+    # super-frame keeps CWR on its head and is SKB_GSO_TCP_ECN (tcp_gro_complete: th->cwr),
+    # so segmenting it gives CWR back to the first segment only (tcp_gso_segment).
+    # netdrv compared CWR in the flag word: nothing joined a CWR segment's flow.
     cwr = seg4(2, flags=TCP_ACK | TCP_CWR)
     frames = [seg4(0), seg4(1), cwr, seg4(3), seg4(4)]
     got = drv.receive(frames)
-    assert drv.results == [GRO_HELD, GRO_MERGED, GRO_HELD, GRO_HELD, GRO_MERGED]
-    assert len(got) == 3 and frame_of(got[1]) == cwr and got[1].gso_size == 0
+    assert drv.results == [GRO_HELD, GRO_MERGED, GRO_HELD, GRO_MERGED, GRO_MERGED]
+    assert len(got) == 2 and got[0].gso_type == SKB_GSO_TCPV4
+    assert got[1].gso_type == SKB_GSO_TCPV4 | SKB_GSO_TCP_ECN and got[1].gso_size == MSS
     assert [frame_of(s) for s in skb_gso_segment(got[0], 0)] == frames[:2]
-    assert [frame_of(s) for s in skb_gso_segment(got[2], 0)] == frames[3:]
-    # A CWR segment after a CWR segment does not join it either: each goes up alone.
+    assert [frame_of(s) for s in skb_gso_segment(got[1], 0)] == frames[2:]
+    # A CWR segment after a CWR segment does not join it (flush = flags & CWR): the first
+    # goes up, the second is held, and the one after it joins the second.
     drv.results.clear()
-    again = [seg4(i, flags=TCP_ACK | TCP_CWR) for i in range(2)]
-    assert [frame_of(s) for s in drv.receive(again)] == again
-    assert drv.results == [GRO_HELD, GRO_HELD]
+    again = [seg4(i, flags=TCP_ACK | TCP_CWR) for i in range(2)] + [seg4(2)]
+    got = drv.receive(again)
+    assert drv.results == [GRO_HELD, GRO_HELD, GRO_MERGED]
+    assert frame_of(got[0]) == again[0] and got[0].gso_size == 0
+    assert [frame_of(s) for s in skb_gso_segment(got[1], 0)] == again[1:]
 
 
 def test_a_segment_with_the_reserved_ipv4_flag_is_not_merged(drv: GroDriver) -> None:

@@ -169,7 +169,7 @@ def test_module_level_api_uses_the_current_host(host: Host) -> None:
 
 def test_open_and_stop_are_idempotent(host: Host) -> None:
     dev, ops = make_dev(host, up=False)
-    assert not netif_running(dev) and netif_queue_stopped(dev)
+    assert not netif_running(dev) and not netif_queue_stopped(dev)  # zeroed, as Linux's
     assert host.dev_open(dev) == 0
     assert host.dev_open(dev) == 0
     assert ops.calls.count("open") == 1
@@ -178,6 +178,7 @@ def test_open_and_stop_are_idempotent(host: Host) -> None:
     assert host.dev_close(dev) == 0
     assert host.dev_close(dev) == 0
     assert ops.calls.count("stop") == 1 and dev.operstate == "down" and not dev.is_up
+    assert netif_queue_stopped(dev)  # by ScriptedOps.stop; the core stops no queue
 
 
 def test_open_failure_leaves_the_device_down(host: Host) -> None:

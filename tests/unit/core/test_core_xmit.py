@@ -231,6 +231,7 @@ def test_watchdog_does_not_fire_for_a_brief_stop_after_a_transmission(host: Host
 def test_watchdog_counts_from_open_not_from_time_zero(host: Host, run: Run) -> None:
     dev, ops = make_dev(host, watchdog_timeo=0.1, up=False)
     ops.start_queue_on_open = False  # waits for something before starting the queue
+    netif_stop_queue(dev)  # as its last stop left it (a queue starts zeroed, not stopped)
     run(5.0)
     host.dev_open(dev)
     run(0.08)

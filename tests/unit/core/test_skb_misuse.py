@@ -251,3 +251,39 @@ def test_busy_for_an_skb_the_driver_queued_is_taken_as_sent_not_requeued(
     assert dev.core_stats.tx_submitted == 2 == s.tx_packets + s.tx_dropped + s.tx_errors
     assert sum("queued the skb on a list and returned NETDEV_TX_BUSY" in r.getMessage()
                for r in caplog.records) == 1  # fmt: skip
+
+
+# Handing on an skb that is still on a list: the core would queue it on a second one (the
+# backlog, GRO's list, the qdisc) while the driver's list still links it.
+_HAND_ON = {
+    "netif_rx": lambda host, napi, skb: host.netif_rx(skb),
+    "netif_receive_skb": lambda host, napi, skb: host.netif_receive_skb(skb),
+    "napi_gro_receive": lambda host, napi, skb: host.napi_gro_receive(napi, skb),
+    "dev_queue_xmit": lambda host, napi, skb: host.dev_queue_xmit(skb),
+}
+
+
+@pytest.mark.parametrize("how", list(_HAND_ON))
+def test_handing_on_an_skb_still_on_a_list_is_refused_naming_skb_and_list(host, how) -> None:
+    from fakedev import make_dev, mem
+
+    from netdrv_core import netif_napi_add
+
+    dev, ops = make_dev(host)
+    napi = netif_napi_add(dev, lambda napi, budget: 0)
+    skb = dev_alloc_skb(64)
+    skb.put_data(b"\xff" * 6 + dev.dev_addr + b"\x08\x00" + bytes(46))
+    if how == "dev_queue_xmit":
+        skb.dev = dev
+    else:
+        skb.protocol = eth_type_trans(skb, dev)
+    ring = SkBuffHead()
+    skb_queue_tail(ring, skb)
+    with pytest.raises(SkbError, match=rf"^{how} of an skb still on a list \(<SkBuffHead "
+                                       rf"qlen=1>\): <SkBuff len=\d+ .*unlink it first"):  # fmt: skip
+        _HAND_ON[how](host, napi, skb)
+    host.loop.run_until_idle()
+    assert list(ring) == [skb] and skb.on_list is ring and not skb.freed  # left as it was
+    cs = dev.core_stats
+    assert cs.rx_submitted == cs.tx_submitted == cs.tx_qdisc_drops == 0  # refused: not a frame
+    assert not dev.qdisc and not ops.sent and mem(host).received(dev) == []

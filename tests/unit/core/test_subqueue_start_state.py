@@ -1,15 +1,19 @@
 """Every TX queue of a device — queue 0 and, with ``num_tx_queues > 1``, each subqueue —
-starts stopped until the driver starts it in ``open``.
+starts with its state zeroed, as Linux's ``alloc_netdev_mqs`` leaves it
+(``netif_alloc_netdev_queues`` zero-allocates the queues: no ``__QUEUE_STATE_DRV_XOFF``).
 
-This is netdrv's documented contract (docs/driver-model.md, "Queue"), stricter than
-Linux, whose queue state is zeroed at ``alloc_netdev_mqs``: there a driver that forgets
-``netif_tx_start_all_queues`` works until its first down and up, and here it is caught
-at once (as the conformance kit reports).  ``netif_start_queue`` starts queue 0 only,
-as in Linux.
+So no queue is stopped before ``open``, and a driver whose ``open`` forgets
+``netif_start_queue`` transmits at its first ``open``.  The core starts and stops no
+queue at ``open`` or ``close`` (``dev_activate``/``dev_deactivate`` leave the state
+alone): a driver that stops its queues in ``stop`` and forgets to start them in ``open``
+finds them stopped from the second ``open`` on — its frames wait in the qdisc, none lost
+(the conformance kit's open/stop cycles report it).  ``netif_start_queue`` starts queue
+0 only, as in Linux.
 """
 
 from __future__ import annotations
 
+from fakedev import make_dev
 from test_multiqueue import MqOps, flow
 
 from netdrv_core import (
@@ -32,6 +36,13 @@ class StartsQueueZeroOnly(MqOps):
         return 0
 
 
+class ForgetsToStart(MqOps):
+    """An ``open`` that starts no queue; its ``stop`` stops them all (MqOps.stop)."""
+
+    def open(self, dev: NetDevice) -> int:
+        return 0
+
+
 def _registered(host: Host, ops: MqOps) -> NetDevice:
     dev = alloc_etherdev_mq(None, 4)
     dev.netdev_ops = ops
@@ -40,13 +51,58 @@ def _registered(host: Host, ops: MqOps) -> NetDevice:
     return dev
 
 
-def test_every_queue_is_stopped_until_the_driver_starts_it(host: Host) -> None:
-    dev = _registered(host, MqOps())
-    assert netif_queue_stopped(dev)
-    assert all(netif_subqueue_stopped(dev, i) for i in range(4))
-    assert all(q["queue"] == "stopped" for q in device_status(host, dev)["tx_queues"])
-    assert host.dev_open(dev) == 0  # MqOps.open: netif_tx_start_all_queues
+def _send(host: Host, dev: NetDevice, n: int = 100) -> int:
+    """Send ``n`` frames of different flows; the number the qdiscs hold afterwards."""
+    for port in range(1000, 1000 + n):
+        host.dev_queue_xmit(_skb(dev, flow(port)))
+    host.loop.run_until_idle()
+    return sum(q["qdisc_backlog"] for q in device_status(host, dev)["tx_queues"])
+
+
+def test_no_queue_is_stopped_before_open_and_the_first_open_sends_without_a_start(
+    host: Host,
+) -> None:
+    ops = ForgetsToStart()
+    dev = _registered(host, ops)
+    assert not netif_queue_stopped(dev)
     assert not any(netif_subqueue_stopped(dev, i) for i in range(4))
+    assert all(q["queue"] == "awake" for q in device_status(host, dev)["tx_queues"])
+    assert host.dev_open(dev) == 0
+    assert _send(host, dev) == 0
+    assert len(ops.sent) == 100 and set(ops.queues()) == {0, 1, 2, 3}
+
+
+def test_a_single_queue_device_forgetting_netif_start_queue_sends_at_its_first_open(
+    host: Host,
+) -> None:
+    dev, ops = make_dev(host, up=False)
+    ops.start_queue_on_open = False
+    assert not netif_queue_stopped(dev)
+    assert host.dev_open(dev) == 0
+    from fakedev import tx
+
+    tx(host, dev)
+    host.loop.run_until_idle()
+    assert len(ops.sent) == 1 and not dev.qdisc
+    host.dev_close(dev)  # ScriptedOps.stop: netif_stop_queue
+    assert netif_queue_stopped(dev)
+    assert host.dev_open(dev) == 0  # and open does not start it again
+    tx(host, dev)
+    host.loop.run_until_idle()
+    assert len(ops.sent) == 1 and len(dev.qdisc) == 1  # held, not lost
+
+
+def test_after_stop_stopped_every_queue_an_open_that_starts_none_holds_the_frames(
+    host: Host,
+) -> None:
+    ops = ForgetsToStart()
+    dev = _registered(host, ops)
+    assert host.dev_open(dev) == 0
+    assert host.dev_close(dev) == 0  # netif_tx_stop_all_queues
+    assert netif_queue_stopped(dev) and all(netif_subqueue_stopped(dev, i) for i in range(4))
+    assert host.dev_open(dev) == 0
+    assert all(netif_subqueue_stopped(dev, i) for i in range(4))  # open left them stopped
+    assert _send(host, dev) == 100 and not ops.sent  # every frame waits, none lost
 
 
 def test_netif_start_queue_starts_queue_0_only_and_the_rest_hold_their_frames(
@@ -54,14 +110,12 @@ def test_netif_start_queue_starts_queue_0_only_and_the_rest_hold_their_frames(
 ) -> None:
     ops = StartsQueueZeroOnly()
     dev = _registered(host, ops)
+    assert host.dev_open(dev) == 0 and host.dev_close(dev) == 0  # stop: all stopped
     assert host.dev_open(dev) == 0
     assert not netif_subqueue_stopped(dev, 0)
     assert all(netif_subqueue_stopped(dev, i) for i in range(1, 4))
-    for port in range(1000, 1100):
-        host.dev_queue_xmit(_skb(dev, flow(port)))
-    host.loop.run_until_idle()
-    held = sum(q["qdisc_backlog"] for q in device_status(host, dev)["tx_queues"][1:])
-    assert ops.sent and {q for q, _ in ops.sent} == {0}  # only queue 0 sent
+    held = _send(host, dev)
+    assert ops.sent and set(ops.queues()) == {0}  # only queue 0 sent
     assert held == 100 - len(ops.sent)  # the rest wait, none lost
 
 
