@@ -117,8 +117,8 @@ IFF_ECHO = 0x40000
 IFF_LIVE_ADDR_CHANGE = 0x1
 
 # Feature bits a driver declares in ``features``/``hw_features`` (subset of netdev_features.h),
-# with Linux's numbers: the NETIF_F_*_BIT enum of 6.0-6.11, where LLTX (12) and NETNS_LOCAL
-# (13) are still bits (6.12 took both out and renumbered everything from GRO up).
+# with Linux's numbers: the NETIF_F_*_BIT enum of 6.x.  6.12 made LLTX (12) and NETNS_LOCAL
+# (13) device fields but kept their places (__UNUSED_NETIF_F_12, _13): no bit moved.
 NETIF_F_SG = 1 << 0
 NETIF_F_IP_CSUM = 1 << 1
 NETIF_F_HW_CSUM = 1 << 3

@@ -187,7 +187,7 @@ def skb_not_owned(how: str, skb: SkBuff) -> SkbError:
     on = skb.on_list
     if on is not None and not skb.freed:  # Linux links it twice and corrupts both lists
         return SkbError(f"{how} of an skb still on a list ({on!r}): {skb!r}; an skb is on "
-                        f"one list at a time, and {how} queues it: unlink it first "
+                        f"one list at a time, and {how} links it into another: unlink it first "
                         f"(skb_dequeue, skb_unlink) or hand on a skb_clone")  # fmt: skip
     if gro_holds(skb):
         return SkbError(f"{how} of an skb GRO still holds: napi_gro_receive took it, and it "

@@ -23,8 +23,6 @@ from netdrv_core import (
     eth_type_trans,
     ether_setup,
     netif_rx,
-    netif_start_queue,
-    netif_stop_queue,
 )
 from netdrv_core.ethtool import DrvInfo, EthtoolOps
 
@@ -32,17 +30,8 @@ LOOPBACK_MTU = 65536
 
 
 class LoopbackOps(NetDeviceOps):
-    """``loopback_ops``."""
-
-    def open(self, dev: NetDevice) -> int:
-        """Start the queue."""
-        netif_start_queue(dev)
-        return 0
-
-    def stop(self, dev: NetDevice) -> int:
-        """Stop the queue."""
-        netif_stop_queue(dev)
-        return 0
+    """``loopback_ops``: no ``open`` or ``stop``, as in Linux — the queue keeps the state
+    ``alloc_netdev_mqs`` gave it (awake), and a device that is down sends nothing anyway."""
 
     def start_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
         """Count the frame as sent and received, and hand it back."""

@@ -828,7 +828,7 @@ class UsbNet:
         dev = self.dev
         if dev is not None:
             netif_carrier_off(dev)
-            netif_device_detach(dev)  # not present: no open, no watchdog, the queue stopped
+            netif_device_detach(dev)  # gone: no open, no watchdog; a running one's queue stops
         self.stop_io()
         if dev is not None and registered:
             try:

@@ -16,6 +16,7 @@ from netdrv_core import (
     Host,
     NetDevice,
     dev_get_stats,
+    netif_queue_stopped,
 )
 from netdrv_core.ethtool import EthtoolError, ethtool_request
 from netdrv_core.skbuff import PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK
@@ -171,3 +172,20 @@ def test_a_wire_transmits_received_frames_on_the_peer_with_their_link_header(
     assert mem(host).received(sn1) == []
     host.unregister_netdev(tap)
     assert mem(host).wires == {}
+
+
+def test_the_queue_is_never_stopped_as_loopback_c_has_no_open_or_stop(
+    host: Host, lo: Callable[..., NetDevice]
+) -> None:
+    # Linux's loopback_ops has no ndo_open and no ndo_stop: its queue keeps the state
+    # alloc_netdev_mqs gave it (awake) through every down and up, and it sends at once.
+    dev = lo()
+    for _cycle in range(2):
+        assert not netif_queue_stopped(dev)
+        mem(host).send(dev, frame(1))
+        host.loop.run_until_idle()
+        assert mem(host).received(dev)[-1] == frame(1)
+        assert host.dev_close(dev) == 0
+        assert not netif_queue_stopped(dev)  # nothing stopped it
+        mem(host).up(dev)
+    assert dev_get_stats(dev).tx_packets == 2

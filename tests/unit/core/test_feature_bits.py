@@ -1,6 +1,6 @@
 """Feature and GSO-type bits are Linux's numbers, so a mask a driver author copies from a
 Linux driver means the same here (include/linux/netdev_features.h, the NETIF_F_*_BIT enum
-of Linux 6.0-6.11, which still has LLTX at 12 and NETNS_LOCAL at 13; and the SKB_GSO_*
+of Linux 6.x: LLTX is 12, which 6.12 left unused rather than renumber; and the SKB_GSO_*
 enum of include/linux/skbuff.h)."""
 
 from __future__ import annotations
