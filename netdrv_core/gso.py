@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Iterator
 
 from .checksum import csum_fold, csum_partial, ip_compute_csum, skb_checksum_help
 from .ether import ETH_P_IP, ETH_P_IPV6
@@ -114,9 +115,17 @@ def _needed(gso_type: int) -> int:
 #: (Linux's gso_features_check() warns and strips every GSO feature; the segmentation then
 #: fails, and the frame is dropped).  Nor is SKB_GSO_TCP_FIXEDID without SKB_GSO_TCPV4: it
 #: qualifies TCP over IPv4 only (inet_gso_segment), so on its own it says no protocol either.
-GSO_FEATURES_NEEDED = {t: _needed(t) for t in range(1, _KNOWN_GSO + 1)
-                       if not t & ~_KNOWN_GSO
-                       and (t & SKB_GSO_TCPV4 or not t & SKB_GSO_TCP_FIXEDID)}  # fmt: skip
+def _known_combinations() -> Iterator[int]:
+    """Every non-zero combination of the known bits (not every integer up to the highest:
+    SKB_GSO_UDP_L4 is bit 17)."""
+    t = _KNOWN_GSO
+    while t:
+        yield t
+        t = (t - 1) & _KNOWN_GSO
+
+
+GSO_FEATURES_NEEDED = {t: _needed(t) for t in sorted(_known_combinations())
+                       if t & SKB_GSO_TCPV4 or not t & SKB_GSO_TCP_FIXEDID}  # fmt: skip
 
 
 def skb_gso_ok(skb: SkBuff, features: int) -> bool:
