@@ -56,9 +56,13 @@ def test_loss_100_percent_drops_every_ping_until_off(netns: NetNamespace) -> Non
     assert "3 received" in netns.run("ping -c 3 -i 0.2 -W 2 198.18.0.2").stdout
 
 
-def _ping_burst(netns: NetNamespace, n: int, size: int = 1400) -> str:
-    """``n`` pings of ``size`` bytes of payload, 2 ms apart: a burst faster than the rate."""
-    return netns.run(f"ping -c {n} -i 0.002 -s {size} -W 5 198.18.0.2", check=False).stdout
+def _ping_burst(netns: NetNamespace, n: int, size: int = 1400, every_reply: bool = False) -> str:
+    """``n`` pings of ``size`` bytes of payload, 2 ms apart: a burst faster than the rate.
+    ``every_reply``: wait (up to 20 s) for all ``n`` replies (ping's ``-w``), not only twice
+    the longest round trip seen after the last request, which a loaded machine can end
+    before the queue has drained."""
+    wait = "-w 20" if every_reply else "-W 5"
+    return netns.run(f"ping -c {n} -i 0.002 -s {size} {wait} 198.18.0.2", check=False).stdout
 
 
 def test_rate_queues_a_burst_instead_of_dropping_it(netns: NetNamespace) -> None:
@@ -66,7 +70,7 @@ def test_rate_queues_a_burst_instead_of_dropping_it(netns: NetNamespace) -> None
     # burst within the limit is delayed, not lost (a policer would drop most of it).
     netns.netdrv("load snull")
     assert netns.netdrv("faults sn0 rate 1mbit direction tx").stdout == ""
-    out = _ping_burst(netns, 20)
+    out = _ping_burst(netns, 20, every_reply=True)
     assert "20 received" in out, out
     stats = _faults(netns, "sn0")["stats"]
     assert stats["seen"] >= 20 and stats["delivered"] == stats["seen"], stats
