@@ -157,10 +157,11 @@ class Ax88179Ethtool(UsbNetMiiEthtool):
     and Wake-on-LAN."""
 
     def get_wol(self, dev: Any, wol: WolInfo) -> None:
-        """:meth:`Ax88179.get_wol` (nothing supported once unplugged: the read fails)."""
+        """:meth:`Ax88179.get_wol`; ``ENODEV`` (raised: Linux's op is void) once unplugged."""
         un = dev.priv
-        if un.state == "bound":
-            un.info.get_wol(un, wol)
+        if un.state != "bound":
+            raise OSError(errno.ENODEV, f"{un!r} is unplugged")
+        un.info.get_wol(un, wol)
 
     def set_wol(self, dev: Any, wol: WolInfo) -> int:
         """:meth:`Ax88179.set_wol` (``ENODEV`` once unplugged)."""
@@ -333,7 +334,7 @@ class Ax88179(MiniDriver):
         un.hw_features |= FEATURES
         un.gso_max_size = GSO_MAX_SIZE  # netif_set_gso_max_size(dev->net, 16384)
         un.rx_csum = True
-        un.port_type = "tp"
+        un.port_type = "mii"  # mii_ethtool_get_link_ksettings: PORT_MII
         self.hw_reset(un)
 
     def unbind(self, un: UsbNet) -> None:
@@ -413,9 +414,13 @@ class Ax88179(MiniDriver):
     # -- link settings (the loop) -------------------------------------------------------------
     def get_link_ksettings(self, un: UsbNet, ks: LinkSettings) -> LinkSettings:
         """``mii_ethtool_get_link_ksettings``: autoneg from BMCR; when it is off, the
-        forced speed and duplex (else what link_reset read from the PHY)."""
+        forced speed and duplex; else what link_reset read from the PHY — or, once the PHY
+        reported the link down, 10 Mbit/s half duplex, as mii's is without
+        ``BMSR_ANEGCOMPLETE`` (nothing negotiated), not the speed of a link that is gone."""
         autoneg, speed, full = ax.decode_bmcr(self.bmcr)
         if autoneg:
+            if self.link is False:
+                return replace(ks, autoneg=True, speed=10, duplex=DUPLEX_HALF)
             return replace(ks, autoneg=True)
         return replace(ks, autoneg=False, speed=speed, duplex=DUPLEX_FULL if full else DUPLEX_HALF)
 
@@ -489,10 +494,14 @@ class Ax88179(MiniDriver):
     # -- Wake-on-LAN (ethtool DEV, ethtool -s DEV wol; on the loop) ------------------------------
     def get_wol(self, un: UsbNet, wol: WolInfo) -> None:
         """``ax88179_get_wol``: AX_MONITOR_MOD read from the chip — RWLC is ``WAKE_PHY``,
-        RWMP ``WAKE_MAGIC``; a failed read reports nothing supported, as Linux's does."""
+        RWMP ``WAKE_MAGIC``; a failed read reports nothing supported, as Linux's does —
+        but ``ENODEV`` is raised: the adapter is gone, which Linux's removal of the interface
+        answers before any get_wol (``-s DEV wol g`` would be "unsupported WoL mode")."""
         try:
             mode = self.read_mac_reg(un, ax.AX_MONITOR_MOD, 1)[0]
-        except (OSError, BindError):
+        except (OSError, BindError) as exc:
+            if getattr(exc, "errno", None) == errno.ENODEV:
+                raise OSError(errno.ENODEV, f"{un!r} is unplugged") from None
             wol.supported = wol.wolopts = 0
             return
         wol.supported = WAKE_PHY | WAKE_MAGIC

@@ -711,20 +711,38 @@ class UsbNet:
             log.exception("%s: %s raised", self, hook)
             return -errno.EIO
 
-    # -- control transfers (binding thread or kevent worker) -------------------------------------
+    # -- control transfers (binding thread, kevent worker, or the loop's ethtool ops) -----------
     def ctrl_in(
         self, request_type: int, request: int, value: int, index: int, length: int
     ) -> bytes:
-        """A control IN transfer; returns the data stage."""
-        data = self.udev.ctrl_transfer(request_type, request, value, index, length,
-                                       CTRL_TIMEOUT_MS)  # fmt: skip
+        """A control IN transfer; returns the data stage.  ``ENODEV`` on a bound adapter
+        also reports it lost (:meth:`_ctrl_failed`)."""
+        try:
+            data = self.udev.ctrl_transfer(request_type, request, value, index, length,
+                                           CTRL_TIMEOUT_MS)  # fmt: skip
+        except usb.core.USBError as exc:
+            self._ctrl_failed(exc)
+            raise
         return bytes(data)
 
     def ctrl_out(
         self, request_type: int, request: int, value: int, index: int, data: bytes = b""
     ) -> None:
-        """A control OUT transfer."""
-        self.udev.ctrl_transfer(request_type, request, value, index, data, CTRL_TIMEOUT_MS)
+        """A control OUT transfer (``ENODEV`` as in :meth:`ctrl_in`)."""
+        try:
+            self.udev.ctrl_transfer(request_type, request, value, index, data, CTRL_TIMEOUT_MS)
+        except usb.core.USBError as exc:
+            self._ctrl_failed(exc)
+            raise
+
+    def _ctrl_failed(self, exc: usb.core.USBError) -> None:
+        """A control transfer of a bound adapter failing with ``ENODEV`` unbinds it, as one on
+        any other endpoint does: a down interface runs no other transfer, and with hotplug
+        off no scan runs, so an ethtool op (``get_wol``, ``--show-eee``, ``-e``) may be the
+        first to find the adapter gone.  (Linux never gets there: the USB core's disconnect
+        unregisters the interface at once.)  Binding reports its own failures."""
+        if self.state == "bound" and usb_errno(exc) == errno.ENODEV:
+            self._lost(exc)
 
     # -- queue sizing ---------------------------------------------------------------------------
     def mtu_changed(self, dev: NetDevice) -> None:

@@ -37,7 +37,7 @@ def test_wol_tsinfo_eee_and_identify_of_an_ax88179(ns: NetNamespace) -> None:
 
     # Wake-on-LAN: after the port, as ethtool's nl_gset; the chip's AX_MONITOR_MOD holds it
     out = ns.netdrv("ethtool usb0").stdout
-    assert "\tPort: Twisted Pair\n\tSupports Wake-on: pg\n\tWake-on: g\n" in out, out
+    assert "\tPort: MII\n\tSupports Wake-on: pg\n\tWake-on: g\n" in out, out
     assert ns.netdrv("ethtool -s usb0 wol pg").stdout == ""
     assert "\tWake-on: pg\n" in ns.netdrv("ethtool usb0").stdout
     res = ns.netdrv("ethtool -s usb0 wol s sopass 01:02:03:04:05:06", check=False)
