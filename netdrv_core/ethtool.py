@@ -867,19 +867,25 @@ def _guarded(host: Host, dev: NetDevice, name: str, fn: Any, *args: Any) -> int:
                        errno.EIO)  # fmt: skip
 
 
+def _call_op(host: Host, dev: NetDevice, name: str, doing: str, *args: Any) -> None:
+    """The driver's op ``name`` through the host's guarded call; a negative errno becomes an
+    :class:`EthtoolError` saying what could not be done (``cannot {doing}: why``)."""
+    ops = dev.ethtool_ops
+    assert ops is not None
+    ret = _guarded(host, dev, name, getattr(ops, name), *args)
+    if ret < 0:
+        raise EthtoolError(f"{dev.name}: cannot {doing}: {refusal_text(-ret, host.extack)}",
+                           -ret)  # fmt: skip
+
+
 def _call_set(host: Host, dev: NetDevice, name: str, what: str, *args: Any) -> None:
-    """A set op through the host's guarded call; a negative errno becomes an :class:`EthtoolError`.
+    """A set op through :func:`_call_op` (``cannot set {what}``).
 
     Never on a device unregistered in the meantime (by the get op that came
     first, say: a USB driver noticing the unplug): ``ENODEV``.
     """
     _registered(host, dev)
-    ops = dev.ethtool_ops
-    assert ops is not None
-    ret = _guarded(host, dev, name, getattr(ops, name), *args)
-    if ret < 0:
-        raise EthtoolError(f"{dev.name}: cannot set {what}: {refusal_text(-ret, host.extack)}",
-                           -ret)  # fmt: skip
+    _call_op(host, dev, name, f"set {what}", *args)
 
 
 def _as_dict(ops: EthtoolOps, kind: str, value: Any) -> dict[str, Any]:
@@ -1321,10 +1327,7 @@ def ethtool_nway_reset(host: Host, dev: NetDevice) -> None:
     if not ethtool_supports(dev.ethtool_ops, "nway_reset"):
         raise _unsupported(dev, "restarting autonegotiation")
     _registered(host, dev)
-    ret = _guarded(host, dev, "nway_reset", dev.ethtool_ops.nway_reset)  # type: ignore[union-attr]
-    if ret < 0:
-        why = refusal_text(-ret, host.extack)
-        raise EthtoolError(f"{dev.name}: cannot restart autonegotiation: {why}", -ret)
+    _call_op(host, dev, "nway_reset", "restart autonegotiation")
 
 
 # -- Wake-on-LAN (ethtool -s DEV wol) and time stamping (ethtool -T) -------------------------
@@ -1449,11 +1452,7 @@ def ethtool_get_ts_info(host: Host, dev: NetDevice) -> TsInfo:
     if not ethtool_supports(ops, "get_ts_info"):
         info.so_timestamping = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE
         return info
-    assert ops is not None
-    ret = _guarded(host, dev, "get_ts_info", ops.get_ts_info, info)
-    if ret < 0:
-        why = refusal_text(-ret, host.extack)
-        raise EthtoolError(f"{dev.name}: cannot get the time stamping capabilities: {why}", -ret)
+    _call_op(host, dev, "get_ts_info", "get the time stamping capabilities", info)
     if not isinstance(info, TsInfo):
         raise _garbage(dev, "get_ts_info", info)
     for name in ("so_timestamping", "tx_types", "rx_filters"):
@@ -1494,12 +1493,8 @@ def ethtool_get_eee(host: Host, dev: NetDevice) -> EthtoolEee:
     ops = dev.ethtool_ops
     if not ethtool_supports(ops, "get_eee"):
         raise _unsupported(dev, "EEE (Energy-Efficient Ethernet)")
-    assert ops is not None
     eee = EthtoolEee()
-    ret = _guarded(host, dev, "get_eee", ops.get_eee, eee)
-    if ret < 0:
-        why = refusal_text(-ret, host.extack)
-        raise EthtoolError(f"{dev.name}: cannot get the EEE settings: {why}", -ret)
+    _call_op(host, dev, "get_eee", "get the EEE settings", eee)
     if not isinstance(eee, EthtoolEee):
         raise _garbage(dev, "get_eee", eee)
     out: dict[str, Any] = {}
@@ -1888,11 +1883,9 @@ def ethtool_get_eeprom(
         chunk = min(length - len(out), ETHTOOL_PAGE)
         eeprom.offset, eeprom.len = offset + len(out), chunk
         buf = bytearray(chunk)
-        ret = _guarded(host, dev, "get_eeprom", ops.get_eeprom, eeprom, buf)
-        if ret < 0:
-            why = refusal_text(-ret, host.extack)
-            raise EthtoolError(f"{dev.name}: cannot read {_bytes(chunk)} of the EEPROM at offset "
-                               f"{eeprom.offset}: {why}", -ret)  # fmt: skip
+        _call_op(host, dev, "get_eeprom",
+                 f"read {_bytes(chunk)} of the EEPROM at offset {eeprom.offset}",
+                 eeprom, buf)  # fmt: skip
         _check_struct(dev, "get_eeprom", eeprom, EthtoolEeprom, {"len": chunk})
         _check_buffer(dev, "get_eeprom", buf, chunk)
         if eeprom.offset != offset + len(out):
@@ -1960,10 +1953,7 @@ def ethtool_get_regs(host: Host, dev: NetDevice) -> tuple[EthtoolRegs, bytes]:
     if not reglen:
         return regs, b""
     buf = bytearray(reglen)
-    ret = _guarded(host, dev, "get_regs", ops.get_regs, regs, buf)
-    if ret < 0:
-        why = refusal_text(-ret, host.extack)
-        raise EthtoolError(f"{dev.name}: cannot dump the registers: {why}", -ret)
+    _call_op(host, dev, "get_regs", "dump the registers", regs, buf)
     _check_struct(dev, "get_regs", regs, EthtoolRegs, {})
     _check_buffer(dev, "get_regs", buf, reglen)
     return EthtoolRegs(version=regs.version, len=reglen), bytes(buf)
